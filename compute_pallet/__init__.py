@@ -1,0 +1,1 @@
+"""Cairn compute_pallet package."""

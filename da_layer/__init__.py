@@ -1,0 +1,1 @@
+"""Cairn da_layer package."""

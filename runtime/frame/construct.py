@@ -1,0 +1,353 @@
+"""Runtime construction: pallets at fixed indices, and the aggregate types built from them.
+
+This is the Python counterpart of FRAME's ``construct_runtime!``: given pallet instances at their indices it
+builds the ``RuntimeCall`` and ``RuntimeEvent`` codecs (variant index = pallet index, variant name = pallet
+name, one field: the pallet's own ``Call``/``Event`` enum), the map from error classes to module error
+indices, and dispatch with transactional rollback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from runtime.frame.pallet import (
+    CallSpec,
+    CannotLookup,
+    DispatchError,
+    Env,
+    Origin,
+    Pallet,
+)
+from runtime.primitives import (
+    ACCOUNT_LOOKUP,
+    PHASE,
+    DispatchErrors,
+    DispatchInfo,
+    LookupFailed,
+    ModuleError,
+    Weight,
+)
+from runtime.scale import (
+    H256,
+    Codec,
+    Enum,
+    Placeholder,
+    ScaleDecodeError,
+    Vec,
+    _docs_of,
+    _field,
+    _variant,
+)
+
+__all__ = ["RUNTIME_CALL", "RUNTIME_EVENTS", "Call", "RuntimeBase", "EventRecord", "UnknownCall"]
+
+RUNTIME_CALL = Placeholder("RuntimeCall")
+"""Annotate a call argument with this to take a nested runtime call (``Sudo::sudo``)."""
+RUNTIME_EVENTS = Placeholder("Vec<EventRecord>")
+"""The type of ``System.Events``: known only once every pallet's events are."""
+
+
+class UnknownCall(ScaleDecodeError):
+    """The pallet or call index names no call of this runtime."""
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """A decoded call: which one, and its arguments in declaration order."""
+
+    spec: CallSpec
+    args: tuple
+
+    @property
+    def pallet(self) -> str:
+        return self.spec.pallet_name
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Call) and other.spec is self.spec and other.args == self.args
+
+    def __hash__(self) -> int:
+        return hash((self.spec.pallet_index, self.spec.index, self.args))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{a.name}={v!r}" for a, v in zip(self.spec.args, self.args))
+        return f"{self.pallet}.{self.name}({args})"
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """``frame_system::EventRecord``: when (phase), what (a pallet event instance), and topics."""
+
+    phase: Any
+    event: Any
+    topics: tuple = ()
+
+
+class _PalletCalls(Codec):
+    """``<crate>::pallet::Call``: metadata only; the bytes are handled by :class:`_RuntimeCallCodec`."""
+
+    def __init__(self, pallet: Pallet, specs: Sequence[CallSpec]) -> None:
+        self.path = (type(pallet).crate(), "pallet", "Call")
+        self.docs = ("Contains a variant per dispatchable extrinsic that this pallet has.",)
+        self.specs = specs
+
+    def type_params(self, registry: Any) -> list[dict]:
+        return [{"name": "T", "type": None}]
+
+    def type_def(self, registry: Any) -> dict:
+        return {"variant": {"variants": [
+            _variant(s.name, s.index, [_field(a.name, registry.id_of(a.codec), a.type_name) for a in s.args], s.docs)
+            for s in self.specs
+        ]}}
+
+
+class _PalletErrors(Codec):
+    """``<crate>::pallet::Error``: a field-less enum of the pallet's ``ERRORS`` (metadata only)."""
+
+    def __init__(self, pallet: Pallet) -> None:
+        self.path = (type(pallet).crate(), "pallet", "Error")
+        self.docs = ("The `Error` enum of this pallet.",)
+        self.errors = type(pallet).ERRORS
+
+    def type_params(self, registry: Any) -> list[dict]:
+        return [{"name": "T", "type": None}]
+
+    def type_def(self, registry: Any) -> dict:
+        return {"variant": {"variants": [
+            _variant(e.__name__, i, [], _docs_of(e)) for i, e in enumerate(self.errors)
+        ]}}
+
+
+class _RuntimeCallCodec(Codec):
+    """``<runtime>::RuntimeCall``: pallet index byte, call index byte, then the arguments."""
+
+    def __init__(self, runtime_crate: str, pallets: dict[int, Pallet], specs: dict[int, dict[int, CallSpec]]) -> None:
+        self.path = (runtime_crate, "RuntimeCall")
+        self.pallets = pallets
+        self.specs = specs
+        self.pallet_types = {i: _PalletCalls(p, list(specs[i].values())) for i, p in pallets.items() if specs[i]}
+
+    def encode(self, call: Call) -> bytes:
+        spec = call.spec
+        if len(call.args) != len(spec.args):
+            raise ValueError(f"{spec.pallet_name}.{spec.name} takes {len(spec.args)} arguments")
+        return bytes((spec.pallet_index, spec.index)) + b"".join(
+            a.codec.encode(v) for a, v in zip(spec.args, call.args)
+        )
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[Call, int]:
+        if offset + 2 > len(data):
+            raise ScaleDecodeError("truncated call")
+        calls = self.specs.get(data[offset])
+        if calls is None:
+            raise UnknownCall(f"no pallet at index {data[offset]}")
+        spec = calls.get(data[offset + 1])
+        if spec is None:
+            raise UnknownCall(f"pallet {self.pallets[data[offset]].NAME} has no call at index {data[offset + 1]}")
+        offset += 2
+        args = []
+        for arg in spec.args:
+            value, offset = arg.codec.decode_from(data, offset)
+            args.append(value)
+        return Call(spec, tuple(args)), offset
+
+    def type_def(self, registry: Any) -> dict:
+        return {"variant": {"variants": [
+            _variant(self.pallets[i].NAME, i, [_field(None, registry.id_of(t), f"self::sp_api_hidden_includes_construct_runtime::hidden_include::dispatch::CallableCallFor<{self.pallets[i].NAME}, Runtime>")])
+            for i, t in sorted(self.pallet_types.items())
+        ]}}
+
+
+class _RuntimeEventCodec(Codec):
+    """``<runtime>::RuntimeEvent``: pallet index byte, then the pallet's ``Event`` enum."""
+
+    def __init__(self, runtime_crate: str, pallets: dict[int, Pallet]) -> None:
+        self.path = (runtime_crate, "RuntimeEvent")
+        self.pallet_enums: dict[int, Enum] = {}
+        self.pallet_of: dict[type, int] = {}
+        self.names: dict[int, str] = {}
+        for index, pallet in pallets.items():
+            events = type(pallet).EVENTS
+            if not events:
+                continue
+            self.pallet_enums[index] = Enum(
+                (type(pallet).crate(), "pallet", "Event"), list(enumerate(events)),
+                docs=("The `Event` enum of this pallet",), params=[("T", None)],
+            )
+            self.names[index] = pallet.NAME
+            for cls in events:
+                if cls in self.pallet_of:
+                    raise TypeError(f"event {cls.__name__} belongs to two pallets")
+                self.pallet_of[cls] = index
+
+    def encode(self, event: Any) -> bytes:
+        try:
+            index = self.pallet_of[type(event)]
+        except KeyError:
+            raise ValueError(f"{type(event).__name__} is not an event of any pallet in this runtime") from None
+        return bytes((index,)) + self.pallet_enums[index].encode(event)
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[Any, int]:
+        if offset >= len(data):
+            raise ScaleDecodeError("truncated event")
+        enum = self.pallet_enums.get(data[offset])
+        if enum is None:
+            raise ScaleDecodeError(f"no pallet with events at index {data[offset]}")
+        return enum.decode_from(data, offset + 1)
+
+    def pallet_name_of(self, event: Any) -> str:
+        return self.names[self.pallet_of[type(event)]]
+
+    def type_def(self, registry: Any) -> dict:
+        return {"variant": {"variants": [
+            _variant(self.names[i], i, [_field(None, registry.id_of(e), f"{self.names[i].lower()}::Event")])
+            for i, e in sorted(self.pallet_enums.items())
+        ]}}
+
+
+class _EventRecordCodec(Codec):
+    path = ("frame_system", "EventRecord")
+
+    def __init__(self, event: _RuntimeEventCodec) -> None:
+        self.event = event
+        self.topics = Vec(H256)
+
+    def encode(self, record: EventRecord) -> bytes:
+        return PHASE.encode(record.phase) + self.event.encode(record.event) + self.topics.encode(record.topics)
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[EventRecord, int]:
+        phase, offset = PHASE.decode_from(data, offset)
+        event, offset = self.event.decode_from(data, offset)
+        topics, offset = self.topics.decode_from(data, offset)
+        return EventRecord(phase, event, topics), offset
+
+    def type_params(self, registry: Any) -> list[dict]:
+        return [{"name": "E", "type": registry.id_of(self.event)}, {"name": "T", "type": registry.id_of(H256)}]
+
+    def type_def(self, registry: Any) -> dict:
+        return {"composite": {"fields": [
+            _field("phase", registry.id_of(PHASE), "Phase"),
+            _field("event", registry.id_of(self.event), "E"),
+            _field("topics", registry.id_of(self.topics), "Vec<T>"),
+        ]}}
+
+
+class RuntimeBase:
+    """The pallets of one runtime, wired together, with call dispatch.
+
+    One instance is used by one thread at a time: before executing, bind it to a state overlay with
+    :meth:`executing`. (A node keeps one instance per worker thread; construction is cheap.)
+    """
+
+    CRATE = "runtime"
+
+    def __init__(self, env: Env, pallets: Sequence[tuple[int, Pallet]]) -> None:
+        self.env = env
+        self.pallets: dict[int, Pallet] = {}
+        self.by_name: dict[str, Pallet] = {}
+        for index, pallet in pallets:
+            if index in self.pallets or pallet.NAME in self.by_name:
+                raise TypeError(f"duplicate pallet index {index} or name {pallet.NAME}")
+            self.pallets[index] = pallet
+            self.by_name[pallet.NAME] = pallet
+        self.index_of = {p.NAME: i for i, p in self.pallets.items()}
+
+        specs: dict[int, dict[int, CallSpec]] = {}
+        for index, pallet in self.pallets.items():
+            table = {}
+            for declared in type(pallet).call_specs():
+                spec = dataclasses.replace(declared, pallet_index=index, pallet_name=pallet.NAME)
+                table[spec.index] = spec
+            specs[index] = table
+        self.call_codec = _RuntimeCallCodec(self.CRATE, self.pallets, specs)
+        for table in specs.values():
+            for spec in table.values():
+                spec.resolve_args({RUNTIME_CALL: self.call_codec})
+        self._lookups = {
+            id(s): tuple(i for i, a in enumerate(s.args) if a.codec is ACCOUNT_LOOKUP)
+            for t in specs.values() for s in t.values()
+        }
+        self.event_codec = _RuntimeEventCodec(self.CRATE, self.pallets)
+        self.event_record_codec = _EventRecordCodec(self.event_codec)
+        self.events_codec = Vec(self.event_record_codec)
+        env.event_record_codec, env.events_codec = self.event_record_codec, self.events_codec
+        self.substitutions: dict[Codec, Codec] = {RUNTIME_CALL: self.call_codec, RUNTIME_EVENTS: self.events_codec}
+        self.error_index: dict[type, tuple[int, int]] = {}
+        self.error_types: dict[int, _PalletErrors] = {}
+        for index, pallet in self.pallets.items():
+            if type(pallet).ERRORS:
+                self.error_types[index] = _PalletErrors(pallet)
+            for position, error in enumerate(type(pallet).ERRORS):
+                if error in self.error_index:
+                    raise TypeError(f"error {error.__name__} declared by two pallets")
+                self.error_index[error] = (index, position)
+        for pallet in self.pallets.values():
+            pallet.integrity_test()
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def call(self, pallet: str, name: str, **kwargs: Any) -> Call:
+        """Build a call by name: ``runtime.call("Balances", "transfer_keep_alive", dest=bob, value=10)``."""
+        try:
+            table = self.call_codec.specs[self.index_of[pallet]]
+            spec = next(s for s in table.values() if s.name == name)
+        except (KeyError, StopIteration):
+            raise KeyError(f"no call {pallet}.{name}") from None
+        missing = {a.name for a in spec.args} ^ set(kwargs)
+        if missing:
+            raise TypeError(f"{pallet}.{name}: wrong arguments {sorted(missing)}")
+        return Call(spec, tuple(kwargs[a.name] for a in spec.args))
+
+    def decode_call(self, data: bytes) -> Call:
+        return self.call_codec.decode(data)
+
+    def dispatch_info(self, call: Call) -> DispatchInfo:
+        spec = call.spec
+        weight = spec.weight
+        if not isinstance(weight, Weight):
+            weight = weight(self.pallets[spec.pallet_index].config.weights, *call.args)
+        return DispatchInfo(weight, spec.dispatch_class, spec.pays)
+
+    def dispatch(self, call: Call, origin: Origin) -> None:
+        """Run ``call`` as ``origin`` in its own transactional layer: on any exception its writes are
+        rolled back and the exception propagates (a :class:`DispatchError` is the user's; anything else
+        is a bug for the caller to reject the block over)."""
+        spec = call.spec
+        for position in self._lookups[id(spec)]:
+            if type(call.args[position]) is LookupFailed:
+                raise CannotLookup()
+        overlay = self.env.overlay
+        overlay.start_transaction()
+        try:
+            spec.function(self.pallets[spec.pallet_index], origin, *call.args)
+        except BaseException:
+            overlay.rollback_transaction()
+            raise
+        overlay.commit_transaction()
+
+    def dispatch_error(self, error: DispatchError) -> Any:
+        """The ``sp_runtime::DispatchError`` value for a raised error."""
+        if error.system_variant is not None:
+            return error.system_variant
+        location = self.error_index.get(type(error))
+        if location is None:
+            return DispatchErrors.Other()
+        index, position = location
+        return DispatchErrors.Module(ModuleError(index, bytes((position, 0, 0, 0))))
+
+    # --- execution context ----------------------------------------------------------------------
+
+    @contextmanager
+    def executing(self, overlay: Any) -> Iterator[None]:
+        """Bind the pallets to ``overlay`` for the duration of the block."""
+        previous, self.env.overlay = self.env.overlay, overlay
+        try:
+            yield
+        finally:
+            self.env.overlay = previous

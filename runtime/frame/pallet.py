@@ -1,0 +1,283 @@
+"""The pallet framework: what a pallet declares, and the vocabulary its calls use.
+
+A pallet is a class with:
+
+- ``NAME`` — the storage prefix and metadata name (wire format: never rename);
+- a frozen ``Config`` dataclass — what the runtime injects: constants, other pallets behind ``Protocol``s,
+  weights (pallets never import each other, house rule 2);
+- storage items (:mod:`runtime.frame.storage`) as class attributes;
+- calls — methods decorated with :func:`call`, each with a fixed index, a weight function and docs; the
+  argument types come from ``Annotated`` hints, so the same declaration drives decoding, dispatch and
+  metadata;
+- ``EVENTS`` and ``ERRORS`` — event dataclasses and :class:`DispatchError` subclasses; their position in
+  the tuple is their wire index;
+- ``CONSTANTS`` — values exposed in metadata;
+- hooks ``on_initialize``, ``on_finalize``, ``integrity_test``.
+
+A call checks everything first, then writes (house rule 4). It raises a :class:`DispatchError` for a user
+error; the dispatcher rolls its writes back and the extrinsic still pays its fee.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar
+
+from runtime.primitives import (
+    ArithmeticError,
+    DispatchClass,
+    DispatchErrors,
+    Pays,
+    TokenError,
+    Weight,
+)
+from runtime.scale import Codec, _annotated_codec
+
+__all__ = [
+    "DispatchError",
+    "BadOrigin",
+    "CannotLookup",
+    "Other",
+    "ArithmeticOverflow",
+    "ArithmeticUnderflow",
+    "TokenErrorRaised",
+    "Origin",
+    "OriginKind",
+    "ensure_signed",
+    "ensure_root",
+    "ensure_none",
+    "call",
+    "CallSpec",
+    "CallArg",
+    "Constant",
+    "Pallet",
+    "Env",
+]
+
+# --- dispatch errors ------------------------------------------------------------------------------
+
+
+class DispatchError(Exception):
+    """A user error raised by a call: its writes roll back, its fee is still paid.
+
+    Subclasses listed in a pallet's ``ERRORS`` become ``DispatchError::Module`` with that pallet's index;
+    the framework's own subclasses below map to Substrate's other ``DispatchError`` variants."""
+
+    system_variant: ClassVar[Any] = None
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or (type(self).__doc__ or type(self).__name__).strip().splitlines()[0])
+
+
+class BadOrigin(DispatchError):
+    """The call's origin is not allowed to make it."""
+
+    system_variant = DispatchErrors.BadOrigin()
+
+
+class CannotLookup(DispatchError):
+    """An address could not be resolved to an account."""
+
+    system_variant = DispatchErrors.CannotLookup()
+
+
+class Other(DispatchError):
+    """Some other error."""
+
+    system_variant = DispatchErrors.Other()
+
+
+class ArithmeticOverflow(DispatchError):
+    """An arithmetic operation overflowed."""
+
+    system_variant = DispatchErrors.Arithmetic(ArithmeticError.Overflow)
+
+
+class ArithmeticUnderflow(DispatchError):
+    """An arithmetic operation underflowed."""
+
+    system_variant = DispatchErrors.Arithmetic(ArithmeticError.Underflow)
+
+
+class TokenErrorRaised(DispatchError):
+    """A fungible-token rule was broken (``DispatchError::Token``)."""
+
+    def __init__(self, kind: TokenError) -> None:
+        super().__init__(f"token error: {kind.name}")
+        self.system_variant = DispatchErrors.Token(kind)
+
+
+# --- origins --------------------------------------------------------------------------------------
+
+
+class OriginKind(enum.Enum):
+    SIGNED = "signed"
+    ROOT = "root"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who dispatches a call: an account (signed extrinsic), root (sudo, genesis) or none (inherents)."""
+
+    kind: OriginKind
+    who: bytes | None = None
+
+    @staticmethod
+    def signed(who: bytes) -> "Origin":
+        return Origin(OriginKind.SIGNED, who)
+
+    @staticmethod
+    def root() -> "Origin":
+        return Origin(OriginKind.ROOT)
+
+    @staticmethod
+    def none() -> "Origin":
+        return Origin(OriginKind.NONE)
+
+
+def ensure_signed(origin: Origin) -> bytes:
+    if origin.kind is not OriginKind.SIGNED:
+        raise BadOrigin()
+    return origin.who  # type: ignore[return-value]
+
+
+def ensure_root(origin: Origin) -> None:
+    if origin.kind is not OriginKind.ROOT:
+        raise BadOrigin()
+
+
+def ensure_none(origin: Origin) -> None:
+    if origin.kind is not OriginKind.NONE:
+        raise BadOrigin()
+
+
+# --- calls ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallArg:
+    name: str
+    codec: Codec
+    type_name: str | None
+
+
+@dataclass
+class CallSpec:
+    """One dispatchable call of a pallet, as declared by :func:`call`."""
+
+    index: int
+    name: str
+    function: Callable[..., Any]
+    weight: Callable[..., Weight] | Weight
+    dispatch_class: DispatchClass
+    pays: Pays
+    docs: tuple[str, ...]
+    args: tuple[CallArg, ...] = ()
+    pallet_index: int = -1
+    pallet_name: str = ""
+
+    def resolve_args(self, substitutions: dict[Codec, Codec]) -> None:
+        """Read argument codecs from the function's hints, replacing runtime placeholders."""
+        hints = typing.get_type_hints(self.function, include_extras=True)
+        params = list(inspect.signature(self.function).parameters)[2:]  # skip self, origin
+        args = []
+        for name in params:
+            codec, type_name = _annotated_codec(hints[name], f"{self.name}({name})")
+            args.append(CallArg(name, substitutions.get(codec, codec), type_name))
+        self.args = tuple(args)
+
+
+def call(index: int, *, weight: Callable[..., Weight] | Weight, dispatch_class: DispatchClass = DispatchClass.Normal,
+         pays: Pays = Pays.Yes) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a dispatchable call. ``weight`` is a ``Weight`` or ``fn(weights, *args) -> Weight`` given the
+    pallet's ``WeightInfo`` and the call's arguments. ``index`` is wire format: never reuse or change it."""
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        doc = inspect.getdoc(fn) or ""
+        fn.__call_spec__ = CallSpec(index, fn.__name__, fn, weight, dispatch_class, pays, tuple(doc.splitlines()))  # type: ignore[attr-defined]
+        return fn
+
+    return wrap
+
+
+# --- constants ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A value from the pallet's config published in metadata (e.g. ``Balances.ExistentialDeposit``)."""
+
+    name: str
+    codec: Codec
+    value: Callable[[Any], Any]
+    docs: str = ""
+
+
+# --- the pallet base ------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    """What every pallet reaches of the runtime it runs in. Filled by the runtime's construction.
+
+    ``overlay`` is swapped by the runtime before each execution; the rest is fixed wiring. The event
+    codecs cover every pallet's events, so they exist only once the runtime is constructed."""
+
+    overlay: Any = None
+    event_record_codec: Any = None
+    events_codec: Any = None
+    deposit_event: Callable[[Any], None] = field(default=lambda event: None)
+    block_number: Callable[[], int] = field(default=lambda: 0)
+
+
+C = TypeVar("C")
+
+
+class Pallet(Generic[C]):
+    NAME: ClassVar[str]
+    CRATE: ClassVar[str] = ""
+    """Rust crate name used in metadata type paths (``pallet_balances::pallet::Call``)."""
+    EVENTS: ClassVar[tuple[type, ...]] = ()
+    ERRORS: ClassVar[tuple[type[DispatchError], ...]] = ()
+    CONSTANTS: ClassVar[tuple[Constant, ...]] = ()
+    DOCS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: C, env: Env) -> None:
+        self.config = config
+        self.env = env
+
+    @classmethod
+    def call_specs(cls) -> list[CallSpec]:
+        specs = [member.__call_spec__ for member in vars(cls).values() if hasattr(member, "__call_spec__")]
+        indices = [s.index for s in specs]
+        if len(set(indices)) != len(indices):
+            raise TypeError(f"{cls.NAME}: duplicate call index in {sorted(indices)}")
+        return sorted(specs, key=lambda s: s.index)
+
+    @classmethod
+    def crate(cls) -> str:
+        if cls.CRATE:
+            return cls.CRATE
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in cls.NAME).lstrip("_")
+        return f"pallet_{snake}"
+
+    def deposit_event(self, event: Any) -> None:
+        self.env.deposit_event(event)
+
+    def block_number(self) -> int:
+        return self.env.block_number()
+
+    # hooks: override as needed
+    def on_initialize(self, n: int) -> Weight:
+        return Weight.ZERO  # type: ignore[attr-defined]
+
+    def on_finalize(self, n: int) -> None:
+        pass
+
+    def integrity_test(self) -> None:
+        pass
+

@@ -1,0 +1,282 @@
+"""System: accounts and nonces, block number and hashes, events with phases, block weight and length.
+
+Every other pallet reaches System only through :class:`runtime.frame.pallet.Env` (events, block number)
+or through the protocols it declares; the executive drives the block lifecycle through the methods below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from runtime.frame.construct import RUNTIME_EVENTS, EventRecord
+from runtime.frame.pallet import (
+    Constant,
+    DispatchError,
+    Origin,
+    Pallet,
+    call,
+    ensure_root,
+    ensure_signed,
+)
+from runtime.frame.storage import Hasher, StorageMap, StorageValue
+from runtime.hashing import blake2_256
+from runtime.pallets.account import ACCOUNT_INFO, AccountData, AccountInfo
+from runtime.primitives import (
+    ACCOUNT_ID,
+    DISPATCH_ERROR,
+    PHASE,
+    AccountId,
+    Bytes,
+    Digest,
+    DispatchClass,
+    DispatchInfo,
+    Hash,
+    PhaseKind,
+    Weight,
+)
+from runtime.scale import BYTES, H256, U16, U32, Vec, scale_struct
+
+__all__ = ["System", "SystemConfig", "SystemWeightInfo", "PerDispatchClassWeight", "ExtrinsicSuccess", "ExtrinsicFailed"]
+
+
+class SystemWeightInfo(Protocol):
+    def remark(self, length: int) -> Weight: ...
+    def set_storage(self, items: int) -> Weight: ...
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    weights: SystemWeightInfo
+    block_hash_count: int
+    """How many recent block hashes ``BlockHash`` keeps (bounds the longest mortal era)."""
+    ss58_prefix: int
+    max_block_weight: Weight
+    max_block_length: int
+
+
+@scale_struct("frame_support::dispatch::PerDispatchClass", params=[("T", Weight.SCALE)])  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class PerDispatchClassWeight:
+    normal: Weight = Weight(0, 0)
+    operational: Weight = Weight(0, 0)
+    mandatory: Weight = Weight(0, 0)
+
+    def get(self, cls: DispatchClass) -> Weight:
+        return (self.normal, self.operational, self.mandatory)[cls]
+
+    def add(self, cls: DispatchClass, weight: Weight) -> "PerDispatchClassWeight":
+        parts = [self.normal, self.operational, self.mandatory]
+        parts[cls] = parts[cls] + weight
+        return PerDispatchClassWeight(*parts)
+
+    def total(self) -> Weight:
+        return self.normal + self.operational + self.mandatory
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExtrinsicSuccess:
+    """An extrinsic completed successfully."""
+
+    dispatch_info: Annotated[DispatchInfo, DispatchInfo.SCALE, "DispatchInfo"]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ExtrinsicFailed:
+    """An extrinsic failed."""
+
+    dispatch_error: Annotated[Any, DISPATCH_ERROR, "DispatchError"]
+    dispatch_info: Annotated[DispatchInfo, DispatchInfo.SCALE, "DispatchInfo"]  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class CodeUpdated:
+    """`:code` was updated."""
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """A new account was created."""
+
+    account: AccountId
+
+
+@dataclass(frozen=True)
+class KilledAccount:
+    """An account was reaped."""
+
+    account: AccountId
+
+
+@dataclass(frozen=True)
+class Remarked:
+    """On on-chain remark happened."""
+
+    sender: AccountId
+    hash: Hash
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class InvalidSpecName(DispatchError):
+    """The name of specification does not match between the current runtime and the new runtime."""
+
+
+class SpecVersionNeedsToIncrease(DispatchError):
+    """The specification version is not allowed to decrease between the current runtime and the new runtime."""
+
+
+class FailedToExtractRuntimeVersion(DispatchError):
+    """Failed to extract the runtime version from the new runtime."""
+
+
+class NonDefaultComposite(DispatchError):
+    """Suicide called when the account has non-default composite data."""
+
+
+class NonZeroRefCount(DispatchError):
+    """There is a non-zero reference count preventing the account from being purged."""
+
+
+class CallFiltered(DispatchError):
+    """The origin filter prevent the call to be dispatched."""
+
+
+class System(Pallet[SystemConfig]):
+    NAME = "System"
+    CRATE = "frame_system"
+    EVENTS = (ExtrinsicSuccess, ExtrinsicFailed, CodeUpdated, NewAccount, KilledAccount, Remarked)
+    ERRORS = (InvalidSpecName, SpecVersionNeedsToIncrease, FailedToExtractRuntimeVersion, NonDefaultComposite,
+              NonZeroRefCount, CallFiltered)
+    CONSTANTS = (
+        Constant("BlockHashCount", U32, lambda c: c.block_hash_count, "Maximum number of block number to block hash mappings to keep (oldest pruned first)."),
+        Constant("SS58Prefix", U16, lambda c: c.ss58_prefix, "The designated SS58 prefix of this chain."),
+    )
+
+    account = StorageMap(ACCOUNT_ID, ACCOUNT_INFO, default=AccountInfo(), docs="The full account information for a particular account ID.")
+    extrinsic_count = StorageValue(U32, docs="Total extrinsics count for the current block.")
+    block_weight = StorageValue(PerDispatchClassWeight, default=PerDispatchClassWeight(), docs="The current weight for the block.")
+    all_extrinsics_len = StorageValue(U32, docs="Total length (in bytes) for all extrinsics put together, for the current block.")
+    block_hash = StorageMap(U32, H256, hasher=Hasher.Twox64Concat, default=bytes(32), docs="Map of block numbers to block hashes.")
+    number = StorageValue(U32, default=0, docs="The current block number being processed. Set by `execute_block`.")
+    parent_hash = StorageValue(H256, default=bytes(32), docs="Hash of the previous block.")
+    digest = StorageValue(Digest, default=Digest(), docs="Digest of the current block, also part of the block header.")
+    events = StorageValue(RUNTIME_EVENTS, default=(), docs="Events deposited for the current block.")
+    event_count = StorageValue(U32, default=0, docs="The number of events in the `Events<T>` list.")
+    execution_phase = StorageValue(PHASE, docs="The execution phase of the block.")
+
+    def __init__(self, config: SystemConfig, env: Any) -> None:
+        super().__init__(config, env)
+        self.phase: Any = PhaseKind.Initialization()
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    @call(0, weight=lambda w, remark: w.remark(len(remark)))
+    def remark(self, origin: Origin, remark: Bytes) -> None:
+        """Make some on-chain remark."""
+        ensure_signed(origin)
+
+    @call(4, weight=lambda w, items: w.set_storage(len(items)), dispatch_class=DispatchClass.Operational)
+    def set_storage(self, origin: Origin, items: Annotated[tuple, Vec(Vec(BYTES)), "Vec<KeyValue>"]) -> None:
+        """Set some items of storage (root only)."""
+        ensure_root(origin)
+        if any(len(pair) != 2 for pair in items):
+            raise NonDefaultComposite("each item is a (key, value) pair")
+        for key, value in items:
+            self.env.overlay.set(key, value)
+
+    @call(5, weight=lambda w, keys: w.set_storage(len(keys)), dispatch_class=DispatchClass.Operational)
+    def kill_storage(self, origin: Origin, keys: Annotated[tuple, Vec(BYTES), "Vec<Key>"]) -> None:
+        """Kill some items from storage (root only)."""
+        ensure_root(origin)
+        for key in keys:
+            self.env.overlay.delete(key)
+
+    @call(7, weight=lambda w, remark: w.remark(len(remark)))
+    def remark_with_event(self, origin: Origin, remark: Bytes) -> None:
+        """Make some on-chain remark and emit an event."""
+        who = ensure_signed(origin)
+        self.deposit_event(Remarked(who, blake2_256(remark)))
+
+    # --- accounts (used by Balances through its AccountStore protocol) -------------------------
+
+    def get_account(self, who: bytes) -> AccountInfo:
+        return self.account.get(who)
+
+    def put_account(self, who: bytes, info: AccountInfo) -> None:
+        """Store ``info``; an account with no references left is removed (reaped)."""
+        if info.providers == 0 and info.consumers == 0 and info.sufficients == 0:
+            if self.account.contains(who):
+                self.account.remove(who)
+                self.deposit_event(KilledAccount(who))
+            return
+        self.account.insert(who, info)
+
+    def note_new_account(self, who: bytes) -> None:
+        self.deposit_event(NewAccount(who))
+
+    def inc_nonce(self, who: bytes) -> None:
+        info = self.account.get(who)
+        self.account.insert(who, AccountInfo(info.nonce + 1, info.consumers, info.providers, info.sufficients, info.data))
+
+    def account_nonce(self, who: bytes) -> int:
+        return self.account.get(who).nonce
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def deposit_event(self, event: Any) -> None:  # type: ignore[override]
+        """Record ``event`` (of any pallet) in ``System.Events`` with the current phase."""
+        self.events.append(self.env.event_record_codec, EventRecord(self.phase, event, ()))
+        self.event_count.put(self.event_count.get() + 1)
+
+    def read_events(self) -> tuple:
+        raw = self.env.overlay.get(self.events.key)
+        return self.env.events_codec.decode(raw) if raw else ()
+
+    # --- block lifecycle (driven by the executive) ----------------------------------------------
+
+    def initialize(self, number: int, parent_hash: bytes, digest: Digest) -> None:
+        self.set_phase(PhaseKind.Initialization())
+        self.number.put(number)
+        self.parent_hash.put(parent_hash)
+        self.digest.put(digest)
+        if number > 0:
+            self.block_hash.insert(number - 1, parent_hash)
+        self.events.kill()
+        self.event_count.kill()
+        self.block_weight.kill()
+        self.all_extrinsics_len.kill()
+
+    def set_phase(self, phase: Any) -> None:
+        self.phase = phase
+        self.execution_phase.put(phase)
+
+    def note_applied_extrinsic(self, index: int, info: DispatchInfo, error: Any | None) -> None:
+        """Deposit ``ExtrinsicSuccess``/``ExtrinsicFailed`` for extrinsic ``index``."""
+        if error is None:
+            self.deposit_event(ExtrinsicSuccess(info))
+        else:
+            self.deposit_event(ExtrinsicFailed(error, info))
+        self.extrinsic_count.put(index + 1)
+
+    def register_extra_weight(self, weight: Weight, cls: DispatchClass) -> None:
+        self.block_weight.put(self.block_weight.get().add(cls, weight))
+
+    def finalize(self) -> Digest:
+        """End the block: prune old block hashes, drop per-block bookkeeping, return the digest."""
+        number = self.number.get()
+        if number >= self.config.block_hash_count:
+            self.block_hash.remove(number - self.config.block_hash_count)
+        self.extrinsic_count.kill()
+        self.all_extrinsics_len.kill()
+        self.execution_phase.kill()
+        return self.digest.get()
+
+    def integrity_test(self) -> None:
+        assert self.config.block_hash_count > 0, "BlockHashCount must be at least one block"
+        assert self.config.max_block_length > 0, "blocks must have room for extrinsics"
+

@@ -1,0 +1,76 @@
+"""Timestamp: the block's wall-clock time, set once per block by an inherent.
+
+The runtime has no clock (house rule 1): the block author puts its time in a mandatory unsigned
+``Timestamp.set`` extrinsic; the runtime checks it is monotonic with at least ``MinimumPeriod`` between
+blocks, and the node checks the drift against its own clock (``BlockBuilder_check_inherents``) before
+importing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_none
+from runtime.frame.storage import StorageValue
+from runtime.primitives import DispatchClass, Weight
+from runtime.scale import BOOL, U64, Compact
+
+__all__ = ["Timestamp", "TimestampConfig", "MissingTimestamp", "MAX_TIMESTAMP_DRIFT_MS"]
+
+MAX_TIMESTAMP_DRIFT_MS = 30_000
+"""How far in the future of the importing node's clock a block's timestamp may be."""
+
+
+class TimestampWeightInfo(Protocol):
+    def set(self) -> Weight: ...
+
+
+@dataclass(frozen=True)
+class TimestampConfig:
+    weights: TimestampWeightInfo
+    minimum_period: int
+    """Milliseconds; half the slot duration, as in Substrate."""
+
+
+class AlreadySet(DispatchError):
+    """The timestamp was already set in this block."""
+
+
+class TooEarly(DispatchError):
+    """The timestamp is less than ``MinimumPeriod`` after the previous block's."""
+
+
+class MissingTimestamp(Exception):
+    """A block was finalized without a ``Timestamp.set`` inherent: the block is invalid."""
+
+
+class Timestamp(Pallet[TimestampConfig]):
+    NAME = "Timestamp"
+    ERRORS = (AlreadySet, TooEarly)
+    CONSTANTS = (
+        Constant("MinimumPeriod", U64, lambda c: c.minimum_period,
+                 "The minimum period between blocks (milliseconds)."),
+    )
+
+    now = StorageValue(U64, default=0, docs="The current time for the current block.")
+    did_update = StorageValue(BOOL, default=False, docs="Whether the timestamp has been updated in this block.")
+
+    @call(0, weight=lambda w, now: w.set(), dispatch_class=DispatchClass.Mandatory)
+    def set(self, origin: Origin, now: Annotated[int, Compact(U64), "T::Moment"]) -> None:
+        """Set the current time (an inherent: unsigned, once per block)."""
+        ensure_none(origin)
+        if self.did_update.get():
+            raise AlreadySet()
+        previous = self.now.get()
+        if previous != 0 and now < previous + self.config.minimum_period:
+            raise TooEarly()
+        self.now.put(now)
+        self.did_update.put(True)
+
+    def on_finalize(self, n: int) -> None:
+        if not self.did_update.take():
+            raise MissingTimestamp(f"block {n} has no timestamp inherent")
+
+    def integrity_test(self) -> None:
+        assert self.config.minimum_period > 0, "MinimumPeriod must be positive"

@@ -1,0 +1,114 @@
+"""ValidatorSet: the authorities that author blocks (Aura) and vote on finality, by session.
+
+Time is cut into sessions of ``session_length`` blocks. Root queues a new set with ``set_validators``; it
+takes effect at the first block of the next session, so every node switches at the same block, and a
+finality round never straddles two sets. Authorities are ed25519 session keys (32 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_root
+from runtime.frame.storage import StorageValue
+from runtime.primitives import DispatchClass, Weight
+from runtime.scale import U32, FixedBytes, Vec
+
+__all__ = ["ValidatorSet", "ValidatorSetConfig", "AUTHORITY_ID"]
+
+AUTHORITY_ID = FixedBytes(32, ("sp_consensus_aura", "ed25519", "app_ed25519", "Public"))
+AUTHORITY_LIST = Vec(AUTHORITY_ID)
+Authorities = Annotated[tuple, AUTHORITY_LIST, "Vec<AuthorityId>"]
+
+
+class ValidatorSetWeightInfo(Protocol):
+    def set_validators(self, count: int) -> Weight: ...
+    def rotate(self, count: int) -> Weight: ...
+
+
+@dataclass(frozen=True)
+class ValidatorSetConfig:
+    weights: ValidatorSetWeightInfo
+    session_length: int
+    max_validators: int
+
+
+@dataclass(frozen=True)
+class NewValidatorsQueued:
+    """A new validator set was queued; it takes effect at the start of the next session."""
+
+    validators: Authorities
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A new session started with this validator set."""
+
+    session_index: Annotated[int, U32, "SessionIndex"]
+    validators: Authorities
+
+
+class EmptyValidatorSet(DispatchError):
+    """A validator set must have at least one member."""
+
+
+class DuplicateValidator(DispatchError):
+    """The same key appears twice in the validator set."""
+
+
+class TooManyValidators(DispatchError):
+    """More validators than `MaxValidators`."""
+
+
+class ValidatorSet(Pallet[ValidatorSetConfig]):
+    NAME = "ValidatorSet"
+    CRATE = "pallet_cairn_validator_set"
+    EVENTS = (NewValidatorsQueued, NewSession)
+    ERRORS = (EmptyValidatorSet, DuplicateValidator, TooManyValidators)
+    CONSTANTS = (
+        Constant("SessionLength", U32, lambda c: c.session_length, "Blocks per session."),
+        Constant("MaxValidators", U32, lambda c: c.max_validators, "The largest validator set."),
+    )
+
+    validators = StorageValue(AUTHORITY_LIST, default=(), docs="The current authorities, in Aura slot order.")
+    queued_validators = StorageValue(AUTHORITY_LIST, docs="The set that takes over at the next session, if any.")
+    current_session = StorageValue(U32, default=0, docs="Index of the current session.")
+
+    @call(0, weight=lambda w, validators: w.set_validators(len(validators)), dispatch_class=DispatchClass.Operational)
+    def set_validators(self, origin: Origin, validators: Authorities) -> None:
+        """Queue ``validators`` to become the authorities at the start of the next session (root only)."""
+        ensure_root(origin)
+        self._check(validators)
+        self.queued_validators.put(tuple(validators))
+        self.deposit_event(NewValidatorsQueued(tuple(validators)))
+
+    def _check(self, validators: tuple) -> None:
+        if not validators:
+            raise EmptyValidatorSet()
+        if len(set(validators)) != len(validators):
+            raise DuplicateValidator()
+        if len(validators) > self.config.max_validators:
+            raise TooManyValidators()
+
+    def on_initialize(self, n: int) -> Weight:
+        if n == 0 or n % self.config.session_length != 0:
+            return Weight.ZERO  # type: ignore[attr-defined]
+        session = self.current_session.get() + 1
+        self.current_session.put(session)
+        queued = self.queued_validators.take()
+        if queued is not None:
+            self.validators.put(queued)
+        self.deposit_event(NewSession(session, self.validators.get()))
+        return self.config.weights.rotate(len(self.validators.get()))
+
+    def authorities(self) -> tuple:
+        return self.validators.get()
+
+    def set_genesis(self, validators: tuple) -> None:
+        self._check(validators)
+        self.validators.put(tuple(validators))
+
+    def integrity_test(self) -> None:
+        assert self.config.session_length > 0, "a session lasts at least one block"
+        assert self.config.max_validators > 0

@@ -1,0 +1,1 @@
+"""Cairn SDK: the client library and the ``cairn`` command line."""

@@ -1,0 +1,1 @@
+"""Cairn storage_node package."""
