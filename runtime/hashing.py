@@ -20,7 +20,9 @@ __all__ = [
     "twox64",
     "twox64_concat",
     "identity",
-    "DOMAIN_DEV_KEY_SEED",
+    "DOMAIN_EC_PAYLOAD",
+    "DOMAIN_EC_SEGMENT",
+    "DOMAIN_EC_FRAGMENT",
 ]
 
 
@@ -67,4 +69,9 @@ def identity(data: bytes) -> bytes:
 
 
 # Cairn's own domains. The version suffix changes whenever the meaning of the hashed bytes changes.
-DOMAIN_DEV_KEY_SEED = b"cairn/dev-key-seed/v1"
+DOMAIN_EC_PAYLOAD = b"cairn/ec-payload/v1"
+"""Erasure-coded fragment payloads (``storage_node.erasure.fragment``)."""
+DOMAIN_EC_SEGMENT = b"cairn/ec-segment/v1"
+"""The identity of a coded segment, shared by its fragments."""
+DOMAIN_EC_FRAGMENT = b"cairn/ec-fragment/v1"
+"""A fragment header's checksum."""
