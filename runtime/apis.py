@@ -138,7 +138,7 @@ class RuntimeApi:
             outcome = builder.apply_extrinsic(params)
         except TransactionValidityError as exc:
             return b"\x01" + exc.encode()
-        inner = Ok(None) if outcome.error is None else Err(outcome.error)
+        inner = Ok(()) if outcome.error is None else Err(outcome.error)
         return b"\x00" + APPLY_RESULT_OK.encode(inner)
 
     def _finalize_block(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:

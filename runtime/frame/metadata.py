@@ -2,8 +2,9 @@
 
 Every type reachable from a call argument, event field, storage entry, constant or signed extension gets an
 entry in a portable type registry with dense ids equal to its position (``@polkadot/api`` indexes the list
-by id). The dictionaries are then encoded with ``scalecodec``'s own ``MetadataVersioned`` class, i.e. with
-exactly the code ``substrate-interface`` decodes them with (``shared/reference/substrate-rpc.md`` §2).
+by id). The registry and pallets are built as the dictionaries ``scalecodec`` uses for V14, then encoded
+here; the tests encode the same dictionaries with ``scalecodec``'s own ``MetadataVersioned`` class (the code
+``substrate-interface`` decodes with) and require identical bytes.
 
 The result is ``RuntimeMetadataPrefixed``: ``b"meta"`` then ``0x0e`` (V14) then the body, with no length
 prefix (``state_getMetadata``); the runtime APIs wrap it as ``OpaqueMetadata``.
@@ -16,7 +17,7 @@ from typing import Any, Sequence
 
 from runtime.frame.construct import RuntimeBase
 from runtime.frame.storage import StorageDoubleMap, StorageItem, StorageMap
-from runtime.scale import BYTES, U8, Codec, Tuple, _field
+from runtime.scale import BYTES, U8, Codec, Tuple, _field, encode_compact
 
 __all__ = ["TypeRegistry", "SignedExtensionInfo", "build_metadata", "METADATA_MAGIC"]
 
@@ -157,11 +158,94 @@ def build_metadata_dict(runtime: RuntimeBase, address: Codec, signature: Codec,
 def build_metadata(runtime: RuntimeBase, address: Codec, signature: Codec,
                    extensions: Sequence[SignedExtensionInfo]) -> bytes:
     """``RuntimeMetadataPrefixed`` bytes for ``runtime``."""
-    from scalecodec.base import RuntimeConfigurationObject
-    from scalecodec.type_registry import load_type_registry_preset
-
     body = build_metadata_dict(runtime, address, signature, extensions)
-    config = RuntimeConfigurationObject()  # never the process-global RuntimeConfiguration()
-    config.update_type_registry(load_type_registry_preset("core"))
-    encoded = config.create_scale_object("MetadataVersioned").encode(["0x" + METADATA_MAGIC.hex(), {"V14": body}])
-    return bytes(encoded.data)
+    return METADATA_MAGIC + bytes((METADATA_VERSION,)) + _encode_v14(body)
+
+
+# --- V14 encoding ---------------------------------------------------------------------------------
+# Hand-written so the runtime does not import scalecodec (whose preset loader pulls in an HTTP client,
+# house rule 1); tests check the bytes against scalecodec's own encoder of the same dictionaries.
+
+_HASHERS = ("Blake2_128", "Blake2_256", "Blake2_128Concat", "Twox128", "Twox256", "Twox64Concat", "Identity")
+_PRIMITIVES = ("bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "u256", "i8", "i16", "i32", "i64", "i128", "i256")
+_TYPE_DEFS = ("composite", "variant", "sequence", "array", "tuple", "primitive", "compact", "bitsequence")
+
+
+def _text(value: str) -> bytes:
+    raw = value.encode()
+    return encode_compact(len(raw)) + raw
+
+
+def _vec(items: Sequence[Any], encode: Any) -> bytes:
+    return encode_compact(len(items)) + b"".join(encode(i) for i in items)
+
+
+def _option(value: Any, encode: Any) -> bytes:
+    return b"\x00" if value is None else b"\x01" + encode(value)
+
+
+def _hex(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
+
+
+def _field_bytes(f: dict) -> bytes:
+    return (_option(f["name"], _text) + encode_compact(f["type"]) + _option(f["typeName"], _text)
+            + _vec(f["docs"], _text))
+
+
+def _variant_bytes(v: dict) -> bytes:
+    return _text(v["name"]) + _vec(v["fields"], _field_bytes) + bytes((v["index"],)) + _vec(v["docs"], _text)
+
+
+def _type_def_bytes(definition: dict) -> bytes:
+    (kind, body), = definition.items()
+    tag = bytes((_TYPE_DEFS.index(kind),))
+    if kind == "composite":
+        return tag + _vec(body["fields"], _field_bytes)
+    if kind == "variant":
+        return tag + _vec(body["variants"], _variant_bytes)
+    if kind in ("sequence", "compact"):
+        return tag + encode_compact(body["type"])
+    if kind == "array":
+        return tag + body["len"].to_bytes(4, "little") + encode_compact(body["type"])
+    if kind == "tuple":
+        return tag + _vec(body, encode_compact)
+    if kind == "primitive":
+        return tag + bytes((_PRIMITIVES.index(body),))
+    raise ValueError(f"unsupported type definition {kind}")
+
+
+def _portable_type(entry: dict) -> bytes:
+    t = entry["type"]
+    params = _vec(t["params"], lambda p: _text(p["name"]) + _option(p["type"], encode_compact))
+    return (encode_compact(entry["id"]) + _vec(t["path"], _text) + params + _type_def_bytes(t["def"])
+            + _vec(t["docs"], _text))
+
+
+def _storage_entry_bytes(e: dict) -> bytes:
+    modifier = b"\x00" if e["modifier"] == "Optional" else b"\x01"
+    if "Plain" in e["type"]:
+        entry_type = b"\x00" + encode_compact(e["type"]["Plain"])
+    else:
+        m = e["type"]["Map"]
+        entry_type = (b"\x01" + _vec(m["hashers"], lambda h: bytes((_HASHERS.index(h),)))
+                      + encode_compact(m["key"]) + encode_compact(m["value"]))
+    return _text(e["name"]) + modifier + entry_type + BYTES.encode(_hex(e["default"])) + _vec(e["documentation"], _text)
+
+
+def _pallet_bytes(p: dict) -> bytes:
+    storage = _option(p["storage"], lambda s: _text(s["prefix"]) + _vec(s["entries"], _storage_entry_bytes))
+    ty = lambda x: encode_compact(x["ty"])  # noqa: E731
+    constants = _vec(p["constants"], lambda c: _text(c["name"]) + encode_compact(c["type"])
+                     + BYTES.encode(_hex(c["value"])) + _vec(c["documentation"], _text))
+    return (_text(p["name"]) + storage + _option(p["calls"], ty) + _option(p["event"], ty) + constants
+            + _option(p["error"], ty) + bytes((p["index"],)))
+
+
+def _encode_v14(body: dict) -> bytes:
+    extrinsic = body["extrinsic"]
+    extensions = _vec(extrinsic["signed_extensions"], lambda e: _text(e["identifier"]) + encode_compact(e["ty"])
+                      + encode_compact(e["additional_signed"]))
+    return (_vec(body["types"]["types"], _portable_type) + _vec(body["pallets"], _pallet_bytes)
+            + encode_compact(extrinsic["ty"]) + bytes((extrinsic["version"],)) + extensions
+            + encode_compact(body["runtime_type"]))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Protocol
 from runtime.frame.construct import RUNTIME_CALL, Call
 from runtime.frame.pallet import DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import StorageValue
-from runtime.primitives import ACCOUNT_ID, DISPATCH_ERROR, AccountId, AccountIdLookup, DispatchClass, DispatchInfo, Pays, Weight
+from runtime.primitives import ACCOUNT_ID, DISPATCH_ERROR, AccountId, AccountIdLookup, DispatchClass, DispatchInfo, Weight
 from runtime.scale import UNIT, Err, Ok, Option, Result
 
 __all__ = ["Sudo", "SudoConfig"]
@@ -69,6 +69,9 @@ class RequireSudo(DispatchError):
 
 
 class Sudo(Pallet[SudoConfig]):
+    """Every sudo call pays its fee up front like any other: anyone may submit one, and without a
+    post-dispatch refund a free call would be a free way to fill blocks."""
+
     NAME = "Sudo"
     EVENTS = (Sudid, KeyChanged, KeyRemoved, SudoAsDone)
     ERRORS = (RequireSudo,)
@@ -86,34 +89,34 @@ class Sudo(Pallet[SudoConfig]):
             self.config.dispatcher.dispatch(call_, origin)
         except DispatchError as error:
             return Err(self.config.dispatcher.dispatch_error(error))
-        return Ok(None)
+        return Ok(())
 
-    @call(0, weight=lambda w, call: w.sudo(call), pays=Pays.No)
+    @call(0, weight=lambda w, call: w.sudo(call))
     def sudo(self, origin: Origin, call: SudoCall) -> None:
         """Dispatch ``call`` with root origin. The inner call's outcome is reported in ``Sudid``."""
         self._ensure_sudo(origin)
         self.deposit_event(Sudid(self._run(call, Origin.root())))
 
-    @call(1, weight=lambda w, call, weight: weight, pays=Pays.No, dispatch_class=DispatchClass.Operational)
+    @call(1, weight=lambda w, call, weight: weight, dispatch_class=DispatchClass.Operational)
     def sudo_unchecked_weight(self, origin: Origin, call: SudoCall, weight: Weight) -> None:
         """Dispatch ``call`` with root origin, declaring its weight explicitly."""
         self._ensure_sudo(origin)
         self.deposit_event(Sudid(self._run(call, Origin.root())))
 
-    @call(2, weight=lambda w, new: w.set_key(), pays=Pays.No)
+    @call(2, weight=lambda w, new: w.set_key())
     def set_key(self, origin: Origin, new: AccountIdLookup) -> None:
         """Authenticates the current sudo key and sets the given account as the new sudo key."""
         old = self._ensure_sudo(origin)
         self.key.put(new)
         self.deposit_event(KeyChanged(old, new))
 
-    @call(3, weight=lambda w, who, call: w.sudo(call), pays=Pays.No)
+    @call(3, weight=lambda w, who, call: w.sudo(call))
     def sudo_as(self, origin: Origin, who: AccountIdLookup, call: SudoCall) -> None:
         """Dispatch ``call`` as if signed by ``who``."""
         self._ensure_sudo(origin)
         self.deposit_event(SudoAsDone(self._run(call, Origin.signed(who))))
 
-    @call(4, weight=lambda w: w.set_key(), pays=Pays.No)
+    @call(4, weight=lambda w: w.set_key())
     def remove_key(self, origin: Origin) -> None:
         """Permanently removes the sudo key. **This cannot be un-done.**"""
         self._ensure_sudo(origin)

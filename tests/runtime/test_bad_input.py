@@ -1,0 +1,170 @@
+"""Bad input is rejected with a clear, typed reason and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.executive import BlockBuilder
+from runtime.extrinsic import (
+    InvalidKind,
+    InvalidTransaction,
+    MalformedExtrinsic,
+    TransactionValidityError,
+    decode_extrinsic,
+)
+from runtime.primitives import Era
+from runtime.scale import encode_compact
+from sdk.keyring import Keypair
+from tests.runtime.helpers import sign
+
+ALICE = Keypair.from_uri("//Alice")
+BOB = Keypair.from_uri("//Bob")
+
+
+@pytest.fixture
+def builder(chain):
+    parent = chain.blocks[chain.best_hash]
+    return BlockBuilder(chain.runtime, chain.best_state, parent.hash, parent.header.number + 1)
+
+
+def _transfer(chain, **kw) -> bytes:
+    defaults = dict(nonce=0, dest=BOB.public, value=10**12)
+    defaults.update(kw)
+    signer = defaults.pop("signer", ALICE)
+    return sign(chain, signer, "Balances", "transfer_keep_alive", **defaults)
+
+
+def _assert_rejected_unchanged(builder, raw, error_type, reason=None):
+    before = builder.overlay.changes()
+    included = list(builder.extrinsics)
+    with pytest.raises(error_type) as info:
+        builder.apply_extrinsic(raw)
+    if reason is not None:
+        assert reason in str(info.value)
+    assert builder.overlay.changes() == before
+    assert builder.extrinsics == included
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda raw: b"", "truncated compact"),
+        (lambda raw: raw[:-1], "length prefix says"),
+        (lambda raw: encode_compact(len(raw) - 2 + 1) + raw[2:] + b"\x00", "bytes left after the call"),
+        (lambda raw: raw[:2] + b"\x85" + raw[3:], "unsupported extrinsic version"),
+        (lambda raw: raw[:3] + b"\x01" + raw[4:], "unsupported signer address kind"),
+        (lambda raw: raw[:36] + b"\x07" + raw[37:], "unknown signature scheme byte 7"),
+        (lambda raw: raw[:36] + b"\x02" + raw[37:], "ecdsa signatures are not accepted"),
+        (lambda raw: b"\x01\x00" + raw[2:], "non-canonical compact"),
+        (lambda raw: b"\x13\xff\xff\xff\xff\xff\xff\xff\xff" + raw, "length prefix says"),
+    ],
+    ids=["empty", "truncated", "trailing", "version", "address-kind", "scheme-byte", "ecdsa", "bad-compact", "huge-length"],
+)
+def test_malformed_extrinsics(chain, builder, mutate, reason):
+    raw = _transfer(chain)
+    _assert_rejected_unchanged(builder, mutate(raw), MalformedExtrinsic, reason)
+
+
+def test_unknown_pallet_and_call_index(chain, builder):
+    raw = _transfer(chain)
+    call = chain.runtime.call("Balances", "transfer_keep_alive", dest=BOB.public, value=10**12)
+    call_at = len(raw) - len(chain.runtime.call_codec.encode(call))
+    unknown_pallet = raw[:call_at] + b"\x63" + raw[call_at + 1 :]
+    _assert_rejected_unchanged(builder, unknown_pallet, MalformedExtrinsic, "no pallet at index 99")
+    unknown_call = raw[:call_at + 1] + b"\x63" + raw[call_at + 2 :]
+    _assert_rejected_unchanged(builder, unknown_call, MalformedExtrinsic, "has no call at index 99")
+
+
+def test_huge_vector_length_inside_a_call_is_rejected_without_allocating(chain, builder):
+    call = bytes((0, 0)) + encode_compact(2**29)  # System.remark claiming a 512 MiB remark
+    body = b"\x04" + call
+    _assert_rejected_unchanged(builder, encode_compact(len(body)) + body, MalformedExtrinsic, "exceeds the limit")
+
+
+def test_bad_signature(chain, builder):
+    raw = bytearray(_transfer(chain))
+    raw[40] ^= 0xFF  # inside the signature
+    error = _assert_rejected_unchanged(builder, bytes(raw), InvalidTransaction)
+    assert error.kind is InvalidKind.BadProof
+
+
+def test_signature_from_another_key(chain, builder):
+    raw = sign(chain, BOB, "Balances", "transfer_keep_alive", nonce=0, dest=BOB.public, value=1)
+    forged = raw[:4] + ALICE.public + raw[36:]
+    assert _assert_rejected_unchanged(builder, forged, InvalidTransaction).kind is InvalidKind.BadProof
+
+
+def test_wrong_nonces(chain, builder):
+    assert _assert_rejected_unchanged(builder, _transfer(chain, nonce=1), InvalidTransaction).kind is InvalidKind.Future
+    builder.apply_extrinsic(_transfer(chain, nonce=0))
+    assert _assert_rejected_unchanged(builder, _transfer(chain, nonce=0), InvalidTransaction).kind is InvalidKind.Stale
+
+
+def test_cannot_pay_fees(chain, builder):
+    nobody = Keypair.from_uri("//Nobody")
+    raw = _transfer(chain, signer=nobody)
+    assert _assert_rejected_unchanged(builder, raw, InvalidTransaction).kind is InvalidKind.Payment
+
+
+def test_zero_signer_is_a_bad_signer(chain, builder):
+    raw = _transfer(chain)
+    zero = raw[:4] + bytes(32) + raw[36:]
+    assert _assert_rejected_unchanged(builder, zero, InvalidTransaction).kind is InvalidKind.BadSigner
+
+
+def test_unknown_birth_block(chain, builder):
+    raw = _transfer(chain, era=Era.mortal(64, 40))
+    assert _assert_rejected_unchanged(builder, raw, InvalidTransaction).kind is InvalidKind.AncientBirthBlock
+
+
+def test_unsigned_non_inherent_and_late_inherent(chain, builder):
+    call = chain.runtime.call_codec.encode(chain.runtime.call("Balances", "transfer_keep_alive", dest=BOB.public, value=1))
+    body = b"\x04" + call
+    error = _assert_rejected_unchanged(builder, encode_compact(len(body)) + body, TransactionValidityError)
+    assert "unsigned validator" in str(error)
+
+
+def test_signed_mandatory_call_is_rejected(chain, builder):
+    raw = sign(chain, ALICE, "Timestamp", "set", nonce=0, now=10**13)
+    assert _assert_rejected_unchanged(builder, raw, InvalidTransaction).kind is InvalidKind.MandatoryValidation
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_raise_anything_untyped(chain_for_fuzz, data):
+    try:
+        decode_extrinsic(encode_compact(len(data)) + data, chain_for_fuzz.runtime.call_codec)
+    except MalformedExtrinsic:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=255))
+def test_every_single_byte_corruption_is_rejected_or_harmless(chain_for_fuzz, signed_transfer, position, value):
+    raw = bytearray(signed_transfer)
+    position %= len(raw)
+    raw[position] = value
+    parent = chain_for_fuzz.blocks[chain_for_fuzz.best_hash]
+    builder = BlockBuilder(chain_for_fuzz.runtime, chain_for_fuzz.best_state, parent.hash, 1)
+    try:
+        builder.apply_extrinsic(bytes(raw))
+    except (MalformedExtrinsic, TransactionValidityError):
+        assert builder.extrinsics == []
+    else:
+        assert bytes(raw) == signed_transfer  # only the untouched extrinsic is valid
+
+
+@pytest.fixture(scope="module")
+def chain_for_fuzz():
+    from devnet.chain_spec import preset
+    from devnet.local_chain import LocalChain
+
+    return LocalChain(preset("dev"))
+
+
+@pytest.fixture(scope="module")
+def signed_transfer(chain_for_fuzz) -> bytes:
+    return _transfer(chain_for_fuzz)  # sr25519 signatures are randomised: sign once, corrupt copies
