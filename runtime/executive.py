@@ -226,10 +226,10 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     # CheckMortality: the birth block must be one this chain still remembers.
     # (A mortal transaction past its period names a newer birth block, so its signature no longer matches.)
     birth = xt.era.birth(number)
-    if birth >= number or not system.block_hash.contains(birth):
+    birth_hash = system.known_block_hash(birth) if birth < number else None
+    if birth_hash is None:
         raise InvalidTransaction(InvalidKind.AncientBirthBlock)
-    birth_hash = system.block_hash.get(birth)
-    genesis_hash = system.block_hash.get(0)
+    genesis_hash = birth_hash if birth == 0 else system.block_hash.get(0)
     # The signature covers call, extra and the additional signed data.
     version = runtime.VERSION
     payload = signing_payload(xt.call_bytes, xt.era, xt.nonce, xt.tip, version.spec_version,

@@ -19,6 +19,7 @@ per block. Tests check these codecs byte for byte against ``scalecodec``.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import typing
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
@@ -571,6 +572,28 @@ def _variant(name: str, index: int, fields: list[dict], docs: Sequence[str] = ()
     return {"name": name, "fields": fields, "index": index, "docs": list(docs)}
 
 
+class _Layout:
+    """The field codecs of one dataclass, bound once: encoding and decoding run on every event, account
+    and weight, so the per-field lookups are done here rather than per call."""
+
+    __slots__ = ("getters", "encoders", "decoders")
+
+    def __init__(self, fields: Sequence[FieldSpec]) -> None:
+        self.getters = tuple(operator.attrgetter(f.name) for f in fields)
+        self.encoders = tuple(f.codec.encode for f in fields)
+        self.decoders = tuple(f.codec.decode_from for f in fields)
+
+    def encode(self, value: Any) -> bytes:
+        return b"".join([encode(get(value)) for get, encode in zip(self.getters, self.encoders)])
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[list, int]:
+        values = []
+        for decode in self.decoders:
+            value, offset = decode(data, offset)
+            values.append(value)
+        return values, offset
+
+
 class Struct(Codec):
     """A composite whose Python value is an instance of a frozen dataclass."""
 
@@ -581,6 +604,7 @@ class Struct(Codec):
         self.params = tuple(params)
         self.docs = _docs_of(cls)
         self._fields: list[FieldSpec] | None = None
+        self._layout: _Layout | None = None
 
     @property
     def fields(self) -> list[FieldSpec]:
@@ -588,14 +612,17 @@ class Struct(Codec):
             self._fields = dataclass_fields(self.cls)
         return self._fields
 
+    @property
+    def layout(self) -> _Layout:
+        if self._layout is None:
+            self._layout = _Layout(self.fields)
+        return self._layout
+
     def encode(self, value: Any) -> bytes:
-        return b"".join(f.codec.encode(getattr(value, f.name)) for f in self.fields)
+        return self.layout.encode(value)
 
     def decode_from(self, data: bytes, offset: int) -> tuple[Any, int]:
-        values = []
-        for f in self.fields:
-            v, offset = f.codec.decode_from(data, offset)
-            values.append(v)
+        values, offset = self.layout.decode_from(data, offset)
         return self.cls(*values), offset
 
     def type_params(self, registry: TypeRegistryLike) -> list[dict]:
@@ -669,6 +696,7 @@ class Enum(Codec):
             self.by_index[index] = cls
             self.index_of[cls] = index
         self._fields: dict[type, list[FieldSpec]] = {}
+        self._layouts: dict[type, tuple[bytes, _Layout]] = {}
 
     def fields_of(self, cls: type) -> list[FieldSpec]:
         fields = self._fields.get(cls)
@@ -676,12 +704,18 @@ class Enum(Codec):
             fields = self._fields[cls] = dataclass_fields(cls)
         return fields
 
+    def _layout(self, cls: type) -> tuple[bytes, _Layout]:
+        """(index byte, field layout) of a variant class, built on first use."""
+        entry = self._layouts.get(cls)
+        if entry is None:
+            if cls not in self.index_of:
+                raise ValueError(f"{cls.__name__} is not a variant of {self!r}")
+            entry = self._layouts[cls] = (bytes((self.index_of[cls],)), _Layout(self.fields_of(cls)))
+        return entry
+
     def encode(self, value: Any) -> bytes:
-        try:
-            index = self.index_of[type(value)]
-        except KeyError:
-            raise ValueError(f"{type(value).__name__} is not a variant of {self!r}") from None
-        return bytes((index,)) + b"".join(f.codec.encode(getattr(value, f.name)) for f in self.fields_of(type(value)))
+        tag, layout = self._layout(type(value))
+        return tag + layout.encode(value)
 
     def decode_from(self, data: bytes, offset: int) -> tuple[Any, int]:
         if offset >= len(data):
@@ -689,11 +723,7 @@ class Enum(Codec):
         cls = self.by_index.get(data[offset])
         if cls is None:
             raise ScaleDecodeError(f"unknown variant index {data[offset]} of {self!r}")
-        offset += 1
-        values = []
-        for f in self.fields_of(cls):
-            v, offset = f.codec.decode_from(data, offset)
-            values.append(v)
+        values, offset = self._layout(cls)[1].decode_from(data, offset + 1)
         return cls(*values), offset
 
     def type_params(self, registry: TypeRegistryLike) -> list[dict]:

@@ -69,6 +69,9 @@ class Overlay:
         self.base = base
         self._values: dict[bytes, object] = {}
         self._journals: list[dict[bytes, object]] = []
+        self.decoded: dict[bytes, tuple[bytes, object]] = {}
+        """Storage handles' memo of ``key -> (bytes, decoded value)``. Values are immutable and an entry
+        is used only while ``get`` returns that very bytes object, so it needs no invalidation."""
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -99,19 +99,28 @@ class _Bound:
         self._default = item.default if item.has_default else None
 
     def _read(self, key: bytes) -> Any:
-        raw = self.env.overlay.get(key)
+        overlay = self.env.overlay
+        raw = overlay.get(key)
         if raw is None:
             return self._default
+        cached = overlay.decoded.get(key)
+        if cached is not None and cached[0] is raw:  # same bytes object: its decoding cannot differ
+            return cached[1]
         try:
-            return self._decode(raw)
+            value = self._decode(raw)
         except ScaleDecodeError as exc:  # state written by this runtime always decodes
             raise CorruptStorage(f"{self.item.name} at {key.hex()}: {exc}") from exc
+        overlay.decoded[key] = (raw, value)
+        return value
 
     def _write(self, key: bytes, value: Any) -> None:
+        overlay = self.env.overlay
         if value is None:
-            self.env.overlay.delete(key)
+            overlay.delete(key)
         else:
-            self.env.overlay.set(key, self._encode(value))
+            raw = self._encode(value)
+            overlay.set(key, raw)
+            overlay.decoded[key] = (raw, value)
 
 
 class CorruptStorage(Exception):

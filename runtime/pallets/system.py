@@ -223,6 +223,11 @@ class System(Pallet[SystemConfig]):
         info = self.account.get(who)
         self.account.insert(who, AccountInfo(info.nonce + 1, info.consumers, info.providers, info.sufficients, info.data))
 
+    def known_block_hash(self, number: int) -> bytes | None:
+        """The hash of block ``number`` if it is still among the ``BlockHashCount`` kept (an ``H256`` is
+        its own encoding, so the stored bytes are the hash)."""
+        return self.env.overlay.get(self.block_hash.key(number))
+
     def account_nonce(self, who: bytes) -> int:
         return self.account.get(who).nonce
 
