@@ -20,7 +20,7 @@ from runtime.extrinsic import (
 )
 from runtime.frame.metadata import METADATA_VERSION
 from runtime.frame.overlay import Overlay
-from runtime.pallets.timestamp import MAX_TIMESTAMP_DRIFT_MS
+from runtime.pallets.timestamp import MAX_TIMESTAMP_DRIFT_MS, MissingTimestamp
 from runtime.primitives import ACCOUNT_ID, DISPATCH_ERROR
 from runtime.scale import BYTES, H256, U8, U32, U64, UNIT, Err, FixedBytes, Ok, Result, ScaleDecodeError, Tuple, Vec, encode_compact
 from runtime.trie import TrieState
@@ -28,6 +28,8 @@ from runtime.trie import TrieState
 __all__ = ["RuntimeApi", "RuntimeApiError", "TIMESTAMP_INHERENT_ID", "encode_inherent_data"]
 
 TIMESTAMP_INHERENT_ID = b"timstap0"
+TRANSACTION_SOURCES = (0, 1, 2)
+"""``sp_runtime::transaction_validity::TransactionSource``: InBlock, Local, External."""
 INHERENT_DATA = Vec(Tuple(FixedBytes(8), BYTES))
 APPLY_RESULT_OK = Result(UNIT, DISPATCH_ERROR)
 
@@ -82,6 +84,8 @@ class RuntimeApi:
             raise RuntimeApiError(f"{method}: cannot decode parameters: {exc}") from None
         except MalformedExtrinsic as exc:
             raise RuntimeApiError(f"{method}: malformed extrinsic: {exc}") from None
+        except MissingTimestamp as exc:
+            raise RuntimeApiError(f"{method}: {exc}: a block needs its inherents first") from None
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -118,7 +122,9 @@ class RuntimeApi:
         return type(details).SCALE.encode(details)  # type: ignore[attr-defined]
 
     def _validate_transaction(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:
-        _source, offset = U8.decode_from(params, 0)
+        source, offset = U8.decode_from(params, 0)
+        if source not in TRANSACTION_SOURCES:
+            raise ScaleDecodeError(f"unknown transaction source {source}")
         tx, at = params[offset:-32], H256.decode(params[-32:]) if len(params) >= 33 else None
         if at is None:
             raise ScaleDecodeError("missing block hash parameter")

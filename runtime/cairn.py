@@ -6,6 +6,7 @@ events, errors or storage, changes the metadata snapshot and must bump ``spec_ve
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,11 +21,11 @@ from runtime.pallets.timestamp import Timestamp, TimestampConfig
 from runtime.pallets.transaction_payment import TransactionPayment, TransactionPaymentConfig
 from runtime.pallets.validator_set import ValidatorSet, ValidatorSetConfig
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE, DispatchClass, Weight
-from runtime.scale import STR, U8, U32, FixedBytes, Tuple, Vec
+from runtime.scale import STR, U8, U32, U128, FixedBytes, Tuple, Vec
 from runtime.weights import CairnWeights
 from runtime.extrinsic import SIGNED_EXTENSIONS
 
-__all__ = ["CairnRuntime", "RuntimeParams", "RuntimeVersion", "RUNTIME_API_VERSIONS", "NORMAL_DISPATCH_RATIO_PERCENT"]
+__all__ = ["CairnRuntime", "RuntimeParams", "RUNTIME_PARAMS_KEY", "RuntimeVersion", "RUNTIME_API_VERSIONS", "NORMAL_DISPATCH_RATIO_PERCENT"]
 
 NORMAL_DISPATCH_RATIO_PERCENT = 75
 """Share of a block's weight and length that normal (user) extrinsics may fill; the rest is kept for
@@ -77,7 +78,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=100,
+    spec_version=101,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), v) for name, v in RUNTIME_API_VERSIONS),
     transaction_version=1,
@@ -102,6 +103,20 @@ class RuntimeParams:
     base_fee: int = 10**8
     length_fee: int = 10**6
     weight_fee: int = 10**7
+
+    def encode(self) -> bytes:
+        """``Vec<(String, u128)>`` of every parameter by name: genesis stores it at
+        :data:`RUNTIME_PARAMS_KEY`, so the genesis hash commits to the parameters (as a Substrate genesis
+        commits to its runtime through ``:code``) and two chains that differ in them never share one."""
+        return _PARAMS_CODEC.encode(sorted(dataclasses.asdict(self).items()))
+
+    @staticmethod
+    def decode(data: bytes) -> "RuntimeParams":
+        return RuntimeParams(**dict(_PARAMS_CODEC.decode(data)))
+
+
+RUNTIME_PARAMS_KEY = b":cairn:runtime_params"
+_PARAMS_CODEC = Vec(Tuple(STR, U128))
 
 
 class CairnRuntime(RuntimeBase):

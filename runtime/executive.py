@@ -247,14 +247,16 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
         raise InvalidTransaction(InvalidKind.MandatoryValidation)
     max_weight = runtime.max_weight_for(info.class_)
     max_length = runtime.max_length_for(info.class_)
-    if for_block:
+    if for_block:  # the class's own share, and the whole block (operational may use the reserve, no more)
         used = system.block_weight.get()
-        used_weight = used.get(info.class_) if info.class_ is not DispatchClass.Normal else used.normal
-        weight_after = used_weight + info.weight
+        class_after = used.get(info.class_) + info.weight
+        total_after = used.total() + info.weight
         length_after = (system.all_extrinsics_len.get() or 0) + xt.length
     else:
-        weight_after, length_after = info.weight, xt.length
-    if not weight_after.all_lte(max_weight) or length_after > max_length:
+        class_after = total_after = info.weight
+        length_after = xt.length
+    if (not class_after.all_lte(max_weight) or not total_after.all_lte(runtime.max_weight)
+            or length_after > max_length):
         raise InvalidTransaction(InvalidKind.ExhaustsResources)
     # ChargeTransactionPayment
     fee = runtime.transaction_payment.compute_fee(xt.length, info, xt.tip)

@@ -1,14 +1,15 @@
 """Genesis: the initial state and block 0, built by running the pallets' own code on an empty state.
 
 The genesis hash is ``blake2_256`` of the block-0 header, whose state root commits to everything the
-chain spec put in (balances, sudo key, authorities, parameters). Same spec, same hash, on every machine.
+chain spec put in: balances, sudo key, authorities, and the runtime parameters (stored at
+``RUNTIME_PARAMS_KEY``). Same spec, same hash, on every machine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.cairn import CairnRuntime
+from runtime.cairn import RUNTIME_PARAMS_KEY, CairnRuntime
 from runtime.executive import Block, extrinsics_root
 from runtime.frame.overlay import Overlay
 from runtime.primitives import Header
@@ -44,6 +45,7 @@ def build_genesis(runtime: CairnRuntime, config: GenesisConfig) -> tuple[Block, 
         runtime.validator_set.set_genesis(tuple(config.authorities))
         if config.sudo_key is not None:
             runtime.sudo.key.put(config.sudo_key)
+        overlay.set(RUNTIME_PARAMS_KEY, runtime.params.encode())
     state = TrieState(version=runtime.VERSION.state_version).apply(overlay.changes())
     header = Header(bytes(32), 0, state.root, extrinsics_root((), runtime.VERSION.state_version))
     return Block(header, ()), state

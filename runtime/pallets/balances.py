@@ -367,16 +367,27 @@ class Balances(Pallet[BalancesConfig]):
         return amount - actual
 
     def repatriate_reserved(self, source: bytes, dest: bytes, amount: int) -> int:
-        """Move up to ``amount`` of ``source``'s reserve to ``dest``'s free balance (escrow payouts)."""
-        info = self.config.accounts.get_account(source)
+        """Move up to ``amount`` of ``source``'s reserve into ``dest``'s free balance (escrow payouts);
+        returns the part that was not reserved."""
+        if source == dest:
+            return self.unreserve(source, amount)
+        accounts = self.config.accounts
+        info = accounts.get_account(source)
+        dest_info = accounts.get_account(dest)
         actual = min(amount, info.data.reserved)
+        # CHECKS
         if actual == 0:
             return amount
-        dest_info = self.config.accounts.get_account(dest)
-        if not self._exists(dest_info) and actual < self.config.existential_deposit:
+        dest_exists = self._exists(dest_info)
+        if not dest_exists and actual < self.config.existential_deposit:
             raise ExistentialDeposit()
-        self.unreserve(source, actual)
-        self.transfer(source, dest, actual, keep_alive=False)
+        # EFFECTS
+        d = dest_info.data
+        self._put(dest, dest_info, AccountData(d.free + actual, d.reserved, d.frozen, d.flags), dest_exists)
+        d = info.data
+        consumers = info.consumers - (1 if actual == d.reserved and info.consumers > 0 else 0)
+        info = AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d)
+        self._put(source, info, AccountData(d.free, d.reserved - actual, d.frozen, d.flags), True)
         self.deposit_event(ReserveRepatriated(source, dest, actual, BalanceStatus.Free))
         return amount - actual
 

@@ -35,7 +35,7 @@ from runtime.primitives import (
     PhaseKind,
     Weight,
 )
-from runtime.scale import BYTES, H256, U16, U32, Vec, scale_struct
+from runtime.scale import BYTES, H256, U16, U32, Tuple, Vec, scale_struct
 
 __all__ = ["System", "SystemConfig", "SystemWeightInfo", "PerDispatchClassWeight", "ExtrinsicSuccess", "ExtrinsicFailed"]
 
@@ -181,11 +181,9 @@ class System(Pallet[SystemConfig]):
         ensure_signed(origin)
 
     @call(4, weight=lambda w, items: w.set_storage(len(items)), dispatch_class=DispatchClass.Operational)
-    def set_storage(self, origin: Origin, items: Annotated[tuple, Vec(Vec(BYTES)), "Vec<KeyValue>"]) -> None:
+    def set_storage(self, origin: Origin, items: Annotated[tuple, Vec(Tuple(BYTES, BYTES)), "Vec<KeyValue>"]) -> None:
         """Set some items of storage (root only)."""
         ensure_root(origin)
-        if any(len(pair) != 2 for pair in items):
-            raise NonDefaultComposite("each item is a (key, value) pair")
         for key, value in items:
             self.env.overlay.set(key, value)
 
@@ -234,7 +232,10 @@ class System(Pallet[SystemConfig]):
     # --- events ---------------------------------------------------------------------------------
 
     def deposit_event(self, event: Any) -> None:  # type: ignore[override]
-        """Record ``event`` (of any pallet) in ``System.Events`` with the current phase."""
+        """Record ``event`` (of any pallet) in ``System.Events`` with the current phase. As in Substrate,
+        nothing is recorded while building genesis (block 0): it has no extrinsics to attribute events to."""
+        if self.number.get() == 0:
+            return
         self.events.append(self.env.event_record_codec, EventRecord(self.phase, event, ()))
         self.event_count.put(self.event_count.get() + 1)
 
@@ -274,8 +275,9 @@ class System(Pallet[SystemConfig]):
     def finalize(self) -> Digest:
         """End the block: prune old block hashes, drop per-block bookkeeping, return the digest."""
         number = self.number.get()
-        if number >= self.config.block_hash_count:
-            self.block_hash.remove(number - self.config.block_hash_count)
+        to_remove = number - self.config.block_hash_count - 1
+        if to_remove > 0:  # the genesis hash is kept forever: immortal transactions are signed against it
+            self.block_hash.remove(to_remove)
         self.extrinsic_count.kill()
         self.all_extrinsics_len.kill()
         self.execution_phase.kill()
