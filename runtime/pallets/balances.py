@@ -73,6 +73,14 @@ BALANCE_STATUS = CEnum(BalanceStatus, ("frame_support", "traits", "tokens", "mis
 
 
 @dataclass(frozen=True)
+class _AccountAmount:
+    """The ``{ who, amount }`` fields most balance events carry (each event stays its own class)."""
+
+    who: AccountId
+    amount: Balance
+
+
+@dataclass(frozen=True)
 class Endowed:
     """An account was created with some free balance."""
 
@@ -108,19 +116,13 @@ class BalanceSet:
 
 
 @dataclass(frozen=True)
-class Reserved:
+class Reserved(_AccountAmount):
     """Some balance was reserved (moved from free to reserved)."""
-
-    who: AccountId
-    amount: Balance
 
 
 @dataclass(frozen=True)
-class Unreserved:
+class Unreserved(_AccountAmount):
     """Some balance was unreserved (moved from reserved to free)."""
-
-    who: AccountId
-    amount: Balance
 
 
 @dataclass(frozen=True)
@@ -136,43 +138,28 @@ class ReserveRepatriated:
 
 
 @dataclass(frozen=True)
-class Deposit:
+class Deposit(_AccountAmount):
     """Some amount was deposited (e.g. for transaction fees)."""
 
-    who: AccountId
-    amount: Balance
-
 
 @dataclass(frozen=True)
-class Withdraw:
+class Withdraw(_AccountAmount):
     """Some amount was withdrawn from the account (e.g. for transaction fees)."""
 
-    who: AccountId
-    amount: Balance
-
 
 @dataclass(frozen=True)
-class Slashed:
+class Slashed(_AccountAmount):
     """Some amount was removed from the account (e.g. for misbehavior)."""
 
-    who: AccountId
-    amount: Balance
-
 
 @dataclass(frozen=True)
-class Minted:
+class Minted(_AccountAmount):
     """Some amount was minted into an account."""
 
-    who: AccountId
-    amount: Balance
-
 
 @dataclass(frozen=True)
-class Burned:
+class Burned(_AccountAmount):
     """Some amount was burned from an account."""
-
-    who: AccountId
-    amount: Balance
 
 
 # --- errors ---------------------------------------------------------------------------------------
