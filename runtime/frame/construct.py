@@ -219,7 +219,11 @@ class _EventRecordCodec(Codec):
         self.topics = Vec(H256)
 
     def encode(self, record: EventRecord) -> bytes:
-        return PHASE.encode(record.phase) + self.event.encode(record.event) + self.topics.encode(record.topics)
+        return self.encode_with_phase(PHASE.encode(record.phase), record.event, record.topics)
+
+    def encode_with_phase(self, phase: bytes, event: Any, topics: tuple = ()) -> bytes:
+        """The record for an already-encoded phase: System deposits several events per phase."""
+        return phase + self.event.encode(event) + (self.topics.encode(topics) if topics else b"\x00")
 
     def decode_from(self, data: bytes, offset: int) -> tuple[EventRecord, int]:
         phase, offset = PHASE.decode_from(data, offset)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
-from runtime.frame.construct import RUNTIME_EVENTS, EventRecord
+from runtime.frame.construct import RUNTIME_EVENTS
 from runtime.frame.pallet import (
     Constant,
     DispatchError,
@@ -171,7 +171,11 @@ class System(Pallet[SystemConfig]):
 
     def __init__(self, config: SystemConfig, env: Any) -> None:
         super().__init__(config, env)
-        self.phase: Any = PhaseKind.Initialization()
+        self._remember_phase(PhaseKind.Initialization())
+
+    def _remember_phase(self, phase: Any) -> None:
+        self.phase = phase
+        self._phase_bytes = PHASE.encode(phase)
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -236,7 +240,8 @@ class System(Pallet[SystemConfig]):
         nothing is recorded while building genesis (block 0): it has no extrinsics to attribute events to."""
         if self.number.get() == 0:
             return
-        self.events.append(self.env.event_record_codec, EventRecord(self.phase, event, ()))
+        record = self.env.event_record_codec.encode_with_phase(self._phase_bytes, event)
+        self.env.overlay.append(self.events.key, record)
         self.event_count.put(self.event_count.get() + 1)
 
     def read_events(self) -> tuple:
@@ -258,7 +263,7 @@ class System(Pallet[SystemConfig]):
         self.all_extrinsics_len.kill()
 
     def set_phase(self, phase: Any) -> None:
-        self.phase = phase
+        self._remember_phase(phase)
         self.execution_phase.put(phase)
 
     def note_applied_extrinsic(self, index: int, info: DispatchInfo, error: Any | None) -> None:
