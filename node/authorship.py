@@ -1,0 +1,61 @@
+"""Block authorship: in its Aura slot, the authority builds a block from the pool within a time budget.
+
+The block holds the timestamp inherent, then ready transactions best-first until the pool is empty, the
+block is full (the runtime says ``ExhaustsResources``) or the time budget is spent; a transaction the
+runtime now rejects is reported so the pool can drop it. The header carries the Aura pre-digest and is
+sealed with the author's ed25519 session key after execution.
+
+Runs in a worker thread with its own runtime instance (runtimes are single-threaded).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+from node.consensus import aura
+from node.txpool import PoolTransaction
+from runtime.cairn import CairnRuntime
+from runtime.executive import Block, BlockBuilder, timestamp_inherent
+from runtime.extrinsic import InvalidKind, MalformedExtrinsic, TransactionValidityError
+from runtime.trie import TrieState
+
+__all__ = ["AuthoredBlock", "author_block"]
+
+
+@dataclass(frozen=True)
+class AuthoredBlock:
+    block: Block
+    state: TrieState
+    included: tuple[bytes, ...]
+    """Pool hashes of the transactions in the block."""
+    rejected: tuple[tuple[bytes, str], ...]
+    """Pool hashes the runtime refused now, with the reason (to drop from the pool)."""
+
+
+def author_block(runtime: CairnRuntime, parent: Block, parent_state: TrieState, *, slot: int, timestamp_ms: int,
+                 secret: bytes, candidates: Iterable[PoolTransaction], budget_s: float) -> AuthoredBlock:
+    deadline = time.monotonic() + budget_s
+    builder = BlockBuilder(runtime, parent_state, parent.hash, parent.header.number + 1, aura.pre_digest(slot))
+    builder.apply_extrinsic(timestamp_inherent(runtime, timestamp_ms))
+    included: list[bytes] = []
+    rejected: list[tuple[bytes, str]] = []
+    for tx in candidates:
+        if time.monotonic() >= deadline:
+            break
+        try:
+            builder.apply_extrinsic(tx.raw)
+        except TransactionValidityError as exc:
+            if exc.kind is InvalidKind.ExhaustsResources:
+                break
+            if exc.kind is not InvalidKind.Future:
+                rejected.append((tx.hash, str(exc)))
+            continue
+        except MalformedExtrinsic as exc:
+            rejected.append((tx.hash, str(exc)))
+            continue
+        included.append(tx.hash)
+    header, state = builder.finalize()
+    block = Block(aura.seal(header, secret), tuple(builder.extrinsics))
+    return AuthoredBlock(block, state, tuple(included), tuple(rejected))

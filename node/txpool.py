@@ -1,0 +1,250 @@
+"""The transaction pool: validated transactions waiting for a block, ordered by tags and priority.
+
+Every transaction enters through the runtime's ``validate_transaction``, which says what it *provides*
+(``signer ++ nonce``) and *requires* (``signer ++ nonce - 1`` when it is not the next nonce on chain). A
+transaction whose requirements are all provided by other pooled transactions (or need nothing) is
+**ready**; the rest wait in **future** until what they need arrives. Block authors take ready
+transactions best-first: highest priority among those whose requirements are already taken.
+
+A second transaction providing the same tag (same signer and nonce) replaces the first only with a
+higher priority (a tip); otherwise it is refused. Both queues are bounded in count and bytes: when full,
+the lowest-priority transaction goes, or the newcomer is refused if it is the lowest.
+
+After every imported block the node calls :meth:`prune` with the transactions that block included and
+the nonces now on chain: included and stale transactions leave, and future ones that became ready move.
+Listeners learn every status change (``ready``, ``future``, ``inBlock``, ``finalized``, ``dropped``,
+``invalid``, ``usurped``) so RPC watchers always end with a terminal status.
+
+The pool does no I/O and takes no locks: the node's pool task owns it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from runtime.extrinsic import ValidTransaction
+
+__all__ = ["TxPool", "PoolTransaction", "PoolError", "PoolLimits", "Status"]
+
+
+class PoolError(Exception):
+    """Submission refused by the pool itself (the runtime found the transaction valid).
+
+    ``code`` is Substrate's RPC error code for the reason."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+ALREADY_IMPORTED = PoolError(1013, "Transaction Already Imported")
+
+
+class Status:
+    READY = "ready"
+    FUTURE = "future"
+    IN_BLOCK = "inBlock"
+    FINALIZED = "finalized"
+    DROPPED = "dropped"
+    INVALID = "invalid"
+    USURPED = "usurped"
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    max_ready: int = 8192
+    max_future: int = 1024
+    max_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class PoolTransaction:
+    raw: bytes
+    hash: bytes
+    validity: ValidTransaction
+    signer: bytes
+    nonce: int
+    inserted: int = field(default=0)
+
+    @property
+    def priority(self) -> int:
+        return self.validity.priority
+
+
+Listener = Callable[[bytes, str, object], None]
+"""``(tx hash, status, detail)``; detail is a block hash for inBlock/finalized, a reason otherwise."""
+
+
+class TxPool:
+    def __init__(self, limits: PoolLimits = PoolLimits(), listener: Listener | None = None) -> None:
+        self.limits = limits
+        self._listener = listener or (lambda tx_hash, status, detail: None)
+        self._by_hash: dict[bytes, PoolTransaction] = {}
+        self._by_tag: dict[bytes, PoolTransaction] = {}  # provided tag -> the transaction providing it
+        self._ready: set[bytes] = set()
+        self._future: set[bytes] = set()
+        self._bytes = 0
+        self._counter = itertools.count()
+
+    # --- queries --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._by_hash
+
+    @property
+    def ready_count(self) -> int:
+        return len(self._ready)
+
+    @property
+    def future_count(self) -> int:
+        return len(self._future)
+
+    def get(self, tx_hash: bytes) -> PoolTransaction | None:
+        return self._by_hash.get(tx_hash)
+
+    def pending(self) -> list[PoolTransaction]:
+        """Every pooled transaction, ready ones first (``author_pendingExtrinsics``)."""
+        ordered = sorted(self._by_hash.values(), key=lambda t: (t.hash not in self._ready, t.inserted))
+        return ordered
+
+    def next_nonce(self, signer: bytes, chain_nonce: int) -> int:
+        """The nonce a new transaction of ``signer`` should use (``system_accountNextIndex``)."""
+        nonce = chain_nonce
+        while self._by_tag.get(signer + nonce.to_bytes(4, "little")) is not None:
+            nonce += 1
+        return nonce
+
+    # --- submission -----------------------------------------------------------------------------
+
+    def submit(self, tx: PoolTransaction) -> str:
+        """Add a transaction the runtime validated; returns ``ready`` or ``future``."""
+        if tx.hash in self._by_hash:
+            raise ALREADY_IMPORTED
+        for tag in tx.validity.provides:
+            holder = self._by_tag.get(tag)
+            if holder is not None and holder.priority >= tx.priority:
+                raise PoolError(1014, "Priority is too low: a transaction with the same nonce is already pooled")
+        self._make_room(tx)
+        for tag in tx.validity.provides:
+            holder = self._by_tag.get(tag)
+            if holder is not None:
+                self._remove(holder, Status.USURPED, tx.hash)
+        tx.inserted = next(self._counter)
+        self._by_hash[tx.hash] = tx
+        for tag in tx.validity.provides:
+            self._by_tag[tag] = tx
+        self._bytes += len(tx.raw)
+        self._future.add(tx.hash)
+        self._promote()
+        status = Status.READY if tx.hash in self._ready else Status.FUTURE
+        self._listener(tx.hash, status, None)
+        return status
+
+    def _make_room(self, tx: PoolTransaction) -> None:
+        """Evict the lowest-priority transactions if ``tx`` does not fit; refuse it if it is the lowest."""
+        limits = self.limits
+        while (len(self._by_hash) >= limits.max_ready + limits.max_future
+               or self._bytes + len(tx.raw) > limits.max_bytes):
+            victim = min(self._by_hash.values(), key=lambda t: (t.priority, -t.inserted))
+            if victim.priority >= tx.priority:
+                raise PoolError(1016, "Immediately Dropped: the pool is full")
+            self._remove(victim, Status.DROPPED, "pool full")
+        if len(self._future) >= limits.max_future and tx.validity.requires:
+            raise PoolError(1016, "Immediately Dropped: too many future transactions")
+
+    def _promote(self) -> None:
+        """Move future transactions whose requirements are now provided by ready ones."""
+        moved = True
+        while moved:
+            moved = False
+            for tx_hash in list(self._future):
+                tx = self._by_hash[tx_hash]
+                if all(self._by_tag.get(t) is not None and self._by_tag[t].hash in self._ready
+                       for t in tx.validity.requires):
+                    self._future.discard(tx_hash)
+                    self._ready.add(tx_hash)
+                    moved = True
+
+    # --- block building -------------------------------------------------------------------------
+
+    def best(self) -> Iterator[PoolTransaction]:
+        """Ready transactions best-first, each only after the ones it requires."""
+        taken: set[bytes] = set()
+        heap: list[tuple[int, int, bytes]] = []
+        waiting: dict[bytes, PoolTransaction] = {}
+
+        def unlocked(tx: PoolTransaction) -> bool:
+            return all(self._by_tag[t].hash in taken for t in tx.validity.requires if t in self._by_tag)
+
+        for tx_hash in self._ready:
+            tx = self._by_hash[tx_hash]
+            if unlocked(tx):
+                heapq.heappush(heap, (-tx.priority, tx.inserted, tx_hash))
+            else:
+                waiting[tx_hash] = tx
+        while heap:
+            _, _, tx_hash = heapq.heappop(heap)
+            tx = self._by_hash.get(tx_hash)
+            if tx is None:
+                continue
+            taken.add(tx_hash)
+            yield tx
+            for other_hash, other in list(waiting.items()):
+                if unlocked(other):
+                    del waiting[other_hash]
+                    heapq.heappush(heap, (-other.priority, other.inserted, other_hash))
+
+    # --- after blocks ---------------------------------------------------------------------------
+
+    def prune(self, included: Iterable[bytes], block_hash: bytes, chain_nonce: Callable[[bytes], int]) -> None:
+        """A block was imported on the best chain: drop what it included and what went stale."""
+        for tx_hash in included:
+            tx = self._by_hash.get(tx_hash)
+            if tx is not None:
+                self._remove(tx, Status.IN_BLOCK, block_hash, terminal=False)
+        for tx in list(self._by_hash.values()):
+            if tx.nonce < chain_nonce(tx.signer):
+                self._remove(tx, Status.INVALID, "stale nonce")
+        # requirements now met by chain state: a future transaction whose predecessor was included
+        for tx_hash in list(self._future):
+            tx = self._by_hash[tx_hash]
+            if tx.nonce == chain_nonce(tx.signer):
+                self._future.discard(tx_hash)
+                self._ready.add(tx_hash)
+                tx.validity = ValidTransaction(tx.validity.priority, (), tx.validity.provides,
+                                               tx.validity.longevity, tx.validity.propagate)
+        self._promote()
+
+    def remove_invalid(self, tx_hash: bytes, reason: str) -> None:
+        tx = self._by_hash.get(tx_hash)
+        if tx is not None:
+            self._remove(tx, Status.INVALID, reason)
+
+    def _remove(self, tx: PoolTransaction, status: str, detail: object, *, terminal: bool = True) -> None:
+        """Take ``tx`` out. Leaving into a block (not ``terminal``) keeps its dependents ready, since what
+        they require is now on chain; any other exit sends ready dependents back to future."""
+        del self._by_hash[tx.hash]
+        for tag in tx.validity.provides:
+            if self._by_tag.get(tag) is tx:
+                del self._by_tag[tag]
+        self._ready.discard(tx.hash)
+        self._future.discard(tx.hash)
+        self._bytes -= len(tx.raw)
+        self._listener(tx.hash, status, detail)
+        if terminal:
+            self._demote_dependents(set(tx.validity.provides))
+
+    def _demote_dependents(self, lost: set[bytes]) -> None:
+        while lost:
+            demoted = [h for h in self._ready if lost.intersection(self._by_hash[h].validity.requires)]
+            lost = set()
+            for tx_hash in demoted:
+                self._ready.discard(tx_hash)
+                self._future.add(tx_hash)
+                lost.update(self._by_hash[tx_hash].validity.provides)

@@ -1,0 +1,127 @@
+"""Authorship, import verification and the block tree, with real blocks of the local preset."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from devnet.chain_spec import preset
+from node.authorship import author_block
+from node.blocktree import BlockTree, ConflictsWithFinality
+from node.consensus import aura
+from node.txpool import PoolTransaction
+from node.verification import InvalidBlockError, authorities_at, verify_block
+from runtime.executive import Block, validate_transaction
+from runtime.primitives import Digest, SignatureScheme
+from sdk.keyring import Keypair
+from tests.runtime.helpers import sign
+
+SPEC = preset("local")
+KEYS = {a.name: Keypair.from_uri(f"//{a.name}", SignatureScheme.Ed25519) for a in SPEC.authorities}
+SLOT_MS = SPEC.slot_duration_ms
+
+
+@pytest.fixture
+def chain():
+    runtime, genesis, state = SPEC.build()
+    return runtime, BlockTree(genesis, state)
+
+
+def _author_for(runtime, state, slot) -> Keypair:
+    author = aura.slot_author(slot, authorities_at(runtime, state))
+    return next(k for k in KEYS.values() if k.public == author)
+
+
+def _build(runtime, tree, parent_hash, slot, txs=(), *, time_slot=None):
+    parent = tree.entry(parent_hash)
+    key = _author_for(runtime, parent.state, slot)
+    timestamp = (time_slot if time_slot is not None else slot) * SLOT_MS
+    return author_block(runtime, parent.block, parent.state, slot=slot, timestamp_ms=timestamp,
+                        secret=key.secret, candidates=txs, budget_s=1.0)
+
+
+def _import(runtime, tree, block, now_slot=10**9):
+    state, slot = verify_block(runtime, tree, block, now_slot)
+    return tree.insert(block, state, slot)
+
+
+def test_authored_blocks_import_on_another_node(chain):
+    runtime, tree = chain
+    _, other = SPEC.build()[0], BlockTree(*SPEC.build()[1:])
+    alice = Keypair.from_uri("//Alice")
+    raw = sign(_Chainish(tree), alice, "Balances", "transfer_keep_alive", nonce=0, dest=Keypair.from_uri("//Bob").public, value=10**12)
+    validity = validate_transaction(runtime, tree.best.state, tree.best_hash, raw)
+    pooled = PoolTransaction(raw, b"h" * 32, validity, alice.public, 0)
+    parent = tree.best_hash
+    for slot in range(100, 104):
+        authored = _build(runtime, tree, parent, slot, [pooled] if slot == 100 else [])
+        tree.insert(authored.block, authored.state, slot)
+        assert _import(runtime, other, authored.block)
+        parent = authored.block.hash
+    assert other.best_hash == tree.best_hash and other.best.number == 4
+    assert other.best.state.root == tree.best.state.root
+    assert len(tree.entry(tree.hash_at(1)).block.extrinsics) == 2
+
+
+class _Chainish:
+    """What ``tests.runtime.helpers.sign`` needs: runtime and genesis hash."""
+
+    def __init__(self, tree):
+        self.runtime = SPEC.build()[0]
+        self.genesis_hash = tree.genesis_hash
+
+
+@pytest.mark.parametrize("tamper", ["wrong-author", "no-seal", "bad-seal", "stale-slot", "future-slot", "state-root", "number"])
+def test_invalid_blocks_are_rejected(chain, tamper):
+    runtime, tree = chain
+    good = _build(runtime, tree, tree.best_hash, 200)
+    tree.insert(good.block, good.state, 200)
+    block = _build(runtime, tree, good.block.hash, 201).block
+    header = block.header
+    if tamper == "wrong-author":
+        wrong = next(k for k in KEYS.values() if k.public != aura.slot_author(201, authorities_at(runtime, good.state)))
+        unsealed, _ = aura.unsealed(header)
+        block = Block(aura.seal(unsealed, wrong.secret), block.extrinsics)
+    elif tamper == "no-seal":
+        block = Block(aura.unsealed(header)[0], block.extrinsics)
+    elif tamper == "bad-seal":
+        logs = header.digest.logs
+        block = Block(replace(header, digest=Digest(logs[:-1] + (replace(logs[-1], data=bytes(64)),))), block.extrinsics)
+    elif tamper == "stale-slot":
+        block = _build(runtime, tree, good.block.hash, 200, time_slot=201).block
+    elif tamper == "future-slot":
+        block = _build(runtime, tree, good.block.hash, 10**6).block
+    elif tamper == "state-root":
+        key = _author_for(runtime, good.state, 201)
+        bad = replace(aura.unsealed(header)[0], state_root=bytes(32))
+        block = Block(aura.seal(bad, key.secret), block.extrinsics)
+    elif tamper == "number":
+        key = _author_for(runtime, good.state, 201)
+        bad = replace(aura.unsealed(header)[0], number=5)
+        block = Block(aura.seal(bad, key.secret), block.extrinsics)
+    with pytest.raises(InvalidBlockError):
+        verify_block(runtime, tree, block, now_slot=300)
+    assert block.hash not in tree
+
+
+def test_longest_chain_wins_and_finality_prunes_forks(chain):
+    runtime, tree = chain
+    a1 = _build(runtime, tree, tree.best_hash, 10)
+    tree.insert(a1.block, a1.state, 10)
+    b1 = _build(runtime, tree, tree.genesis_hash, 11)  # a fork at height 1
+    assert tree.insert(b1.block, b1.state, 11) is False  # equal height: first seen stays best
+    b2 = _build(runtime, tree, b1.block.hash, 12)
+    assert tree.insert(b2.block, b2.state, 12) is True
+    assert tree.best_hash == b2.block.hash
+
+    assert tree.finalize(b1.block.hash, b"justification") == [b1.block.hash]
+    assert a1.block.hash not in tree and tree.justifications[b1.block.hash] == b"justification"
+    assert tree.hash_at(1) == b1.block.hash and tree.hash_at(2) == b2.block.hash
+    assert tree.finalize(tree.genesis_hash) == []  # finality never moves back
+
+    late_fork = _build(runtime, tree, tree.genesis_hash, 14)  # builds on genesis, below finality
+    with pytest.raises(ConflictsWithFinality):
+        tree.insert(late_fork.block, late_fork.state, 14)
+    with pytest.raises(InvalidBlockError, match="finalized"):
+        verify_block(runtime, tree, late_fork.block, now_slot=100)
