@@ -20,6 +20,7 @@ __all__ = [
     "twox64",
     "twox64_concat",
     "identity",
+    "DOMAIN_FINALITY_VOTE",
     "DOMAIN_EC_PAYLOAD",
     "DOMAIN_EC_SEGMENT",
     "DOMAIN_EC_FRAGMENT",
@@ -69,6 +70,8 @@ def identity(data: bytes) -> bytes:
 
 
 # Cairn's own domains. The version suffix changes whenever the meaning of the hashed bytes changes.
+DOMAIN_FINALITY_VOTE = b"cairn/finality-vote/v1"
+"""What a validator signs when it prevotes or precommits (``node.consensus.finality``)."""
 DOMAIN_EC_PAYLOAD = b"cairn/ec-payload/v1"
 """Erasure-coded fragment payloads (``storage_node.erasure.fragment``)."""
 DOMAIN_EC_SEGMENT = b"cairn/ec-segment/v1"
