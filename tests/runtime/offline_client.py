@@ -13,17 +13,7 @@ from substrateinterface import SubstrateInterface
 from substrateinterface.transport.base import TransportBase
 
 from devnet.local_chain import LocalChain
-from runtime.primitives import DIGEST_ITEM, Header
-
-
-def header_json(header: Header) -> dict:
-    return {
-        "parentHash": "0x" + header.parent_hash.hex(),
-        "number": hex(header.number),
-        "stateRoot": "0x" + header.state_root.hex(),
-        "extrinsicsRoot": "0x" + header.extrinsics_root.hex(),
-        "digest": {"logs": ["0x" + DIGEST_ITEM.encode(item).hex() for item in header.digest.logs]},
-    }
+from node.api.shapes import block_json, header_json
 
 
 class LocalChainTransport(TransportBase):
@@ -59,9 +49,7 @@ class LocalChainTransport(TransportBase):
         elif method == "chain_getHeader":
             result = header_json(chain.blocks[self._hash(params)].header)
         elif method == "chain_getBlock":
-            block = chain.blocks[self._hash(params)]
-            result = {"block": {"header": header_json(block.header),
-                                "extrinsics": ["0x" + xt.hex() for xt in block.extrinsics]}, "justifications": None}
+            result = block_json(chain.blocks[self._hash(params)])
         elif method == "state_getRuntimeVersion":
             result = chain.runtime.VERSION.to_json()
         elif method == "state_getMetadata":
