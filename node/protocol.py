@@ -1,0 +1,120 @@
+"""Cairn's node-to-node messages: protocol and topic names, and their SCALE byte layouts (version 1).
+
+Request/response protocols::
+
+    cairn/status/1   request: empty
+                     response: genesis hash (32) ++ best hash (32) ++ best number (u32)
+                               ++ finalized hash (32) ++ finalized number (u32)
+    cairn/blocks/1   request: from number (u32) ++ max blocks (u32)
+                     response: Vec<(block: Vec<u8>, justification: Option<Vec<u8>>)>
+                     blocks of the responder's best chain, ascending from ``from``; at most
+                     ``MAX_BLOCKS_PER_RESPONSE`` and about ``MAX_RESPONSE_BYTES``
+
+Gossip topics (payloads are plain SCALE)::
+
+    blocks        a newly authored block (``Block.encode()``)
+    transactions  one extrinsic (with its length prefix)
+    finality      one signed vote (``SignedVote.encode()``)
+    commits       a justification of a newly finalized block (``Justification.encode()``)
+
+Every decode is strict and raises :class:`ScaleDecodeError`; callers score the sender down for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.blocktree import BlockTree
+from runtime.scale import BYTES, H256, U32, Option, ScaleDecodeError, Tuple, Vec
+
+__all__ = [
+    "STATUS_PROTOCOL",
+    "BLOCKS_PROTOCOL",
+    "TOPIC_BLOCKS",
+    "TOPIC_TRANSACTIONS",
+    "TOPIC_FINALITY",
+    "TOPIC_COMMITS",
+    "Status",
+    "BlockRequest",
+    "encode_blocks_response",
+    "decode_blocks_response",
+    "serve_blocks",
+    "MAX_BLOCKS_PER_RESPONSE",
+    "MAX_RESPONSE_BYTES",
+]
+
+STATUS_PROTOCOL = "cairn/status/1"
+BLOCKS_PROTOCOL = "cairn/blocks/1"
+TOPIC_BLOCKS = "blocks"
+TOPIC_TRANSACTIONS = "transactions"
+TOPIC_FINALITY = "finality"
+TOPIC_COMMITS = "commits"
+
+MAX_BLOCKS_PER_RESPONSE = 128
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+_STATUS = Tuple(H256, H256, U32, H256, U32)
+_REQUEST = Tuple(U32, U32)
+_RESPONSE = Vec(Tuple(BYTES, Option(BYTES)))
+
+
+@dataclass(frozen=True)
+class Status:
+    genesis_hash: bytes
+    best_hash: bytes
+    best_number: int
+    finalized_hash: bytes
+    finalized_number: int
+
+    def encode(self) -> bytes:
+        return _STATUS.encode((self.genesis_hash, self.best_hash, self.best_number, self.finalized_hash,
+                               self.finalized_number))
+
+    @staticmethod
+    def decode(data: bytes) -> "Status":
+        return Status(*_STATUS.decode(data))
+
+    @staticmethod
+    def of(tree: BlockTree) -> "Status":
+        return Status(tree.genesis_hash, tree.best_hash, tree.best.number, tree.finalized_hash, tree.finalized.number)
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    from_number: int
+    max_blocks: int
+
+    def encode(self) -> bytes:
+        return _REQUEST.encode((self.from_number, self.max_blocks))
+
+    @staticmethod
+    def decode(data: bytes) -> "BlockRequest":
+        request = BlockRequest(*_REQUEST.decode(data))
+        if request.max_blocks == 0:
+            raise ScaleDecodeError("a block request must ask for at least one block")
+        return request
+
+
+def encode_blocks_response(blocks: list[tuple[bytes, bytes | None]]) -> bytes:
+    return _RESPONSE.encode(blocks)
+
+
+def decode_blocks_response(data: bytes) -> list[tuple[bytes, bytes | None]]:
+    return list(_RESPONSE.decode(data))
+
+
+def serve_blocks(tree: BlockTree, request: BlockRequest) -> bytes:
+    """Blocks ``from_number`` upwards on our best chain, with the justifications we hold."""
+    blocks: list[tuple[bytes, bytes | None]] = []
+    size = 0
+    count = min(request.max_blocks, MAX_BLOCKS_PER_RESPONSE)
+    for number in range(request.from_number, request.from_number + count):
+        block_hash = tree.hash_at(number)
+        if block_hash is None:
+            break
+        encoded = tree.entry(block_hash).block.encode()
+        size += len(encoded)
+        if blocks and size > MAX_RESPONSE_BYTES:
+            break
+        blocks.append((encoded, tree.justifications.get(block_hash)))
+    return encode_blocks_response(blocks)
