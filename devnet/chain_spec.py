@@ -133,11 +133,18 @@ def _authority(name: str) -> Authority:
     return Authority(name, account, "0x" + session.hex())
 
 
-def preset(name: str) -> ChainSpec:
-    """The ``dev`` or ``local`` chain spec."""
+def validator_names(count: int) -> tuple[str, ...]:
+    """``Alice``, ``Bob``, ... for the first six validators, then ``Validator7``, ``Validator8``, ..."""
+    if count < 1:
+        raise InvalidChainSpec("a chain needs at least one validator")
+    return tuple(DEV_ACCOUNTS[i] if i < len(DEV_ACCOUNTS) else f"Validator{i + 1}" for i in range(count))
+
+
+def preset(name: str, *, validators: int | None = None) -> ChainSpec:
+    """The ``dev`` (one validator) or ``local`` (four, or ``validators``) chain spec."""
     if name not in PRESETS:
         raise InvalidChainSpec(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    validators = PRESETS[name]
+    names = PRESETS[name] if validators is None else validator_names(validators)
     balances = tuple((Keypair.from_uri(f"//{n}").ss58_address(), DEV_ENDOWMENT) for n in DEV_ACCOUNTS)
     return ChainSpec(
         name="Cairn Development" if name == "dev" else "Cairn Local Testnet",
@@ -145,7 +152,7 @@ def preset(name: str) -> ChainSpec:
         chain_type="Development" if name == "dev" else "Local",
         slot_duration_ms=2000,
         balances=balances,
-        authorities=tuple(_authority(n) for n in validators),
+        authorities=tuple(_authority(n) for n in names),
         sudo=Keypair.from_uri("//Alice").ss58_address(),
     )
 
