@@ -1,0 +1,86 @@
+"""Per-deployment settings of the peer-to-peer layer (house rule 7's third tier).
+
+Protocol constants — the Noise and frame formats, name and message limits — live with the code that
+defines them (``noise``, ``frames``) and never change without a new ``noise.PROLOGUE``. Everything here may
+differ between nodes, with one caveat: ``max_frame_size`` should be the same network-wide, because a
+peer that sends a frame larger than the receiver's limit is treated as misbehaving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.network.frames import DEFAULT_MAX_FRAME_SIZE, MAX_LANE_DATA
+from node.network.identity import PeerAddress
+
+__all__ = ["NetworkConfig"]
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Settings of one ``NetworkService``. Times are in seconds."""
+
+    listen_host: str = "127.0.0.1"
+    """Interface to listen on; a deployment sets its public interface or ``0.0.0.0``."""
+    listen_port: int = 30333
+    """TCP port; 0 picks a free one (read it back from ``NetworkService.listen_port``)."""
+    bootnodes: tuple[PeerAddress, ...] = ()
+    """Peers dialled at start and re-dialled, with capped exponential backoff, whenever disconnected."""
+    max_inbound_peers: int = 32
+    max_outbound_peers: int = 16
+    max_pending_handshakes: int = 16
+    """Inbound sockets still in the handshake (unauthenticated); more are closed at once."""
+    dial_timeout: float = 5.0
+    handshake_timeout: float = 5.0
+    """Deadline for the Noise handshake and the HELLO that follows it."""
+    request_timeout: float = 10.0
+    """Default deadline of ``NetworkService.request``, and the deadline of each inbound request's handler."""
+    keepalive_interval: float = 1.0
+    """A PING goes out this often on every connection."""
+    keepalive_timeout: float = 4.0
+    """A connection that receives nothing, or cannot send a message, for this long is dead."""
+    max_concurrent_inbound_requests: int = 64
+    """Per connection; further requests are answered ``OVERLOADED`` at once."""
+    outbound_queue_frames: int = 512
+    """Frames waiting per lane and connection; gossip to a peer whose queue is full is dropped for it."""
+    gossip_rate_per_second: float = 100.0
+    """Sustained gossip messages accepted from one peer; the excess is dropped and costs score."""
+    gossip_burst: int = 200
+    """Gossip messages one peer may send at once before the rate applies."""
+    seen_cache_size: int = 65_536
+    """Gossip message ids remembered for de-duplication."""
+    subscription_capacity: int = 1024
+    """Messages buffered per topic subscription; when full, new ones are dropped for the subscriber."""
+    peer_events_capacity: int = 256
+    """Events buffered per ``subscribe_peer_events`` channel; when full, new ones are dropped (counted)."""
+    ban_threshold: float = -100.0
+    """A peer whose score falls to this or below is disconnected and banned."""
+    ban_duration: float = 600.0
+    score_recovery_per_second: float = 1.0
+    """Scores drift back toward zero at this rate, so old offences are forgiven."""
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    redial_initial_backoff: float = 0.25
+    redial_max_backoff: float = 2.0
+    """Cap of the bootnode re-dial backoff: a restarted peer is reconnected within about this long."""
+
+    def __post_init__(self) -> None:
+        positive = ("dial_timeout", "handshake_timeout", "request_timeout", "keepalive_interval",
+                    "keepalive_timeout", "gossip_rate_per_second", "ban_duration", "redial_initial_backoff",
+                    "max_inbound_peers", "max_outbound_peers", "max_pending_handshakes",
+                    "max_concurrent_inbound_requests", "outbound_queue_frames", "gossip_burst",
+                    "seen_cache_size", "subscription_capacity", "peer_events_capacity")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"NetworkConfig.{name} must be positive, got {getattr(self, name)!r}")
+        if not 0 <= self.listen_port < 65536:
+            raise ValueError(f"listen_port {self.listen_port} is not a TCP port")
+        if self.keepalive_timeout <= self.keepalive_interval:
+            raise ValueError("keepalive_timeout must exceed keepalive_interval, or idle peers look dead")
+        if self.redial_max_backoff < self.redial_initial_backoff:
+            raise ValueError("redial_max_backoff must be at least redial_initial_backoff")
+        if self.ban_threshold >= 0:
+            raise ValueError("ban_threshold must be negative: every peer starts at score 0")
+        if self.score_recovery_per_second < 0:
+            raise ValueError("score_recovery_per_second must not be negative")
+        if not MAX_LANE_DATA <= self.max_frame_size < 2**32:
+            raise ValueError(f"max_frame_size must be within {MAX_LANE_DATA}..2**32-1")

@@ -1,0 +1,214 @@
+"""Run one JSON-RPC message (a request or a batch) against the registry; transport-independent.
+
+:meth:`Dispatcher.handle` takes the raw message and what the transport knows about the connection
+(:class:`ConnectionInfo`) and returns a :class:`Reply`: the encoded response (``None`` when there is nothing
+to send: notifications only) and the subscriptions the transport must activate once that response is queued.
+
+Per call, in order: validate the request (-32600), find the method (-32601), apply the unsafe policy
+(-32601 "RPC call is unsafe to be called externally", Substrate's answer), refuse subscriptions outside
+WebSocket (-32603, as jsonrpsee over HTTP), map the params, run the handler under the message's deadline
+(-32000 on timeout), then encode the result (-32008 if over ``max_response_size``). A handler's ``RpcError``
+becomes its error response; any other exception is logged with its traceback and answered with a generic
+-32603: a buggy method never takes the server down.
+
+Notifications (no ``id``) run but are never answered; a notification to a subscribe or unknown method is
+ignored (there is nobody to give a subscription id to). A batch runs its calls one after another, all under
+one ``request_timeout``, so a batch costs one in-flight slot and one deadline.
+
+Unsafe policy (Substrate's ``--rpc-methods``): ``unsafe`` allows everyone, ``safe`` nobody, ``auto`` the
+clients connecting from a loopback address (IPv4 127/8, ``::1``, IPv4-mapped loopback). A reverse proxy on
+the same host makes every client look local: run it with ``safe``.
+
+Messages over 1 MiB are parsed in a worker thread, so a 15 MiB batch does not stall the event loop.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import trio
+
+from node.rpc.config import RpcConfig, RpcMethodsPolicy
+from node.rpc.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    REQUEST_TIMEOUT,
+    OVERSIZED_RESPONSE,
+    TOO_BIG_BATCH_REQUEST,
+    TOO_BIG_BATCH_RESPONSE,
+    InvalidRequest,
+    RequestId,
+    RpcError,
+    decode_json,
+    encode_json,
+    error_response,
+    parse_request,
+    result_response,
+)
+from node.rpc.registry import Method, MethodKind, RpcModule
+from node.rpc.subscriptions import CallContext, Subscription, SubscriptionSet
+
+__all__ = ["ConnectionInfo", "Dispatcher", "Reply", "allows_unsafe"]
+
+logger = logging.getLogger(__name__)
+
+PARSE_IN_THREAD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """What the transport knows about the client."""
+
+    transport: Literal["http", "ws"]
+    peer: tuple[str, int] | None
+    subscriptions: SubscriptionSet | None = None
+    """The connection's subscriptions; None where subscriptions are not supported (HTTP)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    body: bytes | None
+    """The encoded response; None when every call was a notification."""
+    subscriptions: tuple[Subscription, ...] = ()
+    """To ``activate()`` once ``body`` is queued (or ``close()`` if it cannot be sent)."""
+
+
+def allows_unsafe(policy: RpcMethodsPolicy, peer: tuple[str, int] | None) -> bool:
+    """Whether a client at ``peer`` may call unsafe methods under ``policy``."""
+    if policy == "unsafe":
+        return True
+    if policy == "safe" or peer is None:
+        return False
+    try:
+        address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+class Dispatcher:
+    """Executes messages against a frozen copy of ``module`` plus the built-in ``rpc_methods``."""
+
+    def __init__(self, module: RpcModule, config: RpcConfig) -> None:
+        self._config = config
+        self._methods = {name: module.lookup(name) for name in module.method_names()}
+        methods_result = {"version": 1, "methods": sorted([*self._methods, "rpc_methods"])}
+
+        async def rpc_methods(params: list[Any], ctx: CallContext) -> dict[str, Any]:
+            return methods_result
+
+        self._methods["rpc_methods"] = Method("rpc_methods", MethodKind.CALL, rpc_methods, False, (), None)
+
+    async def handle(self, raw: bytes | str, conn: ConnectionInfo) -> Reply:
+        """Run one message; never raises for anything the client sent or a handler did."""
+        try:
+            if len(raw) > PARSE_IN_THREAD_BYTES:
+                value = await trio.to_thread.run_sync(decode_json, raw)
+            else:
+                value = decode_json(raw)
+        except ValueError:
+            return Reply(self._error(None, RpcError(PARSE_ERROR, "Parse error")))
+        deadline = trio.current_time() + self._config.request_timeout
+        created: list[Subscription] = []
+        if not isinstance(value, list):
+            return Reply(await self._call(value, conn, deadline, created), tuple(created))
+        if not value:
+            return Reply(self._error(None, RpcError(INVALID_REQUEST, "Invalid request", "empty batch")))
+        if len(value) > self._config.max_batch_len:
+            detail = f"Exceeded max limit of {self._config.max_batch_len}"
+            error = RpcError(TOO_BIG_BATCH_REQUEST, "The batch request was too large", detail)
+            return Reply(self._error(None, error))
+        responses = []
+        for item in value:
+            response = await self._call(item, conn, deadline, created)
+            if response is not None:
+                responses.append(response)
+        if not responses:
+            return Reply(None, tuple(created))
+        body = b"[" + b",".join(responses) + b"]"
+        if len(body) > self._config.max_response_size:
+            for sub in created:
+                sub.close()
+            detail = f"Exceeded max limit of {self._config.max_response_size}"
+            error = RpcError(TOO_BIG_BATCH_RESPONSE, "The batch response was too large", detail)
+            return Reply(self._error(None, error))
+        return Reply(body, tuple(created))
+
+    async def _call(
+        self, value: Any, conn: ConnectionInfo, deadline: float, created: list[Subscription]
+    ) -> bytes | None:
+        try:
+            request = parse_request(value)
+        except InvalidRequest as exc:
+            return self._error(exc.id, RpcError(INVALID_REQUEST, "Invalid request", exc.detail))
+        method = self._methods.get(request.method)
+        if request.is_notification and (method is None or method.kind is MethodKind.SUBSCRIBE):
+            return None
+        ctx = CallContext(
+            transport=conn.transport,
+            peer=conn.peer,
+            allow_unsafe=allows_unsafe(self._config.rpc_methods, conn.peer),
+            method=request.method,
+            unsubscribe_method=method.unsubscribe if method is not None else None,
+            subscriptions=conn.subscriptions,
+        )
+        result, error = await self._run(request.method, request.params, method, ctx, deadline)
+        if error is None and not request.is_notification:
+            try:
+                body = encode_json(result_response(request.id, result))
+            except (TypeError, ValueError):
+                logger.exception("result of %s is not JSON-serializable", request.method)
+                error = RpcError(INTERNAL_ERROR, "Internal error")
+            else:
+                if len(body) <= self._config.max_response_size:
+                    created.extend(ctx.created)
+                    return body
+                limit = self._config.max_response_size
+                error = RpcError(OVERSIZED_RESPONSE, "Response is too big", f"Exceeded max limit of {limit}")
+        for sub in ctx.created:
+            sub.close()
+        if request.is_notification:
+            return None
+        assert error is not None
+        return self._error(request.id, error)
+
+    async def _run(
+        self,
+        name: str,
+        params: list[Any] | dict[str, Any],
+        method: Method | None,
+        ctx: CallContext,
+        deadline: float,
+    ) -> tuple[Any, RpcError | None]:
+        if method is None:
+            return None, RpcError(METHOD_NOT_FOUND, "Method not found")
+        if method.unsafe and not ctx.allow_unsafe:
+            return None, RpcError(METHOD_NOT_FOUND, "RPC call is unsafe to be called externally")
+        if method.kind is not MethodKind.CALL and ctx.subscriptions is None:
+            return None, RpcError(INTERNAL_ERROR, "Internal error", "subscriptions need a WebSocket connection")
+        try:
+            positional = method.positional(params)
+            with trio.move_on_at(deadline) as scope:
+                return await method.handler(positional, ctx), None
+        except RpcError as exc:
+            return None, exc
+        except Exception:
+            logger.exception("RPC method %s failed", name)
+            return None, RpcError(INTERNAL_ERROR, "Internal error")
+        assert scope.cancelled_caught
+        return None, RpcError(REQUEST_TIMEOUT, "Request timed out", f"exceeded {self._config.request_timeout} s")
+
+    @staticmethod
+    def _error(request_id: RequestId, error: RpcError) -> bytes:
+        try:
+            return encode_json(error_response(request_id, error))
+        except (TypeError, ValueError):
+            logger.exception("error data of %r is not JSON-serializable", error)
+            return encode_json(error_response(request_id, RpcError(error.code, error.message)))
