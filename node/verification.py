@@ -11,14 +11,14 @@ Any failure raises :class:`InvalidBlockError` (the peer that sent it is scored d
 
 from __future__ import annotations
 
-from node.blocktree import BlockTree
+from node.blocktree import BlockTree, TreeEntry
 from node.consensus import aura
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, InvalidBlock, execute_block
 from runtime.frame.overlay import Overlay
 from runtime.trie import TrieState
 
-__all__ = ["InvalidBlockError", "authorities_at", "verify_block"]
+__all__ = ["InvalidBlockError", "authorities_at", "check_structure", "execute", "verify_block"]
 
 
 class InvalidBlockError(ValueError):
@@ -30,8 +30,8 @@ def authorities_at(runtime: CairnRuntime, state: TrieState) -> tuple[bytes, ...]
         return tuple(runtime.validator_set.authorities())
 
 
-def verify_block(runtime: CairnRuntime, tree: BlockTree, block: Block, now_slot: int) -> tuple[TrieState, int]:
-    """Verify and execute ``block``; returns its state and slot. The tree is only read."""
+def check_structure(tree: BlockTree, block: Block) -> TreeEntry:
+    """The cheap checks against the tree; returns the parent's entry."""
     header = block.header
     if header.parent_hash not in tree:
         raise InvalidBlockError(f"unknown parent 0x{header.parent_hash.hex()[:16]}…")
@@ -40,13 +40,26 @@ def verify_block(runtime: CairnRuntime, tree: BlockTree, block: Block, now_slot:
         raise InvalidBlockError(f"number {header.number} does not follow parent {parent.number}")
     if not tree.is_descendant(header.parent_hash, tree.finalized_hash):
         raise InvalidBlockError("block does not descend from the finalized block")
-    parent_state = tree.state(header.parent_hash)
+    if parent.state is None:
+        raise InvalidBlockError("the parent's state is no longer held")
+    return parent
+
+
+def execute(runtime: CairnRuntime, parent: TreeEntry, block: Block, now_slot: int) -> tuple[TrieState, int]:
+    """Aura checks and execution on the parent's state. Reads only ``parent`` (immutable), so it may run in
+    a worker thread while the tree changes."""
+    assert parent.state is not None
     try:
-        claim = aura.verify_header(header, parent.slot, authorities_at(runtime, parent_state), now_slot)
+        claim = aura.verify_header(block.header, parent.slot, authorities_at(runtime, parent.state), now_slot)
     except aura.InvalidSeal as exc:
         raise InvalidBlockError(str(exc)) from None
     try:
-        state = execute_block(runtime, parent_state, block)
+        state = execute_block(runtime, parent.state, block)
     except InvalidBlock as exc:
         raise InvalidBlockError(str(exc)) from None
     return state, claim.slot
+
+
+def verify_block(runtime: CairnRuntime, tree: BlockTree, block: Block, now_slot: int) -> tuple[TrieState, int]:
+    """Verify and execute ``block``; returns its state and slot. The tree is only read."""
+    return execute(runtime, check_structure(tree, block), block, now_slot)

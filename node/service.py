@@ -1,0 +1,565 @@
+"""The validator/full node: one trio service that wires the chain, pool, network, finality and RPC.
+
+    Node.run
+     ├─ network (node.network)        peers, gossip topics, request/response
+     ├─ rpc (node.rpc + node.api)     Substrate JSON-RPC, HTTP and WebSocket on one port
+     ├─ metrics                       Prometheus text on its own port
+     ├─ authorship loop               in our Aura slots: build from the pool, seal, gossip
+     ├─ finality loop                 GRANDPA-style rounds (node.consensus.voter)
+     ├─ sync loop                     catch up from peers' status and block ranges
+     └─ gossip handlers               blocks, transactions, votes, commits
+
+Everything that touches the block tree or the pool runs in the node's trio thread, so neither needs
+locks. CPU-heavy work runs in worker threads with their own runtime instances: block execution and
+authoring on one (``_executor``), transaction validation and ``state_call`` on another (``_validator``),
+so a flood of RPC calls never delays block import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from devnet.chain_spec import ChainSpec
+from node.authorship import author_block
+from node.blocktree import BlockTree, ConflictsWithFinality, StatePruned, UnknownBlock
+from node.broadcast import Broadcaster
+from node.consensus import aura
+from node.consensus.finality import InvalidJustification, InvalidVote, Justification, SignedVote, verify_justification
+from node.consensus.voter import Broadcast, Finalized, Voter
+from node.network import Verdict
+from node.protocol import (
+    BLOCKS_PROTOCOL,
+    STATUS_PROTOCOL,
+    TOPIC_BLOCKS,
+    TOPIC_COMMITS,
+    TOPIC_FINALITY,
+    TOPIC_TRANSACTIONS,
+    BlockRequest,
+    Status,
+    decode_blocks_response,
+    serve_blocks,
+)
+from node.rpc.jsonrpc import RpcError
+from node.rpc.subscriptions import Subscription, SubscriptionClosed
+from node.txpool import PoolError, PoolTransaction, Status as TxStatus, TxPool
+from node.verification import InvalidBlockError, authorities_at, check_structure, execute
+from runtime.apis import RuntimeApi, RuntimeApiError
+from runtime.cairn import CairnRuntime
+from runtime.executive import Block, validate_transaction
+from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError, decode_extrinsic
+from runtime.frame.overlay import Overlay
+from runtime.hashing import blake2_256
+from runtime.primitives import Header
+from runtime.scale import ScaleDecodeError
+from sdk.keyring import Keypair
+
+__all__ = ["Node", "NodeConfig"]
+
+log = logging.getLogger("cairn.node")
+
+SYNC_BATCH = 128
+STATUS_POLL_S = 3.0
+ROUND_TIMEOUT_SLOTS = 2
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    spec: ChainSpec
+    base_path: Path
+    name: str = "cairn-node"
+    session_key: Keypair | None = None
+    """The ed25519 key this node authors and votes with (a validator); ``None`` for a full node."""
+    authoring_fraction: float = 0.5
+    """Share of a slot the author may spend building its block (the rest carries it to peers)."""
+    version: str = "0.1.0"
+
+
+WATCH_BACKLOG = 16
+"""Status updates buffered per watched transaction (a handful ever happen)."""
+
+
+class Node:
+    def __init__(self, config: NodeConfig, network: Any, rpc_factory: Any = None) -> None:
+        """``network`` is a ``node.network.NetworkService``; ``rpc_factory(module)`` builds the RPC server
+        for the method module (``None``: no RPC)."""
+        self.config = config
+        spec = config.spec
+        self.chain_name = spec.name
+        self.chain_type = spec.chain_type
+        self.properties = spec.properties
+        self.node_name = config.name
+        self.node_version = config.version
+        runtime, genesis, genesis_state = spec.build()
+        self._executor_runtime = runtime
+        self._validator_runtime = CairnRuntime(spec.runtime)
+        self._api = RuntimeApi(self._validator_runtime)
+        self.runtime_version = runtime.VERSION
+        self.metadata = self._validator_runtime.metadata
+        self.tree = BlockTree(genesis, genesis_state)
+        self.pool = TxPool(listener=self._on_pool_status)
+        self.network = network
+        self.new_heads: Broadcaster[Header] = Broadcaster()
+        self.finalized_heads: Broadcaster[Header] = Broadcaster()
+        self.imported_heads: Broadcaster[Header] = Broadcaster()
+        self._executor = trio.CapacityLimiter(1)
+        self._validator = trio.CapacityLimiter(1)
+        self._watches: dict[bytes, list[trio.MemorySendChannel[Any]]] = {}
+        self._voter: Voter | None = None
+        self._round_done = trio.Event()
+        self._peer_status: dict[Any, Status] = {}
+        self._syncing = False
+        self._rpc_factory = rpc_factory
+        self.rpc: Any = None
+        self.slot_ms = spec.slot_duration_ms
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        from node.api.methods import build_module
+
+        net = self.network
+        net.register_protocol(STATUS_PROTOCOL, self._serve_status)
+        net.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
+        blocks = net.subscribe(TOPIC_BLOCKS, self._validate_block_gossip)
+        transactions = net.subscribe(TOPIC_TRANSACTIONS, lambda peer, payload: Verdict.ACCEPT)
+        votes = net.subscribe(TOPIC_FINALITY, lambda peer, payload: Verdict.ACCEPT)
+        commits = net.subscribe(TOPIC_COMMITS, lambda peer, payload: Verdict.ACCEPT)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(net.run)
+            if self._rpc_factory is not None:
+                self.rpc = self._rpc_factory(build_module(self))
+                await nursery.start(self.rpc.run)
+            nursery.start_soon(self._consume, blocks, self._on_block_gossip)
+            nursery.start_soon(self._consume, transactions, self._on_transaction_gossip)
+            nursery.start_soon(self._consume, votes, self._on_vote_gossip)
+            nursery.start_soon(self._consume, commits, self._on_commit_gossip)
+            nursery.start_soon(self._sync_loop)
+            if self.config.session_key is not None:
+                nursery.start_soon(self._author_loop)
+            nursery.start_soon(self._finality_loop)
+            log.info("node %s up: chain %s, genesis 0x%s", self.node_name, self.chain_name,
+                     self.tree.genesis_hash.hex())
+            task_status.started()
+
+    async def _consume(self, channel: Any, handler: Any) -> None:
+        async with channel:
+            async for peer, payload in channel:
+                await handler(peer, payload)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def now_slot(self) -> int:
+        return aura.slot_at(int(time.time() * 1000), self.slot_ms)
+
+    # --- block import ---------------------------------------------------------------------------
+
+    async def import_block(self, block: Block, *, peer: Any = None, justification: bytes | None = None) -> bool:
+        """Verify, execute and add ``block``; returns whether it is now in the tree."""
+        if block.hash in self.tree:
+            if justification is not None:
+                await self._apply_justification(justification, peer)
+            return True
+        try:
+            parent = check_structure(self.tree, block)
+            async with self._executor:
+                state, slot = await trio.to_thread.run_sync(execute, self._executor_runtime, parent, block,
+                                                            self.now_slot())
+        except InvalidBlockError as exc:
+            log.warning("rejected block #%d 0x%s from %s: %s", block.header.number, block.hash.hex()[:16], peer, exc)
+            if peer is not None and "unknown parent" not in str(exc):
+                self.network.report(peer, -100, f"invalid block: {exc}")
+            return False
+        if block.hash in self.tree:  # imported meanwhile (by sync and gossip at once)
+            return True
+        try:
+            became_best = self.tree.insert(block, state, slot)
+        except (ConflictsWithFinality, UnknownBlock) as exc:
+            log.info("block 0x%s no longer attaches: %s", block.hash.hex()[:16], exc)
+            return False
+        self._after_import(block, became_best)
+        if justification is not None:
+            await self._apply_justification(justification, peer)
+        return True
+
+    def _after_import(self, block: Block, became_best: bool) -> None:
+        header = block.header
+        log.info("imported #%d 0x%s%s", header.number, block.hash.hex()[:16], " (best)" if became_best else "")
+        self.imported_heads.publish(header)
+        if not became_best:
+            return
+        self.new_heads.publish(header)
+        included = [blake2_256(xt) for xt in block.extrinsics]
+        state = self.tree.best.state
+        with self._executor_runtime.executing(Overlay(state)):
+            nonce_at = self._executor_runtime.system.account_nonce
+            self.pool.prune(included, block.hash, nonce_at)
+
+    # --- finality -------------------------------------------------------------------------------
+
+    def _finality_set(self) -> tuple[int, tuple[bytes, ...]]:
+        """(set id, authorities) of the state of the last finalized block."""
+        runtime = self._executor_runtime
+        with runtime.executing(Overlay(self.tree.finalized.state)):
+            return runtime.validator_set.current_session.get(), tuple(runtime.validator_set.authorities())
+
+    def _session_of(self, block_hash: bytes) -> int | None:
+        try:
+            state = self.tree.state(block_hash)
+        except (UnknownBlock, StatePruned):
+            return None
+        with self._executor_runtime.executing(Overlay(state)):
+            return self._executor_runtime.validator_set.current_session.get()
+
+    def _ancestry(self, block_hash: bytes):
+        finalized_number = self.tree.finalized.number
+        for entry in self.tree.ancestors(block_hash):
+            yield entry.block.hash, entry.number
+            if entry.number <= finalized_number:
+                return
+
+    def _best_descendant(self, set_id: int):
+        def best_descendant(base: bytes) -> tuple[bytes, int]:
+            """The best block descending from ``base`` whose parent is still in ``set_id``'s session."""
+            tree = self.tree
+            head = tree.best_hash if tree.is_descendant(tree.best_hash, base) else base
+            for entry in tree.ancestors(head):
+                parent_session = self._session_of(entry.header.parent_hash) if entry.number > 0 else set_id
+                if entry.block.hash == base or parent_session == set_id:
+                    return entry.block.hash, entry.number
+            entry = tree.entry(base)
+            return entry.block.hash, entry.number
+        return best_descendant
+
+    def _new_voter(self) -> Voter:
+        set_id, authorities = self._finality_set()
+        key = self.config.session_key
+        finalized = self.tree.finalized
+        return Voter(set_id=set_id, authorities=authorities, finalized=(finalized.block.hash, finalized.number),
+                     ancestry=self._ancestry, best_descendant=self._best_descendant(set_id),
+                     header=self.tree.header, key=(key.public, key.secret) if key else None)
+
+    async def _finality_loop(self) -> None:
+        self._voter = self._new_voter()
+        timeout = ROUND_TIMEOUT_SLOTS * self.slot_ms / 1000
+        while True:
+            while self.tree.best.number <= self.tree.finalized.number:
+                with self.new_heads.subscribe() as heads:
+                    with trio.move_on_after(timeout):
+                        await heads.receive()
+            self._round_done = trio.Event()
+            await self._handle_voter_output(self._voter.start_round())
+            with trio.move_on_after(timeout):
+                await self._round_done.wait()
+
+    async def _handle_voter_output(self, outputs: list) -> None:
+        for output in outputs:
+            if isinstance(output, Broadcast):
+                await self.network.publish(TOPIC_FINALITY, output.vote.encode())
+            elif isinstance(output, Finalized):
+                encoded = output.justification.encode()
+                self._finalize(output.block[0], encoded)
+                await self.network.publish(TOPIC_COMMITS, encoded)
+        if self._voter is not None and self._voter.completed():
+            self._round_done.set()
+
+    def _finalize(self, block_hash: bytes, justification: bytes) -> None:
+        if block_hash not in self.tree:
+            return
+        set_before = self._voter.set_id if self._voter else None
+        route = self.tree.finalize(block_hash, justification)
+        if not route:
+            return
+        header = self.tree.header(block_hash)
+        log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
+        self.finalized_heads.publish(header)
+        for finalized_hash in route:
+            for xt in self.tree.entry(finalized_hash).block.extrinsics:
+                self._notify(blake2_256(xt), {"finalized": "0x" + finalized_hash.hex()}, terminal=True)
+        set_id, _ = self._finality_set()
+        if self._voter is None or set_id != set_before:
+            self._voter = self._new_voter()  # the authority set changed with this block
+        else:
+            self._voter.on_finalized_elsewhere((block_hash, header.number))
+
+    async def _apply_justification(self, encoded: bytes, peer: Any) -> None:
+        try:
+            justification = Justification.decode(encoded)
+            target = self.tree.entry(justification.target_hash)
+            if target.number <= self.tree.finalized.number:
+                return
+            parent_state = self.tree.state(target.header.parent_hash)
+            runtime = self._executor_runtime
+            with runtime.executing(Overlay(parent_state)):
+                set_id = runtime.validator_set.current_session.get()
+            verify_justification(justification, authorities_at(runtime, parent_state), set_id)
+        except (InvalidJustification, UnknownBlock, StatePruned) as exc:
+            if isinstance(exc, InvalidJustification) and peer is not None:
+                self.network.report(peer, -100, f"invalid justification: {exc}")
+            return
+        self._finalize(justification.target_hash, encoded)
+
+    # --- authorship -----------------------------------------------------------------------------
+
+    async def _author_loop(self) -> None:
+        key = self.config.session_key
+        assert key is not None
+        last_slot = -1
+        while True:
+            now_ms = time.time() * 1000
+            slot = int(now_ms // self.slot_ms)
+            if slot == last_slot:
+                await trio.sleep(((slot + 1) * self.slot_ms - now_ms) / 1000)
+                continue
+            last_slot = slot
+            best = self.tree.best
+            if best.slot is not None and best.slot >= slot or self._syncing:
+                continue
+            try:
+                author = aura.slot_author(slot, authorities_at(self._executor_runtime, best.state))
+            except aura.InvalidSeal:
+                continue
+            if author != key.public:
+                continue
+            await self._author(best, slot, key)
+
+    async def _author(self, parent: Any, slot: int, key: Keypair) -> None:
+        candidates = list(self.pool.best())
+        budget = self.slot_ms / 1000 * self.config.authoring_fraction
+        async with self._executor:
+            authored = await trio.to_thread.run_sync(
+                lambda: author_block(self._executor_runtime, parent.block, parent.state, slot=slot,
+                                     timestamp_ms=slot * self.slot_ms, secret=key.secret,
+                                     candidates=candidates, budget_s=budget))
+        for tx_hash, reason in authored.rejected:
+            self.pool.remove_invalid(tx_hash, reason)
+        block = authored.block
+        try:
+            became_best = self.tree.insert(block, authored.state, slot)
+        except (ConflictsWithFinality, UnknownBlock):
+            return
+        self._after_import(block, became_best)
+        await self.network.publish(TOPIC_BLOCKS, block.encode())
+
+    # --- gossip handlers ------------------------------------------------------------------------
+
+    def _validate_block_gossip(self, peer: Any, payload: bytes) -> Any:
+        try:
+            block = Block.decode(payload)
+        except ScaleDecodeError:
+            return Verdict.REJECT
+        if block.hash in self.tree:
+            return Verdict.IGNORE
+        if block.header.parent_hash not in self.tree:
+            return Verdict.ACCEPT  # maybe ahead of us: import will fetch the gap by sync
+        parent = self.tree.entry(block.header.parent_hash)
+        if parent.state is None:
+            return Verdict.IGNORE
+        try:
+            aura.verify_header(block.header, parent.slot, authorities_at(self._executor_runtime, parent.state),
+                               self.now_slot())
+        except aura.InvalidSeal:
+            return Verdict.REJECT
+        return Verdict.ACCEPT
+
+    async def _on_block_gossip(self, peer: Any, payload: bytes) -> None:
+        block = Block.decode(payload)
+        if block.header.parent_hash not in self.tree:
+            await self._sync_from(peer)
+            return
+        await self.import_block(block, peer=peer)
+
+    async def _on_transaction_gossip(self, peer: Any, payload: bytes) -> None:
+        try:
+            await self.submit_extrinsic(payload, gossip=False)
+        except RpcError as exc:
+            if exc.code in (1001, 1010):
+                self.network.report(peer, -20, f"invalid transaction: {exc.message}")
+
+    async def _on_vote_gossip(self, peer: Any, payload: bytes) -> None:
+        if self._voter is None:
+            return
+        try:
+            vote = SignedVote.decode(payload)
+            outputs = self._voter.on_vote(vote)
+        except (ScaleDecodeError, InvalidVote) as exc:
+            log.debug("vote from %s refused: %s", peer, exc)
+            return
+        await self._handle_voter_output(outputs)
+
+    async def _on_commit_gossip(self, peer: Any, payload: bytes) -> None:
+        await self._apply_justification(payload, peer)
+
+    # --- sync -----------------------------------------------------------------------------------
+
+    async def _serve_status(self, peer: Any, payload: bytes) -> bytes:
+        return Status.of(self.tree).encode()
+
+    async def _serve_blocks(self, peer: Any, payload: bytes) -> bytes:
+        return serve_blocks(self.tree, BlockRequest.decode(payload))
+
+    async def _sync_loop(self) -> None:
+        while True:
+            for peer in [p.peer_id for p in self.network.peers()]:
+                await self._sync_from(peer)
+            await trio.sleep(STATUS_POLL_S)
+
+    async def _sync_from(self, peer: Any) -> None:
+        """Fetch what ``peer`` has beyond our best block, verifying every block and justification."""
+        try:
+            status = Status.decode(await self.network.request(peer, STATUS_PROTOCOL, b"", timeout=5))
+        except Exception as exc:  # noqa: BLE001 - any failure of a remote peer: try another time
+            log.debug("status from %s failed: %s", peer, exc)
+            return
+        if status.genesis_hash != self.tree.genesis_hash:
+            self.network.report(peer, -1000, "different genesis")
+            return
+        self._peer_status[peer] = status
+        start = self.tree.finalized.number + 1
+        self._syncing = status.best_number > self.tree.best.number + 1
+        try:
+            while status.best_number > self.tree.best.number or (
+                    status.finalized_number > self.tree.finalized.number):
+                request = BlockRequest(max(start, 1), SYNC_BATCH)
+                try:
+                    response = await self.network.request(peer, BLOCKS_PROTOCOL, request.encode(), timeout=20)
+                    blocks = decode_blocks_response(response)
+                except ScaleDecodeError:
+                    self.network.report(peer, -100, "malformed blocks response")
+                    return
+                except Exception as exc:  # noqa: BLE001 - peer failure, see above
+                    log.debug("block request to %s failed: %s", peer, exc)
+                    return
+                if not blocks:
+                    return
+                for encoded, justification in blocks:
+                    try:
+                        block = Block.decode(encoded)
+                    except ScaleDecodeError:
+                        self.network.report(peer, -100, "malformed block in response")
+                        return
+                    if not await self.import_block(block, peer=peer, justification=justification):
+                        return
+                start = request.from_number + len(blocks)
+        finally:
+            self._syncing = False
+
+    # --- transactions (RPC and gossip) ----------------------------------------------------------
+
+    async def submit_extrinsic(self, raw: bytes, *, gossip: bool = True, watch: Subscription | None = None) -> bytes:
+        """Validate ``raw`` against the best block and pool it; raises :class:`RpcError` with Substrate's
+        code for every refusal. ``watch`` is registered before anything can include the transaction."""
+        tx_hash = blake2_256(raw)
+        if tx_hash in self.pool:
+            raise RpcError(1013, "Transaction Already Imported")
+        best = self.tree.best
+        try:
+            async with self._validator:
+                validity, xt = await trio.to_thread.run_sync(self._validate, best.state, best.block.hash, raw)
+        except MalformedExtrinsic as exc:
+            raise RpcError(1001, "Extrinsic has invalid format", str(exc)) from None
+        except TransactionValidityError as exc:
+            code = 1010 if exc.OUTER_INDEX == 0 else 1011
+            raise RpcError(code, "Invalid Transaction" if code == 1010 else "Unknown Transaction Validity",
+                           exc.message) from None
+        if watch is not None:
+            self._watch(tx_hash, watch)
+        try:
+            status = self.pool.submit(PoolTransaction(raw, tx_hash, validity, xt.signer, xt.nonce))
+        except PoolError as exc:
+            self._notify(tx_hash, "dropped", terminal=True)
+            raise RpcError(exc.code, str(exc)) from None
+        self._notify(tx_hash, status, terminal=False)
+        if gossip:
+            await self.network.publish(TOPIC_TRANSACTIONS, raw)
+        return tx_hash
+
+    def _validate(self, state: Any, block_hash: bytes, raw: bytes) -> tuple[Any, Any]:
+        validity = validate_transaction(self._validator_runtime, state, block_hash, raw)
+        return validity, decode_extrinsic(raw, self._validator_runtime.call_codec)
+
+    def _watch(self, tx_hash: bytes, subscription: Subscription) -> None:
+        send, receive = trio.open_memory_channel[Any](WATCH_BACKLOG)
+        self._watches.setdefault(tx_hash, []).append(send)
+        subscription.start_soon(_forward_updates, subscription, receive)
+
+    def _on_pool_status(self, tx_hash: bytes, status: str, detail: object) -> None:
+        if status == TxStatus.IN_BLOCK:
+            self._notify(tx_hash, {"inBlock": "0x" + bytes(detail).hex()}, terminal=False)  # type: ignore[arg-type]
+        elif status in (TxStatus.DROPPED, TxStatus.INVALID, TxStatus.USURPED):
+            # "dropped" is the one terminal status substrate-interface ends on (the reference, §1)
+            self._notify(tx_hash, "dropped", terminal=True)
+
+    def _notify(self, tx_hash: bytes, update: Any, *, terminal: bool) -> None:
+        channels = self._watches.get(tx_hash, [])
+        for channel in list(channels):
+            try:
+                channel.send_nowait(update)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                channels.remove(channel)
+                channel.close()
+            if terminal:
+                channel.close()
+        if terminal or not channels:
+            self._watches.pop(tx_hash, None)
+
+    # --- NodeHandle for the RPC methods ---------------------------------------------------------
+
+    async def runtime_call(self, method: str, params: bytes, at: bytes) -> bytes:
+        state = self.tree.state(at)
+        try:
+            async with self._validator:
+                return await trio.to_thread.run_sync(self._api.call, method, params, state, at)
+        except RuntimeApiError as exc:
+            raise RpcError(4003, "Client error: Execution failed", str(exc)) from None
+
+    def account_next_index(self, who: bytes) -> int:
+        with self._executor_runtime.executing(Overlay(self.tree.best.state)):
+            chain_nonce = self._executor_runtime.system.account_nonce(who)
+        return self.pool.next_nonce(who, chain_nonce)
+
+    def health(self) -> dict:
+        peers = len(self.network.peers())
+        return {"peers": peers, "isSyncing": self._syncing, "shouldHavePeers": len(self.config.spec.authorities) > 1}
+
+    def peers(self) -> list[dict]:
+        out = []
+        for info in self.network.peers():
+            status = self._peer_status.get(info.peer_id)
+            out.append({"peerId": str(info.peer_id), "roles": "AUTHORITY",
+                        "bestHash": "0x" + (status.best_hash.hex() if status else self.tree.genesis_hash.hex()),
+                        "bestNumber": status.best_number if status else 0})
+        return out
+
+    def sync_state(self) -> dict:
+        highest = max([s.best_number for s in self._peer_status.values()] + [self.tree.best.number])
+        return {"startingBlock": 0, "currentBlock": self.tree.best.number, "highestBlock": highest}
+
+    def round_state(self) -> dict:
+        voter = self._voter
+        if voter is None or voter.current is None:
+            return {"setId": 0, "best": None, "background": []}
+        state = voter.current
+        total = len(voter.authorities)
+        return {"setId": voter.set_id, "best": {
+            "round": state.round, "totalWeight": total, "thresholdWeight": state.threshold,
+            "prevotes": {"currentWeight": len(state.prevotes), "missing": [
+                "0x" + a.hex() for a in voter.authorities if a not in state.prevotes]},
+            "precommits": {"currentWeight": len(state.precommits), "missing": [
+                "0x" + a.hex() for a in voter.authorities if a not in state.precommits]},
+        }, "background": []}
+
+    def local_peer_id(self) -> str:
+        return str(self.network.local_peer_id)
+
+
+async def _forward_updates(subscription: Subscription, updates: trio.MemoryReceiveChannel[Any]) -> None:
+    """Send a watched transaction's statuses to its subscriber, in order, until the terminal one."""
+    async with updates:
+        async for update in updates:
+            await subscription.send(update)
