@@ -1,0 +1,97 @@
+"""Real node processes on loopback for integration tests: start, wait until they answer, stop, kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rpc(port: int, method: str, params: list | None = None, timeout: float = 5.0):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        reply = json.loads(response.read())
+    if "error" in reply:
+        raise RuntimeError(reply["error"])
+    return reply["result"]
+
+
+@dataclass
+class NodeProcess:
+    args: list[str]
+    base_path: Path
+    rpc_port: int
+    p2p_port: int
+    log_path: Path
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, *, wait: float = 30.0) -> "NodeProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        command = [sys.executable, "-m", "node", *self.args, "--base-path", str(self.base_path),
+                   "--rpc-port", str(self.rpc_port), "--port", str(self.p2p_port)]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                rpc(self.rpc_port, "system_health", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"node did not answer RPC within {wait}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def kill(self) -> None:
+        """``kill -9``: no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+
+    def best(self) -> int:
+        return int(rpc(self.rpc_port, "chain_getHeader")["number"], 16)
+
+    def finalized(self) -> int:
+        return int(rpc(self.rpc_port, "chain_getHeader", [rpc(self.rpc_port, "chain_getFinalizedHead")])["number"], 16)
+
+    def hash_at(self, number: int) -> str | None:
+        return rpc(self.rpc_port, "chain_getBlockHash", [number])
+
+
+def wait_until(predicate, timeout: float, message: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")

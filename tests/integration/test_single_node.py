@@ -1,0 +1,91 @@
+"""A real dev node process, used by the unmodified substrate-interface over WebSocket and HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from substrateinterface import Keypair, SubstrateInterface
+
+from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
+
+
+@pytest.fixture(scope="module")
+def dev_node(tmp_path_factory):
+    base = tmp_path_factory.mktemp("dev-node")
+    node = NodeProcess(["--dev"], base / "data", free_port(), free_port(), base / "node.log").start()
+    wait_until(lambda: node.best() >= 1, 20, "first block")
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def substrate(dev_node):
+    client = SubstrateInterface(url=f"ws://127.0.0.1:{dev_node.rpc_port}")
+    yield client
+    client.close()
+
+
+ALICE, BOB = Keypair.create_from_uri("//Alice"), Keypair.create_from_uri("//Bob")
+
+
+def test_transfer_waits_for_inclusion_and_finalization(substrate):
+    before = substrate.query("System", "Account", [BOB.ss58_address]).value["data"]["free"]
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    receipt = substrate.submit_extrinsic(substrate.create_signed_extrinsic(call, ALICE), wait_for_inclusion=True)
+    assert receipt.is_success and receipt.total_fee_amount > 0
+    events = [(e.value["module_id"], e.value["event_id"]) for e in receipt.triggered_events]
+    assert ("Balances", "Transfer") in events and ("System", "ExtrinsicSuccess") in events
+    receipt = substrate.submit_extrinsic(substrate.create_signed_extrinsic(call, ALICE), wait_for_finalization=True)
+    assert receipt.is_success and receipt.finalized
+    after = substrate.query("System", "Account", [BOB.ss58_address]).value["data"]["free"]
+    assert after == before + 2 * 10**12
+
+
+def test_failing_transfer_receipt_names_the_module_error(substrate):
+    call = substrate.compose_call("Balances", "transfer_allow_death", {"dest": BOB.ss58_address, "value": 10**30})
+    receipt = substrate.submit_extrinsic(substrate.create_signed_extrinsic(call, ALICE), wait_for_inclusion=True)
+    assert receipt.is_success is False
+    assert receipt.error_message["name"] == "InsufficientBalance"
+
+
+def test_blocks_events_query_map_and_head_subscription(substrate):
+    block = substrate.get_block()
+    assert block["header"]["number"] >= 1 and block["extrinsics"]
+    assert any(e.value["event_id"] == "ExtrinsicSuccess" for e in substrate.get_events())
+    accounts = {k.value for k, _ in substrate.query_map("System", "Account")}
+    assert ALICE.ss58_address in accounts
+    heads = []
+
+    def handler(header, update_nr, subscription_id):
+        heads.append(header["header"]["number"])
+        if len(heads) == 2:
+            return heads
+
+    assert substrate.subscribe_block_headers(handler) == heads
+    assert heads[1] > heads[0]
+
+
+def test_invalid_transactions_get_substrate_error_codes(dev_node, substrate):
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 1})
+    xt = substrate.create_signed_extrinsic(call, ALICE, nonce=0)  # long used
+    with pytest.raises(RuntimeError) as info:
+        rpc(dev_node.rpc_port, "author_submitExtrinsic", [str(xt.data)])
+    assert info.value.args[0]["code"] == 1010 and "outdated" in info.value.args[0]["data"]
+    with pytest.raises(RuntimeError) as info:
+        rpc(dev_node.rpc_port, "author_submitExtrinsic", ["0x1234"])
+    assert info.value.args[0]["code"] == 1001
+
+
+def test_http_client_and_payment_info(dev_node):
+    http = SubstrateInterface(url=f"http://127.0.0.1:{dev_node.rpc_port}")
+    call = http.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    info = http.get_payment_info(call, ALICE)
+    assert info["partialFee"] > 0
+    tx_hash = http.submit_extrinsic(http.create_signed_extrinsic(call, ALICE)).extrinsic_hash
+    wait_until(lambda: _included(http, tx_hash), 20, "HTTP-submitted transfer included")
+
+
+def _included(client: SubstrateInterface, tx_hash: str) -> bool:
+    from runtime.hashing import blake2_256
+
+    block = client.get_block()
+    return any("0x" + blake2_256(bytes(x.data.data)).hex() == tx_hash for x in block["extrinsics"])
