@@ -114,6 +114,7 @@ class Node:
         self._round_done = trio.Event()
         self._peer_status: dict[Any, Status] = {}
         self._syncing = False
+        self._initial_sync = trio.Event()
         self._rpc_factory = rpc_factory
         self.rpc: Any = None
         self.slot_ms = spec.slot_duration_ms
@@ -172,7 +173,7 @@ class Node:
                                                             self.now_slot())
         except InvalidBlockError as exc:
             log.warning("rejected block #%d 0x%s from %s: %s", block.header.number, block.hash.hex()[:16], peer, exc)
-            if peer is not None and "unknown parent" not in str(exc):
+            if peer is not None and exc.penalize:
                 self.network.report(peer, -100, f"invalid block: {exc}")
             return False
         if block.hash in self.tree:  # imported meanwhile (by sync and gossip at once)
@@ -309,6 +310,7 @@ class Node:
     async def _author_loop(self) -> None:
         key = self.config.session_key
         assert key is not None
+        await self._initial_sync.wait()  # never author on a chain we have not caught up with
         last_slot = -1
         while True:
             now_ms = time.time() * 1000
@@ -357,6 +359,8 @@ class Node:
             return Verdict.IGNORE
         if block.header.parent_hash not in self.tree:
             return Verdict.ACCEPT  # maybe ahead of us: import will fetch the gap by sync
+        if block.header.number <= self.tree.finalized.number:
+            return Verdict.IGNORE  # a stale fork (e.g. from a node still syncing): harmless, useless
         parent = self.tree.entry(block.header.parent_hash)
         if parent.state is None:
             return Verdict.IGNORE
@@ -404,9 +408,14 @@ class Node:
         return serve_blocks(self.tree, BlockRequest.decode(payload))
 
     async def _sync_loop(self) -> None:
+        if len(self.config.spec.authorities) > 1:
+            with trio.move_on_after(self.slot_ms / 1000):  # give the bootnodes a slot to connect
+                while not self.network.peers():
+                    await trio.sleep(0.05)
         while True:
             for peer in [p.peer_id for p in self.network.peers()]:
                 await self._sync_from(peer)
+            self._initial_sync.set()
             await trio.sleep(STATUS_POLL_S)
 
     async def _sync_from(self, peer: Any) -> None:

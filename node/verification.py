@@ -22,7 +22,12 @@ __all__ = ["InvalidBlockError", "authorities_at", "check_structure", "execute", 
 
 
 class InvalidBlockError(ValueError):
-    """The block must not be imported; the message says why."""
+    """The block must not be imported; the message says why. ``penalize`` is false where the sender
+    may be honest but behind or ahead of us (unknown parent, a fork below our finality)."""
+
+    def __init__(self, message: str, *, penalize: bool = True) -> None:
+        super().__init__(message)
+        self.penalize = penalize
 
 
 def authorities_at(runtime: CairnRuntime, state: TrieState) -> tuple[bytes, ...]:
@@ -34,14 +39,14 @@ def check_structure(tree: BlockTree, block: Block) -> TreeEntry:
     """The cheap checks against the tree; returns the parent's entry."""
     header = block.header
     if header.parent_hash not in tree:
-        raise InvalidBlockError(f"unknown parent 0x{header.parent_hash.hex()[:16]}…")
+        raise InvalidBlockError(f"unknown parent 0x{header.parent_hash.hex()[:16]}…", penalize=False)
     parent = tree.entry(header.parent_hash)
     if header.number != parent.number + 1:
         raise InvalidBlockError(f"number {header.number} does not follow parent {parent.number}")
     if not tree.is_descendant(header.parent_hash, tree.finalized_hash):
-        raise InvalidBlockError("block does not descend from the finalized block")
+        raise InvalidBlockError("block does not descend from the finalized block", penalize=False)
     if parent.state is None:
-        raise InvalidBlockError("the parent's state is no longer held")
+        raise InvalidBlockError("the parent's state is no longer held", penalize=False)
     return parent
 
 

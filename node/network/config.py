@@ -43,6 +43,8 @@ class NetworkConfig:
     """Per connection; further requests are answered ``OVERLOADED`` at once."""
     outbound_queue_frames: int = 512
     """Frames waiting per lane and connection; gossip to a peer whose queue is full is dropped for it."""
+    outbound_queue_bytes: int = 64 * 1024 * 1024
+    """Bytes waiting per lane and connection (a larger frame is still taken when its lane is empty)."""
     gossip_rate_per_second: float = 100.0
     """Sustained gossip messages accepted from one peer; the excess is dropped and costs score."""
     gossip_burst: int = 200
@@ -67,7 +69,7 @@ class NetworkConfig:
         positive = ("dial_timeout", "handshake_timeout", "request_timeout", "keepalive_interval",
                     "keepalive_timeout", "gossip_rate_per_second", "ban_duration", "redial_initial_backoff",
                     "max_inbound_peers", "max_outbound_peers", "max_pending_handshakes",
-                    "max_concurrent_inbound_requests", "outbound_queue_frames", "gossip_burst",
+                    "max_concurrent_inbound_requests", "outbound_queue_frames", "outbound_queue_bytes", "gossip_burst",
                     "seen_cache_size", "subscription_capacity", "peer_events_capacity")
         for name in positive:
             if not getattr(self, name) > 0:

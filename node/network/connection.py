@@ -137,20 +137,26 @@ class _GoodbyeReceived(Exception):
 
 
 class _OutboundQueue:
-    """Encoded frames waiting for the writer: a bounded FIFO per lane; PRIORITY is always taken first."""
+    """Encoded frames waiting for the writer: a FIFO per lane, bounded in frames and in bytes (an empty
+    lane takes any one frame); PRIORITY is always taken first."""
 
-    def __init__(self, capacity_per_lane: int) -> None:
-        self._capacity = capacity_per_lane
+    def __init__(self, max_frames: int, max_bytes: int) -> None:
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
         self._lanes: tuple[deque[bytes], deque[bytes]] = (deque(), deque())
+        self._bytes = [0, 0]
         self._space = (ParkingLot(), ParkingLot())
         self._data = ParkingLot()
         self._closed = False
 
     def put_nowait(self, lane: Lane, frame: bytes) -> bool:
         """Queue ``frame`` unless the lane is full or the queue closed; say whether it was queued."""
-        if self._closed or len(self._lanes[lane]) >= self._capacity:
+        queued = self._lanes[lane]
+        if self._closed or queued and (len(queued) >= self._max_frames
+                                       or self._bytes[lane] + len(frame) > self._max_bytes):
             return False
-        self._lanes[lane].append(frame)
+        queued.append(frame)
+        self._bytes[lane] += len(frame)
         self._data.unpark_all()
         return True
 
@@ -167,11 +173,10 @@ class _OutboundQueue:
 
     def pop_priority_nowait(self, max_size: int) -> bytes | None:
         """The next priority frame, if there is one of at most ``max_size`` bytes."""
-        lane = self._lanes[Lane.PRIORITY]
-        if not lane or len(lane[0]) > max_size:
+        queued = self._lanes[Lane.PRIORITY]
+        if not queued or len(queued[0]) > max_size:
             return None
-        self._space[Lane.PRIORITY].unpark()
-        return lane.popleft()
+        return self._pop(Lane.PRIORITY)
 
     async def get(self) -> tuple[Lane, bytes]:
         while not self._closed and not any(self._lanes):
@@ -179,8 +184,13 @@ class _OutboundQueue:
         if self._closed:
             raise _QueueClosed
         lane = Lane.PRIORITY if self._lanes[Lane.PRIORITY] else Lane.BULK
-        self._space[lane].unpark()
-        return lane, self._lanes[lane].popleft()
+        return lane, self._pop(lane)
+
+    def _pop(self, lane: Lane) -> bytes:
+        frame = self._lanes[lane].popleft()
+        self._bytes[lane] -= len(frame)
+        self._space[lane].unpark_all()  # waiters re-check; a big frame may make room for several
+        return frame
 
     def close(self) -> None:
         self._closed = True
@@ -218,7 +228,7 @@ class Connection:
         self._serve_request = serve_request
         self._on_gossip = on_gossip
         self._count_traffic = count_traffic
-        self._queue = _OutboundQueue(config.outbound_queue_frames)
+        self._queue = _OutboundQueue(config.outbound_queue_frames, config.outbound_queue_bytes)
         self._assemblers = (FrameAssembler(config.max_frame_size), FrameAssembler(config.max_frame_size))
         self._pending: dict[int, _PendingRequest] = {}
         self._next_request_id = 0
