@@ -5,14 +5,18 @@ block (first seen wins a tie, so a node does not flip between equal forks). Fina
 and along the tree: a block conflicting with the finalized chain is never imported, and finalizing prunes
 every fork that no longer descends from the finalized block.
 
-The tree holds no locks and does no I/O: the node's import task owns it; persistence goes through the
-optional ``store`` (see ``node.db``), written before the in-memory tree changes.
+With a ``store`` (``node.db.ChainStore``) every change is written through before the in-memory tree
+changes, :meth:`BlockTree.from_store` rebuilds the tree after a restart, and blocks, states and
+justifications older than what memory keeps are read back from the store. Without one (tests, light
+use) old finalized blocks stay in memory with their states dropped.
+
+The tree holds no locks and does no I/O of its own: the node's trio thread owns it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from runtime.executive import Block
 from runtime.primitives import Header
@@ -21,28 +25,36 @@ from runtime.trie import TrieState
 __all__ = ["BlockTree", "TreeEntry", "UnknownBlock", "ConflictsWithFinality", "StatePruned", "KEEP_FINALIZED_STATES"]
 
 KEEP_FINALIZED_STATES = 256
-"""States of this many blocks below the finalized one stay in memory (clients query recent blocks; with a
-database, older states are loaded from it on demand)."""
-
-
-class StatePruned(LookupError):
-    """The block is known but its state is no longer held in memory."""
+"""Finalized blocks below the finalized head whose states stay in memory (clients query recent blocks)."""
 
 
 class UnknownBlock(KeyError):
-    """No block with that hash is in the tree."""
+    """No block with that hash is known."""
 
 
 class ConflictsWithFinality(ValueError):
     """The block is not a descendant of the finalized block."""
 
 
-class BlockStore(Protocol):
-    """Durable storage the tree writes through (``node.db``)."""
+class StatePruned(LookupError):
+    """The block is known but its state is no longer held."""
 
-    def import_block(self, block: Block, state: TrieState, *, justification: bytes | None = None) -> None: ...
+
+class BlockStore(Protocol):
+    """Durable storage the tree writes through and reads old blocks from (``node.db.ChainStore``)."""
+
+    genesis_hash: bytes
+
+    def import_block(self, block: Block, state: TrieState, *, justification: bytes | None = None,
+                     make_best: bool = False) -> bool: ...
     def set_best(self, block_hash: bytes) -> None: ...
-    def finalize(self, block_hash: bytes, justification: bytes | None) -> None: ...
+    def finalize(self, block_hash: bytes, justification: bytes | None = None) -> None: ...
+    def contains(self, block_hash: bytes) -> bool: ...
+    def block(self, block_hash: bytes) -> Block: ...
+    def state(self, block_hash: bytes) -> TrieState: ...
+    def justification(self, block_hash: bytes) -> bytes | None: ...
+    def hash_of(self, number: int) -> bytes | None: ...
+    def children(self, block_hash: bytes) -> list[bytes]: ...
 
 
 @dataclass
@@ -65,31 +77,63 @@ class BlockTree:
     def __init__(self, genesis: Block, genesis_state: TrieState, *, store: BlockStore | None = None) -> None:
         self.genesis_hash = genesis.hash
         self._entries: dict[bytes, TreeEntry] = {genesis.hash: TreeEntry(genesis, genesis_state, None)}
-        self._canonical: list[bytes] = [genesis.hash]  # finalized chain by number (older ones may be pruned)
+        self._canonical: dict[int, bytes] = {0: genesis.hash}  # finalized chain held in memory, by number
         self.best_hash = genesis.hash
         self.finalized_hash = genesis.hash
-        self.justifications: dict[bytes, bytes] = {}
+        self._justifications: dict[bytes, bytes] = {}
         self._store = store
+
+    @classmethod
+    def from_store(cls, store: BlockStore, slot_of: Callable[[Header], int | None]) -> "BlockTree":
+        """The tree after a restart: the finalized block and every stored descendant of it."""
+        finalized_hash = store.finalized.hash  # type: ignore[attr-defined]
+        root = store.block(finalized_hash)
+        tree = cls(root, store.state(finalized_hash), store=store)
+        tree.genesis_hash = store.genesis_hash
+        tree._entries[root.hash].slot = slot_of(root.header) if root.header.number > 0 else None
+        tree._canonical = {root.header.number: root.hash}
+        tree.finalized_hash = root.hash
+        frontier = [root.hash]
+        while frontier:
+            parent = frontier.pop()
+            for child in store.children(parent):
+                block = store.block(child)
+                tree._entries[child] = TreeEntry(block, store.state(child), slot_of(block.header))
+                tree._entries[parent].children.append(child)
+                frontier.append(child)
+        best = store.best.hash  # type: ignore[attr-defined]
+        tree.best_hash = best if best in tree._entries else max(tree.leaves(), key=lambda h: tree._entries[h].number)
+        return tree
 
     # --- queries --------------------------------------------------------------------------------
 
     def __contains__(self, block_hash: bytes) -> bool:
-        return block_hash in self._entries
+        return block_hash in self._entries or (self._store is not None and self._store.contains(block_hash))
 
     def entry(self, block_hash: bytes) -> TreeEntry:
-        try:
-            return self._entries[block_hash]
-        except KeyError:
-            raise UnknownBlock(block_hash.hex()) from None
+        entry = self._entries.get(block_hash)
+        if entry is not None:
+            return entry
+        if self._store is not None and self._store.contains(block_hash):
+            return TreeEntry(self._store.block(block_hash), None, None)  # an old finalized block
+        raise UnknownBlock(block_hash.hex())
 
     def header(self, block_hash: bytes) -> Header:
         return self.entry(block_hash).header
 
     def state(self, block_hash: bytes) -> TrieState:
-        state = self.entry(block_hash).state
-        if state is None:
-            raise StatePruned(block_hash.hex())
-        return state
+        entry = self.entry(block_hash)
+        if entry.state is not None:
+            return entry.state
+        if self._store is not None:
+            return self._store.state(block_hash)
+        raise StatePruned(block_hash.hex())
+
+    def justification(self, block_hash: bytes) -> bytes | None:
+        found = self._justifications.get(block_hash)
+        if found is None and self._store is not None and self._store.contains(block_hash):
+            found = self._store.justification(block_hash)
+        return found
 
     @property
     def best(self) -> TreeEntry:
@@ -100,14 +144,14 @@ class BlockTree:
         return self._entries[self.finalized_hash]
 
     def ancestors(self, block_hash: bytes) -> Iterator[TreeEntry]:
-        """``block_hash`` and its ancestors, newest first, as far back as the tree holds them."""
+        """``block_hash`` and its ancestors, newest first, as far back as memory holds them."""
         entry = self._entries.get(block_hash)
         while entry is not None:
             yield entry
             entry = self._entries.get(entry.header.parent_hash)
 
     def is_descendant(self, block_hash: bytes, ancestor: bytes) -> bool:
-        """Whether ``block_hash`` is ``ancestor`` or descends from it."""
+        """Whether ``block_hash`` is ``ancestor`` or descends from it (both held in memory)."""
         target = self._entries.get(ancestor)
         if target is None:
             return False
@@ -121,44 +165,43 @@ class BlockTree:
     def hash_at(self, number: int, *, head: bytes | None = None) -> bytes | None:
         """The hash at height ``number`` on the chain ending at ``head`` (default: the best chain)."""
         head_entry = self._entries.get(head or self.best_hash)
-        if head_entry is None or number > head_entry.number:
+        if head_entry is None or number > head_entry.number or number < 0:
             return None
-        finalized_number = self.finalized.number
-        if number <= finalized_number and number < len(self._canonical):
-            return self._canonical[number]
+        if number <= self.finalized.number:
+            found = self._canonical.get(number)
+            if found is None and self._store is not None:
+                found = self._store.hash_of(number)
+            return found
         for entry in self.ancestors(head_entry.block.hash):
             if entry.number == number:
                 return entry.block.hash
         return None
 
     def leaves(self) -> list[bytes]:
-        return [h for h, e in self._entries.items() if not e.children]
+        return [h for h, e in self._entries.items() if not e.children and e.number >= self.finalized.number]
 
     # --- changes --------------------------------------------------------------------------------
 
     def insert(self, block: Block, state: TrieState, slot: int | None) -> bool:
         """Add an executed, verified block; returns whether it became the best block."""
         header = block.header
-        parent = self.entry(header.parent_hash)
+        parent = self._entries.get(header.parent_hash)
+        if parent is None:
+            raise UnknownBlock(header.parent_hash.hex())
         if header.number != parent.number + 1:
             raise ValueError(f"block number {header.number} after parent {parent.number}")
         if not self.is_descendant(header.parent_hash, self.finalized_hash):
             raise ConflictsWithFinality(f"parent 0x{header.parent_hash.hex()} does not descend from finality")
         if block.hash in self._entries:
             return False
+        becomes_best = header.number > self.best.number
         if self._store is not None:
-            self._store.import_block(block, state)
+            self._store.import_block(block, state, make_best=becomes_best)
         self._entries[block.hash] = TreeEntry(block, state, slot)
         parent.children.append(block.hash)
-        if header.number > self.best.number:
-            self._set_best(block.hash)
-            return True
-        return False
-
-    def _set_best(self, block_hash: bytes) -> None:
-        if self._store is not None:
-            self._store.set_best(block_hash)
-        self.best_hash = block_hash
+        if becomes_best:
+            self.best_hash = block.hash
+        return becomes_best
 
     def finalize(self, block_hash: bytes, justification: bytes | None = None) -> list[bytes]:
         """Make ``block_hash`` final; prune forks that no longer descend from it. Returns the newly
@@ -171,18 +214,21 @@ class BlockTree:
         if self._store is not None:
             self._store.finalize(block_hash, justification)
         if justification is not None:
-            self.justifications[block_hash] = justification
+            self._justifications[block_hash] = justification
         route = [e.block.hash for e in self.ancestors(block_hash) if e.number > self.finalized.number][::-1]
-        self._canonical.extend(route)
+        for finalized_hash in route:
+            self._canonical[self._entries[finalized_hash].number] = finalized_hash
         self.finalized_hash = block_hash
         self._prune()
         if not self.is_descendant(self.best_hash, block_hash):
-            self._set_best(max(self.leaves(), key=lambda h: self._entries[h].number))
+            self.best_hash = max(self.leaves(), key=lambda h: self._entries[h].number)
+            if self._store is not None:
+                self._store.set_best(self.best_hash)
         return route
 
     def _prune(self) -> None:
-        """Drop every block that is neither an ancestor of nor descended from the finalized block, and
-        the states of finalized ancestors (their headers and bodies stay for serving sync)."""
+        """Drop forks that do not descend from the finalized block, and old finalized ancestors: their
+        states beyond ``KEEP_FINALIZED_STATES``; with a store, the whole entry (the store serves it)."""
         finalized = self.finalized
         keep = {finalized.block.hash}
         frontier = [finalized.block.hash]
@@ -190,16 +236,19 @@ class BlockTree:
             children = self._entries[frontier.pop()].children
             keep.update(children)
             frontier.extend(children)
+        horizon = finalized.number - KEEP_FINALIZED_STATES
         for block_hash, entry in list(self._entries.items()):
             if block_hash in keep:
                 continue
-            if entry.number < finalized.number and self._canonical[entry.number] == block_hash:
-                entry.children[:] = [c for c in entry.children if c in keep or self._canonical_contains(c)]
-                if entry.number < finalized.number - KEEP_FINALIZED_STATES:
-                    entry.state = None
+            if self._canonical.get(entry.number) == block_hash:
+                entry.children[:] = [c for c in entry.children if c in keep or self._canonical.get(
+                    self._entries[c].number if c in self._entries else -1) == c]
+                if entry.number < horizon:
+                    if self._store is not None:
+                        del self._entries[block_hash]
+                        del self._canonical[entry.number]
+                        self._justifications.pop(block_hash, None)
+                    else:
+                        entry.state = None
                 continue
             del self._entries[block_hash]
-
-    def _canonical_contains(self, block_hash: bytes) -> bool:
-        entry = self._entries.get(block_hash)
-        return entry is not None and entry.number < len(self._canonical) and self._canonical[entry.number] == block_hash

@@ -116,5 +116,5 @@ def serve_blocks(tree: BlockTree, request: BlockRequest) -> bytes:
         size += len(encoded)
         if blocks and size > MAX_RESPONSE_BYTES:
             break
-        blocks.append((encoded, tree.justifications.get(block_hash)))
+        blocks.append((encoded, tree.justification(block_hash)))
     return encode_blocks_response(blocks)

@@ -28,6 +28,7 @@ import trio
 from devnet.chain_spec import ChainSpec
 from node.authorship import author_block
 from node.blocktree import BlockTree, ConflictsWithFinality, StatePruned, UnknownBlock
+from node.db import ChainStore
 from node.broadcast import Broadcaster
 from node.consensus import aura
 from node.consensus.finality import InvalidJustification, InvalidVote, Justification, SignedVote, verify_justification
@@ -101,7 +102,9 @@ class Node:
         self._api = RuntimeApi(self._validator_runtime)
         self.runtime_version = runtime.VERSION
         self.metadata = self._validator_runtime.metadata
-        self.tree = BlockTree(genesis, genesis_state)
+        config.base_path.mkdir(parents=True, exist_ok=True)
+        self.store = ChainStore.open(config.base_path / "db", genesis, genesis_state)
+        self.tree = BlockTree.from_store(self.store, _slot_of)
         self.pool = TxPool(listener=self._on_pool_status)
         self.network = network
         self.new_heads: Broadcaster[Header] = Broadcaster()
@@ -127,26 +130,30 @@ class Node:
         net = self.network
         net.register_protocol(STATUS_PROTOCOL, self._serve_status)
         net.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
-        blocks = net.subscribe(TOPIC_BLOCKS, self._validate_block_gossip)
-        transactions = net.subscribe(TOPIC_TRANSACTIONS, lambda peer, payload: Verdict.ACCEPT)
-        votes = net.subscribe(TOPIC_FINALITY, lambda peer, payload: Verdict.ACCEPT)
-        commits = net.subscribe(TOPIC_COMMITS, lambda peer, payload: Verdict.ACCEPT)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(net.run)
-            if self._rpc_factory is not None:
-                self.rpc = self._rpc_factory(build_module(self))
-                await nursery.start(self.rpc.run)
-            nursery.start_soon(self._consume, blocks, self._on_block_gossip)
-            nursery.start_soon(self._consume, transactions, self._on_transaction_gossip)
-            nursery.start_soon(self._consume, votes, self._on_vote_gossip)
-            nursery.start_soon(self._consume, commits, self._on_commit_gossip)
-            nursery.start_soon(self._sync_loop)
-            if self.config.session_key is not None:
-                nursery.start_soon(self._author_loop)
-            nursery.start_soon(self._finality_loop)
-            log.info("node %s up: chain %s, genesis 0x%s", self.node_name, self.chain_name,
-                     self.tree.genesis_hash.hex())
-            task_status.started()
+        handlers = (
+            (net.subscribe(TOPIC_BLOCKS, self._validate_block_gossip), self._on_block_gossip),
+            (net.subscribe(TOPIC_TRANSACTIONS, _accept), self._on_transaction_gossip),
+            (net.subscribe(TOPIC_FINALITY, _accept), self._on_vote_gossip),
+            (net.subscribe(TOPIC_COMMITS, _accept), self._on_commit_gossip),
+        )
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(net.run)
+                if self._rpc_factory is not None:
+                    self.rpc = self._rpc_factory(build_module(self))
+                    await nursery.start(self.rpc.run)
+                for channel, handler in handlers:
+                    nursery.start_soon(self._consume, channel, handler)
+                nursery.start_soon(self._sync_loop)
+                if self.config.session_key is not None:
+                    nursery.start_soon(self._author_loop)
+                nursery.start_soon(self._finality_loop)
+                log.info("node %s up: chain %s, genesis 0x%s, best #%d, finalized #%d", self.node_name,
+                         self.chain_name, self.tree.genesis_hash.hex(), self.tree.best.number,
+                         self.tree.finalized.number)
+                task_status.started()
+        finally:
+            self.store.close()
 
     async def _consume(self, channel: Any, handler: Any) -> None:
         async with channel:
@@ -565,6 +572,15 @@ class Node:
 
     def local_peer_id(self) -> str:
         return str(self.network.local_peer_id)
+
+
+def _accept(peer: Any, payload: bytes) -> Verdict:
+    """Votes, commits and transactions are checked by their handlers (signatures, in a worker)."""
+    return Verdict.ACCEPT
+
+
+def _slot_of(header: Header) -> int | None:
+    return aura.slot_of(header) if header.number > 0 else None
 
 
 async def _forward_updates(subscription: Subscription, updates: trio.MemoryReceiveChannel[Any]) -> None:

@@ -171,7 +171,7 @@ def build_module(node: NodeHandle) -> RpcModule:
         block_hash = _hash_param(node, params)
         if block_hash not in tree:
             return None
-        return block_json(tree.entry(block_hash).block, tree.justifications.get(block_hash))
+        return block_json(tree.entry(block_hash).block, tree.justification(block_hash))
 
     async def chain_get_finalized_head(params: list, ctx: CallContext) -> str:
         return to_hex(tree.finalized_hash)

@@ -75,3 +75,22 @@ def test_two_down_stops_finality_without_reverting_then_recovers(network):
     wait_until(lambda: min(n.finalized() for n in network) >= target, 90, "finality resumes after restart")
     assert agree(network, target)
     assert all(n.hash_at(stalled_at) == final_hash for n in network)  # nothing finalized was reverted
+
+
+def test_kill9_and_restart_keeps_finality_and_a_wiped_node_resyncs(network):
+    import shutil
+
+    wait_until(lambda: min(n.finalized() for n in network) >= 3, 60, "initial finality")
+    victim, wiped = network[1], network[2]
+    finalized_before = victim.finalized()
+    hash_before = victim.hash_at(finalized_before)
+    victim.kill()
+    wiped.kill()
+    shutil.rmtree(wiped.base_path / "db")
+    victim.start()
+    assert victim.finalized() >= finalized_before  # from its database, before any peer answered
+    assert victim.hash_at(finalized_before) == hash_before
+    wiped.start()
+    target = max(n.finalized() for n in (network[0], network[3])) + 2
+    wait_until(lambda: min(n.finalized() for n in network) >= target, 90, "restarted nodes catch up")
+    assert agree(network, target)

@@ -116,7 +116,7 @@ def test_longest_chain_wins_and_finality_prunes_forks(chain):
     assert tree.best_hash == b2.block.hash
 
     assert tree.finalize(b1.block.hash, b"justification") == [b1.block.hash]
-    assert a1.block.hash not in tree and tree.justifications[b1.block.hash] == b"justification"
+    assert a1.block.hash not in tree and tree.justification(b1.block.hash) == b"justification"
     assert tree.hash_at(1) == b1.block.hash and tree.hash_at(2) == b2.block.hash
     assert tree.finalize(tree.genesis_hash) == []  # finality never moves back
 

@@ -1,4 +1,4 @@
-"""Reputation bookkeeping, gossip helpers and configuration checks (pure, no sockets)."""
+"""Reputation bookkeeping, gossip helpers, the outbound queue and configuration checks (no sockets)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 
 from node.network import NetworkConfig, NodeKey
+from node.network.connection import _OutboundQueue
+from node.network.frames import Lane
 from node.network.gossip import SeenCache, TokenBucket, gossip_message_id
 from node.network.peers import PeerScores
 
@@ -52,6 +54,17 @@ def test_token_bucket_allows_a_burst_then_the_rate():
 def test_message_ids_separate_topics():
     assert gossip_message_id("blocks", b"x") != gossip_message_id("votes", b"x")
     assert gossip_message_id("ab", b"c") != gossip_message_id("a", b"bc")
+
+
+def test_outbound_lanes_are_bounded_in_frames_and_in_bytes():
+    queue = _OutboundQueue(max_frames=3, max_bytes=10)
+    assert queue.put_nowait(Lane.BULK, bytes(25))          # an empty lane takes any one frame
+    assert not queue.put_nowait(Lane.BULK, bytes(1))       # ... and then it is over its byte budget
+    assert all(queue.put_nowait(Lane.PRIORITY, bytes(3)) for _ in range(3))
+    assert not queue.put_nowait(Lane.PRIORITY, bytes(1))   # three frames: full
+    assert queue.pop_priority_nowait(max_size=3) == bytes(3)
+    assert queue.put_nowait(Lane.PRIORITY, bytes(1))
+    assert not queue.put_nowait(Lane.PRIORITY, bytes(4))   # 3 + 3 + 1 + 4 bytes > 10
 
 
 @pytest.mark.parametrize("change", [
