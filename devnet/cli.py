@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
+import shutil
 import time
 from pathlib import Path
 
 import click
 
-from devnet.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
-from devnet.local_chain import LocalChain
+from devnet import launcher
+from devnet.chain_spec import PRESETS, preset
 from sdk.keyring import DEV_ACCOUNTS, Keypair
-
-
-def _load_spec(chain: str) -> ChainSpec:
-    try:
-        return preset(chain) if chain in PRESETS else ChainSpec.load(Path(chain))
-    except (InvalidChainSpec, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.command("chain-spec")
@@ -40,41 +33,80 @@ def chain_spec(preset_name: str, output: Path | None) -> None:
 
 @click.group()
 def devnet() -> None:
-    """Run a local development network."""
+    """Run a local development network: validators (and, as they land, storage, DA and compute nodes)."""
 
 
-@devnet.command("up")
-@click.option("--chain", default="dev", show_default=True, help="A preset name or a chain spec file.")
-@click.option("--blocks", type=int, default=0, help="Stop after this many blocks (0: run until Ctrl-C).")
-@click.option("--slot-ms", type=int, default=None, help="Override the spec's slot duration (milliseconds).")
-def devnet_up(chain: str, blocks: int, slot_ms: int | None) -> None:
-    """Start the devnet: build the chain from its spec and author a block every slot.
-
-    At this stage the devnet is one in-process chain that executes real blocks (timestamp inherent,
-    state root, extrinsics root) on the runtime; validators, RPC and the storage, DA and compute
-    networks join it as they land.
-    """
-    spec = _load_spec(chain)
-    slot_ms = slot_ms if slot_ms is not None else spec.slot_duration_ms
-    if slot_ms < 2 * spec.runtime.minimum_period_ms:
-        raise click.BadParameter(f"slots must be at least {2 * spec.runtime.minimum_period_ms} ms: the runtime "
-                                 f"requires {spec.runtime.minimum_period_ms} ms between block timestamps",
-                                 param_hint="--slot-ms")
-    local = LocalChain(spec)
-    slot = slot_ms / 1000
-    click.echo(f"{spec.name} ({spec.id}): genesis 0x{local.genesis_hash.hex()}")
+def _print_endpoints(network: launcher.Devnet) -> None:
+    click.echo(f"devnet under {network.base_path} (chain spec {network.chain_spec}):")
+    for node in network.nodes:
+        click.echo(f"  {node.name:<8} rpc {node.ws_url}  p2p :{node.p2p_port}  metrics :{node.prometheus_port}"
+                   f"  log {node.log}")
     click.echo("dev accounts (sr25519, SS58 prefix 42):")
     for name in DEV_ACCOUNTS:
         click.echo(f"  //{name:<8} {Keypair.from_uri('//' + name).ss58_address()}")
-    produced = 0
+
+
+@devnet.command("up")
+@click.option("--validators", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="How many validator processes (4: one may fail and finality continues).")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
+              show_default=True, help="Where specs, databases and logs go.")
+@click.option("--rpc-port", type=int, default=9944, show_default=True, help="RPC port of the first node (+1 each).")
+@click.option("--p2p-port", type=int, default=30333, show_default=True, help="P2P port of the first node (+1 each).")
+@click.option("--prometheus-port", type=int, default=9615, show_default=True,
+              help="Metrics port of the first node (+1 each).")
+@click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
+@click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
+def devnet_up(validators: int, base_path: Path, rpc_port: int, p2p_port: int, prometheus_port: int, detach: bool,
+              fresh: bool) -> None:
+    """Start N validators as separate processes on loopback; Ctrl-C stops them all."""
+    if (base_path / launcher.STATE_FILE).exists():
+        previous = launcher.Devnet.load(base_path)
+        if any(row["alive"] for row in launcher.status(previous)):
+            raise click.ClickException(f"a devnet is already running under {base_path}: `cairn devnet down` first")
+    if fresh and base_path.exists():
+        shutil.rmtree(base_path)
+    spec = preset("local", validators=validators)
+    network = launcher.start(spec, base_path, base_p2p=p2p_port, base_rpc=rpc_port, base_prometheus=prometheus_port)
+    _print_endpoints(network)
+    if detach:
+        click.echo("running in the background: `cairn devnet status`, `cairn devnet down`")
+        return
+    click.echo("press Ctrl-C to stop")
     try:
-        while blocks == 0 or produced < blocks:
-            started = time.monotonic()
-            result = local.produce_block([], timestamp_ms=int(time.time() * 1000))
-            header = result.block.header
-            produced += 1
-            click.echo(f"block #{header.number} 0x{header.hash.hex()[:16]}… state 0x{header.state_root.hex()[:16]}…")
-            time.sleep(max(0.0, slot - (time.monotonic() - started)))
+        while True:
+            time.sleep(10)
+            rows = launcher.status(network)
+            click.echo("  ".join(f"{r['name']}: #{r['best']} (final #{r['finalized']}, {r['peers']} peers)"
+                                 if r["alive"] else f"{r['name']}: down" for r in rows))
     except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-        sys.exit(0)
+        click.echo("stopping the devnet…")
+        launcher.stop(network)
+
+
+@devnet.command("status")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
+              show_default=True)
+def devnet_status(base_path: Path) -> None:
+    """Show each node: alive, best and finalized block, peers."""
+    network = _load(base_path)
+    for row in launcher.status(network):
+        state = "up" if row["alive"] else "down"
+        click.echo(f"{row['name']:<8} {state:<4} best #{row['best']}  finalized #{row['finalized']}  "
+                   f"peers {row['peers']}  {row['rpc']}")
+
+
+@devnet.command("down")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
+              show_default=True)
+def devnet_down(base_path: Path) -> None:
+    """Stop every node of the devnet under the base path."""
+    launcher.stop(_load(base_path))
+    click.echo("devnet stopped")
+
+
+def _load(base_path: Path) -> launcher.Devnet:
+    try:
+        return launcher.Devnet.load(base_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"no devnet under {base_path}: {exc}") from None

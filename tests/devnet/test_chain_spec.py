@@ -58,16 +58,3 @@ def test_cli_writes_a_spec_and_reports_its_genesis_hash(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"0x{preset('dev').build()[1].hash.hex()}" in result.output
     assert ChainSpec.load(out) == preset("dev")
-
-
-def test_cli_devnet_produces_blocks_and_rejects_impossible_slots(tmp_path):
-    runner = CliRunner()
-    result = runner.invoke(main, ["devnet", "up", "--blocks", "2", "--slot-ms", "2000"])
-    assert result.exit_code == 0, result.output
-    assert "block #2" in result.output and "//Alice" in result.output
-    result = runner.invoke(main, ["devnet", "up", "--blocks", "1", "--slot-ms", "10"])
-    assert result.exit_code != 0 and "at least 2000 ms" in result.output
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    result = runner.invoke(main, ["devnet", "up", "--chain", str(bad)])
-    assert result.exit_code != 0 and "not JSON" in result.output
