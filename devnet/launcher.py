@@ -8,8 +8,8 @@ Layout under the base path (default ``./devnet-data``)::
     node-<i>/node.log      each node's log
 
 Node ``i`` listens on p2p ``base_p2p + i``, RPC ``base_rpc + i`` and Prometheus ``base_prometheus + i``;
-every node but the first gets the first node as bootnode (which it learns the peer id of from its key
-file, written before starting it).
+node ``i`` gets every earlier node as a bootnode, so the validators form a full mesh and any of them may
+fail (peer ids are known up front: each node's key file is written before it starts).
 """
 
 from __future__ import annotations
@@ -97,8 +97,7 @@ def start(spec: ChainSpec, base_path: Path, *, base_p2p: int = 30333, base_rpc: 
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        start_new_session=True)
         nodes.append(DevnetNode(authority.name, process.pid, p2p, rpc, prometheus, str(node_dir), str(log_path)))
-        if not bootnodes:
-            bootnodes = [f"/ip4/127.0.0.1/tcp/{p2p}/p2p/{node_key.peer_id}"]
+        bootnodes = bootnodes + [f"/ip4/127.0.0.1/tcp/{p2p}/p2p/{node_key.peer_id}"]
     devnet = Devnet(str(base_path), str(spec_path), tuple(nodes))
     devnet.save()
     return devnet

@@ -21,6 +21,8 @@ __all__ = [
     "twox64_concat",
     "identity",
     "DOMAIN_FINALITY_VOTE",
+    "DOMAIN_GOSSIP_MESSAGE_ID",
+    "DOMAIN_P2P_PROLOGUE",
     "DOMAIN_EC_PAYLOAD",
     "DOMAIN_EC_SEGMENT",
     "DOMAIN_EC_FRAGMENT",
@@ -72,6 +74,10 @@ def identity(data: bytes) -> bytes:
 # Cairn's own domains. The version suffix changes whenever the meaning of the hashed bytes changes.
 DOMAIN_FINALITY_VOTE = b"cairn/finality-vote/v1"
 """What a validator signs when it prevotes or precommits (``node.consensus.finality``)."""
+DOMAIN_GOSSIP_MESSAGE_ID = b"cairn/gossip-message-id/v1"
+"""De-duplication id of a gossip message (``node.network.gossip``)."""
+DOMAIN_P2P_PROLOGUE = b"cairn/p2p/v1"
+"""The Noise prologue: hashed into every p2p handshake, so peers of another wire version fail it."""
 DOMAIN_EC_PAYLOAD = b"cairn/ec-payload/v1"
 """Erasure-coded fragment payloads (``storage_node.erasure.fragment``)."""
 DOMAIN_EC_SEGMENT = b"cairn/ec-segment/v1"

@@ -92,9 +92,9 @@ class FrameKind(enum.IntEnum):
 
 
 class GoodbyeReason(enum.IntEnum):
-    """Why a peer closes a connection (sent in GOODBYE)."""
+    """Why a peer closes a connection (sent in GOODBYE). A stopping node sends none: its peers see the
+    TCP stream end at once. Code 0 is unassigned."""
 
-    SHUTDOWN = 0
     TOO_MANY_PEERS = 1
     BANNED = 2
     DUPLICATE_CONNECTION = 3

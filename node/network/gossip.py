@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from node.network.frames import encode_name
 from node.network.identity import PeerId
-from runtime.hashing import blake2_256
+from runtime.hashing import DOMAIN_GOSSIP_MESSAGE_ID, blake2_256
 
 __all__ = [
     "DOMAIN_GOSSIP_MESSAGE_ID",
@@ -35,7 +35,6 @@ __all__ = [
     "gossip_message_id",
 ]
 
-DOMAIN_GOSSIP_MESSAGE_ID = b"cairn/gossip-message-id/v1"
 """Hashing domain of gossip message ids."""
 
 

@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from node.network.errors import ConnectionLost, DecryptionFailed, HandshakeError, PeerIdMismatch
 from node.network.identity import PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, NodeKey, PeerId
+from runtime.hashing import DOMAIN_P2P_PROLOGUE
 
 __all__ = [
     "CipherState",
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 PROTOCOL_NAME = b"Noise_XX_25519_ChaChaPoly_SHA256"
-PROLOGUE = b"cairn/p2p/v1"
+PROLOGUE = DOMAIN_P2P_PROLOGUE
 """Mixed into the handshake hash: the version of this whole wire format (Noise framing and frames)."""
 SIGNATURE_PREFIX = b"noise-libp2p-static-key:"
 

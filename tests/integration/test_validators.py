@@ -23,8 +23,7 @@ def start_network(tmp_path, count: int = 4) -> list[NodeProcess]:
         for b in bootnodes:
             args += ["--bootnodes", b]
         nodes.append(NodeProcess(args, base, free_port(), p2p, tmp_path / f"{authority.name}.log"))
-        if not bootnodes:
-            bootnodes = [f"/ip4/127.0.0.1/tcp/{p2p}/p2p/{key.peer_id}"]
+        bootnodes = bootnodes + [f"/ip4/127.0.0.1/tcp/{p2p}/p2p/{key.peer_id}"]  # a full mesh
     for node in nodes:
         node.start()
     return nodes
@@ -94,3 +93,12 @@ def test_kill9_and_restart_keeps_finality_and_a_wiped_node_resyncs(network):
     target = max(n.finalized() for n in (network[0], network[3])) + 2
     wait_until(lambda: min(n.finalized() for n in network) >= target, 90, "restarted nodes catch up")
     assert agree(network, target)
+
+
+def test_the_first_validator_down_does_not_split_the_others(network):
+    wait_until(lambda: min(n.finalized() for n in network) >= 2, 60, "initial finality")
+    network[0].kill()  # every other node had it as a bootnode
+    alive = network[1:]
+    target = max(n.finalized() for n in alive) + 3
+    wait_until(lambda: min(n.finalized() for n in alive) >= target, 60, "finality without the first node")
+    assert agree(alive, target)
