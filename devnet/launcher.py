@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from devnet.chain_spec import ChainSpec
 
-__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call"]
+__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port"]
 
 STATE_FILE = "devnet.json"
 
@@ -101,6 +102,13 @@ def start(spec: ChainSpec, base_path: Path, *, base_p2p: int = 30333, base_rpc: 
     devnet = Devnet(str(base_path), str(spec_path), tuple(nodes))
     devnet.save()
     return devnet
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:

@@ -13,7 +13,8 @@ Request/response protocols::
 Gossip topics (payloads are plain SCALE)::
 
     blocks        a newly authored block (``Block.encode()``)
-    transactions  one extrinsic (with its length prefix)
+    transactions  Vec<extrinsic>: the transactions a node pooled in the last ``TX_GOSSIP_INTERVAL_S``
+                  (batched, so a busy node sends a few messages a second, not one per transaction)
     finality      one signed vote (``SignedVote.encode()``)
     commits       a justification of a newly finalized block (``Justification.encode()``)
 
@@ -36,6 +37,10 @@ __all__ = [
     "TOPIC_COMMITS",
     "Status",
     "BlockRequest",
+    "encode_transactions",
+    "decode_transactions",
+    "TX_GOSSIP_INTERVAL_S",
+    "MAX_TX_GOSSIP_BATCH",
     "encode_blocks_response",
     "decode_blocks_response",
     "serve_blocks",
@@ -50,6 +55,8 @@ TOPIC_TRANSACTIONS = "transactions"
 TOPIC_FINALITY = "finality"
 TOPIC_COMMITS = "commits"
 
+TX_GOSSIP_INTERVAL_S = 0.1
+MAX_TX_GOSSIP_BATCH = 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
@@ -93,6 +100,20 @@ class BlockRequest:
         if request.max_blocks == 0:
             raise ScaleDecodeError("a block request must ask for at least one block")
         return request
+
+
+_TX_BATCH = Vec(BYTES)
+
+
+def encode_transactions(transactions: list[bytes]) -> bytes:
+    return _TX_BATCH.encode(transactions)
+
+
+def decode_transactions(data: bytes) -> list[bytes]:
+    transactions = list(_TX_BATCH.decode(data))
+    if len(transactions) > MAX_TX_GOSSIP_BATCH:
+        raise ScaleDecodeError(f"{len(transactions)} transactions in one gossip message (at most {MAX_TX_GOSSIP_BATCH})")
+    return transactions
 
 
 def encode_blocks_response(blocks: list[tuple[bytes, bytes | None]]) -> bytes:

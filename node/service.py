@@ -41,7 +41,11 @@ from node.protocol import (
     TOPIC_COMMITS,
     TOPIC_FINALITY,
     TOPIC_TRANSACTIONS,
+    TX_GOSSIP_INTERVAL_S,
+    MAX_TX_GOSSIP_BATCH,
     BlockRequest,
+    decode_transactions,
+    encode_transactions,
     Status,
     decode_blocks_response,
     serve_blocks,
@@ -118,6 +122,7 @@ class Node:
         self._peer_status: dict[Any, Status] = {}
         self._syncing = False
         self._initial_sync = trio.Event()
+        self._outgoing_transactions: list[bytes] = []
         self._rpc_factory = rpc_factory
         self.rpc: Any = None
         self.slot_ms = spec.slot_duration_ms
@@ -132,7 +137,7 @@ class Node:
         net.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
         handlers = (
             (net.subscribe(TOPIC_BLOCKS, self._validate_block_gossip), self._on_block_gossip),
-            (net.subscribe(TOPIC_TRANSACTIONS, _accept), self._on_transaction_gossip),
+            (net.subscribe(TOPIC_TRANSACTIONS, _transactions_verdict), self._on_transaction_gossip),
             (net.subscribe(TOPIC_FINALITY, _accept), self._on_vote_gossip),
             (net.subscribe(TOPIC_COMMITS, _accept), self._on_commit_gossip),
         )
@@ -145,6 +150,7 @@ class Node:
                 for channel, handler in handlers:
                     nursery.start_soon(self._consume, channel, handler)
                 nursery.start_soon(self._sync_loop)
+                nursery.start_soon(self._gossip_transactions)
                 if self.config.session_key is not None:
                     nursery.start_soon(self._author_loop)
                 nursery.start_soon(self._finality_loop)
@@ -386,11 +392,21 @@ class Node:
         await self.import_block(block, peer=peer)
 
     async def _on_transaction_gossip(self, peer: Any, payload: bytes) -> None:
-        try:
-            await self.submit_extrinsic(payload, gossip=False)
-        except RpcError as exc:
-            if exc.code in (1001, 1010):
-                self.network.report(peer, -20, f"invalid transaction: {exc.message}")
+        for raw in decode_transactions(payload):  # the verdict function already decoded it once
+            try:
+                await self.submit_extrinsic(raw, gossip=False)
+            except RpcError as exc:
+                if exc.code == 1001:
+                    self.network.report(peer, -20, f"malformed transaction: {exc.data}")
+
+    async def _gossip_transactions(self) -> None:
+        """Every ``TX_GOSSIP_INTERVAL_S``, send what was pooled from RPC since, as one message."""
+        while True:
+            await trio.sleep(TX_GOSSIP_INTERVAL_S)
+            while self._outgoing_transactions:
+                batch = self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]
+                del self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]
+                await self.network.publish(TOPIC_TRANSACTIONS, encode_transactions(batch))
 
     async def _on_vote_gossip(self, peer: Any, payload: bytes) -> None:
         if self._voter is None:
@@ -492,7 +508,7 @@ class Node:
             raise RpcError(exc.code, str(exc)) from None
         self._notify(tx_hash, status, terminal=False)
         if gossip:
-            await self.network.publish(TOPIC_TRANSACTIONS, raw)
+            self._outgoing_transactions.append(raw)
         return tx_hash
 
     def _validate(self, state: Any, block_hash: bytes, raw: bytes) -> tuple[Any, Any]:
@@ -576,6 +592,14 @@ class Node:
 
 def _accept(peer: Any, payload: bytes) -> Verdict:
     """Votes, commits and transactions are checked by their handlers (signatures, in a worker)."""
+    return Verdict.ACCEPT
+
+
+def _transactions_verdict(peer: Any, payload: bytes) -> Verdict:
+    try:
+        decode_transactions(payload)
+    except ScaleDecodeError:
+        return Verdict.REJECT
     return Verdict.ACCEPT
 
 

@@ -86,6 +86,7 @@ class TxPool:
         self._by_tag: dict[bytes, PoolTransaction] = {}  # provided tag -> the transaction providing it
         self._ready: set[bytes] = set()
         self._future: set[bytes] = set()
+        self._required_by: dict[bytes, set[bytes]] = {}  # tag -> pooled transactions requiring it
         self._bytes = 0
         self._counter = itertools.count()
 
@@ -139,9 +140,11 @@ class TxPool:
         self._by_hash[tx.hash] = tx
         for tag in tx.validity.provides:
             self._by_tag[tag] = tx
+        for tag in tx.validity.requires:
+            self._required_by.setdefault(tag, set()).add(tx.hash)
         self._bytes += len(tx.raw)
         self._future.add(tx.hash)
-        self._promote()
+        self._promote([tx.hash])
         status = Status.READY if tx.hash in self._ready else Status.FUTURE
         self._listener(tx.hash, status, None)
         return status
@@ -158,47 +161,56 @@ class TxPool:
         if len(self._future) >= limits.max_future and tx.validity.requires:
             raise PoolError(1016, "Immediately Dropped: too many future transactions")
 
-    def _promote(self) -> None:
-        """Move future transactions whose requirements are now provided by ready ones."""
-        moved = True
-        while moved:
-            moved = False
-            for tx_hash in list(self._future):
-                tx = self._by_hash[tx_hash]
-                if all(self._by_tag.get(t) is not None and self._by_tag[t].hash in self._ready
-                       for t in tx.validity.requires):
-                    self._future.discard(tx_hash)
-                    self._ready.add(tx_hash)
-                    moved = True
+    def _requirers(self, tags: Iterable[bytes]) -> set[bytes]:
+        """Hashes of pooled transactions that require any of ``tags``."""
+        found: set[bytes] = set()
+        for tag in tags:
+            found |= self._required_by.get(tag, set())
+        return found
+
+    def _is_unlocked(self, tx: PoolTransaction) -> bool:
+        """Every requirement is provided by a ready pooled transaction."""
+        return all((p := self._by_tag.get(t)) is not None and p.hash in self._ready for t in tx.validity.requires)
+
+    def _promote(self, candidates: Iterable[bytes] | None = None) -> None:
+        """Move future transactions whose requirements are now provided by ready ones; following the
+        ``requires`` index from what just became ready, so each submission costs its own chain only."""
+        pending = list(self._future if candidates is None else candidates)
+        while pending:
+            tx_hash = pending.pop()
+            tx = self._by_hash.get(tx_hash)
+            if tx is None or tx_hash not in self._future or not self._is_unlocked(tx):
+                continue
+            self._future.discard(tx_hash)
+            self._ready.add(tx_hash)
+            pending.extend(self._requirers(tx.validity.provides))
 
     # --- block building -------------------------------------------------------------------------
 
     def best(self) -> Iterator[PoolTransaction]:
-        """Ready transactions best-first, each only after the ones it requires."""
-        taken: set[bytes] = set()
+        """Ready transactions best-first, each only after the ones it requires (O(n log n))."""
+        missing: dict[bytes, int] = {}
         heap: list[tuple[int, int, bytes]] = []
-        waiting: dict[bytes, PoolTransaction] = {}
-
-        def unlocked(tx: PoolTransaction) -> bool:
-            return all(self._by_tag[t].hash in taken for t in tx.validity.requires if t in self._by_tag)
-
         for tx_hash in self._ready:
             tx = self._by_hash[tx_hash]
-            if unlocked(tx):
-                heapq.heappush(heap, (-tx.priority, tx.inserted, tx_hash))
+            in_pool = sum(1 for t in tx.validity.requires if t in self._by_tag)
+            if in_pool:
+                missing[tx_hash] = in_pool
             else:
-                waiting[tx_hash] = tx
+                heapq.heappush(heap, (-tx.priority, tx.inserted, tx_hash))
         while heap:
             _, _, tx_hash = heapq.heappop(heap)
             tx = self._by_hash.get(tx_hash)
             if tx is None:
                 continue
-            taken.add(tx_hash)
             yield tx
-            for other_hash, other in list(waiting.items()):
-                if unlocked(other):
-                    del waiting[other_hash]
-                    heapq.heappush(heap, (-other.priority, other.inserted, other_hash))
+            for other_hash in self._requirers(tx.validity.provides):
+                if other_hash in missing:
+                    missing[other_hash] -= 1
+                    if missing[other_hash] == 0:
+                        del missing[other_hash]
+                        other = self._by_hash[other_hash]
+                        heapq.heappush(heap, (-other.priority, other.inserted, other_hash))
 
     # --- after blocks ---------------------------------------------------------------------------
 
@@ -208,15 +220,18 @@ class TxPool:
             tx = self._by_hash.get(tx_hash)
             if tx is not None:
                 self._remove(tx, Status.IN_BLOCK, block_hash, terminal=False)
+        nonces: dict[bytes, int] = {}
         for tx in list(self._by_hash.values()):
-            if tx.nonce < chain_nonce(tx.signer):
+            if tx.signer not in nonces:
+                nonces[tx.signer] = chain_nonce(tx.signer)
+            if tx.nonce < nonces[tx.signer]:
                 self._remove(tx, Status.INVALID, "stale nonce")
         # requirements now met by chain state: a future transaction whose predecessor was included
         for tx_hash in list(self._future):
             tx = self._by_hash[tx_hash]
-            if tx.nonce == chain_nonce(tx.signer):
-                self._future.discard(tx_hash)
-                self._ready.add(tx_hash)
+            if tx.nonce == nonces.get(tx.signer):
+                for tag in tx.validity.requires:
+                    self._required_by.get(tag, set()).discard(tx_hash)
                 tx.validity = ValidTransaction(tx.validity.priority, (), tx.validity.provides,
                                                tx.validity.longevity, tx.validity.propagate)
         self._promote()
@@ -233,6 +248,12 @@ class TxPool:
         for tag in tx.validity.provides:
             if self._by_tag.get(tag) is tx:
                 del self._by_tag[tag]
+        for tag in tx.validity.requires:
+            requirers = self._required_by.get(tag)
+            if requirers is not None:
+                requirers.discard(tx.hash)
+                if not requirers:
+                    del self._required_by[tag]
         self._ready.discard(tx.hash)
         self._future.discard(tx.hash)
         self._bytes -= len(tx.raw)
@@ -242,7 +263,7 @@ class TxPool:
 
     def _demote_dependents(self, lost: set[bytes]) -> None:
         while lost:
-            demoted = [h for h in self._ready if lost.intersection(self._by_hash[h].validity.requires)]
+            demoted = [h for h in self._requirers(lost) if h in self._ready]
             lost = set()
             for tx_hash in demoted:
                 self._ready.discard(tx_hash)

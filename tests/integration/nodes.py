@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devnet.launcher import free_port, rpc_call
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["NodeProcess", "free_port", "rpc", "wait_until"]
 
 
 def rpc(port: int, method: str, params: list | None = None, timeout: float = 5.0):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise RuntimeError(reply["error"])
-    return reply["result"]
+    return rpc_call(f"http://127.0.0.1:{port}", method, params, timeout)
 
 
 @dataclass

@@ -41,3 +41,13 @@ def test_serve_blocks_returns_the_best_chain_with_justifications():
     assert [j for _, j in blocks] == [None, b"proof-of-2", None]
     assert decode_blocks_response(serve_blocks(tree, BlockRequest(6, 10))) == []
     assert len(decode_blocks_response(serve_blocks(tree, BlockRequest(0, 10**6)))) == 6
+
+
+def test_transaction_batches_are_bounded():
+    from node.protocol import MAX_TX_GOSSIP_BATCH, decode_transactions, encode_transactions
+
+    assert decode_transactions(encode_transactions([b"a", b"bc"])) == [b"a", b"bc"]
+    with pytest.raises(ScaleDecodeError):
+        decode_transactions(encode_transactions([b""] * (MAX_TX_GOSSIP_BATCH + 1)))
+    with pytest.raises(ScaleDecodeError):
+        decode_transactions(b"\x08\x04a")  # declares two, carries one

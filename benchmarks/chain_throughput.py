@@ -1,0 +1,238 @@
+"""Sustained *finalized* transfers/s of a 4-validator devnet on this machine, and submit→finalized latency.
+
+Starts four ``cairn node`` processes on loopback (the devnet launcher, with a spec that endows many
+accounts), pre-signs transfers, submits them over WebSocket JSON-RPC in batches at a fixed offered rate
+spread over all four nodes (each account always to the same node, in nonce order), and follows the
+finalized chain of one node: a transfer counts once the block holding it is finalized. Reports finalized
+transfers/s over the measurement window and p50/p99 latency, samples where the validators' CPU went
+(``py-spy`` when installed), and appends everything to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/chain_throughput.py [--rate 1000] [--duration 60] [--accounts 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import websocket
+
+from devnet import launcher
+from devnet.chain_spec import ChainSpec, preset
+from runtime.cairn import CairnRuntime
+from runtime.extrinsic import encode_signed, signing_payload
+from runtime.hashing import blake2_256
+from runtime.primitives import Era
+from sdk.keyring import Keypair
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+PY_SPY = Path(sys.executable).with_name("py-spy")
+TARGET_TPS, TARGET_P99 = 1000, 6.0
+BATCH = 50
+
+
+def _spec(accounts: list[Keypair]) -> ChainSpec:
+    base = preset("local")
+    return ChainSpec(name="Cairn Throughput", id="cairn_throughput", chain_type="Local",
+                     slot_duration_ms=base.slot_duration_ms,
+                     balances=base.balances + tuple((k.ss58_address(), 10**18) for k in accounts),
+                     authorities=base.authorities, sudo=base.sudo, runtime=base.runtime)
+
+
+def rpc(port: int, method: str, params: list | None = None):
+    return launcher.rpc_call(f"http://127.0.0.1:{port}", method, params, timeout=10)
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(what)
+
+
+def _presign(spec: ChainSpec, genesis_hash: bytes, accounts: list[Keypair], per_account: int) -> list[list[bytes]]:
+    """Per account, its transfers in nonce order."""
+    runtime = CairnRuntime(spec.runtime)
+    version = runtime.VERSION
+    dest = Keypair.from_uri("//Bob").public
+    out = []
+    for key in accounts:
+        txs = []
+        for nonce in range(per_account):
+            call = runtime.call_codec.encode(runtime.call("Balances", "transfer_keep_alive", dest=dest, value=10**10))
+            payload = signing_payload(call, Era(), nonce, 0, version.spec_version, version.transaction_version,
+                                      genesis_hash, genesis_hash)
+            txs.append(encode_signed(call, key.public, key.scheme, key.sign(payload), Era(), nonce, 0))
+        out.append(txs)
+    return out
+
+
+class Submitter(threading.Thread):
+    """Sends its share of transfers to one node at ``rate``/s, in JSON-RPC batches over one WebSocket."""
+
+    def __init__(self, url: str, queue: list[bytes], rate: float, submitted: dict[bytes, float],
+                 errors: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.queue, self.rate = url, queue, rate
+        self.submitted, self.errors = submitted, errors
+
+    def run(self) -> None:
+        ws = websocket.create_connection(self.url, timeout=30)
+        start = time.monotonic()
+        sent = 0
+        for i in range(0, len(self.queue), BATCH):
+            batch = self.queue[i:i + BATCH]
+            due = start + (sent + len(batch)) / self.rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            now = time.monotonic()
+            ws.send(json.dumps([{"jsonrpc": "2.0", "id": j, "method": "author_submitExtrinsic",
+                                 "params": ["0x" + xt.hex()]} for j, xt in enumerate(batch)]))
+            for reply in json.loads(ws.recv()):
+                if "error" in reply:
+                    self.errors.append(reply["error"].get("data") or reply["error"]["message"])
+            for xt in batch:
+                self.submitted[blake2_256(xt)] = now
+            sent += len(batch)
+        ws.close()
+
+
+def _follow_finalized(rpc_port: int, submitted: dict[bytes, float], finalized_at: dict[bytes, float],
+                      stop: threading.Event) -> None:
+    seen = int(rpc(rpc_port, "chain_getHeader", [rpc(rpc_port, "chain_getFinalizedHead")])["number"], 16)
+    while not stop.is_set():
+        head = int(rpc(rpc_port, "chain_getHeader", [rpc(rpc_port, "chain_getFinalizedHead")])["number"], 16)
+        now = time.monotonic()
+        for number in range(seen + 1, head + 1):
+            block = rpc(rpc_port, "chain_getBlock", [rpc(rpc_port, "chain_getBlockHash", [number])])
+            for xt in block["block"]["extrinsics"]:
+                finalized_at.setdefault(blake2_256(bytes.fromhex(xt[2:])), now)
+        seen = head
+        time.sleep(0.2)
+
+
+def _ours(frame: str) -> bool:
+    return any(f"/{package}/" in frame for package in ("runtime", "node", "devnet", "sdk", "storage_node"))
+
+
+def _profile(pid: int, seconds: int) -> str:
+    if not PY_SPY.exists():
+        return "(py-spy not installed: `pip install py-spy` to sample the validators)"
+    out = subprocess.run([str(PY_SPY), "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
+                          "--output", "/dev/stdout", "--nonblocking"], capture_output=True, text=True)
+    counts: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue  # py-spy's own status lines
+        frames = stack.split(";")
+        leaf = next((f for f in reversed(frames) if _ours(f)), frames[-1])
+        counts[leaf] = counts.get(leaf, 0) + int(count)
+    if not counts:
+        return f"(py-spy gave no samples: {(out.stderr or out.stdout).strip()[-300:]})"
+    total = sum(counts.values())
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:12]
+    return "\n".join(f"{100 * c / total:5.1f}%  {frame}" for frame, c in top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered transfers/s over all nodes")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of submission")
+    parser.add_argument("--accounts", type=int, default=4000)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+
+    total = int(args.rate * args.duration)
+    per_account = max(1, -(-total // args.accounts))
+    accounts = [Keypair.from_uri("0x" + blake2_256(b"cairn-throughput" + i.to_bytes(4, "little")).hex())
+                for i in range(args.accounts)]
+    spec = _spec(accounts)
+    _, genesis, _ = spec.build()
+    print(f"pre-signing {args.accounts * per_account:,} transfers …", flush=True)
+    signed = _presign(spec, genesis.hash, accounts, per_account)
+
+    workdir = Path(tempfile.mkdtemp(prefix="cairn-throughput-"))
+    network = launcher.start(spec, workdir, base_p2p=launcher.free_port(), base_rpc=launcher.free_port(),
+                             base_prometheus=launcher.free_port())
+    nodes = network.nodes
+    try:
+        for node in nodes:
+            wait_until(lambda n=node: rpc(n.rpc_port, "system_health")["peers"] >= 3, 60, f"{node.name} connected")
+        wait_until(lambda: int(rpc(nodes[0].rpc_port, "chain_getHeader")["number"], 16) >= 2, 60, "blocks")
+        queues: list[list[bytes]] = [[] for _ in nodes]
+        for nonce in range(per_account):  # interleave accounts so every node gets a steady stream
+            for a, txs in enumerate(signed):
+                queues[a % len(nodes)].append(txs[nonce])
+        queues = [q[: total // len(nodes)] for q in queues]
+        submitted: dict[bytes, float] = {}
+        finalized_at: dict[bytes, float] = {}
+        errors: list[str] = []
+        stop = threading.Event()
+        follower = threading.Thread(target=_follow_finalized, args=(nodes[0].rpc_port, submitted, finalized_at, stop),
+                                    daemon=True)
+        follower.start()
+        started = time.monotonic()
+        submitters = [Submitter(n.ws_url, q, args.rate / len(nodes), submitted, errors) for n, q in zip(nodes, queues)]
+        for s in submitters:
+            s.start()
+        profile = _profile(nodes[1].pid, int(min(20, args.duration / 2)))
+        for s in submitters:
+            s.join()
+        submit_end = time.monotonic()
+        deadline = submit_end + 30
+        while time.monotonic() < deadline and len([h for h in submitted if h in finalized_at]) < len(submitted):
+            time.sleep(0.5)
+        stop.set()
+        follower.join(5)
+    finally:
+        launcher.stop(network)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    done = {h: finalized_at[h] - t for h, t in submitted.items() if h in finalized_at}
+    window = [h for h, t in submitted.items() if h in finalized_at and finalized_at[h] <= submit_end]
+    tps = len(window) / (submit_end - started)
+    latencies = sorted(done.values())
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")
+    verdict = "met" if tps >= TARGET_TPS and p99 <= TARGET_P99 else "MISSED"
+    summary = (
+        f"- offered {args.rate:,.0f} transfers/s for {args.duration:.0f} s over 4 validators "
+        f"({len(submitted):,} submitted, {len(errors):,} refused at submission)\n"
+        f"- **finalized: {tps:,.0f} transfers/s** during submission; {len(done):,} of {len(submitted):,} finalized "
+        f"by the end\n"
+        f"- submit→finalized latency: p50 {p50:.2f} s, p99 {p99:.2f} s\n"
+        f"- target >= {TARGET_TPS:,}/s sustained with p99 <= {TARGET_P99:.0f} s: {verdict}\n"
+    )
+    print(summary)
+    print(profile)
+    if errors:
+        print("first refusals:", errors[:5])
+    if args.no_record:
+        return
+    with RESULTS.open("a") as out:
+        out.write(
+            f"\n## Chain throughput — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+            f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, Linux {platform.release()}, "
+            f"Python {platform.python_version()}; all 4 validators, the submitters and the follower share its cores\n"
+            f"- command: `python benchmarks/chain_throughput.py --rate {args.rate:.0f} --duration {args.duration:.0f} "
+            f"--accounts {args.accounts}`\n{summary}\n"
+            f"Where one validator's CPU went (py-spy, innermost Cairn frame):\n\n```\n{profile}\n```\n")
+
+
+if __name__ == "__main__":
+    main()
