@@ -133,7 +133,7 @@ def _profile(pid: int, seconds: int) -> str:
     if not PY_SPY.exists():
         return "(py-spy not installed: `pip install py-spy` to sample the validators)"
     out = subprocess.run([str(PY_SPY), "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
-                          "--output", "/dev/stdout", "--nonblocking"], capture_output=True, text=True)
+                          "--output", "/dev/stdout", "--nonblocking", "--gil"], capture_output=True, text=True)
     counts: dict[str, int] = {}
     for line in out.stdout.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -167,8 +167,11 @@ def main() -> None:
     signed = _presign(spec, genesis.hash, accounts, per_account)
 
     workdir = Path(tempfile.mkdtemp(prefix="cairn-throughput-"))
-    network = launcher.start(spec, workdir, base_p2p=launcher.free_port(), base_rpc=launcher.free_port(),
-                             base_prometheus=launcher.free_port())
+    count = len(spec.authorities)
+    p2p = launcher.free_port_range(count)
+    rpc_base = launcher.free_port_range(count, avoid=set(range(p2p, p2p + count)))
+    metrics = launcher.free_port_range(count, avoid=set(range(p2p, p2p + count)) | set(range(rpc_base, rpc_base + count)))
+    network = launcher.start(spec, workdir, base_p2p=p2p, base_rpc=rpc_base, base_prometheus=metrics)
     nodes = network.nodes
     try:
         for node in nodes:
@@ -199,6 +202,10 @@ def main() -> None:
             time.sleep(0.5)
         stop.set()
         follower.join(5)
+    except BaseException:
+        for node in nodes:
+            print(f"--- {node.name} log (tail) ---\n" + Path(node.log).read_text()[-1500:])
+        raise
     finally:
         launcher.stop(network)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from devnet.chain_spec import ChainSpec
 
-__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port"]
+__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port", "free_port_range"]
 
 STATE_FILE = "devnet.json"
 
@@ -109,6 +109,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_range(count: int, *, avoid: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+    """The first of ``count`` consecutive loopback ports that are all free now (and not in ``avoid``)."""
+    for _ in range(200):
+        start = free_port()
+        ports = range(start, start + count)
+        if start + count > 65535 or avoid.intersection(ports):
+            continue
+        try:
+            sockets = []
+            for port in ports:
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+        return start
+    raise OSError(f"no {count} consecutive free ports found")
 
 
 def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:

@@ -85,6 +85,9 @@ class NodeConfig:
     version: str = "0.1.0"
 
 
+VALIDATION_BATCH = 256
+VALIDATION_QUEUE = 8192
+"""Transactions waiting for validation; submitters wait (backpressure) when it is full."""
 WATCH_BACKLOG = 16
 """Status updates buffered per watched transaction (a handful ever happen)."""
 
@@ -123,6 +126,8 @@ class Node:
         self._syncing = False
         self._initial_sync = trio.Event()
         self._outgoing_transactions: list[bytes] = []
+        self._validation_requests, self._validation_receive = trio.open_memory_channel[_PendingValidation](
+            VALIDATION_QUEUE)
         self._rpc_factory = rpc_factory
         self.rpc: Any = None
         self.slot_ms = spec.slot_duration_ms
@@ -151,6 +156,7 @@ class Node:
                     nursery.start_soon(self._consume, channel, handler)
                 nursery.start_soon(self._sync_loop)
                 nursery.start_soon(self._gossip_transactions)
+                nursery.start_soon(self._validation_loop)
                 if self.config.session_key is not None:
                     nursery.start_soon(self._author_loop)
                 nursery.start_soon(self._finality_loop)
@@ -489,10 +495,13 @@ class Node:
         tx_hash = blake2_256(raw)
         if tx_hash in self.pool:
             raise RpcError(1013, "Transaction Already Imported")
-        best = self.tree.best
+        pending = _PendingValidation(raw)
+        await self._validation_requests.send(pending)
+        await pending.done.wait()
         try:
-            async with self._validator:
-                validity, xt = await trio.to_thread.run_sync(self._validate, best.state, best.block.hash, raw)
+            if isinstance(pending.result, Exception):
+                raise pending.result
+            validity, xt = pending.result
         except MalformedExtrinsic as exc:
             raise RpcError(1001, "Extrinsic has invalid format", str(exc)) from None
         except TransactionValidityError as exc:
@@ -511,9 +520,34 @@ class Node:
             self._outgoing_transactions.append(raw)
         return tx_hash
 
-    def _validate(self, state: Any, block_hash: bytes, raw: bytes) -> tuple[Any, Any]:
-        validity = validate_transaction(self._validator_runtime, state, block_hash, raw)
-        return validity, decode_extrinsic(raw, self._validator_runtime.call_codec)
+    async def _validation_loop(self) -> None:
+        """Validate queued transactions in batches: one worker-thread hand-off for up to
+        ``VALIDATION_BATCH`` of them, instead of one each (the hand-off costs more than a check)."""
+        async with self._validation_receive:
+            async for first in self._validation_receive:
+                batch = [first]
+                while len(batch) < VALIDATION_BATCH:
+                    try:
+                        batch.append(self._validation_receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                best = self.tree.best
+                async with self._validator:
+                    results = await trio.to_thread.run_sync(self._validate_many, best.state, best.block.hash,
+                                                            [p.raw for p in batch])
+                for pending, result in zip(batch, results):
+                    pending.result = result
+                    pending.done.set()
+
+    def _validate_many(self, state: Any, block_hash: bytes, raws: list[bytes]) -> list[Any]:
+        results: list[Any] = []
+        for raw in raws:
+            try:
+                validity = validate_transaction(self._validator_runtime, state, block_hash, raw)
+                results.append((validity, decode_extrinsic(raw, self._validator_runtime.call_codec)))
+            except (MalformedExtrinsic, TransactionValidityError) as exc:
+                results.append(exc)
+        return results
 
     def _watch(self, tx_hash: bytes, subscription: Subscription) -> None:
         send, receive = trio.open_memory_channel[Any](WATCH_BACKLOG)
@@ -588,6 +622,17 @@ class Node:
 
     def local_peer_id(self) -> str:
         return str(self.network.local_peer_id)
+
+
+class _PendingValidation:
+    """One transaction waiting in the validation queue, and its answer."""
+
+    __slots__ = ("raw", "done", "result")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.done = trio.Event()
+        self.result: Any = None
 
 
 def _accept(peer: Any, payload: bytes) -> Verdict:

@@ -6,13 +6,16 @@ from click.testing import CliRunner
 
 from devnet import launcher
 from sdk.cli import main
-from tests.integration.nodes import free_port, wait_until
+from tests.integration.nodes import wait_until
 
 
 def test_devnet_up_status_down(tmp_path):
     base = tmp_path / "devnet"
     runner = CliRunner()
-    ports = ["--rpc-port", str(free_port()), "--p2p-port", str(free_port()), "--prometheus-port", str(free_port())]
+    p2p = launcher.free_port_range(2)
+    rpc = launcher.free_port_range(2, avoid={p2p, p2p + 1})
+    metrics = launcher.free_port_range(2, avoid={p2p, p2p + 1, rpc, rpc + 1})
+    ports = ["--rpc-port", str(rpc), "--p2p-port", str(p2p), "--prometheus-port", str(metrics)]
     result = runner.invoke(main, ["devnet", "up", "--validators", "2", "--base-path", str(base), "--detach", *ports])
     assert result.exit_code == 0, result.output
     assert "Alice" in result.output and "//Ferdie" in result.output
