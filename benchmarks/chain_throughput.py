@@ -137,7 +137,7 @@ def _profile(pid: int, seconds: int) -> str:
     counts: dict[str, int] = {}
     for line in out.stdout.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        if not stack or not count.isdigit() or stack.startswith("py-spy>"):
             continue  # py-spy's own status lines
         frames = stack.split(";")
         leaf = next((f for f in reversed(frames) if _ours(f)), frames[-1])

@@ -417,12 +417,18 @@ class Node:
     async def _on_vote_gossip(self, peer: Any, payload: bytes) -> None:
         if self._voter is None:
             return
+        voter = self._voter
+        known = len(voter.current.equivocations) if voter.current is not None else 0
         try:
             vote = SignedVote.decode(payload)
-            outputs = self._voter.on_vote(vote)
+            outputs = voter.on_vote(vote)
         except (ScaleDecodeError, InvalidVote) as exc:
             log.debug("vote from %s refused: %s", peer, exc)
             return
+        if voter.current is not None:
+            for equivocation in voter.current.equivocations[known:]:
+                log.warning("equivocation by 0x%s in round %d: %s vs %s", equivocation.first.voter.hex()[:16],
+                            equivocation.first.round, equivocation.first.vote, equivocation.second.vote)
         await self._handle_voter_output(outputs)
 
     async def _on_commit_gossip(self, peer: Any, payload: bytes) -> None:

@@ -89,3 +89,21 @@ def _included(client: SubstrateInterface, tx_hash: str) -> bool:
 
     block = client.get_block()
     return any("0x" + blake2_256(bytes(x.data.data)).hex() == tx_hash for x in block["extrinsics"])
+
+
+def test_prometheus_metrics(tmp_path):
+    import urllib.request
+
+    metrics_port = free_port()
+    node = NodeProcess(["--dev", "--prometheus-port", str(metrics_port)], tmp_path / "data", free_port(), free_port(),
+                       tmp_path / "node.log").start()
+    try:
+        wait_until(lambda: node.best() >= 1, 20, "first block")
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+            assert response.headers["content-type"].startswith("text/plain")
+        assert 'substrate_block_height{status="best"}' in text
+        assert "substrate_sub_libp2p_peers_count 0" in text
+        assert "cairn_finality_lag_blocks" in text
+    finally:
+        node.stop()
