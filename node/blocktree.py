@@ -177,6 +177,21 @@ class BlockTree:
                 return entry.block.hash
         return None
 
+    def route(self, old: bytes, new: bytes) -> tuple[list[bytes], list[bytes]]:
+        """``(retracted, enacted)`` going from head ``old`` to head ``new``: the blocks of ``old``'s branch
+        above the common ancestor (newest first), and of ``new``'s (oldest first). Both held in memory."""
+        retracted: list[bytes] = []
+        enacted: list[bytes] = []
+        a, b = self._entries[old], self._entries[new]
+        while a.block.hash != b.block.hash:
+            if a.number >= b.number:
+                retracted.append(a.block.hash)
+                a = self._entries[a.header.parent_hash]
+            else:
+                enacted.append(b.block.hash)
+                b = self._entries[b.header.parent_hash]
+        return retracted, enacted[::-1]
+
     def leaves(self) -> list[bytes]:
         return [h for h, e in self._entries.items() if not e.children and e.number >= self.finalized.number]
 

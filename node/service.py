@@ -126,6 +126,7 @@ class Node:
         self._syncing = False
         self._initial_sync = trio.Event()
         self._outgoing_transactions: list[bytes] = []
+        self._requeue: list[bytes] = []  # transactions of retracted blocks, revalidated by _gossip_transactions
         self._validation_requests, self._validation_receive = trio.open_memory_channel[_PendingValidation](
             VALIDATION_QUEUE)
         self._rpc_factory = rpc_factory
@@ -197,28 +198,35 @@ class Node:
             return False
         if block.hash in self.tree:  # imported meanwhile (by sync and gossip at once)
             return True
+        previous_best = self.tree.best_hash
         try:
             became_best = self.tree.insert(block, state, slot)
         except (ConflictsWithFinality, UnknownBlock) as exc:
             log.info("block 0x%s no longer attaches: %s", block.hash.hex()[:16], exc)
             return False
-        self._after_import(block, became_best)
+        self._after_import(block, became_best, previous_best)
         if justification is not None:
             await self._apply_justification(justification, peer)
         return True
 
-    def _after_import(self, block: Block, became_best: bool) -> None:
+    def _after_import(self, block: Block, became_best: bool, previous_best: bytes) -> None:
         header = block.header
         log.info("imported #%d 0x%s%s", header.number, block.hash.hex()[:16], " (best)" if became_best else "")
         self.imported_heads.publish(header)
         if not became_best:
             return
         self.new_heads.publish(header)
-        included = [blake2_256(xt) for xt in block.extrinsics]
-        state = self.tree.best.state
-        with self._executor_runtime.executing(Overlay(state)):
-            nonce_at = self._executor_runtime.system.account_nonce
-            self.pool.prune(included, block.hash, nonce_at)
+        retracted, enacted = self.tree.route(previous_best, block.hash)
+        included = [blake2_256(xt) for h in enacted for xt in self.tree.entry(h).block.extrinsics]
+        with self._executor_runtime.executing(Overlay(self.tree.best.state)):
+            self.pool.prune(included, block.hash, self._executor_runtime.system.account_nonce)
+        if retracted:  # a reorg: what only the abandoned branch held goes back to the pool
+            log.info("reorg: %d blocks retracted, %d enacted", len(retracted), len(enacted))
+            kept = set(included)
+            for block_hash in retracted:
+                for xt in self.tree.entry(block_hash).block.extrinsics[1:]:  # not the timestamp inherent
+                    if blake2_256(xt) not in kept:
+                        self._requeue.append(xt)
 
     # --- finality -------------------------------------------------------------------------------
 
@@ -360,11 +368,12 @@ class Node:
         for tx_hash, reason in authored.rejected:
             self.pool.remove_invalid(tx_hash, reason)
         block = authored.block
+        previous_best = self.tree.best_hash
         try:
             became_best = self.tree.insert(block, authored.state, slot)
         except (ConflictsWithFinality, UnknownBlock):
             return
-        self._after_import(block, became_best)
+        self._after_import(block, became_best, previous_best)
         await self.network.publish(TOPIC_BLOCKS, block.encode())
 
     # --- gossip handlers ------------------------------------------------------------------------
@@ -406,9 +415,16 @@ class Node:
                     self.network.report(peer, -20, f"malformed transaction: {exc.data}")
 
     async def _gossip_transactions(self) -> None:
-        """Every ``TX_GOSSIP_INTERVAL_S``, send what was pooled from RPC since, as one message."""
+        """Every ``TX_GOSSIP_INTERVAL_S``: put transactions of retracted blocks back through validation,
+        and send what was pooled from RPC since, as one message."""
         while True:
             await trio.sleep(TX_GOSSIP_INTERVAL_S)
+            requeue, self._requeue = self._requeue, []
+            for raw in requeue:
+                try:
+                    await self.submit_extrinsic(raw, gossip=False)
+                except RpcError:
+                    pass  # no longer valid on the new best chain (or already pooled)
             while self._outgoing_transactions:
                 batch = self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]
                 del self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]

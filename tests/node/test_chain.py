@@ -125,3 +125,22 @@ def test_longest_chain_wins_and_finality_prunes_forks(chain):
         tree.insert(late_fork.block, late_fork.state, 14)
     with pytest.raises(InvalidBlockError, match="finalized"):
         verify_block(runtime, tree, late_fork.block, now_slot=100)
+
+
+def test_route_between_heads_lists_retracted_and_enacted_blocks(chain):
+    runtime, tree = chain
+    a1 = _build(runtime, tree, tree.best_hash, 20)
+    tree.insert(a1.block, a1.state, 20)
+    a2 = _build(runtime, tree, a1.block.hash, 21)
+    tree.insert(a2.block, a2.state, 21)
+    b1 = _build(runtime, tree, tree.genesis_hash, 22)
+    tree.insert(b1.block, b1.state, 22)
+    b2 = _build(runtime, tree, b1.block.hash, 23)
+    tree.insert(b2.block, b2.state, 23)
+    b3 = _build(runtime, tree, b2.block.hash, 24)
+    tree.insert(b3.block, b3.state, 24)
+    retracted, enacted = tree.route(a2.block.hash, b3.block.hash)
+    assert retracted == [a2.block.hash, a1.block.hash]
+    assert enacted == [b1.block.hash, b2.block.hash, b3.block.hash]
+    assert tree.route(b3.block.hash, b3.block.hash) == ([], [])
+    assert tree.route(b1.block.hash, b3.block.hash) == ([], [b2.block.hash, b3.block.hash])
