@@ -171,7 +171,10 @@ class Node:
     async def _consume(self, channel: Any, handler: Any) -> None:
         async with channel:
             async for peer, payload in channel:
-                await handler(peer, payload)
+                try:
+                    await handler(peer, payload)
+                except Exception:  # a bug handling one message must not take the node down
+                    log.exception("handling a gossip message from %s failed", peer)
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -300,7 +303,11 @@ class Node:
         if block_hash not in self.tree:
             return
         set_before = self._voter.set_id if self._voter else None
-        route = self.tree.finalize(block_hash, justification)
+        try:
+            route = self.tree.finalize(block_hash, justification)
+        except ConflictsWithFinality as exc:  # only possible with a third or more of the authorities faulty
+            log.error("refusing to finalize 0x%s: %s", block_hash.hex()[:16], exc)
+            return
         if not route:
             return
         header = self.tree.header(block_hash)
