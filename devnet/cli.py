@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def devnet_up(validators: int, base_path: Path, rpc_port: int, p2p_port: int, pr
         click.echo("running in the background: `cairn devnet status`, `cairn devnet down`")
         return
     click.echo("press Ctrl-C to stop")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`/timeouts stop the nodes too, not only Ctrl-C
     try:
         while True:
             time.sleep(10)
@@ -103,6 +105,10 @@ def devnet_down(base_path: Path) -> None:
     """Stop every node of the devnet under the base path."""
     launcher.stop(_load(base_path))
     click.echo("devnet stopped")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _load(base_path: Path) -> launcher.Devnet:
