@@ -342,21 +342,22 @@ ERA = _EraCodec()
 # --- headers and digests --------------------------------------------------------------------------
 
 
+def _engine_item(name: str) -> type:
+    """A digest variant ``Name(ConsensusEngineId, Vec<u8>)`` (a tuple variant: fields unnamed on the wire)."""
+    cls = dataclass(frozen=True)(type(name, (), {"__annotations__": {
+        "engine": Annotated[bytes, FixedBytes(4), "ConsensusEngineId"], "data": Annotated[bytes, BYTES, "Vec<u8>"]}}))
+    cls.UNNAMED_FIELDS = True
+    return cls
+
+
 class DigestItemKind:
     """Variants of ``sp_runtime::generic::digest::DigestItem`` (indices fixed by Substrate)."""
 
     Other = _newtype("Other", BYTES, "Vec<u8>")
-    Consensus = dataclass(frozen=True)(type("Consensus", (), {"__annotations__": {
-        "engine": Annotated[bytes, FixedBytes(4), "ConsensusEngineId"], "data": Annotated[bytes, BYTES, "Vec<u8>"]}}))
-    Seal = dataclass(frozen=True)(type("Seal", (), {"__annotations__": {
-        "engine": Annotated[bytes, FixedBytes(4), "ConsensusEngineId"], "data": Annotated[bytes, BYTES, "Vec<u8>"]}}))
-    PreRuntime = dataclass(frozen=True)(type("PreRuntime", (), {"__annotations__": {
-        "engine": Annotated[bytes, FixedBytes(4), "ConsensusEngineId"], "data": Annotated[bytes, BYTES, "Vec<u8>"]}}))
+    Consensus = _engine_item("Consensus")
+    Seal = _engine_item("Seal")
+    PreRuntime = _engine_item("PreRuntime")
     RuntimeEnvironmentUpdated = _unit("RuntimeEnvironmentUpdated")
-
-
-for _cls in (DigestItemKind.Consensus, DigestItemKind.Seal, DigestItemKind.PreRuntime):
-    _cls.UNNAMED_FIELDS = True
 
 DIGEST_ITEM = Enum(
     ("sp_runtime", "generic", "digest", "DigestItem"),

@@ -321,9 +321,7 @@ class Balances(Pallet[BalancesConfig]):
         d = info.data
         if amount > d.free - d.frozen:
             raise InsufficientBalance()
-        consumers = info.consumers + (1 if d.reserved == 0 and amount > 0 else 0)
-        info = AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d)
-        self._put(who, info, AccountData(d.free - amount, d.reserved + amount, d.frozen, d.flags), True)
+        self._set_reserve(who, info, d.free - amount, d.reserved + amount)
         self.deposit_event(Reserved(who, amount))
 
     def unreserve(self, who: bytes, amount: int) -> int:
@@ -333,9 +331,7 @@ class Balances(Pallet[BalancesConfig]):
         actual = min(amount, d.reserved)
         if actual == 0:
             return amount
-        consumers = info.consumers - (1 if actual == d.reserved and info.consumers > 0 else 0)
-        info = AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d)
-        self._put(who, info, AccountData(d.free + actual, d.reserved - actual, d.frozen, d.flags), True)
+        self._set_reserve(who, info, d.free + actual, d.reserved - actual)
         self.deposit_event(Unreserved(who, actual))
         return amount - actual
 
@@ -346,9 +342,7 @@ class Balances(Pallet[BalancesConfig]):
         actual = min(amount, d.reserved)
         if actual == 0:
             return amount
-        consumers = info.consumers - (1 if actual == d.reserved and info.consumers > 0 else 0)
-        info = AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d)
-        self._put(who, info, AccountData(d.free, d.reserved - actual, d.frozen, d.flags), True)
+        self._set_reserve(who, info, d.free, d.reserved - actual)
         self.total_issuance.put(self.total_issuance.get() - actual)
         self.deposit_event(Slashed(who, actual))
         return amount - actual
@@ -371,10 +365,7 @@ class Balances(Pallet[BalancesConfig]):
         # EFFECTS
         d = dest_info.data
         self._put(dest, dest_info, AccountData(d.free + actual, d.reserved, d.frozen, d.flags), dest_exists)
-        d = info.data
-        consumers = info.consumers - (1 if actual == d.reserved and info.consumers > 0 else 0)
-        info = AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d)
-        self._put(source, info, AccountData(d.free, d.reserved - actual, d.frozen, d.flags), True)
+        self._set_reserve(source, info, info.data.free, info.data.reserved - actual)
         self.deposit_event(ReserveRepatriated(source, dest, actual, BalanceStatus.Free))
         return amount - actual
 
@@ -400,6 +391,15 @@ class Balances(Pallet[BalancesConfig]):
         if keep_alive or info.consumers > 0:
             spendable = min(spendable, max(0, d.free + d.reserved - self.config.existential_deposit))
         return max(0, spendable)
+
+    def _set_reserve(self, who: bytes, info: AccountInfo, free: int, reserved: int) -> None:
+        """Write new free and reserved balances of an existing account. A non-zero reserve holds one
+        consumer reference, so the account cannot be reaped while something is reserved on it."""
+        had, has = info.data.reserved > 0, reserved > 0
+        consumers = info.consumers + (1 if has and not had else 0) - (1 if had and not has and info.consumers else 0)
+        d = info.data
+        self._put(who, AccountInfo(info.nonce, consumers, info.providers, info.sufficients, d),
+                  AccountData(free, reserved, d.frozen, d.flags), True)
 
     def _put(self, who: bytes, info: AccountInfo, data: AccountData, existed: bool) -> None:
         """Write ``data`` for ``who``: create the account if it is new, reap it if it fell below the ED."""
