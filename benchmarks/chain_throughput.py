@@ -53,18 +53,6 @@ def rpc(port: int, method: str, params: list | None = None):
     return launcher.rpc_call(f"http://127.0.0.1:{port}", method, params, timeout=10)
 
 
-def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, RuntimeError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(what)
-
-
 def _presign(spec: ChainSpec, genesis_hash: bytes, accounts: list[Keypair], per_account: int) -> list[list[bytes]]:
     """Per account, its transfers in nonce order."""
     runtime = CairnRuntime(spec.runtime)
@@ -175,8 +163,9 @@ def main() -> None:
     nodes = network.nodes
     try:
         for node in nodes:
-            wait_until(lambda n=node: rpc(n.rpc_port, "system_health")["peers"] >= 3, 60, f"{node.name} connected")
-        wait_until(lambda: int(rpc(nodes[0].rpc_port, "chain_getHeader")["number"], 16) >= 2, 60, "blocks")
+            launcher.wait_until(lambda n=node: rpc(n.rpc_port, "system_health")["peers"] >= 3, 60,
+                                f"{node.name} connected")
+        launcher.wait_until(lambda: int(rpc(nodes[0].rpc_port, "chain_getHeader")["number"], 16) >= 2, 60, "blocks")
         queues: list[list[bytes]] = [[] for _ in nodes]
         for nonce in range(per_account):  # interleave accounts so every node gets a steady stream
             for a, txs in enumerate(signed):

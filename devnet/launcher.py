@@ -24,10 +24,11 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from devnet.chain_spec import ChainSpec
 
-__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port", "free_port_range"]
+__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port", "free_port_range", "wait_until"]
 
 STATE_FILE = "devnet.json"
 
@@ -131,6 +132,22 @@ def free_port_range(count: int, *, avoid: set[int] = frozenset()) -> int:  # typ
                 s.close()
         return start
     raise OSError(f"no {count} consecutive free ports found")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5) -> object:
+    """Poll ``predicate`` until it returns something truthy (returned), treating nodes that do not answer
+    yet as not ready; raises ``TimeoutError`` naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s: {what} (last: {last!r})")
 
 
 def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:

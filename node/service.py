@@ -201,6 +201,15 @@ class Node:
             return False
         if block.hash in self.tree:  # imported meanwhile (by sync and gossip at once)
             return True
+        if not self._add(block, state, slot):
+            return False
+        if justification is not None:
+            await self._apply_justification(justification, peer)
+        return True
+
+    def _add(self, block: Block, state: Any, slot: int) -> bool:
+        """Insert an executed block (imported or our own) and bring heads and pool up to date; false if
+        it no longer attaches (finality moved past its parent meanwhile)."""
         previous_best = self.tree.best_hash
         try:
             became_best = self.tree.insert(block, state, slot)
@@ -208,8 +217,6 @@ class Node:
             log.info("block 0x%s no longer attaches: %s", block.hash.hex()[:16], exc)
             return False
         self._after_import(block, became_best, previous_best)
-        if justification is not None:
-            await self._apply_justification(justification, peer)
         return True
 
     def _after_import(self, block: Block, became_best: bool, previous_best: bytes) -> None:
@@ -233,19 +240,21 @@ class Node:
 
     # --- finality -------------------------------------------------------------------------------
 
-    def _finality_set(self) -> tuple[int, tuple[bytes, ...]]:
-        """(set id, authorities) of the state of the last finalized block."""
+    def _set_at(self, state: Any) -> tuple[int, tuple[bytes, ...]]:
+        """(set id = session index, authorities) in ``state``."""
         runtime = self._executor_runtime
-        with runtime.executing(Overlay(self.tree.finalized.state)):
+        with runtime.executing(Overlay(state)):
             return runtime.validator_set.current_session.get(), tuple(runtime.validator_set.authorities())
+
+    def _finality_set(self) -> tuple[int, tuple[bytes, ...]]:
+        """The voters: the set in the state of the last finalized block."""
+        return self._set_at(self.tree.finalized.state)
 
     def _session_of(self, block_hash: bytes) -> int | None:
         try:
-            state = self.tree.state(block_hash)
+            return self._set_at(self.tree.state(block_hash))[0]
         except (UnknownBlock, StatePruned):
             return None
-        with self._executor_runtime.executing(Overlay(state)):
-            return self._executor_runtime.validator_set.current_session.get()
 
     def _ancestry(self, block_hash: bytes):
         finalized_number = self.tree.finalized.number
@@ -328,11 +337,8 @@ class Node:
             target = self.tree.entry(justification.target_hash)
             if target.number <= self.tree.finalized.number:
                 return
-            parent_state = self.tree.state(target.header.parent_hash)
-            runtime = self._executor_runtime
-            with runtime.executing(Overlay(parent_state)):
-                set_id = runtime.validator_set.current_session.get()
-            verify_justification(justification, authorities_at(runtime, parent_state), set_id)
+            set_id, authorities = self._set_at(self.tree.state(target.header.parent_hash))
+            verify_justification(justification, authorities, set_id)
         except (InvalidJustification, UnknownBlock, StatePruned) as exc:
             if isinstance(exc, InvalidJustification) and peer is not None:
                 self.network.report(peer, -100, f"invalid justification: {exc}")
@@ -374,14 +380,8 @@ class Node:
                                      candidates=candidates, budget_s=budget))
         for tx_hash, reason in authored.rejected:
             self.pool.remove_invalid(tx_hash, reason)
-        block = authored.block
-        previous_best = self.tree.best_hash
-        try:
-            became_best = self.tree.insert(block, authored.state, slot)
-        except (ConflictsWithFinality, UnknownBlock):
-            return
-        self._after_import(block, became_best, previous_best)
-        await self.network.publish(TOPIC_BLOCKS, block.encode())
+        if self._add(authored.block, authored.state, slot):
+            await self.network.publish(TOPIC_BLOCKS, authored.block.encode())
 
     # --- gossip handlers ------------------------------------------------------------------------
 

@@ -63,24 +63,30 @@ def _param(params: list, index: int, default: Any = None) -> Any:
     return params[index] if len(params) > index and params[index] is not None else default
 
 
-def _hash_param(node: NodeHandle, params: list, index: int = 0) -> bytes:
-    value = _param(params, index)
-    if value is None:
-        return node.tree.best_hash
+def _hex(value: Any, what: str, length: int | None = None) -> bytes:
     try:
-        return from_hex(value, length=32, what="block hash")
+        return from_hex(value, length=length, what=what)
     except InvalidHex as exc:
         raise RpcError.invalid_params(str(exc)) from None
+
+
+def _hash_param(node: NodeHandle, params: list, index: int = 0) -> bytes:
+    value = _param(params, index)
+    return node.tree.best_hash if value is None else _hex(value, "block hash", 32)
 
 
 def _bytes_param(params: list, index: int, what: str) -> bytes:
     value = _param(params, index)
     if value is None:
         raise RpcError.invalid_params(f"missing {what}")
-    try:
-        return from_hex(value, what=what)
-    except InvalidHex as exc:
-        raise RpcError.invalid_params(str(exc)) from None
+    return _hex(value, what)
+
+
+def _keys_param(params: list, index: int) -> list[bytes]:
+    keys = _param(params, index)
+    if not isinstance(keys, list) or len(keys) > MAX_QUERY_KEYS:
+        raise RpcError.invalid_params(f"keys must be a list of at most {MAX_QUERY_KEYS}")
+    return [_hex(key, "storage key") for key in keys]
 
 
 def _state_at(node: NodeHandle, block_hash: bytes):
@@ -126,11 +132,13 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     async def system_account_next_index(params: list, ctx: CallContext) -> int:
         address = _param(params, 0)
-        try:
-            who = ss58_decode(address, prefix=None) if isinstance(address, str) and not address.startswith("0x") \
-                else from_hex(address, length=32, what="account")
-        except (InvalidAddress, InvalidHex) as exc:
-            raise RpcError.invalid_params(str(exc)) from None
+        if isinstance(address, str) and not address.startswith("0x"):
+            try:
+                who = ss58_decode(address, prefix=None)
+            except InvalidAddress as exc:
+                raise RpcError.invalid_params(str(exc)) from None
+        else:
+            who = _hex(address, "account", 32)
         return node.account_next_index(who)
 
     for name, handler, aliases in (
@@ -215,19 +223,20 @@ def build_module(node: NodeHandle) -> RpcModule:
         _state_at(node, _hash_param(node, params))
         return to_hex(node.metadata)
 
-    async def state_get_storage(params: list, ctx: CallContext) -> str | None:
+    def storage_value(params: list) -> bytes | None:
         key = _bytes_param(params, 0, "storage key")
-        value = _state_at(node, _hash_param(node, params, 1)).get(key)
+        return _state_at(node, _hash_param(node, params, 1)).get(key)
+
+    async def state_get_storage(params: list, ctx: CallContext) -> str | None:
+        value = storage_value(params)
         return None if value is None else to_hex(value)
 
     async def state_get_storage_hash(params: list, ctx: CallContext) -> str | None:
-        key = _bytes_param(params, 0, "storage key")
-        value = _state_at(node, _hash_param(node, params, 1)).get(key)
+        value = storage_value(params)
         return None if value is None else to_hex(blake2_256(value))
 
     async def state_get_storage_size(params: list, ctx: CallContext) -> int | None:
-        key = _bytes_param(params, 0, "storage key")
-        value = _state_at(node, _hash_param(node, params, 1)).get(key)
+        value = storage_value(params)
         return None if value is None else len(value)
 
     async def state_get_keys_paged(params: list, ctx: CallContext) -> list[str]:
@@ -245,30 +254,15 @@ def build_module(node: NodeHandle) -> RpcModule:
         return keys
 
     async def state_query_storage_at(params: list, ctx: CallContext) -> list[dict]:
-        keys = _param(params, 0)
-        if not isinstance(keys, list) or len(keys) > MAX_QUERY_KEYS:
-            raise RpcError.invalid_params(f"keys must be a list of at most {MAX_QUERY_KEYS}")
+        keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
         state = _state_at(node, block_hash)
-        changes = []
-        for key in keys:
-            try:
-                value = state.get(from_hex(key, what="storage key"))
-            except InvalidHex as exc:
-                raise RpcError.invalid_params(str(exc)) from None
-            changes.append([key, None if value is None else to_hex(value)])
-        return [{"block": to_hex(block_hash), "changes": changes}]
+        return [_storage_changes(block_hash, {key: state.get(key) for key in keys})]
 
     async def state_get_read_proof(params: list, ctx: CallContext) -> dict:
-        keys = _param(params, 0)
-        if not isinstance(keys, list) or len(keys) > MAX_QUERY_KEYS:
-            raise RpcError.invalid_params(f"keys must be a list of at most {MAX_QUERY_KEYS}")
+        keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        try:
-            wanted = [from_hex(k, what="storage key") for k in keys]
-        except InvalidHex as exc:
-            raise RpcError.invalid_params(str(exc)) from None
-        proof = _state_at(node, block_hash).read_proof(wanted)
+        proof = _state_at(node, block_hash).read_proof(keys)
         return {"at": to_hex(block_hash), "proof": [to_hex(node_bytes) for node_bytes in proof]}
 
     async def state_call(params: list, ctx: CallContext) -> str:
@@ -301,13 +295,7 @@ def build_module(node: NodeHandle) -> RpcModule:
                                  unsubscribe_aliases=("chain_unsubscribeRuntimeVersion",))
 
     async def subscribe_storage(params: list, ctx: CallContext) -> str:
-        keys = _param(params, 0)
-        if keys is not None and (not isinstance(keys, list) or len(keys) > MAX_QUERY_KEYS):
-            raise RpcError.invalid_params(f"keys must be a list of at most {MAX_QUERY_KEYS}")
-        try:
-            wanted = [from_hex(k, what="storage key") for k in keys or []]
-        except InvalidHex as exc:
-            raise RpcError.invalid_params(str(exc)) from None
+        wanted = _keys_param(params, 0) if _param(params, 0) is not None else []
         if not wanted:
             raise RpcError.invalid_params("subscribing to all storage changes is not supported; name the keys")
         sub = ctx.subscribe("state_storage", "state_unsubscribeStorage")

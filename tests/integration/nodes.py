@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devnet.launcher import free_port, rpc_call
+from devnet.launcher import free_port, rpc_call, wait_until
 
 __all__ = ["NodeProcess", "free_port", "rpc", "wait_until"]
 
@@ -70,17 +70,3 @@ class NodeProcess:
 
     def hash_at(self, number: int) -> str | None:
         return rpc(self.rpc_port, "chain_getBlockHash", [number])
-
-
-def wait_until(predicate, timeout: float, message: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, RuntimeError):
-            pass
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s: {message} (last: {last!r})")
