@@ -56,7 +56,7 @@ from node.txpool import PoolError, PoolTransaction, Status as TxStatus, TxPool
 from node.verification import InvalidBlockError, authorities_at, check_structure, execute
 from runtime.apis import RuntimeApi, RuntimeApiError
 from runtime.cairn import CairnRuntime
-from runtime.executive import Block, validate_transaction
+from runtime.executive import Block, validate_transactions
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError, decode_extrinsic
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
@@ -569,14 +569,9 @@ class Node:
                     pending.done.set()
 
     def _validate_many(self, state: Any, block_hash: bytes, raws: list[bytes]) -> list[Any]:
-        results: list[Any] = []
-        for raw in raws:
-            try:
-                validity = validate_transaction(self._validator_runtime, state, block_hash, raw)
-                results.append((validity, decode_extrinsic(raw, self._validator_runtime.call_codec)))
-            except (MalformedExtrinsic, TransactionValidityError) as exc:
-                results.append(exc)
-        return results
+        codec = self._validator_runtime.call_codec
+        return [result if isinstance(result, Exception) else (result, decode_extrinsic(raw, codec))
+                for raw, result in zip(raws, validate_transactions(self._validator_runtime, state, block_hash, raws))]
 
     def _watch(self, tx_hash: bytes, subscription: Subscription) -> None:
         send, receive = trio.open_memory_channel[Any](WATCH_BACKLOG)

@@ -53,6 +53,7 @@ __all__ = [
     "ApplyOutcome",
     "execute_block",
     "validate_transaction",
+    "validate_transactions",
     "extrinsics_root",
     "timestamp_inherent",
 ]
@@ -270,25 +271,44 @@ def validate_transaction(runtime: CairnRuntime, state: TrieState, block_hash: by
 
     Runs in a throwaway child block of ``block_hash`` (as Substrate does), so mortality is checked against
     the block the transaction would land in; nothing is written to ``state``."""
-    xt = decode_extrinsic(raw, runtime.call_codec)
-    info = runtime.dispatch_info(xt.call)
-    overlay = Overlay(state)
-    with runtime.executing(overlay):
+    result = validate_transactions(runtime, state, block_hash, [raw])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def validate_transactions(runtime: CairnRuntime, state: TrieState, block_hash: bytes,
+                          raws: list[bytes]) -> list[ValidTransaction | MalformedExtrinsic | TransactionValidityError]:
+    """Validate many transactions against one block: the throwaway child block is initialized once (the
+    checks only read), and each gets its validity or the typed error that rejects it."""
+    results: list[ValidTransaction | MalformedExtrinsic | TransactionValidityError] = []
+    with runtime.executing(Overlay(state)):
         number = runtime.system.number.get() + 1
         runtime.system.initialize(number, block_hash, Digest())
-        if not xt.signed:
-            if info.class_ is DispatchClass.Mandatory:
-                raise InvalidTransaction(InvalidKind.MandatoryValidation)
-            raise UnknownTransaction(UnknownKind.NoUnsignedValidator)
-        fee = check_signed(runtime, xt, info, number, for_block=False)
-        who = xt.signer
-        assert who is not None
-        account_nonce = runtime.system.account_nonce(who)
-        tag = lambda nonce: who + nonce.to_bytes(4, "little")  # noqa: E731 - Substrate's (who, nonce) tag
-        requires = (tag(xt.nonce - 1),) if xt.nonce > account_nonce else ()
-        longevity = xt.era.death(number) - number if not xt.era.immortal else 2**64 - 1
-        priority = runtime.transaction_payment.priority(fee, xt.tip, info, xt.length)
-        return ValidTransaction(priority, requires, (tag(xt.nonce),), longevity, True)
+        for raw in raws:
+            try:
+                results.append(_validate_one(runtime, raw, number))
+            except (MalformedExtrinsic, TransactionValidityError) as exc:
+                results.append(exc)
+    return results
+
+
+def _validate_one(runtime: CairnRuntime, raw: bytes, number: int) -> ValidTransaction:
+    xt = decode_extrinsic(raw, runtime.call_codec)
+    info = runtime.dispatch_info(xt.call)
+    if not xt.signed:
+        if info.class_ is DispatchClass.Mandatory:
+            raise InvalidTransaction(InvalidKind.MandatoryValidation)
+        raise UnknownTransaction(UnknownKind.NoUnsignedValidator)
+    fee = check_signed(runtime, xt, info, number, for_block=False)
+    who = xt.signer
+    assert who is not None
+    account_nonce = runtime.system.account_nonce(who)
+    tag = lambda nonce: who + nonce.to_bytes(4, "little")  # noqa: E731 - Substrate's (who, nonce) tag
+    requires = (tag(xt.nonce - 1),) if xt.nonce > account_nonce else ()
+    longevity = xt.era.death(number) - number if not xt.era.immortal else 2**64 - 1
+    priority = runtime.transaction_payment.priority(fee, xt.tip, info, xt.length)
+    return ValidTransaction(priority, requires, (tag(xt.nonce),), longevity, True)
 
 
 def execute_block(runtime: CairnRuntime, parent_state: TrieState, block: Block) -> TrieState:

@@ -168,3 +168,19 @@ def chain_for_fuzz():
 @pytest.fixture(scope="module")
 def signed_transfer(chain_for_fuzz) -> bytes:
     return _transfer(chain_for_fuzz)  # sr25519 signatures are randomised: sign once, corrupt copies
+
+
+def test_batch_validation_matches_one_by_one(chain):
+    from runtime.executive import validate_transaction, validate_transactions
+
+    batch = [_transfer(chain), _transfer(chain, nonce=3), b"\x00", _transfer(chain, signer=Keypair.from_uri("//Nobody"))]
+    results = validate_transactions(chain.runtime, chain.best_state, chain.best_hash, batch)
+    for raw, result in zip(batch, results):
+        try:
+            expected = validate_transaction(chain.runtime, chain.best_state, chain.best_hash, raw)
+        except (MalformedExtrinsic, TransactionValidityError) as exc:
+            assert type(result) is type(exc) and str(result) == str(exc)
+        else:
+            assert result == expected
+    assert [type(r).__name__ for r in results] == ["ValidTransaction", "ValidTransaction", "MalformedExtrinsic",
+                                                   "InvalidTransaction"]
