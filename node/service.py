@@ -105,7 +105,7 @@ class Node:
         self.node_version = config.version
         runtime, genesis, genesis_state = spec.build()
         self._executor_runtime = runtime
-        self._validator_runtime = CairnRuntime(spec.runtime)
+        self._validator_runtime = CairnRuntime(spec.runtime, signatures=runtime.signatures)
         self._api = RuntimeApi(self._validator_runtime)
         self.runtime_version = runtime.VERSION
         self.metadata = self._validator_runtime.metadata
@@ -414,12 +414,10 @@ class Node:
         await self.import_block(block, peer=peer)
 
     async def _on_transaction_gossip(self, peer: Any, payload: bytes) -> None:
-        for raw in decode_transactions(payload):  # the verdict function already decoded it once
-            try:
-                await self.submit_extrinsic(raw, gossip=False)
-            except RpcError as exc:
-                if exc.code == 1001:
-                    self.network.report(peer, -20, f"malformed transaction: {exc.data}")
+        # (the verdict function already decoded the batch once)
+        for outcome in await self.submit_extrinsics(decode_transactions(payload), gossip=False):
+            if isinstance(outcome, RpcError) and outcome.code == 1001:
+                self.network.report(peer, -20, f"malformed transaction: {outcome.data}")
 
     async def _gossip_transactions(self) -> None:
         """Every ``TX_GOSSIP_INTERVAL_S``: put transactions of retracted blocks back through validation,
@@ -427,11 +425,8 @@ class Node:
         while True:
             await trio.sleep(TX_GOSSIP_INTERVAL_S)
             requeue, self._requeue = self._requeue, []
-            for raw in requeue:
-                try:
-                    await self.submit_extrinsic(raw, gossip=False)
-                except RpcError:
-                    pass  # no longer valid on the new best chain (or already pooled)
+            # (those no longer valid on the new best chain, or already pooled, are refused: nothing to do)
+            await self.submit_extrinsics(requeue, gossip=False)
             while self._outgoing_transactions:
                 batch = self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]
                 del self._outgoing_transactions[:MAX_TX_GOSSIP_BATCH]
@@ -521,32 +516,54 @@ class Node:
     async def submit_extrinsic(self, raw: bytes, *, gossip: bool = True, watch: Subscription | None = None) -> bytes:
         """Validate ``raw`` against the best block and pool it; raises :class:`RpcError` with Substrate's
         code for every refusal. ``watch`` is registered before anything can include the transaction."""
-        tx_hash = blake2_256(raw)
-        if tx_hash in self.pool:
-            raise RpcError(1013, "Transaction Already Imported")
-        pending = _PendingValidation(raw)
-        await self._validation_requests.send(pending)
-        await pending.done.wait()
+        (outcome,) = await self.submit_extrinsics([raw], gossip=gossip, watch=watch)
+        if isinstance(outcome, RpcError):
+            raise outcome
+        return outcome
+
+    async def submit_extrinsics(self, raws: list[bytes], *, gossip: bool = True,
+                                watch: Subscription | None = None) -> list[bytes | RpcError]:
+        """Validate and pool many transactions together (a gossiped batch goes to the validation worker as
+        one hand-off, not one each); each gets its hash, or the :class:`RpcError` refusing it. ``watch``
+        (given with a single transaction) follows it from before it enters the pool."""
+        outcomes: list[bytes | RpcError | _PendingValidation] = []
+        for raw in raws:
+            tx_hash = blake2_256(raw)
+            if tx_hash in self.pool:
+                outcomes.append(RpcError(1013, "Transaction Already Imported"))
+                continue
+            pending = _PendingValidation(raw, tx_hash)
+            await self._validation_requests.send(pending)
+            outcomes.append(pending)
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, _PendingValidation):
+                await outcome.done.wait()
+                outcomes[i] = self._admit(outcome, gossip, watch)
+        return outcomes  # type: ignore[return-value]
+
+    def _admit(self, pending: _PendingValidation, gossip: bool, watch: Subscription | None) -> bytes | RpcError:
+        """Pool a validated transaction (or name why not), watching and gossiping it as asked."""
         try:
             if isinstance(pending.result, Exception):
                 raise pending.result
             validity, xt = pending.result
         except MalformedExtrinsic as exc:
-            raise RpcError(1001, "Extrinsic has invalid format", str(exc)) from None
+            return RpcError(1001, "Extrinsic has invalid format", str(exc))
         except TransactionValidityError as exc:
             code = 1010 if exc.OUTER_INDEX == 0 else 1011
-            raise RpcError(code, "Invalid Transaction" if code == 1010 else "Unknown Transaction Validity",
-                           exc.message) from None
+            return RpcError(code, "Invalid Transaction" if code == 1010 else "Unknown Transaction Validity",
+                            exc.message)
+        tx_hash = pending.tx_hash
         if watch is not None:
             self._watch(tx_hash, watch)
         try:
-            status = self.pool.submit(PoolTransaction(raw, tx_hash, validity, xt.signer, xt.nonce))
+            status = self.pool.submit(PoolTransaction(pending.raw, tx_hash, validity, xt.signer, xt.nonce))
         except PoolError as exc:
             self._notify(tx_hash, "dropped", terminal=True)
-            raise RpcError(exc.code, str(exc)) from None
+            return RpcError(exc.code, str(exc))
         self._notify(tx_hash, status, terminal=False)
         if gossip:
-            self._outgoing_transactions.append(raw)
+            self._outgoing_transactions.append(pending.raw)
         return tx_hash
 
     async def _validation_loop(self) -> None:
@@ -651,10 +668,11 @@ class Node:
 class _PendingValidation:
     """One transaction waiting in the validation queue, and its answer."""
 
-    __slots__ = ("raw", "done", "result")
+    __slots__ = ("raw", "tx_hash", "done", "result")
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, tx_hash: bytes) -> None:
         self.raw = raw
+        self.tx_hash = tx_hash
         self.done = trio.Event()
         self.result: Any = None
 

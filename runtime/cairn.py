@@ -23,7 +23,7 @@ from runtime.pallets.validator_set import ValidatorSet, ValidatorSetConfig
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE, DispatchClass, Weight
 from runtime.scale import STR, U8, U32, U128, FixedBytes, Tuple, Vec
 from runtime.weights import CairnWeights
-from runtime.extrinsic import SIGNED_EXTENSIONS
+from runtime.extrinsic import SIGNED_EXTENSIONS, SignatureCache
 
 __all__ = ["CairnRuntime", "RuntimeParams", "RUNTIME_PARAMS_KEY", "RuntimeVersion", "RUNTIME_API_VERSIONS", "NORMAL_DISPATCH_RATIO_PERCENT"]
 
@@ -125,8 +125,11 @@ class CairnRuntime(RuntimeBase):
     CRATE = "cairn_runtime"
     VERSION = VERSION
 
-    def __init__(self, params: RuntimeParams = RuntimeParams()) -> None:
+    def __init__(self, params: RuntimeParams = RuntimeParams(), signatures: SignatureCache | None = None) -> None:
+        """``signatures`` lets several runtime instances of one node (its block executor and its pool
+        validator, on different threads) share what they have verified."""
         self.params = params
+        self.signatures = signatures if signatures is not None else SignatureCache()
         env = Env()
         weights = CairnWeights(inner_weight=lambda call: self.dispatch_info(call).weight)
         max_weight = Weight(params.max_block_ref_time, params.max_block_proof_size)

@@ -31,7 +31,6 @@ from runtime.extrinsic import (
     decode_extrinsic,
     encode_unsigned,
     signing_payload,
-    verify_signature,
 )
 from runtime.frame.overlay import Overlay
 from runtime.frame.pallet import DispatchError, Origin
@@ -235,7 +234,7 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     version = runtime.VERSION
     payload = signing_payload(xt.call_bytes, xt.era, xt.nonce, xt.tip, version.spec_version,
                               version.transaction_version, genesis_hash, birth_hash)
-    if not verify_signature(xt.scheme, xt.signature, payload, who):  # type: ignore[arg-type]
+    if not runtime.signatures.verify(xt.scheme, xt.signature, payload, who):  # type: ignore[arg-type]
         raise InvalidTransaction(InvalidKind.BadProof)
     # CheckNonce
     account = system.get_account(who)

@@ -24,6 +24,8 @@ for well-formed transactions that are not valid now.
 from __future__ import annotations
 
 import enum
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +67,7 @@ __all__ = [
     "encode_signed",
     "signing_payload",
     "verify_signature",
+    "SignatureCache",
     "ValidTransaction",
     "SIGNED_EXTENSIONS",
     "TRANSACTION_VALIDITY",
@@ -313,6 +316,38 @@ def verify_signature(scheme: SignatureScheme, signature: bytes, payload: bytes, 
     except (ValueError, TypeError):  # malformed key or signature bytes
         return False
     return False
+
+
+class SignatureCache:
+    """Signatures that verified, remembered so that a transaction is verified once per node, not twice.
+
+    A node checks a transaction's signature when its pool admits it and again when the transaction's block
+    is built or imported; the second check becomes a lookup. Only successes are remembered, keyed by a
+    collision-resistant digest of the whole statement (scheme, signer, signature, payload), so a hit is
+    exactly a past successful verification and a forged or altered transaction always meets the real check.
+    The memory is bounded (the oldest entries go first) and safe to share between the node's threads: each
+    ``OrderedDict`` operation used here is atomic under the GIL."""
+
+    def __init__(self, capacity: int = 1 << 17) -> None:
+        self.capacity = capacity
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+
+    def verify(self, scheme: SignatureScheme, signature: bytes, payload: bytes, signer: bytes) -> bool:
+        key = hashlib.blake2b(b"".join((bytes((scheme,)), signer, signature, payload)), digest_size=32).digest()
+        if key in self._verified:
+            return True
+        if not verify_signature(scheme, signature, payload, signer):
+            return False
+        self._verified[key] = None
+        while len(self._verified) > self.capacity:
+            try:
+                self._verified.popitem(last=False)
+            except KeyError:  # another thread emptied it first
+                break
+        return True
+
+    def __len__(self) -> int:
+        return len(self._verified)
 
 
 # --- signed extensions (metadata) -----------------------------------------------------------------

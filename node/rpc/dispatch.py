@@ -24,6 +24,7 @@ Messages over 1 MiB are parsed in a worker thread, so a 15 MiB batch does not st
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -84,8 +85,14 @@ def allows_unsafe(policy: RpcMethodsPolicy, peer: tuple[str, int] | None) -> boo
         return True
     if policy == "safe" or peer is None:
         return False
+    return _is_loopback(peer[0])
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_loopback(host: str) -> bool:
+    """Asked for every call, so remembered per host (parsing an address costs more than most calls)."""
     try:
-        address = ipaddress.ip_address(peer[0].split("%", 1)[0])
+        address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -125,11 +132,17 @@ class Dispatcher:
             detail = f"Exceeded max limit of {self._config.max_batch_len}"
             error = RpcError(TOO_BIG_BATCH_REQUEST, "The batch request was too large", detail)
             return Reply(self._error(None, error))
-        responses = []
-        for item in value:
-            response = await self._call(item, conn, deadline, created)
-            if response is not None:
-                responses.append(response)
+        # The calls of a batch run concurrently (as jsonrpsee runs them), so a batch of submissions is
+        # validated together; the responses keep the requests' order.
+        answers: list[bytes | None] = [None] * len(value)
+
+        async def answer(i: int, item: Any) -> None:
+            answers[i] = await self._call(item, conn, deadline, created)
+
+        async with trio.open_nursery() as nursery:
+            for i, item in enumerate(value):
+                nursery.start_soon(answer, i, item)
+        responses = [response for response in answers if response is not None]
         if not responses:
             return Reply(None, tuple(created))
         body = b"[" + b",".join(responses) + b"]"

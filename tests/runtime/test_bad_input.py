@@ -97,6 +97,23 @@ def test_signature_from_another_key(chain, builder):
     assert _assert_rejected_unchanged(builder, forged, InvalidTransaction).kind is InvalidKind.BadProof
 
 
+def test_a_remembered_signature_never_vouches_for_an_altered_transaction(chain, builder):
+    """Once the genuine transfer has verified (so it sits in the runtime's signature cache), every variant
+    that changes the signature, the signer or the signed call is still checked for real and rejected."""
+    genuine = _transfer(chain)
+    builder.apply_extrinsic(genuine)
+    assert len(chain.runtime.signatures) >= 1
+    fresh = BlockBuilder(chain.runtime, chain.best_state, builder.parent_hash, builder.number)
+    signature_at = 37  # length prefix (2), version (1), address (1 + 32), scheme (1)
+    for altered in (
+        genuine[:signature_at] + bytes((genuine[signature_at] ^ 1,)) + genuine[signature_at + 1:],
+        genuine[:4] + BOB.public + genuine[36:],
+        genuine[:-1] + bytes((genuine[-1] ^ 1,)),  # the transferred amount
+    ):
+        assert _assert_rejected_unchanged(fresh, altered, InvalidTransaction).kind is InvalidKind.BadProof
+    fresh.apply_extrinsic(genuine)  # the genuine one still applies, from the cache
+
+
 def test_wrong_nonces(chain, builder):
     assert _assert_rejected_unchanged(builder, _transfer(chain, nonce=1), InvalidTransaction).kind is InvalidKind.Future
     builder.apply_extrinsic(_transfer(chain, nonce=0))

@@ -201,11 +201,19 @@ async def test_request_timeout(module):
 
 
 async def test_batch_shares_one_deadline(module):
-    batch = [call("test_sleep", [0.15], id=i) for i in range(4)]
+    batch = [call("test_sleep", [seconds], id=i) for i, seconds in enumerate((0.1, 30, 0.1))]
     with trio.fail_after(2):
         responses = await dispatch(module, batch, request_timeout=0.4)
-    assert [r.get("result") for r in responses[:2]] == [True, True]
-    assert responses[-1]["error"]["code"] == -32000
+    assert [r.get("result") for r in responses] == [True, None, True]
+    assert responses[1]["error"]["code"] == -32000
+
+
+async def test_batch_calls_run_concurrently_and_answer_in_request_order(module):
+    """Together they sleep 0.9 s, each less than the 0.5 s deadline: only concurrent calls all finish."""
+    batch = [call("test_sleep", [seconds], id=i) for i, seconds in enumerate((0.3, 0.2, 0.1, 0.3))]
+    with trio.fail_after(2):
+        responses = await dispatch(module, batch, request_timeout=0.5)
+    assert [(r["id"], r.get("result")) for r in responses] == [(0, True), (1, True), (2, True), (3, True)]
 
 
 async def test_response_too_big(module):
