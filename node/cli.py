@@ -42,15 +42,16 @@ def _setup_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-def _load_session_key(key: str) -> Keypair:
-    """``//Alice``-style URI, or a file holding one (or a 0x seed)."""
+def _session_key_uri(key: str) -> str:
+    """``//Alice``-style URI, or a file holding one (or a 0x seed); checked here so a typo fails at once."""
     text = key
     if not key.startswith("//") and Path(key).is_file():
         text = Path(key).read_text().strip()
     try:
-        return Keypair.from_uri(text, SignatureScheme.Ed25519)
+        Keypair.from_uri(text, SignatureScheme.Ed25519)
     except InvalidSecretUri as exc:
         raise click.BadParameter(str(exc), param_hint="--key") from None
+    return text
 
 
 def _metrics(node: Node, network: NetworkService) -> Metrics:
@@ -73,8 +74,10 @@ def _metrics(node: Node, network: NetworkService) -> Metrics:
 @click.option("--chain", default=None, help="Chain spec: a preset (dev, local) or a JSON file.")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the database and network key live.")
-@click.option("--validator", is_flag=True, help="Author blocks and vote on finality with --key.")
-@click.option("--key", default=None, help="Session key: a //Name URI or a file holding the secret URI/seed.")
+@click.option("--validator", is_flag=True,
+              help="Author blocks and vote on finality with the keystore's key in the authority set.")
+@click.option("--key", default=None,
+              help="Put this session key into the keystore: a //Name URI or a file holding the secret URI/seed.")
 @click.option("--name", default=None, help="Human-readable node name.")
 @click.option("--port", type=int, default=30333, show_default=True, help="P2P TCP port.")
 @click.option("--listen-addr", default="127.0.0.1", show_default=True, help="P2P listen address.")
@@ -102,9 +105,7 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
         spec = preset(chain) if chain in PRESETS else ChainSpec.load(Path(chain))
     except (InvalidChainSpec, OSError) as exc:
         raise click.ClickException(str(exc)) from None
-    session_key = _load_session_key(key) if validator else None
-    if validator and session_key is None:
-        raise click.UsageError("--validator needs --key")
+    session_key_uri = _session_key_uri(key) if key is not None else None
     try:
         boot = tuple(PeerAddress.parse(b) for b in bootnodes)
     except ValueError as exc:
@@ -114,7 +115,7 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
     rpc_config = RpcConfig(host="0.0.0.0" if rpc_external else "127.0.0.1", port=rpc_port, rpc_methods=rpc_methods,
                            cors="all" if rpc_cors == "all" else tuple(o.strip() for o in rpc_cors.split(",")))
     config = NodeConfig(spec=spec, base_path=base_path, name=name or f"cairn-{node_key.peer_id}"[:32],
-                        session_key=session_key)
+                        validator=validator, session_key_uri=session_key_uri)
     holder: dict = {}
 
     def rpc_factory(module):  # noqa: ANN001, ANN202 - the node hands over its method module

@@ -33,6 +33,7 @@ from node.broadcast import Broadcaster
 from node.consensus import aura
 from node.consensus.finality import InvalidJustification, InvalidVote, Justification, SignedVote, verify_justification
 from node.consensus.voter import Broadcast, Finalized, Voter
+from node.keystore import SESSION_KEY_TYPE, Keystore
 from node.network import Verdict
 from node.protocol import (
     BLOCKS_PROTOCOL,
@@ -60,7 +61,7 @@ from runtime.executive import Block, validate_transactions
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError, decode_extrinsic
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
-from runtime.primitives import Header
+from runtime.primitives import Header, SignatureScheme
 from runtime.scale import ScaleDecodeError
 from sdk.keyring import Keypair
 
@@ -78,8 +79,10 @@ class NodeConfig:
     spec: ChainSpec
     base_path: Path
     name: str = "cairn-node"
-    session_key: Keypair | None = None
-    """The ed25519 key this node authors and votes with (a validator); ``None`` for a full node."""
+    validator: bool = False
+    """Author blocks and vote on finality with whichever keystore key the current authority set names."""
+    session_key_uri: str | None = None
+    """A secret URI (``//Alice``, ``0x<seed>``) put into the keystore at start (``--key``)."""
     authoring_fraction: float = 0.5
     """Share of a slot the author may spend building its block (the rest carries it to peers)."""
     version: str = "0.1.0"
@@ -110,6 +113,10 @@ class Node:
         self.runtime_version = runtime.VERSION
         self.metadata = self._validator_runtime.metadata
         config.base_path.mkdir(parents=True, exist_ok=True)
+        self.keystore = Keystore(config.base_path / "keystore")
+        if config.session_key_uri is not None:
+            key = Keypair.from_uri(config.session_key_uri, SignatureScheme.Ed25519)
+            self.keystore.insert(SESSION_KEY_TYPE, config.session_key_uri, key.public)
         self.store = ChainStore.open(config.base_path / "db", genesis, genesis_state)
         self.tree = BlockTree.from_store(self.store, _slot_of)
         self.pool = TxPool(listener=self._on_pool_status)
@@ -158,12 +165,15 @@ class Node:
                 nursery.start_soon(self._sync_loop)
                 nursery.start_soon(self._gossip_transactions)
                 nursery.start_soon(self._validation_loop)
-                if self.config.session_key is not None:
+                if self.config.validator:
                     nursery.start_soon(self._author_loop)
                 nursery.start_soon(self._finality_loop)
                 log.info("node %s up: chain %s, genesis 0x%s, best #%d, finalized #%d", self.node_name,
                          self.chain_name, self.tree.genesis_hash.hex(), self.tree.best.number,
                          self.tree.finalized.number)
+                if self.config.validator and self.keystore.key_for(self._set_at(self.tree.best.state)[1]) is None:
+                    log.warning("validator without a key of the current authority set: it will author and vote "
+                                "once one is inserted (author_insertKey) or rotated in (author_rotateKeys)")
                 task_status.started()
         finally:
             self.store.close()
@@ -278,7 +288,7 @@ class Node:
 
     def _new_voter(self) -> Voter:
         set_id, authorities = self._finality_set()
-        key = self.config.session_key
+        key = self.keystore.key_for(authorities) if self.config.validator else None
         finalized = self.tree.finalized
         return Voter(set_id=set_id, authorities=authorities, finalized=(finalized.block.hash, finalized.number),
                      ancestry=self._ancestry, best_descendant=self._best_descendant(set_id),
@@ -293,6 +303,10 @@ class Node:
                     with trio.move_on_after(timeout):
                         await heads.receive()
             self._round_done = trio.Event()
+            if self.config.validator and self._voter.key is None:
+                key = self.keystore.key_for(self._voter.authorities)
+                if key is not None:  # inserted or rotated in since the set began
+                    self._voter.use_key((key.public, key.secret))
             await self._handle_voter_output(self._voter.start_round())
             with trio.move_on_after(timeout):
                 await self._round_done.wait()
@@ -348,8 +362,6 @@ class Node:
     # --- authorship -----------------------------------------------------------------------------
 
     async def _author_loop(self) -> None:
-        key = self.config.session_key
-        assert key is not None
         await self._initial_sync.wait()  # never author on a chain we have not caught up with
         last_slot = -1
         while True:
@@ -366,9 +378,9 @@ class Node:
                 author = aura.slot_author(slot, authorities_at(self._executor_runtime, best.state))
             except aura.InvalidSeal:
                 continue
-            if author != key.public:
-                continue
-            await self._author(best, slot, key)
+            key = self.keystore.get(author)
+            if key is not None:
+                await self._author(best, slot, key)
 
     async def _author(self, parent: Any, slot: int, key: Keypair) -> None:
         candidates = list(self.pool.best())

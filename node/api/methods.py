@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from node.api.shapes import InvalidHex, block_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.broadcast import Broadcaster
+from node.keystore import Keystore, KeystoreError
 from node.rpc.jsonrpc import RpcError
 from node.rpc.registry import RpcModule
 from node.rpc.subscriptions import CallContext, Subscription, SubscriptionClosed
@@ -48,6 +49,7 @@ class NodeHandle(Protocol):
     new_heads: Broadcaster[Header]
     finalized_heads: Broadcaster[Header]
     imported_heads: Broadcaster[Header]
+    keystore: Keystore
 
     async def runtime_call(self, method: str, params: bytes, at: bytes) -> bytes: ...
     async def submit_extrinsic(self, raw: bytes, *, watch: Subscription | None = None) -> bytes: ...
@@ -80,6 +82,14 @@ def _bytes_param(params: list, index: int, what: str) -> bytes:
     if value is None:
         raise RpcError.invalid_params(f"missing {what}")
     return _hex(value, what)
+
+
+def _key_type_param(params: list, index: int) -> bytes:
+    """A key type such as ``"aura"``: four ASCII characters (Substrate's ``KeyTypeId``)."""
+    value = _param(params, index)
+    if not isinstance(value, str) or len(value.encode()) != 4:
+        raise RpcError.invalid_params("key type must be four characters, such as \"aura\"")
+    return value.encode()
 
 
 def _keys_param(params: list, index: int) -> list[bytes]:
@@ -145,11 +155,12 @@ def build_module(node: NodeHandle) -> RpcModule:
         ("system_chain", system_chain, ()), ("system_chainType", system_chain_type, ()),
         ("system_name", system_name, ()), ("system_version", system_version, ()),
         ("system_properties", system_properties, ()), ("system_health", system_health, ()),
-        ("system_peers", system_peers, ()), ("system_syncState", system_sync_state, ()),
+        ("system_syncState", system_sync_state, ()),
         ("system_localPeerId", system_local_peer_id, ()),
         ("system_accountNextIndex", system_account_next_index, ("account_nextIndex",)),
     ):
         module.register(name, handler, aliases=aliases)
+    module.register("system_peers", system_peers, unsafe=True)  # peers' addresses: unsafe in Substrate too
 
     # --- chain ----------------------------------------------------------------------------------
     async def chain_get_block_hash(params: list, ctx: CallContext) -> Any:
@@ -324,6 +335,35 @@ def build_module(node: NodeHandle) -> RpcModule:
     module.register_subscription("author_submitAndWatchExtrinsic", author_submit_and_watch,
                                  unsubscribe="author_unwatchExtrinsic")
     module.register("author_pendingExtrinsics", author_pending_extrinsics)
+
+    # --- session keys (node administration: loopback only unless --rpc-methods unsafe) -------------
+    keystore = node.keystore
+
+    async def author_rotate_keys(params: list, ctx: CallContext) -> str:
+        return to_hex(keystore.generate().public)  # Cairn's SessionKeys: one ed25519 public key
+
+    async def author_insert_key(params: list, ctx: CallContext) -> None:
+        key_type, suri = _key_type_param(params, 0), _param(params, 1)
+        if not isinstance(suri, str):
+            raise RpcError.invalid_params("missing secret URI")
+        try:
+            keystore.insert(key_type, suri, _hex(_param(params, 2), "public key", 32))
+        except KeystoreError as exc:
+            raise RpcError.invalid_params(str(exc)) from None
+
+    async def author_has_key(params: list, ctx: CallContext) -> bool:
+        return keystore.has(_key_type_param(params, 1), _hex(_param(params, 0), "public key", 32))
+
+    async def author_has_session_keys(params: list, ctx: CallContext) -> bool:
+        try:
+            return keystore.has_session_keys(_bytes_param(params, 0, "session keys"))
+        except KeystoreError as exc:
+            raise RpcError.invalid_params(str(exc)) from None
+
+    module.register("author_rotateKeys", author_rotate_keys, unsafe=True)
+    module.register("author_insertKey", author_insert_key, unsafe=True)
+    module.register("author_hasKey", author_has_key, unsafe=True)
+    module.register("author_hasSessionKeys", author_has_session_keys, unsafe=True)
 
     # --- payment (legacy) and finality ------------------------------------------------------------
     async def payment_query_info(params: list, ctx: CallContext) -> dict:

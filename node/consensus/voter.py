@@ -75,6 +75,12 @@ class Voter:
         self._future: dict[int, dict[bytes, list[SignedVote]]] = {}
         self._precommitted = False
 
+    def use_key(self, key: tuple[bytes, bytes]) -> None:
+        """Vote with ``key`` from the next round on: a session key that reached the node's keystore while
+        its set was already current. A key outside the set is ignored, as in the constructor."""
+        if key[0] in self.authorities:
+            self.key = key
+
     # --- driving ------------------------------------------------------------------------------
 
     def start_round(self, number: int | None = None) -> list[Broadcast | Finalized]:
