@@ -119,6 +119,16 @@ def _follow_finalized(rpc_port: int, submitted: dict[bytes, float], finalized_at
         time.sleep(0.2)
 
 
+STAGES = {
+    "block import (execute_block)": "execute_block (",
+    "pool validation (validate_transactions)": "validate_transactions (",
+    "authoring (author_block)": "author_block (",
+    "JSON-RPC (Dispatcher.handle)": "Dispatcher.handle (",
+    "network (connections, gossip)": "/node/network/",
+}
+"""Stages of a validator's work, each named by a frame that marks it in a sampled stack (first match)."""
+
+
 def _ours(frame: str) -> bool:
     return any(f"/{package}/" in frame for package in ("runtime", "node", "devnet", "sdk", "storage_node"))
 
@@ -141,19 +151,24 @@ def _profile(pid: int, seconds: int) -> str:
         out = subprocess.run([str(PY_SPY), "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw",
                               "--output", raw.name, "--nonblocking", "--gil"], capture_output=True, text=True)
         lines = raw.read().splitlines()
-    counts: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    stages = dict.fromkeys(STAGES, 0)
     for line in lines:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
         leaf = next((f for f in reversed(frames) if _ours(f)), frames[-1])
-        counts[leaf] = counts.get(leaf, 0) + int(count)
-    if not counts:
+        leaves[leaf] = leaves.get(leaf, 0) + int(count)
+        stage = next((name for name, marker in STAGES.items() if any(marker in f for f in frames)), "other")
+        stages[stage] = stages.get(stage, 0) + int(count)
+    total = sum(leaves.values())
+    if not total:
         return f"(py-spy gave no samples: {(out.stderr or out.stdout).strip()[-300:]})"
-    total = sum(counts.values())
-    top = sorted(counts.items(), key=lambda kv: -kv[1])[:12]
-    return "\n".join(f"{100 * c / total:5.1f}%  {frame}" for frame, c in top)
+    by_stage = "\n".join(f"{100 * c / total:5.1f}%  {stage}" for stage, c in stages.items())
+    top = sorted(leaves.items(), key=lambda kv: -kv[1])[:12]
+    return (f"by stage (samples holding the GIL):\n{by_stage}\n\ninnermost Cairn frame:\n"
+            + "\n".join(f"{100 * c / total:5.1f}%  {frame}" for frame, c in top))
 
 
 def main() -> None:
@@ -256,7 +271,7 @@ def main() -> None:
             f"Python {platform.python_version()}; all 4 validators, the submitters and the follower share its cores\n"
             f"- command: `python benchmarks/chain_throughput.py --rate {args.rate:.0f} --duration {args.duration:.0f} "
             f"--accounts {args.accounts}`\n{summary}\n"
-            f"Where one validator's CPU went (py-spy, innermost Cairn frame):\n\n```\n{profile}\n```\n")
+            f"Where one validator's CPU went (py-spy):\n\n```\n{profile}\n```\n")
 
 
 if __name__ == "__main__":
