@@ -78,7 +78,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=101,
+    spec_version=102,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), v) for name, v in RUNTIME_API_VERSIONS),
     transaction_version=1,
@@ -154,6 +154,7 @@ class CairnRuntime(RuntimeBase):
         self.sudo = Sudo(SudoConfig(dispatcher=self, weights=weights), env)
         self.validator_set = ValidatorSet(ValidatorSetConfig(
             weights=weights, session_length=params.session_length, max_validators=params.max_validators,
+            header_logs=self.system,
         ), env)
         super().__init__(env, [
             (0, self.system),

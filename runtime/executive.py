@@ -317,8 +317,11 @@ def execute_block(runtime: CairnRuntime, parent_state: TrieState, block: Block) 
     logs = header.digest.logs
     if logs and isinstance(logs[-1], DigestItemKind.Seal):
         logs = logs[:-1]
+    # Execution starts from the pre-runtime logs only (as Substrate's executive does); the runtime adds its
+    # own, and the result must be the header's digest exactly.
+    pre_runtime = tuple(item for item in logs if isinstance(item, DigestItemKind.PreRuntime))
     try:
-        builder = BlockBuilder(runtime, parent_state, header.parent_hash, header.number, Digest(logs))
+        builder = BlockBuilder(runtime, parent_state, header.parent_hash, header.number, Digest(pre_runtime))
         for index, raw in enumerate(block.extrinsics):
             try:
                 builder.apply_extrinsic(raw)
@@ -329,6 +332,8 @@ def execute_block(runtime: CairnRuntime, parent_state: TrieState, block: Block) 
         raise
     except Exception as exc:  # a runtime bug or an invariant broken by the block: reject, keep running
         raise InvalidBlock(f"execution failed: {type(exc).__name__}: {exc}") from exc
+    if produced.digest.logs != logs:
+        raise InvalidBlock("digest mismatch: the header's logs are not those the runtime deposits")
     if produced.extrinsics_root != header.extrinsics_root:
         raise InvalidBlock("extrinsics root mismatch")
     if produced.state_root != header.state_root:

@@ -262,6 +262,10 @@ class System(Pallet[SystemConfig]):
         self.block_weight.kill()
         self.all_extrinsics_len.kill()
 
+    def deposit_log(self, item: Any) -> None:
+        """Append ``item`` to this block's header digest (a ``Consensus`` log for light clients)."""
+        self.digest.put(Digest(self.digest.get().logs + (item,)))
+
     def set_phase(self, phase: Any) -> None:
         self._remember_phase(phase)
         self.execution_phase.put(phase)

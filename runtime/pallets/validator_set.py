@@ -3,6 +3,11 @@
 Time is cut into sessions of ``session_length`` blocks. Root queues a new set with ``set_validators``; it
 takes effect at the first block of the next session, so every node switches at the same block, and a
 finality round never straddles two sets. Authorities are ed25519 session keys (32 bytes).
+
+The block that enacts a new set says so in its header, in the two logs Substrate light clients follow:
+Aura's ``Consensus(b"aura", AuthoritiesChange(set))`` and GRANDPA's ``Consensus(b"FRNK",
+ScheduledChange { next_authorities: set with weight 1 each, delay: 0 })``. With delay 0 the block itself is
+still finalized by the old set and its descendants by the new one, which is how the node counts votes.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from typing import Annotated, Protocol
 
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_root
 from runtime.frame.storage import StorageValue
-from runtime.primitives import DispatchClass, Weight
-from runtime.scale import U32, FixedBytes, Vec
+from runtime.primitives import DigestItemKind, DispatchClass, Weight
+from runtime.scale import U32, U64, FixedBytes, Tuple, Vec
 
-__all__ = ["ValidatorSet", "ValidatorSetConfig", "AUTHORITY_ID"]
+__all__ = ["ValidatorSet", "ValidatorSetConfig", "AUTHORITY_ID", "set_change_logs", "AURA_ENGINE_ID", "GRANDPA_ENGINE_ID"]
 
 AUTHORITY_ID = FixedBytes(32, ("sp_consensus_aura", "ed25519", "app_ed25519", "Public"))
 AUTHORITY_LIST = Vec(AUTHORITY_ID)
@@ -27,11 +32,34 @@ class ValidatorSetWeightInfo(Protocol):
     def rotate(self, count: int) -> Weight: ...
 
 
+class HeaderLogs(Protocol):
+    def deposit_log(self, item: object) -> None: ...
+
+
 @dataclass(frozen=True)
 class ValidatorSetConfig:
     weights: ValidatorSetWeightInfo
     session_length: int
     max_validators: int
+    header_logs: HeaderLogs
+    """Where the set-change logs go (System's digest)."""
+
+
+AURA_ENGINE_ID = b"aura"
+GRANDPA_ENGINE_ID = b"FRNK"
+_AURA_AUTHORITIES_CHANGE = 1
+"""``sp_consensus_aura::ConsensusLog::AuthoritiesChange`` (codec index 1)."""
+_GRANDPA_SCHEDULED_CHANGE = 1
+"""``sp_consensus_grandpa::ConsensusLog::ScheduledChange`` (codec index 1)."""
+_WEIGHTED_AUTHORITIES = Vec(Tuple(AUTHORITY_ID, U64))
+
+
+def set_change_logs(validators: tuple[bytes, ...]) -> tuple[DigestItemKind.Consensus, ...]:
+    """The digest logs of the block that enacts ``validators``."""
+    aura = bytes((_AURA_AUTHORITIES_CHANGE,)) + AUTHORITY_LIST.encode(validators)
+    grandpa = (bytes((_GRANDPA_SCHEDULED_CHANGE,)) + _WEIGHTED_AUTHORITIES.encode([(v, 1) for v in validators])
+               + U32.encode(0))
+    return DigestItemKind.Consensus(AURA_ENGINE_ID, aura), DigestItemKind.Consensus(GRANDPA_ENGINE_ID, grandpa)
 
 
 @dataclass(frozen=True)
@@ -99,6 +127,8 @@ class ValidatorSet(Pallet[ValidatorSetConfig]):
         queued = self.queued_validators.take()
         if queued is not None:
             self.validators.put(queued)
+            for log in set_change_logs(queued):
+                self.config.header_logs.deposit_log(log)
         self.deposit_event(NewSession(session, self.validators.get()))
         return self.config.weights.rotate(len(self.validators.get()))
 

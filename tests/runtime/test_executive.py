@@ -91,6 +91,8 @@ TAMPERINGS = {
     "parent-hash": (lambda b: Block(dataclasses.replace(b.header, parent_hash=_flip(b.header.parent_hash)),
                                     b.extrinsics), "bad signature"),  # block 1's parent is the genesis the signatures cover
     "number": (lambda b: Block(dataclasses.replace(b.header, number=2), b.extrinsics), "not valid|mismatch"),
+    "forged-log": (lambda b: Block(dataclasses.replace(b.header, digest=Digest(b.header.digest.logs + (
+        DigestItemKind.Consensus(b"FRNK", b"\x01\x04" + bytes(32) + bytes(12)),))), b.extrinsics), "digest mismatch"),
 }
 
 

@@ -3,6 +3,8 @@ through real blocks where the behaviour spans blocks (sessions, the fee multipli
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from runtime.frame.pallet import BadOrigin, Origin
@@ -18,7 +20,8 @@ from runtime.pallets.validator_set import (
     NewValidatorsQueued,
     TooManyValidators,
 )
-from runtime.primitives import DispatchErrors, Era, ModuleError, SignatureScheme, Weight
+from runtime.executive import Block, InvalidBlock, execute_block
+from runtime.primitives import Digest, DigestItemKind, DispatchErrors, Era, ModuleError, SignatureScheme, Weight
 from runtime.scale import U128, Err, Ok, ScaleDecodeError
 from sdk.keyring import Keypair
 from tests.runtime.frame_helpers import (
@@ -162,10 +165,39 @@ def test_queued_validators_take_over_at_the_session_boundary():
     assert NewSession(1, (V1, V2)) in events_at(chain)
     with at(chain) as runtime:
         assert runtime.validator_set.queued_validators.get() is None
+    assert _consensus_logs(chain) == [
+        (b"aura", b"\x01" + b"\x08" + V1 + V2),  # AuthoritiesChange(Vec<AuthorityId>)
+        (b"FRNK", b"\x01" + b"\x08" + V1 + (1).to_bytes(8, "little") + V2 + (1).to_bytes(8, "little")
+         + bytes(4)),  # ScheduledChange { next_authorities: Vec<(AuthorityId, u64 weight)>, delay: 0u32 }
+    ]
     for _ in range(3):
         chain.produce_block([])
     assert authorities() == ((V1, V2), 2)  # a new session, same set
     assert NewSession(2, (V1, V2)) in events_at(chain)
+    assert _consensus_logs(chain) == []  # nothing changed, nothing to tell light clients
+
+
+def _consensus_logs(chain) -> list[tuple[bytes, bytes]]:
+    """The best block header's ``Consensus`` digest logs, as (engine, data)."""
+    logs = chain.blocks[chain.best_hash].header.digest.logs
+    return [(item.engine, item.data) for item in logs if isinstance(item, DigestItemKind.Consensus)]
+
+
+def test_a_block_that_hides_or_forges_a_set_change_log_is_invalid():
+    chain = new_chain(session_length=2)
+    inner = chain.runtime.call("ValidatorSet", "set_validators", validators=(V1,))
+    chain.produce_block([sign(chain, ALICE_KEY, "Sudo", "sudo", nonce=0, call=inner)])  # block 1
+    parent_state = chain.best_state
+    enacting = chain.produce_block([]).block  # block 2 enacts the set
+    logs = enacting.header.digest.logs
+    hidden = tuple(item for item in logs if not isinstance(item, DigestItemKind.Consensus))
+    forged = tuple(DigestItemKind.Consensus(item.engine, item.data.replace(V1, V2))
+                   if isinstance(item, DigestItemKind.Consensus) else item for item in logs)
+    assert execute_block(chain.runtime, parent_state, enacting).root == enacting.header.state_root
+    for digest_logs in (hidden, forged):
+        tampered = Block(dataclasses.replace(enacting.header, digest=Digest(digest_logs)), enacting.extrinsics)
+        with pytest.raises(InvalidBlock, match="digest mismatch"):
+            execute_block(chain.runtime, parent_state, tampered)
 
 
 # --- TransactionPayment ---------------------------------------------------------------------------
