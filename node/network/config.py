@@ -30,6 +30,18 @@ class NetworkConfig:
     max_outbound_peers: int = 16
     max_pending_handshakes: int = 16
     """Inbound sockets still in the handshake (unauthenticated); more are closed at once."""
+    max_pending_handshakes_per_ip: int = 4
+    """Of those, from one source IP address, so that one host holding sockets open without finishing the
+    handshake (slowloris) takes at most a quarter of the slots and honest peers still get in. On loopback a
+    handshake takes milliseconds, so even the first node of a many-validator devnet (every other node dials
+    it at start) rarely has more than a few at once; a dial refused at this limit is simply retried."""
+    max_inbound_per_ip: int = 16
+    """Inbound connections from one source IP address, authenticated or still in the handshake; more are
+    closed at once, so one host cannot take every ``max_inbound_peers`` slot (16 is half of them). All
+    nodes of a loopback devnet share 127.0.0.1, and the first node of an N-validator full mesh has N - 1
+    inbound peers; the default ``max_outbound_peers`` (16) already caps a full mesh at 17 nodes, so 16 here
+    refuses none of its connections. Deployments with several nodes behind one address (NAT) may need more.
+    At the limit, a restarted peer replacing its own stale connection gets in once keepalive drops that."""
     dial_timeout: float = 5.0
     handshake_timeout: float = 5.0
     """Deadline for the Noise handshake and the HELLO that follows it."""
@@ -69,6 +81,7 @@ class NetworkConfig:
         positive = ("dial_timeout", "handshake_timeout", "request_timeout", "keepalive_interval",
                     "keepalive_timeout", "gossip_rate_per_second", "ban_duration", "redial_initial_backoff",
                     "max_inbound_peers", "max_outbound_peers", "max_pending_handshakes",
+                    "max_pending_handshakes_per_ip", "max_inbound_per_ip",
                     "max_concurrent_inbound_requests", "outbound_queue_frames", "outbound_queue_bytes", "gossip_burst",
                     "seen_cache_size", "subscription_capacity", "peer_events_capacity")
         for name in positive:

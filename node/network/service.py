@@ -17,11 +17,16 @@ responder's admission decision — HELLO, or GOODBYE(reason) and close. It refus
   it: the same node dialled again, typically because it restarted and the old connection is stale (its
   death not yet noticed by keepalive). So does one that finds the existing connection already closing.
 
-Unauthenticated sockets are bounded too: at most ``max_pending_handshakes`` at once, each for at most
-``handshake_timeout``, each reading at most two bytes of a wrongly sized handshake message. Garbage in the
-handshake cannot be pinned on a peer (its identity is not proven yet), so it is counted
-(``handshakes_failed``) and the socket closed; once a peer is authenticated, every protocol violation costs
-it ``Penalty.PROTOCOL_VIOLATION``.
+Unauthenticated sockets are bounded too: at most ``max_pending_handshakes`` at once, and of those at most
+``max_pending_handshakes_per_ip`` from one source IP address, so one host cannot hold every slot with
+sockets that never finish the handshake; each lasts at most ``handshake_timeout`` and reads at most two
+bytes of a wrongly sized handshake message. One source IP address may also hold at most
+``max_inbound_per_ip`` inbound connections (authenticated or not), so one host cannot take every
+``max_inbound_peers`` slot. A socket beyond a per-IP limit is closed at once, before anything is read or
+any handshake work is spent on it (counted in ``inbound_refused_per_ip``); an IPv4-mapped IPv6 address
+counts as its IPv4 address. Garbage in the handshake cannot be pinned on a peer (its identity is not proven
+yet), so it is counted (``handshakes_failed``) and the socket closed; once a peer is authenticated, every
+protocol violation costs it ``Penalty.PROTOCOL_VIOLATION``.
 
 Bootnodes are dialled when the service starts and re-dialled after every disconnection, with exponential
 backoff from ``redial_initial_backoff`` up to ``redial_max_backoff``, so a restarted peer is reachable again
@@ -35,8 +40,11 @@ Peer events (``PeerConnected``, ``PeerDisconnected``) go to every channel opened
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import trio
@@ -86,6 +94,9 @@ class NetworkStatistics:
     bytes_received: int = 0
     handshakes_failed: int = 0
     connections_refused: int = 0
+    inbound_refused_per_ip: int = 0
+    """Inbound sockets closed unread because their source IP address was at a per-IP limit (these are not
+    in ``connections_refused``)."""
     protocol_violations: int = 0
     peers_banned: int = 0
     requests_sent: int = 0
@@ -128,6 +139,10 @@ class NetworkService:
                                   recovery_per_second=config.score_recovery_per_second)
         self._statistics = NetworkStatistics()
         self._pending_handshakes = 0
+        self._pending_per_ip: Counter[str] = Counter()
+        """Inbound sockets in the handshake, by ``_source_ip``; only addresses with at least one are keys."""
+        self._inbound_per_ip: Counter[str] = Counter()
+        """Inbound sockets from accept until closed (pending, being admitted, or connected), likewise."""
         self._listen_port: int | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -387,13 +402,26 @@ class NetworkService:
         except OSError:  # reset before we got here
             await trio.aclose_forcefully(stream)
             return
-        if self._pending_handshakes >= self._config.max_pending_handshakes:
+        ip, config = _source_ip(host), self._config
+        if (self._pending_per_ip[ip] >= config.max_pending_handshakes_per_ip
+                or self._inbound_per_ip[ip] >= config.max_inbound_per_ip):
+            self._statistics.inbound_refused_per_ip += 1
+            logger.debug("refused an inbound socket from %s:%s: %d pending and %d inbound from that address",
+                         host, port, self._pending_per_ip[ip], self._inbound_per_ip[ip])
+            await trio.aclose_forcefully(stream)
+            return
+        if self._pending_handshakes >= config.max_pending_handshakes:
             self._statistics.connections_refused += 1
             await trio.aclose_forcefully(stream)
             return
+        with _holding(self._inbound_per_ip, ip):
+            await self._handshake_and_admit(stream, host, port, ip)
+
+    async def _handshake_and_admit(self, stream: trio.SocketStream, host: str, port: int, ip: str) -> None:
+        """The rest of ``_accept``, while the socket counts against its source address's quota."""
         self._pending_handshakes += 1
         try:
-            with trio.fail_after(self._config.handshake_timeout):
+            with _holding(self._pending_per_ip, ip), trio.fail_after(self._config.handshake_timeout):
                 channel = await secure_inbound(stream, self._identity)
         except (HandshakeError, ConnectionLost, trio.TooSlowError) as exc:
             self._statistics.handshakes_failed += 1
@@ -492,3 +520,29 @@ class NetworkService:
             while (connection := self._connections.get(peer_id)) is not None:
                 await connection.closed.wait()
             await trio.sleep(backoff)
+
+
+def _source_ip(host: str) -> str:
+    """The key of the per-IP limits for a peer's address: an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``,
+    as a dual-stack listener reports IPv4 peers) is its IPv4 address, so one host has one quota whichever
+    form it arrives in."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # not an IP address (TCP peers always are): used as is
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)  # canonical text, so "::0:1" and "::1" are one key
+
+
+@contextmanager
+def _holding(counts: Counter[str], key: str) -> Iterator[None]:
+    """Count one more for ``key`` while the block runs, however it exits (errors, timeouts, cancellation);
+    a key is deleted when its count returns to zero, so ``counts`` holds only addresses with open sockets."""
+    counts[key] += 1
+    try:
+        yield
+    finally:
+        counts[key] -= 1
+        if not counts[key]:
+            del counts[key]

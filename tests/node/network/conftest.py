@@ -83,10 +83,13 @@ class RawPeer:
         self.peer_id = key.peer_id
 
     @classmethod
-    async def connect(cls, service: NetworkService, key: NodeKey | None = None) -> RawPeer:
+    async def connect(cls, service: NetworkService, key: NodeKey | None = None, *,
+                      local_address: str | None = None) -> RawPeer:
+        """``local_address`` (e.g. ``"127.0.0.2"``) is the source address to connect from."""
         key = key or NodeKey.generate()
         with trio.fail_after(5):
-            stream = TamperingStream(await trio.open_tcp_stream("127.0.0.1", service.listen_port))
+            stream = TamperingStream(await trio.open_tcp_stream("127.0.0.1", service.listen_port,
+                                                                local_address=local_address))
             channel = await secure_outbound(stream, NoiseIdentity(key), expected_peer_id=service.local_peer_id)
             await receive_admission(channel)
         return cls(channel, stream, key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import struct
 
 import pytest
@@ -9,6 +10,7 @@ import trio
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.network import (
+    ConnectionLost,
     ConnectionRefused,
     Direction,
     GoodbyeReason,
@@ -22,6 +24,7 @@ from node.network import (
     Penalty,
 )
 from node.network.frames import Ping, Response, ResponseStatus, encode_frame
+from node.network.service import _source_ip
 
 from .conftest import FAST, RawPeer, eventually
 
@@ -198,6 +201,99 @@ async def test_silent_unauthenticated_sockets_are_bounded_in_number_and_time(sta
         assert await silent.receive_some() == b""        # closed after handshake_timeout
     statistics = bob.statistics()
     assert (statistics.connections_refused, statistics.handshakes_failed, statistics.pending_handshakes) == (1, 1, 0)
+
+
+OTHER_LOOPBACK = "127.0.0.2"
+"""A second source address on this machine: Linux routes all of 127.0.0.0/8 to the loopback interface."""
+
+
+@pytest.fixture
+def other_loopback() -> str:
+    try:
+        with socket.socket() as probe:
+            probe.bind((OTHER_LOOPBACK, 0))
+    except OSError:
+        pytest.skip(f"{OTHER_LOOPBACK} is not a local address here")
+    return OTHER_LOOPBACK
+
+
+async def half_open(node: NetworkService) -> trio.SocketStream:
+    """A TCP connection from 127.0.0.1 that never sends a byte: a handshake that never finishes."""
+    return await trio.open_tcp_stream("127.0.0.1", node.listen_port, local_address="127.0.0.1")
+
+
+async def test_one_address_cannot_hold_more_than_its_share_of_pending_handshakes(start_node, other_loopback):
+    bob = await start_node(max_pending_handshakes_per_ip=2, handshake_timeout=60)  # nothing times out here
+    with trio.fail_after(30):
+        silent = [await half_open(bob), await half_open(bob)]
+        await eventually(lambda: bob.statistics().pending_handshakes == 2, timeout=30)
+        one_too_many = await half_open(bob)
+        assert await one_too_many.receive_some() == b""  # closed at once, nothing read
+        assert bob.statistics().inbound_refused_per_ip == 1
+        honest = await RawPeer.connect(bob, local_address=other_loopback)  # another address still gets in
+        await eventually(lambda: len(bob.peers()) == 1, timeout=30)
+        [peer] = bob.peers()
+        assert peer.peer_id == honest.peer_id and peer.address.host == other_loopback
+
+        for stream in silent:  # the silent ones give up: their slots come back
+            await stream.aclose()
+        await eventually(lambda: bob.statistics().pending_handshakes == 0, timeout=30)
+        silent = [await half_open(bob), await half_open(bob)]  # the whole quota again, and no more
+        await eventually(lambda: bob.statistics().pending_handshakes == 2, timeout=30)
+        assert await (await half_open(bob)).receive_some() == b""
+        for stream in silent:
+            await stream.aclose()
+        await eventually(lambda: bob.statistics().pending_handshakes == 0, timeout=30)
+        returning = await RawPeer.connect(bob)  # and 127.0.0.1 can complete a handshake again
+        await eventually(lambda: len(bob.peers()) == 2, timeout=30)
+    assert returning.peer_id in {peer.peer_id for peer in bob.peers()}
+    statistics = bob.statistics()
+    assert (statistics.inbound_refused_per_ip, statistics.connections_refused) == (2, 0)
+    assert statistics.handshakes_failed == 4  # the silent sockets, which closed mid-handshake
+
+
+async def test_pending_handshake_slots_come_back_when_the_handshakes_time_out(start_node):
+    bob = await start_node(max_pending_handshakes_per_ip=2)  # handshake_timeout is 2 s
+    with trio.fail_after(30):
+        silent = [await half_open(bob), await half_open(bob)]
+        for stream in silent:
+            assert await stream.receive_some() == b""  # closed by bob once handshake_timeout passed
+        await eventually(lambda: bob.statistics().pending_handshakes == 0, timeout=30)
+        returning = await RawPeer.connect(bob)
+        await eventually(lambda: len(bob.peers()) == 1, timeout=30)
+    assert bob.peers()[0].peer_id == returning.peer_id
+    statistics = bob.statistics()
+    assert (statistics.handshakes_failed, statistics.inbound_refused_per_ip) == (2, 0)
+    assert not bob._pending_per_ip  # no key left behind for an address with nothing pending
+
+
+async def test_one_address_cannot_take_more_than_its_share_of_inbound_connections(start_node, other_loopback):
+    bob = await start_node(max_inbound_per_ip=2)
+    with trio.fail_after(30):
+        first, second = await RawPeer.connect(bob), await RawPeer.connect(bob)
+        await eventually(lambda: len(bob.peers()) == 2, timeout=30)
+        with pytest.raises(ConnectionLost):  # closed before the handshake: no work spent on it
+            await RawPeer.connect(bob)
+        assert bob.statistics().inbound_refused_per_ip == 1
+        other = await RawPeer.connect(bob, local_address=other_loopback)  # another address still gets in
+        await eventually(lambda: len(bob.peers()) == 3, timeout=30)
+        await first.aclose()  # a slot of 127.0.0.1 comes back when one of its connections ends
+        await eventually(lambda: first.peer_id not in {peer.peer_id for peer in bob.peers()}, timeout=30)
+        third = await RawPeer.connect(bob)
+        await eventually(lambda: len(bob.peers()) == 3, timeout=30)
+    assert {peer.peer_id for peer in bob.peers()} == {second.peer_id, other.peer_id, third.peer_id}
+    refused = bob.statistics()
+    assert (refused.inbound_refused_per_ip, refused.connections_refused, refused.handshakes_failed) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("::ffff:192.0.2.7", "192.0.2.7"),  # an IPv4 peer seen through a dual-stack listener
+    ("192.0.2.7", "192.0.2.7"),
+    ("2001:db8:0:0::1", "2001:db8::1"),
+    ("::1", "::1"),
+])
+def test_per_ip_limits_key_ipv4_mapped_addresses_as_ipv4(host, key):
+    assert _source_ip(host) == key
 
 
 

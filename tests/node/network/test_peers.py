@@ -70,6 +70,8 @@ def test_outbound_lanes_are_bounded_in_frames_and_in_bytes():
 @pytest.mark.parametrize("change", [
     {"keepalive_timeout": 1.0, "keepalive_interval": 1.0},
     {"max_inbound_peers": 0},
+    {"max_pending_handshakes_per_ip": 0},
+    {"max_inbound_per_ip": 0},
     {"request_timeout": 0},
     {"ban_threshold": 0},
     {"max_frame_size": 1000},
