@@ -124,7 +124,8 @@ STAGES = {
     "pool validation (validate_transactions)": "validate_transactions (",
     "authoring (author_block)": "author_block (",
     "JSON-RPC (Dispatcher.handle)": "Dispatcher.handle (",
-    "network (connections, gossip)": "/node/network/",
+    "network (connections, gossip)": "node/network/",
+    "chain store (RocksDB writes)": "node/db/",
 }
 """Stages of a validator's work, each named by a frame that marks it in a sampled stack (first match)."""
 
