@@ -53,7 +53,7 @@ from node.protocol import (
 )
 from node.rpc.jsonrpc import RpcError
 from node.rpc.subscriptions import Subscription, SubscriptionClosed
-from node.txpool import PoolError, PoolTransaction, Status as TxStatus, TxPool
+from node.txpool import ALREADY_IMPORTED, PoolError, PoolTransaction, Status as TxStatus, TxPool
 from node.verification import InvalidBlockError, authorities_at, check_structure, execute
 from runtime.apis import RuntimeApi, RuntimeApiError
 from runtime.cairn import CairnRuntime
@@ -542,7 +542,7 @@ class Node:
         for raw in raws:
             tx_hash = blake2_256(raw)
             if tx_hash in self.pool:
-                outcomes.append(RpcError(1013, "Transaction Already Imported"))
+                outcomes.append(_already_imported())
                 continue
             pending = _PendingValidation(raw, tx_hash)
             await self._validation_requests.send(pending)
@@ -566,6 +566,8 @@ class Node:
             return RpcError(code, "Invalid Transaction" if code == 1010 else "Unknown Transaction Validity",
                             exc.message)
         tx_hash = pending.tx_hash
+        if tx_hash in self.pool:  # pooled while this copy was validated (a duplicate in a batch, or a race)
+            return _already_imported()
         if watch is not None:
             self._watch(tx_hash, watch)
         try:
@@ -675,6 +677,10 @@ class Node:
 
     def local_peer_id(self) -> str:
         return str(self.network.local_peer_id)
+
+
+def _already_imported() -> RpcError:
+    return RpcError(ALREADY_IMPORTED.code, str(ALREADY_IMPORTED))
 
 
 class _PendingValidation:

@@ -75,6 +75,33 @@ def test_invalid_transactions_get_substrate_error_codes(dev_node, substrate):
     assert info.value.args[0]["code"] == 1001
 
 
+def test_a_transaction_submitted_twice_in_one_batch_is_pooled_once_and_its_watch_survives(dev_node, substrate):
+    """The batch's calls are validated together; the copy that loses the race is refused (1013) and must
+    not end the winner's watch with a "dropped"."""
+    import json
+
+    import websocket
+
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    data = str(substrate.create_signed_extrinsic(call, ALICE).data)
+    ws = websocket.create_connection(f"ws://127.0.0.1:{dev_node.rpc_port}", timeout=30)
+    try:
+        ws.send(json.dumps([{"jsonrpc": "2.0", "id": i, "method": "author_submitAndWatchExtrinsic", "params": [data]}
+                            for i in (1, 2)]))
+        replies = sorted(json.loads(ws.recv()), key=lambda r: r["id"])
+        watching = [r["result"] for r in replies if "result" in r]
+        refused = [r["error"]["code"] for r in replies if "error" in r]
+        assert len(watching) == 1 and refused == [1013]
+        statuses = []
+        while not any(isinstance(s, dict) and "inBlock" in s for s in statuses):
+            message = json.loads(ws.recv())
+            assert message["params"]["subscription"] == watching[0]
+            statuses.append(message["params"]["result"])
+            assert "dropped" not in statuses
+    finally:
+        ws.close()
+
+
 def test_http_client_and_payment_info(dev_node):
     http = SubstrateInterface(url=f"http://127.0.0.1:{dev_node.rpc_port}")
     call = http.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
