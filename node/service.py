@@ -53,7 +53,7 @@ from node.protocol import (
 )
 from node.rpc.jsonrpc import RpcError
 from node.rpc.subscriptions import Subscription, SubscriptionClosed
-from node.txpool import ALREADY_IMPORTED, PoolError, PoolTransaction, Status as TxStatus, TxPool
+from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolTransaction, Status as TxStatus, TxPool
 from node.verification import InvalidBlockError, authorities_at, check_structure, execute
 from runtime.apis import RuntimeApi, RuntimeApiError
 from runtime.cairn import CairnRuntime
@@ -437,6 +437,7 @@ class Node:
         while True:
             await trio.sleep(TX_GOSSIP_INTERVAL_S)
             requeue, self._requeue = self._requeue, []
+            self.pool.unban(blake2_256(raw) for raw in requeue)
             # (those no longer valid on the new best chain, or already pooled, are refused: nothing to do)
             await self.submit_extrinsics(requeue, gossip=False)
             while self._outgoing_transactions:
@@ -543,6 +544,9 @@ class Node:
             tx_hash = blake2_256(raw)
             if tx_hash in self.pool:
                 outcomes.append(_already_imported())
+                continue
+            if self.pool.is_banned(tx_hash):  # just included, or found invalid: not worth validating again
+                outcomes.append(RpcError(TEMPORARILY_BANNED.code, str(TEMPORARILY_BANNED)))
                 continue
             pending = _PendingValidation(raw, tx_hash)
             await self._validation_requests.send(pending)

@@ -15,6 +15,10 @@ the nonces now on chain: included and stale transactions leave, and future ones 
 Listeners learn every status change (``ready``, ``future``, ``inBlock``, ``finalized``, ``dropped``,
 ``invalid``, ``usurped``) so RPC watchers always end with a terminal status.
 
+A transaction that left into a block or as invalid is banned for ``ban_seconds`` (30 min, as Substrate):
+resubmitting or re-gossiping it is refused at once (1012) instead of being validated again. A reorg that
+retracts its block lifts the ban (:meth:`unban`) so it can be pooled again.
+
 The pool does no I/O and takes no locks: the node's pool task owns it.
 """
 
@@ -22,12 +26,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from runtime.extrinsic import ValidTransaction
 
-__all__ = ["TxPool", "PoolTransaction", "PoolError", "PoolLimits", "Status"]
+__all__ = ["TxPool", "PoolTransaction", "PoolError", "PoolLimits", "Status", "ALREADY_IMPORTED", "TEMPORARILY_BANNED"]
 
 
 class PoolError(Exception):
@@ -41,6 +46,7 @@ class PoolError(Exception):
 
 
 ALREADY_IMPORTED = PoolError(1013, "Transaction Already Imported")
+TEMPORARILY_BANNED = PoolError(1012, "Transaction is temporarily banned")
 
 
 class Status:
@@ -58,6 +64,9 @@ class PoolLimits:
     max_ready: int = 8192
     max_future: int = 1024
     max_bytes: int = 20 * 1024 * 1024
+    ban_seconds: float = 30 * 60
+    max_banned: int = 65536
+    """Bans kept at most (the oldest go first), so the ban list cannot grow without bound."""
 
 
 @dataclass(eq=False)
@@ -79,8 +88,11 @@ Listener = Callable[[bytes, str, object], None]
 
 
 class TxPool:
-    def __init__(self, limits: PoolLimits = PoolLimits(), listener: Listener | None = None) -> None:
+    def __init__(self, limits: PoolLimits = PoolLimits(), listener: Listener | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
+        self._clock = clock
+        self._banned: dict[bytes, float] = {}  # tx hash -> banned until; insertion order is expiry order
         self._listener = listener or (lambda tx_hash, status, detail: None)
         self._by_hash: dict[bytes, PoolTransaction] = {}
         self._by_tag: dict[bytes, PoolTransaction] = {}  # provided tag -> the transaction providing it
@@ -106,6 +118,10 @@ class TxPool:
     def future_count(self) -> int:
         return len(self._future)
 
+    def is_banned(self, tx_hash: bytes) -> bool:
+        until = self._banned.get(tx_hash)
+        return until is not None and until > self._clock()
+
     def get(self, tx_hash: bytes) -> PoolTransaction | None:
         return self._by_hash.get(tx_hash)
 
@@ -127,6 +143,8 @@ class TxPool:
         """Add a transaction the runtime validated; returns ``ready`` or ``future``."""
         if tx.hash in self._by_hash:
             raise ALREADY_IMPORTED
+        if self.is_banned(tx.hash):
+            raise TEMPORARILY_BANNED
         for tag in tx.validity.provides:
             holder = self._by_tag.get(tag)
             if holder is not None and holder.priority >= tx.priority:
@@ -236,6 +254,21 @@ class TxPool:
                                                tx.validity.longevity, tx.validity.propagate)
         self._promote()
 
+    def unban(self, hashes: Iterable[bytes]) -> None:
+        """Lift the bans of transactions whose block a reorg retracted, so they can be pooled again."""
+        for tx_hash in hashes:
+            self._banned.pop(tx_hash, None)
+
+    def _ban(self, tx_hash: bytes) -> None:
+        now = self._clock()
+        self._banned.pop(tx_hash, None)
+        self._banned[tx_hash] = now + self.limits.ban_seconds
+        while self._banned:
+            oldest, until = next(iter(self._banned.items()))
+            if until > now and len(self._banned) <= self.limits.max_banned:
+                break
+            del self._banned[oldest]
+
     def remove_invalid(self, tx_hash: bytes, reason: str) -> None:
         tx = self._by_hash.get(tx_hash)
         if tx is not None:
@@ -257,6 +290,8 @@ class TxPool:
         self._ready.discard(tx.hash)
         self._future.discard(tx.hash)
         self._bytes -= len(tx.raw)
+        if status in (Status.IN_BLOCK, Status.INVALID):
+            self._ban(tx.hash)
         self._listener(tx.hash, status, detail)
         if terminal:
             self._demote_dependents(set(tx.validity.provides))

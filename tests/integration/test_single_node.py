@@ -75,6 +75,15 @@ def test_invalid_transactions_get_substrate_error_codes(dev_node, substrate):
     assert info.value.args[0]["code"] == 1001
 
 
+def test_resubmitting_an_included_transaction_is_refused_as_temporarily_banned(dev_node, substrate):
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    xt = substrate.create_signed_extrinsic(call, ALICE)
+    assert substrate.submit_extrinsic(xt, wait_for_inclusion=True).is_success
+    with pytest.raises(RuntimeError) as info:
+        rpc(dev_node.rpc_port, "author_submitExtrinsic", [str(xt.data)])
+    assert info.value.args[0]["code"] == 1012 and info.value.args[0]["message"] == "Transaction is temporarily banned"
+
+
 def test_a_transaction_submitted_twice_in_one_batch_is_pooled_once_and_its_watch_survives(dev_node, substrate):
     """The batch's calls are validated together; the copy that loses the race is refused (1013) and must
     not end the winner's watch with a "dropped"."""

@@ -112,3 +112,58 @@ def test_next_nonce_counts_pooled_transactions(pool):
     pool.submit(tx(ALICE, 4, chain_nonce=3))
     assert pool.next_nonce(ALICE, 3) == 5
     assert pool.next_nonce(BOB, 7) == 7
+
+
+class _Clock:
+    """Seconds the test advances by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _banned_when_resubmitted(pool: TxPool, transaction: PoolTransaction) -> bool:
+    try:
+        pool.submit(transaction)
+    except PoolError as exc:
+        assert exc.code == 1012 and "temporarily banned" in str(exc)
+        return True
+    return False
+
+
+def test_included_and_invalid_transactions_are_banned_until_the_ban_expires():
+    clock = _Clock()
+    pool = TxPool(PoolLimits(ban_seconds=60), clock=clock)
+    included, invalid, evicted_later = tx(ALICE, 0), tx(BOB, 0), tx(BOB, 1)
+    for transaction in (included, invalid):
+        pool.submit(transaction)
+    pool.prune([included.hash], b"\x09" * 32, chain_nonce=lambda who: 1 if who == ALICE else 0)
+    pool.remove_invalid(invalid.hash, "no funds")
+    assert pool.is_banned(included.hash) and pool.is_banned(invalid.hash)
+    assert _banned_when_resubmitted(pool, included) and _banned_when_resubmitted(pool, invalid)
+    assert not pool.is_banned(evicted_later.hash)
+    clock.now += 61
+    assert not pool.is_banned(included.hash)
+    assert not _banned_when_resubmitted(pool, invalid)  # pooled again once the ban is over
+
+
+def test_a_retracted_transaction_can_be_pooled_again_at_once():
+    pool = TxPool()
+    included = tx(ALICE, 0)
+    pool.submit(included)
+    pool.prune([included.hash], b"\x09" * 32, chain_nonce=lambda who: 1)
+    pool.unban([included.hash])
+    assert pool.submit(included) == Status.READY
+
+
+def test_the_ban_list_stays_within_its_bound():
+    clock = _Clock()
+    pool = TxPool(PoolLimits(max_banned=3), clock=clock)
+    transactions = [tx(ALICE, n, chain_nonce=n) for n in range(5)]
+    for transaction in transactions:
+        pool.submit(transaction)
+        pool.remove_invalid(transaction.hash, "test")
+        clock.now += 1
+    assert [pool.is_banned(t.hash) for t in transactions] == [False, False, True, True, True]
