@@ -7,6 +7,7 @@ import operator
 from typing import NamedTuple
 
 from runtime.hashing import blake2_256
+from runtime.scale import ScaleDecodeError, decode_compact
 
 # -- constants -----------------------------------------------------------------------------------
 
@@ -153,32 +154,14 @@ class DecodedNode(NamedTuple):
 
 
 def _take_compact(enc: bytes, i: int) -> tuple[int, int]:
-    if i >= len(enc):
-        raise InvalidNode("truncated length")
-    b = enc[i]
-    mode = b & 3
-    if mode == 0:
-        return b >> 2, i + 1
-    if mode == 1:
-        if i + 2 > len(enc):
-            raise InvalidNode("truncated length")
-        n = int.from_bytes(enc[i : i + 2], "little") >> 2
-        if n < 1 << 6:
-            raise InvalidNode("non-canonical length")
-        return n, i + 2
-    if mode == 2:
-        if i + 4 > len(enc):
-            raise InvalidNode("truncated length")
-        n = int.from_bytes(enc[i : i + 4], "little") >> 2
-        if n < 1 << 14:
-            raise InvalidNode("non-canonical length")
-        return n, i + 4
-    if b != 3 or i + 5 > len(enc):
+    """A node's ``Compact<u32>`` length at ``i``: canonical, and within u32 (Substrate's node codec)."""
+    try:
+        n, end = decode_compact(enc, i)
+    except ScaleDecodeError as exc:
+        raise InvalidNode(f"bad length: {exc}") from None
+    if n >= 1 << 32:
         raise InvalidNode("length out of range")
-    n = int.from_bytes(enc[i + 1 : i + 5], "little")
-    if n < 1 << 30:
-        raise InvalidNode("non-canonical length")
-    return n, i + 5
+    return n, end
 
 
 def decode_node(encoding: bytes) -> DecodedNode:

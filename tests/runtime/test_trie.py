@@ -332,6 +332,15 @@ def test_partial_key_length_header(key_len, value, header):
 
 
 @settings(max_examples=400, deadline=None)
+def _apply_to_model(model: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> None:
+    """What ``TrieState.apply`` does, on a plain dict (``None`` deletes)."""
+    for k, v in changes.items():
+        if v is None:
+            model.pop(k, None)
+        else:
+            model[k] = v
+
+
 @given(VERSION, STATE, st.lists(CHANGES, max_size=6))
 def test_matches_a_dict_model_and_old_snapshots_stay_valid(version, initial, batches):
     state = TrieState.from_items(initial, version=version)
@@ -339,11 +348,7 @@ def test_matches_a_dict_model_and_old_snapshots_stay_valid(version, initial, bat
     history = [(state, dict(model), state.root)]
     for changes in batches:
         state = state.apply(changes)
-        for k, v in changes.items():
-            if v is None:
-                model.pop(k, None)
-            else:
-                model[k] = v
+        _apply_to_model(model, changes)
         assert len(state) == len(model)
         assert list(state.items()) == sorted(model.items())
         assert all(state.get(k) == model.get(k) for k in changes)
@@ -406,11 +411,7 @@ def test_realistic_keys_against_model():
         changes.update({prefix + rng.randbytes(48): b"new" for _ in range(50)})
         changes.update(dict.fromkeys(rng.sample(keys, 30)))
         state = state.apply(changes)
-        for k, v in changes.items():
-            if v is None:
-                model.pop(k, None)
-            else:
-                model[k] = v
+        _apply_to_model(model, changes)
         keys = list(model)
     assert state.root == TrieState.from_items(model).root
     assert list(state.items(prefix[:20])) == sorted((k, v) for k, v in model.items() if k.startswith(prefix[:20]))
