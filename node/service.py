@@ -543,10 +543,10 @@ class Node:
         for raw in raws:
             tx_hash = blake2_256(raw)
             if tx_hash in self.pool:
-                outcomes.append(_already_imported())
+                outcomes.append(_refusal(ALREADY_IMPORTED))
                 continue
             if self.pool.is_banned(tx_hash):  # just included, or found invalid: not worth validating again
-                outcomes.append(RpcError(TEMPORARILY_BANNED.code, str(TEMPORARILY_BANNED)))
+                outcomes.append(_refusal(TEMPORARILY_BANNED))
                 continue
             pending = _PendingValidation(raw, tx_hash)
             await self._validation_requests.send(pending)
@@ -570,15 +570,12 @@ class Node:
             return RpcError(code, "Invalid Transaction" if code == 1010 else "Unknown Transaction Validity",
                             exc.message)
         tx_hash = pending.tx_hash
-        if tx_hash in self.pool:  # pooled while this copy was validated (a duplicate in a batch, or a race)
-            return _already_imported()
-        if watch is not None:
-            self._watch(tx_hash, watch)
-        try:
+        try:  # (a copy pooled while this one was validated, from the same batch or a race, is refused: 1013)
             status = self.pool.submit(PoolTransaction(pending.raw, tx_hash, validity, xt.signer, xt.nonce))
         except PoolError as exc:
-            self._notify(tx_hash, "dropped", terminal=True)
-            return RpcError(exc.code, str(exc))
+            return _refusal(exc)  # only this submission is refused: the watches of a pooled copy go on
+        if watch is not None:  # registered before the next await: no later update can be missed
+            self._watch(tx_hash, watch)
         self._notify(tx_hash, status, terminal=False)
         if gossip:
             self._outgoing_transactions.append(pending.raw)
@@ -683,8 +680,9 @@ class Node:
         return str(self.network.local_peer_id)
 
 
-def _already_imported() -> RpcError:
-    return RpcError(ALREADY_IMPORTED.code, str(ALREADY_IMPORTED))
+def _refusal(error: PoolError) -> RpcError:
+    """The RPC error for a pool refusal: Substrate's code and message."""
+    return RpcError(error.code, str(error))
 
 
 class _PendingValidation:
