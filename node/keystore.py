@@ -56,21 +56,21 @@ class Keystore:
         except (ValueError, InvalidSecretUri, TypeError, OSError) as exc:
             log.warning("keystore file %s skipped: %s", path, exc)
             return
-        if key.public != public:
+        if public is not None and key.public != public:
             log.warning("keystore file %s skipped: its secret belongs to 0x%s", path, key.public.hex())
             return
         self._keys[public] = key
 
-    def insert(self, key_type: bytes, suri: str, public: bytes) -> Keypair:
-        """Store the key of secret URI ``suri``; ``public`` must be its public key (a typo would otherwise
-        leave the node holding a key it can never sign with)."""
+    def insert(self, key_type: bytes, suri: str, public: bytes | None = None) -> Keypair:
+        """Store the key of secret URI ``suri``. ``public``, when given (``author_insertKey``), must be its
+        public key: a typo would otherwise leave the node holding a key it can never sign with."""
         if key_type != SESSION_KEY_TYPE:
             raise KeystoreError(f"unknown key type {key_type!r}: Cairn's session keys are {SESSION_KEY_TYPE!r}")
         try:
             key = Keypair.from_uri(suri, SignatureScheme.Ed25519)
         except InvalidSecretUri as exc:
             raise KeystoreError(f"invalid secret URI: {exc}") from None
-        if key.public != public:
+        if public is not None and key.public != public:
             raise KeystoreError(f"the secret's public key is 0x{key.public.hex()}, not 0x{public.hex()}")
         self._write(key, suri)
         return key

@@ -61,7 +61,7 @@ from runtime.executive import Block, validate_transactions
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError, decode_extrinsic
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
-from runtime.primitives import Header, SignatureScheme
+from runtime.primitives import Header
 from runtime.scale import ScaleDecodeError
 from sdk.keyring import Keypair
 
@@ -115,8 +115,7 @@ class Node:
         config.base_path.mkdir(parents=True, exist_ok=True)
         self.keystore = Keystore(config.base_path / "keystore")
         if config.session_key_uri is not None:
-            key = Keypair.from_uri(config.session_key_uri, SignatureScheme.Ed25519)
-            self.keystore.insert(SESSION_KEY_TYPE, config.session_key_uri, key.public)
+            self.keystore.insert(SESSION_KEY_TYPE, config.session_key_uri)
         self.store = ChainStore.open(config.base_path / "db", genesis, genesis_state)
         self.tree = BlockTree.from_store(self.store, _slot_of)
         self.pool = TxPool(listener=self._on_pool_status)
