@@ -31,12 +31,12 @@ from pathlib import Path
 import websocket
 
 from devnet import launcher
-from devnet.chain_spec import ChainSpec, preset
+from node.chain_spec import ChainSpec, preset
 from runtime.cairn import CairnRuntime
 from runtime.extrinsic import encode_signed, signing_payload
 from runtime.hashing import blake2_256
 from runtime.primitives import Era
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 PY_SPY = Path(sys.executable).with_name("py-spy")

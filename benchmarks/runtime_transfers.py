@@ -24,13 +24,13 @@ from pathlib import Path
 
 import sr25519
 
-from devnet.chain_spec import ChainSpec, preset
+from node.chain_spec import ChainSpec, preset
 from devnet.local_chain import LocalChain
 from runtime.executive import Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import decode_extrinsic, encode_signed, signing_payload
 from runtime.hashing import blake2_256
 from runtime.primitives import Era
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 TARGET = 5_000

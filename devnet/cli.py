@@ -1,8 +1,7 @@
-"""``cairn chain-spec`` and ``cairn devnet``: chain specs and the local development network."""
+"""``cairn devnet``: the local development network."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import time
@@ -11,25 +10,8 @@ from pathlib import Path
 import click
 
 from devnet import launcher
-from devnet.chain_spec import PRESETS, preset
-from sdk.keyring import DEV_ACCOUNTS, Keypair
-
-
-@click.command("chain-spec")
-@click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="dev", show_default=True,
-              help="Which built-in chain to describe.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the spec here instead of standard output.")
-def chain_spec(preset_name: str, output: Path | None) -> None:
-    """Write a chain spec (JSON) for a preset; its genesis hash goes to standard error."""
-    spec = preset(preset_name)
-    _, genesis, _ = spec.build()
-    text = json.dumps(spec.to_json(), indent=2) + "\n"
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text)
-    click.echo(f"genesis hash 0x{genesis.hash.hex()}", err=True)
+from node.chain_spec import preset
+from runtime.keyring import DEV_ACCOUNTS, Keypair
 
 
 @click.group()

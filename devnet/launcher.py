@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from devnet.chain_spec import ChainSpec
+from node.chain_spec import ChainSpec
 
 __all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port", "free_port_range", "wait_until"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devnet.chain_spec import ChainSpec
+from node.chain_spec import ChainSpec
 from runtime.apis import RuntimeApi
 from runtime.executive import ApplyOutcome, Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import trio
 
-from devnet.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
+from node.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
 from node.metrics import CONTENT_TYPE, Metrics
 from node.network import NetworkConfig, NetworkService, NodeKey, PeerAddress
 from node.rpc.config import RpcConfig
@@ -24,9 +24,9 @@ from node.rpc.http import HttpResponse
 from node.rpc.server import RpcServer
 from node.service import Node, NodeConfig
 from runtime.primitives import SignatureScheme
-from sdk.keyring import InvalidSecretUri, Keypair
+from runtime.keyring import InvalidSecretUri, Keypair
 
-__all__ = ["node"]
+__all__ = ["node", "chain_spec"]
 
 
 class _JsonFormatter(logging.Formatter):
@@ -154,3 +154,20 @@ class _MetricsServer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         await self._server.run(task_status=task_status)
+
+
+@click.command("chain-spec")
+@click.option("--preset", "preset_name", type=click.Choice(sorted(PRESETS)), default="dev", show_default=True,
+              help="Which built-in chain to describe.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the spec here instead of standard output.")
+def chain_spec(preset_name: str, output: Path | None) -> None:
+    """Write a chain spec (JSON) for a preset; its genesis hash goes to standard error."""
+    spec = preset(preset_name)
+    _, genesis, _ = spec.build()
+    text = json.dumps(spec.to_json(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+    click.echo(f"genesis hash 0x{genesis.hash.hex()}", err=True)

@@ -21,7 +21,7 @@ import secrets
 from pathlib import Path
 
 from runtime.primitives import SignatureScheme
-from sdk.keyring import InvalidSecretUri, Keypair
+from runtime.keyring import InvalidSecretUri, Keypair
 
 __all__ = ["Keystore", "KeystoreError", "SESSION_KEY_TYPE"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from devnet.chain_spec import ChainSpec
+from node.chain_spec import ChainSpec
 from node.authorship import author_block
 from node.blocktree import BlockTree, ConflictsWithFinality, StatePruned, UnknownBlock
 from node.db import ChainStore
@@ -63,7 +63,7 @@ from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import Header
 from runtime.scale import ScaleDecodeError
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 __all__ = ["Node", "NodeConfig"]
 

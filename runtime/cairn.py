@@ -88,7 +88,7 @@ VERSION = RuntimeVersion(
 
 @dataclass(frozen=True)
 class RuntimeParams:
-    """Preset-level parameters (``dev``, ``local``, ...); see ``devnet.chain_spec`` for the values."""
+    """Preset-level parameters (``dev``, ``local``, ...); see ``node.chain_spec`` for the values."""
 
     existential_deposit: int = 10**10
     ss58_prefix: int = 42

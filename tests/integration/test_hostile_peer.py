@@ -12,7 +12,7 @@ from node.network import NetworkConfig, NetworkService, NodeKey, PeerAddress, Ve
 from node.protocol import STATUS_PROTOCOL, TOPIC_BLOCKS, TOPIC_FINALITY, TOPIC_TRANSACTIONS, Status
 from runtime.executive import Block
 from runtime.primitives import Header, SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
 
 

@@ -14,9 +14,9 @@ import pytest
 from substrateinterface import Keypair as ClientKeypair
 from substrateinterface import SubstrateInterface
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from runtime.primitives import SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
 
 SESSION_LENGTH = 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from node.network.identity import NodeKey
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 

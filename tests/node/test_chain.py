@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from node.authorship import author_block
 from node.blocktree import BlockTree, ConflictsWithFinality
 from node.consensus import aura
@@ -14,7 +14,7 @@ from node.txpool import PoolTransaction
 from node.verification import InvalidBlockError, authorities_at, verify_block
 from runtime.executive import Block, validate_transaction
 from runtime.primitives import Digest, SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.helpers import sign
 
 SPEC = preset("local")

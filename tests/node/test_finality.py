@@ -19,7 +19,7 @@ from node.consensus.finality import (
     verify_justification,
 )
 from runtime.primitives import Header, SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 KEYS = [Keypair.from_uri(f"//{n}", SignatureScheme.Ed25519) for n in ("Alice", "Bob", "Charlie", "Dave")]
 AUTHORITIES = tuple(k.public for k in KEYS)

@@ -9,7 +9,7 @@ import pytest
 
 from node.keystore import SESSION_KEY_TYPE, Keystore, KeystoreError
 from runtime.primitives import SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 ALICE = Keypair.from_uri("//Alice", SignatureScheme.Ed25519)
 BOB = Keypair.from_uri("//Bob", SignatureScheme.Ed25519)

@@ -10,7 +10,7 @@ import pytest
 from node.consensus.finality import InvalidVote, SignedVote, Stage, Vote, verify_justification
 from node.consensus.voter import Broadcast, Finalized, Voter
 from runtime.primitives import Header, SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 KEYS = [Keypair.from_uri(f"//{n}", SignatureScheme.Ed25519) for n in ("Alice", "Bob", "Charlie", "Dave")]
 AUTHORITIES = tuple(k.public for k in KEYS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from substrateinterface import Keypair as ClientKeypair
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from devnet.local_chain import LocalChain
 from tests.runtime.offline_client import offline_substrate
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from devnet.local_chain import LocalChain
 from runtime.cairn import CairnRuntime, RuntimeParams
 from runtime.executive import Block

@@ -6,7 +6,7 @@ from devnet.local_chain import LocalChain
 from runtime.extrinsic import encode_signed, signing_payload
 from runtime.frame.overlay import Overlay
 from runtime.primitives import Era
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 
 def sign(chain: LocalChain, signer: Keypair, pallet: str, name: str, *, nonce: int, tip: int = 0,

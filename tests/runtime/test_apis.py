@@ -16,7 +16,7 @@ from runtime.pallets.timestamp import MAX_TIMESTAMP_DRIFT_MS
 from runtime.pallets.transaction_payment import FeeDetails, RuntimeDispatchInfo, TransactionFeePaid
 from runtime.primitives import DISPATCH_ERROR, DispatchClass, DispatchErrors, Era, Header, ModuleError, SignatureScheme
 from runtime.scale import BOOL, BYTES, U32, U64, Tuple, Vec, decode_compact
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.frame_helpers import events_at
 from tests.runtime.helpers import sign
 

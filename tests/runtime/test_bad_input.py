@@ -16,7 +16,7 @@ from runtime.extrinsic import (
 )
 from runtime.primitives import Era
 from runtime.scale import encode_compact
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.helpers import sign
 
 ALICE = Keypair.from_uri("//Alice")
@@ -176,7 +176,7 @@ def test_every_single_byte_corruption_is_rejected_or_harmless(chain_for_fuzz, si
 
 @pytest.fixture(scope="module")
 def chain_for_fuzz():
-    from devnet.chain_spec import preset
+    from node.chain_spec import preset
     from devnet.local_chain import LocalChain
 
     return LocalChain(preset("dev"))

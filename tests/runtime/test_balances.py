@@ -31,7 +31,7 @@ from runtime.pallets.system import ExtrinsicFailed, ExtrinsicSuccess, KilledAcco
 from runtime.pallets.transaction_payment import TransactionFeePaid
 from runtime.primitives import DispatchErrors, ModuleError
 from runtime.scale import Ok
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.frame_helpers import (
     ALICE,
     BOB,

@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from devnet.chain_spec import ChainSpec, preset
+from node.chain_spec import ChainSpec, preset
 from runtime.cairn import RuntimeParams
 from runtime.executive import Block, BlockBuilder, InvalidBlock, execute_block, timestamp_inherent
 from runtime.extrinsic import InvalidKind, InvalidTransaction
@@ -19,7 +19,7 @@ from runtime.pallets.timestamp import MissingTimestamp
 from runtime.primitives import Digest, DigestItemKind, Weight
 from runtime.scale import ScaleDecodeError, encode_compact
 from runtime.trie import TrieState
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.frame_helpers import at, new_chain
 from tests.runtime.helpers import sign
 

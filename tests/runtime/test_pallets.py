@@ -23,7 +23,7 @@ from runtime.pallets.validator_set import (
 from runtime.executive import Block, InvalidBlock, execute_block
 from runtime.primitives import Digest, DigestItemKind, DispatchErrors, Era, ModuleError, SignatureScheme, Weight
 from runtime.scale import U128, Err, Ok, ScaleDecodeError
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.frame_helpers import (
     ALICE,
     AUTHORITY,

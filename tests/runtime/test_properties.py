@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from devnet.local_chain import LocalChain
 from runtime.executive import Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError
@@ -23,7 +23,7 @@ from runtime.pallets.balances import DustLost
 from runtime.pallets.system import KilledAccount
 from runtime.pallets.transaction_payment import TransactionFeePaid
 from runtime.trie import InvalidProof, TrieState, verify_read_proof
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 from tests.runtime.helpers import sign
 
 KEYS = [Keypair.from_uri(f"//{name}") for name in ("Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie")]

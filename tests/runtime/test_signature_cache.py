@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.extrinsic import SignatureCache, verify_signature
 from runtime.primitives import SignatureScheme
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 ALICE = Keypair.from_uri("//Alice")
 BOB = Keypair.from_uri("//Bob", SignatureScheme.Ed25519)

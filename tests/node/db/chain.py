@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from devnet.chain_spec import preset
+from node.chain_spec import preset
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import encode_signed, signing_payload
 from runtime.frame.overlay import Overlay
 from runtime.primitives import Era
 from runtime.trie import TrieState
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 SLOT_MS = 2000
 

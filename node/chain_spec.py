@@ -21,7 +21,7 @@ from runtime.primitives import SignatureScheme
 from runtime.ss58 import ss58_decode
 from runtime.executive import Block
 from runtime.trie import TrieState
-from sdk.keyring import DEV_ACCOUNTS, Keypair
+from runtime.keyring import DEV_ACCOUNTS, Keypair
 
 __all__ = ["ChainSpec", "preset", "PRESETS", "TOKEN_DECIMALS", "TOKEN_SYMBOL", "InvalidChainSpec"]
 

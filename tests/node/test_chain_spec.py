@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from devnet.chain_spec import ChainSpec, InvalidChainSpec, preset
+from node.chain_spec import ChainSpec, InvalidChainSpec, preset
 from sdk.cli import main
-from sdk.keyring import Keypair
+from runtime.keyring import Keypair
 
 
 def test_presets_endow_dev_accounts_and_name_authorities():

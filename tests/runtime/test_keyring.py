@@ -8,7 +8,7 @@ from substrateinterface import KeypairType
 
 from runtime.primitives import SignatureScheme
 from runtime.ss58 import InvalidAddress, ss58_decode, ss58_encode
-from sdk.keyring import DEV_PHRASE, InvalidSecretUri, Keypair
+from runtime.keyring import DEV_PHRASE, InvalidSecretUri, Keypair
 
 
 @pytest.mark.parametrize("uri", ["//Alice", "//Bob//stash", "//Alice/soft", "//1", f"{DEV_PHRASE}//Eve",
