@@ -13,6 +13,7 @@ transfers/s in the steady state (after a warm-up) and p50/p99 latency, samples w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -33,6 +34,7 @@ import websocket
 from devnet import launcher
 from node.chain_spec import ChainSpec, preset
 from runtime.cairn import CairnRuntime
+from runtime.pallets.balances import BalancesGenesis
 from runtime.extrinsic import encode_signed, signing_payload
 from runtime.hashing import blake2_256
 from runtime.primitives import Era
@@ -49,10 +51,9 @@ so finalizations lag the offered rate by about one latency."""
 
 def _spec(accounts: list[Keypair]) -> ChainSpec:
     base = preset("local")
-    return ChainSpec(name="Cairn Throughput", id="cairn_throughput", chain_type="Local",
-                     slot_duration_ms=base.slot_duration_ms,
-                     balances=base.balances + tuple((k.ss58_address(), 10**18) for k in accounts),
-                     authorities=base.authorities, sudo=base.sudo, runtime=base.runtime)
+    endowed = BalancesGenesis(base.genesis["Balances"].balances + tuple((k.public, 10**18) for k in accounts))
+    return dataclasses.replace(base, name="Cairn Throughput", id="cairn_throughput",
+                               genesis=base.genesis.replace(Balances=endowed))
 
 
 def rpc(port: int, method: str, params: list | None = None):

@@ -11,6 +11,7 @@ profiles one block and appends the figures and the profile's top entries to ``be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import cProfile
 import datetime
 import io
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import sr25519
 
-from node.chain_spec import ChainSpec, preset
+from node.chain_spec import preset
+from runtime.pallets.balances import BalancesGenesis
 from devnet.local_chain import LocalChain
 from runtime.executive import Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import decode_extrinsic, encode_signed, signing_payload
@@ -42,12 +44,9 @@ def _accounts(n: int) -> list[Keypair]:
 
 def _chain(keys: list[Keypair]) -> LocalChain:
     base = preset("dev")
-    spec = ChainSpec(
-        name="Cairn Benchmark", id="cairn_bench", chain_type="Local", slot_duration_ms=base.slot_duration_ms,
-        balances=tuple((k.ss58_address(), 10**18) for k in keys), authorities=base.authorities, sudo=base.sudo,
-        runtime=base.runtime,
-    )
-    return LocalChain(spec)
+    endowed = BalancesGenesis(tuple((k.public, 10**18) for k in keys))
+    return LocalChain(dataclasses.replace(base, name="Cairn Benchmark", id="cairn_bench",
+                                          genesis=base.genesis.replace(Balances=endowed)))
 
 
 def _presign(chain: LocalChain, keys: list[Keypair], count: int, rng: random.Random) -> list[tuple[bytes, bytes]]:

@@ -12,18 +12,22 @@ parameters too, so the genesis hash commits to them (through the state they prod
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.cairn import CairnRuntime, RuntimeParams
-from runtime.genesis import GenesisConfig, build_genesis
-from runtime.primitives import SignatureScheme
-from runtime.ss58 import ss58_decode
+from runtime.cairn import DEFINITIONS, CairnRuntime, runtime_genesis, runtime_params
 from runtime.executive import Block
-from runtime.trie import TrieState
+from runtime.frame.composition import InvalidGenesis, RuntimeGenesis, RuntimeParams
+from runtime.genesis import build_genesis
 from runtime.keyring import DEV_ACCOUNTS, Keypair
+from runtime.pallets.balances import BalancesGenesis
+from runtime.pallets.sudo import SudoGenesis
+from runtime.pallets.validator_set import ValidatorSetGenesis
+from runtime.primitives import SignatureScheme
+from runtime.trie import TrieState
 
-__all__ = ["ChainSpec", "preset", "PRESETS", "TOKEN_DECIMALS", "TOKEN_SYMBOL", "InvalidChainSpec"]
+__all__ = ["ChainSpec", "Authority", "preset", "PRESETS", "TOKEN_DECIMALS", "TOKEN_SYMBOL", "InvalidChainSpec",
+           "validator_names"]
 
 TOKEN_DECIMALS = 12
 TOKEN_SYMBOL = "CAIRN"
@@ -36,27 +40,36 @@ class InvalidChainSpec(ValueError):
 
 @dataclass(frozen=True)
 class Authority:
+    """A validator of the first authority set, as the node and the devnet name it."""
+
     name: str
-    account: str
-    """SS58 account (sr25519) that operates the validator."""
     session_key: str
     """0x-hex ed25519 public key used to author blocks and vote on finality."""
 
 
 @dataclass(frozen=True)
 class ChainSpec:
+    """Node-level facts (name, slot duration, boot nodes, token properties) and the runtime's own part: its
+    parameters and every pallet's genesis section, each keyed by pallet, as each pallet defines them."""
+
     name: str
     id: str
     chain_type: str
     slot_duration_ms: int
-    balances: tuple[tuple[str, int], ...]
-    authorities: tuple[Authority, ...]
-    sudo: str | None
-    runtime: RuntimeParams = RuntimeParams()
+    genesis: RuntimeGenesis
+    runtime: RuntimeParams = field(default_factory=runtime_params)
     boot_nodes: tuple[str, ...] = ()
     properties: dict = field(default_factory=lambda: {
         "ss58Format": 42, "tokenDecimals": TOKEN_DECIMALS, "tokenSymbol": TOKEN_SYMBOL,
     })
+    authority_names: tuple[str, ...] = ()
+    """Names for the genesis authorities, in order (logs, devnet processes); not part of genesis."""
+
+    @property
+    def authorities(self) -> tuple[Authority, ...]:
+        keys = self.genesis["ValidatorSet"].authorities
+        names = self.authority_names or validator_names(len(keys))
+        return tuple(Authority(name, "0x" + key.hex()) for name, key in zip(names, keys))
 
     # --- JSON -----------------------------------------------------------------------------------
 
@@ -68,33 +81,31 @@ class ChainSpec:
             "bootNodes": list(self.boot_nodes),
             "properties": self.properties,
             "consensus": {"slotDurationMs": self.slot_duration_ms},
-            "runtime": asdict(self.runtime),
-            "genesis": {
-                "balances": [[who, str(amount)] for who, amount in self.balances],
-                "authorities": [asdict(a) for a in self.authorities],
-                "sudo": self.sudo,
-            },
+            "authorityNames": list(self.authority_names),
+            "runtime": self.runtime.to_json(),
+            "genesis": self.genesis.to_json(),
         }
 
     @staticmethod
     def from_json(doc: dict) -> "ChainSpec":
         try:
-            genesis = doc["genesis"]
             spec = ChainSpec(
                 name=str(doc["name"]),
                 id=str(doc["id"]),
                 chain_type=str(doc.get("chainType", "Local")),
                 slot_duration_ms=int(doc["consensus"]["slotDurationMs"]),
-                balances=tuple((str(who), int(amount)) for who, amount in genesis["balances"]),
-                authorities=tuple(Authority(**a) for a in genesis["authorities"]),
-                sudo=genesis.get("sudo"),
-                runtime=RuntimeParams(**doc.get("runtime", {})),
-                boot_nodes=tuple(doc.get("bootNodes", ())),
+                genesis=RuntimeGenesis.from_json(DEFINITIONS, doc["genesis"]),
+                runtime=RuntimeParams.from_json(DEFINITIONS, doc.get("runtime", {})),
+                boot_nodes=tuple(str(b) for b in doc.get("bootNodes", ())),
                 properties=dict(doc.get("properties", {})),
+                authority_names=tuple(str(n) for n in doc.get("authorityNames", ())),
             )
+        except InvalidGenesis as exc:
+            raise InvalidChainSpec(str(exc)) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidChainSpec(f"malformed chain spec: {exc!r}") from None
-        spec.genesis_config()  # validates addresses and keys
+        if spec.authority_names and len(spec.authority_names) != len(spec.authorities):
+            raise InvalidChainSpec("authorityNames must name every genesis authority")
         return spec
 
     def save(self, path: Path) -> None:
@@ -109,28 +120,11 @@ class ChainSpec:
 
     # --- genesis --------------------------------------------------------------------------------
 
-    def genesis_config(self) -> GenesisConfig:
-        try:
-            balances = tuple((ss58_decode(who), amount) for who, amount in self.balances)
-            keys = tuple(bytes.fromhex(a.session_key.removeprefix("0x")) for a in self.authorities)
-            sudo = ss58_decode(self.sudo) if self.sudo else None
-        except ValueError as exc:
-            raise InvalidChainSpec(str(exc)) from None
-        if any(len(k) != 32 for k in keys):
-            raise InvalidChainSpec("session keys are 32-byte ed25519 public keys")
-        return GenesisConfig(balances, keys, sudo)
-
     def build(self) -> tuple[CairnRuntime, Block, TrieState]:
         """The runtime with this spec's parameters, the genesis block and the genesis state."""
         runtime = CairnRuntime(self.runtime)
-        block, state = build_genesis(runtime, self.genesis_config())
+        block, state = build_genesis(runtime, self.genesis)
         return runtime, block, state
-
-
-def _authority(name: str) -> Authority:
-    account = Keypair.from_uri(f"//{name}").ss58_address()
-    session = Keypair.from_uri(f"//{name}", SignatureScheme.Ed25519).public
-    return Authority(name, account, "0x" + session.hex())
 
 
 def validator_names(count: int) -> tuple[str, ...]:
@@ -145,15 +139,19 @@ def preset(name: str, *, validators: int | None = None) -> ChainSpec:
     if name not in PRESETS:
         raise InvalidChainSpec(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
     names = PRESETS[name] if validators is None else validator_names(validators)
-    balances = tuple((Keypair.from_uri(f"//{n}").ss58_address(), DEV_ENDOWMENT) for n in DEV_ACCOUNTS)
+    genesis = runtime_genesis({
+        "Balances": BalancesGenesis(tuple((Keypair.from_uri(f"//{n}").public, DEV_ENDOWMENT) for n in DEV_ACCOUNTS)),
+        "ValidatorSet": ValidatorSetGenesis(tuple(
+            Keypair.from_uri(f"//{n}", SignatureScheme.Ed25519).public for n in names)),
+        "Sudo": SudoGenesis(Keypair.from_uri("//Alice").public),
+    })
     return ChainSpec(
         name="Cairn Development" if name == "dev" else "Cairn Local Testnet",
         id=f"cairn_{name}",
         chain_type="Development" if name == "dev" else "Local",
         slot_duration_ms=2000,
-        balances=balances,
-        authorities=tuple(_authority(n) for n in names),
-        sudo=Keypair.from_uri("//Alice").ss58_address(),
+        genesis=genesis,
+        authority_names=names,
     )
 
 

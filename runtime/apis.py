@@ -1,13 +1,16 @@
 """Runtime APIs: the pure functions a node serves through ``state_call``.
 
 Each takes SCALE-encoded parameters and the state of one block and returns SCALE-encoded output, exactly
-as the Substrate runtime API of the same name (``shared/reference/substrate-rpc.md`` §5). Nothing here
+as the Substrate runtime API of the same name (``shared/reference/substrate-rpc.md`` §5). The executive's
+APIs (Core, Metadata, BlockBuilder, TaggedTransactionQueue) are here; each pallet brings its own
+(``AccountNonceApi`` from System, ``TransactionPaymentApi`` from TransactionPayment) in its definition. Nothing here
 writes to the given state: calls that execute (``BlockBuilder_apply_extrinsic``) run in a throwaway child
 block.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from runtime.cairn import CairnRuntime
@@ -21,7 +24,7 @@ from runtime.extrinsic import (
 from runtime.frame.metadata import METADATA_VERSION
 from runtime.frame.overlay import Overlay
 from runtime.pallets.timestamp import MAX_TIMESTAMP_DRIFT_MS, MissingTimestamp
-from runtime.primitives import ACCOUNT_ID, DISPATCH_ERROR
+from runtime.primitives import DISPATCH_ERROR
 from runtime.scale import BYTES, H256, U8, U32, U64, UNIT, Err, FixedBytes, Ok, Result, ScaleDecodeError, Tuple, Vec, encode_compact
 from runtime.trie import TrieState
 
@@ -60,15 +63,16 @@ class RuntimeApi:
             "Metadata_metadata": lambda p, s, h: encode_compact(len(self.runtime.metadata)) + self.runtime.metadata,
             "Metadata_metadata_at_version": self._metadata_at_version,
             "Metadata_metadata_versions": lambda p, s, h: Vec(U32).encode([METADATA_VERSION]),
-            "AccountNonceApi_account_nonce": self._account_nonce,
-            "TransactionPaymentApi_query_info": self._query_info,
-            "TransactionPaymentApi_query_fee_details": self._query_fee_details,
             "TaggedTransactionQueue_validate_transaction": self._validate_transaction,
             "BlockBuilder_apply_extrinsic": self._apply_extrinsic,
             "BlockBuilder_finalize_block": self._finalize_block,
             "BlockBuilder_inherent_extrinsics": self._inherent_extrinsics,
             "BlockBuilder_check_inherents": self._check_inherents,
         }
+        for definition in (slot.definition for slot in runtime.composition):  # the pallets' own APIs (AccountNonceApi, ...)
+            for api, (_, methods) in definition.apis.items():
+                for name, handler in methods.items():
+                    self._methods[f"{api}_{name}"] = functools.partial(handler, runtime)
 
     @property
     def methods(self) -> list[str]:
@@ -94,32 +98,6 @@ class RuntimeApi:
             return b"\x00"
         metadata = self.runtime.metadata
         return b"\x01" + encode_compact(len(metadata)) + metadata
-
-    def _account_nonce(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:
-        who = ACCOUNT_ID.decode(params)
-        with self.runtime.executing(Overlay(state)):
-            return U32.encode(self.runtime.system.account_nonce(who))
-
-    def _fee_inputs(self, params: bytes) -> tuple:
-        """``(extrinsic, len: u32)``; the signature is deliberately not checked (clients send zeros)."""
-        if len(params) < 4:
-            raise ScaleDecodeError("missing length parameter")
-        xt = decode_extrinsic(params[:-4], self.runtime.call_codec)
-        return xt, U32.decode(params[-4:])
-
-    def _query_info(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:
-        xt, length = self._fee_inputs(params)
-        info = self.runtime.dispatch_info(xt.call)
-        with self.runtime.executing(Overlay(state)):
-            result = self.runtime.transaction_payment.query_info(length, info)
-        return type(result).SCALE.encode(result)  # type: ignore[attr-defined]
-
-    def _query_fee_details(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:
-        xt, length = self._fee_inputs(params)
-        info = self.runtime.dispatch_info(xt.call)
-        with self.runtime.executing(Overlay(state)):
-            details = self.runtime.transaction_payment.fee_details(length, info, xt.tip)
-        return type(details).SCALE.encode(details)  # type: ignore[attr-defined]
 
     def _validate_transaction(self, params: bytes, state: TrieState, block_hash: bytes) -> bytes:
         source, offset = U8.decode_from(params, 0)

@@ -245,8 +245,9 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     # CheckWeight
     if info.class_ is DispatchClass.Mandatory:
         raise InvalidTransaction(InvalidKind.MandatoryValidation)
-    max_weight = runtime.max_weight_for(info.class_)
-    max_length = runtime.max_length_for(info.class_)
+    limits = system.config
+    max_weight = limits.max_weight_for(info.class_)
+    max_length = limits.max_length_for(info.class_)
     if for_block:  # the class's own share, and the whole block (operational may use the reserve, no more)
         used = system.block_weight.get()
         class_after = used.get(info.class_) + info.weight
@@ -255,7 +256,7 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     else:
         class_after = total_after = info.weight
         length_after = xt.length
-    if (not class_after.all_lte(max_weight) or not total_after.all_lte(runtime.max_weight)
+    if (not class_after.all_lte(max_weight) or not total_after.all_lte(limits.max_block_weight)
             or length_after > max_length):
         raise InvalidTransaction(InvalidKind.ExhaustsResources)
     # ChargeTransactionPayment

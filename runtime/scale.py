@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import typing
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 __all__ = [
     "ScaleDecodeError",

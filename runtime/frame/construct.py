@@ -9,10 +9,10 @@ indices, and dispatch with transactional rollback.
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, ContextManager, Sequence, TypeVar
 
+from runtime.frame.composition import PalletSlot, RuntimeParams
 from runtime.frame.pallet import (
     CallSpec,
     CannotLookup,
@@ -43,6 +43,8 @@ from runtime.scale import (
 )
 
 __all__ = ["RUNTIME_CALL", "RUNTIME_EVENTS", "Call", "RuntimeBase", "EventRecord", "UnknownCall"]
+
+P = TypeVar("P", bound=Pallet)
 
 RUNTIME_CALL = Placeholder("RuntimeCall")
 """Annotate a call argument with this to take a nested runtime call (``Sudo::sudo``)."""
@@ -243,24 +245,38 @@ class _EventRecordCodec(Codec):
 
 
 class RuntimeBase:
-    """The pallets of one runtime, wired together, with call dispatch.
+    """The pallets of one runtime, built from a composition list and wired together, with call dispatch.
 
-    One instance is used by one thread at a time: before executing, bind it to a state overlay with
-    :meth:`executing`. (A node keeps one instance per worker thread; construction is cheap.)
+    The pallets and codecs are fixed at construction; what an execution changes (the overlay, the phase)
+    lives per thread in :class:`~runtime.frame.pallet.Env`, so one instance serves any number of threads:
+    bind the calling thread to a state overlay with :meth:`executing` before using the pallets.
+
+    The pallet at index 0 is System, as in every FRAME runtime: events and the block number go through it.
     """
 
     CRATE = "runtime"
 
-    def __init__(self, env: Env, pallets: Sequence[tuple[int, Pallet]]) -> None:
-        self.env = env
+    def __init__(self, composition: Sequence[PalletSlot], params: RuntimeParams) -> None:
+        self.env = env = Env()
+        self.composition = tuple(composition)
+        self.params = params
         self.pallets: dict[int, Pallet] = {}
         self.by_name: dict[str, Pallet] = {}
-        for index, pallet in pallets:
-            if index in self.pallets or pallet.NAME in self.by_name:
-                raise TypeError(f"duplicate pallet index {index} or name {pallet.NAME}")
-            self.pallets[index] = pallet
-            self.by_name[pallet.NAME] = pallet
+        self._by_type: dict[type, Pallet] = {}
+        for slot in self.composition:  # in order: a slot's wiring may use the pallets placed before it
+            definition = slot.definition
+            if slot.index in self.pallets or definition.name in self.by_name:
+                raise TypeError(f"duplicate pallet index {slot.index} or name {definition.name}")
+            config = definition.build_config(definition.config, params[definition.name], definition.weights,
+                                             slot.wiring(self))
+            pallet = definition.pallet(config, env)
+            self.pallets[slot.index] = self.by_name[pallet.NAME] = self._by_type[type(pallet)] = pallet
         self.index_of = {p.NAME: i for i, p in self.pallets.items()}
+        system = self.pallets.get(0)
+        if system is None:
+            raise TypeError("the pallet at index 0 must be System")
+        env.deposit_event = system.deposit_event  # type: ignore[attr-defined]
+        env.block_number = system.number.get  # type: ignore[attr-defined]
 
         specs: dict[int, dict[int, CallSpec]] = {}
         for index, pallet in self.pallets.items():
@@ -294,6 +310,10 @@ class RuntimeBase:
         for pallet in self.pallets.values():
             pallet.integrity_test()
 
+    def pallet(self, cls: type[P]) -> P:
+        """This runtime's instance of pallet class ``cls`` (``KeyError`` if it has none)."""
+        return self._by_type[cls]  # type: ignore[return-value]
+
     # --- calls ----------------------------------------------------------------------------------
 
     def call(self, pallet: str, name: str, **kwargs: Any) -> Call:
@@ -326,7 +346,7 @@ class RuntimeBase:
         for position in self._lookups[id(spec)]:
             if type(call.args[position]) is LookupFailed:
                 raise CannotLookup()
-        overlay = self.env.overlay
+        overlay = self.env.current().overlay
         overlay.start_transaction()
         try:
             spec.function(self.pallets[spec.pallet_index], origin, *call.args)
@@ -347,11 +367,7 @@ class RuntimeBase:
 
     # --- execution context ----------------------------------------------------------------------
 
-    @contextmanager
-    def executing(self, overlay: Any) -> Iterator[None]:
-        """Bind the pallets to ``overlay`` for the duration of the block."""
-        previous, self.env.overlay = self.env.overlay, overlay
-        try:
-            yield
-        finally:
-            self.env.overlay = previous
+    def executing(self, overlay: Any) -> ContextManager[Any]:
+        """Bind the pallets to ``overlay`` for the duration of the block, on the calling thread only: other
+        threads may execute on this runtime at the same time, each on its own overlay."""
+        return self.env.executing(overlay)

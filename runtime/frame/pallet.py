@@ -23,14 +23,18 @@ from __future__ import annotations
 import enum
 import inspect
 import typing
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Generic, Iterator, TypeVar
 
 from runtime.primitives import (
+    PHASE,
     ArithmeticError,
     DispatchClass,
     DispatchErrors,
     Pays,
+    PhaseKind,
     TokenError,
     Weight,
 )
@@ -220,18 +224,79 @@ class Constant:
 # --- the pallet base ------------------------------------------------------------------------------
 
 
-@dataclass
+class Execution:
+    """One execution's state: the overlay it reads and writes, and the encoded ``Phase`` of the block that
+    System records events with. Made by ``RuntimeBase.executing`` and seen only by the thread (and context)
+    that entered it."""
+
+    __slots__ = ("overlay", "phase")
+
+    def __init__(self, overlay: Any) -> None:
+        self.overlay = overlay
+        self.phase = _INITIALIZATION
+
+
+_INITIALIZATION = PHASE.encode(PhaseKind.Initialization())
+
+
+class _NotExecuting:
+    """What a thread sees outside any execution: using a pallet's storage there is a bug, said plainly."""
+
+    __slots__ = ()
+
+    @property
+    def overlay(self) -> Any:
+        raise RuntimeError("the runtime is not executing on this thread: bind it with runtime.executing(overlay)")
+
+    phase = overlay
+
+
+_NOT_EXECUTING = _NotExecuting()
+
+
 class Env:
     """What every pallet reaches of the runtime it runs in. Filled by the runtime's construction.
 
-    ``overlay`` is swapped by the runtime before each execution; the rest is fixed wiring. The event
-    codecs cover every pallet's events, so they exist only once the runtime is constructed."""
+    The wiring (event codecs, ``deposit_event``, ``block_number``) is fixed once the runtime is built and
+    shared by every thread. The execution state (:class:`Execution`: overlay and phase) lives in a context
+    variable, so it is per thread: a node's block import, pool validation and RPC queries use one runtime
+    instance at once, each bound to its own overlay, and none can see another's (DESIGN.md rule 5)."""
 
-    overlay: Any = None
-    event_record_codec: Any = None
-    events_codec: Any = None
-    deposit_event: Callable[[Any], None] = field(default=lambda event: None)
-    block_number: Callable[[], int] = field(default=lambda: 0)
+    def __init__(self) -> None:
+        self._execution: ContextVar[Execution | _NotExecuting] = ContextVar(
+            f"cairn-execution-{id(self):x}", default=_NOT_EXECUTING)
+        self.current = self._execution.get
+        """This thread's :class:`Execution`; hot paths call it rather than the properties below."""
+        self.event_record_codec: Any = None
+        self.events_codec: Any = None
+        self.deposit_event: Callable[[Any], None] = lambda event: None
+        self.block_number: Callable[[], int] = lambda: 0
+
+    @contextmanager
+    def executing(self, overlay: Any) -> Iterator[Execution]:
+        """Bind the calling thread to ``overlay`` until the block ends (see ``RuntimeBase.executing``)."""
+        token = self._execution.set(Execution(overlay))
+        try:
+            yield self._execution.get()  # type: ignore[misc]
+        finally:
+            self._execution.reset(token)
+
+    @property
+    def overlay(self) -> Any:
+        """The overlay this thread is executing on."""
+        return self.current().overlay
+
+    @property
+    def phase(self) -> bytes:
+        """The SCALE-encoded ``Phase`` of this thread's execution, as System last set it."""
+        return self.current().phase
+
+    @phase.setter
+    def phase(self, encoded: bytes) -> None:
+        execution = self.current()
+        if not isinstance(execution, Execution):
+            raise RuntimeError("the runtime is not executing on this thread")
+        execution.phase = encoded
 
 
 C = TypeVar("C")

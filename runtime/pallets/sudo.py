@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
+from runtime.frame.composition import PalletDefinition
 from runtime.frame.construct import RUNTIME_CALL, Call
 from runtime.frame.pallet import DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import StorageValue
 from runtime.primitives import ACCOUNT_ID, DISPATCH_ERROR, AccountId, AccountIdLookup, DispatchClass, DispatchInfo, Weight
 from runtime.scale import UNIT, Err, Ok, Option, Result
+from runtime.ss58 import ss58_decode, ss58_encode
+from runtime.weights import READ, US, WRITE
 
-__all__ = ["Sudo", "SudoConfig"]
+__all__ = ["Sudo", "SudoConfig", "SudoGenesis", "DEFINITION"]
 
 SudoCall = Annotated[Call, RUNTIME_CALL, "Box<<T as Config>::RuntimeCall>"]
 DISPATCH_RESULT = Result(UNIT, DISPATCH_ERROR)
@@ -32,9 +35,40 @@ class SudoWeightInfo(Protocol):
 
 
 @dataclass(frozen=True)
+class SudoWeights:
+    dispatcher: Dispatcher
+    """Gives the nested call's own weight."""
+
+    def sudo(self, inner: Call) -> Weight:
+        return Weight(15 * US + READ, 40) + self.dispatcher.dispatch_info(inner).weight
+
+    def set_key(self) -> Weight:
+        return Weight(15 * US + READ + WRITE, 40)
+
+
+@dataclass(frozen=True)
 class SudoConfig:
     dispatcher: Dispatcher
     weights: SudoWeightInfo
+
+
+@dataclass(frozen=True)
+class SudoGenesis:
+    """The sudo key, if the chain has one."""
+
+    key: bytes | None = None
+
+    def to_json(self) -> dict:
+        return {"key": ss58_encode(self.key) if self.key is not None else None}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "SudoGenesis":
+        key = doc.get("key")
+        return cls(ss58_decode(key) if key is not None else None)
+
+    def build(self, pallet: "Sudo") -> None:
+        if self.key is not None:
+            pallet.key.put(self.key)
 
 
 @dataclass(frozen=True)
@@ -122,3 +156,11 @@ class Sudo(Pallet[SudoConfig]):
         self._ensure_sudo(origin)
         self.key.kill()
         self.deposit_event(KeyRemoved())
+
+
+def _sudo_config(config_type: type, params: object, weights: None, wired: dict) -> SudoConfig:
+    return SudoConfig(dispatcher=wired["dispatcher"], weights=SudoWeights(wired["dispatcher"]))
+
+
+DEFINITION = PalletDefinition(pallet=Sudo, config=SudoConfig, weights=None, genesis=SudoGenesis,
+                              build_config=_sudo_config)

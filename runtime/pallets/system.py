@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
+from runtime.frame.composition import PalletDefinition
 from runtime.frame.construct import RUNTIME_EVENTS
+from runtime.frame.overlay import Overlay
 from runtime.frame.pallet import (
     Constant,
     DispatchError,
@@ -21,7 +23,7 @@ from runtime.frame.pallet import (
 )
 from runtime.frame.storage import Hasher, StorageMap, StorageValue
 from runtime.hashing import blake2_256
-from runtime.pallets.account import ACCOUNT_INFO, AccountData, AccountInfo
+from runtime.pallets.account import ACCOUNT_INFO, AccountInfo
 from runtime.primitives import (
     ACCOUNT_ID,
     DISPATCH_ERROR,
@@ -36,13 +38,44 @@ from runtime.primitives import (
     Weight,
 )
 from runtime.scale import BYTES, H256, U16, U32, Tuple, Vec, scale_struct
+from runtime.weights import US, WRITE
 
-__all__ = ["System", "SystemConfig", "SystemWeightInfo", "PerDispatchClassWeight", "ExtrinsicSuccess", "ExtrinsicFailed"]
+__all__ = ["System", "SystemConfig", "SystemParams", "SystemWeightInfo", "SystemWeights", "PerDispatchClassWeight",
+           "ExtrinsicSuccess", "ExtrinsicFailed", "DEFINITION"]
 
 
 class SystemWeightInfo(Protocol):
     def remark(self, length: int) -> Weight: ...
     def set_storage(self, items: int) -> Weight: ...
+
+
+class SystemWeights:
+    """Measured weights of System's calls (units in ``runtime.weights``)."""
+
+    def remark(self, length: int) -> Weight:
+        return Weight(10 * US + length * 2_000, length)
+
+    def set_storage(self, items: int) -> Weight:
+        return Weight(10 * US + items * WRITE, 0)
+
+
+@dataclass(frozen=True)
+class SystemParams:
+    """System's preset-level parameters."""
+
+    block_hash_count: int = 2400
+    """Recent block hashes kept: a mortal transaction may live up to this many blocks (Substrate's value)."""
+    ss58_prefix: int = 42
+    """The generic Substrate prefix: dev tools and wallets show ``5…`` addresses."""
+    max_block_ref_time: int = 10**12
+    """Picoseconds of reference execution per block (1 s): half a 2 s slot, the rest carries the block."""
+    max_block_proof_size: int = 5 * 1024 * 1024
+    """Substrate's default proof-size limit (5 MiB)."""
+    max_block_length: int = 5 * 1024 * 1024
+    """Bytes of extrinsics per block (5 MiB, Substrate's default)."""
+    normal_dispatch_ratio_percent: int = 75
+    """Share of a block's weight and length that normal (user) extrinsics may fill; the rest is kept for
+    operational and mandatory ones (Substrate's ``NORMAL_DISPATCH_RATIO``)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,23 @@ class SystemConfig:
     ss58_prefix: int
     max_block_weight: Weight
     max_block_length: int
+    normal_dispatch_ratio_percent: int = 75
+
+    @property
+    def max_normal_weight(self) -> Weight:
+        ratio = self.normal_dispatch_ratio_percent
+        return Weight(self.max_block_weight.ref_time * ratio // 100, self.max_block_weight.proof_size * ratio // 100)
+
+    @property
+    def max_normal_length(self) -> int:
+        return self.max_block_length * self.normal_dispatch_ratio_percent // 100
+
+    def max_weight_for(self, cls: DispatchClass) -> Weight:
+        """The most weight extrinsics of class ``cls`` may use in a block."""
+        return self.max_normal_weight if cls is DispatchClass.Normal else self.max_block_weight
+
+    def max_length_for(self, cls: DispatchClass) -> int:
+        return self.max_normal_length if cls is DispatchClass.Normal else self.max_block_length
 
 
 @scale_struct("frame_support::dispatch::PerDispatchClass", params=[("T", Weight.SCALE)])  # type: ignore[attr-defined]
@@ -169,14 +219,6 @@ class System(Pallet[SystemConfig]):
     event_count = StorageValue(U32, default=0, docs="The number of events in the `Events<T>` list.")
     execution_phase = StorageValue(PHASE, docs="The execution phase of the block.")
 
-    def __init__(self, config: SystemConfig, env: Any) -> None:
-        super().__init__(config, env)
-        self._remember_phase(PhaseKind.Initialization())
-
-    def _remember_phase(self, phase: Any) -> None:
-        self.phase = phase
-        self._phase_bytes = PHASE.encode(phase)
-
     # --- calls ----------------------------------------------------------------------------------
 
     @call(0, weight=lambda w, remark: w.remark(len(remark)))
@@ -240,7 +282,7 @@ class System(Pallet[SystemConfig]):
         nothing is recorded while building genesis (block 0): it has no extrinsics to attribute events to."""
         if self.number.get() == 0:
             return
-        record = self.env.event_record_codec.encode_with_phase(self._phase_bytes, event)
+        record = self.env.event_record_codec.encode_with_phase(self.env.phase, event)
         self.env.overlay.append(self.events.key, record)
         self.event_count.put(self.event_count.get() + 1)
 
@@ -267,7 +309,7 @@ class System(Pallet[SystemConfig]):
         self.digest.put(Digest(self.digest.get().logs + (item,)))
 
     def set_phase(self, phase: Any) -> None:
-        self._remember_phase(phase)
+        self.env.phase = PHASE.encode(phase)  # (events of this phase are recorded with it)
         self.execution_phase.put(phase)
 
     def note_applied_extrinsic(self, index: int, info: DispatchInfo, error: Any | None) -> None:
@@ -280,6 +322,10 @@ class System(Pallet[SystemConfig]):
 
     def register_extra_weight(self, weight: Weight, cls: DispatchClass) -> None:
         self.block_weight.put(self.block_weight.get().add(cls, weight))
+
+    def normal_weight_used(self) -> Weight:
+        """Weight used by normal extrinsics so far in this block (what the fee multiplier follows)."""
+        return self.block_weight.get().normal
 
     def finalize(self) -> Digest:
         """End the block: prune old block hashes, drop per-block bookkeeping, return the digest."""
@@ -295,4 +341,24 @@ class System(Pallet[SystemConfig]):
     def integrity_test(self) -> None:
         assert self.config.block_hash_count > 0, "BlockHashCount must be at least one block"
         assert self.config.max_block_length > 0, "blocks must have room for extrinsics"
+
+
+def _system_config(config_type: type, params: SystemParams, weights: SystemWeights, wired: dict) -> SystemConfig:
+    return SystemConfig(weights=weights, block_hash_count=params.block_hash_count, ss58_prefix=params.ss58_prefix,
+                        max_block_weight=Weight(params.max_block_ref_time, params.max_block_proof_size),
+                        max_block_length=params.max_block_length,
+                        normal_dispatch_ratio_percent=params.normal_dispatch_ratio_percent)
+
+
+def _account_nonce(runtime: Any, params: bytes, state: Any, block_hash: bytes) -> bytes:
+    """``AccountNonceApi_account_nonce(account) -> u32``."""
+    who = ACCOUNT_ID.decode(params)
+    with runtime.executing(Overlay(state)):
+        return U32.encode(runtime.pallet(System).account_nonce(who))
+
+
+DEFINITION = PalletDefinition(
+    pallet=System, config=SystemConfig, weights=SystemWeights(), params=SystemParams, build_config=_system_config,
+    apis={"AccountNonceApi": (1, {"account_nonce": _account_nonce})},
+)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
+from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_none
 from runtime.frame.storage import StorageValue
 from runtime.primitives import DispatchClass, Weight
 from runtime.scale import BOOL, U64, Compact
+from runtime.weights import US
 
-__all__ = ["Timestamp", "TimestampConfig", "MissingTimestamp", "MAX_TIMESTAMP_DRIFT_MS"]
+__all__ = ["Timestamp", "TimestampConfig", "TimestampParams", "DEFINITION", "MissingTimestamp", "MAX_TIMESTAMP_DRIFT_MS"]
 
 MAX_TIMESTAMP_DRIFT_MS = 30_000
 """How far in the future of the importing node's clock a block's timestamp may be."""
@@ -24,6 +26,17 @@ MAX_TIMESTAMP_DRIFT_MS = 30_000
 
 class TimestampWeightInfo(Protocol):
     def set(self) -> Weight: ...
+
+
+class TimestampWeights:
+    def set(self) -> Weight:
+        return Weight(20 * US, 0)
+
+
+@dataclass(frozen=True)
+class TimestampParams:
+    minimum_period: int = 1000
+    """Milliseconds between blocks at least: half the 2 s slot of the presets, as Substrate sets it."""
 
 
 @dataclass(frozen=True)
@@ -74,3 +87,7 @@ class Timestamp(Pallet[TimestampConfig]):
 
     def integrity_test(self) -> None:
         assert self.config.minimum_period > 0, "MinimumPeriod must be positive"
+
+
+DEFINITION = PalletDefinition(pallet=Timestamp, config=TimestampConfig, weights=TimestampWeights(),
+                              params=TimestampParams)

@@ -13,14 +13,17 @@ Fees and tips are withdrawn before dispatch (``ChargeTransactionPayment``) and h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
+from runtime.extrinsic import Extrinsic, decode_extrinsic
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.overlay import Overlay
 from runtime.frame.pallet import Constant, Pallet
 from runtime.frame.storage import StorageValue
 from runtime.primitives import AccountId, Balance, DispatchClass, DispatchInfo, Pays, Weight
-from runtime.scale import U8, U128, Option, scale_struct
+from runtime.scale import U8, U32, U128, Option, ScaleDecodeError, scale_struct
 
-__all__ = ["TransactionPayment", "TransactionPaymentConfig", "FeeDetails", "InclusionFee", "RuntimeDispatchInfo",
+__all__ = ["TransactionPayment", "TransactionPaymentConfig", "TransactionPaymentParams", "DEFINITION", "FeeDetails", "InclusionFee", "RuntimeDispatchInfo",
            "ONE", "TransactionFeePaid"]
 
 ONE = 10**18
@@ -40,6 +43,16 @@ class FeeHandler(Protocol):
 
 class BlockWeightReader(Protocol):
     def normal_weight_used(self) -> Weight: ...
+
+
+@dataclass(frozen=True)
+class TransactionPaymentParams:
+    base_fee: int = 10**8
+    """0.0001 token per extrinsic: the floor that makes spam cost something even for tiny calls."""
+    length_fee: int = 10**6
+    """Per encoded byte: a 5 MiB block of bytes costs ~5 tokens."""
+    weight_fee: int = 10**7
+    """Per µs of reference execution at multiplier 1.0: a transfer (~150 µs) pays ~0.0015 token for it."""
 
 
 @dataclass(frozen=True)
@@ -167,3 +180,37 @@ class TransactionPayment(Pallet[TransactionPaymentConfig]):
 
     def integrity_test(self) -> None:
         assert 0 < self.config.min_multiplier <= ONE <= self.config.max_multiplier
+
+
+# --- runtime API ----------------------------------------------------------------------------------
+
+
+def _fee_inputs(runtime: Any, params: bytes) -> tuple[Extrinsic, int]:
+    """``(extrinsic, len: u32)``; the signature is deliberately not checked (clients send zeros)."""
+    if len(params) < 4:
+        raise ScaleDecodeError("missing length parameter")
+    return decode_extrinsic(params[:-4], runtime.call_codec), U32.decode(params[-4:])
+
+
+def _query_info(runtime: Any, params: bytes, state: Any, block_hash: bytes) -> bytes:
+    """``TransactionPaymentApi_query_info(extrinsic, len) -> RuntimeDispatchInfo``."""
+    xt, length = _fee_inputs(runtime, params)
+    info = runtime.dispatch_info(xt.call)
+    with runtime.executing(Overlay(state)):
+        result = runtime.pallet(TransactionPayment).query_info(length, info)
+    return RuntimeDispatchInfo.SCALE.encode(result)  # type: ignore[attr-defined]
+
+
+def _query_fee_details(runtime: Any, params: bytes, state: Any, block_hash: bytes) -> bytes:
+    """``TransactionPaymentApi_query_fee_details(extrinsic, len) -> FeeDetails``."""
+    xt, length = _fee_inputs(runtime, params)
+    info = runtime.dispatch_info(xt.call)
+    with runtime.executing(Overlay(state)):
+        details = runtime.pallet(TransactionPayment).fee_details(length, info, xt.tip)
+    return FeeDetails.SCALE.encode(details)  # type: ignore[attr-defined]
+
+
+DEFINITION = PalletDefinition(
+    pallet=TransactionPayment, config=TransactionPaymentConfig, weights=None, params=TransactionPaymentParams,
+    apis={"TransactionPaymentApi": (4, {"query_info": _query_info, "query_fee_details": _query_fee_details})},
+)

@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
+from runtime.frame.composition import InvalidGenesis, PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_root
 from runtime.frame.storage import StorageValue
 from runtime.primitives import DigestItemKind, DispatchClass, Weight
 from runtime.scale import U32, U64, FixedBytes, Tuple, Vec
+from runtime.weights import READ, US, WRITE
 
-__all__ = ["ValidatorSet", "ValidatorSetConfig", "AUTHORITY_ID", "set_change_logs", "AURA_ENGINE_ID", "GRANDPA_ENGINE_ID"]
+__all__ = ["ValidatorSet", "ValidatorSetConfig", "ValidatorSetParams", "ValidatorSetGenesis", "DEFINITION", "AUTHORITY_ID", "set_change_logs", "AURA_ENGINE_ID", "GRANDPA_ENGINE_ID"]
 
 AUTHORITY_ID = FixedBytes(32, ("sp_consensus_aura", "ed25519", "app_ed25519", "Public"))
 AUTHORITY_LIST = Vec(AUTHORITY_ID)
@@ -34,6 +36,42 @@ class ValidatorSetWeightInfo(Protocol):
 
 class HeaderLogs(Protocol):
     def deposit_log(self, item: object) -> None: ...
+
+
+class ValidatorSetWeights:
+    def set_validators(self, count: int) -> Weight:
+        return Weight(20 * US + WRITE + count * US, 32 * count)
+
+    def rotate(self, count: int) -> Weight:
+        return Weight(20 * US + 2 * READ + 2 * WRITE + count * US, 32 * count)
+
+
+@dataclass(frozen=True)
+class ValidatorSetParams:
+    session_length: int = 50
+    """Blocks per session (100 s at 2 s slots): a queued set takes over within two minutes."""
+    max_validators: int = 100
+    """Finality votes grow with the set; 100 keeps a commit under 10 KiB."""
+
+
+@dataclass(frozen=True)
+class ValidatorSetGenesis:
+    """The first authority set: ed25519 session keys in Aura slot order."""
+
+    authorities: tuple[bytes, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"authorities": ["0x" + key.hex() for key in self.authorities]}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> "ValidatorSetGenesis":
+        keys = tuple(bytes.fromhex(str(key).removeprefix("0x")) for key in doc["authorities"])
+        if any(len(key) != 32 for key in keys):
+            raise InvalidGenesis("validatorSet.authorities: session keys are 32-byte ed25519 public keys")
+        return cls(keys)
+
+    def build(self, pallet: "ValidatorSet") -> None:
+        pallet.set_genesis(self.authorities)
 
 
 @dataclass(frozen=True)
@@ -142,3 +180,7 @@ class ValidatorSet(Pallet[ValidatorSetConfig]):
     def integrity_test(self) -> None:
         assert self.config.session_length > 0, "a session lasts at least one block"
         assert self.config.max_validators > 0
+
+
+DEFINITION = PalletDefinition(pallet=ValidatorSet, config=ValidatorSetConfig, weights=ValidatorSetWeights(),
+                              params=ValidatorSetParams, genesis=ValidatorSetGenesis)

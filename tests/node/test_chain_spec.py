@@ -15,8 +15,8 @@ from runtime.keyring import Keypair
 def test_presets_endow_dev_accounts_and_name_authorities():
     dev, local = preset("dev"), preset("local")
     assert len(dev.authorities) == 1 and len(local.authorities) == 4
-    alice = Keypair.from_uri("//Alice").ss58_address()
-    assert dev.sudo == alice and (alice, 10**18) in dev.balances
+    alice = Keypair.from_uri("//Alice").public
+    assert dev.genesis["Sudo"].key == alice and (alice, 10**18) in dev.genesis["Balances"].balances
     assert local.properties == {"ss58Format": 42, "tokenDecimals": 12, "tokenSymbol": "CAIRN"}
     # Alice's ed25519 session key is Substrate's well-known //Alice ed25519 key.
     assert dev.authorities[0].session_key == "0x88dc3417d5058ec4b4503e0c12ea1a0a89be200fe98922423d4334014fa6b0ee"
@@ -30,20 +30,26 @@ def test_genesis_hash_is_deterministic_from_the_spec(tmp_path):
     assert reloaded.build()[1].hash == spec.build()[1].hash
     assert preset("dev").build()[1].hash != spec.build()[1].hash
     changed = json.loads(path.read_text())
-    changed["genesis"]["balances"][0][1] = "1"
+    changed["genesis"]["balances"]["balances"][0][1] = "1"
     with pytest.raises(Exception):
         ChainSpec.from_json(changed).build()  # below the existential deposit
-    changed["genesis"]["balances"][0][1] = str(10**17)
+    changed["genesis"]["balances"]["balances"][0][1] = str(10**17)
     assert ChainSpec.from_json(changed).build()[1].hash != spec.build()[1].hash
 
 
 @pytest.mark.parametrize("mutate", [
     lambda d: d.pop("genesis"),
-    lambda d: d["genesis"]["balances"].append(["not-an-address", "5"]),
-    lambda d: d["genesis"]["authorities"][0].update(session_key="0x1234"),
+    lambda d: d["genesis"]["balances"]["balances"].append(["not-an-address", "5"]),
+    lambda d: d["genesis"]["balances"]["balances"].append(d["genesis"]["balances"]["balances"][0]),
+    lambda d: d["genesis"]["validatorSet"]["authorities"].__setitem__(0, "0x1234"),
+    lambda d: d["genesis"].update(nosuchPallet={}),
     lambda d: d["consensus"].update(slotDurationMs="soon"),
-    lambda d: d["runtime"].update(unknown_param=1),
-], ids=["no-genesis", "bad-address", "short-key", "bad-slot", "unknown-param"])
+    lambda d: d["runtime"]["Balances"].update(unknown_param=1),
+    lambda d: d["runtime"]["Balances"].update(existential_deposit="ten"),
+    lambda d: d["runtime"].update(NoSuchPallet={}),
+    lambda d: d.update(authorityNames=["Alice", "Bob"]),
+], ids=["no-genesis", "bad-address", "endowed-twice", "short-key", "unknown-pallet-genesis", "bad-slot",
+        "unknown-param", "non-integer-param", "unknown-pallet-params", "names-not-matching"])
 def test_malformed_specs_are_rejected_clearly(mutate):
     doc = preset("dev").to_json()
     mutate(doc)

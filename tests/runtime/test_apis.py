@@ -119,7 +119,7 @@ def test_query_info_scales_with_the_declared_length(chain):
     probe = _unsigned_signature(chain)
     short = RuntimeDispatchInfo.SCALE.decode(call(chain, "TransactionPaymentApi_query_info", probe + U32.encode(100)))
     long = RuntimeDispatchInfo.SCALE.decode(call(chain, "TransactionPaymentApi_query_info", probe + U32.encode(200)))
-    assert long.partial_fee - short.partial_fee == 100 * chain.runtime.params.length_fee
+    assert long.partial_fee - short.partial_fee == 100 * chain.runtime.params["TransactionPayment"].length_fee
 
 
 def test_query_fee_details_splits_the_fee_and_reports_the_tip(chain):
@@ -129,8 +129,8 @@ def test_query_fee_details_splits_the_fee_and_reports_the_tip(chain):
     details = FeeDetails.SCALE.decode(call(chain, "TransactionPaymentApi_query_fee_details", params))
     info = RuntimeDispatchInfo.SCALE.decode(call(chain, "TransactionPaymentApi_query_info", params))
     fee = details.inclusion_fee
-    assert fee.base_fee == chain.runtime.params.base_fee
-    assert fee.len_fee == chain.runtime.params.length_fee * len(probe)
+    assert fee.base_fee == chain.runtime.params["TransactionPayment"].base_fee
+    assert fee.len_fee == chain.runtime.params["TransactionPayment"].length_fee * len(probe)
     assert fee.adjusted_weight_fee > 0
     assert details.tip == tip and info.partial_fee == fee.total()
 

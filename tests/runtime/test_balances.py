@@ -7,11 +7,11 @@ extrinsics in real blocks to check what a failed transfer still writes (fee and 
 
 from __future__ import annotations
 
-import pytest
 
 from runtime.executive import BlockBuilder, timestamp_inherent
 from runtime.frame.pallet import BadOrigin, Origin
 from runtime.pallets.balances import (
+    Balances,
     BalanceSet,
     BalanceStatus,
     DustLost,
@@ -38,14 +38,19 @@ from tests.runtime.frame_helpers import (
     CHARLIE,
     DAVE,
     ED,
+    account,
     assert_issuance_is_sum_of_balances,
     assert_last_event,
     assert_noop,
     at,
     dispatch,
     events_at,
+    exists,
+    free,
+    issuance,
     new_chain,
     new_test_ext,
+    reserved,
 )
 from tests.runtime.helpers import sign
 
@@ -60,205 +65,205 @@ def transfer(ext, who, name, **args):
 
 
 def test_transfer_creating_an_account_below_the_existential_deposit_fails():
-    ext = new_test_ext()
-    assert_noop(ext, ExistentialDeposit, transfer, ext, ALICE, "transfer_allow_death", dest=DAVE, value=ED - 1)
-    assert not ext.exists(DAVE)
+    with new_test_ext() as ext:
+        assert_noop(ext, ExistentialDeposit, transfer, ext, ALICE, "transfer_allow_death", dest=DAVE, value=ED - 1)
+        assert not exists(ext, DAVE)
 
 
 def test_transfer_of_exactly_the_existential_deposit_creates_the_account():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_allow_death", dest=DAVE, value=ED)
-    assert ext.events() == [NewAccount(DAVE), Endowed(DAVE, ED), Transfer(ALICE, DAVE, ED)]
-    assert ext.free(DAVE) == ED and ext.account(DAVE).providers == 1
-    assert ext.free(ALICE) == 100 - ED
-    assert ext.issuance() == 600
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_allow_death", dest=DAVE, value=ED)
+        assert ext.events() == [NewAccount(DAVE), Endowed(DAVE, ED), Transfer(ALICE, DAVE, ED)]
+        assert free(ext, DAVE) == ED and account(ext, DAVE).providers == 1
+        assert free(ext, ALICE) == 100 - ED
+        assert issuance(ext) == 600
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_transfer_below_the_existential_deposit_to_an_existing_account_is_fine():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=1)
-    assert_last_event(ext, Transfer(ALICE, BOB, 1))
-    assert (ext.free(ALICE), ext.free(BOB)) == (99, 201)
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=1)
+        assert_last_event(ext, Transfer(ALICE, BOB, 1))
+        assert (free(ext, ALICE), free(ext, BOB)) == (99, 201)
 
 
 # --- reaping --------------------------------------------------------------------------------------
 
 
 def test_transfer_allow_death_leaving_dust_reaps_the_sender_and_burns_the_dust():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=95)
-    events = ext.events()
-    assert DustLost(ALICE, 5) in events
-    assert KilledAccount(ALICE) in events
-    assert_last_event(ext, Transfer(ALICE, BOB, 95))
-    assert not ext.exists(ALICE)
-    assert ext.free(BOB) == 295
-    assert ext.issuance() == 600 - 5
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=95)
+        events = ext.events()
+        assert DustLost(ALICE, 5) in events
+        assert KilledAccount(ALICE) in events
+        assert_last_event(ext, Transfer(ALICE, BOB, 95))
+        assert not exists(ext, ALICE)
+        assert free(ext, BOB) == 295
+        assert issuance(ext) == 600 - 5
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_transfer_allow_death_of_everything_reaps_without_dust():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=100)
-    events = ext.events()
-    assert KilledAccount(ALICE) in events
-    assert not any(isinstance(e, DustLost) for e in events)
-    assert ext.issuance() == 600 and not ext.exists(ALICE)
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_allow_death", dest=BOB, value=100)
+        events = ext.events()
+        assert KilledAccount(ALICE) in events
+        assert not any(isinstance(e, DustLost) for e in events)
+        assert issuance(ext) == 600 and not exists(ext, ALICE)
 
 
 def test_transfer_keep_alive_refuses_to_kill_the_sender():
-    ext = new_test_ext()
-    assert_noop(ext, Expendability, transfer, ext, ALICE, "transfer_keep_alive", dest=BOB, value=91)
-    transfer(ext, ALICE, "transfer_keep_alive", dest=BOB, value=90)  # leaves exactly the ED
-    assert ext.free(ALICE) == ED and ext.exists(ALICE)
+    with new_test_ext() as ext:
+        assert_noop(ext, Expendability, transfer, ext, ALICE, "transfer_keep_alive", dest=BOB, value=91)
+        transfer(ext, ALICE, "transfer_keep_alive", dest=BOB, value=90)  # leaves exactly the ED
+        assert free(ext, ALICE) == ED and exists(ext, ALICE)
 
 
 def test_transfer_all_keep_alive_leaves_the_existential_deposit():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_all", dest=DAVE, keep_alive=True)
-    assert (ext.free(ALICE), ext.free(DAVE)) == (ED, 100 - ED)
-    assert_last_event(ext, Transfer(ALICE, DAVE, 100 - ED))
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_all", dest=DAVE, keep_alive=True)
+        assert (free(ext, ALICE), free(ext, DAVE)) == (ED, 100 - ED)
+        assert_last_event(ext, Transfer(ALICE, DAVE, 100 - ED))
 
 
 def test_transfer_all_allow_death_moves_everything_and_reaps():
-    ext = new_test_ext()
-    transfer(ext, ALICE, "transfer_all", dest=DAVE, keep_alive=False)
-    assert ext.free(DAVE) == 100 and not ext.exists(ALICE)
-    assert KilledAccount(ALICE) in ext.events()
-    assert ext.issuance() == 600
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        transfer(ext, ALICE, "transfer_all", dest=DAVE, keep_alive=False)
+        assert free(ext, DAVE) == 100 and not exists(ext, ALICE)
+        assert KilledAccount(ALICE) in ext.events()
+        assert issuance(ext) == 600
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_insufficient_balance_changes_nothing():
-    ext = new_test_ext()
-    assert_noop(ext, InsufficientBalance, transfer, ext, ALICE, "transfer_allow_death", dest=BOB, value=101)
-    assert_noop(ext, InsufficientBalance, transfer, ext, ALICE, "transfer_keep_alive", dest=ALICE, value=101)
-    assert_noop(ext, InsufficientBalance, transfer, ext, DAVE, "transfer_allow_death", dest=BOB, value=1)
+    with new_test_ext() as ext:
+        assert_noop(ext, InsufficientBalance, transfer, ext, ALICE, "transfer_allow_death", dest=BOB, value=101)
+        assert_noop(ext, InsufficientBalance, transfer, ext, ALICE, "transfer_keep_alive", dest=ALICE, value=101)
+        assert_noop(ext, InsufficientBalance, transfer, ext, DAVE, "transfer_allow_death", dest=BOB, value=1)
 
 
 # --- root-only calls ------------------------------------------------------------------------------
 
 
 def test_force_transfer_and_force_set_balance_need_root():
-    ext = new_test_ext()
-    runtime = ext.runtime
-    assert_noop(ext, BadOrigin, dispatch, ext, SIGNED_ALICE, "Balances", "force_transfer",
-                source=BOB, dest=ALICE, value=50)
-    assert_noop(ext, BadOrigin, dispatch, ext, SIGNED_ALICE, "Balances", "force_set_balance", who=ALICE, new_free=10**6)
-    assert_noop(ext, BadOrigin, dispatch, ext, Origin.none(), "Balances", "force_set_balance", who=ALICE, new_free=10**6)
+    with new_test_ext() as ext:
+        runtime = ext.runtime
+        assert_noop(ext, BadOrigin, dispatch, ext, SIGNED_ALICE, "Balances", "force_transfer",
+                    source=BOB, dest=ALICE, value=50)
+        assert_noop(ext, BadOrigin, dispatch, ext, SIGNED_ALICE, "Balances", "force_set_balance", who=ALICE, new_free=10**6)
+        assert_noop(ext, BadOrigin, dispatch, ext, Origin.none(), "Balances", "force_set_balance", who=ALICE, new_free=10**6)
 
-    # only the sudo key may turn a signed origin into root
-    inner = runtime.call("Balances", "force_transfer", source=BOB, dest=DAVE, value=50)
-    assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "sudo", call=inner)
-    dispatch(ext, SIGNED_ALICE, "Sudo", "sudo", call=inner)
-    assert_last_event(ext, Sudid(Ok(())))
-    assert (ext.free(BOB), ext.free(DAVE)) == (150, 50)
-    assert_issuance_is_sum_of_balances(ext)
+        # only the sudo key may turn a signed origin into root
+        inner = runtime.call("Balances", "force_transfer", source=BOB, dest=DAVE, value=50)
+        assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "sudo", call=inner)
+        dispatch(ext, SIGNED_ALICE, "Sudo", "sudo", call=inner)
+        assert_last_event(ext, Sudid(Ok(())))
+        assert (free(ext, BOB), free(ext, DAVE)) == (150, 50)
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_force_set_balance_moves_the_issuance_and_reaps_below_the_existential_deposit():
-    ext = new_test_ext()
-    dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=DAVE, new_free=1000)
-    assert ext.events() == [NewAccount(DAVE), Endowed(DAVE, 1000), BalanceSet(DAVE, 1000)]
-    assert ext.issuance() == 1600
+    with new_test_ext() as ext:
+        dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=DAVE, new_free=1000)
+        assert ext.events() == [NewAccount(DAVE), Endowed(DAVE, 1000), BalanceSet(DAVE, 1000)]
+        assert issuance(ext) == 1600
 
-    dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=BOB, new_free=ED - 1)
-    assert_last_event(ext, BalanceSet(BOB, 0))
-    assert KilledAccount(BOB) in ext.events() and not ext.exists(BOB)
-    assert ext.issuance() == 1400
-    assert_issuance_is_sum_of_balances(ext)
+        dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=BOB, new_free=ED - 1)
+        assert_last_event(ext, BalanceSet(BOB, 0))
+        assert KilledAccount(BOB) in ext.events() and not exists(ext, BOB)
+        assert issuance(ext) == 1400
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_force_transfer_as_root_may_reap_the_source():
-    ext = new_test_ext()
-    dispatch(ext, Origin.root(), "Balances", "force_transfer", source=CHARLIE, dest=BOB, value=295)
-    assert DustLost(CHARLIE, 5) in ext.events() and not ext.exists(CHARLIE)
-    assert ext.free(BOB) == 495
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        dispatch(ext, Origin.root(), "Balances", "force_transfer", source=CHARLIE, dest=BOB, value=295)
+        assert DustLost(CHARLIE, 5) in ext.events() and not exists(ext, CHARLIE)
+        assert free(ext, BOB) == 495
+        assert_issuance_is_sum_of_balances(ext)
 
 
 # --- reserves (the Currency other pallets use) ----------------------------------------------------
 
 
 def test_reserve_and_unreserve_move_between_free_and_reserved():
-    ext = new_test_ext()
-    balances = ext.balances
-    balances.reserve(ALICE, 60)
-    assert_last_event(ext, Reserved(ALICE, 60))
-    assert (ext.free(ALICE), ext.reserved(ALICE), ext.account(ALICE).consumers) == (40, 60, 1)
-    assert_noop(ext, InsufficientBalance, balances.reserve, ALICE, 41)
+    with new_test_ext() as ext:
+        balances = ext.pallet(Balances)
+        balances.reserve(ALICE, 60)
+        assert_last_event(ext, Reserved(ALICE, 60))
+        assert (free(ext, ALICE), reserved(ext, ALICE), account(ext, ALICE).consumers) == (40, 60, 1)
+        assert_noop(ext, InsufficientBalance, balances.reserve, ALICE, 41)
 
-    assert balances.unreserve(ALICE, 25) == 0
-    assert_last_event(ext, Unreserved(ALICE, 25))
-    assert ext.account(ALICE).consumers == 1
-    assert balances.unreserve(ALICE, 100) == 65  # only 35 was still reserved
-    assert_last_event(ext, Unreserved(ALICE, 35))
-    assert (ext.free(ALICE), ext.reserved(ALICE), ext.account(ALICE).consumers) == (100, 0, 0)
-    assert ext.issuance() == 600
-    assert_issuance_is_sum_of_balances(ext)
+        assert balances.unreserve(ALICE, 25) == 0
+        assert_last_event(ext, Unreserved(ALICE, 25))
+        assert account(ext, ALICE).consumers == 1
+        assert balances.unreserve(ALICE, 100) == 65  # only 35 was still reserved
+        assert_last_event(ext, Unreserved(ALICE, 35))
+        assert (free(ext, ALICE), reserved(ext, ALICE), account(ext, ALICE).consumers) == (100, 0, 0)
+        assert issuance(ext) == 600
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_slash_reserved_burns_from_the_reserve_only():
-    ext = new_test_ext()
-    balances = ext.balances
-    balances.reserve(BOB, 50)
-    assert balances.slash_reserved(BOB, 80) == 30
-    assert_last_event(ext, Slashed(BOB, 50))
-    assert (ext.free(BOB), ext.reserved(BOB), ext.account(BOB).consumers) == (150, 0, 0)
-    assert ext.issuance() == 550
-    assert_issuance_is_sum_of_balances(ext)
-    assert balances.slash_reserved(BOB, 10) == 10  # nothing reserved: nothing slashed
+    with new_test_ext() as ext:
+        balances = ext.pallet(Balances)
+        balances.reserve(BOB, 50)
+        assert balances.slash_reserved(BOB, 80) == 30
+        assert_last_event(ext, Slashed(BOB, 50))
+        assert (free(ext, BOB), reserved(ext, BOB), account(ext, BOB).consumers) == (150, 0, 0)
+        assert issuance(ext) == 550
+        assert_issuance_is_sum_of_balances(ext)
+        assert balances.slash_reserved(BOB, 10) == 10  # nothing reserved: nothing slashed
 
 
 def test_slashing_the_whole_reserve_of_an_account_with_dust_reaps_it():
-    ext = new_test_ext()
-    ext.balances.reserve(ALICE, 95)
-    ext.balances.slash_reserved(ALICE, 95)
-    events = ext.events()
-    assert Slashed(ALICE, 95) in events and DustLost(ALICE, 5) in events and KilledAccount(ALICE) in events
-    assert ext.issuance() == 500
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        ext.pallet(Balances).reserve(ALICE, 95)
+        ext.pallet(Balances).slash_reserved(ALICE, 95)
+        events = ext.events()
+        assert Slashed(ALICE, 95) in events and DustLost(ALICE, 5) in events and KilledAccount(ALICE) in events
+        assert issuance(ext) == 500
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_repatriate_reserved_pays_the_destination_free_balance():
-    ext = new_test_ext()
-    balances = ext.balances
-    balances.reserve(BOB, 50)
-    assert balances.repatriate_reserved(BOB, DAVE, 70) == 20
-    assert_last_event(ext, ReserveRepatriated(BOB, DAVE, 50, BalanceStatus.Free))
-    assert (ext.free(BOB), ext.reserved(BOB), ext.account(BOB).consumers) == (150, 0, 0)
-    assert ext.free(DAVE) == 50
-    assert ext.issuance() == 600
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        balances = ext.pallet(Balances)
+        balances.reserve(BOB, 50)
+        assert balances.repatriate_reserved(BOB, DAVE, 70) == 20
+        assert_last_event(ext, ReserveRepatriated(BOB, DAVE, 50, BalanceStatus.Free))
+        assert (free(ext, BOB), reserved(ext, BOB), account(ext, BOB).consumers) == (150, 0, 0)
+        assert free(ext, DAVE) == 50
+        assert issuance(ext) == 600
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_repatriate_reserved_to_a_new_account_needs_the_existential_deposit():
-    ext = new_test_ext()
-    ext.balances.reserve(BOB, 50)
-    assert_noop(ext, ExistentialDeposit, ext.balances.repatriate_reserved, BOB, DAVE, ED - 1)
+    with new_test_ext() as ext:
+        ext.pallet(Balances).reserve(BOB, 50)
+        assert_noop(ext, ExistentialDeposit, ext.pallet(Balances).repatriate_reserved, BOB, DAVE, ED - 1)
 
 
 def test_repatriation_moves_reserve_into_the_destination_free_balance():
-    ext = new_test_ext()
-    ext.balances.reserve(ALICE, 100)  # free 0, reserved 100, one consumer
-    assert ext.balances.repatriate_reserved(ALICE, BOB, 95) == 0
-    assert (ext.free(ALICE), ext.reserved(ALICE)) == (0, 5)
-    assert ext.exists(ALICE)  # below the ED, but the remaining reserve's consumer keeps it alive
-    assert ext.free(BOB) == 200 + 95
-    assert_last_event(ext, ReserveRepatriated(ALICE, BOB, 95, BalanceStatus.Free))
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        ext.pallet(Balances).reserve(ALICE, 100)  # free 0, reserved 100, one consumer
+        assert ext.pallet(Balances).repatriate_reserved(ALICE, BOB, 95) == 0
+        assert (free(ext, ALICE), reserved(ext, ALICE)) == (0, 5)
+        assert exists(ext, ALICE)  # below the ED, but the remaining reserve's consumer keeps it alive
+        assert free(ext, BOB) == 200 + 95
+        assert_last_event(ext, ReserveRepatriated(ALICE, BOB, 95, BalanceStatus.Free))
+        assert_issuance_is_sum_of_balances(ext)
 
 
 def test_consumers_prevent_reaping():
-    ext = new_test_ext()
-    ext.balances.reserve(ALICE, 5)  # a consumer reference: ALICE may not be reaped
-    assert_noop(ext, Expendability, transfer, ext, ALICE, "transfer_allow_death", dest=BOB, value=95)
-    transfer(ext, ALICE, "transfer_all", dest=BOB, keep_alive=False)  # limited to what keeps ALICE alive
-    assert (ext.free(ALICE), ext.reserved(ALICE)) == (ED - 5, 5)
-    assert ext.exists(ALICE)
-    assert_last_event(ext, Transfer(ALICE, BOB, 90))
-    assert_issuance_is_sum_of_balances(ext)
+    with new_test_ext() as ext:
+        ext.pallet(Balances).reserve(ALICE, 5)  # a consumer reference: ALICE may not be reaped
+        assert_noop(ext, Expendability, transfer, ext, ALICE, "transfer_allow_death", dest=BOB, value=95)
+        transfer(ext, ALICE, "transfer_all", dest=BOB, keep_alive=False)  # limited to what keeps ALICE alive
+        assert (free(ext, ALICE), reserved(ext, ALICE)) == (ED - 5, 5)
+        assert exists(ext, ALICE)
+        assert_last_event(ext, Transfer(ALICE, BOB, 90))
+        assert_issuance_is_sum_of_balances(ext)
 
 
 # --- through real blocks --------------------------------------------------------------------------

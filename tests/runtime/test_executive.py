@@ -12,7 +12,8 @@ import dataclasses
 import pytest
 
 from node.chain_spec import ChainSpec, preset
-from runtime.cairn import RuntimeParams
+from runtime.pallets.balances import BalancesGenesis
+from runtime.pallets.sudo import SudoGenesis
 from runtime.executive import Block, BlockBuilder, InvalidBlock, execute_block, timestamp_inherent
 from runtime.extrinsic import InvalidKind, InvalidTransaction
 from runtime.pallets.timestamp import MissingTimestamp
@@ -140,7 +141,7 @@ def test_inherent_after_a_signed_extrinsic_is_rejected(chain, produced):
 
 def test_timestamp_must_advance_by_the_minimum_period(chain):
     chain.produce_block([], timestamp_ms=10_000)
-    period = chain.runtime.params.minimum_period_ms
+    period = chain.runtime.params["Timestamp"].minimum_period
     for too_early in (10_000 - 1, 10_000, 10_000 + period - 1):
         with pytest.raises(InvalidTransaction) as info:
             _builder(chain, too_early)
@@ -178,7 +179,7 @@ def _fill_with_transfers(chain, builder, signer=ALICE) -> int:
 
 @pytest.fixture
 def small_blocks():
-    return new_chain(max_block_ref_time=2 * 10**9)
+    return new_chain(System={"max_block_ref_time": 2 * 10**9})
 
 
 def test_transfers_fill_the_normal_share_of_block_weight_and_the_block_stays_valid(small_blocks):
@@ -188,17 +189,17 @@ def test_transfers_fill_the_normal_share_of_block_weight_and_the_block_stays_val
     per_transfer = runtime.dispatch_info(runtime.call("Balances", "transfer_keep_alive", dest=BOB.public, value=1)).weight
     builder = _builder(chain, 2000)
     included = _fill_with_transfers(chain, builder)
-    assert included == runtime.max_normal_weight.ref_time // per_transfer.ref_time
+    assert included == runtime.system.config.max_normal_weight.ref_time // per_transfer.ref_time
     assert included >= 5
     block = _finish(builder)
     with runtime.executing(builder.overlay):
         used = runtime.system.block_weight.get()
-    assert used.normal.all_lte(runtime.max_normal_weight)
+    assert used.normal.all_lte(runtime.system.config.max_normal_weight)
     assert execute_block(runtime, parent_state, block).root == block.header.state_root
 
 
 def test_extrinsics_fill_the_normal_share_of_block_length():
-    chain = new_chain(max_block_length=4096)
+    chain = new_chain(System={"max_block_length": 4096})
     runtime = chain.runtime
     builder = _builder(chain, 2000)
     included = 0
@@ -213,7 +214,7 @@ def test_extrinsics_fill_the_normal_share_of_block_length():
     assert 1 < included < 100
     with runtime.executing(builder.overlay):
         used = runtime.system.all_extrinsics_len.get()
-    assert included * len(raw) <= used <= runtime.max_normal_length < used + len(raw)
+    assert included * len(raw) <= used <= runtime.system.config.max_normal_length < used + len(raw)
     parent_state = chain.best_state
     block = _finish(builder)
     assert execute_block(runtime, parent_state, block).root == block.header.state_root
@@ -230,7 +231,7 @@ def test_operational_extrinsics_use_the_reserve_left_by_normal_ones(small_blocks
     parent_state = chain.best_state
     builder = _builder(chain, 2000)
     filled = _fill_with_transfers(chain, builder)
-    reserve = runtime.max_weight.ref_time - runtime.max_normal_weight.ref_time
+    reserve = runtime.system.config.max_block_weight.ref_time - runtime.system.config.max_normal_weight.ref_time
     outcome = builder.apply_extrinsic(_operational(chain, filled, reserve // 2))
     assert outcome.error is None
     with pytest.raises(InvalidTransaction) as info:  # and normal ones still do not fit
@@ -245,7 +246,7 @@ def test_operational_extrinsics_cannot_push_the_block_past_its_maximum_weight(sm
     runtime = chain.runtime
     builder = _builder(chain, 2000)
     filled = _fill_with_transfers(chain, builder)
-    reserve = runtime.max_weight.ref_time - runtime.max_normal_weight.ref_time
+    reserve = runtime.system.config.max_block_weight.ref_time - runtime.system.config.max_normal_weight.ref_time
     with pytest.raises(InvalidTransaction) as info:
         builder.apply_extrinsic(_operational(chain, filled, 2 * reserve))
     assert info.value.kind is InvalidKind.ExhaustsResources
@@ -335,12 +336,14 @@ def test_genesis_hash_differs_for_a_different_spec():
     dev = _genesis_hash(preset("dev"))
     assert _genesis_hash(preset("local")) != dev
     spec = preset("dev")
-    richer = dataclasses.replace(spec, balances=((spec.balances[0][0], spec.balances[0][1] + 1),) + spec.balances[1:])
-    assert _genesis_hash(richer) != dev
-    assert _genesis_hash(dataclasses.replace(spec, sudo=spec.balances[1][0])) != dev
+    endowed = spec.genesis["Balances"].balances
+    richer = BalancesGenesis(((endowed[0][0], endowed[0][1] + 1),) + endowed[1:])
+    assert _genesis_hash(dataclasses.replace(spec, genesis=spec.genesis.replace(Balances=richer))) != dev
+    other_sudo = spec.genesis.replace(Sudo=SudoGenesis(endowed[1][0]))
+    assert _genesis_hash(dataclasses.replace(spec, genesis=other_sudo)) != dev
 
 
 def test_genesis_hash_commits_to_the_runtime_parameters():
     spec = preset("dev")
-    changed = dataclasses.replace(spec, runtime=RuntimeParams(existential_deposit=1))
+    changed = dataclasses.replace(spec, runtime=spec.runtime.replace(Balances={"existential_deposit": 1}))
     assert _genesis_hash(changed) != _genesis_hash(spec)

@@ -10,10 +10,11 @@ import pytest
 from runtime.frame.pallet import BadOrigin, Origin
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import InsufficientBalance, Transfer
-from runtime.pallets.sudo import KeyChanged, KeyRemoved, RequireSudo, Sudid, SudoAsDone
+from runtime.pallets.sudo import Sudo, KeyChanged, KeyRemoved, RequireSudo, Sudid, SudoAsDone
 from runtime.pallets.system import ExtrinsicFailed, Remarked
 from runtime.pallets.transaction_payment import ONE
 from runtime.pallets.validator_set import (
+    ValidatorSet,
     DuplicateValidator,
     EmptyValidatorSet,
     NewSession,
@@ -35,6 +36,7 @@ from tests.runtime.frame_helpers import (
     at,
     dispatch,
     events_at,
+    free,
     new_chain,
     new_test_ext,
 )
@@ -54,29 +56,29 @@ def _module_error(ext, pallet: str, error: type) -> object:
 
 
 def test_remark_needs_a_signed_origin_and_deposits_nothing():
-    ext = new_test_ext()
-    dispatch(ext, Origin.signed(ALICE), "System", "remark", remark=b"hello")
-    assert ext.events() == []
-    assert_noop(ext, BadOrigin, dispatch, ext, ROOT, "System", "remark", remark=b"hello")
-    assert_noop(ext, BadOrigin, dispatch, ext, Origin.none(), "System", "remark", remark=b"hello")
+    with new_test_ext() as ext:
+        dispatch(ext, Origin.signed(ALICE), "System", "remark", remark=b"hello")
+        assert ext.events() == []
+        assert_noop(ext, BadOrigin, dispatch, ext, ROOT, "System", "remark", remark=b"hello")
+        assert_noop(ext, BadOrigin, dispatch, ext, Origin.none(), "System", "remark", remark=b"hello")
 
 
 def test_remark_with_event_records_the_hash():
-    ext = new_test_ext()
-    dispatch(ext, Origin.signed(BOB), "System", "remark_with_event", remark=b"hello")
-    assert_last_event(ext, Remarked(BOB, blake2_256(b"hello")))
+    with new_test_ext() as ext:
+        dispatch(ext, Origin.signed(BOB), "System", "remark_with_event", remark=b"hello")
+        assert_last_event(ext, Remarked(BOB, blake2_256(b"hello")))
 
 
 def test_set_and_kill_storage_are_root_only():
-    ext = new_test_ext()
-    items = ((b":test:a", b"1"), (b":test:b", b"2"))
-    assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "System", "set_storage", items=items)
-    dispatch(ext, ROOT, "System", "set_storage", items=items)
-    assert (ext.overlay.get(b":test:a"), ext.overlay.get(b":test:b")) == (b"1", b"2")
+    with new_test_ext() as ext:
+        items = ((b":test:a", b"1"), (b":test:b", b"2"))
+        assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "System", "set_storage", items=items)
+        dispatch(ext, ROOT, "System", "set_storage", items=items)
+        assert (ext.overlay.get(b":test:a"), ext.overlay.get(b":test:b")) == (b"1", b"2")
 
-    assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "System", "kill_storage", keys=(b":test:a",))
-    dispatch(ext, ROOT, "System", "kill_storage", keys=(b":test:a",))
-    assert ext.overlay.get(b":test:a") is None and ext.overlay.get(b":test:b") == b"2"
+        assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "System", "kill_storage", keys=(b":test:a",))
+        dispatch(ext, ROOT, "System", "kill_storage", keys=(b":test:a",))
+        assert ext.overlay.get(b":test:a") is None and ext.overlay.get(b":test:b") == b"2"
 
 
 def test_set_storage_items_are_key_value_pairs_on_the_wire(chain):
@@ -97,7 +99,7 @@ def test_set_storage_through_sudo_in_a_block():
 
 
 def test_transactions_stay_valid_after_block_hash_count_blocks():
-    chain = new_chain(block_hash_count=4)
+    chain = new_chain(System={"block_hash_count": 4})
     for _ in range(4):
         chain.produce_block([])
     with at(chain) as runtime:
@@ -110,7 +112,7 @@ def test_transactions_stay_valid_after_block_hash_count_blocks():
 
 
 def test_block_hash_keeps_the_recent_blocks():
-    chain = new_chain(block_hash_count=4)
+    chain = new_chain(System={"block_hash_count": 4})
     for _ in range(8):
         chain.produce_block([])
     with at(chain) as runtime:
@@ -132,21 +134,21 @@ V1, V2, V3, V4 = (bytes([0x10 + i]) * 32 for i in range(4))
 
 
 def test_set_validators_is_root_only_and_checks_the_set():
-    ext = new_test_ext(max_validators=3)
-    assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "ValidatorSet", "set_validators", validators=(V1,))
-    assert_noop(ext, EmptyValidatorSet, dispatch, ext, ROOT, "ValidatorSet", "set_validators", validators=())
-    assert_noop(ext, DuplicateValidator, dispatch, ext, ROOT, "ValidatorSet", "set_validators", validators=(V1, V2, V1))
-    assert_noop(ext, TooManyValidators, dispatch, ext, ROOT, "ValidatorSet", "set_validators",
-                validators=(V1, V2, V3, V4))
-    dispatch(ext, ROOT, "ValidatorSet", "set_validators", validators=(V1, V2, V3))
-    assert_last_event(ext, NewValidatorsQueued((V1, V2, V3)))
-    validator_set = ext.runtime.validator_set
-    assert validator_set.authorities() == (AUTHORITY,)  # not before the next session
-    assert validator_set.queued_validators.get() == (V1, V2, V3)
+    with new_test_ext(max_validators=3) as ext:
+        assert_noop(ext, BadOrigin, dispatch, ext, Origin.signed(ALICE), "ValidatorSet", "set_validators", validators=(V1,))
+        assert_noop(ext, EmptyValidatorSet, dispatch, ext, ROOT, "ValidatorSet", "set_validators", validators=())
+        assert_noop(ext, DuplicateValidator, dispatch, ext, ROOT, "ValidatorSet", "set_validators", validators=(V1, V2, V1))
+        assert_noop(ext, TooManyValidators, dispatch, ext, ROOT, "ValidatorSet", "set_validators",
+                    validators=(V1, V2, V3, V4))
+        dispatch(ext, ROOT, "ValidatorSet", "set_validators", validators=(V1, V2, V3))
+        assert_last_event(ext, NewValidatorsQueued((V1, V2, V3)))
+        validator_set = ext.pallet(ValidatorSet)
+        assert validator_set.authorities() == (AUTHORITY,)  # not before the next session
+        assert validator_set.queued_validators.get() == (V1, V2, V3)
 
 
 def test_queued_validators_take_over_at_the_session_boundary():
-    chain = new_chain(session_length=3)
+    chain = new_chain(ValidatorSet={"session_length": 3})
     genesis_set = (Keypair.from_uri("//Alice", SignatureScheme.Ed25519).public,)
     inner = chain.runtime.call("ValidatorSet", "set_validators", validators=(V1, V2))
     chain.produce_block([sign(chain, ALICE_KEY, "Sudo", "sudo", nonce=0, call=inner)])  # block 1
@@ -184,7 +186,7 @@ def _consensus_logs(chain) -> list[tuple[bytes, bytes]]:
 
 
 def test_a_block_that_hides_or_forges_a_set_change_log_is_invalid():
-    chain = new_chain(session_length=2)
+    chain = new_chain(ValidatorSet={"session_length": 2})
     inner = chain.runtime.call("ValidatorSet", "set_validators", validators=(V1,))
     chain.produce_block([sign(chain, ALICE_KEY, "Sudo", "sudo", nonce=0, call=inner)])  # block 1
     parent_state = chain.best_state
@@ -216,7 +218,7 @@ def _transfer_fee(chain) -> int:
 
 
 def test_fee_multiplier_rises_after_a_full_block_and_decays_after_empty_ones():
-    chain = new_chain(max_block_ref_time=2 * 10**9)
+    chain = new_chain(System={"max_block_ref_time": 2 * 10**9})
     fee_before = _transfer_fee(chain)
     transfers = [sign(chain, ALICE_KEY, "Balances", "transfer_keep_alive", nonce=n, dest=BOB_KEY.public, value=10**10)
                  for n in range(20)]
@@ -272,56 +274,56 @@ def test_tip_raises_pool_priority_and_operational_calls_get_a_boost():
 
 
 def test_set_key_hands_sudo_over():
-    ext = new_test_ext()
-    assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "set_key", new=BOB)
-    assert_noop(ext, BadOrigin, dispatch, ext, ROOT, "Sudo", "set_key", new=BOB)
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "set_key", new=BOB)
-    assert_last_event(ext, KeyChanged(ALICE, BOB))
-    assert ext.runtime.sudo.key.get() == BOB
+    with new_test_ext() as ext:
+        assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "set_key", new=BOB)
+        assert_noop(ext, BadOrigin, dispatch, ext, ROOT, "Sudo", "set_key", new=BOB)
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "set_key", new=BOB)
+        assert_last_event(ext, KeyChanged(ALICE, BOB))
+        assert ext.pallet(Sudo).key.get() == BOB
 
-    inner = ext.runtime.call("Balances", "force_set_balance", who=DAVE, new_free=1000)
-    assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(ALICE), "Sudo", "sudo", call=inner)
-    dispatch(ext, Origin.signed(BOB), "Sudo", "sudo", call=inner)
-    assert ext.free(DAVE) == 1000
+        inner = ext.runtime.call("Balances", "force_set_balance", who=DAVE, new_free=1000)
+        assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(ALICE), "Sudo", "sudo", call=inner)
+        dispatch(ext, Origin.signed(BOB), "Sudo", "sudo", call=inner)
+        assert free(ext, DAVE) == 1000
 
 
 def test_sudo_reports_the_inner_error_and_rolls_the_inner_call_back():
-    ext = new_test_ext()
-    inner = ext.runtime.call("Balances", "force_transfer", source=BOB, dest=CHARLIE, value=10**6)
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo", call=inner)
-    assert_last_event(ext, Sudid(Err(_module_error(ext, "Balances", InsufficientBalance))))
-    assert (ext.free(BOB), ext.free(CHARLIE)) == (200, 300)
+    with new_test_ext() as ext:
+        inner = ext.runtime.call("Balances", "force_transfer", source=BOB, dest=CHARLIE, value=10**6)
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo", call=inner)
+        assert_last_event(ext, Sudid(Err(_module_error(ext, "Balances", InsufficientBalance))))
+        assert (free(ext, BOB), free(ext, CHARLIE)) == (200, 300)
 
 
 def test_sudo_as_dispatches_as_the_given_account():
-    ext = new_test_ext()
-    inner = ext.runtime.call("Balances", "transfer_allow_death", dest=DAVE, value=50)
-    assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "sudo_as", who=BOB, call=inner)
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=inner)
-    events = ext.events()
-    assert Transfer(BOB, DAVE, 50) in events and events[-1] == SudoAsDone(Ok(()))
-    assert (ext.free(ALICE), ext.free(BOB), ext.free(DAVE)) == (100, 150, 50)
+    with new_test_ext() as ext:
+        inner = ext.runtime.call("Balances", "transfer_allow_death", dest=DAVE, value=50)
+        assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "sudo_as", who=BOB, call=inner)
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=inner)
+        events = ext.events()
+        assert Transfer(BOB, DAVE, 50) in events and events[-1] == SudoAsDone(Ok(()))
+        assert (free(ext, ALICE), free(ext, BOB), free(ext, DAVE)) == (100, 150, 50)
 
-    too_much = ext.runtime.call("Balances", "transfer_allow_death", dest=DAVE, value=10**6)
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=too_much)
-    assert_last_event(ext, SudoAsDone(Err(_module_error(ext, "Balances", InsufficientBalance))))
-    assert ext.free(BOB) == 150
+        too_much = ext.runtime.call("Balances", "transfer_allow_death", dest=DAVE, value=10**6)
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=too_much)
+        assert_last_event(ext, SudoAsDone(Err(_module_error(ext, "Balances", InsufficientBalance))))
+        assert free(ext, BOB) == 150
 
-    root_only = ext.runtime.call("Balances", "force_set_balance", who=BOB, new_free=1)
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=root_only)
-    assert_last_event(ext, SudoAsDone(Err(DispatchErrors.BadOrigin())))  # signed as BOB, not root
+        root_only = ext.runtime.call("Balances", "force_set_balance", who=BOB, new_free=1)
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "sudo_as", who=BOB, call=root_only)
+        assert_last_event(ext, SudoAsDone(Err(DispatchErrors.BadOrigin())))  # signed as BOB, not root
 
 
 def test_remove_key_is_permanent():
-    ext = new_test_ext()
-    assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "remove_key")
-    dispatch(ext, Origin.signed(ALICE), "Sudo", "remove_key")
-    assert_last_event(ext, KeyRemoved())
-    assert ext.runtime.sudo.key.get() is None
-    inner = ext.runtime.call("System", "remark", remark=b"")
-    for origin in (Origin.signed(ALICE), Origin.signed(BOB)):
-        assert_noop(ext, RequireSudo, dispatch, ext, origin, "Sudo", "sudo", call=inner)
-        assert_noop(ext, RequireSudo, dispatch, ext, origin, "Sudo", "set_key", new=ALICE)
+    with new_test_ext() as ext:
+        assert_noop(ext, RequireSudo, dispatch, ext, Origin.signed(BOB), "Sudo", "remove_key")
+        dispatch(ext, Origin.signed(ALICE), "Sudo", "remove_key")
+        assert_last_event(ext, KeyRemoved())
+        assert ext.pallet(Sudo).key.get() is None
+        inner = ext.runtime.call("System", "remark", remark=b"")
+        for origin in (Origin.signed(ALICE), Origin.signed(BOB)):
+            assert_noop(ext, RequireSudo, dispatch, ext, origin, "Sudo", "sudo", call=inner)
+            assert_noop(ext, RequireSudo, dispatch, ext, origin, "Sudo", "set_key", new=ALICE)
 
 
 def test_sudo_after_remove_key_fails_in_a_block_but_pays():
