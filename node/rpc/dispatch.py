@@ -4,12 +4,18 @@
 (:class:`ConnectionInfo`) and returns a :class:`Reply`: the encoded response (``None`` when there is nothing
 to send: notifications only) and the subscriptions the transport must activate once that response is queued.
 
-Per call, in order: validate the request (-32600), find the method (-32601), apply the unsafe policy
-(-32601 "RPC call is unsafe to be called externally", Substrate's answer), refuse subscriptions outside
-WebSocket (-32603, as jsonrpsee over HTTP), map the params, run the handler under the message's deadline
-(-32000 on timeout), then encode the result (-32008 if over ``max_response_size``). A handler's ``RpcError``
-becomes its error response; any other exception is logged with its traceback and answered with a generic
--32603: a buggy method never takes the server down.
+Per call, in order: validate the request (-32600), take a turn from the connection's rate limit if it has
+one (waiting for it, or -32999 "RPC rate limit exceeded"; :mod:`node.rpc.ratelimit`), find the method
+(-32601), apply the unsafe policy (-32601 "RPC call is unsafe to be called externally", Substrate's answer),
+refuse subscriptions outside WebSocket (-32603, as jsonrpsee over HTTP), map the params, run the handler
+under the message's deadline (-32000 on timeout), then encode the result (-32008 if over
+``max_response_size``). A handler's ``RpcError`` becomes its error response; any other exception is logged
+with its traceback and answered with a generic -32603: a buggy method never takes the server down.
+
+Bytes held for the client: given the message's :class:`~node.rpc.budget.MessageBudget` (WebSocket), each
+result is encoded only once the connection has room (under the message's deadline) and every encoded
+response is charged to it; the transport hands the finished body to its writer. A batch stops encoding once
+its responses alone pass ``max_response_size``: it is answered -32011 either way.
 
 Notifications (no ``id``) run but are never answered; a notification to a subscribe or unknown method is
 ignored (there is nobody to give a subscription id to). A batch runs its calls one after another, all under
@@ -32,12 +38,14 @@ from typing import Any, Literal
 
 import trio
 
+from node.rpc.budget import MessageBudget
 from node.rpc.config import RpcConfig, RpcMethodsPolicy
 from node.rpc.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    RATE_LIMITED,
     REQUEST_TIMEOUT,
     OVERSIZED_RESPONSE,
     TOO_BIG_BATCH_REQUEST,
@@ -51,6 +59,8 @@ from node.rpc.jsonrpc import (
     parse_request,
     result_response,
 )
+from node.rpc.ratelimit import RateLimit
+from node.rpc.refusals import RefusalLog
 from node.rpc.registry import Method, MethodKind, RpcModule
 from node.rpc.subscriptions import CallContext, Subscription, SubscriptionSet
 
@@ -69,6 +79,8 @@ class ConnectionInfo:
     peer: tuple[str, int] | None
     subscriptions: SubscriptionSet | None = None
     """The connection's subscriptions; None where subscriptions are not supported (HTTP)."""
+    rate_limit: RateLimit | None = None
+    """The connection's call rate limit; None: unlimited."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +115,14 @@ def _is_loopback(host: str) -> bool:
 class Dispatcher:
     """Executes messages against a frozen copy of ``module`` plus the built-in ``rpc_methods``."""
 
-    def __init__(self, module: RpcModule, config: RpcConfig) -> None:
+    def __init__(self, module: RpcModule, config: RpcConfig, *, refusals: RefusalLog | None = None) -> None:
         self._config = config
+        self._refusals = RefusalLog() if refusals is None else refusals
+        limit = config.max_response_size
+        self._timed_out = RpcError(REQUEST_TIMEOUT, "Request timed out", f"exceeded {config.request_timeout} s")
+        self._too_big = RpcError(OVERSIZED_RESPONSE, "Response is too big", f"Exceeded max limit of {limit}")
+        self._batch_too_big = RpcError(TOO_BIG_BATCH_RESPONSE, "The batch response was too large",
+                                       f"Exceeded max limit of {limit}")
         self._methods = {name: module.lookup(name) for name in module.method_names()}
         methods_result = {"version": 1, "methods": sorted([*self._methods, "rpc_methods"])}
 
@@ -113,31 +131,35 @@ class Dispatcher:
 
         self._methods["rpc_methods"] = Method("rpc_methods", MethodKind.CALL, rpc_methods, False, (), None)
 
-    async def handle(self, raw: bytes | str, conn: ConnectionInfo) -> Reply:
-        """Run one message; never raises for anything the client sent or a handler did."""
+    async def handle(self, raw: bytes | str, conn: ConnectionInfo, budget: MessageBudget | None = None) -> Reply:
+        """Run one message; never raises for anything the client sent or a handler did.
+
+        With a ``budget``, the reply's body is charged to it (the caller hands it over or closes the budget).
+        """
         try:
             if len(raw) > PARSE_IN_THREAD_BYTES:
                 value = await trio.to_thread.run_sync(decode_json, raw)
             else:
                 value = decode_json(raw)
         except ValueError:
-            return Reply(self._error(None, RpcError(PARSE_ERROR, "Parse error")))
+            return Reply(self._error(None, RpcError(PARSE_ERROR, "Parse error"), budget))
         deadline = trio.current_time() + self._config.request_timeout
         created: list[Subscription] = []
         if not isinstance(value, list):
-            return Reply(await self._call(value, conn, deadline, created), tuple(created))
+            return Reply(await self._call(value, conn, deadline, created, budget), tuple(created))
         if not value:
-            return Reply(self._error(None, RpcError(INVALID_REQUEST, "Invalid request", "empty batch")))
+            return Reply(self._error(None, RpcError(INVALID_REQUEST, "Invalid request", "empty batch"), budget))
         if len(value) > self._config.max_batch_len:
             detail = f"Exceeded max limit of {self._config.max_batch_len}"
             error = RpcError(TOO_BIG_BATCH_REQUEST, "The batch request was too large", detail)
-            return Reply(self._error(None, error))
+            return Reply(self._error(None, error, budget))
         # The calls of a batch run concurrently (as jsonrpsee runs them), so a batch of submissions is
         # validated together; the responses keep the requests' order.
         answers: list[bytes | None] = [None] * len(value)
+        batch = _BatchSize(self._config.max_response_size)
 
         async def answer(i: int, item: Any) -> None:
-            answers[i] = await self._call(item, conn, deadline, created)
+            answers[i] = await self._call(item, conn, deadline, created, budget, batch)
 
         async with trio.open_nursery() as nursery:
             for i, item in enumerate(value):
@@ -146,21 +168,31 @@ class Dispatcher:
         if not responses:
             return Reply(None, tuple(created))
         body = b"[" + b",".join(responses) + b"]"
-        if len(body) > self._config.max_response_size:
+        if batch.overflowed or len(body) > self._config.max_response_size:
+            if budget is not None:
+                budget.release(sum(map(len, responses)))
             for sub in created:
                 sub.close()
-            detail = f"Exceeded max limit of {self._config.max_response_size}"
-            error = RpcError(TOO_BIG_BATCH_RESPONSE, "The batch response was too large", detail)
-            return Reply(self._error(None, error))
+            return Reply(self._error(None, self._batch_too_big, budget))
+        if budget is not None:
+            budget.charge(len(body) - sum(map(len, responses)))  # the body replaces its parts: add the commas
         return Reply(body, tuple(created))
 
     async def _call(
-        self, value: Any, conn: ConnectionInfo, deadline: float, created: list[Subscription]
+        self,
+        value: Any,
+        conn: ConnectionInfo,
+        deadline: float,
+        created: list[Subscription],
+        budget: MessageBudget | None,
+        batch: _BatchSize | None = None,
     ) -> bytes | None:
+        """The encoded response to one call (charged to ``budget``, counted in ``batch``), or None."""
         try:
             request = parse_request(value)
         except InvalidRequest as exc:
-            return self._error(exc.id, RpcError(INVALID_REQUEST, "Invalid request", exc.detail))
+            return self._part(self._error(exc.id, RpcError(INVALID_REQUEST, "Invalid request", exc.detail), budget),
+                              batch)
         method = self._methods.get(request.method)
         if request.is_notification and (method is None or method.kind is MethodKind.SUBSCRIBE):
             return None
@@ -172,25 +204,65 @@ class Dispatcher:
             unsubscribe_method=method.unsubscribe if method is not None else None,
             subscriptions=conn.subscriptions,
         )
-        result, error = await self._run(request.method, request.params, method, ctx, deadline)
+        error = await self._take_turn(conn, deadline)
+        if error is None:
+            result, error = await self._run(request.method, request.params, method, ctx, deadline)
         if error is None and not request.is_notification:
-            try:
-                body = encode_json(result_response(request.id, result))
-            except (TypeError, ValueError):
-                logger.exception("result of %s is not JSON-serializable", request.method)
-                error = RpcError(INTERNAL_ERROR, "Internal error")
-            else:
-                if len(body) <= self._config.max_response_size:
-                    created.extend(ctx.created)
-                    return body
-                limit = self._config.max_response_size
-                error = RpcError(OVERSIZED_RESPONSE, "Response is too big", f"Exceeded max limit of {limit}")
+            body, error = await self._encode(request.id, request.method, result, deadline, budget, batch)
+            if body is not None:
+                created.extend(ctx.created)
+                return self._part(body, batch)
         for sub in ctx.created:
             sub.close()
-        if request.is_notification:
+        if request.is_notification or error is None:  # (None: a batch past its size limit, answered -32011)
             return None
-        assert error is not None
-        return self._error(request.id, error)
+        return self._part(self._error(request.id, error, budget), batch)
+
+    async def _take_turn(self, conn: ConnectionInfo, deadline: float) -> RpcError | None:
+        """None when the connection's rate limit lets one more call run now, else the error to answer."""
+        if conn.rate_limit is None:
+            return None
+        with trio.move_on_at(deadline):
+            if await conn.rate_limit.acquire():
+                return None
+            self._refusals.note(conn.peer, f"rate limited ({conn.rate_limit.per_minute} calls per minute)")
+            return RpcError(RATE_LIMITED, "RPC rate limit exceeded")
+        return self._timed_out
+
+    async def _encode(
+        self,
+        request_id: RequestId,
+        name: str,
+        result: Any,
+        deadline: float,
+        budget: MessageBudget | None,
+        batch: _BatchSize | None,
+    ) -> tuple[bytes | None, RpcError | None]:
+        """``result``'s response, once there is room for it: ``(body, None)``, ``(None, error)``, or
+        ``(None, None)`` when ``batch`` is already too large for another response."""
+        if budget is not None:
+            with trio.move_on_at(deadline) as scope:
+                await budget.room()
+            if scope.cancelled_caught:
+                return None, self._timed_out
+        if batch is not None and batch.overflowed:
+            return None, None
+        try:
+            body = encode_json(result_response(request_id, result))
+        except (TypeError, ValueError):
+            logger.exception("result of %s is not JSON-serializable", name)
+            return None, RpcError(INTERNAL_ERROR, "Internal error")
+        if len(body) > self._config.max_response_size:
+            return None, self._too_big
+        if budget is not None:
+            budget.charge(len(body))
+        return body, None
+
+    @staticmethod
+    def _part(body: bytes, batch: _BatchSize | None) -> bytes:
+        if batch is not None:
+            batch.add(len(body))
+        return body
 
     async def _run(
         self,
@@ -216,12 +288,30 @@ class Dispatcher:
             logger.exception("RPC method %s failed", name)
             return None, RpcError(INTERNAL_ERROR, "Internal error")
         assert scope.cancelled_caught
-        return None, RpcError(REQUEST_TIMEOUT, "Request timed out", f"exceeded {self._config.request_timeout} s")
+        return None, self._timed_out
 
     @staticmethod
-    def _error(request_id: RequestId, error: RpcError) -> bytes:
+    def _error(request_id: RequestId, error: RpcError, budget: MessageBudget | None = None) -> bytes:
+        """An error response, charged to ``budget`` without waiting for room (errors are small)."""
         try:
-            return encode_json(error_response(request_id, error))
+            body = encode_json(error_response(request_id, error))
         except (TypeError, ValueError):
             logger.exception("error data of %r is not JSON-serializable", error)
-            return encode_json(error_response(request_id, RpcError(error.code, error.message)))
+            body = encode_json(error_response(request_id, RpcError(error.code, error.message)))
+        if budget is not None:
+            budget.charge(len(body))
+        return body
+
+
+class _BatchSize:
+    """The bytes of a batch's responses so far, against ``max_response_size``."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._total = 0
+        self.overflowed = False
+        """The responses alone are over the limit: the batch is answered -32011, whatever comes."""
+
+    def add(self, size: int) -> None:
+        self._total += size
+        self.overflowed = self._total > self._limit

@@ -8,14 +8,20 @@ Two users:
 
       port = await nursery.start(functools.partial(serve_http, {"/metrics": metrics}, port=9615))
 
-Connections are accepted by :func:`accept_connections`, which keeps at most ``max_connections`` open: one
-more is answered ``429 Too Many Requests`` and closed. Keep-alive is supported; pipelined requests are
-answered in order, one at a time.
+Connections are accepted by :func:`accept_connections`, which keeps at most ``max_connections`` open
+(:class:`ConnectionTable`). A connection is *half-open* until it has completed its first request (for a
+WebSocket, the upgrade request): it is closed if it has not within ``handshake_timeout``, and when the server
+is full a new connection evicts the oldest half-open one. Only when every open connection has completed a
+request is the new one answered ``429 Too Many Requests`` and closed. So clients that connect and send
+nothing, or trickle, cannot lock out clients that talk. Keep-alive is supported; pipelined requests are
+answered in order, one at a time. Refusals, evictions and handshake timeouts are logged once per client
+(:class:`~node.rpc.refusals.RefusalLog`).
 
 Limits and deadlines (:class:`HttpLimits`): request headers at most 16 KiB (h11; more → 431); a body at most
 ``max_body_size`` (more → 413, decided from ``Content-Length`` before the body is read, or while reading a
-chunked body); ``read_timeout`` seconds to receive a complete request, counting from when the connection
-starts waiting for it (so it also bounds keep-alive idle time); ``write_timeout`` seconds per response;
+chunked body); ``handshake_timeout`` seconds from accepting a connection to its first complete request;
+``read_timeout`` seconds to receive each later one, counting from when the connection starts waiting for it
+(so it also bounds keep-alive idle time); ``write_timeout`` seconds per response;
 ``handler_timeout`` seconds for a route to answer (else 503). Malformed HTTP gets h11's suggested status
 (400, 431, ...) and the connection is closed. An exception in a route is logged and answered 500; a
 connection's failure is logged and never reaches the accept loop.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
@@ -37,6 +44,7 @@ import h11
 import trio
 
 from node.rpc.jsonrpc import encode_json
+from node.rpc.refusals import RefusalLog
 
 __all__ = [
     "HttpLimits",
@@ -44,7 +52,9 @@ __all__ = [
     "HttpResponse",
     "HttpConnection",
     "Route",
+    "ClientSlot",
     "ConnectionCounter",
+    "ConnectionTable",
     "accept_connections",
     "open_listener",
     "peer_address",
@@ -66,11 +76,13 @@ class HttpLimits:
     """Bounds of an HTTP server; validated at construction."""
 
     max_connections: int = 100
-    """Open connections; one more is answered 429 and closed."""
+    """Open connections; one more evicts a half-open one, or is answered 429 and closed."""
     max_body_size: int = 1024 * 1024
     """Largest request body; larger ones are answered 413."""
+    handshake_timeout: float = 5.0
+    """Seconds a new connection has to complete its first request."""
     read_timeout: float = 60.0
-    """Seconds to receive one complete request, keep-alive idle time included."""
+    """Seconds to receive each later request, keep-alive idle time included."""
     write_timeout: float = 30.0
     """Seconds one response may take to send."""
     handler_timeout: float = 30.0
@@ -79,7 +91,7 @@ class HttpLimits:
     def __post_init__(self) -> None:
         if self.max_connections < 1 or self.max_body_size < 0:
             raise ValueError("max_connections must be at least 1 and max_body_size not negative")
-        if not min(self.read_timeout, self.write_timeout, self.handler_timeout) > 0:
+        if not min(self.handshake_timeout, self.read_timeout, self.write_timeout, self.handler_timeout) > 0:
             raise ValueError("timeouts must be positive")
 
 
@@ -125,9 +137,10 @@ class _Closed(Exception):
 class HttpConnection:
     """The HTTP/1.1 side of one accepted connection."""
 
-    def __init__(self, stream: trio.SocketStream, limits: HttpLimits, *, too_large: HttpResponse) -> None:
-        self.stream = stream
-        self.peer = peer_address(stream)
+    def __init__(self, slot: ClientSlot, limits: HttpLimits, *, too_large: HttpResponse) -> None:
+        self.stream = slot.stream
+        self.peer = slot.peer
+        self.slot = slot
         self._limits = limits
         self._too_large = too_large
         self._h11 = h11.Connection(h11.SERVER)
@@ -137,9 +150,11 @@ class HttpConnection:
         something we answered with an error)."""
         try:
             with trio.fail_after(self._limits.read_timeout):
-                return await self._read_request()
+                request = await self._read_request()
         except (trio.TooSlowError, _Closed):
             return None
+        self.slot.establish()
+        return request
 
     async def respond(self, response: HttpResponse, *, close: bool = False) -> bool:
         """Send ``response``; True when the connection can carry another request."""
@@ -203,6 +218,7 @@ class HttpConnection:
         return HttpRequest(event.method.decode("ascii").upper(), path, query, headers, bytes(body), self.peer)
 
     async def _refuse_body(self) -> None:
+        self.slot.note("refused (413): request body over the size limit")
         await self.respond(self._too_large, close=True)
         await linger_close(self.stream)
         raise _Closed
@@ -281,7 +297,77 @@ class ConnectionCounter:
     open: int = 0
     accepted: int = 0
     refused: int = 0
+    evicted: int = 0
+    """Half-open connections closed to make room for a new one."""
+    timed_out: int = 0
+    """Connections closed for not completing a request within ``handshake_timeout``."""
     refusing: int = field(default=0, repr=False)
+
+
+class ClientSlot:
+    """One accepted connection: its stream, and whether it has completed a request yet.
+
+    Until it has (:meth:`establish`) it is half-open: its ``scope`` (around everything the connection does)
+    has the handshake deadline, and the table may cancel it to make room.
+    """
+
+    def __init__(self, stream: trio.SocketStream, table: ConnectionTable, deadline: float) -> None:
+        self.stream = stream
+        self.peer = peer_address(stream)
+        self.scope = trio.CancelScope(deadline=deadline)
+        self.established = False
+        self.evicted = False
+        self._table = table
+
+    def note(self, reason: str) -> None:
+        """Log (once per client and reason) that this connection was refused something or dropped."""
+        self._table.refusals.note(self.peer, reason)
+
+    def establish(self) -> None:
+        """The connection completed a request (or its WebSocket handshake): no more deadline or eviction."""
+        if not self.established:
+            self.established = True
+            self.scope.deadline = math.inf
+            self._table.forget_half_open(self)
+
+
+class ConnectionTable:
+    """The open connections of one server: at most ``max_connections``, the half-open ones evictable."""
+
+    def __init__(self, limits: HttpLimits, refusals: RefusalLog | None = None) -> None:
+        self.limits = limits
+        self.counter = ConnectionCounter()
+        self.refusals = RefusalLog() if refusals is None else refusals
+        self._half_open: dict[ClientSlot, None] = {}  # oldest first
+
+    def admit(self, stream: trio.SocketStream) -> ClientSlot | None:
+        """A slot for a new connection (evicting the oldest half-open one when full), or None: refuse it."""
+        if self.counter.open >= self.limits.max_connections:
+            if not self._half_open:
+                return None
+            self._evict(next(iter(self._half_open)))
+        slot = ClientSlot(stream, self, trio.current_time() + self.limits.handshake_timeout)
+        self._half_open[slot] = None
+        self.counter.open += 1
+        self.counter.accepted += 1
+        return slot
+
+    def forget_half_open(self, slot: ClientSlot) -> None:
+        self._half_open.pop(slot, None)
+
+    def release(self, slot: ClientSlot) -> None:
+        """The connection's task ended."""
+        self._half_open.pop(slot, None)
+        if not slot.evicted:
+            self.counter.open -= 1
+
+    def _evict(self, slot: ClientSlot) -> None:
+        del self._half_open[slot]
+        slot.evicted = True
+        slot.scope.cancel()
+        self.counter.open -= 1  # its slot is free now; its task ends at its next checkpoint
+        self.counter.evicted += 1
+        self.refusals.note(slot.peer, "evicted: no complete request yet while the server was full")
 
 
 TOO_MANY_CONNECTIONS = (
@@ -298,14 +384,13 @@ async def open_listener(host: str, port: int) -> trio.SocketListener:
     return listeners[0]
 
 
-async def accept_connections(
-    listener: trio.SocketListener,
-    handler: Callable[[trio.SocketStream], Awaitable[None]],
-    limits: HttpLimits,
-    counter: ConnectionCounter,
-) -> None:
-    """Accept forever (until cancelled), running ``handler(stream)`` per connection, at most
+Handler = Callable[[ClientSlot], Awaitable[None]]
+
+
+async def accept_connections(listener: trio.SocketListener, handler: Handler, table: ConnectionTable) -> None:
+    """Accept forever (until cancelled), running ``handler(slot)`` per connection, at most
     ``max_connections`` at once; the stream is closed when the handler returns."""
+    counter = table.counter
     async with trio.open_nursery() as nursery:
         while True:
             try:
@@ -316,18 +401,18 @@ async def accept_connections(
                 logger.error("accept() failed (%s); retrying in %s s", exc, ACCEPT_BACKOFF_SECONDS)
                 await trio.sleep(ACCEPT_BACKOFF_SECONDS)
                 continue
-            if counter.open >= limits.max_connections:
+            slot = table.admit(stream)
+            if slot is None:
                 counter.refused += 1
-                if counter.refusing < limits.max_connections:
+                table.refusals.note(peer_address(stream), "refused (429): every connection slot is in use")
+                if counter.refusing < table.limits.max_connections:
                     counter.refusing += 1
                     nursery.start_soon(_refuse, stream, counter)
                 else:
                     await stream.aclose()
                 continue
-            counter.open += 1
-            counter.accepted += 1
             _set_keepalive(stream)
-            nursery.start_soon(_run_connection, stream, handler, counter)
+            nursery.start_soon(_run_connection, slot, handler, table)
 
 
 async def _refuse(stream: trio.SocketStream, counter: ConnectionCounter) -> None:
@@ -341,16 +426,18 @@ async def _refuse(stream: trio.SocketStream, counter: ConnectionCounter) -> None
         counter.refusing -= 1
 
 
-async def _run_connection(
-    stream: trio.SocketStream, handler: Callable[[trio.SocketStream], Awaitable[None]], counter: ConnectionCounter
-) -> None:
+async def _run_connection(slot: ClientSlot, handler: Handler, table: ConnectionTable) -> None:
     try:
-        async with stream:
-            await handler(stream)
+        with slot.scope:
+            async with slot.stream:
+                await handler(slot)
+        if slot.scope.cancelled_caught and not slot.evicted:  # only the handshake deadline is left
+            table.counter.timed_out += 1
+            table.refusals.note(slot.peer, "closed: no complete request within the handshake timeout")
     except Exception:
-        logger.exception("connection from %s failed", peer_address(stream))
+        logger.exception("connection from %s failed", slot.peer)
     finally:
-        counter.open -= 1
+        table.release(slot)
 
 
 async def serve_http(
@@ -366,10 +453,9 @@ async def serve_http(
     Reports the bound port through ``task_status.started(port)``. Unknown paths get 404, other methods 405.
     """
     listener = await open_listener(host, port)
-    counter = ConnectionCounter()
 
-    async def handle(stream: trio.SocketStream) -> None:
-        conn = HttpConnection(stream, limits, too_large=HttpResponse.text(413, "Payload Too Large\n"))
+    async def handle(slot: ClientSlot) -> None:
+        conn = HttpConnection(slot, limits, too_large=HttpResponse.text(413, "Payload Too Large\n"))
         while (request := await conn.next_request()) is not None:
             response = await answer_route(routes, request, limits.handler_timeout)
             if not await conn.respond(response):
@@ -377,7 +463,7 @@ async def serve_http(
 
     async with listener:
         task_status.started(listener.socket.getsockname()[1])
-        await accept_connections(listener, handle, limits, counter)
+        await accept_connections(listener, handle, ConnectionTable(limits))
 
 
 async def answer_route(routes: Mapping[str, Route], request: HttpRequest, timeout: float) -> HttpResponse:

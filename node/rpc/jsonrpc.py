@@ -30,6 +30,7 @@ code    message                                     when
 -32008  Response is too big                         one response over ``max_response_size``
 -32010  The batch request was too large             more calls than ``max_batch_len``
 -32011  The batch response was too large            batch responses over ``max_response_size``
+-32999  RPC rate limit exceeded                     over the connection's ``rate_limit`` (Substrate's)
 ======  ==========================================  ================================================
 
 Handlers report their own failures by raising :class:`RpcError` with an application code; Substrate's author
@@ -57,6 +58,7 @@ __all__ = [
     "OVERSIZED_RESPONSE",
     "TOO_BIG_BATCH_REQUEST",
     "TOO_BIG_BATCH_RESPONSE",
+    "RATE_LIMITED",
     "AUTHOR_BAD_FORMAT",
     "AUTHOR_VERIFICATION_ERROR",
     "POOL_INVALID_TX",
@@ -91,6 +93,7 @@ OVERSIZED_REQUEST = -32007
 OVERSIZED_RESPONSE = -32008
 TOO_BIG_BATCH_REQUEST = -32010
 TOO_BIG_BATCH_RESPONSE = -32011
+RATE_LIMITED = -32999
 
 # -- Substrate's author/transaction-pool codes (sc-rpc-api author/error.rs) -------------------------------
 AUTHOR_BAD_FORMAT = 1001

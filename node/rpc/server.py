@@ -22,7 +22,8 @@ body over ``max_request_size``              413 with a -32007 error body, connec
 other GET, other methods                    405 (``Allow: POST, OPTIONS``)
 ``OPTIONS``                                 CORS preflight, 200
 a disallowed browser ``Origin``             403 (HTTP and WebSocket handshake alike)
-connection over ``max_connections``         429, closed
+connection over ``max_connections``         evicts the oldest half-open connection; with none, 429, closed
+no complete request in ``handshake_timeout``  closed
 ==========================================  ==============================================================
 
 CORS: allowed origins get ``Access-Control-Allow-Origin`` (``*`` under ``cors="all"``, else the origin
@@ -42,7 +43,8 @@ from wsproto.utilities import generate_accept_token
 from node.rpc.config import RpcConfig
 from node.rpc.dispatch import ConnectionInfo, Dispatcher
 from node.rpc.http import (
-    ConnectionCounter,
+    ClientSlot,
+    ConnectionTable,
     HttpConnection,
     HttpLimits,
     HttpRequest,
@@ -53,6 +55,8 @@ from node.rpc.http import (
     open_listener,
 )
 from node.rpc.jsonrpc import OVERSIZED_REQUEST, RpcError, error_response
+from node.rpc.ratelimit import RateLimit
+from node.rpc.refusals import RefusalLog
 from node.rpc.registry import RpcModule
 from node.rpc.ws import WebSocketConnection
 
@@ -75,12 +79,18 @@ class RpcStatistics:
     """TCP connections now open (HTTP and WebSocket)."""
     connections_accepted: int
     connections_refused: int
-    """Refused with 429 because ``max_connections`` were open."""
+    """Refused with 429 because ``max_connections`` were open, none of them half-open."""
+    connections_evicted: int
+    """Half-open connections closed to make room for a new one."""
+    handshake_timeouts: int
+    """Connections closed for not completing a request within ``handshake_timeout``."""
     websocket_connections: int
     """WebSocket connections now open."""
+    websocket_buffered_bytes: int
+    """Bytes of responses and notifications WebSocket connections hold for their clients now."""
     subscriptions_open: int
     slow_consumers_dropped: int
-    """WebSocket clients dropped because their backlog overflowed or a write stalled."""
+    """WebSocket clients dropped because their buffer overflowed or a write stalled."""
 
 
 class CorsPolicy:
@@ -125,7 +135,8 @@ class RpcServer:
         routes: Mapping[str, Route] | None = None,
     ) -> None:
         self._config = config
-        self._dispatcher = Dispatcher(module, config)
+        self._refusals = RefusalLog()
+        self._dispatcher = Dispatcher(module, config, refusals=self._refusals)
         self._health = health
         self._routes: dict[str, Route] = {"/health": self._health_route, "/health/readiness": self._readiness_route}
         for path in routes or {}:
@@ -136,13 +147,14 @@ class RpcServer:
         self._limits = HttpLimits(
             max_connections=config.max_connections,
             max_body_size=config.max_request_size,
+            handshake_timeout=config.handshake_timeout,
             read_timeout=config.read_timeout,
             write_timeout=config.send_timeout,
             handler_timeout=config.request_timeout,
         )
         too_big = RpcError(OVERSIZED_REQUEST, "Request is too big", f"Exceeded max limit of {config.max_request_size}")
         self._too_large = HttpResponse.json(error_response(None, too_big), status=413)
-        self._counter = ConnectionCounter()
+        self._table = ConnectionTable(self._limits, self._refusals)
         self._websockets: set[WebSocketConnection] = set()
         self._slow_consumers_dropped = 0
         self._port: int | None = None
@@ -160,20 +172,25 @@ class RpcServer:
             self._port = listener.socket.getsockname()[1]
             logger.info("JSON-RPC (HTTP and WebSocket) listening on %s:%d", self._config.host, self._port)
             task_status.started()
-            await accept_connections(listener, self._serve_connection, self._limits, self._counter)
+            await accept_connections(listener, self._serve_connection, self._table)
 
     def statistics(self) -> RpcStatistics:
+        counter = self._table.counter
         return RpcStatistics(
-            connections_open=self._counter.open,
-            connections_accepted=self._counter.accepted,
-            connections_refused=self._counter.refused,
+            connections_open=counter.open,
+            connections_accepted=counter.accepted,
+            connections_refused=counter.refused,
+            connections_evicted=counter.evicted,
+            handshake_timeouts=counter.timed_out,
             websocket_connections=len(self._websockets),
+            websocket_buffered_bytes=sum(ws.buffered_bytes for ws in self._websockets),
             subscriptions_open=sum(len(ws.subscriptions or ()) for ws in self._websockets),
             slow_consumers_dropped=self._slow_consumers_dropped,
         )
 
-    async def _serve_connection(self, stream: trio.SocketStream) -> None:
-        conn = HttpConnection(stream, self._limits, too_large=self._too_large)
+    async def _serve_connection(self, slot: ClientSlot) -> None:
+        conn = HttpConnection(slot, self._limits, too_large=self._too_large)
+        rate_limit = None if self._config.rate_limit is None else RateLimit(self._config.rate_limit)
         while (request := await conn.next_request()) is not None:
             origin = request.headers.get("origin")
             if origin is not None and not self._cors.allows(origin):
@@ -182,18 +199,19 @@ class RpcServer:
                 await self._serve_websocket(conn, request)
                 return
             else:
-                response = await self._answer(request)
+                response = await self._answer(request, rate_limit)
                 if origin is not None:
                     response = response.with_headers(self._cors.headers(origin))
             if not await conn.respond(response):
                 return
 
-    async def _answer(self, request: HttpRequest) -> HttpResponse:
+    async def _answer(self, request: HttpRequest, rate_limit: RateLimit | None) -> HttpResponse:
         if request.method == "POST":
             media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
             if media_type not in JSON_TYPES:
                 return HttpResponse.text(415, UNSUPPORTED_MEDIA_TYPE)
-            reply = await self._dispatcher.handle(request.body, ConnectionInfo("http", request.peer))
+            info = ConnectionInfo("http", request.peer, rate_limit=rate_limit)
+            reply = await self._dispatcher.handle(request.body, info)
             return HttpResponse(200, reply.body or b"", "application/json; charset=utf-8")
         if request.method == "OPTIONS":
             allow_headers = request.headers.get("access-control-request-headers", "content-type")
@@ -233,6 +251,7 @@ class RpcServer:
             config=self._config,
             peer=conn.peer,
             on_slow_consumer=self._count_slow_consumer,
+            note_refusal=conn.slot.note,
         )
         self._websockets.add(ws)
         try:

@@ -17,14 +17,17 @@ A broadcaster that keeps a set of subscriptions instead of a task per subscripti
 :class:`SubscriptionClosed` once the client unsubscribed or went away, the cue to forget it.
 
 Ordering: the subscribe response goes out before any notification. Until the response is queued the
-subscription is *pending*: ``send`` holds notifications (at most ``ws_backlog_messages``) and ``start_soon``
-holds producers; both are released right after the response. If the subscribe call fails (error response,
-timeout, response too big) its pending subscriptions are closed and never start.
+subscription is *pending*: ``send`` holds notifications (at most ``MAX_HELD_NOTIFICATIONS``: a handler sends
+an initial value, not a stream) and ``start_soon`` holds producers; both are released right after the
+response. If the subscribe call fails (error response, timeout, response too big) its pending subscriptions
+are closed and never start.
 
-Backpressure: ``send`` never waits for the client. It queues the notification on the connection's bounded
-backlog (``ws_backlog_messages`` / ``ws_backlog_bytes``); when that is full the client is not reading fast
-enough, and the whole connection is dropped rather than letting memory grow. Every subscription of the
-connection is then closed, producers are cancelled, and ``send`` raises ``SubscriptionClosed``.
+Backpressure: ``send`` never waits for the client. It queues the notification under the connection's byte
+budget (``ws_buffer_bytes``, :mod:`node.rpc.budget`), shared by all its subscriptions and responses, so a
+client that reads may hold as many subscriptions as its limit allows. When the budget is used up the client
+is not reading fast enough, and the whole connection is dropped rather than letting memory grow. Every
+subscription of the connection is then closed, producers are cancelled, and ``send`` raises
+``SubscriptionClosed``.
 
 A producer that ends normally leaves the subscription open until the client unsubscribes (so a late
 ``author_unwatchExtrinsic`` still answers true); one that raises is logged and closes its subscription; one
@@ -47,6 +50,7 @@ import trio
 from node.rpc.jsonrpc import TOO_MANY_SUBSCRIPTIONS, RpcError, encode_json, notification
 
 __all__ = [
+    "MAX_HELD_NOTIFICATIONS",
     "CallContext",
     "NotificationSink",
     "Subscription",
@@ -59,6 +63,9 @@ logger = logging.getLogger(__name__)
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 16
 
+MAX_HELD_NOTIFICATIONS = 16
+"""Notifications a subscribe handler may send before its response is out (held until then)."""
+
 
 class SubscriptionClosed(Exception):
     """The subscription is closed: unsubscribed, connection gone, or dropped as a slow consumer."""
@@ -69,10 +76,6 @@ class NotificationSink(Protocol):
 
     def push_notification(self, data: bytes) -> bool:
         """Queue one encoded notification without waiting; False when the connection is gone or dropped."""
-
-    @property
-    def backlog_messages(self) -> int:
-        """How many notifications the connection may queue."""
 
 
 class _State(enum.Enum):
@@ -111,7 +114,7 @@ class Subscription:
             raise SubscriptionClosed(self.id)
         data = encode_json(notification(self.notification_method, self.id, result))
         if self._state is _State.PENDING:
-            if len(self._held) >= self._owner.sink.backlog_messages:
+            if len(self._held) >= MAX_HELD_NOTIFICATIONS:
                 self.close()
                 raise SubscriptionClosed(self.id)
             self._held.append(data)

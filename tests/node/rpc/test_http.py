@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
@@ -202,17 +203,66 @@ async def test_many_concurrent_connections(start_server):
     assert server.statistics().connections_accepted == 60
 
 
-async def test_connection_limit(start_server):
+async def open_established(port: int) -> trio.SocketStream:
+    """A kept-alive connection that has completed one request (so it is not half-open)."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    body = json.dumps(call("system_chain")).encode()
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    await stream.send_all(head.encode() + body)
+    with trio.fail_after(5):
+        assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1 200")
+    return stream
+
+
+async def test_connection_limit_refuses_when_every_connection_has_talked(start_server):
     server = await start_server(max_connections=3)
-    held = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(3)]
-    await wait_until(lambda: server.statistics().connections_open == 3)
+    held = [await open_established(server.port) for _ in range(3)]
     refused = await in_thread(post, server.port, call("system_chain"))
     assert refused.status_code == 429
-    assert server.statistics().connections_refused == 1
+    assert server.statistics().connections_refused == 1 and server.statistics().connections_evicted == 0
     await held.pop().aclose()
     await wait_until(lambda: server.statistics().connections_open == 2)
     assert (await in_thread(post, server.port, call("system_chain"))).json()["result"] == "Cairn Test"
     for stream in held:
+        await stream.aclose()
+
+
+async def test_silent_connections_are_evicted_for_a_new_client(start_server, caplog):
+    server = await start_server(max_connections=3)
+    talker = await open_established(server.port)
+    with caplog.at_level(logging.INFO, logger="node.rpc.refusals"):
+        silent = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(5)]  # 2 fit, 3 evict
+        await wait_until(lambda: server.statistics().connections_accepted == 6)
+        served = await in_thread(post, server.port, call("system_chain"))
+    assert served.json()["result"] == "Cairn Test"
+    stats = server.statistics()
+    assert stats.connections_refused == 0 and stats.connections_evicted == 4 and stats.connections_open <= 3
+    assert caplog.text.count("evicted") == 1  # once per client, not per connection
+    with trio.fail_after(5):
+        for stream in silent[:4]:  # the oldest four were closed; the newest silent one still waits
+            assert await stream.receive_some(1024) == b""
+    talker_body = json.dumps(call("system_chain")).encode()
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(talker_body)}\r\n\r\n"
+    await talker.send_all(head.encode() + talker_body)  # a connection that had talked was kept
+    with trio.fail_after(5):
+        assert (await talker.receive_some(65536)).startswith(b"HTTP/1.1 200")
+    for stream in [talker, *silent]:
+        await stream.aclose()
+
+
+async def test_connection_without_a_complete_request_is_closed_at_the_handshake_timeout(start_server):
+    server = await start_server(handshake_timeout=0.3)
+    silent = await trio.open_tcp_stream("127.0.0.1", server.port)
+    trickle = await trio.open_tcp_stream("127.0.0.1", server.port)
+    await trickle.send_all(b"POST / HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
+    with trio.fail_after(5):
+        assert await silent.receive_some(1024) == b""
+        assert await trickle.receive_some(1024) == b""
+    await wait_until(lambda: server.statistics().handshake_timeouts == 2)
+    kept = await open_established(server.port)  # one that talked keeps its connection past the deadline
+    await trio.sleep(0.5)
+    assert server.statistics().connections_open == 1
+    for stream in (silent, trickle, kept):
         await stream.aclose()
 
 

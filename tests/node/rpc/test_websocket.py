@@ -311,7 +311,7 @@ async def test_many_concurrent_websocket_clients(start_server):
     assert await in_thread(all_clients) == [[[n], [0, 1, 2]] for n in range(40)]
 
 
-async def open_unread_websocket(port: int) -> trio.SocketStream:
+async def open_unread_websocket(port: int) -> tuple[trio.SocketStream, WSConnection]:
     """A WebSocket client with a tiny receive buffer that will never read after the handshake."""
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -322,13 +322,13 @@ async def open_unread_websocket(port: int) -> trio.SocketStream:
     with trio.fail_after(5):
         while not any(isinstance(event, AcceptConnection) for event in client.events()):
             client.receive_data(await stream.receive_some(4096))
-    await stream.send_all(client.send(TextMessage(json.dumps(call("test_subscribeFlood", [64 * 1024])))))
-    return stream
+    return stream, client
 
 
 async def test_slow_consumer_is_dropped_with_bounded_backlog(start_server, probe):
-    server = await start_server(ws_backlog_messages=16, ws_backlog_bytes=512 * 1024, send_timeout=2)
-    stream = await open_unread_websocket(server.port)
+    server = await start_server(ws_buffer_bytes=512 * 1024, send_timeout=2)
+    stream, client = await open_unread_websocket(server.port)
+    await stream.send_all(client.send(TextMessage(json.dumps(call("test_subscribeFlood", [64 * 1024])))))
     with trio.fail_after(10):
         await probe.flood_closed.wait()  # the producer's send raised SubscriptionClosed
     assert server.statistics().slow_consumers_dropped == 1
@@ -346,3 +346,62 @@ async def test_slow_consumer_is_dropped_with_bounded_backlog(start_server, probe
             ws.close()
 
     assert await in_thread(healthy) == "Cairn Test"
+
+
+async def test_client_that_never_reads_makes_the_node_hold_bounded_bytes(start_server):
+    buffer, largest = 1024 * 1024, 256 * 1024
+    server = await start_server(ws_buffer_bytes=buffer, max_response_size=largest, send_timeout=3)
+    stream, client = await open_unread_websocket(server.port)
+    padding = "p" * 16_000  # big requests, so the kernel's buffers cannot hide that the server stopped reading
+    message = client.send(TextMessage(json.dumps([call("test_sized", [100_000, padding], id=i) for i in range(2)])))
+    peak, sent = 0, 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, server.statistics().websocket_buffered_bytes)
+            await trio.sleep(0.005)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch)
+        with trio.move_on_after(3):  # the server stops reading: the sends block
+            while sent < 2000:
+                await stream.send_all(message)
+                sent += 1
+        await wait_until(lambda: server.statistics().slow_consumers_dropped == 1, deadline=15)
+        nursery.cancel_scope.cancel()
+    assert sent < 2000  # 64 MB that it never read
+    # the budget, overshot by at most the oldest message's answer and one more
+    assert 0 < peak <= buffer + 2 * largest + 64 * 1024
+    await stream.aclose()
+
+    def healthy() -> Any:
+        ws = connect(server.port)
+        try:
+            return ask(ws, call("system_chain"))["result"]
+        finally:
+            ws.close()
+
+    assert await in_thread(healthy) == "Cairn Test"
+
+
+async def test_a_reader_keeps_hundreds_of_subscriptions(start_server):
+    server = await start_server()
+
+    def client() -> tuple[list[Any], Any]:
+        ws = connect(server.port)
+        try:
+            for i in range(300):  # sent at once, without waiting for the answers
+                ws.send(json.dumps(call("test_subscribeTicks", [2, 0.05], id=i)))
+            messages = receive(ws, 300 * 4)  # per subscription: its id, the initial 0, ticks 1 and 2
+            return messages, ask(ws, call("system_chain", id="after"))
+        finally:
+            ws.close()
+
+    messages, after = await in_thread(client, deadline=60)
+    ids = {m["result"] for m in messages if "id" in m}
+    assert len(ids) == 300
+    ticks = sorted(m["params"]["result"] for m in messages if "method" in m and m["params"]["subscription"] in ids)
+    assert ticks == [0] * 300 + [1] * 300 + [2] * 300
+    assert after["result"] == "Cairn Test"
+    assert server.statistics().slow_consumers_dropped == 0
