@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 from runtime.frame.pallet import Pallet
-from runtime.scale import STR, U128, Tuple, Vec
+from runtime.scale import STR, U128, ScaleDecodeError, Tuple, Vec
 
 if TYPE_CHECKING:
     from runtime.trie import TrieState
@@ -199,6 +199,20 @@ class RuntimeParams:
         """``Vec<(String, u128)>`` of every parameter as ``"Pallet.field"``, sorted."""
         return _PARAMS_CODEC.encode(sorted((f"{name}.{key}", value) for name, fields in self.to_json().items()
                                            for key, value in fields.items()))
+
+    @classmethod
+    def decode(cls, definitions: Sequence[PalletDefinition], data: bytes) -> "RuntimeParams":
+        """The inverse of :meth:`encode`, for a client reading a chain's parameters back from its genesis
+        state; raises :class:`InvalidGenesis` for bytes that are not parameters of these pallets."""
+        try:
+            pairs = _PARAMS_CODEC.decode(data)
+        except ScaleDecodeError as exc:
+            raise InvalidGenesis(f"runtime parameters do not decode: {exc}") from None
+        doc: dict[str, dict[str, int]] = {}
+        for name, value in pairs:
+            pallet, _, key = name.partition(".")
+            doc.setdefault(pallet, {})[key] = value
+        return cls(definitions, doc)
 
 
 def _params_from_dict(definition: PalletDefinition, doc: Any) -> Any:

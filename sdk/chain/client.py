@@ -1,0 +1,530 @@
+"""The asynchronous chain client: typed reads, signed transactions with receipts, subscriptions, proofs.
+
+``AsyncClient`` runs on ``anyio``, so trio and asyncio programs use the same client::
+
+    async with AsyncClient("ws://127.0.0.1:9944") as client:
+        alice = Keypair.from_uri("//Alice")
+        call = client.compose_call("Balances", "transfer_keep_alive", {"dest": bob_address, "value": 10**12})
+        receipt = await client.sign_and_submit(call, alice, wait_for_finalization=True)
+        assert receipt.is_success, receipt.error_message
+        info = await client.query("System", "Account", [alice])     # an AccountInfo dataclass
+
+Method names follow ``substrate-interface`` where they overlap (``query``, ``query_map``, ``get_constant``,
+``compose_call``, ``create_signed_extrinsic``, ``submit_extrinsic(wait_for_inclusion=...)``, ``get_block``,
+``get_events``, ``subscribe_block_headers``, ``rpc_request``). What differs: values are the runtime's own
+types (bytes for hashes and account ids, dataclasses for structs and events) decoded with the runtime's own
+codecs, and every failure is a typed error from :mod:`sdk.chain.errors`.
+
+On entering, the client connects, checks that the node runs the runtime this SDK was built with (spec
+name, spec version, transaction version; else :class:`RuntimeMismatch`) and builds that runtime locally
+from the parameters the chain keeps in its genesis state. Every reconnection checks the chain (genesis
+hash) and the runtime again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from runtime.cairn import DEFINITIONS, RUNTIME_PARAMS_KEY, CairnRuntime, RuntimeVersion
+from runtime.extrinsic import decode_extrinsic, encode_signed, signing_payload
+from runtime.frame.composition import InvalidGenesis, RuntimeParams
+from runtime.frame.construct import Call
+from runtime.hashing import blake2_256
+from runtime.keyring import Keypair
+from runtime.primitives import Era, Header
+
+from sdk.chain.cache import SharedFetches
+from sdk.chain.errors import (
+    BadArgument,
+    ExtrinsicDropped,
+    InvalidResponse,
+    InvalidTransaction,
+    RuntimeMismatch,
+)
+from sdk.chain.follow import EventSubscription
+from sdk.chain.keys import AccountLike, account_id
+from sdk.chain.nonces import NonceManager
+from sdk.chain.receipt import ExtrinsicReceipt, InclusionData, receipt_in_block
+from sdk.chain.rpc import Endpoint, RpcConnection
+from sdk.chain.runtime_view import RuntimeView, StorageEntry
+from sdk.chain.shapes import from_hex, header_from_json, optional_hex, runtime_version_from_json, to_hex
+from sdk.chain.transport import ReconnectPolicy, Subscription, Transport, deadline
+from sdk.chain.types import ChainBlock, ChainEvent, ReadProof, SignedExtrinsic
+
+__all__ = ["AsyncClient", "QueryMapResult", "DEFAULT_URL", "BlockId"]
+
+DEFAULT_URL = "ws://127.0.0.1:9944"
+MiB = 1024 * 1024
+MAX_KEYS_PER_PAGE = 1000
+"""The node serves at most this many keys per ``state_getKeysPaged`` (as Substrate)."""
+WATCH_BUFFER = 16
+"""A transaction's watch sees a handful of updates (ready, inBlock, finalized)."""
+RECEIPT_BLOCKS = 32
+"""Blocks whose extrinsic hashes and events are kept for receipts of transactions watched together."""
+_KEEP_NONCE_CODES = (1012, 1013)
+"""Refusals after which the nonce count stays right: the same transaction is (or was) in the pool."""
+
+BlockId = bytes | str
+"""A block hash: 32 bytes or ``"0x"`` + 64 hex digits."""
+
+
+class AsyncClient:
+    """A client of one node's JSON-RPC WebSocket. Use it as ``async with AsyncClient(url) as client``.
+
+    ``timeout`` bounds every call (reconnection included); ``watch_timeout`` bounds waiting for a
+    transaction's inclusion or finality. ``reconnect`` says how hard to retry a lost connection.
+    ``runtime`` builds the runtime from the chain's parameters (the runtime this SDK ships by default)."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, watch_timeout: float = 300.0,
+                 reconnect: ReconnectPolicy = ReconnectPolicy(), max_message_size: int = 64 * MiB,
+                 subscription_buffer: int = 256,
+                 runtime: Callable[[RuntimeParams], CairnRuntime] = CairnRuntime) -> None:
+        try:
+            endpoint = Endpoint.parse(url)
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None
+        if watch_timeout <= 0 or subscription_buffer < 1:
+            raise BadArgument("watch_timeout must be positive and subscription_buffer at least 1")
+        self.url = url
+        self.watch_timeout = watch_timeout
+        self._subscription_buffer = subscription_buffer
+        self._make_runtime = runtime
+        try:
+            self._transport = Transport(endpoint, timeout=timeout, policy=reconnect, max_message_size=max_message_size,
+                                        on_connect=self._check_node)
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None
+        self._view: RuntimeView | None = None
+        self._genesis_hash: bytes | None = None
+        self._blocks: SharedFetches[bytes, InclusionData] = SharedFetches(RECEIPT_BLOCKS)
+        self._exit: AsyncExitStack | None = None
+        self.nonces = NonceManager(self.get_account_nonce)
+        """Next nonce per signing account, for many transactions in flight (see :mod:`sdk.chain.nonces`)."""
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> "AsyncClient":
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self._transport)
+            await self._transport.connection()  # connect and check the node now: errors surface here
+            self._exit = stack.pop_all()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        assert self._exit is not None
+        exit_stack, self._exit = self._exit, None
+        await exit_stack.__aexit__(exc_type, exc, tb)
+
+    async def _check_node(self, connection: RpcConnection) -> None:
+        """Run on every new connection before any call uses it: same chain, same runtime."""
+        version = runtime_version_from_json(await connection.request("state_getRuntimeVersion", []))
+        genesis = from_hex(await connection.request("chain_getBlockHash", [0]), "genesis hash", 32)
+        if self._genesis_hash is not None and genesis != self._genesis_hash:
+            raise RuntimeMismatch(f"{connection.endpoint} now serves another chain (genesis 0x{genesis.hex()}, "
+                                  f"was 0x{self._genesis_hash.hex()})")
+        runtime = self._view.runtime if self._view is not None else await self._build_runtime(connection)
+        expected = runtime.VERSION
+        if ((version.spec_name, version.spec_version, version.transaction_version)
+                != (expected.spec_name, expected.spec_version, expected.transaction_version)):
+            raise RuntimeMismatch(
+                f"{connection.endpoint} runs {version.spec_name} spec {version.spec_version} (transaction version "
+                f"{version.transaction_version}); this SDK has {expected.spec_name} spec {expected.spec_version} "
+                f"(transaction version {expected.transaction_version}): upgrade whichever is older")
+        self._genesis_hash = genesis
+        if self._view is None:
+            self._view = RuntimeView(runtime)
+
+    async def _build_runtime(self, connection: RpcConnection) -> CairnRuntime:
+        raw = optional_hex(await connection.request("state_getStorage", [to_hex(RUNTIME_PARAMS_KEY)]), "runtime params")
+        if raw is None:
+            raise RuntimeMismatch(f"{connection.endpoint} serves a chain without Cairn runtime parameters")
+        try:
+            params = RuntimeParams.decode(DEFINITIONS, raw)
+        except InvalidGenesis as exc:
+            raise RuntimeMismatch(f"{connection.endpoint}: runtime parameters not understood ({exc})") from None
+        return self._make_runtime(params)
+
+    @property
+    def view(self) -> RuntimeView:
+        if self._view is None:
+            raise RuntimeError("the client is not connected: use it with `async with`")
+        return self._view
+
+    @property
+    def runtime(self) -> CairnRuntime:
+        """The runtime this client encodes and decodes with (the node's, checked by spec version)."""
+        return self.view.runtime
+
+    @property
+    def genesis_hash(self) -> bytes:
+        assert self._genesis_hash is not None, "the client is not connected: use it with `async with`"
+        return self._genesis_hash
+
+    @property
+    def ss58_format(self) -> int:
+        return self.get_constant("System", "SS58Prefix")
+
+    # --- raw calls and chain -------------------------------------------------------------------------
+
+    async def rpc_request(self, method: str, params: Sequence[Any] | None = None, *,
+                          timeout: float | None = None) -> Any:
+        """Any JSON-RPC method, its ``result`` as JSON (raises :class:`RpcError` with the node's error)."""
+        return await self._transport.request(method, list(params or []), timeout=timeout)
+
+    async def get_block_hash(self, block_id: int | None = None) -> bytes | None:
+        """The hash of block ``block_id`` on the best chain (the best block when ``None``); ``None`` if the
+        chain is not that long."""
+        if block_id is not None and (not isinstance(block_id, int) or isinstance(block_id, bool) or block_id < 0):
+            raise BadArgument(f"a block number is a non-negative integer, got {block_id!r}")
+        result = await self.rpc_request("chain_getBlockHash", [] if block_id is None else [block_id])
+        return optional_hex(result, "block hash", 32)
+
+    async def get_chain_head(self) -> bytes:
+        return from_hex(await self.rpc_request("chain_getBlockHash"), "best block hash", 32)
+
+    async def get_chain_finalised_head(self) -> bytes:
+        return from_hex(await self.rpc_request("chain_getFinalizedHead"), "finalized block hash", 32)
+
+    async def get_block_header(self, block_hash: BlockId | None = None) -> Header | None:
+        """The header of ``block_hash`` (the best block when ``None``), checked to hash to it; ``None`` if
+        the node does not know the block."""
+        at = await self._at(block_hash)
+        result = await self.rpc_request("chain_getHeader", [to_hex(at)])
+        return None if result is None else header_from_json(result, at)
+
+    async def get_block(self, block_hash: BlockId | None = None, block_number: int | None = None) -> ChainBlock | None:
+        """A block with its extrinsics decoded (by hash, by number, or the best block); ``None`` if unknown."""
+        if block_number is not None:
+            if block_hash is not None:
+                raise BadArgument("give block_hash or block_number, not both")
+            found = await self.get_block_hash(block_number)
+            if found is None:
+                return None
+            block_hash = found
+        at = await self._at(block_hash)
+        result = await self.rpc_request("chain_getBlock", [to_hex(at)])
+        if result is None:
+            return None
+        try:
+            body = result["block"]
+            header = header_from_json(body["header"], at)
+            codec = self.runtime.call_codec
+            extrinsics = tuple(decode_extrinsic(from_hex(x, "extrinsic"), codec) for x in body["extrinsics"])
+            justification = next((from_hex(data, "justification") for engine, data in result.get("justifications") or ()
+                                  if engine == to_hex(b"FRNK")), None)
+        except (KeyError, TypeError, ValueError) as exc:  # MalformedExtrinsic is a ValueError
+            raise InvalidResponse(f"block 0x{at.hex()}: malformed ({type(exc).__name__}: {exc})") from None
+        return ChainBlock(at, header, extrinsics, justification)
+
+    async def get_events(self, block_hash: BlockId | None = None) -> tuple[ChainEvent, ...]:
+        """Every event of a block (the best block when ``None``), decoded by the runtime's event codec."""
+        at = await self._at(block_hash)
+        key = self.view.storage("System", "Events").key(())
+        raw = await self.rpc_request("state_getStorage", [to_hex(key), to_hex(at)])
+        return self.view.decode_events(optional_hex(raw, "System.Events"))
+
+    async def get_runtime_version(self, block_hash: BlockId | None = None) -> RuntimeVersion:
+        params = [] if block_hash is None else [to_hex(_block_hash(block_hash))]
+        return runtime_version_from_json(await self.rpc_request("state_getRuntimeVersion", params))
+
+    def get_constant(self, module_name: str, constant_name: str) -> Any:
+        """A pallet constant (``("Balances", "ExistentialDeposit")``), from the runtime built from the
+        chain's parameters: no call to the node."""
+        return self.view.constant(module_name, constant_name)
+
+    async def _at(self, block_hash: BlockId | None) -> bytes:
+        return await self.get_chain_head() if block_hash is None else _block_hash(block_hash)
+
+    # --- storage -------------------------------------------------------------------------------------
+
+    def create_storage_key(self, pallet: str, storage_function: str, params: Sequence[Any] = ()) -> bytes:
+        return self.view.storage(pallet, storage_function).key(params)
+
+    async def query(self, module: str, storage_function: str, params: Sequence[Any] = (),
+                    block_hash: BlockId | None = None) -> Any:
+        """A storage value (the item's default, or ``None`` for an optional item, when absent) at a block
+        (the best when ``None``). Accounts in ``params`` may be SS58 addresses, hex or key pairs."""
+        entry = self.view.storage(module, storage_function)
+        request = [to_hex(entry.key(params))] + ([] if block_hash is None else [to_hex(_block_hash(block_hash))])
+        return entry.decode_value(optional_hex(await self.rpc_request("state_getStorage", request), "storage value"))
+
+    def query_map(self, module: str, storage_function: str, params: Sequence[Any] = (), *, page_size: int = 100,
+                  max_results: int | None = None, start_key: bytes | None = None,
+                  block_hash: BlockId | None = None) -> "QueryMapResult":
+        """The entries of a map (under its first keys ``params``, for a double map), fetched ``page_size``
+        at a time as they are iterated: ``async for key, value in client.query_map("System", "Account")``.
+        All pages are read at one block (the best when iteration starts, unless ``block_hash``)."""
+        entry = self.view.storage(module, storage_function)
+        entry.iterable_after(len(params))
+        if not 1 <= page_size <= MAX_KEYS_PER_PAGE:
+            raise BadArgument(f"page_size must be between 1 and {MAX_KEYS_PER_PAGE}")
+        if max_results is not None and max_results < 0:
+            raise BadArgument("max_results must not be negative")
+        return QueryMapResult(self, entry, params, page_size, max_results, start_key,
+                              None if block_hash is None else _block_hash(block_hash))
+
+    async def get_read_proof(self, keys: Iterable[bytes], block_hash: BlockId | None = None) -> ReadProof:
+        """``state_getReadProof`` for storage keys at a block (the best when ``None``)."""
+        at = await self._at(block_hash)
+        result = await self.rpc_request("state_getReadProof", [[to_hex(k) for k in keys], to_hex(at)])
+        try:
+            return ReadProof(from_hex(result["at"], "proof block", 32),
+                             tuple(from_hex(node, "proof node") for node in result["proof"]))
+        except (KeyError, TypeError) as exc:
+            raise InvalidResponse(f"read proof: malformed ({exc})") from None
+
+    async def verified_query(self, module: str, storage_function: str, params: Sequence[Any] = (),
+                             block_hash: BlockId | None = None) -> Any:
+        """Like :meth:`query`, but the value is proven: a read proof checked against the state root of the
+        header of ``block_hash`` (the finalized head when ``None``), which must hash to that block.
+        Raises :class:`InvalidProof` if the node's proof does not verify."""
+        entry = self.view.storage(module, storage_function)
+        key = entry.key(params)
+        at = await self.get_chain_finalised_head() if block_hash is None else _block_hash(block_hash)
+        header = await self.get_block_header(at)
+        if header is None:
+            raise InvalidResponse(f"the node has no header for block 0x{at.hex()}")
+        proof = await self.get_read_proof([key], at)
+        return entry.decode_value(proof.verify(header.state_root, [key])[key])
+
+    # --- transactions --------------------------------------------------------------------------------
+
+    def compose_call(self, call_module: str, call_function: str, call_params: Mapping[str, Any] | None = None) -> Call:
+        """The runtime's call, every argument checked against its declaration (:class:`BadArgument`,
+        :class:`UnknownItem`); accounts may be SS58 addresses, hex or key pairs."""
+        return self.view.compose_call(call_module, call_function, call_params or {})
+
+    async def get_account_nonce(self, account: AccountLike) -> int:
+        """The account's next nonce, counting its transactions in the node's pool."""
+        try:
+            who = account_id(account)
+        except ValueError as exc:
+            raise BadArgument(str(exc)) from None
+        nonce = await self.rpc_request("system_accountNextIndex", [to_hex(who)])
+        if not isinstance(nonce, int) or isinstance(nonce, bool) or nonce < 0:
+            raise InvalidResponse(f"account nonce: expected a non-negative integer, got {nonce!r:.40}")
+        return nonce
+
+    async def create_signed_extrinsic(self, call: Call, keypair: Keypair | str, *, era: int | None = None,
+                                      nonce: int | None = None, tip: int = 0) -> SignedExtrinsic:
+        """Sign ``call``. ``keypair`` may be a secret URI (``"//Alice"``, ``"0x<seed>"``); ``nonce`` defaults
+        to the next one from :attr:`nonces`; ``era`` is a mortality period in blocks counted from the
+        finalized head (immortal when ``None``)."""
+        signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
+        if not isinstance(call, Call) or not isinstance(signer, Keypair):
+            raise BadArgument("create_signed_extrinsic takes a call from compose_call and a Keypair or secret URI")
+        if tip < 0 or (nonce is not None and nonce < 0) or (era is not None and era < 1):
+            raise BadArgument("tip and nonce must not be negative, and an era lasts at least one block")
+        try:
+            call_data = self.runtime.call_codec.encode(call)
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BadArgument(f"{call!r} does not encode: {exc}") from None
+        mortality, birth_hash = await self._mortality(era)
+        if nonce is None:
+            nonce = await self.nonces.next(signer.public)
+        version = self.runtime.VERSION
+        payload = signing_payload(call_data, mortality, nonce, tip, version.spec_version, version.transaction_version,
+                                  self.genesis_hash, birth_hash)
+        data = encode_signed(call_data, signer.public, signer.scheme, signer.sign(payload), mortality, nonce, tip)
+        return SignedExtrinsic(data, call, call_data, signer.public, nonce, mortality, tip)
+
+    async def _mortality(self, period: int | None) -> tuple[Era, bytes]:
+        """The era and the hash of its birth block (the genesis hash for an immortal transaction)."""
+        if period is None:
+            return Era(), self.genesis_hash
+        finalized = await self.get_block_header(await self.get_chain_finalised_head())
+        if finalized is None:
+            raise InvalidResponse("the node does not know its own finalized head")
+        era = Era.mortal(period, finalized.number)
+        birth = await self.get_block_hash(era.birth(finalized.number))
+        if birth is None:
+            raise InvalidResponse(f"the node does not know block {era.birth(finalized.number)}")
+        return era, birth
+
+    async def submit_extrinsic(self, extrinsic: SignedExtrinsic, *, wait_for_inclusion: bool = False,
+                               wait_for_finalization: bool = False, timeout: float | None = None) -> ExtrinsicReceipt:
+        """Submit; without waiting, the receipt holds only the hash. Waiting for inclusion (or finality), it
+        is filled from the including (or finalized) block. Raises :class:`InvalidTransaction` if the node
+        refuses it, :class:`ExtrinsicDropped` if it leaves the pool unincluded, :class:`RequestTimeout`
+        past ``timeout`` (default :attr:`watch_timeout`)."""
+        tx_hash = extrinsic.extrinsic_hash
+        try:
+            if not (wait_for_inclusion or wait_for_finalization):
+                result = await self._transport.request("author_submitExtrinsic", [to_hex(extrinsic.data)],
+                                                       idempotent=False)
+                if from_hex(result, "extrinsic hash", 32) != tx_hash:
+                    raise InvalidResponse(f"the node answered hash {result} for transaction 0x{tx_hash.hex()}")
+                return ExtrinsicReceipt(tx_hash)
+            block_hash, finalized = await self._watch(extrinsic, wait_for_finalization, timeout)
+        except (InvalidTransaction, ExtrinsicDropped) as exc:
+            if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
+                self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
+            raise
+        inclusion = await self._blocks.get(block_hash, lambda: self._fetch_inclusion(block_hash))
+        return receipt_in_block(self.view, tx_hash, inclusion, finalized=finalized)
+
+    async def sign_and_submit(self, call: Call, keypair: Keypair | str, *, wait_for_inclusion: bool = False,
+                              wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
+                              timeout: float | None = None) -> ExtrinsicReceipt:
+        """Sign with the next managed nonce and submit; a refusal for a stale or future nonce re-reads the
+        nonce from the node and signs again, once."""
+        async def attempt() -> ExtrinsicReceipt:
+            extrinsic = await self.create_signed_extrinsic(call, keypair, era=era, tip=tip)
+            return await self.submit_extrinsic(extrinsic, wait_for_inclusion=wait_for_inclusion,
+                                               wait_for_finalization=wait_for_finalization, timeout=timeout)
+
+        try:
+            return await attempt()
+        except InvalidTransaction as exc:
+            if not exc.is_nonce_error:
+                raise
+        return await attempt()  # submit_extrinsic made the nonce manager forget the stale count
+
+    async def _watch(self, extrinsic: SignedExtrinsic, until_finalized: bool, timeout: float | None) -> tuple[bytes, bool]:
+        """Follow the transaction's pool status to its including block; returns (block hash, finalized)."""
+        tx_hash = extrinsic.extrinsic_hash
+        with deadline(f"watching transaction 0x{tx_hash.hex()}", self.watch_timeout if timeout is None else timeout):
+            async with self._transport.subscribe("author_submitAndWatchExtrinsic", [to_hex(extrinsic.data)],
+                                                 "author_unwatchExtrinsic", _same, buffer=WATCH_BUFFER,
+                                                 resilient=False) as updates:
+                async for update in updates:
+                    if isinstance(update, dict):
+                        if "finalized" in update:
+                            return from_hex(update["finalized"], "finalized block", 32), True
+                        if "inBlock" in update and not until_finalized:
+                            return from_hex(update["inBlock"], "including block", 32), False
+                        if "usurped" in update or "finalityTimeout" in update:
+                            raise ExtrinsicDropped(tx_hash, update)
+                    elif update in ("dropped", "invalid"):
+                        raise ExtrinsicDropped(tx_hash, update)
+        raise ExtrinsicDropped(tx_hash, "watch ended")
+
+    async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
+        block = await self.rpc_request("chain_getBlock", [to_hex(block_hash)])
+        if block is None:
+            raise InvalidResponse(f"the node reported inclusion in block 0x{block_hash.hex()}, which it does not know")
+        try:
+            header = header_from_json(block["block"]["header"], block_hash)
+            index = {blake2_256(from_hex(x, "extrinsic")): i for i, x in enumerate(block["block"]["extrinsics"])}
+        except (KeyError, TypeError) as exc:
+            raise InvalidResponse(f"block 0x{block_hash.hex()}: malformed ({exc})") from None
+        return InclusionData(block_hash, header.number, index, await self.get_events(block_hash))
+
+    # --- subscriptions -------------------------------------------------------------------------------
+
+    def subscribe_new_heads(self) -> Subscription[Header]:
+        """Each new best block's header: ``async with client.subscribe_new_heads() as heads: async for h in heads``."""
+        return self._transport.subscribe("chain_subscribeNewHeads", [], "chain_unsubscribeNewHeads",
+                                         header_from_json, buffer=self._subscription_buffer)
+
+    def subscribe_finalized_heads(self) -> Subscription[Header]:
+        """Each newly finalized block's header (finality may skip blocks; see :meth:`subscribe_events`)."""
+        return self._transport.subscribe("chain_subscribeFinalizedHeads", [], "chain_unsubscribeFinalizedHeads",
+                                         header_from_json, buffer=self._subscription_buffer)
+
+    def subscribe_events(self, pallet: str | Iterable[str] | None = None, *, finalized: bool = False) -> EventSubscription:
+        """Per block, the events of ``pallet`` (or of several, or all when ``None``), every block of the best
+        (or finalized) chain visited once, in order, across skipped heads and reconnections."""
+        pallets = None if pallet is None else frozenset([pallet] if isinstance(pallet, str) else pallet)
+        for name in pallets or ():
+            self.view.pallet(name)
+        heads = self.subscribe_finalized_heads() if finalized else self.subscribe_new_heads()
+        return EventSubscription(heads, self._header_of, self.get_events, pallets)
+
+    async def subscribe_block_headers(self, handler: Callable[[Header, int, Any], Any], finalized_only: bool = False) -> Any:
+        """substrate-interface's callback form: ``handler(header, update_nr, subscription_id)`` for each new
+        (or finalized) head until it returns something other than ``None``, which is returned."""
+        async with (self.subscribe_finalized_heads() if finalized_only else self.subscribe_new_heads()) as heads:
+            update_nr = 0
+            async for header in heads:
+                result = handler(header, update_nr, heads.id)
+                if result is not None:
+                    return result
+                update_nr += 1
+        return None
+
+    async def _header_of(self, block_hash: bytes) -> Header:
+        header = await self.get_block_header(block_hash)
+        if header is None:
+            raise InvalidResponse(f"the node announced block 0x{block_hash.hex()} but has no header for it")
+        return header
+
+
+class QueryMapResult:
+    """The entries of a storage map, fetched a page at a time while iterated (``async for key, value``).
+    ``key`` is the map's key (a tuple for the remaining keys of a double map); ``last_key`` is the full
+    storage key of the last entry yielded, to resume after with ``start_key``."""
+
+    def __init__(self, client: AsyncClient, entry: StorageEntry, params: Sequence[Any], page_size: int,
+                 max_results: int | None, start_key: bytes | None, block_hash: bytes | None) -> None:
+        self._client = client
+        self._entry = entry
+        self._known = len(params)
+        self._prefix = entry.partial_key(params)
+        self._page_size = page_size
+        self._remaining = max_results
+        self.last_key = start_key
+        self._at = block_hash
+        self._page: deque[tuple[bytes, Any, Any]] = deque()
+        self._exhausted = False
+
+    def __aiter__(self) -> "QueryMapResult":
+        return self
+
+    async def __anext__(self) -> tuple[Any, Any]:
+        if self._remaining == 0:
+            raise StopAsyncIteration
+        if not self._page and not self._exhausted:
+            await self._fetch_page()
+        if not self._page:
+            raise StopAsyncIteration
+        if self._remaining is not None:
+            self._remaining -= 1
+        self.last_key, key, value = self._page.popleft()
+        return key, value
+
+    async def _fetch_page(self) -> None:
+        client = self._client
+        if self._at is None:
+            self._at = await client.get_chain_head()
+        after = None if self.last_key is None else to_hex(self.last_key)
+        keys = await client.rpc_request("state_getKeysPaged", [to_hex(self._prefix), self._page_size, after,
+                                                               to_hex(self._at)])
+        if not isinstance(keys, list) or len(keys) > self._page_size:
+            raise InvalidResponse(f"state_getKeysPaged: expected a list of at most {self._page_size} keys")
+        self._exhausted = len(keys) < self._page_size
+        if not keys:
+            return
+        changes = await client.rpc_request("state_queryStorageAt", [keys, to_hex(self._at)])
+        try:
+            values = {k: v for k, v in changes[0]["changes"]}
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise InvalidResponse(f"state_queryStorageAt: malformed ({exc})") from None
+        entry = self._entry
+        skip = len(self._prefix)
+        for hex_key in keys:
+            key = from_hex(hex_key, "storage key")
+            if not key.startswith(self._prefix):
+                raise InvalidResponse(f"state_getKeysPaged: key {hex_key} is outside the prefix asked for")
+            decoded = entry.decode_keys(key, skip, self._known)
+            value = entry.decode_value(optional_hex(values.get(hex_key), "storage value"))
+            self._page.append((key, decoded[0] if len(decoded) == 1 else decoded, value))
+
+
+def _same(update: Any) -> Any:
+    return update
+
+
+def _block_hash(value: BlockId) -> bytes:
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        return bytes(value)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise BadArgument(f"a block hash is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")

@@ -1,0 +1,57 @@
+"""Who signs and who is meant: key pairs from secret URIs, seeds or files, and account ids from addresses.
+
+A signer is a :class:`runtime.keyring.Keypair` (``//Alice``-style URIs and ``0x`` seeds, Substrate's
+derivation). Wherever the client takes an account (a call's ``dest``, a storage key), it accepts what a
+user has at hand: 32 raw bytes, a ``0x`` hex string, an SS58 address or a key pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.keyring import InvalidSecretUri, Keypair
+from runtime.primitives import SignatureScheme
+from runtime.ss58 import InvalidAddress, ss58_decode
+
+__all__ = ["keypair_from_file", "account_id", "AccountLike"]
+
+AccountLike = bytes | str | Keypair
+"""32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
+
+MAX_KEY_FILE_SIZE = 4096
+
+
+def keypair_from_file(path: str | Path, scheme: SignatureScheme = SignatureScheme.Sr25519) -> Keypair:
+    """The key pair whose secret URI (``//Name``, a phrase with junctions) or ``0x`` seed a file holds, as
+    ``cairn node --key FILE`` reads it. Raises ``InvalidSecretUri`` for anything else (the secret itself
+    is never echoed) and ``OSError`` if the file cannot be read."""
+    path = Path(path)
+    if path.stat().st_size > MAX_KEY_FILE_SIZE:
+        raise InvalidSecretUri(f"{path}: larger than {MAX_KEY_FILE_SIZE} bytes, not a key file")
+    try:
+        text = path.read_text().strip()
+    except UnicodeDecodeError:
+        raise InvalidSecretUri(f"{path}: not text") from None
+    return Keypair.from_uri(text, scheme)
+
+
+def account_id(value: AccountLike) -> bytes:
+    """The 32-byte account id ``value`` names; ``ValueError`` if it names none."""
+    if isinstance(value, Keypair):
+        return value.public
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) != 32:
+            raise ValueError(f"an account id is 32 bytes, got {len(value)}")
+        return bytes(value)
+    if isinstance(value, str):
+        if value.startswith("0x"):
+            try:
+                raw = bytes.fromhex(value[2:])
+            except ValueError:
+                raise ValueError("account id is not valid hex") from None
+            return account_id(raw)
+        try:
+            return ss58_decode(value, prefix=None)
+        except InvalidAddress as exc:
+            raise ValueError(f"not an SS58 address: {exc}") from None
+    raise ValueError(f"expected an account id (bytes, 0x hex, SS58 address or Keypair), got {type(value).__name__}")

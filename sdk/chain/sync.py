@@ -1,0 +1,174 @@
+"""The blocking chain client, for scripts and notebooks: the :class:`AsyncClient` behind a portal.
+
+``Client`` starts an event loop in a background thread (``anyio.from_thread.start_blocking_portal``),
+enters an :class:`AsyncClient` there and runs each method call in that loop, so there is one
+implementation of the protocol and both clients behave the same (deadlines, reconnection, errors).
+Any number of threads may use one ``Client`` at once: their calls run concurrently in its loop::
+
+    with Client("ws://127.0.0.1:9944") as client:
+        receipt = client.sign_and_submit(client.compose_call("Balances", "transfer_keep_alive",
+                                                             {"dest": bob, "value": 10**12}),
+                                         "//Alice", wait_for_inclusion=True)
+        with client.subscribe_new_heads() as heads:
+            for header in heads: ...
+
+Iterators (``query_map``, subscriptions) fetch each item through the portal as they are iterated.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import AbstractContextManager, ExitStack
+from types import TracebackType
+from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from runtime.cairn import CairnRuntime
+
+from sdk.chain.client import AsyncClient
+from sdk.chain.nonces import NonceManager
+from sdk.chain.runtime_view import RuntimeView
+
+__all__ = ["Client", "BlockingIterator", "BlockingSubscription"]
+
+T = TypeVar("T")
+
+
+class BlockingIterator(Generic[T]):
+    """An async iterator of the client's loop, iterated from a plain thread."""
+
+    def __init__(self, portal: BlockingPortal, iterator: AsyncIterator[T]) -> None:
+        self._portal = portal
+        self._iterator = iterator
+
+    def __iter__(self) -> "BlockingIterator[T]":
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return self._portal.call(self._iterator.__anext__)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def __getattr__(self, name: str) -> Any:  # e.g. QueryMapResult.last_key, Subscription.id
+        return getattr(self._iterator, name)
+
+
+class BlockingSubscription(BlockingIterator[T], AbstractContextManager):
+    """A subscription of the client's loop: ``with client.subscribe_new_heads() as heads: for h in heads``."""
+
+    def __init__(self, portal: BlockingPortal, subscription: Any) -> None:
+        super().__init__(portal, subscription)
+        self._context = portal.wrap_async_context_manager(subscription)
+
+    def __enter__(self) -> "BlockingSubscription[T]":
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool | None:
+        return self._context.__exit__(exc_type, exc, tb)
+
+
+def _blocking(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """``AsyncClient.method`` as a blocking method of :class:`Client` (same signature and docs)."""
+
+    @functools.wraps(method)
+    def call(self: "Client", *args: Any, **kwargs: Any) -> T:
+        return self._portal.call(functools.partial(method, self._client, *args, **kwargs))
+
+    return call
+
+
+def _delegated(method: Callable[..., T]) -> Callable[..., T]:
+    """A method of :class:`AsyncClient` that does no I/O, called directly."""
+
+    @functools.wraps(method)
+    def call(self: "Client", *args: Any, **kwargs: Any) -> T:
+        return method(self._client, *args, **kwargs)
+
+    return call
+
+
+def _iterating(method: Callable[..., Any], wrapper: type[BlockingIterator[Any]]) -> Callable[..., Any]:
+    """A method of :class:`AsyncClient` returning an async iterator, its result wrapped to iterate from here."""
+
+    @functools.wraps(method)
+    def call(self: "Client", *args: Any, **kwargs: Any) -> BlockingIterator[Any]:
+        return wrapper(self._portal, method(self._client, *args, **kwargs))
+
+    return call
+
+
+class Client:
+    """A blocking client of one node. Connects on construction (errors are raised there), closes with
+    :meth:`close` or at the end of a ``with`` block. Takes :class:`AsyncClient`'s arguments, plus the
+    event-loop ``backend`` to run it on (``"asyncio"`` or ``"trio"``)."""
+
+    def __init__(self, url: str = "ws://127.0.0.1:9944", *, backend: str = "asyncio", **options: Any) -> None:
+        client = AsyncClient(url, **options)  # bad arguments raise here, before a thread is started
+        with ExitStack() as stack:
+            self._portal = stack.enter_context(start_blocking_portal(backend))
+            stack.enter_context(self._portal.wrap_async_context_manager(client))
+            self._stack = stack.pop_all()
+        self._client = client
+
+    def close(self) -> None:
+        """Disconnect and stop the background loop (idempotent)."""
+        self._stack.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        return self._client.url
+
+    @property
+    def runtime(self) -> CairnRuntime:
+        return self._client.runtime
+
+    @property
+    def view(self) -> RuntimeView:
+        return self._client.view
+
+    @property
+    def genesis_hash(self) -> bytes:
+        return self._client.genesis_hash
+
+    @property
+    def ss58_format(self) -> int:
+        return self._client.ss58_format
+
+    @property
+    def nonces(self) -> NonceManager:
+        return self._client.nonces
+
+    rpc_request = _blocking(AsyncClient.rpc_request)
+    get_block_hash = _blocking(AsyncClient.get_block_hash)
+    get_chain_head = _blocking(AsyncClient.get_chain_head)
+    get_chain_finalised_head = _blocking(AsyncClient.get_chain_finalised_head)
+    get_block_header = _blocking(AsyncClient.get_block_header)
+    get_block = _blocking(AsyncClient.get_block)
+    get_events = _blocking(AsyncClient.get_events)
+    get_runtime_version = _blocking(AsyncClient.get_runtime_version)
+    get_constant = _delegated(AsyncClient.get_constant)
+    create_storage_key = _delegated(AsyncClient.create_storage_key)
+    query = _blocking(AsyncClient.query)
+    get_read_proof = _blocking(AsyncClient.get_read_proof)
+    verified_query = _blocking(AsyncClient.verified_query)
+    compose_call = _delegated(AsyncClient.compose_call)
+    get_account_nonce = _blocking(AsyncClient.get_account_nonce)
+    create_signed_extrinsic = _blocking(AsyncClient.create_signed_extrinsic)
+    submit_extrinsic = _blocking(AsyncClient.submit_extrinsic)
+    sign_and_submit = _blocking(AsyncClient.sign_and_submit)
+    subscribe_block_headers = _blocking(AsyncClient.subscribe_block_headers)
+    query_map = _iterating(AsyncClient.query_map, BlockingIterator)
+    subscribe_new_heads = _iterating(AsyncClient.subscribe_new_heads, BlockingSubscription)
+    subscribe_finalized_heads = _iterating(AsyncClient.subscribe_finalized_heads, BlockingSubscription)
+    subscribe_events = _iterating(AsyncClient.subscribe_events, BlockingSubscription)
