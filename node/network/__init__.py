@@ -1,12 +1,14 @@
 """Cairn's peer-to-peer network layer: Noise XX over TCP on trio, request/response, gossip, peer scoring.
 
 Modules, bottom up: ``identity`` (node key, ``PeerId``, addresses), ``noise`` (the encrypted session),
-``frames`` (the wire format inside it), ``connection`` (one peer), ``gossip`` and ``peers`` (validation,
-de-duplication, rate limits, reputation), ``service`` (``NetworkService``, what the node uses). See
+``frames`` (the wire format inside it), ``connection`` (one peer), ``gossip``, ``deferred`` and ``peers``
+(validation before forwarding, de-duplication, rate limits, reputation), ``ip_limits`` (per-address quotas
+on inbound sockets), ``service`` (``NetworkService``, what the node uses). See
 ``/work/shared/reference/networking.md`` for why this is our own protocol rather than py-libp2p.
 """
 
 from node.network.config import NetworkConfig
+from node.network.deferred import DeferredSubscription, PendingGossip
 from node.network.errors import (
     ConnectionLost,
     ConnectionRefused,
@@ -29,6 +31,7 @@ from node.network.service import NetworkService, NetworkStatistics, RequestHandl
 __all__ = [
     "ConnectionLost",
     "ConnectionRefused",
+    "DeferredSubscription",
     "Direction",
     "GoodbyeReason",
     "GossipMessage",
@@ -48,6 +51,7 @@ __all__ = [
     "PeerInfo",
     "PeerUnavailable",
     "Penalty",
+    "PendingGossip",
     "ProtocolViolation",
     "RemoteError",
     "RequestHandler",

@@ -1,6 +1,6 @@
 """One authenticated connection to a peer: frame scheduling, multiplexed requests, keepalive, goodbye.
 
-A ``Connection`` owns a ``SecureChannel`` and runs three tasks in its own nursery; when one of them decides
+A ``Connection`` owns a ``SecureChannel`` and runs four tasks in its own nursery; when one of them decides
 the connection is over, it records why and cancels the others:
 
 - the **reader** receives Noise messages, cuts each lane into frames (``frames.FrameAssembler``) and
@@ -18,15 +18,19 @@ the connection is over, it records why and cancels the others:
   cancellation (but not from its ``keepalive_timeout`` deadline), so a request that times out can never
   leave half a Noise message on the wire.
 - the **keepalive** task queues a PING every ``keepalive_interval`` and measures the round trip.
+- the **goodbye** task waits until ``close`` is called, then says goodbye (below).
 
 Requests are multiplexed by id (0, 1, 2, ... per connection). A response to an id that was never issued is
-a protocol violation; a late response to one that was (its ``request`` call timed out) is dropped quietly,
-since the lateness may be ours.
+dropped and costs the peer ``Penalty.UNSOLICITED``; a late response to one that was (its ``request`` call
+timed out) is dropped quietly, since the lateness may be ours.
 
 Closing: the side that closes sends GOODBYE(reason), half-closes the TCP stream and keeps reading
 (discarding frames) until the peer closes its side or ``LINGER`` passes, so the goodbye is not destroyed
-by a TCP reset. A peer that breaks the protocol (see ``errors.ProtocolViolation``) gets
-GOODBYE(PROTOCOL_VIOLATION) and is dropped at once; ``violation`` tells the service to score it down.
+by a TCP reset. ``close`` may be called at any moment, from any task, in any order with the connection
+ending by itself (a replacement connection closes the one it replaces while that one may be failing):
+it only records the request, which the goodbye task carries out if the connection is still running, so
+it never starts a task and never raises. A peer that breaks the protocol (see ``errors.ProtocolViolation``)
+gets GOODBYE(PROTOCOL_VIOLATION) and is dropped at once; ``violation`` tells the service to penalise it.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ from node.network.frames import (
 )
 from node.network.identity import PeerAddress, PeerId
 from node.network.noise import SecureChannel
-from node.network.peers import Direction
+from node.network.peers import Direction, Penalty
 
 __all__ = ["Connection", "GOODBYE_TIMEOUT", "receive_admission", "refuse", "send_admission"]
 
@@ -84,6 +88,8 @@ ServeRequest = Callable[[PeerId, str, bytes], Awaitable[tuple[ResponseStatus, by
 GossipSink = Callable[["Connection", str, bytes], None]
 TrafficCounter = Callable[[int, int], None]
 """Called with (bytes sent, bytes received) as traffic happens."""
+Reporter = Callable[[PeerId, float, str], None]
+"""``NetworkService.report``: lower a peer's reputation for a fault that does not end the connection."""
 
 
 def _lane_message(lane: Lane, data: bytes | memoryview) -> bytes:
@@ -212,7 +218,7 @@ class Connection:
 
     def __init__(self, channel: SecureChannel, *, direction: Direction, address: PeerAddress,
                  config: NetworkConfig, serve_request: ServeRequest, on_gossip: GossipSink,
-                 count_traffic: TrafficCounter) -> None:
+                 count_traffic: TrafficCounter, report: Reporter) -> None:
         self.peer_id = channel.remote_peer_id
         self.direction = direction
         self.address = address
@@ -228,6 +234,7 @@ class Connection:
         self._serve_request = serve_request
         self._on_gossip = on_gossip
         self._count_traffic = count_traffic
+        self._report = report
         self._queue = _OutboundQueue(config.outbound_queue_frames, config.outbound_queue_bytes)
         self._assemblers = (FrameAssembler(config.max_frame_size), FrameAssembler(config.max_frame_size))
         self._pending: dict[int, _PendingRequest] = {}
@@ -237,11 +244,13 @@ class Connection:
         self._transmitting = 0       # tasks holding a dequeued or direct frame that is not on the wire yet
         self._nursery: trio.Nursery | None = None
         self._closing = False
-        self._close_requested: GoodbyeReason | None = None
+        self._goodbye_requested = trio.Event()
+        self._goodbye_reason = GoodbyeReason.REQUESTED
+        self._goodbye_said = False
 
     @property
     def is_closing(self) -> bool:
-        """Whether the connection is saying goodbye or has ended."""
+        """Whether the connection is saying goodbye, ending, or has ended."""
         return self._closing
 
     async def run(self) -> None:
@@ -252,8 +261,7 @@ class Connection:
                 nursery.start_soon(self._read_loop)
                 nursery.start_soon(self._write_loop)
                 nursery.start_soon(self._keepalive_loop)
-                if self._close_requested is not None:
-                    nursery.start_soon(self._close_gracefully, self._close_requested)
+                nursery.start_soon(self._goodbye_when_asked)
         finally:
             self._nursery = None
             self._closing = True
@@ -295,15 +303,14 @@ class Connection:
         return self._queue.put_nowait(lane_for(encoded_frame), encoded_frame)
 
     def close(self, reason: GoodbyeReason) -> None:
-        """Say GOODBYE(reason) and close, in the background; ``run`` returns once done."""
+        """Say GOODBYE(reason) and close, in the background; ``run`` returns once done. Safe at any moment
+        (see the module docstring); does nothing if the connection is already closing or ended."""
         if self._closing:
             return
         self._closing = True
         self.close_reason = self.close_reason or f"goodbye sent: {reason.name}"
-        if self._nursery is None:
-            self._close_requested = reason
-        else:
-            self._nursery.start_soon(self._close_gracefully, reason)
+        self._goodbye_reason = reason
+        self._goodbye_requested.set()
 
     def _check_size(self, encoded: bytes) -> None:
         if len(encoded) - FRAME_LENGTH_PREFIX > self._config.max_frame_size:
@@ -329,6 +336,8 @@ class Connection:
             self._transmitting -= 1
 
     def _end(self, reason: str) -> None:
+        """Called by the connection's own tasks: it is over, at once."""
+        self._closing = True
         self.close_reason = self.close_reason or reason
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
@@ -336,6 +345,9 @@ class Connection:
     async def _say_goodbye(self, reason: GoodbyeReason) -> None:
         self._closing = True
         self._queue.close()
+        if self._goodbye_said:
+            return
+        self._goodbye_said = True
         with trio.move_on_after(GOODBYE_TIMEOUT):
             try:
                 await self._channel.send(_lane_message(Lane.PRIORITY, encode_frame(Goodbye(reason))))
@@ -343,9 +355,10 @@ class Connection:
             except ConnectionLost:
                 pass
 
-    async def _close_gracefully(self, reason: GoodbyeReason) -> None:
-        await self._say_goodbye(reason)
-        assert self._nursery is not None
+    async def _goodbye_when_asked(self) -> None:
+        await self._goodbye_requested.wait()
+        await self._say_goodbye(self._goodbye_reason)
+        assert self._nursery is not None  # this task runs in it
         scope = self._nursery.cancel_scope
         scope.deadline = min(scope.deadline, trio.current_time() + LINGER)
 
@@ -427,7 +440,9 @@ class Connection:
 
     def _complete_request(self, response: Response) -> None:
         if response.request_id >= self._next_request_id:
-            raise ProtocolViolation(f"a response to request {response.request_id}, which was never sent")
+            self._report(self.peer_id, Penalty.UNSOLICITED,
+                         f"a response to request {response.request_id}, which was never sent")
+            return
         pending = self._pending.get(response.request_id)
         if pending is not None and pending.response is None:
             pending.response = response

@@ -3,11 +3,27 @@
 Gossip here is flooding for a validator-sized network: every node forwards each new, valid message to all
 its peers except the one it came from. Checks run cheapest first (as the consensus specs order them):
 
-1. the sender's token bucket (``TokenBucket``): excess messages are dropped and cost the sender score;
+1. the sender's token bucket (``TokenBucket``): excess messages are dropped and cost the sender
+   ``Penalty.RATE_EXCEEDED`` each;
 2. the message id (``gossip_message_id``) against the seen-cache (``SeenCache``): duplicates are dropped
    silently, since in a flood every node hears most messages more than once;
-3. the topic's validator: ``ACCEPT`` delivers locally and forwards, ``IGNORE`` drops, ``REJECT`` drops and
-   costs the sender score. A message that fails validation is never forwarded.
+3. the topic's verdict, in one of two ways:
+   - a *synchronous* topic (``NetworkService.subscribe``) runs its ``Validator`` on the reader task, for
+     checks that are cheap and need nothing but the message;
+   - a *deferred* topic (``NetworkService.subscribe_deferred``, module ``deferred``) hands the message to
+     its subscriber, which decides later, with node state and worker threads at hand.
+
+   ``ACCEPT`` delivers locally and forwards, ``IGNORE`` drops, ``REJECT`` drops and costs the sender
+   reputation. Nothing is forwarded before an ``ACCEPT``: a node forwards only what it checked itself, so a
+   receiver may hold the forwarder responsible for anything it could have checked.
+
+A message enters the seen-cache once it reaches its topic's verdict, so a copy that arrived while a deferred
+topic's budget or queue was full can still come in from another peer.
+
+Pacing: a node sends each peer at most ``gossip_rate_per_second`` messages a second with bursts of half
+``gossip_burst`` (its own and forwarded ones together; the excess is dropped for that peer). The receiver
+allows the full burst, so an honest sender stays within the receiver's limit even when a second's worth of
+its messages arrive bunched together, and never pays ``RATE_EXCEEDED``.
 
 Message id, version 1 (hashing domain below; house rule 6)::
 
@@ -35,8 +51,6 @@ __all__ = [
     "gossip_message_id",
 ]
 
-"""Hashing domain of gossip message ids."""
-
 
 class Verdict(enum.Enum):
     ACCEPT = "accept"
@@ -44,12 +58,12 @@ class Verdict(enum.Enum):
     IGNORE = "ignore"
     """Not useful (e.g. too old), but not the sender's fault: drop without penalty."""
     REJECT = "reject"
-    """Invalid: drop, do not forward, and score the sender down."""
+    """Invalid: drop, do not forward, and lower the sender's reputation."""
 
 
 Validator = Callable[[PeerId, bytes], Verdict]
 """Runs on the connection's reader task for each new message: keep it cheap (no I/O, no signature batches).
-Checks that need more belong to the subscriber, which can ``NetworkService.report`` the sender."""
+A topic whose checks need more is subscribed deferred instead."""
 
 
 class GossipMessage(NamedTuple):
@@ -71,6 +85,9 @@ class SeenCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._ids: OrderedDict[bytes, None] = OrderedDict()
+
+    def __contains__(self, message_id: bytes) -> bool:
+        return message_id in self._ids
 
     def add(self, message_id: bytes) -> bool:
         """Remember ``message_id``; ``False`` if it was already known."""

@@ -23,10 +23,18 @@ sockets that never finish the handshake; each lasts at most ``handshake_timeout`
 bytes of a wrongly sized handshake message. One source IP address may also hold at most
 ``max_inbound_per_ip`` inbound connections (authenticated or not), so one host cannot take every
 ``max_inbound_peers`` slot. A socket beyond a per-IP limit is closed at once, before anything is read or
-any handshake work is spent on it (counted in ``inbound_refused_per_ip``); an IPv4-mapped IPv6 address
-counts as its IPv4 address. Garbage in the handshake cannot be pinned on a peer (its identity is not proven
-yet), so it is counted (``handshakes_failed``) and the socket closed; once a peer is authenticated, every
-protocol violation costs it ``Penalty.PROTOCOL_VIOLATION``.
+any handshake work is spent on it (counted in ``inbound_refused_per_ip``); ``ip_limits`` says how addresses
+are counted, and why loopback and private ones are exempt by default. Garbage in the handshake cannot be
+pinned on a peer (its identity is not proven yet), so it is counted (``handshakes_failed``) and the socket
+closed; once a peer is authenticated, every protocol violation costs it ``Penalty.MALFORMED_FRAME``.
+
+Reputation (``peers``): ``report`` changes a peer's reputation; at ``ban_threshold`` the peer is disconnected
+and banned for ``ban_duration``. Gossip (``gossip``, ``deferred``): a message is forwarded only after its
+topic's verdict accepted it.
+
+One peer's connection failing, at any moment and in any order with its replacement, never ends the
+service: ``Connection.close`` never raises, and anything else escaping a connection's task (a bug) is
+logged, counted in ``connection_errors`` and ends that connection only.
 
 Bootnodes are dialled when the service starts and re-dialled after every disconnection, with exponential
 backoff from ``redial_initial_backoff`` up to ``redial_max_backoff``, so a restarted peer is reachable again
@@ -40,9 +48,7 @@ Peer events (``PeerConnected``, ``PeerDisconnected``) go to every channel opened
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +57,7 @@ import trio
 
 from node.network.config import NetworkConfig
 from node.network.connection import Connection, receive_admission, refuse, send_admission
+from node.network.deferred import DeferredGossip, DeferredSubscription, Offer, PendingGossip
 from node.network.errors import (
     ConnectionLost,
     HandshakeError,
@@ -62,6 +69,7 @@ from node.network.errors import (
 from node.network.frames import FRAME_LENGTH_PREFIX, GoodbyeReason, Gossip, ResponseStatus, encode_frame, encode_name
 from node.network.gossip import GossipMessage, SeenCache, TokenBucket, Validator, Verdict, gossip_message_id
 from node.network.identity import NodeKey, PeerAddress, PeerId
+from node.network.ip_limits import InboundQuotas
 from node.network.noise import NoiseIdentity, SecureChannel, secure_inbound, secure_outbound
 from node.network.peers import (
     Direction,
@@ -69,8 +77,8 @@ from node.network.peers import (
     PeerDisconnected,
     PeerEvent,
     PeerInfo,
-    PeerScores,
     Penalty,
+    Reputations,
 )
 
 __all__ = ["NetworkService", "NetworkStatistics", "RequestHandler"]
@@ -98,6 +106,8 @@ class NetworkStatistics:
     """Inbound sockets closed unread because their source IP address was at a per-IP limit (these are not
     in ``connections_refused``)."""
     protocol_violations: int = 0
+    connection_errors: int = 0
+    """Connections ended by an unexpected error in this node's own code (a bug, logged with its traceback)."""
     peers_banned: int = 0
     requests_sent: int = 0
     requests_served: int = 0
@@ -111,9 +121,20 @@ class NetworkStatistics:
     gossip_ignored: int = 0
     gossip_rejected: int = 0
     gossip_dropped_local: int = 0
-    """Accepted messages a full subscription channel could not take."""
+    """Accepted messages a full subscription channel could not take; for a deferred topic, new messages its
+    full queue could not take (neither delivered nor forwarded)."""
+    gossip_over_budget: int = 0
+    """New messages of deferred topics dropped because their sender's, or the total, budget of messages
+    waiting for a verdict was full."""
+    gossip_expired: int = 0
+    """Messages of deferred topics dropped, unforwarded, because no verdict came within
+    ``gossip_validation_timeout``."""
+    gossip_pending: int = 0
+    """Messages of deferred topics waiting for a verdict now."""
     gossip_dropped_outbound: int = 0
     """Per peer: messages not sent because that peer's outbound queue was full."""
+    gossip_paced: int = 0
+    """Per peer: messages not sent because this node already sent that peer its gossip rate."""
     peer_events_dropped: int = 0
 
 
@@ -121,6 +142,16 @@ class NetworkStatistics:
 class _Subscription:
     validator: Validator
     channel: trio.MemorySendChannel[GossipMessage]
+
+
+@dataclass
+class _GossipLimits:
+    """One connected peer's token buckets (see ``gossip``)."""
+
+    received: TokenBucket
+    """What the peer may send us."""
+    sent: TokenBucket
+    """What we send it: pacing below its limit."""
 
 
 class NetworkService:
@@ -131,18 +162,21 @@ class NetworkService:
         self._identity = NoiseIdentity(node_key)
         self._connections: dict[PeerId, Connection] = {}
         self._protocols: dict[str, RequestHandler] = {}
-        self._subscriptions: dict[str, _Subscription] = {}
+        self._subscriptions: dict[str, _Subscription | DeferredSubscription] = {}
+        self._deferred = DeferredGossip(timeout=config.gossip_validation_timeout,
+                                        max_per_peer=config.max_pending_gossip_per_peer,
+                                        max_bytes_per_peer=config.max_pending_gossip_bytes_per_peer,
+                                        max_bytes=config.max_pending_gossip_bytes, on_verdict=self._on_deferred_verdict)
         self._event_channels: list[trio.MemorySendChannel[PeerEvent]] = []
-        self._rate_limits: dict[PeerId, TokenBucket] = {}
+        self._gossip_limits: dict[PeerId, _GossipLimits] = {}
         self._seen = SeenCache(config.seen_cache_size)
-        self._scores = PeerScores(ban_threshold=config.ban_threshold, ban_duration=config.ban_duration,
-                                  recovery_per_second=config.score_recovery_per_second)
+        self._reputations = Reputations(ban_threshold=config.ban_threshold, ban_duration=config.ban_duration,
+                                        half_life=config.reputation_half_life)
         self._statistics = NetworkStatistics()
         self._pending_handshakes = 0
-        self._pending_per_ip: Counter[str] = Counter()
-        """Inbound sockets in the handshake, by ``_source_ip``; only addresses with at least one are keys."""
-        self._inbound_per_ip: Counter[str] = Counter()
-        """Inbound sockets from accept until closed (pending, being admitted, or connected), likewise."""
+        self._quotas = InboundQuotas(max_pending_per_ip=config.max_pending_handshakes_per_ip,
+                                     max_inbound_per_ip=config.max_inbound_per_ip,
+                                     limit_private=config.per_ip_limits_on_private_addresses)
         self._listen_port: int | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -229,19 +263,35 @@ class NetworkService:
         messages (default ``subscription_capacity``); when it is full, new messages are dropped for this
         subscriber (still forwarded to peers) and counted in ``gossip_dropped_local``.
         """
-        encode_name(topic)
-        if topic in self._subscriptions:
-            raise ValueError(f"topic {topic!r} already has a subscriber")
+        self._check_topic(topic)
         send_channel, receive_channel = trio.open_memory_channel[GossipMessage](
             capacity or self._config.subscription_capacity)
         self._subscriptions[topic] = _Subscription(validator, send_channel)
         return receive_channel
 
+    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription:
+        """Receive every new message of the topic as a ``PendingGossip`` and decide on each later: nothing
+        is forwarded until its ``accept()`` (see ``deferred`` for deadlines and memory bounds).
+
+        One subscription per topic; closing the returned subscription ends it. It queues ``capacity``
+        messages (default ``subscription_capacity``); when it is full, new messages are dropped, neither
+        delivered nor forwarded, and counted in ``gossip_dropped_local``.
+        """
+        self._check_topic(topic)
+        subscription = self._deferred.subscribe(topic, capacity or self._config.subscription_capacity)
+        self._subscriptions[topic] = subscription
+        return subscription
+
+    def _check_topic(self, topic: str) -> None:
+        encode_name(topic)
+        if topic in self._subscriptions:
+            raise ValueError(f"topic {topic!r} already has a subscriber")
+
     async def publish(self, topic: str, payload: bytes) -> int:
         """Send a message to every connected peer; return how many it was queued for.
 
-        Peers whose outbound queue is full miss it (``gossip_dropped_outbound``). Local subscribers do not
-        receive their own node's messages.
+        Peers whose outbound queue is full (``gossip_dropped_outbound``), or who were already sent their
+        gossip rate (``gossip_paced``), miss it. Local subscribers do not receive their own node's messages.
         """
         await trio.lowlevel.checkpoint()
         encoded = encode_frame(Gossip(topic, payload))
@@ -252,11 +302,13 @@ class NetworkService:
         return self._flood(encoded, source=None)
 
     def _flood(self, encoded_frame: bytes, *, source: PeerId | None) -> int:
-        queued = 0
+        queued, now = 0, trio.current_time()
         for peer_id, connection in self._connections.items():
             if peer_id == source:
                 continue
-            if connection.send_encoded(encoded_frame):
+            if not self._gossip_limits[peer_id].sent.try_take(now):
+                self._statistics.gossip_paced += 1
+            elif connection.send_encoded(encoded_frame):
                 queued += 1
             else:
                 self._statistics.gossip_dropped_outbound += 1
@@ -266,37 +318,66 @@ class NetworkService:
         """Runs on the connection's reader task: must not block."""
         statistics, peer_id = self._statistics, connection.peer_id
         statistics.gossip_received += 1
-        if not self._rate_limits[peer_id].try_take(trio.current_time()):
+        if not self._gossip_limits[peer_id].received.try_take(trio.current_time()):
             statistics.gossip_rate_limited += 1
-            self.report(peer_id, Penalty.GOSSIP_RATE_EXCEEDED, "gossip rate limit exceeded")
+            self.report(peer_id, Penalty.RATE_EXCEEDED, "gossip rate limit exceeded")
             return
-        if not self._seen.add(gossip_message_id(topic, payload)):
+        message_id = gossip_message_id(topic, payload)
+        if message_id in self._seen:
             statistics.gossip_duplicates += 1
             return
         subscription = self._subscriptions.get(topic)
         if subscription is None:
+            self._seen.add(message_id)
             statistics.gossip_unsubscribed += 1
-            return
+        elif isinstance(subscription, DeferredSubscription):
+            self._offer(subscription, peer_id, payload, message_id)
+        else:
+            self._seen.add(message_id)
+            self._validate_now(subscription, peer_id, topic, payload)
+
+    def _validate_now(self, subscription: _Subscription, peer_id: PeerId, topic: str, payload: bytes) -> None:
         try:
             verdict = subscription.validator(peer_id, payload)
         except Exception:
             logger.exception("the %r validator failed; ignoring the message", topic)
             verdict = Verdict.IGNORE
-        if verdict is Verdict.REJECT:
+        if verdict is Verdict.ACCEPT:
+            try:
+                subscription.channel.send_nowait(GossipMessage(peer_id, payload))
+            except trio.WouldBlock:
+                self._statistics.gossip_dropped_local += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                del self._subscriptions[topic]
+        self._apply_verdict(topic, peer_id, payload, verdict, "", Penalty.INVALID_GOSSIP)
+
+    def _offer(self, subscription: DeferredSubscription, peer_id: PeerId, payload: bytes, message_id: bytes) -> None:
+        match self._deferred.offer(subscription, peer_id, payload):
+            case Offer.QUEUED:
+                self._seen.add(message_id)
+            case Offer.OVER_BUDGET:
+                self._statistics.gossip_over_budget += 1
+            case Offer.QUEUE_FULL:
+                self._statistics.gossip_dropped_local += 1
+            case Offer.CLOSED:
+                del self._subscriptions[subscription.topic]
+                self._statistics.gossip_unsubscribed += 1
+
+    def _on_deferred_verdict(self, message: PendingGossip, verdict: Verdict, reason: str, cost: float) -> None:
+        self._apply_verdict(message.topic, message.peer_id, message.payload, verdict, reason, cost)
+
+    def _apply_verdict(self, topic: str, peer_id: PeerId, payload: bytes, verdict: Verdict, reason: str,
+                       cost: float) -> None:
+        """Count the verdict, and forward (``ACCEPT``) or charge the sender (``REJECT``)."""
+        statistics = self._statistics
+        if verdict is Verdict.ACCEPT:
+            statistics.gossip_accepted += 1
+            self._flood(encode_frame(Gossip(topic, payload)), source=peer_id)
+        elif verdict is Verdict.REJECT:
             statistics.gossip_rejected += 1
-            self.report(peer_id, Penalty.INVALID_GOSSIP, f"invalid {topic!r} gossip")
-            return
-        if verdict is not Verdict.ACCEPT:
+            self.report(peer_id, cost, f"invalid {topic!r} gossip" + (f": {reason}" if reason else ""))
+        else:
             statistics.gossip_ignored += 1
-            return
-        statistics.gossip_accepted += 1
-        try:
-            subscription.channel.send_nowait(GossipMessage(peer_id, payload))
-        except trio.WouldBlock:
-            statistics.gossip_dropped_local += 1
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            del self._subscriptions[topic]
-        self._flood(encode_frame(Gossip(topic, payload)), source=peer_id)
 
     # -- peers --------------------------------------------------------------------------------------------
 
@@ -314,7 +395,7 @@ class NetworkService:
                 raise PeerUnavailable(f"{address} is this node")
             if peer_id in self._connections:
                 return peer_id
-            if self._scores.is_banned(peer_id, trio.current_time()):
+            if self.is_banned(peer_id):
                 raise PeerUnavailable(f"{peer_id} is banned")
         if self._count(Direction.OUTBOUND) >= self._config.max_outbound_peers:
             raise PeerUnavailable("max_outbound_peers connections are open")
@@ -327,27 +408,33 @@ class NetworkService:
             connection.close(GoodbyeReason.REQUESTED)
 
     def report(self, peer_id: PeerId, delta: float, reason: str) -> None:
-        """Change ``peer_id``'s score by ``delta``; at ``ban_threshold`` it is disconnected and banned."""
-        if self._scores.adjust(peer_id, delta, trio.current_time()):
+        """Change ``peer_id``'s reputation by ``delta`` (a ``Penalty``, for faults the peer itself could
+        have avoided); at ``ban_threshold`` it is disconnected and banned for ``ban_duration``."""
+        if self._reputations.change(peer_id, delta, trio.current_time()):
             self._statistics.peers_banned += 1
-            logger.info("banned %s for %s s: %s", peer_id, self._config.ban_duration, reason)
+            logger.info("banned %s for %g s: %s", peer_id, self._config.ban_duration, reason)
             connection = self._connections.get(peer_id)
             if connection is not None:
                 connection.close(GoodbyeReason.BANNED)
         else:
-            logger.debug("score of %s %+g: %s", peer_id, delta, reason)
+            logger.debug("reputation of %s %+g: %s", peer_id, delta, reason)
 
-    def peer_score(self, peer_id: PeerId) -> float:
-        """The current score of any peer, connected or not (0 for one never scored)."""
-        return self._scores.score(peer_id, trio.current_time())
+    def reputation(self, peer_id: PeerId) -> float:
+        """The current reputation of any peer, connected or not (0 for one never reported)."""
+        return self._reputations.reputation(peer_id, trio.current_time())
+
+    def reputations(self) -> dict[PeerId, float]:
+        """Every remembered peer's non-zero reputation, connected or not (e.g. for a metrics gauge)."""
+        return self._reputations.all(trio.current_time())
 
     def is_banned(self, peer_id: PeerId) -> bool:
-        return self._scores.is_banned(peer_id, trio.current_time())
+        return self._reputations.is_banned(peer_id, trio.current_time())
 
     def peers(self) -> list[PeerInfo]:
         now = trio.current_time()
-        return [PeerInfo(peer_id, connection.address, connection.direction, self._scores.score(peer_id, now),
-                         connection.connected_since, connection.round_trip_time)
+        return [PeerInfo(peer_id, connection.address, connection.direction,
+                         self._reputations.reputation(peer_id, now), connection.connected_since,
+                         connection.round_trip_time)
                 for peer_id, connection in self._connections.items()]
 
     def subscribe_peer_events(self) -> trio.MemoryReceiveChannel[PeerEvent]:
@@ -357,9 +444,12 @@ class NetworkService:
         return receive_channel
 
     def statistics(self) -> NetworkStatistics:
+        self._deferred.expire(trio.current_time())
         return dataclasses.replace(self._statistics, inbound_peers=self._count(Direction.INBOUND),
                                    outbound_peers=self._count(Direction.OUTBOUND),
-                                   pending_handshakes=self._pending_handshakes)
+                                   pending_handshakes=self._pending_handshakes,
+                                   gossip_expired=self._deferred.expired,
+                                   gossip_pending=self._deferred.pending_messages)
 
     def _count(self, direction: Direction) -> int:
         return sum(connection.direction is direction for connection in self._connections.values())
@@ -367,6 +457,17 @@ class NetworkService:
     def _count_traffic(self, sent: int, received: int) -> None:
         self._statistics.bytes_sent += sent
         self._statistics.bytes_received += received
+
+    @contextmanager
+    def _contained(self, what: str) -> Iterator[None]:
+        """One peer's connection failing never ends the node: an error escaping it (which would be a bug:
+        peers' faults are handled where they happen) is logged with its traceback and counted, and only that
+        connection ends. Cancellation passes through."""
+        try:
+            yield
+        except* Exception:
+            self._statistics.connection_errors += 1
+            logger.exception("%s failed; the node goes on without it", what)
 
     def _emit(self, event: PeerEvent) -> None:
         for channel in list(self._event_channels):
@@ -383,7 +484,7 @@ class NetworkService:
         """Why a new authenticated connection must not be kept, or ``None`` to keep it."""
         if peer_id == self.local_peer_id:
             return GoodbyeReason.DUPLICATE_CONNECTION  # we dialled ourselves: both ends are this node
-        if self._scores.is_banned(peer_id, trio.current_time()):
+        if self.is_banned(peer_id):
             return GoodbyeReason.BANNED
         existing = self._connections.get(peer_id)
         if existing is not None and direction is not existing.direction and not existing.is_closing:
@@ -402,26 +503,26 @@ class NetworkService:
         except OSError:  # reset before we got here
             await trio.aclose_forcefully(stream)
             return
-        ip, config = _source_ip(host), self._config
-        if (self._pending_per_ip[ip] >= config.max_pending_handshakes_per_ip
-                or self._inbound_per_ip[ip] >= config.max_inbound_per_ip):
+        quotas = self._quotas
+        key = quotas.key(host)
+        if quotas.is_full(key):
             self._statistics.inbound_refused_per_ip += 1
-            logger.debug("refused an inbound socket from %s:%s: %d pending and %d inbound from that address",
-                         host, port, self._pending_per_ip[ip], self._inbound_per_ip[ip])
+            logger.debug("refused an inbound socket from %s:%s: %d pending and %d inbound from %s", host, port,
+                         quotas.pending[key], quotas.inbound[key], key)
             await trio.aclose_forcefully(stream)
             return
-        if self._pending_handshakes >= config.max_pending_handshakes:
+        if self._pending_handshakes >= self._config.max_pending_handshakes:
             self._statistics.connections_refused += 1
             await trio.aclose_forcefully(stream)
             return
-        with _holding(self._inbound_per_ip, ip):
-            await self._handshake_and_admit(stream, host, port, ip)
+        with quotas.holding_inbound(key), self._contained(f"the inbound connection from {host}:{port}"):
+            await self._handshake_and_admit(stream, host, port, key)
 
-    async def _handshake_and_admit(self, stream: trio.SocketStream, host: str, port: int, ip: str) -> None:
+    async def _handshake_and_admit(self, stream: trio.SocketStream, host: str, port: int, key: str | None) -> None:
         """The rest of ``_accept``, while the socket counts against its source address's quota."""
         self._pending_handshakes += 1
         try:
-            with _holding(self._pending_per_ip, ip), trio.fail_after(self._config.handshake_timeout):
+            with self._quotas.holding_pending(key), trio.fail_after(self._config.handshake_timeout):
                 channel = await secure_inbound(stream, self._identity)
         except (HandshakeError, ConnectionLost, trio.TooSlowError) as exc:
             self._statistics.handshakes_failed += 1
@@ -472,8 +573,9 @@ class NetworkService:
                 task_status.started(peer_id)
                 return
             raise PeerUnavailable(f"not keeping the connection to {peer_id}: {refusal.name}")
-        await self._run_connection(channel, Direction.OUTBOUND, PeerAddress(address.host, address.port, peer_id),
-                                   task_status=task_status)
+        with self._contained(f"the connection to {address}"):
+            await self._run_connection(channel, Direction.OUTBOUND, PeerAddress(address.host, address.port, peer_id),
+                                       task_status=task_status)
 
     async def _run_connection(self, channel: SecureChannel, direction: Direction, address: PeerAddress, *,
                               task_status: trio.TaskStatus[PeerId] = trio.TASK_STATUS_IGNORED) -> None:
@@ -481,13 +583,14 @@ class NetworkService:
         peer_id = channel.remote_peer_id
         connection = Connection(channel, direction=direction, address=address, config=self._config,
                                 serve_request=self._serve_request, on_gossip=self._on_gossip,
-                                count_traffic=self._count_traffic)
+                                count_traffic=self._count_traffic, report=self.report)
         replaced = self._connections.get(peer_id)
         self._connections[peer_id] = connection
         if replaced is None:
-            config = self._config
-            self._rate_limits[peer_id] = TokenBucket(config.gossip_rate_per_second, config.gossip_burst,
-                                                     trio.current_time())
+            config, now = self._config, trio.current_time()
+            self._gossip_limits[peer_id] = _GossipLimits(
+                received=TokenBucket(config.gossip_rate_per_second, config.gossip_burst, now),
+                sent=TokenBucket(config.gossip_rate_per_second, max(1, config.gossip_burst // 2), now))
             logger.info("connected to %s (%s, %s)", peer_id, direction.value, address)
             self._emit(PeerConnected(peer_id, direction, address))
         else:
@@ -498,12 +601,12 @@ class NetworkService:
         finally:
             if self._connections.get(peer_id) is connection:
                 del self._connections[peer_id]
-                del self._rate_limits[peer_id]
+                del self._gossip_limits[peer_id]
                 logger.info("disconnected from %s: %s", peer_id, connection.close_reason)
                 self._emit(PeerDisconnected(peer_id, connection.close_reason or "closed"))
             if connection.violation is not None:
                 self._statistics.protocol_violations += 1
-                self.report(peer_id, Penalty.PROTOCOL_VIOLATION, f"protocol violation: {connection.violation}")
+                self.report(peer_id, Penalty.MALFORMED_FRAME, f"protocol violation: {connection.violation}")
 
     async def _keep_connected(self, address: PeerAddress) -> None:
         """Keep a bootnode connected: re-dial after every disconnection, backing off while dials fail."""
@@ -520,29 +623,3 @@ class NetworkService:
             while (connection := self._connections.get(peer_id)) is not None:
                 await connection.closed.wait()
             await trio.sleep(backoff)
-
-
-def _source_ip(host: str) -> str:
-    """The key of the per-IP limits for a peer's address: an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``,
-    as a dual-stack listener reports IPv4 peers) is its IPv4 address, so one host has one quota whichever
-    form it arrives in."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:  # not an IP address (TCP peers always are): used as is
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)  # canonical text, so "::0:1" and "::1" are one key
-
-
-@contextmanager
-def _holding(counts: Counter[str], key: str) -> Iterator[None]:
-    """Count one more for ``key`` while the block runs, however it exits (errors, timeouts, cancellation);
-    a key is deleted when its count returns to zero, so ``counts`` holds only addresses with open sockets."""
-    counts[key] += 1
-    try:
-        yield
-    finally:
-        counts[key] -= 1
-        if not counts[key]:
-            del counts[key]

@@ -24,7 +24,7 @@ from node.network import (
     Penalty,
 )
 from node.network.frames import Ping, Response, ResponseStatus, encode_frame
-from node.network.service import _source_ip
+from node.network.ip_limits import quota_key
 
 from .conftest import FAST, RawPeer, eventually
 
@@ -127,7 +127,7 @@ async def test_banned_peer_cannot_reconnect_until_the_ban_expires(start_node):
     with trio.fail_after(5):
         await alice.connect(bob.listen_address)
         await alice_events.receive()
-        bob.report(alice.local_peer_id, -150, "test misbehaviour")
+        bob.report(alice.local_peer_id, Penalty.FATAL, "test misbehaviour")
         assert await alice_events.receive() == PeerDisconnected(bob.local_peer_id, "goodbye received: BANNED")
     assert bob.is_banned(alice.local_peer_id) and bob.statistics().peers_banned == 1
     await eventually(lambda: bob.peers() == [])
@@ -139,7 +139,7 @@ async def test_banned_peer_cannot_reconnect_until_the_ban_expires(start_node):
             await bob.connect(alice.listen_address)
         await trio.sleep(0.5)
         assert await alice.connect(bob.listen_address) == bob.local_peer_id
-    assert bob.peer_score(alice.local_peer_id) == 0
+    assert bob.reputation(alice.local_peer_id) < 0  # remembered, and decaying
 
 
 async def test_keepalive_detects_a_frozen_peer(start_node):
@@ -223,7 +223,8 @@ async def half_open(node: NetworkService) -> trio.SocketStream:
 
 
 async def test_one_address_cannot_hold_more_than_its_share_of_pending_handshakes(start_node, other_loopback):
-    bob = await start_node(max_pending_handshakes_per_ip=2, handshake_timeout=60)  # nothing times out here
+    bob = await start_node(max_pending_handshakes_per_ip=2, handshake_timeout=60,  # nothing times out here
+                           per_ip_limits_on_private_addresses=True)
     with trio.fail_after(30):
         silent = [await half_open(bob), await half_open(bob)]
         await eventually(lambda: bob.statistics().pending_handshakes == 2, timeout=30)
@@ -253,7 +254,8 @@ async def test_one_address_cannot_hold_more_than_its_share_of_pending_handshakes
 
 
 async def test_pending_handshake_slots_come_back_when_the_handshakes_time_out(start_node):
-    bob = await start_node(max_pending_handshakes_per_ip=2)  # handshake_timeout is 2 s
+    bob = await start_node(max_pending_handshakes_per_ip=2,  # handshake_timeout is 2 s
+                           per_ip_limits_on_private_addresses=True)
     with trio.fail_after(30):
         silent = [await half_open(bob), await half_open(bob)]
         for stream in silent:
@@ -264,11 +266,11 @@ async def test_pending_handshake_slots_come_back_when_the_handshakes_time_out(st
     assert bob.peers()[0].peer_id == returning.peer_id
     statistics = bob.statistics()
     assert (statistics.handshakes_failed, statistics.inbound_refused_per_ip) == (2, 0)
-    assert not bob._pending_per_ip  # no key left behind for an address with nothing pending
+    assert not bob._quotas.pending  # no key left behind for an address with nothing pending
 
 
 async def test_one_address_cannot_take_more_than_its_share_of_inbound_connections(start_node, other_loopback):
-    bob = await start_node(max_inbound_per_ip=2)
+    bob = await start_node(max_inbound_per_ip=2, per_ip_limits_on_private_addresses=True)
     with trio.fail_after(30):
         first, second = await RawPeer.connect(bob), await RawPeer.connect(bob)
         await eventually(lambda: len(bob.peers()) == 2, timeout=30)
@@ -286,14 +288,44 @@ async def test_one_address_cannot_take_more_than_its_share_of_inbound_connection
     assert (refused.inbound_refused_per_ip, refused.connections_refused, refused.handshakes_failed) == (1, 0, 0)
 
 
+async def test_loopback_peers_are_not_limited_per_address_by_default(start_node):
+    bob = await start_node(max_pending_handshakes_per_ip=1, max_inbound_per_ip=1)
+    with trio.fail_after(30):
+        silent = await half_open(bob)  # the one pending handshake 127.0.0.1 would be allowed
+        await eventually(lambda: bob.statistics().pending_handshakes == 1, timeout=30)
+        peers = [await RawPeer.connect(bob) for _ in range(3)]  # every devnet node dials from 127.0.0.1
+        await eventually(lambda: len(bob.peers()) == 3, timeout=30)
+        await silent.aclose()
+    assert {peer.peer_id for peer in bob.peers()} == {peer.peer_id for peer in peers}
+    assert bob.statistics().inbound_refused_per_ip == 0 and not bob._quotas.inbound
+
+
 @pytest.mark.parametrize(("host", "key"), [
-    ("::ffff:192.0.2.7", "192.0.2.7"),  # an IPv4 peer seen through a dual-stack listener
-    ("192.0.2.7", "192.0.2.7"),
-    ("2001:db8:0:0::1", "2001:db8::1"),
-    ("::1", "::1"),
+    ("::ffff:198.51.100.7", "198.51.100.7"),  # an IPv4 peer seen through a dual-stack listener
+    ("198.51.100.7", "198.51.100.7"),
+    ("2a01:4f8:1:2::1", "2a01:4f8:1:2::/64"),  # a host holds a whole /64: one quota for all of it
+    ("2a01:4f8:1:2:ffff:ffff:ffff:ffff", "2a01:4f8:1:2::/64"),
+    ("2a01:4f8:1:3::1", "2a01:4f8:1:3::/64"),
 ])
-def test_per_ip_limits_key_ipv4_mapped_addresses_as_ipv4(host, key):
-    assert _source_ip(host) == key
+def test_public_addresses_count_by_ipv4_address_or_ipv6_64(host, key):
+    assert quota_key(host, limit_private=False) == quota_key(host, limit_private=True) == key
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("127.0.0.1", "127.0.0.1"), ("127.0.0.2", "127.0.0.2"), ("::1", "::/64"),
+    ("::ffff:127.0.0.1", "127.0.0.1"),
+    ("10.1.2.3", "10.1.2.3"), ("172.16.0.1", "172.16.0.1"), ("192.168.1.1", "192.168.1.1"),  # RFC 1918
+    ("fd12:3456::1", "fd12:3456::/64"),                                                        # ULA
+    ("169.254.1.1", "169.254.1.1"), ("fe80::1", "fe80::/64"),                                  # link-local
+])
+def test_loopback_private_and_link_local_addresses_are_exempt_unless_configured(host, key):
+    assert quota_key(host, limit_private=False) is None
+    assert quota_key(host, limit_private=True) == key
+
+
+def test_addresses_just_outside_the_private_ranges_are_limited():
+    for host in ("172.32.0.1", "11.0.0.1", "192.169.0.1", "fe00::1"):
+        assert quota_key(host, limit_private=False) is not None
 
 
 
@@ -327,18 +359,29 @@ async def test_garbage_before_or_during_the_handshake_is_dropped(start_node, gar
 @pytest.mark.parametrize("lane_data", [
     struct.pack(">I", 16 * 1024 * 1024 + 1),                                  # oversized frame header
     struct.pack(">I", 1) + b"\x7f",                                           # unknown frame kind
-    encode_frame(Response(12345, ResponseStatus.OK, b"never asked")),         # response to an unknown id
     struct.pack(">I", 8) + b"\x03" + bytes(7),                                 # PING one byte short
-], ids=["oversized", "unknown-kind", "unsolicited-response", "malformed"])
-async def test_protocol_violations_drop_and_score_down_the_peer(start_node, lane_data):
+], ids=["oversized", "unknown-kind", "malformed"])
+async def test_protocol_violations_drop_the_connection_and_cost_reputation(start_node, lane_data):
     bob = await start_node()
     rogue = await RawPeer.connect(bob)
     await rogue.send_lane_data(lane_data)
     assert await rogue.goodbye_before_close() is GoodbyeReason.PROTOCOL_VIOLATION
     await eventually(lambda: bob.statistics().protocol_violations == 1)
-    assert bob.peer_score(rogue.peer_id) == pytest.approx(Penalty.PROTOCOL_VIOLATION, abs=1)
-    assert bob.peers() == []
+    assert bob.reputation(rogue.peer_id) == pytest.approx(Penalty.MALFORMED_FRAME, abs=1)
+    assert bob.peers() == [] and not bob.is_banned(rogue.peer_id)  # one message never bans
     await _assert_still_serving(bob, start_node)
+
+
+async def test_an_unsolicited_response_costs_reputation_and_the_connection_goes_on(start_node):
+    bob = await start_node()
+    rogue = await RawPeer.connect(bob)
+    await rogue.send_lane_data(encode_frame(Response(12345, ResponseStatus.OK, b"never asked")))
+    await eventually(lambda: bob.reputation(rogue.peer_id) < 0)
+    assert bob.reputation(rogue.peer_id) == pytest.approx(Penalty.UNSOLICITED, abs=1)
+    await rogue.send_lane_data(encode_frame(Ping(7)))  # still connected
+    await trio.sleep(0.3)
+    assert [peer.peer_id for peer in bob.peers()] == [rogue.peer_id]
+    assert bob.statistics().protocol_violations == 0
 
 
 async def test_tampered_ciphertext_kills_the_connection(start_node):
@@ -349,17 +392,20 @@ async def test_tampered_ciphertext_kills_the_connection(start_node):
     await rogue.send_lane_data(encode_frame(Ping(2)))
     await rogue.goodbye_before_close()
     await eventually(lambda: bob.statistics().protocol_violations == 1)
-    assert bob.peer_score(rogue.peer_id) < 0 and bob.peers() == []
+    assert bob.reputation(rogue.peer_id) < 0 and bob.peers() == []
     await _assert_still_serving(bob, start_node)
 
 
 async def test_repeated_violations_get_the_peer_banned(start_node):
     bob = await start_node()
     rogue_key = NodeKey.generate()
-    for _ in range(2):
-        rogue = await RawPeer.connect(bob, rogue_key)
+    for attempt in range(4):  # 4 x MALFORMED_FRAME crosses the default threshold (-1000); 3 do not
+        assert not bob.is_banned(rogue_key.peer_id)
+        rogue = await RawPeer.connect(bob, rogue_key)  # a violation is no ban: it may reconnect
         await rogue.send_lane_data(struct.pack(">I", 1) + b"\x7f")
         await rogue.goodbye_before_close()
-    await eventually(lambda: bob.is_banned(rogue_key.peer_id))
-    with pytest.raises(ConnectionRefused):
+        await eventually(lambda: bob.statistics().protocol_violations == attempt + 1)
+    assert bob.is_banned(rogue_key.peer_id)
+    with pytest.raises(ConnectionRefused) as refused:
         await RawPeer.connect(bob, rogue_key)
+    assert refused.value.reason is GoodbyeReason.BANNED

@@ -83,7 +83,7 @@ async def test_rejected_gossip_is_not_forwarded_and_costs_the_sender(line):
     assert [message.payload for message in await _quiet_then_drain(at_bob)] == [b"good block"]
     assert await _quiet_then_drain(at_carol, quiet=0) == []
     assert bob.statistics().gossip_rejected == 1
-    assert bob.peer_score(alice.local_peer_id) == pytest.approx(Penalty.INVALID_GOSSIP, abs=1)
+    assert bob.reputation(alice.local_peer_id) == pytest.approx(Penalty.INVALID_GOSSIP, abs=1)
     assert carol.statistics().gossip_received == 1  # the bad block never reached Carol
 
 
@@ -93,7 +93,7 @@ async def test_ignored_gossip_is_dropped_without_penalty(start_node):
     at_bob = bob.subscribe("txs", lambda peer_id, payload: Verdict.IGNORE)
     await alice.publish("txs", b"stale")
     await eventually(lambda: bob.statistics().gossip_ignored == 1)
-    assert await _quiet_then_drain(at_bob, quiet=0) == [] and bob.peer_score(alice.local_peer_id) == 0
+    assert await _quiet_then_drain(at_bob, quiet=0) == [] and bob.reputation(alice.local_peer_id) == 0
 
 
 async def test_a_flood_beyond_the_rate_limit_is_dropped_and_scored(start_node):
@@ -107,7 +107,7 @@ async def test_a_flood_beyond_the_rate_limit_is_dropped_and_scored(start_node):
     statistics = bob.statistics()
     assert [message.payload for message in delivered] == [b"tx %d" % index for index in range(10)]  # the burst
     assert statistics.gossip_rate_limited == 50
-    assert bob.peer_score(alice.local_peer_id) == pytest.approx(50 * Penalty.GOSSIP_RATE_EXCEEDED, abs=1)
+    assert bob.reputation(alice.local_peer_id) == pytest.approx(50 * Penalty.RATE_EXCEEDED, abs=1)
     assert len(bob.peers()) == 1  # scored down, not (yet) banned
 
 

@@ -1,4 +1,4 @@
-"""Reputation bookkeeping, gossip helpers, the outbound queue and configuration checks (no sockets)."""
+"""Reputation bookkeeping (decay, bans), gossip helpers, the outbound queue and configuration checks (no sockets)."""
 
 from __future__ import annotations
 
@@ -6,36 +6,62 @@ import dataclasses
 
 import pytest
 
-from node.network import NetworkConfig, NodeKey
+from node.network import NetworkConfig, NodeKey, Penalty
 from node.network.connection import _OutboundQueue
 from node.network.frames import Lane
 from node.network.gossip import SeenCache, TokenBucket, gossip_message_id
-from node.network.peers import PeerScores
+from node.network.peers import Reputations
 
 PEER = NodeKey.generate().peer_id
 
 
-def _scores():
-    return PeerScores(ban_threshold=-100, ban_duration=60, recovery_per_second=1)
+def _reputations():
+    return Reputations(ban_threshold=-1000, ban_duration=300, half_life=60)
 
 
-def test_scores_recover_toward_zero_from_either_side():
-    scores = _scores()
-    scores.adjust(PEER, -30, now=0)
-    assert scores.score(PEER, now=10) == -20
-    assert scores.score(PEER, now=100) == 0
-    scores.adjust(PEER, +5, now=100)
-    assert scores.score(PEER, now=102) == 3
-    assert scores.score(PEER, now=200) == 0
+def test_reputation_halves_every_half_life_toward_zero_from_either_side():
+    reputations = _reputations()
+    reputations.change(PEER, -400, now=0)
+    assert reputations.reputation(PEER, now=60) == pytest.approx(-200)
+    assert reputations.reputation(PEER, now=120) == pytest.approx(-100)
+    reputations.change(PEER, +100, now=120)
+    assert reputations.reputation(PEER, now=120) == 0  # exactly neutral: forgotten
+    reputations.change(PEER, +80, now=120)
+    assert reputations.reputation(PEER, now=180) == pytest.approx(40)
+    assert reputations.reputation(PEER, now=180 + 60 * 7) == 0  # below FORGET_BELOW counts as 0
+    assert reputations.all(now=180) == {PEER: pytest.approx(40)}
+    assert reputations.all(now=180 + 60 * 7) == {}
 
 
-def test_reaching_the_threshold_bans_until_the_ban_ends_and_then_starts_afresh():
-    scores = _scores()
-    assert not scores.adjust(PEER, -60, now=0)
-    assert scores.adjust(PEER, -60, now=1)
-    assert scores.is_banned(PEER, now=60)
-    assert not scores.is_banned(PEER, now=61)
-    assert scores.score(PEER, now=61) == 0
+def test_no_single_non_fatal_penalty_bans_and_repeated_ones_do():
+    reputations = _reputations()
+    for penalty in (Penalty.MALFORMED_FRAME, Penalty.INVALID_GOSSIP, Penalty.BAD_RESPONSE, Penalty.BAD_REQUEST,
+                    Penalty.UNSOLICITED, Penalty.RATE_EXCEEDED):
+        other = NodeKey.generate().peer_id
+        assert not reputations.change(other, penalty, now=0)
+    assert [reputations.change(PEER, Penalty.INVALID_GOSSIP, now=0) for _ in range(10)] == [False] * 9 + [True]
+    assert not reputations.change(PEER, Penalty.INVALID_GOSSIP, now=1)  # banned already: no second ban
+
+
+def test_spaced_out_faults_are_forgiven():
+    reputations = _reputations()  # one invalid message every 10 s settles near -100 * 87 / 10, above -1000
+    assert not any(reputations.change(PEER, Penalty.INVALID_GOSSIP, now=10 * i) for i in range(100))
+    assert reputations.reputation(PEER, now=990) > -1000
+
+
+def test_a_fatal_penalty_bans_at_once_and_the_ban_expires():
+    reputations = _reputations()
+    assert reputations.change(PEER, Penalty.FATAL, now=0)
+    assert reputations.reputation(PEER, now=0) == -2000  # the floor: it decays like any other
+    assert reputations.is_banned(PEER, now=299)
+    assert not reputations.is_banned(PEER, now=300)
+    assert reputations.reputation(PEER, now=300) == pytest.approx(-2000 / 32)
+
+
+def test_goodwill_is_capped_at_the_distance_to_a_ban():
+    reputations = _reputations()
+    reputations.change(PEER, 5000, now=0)
+    assert reputations.reputation(PEER, now=0) == 1000
 
 
 def test_seen_cache_forgets_the_oldest_ids():
@@ -74,6 +100,10 @@ def test_outbound_lanes_are_bounded_in_frames_and_in_bytes():
     {"max_inbound_per_ip": 0},
     {"request_timeout": 0},
     {"ban_threshold": 0},
+    {"ban_threshold": Penalty.MALFORMED_FRAME},  # one malformed frame would ban
+    {"reputation_half_life": 0},
+    {"gossip_validation_timeout": 0},
+    {"max_pending_gossip_bytes_per_peer": 2, "max_pending_gossip_bytes": 1},
     {"max_frame_size": 1000},
     {"max_frame_size": 2**32},
     {"listen_port": 70000},

@@ -86,7 +86,7 @@ async def test_timeout_then_late_answer_is_ignored_without_penalty(pair):
             await alice.request(bob.local_peer_id, "sluggish", b"", timeout=0.05)
         await trio.sleep(0.4)  # the late answer arrives meanwhile
         assert await alice.request(bob.local_peer_id, "echo", b"still up") == b"still up"
-    assert alice.peer_score(bob.local_peer_id) == 0 and alice.statistics().protocol_violations == 0
+    assert alice.reputation(bob.local_peer_id) == 0 and alice.statistics().protocol_violations == 0
 
 
 async def test_a_handler_that_overruns_its_deadline_is_cancelled_and_answered(start_node):
