@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 
-from node.network import NetworkConfig, NetworkService, NodeKey
+from node.network import NetworkConfig, NetworkService, NodeKey, Verdict
 from node.network.connection import receive_admission
 from node.network.errors import ConnectionLost, ProtocolViolation
 from node.network.frames import FrameAssembler, Goodbye, GoodbyeReason, decode_frame
@@ -46,6 +46,30 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     with trio.fail_after(timeout):
         while not condition():
             await trio.sleep(0.01)
+
+
+async def connect_both(dialer: NetworkService, listener: NetworkService) -> None:
+    """Connect two nodes and wait until each lists the other."""
+    with trio.fail_after(5):
+        await dialer.connect(listener.listen_address)
+    await eventually(lambda: listener.local_peer_id in {peer.peer_id for peer in dialer.peers()}
+                     and dialer.local_peer_id in {peer.peer_id for peer in listener.peers()})
+
+
+async def quiet_then_drain(channel, quiet: float = 0.3) -> list:
+    """Everything the channel (or deferred subscription) received once the network has been quiet for
+    ``quiet`` seconds."""
+    await trio.sleep(quiet)
+    received = []
+    while True:
+        try:
+            received.append(channel.receive_nowait())
+        except trio.WouldBlock:
+            return received
+
+
+def accept_all(peer_id, payload):
+    return Verdict.ACCEPT
 
 
 class TamperingStream(trio.abc.HalfCloseableStream):

@@ -113,3 +113,34 @@ async def test_crossing_dials_and_random_disconnects_never_end_either_node(nurse
     assert alice.statistics().connection_errors == bob.statistics().connection_errors == 0
     assert alice.statistics().protocol_violations == bob.statistics().protocol_violations == 0
     assert alice.reputations() == bob.reputations() == {}  # honest churn costs nobody reputation
+
+
+class _BuggyGossipNode(NetworkService):
+    """A node with a bug in its gossip handling, hit by one particular message."""
+
+    def _on_gossip(self, connection, topic, payload):
+        if payload == b"boom":
+            raise KeyError("a bug")
+        super()._on_gossip(connection, topic, payload)
+
+
+async def _echo(peer_id, payload):
+    return payload
+
+
+async def test_a_bug_in_one_connection_ends_that_connection_only(start_node, nursery, caplog):
+    buggy = _BuggyGossipNode(NodeKey.generate(), FAST)
+    await nursery.start(buggy.run)
+    buggy.register_protocol("echo", _echo)
+    alice, carol = await start_node(), await start_node()
+    with trio.fail_after(10):
+        await alice.connect(buggy.listen_address)
+        await carol.connect(buggy.listen_address)
+        await alice.publish("blocks", b"boom")
+        while alice.local_peer_id in {peer.peer_id for peer in buggy.peers()}:
+            await trio.sleep(0.01)
+        assert await carol.request(buggy.local_peer_id, "echo", b"still here") == b"still here"
+        await alice.connect(buggy.listen_address)  # and Alice may come back
+        assert await alice.request(buggy.local_peer_id, "echo", b"back") == b"back"
+    assert buggy.statistics().connection_errors == 1
+    assert "KeyError: 'a bug'" in caplog.text and buggy.reputation(alice.local_peer_id) == 0
