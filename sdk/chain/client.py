@@ -364,8 +364,15 @@ class AsyncClient:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
                 self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
             raise
-        inclusion = await self._blocks.get(block_hash, lambda: self._fetch_inclusion(block_hash))
-        return receipt_in_block(self.view, tx_hash, inclusion, finalized=finalized)
+        return await self.get_extrinsic_receipt(tx_hash, block_hash, finalized=finalized)
+
+    async def get_extrinsic_receipt(self, extrinsic_hash: bytes, block_hash: BlockId, *,
+                                    finalized: bool = False) -> ExtrinsicReceipt:
+        """The receipt of a transaction in a block (for one submitted without waiting); its
+        ``extrinsic_idx`` is ``None`` if the block does not hold it."""
+        at = _block_hash(block_hash)
+        inclusion = await self._blocks.get(at, lambda: self._fetch_inclusion(at))
+        return receipt_in_block(self.view, extrinsic_hash, inclusion, finalized=finalized)
 
     async def sign_and_submit(self, call: Call, keypair: Keypair | str, *, wait_for_inclusion: bool = False,
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
@@ -406,7 +413,7 @@ class AsyncClient:
     async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
         block = await self.rpc_request("chain_getBlock", [to_hex(block_hash)])
         if block is None:
-            raise InvalidResponse(f"the node reported inclusion in block 0x{block_hash.hex()}, which it does not know")
+            raise InvalidResponse(f"the node does not know block 0x{block_hash.hex()}")
         try:
             header = header_from_json(block["block"]["header"], block_hash)
             index = {blake2_256(from_hex(x, "extrinsic")): i for i, x in enumerate(block["block"]["extrinsics"])}

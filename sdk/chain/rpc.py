@@ -82,6 +82,7 @@ class RawSubscription:
         self._unsubscribe = unsubscribe
         self._send, self._receive = anyio.create_memory_object_stream[Any](buffer)
         self._error: Exception | None = None
+        self._unsubscribed = False
         self.id: str | int | None = None
 
     def deliver(self, item: Any) -> None:
@@ -114,7 +115,9 @@ class RawSubscription:
         """Stop listening and tell the node (without waiting for its answer)."""
         self.end(None)
         self._receive.close()
-        if self._connection.forget_subscription(self):
+        self._connection.forget_subscription(self)
+        if self.id is not None and not self._unsubscribed:
+            self._unsubscribed = True
             await self._connection.notify_unsubscribe(self._unsubscribe, self.id)
 
 
@@ -196,9 +199,10 @@ class RpcConnection:
             except ConnectionLost:
                 pass
 
-    def forget_subscription(self, subscription: RawSubscription) -> bool:
-        """Stop routing notifications to ``subscription``; False if it was not (or no longer) routed."""
-        return self._subscriptions.pop(subscription.id, None) is subscription  # type: ignore[arg-type]
+    def forget_subscription(self, subscription: RawSubscription) -> None:
+        """Stop routing notifications to ``subscription``."""
+        if self._subscriptions.get(subscription.id) is subscription:  # type: ignore[arg-type]
+            del self._subscriptions[subscription.id]  # type: ignore[arg-type]
 
     async def _send_request(self, method: str, params: list[Any], subscription: RawSubscription | None) -> _Pending:
         if self._closed is not None:

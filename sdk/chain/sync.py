@@ -166,6 +166,7 @@ class Client:
     get_account_nonce = _blocking(AsyncClient.get_account_nonce)
     create_signed_extrinsic = _blocking(AsyncClient.create_signed_extrinsic)
     submit_extrinsic = _blocking(AsyncClient.submit_extrinsic)
+    get_extrinsic_receipt = _blocking(AsyncClient.get_extrinsic_receipt)
     sign_and_submit = _blocking(AsyncClient.sign_and_submit)
     subscribe_block_headers = _blocking(AsyncClient.subscribe_block_headers)
     query_map = _iterating(AsyncClient.query_map, BlockingIterator)

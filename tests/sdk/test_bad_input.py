@@ -1,0 +1,97 @@
+"""Each class of bad input to the chain client gets its typed error, before anything reaches the node."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from runtime.cairn import CairnRuntime
+from runtime.keyring import InvalidSecretUri, Keypair
+from sdk.chain import AsyncClient, BadArgument, Client, RuntimeMismatch, UnknownItem, keypair_from_file
+
+BOB = Keypair.from_uri("//Bob")
+
+
+async def test_unknown_names(client):
+    with pytest.raises(UnknownItem, match="no pallet 'Nope'"):
+        await client.query("Nope", "Account")
+    with pytest.raises(UnknownItem, match="System has no storage item 'Acount'"):
+        await client.query("System", "Acount", [BOB])
+    with pytest.raises(UnknownItem, match="Balances has no call 'transfer'"):
+        client.compose_call("Balances", "transfer", {"dest": BOB, "value": 1})
+    with pytest.raises(UnknownItem, match="no constant"):
+        client.get_constant("Balances", "Nope")
+    with pytest.raises(UnknownItem):
+        client.subscribe_events("Nope")
+    assert isinstance(UnknownItem("x"), LookupError)
+
+
+async def test_wrong_arguments(client):
+    with pytest.raises(BadArgument, match="wrong arguments"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": BOB})
+    with pytest.raises(BadArgument, match="'value'"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": BOB, "value": "ten"})
+    with pytest.raises(BadArgument, match="'value'"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": BOB, "value": -1})
+    with pytest.raises(BadArgument, match="'value'"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": BOB, "value": 2**128})
+    with pytest.raises(BadArgument, match="'dest'.*SS58"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": "not-an-address", "value": 1})
+    with pytest.raises(BadArgument, match="'dest'"):
+        client.compose_call("Balances", "transfer_keep_alive", {"dest": b"short", "value": 1})
+    with pytest.raises(BadArgument, match="takes 1 key"):
+        await client.query("System", "Account")
+    with pytest.raises(BadArgument, match="key 1"):
+        await client.query("System", "BlockHash", ["zero"])
+    with pytest.raises(BadArgument, match="nothing to iterate"):
+        client.query_map("System", "Number")
+    with pytest.raises(BadArgument, match="page_size"):
+        client.query_map("System", "Account", page_size=5000)
+    with pytest.raises(BadArgument, match="block hash"):
+        await client.query("System", "Number", block_hash="0x12")
+    with pytest.raises(BadArgument):
+        await client.get_block_hash(-1)
+    with pytest.raises(BadArgument):
+        await client.create_signed_extrinsic("Balances.transfer", "//Alice")
+    call = client.compose_call("System", "remark", {"remark": b""})
+    with pytest.raises(BadArgument):
+        await client.create_signed_extrinsic(call, "//Alice", tip=-1)
+
+
+async def test_bad_secret_uris_and_key_files(client, tmp_path):
+    call = client.compose_call("System", "remark", {"remark": b""})
+    with pytest.raises(InvalidSecretUri):
+        await client.create_signed_extrinsic(call, "not a valid phrase//Alice")
+    with pytest.raises(InvalidSecretUri):
+        await client.create_signed_extrinsic(call, "0x1234")
+    garbage = tmp_path / "garbage.key"
+    garbage.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InvalidSecretUri):
+        keypair_from_file(garbage)
+    huge = tmp_path / "huge.key"
+    huge.write_text("//Alice" * 1000)
+    with pytest.raises(InvalidSecretUri):
+        keypair_from_file(huge)
+
+
+def test_bad_urls_and_options_are_refused_before_connecting():
+    for url in ("http://127.0.0.1:9944", "127.0.0.1:9944", "ws://127.0.0.1:99999", "ws://"):
+        with pytest.raises(BadArgument):
+            AsyncClient(url)
+    with pytest.raises(BadArgument):
+        AsyncClient(timeout=0)
+    with pytest.raises(BadArgument):
+        Client("wss-ish://nowhere")
+
+
+class _NextRuntime(CairnRuntime):
+    """The runtime of a later SDK release: one spec version ahead of the node."""
+
+    VERSION = dataclasses.replace(CairnRuntime.VERSION, spec_version=CairnRuntime.VERSION.spec_version + 1)
+
+
+async def test_a_node_with_another_spec_version_is_refused(url):
+    with pytest.raises(RuntimeMismatch, match=f"spec {CairnRuntime.VERSION.spec_version}.*upgrade"):
+        async with AsyncClient(url, runtime=_NextRuntime):
+            pass

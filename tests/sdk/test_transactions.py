@@ -1,0 +1,120 @@
+"""Transactions through the async client on a real dev node: receipts to inclusion and finality, module
+errors by name, many transactions in flight from one account, refusals with Substrate's codes."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, InvalidTransaction, keypair_from_file
+
+ALICE = Keypair.from_uri("//Alice")
+
+
+async def test_transfer_to_finality_gives_a_full_receipt(client):
+    dest = Keypair.from_uri("//SdkFinality")
+    before = (await client.query("System", "Account", [dest])).data.free
+    call = client.compose_call("Balances", "transfer_allow_death", {"dest": dest.ss58_address(), "value": 10**15})
+    receipt = await client.sign_and_submit(call, "//Alice", wait_for_finalization=True)
+    assert receipt.is_success and receipt.finalized and receipt.error_message is None
+    assert receipt.block_hash == await client.get_block_hash(receipt.block_number)
+    block = await client.get_block(receipt.block_hash)
+    assert block.extrinsics[receipt.extrinsic_idx].hash == receipt.extrinsic_hash
+    names = [(e.pallet, e.name) for e in receipt.triggered_events]
+    assert names == [("Balances", "Withdraw"), ("System", "NewAccount"), ("Balances", "Endowed"),
+                     ("Balances", "Transfer"), ("TransactionPayment", "TransactionFeePaid"),
+                     ("System", "ExtrinsicSuccess")]
+    transfer = receipt.triggered_events[3].event
+    assert (transfer.from_, transfer.to, transfer.amount) == (ALICE.public, dest.public, 10**15)
+    assert receipt.total_fee_amount == receipt.triggered_events[0].event.amount > 0
+    assert receipt.weight is not None and receipt.weight.ref_time > 0
+    assert (await client.query("System", "Account", [dest], block_hash=receipt.block_hash)).data.free == before + 10**15
+
+
+async def test_a_failing_call_names_its_module_error_and_still_pays(client):
+    call = client.compose_call("Balances", "transfer_allow_death", {"dest": Keypair.from_uri("//Bob"), "value": 10**30})
+    receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)
+    assert receipt.is_success is False
+    failure = receipt.error_message
+    assert (failure.kind, failure.pallet, failure.name) == ("Module", "Balances", "InsufficientBalance")
+    assert str(failure) == "Balances.InsufficientBalance: Balance too low to send value."
+    assert receipt.total_fee_amount > 0
+    assert [(e.pallet, e.name) for e in receipt.triggered_events][-1] == ("System", "ExtrinsicFailed")
+
+
+async def test_a_root_only_call_fails_with_bad_origin(client):
+    call = client.compose_call("System", "set_storage", {"items": ()})
+    receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)
+    assert receipt.is_success is False and str(receipt.error_message) == "BadOrigin"
+
+
+async def test_many_transactions_in_flight_from_one_account(client):
+    sender = Keypair.from_uri("//Charlie")
+    dest = Keypair.from_uri("//SdkInFlight")
+    first = await client.get_account_nonce(sender)
+    receipts = []
+
+    async def transfer(value: int) -> None:
+        call = client.compose_call("Balances", "transfer_allow_death", {"dest": dest, "value": value})
+        receipts.append(await client.sign_and_submit(call, sender, wait_for_inclusion=True))
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            for i in range(40):
+                tg.start_soon(transfer, 10**12 + i)
+    assert len(receipts) == 40 and all(r.is_success for r in receipts)
+    extrinsics = {}
+    for r in receipts:
+        block = await client.get_block(r.block_hash)
+        extrinsics[r.extrinsic_hash] = block.extrinsics[r.extrinsic_idx]
+    assert sorted(x.nonce for x in extrinsics.values()) == list(range(first, first + 40))
+    assert await client.get_account_nonce(sender) == first + 40
+
+
+async def test_a_stale_nonce_is_refused_with_substrates_code_and_the_manager_resyncs(client, url):
+    call = client.compose_call("System", "remark", {"remark": b"stale"})
+    await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)  # Alice's nonce is now at least 1
+    stale = await client.create_signed_extrinsic(call, ALICE, nonce=0)
+    with pytest.raises(InvalidTransaction) as refused:
+        await client.submit_extrinsic(stale, wait_for_inclusion=True)
+    assert refused.value.code == 1010 and refused.value.reason == "Transaction is outdated"
+    assert refused.value.is_nonce_error
+
+    assert (await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)).is_success  # count seeded
+    async with AsyncClient(url) as other:  # another program uses the account: this client's count is stale
+        assert (await other.sign_and_submit(call, ALICE, wait_for_inclusion=True)).is_success
+    receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)  # refused once, re-signed
+    assert receipt.is_success
+
+
+async def test_resubmitting_an_included_transaction_is_refused_as_banned(client):
+    extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"x"}), ALICE)
+    assert (await client.submit_extrinsic(extrinsic, wait_for_inclusion=True)).is_success
+    with pytest.raises(InvalidTransaction) as refused:
+        await client.submit_extrinsic(extrinsic)
+    assert refused.value.code == 1012
+
+
+async def test_submit_without_waiting_returns_the_hash_and_the_transaction_lands(client):
+    extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"y"}), ALICE)
+    receipt = await client.submit_extrinsic(extrinsic)
+    assert receipt.extrinsic_hash == extrinsic.extrinsic_hash and receipt.is_success is None
+    with anyio.fail_after(60):
+        async with client.subscribe_new_heads() as heads:
+            async for header in heads:
+                block = await client.get_block(header.hash)
+                if any(x.hash == extrinsic.extrinsic_hash for x in block.extrinsics):
+                    break
+
+
+async def test_a_mortal_transaction_from_a_key_file_lands(client, tmp_path):
+    key_file = tmp_path / "dave.key"
+    key_file.write_text("//Dave\n")
+    dave = keypair_from_file(key_file)
+    assert dave.public == Keypair.from_uri("//Dave").public
+    extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"m"}),
+                                                     dave, era=64)
+    assert extrinsic.era.period == 64
+    receipt = await client.submit_extrinsic(extrinsic, wait_for_inclusion=True)
+    assert receipt.is_success
