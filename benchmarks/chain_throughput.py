@@ -32,6 +32,9 @@ from pathlib import Path
 import websocket
 
 from devnet import launcher
+from devnet.config import DevnetConfig
+from devnet.registry import ROLES
+from devnet.rpc import rpc_call
 from node.chain_spec import ChainSpec, preset
 from runtime.cairn import CairnRuntime
 from runtime.pallets.balances import BalancesGenesis
@@ -57,7 +60,7 @@ def _spec(accounts: list[Keypair]) -> ChainSpec:
 
 
 def rpc(port: int, method: str, params: list | None = None):
-    return launcher.rpc_call(f"http://127.0.0.1:{port}", method, params, timeout=10)
+    return rpc_call(f"http://127.0.0.1:{port}", method, params, timeout=10)
 
 
 def _presign(spec: ChainSpec, genesis_hash: bytes, accounts: list[Keypair], per_account: int) -> list[list[bytes]]:
@@ -192,16 +195,14 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="cairn-throughput-"))
     count = len(spec.authorities)
-    p2p = launcher.free_port_range(count)
-    rpc_base = launcher.free_port_range(count, avoid=set(range(p2p, p2p + count)))
-    metrics = launcher.free_port_range(count, avoid=set(range(p2p, p2p + count)) | set(range(rpc_base, rpc_base + count)))
-    network = launcher.start(spec, workdir, base_p2p=p2p, base_rpc=rpc_base, base_prometheus=metrics)
-    nodes = network.nodes
+    config = dataclasses.replace(DevnetConfig.load(None, ROLES), base_path=workdir).with_role("validators", count=count)
+    nodes = launcher.up(config, spec=spec).processes  # every node picks its own free ports
     try:
         for node in nodes:
-            launcher.wait_until(lambda n=node: rpc(n.rpc_port, "system_health")["peers"] >= 3, 60,
+            launcher.wait_until(lambda n=node: rpc(n.ports["rpc"], "system_health")["peers"] >= 3, 60,
                                 f"{node.name} connected")
-        launcher.wait_until(lambda: int(rpc(nodes[0].rpc_port, "chain_getHeader")["number"], 16) >= 2, 60, "blocks")
+        launcher.wait_until(lambda: int(rpc(nodes[0].ports["rpc"], "chain_getHeader")["number"], 16) >= 2, 60,
+                            "blocks")
         queues: list[list[bytes]] = [[] for _ in nodes]
         for nonce in range(per_account):  # interleave accounts so every node gets a steady stream
             for a, txs in enumerate(signed):
@@ -211,12 +212,13 @@ def main() -> None:
         finalized_at: dict[bytes, float] = {}
         errors: list[str] = []
         stop = threading.Event()
-        follower = threading.Thread(target=_follow_finalized, args=(nodes[0].rpc_port, submitted, finalized_at, stop),
-                                    daemon=True)
+        follower = threading.Thread(target=_follow_finalized,
+                                    args=(nodes[0].ports["rpc"], submitted, finalized_at, stop), daemon=True)
         follower.start()
         started = time.monotonic()
         cpu_before = [_cpu_seconds(n.pid) for n in nodes], _own_cpu_seconds()
-        submitters = [Submitter(n.ws_url, q, args.rate / len(nodes), submitted, errors) for n, q in zip(nodes, queues)]
+        submitters = [Submitter(n.url("rpc", "ws"), q, args.rate / len(nodes), submitted, errors)
+                      for n, q in zip(nodes, queues)]
         for s in submitters:
             s.start()
         profile = _profile(nodes[1].pid, int(min(20, args.duration / 2)))
@@ -234,7 +236,7 @@ def main() -> None:
             print(f"--- {node.name} log (tail) ---\n" + Path(node.log).read_text()[-1500:])
         raise
     finally:
-        launcher.stop(network)
+        launcher.down(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
     done = {h: finalized_at[h] - t for h, t in submitted.items() if h in finalized_at}

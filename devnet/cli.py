@@ -1,17 +1,40 @@
-"""``cairn devnet``: the local development network."""
+"""``cairn devnet``: a local network, every role as its own process, with fault injection.
+
+    cairn devnet up [--config devnet.toml] [--validators N] [--base-path DIR] [--detach] [--fresh]
+    cairn devnet status [--base-path DIR]
+    cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
+    cairn devnet restart NAME [--base-path DIR]
+    cairn devnet down [--base-path DIR]
+
+Every command after ``up`` reads the devnet's record under its base path, so it works from any shell;
+``up`` prints the exact commands for the base path it was given.
+"""
 
 from __future__ import annotations
 
-import shutil
+import os
+import shlex
 import signal
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from devnet import launcher
-from node.chain_spec import preset
+from devnet.config import DEFAULT_BASE_PATH, ConfigError, DevnetConfig
+from devnet.launcher import DevnetError, NotRunning
+from devnet.registry import ROLES
+from devnet.state import DevnetState, ProcessRecord, ProcessState, StateError, UnknownProcess
 from runtime.keyring import DEV_ACCOUNTS, Keypair
+
+STATUS_INTERVAL_S = 10
+SIGNALS = ("KILL", "TERM", "INT", "STOP", "CONT")
+
+base_path_option = click.option(
+    "--base-path", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BASE_PATH, show_default=True,
+    help="The base path the devnet was started with.")
 
 
 @click.group()
@@ -19,82 +42,164 @@ def devnet() -> None:
     """Run a local development network: validators (and, as they land, storage, DA and compute nodes)."""
 
 
-def _print_endpoints(network: launcher.Devnet) -> None:
-    click.echo(f"devnet under {network.base_path} (chain spec {network.chain_spec}):")
-    for node in network.nodes:
-        click.echo(f"  {node.name:<8} rpc {node.ws_url}  p2p :{node.p2p_port}  metrics :{node.prometheus_port}"
-                   f"  log {node.log}")
+@devnet.command("up")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file naming the roles to start, their counts and ports (README: \"The devnet\").")
+@click.option("--validators", type=click.IntRange(1, 32), default=None,
+              help="How many validators [default: the config's, else 4, so one may fail and finality continues].")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=f"Where the data folders and logs go [default: the config's, else {DEFAULT_BASE_PATH}].")
+@click.option("--rpc-port", type=click.IntRange(1, 65535), default=None,
+              help="First validator's RPC port (+1 each) [default: each picks a free one].")
+@click.option("--p2p-port", type=click.IntRange(1, 65535), default=None,
+              help="First validator's p2p port (+1 each) [default: each picks a free one].")
+@click.option("--prometheus-port", type=click.IntRange(1, 65535), default=None,
+              help="First validator's metrics port (+1 each) [default: each picks a free one].")
+@click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
+@click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
+def devnet_up(config_path: Path | None, validators: int | None, base_path: Path | None, rpc_port: int | None,
+              p2p_port: int | None, prometheus_port: int | None, detach: bool, fresh: bool) -> None:
+    """Start every role's processes on loopback; Ctrl-C (or `down`) stops them all."""
+    try:
+        config = DevnetConfig.load(config_path, ROLES)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config") from None
+    if base_path is not None:
+        config = replace(config, base_path=base_path)
+    config = config.with_role("validators", count=validators,
+                              first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, timeouts: stop as on Ctrl-C
+    try:
+        _up(config, fresh, detach)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
+    try:
+        state = launcher.up(config, fresh=fresh)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (DevnetError, StateError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted while starting: the processes started so far are stopped") from None
+    _print_endpoints(state)
+    base = config.base_path
+    if detach:
+        click.echo("running in the background; from any shell:\n"
+                   f"  {_command(base, 'status')}\n"
+                   f"  {_command(base, 'kill', 'NAME')}      (--signal STOP to pause, CONT to resume)\n"
+                   f"  {_command(base, 'restart', 'NAME')}\n"
+                   f"  {_command(base, 'down')}")
+        return
+    click.echo(f"press Ctrl-C to stop; from another shell: {_command(base, 'status')}")
+    try:
+        while True:
+            time.sleep(STATUS_INTERVAL_S)
+            click.echo("  ".join(_summary(row) for row in launcher.status(DevnetState.load(Path(state.base_path)))))
+    except KeyboardInterrupt:
+        click.echo("stopping the devnet…")
+        launcher.down(Path(state.base_path))
+        click.echo("devnet stopped")
+
+
+@devnet.command("status")
+@base_path_option
+def devnet_status(base_path: Path) -> None:
+    """Every process of every role: running, paused or exited, and what it reports (heights, peers)."""
+    for row in launcher.status(_load(base_path)):
+        record = row.record
+        columns = "  ".join(f"{key} {value}" for key, value in row.details.items())
+        if row.state is ProcessState.EXITED:
+            columns = f"log {record.log}"
+        click.echo(f"{record.name:<12} {row.state.value:<8} pid {record.pid:<7} {columns}")
+
+
+@devnet.command("kill")
+@click.argument("name")
+@click.option("--signal", "signal_name", type=click.Choice(SIGNALS, case_sensitive=False), default="KILL",
+              show_default=True, help="KILL or TERM to crash or stop it, STOP to pause it, CONT to resume it.")
+@base_path_option
+def devnet_kill(name: str, signal_name: str, base_path: Path) -> None:
+    """Inject a fault: send a signal (SIGKILL by default) to one process of the devnet."""
+    signum = signal.Signals["SIG" + signal_name.upper()]
+    try:
+        record = launcher.kill(_load(base_path), name, signum)
+    except UnknownProcess as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except NotRunning as exc:
+        raise click.ClickException(f"{exc}: start it again with {_command(base_path, 'restart', name)}") from None
+    except DevnetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name} (pid {record.pid}): {signum.name} sent")
+
+
+@devnet.command("restart")
+@click.argument("name")
+@base_path_option
+def devnet_restart(name: str, base_path: Path) -> None:
+    """Start one process again with its recorded command and ports (stopping it first if it runs)."""
+    _load(base_path)
+    try:
+        record = launcher.restart(base_path, name)
+    except UnknownProcess as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except (DevnetError, StateError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name} restarted: pid {record.pid}, {_ports(record)}")
+
+
+@devnet.command("down")
+@base_path_option
+def devnet_down(base_path: Path) -> None:
+    """Stop every process of the devnet, restarted ones included."""
+    _load(base_path)
+    try:
+        stopped = launcher.down(base_path)
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"devnet stopped ({len(stopped)} running process(es) stopped)")
+
+
+def _print_endpoints(state: DevnetState) -> None:
+    click.echo(f"devnet under {state.base_path} (chain spec {state.chain_spec}):")
+    for record in state.processes:
+        click.echo(f"  {record.name:<12} pid {record.pid:<7} {_ports(record)}  log {record.log}")
     click.echo("dev accounts (sr25519, SS58 prefix 42):")
     for name in DEV_ACCOUNTS:
         click.echo(f"  //{name:<8} {Keypair.from_uri('//' + name).ss58_address()}")
 
 
-@devnet.command("up")
-@click.option("--validators", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="How many validator processes (4: one may fail and finality continues).")
-@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
-              show_default=True, help="Where specs, databases and logs go.")
-@click.option("--rpc-port", type=int, default=9944, show_default=True, help="RPC port of the first node (+1 each).")
-@click.option("--p2p-port", type=int, default=30333, show_default=True, help="P2P port of the first node (+1 each).")
-@click.option("--prometheus-port", type=int, default=9615, show_default=True,
-              help="Metrics port of the first node (+1 each).")
-@click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
-@click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
-def devnet_up(validators: int, base_path: Path, rpc_port: int, p2p_port: int, prometheus_port: int, detach: bool,
-              fresh: bool) -> None:
-    """Start N validators as separate processes on loopback; Ctrl-C stops them all."""
-    if (base_path / launcher.STATE_FILE).exists():
-        previous = launcher.Devnet.load(base_path)
-        if any(row["alive"] for row in launcher.status(previous)):
-            raise click.ClickException(f"a devnet is already running under {base_path}: `cairn devnet down` first")
-    if fresh and base_path.exists():
-        shutil.rmtree(base_path)
-    spec = preset("local", validators=validators)
-    network = launcher.start(spec, base_path, base_p2p=p2p_port, base_rpc=rpc_port, base_prometheus=prometheus_port)
-    _print_endpoints(network)
-    if detach:
-        click.echo("running in the background: `cairn devnet status`, `cairn devnet down`")
-        return
-    click.echo("press Ctrl-C to stop")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill`/timeouts stop the nodes too, not only Ctrl-C
-    try:
-        while True:
-            time.sleep(10)
-            rows = launcher.status(network)
-            click.echo("  ".join(f"{r['name']}: #{r['best']} (final #{r['finalized']}, {r['peers']} peers)"
-                                 if r["alive"] else f"{r['name']}: down" for r in rows))
-    except KeyboardInterrupt:
-        click.echo("stopping the devnet…")
-        launcher.stop(network)
+def _ports(record: ProcessRecord) -> str:
+    return "  ".join(f"rpc {record.url('rpc', 'ws')}" if name == "rpc" else f"{name} :{port}"
+                     for name, port in record.ports.items())
 
 
-@devnet.command("status")
-@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
-              show_default=True)
-def devnet_status(base_path: Path) -> None:
-    """Show each node: alive, best and finalized block, peers."""
-    network = _load(base_path)
-    for row in launcher.status(network):
-        state = "up" if row["alive"] else "down"
-        click.echo(f"{row['name']:<8} {state:<4} best #{row['best']}  finalized #{row['finalized']}  "
-                   f"peers {row['peers']}  {row['rpc']}")
+def _summary(row: launcher.ProcessStatus) -> str:
+    if row.state is not ProcessState.RUNNING or "best" not in row.details:
+        return f"{row.record.name}: {row.state.value}"
+    return f"{row.record.name}: {row.details['best']} (final {row.details['finalized']}, {row.details['peers']} peers)"
 
 
-@devnet.command("down")
-@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=Path("devnet-data"),
-              show_default=True)
-def devnet_down(base_path: Path) -> None:
-    """Stop every node of the devnet under the base path."""
-    launcher.stop(_load(base_path))
-    click.echo("devnet stopped")
+def _command(base_path: Path, *args: str) -> str:
+    """The exact command line of a ``cairn devnet`` sub-command for this base path. ``cairn`` is named by its path
+    in the virtual environment: ``./run-devnet`` puts it on its own PATH, not on the PATH of the user's shell."""
+    program = Path(sys.executable).parent / "cairn"
+    if not program.exists():
+        return shlex.join(["cairn", "devnet", *args, "--base-path", str(base_path)])
+    relative = os.path.relpath(program)
+    return shlex.join([str(program) if relative.startswith("..") else relative, "devnet", *args,
+                       "--base-path", str(base_path)])
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _load(base_path: Path) -> launcher.Devnet:
+def _load(base_path: Path) -> DevnetState:
     try:
-        return launcher.Devnet.load(base_path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise click.ClickException(f"no devnet under {base_path}: {exc}") from None
+        return DevnetState.load(base_path)
+    except StateError as exc:
+        raise click.ClickException(f"{exc}: pass the --base-path the devnet was started with "
+                                   f"(the default is {DEFAULT_BASE_PATH})") from None

@@ -1,142 +1,259 @@
-"""The devnet launcher: N validators as separate ``cairn node`` processes on loopback.
+"""The devnet launcher: every role of :data:`devnet.registry.ROLES` as separate processes on loopback.
 
-Layout under the base path (default ``./devnet-data``)::
+Layout under the base path (``devnet-data`` by default)::
 
-    chain-spec.json        the generated spec every node starts from
-    devnet.json            what is running: pids, ports, RPC endpoints (for ``status`` / ``down``)
-    node-<i>/              each node's --base-path (database, network key)
-    node-<i>/node.log      each node's log
+    chain-spec.json        the spec every node starts from
+    devnet.json            what runs: per process its pid, ports, command, data folder, log (devnet.state)
+    <role>-<i>/            each process's data folder, e.g. validator-0/ (database, keys, endpoints.json)
+    logs/<role>-<i>.log    each process's log
 
-Node ``i`` listens on p2p ``base_p2p + i``, RPC ``base_rpc + i`` and Prometheus ``base_prometheus + i``;
-node ``i`` gets every earlier node as a bootnode, so the validators form a full mesh and any of them may
-fail (peer ids are known up front: each node's key file is written before it starts).
+``up`` starts the processes one at a time, in registry order, and waits until each is ready before starting
+the next (a validator needs the earlier validators' addresses; later roles need the chain's RPC). A port the
+config fixes is checked to be free before anything starts; any other port is chosen by the process itself
+(it binds port 0) and read back from what it reports, so two devnets on one machine never collide and no
+port is picked first and bound later. The command recorded for ``restart`` has the ports the process got
+written in, so a restarted process comes back where its peers and clients expect it. A process that exits
+or does not become ready in time makes ``up`` fail with the last lines of its log, after stopping what it
+started: ``up`` never reports a devnet that is not running.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
-from node.chain_spec import ChainSpec
+from devnet.config import DevnetConfig
+from devnet.registry import ROLES, role_named
+from devnet.role import Launch, ProcessPaths, Role
+from devnet.state import (
+    LOCK_FILE,
+    STATE_FILE,
+    DevnetState,
+    ProcessRecord,
+    ProcessState,
+    StateError,
+    locked,
+    process_state,
+    signal_process,
+    start_time,
+    stop_processes,
+    wait_for_exit,
+)
+from node.chain_spec import ChainSpec, preset
 
-__all__ = ["DevnetNode", "Devnet", "start", "status", "stop", "rpc_call", "free_port", "free_port_range", "wait_until"]
+__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "status", "kill", "restart", "down", "wait_until"]
 
-STATE_FILE = "devnet.json"
+SPEC_FILE = "chain-spec.json"
+READY_TIMEOUT_S = 60.0
+"""How long one process may take to become ready (generous: a loaded 2-core machine)."""
+STOP_TIMEOUT_S = 10.0
+"""How long a process gets to stop on SIGTERM before SIGKILL."""
+LOG_TAIL_LINES = 15
+
+
+class DevnetError(Exception):
+    """A devnet command that could not do what it was asked; the message says why and what to do."""
+
+
+class NotRunning(DevnetError):
+    """A signal for a process that has exited."""
 
 
 @dataclass(frozen=True)
-class DevnetNode:
-    name: str
-    pid: int
-    p2p_port: int
-    rpc_port: int
-    prometheus_port: int
-    base_path: str
-    log: str
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.rpc_port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.rpc_port}"
+class ProcessStatus:
+    record: ProcessRecord
+    state: ProcessState
+    details: dict[str, str]
+    """The role's columns (empty unless running), e.g. ``best``, ``finalized``, ``peers``, ``rpc``."""
 
 
-@dataclass(frozen=True)
-class Devnet:
-    base_path: str
-    chain_spec: str
-    nodes: tuple[DevnetNode, ...]
-
-    def save(self) -> None:
-        Path(self.base_path, STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @staticmethod
-    def load(base_path: Path) -> "Devnet":
-        doc = json.loads(Path(base_path, STATE_FILE).read_text())
-        return Devnet(doc["base_path"], doc["chain_spec"], tuple(DevnetNode(**n) for n in doc["nodes"]))
-
-
-def _node_command(spec_path: Path, node_dir: Path, name: str, key: str, p2p: int, rpc: int, prometheus: int,
-                  bootnodes: list[str], log_level: str) -> list[str]:
-    command = [sys.executable, "-m", "node", "--chain", str(spec_path), "--base-path", str(node_dir),
-               "--name", name, "--validator", "--key", key, "--port", str(p2p), "--rpc-port", str(rpc),
-               "--prometheus-port", str(prometheus), "--log-level", log_level]
-    for bootnode in bootnodes:
-        command += ["--bootnodes", bootnode]
-    return command
-
-
-def start(spec: ChainSpec, base_path: Path, *, base_p2p: int = 30333, base_rpc: int = 9944,
-          base_prometheus: int = 9615, log_level: str = "info") -> Devnet:
-    """Write the spec and start one node per authority; returns once every process is spawned."""
-    from node.network.identity import NodeKey
-
-    base_path.mkdir(parents=True, exist_ok=True)
-    spec_path = base_path / "chain-spec.json"
-    spec.save(spec_path)
-    nodes = []
-    bootnodes: list[str] = []
-    for i, authority in enumerate(spec.authorities):
-        node_dir = base_path / f"node-{i}"
-        node_dir.mkdir(parents=True, exist_ok=True)
-        node_key = NodeKey.load_or_create(node_dir / "network" / "secret_ed25519")
-        p2p, rpc, prometheus = base_p2p + i, base_rpc + i, base_prometheus + i
-        log_path = node_dir / "node.log"
-        command = _node_command(spec_path, node_dir, authority.name, f"//{authority.name}", p2p, rpc, prometheus,
-                                bootnodes, log_level)
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
-        nodes.append(DevnetNode(authority.name, process.pid, p2p, rpc, prometheus, str(node_dir), str(log_path)))
-        bootnodes = bootnodes + [f"/ip4/127.0.0.1/tcp/{p2p}/p2p/{node_key.peer_id}"]
-    devnet = Devnet(str(base_path), str(spec_path), tuple(nodes))
-    devnet.save()
-    return devnet
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_port_range(count: int, *, avoid: set[int] = frozenset()) -> int:  # type: ignore[assignment]
-    """The first of ``count`` consecutive loopback ports that are all free now (and not in ``avoid``)."""
-    for _ in range(200):
-        start = free_port()
-        ports = range(start, start + count)
-        if start + count > 65535 or avoid.intersection(ports):
-            continue
+def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = False,
+       ready_timeout: float = READY_TIMEOUT_S) -> DevnetState:
+    """Start every process of ``config``; returns once all are ready. ``spec`` replaces the ``local`` preset
+    (one authority per validator); ``fresh`` deletes an earlier devnet's data under the base path first."""
+    for role in ROLES:
+        if role.section not in config.roles:
+            raise DevnetError(f"the config has no settings for role {role.name!r}")
+    config.check_ports(ROLES)
+    base = config.base_path.resolve()
+    with locked(base):
+        _refuse_if_running(base)
+        if fresh:
+            _clear(base)
+        _check_fixed_ports(config)
+        spec = spec or preset("local", validators=config.roles["validators"].count)
+        spec_path = base / SPEC_FILE
+        spec.save(spec_path)
+        state = DevnetState(str(base), str(spec_path), ())
+        state.save()
         try:
-            sockets = []
-            for port in ports:
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-        return start
-    raise OSError(f"no {count} consecutive free ports found")
+            for role in ROLES:
+                for index in range(config.roles[role.section].count):
+                    launch = Launch(config, spec, spec_path, state.processes)
+                    state = state.with_process(_start(role, index, launch, base, ready_timeout,
+                                                      on_spawn=lambda record: state.with_process(record).save()))
+                    state.save()
+        except BaseException:
+            stop_processes(list(DevnetState.load(base).processes), STOP_TIMEOUT_S)
+            raise
+    return state
+
+
+def status(state: DevnetState) -> list[ProcessStatus]:
+    """Every process with its state and, for the running ones, what its role reports."""
+    rows = []
+    for record in state.processes:
+        current = process_state(record)
+        role = role_named(record.role)
+        details = dict(role.status(record)) if role is not None and current is ProcessState.RUNNING else {}
+        rows.append(ProcessStatus(record, current, details))
+    return rows
+
+
+def kill(state: DevnetState, name: str, signum: int = signal.SIGKILL) -> ProcessRecord:
+    """Send ``signum`` to a process (fault injection); for a signal that ends it, returns once it exited."""
+    record = state.process(name)
+    if not signal_process(record, signum):
+        raise NotRunning(f"{name} is not running")
+    if signum in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+        if signum != signal.SIGKILL:
+            signal_process(record, signal.SIGCONT)  # a paused process must run to act on it
+        if wait_for_exit([record], STOP_TIMEOUT_S):
+            raise DevnetError(f"{name} (pid {record.pid}) is still running {STOP_TIMEOUT_S:.0f} s after "
+                              f"{signal.Signals(signum).name}")
+    return record
+
+
+def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_S) -> ProcessRecord:
+    """Stop the process if it runs, start it again with its recorded command, wait until it is ready."""
+    with locked(base_path):
+        state = DevnetState.load(base_path)
+        record = state.process(name)
+        stop_processes([record], STOP_TIMEOUT_S)
+        started = _spawn_and_wait(record, record.command, ready_timeout,
+                                  on_spawn=lambda spawned: state.with_process(spawned).save())
+        state.with_process(started).save()
+    return started
+
+
+def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S) -> list[ProcessRecord]:
+    """Stop every process of the devnet, restarted ones included; the ones that were running."""
+    with locked(base_path):
+        running = [r for r in DevnetState.load(base_path).processes if process_state(r) is not ProcessState.EXITED]
+        stop_processes(running, timeout)
+    return running
+
+
+def _start(role: Role, index: int, launch: Launch, base: Path, ready_timeout: float,
+           on_spawn: Callable[[ProcessRecord], None]) -> ProcessRecord:
+    name = f"{role.name}-{index}"
+    paths = ProcessPaths(data=base / name, log=base / "logs" / f"{name}.log")
+    paths.data.mkdir(parents=True, exist_ok=True)
+    ports = launch.config.roles[role.section].ports(index, role.ports)
+    command = tuple(role.command(launch, index, ports, paths))
+    planned = ProcessRecord(name, role.name, index, 0, 0, ports, command, str(paths.data), str(paths.log))
+    record = _spawn_and_wait(planned, command, ready_timeout, on_spawn)
+    # Record the ports it got in the command, so that a restart brings it back where peers look for it.
+    return replace(record, command=tuple(role.command(launch, index, record.ports, paths)))
+
+
+def _spawn_and_wait(record: ProcessRecord, command: tuple[str, ...], ready_timeout: float,
+                    on_spawn: Callable[[ProcessRecord], None]) -> ProcessRecord:
+    """Run ``command`` as the process of ``record``; the record of the running process once it is ready."""
+    log_path = Path(record.log)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        log_start = log.tell()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)  # its own process group: Ctrl-C goes to `up` only
+    try:
+        spawned = replace(record, pid=process.pid, start_time=start_time(process.pid))
+    except ProcessLookupError:  # gone already: the readiness check below reports its exit and log
+        spawned = replace(record, pid=process.pid)
+    on_spawn(spawned)
+    role = role_named(record.role)
+    assert role is not None, record.role
+
+    def ready() -> dict[str, int] | None:
+        if process.poll() is not None:
+            raise DevnetError(f"{record.name} exited with status {process.returncode} before it was ready; "
+                              f"{_log_tail(log_path, log_start)}")
+        ports = role.ready(spawned)
+        return None if ports is None else dict(ports)
+
+    try:
+        ports = wait_until(ready, ready_timeout, f"{record.name} ready", interval=0.1)
+    except TimeoutError:
+        raise DevnetError(f"{record.name} was not ready after {ready_timeout:.0f} s; "
+                          f"{_log_tail(log_path, log_start)}") from None
+    return replace(spawned, ports=ports)
+
+
+def _log_tail(path: Path, start: int) -> str:
+    """The last lines of what this run of a process wrote to its log, indented, after a heading."""
+    try:
+        with path.open("rb") as log:
+            log.seek(start)
+            lines = log.read().decode(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError as exc:
+        return f"its log {path} cannot be read: {exc.strerror or exc}"
+    if not lines:
+        return f"its log {path} is empty"
+    return f"the last lines of {path}:\n" + "\n".join(f"    {line}" for line in lines)
+
+
+def _refuse_if_running(base: Path) -> None:
+    if not (base / STATE_FILE).exists():
+        return
+    try:
+        running = [r.name for r in DevnetState.load(base).processes if process_state(r) is not ProcessState.EXITED]
+    except StateError:
+        return  # an unreadable old record: nothing we could stop either
+    if running:
+        raise DevnetError(f"a devnet is already running under {base} ({', '.join(running)}): "
+                          f"stop it with `cairn devnet down --base-path {base}` first")
+
+
+def _clear(base: Path) -> None:
+    """Delete an earlier devnet's files, refusing to touch a folder that is not a devnet's."""
+    entries = [entry for entry in base.iterdir() if entry.name != LOCK_FILE]
+    if entries and not (base / STATE_FILE).exists():
+        raise DevnetError(f"--fresh would delete what is in {base}, which holds no {STATE_FILE}: "
+                          "not a devnet's folder")
+    for entry in entries:
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def _check_fixed_ports(config: DevnetConfig) -> None:
+    """Every port the config fixes is free now: fail before starting anything otherwise."""
+    for role in ROLES:
+        settings = config.roles[role.section]
+        for index in range(settings.count):
+            for name, port in settings.ports(index, tuple(settings.first_ports)).items():
+                with socket.socket() as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the processes bind
+                    try:
+                        probe.bind(("127.0.0.1", port))
+                        probe.listen()
+                    except OSError as exc:
+                        raise DevnetError(
+                            f"port {port} ({role.section}.{name}_port, {role.name}-{index}) is not free: "
+                            f"{exc.strerror or exc}. Is another devnet using it? Choose other ports, or leave "
+                            f"{name}_port out to let each process pick a free one") from None
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.5) -> object:
-    """Poll ``predicate`` until it returns something truthy (returned), treating nodes that do not answer
-    yet as not ready; raises ``TimeoutError`` naming ``what`` after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy (returned), treating processes that do not answer
+    yet (``OSError``, ``RuntimeError``) as not ready; raises ``TimeoutError`` naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -148,59 +265,3 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
             pass
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s: {what} (last: {last!r})")
-
-
-def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise RuntimeError(reply["error"])
-    return reply["result"]
-
-
-def status(devnet: Devnet) -> list[dict]:
-    """Per node: alive, best and finalized heights, peers (``None`` where it does not answer)."""
-    rows = []
-    for node in devnet.nodes:
-        row: dict = {"name": node.name, "pid": node.pid, "alive": _alive(node.pid), "rpc": node.ws_url}
-        try:
-            best = rpc_call(node.rpc_url, "chain_getHeader")
-            finalized = rpc_call(node.rpc_url, "chain_getHeader", [rpc_call(node.rpc_url, "chain_getFinalizedHead")])
-            row.update(best=int(best["number"], 16), finalized=int(finalized["number"], 16),  # type: ignore[index]
-                       peers=rpc_call(node.rpc_url, "system_health")["peers"])  # type: ignore[index]
-        except (OSError, RuntimeError, ValueError, KeyError):
-            row.update(best=None, finalized=None, peers=None)
-        rows.append(row)
-    return rows
-
-
-def stop(devnet: Devnet, *, timeout: float = 10.0) -> None:
-    """SIGTERM every node, then SIGKILL what is still running after ``timeout``."""
-    for node in devnet.nodes:
-        _signal(node.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_alive(n.pid) for n in devnet.nodes):
-        time.sleep(0.1)
-    for node in devnet.nodes:
-        _signal(node.pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    try:  # a zombie child of ours counts as dead
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except OSError:
-        pass

@@ -38,6 +38,7 @@ import logging
 import math
 import socket
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Mapping
 
 import h11
@@ -167,7 +168,7 @@ class HttpConnection:
             headers.append(("connection", "close"))
         try:
             await self._send(
-                h11.Response(status_code=response.status, headers=headers),
+                h11.Response(status_code=response.status, headers=headers, reason=_reason(response.status)),
                 h11.Data(data=response.body),
                 h11.EndOfMessage(),
             )
@@ -252,6 +253,14 @@ class HttpConnection:
                 await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
             raise _Closed from exc
+
+
+def _reason(status: int) -> bytes:
+    """The status line's reason phrase (``200 OK``); h11 leaves it empty unless given one."""
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 async def linger_close(stream: trio.SocketStream) -> None:

@@ -1,18 +1,33 @@
-"""Real node processes on loopback for integration tests: start, wait until they answer, stop, kill."""
+"""Real node processes on loopback for integration tests: start, wait until they answer, stop, kill.
+
+Give a node port 0 and read the port it got from ``NodeProcess.rpc_port`` / ``p2p_port`` / ``ports`` once
+``start`` returned (the node reports them in ``<base-path>/endpoints.json``): nothing is picked first and bound
+later, so parallel or repeated runs never race for a port.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devnet.launcher import free_port, rpc_call, wait_until
+from devnet.launcher import wait_until
+from devnet.role import read_endpoints
+from devnet.rpc import rpc_call
 
 __all__ = ["NodeProcess", "free_port", "rpc", "wait_until"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (racy: prefer port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rpc(port: int, method: str, params: list | None = None, timeout: float = 5.0):
@@ -27,8 +42,12 @@ class NodeProcess:
     p2p_port: int
     log_path: Path
     process: subprocess.Popen | None = field(default=None, repr=False)
+    ports: dict[str, int] = field(default_factory=dict)
+    """Every port the running node reported (``p2p``, ``rpc``, ``prometheus`` when it serves metrics)."""
 
     def start(self, *, wait: float = 30.0) -> "NodeProcess":
+        """Start the node and return once it listens; ports given as 0 are replaced by the ones it got (a
+        restart keeps those)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         command = [sys.executable, "-m", "node", *self.args, "--base-path", str(self.base_path),
@@ -39,12 +58,13 @@ class NodeProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"node exited with {self.process.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                rpc(self.rpc_port, "system_health", timeout=1)
+            endpoints = read_endpoints(self.base_path, self.process.pid)
+            if endpoints is not None:
+                self.ports = endpoints["ports"]
+                self.rpc_port, self.p2p_port = self.ports["rpc"], self.ports["p2p"]
                 return self
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"node did not answer RPC within {wait}s:\n{self.log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"node did not listen within {wait}s:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -1,33 +1,184 @@
-"""``cairn devnet up --detach`` / ``status`` / ``down`` with real processes."""
+"""``cairn devnet`` with real processes: up with no config (what ``./run-devnet`` runs), status, kill, restart,
+pause, a second devnet beside the first, failures, down.
+
+One four-validator devnet serves the module (so one validator may be down and finality continues); the tests
+run in file order against it and the last one takes it down.
+"""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from click.testing import CliRunner
 
 from devnet import launcher
+from devnet.state import DevnetState, ProcessState, process_state
 from sdk.cli import main
-from tests.integration.nodes import wait_until
+from tests.integration.nodes import rpc, wait_until
 
 
-def test_devnet_up_status_down(tmp_path):
-    base = tmp_path / "devnet"
-    runner = CliRunner()
-    p2p = launcher.free_port_range(2)
-    rpc = launcher.free_port_range(2, avoid={p2p, p2p + 1})
-    metrics = launcher.free_port_range(2, avoid={p2p, p2p + 1, rpc, rpc + 1})
-    ports = ["--rpc-port", str(rpc), "--p2p-port", str(p2p), "--prometheus-port", str(metrics)]
-    result = runner.invoke(main, ["devnet", "up", "--validators", "2", "--base-path", str(base), "--detach", *ports])
-    assert result.exit_code == 0, result.output
-    assert "Alice" in result.output and "//Ferdie" in result.output
-    network = launcher.Devnet.load(base)
+def cli(*args: str):
+    return CliRunner().invoke(main, ["devnet", *args])
+
+
+def heights(base: Path, name: str) -> tuple[int, int]:
+    record = DevnetState.load(base).process(name)
+    port = record.ports["rpc"]
+    best = int(rpc(port, "chain_getHeader")["number"], 16)
+    return best, int(rpc(port, "chain_getHeader", [rpc(port, "chain_getFinalizedHead")])["number"], 16)
+
+
+def states(base: Path) -> dict[str, ProcessState]:
+    return {row.record.name: row.state for row in launcher.status(DevnetState.load(base))}
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory):
+    base = tmp_path_factory.mktemp("devnet") / "data"
+    result = cli("up", "--base-path", str(base), "--detach")
     try:
-        wait_until(lambda: all(r["finalized"] and r["finalized"] >= 2 for r in launcher.status(network)), 60,
-                   "both validators finalize")
-        result = runner.invoke(main, ["devnet", "status", "--base-path", str(base)])
-        assert result.exit_code == 0 and result.output.count(" up ") == 2
-        again = runner.invoke(main, ["devnet", "up", "--validators", "2", "--base-path", str(base), "--detach", *ports])
-        assert again.exit_code != 0 and "already running" in again.output
+        assert result.exit_code == 0, result.output
+        yield base, result.output
     finally:
-        result = runner.invoke(main, ["devnet", "down", "--base-path", str(base)])
+        cli("down", "--base-path", str(base))
+
+
+def test_up_prints_every_process_and_the_commands_for_its_base_path(devnet):
+    base, output = devnet
+    for i in range(4):
+        assert f"validator-{i}" in output and f"logs/validator-{i}.log" in output
+    assert "//Alice" in output and "//Ferdie" in output
+    for command in ("status", "kill NAME", "restart NAME", "down"):
+        assert f"devnet {command} --base-path {base}" in output
+    ports = [port for record in DevnetState.load(base).processes for port in record.ports.values()]
+    assert len(ports) == 12 and len(set(ports)) == 12 and 0 not in ports  # each picked and reported its own
+
+
+def test_status_lists_every_process_with_its_heights(devnet):
+    base, _ = devnet
+    wait_until(lambda: all(heights(base, f"validator-{i}")[1] >= 1 for i in range(4)), 60, "all finalize")
+    result = cli("status", "--base-path", str(base))
     assert result.exit_code == 0
-    assert not any(r["alive"] for r in launcher.status(network))
+    lines = result.output.splitlines()
+    assert len(lines) == 4 and all(" running " in line and "finalized #" in line and "peers 3" in line
+                                   for line in lines), result.output
+
+
+def test_status_of_another_base_path_says_which_to_pass(tmp_path):
+    result = cli("status", "--base-path", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"no devnet under {tmp_path}" in result.output and "pass the --base-path the devnet was started with" \
+        in result.output
+
+
+def test_kill_then_restart_on_the_same_ports(devnet):
+    base, _ = devnet
+    before = DevnetState.load(base).process("validator-3")
+    result = cli("kill", "validator-3", "--base-path", str(base))
+    assert result.exit_code == 0 and "SIGKILL sent" in result.output
+    assert states(base)["validator-3"] is ProcessState.EXITED
+    _, finalized = heights(base, "validator-0")
+    wait_until(lambda: heights(base, "validator-0")[1] >= finalized + 2, 60, "3 of 4 keep finalizing")
+    again = cli("kill", "validator-3", "--base-path", str(base))
+    assert again.exit_code == 1 and "validator-3 is not running" in again.output
+    assert f"devnet restart validator-3 --base-path {base}" in again.output
+
+    result = cli("restart", "validator-3", "--base-path", str(base))
+    assert result.exit_code == 0, result.output
+    after = DevnetState.load(base).process("validator-3")
+    assert after.pid != before.pid and after.ports == before.ports
+    target = heights(base, "validator-0")[1]
+    wait_until(lambda: heights(base, "validator-3")[1] >= target, 60, "the restarted validator catches up")
+
+
+def test_pause_and_resume(devnet):
+    base, _ = devnet
+    assert cli("kill", "validator-2", "--signal", "STOP", "--base-path", str(base)).exit_code == 0
+    wait_until(lambda: states(base)["validator-2"] is ProcessState.PAUSED, 10, "paused")
+    assert " paused " in cli("status", "--base-path", str(base)).output
+    assert cli("kill", "validator-2", "--signal", "cont", "--base-path", str(base)).exit_code == 0
+    wait_until(lambda: states(base)["validator-2"] is ProcessState.RUNNING, 10, "running again")
+
+
+def test_an_unknown_process_name_lists_the_real_ones(devnet):
+    base, _ = devnet
+    result = cli("kill", "validator-9", "--base-path", str(base))
+    assert result.exit_code == 2
+    assert "no process named 'validator-9'" in result.output and "validator-0, validator-1" in result.output
+
+
+def test_up_again_on_a_running_base_path_is_refused(devnet):
+    base, _ = devnet
+    result = cli("up", "--base-path", str(base), "--detach", "--validators", "1")
+    assert result.exit_code == 1 and f"a devnet is already running under {base}" in result.output
+
+
+def test_a_second_devnet_on_taken_ports_fails_before_starting(devnet, tmp_path):
+    base, _ = devnet
+    taken = DevnetState.load(base).process("validator-0").ports["rpc"]
+    result = cli("up", "--base-path", str(tmp_path / "second"), "--validators", "1", "--rpc-port", str(taken),
+                 "--detach")
+    assert result.exit_code == 1
+    assert f"port {taken} (validators.rpc_port, validator-0) is not free" in result.output
+    assert not (tmp_path / "second" / "devnet.json").exists()
+
+
+def test_a_second_devnet_with_picked_ports_runs_beside_the_first(devnet, tmp_path):
+    base, _ = devnet
+    config = tmp_path / "devnet.toml"
+    config.write_text(f'base_path = "{tmp_path / "second"}"\n[validators]\ncount = 1\n')
+    result = cli("up", "--config", str(config), "--detach")
+    try:
+        assert result.exit_code == 0, result.output
+        second = tmp_path / "second"
+        wait_until(lambda: heights(second, "validator-0")[1] >= 1, 60, "the second devnet finalizes")
+        first_ports = {p for r in DevnetState.load(base).processes for p in r.ports.values()}
+        assert not first_ports & set(DevnetState.load(second).process("validator-0").ports.values())
+        status = cli("status", "--base-path", str(second)).output
+        assert status.count(" running ") == 1 and "peers 0" in status
+    finally:
+        assert cli("down", "--base-path", str(tmp_path / "second")).exit_code == 0
+
+
+def test_a_process_that_fails_to_start_fails_up_with_its_log(tmp_path):
+    base = tmp_path / "broken"
+    (base / "validator-1").mkdir(parents=True)
+    (base / "validator-1" / "db").write_text("not a database")
+    result = cli("up", "--base-path", str(base), "--validators", "2", "--detach")
+    assert result.exit_code == 1
+    assert "validator-1 exited with status 1 before it was ready; the last lines of" in result.output
+    assert "\n    " in result.output  # the log's lines, indented
+    assert set(states(base).values()) == {ProcessState.EXITED}  # validator-0 was stopped again
+
+
+def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
+    base = tmp_path / "foreground"
+    process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up",
+                                "--validators", "1", "--base-path", str(base)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: process.poll() is not None or (base / "devnet.json").exists() and states(base) == {
+            "validator-0": ProcessState.RUNNING}, 60, "the foreground devnet is up")
+        assert cli("restart", "validator-0", "--base-path", str(base)).exit_code == 0
+        restarted = DevnetState.load(base).process("validator-0")
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert output.rstrip().endswith("devnet stopped")
+    assert process_state(restarted) is ProcessState.EXITED
+
+
+def test_down_stops_every_process_including_restarted_ones(devnet):
+    base, _ = devnet
+    records = DevnetState.load(base).processes
+    result = cli("down", "--base-path", str(base))
+    assert result.exit_code == 0 and "4 running process(es) stopped" in result.output
+    assert set(states(base).values()) == {ProcessState.EXITED}
+    assert all(process_state(record) is ProcessState.EXITED for record in records)

@@ -1,0 +1,99 @@
+"""What the launcher needs to know about a role, so that adding one is a declaration, not a launcher change.
+
+A :class:`Role` says what its section in the config is called, which ports each of its processes listens on,
+how to build a process's command line, when a started process is ready, and what ``status`` shows about it.
+The launcher (:mod:`devnet.launcher`) starts the roles of :data:`devnet.registry.ROLES` in order, one
+process at a time, each once the ones before it are ready, so a role's command may use what they report:
+validators find earlier validators as bootnodes, and a later role (storage nodes, DA nodes, providers, the
+dashboard) finds the chain's RPC endpoints in :attr:`Launch.chain_rpc`.
+
+Processes report their ports the way ``cairn node`` does: once listening, they write
+``<data folder>/endpoints.json`` holding ``{"pid": ..., "ports": {name: port, ...}}`` (written to a temporary
+name and renamed). :func:`reported_ports` reads it; it is the readiness check of every role that follows the
+convention, and how a process given port 0 tells the launcher which port it got.
+:func:`read_endpoints` gives the whole file (``cairn node`` adds its ``peer_id``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devnet.config import DevnetConfig
+from devnet.state import ProcessRecord
+from node.chain_spec import ChainSpec
+from node.cli import ENDPOINTS_FILE
+
+__all__ = ["Launch", "ProcessPaths", "Role", "read_endpoints", "reported_ports"]
+
+
+@dataclass(frozen=True)
+class ProcessPaths:
+    data: Path
+    """The process's own data folder (created before its command runs)."""
+    log: Path
+    """Where its standard output and error go."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a command-line builder may use besides its own index, ports and paths."""
+
+    config: DevnetConfig
+    spec: ChainSpec
+    spec_path: Path
+    """The chain spec file every node starts from."""
+    started: tuple[ProcessRecord, ...]
+    """The processes started before this one (all ready), in start order."""
+
+    @property
+    def chain_rpc(self) -> tuple[str, ...]:
+        """The chain's JSON-RPC endpoints (``http://``; the same port speaks WebSocket): the ``rpc`` port of
+        every process started so far."""
+        return tuple(record.url("rpc") for record in self.started if "rpc" in record.ports)
+
+    def started_of(self, role: str) -> tuple[ProcessRecord, ...]:
+        return tuple(record for record in self.started if record.role == role)
+
+
+def read_endpoints(folder: Path, pid: int) -> dict[str, Any] | None:
+    """``endpoints.json`` in ``folder`` once process ``pid`` (not an earlier run) wrote it, else None."""
+    try:
+        doc = json.loads((folder / ENDPOINTS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("pid") == pid else None
+
+
+def reported_ports(record: ProcessRecord) -> dict[str, int] | None:
+    """The ports the recorded process reported in its data folder's ``endpoints.json``."""
+    doc = read_endpoints(Path(record.data), record.pid)
+    try:
+        return None if doc is None else {str(name): int(port) for name, port in doc["ports"].items()}
+    except (KeyError, AttributeError, TypeError, ValueError):
+        return None
+
+
+CommandBuilder = Callable[[Launch, int, Mapping[str, int], ProcessPaths], list[str]]
+"""``(launch, index, ports, paths) -> argv``; a port given as 0 means "bind any free port and report it"."""
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    """Process names are ``<name>-<index>``; ``status`` shows it."""
+    section: str
+    """The role's table in the config file, e.g. ``validators``."""
+    ports: tuple[str, ...]
+    """The ports each process listens on; the config may fix them as ``<port>_port``."""
+    command: CommandBuilder
+    status: Callable[[ProcessRecord], Mapping[str, str]]
+    """Columns ``status`` shows for a running process (e.g. block heights), asked of the process itself."""
+    ready: Callable[[ProcessRecord], Mapping[str, int] | None] = reported_ports
+    """The ports the process listens on once it is ready, else None."""
+    default_count: int = 0
+    min_count: int = 0
+    max_count: int = 32

@@ -1,0 +1,23 @@
+"""A blocking JSON-RPC call over HTTP, enough for the launcher's ``status`` and for tests that poll nodes.
+
+Applications use the SDK's client; this is the one request ``status`` needs, with a short deadline so a
+process that stopped answering shows as such instead of hanging the command.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+__all__ = ["rpc_call"]
+
+
+def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
+    """The result of ``method``; ``OSError`` when the node does not answer, ``RuntimeError`` for an RPC error."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        reply = json.loads(response.read())
+    if "error" in reply:
+        raise RuntimeError(reply["error"])
+    return reply["result"]
