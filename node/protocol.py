@@ -125,17 +125,38 @@ def decode_blocks_response(data: bytes) -> list[tuple[bytes, bytes | None]]:
 
 
 def serve_blocks(tree: BlockTree, request: BlockRequest) -> bytes:
-    """Blocks ``from_number`` upwards on our best chain, with the justifications we hold."""
+    """Blocks ``from_number`` upwards on our best chain, with the justifications we hold: at most
+    ``MAX_BLOCKS_PER_RESPONSE`` and about ``MAX_RESPONSE_BYTES``, none from beyond our best block. Whatever
+    range is asked for (a huge count, a start far past our best), the work is bounded by the answer plus
+    one walk down the unfinalized blocks."""
     blocks: list[tuple[bytes, bytes | None]] = []
     size = 0
-    count = min(request.max_blocks, MAX_BLOCKS_PER_RESPONSE)
-    for number in range(request.from_number, request.from_number + count):
-        block_hash = tree.hash_at(number)
-        if block_hash is None:
-            break
+    last = min(tree.best.number, request.from_number + min(request.max_blocks, MAX_BLOCKS_PER_RESPONSE) - 1)
+    for block_hash in _best_chain(tree, request.from_number, last):
         encoded = tree.entry(block_hash).block.encode()
         size += len(encoded)
         if blocks and size > MAX_RESPONSE_BYTES:
             break
         blocks.append((encoded, tree.justification(block_hash)))
     return encode_blocks_response(blocks)
+
+
+def _best_chain(tree: BlockTree, first: int, last: int) -> list[bytes]:
+    """The best chain's hashes at heights ``first..last``, ascending, up to the first one not held: the
+    finalized ones by number, the others from one walk down from the best block (looking each of those up
+    by number would walk the unfinalized chain once per block)."""
+    hashes: list[bytes] = []
+    finalized = tree.finalized.number
+    for number in range(first, min(last, finalized) + 1):
+        block_hash = tree.hash_at(number)
+        if block_hash is None:
+            return hashes
+        hashes.append(block_hash)
+    lowest = max(first, finalized + 1)
+    unfinalized: list[bytes] = []
+    for entry in tree.ancestors(tree.best_hash):
+        if entry.number < lowest:
+            break
+        if entry.number <= last:
+            unfinalized.append(entry.block.hash)
+    return hashes + unfinalized[::-1]

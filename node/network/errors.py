@@ -73,11 +73,17 @@ class MessageTooLarge(NetworkError, ValueError):
 
 
 class RequestRejected(Exception):
-    """Raised by a request handler to answer with ``ResponseStatus.ERROR`` and this message.
+    """Raised by a request handler to answer with ``ResponseStatus.ERROR`` and this message; a non-zero
+    ``cost`` (e.g. ``Penalty.BAD_REQUEST`` for a request that does not decode) also lowers the requester's
+    reputation by that much.
 
     Any other exception escaping a handler is logged and answered with a generic "internal error", so
     handler internals never leak to remote peers.
     """
+
+    def __init__(self, message: str, *, cost: float = 0.0) -> None:
+        super().__init__(message)
+        self.cost = cost
 
 
 class ProtocolViolation(NetworkError):

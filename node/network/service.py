@@ -247,6 +247,8 @@ class NetworkService:
             if not isinstance(response, bytes):
                 raise TypeError(f"the handler returned {type(response).__name__}, not bytes")
         except RequestRejected as exc:
+            if exc.cost:
+                self.report(peer_id, exc.cost, f"rejected {protocol!r} request: {exc}")
             return ResponseStatus.ERROR, str(exc).encode("utf-8")
         except Exception:
             logger.exception("the %r handler failed on a request from %s", protocol, peer_id)

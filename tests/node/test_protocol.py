@@ -41,6 +41,10 @@ def test_serve_blocks_returns_the_best_chain_with_justifications():
     assert [j for _, j in blocks] == [None, b"proof-of-2", None]
     assert decode_blocks_response(serve_blocks(tree, BlockRequest(6, 10))) == []
     assert len(decode_blocks_response(serve_blocks(tree, BlockRequest(0, 10**6)))) == 6
+    absurd = {(2**32 - 1, 2**32 - 1): [], (4, 2**32 - 1): [4, 5], (2, 2): [2, 3], (5, 1): [5], (3, 1): [3]}
+    for (first, count), numbers in absurd.items():  # bounded answers across the finalized/unfinalized line
+        answer = decode_blocks_response(serve_blocks(tree, BlockRequest(first, count)))
+        assert [Block.decode(b).header.number for b, _ in answer] == numbers
 
 
 def test_transaction_batches_are_bounded():

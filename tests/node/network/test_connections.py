@@ -26,7 +26,8 @@ from node.network import (
 from node.network.frames import Ping, Response, ResponseStatus, encode_frame
 from node.network.ip_limits import quota_key
 
-from .conftest import FAST, RawPeer, eventually
+from .conftest import FAST, eventually
+from .raw_peer import RawPeer
 
 
 async def echo(peer_id, payload):
@@ -404,7 +405,7 @@ async def test_repeated_violations_get_the_peer_banned(start_node):
         rogue = await RawPeer.connect(bob, rogue_key)  # a violation is no ban: it may reconnect
         await rogue.send_lane_data(struct.pack(">I", 1) + b"\x7f")
         await rogue.goodbye_before_close()
-        await eventually(lambda: bob.statistics().protocol_violations == attempt + 1)
+        await eventually(lambda violations=attempt + 1: bob.statistics().protocol_violations == violations)
     assert bob.is_banned(rogue_key.peer_id)
     with pytest.raises(ConnectionRefused) as refused:
         await RawPeer.connect(bob, rogue_key)

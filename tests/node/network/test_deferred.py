@@ -26,7 +26,7 @@ async def _next(subscription):
 
 
 async def test_nothing_is_forwarded_before_the_subscriber_accepts(start_node):
-    (alice, bob, carol), (_, at_bob, at_carol) = await _line(start_node)
+    (alice, bob, _), (_, at_bob, at_carol) = await _line(start_node)
     await alice.publish("commits", b"commit 1")
     pending = await _next(at_bob)
     assert (pending.topic, pending.peer_id, pending.payload) == ("commits", alice.local_peer_id, b"commit 1")
@@ -59,7 +59,7 @@ async def test_ignored_and_rejected_messages_are_dropped_and_only_rejection_cost
 
 
 async def test_a_message_without_a_verdict_in_time_is_dropped_unforwarded(start_node):
-    (alice, bob, carol), (_, at_bob, at_carol) = await _line(start_node, gossip_validation_timeout=0.3)
+    (alice, bob, _), (_, at_bob, at_carol) = await _line(start_node, gossip_validation_timeout=0.3)
     await alice.publish("commits", b"slow to check")
     await alice.publish("commits", b"slow and forged")
     slow, forged = await _next(at_bob), await _next(at_bob)
@@ -149,7 +149,7 @@ async def test_a_synchronous_and_a_deferred_subscription_cannot_share_a_topic(st
 
 
 async def test_async_iteration_ends_when_the_subscription_closes(start_node):
-    (alice, bob, carol), (_, at_bob, at_carol) = await _line(start_node)
+    (alice, _, _), (_, at_bob, at_carol) = await _line(start_node)
     await alice.publish("commits", b"a")
     await alice.publish("commits", b"b")
     accepted = []

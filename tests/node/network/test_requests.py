@@ -11,6 +11,7 @@ import trio
 from node.network import (
     MessageTooLarge,
     PeerUnavailable,
+    Penalty,
     RemoteError,
     RequestRejected,
     RequestTimeout,
@@ -129,6 +130,21 @@ async def test_remote_errors_are_typed(pair):
     assert (rejected.value.status, rejected.value.message) == (ResponseStatus.ERROR, "no such block")
     assert (crashed.value.status, crashed.value.message) == (ResponseStatus.ERROR, "internal error")
     assert unknown.value.status is ResponseStatus.UNKNOWN_PROTOCOL
+    assert bob.reputation(alice.local_peer_id) == 0  # refusing a request costs the requester nothing by itself
+
+
+async def test_a_request_the_peer_should_not_have_sent_is_refused_and_costs_it(pair):
+    alice, bob = pair
+
+    async def strict(peer_id, payload):
+        raise RequestRejected("malformed request: 3 bytes, expected 8", cost=Penalty.BAD_REQUEST)
+
+    bob.register_protocol("strict", strict)
+    with trio.fail_after(5), pytest.raises(RemoteError) as refused:
+        await alice.request(bob.local_peer_id, "strict", b"abc")
+    assert refused.value.message == "malformed request: 3 bytes, expected 8"
+    assert bob.reputation(alice.local_peer_id) == pytest.approx(Penalty.BAD_REQUEST, abs=1)
+    assert len(bob.peers()) == 1
 
 
 async def test_too_many_concurrent_requests_are_answered_overloaded(start_node):
