@@ -1,4 +1,9 @@
-"""SS58 addresses: base58(prefix ++ public key ++ checksum), checksum = blake2b-512("SS58PRE" ++ ...)[:2]."""
+"""SS58 addresses: base58(prefix ++ public key ++ checksum), checksum = blake2b-512("SS58PRE" ++ ...)[:2].
+
+Decoding base58 takes time quadratic in the length of the text, and an address arrives from anyone (an RPC
+parameter, a chain spec): one longer than any SS58 address of a 32-byte account (``MAX_ADDRESS_LENGTH``) is
+refused before it is decoded.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from hashlib import blake2b
 
 import base58
 
-__all__ = ["ss58_encode", "ss58_decode", "InvalidAddress", "DEFAULT_SS58_PREFIX"]
+__all__ = ["ss58_encode", "ss58_decode", "InvalidAddress", "DEFAULT_SS58_PREFIX", "MAX_ADDRESS_LENGTH"]
 
 DEFAULT_SS58_PREFIX = 42
 _CHECKSUM_PREFIX = b"SS58PRE"
+MAX_ADDRESS_LENGTH = 50
+"""Characters in the longest address: 2 prefix + 32 key + 2 checksum bytes, 36 * log(256) / log(58) = 49.2."""
 
 
 class InvalidAddress(ValueError):
@@ -34,6 +41,8 @@ def ss58_encode(public: bytes, prefix: int = DEFAULT_SS58_PREFIX) -> str:
 
 def ss58_decode(address: str, prefix: int | None = DEFAULT_SS58_PREFIX) -> bytes:
     """The account id of ``address``; with ``prefix=None`` any network prefix is accepted."""
+    if len(address) > MAX_ADDRESS_LENGTH:
+        raise InvalidAddress(f"{len(address)} characters: an address has at most {MAX_ADDRESS_LENGTH}")
     try:
         raw = base58.b58decode(address)
     except ValueError as exc:

@@ -5,33 +5,70 @@ takes its block-hash parameter as ``[]``, ``[null]`` or ``[hash]`` (default: the
 unknown blocks the way Substrate does: ``null`` for headers, blocks and hashes, error 4003 for state.
 
 The node is reached only through :class:`NodeHandle`, so these handlers hold no chain logic of their own.
+
+One client must not be able to freeze the node (``DESIGN.md`` rules 5 and 8):
+
+- every argument is bounded on its JSON value before it is decoded: hex strings to the size their type
+  allows, lists to a stated length, addresses to the SS58 length (``MAX_*`` below); anything else is
+  -32602 Invalid params;
+- state reads that can take more than a few milliseconds (storage values, key pages, storage queries, read
+  proofs, blocks, the storage subscriptions' per-block diff) run in a worker thread, at most
+  ``STATE_READ_THREADS`` at once, on a :class:`~runtime.trie.TrieState` (an immutable value) taken on the
+  trio thread, which alone touches the block tree and the pool; the metadata is hex-encoded once.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import functools
+import itertools
+from typing import Any, Callable, Protocol, TypeVar
+
+import trio
 
 from node.api.shapes import InvalidHex, block_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.broadcast import Broadcaster
-from node.keystore import Keystore, KeystoreError
+from node.keystore import SESSION_KEYS_LEN, Keystore, KeystoreError
 from node.rpc.jsonrpc import RpcError
 from node.rpc.registry import RpcModule
 from node.rpc.subscriptions import CallContext, Subscription, SubscriptionClosed
 from node.txpool import TxPool
 from runtime.cairn import RuntimeVersion
+from runtime.extrinsic import MAX_EXTRINSIC_SIZE
 from runtime.primitives import Header
 from runtime.hashing import blake2_256
 from runtime.pallets.transaction_payment import RuntimeDispatchInfo
 from runtime.scale import U32
 from runtime.ss58 import InvalidAddress, ss58_decode
+from runtime.trie import MAX_KEY_LENGTH, TrieState
 
 __all__ = ["NodeHandle", "build_module", "CLIENT_ERROR"]
 
+T = TypeVar("T")
+
 CLIENT_ERROR = 4003
 """Substrate's code for a client-side failure (unknown block, pruned state, failed runtime call)."""
+
+# -- argument bounds ------------------------------------------------------------------------------------
 MAX_KEYS_PER_PAGE = 1000
+"""Keys one ``state_getKeysPaged`` call returns (Substrate's limit)."""
 MAX_QUERY_KEYS = 1000
+"""Storage keys in one ``state_queryStorageAt`` / ``state_getReadProof`` / ``state_subscribeStorage`` list."""
+MAX_BLOCK_NUMBERS = 1000
+"""Block numbers in one ``chain_getBlockHash`` list."""
+MAX_NUMBER_TEXT = 66
+"""Characters of a block number given as a string: Substrate's ``NumberOrHex`` holds a U256, ``0x`` + 64."""
+MAX_STORAGE_KEY = MAX_KEY_LENGTH
+"""Bytes of a storage key or key prefix: the longest key the trie holds."""
+MAX_CALL_DATA = MAX_EXTRINSIC_SIZE + 4
+"""Bytes of ``state_call`` data: the largest runtime-API argument is an extrinsic and its u32 length."""
+MAX_METHOD_NAME = 256
+"""Characters of a runtime-API method name (``TransactionPaymentApi_query_fee_details`` has 39)."""
+MAX_SECRET_URI = 1024
+"""Characters of a secret URI for ``author_insertKey`` (a 24-word phrase, a derivation path, a password)."""
+
+STATE_READ_THREADS = 4
+"""Worker threads reading state at once: reads hold the GIL, so more would add memory, not speed."""
 
 
 class NodeHandle(Protocol):
@@ -65,29 +102,40 @@ def _param(params: list, index: int, default: Any = None) -> Any:
     return params[index] if len(params) > index and params[index] is not None else default
 
 
-def _hex(value: Any, what: str, length: int | None = None) -> bytes:
+def _hex(value: Any, what: str, *, length: int | None = None, max_length: int | None = None) -> bytes:
     try:
-        return from_hex(value, length=length, what=what)
+        return from_hex(value, length=length, max_length=max_length, what=what)
     except InvalidHex as exc:
         raise RpcError.invalid_params(str(exc)) from None
 
 
 def _hash_param(node: NodeHandle, params: list, index: int = 0) -> bytes:
     value = _param(params, index)
-    return node.tree.best_hash if value is None else _hex(value, "block hash", 32)
+    return node.tree.best_hash if value is None else _hex(value, "block hash", length=32)
 
 
-def _bytes_param(params: list, index: int, what: str) -> bytes:
+def _bytes_param(params: list, index: int, what: str, max_length: int) -> bytes:
     value = _param(params, index)
     if value is None:
         raise RpcError.invalid_params(f"missing {what}")
-    return _hex(value, what)
+    return _hex(value, what, max_length=max_length)
+
+
+def _optional_bytes_param(params: list, index: int, what: str, max_length: int) -> bytes | None:
+    return None if _param(params, index) is None else _bytes_param(params, index, what, max_length)
+
+
+def _text_param(params: list, index: int, what: str, max_length: int) -> str:
+    value = _param(params, index)
+    if not isinstance(value, str) or len(value) > max_length:
+        raise RpcError.invalid_params(f"{what} must be a string of at most {max_length} characters")
+    return value
 
 
 def _key_type_param(params: list, index: int) -> bytes:
     """A key type such as ``"aura"``: four ASCII characters (Substrate's ``KeyTypeId``)."""
     value = _param(params, index)
-    if not isinstance(value, str) or len(value.encode()) != 4:
+    if not isinstance(value, str) or len(value) != 4 or len(value.encode()) != 4:
         raise RpcError.invalid_params("key type must be four characters, such as \"aura\"")
     return value.encode()
 
@@ -96,7 +144,32 @@ def _keys_param(params: list, index: int) -> list[bytes]:
     keys = _param(params, index)
     if not isinstance(keys, list) or len(keys) > MAX_QUERY_KEYS:
         raise RpcError.invalid_params(f"keys must be a list of at most {MAX_QUERY_KEYS}")
-    return [_hex(key, "storage key") for key in keys]
+    return [_hex(key, "storage key", max_length=MAX_STORAGE_KEY) for key in keys]
+
+
+def _account_param(params: list, index: int) -> bytes:
+    """An account id: an SS58 address (any network prefix) or 32 bytes of hex."""
+    address = _param(params, index)
+    if not isinstance(address, str) or address.startswith("0x"):
+        return _hex(address, "account", length=32)
+    try:
+        return ss58_decode(address, prefix=None)  # refuses overlong text before decoding it
+    except InvalidAddress as exc:
+        raise RpcError.invalid_params(str(exc)) from None
+
+
+def _block_number(value: Any) -> int:
+    """A block number: a JSON integer, or a decimal or ``0x`` hex string (Substrate's ``NumberOrHex``)."""
+    if isinstance(value, str):
+        if len(value) > MAX_NUMBER_TEXT:
+            raise RpcError.invalid_params(f"block number must be at most {MAX_NUMBER_TEXT} characters")
+        try:
+            value = int(value, 16) if value.startswith("0x") else int(value)
+        except ValueError:
+            raise RpcError.invalid_params("block number must be an integer or hex string") from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RpcError.invalid_params("block number must be a non-negative integer")
+    return value
 
 
 def _state_at(node: NodeHandle, block_hash: bytes):
@@ -111,6 +184,8 @@ def _state_at(node: NodeHandle, block_hash: bytes):
 def build_module(node: NodeHandle) -> RpcModule:
     module = RpcModule()
     tree = node.tree
+    reads = trio.CapacityLimiter(STATE_READ_THREADS)
+    in_worker = functools.partial(_in_worker, reads)
 
     # --- system ---------------------------------------------------------------------------------
     async def system_chain(params: list, ctx: CallContext) -> str:
@@ -141,15 +216,7 @@ def build_module(node: NodeHandle) -> RpcModule:
         return node.local_peer_id()
 
     async def system_account_next_index(params: list, ctx: CallContext) -> int:
-        address = _param(params, 0)
-        if isinstance(address, str) and not address.startswith("0x"):
-            try:
-                who = ss58_decode(address, prefix=None)
-            except InvalidAddress as exc:
-                raise RpcError.invalid_params(str(exc)) from None
-        else:
-            who = _hex(address, "account", 32)
-        return node.account_next_index(who)
+        return node.account_next_index(_account_param(params, 0))
 
     for name, handler, aliases in (
         ("system_chain", system_chain, ()), ("system_chainType", system_chain_type, ()),
@@ -167,18 +234,19 @@ def build_module(node: NodeHandle) -> RpcModule:
         number = _param(params, 0)
         if number is None:
             return to_hex(tree.best_hash)
-        if isinstance(number, list):
-            return [_hash_of(n) for n in number]
-        return _hash_of(number)
+        if not isinstance(number, list):
+            return _hash_of(_block_number(number))
+        if len(number) > MAX_BLOCK_NUMBERS:
+            raise RpcError.invalid_params(f"at most {MAX_BLOCK_NUMBERS} block numbers at once")
+        numbers = [_block_number(n) for n in number]
+        hashes = []
+        for i, n in enumerate(numbers):
+            if i % 100 == 99:  # above the finalized block each lookup walks the tree: let others in
+                await trio.lowlevel.checkpoint()
+            hashes.append(_hash_of(n))
+        return hashes
 
-    def _hash_of(number: Any) -> str | None:
-        if isinstance(number, str):
-            try:
-                number = int(number, 16) if number.startswith("0x") else int(number)
-            except ValueError:
-                raise RpcError.invalid_params("block number must be an integer or hex string") from None
-        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-            raise RpcError.invalid_params("block number must be a non-negative integer")
+    def _hash_of(number: int) -> str | None:
         block_hash = tree.hash_at(number)
         return None if block_hash is None else to_hex(block_hash)
 
@@ -190,7 +258,8 @@ def build_module(node: NodeHandle) -> RpcModule:
         block_hash = _hash_param(node, params)
         if block_hash not in tree:
             return None
-        return block_json(tree.entry(block_hash).block, tree.justification(block_hash))
+        block, justification = tree.entry(block_hash).block, tree.justification(block_hash)
+        return await in_worker(lambda: block_json(block, justification))  # up to 5 MiB of extrinsics
 
     async def chain_get_finalized_head(params: list, ctx: CallContext) -> str:
         return to_hex(tree.finalized_hash)
@@ -232,55 +301,53 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     async def state_get_metadata(params: list, ctx: CallContext) -> str:
         _state_at(node, _hash_param(node, params))
-        return to_hex(node.metadata)
+        return _metadata_hex(node.metadata)
 
-    def storage_value(params: list) -> bytes | None:
-        key = _bytes_param(params, 0, "storage key")
-        return _state_at(node, _hash_param(node, params, 1)).get(key)
+    async def storage_value(params: list, shape: Callable[[bytes], T]) -> T | None:
+        """``shape(value)`` of the value at the key in ``params``, or None where there is none."""
+        key = _bytes_param(params, 0, "storage key", MAX_STORAGE_KEY)
+        state = _state_at(node, _hash_param(node, params, 1))
+
+        def read() -> T | None:
+            value = state.get(key)
+            return None if value is None else shape(value)
+
+        return await in_worker(read)
 
     async def state_get_storage(params: list, ctx: CallContext) -> str | None:
-        value = storage_value(params)
-        return None if value is None else to_hex(value)
+        return await storage_value(params, to_hex)
 
     async def state_get_storage_hash(params: list, ctx: CallContext) -> str | None:
-        value = storage_value(params)
-        return None if value is None else to_hex(blake2_256(value))
+        return await storage_value(params, lambda value: to_hex(blake2_256(value)))
 
     async def state_get_storage_size(params: list, ctx: CallContext) -> int | None:
-        value = storage_value(params)
-        return None if value is None else len(value)
+        return await storage_value(params, len)
 
     async def state_get_keys_paged(params: list, ctx: CallContext) -> list[str]:
-        prefix = _bytes_param(params, 0, "key prefix") if _param(params, 0) is not None else b""
+        prefix = _optional_bytes_param(params, 0, "key prefix", MAX_STORAGE_KEY) or b""
         count = _param(params, 1)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_KEYS_PER_PAGE:
             raise RpcError.invalid_params(f"count must be between 1 and {MAX_KEYS_PER_PAGE}")
-        start = _bytes_param(params, 2, "start key") if _param(params, 2) is not None else None
+        start = _optional_bytes_param(params, 2, "start key", MAX_STORAGE_KEY)
         state = _state_at(node, _hash_param(node, params, 3))
-        keys = []
-        for key, _ in state.items(prefix, start):
-            keys.append(to_hex(key))
-            if len(keys) == count:
-                break
-        return keys
+        return await in_worker(lambda: [to_hex(key) for key in itertools.islice(state.keys(prefix, start), count)])
 
     async def state_query_storage_at(params: list, ctx: CallContext) -> list[dict]:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
         state = _state_at(node, block_hash)
-        return [_storage_changes(block_hash, {key: state.get(key) for key in keys})]
+        return [await in_worker(lambda: _storage_changes(block_hash, _values(state, keys)))]
 
     async def state_get_read_proof(params: list, ctx: CallContext) -> dict:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        proof = _state_at(node, block_hash).read_proof(keys)
-        return {"at": to_hex(block_hash), "proof": [to_hex(node_bytes) for node_bytes in proof]}
+        state = _state_at(node, block_hash)
+        proof = await in_worker(lambda: [to_hex(node_bytes) for node_bytes in state.read_proof(keys)])
+        return {"at": to_hex(block_hash), "proof": proof}
 
     async def state_call(params: list, ctx: CallContext) -> str:
-        method = _param(params, 0)
-        if not isinstance(method, str):
-            raise RpcError.invalid_params("method name must be a string")
-        data = _bytes_param(params, 1, "call data") if _param(params, 1) is not None else b""
+        method = _text_param(params, 0, "method name", MAX_METHOD_NAME)
+        data = _optional_bytes_param(params, 1, "call data", MAX_CALL_DATA) or b""
         block_hash = _hash_param(node, params, 2)
         _state_at(node, block_hash)
         return to_hex(await node.runtime_call(method, data, block_hash))
@@ -310,26 +377,27 @@ def build_module(node: NodeHandle) -> RpcModule:
         if not wanted:
             raise RpcError.invalid_params("subscribing to all storage changes is not supported; name the keys")
         sub = ctx.subscribe("state_storage", "state_unsubscribeStorage")
-        state = tree.best.state
-        values = {k: state.get(k) for k in wanted}
-        await sub.send(_storage_changes(tree.best_hash, values))
-        sub.start_soon(_pump_storage, sub, node, values)
+        best_hash, state = tree.best_hash, tree.best.state
+        values = await in_worker(lambda: _values(state, wanted))
+        await sub.send(_storage_changes(best_hash, values))
+        sub.start_soon(_pump_storage, sub, node, values, reads)
         return sub.id
 
     module.register_subscription("state_subscribeStorage", subscribe_storage, unsubscribe="state_unsubscribeStorage")
 
     # --- author ---------------------------------------------------------------------------------
     async def author_submit_extrinsic(params: list, ctx: CallContext) -> str:
-        return to_hex(await node.submit_extrinsic(_bytes_param(params, 0, "extrinsic")))
+        return to_hex(await node.submit_extrinsic(_bytes_param(params, 0, "extrinsic", MAX_EXTRINSIC_SIZE)))
 
     async def author_submit_and_watch(params: list, ctx: CallContext) -> str:
-        raw = _bytes_param(params, 0, "extrinsic")
+        raw = _bytes_param(params, 0, "extrinsic", MAX_EXTRINSIC_SIZE)
         sub = ctx.subscribe("author_extrinsicUpdate", "author_unwatchExtrinsic")
         await node.submit_extrinsic(raw, watch=sub)  # a refusal answers the call (and closes the pending sub)
         return sub.id
 
     async def author_pending_extrinsics(params: list, ctx: CallContext) -> list[str]:
-        return [to_hex(tx.raw) for tx in node.pool.pending()]
+        raws = [tx.raw for tx in node.pool.pending()]  # the pool holds up to 20 MiB: hex it in a worker
+        return await in_worker(lambda: [to_hex(raw) for raw in raws])
 
     module.register("author_submitExtrinsic", author_submit_extrinsic)
     module.register_subscription("author_submitAndWatchExtrinsic", author_submit_and_watch,
@@ -343,20 +411,18 @@ def build_module(node: NodeHandle) -> RpcModule:
         return to_hex(keystore.generate().public)  # Cairn's SessionKeys: one ed25519 public key
 
     async def author_insert_key(params: list, ctx: CallContext) -> None:
-        key_type, suri = _key_type_param(params, 0), _param(params, 1)
-        if not isinstance(suri, str):
-            raise RpcError.invalid_params("missing secret URI")
+        key_type, suri = _key_type_param(params, 0), _text_param(params, 1, "secret URI", MAX_SECRET_URI)
         try:
-            keystore.insert(key_type, suri, _hex(_param(params, 2), "public key", 32))
+            keystore.insert(key_type, suri, _hex(_param(params, 2), "public key", length=32))
         except KeystoreError as exc:
             raise RpcError.invalid_params(str(exc)) from None
 
     async def author_has_key(params: list, ctx: CallContext) -> bool:
-        return keystore.has(_key_type_param(params, 1), _hex(_param(params, 0), "public key", 32))
+        return keystore.has(_key_type_param(params, 1), _hex(_param(params, 0), "public key", length=32))
 
     async def author_has_session_keys(params: list, ctx: CallContext) -> bool:
         try:
-            return keystore.has_session_keys(_bytes_param(params, 0, "session keys"))
+            return keystore.has_session_keys(_bytes_param(params, 0, "session keys", SESSION_KEYS_LEN))
         except KeystoreError as exc:
             raise RpcError.invalid_params(str(exc)) from None
 
@@ -367,7 +433,7 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     # --- payment (legacy) and finality ------------------------------------------------------------
     async def payment_query_info(params: list, ctx: CallContext) -> dict:
-        raw = _bytes_param(params, 0, "extrinsic")
+        raw = _bytes_param(params, 0, "extrinsic", MAX_EXTRINSIC_SIZE)
         block_hash = _hash_param(node, params, 1)
         out = await node.runtime_call("TransactionPaymentApi_query_info", raw + U32.encode(len(raw)), block_hash)
         info = RuntimeDispatchInfo.SCALE.decode(out)  # type: ignore[attr-defined]
@@ -392,12 +458,30 @@ async def _pump_heads(sub: Subscription, source: Broadcaster[Header]) -> None:
     sub.close()  # the broadcaster cut us off (too slow): end the subscription rather than go silent
 
 
+async def _in_worker(limiter: trio.CapacityLimiter, read: Callable[[], T]) -> T:
+    """``read()`` in a worker thread: it may touch immutable state only, never the tree or the pool."""
+    return await trio.to_thread.run_sync(read, limiter=limiter)
+
+
+@functools.lru_cache(maxsize=2)
+def _metadata_hex(metadata: bytes) -> str:
+    """Every client asks for the metadata as it connects (and a flooder asks in batches): encode it once."""
+    return to_hex(metadata)
+
+
+def _values(state: TrieState, keys: list[bytes]) -> dict[bytes, bytes | None]:
+    return {key: state.get(key) for key in keys}
+
+
 def _storage_changes(block_hash: bytes, values: dict[bytes, bytes | None]) -> dict:
     return {"block": to_hex(block_hash),
             "changes": [[to_hex(k), None if v is None else to_hex(v)] for k, v in values.items()]}
 
 
-async def _pump_storage(sub: Subscription, node: NodeHandle, values: dict[bytes, bytes | None]) -> None:
+async def _pump_storage(sub: Subscription, node: NodeHandle, values: dict[bytes, bytes | None],
+                        reads: trio.CapacityLimiter) -> None:
+    """Send the watched keys that changed in each new best block (compared in a worker: up to
+    ``MAX_QUERY_KEYS`` keys per subscription, and a connection may hold many)."""
     with node.new_heads.subscribe() as heads:
         async for header in heads:
             block_hash = header.hash
@@ -405,11 +489,12 @@ async def _pump_storage(sub: Subscription, node: NodeHandle, values: dict[bytes,
                 state = node.tree.state(block_hash)
             except (UnknownBlock, StatePruned):
                 continue
-            changed = {k: state.get(k) for k in values if state.get(k) != values[k]}
+            now = await _in_worker(reads, functools.partial(_values, state, list(values)))
+            changed = {k: v for k, v in now.items() if v != values[k]}
             if changed:
                 values.update(changed)
                 try:
-                    await sub.send(_storage_changes(block_hash, changed))
+                    await sub.send(await _in_worker(reads, functools.partial(_storage_changes, block_hash, changed)))
                 except SubscriptionClosed:
                     return
     sub.close()

@@ -3,7 +3,8 @@
 ``shared/reference/substrate-rpc.md``: numbers in headers are hex strings, byte strings are ``0x``-hex,
 digest logs are the SCALE encoding of each ``DigestItem``, and a block is ``{"block": {"header",
 "extrinsics"}, "justifications"}``. Parsing client input is strict: a bad hex string is an
-:class:`InvalidHex`, which the RPC layer answers as invalid params.
+:class:`InvalidHex`, which the RPC layer answers as invalid params. Its length is checked on the string,
+before anything is decoded, against what its type allows (``length`` exactly, or at most ``max_length``).
 """
 
 from __future__ import annotations
@@ -20,22 +21,28 @@ CONSENSUS_ENGINE_FINALITY = b"FRNK"
 
 
 class InvalidHex(ValueError):
-    """Not a ``0x``-prefixed hex string of the expected length."""
+    """Not a ``0x``-prefixed hex string of the expected length (or at most the allowed length)."""
 
 
 def to_hex(data: bytes) -> str:
     return "0x" + data.hex()
 
 
-def from_hex(value: Any, *, length: int | None = None, what: str = "value") -> bytes:
+def from_hex(value: Any, *, length: int | None = None, max_length: int | None = None, what: str = "value") -> bytes:
+    """The bytes of ``"0x..."``: exactly ``length`` bytes, or at most ``max_length``, when given."""
     if not isinstance(value, str) or not value.startswith("0x"):
         raise InvalidHex(f"{what} must be a 0x-prefixed hex string")
+    digits = len(value) - 2
+    if length is not None and digits != 2 * length:
+        raise InvalidHex(f"{what} must be {length} bytes, got {digits} hex digits")
+    if max_length is not None and digits > 2 * max_length:
+        raise InvalidHex(f"{what} must be at most {max_length} bytes, got {digits} hex digits")
     try:
         data = bytes.fromhex(value[2:])
     except ValueError:
         raise InvalidHex(f"{what} is not valid hex") from None
-    if length is not None and len(data) != length:
-        raise InvalidHex(f"{what} must be {length} bytes, got {len(data)}")
+    if digits != 2 * len(data):  # bytes.fromhex skips whitespace
+        raise InvalidHex(f"{what} is not valid hex")
     return data
 
 
