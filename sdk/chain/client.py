@@ -416,10 +416,10 @@ class AsyncClient:
             raise InvalidResponse(f"the node does not know block 0x{block_hash.hex()}")
         try:
             header = header_from_json(block["block"]["header"], block_hash)
-            index = {blake2_256(from_hex(x, "extrinsic")): i for i, x in enumerate(block["block"]["extrinsics"])}
+            hashes = [blake2_256(from_hex(x, "extrinsic")) for x in block["block"]["extrinsics"]]
         except (KeyError, TypeError) as exc:
             raise InvalidResponse(f"block 0x{block_hash.hex()}: malformed ({exc})") from None
-        return InclusionData(block_hash, header.number, index, await self.get_events(block_hash))
+        return InclusionData.of_block(block_hash, header.number, hashes, await self.get_events(block_hash))
 
     # --- subscriptions -------------------------------------------------------------------------------
 

@@ -45,7 +45,17 @@ class InclusionData:
     block_number: int
     extrinsic_index: dict[bytes, int]
     """Extrinsic hash → index in the block."""
-    events: tuple[ChainEvent, ...]
+    events_of: dict[int, tuple[ChainEvent, ...]]
+    """Extrinsic index → the events it deposited."""
+
+    @staticmethod
+    def of_block(block_hash: bytes, block_number: int, extrinsic_hashes: list[bytes],
+                 events: tuple[ChainEvent, ...]) -> "InclusionData":
+        events_of: dict[int, list[ChainEvent]] = {}
+        for event in events:
+            events_of.setdefault(event.extrinsic_idx, []).append(event)  # type: ignore[arg-type]
+        return InclusionData(block_hash, block_number, {h: i for i, h in enumerate(extrinsic_hashes)},
+                             {i: tuple(e) for i, e in events_of.items()})
 
 
 def receipt_in_block(view: RuntimeView, extrinsic_hash: bytes, block: InclusionData, *, finalized: bool) -> ExtrinsicReceipt:
@@ -54,7 +64,7 @@ def receipt_in_block(view: RuntimeView, extrinsic_hash: bytes, block: InclusionD
     index = block.extrinsic_index.get(extrinsic_hash)
     if index is None:
         return ExtrinsicReceipt(extrinsic_hash, block.block_hash, block.block_number, finalized=finalized)
-    events = tuple(e for e in block.events if e.extrinsic_idx == index)
+    events = block.events_of.get(index, ())
     is_success: bool | None = None
     failure = fee = weight = None
     for event in events:
