@@ -97,7 +97,7 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
     try:
         while True:
             time.sleep(STATUS_INTERVAL_S)
-            click.echo("  ".join(_summary(row) for row in launcher.status(DevnetState.load(Path(state.base_path)))))
+            click.echo("  ".join(_summary(row) for row in launcher.status(launcher.load(Path(state.base_path)))))
     except KeyboardInterrupt:
         click.echo("stopping the devnet…")
         launcher.down(Path(state.base_path))
@@ -199,7 +199,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _load(base_path: Path) -> DevnetState:
     try:
-        return DevnetState.load(base_path)
+        return launcher.load(base_path)
     except StateError as exc:
         raise click.ClickException(f"{exc}: pass the --base-path the devnet was started with "
                                    f"(the default is {DEFAULT_BASE_PATH})") from None

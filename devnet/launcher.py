@@ -30,7 +30,7 @@ from pathlib import Path
 
 from devnet.config import DevnetConfig
 from devnet.registry import ROLES, role_named
-from devnet.role import Launch, ProcessPaths, Role
+from devnet.role import Launch, ProcessPaths, Role, read_endpoints
 from devnet.state import (
     LOCK_FILE,
     STATE_FILE,
@@ -38,6 +38,7 @@ from devnet.state import (
     ProcessRecord,
     ProcessState,
     StateError,
+    command_line,
     locked,
     process_state,
     signal_process,
@@ -47,7 +48,7 @@ from devnet.state import (
 )
 from node.chain_spec import ChainSpec, preset
 
-__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "status", "kill", "restart", "down", "wait_until"]
+__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "load", "status", "kill", "restart", "down", "wait_until"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -105,6 +106,31 @@ def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = Fal
     return state
 
 
+def load(base_path: Path) -> DevnetState:
+    """The devnet's record, with a process started by hand in place of the exited one whose data folder it
+    runs in (its command run again outside ``restart``): it reports its pid in the folder's endpoints file."""
+    state = DevnetState.load(base_path)
+    for record in state.processes:
+        if process_state(record) is ProcessState.EXITED:
+            replacement = _started_by_hand(record)
+            if replacement is not None:
+                state = state.with_process(replacement)
+    return state
+
+
+def _started_by_hand(record: ProcessRecord) -> ProcessRecord | None:
+    endpoints = read_endpoints(Path(record.data), None)
+    if endpoints is None or record.data not in command_line(endpoints["pid"]):
+        return None  # none reported, or a stale file whose pid now belongs to another program
+    try:
+        candidate = replace(record, pid=endpoints["pid"], start_time=start_time(endpoints["pid"]))
+    except ProcessLookupError:
+        return None
+    role = role_named(record.role)
+    ports = role.ready(candidate) if role is not None else None
+    return None if ports is None else replace(candidate, ports=dict(ports))
+
+
 def status(state: DevnetState) -> list[ProcessStatus]:
     """Every process with its state and, for the running ones, what its role reports."""
     rows = []
@@ -133,7 +159,7 @@ def kill(state: DevnetState, name: str, signum: int = signal.SIGKILL) -> Process
 def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_S) -> ProcessRecord:
     """Stop the process if it runs, start it again with its recorded command, wait until it is ready."""
     with locked(base_path):
-        state = DevnetState.load(base_path)
+        state = load(base_path)
         record = state.process(name)
         stop_processes([record], STOP_TIMEOUT_S)
         started = _spawn_and_wait(record, record.command, ready_timeout,
@@ -145,8 +171,10 @@ def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_
 def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S) -> list[ProcessRecord]:
     """Stop every process of the devnet, restarted ones included; the ones that were running."""
     with locked(base_path):
-        running = [r for r in DevnetState.load(base_path).processes if process_state(r) is not ProcessState.EXITED]
+        state = load(base_path)
+        running = [r for r in state.processes if process_state(r) is not ProcessState.EXITED]
         stop_processes(running, timeout)
+        state.save()
     return running
 
 
@@ -212,7 +240,7 @@ def _refuse_if_running(base: Path) -> None:
     if not (base / STATE_FILE).exists():
         return
     try:
-        running = [r.name for r in DevnetState.load(base).processes if process_state(r) is not ProcessState.EXITED]
+        running = [r.name for r in load(base).processes if process_state(r) is not ProcessState.EXITED]
     except StateError:
         return  # an unreadable old record: nothing we could stop either
     if running:

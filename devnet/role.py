@@ -59,13 +59,16 @@ class Launch:
         return tuple(record for record in self.started if record.role == role)
 
 
-def read_endpoints(folder: Path, pid: int) -> dict[str, Any] | None:
-    """``endpoints.json`` in ``folder`` once process ``pid`` (not an earlier run) wrote it, else None."""
+def read_endpoints(folder: Path, pid: int | None) -> dict[str, Any] | None:
+    """``endpoints.json`` in ``folder`` once process ``pid`` (not an earlier run) wrote it, else None; with
+    ``pid`` None, whichever process wrote it (its ``pid`` says which)."""
     try:
         doc = json.loads((folder / ENDPOINTS_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("pid") == pid else None
+    if not isinstance(doc, dict) or not isinstance(doc.get("pid"), int):
+        return None
+    return doc if pid is None or doc["pid"] == pid else None
 
 
 def reported_ports(record: ProcessRecord) -> dict[str, int] | None:

@@ -26,7 +26,8 @@ from enum import Enum
 from pathlib import Path
 
 __all__ = ["LOCK_FILE", "STATE_FILE", "DevnetState", "ProcessRecord", "ProcessState", "StateError", "UnknownProcess",
-           "locked", "process_state", "start_time", "signal_process", "stop_processes", "wait_for_exit"]
+           "command_line", "locked", "process_state", "start_time", "signal_process", "stop_processes",
+           "wait_for_exit"]
 
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
@@ -149,6 +150,15 @@ def start_time(pid: int) -> int:
     if stat is None:
         raise ProcessLookupError(pid)
     return stat[1]
+
+
+def command_line(pid: int) -> tuple[str, ...]:
+    """The arguments process ``pid`` runs with (empty if there is no such process)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ()
+    return tuple(arg.decode(errors="replace") for arg in raw.split(b"\0")[:-1])
 
 
 def process_state(record: ProcessRecord) -> ProcessState:

@@ -33,7 +33,7 @@ def heights(base: Path, name: str) -> tuple[int, int]:
 
 
 def states(base: Path) -> dict[str, ProcessState]:
-    return {row.record.name: row.state for row in launcher.status(DevnetState.load(base))}
+    return {row.record.name: row.state for row in launcher.status(launcher.load(base))}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,18 @@ def test_kill_then_restart_on_the_same_ports(devnet):
     assert after.pid != before.pid and after.ports == before.ports
     target = heights(base, "validator-0")[1]
     wait_until(lambda: heights(base, "validator-3")[1] >= target, 60, "the restarted validator catches up")
+
+
+def test_a_validator_restarted_by_hand_is_tracked(devnet):
+    base, _ = devnet
+    assert cli("kill", "validator-1", "--base-path", str(base)).exit_code == 0
+    record = DevnetState.load(base).process("validator-1")
+    with open(record.log, "ab") as log:
+        by_hand = subprocess.Popen(record.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(lambda: launcher.load(base).process("validator-1").pid == by_hand.pid, 30, "adopted")
+    assert states(base)["validator-1"] is ProcessState.RUNNING
+    status = cli("status", "--base-path", str(base)).output
+    assert f"validator-1  running  pid {by_hand.pid}" in status
 
 
 def test_pause_and_resume(devnet):
@@ -177,7 +189,7 @@ def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
 
 def test_down_stops_every_process_including_restarted_ones(devnet):
     base, _ = devnet
-    records = DevnetState.load(base).processes
+    records = launcher.load(base).processes  # validator-3 restarted, validator-1 restarted by hand
     result = cli("down", "--base-path", str(base))
     assert result.exit_code == 0 and "4 running process(es) stopped" in result.output
     assert set(states(base).values()) == {ProcessState.EXITED}
