@@ -97,7 +97,8 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
     try:
         while True:
             time.sleep(STATUS_INTERVAL_S)
-            click.echo("  ".join(_summary(row) for row in launcher.status(launcher.load(Path(state.base_path)))))
+            click.echo()
+            _echo_status(launcher.load(Path(state.base_path)))
     except KeyboardInterrupt:
         click.echo("stopping the devnet…")
         launcher.down(Path(state.base_path))
@@ -108,12 +109,7 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
 @base_path_option
 def devnet_status(base_path: Path) -> None:
     """Every process of every role: running, paused or exited, and what it reports (heights, peers)."""
-    for row in launcher.status(_load(base_path)):
-        record = row.record
-        columns = "  ".join(f"{key} {value}" for key, value in row.details.items())
-        if row.state is ProcessState.EXITED:
-            columns = f"log {record.log}"
-        click.echo(f"{record.name:<12} {row.state.value:<8} pid {record.pid:<7} {columns}")
+    _echo_status(_load(base_path))
 
 
 @devnet.command("kill")
@@ -162,6 +158,15 @@ def devnet_down(base_path: Path) -> None:
     click.echo(f"devnet stopped ({len(stopped)} running process(es) stopped)")
 
 
+def _echo_status(state: DevnetState) -> None:
+    for row in launcher.status(state):
+        record = row.record
+        columns = "  ".join(f"{key} {value}" for key, value in row.details.items())
+        if row.state is not ProcessState.RUNNING:
+            columns = f"log {record.log}"
+        click.echo(f"{record.name:<12} {row.state.value:<8} pid {record.pid:<7} {columns}")
+
+
 def _print_endpoints(state: DevnetState) -> None:
     click.echo(f"devnet under {state.base_path} (chain spec {state.chain_spec}):")
     for record in state.processes:
@@ -176,21 +181,14 @@ def _ports(record: ProcessRecord) -> str:
                      for name, port in record.ports.items())
 
 
-def _summary(row: launcher.ProcessStatus) -> str:
-    if row.state is not ProcessState.RUNNING or "best" not in row.details:
-        return f"{row.record.name}: {row.state.value}"
-    return f"{row.record.name}: {row.details['best']} (final {row.details['finalized']}, {row.details['peers']} peers)"
-
-
 def _command(base_path: Path, *args: str) -> str:
     """The exact command line of a ``cairn devnet`` sub-command for this base path. ``cairn`` is named by its path
     in the virtual environment: ``./run-devnet`` puts it on its own PATH, not on the PATH of the user's shell."""
-    program = Path(sys.executable).parent / "cairn"
-    if not program.exists():
-        return shlex.join(["cairn", "devnet", *args, "--base-path", str(base_path)])
-    relative = os.path.relpath(program)
-    return shlex.join([str(program) if relative.startswith("..") else relative, "devnet", *args,
-                       "--base-path", str(base_path)])
+    script, program = Path(sys.executable).parent / "cairn", "cairn"
+    if script.exists():
+        relative = os.path.relpath(script)
+        program = str(script) if relative.startswith("..") else relative
+    return shlex.join([program, "devnet", *args, "--base-path", str(base_path)])
 
 
 def _interrupt(signum: int, frame: object) -> None:
