@@ -24,9 +24,9 @@ import click
 
 from devnet import launcher
 from devnet.config import DEFAULT_BASE_PATH, ConfigError, DevnetConfig
-from devnet.launcher import DevnetError, NotRunning
+from devnet.launcher import NotRunning
 from devnet.registry import ROLES
-from devnet.state import DevnetState, ProcessRecord, ProcessState, StateError, UnknownProcess
+from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 
 STATUS_INTERVAL_S = 10
@@ -80,7 +80,7 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
         state = launcher.up(config, fresh=fresh)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    except (DevnetError, StateError) as exc:
+    except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted while starting: the processes started so far are stopped") from None
@@ -141,7 +141,7 @@ def devnet_restart(name: str, base_path: Path) -> None:
         record = launcher.restart(base_path, name)
     except UnknownProcess as exc:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
-    except (DevnetError, StateError) as exc:
+    except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} restarted: pid {record.pid}, {_ports(record)}")
 
@@ -153,7 +153,7 @@ def devnet_down(base_path: Path) -> None:
     _load(base_path)
     try:
         stopped = launcher.down(base_path)
-    except StateError as exc:
+    except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"devnet stopped ({len(stopped)} running process(es) stopped)")
 
@@ -198,6 +198,6 @@ def _interrupt(signum: int, frame: object) -> None:
 def _load(base_path: Path) -> DevnetState:
     try:
         return launcher.load(base_path)
-    except StateError as exc:
+    except DevnetError as exc:
         raise click.ClickException(f"{exc}: pass the --base-path the devnet was started with "
                                    f"(the default is {DEFAULT_BASE_PATH})") from None

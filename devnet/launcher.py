@@ -34,6 +34,7 @@ from devnet.role import Launch, ProcessPaths, Role, read_endpoints
 from devnet.state import (
     LOCK_FILE,
     STATE_FILE,
+    DevnetError,
     DevnetState,
     ProcessRecord,
     ProcessState,
@@ -48,7 +49,8 @@ from devnet.state import (
 )
 from node.chain_spec import ChainSpec, preset
 
-__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "load", "status", "kill", "restart", "down", "wait_until"]
+__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "load", "status", "kill", "restart", "down",
+           "wait_until"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -56,10 +58,6 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 """How long a process gets to stop on SIGTERM before SIGKILL."""
 LOG_TAIL_LINES = 15
-
-
-class DevnetError(Exception):
-    """A devnet command that could not do what it was asked; the message says why and what to do."""
 
 
 class NotRunning(DevnetError):

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
 
-__all__ = ["LOCK_FILE", "STATE_FILE", "DevnetState", "ProcessRecord", "ProcessState", "StateError", "UnknownProcess",
-           "command_line", "locked", "process_state", "start_time", "signal_process", "stop_processes",
-           "wait_for_exit"]
+__all__ = ["LOCK_FILE", "STATE_FILE", "DevnetError", "DevnetState", "ProcessRecord", "ProcessState", "StateError",
+           "UnknownProcess", "command_line", "locked", "process_state", "start_time", "signal_process",
+           "stop_processes", "wait_for_exit"]
 
 STATE_FILE = "devnet.json"
 LOCK_FILE = "devnet.lock"
@@ -35,7 +35,11 @@ LOCK_TIMEOUT_S = 120.0
 """How long a command waits for another one (an ``up`` starting its processes, say) to release the lock."""
 
 
-class StateError(Exception):
+class DevnetError(Exception):
+    """A devnet command that could not do what it was asked; the message says why and what to do."""
+
+
+class StateError(DevnetError):
     """No devnet state under the base path, or one this version cannot read."""
 
 

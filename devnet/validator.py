@@ -14,7 +14,7 @@ from pathlib import Path
 from devnet.config import ConfigError
 from devnet.role import Launch, ProcessPaths, Role, read_endpoints
 from devnet.rpc import rpc_call
-from devnet.state import ProcessRecord
+from devnet.state import DevnetError, ProcessRecord
 
 __all__ = ["VALIDATOR"]
 
@@ -38,7 +38,7 @@ def validator_command(launch: Launch, index: int, ports: Mapping[str, int], path
 def _peer_address(peer: ProcessRecord) -> str:
     endpoints = read_endpoints(Path(peer.data), peer.pid)
     if endpoints is None:
-        raise ConfigError(f"{peer.name} has not reported its peer id")
+        raise DevnetError(f"{peer.name} stopped before the next validator could learn its peer id")
     return f"/ip4/127.0.0.1/tcp/{peer.ports['p2p']}/p2p/{endpoints['peer_id']}"
 
 
