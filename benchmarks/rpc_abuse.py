@@ -35,8 +35,14 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.nodes import NodeProcess  # noqa: E402
-from tests.integration.test_rpc_limits import HonestClient, call, post, rss_bytes, start_dev_node  # noqa: E402
+from tests.integration.nodes import NodeProcess
+from tests.integration.test_rpc_limits import (
+    HonestClient,
+    call,
+    flood_without_reading,
+    post,
+    start_dev_node,
+)
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 MB = 1_000_000
@@ -80,23 +86,7 @@ def silent_connections(node: NodeProcess) -> Row:
 
 
 def never_reading_flood(node: NodeProcess) -> Row:
-    before = peak = rss_bytes(node.process.pid)
-    flooder = websocket.create_connection(f"ws://127.0.0.1:{node.rpc_port}", timeout=2,
-                                          sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
-    batch = json.dumps([call("state_getMetadata", [], id=i) for i in range(100)])
-    deadline = time.monotonic() + FLOOD_SECONDS
-    sent = 0
-    try:
-        for _ in range(400):
-            flooder.send(batch)
-            sent += 1
-            peak = max(peak, rss_bytes(node.process.pid))
-    except (websocket.WebSocketTimeoutException, OSError):
-        pass  # the node stopped reading
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        peak = max(peak, rss_bytes(node.process.pid))
-    flooder.shutdown()
+    sent, before, peak = flood_without_reading(node, FLOOD_SECONDS)
     growth = (peak - before) / MB
     return Row("never-reading client, 400 batches x 100 state_getMetadata",
                f"RSS {before / MB:.0f} -> {peak / MB:.0f} MB (+{growth:.0f} MB) in {FLOOD_SECONDS:.0f} s; "

@@ -18,7 +18,7 @@ response is charged to it; the transport hands the finished body to its writer. 
 its responses alone pass ``max_response_size``: it is answered -32011 either way.
 
 Notifications (no ``id``) run but are never answered; a notification to a subscribe or unknown method is
-ignored (there is nobody to give a subscription id to). A batch runs its calls one after another, all under
+ignored (there is nobody to give a subscription id to). A batch runs its calls concurrently, all under
 one ``request_timeout``, so a batch costs one in-flight slot and one deadline.
 
 Unsafe policy (Substrate's ``--rpc-methods``): ``unsafe`` allows everyone, ``safe`` nobody, ``auto`` the

@@ -23,7 +23,7 @@ other GET, other methods                    405 (``Allow: POST, OPTIONS``)
 ``OPTIONS``                                 CORS preflight, 200
 a disallowed browser ``Origin``             403 (HTTP and WebSocket handshake alike)
 connection over ``max_connections``         evicts the oldest half-open connection; with none, 429, closed
-no complete request in ``handshake_timeout``  closed
+no request within ``handshake_timeout``     closed
 ==========================================  ==============================================================
 
 CORS: allowed origins get ``Access-Control-Allow-Origin`` (``*`` under ``cors="all"``, else the origin
@@ -196,7 +196,7 @@ class RpcServer:
             if origin is not None and not self._cors.allows(origin):
                 response = HttpResponse.text(403, "Origin not allowed\n")
             elif _is_websocket_upgrade(request):
-                await self._serve_websocket(conn, request)
+                await self._serve_websocket(conn, request, rate_limit)
                 return
             else:
                 response = await self._answer(request, rate_limit)
@@ -227,7 +227,7 @@ class RpcServer:
             return await answer_route(self._routes, request, self._config.request_timeout)
         return METHOD_NOT_ALLOWED
 
-    async def _serve_websocket(self, conn: HttpConnection, request: HttpRequest) -> None:
+    async def _serve_websocket(self, conn: HttpConnection, request: HttpRequest, rate_limit: RateLimit | None) -> None:
         key = request.headers.get("sec-websocket-key", "")
         if request.method != "GET" or not key:
             await conn.respond(HttpResponse.text(400, "Bad WebSocket handshake\n"), close=True)
@@ -252,6 +252,7 @@ class RpcServer:
             peer=conn.peer,
             on_slow_consumer=self._count_slow_consumer,
             note_refusal=conn.slot.note,
+            rate_limit=rate_limit,
         )
         self._websockets.add(ws)
         try:

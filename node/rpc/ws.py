@@ -21,7 +21,7 @@ fit, the client is reading too slowly and the connection is dropped (counted in
 closes the TCP connection without a close frame: the client is not reading anyway. Drops and oversized
 messages are logged once per client (:class:`~node.rpc.refusals.RefusalLog`).
 
-With a ``rate_limit`` configured, the connection's calls share one :class:`~node.rpc.ratelimit.RateLimit`.
+The connection's calls share its :class:`~node.rpc.ratelimit.RateLimit`, if it has one.
 
 An idle connection has no deadline of its own (Substrate keeps idle WebSocket clients, and
 ``substrate-interface`` holds one open between calls without reading); dead peers are found by TCP keepalive.
@@ -61,6 +61,7 @@ class WebSocketConnection:
         peer: tuple[str, int] | None,
         on_slow_consumer: Callable[[], None],
         note_refusal: Callable[[str], None],
+        rate_limit: RateLimit | None,
     ) -> None:
         """``note_refusal(reason)`` logs (once per client) why the connection refused or dropped it."""
         self._stream = stream
@@ -75,7 +76,7 @@ class WebSocketConnection:
         # unbounded in messages: the byte budget bounds what is queued
         self._outbox, self._outbox_out = trio.open_memory_channel[bytes](math.inf)
         self._in_flight = trio.Semaphore(config.ws_max_in_flight)
-        self._rate_limit = None if config.rate_limit is None else RateLimit(config.rate_limit)
+        self._rate_limit = rate_limit
         self._closing = False
         self._nursery: trio.Nursery | None = None
         self.subscriptions: SubscriptionSet | None = None

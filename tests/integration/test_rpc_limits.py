@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 import websocket
@@ -50,7 +51,7 @@ class HonestClient:
         """``(time.monotonic() when asked, seconds until answered)`` per call."""
         self.failure: Exception | None = None
 
-    def __enter__(self) -> HonestClient:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -158,25 +159,33 @@ def test_silent_connections_do_not_lock_out_new_clients(dev_node):
     assert dev_node.process.poll() is None
 
 
-def test_client_that_never_reads_cannot_grow_the_node(dev_node):
-    before = rss_bytes(dev_node.process.pid)
-    peak = before
-    flooder = websocket.create_connection(f"ws://127.0.0.1:{dev_node.rpc_port}", timeout=2,
+def flood_without_reading(node: NodeProcess, seconds: float) -> tuple[int, int, int]:
+    """A WebSocket client sends 400 batches of 100 ``state_getMetadata`` (3.8 MB of answers each) and never
+    reads, for ``seconds``: the batches it got to send before its sends blocked, and the node's RSS before and
+    at its peak."""
+    before = peak = rss_bytes(node.process.pid)
+    flooder = websocket.create_connection(f"ws://127.0.0.1:{node.rpc_port}", timeout=2,
                                           sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
     batch = json.dumps([call("state_getMetadata", [], id=i) for i in range(100)])
+    deadline = time.monotonic() + seconds
     sent = 0
-    with HonestClient(dev_node.rpc_port) as honest:
-        try:
-            for _ in range(400):
-                flooder.send(batch)
-                sent += 1
-                peak = max(peak, rss_bytes(dev_node.process.pid))
-        except (websocket.WebSocketTimeoutException, OSError):
-            pass  # the node stopped reading us: what we sent is all it took
-        for _ in range(50):
-            time.sleep(0.1)
-            peak = max(peak, rss_bytes(dev_node.process.pid))
+    try:
+        for _ in range(400):
+            flooder.send(batch)
+            sent += 1
+            peak = max(peak, rss_bytes(node.process.pid))
+    except (websocket.WebSocketTimeoutException, OSError):
+        pass  # the node stopped reading us: what we sent is all it took
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        peak = max(peak, rss_bytes(node.process.pid))
     flooder.shutdown()
+    return sent, before, peak
+
+
+def test_client_that_never_reads_cannot_grow_the_node(dev_node):
+    with HonestClient(dev_node.rpc_port) as honest:
+        sent, before, peak = flood_without_reading(dev_node, 5.0)
     assert sent > 0
     assert peak - before < 300 * MiB, f"the node grew by {(peak - before) / MiB:.0f} MiB"
     honest.check()

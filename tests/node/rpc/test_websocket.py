@@ -34,6 +34,15 @@ def receive(ws: websocket.WebSocket, count: int) -> list[Any]:
     return [json.loads(ws.recv()) for _ in range(count)]
 
 
+def chain_on_a_new_connection(port: int) -> Any:
+    """``system_chain``'s result for a fresh client."""
+    ws = connect(port)
+    try:
+        return ask(ws, call("system_chain"))["result"]
+    finally:
+        ws.close()
+
+
 async def test_subscription_delivers_notifications_then_unsubscribes(start_server, probe):
     server = await start_server()
 
@@ -337,15 +346,7 @@ async def test_slow_consumer_is_dropped_with_bounded_backlog(start_server, probe
     await wait_until(lambda: server.statistics().websocket_connections == 0)
     assert server.statistics().subscriptions_open == 0
     await stream.aclose()
-
-    def healthy() -> Any:  # everyone else is still served
-        ws = connect(server.port)
-        try:
-            return ask(ws, call("system_chain"))["result"]
-        finally:
-            ws.close()
-
-    assert await in_thread(healthy) == "Cairn Test"
+    assert await in_thread(chain_on_a_new_connection, server.port) == "Cairn Test"  # everyone else is served
 
 
 async def test_client_that_never_reads_makes_the_node_hold_bounded_bytes(start_server):
@@ -374,15 +375,7 @@ async def test_client_that_never_reads_makes_the_node_hold_bounded_bytes(start_s
     # the budget, overshot by at most the oldest message's answer and one more
     assert 0 < peak <= buffer + 2 * largest + 64 * 1024
     await stream.aclose()
-
-    def healthy() -> Any:
-        ws = connect(server.port)
-        try:
-            return ask(ws, call("system_chain"))["result"]
-        finally:
-            ws.close()
-
-    assert await in_thread(healthy) == "Cairn Test"
+    assert await in_thread(chain_on_a_new_connection, server.port) == "Cairn Test"
 
 
 async def test_a_reader_keeps_hundreds_of_subscriptions(start_server):
