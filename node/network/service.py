@@ -412,14 +412,16 @@ class NetworkService:
     def report(self, peer_id: PeerId, delta: float, reason: str) -> None:
         """Change ``peer_id``'s reputation by ``delta`` (a ``Penalty``, for faults the peer itself could
         have avoided); at ``ban_threshold`` it is disconnected and banned for ``ban_duration``."""
-        if self._reputations.change(peer_id, delta, trio.current_time()):
+        now = trio.current_time()
+        banned = self._reputations.change(peer_id, delta, now)
+        logger.debug("reputation of %s %+g, now %g: %s", peer_id, delta, self._reputations.reputation(peer_id, now),
+                     reason)
+        if banned:
             self._statistics.peers_banned += 1
             logger.info("banned %s for %g s: %s", peer_id, self._config.ban_duration, reason)
             connection = self._connections.get(peer_id)
             if connection is not None:
                 connection.close(GoodbyeReason.BANNED)
-        else:
-            logger.debug("reputation of %s %+g: %s", peer_id, delta, reason)
 
     def reputation(self, peer_id: PeerId) -> float:
         """The current reputation of any peer, connected or not (0 for one never reported)."""

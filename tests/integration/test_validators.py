@@ -9,7 +9,8 @@ from node.network.identity import NodeKey
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 
 
-def start_network(tmp_path, count: int = 4) -> list[NodeProcess]:
+def start_network(tmp_path, count: int = 4, *, extra_args: tuple[str, ...] = ()) -> list[NodeProcess]:
+    """``count`` validators in a full mesh, each started with ``extra_args`` too."""
     spec = preset("local", validators=count)
     spec_path = tmp_path / "spec.json"
     spec.save(spec_path)
@@ -19,7 +20,8 @@ def start_network(tmp_path, count: int = 4) -> list[NodeProcess]:
         base = tmp_path / authority.name
         key = NodeKey.load_or_create(base / "network" / "secret_ed25519")
         p2p = free_port()
-        args = ["--chain", str(spec_path), "--validator", "--key", f"//{authority.name}", "--name", authority.name]
+        args = ["--chain", str(spec_path), "--validator", "--key", f"//{authority.name}", "--name", authority.name,
+                *extra_args]
         for b in bootnodes:
             args += ["--bootnodes", b]
         nodes.append(NodeProcess(args, base, free_port(), p2p, tmp_path / f"{authority.name}.log"))
