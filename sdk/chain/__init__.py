@@ -12,7 +12,6 @@ types), ``runtime_view`` (names to declarations), ``keys``, ``nonces``, ``cache`
 """
 
 from runtime.keyring import InvalidSecretUri, Keypair
-
 from sdk.chain.client import DEFAULT_URL, AsyncClient, QueryMapResult
 from sdk.chain.errors import (
     BadArgument,

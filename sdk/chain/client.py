@@ -35,7 +35,6 @@ from runtime.frame.construct import Call
 from runtime.hashing import blake2_256
 from runtime.keyring import Keypair
 from runtime.primitives import Era, Header
-
 from sdk.chain.cache import SharedFetches
 from sdk.chain.errors import (
     BadArgument,

@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Awaitable, Callable
 
 from runtime.primitives import Header
-
 from sdk.chain.transport import Subscription
 from sdk.chain.types import BlockEvents, ChainEvent
 

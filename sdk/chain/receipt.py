@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtime.primitives import Weight
-
 from sdk.chain.runtime_view import RuntimeView
 from sdk.chain.types import ChainEvent, DispatchFailure
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +29,6 @@ import anyio
 import anyio.abc
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.utilities import RemoteProtocolError
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -41,12 +39,11 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.utilities import RemoteProtocolError
 
 from sdk.chain.errors import ConnectionFailed, ConnectionLost, InvalidResponse, RpcError, SubscriptionOverflow
 
 __all__ = ["Endpoint", "RpcConnection", "RawSubscription"]
-
-log = logging.getLogger(__name__)
 
 RECEIVE_CHUNK = 64 * 1024
 
@@ -169,6 +166,9 @@ class RpcConnection:
         except (OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
             await stream.aclose()
             raise ConnectionFailed(f"{endpoint}: connection closed during the WebSocket handshake") from exc
+        except RemoteProtocolError as exc:
+            await stream.aclose()
+            raise ConnectionFailed(f"{endpoint}: not a WebSocket server ({exc})") from exc
         except BaseException:
             await stream.aclose()
             raise
@@ -303,7 +303,8 @@ class RpcConnection:
         if not isinstance(message, dict):
             raise InvalidResponse("a message that is not a JSON object")
         if "id" in message:
-            pending = self._pending.pop(message["id"], None)  # type: ignore[arg-type]
+            request_id = message["id"]
+            pending = self._pending.pop(request_id, None) if isinstance(request_id, int) else None
             if pending is None:
                 return  # an unsubscribe we did not wait for, or a call abandoned at its deadline
             if "error" in message:
@@ -318,8 +319,8 @@ class RpcConnection:
             pending.done.set()
             return
         params = message.get("params")
-        if isinstance(params, dict):
-            subscription = self._subscriptions.get(params.get("subscription"))  # type: ignore[arg-type]
+        if isinstance(params, dict) and isinstance(params.get("subscription"), (str, int)):
+            subscription = self._subscriptions.get(params["subscription"])
             if subscription is not None:
                 subscription.deliver(params.get("result"))
 

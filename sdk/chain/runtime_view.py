@@ -25,7 +25,6 @@ from runtime.frame.storage import Hasher, StorageItem, StorageValue
 from runtime.hashing import twox128
 from runtime.primitives import ACCOUNT_ID, ACCOUNT_LOOKUP, DispatchErrors
 from runtime.scale import Codec, ScaleDecodeError
-
 from sdk.chain.errors import BadArgument, InvalidResponse, UnknownItem
 from sdk.chain.keys import account_id
 from sdk.chain.types import ChainEvent, DispatchFailure

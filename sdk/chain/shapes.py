@@ -12,7 +12,6 @@ from typing import Any
 
 from runtime.cairn import RuntimeVersion
 from runtime.primitives import DIGEST_ITEM, Digest, Header
-
 from sdk.chain.errors import InvalidResponse
 
 __all__ = ["to_hex", "from_hex", "optional_hex", "header_from_json", "runtime_version_from_json"]

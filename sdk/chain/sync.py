@@ -24,11 +24,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from runtime.cairn import CairnRuntime
-
 from sdk.chain.client import AsyncClient
-from sdk.chain.nonces import NonceManager
-from sdk.chain.runtime_view import RuntimeView
 
 __all__ = ["Client", "BlockingIterator", "BlockingSubscription"]
 
@@ -91,6 +87,13 @@ def _delegated(method: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
+def _shared(attribute: property) -> property:
+    """A property of :class:`AsyncClient` (no I/O), read from the wrapped client."""
+    getter = attribute.fget
+    assert getter is not None
+    return property(lambda self: getter(self._client), doc=attribute.__doc__)
+
+
 def _iterating(method: Callable[..., Any], wrapper: type[BlockingIterator[Any]]) -> Callable[..., Any]:
     """A method of :class:`AsyncClient` returning an async iterator, its result wrapped to iterate from here."""
 
@@ -113,6 +116,9 @@ class Client:
             stack.enter_context(self._portal.wrap_async_context_manager(client))
             self._stack = stack.pop_all()
         self._client = client
+        self.url = url
+        self.nonces = client.nonces
+        """The nonce manager of the transactions signed through this client."""
 
     def close(self) -> None:
         """Disconnect and stop the background loop (idempotent)."""
@@ -125,29 +131,10 @@ class Client:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    @property
-    def url(self) -> str:
-        return self._client.url
-
-    @property
-    def runtime(self) -> CairnRuntime:
-        return self._client.runtime
-
-    @property
-    def view(self) -> RuntimeView:
-        return self._client.view
-
-    @property
-    def genesis_hash(self) -> bytes:
-        return self._client.genesis_hash
-
-    @property
-    def ss58_format(self) -> int:
-        return self._client.ss58_format
-
-    @property
-    def nonces(self) -> NonceManager:
-        return self._client.nonces
+    runtime = _shared(AsyncClient.runtime)
+    view = _shared(AsyncClient.view)
+    genesis_hash = _shared(AsyncClient.genesis_hash)
+    ss58_format = _shared(AsyncClient.ss58_format)
 
     rpc_request = _blocking(AsyncClient.rpc_request)
     get_block_hash = _blocking(AsyncClient.get_block_hash)

@@ -83,8 +83,6 @@ class Transport:
         self._connection: RpcConnection | None = None
         self._connect_lock = anyio.Lock()
         self._task_group: anyio.abc.TaskGroup | None = None
-        self.connections_opened = 0
-        """How many connections this transport has opened (more than one: it reconnected)."""
 
     async def __aenter__(self) -> "Transport":
         self._task_group = anyio.create_task_group()
@@ -140,7 +138,6 @@ class Transport:
             except BaseException:
                 await connection.aclose()
                 raise
-            self.connections_opened += 1
             return connection
         raise ConnectionFailed(f"{self.endpoint}: no WebSocket handshake and answers to the client's checks "
                                f"within {seconds:g} s")

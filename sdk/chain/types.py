@@ -18,7 +18,6 @@ from runtime.primitives import Era, Header, PhaseKind
 from runtime.scale import dataclass_fields
 from runtime.trie import InvalidProof as TrieInvalidProof
 from runtime.trie import verify_read_proof
-
 from sdk.chain.errors import InvalidProof
 
 __all__ = ["ChainEvent", "BlockEvents", "DispatchFailure", "SignedExtrinsic", "ChainBlock", "ReadProof"]
