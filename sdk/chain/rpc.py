@@ -163,12 +163,14 @@ class RpcConnection:
                     if isinstance(event, (RejectConnection, RejectData)):
                         status = getattr(event, "status_code", "")
                         raise ConnectionFailed(f"{endpoint}: WebSocket upgrade refused {status}".rstrip())
-        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
-            await stream.aclose()
-            raise ConnectionFailed(f"{endpoint}: connection closed during the WebSocket handshake") from exc
         except RemoteProtocolError as exc:
             await stream.aclose()
             raise ConnectionFailed(f"{endpoint}: not a WebSocket server ({exc})") from exc
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+            await stream.aclose()
+            if isinstance(exc, ConnectionFailed):  # (a ConnectionError, so an OSError) the refusal above
+                raise
+            raise ConnectionFailed(f"{endpoint}: connection closed during the WebSocket handshake") from exc
         except BaseException:
             await stream.aclose()
             raise
