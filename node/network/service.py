@@ -324,18 +324,18 @@ class NetworkService:
             statistics.gossip_rate_limited += 1
             self.report(peer_id, Penalty.RATE_EXCEEDED, "gossip rate limit exceeded")
             return
-        message_id = gossip_message_id(topic, payload)
-        if message_id in self._seen:
+        message_id, subscription = gossip_message_id(topic, payload), self._subscriptions.get(topic)
+        if isinstance(subscription, DeferredSubscription):  # seen only once queued (see ``gossip``)
+            is_new = message_id not in self._seen
+        else:
+            is_new = self._seen.add(message_id)
+        if not is_new:
             statistics.gossip_duplicates += 1
-            return
-        subscription = self._subscriptions.get(topic)
-        if subscription is None:
-            self._seen.add(message_id)
+        elif subscription is None:
             statistics.gossip_unsubscribed += 1
         elif isinstance(subscription, DeferredSubscription):
             self._offer(subscription, peer_id, payload, message_id)
         else:
-            self._seen.add(message_id)
             self._validate_now(subscription, peer_id, topic, payload)
 
     def _validate_now(self, subscription: _Subscription, peer_id: PeerId, topic: str, payload: bytes) -> None:
