@@ -128,7 +128,8 @@ class RuntimeView:
 
     def _storage_entry(self, pallet_name: str, item_name: str) -> StorageEntry:
         pallet = self.pallet(pallet_name)
-        items = {i.name: i for cls in type(pallet).__mro__ for i in vars(cls).values() if isinstance(i, StorageItem)}
+        items = {i.name: i for cls in reversed(type(pallet).__mro__) for i in vars(cls).values()
+                 if isinstance(i, StorageItem)}  # a subclass's declaration wins
         item = items.get(item_name)
         if item is None:
             raise UnknownItem(f"{pallet_name} has no storage item {item_name!r} (it has {', '.join(sorted(items))})")
