@@ -55,7 +55,8 @@ class Offer(enum.Enum):
 
 
 class PendingGossip:
-    """A gossip message waiting for its subscriber's verdict; call exactly one of the three verdicts."""
+    """A gossip message waiting for its subscriber's verdict; call exactly one of the three verdicts, from
+    the network's trio thread (run the checks in a worker, give the verdict once back)."""
 
     __slots__ = ("topic", "peer_id", "payload", "expires_at", "_owner", "_subscription", "_key", "_decided")
 
