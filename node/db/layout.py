@@ -11,6 +11,9 @@ column family         key                                          value
                       ``b"genesis_hash"``                          hash of block 0 (the chain this DB is of)
                       ``b"best"``                                  hash of the best block
                       ``b"finalized"``                             hash of the last finalized block
+                      ``b"voter_state"`` (optional)                the finality voter's last saved state
+                                                                   (``VoterState``, versioned in its own
+                                                                   encoding)
 ``headers``           block hash                                   ``SCALE(Header)``
 ``bodies``            block hash                                   ``compact(n) ++ extrinsics`` (each with its
                                                                    own length prefix): ``header ++ body`` is
@@ -39,6 +42,8 @@ Invariants (each write batch keeps all of them, so a crash at any point leaves t
   canonical, every other one descends from the finalized block.
 
 Changing anything in this table bumps ``SCHEMA_VERSION``; a node refuses a database of another version.
+Entries marked *optional* were added without a bump: older versions never wrote them and never read
+them, and a node of this version reads their absence as "none yet".
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ SCHEMA_VERSION_KEY = b"schema_version"
 GENESIS_HASH_KEY = b"genesis_hash"
 BEST_KEY = b"best"
 FINALIZED_KEY = b"finalized"
+VOTER_STATE_KEY = b"voter_state"
 
 HASH_LENGTH = 32
 

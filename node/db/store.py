@@ -7,18 +7,18 @@ index, the state trie nodes of every stored block, and the best and finalized po
 Crash safety
 ============
 
-Every logical update (initialising, ``import_block``, ``set_best``, ``finalize``) is one RocksDB
-``WriteBatch``: applied whole or not at all, with the write-ahead log always on and point-in-time
-recovery, so after ``kill -9`` at any moment the database reopens as it was after some completed
-update. Durability differs by kind:
+Every logical update (initialising, ``import_block``, ``set_best``, ``finalize``,
+``save_voter_state``) is one RocksDB ``WriteBatch``: applied whole or not at all, with the write-ahead
+log always on and point-in-time recovery, so after ``kill -9`` at any moment the database reopens as it
+was after some completed update. Durability differs by kind:
 
 * ``import_block`` and ``set_best`` write without ``fsync``: the batch is in the WAL (the kernel's
   page cache) when the call returns, so it survives the process being killed, but a power cut or
   kernel crash may lose the last few; what is lost is re-fetched from peers, and since the WAL is
   replayed in order, a lost import never leaves a later block without its parent.
-* ``finalize`` and the genesis initialisation write with ``fsync``. Syncing the WAL also makes every
-  earlier batch durable, so once ``finalize`` returns, the finalized chain, its states and all the
-  imports before it survive a power cut.
+* ``finalize``, ``save_voter_state`` and the genesis initialisation write with ``fsync``. Syncing the
+  WAL also makes every earlier batch durable, so once ``finalize`` returns, the finalized chain, its
+  states and all the imports before it survive a power cut.
 
 After a crash the best pointer is therefore the one of the last completed ``set_best`` /
 ``finalize`` (at worst the finalized block), never a half-written block.
@@ -93,6 +93,7 @@ from .layout import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
     TRIE_NODES,
+    VOTER_STATE_KEY,
     decode_journal,
     decode_u32,
     encode_journal,
@@ -466,6 +467,20 @@ class ChainStore:
         with self._states_lock:
             for pruned_hash in pruned:
                 self._states.pop(pruned_hash, None)
+
+    def save_voter_state(self, encoded: bytes) -> None:
+        """Replace the finality voter's persisted state (``VoterState.encode()``) in one synced batch: once
+        this returns the state survives a crash or a power cut. The voter sends a vote only once the state
+        holding it is saved, so a restart can never make it sign a different one."""
+        with self._write_lock:
+            batch = self._batch()
+            batch.put(META, VOTER_STATE_KEY, encoded)
+            self._write(batch, sync=True)
+
+    def load_voter_state(self) -> bytes | None:
+        """The state :meth:`save_voter_state` last saved, None if there is none (the bytes are checked
+        by their decoder, ``VoterState.decode``)."""
+        return self._families[META].get(VOTER_STATE_KEY)
 
     def _route_from_finalized(self, target: BlockRef, parent_hash: bytes) -> list[BlockRef]:
         """The blocks after the finalized one up to ``target``, oldest first."""

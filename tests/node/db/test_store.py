@@ -319,3 +319,12 @@ def test_close_is_final(tmp_path, genesis):
     with pytest.raises(DbClosedError):
         store.header(genesis[0].hash)
     open_store(tmp_path, genesis).close()  # the lock was released
+
+
+def test_the_voter_state_survives_a_reopen(tmp_path, genesis):
+    with open_store(tmp_path, genesis) as store:
+        assert store.load_voter_state() is None
+        store.save_voter_state(b"round 7")
+        store.save_voter_state(b"round 8")
+    with open_store(tmp_path, genesis) as store:
+        assert store.load_voter_state() == b"round 8"
