@@ -1,4 +1,5 @@
-"""Finality votes, GHOST, justifications: supermajorities, equivocations, forged or unlinked proofs."""
+"""Finality votes, GHOST, estimates and completable rounds, justifications: supermajorities, equivocations,
+forged or unlinked proofs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from node.consensus.finality import (
     InvalidVote,
     Justification,
     RoundState,
+    RoundVotes,
     SignedVote,
     Stage,
     Vote,
@@ -18,8 +20,9 @@ from node.consensus.finality import (
     supermajority,
     verify_justification,
 )
-from runtime.primitives import Header, SignatureScheme
 from runtime.keyring import Keypair
+from runtime.primitives import Header, SignatureScheme
+from runtime.scale import ScaleDecodeError
 
 KEYS = [Keypair.from_uri(f"//{n}", SignatureScheme.Ed25519) for n in ("Alice", "Bob", "Charlie", "Dave")]
 AUTHORITIES = tuple(k.public for k in KEYS)
@@ -131,3 +134,62 @@ def test_garbage_justifications_are_typed_errors():
     for data in (b"", b"\x00" * 10, _justification((MAIN[4],) * 4).encode() + b"\x00"):
         with pytest.raises(InvalidJustification):
             Justification.decode(data)
+
+
+# --- estimates and completable rounds ------------------------------------------------------------------
+
+
+def _round(prevotes, precommits) -> RoundState:
+    """A round of the four keys: ``prevotes`` / ``precommits`` name each voter's target (None: no vote)."""
+    state = RoundState(1, 0, AUTHORITIES)
+    for stage, targets in ((Stage.PREVOTE, prevotes), (Stage.PRECOMMIT, precommits)):
+        for key, target in zip(KEYS, targets):
+            if target is not None:
+                state.add(vote(key, stage, target))
+    return state
+
+
+def _block(header: Header) -> tuple[bytes, int]:
+    return header.hash, header.number
+
+
+def test_estimate_is_the_highest_block_that_may_still_be_final():
+    state = _round([MAIN[6]] * 4, [MAIN[3], MAIN[3], MAIN[6], None])
+    assert state.prevote_ghost(ancestry) == _block(MAIN[6])
+    assert state.estimate(ancestry) == _block(MAIN[3])  # 6, 5, 4 have 1 precommit + 1 missing: never 3
+    assert state.completable(ancestry)  # E < g(V): nothing more can change what may be final
+    assert state.finalized(ancestry) == _block(MAIN[3])
+
+
+def test_a_round_is_not_completable_while_a_child_of_its_ghost_may_become_final():
+    state = _round([MAIN[5], MAIN[5], MAIN[5], MAIN[6]], [MAIN[6], MAIN[6], MAIN[5], None])
+    assert state.prevote_ghost(ancestry) == state.estimate(ancestry) == _block(MAIN[5])
+    assert not state.completable(ancestry)  # Dave's precommit for 6 would make it final
+    state.add(vote(KEYS[3], Stage.PRECOMMIT, MAIN[5]))
+    assert state.completable(ancestry)
+
+
+def test_no_round_is_completable_without_a_supermajority_of_precommits():
+    state = _round([MAIN[4]] * 4, [MAIN[4], MAIN[4], None, None])
+    assert state.estimate(ancestry) == _block(MAIN[4])
+    assert not state.completable(ancestry) and state.finalized(ancestry) is None
+    assert _round([MAIN[4], MAIN[4], None, None], [None] * 4).estimate(ancestry) is None  # no g(V) yet
+
+
+def test_an_equivocator_counts_for_every_block():
+    state = _round([FORK[6], MAIN[6], MAIN[6], None], [None] * 4)
+    assert state.prevote_ghost(ancestry) == _block(MAIN[2])  # the fork point: Alice is on the other side
+    state.add(vote(KEYS[0], Stage.PREVOTE, MAIN[6]))  # Alice prevotes twice
+    assert state.prevote_ghost(ancestry) == _block(MAIN[6])
+    for target in MAIN[3:6]:  # however often she signs, one equivocation is kept
+        state.add(vote(KEYS[0], Stage.PREVOTE, target))
+    assert len(state.equivocations) == 1
+
+
+def test_round_votes_round_trip_and_refuse_more_votes_than_voters():
+    state = _round([MAIN[4]] * 4, [MAIN[4]] * 3 + [None])
+    encoded = state.votes().encode()
+    assert len(encoded) <= RoundVotes.max_size(4)
+    assert RoundVotes.decode_from(encoded, 0, limit=4) == (state.votes(), len(encoded))
+    with pytest.raises(ScaleDecodeError, match="at most 3"):
+        RoundVotes.decode_from(encoded, 0, limit=3)

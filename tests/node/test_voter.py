@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from node.consensus.finality import InvalidVote, RoundVotes, SignedVote, Stage, Vote, verify_justification
+from node.consensus.finality import InvalidVote, SignedVote, Stage, Vote, verify_justification
 from node.consensus.messages import CatchUpRequest, CatchUpResponse, NeighborPacket
 from node.consensus.voter import (
     CATCH_UP_GAP,
@@ -376,11 +376,3 @@ def test_votes_for_blocks_not_imported_wait_for_them():
     views[3].import_block(chain[-1].hash)
     late.on_block_imported()
     assert late.finalized == (chain[-1].hash, 3)
-
-
-def test_round_votes_codec_bounds():
-    _, _, _, response = _completed_round()
-    encoded = response.votes.encode()
-    assert RoundVotes.decode_from(encoded, 0, limit=4)[0] == response.votes
-    with pytest.raises(Exception, match="at most 2"):
-        RoundVotes.decode_from(encoded, 0, limit=2)

@@ -1,9 +1,11 @@
-"""The crash test's victim: imports real blocks with forks, reorgs and finality, until SIGKILLed.
+"""The crash test's victim: imports real blocks with forks, reorgs and finality, and saves a finality
+voter state after each, until SIGKILLed.
 
     python -m tests.node.db.crash_writer PATH SEED
 
 Resumes from whatever the database at ``PATH`` holds. Prints ``ready`` once open, then after every
-update ``BEST FINALIZED`` (heights): a printed finalized height was synced before it was printed.
+update ``BEST FINALIZED ROUND`` (heights, and the round of the voter state saved): a printed finalized
+height and round were synced before they were printed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import random
 import sys
 
+from node.consensus.voter_state import VoterState
 from node.db import ChainStore
 
 from .chain import build_child, dev_chain
@@ -19,6 +22,8 @@ from .chain import build_child, dev_chain
 def run(path: str, rng: random.Random) -> None:
     _, genesis, genesis_state = dev_chain()
     store = ChainStore.open(path, genesis, genesis_state)
+    saved = store.load_voter_state()
+    voter_round = VoterState.decode(saved).round if saved is not None else 0
     print("ready", flush=True)
     while True:
         parent = store.block(store.best.hash)
@@ -34,7 +39,9 @@ def run(path: str, rng: random.Random) -> None:
         if best.number - finalized.number > 3 and rng.random() < 0.5:
             target = store.hash_of(best.number - rng.randrange(1, 4))
             store.finalize(target, b"justification of " + target)
-        print(store.best.number, store.finalized.number, flush=True)
+        voter_round += 1
+        store.save_voter_state(VoterState(0, voter_round, (), None).encode())
+        print(store.best.number, store.finalized.number, voter_round, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Crash safety for real: a writer process is SIGKILLed at random moments, again and again, and the
-database must reopen consistent every time, with everything it had reported finalized. Then the
-write-ahead log is cut at random byte offsets (a torn write at power loss): still consistent."""
+database must reopen consistent every time, with everything it had reported finalized and the voter
+state it had reported saved. Then the write-ahead log is cut at random byte offsets (a torn write at
+power loss): still consistent."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from node.consensus.voter_state import VoterState
+from node.db import ChainStore
+
 from .chain import dev_chain
 from .integrity import check_database
 
@@ -20,8 +24,9 @@ ROUNDS = 6
 READY_TIMEOUT_S = 30
 
 
-def run_and_kill(path: Path, seed: int, delay_s: float) -> tuple[int, int]:
-    """Run the writer for ``delay_s`` after it is ready, SIGKILL it; the last (best, finalized) it printed."""
+def run_and_kill(path: Path, seed: int, delay_s: float) -> tuple[int, int, int]:
+    """Run the writer for ``delay_s`` after it is ready, SIGKILL it; the last (best, finalized, voter round)
+    it printed."""
     writer = subprocess.Popen([sys.executable, "-m", "tests.node.db.crash_writer", str(path), str(seed)],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -45,10 +50,13 @@ def test_sigkill_at_random_moments(tmp_path):
     path = tmp_path / "db"
     reported_finalized = 0
     for seed in range(ROUNDS):
-        _, finalized = run_and_kill(path, seed, rng.uniform(0.05, 0.8))
+        _, finalized, voter_round = run_and_kill(path, seed, rng.uniform(0.05, 0.8))
         reported_finalized = max(reported_finalized, finalized)
         summary = check_database(path, genesis, genesis_state, sample_states=20)
         assert summary.finalized >= reported_finalized, "a finalized block was lost"
+        with ChainStore.open(path, genesis, genesis_state) as store:
+            saved = store.load_voter_state()
+        assert saved is not None and VoterState.decode(saved).round >= voter_round, "a saved voter state was lost"
     assert reported_finalized > 10
 
 
