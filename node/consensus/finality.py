@@ -34,8 +34,8 @@ sends what it returns.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import ed25519_zebra
 
@@ -360,22 +360,21 @@ class RoundState:
         prevote_ghost = self.prevote_ghost(ancestry)
         if prevote_ghost is None:
             return None
-        precommits, slack = self._precommit_tally(ancestry)
-        for block in ancestry(prevote_ghost[0]):
-            if precommits.get(block, 0) + slack >= self.threshold:
-                return block
-        return None
+        return self._estimate(prevote_ghost, *self._precommit_tally(ancestry), ancestry)
 
     def completable(self, ancestry: Ancestry) -> bool:
         """Whether no further vote can change what this round may finalize above its estimate."""
         if len(self.precommits) < self.threshold:
             return False
-        prevote_ghost, estimate = self.prevote_ghost(ancestry), self.estimate(ancestry)
-        if prevote_ghost is None or estimate is None:
+        prevote_ghost = self.prevote_ghost(ancestry)
+        if prevote_ghost is None:
+            return False
+        precommits, slack = self._precommit_tally(ancestry)
+        estimate = self._estimate(prevote_ghost, precommits, slack, ancestry)
+        if estimate is None:
             return False
         if estimate != prevote_ghost:
             return True
-        precommits, slack = self._precommit_tally(ancestry)
         children = [block for block, parent in _parents(self.precommits.values(), ancestry).items()
                     if parent == prevote_ghost]
         return max((precommits.get(child, 0) for child in children), default=0) + slack < self.threshold
@@ -396,6 +395,13 @@ class RoundState:
     def _honest(self, stage: Stage, equivocators: set[bytes]) -> list[Vote]:
         return [v.vote for voter, v in self._votes(stage).items() if voter not in equivocators]
 
+    def _estimate(self, prevote_ghost: Block, precommits: dict[Block, int], slack: int,
+                  ancestry: Ancestry) -> Block | None:
+        for block in ancestry(prevote_ghost[0]):
+            if precommits.get(block, 0) + slack >= self.threshold:
+                return block
+        return None
+
     def _precommit_tally(self, ancestry: Ancestry) -> tuple[dict[Block, int], int]:
         """Precommit support per block (equivocators left out), and the *slack*: the votes that may still
         count for any block (equivocators, and the voters that have not precommitted)."""
@@ -403,7 +409,7 @@ class RoundState:
         slack = len(equivocators) + len(self.authorities) - len(self.precommits)
         return support(self._honest(Stage.PRECOMMIT, equivocators), ancestry), slack
 
-    def justification(self, target: tuple[bytes, int], ancestry: Ancestry,
+    def justification(self, target: Block, ancestry: Ancestry,
                       header: Callable[[bytes], Header]) -> Justification:
         """The precommits for ``target`` or its descendants, with the headers that link them to it."""
         target_hash, target_number = target

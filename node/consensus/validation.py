@@ -15,8 +15,9 @@ the copies re-sent later.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from node.consensus.finality import (
     InvalidJustification,

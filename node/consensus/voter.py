@@ -2,17 +2,18 @@
 survives crashes and finds its way back to the other voters.
 
 It does no I/O and reads the block tree only through the callables it is given, so the whole protocol runs
-in tests over simulated networks (delays, losses, partitions, crashes, pauses). The node's finality service
-drives it; every method below returns a list of outputs to handle **in order**:
+in tests over simulated networks (delays, losses, partitions, crashes, pauses: ``tests/node/consensus``,
+whose ``simnet`` drives it as the node must). The node's finality service calls the methods below; each
+returns a list of outputs to handle **in order**:
 
 ==============================  ================================================================================
 input                           when
 ==============================  ================================================================================
-``tick()``                      on a timer (``ROUND_TICK``-ish: a slot or two); the first call begins voting
+``tick()``                      on a timer, every slot; the first call begins voting
 ``on_vote(vote)``               a vote from the ``finality`` topic (``check_vote`` accepted it)
 ``on_block_imported()``         after the node imported a block (votes for it may have been waiting)
 ``on_finalized_elsewhere(b)``   the node finalized ``b`` from a justification it imported (commit, sync)
-``on_neighbor(peer, packet)``   a peer's :class:`~node.consensus.messages.NeighborPacket`
+``on_neighbor(peer, packet)``   a peer's :class:`~node.consensus.messages.NeighborPacket` (its request or answer)
 ``on_catch_up(response)``       a peer's answer to a :class:`RequestCatchUp` (a decoding error is the peer's)
 ==============================  ================================================================================
 
@@ -27,22 +28,28 @@ output                          what the node does
                                 to ``on_catch_up``; nothing to do if it fails
 ==============================  ================================================================================
 
-It also answers: ``neighbor_packet()`` (send it to every peer on each tick), ``answer_catch_up(request)``
-(the answer to a peer's request, or None) and ``vote_rounds()`` (the rounds ``check_vote`` should accept).
+It also answers ``neighbor_packet()`` (send it to every peer on each tick), ``answer_catch_up(request)``
+(what to answer a peer's request), ``vote_rounds()`` (the rounds ``check_vote`` should accept) and
+``missing_blocks()`` (blocks waiting votes name: fetch them, sync alone never brings a block off every
+best chain); ``forget_peer(peer)`` drops a disconnected peer's round.
 
 How rounds move, so that voters that crashed, were paused, were cut off or lost messages find the others:
 
 - a voter enters round ``r + 1`` only once round ``r`` is completable in its view (the GRANDPA rule that
   makes its estimate, and so safety, hold): at once if ``r`` finalized something and there is a newer
-  block to vote on, otherwise at the next tick (an idle round per tick, never a busy loop);
+  block to vote on, otherwise at a tick where there is a newer block or a peer is already further (one
+  round per tick at most when nothing finalizes, never a busy loop);
 - on a tick where its round did not move, it sends its own votes of this and the previous round again
   (peers that lost them get them; the others' seen-caches drop them);
 - every node tells its peers its set, round and finalized height (neighbor packets). A voter that learns
-  a peer is ``CATCH_UP_GAP`` rounds ahead asks it at once for the votes of a round it completed; one a
-  round ahead is asked when this voter's round made no progress over a whole tick. The answer is checked
-  (signatures, set, round, a supermajority of prevotes and of precommits, the round completable) and the
-  voter jumps to the round after it, finalizing what its precommits finalize. Voters spread over different
-  rounds all reach the highest completed one, where more than 2/3 of them then complete rounds again;
+  a peer is ``CATCH_UP_GAP`` rounds ahead asks it at once for the votes of a round it completed. The
+  answer is checked (signatures, set, round, a supermajority of prevotes and of precommits, the round
+  completable) and the voter jumps to the round after it, finalizing what its precommits finalize.
+  Voters spread over different rounds all reach the highest completed one, where more than 2/3 of them
+  then complete rounds again;
+- a voter whose round made no progress over a whole tick asks a peer a round ahead the same way, or else
+  a peer in its own round for the votes it has of it: votes this voter ignored while it was behind are
+  never delivered again by gossip (the seen-cache drops the copies), so only such an answer brings them;
 - the state persisted before every vote (round, own votes, the last completed round's votes) lets a
   restarted voter resume where it was: it re-sends its own votes instead of signing different ones.
 
@@ -54,8 +61,8 @@ flight.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable
 
 from node.consensus.finality import (
     Ancestry,
@@ -90,8 +97,8 @@ FUTURE_ROUNDS = 2
 """Votes up to this many rounds ahead are kept for when the voter gets there; peers further ahead are
 reached by catch-up."""
 CATCH_UP_GAP = 2
-"""A peer this many rounds ahead is asked for a catch-up at once (one round ahead: only after a stalled tick,
-since a peer that just moved on is the normal case)."""
+"""A peer this many rounds ahead is asked for a catch-up at once (one round ahead: only after a tick without
+progress, since a peer that just moved on is the normal case)."""
 MAX_NEIGHBORS = 256
 """Peers whose rounds are remembered; beyond that the one asked longest ago is forgotten."""
 
@@ -132,6 +139,9 @@ _VoteKey = tuple[int, Stage, bytes]
 
 
 class Voter:
+    """The voter of one authority set (see the module docstring for how to drive it). A new set gets a new
+    voter; one made with the persisted state of its set resumes where that state left it."""
+
     def __init__(self, *, set_id: int, authorities: tuple[bytes, ...], finalized: Block, ancestry: Ancestry,
                  best_descendant: Callable[[bytes], Block], header: Callable[[bytes], Header],
                  key: tuple[bytes, bytes] | None = None, resume: VoterState | None = None) -> None:
@@ -284,8 +294,9 @@ class Voter:
         votes = response.votes
         if response.set_id != self.set_id or votes.round < self.round:
             return []
-        self._verify_votes(votes)
         if votes.round == self.round:
+            self._verify_votes(votes)
+
             def admit() -> list[Output]:
                 for vote in votes.prevotes + votes.precommits:
                     self._admit(vote)
@@ -293,8 +304,9 @@ class Voter:
             return self._run(admit)
         threshold = self.current.threshold
         for stage, signed in ((Stage.PREVOTE, votes.prevotes), (Stage.PRECOMMIT, votes.precommits)):
-            if len(signed) < threshold:
+            if len(signed) < threshold:  # (counted before any signature is checked)
                 raise InvalidCatchUp(f"{len(signed)} {stage.name.lower()}s, {threshold} needed")
+        self._verify_votes(votes)
         if not all(self._known(v.vote.target_hash) for v in votes.prevotes + votes.precommits):
             return []
         completed = RoundState(votes.round, self.set_id, self.authorities)

@@ -27,6 +27,7 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from node.consensus.finality import Justification, SignedVote, verify_justification
 from node.consensus.messages import (
@@ -184,8 +185,8 @@ class Simulation:
         packet = node.voter.neighbor_packet().encode()
         for peer in self.nodes:
             if peer is not node:
-                self._request(node, peer, lambda p, payload=packet, asker=node: self._serve_neighbor(p, asker, payload),
-                              lambda reply, peer=peer: self._on_neighbor(node, peer, reply))
+                self._request(node, peer, partial(self._serve_neighbor, asker=node, payload=packet),
+                              partial(self._on_neighbor, node, peer))
 
     def _handle(self, node: Node, outputs: list[Output]) -> None:
         """What the finality service does with a voter's outputs, in order."""
@@ -204,9 +205,8 @@ class Simulation:
                 self._finalize(node, out.block, out.justification)
                 self._gossip(node, "commit", out.justification.encode(), source=None)
             elif isinstance(out, RequestCatchUp):
-                peer = self.nodes[out.peer]
-                self._request(node, peer, lambda p, payload=out.request.encode(): self._serve_catch_up(p, payload),
-                              lambda reply: self._on_catch_up(node, reply))
+                self._request(node, self.nodes[out.peer], partial(self._serve_catch_up, payload=out.request.encode()),
+                              partial(self._on_catch_up, node))
 
     def _finalize(self, node: Node, block: Block, justification: Justification) -> bool:
         view = node.view

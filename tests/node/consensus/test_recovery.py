@@ -109,7 +109,7 @@ def check_recovers(sim: Simulation) -> None:
                          f"{RECOVERY_TICKS} ticks after healing")
 
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 
 @settings(max_examples=60, **SETTINGS)
