@@ -46,6 +46,12 @@ _NEIGHBOR = Tuple(U64, U64, U32)
 _REQUEST = Tuple(U64, U64)
 
 
+def _decode_fixed(codec: Tuple, size: int, what: str, data: bytes) -> tuple[int, ...]:
+    if len(data) != size:
+        raise ScaleDecodeError(f"a {what} is {size} bytes, not {len(data)}")
+    return codec.decode(data)
+
+
 @dataclass(frozen=True)
 class NeighborPacket:
     """Where a node's voter stands."""
@@ -64,9 +70,7 @@ class NeighborPacket:
 
     @staticmethod
     def decode(data: bytes) -> "NeighborPacket":
-        if len(data) != NeighborPacket.SIZE:
-            raise ScaleDecodeError(f"a neighbor packet is {NeighborPacket.SIZE} bytes, not {len(data)}")
-        return NeighborPacket(*_NEIGHBOR.decode(data))
+        return NeighborPacket(*_decode_fixed(_NEIGHBOR, NeighborPacket.SIZE, "neighbor packet", data))
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,7 @@ class CatchUpRequest:
 
     @staticmethod
     def decode(data: bytes) -> "CatchUpRequest":
-        if len(data) != CatchUpRequest.SIZE:
-            raise ScaleDecodeError(f"a catch-up request is {CatchUpRequest.SIZE} bytes, not {len(data)}")
-        return CatchUpRequest(*_REQUEST.decode(data))
+        return CatchUpRequest(*_decode_fixed(_REQUEST, CatchUpRequest.SIZE, "catch-up request", data))
 
 
 @dataclass(frozen=True)

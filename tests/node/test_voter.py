@@ -26,7 +26,7 @@ from node.consensus.voter import (
 )
 from node.consensus.voter_state import VoterState
 from runtime.keyring import Keypair
-from runtime.primitives import SignatureScheme
+from runtime.primitives import Header, SignatureScheme
 from tests.node.consensus.blocks import Tree, View
 
 KEYS = [Keypair.from_uri(f"//{n}", SignatureScheme.Ed25519) for n in ("Alice", "Bob", "Charlie", "Dave")]
@@ -46,6 +46,14 @@ def network(tree: Tree, known: list[list[bytes]]) -> tuple[list[View], list[Vote
         for block_hash in blocks:
             view.import_block(block_hash)
     return views, [make_voter(view, key) for view, key in zip(views, KEYS)]
+
+
+def one_block() -> tuple[list[View], list[Voter], Header]:
+    """Four voters that imported one block (none has begun voting)."""
+    tree = Tree()
+    (block,) = tree.extend(tree.genesis, 1, b"a")
+    views, voters = network(tree, [[block.hash]] * 4)
+    return views, voters, block
 
 
 def deliver(voters: list[Voter], views: list[View], outputs: list[tuple[int, Output]], online: set[int],
@@ -136,21 +144,18 @@ def test_estimates_keep_finality_safe_when_views_change_between_rounds(seed):
 
 
 def test_votes_for_another_set_are_dropped_and_bad_ones_refused():
-    tree = Tree()
-    chain = tree.extend(tree.genesis, 1, b"a")
-    _, voters = network(tree, [[chain[0].hash]] * 4)
+    _, voters, block = one_block()
     voter = voters[0]
     voter.tick()
-    other_set = SignedVote.sign(1, 7, Vote(Stage.PREVOTE, chain[0].hash, 1), KEYS[1].public, KEYS[1].secret)
+    prevote = Vote(Stage.PREVOTE, block.hash, 1)
+    other_set = SignedVote.sign(1, 7, prevote, KEYS[1].public, KEYS[1].secret)
     assert voter.on_vote(other_set) == [] and KEYS[1].public not in voter.current.prevotes
-    forged = SignedVote(1, 0, Vote(Stage.PREVOTE, chain[0].hash, 1), KEYS[1].public, bytes(64))
     with pytest.raises(InvalidVote):
-        voter.on_vote(forged)
+        voter.on_vote(SignedVote(1, 0, prevote, KEYS[1].public, bytes(64)))
     outsider = Keypair.from_uri("//Mallory", SignatureScheme.Ed25519)
     with pytest.raises(InvalidVote):
-        voter.on_vote(SignedVote.sign(1, 0, Vote(Stage.PREVOTE, chain[0].hash, 1), outsider.public, outsider.secret))
-    too_far = SignedVote.sign(2 + FUTURE_ROUNDS, 0, Vote(Stage.PREVOTE, chain[0].hash, 1), KEYS[1].public,
-                              KEYS[1].secret)
+        voter.on_vote(SignedVote.sign(1, 0, prevote, outsider.public, outsider.secret))
+    too_far = SignedVote.sign(2 + FUTURE_ROUNDS, 0, prevote, KEYS[1].public, KEYS[1].secret)
     assert voter.on_vote(too_far) == []
 
 
@@ -281,9 +286,7 @@ def test_one_catch_up_at_a_time_and_neighbors_are_bounded():
 
 
 def test_catch_up_answers_a_completed_round_else_the_votes_of_the_askers_round():
-    tree = Tree()
-    chain = tree.extend(tree.genesis, 1, b"a")
-    views, voters = network(tree, [[chain[0].hash]] * 4)
+    views, voters, _ = one_block()
     voter = voters[0]
     voter.tick()
     partial = voter.answer_catch_up(CatchUpRequest(0, 1))  # same round, not completed: what it has
@@ -297,9 +300,7 @@ def test_catch_up_answers_a_completed_round_else_the_votes_of_the_askers_round()
 
 
 def test_a_same_round_answer_brings_the_votes_gossip_lost():
-    tree = Tree()
-    chain = tree.extend(tree.genesis, 1, b"a")
-    _, voters = network(tree, [[chain[0].hash]] * 4)
+    _, voters, _ = one_block()
     for voter in voters:
         voter.tick()
     helper, lost = voters[0], voters[3]
