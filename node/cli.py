@@ -91,6 +91,8 @@ def _metrics(node: Node, network: NetworkService) -> Metrics:
                   lambda: node.pool.future_count)
     metrics.gauge("cairn_finality_lag_blocks", "Best block number minus finalized block number",
                   lambda: node.tree.best.number - node.tree.finalized.number)
+    metrics.gauge("cairn_peer_reputation", "Reputation of each remembered peer (0 is neutral)",
+                  lambda: {(("peer_id", str(peer)),): value for peer, value in network.reputations().items()})
     return metrics
 
 

@@ -1,12 +1,15 @@
-"""Block import verification: cheap checks first, then execution.
+"""Block import verification: cheap checks first, then the seal, then execution.
 
-1. structure: the parent is known and descends from the finalized block; the number follows the parent's;
-2. Aura: the slot is after the parent's, not in the future, and the seal is by that slot's authority
-   (authorities are read from the parent's state: ``ValidatorSet.Validators``);
-3. execution: the runtime re-executes the block on the parent's state and must reach the header's state
-   and extrinsics roots.
+1. structure (:func:`check_structure`): the parent is known and descends from the finalized block; the
+   number follows the parent's;
+2. Aura (:func:`verify_seal`): the slot is after the parent's, not in the future, and the seal is by that
+   slot's authority (authorities are read from the parent's state: ``ValidatorSet.Validators``);
+3. execution (:func:`execute`): the runtime re-executes the block on the parent's state and must reach the
+   header's state and extrinsics roots.
 
-Any failure raises :class:`InvalidBlockError` (the peer that sent it is scored down); nothing is stored.
+Each step is separate so that a block arriving by gossip has its seal checked once, before it may be
+forwarded, and is then executed with the claim that check returned; a block from a block request goes
+through all three in the import worker. Any failure raises :class:`InvalidBlockError`; nothing is stored.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from runtime.executive import Block, InvalidBlock, execute_block
 from runtime.frame.overlay import Overlay
 from runtime.trie import TrieState
 
-__all__ = ["InvalidBlockError", "authorities_at", "check_structure", "execute", "verify_block"]
+__all__ = ["InvalidBlockError", "authorities_at", "check_structure", "verify_seal", "execute"]
 
 
 class InvalidBlockError(ValueError):
     """The block must not be imported; the message says why. ``penalize`` is false where the sender
-    may be honest but behind or ahead of us (unknown parent, a fork below our finality)."""
+    may be honest but behind or ahead of us (unknown parent, a fork below our finality, a slot our clock
+    has not reached)."""
 
     def __init__(self, message: str, *, penalize: bool = True) -> None:
         super().__init__(message)
@@ -50,21 +54,29 @@ def check_structure(tree: BlockTree, block: Block) -> TreeEntry:
     return parent
 
 
-def execute(runtime: CairnRuntime, parent: TreeEntry, block: Block, now_slot: int) -> tuple[TrieState, int]:
-    """Aura checks and execution on the parent's state. Reads only ``parent`` (immutable), so it may run in
-    a worker thread while the tree changes."""
+def verify_seal(runtime: CairnRuntime, parent: TreeEntry, block: Block, now_slot: int) -> aura.SlotClaim:
+    """The Aura checks against the parent's authorities; reads only ``parent`` (immutable)."""
     assert parent.state is not None
     try:
-        claim = aura.verify_header(block.header, parent.slot, authorities_at(runtime, parent.state), now_slot)
+        return aura.verify_header(block.header, parent.slot, authorities_at(runtime, parent.state), now_slot)
     except aura.InvalidSeal as exc:
-        raise InvalidBlockError(str(exc)) from None
+        slot = _slot_or_none(block)
+        early = slot is not None and slot > now_slot + aura.MAX_SLOT_DRIFT
+        raise InvalidBlockError(str(exc), penalize=not early) from None  # (our clock may be the late one)
+
+
+def _slot_or_none(block: Block) -> int | None:
     try:
-        state = execute_block(runtime, parent.state, block)
+        return aura.slot_of(block.header)
+    except aura.InvalidSeal:
+        return None
+
+
+def execute(runtime: CairnRuntime, parent: TreeEntry, block: Block) -> TrieState:
+    """Execute ``block`` on its parent's state (seal already verified); may run in a worker thread while the
+    tree changes, since it reads only ``parent``."""
+    assert parent.state is not None
+    try:
+        return execute_block(runtime, parent.state, block)
     except InvalidBlock as exc:
         raise InvalidBlockError(str(exc)) from None
-    return state, claim.slot
-
-
-def verify_block(runtime: CairnRuntime, tree: BlockTree, block: Block, now_slot: int) -> tuple[TrieState, int]:
-    """Verify and execute ``block``; returns its state and slot. The tree is only read."""
-    return execute(runtime, check_structure(tree, block), block, now_slot)

@@ -53,6 +53,7 @@ __all__ = [
     "execute_block",
     "validate_transaction",
     "validate_transactions",
+    "Validated",
     "extrinsics_root",
     "timestamp_inherent",
 ]
@@ -266,6 +267,15 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     return fee
 
 
+@dataclass(frozen=True)
+class Validated:
+    """A transaction that passed validation: what the pool needs (its validity) and what was decoded on the
+    way (signer, nonce, call), so nobody decodes it again."""
+
+    validity: ValidTransaction
+    extrinsic: Extrinsic
+
+
 def validate_transaction(runtime: CairnRuntime, state: TrieState, block_hash: bytes, raw: bytes) -> ValidTransaction:
     """``TaggedTransactionQueue_validate_transaction`` against the state of block ``block_hash``.
 
@@ -274,14 +284,14 @@ def validate_transaction(runtime: CairnRuntime, state: TrieState, block_hash: by
     result = validate_transactions(runtime, state, block_hash, [raw])[0]
     if isinstance(result, Exception):
         raise result
-    return result
+    return result.validity
 
 
 def validate_transactions(runtime: CairnRuntime, state: TrieState, block_hash: bytes,
-                          raws: list[bytes]) -> list[ValidTransaction | MalformedExtrinsic | TransactionValidityError]:
+                          raws: list[bytes]) -> list[Validated | MalformedExtrinsic | TransactionValidityError]:
     """Validate many transactions against one block: the throwaway child block is initialized once (the
-    checks only read), and each gets its validity or the typed error that rejects it."""
-    results: list[ValidTransaction | MalformedExtrinsic | TransactionValidityError] = []
+    checks only read), and each gets its validity and decoding, or the typed error that rejects it."""
+    results: list[Validated | MalformedExtrinsic | TransactionValidityError] = []
     with runtime.executing(Overlay(state)):
         number = runtime.system.number.get() + 1
         runtime.system.initialize(number, block_hash, Digest())
@@ -293,7 +303,7 @@ def validate_transactions(runtime: CairnRuntime, state: TrieState, block_hash: b
     return results
 
 
-def _validate_one(runtime: CairnRuntime, raw: bytes, number: int) -> ValidTransaction:
+def _validate_one(runtime: CairnRuntime, raw: bytes, number: int) -> Validated:
     xt = decode_extrinsic(raw, runtime.call_codec)
     info = runtime.dispatch_info(xt.call)
     if not xt.signed:
@@ -308,7 +318,7 @@ def _validate_one(runtime: CairnRuntime, raw: bytes, number: int) -> ValidTransa
     requires = (tag(xt.nonce - 1),) if xt.nonce > account_nonce else ()
     longevity = xt.era.death(number) - number if not xt.era.immortal else 2**64 - 1
     priority = runtime.transaction_payment.priority(fee, xt.tip, info, xt.length)
-    return ValidTransaction(priority, requires, (tag(xt.nonce),), longevity, True)
+    return Validated(ValidTransaction(priority, requires, (tag(xt.nonce),), longevity, True), xt)
 
 
 def execute_block(runtime: CairnRuntime, parent_state: TrieState, block: Block) -> TrieState:

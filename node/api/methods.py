@@ -25,6 +25,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 import trio
 
+from node.api.errors import state_at
 from node.api.shapes import InvalidHex, block_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.broadcast import Broadcaster
@@ -42,12 +43,10 @@ from runtime.scale import U32
 from runtime.ss58 import InvalidAddress, ss58_decode
 from runtime.trie import MAX_KEY_LENGTH, TrieState
 
-__all__ = ["NodeHandle", "build_module", "CLIENT_ERROR"]
+__all__ = ["NodeHandle", "build_module"]
 
 T = TypeVar("T")
 
-CLIENT_ERROR = 4003
-"""Substrate's code for a client-side failure (unknown block, pruned state, failed runtime call)."""
 
 # -- argument bounds ------------------------------------------------------------------------------------
 MAX_KEYS_PER_PAGE = 1000
@@ -172,15 +171,6 @@ def _block_number(value: Any) -> int:
     return value
 
 
-def _state_at(node: NodeHandle, block_hash: bytes):
-    try:
-        return node.tree.state(block_hash)
-    except UnknownBlock:
-        raise RpcError(CLIENT_ERROR, "Client error: UnknownBlock", f"header not found: {to_hex(block_hash)}") from None
-    except StatePruned:
-        raise RpcError(CLIENT_ERROR, "Client error: State already discarded", to_hex(block_hash)) from None
-
-
 def build_module(node: NodeHandle) -> RpcModule:
     module = RpcModule()
     tree = node.tree
@@ -296,17 +286,17 @@ def build_module(node: NodeHandle) -> RpcModule:
     # --- state ----------------------------------------------------------------------------------
     async def state_get_runtime_version(params: list, ctx: CallContext) -> dict:
         block_hash = _hash_param(node, params)
-        _state_at(node, block_hash)
+        state_at(node.tree, block_hash)
         return node.runtime_version.to_json()
 
     async def state_get_metadata(params: list, ctx: CallContext) -> str:
-        _state_at(node, _hash_param(node, params))
+        state_at(node.tree, _hash_param(node, params))
         return _metadata_hex(node.metadata)
 
     async def storage_value(params: list, shape: Callable[[bytes], T]) -> T | None:
         """``shape(value)`` of the value at the key in ``params``, or None where there is none."""
         key = _bytes_param(params, 0, "storage key", MAX_STORAGE_KEY)
-        state = _state_at(node, _hash_param(node, params, 1))
+        state = state_at(node.tree, _hash_param(node, params, 1))
 
         def read() -> T | None:
             value = state.get(key)
@@ -329,19 +319,19 @@ def build_module(node: NodeHandle) -> RpcModule:
         if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_KEYS_PER_PAGE:
             raise RpcError.invalid_params(f"count must be between 1 and {MAX_KEYS_PER_PAGE}")
         start = _optional_bytes_param(params, 2, "start key", MAX_STORAGE_KEY)
-        state = _state_at(node, _hash_param(node, params, 3))
+        state = state_at(node.tree, _hash_param(node, params, 3))
         return await in_worker(lambda: [to_hex(key) for key in itertools.islice(state.keys(prefix, start), count)])
 
     async def state_query_storage_at(params: list, ctx: CallContext) -> list[dict]:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        state = _state_at(node, block_hash)
+        state = state_at(node.tree, block_hash)
         return [await in_worker(lambda: _storage_changes(block_hash, _values(state, keys)))]
 
     async def state_get_read_proof(params: list, ctx: CallContext) -> dict:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        state = _state_at(node, block_hash)
+        state = state_at(node.tree, block_hash)
         proof = await in_worker(lambda: [to_hex(node_bytes) for node_bytes in state.read_proof(keys)])
         return {"at": to_hex(block_hash), "proof": proof}
 
@@ -349,7 +339,7 @@ def build_module(node: NodeHandle) -> RpcModule:
         method = _text_param(params, 0, "method name", MAX_METHOD_NAME)
         data = _optional_bytes_param(params, 1, "call data", MAX_CALL_DATA) or b""
         block_hash = _hash_param(node, params, 2)
-        _state_at(node, block_hash)
+        state_at(node.tree, block_hash)
         return to_hex(await node.runtime_call(method, data, block_hash))
 
     module.register("state_getRuntimeVersion", state_get_runtime_version, aliases=("chain_getRuntimeVersion",))

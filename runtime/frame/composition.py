@@ -14,7 +14,7 @@ core needs to know of the pallet, so adding a pallet (a core one, or one from a 
 - ``apis``: the runtime API methods it answers (``state_call`` names, e.g. ``AccountNonceApi_account_nonce``),
   advertised in the runtime version;
 - ``rpc``: JSON-RPC methods it adds (e.g. ``storage_fileInfo``): pure reads of a block's state, which the node
-  serves on its RPC port with the same limits and policy as its own methods.
+  serves on its RPC port with the same limits and policy as its own methods (:class:`RpcMethod`).
 
 The composition list is a sequence of :class:`PalletSlot` (index, definition, wiring). The index is wire
 format: the first byte of every call and event of the pallet.
@@ -75,16 +75,20 @@ the method binds it to its own overlay of ``state`` (see ``runtime.apis``)."""
 
 @dataclass(frozen=True)
 class RpcMethod:
-    """A JSON-RPC method a pallet adds: a pure read of one block's state.
+    """A JSON-RPC method a pallet adds (``storage_fileInfo``, ...): a pure read of one block's state.
 
-    ``handler(runtime, state, params)`` gets the JSON params after the node has taken off the optional
-    trailing block hash, and returns a JSON value; it raises ``ValueError`` for invalid params (the node
-    answers -32602 with its message). The node runs it in a worker thread on an immutable snapshot."""
+    Called as ``[param, ..., at?]``: the declared ``params`` by position (or by name), then optionally the
+    hash of the block to read (default: the best block), as Substrate's ``state_*`` methods take theirs.
+    ``handler(runtime, args)`` runs with the runtime bound to that block's state (writes go nowhere) and
+    ``args`` holding one value per declared param (``None`` where absent); it bounds and checks its own
+    arguments, raises ``ValueError`` for invalid ones (the node answers -32602 with its message), and returns
+    a JSON value. The node runs it in a worker thread on an immutable snapshot, under the RPC server's
+    request-size and rate limits; ``unsafe`` methods answer only where the node's policy allows."""
 
     name: str
-    handler: Callable[[Any, "TrieState", list], Any]
-    max_params: int = 4
-    """The node refuses calls with more parameters than this before running the handler."""
+    handler: Callable[[Any, list], Any]
+    params: tuple[str, ...] = ()
+    unsafe: bool = False
 
 
 def _default_config(config_type: type, params: Any, weights: Any, wired: Mapping[str, Any]) -> Any:

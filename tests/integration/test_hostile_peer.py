@@ -22,6 +22,7 @@ import trio
 from node.chain_spec import preset
 from node.consensus import aura
 from node.consensus.finality import Justification, SignedVote
+from node.consensus.messages import CATCH_UP_PROTOCOL, NEIGHBOR_PROTOCOL, CatchUpRequest, NeighborPacket
 from node.network import (
     ConnectionRefused,
     GoodbyeReason,
@@ -68,6 +69,10 @@ ABSURD_REQUESTS = [
     (BLOCKS_PROTOCOL, BlockRequest(10**9, 1).encode()),              # far beyond the best block
     *((BLOCKS_PROTOCOL, payload) for payload in MALFORMED_BLOCK_REQUESTS),
     (STATUS_PROTOCOL, b"\xff" * 4096),
+    (NEIGHBOR_PROTOCOL, b"\x01"),                                    # a truncated neighbor packet
+    (NEIGHBOR_PROTOCOL, NeighborPacket(2**64 - 1, 2**64 - 1, 2**32 - 1).encode()),  # a set and round far away
+    (CATCH_UP_PROTOCOL, b"\xff" * 4096),
+    (CATCH_UP_PROTOCOL, CatchUpRequest(0, 2**64 - 1).encode()),      # a round nobody has reached
     ("cairn/no-such-protocol/1", b""),
 ]
 
@@ -169,8 +174,6 @@ async def test_absurd_requests_broken_frames_and_floods_get_peers_banned_and_fin
     assert _honest_reputations_untouched(validators) == []
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the sync service to refuse an undecodable block request by name, "
-                                       "with RequestRejected(..., cost=Penalty.BAD_REQUEST), not as an internal error")
 async def test_malformed_requests_are_refused_by_name_and_cost_the_requester(validators):
     requester = NetworkService(NodeKey.generate(), HOSTILE)
     async with trio.open_nursery() as nursery:
@@ -249,9 +252,6 @@ def _hostile_messages(genuine: bytes, forged: list[bytes], attempt: int) -> list
     return messages
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the services' per-topic checks before forwarding (issue 15, "
-                                       "section 2): today commits and transaction batches are forwarded unchecked, "
-                                       "so receivers blame the honest forwarder")
 async def test_hostile_gossip_on_every_topic_is_never_forwarded_and_bans_its_sender(validators):
     await _wait(lambda: min(node.finalized() for node in validators) >= 2, 90, "initial finality")
     hostile_key, recorder = NodeKey.generate(), _Recorder()

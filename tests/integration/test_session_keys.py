@@ -27,7 +27,7 @@ ALICE_SESSION = Keypair.from_uri("//Alice", SignatureScheme.Ed25519).public
 def node(tmp_path_factory):
     base = tmp_path_factory.mktemp("session-keys")
     spec = preset("dev")
-    spec = dataclasses.replace(spec, runtime=dataclasses.replace(spec.runtime, session_length=SESSION_LENGTH))
+    spec = dataclasses.replace(spec, runtime=spec.runtime.replace(ValidatorSet={"session_length": SESSION_LENGTH}))
     spec.save(base / "spec.json")
     process = NodeProcess(["--chain", str(base / "spec.json"), "--validator", "--key", "//Alice"],
                           base / "data", free_port(), free_port(), base / "node.log").start()

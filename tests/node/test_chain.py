@@ -11,7 +11,7 @@ from node.authorship import author_block
 from node.blocktree import BlockTree, ConflictsWithFinality
 from node.consensus import aura
 from node.txpool import PoolTransaction
-from node.verification import InvalidBlockError, authorities_at, verify_block
+from node.verification import InvalidBlockError, authorities_at, check_structure, execute, verify_seal
 from runtime.executive import Block, validate_transaction
 from runtime.primitives import Digest, SignatureScheme
 from runtime.keyring import Keypair
@@ -39,6 +39,13 @@ def _build(runtime, tree, parent_hash, slot, txs=(), *, time_slot=None):
     timestamp = (time_slot if time_slot is not None else slot) * SLOT_MS
     return author_block(runtime, parent.block, parent.state, slot=slot, timestamp_ms=timestamp,
                         secret=key.secret, candidates=txs, budget_s=1.0)
+
+
+def verify_block(runtime, tree, block, now_slot):
+    """All three import checks, in order, as a block from a block request goes through them."""
+    parent = check_structure(tree, block)
+    claim = verify_seal(runtime, parent, block, now_slot)
+    return execute(runtime, parent, block), claim.slot
 
 
 def _import(runtime, tree, block, now_slot=10**9):
@@ -100,9 +107,10 @@ def test_invalid_blocks_are_rejected(chain, tamper):
         key = _author_for(runtime, good.state, 201)
         bad = replace(aura.unsealed(header)[0], number=5)
         block = Block(aura.seal(bad, key.secret), block.extrinsics)
-    with pytest.raises(InvalidBlockError):
+    with pytest.raises(InvalidBlockError) as refused:
         verify_block(runtime, tree, block, now_slot=300)
     assert block.hash not in tree
+    assert refused.value.penalize is (tamper != "future-slot")  # a slot ahead of our clock may be our fault
 
 
 def test_longest_chain_wins_and_finality_prunes_forks(chain):

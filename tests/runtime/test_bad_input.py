@@ -198,6 +198,9 @@ def test_batch_validation_matches_one_by_one(chain):
         except (MalformedExtrinsic, TransactionValidityError) as exc:
             assert type(result) is type(exc) and str(result) == str(exc)
         else:
-            assert result == expected
-    assert [type(r).__name__ for r in results] == ["ValidTransaction", "ValidTransaction", "MalformedExtrinsic",
+            assert result.validity == expected
+            decoded = decode_extrinsic(raw, chain.runtime.call_codec)  # what validation decoded, handed on
+            assert (result.extrinsic.signer, result.extrinsic.nonce, result.extrinsic.call_bytes) == (
+                decoded.signer, decoded.nonce, decoded.call_bytes)
+    assert [type(r).__name__ for r in results] == ["Validated", "Validated", "MalformedExtrinsic",
                                                    "InvalidTransaction"]

@@ -1,0 +1,50 @@
+"""How the node's typed refusals become Substrate's JSON-RPC errors (``shared/reference/substrate-rpc.md``).
+
+The services say *why* something was refused with their own types (a pool refusal, an extrinsic that does not
+decode, the runtime's ``InvalidTransaction``/``UnknownTransaction``, a failed runtime call); only this module
+knows the codes and messages clients expect for each.
+"""
+
+from __future__ import annotations
+
+from node.api.shapes import to_hex
+from node.blocktree import BlockTree, StatePruned, UnknownBlock
+from node.rpc.jsonrpc import RpcError
+from node.txpool import PoolError
+from runtime.apis import RuntimeApiError
+from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError
+from runtime.trie import TrieState
+
+__all__ = ["refusal_error", "runtime_call_error", "state_at", "CLIENT_ERROR", "MALFORMED_EXTRINSIC"]
+
+CLIENT_ERROR = 4003
+"""Substrate's code for a client-side failure (unknown block, pruned state, failed runtime call)."""
+MALFORMED_EXTRINSIC = 1001
+INVALID_TRANSACTION = 1010
+UNKNOWN_TRANSACTION = 1011
+
+
+def refusal_error(refusal: PoolError | MalformedExtrinsic | TransactionValidityError) -> RpcError:
+    """The error ``author_submitExtrinsic`` answers for a refused transaction."""
+    if isinstance(refusal, PoolError):
+        return RpcError(refusal.code, str(refusal))
+    if isinstance(refusal, MalformedExtrinsic):
+        return RpcError(MALFORMED_EXTRINSIC, "Extrinsic has invalid format", str(refusal))
+    if refusal.OUTER_INDEX == 0:
+        return RpcError(INVALID_TRANSACTION, "Invalid Transaction", refusal.message)
+    return RpcError(UNKNOWN_TRANSACTION, "Unknown Transaction Validity", refusal.message)
+
+
+def runtime_call_error(error: RuntimeApiError) -> RpcError:
+    """The error ``state_call`` answers when the runtime cannot answer."""
+    return RpcError(CLIENT_ERROR, "Client error: Execution failed", str(error))
+
+
+def state_at(tree: BlockTree, block_hash: bytes) -> TrieState:
+    """The state of ``block_hash``, or the error Substrate answers for an unknown block or a pruned state."""
+    try:
+        return tree.state(block_hash)
+    except UnknownBlock:
+        raise RpcError(CLIENT_ERROR, "Client error: UnknownBlock", f"header not found: {to_hex(block_hash)}") from None
+    except StatePruned:
+        raise RpcError(CLIENT_ERROR, "Client error: State already discarded", to_hex(block_hash)) from None

@@ -1,0 +1,142 @@
+"""The node's chain: the block tree over its database, the runtime, and what happens when the chain moves.
+
+Every service of the node works on one :class:`Chain` (as every Substrate service works on one client): block
+import and authorship add blocks to it, finality finalizes them, sync and the RPC read it, transaction
+admission follows it. It belongs to the node's trio thread: the tree and the notifications are never touched
+from another thread. The runtime is shared too: its execution state is per thread (``runtime.frame.pallet``),
+so worker threads execute blocks on immutable state snapshots while this thread reads other snapshots.
+
+When the best chain changes, :meth:`Chain.add` tells every ``best_listeners`` callback which blocks were
+enacted and which retracted (a reorg); when blocks become final, :meth:`Chain.finalize` tells every
+``finality_listeners`` callback which ones. Listeners run synchronously, in the order they were added, before
+the head is published to subscribers, so a transaction pool is pruned before anyone can see the new head.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from node.blocktree import BlockTree, ConflictsWithFinality, UnknownBlock
+from node.broadcast import Broadcaster
+from node.chain_spec import ChainSpec
+from node.consensus import aura
+from node.db import ChainStore
+from runtime.cairn import CairnRuntime
+from runtime.executive import Block
+from runtime.frame.overlay import Overlay
+from runtime.primitives import Header
+from runtime.trie import TrieState
+
+__all__ = ["Chain", "BestChange", "AuthoritySet"]
+
+log = logging.getLogger("cairn.chain")
+
+
+@dataclass(frozen=True)
+class AuthoritySet:
+    """Who authors and votes: the set id (the session index) and its ed25519 keys, in slot order."""
+
+    set_id: int
+    authorities: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class BestChange:
+    """The best block moved to ``block``: ``enacted`` blocks joined the best chain (oldest first), ``retracted``
+    ones left it (a reorg; empty when the new block simply extends the chain)."""
+
+    block: Block
+    enacted: tuple[Block, ...]
+    retracted: tuple[Block, ...]
+
+
+class Chain:
+    def __init__(self, runtime: CairnRuntime, tree: BlockTree, store: ChainStore | None = None) -> None:
+        """Use :meth:`open` for a node's chain on disk."""
+        self.runtime = runtime
+        self.tree = tree
+        self.store = store
+        self.new_heads: Broadcaster[Header] = Broadcaster()
+        """Each new best block."""
+        self.finalized_heads: Broadcaster[Header] = Broadcaster()
+        self.imported_heads: Broadcaster[Header] = Broadcaster()
+        """Every block added, best or not."""
+        self.best_listeners: list[Callable[[BestChange], None]] = []
+        self.finality_listeners: list[Callable[[list[Block]], None]] = []
+
+    @classmethod
+    def open(cls, spec: ChainSpec, path: Path, runtime: CairnRuntime | None = None) -> "Chain":
+        """The chain of ``spec`` in the database at ``path`` (created with the genesis block if new)."""
+        spec_runtime, genesis, genesis_state = spec.build()
+        store = ChainStore.open(path, genesis, genesis_state)
+        return cls(runtime or spec_runtime, BlockTree.from_store(store, slot_of), store)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    # --- reading state --------------------------------------------------------------------------
+
+    def authority_set(self, state: TrieState) -> AuthoritySet:
+        runtime = self.runtime
+        with runtime.executing(Overlay(state)):
+            return AuthoritySet(runtime.validator_set.current_session.get(), tuple(runtime.validator_set.authorities()))
+
+    def account_nonce(self, who: bytes) -> int:
+        """``who``'s nonce in the best block's state."""
+        runtime = self.runtime
+        with runtime.executing(Overlay(self.tree.best.state)):
+            return runtime.system.account_nonce(who)
+
+    # --- changing the chain ---------------------------------------------------------------------
+
+    def add(self, block: Block, state: TrieState, slot: int | None) -> bool:
+        """Insert an executed, verified block (imported or our own) and tell listeners and subscribers;
+        false if it no longer attaches (finality moved past its parent meanwhile)."""
+        tree = self.tree
+        previous_best = tree.best_hash
+        try:
+            became_best = tree.insert(block, state, slot)
+        except (ConflictsWithFinality, UnknownBlock) as exc:
+            log.info("block 0x%s no longer attaches: %s", block.hash.hex()[:16], exc)
+            return False
+        header = block.header
+        log.info("imported #%d 0x%s%s", header.number, block.hash.hex()[:16], " (best)" if became_best else "")
+        self.imported_heads.publish(header)
+        if became_best:
+            retracted, enacted = tree.route(previous_best, block.hash)
+            if retracted:
+                log.info("reorg: %d blocks retracted, %d enacted", len(retracted), len(enacted))
+            change = BestChange(block, tuple(tree.entry(h).block for h in enacted),
+                                tuple(tree.entry(h).block for h in retracted))
+            for listener in self.best_listeners:
+                listener(change)
+            self.new_heads.publish(header)
+        return True
+
+    def finalize(self, block_hash: bytes, justification: bytes | None) -> list[bytes]:
+        """Make ``block_hash`` final (with its justification); returns the newly finalized hashes, oldest
+        first (none if it already was, or is unknown). Refuses a block conflicting with finality."""
+        if block_hash not in self.tree:
+            return []
+        try:
+            route = self.tree.finalize(block_hash, justification)
+        except ConflictsWithFinality as exc:  # only possible with a third or more of the authorities faulty
+            log.error("refusing to finalize 0x%s: %s", block_hash.hex()[:16], exc)
+            return []
+        if route:
+            header = self.tree.header(block_hash)
+            log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
+            blocks = [self.tree.entry(h).block for h in route]
+            for listener in self.finality_listeners:
+                listener(blocks)
+            self.finalized_heads.publish(header)
+        return route
+
+
+def slot_of(header: Header) -> int | None:
+    """A block's Aura slot (genesis has none)."""
+    return aura.slot_of(header) if header.number > 0 else None

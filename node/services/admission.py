@@ -1,0 +1,248 @@
+"""Transaction admission: validate transactions in batches, pool them, tell their watchers, gossip them.
+
+Transactions arrive from the RPC (``author_submitExtrinsic``, ``author_submitAndWatchExtrinsic``), from peers
+(the ``transactions`` gossip topic, a batch per message) and from blocks a reorg retracted. Each is checked
+against the pool first (already there: 1013; recently included or invalid: 1012), then validated by the
+runtime against the best block. Validation runs in a worker thread, up to ``VALIDATION_BATCH`` transactions per
+hand-off (the hand-off costs more than a check), and returns what it decoded, so nothing is decoded twice.
+
+Outcomes are typed: the transaction's hash when pooled, else the refusal itself (:class:`PoolError`,
+:class:`MalformedExtrinsic`, :class:`TransactionValidityError`); ``node.api`` turns refusals into Substrate's
+RPC errors. A watcher is registered only once the pool accepted its transaction, before the next await, so
+it sees every status that follows and always a terminal one.
+
+Gossip: a node sends what it pooled from the RPC to its peers, batched every ``TX_GOSSIP_INTERVAL_S``. A
+batch received is forwarded only when all of it was pooled here (or already was): a batch holding a
+transaction that does not decode or whose signature fails is rejected (its sender could have checked), one
+holding transactions merely stale or not yet valid here is dropped without blame.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+
+from node.chain import BestChange, Chain
+from node.network import DeferredSubscription, PendingGossip
+from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INTERVAL_S, decode_transactions, encode_transactions
+from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
+from runtime.executive import Block, Validated, validate_transactions
+from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError
+from runtime.hashing import blake2_256
+from runtime.scale import ScaleDecodeError
+
+__all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
+
+log = logging.getLogger("cairn.admission")
+
+VALIDATION_BATCH = 256
+VALIDATION_QUEUE = 8192
+"""Transactions waiting for validation; submitters wait (backpressure) when it is full."""
+WATCH_BACKLOG = 16
+"""Status updates buffered per watched transaction (a handful ever happen)."""
+
+Refusal = PoolError | MalformedExtrinsic | TransactionValidityError
+Outcome = bytes | Refusal
+"""A submission's outcome: the pooled transaction's hash, or why it was refused."""
+WatchUpdate = str | dict
+"""A watched transaction's status as Substrate's RPC sends it: ``"ready"``, ``{"inBlock": "0x…"}``, ..."""
+
+
+class Watcher(Protocol):
+    """Where a watched transaction's statuses go (an RPC subscription)."""
+
+    def start_soon(self, fn, *args) -> None: ...  # noqa: ANN001 - trio's nursery signature
+    async def send(self, update: WatchUpdate) -> None: ...
+
+
+class GossipNetwork(Protocol):
+    async def publish(self, topic: str, payload: bytes) -> int: ...
+    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription: ...
+
+
+class _Pending:
+    """One transaction waiting in the validation queue, and its answer."""
+
+    __slots__ = ("raw", "tx_hash", "done", "result")
+
+    def __init__(self, raw: bytes, tx_hash: bytes) -> None:
+        self.raw = raw
+        self.tx_hash = tx_hash
+        self.done = trio.Event()
+        self.result: Validated | MalformedExtrinsic | TransactionValidityError | None = None
+
+
+class Admission:
+    def __init__(self, chain: Chain, network: GossipNetwork, limits: PoolLimits = PoolLimits()) -> None:
+        self.chain = chain
+        self.network = network
+        self.pool = TxPool(limits, listener=self._on_pool_status)
+        self._validator = trio.CapacityLimiter(1)
+        self._requests, self._queue = trio.open_memory_channel[_Pending](VALIDATION_QUEUE)
+        self._watches: dict[bytes, list[trio.MemorySendChannel[WatchUpdate]]] = {}
+        self._outgoing: list[bytes] = []
+        self._requeue: list[bytes] = []
+        """Transactions of retracted blocks, validated again on the next gossip tick."""
+        chain.best_listeners.append(self._on_best_change)
+        chain.finality_listeners.append(self._on_finalized)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        gossip = self.network.subscribe_deferred(TOPIC_TRANSACTIONS)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._validation_loop)
+            nursery.start_soon(self._gossip_loop)
+            nursery.start_soon(self._receive_gossip, gossip)
+            task_status.started()
+
+    # --- submitting -----------------------------------------------------------------------------
+
+    async def submit(self, raws: list[bytes], *, gossip: bool = True, watch: Watcher | None = None) -> list[Outcome]:
+        """Validate and pool many transactions together; each gets its hash or its refusal. ``watch`` (given
+        with a single transaction) follows it from the moment it enters the pool."""
+        outcomes: list[Outcome | _Pending] = []
+        for raw in raws:
+            tx_hash = blake2_256(raw)
+            if tx_hash in self.pool:
+                outcomes.append(ALREADY_IMPORTED)
+            elif self.pool.is_banned(tx_hash):  # just included, or found invalid: not worth validating again
+                outcomes.append(TEMPORARILY_BANNED)
+            else:
+                pending = _Pending(raw, tx_hash)
+                await self._requests.send(pending)
+                outcomes.append(pending)
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, _Pending):
+                await outcome.done.wait()
+                outcomes[i] = self._admit(outcome, gossip, watch)
+        return outcomes  # type: ignore[return-value]
+
+    def next_nonce(self, who: bytes) -> int:
+        """The nonce ``who``'s next transaction should carry: after the chain's and the pool's."""
+        return self.pool.next_nonce(who, self.chain.account_nonce(who))
+
+    def _admit(self, pending: _Pending, gossip: bool, watch: Watcher | None) -> Outcome:
+        result = pending.result
+        if not isinstance(result, Validated):
+            assert result is not None
+            return result
+        xt = result.extrinsic
+        assert xt.signer is not None
+        try:  # (a copy pooled while this one was validated, from the same batch or a race, is refused: 1013)
+            status = self.pool.submit(PoolTransaction(pending.raw, pending.tx_hash, result.validity, xt.signer,
+                                                      xt.nonce))
+        except PoolError as exc:
+            return exc  # only this submission is refused: the watches of a pooled copy go on
+        if watch is not None:  # registered before the next await: no later update can be missed
+            self._watch(pending.tx_hash, watch)
+        self._notify(pending.tx_hash, status, terminal=False)
+        if gossip:
+            self._outgoing.append(pending.raw)
+        return pending.tx_hash
+
+    async def _validation_loop(self) -> None:
+        async with self._queue:
+            async for first in self._queue:
+                batch = [first]
+                while len(batch) < VALIDATION_BATCH:
+                    try:
+                        batch.append(self._queue.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                best = self.chain.tree.best
+                runtime = self.chain.runtime
+                async with self._validator:
+                    results = await trio.to_thread.run_sync(validate_transactions, runtime, best.state,
+                                                            best.block.hash, [p.raw for p in batch])
+                for pending, result in zip(batch, results):
+                    pending.result = result
+                    pending.done.set()
+
+    # --- gossip ---------------------------------------------------------------------------------
+
+    async def _gossip_loop(self) -> None:
+        """Every ``TX_GOSSIP_INTERVAL_S``: validate again what retracted blocks held, and send what was pooled
+        from the RPC since, in batches."""
+        while True:
+            await trio.sleep(TX_GOSSIP_INTERVAL_S)
+            requeue, self._requeue = self._requeue, []
+            self.pool.unban(blake2_256(raw) for raw in requeue)
+            # (those no longer valid on the new best chain, or already pooled, are refused: nothing to do)
+            await self.submit(requeue, gossip=False)
+            while self._outgoing:
+                batch = self._outgoing[:MAX_TX_GOSSIP_BATCH]
+                del self._outgoing[:MAX_TX_GOSSIP_BATCH]
+                await self.network.publish(TOPIC_TRANSACTIONS, encode_transactions(batch))
+
+    async def _receive_gossip(self, subscription: DeferredSubscription) -> None:
+        async with subscription:
+            async for message in subscription:
+                await self._on_gossip(message)
+
+    async def _on_gossip(self, message: PendingGossip) -> None:
+        try:
+            raws = decode_transactions(message.payload)
+        except ScaleDecodeError as exc:
+            message.reject(f"malformed transaction batch: {exc}")
+            return
+        outcomes = await self.submit(raws, gossip=False)
+        blamed = [o for o in outcomes if isinstance(o, MalformedExtrinsic) or (
+            isinstance(o, InvalidTransaction) and o.kind in (InvalidKind.BadProof, InvalidKind.BadSigner))]
+        if blamed:
+            message.reject(f"{len(blamed)} transactions that do not decode or verify: {blamed[0]}")
+        elif all(isinstance(o, bytes) or o is ALREADY_IMPORTED or o is TEMPORARILY_BANNED for o in outcomes):
+            message.accept()
+        else:
+            message.ignore()
+
+    # --- following the chain --------------------------------------------------------------------
+
+    def _on_best_change(self, change: BestChange) -> None:
+        included = [blake2_256(xt) for block in change.enacted for xt in block.extrinsics]
+        self.pool.prune(included, change.block.hash, self.chain.account_nonce)
+        kept = set(included)
+        for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
+            for xt in block.extrinsics[1:]:  # not the timestamp inherent
+                if blake2_256(xt) not in kept:
+                    self._requeue.append(xt)
+
+    def _on_finalized(self, blocks: list[Block]) -> None:
+        for block in blocks:
+            finalized = {"finalized": "0x" + block.hash.hex()}
+            for xt in block.extrinsics:
+                self._notify(blake2_256(xt), finalized, terminal=True)
+
+    # --- watchers -------------------------------------------------------------------------------
+
+    def _watch(self, tx_hash: bytes, watcher: Watcher) -> None:
+        send, receive = trio.open_memory_channel[WatchUpdate](WATCH_BACKLOG)
+        self._watches.setdefault(tx_hash, []).append(send)
+        watcher.start_soon(_forward_updates, watcher, receive)
+
+    def _on_pool_status(self, tx_hash: bytes, status: str, detail: object) -> None:
+        if status == Status.IN_BLOCK:
+            self._notify(tx_hash, {"inBlock": "0x" + bytes(detail).hex()}, terminal=False)  # type: ignore[arg-type]
+        elif status in (Status.DROPPED, Status.INVALID, Status.USURPED):
+            # "dropped" is the one terminal status substrate-interface ends on (the reference, §1)
+            self._notify(tx_hash, "dropped", terminal=True)
+
+    def _notify(self, tx_hash: bytes, update: WatchUpdate, *, terminal: bool) -> None:
+        channels = self._watches.get(tx_hash, [])
+        for channel in list(channels):
+            try:
+                channel.send_nowait(update)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                channels.remove(channel)
+                channel.close()
+            if terminal:
+                channel.close()
+        if terminal or not channels:
+            self._watches.pop(tx_hash, None)
+
+
+async def _forward_updates(watcher: Watcher, updates: trio.MemoryReceiveChannel[WatchUpdate]) -> None:
+    """Send a watched transaction's statuses to its watcher, in order, until the terminal one."""
+    async with updates:
+        async for update in updates:
+            await watcher.send(update)

@@ -1,0 +1,229 @@
+"""Sync: how blocks reach the node — announcements by gossip, and ranges fetched from peers ahead of us.
+
+Every ``STATUS_POLL_S`` the node asks each peer for its status (genesis, best, finalized) and, from a peer
+ahead of it, requests blocks from its finalized block on, ``SYNC_BATCH`` at a time, importing each and applying
+the justifications that come with them. A peer on another genesis is a fatal mismatch; a response that does
+not decode costs the peer; a block that fails import stops that peer's batch (and costs the peer, unless it
+may be honest: see ``node.verification``).
+
+A gossiped block is imported before it is forwarded (as Substrate announces a block only once imported): its
+structure and seal are checked first (one signature; a bad one is the sender's fault), then it is executed;
+only a block now in our tree is passed on. A block whose parent we lack is not forwarded; it makes us sync
+from the peer that sent it.
+
+The node is *syncing* while it fetches a range or knows a peer more than ``BEHIND_TOLERANCE`` blocks ahead;
+it does not author then, and ``system_health`` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+
+from node.chain import Chain
+from node.network import DeferredSubscription, PeerId, PendingGossip, RequestRejected
+from node.network.peers import Penalty
+from node.protocol import (
+    BLOCKS_PROTOCOL,
+    STATUS_PROTOCOL,
+    TOPIC_BLOCKS,
+    BlockRequest,
+    Status,
+    decode_blocks_response,
+    serve_blocks,
+)
+from node.services.block_import import BlockImport, InvalidBlockError
+from runtime.executive import Block
+from runtime.scale import ScaleDecodeError
+
+__all__ = ["Sync", "SYNC_BATCH", "STATUS_POLL_S", "BEHIND_TOLERANCE"]
+
+log = logging.getLogger("cairn.sync")
+
+SYNC_BATCH = 128
+STATUS_POLL_S = 3.0
+BEHIND_TOLERANCE = 2
+"""Blocks a peer may be ahead of us before we count as syncing: a block or two is normal propagation lag."""
+STATUS_TIMEOUT_S = 5.0
+BLOCKS_TIMEOUT_S = 20.0
+
+
+class JustificationSink(Protocol):
+    """Finality, which checks and applies the justifications that come with synced blocks."""
+
+    async def apply_justification(self, encoded: bytes, peer: PeerId | None) -> None: ...
+
+
+class SyncNetwork(Protocol):
+    def register_protocol(self, name: str, handler) -> None: ...  # noqa: ANN001
+    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription: ...
+    async def request(self, peer_id: PeerId, protocol: str, payload: bytes, *, timeout: float | None = None) -> bytes: ...
+    def report(self, peer_id: PeerId, delta: float, reason: str) -> None: ...
+    def peers(self) -> list: ...
+
+
+class Sync:
+    def __init__(self, chain: Chain, block_import: BlockImport, finality: JustificationSink, network: SyncNetwork,
+                 *, expect_peers: bool) -> None:
+        """``expect_peers``: the chain has other authorities, so wait a slot for peers before declaring the
+        initial sync done."""
+        self.chain = chain
+        self.block_import = block_import
+        self.finality = finality
+        self.network = network
+        self.expect_peers = expect_peers
+        self.initial_sync = trio.Event()
+        """Set once every peer known at start-up was asked for its blocks."""
+        self.peer_status: dict[PeerId, Status] = {}
+        self._fetching = False
+        self._syncing_from: set[PeerId] = set()
+
+    @property
+    def is_syncing(self) -> bool:
+        return self._fetching or self.highest_known() > self.chain.tree.best.number + BEHIND_TOLERANCE
+
+    def highest_known(self) -> int:
+        """The highest best block of any peer, as last reported, or ours."""
+        return max([s.best_number for s in self.peer_status.values()] + [self.chain.tree.best.number])
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
+        self.network.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
+        announcements = self.network.subscribe_deferred(TOPIC_BLOCKS)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive_announcements, announcements, nursery)
+            nursery.start_soon(self._poll_peers)
+            task_status.started()
+
+    # --- serving --------------------------------------------------------------------------------
+
+    async def _serve_status(self, peer: PeerId, payload: bytes) -> bytes:
+        return Status.of(self.chain.tree).encode()
+
+    async def _serve_blocks(self, peer: PeerId, payload: bytes) -> bytes:
+        try:
+            request = BlockRequest.decode(payload)
+        except ScaleDecodeError as exc:
+            raise RequestRejected(f"malformed block request: {exc}", cost=Penalty.BAD_REQUEST) from None
+        return serve_blocks(self.chain.tree, request)
+
+    # --- fetching -------------------------------------------------------------------------------
+
+    async def _poll_peers(self) -> None:
+        if self.expect_peers:
+            with trio.move_on_after(self.block_import.clock.slot_ms / 1000):  # give the bootnodes a slot
+                while not self.network.peers():
+                    await trio.sleep(0.05)
+        while True:
+            connected = {p.peer_id for p in self.network.peers()}
+            for peer in list(self.peer_status):  # a peer gone is no longer a reason to count as behind
+                if peer not in connected:
+                    del self.peer_status[peer]
+            for peer in connected:
+                await self.sync_from(peer)
+            self.initial_sync.set()
+            await trio.sleep(STATUS_POLL_S)
+
+    async def sync_from(self, peer: PeerId) -> None:
+        """Fetch what ``peer`` has beyond our best block, verifying every block and justification."""
+        if peer in self._syncing_from:
+            return
+        self._syncing_from.add(peer)
+        try:
+            await self._sync_from(peer)
+        finally:
+            self._syncing_from.discard(peer)
+
+    async def _sync_from(self, peer: PeerId) -> None:
+        network, tree = self.network, self.chain.tree
+        try:
+            status = Status.decode(await network.request(peer, STATUS_PROTOCOL, b"", timeout=STATUS_TIMEOUT_S))
+        except ScaleDecodeError:
+            network.report(peer, Penalty.BAD_RESPONSE, "malformed status")
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure of a remote peer: try another time
+            log.debug("status from %s failed: %s", peer, exc)
+            return
+        if status.genesis_hash != tree.genesis_hash:
+            network.report(peer, Penalty.FATAL, "different genesis")
+            return
+        self.peer_status[peer] = status
+        start = tree.finalized.number + 1
+        self._fetching = status.best_number > tree.best.number + 1
+        try:
+            while status.best_number > tree.best.number or status.finalized_number > tree.finalized.number:
+                request = BlockRequest(max(start, 1), SYNC_BATCH)
+                try:
+                    blocks = decode_blocks_response(await network.request(
+                        peer, BLOCKS_PROTOCOL, request.encode(), timeout=BLOCKS_TIMEOUT_S))
+                except ScaleDecodeError:
+                    network.report(peer, Penalty.BAD_RESPONSE, "malformed blocks response")
+                    return
+                except Exception as exc:  # noqa: BLE001 - peer failure, see above
+                    log.debug("block request to %s failed: %s", peer, exc)
+                    return
+                if not blocks or not await self._import_range(peer, blocks):
+                    return
+                start = request.from_number + len(blocks)
+        finally:
+            self._fetching = False
+
+    async def _import_range(self, peer: PeerId, blocks: list[tuple[bytes, bytes | None]]) -> bool:
+        """Import a block response in order; false at the first block that does not import."""
+        for encoded, justification in blocks:
+            try:
+                block = Block.decode(encoded)
+            except ScaleDecodeError:
+                self.network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
+                return False
+            try:
+                await self.block_import.import_block(block)
+            except InvalidBlockError as exc:
+                self._refused(block, peer, exc)
+                if exc.penalize:
+                    self.network.report(peer, Penalty.BAD_RESPONSE, f"invalid block: {exc}")
+                return False
+            if justification is not None:
+                await self.finality.apply_justification(justification, peer)
+        return True
+
+    # --- announcements --------------------------------------------------------------------------
+
+    async def _receive_announcements(self, subscription: DeferredSubscription, nursery: trio.Nursery) -> None:
+        async with subscription:
+            async for message in subscription:
+                await self._on_announcement(message, nursery)
+
+    async def _on_announcement(self, message: PendingGossip, nursery: trio.Nursery) -> None:
+        try:
+            block = Block.decode(message.payload)
+        except ScaleDecodeError as exc:
+            message.reject(f"malformed block: {exc}")
+            return
+        tree = self.chain.tree
+        if block.hash in tree or block.header.number <= tree.finalized.number:
+            message.ignore()  # known, or a stale fork (e.g. from a node still syncing): harmless, useless
+            return
+        if block.header.parent_hash not in tree:
+            message.ignore()  # maybe ahead of us: fetch the gap from its sender
+            nursery.start_soon(self.sync_from, message.peer_id)
+            return
+        try:
+            claim = self.block_import.check_seal(block)
+            await self.block_import.import_block(block, claim=claim)
+        except InvalidBlockError as exc:
+            self._refused(block, message.peer_id, exc)
+            if exc.penalize:
+                message.reject(f"invalid block: {exc}")
+            else:
+                message.ignore()
+            return
+        if block.hash in tree:
+            message.accept()
+        else:
+            message.ignore()
+
+    def _refused(self, block: Block, peer: PeerId, exc: InvalidBlockError) -> None:
+        log.warning("rejected block #%d 0x%s from %s: %s", block.header.number, block.hash.hex()[:16], peer, exc)

@@ -1,0 +1,100 @@
+"""Transaction admission on its own: a real chain, real networks on loopback, real signed transfers."""
+
+from __future__ import annotations
+
+import trio
+
+from node.protocol import TOPIC_TRANSACTIONS, encode_transactions
+from node.services.admission import Admission
+from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED
+from runtime.executive import execute_block
+from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic
+from tests.node.services.conftest import ALICE, BOB, author, connect_both, eventually, new_chain, transfer
+
+
+class Updates:
+    """A watcher collecting a transaction's statuses (what an RPC subscription receives)."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.start_soon = nursery.start_soon
+        self.received: list = []
+
+    async def send(self, update) -> None:
+        self.received.append(update)
+
+
+async def started(nursery: trio.Nursery, admission: Admission) -> Admission:
+    await nursery.start(admission.run)
+    return admission
+
+
+async def test_submissions_get_their_hash_or_a_typed_refusal(nursery, start_node):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    good = transfer(chain, 0)
+    bad_signature = bytearray(transfer(chain, 1))
+    bad_signature[-40] ^= 1  # inside the call's value: the signature no longer matches
+    outcomes = await admission.submit([good, good, b"\x04\x00", bytes(bad_signature), transfer(chain, 5)])
+    assert isinstance(outcomes[0], bytes) and outcomes[0] in admission.pool
+    assert outcomes[1] is ALREADY_IMPORTED  # a copy in the same batch
+    assert isinstance(outcomes[2], MalformedExtrinsic)
+    assert isinstance(outcomes[3], (InvalidTransaction, MalformedExtrinsic))
+    assert isinstance(outcomes[4], bytes) and admission.pool.future_count == 1  # nonce 5 waits for 1..4
+    assert admission.next_nonce(ALICE.public) == 1
+    assert admission.next_nonce(BOB.public) == 0
+
+
+async def test_a_watcher_follows_its_transaction_into_a_block_and_to_finality(nursery, start_node, slots):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    updates = Updates(nursery)
+    raw = transfer(chain, 0)
+    (tx_hash,) = await admission.submit([raw], watch=updates)
+    block = author(chain, next(slots), list(admission.pool.best()))
+    state = _execute(chain, block)
+    assert chain.add(block, state, None)  # the pool is pruned before the head is published
+    assert tx_hash not in admission.pool
+    assert (await admission.submit([raw]))[0] is TEMPORARILY_BANNED  # included: refused at once
+    stale = await admission.submit([transfer(chain, 0, value=7)])  # same nonce, another transfer
+    assert isinstance(stale[0], InvalidTransaction) and stale[0].kind is InvalidKind.Stale
+    chain.finalize(block.hash, b"justification")
+    await eventually(lambda: len(updates.received) == 3)
+    assert updates.received == ["ready", {"inBlock": "0x" + block.hash.hex()}, {"finalized": "0x" + block.hash.hex()}]
+
+
+async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slots):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    (tx_hash,) = await admission.submit([transfer(chain, 0)])
+    genesis = chain.tree.genesis_hash
+    with_it = author(chain, next(slots), list(admission.pool.best()))
+    chain.add(with_it, _execute(chain, with_it), None)
+    assert tx_hash not in admission.pool
+    fork = [author(chain, next(slots), parent=genesis)]  # a longer branch without it
+    chain.add(fork[0], _execute(chain, fork[0]), None)
+    fork.append(author(chain, next(slots), parent=fork[0].hash))
+    chain.add(fork[1], _execute(chain, fork[1]), None)
+    assert chain.tree.best_hash == fork[1].hash
+    await eventually(lambda: tx_hash in admission.pool)  # validated again on the next gossip tick
+
+
+async def test_gossip_pools_valid_batches_and_rejects_those_with_forged_transactions(nursery, start_node):
+    chain = new_chain()
+    receiver_network, sender = await start_node(), await start_node()
+    await connect_both(sender, receiver_network)
+    admission = await started(nursery, Admission(chain, receiver_network))
+    await sender.publish(TOPIC_TRANSACTIONS, encode_transactions([transfer(chain, 0), transfer(chain, 1)]))
+    await eventually(lambda: len(admission.pool) == 2)
+    assert receiver_network.reputation(sender.local_peer_id) == 0  # a good batch costs nothing
+    await sender.publish(TOPIC_TRANSACTIONS, b"\x08garbage")
+    await eventually(lambda: receiver_network.reputation(sender.local_peer_id) < 0)
+    scored = receiver_network.reputation(sender.local_peer_id)
+    forged = bytearray(transfer(chain, 2))
+    forged[-40] ^= 1
+    await sender.publish(TOPIC_TRANSACTIONS, encode_transactions([transfer(chain, 3), bytes(forged)]))
+    await eventually(lambda: receiver_network.reputation(sender.local_peer_id) < scored)
+    assert not receiver_network.is_banned(sender.local_peer_id)  # two bad messages never ban
+
+
+def _execute(chain, block):
+    return execute_block(chain.runtime, chain.tree.state(block.header.parent_hash), block)

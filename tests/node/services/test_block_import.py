@@ -1,0 +1,102 @@
+"""Block import on its own: real blocks of the local preset, executed in a worker while the trio thread reads."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+import trio
+
+from node.chain import BestChange
+from node.txpool import PoolTransaction
+from node.services.block_import import BlockImport, InvalidBlockError
+from runtime.executive import Block, validate_transactions
+from runtime.primitives import Digest
+from tests.node.services.conftest import ALICE, author, clock_at, new_chain, transfer
+
+
+def importer(chain, slot: int) -> BlockImport:
+    return BlockImport(chain, clock_at(slot), trio.CapacityLimiter(1))
+
+
+async def test_a_block_from_a_peer_is_verified_executed_and_becomes_best(slots):
+    source, target = new_chain(), new_chain()
+    changes: list[BestChange] = []
+    target.best_listeners.append(changes.append)
+    blocks = []
+    for _ in range(3):
+        blocks.append(author(source, next(slots)))
+        assert await importer(source, 10**9).import_block(blocks[-1])  # the author's own chain moves on
+    blocks_import = importer(target, 10**9)
+    for block in blocks:
+        assert await blocks_import.import_block(block)
+    assert target.tree.best_hash == blocks[-1].hash
+    assert [c.block.hash for c in changes] == [b.hash for b in blocks]
+    assert all(c.retracted == () for c in changes)
+
+
+async def test_an_invalid_block_raises_and_changes_nothing(slots):
+    chain = new_chain()
+    block = author(chain, next(slots))
+    logs = block.header.digest.logs
+    bad_seal = Block(replace(block.header, digest=Digest(logs[:-1] + (replace(logs[-1], data=bytes(64)),))),
+                     block.extrinsics)
+    with pytest.raises(InvalidBlockError) as refused:
+        await importer(chain, 10**9).import_block(bad_seal)
+    assert refused.value.penalize and bad_seal.hash not in chain.tree
+    with pytest.raises(InvalidBlockError) as early:  # a slot our clock has not reached: maybe our fault
+        await importer(chain, 0).import_block(block)
+    assert not early.value.penalize and chain.tree.best.number == 0
+
+
+async def test_import_is_unaffected_by_readers_of_the_same_runtime(slots):
+    """Block execution in the worker thread, and reads of the same runtime at once from the trio thread
+    (what RPC queries and gossip validation do) and from another thread (what pool validation does)."""
+    source, target = new_chain(), new_chain()
+    blocks = []
+    for nonce in range(0, 400, 100):
+        block = author(source, next(slots), [_pooled(source, n) for n in range(nonce, nonce + 100)])
+        assert await importer(source, 10**9).import_block(block)
+        assert len(block.extrinsics) == 101
+        blocks.append(block)
+    genesis_state = target.tree.entry(target.tree.genesis_hash).state
+    expected = target.authority_set(genesis_state)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read_in_a_thread() -> None:
+        try:
+            while not stop.is_set():
+                assert target.authority_set(genesis_state) == expected
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    reader = threading.Thread(target=read_in_a_thread)
+    reader.start()
+    blocks_import = importer(target, 10**9)
+    try:
+        async with trio.open_nursery() as nursery:
+            async def read_on_the_trio_thread() -> None:
+                while True:
+                    assert target.authority_set(genesis_state) == expected
+                    target.account_nonce(ALICE.public)
+                    await trio.sleep(0)
+
+            nursery.start_soon(read_on_the_trio_thread)
+            for block in blocks:
+                assert await blocks_import.import_block(block)
+            nursery.cancel_scope.cancel()
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert errors == []
+    assert target.tree.best_hash == blocks[-1].hash
+    assert target.account_nonce(ALICE.public) == 400
+
+
+def _pooled(chain, nonce: int) -> PoolTransaction:
+    raw = transfer(chain, nonce)
+    (validated,) = validate_transactions(chain.runtime, chain.tree.best.state, chain.tree.best_hash, [raw])
+    # (nonces ahead of the chain are "future" to the pool but fine for a block that includes their predecessors)
+    return PoolTransaction(raw, raw[:32], validated.validity, ALICE.public, nonce)

@@ -1,0 +1,72 @@
+"""Sync on its own: a node behind fetches ranges from a peer ahead; announcements are imported, then forwarded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import trio
+
+from node.keystore import Keystore
+from node.protocol import TOPIC_BLOCKS
+from node.services.block_import import BlockImport
+from node.services.finality import Finality
+from node.services.sync import BEHIND_TOLERANCE, Sync
+from runtime.executive import Block
+from runtime.primitives import Digest
+from tests.node.services.conftest import author, clock_at, connect_both, eventually, new_chain
+
+NOW = 10**9
+
+
+async def sync_service(nursery, chain, network, tmp_path) -> Sync:
+    clock = clock_at(NOW)
+    finality = Finality(chain, Keystore(tmp_path / f"keystore-{id(chain)}"), network, clock, validator=False)
+    sync = Sync(chain, BlockImport(chain, clock, trio.CapacityLimiter(1)), finality, network, expect_peers=True)
+    await nursery.start(finality.run)
+    await nursery.start(sync.run)
+    return sync
+
+
+async def extend(chain, slots, count: int) -> None:
+    importer = BlockImport(chain, clock_at(NOW), trio.CapacityLimiter(1))
+    for _ in range(count):
+        assert await importer.import_block(author(chain, next(slots)))
+
+
+async def test_a_node_behind_fetches_what_its_peer_has(nursery, start_node, slots, tmp_path):
+    ahead, behind = new_chain(), new_chain()
+    await extend(ahead, slots, 2 * BEHIND_TOLERANCE + 3)
+    ahead_network, behind_network = await start_node(), await start_node()
+    await sync_service(nursery, ahead, ahead_network, tmp_path)
+    sync = await sync_service(nursery, behind, behind_network, tmp_path)
+    await connect_both(behind_network, ahead_network)
+    await eventually(lambda: behind.tree.best_hash == ahead.tree.best_hash, timeout=20)
+    await sync.initial_sync.wait()
+    assert not sync.is_syncing and sync.highest_known() == ahead.tree.best.number
+
+
+async def test_announced_blocks_are_imported_before_they_are_forwarded(nursery, start_node, slots, tmp_path):
+    author_chain, relay_chain, last_chain = new_chain(), new_chain(), new_chain()
+    author_network, relay_network, last_network = await start_node(), await start_node(), await start_node()
+    await sync_service(nursery, relay_chain, relay_network, tmp_path)
+    await sync_service(nursery, last_chain, last_network, tmp_path)
+    await connect_both(author_network, relay_network)
+    await connect_both(relay_network, last_network)  # the last node hears the author only through the relay
+    block = author(author_chain, next(slots))
+    await author_network.publish(TOPIC_BLOCKS, block.encode())
+    await eventually(lambda: block.hash in relay_chain.tree and block.hash in last_chain.tree)
+    assert relay_network.reputation(author_network.local_peer_id) == 0
+
+    sibling = author(author_chain, next(slots))  # another block at height 1, which we forge two ways
+    logs = sibling.header.digest.logs
+    bad_seal = Block(replace(sibling.header, digest=Digest(logs[:-1] + (replace(logs[-1], data=bytes(64)),))),
+                     sibling.extrinsics)
+    bad_body = Block(sibling.header, ())  # sealed, but the extrinsics are not those the header commits to
+    for forged in (bad_seal, bad_body):
+        before = relay_network.reputation(author_network.local_peer_id)
+        await author_network.publish(TOPIC_BLOCKS, forged.encode())
+        await eventually(lambda: relay_network.reputation(author_network.local_peer_id) < before)
+    await trio.sleep(0.3)
+    assert last_network.reputation(relay_network.local_peer_id) == 0  # nothing bad was forwarded
+    assert [relay_chain.tree.best.number, last_chain.tree.best.number] == [1, 1]
+    assert sibling.hash not in relay_chain.tree
