@@ -67,6 +67,9 @@ class PoolLimits:
     ban_seconds: float = 30 * 60
     max_banned: int = 65536
     """Bans kept at most (the oldest go first), so the ban list cannot grow without bound."""
+    future_timeout_seconds: float = 5 * 60
+    """A transaction still waiting for its predecessor after this long is dropped: the gap is not closing
+    (its predecessor was refused or lost), and its watcher must hear so rather than wait forever."""
 
 
 @dataclass(eq=False)
@@ -76,7 +79,11 @@ class PoolTransaction:
     validity: ValidTransaction
     signer: bytes
     nonce: int
+    valid_till: int = 2**64 - 1
+    """The last block number it may be included in (validated on best block ``n``: ``n + longevity``);
+    once the best block reaches it, it leaves the pool as invalid, as Substrate drops an outdated one."""
     inserted: int = field(default=0)
+    submitted_at: float = field(default=0.0)
 
     @property
     def priority(self) -> int:
@@ -155,6 +162,7 @@ class TxPool:
             if holder is not None:
                 self._remove(holder, Status.USURPED, tx.hash)
         tx.inserted = next(self._counter)
+        tx.submitted_at = self._clock()
         self._by_hash[tx.hash] = tx
         for tag in tx.validity.provides:
             self._by_tag[tag] = tx
@@ -232,18 +240,25 @@ class TxPool:
 
     # --- after blocks ---------------------------------------------------------------------------
 
-    def prune(self, included: Iterable[bytes], block_hash: bytes, chain_nonce: Callable[[bytes], int]) -> None:
-        """A block was imported on the best chain: drop what it included and what went stale."""
+    def prune(self, included: Iterable[bytes], block_hash: bytes, block_number: int,
+              chain_nonce: Callable[[bytes], int]) -> None:
+        """Block ``block_number`` became the best: drop what it (and blocks enacted with it) included, what
+        went stale, what outlived its longevity, and futures whose gap has not closed in time."""
         for tx_hash in included:
             tx = self._by_hash.get(tx_hash)
             if tx is not None:
                 self._remove(tx, Status.IN_BLOCK, block_hash, terminal=False)
         nonces: dict[bytes, int] = {}
+        too_old = self._clock() - self.limits.future_timeout_seconds
         for tx in list(self._by_hash.values()):
             if tx.signer not in nonces:
                 nonces[tx.signer] = chain_nonce(tx.signer)
             if tx.nonce < nonces[tx.signer]:
                 self._remove(tx, Status.INVALID, "stale nonce")
+            elif tx.valid_till <= block_number:  # (the next block could not include it)
+                self._remove(tx, Status.INVALID, "outdated: its era ended")
+            elif tx.hash in self._future and tx.submitted_at < too_old:
+                self._remove(tx, Status.DROPPED, "its predecessor never came")
         # requirements now met by chain state: a future transaction whose predecessor was included
         for tx_hash in list(self._future):
             tx = self._by_hash[tx_hash]

@@ -65,13 +65,15 @@ class GossipNetwork(Protocol):
 class _Pending:
     """One transaction waiting in the validation queue, and its answer."""
 
-    __slots__ = ("raw", "tx_hash", "done", "result")
+    __slots__ = ("raw", "tx_hash", "done", "result", "at_number")
 
     def __init__(self, raw: bytes, tx_hash: bytes) -> None:
         self.raw = raw
         self.tx_hash = tx_hash
         self.done = trio.Event()
         self.result: Validated | MalformedExtrinsic | TransactionValidityError | None = None
+        self.at_number = 0
+        """The best block it was validated against."""
 
 
 class Admission:
@@ -130,8 +132,9 @@ class Admission:
         xt = result.extrinsic
         assert xt.signer is not None
         try:  # (a copy pooled while this one was validated, from the same batch or a race, is refused: 1013)
-            status = self.pool.submit(PoolTransaction(pending.raw, pending.tx_hash, result.validity, xt.signer,
-                                                      xt.nonce))
+            status = self.pool.submit(PoolTransaction(
+                pending.raw, pending.tx_hash, result.validity, xt.signer, xt.nonce,
+                valid_till=min(pending.at_number + result.validity.longevity, 2**64 - 1)))
         except PoolError as exc:
             return exc  # only this submission is refused: the watches of a pooled copy go on
         if watch is not None:  # registered before the next await: no later update can be missed
@@ -156,7 +159,7 @@ class Admission:
                     results = await trio.to_thread.run_sync(validate_transactions, runtime, best.state,
                                                             best.block.hash, [p.raw for p in batch])
                 for pending, result in zip(batch, results):
-                    pending.result = result
+                    pending.result, pending.at_number = result, best.number
                     pending.done.set()
 
     # --- gossip ---------------------------------------------------------------------------------
@@ -168,8 +171,10 @@ class Admission:
             await trio.sleep(TX_GOSSIP_INTERVAL_S)
             requeue, self._requeue = self._requeue, []
             self.pool.unban(blake2_256(raw) for raw in requeue)
-            # (those no longer valid on the new best chain, or already pooled, are refused: nothing to do)
-            await self.submit(requeue, gossip=False)
+            for raw, outcome in zip(requeue, await self.submit(requeue, gossip=False)):
+                if not isinstance(outcome, bytes) and outcome is not ALREADY_IMPORTED:
+                    # no longer valid on the new best chain: whoever watched it into the retracted block hears
+                    self._notify(blake2_256(raw), "dropped", terminal=True)
             while self._outgoing:
                 batch = self._outgoing[:MAX_TX_GOSSIP_BATCH]
                 del self._outgoing[:MAX_TX_GOSSIP_BATCH]
@@ -200,7 +205,7 @@ class Admission:
 
     def _on_best_change(self, change: BestChange) -> None:
         included = [blake2_256(xt) for block in change.enacted for xt in block.extrinsics]
-        self.pool.prune(included, change.block.hash, self.chain.account_nonce)
+        self.pool.prune(included, change.block.hash, change.block.header.number, self.chain.account_nonce)
         kept = set(included)
         for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
             for xt in block.extrinsics[1:]:  # not the timestamp inherent

@@ -11,12 +11,13 @@ from runtime.hashing import blake2_256
 ALICE, BOB = b"\x01" * 32, b"\x02" * 32
 
 
-def tx(signer: bytes, nonce: int, chain_nonce: int = 0, priority: int = 1, size: int = 100) -> PoolTransaction:
+def tx(signer: bytes, nonce: int, chain_nonce: int = 0, priority: int = 1, size: int = 100,
+       valid_till: int = 2**64 - 1) -> PoolTransaction:
     tag = lambda n: signer + n.to_bytes(4, "little")  # noqa: E731
     requires = (tag(nonce - 1),) if nonce > chain_nonce else ()
     raw = bytes([nonce % 256, priority % 256]) + signer + bytes(size - 34)
     return PoolTransaction(raw, blake2_256(raw),
-                           ValidTransaction(priority, requires, (tag(nonce),), 64, True), signer, nonce)
+                           ValidTransaction(priority, requires, (tag(nonce),), 64, True), signer, nonce, valid_till)
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def test_prune_removes_included_and_stale_and_promotes(pool, events):
     pool.submit(t2)
     stale_bob = tx(BOB, 0)
     pool.submit(stale_bob)
-    pool.prune([t0.hash], b"B" * 32, lambda who: {ALICE: 1, BOB: 1}[who])
+    pool.prune([t0.hash], b"B" * 32, 1, lambda who: {ALICE: 1, BOB: 1}[who])
     assert (t0.hash, Status.IN_BLOCK) in events
     assert (stale_bob.hash, Status.INVALID) in events
     assert [t.nonce for t in pool.best()] == [1, 2]
@@ -139,7 +140,7 @@ def test_included_and_invalid_transactions_are_banned_until_the_ban_expires():
     included, invalid, evicted_later = tx(ALICE, 0), tx(BOB, 0), tx(BOB, 1)
     for transaction in (included, invalid):
         pool.submit(transaction)
-    pool.prune([included.hash], b"\x09" * 32, chain_nonce=lambda who: 1 if who == ALICE else 0)
+    pool.prune([included.hash], b"\x09" * 32, 1, chain_nonce=lambda who: 1 if who == ALICE else 0)
     pool.remove_invalid(invalid.hash, "no funds")
     assert pool.is_banned(included.hash) and pool.is_banned(invalid.hash)
     assert _banned_when_resubmitted(pool, included) and _banned_when_resubmitted(pool, invalid)
@@ -153,7 +154,7 @@ def test_a_retracted_transaction_can_be_pooled_again_at_once():
     pool = TxPool()
     included = tx(ALICE, 0)
     pool.submit(included)
-    pool.prune([included.hash], b"\x09" * 32, chain_nonce=lambda who: 1)
+    pool.prune([included.hash], b"\x09" * 32, 1, chain_nonce=lambda who: 1)
     pool.unban([included.hash])
     assert pool.submit(included) == Status.READY
 
@@ -167,3 +168,19 @@ def test_the_ban_list_stays_within_its_bound():
         pool.remove_invalid(transaction.hash, "test")
         clock.now += 1
     assert [pool.is_banned(t.hash) for t in transactions] == [False, False, True, True, True]
+
+
+def test_outdated_and_long_stuck_transactions_leave_with_a_terminal_status(events):
+    clock = _Clock()
+    pool = TxPool(PoolLimits(future_timeout_seconds=60), listener=lambda h, status, detail: events.append((h, status)),
+                  clock=clock)
+    mortal, immortal, gap = tx(ALICE, 0, valid_till=10), tx(BOB, 0), tx(BOB, 5)
+    for transaction in (mortal, immortal, gap):
+        pool.submit(transaction)
+    pool.prune([], b"\x09" * 32, 9, chain_nonce=lambda who: 0)
+    assert mortal.hash in pool and gap.hash in pool  # block 10 may still include it; the gap is young
+    clock.now += 61
+    pool.prune([], b"\x0a" * 32, 10, chain_nonce=lambda who: 0)
+    assert (mortal.hash, Status.INVALID) in events  # its era ended with block 10
+    assert (gap.hash, Status.DROPPED) in events     # BOB 1..4 never came
+    assert list(pool.best()) == [immortal]

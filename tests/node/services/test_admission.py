@@ -6,8 +6,8 @@ import trio
 
 from node.protocol import TOPIC_TRANSACTIONS, encode_transactions
 from node.services.admission import Admission
-from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED
-from runtime.executive import execute_block
+from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolTransaction
+from runtime.executive import execute_block, validate_transactions
 from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic
 from tests.node.services.conftest import ALICE, BOB, author, connect_both, eventually, new_chain, transfer
 
@@ -98,3 +98,22 @@ async def test_gossip_pools_valid_batches_and_rejects_those_with_forged_transact
 
 def _execute(chain, block):
     return execute_block(chain.runtime, chain.tree.state(block.header.parent_hash), block)
+
+
+async def test_a_watched_transaction_retracted_and_no_longer_valid_ends_dropped(nursery, start_node, slots):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    updates = Updates(nursery)
+    await admission.submit([transfer(chain, 0)], watch=updates)
+    genesis = chain.tree.genesis_hash
+    with_it = author(chain, next(slots), list(admission.pool.best()))
+    chain.add(with_it, _execute(chain, with_it), None)
+    rival_raw = transfer(chain, 0, value=5)  # a fork spends nonce 0 on another transfer
+    (rival,) = validate_transactions(chain.runtime, chain.tree.state(genesis), genesis, [rival_raw])
+    fork = [author(chain, next(slots), [PoolTransaction(rival_raw, b"r" * 32, rival.validity, ALICE.public, 0)],
+                   parent=genesis)]
+    chain.add(fork[0], _execute(chain, fork[0]), None)
+    fork.append(author(chain, next(slots), parent=fork[0].hash))
+    chain.add(fork[1], _execute(chain, fork[1]), None)
+    await eventually(lambda: "dropped" in updates.received)
+    assert updates.received == ["ready", {"inBlock": "0x" + with_it.hash.hex()}, "dropped"]

@@ -10,7 +10,7 @@ from node.keystore import Keystore
 from node.protocol import TOPIC_BLOCKS
 from node.services.block_import import BlockImport
 from node.services.finality import Finality
-from node.services.sync import BEHIND_TOLERANCE, Sync
+from node.services.sync import BEHIND_TOLERANCE, SYNC_BATCH, Sync
 from runtime.executive import Block
 from runtime.primitives import Digest
 from tests.node.services.conftest import author, clock_at, connect_both, eventually, new_chain
@@ -33,16 +33,25 @@ async def extend(chain, slots, count: int) -> None:
         assert await importer.import_block(author(chain, next(slots)))
 
 
-async def test_a_node_behind_fetches_what_its_peer_has(nursery, start_node, slots, tmp_path):
+async def test_a_node_behind_fetches_what_its_peer_has_and_says_it_is_syncing(nursery, start_node, slots, tmp_path):
     ahead, behind = new_chain(), new_chain()
-    await extend(ahead, slots, 2 * BEHIND_TOLERANCE + 3)
+    await extend(ahead, slots, SYNC_BATCH + 2 * BEHIND_TOLERANCE)  # more than one batch
     ahead_network, behind_network = await start_node(), await start_node()
     await sync_service(nursery, ahead, ahead_network, tmp_path)
     sync = await sync_service(nursery, behind, behind_network, tmp_path)
+    seen_syncing = []
+
+    async def watch_health() -> None:  # what system_health's isSyncing reports, sampled
+        while True:
+            seen_syncing.append((sync.is_syncing, behind.tree.best.number))
+            await trio.sleep(0)
+
+    nursery.start_soon(watch_health)
     await connect_both(behind_network, ahead_network)
-    await eventually(lambda: behind.tree.best_hash == ahead.tree.best_hash, timeout=20)
+    await eventually(lambda: behind.tree.best_hash == ahead.tree.best_hash, timeout=30)
     await sync.initial_sync.wait()
     assert not sync.is_syncing and sync.highest_known() == ahead.tree.best.number
+    assert any(syncing and number < ahead.tree.best.number for syncing, number in seen_syncing)
 
 
 async def test_announced_blocks_are_imported_before_they_are_forwarded(nursery, start_node, slots, tmp_path):

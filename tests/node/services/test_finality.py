@@ -1,0 +1,54 @@
+"""The finality service on its own: a one-authority chain on disk, a real keystore and network."""
+
+from __future__ import annotations
+
+import trio
+
+from node.chain import Chain
+from node.chain_spec import preset
+from node.clock import SlotClock
+from node.consensus.voter_state import VoterState
+from node.keystore import SESSION_KEY_TYPE, Keystore
+from node.services.block_import import BlockImport
+from node.services.finality import Finality
+from tests.node.services.conftest import author, eventually
+
+DEV = preset("dev")
+CLOCK = SlotClock(DEV.slot_duration_ms, now_ms=lambda: 10**12)
+
+
+async def run_finality(nursery: trio.Nursery, chain: Chain, network, base) -> Finality:
+    keystore = Keystore(base / "keystore")
+    keystore.insert(SESSION_KEY_TYPE, "//Alice")
+    finality = Finality(chain, keystore, network, CLOCK, validator=True)
+    await nursery.start(finality.run)
+    return finality
+
+
+async def test_blocks_are_finalized_and_the_voter_resumes_after_a_restart(start_node, slots, tmp_path):
+    network = await start_node()
+    chain = Chain.open(DEV, tmp_path / "db")
+    try:
+        async with trio.open_nursery() as nursery:
+            finality = await run_finality(nursery, chain, network, tmp_path)
+            importer = BlockImport(chain, CLOCK, trio.CapacityLimiter(1))
+            for _ in range(3):
+                await importer.import_block(author(chain, next(slots)))
+            await eventually(lambda: chain.tree.finalized.number == 3)
+            assert chain.tree.justification(chain.tree.finalized_hash) is not None
+            round_before = finality.voter.round
+            assert finality.round_state()["setId"] == 0
+            nursery.cancel_scope.cancel()
+    finally:
+        chain.close()
+    reopened = Chain.open(DEV, tmp_path / "db")
+    try:
+        persisted = VoterState.decode(reopened.store.load_voter_state())
+        assert persisted.round == round_before and persisted.votes  # saved before the votes went out
+        async with trio.open_nursery() as nursery:
+            finality = await run_finality(nursery, reopened, await start_node(), tmp_path)  # a new process
+            assert finality.voter.round == round_before  # resumed, not back at round 0
+            assert reopened.tree.finalized.number == 3
+            nursery.cancel_scope.cancel()
+    finally:
+        reopened.close()
