@@ -9,7 +9,8 @@ so worker threads execute blocks on immutable state snapshots while this thread 
 When the best chain changes, :meth:`Chain.add` tells every ``best_listeners`` callback which blocks were
 enacted and which retracted (a reorg); when blocks become final, :meth:`Chain.finalize` tells every
 ``finality_listeners`` callback which ones. Listeners run synchronously, in the order they were added, before
-the head is published to subscribers, so a transaction pool is pruned before anyone can see the new head.
+the head is published to subscribers, so a transaction pool is pruned before anyone can see the new head; a
+listener that raises is logged and the others still run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from node.blocktree import BlockTree, ConflictsWithFinality, UnknownBlock
 from node.broadcast import Broadcaster
@@ -33,6 +34,8 @@ from runtime.trie import TrieState
 __all__ = ["Chain", "BestChange", "AuthoritySet"]
 
 log = logging.getLogger("cairn.chain")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,7 @@ class Chain:
                 log.info("reorg: %d blocks retracted, %d enacted", len(retracted), len(enacted))
             change = BestChange(block, tuple(tree.entry(h).block for h in enacted),
                                 tuple(tree.entry(h).block for h in retracted))
-            for listener in self.best_listeners:
-                listener(change)
+            _tell(self.best_listeners, change)
             self.new_heads.publish(header)
         return True
 
@@ -131,10 +133,19 @@ class Chain:
             header = self.tree.header(block_hash)
             log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
             blocks = [self.tree.entry(h).block for h in route]
-            for listener in self.finality_listeners:
-                listener(blocks)
+            _tell(self.finality_listeners, blocks)
             self.finalized_heads.publish(header)
         return route
+
+
+def _tell(listeners: list[Callable[[T], None]], news: T) -> None:
+    """Call every listener; one that fails is a bug to log, and must not keep the others, or the service
+    that moved the chain, from going on."""
+    for listener in listeners:
+        try:
+            listener(news)
+        except Exception:
+            log.exception("a chain listener failed")
 
 
 def slot_of(header: Header) -> int | None:

@@ -237,7 +237,7 @@ class Admission:
         for channel in list(channels):
             try:
                 channel.send_nowait(update)
-            except (trio.WouldBlock, trio.ClosedResourceError):
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):  # slow, or gone
                 channels.remove(channel)
                 channel.close()
             if terminal:

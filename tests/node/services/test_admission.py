@@ -117,3 +117,18 @@ async def test_a_watched_transaction_retracted_and_no_longer_valid_ends_dropped(
     chain.add(fork[1], _execute(chain, fork[1]), None)
     await eventually(lambda: "dropped" in updates.received)
     assert updates.received == ["ready", {"inBlock": "0x" + with_it.hash.hex()}, "dropped"]
+
+
+async def test_a_watcher_that_went_away_does_not_disturb_the_chain(nursery, start_node, slots, caplog):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    async with trio.open_nursery() as connection:  # the client's connection, which then closes
+        updates = Updates(connection)
+        await admission.submit([transfer(chain, 0)], watch=updates)
+        await eventually(lambda: updates.received == ["ready"])
+        connection.cancel_scope.cancel()
+    block = author(chain, next(slots), list(admission.pool.best()))
+    assert chain.add(block, _execute(chain, block), None)
+    assert chain.finalize(block.hash, b"justification") == [block.hash]
+    assert isinstance((await admission.submit([transfer(chain, 1)]))[0], bytes)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
