@@ -85,6 +85,7 @@ class Simulation:
         self.groups: list[frozenset[int]] | None = None
         self.votes: dict[tuple[int, int, int, bytes], SignedVote] = {}
         self.equivocations: list[tuple[SignedVote, SignedVote]] = []
+        self.authored_at: dict[bytes, int] = {self.tree.genesis.hash: 0}
         self.highest_final: Block = (self.tree.genesis.hash, 0)
         self.conflicts: list[tuple[Block, Block]] = []
         for node in self.nodes:
@@ -243,6 +244,7 @@ class Simulation:
         if author.status == UP:
             parent = author.view.best()
             block = self.tree.add(parent[0], b"slot" + slot.to_bytes(8, "big") + bytes([author.index]))
+            self.authored_at[block.hash] = self.now
             self._import(author, block.hash)
             for peer in self.nodes:
                 if peer is not author:
@@ -346,8 +348,9 @@ class Simulation:
     def finalized_numbers(self) -> list[int]:
         return [node.view.finalized[1] for node in self.nodes]
 
-    def best_number(self) -> int:
-        return max(node.view.best()[1] for node in self.nodes)
+    def finalized_since(self, time_ms: int) -> bool:
+        """Whether every node has finalized a block authored at ``time_ms`` or later."""
+        return all(self.authored_at[node.view.finalized[0]] >= time_ms for node in self.nodes)
 
     def rounds(self) -> list[int]:
         return [node.voter.round if node.voter is not None else -1 for node in self.nodes]
