@@ -49,7 +49,9 @@ __all__ = ["Node", "NodeConfig"]
 
 log = logging.getLogger("cairn.node")
 
-class RpcServerLike(Protocol):
+class Service(Protocol):
+    """A trio service (DESIGN.md rule 5)."""
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None: ...
 
 
@@ -69,7 +71,7 @@ class NodeConfig:
 
 class Node:
     def __init__(self, config: NodeConfig, network: NetworkService,
-                 rpc_factory: Callable[[RpcModule], RpcServerLike] | None = None) -> None:
+                 rpc_factory: Callable[[RpcModule], Service] | None = None) -> None:
         """``rpc_factory(module)`` builds the RPC server for the method module (``None``: no RPC). The module
         holds Substrate's methods and every namespace the runtime's pallets add (``PalletDefinition.rpc``)."""
         self.config = config
@@ -221,6 +223,6 @@ class _Services:
     runtime_calls: trio.CapacityLimiter = field(default_factory=lambda: trio.CapacityLimiter(1))
     """``state_call`` runs in a worker, one at a time, so a flood of them never takes the block lane."""
 
-    def in_start_order(self) -> list:
+    def in_start_order(self) -> list[Service]:
         """Followers of the chain first, the author last (it waits for sync anyway)."""
         return [s for s in (self.admission, self.finality, self.sync, self.authorship) if s is not None]

@@ -18,7 +18,7 @@ from node.api.errors import state_at
 from node.api.shapes import InvalidHex, from_hex
 from node.blocktree import BlockTree
 from node.rpc.jsonrpc import RpcError
-from node.rpc.registry import RpcModule
+from node.rpc.registry import Handler, RpcModule
 from node.rpc.subscriptions import CallContext
 from runtime.frame.composition import RpcMethod
 from runtime.frame.construct import RuntimeBase
@@ -47,7 +47,7 @@ def pallet_rpc_module(chain: ChainView) -> RpcModule:
     return module
 
 
-def _handler(chain: ChainView, method: RpcMethod, limiter: trio.CapacityLimiter):  # noqa: ANN202
+def _handler(chain: ChainView, method: RpcMethod, limiter: trio.CapacityLimiter) -> Handler:
     arity = len(method.params)
 
     async def handle(params: list, ctx: CallContext) -> Any:

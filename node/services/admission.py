@@ -20,12 +20,12 @@ holding transactions merely stale or not yet valid here is dropped without blame
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 import trio
 
 from node.chain import BestChange, Chain
-from node.network import DeferredSubscription, PendingGossip
+from node.network import DeferredSubscription, NetworkService, PendingGossip
 from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INTERVAL_S, decode_transactions, encode_transactions
 from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
 from runtime.executive import Block, Validated, validate_transactions
@@ -53,13 +53,8 @@ WatchUpdate = str | dict
 class Watcher(Protocol):
     """Where a watched transaction's statuses go (an RPC subscription)."""
 
-    def start_soon(self, fn, *args) -> None: ...  # noqa: ANN001 - trio's nursery signature
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None: ...
     async def send(self, update: WatchUpdate) -> None: ...
-
-
-class GossipNetwork(Protocol):
-    async def publish(self, topic: str, payload: bytes) -> int: ...
-    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription: ...
 
 
 class _Pending:
@@ -77,7 +72,7 @@ class _Pending:
 
 
 class Admission:
-    def __init__(self, chain: Chain, network: GossipNetwork, limits: PoolLimits = PoolLimits()) -> None:
+    def __init__(self, chain: Chain, network: NetworkService, limits: PoolLimits = PoolLimits()) -> None:
         self.chain = chain
         self.network = network
         self.pool = TxPool(limits, listener=self._on_pool_status)

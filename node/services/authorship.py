@@ -19,6 +19,7 @@ from node.chain import Chain
 from node.clock import SlotClock
 from node.consensus import aura
 from node.keystore import Keystore
+from node.network import NetworkService
 from node.protocol import TOPIC_BLOCKS
 from node.txpool import TxPool
 from runtime.keyring import Keypair
@@ -37,13 +38,9 @@ class SyncProgress(Protocol):
     def is_syncing(self) -> bool: ...
 
 
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes) -> int: ...
-
-
 class Authorship:
     def __init__(self, chain: Chain, pool: TxPool, keystore: Keystore, clock: SlotClock, sync: SyncProgress,
-                 network: Publisher, block_lane: trio.CapacityLimiter, *, authoring_fraction: float = 0.5) -> None:
+                 network: NetworkService, block_lane: trio.CapacityLimiter, *, authoring_fraction: float = 0.5) -> None:
         self.chain = chain
         self.pool = pool
         self.keystore = keystore

@@ -15,6 +15,7 @@ from node.clock import SlotClock
 from node.consensus import aura
 from node.verification import InvalidBlockError, check_structure, execute, verify_seal
 from runtime.executive import Block
+from runtime.trie import TrieState
 
 __all__ = ["BlockImport", "InvalidBlockError"]
 
@@ -39,7 +40,7 @@ class BlockImport:
         parent = check_structure(tree, block)
         runtime, now_slot = self.chain.runtime, self.clock.now_slot()
 
-        def verify_and_execute() -> tuple:
+        def verify_and_execute() -> tuple[TrieState, int]:
             checked = claim if claim is not None else verify_seal(runtime, parent, block, now_slot)
             return execute(runtime, parent, block), checked.slot
 

@@ -19,7 +19,7 @@ enacts a new set, a new voter starts for it.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Awaitable, Callable, Iterator
 
 import trio
 
@@ -39,7 +39,7 @@ from node.consensus.validation import Outcome, check_commit, check_vote
 from node.consensus.voter import Broadcast, Finalized, InvalidCatchUp, Output, Persist, RequestCatchUp, Voter
 from node.consensus.voter_state import InvalidVoterState, VoterState
 from node.keystore import Keystore
-from node.network import DeferredSubscription, PeerId, PendingGossip, RequestRejected
+from node.network import DeferredSubscription, NetworkService, PeerId, PendingGossip, RequestRejected
 from node.network.peers import Penalty
 from node.protocol import TOPIC_COMMITS, TOPIC_FINALITY
 from runtime.scale import ScaleDecodeError
@@ -52,17 +52,8 @@ NEIGHBOR_TIMEOUT_S = 2.0
 CATCH_UP_TIMEOUT_S = 5.0
 
 
-class FinalityNetwork(Protocol):
-    def register_protocol(self, name: str, handler) -> None: ...  # noqa: ANN001
-    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription: ...
-    async def publish(self, topic: str, payload: bytes) -> int: ...
-    async def request(self, peer_id: PeerId, protocol: str, payload: bytes, *, timeout: float | None = None) -> bytes: ...
-    def report(self, peer_id: PeerId, delta: float, reason: str) -> None: ...
-    def peers(self) -> list: ...
-
-
 class Finality:
-    def __init__(self, chain: Chain, keystore: Keystore, network: FinalityNetwork, clock: SlotClock, *,
+    def __init__(self, chain: Chain, keystore: Keystore, network: NetworkService, clock: SlotClock, *,
                  validator: bool) -> None:
         self.chain = chain
         self.keystore = keystore
@@ -114,7 +105,7 @@ class Finality:
             log.error("the persisted voter state is unreadable (%s); voting starts afresh", exc)
             return None
 
-    def _ancestry(self, block_hash: bytes):  # noqa: ANN202 - a generator of (hash, number)
+    def _ancestry(self, block_hash: bytes) -> Iterator[tuple[bytes, int]]:
         tree = self.chain.tree
         finalized_number = tree.finalized.number
         for entry in tree.ancestors(block_hash):
@@ -122,7 +113,7 @@ class Finality:
             if entry.number <= finalized_number:
                 return
 
-    def _best_descendant(self, set_id: int):  # noqa: ANN202
+    def _best_descendant(self, set_id: int) -> Callable[[bytes], tuple[bytes, int]]:
         chain = self.chain
 
         def session_of(block_hash: bytes) -> int | None:
@@ -189,7 +180,8 @@ class Finality:
 
     # --- gossip ---------------------------------------------------------------------------------
 
-    async def _receive(self, subscription: DeferredSubscription, handler) -> None:  # noqa: ANN001
+    async def _receive(self, subscription: DeferredSubscription,
+                       handler: Callable[[PendingGossip], Awaitable[None]]) -> None:
         async with subscription:
             async for message in subscription:
                 await handler(message)

@@ -23,7 +23,7 @@ from typing import Protocol
 import trio
 
 from node.chain import Chain
-from node.network import DeferredSubscription, PeerId, PendingGossip, RequestRejected
+from node.network import DeferredSubscription, NetworkService, PeerId, PendingGossip, RequestRejected
 from node.network.peers import Penalty
 from node.protocol import (
     BLOCKS_PROTOCOL,
@@ -56,16 +56,8 @@ class JustificationSink(Protocol):
     async def apply_justification(self, encoded: bytes, peer: PeerId | None) -> None: ...
 
 
-class SyncNetwork(Protocol):
-    def register_protocol(self, name: str, handler) -> None: ...  # noqa: ANN001
-    def subscribe_deferred(self, topic: str, *, capacity: int | None = None) -> DeferredSubscription: ...
-    async def request(self, peer_id: PeerId, protocol: str, payload: bytes, *, timeout: float | None = None) -> bytes: ...
-    def report(self, peer_id: PeerId, delta: float, reason: str) -> None: ...
-    def peers(self) -> list: ...
-
-
 class Sync:
-    def __init__(self, chain: Chain, block_import: BlockImport, finality: JustificationSink, network: SyncNetwork,
+    def __init__(self, chain: Chain, block_import: BlockImport, finality: JustificationSink, network: NetworkService,
                  *, expect_peers: bool) -> None:
         """``expect_peers``: the chain has other authorities, so wait a slot for peers before declaring the
         initial sync done."""
