@@ -11,11 +11,13 @@ it (gossip is forwarded, and identical payloads are de-duplicated, which a perio
                                 response: Option<CatchUpResponse>, where CatchUpResponse is
                                           set id (u64) ++ RoundVotes (``node.consensus.finality``): the
                                           votes of a round the answering node saw completable, at least
-                                          the asker's round; None when it has none
+                                          the asker's round, or else the votes it has of the asker's round
+                                          if it is in it; None when it has neither
 
 A node sends its neighbor packet to every peer periodically (``Voter.neighbor_packet``); a voter that learns
 from one that a peer is rounds ahead asks that peer to catch it up (``Voter.on_neighbor``), verifies the
-answer and jumps to the round after it (``Voter.on_catch_up``).
+answer and jumps to the round after it (``Voter.on_catch_up``). A voter stuck in its round asks the same
+way, and takes an answer for its own round as the votes it missed.
 
 Every decoder checks the byte length before decoding (house rule 8): a catch-up response may hold at most
 one prevote and one precommit per authority, so a bigger one is refused unread. Decoding errors are
@@ -93,7 +95,8 @@ class CatchUpRequest:
 
 @dataclass(frozen=True)
 class CatchUpResponse:
-    """The votes that made a round completable for the answering node."""
+    """The votes of one round: one the answering node saw completable, or its current round when that is
+    the asker's."""
 
     set_id: int
     votes: RoundVotes

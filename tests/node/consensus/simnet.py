@@ -314,23 +314,23 @@ class Simulation:
         else:
             self._apply_justification(node, checked.message)
 
-    def _request(self, asker: Node, peer: Node, serve: Callable[[Node], bytes | None],
+    def _request(self, asker: Node, peer: Node, serve: Callable[[Node], bytes],
                  on_reply: Callable[[bytes], None]) -> None:
-        """A request/response exchange: lost or unanswered ones simply never call back (a timeout)."""
+        """A request/response exchange: a lost one simply never calls back (a timeout). Both ends are up when
+        their part runs (a message to a node that crashed meanwhile is dropped)."""
         def answer(responder: Node) -> None:
             reply = serve(responder)
-            if reply is not None:
-                self._send(responder, asker, lambda a: on_reply(reply))
+            self._send(responder, asker, lambda _: on_reply(reply))
         self._send(asker, peer, answer)
 
     def _serve_neighbor(self, node: Node, asker: Node, payload: bytes) -> bytes:
         assert node.voter is not None
         self._handle(node, node.voter.on_neighbor(asker.index, NeighborPacket.decode(payload)))
-        return node.voter.neighbor_packet().encode() if node.voter is not None else b""
+        return node.voter.neighbor_packet().encode()
 
     def _on_neighbor(self, node: Node, peer: Node, reply: bytes) -> None:
-        if node.voter is not None and reply:
-            self._handle(node, node.voter.on_neighbor(peer.index, NeighborPacket.decode(reply)))
+        assert node.voter is not None
+        self._handle(node, node.voter.on_neighbor(peer.index, NeighborPacket.decode(reply)))
 
     def _serve_catch_up(self, node: Node, payload: bytes) -> bytes:
         assert node.voter is not None
