@@ -62,6 +62,10 @@ class Finality:
         self.validator = validator
         self.voter: Voter | None = None
         self._nursery: trio.Nursery | None = None
+        self._persisting = trio.Lock()
+        self._observe_set: int | None = None
+        """A set in which this node must not vote: its persisted state there was unreadable, so it cannot
+        know which votes it already signed (a fresh one could contradict them)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         network = self.network
@@ -70,6 +74,9 @@ class Finality:
         network.register_protocol(NEIGHBOR_PROTOCOL, self._serve_neighbor)
         network.register_protocol(CATCH_UP_PROTOCOL, self._serve_catch_up)
         self.voter = self._new_voter(resume=self._persisted())
+        if self._observe_set is not None:
+            log.error("the persisted voter state is unreadable: this node only observes finality until the next "
+                      "authority set, so it can never sign a vote contradicting one it cast before the damage")
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             nursery.start_soon(self._receive, votes, self._on_vote)
@@ -86,7 +93,8 @@ class Finality:
 
     def _new_voter(self, resume: VoterState | None = None) -> Voter:
         voters = self._voter_set()
-        key = self.keystore.key_for(voters.authorities) if self.validator else None
+        may_vote = self.validator and voters.set_id != self._observe_set
+        key = self.keystore.key_for(voters.authorities) if may_vote else None
         tree = self.chain.tree
         finalized = tree.finalized
         return Voter(set_id=voters.set_id, authorities=voters.authorities,
@@ -101,8 +109,9 @@ class Finality:
             return None
         try:
             return VoterState.decode(encoded)
-        except InvalidVoterState as exc:  # our own file: a bug or a damaged disk, never a peer
-            log.error("the persisted voter state is unreadable (%s); voting starts afresh", exc)
+        except InvalidVoterState as exc:  # our own database: a bug or a damaged disk, never a peer
+            log.error("persisted voter state: %s", exc)
+            self._observe_set = self._voter_set().set_id
             return None
 
     def _ancestry(self, block_hash: bytes) -> Iterator[tuple[bytes, int]]:
@@ -139,8 +148,7 @@ class Finality:
         """Carry out the voter's outputs, in order (a state to persist comes before the votes it covers)."""
         for output in outputs:
             if isinstance(output, Persist):
-                if self.chain.store is not None:
-                    self.chain.store.save_voter_state(output.state.encode())
+                await self._persist()
             elif isinstance(output, Broadcast):
                 await self.network.publish(TOPIC_FINALITY, output.vote.encode())
             elif isinstance(output, Finalized):
@@ -150,6 +158,18 @@ class Finality:
             elif isinstance(output, RequestCatchUp):
                 assert self._nursery is not None
                 self._nursery.start_soon(self._catch_up, output.peer, output.request)
+
+    async def _persist(self) -> None:
+        """Write the voter's state, synced, before the outputs that follow are handled. The fsync runs in a
+        worker so the event loop stays free; while it runs another task may have the voter cast more votes, so
+        each write takes the voter's state as it is when the write begins, and writes go one at a time: the
+        database never goes back to an older state than one already written."""
+        store = self.chain.store
+        if store is None:
+            return
+        async with self._persisting:
+            assert self.voter is not None
+            await trio.to_thread.run_sync(store.save_voter_state, self.voter.state().encode())
 
     def _finalize(self, block_hash: bytes, justification: bytes) -> None:
         voter = self.voter
@@ -164,7 +184,7 @@ class Finality:
         while True:
             voter = self.voter
             assert voter is not None
-            if self.validator and voter.key is None:
+            if self.validator and voter.key is None and voter.set_id != self._observe_set:
                 key = self.keystore.key_for(voter.authorities)
                 if key is not None:  # inserted or rotated in since the set began
                     voter.use_key((key.public, key.secret))

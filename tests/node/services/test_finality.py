@@ -52,3 +52,19 @@ async def test_blocks_are_finalized_and_the_voter_resumes_after_a_restart(start_
             nursery.cancel_scope.cancel()
     finally:
         reopened.close()
+
+
+async def test_an_unreadable_voter_state_makes_the_node_observe_instead_of_vote(start_node, slots, tmp_path, caplog):
+    chain = Chain.open(DEV, tmp_path / "db")
+    try:
+        chain.store.save_voter_state(b"\x01damaged")
+        async with trio.open_nursery() as nursery:
+            finality = await run_finality(nursery, chain, await start_node(), tmp_path)
+            importer = BlockImport(chain, CLOCK, trio.CapacityLimiter(1))
+            await importer.import_block(author(chain, next(slots)))
+            await trio.sleep(3 * DEV.slot_duration_ms / 1000)  # several ticks: no vote, so nothing final
+            assert finality.voter.key is None and chain.tree.finalized.number == 0
+            nursery.cancel_scope.cancel()
+    finally:
+        chain.close()
+    assert any("only observes finality" in r.getMessage() for r in caplog.records)
