@@ -80,11 +80,11 @@ class BurnFees:
 COMPOSITION: tuple[PalletSlot, ...] = (
     PalletSlot(0, system.DEFINITION),
     PalletSlot(1, timestamp.DEFINITION),
-    PalletSlot(2, validator_set.DEFINITION, lambda r: {"header_logs": r.system}),
-    PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.system}),
+    PalletSlot(2, validator_set.DEFINITION, lambda r: {"header_logs": r.pallet(System)}),
+    PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.pallet(System)}),
     PalletSlot(6, transaction_payment.DEFINITION, lambda r: {
-        "currency": r.balances, "fee_handler": BurnFees(), "block_weight": r.system,
-        "max_normal_weight": r.system.config.max_normal_weight}),
+        "currency": r.pallet(Balances), "fee_handler": BurnFees(), "block_weight": r.pallet(System),
+        "max_normal_weight": r.pallet(System).config.max_normal_weight}),
     PalletSlot(7, sudo.DEFINITION, lambda r: {"dispatcher": r}),
 )
 """Every pallet of the Cairn runtime at its index (index = wire format), and what each is wired to. Adding a
@@ -129,34 +129,16 @@ class CairnRuntime(RuntimeBase):
         """``signatures`` lets several runtime instances share what they have verified."""
         self.signatures = signatures if signatures is not None else SignatureCache()
         super().__init__(COMPOSITION, params if params is not None else runtime_params())
+        # The core pallets as plain attributes (the executive reads them per extrinsic); a layer's pallet is
+        # reached with ``runtime.pallet(TheClass)``.
+        self.system: System = self.pallet(System)
+        self.timestamp: Timestamp = self.pallet(Timestamp)
+        self.validator_set: ValidatorSet = self.pallet(ValidatorSet)
+        self.balances: Balances = self.pallet(Balances)
+        self.transaction_payment: TransactionPayment = self.pallet(TransactionPayment)
+        self.sudo: Sudo = self.pallet(Sudo)
 
     @cached_property
     def metadata(self) -> bytes:
         """``RuntimeMetadataPrefixed`` (V14), as ``state_getMetadata`` serves it."""
         return build_metadata(self, ACCOUNT_LOOKUP, MULTI_SIGNATURE, SIGNED_EXTENSIONS)
-
-    # The core pallets, typed (a layer's pallet is reached with ``runtime.pallet(TheClass)``).
-
-    @property
-    def system(self) -> System:
-        return self.pallet(System)
-
-    @property
-    def timestamp(self) -> Timestamp:
-        return self.pallet(Timestamp)
-
-    @property
-    def validator_set(self) -> ValidatorSet:
-        return self.pallet(ValidatorSet)
-
-    @property
-    def balances(self) -> Balances:
-        return self.pallet(Balances)
-
-    @property
-    def transaction_payment(self) -> TransactionPayment:
-        return self.pallet(TransactionPayment)
-
-    @property
-    def sudo(self) -> Sudo:
-        return self.pallet(Sudo)

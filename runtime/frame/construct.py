@@ -346,7 +346,7 @@ class RuntimeBase:
         for position in self._lookups[id(spec)]:
             if type(call.args[position]) is LookupFailed:
                 raise CannotLookup()
-        overlay = self.env.current().overlay
+        overlay = self.env.current_overlay()
         overlay.start_transaction()
         try:
             spec.function(self.pallets[spec.pallet_index], origin, *call.args)

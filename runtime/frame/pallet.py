@@ -224,79 +224,70 @@ class Constant:
 # --- the pallet base ------------------------------------------------------------------------------
 
 
-class Execution:
-    """One execution's state: the overlay it reads and writes, and the encoded ``Phase`` of the block that
-    System records events with. Made by ``RuntimeBase.executing`` and seen only by the thread (and context)
-    that entered it."""
-
-    __slots__ = ("overlay", "phase")
-
-    def __init__(self, overlay: Any) -> None:
-        self.overlay = overlay
-        self.phase = _INITIALIZATION
-
-
 _INITIALIZATION = PHASE.encode(PhaseKind.Initialization())
 
 
 class _NotExecuting:
-    """What a thread sees outside any execution: using a pallet's storage there is a bug, said plainly."""
+    """The overlay a thread sees outside any execution: touching storage there is a bug, said plainly."""
 
     __slots__ = ()
 
-    @property
-    def overlay(self) -> Any:
+    def __getattr__(self, name: str) -> Any:
         raise RuntimeError("the runtime is not executing on this thread: bind it with runtime.executing(overlay)")
 
-    phase = overlay
 
-
-_NOT_EXECUTING = _NotExecuting()
+NOT_EXECUTING: Any = _NotExecuting()
 
 
 class Env:
     """What every pallet reaches of the runtime it runs in. Filled by the runtime's construction.
 
     The wiring (event codecs, ``deposit_event``, ``block_number``) is fixed once the runtime is built and
-    shared by every thread. The execution state (:class:`Execution`: overlay and phase) lives in a context
-    variable, so it is per thread: a node's block import, pool validation and RPC queries use one runtime
-    instance at once, each bound to its own overlay, and none can see another's (DESIGN.md rule 5)."""
+    shared by every thread. The execution state (the overlay an execution reads and writes, and the encoded
+    ``Phase`` System records events with) lives in context variables, so it is per thread: a node's block
+    import, pool validation and RPC queries use one runtime instance at once, each bound to its own overlay,
+    and none can see another's (DESIGN.md rule 5)."""
 
     def __init__(self) -> None:
-        self._execution: ContextVar[Execution | _NotExecuting] = ContextVar(
-            f"cairn-execution-{id(self):x}", default=_NOT_EXECUTING)
-        self.current = self._execution.get
-        """This thread's :class:`Execution`; hot paths call it rather than the properties below."""
+        tag = f"{id(self):x}"
+        self._overlay: ContextVar[Any] = ContextVar(f"cairn-overlay-{tag}", default=NOT_EXECUTING)
+        self._phase: ContextVar[bytes] = ContextVar(f"cairn-phase-{tag}", default=_INITIALIZATION)
+        self.current_overlay = self._overlay.get
+        """This thread's overlay; hot paths call it rather than the ``overlay`` property."""
+        self.current_phase = self._phase.get
+        """This thread's encoded phase (for every event deposited)."""
         self.event_record_codec: Any = None
         self.events_codec: Any = None
         self.deposit_event: Callable[[Any], None] = lambda event: None
         self.block_number: Callable[[], int] = lambda: 0
 
     @contextmanager
-    def executing(self, overlay: Any) -> Iterator[Execution]:
-        """Bind the calling thread to ``overlay`` until the block ends (see ``RuntimeBase.executing``)."""
-        token = self._execution.set(Execution(overlay))
+    def executing(self, overlay: Any) -> Iterator[None]:
+        """Bind the calling thread to ``overlay`` until the block ends (see ``RuntimeBase.executing``); the
+        phase starts at ``Initialization`` and what it was before comes back afterwards."""
+        overlay_token = self._overlay.set(overlay)
+        phase_token = self._phase.set(_INITIALIZATION)
         try:
-            yield self._execution.get()  # type: ignore[misc]
+            yield
         finally:
-            self._execution.reset(token)
+            self._phase.reset(phase_token)
+            self._overlay.reset(overlay_token)
 
     @property
     def overlay(self) -> Any:
         """The overlay this thread is executing on."""
-        return self.current().overlay
+        return self._overlay.get()
 
     @property
     def phase(self) -> bytes:
         """The SCALE-encoded ``Phase`` of this thread's execution, as System last set it."""
-        return self.current().phase
+        return self._phase.get()
 
     @phase.setter
     def phase(self, encoded: bytes) -> None:
-        execution = self.current()
-        if not isinstance(execution, Execution):
+        if self._overlay.get() is NOT_EXECUTING:
             raise RuntimeError("the runtime is not executing on this thread")
-        execution.phase = encoded
+        self._phase.set(encoded)  # (undone when the execution ends, with the rest)
 
 
 C = TypeVar("C")

@@ -88,10 +88,10 @@ class StorageItem(Generic[V]):
 class _Bound:
     """Shared machinery of bound handles: overlay access and value (de)coding."""
 
-    __slots__ = ("current", "prefix", "item", "_decode", "_encode", "_default")
+    __slots__ = ("current_overlay", "prefix", "item", "_decode", "_encode", "_default")
 
     def __init__(self, env: Any, prefix: bytes, item: StorageItem) -> None:
-        self.current = env.current  # this thread's execution (one call, no property, per access)
+        self.current_overlay = env.current_overlay  # (one C call per access, no property)
         self.prefix = prefix
         self.item = item
         self._decode = item.value_codec.decode
@@ -99,7 +99,7 @@ class _Bound:
         self._default = item.default if item.has_default else None
 
     def _read(self, key: bytes) -> Any:
-        overlay = self.current().overlay
+        overlay = self.current_overlay()
         raw = overlay.get(key)
         if raw is None:
             return self._default
@@ -114,7 +114,7 @@ class _Bound:
         return value
 
     def _write(self, key: bytes, value: Any) -> None:
-        overlay = self.current().overlay
+        overlay = self.current_overlay()
         if value is None:
             overlay.delete(key)
         else:
@@ -144,11 +144,11 @@ class BoundValue(_Bound):
         self._write(self.prefix, value)
 
     def kill(self) -> None:
-        self.current().overlay.delete(self.prefix)
+        self.current_overlay().delete(self.prefix)
 
     def take(self) -> Any:
         value = self._read(self.prefix)
-        self.current().overlay.delete(self.prefix)
+        self.current_overlay().delete(self.prefix)
         return value
 
     def mutate(self, fn: Callable[[Any], Any]) -> Any:
@@ -157,11 +157,11 @@ class BoundValue(_Bound):
         return value
 
     def exists(self) -> bool:
-        return self.current().overlay.get(self.prefix) is not None
+        return self.current_overlay().get(self.prefix) is not None
 
     def append(self, item_codec: Codec, item: Any) -> None:
         """Append to a ``Vec`` value without decoding it (Substrate's ``StorageAppend``)."""
-        self.current().overlay.append(self.prefix, item_codec.encode(item))
+        self.current_overlay().append(self.prefix, item_codec.encode(item))
 
     @property
     def key(self) -> bytes:
@@ -208,16 +208,16 @@ class BoundMap(_Bound):
         self._write(self.prefix + self._hash(self._encode_key(k)), value)
 
     def remove(self, k: Any) -> None:
-        self.current().overlay.delete(self.prefix + self._hash(self._encode_key(k)))
+        self.current_overlay().delete(self.prefix + self._hash(self._encode_key(k)))
 
     def take(self, k: Any) -> Any:
         key = self.prefix + self._hash(self._encode_key(k))
         value = self._read(key)
-        self.current().overlay.delete(key)
+        self.current_overlay().delete(key)
         return value
 
     def contains(self, k: Any) -> bool:
-        return self.current().overlay.get(self.prefix + self._hash(self._encode_key(k))) is not None
+        return self.current_overlay().get(self.prefix + self._hash(self._encode_key(k))) is not None
 
     def mutate(self, k: Any, fn: Callable[[Any], Any]) -> Any:
         key = self.prefix + self._hash(self._encode_key(k))
@@ -230,11 +230,11 @@ class BoundMap(_Bound):
         if self._offset is None:
             raise TypeError(f"{self.item.name}: cannot iterate a map whose hasher does not keep keys")
         skip = len(self.prefix) + self._offset
-        for key, raw in self.current().overlay.items(self.prefix):
+        for key, raw in self.current_overlay().items(self.prefix):
             yield self._decode_key(key[skip:]), self._decode(raw)
 
     def clear(self) -> int:
-        return self.current().overlay.clear_prefix(self.prefix)
+        return self.current_overlay().clear_prefix(self.prefix)
 
 
 class StorageDoubleMap(StorageItem[V]):
@@ -268,10 +268,10 @@ class BoundDoubleMap(_Bound):
         self._write(self.key(k1, k2), value)
 
     def remove(self, k1: Any, k2: Any) -> None:
-        self.current().overlay.delete(self.key(k1, k2))
+        self.current_overlay().delete(self.key(k1, k2))
 
     def contains(self, k1: Any, k2: Any) -> bool:
-        return self.current().overlay.get(self.key(k1, k2)) is not None
+        return self.current_overlay().get(self.key(k1, k2)) is not None
 
     def mutate(self, k1: Any, k2: Any, fn: Callable[[Any], Any]) -> Any:
         key = self.key(k1, k2)
@@ -286,8 +286,8 @@ class BoundDoubleMap(_Bound):
             raise TypeError(f"{self.item.name}: cannot iterate a hasher that does not keep keys")
         prefix = self.prefix_of(k1)
         decode_key = self.item.key_codecs[1].decode
-        for key, raw in self.current().overlay.items(prefix):
+        for key, raw in self.current_overlay().items(prefix):
             yield decode_key(key[len(prefix) + offset :]), self._decode(raw)
 
     def clear_prefix(self, k1: Any) -> int:
-        return self.current().overlay.clear_prefix(self.prefix_of(k1))
+        return self.current_overlay().clear_prefix(self.prefix_of(k1))

@@ -6,7 +6,7 @@ or through the protocols it declares; the executive drives the block lifecycle t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 from runtime.frame.composition import PalletDefinition
@@ -87,15 +87,15 @@ class SystemConfig:
     max_block_weight: Weight
     max_block_length: int
     normal_dispatch_ratio_percent: int = 75
+    max_normal_weight: Weight = field(init=False)
+    """The share of ``max_block_weight`` normal extrinsics may use (derived once, read per extrinsic)."""
+    max_normal_length: int = field(init=False)
 
-    @property
-    def max_normal_weight(self) -> Weight:
+    def __post_init__(self) -> None:
         ratio = self.normal_dispatch_ratio_percent
-        return Weight(self.max_block_weight.ref_time * ratio // 100, self.max_block_weight.proof_size * ratio // 100)
-
-    @property
-    def max_normal_length(self) -> int:
-        return self.max_block_length * self.normal_dispatch_ratio_percent // 100
+        object.__setattr__(self, "max_normal_weight", Weight(self.max_block_weight.ref_time * ratio // 100,
+                                                             self.max_block_weight.proof_size * ratio // 100))
+        object.__setattr__(self, "max_normal_length", self.max_block_length * ratio // 100)
 
     def max_weight_for(self, cls: DispatchClass) -> Weight:
         """The most weight extrinsics of class ``cls`` may use in a block."""
@@ -270,7 +270,7 @@ class System(Pallet[SystemConfig]):
     def known_block_hash(self, number: int) -> bytes | None:
         """The hash of block ``number`` if it is still among the ``BlockHashCount`` kept (an ``H256`` is
         its own encoding, so the stored bytes are the hash)."""
-        return self.env.overlay.get(self.block_hash.key(number))
+        return self.env.current_overlay().get(self.block_hash.key(number))
 
     def account_nonce(self, who: bytes) -> int:
         return self.account.get(who).nonce
@@ -282,8 +282,8 @@ class System(Pallet[SystemConfig]):
         nothing is recorded while building genesis (block 0): it has no extrinsics to attribute events to."""
         if self.number.get() == 0:
             return
-        record = self.env.event_record_codec.encode_with_phase(self.env.phase, event)
-        self.env.overlay.append(self.events.key, record)
+        record = self.env.event_record_codec.encode_with_phase(self.env.current_phase(), event)
+        self.env.current_overlay().append(self.events.key, record)
         self.event_count.put(self.event_count.get() + 1)
 
     def read_events(self) -> tuple:
