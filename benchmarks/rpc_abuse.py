@@ -1,6 +1,6 @@
 """What one abusive RPC client costs a real ``cairn node --dev``: the figures of Cairn issue 15, section 3.
 
-Starts a dev node and, while an honest client on its own WebSocket calls ``chain_getHeader`` every 0.1 s
+Starts a dev node (or, with ``--devnet``, four validators, abusing the first) and, while an honest client on its own WebSocket calls ``chain_getHeader`` every 0.1 s
 throughout, runs each abuse of the issue against it in turn:
 
 - ``system_accountNextIndex`` with a 120,000-character address (target: answered within 1 s);
@@ -14,7 +14,7 @@ throughout, runs each abuse of the issue against it in turn:
 and reports the honest client's longest wait (target: at most 1 s) and whether the node is still running.
 Prints the figures and appends them to ``benchmarks/RESULTS.md``.
 
-    python benchmarks/rpc_abuse.py [--no-record]
+    python benchmarks/rpc_abuse.py [--devnet] [--no-record]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.nodes import NodeProcess
+from tests.integration.nodes import NodeProcess, wait_until
 from tests.integration.test_rpc_limits import (
     HonestClient,
     call,
@@ -43,6 +43,7 @@ from tests.integration.test_rpc_limits import (
     post,
     start_dev_node,
 )
+from tests.integration.test_validators import start_network
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 MB = 1_000_000
@@ -121,10 +122,13 @@ SCENARIOS: list[Callable[[NodeProcess], Row]] = [
 ]
 
 
-def run() -> list[Row]:
+def run(devnet: bool) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rpc-abuse-") as tmp:
-        node = start_dev_node(Path(tmp))
+        nodes = start_network(Path(tmp)) if devnet else [start_dev_node(Path(tmp))]
+        node = nodes[0]
+        if devnet:
+            wait_until(lambda: node.finalized() >= 1, 60, "finality on the devnet")
         try:
             with HonestClient(node.rpc_port) as honest:
                 for scenario in SCENARIOS:
@@ -143,15 +147,19 @@ def run() -> list[Row]:
                             "never waits more than 1 s", worst <= 1.0 and honest.failure is None))
             rows.append(Row("node", "still running" if alive else "EXITED", "never exits", alive))
         finally:
-            node.stop()
+            for each in nodes:
+                each.stop()
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
+    parser.add_argument("--devnet", action="store_true",
+                        help="abuse one validator of a 4-validator network (authoring, voting, gossiping) "
+                             "instead of a single dev node")
     args = parser.parse_args()
-    rows = run()
+    rows = run(args.devnet)
     table = "\n".join(f"| {r.what} | {r.measured} | {r.target} | {'met' if r.met else 'MISSED'} |" for r in rows)
     print(f"\n{table}")
     if args.no_record:
@@ -161,7 +169,9 @@ def main() -> None:
             f"\n## RPC abuse (issue 15, section 3) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
             f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
             f"Python {platform.python_version()}; the node, the abuser and the honest client share its cores\n"
-            f"- command: `python benchmarks/rpc_abuse.py` (one `cairn node --dev`, default RPC limits)\n\n"
+            f"- command: `python benchmarks/rpc_abuse.py{' --devnet' if args.devnet else ''}` "
+            f"({'validator 1 of a 4-validator network' if args.devnet else 'one `cairn node --dev`'}, "
+            f"default RPC limits)\n\n"
             f"| abuse | measured | target | |\n|---|---|---|---|\n{table}\n")
 
 
