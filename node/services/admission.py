@@ -19,7 +19,6 @@ holding transactions merely stale or not yet valid here is dropped without blame
 
 from __future__ import annotations
 
-import logging
 from typing import Awaitable, Callable, Protocol
 
 import trio
@@ -34,8 +33,6 @@ from runtime.hashing import blake2_256
 from runtime.scale import ScaleDecodeError
 
 __all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
-
-log = logging.getLogger("cairn.admission")
 
 VALIDATION_BATCH = 256
 VALIDATION_QUEUE = 8192

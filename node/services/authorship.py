@@ -88,6 +88,8 @@ class Authorship:
                                      candidates=candidates, budget_s=budget))
         for tx_hash, reason in authored.rejected:
             self.pool.remove_invalid(tx_hash, reason)
+        log.info("authored #%d in slot %d: %d transactions, %d refused", authored.block.header.number, slot,
+                 len(authored.included), len(authored.rejected))
         if not self.chain.add(authored.block, authored.state, slot):
             return False
         await self.network.publish(TOPIC_BLOCKS, authored.block.encode())
