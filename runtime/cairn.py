@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
-from runtime.extrinsic import SIGNED_EXTENSIONS, SignatureCache
+from runtime.extrinsic import SIGNED_EXTENSIONS, DecodedExtrinsics, SignatureCache
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
 from runtime.frame.construct import RuntimeBase
 from runtime.frame.metadata import build_metadata
@@ -137,6 +137,8 @@ class CairnRuntime(RuntimeBase):
         self.balances: Balances = self.pallet(Balances)
         self.transaction_payment: TransactionPayment = self.pallet(TransactionPayment)
         self.sudo: Sudo = self.pallet(Sudo)
+        self.extrinsics = DecodedExtrinsics(self.call_codec)
+        """Decoded once per node: the pool's validation and the block that includes the transaction share it."""
 
     @cached_property
     def metadata(self) -> bytes:

@@ -28,7 +28,6 @@ from runtime.extrinsic import (
     UnknownKind,
     UnknownTransaction,
     ValidTransaction,
-    decode_extrinsic,
     encode_unsigned,
     signing_payload,
 )
@@ -145,7 +144,7 @@ class BlockBuilder:
         """Include ``raw`` in the block, or raise (``MalformedExtrinsic``, ``TransactionValidityError``)
         leaving the block exactly as it was."""
         runtime = self.runtime
-        xt = decode_extrinsic(raw, runtime.call_codec)
+        xt = runtime.extrinsics.decode(raw)
         info = runtime.dispatch_info(xt.call)
         index = len(self.extrinsics)
         overlay = self.overlay
@@ -304,7 +303,7 @@ def validate_transactions(runtime: CairnRuntime, state: TrieState, block_hash: b
 
 
 def _validate_one(runtime: CairnRuntime, raw: bytes, number: int) -> Validated:
-    xt = decode_extrinsic(raw, runtime.call_codec)
+    xt = runtime.extrinsics.decode(raw)
     info = runtime.dispatch_info(xt.call)
     if not xt.signed:
         if info.class_ is DispatchClass.Mandatory:

@@ -53,6 +53,7 @@ from runtime.scale import (
 )
 
 __all__ = [
+    "DecodedExtrinsics",
     "EXTRINSIC_VERSION",
     "MAX_EXTRINSIC_SIZE",
     "MalformedExtrinsic",
@@ -316,6 +317,42 @@ def verify_signature(scheme: SignatureScheme, signature: bytes, payload: bytes, 
     except (ValueError, TypeError):  # malformed key or signature bytes
         return False
     return False
+
+
+class DecodedExtrinsics:
+    """Extrinsics decoded recently, by their exact bytes: decoded once per node, not twice.
+
+    A node decodes a transaction when its pool validates it and again when the block holding it is built or
+    imported; the second becomes a lookup. The key is the raw bytes themselves, so a hit is exactly the same
+    bytes, and decoding is a pure function of the bytes and this runtime's call codec: the cached value is what
+    decoding them again would give. Only successes are kept, only extrinsics up to ``MAX_CACHED_BYTES`` (a
+    transfer is ~150; a rare big one is simply decoded again), at most ``capacity`` of them, oldest first. Safe
+    to share between the node's threads, like :class:`SignatureCache`."""
+
+    MAX_CACHED_BYTES = 4096
+
+    def __init__(self, call_codec: Codec, capacity: int = 1 << 16) -> None:
+        self.call_codec = call_codec
+        self.capacity = capacity
+        self._decoded: OrderedDict[bytes, Extrinsic] = OrderedDict()
+
+    def decode(self, raw: bytes) -> Extrinsic:
+        """``decode_extrinsic(raw, call_codec)``, from memory when these bytes were decoded before."""
+        xt = self._decoded.get(raw)
+        if xt is not None:
+            return xt
+        xt = decode_extrinsic(raw, self.call_codec)
+        if len(raw) <= self.MAX_CACHED_BYTES:
+            self._decoded[raw] = xt
+            while len(self._decoded) > self.capacity:
+                try:
+                    self._decoded.popitem(last=False)
+                except KeyError:  # another thread emptied it first
+                    break
+        return xt
+
+    def __len__(self) -> int:
+        return len(self._decoded)
 
 
 class SignatureCache:
