@@ -81,7 +81,8 @@ COMPOSITION: tuple[PalletSlot, ...] = (
     PalletSlot(0, system.DEFINITION),
     PalletSlot(1, timestamp.DEFINITION),
     PalletSlot(2, validator_set.DEFINITION, lambda r: {"header_logs": r.pallet(System)}),
-    PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.pallet(System)}),
+    PalletSlot(5, balances.DEFINITION, lambda r: {
+        "accounts": r.pallet(System), "hold_reasons": r.hold_reasons, "freeze_reasons": r.freeze_reasons}),
     PalletSlot(6, transaction_payment.DEFINITION, lambda r: {
         "currency": r.pallet(Balances), "fee_handler": BurnFees(), "block_weight": r.pallet(System),
         "max_normal_weight": r.pallet(System).config.max_normal_weight}),
@@ -96,7 +97,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=102,
+    spec_version=103,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

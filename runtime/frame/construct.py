@@ -2,13 +2,15 @@
 
 This is the Python counterpart of FRAME's ``construct_runtime!``: given pallet instances at their indices it
 builds the ``RuntimeCall`` and ``RuntimeEvent`` codecs (variant index = pallet index, variant name = pallet
-name, one field: the pallet's own ``Call``/``Event`` enum), the map from error classes to module error
-indices, and dispatch with transactional rollback.
+name, one field: the pallet's own ``Call``/``Event`` enum), the ``RuntimeHoldReason`` and
+``RuntimeFreezeReason`` enums (the same shape, from the pallets' ``HOLD_REASONS``/``FREEZE_REASONS``), the map
+from error classes to module error indices, and dispatch with transactional rollback.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import Any, ContextManager, Sequence, TypeVar
 
@@ -36,13 +38,15 @@ from runtime.scale import (
     Enum,
     Placeholder,
     ScaleDecodeError,
+    CEnum,
     Vec,
     _docs_of,
     _field,
     _variant,
 )
 
-__all__ = ["RUNTIME_CALL", "RUNTIME_EVENTS", "Call", "RuntimeBase", "EventRecord", "UnknownCall"]
+__all__ = ["RUNTIME_CALL", "RUNTIME_EVENTS", "RUNTIME_HOLD_REASON", "RUNTIME_FREEZE_REASON", "Call", "RuntimeBase",
+           "EventRecord", "UnknownCall", "RuntimeReason", "ComposedReasons"]
 
 P = TypeVar("P", bound=Pallet)
 
@@ -89,6 +93,94 @@ class EventRecord:
     phase: Any
     event: Any
     topics: tuple = ()
+
+
+@dataclass(frozen=True)
+class RuntimeReason:
+    """A value of ``RuntimeHoldReason`` or ``RuntimeFreezeReason``: which pallet gave the reason (its index)
+    and which of that pallet's reasons it is (a member of its ``HOLD_REASONS``/``FREEZE_REASONS``; decoded
+    from state without the runtime at hand it is the plain index, which compares equal to the member)."""
+
+    pallet_index: int
+    reason: int
+
+
+class _RuntimeReasonCodec(Codec):
+    """The bytes of a composed reason: the pallet index, then the reason's index. Reasons are field-less, so
+    every value is these two bytes whatever the composition, and Balances' storage and events can use this
+    one codec in every runtime; the metadata shows that runtime's :class:`ComposedReasons` in its place."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def encode(self, value: RuntimeReason) -> bytes:
+        return bytes((value.pallet_index, int(value.reason)))
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[RuntimeReason, int]:
+        if offset + 2 > len(data):
+            raise ScaleDecodeError(f"truncated {self.name}")
+        return RuntimeReason(data[offset], data[offset + 1]), offset + 2
+
+    def type_def(self, registry: Any) -> dict:
+        raise TypeError(f"{self.name} is described in metadata by the runtime's composed enum")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+RUNTIME_HOLD_REASON = _RuntimeReasonCodec("RuntimeHoldReason")
+"""Annotate a field with this to hold a ``RuntimeHoldReason`` (``Balances.Holds``, ``Balances::Held``)."""
+RUNTIME_FREEZE_REASON = _RuntimeReasonCodec("RuntimeFreezeReason")
+"""Annotate a field with this to hold a ``RuntimeFreezeReason`` (``Balances.Freezes``)."""
+
+
+class ComposedReasons(Codec):
+    """``<runtime>::RuntimeHoldReason`` (or ``RuntimeFreezeReason``) of one runtime: a variant per pallet that
+    declares reasons (index = pallet index, name = pallet name, one field: the pallet's own field-less
+    ``HoldReason`` enum). Its bytes are :data:`RUNTIME_HOLD_REASON`'s; decoding also checks the reason exists.
+
+    Balances turns a pallet's reason into the value it stores with :meth:`of`, so a pallet holds balance
+    with its own enum (``currency.hold(HoldReason.StorageDeposit, who, amount)``) and never needs its index.
+    """
+
+    def __init__(self, runtime_crate: str, name: str, declared: Sequence[tuple[int, type[Pallet], type[enum.IntEnum]]],
+                 kind: str) -> None:
+        self.path = (runtime_crate, name)
+        self.variants: dict[int, tuple[str, CEnum]] = {}
+        self._index_of: dict[type, int] = {}
+        for index, pallet, reasons in declared:
+            if reasons in self._index_of:
+                raise TypeError(f"{reasons.__name__} is declared by two pallets")
+            self._index_of[reasons] = index
+            self.variants[index] = (pallet.NAME, CEnum(reasons, (pallet.crate(), "pallet", kind)))
+
+    def of(self, reason: enum.IntEnum) -> RuntimeReason:
+        """The runtime-level value of a pallet's reason; ``ValueError`` if no pallet here declares it."""
+        index = self._index_of.get(type(reason))
+        if index is None:
+            raise ValueError(f"{type(reason).__name__} is not a {self.path[-1]} of any pallet in this runtime")
+        return RuntimeReason(index, reason)
+
+    @property
+    def variant_count(self) -> int:
+        """How many reasons there are in all (FRAME's ``VariantCount``)."""
+        return sum(len(reasons.enum_cls) for _, reasons in self.variants.values())
+
+    def encode(self, value: RuntimeReason) -> bytes:
+        return bytes((value.pallet_index, int(value.reason)))
+
+    def decode_from(self, data: bytes, offset: int) -> tuple[RuntimeReason, int]:
+        variant = self.variants.get(data[offset]) if offset < len(data) else None
+        if variant is None:
+            raise ScaleDecodeError(f"no pallet with a {self.path[-1]} at this index")
+        reason, end = variant[1].decode_from(data, offset + 1)
+        return RuntimeReason(data[offset], reason), end
+
+    def type_def(self, registry: Any) -> dict:
+        return {"variant": {"variants": [
+            _variant(name, index, [_field(None, registry.id_of(reasons), f"{reasons.path[0]}::{reasons.path[-1]}")])
+            for index, (name, reasons) in sorted(self.variants.items())
+        ]}}
 
 
 class _PalletCalls(Codec):
@@ -263,6 +355,12 @@ class RuntimeBase:
         self.pallets: dict[int, Pallet] = {}
         self.by_name: dict[str, Pallet] = {}
         self._by_type: dict[type, Pallet] = {}
+        # Known before any pallet is built, so a slot's wiring can hand them to Balances.
+        classes = [(slot.index, slot.definition.pallet) for slot in self.composition]
+        self.hold_reasons = ComposedReasons(self.CRATE, "RuntimeHoldReason", [
+            (index, cls, cls.HOLD_REASONS) for index, cls in classes if cls.HOLD_REASONS is not None], "HoldReason")
+        self.freeze_reasons = ComposedReasons(self.CRATE, "RuntimeFreezeReason", [
+            (index, cls, cls.FREEZE_REASONS) for index, cls in classes if cls.FREEZE_REASONS is not None], "FreezeReason")
         for slot in self.composition:  # in order: a slot's wiring may use the pallets placed before it
             definition = slot.definition
             if slot.index in self.pallets or definition.name in self.by_name:
@@ -297,7 +395,10 @@ class RuntimeBase:
         self.event_record_codec = _EventRecordCodec(self.event_codec)
         self.events_codec = Vec(self.event_record_codec)
         env.event_record_codec, env.events_codec = self.event_record_codec, self.events_codec
-        self.substitutions: dict[Codec, Codec] = {RUNTIME_CALL: self.call_codec, RUNTIME_EVENTS: self.events_codec}
+        self.substitutions: dict[Codec, Codec] = {
+            RUNTIME_CALL: self.call_codec, RUNTIME_EVENTS: self.events_codec,
+            RUNTIME_HOLD_REASON: self.hold_reasons, RUNTIME_FREEZE_REASON: self.freeze_reasons,
+        }
         self.error_index: dict[type, tuple[int, int]] = {}
         self.error_types: dict[int, _PalletErrors] = {}
         for index, pallet in self.pallets.items():

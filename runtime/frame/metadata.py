@@ -27,13 +27,17 @@ METADATA_VERSION = 14
 
 class TypeRegistry:
     """A portable type registry: codecs in, dense ids out. Ids are reserved before a type's definition is
-    computed, so recursive types (a ``RuntimeCall`` inside ``Sudo::sudo``) terminate."""
+    computed, so recursive types (a ``RuntimeCall`` inside ``Sudo::sudo``) terminate. ``substitutions``
+    replace the codecs that only the runtime's composition defines (``RuntimeCall``, ``RuntimeHoldReason``,
+    ...) wherever they occur, however deeply nested."""
 
-    def __init__(self) -> None:
+    def __init__(self, substitutions: dict[Codec, Codec] | None = None) -> None:
         self.types: list[dict | None] = []
         self._ids: dict[Any, int] = {}
+        self._substitutions = substitutions or {}
 
     def id_of(self, codec: Codec) -> int:
+        codec = self._substitutions.get(codec, codec)
         key = codec.registry_key()
         type_id = self._ids.get(key)
         if type_id is not None:
@@ -111,7 +115,7 @@ def _storage_items(pallet_cls: type) -> list[StorageItem]:
 
 def build_metadata_dict(runtime: RuntimeBase, address: Codec, signature: Codec,
                         extensions: Sequence[SignedExtensionInfo]) -> dict:
-    registry = TypeRegistry()
+    registry = TypeRegistry(runtime.substitutions)
     pallets = []
     for index, pallet in sorted(runtime.pallets.items()):
         cls = type(pallet)

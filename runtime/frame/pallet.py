@@ -12,6 +12,9 @@ A pallet is a class with:
 - ``EVENTS`` and ``ERRORS`` — event dataclasses and :class:`DispatchError` subclasses; their position in
   the tuple is their wire index;
 - ``CONSTANTS`` — values exposed in metadata;
+- ``HOLD_REASONS`` and ``FREEZE_REASONS`` — field-less ``IntEnum`` classes naming why the pallet holds or freezes
+  balance (a stake, a deposit, an escrow); the runtime composes them into ``RuntimeHoldReason`` and
+  ``RuntimeFreezeReason`` (variant = the pallet, at its index), as FRAME's ``#[pallet::composite_enum]``;
 - hooks ``on_initialize``, ``on_finalize``, ``integrity_test``.
 
 A call checks everything first, then writes (house rule 4). It raises a :class:`DispatchError` for a user
@@ -300,6 +303,8 @@ class Pallet(Generic[C]):
     EVENTS: ClassVar[tuple[type, ...]] = ()
     ERRORS: ClassVar[tuple[type[DispatchError], ...]] = ()
     CONSTANTS: ClassVar[tuple[Constant, ...]] = ()
+    HOLD_REASONS: ClassVar[type[enum.IntEnum] | None] = None
+    FREEZE_REASONS: ClassVar[type[enum.IntEnum] | None] = None
     DOCS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: C, env: Env) -> None:

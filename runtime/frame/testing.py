@@ -5,7 +5,8 @@ implementations of whatever its ``Config`` needs from others, and run each test 
 ``new_test_ext().execute_with(|| ...)``. Here:
 
     ext = new_test_ext(
-        PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.pallet(System)}),
+        PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.pallet(System), "hold_reasons": r.hold_reasons,
+                                                      "freeze_reasons": r.freeze_reasons}),
         params={"Balances": {"existential_deposit": 10}},
         genesis={"Balances": BalancesGenesis(((ALICE, 100), (BOB, 200)))},
     )

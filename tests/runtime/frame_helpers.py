@@ -45,7 +45,8 @@ AUTHORITY = bytes([0xAA]) * 32
 
 MOCK_RUNTIME = (
     PalletSlot(2, validator_set.DEFINITION, lambda r: {"header_logs": r.pallet(System)}),
-    PalletSlot(5, balances.DEFINITION, lambda r: {"accounts": r.pallet(System)}),
+    PalletSlot(5, balances.DEFINITION, lambda r: {
+        "accounts": r.pallet(System), "hold_reasons": r.hold_reasons, "freeze_reasons": r.freeze_reasons}),
     PalletSlot(7, sudo.DEFINITION, lambda r: {"dispatcher": r}),
 )
 """The core pallets' mock runtime (System is added by ``new_pallet_ext``); the indices are Cairn's, so
