@@ -2,9 +2,16 @@
 
 Transactions arrive from the RPC (``author_submitExtrinsic``, ``author_submitAndWatchExtrinsic``), from peers
 (the ``transactions`` gossip topic, a batch per message) and from blocks a reorg retracted. Each is checked
-against the pool first (already there: 1013; recently included or invalid: 1012), then validated by the
-runtime against the best block. Validation runs in a worker thread, up to ``VALIDATION_BATCH`` transactions per
-hand-off (the hand-off costs more than a check), and returns what it decoded, so nothing is decoded twice.
+against the pool first (already there: 1013; recently included or invalid: 1012; the ready queue full and
+the transaction unable to outrank anything in it: 1016), then validated by the runtime against the best block.
+Validation runs in a worker thread, up to ``VALIDATION_BATCH`` transactions per hand-off (the hand-off costs
+more than a check), and returns what it decoded, so nothing is decoded twice.
+
+Under overload the pool check is what keeps the node's CPU for blocks: validation is about a third of a
+validator's work, and a full pool would drop what it validated. So while the ready queue is full, a transaction
+is decoded (a tenth of the cost of validating it) to bound its priority, and refused at once if it could not
+outrank the lowest ready one; the check runs again when its validation batch starts, since the pool may have
+filled while it queued.
 
 Outcomes are typed: the transaction's hash when pooled, else the refusal itself (:class:`PoolError`,
 :class:`MalformedExtrinsic`, :class:`TransactionValidityError`); ``node.api`` turns refusals into Substrate's
@@ -14,7 +21,8 @@ it sees every status that follows and always a terminal one.
 Gossip: a node sends what it pooled from the RPC to its peers, batched every ``TX_GOSSIP_INTERVAL_S``. A
 batch received is forwarded only when all of it was pooled here (or already was): a batch holding a
 transaction that does not decode or whose signature fails is rejected (its sender could have checked), one
-holding transactions merely stale or not yet valid here is dropped without blame.
+holding transactions merely stale, not yet valid here or refused by a full pool is dropped without blame and
+not forwarded: a peer whose pool had room pooled it already, and one whose pool is full would refuse it too.
 """
 
 from __future__ import annotations
@@ -27,9 +35,11 @@ from node.chain import BestChange, Chain
 from node.network import DeferredSubscription, NetworkService, PendingGossip
 from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INTERVAL_S, decode_transactions, encode_transactions
 from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
+from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
-from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError
+from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, decode_extrinsic
 from runtime.hashing import blake2_256
+from runtime.primitives import DispatchClass
 from runtime.scale import ScaleDecodeError
 
 __all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
@@ -63,7 +73,7 @@ class _Pending:
         self.raw = raw
         self.tx_hash = tx_hash
         self.done = trio.Event()
-        self.result: Validated | MalformedExtrinsic | TransactionValidityError | None = None
+        self.result: Validated | Refusal | None = None
         self.at_number = 0
         """The best block it was validated against."""
 
@@ -98,10 +108,9 @@ class Admission:
         outcomes: list[Outcome | _Pending] = []
         for raw in raws:
             tx_hash = blake2_256(raw)
-            if tx_hash in self.pool:
-                outcomes.append(ALREADY_IMPORTED)
-            elif self.pool.is_banned(tx_hash):  # just included, or found invalid: not worth validating again
-                outcomes.append(TEMPORARILY_BANNED)
+            refusal = self._refusal_before_validation(raw, tx_hash)
+            if refusal is not None:
+                outcomes.append(refusal)
             else:
                 pending = _Pending(raw, tx_hash)
                 await self._requests.send(pending)
@@ -115,6 +124,15 @@ class Admission:
     def next_nonce(self, who: bytes) -> int:
         """The nonce ``who``'s next transaction should carry: after the chain's and the pool's."""
         return self.pool.next_nonce(who, self.chain.account_nonce(who))
+
+    def _refusal_before_validation(self, raw: bytes, tx_hash: bytes) -> Refusal | None:
+        """The pool's answer when it is sure before validation: already pooled, banned (just included, or
+        found invalid), or the ready queue full for a transaction that could not outrank its lowest."""
+        runtime = self.chain.runtime
+        try:
+            return self.pool.refusal_before_validation(tx_hash, len(raw), lambda: _priority_before_validation(runtime, raw))
+        except MalformedExtrinsic as exc:  # what validation would answer too
+            return exc
 
     def _admit(self, pending: _Pending, gossip: bool, watch: Watcher | None) -> Outcome:
         result = pending.result
@@ -145,6 +163,13 @@ class Admission:
                         batch.append(self._queue.receive_nowait())
                     except trio.WouldBlock:
                         break
+                for pending in batch:  # the pool may have filled while they queued
+                    pending.result = self._refusal_before_validation(pending.raw, pending.tx_hash)
+                    if pending.result is not None:
+                        pending.done.set()
+                batch = [p for p in batch if p.result is None]
+                if not batch:
+                    continue
                 best = self.chain.tree.best
                 runtime = self.chain.runtime
                 async with self._validator:
@@ -236,6 +261,18 @@ class Admission:
                 channel.close()
         if terminal or not channels:
             self._watches.pop(tx_hash, None)
+
+
+def _priority_before_validation(runtime: CairnRuntime, raw: bytes) -> int | None:
+    """The priority ``raw`` will be validated with, when its bytes alone tell: a Normal-class transaction's
+    priority depends only on its tip, weight and length, whereas an operational one's adds its fee (which needs
+    the state) and an unsigned one is refused by validation anyway (``None``: not known before validation).
+    Raises :class:`MalformedExtrinsic` for bytes that do not decode."""
+    xt = decode_extrinsic(raw, runtime.call_codec)
+    info = runtime.dispatch_info(xt.call)
+    if not xt.signed or info.class_ is not DispatchClass.Normal:
+        return None
+    return runtime.transaction_payment.priority(0, xt.tip, info, xt.length)  # (the fee counts only when operational)
 
 
 async def _forward_updates(watcher: Watcher, updates: trio.MemoryReceiveChannel[WatchUpdate]) -> None:

@@ -46,12 +46,12 @@ def author(chain: Chain, slot: int, transactions: list[PoolTransaction] = (), pa
                         secret=key.secret, candidates=transactions, budget_s=5.0).block
 
 
-def transfer(chain: Chain, nonce: int, *, signer: Keypair = ALICE, value: int = 10**12) -> bytes:
+def transfer(chain: Chain, nonce: int, *, signer: Keypair = ALICE, value: int = 10**12, tip: int = 0) -> bytes:
     runtime = chain.runtime
     call = runtime.call_codec.encode(runtime.call("Balances", "transfer_keep_alive", dest=BOB.public, value=value))
     version, genesis = runtime.VERSION, chain.tree.genesis_hash
-    payload = signing_payload(call, Era(), nonce, 0, version.spec_version, version.transaction_version, genesis, genesis)
-    return encode_signed(call, signer.public, signer.scheme, signer.sign(payload), Era(), nonce, 0)
+    payload = signing_payload(call, Era(), nonce, tip, version.spec_version, version.transaction_version, genesis, genesis)
+    return encode_signed(call, signer.public, signer.scheme, signer.sign(payload), Era(), nonce, tip)
 
 
 @pytest.fixture

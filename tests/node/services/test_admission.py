@@ -6,10 +6,14 @@ import trio
 
 from node.protocol import TOPIC_TRANSACTIONS, encode_transactions
 from node.services.admission import Admission
-from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolTransaction
+from node.txpool import ALREADY_IMPORTED, READY_FULL, TEMPORARILY_BANNED, PoolLimits, PoolTransaction
 from runtime.executive import execute_block, validate_transactions
 from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic
+from runtime.keyring import Keypair
 from tests.node.services.conftest import ALICE, BOB, author, connect_both, eventually, new_chain, transfer
+
+CHARLIE = Keypair.from_uri("//Charlie")
+TIP = 10**9
 
 
 class Updates:
@@ -132,3 +136,37 @@ async def test_a_watcher_that_went_away_does_not_disturb_the_chain(nursery, star
     assert chain.finalize(block.hash, b"justification") == [block.hash]
     assert isinstance((await admission.submit([transfer(chain, 1)]))[0], bytes)
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def _forged(raw: bytes) -> bytes:
+    """``raw`` with a byte of its signature flipped: it decodes, and fails only the signature check."""
+    forged = bytearray(raw)
+    forged[50] ^= 1  # (2-byte length, version, address kind, 32-byte signer, scheme, then the signature)
+    return bytes(forged)
+
+
+async def test_a_full_pool_refuses_before_validating_what_could_not_outrank_anything(nursery, start_node):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node(), PoolLimits(max_ready=1)))
+    updates = Updates(nursery)
+    (pooled,) = await admission.submit([transfer(chain, 0)], watch=updates)
+    (outcome,) = await admission.submit([_forged(transfer(chain, 0, signer=BOB))])
+    assert outcome is READY_FULL  # not BadProof: its signature was never checked
+    (outcome,) = await admission.submit([_forged(transfer(chain, 0, signer=BOB, tip=TIP))])
+    assert isinstance(outcome, InvalidTransaction) and outcome.kind is InvalidKind.BadProof  # might outrank: validated
+    (outcome,) = await admission.submit([transfer(chain, 0, signer=BOB, tip=TIP)])
+    assert isinstance(outcome, bytes) and pooled not in admission.pool  # it does, evicting the tipless one
+    await eventually(lambda: updates.received == ["ready", "dropped"])
+
+
+async def test_a_full_pool_takes_from_a_gossiped_batch_only_what_outranks_and_blames_no_one(nursery, start_node):
+    chain = new_chain()
+    receiver_network, sender = await start_node(), await start_node()
+    await connect_both(sender, receiver_network)
+    admission = await started(nursery, Admission(chain, receiver_network, PoolLimits(max_ready=1)))
+    await admission.submit([transfer(chain, 0)])
+    tipless, tipped = _forged(transfer(chain, 0, signer=BOB)), transfer(chain, 0, signer=CHARLIE, tip=TIP)
+    await sender.publish(TOPIC_TRANSACTIONS, encode_transactions([tipless, tipped]))
+    await eventually(lambda: admission.pool.ready_count == 1 and next(admission.pool.best()).raw == tipped)
+    assert len(admission.pool) == 1
+    assert receiver_network.reputation(sender.local_peer_id) == 0  # refused unchecked: nothing to blame
