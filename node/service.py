@@ -16,6 +16,7 @@ answers them by asking the services, and holds no chain logic of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from node.chain_spec import ChainSpec
 from node.clock import SlotClock
 from node.keystore import SESSION_KEY_TYPE, Keystore
 from node.network import NetworkService
+from node.network.peers import Direction
 from node.rpc.registry import RpcModule
 from node.rpc.subscriptions import Subscription
 from node.services.admission import Admission
@@ -207,6 +209,25 @@ class Node:
 
     def local_peer_id(self) -> str:
         return str(self.network.local_peer_id)
+
+    def local_listen_addresses(self) -> list[str]:
+        return [str(self.network.listen_address)]
+
+    def node_roles(self) -> list[str]:
+        return ["Authority"] if self.config.validator else ["Full"]
+
+    def network_state(self) -> dict:
+        network = self.network
+        return {
+            "peerId": str(network.local_peer_id),
+            "listenedAddresses": self.local_listen_addresses(),
+            "connectedPeers": {str(info.peer_id): {
+                "endpoint": {"dialing" if info.direction is Direction.OUTBOUND else "listening": str(info.address)},
+                "reputation": info.reputation, "connectedSince": info.connected_since,
+                "latestPingTime": info.round_trip_time} for info in network.peers()},
+            "bannedPeers": sorted(str(p) for p in network.reputations() if network.is_banned(p)),
+            "statistics": dataclasses.asdict(network.statistics()),
+        }
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,28 @@
 takes its block-hash parameter as ``[]``, ``[null]`` or ``[hash]`` (default: the best block) and answers
 unknown blocks the way Substrate does: ``null`` for headers, blocks and hashes, error 4003 for state.
 
+The set is Substrate's standard one (``sc-rpc``, ``substrate-frame-rpc-system``,
+``pallet-transaction-payment-rpc``), with its aliases, semantics, error codes and unsafe marks:
+
+- system: ``name``, ``version``, ``chain``, ``chainType``, ``properties``, ``health``, ``localPeerId``,
+  ``localListenAddresses``, ``nodeRoles``, ``syncState``, ``accountNextIndex`` (``account_nextIndex``);
+  unsafe: ``peers``, ``unstable_networkState``, ``addLogFilter``, ``resetLogFilter``, ``dryRun``
+  (``system_dryRunAt``: applies the extrinsic in a throwaway child block, returns the SCALE
+  ``ApplyExtrinsicResult``);
+- chain: ``getBlockHash`` (``getHead``), ``getHeader``, ``getBlock``, ``getFinalizedHead``
+  (``getFinalisedHead``), and the new/finalized/all heads subscriptions with their aliases;
+- state: ``call`` (``callAt``), ``getStorage``/``Hash``/``Size`` (``…At``), ``getKeys`` (deprecated),
+  ``getKeysPaged`` (``…At``), ``queryStorageAt``, ``getReadProof``, ``getMetadata``, ``getRuntimeVersion``
+  (``chain_getRuntimeVersion``), the runtime-version and storage subscriptions; unsafe: ``getPairs``,
+  ``queryStorage``, ``traceBlock`` (answers ``traceError``: the runtime records no execution traces);
+- author: ``submitExtrinsic``, ``submitAndWatchExtrinsic``/``unwatchExtrinsic``, ``pendingExtrinsics``;
+  unsafe: ``removeExtrinsic``, ``rotateKeys``, ``insertKey``, ``hasKey``, ``hasSessionKeys``;
+- payment: ``queryInfo``, ``queryFeeDetails``; and ``grandpa_roundState``. ``rpc_methods`` is the server's.
+
+Not served: the reserved-peer methods (the network keeps its bootnodes connected but has no set a client
+may change), ``author_rotateKeysWithOwner`` (the runtime has no key-ownership proof), ``childstate_*`` (the
+state has no child tries) and the ``chainHead_v1``/``transaction_v1`` families.
+
 The node is reached only through :class:`NodeHandle`, so these handlers hold no chain logic of their own.
 
 One client must not be able to freeze the node (``DESIGN.md`` rules 5 and 8):
@@ -11,8 +33,8 @@ One client must not be able to freeze the node (``DESIGN.md`` rules 5 and 8):
 - every argument is bounded on its JSON value before it is decoded: hex strings to the size their type
   allows, lists to a stated length, addresses to the SS58 length (``MAX_*`` below); anything else is
   -32602 Invalid params;
-- state reads that can take more than a few milliseconds (storage values, key pages, storage queries, read
-  proofs, blocks, the storage subscriptions' per-block diff) run in a worker thread, at most
+- state reads that can take more than a few milliseconds (storage values, key pages and listings, storage
+  queries, read proofs, blocks, the storage subscriptions' per-block diff) run in a worker thread, at most
   ``STATE_READ_THREADS`` at once, on a :class:`~runtime.trie.TrieState` (an immutable value) taken on the
   trio thread, which alone touches the block tree and the pool; the metadata is hex-encoded once.
 """
@@ -25,12 +47,13 @@ from typing import Any, Callable, Protocol, TypeVar
 
 import trio
 
-from node.api.errors import state_at
-from node.api.shapes import InvalidHex, block_json, from_hex, header_json, to_hex
+from node.api.errors import CLIENT_ERROR, state_at
+from node.api.log_filter import MAX_DIRECTIVES_TEXT, InvalidDirective, LogFilter
+from node.api.shapes import InvalidHex, block_json, fee_details_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.broadcast import Broadcaster
 from node.keystore import SESSION_KEYS_LEN, Keystore, KeystoreError
-from node.rpc.jsonrpc import RpcError
+from node.rpc.jsonrpc import OVERSIZED_RESPONSE, RpcError
 from node.rpc.registry import RpcModule
 from node.rpc.subscriptions import CallContext, Subscription, SubscriptionClosed
 from node.txpool import TxPool
@@ -38,8 +61,8 @@ from runtime.cairn import RuntimeVersion
 from runtime.extrinsic import MAX_EXTRINSIC_SIZE
 from runtime.primitives import Header
 from runtime.hashing import blake2_256
-from runtime.pallets.transaction_payment import RuntimeDispatchInfo
-from runtime.scale import U32
+from runtime.pallets.transaction_payment import FeeDetails, RuntimeDispatchInfo
+from runtime.scale import U32, ScaleDecodeError, decode_compact
 from runtime.ss58 import InvalidAddress, ss58_decode
 from runtime.trie import MAX_KEY_LENGTH, TrieState
 
@@ -65,6 +88,20 @@ MAX_METHOD_NAME = 256
 """Characters of a runtime-API method name (``TransactionPaymentApi_query_fee_details`` has 39)."""
 MAX_SECRET_URI = 1024
 """Characters of a secret URI for ``author_insertKey`` (a 24-word phrase, a derivation path, a password)."""
+MAX_LISTING_BYTES = 15 * 1024 * 1024
+"""Bytes of keys (and values) one ``state_getKeys`` / ``state_getPairs`` answer may hold: Substrate's default
+response limit. A larger prefix is refused (-32008); ``state_getKeysPaged`` walks any prefix."""
+MAX_QUERY_BLOCKS = 256
+"""Blocks one ``state_queryStorage`` range may span (each is read for every key)."""
+MAX_TRACE_FILTER = 4096
+"""Characters of each ``state_traceBlock`` filter argument."""
+
+FRAME_RUNTIME_ERROR = 1
+"""``substrate-frame-rpc-system`` / ``pallet-transaction-payment-rpc``: the runtime call failed."""
+FRAME_DECODE_ERROR = 2
+"""The same: the extrinsic does not decode."""
+INVALID_BLOCK_RANGE = 4001
+"""``sc-rpc``'s state error: a block range that is not a chain."""
 
 STATE_READ_THREADS = 4
 """Worker threads reading state at once: reads hold the GIL, so more would add memory, not speed."""
@@ -95,6 +132,12 @@ class NodeHandle(Protocol):
     def sync_state(self) -> dict: ...
     def round_state(self) -> dict: ...
     def local_peer_id(self) -> str: ...
+    def local_listen_addresses(self) -> list[str]:
+        """Where peers reach this node, each with its ``/p2p/<peer id>``."""
+    def node_roles(self) -> list[str]:
+        """``["Authority"]`` for a validator, else ``["Full"]``."""
+    def network_state(self) -> dict:
+        """The peer-to-peer layer's state (``system_unstable_networkState``)."""
 
 
 def _param(params: list, index: int, default: Any = None) -> Any:
@@ -171,6 +214,45 @@ def _block_number(value: Any) -> int:
     return value
 
 
+def _opaque_extrinsic(params: list, message: str) -> bytes:
+    """The extrinsic argument of ``system_dryRun`` and ``payment_*``: bounded, and decoded as an opaque
+    extrinsic (``Compact<len> ++ bytes``) as those methods do before calling the runtime (code 2)."""
+    raw = _bytes_param(params, 0, "extrinsic", MAX_EXTRINSIC_SIZE)
+    try:
+        length, offset = decode_compact(raw)
+    except ScaleDecodeError as exc:
+        raise RpcError(FRAME_DECODE_ERROR, message, str(exc)) from None
+    if offset + length != len(raw):
+        raise RpcError(FRAME_DECODE_ERROR, message, f"declared length {length}, got {len(raw) - offset} bytes")
+    return raw
+
+
+def _optional_text_param(params: list, index: int, what: str, max_length: int) -> str | None:
+    return None if _param(params, index) is None else _text_param(params, index, what, max_length)
+
+
+def _block_range(tree: BlockTree, first: bytes, last: bytes) -> list[tuple[bytes, TrieState]]:
+    """The blocks from ``first`` to its descendant ``last``, oldest first, with their states; error 4001
+    (Substrate's) when they are not such a range of at most ``MAX_QUERY_BLOCKS``."""
+
+    def invalid(details: str) -> RpcError:
+        return RpcError(INVALID_BLOCK_RANGE,
+                        f"Cannot resolve a block range ['{to_hex(first)}' ... '{to_hex(last)}]. {details}")
+
+    if first not in tree or last not in tree:
+        raise invalid("Unknown block")
+    lowest = tree.header(first).number
+    if tree.header(last).number - lowest >= MAX_QUERY_BLOCKS:
+        raise invalid(f"A range spans at most {MAX_QUERY_BLOCKS} blocks")
+    hashes = [last]
+    while hashes[-1] != first:
+        header = tree.header(hashes[-1])
+        if header.number <= lowest:
+            raise invalid("The first block is not an ancestor of the last")
+        hashes.append(header.parent_hash)
+    return [(h, state_at(tree, h)) for h in reversed(hashes)]
+
+
 def build_module(node: NodeHandle) -> RpcModule:
     module = RpcModule()
     tree = node.tree
@@ -208,16 +290,59 @@ def build_module(node: NodeHandle) -> RpcModule:
     async def system_account_next_index(params: list, ctx: CallContext) -> int:
         return node.account_next_index(_account_param(params, 0))
 
+    async def system_local_listen_addresses(params: list, ctx: CallContext) -> list[str]:
+        return node.local_listen_addresses()
+
+    async def system_node_roles(params: list, ctx: CallContext) -> list[str]:
+        return node.node_roles()
+
+    async def system_network_state(params: list, ctx: CallContext) -> dict:
+        return node.network_state()
+
+    log_filter = LogFilter()
+
+    async def system_add_log_filter(params: list, ctx: CallContext) -> None:
+        try:
+            log_filter.add(_text_param(params, 0, "directives", MAX_DIRECTIVES_TEXT))
+        except InvalidDirective as exc:
+            raise RpcError.invalid_params(str(exc)) from None
+
+    async def system_reset_log_filter(params: list, ctx: CallContext) -> None:
+        log_filter.reset()
+
+    async def system_dry_run(params: list, ctx: CallContext) -> str:
+        message = "Unable to dry run extrinsic"
+        raw = _opaque_extrinsic(params, message)
+        return to_hex(await frame_call("BlockBuilder_apply_extrinsic", raw, _hash_param(node, params, 1),
+                                       f"{message}."))
+
     for name, handler, aliases in (
         ("system_chain", system_chain, ()), ("system_chainType", system_chain_type, ()),
         ("system_name", system_name, ()), ("system_version", system_version, ()),
         ("system_properties", system_properties, ()), ("system_health", system_health, ()),
         ("system_syncState", system_sync_state, ()),
         ("system_localPeerId", system_local_peer_id, ()),
+        ("system_localListenAddresses", system_local_listen_addresses, ()),
+        ("system_nodeRoles", system_node_roles, ()),
         ("system_accountNextIndex", system_account_next_index, ("account_nextIndex",)),
     ):
         module.register(name, handler, aliases=aliases)
-    module.register("system_peers", system_peers, unsafe=True)  # peers' addresses: unsafe in Substrate too
+    for name, handler, aliases in (  # unsafe in Substrate too: peers' addresses, node administration, execution
+        ("system_peers", system_peers, ()), ("system_unstable_networkState", system_network_state, ()),
+        ("system_addLogFilter", system_add_log_filter, ()), ("system_resetLogFilter", system_reset_log_filter, ()),
+        ("system_dryRun", system_dry_run, ("system_dryRunAt",)),
+    ):
+        module.register(name, handler, aliases=aliases, unsafe=True)
+
+    async def frame_call(method: str, data: bytes, at: bytes, message: str) -> bytes:
+        """A runtime API call for ``system_dryRun`` / ``payment_*``: its failure is their code 1."""
+        state_at(tree, at)
+        try:
+            return await node.runtime_call(method, data, at)
+        except RpcError as exc:
+            if exc.code != CLIENT_ERROR:
+                raise
+            raise RpcError(FRAME_RUNTIME_ERROR, message, exc.data) from None
 
     # --- chain ----------------------------------------------------------------------------------
     async def chain_get_block_hash(params: list, ctx: CallContext) -> Any:
@@ -322,6 +447,56 @@ def build_module(node: NodeHandle) -> RpcModule:
         state = state_at(node.tree, _hash_param(node, params, 3))
         return await in_worker(lambda: [to_hex(key) for key in itertools.islice(state.keys(prefix, start), count)])
 
+    async def key_listing(params: list, with_values: bool) -> list:
+        """Every key under the prefix in ``params`` (with its value), up to ``MAX_LISTING_BYTES``."""
+        prefix = _optional_bytes_param(params, 0, "key prefix", MAX_STORAGE_KEY) or b""
+        state = state_at(node.tree, _hash_param(node, params, 1))
+
+        def read() -> list:
+            listing: list = []
+            size = 0
+            for key, value in state.items(prefix):
+                size += len(key) + (len(value) if with_values else 0)
+                if size > MAX_LISTING_BYTES:
+                    raise RpcError(OVERSIZED_RESPONSE, "Response is too big",
+                                   f"more than {MAX_LISTING_BYTES} bytes under this prefix: use state_getKeysPaged")
+                listing.append([to_hex(key), to_hex(value)] if with_values else to_hex(key))
+            return listing
+
+        return await in_worker(read)
+
+    async def state_get_keys(params: list, ctx: CallContext) -> list[str]:
+        return await key_listing(params, with_values=False)
+
+    async def state_get_pairs(params: list, ctx: CallContext) -> list[list[str]]:
+        return await key_listing(params, with_values=True)
+
+    async def state_query_storage(params: list, ctx: CallContext) -> list[dict]:
+        keys = _keys_param(params, 0)
+        first = _hex(_param(params, 1), "from block hash", length=32)
+        blocks = _block_range(tree, first, _hash_param(node, params, 2))
+
+        def changes() -> list[dict]:
+            sets, last = [], {}
+            for block_hash, state in blocks:
+                now = _values(state, keys)
+                changed = {k: v for k, v in now.items() if k not in last or last[k] != v}
+                if changed:
+                    sets.append(_storage_changes(block_hash, changed))
+                last = now
+            return sets
+
+        return await in_worker(changes)
+
+    async def state_trace_block(params: list, ctx: CallContext) -> dict:
+        block_hash = _hex(_param(params, 0), "block hash", length=32)
+        for index, what in ((1, "targets"), (2, "storage keys"), (3, "methods")):
+            _optional_text_param(params, index, what, MAX_TRACE_FILTER)
+        if block_hash not in tree:
+            raise RpcError(INVALID_BLOCK_RANGE, f"Cannot resolve a block range ['{to_hex(block_hash)}' ... "
+                                                f"'{to_hex(block_hash)}]. Unknown block")
+        return {"traceError": {"error": "Cairn's runtime records no execution traces: block tracing is not supported"}}
+
     async def state_query_storage_at(params: list, ctx: CallContext) -> list[dict]:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
@@ -347,7 +522,11 @@ def build_module(node: NodeHandle) -> RpcModule:
     module.register("state_getStorage", state_get_storage, aliases=("state_getStorageAt",))
     module.register("state_getStorageHash", state_get_storage_hash, aliases=("state_getStorageHashAt",))
     module.register("state_getStorageSize", state_get_storage_size, aliases=("state_getStorageSizeAt",))
+    module.register("state_getKeys", state_get_keys)
     module.register("state_getKeysPaged", state_get_keys_paged, aliases=("state_getKeysPagedAt",))
+    module.register("state_getPairs", state_get_pairs, unsafe=True)
+    module.register("state_queryStorage", state_query_storage, unsafe=True)
+    module.register("state_traceBlock", state_trace_block, unsafe=True)
     module.register("state_queryStorageAt", state_query_storage_at)
     module.register("state_getReadProof", state_get_read_proof)
     module.register("state_call", state_call, aliases=("state_callAt",))
@@ -389,7 +568,20 @@ def build_module(node: NodeHandle) -> RpcModule:
         raws = [tx.raw for tx in node.pool.pending()]  # the pool holds up to 20 MiB: hex it in a worker
         return await in_worker(lambda: [to_hex(raw) for raw in raws])
 
+    async def author_remove_extrinsic(params: list, ctx: CallContext) -> list[str]:
+        wanted = _param(params, 0)
+        if not isinstance(wanted, list) or len(wanted) > MAX_QUERY_KEYS:
+            raise RpcError.invalid_params(f"expected a list of at most {MAX_QUERY_KEYS} {{hash}} / {{extrinsic}}")
+        hashes = [_extrinsic_or_hash(item) for item in wanted]
+        removed = []
+        for tx_hash in hashes:  # Substrate's semantics: out of the pool, and banned for a while
+            if tx_hash in node.pool:
+                node.pool.remove_invalid(tx_hash, "removed by author_removeExtrinsic")
+                removed.append(to_hex(tx_hash))
+        return removed
+
     module.register("author_submitExtrinsic", author_submit_extrinsic)
+    module.register("author_removeExtrinsic", author_remove_extrinsic, unsafe=True)
     module.register_subscription("author_submitAndWatchExtrinsic", author_submit_and_watch,
                                  unsubscribe="author_unwatchExtrinsic")
     module.register("author_pendingExtrinsics", author_pending_extrinsics)
@@ -422,20 +614,37 @@ def build_module(node: NodeHandle) -> RpcModule:
     module.register("author_hasSessionKeys", author_has_session_keys, unsafe=True)
 
     # --- payment (legacy) and finality ------------------------------------------------------------
+    async def payment_call(params: list, api: str, message: str) -> bytes:
+        raw = _opaque_extrinsic(params, message)
+        return await frame_call(f"TransactionPaymentApi_{api}", raw + U32.encode(len(raw)),
+                                _hash_param(node, params, 1), message)
+
     async def payment_query_info(params: list, ctx: CallContext) -> dict:
-        raw = _bytes_param(params, 0, "extrinsic", MAX_EXTRINSIC_SIZE)
-        block_hash = _hash_param(node, params, 1)
-        out = await node.runtime_call("TransactionPaymentApi_query_info", raw + U32.encode(len(raw)), block_hash)
+        out = await payment_call(params, "query_info", "Unable to query dispatch info.")
         info = RuntimeDispatchInfo.SCALE.decode(out)  # type: ignore[attr-defined]
         return {"weight": {"ref_time": info.weight.ref_time, "proof_size": info.weight.proof_size},
                 "class": info.class_.name.lower(), "partialFee": str(info.partial_fee)}
+
+    async def payment_query_fee_details(params: list, ctx: CallContext) -> dict:
+        out = await payment_call(params, "query_fee_details", "Unable to query fee details.")
+        return fee_details_json(FeeDetails.SCALE.decode(out))  # type: ignore[attr-defined]
 
     async def grandpa_round_state(params: list, ctx: CallContext) -> dict:
         return node.round_state()
 
     module.register("payment_queryInfo", payment_query_info)
+    module.register("payment_queryFeeDetails", payment_query_fee_details)
     module.register("grandpa_roundState", grandpa_round_state)
     return module
+
+
+def _extrinsic_or_hash(item: Any) -> bytes:
+    """Substrate's ``ExtrinsicOrHash``: ``{"hash": "0x…"}`` or ``{"extrinsic": "0x…"}`` (whose hash it is)."""
+    if isinstance(item, dict) and len(item) == 1 and "hash" in item:
+        return _hex(item["hash"], "extrinsic hash", length=32)
+    if isinstance(item, dict) and len(item) == 1 and "extrinsic" in item:
+        return blake2_256(_hex(item["extrinsic"], "extrinsic", max_length=MAX_EXTRINSIC_SIZE))
+    raise RpcError.invalid_params('each item must be {"hash": "0x…"} or {"extrinsic": "0x…"}')
 
 
 async def _pump_heads(sub: Subscription, source: Broadcaster[Header]) -> None:

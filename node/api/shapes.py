@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.executive import Block
+from runtime.pallets.transaction_payment import FeeDetails
 from runtime.primitives import DIGEST_ITEM, Header
 
-__all__ = ["InvalidHex", "to_hex", "from_hex", "header_json", "block_json"]
+__all__ = ["InvalidHex", "to_hex", "from_hex", "header_json", "block_json", "fee_details_json"]
 
 CONSENSUS_ENGINE_FINALITY = b"FRNK"
 """The engine id under which Substrate serves GRANDPA justifications (clients look for it)."""
@@ -62,3 +63,12 @@ def block_json(block: Block, justification: bytes | None = None) -> dict:
         "block": {"header": header_json(block.header), "extrinsics": [to_hex(xt) for xt in block.extrinsics]},
         "justifications": justifications,
     }
+
+
+def fee_details_json(details: FeeDetails) -> dict:
+    """``payment_queryFeeDetails``'s answer: each balance as Substrate's ``NumberOrHex`` serializes a u128
+    (a ``0x`` hex string), field names in camelCase; ``inclusionFee`` is null for a call that pays none."""
+    fee = details.inclusion_fee
+    inclusion = None if fee is None else {
+        "baseFee": hex(fee.base_fee), "lenFee": hex(fee.len_fee), "adjustedWeightFee": hex(fee.adjusted_weight_fee)}
+    return {"inclusionFee": inclusion, "tip": hex(details.tip)}
