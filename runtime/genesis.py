@@ -9,7 +9,7 @@ every machine.
 runtime's hash, to notice an upgrade). Cairn's runtime is this Python package, not a blob a node loads from
 state, so ``:code`` holds what identifies it exactly (:func:`runtime_code`, format ``CODE_FORMAT``):
 
-    b"cairn-runtime/v1\0" ++ SCALE(RuntimeVersion) ++ blake2_256(metadata)
+    CODE_FORMAT ++ SCALE(RuntimeVersion) ++ blake2_256(metadata)
 
 The version names the spec and its APIs; the metadata hash covers every call, event, error, storage item and
 constant. Two runtimes with the same ``:code`` are the same wire format; any change to either changes it (and

@@ -50,12 +50,13 @@ from runtime.frame.pallet import (
 from runtime.frame.storage import StorageMap, StorageValue
 from runtime.pallets.account import AccountData, AccountInfo
 from runtime.pallets.balances_types import (
+    BALANCE_STATUS,
     FREEZES,
     HOLDS,
-    IDENTIFIER,
     LOCKS,
     RESERVES,
     BalanceLock,
+    BalanceStatus,
     FreezeAmount,
     HoldAmount,
     Reasons,
@@ -64,7 +65,7 @@ from runtime.pallets.balances_types import (
     set_entry,
 )
 from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, Balance, CompactBalance, TokenError, Weight
-from runtime.scale import BOOL, U32, U128, CEnum
+from runtime.scale import BOOL, U32, U128
 from runtime.ss58 import ss58_decode, ss58_encode
 from runtime.weights import READ, US, WRITE
 
@@ -160,12 +161,6 @@ class BalancesConfig:
     max_freezes: int = 8
 
 
-class BalanceStatus(enum.IntEnum):
-    Free = 0
-    Reserved = 1
-
-
-BALANCE_STATUS = CEnum(BalanceStatus, ("frame_support", "traits", "tokens", "misc", "BalanceStatus"))
 
 # --- events ---------------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ How each relates to ``AccountData`` (Balances keeps these true; the tests check 
 - ``reserved`` = the anonymous reserve + every named reserve (``Reserves``) + every hold (``Holds``);
 - ``frozen`` = the largest lock (``Locks``) or freeze (``Freezes``); free balance above it is spendable.
 
-This module is the pure part: the types, their codecs, and one helper that changes an entry list.
+This module is the pure part: the types, their codecs, one helper that changes an entry list, and the
+``Protocol`` classes through which other pallets use these parts of Balances (house rule 2: a pallet declares
+``currency: HoldCurrency`` in its config, and the composition wires Balances to it).
 """
 
 from __future__ import annotations
@@ -23,8 +25,43 @@ from typing import Annotated, Any, Protocol, Sequence, TypeVar
 from runtime.frame.construct import RUNTIME_FREEZE_REASON, RUNTIME_HOLD_REASON, RuntimeReason
 from runtime.scale import U128, CEnum, Codec, FixedBytes, Vec, _field, scale_struct
 
-__all__ = ["Reasons", "BalanceLock", "ReserveData", "HoldAmount", "FreezeAmount", "BoundedVec", "LOCKS", "RESERVES",
+__all__ = ["BalanceStatus", "BALANCE_STATUS", "HoldCurrency", "NamedReserveCurrency", "Reasons", "BalanceLock", "ReserveData", "HoldAmount", "FreezeAmount", "BoundedVec", "LOCKS", "RESERVES",
            "HOLDS", "FREEZES", "IDENTIFIER", "set_entry", "amount_of"]
+
+class BalanceStatus(enum.IntEnum):
+    """Where moved reserved balance lands (``frame_support::traits::tokens::misc::BalanceStatus``)."""
+
+    Free = 0
+    Reserved = 1
+
+
+BALANCE_STATUS = CEnum(BalanceStatus, ("frame_support", "traits", "tokens", "misc", "BalanceStatus"))
+
+
+class HoldCurrency(Protocol):
+    """Holds, for a pallet that sets balance aside for one of its ``HOLD_REASONS`` (a stake, a deposit, an
+    escrow). ``best_effort`` does what it can where ``exact`` (the default) would refuse with
+    ``TokenError::FundsUnavailable``."""
+
+    def balance_on_hold(self, reason: enum.IntEnum, who: bytes) -> int: ...
+    def hold(self, reason: enum.IntEnum, who: bytes, amount: int) -> None: ...
+    def release(self, reason: enum.IntEnum, who: bytes, amount: int, *, best_effort: bool = False) -> int: ...
+    def burn_held(self, reason: enum.IntEnum, who: bytes, amount: int, *, best_effort: bool = False) -> int: ...
+    def slash_held(self, reason: enum.IntEnum, who: bytes, amount: int) -> int: ...
+    def transfer_on_hold(self, reason: enum.IntEnum, source: bytes, dest: bytes, amount: int, *,
+                         on_hold: bool = False, best_effort: bool = False) -> int: ...
+
+
+class NamedReserveCurrency(Protocol):
+    """Named reserves (FRAME's ``NamedReservableCurrency``), under an 8-byte id."""
+
+    def reserved_named(self, reserve_id: bytes, who: bytes) -> int: ...
+    def reserve_named(self, reserve_id: bytes, who: bytes, amount: int) -> None: ...
+    def unreserve_named(self, reserve_id: bytes, who: bytes, amount: int) -> int: ...
+    def slash_reserved_named(self, reserve_id: bytes, who: bytes, amount: int) -> int: ...
+    def repatriate_reserved_named(self, reserve_id: bytes, source: bytes, dest: bytes, amount: int,
+                                  status: BalanceStatus = ...) -> int: ...
+
 
 IDENTIFIER = FixedBytes(8)
 """``LockIdentifier`` and ``ReserveIdentifier``: eight bytes, conventionally ASCII (``b"staking "``)."""

@@ -15,9 +15,12 @@ import pytest
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
-from runtime.cairn import CairnRuntime
+from node.chain_spec import preset
+from runtime.cairn import CairnRuntime, runtime_params
 from runtime.extrinsic import SIGNED_EXTENSIONS
 from runtime.frame.metadata import build_metadata_dict
+from runtime.genesis import CODE_FORMAT, CODE_KEY, runtime_code
+from runtime.hashing import blake2_256
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE
 
 SNAPSHOT = Path(__file__).with_name("metadata_snapshot.json")
@@ -127,3 +130,12 @@ def test_snapshot_pins_the_wire_format(runtime, body):
         "wire format changed (pallet, call, event, error or storage): if intended, bump spec_version and "
         "regenerate with CAIRN_UPDATE_METADATA_SNAPSHOT=1")
     assert current["spec_version"] == pinned["spec_version"]
+
+
+def test_code_identifies_the_runtime_and_changes_with_it(runtime):
+    code = runtime_code(runtime)
+    assert code == CODE_FORMAT + runtime.VERSION.encode() + blake2_256(runtime.metadata)
+    _, _, state = preset("dev").build()
+    assert state.get(CODE_KEY) == code
+    other_constants = CairnRuntime(runtime_params({"Balances": {"existential_deposit": 1}}))
+    assert runtime_code(other_constants) != code
