@@ -1,5 +1,7 @@
 // Drives a Cairn node with the unmodified @polkadot/api: create, query, signAndSend to Finalized,
-// paymentInfo, and a dispatch-error lookup. Prints one JSON line with what it saw.
+// paymentInfo, a dispatch-error lookup, a node-info view (roles, listen addresses, health, peers, methods)
+// and an account-balance view (derive.balances.all and the Locks/Reserves/Holds/Freezes items).
+// Prints one JSON line with what it saw.
 import { ApiPromise, WsProvider, Keyring } from '@polkadot/api';
 
 const url = process.argv[2];
@@ -32,10 +34,34 @@ function send(tx) {
 const ok = await send(transfer);
 const failed = await send(api.tx.balances.transferAllowDeath(bob.address, 10n ** 30n));
 const after = (await api.query.system.account(bob.address)).data.free.toBigInt();
+
+const nodeInfo = {
+  roles: (await api.rpc.system.nodeRoles()).map((role) => role.toString()),
+  listenAddresses: (await api.rpc.system.localListenAddresses()).map((address) => address.toString()),
+  peerId: (await api.rpc.system.localPeerId()).toString(),
+  health: (await api.rpc.system.health()).toJSON(),
+  peers: (await api.rpc.system.peers()).toJSON(),
+  methods: (await api.rpc.rpc.methods()).methods.map((method) => method.toString()),
+};
+
+const all = await api.derive.balances.all(alice.address);
+const [locks, reserves, holds, freezes] = await Promise.all(
+  ['locks', 'reserves', 'holds', 'freezes'].map((item) => api.query.balances[item](alice.address)));
+const balance = {
+  free: all.freeBalance.toString(),
+  reserved: all.reservedBalance.toString(),
+  locked: all.lockedBalance.toString(),
+  transferable: all.transferable === null ? null : all.transferable.toString(),
+  namedReserves: all.namedReserves.map((list) => list.toJSON()),
+  lockedBreakdown: all.lockedBreakdown.map((lock) => lock.toJSON()),
+  items: { locks: locks.toJSON(), reserves: reserves.toJSON(), holds: holds.toJSON(), freezes: freezes.toJSON() },
+  holdTypeName: api.registry.lookup.getTypeDef(api.query.balances.holds.creator.meta.type.asMap.value).type,
+};
+
 console.log(JSON.stringify({
   chain: (await api.rpc.system.chain()).toString(),
   partialFee: info.partialFee.toString(),
   received: (after - before).toString(),
-  ok, failed,
+  ok, failed, nodeInfo, balance,
 }));
 await api.disconnect();

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from substrateinterface import Keypair, SubstrateInterface
 
+from runtime.hashing import twox128
 from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
 
 
@@ -143,3 +144,27 @@ def test_prometheus_metrics(tmp_path):
         assert "cairn_finality_lag_blocks" in text
     finally:
         node.stop()
+
+
+def test_wallet_and_node_info_views_with_substrate_interface(dev_node, substrate):
+    """The Balances items an account view reads decode (zero-valued: nothing sets balance aside yet), and the
+    node-info, dry-run, fee and listing methods answer as Substrate's do (unsafe ones: loopback is allowed)."""
+    for item in ("Locks", "Reserves", "Holds", "Freezes"):
+        assert substrate.query("Balances", item, [ALICE.ss58_address]).value == [], item
+    assert substrate.rpc_request("system_nodeRoles", [])["result"] == ["Authority"]
+    peer_id = substrate.rpc_request("system_localPeerId", [])["result"]
+    assert substrate.rpc_request("system_localListenAddresses", [])["result"] == [
+        f"/ip4/127.0.0.1/tcp/{dev_node.p2p_port}/p2p/{peer_id}"]
+
+    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
+    xt = str(substrate.create_signed_extrinsic(call, ALICE).data)
+    assert substrate.rpc_request("system_dryRun", [xt])["result"] == "0x0000"  # Ok(Ok(()))
+    details = substrate.rpc_request("payment_queryFeeDetails", [xt])["result"]
+    fee = sum(int(v, 16) for v in details["inclusionFee"].values())
+    assert fee == int(substrate.rpc_request("payment_queryInfo", [xt])["result"]["partialFee"])
+
+    code = substrate.rpc_request("state_getStorage", ["0x" + b":code".hex()])["result"]
+    assert bytes.fromhex(code[2:]).startswith(b"cairn-runtime/v1\x00")
+    prefix = "0x" + (twox128(b"Balances") + twox128(b"TotalIssuance")).hex()
+    pairs = substrate.rpc_request("state_getPairs", [prefix])["result"]
+    assert pairs == [[prefix, substrate.rpc_request("state_getStorage", [prefix])["result"]]]

@@ -1,6 +1,6 @@
-"""Balances' holds, named reserves, locks and freezes, FRAME-style, over a mock runtime with a test pallet that
-declares hold and freeze reasons and holds balance through a ``Protocol`` in its config, as the storage, DA
-and compute pallets will. Every test ends with the accounting invariants: issuance = Σ(free + reserved),
+"""Balances' holds, named reserves, locks and freezes, FRAME-style, over a mock runtime (``escrow_mock``) with a
+test pallet that declares hold and freeze reasons and holds balance through a ``Protocol`` in its config, as
+the storage, DA and compute pallets will. Every test ends with the accounting invariants: issuance = Σ(free + reserved),
 reserved = anonymous + Σ Reserves + Σ Holds, frozen = the largest lock or freeze.
 
 The last tests decode the four storage items with scalecodec (substrate-interface's decoder) from the mock
@@ -9,25 +9,16 @@ runtime's own metadata, by the type paths wallets look for.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-from dataclasses import dataclass
-from typing import Annotated
-
 import pytest
 from scalecodec.base import RuntimeConfigurationObject, ScaleBytes
 from scalecodec.type_registry import load_type_registry_preset
 
 from runtime.extrinsic import SIGNED_EXTENSIONS
-from runtime.frame.composition import PalletDefinition, PalletSlot
-from runtime.frame.construct import RuntimeReason
-from runtime.frame.metadata import build_metadata
-from runtime.frame.pallet import DispatchError, Origin, Pallet, TokenErrorRaised, call, ensure_signed
-from runtime.frame.testing import TestExternalities, assert_last_event, assert_noop, new_test_ext
-from runtime.pallets import balances, sudo, validator_set
+from runtime.frame.metadata import build_metadata, build_metadata_dict
+from runtime.frame.pallet import Origin, TokenErrorRaised
+from runtime.frame.testing import TestExternalities, assert_last_event, assert_noop
 from runtime.pallets.balances import (
     Balances,
-    BalancesGenesis,
     BurnedHeld,
     DeadAccount,
     ExistentialDeposit,
@@ -48,85 +39,22 @@ from runtime.pallets.balances import (
     Unlocked,
     Unreserved,
 )
-from runtime.pallets.balances_types import BalanceLock, BalanceStatus, HoldAmount, HoldCurrency, Reasons, ReserveData
-from runtime.pallets.sudo import SudoGenesis
+from runtime.pallets.balances_types import BalanceLock, BalanceStatus, HoldAmount, Reasons, ReserveData
 from runtime.pallets.system import System
-from runtime.pallets.validator_set import ValidatorSetGenesis
-from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE, TokenError, Weight
-from runtime.scale import Compact, U128
-from tests.runtime.frame_helpers import ALICE, AUTHORITY, BOB, CHARLIE, DAVE, ED
-
-ESCROW_INDEX = 9
-STAKE_ID, DEPOSIT_ID = b"stake---", b"deposit-"
-
-
-class EscrowHoldReason(enum.IntEnum):
-    """Why the test pallet holds balance (its ``HOLD_REASONS``)."""
-
-    JobPayment = 0
-    ProviderStake = 1
-
-
-class EscrowFreezeReason(enum.IntEnum):
-    Voting = 0
-    Unbonding = 1
-
-
-class Undeclared(enum.IntEnum):
-    """A reason no pallet of the mock runtime declares."""
-
-    Nothing = 0
-
-
-@dataclass(frozen=True)
-class EscrowConfig:
-    currency: HoldCurrency
-
-
-class PaymentTooLarge(DispatchError):
-    """The test pallet refuses escrows above 100, after holding them (to check the rollback)."""
-
-
-class Escrow(Pallet[EscrowConfig]):
-    """A layer pallet in miniature: it escrows a job's payment on hold, through its config's protocol."""
-
-    NAME = "Escrow"
-    HOLD_REASONS = EscrowHoldReason
-    FREEZE_REASONS = EscrowFreezeReason
-    ERRORS = (PaymentTooLarge,)
-
-    @call(0, weight=Weight(1, 0))
-    def escrow(self, origin: Origin, amount: Annotated[int, Compact(U128), "Balance"]) -> None:
-        """Hold ``amount`` for a job's payment."""
-        who = ensure_signed(origin)
-        self.config.currency.hold(EscrowHoldReason.JobPayment, who, amount)
-        if amount > 100:
-            raise PaymentTooLarge()
-
-
-ESCROW = PalletDefinition(pallet=Escrow, config=EscrowConfig, weights=None)
-JOB = RuntimeReason(ESCROW_INDEX, EscrowHoldReason.JobPayment)
-STAKE = RuntimeReason(ESCROW_INDEX, EscrowHoldReason.ProviderStake)
-
-
-def new_ext(*, max_holds: int = 2) -> TestExternalities:
-    """ALICE 100, BOB 200, CHARLIE 300 (ED 10), and the escrow pallet at index 9; block 1 begun. Balances has
-    room for two locks, reserves and holds and one freeze, so every bound is reachable in a test."""
-
-    def tight(config_type: type, params: object, weights: object, wired: dict) -> balances.BalancesConfig:
-        return config_type(weights=weights, **wired, **dataclasses.asdict(params), max_locks=2, max_reserves=2,
-                           max_holds=max_holds, max_freezes=1)
-
-    return new_test_ext(
-        PalletSlot(2, validator_set.DEFINITION, lambda r: {"header_logs": r.pallet(System)}),
-        PalletSlot(5, dataclasses.replace(balances.DEFINITION, build_config=tight), lambda r: {
-            "accounts": r.pallet(System), "hold_reasons": r.hold_reasons, "freeze_reasons": r.freeze_reasons}),
-        PalletSlot(7, sudo.DEFINITION, lambda r: {"dispatcher": r}),
-        PalletSlot(ESCROW_INDEX, ESCROW, lambda r: {"currency": r.pallet(Balances)}),
-        params={"Balances": {"existential_deposit": ED}},
-        genesis={"Balances": BalancesGenesis(((ALICE, 100), (BOB, 200), (CHARLIE, 300))),
-                 "Sudo": SudoGenesis(ALICE), "ValidatorSet": ValidatorSetGenesis((AUTHORITY,))},
-    )
+from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE, TokenError
+from tests.runtime.escrow_mock import (
+    DEPOSIT_ID,
+    ESCROW_INDEX,
+    JOB,
+    STAKE,
+    STAKE_ID,
+    EscrowFreezeReason,
+    EscrowHoldReason,
+    PaymentTooLarge,
+    Undeclared,
+    new_ext,
+)
+from tests.runtime.frame_helpers import ALICE, BOB, CHARLIE, DAVE, ED
 
 
 def data(ext: TestExternalities, who: bytes) -> tuple[int, int, int]:
@@ -371,8 +299,6 @@ def test_the_four_storage_items_decode_with_scalecodec_by_their_metadata():
 
 
 def test_metadata_type_paths_are_frames():
-    from runtime.frame.metadata import build_metadata_dict
-
     body = build_metadata_dict(new_ext().runtime, ACCOUNT_LOOKUP, MULTI_SIGNATURE, SIGNED_EXTENSIONS)
     types = body["types"]["types"]
     path = lambda type_id: "::".join(types[type_id]["type"]["path"])  # noqa: E731
