@@ -279,8 +279,8 @@ HoldReasonField = Annotated[RuntimeReason, RUNTIME_HOLD_REASON, "T::RuntimeHoldR
 
 
 @dataclass(frozen=True)
-class Held:
-    """Some balance was placed on hold."""
+class _ReasonAccountAmount:
+    """The ``{ reason, who, amount }`` fields of the hold events (each event stays its own class)."""
 
     reason: HoldReasonField
     who: AccountId
@@ -288,12 +288,13 @@ class Held:
 
 
 @dataclass(frozen=True)
-class BurnedHeld:
-    """Held balance was burned from an account."""
+class Held(_ReasonAccountAmount):
+    """Some balance was placed on hold."""
 
-    reason: HoldReasonField
-    who: AccountId
-    amount: Balance
+
+@dataclass(frozen=True)
+class BurnedHeld(_ReasonAccountAmount):
+    """Held balance was burned from an account."""
 
 
 @dataclass(frozen=True)
@@ -307,12 +308,8 @@ class TransferOnHold:
 
 
 @dataclass(frozen=True)
-class Released:
+class Released(_ReasonAccountAmount):
     """Some balance was released from hold."""
-
-    reason: HoldReasonField
-    who: AccountId
-    amount: Balance
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -12,11 +12,9 @@ import pytest
 
 from runtime.extrinsic import SIGNED_EXTENSIONS
 from runtime.frame.metadata import build_metadata
-from runtime.pallets.balances import Balances
-from runtime.pallets.balances_types import Reasons
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE
 from tests.integration.nodes import NodeProcess, free_port, wait_until
-from tests.runtime.escrow_mock import DEPOSIT_ID, STAKE_ID, EscrowFreezeReason, EscrowHoldReason, new_ext
+from tests.runtime.escrow_mock import DEPOSIT_ID, STAKE_ID, new_ext, set_aside_one_of_each
 from tests.runtime.frame_helpers import ALICE
 
 POLKADOT_API = "@polkadot/api@16.5.6"  # 17.0.1's pinned dependencies are not published; 16.5.x is the same API
@@ -78,15 +76,7 @@ def test_polkadot_js_decodes_holds_reserves_locks_and_freezes_written_by_the_run
     """No extrinsic sets balance aside yet (the layers' pallets will), so a runtime test writes each kind of
     entry, and polkadot.js decodes them from that runtime's metadata, reasons by pallet and name."""
     ext = new_ext()
-    with ext:
-        balances = ext.pallet(Balances)
-        balances.hold(EscrowHoldReason.ProviderStake, ALICE, 30)
-        balances.reserve_named(STAKE_ID, ALICE, 10)
-        balances.set_lock(DEPOSIT_ID, ALICE, 20, Reasons.Misc)
-        balances.set_freeze(EscrowFreezeReason.Voting, ALICE, 5)
-        items = {"Holds": balances.holds, "Reserves": balances.reserves, "Locks": balances.locks,
-                 "Freezes": balances.freezes}
-        values = {name: "0x" + ext.overlay.get(item.key(ALICE)).hex() for name, item in items.items()}
+    values = {name: "0x" + raw.hex() for name, raw in set_aside_one_of_each(ext, ALICE).items()}
     metadata = build_metadata(ext.runtime, ACCOUNT_LOOKUP, MULTI_SIGNATURE, SIGNED_EXTENSIONS)
     job = tmp_path / "storage.json"
     job.write_text(json.dumps({"metadata": "0x" + metadata.hex(), "pallet": "Balances", "values": values}))

@@ -21,7 +21,7 @@ from runtime.frame.pallet import DispatchError, Origin, Pallet, call, ensure_sig
 from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.pallets import balances, sudo, validator_set
 from runtime.pallets.balances import Balances, BalancesGenesis
-from runtime.pallets.balances_types import HoldCurrency
+from runtime.pallets.balances_types import HoldCurrency, Reasons
 from runtime.pallets.sudo import SudoGenesis
 from runtime.pallets.system import System
 from runtime.pallets.validator_set import ValidatorSetGenesis
@@ -30,7 +30,7 @@ from runtime.scale import U128, Compact
 from tests.runtime.frame_helpers import ALICE, AUTHORITY, BOB, CHARLIE, ED
 
 __all__ = ["ESCROW_INDEX", "STAKE_ID", "DEPOSIT_ID", "EscrowHoldReason", "EscrowFreezeReason", "Undeclared",
-           "Escrow", "PaymentTooLarge", "JOB", "STAKE", "new_ext"]
+           "Escrow", "PaymentTooLarge", "JOB", "STAKE", "new_ext", "set_aside_one_of_each"]
 
 ESCROW_INDEX = 9
 STAKE_ID, DEPOSIT_ID = b"stake---", b"deposit-"
@@ -105,3 +105,17 @@ def new_ext(*, max_holds: int = 2) -> TestExternalities:
     )
 
 
+
+
+def set_aside_one_of_each(ext: TestExternalities, who: bytes) -> dict[str, bytes]:
+    """Give ``who`` a hold (30, ProviderStake), a named reserve (10, ``STAKE_ID``), a lock (20, ``DEPOSIT_ID``,
+    Misc) and a freeze (5, Voting); returns the raw values of ``Holds``, ``Reserves``, ``Locks``, ``Freezes``."""
+    with ext:
+        balances_ = ext.pallet(Balances)
+        balances_.hold(EscrowHoldReason.ProviderStake, who, 30)
+        balances_.reserve_named(STAKE_ID, who, 10)
+        balances_.set_lock(DEPOSIT_ID, who, 20, Reasons.Misc)
+        balances_.set_freeze(EscrowFreezeReason.Voting, who, 5)
+        items = {"Holds": balances_.holds, "Reserves": balances_.reserves, "Locks": balances_.locks,
+                 "Freezes": balances_.freezes}
+        return {name: ext.overlay.get(item.key(who)) for name, item in items.items()}

@@ -53,6 +53,7 @@ from tests.runtime.escrow_mock import (
     PaymentTooLarge,
     Undeclared,
     new_ext,
+    set_aside_one_of_each,
 )
 from tests.runtime.frame_helpers import ALICE, BOB, CHARLIE, DAVE, ED
 
@@ -267,15 +268,7 @@ def test_freezes_and_locks_together_set_frozen_to_the_largest():
 
 def test_the_four_storage_items_decode_with_scalecodec_by_their_metadata():
     ext = new_ext()
-    with ext:
-        balances_ = ext.pallet(Balances)
-        balances_.hold(EscrowHoldReason.ProviderStake, ALICE, 30)
-        balances_.reserve_named(STAKE_ID, ALICE, 10)
-        balances_.set_lock(DEPOSIT_ID, ALICE, 20, Reasons.Misc)
-        balances_.set_freeze(EscrowFreezeReason.Voting, ALICE, 5)
-        items = {"Holds": balances_.holds, "Reserves": balances_.reserves, "Locks": balances_.locks,
-                 "Freezes": balances_.freezes}
-        raw = {name: ext.overlay.get(item.key(ALICE)) for name, item in items.items()}
+    raw = set_aside_one_of_each(ext, ALICE)
     config = RuntimeConfigurationObject()
     config.update_type_registry(load_type_registry_preset("core"))
     metadata = config.create_scale_object(
