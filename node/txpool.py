@@ -161,9 +161,11 @@ class _Queue:
 
     def excess(self, size: int, leaving: Iterable[PoolTransaction] = ()) -> tuple[int, int]:
         """Transactions and bytes over the limits if one of ``size`` bytes joined as ``leaving`` left."""
-        gone = [t for t in leaving if t.hash in self.hashes]
-        return (len(self.hashes) + 1 - len(gone) - self.max_count,
-                self.bytes + size - sum(len(t.raw) for t in gone) - self.max_bytes)
+        count, nbytes = len(self.hashes) + 1 - self.max_count, self.bytes + size - self.max_bytes
+        for tx in leaving:
+            if tx.hash in self.hashes:
+                count, nbytes = count - 1, nbytes - len(tx.raw)
+        return count, nbytes
 
     def fits(self, size: int, leaving: Iterable[PoolTransaction] = ()) -> bool:
         count, nbytes = self.excess(size, leaving)
@@ -346,13 +348,15 @@ class TxPool:
 
     def _futures_in_eviction_order(self) -> Iterator[PoolTransaction]:
         """Future transactions, the next to evict first: those with an open gap, oldest first; then the rest,
-        lowest priority and newest first."""
-        open_gap: list[PoolTransaction] = []
+        lowest priority and newest first. (Lazy: the oldest futures are usually the stuck ones, and nothing is
+        looked at until a caller needs room.)"""
         closed: list[PoolTransaction] = []
-        for tx in map(self._by_hash.__getitem__, self._future.hashes):
-            (open_gap if self._gap_open(tx) else closed).append(tx)
-        return itertools.chain(sorted(open_gap, key=lambda t: t.inserted),
-                               sorted(closed, key=lambda t: (t.priority, -t.inserted)))
+        for tx in sorted(map(self._by_hash.__getitem__, self._future.hashes), key=lambda t: t.inserted):
+            if self._gap_open(tx):
+                yield tx
+            else:
+                closed.append(tx)
+        yield from sorted(closed, key=lambda t: (t.priority, -t.inserted))
 
     def _gap_open(self, tx: PoolTransaction) -> bool:
         """Whether ``tx`` waits for a transaction that is neither pooled nor on chain, directly or through the

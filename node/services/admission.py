@@ -38,6 +38,7 @@ from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLim
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
 from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, decode_extrinsic
+from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
 from runtime.scale import ScaleDecodeError
@@ -222,7 +223,9 @@ class Admission:
 
     def _on_best_change(self, change: BestChange) -> None:
         included = [blake2_256(xt) for block in change.enacted for xt in block.extrinsics]
-        self.pool.prune(included, change.block.hash, change.block.header.number, self.chain.account_nonce)
+        runtime = self.chain.runtime
+        with runtime.executing(Overlay(self.chain.tree.best.state)):  # one context for every sender's nonce
+            self.pool.prune(included, change.block.hash, change.block.header.number, runtime.system.account_nonce)
         kept = set(included)
         for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
             for xt in block.extrinsics[1:]:  # not the timestamp inherent
