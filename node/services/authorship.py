@@ -3,8 +3,11 @@
 A validator authors only once it has caught up with its peers (an author on a stale chain makes forks that
 lose) and never while it is behind them. The slot's author is read from the best block's state; the key is
 whichever of the keystore's keys that authority is, so a key rotated in over RPC is used from its session
-on. Building runs on the block lane (see ``block_import``) within ``authoring_fraction`` of the slot, so the
-block has the rest of the slot to reach the other validators.
+on. Building runs on the block lane (see ``block_import``) until ``authoring_fraction`` of the slot has passed,
+so the block has the rest of the slot to reach the other validators. The parent is the best block once the
+lane is ours: under load the previous slot's block may still be importing when the slot begins, and building
+on its parent instead would only make a fork that loses; and the time spent waiting comes out of the budget,
+so a late author builds a smaller block rather than a late one.
 """
 
 from __future__ import annotations
@@ -77,11 +80,14 @@ class Authorship:
 
     async def author(self, slot: int, key: Keypair) -> bool:
         """Build, add and announce our block for ``slot`` on the best block; whether it was added."""
-        parent = self.chain.tree.best
-        candidates = list(self.pool.best())
-        budget = self.clock.slot_ms / 1000 * self.authoring_fraction
         runtime = self.chain.runtime
         async with self.block_lane:
+            parent = self.chain.tree.best
+            if parent.slot is not None and parent.slot >= slot:
+                return False
+            candidates = list(self.pool.best())
+            deadline_ms = self.clock.slot_start_ms(slot) + self.clock.slot_ms * self.authoring_fraction
+            budget = max(0.0, (deadline_ms - self.clock.now_ms()) / 1000)
             authored = await trio.to_thread.run_sync(
                 lambda: author_block(runtime, parent.block, parent.state, slot=slot,
                                      timestamp_ms=self.clock.slot_start_ms(slot), secret=key.secret,
