@@ -67,6 +67,8 @@ CAPACITY_SHARE = 0.95
 OVERLOAD_GOAL = 0.90
 """Share of the capacity still finalized per second when offered 1.5x and 2x of it."""
 BATCH = 50
+SEND_INTERVAL_S = 0.05
+"""Transfers due are sent together at most this often (sooner once a batch is full), in batches of ``BATCH``."""
 MAX_BATCHES_IN_FLIGHT = 8
 """JSON-RPC batches a connection has sent and not had answered (a node runs 32 calls per connection at once)."""
 WARMUP_S = 10.0
@@ -162,6 +164,7 @@ class Submitter(threading.Thread):
         self._resubmit: list[tuple[float, int, Wallet]] = []  # heap of (when, tie-breaker, wallet)
         self._outstanding: dict[int, Wallet] = {}  # JSON-RPC id -> the wallet whose first transfer it submits
         self._batches = 0
+        self._flush_at = 0.0
         self._ids = itertools.count()
 
     def run(self) -> None:
@@ -174,12 +177,16 @@ class Submitter(threading.Thread):
                     offered += 1
                 while self._resubmit and self._resubmit[0][0] <= now:
                     self._sendable.append(heapq.heappop(self._resubmit)[2])
-                while self._sendable and self._batches < MAX_BATCHES_IN_FLIGHT:
-                    self._send(ws)
+                if len(self._sendable) >= BATCH or self._sendable and now >= self._flush_at:
+                    while self._sendable and self._batches < MAX_BATCHES_IN_FLIGHT:
+                        self._send(ws)
+                    self._flush_at = now + SEND_INTERVAL_S
                 if offered == len(self.schedule) and not (self._outstanding or self._resubmit or self._sendable):
                     return  # every transfer pooled
                 wake = min(self.schedule[offered][1].offered_at if offered < len(self.schedule) else math.inf,
-                           self._resubmit[0][0] if self._resubmit else math.inf, self.stop_at)
+                           self._resubmit[0][0] if self._resubmit else math.inf,
+                           self._flush_at if self._sendable and self._batches < MAX_BATCHES_IN_FLIGHT else math.inf,
+                           self.stop_at)
                 if self._batches and select.select([ws.sock], [], [], max(0.0, wake - now))[0]:
                     self._answers(json.loads(ws.recv()))
                 elif not self._batches:

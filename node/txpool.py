@@ -141,7 +141,8 @@ class _Queue:
 
     def __init__(self, max_count: int, max_bytes: int) -> None:
         self.max_count, self.max_bytes = max_count, max_bytes
-        self.hashes: set[bytes] = set()
+        self.hashes: dict[bytes, None] = {}
+        """In the order they joined the queue."""
         self.bytes = 0
 
     def __len__(self) -> int:
@@ -151,12 +152,12 @@ class _Queue:
         return tx_hash in self.hashes
 
     def add(self, tx: PoolTransaction) -> None:
-        self.hashes.add(tx.hash)
+        self.hashes[tx.hash] = None
         self.bytes += len(tx.raw)
 
     def discard(self, tx: PoolTransaction) -> None:
         if tx.hash in self.hashes:
-            self.hashes.remove(tx.hash)
+            del self.hashes[tx.hash]
             self.bytes -= len(tx.raw)
 
     def excess(self, size: int, leaving: Iterable[PoolTransaction] = ()) -> tuple[int, int]:
@@ -188,9 +189,10 @@ class TxPool:
         self._ready = _Queue(limits.max_ready, limits.max_ready_bytes)
         self._future = _Queue(limits.max_future, limits.max_future_bytes)
         self._required_by: dict[bytes, set[bytes]] = {}  # tag -> pooled transactions requiring it
-        self._eviction_order: list[tuple[int, int, bytes]] = []
-        """A heap of ``(priority, -inserted, hash)`` of ready transactions: the next to evict on top. Entries of
-        transactions no longer ready stay until they surface or the heap is rebuilt."""
+        self._eviction_heap: list[tuple[int, int, bytes]] | None = None
+        """``(priority, -inserted, hash)`` of the ready transactions, the next to evict on top: built when first
+        needed after a block (only a full ready queue evicts), then kept up as transactions become ready. Entries
+        of transactions no longer ready stay until they surface or the next block."""
         self._counter = itertools.count()
 
     # --- queries --------------------------------------------------------------------------------
@@ -293,8 +295,9 @@ class TxPool:
         try:
             return self._room_for(tx, self._ready, self._pop_in_eviction_order(popped), replaced, READY_FULL)
         finally:
+            heap = self._eviction_order()
             for entry in popped:
-                heapq.heappush(self._eviction_order, entry)
+                heapq.heappush(heap, entry)
 
     def _room_for(self, tx: PoolTransaction, queue: _Queue, candidates: Iterator[PoolTransaction],
                   replaced: list[PoolTransaction], refusal: PoolError) -> list[PoolTransaction]:
@@ -323,7 +326,7 @@ class TxPool:
     def _pop_in_eviction_order(self, popped: list[tuple[int, int, bytes]]) -> Iterator[PoolTransaction]:
         """Ready transactions, the next to evict first, popping their heap entries into ``popped`` (for the
         caller to push back) and dropping the entries of transactions no longer ready."""
-        heap = self._eviction_order
+        heap = self._eviction_order()
         while heap:
             entry = heapq.heappop(heap)
             tx = self._ready_entry(entry)
@@ -333,7 +336,7 @@ class TxPool:
 
     def _lowest_ready(self) -> PoolTransaction | None:
         """The ready transaction to evict first: the lowest priority, the newest among equals."""
-        heap = self._eviction_order
+        heap = self._eviction_order()
         while heap:
             tx = self._ready_entry(heap[0])
             if tx is not None:
@@ -341,17 +344,25 @@ class TxPool:
             heapq.heappop(heap)
         return None
 
+    def _eviction_order(self) -> list[tuple[int, int, bytes]]:
+        """The eviction heap, built from the ready queue if a block reset it."""
+        if self._eviction_heap is None:
+            self._eviction_heap = [(t.priority, -t.inserted, t.hash)
+                                   for t in map(self._by_hash.__getitem__, self._ready.hashes)]
+            heapq.heapify(self._eviction_heap)
+        return self._eviction_heap
+
     def _ready_entry(self, entry: tuple[int, int, bytes]) -> PoolTransaction | None:
         """The transaction of an eviction-order entry, if it is still that entry's ready transaction."""
         tx = self._by_hash.get(entry[2])
         return tx if tx is not None and tx.hash in self._ready and tx.inserted == -entry[1] else None
 
     def _futures_in_eviction_order(self) -> Iterator[PoolTransaction]:
-        """Future transactions, the next to evict first: those with an open gap, oldest first; then the rest,
-        lowest priority and newest first. (Lazy: the oldest futures are usually the stuck ones, and nothing is
+        """Future transactions, the next to evict first: those with an open gap, the longest waiting first; then
+        the rest, lowest priority and newest first. (Lazy: the longest waiting are usually stuck, and nothing is
         looked at until a caller needs room.)"""
         closed: list[PoolTransaction] = []
-        for tx in sorted(map(self._by_hash.__getitem__, self._future.hashes), key=lambda t: t.inserted):
+        for tx in map(self._by_hash.__getitem__, list(self._future.hashes)):  # (in the order they became future)
             if self._gap_open(tx):
                 yield tx
             else:
@@ -407,12 +418,9 @@ class TxPool:
                 continue
             self._future.discard(tx)
             self._ready.add(tx)
-            heapq.heappush(self._eviction_order, (tx.priority, -tx.inserted, tx.hash))
+            if self._eviction_heap is not None:
+                heapq.heappush(self._eviction_heap, (tx.priority, -tx.inserted, tx.hash))
             pending.extend(self._requirers(tx.validity.provides))
-        if len(self._eviction_order) > 2 * len(self._ready) + 64:  # mostly entries of transactions gone
-            self._eviction_order = [(t.priority, -t.inserted, t.hash)
-                                    for t in map(self._by_hash.__getitem__, self._ready.hashes)]
-            heapq.heapify(self._eviction_order)
 
     def _enforce_future_limits(self) -> None:
         """Evict futures, open gaps first, while the future queue is over its limits (dependents sent back
@@ -428,7 +436,8 @@ class TxPool:
         heap: list[tuple[int, int, bytes]] = []
         for tx_hash in self._ready.hashes:
             tx = self._by_hash[tx_hash]
-            in_pool = sum(1 for t in tx.validity.requires if t in self._by_tag)
+            requires = tx.validity.requires
+            in_pool = sum(1 for t in requires if t in self._by_tag) if requires else 0
             if in_pool:
                 missing[tx_hash] = in_pool
             else:
@@ -453,6 +462,7 @@ class TxPool:
               chain_nonce: Callable[[bytes], int]) -> None:
         """Block ``block_number`` became the best: drop what it (and blocks enacted with it) included, what
         went stale, what outlived its longevity, and futures whose gap has not closed in time."""
+        self._eviction_heap = None  # (most of its entries are about to go)
         for tx_hash in included:
             tx = self._by_hash.get(tx_hash)
             if tx is not None:
