@@ -421,10 +421,20 @@ def _machine() -> str:
             f"{platform.python_version()}; all 4 validators, the wallets and the follower share its cores\n")
 
 
+def _record(title: str, arguments: str, summary: str, profiled: str, profile: str) -> None:
+    """Append a run's figures to ``RESULTS.md``: date, machine, command, figures, the profile if any."""
+    with RESULTS.open("a") as out:
+        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine()}"
+                  f"- command: `python benchmarks/chain_throughput.py {arguments}`\n{summary}")
+        if profile:
+            out.write(f"\nWhere one validator's CPU went {profiled}(py-spy):\n\n```\n{profile}\n```\n")
+
+
 def single(signed: Signed, args: argparse.Namespace) -> None:
     result = run(signed, args.rate, args.duration, profile_s=int(min(20, args.duration / 2)))
     verdict = "met" if result.finalized_rate >= TARGET_TPS and result.p99 <= TARGET_P99 else "MISSED"
     summary = (
+        f"- clients: wallet-like (a refused transfer is resubmitted after a backoff, before its account's later ones)\n"
         f"- {result.line()}\n"
         f"- **finalized: {result.finalized_rate:,.0f} transfers/s** sustained (finalized from {WARMUP_S:.0f} s into "
         f"submission to its end); submit→finalized latency p50 {result.p50:.2f} s, p99 {result.p99:.2f} s\n"
@@ -434,14 +444,9 @@ def single(signed: Signed, args: argparse.Namespace) -> None:
     print(result.profile)
     if result.errors:
         print("first errors:", result.errors[:5])
-    if args.no_record:
-        return
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## Chain throughput — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine()}"
-            f"- command: `python benchmarks/chain_throughput.py --rate {args.rate:.0f} --duration {args.duration:.0f} "
-            f"--accounts {args.accounts}` (wallet-like clients: refused transfers resubmitted after a backoff)\n"
-            f"{summary}\nWhere one validator's CPU went (py-spy):\n\n```\n{result.profile}\n```\n")
+    if not args.no_record:
+        _record("Chain throughput", f"--rate {args.rate:.0f} --duration {args.duration:.0f} --accounts {args.accounts}",
+                summary, "", result.profile)
 
 
 def find_capacity(signed: Signed, first_rate: float) -> tuple[float, list[RunResult]]:
@@ -503,15 +508,9 @@ def sweep(signed: Signed, args: argparse.Namespace) -> None:
     print(summary)
     if overloads:
         print(overloads[-1].profile)
-    if args.no_record:
-        return
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## Chain throughput sweep — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine()}"
-            f"- command: `python benchmarks/chain_throughput.py --sweep --rate {args.rate:.0f} --duration "
-            f"{args.duration:.0f} --accounts {args.accounts}`\n{summary}\n"
-            + (f"Where one validator's CPU went at {OVERLOADS[-1]}× (py-spy):\n\n```\n{overloads[-1].profile}\n```\n"
-               if overloads else ""))
+    if not args.no_record:
+        _record("Chain throughput sweep", f"--sweep --rate {args.rate:.0f} --duration {args.duration:.0f} --accounts "
+                f"{args.accounts}", summary, f"at {OVERLOADS[-1]}× ", overloads[-1].profile if overloads else "")
 
 
 def main() -> None:

@@ -25,9 +25,9 @@ transactions that cannot be included yet never take the room of those that can. 
   are its predecessors or its dependents).
 - A newcomer that would be **future** never evicts a ready one. While the ready queue is full it is refused
   unless it outranks the lowest ready one: its predecessor could not get in either, so its gap cannot close.
-  When the future queue is full, the first to go is the oldest future whose **gap is open** (something it
-  requires, directly or through other futures, is neither pooled nor on chain): the longer a gap stays
-  open, the less likely it closes. With no open gap, the lowest priority goes, newest first, as for ready ones.
+  When the future queue is full, the first to go is the future whose **gap is open** (something it requires,
+  directly or through other futures, is neither pooled nor on chain) that has waited longest: the longer a
+  gap stays open, the less likely it closes. With no open gap, the lowest priority goes, newest first, as for ready ones.
 - A future whose predecessor arrives or is included becomes ready while the ready queue has room; the rest
   stay future, their gap closed, until a block makes room.
 - A future whose gap is still open ``future_timeout_seconds`` after it came leaves at the next block.
@@ -281,7 +281,7 @@ class TxPool:
         self._enforce_future_limits()  # (replacing a transaction sends its dependents to future for a moment)
         return status
 
-    def _may_enter_when_full(self, priority: int, size: int, replaced: list[PoolTransaction] = ()) -> bool:
+    def _may_enter_when_full(self, priority: int, size: int, replaced: Iterable[PoolTransaction] = ()) -> bool:
         """Whether a transaction of ``priority`` could enter at all: while the ready queue has no room for it,
         only by outranking the lowest ready transaction (ties keep the incumbent)."""
         if self._ready.fits(size, replaced):

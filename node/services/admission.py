@@ -7,8 +7,8 @@ the transaction unable to outrank anything in it: 1016), then validated by the r
 Validation runs in a worker thread, up to ``VALIDATION_BATCH`` transactions per hand-off (the hand-off costs
 more than a check), and returns what it decoded, so nothing is decoded twice.
 
-Under overload the pool check is what keeps the node's CPU for blocks: validation is about a third of a
-validator's work, and a full pool would drop what it validated. So while the ready queue is full, a transaction
+Under overload the pool check is what keeps the node's CPU for blocks: validation is a fifth to a third of a
+validator's work (``benchmarks/RESULTS.md``), and a full pool would drop what it validated. So while the ready queue is full, a transaction
 is decoded (a tenth of the cost of validating it) to bound its priority, and refused at once if it could not
 outrank the lowest ready one; the check runs again when its validation batch starts, since the pool may have
 filled while it queued.
