@@ -1,0 +1,98 @@
+"""How long finality takes to recover on real validator processes after the faults of Cairn issue 15, §1.
+
+Starts four validators (full mesh, the `local` preset) and runs the issue's repro, timing each recovery:
+
+1. ``kill -9`` one validator, restart it 10 s later; the same with a second one;
+2. ``kill -9`` two validators at once, restart both 20 s later;
+3. ``SIGSTOP`` one validator for 60 s, then ``SIGCONT``.
+
+A recovery is the time from the last restart (or the resume) until every node has finalized the best block
+any node had at that moment, and all agree on it (target: within 90 s). Prints the figures and appends them
+to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/finality_recovery.py [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.nodes import NodeProcess, wait_until  # noqa: E402
+from tests.integration.test_validators import agree, start_network  # noqa: E402
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+TARGET_S = 90.0
+DEADLINE_S = 300.0
+
+
+def recovery(nodes: list[NodeProcess]) -> tuple[int, float]:
+    """Seconds until every node finalized the best block of this moment (and they agree on it)."""
+    target = max(n.best() for n in nodes)
+    started = time.monotonic()
+    wait_until(lambda: min(n.finalized() for n in nodes) >= target and agree(nodes, target), DEADLINE_S,
+               f"finality past #{target}", interval=0.2)
+    return target, time.monotonic() - started
+
+
+def run() -> list[tuple[str, int, float]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="finality-recovery-") as tmp:
+        nodes = start_network(Path(tmp))
+        try:
+            wait_until(lambda: min(n.finalized() for n in nodes) >= 2, 120, "initial finality")
+            for victim in nodes[0], nodes[1]:
+                victim.kill()
+                time.sleep(10)
+                victim.start()
+            rows.append(("kill -9 one, restart 10 s later; then another", *recovery(nodes)))
+            for victim in nodes[2], nodes[3]:
+                victim.kill()
+            time.sleep(20)
+            for victim in nodes[2], nodes[3]:
+                victim.start()
+            rows.append(("kill -9 two at once, restart both 20 s later", *recovery(nodes)))
+            paused = nodes[2].process
+            assert paused is not None
+            os.killpg(paused.pid, signal.SIGSTOP)
+            time.sleep(60)
+            os.killpg(paused.pid, signal.SIGCONT)
+            rows.append(("SIGSTOP one for 60 s, then SIGCONT", *recovery(nodes)))
+        finally:
+            for node in nodes:
+                node.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-record", action="store_true", help="print only, do not append to RESULTS.md")
+    args = parser.parse_args()
+    rows = run()
+    table = "\n".join(f"| {what} | #{target} | {seconds:.1f} s | {'met' if seconds <= TARGET_S else 'MISSED'} |"
+                      for what, target, seconds in rows)
+    print(table)
+    if args.no_record:
+        return
+    with RESULTS.open("a") as out:
+        out.write(
+            f"\n## Finality recovery (issue 15, section 1) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+            f"Python {platform.python_version()}; all four validators share its cores\n"
+            f"- command: `python benchmarks/finality_recovery.py` (4 validators, `local` preset, 2 s slots)\n"
+            f"- recovery: from the last restart (or the resume) until every node finalized the best block any node "
+            f"had then, and all agree on it; target {TARGET_S:.0f} s\n\n"
+            f"| fault | best block then | recovery | |\n|---|---|---|---|\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()
