@@ -33,7 +33,8 @@ transactions that cannot be included yet never take the room of those that can. 
 - A future whose gap is still open ``future_timeout_seconds`` after it came leaves at the next block.
 
 After every imported block the node calls :meth:`prune` with the transactions that block included and
-the nonces now on chain: included and stale transactions leave, and future ones that became ready move.
+the nonces now on chain of their senders: included and stale transactions leave, and future ones that
+became ready move.
 Listeners learn every status change (``ready``, ``future``, ``inBlock``, ``finalized``, ``dropped``,
 ``invalid``, ``usurped``) so RPC watchers always end with a terminal status: every transaction that leaves
 the pool other than into a block says so.
@@ -51,12 +52,16 @@ import heapq
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, NoReturn
+from typing import Callable, Iterable, Iterator, Mapping, NoReturn
 
 from runtime.extrinsic import ValidTransaction
 
 __all__ = ["TxPool", "PoolTransaction", "PoolError", "PoolLimits", "Status", "ALREADY_IMPORTED", "TEMPORARILY_BANNED",
            "READY_FULL", "FUTURE_FULL"]
+
+
+IMMORTAL = 2**64 - 1
+"""The ``valid_till`` of a transaction without an era."""
 
 
 class PoolError(Exception):
@@ -121,7 +126,7 @@ class PoolTransaction:
     validity: ValidTransaction
     signer: bytes
     nonce: int
-    valid_till: int = 2**64 - 1
+    valid_till: int = IMMORTAL
     """The last block number it may be included in (validated on best block ``n``: ``n + longevity``);
     once the best block reaches it, it leaves the pool as invalid, as Substrate drops an outdated one."""
     inserted: int = field(default=0)
@@ -186,6 +191,8 @@ class TxPool:
         self._listener = listener or (lambda tx_hash, status, detail: None)
         self._by_hash: dict[bytes, PoolTransaction] = {}
         self._by_tag: dict[bytes, PoolTransaction] = {}  # provided tag -> the transaction providing it
+        self._by_signer: dict[bytes, set[bytes]] = {}  # sender -> its pooled transactions
+        self._mortal: dict[bytes, int] = {}  # hash -> valid_till, for those that can outlive their era
         self._ready = _Queue(limits.max_ready, limits.max_ready_bytes)
         self._future = _Queue(limits.max_future, limits.max_future_bytes)
         self._required_by: dict[bytes, set[bytes]] = {}  # tag -> pooled transactions requiring it
@@ -270,6 +277,9 @@ class TxPool:
         tx.inserted = next(self._counter)
         tx.submitted_at = self._clock()
         self._by_hash[tx.hash] = tx
+        self._by_signer.setdefault(tx.signer, set()).add(tx.hash)
+        if tx.valid_till < IMMORTAL:
+            self._mortal[tx.hash] = tx.valid_till
         for tag in tx.validity.provides:
             self._by_tag[tag] = tx
         for tag in tx.validity.requires:
@@ -459,31 +469,34 @@ class TxPool:
     # --- after blocks ---------------------------------------------------------------------------
 
     def prune(self, included: Iterable[bytes], block_hash: bytes, block_number: int,
-              chain_nonce: Callable[[bytes], int]) -> None:
-        """Block ``block_number`` became the best: drop what it (and blocks enacted with it) included, what
-        went stale, what outlived its longevity, and futures whose gap has not closed in time."""
+              chain_nonces: Mapping[bytes, int]) -> None:
+        """Block ``block_number`` became the best: drop what it (and blocks enacted with it) included, what went
+        stale, what outlived its longevity, and futures whose gap has not closed in time.
+
+        ``chain_nonces`` holds the nonce now on chain of every sender whose transactions those blocks carried: an
+        account's nonce moves only when one of its transactions is included, so only these senders' pooled
+        transactions can have gone stale or had their predecessor arrive (as Substrate prunes by the tags a block
+        provides), and the pool's other transactions are not looked at for it."""
         self._eviction_heap = None  # (most of its entries are about to go)
         for tx_hash in included:
             tx = self._by_hash.get(tx_hash)
             if tx is not None:
                 self._remove(tx, Status.IN_BLOCK, block_hash, terminal=False)
-        nonces: dict[bytes, int] = {}
+        for signer, chain_nonce in chain_nonces.items():
+            for tx in sorted(map(self._by_hash.__getitem__, self._by_signer.get(signer, ())), key=lambda t: t.nonce):
+                if tx.hash not in self._by_hash:
+                    continue
+                if tx.nonce < chain_nonce:
+                    self._remove(tx, Status.INVALID, "stale nonce")
+                elif tx.nonce == chain_nonce and tx.validity.requires:  # its predecessor is on chain now
+                    for tag in tx.validity.requires:
+                        self._required_by.get(tag, set()).discard(tx.hash)
+                    tx.validity = ValidTransaction(tx.validity.priority, (), tx.validity.provides,
+                                                   tx.validity.longevity, tx.validity.propagate)
+        for tx_hash, valid_till in list(self._mortal.items()):
+            if valid_till <= block_number and tx_hash in self._by_hash:  # (the next block could not include it)
+                self._remove(self._by_hash[tx_hash], Status.INVALID, "outdated: its era ended")
         too_old = self._clock() - self.limits.future_timeout_seconds
-        for tx in list(self._by_hash.values()):
-            if tx.signer not in nonces:
-                nonces[tx.signer] = chain_nonce(tx.signer)
-            if tx.nonce < nonces[tx.signer]:
-                self._remove(tx, Status.INVALID, "stale nonce")
-            elif tx.valid_till <= block_number:  # (the next block could not include it)
-                self._remove(tx, Status.INVALID, "outdated: its era ended")
-        # requirements now met by chain state: a future transaction whose predecessor was included
-        for tx_hash in list(self._future.hashes):
-            tx = self._by_hash[tx_hash]
-            if tx.nonce == nonces.get(tx.signer):
-                for tag in tx.validity.requires:
-                    self._required_by.get(tag, set()).discard(tx_hash)
-                tx.validity = ValidTransaction(tx.validity.priority, (), tx.validity.provides,
-                                               tx.validity.longevity, tx.validity.propagate)
         for tx in [self._by_hash[h] for h in self._future.hashes]:
             if tx.hash in self._by_hash and tx.submitted_at < too_old and self._gap_open(tx):  # (not gone with
                 self._evict(tx, "its predecessor never came")                                  # a predecessor)
@@ -521,6 +534,11 @@ class TxPool:
         """Take ``tx`` out. Leaving into a block (not ``terminal``) keeps its dependents ready, since what
         they require is now on chain; any other exit sends ready dependents back to future."""
         del self._by_hash[tx.hash]
+        own = self._by_signer[tx.signer]
+        own.discard(tx.hash)
+        if not own:
+            del self._by_signer[tx.signer]
+        self._mortal.pop(tx.hash, None)
         for tag in tx.validity.provides:
             if self._by_tag.get(tag) is tx:
                 del self._by_tag[tag]

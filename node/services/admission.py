@@ -34,7 +34,7 @@ import trio
 from node.chain import BestChange, Chain
 from node.network import DeferredSubscription, NetworkService, PendingGossip
 from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INTERVAL_S, decode_transactions, encode_transactions
-from node.txpool import ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
+from node.txpool import IMMORTAL, ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
 from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, decode_extrinsic
@@ -145,7 +145,7 @@ class Admission:
         try:  # (a copy pooled while this one was validated, from the same batch or a race, is refused: 1013)
             status = self.pool.submit(PoolTransaction(
                 pending.raw, pending.tx_hash, result.validity, xt.signer, xt.nonce,
-                valid_till=min(pending.at_number + result.validity.longevity, 2**64 - 1)))
+                valid_till=min(pending.at_number + result.validity.longevity, IMMORTAL)))
         except PoolError as exc:
             return exc  # only this submission is refused: the watches of a pooled copy go on
         if watch is not None:  # registered before the next await: no later update can be missed
@@ -224,8 +224,11 @@ class Admission:
     def _on_best_change(self, change: BestChange) -> None:
         included = [blake2_256(xt) for block in change.enacted for xt in block.extrinsics]
         runtime = self.chain.runtime
+        senders = {runtime.extrinsics.decode(xt).signer for block in change.enacted for xt in block.extrinsics}
+        senders.discard(None)  # (inherents; each was decoded when the block was imported or built: a lookup now)
         with runtime.executing(Overlay(self.chain.tree.best.state)):  # one context for every sender's nonce
-            self.pool.prune(included, change.block.hash, change.block.header.number, runtime.system.account_nonce)
+            nonces = {who: runtime.system.account_nonce(who) for who in senders}
+        self.pool.prune(included, change.block.hash, change.block.header.number, nonces)
         kept = set(included)
         for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
             for xt in block.extrinsics[1:]:  # not the timestamp inherent

@@ -78,7 +78,7 @@ def test_prune_removes_included_and_stale_and_promotes(pool, events):
     pool.submit(t2)
     stale_bob = tx(BOB, 0)
     pool.submit(stale_bob)
-    pool.prune([t0.hash], b"B" * 32, 1, lambda who: {ALICE: 1, BOB: 1}[who])
+    pool.prune([t0.hash], b"B" * 32, 1, {ALICE: 1, BOB: 1})
     assert (t0.hash, Status.IN_BLOCK) in events
     assert (stale_bob.hash, Status.INVALID) in events
     assert [t.nonce for t in pool.best()] == [1, 2]
@@ -125,7 +125,7 @@ def test_included_and_invalid_transactions_are_banned_until_the_ban_expires():
     included, invalid, evicted_later = tx(ALICE, 0), tx(BOB, 0), tx(BOB, 1)
     for transaction in (included, invalid):
         pool.submit(transaction)
-    pool.prune([included.hash], b"\x09" * 32, 1, chain_nonce=lambda who: 1 if who == ALICE else 0)
+    pool.prune([included.hash], b"\x09" * 32, 1, {ALICE: 1})
     pool.remove_invalid(invalid.hash, "no funds")
     assert pool.is_banned(included.hash) and pool.is_banned(invalid.hash)
     assert _banned_when_resubmitted(pool, included) and _banned_when_resubmitted(pool, invalid)
@@ -139,7 +139,7 @@ def test_a_retracted_transaction_can_be_pooled_again_at_once():
     pool = TxPool()
     included = tx(ALICE, 0)
     pool.submit(included)
-    pool.prune([included.hash], b"\x09" * 32, 1, chain_nonce=lambda who: 1)
+    pool.prune([included.hash], b"\x09" * 32, 1, {ALICE: 1})
     pool.unban([included.hash])
     assert pool.submit(included) == Status.READY
 
@@ -162,10 +162,10 @@ def test_outdated_and_long_stuck_transactions_leave_with_a_terminal_status(event
     mortal, immortal, gap = tx(ALICE, 0, valid_till=10), tx(BOB, 0), tx(BOB, 5)
     for transaction in (mortal, immortal, gap):
         pool.submit(transaction)
-    pool.prune([], b"\x09" * 32, 9, chain_nonce=lambda who: 0)
+    pool.prune([], b"\x09" * 32, 9, {})
     assert mortal.hash in pool and gap.hash in pool  # block 10 may still include it; the gap is young
     clock.now += 61
-    pool.prune([], b"\x0a" * 32, 10, chain_nonce=lambda who: 0)
+    pool.prune([], b"\x0a" * 32, 10, {})
     assert (mortal.hash, Status.INVALID) in events  # its era ended with block 10
     assert (gap.hash, Status.DROPPED) in events     # BOB 1..4 never came
     assert list(pool.best()) == [immortal]
@@ -282,7 +282,7 @@ def test_a_future_waiting_for_room_becomes_ready_when_a_block_makes_room(events)
     pool.submit(second)
     pool.submit(first)
     assert pool.ready_count == 1 and pool.future_count == 1
-    pool.prune([first.hash], b"\x09" * 32, 1, chain_nonce=lambda who: 1)
+    pool.prune([first.hash], b"\x09" * 32, 1, {ALICE: 1})
     assert pool.ready_count == 1 and list(pool.best()) == [second]
 
 
@@ -315,7 +315,7 @@ def test_every_transaction_that_leaves_tells_the_listener(events):
         if refused(pool, transaction) is None:
             accepted.append(transaction)
     clock.now += 61
-    pool.prune([], b"\x09" * 32, 1, chain_nonce=lambda who: 0)
+    pool.prune([], b"\x09" * 32, 1, {})
     left = [t for t in accepted if t.hash not in pool]
     assert left  # evicted, usurped and timed out
     final = {h: status for h, status in events}
@@ -340,7 +340,7 @@ def test_limits_hold_and_every_leaving_transaction_is_told_whatever_happens(step
             included = [t for t in pool.best() if t.nonce == chain.get(t.signer, 0)]
             for t in included:
                 chain[t.signer] = t.nonce + 1
-            pool.prune([t.hash for t in included], b"\x09" * 32, 1, lambda who: chain.get(who, 0))
+            pool.prune([t.hash for t in included], b"\x09" * 32, 1, {t.signer: chain[t.signer] for t in included})
         elif step == "invalid":  # as an author finds the best one invalid
             for t in itertools.islice(pool.best(), 1):
                 pool.remove_invalid(t.hash, "test")
