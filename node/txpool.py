@@ -198,8 +198,9 @@ class TxPool:
         self._required_by: dict[bytes, set[bytes]] = {}  # tag -> pooled transactions requiring it
         self._eviction_heap: list[tuple[int, int, bytes]] | None = None
         """``(priority, -inserted, hash)`` of the ready transactions, the next to evict on top: built when first
-        needed after a block (only a full ready queue evicts), then kept up as transactions become ready. Entries
-        of transactions no longer ready stay until they surface or the next block."""
+        needed (only a full ready queue evicts), then kept up as transactions become ready. Entries of
+        transactions no longer ready stay until they surface, or until they are as many as the live ones and the
+        heap is built again (so a block that takes thousands of transactions costs no rebuild of its own)."""
         self._counter = itertools.count()
 
     # --- queries --------------------------------------------------------------------------------
@@ -355,8 +356,8 @@ class TxPool:
         return None
 
     def _eviction_order(self) -> list[tuple[int, int, bytes]]:
-        """The eviction heap, built from the ready queue if a block reset it."""
-        if self._eviction_heap is None:
+        """The eviction heap, built again from the ready queue when stale entries outnumber live ones."""
+        if self._eviction_heap is None or len(self._eviction_heap) > 2 * len(self._ready) + 64:
             self._eviction_heap = [(t.priority, -t.inserted, t.hash)
                                    for t in map(self._by_hash.__getitem__, self._ready.hashes)]
             heapq.heapify(self._eviction_heap)
@@ -477,7 +478,6 @@ class TxPool:
         account's nonce moves only when one of its transactions is included, so only these senders' pooled
         transactions can have gone stale or had their predecessor arrive (as Substrate prunes by the tags a block
         provides), and the pool's other transactions are not looked at for it."""
-        self._eviction_heap = None  # (most of its entries are about to go)
         for tx_hash in included:
             tx = self._by_hash.get(tx_hash)
             if tx is not None:
