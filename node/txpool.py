@@ -483,9 +483,7 @@ class TxPool:
             if tx is not None:
                 self._remove(tx, Status.IN_BLOCK, block_hash, terminal=False)
         for signer, chain_nonce in chain_nonces.items():
-            for tx in sorted(map(self._by_hash.__getitem__, self._by_signer.get(signer, ())), key=lambda t: t.nonce):
-                if tx.hash not in self._by_hash:
-                    continue
+            for tx in [self._by_hash[h] for h in self._by_signer.get(signer, ())]:  # (each decided on its own)
                 if tx.nonce < chain_nonce:
                     self._remove(tx, Status.INVALID, "stale nonce")
                 elif tx.nonce == chain_nonce and tx.validity.requires:  # its predecessor is on chain now

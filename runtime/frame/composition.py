@@ -155,14 +155,14 @@ class RuntimeParams:
         """``overrides``: ``{pallet name: params value or {field: int}}``; the rest take their defaults."""
         self._definitions = {d.name: d for d in definitions}
         overrides = dict(overrides or {})
-        unknown = set(overrides) - set(self._definitions)
-        if unknown:
-            raise InvalidGenesis(f"parameters for unknown pallets: {', '.join(sorted(unknown))}")
+        _refuse_unknown(overrides, self._definitions, "parameters for unknown pallets")
         self._values: dict[str, Any] = {}
         for name, definition in self._definitions.items():
             given = overrides.get(name)
-            if given is None or isinstance(given, definition.params):
-                self._values[name] = given if given is not None else definition.params()
+            if given is None:
+                self._values[name] = definition.params()
+            elif isinstance(given, definition.params):
+                self._values[name] = given
             else:
                 self._values[name] = _params_from_dict(definition, given)
 
@@ -181,9 +181,8 @@ class RuntimeParams:
     def replace(self, **changes: Mapping[str, int]) -> "RuntimeParams":
         """A copy with some fields changed: ``params.replace(Balances={"existential_deposit": 1})``."""
         values = dict(self._values)
+        _refuse_unknown(changes, values, "parameters for unknown pallets")
         for pallet, fields in changes.items():
-            if pallet not in values:
-                raise InvalidGenesis(f"parameters for unknown pallet {pallet}")
             merged = {**dataclasses.asdict(values[pallet]), **fields}
             values[pallet] = _params_from_dict(self._definitions[pallet], merged)
         return RuntimeParams(list(self._definitions.values()), values)
@@ -219,13 +218,18 @@ class RuntimeParams:
         return cls(definitions, doc)
 
 
+def _refuse_unknown(given: Mapping[str, Any], known: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`InvalidGenesis` naming every key of ``given`` that ``known`` lacks."""
+    unknown = set(given) - set(known)
+    if unknown:
+        raise InvalidGenesis(f"{what}: {', '.join(sorted(unknown))}")
+
+
 def _params_from_dict(definition: PalletDefinition, doc: Any) -> Any:
     if not isinstance(doc, dict):
         raise InvalidGenesis(f"{definition.name} parameters must be an object")
-    known = {f.name for f in dataclasses.fields(definition.params)}
-    unknown = set(doc) - known
-    if unknown:
-        raise InvalidGenesis(f"{definition.name}: unknown parameters {', '.join(sorted(unknown))}")
+    _refuse_unknown(doc, {f.name: f for f in dataclasses.fields(definition.params)},
+                    f"{definition.name}: unknown parameters")
     for key, value in doc.items():
         if type(value) is not int or value < 0:  # (bool is not an int here)
             raise InvalidGenesis(f"{definition.name}.{key} must be a non-negative integer, not {value!r}")
@@ -238,9 +242,7 @@ class RuntimeGenesis:
     def __init__(self, definitions: Sequence[PalletDefinition], sections: Mapping[str, Any] | None = None) -> None:
         self._definitions = {d.name: d for d in definitions if d.genesis is not None}
         sections = dict(sections or {})
-        unknown = set(sections) - set(self._definitions)
-        if unknown:
-            raise InvalidGenesis(f"genesis sections for pallets without one: {', '.join(sorted(unknown))}")
+        _refuse_unknown(sections, self._definitions, "genesis sections for pallets without one")
         self._sections = {name: sections.get(name) or d.genesis() for name, d in self._definitions.items()}  # type: ignore[misc]
 
     def __getitem__(self, pallet: str) -> Any:
@@ -268,9 +270,7 @@ class RuntimeGenesis:
         if not isinstance(doc, dict):
             raise InvalidGenesis("genesis must be an object keyed by pallet")
         by_key = {camel_case(d.name): d for d in definitions if d.genesis is not None}
-        unknown = set(doc) - set(by_key)
-        if unknown:
-            raise InvalidGenesis(f"genesis sections for unknown pallets: {', '.join(sorted(unknown))}")
+        _refuse_unknown(doc, by_key, "genesis sections for unknown pallets")
         sections = {}
         for key, section in doc.items():
             definition = by_key[key]
