@@ -26,6 +26,14 @@ __all__ = [
     "DOMAIN_EC_PAYLOAD",
     "DOMAIN_EC_SEGMENT",
     "DOMAIN_EC_FRAGMENT",
+    "DOMAIN_STORAGE_CHUNK",
+    "DOMAIN_STORAGE_NODE",
+    "DOMAIN_STORAGE_FRAGMENT_SET",
+    "DOMAIN_STORAGE_FILE_ID",
+    "DOMAIN_STORAGE_REQUEST",
+    "DOMAIN_STORAGE_SEAL",
+    "DOMAIN_STORAGE_X25519",
+    "DOMAIN_STORAGE_CHALLENGE",
 ]
 
 
@@ -84,3 +92,19 @@ DOMAIN_EC_SEGMENT = b"cairn/ec-segment/v1"
 """The identity of a coded segment, shared by its fragments."""
 DOMAIN_EC_FRAGMENT = b"cairn/ec-fragment/v1"
 """A fragment header's checksum."""
+DOMAIN_STORAGE_CHUNK = b"cairn/storage-chunk/v1"
+"""A Merkle leaf over one chunk of a stored fragment (``storage_node.chunks``)."""
+DOMAIN_STORAGE_NODE = b"cairn/storage-node/v1"
+"""An inner Merkle node of the storage trees: chunks of a fragment and fragments of a segment."""
+DOMAIN_STORAGE_FRAGMENT_SET = b"cairn/storage-fragment-set/v1"
+"""A Merkle leaf over one fragment root in a segment's tree over its k + m fragments."""
+DOMAIN_STORAGE_FILE_ID = b"cairn/storage-file-id/v1"
+"""A file's id: the hash of its SCALE-encoded manifest (``storage_node.manifest``)."""
+DOMAIN_STORAGE_REQUEST = b"cairn/storage-request/v1"
+"""What an account signs to authenticate an HTTP request to a storage node (``storage_node.auth``)."""
+DOMAIN_STORAGE_SEAL = b"cairn/storage-seal/v1"
+"""Key derivation for a file's data key sealed to a grantee's X25519 key (``storage_node.crypto``)."""
+DOMAIN_STORAGE_X25519 = b"cairn/storage-x25519/v1"
+"""Key derivation of an account's X25519 encryption key from its signing secret."""
+DOMAIN_STORAGE_CHALLENGE = b"cairn/storage-challenge/v1"
+"""Audit challenges drawn from a finalized block hash (the storage pallets)."""
