@@ -34,6 +34,10 @@ __all__ = [
     "DOMAIN_STORAGE_SEAL",
     "DOMAIN_STORAGE_X25519",
     "DOMAIN_STORAGE_CHALLENGE",
+    "DOMAIN_DA_BLOB",
+    "DOMAIN_DA_ATTESTATION",
+    "DOMAIN_DA_CUSTODY",
+    "DOMAIN_DA_AUDIT",
 ]
 
 
@@ -108,3 +112,11 @@ DOMAIN_STORAGE_X25519 = b"cairn/storage-x25519/v1"
 """Key derivation of an account's X25519 encryption key from its signing secret."""
 DOMAIN_STORAGE_CHALLENGE = b"cairn/storage-challenge/v1"
 """Audit challenges drawn from a finalized block hash (the storage pallets)."""
+DOMAIN_DA_BLOB = b"cairn/da-blob/v1"
+"""A blob's id: submitter, commitment and where it was submitted (``da_layer.pallet``)."""
+DOMAIN_DA_ATTESTATION = b"cairn/da-attestation/v1"
+"""What a DA node's BLS signature says: this chain's blob with this commitment is in custody (``da_layer.attestation``)."""
+DOMAIN_DA_CUSTODY = b"cairn/da-custody/v1"
+"""A blob's custody seed and the node order drawn from it (``da_layer.custody``)."""
+DOMAIN_DA_AUDIT = b"cairn/da-audit/v1"
+"""Sampling audits drawn from a block hash: which custodian, which blob, which cell (``da_layer.pallet``)."""
