@@ -34,6 +34,7 @@ __all__ = [
     "DOMAIN_STORAGE_SEAL",
     "DOMAIN_STORAGE_X25519",
     "DOMAIN_STORAGE_CHALLENGE",
+    "DOMAIN_STORAGE_PLACEMENT",
     "DOMAIN_DA_BLOB",
     "DOMAIN_DA_ATTESTATION",
     "DOMAIN_DA_CUSTODY",
@@ -112,6 +113,9 @@ DOMAIN_STORAGE_X25519 = b"cairn/storage-x25519/v1"
 """Key derivation of an account's X25519 encryption key from its signing secret."""
 DOMAIN_STORAGE_CHALLENGE = b"cairn/storage-challenge/v1"
 """Audit challenges drawn from a finalized block hash (the storage pallets)."""
+DOMAIN_STORAGE_PLACEMENT = b"cairn/storage-placement/v1"
+"""Which node takes a fragment, drawn from the parent block hash: placement, reassignment and repairers
+(``storage_node.pallets.selection``)."""
 DOMAIN_DA_BLOB = b"cairn/da-blob/v1"
 """A blob's id: submitter, commitment and where it was submitted (``da_layer.pallet``)."""
 DOMAIN_DA_ATTESTATION = b"cairn/da-attestation/v1"
