@@ -1,0 +1,50 @@
+"""What a DA node signs when it attests a blob, and how an aggregate names its signers.
+
+A DA node that verified its custody cells of a blob signs, with its registered BLS key (:mod:`da_layer.bls`)::
+
+    attestation_message = DOMAIN_DA_ATTESTATION ++ genesis_hash (32) ++ blob_id (32) ++ commitment (48)
+
+The genesis hash binds the signature to one chain, the blob id to one submission, the commitment to the
+data. Every signer of a blob signs the same message, so the submitter aggregates their signatures into one
+and posts it with a signer bitfield over the blob's node set (the set fixed at submission):
+``ceil(n/8)`` bytes, node ``i`` is bit ``i % 8`` (least significant first) of byte ``i // 8``, as SSZ
+bitvectors are laid out, and the bits past ``n`` are zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from runtime.hashing import DOMAIN_DA_ATTESTATION
+
+__all__ = ["MalformedBitfield", "attestation_message", "bitfield", "signers"]
+
+
+class MalformedBitfield(ValueError):
+    """A signer bitfield of the wrong length, or with bits set past the node set."""
+
+
+def attestation_message(genesis_hash: bytes, blob_id: bytes, commitment: bytes) -> bytes:
+    if len(genesis_hash) != 32 or len(blob_id) != 32 or len(commitment) != 48:
+        raise ValueError("an attestation names a 32-byte genesis hash, a 32-byte blob id and a 48-byte commitment")
+    return DOMAIN_DA_ATTESTATION + bytes(genesis_hash) + bytes(blob_id) + bytes(commitment)
+
+
+def bitfield(indices: Iterable[int], node_count: int) -> bytes:
+    """The bitfield with the bits of ``indices`` (positions in a node set of ``node_count``) set."""
+    field = bytearray((node_count + 7) // 8)
+    for index in indices:
+        if not 0 <= index < node_count:
+            raise MalformedBitfield(f"node {index} is not in a set of {node_count}")
+        field[index // 8] |= 1 << (index % 8)
+    return bytes(field)
+
+
+def signers(field: bytes, node_count: int) -> tuple[int, ...]:
+    """The positions whose bits are set, ascending; raises :class:`MalformedBitfield`."""
+    if len(field) != (node_count + 7) // 8:
+        raise MalformedBitfield(f"a set of {node_count} nodes takes {(node_count + 7) // 8} bitfield bytes, not {len(field)}")
+    found = tuple(i for i in range(len(field) * 8) if field[i // 8] >> (i % 8) & 1)
+    if found and found[-1] >= node_count:
+        raise MalformedBitfield(f"bit {found[-1]} is set but the set has {node_count} nodes")
+    return found

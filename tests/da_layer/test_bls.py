@@ -1,0 +1,77 @@
+"""The fast BLS path (blspy) agrees byte for byte with the py_ecc reference; POP and aggregates behave."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from da_layer import bls, bls_reference
+from da_layer.bls import InvalidSecretKey, InvalidSignature
+
+SEEDS = [bytes([i]) * 32 for i in range(1, 5)]
+SECRETS = [bls.secret_from_seed(seed) for seed in SEEDS]
+PUBLICS = [bls.public_key(secret) for secret in SECRETS]
+
+
+@settings(max_examples=3, deadline=None)  # py_ecc takes ~1 s an example
+@given(seeds=st.lists(st.binary(min_size=32, max_size=48), min_size=1, max_size=3),
+       message=st.binary(max_size=120))
+def test_fast_path_equals_reference(seeds, message):
+    secrets = [bls.secret_from_seed(seed) for seed in seeds]
+    assert secrets == [bls_reference.secret_from_seed(seed) for seed in seeds]
+    publics = [bls.public_key(s) for s in secrets]
+    assert publics == [bls_reference.public_key(s) for s in secrets]
+    signatures = [bls.sign(s, message) for s in secrets]
+    assert signatures == [bls_reference.sign(s, message) for s in secrets]
+    aggregate = bls.aggregate(signatures)
+    assert aggregate == bls_reference.aggregate(signatures)
+    assert bls.fast_aggregate_verify(publics, message, aggregate)
+    assert bls_reference.fast_aggregate_verify(publics, message, aggregate)
+    assert bls.pop_prove(secrets[0]) == bls_reference.pop_prove(secrets[0])
+
+
+def test_verdicts_agree_on_wrong_inputs():
+    message = b"cairn"
+    sig = bls.sign(SECRETS[0], message)
+    pop = bls.pop_prove(SECRETS[0])
+    cases = [
+        ("verify", (PUBLICS[0], message, sig), True),
+        ("verify", (PUBLICS[1], message, sig), False),
+        ("verify", (PUBLICS[0], b"other", sig), False),
+        ("verify", (PUBLICS[0], message, b"\x00" * 96), False),
+        ("pop_verify", (PUBLICS[0], pop), True),
+        ("pop_verify", (PUBLICS[1], pop), False),
+        ("pop_verify", (PUBLICS[0], sig), False),  # a signature is not a proof of possession (other tag)
+        ("pop_verify", (bytes([0xC0]) + bytes(47), pop), False),  # the identity key
+    ]
+    for name, args, expected in cases:
+        assert getattr(bls, name)(*args) is expected, (name, expected)
+        assert getattr(bls_reference, name)(*args) is expected, (name, expected)
+
+
+def test_aggregate_with_a_duplicated_or_missing_signer_does_not_verify():
+    message = b"blob"
+    sigs = [bls.sign(s, message) for s in SECRETS[:3]]
+    assert bls.fast_aggregate_verify(PUBLICS[:3], message, bls.aggregate(sigs))
+    assert not bls.fast_aggregate_verify(PUBLICS[:3], message, bls.aggregate(sigs + sigs[:1]))
+    assert not bls.fast_aggregate_verify(PUBLICS[:3], message, bls.aggregate(sigs[:2]))
+    assert not bls.fast_aggregate_verify(PUBLICS[:3] + PUBLICS[:1], message, bls.aggregate(sigs))
+    assert not bls.fast_aggregate_verify([], message, bls.aggregate(sigs))
+    assert not bls.fast_aggregate_verify(PUBLICS[:3], b"other", bls.aggregate(sigs))
+    assert not bls.fast_aggregate_verify([b"\x02" * 48], message, sigs[0])
+
+
+def test_bad_keys_and_signatures_are_typed():
+    with pytest.raises(InvalidSecretKey):
+        bls.secret_from_seed(b"short")
+    with pytest.raises(InvalidSecretKey):
+        bls.sign(bytes(32), b"m")
+    with pytest.raises(InvalidSecretKey):
+        bls.public_key(bls.CURVE_ORDER.to_bytes(32, "big"))
+    with pytest.raises(InvalidSignature):
+        bls.aggregate([])
+    with pytest.raises(InvalidSignature):
+        bls.aggregate([b"\x01" * 96])
+    with pytest.raises(InvalidSignature):
+        bls_reference.aggregate([b"\x01" * 96])
