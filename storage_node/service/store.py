@@ -1,0 +1,220 @@
+"""The fragment store: fragments as files, written crash-safely, with the node's capacity accounting.
+
+Layout under the store's root (the file layout is the index: a restart rebuilds it by listing the folders)::
+
+    fragments/<file id, 64 hex>/<segment>.<fragment>   one stored fragment (the bytes a GET serves)
+    tmp/<random>.part                                  uploads being received; deleted at every start
+
+A stored fragment is kept in the HTTP API's body layout (``u16 LE count ++ count × 32-byte fragment roots of
+its segment ++ the fragment's bytes``, :mod:`storage_node.service.body`), so a read serves the file as it is
+and a proof finds the segment's roots next to the bytes it proves.
+
+Crash safety: an upload is streamed to a temporary file, checked, fsynced, renamed to its final name and the
+folder fsynced (:meth:`FragmentStore.commit`) before the node acknowledges it, so an acknowledged fragment
+survives a power cut, and a crash before the rename leaves only a temporary file that the next start
+deletes: nothing partial is ever found under ``fragments/``.
+
+Capacity: the node serves at most ``capacity`` bytes (what it registered on chain). A write first reserves
+its size (:meth:`FragmentStore.reserve`); past the capacity it raises :class:`StoreFull` (HTTP 507), as it
+does when the disk itself is full (``ENOSPC``/``EDQUOT``). Every method here is blocking file I/O: the
+daemon calls them through ``trio.to_thread.run_sync``; the index is only changed by the caller's thread
+(:meth:`commit`, :meth:`remove`, :meth:`remove_file` mutate it and are called one at a time from the event
+loop's worker calls, never concurrently with each other).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["FragmentKey", "FragmentStore", "StoreFull", "StoreError", "disk_error"]
+
+FRAGMENTS_DIR = "fragments"
+TMP_DIR = "tmp"
+_FILE_DIR = re.compile(r"[0-9a-f]{64}")
+_FRAGMENT_FILE = re.compile(r"(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,4})")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (an I/O error other than a full disk)."""
+
+
+class StoreFull(StoreError):
+    """The write would exceed the node's capacity, or the disk is full."""
+
+
+@dataclass(frozen=True, order=True)
+class FragmentKey:
+    """Which fragment: a file's segment's fragment index."""
+
+    file_id: bytes
+    """32 bytes: the hash of the file's manifest."""
+    segment: int
+    fragment: int
+
+    def __str__(self) -> str:
+        return f"0x{self.file_id.hex()}/{self.segment}/{self.fragment}"
+
+
+class FragmentStore:
+    """The fragments this node holds, under ``root``, at most ``capacity`` bytes of them."""
+
+    def __init__(self, root: Path, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must not be negative")
+        self.root = root
+        self.capacity = capacity
+        self._sizes: dict[FragmentKey, int] = {}
+        self._used = 0
+        self._reserved = 0
+        self._lock = threading.Lock()  # reservations are taken from the event loop and released from threads
+
+    # --- opening --------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the folders, delete unfinished uploads, and rebuild the index from the files."""
+        (self.root / FRAGMENTS_DIR).mkdir(parents=True, exist_ok=True)
+        tmp = self.root / TMP_DIR
+        tmp.mkdir(exist_ok=True)
+        for leftover in tmp.iterdir():
+            leftover.unlink()
+        sizes: dict[FragmentKey, int] = {}
+        for folder in (self.root / FRAGMENTS_DIR).iterdir():
+            if not _FILE_DIR.fullmatch(folder.name) or not folder.is_dir():
+                continue
+            file_id = bytes.fromhex(folder.name)
+            for entry in folder.iterdir():
+                match = _FRAGMENT_FILE.fullmatch(entry.name)
+                if match is not None:
+                    sizes[FragmentKey(file_id, int(match[1]), int(match[2]))] = entry.stat().st_size
+        self._sizes = sizes
+        self._used = sum(sizes.values())
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    @property
+    def used(self) -> int:
+        """Bytes of stored fragments."""
+        return self._used
+
+    @property
+    def fragment_count(self) -> int:
+        return len(self._sizes)
+
+    def keys(self) -> list[FragmentKey]:
+        with self._lock:
+            return sorted(self._sizes)
+
+    def has(self, key: FragmentKey) -> bool:
+        return key in self._sizes
+
+    def size(self, key: FragmentKey) -> int | None:
+        return self._sizes.get(key)
+
+    def path(self, key: FragmentKey) -> Path:
+        return self.root / FRAGMENTS_DIR / key.file_id.hex() / f"{key.segment}.{key.fragment}"
+
+    def read(self, key: FragmentKey) -> bytes:
+        """The stored body of a fragment (a few MiB at most); ``StoreError`` if it is not stored."""
+        try:
+            return self.path(key).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"fragment {key}: {exc.strerror or exc}") from None
+
+    # --- writing --------------------------------------------------------------------------------------
+
+    def temp_path(self) -> Path:
+        """A fresh name for an upload in progress (created by the caller)."""
+        return self.root / TMP_DIR / f"{secrets.token_hex(16)}.part"
+
+    @contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        """Hold ``size`` bytes of the capacity while a fragment is written; ``StoreFull`` past it."""
+        with self._lock:
+            if self._used + self._reserved + size > self.capacity:
+                raise StoreFull(f"{size} more bytes would exceed the capacity ({self._used} of {self.capacity} "
+                                f"bytes used, {self._reserved} reserved)")
+            self._reserved += size
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reserved -= size
+
+    def commit(self, temp: Path, key: FragmentKey) -> None:
+        """Make the fully written ``temp`` the stored fragment ``key`` (replacing an older copy): fsync the file,
+        rename it, fsync the folder. Raises ``StoreFull`` if the disk is full, ``StoreError`` otherwise; either
+        way ``temp`` is gone and nothing of it is stored."""
+        final = self.path(key)
+        try:
+            size = temp.stat().st_size
+            _fsync_file(temp)
+            created = not final.parent.exists()
+            final.parent.mkdir(exist_ok=True)
+            os.replace(temp, final)
+            _fsync_dir(final.parent)
+            if created:
+                _fsync_dir(final.parent.parent)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise disk_error(exc, f"storing fragment {key}") from None
+        with self._lock:
+            self._used += size - self._sizes.get(key, 0)
+            self._sizes[key] = size
+
+    def remove(self, key: FragmentKey) -> bool:
+        """Delete a stored fragment; whether it was stored."""
+        with self._lock:
+            size = self._sizes.pop(key, None)
+            if size is None:
+                return False
+            self._used -= size
+            last_of_file = not any(k.file_id == key.file_id for k in self._sizes)
+        self.path(key).unlink(missing_ok=True)
+        if last_of_file:
+            _remove_empty(self.path(key).parent)
+        return True
+
+    def remove_file(self, file_id: bytes) -> int:
+        """Delete every stored fragment of a file; how many there were."""
+        with self._lock:
+            doomed = [key for key in self._sizes if key.file_id == file_id]
+        return sum(self.remove(key) for key in doomed)
+
+
+def disk_error(exc: OSError, what: str) -> StoreError:
+    """The typed error for an ``OSError`` met writing a fragment (``StoreFull`` for a full disk)."""
+    if exc.errno in _DISK_FULL:
+        return StoreFull(f"{what}: the disk is full ({exc.strerror})")
+    return StoreError(f"{what}: {exc.strerror or exc}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (an upload committed meanwhile) or already gone

@@ -1,0 +1,111 @@
+"""The fragment store: crash-safe commits, the index rebuilt from the files, capacity enforced."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage_node.service.body import BadPath, parse_fragment_path
+from storage_node.service.replay import GuardFull, ReplayGuard, Replayed
+from storage_node.service.store import FragmentKey, FragmentStore, StoreFull
+
+FILE = bytes(range(32))
+KEY = FragmentKey(FILE, 0, 1)
+
+
+def put(store: FragmentStore, key: FragmentKey, data: bytes) -> None:
+    temp = store.temp_path()
+    temp.write_bytes(data)
+    with store.reserve(len(data)):
+        store.commit(temp, key)
+
+
+def test_commit_then_reopen_finds_everything(tmp_path):
+    store = FragmentStore(tmp_path, capacity=1000)
+    store.open()
+    put(store, KEY, b"a" * 100)
+    put(store, FragmentKey(FILE, 3, 0), b"b" * 50)
+    assert store.used == 150 and store.fragment_count == 2
+    reopened = FragmentStore(tmp_path, capacity=1000)
+    reopened.open()
+    assert reopened.keys() == [KEY, FragmentKey(FILE, 3, 0)]
+    assert reopened.used == 150
+    assert reopened.read(KEY) == b"a" * 100
+
+
+def test_unfinished_uploads_are_deleted_at_open(tmp_path):
+    store = FragmentStore(tmp_path, capacity=1000)
+    store.open()
+    store.temp_path().write_bytes(b"half an upload")
+    reopened = FragmentStore(tmp_path, capacity=1000)
+    reopened.open()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert reopened.fragment_count == 0 and reopened.used == 0
+
+
+def test_foreign_files_in_the_store_are_not_taken_for_fragments(tmp_path):
+    store = FragmentStore(tmp_path, capacity=1000)
+    store.open()
+    put(store, KEY, b"x")
+    (store.path(KEY).parent / "notes.txt").write_text("hello")
+    (tmp_path / "fragments" / "not-a-file-id").mkdir()
+    store.open()
+    assert store.keys() == [KEY]
+
+
+def test_capacity_is_enforced_and_the_reservation_released(tmp_path):
+    store = FragmentStore(tmp_path, capacity=100)
+    store.open()
+    put(store, KEY, b"a" * 60)
+    with pytest.raises(StoreFull):
+        with store.reserve(41):
+            pass
+    with store.reserve(40):
+        with pytest.raises(StoreFull):  # a concurrent upload sees the reservation
+            with store.reserve(1):
+                pass
+    put(store, FragmentKey(FILE, 0, 2), b"b" * 40)
+    assert store.used == 100
+
+
+def test_replacing_and_removing_keep_the_accounting(tmp_path):
+    store = FragmentStore(tmp_path, capacity=1000)
+    store.open()
+    put(store, KEY, b"a" * 60)
+    put(store, KEY, b"b" * 10)
+    assert store.used == 10 and store.read(KEY) == b"b" * 10
+    put(store, FragmentKey(FILE, 1, 0), b"c" * 5)
+    assert store.remove_file(FILE) == 2
+    assert store.used == 0 and not store.path(KEY).parent.exists()
+    assert store.remove(KEY) is False
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/fragments/0x" + "ab" * 32 + "/0/01",            # leading zero
+    "/v1/fragments/0x" + "ab" * 31 + "/0/1",             # short id
+    "/v1/fragments/0x" + "ab" * 32 + "/../1",            # path characters
+    "/v1/fragments/0x" + "ab" * 32 + "/0/1/",
+    "/v1/fragments/0x" + "ab" * 32 + "%2F0/1",
+    "/v1/fragments/" + "ab" * 32 + "/0/1",               # no 0x
+    "/v1/fragments/0x" + "ab" * 32 + "/4294967296/1",    # segment past u32
+    "/v1/fragments/0x" + "ab" * 32 + "/0/65536",         # fragment past u16
+    "/v1/fragments/0x" + "zz" * 32 + "/0/1",
+])
+def test_bad_fragment_paths_are_refused(path):
+    with pytest.raises(BadPath):
+        parse_fragment_path(path)
+
+
+def test_a_fragment_path_names_its_fragment():
+    assert parse_fragment_path("/v1/fragments/0x" + FILE.hex() + "/7/3") == FragmentKey(FILE, 7, 3)
+
+
+def test_replay_guard_refuses_a_signature_twice_inside_the_window_only():
+    guard = ReplayGuard(window_ms=1000, max_entries=2)
+    guard.accept(b"sig1", timestamp_ms=10_000, now_ms=10_000)
+    with pytest.raises(Replayed):
+        guard.accept(b"sig1", timestamp_ms=10_000, now_ms=10_500)
+    guard.accept(b"sig2", timestamp_ms=10_100, now_ms=10_500)
+    with pytest.raises(GuardFull):
+        guard.accept(b"sig3", timestamp_ms=10_500, now_ms=10_600)
+    guard.accept(b"sig3", timestamp_ms=10_500, now_ms=11_050)  # sig1 left the window: room again
+    assert len(guard) == 2
