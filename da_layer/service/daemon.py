@@ -1,0 +1,349 @@
+"""The DA node: keeps its custody cells of every blob, attests them, serves them, answers audits, recovers.
+
+What it does, in the order a blob meets it:
+
+1. *Registration* (at start, once): if the chain does not know the operator's account as a DA node, the node
+   registers it with its stake, its BLS public key and a proof of possession, and its HTTP endpoint. The BLS
+   key is derived from the operator's account secret by the IETF KeyGen (``bls.secret_from_seed``), whose
+   own salt separates it from the account key, so the same ``--key`` always gives the same BLS key.
+2. *Custody* (``PUT /v1/blobs/{blob_id}/cells``): the submitter sends the node exactly its custody columns
+   of a blob the chain knows. The node checks, cheapest first: the body is a cell set, the blob is on chain
+   and still wanted, this node is in the blob's node set, the cells are exactly its custody columns (all of
+   them: a submitter that withholds some gets no signature), and the cells verify against the on-chain
+   commitment (one ``verify_cell_kzg_proof_batch`` in the process pool). Only then are they written
+   (crash-safely, :mod:`da_layer.service.store`) and only after the write does it answer with its BLS
+   signature over the attestation message. Nothing is stored for a refused upload.
+3. *Serving* (``GET /v1/blobs/{blob_id}/cells/{index}``, ``GET /v1/blobs/{blob_id}/cells``): cells with their
+   proofs, to light clients, readers and recovering peers.
+4. *Audits*: the node follows the chain's ``AuditStarted`` events; for one naming it, it answers with the
+   cell and its proof in an ``answer_audit`` extrinsic (recovering the cell from peers first if it lost it).
+5. *Maintenance* (at start, then every ``maintenance_interval``): for every blob on chain whose node set
+   holds this node and that is available, custody cells missing from the store (a restart with an empty
+   disk, a corrupt file) are recovered: the node fetches the cells its peers hold until it has verified at
+   least half of the blob's cells, rebuilds all of them (``recover_cells_and_kzg_proofs``) and stores its
+   own. Blobs the chain has pruned (their retention ended) are deleted.
+
+*Withholding* (fault injection, ``cairn devnet withhold``): while a file named ``withhold`` exists in the
+node's base path, the node serves no cells (``503 Withholding``) and answers no audits, but still accepts,
+stores and signs: exactly the node that attests and then does not serve, which audits exist to catch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from da_layer import bls
+from da_layer.attestation import attestation_message
+from da_layer.kzg import CELLS_TO_RECOVER
+from da_layer.service.http import App, HttpError, Request, Response, Route, serve
+from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
+from da_layer.service.store import CellStore
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, ChainClientError
+from sdk.da.chain import PALLET, Custody, read_blob, read_custody
+from sdk.da.peers import DaPeers, PeerError
+from sdk.da.pool import KzgPool
+from sdk.da.wire import MAX_CELL_SET, Cell, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
+
+__all__ = ["DaNode", "DaNodeConfig", "RegistrationFailed", "WITHHOLD_FILE", "bls_secret_of"]
+
+log = logging.getLogger("cairn.da_node")
+
+WITHHOLD_FILE = "withhold"
+"""While this file exists in the base path, the node serves no cells and answers no audits."""
+SERVABLE = ("Pending", "Available")
+"""Blob statuses for which the node takes custody cells."""
+BLOB_PATH = r"/v1/blobs/([^/]+)/cells"
+
+
+class RegistrationFailed(Exception):
+    """The chain refused the node's registration, or holds another BLS key for its account."""
+
+
+@dataclass(frozen=True)
+class DaNodeConfig:
+    base_path: Path
+    stake: int
+    """What the node stakes when it registers."""
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    """0: any free port (the bound one is what :meth:`DaNode.run` reports and registers)."""
+    public_host: str | None = None
+    """The host in the registered endpoint (default: ``host``)."""
+    maintenance_interval: float = 10.0
+    peer_timeout: float = 10.0
+
+
+def bls_secret_of(account: Keypair) -> bytes:
+    """The node's BLS secret key, derived from its account's secret (IETF KeyGen, its own salt)."""
+    return bls.secret_from_seed(account.secret)
+
+
+class DaNode:
+    """Start with ``port = await nursery.start(node.run)``: it returns once the node listens and is registered."""
+
+    def __init__(self, client: AsyncClient, account: Keypair, store: CellStore, pool: KzgPool,
+                 config: DaNodeConfig) -> None:
+        self._client = client
+        self._account = account
+        self._store = store
+        self._pool = pool
+        self._config = config
+        self._bls_secret = bls_secret_of(account)
+        self.bls_public = bls.public_key(self._bls_secret)
+        self._withhold_path = config.base_path / WITHHOLD_FILE
+        self.metrics = NodeMetrics({
+            "cairn_da_blobs_held": ("Blobs with custody cells in the store", lambda: len(store.blobs())),
+            "cairn_da_cells_held": ("Custody cells in the store", store.cell_count),
+            "cairn_da_withholding": ("1 while the node withholds cells (fault injection)",
+                                     lambda: float(self.withholding)),
+        })
+        self._recovering: set[bytes] = set()
+        self.port: int | None = None
+
+    @property
+    def withholding(self) -> bool:
+        return self._withhold_path.exists()
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        async with DaPeers(timeout=self._config.peer_timeout) as peers, trio.open_nursery() as nursery:
+            self._peers = peers
+            app = App(self._routes(), on_error=self.metrics.refused)
+            self.port = await nursery.start(serve, app, self._config.host, self._config.http_port)
+            await self._register(f"http://{self._config.public_host or self._config.host}:{self.port}")
+            nursery.start_soon(self._follow_audits)
+            nursery.start_soon(self._maintain)
+            log.info("DA node %s serving on port %d", self._account.ss58_address(), self.port)
+            task_status.started(self.port)
+
+    # --- registration ----------------------------------------------------------------------------------
+
+    async def _register(self, endpoint: str) -> None:
+        account = self._account.public
+        known = await self._client.query(PALLET, "Nodes", [account])
+        if known is not None:
+            if bytes(known.bls_public) != self.bls_public:
+                raise RegistrationFailed(f"{self._account.ss58_address()} is registered with another BLS key")
+            if bytes(known.endpoint) != endpoint.encode():
+                log.warning("registered endpoint %s differs from %s: peers will look for this node there",
+                            bytes(known.endpoint).decode(errors="replace"), endpoint)
+            return
+        call = self._client.compose_call(PALLET, "register", {
+            "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
+            "endpoint": endpoint.encode(), "stake": self._config.stake})
+        receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise RegistrationFailed(f"register: {receipt.error_message}")
+        log.info("registered as a DA node at %s with stake %d", endpoint, self._config.stake)
+
+    # --- HTTP ------------------------------------------------------------------------------------------
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("PUT", BLOB_PATH, self._put_cells, max_body=MAX_CELL_SET),
+            Route("GET", BLOB_PATH, self._get_cells),
+            Route("GET", BLOB_PATH + r"/([^/]+)", self._get_cell),
+            Route("GET", "/v1/health", self._health),
+            Route("GET", "/metrics", self._render_metrics),
+        ]
+
+    async def _put_cells(self, request: Request, blob_hex: str) -> Response:
+        blob_id = _blob_id(blob_hex)
+        try:
+            cells = decode_cells(request.body)
+        except MalformedCells as exc:
+            raise HttpError("Malformed", str(exc)) from None
+        blob = await self._chain_blob(blob_id)
+        if blob is None:
+            raise HttpError("UnknownBlob", f"the chain knows no blob {blob_hex}")
+        if _status(blob) not in SERVABLE:
+            raise HttpError("BlobNotPending", f"blob {blob_hex} is {_status(blob)}")
+        custody = await self._custody(blob_id, blob)
+        position = custody.position_of(self._account.public)
+        if position is None:
+            raise HttpError("NotAssigned", f"this node is not in the node set of blob {blob_hex}")
+        expected = set(custody.columns_of(position))
+        if set(cells) - expected:
+            raise HttpError("NotAssigned", f"cells {sorted(set(cells) - expected)[:8]} are not this node's custody")
+        if expected - set(cells):
+            raise HttpError("IncompleteCustody", f"{len(expected - set(cells))} of this node's {len(expected)} "
+                                                 "custody cells are missing: it attests all of them or none")
+        if not await self._pool.verify(bytes(blob.commitment), list(cells.values())):
+            raise HttpError("InvalidProof", "a cell does not verify against the blob's commitment: nothing signed")
+        await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
+        self.metrics.inc("cairn_da_cells_received_total", len(cells))
+        message = attestation_message(self._client.genesis_hash, blob_id, bytes(blob.commitment))
+        signature = bls.sign(self._bls_secret, message)
+        self.metrics.inc("cairn_da_attestations_total")
+        return Response.json({"signature": "0x" + signature.hex()})
+
+    async def _get_cell(self, request: Request, blob_hex: str, index_text: str) -> Response:
+        blob_id = _blob_id(blob_hex)
+        if not index_text.isdigit() or len(index_text) > 3:
+            raise HttpError("Malformed", f"a cell index is a number from 0 to 127, not {index_text[:40]!r}")
+        self._refuse_if_withholding()
+        cell = await trio.to_thread.run_sync(self._store.get, blob_id, int(index_text))
+        if cell is None:
+            if not self._store.indices(blob_id):
+                raise HttpError("UnknownBlob", f"this node holds no cells of blob {blob_hex}")
+            raise HttpError("NotCustodied", f"this node does not hold cell {index_text} of blob {blob_hex}")
+        self.metrics.inc("cairn_da_cells_served_total")
+        return Response(200, encode_cell(cell))
+
+    async def _get_cells(self, request: Request, blob_hex: str) -> Response:
+        blob_id = _blob_id(blob_hex)
+        self._refuse_if_withholding()
+        indices = self._store.indices(blob_id)
+        if not indices:
+            raise HttpError("UnknownBlob", f"this node holds no cells of blob {blob_hex}")
+        cells = await trio.to_thread.run_sync(self._read_cells, blob_id, indices)
+        self.metrics.inc("cairn_da_cells_served_total", len(cells))
+        return Response(200, encode_cells(cells))
+
+    def _read_cells(self, blob_id: bytes, indices: frozenset[int]) -> list[Cell]:
+        return [cell for index in sorted(indices) if (cell := self._store.get(blob_id, index)) is not None]
+
+    async def _health(self, request: Request) -> Response:
+        return Response.json({"account": self._account.ss58_address(), "bls_public": "0x" + self.bls_public.hex(),
+                              "blobs": len(self._store.blobs()), "cells": self._store.cell_count(),
+                              "withholding": self.withholding})
+
+    async def _render_metrics(self, request: Request) -> Response:
+        return Response(200, self.metrics.render().encode(), CONTENT_TYPE)
+
+    def _refuse_if_withholding(self) -> None:
+        if self.withholding:
+            raise HttpError("Withholding", "this node is withholding its cells")
+
+    async def _chain_blob(self, blob_id: bytes) -> Any:
+        try:
+            return await read_blob(self._client, blob_id)
+        except ChainClientError as exc:
+            raise HttpError("ChainUnavailable", f"cannot read the chain: {exc}") from None
+
+    async def _custody(self, blob_id: bytes, blob: Any) -> Custody:
+        try:
+            return await read_custody(self._client, blob_id, blob)
+        except ChainClientError as exc:
+            raise HttpError("ChainUnavailable", f"cannot read the chain: {exc}") from None
+
+    # --- audits ----------------------------------------------------------------------------------------
+
+    async def _follow_audits(self) -> None:
+        async with self._client.subscribe_events(PALLET) as blocks, trio.open_nursery() as nursery:
+            async for block in blocks:
+                for record in block.events:
+                    if record.name == "AuditStarted" and bytes(record.event.node) == self._account.public:
+                        nursery.start_soon(self._answer_audit, record.event)
+
+    async def _answer_audit(self, audit: Any) -> None:
+        blob_id, index = bytes(audit.blob_id), audit.cell_index
+        if self.withholding:
+            log.info("audit %d (blob 0x%s, cell %d): withholding, not answered", audit.audit_id, blob_id.hex(), index)
+            return
+        cell = await trio.to_thread.run_sync(self._store.get, blob_id, index)
+        if cell is None:
+            await self._recover_blob(blob_id)
+            cell = await trio.to_thread.run_sync(self._store.get, blob_id, index)
+        if cell is None:
+            log.warning("audit %d: cell %d of blob 0x%s is lost and could not be recovered",
+                        audit.audit_id, index, blob_id.hex())
+            return
+        call = self._client.compose_call(PALLET, "answer_audit",
+                                         {"audit_id": audit.audit_id, "cell": cell.data, "proof": cell.proof})
+        try:
+            receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
+        except ChainClientError as exc:
+            log.warning("audit %d: answer not submitted: %s", audit.audit_id, exc)
+            return
+        if receipt.is_success:
+            self.metrics.inc("cairn_da_audits_answered_total")
+            log.info("audit %d answered (blob 0x%s, cell %d)", audit.audit_id, blob_id.hex(), index)
+        else:
+            log.warning("audit %d: answer refused: %s", audit.audit_id, receipt.error_message)
+
+    # --- maintenance: recovery and pruning -------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                await self.maintain_once()
+            except ChainClientError as exc:
+                log.warning("maintenance skipped: %s", exc)
+            await trio.sleep(self._config.maintenance_interval)
+
+    async def maintain_once(self) -> None:
+        """Recover missing custody cells of every available blob of this node; drop pruned blobs."""
+        on_chain: set[bytes] = set()
+        async for key, blob in self._client.query_map(PALLET, "Blobs"):
+            blob_id = bytes(key)
+            on_chain.add(blob_id)
+            if _status(blob) == "Available" and self._account.public in map(bytes, blob.node_set):
+                await self._recover_blob(blob_id, blob)
+        for blob_id in set(self._store.blobs()) - on_chain:
+            await trio.to_thread.run_sync(self._store.delete, blob_id)
+            self.metrics.inc("cairn_da_blobs_pruned_total")
+
+    async def _recover_blob(self, blob_id: bytes, blob: Any = None) -> None:
+        """Fetch what peers hold of the blob and rebuild this node's missing custody cells (once at a time)."""
+        if blob_id in self._recovering:
+            return
+        self._recovering.add(blob_id)
+        try:
+            blob = blob if blob is not None else await read_blob(self._client, blob_id)
+            if blob is None:
+                return
+            custody = await read_custody(self._client, blob_id, blob)
+            position = custody.position_of(self._account.public)
+            if position is None:
+                return
+            missing = set(custody.columns_of(position)) - self._store.indices(blob_id)
+            if not missing:
+                return
+            cells = await self._gather(custody, bytes(blob.commitment))
+            if len(cells) < CELLS_TO_RECOVER:
+                log.warning("blob 0x%s: only %d verified cells among peers, %d needed to recover %d of mine",
+                            blob_id.hex(), len(cells), CELLS_TO_RECOVER, len(missing))
+                return
+            rebuilt = await self._pool.recover(list(cells.values()))
+            await trio.to_thread.run_sync(self._store.put, blob_id, [rebuilt[i] for i in sorted(missing)])
+            self.metrics.inc("cairn_da_cells_recovered_total", len(missing))
+            log.info("blob 0x%s: recovered %d custody cells from peers", blob_id.hex(), len(missing))
+        finally:
+            self._recovering.discard(blob_id)
+
+    async def _gather(self, custody: Custody, commitment: bytes) -> dict[int, Cell]:
+        """Verified cells of the blob from the other members of its node set, until enough to recover."""
+        gathered: dict[int, Cell] = {}
+        for node in custody.nodes:
+            if node.account == self._account.public or node.endpoint is None:
+                continue
+            try:
+                offered = await self._peers.get_cells(node.endpoint, custody.blob_id)
+            except PeerError as exc:
+                log.info("recovery: %s", exc)
+                continue
+            fresh = [cell for index, cell in offered.items() if index not in gathered]
+            if fresh and await self._pool.verify(commitment, fresh):
+                gathered.update((cell.index, cell) for cell in fresh)
+            if len(gathered) >= CELLS_TO_RECOVER:
+                break
+        return gathered
+
+
+def _blob_id(text: str) -> bytes:
+    try:
+        return parse_blob_id(text)
+    except ValueError as exc:
+        raise HttpError("Malformed", str(exc)) from None
+
+
+def _status(blob: Any) -> str:
+    status = blob.status
+    return getattr(status, "name", None) or type(status).__name__
+
