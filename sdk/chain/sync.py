@@ -109,8 +109,11 @@ class Client:
     :meth:`close` or at the end of a ``with`` block. Takes :class:`AsyncClient`'s arguments, plus the
     event-loop ``backend`` to run it on (``"asyncio"`` or ``"trio"``)."""
 
+    ASYNC_CLIENT: type[AsyncClient] = AsyncClient
+    """The asynchronous client run in the loop (``sdk.client.Client`` runs one with namespaces)."""
+
     def __init__(self, url: str = "ws://127.0.0.1:9944", *, backend: str = "asyncio", **options: Any) -> None:
-        client = AsyncClient(url, **options)  # bad arguments raise here, before a thread is started
+        client = self.ASYNC_CLIENT(url, **options)  # bad arguments raise here, before a thread is started
         with ExitStack() as stack:
             self._portal = stack.enter_context(start_blocking_portal(backend))
             stack.enter_context(self._portal.wrap_async_context_manager(client))

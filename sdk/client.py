@@ -1,0 +1,69 @@
+"""The user-facing client: the chain client plus a signer and one namespace per network.
+
+``AsyncClient`` (``anyio``: trio or asyncio) and ``Client`` (blocking) are the chain clients of
+:mod:`sdk.chain`, every chain method unchanged, with the account that signs (``signer``: a key pair or a
+secret URI such as ``"//Alice"``) and the networks' namespaces, each built on first use and kept::
+
+    with Client("ws://127.0.0.1:9944", signer="//Alice") as client:
+        file_id = client.storage.upload("dataset.npz")
+        client.storage.download(file_id, "copy.npz")
+
+A namespace is a cached property of both classes: the asynchronous API built over the client, and for
+``Client`` that API behind the client's portal.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from runtime.keyring import Keypair
+from sdk import chain
+from sdk.chain.client import DEFAULT_URL
+from sdk.chain.errors import BadArgument
+from sdk.storage.api import StorageApi
+from sdk.storage.sync import BlockingStorageApi
+
+__all__ = ["AsyncClient", "Client"]
+
+
+def _keypair(signer: Keypair | str | None) -> Keypair | None:
+    if signer is None or isinstance(signer, Keypair):
+        return signer
+    if isinstance(signer, str):
+        return Keypair.from_uri(signer)  # InvalidSecretUri (a ValueError) for anything else
+    raise BadArgument(f"signer must be a Keypair or a secret URI, got {type(signer).__name__}")
+
+
+class AsyncClient(chain.AsyncClient):
+    """The chain client with a ``signer`` and the ``storage`` namespace. Takes the chain client's options."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **chain_options: Any) -> None:
+        self.signer = _keypair(signer)
+        """The account that signs storage transactions and requests (``None``: read-only)."""
+        super().__init__(url, **chain_options)
+
+    @cached_property
+    def storage(self) -> StorageApi:
+        """Files on the storage network (:class:`sdk.storage.StorageApi`)."""
+        return StorageApi(self, self.signer)
+
+
+class Client(chain.Client):
+    """The blocking client with a ``signer`` and the ``storage`` namespace. Takes :class:`AsyncClient`'s
+    arguments and the event-loop ``backend``."""
+
+    ASYNC_CLIENT = AsyncClient
+    _client: AsyncClient
+
+    def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **options: Any) -> None:
+        super().__init__(url, signer=signer, **options)
+
+    @property
+    def signer(self) -> Keypair | None:
+        return self._client.signer
+
+    @cached_property
+    def storage(self) -> BlockingStorageApi:
+        """Files on the storage network, blocking (:class:`sdk.storage.StorageApi`'s methods)."""
+        return BlockingStorageApi(self._portal, self._client.storage)

@@ -1,0 +1,152 @@
+"""``client.storage``: files on the storage network, from the caller's side.
+
+:class:`StorageApi` is the asynchronous API (``anyio``: trio or asyncio), reached as ``AsyncClient.storage``;
+``Client.storage`` runs it behind the blocking client's portal (:mod:`sdk.storage.sync`)::
+
+    async with AsyncClient(url, signer="//Alice") as client:
+        file_id = await client.storage.upload("model.safetensors")            # private by default
+        await client.storage.grant(file_id, bob_address)
+        await client.storage.download(file_id, "copy.safetensors")
+        for read in await client.storage.access_log(file_id): ...
+
+Uploads and downloads are in :mod:`sdk.storage.upload` and :mod:`sdk.storage.download`; the rest reads
+the storage pallets through :mod:`sdk.storage.ledger` or submits one of their calls.
+"""
+
+from __future__ import annotations
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from sdk.chain.errors import BadArgument
+from sdk.chain.keys import AccountLike, account_id
+from sdk.storage.download import DownloadTarget, download
+from sdk.storage.errors import AccessDenied, NoEncryptionKey
+from sdk.storage.ledger import Ledger
+from sdk.storage.records import (
+    AccessRecord,
+    FileDetails,
+    FileId,
+    FileSummary,
+    FragmentHealth,
+    StorageNode,
+    parse_file_id,
+)
+from sdk.storage.source import UploadSource
+from sdk.storage.transfer import ProgressCallback, TransferConfig
+from sdk.storage.upload import upload
+from storage_node.crypto import DecryptionError, open_sealed_key, seal_key, x25519_keypair_from
+
+__all__ = ["StorageApi"]
+
+
+class StorageApi:
+    """Files on the storage network through ``chain``, signed by ``signer`` (reads of public files and of
+    the chain need none)."""
+
+    def __init__(self, chain: AsyncClient, signer: Keypair | None, config: TransferConfig = TransferConfig()) -> None:
+        self.ledger = Ledger(chain, signer)
+        self.config = config
+
+    # --- transfers -----------------------------------------------------------------------------------
+
+    async def upload(self, source: UploadSource, *, private: bool = True, k: int | None = None, m: int | None = None,
+                     progress: ProgressCallback | None = None) -> FileId:
+        """Store a file (a path, bytes or a binary file-like object); returns its id once every fragment is
+        confirmed on-chain. ``private`` files are encrypted before they leave this machine; ``k`` and ``m``
+        default to the chain's presets. ``progress`` is called with a :class:`~sdk.storage.transfer.Progress`."""
+        return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config)
+
+    async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
+        """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
+        against the chain; a private file of someone else's is first recorded in its access log."""
+        await download(self.ledger, parse_file_id(file_id), out, progress=progress, config=self.config)
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    async def info(self, file_id: FileId | str) -> FileDetails:
+        """The file's record and, for each fragment, its node and whether it is confirmed and safe there."""
+        stored = await self.ledger.file(parse_file_id(file_id))
+        info, manifest = stored.info, stored.manifest
+        count = manifest.segment_count()
+        placements = await self.ledger.placements(stored.file_id, count)
+        confirmed = await self.ledger.confirmations(stored.file_id, count)
+        repairs = await self.ledger.repair_orders(stored.file_id)
+        nodes = {account: await self.ledger.node(account) for account in {a for seg in placements for a in seg}}
+        fragments = []
+        for segment, accounts in enumerate(placements):
+            for fragment, account in enumerate(accounts):
+                node = nodes[account]
+                flags = confirmed[segment]
+                fragments.append(FragmentHealth(
+                    segment, fragment, account, None if node is None else bytes(node.endpoint).decode(errors="replace"),
+                    fragment < len(flags) and bool(flags[fragment]), None if node is None else node.status.name,
+                    (segment, fragment) in repairs))
+        return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
+                           info.segment_size, info.chunk_size, info.segment_count, info.declared_at, info.deposit,
+                           tuple(fragments))
+
+    async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
+        """The files ``owner`` (the signer when ``None``) has stored."""
+        who = self.ledger.signer.public if owner is None else _account(owner)
+        found = []
+        for file_id in await self.ledger.files_of(who):
+            info = await self.ledger.chain.query("FileBank", "Files", [file_id])
+            if info is not None:
+                found.append(FileSummary(file_id, info.size, info.encrypted, info.status.name))
+        return found
+
+    async def delete(self, file_id: FileId | str) -> None:
+        """Delete one of the signer's files: nodes drop its fragments, the deposit comes back."""
+        await self.ledger.submit([("FileBank", "delete", {"file_id": parse_file_id(file_id)})])
+
+    # --- access --------------------------------------------------------------------------------------
+
+    async def register_key(self) -> None:
+        """Publish the signer's X25519 key (derived from its account key) so that owners can grant it files."""
+        _, public = x25519_keypair_from(self.ledger.signer)
+        if await self.ledger.encryption_key(self.ledger.signer.public) != public:
+            await self.ledger.submit([("StorageAccess", "register_key", {"key": public})])
+
+    async def grant(self, file_id: FileId | str, account: AccountLike) -> None:
+        """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,
+        goes on-chain. Raises :class:`NoEncryptionKey` if the account registered none."""
+        fid, grantee = parse_file_id(file_id), _account(account)
+        signer = self.ledger.signer
+        recipient = await self.ledger.encryption_key(grantee)
+        if recipient is None:
+            raise NoEncryptionKey(f"0x{grantee.hex()} has registered no encryption key")
+        sealed = await self.ledger.sealed_key(fid, signer.public)
+        if sealed is None:
+            raise AccessDenied(f"the signer holds no key to file 0x{fid.hex()} (not its owner, or not private)")
+        secret, _ = x25519_keypair_from(signer)
+        try:
+            data_key = open_sealed_key(sealed, secret)
+        except DecryptionError:
+            raise AccessDenied("the signer's own grant does not open with its encryption key") from None
+        await self.ledger.submit([("StorageAccess", "grant", {"file_id": fid, "grantee": grantee,
+                                                              "sealed_key": seal_key(data_key, bytes(recipient))})])
+
+    async def revoke(self, file_id: FileId | str, account: AccountLike) -> None:
+        """Remove ``account``'s grant: nodes stop serving it the file's fragments."""
+        await self.ledger.submit([("StorageAccess", "revoke", {"file_id": parse_file_id(file_id),
+                                                               "grantee": _account(account)})])
+
+    async def access_log(self, file_id: FileId | str) -> list[AccessRecord]:
+        """Every recorded read of the file, oldest first."""
+        return [AccessRecord(index, who, block) for index, who, block in await self.ledger.access_log(parse_file_id(file_id))]
+
+    # --- nodes ---------------------------------------------------------------------------------------
+
+    async def nodes(self) -> list[StorageNode]:
+        """Every registered storage node: endpoint, capacity, stake and audit record."""
+        return [StorageNode(account, bytes(n.endpoint).decode(errors="replace"), n.capacity, n.used, n.stake,
+                            n.status.name, n.audits_passed, n.audits_missed, n.consecutive_misses, n.repairs_done,
+                            n.registered_at)
+                for account, n in await self.ledger.nodes()]
+
+
+def _account(value: AccountLike) -> bytes:
+    try:
+        return account_id(value)
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None

@@ -1,0 +1,183 @@
+"""Downloading a file: the manifest from the chain (proven), the data key from a grant, then segment by segment.
+
+The manifest is rebuilt from the chain with read proofs against the finalized header, so the segment roots
+every fragment is checked against come from consensus, not from whichever RPC node answered. For a private
+file the reader needs the data key: the owner opens its own grant; anyone else first records the access
+on-chain (``StorageAccess.record_access``, waited for to inclusion: nodes serve a grantee's reads only
+against such a record, which makes the access log complete), then opens the grant sealed to it.
+
+Per segment, k fragments are fetched in parallel, data fragments first (decoding them is a copy, not a
+matrix product). Each is checked on its own (:func:`sdk.storage.wire.check_fragment_body`): the roots it
+carries must hash to the on-chain segment root, its bytes to its root. A node that fails, times out or lies
+is set aside for the rest of the download and the next fragment of the segment is fetched from another
+node, until k fragments check out or none is left (:class:`DownloadFailed`, naming each node's fault).
+``window`` segments are in flight at once and written in order, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import anyio
+
+from sdk.chain.errors import BadArgument
+from sdk.storage.errors import AccessDenied, DownloadFailed, NoSigner
+from sdk.storage.ledger import Ledger, StoredFile
+from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
+from sdk.storage.segments import SegmentCodec
+from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment
+from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, fragment_path
+from storage_node.chunks import Hash32
+from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
+
+__all__ = ["download", "DownloadTarget"]
+
+DownloadTarget = str | os.PathLike[str] | BinaryIO
+"""Where a download goes: a path (written to ``<path>.part`` and renamed once complete) or a binary
+file-like object open for writing."""
+
+
+async def download(ledger: Ledger, file_id: bytes, out: DownloadTarget, *, progress: ProgressCallback | None,
+                   config: TransferConfig) -> None:
+    """Write file ``file_id``'s plaintext to ``out``."""
+    if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
+        raise BadArgument("download writes to a path or a binary file-like object")
+    stored = await ledger.file(file_id)
+    data_key = await _data_key(ledger, stored) if stored.manifest.encrypted else None
+    manifest = stored.manifest
+    placements = await ledger.placements(file_id, manifest.segment_count())
+    addresses = {}
+    for account in {account for nodes in placements for account in nodes}:
+        info = await ledger.node(account)
+        if info is not None:
+            addresses[account] = NodeAddress(account, bytes(info.endpoint).decode(errors="replace"))
+    codec = SegmentCodec.for_manifest(manifest, data_key)
+    run = _Download(stored, codec, placements, addresses, config, progress or (lambda _: None))
+    signer = ledger.signer if manifest.encrypted else None
+    async with NodeHttp(signer, timeout=config.http_timeout, connections_per_node=config.connections_per_node) as http:
+        if isinstance(out, (str, os.PathLike)):
+            target = Path(out)
+            partial = target.with_name(target.name + ".part")
+            try:
+                with open(partial, "wb") as sink:
+                    await run.execute(http, sink.write)
+                partial.replace(target)
+            finally:
+                partial.unlink(missing_ok=True)
+        else:
+            await run.execute(http, out.write)
+
+
+async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
+    """The private file's data key, from the signer's grant (recording the access first if it is not the owner)."""
+    try:
+        signer = ledger.signer
+    except NoSigner:
+        raise NoSigner(f"file 0x{stored.file_id.hex()} is private: reading it needs a signer") from None
+    sealed = await ledger.sealed_key(stored.file_id, signer.public)
+    if sealed is None:
+        raise AccessDenied(f"0x{signer.public.hex()} holds no grant for private file 0x{stored.file_id.hex()}")
+    if signer.public != stored.info.owner:
+        await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
+    secret, _ = x25519_keypair_from(signer)
+    try:
+        return open_sealed_key(sealed, secret)
+    except DecryptionError:
+        raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
+
+
+class _Download:
+    def __init__(self, stored: StoredFile, codec: SegmentCodec, placements: list[list[bytes]],
+                 addresses: dict[bytes, NodeAddress], config: TransferConfig,
+                 progress: ProgressCallback) -> None:
+        self.stored = stored
+        self.manifest = stored.manifest
+        self.codec = codec
+        self.placements = placements
+        self.addresses = addresses
+        self.config = config
+        self.progress = progress
+        self.cpu = anyio.CapacityLimiter(config.workers)
+        self.suspects: set[bytes] = set()
+        """Nodes that failed or lied during this download: asked last."""
+        self.reasons: dict[str, str] = {}
+
+    async def execute(self, http: NodeHttp, write: Callable[[bytes], object]) -> None:
+        manifest = self.manifest
+        count = manifest.segment_count()
+        window = self.config.window
+        ready: list[bytes | None] = [None] * count
+        produced = [anyio.Event() for _ in range(count)]
+        slots = anyio.Semaphore(window)
+
+        async def work(index: int) -> None:
+            await slots.acquire()  # released once the segment is written: the window bounds memory
+            ready[index] = await self._segment(http, index)
+            produced[index].set()
+
+        async def writer() -> None:
+            done = 0
+            for index in range(count):
+                await produced[index].wait()
+                data = ready[index]
+                ready[index] = None
+                assert data is not None
+                await anyio.to_thread.run_sync(write, data)
+                slots.release()
+                done += len(data)
+                self.progress(Progress("fetch", done, manifest.size))
+
+        self.progress(Progress("fetch", 0, manifest.size))
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer)
+            await for_each_segment(count, window, work)
+
+    async def _segment(self, http: NodeHttp, index: int) -> bytes:
+        manifest, k = self.manifest, self.manifest.k
+        nodes = self.placements[index]
+        order = sorted(range(len(nodes)), key=lambda j: (nodes[j] in self.suspects, j >= k, j))
+        candidates = iter(order)
+        fetched: dict[int, memoryview] = {}
+        known_roots: list[tuple[Hash32, ...]] = []
+        signed = manifest.encrypted
+        expected = body_length(manifest.fragment_count, manifest.fragment_size(index))
+
+        async def lane() -> None:
+            for fragment in candidates:  # shared by the k lanes: a failed fetch moves on to the next fragment
+                account = nodes[fragment]
+                node = self.addresses.get(account)
+                if node is None:
+                    self.reasons[f"0x{account.hex()}"] = "not a registered storage node"
+                    continue
+                try:
+                    body = await http.get(node, fragment_path(self.stored.file_id, index, fragment), expected,
+                                          signed=signed)
+                    checked = await anyio.to_thread.run_sync(self._check, body, index, fragment,
+                                                             known_roots[0] if known_roots else None, limiter=self.cpu)
+                except (NodeError, BadFragment) as exc:
+                    self.suspects.add(account)
+                    self.reasons[str(node)] = str(exc)
+                    continue
+                if not known_roots:
+                    known_roots.append(checked.roots)
+                fetched[fragment] = checked.fragment
+                return
+
+        async with anyio.create_task_group() as group:
+            for _ in range(k):
+                group.start_soon(lane)
+        if len(fetched) < k:
+            raise DownloadFailed(f"segment {index} of file 0x{self.stored.file_id.hex()}: {len(fetched)} of the "
+                                 f"{k} fragments needed could be fetched and checked", self.reasons)
+        try:
+            return await anyio.to_thread.run_sync(self.codec.decode, manifest, index, fetched, limiter=self.cpu)
+        except DecryptionError:
+            raise DownloadFailed(f"segment {index} does not decrypt with the data key from the grant") from None
+
+    def _check(self, body: bytes, index: int, fragment: int, known_roots: tuple[Hash32, ...] | None) -> FragmentBody:
+        manifest = self.manifest
+        return check_fragment_body(body, fragment=fragment, fragment_count=manifest.fragment_count,
+                                   fragment_size=manifest.fragment_size(index), chunk_size=manifest.chunk_size,
+                                   expected_segment_root=manifest.segment_roots[index], known_roots=known_roots)

@@ -1,0 +1,220 @@
+"""The storage pallets as the storage client uses them: every call, storage item and event name in one place.
+
+``FileBank`` holds files (``Files``: a ``FileInfo`` without the roots; ``SegmentRoots`` per segment),
+placements and confirmations; ``StorageNodes`` the registered nodes; ``StorageAccess`` encryption keys,
+grants and the access log. The rest of :mod:`sdk.storage` asks this module for facts (a file's manifest, a
+segment's nodes, a sealed key) and never handles pallet layouts itself.
+
+A download trusts the segment roots it checks fragments against, so :meth:`Ledger.file` reads them with a
+read proof against the finalized header (``verified``): a lying RPC node cannot make it accept other bytes.
+Transactions are signed by the client's signer and waited for to inclusion; one that fails raises
+:class:`TransactionFailed` with the runtime's ``DispatchError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import anyio
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
+from sdk.chain.errors import InvalidResponse
+from sdk.storage.errors import FileNotFound, NoSigner, TransactionFailed
+from storage_node.chunks import Hash32
+from storage_node.manifest import Manifest, ManifestError
+
+if TYPE_CHECKING:  # the pallets' record types, decoded by the runtime's codecs
+    from storage_node.pallets.types import FileInfo, NodeInfo
+
+__all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "file_event"]
+
+PROOF_KEYS = 512
+"""Storage keys per read proof: a file's segment roots are proven a few hundred at a time."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file as the chain knows it: its record and the manifest rebuilt from it and its segment roots."""
+
+    file_id: bytes
+    info: FileInfo
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
+class CodeDefaults:
+    """The chain's storage presets an upload must follow (segment and chunk size) or may override (k, m)."""
+
+    segment_size: int
+    chunk_size: int
+    k: int
+    m: int
+
+
+@dataclass(frozen=True)
+class FileEvent:
+    """A ``FileBank`` event about one file that an upload acts on."""
+
+    name: str
+    """``FileActivated`` or ``FragmentReassigned``."""
+    segment: int = 0
+    fragment: int = 0
+    to: bytes = b""
+    """For ``FragmentReassigned``: the node that now holds the fragment."""
+
+
+class Ledger:
+    """Reads and transactions of the storage pallets through ``chain``, signed by ``signer``."""
+
+    def __init__(self, chain: AsyncClient, signer: Keypair | None) -> None:
+        self.chain = chain
+        self._signer = signer
+
+    @property
+    def signer(self) -> Keypair:
+        if self._signer is None:
+            raise NoSigner("this operation signs: build the client with signer=Keypair or a secret URI")
+        return self._signer
+
+    # --- constants -----------------------------------------------------------------------------------
+
+    def defaults(self) -> CodeDefaults:
+        get = self.chain.get_constant
+        return CodeDefaults(get("FileBank", "SegmentSize"), get("FileBank", "ChunkSize"),
+                            get("FileBank", "DefaultK"), get("FileBank", "DefaultM"))
+
+    # --- files ---------------------------------------------------------------------------------------
+
+    async def file(self, file_id: bytes, *, verified: bool = True) -> StoredFile:
+        """The file's record and manifest (proven against the finalized header when ``verified``); raises
+        :class:`FileNotFound` if the chain has no such file."""
+        if not verified:
+            info = await self.chain.query("FileBank", "Files", [file_id])
+            if info is None:
+                raise FileNotFound(file_id)
+            roots = [await self.chain.query("FileBank", "SegmentRoots", [file_id, i])
+                     for i in range(info.segment_count)]
+        else:
+            at = await self.chain.get_chain_finalised_head()
+            (info,) = await self._proven(at, "Files", [[file_id]])
+            if info is None:
+                raise FileNotFound(file_id)
+            roots = await self._proven(at, "SegmentRoots", [[file_id, i] for i in range(info.segment_count)])
+        return StoredFile(file_id, info, _manifest(file_id, info, roots))
+
+    async def _proven(self, at: bytes, item: str, params: Sequence[Sequence[Any]]) -> list[Any]:
+        """``FileBank`` values at block ``at``, each proven by a read proof against its header."""
+        header = await self.chain.get_block_header(at)
+        if header is None:
+            raise InvalidResponse(f"the node has no header for its finalized block 0x{at.hex()}")
+        entry = self.chain.view.storage("FileBank", item)
+        values: list[Any] = []
+        for start in range(0, len(params), PROOF_KEYS):
+            keys = [entry.key(p) for p in params[start:start + PROOF_KEYS]]
+            proof = await self.chain.get_read_proof(keys, at)
+            proven = proof.verify(header.state_root, keys)
+            values.extend(entry.decode_value(proven[key]) for key in keys)
+        return values
+
+    async def files_of(self, owner: bytes) -> list[bytes]:
+        """The ids of the files ``owner`` declared and has not deleted."""
+        return [file_id async for file_id, _ in self.chain.query_map("FileBank", "FilesOf", [owner])]
+
+    async def placements(self, file_id: bytes, segment_count: int, at: bytes | None = None) -> list[list[bytes]]:
+        """Per segment, the node holding each fragment (by fragment index)."""
+        placed: list[list[bytes]] = [[] for _ in range(segment_count)]
+        async for segment, nodes in self.chain.query_map("FileBank", "Placements", [file_id], page_size=1000,
+                                                         block_hash=at):
+            if 0 <= segment < segment_count:
+                placed[segment] = list(nodes)
+        return placed
+
+    async def confirmations(self, file_id: bytes, segment_count: int) -> list[tuple[bool, ...]]:
+        found: list[tuple[bool, ...]] = [() for _ in range(segment_count)]
+        async for segment, flags in self.chain.query_map("FileBank", "Confirmed", [file_id], page_size=1000):
+            if 0 <= segment < segment_count:
+                found[segment] = tuple(flags)
+        return found
+
+    async def repair_orders(self, file_id: bytes) -> dict[tuple[int, int], Any]:
+        """Open repair orders by (segment, fragment)."""
+        return {tuple(key): order async for key, order in self.chain.query_map("FileBank", "RepairOrders", [file_id])}
+
+    def file_events(self) -> EventSubscription:
+        """``FileBank``'s events block by block on the finalized chain (open it before declaring)."""
+        return self.chain.subscribe_events("FileBank", finalized=True)
+
+    # --- nodes ---------------------------------------------------------------------------------------
+
+    async def node(self, account: bytes) -> NodeInfo | None:
+        return await self.chain.query("StorageNodes", "Nodes", [account])
+
+    async def nodes(self) -> list[tuple[bytes, NodeInfo]]:
+        return [(account, info) async for account, info in self.chain.query_map("StorageNodes", "Nodes")]
+
+    # --- access --------------------------------------------------------------------------------------
+
+    async def encryption_key(self, account: bytes) -> bytes | None:
+        """The X25519 public key ``account`` registered, if any."""
+        return await self.chain.query("StorageAccess", "Keys", [account])
+
+    async def sealed_key(self, file_id: bytes, account: bytes) -> bytes | None:
+        """The file's data key sealed to ``account`` (its grant), if it holds one."""
+        sealed = await self.chain.query("StorageAccess", "Grants", [file_id, account])
+        return bytes(sealed) if sealed else None
+
+    async def access_log(self, file_id: bytes) -> list[tuple[int, bytes, int]]:
+        """Every recorded read: (index, account, block), in order."""
+        log = [(index, who, block) async for index, (who, block)
+               in self.chain.query_map("StorageAccess", "AccessLog", [file_id], page_size=1000)]
+        return sorted(log)
+
+    # --- transactions --------------------------------------------------------------------------------
+
+    async def submit(self, calls: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ExtrinsicReceipt]:
+        """Sign ``calls`` (pallet, call, arguments) with consecutive nonces, submit them together (one block
+        holds them all, in order) and wait for their inclusion; the first that failed raises."""
+        signer = self.signer
+        extrinsics = [await self.chain.create_signed_extrinsic(self.chain.compose_call(*call), signer)
+                      for call in calls]
+        receipts: list[ExtrinsicReceipt | None] = [None] * len(extrinsics)
+
+        async def submit_one(index: int) -> None:
+            receipts[index] = await self.chain.submit_extrinsic(extrinsics[index], wait_for_inclusion=True)
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(extrinsics)):
+                group.start_soon(submit_one, index)
+        for (pallet, name, _), receipt in zip(calls, receipts):
+            assert receipt is not None
+            if not receipt.is_success:
+                raise TransactionFailed(f"{pallet}.{name}", receipt.error_message)
+        return receipts  # type: ignore[return-value]
+
+
+def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:
+    """``event`` as an upload of ``file_id`` sees it, or ``None`` if it is about something else."""
+    if event.pallet != "FileBank" or getattr(event.event, "file_id", None) != file_id:
+        return None
+    if event.name == "FileActivated":
+        return FileEvent("FileActivated")
+    if event.name == "FragmentReassigned":
+        fields = event.attributes
+        return FileEvent("FragmentReassigned", fields["segment"], fields["fragment"], bytes(fields["to"]))
+    return None
+
+
+def _manifest(file_id: bytes, info: FileInfo, roots: Sequence[Hash32 | None]) -> Manifest:
+    if any(root is None for root in roots):
+        raise InvalidResponse(f"file 0x{file_id.hex()}: the chain lacks some of its segment roots")
+    manifest = Manifest(info.version, info.owner, info.salt, info.size, info.segment_size, info.k, info.m,
+                        info.chunk_size, info.encrypted, tuple(roots))  # type: ignore[arg-type]
+    try:
+        manifest.check()
+    except ManifestError as exc:
+        raise InvalidResponse(f"file 0x{file_id.hex()}: its record is not a manifest ({exc})") from None
+    if manifest.file_id() != file_id:
+        raise InvalidResponse(f"file 0x{file_id.hex()}: the record's manifest hashes to another id")
+    return manifest

@@ -1,0 +1,126 @@
+"""Talking to storage nodes over HTTP: pushing and fetching fragments, signed by the caller's account.
+
+One ``httpx.AsyncClient`` per transfer carries every request of it, keeping a few connections open to each
+node (HTTP/1.1 keep-alive), so fragments to many nodes move in parallel. Each request is signed afresh
+(:mod:`storage_node.auth`: method, path, body hash, time, the node's account), so a retry is never taken
+for a replay.
+
+A node's answer becomes a :class:`NodeError` whose ``retryable`` says what the caller may do: try again
+later (the node is down, busy, full, or has not yet seen the block that declared the file) or not at all at
+this node (it refused the request itself: bad signature, not the owner, roots that do not match).
+Response bodies are bounded before they are read: a node cannot make the client buffer more than the one
+fragment it asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+from runtime.keyring import Keypair
+from storage_node.auth import body_hash, sign_request
+
+__all__ = ["NodeError", "NodeHttp", "NodeAddress"]
+
+RETRYABLE_STATUSES = frozenset({404, 408, 425, 429, 500, 502, 503, 504, 507})
+"""Answers that may change: 404 while the node has not yet seen the declaring block (or the fragment moved),
+507 until the chain reassigns the fragment, 5xx while the node recovers."""
+MAX_ERROR_BODY = 4096
+_EMPTY_BODY_HASH = body_hash(b"")
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """A storage node: its account (what requests are signed for) and its HTTP endpoint."""
+
+    account: bytes
+    endpoint: str
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} (0x{self.account.hex()[:8]}…)"
+
+
+class NodeError(Exception):
+    """A node did not do what was asked: ``status`` is its HTTP status (``None`` if it never answered)."""
+
+    def __init__(self, node: NodeAddress, status: int | None, reason: str) -> None:
+        super().__init__(f"{node}: {reason}" if status is None else f"{node}: HTTP {status}: {reason}")
+        self.node = node
+        self.status = status
+        self.reason = reason
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status in RETRYABLE_STATUSES
+
+
+class NodeHttp:
+    """Fragment requests to storage nodes. Use as ``async with NodeHttp(signer) as http``."""
+
+    def __init__(self, signer: Keypair | None, *, timeout: float = 60.0, connections_per_node: int = 4) -> None:
+        self._signer = signer
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                                         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+        self._per_node = connections_per_node
+        self._slots: dict[str, anyio.Semaphore] = {}
+
+    async def __aenter__(self) -> "NodeHttp":
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._client.__aexit__(*exc_info)
+
+    def _slot(self, node: NodeAddress) -> anyio.Semaphore:
+        """At most ``connections_per_node`` requests to one node at a time."""
+        if node.endpoint not in self._slots:
+            self._slots[node.endpoint] = anyio.Semaphore(self._per_node)
+        return self._slots[node.endpoint]
+
+    def _headers(self, method: str, path: str, body_digest: bytes, node: NodeAddress) -> dict[str, str]:
+        if self._signer is None:
+            return {}
+        return sign_request(self._signer, method, path, body_digest, int(time.time() * 1000), node.account)
+
+    async def put(self, node: NodeAddress, path: str, body: bytes, body_digest: bytes) -> None:
+        """``PUT`` a fragment body (``body_digest`` is its :func:`storage_node.auth.body_hash`)."""
+        try:
+            async with self._slot(node):
+                headers = self._headers("PUT", path, body_digest, node)
+                response = await self._client.put(node.endpoint.rstrip("/") + path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise NodeError(node, None, f"{type(exc).__name__}: {exc}") from None
+        if response.status_code not in (200, 201):
+            raise NodeError(node, response.status_code, response.text[:MAX_ERROR_BODY])
+
+    async def get(self, node: NodeAddress, path: str, expected_length: int, *, signed: bool) -> bytes:
+        """``GET`` a fragment body of exactly ``expected_length`` bytes (anything else is refused unread);
+        ``signed`` for a private file's fragments."""
+        try:
+            async with self._slot(node):
+                headers = self._headers("GET", path, _EMPTY_BODY_HASH, node) if signed else {}
+                async with self._client.stream("GET", node.endpoint.rstrip("/") + path, headers=headers) as response:
+                    if response.status_code != 200:
+                        text = (await _read_at_most(response, MAX_ERROR_BODY)).decode(errors="replace")
+                        raise NodeError(node, response.status_code, text)
+                    declared = response.headers.get("content-length")
+                    if declared is not None and declared != str(expected_length):
+                        raise NodeError(node, 200, f"body of {declared} bytes, expected {expected_length}")
+                    body = await _read_at_most(response, expected_length + 1)
+        except httpx.HTTPError as exc:
+            raise NodeError(node, None, f"{type(exc).__name__}: {exc}") from None
+        if len(body) != expected_length:
+            raise NodeError(node, 200, f"body of {len(body)} bytes, expected {expected_length}")
+        return body
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    buffer = bytearray()
+    async for part in response.aiter_raw():
+        buffer += part
+        if len(buffer) >= limit:
+            break
+    return bytes(buffer[:limit])

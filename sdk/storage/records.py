@@ -1,0 +1,121 @@
+"""What ``client.storage`` answers with: plain frozen records of files, fragments, nodes and reads.
+
+Each record has :meth:`to_json` (ids and accounts as ``0x`` hex), which ``cairn storage ... --json`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sdk.chain.errors import BadArgument
+
+__all__ = ["FileId", "parse_file_id", "FragmentHealth", "FileDetails", "FileSummary", "StorageNode", "AccessRecord"]
+
+FileId = bytes
+"""32 bytes: the hash of the file's manifest. Shown as ``0x`` + 64 hex digits."""
+
+
+def parse_file_id(value: bytes | str) -> FileId:
+    """``value`` as a file id (32 bytes, or ``0x`` + 64 hex digits); :class:`BadArgument` otherwise."""
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        return bytes(value)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise BadArgument(f"a file id is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")
+
+
+class _Json:
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, _Json):
+        return value.to_json()
+    return value
+
+
+@dataclass(frozen=True)
+class FragmentHealth(_Json):
+    """One fragment of a stored file: where it is and whether it is safe there."""
+
+    segment: int
+    fragment: int
+    node: bytes
+    """The account of the node the chain placed it on."""
+    endpoint: str | None
+    """That node's HTTP endpoint (``None`` if the node is no longer registered)."""
+    confirmed: bool
+    """The node confirmed on-chain that it stores the fragment."""
+    node_status: str | None
+    """``Active``, ``Exiting``, ``ForcedOut``; ``None`` if the node is gone."""
+    repairing: bool
+    """A repair order is open for this fragment (an audit failed or was missed, or its node left)."""
+
+    @property
+    def healthy(self) -> bool:
+        return self.confirmed and self.node_status == "Active" and not self.repairing
+
+
+@dataclass(frozen=True)
+class FileDetails(_Json):
+    """``client.storage.info``: a file's record on chain and the health of each of its fragments."""
+
+    file_id: bytes
+    owner: bytes
+    size: int
+    encrypted: bool
+    status: str
+    """``Pending`` (waiting for confirmations), ``Active``, ``Degraded`` (repairs pending) or ``Lost``."""
+    k: int
+    m: int
+    segment_size: int
+    chunk_size: int
+    segment_count: int
+    declared_at: int
+    deposit: int
+    fragments: tuple[FragmentHealth, ...]
+
+
+@dataclass(frozen=True)
+class FileSummary(_Json):
+    """One line of ``client.storage.ls``."""
+
+    file_id: bytes
+    size: int
+    encrypted: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class StorageNode(_Json):
+    """A registered storage node and its audit record (the reputation placement weighs)."""
+
+    account: bytes
+    endpoint: str
+    capacity: int
+    used: int
+    stake: int
+    status: str
+    audits_passed: int
+    audits_missed: int
+    consecutive_misses: int
+    repairs_done: int
+    registered_at: int
+
+
+@dataclass(frozen=True)
+class AccessRecord(_Json):
+    """One recorded read of a private file: who, at which block (``StorageAccess.AccessLog``)."""
+
+    index: int
+    account: bytes
+    block: int

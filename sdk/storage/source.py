@@ -1,0 +1,96 @@
+"""What an upload reads from: a path, bytes, or a file-like object, read one segment at a time.
+
+An upload reads its source twice (:mod:`sdk.storage.upload` says why), so a source must be readable at
+any offset: a path is opened and read with ``os.pread`` (no shared file position, so worker threads read
+different segments at once); bytes are sliced without a copy; a seekable file-like object is read under a
+lock; anything else (a pipe, a socket) is first spooled to an anonymous temporary file, which costs one
+copy on disk and no memory.
+
+Reads are blocking: the async layer calls :meth:`Source.read` from worker threads.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["Source", "UploadSource"]
+
+UploadSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+"""What ``upload`` takes: a path, the bytes themselves, or a binary file-like object (read from its
+current position to its end)."""
+
+_SPOOL_CHUNK = 1 << 20
+
+
+class Source:
+    """Random access to an upload's bytes. Use as a context manager: it closes what it opened."""
+
+    def __init__(self, source: UploadSource) -> None:
+        self._lock = threading.Lock()
+        self._owned: BinaryIO | None = None
+        self._bytes: memoryview | None = None
+        self._fd: int | None = None
+        self._file: BinaryIO | None = None
+        self._start = 0
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            self._bytes = memoryview(source).cast("B")
+            self.size = len(self._bytes)
+        elif isinstance(source, (str, os.PathLike)):
+            self._owned = open(Path(source), "rb")  # noqa: SIM115 - closed by close()
+            self._fd = self._owned.fileno()
+            self.size = os.fstat(self._fd).st_size
+        elif _seekable(source):
+            self._file = source
+            self._start = source.tell()
+            self.size = source.seek(0, io.SEEK_END) - self._start
+        else:
+            self._owned = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            shutil.copyfileobj(source, self._owned, _SPOOL_CHUNK)
+            self._fd = self._owned.fileno()
+            self.size = os.fstat(self._fd).st_size
+
+    def read(self, offset: int, length: int) -> bytes | memoryview:
+        """``length`` bytes at ``offset`` (fewer only if the source shrank since it was opened)."""
+        if self._bytes is not None:
+            return self._bytes[offset:offset + length]
+        if self._fd is not None:
+            return _pread_exactly(self._fd, offset, length)
+        assert self._file is not None
+        with self._lock:
+            self._file.seek(self._start + offset)
+            return self._file.read(length)
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return stream.seekable()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _pread_exactly(fd: int, offset: int, length: int) -> bytes:
+    parts = []
+    while length:
+        part = os.pread(fd, length, offset)
+        if not part:
+            break
+        parts.append(part)
+        offset += len(part)
+        length -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
