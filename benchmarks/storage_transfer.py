@@ -1,0 +1,345 @@
+"""Storage transfer: Cairn's storage network and Tahoe-LAFS side by side, same file, same redundancy, loopback.
+
+Issue 10's figures. One random file is uploaded and downloaded through each system, every process on this
+machine, and each download is checked byte for byte (by its BLAKE3 hash) against the file:
+
+- **Tahoe-LAFS** (the ``bench`` extra: ``pip install -e .[bench]``): an introducer, ``--storage-nodes``
+  storage nodes and one client node without storage, each a ``tahoe run`` process; the file goes up with
+  ``PUT /uri`` and comes back with ``GET /uri/<cap>`` on the client's web API, with ``shares.needed = k``,
+  ``shares.total = shares.happy = k + m`` (Tahoe encrypts every file, so it is compared with Cairn's
+  private uploads).
+- **Cairn**: a devnet (``--validators`` validators and the storage nodes its default config starts), the
+  file uploaded and downloaded through ``sdk.client.Client(...).storage``, private and public, with the same
+  k and m (see :func:`cairn_transfers`).
+
+Goals (issue 10): Cairn >= 4x Tahoe-LAFS both ways, >= 200 MB/s upload and >= 300 MB/s download (MB = 10^6
+bytes, wall time of the whole call: upload includes waiting until the file is active on chain). Appends the
+figures to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/storage_transfer.py [--size-mb 1024] [-k 3] [-m 2] [--peer both|tahoe|cairn] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import httpx
+import numpy as np
+from blake3 import blake3
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+BLOCK = 16 << 20
+"""Bytes per read and write while generating, hashing, streaming."""
+START_TIMEOUT_S = 120.0
+TRANSFER_TIMEOUT_S = 1800.0
+UPLOAD_GOAL_MBPS = 200.0
+DOWNLOAD_GOAL_MBPS = 300.0
+TAHOE_FACTOR_GOAL = 4.0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One system's figures for one file."""
+
+    system: str
+    mode: str
+    upload_s: float
+    download_s: float
+    size: int
+
+    @property
+    def upload_mbps(self) -> float:
+        return self.size / self.upload_s / 1e6
+
+    @property
+    def download_mbps(self) -> float:
+        return self.size / self.download_s / 1e6
+
+
+# --- the file --------------------------------------------------------------------------------------
+
+
+def write_random_file(path: Path, size: int) -> bytes:
+    """Write ``size`` pseudo-random (incompressible, seeded) bytes to ``path``; answer their BLAKE3 hash."""
+    rng = np.random.default_rng(10)
+    hasher = blake3()
+    with path.open("wb") as out:
+        for offset in range(0, size, BLOCK):
+            block = rng.bytes(min(BLOCK, size - offset))
+            hasher.update(block)
+            out.write(block)
+    return hasher.digest()
+
+
+def file_hash(path: Path) -> bytes:
+    hasher = blake3()
+    with path.open("rb") as source:
+        while block := source.read(BLOCK):
+            hasher.update(block)
+    return hasher.digest()
+
+
+def check_download(path: Path, expected: bytes, system: str) -> None:
+    if file_hash(path) != expected:
+        raise SystemExit(f"{system}: the downloaded file differs from the uploaded one")
+    path.unlink()
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+# --- Tahoe-LAFS --------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until(predicate: Callable[[], object], what: str, timeout: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+class TahoeGrid:
+    """A local Tahoe-LAFS grid: introducer, storage nodes and a storage-less client node, on loopback.
+
+    ``with TahoeGrid(base, storage_nodes, k, n) as grid`` creates and starts every node and returns once the
+    client is connected to all storage nodes; leaving the block stops them (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, base: Path, storage_nodes: int, k: int, n: int) -> None:
+        self.tahoe = Path(sys.executable).with_name("tahoe")
+        if not self.tahoe.exists():
+            raise SystemExit(f"no {self.tahoe}: install the bench extra (pip install -e .[bench])")
+        self.base, self.storage_nodes, self.k, self.n = base, storage_nodes, k, n
+        self.web_port = _free_port()
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def __enter__(self) -> "TahoeGrid":
+        try:
+            self.base.mkdir(parents=True)
+            introducer = self.base / "introducer"
+            port = _free_port()
+            self._tahoe("create-introducer", f"--port=tcp:{port}:interface=127.0.0.1",
+                        f"--location=tcp:127.0.0.1:{port}", str(introducer))
+            self._run(introducer)
+            furl_file = introducer / "private" / "introducer.furl"
+            _wait_until(furl_file.exists, "the introducer's fURL")
+            furl = furl_file.read_text().strip()
+            shares = (f"--shares-needed={self.k}", f"--shares-happy={self.n}", f"--shares-total={self.n}")
+            for index in range(self.storage_nodes):
+                node = self.base / f"storage-{index}"
+                port = _free_port()
+                self._tahoe("create-node", f"--nickname=storage-{index}", f"--introducer={furl}",
+                            f"--port=tcp:{port}:interface=127.0.0.1", f"--location=tcp:127.0.0.1:{port}",
+                            "--webport=none", *shares, str(node))
+                self._run(node)
+            client = self.base / "client"
+            self._tahoe("create-client", f"--introducer={furl}", f"--webport=tcp:{self.web_port}:interface=127.0.0.1",
+                        *shares, str(client))
+            self._run(client)
+            _wait_until(lambda: self._connected() >= self.storage_nodes,
+                        f"the Tahoe client to see {self.storage_nodes} storage nodes")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def _tahoe(self, *args: str) -> None:
+        subprocess.run([str(self.tahoe), *args], check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+    def _run(self, node: Path) -> None:
+        # Without a terminal `tahoe run` stops when stdin closes, unless told to allow it.
+        with (node.parent / f"{node.name}.log").open("ab") as log:
+            self.processes.append(subprocess.Popen(
+                [str(self.tahoe), "run", "--allow-stdin-close", str(node)], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def _connected(self) -> int:
+        try:
+            servers = httpx.get(f"{self.url}/?t=json", timeout=5).json()["servers"]
+        except (httpx.HTTPError, json.JSONDecodeError, KeyError):
+            return 0  # not serving yet
+        return sum(server.get("connection_status") == "connected" for server in servers)
+
+    def upload(self, path: Path) -> str:
+        """The file's read capability, once the grid stored all of it."""
+        with path.open("rb") as source:
+            response = httpx.put(f"{self.url}/uri", content=_blocks(source), timeout=TRANSFER_TIMEOUT_S)
+        response.raise_for_status()
+        return response.text.strip()
+
+    def download(self, cap: str, out: Path) -> None:
+        with httpx.stream("GET", f"{self.url}/uri/{cap}", timeout=TRANSFER_TIMEOUT_S) as response, \
+                out.open("wb") as sink:
+            response.raise_for_status()
+            for block in response.iter_bytes(BLOCK):
+                sink.write(block)
+
+
+def _blocks(source: BinaryIO) -> Iterator[bytes]:
+    while block := source.read(BLOCK):
+        yield block
+
+
+def tahoe_transfer(path: Path, digest: bytes, base: Path, *, storage_nodes: int, k: int, m: int) -> Transfer:
+    """Tahoe-LAFS's figures: the file up and down through a fresh local grid's web API."""
+    with TahoeGrid(base / "tahoe", storage_nodes, k, k + m) as grid:
+        caps: list[str] = []
+        upload_s = timed(lambda: caps.append(grid.upload(path)))
+        out = base / "tahoe-download"
+        download_s = timed(lambda: grid.download(caps[0], out))
+    check_download(out, digest, "Tahoe-LAFS")
+    return Transfer("Tahoe-LAFS 1.20 (web API)", "encrypted (CHK)", upload_s, download_s, path.stat().st_size)
+
+
+# --- Cairn ---------------------------------------------------------------------------------------------
+
+
+def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k: int, m: int) -> list[Transfer]:
+    """CAIRN'S SIDE: the same file up and down through a fresh devnet's storage nodes, private and public.
+
+    Starts a devnet under ``base`` (``validators`` validators and its default storage nodes), then for each
+    mode uploads with ``Client(...).storage.upload(path, private=..., k=k, m=m)`` (which returns once the
+    file is active on chain) and downloads with ``.download(file_id, out)``."""
+    # Imported here: `--peer tahoe` needs neither the devnet nor the SDK's storage client.
+    from devnet import launcher
+    from devnet.config import DevnetConfig
+    from devnet.registry import ROLES
+    from sdk.client import Client
+
+    config = DevnetConfig.load(None, ROLES)
+    config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
+    state = launcher.up(config, fresh=True)
+    try:
+        rpc = state.process("validator-0").url("rpc", "ws")
+        transfers = []
+        with Client(rpc, signer="//Alice") as client:
+            for private in (True, False):
+                ids: list[bytes] = []
+                upload_s = timed(lambda: ids.append(client.storage.upload(path, private=private, k=k, m=m)))
+                out = base / "cairn-download"
+                download_s = timed(lambda: client.storage.download(ids[0], out))
+                check_download(out, digest, "Cairn")
+                transfers.append(Transfer("Cairn", "private" if private else "public", upload_s, download_s,
+                                          path.stat().st_size))
+        return transfers
+    finally:
+        launcher.down(config.base_path)
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+
+def _machine() -> str:
+    machine = f"{platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return machine
+    return f"{cpu}, {os.cpu_count()} CPUs; {machine}"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def goals(transfers: list[Transfer]) -> list[str]:
+    """Lines comparing Cairn's figures with the issue's goals (none when one side did not run)."""
+    tahoe = next((t for t in transfers if t.system.startswith("Tahoe")), None)
+    lines = []
+    for cairn in (t for t in transfers if t.system == "Cairn"):
+        lines.append(f"- Cairn {cairn.mode}: upload {_verdict(cairn.upload_mbps >= UPLOAD_GOAL_MBPS)} "
+                     f"(goal {UPLOAD_GOAL_MBPS:.0f} MB/s), download {_verdict(cairn.download_mbps >= DOWNLOAD_GOAL_MBPS)} "
+                     f"(goal {DOWNLOAD_GOAL_MBPS:.0f} MB/s)")
+        if tahoe is not None:
+            up, down = cairn.upload_mbps / tahoe.upload_mbps, cairn.download_mbps / tahoe.download_mbps
+            lines.append(f"- Cairn {cairn.mode} / Tahoe-LAFS: upload {up:.1f}x, download {down:.1f}x "
+                         f"(goal {TAHOE_FACTOR_GOAL:.0f}x both ways: {_verdict(min(up, down) >= TAHOE_FACTOR_GOAL)})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB")
+    parser.add_argument("-k", type=int, default=3, help="fragments (shares) needed to rebuild a segment")
+    parser.add_argument("-m", type=int, default=2, help="parity fragments: k + m are stored")
+    parser.add_argument("--storage-nodes", type=int, default=6, help="Tahoe-LAFS storage nodes")
+    parser.add_argument("--validators", type=int, default=1, help="Cairn devnet validators")
+    parser.add_argument("--peer", choices=("both", "tahoe", "cairn"), default="both", help="which systems to run")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+
+    size = args.size_mb << 20
+    base = Path(tempfile.mkdtemp(prefix="cairn-storage-bench-"))
+    try:
+        path = base / "input.bin"
+        digest = write_random_file(path, size)
+        transfers = []
+        if args.peer in ("both", "tahoe"):
+            print(f"Tahoe-LAFS: {args.size_mb} MiB, k={args.k}, N={args.k + args.m}, "
+                  f"{args.storage_nodes} storage nodes …", flush=True)
+            transfers.append(tahoe_transfer(path, digest, base, storage_nodes=args.storage_nodes, k=args.k, m=args.m))
+        if args.peer in ("both", "cairn"):
+            print(f"Cairn: {args.size_mb} MiB, k={args.k}, m={args.m} …", flush=True)
+            transfers.extend(cairn_transfers(path, digest, base, validators=args.validators, k=args.k, m=args.m))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    table = "\n".join(f"| {t.system} | {t.mode} | {t.upload_mbps:,.1f} ({t.upload_s:.1f} s) | "
+                      f"{t.download_mbps:,.1f} ({t.download_s:.1f} s) |" for t in transfers)
+    summary = ("| system | file | upload MB/s | download MB/s |\n|---|---|---:|---:|\n" + table + "\n"
+               + "".join(line + "\n" for line in goals(transfers)))
+    print(summary)
+    if args.no_record:
+        return
+    command = " ".join(["python benchmarks/storage_transfer.py", *sys.argv[1:]])
+    with RESULTS.open("a") as out:
+        out.write(
+            f"\n## Storage transfer — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+            f"- machine: {_machine()}; every node and the client share its cores, all on loopback\n"
+            f"- command: `{command}`\n"
+            f"- file: {args.size_mb} MiB of random bytes; k={args.k}, m={args.m} (Tahoe-LAFS: shares.needed={args.k}, "
+            f"shares.total=shares.happy={args.k + args.m}, {args.storage_nodes} storage nodes); MB = 10^6 bytes over "
+            f"the wall time of the whole call, each download checked against the file\n\n{summary}")
+
+
+if __name__ == "__main__":
+    main()
