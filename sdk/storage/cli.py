@@ -1,0 +1,218 @@
+"""``cairn storage``: files on the storage network from the command line.
+
+    cairn storage put FILE [--public] [-k K -m M]     # progress on stderr; the file id (0x…) last on stdout
+    cairn storage get FID -o OUT
+    cairn storage info FID [--json]                   # status, each fragment's node and health
+    cairn storage ls [--owner ACCOUNT] [--json]
+    cairn storage grant FID ACCOUNT
+    cairn storage revoke FID ACCOUNT
+    cairn storage log FID [--json]                    # every recorded read
+    cairn storage nodes [--json]                      # endpoints, capacity, stake, audit record
+    cairn storage delete FID
+
+Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
+signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
+account). Output meant for scripts goes to stdout (ids, ``--json``); progress and tables meant for people
+go to stderr and stdout respectively through ``rich``. Errors exit with status 1 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from runtime.keyring import InvalidSecretUri, Keypair
+from sdk.chain import ChainClientError, keypair_from_file
+from sdk.chain.client import DEFAULT_URL
+from sdk.client import Client
+from sdk.storage.transfer import Progress as TransferProgress
+
+__all__ = ["storage"]
+
+STAGES = {"encode": "hashing", "declare": "declaring", "push": "uploading", "activate": "confirming",
+          "fetch": "downloading"}
+
+
+def _keypair(key: str) -> Keypair:
+    try:
+        if not key.startswith(("//", "0x")) and Path(key).is_file():
+            return keypair_from_file(key)
+        return Keypair.from_uri(key)
+    except (InvalidSecretUri, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--key'") from None
+
+
+def _chain_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--rpc`` and ``--key``, which every command takes."""
+    command = click.option("--key", default="//Alice", show_default=True,
+                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
+    return click.option("--rpc", default=DEFAULT_URL, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
+
+
+@contextmanager
+def _client(rpc: str, key: str) -> Iterator[Client]:
+    try:
+        with Client(rpc, signer=_keypair(key)) as client:
+            yield client
+    except ChainClientError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[TransferProgress], None]]:
+    """A rich progress bar on stderr, one task per stage, and the callback that moves it."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description:>12}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(report: TransferProgress) -> None:
+            if report.stage not in tasks:
+                tasks[report.stage] = bars.add_task(STAGES.get(report.stage, report.stage), total=report.total or 1)
+            bars.update(tasks[report.stage], completed=report.done if report.total else 1)
+
+        yield update
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+@click.group()
+def storage() -> None:
+    """Store, fetch and share files on the storage network."""
+
+
+@storage.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--public", is_flag=True, help="Store unencrypted: anyone may read it.")
+@click.option("-k", type=click.IntRange(1, 254), default=None, help="Data fragments per segment (chain default).")
+@click.option("-m", type=click.IntRange(1, 254), default=None, help="Parity fragments per segment (chain default).")
+@_chain_options
+def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | None) -> None:
+    """Upload FILE; prints its file id (0x…) as the last line of stdout."""
+    with _client(rpc, key) as client, _progress() as progress:
+        file_id = client.storage.upload(file, private=not public, k=k, m=m, progress=progress)
+    click.echo("0x" + file_id.hex())
+
+
+@storage.command()
+@click.argument("file_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the file.")
+@_chain_options
+def get(rpc: str, key: str, file_id: str, output: Path) -> None:
+    """Download FILE_ID to OUTPUT."""
+    with _client(rpc, key) as client, _progress() as progress:
+        client.storage.download(file_id, output, progress=progress)
+
+
+@storage.command()
+@click.argument("file_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
+    """A file's status and each fragment's node and health."""
+    with _client(rpc, key) as client:
+        details = client.storage.info(file_id)
+    if as_json:
+        _print_json(details.to_json())
+        return
+    console = Console()
+    console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
+                  f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
+                  f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
+    table = Table("segment", "fragment", "node", "endpoint", "confirmed", "node status", "health")
+    for f in details.fragments:
+        table.add_row(str(f.segment), str(f.fragment), "0x" + f.node.hex()[:16] + "…", f.endpoint or "-",
+                      "yes" if f.confirmed else "no", f.node_status or "gone",
+                      "ok" if f.healthy else ("repairing" if f.repairing else "at risk"))
+    console.print(table)
+
+
+@storage.command()
+@click.option("--owner", default=None, help="Whose files (default: the --key account).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
+    """The files an account stores."""
+    with _client(rpc, key) as client:
+        files = client.storage.ls(owner)
+    if as_json:
+        _print_json([f.to_json() for f in files])
+        return
+    table = Table("file id", "size", "access", "status")
+    for f in files:
+        table.add_row("0x" + f.file_id.hex(), str(f.size), "private" if f.encrypted else "public", f.status)
+    Console().print(table)
+
+
+@storage.command()
+@click.argument("file_id")
+@click.argument("account")
+@_chain_options
+def grant(rpc: str, key: str, file_id: str, account: str) -> None:
+    """Let ACCOUNT read the private file FILE_ID."""
+    with _client(rpc, key) as client:
+        client.storage.grant(file_id, account)
+
+
+@storage.command()
+@click.argument("file_id")
+@click.argument("account")
+@_chain_options
+def revoke(rpc: str, key: str, file_id: str, account: str) -> None:
+    """Stop ACCOUNT reading FILE_ID."""
+    with _client(rpc, key) as client:
+        client.storage.revoke(file_id, account)
+
+
+@storage.command()
+@click.argument("file_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
+    """Every recorded read of FILE_ID: who, at which block."""
+    with _client(rpc, key) as client:
+        records = client.storage.access_log(file_id)
+    if as_json:
+        _print_json([r.to_json() for r in records])
+        return
+    table = Table("#", "account", "block")
+    for r in records:
+        table.add_row(str(r.index), "0x" + r.account.hex(), str(r.block))
+    Console().print(table)
+
+
+@storage.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def nodes(rpc: str, key: str, as_json: bool) -> None:
+    """The registered storage nodes: endpoint, capacity, stake and audit record."""
+    with _client(rpc, key) as client:
+        found = client.storage.nodes()
+    if as_json:
+        _print_json([n.to_json() for n in found])
+        return
+    table = Table("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs")
+    for n in found:
+        table.add_row("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}",
+                      str(n.stake), str(n.audits_passed), str(n.audits_missed), str(n.repairs_done))
+    Console().print(table)
+
+
+@storage.command()
+@click.argument("file_id")
+@_chain_options
+def delete(rpc: str, key: str, file_id: str) -> None:
+    """Delete FILE_ID (its owner only): nodes drop it, the deposit comes back."""
+    with _client(rpc, key) as client:
+        client.storage.delete(file_id)
