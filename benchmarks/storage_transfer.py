@@ -267,16 +267,6 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
 # --- report --------------------------------------------------------------------------------------------
 
 
-def _machine() -> str:
-    machine = f"{platform.machine()}, Linux {platform.release()}, Python {platform.python_version()}"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return machine
-    return f"{cpu}, {os.cpu_count()} CPUs; {machine}"
-
-
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
@@ -334,7 +324,8 @@ def main() -> None:
     with RESULTS.open("a") as out:
         out.write(
             f"\n## Storage transfer — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"- machine: {_machine()}; every node and the client share its cores, all on loopback\n"
+            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
+            f"{platform.python_version()}; every node and the client share its cores, all on loopback\n"
             f"- command: `{command}`\n"
             f"- file: {args.size_mb} MiB of random bytes; k={args.k}, m={args.m} (Tahoe-LAFS: shares.needed={args.k}, "
             f"shares.total=shares.happy={args.k + args.m}, {args.storage_nodes} storage nodes); MB = 10^6 bytes over "
