@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
+from da_layer import pallet as data_availability
 from runtime.extrinsic import SIGNED_EXTENSIONS, DecodedExtrinsics, SignatureCache
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
 from runtime.frame.construct import RuntimeBase
@@ -87,6 +88,7 @@ COMPOSITION: tuple[PalletSlot, ...] = (
         "currency": r.pallet(Balances), "fee_handler": BurnFees(), "block_weight": r.pallet(System),
         "max_normal_weight": r.pallet(System).config.max_normal_weight}),
     PalletSlot(7, sudo.DEFINITION, lambda r: {"dispatcher": r}),
+    PalletSlot(30, data_availability.DEFINITION, lambda r: {"currency": r.pallet(Balances), "chain": r.pallet(System)}),
 )
 """Every pallet of the Cairn runtime at its index (index = wire format), and what each is wired to. Adding a
 pallet, from this package or a layer package, is one line here."""
@@ -97,7 +99,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=103,
+    spec_version=104,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

@@ -1,0 +1,659 @@
+"""DataAvailability: DA nodes, blobs, their attestations and sampling audits (pallet index 30).
+
+The chain holds what lets anyone judge a blob's availability without its bytes:
+
+- **DA nodes** register with a stake (held under :class:`DataAvailabilityHoldReason`), a BLS public key with
+  its proof of possession (checked here, so aggregates are safe from rogue keys) and an HTTP endpoint.
+  ``NodeSet`` lists them in registration order.
+- **Blobs**: ``submit_blob`` records a blob's KZG commitment, its payload length (at most one blob's
+  usable bytes, :mod:`da_layer.blobs`) and a namespace, and charges ``fee_per_byte`` per byte. It fixes the
+  blob's node set (a copy of ``NodeSet``) and its custody seed
+  ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot choose; from them
+  :mod:`da_layer.custody` says which nodes keep which columns.
+- **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
+  ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
+  than 2/3 of the set's stake (cheap, first), then the aggregate with one ``fast_aggregate_verify`` (the
+  fast BLS path), and marks the blob ``Available``. A blob still pending ``attestation_deadline`` blocks
+  after submission becomes ``Unavailable``.
+- **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
+  block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
+  node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) within
+  ``audit_deadline`` blocks, or a ``slash_perbill`` share of its stake is burned.
+- **Retention**: ``retention_period`` blocks after submission a blob's record is pruned (and its
+  custodians may drop its cells). Every per-block list (deadlines, expiries, audits) is bounded by
+  ``max_blobs_per_block`` or ``audits_per_period``, so ``on_initialize`` does bounded work.
+
+Wire shapes (SCALE, in field order): ``DaNode{bls_public [u8;48], endpoint Vec<u8>, stake u128,
+registered_at u32, audits_passed u32, audits_missed u32}``; ``Blob{submitter AccountId, commitment [u8;48],
+length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set
+Vec<AccountId>, custody_seed H256, signers Vec<u8>}`` (``signers``: the bitfield of the accepted
+attestation, empty until then); ``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Annotated, Protocol
+
+from da_layer import attestation, bls, kzg
+from da_layer.blobs import USABLE_BYTES_PER_BLOB
+from da_layer.custody import custody_columns
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.storage import StorageMap, StorageValue
+from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, blake2_256
+from runtime.pallets.balances_types import HoldCurrency
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Hash, Weight
+from runtime.scale import BYTES, H256, U16, U32, U64, U128, CEnum, FixedBytes, Vec, scale_struct
+from runtime.weights import READ, US, WRITE
+
+__all__ = [
+    "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
+    "DEFINITION", "DaNode", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
+    "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
+    "AuditPassed", "Slashed",
+]
+
+BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
+BLS_SIGNATURE = FixedBytes(bls.SIGNATURE_BYTES)
+KZG_COMMITMENT = FixedBytes(kzg.BYTES_PER_COMMITMENT)
+KZG_PROOF = FixedBytes(kzg.BYTES_PER_PROOF)
+BlsPublic = Annotated[bytes, BLS_PUBLIC, "[u8; 48]"]
+BlsSignature = Annotated[bytes, BLS_SIGNATURE, "[u8; 96]"]
+Commitment = Annotated[bytes, KZG_COMMITMENT, "[u8; 48]"]
+CellProof = Annotated[bytes, KZG_PROOF, "[u8; 48]"]
+AuditId = Annotated[int, U64, "AuditId"]
+Namespace = Annotated[int, U32, "u32"]
+CellIndex = Annotated[int, U16, "u16"]
+AccountIds = Annotated[tuple, Vec(ACCOUNT_ID), "Vec<T::AccountId>"]
+PERBILL = 10**9
+AUDIT_DRAW_BYTES = 8
+"""Bytes of an audit's random hash behind each of its three choices (blob, signer, cell)."""
+
+
+class DataAvailabilityHoldReason(enum.IntEnum):
+    """Why this pallet holds balance."""
+
+    NodeStake = 0
+
+
+class BlobStatus(enum.IntEnum):
+    Pending = 0
+    """Submitted; not yet attested by a quorum, and its deadline has not come."""
+    Available = 1
+    """Attested by DA nodes holding more than 2/3 of the blob's node-set stake."""
+    Unavailable = 2
+    """Its attestation deadline passed without a quorum."""
+
+
+BLOB_STATUS = CEnum(BlobStatus, ("pallet_data_availability", "BlobStatus"))
+
+
+@scale_struct("pallet_data_availability::DaNode", params=[("AccountId", ACCOUNT_ID)])
+@dataclass(frozen=True)
+class DaNode:
+    """A registered DA node."""
+
+    bls_public: BlsPublic
+    """Its attestation key (POP-checked at registration)."""
+    endpoint: Annotated[bytes, BYTES, "Vec<u8>"]
+    """Its HTTP base URL, UTF-8 (``http://host:port``)."""
+    stake: Annotated[int, U128, "Balance"]
+    """What it has on hold; slashes lower it, and attestation quorums count it."""
+    registered_at: Annotated[int, U32, "BlockNumber"]
+    audits_passed: Annotated[int, U32, "u32"] = 0
+    audits_missed: Annotated[int, U32, "u32"] = 0
+
+
+@scale_struct("pallet_data_availability::Blob", params=[("AccountId", ACCOUNT_ID)])
+@dataclass(frozen=True)
+class Blob:
+    """A submitted blob: what the chain knows of it while it is retained."""
+
+    submitter: Annotated[bytes, ACCOUNT_ID, "AccountId"]
+    commitment: Commitment
+    length: Annotated[int, U32, "u32"]
+    """Payload bytes in this blob (:func:`da_layer.blobs.piece_lengths`)."""
+    namespace: Namespace
+    submitted_at: Annotated[int, U32, "BlockNumber"]
+    status: Annotated[BlobStatus, BLOB_STATUS, "BlobStatus"]
+    node_set: AccountIds
+    """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
+    custody_seed: Annotated[bytes, H256, "H256"]
+    signers: Annotated[bytes, BYTES, "Vec<u8>"] = b""
+    """The bitfield of the attestation that made it available (empty before)."""
+
+
+@scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
+@dataclass(frozen=True)
+class Audit:
+    """An open sampling audit: ``node`` must serve cell ``cell_index`` of ``blob_id`` by ``deadline``."""
+
+    node: Annotated[bytes, ACCOUNT_ID, "AccountId"]
+    blob_id: Annotated[bytes, H256, "H256"]
+    commitment: Commitment
+    """The blob's commitment (kept here: the answer is checked even if the blob is pruned meanwhile)."""
+    cell_index: CellIndex
+    deadline: Annotated[int, U32, "BlockNumber"]
+
+
+# --- events -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeRegistered:
+    """A DA node registered."""
+
+    who: AccountId
+    bls_public: BlsPublic
+    endpoint: Bytes
+    stake: Balance
+
+
+@dataclass(frozen=True)
+class BlobSubmitted:
+    """A blob was submitted; its custodians may now be sent their cells."""
+
+    blob_id: Hash
+    submitter: AccountId
+    commitment: Commitment
+    length: Annotated[int, U32, "u32"]
+    namespace: Namespace
+
+
+@dataclass(frozen=True)
+class BlobAvailable:
+    """DA nodes holding more than 2/3 of the blob's node-set stake attested it."""
+
+    blob_id: Hash
+
+
+@dataclass(frozen=True)
+class BlobUnavailable:
+    """The blob's attestation deadline passed without a quorum."""
+
+    blob_id: Hash
+
+
+@dataclass(frozen=True)
+class BlobPruned:
+    """The blob's retention period ended: its record is gone and its custodians may drop its cells."""
+
+    blob_id: Hash
+
+
+@dataclass(frozen=True)
+class AuditStarted:
+    """``node`` must answer with cell ``cell_index`` of ``blob_id`` and its proof by block ``deadline``."""
+
+    audit_id: AuditId
+    node: AccountId
+    blob_id: Hash
+    cell_index: CellIndex
+    deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class AuditPassed:
+    """``node`` served the audited cell with a valid proof."""
+
+    audit_id: AuditId
+    node: AccountId
+
+
+@dataclass(frozen=True)
+class Slashed:
+    """``node`` did not answer audit ``audit_id`` in time: ``amount`` of its stake was burned."""
+
+    audit_id: AuditId
+    node: AccountId
+    amount: Balance
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+class AlreadyRegistered(DispatchError):
+    """This account is already a DA node."""
+
+
+class StakeTooLow(DispatchError):
+    """The stake is below ``MinStake``."""
+
+
+class InvalidEndpoint(DispatchError):
+    """The endpoint is empty, longer than ``MaxEndpointLength``, or not UTF-8."""
+
+
+class TooManyNodes(DispatchError):
+    """``MaxNodes`` DA nodes are registered."""
+
+
+class BlsKeyInUse(DispatchError):
+    """Another DA node registered this BLS key (one key would count its stake twice)."""
+
+
+class InvalidProofOfPossession(DispatchError):
+    """The proof of possession does not verify against the BLS key."""
+
+
+class ZeroLength(DispatchError):
+    """A blob carries at least one byte."""
+
+
+class BlobTooLarge(DispatchError):
+    """The length exceeds ``MaxBlobLength`` (one blob's usable bytes)."""
+
+
+class NoDaNodes(DispatchError):
+    """No DA node is registered: nobody could attest the blob."""
+
+
+class TooManyBlobs(DispatchError):
+    """``MaxBlobsPerBlock`` blobs were already submitted in this block."""
+
+
+class UnknownBlob(DispatchError):
+    """No blob with this id is retained."""
+
+
+class AlreadyAvailable(DispatchError):
+    """The blob was already attested."""
+
+
+class DeadlinePassed(DispatchError):
+    """The blob's attestation deadline passed: it is unavailable."""
+
+
+class MalformedSigners(DispatchError):
+    """The signer bitfield has the wrong length for the blob's node set, or bits past it."""
+
+
+class BelowQuorum(DispatchError):
+    """The signers hold no more than 2/3 of the blob's node-set stake."""
+
+
+class InvalidAggregate(DispatchError):
+    """The aggregate signature does not verify for the signers and the blob's attestation message."""
+
+
+class UnknownAudit(DispatchError):
+    """No open audit has this id."""
+
+
+class NotAudited(DispatchError):
+    """The audit is addressed to another node."""
+
+
+class InvalidCell(DispatchError):
+    """The cell is not 2048 bytes of canonical field elements."""
+
+
+class InvalidCellProof(DispatchError):
+    """The cell and proof do not verify against the blob's commitment at the audited index."""
+
+
+# --- config -----------------------------------------------------------------------------------------
+
+
+class DaCurrency(HoldCurrency, Protocol):
+    """Holds for stakes, and withdrawal (out of the issuance) for blob fees: Balances."""
+
+    def withdraw(self, who: bytes, amount: int) -> None: ...
+
+
+class ChainHashes(Protocol):
+    """Block hashes the runtime keeps: the genesis hash (attestation messages) and the parent's (seeds)."""
+
+    def known_block_hash(self, number: int) -> bytes | None: ...
+
+
+class DataAvailabilityWeightInfo(Protocol):
+    def register(self) -> Weight: ...
+    def submit_blob(self) -> Weight: ...
+    def attest(self, signers: int) -> Weight: ...
+    def answer_audit(self) -> Weight: ...
+    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int) -> Weight: ...
+
+
+class DataAvailabilityWeights:
+    """Measured with ``benchmarks/da_pallet_weights.py`` on the 2-core reference VM (see its docstring):
+    one BLS aggregate check is ~2.3 ms plus ~0.1 ms per signer key decompressed; one cell proof ~4 ms."""
+
+    def register(self) -> Weight:
+        return Weight(2_600 * US + 4 * READ + 5 * WRITE, 256)
+
+    def submit_blob(self) -> Weight:
+        return Weight(60 * US + 4 * READ + 5 * WRITE, 256)
+
+    def attest(self, signers: int) -> Weight:
+        return Weight(2_400 * US + signers * (110 * US + READ) + 3 * READ + 3 * WRITE, 128 + 128 * signers)
+
+    def answer_audit(self) -> Weight:
+        return Weight(4_500 * US + 2 * READ + 2 * WRITE, 2_200)
+
+    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int) -> Weight:
+        per_item = READ + WRITE + 10 * US
+        return Weight(10 * US + 4 * READ + (deadlines + pruned) * per_item + audits_closed * (per_item + 2 * WRITE)
+                      + audits_started * (600 * US + 3 * READ + 3 * WRITE), 0)
+
+
+@dataclass(frozen=True)
+class DataAvailabilityParams:
+    min_stake: int = 1_000 * 10**12
+    """1,000 tokens: a slash of ``slash_perbill`` (100 tokens) costs a node far more than serving a cell."""
+    fee_per_byte: int = 10**6
+    """As Transaction Payment's per-byte length fee: a full blob (126,976 B) costs ~0.13 token."""
+    max_blob_length: int = USABLE_BYTES_PER_BLOB
+    """One blob's usable bytes (layout v1); a larger payload is several blobs."""
+    max_blobs_per_block: int = 256
+    """~31 MiB of blobs per block (~16 MiB/s at 2 s slots), and a bound on each block's deadline and
+    pruning work (one list entry per blob)."""
+    attestation_deadline: int = 30
+    """Blocks (60 s) for the submitter to spread cells and gather signatures; a live node needs ~1 s."""
+    custody_replication: int = 3
+    """Custodians per column: a column survives two of its custodians losing or withholding it."""
+    max_nodes: int = 128
+    """A 16-byte signer bitfield; an aggregate check of all of them stays under ~20 ms."""
+    max_endpoint_length: int = 256
+    retention_period: int = 302_400
+    """Seven days of 2 s blocks: long enough for any rollup to fetch or challenge, as Ethereum keeps blobs ~18 days."""
+    audit_period: int = 10
+    """A sampling round every 20 s."""
+    audits_per_period: int = 4
+    """Cells challenged per round: each round costs the chain ~16 ms of proof checks."""
+    audit_deadline: int = 20
+    """Blocks (40 s) to answer: the node waits for the challenge to be final, fetches nothing, submits."""
+    slash_perbill: int = 100_000_000
+    """10% of the stake per missed audit: three misses take a quarter of it."""
+
+
+@dataclass(frozen=True)
+class DataAvailabilityConfig:
+    weights: DataAvailabilityWeightInfo
+    currency: DaCurrency
+    chain: ChainHashes
+    min_stake: int
+    fee_per_byte: int
+    max_blob_length: int
+    max_blobs_per_block: int
+    attestation_deadline: int
+    custody_replication: int
+    max_nodes: int
+    max_endpoint_length: int
+    retention_period: int
+    audit_period: int
+    audits_per_period: int
+    audit_deadline: int
+    slash_perbill: int
+
+
+def blob_id_of(submitter: bytes, commitment: bytes, block: int, count: int) -> bytes:
+    """``blake2_256(DOMAIN_DA_BLOB ++ submitter ++ commitment ++ u32 LE block ++ u64 LE count)``, ``count``
+    being the number of blobs submitted on the chain before this one (so two equal submissions differ)."""
+    return blake2_256(DOMAIN_DA_BLOB + submitter + commitment + block.to_bytes(4, "little") + count.to_bytes(8, "little"))
+
+
+def custody_seed_of(parent_hash: bytes, blob_id: bytes) -> bytes:
+    return blake2_256(DOMAIN_DA_CUSTODY + parent_hash + blob_id)
+
+
+Ids = Vec(H256)
+
+
+class DataAvailability(Pallet[DataAvailabilityConfig]):
+    NAME = "DataAvailability"
+    CRATE = "pallet_data_availability"
+    HOLD_REASONS = DataAvailabilityHoldReason
+    EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
+              Slashed)
+    ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
+              ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
+              MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof)
+    CONSTANTS = (
+        Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
+        Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
+        Constant("MaxBlobLength", U32, lambda c: c.max_blob_length, "The most payload bytes one blob carries."),
+        Constant("MaxBlobsPerBlock", U32, lambda c: c.max_blobs_per_block, "Blobs one block accepts."),
+        Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,
+                 "Blocks after submission by which a blob must be attested."),
+        Constant("CustodyReplication", U32, lambda c: c.custody_replication, "Custodians per column."),
+        Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes."),
+        Constant("RetentionPeriod", U32, lambda c: c.retention_period, "Blocks a blob is kept after submission."),
+        Constant("AuditPeriod", U32, lambda c: c.audit_period, "Blocks between sampling audit rounds."),
+        Constant("AuditDeadline", U32, lambda c: c.audit_deadline, "Blocks a node has to answer an audit."),
+    )
+
+    nodes = StorageMap(ACCOUNT_ID, DaNode.SCALE, docs="Registered DA nodes.")
+    node_of_key = StorageMap(BLS_PUBLIC, ACCOUNT_ID, docs="Which node registered a BLS key.")
+    node_set = StorageValue(Vec(ACCOUNT_ID), default=(), docs="DA nodes in registration order (new blobs copy it).")
+    blobs = StorageMap(H256, Blob.SCALE, docs="Retained blobs by id.")
+    blob_count = StorageValue(U64, default=0, docs="Blobs ever submitted (part of each blob id).")
+    deadlines = StorageMap(U32, Ids, default=(), docs="Blobs whose attestation deadline is this block.")
+    expiries = StorageMap(U32, Ids, default=(), docs="Blobs pruned at this block.")
+    audit_pool = StorageMap(U32, H256, docs="Available blobs, densely indexed, for drawing audits.")
+    audit_pool_size = StorageValue(U32, default=0, docs="Entries in AuditPool.")
+    audit_pool_index = StorageMap(H256, U32, docs="Where an available blob sits in AuditPool.")
+    audits = StorageMap(U64, Audit.SCALE, docs="Open sampling audits.")
+    next_audit_id = StorageValue(U64, default=0, docs="The id the next audit gets.")
+    audit_deadlines = StorageMap(U32, Vec(U64), default=(), docs="Audits that close at this block.")
+
+    @call(0, weight=lambda w, bls_public, proof_of_possession, endpoint, stake: w.register())
+    def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature, endpoint: Bytes,
+                 stake: Balance) -> None:
+        """Become a DA node: hold ``stake``, register the BLS key proven by ``proof_of_possession``, serve
+        cells at ``endpoint``."""
+        who = ensure_signed(origin)
+        cfg = self.config
+        if self.nodes.contains(who):
+            raise AlreadyRegistered()
+        if stake < cfg.min_stake:
+            raise StakeTooLow()
+        if not 0 < len(endpoint) <= cfg.max_endpoint_length or not _is_utf8(endpoint):
+            raise InvalidEndpoint()
+        node_set = self.node_set.get()
+        if len(node_set) >= cfg.max_nodes:
+            raise TooManyNodes()
+        if self.node_of_key.contains(bls_public):
+            raise BlsKeyInUse()
+        if not bls.pop_verify(bls_public, proof_of_possession):
+            raise InvalidProofOfPossession()
+        cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
+        self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number()))
+        self.node_of_key.insert(bls_public, who)
+        self.node_set.put(node_set + (who,))
+        self.deposit_event(NodeRegistered(who, bls_public, endpoint, stake))
+
+    @call(1, weight=lambda w, commitment, length, namespace: w.submit_blob())
+    def submit_blob(self, origin: Origin, commitment: Commitment, length: Annotated[int, U32, "u32"],
+                    namespace: Namespace) -> None:
+        """Record a blob of ``length`` payload bytes committed to by ``commitment``, paying ``FeePerByte``
+        per byte; its custodians are fixed here (see the module docstring)."""
+        submitter = ensure_signed(origin)
+        cfg = self.config
+        if length == 0:
+            raise ZeroLength()
+        if length > cfg.max_blob_length:
+            raise BlobTooLarge()
+        node_set = self.node_set.get()
+        if not node_set:
+            raise NoDaNodes()
+        now = self.block_number()
+        deadline = now + cfg.attestation_deadline
+        if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
+            raise TooManyBlobs()
+        cfg.currency.withdraw(submitter, cfg.fee_per_byte * length)
+        count = self.blob_count.get()
+        blob_id = blob_id_of(submitter, commitment, now, count)
+        seed = custody_seed_of(self._parent_hash(), blob_id)
+        self.blobs.insert(blob_id, Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed))
+        self.blob_count.put(count + 1)
+        self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
+        self.expiries.mutate(now + cfg.retention_period, lambda ids: ids + (blob_id,))
+        self.deposit_event(BlobSubmitted(blob_id, submitter, commitment, length, namespace))
+
+    @call(2, weight=lambda w, blob_id, signers, aggregate: w.attest(8 * len(signers)))
+    def attest(self, origin: Origin, blob_id: Hash, signers: Bytes, aggregate: BlsSignature) -> None:
+        """Mark ``blob_id`` available: ``aggregate`` aggregates the attestations of the nodes whose bits are
+        set in ``signers`` (over the blob's node set), who hold more than 2/3 of its stake."""
+        ensure_signed(origin)
+        blob = self.blobs.get(blob_id)
+        if blob is None:
+            raise UnknownBlob()
+        if blob.status is BlobStatus.Available:
+            raise AlreadyAvailable()
+        if blob.status is BlobStatus.Unavailable:
+            raise DeadlinePassed()
+        try:
+            positions = attestation.signers(signers, len(blob.node_set))
+        except attestation.MalformedBitfield:
+            raise MalformedSigners() from None
+        members = [self.nodes.get(who) for who in blob.node_set]
+        total = sum(node.stake for node in members if node is not None)
+        signed = [members[i] for i in positions]
+        if any(node is None for node in signed) or 3 * sum(node.stake for node in signed) <= 2 * total:
+            raise BelowQuorum()
+        message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
+        if not bls.fast_aggregate_verify([node.bls_public for node in signed], message, aggregate):
+            raise InvalidAggregate()
+        self.blobs.insert(blob_id, replace(blob, status=BlobStatus.Available, signers=bytes(signers)))
+        size = self.audit_pool_size.get()
+        self.audit_pool.insert(size, blob_id)
+        self.audit_pool_index.insert(blob_id, size)
+        self.audit_pool_size.put(size + 1)
+        self.deposit_event(BlobAvailable(blob_id))
+
+    @call(3, weight=lambda w, audit_id, cell, proof: w.answer_audit())
+    def answer_audit(self, origin: Origin, audit_id: AuditId, cell: Bytes, proof: CellProof) -> None:
+        """Answer audit ``audit_id`` with the audited cell and its KZG proof."""
+        who = ensure_signed(origin)
+        audit = self.audits.get(audit_id)
+        if audit is None:
+            raise UnknownAudit()
+        if audit.node != who:
+            raise NotAudited()
+        try:
+            valid = kzg.verify_cells([audit.commitment], [audit.cell_index], [cell], [proof])
+        except (kzg.MalformedInput, kzg.NonCanonicalFieldElement):
+            raise InvalidCell() from None
+        except kzg.InvalidPoint:
+            raise InvalidCellProof() from None
+        if not valid:
+            raise InvalidCellProof()
+        self.audits.remove(audit_id)
+        self.nodes.mutate(who, lambda node: replace(node, audits_passed=node.audits_passed + 1))
+        self.deposit_event(AuditPassed(audit_id, who))
+
+    # --- hooks ------------------------------------------------------------------------------------
+
+    def on_initialize(self, n: int) -> Weight:
+        """Close attestation deadlines and audits due at ``n``, prune blobs whose retention ends, and start
+        an audit round every ``audit_period`` blocks."""
+        deadlines = self._close_deadlines(n)
+        closed = self._close_audits(n)
+        pruned = self._prune(n)
+        started = self._start_audits(n) if n % self.config.audit_period == 0 else 0
+        return self.config.weights.on_initialize(deadlines, closed, pruned, started)
+
+    def _close_deadlines(self, n: int) -> int:
+        due = self.deadlines.take(n)
+        for blob_id in due:
+            blob = self.blobs.get(blob_id)
+            if blob is not None and blob.status is BlobStatus.Pending:
+                self.blobs.insert(blob_id, replace(blob, status=BlobStatus.Unavailable))
+                self.deposit_event(BlobUnavailable(blob_id))
+        return len(due)
+
+    def _close_audits(self, n: int) -> int:
+        due = self.audit_deadlines.take(n)
+        for audit_id in due:
+            audit = self.audits.take(audit_id)
+            if audit is not None:  # (answered audits were removed)
+                self._slash(audit_id, audit.node)
+        return len(due)
+
+    def _slash(self, audit_id: int, who: bytes) -> None:
+        node = self.nodes.get(who)
+        amount = node.stake * self.config.slash_perbill // PERBILL
+        missing = self.config.currency.slash_held(DataAvailabilityHoldReason.NodeStake, who, amount)
+        burned = amount - missing
+        self.nodes.insert(who, replace(node, stake=node.stake - burned, audits_missed=node.audits_missed + 1))
+        self.deposit_event(Slashed(audit_id, who, burned))
+
+    def _prune(self, n: int) -> int:
+        due = self.expiries.take(n)
+        for blob_id in due:
+            self._leave_audit_pool(blob_id)
+            self.blobs.remove(blob_id)
+            self.deposit_event(BlobPruned(blob_id))
+        return len(due)
+
+    def _leave_audit_pool(self, blob_id: bytes) -> None:
+        """Swap-remove: the last entry moves into the leaving blob's slot."""
+        index = self.audit_pool_index.take(blob_id)
+        if index is None:
+            return
+        last = self.audit_pool_size.get() - 1
+        if index != last:
+            moved = self.audit_pool.get(last)
+            self.audit_pool.insert(index, moved)
+            self.audit_pool_index.insert(moved, index)
+        self.audit_pool.remove(last)
+        self.audit_pool_size.put(last)
+
+    def _start_audits(self, n: int) -> int:
+        size = self.audit_pool_size.get()
+        if size == 0:
+            return 0
+        cfg = self.config
+        parent = self._parent_hash()
+        deadline = n + cfg.audit_deadline
+        first = self.next_audit_id.get()
+        for k in range(cfg.audits_per_period):
+            draw = blake2_256(DOMAIN_DA_AUDIT + parent + n.to_bytes(4, "little") + k.to_bytes(4, "little"))
+            pick_blob, pick_signer, pick_cell = (
+                int.from_bytes(draw[i * AUDIT_DRAW_BYTES : (i + 1) * AUDIT_DRAW_BYTES], "little") for i in range(3))
+            blob_id = self.audit_pool.get(pick_blob % size)
+            blob = self.blobs.get(blob_id)
+            attesters = attestation.signers(blob.signers, len(blob.node_set))
+            node_index = attesters[pick_signer % len(attesters)]
+            columns = custody_columns(node_index, len(blob.node_set), blob.custody_seed,
+                                      replication=cfg.custody_replication)
+            audit_id = first + k
+            node = blob.node_set[node_index]
+            cell_index = columns[pick_cell % len(columns)]
+            self.audits.insert(audit_id, Audit(node, blob_id, blob.commitment, cell_index, deadline))
+            self.deposit_event(AuditStarted(audit_id, node, blob_id, cell_index, deadline))
+        self.next_audit_id.put(first + cfg.audits_per_period)
+        self.audit_deadlines.insert(deadline, tuple(range(first, first + cfg.audits_per_period)))
+        return cfg.audits_per_period
+
+    def _parent_hash(self) -> bytes:
+        return self.config.chain.known_block_hash(self.block_number() - 1) or bytes(32)
+
+    def _genesis_hash(self) -> bytes:
+        return self.config.chain.known_block_hash(0) or bytes(32)
+
+    def integrity_test(self) -> None:
+        cfg = self.config
+        assert cfg.min_stake > 0, "a DA node must have something to lose"
+        assert 0 < cfg.max_blob_length <= USABLE_BYTES_PER_BLOB, "a blob carries at most its usable bytes"
+        assert cfg.max_blobs_per_block > 0 and cfg.max_endpoint_length > 0
+        assert 0 < cfg.attestation_deadline < cfg.retention_period, "a blob is judged before it is pruned"
+        assert cfg.custody_replication > 0 and 0 < cfg.max_nodes <= kzg.CELLS_PER_BLOB * cfg.custody_replication, \
+            "every node keeps at least one column"
+        assert cfg.audit_period > 0 and 0 < cfg.audit_deadline
+        assert cfg.slash_perbill <= PERBILL
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=DataAvailabilityWeights(),
+                              params=DataAvailabilityParams)

@@ -1,0 +1,357 @@
+"""The DataAvailability pallet, FRAME style: a mock runtime of System, Balances and the pallet, real BLS keys,
+real KZG cells. Every refused call is an ``assert_noop``: typed error, nothing written."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from da_layer import bls, kzg
+from da_layer.attestation import attestation_message, bitfield
+from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack
+from da_layer.custody import custody_columns
+from da_layer.pallet import (
+    DEFINITION,
+    AlreadyAvailable,
+    AlreadyRegistered,
+    AuditPassed,
+    AuditStarted,
+    BelowQuorum,
+    BlobAvailable,
+    BlobPruned,
+    BlobStatus,
+    BlobSubmitted,
+    BlobTooLarge,
+    BlobUnavailable,
+    BlsKeyInUse,
+    DataAvailability,
+    DataAvailabilityHoldReason,
+    DeadlinePassed,
+    InvalidAggregate,
+    InvalidCell,
+    InvalidCellProof,
+    InvalidEndpoint,
+    InvalidProofOfPossession,
+    MalformedSigners,
+    NodeRegistered,
+    NoDaNodes,
+    NotAudited,
+    Slashed,
+    StakeTooLow,
+    TooManyBlobs,
+    TooManyNodes,
+    UnknownAudit,
+    UnknownBlob,
+    ZeroLength,
+    blob_id_of,
+    custody_seed_of,
+)
+from runtime.frame.composition import PalletSlot
+from runtime.frame.pallet import Origin
+from runtime.frame.testing import PARENT_HASH, TestExternalities, assert_has_event, assert_last_event, assert_noop, new_test_ext
+from runtime.hashing import blake2_256
+from runtime.pallets import balances
+from runtime.pallets.balances import Balances, BalancesGenesis, InsufficientBalance
+from runtime.pallets.system import System
+from runtime.primitives import Digest
+
+SUBMITTER = bytes([1]) * 32
+NODES = [bytes([i]) * 32 for i in range(2, 7)]  # five accounts; tests register four unless they need the fifth
+POOR = bytes([9]) * 32
+SECRETS = [bls.secret_from_seed(bytes([0x40 + i]) * 32) for i in range(len(NODES))]
+PUBLICS = [bls.public_key(s) for s in SECRETS]
+STAKE = 100
+PARAMS = {"min_stake": 50, "fee_per_byte": 1, "max_blobs_per_block": 2, "attestation_deadline": 5, "custody_replication": 2,
+          "max_nodes": 4, "max_endpoint_length": 32, "retention_period": 20, "audit_period": 4, "audits_per_period": 2,
+          "audit_deadline": 3, "slash_perbill": 100_000_000}
+GENESIS_HASH = PARENT_HASH  # the mock's block 1 has PARENT_HASH as its parent
+
+
+def new_ext() -> TestExternalities:
+    return new_test_ext(
+        PalletSlot(5, balances.DEFINITION, lambda r: {
+            "accounts": r.pallet(System), "hold_reasons": r.hold_reasons, "freeze_reasons": r.freeze_reasons}),
+        PalletSlot(30, DEFINITION, lambda r: {"currency": r.pallet(Balances), "chain": r.pallet(System)}),
+        params={"Balances": {"existential_deposit": 1}, "DataAvailability": PARAMS},
+        genesis={"Balances": BalancesGenesis(tuple((who, 10**6) for who in [SUBMITTER, *NODES]) + ((POOR, 10),))},
+    )
+
+
+@pytest.fixture(scope="module")
+def blob() -> tuple[bytes, bytes, list[bytes], list[bytes]]:
+    """(blob, commitment, cells, proofs) of one real blob."""
+    data = pack(random.Random(11).randbytes(5000))[0]
+    return data, kzg.commitment(data), *kzg.cells_and_proofs(data)
+
+
+def da(ext: TestExternalities) -> DataAvailability:
+    return ext.pallet(DataAvailability)
+
+
+def register(ext: TestExternalities, count: int = 4) -> None:
+    for i in range(count):
+        ext.dispatch(Origin.signed(NODES[i]), "DataAvailability", "register", bls_public=PUBLICS[i],
+                     proof_of_possession=bls.pop_prove(SECRETS[i]), endpoint=f"http://da-{i}".encode(), stake=STAKE)
+
+
+def submit(ext: TestExternalities, commitment: bytes, length: int = 5000) -> bytes:
+    ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "submit_blob", commitment=commitment, length=length,
+                 namespace=7)
+    return ext.events()[-1].blob_id
+
+
+def aggregate_of(blob_id: bytes, commitment: bytes, indices: list[int], genesis: bytes = GENESIS_HASH) -> bytes:
+    message = attestation_message(genesis, blob_id, commitment)
+    return bls.aggregate([bls.sign(SECRETS[i], message) for i in indices])
+
+
+def attest(ext: TestExternalities, blob_id: bytes, signers: bytes, aggregate: bytes) -> None:
+    ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "attest", blob_id=blob_id, signers=signers,
+                 aggregate=aggregate)
+
+
+def run_to_block(ext: TestExternalities, n: int) -> None:
+    """Finish the current block and initialize blocks up to ``n``, running the pallet's ``on_initialize``."""
+    system = ext.pallet(System)
+    while system.number.get() < n:
+        number = system.number.get() + 1
+        system.finalize()
+        system.initialize(number, blake2_256(number.to_bytes(4, "little")), Digest())
+        da(ext).on_initialize(number)
+
+
+def held(ext: TestExternalities, who: bytes) -> int:
+    return ext.pallet(Balances).balance_on_hold(DataAvailabilityHoldReason.NodeStake, who)
+
+
+# --- registration -------------------------------------------------------------------------------------
+
+
+def test_register_holds_stake_and_lists_the_node():
+    with new_ext() as ext:
+        register(ext, 1)
+        assert_last_event(ext, NodeRegistered(NODES[0], PUBLICS[0], b"http://da-0", STAKE))
+        node = da(ext).nodes.get(NODES[0])
+        assert (node.bls_public, node.stake, node.registered_at) == (PUBLICS[0], STAKE, 1)
+        assert da(ext).node_set.get() == (NODES[0],)
+        assert held(ext, NODES[0]) == STAKE
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"proof_of_possession": "other"}, InvalidProofOfPossession),
+    ({"proof_of_possession": "signature"}, InvalidProofOfPossession),
+    ({"stake": 49}, StakeTooLow),
+    ({"endpoint": b""}, InvalidEndpoint),
+    ({"endpoint": b"x" * 33}, InvalidEndpoint),
+    ({"endpoint": b"\xff\xfe"}, InvalidEndpoint),
+    ({"bls_public": "taken"}, BlsKeyInUse),
+    ({"who": "registered"}, AlreadyRegistered),
+    ({"stake": 10**7}, Exception),  # more than the account has: Balances refuses the hold
+])
+def test_register_refusals_change_nothing(change, error):
+    with new_ext() as ext:
+        register(ext, 1)
+        who, public = NODES[1], PUBLICS[1]
+        args = {"bls_public": public, "proof_of_possession": bls.pop_prove(SECRETS[1]), "endpoint": b"http://x",
+                "stake": STAKE, **change}
+        if change.get("proof_of_possession") == "other":
+            args["proof_of_possession"] = bls.pop_prove(SECRETS[2])
+        if change.get("proof_of_possession") == "signature":
+            args["proof_of_possession"] = bls.sign(SECRETS[1], PUBLICS[1])
+        if change.get("bls_public") == "taken":
+            args["bls_public"], args["proof_of_possession"] = PUBLICS[0], bls.pop_prove(SECRETS[0])
+        if args.pop("who", None) == "registered":
+            who = NODES[0]
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "register", **args)
+
+
+def test_register_refuses_past_max_nodes():
+    with new_ext() as ext:
+        register(ext, 4)
+        assert_noop(ext, TooManyNodes, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
+                    bls_public=PUBLICS[4], proof_of_possession=bls.pop_prove(SECRETS[4]), endpoint=b"http://e",
+                    stake=STAKE)
+
+
+# --- submission ---------------------------------------------------------------------------------------
+
+
+def test_submit_records_the_blob_with_its_node_set_and_seed(blob):
+    _, commitment, _, _ = blob
+    with new_ext() as ext:
+        register(ext)
+        before = ext.pallet(Balances).free_balance(SUBMITTER)
+        blob_id = submit(ext, commitment)
+        assert blob_id == blob_id_of(SUBMITTER, commitment, 1, 0)
+        assert_last_event(ext, BlobSubmitted(blob_id, SUBMITTER, commitment, 5000, 7))
+        record = da(ext).blobs.get(blob_id)
+        assert record.status is BlobStatus.Pending and record.node_set == tuple(NODES[:4])
+        assert record.custody_seed == custody_seed_of(GENESIS_HASH, blob_id)
+        assert ext.pallet(Balances).free_balance(SUBMITTER) == before - 5000
+        assert submit(ext, commitment) != blob_id  # the same commitment again is another blob
+
+
+@pytest.mark.parametrize("who, length, error", [
+    (SUBMITTER, 0, ZeroLength),
+    (SUBMITTER, USABLE_BYTES_PER_BLOB + 1, BlobTooLarge),
+    (POOR, 5000, InsufficientBalance),
+])
+def test_submit_refusals_change_nothing(blob, who, length, error):
+    with new_ext() as ext:
+        register(ext)
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "submit_blob",
+                    commitment=blob[1], length=length, namespace=0)
+
+
+def test_submit_needs_nodes_and_room_in_the_block(blob):
+    with new_ext() as ext:
+        assert_noop(ext, NoDaNodes, submit, ext, blob[1])
+        register(ext)
+        submit(ext, blob[1])
+        submit(ext, blob[1])
+        assert_noop(ext, TooManyBlobs, submit, ext, blob[1])
+
+
+# --- attestation --------------------------------------------------------------------------------------
+
+
+def test_quorum_of_valid_attestations_makes_the_blob_available(blob):
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext)
+        blob_id = submit(ext, commitment)
+        attest(ext, blob_id, bitfield([0, 1, 3], 4), aggregate_of(blob_id, commitment, [0, 1, 3]))
+        assert_last_event(ext, BlobAvailable(blob_id))
+        record = da(ext).blobs.get(blob_id)
+        assert record.status is BlobStatus.Available and record.signers == bitfield([0, 1, 3], 4)
+        assert_noop(ext, AlreadyAvailable, attest, ext, blob_id, bitfield([0, 1, 2, 3], 4),
+                    aggregate_of(blob_id, commitment, [0, 1, 2, 3]))
+
+
+def test_bad_attestations_are_refused(blob):
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext)
+        blob_id = submit(ext, commitment)
+        other_id = submit(ext, commitment)
+        three = bitfield([0, 1, 2], 4)
+        message = attestation_message(GENESIS_HASH, blob_id, commitment)
+        sigs = [bls.sign(s, message) for s in SECRETS[:3]]
+        cases = [
+            (UnknownBlob, bytes(32), three, bls.aggregate(sigs)),
+            (BelowQuorum, blob_id, bitfield([0, 1], 4), aggregate_of(blob_id, commitment, [0, 1])),  # exactly 1/2
+            (BelowQuorum, blob_id, bitfield([], 4), bls.aggregate(sigs)),
+            (MalformedSigners, blob_id, b"\x07\x00", bls.aggregate(sigs)),
+            (MalformedSigners, blob_id, b"\x17", bls.aggregate(sigs)),
+            (InvalidAggregate, blob_id, bitfield([0, 1, 3], 4), bls.aggregate(sigs)),  # forged: wrong signers
+            (InvalidAggregate, blob_id, three, bls.aggregate(sigs[:2] + sigs[:1])),  # signer 0 twice, 2 missing
+            (InvalidAggregate, blob_id, three, bls.aggregate(sigs + sigs[:1])),  # signer 0 twice
+            (InvalidAggregate, blob_id, three, aggregate_of(other_id, commitment, [0, 1, 2])),  # wrong message
+            (InvalidAggregate, blob_id, three, aggregate_of(blob_id, commitment, [0, 1, 2], genesis=bytes(32))),
+            (InvalidAggregate, blob_id, three, bytes([0xC0]) + bytes(95)),
+        ]
+        for error, target, signers, aggregate in cases:
+            assert_noop(ext, error, attest, ext, target, signers, aggregate)
+
+
+def test_pending_blob_becomes_unavailable_at_its_deadline(blob):
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext)
+        blob_id = submit(ext, commitment)
+        run_to_block(ext, 5)
+        assert da(ext).blobs.get(blob_id).status is BlobStatus.Pending
+        run_to_block(ext, 6)
+        assert_has_event(ext, BlobUnavailable(blob_id))
+        assert da(ext).blobs.get(blob_id).status is BlobStatus.Unavailable
+        assert_noop(ext, DeadlinePassed, attest, ext, blob_id, bitfield([0, 1, 2, 3], 4),
+                    aggregate_of(blob_id, commitment, [0, 1, 2, 3]))
+
+
+# --- audits and retention -----------------------------------------------------------------------------
+
+
+def available_blob(ext: TestExternalities, commitment: bytes, signers: list[int]) -> bytes:
+    register(ext)
+    blob_id = submit(ext, commitment)
+    attest(ext, blob_id, bitfield(signers, 4), aggregate_of(blob_id, commitment, signers))
+    return blob_id
+
+
+def started_audits(ext: TestExternalities) -> list[AuditStarted]:
+    return [e for e in ext.events() if isinstance(e, AuditStarted)]
+
+
+def test_audits_challenge_attesters_for_their_own_custody_cells(blob):
+    with new_ext() as ext:
+        blob_id = available_blob(ext, blob[1], [0, 1, 2])
+        run_to_block(ext, 4)
+        audits = started_audits(ext)
+        assert [a.audit_id for a in audits] == [0, 1]
+        record = da(ext).blobs.get(blob_id)
+        for audit in audits:
+            assert audit.blob_id == blob_id and audit.deadline == 7
+            index = record.node_set.index(audit.node)
+            assert index in (0, 1, 2)  # only nodes that attested
+            assert audit.cell_index in custody_columns(index, 4, record.custody_seed, replication=2)
+
+
+def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):
+    _, commitment, cells, proofs = blob
+    with new_ext() as ext:
+        available_blob(ext, commitment, [0, 1, 2])
+        run_to_block(ext, 4)
+        audit = started_audits(ext)[0]
+        node, cell = audit.node, audit.cell_index
+        stranger = next(n for n in NODES[:4] if n != node)
+
+        def answer(who: bytes, audit_id: int, data: bytes, proof: bytes) -> None:
+            ext.dispatch(Origin.signed(who), "DataAvailability", "answer_audit", audit_id=audit_id, cell=data,
+                         proof=proof)
+
+        wrong = (cell + 1) % kzg.CELLS_PER_BLOB
+        assert_noop(ext, UnknownAudit, answer, node, 99, cells[cell], proofs[cell])
+        assert_noop(ext, NotAudited, answer, stranger, audit.audit_id, cells[cell], proofs[cell])
+        assert_noop(ext, InvalidCellProof, answer, node, audit.audit_id, cells[wrong], proofs[wrong])
+        assert_noop(ext, InvalidCellProof, answer, node, audit.audit_id, cells[cell], b"\x01" * 48)
+        assert_noop(ext, InvalidCell, answer, node, audit.audit_id, cells[cell][:-1], proofs[cell])
+        assert_noop(ext, InvalidCell, answer, node, audit.audit_id, b"\xff" * 2048, proofs[cell])
+        answer(node, audit.audit_id, cells[cell], proofs[cell])
+        assert_last_event(ext, AuditPassed(audit.audit_id, node))
+        assert da(ext).nodes.get(node).audits_passed == 1
+
+
+def test_an_unanswered_audit_slashes_the_node(blob):
+    _, commitment, cells, proofs = blob
+    with new_ext() as ext:
+        available_blob(ext, commitment, [0, 1, 2])
+        run_to_block(ext, 4)
+        answered, missed = started_audits(ext)
+        ext.dispatch(Origin.signed(answered.node), "DataAvailability", "answer_audit", audit_id=answered.audit_id,
+                     cell=cells[answered.cell_index], proof=proofs[answered.cell_index])
+        run_to_block(ext, 7)
+        slashes = [e for e in ext.events() if isinstance(e, Slashed)]
+        assert slashes == [Slashed(missed.audit_id, missed.node, STAKE // 10)]
+        node = da(ext).nodes.get(missed.node)
+        assert node.stake == held(ext, missed.node) == STAKE - STAKE // 10 and node.audits_missed == 1
+        assert da(ext).audits.get(missed.audit_id) is None
+
+
+def test_retention_prunes_blobs_and_the_audit_pool(blob):
+    commitment = blob[1]
+    with new_ext() as ext:
+        first = available_blob(ext, commitment, [0, 1, 2])
+        run_to_block(ext, 2)
+        second = submit(ext, commitment)
+        attest(ext, second, bitfield([1, 2, 3], 4), aggregate_of(second, commitment, [1, 2, 3]))
+        assert da(ext).audit_pool_size.get() == 2
+        run_to_block(ext, 21)
+        assert_has_event(ext, BlobPruned(first))
+        assert da(ext).blobs.get(first) is None and da(ext).blobs.get(second) is not None
+        assert da(ext).audit_pool_size.get() == 1 and da(ext).audit_pool.get(0) == second
+        assert da(ext).audit_pool_index.get(second) == 0
+        run_to_block(ext, 22)
+        assert_has_event(ext, BlobPruned(second))
+        assert da(ext).audit_pool_size.get() == 0 and da(ext).audit_pool.get(0) is None
+        assert da(ext).expiries.get(21) == () and da(ext).deadlines.get(6) == ()
