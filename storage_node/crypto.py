@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from runtime.hashing import DOMAIN_STORAGE_SEAL, DOMAIN_STORAGE_X25519
 from runtime.keyring import Keypair
@@ -103,7 +102,7 @@ def x25519_keypair_from(account: Keypair) -> tuple[bytes, bytes]:
 
 
 def _public_of(private: X25519PrivateKey) -> bytes:
-    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return private.public_key().public_bytes_raw()
 
 
 def _seal_cipher(shared: bytes, ephemeral_public: bytes, recipient_public: bytes) -> AESGCM:
