@@ -1,0 +1,350 @@
+"""The storage node's HTTP API: a raw ASGI app served by hypercorn's trio worker.
+
+Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
+
+- ``PUT /v1/fragments/{file_id}/{segment}/{fragment}``: an upload, signed by the file's owner. Checked, in
+  order: the path (400), the declared length against the largest body any fragment may have (413, before a
+  byte is read), the signature headers' presence (401), the file on chain and this fragment placed on this
+  node (404), the declared length against the exact length the manifest implies (413 / 400), the capacity
+  (507). Then the body is streamed to a temporary file (at most 1 MiB of it in memory, never more than the
+  expected length: 413), the signature checked over its hash and against replays (401) and the owner (403),
+  the segment's roots against the on-chain segment root and the fragment against its own root (409); only
+  then is it fsynced and renamed into the store, ``201`` answered, and the fragment queued for an on-chain
+  confirmation. Any refusal leaves nothing behind.
+- ``GET /v1/fragments/{file_id}/{segment}/{fragment}``: the stored body. A public file is served to anyone;
+  a private one to a request signed by its owner, by a grantee whose access record is within the access
+  window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes).
+- ``GET /v1/health`` (JSON) and ``GET /metrics`` (Prometheus text).
+
+Errors are JSON ``{"error": <code>, "message": <text>}``. A failing request never ends the server: the chain
+not answering is 503, anything unexpected is logged and answered 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import blake3
+import trio
+
+from sdk.chain import ChainClientError
+from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
+from storage_node.params import MAX_FRAGMENTS
+from sdk.storage.wire import BadFragment, body_length, check_fragment_body
+from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path, roots_count
+from storage_node.service.chain import ChainView, StoredFile
+from storage_node.service.metrics import NodeMetrics
+from storage_node.service.replay import GuardFull, ReplayGuard, Replayed
+from storage_node.service.store import FragmentKey, FragmentStore, StoreError, StoreFull, disk_error
+
+__all__ = ["FragmentApi", "ApiLimits", "HttpError"]
+
+log = logging.getLogger(__name__)
+
+Scope = Mapping[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+EMPTY_BODY_HASH = body_hash(b"")
+AUTH_HEADERS = (HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE)
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    max_fragment_size: int
+    """The largest fragment the node accepts (the chain's segment size over k = 1, plus padding)."""
+    buffer_size: int = 1 << 20
+    """Bytes of an upload held in memory before they go to the temporary file."""
+    read_chunk: int = 1 << 18
+    """Bytes per piece when a stored fragment is sent."""
+    auth_window_ms: int = 120_000
+    """How far a request's timestamp may be from the node's clock."""
+
+    @property
+    def max_body(self) -> int:
+        return body_length(MAX_FRAGMENTS, self.max_fragment_size)
+
+
+class HttpError(Exception):
+    """A refusal: its status, a short machine-readable code and a message for people."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class FragmentApi:
+    """The ASGI application. ``stored`` receives each fragment once it is safely stored (for confirmation)."""
+
+    def __init__(self, store: FragmentStore, chain: ChainView, replay: ReplayGuard, metrics: NodeMetrics,
+                 stored: trio.MemorySendChannel[FragmentKey], *, limits: ApiLimits,
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.store, self.chain, self.replay, self.metrics = store, chain, replay, metrics
+        self.account = chain.account
+        self._stored = stored
+        self.limits = limits
+        self._clock_ms = clock_ms
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        try:
+            if path.startswith(FRAGMENTS_PREFIX) and method == "PUT":
+                await self._counted(self.metrics.uploads, self._put(scope, receive, send))
+            elif path.startswith(FRAGMENTS_PREFIX) and method == "GET":
+                await self._counted(self.metrics.reads, self._get(scope, send))
+            elif path == "/v1/health" and method == "GET":
+                await _respond(send, 200, json.dumps(self.health()).encode(), "application/json")
+            elif path == "/metrics" and method == "GET":
+                page = self.metrics.render(capacity=self.store.capacity, used=self.store.used,
+                                           fragments=self.store.fragment_count)
+                await _respond(send, 200, page.encode(), "text/plain; version=0.0.4")
+            elif path in ("/v1/health", "/metrics") or path.startswith(FRAGMENTS_PREFIX):
+                raise HttpError(405, "method_not_allowed", f"{method} is not served on {path}")
+            else:
+                raise HttpError(404, "not_found", f"no such endpoint: {path[:100]}")
+        except HttpError as error:
+            await _respond_error(send, error)
+
+    def health(self) -> dict[str, object]:
+        return {"account": "0x" + self.account.hex(), "capacity": self.store.capacity, "used": self.store.used,
+                "fragments": self.store.fragment_count}
+
+    async def _counted(self, counter: Counter[int], handler: Awaitable[int]) -> None:
+        try:
+            status = await handler
+        except HttpError as error:
+            counter[error.status] += 1
+            raise
+        except ChainClientError as exc:
+            counter[503] += 1
+            raise HttpError(503, "chain_unavailable", f"the chain did not answer: {exc}") from None
+        except Exception:
+            log.exception("request failed")
+            counter[500] += 1
+            raise HttpError(500, "internal", "internal error (logged)") from None
+        counter[status] += 1
+
+    # --- PUT ------------------------------------------------------------------------------------------
+
+    async def _put(self, scope: Scope, receive: Receive, send: Send) -> int:
+        key = _fragment_key(scope)
+        headers = _headers(scope)
+        declared = _content_length(headers)
+        if declared is not None and declared > self.limits.max_body:
+            raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
+        _require_auth_headers(headers)
+        stored = await self._assigned_file(key)
+        expected = body_length(stored.fragment_count, stored.fragment_size(key.segment))
+        if declared is not None and declared != expected:
+            raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
+                            f"this fragment's body is {expected} bytes, not {declared}")
+        temp = self.store.temp_path()
+        try:
+            with _store_errors(), self.store.reserve(expected):
+                body_hash = await self._receive_to(receive, temp, expected)
+                signer = self._authenticate(headers, "PUT", scope, body_hash)
+                if signer != stored.owner:
+                    raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
+                root = await self.chain.segment_root(key.file_id, key.segment)
+                await trio.to_thread.run_sync(_check_upload, temp, stored, key, root)
+                await trio.to_thread.run_sync(self.store.commit, temp, key)
+        finally:
+            temp.unlink(missing_ok=True)
+        self.metrics.bytes_received += expected
+        await self._stored.send(key)
+        await _respond(send, 201, json.dumps({"stored": str(key)}).encode(), "application/json")
+        return 201
+
+    async def _assigned_file(self, key: FragmentKey) -> StoredFile:
+        stored = await self.chain.file(key.file_id)
+        if stored is None:
+            raise HttpError(404, "unknown_file", f"the chain knows no file 0x{key.file_id.hex()}")
+        if not stored.has_fragment(key.segment, key.fragment):
+            raise HttpError(404, "unknown_fragment", f"file 0x{key.file_id.hex()} has no fragment {key}")
+        if not await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment):
+            raise HttpError(404, "not_assigned", f"fragment {key} is not placed on this node")
+        return stored
+
+    async def _receive_to(self, receive: Receive, temp: Path, expected: int) -> bytes:
+        """Stream the request body into ``temp``; its BLAKE3 hash. Exactly ``expected`` bytes, else 413/400."""
+        hasher = blake3.blake3()
+        received = 0
+        buffer = bytearray()
+        with temp.open("wb") as sink:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise HttpError(400, "disconnected", "the client went away mid-body")
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > expected:
+                    raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent")
+                buffer += chunk
+                more = message.get("more_body", False)
+                if len(buffer) >= self.limits.buffer_size or (not more and buffer):
+                    await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
+                    buffer.clear()
+                if not more:
+                    break
+        if received != expected:
+            raise HttpError(400, "bad_length", f"this fragment's body is {expected} bytes, got {received}")
+        return hasher.digest()
+
+    # --- GET ------------------------------------------------------------------------------------------
+
+    async def _get(self, scope: Scope, send: Send) -> int:
+        key = _fragment_key(scope)
+        stored = await self.chain.file(key.file_id)
+        if stored is None:
+            raise HttpError(404, "unknown_file", f"the chain knows no file 0x{key.file_id.hex()}")
+        if not stored.public:
+            reader = self._authenticate(_headers(scope), "GET", scope, EMPTY_BODY_HASH)
+            if not await self._may_read(stored, key, reader):
+                raise HttpError(403, "forbidden", "not the owner, a grantee with a recent access record, or the "
+                                                  "segment's repairer")
+        size = self.store.size(key)
+        if size is None:
+            raise HttpError(404, "not_stored", f"fragment {key} is not stored here")
+        try:
+            source = await trio.open_file(self.store.path(key), "rb")
+        except OSError:
+            raise HttpError(404, "not_stored", f"fragment {key} is not stored here") from None
+        async with source:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/octet-stream"),
+                                    (b"content-length", str(size).encode())]})
+            sent = 0
+            while sent < size:
+                chunk = await source.read(min(self.limits.read_chunk, size - sent))
+                if not chunk:
+                    break  # removed meanwhile: the client sees a short body, never wrong bytes
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
+        self.metrics.bytes_served += sent
+        return 200
+
+    async def _may_read(self, stored: StoredFile, key: FragmentKey, reader: bytes) -> bool:
+        if reader == stored.owner:
+            return True
+        if await self.chain.repairer_of_segment(key.file_id, key.segment, reader, stored.fragment_count):
+            return True
+        return await self.chain.may_read_private(key.file_id, reader)
+
+    # --- auth -----------------------------------------------------------------------------------------
+
+    def _authenticate(self, headers: Mapping[str, str], method: str, scope: Scope, body_hash: bytes) -> bytes:
+        """The signer of the request (401 for a missing, malformed, expired, forged or replayed signature)."""
+        _require_auth_headers(headers)
+        now = self._clock_ms()
+        try:
+            signer = verify_request(headers, method, _signed_path(scope), body_hash, now, self.account,
+                                    window_ms=self.limits.auth_window_ms)
+        except AuthError as exc:
+            raise HttpError(401, "unauthorized", str(exc)) from None
+        try:
+            self.replay.accept(bytes.fromhex(headers[HEADER_SIGNATURE][2:]), int(headers[HEADER_TIMESTAMP]), now)
+        except Replayed as exc:
+            raise HttpError(401, "replayed", str(exc)) from None
+        except GuardFull as exc:
+            raise HttpError(503, "busy", str(exc)) from None
+        return signer
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turn the store's errors into HTTP refusals (507 for a full store or disk)."""
+    try:
+        yield
+    except StoreFull as exc:
+        raise HttpError(507, "insufficient_storage", str(exc)) from None
+    except OSError as exc:
+        error = disk_error(exc, "receiving the upload")
+        raise HttpError(507 if isinstance(error, StoreFull) else 500, "store_failed", str(error)) from None
+    except StoreError as exc:
+        raise HttpError(500, "store_failed", str(exc)) from None
+
+
+def _check_upload(temp: Path, stored: StoredFile, key: FragmentKey, root: bytes | None) -> None:
+    """The received body against the chain: roots to the on-chain segment root, fragment to its root (409)."""
+    data = temp.read_bytes()
+    if roots_count(data) != stored.fragment_count:
+        raise HttpError(400, "bad_body", f"the body must carry the segment's {stored.fragment_count} fragment roots")
+    try:
+        check_fragment_body(data, fragment=key.fragment, fragment_count=stored.fragment_count,
+                            fragment_size=stored.fragment_size(key.segment), chunk_size=stored.info.chunk_size,
+                            expected_segment_root=root or bytes(32))
+    except BadFragment as exc:
+        raise HttpError(409, "root_mismatch", str(exc)) from None
+
+
+def _write_and_hash(sink: Any, hasher: Any, data: bytes) -> None:
+    hasher.update(data)
+    sink.write(data)
+
+
+def _fragment_key(scope: Scope) -> FragmentKey:
+    try:
+        return parse_fragment_path(scope.get("raw_path", scope["path"].encode()).decode("latin-1"))
+    except BadPath as exc:
+        raise HttpError(400, "bad_path", str(exc)) from None
+
+
+def _signed_path(scope: Scope) -> str:
+    """The path as the client signed it: raw path, then ``?query`` if there is one."""
+    path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _content_length(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 20:
+        raise HttpError(400, "bad_length", "content-length is not a number")
+    return int(value)
+
+
+def _require_auth_headers(headers: Mapping[str, str]) -> None:
+    missing = [name for name in AUTH_HEADERS if name not in headers]
+    if missing:
+        raise HttpError(401, "unauthorized", f"missing signature header(s): {', '.join(missing)}")
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _respond_error(send: Send, error: HttpError) -> None:
+    body = json.dumps({"error": error.code, "message": error.message}).encode()
+    await _respond(send, error.status, body, "application/json")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,154 @@
+"""What the storage node reads from the chain: files, placements, challenges, repair orders, grants.
+
+One place turns the storage pallets' storage items (read with the SDK's chain client at the best block) into
+the few facts the daemon decides on, so the HTTP API, the prover and the repairer never handle storage
+layouts themselves. Every read is bounded by the client's own timeout; a chain that does not answer raises
+the client's :class:`sdk.chain.ChainClientError`, which the callers turn into HTTP 503 or a retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sdk.chain import AsyncClient
+from storage_node.params import GCM_TAG_LENGTH
+
+if TYPE_CHECKING:
+    from storage_node.pallets.types import FileInfo
+
+__all__ = ["ChainView", "StoredFile", "ChallengeInfo", "NodeEndpoint"]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file the chain knows: its record in ``FileBank.Files``."""
+
+    file_id: bytes
+    info: FileInfo
+
+    @property
+    def owner(self) -> bytes:
+        return self.info.owner
+
+    @property
+    def public(self) -> bool:
+        """A file uploaded unencrypted: anyone may read its fragments."""
+        return not self.info.encrypted
+
+    @property
+    def fragment_count(self) -> int:
+        return self.info.width
+
+    def has_fragment(self, segment: int, fragment: int) -> bool:
+        return segment < self.info.segment_count and fragment < self.info.width
+
+    def fragment_size(self, segment: int) -> int:
+        return self.info.fragment_size_of(segment)
+
+    def coded_length(self, segment: int) -> int:
+        """Bytes of the segment that were erasure coded (the plaintext, plus the GCM tag if encrypted)."""
+        info = self.info
+        plaintext = min(info.segment_size, info.size - segment * info.segment_size)
+        return plaintext + (GCM_TAG_LENGTH if info.encrypted else 0)
+
+
+@dataclass(frozen=True)
+class ChallengeInfo:
+    challenge_id: int
+    node: bytes
+    file_id: bytes
+    segment: int
+    fragment: int
+    chunk_indices: tuple[int, ...]
+    deadline: int
+
+
+@dataclass(frozen=True)
+class NodeEndpoint:
+    account: bytes
+    url: str
+
+
+class ChainView:
+    """Reads for the node whose account is ``account``."""
+
+    def __init__(self, client: AsyncClient, account: bytes) -> None:
+        self.client = client
+        self.account = account
+
+    async def file(self, file_id: bytes) -> StoredFile | None:
+        info = await self.client.query("FileBank", "Files", [file_id])
+        return None if info is None else StoredFile(file_id, info)
+
+    async def segment_root(self, file_id: bytes, segment: int) -> bytes | None:
+        return await self.client.query("FileBank", "SegmentRoots", [file_id, segment])
+
+    async def placement(self, file_id: bytes, segment: int) -> tuple[bytes, ...]:
+        """The nodes holding the segment's fragments, by fragment index (empty if none)."""
+        return tuple(await self.client.query("FileBank", "Placements", [file_id, segment]) or ())
+
+    async def assigned_to_me(self, file_id: bytes, segment: int, fragment: int) -> bool:
+        nodes = await self.placement(file_id, segment)
+        return fragment < len(nodes) and nodes[fragment] == self.account
+
+    async def confirmed(self, file_id: bytes, segment: int, fragment: int) -> bool:
+        flags = await self.client.query("FileBank", "Confirmed", [file_id, segment]) or ()
+        return fragment < len(flags) and bool(flags[fragment])
+
+    async def challenge(self, challenge_id: int) -> ChallengeInfo | None:
+        found = await self.client.query("FileBank", "Challenges", [challenge_id])
+        if found is None:
+            return None
+        return ChallengeInfo(challenge_id, found.node, found.file_id, found.segment, found.fragment,
+                             tuple(found.chunk_indices), found.deadline)
+
+    async def open_challenges(self) -> list[ChallengeInfo]:
+        """Every challenge of this node still open (answered after a restart)."""
+        mine = []
+        async for challenge_id, found in self.client.query_map("FileBank", "Challenges"):
+            if found.node == self.account:
+                mine.append(ChallengeInfo(challenge_id, found.node, found.file_id, found.segment, found.fragment,
+                                          tuple(found.chunk_indices), found.deadline))
+        return mine
+
+    async def repair_orders_for_me(self) -> list[tuple[bytes, int, int]]:
+        """The (file, segment, fragment) of every open repair order assigned to this node."""
+        mine = []
+        async for (file_id, (segment, fragment)), order in self.client.query_map("FileBank", "RepairOrders"):
+            if order.repairer == self.account:
+                mine.append((file_id, segment, fragment))
+        return mine
+
+    async def repairer_of_segment(self, file_id: bytes, segment: int, who: bytes, fragment_count: int) -> bool:
+        """Whether ``who`` is the repairer of an open repair order for any fragment of the segment."""
+        for fragment in range(fragment_count):
+            order = await self.client.query("FileBank", "RepairOrders", [file_id, (segment, fragment)])
+            if order is not None and order.repairer == who:
+                return True
+        return False
+
+    async def may_read_private(self, file_id: bytes, who: bytes) -> bool:
+        """A grantee whose latest access record is within the access window."""
+        grant = await self.client.query("StorageAccess", "Grants", [file_id, who])
+        if not grant:
+            return False
+        last = await self.client.query("StorageAccess", "LastAccess", [file_id, who])
+        if last is None:
+            return False
+        header = await self.client.get_block_header()
+        window = self.client.get_constant("StorageAccess", "AccessWindow")
+        return header is not None and header.number - last <= window
+
+    async def registered(self) -> Any:
+        """This node's ``StorageNodes.Nodes`` entry (None before it registers)."""
+        return await self.client.query("StorageNodes", "Nodes", [self.account])
+
+    async def endpoints(self, accounts: tuple[bytes, ...]) -> list[NodeEndpoint]:
+        """The HTTP endpoints of registered nodes among ``accounts`` (in that order)."""
+        found = []
+        for account in accounts:
+            info = await self.client.query("StorageNodes", "Nodes", [account])
+            if info is not None:
+                found.append(NodeEndpoint(account, bytes(info.endpoint).decode(errors="replace")))
+        return found

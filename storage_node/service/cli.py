@@ -1,0 +1,110 @@
+"""``cairn storage-node``: run a storage node against a chain.
+
+    cairn storage-node --chain-rpc ws://127.0.0.1:9944 --key //Ferdie --base-path ./storage-0 --http-port 0 \\
+        [--capacity 10GiB] [--stake UNITS] [--http-host 127.0.0.1] [--public-url URL]
+
+The node registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either) with
+the stake and capacity given, serves fragments on ``--http-port`` (0: any free port), and keeps its fragments
+under ``--base-path``. Once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http":
+port}}``, as ``cairn node`` does), which is how the devnet and tests learn the port it got. SIGINT or SIGTERM
+stop it; everything acknowledged is on disk already.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import click
+import trio
+
+from runtime.keyring import InvalidSecretUri, Keypair
+from sdk.chain import AsyncClient, ChainClientError, keypair_from_file
+from storage_node.service.daemon import NodeConfig, StorageNode
+
+__all__ = ["storage_node", "ENDPOINTS_FILE"]
+
+log = logging.getLogger("cairn.storage_node")
+
+ENDPOINTS_FILE = "endpoints.json"
+_SIZE = re.compile(r"(\d+)\s*(|B|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"10GiB"``, ``"512 MiB"``, ``"4096"`` → bytes."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r} (e.g. 4096, 512MiB, 10GiB)")
+    return int(match[1]) * _UNITS[match[2].lower()]
+
+
+def _keypair(key: str) -> Keypair:
+    try:
+        if not key.startswith(("//", "0x")) and Path(key).is_file():
+            return keypair_from_file(key)
+        return Keypair.from_uri(key)
+    except (InvalidSecretUri, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--key'") from None
+
+
+@click.command("storage-node")
+@click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
+              help="A node's JSON-RPC WebSocket to follow the chain through.")
+@click.option("--key", required=True, help="The operator account: //Name, 0x seed, or a file holding either.")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where fragments and endpoints.json live.")
+@click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the fragment API (0: any free port, written to endpoints.json).")
+@click.option("--http-host", default="127.0.0.1", show_default=True, help="Address the fragment API binds.")
+@click.option("--public-url", default=None, help="Endpoint registered on chain [default: http://HOST:PORT].")
+@click.option("--capacity", default="10GiB", show_default=True, help="Bytes offered (e.g. 512MiB, 10GiB).")
+@click.option("--stake", type=click.IntRange(0), default=None,
+              help="Stake to hold on registration, in base units [default: the chain's minimum].")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
+                 capacity: str, stake: int | None, log_level: str) -> None:
+    """Run a storage node: register, store fragments, answer audits, repair."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+    keypair = _keypair(key)
+    try:
+        capacity_bytes = parse_size(capacity)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--capacity'") from None
+    base_path.mkdir(parents=True, exist_ok=True)
+    endpoints = base_path / ENDPOINTS_FILE
+    endpoints.unlink(missing_ok=True)  # a dead run's port must not be read as ours
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with AsyncClient(chain_rpc) as client, trio.open_nursery() as nursery:
+                config = NodeConfig(base_path=base_path, capacity=capacity_bytes,
+                                    stake=stake if stake is not None else client.get_constant("StorageNodes",
+                                                                                                "MinStake"),
+                                    http_host=http_host, http_port=http_port, public_url=public_url)
+                port = await nursery.start(StorageNode(client, keypair, config).run)
+                _write_endpoints(endpoints, port)
+                log.info("ready: http port %d (written to %s)", port, endpoints)
+                signum = await anext(signals)
+                log.info("stopping (%s)", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except ChainClientError as exc:
+        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
+    finally:
+        endpoints.unlink(missing_ok=True)
+
+
+def _write_endpoints(path: Path, port: int) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"pid": os.getpid(), "ports": {"http": port}}) + "\n")
+    partial.replace(path)

@@ -1,0 +1,186 @@
+"""The storage node daemon: HTTP API, registration, and following the chain's finalized events.
+
+``StorageNode(client, keypair, config).run()`` does, in order:
+
+1. opens the fragment store (deleting unfinished uploads, rebuilding the index from the files);
+2. serves the HTTP API (:mod:`storage_node.service.api`) with hypercorn's trio worker;
+3. registers the node on chain (stake, capacity, endpoint) if it is not registered, or updates a changed
+   endpoint or capacity;
+4. reconciles the store with the chain (:meth:`StorageNode._reconcile`): fragments of deleted files or placed
+   elsewhere are dropped, stored fragments the chain shows unconfirmed are confirmed, open challenges and
+   repair orders for this node are answered: a restart loses nothing it acknowledged;
+5. reports ready (``task_status.started(port)``) and follows finalized blocks: ``Challenged`` for this node →
+   the prover; ``RepairOrdered`` for this node → the repairer; ``FileDeleted`` and ``FragmentReassigned`` away
+   from this node, ``RepairCompleted`` by another node (this node's copy was the lost one) → the fragments are
+   dropped.
+
+The chain connection may fail at any time: the client reconnects, and a follower that loses its subscription
+starts again after a pause. A bad request, a bad peer or a failed transaction is logged and counted, never
+fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, ChainClientError, ChainEvent
+from storage_node.service.api import ApiLimits, FragmentApi
+from storage_node.service.chain import ChainView
+from storage_node.service.confirmer import Confirmer
+from storage_node.service.metrics import NodeMetrics
+from storage_node.service.prover import Prover
+from storage_node.service.repairer import Repairer
+from storage_node.service.replay import ReplayGuard
+from storage_node.service.store import FragmentKey, FragmentStore
+
+__all__ = ["NodeConfig", "StorageNode"]
+
+log = logging.getLogger(__name__)
+
+CONFIRM_QUEUE = 1024
+"""Stored fragments waiting for their confirmation batch; a full queue holds back uploads' answers."""
+RESUBSCRIBE_S = 2.0
+MAX_TASKS = 16
+"""Proofs and repairs run at once (each holds a fragment or k of them in memory)."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    base_path: Path
+    capacity: int
+    """Bytes this node offers (registered on chain, enforced by the store)."""
+    stake: int
+    """Held on registration."""
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    """0: any free port (reported by ``run``)."""
+    public_url: str | None = None
+    """The endpoint registered on chain; ``http://<host>:<port>`` when None."""
+    max_fragment_size: int = 64 << 20
+    confirm_batch: int = 64
+    confirm_delay: float = 1.0
+
+
+class StorageNode:
+    """Start with ``port = await nursery.start(node.run)``; cancel the nursery to stop it."""
+
+    def __init__(self, client: AsyncClient, keypair: Keypair, config: NodeConfig) -> None:
+        self.client, self.keypair, self.config = client, keypair, config
+        self.account = keypair.public
+        self.store = FragmentStore(config.base_path / "store", config.capacity)
+        self.chain = ChainView(client, self.account)
+        self.metrics = NodeMetrics()
+        self.prover = Prover(client, keypair, self.chain, self.store, self.metrics)
+        self.repairer = Repairer(client, keypair, self.chain, self.store, self.metrics)
+        self._limiter = trio.CapacityLimiter(MAX_TASKS)
+        self._confirm_send, self._confirm_receive = trio.open_memory_channel[FragmentKey](CONFIRM_QUEUE)
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        await trio.to_thread.run_sync(self.store.open)
+        limits = ApiLimits(self.config.max_fragment_size)
+        api = FragmentApi(self.store, self.chain, ReplayGuard(limits.auth_window_ms), self.metrics,
+                          self._confirm_send.clone(), limits=limits)
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(self._serve, api)
+            await self._register(self.config.public_url or f"http://{self.config.http_host}:{port}")
+            await nursery.start(Confirmer(self.client, self.keypair, self._confirm_receive, self.metrics,
+                                          batch=self.config.confirm_batch, delay=self.config.confirm_delay).run)
+            await self._reconcile(nursery)
+            nursery.start_soon(self._follow, nursery)
+            log.info("storage node 0x%s serving on port %d, %d fragment(s) stored", self.account.hex(), port,
+                     self.store.fragment_count)
+            task_status.started(port)
+
+    async def _serve(self, api: FragmentApi, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        config = HypercornConfig()
+        config.bind = [f"{self.config.http_host}:{self.config.http_port}"]
+        config.accesslog = None
+        config.read_timeout = 60
+        config.keep_alive_timeout = 30
+        config.graceful_timeout = 1
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(serve, api, config)
+            task_status.started(int(binds[0].rsplit(":", 1)[1]))
+
+    # --- registration ---------------------------------------------------------------------------------
+
+    async def _register(self, endpoint: str) -> None:
+        info = await self.chain.registered()
+        if info is None:
+            call = self.client.compose_call("StorageNodes", "register", {
+                "endpoint": endpoint.encode(), "capacity": self.config.capacity, "stake": self.config.stake})
+        elif bytes(info.endpoint) != endpoint.encode() or info.capacity != self.config.capacity:
+            call = self.client.compose_call("StorageNodes", "update", {
+                "endpoint": endpoint.encode(), "capacity": self.config.capacity})
+        else:
+            return
+        receipt = await self.client.sign_and_submit(call, self.keypair, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise RuntimeError(f"registering the storage node failed: {receipt.error_message}")
+        log.info("registered as a storage node at %s (capacity %d bytes)", endpoint, self.config.capacity)
+
+    # --- reconciliation -------------------------------------------------------------------------------
+
+    async def _reconcile(self, nursery: trio.Nursery) -> None:
+        """Bring the store in line with the chain after a start (see the module docstring, step 4)."""
+        for key in self.store.keys():
+            stored = await self.chain.file(key.file_id)
+            if stored is None:
+                await self._drop(key)
+            elif not await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment):
+                if not await self.chain.repairer_of_segment(key.file_id, key.segment, self.account,
+                                                            stored.fragment_count):
+                    await self._drop(key)  # a repair this node was too late for keeps its order open
+            elif not await self.chain.confirmed(key.file_id, key.segment, key.fragment):
+                await self._confirm_send.send(key)
+        for challenge in await self.chain.open_challenges():
+            nursery.start_soon(self._limited, self.prover.answer, challenge.challenge_id)
+        for file_id, segment, fragment in await self.chain.repair_orders_for_me():
+            nursery.start_soon(self._limited, self.repairer.repair, FragmentKey(file_id, segment, fragment))
+
+    # --- following the chain --------------------------------------------------------------------------
+
+    async def _follow(self, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                async with self.client.subscribe_events("FileBank", finalized=True) as blocks:
+                    async for block in blocks:
+                        self.metrics.finalized_block = block.block_number
+                        for event in block.events:
+                            await self._on_event(event, nursery)
+            except ChainClientError as exc:
+                log.warning("following finalized events: %s; subscribing again in %.0f s", exc, RESUBSCRIBE_S)
+            await trio.sleep(RESUBSCRIBE_S)
+
+    async def _on_event(self, event: ChainEvent, nursery: trio.Nursery) -> None:
+        fields: dict[str, Any] = event.attributes
+        me = self.account
+        if event.name == "Challenged" and fields.get("node") == me:
+            nursery.start_soon(self._limited, self.prover.answer, fields["challenge_id"])
+        elif event.name == "RepairOrdered" and fields.get("repairer") == me:
+            key = FragmentKey(fields["file_id"], fields["segment"], fields["fragment"])
+            nursery.start_soon(self._limited, self.repairer.repair, key)
+        elif event.name == "FragmentReassigned" and fields.get("from") == me:
+            await self._drop(FragmentKey(fields["file_id"], fields["segment"], fields["fragment"]))
+        elif event.name == "RepairCompleted" and fields.get("repairer") != me:
+            await self._drop(FragmentKey(fields["file_id"], fields["segment"], fields["fragment"]))
+        elif event.name == "FileDeleted":
+            dropped = await trio.to_thread.run_sync(self.store.remove_file, fields["file_id"])
+            self.metrics.dropped += dropped
+
+    async def _drop(self, key: FragmentKey) -> None:
+        if await trio.to_thread.run_sync(self.store.remove, key):
+            self.metrics.dropped += 1
+            log.info("dropped fragment %s (no longer placed here)", key)
+
+    async def _limited(self, job: Any, argument: Any) -> None:
+        async with self._limiter:
+            await job(argument)

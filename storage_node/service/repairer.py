@@ -1,0 +1,156 @@
+"""Executing repair orders: fetch any k fragments of the segment, rebuild the lost one, verify, store, confirm.
+
+A ``RepairOrdered`` event (or, after a restart, an open order in ``FileBank.RepairOrders``) names this node
+as the repairer of one fragment. The repairer asks the segment's other nodes for their fragments over the
+same HTTP API the clients use, signed as itself (the nodes serve the repairer of an open order), all at once
+with a deadline each. Every fetched body is checked: its roots must hash to the on-chain segment root and
+its fragment to its own root; a node that sends anything else is skipped. With k good fragments the lost
+one is rebuilt with :meth:`ErasureCoder.reconstruct` (in a worker thread), checked against its root, stored
+crash-safely like an upload, and confirmed with ``FileBank.confirm_repair``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+import httpx
+import numpy as np
+import trio
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, ChainClientError
+from storage_node.auth import sign_request
+from storage_node.chunks import fragment_root
+from storage_node.erasure import CodeParams, ErasureCoder, ErasureCodingError, Fragment, SegmentInfo
+from storage_node.service.api import EMPTY_BODY_HASH
+from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, encode_body_prefix
+from storage_node.service.chain import ChainView, NodeEndpoint, StoredFile
+from storage_node.service.metrics import NodeMetrics
+from storage_node.service.store import FragmentKey, FragmentStore, StoreError
+
+__all__ = ["Repairer", "RepairFailed"]
+
+log = logging.getLogger(__name__)
+
+
+class RepairFailed(Exception):
+    """The fragment could not be rebuilt (too few good fragments reachable, or a check failed)."""
+
+
+class Repairer:
+    def __init__(self, client: AsyncClient, keypair: Keypair, chain: ChainView, store: FragmentStore,
+                 metrics: NodeMetrics, *, fetch_timeout: float = 30.0, timeout: float = 300.0) -> None:
+        self._client, self._keypair, self._chain, self._store = client, keypair, chain, store
+        self._metrics = metrics
+        self._fetch_timeout, self._timeout = fetch_timeout, timeout
+        self._running: set[FragmentKey] = set()
+
+    async def repair(self, key: FragmentKey) -> None:
+        """Execute the repair order for ``key``; failures are logged and counted, never raised."""
+        if key in self._running:
+            return
+        self._running.add(key)
+        try:
+            with trio.fail_after(self._timeout):
+                await self._repair(key)
+            self._metrics.repairs["done"] += 1
+        except (RepairFailed, ChainClientError, StoreError, trio.TooSlowError) as exc:
+            log.warning("repair of %s failed: %s", key, exc)
+            self._metrics.repairs["failed"] += 1
+        finally:
+            self._running.discard(key)
+
+    async def _repair(self, key: FragmentKey) -> None:
+        stored = await self._chain.file(key.file_id)
+        root = await self._chain.segment_root(key.file_id, key.segment)
+        if stored is None or root is None:
+            raise RepairFailed("the file is gone")
+        placement = await self._chain.placement(key.file_id, key.segment)
+        peers = [(index, node) for index, node in enumerate(placement) if index != key.fragment
+                 and node != self._chain.account]
+        endpoints = {endpoint.account: endpoint for endpoint in
+                     await self._chain.endpoints(tuple(dict.fromkeys(node for _, node in peers)))}
+        sources = [(index, endpoints[node]) for index, node in peers if node in endpoints]
+        fetched = await self._fetch_any_k(key, stored, root, sources)
+        body = await trio.to_thread.run_sync(_rebuild, stored, key, fetched)
+        temp = self._store.temp_path()
+        try:
+            await trio.to_thread.run_sync(temp.write_bytes, body)
+            with self._store.reserve(len(body)):
+                await trio.to_thread.run_sync(self._store.commit, temp, key)
+        finally:
+            temp.unlink(missing_ok=True)
+        self._metrics.bytes_received += len(body)
+        call = self._client.compose_call("FileBank", "confirm_repair", {
+            "file_id": key.file_id, "segment": key.segment, "fragment": key.fragment})
+        receipt = await self._client.sign_and_submit(call, self._keypair, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise RepairFailed(f"the chain refused confirm_repair: {receipt.error_message}")
+
+    async def _fetch_any_k(self, key: FragmentKey, stored: StoredFile, root: bytes,
+                           sources: list[tuple[int, NodeEndpoint]]) -> dict[int, FragmentBody]:
+        """Good fragments of the segment from ``sources`` (fragment index, node), all asked at once; returns
+        once k are in (the others are cancelled) or every source answered."""
+        k = stored.info.k
+        good: dict[int, FragmentBody] = {}
+        async with httpx.AsyncClient(timeout=self._fetch_timeout) as http, trio.open_nursery() as nursery:
+            async def fetch(index: int, node: NodeEndpoint) -> None:
+                body = await self._fetch(http, key, stored, root, index, node)
+                if body is not None and len(good) < k:
+                    good[index] = body
+                    if len(good) == k:
+                        nursery.cancel_scope.cancel()
+
+            for index, node in sources:
+                nursery.start_soon(fetch, index, node)
+        if len(good) < k:
+            raise RepairFailed(f"only {len(good)} good fragments of {key.segment} reachable; {k} needed")
+        return good
+
+    async def _fetch(self, http: httpx.AsyncClient, key: FragmentKey, stored: StoredFile, root: bytes, index: int,
+                     node: NodeEndpoint) -> FragmentBody | None:
+        path = f"/v1/fragments/0x{key.file_id.hex()}/{key.segment}/{index}"
+        headers = sign_request(self._keypair, "GET", path, EMPTY_BODY_HASH, int(time.time() * 1000), node.account)
+        size = body_length(stored.fragment_count, stored.fragment_size(key.segment))
+        try:
+            async with http.stream("GET", node.url.rstrip("/") + path, headers=headers) as response:
+                if response.status_code != 200:
+                    log.info("repair of %s: %s answered %d for fragment %d", key, node.url, response.status_code, index)
+                    return None
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > size:
+                        return None
+        except httpx.HTTPError as exc:
+            log.info("repair of %s: %s unreachable: %s", key, node.url, exc)
+            return None
+        try:
+            body = await trio.to_thread.run_sync(functools.partial(
+                check_fragment_body, bytes(data), fragment=index, fragment_count=stored.fragment_count,
+                fragment_size=stored.fragment_size(key.segment), chunk_size=stored.info.chunk_size,
+                expected_segment_root=root))
+        except BadFragment as exc:
+            log.warning("repair of %s: %s sent a bad fragment %d: %s", key, node.url, index, exc)
+            return None
+        return body
+
+
+def _rebuild(stored: StoredFile, key: FragmentKey, fetched: dict[int, FragmentBody]) -> bytes:
+    """The lost fragment's body, rebuilt from k good ones and checked against its root (blocking CPU work)."""
+    info = stored.info
+    segment = SegmentInfo(CodeParams(info.k, info.m), stored.coded_length(key.segment), key.segment,
+                          key.segment == info.segment_count - 1)
+    fragments = {index: Fragment(segment, index, np.frombuffer(body.fragment, dtype=np.uint8))
+                 for index, body in fetched.items()}
+    try:
+        rebuilt = ErasureCoder(info.k, info.m).reconstruct(fragments, [key.fragment])[key.fragment]
+    except ErasureCodingError as exc:
+        raise RepairFailed(f"reconstruct: {exc}") from None
+    payload = np.asarray(rebuilt.payload).tobytes()
+    roots = next(iter(fetched.values())).roots
+    if fragment_root(payload, info.chunk_size) != roots[key.fragment]:
+        raise RepairFailed("the rebuilt fragment does not hash to its root")
+    return encode_body_prefix(roots) + payload
