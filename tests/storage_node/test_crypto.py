@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.keyring import Keypair
+from tests.runtime.test_purity import FORBIDDEN
 from storage_node.crypto import (
     SEALED_KEY_LENGTH,
     DecryptionError,
@@ -108,3 +112,12 @@ def test_bad_recipient_keys_are_refused():
         seal_key(b"short", x25519_keypair_from(BOB)[1])
     with pytest.raises(InvalidKeyError):
         open_sealed_key(bytes(SEALED_KEY_LENGTH), b"short")
+
+
+def test_the_storage_formats_import_nothing_with_io():
+    """They are pure tier (the runtime verifies proofs and decodes manifests with them); ``cryptography``'s
+    serialization module, for one, would pull in ``random``."""
+    probe = ("import sys, storage_node.chunks, storage_node.manifest, storage_node.crypto, storage_node.auth;"
+             "print(' '.join(sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    assert [m for m in loaded if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)] == []
