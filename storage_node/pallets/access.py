@@ -1,0 +1,188 @@
+"""StorageAccess: who may read a private file, and the on-chain log of every read.
+
+A private file is encrypted under a random data key before it leaves its owner. Accounts register an X25519
+public key (``register_key``); the owner grants read access by putting the data key, sealed to the grantee's
+key (``storage_node.crypto.seal_key``: 80 bytes), on chain (``grant``), and revokes by removing it
+(``revoke``). The owner's own copy of the data key is a grant to itself, made right after ``declare``.
+
+Before reading, a grantee records the access (``record_access``): the chain appends ``(who, block)`` to the
+file's ``AccessLog`` and sets ``LastAccess``; storage nodes serve a private file's fragments only to its
+owner, to a grantee whose ``LastAccess`` is within ``access_window`` blocks, or to a repairer. Reads are
+therefore logged by construction, and a revoke stops ``record_access`` at once (and clears ``LastAccess``,
+so nodes stop serving the revoked account before its window runs out).
+
+FileBank is reached through the ``FileRegistry`` protocol (house rule 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap
+from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, BlockNumber, Bytes
+from runtime.scale import BYTES, H256, U32, FixedBytes, Tuple
+from storage_node.pallets.types import FileId
+from storage_node.pallets.weights import StorageAccessWeightInfo, StorageAccessWeights
+
+__all__ = ["StorageAccess", "StorageAccessConfig", "StorageAccessParams", "DEFINITION", "FileRegistry",
+           "SEALED_KEY_LENGTH", "KeyRegistered", "AccessGranted", "AccessRevoked", "AccessRecorded", "UnknownFile",
+           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant"]
+
+SEALED_KEY_LENGTH = 80
+"""``storage_node.crypto.seal_key``'s output: ephemeral X25519 public key (32) ++ AES-GCM of the 32-byte data
+key (48)."""
+
+X25519_KEY = FixedBytes(32)
+EncryptionKey = Annotated[bytes, X25519_KEY, "[u8; 32]"]
+
+
+class FileRegistry(Protocol):
+    """What StorageAccess needs of FileBank."""
+
+    def file_owner(self, file_id: bytes) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class StorageAccessParams:
+    access_window: int = 150
+    """Blocks an access record lets its account read (5 min at 2 s blocks): long enough to download a large
+    file from many nodes, short enough that a later read needs a new record in the log."""
+
+
+@dataclass(frozen=True)
+class StorageAccessConfig:
+    files: FileRegistry
+    weights: StorageAccessWeightInfo
+    access_window: int
+
+
+@dataclass(frozen=True)
+class KeyRegistered:
+    """``who`` registered (or replaced) its X25519 encryption key."""
+
+    who: AccountId
+    key: EncryptionKey
+
+
+@dataclass(frozen=True)
+class AccessGranted:
+    """The owner of ``file_id`` sealed its data key to ``grantee``."""
+
+    file_id: FileId
+    grantee: AccountId
+
+
+@dataclass(frozen=True)
+class AccessRevoked:
+    """The owner of ``file_id`` removed ``grantee``'s grant."""
+
+    file_id: FileId
+    grantee: AccountId
+
+
+@dataclass(frozen=True)
+class AccessRecorded:
+    """``who`` read (is about to read) ``file_id`` at ``block``."""
+
+    file_id: FileId
+    who: AccountId
+    block: BlockNumber
+
+
+class UnknownFile(DispatchError):
+    """No such file."""
+
+
+class NotFileOwner(DispatchError):
+    """Only the file's owner may grant or revoke access."""
+
+
+class NoKey(DispatchError):
+    """The grantee has not registered an encryption key."""
+
+
+class BadSealedKey(DispatchError):
+    """A sealed key is exactly 80 bytes."""
+
+
+class NoGrant(DispatchError):
+    """The account holds no grant for this file."""
+
+
+class StorageAccess(Pallet[StorageAccessConfig]):
+    NAME = "StorageAccess"
+    CRATE = "pallet_storage_access"
+    EVENTS = (KeyRegistered, AccessGranted, AccessRevoked, AccessRecorded)
+    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant)
+    CONSTANTS = (
+        Constant("AccessWindow", U32, lambda c: c.access_window,
+                 "Blocks an access record lets its account read the file's fragments."),
+    )
+
+    keys = StorageMap(ACCOUNT_ID, X25519_KEY, docs="Each account's X25519 encryption key.")
+    grants = StorageDoubleMap(H256, ACCOUNT_ID, BYTES, docs="The data key of a file sealed to each grantee.")
+    access_log = StorageDoubleMap(H256, U32, Tuple(ACCOUNT_ID, U32), hasher2=Hasher.Twox64Concat,
+                                  docs="Every recorded read of a file, in order: (who, block).")
+    access_count = StorageMap(H256, U32, default=0, docs="How many reads `AccessLog` holds for a file.")
+    last_access = StorageDoubleMap(H256, ACCOUNT_ID, U32, docs="The block of each grantee's latest access record.")
+
+    @call(0, weight=lambda w, key: w.register_key())
+    def register_key(self, origin: Origin, key: EncryptionKey) -> None:
+        """Register the signer's X25519 public key, to which owners seal data keys."""
+        who = ensure_signed(origin)
+        self.keys.insert(who, key)
+        self.deposit_event(KeyRegistered(who, key))
+
+    @call(1, weight=lambda w, file_id, grantee, sealed_key: w.grant())
+    def grant(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup, sealed_key: Bytes) -> None:
+        """Give ``grantee`` read access to ``file_id``: ``sealed_key`` is the data key sealed to its key."""
+        self._ensure_owner(origin, file_id)
+        if len(sealed_key) != SEALED_KEY_LENGTH:
+            raise BadSealedKey()
+        if not self.keys.contains(grantee):
+            raise NoKey()
+        self.grants.insert(file_id, grantee, sealed_key)
+        self.deposit_event(AccessGranted(file_id, grantee))
+
+    @call(2, weight=lambda w, file_id, grantee: w.revoke())
+    def revoke(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup) -> None:
+        """Remove ``grantee``'s grant: it can no longer record an access, and nodes stop serving it."""
+        self._ensure_owner(origin, file_id)
+        if not self.grants.contains(file_id, grantee):
+            raise NoGrant()
+        self.grants.remove(file_id, grantee)
+        self.last_access.remove(file_id, grantee)
+        self.deposit_event(AccessRevoked(file_id, grantee))
+
+    @call(3, weight=lambda w, file_id: w.record_access())
+    def record_access(self, origin: Origin, file_id: FileId) -> None:
+        """Record that the signer, a grantee of ``file_id``, reads it now."""
+        who = ensure_signed(origin)
+        if self.config.files.file_owner(file_id) is None:
+            raise UnknownFile()
+        if not self.grants.contains(file_id, who):
+            raise NoGrant()
+        n = self.block_number()
+        index = self.access_count.get(file_id)
+        self.access_log.insert(file_id, index, (who, n))
+        self.access_count.insert(file_id, index + 1)
+        self.last_access.insert(file_id, who, n)
+        self.deposit_event(AccessRecorded(file_id, who, n))
+
+    def _ensure_owner(self, origin: Origin, file_id: bytes) -> None:
+        who = ensure_signed(origin)
+        owner = self.config.files.file_owner(file_id)
+        if owner is None:
+            raise UnknownFile()
+        if owner != who:
+            raise NotFileOwner()
+
+    def integrity_test(self) -> None:
+        assert self.config.access_window > 0, "an access record must let its account read for a block at least"
+
+
+DEFINITION = PalletDefinition(pallet=StorageAccess, config=StorageAccessConfig, weights=StorageAccessWeights(),
+                              params=StorageAccessParams)

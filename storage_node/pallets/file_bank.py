@@ -1,0 +1,961 @@
+"""FileBank: files, where their fragments live, the audits that prove they are still there, and repairs.
+
+**Declare.** The owner submits a file's manifest (:class:`storage_node.manifest.Manifest`, SCALE). The
+pallet checks it against the presets (segment and chunk size, at most ``max_fragments`` per segment and
+``max_segments`` per file), takes a fee (``fee_per_byte_period`` × stored bytes × ``prepaid_periods``, into
+the reward pool) and holds a deposit (``deposit_per_byte`` × stored bytes, back on ``delete``), where
+*stored bytes* are the k + m fragments of every segment. It places each segment's fragments on k + m
+distinct active nodes, weighted by stake × reputation among those with room, drawn from the parent block's
+hash (:mod:`storage_node.pallets.selection`): ``FragmentsAssigned`` per segment.
+
+**Confirm.** Each node confirms the fragments it stored. When every fragment is confirmed the file is
+``Active`` (``FileActivated``). A fragment still unconfirmed ``confirm_deadline`` blocks after it was
+assigned is replaced: by a repair order when its segment already has k healthy fragments (the repairer
+rebuilds it from them), otherwise by another node (``FragmentReassigned``) to which the uploader pushes.
+
+**Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
+``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
+of each and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
+by the deadline; the runtime checks each chunk's Merkle path up to the segment root on chain
+(:func:`storage_node.chunks.verify_chunk_proof`). A pass pays ``fee_per_byte_period`` × the node's stored
+bytes out of the reward pool (pro rata to bytes stored). A proof that does not verify, or none by the
+deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders
+the fragment repaired.
+
+**Repairs.** A repair order names a node that does not hold the segment (drawn like a placement); it fetches
+any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
+``confirm_repair``: the placement moves to it and it is paid ``repair_reward_per_byte`` × the fragment's
+size out of the slashed stake. An order not completed by its deadline goes to another node. Exits and forced
+exits order every fragment of the leaving node repaired.
+
+**Health.** ``Confirmed`` marks the fragments that are stored and not awaiting repair. Once active, a file is
+``Active`` while all are, ``Degraded`` while every segment keeps at least k, ``Lost`` while one has fewer.
+
+``on_initialize`` is bounded: at most ``max_expiries_per_block`` deadlines (challenges, confirmations,
+repairs, leaving nodes' fragments) and ``max_reaped_per_block`` fragments of deleted files per block; what
+is left carries over to the next block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Container, Protocol
+
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
+from runtime.pallets.balances_types import HoldCurrency
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, Weight
+from runtime.scale import BOOL, BYTES, H256, U16, U32, U64, U128, UNIT, Option, Tuple, Vec
+from storage_node.chunks import ChunkProof, ProofFormatError, verify_chunk_proof
+from storage_node.manifest import Manifest, ManifestError
+from storage_node.pallets.selection import Candidates, challenge_seed, draw, placement_seed, sample_indices
+from storage_node.pallets.types import (
+    ACCOUNTS,
+    FRAGMENT_KEY,
+    Challenge,
+    FileId,
+    FileInfo,
+    FileStatus,
+    FragmentIndex,
+    FragmentKey,
+    NodeInfo,
+    NodeStatus,
+    RepairOrder,
+    RepairReason,
+    FILE_STATUS,
+    REPAIR_REASON,
+    Segment,
+    file_info_from,
+)
+from storage_node.pallets.weights import FileBankWeightInfo, FileBankWeights
+
+__all__ = ["FileBank", "FileBankConfig", "FileBankParams", "HoldReason", "DEFINITION", "NodeRegistry", "BlockHashes",
+           "FileCurrency", "FileDeclared", "FragmentsAssigned", "FileActivated", "FileStatusChanged",
+           "FragmentReassigned", "FileDeleted", "Challenged", "AuditPassed", "AuditFailed", "AuditMissed",
+           "RepairOrdered", "RepairCompleted", "BadManifest", "NotFileOwner", "FileExists", "UnknownFile",
+           "WrongSegmentSize", "WrongChunkSize", "TooManyFragments", "TooManySegments", "NotEnoughNodes",
+           "InsufficientFunds", "BadFragmentIndex", "NotAssigned", "AlreadyConfirmed", "DuplicateFragment",
+           "TooManyConfirmations", "UnderRepair", "UnknownChallenge", "NotChallenged", "ChallengeExpired",
+           "WrongProofCount", "MalformedProof", "WrongChunk", "NoRepairOrder", "NotRepairer", "NoCapacity",
+           "AlreadyHoldsSegment"]
+
+
+class HoldReason(enum.IntEnum):
+    """Why this pallet holds balance."""
+
+    FileDeposit = 0
+
+
+class NodeRegistry(Protocol):
+    """What FileBank needs of ``StorageNodes``."""
+
+    def max_nodes(self) -> int: ...
+    def node(self, who: bytes) -> NodeInfo | None: ...
+    def all_nodes(self) -> list[tuple[bytes, NodeInfo]]: ...
+    def assign(self, who: bytes, size: int) -> None: ...
+    def unassign(self, who: bytes, size: int) -> None: ...
+    def record_pass(self, who: bytes) -> None: ...
+    def record_miss(self, who: bytes) -> None: ...
+    def record_repair(self, who: bytes) -> None: ...
+    def pay_from_slashed(self, who: bytes, amount: int) -> int: ...
+    def take_leaving(self) -> tuple[bytes, ...]: ...
+
+
+class BlockHashes(Protocol):
+    """Recent block hashes (System): the chain's randomness."""
+
+    def known_block_hash(self, number: int) -> bytes | None: ...
+
+
+class FileCurrency(HoldCurrency, Protocol):
+    """Deposits on hold, fees withdrawn, rewards minted (Balances)."""
+
+    def can_withdraw(self, who: bytes, amount: int) -> bool: ...
+    def withdraw(self, who: bytes, amount: int) -> None: ...
+    def deposit(self, who: bytes, amount: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class FileBankParams:
+    segment_size: int = 8 << 20
+    """8 MiB of plaintext per segment: a client codes, and a node serves, one segment's fragments from memory,
+    and a 1 GiB file needs 128 segments (128 × 32 bytes of roots on chain)."""
+    default_k: int = 3
+    """Any 3 fragments rebuild a segment (the SDK's default; a manifest may choose other k and m)."""
+    default_m: int = 2
+    """Two parity fragments: 5 fragments per segment on a 6-node devnet leave one node free to take a repair,
+    and a segment survives two lost nodes at 1.67x overhead."""
+    chunk_size: int = 4096
+    """Bytes per audited chunk: a proof carries 4 KiB plus ~13 hashes (4.4 KB on chain, 19 µs to verify)."""
+    max_fragments: int = 16
+    """Most k + m: placement needs that many distinct nodes, and a declare's weight grows with it."""
+    max_segments: int = 1024
+    """Segments per file (8 GiB at 8 MiB): a declare places every fragment in one extrinsic, ~0.5 ms per
+    segment at k + m = 5, so larger files are declared as several."""
+    max_confirmations: int = 256
+    """Fragments one ``confirm`` may name (a node batches its confirmations)."""
+    audit_period: int = 300
+    """Blocks between audit rounds: 10 minutes at 2 s blocks, 144 rounds a day."""
+    challenges_per_audit: int = 64
+    """Nodes challenged per round: every node of a network up to this size is audited each round, and a
+    round's weight stays ~5 ms."""
+    chunks_per_challenge: int = 4
+    """Chunks per challenge: four random 4 KiB chunks catch a node that dropped 50% of a fragment with
+    probability 94%, for 17.7 KB of proof."""
+    proof_deadline: int = 50
+    """Blocks a node has to answer (100 s): it waits for finality, reads 4 chunks and submits."""
+    confirm_deadline: int = 150
+    """Blocks after assignment by which a node confirms its fragment (5 min): enough to receive a full 8 MiB
+    segment's fragment on a slow link; after it, the fragment goes elsewhere."""
+    repair_deadline: int = 300
+    """Blocks a repairer has to fetch k fragments, rebuild, store and confirm (10 min)."""
+    fee_per_byte_period: int = 6
+    """Planck per stored byte per audit period: ~1 token per GiB of fragments per day (144 periods), what
+    a node earns per passed audit per byte it stores."""
+    prepaid_periods: int = 4_320
+    """Audit periods the declare fee pays for: 30 days."""
+    deposit_per_byte: int = 1_000
+    """Planck held per stored byte (~1 token per GiB) until the file is deleted: pays for the on-chain state
+    a file occupies and makes abandoned files cost their owner."""
+    repair_reward_per_byte: int = 1_000
+    """Planck per rebuilt byte paid to a repairer out of the slashed stake: a 2.8 MB fragment earns ~2.8
+    milli-tokens, so one 5% slash of the least stake (5 tokens) pays ~1,800 repairs."""
+    max_expiries_per_block: int = 64
+    """Deadlines handled per block (each a few writes and maybe a placement): bounds ``on_initialize`` to
+    ~5 ms; the rest wait a block."""
+    max_reaped_per_block: int = 256
+    """Fragments of deleted files unindexed per block."""
+
+
+@dataclass(frozen=True)
+class FileBankConfig:
+    nodes: NodeRegistry
+    chain: BlockHashes
+    currency: FileCurrency
+    weights: FileBankWeightInfo
+    segment_size: int
+    default_k: int
+    default_m: int
+    chunk_size: int
+    max_fragments: int
+    max_segments: int
+    max_confirmations: int
+    audit_period: int
+    challenges_per_audit: int
+    chunks_per_challenge: int
+    proof_deadline: int
+    confirm_deadline: int
+    repair_deadline: int
+    fee_per_byte_period: int
+    prepaid_periods: int
+    deposit_per_byte: int
+    repair_reward_per_byte: int
+    max_expiries_per_block: int
+    max_reaped_per_block: int
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+ChallengeId = Annotated[int, U64, "u64"]
+Reward = Annotated[int, U128, "Balance"]
+
+
+@dataclass(frozen=True)
+class FileDeclared:
+    """A file was declared; its fragments are assigned (``FragmentsAssigned`` follows, one per segment)."""
+
+    file_id: FileId
+    owner: AccountId
+    size: Annotated[int, U64, "u64"]
+
+
+@dataclass(frozen=True)
+class FragmentsAssigned:
+    """Segment ``segment``'s fragments go to ``nodes`` (index = fragment index)."""
+
+    file_id: FileId
+    segment: Segment
+    nodes: Annotated[tuple[bytes, ...], ACCOUNTS, "Vec<AccountId>"]
+
+
+@dataclass(frozen=True)
+class FileActivated:
+    """Every fragment of the file is confirmed."""
+
+    file_id: FileId
+
+
+@dataclass(frozen=True)
+class FileStatusChanged:
+    """An active file became degraded or lost, or recovered."""
+
+    file_id: FileId
+    status: Annotated[FileStatus, FILE_STATUS, "FileStatus"]
+
+
+@dataclass(frozen=True)
+class FragmentReassigned:
+    """A fragment not confirmed in time moves from ``from`` to ``to``; the uploader pushes it there."""
+
+    file_id: FileId
+    segment: Segment
+    fragment: FragmentIndex
+    from_: AccountId
+    to: AccountId
+    WIRE_NAMES = {"from_": "from"}
+
+
+@dataclass(frozen=True)
+class FileDeleted:
+    """The owner deleted the file: nodes drop its fragments."""
+
+    file_id: FileId
+
+
+@dataclass(frozen=True)
+class Challenged:
+    """``node`` must prove ``chunk_indices`` of one of its fragments by block ``deadline``."""
+
+    challenge_id: ChallengeId
+    node: AccountId
+    file_id: FileId
+    segment: Segment
+    fragment: FragmentIndex
+    chunk_indices: Annotated[tuple[int, ...], Vec(U32), "Vec<u32>"]
+    deadline: Annotated[int, U32, "BlockNumberFor<T>"]
+
+
+@dataclass(frozen=True)
+class AuditPassed:
+    """A proof verified; ``node`` was paid ``reward`` for the bytes it stores."""
+
+    challenge_id: ChallengeId
+    node: AccountId
+    reward: Reward
+
+
+@dataclass(frozen=True)
+class AuditFailed:
+    """A proof did not verify: the node is slashed and the fragment repaired."""
+
+    challenge_id: ChallengeId
+    node: AccountId
+
+
+@dataclass(frozen=True)
+class AuditMissed:
+    """No proof by the deadline: the node is slashed and the fragment repaired."""
+
+    challenge_id: ChallengeId
+    node: AccountId
+
+
+@dataclass(frozen=True)
+class RepairOrdered:
+    """A fragment is to be rebuilt by ``repairer`` (``None``: no node is eligible yet; retried later)."""
+
+    file_id: FileId
+    segment: Segment
+    fragment: FragmentIndex
+    repairer: Annotated[bytes | None, Option(ACCOUNT_ID), "Option<AccountId>"]
+    reason: Annotated[RepairReason, REPAIR_REASON, "RepairReason"]
+
+
+@dataclass(frozen=True)
+class RepairCompleted:
+    """``repairer`` rebuilt and stored a fragment; the placement moved to it and it was paid ``reward``."""
+
+    file_id: FileId
+    segment: Segment
+    fragment: FragmentIndex
+    repairer: AccountId
+    reward: Reward
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class BadManifest(DispatchError):
+    """The manifest does not decode, or its fields contradict each other."""
+
+
+class NotFileOwner(DispatchError):
+    """Only the file's owner may do this (and a manifest's owner must be its signer)."""
+
+
+class FileExists(DispatchError):
+    """A file with this manifest is already declared (or still being reaped)."""
+
+
+class UnknownFile(DispatchError):
+    """No such file."""
+
+
+class WrongSegmentSize(DispatchError):
+    """The manifest's segment size is not ``SegmentSize``."""
+
+
+class WrongChunkSize(DispatchError):
+    """The manifest's chunk size is not ``ChunkSize``."""
+
+
+class TooManyFragments(DispatchError):
+    """k + m exceeds ``MaxFragments``."""
+
+
+class TooManySegments(DispatchError):
+    """The file has more than ``MaxSegments`` segments."""
+
+
+class NotEnoughNodes(DispatchError):
+    """Too few active nodes with room to place k + m distinct fragments per segment."""
+
+
+class InsufficientFunds(DispatchError):
+    """The owner cannot pay the fee and the deposit."""
+
+
+class BadFragmentIndex(DispatchError):
+    """No such segment or fragment in this file."""
+
+
+class NotAssigned(DispatchError):
+    """The fragment is not assigned to the signer."""
+
+
+class AlreadyConfirmed(DispatchError):
+    """The fragment is already confirmed."""
+
+
+class DuplicateFragment(DispatchError):
+    """The same fragment is named twice."""
+
+
+class TooManyConfirmations(DispatchError):
+    """A confirmation names no fragment, or more than ``MaxConfirmations``."""
+
+
+class UnderRepair(DispatchError):
+    """The fragment awaits repair by another node."""
+
+
+class UnknownChallenge(DispatchError):
+    """No open challenge with this id."""
+
+
+class NotChallenged(DispatchError):
+    """The challenge is addressed to another node."""
+
+
+class ChallengeExpired(DispatchError):
+    """The challenge's deadline has passed."""
+
+
+class WrongProofCount(DispatchError):
+    """One proof per challenged chunk, in order."""
+
+
+class MalformedProof(DispatchError):
+    """A proof does not decode as a chunk proof."""
+
+
+class WrongChunk(DispatchError):
+    """A proof is for another chunk than the one challenged at its position."""
+
+
+class NoRepairOrder(DispatchError):
+    """No open repair order for this fragment."""
+
+
+class NotRepairer(DispatchError):
+    """The repair order names another node (or the signer is no longer an active node)."""
+
+
+class NoCapacity(DispatchError):
+    """The repairer has no room left for the fragment."""
+
+
+class AlreadyHoldsSegment(DispatchError):
+    """The repairer already holds another fragment of this segment."""
+
+
+# --- placement over one block's view of the nodes --------------------------------------------------
+
+
+class _Placer:
+    """The active nodes as one block sees them, with their free capacity as fragments are placed."""
+
+    def __init__(self, nodes: list[tuple[bytes, NodeInfo]], parent_hash: bytes) -> None:
+        active = [(who, node) for who, node in nodes if node.status is NodeStatus.Active]
+        self.candidates = Candidates.of((who, node.stake * node.reputation_permill()) for who, node in active)
+        self.free = {who: node.free_capacity() for who, node in active}
+        self.parent_hash = parent_hash
+
+    def pick(self, file_id: bytes, label: bytes, excluded: Container[bytes], size: int) -> bytes | None:
+        """A node for a ``size``-byte fragment, not in ``excluded``; its free capacity is taken."""
+        chosen = self.candidates.pick(placement_seed(self.parent_hash, file_id), label, excluded,
+                                      lambda who: self.free[who] >= size)
+        if chosen is not None:
+            self.free[chosen] -= size
+        return chosen
+
+
+def _label(segment: int, fragment: int, block: int = 0) -> bytes:
+    return segment.to_bytes(4, "little") + fragment.to_bytes(2, "little") + block.to_bytes(4, "little")
+
+
+def _declare_shape(manifest: bytes) -> tuple[int, int]:
+    """(segments, k + m) of a manifest, for its weight; (0, 0) if it does not decode (the call fails early)."""
+    try:
+        parsed = Manifest.decode(manifest)
+    except ManifestError:
+        return 0, 0
+    return parsed.segment_count(), parsed.fragment_count
+
+
+FragmentList = Annotated[tuple[tuple[int, int], ...], Vec(Tuple(U32, U16)), "Vec<(u32, u16)>"]
+Proofs = Annotated[tuple[bytes, ...], Vec(BYTES), "Vec<Vec<u8>>"]
+
+
+class FileBank(Pallet[FileBankConfig]):
+    NAME = "FileBank"
+    CRATE = "pallet_file_bank"
+    HOLD_REASONS = HoldReason
+    EVENTS = (FileDeclared, FragmentsAssigned, FileActivated, FileStatusChanged, FragmentReassigned, FileDeleted,
+              Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted)
+    ERRORS = (BadManifest, NotFileOwner, FileExists, UnknownFile, WrongSegmentSize, WrongChunkSize, TooManyFragments,
+              TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
+              DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
+              ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
+              AlreadyHoldsSegment)
+    CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
+        ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
+        ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
+        ("DefaultM", "default_m", U32, "Parity fragments per segment the SDK uses by default."),
+        ("ChunkSize", "chunk_size", U32, "Bytes per audited chunk a manifest must use."),
+        ("MaxFragments", "max_fragments", U32, "Most k + m."),
+        ("MaxSegments", "max_segments", U32, "Most segments per file."),
+        ("AuditPeriod", "audit_period", U32, "Blocks between audit rounds."),
+        ("ChunksPerChallenge", "chunks_per_challenge", U32, "Chunks each challenge asks for."),
+        ("ProofDeadline", "proof_deadline", U32, "Blocks a node has to answer a challenge."),
+        ("ConfirmDeadline", "confirm_deadline", U32, "Blocks a node has to confirm an assigned fragment."),
+        ("RepairDeadline", "repair_deadline", U32, "Blocks a repairer has to confirm a repair."),
+        ("FeePerBytePeriod", "fee_per_byte_period", U128, "Fee per stored byte per audit period."),
+        ("PrepaidPeriods", "prepaid_periods", U32, "Audit periods the declare fee pays for."),
+        ("DepositPerByte", "deposit_per_byte", U128, "Deposit held per stored byte until deletion."),
+    ))
+
+    files = StorageMap(H256, FileInfo, docs="Every declared file, by id.")
+    files_of = StorageDoubleMap(ACCOUNT_ID, H256, UNIT, docs="The files of each owner.")
+    segment_roots = StorageDoubleMap(H256, U32, H256, docs="Each segment's root (the manifest's `segment_roots`).")
+    placements = StorageDoubleMap(H256, U32, ACCOUNTS, docs="The node of each fragment of a segment (index = fragment).")
+    confirmed = StorageDoubleMap(H256, U32, Vec(BOOL),
+                                 docs="Which fragments of a segment are stored and not awaiting repair.")
+    challenges = StorageMap(U64, Challenge, hasher=Hasher.Twox64Concat, docs="Open audit challenges.")
+    next_challenge_id = StorageValue(U64, default=0, docs="The id the next challenge gets.")
+    repair_orders = StorageDoubleMap(H256, Tuple(U32, U16), RepairOrder,
+                                     docs="Open repair orders by (file, (segment, fragment)).")
+    fragments_of = StorageDoubleMap(ACCOUNT_ID, FRAGMENT_KEY, U32,
+                                    docs="Each node's fragments, with their slot in `NodeFragments`.")
+    node_fragments = StorageDoubleMap(ACCOUNT_ID, U32, FRAGMENT_KEY, hasher2=Hasher.Twox64Concat,
+                                      docs="Each node's fragments by slot 0..`FragmentCount` (audits draw a slot).")
+    fragment_count = StorageMap(ACCOUNT_ID, U32, default=0, docs="How many fragments each node holds.")
+    reward_pool = StorageValue(U128, default=0, docs="Fees collected and not yet paid to audited nodes.")
+    exits = StorageMap(ACCOUNT_ID, U32, docs="Leaving nodes, with how many of their fragments are still to order repaired.")
+    reaping = StorageMap(H256, Tuple(FileInfo.SCALE, U32),  # type: ignore[attr-defined]
+                         docs="Deleted files whose fragments are being unindexed, with the segments left.")
+    challenge_expiries = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
+                                    docs="Challenges whose deadline passed by each block.")
+    confirm_expiries = StorageMap(U32, Vec(Tuple(H256, U32)), hasher=Hasher.Twox64Concat, default=(),
+                                  docs="Segments whose fragments must be confirmed by each block.")
+    repair_expiries = StorageMap(U32, Vec(FRAGMENT_KEY), hasher=Hasher.Twox64Concat, default=(),
+                                 docs="Repair orders whose deadline passes at each block.")
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest)))
+    def declare(self, origin: Origin, manifest: Bytes) -> None:
+        """Declare a file by its SCALE manifest: pay its fee, hold its deposit, place its fragments."""
+        owner = ensure_signed(origin)
+        cfg = self.config
+        try:
+            parsed = Manifest.decode(manifest)
+        except ManifestError as exc:
+            raise BadManifest(str(exc)) from None
+        if parsed.owner != owner:
+            raise NotFileOwner()
+        if parsed.segment_size != cfg.segment_size:
+            raise WrongSegmentSize()
+        if parsed.chunk_size != cfg.chunk_size:
+            raise WrongChunkSize()
+        if parsed.fragment_count > cfg.max_fragments:
+            raise TooManyFragments()
+        if parsed.segment_count() > cfg.max_segments:
+            raise TooManySegments()
+        file_id = parsed.file_id()
+        if self.files.contains(file_id) or self.reaping.contains(file_id):
+            raise FileExists()
+        n = self.block_number()
+        info = file_info_from(parsed, declared_at=n, deposit=0)
+        stored = info.stored_bytes()
+        fee = cfg.fee_per_byte_period * stored * cfg.prepaid_periods
+        deposit = cfg.deposit_per_byte * stored
+        if not cfg.currency.can_withdraw(owner, fee + deposit):
+            raise InsufficientFunds()
+        placer = self._placer()
+        placements = []
+        for segment in range(info.segment_count):
+            chosen: list[bytes] = []
+            for fragment in range(info.width):
+                node = placer.pick(file_id, _label(segment, fragment), chosen, info.fragment_size_of(segment))
+                if node is None:
+                    raise NotEnoughNodes()
+                chosen.append(node)
+            placements.append(tuple(chosen))
+        # EFFECTS
+        if fee:
+            cfg.currency.withdraw(owner, fee)
+            self.reward_pool.put(self.reward_pool.get() + fee)
+        cfg.currency.hold(HoldReason.FileDeposit, owner, deposit)
+        self.files.insert(file_id, info.with_(deposit=deposit))
+        self.files_of.insert(owner, file_id, ())
+        self.deposit_event(FileDeclared(file_id, owner, parsed.size))
+        for segment, nodes in enumerate(placements):
+            self.segment_roots.insert(file_id, segment, parsed.segment_roots[segment])
+            self.placements.insert(file_id, segment, nodes)
+            self.confirmed.insert(file_id, segment, (False,) * info.width)
+            for fragment, node in enumerate(nodes):
+                self._add_fragment(node, (file_id, segment, fragment), info.fragment_size_of(segment))
+            self.deposit_event(FragmentsAssigned(file_id, segment, nodes))
+        if placements:
+            self.confirm_expiries.mutate(n + cfg.confirm_deadline,
+                                         lambda due: due + tuple((file_id, s) for s in range(len(placements))))
+        else:
+            self.deposit_event(FileActivated(file_id))
+
+    @call(1, weight=lambda w, file_id, fragments: w.confirm(len(fragments)))
+    def confirm(self, origin: Origin, file_id: FileId, fragments: FragmentList) -> None:
+        """Confirm that the signer stored these fragments of ``file_id`` (``(segment, fragment)`` pairs)."""
+        who = ensure_signed(origin)
+        if not 0 < len(fragments) <= self.config.max_confirmations:
+            raise TooManyConfirmations()
+        if len(set(fragments)) != len(fragments):
+            raise DuplicateFragment()
+        info = self._file(file_id)
+        by_segment: dict[int, list[int]] = {}
+        for segment, fragment in fragments:
+            if not (segment < info.segment_count and fragment < info.width):
+                raise BadFragmentIndex()
+            if self.placements.get(file_id, segment)[fragment] != who:
+                raise NotAssigned()
+            if self.confirmed.get(file_id, segment)[fragment]:
+                raise AlreadyConfirmed()
+            if self.repair_orders.contains(file_id, (segment, fragment)):
+                raise UnderRepair()
+            by_segment.setdefault(segment, []).append(fragment)
+        for segment, indices in by_segment.items():
+            info = self._set_confirmed(file_id, info, segment, indices, True)
+        self._store_file(file_id, info)
+
+    @call(2, weight=lambda w, file_id: w.delete())
+    def delete(self, origin: Origin, file_id: FileId) -> None:
+        """Delete a file (owner only): its deposit is released; nodes drop its fragments."""
+        who = ensure_signed(origin)
+        info = self._file(file_id)
+        if info.owner != who:
+            raise NotFileOwner()
+        self.files.remove(file_id)
+        self.files_of.remove(who, file_id)
+        self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
+        if info.segment_count:
+            self.reaping.insert(file_id, (info, info.segment_count))
+        self.deposit_event(FileDeleted(file_id))
+
+    @call(3, weight=lambda w, challenge_id, proofs: w.submit_proof(len(proofs)))
+    def submit_proof(self, origin: Origin, challenge_id: ChallengeId, proofs: Proofs) -> None:
+        """Answer a challenge: one SCALE ``ChunkProof`` per challenged chunk, in the challenge's order."""
+        who = ensure_signed(origin)
+        challenge = self.challenges.get(challenge_id)
+        if challenge is None:
+            raise UnknownChallenge()
+        if challenge.node != who:
+            raise NotChallenged()
+        if self.block_number() > challenge.deadline:
+            raise ChallengeExpired()
+        if len(proofs) != len(challenge.chunk_indices):
+            raise WrongProofCount()
+        decoded = []
+        for raw, index in zip(proofs, challenge.chunk_indices):
+            try:
+                proof = ChunkProof.decode(raw)
+            except ProofFormatError as exc:
+                raise MalformedProof(str(exc)) from None
+            if proof.chunk_index != index:
+                raise WrongChunk()
+            decoded.append(proof)
+        info = self._file(challenge.file_id)
+        root = self.segment_roots.get(challenge.file_id, challenge.segment)
+        chunks = info.chunk_count_of(challenge.segment)
+        # EFFECTS
+        self.challenges.remove(challenge_id)
+        if all(verify_chunk_proof(proof, segment_root=root, fragment_index=challenge.fragment,
+                                  fragment_count=info.width, chunk_count=chunks) for proof in decoded):
+            node = self.config.nodes.node(who)
+            reward = min(self.reward_pool.get(), self.config.fee_per_byte_period * node.used)
+            if reward:
+                self.config.currency.deposit(who, reward)
+                self.reward_pool.put(self.reward_pool.get() - reward)
+            self.config.nodes.record_pass(who)
+            self.deposit_event(AuditPassed(challenge_id, who, reward))
+            return
+        self.deposit_event(AuditFailed(challenge_id, who))
+        self._punish(challenge, info, RepairReason.AuditFailed, self._placer())
+
+    @call(4, weight=lambda w, file_id, segment, fragment: w.confirm_repair())
+    def confirm_repair(self, origin: Origin, file_id: FileId, segment: Segment, fragment: FragmentIndex) -> None:
+        """The repairer of an open order stored the rebuilt fragment: the placement moves to it, it is paid."""
+        who = ensure_signed(origin)
+        info = self._file(file_id)
+        order = self.repair_orders.get(file_id, (segment, fragment))
+        if order is None:
+            raise NoRepairOrder()
+        node = self.config.nodes.node(who)
+        if order.repairer != who or node is None or node.status is not NodeStatus.Active:
+            raise NotRepairer()
+        size = info.fragment_size_of(segment)
+        if node.free_capacity() < size:
+            raise NoCapacity()
+        placement = list(self.placements.get(file_id, segment))
+        if who in placement:
+            raise AlreadyHoldsSegment()
+        # EFFECTS
+        key = (file_id, segment, fragment)
+        old = placement[fragment]
+        placement[fragment] = who
+        self.placements.insert(file_id, segment, tuple(placement))
+        self.repair_orders.remove(file_id, (segment, fragment))
+        self._remove_fragment(old, key, size)
+        self._add_fragment(who, key, size)
+        info = self._set_confirmed(file_id, info, segment, [fragment], True)
+        reward = self.config.nodes.pay_from_slashed(who, self.config.repair_reward_per_byte * size)
+        self.config.nodes.record_repair(who)
+        self.deposit_event(RepairCompleted(file_id, segment, fragment, who, reward))
+        self._store_file(file_id, info)
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    def on_initialize(self, n: int) -> Weight:
+        """New exits, the audit round (every ``audit_period`` blocks), due deadlines, deleted files' reaping."""
+        for who in self.config.nodes.take_leaving():
+            self.exits.insert(who, self.fragment_count.get(who))
+        placer: list[_Placer] = []  # built on first use: one view of the nodes per block
+
+        def lazy_placer() -> _Placer:
+            if not placer:
+                placer.append(self._placer())
+            return placer[0]
+
+        challenges = self._audit(n, lazy_placer) if n % self.config.audit_period == 0 else 0
+        budget = self.config.max_expiries_per_block
+        for queue, handle in ((self.challenge_expiries, self._challenge_expired),
+                              (self.confirm_expiries, self._confirmation_due),
+                              (self.repair_expiries, self._repair_due)):
+            budget -= self._drain(queue, n, budget, lambda item, h=handle: h(item, n, lazy_placer))
+        budget -= self._order_exit_repairs(n, budget, lazy_placer)
+        reaped = self._reap(self.config.max_reaped_per_block)
+        return self.config.weights.on_initialize(bool(placer) or challenges > 0, challenges,
+                                                 self.config.max_expiries_per_block - budget, reaped)
+
+    def _drain(self, queue: Any, n: int, budget: int, handle: Callable[[Any], None]) -> int:
+        """Handle up to ``budget`` items due at block ``n``; the rest move to block ``n + 1``."""
+        due = queue.take(n) or ()
+        if not due:
+            return 0
+        now, later = due[:max(0, budget)], due[max(0, budget):]
+        if later:
+            queue.mutate(n + 1, lambda queued: later + queued)
+        for item in now:
+            handle(item)
+        return len(now)
+
+    # --- audits ---------------------------------------------------------------------------------
+
+    def _audit(self, n: int, placer: Callable[[], _Placer]) -> int:
+        """Draw this round's challenges from the parent block's hash; returns how many were issued."""
+        cfg = self.config
+        seed = challenge_seed(self._parent_hash(n), n)
+        holders = [who for who, node in cfg.nodes.all_nodes()
+                   if node.status is not NodeStatus.ForcedOut and self.fragment_count.get(who)]
+        issued = 0
+        for index in sample_indices(seed, b"nodes", len(holders), cfg.challenges_per_audit):
+            who = holders[index]
+            slot = draw(seed, b"slot", who) % self.fragment_count.get(who)
+            file_id, segment, fragment = self.node_fragments.get(who, slot)
+            info = self.files.get(file_id)
+            if (info is None or not self.confirmed.get(file_id, segment)[fragment]
+                    or self.repair_orders.contains(file_id, (segment, fragment))):
+                continue  # not stored yet, or already being repaired: nothing to prove this round
+            chunks = sample_indices(seed, b"chunks" + who, info.chunk_count_of(segment), cfg.chunks_per_challenge)
+            challenge_id = self.next_challenge_id.get()
+            deadline = n + cfg.proof_deadline
+            self.next_challenge_id.put(challenge_id + 1)
+            self.challenges.insert(challenge_id, Challenge(who, file_id, segment, fragment, chunks, deadline))
+            self.challenge_expiries.mutate(deadline + 1, lambda due: due + (challenge_id,))
+            self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
+            issued += 1
+        return issued
+
+    def _challenge_expired(self, challenge_id: int, n: int, placer: Callable[[], _Placer]) -> None:
+        challenge = self.challenges.take(challenge_id)
+        if challenge is None:
+            return  # answered
+        info = self.files.get(challenge.file_id)
+        if info is None or self.placements.get(challenge.file_id, challenge.segment)[challenge.fragment] != challenge.node:
+            return  # the file was deleted or the fragment moved: nothing left to prove
+        self.deposit_event(AuditMissed(challenge_id, challenge.node))
+        self._punish(challenge, info, RepairReason.AuditMissed, placer())
+
+    def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer) -> None:
+        self.config.nodes.record_miss(challenge.node)
+        info = self._order_repair(challenge.file_id, info, challenge.segment, challenge.fragment, reason, placer)
+        self._store_file(challenge.file_id, info)
+
+    # --- confirmations, repairs, exits ----------------------------------------------------------
+
+    def _confirmation_due(self, item: tuple[bytes, int], n: int, placer: Callable[[], _Placer]) -> None:
+        """Replace every fragment of a segment still unconfirmed at its deadline."""
+        file_id, segment = item
+        info = self.files.get(file_id)
+        if info is None:
+            return
+        late = [fragment for fragment, done in enumerate(self.confirmed.get(file_id, segment))
+                if not done and not self.repair_orders.contains(file_id, (segment, fragment))]
+        if not late:
+            return
+        view = placer()
+        for fragment in late:
+            info = self._replace(file_id, info, segment, fragment, RepairReason.ConfirmationMissed, view, n)
+        self._store_file(file_id, info)
+
+    def _replace(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
+                 placer: _Placer, n: int) -> FileInfo:
+        """Take a fragment off its node: a repair order if it is stored or its segment can be rebuilt (k
+        healthy fragments), else a fresh assignment the uploader pushes to (by another deadline)."""
+        confirmed = self.confirmed.get(file_id, segment)
+        if confirmed[fragment] or sum(confirmed) >= info.k:
+            return self._order_repair(file_id, info, segment, fragment, reason, placer)
+        placement = list(self.placements.get(file_id, segment))
+        size = info.fragment_size_of(segment)
+        new = placer.pick(file_id, _label(segment, fragment, n), placement, size)
+        if new is not None:
+            old, placement[fragment] = placement[fragment], new
+            self.placements.insert(file_id, segment, tuple(placement))
+            self._remove_fragment(old, (file_id, segment, fragment), size)
+            self._add_fragment(new, (file_id, segment, fragment), size)
+            self.deposit_event(FragmentReassigned(file_id, segment, fragment, old, new))
+        self.confirm_expiries.mutate(n + self.config.confirm_deadline, lambda due: due + ((file_id, segment),))
+        return info
+
+    def _order_repair(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
+                      placer: _Placer) -> FileInfo:
+        """Open a repair order for a fragment (the fragment stops counting as healthy)."""
+        if self.repair_orders.contains(file_id, (segment, fragment)):
+            return info
+        n = self.block_number()
+        repairer = self._pick_repairer(file_id, info, segment, fragment, None, placer, n)
+        self._open_order(file_id, segment, fragment, RepairOrder(repairer, n, n + self.config.repair_deadline, reason))
+        return self._set_confirmed(file_id, info, segment, [fragment], False)
+
+    def _pick_repairer(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, previous: bytes | None,
+                       placer: _Placer, n: int) -> bytes | None:
+        excluded = set(self.placements.get(file_id, segment))
+        if previous is not None:
+            excluded.add(previous)
+        return placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
+
+    def _open_order(self, file_id: bytes, segment: int, fragment: int, order: RepairOrder) -> None:
+        self.repair_orders.insert(file_id, (segment, fragment), order)
+        self.repair_expiries.mutate(order.deadline, lambda due: due + ((file_id, segment, fragment),))
+        self.deposit_event(RepairOrdered(file_id, segment, fragment, order.repairer, order.reason))
+
+    def _repair_due(self, key: FragmentKey, n: int, placer: Callable[[], _Placer]) -> None:
+        """An order not completed by its deadline goes to another node."""
+        file_id, segment, fragment = key
+        order = self.repair_orders.get(file_id, (segment, fragment))
+        info = self.files.get(file_id)
+        if order is None or order.deadline > n or info is None:
+            return  # completed, re-ordered since, or the file was deleted
+        repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
+        self._open_order(file_id, segment, fragment,
+                         RepairOrder(repairer, order.created_at, n + self.config.repair_deadline, order.reason))
+
+    def _order_exit_repairs(self, n: int, budget: int, placer: Callable[[], _Placer]) -> int:
+        """Order repairs of leaving nodes' fragments, from their last slot down; returns how many were
+        looked at. (Slots below the cursor keep their fragments when others leave: a removal moves the last
+        slot's fragment into the freed one, and the last slot is at or above the cursor or the cursor's own.)"""
+        used = 0
+        for who, left in list(self.exits.items()):
+            left = min(left, self.fragment_count.get(who))
+            while left and used < budget:
+                left -= 1
+                used += 1
+                file_id, segment, fragment = self.node_fragments.get(who, left)
+                info = self.files.get(file_id)
+                if info is not None and not self.repair_orders.contains(file_id, (segment, fragment)):
+                    self._store_file(file_id, self._replace(file_id, info, segment, fragment, RepairReason.NodeExit,
+                                                            placer(), n))
+            if left:
+                self.exits.insert(who, left)
+                break
+            self.exits.remove(who)
+        return used
+
+    # --- deleted files --------------------------------------------------------------------------
+
+    def _reap(self, budget: int) -> int:
+        """Unindex up to ~``budget`` fragments of deleted files; returns how many."""
+        reaped = 0
+        for file_id, (info, left) in list(self.reaping.items()):
+            while left and reaped < budget:
+                left -= 1
+                size = info.fragment_size_of(left)
+                for fragment, node in enumerate(self.placements.take(file_id, left) or ()):
+                    self._remove_fragment(node, (file_id, left, fragment), size)
+                    reaped += 1
+                self.confirmed.remove(file_id, left)
+                self.segment_roots.remove(file_id, left)
+            if left:
+                self.reaping.insert(file_id, (info, left))
+                break
+            self.reaping.remove(file_id)
+            self.repair_orders.clear_prefix(file_id)
+        return reaped
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _file(self, file_id: bytes) -> FileInfo:
+        info = self.files.get(file_id)
+        if info is None:
+            raise UnknownFile()
+        return info
+
+    def _parent_hash(self, n: int) -> bytes:
+        return self.config.chain.known_block_hash(n - 1) or bytes(32)
+
+    def _placer(self) -> _Placer:
+        return _Placer(self.config.nodes.all_nodes(), self._parent_hash(self.block_number()))
+
+    def _add_fragment(self, node: bytes, key: FragmentKey, size: int) -> None:
+        slot = self.fragment_count.get(node)
+        self.fragments_of.insert(node, key, slot)
+        self.node_fragments.insert(node, slot, key)
+        self.fragment_count.insert(node, slot + 1)
+        self.config.nodes.assign(node, size)
+
+    def _remove_fragment(self, node: bytes, key: FragmentKey, size: int) -> None:
+        """Drop ``key`` from ``node``'s index: the last slot's fragment moves into the freed slot."""
+        slot = self.fragments_of.get(node, key)
+        if slot is None:
+            return
+        last = self.fragment_count.get(node) - 1
+        if slot != last:
+            moved = self.node_fragments.get(node, last)
+            self.node_fragments.insert(node, slot, moved)
+            self.fragments_of.insert(node, moved, slot)
+        self.node_fragments.remove(node, last)
+        self.fragments_of.remove(node, key)
+        self.fragment_count.insert(node, last or None)
+        self.config.nodes.unassign(node, size)
+
+    def _set_confirmed(self, file_id: bytes, info: FileInfo, segment: int, fragments: list[int],
+                       value: bool) -> FileInfo:
+        """Mark fragments of a segment healthy or not; returns the file with its counters updated."""
+        flags = list(self.confirmed.get(file_id, segment))
+        before = sum(flags)
+        for fragment in fragments:
+            flags[fragment] = value
+        after = sum(flags)
+        self.confirmed.insert(file_id, segment, tuple(flags))
+        lost = info.lost_segments
+        if info.status is not FileStatus.Pending:
+            lost += (after < info.k) - (before < info.k)
+        return info.with_(healthy=info.healthy + after - before, lost_segments=lost)
+
+    def _store_file(self, file_id: bytes, info: FileInfo) -> None:
+        """Write ``info`` with its status recomputed from its counters, announcing a change."""
+        total = info.segment_count * info.width
+        if info.status is FileStatus.Pending:
+            status = FileStatus.Active if info.healthy == total else FileStatus.Pending
+        elif info.lost_segments:
+            status = FileStatus.Lost
+        else:
+            status = FileStatus.Active if info.healthy == total else FileStatus.Degraded
+        if status is not info.status:
+            self.deposit_event(FileActivated(file_id) if info.status is FileStatus.Pending
+                               else FileStatusChanged(file_id, status))
+        self.files.insert(file_id, info.with_(status=status))
+
+    # --- FileRegistry: what StorageAccess uses ---------------------------------------------------
+
+    def file_owner(self, file_id: bytes) -> bytes | None:
+        info = self.files.get(file_id)
+        return None if info is None else info.owner
+
+    def integrity_test(self) -> None:
+        cfg = self.config
+        assert cfg.audit_period > 0 and cfg.proof_deadline > 0, "audits need a period and a deadline"
+        assert cfg.confirm_deadline > 0 and cfg.repair_deadline > 0
+        assert 1 <= cfg.default_k and 1 <= cfg.default_m and cfg.default_k + cfg.default_m <= cfg.max_fragments
+        assert cfg.chunk_size > 0 and cfg.segment_size > 0 and cfg.chunks_per_challenge > 0
+        assert cfg.max_expiries_per_block > 0 and cfg.max_reaped_per_block > 0
+
+
+def _file_bank_config(config_type: type, params: FileBankParams, weights: None, wired: dict) -> FileBankConfig:
+    return FileBankConfig(weights=FileBankWeights(wired["nodes"].max_nodes()), **wired, **dataclasses.asdict(params))
+
+
+DEFINITION = PalletDefinition(pallet=FileBank, config=FileBankConfig, weights=None, params=FileBankParams,
+                              build_config=_file_bank_config)

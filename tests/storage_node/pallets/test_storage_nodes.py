@@ -1,0 +1,118 @@
+"""StorageNodes, FRAME-style: registration with stake, capacity and endpoint, updates, exits."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.frame.pallet import BadOrigin, Origin
+from runtime.frame.testing import assert_last_event, assert_noop
+from runtime.pallets.balances import InsufficientBalance
+from storage_node.pallets.file_bank import FileBank, RepairOrdered
+from storage_node.pallets.nodes import (
+    AlreadyRegistered,
+    CapacityBelowUsed,
+    EndpointTooLong,
+    HoldReason,
+    NodeExited,
+    NodeExiting,
+    NodeRegistered,
+    NodeUpdated,
+    NotActive,
+    NotRegistered,
+    StakeTooLow,
+    StorageNodes,
+    TooManyNodes,
+    ZeroCapacity,
+)
+from storage_node.pallets.types import NodeInfo, NodeStatus, RepairReason
+
+from .mock import ALICE, BOB, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block
+
+
+def register(ext, who, endpoint=b"http://127.0.0.1:7000", capacity=CAPACITY, stake=STAKE):
+    ext.dispatch(Origin.signed(who), "StorageNodes", "register", endpoint=endpoint, capacity=capacity, stake=stake)
+
+
+def test_register_holds_stake_and_records_the_node():
+    ext = new_ext(nodes=0)
+    with ext:
+        register(ext, ALICE)
+        assert ext.pallet(StorageNodes).nodes.get(ALICE) == NodeInfo(
+            b"http://127.0.0.1:7000", CAPACITY, 0, STAKE, NodeStatus.Active, 0, 0, 0, 0, 1)
+        assert held(ext, HoldReason.NodeStake, ALICE) == STAKE
+        assert free(ext, ALICE) == ENDOWMENT - STAKE
+        assert_last_event(ext, NodeRegistered(ALICE, b"http://127.0.0.1:7000", CAPACITY, STAKE))
+
+
+@pytest.mark.parametrize("origin, args, error", [
+    (Origin.none(), {}, BadOrigin),
+    (Origin.signed(NODES[0]), {}, AlreadyRegistered),
+    (Origin.signed(ALICE), {"stake": 999}, StakeTooLow),
+    (Origin.signed(ALICE), {"stake": ENDOWMENT + 1}, InsufficientBalance),
+    (Origin.signed(ALICE), {"endpoint": b"x" * 257}, EndpointTooLong),
+    (Origin.signed(ALICE), {"endpoint": b""}, EndpointTooLong),
+    (Origin.signed(ALICE), {"capacity": 0}, ZeroCapacity),
+])
+def test_register_refuses_bad_input_and_changes_nothing(origin, args, error):
+    ext = new_ext(nodes=1)
+    call = {"endpoint": b"http://a", "capacity": CAPACITY, "stake": STAKE, **args}
+    with ext:
+        assert_noop(ext, error, ext.dispatch, origin, "StorageNodes", "register", **call)
+
+
+def test_register_refuses_past_max_nodes():
+    ext = new_ext(nodes=2, params={"StorageNodes": {"max_nodes": 2}})
+    with ext:
+        assert_noop(ext, TooManyNodes, register, ext, ALICE)
+
+
+def test_update_changes_endpoint_and_capacity_but_not_below_used():
+    ext = new_ext(nodes=6)
+    with ext:
+        node = NODES[0]
+        ext.dispatch(Origin.signed(node), "StorageNodes", "update", endpoint=b"http://moved", capacity=5000)
+        assert_last_event(ext, NodeUpdated(node, b"http://moved", 5000))
+        assert ext.pallet(StorageNodes).nodes.get(node).capacity == 5000
+        declare(ext, ALICE, 3000, m=3)  # six fragments per segment: one on every node
+        used = ext.pallet(StorageNodes).nodes.get(node).used
+        assert used > 0
+        assert_noop(ext, CapacityBelowUsed, ext.dispatch, Origin.signed(node), "StorageNodes", "update",
+                    endpoint=b"http://moved", capacity=used - 1)
+        assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(ALICE), "StorageNodes", "update",
+                    endpoint=b"http://a", capacity=1)
+
+
+def test_exit_of_an_empty_node_releases_its_stake_at_once():
+    ext = new_ext(nodes=1)
+    with ext:
+        ext.dispatch(Origin.signed(NODES[0]), "StorageNodes", "exit")
+        assert ext.pallet(StorageNodes).nodes.get(NODES[0]) is None
+        assert held(ext, HoldReason.NodeStake, NODES[0]) == 0
+        assert free(ext, NODES[0]) == ENDOWMENT
+        events = ext.events()
+        assert events.index(NodeExiting(NODES[0])) < events.index(NodeExited(NODES[0], STAKE))
+        assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(NODES[0]), "StorageNodes", "exit")
+
+
+def test_exit_orders_every_fragment_repaired_and_releases_the_stake_once_they_moved():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        confirm_all(ext, stored)
+        bank, registry = ext.pallet(FileBank), ext.pallet(StorageNodes)
+        leaver = bank.placements.get(stored.file_id, 0)[0]
+        held_fragments = bank.fragment_count.get(leaver)
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        assert registry.nodes.get(leaver).status is NodeStatus.Exiting
+        assert_noop(ext, NotActive, ext.dispatch, Origin.signed(leaver), "StorageNodes", "exit")
+        next_block(ext)
+        orders = [e for e in ext.events() if isinstance(e, RepairOrdered)]
+        assert len(orders) == held_fragments
+        assert all(e.reason is RepairReason.NodeExit and e.repairer not in (None, leaver) for e in orders)
+        for order in orders:
+            ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=order.file_id,
+                         segment=order.segment, fragment=order.fragment)
+        assert registry.nodes.get(leaver) is None
+        assert NodeExited(leaver, STAKE) in ext.events()
+        assert free(ext, leaver) == ENDOWMENT
+        assert bank.fragment_count.get(leaver) == 0
