@@ -138,31 +138,26 @@ def test_register_holds_stake_and_lists_the_node():
         assert held(ext, NODES[0]) == STAKE
 
 
-@pytest.mark.parametrize("change, error", [
-    ({"proof_of_possession": "other"}, InvalidProofOfPossession),
-    ({"proof_of_possession": "signature"}, InvalidProofOfPossession),
-    ({"stake": 49}, StakeTooLow),
-    ({"endpoint": b""}, InvalidEndpoint),
-    ({"endpoint": b"x" * 33}, InvalidEndpoint),
-    ({"endpoint": b"\xff\xfe"}, InvalidEndpoint),
-    ({"bls_public": "taken"}, BlsKeyInUse),
-    ({"who": "registered"}, AlreadyRegistered),
-    ({"stake": 10**7}, Exception),  # more than the account has: Balances refuses the hold
-])
-def test_register_refusals_change_nothing(change, error):
+def registration(i: int, **changes: object) -> dict:
+    return {"bls_public": PUBLICS[i], "proof_of_possession": bls.pop_prove(SECRETS[i]), "endpoint": b"http://x",
+            "stake": STAKE, **changes}
+
+
+@pytest.mark.parametrize("who, args, error", [
+    (NODES[1], registration(1, proof_of_possession=bls.pop_prove(SECRETS[2])), InvalidProofOfPossession),
+    (NODES[1], registration(1, proof_of_possession=bls.sign(SECRETS[1], PUBLICS[1])), InvalidProofOfPossession),
+    (NODES[1], registration(1, stake=49), StakeTooLow),
+    (NODES[1], registration(1, stake=10**7), InsufficientBalance),  # more than the account has
+    (NODES[1], registration(1, endpoint=b""), InvalidEndpoint),
+    (NODES[1], registration(1, endpoint=b"x" * 33), InvalidEndpoint),
+    (NODES[1], registration(1, endpoint=b"\xff\xfe"), InvalidEndpoint),
+    (NODES[1], registration(0), BlsKeyInUse),  # node 0's key, with its valid proof
+    (NODES[0], registration(1), AlreadyRegistered),
+], ids=["pop-of-other-key", "signature-as-pop", "low-stake", "unfunded-stake", "empty-endpoint", "long-endpoint",
+        "non-utf8-endpoint", "key-in-use", "duplicate-account"])
+def test_register_refusals_change_nothing(who, args, error):
     with new_ext() as ext:
         register(ext, 1)
-        who, public = NODES[1], PUBLICS[1]
-        args = {"bls_public": public, "proof_of_possession": bls.pop_prove(SECRETS[1]), "endpoint": b"http://x",
-                "stake": STAKE, **change}
-        if change.get("proof_of_possession") == "other":
-            args["proof_of_possession"] = bls.pop_prove(SECRETS[2])
-        if change.get("proof_of_possession") == "signature":
-            args["proof_of_possession"] = bls.sign(SECRETS[1], PUBLICS[1])
-        if change.get("bls_public") == "taken":
-            args["bls_public"], args["proof_of_possession"] = PUBLICS[0], bls.pop_prove(SECRETS[0])
-        if args.pop("who", None) == "registered":
-            who = NODES[0]
         assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "register", **args)
 
 
