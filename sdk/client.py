@@ -15,12 +15,15 @@ A namespace is a cached property of both classes: the asynchronous API built ove
 from __future__ import annotations
 
 from functools import cached_property
+from types import TracebackType
 from typing import Any
 
 from runtime.keyring import Keypair
 from sdk import chain
 from sdk.chain.client import DEFAULT_URL
 from sdk.chain.errors import BadArgument
+from sdk.da.api import DaApi
+from sdk.da.sync import BlockingDaApi
 from sdk.storage.api import StorageApi
 from sdk.storage.sync import BlockingStorageApi
 
@@ -36,7 +39,8 @@ def _keypair(signer: Keypair | str | None) -> Keypair | None:
 
 
 class AsyncClient(chain.AsyncClient):
-    """The chain client with a ``signer`` and the ``storage`` namespace. Takes the chain client's options."""
+    """The chain client with a ``signer`` and the ``storage`` and ``da`` namespaces. Takes the chain client's
+    options."""
 
     def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **chain_options: Any) -> None:
         self.signer = _keypair(signer)
@@ -48,9 +52,23 @@ class AsyncClient(chain.AsyncClient):
         """Files on the storage network (:class:`sdk.storage.StorageApi`)."""
         return StorageApi(self, self.signer)
 
+    @cached_property
+    def da(self) -> DaApi:
+        """Blobs on the data-availability layer (:class:`sdk.da.api.DaApi`); its KZG worker processes and
+        connections close with this client."""
+        return DaApi(self, self.signer)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if "da" in self.__dict__:
+                await self.da.aclose()
+        finally:
+            await super().__aexit__(exc_type, exc, tb)
+
 
 class Client(chain.Client):
-    """The blocking client with a ``signer`` and the ``storage`` namespace. Takes :class:`AsyncClient`'s
+    """The blocking client with a ``signer`` and the ``storage`` and ``da`` namespaces. Takes :class:`AsyncClient`'s
     arguments and the event-loop ``backend``."""
 
     ASYNC_CLIENT = AsyncClient
@@ -67,3 +85,8 @@ class Client(chain.Client):
     def storage(self) -> BlockingStorageApi:
         """Files on the storage network, blocking (:class:`sdk.storage.StorageApi`'s methods)."""
         return BlockingStorageApi(self._portal, self._client.storage)
+
+    @cached_property
+    def da(self) -> BlockingDaApi:
+        """Blobs on the data-availability layer, blocking (:class:`sdk.da.api.DaApi`'s methods)."""
+        return BlockingDaApi(self._portal, self._client.da)

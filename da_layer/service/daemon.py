@@ -21,7 +21,7 @@ What it does, in the order a blob meets it:
    holds this node and that is available, custody cells missing from the store (a restart with an empty
    disk, a corrupt file) are recovered: the node fetches the cells its peers hold until it has verified at
    least half of the blob's cells, rebuilds all of them (``recover_cells_and_kzg_proofs``) and stores its
-   own. Blobs the chain has pruned (their retention ended) are deleted.
+   own. A blob's cells are deleted when the chain prunes it (``BlobPruned``, or found gone at a scan).
 
 *Withholding* (fault injection, ``cairn devnet withhold``): while a file named ``withhold`` exists in the
 node's base path, the node serves no cells (``503 Withholding``) and answers no audits, but still accepts,
@@ -33,21 +33,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 import trio
 
 from da_layer import bls
 from da_layer.attestation import attestation_message
 from da_layer.kzg import CELLS_TO_RECOVER
+from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
 from sdk.da.chain import PALLET, Custody, read_blob, read_custody
-from sdk.da.peers import DaPeers, PeerError
+from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
+from sdk.da.read import gather_cells
 from sdk.da.wire import MAX_CELL_SET, Cell, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
 
 __all__ = ["DaNode", "DaNodeConfig", "RegistrationFailed", "WITHHOLD_FILE", "bls_secret_of"]
@@ -56,7 +56,7 @@ log = logging.getLogger("cairn.da_node")
 
 WITHHOLD_FILE = "withhold"
 """While this file exists in the base path, the node serves no cells and answers no audits."""
-SERVABLE = ("Pending", "Available")
+SERVABLE = (BlobStatus.Pending, BlobStatus.Available)
 """Blob statuses for which the node takes custody cells."""
 BLOB_PATH = r"/v1/blobs/([^/]+)/cells"
 
@@ -75,7 +75,7 @@ class DaNodeConfig:
     """0: any free port (the bound one is what :meth:`DaNode.run` reports and registers)."""
     public_host: str | None = None
     """The host in the registered endpoint (default: ``host``)."""
-    maintenance_interval: float = 10.0
+    maintenance_interval: float = 60.0
     peer_timeout: float = 10.0
 
 
@@ -116,7 +116,7 @@ class DaNode:
             app = App(self._routes(), on_error=self.metrics.refused)
             self.port = await nursery.start(serve, app, self._config.host, self._config.http_port)
             await self._register(f"http://{self._config.public_host or self._config.host}:{self.port}")
-            nursery.start_soon(self._follow_audits)
+            nursery.start_soon(self._follow_chain)
             nursery.start_soon(self._maintain)
             log.info("DA node %s serving on port %d", self._account.ss58_address(), self.port)
             task_status.started(self.port)
@@ -127,11 +127,11 @@ class DaNode:
         account = self._account.public
         known = await self._client.query(PALLET, "Nodes", [account])
         if known is not None:
-            if bytes(known.bls_public) != self.bls_public:
+            if known.bls_public != self.bls_public:
                 raise RegistrationFailed(f"{self._account.ss58_address()} is registered with another BLS key")
-            if bytes(known.endpoint) != endpoint.encode():
+            if known.endpoint != endpoint.encode():
                 log.warning("registered endpoint %s differs from %s: peers will look for this node there",
-                            bytes(known.endpoint).decode(errors="replace"), endpoint)
+                            known.endpoint.decode(errors="replace"), endpoint)
             return
         call = self._client.compose_call(PALLET, "register", {
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
@@ -161,8 +161,8 @@ class DaNode:
         blob = await self._chain_blob(blob_id)
         if blob is None:
             raise HttpError("UnknownBlob", f"the chain knows no blob {blob_hex}")
-        if _status(blob) not in SERVABLE:
-            raise HttpError("BlobNotPending", f"blob {blob_hex} is {_status(blob)}")
+        if blob.status not in SERVABLE:
+            raise HttpError("BlobNotPending", f"blob {blob_hex} is {blob.status.name}")
         custody = await self._custody(blob_id, blob)
         position = custody.position_of(self._account.public)
         if position is None:
@@ -173,11 +173,11 @@ class DaNode:
         if expected - set(cells):
             raise HttpError("IncompleteCustody", f"{len(expected - set(cells))} of this node's {len(expected)} "
                                                  "custody cells are missing: it attests all of them or none")
-        if not await self._pool.verify(bytes(blob.commitment), list(cells.values())):
+        if not await self._pool.verify(blob.commitment, list(cells.values())):
             raise HttpError("InvalidProof", "a cell does not verify against the blob's commitment: nothing signed")
         await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
         self.metrics.inc("cairn_da_cells_received_total", len(cells))
-        message = attestation_message(self._client.genesis_hash, blob_id, bytes(blob.commitment))
+        message = attestation_message(self._client.genesis_hash, blob_id, blob.commitment)
         signature = bls.sign(self._bls_secret, message)
         self.metrics.inc("cairn_da_attestations_total")
         return Response.json({"signature": "0x" + signature.hex()})
@@ -220,13 +220,13 @@ class DaNode:
         if self.withholding:
             raise HttpError("Withholding", "this node is withholding its cells")
 
-    async def _chain_blob(self, blob_id: bytes) -> Any:
+    async def _chain_blob(self, blob_id: bytes) -> Blob | None:
         try:
             return await read_blob(self._client, blob_id)
         except ChainClientError as exc:
             raise HttpError("ChainUnavailable", f"cannot read the chain: {exc}") from None
 
-    async def _custody(self, blob_id: bytes, blob: Any) -> Custody:
+    async def _custody(self, blob_id: bytes, blob: Blob) -> Custody:
         try:
             return await read_custody(self._client, blob_id, blob)
         except ChainClientError as exc:
@@ -234,15 +234,23 @@ class DaNode:
 
     # --- audits ----------------------------------------------------------------------------------------
 
-    async def _follow_audits(self) -> None:
+    async def _follow_chain(self) -> None:
+        """Answer the audits addressed to this node; drop the cells of blobs the chain prunes."""
         async with self._client.subscribe_events(PALLET) as blocks, trio.open_nursery() as nursery:
             async for block in blocks:
                 for record in block.events:
-                    if record.name == "AuditStarted" and bytes(record.event.node) == self._account.public:
+                    if isinstance(record.event, AuditStarted) and record.event.node == self._account.public:
                         nursery.start_soon(self._answer_audit, record.event)
+                    elif isinstance(record.event, BlobPruned):
+                        await self._drop(record.event.blob_id)
 
-    async def _answer_audit(self, audit: Any) -> None:
-        blob_id, index = bytes(audit.blob_id), audit.cell_index
+    async def _drop(self, blob_id: bytes) -> None:
+        if self._store.indices(blob_id):
+            await trio.to_thread.run_sync(self._store.delete, blob_id)
+            self.metrics.inc("cairn_da_blobs_pruned_total")
+
+    async def _answer_audit(self, audit: AuditStarted) -> None:
+        blob_id, index = audit.blob_id, audit.cell_index
         if self.withholding:
             log.info("audit %d (blob 0x%s, cell %d): withholding, not answered", audit.audit_id, blob_id.hex(), index)
             return
@@ -280,16 +288,14 @@ class DaNode:
     async def maintain_once(self) -> None:
         """Recover missing custody cells of every available blob of this node; drop pruned blobs."""
         on_chain: set[bytes] = set()
-        async for key, blob in self._client.query_map(PALLET, "Blobs"):
-            blob_id = bytes(key)
+        async for blob_id, blob in self._client.query_map(PALLET, "Blobs"):
             on_chain.add(blob_id)
-            if _status(blob) == "Available" and self._account.public in map(bytes, blob.node_set):
+            if blob.status is BlobStatus.Available and self._account.public in blob.node_set:
                 await self._recover_blob(blob_id, blob)
-        for blob_id in set(self._store.blobs()) - on_chain:
-            await trio.to_thread.run_sync(self._store.delete, blob_id)
-            self.metrics.inc("cairn_da_blobs_pruned_total")
+        for blob_id in set(self._store.blobs()) - on_chain:  # pruned while this node was down
+            await self._drop(blob_id)
 
-    async def _recover_blob(self, blob_id: bytes, blob: Any = None) -> None:
+    async def _recover_blob(self, blob_id: bytes, blob: Blob | None = None) -> None:
         """Fetch what peers hold of the blob and rebuild this node's missing custody cells (once at a time)."""
         if blob_id in self._recovering:
             return
@@ -305,7 +311,8 @@ class DaNode:
             missing = set(custody.columns_of(position)) - self._store.indices(blob_id)
             if not missing:
                 return
-            cells = await self._gather(custody, bytes(blob.commitment))
+            cells = await gather_cells(self._peers, self._pool, custody, blob.commitment, skip=self._account.public,
+                                       enough=lambda held: len(held) >= CELLS_TO_RECOVER)
             if len(cells) < CELLS_TO_RECOVER:
                 log.warning("blob 0x%s: only %d verified cells among peers, %d needed to recover %d of mine",
                             blob_id.hex(), len(cells), CELLS_TO_RECOVER, len(missing))
@@ -317,24 +324,6 @@ class DaNode:
         finally:
             self._recovering.discard(blob_id)
 
-    async def _gather(self, custody: Custody, commitment: bytes) -> dict[int, Cell]:
-        """Verified cells of the blob from the other members of its node set, until enough to recover."""
-        gathered: dict[int, Cell] = {}
-        for node in custody.nodes:
-            if node.account == self._account.public or node.endpoint is None:
-                continue
-            try:
-                offered = await self._peers.get_cells(node.endpoint, custody.blob_id)
-            except PeerError as exc:
-                log.info("recovery: %s", exc)
-                continue
-            fresh = [cell for index, cell in offered.items() if index not in gathered]
-            if fresh and await self._pool.verify(commitment, fresh):
-                gathered.update((cell.index, cell) for cell in fresh)
-            if len(gathered) >= CELLS_TO_RECOVER:
-                break
-        return gathered
-
 
 def _blob_id(text: str) -> bytes:
     try:
@@ -342,8 +331,4 @@ def _blob_id(text: str) -> bytes:
     except ValueError as exc:
         raise HttpError("Malformed", str(exc)) from None
 
-
-def _status(blob: Any) -> str:
-    status = blob.status
-    return getattr(status, "name", None) or type(status).__name__
 

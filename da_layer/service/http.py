@@ -149,7 +149,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def serve(app: App, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(app: App, host: str, port: int, *,
+                task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``host:port`` until cancelled; ``task_status.started`` gets the bound port."""
     config = Config()
     config.bind = [f"{host}:{port}"]

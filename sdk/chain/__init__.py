@@ -29,7 +29,7 @@ from sdk.chain.errors import (
     UnknownItem,
 )
 from sdk.chain.follow import EventSubscription
-from sdk.chain.keys import account_id, keypair_from_file
+from sdk.chain.keys import account_id, keypair_from_arg, keypair_from_file
 from sdk.chain.nonces import NonceManager
 from sdk.chain.receipt import ExtrinsicReceipt
 from sdk.chain.sync import Client
@@ -43,6 +43,7 @@ __all__ = [
     "ReconnectPolicy",
     "Keypair",
     "keypair_from_file",
+    "keypair_from_arg",
     "account_id",
     "NonceManager",
     "ExtrinsicReceipt",

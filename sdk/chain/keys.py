@@ -13,7 +13,7 @@ from runtime.keyring import InvalidSecretUri, Keypair
 from runtime.primitives import SignatureScheme
 from runtime.ss58 import InvalidAddress, ss58_decode
 
-__all__ = ["keypair_from_file", "account_id", "AccountLike"]
+__all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "AccountLike"]
 
 AccountLike = bytes | str | Keypair
 """32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
@@ -33,6 +33,14 @@ def keypair_from_file(path: str | Path, scheme: SignatureScheme = SignatureSchem
     except UnicodeDecodeError:
         raise InvalidSecretUri(f"{path}: not text") from None
     return Keypair.from_uri(text, scheme)
+
+
+def keypair_from_arg(value: str, scheme: SignatureScheme = SignatureScheme.Sr25519) -> Keypair:
+    """The key pair a ``--key`` flag names: a secret URI (``//Alice``, a phrase with junctions, a ``0x`` seed)
+    or a file holding one. Raises ``InvalidSecretUri`` or ``OSError`` as :func:`keypair_from_file` does."""
+    if not value.startswith(("//", "0x")) and Path(value).is_file():
+        return keypair_from_file(value, scheme)
+    return Keypair.from_uri(value, scheme)
 
 
 def account_id(value: AccountLike) -> bytes:

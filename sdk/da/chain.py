@@ -11,12 +11,13 @@ submitted already is.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+import anyio
 from da_layer.custody import custodians, custody_columns
+from da_layer.pallet import Blob, DaNode
 from sdk.chain import AsyncClient
 
-__all__ = ["PALLET", "DaNodeView", "Custody", "read_blob", "read_custody", "registered_nodes"]
+__all__ = ["PALLET", "DaNodeView", "Custody", "read_blob", "read_final_blob", "read_custody", "registered_nodes"]
 
 PALLET = "DataAvailability"
 
@@ -39,8 +40,7 @@ class Custody:
     """A blob's node set and who keeps which of its columns."""
 
     blob_id: bytes
-    blob: Any
-    """The pallet's ``Blob`` value."""
+    blob: Blob
     nodes: tuple[DaNodeView, ...]
     replication: int
 
@@ -55,14 +55,35 @@ class Custody:
         return next((node.position for node in self.nodes if node.account == account), None)
 
 
-async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False) -> Any:
-    """The pallet's ``Blob`` record, or ``None`` if the chain has none (never submitted, or pruned)."""
+async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,
+                    at: bytes | None = None) -> Blob | None:
+    """The pallet's ``Blob`` record at block ``at`` (proven: the finalized head; else the best block), or
+    ``None`` if the chain has none (never submitted, or pruned)."""
     if verified:
-        return await client.verified_query(PALLET, "Blobs", [blob_id])
-    return await client.query(PALLET, "Blobs", [blob_id])
+        return await client.verified_query(PALLET, "Blobs", [blob_id], block_hash=at)
+    return await client.query(PALLET, "Blobs", [blob_id], block_hash=at)
 
 
-async def read_custody(client: AsyncClient, blob_id: bytes, blob: Any) -> Custody:
+async def read_final_blob(client: AsyncClient, blob_id: bytes, *, timeout: float) -> tuple[Blob, bytes] | None:
+    """The blob's record proven against a finalized header, and that header's hash; ``None`` if the chain
+    has no such blob. A blob the best chain has but finality has not reached yet is waited for, ``timeout``
+    seconds at most (then ``None``)."""
+    finalized = await client.get_chain_finalised_head()
+    record = await read_blob(client, blob_id, verified=True, at=finalized)
+    if record is not None:
+        return record, finalized
+    if await read_blob(client, blob_id) is None:
+        return None
+    with anyio.move_on_after(timeout):
+        async with client.subscribe_finalized_heads() as heads:
+            async for header in heads:
+                record = await read_blob(client, blob_id, verified=True, at=header.hash)
+                if record is not None:
+                    return record, header.hash
+    return None
+
+
+async def read_custody(client: AsyncClient, blob_id: bytes, blob: Blob) -> Custody:
     """The custody of ``blob`` (read with :func:`read_blob`): its node set with their current registrations.
 
     The registrations are read unproven even by a light client: an endpoint only says where to ask, and
@@ -71,24 +92,24 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: Any) -> Custod
     views = []
     for position, account in enumerate(blob.node_set):
         info = await client.query(PALLET, "Nodes", [account])
-        views.append(DaNodeView(position, bytes(account), None if info is None else _endpoint(info.endpoint),
-                                None if info is None else bytes(info.bls_public), 0 if info is None else info.stake))
+        views.append(DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),
+                                None if info is None else info.bls_public, 0 if info is None else info.stake))
     return Custody(blob_id, blob, tuple(views), client.get_constant(PALLET, "CustodyReplication"))
 
 
-async def registered_nodes(client: AsyncClient) -> list[tuple[bytes, Any]]:
+async def registered_nodes(client: AsyncClient) -> list[tuple[bytes, DaNode]]:
     """Every registered DA node (account, the pallet's ``DaNode``), in ``NodeSet`` order."""
     accounts = await client.query(PALLET, "NodeSet")
     found = []
     for account in accounts:
         info = await client.query(PALLET, "Nodes", [account])
         if info is not None:
-            found.append((bytes(account), info))
+            found.append((account, info))
     return found
 
 
 def _endpoint(raw: bytes) -> str | None:
     try:
-        return bytes(raw).decode("ascii")
+        return raw.decode("ascii")
     except UnicodeDecodeError:
         return None

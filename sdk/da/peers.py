@@ -51,12 +51,14 @@ class DaPeers:
                                        trust_env=False)
 
     async def __aenter__(self) -> "DaPeers":
-        await self._http.__aenter__()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self._http.__aexit__(exc_type, exc, tb)
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def put_cells(self, endpoint: str, blob_id: bytes, cells: list[Cell]) -> bytes:
         """Give the node its custody cells of the blob; returns its BLS attestation signature (unchecked)."""

@@ -1,0 +1,184 @@
+"""``cairn da``: the data-availability layer from the command line.
+
+    cairn da submit FILE                      # waits for availability; progress on stderr; blob ids on stdout
+    cairn da status BLOB [--json]
+    cairn da sample BLOB [--samples N] [--json]   # prints the confidence; exit status 1 if it fails
+    cairn da get BLOB... -o OUT
+    cairn da nodes [--json]
+
+Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
+signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
+account; only ``submit`` signs). ``submit`` prints the blob references, one per line and nothing else, so
+``cairn da get $(cairn da submit data.bin) -o copy.bin`` round-trips. Errors exit with status 1 and one
+line on stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from da_layer.blobs import USABLE_BYTES_PER_BLOB
+from runtime.keyring import InvalidSecretUri
+from sdk.chain import ChainClientError, keypair_from_arg
+from sdk.chain.client import DEFAULT_URL
+from sdk.client import Client
+from sdk.da.config import DaConfig
+from sdk.da.errors import DaError
+from sdk.da.types import BlobRef
+from sdk.da.types import Progress as SubmitProgress
+
+__all__ = ["da"]
+
+STAGES = {"encode": "encoding", "submit": "submitting", "push": "distributing", "attest": "attesting"}
+
+
+def _chain_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--rpc`` and ``--key``, which every command takes."""
+    command = click.option("--key", default="//Alice", show_default=True,
+                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
+    return click.option("--rpc", default=DEFAULT_URL, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
+
+
+@contextmanager
+def _client(rpc: str, key: str) -> Iterator[Client]:
+    try:
+        signer = keypair_from_arg(key)
+    except (InvalidSecretUri, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--key'") from None
+    try:
+        with Client(rpc, signer=signer) as client:
+            yield client
+    except (ChainClientError, DaError, ValueError) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[SubmitProgress], None]]:
+    """Rich progress bars on stderr, one per stage, counting blobs."""
+    columns = (TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(report: SubmitProgress) -> None:
+            if report.stage not in tasks:
+                tasks[report.stage] = bars.add_task(STAGES.get(report.stage, report.stage), total=report.total)
+            bars.update(tasks[report.stage], completed=report.done)
+
+        yield update
+
+
+def _plain(item: Any) -> Any:
+    """A result as JSON values: bytes as 0x hex, a blob reference as its text, records as objects."""
+    if isinstance(item, bytes):
+        return "0x" + item.hex()
+    if isinstance(item, (list, tuple)):
+        return [_plain(i) for i in item]
+    if isinstance(item, BlobRef):
+        return str(item)
+    if dataclasses.is_dataclass(item):
+        return {f.name: _plain(getattr(item, f.name)) for f in dataclasses.fields(item)}
+    return item
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(_plain(value), indent=2))
+
+
+@click.group()
+def da() -> None:
+    """Publish blobs, check their availability by sampling, read them back."""
+
+
+@da.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--namespace", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="The application id the blobs are filed under.")
+@_chain_options
+def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
+    """Publish FILE and wait until every blob is available; prints the blob ids, one per line."""
+    limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
+    if file.stat().st_size > limit:
+        raise click.BadParameter(f"{file} has {file.stat().st_size} bytes; one submission takes at most {limit}",
+                                 param_hint="FILE")
+    data = file.read_bytes()
+    with _client(rpc, key) as client, _progress() as progress:
+        refs = client.da.submit(data, namespace=namespace, progress=progress)
+    for ref in refs:
+        click.echo(str(ref))
+
+
+@da.command()
+@click.argument("blob")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def status(rpc: str, key: str, blob: str, as_json: bool) -> None:
+    """What the chain records of BLOB: status, size, submitter, node set."""
+    with _client(rpc, key) as client:
+        info = client.da.status(blob)
+    if as_json:
+        _print_json(info)
+        return
+    click.echo(f"{info.blob}  {info.status}  {info.length} bytes  namespace {info.namespace}  "
+               f"submitted at #{info.submitted_at}  {len(info.node_set)} DA nodes")
+
+
+@da.command()
+@click.argument("blob")
+@click.option("--samples", type=click.IntRange(1, 128), default=None,
+              help="Cells to sample [default: 20, for a confidence of 1 - 10^-6].")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def sample(rpc: str, key: str, blob: str, samples: int | None, as_json: bool) -> None:
+    """Sample random cells of BLOB against its finalized commitment and print the confidence; exits 1 when
+    a sampled cell cannot be had (the blob looks unavailable)."""
+    with _client(rpc, key) as client:
+        report = client.da.sample(blob, samples)
+    if as_json:
+        _print_json(report)
+    elif report.available:
+        click.echo(f"{report.confidence!r}")
+    else:
+        click.echo(f"unavailable: {len(report.failed)} of {report.samples} sampled cells were not served "
+                   f"with a valid proof (cells {', '.join(map(str, report.failed))})", err=True)
+    if not report.available:
+        raise SystemExit(1)
+
+
+@da.command()
+@click.argument("blobs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the payload (the blobs' bytes, in the order given).")
+@_chain_options
+def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
+    """Rebuild the payload of BLOBS from any half of each one's cells and write it to OUTPUT."""
+    with _client(rpc, key) as client:
+        data = client.da.get(list(blobs))
+    partial = output.with_name(output.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(output)
+
+
+@da.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_chain_options
+def nodes(rpc: str, key: str, as_json: bool) -> None:
+    """The registered DA nodes: endpoint, stake, audit record."""
+    with _client(rpc, key) as client:
+        found = client.da.nodes()
+    if as_json:
+        _print_json(found)
+        return
+    table = Table("account", "endpoint", "stake", "audits passed", "missed")
+    for node in found:
+        table.add_row("0x" + node.account.hex(), node.endpoint, str(node.stake), str(node.audits_passed),
+                      str(node.audits_missed))
+    Console().print(table)

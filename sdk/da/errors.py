@@ -1,0 +1,51 @@
+"""Why a DA operation failed: one typed error per cause, all under :class:`DaError`."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+__all__ = ["DaError", "NoSigner", "EmptyPayload", "PayloadTooLarge", "UnknownBlob", "SubmissionRefused",
+           "NoQuorum", "NotAvailable", "ReconstructionFailed"]
+
+
+class DaError(Exception):
+    """A DA operation that did not succeed."""
+
+
+class NoSigner(DaError):
+    """Submitting needs a signing account: create the client with ``signer=``."""
+
+
+class EmptyPayload(DaError):
+    """An empty payload spans no blob: there is nothing to submit."""
+
+
+class PayloadTooLarge(DaError):
+    """The payload spans more blobs than one submission takes (``DaConfig.max_blobs``)."""
+
+
+class UnknownBlob(DaError):
+    """The chain holds no such blob (never submitted, or pruned after its retention window)."""
+
+
+class SubmissionRefused(DaError):
+    """The chain refused ``submit_blob`` or ``attest`` (the dispatch error says why)."""
+
+
+class NoQuorum(DaError):
+    """Too few DA nodes signed for the blob to become available; ``refusals`` says why each other one did not."""
+
+    def __init__(self, blob_id: bytes, signed_stake: int, total_stake: int, refusals: Mapping[str, str]) -> None:
+        details = "; ".join(f"{node}: {why}" for node, why in refusals.items())
+        super().__init__(f"blob 0x{blob_id.hex()}: nodes with {signed_stake} of {total_stake} stake signed, more "
+                         f"than 2/3 are needed ({details})")
+        self.blob_id = blob_id
+        self.refusals = dict(refusals)
+
+
+class NotAvailable(DaError):
+    """The attestation was included but the chain did not mark the blob available."""
+
+
+class ReconstructionFailed(DaError):
+    """Fewer than half of a blob's cells could be fetched and verified: its bytes cannot be rebuilt."""

@@ -1,0 +1,186 @@
+"""Submitting a payload: pack, commit, compute cells, post on chain, hand out custody, collect, attest.
+
+Per blob, in four steps (each a public method, so tools and tests can run them one by one):
+
+1. :meth:`Submitter.encode` — commitment, cells and proofs, in the KZG process pool;
+2. :meth:`Submitter.post` — ``submit_blob(commitment, length, namespace)``, watched to inclusion; the
+   ``BlobSubmitted`` event names the blob id, and the blob's record at that block its node set and custody;
+3. :meth:`Submitter.distribute` — every member of the node set gets exactly its custody columns
+   (``PUT /v1/blobs/{id}/cells``) and answers with its BLS signature, which is checked against its
+   registered key before it counts; a node that has not yet seen the including block is asked again for
+   ``push_retry_for`` seconds;
+4. :meth:`Submitter.attest` — if the signers hold more than 2/3 of the node set's stake, their signatures
+   are aggregated and posted with the signer bitfield; the blob is available when the ``attest`` extrinsic
+   deposits ``BlobAvailable``.
+
+:meth:`Submitter.submit` runs the steps for every blob of a payload, ``window`` blobs in flight at once,
+so the pool's workers stay busy computing cells while earlier blobs wait for blocks. Blobs are returned in
+payload order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import anyio
+
+from da_layer import bls
+from da_layer.attestation import attestation_message, bitfield
+from da_layer.blobs import pack, piece_lengths
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from sdk.da.chain import PALLET, Custody, DaNodeView, read_blob, read_custody
+from sdk.da.config import DaConfig
+from sdk.da.errors import EmptyPayload, NoQuorum, NotAvailable, PayloadTooLarge, SubmissionRefused
+from sdk.da.peers import DaPeers, PeerError
+from sdk.da.pool import EncodedBlob, KzgPool
+from sdk.da.types import BlobRef, Progress, ProgressCallback
+from sdk.da.wire import Cell
+
+__all__ = ["Submitter", "Signatures"]
+
+RETRYABLE = frozenset({"UnknownBlob", "ChainUnavailable", "Unreachable"})
+"""A node's answers that may change in a moment: it has not seen the including block yet, or is restarting."""
+
+
+@dataclass
+class Signatures:
+    """What the node set answered to a blob's custody cells."""
+
+    signed: dict[int, bytes] = field(default_factory=dict)
+    """Node-set position → its checked BLS signature."""
+    refusals: dict[str, str] = field(default_factory=dict)
+    """Node (endpoint or account) → why it did not sign."""
+
+
+class Submitter:
+    def __init__(self, client: AsyncClient, signer: Keypair, pool: KzgPool, peers: DaPeers, config: DaConfig) -> None:
+        self._client = client
+        self._signer = signer
+        self._pool = pool
+        self._peers = peers
+        self._config = config
+
+    async def submit(self, data: bytes, *, namespace: int = 0,
+                     progress: ProgressCallback | None = None) -> list[BlobRef]:
+        """Every blob of ``data`` posted, distributed, attested and available, in payload order."""
+        blobs = pack(data)
+        if not blobs:
+            raise EmptyPayload("an empty payload spans no blob")
+        if len(blobs) > self._config.max_blobs:
+            raise PayloadTooLarge(f"{len(data)} bytes span {len(blobs)} blobs; one submission takes at most "
+                                  f"{self._config.max_blobs}")
+        lengths = piece_lengths(len(data))
+        refs: list[BlobRef | None] = [None] * len(blobs)
+        report = _Reporter(len(blobs), progress)
+
+        async def one(index: int) -> None:
+            encoded = await self.encode(blobs[index])
+            report.step("encode")
+            custody = await self.post(encoded.commitment, lengths[index], namespace)
+            report.step("submit")
+            signatures = await self.distribute(custody, lambda position: [encoded.cells[c] for c in
+                                                                           custody.columns_of(position)])
+            report.step("push")
+            await self.attest(custody, signatures)
+            report.step("attest")
+            refs[index] = BlobRef(custody.blob_id)
+
+        await _for_each(len(blobs), self._config.window, one)
+        return [ref for ref in refs if ref is not None]
+
+    async def encode(self, blob: bytes) -> EncodedBlob:
+        return await self._pool.encode(blob)
+
+    async def post(self, commitment: bytes, length: int, namespace: int) -> Custody:
+        """``submit_blob`` watched to inclusion; the blob's custody as that block records it."""
+        call = self._client.compose_call(PALLET, "submit_blob",
+                                         {"commitment": commitment, "length": length, "namespace": namespace})
+        receipt = await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise SubmissionRefused(f"submit_blob: {receipt.error_message}")
+        event = next((e.event for e in receipt.triggered_events if e.pallet == PALLET and e.name == "BlobSubmitted"),
+                     None)
+        if event is None:
+            raise SubmissionRefused("submit_blob succeeded without a BlobSubmitted event")
+        blob_id = event.blob_id
+        blob = await read_blob(self._client, blob_id, at=receipt.block_hash)
+        if blob is None:
+            raise SubmissionRefused(f"blob 0x{blob_id.hex()} is not in the block that included it")
+        return await read_custody(self._client, blob_id, blob)
+
+    async def distribute(self, custody: Custody, cells_of: Callable[[int], list[Cell]]) -> Signatures:
+        """Give each node of the blob's node set the cells ``cells_of(position)``; their checked signatures."""
+        message = attestation_message(self._client.genesis_hash, custody.blob_id, custody.blob.commitment)
+        result = Signatures()
+        async with anyio.create_task_group() as group:
+            for node in custody.nodes:
+                group.start_soon(self._push_to, node, cells_of(node.position), custody.blob_id, message, result)
+        return result
+
+    async def _push_to(self, node: DaNodeView, cells: list[Cell], blob_id: bytes, message: bytes,
+                       result: Signatures) -> None:
+        name = node.endpoint or "0x" + node.account.hex()
+        if node.endpoint is None or node.bls_public is None:
+            result.refusals[name] = "no longer registered"
+            return
+        with anyio.move_on_after(self._config.push_retry_for):
+            while True:
+                try:
+                    signature = await self._peers.put_cells(node.endpoint, blob_id, cells)
+                except PeerError as exc:
+                    result.refusals[name] = f"{exc.kind}: {exc}"
+                    if exc.kind not in RETRYABLE:
+                        return
+                    await anyio.sleep(self._config.retry_interval)
+                    continue
+                if bls.verify(node.bls_public, message, signature):
+                    result.signed[node.position] = signature
+                    result.refusals.pop(name, None)
+                else:
+                    result.refusals[name] = "its signature does not verify against its registered key"
+                return
+
+    async def attest(self, custody: Custody, signatures: Signatures) -> None:
+        """Post the aggregate of ``signatures``; raises :class:`NoQuorum` without posting when the signers
+        hold 2/3 of the stake or less, :class:`NotAvailable` if the chain does not mark the blob available."""
+        total = sum(node.stake for node in custody.nodes)
+        signed = sum(custody.nodes[position].stake for position in signatures.signed)
+        if not signatures.signed or 3 * signed <= 2 * total:
+            raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
+        positions = sorted(signatures.signed)
+        call = self._client.compose_call(PALLET, "attest", {
+            "blob_id": custody.blob_id,
+            "signers": bitfield(positions, len(custody.nodes)),
+            "aggregate": bls.aggregate([signatures.signed[p] for p in positions])})
+        receipt = await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise SubmissionRefused(f"attest: {receipt.error_message}")
+        if not any(e.pallet == PALLET and e.name == "BlobAvailable" for e in receipt.triggered_events):
+            raise NotAvailable(f"blob 0x{custody.blob_id.hex()}: attested, but the chain did not mark it available")
+
+
+class _Reporter:
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self._total = total
+        self._callback = callback
+        self._done: dict[str, int] = {}
+
+    def step(self, stage: str) -> None:
+        self._done[stage] = self._done.get(stage, 0) + 1
+        if self._callback is not None:
+            self._callback(Progress(stage, self._done[stage], self._total))
+
+
+async def _for_each(count: int, parallel: int, work: Callable[[int], Awaitable[None]]) -> None:
+    """``await work(i)`` for each ``i`` in ``range(count)``, ``parallel`` at once, taken in order."""
+    indices = iter(range(count))
+
+    async def lane() -> None:
+        for index in indices:
+            await work(index)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(min(parallel, count)):
+            group.start_soon(lane)

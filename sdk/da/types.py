@@ -1,0 +1,92 @@
+"""What the DA API hands back: blob references, statuses, sampling reports, progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from sdk.da.wire import blob_id_hex, parse_blob_id
+
+__all__ = ["BlobRef", "BlobStatus", "SampleReport", "RegisteredNode", "Progress", "ProgressCallback"]
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """One submitted blob: its id on chain (``str()`` gives ``0x`` + 64 hex digits, what the CLI prints)."""
+
+    blob_id: bytes
+
+    def __str__(self) -> str:
+        return blob_id_hex(self.blob_id)
+
+    @staticmethod
+    def parse(text: "str | BlobRef | bytes") -> "BlobRef":
+        """A reference from its text, its 32 bytes, or itself; ``ValueError`` otherwise."""
+        if isinstance(text, BlobRef):
+            return text
+        if isinstance(text, (bytes, bytearray)):
+            if len(text) != 32:
+                raise ValueError(f"a blob id is 32 bytes, got {len(text)}")
+            return BlobRef(bytes(text))
+        return BlobRef(parse_blob_id(text))
+
+
+@dataclass(frozen=True)
+class BlobStatus:
+    """A blob as the chain records it."""
+
+    blob: BlobRef
+    status: str
+    """``Pending`` (waiting for attestations), ``Available`` or ``Unavailable``."""
+    submitter: bytes
+    commitment: bytes
+    length: int
+    """Payload bytes in this blob."""
+    namespace: int
+    submitted_at: int
+    """The block number that included ``submit_blob``."""
+    node_set: tuple[bytes, ...]
+    """The DA nodes that keep its cells (accounts; order = signer bitfield order)."""
+
+
+@dataclass(frozen=True)
+class SampleReport:
+    """What sampling a blob found. ``available`` only if every sampled cell was fetched and verified; then
+    ``confidence`` is ``1 - 2**-samples``, else 0.0 (a failure, not a guess)."""
+
+    blob: BlobRef
+    available: bool
+    confidence: float
+    samples: int
+    """Cells drawn (distinct, uniformly at random)."""
+    verified: int
+    """Of them, fetched from a custodian and verified against the commitment."""
+    failed: tuple[int, ...]
+    """The cell indices no custodian served with a valid proof."""
+    finalized_block: bytes
+    """The finalized block whose state proved the commitment."""
+
+
+@dataclass(frozen=True)
+class RegisteredNode:
+    """A registered DA node."""
+
+    account: bytes
+    endpoint: str
+    stake: int
+    bls_public: bytes
+    audits_passed: int
+    audits_missed: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a submission is: ``done`` of ``total`` blobs through ``stage`` (``"encode"``, ``"submit"``,
+    ``"push"``, ``"attest"``)."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
