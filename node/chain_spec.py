@@ -161,9 +161,15 @@ DEVNET_DATA_AVAILABILITY = {"attestation_deadline": 10, "custody_replication": 2
 """DA timings a test or a demo can wait through: a blob is judged within 20 s and pruned after 10 minutes, an
 audit round every 10 s; two custodians per column suit the devnet's 4 DA nodes (64 columns each)."""
 
+DEVNET_FILE_BANK = {"audit_period": 10, "proof_deadline": 8, "confirm_deadline": 45, "repair_deadline": 30}
+"""Storage timings a test or a demo can wait through: an audit round every 20 s, 16 s to answer (a node waits
+for the challenge's block to be final), 90 s to push and confirm a fragment (a 4 GiB upload's last segments
+included) before it goes elsewhere, 60 s for a repair before another node is asked."""
+
 PRESET_PARAMS: dict[str, dict[str, dict[str, int]]] = {
-    "dev": {"DataAvailability": DEVNET_DATA_AVAILABILITY},
-    "local": {"System": {"max_block_ref_time": 4 * 10**11}, "DataAvailability": DEVNET_DATA_AVAILABILITY},
+    "dev": {"DataAvailability": DEVNET_DATA_AVAILABILITY, "FileBank": DEVNET_FILE_BANK},
+    "local": {"System": {"max_block_ref_time": 4 * 10**11}, "DataAvailability": DEVNET_DATA_AVAILABILITY,
+              "FileBank": DEVNET_FILE_BANK},
 }
 """Parameters a preset sets apart from the pallets' defaults. ``local`` runs all its validators on one machine,
 so every block is executed by each of them on cores they share: a block may hold 0.4 s of reference execution

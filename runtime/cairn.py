@@ -25,6 +25,11 @@ from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.pallets.validator_set import ValidatorSet
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE
 from runtime.scale import STR, U8, U32, FixedBytes, Tuple, Vec
+from storage_node.pallets import access as storage_access
+from storage_node.pallets import file_bank
+from storage_node.pallets import nodes as storage_nodes
+from storage_node.pallets.file_bank import FileBank
+from storage_node.pallets.nodes import StorageNodes
 
 __all__ = ["CairnRuntime", "COMPOSITION", "DEFINITIONS", "RuntimeVersion", "VERSION", "CORE_API_VERSIONS",
            "RUNTIME_PARAMS_KEY", "runtime_params", "runtime_genesis", "BurnFees"]
@@ -88,6 +93,9 @@ COMPOSITION: tuple[PalletSlot, ...] = (
         "currency": r.pallet(Balances), "fee_handler": BurnFees(), "block_weight": r.pallet(System),
         "max_normal_weight": r.pallet(System).config.max_normal_weight}),
     PalletSlot(7, sudo.DEFINITION, lambda r: {"dispatcher": r}),
+    PalletSlot(20, storage_nodes.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
+    PalletSlot(21, file_bank.DEFINITION, lambda r: {"nodes": r.pallet(StorageNodes), "chain": r.pallet(System), "currency": r.pallet(Balances)}),
+    PalletSlot(22, storage_access.DEFINITION, lambda r: {"files": r.pallet(FileBank)}),
     PalletSlot(30, data_availability.DEFINITION, lambda r: {"currency": r.pallet(Balances), "chain": r.pallet(System)}),
 )
 """Every pallet of the Cairn runtime at its index (index = wire format), and what each is wired to. Adding a
@@ -99,7 +107,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=104,
+    spec_version=105,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),
