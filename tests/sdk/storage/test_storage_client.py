@@ -1,0 +1,200 @@
+"""``client.storage`` against a real network: a dev validator and six storage node processes.
+
+The chain uses 64 KiB segments, so a many-segment file is a few hundred KiB. Tests that take nodes down run
+last in the module: the network is shared.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from runtime.keyring import Keypair
+from sdk.cli import main
+from sdk.client import AsyncClient
+from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress
+from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
+from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
+from tests.sdk.storage.network import StorageNetwork, start_network
+
+SEGMENT = 64 * 1024
+DEADLINE = 240
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory) -> StorageNetwork:
+    network = start_network(tmp_path_factory.mktemp("storage-network"), {"FileBank": {"segment_size": SEGMENT}})
+    yield network
+    network.stop()
+
+
+@pytest.fixture
+async def alice(network):
+    async with AsyncClient(network.url, signer="//Alice") as client:
+        yield client
+
+
+async def download(client: AsyncClient, file_id: bytes) -> bytes:
+    out = io.BytesIO()
+    await client.storage.download(file_id, out)
+    return out.getvalue()
+
+
+async def test_round_trips_of_public_and_private_files(alice):
+    sizes = {"empty": 0, "one byte": 1, "one segment": SEGMENT, "many segments": 5 * SEGMENT + 1234}
+    files = {(name, private): os.urandom(size) for name, size in sizes.items() for private in (True, False)}
+    ids: dict[tuple[str, bool], bytes] = {}
+    reports: list[Progress] = []
+
+    async def store(key: tuple[str, bool]) -> None:
+        ids[key] = await alice.storage.upload(files[key], private=key[1], progress=reports.append)
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as group:  # concurrent uploads: one signer, many transactions
+            for key in files:
+                group.start_soon(store, key)
+        for key, data in files.items():
+            assert await download(alice, ids[key]) == data, key
+    for (name, private), file_id in ids.items():
+        info = await alice.storage.info(file_id)
+        assert (info.status, info.size, info.encrypted) == ("Active", sizes[name], private)
+        assert len(info.fragments) == info.segment_count * (info.k + info.m)
+        assert all(f.healthy for f in info.fragments)
+    assert {p.stage for p in reports} >= {"encode", "declare", "push", "activate"}
+    listed = {f.file_id for f in await alice.storage.ls()}
+    assert set(ids.values()) <= listed
+
+
+async def test_uploads_from_paths_and_streams_and_downloads_to_paths(alice, tmp_path):
+    data = os.urandom(2 * SEGMENT + 5)
+    path = tmp_path / "in.bin"
+    path.write_bytes(data)
+    with anyio.fail_after(DEADLINE):
+        from_path = await alice.storage.upload(path)
+        from_stream = await alice.storage.upload(io.BytesIO(data), private=False)
+        for file_id in (from_path, from_stream):
+            out = tmp_path / f"out-{file_id.hex()[:8]}"
+            await alice.storage.download(file_id, out)
+            assert out.read_bytes() == data
+            assert not out.with_name(out.name + ".part").exists()
+
+
+async def test_a_node_serving_wrong_bytes_is_rejected_and_another_serves(alice, network):
+    data = os.urandom(3 * SEGMENT)
+    with anyio.fail_after(DEADLINE):
+        file_id = await alice.storage.upload(data, private=False)
+        info = await alice.storage.info(file_id)
+        liar = network.node_of(info.fragments[0].node)  # holds data fragment 0 of segment 0: asked first
+        for stored in liar.fragment_files():
+            if stored.parent.name == file_id.hex():
+                body = bytearray(stored.read_bytes())
+                body[-100:] = bytes(b ^ 0xFF for b in body[-100:])
+                stored.write_bytes(bytes(body))
+        manifest = (await alice.storage.ledger.file(file_id)).manifest
+        async with NodeHttp(None) as http:  # the liar does serve the wrong bytes ...
+            served = await http.get(NodeAddress(info.fragments[0].node, liar.url), fragment_path(file_id, 0, 0),
+                                    body_length(5, manifest.fragment_size(0)), signed=False)
+        with pytest.raises(BadFragment):
+            check_fragment_body(served, fragment=0, fragment_count=5, fragment_size=manifest.fragment_size(0),
+                                chunk_size=manifest.chunk_size, expected_segment_root=manifest.segment_roots[0])
+        assert await download(alice, file_id) == data  # ... and the download is exact anyway
+
+
+async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
+    data = os.urandom(SEGMENT + 7)
+    async with AsyncClient(network.url, signer="//Bob") as bob, \
+            AsyncClient(network.url, signer="//Charlie") as charlie:
+        with anyio.fail_after(DEADLINE):
+            file_id = await alice.storage.upload(data)
+            info = await alice.storage.info(file_id)
+            holder = NodeAddress(info.fragments[0].node, network.node_of(info.fragments[0].node).url)
+            expected = body_length(info.k + info.m, (await alice.storage.ledger.file(file_id)).manifest.fragment_size(0))
+
+            with pytest.raises(AccessDenied):  # no grant: the SDK refuses before asking anyone ...
+                await download(charlie, file_id)
+            async with NodeHttp(Keypair.from_uri("//Charlie")) as http:  # ... and a node refuses a signed read
+                with pytest.raises(NodeError) as refused:
+                    await http.get(holder, fragment_path(file_id, 0, 0), expected, signed=True)
+            assert refused.value.status == 403
+
+            with pytest.raises(NoEncryptionKey):
+                await alice.storage.grant(file_id, Keypair.from_uri("//Charlie").public)
+            await bob.storage.register_key()
+            await alice.storage.grant(file_id, Keypair.from_uri("//Bob").public)
+            assert await download(bob, file_id) == data
+            assert await download(bob, file_id) == data
+            log = await alice.storage.access_log(file_id)
+            assert [record.account for record in log] == [Keypair.from_uri("//Bob").public] * 2
+            assert [record.index for record in log] == [0, 1]
+            assert log[0].block <= log[1].block
+
+            await alice.storage.revoke(file_id, Keypair.from_uri("//Bob").public)
+            with pytest.raises(AccessDenied):
+                await download(bob, file_id)
+            async with NodeHttp(Keypair.from_uri("//Bob")) as http:  # the record is still fresh: the grant is gone
+                with pytest.raises(NodeError) as refused:
+                    await http.get(holder, fragment_path(file_id, 0, 0), expected, signed=True)
+            assert refused.value.status == 403
+            assert len(await alice.storage.access_log(file_id)) == 2
+
+
+async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
+    with pytest.raises(FileNotFound):
+        await alice.storage.info(bytes(32))
+    with pytest.raises(FileNotFound):
+        await download(alice, "0x" + "11" * 32)
+    with pytest.raises(ValueError):
+        await alice.storage.info("0x1234")
+
+
+def test_cli_output_shapes(network, tmp_path):
+    """Sync: the CLI runs its own blocking client."""
+    runner = CliRunner()
+    chain = ["--rpc", network.url]
+    data = os.urandom(SEGMENT + 9)
+    (tmp_path / "in.bin").write_bytes(data)
+
+    put = runner.invoke(main, ["storage", "put", str(tmp_path / "in.bin"), "--public", *chain])
+    assert put.exit_code == 0, put.output
+    file_id = put.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"0x[0-9a-f]{64}", file_id), put.stdout
+
+    got = runner.invoke(main, ["storage", "get", file_id, "-o", str(tmp_path / "out.bin"), *chain])
+    assert got.exit_code == 0, got.output
+    assert (tmp_path / "out.bin").read_bytes() == data
+
+    info = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)
+    assert (info["file_id"], info["status"], info["size"], info["encrypted"]) == (file_id, "Active", len(data), False)
+    assert {"segment", "fragment", "node", "endpoint", "confirmed", "node_status", "repairing"} <= set(info["fragments"][0])
+    listed = json.loads(runner.invoke(main, ["storage", "ls", "--json", *chain]).stdout)
+    assert file_id in [f["file_id"] for f in listed]
+    nodes = json.loads(runner.invoke(main, ["storage", "nodes", "--json", *chain]).stdout)
+    assert len(nodes) == len(network.nodes)
+    assert {"endpoint", "capacity", "stake", "audits_passed", "audits_missed", "repairs_done"} <= set(nodes[0])
+    assert json.loads(runner.invoke(main, ["storage", "log", file_id, "--json", *chain]).stdout) == []
+
+    refused = runner.invoke(main, ["storage", "grant", file_id, Keypair.from_uri("//Eve").ss58_address(), *chain])
+    assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
+    bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
+    assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
+
+
+async def test_downloads_are_exact_with_m_nodes_down(alice, network):
+    """Runs last: it stops two storage nodes for good."""
+    public, private = os.urandom(4 * SEGMENT + 3), os.urandom(3 * SEGMENT)
+    with anyio.fail_after(DEADLINE):
+        public_id = await alice.storage.upload(public, private=False)
+        private_id = await alice.storage.upload(private)
+        info = await alice.storage.info(public_id)
+        down = {info.fragments[0].node, info.fragments[1].node}  # two data fragments of segment 0: m = 2
+        for account in down:
+            network.node_of(account).stop(signal.SIGKILL)
+        assert await download(alice, public_id) == public
+        assert await download(alice, private_id) == private
