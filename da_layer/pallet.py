@@ -18,7 +18,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
 - **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
   block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
   node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) within
-  ``audit_deadline`` blocks, or a ``slash_perbill`` share of its stake is burned.
+  ``audit_deadline`` blocks, or a ``slash_perbill`` share of its stake is burned. No audit's deadline
+  outlives its blob's retention, so a node never needs cells past the retention period.
 - **Retention**: ``retention_period`` blocks after submission a blob's record is pruned (and its
   custodians may drop its cells). Every per-block list (deadlines, expiries, audits) is bounded by
   ``max_blobs_per_block`` or ``audits_per_period``, so ``on_initialize`` does bounded work.
@@ -609,28 +610,38 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         size = self.audit_pool_size.get()
         if size == 0:
             return 0
-        cfg = self.config
         parent = self._parent_hash()
+        audit_id = self.next_audit_id.get()
+        opened = []
+        for k in range(self.config.audits_per_period):
+            audit = self._draw_audit(n, blake2_256(DOMAIN_DA_AUDIT + parent + n.to_bytes(4, "little")
+                                                   + k.to_bytes(4, "little")), size)
+            if audit is None:
+                continue
+            self.audits.insert(audit_id, audit)
+            self.deposit_event(AuditStarted(audit_id, audit.node, audit.blob_id, audit.cell_index, audit.deadline))
+            opened.append(audit_id)
+            audit_id += 1
+        if opened:
+            self.next_audit_id.put(audit_id)
+            self.audit_deadlines.insert(n + self.config.audit_deadline, tuple(opened))
+        return self.config.audits_per_period
+
+    def _draw_audit(self, n: int, draw: bytes, pool_size: int) -> Audit | None:
+        """The audit ``draw`` picks: an available blob, one of its attesters, one of that node's custody
+        cells. ``None`` if the blob is pruned before the audit's deadline (its custodians may have dropped it)."""
+        cfg = self.config
+        pick_blob, pick_signer, pick_cell = (
+            int.from_bytes(draw[i * AUDIT_DRAW_BYTES : (i + 1) * AUDIT_DRAW_BYTES], "little") for i in range(3))
+        blob_id = self.audit_pool.get(pick_blob % pool_size)
+        blob = self.blobs.get(blob_id)
         deadline = n + cfg.audit_deadline
-        first = self.next_audit_id.get()
-        for k in range(cfg.audits_per_period):
-            draw = blake2_256(DOMAIN_DA_AUDIT + parent + n.to_bytes(4, "little") + k.to_bytes(4, "little"))
-            pick_blob, pick_signer, pick_cell = (
-                int.from_bytes(draw[i * AUDIT_DRAW_BYTES : (i + 1) * AUDIT_DRAW_BYTES], "little") for i in range(3))
-            blob_id = self.audit_pool.get(pick_blob % size)
-            blob = self.blobs.get(blob_id)
-            attesters = attestation.signers(blob.signers, len(blob.node_set))
-            node_index = attesters[pick_signer % len(attesters)]
-            columns = custody_columns(node_index, len(blob.node_set), blob.custody_seed,
-                                      replication=cfg.custody_replication)
-            audit_id = first + k
-            node = blob.node_set[node_index]
-            cell_index = columns[pick_cell % len(columns)]
-            self.audits.insert(audit_id, Audit(node, blob_id, blob.commitment, cell_index, deadline))
-            self.deposit_event(AuditStarted(audit_id, node, blob_id, cell_index, deadline))
-        self.next_audit_id.put(first + cfg.audits_per_period)
-        self.audit_deadlines.insert(deadline, tuple(range(first, first + cfg.audits_per_period)))
-        return cfg.audits_per_period
+        if blob.submitted_at + cfg.retention_period <= deadline:
+            return None
+        attesters = attestation.signers(blob.signers, len(blob.node_set))
+        node_index = attesters[pick_signer % len(attesters)]
+        columns = custody_columns(node_index, len(blob.node_set), blob.custody_seed, replication=cfg.custody_replication)
+        return Audit(blob.node_set[node_index], blob_id, blob.commitment, columns[pick_cell % len(columns)], deadline)
 
     def _parent_hash(self) -> bytes:
         return self.config.chain.known_block_hash(self.block_number() - 1) or bytes(32)

@@ -341,6 +341,10 @@ def test_retention_prunes_blobs_and_the_audit_pool(blob):
         second = submit(ext, commitment)
         attest(ext, second, bitfield([1, 2, 3], 4), aggregate_of(second, commitment, [1, 2, 3]))
         assert da(ext).audit_pool_size.get() == 2
+        run_to_block(ext, 16)
+        assert started_audits(ext)  # audits while both blobs outlive the deadline (block 19)
+        run_to_block(ext, 20)
+        assert started_audits(ext) == []  # a deadline at 23 would outlive both: their cells may be gone
         run_to_block(ext, 21)
         assert_has_event(ext, BlobPruned(first))
         assert da(ext).blobs.get(first) is None and da(ext).blobs.get(second) is not None
