@@ -35,6 +35,8 @@ __all__ = [
     "MIN_SEED_BYTES",
     "InvalidSecretKey",
     "InvalidSignature",
+    "check_seed",
+    "secret_scalar",
     "secret_from_seed",
     "public_key",
     "sign",
@@ -66,8 +68,7 @@ class InvalidSignature(ValueError):
 
 def secret_from_seed(seed: bytes) -> bytes:
     """The secret key the draft's ``KeyGen(IKM=seed, key_info="")`` derives (``seed``: >= 32 bytes)."""
-    if len(seed) < MIN_SEED_BYTES:
-        raise InvalidSecretKey(f"a key seed has at least {MIN_SEED_BYTES} bytes, not {len(seed)}")
+    check_seed(seed)
     salt, secret = _KEYGEN_SALT, 0
     while secret == 0:
         salt = hashlib.sha256(salt).digest()
@@ -126,9 +127,21 @@ def pop_verify(public: bytes, proof: bytes) -> bool:
     return key is not None and sig is not None and PopSchemeMPL.pop_verify(key, sig)
 
 
-def _secret(secret: bytes) -> PrivateKey:
-    if len(secret) != SECRET_KEY_BYTES or not 0 < int.from_bytes(secret, "big") < CURVE_ORDER:
+def check_seed(seed: bytes) -> None:
+    if len(seed) < MIN_SEED_BYTES:
+        raise InvalidSecretKey(f"a key seed has at least {MIN_SEED_BYTES} bytes, not {len(seed)}")
+
+
+def secret_scalar(secret: bytes) -> int:
+    """The scalar a secret key encodes; raises :class:`InvalidSecretKey`."""
+    value = int.from_bytes(secret, "big")
+    if len(secret) != SECRET_KEY_BYTES or not 0 < value < CURVE_ORDER:
         raise InvalidSecretKey("a secret key is 32 big-endian bytes of a scalar in 1 .. r-1")
+    return value
+
+
+def _secret(secret: bytes) -> PrivateKey:
+    secret_scalar(secret)
     return PrivateKey.from_bytes(bytes(secret))
 
 

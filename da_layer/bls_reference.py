@@ -10,26 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eth_utils.exceptions import ValidationError
 from py_ecc.bls import G2ProofOfPossession as _Pop
 
-from da_layer.bls import CURVE_ORDER, MIN_SEED_BYTES, SECRET_KEY_BYTES, InvalidSecretKey, InvalidSignature
+from da_layer.bls import SECRET_KEY_BYTES, InvalidSignature, check_seed, secret_scalar
 
 __all__ = ["secret_from_seed", "public_key", "sign", "verify", "aggregate", "fast_aggregate_verify", "pop_prove",
            "pop_verify"]
 
 
 def secret_from_seed(seed: bytes) -> bytes:
-    if len(seed) < MIN_SEED_BYTES:
-        raise InvalidSecretKey(f"a key seed has at least {MIN_SEED_BYTES} bytes, not {len(seed)}")
+    check_seed(seed)
     return _Pop.KeyGen(seed).to_bytes(SECRET_KEY_BYTES, "big")
 
 
 def public_key(secret: bytes) -> bytes:
-    return _Pop.SkToPk(_scalar(secret))
+    return _Pop.SkToPk(secret_scalar(secret))
 
 
 def sign(secret: bytes, message: bytes) -> bytes:
-    return _Pop.Sign(_scalar(secret), message)
+    return _Pop.Sign(secret_scalar(secret), message)
 
 
 def verify(public: bytes, message: bytes, signature: bytes) -> bool:
@@ -41,7 +41,7 @@ def aggregate(signatures: Sequence[bytes]) -> bytes:
         raise InvalidSignature("there is nothing to aggregate")
     try:
         return _Pop.Aggregate(list(signatures))
-    except Exception as exc:  # py_ecc raises ValidationError or ValueError, by which check failed
+    except (ValueError, ValidationError) as exc:  # py_ecc raises either, by which check failed
         raise InvalidSignature(f"not a signature: {exc}") from None
 
 
@@ -50,15 +50,9 @@ def fast_aggregate_verify(publics: Sequence[bytes], message: bytes, signature: b
 
 
 def pop_prove(secret: bytes) -> bytes:
-    return _Pop.PopProve(_scalar(secret))
+    return _Pop.PopProve(secret_scalar(secret))
 
 
 def pop_verify(public: bytes, proof: bytes) -> bool:
     return _Pop.PopVerify(public, proof)
 
-
-def _scalar(secret: bytes) -> int:
-    value = int.from_bytes(secret, "big")
-    if len(secret) != SECRET_KEY_BYTES or not 0 < value < CURVE_ORDER:
-        raise InvalidSecretKey("a secret key is 32 big-endian bytes of a scalar in 1 .. r-1")
-    return value
