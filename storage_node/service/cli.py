@@ -1,7 +1,7 @@
 """``cairn storage-node``: run a storage node against a chain.
 
     cairn storage-node --chain-rpc ws://127.0.0.1:9944 --key //Ferdie --base-path ./storage-0 --http-port 0 \\
-        [--capacity 10GiB] [--stake UNITS] [--http-host 127.0.0.1] [--public-url URL]
+        [--capacity 10GiB] [--min-free-disk 256MiB] [--stake UNITS] [--http-host 127.0.0.1] [--public-url URL]
 
 The node registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either) with
 the stake and capacity given, serves fragments on ``--http-port`` (0: any free port), and keeps its fragments
@@ -44,6 +44,13 @@ def parse_size(text: str) -> int:
     return int(match[1]) * _UNITS[match[2].lower()]
 
 
+def _size_option(text: str, flag: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
+
+
 def _keypair(key: str) -> Keypair:
     try:
         if not key.startswith(("//", "0x")) and Path(key).is_file():
@@ -64,20 +71,20 @@ def _keypair(key: str) -> Keypair:
 @click.option("--http-host", default="127.0.0.1", show_default=True, help="Address the fragment API binds.")
 @click.option("--public-url", default=None, help="Endpoint registered on chain [default: http://HOST:PORT].")
 @click.option("--capacity", default="10GiB", show_default=True, help="Bytes offered (e.g. 512MiB, 10GiB).")
+@click.option("--min-free-disk", default="256MiB", show_default=True,
+              help="Disk space to keep free: uploads that would leave less are refused (507).")
 @click.option("--stake", type=click.IntRange(0), default=None,
               help="Stake to hold on registration, in base units [default: the chain's minimum].")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
-                 capacity: str, stake: int | None, log_level: str) -> None:
+                 capacity: str, min_free_disk: str, stake: int | None, log_level: str) -> None:
     """Run a storage node: register, store fragments, answer audits, repair."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
     keypair = _keypair(key)
-    try:
-        capacity_bytes = parse_size(capacity)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--capacity'") from None
+    capacity_bytes = _size_option(capacity, "--capacity")
+    min_free_bytes = _size_option(min_free_disk, "--min-free-disk")
     base_path.mkdir(parents=True, exist_ok=True)
     endpoints = base_path / ENDPOINTS_FILE
     endpoints.unlink(missing_ok=True)  # a dead run's port must not be read as ours
@@ -88,7 +95,8 @@ def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http
                 config = NodeConfig(base_path=base_path, capacity=capacity_bytes,
                                     stake=stake if stake is not None else client.get_constant("StorageNodes",
                                                                                                 "MinStake"),
-                                    http_host=http_host, http_port=http_port, public_url=public_url)
+                                    http_host=http_host, http_port=http_port, public_url=public_url,
+                                    min_free_disk=min_free_bytes)
                 port = await nursery.start(StorageNode(client, keypair, config).run)
                 _write_endpoints(endpoints, port)
                 log.info("ready: http port %d (written to %s)", port, endpoints)

@@ -64,6 +64,8 @@ class NodeConfig:
     """0: any free port (reported by ``run``)."""
     public_url: str | None = None
     """The endpoint registered on chain; ``http://<host>:<port>`` when None."""
+    min_free_disk: int = 256 << 20
+    """Bytes of the disk that must stay free: uploads past it are refused with 507."""
     max_fragment_size: int = 64 << 20
     confirm_batch: int = 64
     confirm_delay: float = 1.0
@@ -75,7 +77,7 @@ class StorageNode:
     def __init__(self, client: AsyncClient, keypair: Keypair, config: NodeConfig) -> None:
         self.client, self.keypair, self.config = client, keypair, config
         self.account = keypair.public
-        self.store = FragmentStore(config.base_path / "store", config.capacity)
+        self.store = FragmentStore(config.base_path / "store", config.capacity, min_free=config.min_free_disk)
         self.chain = ChainView(client, self.account)
         self.metrics = NodeMetrics()
         self.prover = Prover(client, keypair, self.chain, self.store, self.metrics)

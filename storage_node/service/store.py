@@ -14,9 +14,10 @@ folder fsynced (:meth:`FragmentStore.commit`) before the node acknowledges it, s
 survives a power cut, and a crash before the rename leaves only a temporary file that the next start
 deletes: nothing partial is ever found under ``fragments/``.
 
-Capacity: the node serves at most ``capacity`` bytes (what it registered on chain). A write first reserves
-its size (:meth:`FragmentStore.reserve`); past the capacity it raises :class:`StoreFull` (HTTP 507), as it
-does when the disk itself is full (``ENOSPC``/``EDQUOT``). Every method here is blocking file I/O: the
+Capacity: the node serves at most ``capacity`` bytes (what it registered on chain) and keeps ``min_free``
+bytes of its disk free (the disk may be shared). A write first reserves its size
+(:meth:`FragmentStore.reserve`); past either bound it raises :class:`StoreFull` (HTTP 507), as it does when
+the disk fills up anyway (``ENOSPC``/``EDQUOT`` while writing). Every method here is blocking file I/O: the
 daemon calls them through ``trio.to_thread.run_sync``; the index is only changed by the caller's thread
 (:meth:`commit`, :meth:`remove`, :meth:`remove_file` mutate it and are called one at a time from the event
 loop's worker calls, never concurrently with each other).
@@ -28,6 +29,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,11 +69,14 @@ class FragmentKey:
 class FragmentStore:
     """The fragments this node holds, under ``root``, at most ``capacity`` bytes of them."""
 
-    def __init__(self, root: Path, capacity: int) -> None:
-        if capacity < 0:
-            raise ValueError("capacity must not be negative")
+    def __init__(self, root: Path, capacity: int, *, min_free: int = 0) -> None:
+        if capacity < 0 or min_free < 0:
+            raise ValueError("capacity and min_free must not be negative")
         self.root = root
         self.capacity = capacity
+        self.min_free = min_free
+        """Bytes the disk must keep free after a write (other programs share it; a full disk is the node's
+        fault to avoid, not the chain's to know)."""
         self._sizes: dict[FragmentKey, int] = {}
         self._used = 0
         self._reserved = 0
@@ -142,6 +147,10 @@ class FragmentStore:
             if self._used + self._reserved + size > self.capacity:
                 raise StoreFull(f"{size} more bytes would exceed the capacity ({self._used} of {self.capacity} "
                                 f"bytes used, {self._reserved} reserved)")
+            free = shutil.disk_usage(self.root).free - self._reserved
+            if free - size < self.min_free:
+                raise StoreFull(f"{size} more bytes would leave {free - size} bytes free on the disk; "
+                                f"{self.min_free} must stay free")
             self._reserved += size
         try:
             yield

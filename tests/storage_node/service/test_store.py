@@ -109,3 +109,11 @@ def test_replay_guard_refuses_a_signature_twice_inside_the_window_only():
         guard.accept(b"sig3", timestamp_ms=10_500, now_ms=10_600)
     guard.accept(b"sig3", timestamp_ms=10_500, now_ms=11_050)  # sig1 left the window: room again
     assert len(guard) == 2
+
+
+def test_a_disk_with_less_free_space_than_required_is_full(tmp_path):
+    store = FragmentStore(tmp_path, capacity=1000, min_free=1 << 62)
+    store.open()
+    with pytest.raises(StoreFull):
+        with store.reserve(1):
+            pass

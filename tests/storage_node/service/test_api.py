@@ -1,0 +1,218 @@
+"""The storage node's HTTP API against a real dev node: uploads checked against the chain, reads refused to
+anyone not allowed, every class of bad input refused with nothing left behind, and a restart losing nothing.
+
+Storage nodes run in the test's own trio loop (``StorageNode.run``), the chain is a real ``cairn node``
+process; files are declared on chain by ``//Alice`` with RS(1, 1) so that two registered nodes suffice.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from storage_node.auth import body_hash, sign_request
+from storage_node.service.daemon import NodeConfig, StorageNode
+from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
+from tests.storage_node.service.coded import CodedFile, code_file
+
+ALICE = Keypair.from_uri("//Alice")
+BOB = Keypair.from_uri("//Bob")
+NODE_KEYS = (Keypair.from_uri("//Storage0"), Keypair.from_uri("//Storage1"))
+CAPACITY = 1 << 30
+WAIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    node = start_storage_chain(tmp_path_factory.mktemp("storage-api-chain"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+async def client(chain):
+    async with AsyncClient(ws_url(chain)) as client:
+        yield client
+
+
+@asynccontextmanager
+async def running(client: AsyncClient, base: Path, *, min_free_disk: int = 0):
+    """Both storage nodes, registered and serving: ``{account: (node, url)}``."""
+    async with trio.open_nursery() as nursery:
+        nodes = {}
+        for index, keypair in enumerate(NODE_KEYS):
+            node = StorageNode(client, keypair, NodeConfig(base / f"node{index}", capacity=CAPACITY,
+                                                           stake=client.get_constant("StorageNodes", "MinStake"),
+                                                           min_free_disk=min_free_disk, confirm_delay=0.2))
+            port = await nursery.start(node.run)
+            nodes[keypair.public] = (node, f"http://127.0.0.1:{port}")
+        yield nodes
+        nursery.cancel_scope.cancel()
+
+
+async def declared(client: AsyncClient, *, size: int = 50_000, encrypted: bool = False) -> CodedFile:
+    segment_size = client.get_constant("FileBank", "SegmentSize")
+    chunk_size = client.get_constant("FileBank", "ChunkSize")
+    coded = code_file(bytes(range(256)) * (size // 256) + bytes(size % 256), ALICE.public,
+                      segment_size=segment_size, k=1, m=1, chunk_size=chunk_size, encrypted=encrypted)
+    await declare(client, ALICE, coded.manifest.encode())
+    return coded
+
+
+def path_of(coded: CodedFile, segment: int, fragment: int) -> str:
+    return f"/v1/fragments/0x{coded.file_id.hex()}/{segment}/{fragment}"
+
+
+def signed(keypair: Keypair, method: str, path: str, body: bytes, node: bytes, *, at_ms: int | None = None) -> dict:
+    stamp = int(time.time() * 1000) if at_ms is None else at_ms
+    return sign_request(keypair, method, path, body_hash(body), stamp, node)
+
+
+async def put(http: httpx.AsyncClient, url: str, node: bytes, coded: CodedFile, segment: int, fragment: int,
+              *, body: bytes | None = None, signer: Keypair = ALICE, headers: dict | None = None) -> httpx.Response:
+    path = path_of(coded, segment, fragment)
+    body = coded.bodies[(segment, fragment)] if body is None else body
+    return await http.put(url + path, content=body, headers=headers or signed(signer, "PUT", path, body, node))
+
+
+async def placement(client: AsyncClient, coded: CodedFile) -> list[bytes]:
+    return list(await client.query("FileBank", "Placements", [coded.file_id, 0]))
+
+
+async def wait_confirmed(client: AsyncClient, coded: CodedFile) -> None:
+    with trio.fail_after(WAIT_S):
+        while not all(await client.query("FileBank", "Confirmed", [coded.file_id, 0]) or [False]):
+            await trio.sleep(0.5)
+
+
+async def raw_status(url: str, head: str) -> int:
+    """Send a request head (what httpx will not send: a length with no body behind it); the status answered."""
+    host, port = url.removeprefix("http://").split(":")
+    with trio.fail_after(WAIT_S):
+        stream = await trio.open_tcp_stream(host, int(port))
+        async with stream:
+            await stream.send_all(head.encode())
+            answer = await stream.receive_some(4096)
+    return int(answer.split(b" ", 2)[1])
+
+
+def leftovers(node: StorageNode) -> list[Path]:
+    return list((node.store.root / "tmp").iterdir())
+
+
+async def test_upload_is_stored_served_and_confirmed(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client)
+        owners = await placement(client, coded)
+        for fragment, account in enumerate(owners):
+            node, url = nodes[account]
+            response = await put(http, url, account, coded, 0, fragment)
+            assert response.status_code == 201, response.text
+            got = await http.get(url + path_of(coded, 0, fragment))  # public file: no signature needed
+            assert got.status_code == 200 and got.content == coded.bodies[(0, fragment)]
+        await wait_confirmed(client, coded)
+        node, url = nodes[owners[0]]
+        health = (await http.get(url + "/v1/health")).json()
+        assert health["fragments"] == 1 and health["used"] == len(coded.bodies[(0, 0)])
+        metrics = (await http.get(url + "/metrics")).text
+        assert 'cairn_storage_uploads_total{status="201"} 1' in metrics
+        assert 'cairn_storage_confirmations_total{outcome="ok"} 1' in metrics
+
+
+async def test_bad_uploads_are_refused_and_leave_nothing(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client)
+        owners = await placement(client, coded)
+        account = owners[0]
+        node, url = nodes[account]
+        other = owners[1]
+        body = coded.bodies[(0, 0)]
+        path = path_of(coded, 0, 0)
+
+        async def status(response_future) -> int:
+            response = await response_future
+            return response.status_code
+
+        # path characters and malformed ids
+        for bad in ("/v1/fragments/0x" + coded.file_id.hex() + "/0/..%2F1", "/v1/fragments/0xzz/0/0",
+                    "/v1/fragments/0x" + coded.file_id.hex() + "/00/0"):
+            assert await status(http.put(url + bad, content=b"x", headers=signed(ALICE, "PUT", bad, b"x", account))) == 400
+        # a body over the largest any fragment may have: refused on its declared length
+        huge = node.config.max_fragment_size * 2
+        assert await raw_status(url, f"PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {huge}\r\n\r\n") == 413
+        # longer than this fragment's body
+        assert await status(put(http, url, account, coded, 0, 0, body=body + b"x")) == 413
+        # a file the chain does not know
+        unknown = code_file(b"never declared", ALICE.public, segment_size=coded.manifest.segment_size, k=1, m=1,
+                            chunk_size=coded.manifest.chunk_size)
+        assert await status(put(http, url, account, unknown, 0, 0)) == 404
+        # a fragment placed on the other node
+        assert await status(put(http, url, account, coded, 0, 1)) == 404
+        # no signature; an expired one; one by another account; one claiming Alice but made by Bob
+        assert await status(http.put(url + path, content=body)) == 401
+        old = signed(ALICE, "PUT", path, body, account, at_ms=int(time.time() * 1000) - 10 * 60_000)
+        assert await status(put(http, url, account, coded, 0, 0, headers=old)) == 401
+        assert await status(put(http, url, account, coded, 0, 0, signer=BOB)) == 403
+        forged = {**signed(BOB, "PUT", path, body, account), "cairn-account": "0x" + ALICE.public.hex()}
+        assert await status(put(http, url, account, coded, 0, 0, headers=forged)) == 401
+        # signed for the other node
+        assert await status(put(http, url, account, coded, 0, 0, headers=signed(ALICE, "PUT", path, body, other))) == 401
+        # wrong roots; wrong bytes
+        wrong_roots = body[:2] + bytes(32) + body[34:]
+        assert await status(put(http, url, account, coded, 0, 0, body=wrong_roots)) == 409
+        wrong_bytes = body[:-1] + bytes([body[-1] ^ 1])
+        assert await status(put(http, url, account, coded, 0, 0, body=wrong_bytes)) == 409
+        assert node.store.fragment_count == 0 and node.store.used == 0 and leftovers(node) == []
+        # the right upload, then the same signed request again: a replay
+        headers = signed(ALICE, "PUT", path, body, account)
+        assert await status(put(http, url, account, coded, 0, 0, headers=headers)) == 201
+        assert await status(put(http, url, account, coded, 0, 0, headers=headers)) == 401
+        assert node.store.fragment_count == 1 and leftovers(node) == []
+
+
+async def test_private_fragments_are_served_only_to_the_owner(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client, encrypted=True)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        assert (await put(http, url, account, coded, 0, 0)).status_code == 201
+        path = path_of(coded, 0, 0)
+        refused = await http.get(url + path)
+        assert refused.status_code == 401 and coded.bodies[(0, 0)][40:80] not in refused.content
+        refused = await http.get(url + path, headers=signed(BOB, "GET", path, b"", account))
+        assert refused.status_code == 403 and coded.bodies[(0, 0)][40:80] not in refused.content
+        served = await http.get(url + path, headers=signed(ALICE, "GET", path, b"", account))
+        assert served.status_code == 200 and served.content == coded.bodies[(0, 0)]
+
+
+async def test_a_full_disk_answers_507_and_keeps_nothing(client, tmp_path):
+    """The disk is "full" for a node told to keep more free than the disk has: the quota it enforces."""
+    async with running(client, tmp_path, min_free_disk=1 << 62) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client, size=40_000)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        response = await put(http, url, account, coded, 0, 0)
+        assert response.status_code == 507, response.text
+        assert node.store.fragment_count == 0 and leftovers(node) == []
+
+
+async def test_a_restart_keeps_acknowledged_fragments_and_confirms_them(client, tmp_path):
+    async with httpx.AsyncClient(timeout=30) as http:
+        async with running(client, tmp_path) as nodes:
+            coded = await declared(client)
+            owners = await placement(client, coded)
+            for fragment, account in enumerate(owners):
+                assert (await put(http, nodes[account][1], account, coded, 0, fragment)).status_code == 201
+            # stopped at once: the confirmations may not have been sent
+        async with running(client, tmp_path) as nodes:
+            for fragment, account in enumerate(owners):
+                got = await http.get(nodes[account][1] + path_of(coded, 0, fragment))
+                assert got.status_code == 200 and got.content == coded.bodies[(0, fragment)]
+            await wait_confirmed(client, coded)
