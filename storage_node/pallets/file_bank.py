@@ -776,20 +776,23 @@ class FileBank(Pallet[FileBankConfig]):
         if not late:
             return
         view = placer()
+        placement = self.placements.get(file_id, segment)
+        silent = frozenset(placement[fragment] for fragment in late)  # none of them gets another of these
         for fragment in late:
-            info = self._replace(file_id, info, segment, fragment, RepairReason.ConfirmationMissed, view, n)
+            info = self._replace(file_id, info, segment, fragment, RepairReason.ConfirmationMissed, view, n, silent)
         self._store_file(file_id, info)
 
     def _replace(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
-                 placer: _Placer, n: int) -> FileInfo:
+                 placer: _Placer, n: int, avoid: frozenset[bytes] = frozenset()) -> FileInfo:
         """Take a fragment off its node: a repair order if it is stored or its segment can be rebuilt (k
-        healthy fragments), else a fresh assignment the uploader pushes to (by another deadline)."""
+        healthy fragments), else a fresh assignment the uploader pushes to (by another deadline), never to a
+        node in ``avoid``."""
         confirmed = self.confirmed.get(file_id, segment)
         if confirmed[fragment] or sum(confirmed) >= info.k:
             return self._order_repair(file_id, info, segment, fragment, reason, placer)
         placement = list(self.placements.get(file_id, segment))
         size = info.fragment_size_of(segment)
-        new = placer.pick(file_id, _label(segment, fragment, n), placement, size)
+        new = placer.pick(file_id, _label(segment, fragment, n), avoid.union(placement), size)
         if new is not None:
             old, placement[fragment] = placement[fragment], new
             self.placements.insert(file_id, segment, tuple(placement))
@@ -862,9 +865,10 @@ class FileBank(Pallet[FileBankConfig]):
             while left and reaped < budget:
                 left -= 1
                 size = info.fragment_size_of(left)
-                for fragment, node in enumerate(self.placements.take(file_id, left) or ()):
+                for fragment, node in enumerate(self.placements.get(file_id, left) or ()):
                     self._remove_fragment(node, (file_id, left, fragment), size)
                     reaped += 1
+                self.placements.remove(file_id, left)
                 self.confirmed.remove(file_id, left)
                 self.segment_roots.remove(file_id, left)
             if left:

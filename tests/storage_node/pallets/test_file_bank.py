@@ -1,0 +1,477 @@
+"""FileBank, FRAME-style: declare, placement, confirmations and their deadlines, audits, repairs, health, delete."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from runtime.frame.pallet import BadOrigin, Origin
+from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop
+from runtime.pallets.system import System
+from runtime.primitives import Digest
+from storage_node.chunks import ChunkProof
+from storage_node.pallets.file_bank import (
+    AlreadyConfirmed,
+    AuditFailed,
+    AuditMissed,
+    AuditPassed,
+    BadFragmentIndex,
+    BadManifest,
+    ChallengeExpired,
+    Challenged,
+    DuplicateFragment,
+    FileActivated,
+    FileBank,
+    FileDeclared,
+    FileDeleted,
+    FileExists,
+    FileStatusChanged,
+    FragmentReassigned,
+    FragmentsAssigned,
+    HoldReason,
+    InsufficientFunds,
+    MalformedProof,
+    NoRepairOrder,
+    NotAssigned,
+    NotChallenged,
+    NotEnoughNodes,
+    NotFileOwner,
+    NotRepairer,
+    RepairCompleted,
+    RepairOrdered,
+    TooManyConfirmations,
+    TooManyFragments,
+    TooManySegments,
+    UnderRepair,
+    UnknownChallenge,
+    UnknownFile,
+    WrongChunk,
+    WrongChunkSize,
+    WrongProofCount,
+    WrongSegmentSize,
+)
+from storage_node.pallets.nodes import NodeSlashed, StorageNodes
+from storage_node.pallets.types import FileStatus, NodeStatus, RepairReason
+
+from .mock import (
+    ALICE,
+    BOB,
+    ENDOWMENT,
+    NODES,
+    STAKE,
+    StoredFile,
+    confirm_all,
+    declare,
+    free,
+    held,
+    make_file,
+    new_ext,
+    next_block,
+    proofs_for,
+    run_to,
+)
+
+EVE = bytes([0xEE]) * 32
+"""An account with no balance."""
+AUDIT = 10
+"""The mock's audit period."""
+
+
+def bank(ext) -> FileBank:
+    return ext.pallet(FileBank)
+
+
+def status(ext, stored: StoredFile) -> FileStatus:
+    return bank(ext).files.get(stored.file_id).status
+
+
+def active_file(ext, size: int = 3000, **kwargs) -> StoredFile:
+    stored = declare(ext, ALICE, size, **kwargs)
+    confirm_all(ext, stored)
+    return stored
+
+
+def events_of(ext, cls) -> list:
+    return [e for e in ext.events() if isinstance(e, cls)]
+
+
+def run_audit(ext) -> list[Challenged]:
+    """Advance to the next audit block; its challenges."""
+    run_to(ext, (ext.pallet(System).number.get() // AUDIT + 1) * AUDIT)
+    return events_of(ext, Challenged)
+
+
+def audit_with_one_silent_node(ext, stored: StoredFile) -> Challenged:
+    """Run an audit round in which every challenged node answers but the first; its challenge."""
+    silent, *others = run_audit(ext)
+    for challenge in others:
+        answer(ext, stored, challenge)
+    return silent
+
+
+def answer(ext, stored: StoredFile, challenge: Challenged, proofs=None) -> None:
+    proofs = proofs if proofs is not None else proofs_for(stored, challenge.segment, challenge.fragment,
+                                                          challenge.chunk_indices)
+    ext.dispatch(Origin.signed(challenge.node), "FileBank", "submit_proof", challenge_id=challenge.challenge_id,
+                 proofs=proofs)
+
+
+# --- declare --------------------------------------------------------------------------------------
+
+
+def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_nodes():
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        info = bank(ext).files.get(stored.file_id)
+        assert (info.segment_count, info.width, info.status) == (2, 5, FileStatus.Pending)
+        stored_bytes = 5 * (704 + 320)  # two segments of 3 data + 2 parity fragments (2048 and 952 bytes coded)
+        assert info.stored_bytes() == stored_bytes
+        assert held(ext, HoldReason.FileDeposit, ALICE) == info.deposit == 2 * stored_bytes
+        assert free(ext, ALICE) == ENDOWMENT - 10 * stored_bytes - 2 * stored_bytes
+        assert bank(ext).reward_pool.get() == 10 * stored_bytes
+        assert bank(ext).files_of.contains(ALICE, stored.file_id)
+        assigned = events_of(ext, FragmentsAssigned)
+        assert [e.segment for e in assigned] == [0, 1]
+        for event in assigned:
+            assert len(set(event.nodes)) == 5
+            assert bank(ext).placements.get(stored.file_id, event.segment) == event.nodes
+            assert bank(ext).segment_roots.get(stored.file_id, event.segment) == stored.manifest.segment_roots[event.segment]
+        assert_has_event(ext, FileDeclared(stored.file_id, ALICE, 3000))
+        used = sum(ext.pallet(StorageNodes).nodes.get(node).used for node in NODES[:6])
+        assert used == stored_bytes
+
+
+def test_an_empty_file_is_active_at_once():
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 0)
+        assert status(ext, stored) is FileStatus.Active
+        assert_last_event(ext, FileActivated(stored.file_id))
+
+
+def test_placement_is_deterministic_from_the_parent_hash_and_the_file():
+    stored = make_file(ALICE, 9000)
+
+    def placements(parent: bytes) -> list[tuple[bytes, ...]]:
+        ext = new_ext(nodes=8)
+        with ext:
+            ext.pallet(System).initialize(2, parent, Digest())
+            ext.dispatch(Origin.signed(ALICE), "FileBank", "declare", manifest=stored.manifest.encode())
+            return [bank(ext).placements.get(stored.file_id, s) for s in range(stored.manifest.segment_count())]
+
+    first = placements(b"\x01" * 32)
+    assert first == placements(b"\x01" * 32)
+    assert first != placements(b"\x02" * 32)
+    assert all(len(set(nodes)) == 5 for nodes in first)
+
+
+def test_placement_weighs_stake_and_skips_nodes_without_room():
+    ext = new_ext(nodes=6)
+    with ext:
+        full = NODES[0]
+        ext.dispatch(Origin.signed(full), "StorageNodes", "update", endpoint=b"http://full", capacity=1)
+        for seed in range(4):
+            stored = declare(ext, ALICE, 3000, seed=seed)
+            for segment in range(2):
+                assert full not in bank(ext).placements.get(stored.file_id, segment)
+
+
+def lying(stored: StoredFile, **changes) -> bytes:
+    return dataclasses.replace(stored.manifest, **changes).encode()
+
+
+@pytest.mark.parametrize("who, manifest, error", [
+    (None, lambda s: s.manifest.encode(), BadOrigin),
+    (BOB, lambda s: s.manifest.encode(), NotFileOwner),
+    (ALICE, lambda s: b"\x01garbage", BadManifest),
+    (ALICE, lambda s: s.manifest.encode()[:-1], BadManifest),
+    (ALICE, lambda s: lying(s, size=5000), BadManifest),          # three segments' worth of bytes, two roots
+    (ALICE, lambda s: lying(s, size=1000), BadManifest),          # one segment's worth, two roots
+    (ALICE, lambda s: lying(s, k=10, m=7), TooManyFragments),
+    (ALICE, lambda s: lying(s, k=4, m=3), NotEnoughNodes),        # 7 fragments, 6 nodes
+    (ALICE, lambda s: lying(s, chunk_size=512), WrongChunkSize),
+    (ALICE, lambda s: lying(s, segment_size=1500, size=3000 - 1000), WrongSegmentSize),
+    (EVE, lambda s: lying(s, owner=EVE), InsufficientFunds),
+])
+def test_declare_refuses_bad_manifests_and_changes_nothing(who, manifest, error):
+    ext = new_ext()
+    stored = make_file(ALICE, 3000)
+    origin = Origin.none() if who is None else Origin.signed(who)
+    with ext:
+        assert_noop(ext, error, ext.dispatch, origin, "FileBank", "declare", manifest=manifest(stored))
+
+
+def test_declare_refuses_a_duplicate_and_too_many_segments():
+    ext = new_ext(params={"FileBank": {"max_segments": 2}})
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        assert_noop(ext, FileExists, ext.dispatch, Origin.signed(ALICE), "FileBank", "declare",
+                    manifest=stored.manifest.encode())
+        assert_noop(ext, TooManySegments, ext.dispatch, Origin.signed(ALICE), "FileBank", "declare",
+                    manifest=make_file(ALICE, 5000).manifest.encode())
+
+
+# --- confirmations --------------------------------------------------------------------------------
+
+
+def test_the_file_activates_when_every_fragment_is_confirmed():
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        confirm_all(ext, stored)
+        info = bank(ext).files.get(stored.file_id)
+        assert (info.status, info.healthy) == (FileStatus.Active, 10)
+        assert all(bank(ext).confirmed.get(stored.file_id, s) == (True,) * 5 for s in range(2))
+        assert_last_event(ext, FileActivated(stored.file_id))
+
+
+def test_confirm_refuses_bad_input_and_changes_nothing():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        holder = placement[0]
+        stranger = next(node for node in NODES[:6] if node not in placement)
+        fid = stored.file_id
+        for who, fragments, file_id, error in [
+            (stranger, ((0, 0),), fid, NotAssigned),
+            (holder, ((0, 5),), fid, BadFragmentIndex),
+            (holder, ((2, 0),), fid, BadFragmentIndex),
+            (holder, ((0, 0), (0, 0)), fid, DuplicateFragment),
+            (holder, (), fid, TooManyConfirmations),
+            (holder, ((0, 0),), b"\x99" * 32, UnknownFile),
+        ]:
+            assert_noop(ext, error, ext.dispatch, Origin.signed(who), "FileBank", "confirm", file_id=file_id,
+                        fragments=fragments)
+        assert_noop(ext, BadOrigin, ext.dispatch, Origin.none(), "FileBank", "confirm", file_id=fid,
+                    fragments=((0, 0),))
+        ext.dispatch(Origin.signed(holder), "FileBank", "confirm", file_id=fid, fragments=((0, 0),))
+        assert_noop(ext, AlreadyConfirmed, ext.dispatch, Origin.signed(holder), "FileBank", "confirm", file_id=fid,
+                    fragments=((0, 0),))
+
+
+def test_a_fragment_unconfirmed_by_its_deadline_is_reassigned_when_its_segment_cannot_be_rebuilt():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = declare(ext, ALICE, 1000)  # one segment
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        # two of five confirm: fewer than k = 3, so the late ones must come from the uploader again
+        for fragment in (0, 1):
+            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        run_to(ext, 1 + 5)
+        moves = events_of(ext, FragmentReassigned)
+        assert [e.fragment for e in moves] == [2]  # only one node is free: the others wait for the next deadline
+        assert moves[0].from_ == placement[2] and moves[0].to not in placement
+        assert bank(ext).placements.get(stored.file_id, 0)[2] == moves[0].to
+        ext.dispatch(Origin.signed(moves[0].to), "FileBank", "confirm", file_id=stored.file_id, fragments=((0, 2),))
+        assert_noop(ext, NotAssigned, ext.dispatch, Origin.signed(placement[2]), "FileBank", "confirm",
+                    file_id=stored.file_id, fragments=((0, 2),))
+
+
+def test_a_fragment_unconfirmed_by_its_deadline_is_repaired_when_its_segment_has_k():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        for fragment in range(4):
+            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        run_to(ext, 1 + 5)
+        (order,) = events_of(ext, RepairOrdered)
+        assert (order.fragment, order.reason) == (4, RepairReason.ConfirmationMissed)
+        assert order.repairer not in placement
+        assert_noop(ext, UnderRepair, ext.dispatch, Origin.signed(placement[4]), "FileBank", "confirm",
+                    file_id=stored.file_id, fragments=((0, 4),))
+        ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
+                     segment=0, fragment=4)
+        assert status(ext, stored) is FileStatus.Active
+        assert bank(ext).fragment_count.get(placement[4]) == 0
+
+
+# --- audits ---------------------------------------------------------------------------------------
+
+
+def test_an_audit_challenges_every_node_holding_fragments_and_a_pass_pays_pro_rata():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenges = run_audit(ext)
+        holders = {n for s in range(2) for n in bank(ext).placements.get(stored.file_id, s)}
+        assert {c.node for c in challenges} == holders
+        for challenge in challenges:
+            assert len(set(challenge.chunk_indices)) == 2
+            assert bank(ext).challenges.get(challenge.challenge_id).deadline == challenge.deadline == AUDIT + 3
+            node = ext.pallet(StorageNodes).nodes.get(challenge.node)
+            before = free(ext, challenge.node)
+            answer(ext, stored, challenge)
+            assert_last_event(ext, AuditPassed(challenge.challenge_id, challenge.node, node.used))
+            assert free(ext, challenge.node) == before + node.used  # fee_per_byte_period (1) x bytes stored
+            assert ext.pallet(StorageNodes).nodes.get(challenge.node).audits_passed == 1
+        assert not list(bank(ext).challenges.items())
+
+
+def test_submit_proof_refuses_bad_proofs_and_changes_nothing():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = run_audit(ext)[0]
+        good = proofs_for(stored, challenge.segment, challenge.fragment, challenge.chunk_indices)
+        other_chunk = tuple(reversed(good)) if challenge.chunk_indices[0] != challenge.chunk_indices[1] else None
+        other = next(n for n in NODES[:6] if n != challenge.node)
+        cases = [
+            (challenge.node, challenge.challenge_id, good[:1], WrongProofCount),
+            (challenge.node, challenge.challenge_id, (b"\x00", good[1]), MalformedProof),
+            (challenge.node, challenge.challenge_id, other_chunk, WrongChunk),
+            (other, challenge.challenge_id, good, NotChallenged),
+            (challenge.node, 10**6, good, UnknownChallenge),
+        ]
+        for who, challenge_id, proofs, error in cases:
+            assert_noop(ext, error, ext.dispatch, Origin.signed(who), "FileBank", "submit_proof",
+                        challenge_id=challenge_id, proofs=proofs)
+        # the deadline passed but this block has not got round to expiring it (the per-block limit)
+        ext.pallet(System).initialize(challenge.deadline + 1, b"\x05" * 32, Digest())
+        assert_noop(ext, ChallengeExpired, answer, ext, stored, challenge)
+
+
+def test_a_proof_that_does_not_verify_slashes_and_orders_a_repair():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = run_audit(ext)[0]
+        good = proofs_for(stored, challenge.segment, challenge.fragment, challenge.chunk_indices)
+        bad = ChunkProof.decode(good[0])
+        forged = dataclasses.replace(bad, chunk=bytes(b ^ 1 for b in bad.chunk)).encode()
+        answer(ext, stored, challenge, (forged, good[1]))
+        assert_has_event(ext, AuditFailed(challenge.challenge_id, challenge.node))
+        assert_has_event(ext, NodeSlashed(challenge.node, STAKE // 10))
+        node = ext.pallet(StorageNodes).nodes.get(challenge.node)
+        assert (node.stake, node.audits_missed, node.consecutive_misses) == (STAKE - STAKE // 10, 1, 1)
+        assert ext.pallet(StorageNodes).slashed_pool.get() == STAKE // 10
+        (order,) = events_of(ext, RepairOrdered)
+        assert (order.segment, order.fragment, order.reason) == (
+            challenge.segment, challenge.fragment, RepairReason.AuditFailed)
+        assert order.repairer not in bank(ext).placements.get(stored.file_id, challenge.segment)
+        assert status(ext, stored) is FileStatus.Degraded
+        assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Degraded))
+
+
+def test_a_missed_audit_slashes_and_orders_a_repair_at_the_deadline():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = audit_with_one_silent_node(ext, stored)
+        run_to(ext, challenge.deadline + 1)
+        assert_has_event(ext, AuditMissed(challenge.challenge_id, challenge.node))
+        assert_has_event(ext, NodeSlashed(challenge.node, STAKE // 10))
+        assert [e.reason for e in events_of(ext, RepairOrdered)] == [RepairReason.AuditMissed]
+        assert bank(ext).challenges.get(challenge.challenge_id) is None
+
+
+def test_a_completed_repair_moves_the_placement_pays_the_repairer_and_restores_the_file():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = audit_with_one_silent_node(ext, stored)
+        run_to(ext, challenge.deadline + 1)  # missed: degraded, repair ordered
+        (order,) = events_of(ext, RepairOrdered)
+        assert status(ext, stored) is FileStatus.Degraded
+        key = (stored.file_id, order.segment, order.fragment)
+        assert_noop(ext, NotRepairer, ext.dispatch, Origin.signed(challenge.node), "FileBank", "confirm_repair",
+                    file_id=stored.file_id, segment=order.segment, fragment=order.fragment)
+        assert_noop(ext, NoRepairOrder, ext.dispatch, Origin.signed(order.repairer), "FileBank", "confirm_repair",
+                    file_id=stored.file_id, segment=order.segment, fragment=(order.fragment + 1) % 5)
+        before = free(ext, order.repairer)
+        ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
+                     segment=order.segment, fragment=order.fragment)
+        size = bank(ext).files.get(stored.file_id).fragment_size_of(order.segment)
+        assert_has_event(ext, RepairCompleted(*key, order.repairer, size))  # repair_reward_per_byte 1
+        assert free(ext, order.repairer) == before + size
+        assert ext.pallet(StorageNodes).slashed_pool.get() == STAKE // 10 - size
+        assert bank(ext).placements.get(stored.file_id, order.segment)[order.fragment] == order.repairer
+        assert bank(ext).repair_orders.get(stored.file_id, (order.segment, order.fragment)) is None
+        assert ext.pallet(StorageNodes).nodes.get(order.repairer).repairs_done == 1
+        assert not bank(ext).fragments_of.contains(challenge.node, key)
+        assert bank(ext).fragments_of.contains(order.repairer, key)
+        assert status(ext, stored) is FileStatus.Active
+        assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Active))
+
+
+def test_an_unfinished_repair_goes_to_another_node_at_its_deadline():
+    ext = new_ext(nodes=7)
+    with ext:
+        stored = active_file(ext, 1000)  # one segment on five of seven nodes: two candidates to repair
+        challenge = audit_with_one_silent_node(ext, stored)
+        run_to(ext, challenge.deadline + 1)
+        (first,) = events_of(ext, RepairOrdered)
+        run_to(ext, challenge.deadline + 1 + 5)
+        (second,) = events_of(ext, RepairOrdered)
+        assert second.repairer not in (first.repairer, None)
+        assert bank(ext).repair_orders.get(stored.file_id, (first.segment, first.fragment)).repairer == second.repairer
+
+
+def test_repeated_misses_force_a_node_out_and_all_its_fragments_are_repaired():
+    ext = new_ext(nodes=4)
+    with ext:
+        files = [active_file(ext, 3000, seed=seed, k=2, m=1) for seed in range(4)]
+        victim = NODES[0]
+        for _ in range(12):
+            for challenge in run_audit(ext):
+                if challenge.node != victim:
+                    answer(ext, next(f for f in files if f.file_id == challenge.file_id), challenge)
+            run_to(ext, ext.pallet(System).number.get() + 4)
+            if ext.pallet(StorageNodes).nodes.get(victim).status is NodeStatus.ForcedOut:
+                break
+        node = ext.pallet(StorageNodes).nodes.get(victim)
+        assert (node.status, node.consecutive_misses) == (NodeStatus.ForcedOut, 3)
+        assert node.stake == 7_290  # three 10% slashes of 10,000
+        next_block(ext)  # FileBank picks the exit up and orders the rest of the node's fragments repaired
+        still_held = [bank(ext).node_fragments.get(victim, i) for i in range(bank(ext).fragment_count.get(victim))]
+        assert still_held
+        assert all(bank(ext).repair_orders.contains(file_id, (segment, fragment))
+                   for file_id, segment, fragment in still_held)
+
+
+def test_health_goes_degraded_then_active_and_lost_when_a_segment_falls_below_k():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext, 1000)  # one segment, k = 3 of 5
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        ext.dispatch(Origin.signed(placement[0]), "StorageNodes", "exit")
+        next_block(ext)
+        assert status(ext, stored) is FileStatus.Degraded
+        (order,) = events_of(ext, RepairOrdered)
+        ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
+                     segment=0, fragment=0)
+        assert status(ext, stored) is FileStatus.Active
+        for node in placement[1:4]:  # three of five gone: two left, fewer than k
+            ext.dispatch(Origin.signed(node), "StorageNodes", "exit")
+        next_block(ext)
+        info = bank(ext).files.get(stored.file_id)
+        assert (info.status, info.healthy, info.lost_segments) == (FileStatus.Lost, 2, 1)
+        assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Lost))
+
+
+# --- delete ---------------------------------------------------------------------------------------
+
+
+def test_delete_returns_the_deposit_and_reaps_the_fragments():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        deposit = bank(ext).files.get(stored.file_id).deposit
+        before = free(ext, ALICE)
+        assert_noop(ext, NotFileOwner, ext.dispatch, Origin.signed(BOB), "FileBank", "delete", file_id=stored.file_id)
+        assert_noop(ext, UnknownFile, ext.dispatch, Origin.signed(ALICE), "FileBank", "delete", file_id=b"\x01" * 32)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=stored.file_id)
+        assert_last_event(ext, FileDeleted(stored.file_id))
+        assert free(ext, ALICE) == before + deposit
+        assert held(ext, HoldReason.FileDeposit, ALICE) == 0
+        assert bank(ext).files.get(stored.file_id) is None and not bank(ext).files_of.contains(ALICE, stored.file_id)
+        next_block(ext)
+        assert all(ext.pallet(StorageNodes).nodes.get(node).used == 0 for node in NODES[:6])
+        assert all(bank(ext).fragment_count.get(node) == 0 for node in NODES[:6])
+        assert bank(ext).placements.get(stored.file_id, 0) is None
+        assert bank(ext).reaping.get(stored.file_id) is None
