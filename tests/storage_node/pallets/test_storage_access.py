@@ -1,0 +1,122 @@
+"""StorageAccess, FRAME-style: encryption keys, grants with sealed keys, revoke, and the access log."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.frame.pallet import BadOrigin, Origin
+from runtime.frame.testing import assert_last_event, assert_noop
+from runtime.pallets.system import System
+from storage_node.pallets.access import (
+    AccessGranted,
+    AccessRecorded,
+    AccessRevoked,
+    BadSealedKey,
+    KeyRegistered,
+    NoGrant,
+    NoKey,
+    NotFileOwner,
+    StorageAccess,
+    UnknownFile,
+)
+
+from .mock import ALICE, BOB, CHARLIE, declare, new_ext, next_block
+
+SEALED = bytes(range(80))
+KEY = b"\x42" * 32
+
+
+def access(ext) -> StorageAccess:
+    return ext.pallet(StorageAccess)
+
+
+def shared_file(ext):
+    """ALICE's file, with BOB holding a grant."""
+    stored = declare(ext, ALICE, 1000)
+    ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+    ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=stored.file_id, grantee=BOB,
+                 sealed_key=SEALED)
+    return stored
+
+
+def test_register_key_stores_and_replaces_the_key():
+    ext = new_ext()
+    with ext:
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+        assert access(ext).keys.get(BOB) == KEY
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=b"\x43" * 32)
+        assert access(ext).keys.get(BOB) == b"\x43" * 32
+        assert_last_event(ext, KeyRegistered(BOB, b"\x43" * 32))
+        assert_noop(ext, BadOrigin, ext.dispatch, Origin.none(), "StorageAccess", "register_key", key=KEY)
+
+
+def test_grant_stores_the_sealed_key_for_the_grantee():
+    ext = new_ext()
+    with ext:
+        stored = shared_file(ext)
+        assert access(ext).grants.get(stored.file_id, BOB) == SEALED
+        assert_last_event(ext, AccessGranted(stored.file_id, BOB))
+
+
+@pytest.mark.parametrize("who, file_id, grantee, sealed, error", [
+    (BOB, None, BOB, SEALED, NotFileOwner),
+    (ALICE, b"\x01" * 32, BOB, SEALED, UnknownFile),
+    (ALICE, None, BOB, SEALED[:79], BadSealedKey),
+    (ALICE, None, BOB, SEALED + b"\x00", BadSealedKey),
+    (ALICE, None, CHARLIE, SEALED, NoKey),
+])
+def test_grant_refuses_bad_input_and_changes_nothing(who, file_id, grantee, sealed, error):
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "StorageAccess", "grant",
+                    file_id=file_id or stored.file_id, grantee=grantee, sealed_key=sealed)
+
+
+def test_the_access_log_records_every_access_in_order():
+    ext = new_ext()
+    with ext:
+        stored = shared_file(ext)
+        fid = stored.file_id
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "register_key", key=KEY)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=ALICE, sealed_key=SEALED)
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        assert_last_event(ext, AccessRecorded(fid, BOB, 1))
+        next_block(ext)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "record_access", file_id=fid)
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        assert_last_event(ext, AccessRecorded(fid, BOB, 2))
+        assert access(ext).access_count.get(fid) == 3
+        assert [access(ext).access_log.get(fid, i) for i in range(3)] == [(BOB, 1), (ALICE, 2), (BOB, 2)]
+        assert access(ext).last_access.get(fid, BOB) == 2
+
+
+def test_record_access_needs_a_grant_and_a_file():
+    ext = new_ext()
+    with ext:
+        stored = shared_file(ext)
+        assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(CHARLIE), "StorageAccess", "record_access",
+                    file_id=stored.file_id)
+        assert_noop(ext, UnknownFile, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access",
+                    file_id=b"\x01" * 32)
+        assert_noop(ext, BadOrigin, ext.dispatch, Origin.none(), "StorageAccess", "record_access",
+                    file_id=stored.file_id)
+
+
+def test_revoke_stops_record_access_and_clears_the_last_access():
+    ext = new_ext()
+    with ext:
+        stored = shared_file(ext)
+        fid = stored.file_id
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        assert_noop(ext, NotFileOwner, ext.dispatch, Origin.signed(BOB), "StorageAccess", "revoke", file_id=fid,
+                    grantee=BOB)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid, grantee=BOB)
+        assert_last_event(ext, AccessRevoked(fid, BOB))
+        assert access(ext).grants.get(fid, BOB) is None
+        assert access(ext).last_access.get(fid, BOB) is None
+        assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid,
+                    grantee=BOB)
+        assert access(ext).access_log.get(fid, 0) == (BOB, ext.pallet(System).number.get())  # history stays
