@@ -58,7 +58,7 @@ class FileEvent:
     """A ``FileBank`` event about one file that an upload acts on."""
 
     name: str
-    """``FileActivated`` or ``FragmentReassigned``."""
+    """``FileActivated``, ``FragmentReassigned`` or ``RepairOrdered``."""
     segment: int = 0
     fragment: int = 0
     to: bytes = b""
@@ -200,9 +200,11 @@ def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:
         return None
     if event.name == "FileActivated":
         return FileEvent("FileActivated")
+    fields = event.attributes
     if event.name == "FragmentReassigned":
-        fields = event.attributes
         return FileEvent("FragmentReassigned", fields["segment"], fields["fragment"], bytes(fields["to"]))
+    if event.name == "RepairOrdered":
+        return FileEvent("RepairOrdered", fields["segment"], fields["fragment"])
     return None
 
 

@@ -96,6 +96,15 @@ class NodeHttp:
         if response.status_code not in (200, 201):
             raise NodeError(node, response.status_code, response.text[:MAX_ERROR_BODY])
 
+    async def healthy(self, node: NodeAddress) -> bool:
+        """Whether the node answers ``GET /v1/health`` (a cheap probe before sending it a fragment again)."""
+        try:
+            async with self._slot(node):
+                response = await self._client.get(node.endpoint.rstrip("/") + "/v1/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
     async def get(self, node: NodeAddress, path: str, expected_length: int, *, signed: bool) -> bytes:
         """``GET`` a fragment body of exactly ``expected_length`` bytes (anything else is refused unread);
         ``signed`` for a private file's fragments."""

@@ -18,9 +18,12 @@ it) goes out as consecutive transactions in one block. The chain answers with th
 
 **Pushing and activation.** Every fragment goes to its node by ``PUT``, ``window`` segments at a time. A
 node that cannot take a fragment yet (down, full, behind the chain) is retried every ``retry_interval``;
-one that refuses it outright is not asked again. Meanwhile the upload follows ``FileBank``'s finalized
-events: a ``FragmentReassigned`` (the chain gave an unconfirmed fragment to another node) makes it encode
-that segment again and push to the new node; ``FileActivated`` ends the upload.
+one that refuses it outright is not asked again. A node that could not be reached is left alone for a
+backoff that doubles up to ``MAX_BACKOFF`` and probed (``/v1/health``) before its segments are encoded again,
+so a dead node costs no CPU. Meanwhile the upload follows ``FileBank``'s finalized events: a
+``FragmentReassigned`` (the chain gave an unconfirmed fragment to another node) makes it encode that
+segment again and push to the new node; a ``RepairOrdered`` means the chain has the fragment rebuilt by a
+repairer from the others, so the upload stops pushing it; ``FileActivated`` ends the upload.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ from storage_node.crypto import new_data_key, seal_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 from storage_node.params import MANIFEST_VERSION, SALT_LENGTH
 
-__all__ = ["upload"]
+__all__ = ["upload", "MAX_BACKOFF"]
+
+MAX_BACKOFF = 30.0
+"""Longest pause, in seconds, before an unreachable node is probed again."""
 
 Body = tuple[bytes, bytes]
 """A fragment's HTTP body and its BLAKE3 digest."""
@@ -98,6 +104,10 @@ class _Upload:
         """Fragments to push (again): their node could not take them yet, or they were reassigned."""
         self.refused: set[tuple[int, int, bytes]] = set()
         """(segment, fragment, node): the node refused the fragment for good; not asked again."""
+        self.repairing: set[tuple[int, int]] = set()
+        """Fragments the chain ordered rebuilt by a repairer: not the upload's to push any more."""
+        self.backoff: dict[bytes, tuple[float, float]] = {}
+        """Unreachable node → (when to probe it again, the pause before that)."""
         self.reasons: dict[str, str] = {}
         self.activated = anyio.Event()
         self.wake = anyio.Event()
@@ -216,7 +226,11 @@ class _Upload:
             self.reasons[str(exc.node)] = str(exc)
             if not exc.retryable:
                 self.refused.add((segment, fragment, account))
-            self.pending.add((segment, fragment))
+            elif exc.status is None:  # unreachable: back off before encoding its segments again
+                pause = min(MAX_BACKOFF, 2 * self.backoff.get(account, (0.0, self.config.retry_interval / 2))[1])
+                self.backoff[account] = (anyio.current_time() + pause, pause)
+            if (segment, fragment) not in self.repairing:
+                self.pending.add((segment, fragment))
         except LookupError as exc:  # the chain placed the fragment on an account that is no node now
             self.reasons[f"0x{account.hex()}"] = str(exc)
             self.pending.add((segment, fragment))
@@ -244,7 +258,24 @@ class _Upload:
         elif event.name == "FragmentReassigned":
             self.placements[event.segment][event.fragment] = event.to
             self.pending.add((event.segment, event.fragment))
+        elif event.name == "RepairOrdered":
+            self.repairing.add((event.segment, event.fragment))
+            self.pending.discard((event.segment, event.fragment))
         self.wake.set()
+
+    async def _due(self, http: NodeHttp) -> set[tuple[int, int]]:
+        """The pending fragments to push now: not refused by their node, whose node is not backing off (a node
+        whose pause is over is probed first)."""
+        now = anyio.current_time()
+        candidates = {(s, f) for s, f in self.pending if (s, f, self.placements[s][f]) not in self.refused}
+        for account in {self.placements[s][f] for s, f in candidates} & set(self.backoff):
+            again, pause = self.backoff[account]
+            if again <= now and await http.healthy(await self._address(account)):
+                del self.backoff[account]
+            elif again <= now:
+                pause = min(MAX_BACKOFF, 2 * pause)
+                self.backoff[account] = (now + pause, pause)
+        return {(s, f) for s, f in candidates if self.placements[s][f] not in self.backoff}
 
     async def _settle(self, http: NodeHttp, file_id: bytes) -> None:
         """Push what is pending (retries, reassignments) until the chain activates the file."""
@@ -253,7 +284,7 @@ class _Upload:
         with anyio.move_on_after(self.config.activation_timeout) as waited:
             while not self.activated.is_set():
                 self.wake = anyio.Event()
-                due = {(s, f) for s, f in self.pending if (s, f, self.placements[s][f]) not in self.refused}
+                due = await self._due(http)
                 self.pending -= due
                 by_segment: dict[int, list[int]] = {}
                 for segment, fragment in sorted(due):

@@ -25,12 +25,15 @@ from sdk.storage.wire import BadFragment, body_length, check_fragment_body, frag
 from tests.sdk.storage.network import StorageNetwork, start_network
 
 SEGMENT = 64 * 1024
+CONFIRM_DEADLINE = 20
+"""Blocks before the chain replaces a fragment nobody confirmed (40 s), so an upload past a dead node is quick."""
 DEADLINE = 240
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory) -> StorageNetwork:
-    network = start_network(tmp_path_factory.mktemp("storage-network"), {"FileBank": {"segment_size": SEGMENT}})
+    params = {"FileBank": {"segment_size": SEGMENT, "confirm_deadline": CONFIRM_DEADLINE}}
+    network = start_network(tmp_path_factory.mktemp("storage-network"), params)
     yield network
     network.stop()
 
@@ -184,6 +187,24 @@ def test_cli_output_shapes(network, tmp_path):
     assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
     bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
+
+
+async def test_an_upload_completes_past_a_dead_node(alice, network):
+    """The chain replaces the fragments the dead node never confirms (reassigned to another node, which the
+    upload pushes to, or rebuilt by a repairer); the upload waits for that and returns an active file."""
+    dead = network.nodes[-1]
+    dead_account = Keypair.from_uri(dead.account_uri).public
+    dead.stop(signal.SIGKILL)
+    try:
+        data = os.urandom(6 * SEGMENT)  # 6 segments of 5 fragments on 6 nodes: the dead node gets some
+        with anyio.fail_after(DEADLINE):
+            file_id = await alice.storage.upload(data, private=False)
+            info = await alice.storage.info(file_id)
+            assert info.status == "Active" and all(f.healthy for f in info.fragments)
+            assert dead_account not in {f.node for f in info.fragments}
+            assert await download(alice, file_id) == data
+    finally:
+        dead.start()
 
 
 async def test_downloads_are_exact_with_m_nodes_down(alice, network):
