@@ -7,9 +7,13 @@ recover all 128. Cells ``0..63`` are the blob itself, in order (the extension ke
 evaluations in the first half), so :func:`blob_from_cells` is a concatenation.
 
 The trusted setup is the Ethereum KZG ceremony's output (public parameters), shipped in this package as
-``kzg_trusted_setup_mainnet.txt`` and loaded once per process on first use (2-3 s): every call here reads
-the one process-wide object :func:`trusted_setup` returns. ``ckzg`` holds the GIL while it computes, so a
-daemon that computes cells for many blobs runs them in a process pool; each worker loads its own copy.
+``kzg_trusted_setup_mainnet.txt`` and loaded once per process (2-3 s): every call here reads the one
+process-wide object :func:`trusted_setup` returns, loaded on first use for verification only
+(:data:`PRECOMPUTE_VERIFY`, ~4 MiB). A process that computes cells calls :func:`load_trusted_setup` with
+:data:`PRECOMPUTE_COMPUTE` before its first use (~226 ms a blob instead of ~340 ms, for ~96 MiB more and
+~2.6 s more to load: not worth it in a validator, which only checks audit answers). ``ckzg`` holds the GIL
+while it computes, so a daemon that computes cells for many blobs runs them in a process pool; each worker
+loads its own copy.
 
 ``ckzg`` reports every problem as a bare ``RuntimeError``/``ValueError``. The wrappers check sizes, indices
 and field elements first and raise a :class:`KzgError` subclass saying what is wrong; verification of
@@ -33,11 +37,13 @@ __all__ = [
     "CELLS_PER_BLOB",
     "BYTES_PER_CELL",
     "CELLS_TO_RECOVER",
-    "PRECOMPUTE",
+    "PRECOMPUTE_VERIFY",
+    "PRECOMPUTE_COMPUTE",
     "KzgError",
     "MalformedInput",
     "NonCanonicalFieldElement",
     "InvalidPoint",
+    "load_trusted_setup",
     "trusted_setup",
     "commitment",
     "cells_and_proofs",
@@ -54,9 +60,10 @@ CELLS_PER_BLOB = 128
 BYTES_PER_CELL = 2 * BYTES_PER_BLOB // CELLS_PER_BLOB
 CELLS_TO_RECOVER = CELLS_PER_BLOB // 2
 """Any this many distinct cells recover the blob (the extension is 2x)."""
-PRECOMPUTE = 8
-"""``ckzg``'s precomputation level: cells and proofs in ~226 ms per blob instead of ~340 ms (level 0), for
-~0.7 s more at load and a few MiB of tables."""
+PRECOMPUTE_VERIFY = 0
+"""``ckzg``'s precomputation level for verifying and recovering (the default)."""
+PRECOMPUTE_COMPUTE = 8
+"""The level for a process that computes cells and proofs (see the module docstring)."""
 SETUP_FILE = "kzg_trusted_setup_mainnet.txt"
 
 _MODULUS_BYTES = BLS_MODULUS.to_bytes(BYTES_PER_FIELD_ELEMENT, "big")
@@ -78,27 +85,36 @@ class InvalidPoint(KzgError):
     """A commitment or proof that is not a compressed point of G1's subgroup."""
 
 
-_setup: object | None = None
+_setup: tuple[object, int] | None = None
+"""The loaded setup and its precomputation level."""
 _setup_lock = threading.Lock()
 
 
 def trusted_setup() -> object:
     """The process-wide ``ckzg`` trusted setup, loaded from the package's ceremony file on first call."""
+    loaded = _setup
+    return loaded[0] if loaded is not None else load_trusted_setup()
+
+
+def load_trusted_setup(precompute: int = PRECOMPUTE_VERIFY) -> object:
+    """Load the process-wide setup with ``precompute`` now, if not loaded yet, and return it; raises
+    ``ValueError`` if it was already loaded with another level."""
     global _setup
-    if _setup is None:
-        with _setup_lock:
-            if _setup is None:
-                _setup = _load()
-    return _setup
+    with _setup_lock:
+        if _setup is None:
+            _setup = (_load(precompute), precompute)
+        elif _setup[1] != precompute:
+            raise ValueError(f"the trusted setup is loaded with precompute {_setup[1]}, not {precompute}")
+        return _setup[0]
 
 
-def _load() -> object:
+def _load(precompute: int) -> object:
     # importlib.resources imports tempfile (and with it random): imported here, at first use, so that
     # importing the runtime stays free of them (tests/runtime/test_purity.py).
     from importlib import resources
 
     with resources.as_file(resources.files(__package__) / SETUP_FILE) as path:
-        return ckzg.load_trusted_setup(str(path), PRECOMPUTE)
+        return ckzg.load_trusted_setup(str(path), precompute)
 
 
 def commitment(blob: bytes) -> bytes:

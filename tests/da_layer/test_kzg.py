@@ -35,7 +35,15 @@ def computed(blob):
 def test_shipped_setup_is_the_ceremony_file_and_loads_once():
     shipped = Path(kzg.__file__).with_name(kzg.SETUP_FILE)
     assert shipped.read_bytes() == SHARED_SETUP.read_bytes()
-    assert kzg.trusted_setup() is kzg.trusted_setup()
+    setup = kzg.trusted_setup()
+    assert kzg.trusted_setup() is setup
+    outcomes = []  # one process, one setup: the level it was loaded with returns it, the other is refused
+    for level in (kzg.PRECOMPUTE_VERIFY, kzg.PRECOMPUTE_COMPUTE):
+        try:
+            outcomes.append(kzg.load_trusted_setup(level) is setup)
+        except ValueError:
+            outcomes.append("refused")
+    assert sorted(map(str, outcomes)) == ["True", "refused"]
 
 
 def test_cells_and_proofs_equal_ckzg_with_the_reference_setup(blob, computed):
