@@ -80,7 +80,8 @@ class KzgPool:
 
     async def recover(self, cells: Sequence[Cell]) -> tuple[Cell, ...]:
         """Every cell of a blob, with proofs, from at least half of them (checked ones: recovery trusts them)."""
-        data, proofs = await self._run(_recover, [c.index for c in cells], [c.data for c in cells])
+        ordered = sorted(cells, key=lambda cell: cell.index)  # ckzg takes the indices ascending only
+        data, proofs = await self._run(_recover, [c.index for c in ordered], [c.data for c in ordered])
         return tuple(Cell(i, c, p) for i, (c, p) in enumerate(zip(data, proofs)))
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:

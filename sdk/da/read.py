@@ -14,13 +14,12 @@ from __future__ import annotations
 import secrets
 from typing import Callable, Sequence
 
-import anyio
-
 from da_layer.blobs import MalformedBlobs, unpack
 from da_layer.kzg import CELLS_TO_RECOVER, blob_from_cells
 from sdk.chain import AsyncClient
 from sdk.da.chain import Custody, read_custody, read_final_blob
 from sdk.da.errors import ReconstructionFailed, UnknownBlob
+from sdk.da.lanes import for_each
 from sdk.da.peers import DaPeers, PeerError
 from sdk.da.pool import KzgPool
 from sdk.da.types import BlobRef
@@ -44,15 +43,11 @@ class Reader:
     async def get(self, blobs: Sequence[BlobRef]) -> bytes:
         """The payloads of ``blobs``, concatenated in order."""
         parts: list[bytes] = [b""] * len(blobs)
-        limiter = anyio.CapacityLimiter(self._parallel)
 
         async def one(index: int) -> None:
-            async with limiter:
-                parts[index] = await self.payload(blobs[index])
+            parts[index] = await self.payload(blobs[index])
 
-        async with anyio.create_task_group() as group:
-            for index in range(len(blobs)):
-                group.start_soon(one, index)
+        await for_each(len(blobs), self._parallel, one)
         return b"".join(parts)
 
     async def payload(self, blob: BlobRef) -> bytes:

@@ -21,7 +21,7 @@ payload order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Callable
 
 import anyio
 
@@ -33,6 +33,7 @@ from sdk.chain import AsyncClient
 from sdk.da.chain import PALLET, Custody, DaNodeView, read_blob, read_custody
 from sdk.da.config import DaConfig
 from sdk.da.errors import EmptyPayload, NoQuorum, NotAvailable, PayloadTooLarge, SubmissionRefused
+from sdk.da.lanes import for_each
 from sdk.da.peers import DaPeers, PeerError
 from sdk.da.pool import EncodedBlob, KzgPool
 from sdk.da.types import BlobRef, Progress, ProgressCallback
@@ -87,7 +88,7 @@ class Submitter:
             report.step("attest")
             refs[index] = BlobRef(custody.blob_id)
 
-        await _for_each(len(blobs), self._config.window, one)
+        await for_each(len(blobs), self._config.window, one)
         return [ref for ref in refs if ref is not None]
 
     async def encode(self, blob: bytes) -> EncodedBlob:
@@ -171,16 +172,3 @@ class _Reporter:
         self._done[stage] = self._done.get(stage, 0) + 1
         if self._callback is not None:
             self._callback(Progress(stage, self._done[stage], self._total))
-
-
-async def _for_each(count: int, parallel: int, work: Callable[[int], Awaitable[None]]) -> None:
-    """``await work(i)`` for each ``i`` in ``range(count)``, ``parallel`` at once, taken in order."""
-    indices = iter(range(count))
-
-    async def lane() -> None:
-        for index in indices:
-            await work(index)
-
-    async with anyio.create_task_group() as group:
-        for _ in range(min(parallel, count)):
-            group.start_soon(lane)

@@ -1,0 +1,147 @@
+"""The DA layer end to end with real processes: a dev node, four DA nodes (``cairn da-node``) and the SDK.
+
+A payload is submitted, attested and marked available; the cells each DA node serves are exactly those
+``ckzg`` computes for the blob, and exactly its custody; 20 samples give a confidence of at least
+1 - 10^-6; the payload comes back byte for byte, also when half the DA nodes withhold their cells and
+from any 64 cells of a blob; and the ``cairn da`` commands do the same from a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from da_layer import kzg
+from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack, unpack
+from sdk.client import AsyncClient
+from sdk.da.api import DaApi
+from sdk.da.chain import read_blob, read_custody
+from sdk.da.pool import KzgPool
+from tests.da_layer.service.network import start_da_network
+
+CAIRN = str(Path(sys.executable).parent / "cairn")
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    network = start_da_network(tmp_path_factory.mktemp("da-submit"))
+    yield network
+    network.stop()
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with KzgPool(1) as pool:
+        yield pool
+
+
+@pytest.fixture
+async def da(network, pool):
+    async with AsyncClient(network.url, signer="//Alice") as client:
+        api = DaApi(client, client.signer, pool=pool)
+        yield api
+        await api.peers.aclose()
+
+
+@pytest.fixture(scope="module")
+def payload():
+    return os.urandom(USABLE_BYTES_PER_BLOB + 5000)  # two blobs, the second mostly padding
+
+
+@pytest.fixture
+async def submitted(da, payload, network):
+    """The payload submitted once per module (the first test that asks submits it)."""
+    if not hasattr(network, "refs"):
+        network.refs = await da.submit(payload)
+    return network.refs
+
+
+async def test_submit_attests_and_marks_every_blob_available(da, submitted):
+    assert len(submitted) == 2
+    for ref in submitted:
+        status = await da.status(ref)
+        assert status.status == "Available" and status.submitter == da.signer.public
+        assert len(status.node_set) == 4
+    assert [(await da.status(ref)).length for ref in submitted] == [USABLE_BYTES_PER_BLOB, 5000]
+
+
+async def test_nodes_serve_their_custody_cells_exactly_as_ckzg_computes_them(da, submitted, payload, network):
+    blob = pack(payload)[0]
+    cells, proofs = kzg.cells_and_proofs(blob)
+    record = await read_blob(da.chain, submitted[0].blob_id)
+    assert record.commitment == kzg.commitment(blob)
+    custody = await read_custody(da.chain, submitted[0].blob_id, record)
+    for process in network.nodes:
+        position = custody.position_of(process.account)
+        held = await da.peers.get_cells(process.endpoint, submitted[0].blob_id)
+        assert sorted(held) == list(custody.columns_of(position))
+        assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
+        index = custody.columns_of(position)[-1]
+        assert await da.peers.get_cell(process.endpoint, submitted[0].blob_id, index) == held[index]
+
+
+async def test_twenty_samples_give_one_in_a_million(da, submitted):
+    report = await da.sample(submitted[0])
+    assert report.available and report.samples == report.verified == 20 and report.failed == ()
+    assert report.confidence >= 1 - 10**-6
+
+
+async def test_get_rebuilds_the_exact_payload(da, submitted, payload):
+    assert await da.get(submitted) == payload
+    assert await da.get(submitted[1]) == payload[USABLE_BYTES_PER_BLOB:]
+
+
+async def test_get_still_works_with_half_the_nodes_withholding(da, submitted, payload, network):
+    for process in network.nodes[:2]:
+        process.withhold(True)
+    try:
+        assert await da.get(submitted) == payload
+    finally:
+        for process in network.nodes[:2]:
+            process.withhold(False)
+
+
+async def test_any_64_cells_rebuild_the_blob(da, submitted, payload, network, pool):
+    everything = {}
+    for process in network.nodes:
+        everything.update(await da.peers.get_cells(process.endpoint, submitted[0].blob_id))
+    assert len(everything) == kzg.CELLS_PER_BLOB
+    for _ in range(3):
+        chosen = random.sample(sorted(everything), kzg.CELLS_TO_RECOVER)
+        rebuilt = await pool.recover([everything[i] for i in chosen])
+        blob = kzg.blob_from_cells([cell.data for cell in rebuilt])
+        assert unpack([blob], USABLE_BYTES_PER_BLOB) == payload[:USABLE_BYTES_PER_BLOB]
+
+
+def test_the_cli_round_trips_a_file(network, tmp_path):
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(3000))
+    rpc = ["--rpc", network.url]
+    submitted = _cairn("da", "submit", str(source), *rpc)
+    refs = submitted.stdout.split()
+    assert len(refs) == 1 and refs[0].startswith("0x") and submitted.stdout == refs[0] + "\n"
+    _cairn("da", "get", *refs, "-o", str(tmp_path / "copy.bin"), *rpc)
+    assert (tmp_path / "copy.bin").read_bytes() == source.read_bytes()
+    report = json.loads(_cairn("da", "sample", refs[0], "--samples", "12", "--json", *rpc).stdout)
+    assert report["available"] and report["samples"] == 12 and report["confidence"] == 1 - 2**-12
+    assert json.loads(_cairn("da", "status", refs[0], "--json", *rpc).stdout)["status"] == "Available"
+    nodes = json.loads(_cairn("da", "nodes", "--json", *rpc).stdout)
+    assert sorted(node["endpoint"] for node in nodes) == sorted(p.endpoint for p in network.nodes)
+
+
+def test_the_cli_names_unknown_blobs(network):
+    result = _cairn("da", "status", "0x" + "cd" * 32, "--rpc", network.url, check=False)
+    assert result.returncode == 1 and "UnknownBlob" in result.stderr and result.stdout == ""
+
+
+def _cairn(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([CAIRN, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
