@@ -237,12 +237,19 @@ class FileStatusChanged:
 
 
 @dataclass(frozen=True)
-class FragmentReassigned:
-    """A fragment not confirmed in time moves from ``from`` to ``to``; the uploader pushes it there."""
+class _FragmentEvent:
+    """The ``{ file_id, segment, fragment }`` fields the events about one fragment start with (each event stays
+    its own class)."""
 
     file_id: FileId
     segment: Segment
     fragment: FragmentIndex
+
+
+@dataclass(frozen=True)
+class FragmentReassigned(_FragmentEvent):
+    """A fragment not confirmed in time moves from ``from`` to ``to``; the uploader pushes it there."""
+
     from_: AccountId
     to: AccountId
     WIRE_NAMES = {"from_": "from"}
@@ -294,23 +301,17 @@ class AuditMissed:
 
 
 @dataclass(frozen=True)
-class RepairOrdered:
+class RepairOrdered(_FragmentEvent):
     """A fragment is to be rebuilt by ``repairer`` (``None``: no node is eligible yet; retried later)."""
 
-    file_id: FileId
-    segment: Segment
-    fragment: FragmentIndex
     repairer: Annotated[bytes | None, Option(ACCOUNT_ID), "Option<AccountId>"]
     reason: Annotated[RepairReason, REPAIR_REASON, "RepairReason"]
 
 
 @dataclass(frozen=True)
-class RepairCompleted:
+class RepairCompleted(_FragmentEvent):
     """``repairer`` rebuilt and stored a fragment; the placement moved to it and it was paid ``reward``."""
 
-    file_id: FileId
-    segment: Segment
-    fragment: FragmentIndex
     repairer: AccountId
     reward: Reward
 
