@@ -4,7 +4,9 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
 
 - **DA nodes** register with a stake (held under :class:`DataAvailabilityHoldReason`), a BLS public key with
   its proof of possession (checked here, so aggregates are safe from rogue keys) and an HTTP endpoint.
-  ``NodeSet`` lists them in registration order.
+  ``NodeSet`` lists them in registration order. A node leaves with ``deregister``: new blobs stop naming it
+  at once, and its stake (slashable until then) is released ``retention_period`` blocks later, when no
+  retained blob names it any more.
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment, its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and charges ``fee_per_byte`` per byte. It fixes the
   blob's node set (a copy of ``NodeSet``) and its custody seed
@@ -53,7 +55,7 @@ __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
     "DEFINITION", "DaNode", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
-    "AuditPassed", "Slashed",
+    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased",
 ]
 
 BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
@@ -212,6 +214,22 @@ class Slashed:
     amount: Balance
 
 
+@dataclass(frozen=True)
+class NodeDeregistered:
+    """``who`` left the node set: new blobs no longer name it; its stake is released at ``unbonds_at``."""
+
+    who: AccountId
+    unbonds_at: BlockNumber
+
+
+@dataclass(frozen=True)
+class StakeReleased:
+    """A departed node's stake went back to its free balance: no retained blob names it any more."""
+
+    who: AccountId
+    amount: Balance
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
@@ -295,6 +313,14 @@ class InvalidCellProof(DispatchError):
     """The cell and proof do not verify against the blob's commitment at the audited index."""
 
 
+class NotRegistered(DispatchError):
+    """This account is not a DA node."""
+
+
+class AlreadyLeaving(DispatchError):
+    """This node has deregistered already; its stake is unbonding."""
+
+
 # --- config -----------------------------------------------------------------------------------------
 
 
@@ -315,7 +341,9 @@ class DataAvailabilityWeightInfo(Protocol):
     def submit_blob(self) -> Weight: ...
     def attest(self, members: int) -> Weight: ...
     def answer_audit(self) -> Weight: ...
-    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int) -> Weight: ...
+    def deregister(self) -> Weight: ...
+    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
+                      released: int) -> Weight: ...
 
 
 class DataAvailabilityWeights:
@@ -337,9 +365,14 @@ class DataAvailabilityWeights:
     def answer_audit(self) -> Weight:
         return Weight(5_000 * US + 2 * READ + 2 * WRITE, 2_400)
 
-    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int) -> Weight:
+    def deregister(self) -> Weight:
+        """Rewrites ``NodeSet``: sized for the default ``max_nodes`` (128)."""
+        return Weight(200 * US + 3 * READ + 2 * WRITE, 4_096)
+
+    def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
+                      released: int) -> Weight:
         per_item = 2 * READ + 2 * WRITE + 20 * US
-        return Weight(10 * US + 4 * READ + (deadlines + pruned + audits_closed) * per_item
+        return Weight(10 * US + 5 * READ + (deadlines + pruned + audits_closed + 2 * released) * per_item
                       + audits_started * 450 * US, 0)
 
 
@@ -411,10 +444,11 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CRATE = "pallet_data_availability"
     HOLD_REASONS = DataAvailabilityHoldReason
     EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
-              Slashed)
+              Slashed, NodeDeregistered, StakeReleased)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
-              MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof)
+              MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
+              NotRegistered, AlreadyLeaving)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
@@ -442,6 +476,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     audits = StorageMap(U64, Audit.SCALE, docs="Open sampling audits.")
     next_audit_id = StorageValue(U64, default=0, docs="The id the next audit gets.")
     audit_deadlines = StorageMap(U32, Vec(U64), default=(), docs="Audits that close at this block.")
+    unbonding = StorageMap(U32, Vec(ACCOUNT_ID), default=(), docs="Departed nodes whose stake is released at this block.")
 
     @call(0, weight=lambda w, bls_public, proof_of_possession, endpoint, stake: w.register())
     def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature, endpoint: Bytes,
@@ -549,6 +584,22 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.nodes.mutate(who, lambda node: replace(node, audits_passed=node.audits_passed + 1))
         self.deposit_event(AuditPassed(audit_id, who))
 
+    @call(4, weight=lambda w: w.deregister())
+    def deregister(self, origin: Origin) -> None:
+        """Leave the node set. Blobs submitted from now on do not name this node; those that do are
+        retained ``RetentionPeriod`` blocks at most, so the stake, still slashable meanwhile, is released
+        after that."""
+        who = ensure_signed(origin)
+        if not self.nodes.contains(who):
+            raise NotRegistered()
+        node_set = self.node_set.get()
+        if who not in node_set:
+            raise AlreadyLeaving()
+        unbonds_at = self.block_number() + self.config.retention_period
+        self.node_set.put(tuple(member for member in node_set if member != who))
+        self.unbonding.mutate(unbonds_at, lambda leaving: leaving + (who,))
+        self.deposit_event(NodeDeregistered(who, unbonds_at))
+
     # --- hooks ------------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
@@ -557,8 +608,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         deadlines = self._close_deadlines(n)
         closed = self._close_audits(n)
         pruned = self._prune(n)
+        released = self._release_stakes(n)
         started = self._start_audits(n) if n % self.config.audit_period == 0 else 0
-        return self.config.weights.on_initialize(deadlines, closed, pruned, started)
+        return self.config.weights.on_initialize(deadlines, closed, pruned, started, released)
 
     def _close_deadlines(self, n: int) -> int:
         due = self.deadlines.take(n)
@@ -592,6 +644,16 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             self.blobs.remove(blob_id)
             self.deposit_event(BlobPruned(blob_id))
         return len(due)
+
+    def _release_stakes(self, n: int) -> int:
+        leaving = self.unbonding.take(n)
+        for who in leaving:
+            node = self.nodes.take(who)
+            self.node_of_key.remove(node.bls_public)
+            released = self.config.currency.release(DataAvailabilityHoldReason.NodeStake, who, node.stake,
+                                                    best_effort=True)
+            self.deposit_event(StakeReleased(who, released))
+        return len(leaving)
 
     def _leave_audit_pool(self, blob_id: bytes) -> None:
         """Swap-remove: the last entry moves into the leaving blob's slot."""

@@ -14,6 +14,7 @@ from da_layer.custody import custody_columns
 from da_layer.pallet import (
     DEFINITION,
     AlreadyAvailable,
+    AlreadyLeaving,
     AlreadyRegistered,
     AuditPassed,
     AuditStarted,
@@ -34,10 +35,13 @@ from da_layer.pallet import (
     InvalidEndpoint,
     InvalidProofOfPossession,
     MalformedSigners,
+    NodeDeregistered,
     NodeRegistered,
     NoDaNodes,
     NotAudited,
+    NotRegistered,
     Slashed,
+    StakeReleased,
     StakeTooLow,
     TooManyBlobs,
     TooManyNodes,
@@ -167,6 +171,29 @@ def test_register_refuses_past_max_nodes():
         assert_noop(ext, TooManyNodes, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
                     bls_public=PUBLICS[4], proof_of_possession=bls.pop_prove(SECRETS[4]), endpoint=b"http://e",
                     stake=STAKE)
+
+
+def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(blob):
+    with new_ext() as ext:
+        register(ext)
+        old_blob = submit(ext, blob[1])
+        ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "deregister")
+        assert_last_event(ext, NodeDeregistered(NODES[1], 21))
+        assert da(ext).node_set.get() == (NODES[0], NODES[2], NODES[3])
+        assert da(ext).blobs.get(old_blob).node_set == tuple(NODES[:4])  # still named where it was
+        new_blob = submit(ext, blob[1])
+        assert da(ext).blobs.get(new_blob).node_set == (NODES[0], NODES[2], NODES[3])
+        assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "deregister")
+        assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "deregister")
+        assert_noop(ext, AlreadyRegistered, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "register",
+                    **registration(4))
+        run_to_block(ext, 20)
+        assert held(ext, NODES[1]) == STAKE
+        run_to_block(ext, 21)
+        assert_has_event(ext, StakeReleased(NODES[1], STAKE))
+        assert held(ext, NODES[1]) == 0 and da(ext).nodes.get(NODES[1]) is None
+        assert da(ext).node_of_key.get(PUBLICS[1]) is None
+        ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "register", **registration(1))  # may come back
 
 
 # --- submission ---------------------------------------------------------------------------------------
