@@ -47,7 +47,7 @@ from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
-from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, Weight
+from runtime.primitives import ACCOUNT_ID, AccountId, Bytes, Weight
 from runtime.scale import BOOL, BYTES, H256, U16, U32, U64, U128, UNIT, Option, Tuple, Vec
 from storage_node.chunks import ChunkProof, ProofFormatError, verify_chunk_proof
 from storage_node.manifest import Manifest, ManifestError

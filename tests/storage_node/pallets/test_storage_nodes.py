@@ -26,7 +26,7 @@ from storage_node.pallets.nodes import (
 )
 from storage_node.pallets.types import NodeInfo, NodeStatus, RepairReason
 
-from .mock import ALICE, BOB, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block
+from .mock import ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block
 
 
 def register(ext, who, endpoint=b"http://127.0.0.1:7000", capacity=CAPACITY, stake=STAKE):
