@@ -41,6 +41,12 @@ import httpx
 import numpy as np
 from blake3 import blake3
 
+from devnet import launcher
+from devnet.config import DevnetConfig
+from devnet.registry import ROLES
+from sdk.client import Client
+from sdk.storage.transfer import Progress
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 BLOCK = 16 << 20
 """Bytes per read and write while generating, hashing, streaming."""
@@ -60,6 +66,8 @@ class Transfer:
     upload_s: float
     download_s: float
     size: int
+    upload_stages: str = ""
+    """Where an upload's time went, when the system reports its stages."""
 
     @property
     def upload_mbps(self) -> float:
@@ -97,6 +105,26 @@ def check_download(path: Path, expected: bytes, system: str) -> None:
     if file_hash(path) != expected:
         raise SystemExit(f"{system}: the downloaded file differs from the uploaded one")
     path.unlink()
+
+
+class StageClock:
+    """A transfer's progress callback that notes when each stage was first and last reported."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.spans: dict[str, list[float]] = {}   # stage -> [first report, last report], in order of first
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.perf_counter()
+        self.spans.setdefault(progress.stage, [now, now])[1] = now
+
+    def summary(self) -> str:
+        """Each stage's seconds, from its first report to the next stage's (the last: to its last report)."""
+        if not self.spans:
+            return ""
+        stages = list(self.spans.items())
+        ends = [span[0] for _, span in stages[1:]] + [stages[-1][1][1]]
+        return ", ".join(f"{stage} {end - span[0]:.1f} s" for (stage, span), end in zip(stages, ends))
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -237,13 +265,8 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
 
     Starts a devnet under ``base`` (``validators`` validators and its default storage nodes), then for each
     mode uploads with ``Client(...).storage.upload(path, private=..., k=k, m=m)`` (which returns once the
-    file is active on chain) and downloads with ``.download(file_id, out)``."""
-    # Imported here: `--peer tahoe` needs neither the devnet nor the SDK's storage client.
-    from devnet import launcher
-    from devnet.config import DevnetConfig
-    from devnet.registry import ROLES
-    from sdk.client import Client
-
+    file is active on chain; its progress reports say how long each stage took) and downloads with
+    ``.download(file_id, out)``."""
     config = DevnetConfig.load(None, ROLES)
     config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
     state = launcher.up(config, fresh=True)
@@ -253,12 +276,14 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
         with Client(rpc, signer="//Alice") as client:
             for private in (True, False):
                 ids: list[bytes] = []
-                upload_s = timed(lambda: ids.append(client.storage.upload(path, private=private, k=k, m=m)))
+                clock = StageClock()
+                upload_s = timed(lambda: ids.append(
+                    client.storage.upload(path, private=private, k=k, m=m, progress=clock)))
                 out = base / "cairn-download"
                 download_s = timed(lambda: client.storage.download(ids[0], out))
                 check_download(out, digest, "Cairn")
                 transfers.append(Transfer("Cairn", "private" if private else "public", upload_s, download_s,
-                                          path.stat().st_size))
+                                          path.stat().st_size, clock.summary()))
         return transfers
     finally:
         launcher.down(config.base_path)
@@ -316,6 +341,7 @@ def main() -> None:
     table = "\n".join(f"| {t.system} | {t.mode} | {t.upload_mbps:,.1f} ({t.upload_s:.1f} s) | "
                       f"{t.download_mbps:,.1f} ({t.download_s:.1f} s) |" for t in transfers)
     summary = ("| system | file | upload MB/s | download MB/s |\n|---|---|---:|---:|\n" + table + "\n"
+               + "".join(f"- {t.system} {t.mode} upload stages: {t.upload_stages}\n" for t in transfers if t.upload_stages)
                + "".join(line + "\n" for line in goals(transfers)))
     print(summary)
     if args.no_record:
