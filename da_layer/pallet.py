@@ -70,6 +70,7 @@ AuditId = Annotated[int, U64, "AuditId"]
 Namespace = Annotated[int, U32, "u32"]
 CellIndex = Annotated[int, U16, "u16"]
 AccountIds = Annotated[tuple, Vec(ACCOUNT_ID), "Vec<T::AccountId>"]
+Ids = Vec(H256)
 PERBILL = 10**9
 AUDIT_DRAW_BYTES = 8
 """Bytes of an audit's random hash behind each of its three choices (blob, signer, cell)."""
@@ -394,6 +395,7 @@ class DataAvailabilityParams:
     max_nodes: int = 128
     """A 16-byte signer bitfield; an aggregate check of all of them stays under ~20 ms."""
     max_endpoint_length: int = 256
+    """Any ``http(s)://host:port/prefix`` fits; a node record stays a few hundred bytes."""
     retention_period: int = 302_400
     """Seven days of 2 s blocks: long enough for any rollup to fetch or challenge, as Ethereum keeps blobs ~18 days."""
     audit_period: int = 10
@@ -434,9 +436,6 @@ def blob_id_of(submitter: bytes, commitment: bytes, block: int, count: int) -> b
 
 def custody_seed_of(parent_hash: bytes, blob_id: bytes) -> bytes:
     return blake2_256(DOMAIN_DA_CUSTODY + parent_hash + blob_id)
-
-
-Ids = Vec(H256)
 
 
 class DataAvailability(Pallet[DataAvailabilityConfig]):
