@@ -111,7 +111,6 @@ class StageClock:
     """A transfer's progress callback that notes when each stage was first and last reported."""
 
     def __init__(self) -> None:
-        self.started = time.perf_counter()
         self.spans: dict[str, list[float]] = {}   # stage -> [first report, last report], in order of first
 
     def __call__(self, progress: Progress) -> None:
