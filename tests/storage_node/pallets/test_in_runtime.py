@@ -1,0 +1,59 @@
+"""The storage pallets in the real Cairn runtime, through real blocks of the dev chain: signed extrinsics with
+their weights and fees, ``on_initialize`` driven by the executive, the dev preset's parameters. Six dev accounts
+register as nodes, Alice declares a file, the nodes confirm it, the audit round challenges them and their
+proofs pass."""
+
+from __future__ import annotations
+
+from runtime.keyring import DEV_ACCOUNTS, Keypair
+from storage_node.pallets.file_bank import AuditPassed, Challenged, FileActivated, FileBank, FileDeclared
+from storage_node.pallets.nodes import StorageNodes
+from tests.runtime.frame_helpers import at, events_at, new_chain
+from tests.runtime.helpers import sign
+
+from .mock import make_file, proofs_for
+
+KEYS = [Keypair.from_uri(f"//{name}") for name in DEV_ACCOUNTS[:6]]
+ALICE = KEYS[0]
+
+
+def test_declare_confirm_and_audit_through_real_blocks():
+    chain = new_chain("dev")
+    nonces = {key.public: 0 for key in KEYS}
+
+    def signed(key: Keypair, pallet: str, name: str, **args) -> bytes:
+        raw = sign(chain, key, pallet, name, nonce=nonces[key.public], **args)
+        nonces[key.public] += 1
+        return raw
+
+    with at(chain) as runtime:
+        stake = runtime.pallet(StorageNodes).config.min_stake
+        bank = runtime.pallet(FileBank).config
+        segment_size, chunk_size, audit_period = bank.segment_size, bank.chunk_size, bank.audit_period
+    result = chain.produce_block([signed(key, "StorageNodes", "register", endpoint=f"http://n{i}".encode(),
+                                         capacity=1 << 30, stake=stake) for i, key in enumerate(KEYS)])
+    assert all(outcome.error is None for outcome in result.outcomes)
+
+    stored = make_file(ALICE.public, 100_000, segment_size=segment_size, chunk_size=chunk_size)
+    result = chain.produce_block([signed(ALICE, "FileBank", "declare", manifest=stored.manifest.encode())])
+    assert result.outcomes[0].error is None
+    assert FileDeclared(stored.file_id, ALICE.public, 100_000) in events_at(chain)
+
+    with at(chain) as runtime:
+        placement = runtime.pallet(FileBank).placements.get(stored.file_id, 0)
+    by_key = {key.public: key for key in KEYS}
+    chain.produce_block([signed(by_key[node], "FileBank", "confirm", file_id=stored.file_id, fragments=((0, j),))
+                         for j, node in enumerate(placement)])
+    assert FileActivated(stored.file_id) in events_at(chain)
+
+    while chain.blocks[chain.best_hash].header.number % audit_period != audit_period - 1:
+        chain.produce_block([])
+    chain.produce_block([])
+    challenges = [e for e in events_at(chain) if isinstance(e, Challenged)]
+    assert {c.node for c in challenges} == set(placement)
+    result = chain.produce_block([
+        signed(by_key[c.node], "FileBank", "submit_proof", challenge_id=c.challenge_id,
+               proofs=proofs_for(stored, c.segment, c.fragment, c.chunk_indices)) for c in challenges])
+    assert all(outcome.error is None for outcome in result.outcomes)
+    passed = [e for e in events_at(chain) if isinstance(e, AuditPassed)]
+    assert {e.node for e in passed} == set(placement) and all(e.reward > 0 for e in passed)
