@@ -181,6 +181,8 @@ def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(b
         assert_last_event(ext, NodeDeregistered(NODES[1], 21))
         assert da(ext).node_set.get() == (NODES[0], NODES[2], NODES[3])
         assert da(ext).blobs.get(old_blob).node_set == tuple(NODES[:4])  # still named where it was
+        attest(ext, old_blob, bitfield([1, 2, 3], 4), aggregate_of(old_blob, blob[1], [1, 2, 3]))  # and still counts
+        assert_last_event(ext, BlobAvailable(old_blob))
         new_blob = submit(ext, blob[1])
         assert da(ext).blobs.get(new_blob).node_set == (NODES[0], NODES[2], NODES[3])
         assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "deregister")
