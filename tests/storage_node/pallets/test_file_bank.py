@@ -319,7 +319,7 @@ def test_submit_proof_refuses_bad_proofs_and_changes_nothing():
         stored = active_file(ext)
         challenge = run_audit(ext)[0]
         good = proofs_for(stored, challenge.segment, challenge.fragment, challenge.chunk_indices)
-        other_chunk = tuple(reversed(good)) if challenge.chunk_indices[0] != challenge.chunk_indices[1] else None
+        other_chunk = (good[1], good[0])  # the two challenged chunks are distinct
         other = next(n for n in NODES[:6] if n != challenge.node)
         cases = [
             (challenge.node, challenge.challenge_id, good[:1], WrongProofCount),
