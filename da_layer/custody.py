@@ -48,7 +48,11 @@ def custody_columns(node_index: int, node_count: int, seed: bytes, columns: int 
     """The columns (ascending) that node ``node_index`` of the blob's node set keeps."""
     if not 0 <= node_index < node_count:
         raise ValueError(f"node {node_index} is not in a set of {node_count}")
-    return tuple(c for c in range(columns) if node_index in custodians(c, node_count, seed, replication))
+    _check(node_count, seed, replication)
+    position = node_order(node_count, seed).index(node_index)
+    keepers = min(replication, node_count)
+    # column c starts at position c·R and covers the next ``keepers`` positions (mod n)
+    return tuple(c for c in range(columns) if (position - c * replication) % node_count < keepers)
 
 
 def _check(node_count: int, seed: bytes, replication: int) -> None:
