@@ -351,7 +351,7 @@ class DataAvailabilityWeights:
     """From ``benchmarks/da_pallet_weights.py`` on the 2-core reference VM (medians, whole dispatch): register
     1.8 ms (one POP check, 1.3 ms); submit_blob 1.0 ms; attest 1.8 ms with 4 signers and 8.6 ms with 100 (one
     ``fast_aggregate_verify``, 1.5 ms, plus ~70 µs per signer key decompressed and stake read); answer_audit
-    3.7-5.0 ms (one cell proof, 3.5 ms); ~0.4 ms per audit started. Each weight rounds its figure up."""
+    3.6-5.0 ms (one cell proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
 
     def register(self) -> Weight:
         return Weight(2_000 * US + 4 * READ + 5 * WRITE, 512)
@@ -374,7 +374,7 @@ class DataAvailabilityWeights:
                       released: int) -> Weight:
         per_item = 2 * READ + 2 * WRITE + 20 * US
         return Weight(10 * US + 5 * READ + (deadlines + pruned + audits_closed + 2 * released) * per_item
-                      + audits_started * 450 * US, 0)
+                      + audits_started * 200 * US, 0)
 
 
 @dataclass(frozen=True)
