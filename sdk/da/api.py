@@ -20,6 +20,7 @@ from typing import Sequence
 
 import anyio
 
+from da_layer.kzg import PRECOMPUTE_COMPUTE
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.da.chain import read_blob, registered_nodes
@@ -43,24 +44,28 @@ class DaApi:
     reconstructing need none). Close it with :meth:`aclose` (the user-facing client does, on exit)."""
 
     def __init__(self, chain: AsyncClient, signer: Keypair | None, config: DaConfig = DaConfig(),
-                 pool: KzgPool | None = None) -> None:
+                 pool: KzgPool | None = None, encoder: KzgPool | None = None) -> None:
         self.chain = chain
         self.signer = signer
         self.config = config
         self.pool = pool or KzgPool()
+        """Verifies and recovers cells (sampling, reading)."""
+        self.encoder = encoder or KzgPool(precompute=PRECOMPUTE_COMPUTE)
+        """Computes cells and proofs (submitting); its workers start on the first submission."""
         self.peers = DaPeers(timeout=config.http_timeout)
 
     async def aclose(self) -> None:
         """Stop the KZG workers and close the connections to DA nodes (idempotent)."""
         await self.peers.aclose()
         await anyio.to_thread.run_sync(self.pool.close)
+        await anyio.to_thread.run_sync(self.encoder.close)
 
     @property
     def submitter(self) -> Submitter:
         """The submission steps one by one (encode, post, distribute, attest), for tools and tests."""
         if self.signer is None:
             raise NoSigner("submitting needs a signing account: create the client with signer=")
-        return Submitter(self.chain, self.signer, self.pool, self.peers, self.config)
+        return Submitter(self.chain, self.signer, self.encoder, self.peers, self.config)
 
     async def submit(self, data: bytes, *, namespace: int = 0,
                      progress: ProgressCallback | None = None) -> list[BlobRef]:

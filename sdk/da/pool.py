@@ -3,7 +3,8 @@
 ``ckzg`` holds the GIL for the whole of each call, so threads give no parallelism (2 threads ≈ 1x, 2
 processes 1.78x) and one call on the event loop's thread stalls it (~226 ms for one blob's cells). The work
 therefore goes to worker processes, started with ``spawn`` (the caller's threads and event loop are not
-forked along), each loading the trusted setup once, when it starts, so jobs never pay for it.
+forked along), each loading the trusted setup once, when it starts, so jobs never pay for it, at the
+precomputation level the pool was made for.
 
 Arguments and results are plain bytes pickled across the pipe (one blob in: 128 KiB; its cells and proofs
 out: 262 KiB). Awaiting a job parks one ``anyio`` worker thread on its future, so the pool serves trio and
@@ -40,11 +41,14 @@ class EncodedBlob:
 
 
 class KzgPool:
-    """``with KzgPool() as pool: encoded = await pool.encode(blob)``. Workers start on first use (or
-    :meth:`warm`) and stop when the ``with`` block ends."""
+    """``with KzgPool() as pool: ok = await pool.verify(commitment, cells)``. Workers start on first use
+    (or :meth:`warm`) and stop when the ``with`` block ends. A pool that computes cells (:meth:`encode`)
+    should load the setup with ``precompute=kzg.PRECOMPUTE_COMPUTE`` (faster cells, ~96 MiB more per
+    worker); verifying and recovering need no precomputation (the default)."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, precompute: int = kzg.PRECOMPUTE_VERIFY) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self.precompute = precompute
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> "KzgPool":
@@ -90,7 +94,7 @@ class KzgPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=kzg.trusted_setup)
+                                                 initializer=kzg.load_trusted_setup, initargs=(self.precompute,))
         return self._executor
 
 

@@ -19,11 +19,8 @@ import pytest
 
 from da_layer import kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack, unpack
-from sdk.client import AsyncClient
-from sdk.da.api import DaApi
 from sdk.da.chain import read_blob, read_custody
-from sdk.da.pool import KzgPool
-from tests.da_layer.service.network import start_da_network
+from tests.da_layer.service.network import KzgPools, da_api, start_da_network
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
@@ -36,17 +33,16 @@ def network(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pool():
-    with KzgPool(1) as pool:
-        yield pool
+def pools():
+    pools = KzgPools()
+    yield pools
+    pools.close()
 
 
 @pytest.fixture
-async def da(network, pool):
-    async with AsyncClient(network.url, signer="//Alice") as client:
-        api = DaApi(client, client.signer, pool=pool)
+async def da(network, pools):
+    async with da_api(network, pools) as api:
         yield api
-        await api.peers.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +103,14 @@ async def test_get_still_works_with_half_the_nodes_withholding(da, submitted, pa
             process.withhold(False)
 
 
-async def test_any_64_cells_rebuild_the_blob(da, submitted, payload, network, pool):
+async def test_any_64_cells_rebuild_the_blob(da, submitted, payload, network, pools):
     everything = {}
     for process in network.nodes:
         everything.update(await da.peers.get_cells(process.endpoint, submitted[0].blob_id))
     assert len(everything) == kzg.CELLS_PER_BLOB
     for _ in range(3):
         chosen = random.sample(sorted(everything), kzg.CELLS_TO_RECOVER)
-        rebuilt = await pool.recover([everything[i] for i in chosen])
+        rebuilt = await pools.verify.recover([everything[i] for i in chosen])
         blob = kzg.blob_from_cells([cell.data for cell in rebuilt])
         assert unpack([blob], USABLE_BYTES_PER_BLOB) == payload[:USABLE_BYTES_PER_BLOB]
 

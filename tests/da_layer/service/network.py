@@ -11,15 +11,21 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AsyncIterator
 
 from da_layer.service.daemon import WITHHOLD_FILE
 from devnet.role import read_endpoints
+from da_layer.kzg import PRECOMPUTE_COMPUTE
 from runtime.keyring import Keypair
+from sdk.client import AsyncClient
+from sdk.da.api import DaApi
+from sdk.da.pool import KzgPool
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 
-__all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS"]
+__all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS", "KzgPools", "da_api"]
 
 DA_KEYS = ("//Bob", "//Charlie", "//Dave", "//Eve")
 
@@ -115,3 +121,27 @@ def start_da_network(base: Path, count: int = len(DA_KEYS)) -> DaNetwork:
         network.stop()
         raise
     return network
+
+
+@dataclass
+class KzgPools:
+    """One verifying and one encoding pool (one worker each) that a module's tests share: a test pays for
+    neither loading the trusted setup nor starting workers."""
+
+    verify: KzgPool = field(default_factory=lambda: KzgPool(1))
+    encode: KzgPool = field(default_factory=lambda: KzgPool(1, precompute=PRECOMPUTE_COMPUTE))
+
+    def close(self) -> None:
+        self.verify.close()
+        self.encode.close()
+
+
+@asynccontextmanager
+async def da_api(network: DaNetwork, pools: KzgPools, signer: str = "//Alice") -> AsyncIterator[DaApi]:
+    """``client.da`` on the network's chain, on the shared pools (left running for the next test)."""
+    async with AsyncClient(network.url, signer=signer) as client:
+        api = DaApi(client, client.signer, pool=pools.verify, encoder=pools.encode)
+        try:
+            yield api
+        finally:
+            await api.peers.aclose()
