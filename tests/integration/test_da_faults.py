@@ -1,0 +1,146 @@
+"""DA faults with real processes: a submitter that withholds, a submitter that lies, a node that attests and
+then withholds, a node that loses its disk.
+
+- A submitter that hands out fewer than half the cells gets no signature (every node wants all of its
+  custody), so no quorum forms, the chain marks the blob unavailable at its deadline, and light clients
+  report failure instead of a confidence.
+- A node given cells whose proofs do not verify refuses to sign and stores nothing.
+- A node that signed and then withholds is challenged by a sampling audit, does not answer, and is slashed
+  (the others answer theirs and pass).
+- A node restarted with an empty disk rebuilds its custody from its peers' cells, byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from da_layer import kzg
+from da_layer.blobs import pack
+from sdk.chain import AsyncClient
+from sdk.da.chain import read_blob, read_custody
+from sdk.da.errors import NoQuorum
+from sdk.da.peers import PeerError
+from sdk.da.wire import Cell
+from tests.da_layer.service.network import KzgPools, da_api, start_da_network
+
+CAIRN = str(Path(sys.executable).parent / "cairn")
+DEADLINE_S = 120  # dev preset: a blob is judged 10 blocks (20 s) after submission; an audit round every 10 s
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    network = start_da_network(tmp_path_factory.mktemp("da-faults"))
+    yield network
+    network.stop()
+
+
+@pytest.fixture(scope="module")
+def pools():
+    pools = KzgPools()
+    yield pools
+    pools.close()
+
+
+@pytest.fixture
+async def da(network, pools):
+    async with da_api(network, pools) as api:
+        yield api
+
+
+async def test_a_submitter_withholding_more_than_half_gets_no_quorum_and_the_blob_is_unavailable(da, network):
+    submitter = da.submitter
+    encoded = await submitter.encode(pack(os.urandom(5000))[0])
+    custody = await submitter.post(encoded.commitment, 5000, 0)
+    half = kzg.CELLS_PER_BLOB // 2
+    signatures = await submitter.distribute(custody, lambda position: [
+        encoded.cells[c] for c in custody.columns_of(position) if c < half - 1])  # 62 of 128 cells handed out
+    assert signatures.signed == {}
+    assert all("IncompleteCustody" in why for why in signatures.refusals.values())
+    with pytest.raises(NoQuorum):
+        await submitter.attest(custody, signatures)
+    with trio.fail_after(DEADLINE_S):
+        while (await da.status(custody.blob_id)).status != "Unavailable":
+            await trio.sleep(1)
+    report = await da.sample(custody.blob_id)
+    assert not report.available and report.confidence == 0.0 and report.verified == 0
+    assert len(report.failed) == report.samples == 20
+    result = subprocess.run([CAIRN, "da", "sample", "0x" + custody.blob_id.hex(), "--rpc", network.url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == "" and "unavailable" in result.stderr
+
+
+async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_nothing(da, network):
+    submitter = da.submitter
+    encoded = await submitter.encode(pack(os.urandom(7000))[0])
+    custody = await submitter.post(encoded.commitment, 7000, 0)
+    target = network.nodes[0]
+    columns = custody.columns_of(custody.position_of(target.account))
+    honest = [encoded.cells[c] for c in columns]
+    swapped = [Cell(c.index, c.data, honest[(i + 1) % len(honest)].proof) for i, c in enumerate(honest)]
+    flipped = [Cell(c.index, c.data[:-1] + bytes([c.data[-1] ^ 1]), c.proof) if i == 5 else c
+               for i, c in enumerate(honest)]
+    for forged in (swapped, flipped):
+        with pytest.raises(PeerError) as refused:
+            await da.peers.put_cells(target.endpoint, custody.blob_id, forged)
+        assert refused.value.kind == "InvalidProof"
+    with pytest.raises(PeerError) as nothing:
+        await da.peers.get_cells(target.endpoint, custody.blob_id)
+    assert nothing.value.kind == "UnknownBlob"
+    assert not list(target.cells_folder.glob(custody.blob_id.hex() + "*"))
+
+
+async def test_a_node_that_attested_and_then_withholds_is_slashed_by_an_audit(da, network):
+    refs = await da.submit(os.urandom(20_000))
+    liar = network.nodes[1]
+    liar.withhold(True)
+    try:
+        async with AsyncClient(network.url) as client:
+            before = (await client.query("DataAvailability", "Nodes", [liar.account])).stake
+            slashed = passed = False
+            with trio.fail_after(DEADLINE_S * 2):
+                async with client.subscribe_events("DataAvailability") as blocks:
+                    async for block in blocks:
+                        for record in block.events:
+                            if record.name == "Slashed" and record.event.node == liar.account:
+                                slashed = True
+                            if record.name == "AuditPassed":
+                                assert record.event.node != liar.account
+                                passed = True
+                        if slashed and passed:
+                            break
+            after = await client.query("DataAvailability", "Nodes", [liar.account])
+            assert after.stake < before and after.audits_missed >= 1
+        report = await da.sample(refs[0])  # the other custodians still serve every column
+        assert report.available
+    finally:
+        liar.withhold(False)
+
+
+async def test_a_node_restarted_with_an_empty_disk_recovers_its_custody_from_peers(da, network):
+    payload = os.urandom(9000)
+    refs = await da.submit(payload)
+    blob_id = refs[0].blob_id
+    cells, proofs = kzg.cells_and_proofs(pack(payload)[0])
+    custody = await read_custody(da.chain, blob_id, await read_blob(da.chain, blob_id))
+    victim = network.nodes[2]
+    mine = custody.columns_of(custody.position_of(victim.account))
+    victim.stop()
+    shutil.rmtree(victim.cells_folder)
+    victim.start().wait_ready()
+    with trio.fail_after(DEADLINE_S):
+        while True:
+            try:
+                held = await da.peers.get_cells(victim.endpoint, blob_id)
+            except PeerError:
+                held = {}
+            if sorted(held) == list(mine):
+                break
+            await trio.sleep(0.5)
+    assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
