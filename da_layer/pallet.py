@@ -710,6 +710,10 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     def _genesis_hash(self) -> bytes:
         return self.config.chain.known_block_hash(0) or bytes(32)
 
+    def warm_up(self) -> None:
+        """The KZG setup that ``answer_audit`` verifies with (~3 s to load)."""
+        kzg.trusted_setup()
+
     def integrity_test(self) -> None:
         cfg = self.config
         assert cfg.min_stake > 0, "a DA node must have something to lose"

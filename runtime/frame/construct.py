@@ -411,6 +411,11 @@ class RuntimeBase:
         for pallet in self.pallets.values():
             pallet.integrity_test()
 
+    def warm_up(self) -> None:
+        """Every pallet's :meth:`~runtime.frame.pallet.Pallet.warm_up`."""
+        for pallet in self.pallets.values():
+            pallet.warm_up()
+
     def pallet(self, cls: type[P]) -> P:
         """This runtime's instance of pallet class ``cls`` (``KeyError`` if it has none)."""
         return self._by_type[cls]  # type: ignore[return-value]

@@ -15,7 +15,7 @@ A pallet is a class with:
 - ``HOLD_REASONS`` and ``FREEZE_REASONS`` — field-less ``IntEnum`` classes naming why the pallet holds or freezes
   balance (a stake, a deposit, an escrow); the runtime composes them into ``RuntimeHoldReason`` and
   ``RuntimeFreezeReason`` (variant = the pallet, at its index), as FRAME's ``#[pallet::composite_enum]``;
-- hooks ``on_initialize``, ``on_finalize``, ``integrity_test``.
+- hooks ``on_initialize``, ``on_finalize``, ``integrity_test``, ``warm_up``.
 
 A call checks everything first, then writes (house rule 4). It raises a :class:`DispatchError` for a user
 error; the dispatcher rolls its writes back and the extrinsic still pays its fee.
@@ -341,4 +341,9 @@ class Pallet(Generic[C]):
 
     def integrity_test(self) -> None:
         pass
+
+    def warm_up(self) -> None:
+        """Build, once per process, what the pallet's calls need and is slow to make (the DA pallet's KZG
+        setup). A node calls it in the background at start, so the first block that needs it does not stall;
+        a call that comes first builds it itself."""
 

@@ -4,6 +4,8 @@ real KZG cells. Every refused call is an ``assert_noop``: typed error, nothing w
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -384,3 +386,11 @@ def test_retention_prunes_blobs_and_the_audit_pool(blob):
         assert_has_event(ext, BlobPruned(second))
         assert da(ext).audit_pool_size.get() == 0 and da(ext).audit_pool.get(0) is None
         assert da(ext).expiries.get(21) == () and da(ext).deadlines.get(6) == ()
+
+
+
+def test_the_runtime_warm_up_loads_the_kzg_setup_audits_verify_with():
+    # a fresh process: in this one an earlier test may have loaded the setup already
+    check = ("from da_layer import kzg; from runtime.cairn import CairnRuntime; r = CairnRuntime(); "
+             "assert kzg._setup is None; r.warm_up(); assert kzg._setup is not None")
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=120)
