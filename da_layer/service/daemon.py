@@ -37,7 +37,7 @@ import trio
 
 from da_layer import bls
 from da_layer.attestation import attestation_message
-from da_layer.kzg import CELLS_TO_RECOVER
+from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
 from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
@@ -184,8 +184,9 @@ class DaNode:
 
     async def _get_cell(self, request: Request, blob_hex: str, index_text: str) -> Response:
         blob_id = _blob_id(blob_hex)
-        if not index_text.isdigit() or len(index_text) > 3:
-            raise HttpError("Malformed", f"a cell index is a number from 0 to 127, not {index_text[:40]!r}")
+        if not index_text.isdigit() or len(index_text) > 3 or int(index_text) >= CELLS_PER_BLOB:
+            raise HttpError("Malformed", f"a cell index is a number from 0 to {CELLS_PER_BLOB - 1}, "
+                                         f"not {index_text[:40]!r}")
         self._refuse_if_withholding()
         cell = await trio.to_thread.run_sync(self._store.get, blob_id, int(index_text))
         if cell is None:
