@@ -39,6 +39,7 @@ __all__ = [
     "DOMAIN_DA_ATTESTATION",
     "DOMAIN_DA_CUSTODY",
     "DOMAIN_DA_AUDIT",
+    "DOMAIN_COMPUTE_RESULT",
 ]
 
 
@@ -124,3 +125,5 @@ DOMAIN_DA_CUSTODY = b"cairn/da-custody/v1"
 """A blob's custody seed and the node order drawn from it (``da_layer.custody``)."""
 DOMAIN_DA_AUDIT = b"cairn/da-audit/v1"
 """Sampling audits drawn from a block hash: which custodian, which blob, which cell (``da_layer.pallet``)."""
+DOMAIN_COMPUTE_RESULT = b"cairn/compute-result/v1"
+"""A compute job's result digest over its output files and result record (``compute_pallet.kinds``)."""
