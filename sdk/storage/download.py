@@ -176,7 +176,7 @@ class _Download:
         except DecryptionError:
             raise DownloadFailed(f"segment {index} does not decrypt with the data key from the grant") from None
 
-    def _check(self, body: bytes, index: int, fragment: int, known_roots: tuple[Hash32, ...] | None) -> FragmentBody:
+    def _check(self, body: bytearray, index: int, fragment: int, known_roots: tuple[Hash32, ...] | None) -> FragmentBody:
         manifest = self.manifest
         return check_fragment_body(body, fragment=fragment, fragment_count=manifest.fragment_count,
                                    fragment_size=manifest.fragment_size(index), chunk_size=manifest.chunk_size,

@@ -105,7 +105,7 @@ class NodeHttp:
             return False
         return response.status_code == 200
 
-    async def get(self, node: NodeAddress, path: str, expected_length: int, *, signed: bool) -> bytes:
+    async def get(self, node: NodeAddress, path: str, expected_length: int, *, signed: bool) -> bytearray:
         """``GET`` a fragment body of exactly ``expected_length`` bytes (anything else is refused unread);
         ``signed`` for a private file's fragments."""
         try:
@@ -126,10 +126,17 @@ class NodeHttp:
         return body
 
 
-async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
-    buffer = bytearray()
+async def _read_at_most(response: httpx.Response, limit: int) -> bytearray:
+    """The response's body up to ``limit`` bytes, read into one buffer allocated once."""
+    buffer = bytearray(limit)
+    view = memoryview(buffer)
+    filled = 0
     async for part in response.aiter_raw():
-        buffer += part
-        if len(buffer) >= limit:
+        take = min(len(part), limit - filled)
+        view[filled:filled + take] = part[:take]
+        filled += take
+        if filled == limit:
             break
-    return bytes(buffer[:limit])
+    view.release()
+    del buffer[filled:]
+    return buffer
