@@ -40,6 +40,7 @@ __all__ = [
     "DOMAIN_DA_CUSTODY",
     "DOMAIN_DA_AUDIT",
     "DOMAIN_COMPUTE_RESULT",
+    "DOMAIN_COMPUTE_DRAW",
 ]
 
 
@@ -127,3 +128,6 @@ DOMAIN_DA_AUDIT = b"cairn/da-audit/v1"
 """Sampling audits drawn from a block hash: which custodian, which blob, which cell (``da_layer.pallet``)."""
 DOMAIN_COMPUTE_RESULT = b"cairn/compute-result/v1"
 """A compute job's result digest over its output files and result record (``compute_pallet.kinds``)."""
+DOMAIN_COMPUTE_DRAW = b"cairn/compute-draw/v1"
+"""A job kind's pseudo-random draws from the job's seed: initial weights, splits, batch order
+(``compute_pallet.kinds.draws``)."""
