@@ -28,7 +28,7 @@ from sdk.da.chain import read_blob, read_custody
 from sdk.da.errors import NoQuorum
 from sdk.da.peers import PeerError
 from sdk.da.wire import Cell
-from tests.da_layer.service.network import KzgPools, da_api, start_da_network
+from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 DEADLINE_S = 120  # dev preset: a blob is judged 10 blocks (20 s) after submission; an audit round every 10 s
@@ -39,19 +39,6 @@ def network(tmp_path_factory):
     network = start_da_network(tmp_path_factory.mktemp("da-faults"))
     yield network
     network.stop()
-
-
-@pytest.fixture(scope="module")
-def pools():
-    pools = KzgPools()
-    yield pools
-    pools.close()
-
-
-@pytest.fixture
-async def da(network, pools):
-    async with da_api(network, pools) as api:
-        yield api
 
 
 async def test_a_submitter_withholding_more_than_half_gets_no_quorum_and_the_blob_is_unavailable(da, network):

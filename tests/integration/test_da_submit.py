@@ -20,7 +20,7 @@ import pytest
 from da_layer import kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack, unpack
 from sdk.da.chain import read_blob, read_custody
-from tests.da_layer.service.network import KzgPools, da_api, start_da_network
+from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
@@ -30,19 +30,6 @@ def network(tmp_path_factory):
     network = start_da_network(tmp_path_factory.mktemp("da-submit"))
     yield network
     network.stop()
-
-
-@pytest.fixture(scope="module")
-def pools():
-    pools = KzgPools()
-    yield pools
-    pools.close()
-
-
-@pytest.fixture
-async def da(network, pools):
-    async with da_api(network, pools) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,10 @@
 DA nodes run as ``//Bob`` .. ``//Eve`` (endowed by the dev chain spec; ``//Alice`` submits), each with its
 own base path, bind port 0 and report the port in ``endpoints.json``; a restart reuses the port it got, so
 the endpoint the node registered stays right.
+
+A test module defines a module-scoped ``network`` fixture (:func:`start_da_network`) and imports ``pools``
+and ``da`` from here: ``da`` is ``client.da`` on that network, signed by ``//Alice``, on KZG pools the
+module's tests share.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
+
+import pytest
 
 from da_layer.service.daemon import WITHHOLD_FILE
 from devnet.role import read_endpoints
@@ -25,7 +31,7 @@ from sdk.da.api import DaApi
 from sdk.da.pool import KzgPool
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 
-__all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS", "KzgPools", "da_api"]
+__all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS", "KzgPools", "da_api", "pools", "da"]
 
 DA_KEYS = ("//Bob", "//Charlie", "//Dave", "//Eve")
 
@@ -145,3 +151,16 @@ async def da_api(network: DaNetwork, pools: KzgPools, signer: str = "//Alice") -
             yield api
         finally:
             await api.peers.aclose()
+
+
+@pytest.fixture(scope="module")
+def pools() -> Iterator[KzgPools]:
+    shared = KzgPools()
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+async def da(network: DaNetwork, pools: KzgPools) -> AsyncIterator[DaApi]:
+    async with da_api(network, pools) as api:
+        yield api

@@ -13,7 +13,7 @@ import pytest
 
 from da_layer.blobs import pack
 from sdk.da.wire import CELL_RECORD, MAX_CELL_SET, encode_cells
-from tests.da_layer.service.network import KzgPools, da_api, start_da_network
+from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 
 UNKNOWN = "0x" + "ee" * 32
 
@@ -23,19 +23,6 @@ def network(tmp_path_factory):
     network = start_da_network(tmp_path_factory.mktemp("da-api"), count=1)
     yield network
     network.stop()
-
-
-@pytest.fixture(scope="module")
-def pools():
-    pools = KzgPools()
-    yield pools
-    pools.close()
-
-
-@pytest.fixture
-async def da(network, pools):
-    async with da_api(network, pools) as api:
-        yield api
 
 
 @pytest.fixture
