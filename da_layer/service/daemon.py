@@ -44,7 +44,7 @@ from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
-from sdk.da.chain import PALLET, Custody, read_blob, read_custody
+from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import gather_cells
@@ -59,6 +59,7 @@ WITHHOLD_FILE = "withhold"
 SERVABLE = (BlobStatus.Pending, BlobStatus.Available)
 """Blob statuses for which the node takes custody cells."""
 BLOB_PATH = r"/v1/blobs/([^/]+)/cells"
+CHAIN_RETRY_S = 5.0
 
 
 class RegistrationFailed(Exception):
@@ -104,6 +105,7 @@ class DaNode:
                                      lambda: float(self.withholding)),
         })
         self._recovering: set[bytes] = set()
+        self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
 
     @property
@@ -163,11 +165,10 @@ class DaNode:
             raise HttpError("UnknownBlob", f"the chain knows no blob {blob_hex}")
         if blob.status not in SERVABLE:
             raise HttpError("BlobNotPending", f"blob {blob_hex} is {blob.status.name}")
-        custody = await self._custody(blob_id, blob)
-        position = custody.position_of(self._account.public)
-        if position is None:
+        mine = member_columns(blob, self._account.public, self._replication)
+        if mine is None:
             raise HttpError("NotAssigned", f"this node is not in the node set of blob {blob_hex}")
-        expected = set(custody.columns_of(position))
+        expected = set(mine)
         if set(cells) - expected:
             raise HttpError("NotAssigned", f"cells {sorted(set(cells) - expected)[:8]} are not this node's custody")
         if expected - set(cells):
@@ -227,23 +228,23 @@ class DaNode:
         except ChainClientError as exc:
             raise HttpError("ChainUnavailable", f"cannot read the chain: {exc}") from None
 
-    async def _custody(self, blob_id: bytes, blob: Blob) -> Custody:
-        try:
-            return await read_custody(self._client, blob_id, blob)
-        except ChainClientError as exc:
-            raise HttpError("ChainUnavailable", f"cannot read the chain: {exc}") from None
-
     # --- audits ----------------------------------------------------------------------------------------
 
     async def _follow_chain(self) -> None:
-        """Answer the audits addressed to this node; drop the cells of blobs the chain prunes."""
-        async with self._client.subscribe_events(PALLET) as blocks, trio.open_nursery() as nursery:
-            async for block in blocks:
-                for record in block.events:
-                    if isinstance(record.event, AuditStarted) and record.event.node == self._account.public:
-                        nursery.start_soon(self._answer_audit, record.event)
-                    elif isinstance(record.event, BlobPruned):
-                        await self._drop(record.event.blob_id)
+        """Answer the audits addressed to this node; drop the cells of blobs the chain prunes. A lost
+        connection to the chain is waited out (the client reconnects), never the end of the node."""
+        while True:
+            try:
+                async with self._client.subscribe_events(PALLET) as blocks, trio.open_nursery() as nursery:
+                    async for block in blocks:
+                        for record in block.events:
+                            if isinstance(record.event, AuditStarted) and record.event.node == self._account.public:
+                                nursery.start_soon(self._answer_audit, record.event)
+                            elif isinstance(record.event, BlobPruned):
+                                await self._drop(record.event.blob_id)
+            except ChainClientError as exc:
+                log.warning("following the chain: %s; following again in %.0f s", exc, CHAIN_RETRY_S)
+            await trio.sleep(CHAIN_RETRY_S)
 
     async def _drop(self, blob_id: bytes) -> None:
         if self._store.indices(blob_id):
@@ -303,15 +304,11 @@ class DaNode:
         self._recovering.add(blob_id)
         try:
             blob = blob if blob is not None else await read_blob(self._client, blob_id)
-            if blob is None:
-                return
-            custody = await read_custody(self._client, blob_id, blob)
-            position = custody.position_of(self._account.public)
-            if position is None:
-                return
-            missing = set(custody.columns_of(position)) - self._store.indices(blob_id)
+            mine = None if blob is None else member_columns(blob, self._account.public, self._replication)
+            missing = set(mine or ()) - self._store.indices(blob_id)
             if not missing:
                 return
+            custody = await read_custody(self._client, blob_id, blob)
             cells = await gather_cells(self._peers, self._pool, custody, blob.commitment, skip=self._account.public,
                                        enough=lambda held: len(held) >= CELLS_TO_RECOVER)
             if len(cells) < CELLS_TO_RECOVER:

@@ -17,7 +17,8 @@ from da_layer.custody import custodians, custody_columns
 from da_layer.pallet import Blob, DaNode
 from sdk.chain import AsyncClient
 
-__all__ = ["PALLET", "DaNodeView", "Custody", "read_blob", "read_final_blob", "read_custody", "registered_nodes"]
+__all__ = ["PALLET", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
+           "registered_nodes"]
 
 PALLET = "DataAvailability"
 
@@ -55,6 +56,14 @@ class Custody:
         return next((node.position for node in self.nodes if node.account == account), None)
 
 
+def member_columns(blob: Blob, account: bytes, replication: int) -> tuple[int, ...] | None:
+    """The columns ``account`` keeps of ``blob`` (``None`` if it is not in the blob's node set)."""
+    if account not in blob.node_set:
+        return None
+    return custody_columns(blob.node_set.index(account), len(blob.node_set), blob.custody_seed,
+                           replication=replication)
+
+
 async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,
                     at: bytes | None = None) -> Blob | None:
     """The pallet's ``Blob`` record at block ``at`` (proven: the finalized head; else the best block), or
@@ -89,11 +98,17 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: Blob) -> Custo
     The registrations are read unproven even by a light client: an endpoint only says where to ask, and
     every cell fetched is checked against the (proven) commitment, so a lying RPC node can make sampling
     fail but never succeed."""
-    views = []
-    for position, account in enumerate(blob.node_set):
-        info = await client.query(PALLET, "Nodes", [account])
-        views.append(DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),
-                                None if info is None else info.bls_public, 0 if info is None else info.stake))
+    infos: list[DaNode | None] = [None] * len(blob.node_set)
+
+    async def read(position: int) -> None:
+        infos[position] = await client.query(PALLET, "Nodes", [blob.node_set[position]])
+
+    async with anyio.create_task_group() as group:
+        for position in range(len(infos)):
+            group.start_soon(read, position)
+    views = [DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),
+                        None if info is None else info.bls_public, 0 if info is None else info.stake)
+             for position, (account, info) in enumerate(zip(blob.node_set, infos))]
     return Custody(blob_id, blob, tuple(views), client.get_constant(PALLET, "CustodyReplication"))
 
 
