@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
+from compute_pallet.pallets.interfaces import FileFacts
 from da_layer import pallet as data_availability
 from runtime.extrinsic import SIGNED_EXTENSIONS, DecodedExtrinsics, SignatureCache
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
@@ -28,11 +29,13 @@ from runtime.scale import STR, U8, U32, FixedBytes, Tuple, Vec
 from storage_node.pallets import access as storage_access
 from storage_node.pallets import file_bank
 from storage_node.pallets import nodes as storage_nodes
+from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import FileBank
 from storage_node.pallets.nodes import StorageNodes
+from storage_node.pallets.types import FileStatus
 
 __all__ = ["CairnRuntime", "COMPOSITION", "DEFINITIONS", "RuntimeVersion", "VERSION", "CORE_API_VERSIONS",
-           "RUNTIME_PARAMS_KEY", "runtime_params", "runtime_genesis", "BurnFees"]
+           "RUNTIME_PARAMS_KEY", "runtime_params", "runtime_genesis", "BurnFees", "FileBankStorageInfo"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,32 @@ CORE_API_VERSIONS = (
 )
 """The executive's own runtime APIs (``runtime.apis``); pallets add theirs through their definitions.
 ``Metadata`` v2 tells polkadot.js to ask ``metadata_versions`` (which answers ``[14]``)."""
+
+
+class FileBankStorageInfo:
+    """The compute pallets' ``StorageInfo``, over FileBank and StorageAccess: files, readers, fragment holders."""
+
+    def __init__(self, files: FileBank, access: StorageAccess) -> None:
+        self._files, self._access = files, access
+
+    def file_facts(self, file_id: bytes) -> FileFacts | None:
+        info = self._files.files.get(file_id)
+        if info is None:
+            return None
+        return FileFacts(info.owner, info.status in (FileStatus.Active, FileStatus.Degraded))
+
+    def may_read(self, file_id: bytes, who: bytes) -> bool:
+        """The owner, anyone for a file stored unencrypted (public), or a grantee of its sealed key."""
+        info = self._files.files.get(file_id)
+        return info is not None and (info.owner == who or not info.encrypted
+                                     or self._access.grants.contains(file_id, who))
+
+    def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
+        info = self._files.files.get(file_id)
+        if info is None:
+            return frozenset()
+        return frozenset(node for segment in range(min(info.segment_count, max_segments))
+                         for node in self._files.placements.get(file_id, segment) or ())
 
 
 class BurnFees:

@@ -41,6 +41,10 @@ __all__ = [
     "DOMAIN_DA_AUDIT",
     "DOMAIN_COMPUTE_RESULT",
     "DOMAIN_COMPUTE_DRAW",
+    "DOMAIN_COMPUTE_COMMIT",
+    "DOMAIN_COMPUTE_ASSIGNMENT",
+    "DOMAIN_COMPUTE_SEED",
+    "DOMAIN_FL_UPDATE_COMMIT",
 ]
 
 
@@ -131,3 +135,12 @@ DOMAIN_COMPUTE_RESULT = b"cairn/compute-result/v1"
 DOMAIN_COMPUTE_DRAW = b"cairn/compute-draw/v1"
 """A job kind's pseudo-random draws from the job's seed: initial weights, splits, batch order
 (``compute_pallet.kinds.draws``)."""
+DOMAIN_COMPUTE_COMMIT = b"cairn/compute-commit/v1"
+"""A provider's commitment to a job's result digest, bound to the job and to the provider, so a copied
+commitment cannot pass for another provider's (``compute_pallet.commitment``)."""
+DOMAIN_COMPUTE_ASSIGNMENT = b"cairn/compute-assignment/v1"
+"""Which providers run a job, drawn from the parent block hash (``compute_pallet.pallets.jobs``)."""
+DOMAIN_COMPUTE_SEED = b"cairn/compute-seed/v1"
+"""The seed a job's kind runs with, fixed by the chain when the job is submitted."""
+DOMAIN_FL_UPDATE_COMMIT = b"cairn/fl-update-commit/v1"
+"""A federated-learning participant's commitment to the update file it will deliver for a round."""

@@ -1,0 +1,1 @@
+"""The compute market's pallets: ComputeProviders, ComputeJobs and FederatedLearning (pure)."""

@@ -1,0 +1,639 @@
+"""FederatedLearning: tasks whose participants train on data that never leaves them, aggregated by verified jobs.
+
+A creator opens a task (``create_task``): a base model (a stored file it may read), a number of rounds, the
+participants (listed accounts, or anyone when the list is empty), the stake each participant holds while the
+task runs, the lengths of each round's commit and delivery windows, a reward pool, an optional validation
+dataset, and what each round's aggregation job may cost (price cap and redundancy) with its parameters. The
+creator's funds, the pool plus every round's aggregation escrow, are held as ``TaskFunds``.
+
+**A round.** Participants who joined (``join``, holding the stake) train locally, upload their update (their
+own file, readable by the creator: public or granted) and commit
+``compute_pallet.commitment.update_commitment(task, round, participant, file, salt)`` within the commit
+window, then deliver (reveal the file and salt) within the delivery window. In the block after the delivery
+window, ``on_initialize`` slashes every participant that committed and did not deliver (``no_show_slash`` of
+its stake, burned), and submits a ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and
+verified like any job, its escrow released from the task's funds) over the inputs, in this order:
+
+    [current global model, each delivered update (in storage order of the participants), validation set?]
+
+**Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
+model, and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
+(``reward_pool / rounds``) pro rata; mismatched or all-zero scores split it equally. A failed job leaves the
+global model as it was and pays nothing. Each round's record (``Rounds``) lists the global model it started
+from, every update with its contributor, the job, the scores, the rewards and the new model; ComputeJobs'
+lineage of the new model names the job, its inputs and its parent (the previous global model), so a walk
+from the final model reaches every round, every update and the base model. After the last round, what is
+left of the creator's funds and every participant's stake is released.
+
+``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
+``max_participants`` participants); the rest wait a block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from compute_pallet.commitment import SALT_LENGTH, update_commitment
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
+from compute_pallet.pallets.types import (
+    PERBILL,
+    Accounts,
+    FileId,
+    JobId,
+    JobStatus,
+    OptionalFile,
+    Resources,
+    RoundRecord,
+    Scores,
+    SlotStatus,
+    Task,
+    TaskId,
+    TaskStatus,
+    Update,
+)
+from compute_pallet.pallets.weights import FederatedLearningWeightInfo, FederatedLearningWeights
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
+from runtime.pallets.balances_types import HoldCurrency
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Weight
+from runtime.scale import H256, U8, U32, U64, U128, FixedBytes, Tuple, Vec
+
+__all__ = ["FederatedLearning", "FederatedLearningConfig", "FederatedLearningParams", "HoldReason", "DEFINITION",
+           "TaskCurrency", "TaskCreated", "ParticipantJoined", "UpdateCommitted", "UpdateDelivered",
+           "ParticipantSlashed", "RoundAggregating", "RoundAggregated", "ContributorRewarded", "RoundFailed",
+           "RoundStarted", "TaskFinished", "UnknownFile", "FileNotActive", "FileNotReadable", "BadRounds",
+           "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow", "ParamsTooLong", "BadRedundancy",
+           "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined", "TaskFull", "NotMember", "NotTraining",
+           "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted", "DeliveryClosed", "AlreadyDelivered",
+           "CommitmentMismatch", "UpdateNotOwned"]
+
+
+class HoldReason(enum.IntEnum):
+    """Why this pallet holds balance."""
+
+    TaskFunds = 0
+    ParticipantStake = 1
+
+
+class TaskCurrency(HoldCurrency, Protocol):
+    def can_withdraw(self, who: bytes, amount: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class FederatedLearningParams:
+    min_stake: int = 10 * 10**12
+    """10 tokens: a participant that commits and walks away loses ``no_show_slash`` of it, which must
+    outweigh what a free option on the round's reward is worth."""
+    max_participants: int = 12
+    """Participants per task: a round's aggregation job takes the global model, every update and a
+    validation set as inputs (``ComputeJobs.MaxInputs`` is 16), and ending a round touches each once."""
+    max_rounds: int = 1_000
+    """Rounds per task."""
+    max_period: int = 43_200
+    """Blocks a commit or delivery window lasts at most (24 h)."""
+    no_show_slash: int = 100_000_000
+    """Perbill of a participant's stake burned when it committed an update and did not deliver it: 10%."""
+    aggregation_deadline: int = 600
+    """Blocks a round's ``fedavg`` job has to be verified (20 min): commit, reveal and a dispute fit."""
+    aggregation_cpu_cores: int = 1
+    """Cores an aggregation asks for: averaging a few models is light work."""
+    aggregation_memory_mib: int = 2_048
+    """Memory an aggregation asks for: every update of a round in memory at once."""
+    max_round_ends_per_block: int = 8
+    """Round ends handled per block (each reads every participant and submits a job)."""
+
+
+@dataclass(frozen=True)
+class FederatedLearningConfig:
+    market: JobMarket
+    storage: StorageInfo
+    currency: TaskCurrency
+    weights: FederatedLearningWeightInfo
+    min_stake: int
+    max_participants: int
+    max_rounds: int
+    max_period: int
+    no_show_slash: int
+    aggregation_deadline: int
+    aggregation_cpu_cores: int
+    aggregation_memory_mib: int
+    max_round_ends_per_block: int
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+RoundNumber = Annotated[int, U32, "u32"]
+Salt = Annotated[bytes, FixedBytes(SALT_LENGTH), "[u8; 32]"]
+Hash = Annotated[bytes, H256, "H256"]
+
+
+@dataclass(frozen=True)
+class TaskCreated:
+    """A task was created and ``funds`` held from its creator (the reward pool and every round's
+    aggregation escrow); round 0 started."""
+
+    task_id: TaskId
+    creator: AccountId
+    base_model: FileId
+    rounds: RoundNumber
+    funds: Balance
+
+
+@dataclass(frozen=True)
+class ParticipantJoined:
+    task_id: TaskId
+    participant: AccountId
+    stake: Balance
+
+
+@dataclass(frozen=True)
+class RoundStarted:
+    """Round ``round`` trains from ``global_model``: commit by ``commit_deadline``, deliver by
+    ``deliver_deadline``."""
+
+    task_id: TaskId
+    round: RoundNumber
+    global_model: FileId
+    commit_deadline: BlockNumber
+    deliver_deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class UpdateCommitted:
+    task_id: TaskId
+    round: RoundNumber
+    participant: AccountId
+
+
+@dataclass(frozen=True)
+class UpdateDelivered:
+    task_id: TaskId
+    round: RoundNumber
+    participant: AccountId
+    update: FileId
+
+
+@dataclass(frozen=True)
+class ParticipantSlashed:
+    """``participant`` committed an update in ``round`` and did not deliver it: ``amount`` burned."""
+
+    task_id: TaskId
+    round: RoundNumber
+    participant: AccountId
+    amount: Balance
+
+
+@dataclass(frozen=True)
+class RoundAggregating:
+    """The round's updates are being averaged by job ``job_id``."""
+
+    task_id: TaskId
+    round: RoundNumber
+    job_id: JobId
+
+
+@dataclass(frozen=True)
+class RoundAggregated:
+    """The round's aggregation was verified: ``global_model`` is the next global model."""
+
+    task_id: TaskId
+    round: RoundNumber
+    job_id: JobId
+    global_model: FileId
+
+
+@dataclass(frozen=True)
+class ContributorRewarded:
+    task_id: TaskId
+    round: RoundNumber
+    contributor: AccountId
+    score: Annotated[int, U64, "u64"]
+    reward: Balance
+
+
+@dataclass(frozen=True)
+class RoundFailed:
+    """No update was delivered, or the aggregation could not be submitted or verified: the global model
+    stays, nothing is paid."""
+
+    task_id: TaskId
+    round: RoundNumber
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    """The last round ended: ``refunded`` went back to the creator and every stake was released."""
+
+    task_id: TaskId
+    global_model: FileId
+    refunded: Balance
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class UnknownFile(DispatchError):
+    """A model, dataset or update file does not exist."""
+
+
+class FileNotActive(DispatchError):
+    """A model, dataset or update file is not active yet (or is lost)."""
+
+
+class FileNotReadable(DispatchError):
+    """The task's creator may not read the file (not its owner, not public, no grant)."""
+
+
+class BadRounds(DispatchError):
+    """A task has 1 to ``MaxRounds`` rounds."""
+
+
+class BadParticipants(DispatchError):
+    """The participant list is longer than ``MaxParticipants`` or names an account twice."""
+
+
+class BadPeriods(DispatchError):
+    """A commit or delivery window is 0 or longer than ``MaxPeriod`` blocks."""
+
+
+class StakeTooLow(DispatchError):
+    """The participants' stake is below ``MinStake``."""
+
+
+class RewardTooLow(DispatchError):
+    """The reward pool gives a round nothing (it is less than the number of rounds)."""
+
+
+class ParamsTooLong(DispatchError):
+    """The aggregation parameters are longer than ComputeJobs' ``MaxParamsLength``."""
+
+
+class BadRedundancy(DispatchError):
+    """The aggregation's redundancy is 0."""
+
+
+class InsufficientFunds(DispatchError):
+    """The account cannot put the funds or the stake on hold."""
+
+
+class UnknownTask(DispatchError):
+    """No task with this id."""
+
+
+class NotListed(DispatchError):
+    """The task lists its participants, and not the signer."""
+
+
+class AlreadyJoined(DispatchError):
+    """The signer already participates in the task."""
+
+
+class TaskFull(DispatchError):
+    """The task has ``MaxParticipants`` participants."""
+
+
+class NotMember(DispatchError):
+    """The signer has not joined the task."""
+
+
+class NotTraining(DispatchError):
+    """The task is aggregating or finished: no updates now."""
+
+
+class WrongRound(DispatchError):
+    """The round is not the task's current round."""
+
+
+class CommitClosed(DispatchError):
+    """The round's commit window has ended."""
+
+
+class AlreadyCommitted(DispatchError):
+    """The signer already committed an update in this round."""
+
+
+class NotCommitted(DispatchError):
+    """The signer committed no update in this round."""
+
+
+class DeliveryClosed(DispatchError):
+    """The round's delivery window has ended."""
+
+
+class AlreadyDelivered(DispatchError):
+    """The signer already delivered its update in this round."""
+
+
+class CommitmentMismatch(DispatchError):
+    """The file and salt do not open the signer's commitment."""
+
+
+class UpdateNotOwned(DispatchError):
+    """An update must be the participant's own file."""
+
+
+ROUND_KEY = Tuple(U64, U32)
+"""``(task_id, round)``."""
+
+
+class FederatedLearning(Pallet[FederatedLearningConfig]):
+    NAME = "FederatedLearning"
+    CRATE = "pallet_federated_learning"
+    HOLD_REASONS = HoldReason
+    EVENTS = (TaskCreated, ParticipantJoined, RoundStarted, UpdateCommitted, UpdateDelivered, ParticipantSlashed,
+              RoundAggregating, RoundAggregated, ContributorRewarded, RoundFailed, TaskFinished)
+    ERRORS = (UnknownFile, FileNotActive, FileNotReadable, BadRounds, BadParticipants, BadPeriods, StakeTooLow,
+              RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
+              TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
+              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned)
+    CONSTANTS = (
+        Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
+        Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
+        Constant("MaxRounds", U32, lambda c: c.max_rounds, "Rounds per task at most."),
+        Constant("NoShowSlash", U32, lambda c: c.no_show_slash,
+                 "Perbill of stake burned for a committed update not delivered."),
+        Constant("AggregationDeadline", U32, lambda c: c.aggregation_deadline,
+                 "Blocks a round's aggregation job has to be verified."),
+    )
+
+    next_task_id = StorageValue(U64, default=0, docs="The id the next task gets.")
+    tasks = StorageMap(U64, Task, hasher=Hasher.Twox64Concat, docs="Every task, by id.")
+    members = StorageDoubleMap(U64, ACCOUNT_ID, U128, hasher1=Hasher.Twox64Concat,
+                               docs="Each task's participants, with the stake they hold for it.")
+    updates = StorageDoubleMap(ROUND_KEY, ACCOUNT_ID, Update, hasher1=Hasher.Twox64Concat,
+                               docs="Each round's committed (and delivered) updates, by participant.")
+    rounds = StorageDoubleMap(U64, U32, RoundRecord, hasher1=Hasher.Twox64Concat, hasher2=Hasher.Twox64Concat,
+                              docs="Each finished round of a task.")
+    job_tasks = StorageMap(U64, ROUND_KEY, hasher=Hasher.Twox64Concat,
+                           docs="The task and round each running aggregation job belongs to.")
+    model_rounds = StorageMap(H256, ROUND_KEY, docs="The task and round that produced each global model.")
+    round_ends = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
+                            docs="Tasks whose delivery window ended at the block before each block.")
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    @call(0, weight=lambda w, base_model, rounds, participants, *rest: w.create_task(len(participants)))
+    def create_task(self, origin: Origin, base_model: FileId, rounds: RoundNumber, participants: Accounts,
+                    stake: Balance, commit_period: BlockNumber, deliver_period: BlockNumber, reward_pool: Balance,
+                    validation: OptionalFile, price_cap: Balance, redundancy: Annotated[int, U8, "u8"],
+                    aggregation_params: Bytes) -> None:
+        """Open a task training ``base_model`` for ``rounds`` rounds among ``participants`` (empty: anyone),
+        each holding ``stake``; hold ``reward_pool`` plus every round's aggregation escrow."""
+        creator = ensure_signed(origin)
+        cfg = self.config
+        for file_id in (base_model,) if validation is None else (base_model, validation):
+            self._check_file(file_id, creator)
+        if not 0 < rounds <= cfg.max_rounds:
+            raise BadRounds()
+        if len(participants) > cfg.max_participants or len(set(participants)) != len(participants):
+            raise BadParticipants()
+        if not (0 < commit_period <= cfg.max_period and 0 < deliver_period <= cfg.max_period):
+            raise BadPeriods()
+        if stake < cfg.min_stake:
+            raise StakeTooLow()
+        if reward_pool < rounds:
+            raise RewardTooLow()
+        if len(aggregation_params) > cfg.market.max_params_length():
+            raise ParamsTooLong()
+        if redundancy == 0:
+            raise BadRedundancy()
+        funds = reward_pool + rounds * cfg.market.escrow_for(price_cap, redundancy)
+        if not cfg.currency.can_withdraw(creator, funds):
+            raise InsufficientFunds()
+        task_id = self.next_task_id.get()
+        n = self.block_number()
+        cfg.currency.hold(HoldReason.TaskFunds, creator, funds)
+        self.next_task_id.put(task_id + 1)
+        task = Task(creator, base_model, base_model, rounds, 0, tuple(participants), stake, commit_period,
+                    deliver_period, n, reward_pool // rounds, validation, price_cap, redundancy, aggregation_params,
+                    TaskStatus.Training, None, funds, 0)
+        self.deposit_event(TaskCreated(task_id, creator, base_model, rounds, funds))
+        self._start_round(task_id, task, n)
+
+    @call(1, weight=lambda w, task_id: w.join())
+    def join(self, origin: Origin, task_id: TaskId) -> None:
+        """Join the task (listed participants, or anyone for an open task), holding its stake until it ends."""
+        who = ensure_signed(origin)
+        cfg = self.config
+        task = self._task(task_id)
+        if task.status is TaskStatus.Finished:
+            raise NotTraining()
+        if task.participants and who not in task.participants:
+            raise NotListed()
+        if self.members.contains(task_id, who):
+            raise AlreadyJoined()
+        if task.members >= cfg.max_participants:
+            raise TaskFull()
+        if not cfg.currency.can_withdraw(who, task.stake):
+            raise InsufficientFunds()
+        cfg.currency.hold(HoldReason.ParticipantStake, who, task.stake)
+        self.members.insert(task_id, who, task.stake)
+        self.tasks.insert(task_id, task.with_(members=task.members + 1))
+        self.deposit_event(ParticipantJoined(task_id, who, task.stake))
+
+    @call(2, weight=lambda w, task_id, round, commitment: w.commit_update())
+    def commit_update(self, origin: Origin, task_id: TaskId, round: RoundNumber, commitment: Hash) -> None:
+        """Commit the update the signer will deliver in ``round``:
+        ``update_commitment(task_id, round, signer, file_id, salt)``."""
+        who = ensure_signed(origin)
+        task = self._current(task_id, round)
+        if not self.members.contains(task_id, who):
+            raise NotMember()
+        if self.block_number() > task.commit_deadline:
+            raise CommitClosed()
+        if self.updates.contains((task_id, round), who):
+            raise AlreadyCommitted()
+        self.updates.insert((task_id, round), who, Update(commitment, None))
+        self.deposit_event(UpdateCommitted(task_id, round, who))
+
+    @call(3, weight=lambda w, task_id, round, update, salt: w.deliver_update())
+    def deliver_update(self, origin: Origin, task_id: TaskId, round: RoundNumber, update: FileId,
+                       salt: Salt) -> None:
+        """Deliver the committed update: the signer's own active file, readable by the creator."""
+        who = ensure_signed(origin)
+        task = self._current(task_id, round)
+        committed = self.updates.get((task_id, round), who)
+        if committed is None:
+            raise NotCommitted()
+        if committed.file is not None:
+            raise AlreadyDelivered()
+        if self.block_number() > task.deliver_deadline:
+            raise DeliveryClosed()
+        if update_commitment(task_id, round, who, update, salt) != committed.commitment:
+            raise CommitmentMismatch()
+        facts = self._check_file(update, task.creator)
+        if facts.owner != who:
+            raise UpdateNotOwned()
+        self.updates.insert((task_id, round), who, Update(committed.commitment, update))
+        self.deposit_event(UpdateDelivered(task_id, round, who, update))
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    def on_initialize(self, n: int) -> Weight:
+        """Settle the rounds whose aggregation ended, then end the rounds whose delivery window closed."""
+        finished = self.config.market.take_finished()
+        for job_id in finished:
+            key = self.job_tasks.take(job_id)
+            if key is not None:
+                self._settle(key[0], job_id, n)
+        due = self.round_ends.take(n) or ()
+        budget = self.config.max_round_ends_per_block
+        now, later = due[:budget], due[budget:]
+        if later:
+            self.round_ends.mutate(n + 1, lambda queued: later + queued)
+        for task_id in now:
+            task = self.tasks.get(task_id)
+            if task is not None and task.status is TaskStatus.Training and task.deliver_deadline == n - 1:
+                self._end_round(task_id, task, n)
+        return self.config.weights.on_initialize(len(finished), len(now))
+
+    # --- rounds ---------------------------------------------------------------------------------
+
+    def _start_round(self, task_id: int, task: Task, n: int) -> None:
+        task = task.with_(round_started=n, status=TaskStatus.Training, job=None)
+        self.tasks.insert(task_id, task)
+        self.round_ends.mutate(task.deliver_deadline + 1, lambda due: due + (task_id,))
+        self.deposit_event(RoundStarted(task_id, task.round, task.global_model, task.commit_deadline,
+                                        task.deliver_deadline))
+
+    def _delivered(self, task_id: int, round: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """(contributors, their update files, participants that committed and did not deliver)."""
+        contributors, files, missing = [], [], []
+        for who, update in self.updates.iter_prefix((task_id, round)):
+            if update.file is None:
+                missing.append(who)
+            else:
+                contributors.append(who)
+                files.append(update.file)
+        return contributors, files, missing
+
+    def _end_round(self, task_id: int, task: Task, n: int) -> None:
+        """Slash the participants that did not deliver, and submit the round's aggregation job."""
+        cfg = self.config
+        contributors, files, missing = self._delivered(task_id, task.round)
+        for who in missing:
+            stake = self.members.get(task_id, who)
+            amount = stake * cfg.no_show_slash // PERBILL
+            burned = amount - cfg.currency.slash_held(HoldReason.ParticipantStake, who, amount)
+            self.members.insert(task_id, who, stake - burned)
+            self.deposit_event(ParticipantSlashed(task_id, task.round, who, burned))
+        if files:
+            job_id = self._submit_aggregation(task, files, n)
+            if job_id is not None:
+                budget = cfg.market.escrow_for(task.price_cap, task.redundancy)
+                self.job_tasks.insert(job_id, (task_id, task.round))
+                self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
+                                                      funds=task.funds - budget))
+                self.deposit_event(RoundAggregating(task_id, task.round, job_id))
+                return
+        self.deposit_event(RoundFailed(task_id, task.round))
+        self._next_round(task_id, task, n)
+
+    def _submit_aggregation(self, task: Task, files: list[bytes], n: int) -> int | None:
+        """Release the round's aggregation escrow and submit the ``fedavg`` job with it; if ComputeJobs
+        refuses the job (no eligible provider, say), nothing of the attempt is left and ``None`` returned."""
+        cfg = self.config
+        inputs = (task.global_model, *files) + (() if task.validation is None else (task.validation,))
+        resources = Resources(cfg.aggregation_cpu_cores, cfg.aggregation_memory_mib, 0)
+        overlay = self.env.current_overlay()
+        overlay.start_transaction()
+        try:
+            cfg.currency.release(HoldReason.TaskFunds, task.creator,
+                                 cfg.market.escrow_for(task.price_cap, task.redundancy))
+            job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
+                                           resources, task.price_cap, n + cfg.aggregation_deadline,
+                                           task.redundancy, parent=task.global_model, watched=True)
+        except DispatchError:
+            overlay.rollback_transaction()
+            return None
+        overlay.commit_transaction()
+        return job_id
+
+    def _settle(self, task_id: int, job_id: int, n: int) -> None:
+        """Record the round its aggregation job ended; pay its contributors if the job was verified."""
+        cfg = self.config
+        task = self.tasks.get(task_id)
+        job = cfg.market.job(job_id)
+        contributors, files, _ = self._delivered(task_id, task.round)
+        if job.status is not JobStatus.Verified:
+            self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
+                                                                job_id, (), None, ()))
+            self.deposit_event(RoundFailed(task_id, task.round))
+            self._next_round(task_id, task, n)
+            return
+        scores = next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)
+        if len(scores) != len(contributors) or sum(scores) == 0:
+            scores = (1,) * len(contributors)
+        total = sum(scores)
+        rewards = tuple(task.round_reward * score // total for score in scores)
+        for who, score, reward in zip(contributors, scores, rewards):
+            cfg.currency.transfer_on_hold(HoldReason.TaskFunds, task.creator, who, reward)
+            self.deposit_event(ContributorRewarded(task_id, task.round, who, score, reward))
+        model = job.outputs[0]
+        self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
+                                                            job_id, tuple(scores), model, rewards))
+        self.model_rounds.insert(model, (task_id, task.round))
+        self.deposit_event(RoundAggregated(task_id, task.round, job_id, model))
+        self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
+
+    def _next_round(self, task_id: int, task: Task, n: int) -> None:
+        if task.round + 1 < task.rounds:
+            self._start_round(task_id, task.with_(round=task.round + 1), n)
+            return
+        cfg = self.config
+        refunded = cfg.currency.release(HoldReason.TaskFunds, task.creator, task.funds)
+        for who, stake in list(self.members.iter_prefix(task_id)):
+            cfg.currency.release(HoldReason.ParticipantStake, who, stake, best_effort=True)
+        self.members.clear_prefix(task_id)
+        self.tasks.insert(task_id, task.with_(status=TaskStatus.Finished, job=None, funds=0))
+        self.deposit_event(TaskFinished(task_id, task.global_model, refunded))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _task(self, task_id: int) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise UnknownTask()
+        return task
+
+    def _current(self, task_id: int, round: int) -> Task:
+        task = self._task(task_id)
+        if task.status is not TaskStatus.Training:
+            raise NotTraining()
+        if round != task.round:
+            raise WrongRound()
+        return task
+
+    def _check_file(self, file_id: bytes, reader: bytes) -> FileFacts:
+        storage = self.config.storage
+        facts = storage.file_facts(file_id)
+        if facts is None:
+            raise UnknownFile()
+        if not facts.active:
+            raise FileNotActive()
+        if not storage.may_read(file_id, reader):
+            raise FileNotReadable()
+        return facts
+
+    def integrity_test(self) -> None:
+        cfg = self.config
+        assert cfg.min_stake > 0 and 0 < cfg.no_show_slash <= PERBILL
+        assert cfg.max_participants > 0 and cfg.max_rounds > 0 and cfg.max_period > 0
+        assert cfg.aggregation_deadline > 0 and cfg.max_round_ends_per_block > 0
+
+
+def _federated_config(config_type: type, params: FederatedLearningParams, weights: None,
+                      wired: dict) -> FederatedLearningConfig:
+    # a round's aggregation job takes the global model, every update and a validation set
+    submit = wired["market"].submit_weight(params.max_participants + 2)
+    return FederatedLearningConfig(weights=FederatedLearningWeights(params.max_participants, submit),
+                                   **wired, **dataclasses.asdict(params))
+
+
+DEFINITION = PalletDefinition(pallet=FederatedLearning, config=FederatedLearningConfig, weights=None,
+                              params=FederatedLearningParams, build_config=_federated_config)

@@ -1,0 +1,66 @@
+"""What the compute pallets need from the rest of the runtime, as ``Protocol``\\s (house rule 2).
+
+``StorageInfo`` is what ComputeJobs and FederatedLearning ask of the storage network: does a file exist, is it
+active, may this account read it, which storage nodes hold its fragments. The runtime's composition satisfies
+it with a small adapter over ``FileBank`` and ``StorageAccess`` (``runtime.cairn.FileBankStorageInfo``); the
+compute pallets never import the storage pallets.
+
+``JobMarket`` is what FederatedLearning asks of ComputeJobs: submit a round's aggregation job on the task
+creator's behalf, and learn when it ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from compute_pallet.pallets.types import Job, Resources
+from runtime.primitives import Weight
+
+__all__ = ["FileFacts", "StorageInfo", "BlockHashes", "JobMarket"]
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the compute pallets need to know of a stored file."""
+
+    owner: bytes
+    active: bool
+    """Every fragment was confirmed and the file is readable (``Active`` or ``Degraded``)."""
+
+
+class StorageInfo(Protocol):
+    def file_facts(self, file_id: bytes) -> FileFacts | None: ...
+
+    def may_read(self, file_id: bytes, who: bytes) -> bool:
+        """Whether ``who`` may read ``file_id``: its owner, anyone for a public file, or a grantee."""
+
+    def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
+        """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
+
+
+class BlockHashes(Protocol):
+    """Recent block hashes (System): the chain's randomness."""
+
+    def known_block_hash(self, number: int) -> bytes | None: ...
+
+
+class JobMarket(Protocol):
+    def escrow_for(self, price_cap: int, redundancy: int) -> int:
+        """What a job with this cap and redundancy holds from its submitter."""
+
+    def max_params_length(self) -> int: ...
+
+    def submit_weight(self, inputs: int) -> Weight:
+        """The weight of a submission with ``inputs`` input files (at the most redundancy)."""
+
+    def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
+                   resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
+                   parent: bytes | None, watched: bool) -> int:
+        """Submit a job as ``submitter`` would (same checks, same ``DispatchError``\\s, nothing written on
+        error); a ``watched`` job's id is queued for :meth:`take_finished` once it is verified or failed."""
+
+    def take_finished(self) -> tuple[int, ...]:
+        """The watched jobs that ended since the last call."""
+
+    def job(self, job_id: int) -> Job | None: ...

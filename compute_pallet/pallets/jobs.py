@@ -1,0 +1,717 @@
+"""ComputeJobs: jobs, their escrow, who runs them, commit-reveal of results, verdicts, payments and lineage.
+
+**Submit.** A job names a kind (``compute_pallet.kinds.KIND_IDS``), input files, opaque parameters (the kind's
+JSON, at most ``max_params_length`` bytes), the resources one execution needs, a price cap per execution, a
+deadline and a redundancy r. Every input must exist, be active and be readable by the submitter (owner,
+public, or a grant), checked through ``StorageInfo``. The submitter's escrow, ``price_cap`` × (r +
+``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-executions. r providers are drawn
+from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the *eligible*: the kind offered at a
+price within the cap, the hardware fits, a fresh heartbeat, a free slot, enough stake. Each is weighted by
+its reputation, times ``locality_bonus`` when it also stores fragments of the inputs (its account is a
+storage node holding them), so data moves least. The job's seed (``DOMAIN_COMPUTE_SEED``) is what the kind
+runs with.
+
+**Commit, reveal.** Each assigned provider runs the job, uploads its outputs and commits
+``compute_pallet.commitment.commitment(job_id, provider, digest, salt)``. When every slot of the round has
+committed (or at the commit deadline) the reveal phase starts; each reveals its digest, salt, the output
+files it uploaded (its own files) and the integer scores its result carries. A reveal must open its own
+commitment: one copied from another provider opens nothing.
+
+**Verdict.** When every committed slot has revealed (or at the reveal deadline), reveals are grouped by
+(digest, scores). A group holding a strict majority of the reveals and at least min(r, 2) of them wins:
+its providers are paid their price from the escrow, the others slashed (``dispute_slash``), the rest of the
+escrow refunded, and each output of the first winner gets a lineage entry (inputs, job, winning providers,
+kind, parent model). Without such a group (a disagreement, or too few reveals) a *dispute* round assigns
+``dispute_extra`` more providers, who commit and reveal in turn, and the verdict is taken over all reveals.
+If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
+
+**No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
+provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). In the commit phase it is
+replaced at once by another provider while the deadline leaves a commit and a reveal phase, else the job
+fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
+if the reveals left cannot win, the dispute round is the replacement.
+
+Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
+
+``on_initialize`` is bounded: stale providers' slots (at most ``MaxJobsPerProvider`` each, and the stale
+providers ComputeProviders found in this block) and at most ``max_expiries_per_block`` phase deadlines; the
+rest of the deadlines wait a block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Protocol
+
+from compute_pallet.commitment import SALT_LENGTH, commitment
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
+from compute_pallet.pallets.types import (
+    Accounts,
+    FileId,
+    FileIds,
+    Job,
+    JobId,
+    JobStatus,
+    KindId,
+    LineageEntry,
+    ProviderInfo,
+    Resources,
+    Reveal,
+    Scores,
+    SlashReason,
+    Slot,
+    SlotStatus,
+)
+from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
+from runtime.frame.composition import PalletDefinition
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
+from runtime.hashing import DOMAIN_COMPUTE_ASSIGNMENT, DOMAIN_COMPUTE_SEED, blake2_256
+from runtime.pallets.balances_types import HoldCurrency
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Weight
+from runtime.scale import H256, U8, U32, U64, UNIT, FixedBytes, Vec
+from storage_node.pallets.selection import Candidates
+
+__all__ = ["ComputeJobs", "ComputeJobsConfig", "ComputeJobsParams", "HoldReason", "DEFINITION", "ProviderRegistry",
+           "JobCurrency", "JobSubmitted", "JobAssigned", "ResultCommitted", "RevealStarted", "ResultRevealed",
+           "DisputeOpened", "ProviderPaid", "JobVerified", "JobFailed", "UnknownKind", "BadInputs", "ParamsTooLong",
+           "AbsurdResources", "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable",
+           "InsufficientFunds", "NotEnoughProviders", "UnknownJob", "NotCommitPhase", "NotRevealPhase",
+           "NotAssigned", "NotCommitted", "CommitmentMismatch", "BadOutputs", "OutputNotOwned", "TooManyScores"]
+
+
+class HoldReason(enum.IntEnum):
+    """Why this pallet holds balance."""
+
+    JobEscrow = 0
+
+
+class ProviderRegistry(Protocol):
+    """What ComputeJobs needs of ``ComputeProviders``."""
+
+    def max_providers(self) -> int: ...
+    def all_providers(self) -> list[tuple[bytes, ProviderInfo]]: ...
+    def can_take(self, info: ProviderInfo, n: int) -> bool: ...
+    def assign(self, who: bytes) -> None: ...
+    def settle(self, who: bytes, *, verified: bool = False) -> None: ...
+    def slash(self, who: bytes, job_id: int, reason: SlashReason) -> int: ...
+    def take_stale(self) -> tuple[bytes, ...]: ...
+
+
+class JobCurrency(HoldCurrency, Protocol):
+    """Escrow on hold, paid out of the hold, refunded (Balances)."""
+
+    def can_withdraw(self, who: bytes, amount: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ComputeJobsParams:
+    max_inputs: int = 16
+    """Input files per job: a dataset, a model and a validation set, or a federated round's updates (the
+    aggregation job of a 12-participant round has 14 inputs)."""
+    max_params_length: int = 4_096
+    """Bytes of a job's JSON parameters: hyper-parameters, not data (data lives in input files)."""
+    max_outputs: int = 8
+    """Output files one reveal names (a model, its metrics, predictions)."""
+    max_scores: int = 64
+    """Integer scores one reveal carries (one per update of a federated round: ``MaxParticipants``)."""
+    max_redundancy: int = 5
+    """The most providers one job's first round asks for."""
+    dispute_extra: int = 1
+    """Providers a dispute adds: with r = 2 one more makes three reveals, so one honest disagreement is
+    outvoted 2 to 1; the escrow covers them."""
+    max_slots: int = 12
+    """Slots one job record holds at most (first round, dispute, replacements): bounds its size and the
+    weight of a verdict."""
+    commit_period: int = 150
+    """Blocks the assigned providers have to fetch the inputs, run the job, upload and commit (5 min at 2 s
+    blocks); a job that needs longer sets a later deadline, and a provider that is late is replaced."""
+    reveal_period: int = 15
+    """Blocks to reveal once all committed (30 s): a reveal is one small extrinsic."""
+    max_job_duration: int = 43_200
+    """Blocks from submission to the deadline at most (24 h)."""
+    max_cpu_cores: int = 1_024
+    """A job asking for more cores than any machine has is refused at once rather than never assigned."""
+    max_memory_mib: int = 8 << 20
+    """8 TiB: more than any single machine offers."""
+    max_gpu_memory_mib: int = 1 << 20
+    """1 TiB of GPU memory (8 × 141 GiB H200s is 1.1 TiB... of which one job gets one machine)."""
+    locality_bonus: int = 4
+    """A provider whose account stores fragments of the inputs weighs this many times more in the draw: it
+    fetches part of the data from its own disk. Strong, not exclusive, so assignments still spread."""
+    locality_segments: int = 4
+    """Segments of each input whose fragment holders are read for locality (a few reads, not a file's all)."""
+    max_expiries_per_block: int = 32
+    """Phase deadlines handled per block (each may judge a job or draw replacements)."""
+
+
+@dataclass(frozen=True)
+class ComputeJobsConfig:
+    providers: ProviderRegistry
+    storage: StorageInfo
+    chain: BlockHashes
+    currency: JobCurrency
+    weights: ComputeJobsWeightInfo
+    max_inputs: int
+    max_params_length: int
+    max_outputs: int
+    max_scores: int
+    max_redundancy: int
+    dispute_extra: int
+    max_slots: int
+    commit_period: int
+    reveal_period: int
+    max_job_duration: int
+    max_cpu_cores: int
+    max_memory_mib: int
+    max_gpu_memory_mib: int
+    locality_bonus: int
+    locality_segments: int
+    max_expiries_per_block: int
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+Round = Annotated[int, U8, "u8"]
+Salt = Annotated[bytes, FixedBytes(SALT_LENGTH), "[u8; 32]"]
+Digest = Annotated[bytes, H256, "H256"]
+
+
+@dataclass(frozen=True)
+class JobSubmitted:
+    """A job was submitted and ``escrow`` held from its submitter."""
+
+    job_id: JobId
+    submitter: AccountId
+    kind: KindId
+    escrow: Balance
+    deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class JobAssigned:
+    """``providers`` are to run job ``job_id`` (in ``round``: 0 first, 1 dispute) and commit by
+    ``commit_deadline``. Also announces replacements of no-shows."""
+
+    job_id: JobId
+    round: Round
+    providers: Accounts
+    commit_deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class ResultCommitted:
+    job_id: JobId
+    provider: AccountId
+
+
+@dataclass(frozen=True)
+class RevealStarted:
+    """Every assigned provider committed (or the deadline passed): reveal by ``reveal_deadline``."""
+
+    job_id: JobId
+    reveal_deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class ResultRevealed:
+    job_id: JobId
+    provider: AccountId
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class DisputeOpened:
+    """The reveals did not settle the job: ``providers`` re-execute it (``JobAssigned`` follows)."""
+
+    job_id: JobId
+    providers: Accounts
+
+
+@dataclass(frozen=True)
+class ProviderPaid:
+    job_id: JobId
+    provider: AccountId
+    amount: Balance
+
+
+@dataclass(frozen=True)
+class JobVerified:
+    """The job's result is verified: ``outputs`` are its files; ``paid`` went to providers and ``refunded``
+    back to the submitter."""
+
+    job_id: JobId
+    digest: Digest
+    outputs: FileIds
+    paid: Balance
+    refunded: Balance
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The job could not be verified by its deadline (or could not be reassigned): ``refunded`` went back."""
+
+    job_id: JobId
+    refunded: Balance
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class UnknownKind(DispatchError):
+    """No job kind has this id."""
+
+
+class BadInputs(DispatchError):
+    """A job names no input, or more than ``MaxInputs``."""
+
+
+class ParamsTooLong(DispatchError):
+    """The parameters are longer than ``MaxParamsLength`` bytes."""
+
+
+class AbsurdResources(DispatchError):
+    """No CPU core, no memory, or more cores, memory or GPU memory than any machine offers."""
+
+
+class BadRedundancy(DispatchError):
+    """Redundancy is 0 or above ``MaxRedundancy``."""
+
+
+class BadDeadline(DispatchError):
+    """The deadline leaves less than a commit and a reveal phase, or is beyond ``MaxJobDuration``."""
+
+
+class UnknownInput(DispatchError):
+    """An input file does not exist."""
+
+
+class InputNotActive(DispatchError):
+    """An input file is not active yet (or is lost)."""
+
+
+class InputNotReadable(DispatchError):
+    """The submitter may not read an input file (not its owner, not public, no grant)."""
+
+
+class InsufficientFunds(DispatchError):
+    """The submitter cannot put the escrow on hold."""
+
+
+class NotEnoughProviders(DispatchError):
+    """Fewer eligible providers than the redundancy asks for."""
+
+
+class UnknownJob(DispatchError):
+    """No job with this id."""
+
+
+class NotCommitPhase(DispatchError):
+    """The job does not take commitments now."""
+
+
+class NotRevealPhase(DispatchError):
+    """The job does not take reveals now."""
+
+
+class NotAssigned(DispatchError):
+    """The signer holds no slot of this job waiting for a commitment."""
+
+
+class NotCommitted(DispatchError):
+    """The signer holds no committed slot of this job waiting for a reveal."""
+
+
+class CommitmentMismatch(DispatchError):
+    """The digest and salt do not open the signer's commitment."""
+
+
+class BadOutputs(DispatchError):
+    """A reveal names no output, more than ``MaxOutputs``, or a file that does not exist."""
+
+
+class OutputNotOwned(DispatchError):
+    """An output file is not the revealing provider's own upload."""
+
+
+class TooManyScores(DispatchError):
+    """A reveal carries more than ``MaxScores`` scores."""
+
+
+def _submit_weight(w: ComputeJobsWeightInfo, inputs: tuple[bytes, ...], redundancy: int) -> Weight:
+    return w.submit(len(inputs), redundancy)
+
+
+class ComputeJobs(Pallet[ComputeJobsConfig]):
+    NAME = "ComputeJobs"
+    CRATE = "pallet_compute_jobs"
+    HOLD_REASONS = HoldReason
+    EVENTS = (JobSubmitted, JobAssigned, ResultCommitted, RevealStarted, ResultRevealed, DisputeOpened, ProviderPaid,
+              JobVerified, JobFailed)
+    ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
+              InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
+              NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
+              TooManyScores)
+    CONSTANTS = tuple(Constant(name, U32, (lambda c, f=field: getattr(c, f)), doc) for name, field, doc in (
+        ("MaxInputs", "max_inputs", "Input files per job at most."),
+        ("MaxParamsLength", "max_params_length", "Bytes of a job's parameters at most."),
+        ("MaxOutputs", "max_outputs", "Output files per reveal at most."),
+        ("MaxScores", "max_scores", "Scores per reveal at most."),
+        ("MaxRedundancy", "max_redundancy", "Providers a job's first round asks for at most."),
+        ("DisputeExtra", "dispute_extra", "Providers a dispute adds; the escrow is price_cap x (r + this)."),
+        ("CommitPeriod", "commit_period", "Blocks assigned providers have to commit."),
+        ("RevealPeriod", "reveal_period", "Blocks to reveal once all committed."),
+        ("MaxJobDuration", "max_job_duration", "Blocks from submission to the deadline at most."),
+    ))
+
+    next_job_id = StorageValue(U64, default=0, docs="The id the next job gets.")
+    jobs = StorageMap(U64, Job, hasher=Hasher.Twox64Concat, docs="Every job, by id.")
+    provider_jobs = StorageDoubleMap(ACCOUNT_ID, U64, UNIT, hasher2=Hasher.Twox64Concat,
+                                     docs="The jobs in which each provider holds an unsettled slot.")
+    phase_ends = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
+                            docs="Jobs whose commit or reveal phase ended at the block before each block.")
+    lineage = StorageMap(H256, LineageEntry, docs="Where each verified output file came from.")
+    watched = StorageMap(U64, UNIT, hasher=Hasher.Twox64Concat,
+                         docs="Jobs another pallet (FederatedLearning) waits for.")
+    finished = StorageValue(Vec(U64), default=(),
+                            docs="Watched jobs that ended since their pallet last looked.")
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    @call(0, weight=lambda w, kind, inputs, params, resources, price_cap, deadline, redundancy:
+          _submit_weight(w, inputs, redundancy))
+    def submit(self, origin: Origin, kind: KindId, inputs: FileIds, params: Bytes, resources: Resources,
+               price_cap: Balance, deadline: BlockNumber, redundancy: Round) -> None:
+        """Submit a job of ``kind`` over ``inputs``: hold ``price_cap`` × (``redundancy`` + ``DisputeExtra``)
+        and assign ``redundancy`` providers, to be verified by block ``deadline``."""
+        who = ensure_signed(origin)
+        self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy, parent=None,
+                        watched=False)
+
+    @call(1, weight=lambda w, job_id, commitment: w.commit())
+    def commit(self, origin: Origin, job_id: JobId, commitment: Digest) -> None:
+        """Commit the signer's result for ``job_id``: ``compute_pallet.commitment.commitment(job_id, signer,
+        digest, salt)``."""
+        who = ensure_signed(origin)
+        job = self._job(job_id)
+        if job.status is not JobStatus.Committing:
+            raise NotCommitPhase()
+        index = self._slot_of(job, who, SlotStatus.Assigned)
+        if index is None:
+            raise NotAssigned()
+        slots = list(job.slots)
+        slots[index] = slots[index].with_(status=SlotStatus.Committed, commitment=commitment)
+        self.deposit_event(ResultCommitted(job_id, who))
+        self._advance(job_id, job.with_(slots=tuple(slots)), self.block_number())
+
+    @call(2, weight=lambda w, job_id, digest, salt, outputs, scores: w.reveal(len(outputs)))
+    def reveal(self, origin: Origin, job_id: JobId, digest: Digest, salt: Salt, outputs: FileIds,
+               scores: Scores) -> None:
+        """Open the signer's commitment: the result ``digest``, its ``salt``, the ``outputs`` it uploaded
+        (its own files) and the integer ``scores`` its result carries."""
+        who = ensure_signed(origin)
+        cfg = self.config
+        job = self._job(job_id)
+        if job.status is not JobStatus.Revealing:
+            raise NotRevealPhase()
+        index = self._slot_of(job, who, SlotStatus.Committed)
+        if index is None:
+            raise NotCommitted()
+        if not 0 < len(outputs) <= cfg.max_outputs:
+            raise BadOutputs()
+        if len(scores) > cfg.max_scores:
+            raise TooManyScores()
+        if commitment(job_id, who, digest, salt) != job.slots[index].commitment:
+            raise CommitmentMismatch()
+        for file_id in outputs:
+            facts = cfg.storage.file_facts(file_id)
+            if facts is None:
+                raise BadOutputs()
+            if facts.owner != who:
+                raise OutputNotOwned()
+        slots = list(job.slots)
+        slots[index] = slots[index].with_(status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores))
+        self.deposit_event(ResultRevealed(job_id, who, digest))
+        self._advance(job_id, job.with_(slots=tuple(slots)), self.block_number())
+
+    # --- JobMarket: submission (the call above, and FederatedLearning) ----------------------------
+
+    def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
+                   resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
+                   parent: bytes | None, watched: bool) -> int:
+        """Check a job, hold its escrow, assign its first round; returns its id. Checks everything first."""
+        cfg = self.config
+        n = self.block_number()
+        if kind not in KIND_IDS.values():
+            raise UnknownKind()
+        if not 0 < len(inputs) <= cfg.max_inputs:
+            raise BadInputs()
+        if len(params) > cfg.max_params_length:
+            raise ParamsTooLong()
+        if not (0 < resources.cpu_cores <= cfg.max_cpu_cores and 0 < resources.memory_mib <= cfg.max_memory_mib
+                and resources.gpu_memory_mib <= cfg.max_gpu_memory_mib):
+            raise AbsurdResources()
+        if not 0 < redundancy <= cfg.max_redundancy:
+            raise BadRedundancy()
+        if not n + cfg.commit_period + cfg.reveal_period <= deadline <= n + cfg.max_job_duration:
+            raise BadDeadline()
+        for file_id in inputs:
+            facts = cfg.storage.file_facts(file_id)
+            if facts is None:
+                raise UnknownInput()
+            if not facts.active:
+                raise InputNotActive()
+            if not cfg.storage.may_read(file_id, submitter):
+                raise InputNotReadable()
+        escrow = self.escrow_for(price_cap, redundancy)
+        if not cfg.currency.can_withdraw(submitter, escrow):
+            raise InsufficientFunds()
+        job_id = self.next_job_id.get()
+        seed = blake2_256(DOMAIN_COMPUTE_SEED + self._parent_hash(n) + job_id.to_bytes(8, "little"))
+        job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy, escrow, seed,
+                  JobStatus.Committing, 0, n + cfg.commit_period, n, parent, (), (), None)
+        picks = self._pick(job_id, job, redundancy, n)
+        if len(picks) < redundancy:
+            raise NotEnoughProviders()
+        # EFFECTS
+        cfg.currency.hold(HoldReason.JobEscrow, submitter, escrow)
+        self.next_job_id.put(job_id + 1)
+        if watched:
+            self.watched.insert(job_id, ())
+        self.deposit_event(JobSubmitted(job_id, submitter, kind, escrow, deadline))
+        self._store(job_id, self._add_slots(job_id, job, picks, n))
+        return job_id
+
+    def escrow_for(self, price_cap: int, redundancy: int) -> int:
+        return price_cap * (redundancy + self.config.dispute_extra)
+
+    def max_params_length(self) -> int:
+        return self.config.max_params_length
+
+    def submit_weight(self, inputs: int) -> Weight:
+        return self.config.weights.submit(inputs, self.config.max_redundancy)
+
+    def take_finished(self) -> tuple[int, ...]:
+        return self.finished.take() or ()
+
+    def job(self, job_id: int) -> Job | None:
+        return self.jobs.get(job_id)
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    def on_initialize(self, n: int) -> Weight:
+        """Take stale providers' slots away, then end the phases whose deadline was block ``n - 1``."""
+        stale_slots = 0
+        for who in self.config.providers.take_stale():
+            for job_id, _ in list(self.provider_jobs.iter_prefix(who)):
+                stale_slots += 1
+                job = self.jobs.get(job_id)
+                index = self._slot_of(job, who, SlotStatus.Assigned, SlotStatus.Committed)
+                if index is not None:
+                    job = self._drop(job_id, job, (index,))
+                    self._advance(job_id, self._refill(job_id, job, n), n)
+        due = self.phase_ends.take(n) or ()
+        budget = self.config.max_expiries_per_block
+        now, later = due[:budget], due[budget:]
+        if later:
+            self.phase_ends.mutate(n + 1, lambda queued: later + queued)
+        for job_id in now:
+            job = self.jobs.get(job_id)
+            if job is None or job.phase_deadline != n - 1 or job.status not in (JobStatus.Committing,
+                                                                                 JobStatus.Revealing):
+                continue  # the phase ended early, or was extended
+            late = SlotStatus.Assigned if job.status is JobStatus.Committing else SlotStatus.Committed
+            job = self._drop(job_id, job, tuple(i for i, slot in enumerate(job.slots) if slot.status is late))
+            if job.status is JobStatus.Committing:
+                job = self._refill(job_id, job, n)
+            self._advance(job_id, job, n)
+        return self.config.weights.on_initialize(stale_slots, len(now))
+
+    # --- the life of a job ----------------------------------------------------------------------
+
+    def _pick(self, job_id: int, job: Job, count: int, n: int) -> list[tuple[bytes, int]]:
+        """Up to ``count`` eligible providers not yet holding a slot of ``job``, with their prices."""
+        cfg = self.config
+        excluded = {slot.provider for slot in job.slots}
+        holders: set[bytes] = set()
+        for file_id in job.inputs:
+            holders |= cfg.storage.fragment_holders(file_id, cfg.locality_segments)
+        prices, weighted = {}, []
+        for who, info in cfg.providers.all_providers():
+            price = info.price_of(job.kind)
+            if (who in excluded or price is None or price > job.price_cap or not info.hardware.fits(job.resources)
+                    or not cfg.providers.can_take(info, n)):
+                continue
+            prices[who] = price
+            weighted.append((who, info.reputation_permill() * (cfg.locality_bonus if who in holders else 1)))
+        candidates = Candidates.of(weighted)
+        seed = blake2_256(DOMAIN_COMPUTE_ASSIGNMENT + self._parent_hash(n) + job_id.to_bytes(8, "little")
+                          + len(job.slots).to_bytes(2, "little"))
+        chosen: list[tuple[bytes, int]] = []
+        for i in range(count):
+            who = candidates.pick(seed, i.to_bytes(2, "little"), excluded, lambda _: True)
+            if who is None:
+                break
+            excluded.add(who)
+            chosen.append((who, prices[who]))
+        return chosen
+
+    def _add_slots(self, job_id: int, job: Job, picks: list[tuple[bytes, int]], n: int) -> Job:
+        """Give ``picks`` slots of the job's current round, due ``commit_period`` blocks from now."""
+        deadline = n + self.config.commit_period
+        for who, _ in picks:
+            self.config.providers.assign(who)
+            self.provider_jobs.insert(who, job_id, ())
+        slots = job.slots + tuple(Slot(who, job.round, SlotStatus.Assigned, price, None, None) for who, price in picks)
+        self._schedule(job_id, deadline)
+        self.deposit_event(JobAssigned(job_id, job.round, tuple(who for who, _ in picks), deadline))
+        return job.with_(slots=slots, status=JobStatus.Committing, phase_deadline=deadline)
+
+    def _drop(self, job_id: int, job: Job, indices: tuple[int, ...]) -> Job:
+        """Mark these slots no-shows: their providers are slashed and lose the slot."""
+        slots = list(job.slots)
+        for i in indices:
+            who = slots[i].provider
+            self.config.providers.slash(who, job_id, SlashReason.NoShow)
+            self.provider_jobs.remove(who, job_id)
+            slots[i] = slots[i].with_(status=SlotStatus.NoShow)
+        return job.with_(slots=tuple(slots))
+
+    def _refill(self, job_id: int, job: Job, n: int) -> Job:
+        """In the commit phase, replace the round's no-shows while the deadline allows; else fail the job."""
+        cfg = self.config
+        if job.status is not JobStatus.Committing:
+            return job
+        needed = job.redundancy if job.round == 0 else cfg.dispute_extra
+        live = sum(1 for slot in job.slots if slot.round == job.round
+                   and slot.status in (SlotStatus.Assigned, SlotStatus.Committed))
+        missing = needed - live
+        if missing <= 0:
+            return job
+        if n + cfg.commit_period + cfg.reveal_period <= job.deadline and len(job.slots) + missing <= cfg.max_slots:
+            picks = self._pick(job_id, job, missing, n)
+            if len(picks) == missing:
+                return self._add_slots(job_id, job, picks, n)
+        return self._fail(job_id, job)
+
+    def _advance(self, job_id: int, job: Job, n: int) -> None:
+        """Move the job on as far as its slots allow (reveal phase, verdict) and store it."""
+        if job.status is JobStatus.Committing and not self._any(job, SlotStatus.Assigned):
+            deadline = min(n + self.config.reveal_period, job.deadline)
+            job = job.with_(status=JobStatus.Revealing, phase_deadline=deadline)
+            self._schedule(job_id, deadline)
+            self.deposit_event(RevealStarted(job_id, deadline))
+        if job.status is JobStatus.Revealing and not self._any(job, SlotStatus.Committed):
+            job = self._judge(job_id, job, n)
+        self._store(job_id, job)
+
+    def _judge(self, job_id: int, job: Job, n: int) -> Job:
+        """Verify the job if one result holds a majority of the reveals (and min(r, 2) of them); else open
+        a dispute round while the deadline allows, or fail the job."""
+        cfg = self.config
+        reveals = [slot.reveal for slot in job.slots if slot.status is SlotStatus.Revealed]
+        counts = Counter(reveal.verdict_key for reveal in reveals)
+        for key, count in counts.items():
+            if 2 * count > len(reveals) and count >= min(job.redundancy, 2):
+                return self._verify(job_id, job, key, n)
+        if job.round == 0 and cfg.dispute_extra and n + cfg.commit_period + cfg.reveal_period <= job.deadline \
+                and len(job.slots) + cfg.dispute_extra <= cfg.max_slots:
+            disputed = job.with_(round=1)
+            picks = self._pick(job_id, disputed, cfg.dispute_extra, n)
+            if len(picks) == cfg.dispute_extra:
+                self.deposit_event(DisputeOpened(job_id, tuple(who for who, _ in picks)))
+                return self._add_slots(job_id, disputed, picks, n)
+        return self._fail(job_id, job)
+
+    def _verify(self, job_id: int, job: Job, key: tuple[bytes, tuple[int, ...]], n: int) -> Job:
+        """Pay the reveals matching ``key``, slash the others, refund the rest, record lineage."""
+        cfg = self.config
+        slots, winners, paid = list(job.slots), [], 0
+        for i, slot in enumerate(slots):
+            if slot.status is not SlotStatus.Revealed:
+                continue
+            self.provider_jobs.remove(slot.provider, job_id)
+            if slot.reveal.verdict_key == key:
+                cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
+                cfg.providers.settle(slot.provider, verified=True)
+                self.deposit_event(ProviderPaid(job_id, slot.provider, slot.price))
+                slots[i] = slot.with_(status=SlotStatus.Paid)
+                winners.append(slot)
+                paid += slot.price
+            else:
+                cfg.providers.slash(slot.provider, job_id, SlashReason.DisputeLost)
+                slots[i] = slot.with_(status=SlotStatus.Slashed)
+        refunded = cfg.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow - paid)
+        outputs = winners[0].reveal.outputs
+        entry = LineageEntry(job_id, job.kind, job.inputs, tuple(slot.provider for slot in winners), job.parent, n)
+        for file_id in outputs:
+            if not self.lineage.contains(file_id):
+                self.lineage.insert(file_id, entry)
+        self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
+        self._notify(job_id)
+        return job.with_(slots=tuple(slots), status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0])
+
+    def _fail(self, job_id: int, job: Job) -> Job:
+        """End the job unverified: unsettled slots are settled without pay or slash, the escrow refunded."""
+        slots = list(job.slots)
+        for i, slot in enumerate(slots):
+            if slot.status in (SlotStatus.Assigned, SlotStatus.Committed, SlotStatus.Revealed):
+                self.config.providers.settle(slot.provider)
+                self.provider_jobs.remove(slot.provider, job_id)
+                slots[i] = slot.with_(status=SlotStatus.Unjudged)
+        refunded = self.config.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow)
+        self.deposit_event(JobFailed(job_id, refunded))
+        self._notify(job_id)
+        return job.with_(slots=tuple(slots), status=JobStatus.Failed, escrow=0)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _job(self, job_id: int) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise UnknownJob()
+        return job
+
+    @staticmethod
+    def _slot_of(job: Job, who: bytes, *statuses: SlotStatus) -> int | None:
+        for i, slot in enumerate(job.slots):
+            if slot.provider == who and slot.status in statuses:
+                return i
+        return None
+
+    @staticmethod
+    def _any(job: Job, status: SlotStatus) -> bool:
+        return any(slot.status is status for slot in job.slots)
+
+    def _schedule(self, job_id: int, deadline: int) -> None:
+        self.phase_ends.mutate(deadline + 1, lambda due: due + (job_id,))
+
+    def _store(self, job_id: int, job: Job) -> None:
+        self.jobs.insert(job_id, job)
+
+    def _notify(self, job_id: int) -> None:
+        if self.watched.take(job_id) is not None:
+            self.finished.put(self.finished.get() + (job_id,))
+
+    def _parent_hash(self, n: int) -> bytes:
+        return self.config.chain.known_block_hash(n - 1) or bytes(32)
+
+    def integrity_test(self) -> None:
+        cfg = self.config
+        assert cfg.commit_period > 0 and cfg.reveal_period > 0
+        assert cfg.max_job_duration >= cfg.commit_period + cfg.reveal_period
+        assert cfg.max_slots >= cfg.max_redundancy + cfg.dispute_extra, "a job's first round and dispute must fit"
+        assert cfg.locality_bonus >= 1 and cfg.max_expiries_per_block > 0
+
+
+def _compute_jobs_config(config_type: type, params: ComputeJobsParams, weights: None, wired: dict) -> ComputeJobsConfig:
+    return ComputeJobsConfig(weights=ComputeJobsWeights(wired["providers"].max_providers(), params.max_slots),
+                             **wired, **dataclasses.asdict(params))
+
+
+DEFINITION = PalletDefinition(pallet=ComputeJobs, config=ComputeJobsConfig, weights=None, params=ComputeJobsParams,
+                              build_config=_compute_jobs_config)

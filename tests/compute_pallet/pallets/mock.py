@@ -1,0 +1,172 @@
+"""A mock runtime for the compute pallets: System, Balances, the three storage pallets and ComputeProviders,
+ComputeJobs, FederatedLearning at their Cairn indices, wired as ``runtime.cairn`` wires them (``StorageInfo``
+is the runtime's own adapter over the real FileBank and StorageAccess), with deadlines a few blocks long.
+
+Inputs are real, active files (declared and confirmed on the storage mock's nodes); outputs are files the
+providers declare themselves. A provider's work is simulated by what it would put on chain: its commitment and
+its reveal.
+
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        for who in slot_providers(ext, job_id):
+            commit(ext, job_id, who, HONEST)
+        for who in slot_providers(ext, job_id):
+            reveal(ext, job_id, who, HONEST)
+"""
+
+from __future__ import annotations
+
+from compute_pallet.commitment import commitment
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets import federated, jobs, providers
+from compute_pallet.pallets.jobs import ComputeJobs
+from compute_pallet.pallets.providers import ComputeProviders
+from compute_pallet.pallets.types import Hardware, Job, Offer, Resources, SlotStatus
+from runtime.cairn import FileBankStorageInfo
+from runtime.frame.composition import PalletSlot
+from runtime.frame.pallet import Origin
+from runtime.frame.testing import TestExternalities, new_test_ext
+from runtime.hashing import blake2_256
+from runtime.pallets.balances import Balances, BalancesGenesis
+from runtime.pallets.system import System
+from storage_node.pallets.access import StorageAccess
+from storage_node.pallets.file_bank import FileBank
+from tests.storage_node.pallets import mock as storage_mock
+from tests.storage_node.pallets.mock import ALICE, BOB, CHARLIE, NODES, confirm_all, declare, next_block, run_to
+
+__all__ = ["ALICE", "BOB", "CHARLIE", "NODES", "PROVIDERS", "ENDOWMENT", "STAKE", "PRICE", "CAP", "HARDWARE",
+           "RESOURCES", "HONEST", "WRONG", "TRAIN", "FEDAVG", "new_ext", "register_provider", "stored_file",
+           "output_file", "submit", "job", "slot_providers", "salt_of", "commit", "reveal", "next_block", "run_to",
+           "free", "held", "heartbeat_all", "providers_pallet", "jobs_pallet"]
+
+PROVIDERS = tuple(bytes([0x30 + i]) * 32 for i in range(8))
+"""Provider accounts (``new_ext(providers=n)`` registers the first n)."""
+ENDOWMENT = storage_mock.ENDOWMENT
+STAKE = 100_000
+PRICE = 1_000
+CAP = 1_500
+"""Every mock provider charges ``PRICE`` per job; jobs cap executions at ``CAP``."""
+HARDWARE = Hardware(8, 16_384, None)
+RESOURCES = Resources(2, 4_096, 0)
+HONEST = blake2_256(b"the honest result")
+WRONG = blake2_256(b"a wrong result")
+TRAIN = KIND_IDS["train"]
+FEDAVG = KIND_IDS["fedavg"]
+
+PARAMS = {
+    **storage_mock.PARAMS,
+    "ComputeProviders": {"min_stake": 10_000, "heartbeat_timeout": 20, "dispute_slash": 100_000_000,
+                         "no_show_slash": 50_000_000, "max_providers": 16, "max_jobs_per_provider": 8},
+    "ComputeJobs": {"commit_period": 5, "reveal_period": 3, "max_job_duration": 500, "dispute_extra": 1},
+    "FederatedLearning": {"min_stake": 100, "aggregation_deadline": 40, "no_show_slash": 100_000_000},
+}
+"""Deadlines of a few blocks; slashes of 10% (disputes, FL no-shows) and 5% (job no-shows) keep sums readable."""
+
+
+def _storage_info(r: object) -> FileBankStorageInfo:
+    return FileBankStorageInfo(r.pallet(FileBank), r.pallet(StorageAccess))  # type: ignore[attr-defined]
+
+
+SLOTS = storage_mock.SLOTS + (
+    PalletSlot(40, providers.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
+    PalletSlot(41, jobs.DEFINITION, lambda r: {
+        "providers": r.pallet(ComputeProviders), "storage": _storage_info(r), "chain": r.pallet(System),
+        "currency": r.pallet(Balances)}),
+    PalletSlot(42, federated.DEFINITION, lambda r: {
+        "market": r.pallet(ComputeJobs), "storage": _storage_info(r), "currency": r.pallet(Balances)}),
+)
+
+
+def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,
+            prices: dict[bytes, int] | None = None) -> TestExternalities:
+    """ALICE, BOB, CHARLIE, every storage node and provider account endowed; ``nodes`` storage nodes and the
+    first ``providers`` providers registered (every kind at ``PRICE``, or ``prices[who]``); block 1 begun."""
+    merged = {pallet: {**fields, **(params or {}).get(pallet, {})} for pallet, fields in PARAMS.items()}
+    ext = new_test_ext(*SLOTS, params=merged, genesis={"Balances": BalancesGenesis(
+        tuple((who, ENDOWMENT) for who in (ALICE, BOB, CHARLIE, *NODES, *PROVIDERS)))})
+    with ext:
+        for i, node in enumerate(NODES[:nodes]):
+            ext.dispatch(Origin.signed(node), "StorageNodes", "register", endpoint=f"http://node-{i}".encode(),
+                         capacity=storage_mock.CAPACITY, stake=storage_mock.STAKE)
+        for who in PROVIDERS[:providers]:
+            register_provider(ext, who, price=(prices or {}).get(who, PRICE))
+    return ext
+
+
+def register_provider(ext: TestExternalities, who: bytes, *, price: int = PRICE,
+                      hardware: Hardware = HARDWARE) -> None:
+    ext.dispatch(Origin.signed(who), "ComputeProviders", "register", hardware=hardware,
+                 offers=tuple(Offer(kind, price) for kind in sorted(KIND_IDS.values())),
+                 endpoint=b"http://provider-" + who[:1].hex().encode(), stake=STAKE)
+
+
+def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypted: bool = False) -> bytes:
+    """An active file of ``owner``'s (declared, every fragment confirmed); returns its id."""
+    stored = declare(ext, owner, 3000, seed=seed, encrypted=encrypted)
+    confirm_all(ext, stored)
+    return stored.file_id
+
+
+def output_file(ext: TestExternalities, who: bytes, seed: int) -> bytes:
+    """A file ``who`` uploads as a job output (declared; outputs need not be active yet)."""
+    return declare(ext, who, 1000, seed=10_000 + seed).file_id
+
+
+def submit(ext: TestExternalities, who: bytes, *, inputs: tuple[bytes, ...], kind: int = TRAIN,
+           params: bytes = b'{"hidden": 16}', resources: Resources = RESOURCES, price_cap: int = CAP,
+           deadline: int | None = None, redundancy: int = 2) -> int:
+    """Submit a job as ``who``; returns its id."""
+    job_id = jobs_pallet(ext).next_job_id.get()
+    ext.dispatch(Origin.signed(who), "ComputeJobs", "submit", kind=kind, inputs=inputs, params=params,
+                 resources=resources, price_cap=price_cap,
+                 deadline=deadline if deadline is not None else ext.pallet(System).number.get() + 100,
+                 redundancy=redundancy)
+    return job_id
+
+
+def job(ext: TestExternalities, job_id: int) -> Job:
+    return jobs_pallet(ext).jobs.get(job_id)
+
+
+def slot_providers(ext: TestExternalities, job_id: int, status: SlotStatus = SlotStatus.Assigned) -> list[bytes]:
+    return [slot.provider for slot in job(ext, job_id).slots if slot.status is status]
+
+
+def salt_of(who: bytes) -> bytes:
+    return blake2_256(b"salt" + who)
+
+
+def commit(ext: TestExternalities, job_id: int, who: bytes, digest: bytes) -> None:
+    ext.dispatch(Origin.signed(who), "ComputeJobs", "commit", job_id=job_id,
+                 commitment=commitment(job_id, who, digest, salt_of(who)))
+
+
+def reveal(ext: TestExternalities, job_id: int, who: bytes, digest: bytes, *, scores: tuple[int, ...] = (),
+           outputs: tuple[bytes, ...] | None = None) -> None:
+    if outputs is None:
+        outputs = (output_file(ext, who, job_id * 64 + PROVIDERS.index(who) if who in PROVIDERS else job_id),)
+    ext.dispatch(Origin.signed(who), "ComputeJobs", "reveal", job_id=job_id, digest=digest, salt=salt_of(who),
+                 outputs=outputs, scores=scores)
+
+
+def heartbeat_all(ext: TestExternalities, accounts: tuple[bytes, ...]) -> None:
+    for who in accounts:
+        ext.dispatch(Origin.signed(who), "ComputeProviders", "heartbeat")
+
+
+def providers_pallet(ext: TestExternalities) -> ComputeProviders:
+    return ext.pallet(ComputeProviders)
+
+
+def jobs_pallet(ext: TestExternalities) -> ComputeJobs:
+    return ext.pallet(ComputeJobs)
+
+
+def free(ext: TestExternalities, who: bytes) -> int:
+    return ext.pallet(Balances).free_balance(who)
+
+
+def held(ext: TestExternalities, reason: object, who: bytes) -> int:
+    return ext.pallet(Balances).balance_on_hold(reason, who)  # type: ignore[arg-type]
