@@ -1,0 +1,309 @@
+"""The compute market's file formats: datasets (``.npz``) and MLP models (``safetensors``), from and to bytes.
+
+**Dataset** — an ``.npz`` (a zip of ``.npy`` members, as ``np.savez`` writes it) holding ``X`` (float32, n×d) and ``y``
+(int64, n; class labels from 0). A file to predict on (``infer``) may omit ``y``. Nothing is coerced: a
+float64 ``X`` or int32 ``y`` is refused, so that every provider trains on exactly the same numbers.
+
+**Model** — a ``safetensors`` file holding ``layers.{i}.weight`` (float32, out×in) and ``layers.{i}.bias``
+(float32, out) for i = 0…L−1, applied with ReLU between layers and logits out, and optionally
+``input.mean`` / ``input.std`` (float32, in), applied first as (x − mean) / std. Its metadata holds
+``format`` = ``cairn-mlp/v1``, ``architecture`` (JSON: ``{"activation": "relu", "layers": [in, h…, out],
+"type": "mlp"}``) and optionally ``training`` (JSON: the parameters that made it).
+
+Both are written canonically — zip members in a fixed order with a fixed timestamp, safetensors header
+keys sorted and tensors laid out in name order — because a job's digest covers its output bytes and
+honest providers must produce the same bytes. (The ``safetensors`` library's writer orders metadata by
+a per-process hash, so it is used only to read.) Readers check the size before decoding anything and
+raise a ``FormatError`` subclass for every malformed file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import safetensors
+import safetensors.numpy
+
+__all__ = [
+    "MAX_DATASET_BYTES",
+    "MAX_MODEL_BYTES",
+    "MAX_FEATURES",
+    "MAX_CLASSES",
+    "MAX_LAYERS",
+    "MAX_WIDTH",
+    "MODEL_FORMAT",
+    "FormatError",
+    "TooLarge",
+    "MalformedDataset",
+    "MalformedModel",
+    "Dataset",
+    "Model",
+    "load_dataset",
+    "save_dataset",
+    "load_model",
+    "save_model",
+    "save_arrays",
+]
+
+MAX_DATASET_BYTES = 256 << 20
+MAX_MODEL_BYTES = 64 << 20
+MAX_HEADER_BYTES = 64 << 10
+MAX_FEATURES = 1 << 16
+MAX_CLASSES = 1000
+MAX_LAYERS = 8
+MAX_WIDTH = 4096
+MODEL_FORMAT = "cairn-mlp/v1"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest zip timestamp: members carry no wall-clock time
+
+
+class FormatError(ValueError):
+    """A dataset or model file that this format does not accept."""
+
+
+class TooLarge(FormatError):
+    """The file, or an array it declares, is over this format's size bound (checked before decoding)."""
+
+
+class MalformedDataset(FormatError):
+    """Not a dataset ``.npz``: bad zip, unknown or missing member, wrong dtype or shape, NaN, bad label."""
+
+
+class MalformedModel(FormatError):
+    """Not a model file: bad header, missing or extra tensor, wrong dtype or shape, NaN, bad metadata."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    X: npt.NDArray[np.float32]
+    """Features, n×d, finite."""
+    y: npt.NDArray[np.int64] | None
+    """Labels in ``[0, MAX_CLASSES)``, n; None for a features-only file."""
+
+
+@dataclass(frozen=True)
+class Model:
+    weights: tuple[npt.NDArray[np.float32], ...]
+    """``layers.{i}.weight``, out×in; each layer's in is the previous layer's out."""
+    biases: tuple[npt.NDArray[np.float32], ...]
+    """``layers.{i}.bias``, out."""
+    mean: npt.NDArray[np.float32] | None
+    """``input.mean``: subtracted from inputs first (with ``std``, or neither)."""
+    std: npt.NDArray[np.float32] | None
+    """``input.std``: positive; inputs are divided by it after the mean is subtracted."""
+    training: Mapping[str, object] | None = None
+    """The metadata's ``training`` record: the parameters that made the model."""
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return (self.weights[0].shape[1], *(w.shape[0] for w in self.weights))
+
+    @property
+    def classes(self) -> int:
+        return self.weights[-1].shape[0]
+
+
+# -- datasets ----------------------------------------------------------------------------------------
+
+
+def save_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """Canonical uncompressed ``.npz`` bytes of ``arrays`` (members in name order, fixed timestamps)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", _ZIP_EPOCH), member.getvalue())
+    return buffer.getvalue()
+
+
+def save_dataset(dataset: Dataset) -> bytes:
+    """The dataset's canonical ``.npz`` bytes (checked as ``load_dataset`` would check them)."""
+    arrays: dict[str, np.ndarray] = {"X": dataset.X} if dataset.y is None else {"X": dataset.X, "y": dataset.y}
+    data = save_arrays(arrays)
+    load_dataset(data, require_labels=dataset.y is not None)
+    return data
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member, its declared size checked against the member's before reading the data."""
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise MalformedDataset(f"{info.filename}: unsupported .npy version {version}")
+        except ValueError as exc:
+            raise MalformedDataset(f"{info.filename}: {exc}") from None
+        if dtype.hasobject:
+            raise MalformedDataset(f"{info.filename}: object arrays are not data")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - member.tell():
+            raise MalformedDataset(f"{info.filename}: header declares {nbytes} bytes of data, member holds "
+                                   f"{info.file_size - member.tell()}")
+        array = np.frombuffer(member.read(), dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return array
+
+
+def load_dataset(data: bytes, *, require_labels: bool = True) -> Dataset:
+    """Decode and check a dataset ``.npz``. Raises ``TooLarge`` or ``MalformedDataset``."""
+    if len(data) > MAX_DATASET_BYTES:
+        raise TooLarge(f"dataset is {len(data)} bytes, at most {MAX_DATASET_BYTES}")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            allowed = {"X.npy", "y.npy"}
+            if set(members) - allowed or "X.npy" not in members:
+                raise MalformedDataset(f"members {sorted(members)}; expected X.npy and optionally y.npy")
+            if require_labels and "y.npy" not in members:
+                raise MalformedDataset("no y.npy: this job needs labels")
+            if sum(info.file_size for info in members.values()) > MAX_DATASET_BYTES:
+                raise TooLarge(f"dataset unpacks to over {MAX_DATASET_BYTES} bytes")
+            arrays = {name[0]: _read_member(archive, info) for name, info in members.items()}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise MalformedDataset(f"not a readable zip: {exc}") from None
+    X = arrays["X"]
+    if X.dtype != np.dtype("<f4") or X.ndim != 2:
+        raise MalformedDataset(f"X is {X.dtype} with shape {X.shape}; expected float32, n×d")
+    if X.shape[0] < 1 or not 1 <= X.shape[1] <= MAX_FEATURES:
+        raise MalformedDataset(f"X has shape {X.shape}; expected n >= 1 and 1 <= d <= {MAX_FEATURES}")
+    if not np.isfinite(X).all():
+        raise MalformedDataset("X holds NaN or infinite values")
+    y = arrays.get("y")
+    if y is not None:
+        if y.dtype != np.dtype("<i8") or y.shape != (X.shape[0],):
+            raise MalformedDataset(f"y is {y.dtype} with shape {y.shape}; expected int64, ({X.shape[0]},)")
+        if y.min() < 0 or y.max() >= MAX_CLASSES:
+            raise MalformedDataset(f"labels must lie in [0, {MAX_CLASSES})")
+    return Dataset(np.ascontiguousarray(X), None if y is None else np.ascontiguousarray(y))
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+
+def _canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _architecture(layer_sizes: tuple[int, ...]) -> dict[str, object]:
+    return {"activation": "relu", "layers": list(layer_sizes), "type": "mlp"}
+
+
+def _json_object(metadata: Mapping[str, str], key: str) -> dict[str, object]:
+    try:
+        value = json.loads(metadata[key])
+    except (json.JSONDecodeError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise MalformedModel(f"metadata {key} is not a JSON object")
+    return value
+
+
+def _tensors(model: Model) -> dict[str, npt.NDArray[np.float32]]:
+    tensors: dict[str, npt.NDArray[np.float32]] = {}
+    for i, (weight, bias) in enumerate(zip(model.weights, model.biases, strict=True)):
+        tensors[f"layers.{i}.weight"] = weight
+        tensors[f"layers.{i}.bias"] = bias
+    if model.mean is not None and model.std is not None:
+        tensors["input.mean"] = model.mean
+        tensors["input.std"] = model.std
+    return tensors
+
+
+def save_model(model: Model) -> bytes:
+    """The model's canonical safetensors bytes (checked as ``load_model`` would check them)."""
+    metadata = {"format": MODEL_FORMAT, "architecture": _canonical_json(_architecture(model.layer_sizes))}
+    if model.training is not None:
+        metadata["training"] = _canonical_json(model.training)
+    header: dict[str, object] = {"__metadata__": metadata}
+    chunks = []
+    offset = 0
+    for name, tensor in sorted(_tensors(model).items()):
+        raw = np.ascontiguousarray(tensor, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    encoded = _canonical_json(header).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the spec's alignment padding
+    data = struct.pack("<Q", len(encoded)) + encoded + b"".join(chunks)
+    load_model(data)
+    return data
+
+
+def _metadata(data: bytes) -> dict[str, str]:
+    """The header's ``__metadata__``, read with the header's size bounded first."""
+    if len(data) < 8:
+        raise MalformedModel("shorter than a safetensors header")
+    (length,) = struct.unpack_from("<Q", data)
+    if length > MAX_HEADER_BYTES or 8 + length > len(data):
+        raise MalformedModel(f"header length {length} is over {MAX_HEADER_BYTES} or past the end")
+    try:
+        header = json.loads(data[8 : 8 + length].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedModel(f"header is not UTF-8 JSON: {exc}") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise MalformedModel("no __metadata__ of strings")
+    return metadata
+
+
+def _check_model(tensors: Mapping[str, np.ndarray]) -> Model:
+    layers = sum(1 for name in tensors if name.startswith("layers.") and name.endswith(".weight"))
+    if not 1 <= layers <= MAX_LAYERS:
+        raise MalformedModel(f"{layers} layers; expected 1 to {MAX_LAYERS}")
+    expected = {f"layers.{i}.{part}" for i in range(layers) for part in ("weight", "bias")}
+    normalised = "input.mean" in tensors or "input.std" in tensors
+    if normalised:
+        expected |= {"input.mean", "input.std"}
+    if set(tensors) != expected:
+        raise MalformedModel(f"tensors {sorted(tensors)}; expected {sorted(expected)}")
+    for name, tensor in tensors.items():
+        if tensor.dtype != np.dtype("<f4"):
+            raise MalformedModel(f"{name} is {tensor.dtype}; expected float32")
+        if not np.isfinite(tensor).all():
+            raise MalformedModel(f"{name} holds NaN or infinite values")
+    weights = tuple(tensors[f"layers.{i}.weight"] for i in range(layers))
+    biases = tuple(tensors[f"layers.{i}.bias"] for i in range(layers))
+    width = weights[0].shape[1] if weights[0].ndim == 2 else 0
+    for i, (weight, bias) in enumerate(zip(weights, biases)):
+        if weight.ndim != 2 or weight.shape[1] != width or bias.shape != weight.shape[:1]:
+            raise MalformedModel(f"layer {i}: weight {weight.shape}, bias {bias.shape}; expected (out, {width}), (out,)")
+        width = weight.shape[0]
+        if not 1 <= width <= MAX_WIDTH or not 1 <= weight.shape[1] <= MAX_FEATURES:
+            raise MalformedModel(f"layer {i}: shape {weight.shape} is outside the bounds")
+    mean = std = None
+    if normalised:
+        mean, std = tensors["input.mean"], tensors["input.std"]
+        if mean.shape != (weights[0].shape[1],) or std.shape != mean.shape or not (std > 0).all():
+            raise MalformedModel(f"input.mean {mean.shape} / input.std {std.shape} must be ({weights[0].shape[1]},), std > 0")
+    if weights[-1].shape[0] > MAX_CLASSES:
+        raise MalformedModel(f"{weights[-1].shape[0]} outputs; at most {MAX_CLASSES} classes")
+    return Model(weights, biases, mean, std)
+
+
+def load_model(data: bytes) -> Model:
+    """Decode and check a model file. Raises ``TooLarge`` or ``MalformedModel``."""
+    if len(data) > MAX_MODEL_BYTES:
+        raise TooLarge(f"model is {len(data)} bytes, at most {MAX_MODEL_BYTES}")
+    metadata = _metadata(data)
+    try:
+        tensors = safetensors.numpy.load(data)
+    except safetensors.SafetensorError as exc:
+        raise MalformedModel(f"not a safetensors file: {exc}") from None
+    model = _check_model(tensors)
+    if metadata.get("format") != MODEL_FORMAT:
+        raise MalformedModel(f"metadata format {metadata.get('format')!r}; expected {MODEL_FORMAT!r}")
+    if "architecture" not in metadata or _json_object(metadata, "architecture") != _architecture(model.layer_sizes):
+        raise MalformedModel(f"metadata architecture {metadata.get('architecture')!r} does not match the tensors")
+    training = _json_object(metadata, "training") if "training" in metadata else None
+    return Model(model.weights, model.biases, model.mean, model.std, training)

@@ -1,0 +1,173 @@
+"""``fedavg``: one federated round's global model from its participants' updates, with a contribution
+score per update.
+
+Inputs: ``updates.0`` … ``updates.{n-1}`` (1 ≤ n ≤ ``MAX_UPDATES``; models of one architecture and one
+input normalisation: participants train the round's global model further) and optionally ``validation``
+(a labelled dataset). Output: ``model.safetensors``. Params:
+
+- ``aggregation``: ``mean`` (FedAvg: the average weighted by ``weights``, each participant's sample count,
+  equal if omitted), ``median`` (coordinate-wise) or ``trimmed_mean`` (coordinate-wise, dropping the
+  ``trim`` largest and ``trim`` smallest values; needs n ≥ 2·trim + 2 so that leaving one out still
+  leaves values). The robust two ignore ``weights`` (refused if given), as in Yin et al. 2018: a weight
+  is a claim a poisoner could inflate.
+- Sums run in float64 in update order and end in float32, so the model is the same everywhere.
+
+**Contribution scores.** With ``validation``: leave-one-out under the weighted mean, ``score_i = loss(mean
+without i) − loss(mean of all)`` — how much worse the validation loss gets without update i (positive:
+it helps). The mean is used whatever the aggregation, because a robust aggregator bounds each update's
+influence by design, so leaving one out of it moves the loss by next to nothing for honest and
+poisoned updates alike and cannot tell them apart; under the mean a poisoned update's harm shows in
+full. Without ``validation``: ``score_i = m / (m + d_i)``, where ``d_i`` is the L2 distance of update i
+from the aggregate and ``m`` the median of those distances (1 for an update equal to the aggregate):
+about ½ for a typical update, near 0 for an outlier. ``shares_ppm`` turns scores into reward shares
+(parts per million, rounded down): proportional to the positive scores, or, if none is positive, equal
+among the updates with the highest score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from compute_pallet.formats import Model, load_dataset, load_model, save_model
+from compute_pallet.kinds import mlp
+from compute_pallet.kinds.params import ChoiceField, IntField, IntListField, InvalidParams, parse_params
+from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, expect_inputs
+
+__all__ = ["FIELDS", "MAX_UPDATES", "FedAvgParams", "parse", "aggregate", "run", "resources"]
+
+MAX_UPDATES = 64
+PPM = 1_000_000
+
+FIELDS = {
+    "aggregation": ChoiceField(choices=("mean", "median", "trimmed_mean"), default="mean"),
+    "trim": IntField(low=1, high=(MAX_UPDATES - 2) // 2, default=1),
+    "weights": IntListField(low=1, high=1 << 53, min_length=1, max_length=MAX_UPDATES, default=None),
+}
+
+
+@dataclass(frozen=True)
+class FedAvgParams:
+    aggregation: str
+    trim: int
+    """Values dropped at each end of every coordinate (``trimmed_mean`` only)."""
+    weights: tuple[int, ...] | None
+    """Each update's sample count (``mean`` only); None: equal weights."""
+
+
+def parse(params: bytes) -> FedAvgParams:
+    p = parse_params(params, FIELDS, FedAvgParams)
+    if p.weights is not None and p.aggregation != "mean":
+        raise InvalidParams(f"weights: {p.aggregation} is unweighted")
+    return p
+
+
+def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
+    """n + 2 aggregations of the model values and, with validation data, n + 1 forward passes over it."""
+    parse(params)
+    updates = [size for name, size in input_sizes.items() if name.startswith("updates.")]
+    n, model = len(updates), max(updates, default=0)
+    validation = input_sizes.get("validation", 0)
+    macs = (n + 2) * n * model / 4 * math.log2(n + 1) + (n + 1) * validation / 4 * model / 4
+    return Resources.for_work(macs, 3 * sum(updates) + 3 * validation)
+
+
+def _coordinates(models: Sequence[Model]) -> list[list[npt.NDArray[np.float32]]]:
+    """For each parameter tensor (weights, then biases), its value in every model."""
+    return [[tensors[j] for tensors in (m.weights + m.biases for m in models)]
+            for j in range(2 * len(models[0].weights))]
+
+
+def aggregate(models: Sequence[Model], p: FedAvgParams, weights: Sequence[float]) -> Model:
+    """The models' coordinate-wise combination under ``p.aggregation`` (``weights`` for ``mean``)."""
+    combined = []
+    for values in _coordinates(models):
+        stacked = np.stack(values).astype(np.float64)
+        if p.aggregation == "median":
+            tensor = np.median(stacked, axis=0)
+        elif p.aggregation == "trimmed_mean":
+            kept = np.sort(stacked, axis=0)[p.trim : len(values) - p.trim]
+            tensor = kept.sum(axis=0) / len(kept)
+        else:
+            total = sum(weights)
+            tensor = np.zeros_like(stacked[0])
+            for weight, value in zip(weights, stacked):
+                tensor += (weight / total) * value
+        combined.append(tensor.astype(np.float32))
+    layers = len(models[0].weights)
+    return Model(tuple(combined[:layers]), tuple(combined[layers:]), models[0].mean, models[0].std)
+
+
+def _updates(inputs: Mapping[str, bytes]) -> list[Model]:
+    n = sum(1 for name in inputs if name.startswith("updates."))
+    expect_inputs(inputs, required=[f"updates.{i}" for i in range(n)], optional=("validation",))
+    if not 1 <= n <= MAX_UPDATES:
+        raise InvalidInputs(f"{n} updates; expected 1 to {MAX_UPDATES}")
+    models = [load_model(inputs[f"updates.{i}"]) for i in range(n)]
+    first = models[0]
+    for i, model in enumerate(models):
+        if model.layer_sizes != first.layer_sizes:
+            raise InvalidInputs(f"update {i} has layers {model.layer_sizes}, update 0 {first.layer_sizes}")
+        for mine, theirs in ((model.mean, first.mean), (model.std, first.std)):
+            if (mine is None) != (theirs is None) or (mine is not None and not np.array_equal(mine, theirs)):
+                raise InvalidInputs(f"update {i} normalises its inputs unlike update 0")
+    return models
+
+
+def _distance(a: Model, b: Model) -> float:
+    total = sum(float(((x.astype(np.float64) - y) ** 2).sum()) for x, y in
+                zip(a.weights + a.biases, b.weights + b.biases))
+    return math.sqrt(total)
+
+
+def _shares(scores: Sequence[float]) -> list[int]:
+    positive = [max(score, 0.0) for score in scores]
+    if sum(positive) == 0:
+        best = max(scores)
+        positive = [1.0 if score == best else 0.0 for score in scores]
+    total = sum(positive)
+    return [math.floor(PPM * value / total) for value in positive]
+
+
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+    p = parse(params)
+    models = _updates(inputs)
+    n = len(models)
+    if p.weights is not None and len(p.weights) != n:
+        raise InvalidInputs(f"{len(p.weights)} weights for {n} updates")
+    if p.aggregation == "trimmed_mean" and n < 2 * p.trim + 2:
+        raise InvalidInputs(f"trimmed_mean with trim {p.trim} needs at least {2 * p.trim + 2} updates, got {n}")
+    weights = [float(w) for w in p.weights] if p.weights is not None else [1.0] * n
+    result_model = aggregate(models, p, weights)
+    result: dict[str, object] = {"aggregation": p.aggregation, "updates": n}
+
+    if "validation" in inputs:
+        validation = load_dataset(inputs["validation"])
+        assert validation.y is not None  # load_dataset requires labels
+        if validation.X.shape[1] != result_model.layer_sizes[0] or validation.y.max() >= result_model.classes:
+            raise InvalidInputs("validation data does not fit the updates' input or output size")
+        X, y = validation.X, validation.y
+        check = mlp.metrics(result_model, X, y)
+        mean = FedAvgParams("mean", p.trim, None)
+        everyone = mlp.metrics(aggregate(models, mean, weights), X, y).loss
+        scores = [0.0] * n if n == 1 else [
+            mlp.metrics(aggregate(models[:i] + models[i + 1 :], mean, weights[:i] + weights[i + 1 :]), X, y).loss
+            - everyone
+            for i in range(n)
+        ]
+        result |= {"score_basis": "leave-one-out validation loss", "validation_loss": check.loss,
+                   "validation_accuracy": check.accuracy}
+    else:
+        distances = [_distance(model, result_model) for model in models]
+        middle = float(np.median(distances))
+        scores = [1.0 if d == 0 else middle / (middle + d) for d in distances]
+        result["score_basis"] = "distance to the aggregate"
+    result |= {"scores": scores, "shares_ppm": _shares(scores)}
+    training = {"kind": "fedavg", "aggregation": p.aggregation, "trim": p.trim,
+                "weights": None if p.weights is None else list(p.weights), "updates": n}
+    output = Model(result_model.weights, result_model.biases, result_model.mean, result_model.std, training)
+    return KindOutput({"model.safetensors": save_model(output)}, result)

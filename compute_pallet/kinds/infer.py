@@ -1,0 +1,32 @@
+"""``infer``: a model's predictions for a batch of samples.
+
+Inputs: ``model`` and ``dataset`` (its ``y``, if present, is ignored). Output: ``predictions.npz`` with
+``labels`` (int64, n: the class of the largest logit, the first on ties) and ``probabilities`` (float32,
+n×classes: the softmax, computed with the fixed-order kernels). Result: ``samples``, ``classes`` and
+``counts`` (how many samples were predicted as each class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from compute_pallet.formats import save_arrays
+from compute_pallet.kinds import mlp
+from compute_pallet.kinds.evaluate import FIELDS, matched_inputs, parse, resources
+from compute_pallet.kinds.types import KindOutput
+
+__all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluate's: one forward pass
+
+
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+    parse(params)
+    model, dataset = matched_inputs(inputs, require_labels=False)
+    z = mlp.logits(model, dataset.X)
+    labels = z.argmax(axis=1).astype(np.int64)
+    probabilities = mlp.probabilities(z).astype(np.float32)
+    counts = np.bincount(labels, minlength=model.classes)
+    predictions = save_arrays({"labels": labels, "probabilities": probabilities})
+    result: dict[str, object] = {"samples": len(labels), "classes": model.classes, "counts": counts.tolist()}
+    return KindOutput({"predictions.npz": predictions}, result)

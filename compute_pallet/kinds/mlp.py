@@ -1,0 +1,89 @@
+"""The MLP of the model format, forward and backward, on the fixed-order kernels.
+
+Layers are ``h = relu(h @ W.T + b)`` with logits out; the loss is the mean softmax cross-entropy. Logits
+are float32 like the weights; the softmax and the loss are taken in float64 with the kernels' own
+``exp`` / ``log``, so every reported loss is the same double on every machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from compute_pallet.formats import Model
+from compute_pallet.kinds import kernels
+
+__all__ = ["Metrics", "LOSS_CEILING", "logits", "probabilities", "metrics", "gradients"]
+
+Float32 = npt.NDArray[np.float32]
+Labels = npt.NDArray[np.int64]
+
+LOSS_CEILING = float(np.finfo(np.float32).max)
+"""The loss reported for a model whose logits overflow (NaN or above this), so that losses compare."""
+
+
+@dataclass(frozen=True)
+class Metrics:
+    loss: float
+    """Mean softmax cross-entropy."""
+    accuracy: float
+    """Share of samples whose largest logit (the first, on ties) is their label."""
+    predictions: Labels
+
+
+def _layers(model: Model, X: Float32) -> tuple[list[Float32], Float32]:
+    """Each layer's input (the normalised features first) and the logits."""
+    h = X if model.mean is None or model.std is None else (X - model.mean) / model.std
+    inputs = []
+    for i, (weight, bias) in enumerate(zip(model.weights, model.biases)):
+        inputs.append(h)
+        z = kernels.matmul(h, weight.T) + bias
+        h = z if i == len(model.weights) - 1 else np.maximum(z, np.float32(0))
+    return inputs, h
+
+
+def logits(model: Model, X: Float32) -> Float32:
+    return _layers(model, X)[1]
+
+
+def _shifted(z: Float32) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Logits minus each row's largest (float64), and each row's sum of their exponentials."""
+    shifted = z.astype(np.float64) - z.max(axis=1, keepdims=True)
+    return shifted, kernels.exp(shifted).sum(axis=1)
+
+
+def probabilities(z: Float32) -> npt.NDArray[np.float64]:
+    shifted, total = _shifted(z)
+    return kernels.exp(shifted) / total[:, None]
+
+
+def _loss(z: Float32, y: Labels) -> float:
+    shifted, total = _shifted(z)
+    loss = float((kernels.log(total) - shifted[np.arange(len(y)), y]).sum() / len(y))
+    return loss if loss < LOSS_CEILING else LOSS_CEILING  # NaN compares False
+
+
+def metrics(model: Model, X: Float32, y: Labels) -> Metrics:
+    with np.errstate(over="ignore", invalid="ignore"):  # a poisoned model may overflow: see LOSS_CEILING
+        z = logits(model, X)
+        loss = _loss(z, y)
+    predictions = z.argmax(axis=1).astype(np.int64)
+    return Metrics(loss, float((predictions == y).sum() / len(y)), predictions)
+
+
+def gradients(model: Model, X: Float32, y: Labels) -> tuple[list[Float32], list[Float32]]:
+    """Gradients of the mean cross-entropy on (X, y) with respect to each layer's weight and bias."""
+    inputs, z = _layers(model, X)
+    delta = probabilities(z)
+    delta[np.arange(len(y)), y] -= 1.0
+    g = (delta / len(y)).astype(np.float32)
+    weight_grads: list[Float32] = []
+    bias_grads: list[Float32] = []
+    for i in range(len(model.weights) - 1, -1, -1):
+        weight_grads.append(kernels.matmul(g.T, inputs[i]))
+        bias_grads.append(g.sum(axis=0))
+        if i:
+            g = kernels.matmul(g, model.weights[i]) * (inputs[i] > 0)
+    return weight_grads[::-1], bias_grads[::-1]

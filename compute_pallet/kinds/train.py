@@ -1,0 +1,155 @@
+"""``train``: an MLP classifier fitted to a labelled dataset, bit for bit the same on every honest machine.
+
+Inputs: ``dataset`` (a labelled ``.npz``) and optionally ``model``, a model to start from (federated
+participants train the round's global model further): its architecture and input normalisation are kept,
+and ``hidden`` / ``classes``, if given, must match it (fresh models default to one hidden layer of 64 and
+one class more than the largest label). Output: ``model.safetensors``, whose metadata
+records the params and the seed.
+
+The recipe, all of it drawn from the job's seed (``draws``): a validation share of the samples is held
+out by a seeded permutation; inputs are standardised with the training part's mean and standard
+deviation (a constant feature keeps std 1); weights start He-uniform (±sqrt(6 / fan_in)), biases at 0;
+each epoch visits the training samples in a freshly drawn order in minibatches of ``batch_size`` (the
+last one smaller), and each step is SGD with classical momentum and L2 weight decay:
+``v = momentum * v + (grad + weight_decay * W)``, ``W = W - learning_rate * v``.
+
+**Determinism.** Every product and reduction goes through ``kernels`` (fixed order, no BLAS, no fused
+multiply-add, own ``exp`` / ``log``), so the model's bytes and the reported losses depend only on the
+inputs, params and seed, not on the BLAS core type, the thread count or the SIMD level; a test trains
+in processes with different ``OPENBLAS_CORETYPE``, thread counts and disabled numpy CPU features and
+compares digests. Disagreeing providers therefore disagree on the work itself, and the pallet needs no
+tolerance check. The price is the kernels' speed (see ``kernels``): digits trains in a few seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from compute_pallet.formats import MAX_CLASSES, MAX_WIDTH, Dataset, Model, load_dataset, load_model, save_model
+from compute_pallet.kinds import draws, mlp
+from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
+from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, expect_inputs
+
+__all__ = ["FIELDS", "DEFAULT_HIDDEN", "TrainParams", "parse", "run", "resources"]
+
+FIELDS = {
+    "hidden": IntListField(low=1, high=MAX_WIDTH, min_length=0, max_length=4, default=None),
+    "classes": IntField(low=0, high=MAX_CLASSES, default=0),
+    "epochs": IntField(low=1, high=1000, default=20),
+    "batch_size": IntField(low=1, high=4096, default=32),
+    "learning_rate": FloatField(low=1e-6, high=10.0, default=0.05),
+    "momentum": FloatField(low=0.0, high=0.99, default=0.9),
+    "weight_decay": FloatField(low=0.0, high=1.0, default=0.0),
+    "validation_split": FloatField(low=0.0, high=0.5, default=0.1),
+}
+
+DEFAULT_HIDDEN = (64,)
+_ESTIMATED_CLASSES = 10  # resources() when ``classes`` is left to the labels
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    hidden: tuple[int, ...] | None
+    """Hidden layer widths; None: the starting model's, or ``DEFAULT_HIDDEN``."""
+    classes: int
+    """Output width; 0: the starting model's, or one more than the largest label."""
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    momentum: float
+    weight_decay: float
+    validation_split: float
+    """Share of samples held out (rounded down) to report validation loss and accuracy."""
+
+
+def parse(params: bytes) -> TrainParams:
+    return parse_params(params, FIELDS, TrainParams)
+
+
+def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
+    """From the dataset's size S: at most S/4 feature values and S/12 samples (4 B of X and 8 B of y each)."""
+    p = parse(params)
+    size = input_sizes.get("dataset", 0)
+    widths = [*(p.hidden or DEFAULT_HIDDEN), p.classes or _ESTIMATED_CLASSES]
+    later = sum(a * b for a, b in zip(widths, widths[1:]))
+    per_epoch = size / 4 * widths[0] + size / 12 * later
+    activations = size / 12 * sum(widths) * 4
+    return Resources.for_work(3 * p.epochs * per_epoch, 3 * size + int(activations))
+
+
+def _start(dataset: Dataset, train_rows: np.ndarray, hidden: tuple[int, ...], classes: int, seed: bytes) -> Model:
+    """A fresh model: He-uniform weights, zero biases, the training rows' standardisation."""
+    X = dataset.X[train_rows].astype(np.float64)
+    mean = X.sum(axis=0) / len(X)
+    std = np.sqrt(((X - mean) ** 2).sum(axis=0) / len(X))
+    std[std == 0] = 1.0
+    sizes = (dataset.X.shape[1], *hidden, classes)
+    weights = tuple(draws.uniform(seed, f"init/{i}".encode(), (out, fan_in), math.sqrt(6.0 / fan_in))
+                    for i, (fan_in, out) in enumerate(zip(sizes, sizes[1:])))
+    biases = tuple(np.zeros(out, dtype=np.float32) for out in sizes[1:])
+    return Model(weights, biases, mean.astype(np.float32), std.astype(np.float32))
+
+
+def _resume(data: bytes, p: TrainParams, features: int) -> Model:
+    """The given model, as writable copies, after checking it fits the params and the dataset."""
+    model = load_model(data)
+    sizes = model.layer_sizes
+    if sizes[0] != features:
+        raise InvalidInputs(f"model takes {sizes[0]} features, dataset has {features}")
+    if p.hidden is not None and p.hidden != sizes[1:-1]:
+        raise InvalidInputs(f"hidden {list(p.hidden)} does not match the model's {list(sizes[1:-1])}")
+    if p.classes and p.classes != model.classes:
+        raise InvalidInputs(f"classes {p.classes} does not match the model's {model.classes}")
+    return Model(tuple(w.copy() for w in model.weights), tuple(b.copy() for b in model.biases),
+                 model.mean, model.std)
+
+
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+    p = parse(params)
+    expect_inputs(inputs, required=("dataset",), optional=("model",))
+    dataset = load_dataset(inputs["dataset"])
+    X, y = dataset.X, dataset.y
+    assert y is not None  # load_dataset requires labels
+    order = draws.permutation(seed, b"split", len(y))
+    held_out = int(len(y) * p.validation_split)
+    validation_rows, train_rows = order[:held_out], order[held_out:]
+    if "model" in inputs:
+        model = _resume(inputs["model"], p, X.shape[1])
+    else:
+        model = _start(dataset, train_rows, p.hidden or DEFAULT_HIDDEN, p.classes or int(y.max()) + 1, seed)
+    if y.max() >= model.classes:
+        raise InvalidInputs(f"label {y.max()} is past the model's {model.classes} classes")
+
+    rate, momentum, decay = np.float32(p.learning_rate), np.float32(p.momentum), np.float32(p.weight_decay)
+    values = [*model.weights, *model.biases]
+    velocity = [np.zeros_like(value) for value in values]
+    for epoch in range(p.epochs):
+        rows = train_rows[draws.permutation(seed, f"epoch/{epoch}".encode(), len(train_rows))]
+        for start in range(0, len(rows), p.batch_size):
+            step = rows[start : start + p.batch_size]
+            weight_grads, bias_grads = mlp.gradients(model, X[step], y[step])
+            for value, grad, v in zip(values, [*weight_grads, *bias_grads], velocity):
+                v *= momentum
+                v += grad + decay * value
+                value -= rate * v
+
+    fit = mlp.metrics(model, X[train_rows], y[train_rows])
+    result: dict[str, object] = {
+        "layers": list(model.layer_sizes),
+        "train_samples": len(train_rows),
+        "train_loss": fit.loss,
+        "train_accuracy": fit.accuracy,
+        "validation_samples": held_out,
+    }
+    if held_out:
+        check = mlp.metrics(model, X[validation_rows], y[validation_rows])
+        result |= {"validation_loss": check.loss, "validation_accuracy": check.accuracy}
+    record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()}
+    training = {"kind": "train", "params": record, "seed": seed.hex()}
+    trained = Model(model.weights, model.biases, model.mean, model.std, training)
+    return KindOutput({"model.safetensors": save_model(trained)}, result)
