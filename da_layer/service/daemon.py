@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+
 import trio
 
 from da_layer import bls
@@ -48,7 +49,7 @@ from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import gather_cells
-from sdk.da.wire import MAX_CELL_SET, Cell, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
+from sdk.da.wire import MAX_CELL_SET, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
 
 __all__ = ["DaNode", "DaNodeConfig", "RegistrationFailed", "WITHHOLD_FILE", "bls_secret_of"]
 
@@ -77,7 +78,9 @@ class DaNodeConfig:
     public_host: str | None = None
     """The host in the registered endpoint (default: ``host``)."""
     maintenance_interval: float = 60.0
+    """Seconds between scans for lost custody cells and pruned blobs (also done at start)."""
     peer_timeout: float = 10.0
+    """Seconds one request to a peer may take while recovering."""
 
 
 def bls_secret_of(account: Keypair) -> bytes:
@@ -104,6 +107,7 @@ class DaNode:
             "cairn_da_withholding": ("1 while the node withholds cells (fault injection)",
                                      lambda: float(self.withholding)),
         })
+        self._peers = DaPeers(timeout=config.peer_timeout)
         self._recovering: set[bytes] = set()
         self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
@@ -113,8 +117,7 @@ class DaNode:
         return self._withhold_path.exists()
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        async with DaPeers(timeout=self._config.peer_timeout) as peers, trio.open_nursery() as nursery:
-            self._peers = peers
+        async with self._peers, trio.open_nursery() as nursery:
             app = App(self._routes(), on_error=self.metrics.refused)
             self.port = await nursery.start(serve, app, self._config.host, self._config.http_port)
             await self._register(f"http://{self._config.public_host or self._config.host}:{self.port}")
@@ -200,15 +203,11 @@ class DaNode:
     async def _get_cells(self, request: Request, blob_hex: str) -> Response:
         blob_id = _blob_id(blob_hex)
         self._refuse_if_withholding()
-        indices = self._store.indices(blob_id)
-        if not indices:
+        cells = await trio.to_thread.run_sync(self._store.cells, blob_id)
+        if not cells:
             raise HttpError("UnknownBlob", f"this node holds no cells of blob {blob_hex}")
-        cells = await trio.to_thread.run_sync(self._read_cells, blob_id, indices)
         self.metrics.inc("cairn_da_cells_served_total", len(cells))
         return Response(200, encode_cells(cells))
-
-    def _read_cells(self, blob_id: bytes, indices: frozenset[int]) -> list[Cell]:
-        return [cell for index in sorted(indices) if (cell := self._store.get(blob_id, index)) is not None]
 
     async def _health(self, request: Request) -> Response:
         return Response.json({"account": self._account.ss58_address(), "bls_public": "0x" + self.bls_public.hex(),

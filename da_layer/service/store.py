@@ -89,6 +89,11 @@ class CellStore:
             raise MalformedCells(f"{self._path(blob_id)}: cell {index} is not where the index says")
         return decode_cell(index, record[2:])
 
+    def cells(self, blob_id: bytes) -> list[Cell]:
+        """Every cell of the blob held, by index (one read of its file)."""
+        with self._lock:
+            return self._read_all(blob_id)
+
     def indices(self, blob_id: bytes) -> frozenset[int]:
         with self._lock:
             return frozenset(self._index.get(blob_id, ()))

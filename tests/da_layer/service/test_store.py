@@ -22,6 +22,7 @@ def test_cells_survive_a_reopen(tmp_path):
     reopened = CellStore.open(tmp_path)
     assert reopened.indices(BLOB) == {3, 9, 70}
     assert reopened.get(BLOB, 70) == cell(70)
+    assert reopened.cells(BLOB) == [cell(3), cell(9), cell(70)] and reopened.cells(bytes(31) + b"x") == []
     assert reopened.get(BLOB, 4) is None
     assert reopened.get(bytes([9]) * 32, 0) is None
     assert sorted(reopened.blobs()) == sorted([BLOB, OTHER])
