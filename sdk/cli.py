@@ -7,11 +7,17 @@ the packages above the SDK in the layering (``devnet``, ``storage_node``, ...).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import click
 
+if TYPE_CHECKING:
+    from sdk.client import Client
+
 ENTRY_POINT_GROUP = "cairn.commands"
+DEFAULT_RPC = "ws://127.0.0.1:9944"
 
 
 class PluginGroup(click.Group):
@@ -35,3 +41,32 @@ class PluginGroup(click.Group):
 @click.version_option(package_name="cairn-chain")
 def main() -> None:
     """Cairn: a modular, Substrate-style blockchain for AI data."""
+
+
+# --- what the sub-commands that act on a chain as an account share (``cairn storage``, ``cairn da``) ----------
+
+
+def chain_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add ``--rpc`` (a node's WebSocket) and ``--key`` (the signing account) to a command."""
+    command = click.option("--key", default="//Alice", show_default=True,
+                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
+    return click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
+
+
+@contextmanager
+def user_client(rpc: str, key: str, *, errors: tuple[type[Exception], ...] = ()) -> Iterator["Client"]:
+    """The blocking user-facing client for ``--rpc`` and ``--key``: a bad key is a usage error (exit 2); a chain
+    client error, or one of ``errors``, raised inside the block ends the command with one line (exit 1)."""
+    from runtime.keyring import InvalidSecretUri
+    from sdk.chain import ChainClientError, keypair_from_arg
+    from sdk.client import Client
+
+    try:
+        signer = keypair_from_arg(key)
+    except (InvalidSecretUri, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--key'") from None
+    try:
+        with Client(rpc, signer=signer) as client:
+            yield client
+    except (ChainClientError, *errors) as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None

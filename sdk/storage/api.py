@@ -21,7 +21,7 @@ from sdk.chain.errors import BadArgument
 from sdk.chain.keys import AccountLike, account_id
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.errors import AccessDenied, NoEncryptionKey
-from sdk.storage.ledger import Ledger
+from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.records import (
     AccessRecord,
     FileDetails,
@@ -78,7 +78,7 @@ class StorageApi:
                 node = nodes[account]
                 flags = confirmed[segment]
                 fragments.append(FragmentHealth(
-                    segment, fragment, account, None if node is None else bytes(node.endpoint).decode(errors="replace"),
+                    segment, fragment, account, None if node is None else endpoint(node),
                     fragment < len(flags) and bool(flags[fragment]), None if node is None else node.status.name,
                     (segment, fragment) in repairs))
         return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
@@ -139,7 +139,7 @@ class StorageApi:
 
     async def nodes(self) -> list[StorageNode]:
         """Every registered storage node: endpoint, capacity, stake and audit record."""
-        return [StorageNode(account, bytes(n.endpoint).decode(errors="replace"), n.capacity, n.used, n.stake,
+        return [StorageNode(account, endpoint(n), n.capacity, n.used, n.stake,
                             n.status.name, n.audits_passed, n.audits_missed, n.consecutive_misses, n.repairs_done,
                             n.registered_at)
                 for account, n in await self.ledger.nodes()]

@@ -28,41 +28,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from runtime.keyring import InvalidSecretUri, Keypair
-from sdk.chain import ChainClientError, keypair_from_file
-from sdk.chain.client import DEFAULT_URL
-from sdk.client import Client
+from sdk.cli import chain_options, user_client
 from sdk.storage.transfer import Progress as TransferProgress
 
 __all__ = ["storage"]
 
 STAGES = {"encode": "hashing", "declare": "declaring", "push": "uploading", "activate": "confirming",
           "fetch": "downloading"}
-
-
-def _keypair(key: str) -> Keypair:
-    try:
-        if not key.startswith(("//", "0x")) and Path(key).is_file():
-            return keypair_from_file(key)
-        return Keypair.from_uri(key)
-    except (InvalidSecretUri, OSError) as exc:
-        raise click.BadParameter(str(exc), param_hint="'--key'") from None
-
-
-def _chain_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``--rpc`` and ``--key``, which every command takes."""
-    command = click.option("--key", default="//Alice", show_default=True,
-                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
-    return click.option("--rpc", default=DEFAULT_URL, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
-
-
-@contextmanager
-def _client(rpc: str, key: str) -> Iterator[Client]:
-    try:
-        with Client(rpc, signer=_keypair(key)) as client:
-            yield client
-    except ChainClientError as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
 
 @contextmanager
@@ -96,10 +68,10 @@ def storage() -> None:
 @click.option("--public", is_flag=True, help="Store unencrypted: anyone may read it.")
 @click.option("-k", type=click.IntRange(1, 254), default=None, help="Data fragments per segment (chain default).")
 @click.option("-m", type=click.IntRange(1, 254), default=None, help="Parity fragments per segment (chain default).")
-@_chain_options
+@chain_options
 def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | None) -> None:
     """Upload FILE; prints its file id (0x…) as the last line of stdout."""
-    with _client(rpc, key) as client, _progress() as progress:
+    with user_client(rpc, key) as client, _progress() as progress:
         file_id = client.storage.upload(file, private=not public, k=k, m=m, progress=progress)
     click.echo("0x" + file_id.hex())
 
@@ -108,20 +80,20 @@ def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | No
 @click.argument("file_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the file.")
-@_chain_options
+@chain_options
 def get(rpc: str, key: str, file_id: str, output: Path) -> None:
     """Download FILE_ID to OUTPUT."""
-    with _client(rpc, key) as client, _progress() as progress:
+    with user_client(rpc, key) as client, _progress() as progress:
         client.storage.download(file_id, output, progress=progress)
 
 
 @storage.command()
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     """A file's status and each fragment's node and health."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         details = client.storage.info(file_id)
     if as_json:
         _print_json(details.to_json())
@@ -141,10 +113,10 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 @storage.command()
 @click.option("--owner", default=None, help="Whose files (default: the --key account).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
     """The files an account stores."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         files = client.storage.ls(owner)
     if as_json:
         _print_json([f.to_json() for f in files])
@@ -158,30 +130,30 @@ def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
 @storage.command()
 @click.argument("file_id")
 @click.argument("account")
-@_chain_options
+@chain_options
 def grant(rpc: str, key: str, file_id: str, account: str) -> None:
     """Let ACCOUNT read the private file FILE_ID."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         client.storage.grant(file_id, account)
 
 
 @storage.command()
 @click.argument("file_id")
 @click.argument("account")
-@_chain_options
+@chain_options
 def revoke(rpc: str, key: str, file_id: str, account: str) -> None:
     """Stop ACCOUNT reading FILE_ID."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         client.storage.revoke(file_id, account)
 
 
 @storage.command()
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     """Every recorded read of FILE_ID: who, at which block."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         records = client.storage.access_log(file_id)
     if as_json:
         _print_json([r.to_json() for r in records])
@@ -194,10 +166,10 @@ def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 
 @storage.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def nodes(rpc: str, key: str, as_json: bool) -> None:
     """The registered storage nodes: endpoint, capacity, stake and audit record."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         found = client.storage.nodes()
     if as_json:
         _print_json([n.to_json() for n in found])
@@ -211,8 +183,8 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
 
 @storage.command()
 @click.argument("file_id")
-@_chain_options
+@chain_options
 def delete(rpc: str, key: str, file_id: str) -> None:
     """Delete FILE_ID (its owner only): nodes drop it, the deposit comes back."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key) as client:
         client.storage.delete(file_id)

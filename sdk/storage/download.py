@@ -27,7 +27,7 @@ from sdk.storage.errors import AccessDenied, DownloadFailed, NoSigner
 from sdk.storage.ledger import Ledger, StoredFile
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.segments import SegmentCodec
-from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment
+from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment, no_progress
 from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, fragment_path
 from storage_node.chunks import Hash32
 from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
@@ -50,11 +50,11 @@ async def download(ledger: Ledger, file_id: bytes, out: DownloadTarget, *, progr
     placements = await ledger.placements(file_id, manifest.segment_count())
     addresses = {}
     for account in {account for nodes in placements for account in nodes}:
-        info = await ledger.node(account)
-        if info is not None:
-            addresses[account] = NodeAddress(account, bytes(info.endpoint).decode(errors="replace"))
+        found = await ledger.address(account)
+        if found is not None:
+            addresses[account] = found
     codec = SegmentCodec.for_manifest(manifest, data_key)
-    run = _Download(stored, codec, placements, addresses, config, progress or (lambda _: None))
+    run = _Download(stored, codec, placements, addresses, config, progress or no_progress)
     signer = ledger.signer if manifest.encrypted else None
     async with NodeHttp(signer, timeout=config.http_timeout, connections_per_node=config.connections_per_node) as http:
         if isinstance(out, (str, os.PathLike)):

@@ -22,13 +22,14 @@ from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
 from sdk.storage.errors import FileNotFound, NoSigner, TransactionFailed
+from sdk.storage.nodes import NodeAddress
 from storage_node.chunks import Hash32
 from storage_node.manifest import Manifest, ManifestError
 
 if TYPE_CHECKING:  # the pallets' record types, decoded by the runtime's codecs
     from storage_node.pallets.types import FileInfo, NodeInfo
 
-__all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "file_event"]
+__all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "endpoint", "file_event"]
 
 PROOF_KEYS = 512
 """Storage keys per read proof: a file's segment roots are proven a few hundred at a time."""
@@ -151,6 +152,11 @@ class Ledger:
     async def node(self, account: bytes) -> NodeInfo | None:
         return await self.chain.query("StorageNodes", "Nodes", [account])
 
+    async def address(self, account: bytes) -> NodeAddress | None:
+        """Where to reach the node ``account`` (``None`` if it is not registered)."""
+        info = await self.node(account)
+        return None if info is None else NodeAddress(account, endpoint(info))
+
     async def nodes(self) -> list[tuple[bytes, NodeInfo]]:
         return [(account, info) async for account, info in self.chain.query_map("StorageNodes", "Nodes")]
 
@@ -192,6 +198,11 @@ class Ledger:
             if not receipt.is_success:
                 raise TransactionFailed(f"{pallet}.{name}", receipt.error_message)
         return receipts  # type: ignore[return-value]
+
+
+def endpoint(info: NodeInfo) -> str:
+    """A node's registered HTTP endpoint, as text."""
+    return bytes(info.endpoint).decode(errors="replace")
 
 
 def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:

@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 
 import anyio
 
-__all__ = ["TransferConfig", "Progress", "ProgressCallback", "for_each_segment"]
+__all__ = ["TransferConfig", "Progress", "ProgressCallback", "no_progress", "for_each_segment"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+def no_progress(_: Progress) -> None:
+    """The callback of a transfer nobody watches."""
 
 
 async def for_each_segment(count: int, parallel: int, work: Callable[[int], Awaitable[None]]) -> None:

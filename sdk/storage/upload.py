@@ -42,7 +42,7 @@ from sdk.storage.ledger import FileEvent, Ledger, file_event
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.segments import SegmentCodec
 from sdk.storage.source import Source, UploadSource
-from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment
+from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment, no_progress
 from sdk.storage.wire import encode_body_prefix, fragment_path
 from storage_node.auth import body_hash
 from storage_node.chunks import Hash32, segment_root
@@ -75,12 +75,8 @@ async def upload(ledger: Ledger, source: UploadSource, *, private: bool, k: int 
                                  data_key=data_key)
         except ValueError as exc:  # the coder's InvalidParametersError
             raise BadArgument(f"k={draft.k}, m={draft.m}: {exc}") from None
-        run = _Upload(ledger, reader, draft, codec, config, progress or _ignore)
+        run = _Upload(ledger, reader, draft, codec, config, progress or no_progress)
         return await run.execute(data_key)
-
-
-def _ignore(_: Progress) -> None:
-    pass
 
 
 class _Upload:
@@ -237,10 +233,10 @@ class _Upload:
 
     async def _address(self, account: bytes) -> NodeAddress:
         if account not in self.addresses:
-            info = await self.ledger.node(account)
-            if info is None:
+            found = await self.ledger.address(account)
+            if found is None:
                 raise LookupError(f"0x{account.hex()} is not a registered storage node")
-            self.addresses[account] = NodeAddress(account, bytes(info.endpoint).decode(errors="replace"))
+            self.addresses[account] = found
         return self.addresses[account]
 
     # --- following the chain until activation ------------------------------------------------------

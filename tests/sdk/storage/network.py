@@ -104,6 +104,7 @@ class StorageNetwork:
 
 def start_network(folder: Path, params: Mapping[str, Mapping[str, Any]] | None = None, *,
                   storage_nodes: int = 6) -> StorageNetwork:
+    folder.mkdir(parents=True, exist_ok=True)
     chain = start_storage_chain(folder, params)
     network = StorageNetwork(chain, [])
     try:
