@@ -1,0 +1,72 @@
+"""The DA node role: ``cairn da-node`` processes following the devnet's validators.
+
+DA node ``i`` acts as the account ``//DA<i>`` (endowed in the devnet's chain spec through
+:attr:`devnet.role.Role.account`), follows validator ``i mod n``'s RPC, serves cells on the ``http`` port it
+reports and keeps them under its data folder. Four by default: with the devnet presets' two custodians per
+column, each node keeps half the columns and any one node may fail or withhold without a blob losing any.
+
+:func:`withhold` is the ``cairn devnet withhold da-2`` fault: it creates the node's ``withhold`` switch file
+(:data:`da_layer.service.daemon.WITHHOLD_FILE`), after which the node serves no cells and answers no audits
+while still attesting, until ``cairn devnet withhold da-2 --off`` removes it. Its next audit slashes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from da_layer.service.daemon import WITHHOLD_FILE
+from devnet.config import ConfigError
+from devnet.role import Launch, ProcessPaths, Role
+from devnet.state import DevnetError, ProcessRecord
+
+__all__ = ["DA", "withhold"]
+
+NAME = "da"
+STATUS_TIMEOUT_S = 2.0
+
+
+def da_account(index: int) -> str:
+    return f"//DA{index}"
+
+
+def da_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
+    rpc = launch.chain_rpc
+    if not rpc:
+        raise ConfigError("DA nodes need a validator to follow: validators.count must be at least 1")
+    chain_rpc = "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
+    return [sys.executable, "-m", "da_layer.service", "--chain-rpc", chain_rpc, "--key", da_account(index),
+            "--base-path", str(paths.data), "--http-port", str(ports["http"]), "--workers", "1"]
+
+
+def da_status(record: ProcessRecord) -> dict[str, str]:
+    """Blobs and cells held, and whether it withholds, as the node's health endpoint answers them."""
+    url = record.url("http")
+    try:
+        with urllib.request.urlopen(f"{url}/v1/health", timeout=STATUS_TIMEOUT_S) as response:
+            health = json.loads(response.read(65536))
+        columns = {"blobs": str(health["blobs"]), "cells": str(health["cells"]), "http": url}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"http": f"{url} (not answering)"}
+    if health.get("withholding"):
+        columns["fault"] = "withholding"
+    return columns
+
+
+def withhold(record: ProcessRecord, on: bool = True) -> Path:
+    """Make a DA node withhold its cells (or, ``on=False``, serve them again); the switch file."""
+    if record.role != NAME:
+        raise DevnetError(f"{record.name} is not a DA node: only DA nodes hold cells to withhold")
+    switch = Path(record.data) / WITHHOLD_FILE
+    if on:
+        switch.touch()
+    else:
+        switch.unlink(missing_ok=True)
+    return switch
+
+
+DA = Role(name=NAME, section="da_nodes", ports=("http",), command=da_command, status=da_status,
+          default_count=4, min_count=0, max_count=32, account=da_account)
