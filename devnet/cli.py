@@ -1,9 +1,11 @@
 """``cairn devnet``: a local network, every role as its own process, with fault injection.
 
-    cairn devnet up [--config devnet.toml] [--validators N] [--base-path DIR] [--detach] [--fresh]
+    cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--base-path DIR] [--detach] [--fresh]
     cairn devnet status [--base-path DIR]
     cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
     cairn devnet restart NAME [--base-path DIR]
+    cairn devnet corrupt NAME [--base-path DIR]      (a storage node: flip the bytes of one stored fragment)
+    cairn devnet withhold NAME [--off] [--base-path DIR]   (a DA node: stop serving cells and answering audits)
     cairn devnet down [--base-path DIR]
 
 Every command after ``up`` reads the devnet's record under its base path, so it works from any shell;
@@ -24,9 +26,11 @@ import click
 
 from devnet import launcher
 from devnet.config import DEFAULT_BASE_PATH, ConfigError, DevnetConfig
+from devnet.da import withhold
 from devnet.launcher import NotRunning
 from devnet.registry import ROLES
 from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
+from devnet.storage import corrupt_fragment
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 
 STATUS_INTERVAL_S = 10
@@ -55,10 +59,13 @@ def devnet() -> None:
               help="First validator's p2p port (+1 each) [default: each picks a free one].")
 @click.option("--prometheus-port", type=click.IntRange(1, 65535), default=None,
               help="First validator's metrics port (+1 each) [default: each picks a free one].")
+@click.option("--storage-nodes", type=click.IntRange(0, 32), default=None,
+              help="How many storage nodes [default: the config's, else 6: RS(3, 2) leaves one free for repairs].")
 @click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
 @click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
 def devnet_up(config_path: Path | None, validators: int | None, base_path: Path | None, rpc_port: int | None,
-              p2p_port: int | None, prometheus_port: int | None, detach: bool, fresh: bool) -> None:
+              p2p_port: int | None, prometheus_port: int | None, storage_nodes: int | None, detach: bool,
+              fresh: bool) -> None:
     """Start every role's processes on loopback; Ctrl-C (or `down`) stops them all."""
     try:
         config = DevnetConfig.load(config_path, ROLES)
@@ -68,6 +75,7 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
         config = replace(config, base_path=base_path)
     config = config.with_role("validators", count=validators,
                               first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})
+    config = config.with_role("storage_nodes", count=storage_nodes)
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, timeouts: stop as on Ctrl-C
     try:
         _up(config, fresh, detach)
@@ -144,6 +152,36 @@ def devnet_restart(name: str, base_path: Path) -> None:
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name} restarted: pid {record.pid}, {_ports(record)}")
+
+
+@devnet.command("corrupt")
+@click.argument("name")
+@base_path_option
+def devnet_corrupt(name: str, base_path: Path) -> None:
+    """Inject a fault: flip the bytes of one fragment a storage node holds (its next audit of it fails)."""
+    try:
+        path = corrupt_fragment(_load(base_path).process(name))
+    except UnknownProcess as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except DevnetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name}: corrupted {path}")
+
+
+@devnet.command("withhold")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="Serve the cells again.")
+@base_path_option
+def devnet_withhold(name: str, off: bool, base_path: Path) -> None:
+    """Inject a fault: a DA node keeps attesting but serves no cells and answers no audits (so an audit
+    slashes it); --off makes it serve again."""
+    try:
+        switch = withhold(_load(base_path).process(name), on=not off)
+    except UnknownProcess as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except DevnetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name}: {'serving again' if off else 'withholding'} ({switch} {'removed' if off else 'present'})")
 
 
 @devnet.command("down")

@@ -24,7 +24,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,10 +47,12 @@ from devnet.state import (
     stop_processes,
     wait_for_exit,
 )
-from node.chain_spec import ChainSpec, preset
+from node.chain_spec import DEV_ENDOWMENT, ChainSpec, preset
+from runtime.keyring import Keypair
+from runtime.pallets.balances import BalancesGenesis
 
-__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "up", "load", "status", "kill", "restart", "down",
-           "wait_until"]
+__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill", "restart",
+           "down", "wait_until"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -83,7 +85,7 @@ def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = Fal
         if fresh:
             _clear(base)
         _check_fixed_ports(config)
-        spec = spec or preset("local", validators=config.roles["validators"].count)
+        spec = _endow_role_accounts(spec or preset("local", validators=config.roles["validators"].count), config)
         spec_path = base / SPEC_FILE
         spec.save(spec_path)
         state = DevnetState(str(base), str(spec_path), ())
@@ -99,6 +101,22 @@ def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = Fal
             stop_processes(list(DevnetState.load(base).processes), STOP_TIMEOUT_S)
             raise
     return state
+
+
+def endow_accounts(spec: ChainSpec, accounts: Iterable[bytes]) -> ChainSpec:
+    """``spec`` with each of ``accounts`` not endowed yet given what the dev accounts get."""
+    balances = spec.genesis["Balances"].balances
+    known = {who for who, _ in balances}
+    added = tuple((who, DEV_ENDOWMENT) for who in dict.fromkeys(accounts) if who not in known)
+    if not added:
+        return spec
+    return replace(spec, genesis=spec.genesis.replace(Balances=BalancesGenesis(balances + added)))
+
+
+def _endow_role_accounts(spec: ChainSpec, config: DevnetConfig) -> ChainSpec:
+    """``spec`` with the account of every process that acts on chain (:attr:`Role.account`) endowed."""
+    return endow_accounts(spec, (Keypair.from_uri(role.account(index)).public for role in ROLES
+                                 if role.account is not None for index in range(config.roles[role.section].count)))
 
 
 def load(base_path: Path) -> DevnetState:

@@ -100,3 +100,6 @@ class Role:
     default_count: int = 0
     min_count: int = 0
     max_count: int = 32
+    account: Callable[[int], str] | None = None
+    """The secret URI of process ``i``'s on-chain account, for roles that act on chain (storage nodes, DA
+    nodes): the launcher endows each in the devnet's chain spec as it endows the dev accounts."""

@@ -1,0 +1,84 @@
+"""The storage node role: ``cairn storage-node`` processes following the devnet's validators.
+
+Storage node ``i`` acts as the account ``//Storage<i>`` (endowed in the devnet's chain spec through
+:attr:`devnet.role.Role.account`), follows validator ``i mod n``'s RPC, serves fragments on the ``http``
+port it reports and keeps them under its data folder. Six by default: with the chain's default RS(3, 2)
+placement, five hold a segment and one is free to take a repair.
+
+:func:`corrupt_fragment` is the ``cairn devnet corrupt storage-3`` fault: it flips every byte of one stored
+fragment (its roots header left intact), so the next audit of that fragment fails whichever chunks it asks
+for, and a reader that checks roots rejects it.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from devnet.config import ConfigError
+from devnet.role import Launch, ProcessPaths, Role
+from devnet.state import DevnetError, ProcessRecord
+
+__all__ = ["STORAGE", "corrupt_fragment", "corrupt_stored_fragment"]
+
+NAME = "storage"
+CAPACITY = "8GiB"
+"""What each devnet storage node offers (disk is only used as fragments arrive)."""
+STATUS_TIMEOUT_S = 2.0
+_INVERT = bytes(255 - byte for byte in range(256))
+
+
+def storage_account(index: int) -> str:
+    return f"//Storage{index}"
+
+
+def storage_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
+    rpc = launch.chain_rpc
+    if not rpc:
+        raise ConfigError("storage nodes need a validator to follow: validators.count must be at least 1")
+    chain_rpc = "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
+    return [sys.executable, "-m", "storage_node.service", "--chain-rpc", chain_rpc, "--key", storage_account(index),
+            "--base-path", str(paths.data), "--http-port", str(ports["http"]), "--capacity", CAPACITY]
+
+
+def storage_status(record: ProcessRecord) -> dict[str, str]:
+    """Fragments and bytes stored, as the node's health endpoint answers them."""
+    url = record.url("http")
+    try:
+        with urllib.request.urlopen(f"{url}/v1/health", timeout=STATUS_TIMEOUT_S) as response:
+            health = json.loads(response.read(65536))
+        return {"fragments": str(health["fragments"]), "used": f"{health['used']} B", "http": url}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {"http": f"{url} (not answering)"}
+
+
+def corrupt_fragment(record: ProcessRecord) -> Path:
+    """Flip every byte of the first stored fragment of a storage node; the file it changed."""
+    if record.role != NAME:
+        raise DevnetError(f"{record.name} is not a storage node: only storage nodes hold fragments to corrupt")
+    return corrupt_stored_fragment(Path(record.data))
+
+
+def corrupt_stored_fragment(data_folder: Path) -> Path:
+    """Flip every byte of the first fragment stored under a storage node's data folder (its roots header
+    left intact); the file it changed."""
+    stored = sorted(Path(data_folder, "store", "fragments").glob("*/*"))
+    if not stored:
+        raise DevnetError(f"the storage node in {data_folder} holds no fragment yet: upload a file first")
+    path = stored[0]
+    data = bytearray(path.read_bytes())
+    (count,) = struct.unpack_from("<H", data)
+    start = 2 + 32 * count
+    if start >= len(data):
+        raise DevnetError(f"{path} is not a fragment body")
+    data[start:] = bytes(data[start:]).translate(_INVERT)
+    path.write_bytes(bytes(data))
+    return path
+
+
+STORAGE = Role(name=NAME, section="storage_nodes", ports=("http",), command=storage_command, status=storage_status,
+               default_count=6, min_count=0, max_count=32, account=storage_account)

@@ -1,0 +1,150 @@
+"""Storage faults with real processes: one dev validator, six ``cairn storage-node`` processes, the SDK's client.
+
+- a fragment corrupted on disk → the next audit fails it → the node is slashed → a repair is ordered and
+  executed by another node → the file is at full redundancy again, with no command from anyone;
+- m storage nodes killed → the download is still exact;
+- a node that never confirms (paused) → its fragments are reassigned and the upload completes (slow set).
+
+The chain runs with short audit and repair periods (runtime parameters in its spec) so that each fault plays
+out within a minute or two on a loaded machine; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import trio
+
+from devnet.storage import corrupt_stored_fragment
+from sdk.client import AsyncClient
+from tests.storage_node.service.chain import start_storage_chain, ws_url
+from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
+
+FAST_AUDITS = {
+    "FileBank": {"audit_period": 4, "proof_deadline": 6, "confirm_deadline": 10, "repair_deadline": 20,
+                 "challenges_per_audit": 16},
+}
+"""Audits every 4 blocks (8 s), proofs due 6 blocks later, repairs within 20 blocks: faults resolve in ~a minute."""
+FAULT_TIMEOUT_S = 240
+DATA = bytes(range(256)) * 4096 + b"tail"  # 1 MiB and 4 bytes: one segment
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    node = start_storage_chain(tmp_path_factory.mktemp("storage-faults-chain"), FAST_AUDITS)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(chain, tmp_path_factory):
+    nodes = start_cluster(ws_url(chain), tmp_path_factory.mktemp("storage-faults-nodes"), 6)
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+async def client(chain):
+    async with AsyncClient(ws_url(chain), signer="//Alice") as client:
+        yield client
+
+
+async def download(client: AsyncClient, file_id: bytes, folder) -> bytes:
+    out = folder / f"0x{file_id.hex()}.out"
+    await client.storage.download(file_id, out)
+    return out.read_bytes()
+
+
+async def wait_for_events(client: AsyncClient, wanted: dict[str, object], timeout: float) -> dict[str, object]:
+    """Follow finalized storage events until each name in ``wanted`` was seen with ``wanted[name](event)``
+    true; the first matching event of each name."""
+    seen: dict[str, object] = {}
+    with trio.fail_after(timeout):
+        async with client.subscribe_events(["FileBank", "StorageNodes"], finalized=True) as blocks:
+            async for block in blocks:
+                for event in block.events:
+                    check = wanted.get(event.name)
+                    if check is not None and event.name not in seen and check(event.attributes):
+                        seen[event.name] = event.attributes
+                if len(seen) == len(wanted):
+                    return seen
+    raise AssertionError("event subscription ended")
+
+
+def node_of(cluster: list[StorageNodeProcess], account: bytes) -> StorageNodeProcess:
+    return next(node for node in cluster if node.account == account)
+
+
+async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, cluster, tmp_path):
+    file_id = await client.storage.upload(DATA, private=False)
+    placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
+    victim = node_of(cluster, placement[0])
+    corrupt_stored_fragment(victim.base_path)
+
+    def of_victim(fields) -> bool:
+        return fields.get("node") == victim.account
+
+    seen = await wait_for_events(client, {
+        "AuditFailed": of_victim,
+        "NodeSlashed": of_victim,
+        "RepairCompleted": lambda f: f["file_id"] == file_id and f["segment"] == 0 and f["fragment"] == 0,
+    }, FAULT_TIMEOUT_S)
+    repairer = seen["RepairCompleted"]["repairer"]
+    assert repairer != victim.account and repairer not in placement
+
+    after = list(await client.query("FileBank", "Placements", [file_id, 0]))
+    assert after[0] == repairer and after[1:] == placement[1:]
+    assert all(await client.query("FileBank", "Confirmed", [file_id, 0]))
+    info = await client.query("FileBank", "Files", [file_id])
+    assert info.healthy == info.width  # full redundancy again
+    assert await download(client, file_id, tmp_path) == DATA
+
+
+async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_path):
+    file_id = await client.storage.upload(DATA, private=True)
+    placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
+    info = await client.query("FileBank", "Files", [file_id])
+    killed = [node_of(cluster, account) for account in placement[:info.m]]
+    for node in killed:
+        node.kill()
+    try:
+        assert await download(client, file_id, tmp_path) == DATA
+    finally:
+        for node in killed:
+            node.spawn().wait_ready()
+
+
+@pytest.mark.slow
+async def test_a_node_that_never_confirms_is_replaced_and_the_upload_completes(client, cluster, tmp_path):
+    """A paused node takes no upload and confirms nothing. Five of the six nodes hold each file, so within a
+    few uploads one places a fragment on it; that upload must still complete, the fragment held elsewhere
+    (reassigned, or repaired from the four confirmed ones)."""
+    paused = cluster[-1]
+    paused.kill(signal.SIGSTOP)
+    try:
+        for attempt in range(4):
+            data = DATA + bytes([attempt])
+            with trio.fail_after(FAULT_TIMEOUT_S):
+                file_id = await client.storage.upload(data, private=False)
+            declared = await client.query("FileBank", "Files", [file_id])
+            reassigned = await client.query("FileBank", "Placements", [file_id, 0])
+            assert paused.account not in reassigned and declared.healthy == declared.width
+            assert await download(client, file_id, tmp_path) == data
+            if await _was_placed_on(client, file_id, paused.account):
+                return
+        pytest.fail("four uploads in a row placed nothing on the paused node (odds 1 in 1300)")
+    finally:
+        paused.kill(signal.SIGCONT)
+
+
+async def _was_placed_on(client: AsyncClient, file_id: bytes, account: bytes) -> bool:
+    """Whether the declaration of ``file_id`` placed a fragment on ``account`` (its ``FragmentsAssigned``)."""
+    head = await client.get_block_header()
+    for number in range(head.number, max(head.number - 300, 0), -1):
+        for event in await client.get_events(await client.get_block_hash(number)):
+            fields = event.attributes
+            if event.name == "FragmentsAssigned" and fields["file_id"] == file_id:
+                return account in fields["nodes"]
+    raise AssertionError(f"no FragmentsAssigned for 0x{file_id.hex()} in the last 300 blocks")
