@@ -34,15 +34,18 @@ from runtime.pallets.system import System
 from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import FileBank
 from tests.storage_node.pallets import mock as storage_mock
-from tests.storage_node.pallets.mock import ALICE, BOB, CHARLIE, NODES, confirm_all, declare, next_block, run_to
+from tests.storage_node.pallets.mock import (
+    ALICE, BOB, CHARLIE, NODES, confirm_all, declare, make_file, next_block, run_to)
 
-__all__ = ["ALICE", "BOB", "CHARLIE", "NODES", "PROVIDERS", "ENDOWMENT", "STAKE", "PRICE", "CAP", "HARDWARE",
+__all__ = ["ALICE", "BOB", "CHARLIE", "NODES", "PROVIDERS", "PARTICIPANTS", "ENDOWMENT", "STAKE", "PRICE", "CAP", "HARDWARE",
            "RESOURCES", "HONEST", "WRONG", "TRAIN", "FEDAVG", "new_ext", "register_provider", "stored_file",
-           "output_file", "submit", "job", "slot_providers", "salt_of", "commit", "reveal", "next_block", "run_to",
+           "output_file", "default_output", "submit", "job", "slot_providers", "salt_of", "commit", "reveal", "next_block", "run_to",
            "free", "held", "heartbeat_all", "providers_pallet", "jobs_pallet"]
 
 PROVIDERS = tuple(bytes([0x30 + i]) * 32 for i in range(8))
 """Provider accounts (``new_ext(providers=n)`` registers the first n)."""
+PARTICIPANTS = tuple(bytes([0x50 + i]) * 32 for i in range(3))
+"""Federated-learning participants (endowed, nothing else)."""
 ENDOWMENT = storage_mock.ENDOWMENT
 STAKE = 100_000
 PRICE = 1_000
@@ -81,11 +84,11 @@ SLOTS = storage_mock.SLOTS + (
 
 def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,
             prices: dict[bytes, int] | None = None) -> TestExternalities:
-    """ALICE, BOB, CHARLIE, every storage node and provider account endowed; ``nodes`` storage nodes and the
+    """ALICE, BOB, CHARLIE, every storage node, provider and participant account endowed; ``nodes`` storage nodes and the
     first ``providers`` providers registered (every kind at ``PRICE``, or ``prices[who]``); block 1 begun."""
     merged = {pallet: {**fields, **(params or {}).get(pallet, {})} for pallet, fields in PARAMS.items()}
     ext = new_test_ext(*SLOTS, params=merged, genesis={"Balances": BalancesGenesis(
-        tuple((who, ENDOWMENT) for who in (ALICE, BOB, CHARLIE, *NODES, *PROVIDERS)))})
+        tuple((who, ENDOWMENT) for who in (ALICE, BOB, CHARLIE, *NODES, *PROVIDERS, *PARTICIPANTS)))})
     with ext:
         for i, node in enumerate(NODES[:nodes]):
             ext.dispatch(Origin.signed(node), "StorageNodes", "register", endpoint=f"http://node-{i}".encode(),
@@ -97,6 +100,8 @@ def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,
 
 def register_provider(ext: TestExternalities, who: bytes, *, price: int = PRICE,
                       hardware: Hardware = HARDWARE) -> None:
+    """Register ``who`` offering every kind at ``price``, and upload its ``default_output``."""
+    output_file(ext, who, 0)
     ext.dispatch(Origin.signed(who), "ComputeProviders", "register", hardware=hardware,
                  offers=tuple(Offer(kind, price) for kind in sorted(KIND_IDS.values())),
                  endpoint=b"http://provider-" + who[:1].hex().encode(), stake=STAKE)
@@ -112,6 +117,12 @@ def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypte
 def output_file(ext: TestExternalities, who: bytes, seed: int) -> bytes:
     """A file ``who`` uploads as a job output (declared; outputs need not be active yet)."""
     return declare(ext, who, 1000, seed=10_000 + seed).file_id
+
+
+def default_output(who: bytes) -> bytes:
+    """The output file every mock provider uploaded when it registered (its reveals name it by default, so
+    that a test's balances see no storage fees during a job)."""
+    return make_file(who, 1000, seed=10_000).file_id
 
 
 def submit(ext: TestExternalities, who: bytes, *, inputs: tuple[bytes, ...], kind: int = TRAIN,
@@ -145,10 +156,8 @@ def commit(ext: TestExternalities, job_id: int, who: bytes, digest: bytes) -> No
 
 def reveal(ext: TestExternalities, job_id: int, who: bytes, digest: bytes, *, scores: tuple[int, ...] = (),
            outputs: tuple[bytes, ...] | None = None) -> None:
-    if outputs is None:
-        outputs = (output_file(ext, who, job_id * 64 + PROVIDERS.index(who) if who in PROVIDERS else job_id),)
     ext.dispatch(Origin.signed(who), "ComputeJobs", "reveal", job_id=job_id, digest=digest, salt=salt_of(who),
-                 outputs=outputs, scores=scores)
+                 outputs=outputs if outputs is not None else (default_output(who),), scores=scores)
 
 
 def heartbeat_all(ext: TestExternalities, accounts: tuple[bytes, ...]) -> None:

@@ -1,0 +1,255 @@
+"""FederatedLearning, FRAME-style: a 3-participant, 2-round task with a no-show, end to end through ComputeJobs
+(rewards follow scores, the no-show slashed, lineage reaches every round, update and the base model), and the
+calls' refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from compute_pallet.commitment import update_commitment
+from compute_pallet.pallets.federated import (
+    AlreadyCommitted,
+    BadRounds,
+    CommitClosed,
+    CommitmentMismatch,
+    ContributorRewarded,
+    FederatedLearning,
+    FileNotReadable,
+    HoldReason,
+    InsufficientFunds,
+    NotCommitted,
+    NotListed,
+    NotMember,
+    ParticipantSlashed,
+    RewardTooLow,
+    RoundAggregated,
+    RoundAggregating,
+    StakeTooLow,
+    TaskFinished,
+    UnknownFile,
+    UpdateNotOwned,
+    WrongRound,
+)
+from compute_pallet.pallets.jobs import HoldReason as JobHold
+from compute_pallet.pallets.jobs import JobFailed
+from compute_pallet.pallets.types import JobStatus, SlotStatus, TaskStatus
+from runtime.frame.pallet import Origin
+from runtime.frame.testing import assert_noop
+from runtime.hashing import blake2_256
+from runtime.pallets.system import System
+
+from .mock import (
+    ALICE,
+    BOB,
+    CAP,
+    FEDAVG,
+    PARTICIPANTS,
+    PRICE,
+    PROVIDERS,
+    commit,
+    free,
+    held,
+    job,
+    jobs_pallet,
+    new_ext,
+    next_block,
+    output_file,
+    reveal,
+    slot_providers,
+    stored_file,
+)
+
+P1, P2, P3 = PARTICIPANTS
+STAKE = 1_000
+POOL = 10_000
+AGGREGATION = b'{"robust": "mean"}'
+
+
+def salt(who: bytes, round: int) -> bytes:
+    return blake2_256(b"fl salt" + who + bytes([round]))
+
+
+def fl(ext) -> FederatedLearning:
+    return ext.pallet(FederatedLearning)
+
+
+def create(ext, *, base: bytes, validation: bytes | None, participants=PARTICIPANTS, **changes) -> int:
+    task_id = fl(ext).next_task_id.get()
+    args = dict(base_model=base, rounds=2, participants=participants, stake=STAKE, commit_period=4,
+                deliver_period=4, reward_pool=POOL, validation=validation, price_cap=CAP, redundancy=2,
+                aggregation_params=AGGREGATION)
+    ext.dispatch(Origin.signed(ALICE), "FederatedLearning", "create_task", **{**args, **changes})
+    return task_id
+
+
+def commit_update(ext, task_id, round, who, update):
+    ext.dispatch(Origin.signed(who), "FederatedLearning", "commit_update", task_id=task_id, round=round,
+                 commitment=update_commitment(task_id, round, who, update, salt(who, round)))
+
+
+def deliver(ext, task_id, round, who, update):
+    ext.dispatch(Origin.signed(who), "FederatedLearning", "deliver_update", task_id=task_id, round=round,
+                 update=update, salt=salt(who, round))
+
+
+def until(ext, predicate, *, limit: int = 60) -> list:
+    """Run blocks until ``predicate(events of the block)``; returns every event seen."""
+    seen = []
+    for _ in range(limit):
+        next_block(ext)
+        events = ext.events()
+        seen += events
+        if predicate(events):
+            return seen
+    raise AssertionError("the awaited event never came")
+
+
+def aggregate(ext, job_id: int, scores: tuple[int, ...], model: bytes) -> None:
+    """The assigned providers agree on an aggregation: the first uploads ``model`` as the output."""
+    digest = blake2_256(b"fedavg" + model)
+    assigned = slot_providers(ext, job_id)
+    for who in assigned:
+        commit(ext, job_id, who, digest)
+    for i, who in enumerate(assigned):
+        outputs = (model,) if i == 0 else (output_file(ext, who, 500 + job_id),)
+        reveal(ext, job_id, who, digest, scores=scores, outputs=outputs)
+
+
+def test_three_participants_two_rounds_one_no_show():
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        validation = stored_file(ext, ALICE, seed=2)
+        alice_before = free(ext, ALICE)
+        task_id = create(ext, base=base, validation=validation)
+        funds = POOL + 2 * CAP * 3
+        assert held(ext, HoldReason.TaskFunds, ALICE) == funds
+        for who in PARTICIPANTS:
+            ext.dispatch(Origin.signed(who), "FederatedLearning", "join", task_id=task_id)
+        stake_before = {who: held(ext, HoldReason.ParticipantStake, who) for who in PARTICIPANTS}
+
+        # round 0: P1 and P2 deliver, P3 commits and walks away
+        updates0 = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
+        for who in PARTICIPANTS:
+            commit_update(ext, task_id, 0, who, updates0[who])
+        deliver(ext, task_id, 0, P1, updates0[P1])
+        deliver(ext, task_id, 0, P2, updates0[P2])
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        assert ParticipantSlashed(task_id, 0, P3, STAKE // 10) in seen
+        job0 = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        record = job(ext, job0)
+        assert record.kind == FEDAVG and record.submitter == ALICE and record.parent == base
+        assert record.inputs == (base, updates0[P1], updates0[P2], validation) and record.params == AGGREGATION
+        global1 = stored_file(ext, slot_providers(ext, job0)[0], seed=100)  # uploaded and active
+        aggregate(ext, job0, (3, 1), global1)
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregated) for e in events))
+        assert RoundAggregated(task_id, 0, job0, global1) in seen
+        assert ContributorRewarded(task_id, 0, P1, 3, 3_750) in seen
+        assert ContributorRewarded(task_id, 0, P2, 1, 1_250) in seen
+        task = fl(ext).tasks.get(task_id)
+        assert (task.round, task.global_model, task.status) == (1, global1, TaskStatus.Training)
+
+        # round 1: everyone delivers
+        updates1 = {who: stored_file(ext, who, seed=30 + i) for i, who in enumerate(PARTICIPANTS)}
+        for who in PARTICIPANTS:
+            commit_update(ext, task_id, 1, who, updates1[who])
+            deliver(ext, task_id, 1, who, updates1[who])
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        job1 = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        ordered = [who for who, _ in fl(ext).updates.iter_prefix((task_id, 1))]
+        assert job(ext, job1).inputs == (global1, *(updates1[who] for who in ordered), validation)
+        global2 = stored_file(ext, slot_providers(ext, job1)[0], seed=101)
+        scores = {P1: 1, P2: 1, P3: 2}
+        aggregate(ext, job1, tuple(scores[who] for who in ordered), global2)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        rewards1 = {e.contributor: e.reward for e in seen if isinstance(e, ContributorRewarded)}
+        assert rewards1 == {P1: 1_250, P2: 1_250, P3: 2_500}
+        assert TaskFinished(task_id, global2, 0) in seen
+
+        # money: the pool went to contributors by score, the jobs' providers were paid, everything else is back
+        assert held(ext, HoldReason.TaskFunds, ALICE) == 0 and held(ext, JobHold.JobEscrow, ALICE) == 0
+        assert all(held(ext, HoldReason.ParticipantStake, who) == 0 for who in PARTICIPANTS)
+        assert stake_before[P3] == STAKE
+        jobs_paid = sum(slot.price for j in (job0, job1) for slot in job(ext, j).slots if slot.status is SlotStatus.Paid)
+        assert jobs_paid == 4 * PRICE
+        assert free(ext, ALICE) == alice_before - POOL - jobs_paid
+
+        # lineage: from the final model back through both rounds to the base model
+        walked_inputs, walked_jobs, model = set(), [], global2
+        while (entry := jobs_pallet(ext).lineage.get(model)) is not None:
+            walked_jobs.append(entry.job_id)
+            walked_inputs |= set(entry.inputs)
+            model = entry.parent
+        assert model == base and walked_jobs == [job1, job0]
+        assert set(updates1.values()) | {updates0[P1], updates0[P2], base, global1} <= walked_inputs
+        rounds = [fl(ext).rounds.get(task_id, r) for r in (0, 1)]
+        assert [r.global_out for r in rounds] == [global1, global2] and rounds[0].global_in == base
+        assert set(rounds[0].contributors) == {P1, P2} and set(rounds[1].contributors) == set(PARTICIPANTS)
+        assert fl(ext).model_rounds.get(global2) == (task_id, 1)
+        assert job(ext, job1).status is JobStatus.Verified
+
+
+def test_a_round_whose_aggregation_fails_keeps_the_global_model_and_pays_nothing():
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        update = stored_file(ext, BOB, seed=5)
+        commit_update(ext, task_id, 0, BOB, update)
+        deliver(ext, task_id, 0, BOB, update)
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        before = free(ext, BOB)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))  # nobody commits
+        assert TaskFinished(task_id, base, POOL) in seen and JobFailed(job_id, CAP * 3) in seen
+        assert free(ext, BOB) == before + STAKE and held(ext, HoldReason.TaskFunds, ALICE) == 0
+
+
+def test_create_task_refuses_bad_tasks_with_nothing_held():
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        private = stored_file(ext, BOB, seed=2, encrypted=True)
+        for changes, error in (
+            ({"base": blake2_256(b"none")}, UnknownFile),
+            ({"base": private}, FileNotReadable),
+            ({"stake": 1}, StakeTooLow),
+            ({"reward_pool": 1}, RewardTooLow),
+            ({"reward_pool": 10**15}, InsufficientFunds),
+        ):
+            args = {"base": base, "validation": None, **changes}
+            assert_noop(ext, error, create, ext, **args)
+        assert held(ext, HoldReason.TaskFunds, ALICE) == 0
+
+
+def test_updates_are_refused_out_of_turn_unopened_or_not_the_participants_own():
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(BOB, PROVIDERS[0]))
+        assert_noop(ext, NotListed, ext.dispatch, Origin.signed(ALICE), "FederatedLearning", "join",
+                    task_id=task_id)
+        update = stored_file(ext, BOB, seed=5)
+        assert_noop(ext, NotMember, commit_update, ext, task_id, 0, BOB, update)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        assert_noop(ext, WrongRound, commit_update, ext, task_id, 1, BOB, update)
+        assert_noop(ext, NotCommitted, deliver, ext, task_id, 0, BOB, update)
+        commit_update(ext, task_id, 0, BOB, update)
+        assert_noop(ext, AlreadyCommitted, commit_update, ext, task_id, 0, BOB, update)
+        assert_noop(ext, CommitmentMismatch, deliver, ext, task_id, 0, BOB, base)
+        ext.dispatch(Origin.signed(PROVIDERS[0]), "FederatedLearning", "join", task_id=task_id)
+        commit_update(ext, task_id, 0, PROVIDERS[0], base)  # commits to someone else's file
+        assert_noop(ext, UpdateNotOwned, deliver, ext, task_id, 0, PROVIDERS[0], base)
+        deliver(ext, task_id, 0, BOB, update)
+        while ext.pallet(System).number.get() <= fl(ext).tasks.get(task_id).commit_deadline:
+            next_block(ext)
+        assert_noop(ext, CommitClosed, commit_update, ext, task_id, 0, BOB, update)
+
+
+@pytest.mark.parametrize("rounds", [0, 1_001])
+def test_round_counts_are_bounded(rounds):
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        assert_noop(ext, BadRounds, create, ext, base=base, validation=None, rounds=rounds)

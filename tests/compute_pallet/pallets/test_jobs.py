@@ -1,0 +1,383 @@
+"""ComputeJobs, FRAME-style: submission and its refusals, assignment, commit-reveal, verdicts that pay and slash,
+disputes, no-shows and stale providers replaced, failures refunded, lineage, escrow exact to the unit."""
+
+from __future__ import annotations
+
+import pytest
+
+from compute_pallet.pallets.jobs import (
+    AbsurdResources,
+    BadDeadline,
+    BadInputs,
+    BadOutputs,
+    BadRedundancy,
+    CommitmentMismatch,
+    DisputeOpened,
+    HoldReason,
+    InputNotActive,
+    InputNotReadable,
+    InsufficientFunds,
+    JobAssigned,
+    JobFailed,
+    JobSubmitted,
+    JobVerified,
+    NotAssigned,
+    NotCommitPhase,
+    NotCommitted,
+    NotEnoughProviders,
+    NotRevealPhase,
+    OutputNotOwned,
+    ParamsTooLong,
+    TooManyScores,
+    UnknownInput,
+    UnknownJob,
+    UnknownKind,
+)
+from compute_pallet.pallets.providers import ProviderSlashed, ProviderStale, StillAssigned
+from compute_pallet.pallets.providers import HoldReason as ProviderHold
+from compute_pallet.pallets.types import JobStatus, LineageEntry, Resources, SlashReason, SlotStatus
+from runtime.frame.pallet import Origin
+from runtime.frame.testing import assert_has_event, assert_noop
+from runtime.hashing import blake2_256
+from runtime.pallets.system import System
+from storage_node.pallets.file_bank import FileBank
+
+from .mock import (
+    ALICE,
+    BOB,
+    CAP,
+    HONEST,
+    PRICE,
+    PROVIDERS,
+    STAKE,
+    WRONG,
+    commit,
+    declare,
+    free,
+    heartbeat_all,
+    held,
+    job,
+    jobs_pallet,
+    new_ext,
+    next_block,
+    output_file,
+    providers_pallet,
+    register_provider,
+    reveal,
+    run_to,
+    salt_of,
+    slot_providers,
+    stored_file,
+    submit,
+)
+
+EVE = bytes([0xEE]) * 32
+"""An account with no balance."""
+
+
+def run_job(ext, job_id, digests: dict[bytes, bytes] | None = None) -> None:
+    """Every assigned provider commits, then every committed one reveals (``digests[who]``, or HONEST)."""
+    digests = digests or {}
+    for who in slot_providers(ext, job_id):
+        commit(ext, job_id, who, digests.get(who, HONEST))
+    for who in slot_providers(ext, job_id, SlotStatus.Committed):
+        reveal(ext, job_id, who, digests.get(who, HONEST))
+
+
+def totals(ext, accounts) -> dict[bytes, int]:
+    """Free plus held balance of each account."""
+    return {who: free(ext, who) + held(ext, HoldReason.JobEscrow, who) + held(ext, ProviderHold.ProviderStake, who)
+            for who in accounts}
+
+
+# --- submission --------------------------------------------------------------------------------
+
+
+def test_submit_holds_escrow_and_assigns_distinct_eligible_providers():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        before = free(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=2)
+        record = job(ext, job_id)
+        assigned = [slot.provider for slot in record.slots]
+        assert len(set(assigned)) == 2 and set(assigned) <= set(PROVIDERS[:3])
+        assert record.escrow == CAP * 3 == held(ext, HoldReason.JobEscrow, ALICE)
+        assert free(ext, ALICE) == before - CAP * 3
+        assert record.status is JobStatus.Committing and all(slot.price == PRICE for slot in record.slots)
+        n = ext.pallet(System).number.get()
+        assert_has_event(ext, JobSubmitted(job_id, ALICE, record.kind, CAP * 3, n + 100))
+        assert_has_event(ext, JobAssigned(job_id, 0, tuple(assigned), n + 5))
+        assert all(providers_pallet(ext).providers.get(who).active_jobs == 1 for who in assigned)
+
+
+def test_assignment_is_a_function_of_the_chain_state():
+    picks = []
+    for _ in range(2):
+        ext = new_ext(providers=6)
+        with ext:
+            dataset = stored_file(ext, ALICE)
+            picks.append([slot_providers(ext, submit(ext, ALICE, inputs=(dataset,), redundancy=3)) for _ in range(4)])
+    assert picks[0] == picks[1]
+    assert len({tuple(p) for p in picks[0]}) > 1, "different jobs draw differently"
+
+
+def test_providers_storing_the_inputs_are_preferred():
+    ext = new_ext(providers=4, params={"ComputeJobs": {"locality_bonus": 10**6}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        holders = ext.pallet(FileBank).placements.get(dataset, 0)
+        register_provider(ext, holders[0])  # a storage node holding a fragment of the input is also a provider
+        for _ in range(4):
+            job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=1)
+            assert slot_providers(ext, job_id) == [holders[0]]
+            run_job(ext, job_id)
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"kind": 9}, UnknownKind),
+    ({"inputs": ()}, BadInputs),
+    ({"inputs": (b"\x00" * 32,) * 17}, BadInputs),
+    ({"params": b"x" * 4097}, ParamsTooLong),
+    ({"resources": Resources(0, 1024, 0)}, AbsurdResources),
+    ({"resources": Resources(10**6, 1024, 0)}, AbsurdResources),
+    ({"resources": Resources(2, 1 << 40, 0)}, AbsurdResources),
+    ({"resources": Resources(2, 1024, 1 << 40)}, AbsurdResources),
+    ({"redundancy": 0}, BadRedundancy),
+    ({"redundancy": 6}, BadRedundancy),
+    ({"deadline": 5}, BadDeadline),
+    ({"deadline": 10**6}, BadDeadline),
+    ({"inputs": (blake2_256(b"no such file"),)}, UnknownInput),
+    ({"redundancy": 4}, NotEnoughProviders),
+    ({"price_cap": PRICE - 1}, NotEnoughProviders),
+    ({"resources": Resources(2, 1024, 8_192)}, NotEnoughProviders),  # nobody has a GPU
+])
+def test_bad_submissions_are_refused_with_nothing_escrowed(change, error):
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        args = {"inputs": (dataset,), **change}
+        assert_noop(ext, error, submit, ext, ALICE, **args)
+        assert held(ext, HoldReason.JobEscrow, ALICE) == 0
+
+
+def test_inputs_must_be_active_and_readable_by_the_submitter():
+    ext = new_ext(providers=3)
+    with ext:
+        pending = declare(ext, ALICE, 3000, seed=1).file_id
+        private = stored_file(ext, ALICE, seed=2, encrypted=True)
+        public = stored_file(ext, ALICE, seed=3)
+        assert_noop(ext, InputNotActive, submit, ext, ALICE, inputs=(pending,))
+        assert_noop(ext, InputNotReadable, submit, ext, BOB, inputs=(public, private))
+        submit(ext, BOB, inputs=(public,))  # a public file anyone may use
+        submit(ext, ALICE, inputs=(private,))  # the owner may use its own private file
+
+
+def test_a_submitter_who_cannot_pay_is_refused():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        assert_noop(ext, InsufficientFunds, submit, ext, ALICE, inputs=(dataset,), price_cap=10**12)
+        assert_noop(ext, InsufficientFunds, submit, ext, EVE, inputs=(dataset,))
+
+
+# --- commit, reveal, verdicts ------------------------------------------------------------------
+
+
+def test_agreeing_results_are_paid_and_the_rest_refunded_to_the_unit():
+    ext = new_ext(providers=3, prices={PROVIDERS[0]: 700, PROVIDERS[1]: 900, PROVIDERS[2]: 1_100})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        everyone = (ALICE, *PROVIDERS[:3])
+        before = totals(ext, everyone)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        assigned = slot_providers(ext, job_id)
+        prices = {who: providers_pallet(ext).providers.get(who).offers[0].price for who in assigned}
+        run_job(ext, job_id)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified and record.digest == HONEST and record.escrow == 0
+        after = totals(ext, everyone)
+        paid = sum(prices.values())
+        assert after[ALICE] == before[ALICE] - paid
+        for who in assigned:
+            assert after[who] == before[who] + prices[who]
+        assert held(ext, HoldReason.JobEscrow, ALICE) == 0
+        assert_has_event(ext, JobVerified(job_id, HONEST, record.outputs, paid, CAP * 3 - paid))
+        assert jobs_pallet(ext).lineage.get(record.outputs[0]) == LineageEntry(
+            job_id, record.kind, (dataset,), tuple(assigned), None, ext.pallet(System).number.get())
+        assert all(providers_pallet(ext).providers.get(who).jobs_verified == 1 for who in assigned)
+
+
+def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_paid():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        honest, liar = slot_providers(ext, job_id)
+        before = totals(ext, (ALICE, *PROVIDERS[:3]))
+        run_job(ext, job_id, {liar: WRONG})
+        (referee,) = slot_providers(ext, job_id)
+        assert_has_event(ext, DisputeOpened(job_id, (referee,)))
+        assert job(ext, job_id).round == 1
+        run_job(ext, job_id)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified and record.digest == HONEST
+        statuses = {slot.provider: slot.status for slot in record.slots}
+        assert statuses == {honest: SlotStatus.Paid, liar: SlotStatus.Slashed, referee: SlotStatus.Paid}
+        slash = STAKE // 10
+        assert_has_event(ext, ProviderSlashed(liar, job_id, slash, SlashReason.DisputeLost))
+        after = totals(ext, (ALICE, *PROVIDERS[:3]))
+        assert after[ALICE] == before[ALICE] - 2 * PRICE
+        assert after[honest] == before[honest] + PRICE and after[referee] == before[referee] + PRICE
+        assert after[liar] == before[liar] - slash
+        info = providers_pallet(ext).providers.get(liar)
+        assert (info.stake, info.disputes_lost, info.active_jobs) == (STAKE - slash, 1, 0)
+        assert jobs_pallet(ext).lineage.get(record.outputs[0]).providers == (honest, referee)
+
+
+def test_a_copied_commitment_cannot_be_opened_by_the_copier():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        worker, copier = slot_providers(ext, job_id)
+        commit(ext, job_id, worker, HONEST)
+        copied = job(ext, job_id).slots[0].commitment
+        ext.dispatch(Origin.signed(copier), "ComputeJobs", "commit", job_id=job_id, commitment=copied)
+        reveal(ext, job_id, worker, HONEST)
+        outputs = (output_file(ext, copier, 1),)
+        for salt in (salt_of(worker), salt_of(copier)):  # neither the worker's opening nor its own opens it
+            assert_noop(ext, CommitmentMismatch, ext.dispatch, Origin.signed(copier), "ComputeJobs", "reveal",
+                        job_id=job_id, digest=HONEST, salt=salt, outputs=outputs, scores=())
+        run_to(ext, job(ext, job_id).phase_deadline + 1)  # the copier never reveals: a no-show
+        assert_has_event(ext, ProviderSlashed(copier, job_id, STAKE // 20, SlashReason.NoShow))
+        (referee,) = slot_providers(ext, job_id)  # one reveal cannot verify r = 2: the dispute round re-runs it
+        run_job(ext, job_id)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified
+        assert {slot.provider for slot in record.slots if slot.status is SlotStatus.Paid} == {worker, referee}
+
+
+def test_a_no_show_is_slashed_and_replaced_and_the_job_completes():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        present, absent = slot_providers(ext, job_id)
+        commit(ext, job_id, present, HONEST)
+        before = totals(ext, (ALICE, *PROVIDERS[:3]))
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+        assert_has_event(ext, ProviderSlashed(absent, job_id, STAKE // 20, SlashReason.NoShow))
+        (replacement,) = slot_providers(ext, job_id)
+        assert replacement not in (present, absent)
+        run_job(ext, job_id)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified
+        after = totals(ext, (ALICE, *PROVIDERS[:3]))
+        assert after[ALICE] == before[ALICE] - 2 * PRICE
+        assert after[absent] == before[absent] - STAKE // 20
+        assert providers_pallet(ext).providers.get(absent).no_shows == 1
+
+
+def test_a_provider_that_stops_heartbeating_loses_its_assignments_at_once():
+    ext = new_ext(providers=3, params={"ComputeJobs": {"commit_period": 50}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,), deadline=200)
+        alive, silent = slot_providers(ext, job_id)
+        others = tuple(who for who in PROVIDERS[:3] if who != silent)
+        commit(ext, job_id, alive, HONEST)
+        seen = []
+        for _ in range(providers_pallet(ext).config.heartbeat_timeout + 1):  # well before the commit deadline
+            heartbeat_all(ext, others)
+            next_block(ext)
+            seen += ext.events()
+        assert ProviderStale(silent) in seen
+        assert ProviderSlashed(silent, job_id, STAKE // 20, SlashReason.NoShow) in seen
+        (replacement,) = slot_providers(ext, job_id)
+        assert replacement not in (alive, silent)
+        assert providers_pallet(ext).providers.get(silent).active_jobs == 0
+        run_job(ext, job_id)
+        assert job(ext, job_id).status is JobStatus.Verified
+
+
+def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
+    ext = new_ext(providers=2)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        present, absent = slot_providers(ext, job_id)
+        commit(ext, job_id, present, HONEST)
+        before = free(ext, ALICE)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+        assert_has_event(ext, JobFailed(job_id, CAP * 3))
+        assert free(ext, ALICE) == before + CAP * 3 and held(ext, HoldReason.JobEscrow, ALICE) == 0
+        statuses = {slot.provider: slot.status for slot in job(ext, job_id).slots}
+        assert statuses == {present: SlotStatus.Unjudged, absent: SlotStatus.NoShow}
+        assert providers_pallet(ext).providers.get(present).stake == STAKE  # the one that worked keeps all
+
+
+def test_an_unsettled_dispute_fails_the_job_without_slashing_anyone():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        first, second = slot_providers(ext, job_id)
+        run_job(ext, job_id, {second: WRONG})
+        (third,) = slot_providers(ext, job_id)
+        run_job(ext, job_id, {third: blake2_256(b"a third answer")})
+        assert job(ext, job_id).status is JobStatus.Failed
+        assert not any(isinstance(e, ProviderSlashed) for e in ext.events())
+        assert held(ext, HoldReason.JobEscrow, ALICE) == 0
+
+
+def test_redundancy_one_trusts_a_single_reveal():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=1)
+        run_job(ext, job_id)
+        assert job(ext, job_id).status is JobStatus.Verified
+
+
+# --- bad commits and reveals ---------------------------------------------------------------------
+
+
+def test_commit_and_reveal_refuse_the_wrong_phase_the_wrong_signer_and_bad_outputs():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        a, b = slot_providers(ext, job_id)
+        outsider = next(who for who in PROVIDERS[:3] if who not in (a, b))
+        assert_noop(ext, UnknownJob, commit, ext, 99, a, HONEST)
+        assert_noop(ext, NotAssigned, commit, ext, job_id, outsider, HONEST)
+        assert_noop(ext, NotRevealPhase, reveal, ext, job_id, a, HONEST, outputs=(dataset,))
+        commit(ext, job_id, a, HONEST)
+        assert_noop(ext, NotAssigned, commit, ext, job_id, a, HONEST)
+        commit(ext, job_id, b, HONEST)
+        assert_noop(ext, NotCommitPhase, commit, ext, job_id, outsider, HONEST)
+        mine = output_file(ext, a, 7)
+        assert_noop(ext, NotCommitted, reveal, ext, job_id, outsider, HONEST, outputs=(mine,))
+        assert_noop(ext, BadOutputs, reveal, ext, job_id, a, HONEST, outputs=())
+        assert_noop(ext, BadOutputs, reveal, ext, job_id, a, HONEST, outputs=(blake2_256(b"nothing"),))
+        assert_noop(ext, BadOutputs, reveal, ext, job_id, a, HONEST, outputs=(mine,) * 9)
+        assert_noop(ext, OutputNotOwned, reveal, ext, job_id, a, HONEST, outputs=(dataset,))
+        assert_noop(ext, TooManyScores, reveal, ext, job_id, a, HONEST, outputs=(mine,), scores=(1,) * 65)
+        assert_noop(ext, CommitmentMismatch, reveal, ext, job_id, a, WRONG, outputs=(mine,))
+        reveal(ext, job_id, a, HONEST, outputs=(mine,))
+        assert_noop(ext, NotCommitted, reveal, ext, job_id, a, HONEST, outputs=(mine,))
+
+
+def test_a_provider_holding_assignments_cannot_leave_until_they_settle():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        who = slot_providers(ext, job_id)[0]
+        assert_noop(ext, StillAssigned, ext.dispatch, Origin.signed(who), "ComputeProviders", "deregister")
+        run_job(ext, job_id)
+        before = free(ext, who)
+        ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
+        assert free(ext, who) == before + STAKE and providers_pallet(ext).providers.get(who) is None
+
