@@ -17,11 +17,16 @@ without i) − loss(mean of all)`` — how much worse the validation loss gets w
 it helps). The mean is used whatever the aggregation, because a robust aggregator bounds each update's
 influence by design, so leaving one out of it moves the loss by next to nothing for honest and
 poisoned updates alike and cannot tell them apart; under the mean a poisoned update's harm shows in
-full. Without ``validation``: ``score_i = m / (m + d_i)``, where ``d_i`` is the L2 distance of update i
-from the aggregate and ``m`` the median of those distances (1 for an update equal to the aggregate):
-about ½ for a typical update, near 0 for an outlier. ``shares_ppm`` turns scores into reward shares
-(parts per million, rounded down): proportional to the positive scores, or, if none is positive, equal
-among the updates with the highest score.
+full. Without ``validation``: ``score_i = max(0, 1 − d_i / (3m))``, where ``d_i`` is the L2 distance of
+update i from the coordinate-wise median of all updates (a centre a minority cannot move far, whatever
+the aggregation) and ``m`` the median of those distances: an update over three median distances out, the
+usual outlier cut, scores 0 (if m = 0, an update scores 1 exactly when it is the median).
+
+**Reward shares** (``shares_ppm``, parts per million, rounded down) are proportional to a non-negative
+weight per update: its score on the distance basis; on the validation basis ``max(0, 1 + 2·score / L)``
+with L the loss of the mean of all — leave-one-out scores of honest updates are small and of either sign,
+so they share about equally, more for an update whose absence hurts, and nothing for one whose absence
+would cut the validation loss by half or more. If every weight is 0, shares are equal.
 """
 
 from __future__ import annotations
@@ -124,13 +129,12 @@ def _distance(a: Model, b: Model) -> float:
     return math.sqrt(total)
 
 
-def _shares(scores: Sequence[float]) -> list[int]:
-    positive = [max(score, 0.0) for score in scores]
-    if sum(positive) == 0:
-        best = max(scores)
-        positive = [1.0 if score == best else 0.0 for score in scores]
-    total = sum(positive)
-    return [math.floor(PPM * value / total) for value in positive]
+def _shares(weights: Sequence[float]) -> list[int]:
+    """Parts per million proportional to non-negative ``weights`` (equal if all are 0), rounded down."""
+    total = sum(weights)
+    if total == 0:
+        return [PPM // len(weights)] * len(weights)
+    return [math.floor(PPM * weight / total) for weight in weights]
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
@@ -159,14 +163,17 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
             - everyone
             for i in range(n)
         ]
+        reward_weights = [max(0.0, 1 + 2 * score / everyone) if everyone > 0 else 1.0 for score in scores]
         result |= {"score_basis": "leave-one-out validation loss", "validation_loss": check.loss,
                    "validation_accuracy": check.accuracy}
     else:
-        distances = [_distance(model, result_model) for model in models]
-        middle = float(np.median(distances))
-        scores = [1.0 if d == 0 else middle / (middle + d) for d in distances]
-        result["score_basis"] = "distance to the aggregate"
-    result |= {"scores": scores, "shares_ppm": _shares(scores)}
+        centre = aggregate(models, FedAvgParams("median", p.trim, None), weights)
+        distances = [_distance(model, centre) for model in models]
+        cut = 3 * float(np.median(distances))
+        scores = [max(0.0, 1.0 - d / cut) if cut else float(d == 0) for d in distances]
+        reward_weights = scores
+        result["score_basis"] = "distance to the median"
+    result |= {"scores": scores, "shares_ppm": _shares(reward_weights)}
     training = {"kind": "fedavg", "aggregation": p.aggregation, "trim": p.trim,
                 "weights": None if p.weights is None else list(p.weights), "updates": n}
     output = Model(result_model.weights, result_model.biases, result_model.mean, result_model.std, training)
