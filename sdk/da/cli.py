@@ -27,10 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from runtime.keyring import InvalidSecretUri
-from sdk.chain import ChainClientError, keypair_from_arg
-from sdk.chain.client import DEFAULT_URL
-from sdk.client import Client
+from sdk.cli import chain_options, user_client
 from sdk.da.config import DaConfig
 from sdk.da.errors import DaError
 from sdk.da.types import BlobRef
@@ -38,27 +35,9 @@ from sdk.da.types import Progress as SubmitProgress
 
 __all__ = ["da"]
 
+ERRORS = (DaError, ValueError)
+"""What ends a command with one line (exit 1) besides chain client errors: DA failures and bad blob ids."""
 STAGES = {"encode": "encoding", "submit": "submitting", "push": "distributing", "attest": "attesting"}
-
-
-def _chain_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``--rpc`` and ``--key``, which every command takes."""
-    command = click.option("--key", default="//Alice", show_default=True,
-                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
-    return click.option("--rpc", default=DEFAULT_URL, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
-
-
-@contextmanager
-def _client(rpc: str, key: str) -> Iterator[Client]:
-    try:
-        signer = keypair_from_arg(key)
-    except (InvalidSecretUri, OSError) as exc:
-        raise click.BadParameter(str(exc), param_hint="'--key'") from None
-    try:
-        with Client(rpc, signer=signer) as client:
-            yield client
-    except (ChainClientError, DaError, ValueError) as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
 
 @contextmanager
@@ -102,7 +81,7 @@ def da() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--namespace", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="The application id the blobs are filed under.")
-@_chain_options
+@chain_options
 def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
     """Publish FILE and wait until every blob is available; prints the blob ids, one per line."""
     limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
@@ -110,7 +89,7 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
         raise click.BadParameter(f"{file} has {file.stat().st_size} bytes; one submission takes at most {limit}",
                                  param_hint="FILE")
     data = file.read_bytes()
-    with _client(rpc, key) as client, _progress() as progress:
+    with user_client(rpc, key, errors=ERRORS) as client, _progress() as progress:
         refs = client.da.submit(data, namespace=namespace, progress=progress)
     for ref in refs:
         click.echo(str(ref))
@@ -119,10 +98,10 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
 @da.command()
 @click.argument("blob")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def status(rpc: str, key: str, blob: str, as_json: bool) -> None:
     """What the chain records of BLOB: status, size, submitter, node set."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key, errors=ERRORS) as client:
         info = client.da.status(blob)
     if as_json:
         _print_json(info)
@@ -136,11 +115,11 @@ def status(rpc: str, key: str, blob: str, as_json: bool) -> None:
 @click.option("--samples", type=click.IntRange(1, 128), default=None,
               help="Cells to sample [default: 20, for a confidence of 1 - 10^-6].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def sample(rpc: str, key: str, blob: str, samples: int | None, as_json: bool) -> None:
     """Sample random cells of BLOB against its finalized commitment and print the confidence; exits 1 when
     a sampled cell cannot be had (the blob looks unavailable)."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key, errors=ERRORS) as client:
         report = client.da.sample(blob, samples)
     if as_json:
         _print_json(report)
@@ -157,10 +136,10 @@ def sample(rpc: str, key: str, blob: str, samples: int | None, as_json: bool) ->
 @click.argument("blobs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the payload (the blobs' bytes, in the order given).")
-@_chain_options
+@chain_options
 def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
     """Rebuild the payload of BLOBS from any half of each one's cells and write it to OUTPUT."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key, errors=ERRORS) as client:
         data = client.da.get(list(blobs))
     partial = output.with_name(output.name + ".partial")
     partial.write_bytes(data)
@@ -169,10 +148,10 @@ def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
 
 @da.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_chain_options
+@chain_options
 def nodes(rpc: str, key: str, as_json: bool) -> None:
     """The registered DA nodes: endpoint, stake, audit record."""
-    with _client(rpc, key) as client:
+    with user_client(rpc, key, errors=ERRORS) as client:
         found = client.da.nodes()
     if as_json:
         _print_json(found)
