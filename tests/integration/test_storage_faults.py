@@ -78,7 +78,8 @@ def node_of(cluster: list[StorageNodeProcess], account: bytes) -> StorageNodePro
 
 
 async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, cluster, tmp_path):
-    file_id = await client.storage.upload(DATA, private=False)
+    """A private file: the repairer reads the other fragments as the segment's repairer, the nodes check it."""
+    file_id = await client.storage.upload(DATA, private=True)
     placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
     victim = node_of(cluster, placement[0])
     corrupt_stored_fragment(victim.base_path)

@@ -18,6 +18,7 @@ import trio
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from storage_node.auth import body_hash, sign_request
+from storage_node.crypto import new_data_key, seal_key, x25519_keypair_from
 from storage_node.service.daemon import NodeConfig, StorageNode
 from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
 from tests.storage_node.service.coded import CodedFile, code_file
@@ -216,3 +217,30 @@ async def test_a_restart_keeps_acknowledged_fragments_and_confirms_them(client, 
                 got = await http.get(nodes[account][1] + path_of(coded, 0, fragment))
                 assert got.status_code == 200 and got.content == coded.bodies[(0, fragment)]
             await wait_confirmed(client, coded)
+
+
+async def submit(client: AsyncClient, signer: Keypair, pallet: str, call: str, args: dict) -> None:
+    receipt = await client.sign_and_submit(client.compose_call(pallet, call, args), signer, wait_for_inclusion=True)
+    assert receipt.is_success, receipt.error_message
+
+
+async def test_a_grantee_is_served_after_recording_access_and_refused_after_revoke(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client, encrypted=True)
+        account = (await placement(client, coded))[0]
+        url = nodes[account][1]
+        assert (await put(http, url, account, coded, 0, 0)).status_code == 201
+        path = path_of(coded, 0, 0)
+
+        async def read_as_bob() -> int:
+            return (await http.get(url + path, headers=signed(BOB, "GET", path, b"", account))).status_code
+
+        _, bob_key = x25519_keypair_from(BOB)
+        await submit(client, BOB, "StorageAccess", "register_key", {"key": bob_key})
+        await submit(client, ALICE, "StorageAccess", "grant", {
+            "file_id": coded.file_id, "grantee": BOB.public, "sealed_key": seal_key(new_data_key(), bob_key)})
+        assert await read_as_bob() == 403  # a grant alone is not an access record
+        await submit(client, BOB, "StorageAccess", "record_access", {"file_id": coded.file_id})
+        assert await read_as_bob() == 200
+        await submit(client, ALICE, "StorageAccess", "revoke", {"file_id": coded.file_id, "grantee": BOB.public})
+        assert await read_as_bob() == 403
