@@ -1,6 +1,7 @@
 """``cairn devnet``: a local network, every role as its own process, with fault injection.
 
-    cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--base-path DIR] [--detach] [--fresh]
+    cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--da-nodes N] [--base-path DIR]
+                    [--detach] [--fresh]
     cairn devnet status [--base-path DIR]
     cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
     cairn devnet restart NAME [--base-path DIR]
@@ -61,11 +62,13 @@ def devnet() -> None:
               help="First validator's metrics port (+1 each) [default: each picks a free one].")
 @click.option("--storage-nodes", type=click.IntRange(0, 32), default=None,
               help="How many storage nodes [default: the config's, else 6: RS(3, 2) leaves one free for repairs].")
+@click.option("--da-nodes", type=click.IntRange(0, 32), default=None,
+              help="How many DA nodes [default: the config's, else 4: two custodians per column, one may fail].")
 @click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
 @click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
 def devnet_up(config_path: Path | None, validators: int | None, base_path: Path | None, rpc_port: int | None,
-              p2p_port: int | None, prometheus_port: int | None, storage_nodes: int | None, detach: bool,
-              fresh: bool) -> None:
+              p2p_port: int | None, prometheus_port: int | None, storage_nodes: int | None, da_nodes: int | None,
+              detach: bool, fresh: bool) -> None:
     """Start every role's processes on loopback; Ctrl-C (or `down`) stops them all."""
     try:
         config = DevnetConfig.load(config_path, ROLES)
@@ -76,6 +79,7 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
     config = config.with_role("validators", count=validators,
                               first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})
     config = config.with_role("storage_nodes", count=storage_nodes)
+    config = config.with_role("da_nodes", count=da_nodes)
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, timeouts: stop as on Ctrl-C
     try:
         _up(config, fresh, detach)
