@@ -1,0 +1,46 @@
+"""The fixed-order kernels: a product is exactly the float32 tree sum of float32 products, in any blocking;
+``exp`` and ``log`` are accurate to a few ulp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute_pallet.kinds import kernels
+
+
+def _tree(values: list[np.float32]) -> np.float32:
+    """``kernels.tree_sum``'s order, one scalar float32 addition at a time."""
+    while len(values) > 1:
+        half = len(values) // 2
+        values = [np.float32(values[i] + values[i + half]) for i in range(half)] + values[2 * half :]
+    return values[0]
+
+
+def _reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.zeros((a.shape[0], b.shape[1]), np.float32)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            out[i, j] = _tree([np.float32(a[i, k] * b[k, j]) for k in range(a.shape[1])])
+    return out
+
+
+@pytest.mark.parametrize(("n", "k", "m", "block"),
+                         [(5, 7, 3, 1 << 20), (9, 13, 1, 1 << 20), (6, 64, 5, 700), (3, 1, 4, 1), (1, 1, 1, 1)])
+def test_matmul_is_the_tree_sum_of_products(n: int, k: int, m: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", block)
+    rng = np.random.default_rng(n * k * m)
+    a = (rng.standard_normal((n, k)) * 10.0 ** rng.integers(-3, 4, (n, k))).astype(np.float32)
+    b = rng.standard_normal((k, m)).astype(np.float32)
+    assert np.array_equal(kernels.matmul(a, b), _reference(a, b))
+    assert np.array_equal(kernels.matmul(b.T, a.T), _reference(b.T, a.T))
+    assert np.allclose(kernels.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_exp_and_log_are_accurate() -> None:
+    x = -np.linspace(0, 700, 200_001)  # below about -708 results are subnormal, with fewer bits
+    assert np.max(np.abs(kernels.exp(x) - np.exp(x)) / np.exp(x)) < 1e-15
+    assert kernels.exp(np.array([-800.0, -np.inf]))[0] == 0
+    y = np.exp(np.linspace(-700, 700, 200_001))
+    assert np.max(np.abs(kernels.log(y) - np.log(y))) < 1e-12
+    assert np.max(np.abs(kernels.log(y) - np.log(y)) / np.maximum(np.abs(np.log(y)), 1e-3)) < 1e-14

@@ -1,0 +1,33 @@
+"""Commit-reveal formats: the documented byte layout, and what each argument binds."""
+
+from __future__ import annotations
+
+import pytest
+
+from compute_pallet.commitment import CommitmentFormatError, commitment, update_commitment
+from runtime.hashing import DOMAIN_COMPUTE_COMMIT, DOMAIN_FL_UPDATE_COMMIT, blake2_256
+
+A, B = bytes([1]) * 32, bytes([2]) * 32
+DIGEST, SALT = bytes([3]) * 32, bytes([4]) * 32
+
+
+def test_layouts_are_as_documented():
+    assert commitment(7, A, DIGEST, SALT) == blake2_256(DOMAIN_COMPUTE_COMMIT + (7).to_bytes(8, "little") + A
+                                                        + DIGEST + SALT)
+    assert update_commitment(7, 2, A, DIGEST, SALT) == blake2_256(
+        DOMAIN_FL_UPDATE_COMMIT + (7).to_bytes(8, "little") + (2).to_bytes(4, "little") + A + DIGEST + SALT)
+
+
+def test_every_argument_is_bound():
+    base = commitment(7, A, DIGEST, SALT)
+    assert len({base, commitment(8, A, DIGEST, SALT), commitment(7, B, DIGEST, SALT),
+                commitment(7, A, SALT, SALT), commitment(7, A, DIGEST, DIGEST)}) == 5
+    assert commitment(7, A, DIGEST, SALT) != update_commitment(7, 0, A, DIGEST, SALT)
+
+
+@pytest.mark.parametrize("args", [(A[:31], DIGEST, SALT), (A, DIGEST + b"x", SALT), (A, DIGEST, b"")])
+def test_wrong_lengths_are_refused(args):
+    with pytest.raises(CommitmentFormatError):
+        commitment(1, *args)
+    with pytest.raises(CommitmentFormatError):
+        update_commitment(1, 0, *args)

@@ -1,0 +1,198 @@
+"""Dataset ``.npz`` and model ``safetensors`` files: canonical bytes, interop with numpy and the
+safetensors library, and a typed error for every class of malformed or oversized file."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from compute_pallet import formats
+from compute_pallet.formats import (Dataset, MalformedDataset, MalformedModel, Model, TooLarge, load_dataset,
+                                    load_model, save_dataset, save_model)
+
+X = np.arange(12, dtype=np.float32).reshape(4, 3)
+Y = np.array([0, 1, 2, 1], dtype=np.int64)
+
+
+def _model(training: dict[str, object] | None = None) -> Model:
+    rng = np.random.default_rng(1)
+    w0, w1 = rng.standard_normal((5, 3), dtype=np.float32), rng.standard_normal((2, 5), dtype=np.float32)
+    return Model((w0, w1), (np.zeros(5, np.float32), np.ones(2, np.float32)),
+                 np.zeros(3, np.float32), np.full(3, 2, np.float32), training)
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _safetensors(tensors: dict[str, np.ndarray], layers: list[int] | None = None, **metadata: str) -> bytes:
+    """A file written by the safetensors library itself, with our metadata unless overridden."""
+    if layers is not None:
+        metadata = {"format": "cairn-mlp/v1",
+                    "architecture": json.dumps({"type": "mlp", "layers": layers, "activation": "relu"}),
+                    **metadata}
+    return safetensors.numpy.save(tensors, metadata=metadata)
+
+
+def _tensors(model: Model) -> dict[str, np.ndarray]:
+    return safetensors.numpy.load(save_model(model))
+
+
+# -- datasets ----------------------------------------------------------------------------------------
+
+
+def test_a_dataset_round_trips_canonically_and_numpy_reads_it() -> None:
+    data = save_dataset(Dataset(X, Y))
+    assert save_dataset(Dataset(X.copy(), Y.copy())) == data
+    loaded = load_dataset(data)
+    assert np.array_equal(loaded.X, X) and np.array_equal(loaded.y, Y)
+    with np.load(io.BytesIO(data)) as npz:
+        assert np.array_equal(npz["X"], X) and np.array_equal(npz["y"], Y)
+    assert load_dataset(_npz(X=X, y=Y)).X.tolist() == X.tolist()  # np.savez's own files load too
+    assert load_dataset(save_dataset(Dataset(X, None)), require_labels=False).y is None
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not a zip", "zip"),
+        (_npz(X=X.astype(np.float64), y=Y), "float32"),
+        (_npz(X=X[0], y=Y), "float32, n×d"),
+        (_npz(X=X[:0], y=Y[:0]), "n >= 1"),
+        (_npz(X=X, y=Y.astype(np.int32)), "int64"),
+        (_npz(X=X, y=Y[:3]), "int64"),
+        (_npz(X=np.where(X == 5, np.nan, X).astype(np.float32), y=Y), "NaN"),
+        (_npz(X=X, y=Y - 1), "labels"),
+        (_npz(X=X, y=Y + formats.MAX_CLASSES), "labels"),
+        (_npz(X=X), "needs labels"),
+        (_npz(y=Y), "members"),
+        (_npz(X=X, y=Y, z=Y), "members"),
+        (_npz(X=np.array([{}, {}], dtype=object).reshape(1, 2), y=Y[:1]), "object"),
+    ],
+)
+def test_malformed_datasets_are_refused(data: bytes, reason: str) -> None:
+    with pytest.raises(MalformedDataset, match=reason):
+        load_dataset(data)
+
+
+def test_a_member_whose_header_overstates_its_data_is_refused() -> None:
+    """The declared shape is checked against the member's size before any array is allocated."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (1 << 40, 8)})
+        archive.writestr("X.npy", header.getvalue() + X.tobytes())
+        y = io.BytesIO()
+        np.lib.format.write_array(y, Y)
+        archive.writestr("y.npy", y.getvalue())
+    with pytest.raises(MalformedDataset, match="declares"):
+        load_dataset(buffer.getvalue())
+
+
+def test_oversized_datasets_are_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = save_dataset(Dataset(X, Y))
+    monkeypatch.setattr(formats, "MAX_DATASET_BYTES", len(data) - 1)
+    with pytest.raises(TooLarge, match="dataset is"):
+        load_dataset(data)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, X=np.zeros((1000, 100), np.float32), y=np.zeros(1000, np.int64))
+    monkeypatch.setattr(formats, "MAX_DATASET_BYTES", 200_000)  # over the zip, under what it unpacks to
+    with pytest.raises(TooLarge, match="unpacks"):
+        load_dataset(buffer.getvalue())
+
+
+def test_bundled_datasets_split_the_same_way_every_time() -> None:
+    from compute_pallet import datasets  # scikit-learn takes seconds to import: not in the child processes below
+
+    train, held = datasets.split("wine")
+    assert (train, held) == datasets.split("wine")
+    a, b = load_dataset(train), load_dataset(held)
+    assert (len(a.y), len(b.y)) == (143, 35) and a.X.shape[1] == 13
+    whole = {tuple(row) for row in datasets.load("wine").X.tolist()}
+    assert {tuple(row) for row in a.X.tolist()} | {tuple(row) for row in b.X.tolist()} == whole
+    with pytest.raises(ValueError, match="unknown dataset"):
+        datasets.load("mnist")
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+
+def test_a_model_round_trips_and_the_safetensors_library_reads_it() -> None:
+    model = _model({"kind": "train", "epochs": 3})
+    data = save_model(model)
+    loaded = load_model(data)
+    assert loaded.layer_sizes == (3, 5, 2) and loaded.classes == 2 and loaded.training == model.training
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.weights + loaded.biases, model.weights + model.biases))
+    tensors = safetensors.numpy.load(data)
+    assert sorted(tensors) == ["input.mean", "input.std", "layers.0.bias", "layers.0.weight", "layers.1.bias",
+                               "layers.1.weight"]
+    assert load_model(_safetensors(tensors, [3, 5, 2], training="{}")).training == {}  # the library's files load
+
+
+def test_model_bytes_are_the_same_in_every_process() -> None:
+    """The library's own writer orders metadata by a per-process hash; ours must not."""
+    child = ("import sys; from tests.compute_pallet.test_formats import _model; from compute_pallet.formats "
+             "import save_model; sys.stdout.buffer.write(save_model(_model({'a': 1, 'b': 2, 'c': 3})))")
+    runs = {subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, timeout=60).stdout
+            for _ in range(3)}
+    assert runs == {save_model(_model({"a": 1, "b": 2, "c": 3}))}
+
+
+def _without(name: str) -> dict[str, np.ndarray]:
+    tensors = _tensors(_model())
+    del tensors[name]
+    return tensors
+
+
+def _with(name: str, value: np.ndarray) -> dict[str, np.ndarray]:
+    return {**_tensors(_model()), name: value}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "shorter"),
+        (struct.pack("<Q", 1 << 30) + b"{}", "header length"),
+        (struct.pack("<Q", 2) + b"[]", "__metadata__"),
+        (struct.pack("<Q", 3) + b"{\xff}", "UTF-8 JSON"),
+        (_safetensors(_without("layers.1.bias"), [3, 5, 2]), "expected"),
+        (_safetensors(_without("input.std"), [3, 5, 2]), "expected"),
+        (_safetensors(_with("layers.2.bias", np.zeros(2, np.float32)), [3, 5, 2]), "expected"),
+        (_safetensors(_with("layers.0.weight", np.zeros((5, 3), np.float64)), [3, 5, 2]), "float32"),
+        (_safetensors(_with("layers.0.weight", np.zeros((5, 4), np.float32)), [4, 5, 2]), "input.mean"),
+        (_safetensors(_with("layers.1.weight", np.zeros((2, 4), np.float32)), [3, 5, 2]), "layer 1"),
+        (_safetensors(_with("layers.0.bias", np.zeros(4, np.float32)), [3, 5, 2]), "layer 0"),
+        (_safetensors(_with("layers.0.bias", np.array([0, 0, np.nan, 0, 0], np.float32)), [3, 5, 2]), "NaN"),
+        (_safetensors(_with("input.std", np.zeros(3, np.float32)), [3, 5, 2]), "std > 0"),
+        (_safetensors(_tensors(_model()), [3, 6, 2]), "architecture"),
+        (_safetensors(_tensors(_model()), [3, 5, 2], format="onnx"), "format"),
+        (_safetensors(_tensors(_model()), [3, 5, 2], training="[1]"), "training"),
+        (_safetensors(_tensors(_model())), "format"),
+        (save_model(_model())[:-4], "not a safetensors file"),
+    ],
+)
+def test_malformed_models_are_refused(data: bytes, reason: str) -> None:
+    with pytest.raises(MalformedModel, match=reason):
+        load_model(data)
+
+
+def test_oversized_models_are_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = save_model(_model())
+    monkeypatch.setattr(formats, "MAX_MODEL_BYTES", len(data) - 1)
+    with pytest.raises(TooLarge):
+        load_model(data)
+    monkeypatch.undo()
+    too_wide = np.zeros((formats.MAX_WIDTH + 1, 1), np.float32)
+    with pytest.raises(MalformedModel, match="outside the bounds"):
+        load_model(_safetensors({"layers.0.weight": too_wide, "layers.0.bias": np.zeros(len(too_wide), np.float32)},
+                                [1, formats.MAX_WIDTH + 1]))
