@@ -25,7 +25,7 @@ import trio
 
 from runtime.keyring import InvalidSecretUri, Keypair
 from sdk.chain import AsyncClient, ChainClientError, keypair_from_file
-from storage_node.service.daemon import NodeConfig, StorageNode
+from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
 
@@ -108,6 +108,8 @@ def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http
         trio.run(main)
     except ChainClientError as exc:
         raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
+    except RegistrationFailed as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         endpoints.unlink(missing_ok=True)
 

@@ -41,7 +41,7 @@ from storage_node.service.repairer import Repairer
 from storage_node.service.replay import ReplayGuard
 from storage_node.service.store import FragmentKey, FragmentStore
 
-__all__ = ["NodeConfig", "StorageNode"]
+__all__ = ["NodeConfig", "RegistrationFailed", "StorageNode"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ CONFIRM_QUEUE = 1024
 RESUBSCRIBE_S = 2.0
 MAX_TASKS = 16
 """Proofs and repairs run at once (each holds a fragment or k of them in memory)."""
+
+
+class RegistrationFailed(Exception):
+    """The chain refused this node's registration (too little stake or balance, a bad endpoint...)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ class StorageNode:
             return
         receipt = await self.client.sign_and_submit(call, self.keypair, wait_for_inclusion=True)
         if not receipt.is_success:
-            raise RuntimeError(f"registering the storage node failed: {receipt.error_message}")
+            raise RegistrationFailed(f"the chain refused registering this storage node: {receipt.error_message}")
         log.info("registered as a storage node at %s (capacity %d bytes)", endpoint, self.config.capacity)
 
     # --- reconciliation -------------------------------------------------------------------------------
@@ -155,7 +159,7 @@ class StorageNode:
             try:
                 async with self.client.subscribe_events("FileBank", finalized=True) as blocks:
                     async for block in blocks:
-                        self.metrics.finalized_block = block.block_number
+                        self.metrics.event_block = block.block_number
                         for event in block.events:
                             await self._on_event(event, nursery)
             except ChainClientError as exc:

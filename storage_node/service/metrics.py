@@ -32,7 +32,8 @@ class NodeMetrics:
     """Repair orders executed, by outcome (``done``, ``failed``)."""
     dropped: int = 0
     """Fragments deleted because their file was deleted or they were placed elsewhere."""
-    finalized_block: int = 0
+    event_block: int = 0
+    """The last finalized block with storage events that this node acted on."""
 
     def render(self, *, capacity: int, used: int, fragments: int) -> str:
         lines: list[str] = []
@@ -48,7 +49,8 @@ class NodeMetrics:
         metric("capacity_bytes", "gauge", "Bytes this node offers (as registered).", capacity)
         metric("used_bytes", "gauge", "Bytes of fragments stored.", used)
         metric("fragments", "gauge", "Fragments stored.", fragments)
-        metric("finalized_block", "gauge", "Last finalized block this node processed.", self.finalized_block)
+        metric("event_block", "gauge", "Last finalized block with storage events this node acted on.",
+               self.event_block)
         metric("uploads_total", "counter", "Fragment uploads answered, by HTTP status.",
                {f'status="{status}"': n for status, n in self.uploads.items()})
         metric("reads_total", "counter", "Fragment reads answered, by HTTP status.",

@@ -75,13 +75,7 @@ class Repairer:
         sources = [(index, endpoints[node]) for index, node in peers if node in endpoints]
         fetched = await self._fetch_any_k(key, stored, root, sources)
         body = await trio.to_thread.run_sync(_rebuild, stored, key, fetched)
-        temp = self._store.temp_path()
-        try:
-            await trio.to_thread.run_sync(temp.write_bytes, body)
-            with self._store.reserve(len(body)):
-                await trio.to_thread.run_sync(self._store.commit, temp, key)
-        finally:
-            temp.unlink(missing_ok=True)
+        await trio.to_thread.run_sync(self._store.write, key, body)
         self._metrics.bytes_received += len(body)
         call = self._client.compose_call("FileBank", "confirm_repair", {
             "file_id": key.file_id, "segment": key.segment, "fragment": key.fragment})

@@ -179,6 +179,20 @@ class FragmentStore:
             self._used += size - self._sizes.get(key, 0)
             self._sizes[key] = size
 
+    def write(self, key: FragmentKey, data: bytes) -> None:
+        """Store ``data`` as fragment ``key`` crash-safely (a temporary file, then :meth:`commit`), within the
+        capacity (``StoreFull``)."""
+        temp = self.temp_path()
+        try:
+            with self.reserve(len(data)):
+                try:
+                    temp.write_bytes(data)
+                except OSError as exc:
+                    raise disk_error(exc, f"writing fragment {key}") from None
+                self.commit(temp, key)
+        finally:
+            temp.unlink(missing_ok=True)
+
     def remove(self, key: FragmentKey) -> bool:
         """Delete a stored fragment; whether it was stored."""
         with self._lock:

@@ -244,3 +244,18 @@ async def test_a_grantee_is_served_after_recording_access_and_refused_after_revo
         assert await read_as_bob() == 200
         await submit(client, ALICE, "StorageAccess", "revoke", {"file_id": coded.file_id, "grantee": BOB.public})
         assert await read_as_bob() == 403
+
+
+async def test_fragments_of_a_deleted_file_are_dropped(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client)
+        for fragment, account in enumerate(await placement(client, coded)):
+            assert (await put(http, nodes[account][1], account, coded, 0, fragment)).status_code == 201
+        await wait_confirmed(client, coded)
+        await submit(client, ALICE, "FileBank", "delete", {"file_id": coded.file_id})
+        with trio.fail_after(WAIT_S):
+            while any(node.store.fragment_count for node, _ in nodes.values()):
+                await trio.sleep(0.5)
+        assert all(node.store.used == 0 and node.metrics.dropped == 1 for node, _ in nodes.values())
+        gone = await http.get(next(iter(nodes.values()))[1] + path_of(coded, 0, 0))
+        assert gone.status_code == 404

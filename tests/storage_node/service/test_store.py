@@ -12,18 +12,11 @@ FILE = bytes(range(32))
 KEY = FragmentKey(FILE, 0, 1)
 
 
-def put(store: FragmentStore, key: FragmentKey, data: bytes) -> None:
-    temp = store.temp_path()
-    temp.write_bytes(data)
-    with store.reserve(len(data)):
-        store.commit(temp, key)
-
-
 def test_commit_then_reopen_finds_everything(tmp_path):
     store = FragmentStore(tmp_path, capacity=1000)
     store.open()
-    put(store, KEY, b"a" * 100)
-    put(store, FragmentKey(FILE, 3, 0), b"b" * 50)
+    store.write(KEY, b"a" * 100)
+    store.write(FragmentKey(FILE, 3, 0), b"b" * 50)
     assert store.used == 150 and store.fragment_count == 2
     reopened = FragmentStore(tmp_path, capacity=1000)
     reopened.open()
@@ -45,7 +38,7 @@ def test_unfinished_uploads_are_deleted_at_open(tmp_path):
 def test_foreign_files_in_the_store_are_not_taken_for_fragments(tmp_path):
     store = FragmentStore(tmp_path, capacity=1000)
     store.open()
-    put(store, KEY, b"x")
+    store.write(KEY, b"x")
     (store.path(KEY).parent / "notes.txt").write_text("hello")
     (tmp_path / "fragments" / "not-a-file-id").mkdir()
     store.open()
@@ -55,7 +48,7 @@ def test_foreign_files_in_the_store_are_not_taken_for_fragments(tmp_path):
 def test_capacity_is_enforced_and_the_reservation_released(tmp_path):
     store = FragmentStore(tmp_path, capacity=100)
     store.open()
-    put(store, KEY, b"a" * 60)
+    store.write(KEY, b"a" * 60)
     with pytest.raises(StoreFull):
         with store.reserve(41):
             pass
@@ -63,17 +56,17 @@ def test_capacity_is_enforced_and_the_reservation_released(tmp_path):
         with pytest.raises(StoreFull):  # a concurrent upload sees the reservation
             with store.reserve(1):
                 pass
-    put(store, FragmentKey(FILE, 0, 2), b"b" * 40)
+    store.write(FragmentKey(FILE, 0, 2), b"b" * 40)
     assert store.used == 100
 
 
 def test_replacing_and_removing_keep_the_accounting(tmp_path):
     store = FragmentStore(tmp_path, capacity=1000)
     store.open()
-    put(store, KEY, b"a" * 60)
-    put(store, KEY, b"b" * 10)
+    store.write(KEY, b"a" * 60)
+    store.write(KEY, b"b" * 10)
     assert store.used == 10 and store.read(KEY) == b"b" * 10
-    put(store, FragmentKey(FILE, 1, 0), b"c" * 5)
+    store.write(FragmentKey(FILE, 1, 0), b"c" * 5)
     assert store.remove_file(FILE) == 2
     assert store.used == 0 and not store.path(KEY).parent.exists()
     assert store.remove(KEY) is False
