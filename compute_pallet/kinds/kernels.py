@@ -11,8 +11,9 @@ slices one after another; over a contiguous axis it is numpy's pairwise sum, the
 target). A matrix product is therefore one broadcast product per block of rows, whose k slices are then
 added in a fixed binary tree (``tree_sum``).
 
-Cost (digits, 64-64-10 MLP, batch 32, on this 2-core EPYC): about 3x numpy's BLAS ``matmul`` on these
-small shapes, which is what bit-exactness across kernel classes costs; no tolerance check is needed.
+Cost: training the default MLP (64-64-10, 20 epochs, batch 32) on digits takes 0.6 s of CPU with these
+kernels against 0.12 s with OpenBLAS ``matmul`` (one core of a 2-core EPYC), 5x, which is what agreement
+across kernel classes costs; in exchange no tolerance check is needed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ Float32 = npt.NDArray[np.float32]
 Float64 = npt.NDArray[np.float64]
 
 BLOCK_ELEMENTS = 1 << 20
-"""Largest broadcast product materialised at once (4 MiB of float32): bounds a kernel's extra memory."""
+"""Largest broadcast product materialised at once (4 MiB of float32), unless one row's k×m is larger:
+bounds a kernel's extra memory."""
 
 
 def tree_sum(terms: Float32) -> Float32:

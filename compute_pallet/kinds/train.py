@@ -18,7 +18,7 @@ multiply-add, own ``exp`` / ``log``), so the model's bytes and the reported loss
 inputs, params and seed, not on the BLAS core type, the thread count or the SIMD level; a test trains
 in processes with different ``OPENBLAS_CORETYPE``, thread counts and disabled numpy CPU features and
 compares digests. Disagreeing providers therefore disagree on the work itself, and the pallet needs no
-tolerance check. The price is the kernels' speed (see ``kernels``): digits trains in a few seconds.
+tolerance check. The price is the kernels' speed (see ``kernels``): digits trains in under a second.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     """From the dataset's size S: at most S/4 feature values and S/12 samples (4 B of X and 8 B of y each)."""
     p = parse(params)
     size = input_sizes.get("dataset", 0)
-    widths = [*(p.hidden or DEFAULT_HIDDEN), p.classes or _ESTIMATED_CLASSES]
+    widths = [*(DEFAULT_HIDDEN if p.hidden is None else p.hidden), p.classes or _ESTIMATED_CLASSES]
     later = sum(a * b for a, b in zip(widths, widths[1:]))
     per_epoch = size / 4 * widths[0] + size / 12 * later
     activations = size / 12 * sum(widths) * 4
@@ -121,7 +121,8 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
     if "model" in inputs:
         model = _resume(inputs["model"], p, X.shape[1])
     else:
-        model = _start(dataset, train_rows, p.hidden or DEFAULT_HIDDEN, p.classes or int(y.max()) + 1, seed)
+        hidden = DEFAULT_HIDDEN if p.hidden is None else p.hidden
+        model = _start(dataset, train_rows, hidden, p.classes or int(y.max()) + 1, seed)
     if y.max() >= model.classes:
         raise InvalidInputs(f"label {y.max()} is past the model's {model.classes} classes")
 

@@ -22,7 +22,7 @@ BASE_MEMORY_BYTES = 256 << 20
 
 MACS_PER_SECOND = 2e8
 """Multiply-adds per second the fixed-order kernels sustain on one core, whole training loop included:
-~9e8 measured training on digits on a 2-core EPYC, taken at under a quarter for slower or busy cores."""
+~5e8 measured training on digits on a 2-core EPYC, taken at under half for slower or busy cores."""
 
 
 @dataclass(frozen=True)

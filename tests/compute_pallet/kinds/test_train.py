@@ -110,6 +110,11 @@ def test_training_continues_from_a_given_model(digits: tuple[bytes, bytes], trai
         train.run({"dataset": digits[0], "model": model}, b'{"classes": 12}', SEED)
 
 
+def test_no_hidden_layers_is_multinomial_logistic_regression(digits: tuple[bytes, bytes]) -> None:
+    out = train.run({"dataset": digits[0]}, b'{"hidden": [], "epochs": 5}', SEED)
+    assert out.result["layers"] == [64, 10] and out.result["validation_accuracy"] >= 0.9
+
+
 def test_bad_inputs_are_refused(digits: tuple[bytes, bytes], trained: KindOutput) -> None:
     model = trained.outputs["model.safetensors"]
     with pytest.raises(InvalidInputs, match="missing"):
