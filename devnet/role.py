@@ -17,17 +17,20 @@ convention, and how a process given port 0 tells the launcher which port it got.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devnet.config import DevnetConfig
+from devnet.config import ConfigError, DevnetConfig
 from devnet.state import ProcessRecord
 from node.chain_spec import ChainSpec
 from node.cli import ENDPOINTS_FILE
 
-__all__ = ["Launch", "ProcessPaths", "Role", "read_endpoints", "reported_ports"]
+__all__ = ["Launch", "ProcessPaths", "Role", "http_health", "read_endpoints", "reported_ports"]
+
+MAX_HEALTH_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,14 @@ class Launch:
     def started_of(self, role: str) -> tuple[ProcessRecord, ...]:
         return tuple(record for record in self.started if record.role == role)
 
+    def follow_url(self, index: int, role: str) -> str:
+        """The ``ws://`` RPC endpoint process ``index`` of a daemon role follows the chain through: the
+        started validators' in turn, so the daemons spread over them."""
+        rpc = self.chain_rpc
+        if not rpc:
+            raise ConfigError(f"{role} need a validator to follow: validators.count must be at least 1")
+        return "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
+
 
 def read_endpoints(folder: Path, pid: int | None) -> dict[str, Any] | None:
     """``endpoints.json`` in ``folder`` once process ``pid`` (not an earlier run) wrote it, else None; with
@@ -69,6 +80,17 @@ def read_endpoints(folder: Path, pid: int | None) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or not isinstance(doc.get("pid"), int):
         return None
     return doc if pid is None or doc["pid"] == pid else None
+
+
+def http_health(record: ProcessRecord, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What a daemon's ``GET /v1/health`` on its ``http`` port answers (a JSON object), or None if it does
+    not answer one."""
+    try:
+        with urllib.request.urlopen(f"{record.url('http')}/v1/health", timeout=timeout) as response:
+            health = json.loads(response.read(MAX_HEALTH_SIZE))
+    except (OSError, ValueError):
+        return None
+    return health if isinstance(health, dict) else None
 
 
 def reported_ports(record: ProcessRecord) -> dict[str, int] | None:

@@ -12,15 +12,12 @@ for, and a reader that checks roots rejects it.
 
 from __future__ import annotations
 
-import json
 import struct
 import sys
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from devnet.config import ConfigError
-from devnet.role import Launch, ProcessPaths, Role
+from devnet.role import Launch, ProcessPaths, Role, http_health
 from devnet.state import DevnetError, ProcessRecord
 
 __all__ = ["STORAGE", "corrupt_fragment", "corrupt_stored_fragment"]
@@ -28,7 +25,6 @@ __all__ = ["STORAGE", "corrupt_fragment", "corrupt_stored_fragment"]
 NAME = "storage"
 CAPACITY = "8GiB"
 """What each devnet storage node offers (disk is only used as fragments arrive)."""
-STATUS_TIMEOUT_S = 2.0
 _INVERT = bytes(255 - byte for byte in range(256))
 
 
@@ -37,10 +33,7 @@ def storage_account(index: int) -> str:
 
 
 def storage_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
-    rpc = launch.chain_rpc
-    if not rpc:
-        raise ConfigError("storage nodes need a validator to follow: validators.count must be at least 1")
-    chain_rpc = "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
+    chain_rpc = launch.follow_url(index, "storage nodes")
     return [sys.executable, "-m", "storage_node.service", "--chain-rpc", chain_rpc, "--key", storage_account(index),
             "--base-path", str(paths.data), "--http-port", str(ports["http"]), "--capacity", CAPACITY]
 
@@ -48,11 +41,10 @@ def storage_command(launch: Launch, index: int, ports: Mapping[str, int], paths:
 def storage_status(record: ProcessRecord) -> dict[str, str]:
     """Fragments and bytes stored, as the node's health endpoint answers them."""
     url = record.url("http")
+    health = http_health(record)
     try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=STATUS_TIMEOUT_S) as response:
-            health = json.loads(response.read(65536))
         return {"fragments": str(health["fragments"]), "used": f"{health['used']} B", "http": url}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return {"http": f"{url} (not answering)"}
 
 
