@@ -148,6 +148,12 @@ def test_model_bytes_are_the_same_in_every_process() -> None:
     assert runs == {save_model(_model({"a": 1, "b": 2, "c": 3}))}
 
 
+def _header(tensors: dict[str, object]) -> bytes:
+    """A hand-written safetensors header (the library would not write these)."""
+    header = json.dumps({"__metadata__": {"format": "cairn-mlp/v1"}, **tensors}).encode()
+    return struct.pack("<Q", len(header)) + header
+
+
 def _without(name: str) -> dict[str, np.ndarray]:
     tensors = _tensors(_model())
     del tensors[name]
@@ -165,6 +171,9 @@ def _with(name: str, value: np.ndarray) -> dict[str, np.ndarray]:
         (struct.pack("<Q", 1 << 30) + b"{}", "header length"),
         (struct.pack("<Q", 2) + b"[]", "__metadata__"),
         (struct.pack("<Q", 3) + b"{\xff}", "UTF-8 JSON"),
+        (_header({"layers.0.weight": {"dtype": "BF16", "shape": [1, 1], "data_offsets": [0, 2]}}) + b"\0\0", "F32"),
+        (_header({"layers.0.weight": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 2]}}) + b"\0\0",
+         "not a safetensors file"),
         (_safetensors(_without("layers.1.bias"), [3, 5, 2]), "expected"),
         (_safetensors(_without("input.std"), [3, 5, 2]), "expected"),
         (_safetensors(_with("layers.2.bias", np.zeros(2, np.float32)), [3, 5, 2]), "expected"),
