@@ -166,10 +166,19 @@ DEVNET_FILE_BANK = {"audit_period": 10, "proof_deadline": 8, "confirm_deadline":
 for the challenge's block to be final), 90 s to push and confirm a fragment (a 4 GiB upload's last segments
 included) before it goes elsewhere, 60 s for a repair before another node is asked."""
 
+DEVNET_COMPUTE = {
+    "ComputeProviders": {"heartbeat_timeout": 15},
+    "ComputeJobs": {"commit_period": 60, "reveal_period": 10},
+    "FederatedLearning": {"aggregation_deadline": 150},
+}
+"""Compute timings a test or a demo can wait through: a provider silent for 30 s loses its assignments (the
+worker heartbeats every ~10 s), 2 min to fetch, run and commit a small job before a no-show is replaced,
+20 s to reveal, 5 min for a federated round's aggregation."""
+
 PRESET_PARAMS: dict[str, dict[str, dict[str, int]]] = {
-    "dev": {"DataAvailability": DEVNET_DATA_AVAILABILITY, "FileBank": DEVNET_FILE_BANK},
+    "dev": {"DataAvailability": DEVNET_DATA_AVAILABILITY, "FileBank": DEVNET_FILE_BANK, **DEVNET_COMPUTE},
     "local": {"System": {"max_block_ref_time": 4 * 10**11}, "DataAvailability": DEVNET_DATA_AVAILABILITY,
-              "FileBank": DEVNET_FILE_BANK},
+              "FileBank": DEVNET_FILE_BANK, **DEVNET_COMPUTE},
 }
 """Parameters a preset sets apart from the pallets' defaults. ``local`` runs all its validators on one machine,
 so every block is executed by each of them on cores they share: a block may hold 0.4 s of reference execution

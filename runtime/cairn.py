@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Mapping
 
+from compute_pallet.pallets import federated as federated_learning
+from compute_pallet.pallets import jobs as compute_jobs
+from compute_pallet.pallets import providers as compute_providers
 from compute_pallet.pallets.interfaces import FileFacts
+from compute_pallet.pallets.jobs import ComputeJobs
+from compute_pallet.pallets.providers import ComputeProviders
 from da_layer import pallet as data_availability
 from runtime.extrinsic import SIGNED_EXTENSIONS, DecodedExtrinsics, SignatureCache
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
@@ -85,6 +90,11 @@ class FileBankStorageInfo:
     def __init__(self, files: FileBank, access: StorageAccess) -> None:
         self._files, self._access = files, access
 
+    @classmethod
+    def of(cls, runtime: RuntimeBase) -> "FileBankStorageInfo":
+        """The adapter over ``runtime``'s FileBank and StorageAccess (what the compute pallets are wired to)."""
+        return cls(runtime.pallet(FileBank), runtime.pallet(StorageAccess))
+
     def file_facts(self, file_id: bytes) -> FileFacts | None:
         info = self._files.files.get(file_id)
         if info is None:
@@ -126,6 +136,12 @@ COMPOSITION: tuple[PalletSlot, ...] = (
     PalletSlot(21, file_bank.DEFINITION, lambda r: {"nodes": r.pallet(StorageNodes), "chain": r.pallet(System), "currency": r.pallet(Balances)}),
     PalletSlot(22, storage_access.DEFINITION, lambda r: {"files": r.pallet(FileBank)}),
     PalletSlot(30, data_availability.DEFINITION, lambda r: {"currency": r.pallet(Balances), "chain": r.pallet(System)}),
+    PalletSlot(40, compute_providers.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
+    PalletSlot(41, compute_jobs.DEFINITION, lambda r: {
+        "providers": r.pallet(ComputeProviders), "storage": FileBankStorageInfo.of(r), "chain": r.pallet(System),
+        "currency": r.pallet(Balances)}),
+    PalletSlot(42, federated_learning.DEFINITION, lambda r: {
+        "market": r.pallet(ComputeJobs), "storage": FileBankStorageInfo.of(r), "currency": r.pallet(Balances)}),
 )
 """Every pallet of the Cairn runtime at its index (index = wire format), and what each is wired to. Adding a
 pallet, from this package or a layer package, is one line here."""
@@ -136,7 +152,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=106,
+    spec_version=107,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

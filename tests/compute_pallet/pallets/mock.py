@@ -31,8 +31,6 @@ from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances, BalancesGenesis
 from runtime.pallets.system import System
-from storage_node.pallets.access import StorageAccess
-from storage_node.pallets.file_bank import FileBank
 from tests.storage_node.pallets import mock as storage_mock
 from tests.storage_node.pallets.mock import (
     ALICE, BOB, CHARLIE, NODES, confirm_all, declare, make_file, next_block, run_to)
@@ -68,17 +66,13 @@ PARAMS = {
 """Deadlines of a few blocks; slashes of 10% (disputes, FL no-shows) and 5% (job no-shows) keep sums readable."""
 
 
-def _storage_info(r: object) -> FileBankStorageInfo:
-    return FileBankStorageInfo(r.pallet(FileBank), r.pallet(StorageAccess))  # type: ignore[attr-defined]
-
-
 SLOTS = storage_mock.SLOTS + (
     PalletSlot(40, providers.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
     PalletSlot(41, jobs.DEFINITION, lambda r: {
-        "providers": r.pallet(ComputeProviders), "storage": _storage_info(r), "chain": r.pallet(System),
+        "providers": r.pallet(ComputeProviders), "storage": FileBankStorageInfo.of(r), "chain": r.pallet(System),
         "currency": r.pallet(Balances)}),
     PalletSlot(42, federated.DEFINITION, lambda r: {
-        "market": r.pallet(ComputeJobs), "storage": _storage_info(r), "currency": r.pallet(Balances)}),
+        "market": r.pallet(ComputeJobs), "storage": FileBankStorageInfo.of(r), "currency": r.pallet(Balances)}),
 )
 
 
