@@ -13,8 +13,8 @@ What it does, in the order a blob meets it:
    commitment (one ``verify_cell_kzg_proof_batch`` in the process pool). Only then are they written
    (crash-safely, :mod:`da_layer.service.store`) and only after the write does it answer with its BLS
    signature over the attestation message. Nothing is stored for a refused upload.
-3. *Serving* (``GET /v1/blobs/{blob_id}/cells/{index}``, ``GET /v1/blobs/{blob_id}/cells``): cells with their
-   proofs, to light clients, readers and recovering peers.
+3. *Serving* (``GET /v1/blobs/{blob_id}/cells/{index}``, ``GET /v1/blobs/{blob_id}/cells[?indices=3,17]``):
+   cells with their proofs, to light clients, readers and recovering peers.
 4. *Audits*: the node follows the chain's ``AuditStarted`` events; for one naming it, it answers with the
    cell and its proof in an ``answer_audit`` extrinsic (recovering the cell from peers first if it lost it).
 5. *Maintenance* (at start, then every ``maintenance_interval``): for every blob on chain whose node set
@@ -188,7 +188,7 @@ class DaNode:
 
     async def _get_cell(self, request: Request, blob_hex: str, index_text: str) -> Response:
         blob_id = _blob_id(blob_hex)
-        if not index_text.isdigit() or len(index_text) > 3 or int(index_text) >= CELLS_PER_BLOB:
+        if not _is_index(index_text):
             raise HttpError("Malformed", f"a cell index is a number from 0 to {CELLS_PER_BLOB - 1}, "
                                          f"not {index_text[:40]!r}")
         self._refuse_if_withholding()
@@ -202,10 +202,13 @@ class DaNode:
 
     async def _get_cells(self, request: Request, blob_hex: str) -> Response:
         blob_id = _blob_id(blob_hex)
+        wanted = _wanted_indices(request.query)
         self._refuse_if_withholding()
         cells = await trio.to_thread.run_sync(self._store.cells, blob_id)
         if not cells:
             raise HttpError("UnknownBlob", f"this node holds no cells of blob {blob_hex}")
+        if wanted is not None:
+            cells = [cell for cell in cells if cell.index in wanted]
         self.metrics.inc("cairn_da_cells_served_total", len(cells))
         return Response(200, encode_cells(cells))
 
@@ -320,6 +323,22 @@ class DaNode:
             log.info("blob 0x%s: recovered %d custody cells from peers", blob_id.hex(), len(missing))
         finally:
             self._recovering.discard(blob_id)
+
+
+def _wanted_indices(query: str) -> frozenset[int] | None:
+    """The cells ``?indices=3,17,90`` asks for (``None``: no query, every cell held)."""
+    if not query:
+        return None
+    name, _, listed = query.partition("=")
+    parts = listed.split(",")
+    if name != "indices" or len(parts) > CELLS_PER_BLOB or not all(_is_index(part) for part in parts):
+        raise HttpError("Malformed", f"the query is indices=<cell indices below {CELLS_PER_BLOB}, comma-separated>, "
+                                     f"not {query[:80]!r}")
+    return frozenset(int(part) for part in parts)
+
+
+def _is_index(text: str) -> bool:
+    return text.isdigit() and len(text) <= 3 and int(text) < CELLS_PER_BLOB
 
 
 def _blob_id(text: str) -> bytes:

@@ -48,6 +48,8 @@ class HttpError(Exception):
 class Request:
     method: str
     path: str
+    query: str
+    """The query string, undecoded (``""`` when there is none)."""
     headers: Mapping[str, str]
     """Lowercased names; a repeated header keeps its last value."""
     body: bytes
@@ -112,7 +114,8 @@ class App:
             if route.method == method:
                 headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
                 body = await _read_body(headers, receive, route.max_body)
-                return await route.handler(Request(method, path, headers, body), *match.groups())
+                query = scope.get("query_string", b"").decode("latin-1")
+                return await route.handler(Request(method, path, query, headers, body), *match.groups())
         allowed = ", ".join(sorted({route.method for route, _ in matched}))
         raise HttpError("MethodNotAllowed", f"{method} is not served on {path[:200]!r} (allowed: {allowed})")
 

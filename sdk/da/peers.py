@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
+from typing import Iterable
 
 import httpx
 
@@ -80,9 +81,11 @@ class DaPeers:
         except MalformedCells as exc:
             raise PeerError(endpoint, "BadAnswer", str(exc)) from None
 
-    async def get_cells(self, endpoint: str, blob_id: bytes) -> dict[int, Cell]:
-        """Every cell of the blob the node holds."""
-        body = await self._request(endpoint, "GET", f"/v1/blobs/{blob_id_hex(blob_id)}/cells", limit=MAX_CELL_SET)
+    async def get_cells(self, endpoint: str, blob_id: bytes, indices: Iterable[int] | None = None) -> dict[int, Cell]:
+        """The cells of the blob the node holds: all of them, or those of ``indices`` it holds."""
+        query = "" if indices is None else "?indices=" + ",".join(map(str, sorted(indices)))
+        body = await self._request(endpoint, "GET", f"/v1/blobs/{blob_id_hex(blob_id)}/cells{query}",
+                                   limit=MAX_CELL_SET)
         try:
             return decode_cells(body)
         except MalformedCells as exc:

@@ -67,21 +67,26 @@ class Sampler:
                             finalized)
 
     async def _fetch_round(self, custody: Custody, asks: dict[int, DaNodeView]) -> list[Cell]:
-        """One answer per drawn cell from the custodian picked for it (cells not served are left out)."""
+        """The drawn cells from the custodians picked for them, one request per custodian (cells it does not
+        serve are left out)."""
+        by_node: dict[int, tuple[DaNodeView, list[int]]] = {}
+        for index, node in asks.items():
+            by_node.setdefault(node.position, (node, []))[1].append(index)
         fetched: list[Cell] = []
 
-        async def fetch(index: int, node: DaNodeView) -> None:
+        async def fetch(node: DaNodeView, indices: list[int]) -> None:
             if node.endpoint is None:
                 return
             async with self._limiter:
                 try:
-                    fetched.append(await self._peers.get_cell(node.endpoint, custody.blob_id, index))
+                    offered = await self._peers.get_cells(node.endpoint, custody.blob_id, indices)
                 except PeerError:
                     return
+            fetched.extend(cell for index, cell in offered.items() if index in indices)
 
         async with anyio.create_task_group() as group:
-            for index, node in asks.items():
-                group.start_soon(fetch, index, node)
+            for node, indices in by_node.values():
+                group.start_soon(fetch, node, indices)
         return fetched
 
     async def _verified(self, commitment: bytes, cells: list[Cell]) -> list[int]:

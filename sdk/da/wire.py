@@ -5,8 +5,9 @@ A cell set (the body of ``PUT /v1/blobs/{blob_id}/cells``, and a node's on-disk 
     u16 LE count ++ count x (u16 LE cell index ++ 2048-byte cell ++ 48-byte KZG proof)
 
 with the indices strictly increasing and below 128, so one set has one encoding and a set's length says how
-many cells it holds before anything is decoded. ``GET /v1/blobs/{blob_id}/cells/{index}`` answers one
-cell's ``2048-byte cell ++ 48-byte proof``. Blob ids travel in paths as ``0x`` + 64 lowercase or uppercase
+many cells it holds before anything is decoded. ``GET /v1/blobs/{blob_id}/cells`` answers the cells a node
+holds as a cell set (``?indices=3,17,90``: only those of them), ``GET /v1/blobs/{blob_id}/cells/{index}``
+one cell's ``2048-byte cell ++ 48-byte proof``. Blob ids travel in paths as ``0x`` + 64 lowercase or uppercase
 hex digits; anything else is malformed. Errors are JSON ``{"error": "<Kind>", "message": "..."}`` with the
 status of :data:`ERRORS`, so a client can tell "this node does not custody that cell" from "this node is
 withholding" without parsing prose.

@@ -106,6 +106,9 @@ async def test_a_complete_custody_is_signed_and_served(http, pending, network):
     answer = await http.put(path, content=encode_cells(encoded.cells))
     assert answer.status_code == 200 and len(bytes.fromhex(answer.json()["signature"][2:])) == 96
     assert (await http.get(path)).content == encode_cells(encoded.cells)
+    assert (await http.get(path + "?indices=90,3,17")).content == encode_cells([encoded.cells[i] for i in (3, 17, 90)])
+    for query in ("indices=128", "indices=", "indices=1,,2", "index=1", "indices=1&x=2", "indices=-1"):
+        assert_error(await http.get(f"{path}?{query}"), 400, "Malformed")
     network.nodes[0].withhold(True)
     try:
         assert_error(await http.get(path), 503, "Withholding")
