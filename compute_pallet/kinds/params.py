@@ -34,6 +34,15 @@ class InvalidParams(ValueError):
     """A job's params are not a JSON object this kind accepts (named field, reason)."""
 
 
+N = TypeVar("N", int, float)
+
+
+def _within(name: str, value: N, low: float, high: float) -> N:
+    if not low <= value <= high:
+        raise InvalidParams(f"{name}: {value} is outside [{low}, {high}]")
+    return value
+
+
 @dataclass(frozen=True)
 class IntField:
     """An integer in ``[low, high]`` (JSON booleans are not integers)."""
@@ -45,9 +54,7 @@ class IntField:
     def parse(self, name: str, value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise InvalidParams(f"{name}: expected an integer, got {type(value).__name__}")
-        if not self.low <= value <= self.high:
-            raise InvalidParams(f"{name}: {value} is outside [{self.low}, {self.high}]")
-        return value
+        return _within(name, value, self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,7 @@ class FloatField:
     def parse(self, name: str, value: object) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise InvalidParams(f"{name}: expected a number, got {type(value).__name__}")
-        if not self.low <= value <= self.high:
-            raise InvalidParams(f"{name}: {value} is outside [{self.low}, {self.high}]")
-        return float(value)
+        return float(_within(name, value, self.low, self.high))  # a huge int is refused before float()
 
 
 @dataclass(frozen=True)
