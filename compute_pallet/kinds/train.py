@@ -35,7 +35,7 @@ from compute_pallet.kinds import draws, mlp
 from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, expect_inputs
 
-__all__ = ["FIELDS", "DEFAULT_HIDDEN", "TrainParams", "parse", "run", "resources"]
+__all__ = ["FIELDS", "DEFAULT_HIDDEN", "TrainParams", "Diverged", "parse", "run", "resources"]
 
 FIELDS = {
     "hidden": IntListField(low=1, high=MAX_WIDTH, min_length=0, max_length=4, default=None),
@@ -50,6 +50,11 @@ FIELDS = {
 
 DEFAULT_HIDDEN = (64,)
 _ESTIMATED_CLASSES = 10  # resources() when ``classes`` is left to the labels
+
+
+class Diverged(InvalidInputs):
+    """Training overflowed (a weight became infinite or NaN): the learning rate is too high for the data.
+    Every honest provider stops at the same step, so this too is a reproducible outcome."""
 
 
 @dataclass(frozen=True)
@@ -131,13 +136,16 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
     velocity = [np.zeros_like(value) for value in values]
     for epoch in range(p.epochs):
         rows = train_rows[draws.permutation(seed, f"epoch/{epoch}".encode(), len(train_rows))]
-        for start in range(0, len(rows), p.batch_size):
-            step = rows[start : start + p.batch_size]
-            weight_grads, bias_grads = mlp.gradients(model, X[step], y[step])
-            for value, grad, v in zip(values, [*weight_grads, *bias_grads], velocity):
-                v *= momentum
-                v += grad + decay * value
-                value -= rate * v
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below, once per epoch
+            for start in range(0, len(rows), p.batch_size):
+                step = rows[start : start + p.batch_size]
+                weight_grads, bias_grads = mlp.gradients(model, X[step], y[step])
+                for value, grad, v in zip(values, [*weight_grads, *bias_grads], velocity):
+                    v *= momentum
+                    v += grad + decay * value
+                    value -= rate * v
+        if not all(np.isfinite(value).all() for value in values):
+            raise Diverged(f"weights overflowed in epoch {epoch}")
 
     fit = mlp.metrics(model, X[train_rows], y[train_rows])
     result: dict[str, object] = {

@@ -115,6 +115,11 @@ def test_no_hidden_layers_is_multinomial_logistic_regression(digits: tuple[bytes
     assert out.result["layers"] == [64, 10] and out.result["validation_accuracy"] >= 0.9
 
 
+def test_divergence_is_a_typed_outcome(digits: tuple[bytes, bytes]) -> None:
+    with pytest.raises(train.Diverged, match="epoch 0"):
+        train.run({"dataset": digits[0]}, b'{"learning_rate": 10, "momentum": 0.99, "epochs": 3}', SEED)
+
+
 def test_bad_inputs_are_refused(digits: tuple[bytes, bytes], trained: KindOutput) -> None:
     model = trained.outputs["model.safetensors"]
     with pytest.raises(InvalidInputs, match="missing"):
