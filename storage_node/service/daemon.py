@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -161,7 +161,7 @@ class StorageNode:
                     async for block in blocks:
                         self.metrics.event_block = block.block_number
                         for event in block.events:
-                            await self._on_event(event, nursery)
+                            await self._guarded(self._on_event(event, nursery), f"event {event.name}")
             except ChainClientError as exc:
                 log.warning("following finalized events: %s; subscribing again in %.0f s", exc, RESUBSCRIBE_S)
             await trio.sleep(RESUBSCRIBE_S)
@@ -187,6 +187,15 @@ class StorageNode:
             self.metrics.dropped += 1
             log.info("dropped fragment %s (no longer placed here)", key)
 
-    async def _limited(self, job: Any, argument: Any) -> None:
+    async def _limited(self, job: Callable[[Any], Awaitable[None]], argument: object) -> None:
         async with self._limiter:
-            await job(argument)
+            await self._guarded(job(argument), f"{job.__name__}({argument})")
+
+    @staticmethod
+    async def _guarded(work: Awaitable[None], what: str) -> None:
+        """Run ``work``; an unexpected error is a bug to log, never the end of the daemon (the jobs catch and
+        count the failures they expect)."""
+        try:
+            await work
+        except Exception:
+            log.exception("%s failed", what)
