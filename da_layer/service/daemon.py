@@ -179,7 +179,11 @@ class DaNode:
                                                  "custody cells are missing: it attests all of them or none")
         if not await self._pool.verify(blob.commitment, list(cells.values())):
             raise HttpError("InvalidProof", "a cell does not verify against the blob's commitment: nothing signed")
-        await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
+        try:
+            await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
+        except OSError as exc:
+            log.error("blob %s: custody cells not stored: %s", blob_hex, exc)
+            raise HttpError("StoreFailed", f"this node cannot store the cells now ({exc.strerror or exc})") from None
         self.metrics.inc("cairn_da_cells_received_total", len(cells))
         message = attestation_message(self._client.genesis_hash, blob_id, blob.commitment)
         signature = bls.sign(self._bls_secret, message)

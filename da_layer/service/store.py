@@ -60,17 +60,22 @@ class CellStore:
         return cls(folder, index, corrupt)
 
     def put(self, blob_id: bytes, cells: Iterable[Cell]) -> None:
-        """Hold ``cells`` of the blob, with any it held already (a new cell replaces an old one of its index)."""
+        """Hold ``cells`` of the blob, with any it held already (a new cell replaces an old one of its index).
+        Raises ``OSError`` (a full disk) having changed nothing."""
         with self._lock:
             merged = {cell.index: cell for cell in self._read_all(blob_id)}
             merged.update((cell.index, cell) for cell in cells)
             path = self._path(blob_id)
             partial = path.with_name(path.name + PARTIAL)
-            with partial.open("wb") as file:
-                file.write(encode_cells(merged.values()))
-                file.flush()
-                os.fsync(file.fileno())
-            partial.replace(path)
+            try:
+                with partial.open("wb") as file:
+                    file.write(encode_cells(merged.values()))
+                    file.flush()
+                    os.fsync(file.fileno())
+                partial.replace(path)
+            except OSError:
+                partial.unlink(missing_ok=True)  # (a full disk): the previous set, if any, stays as it was
+                raise
             _fsync_folder(self.folder)
             self._index[blob_id] = tuple(sorted(merged))
 

@@ -1,7 +1,12 @@
-"""The custody store: what was put survives a reopen, a crash mid-write leaves the previous set, a corrupt
-file is moved aside (its blob counts as not held, so the node recovers it)."""
+"""The custody store: what was put survives a reopen, a crash mid-write or a full disk leaves the previous
+set, a corrupt file is moved aside (its blob counts as not held, so the node recovers it)."""
 
 from __future__ import annotations
+
+import errno
+import os
+
+import pytest
 
 from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF
 from da_layer.service.store import CellStore
@@ -72,3 +77,20 @@ def test_unrelated_files_are_left_alone(tmp_path):
     (tmp_path / "xyz.cells").write_text("not a blob id")
     assert CellStore.open(tmp_path).blobs() == []
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+
+def test_a_full_disk_changes_nothing(tmp_path, monkeypatch):
+    store = CellStore.open(tmp_path)
+    store.put(BLOB, [cell(1)])
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the disk fills up during the next write
+    with pytest.raises(OSError):
+        store.put(BLOB, [cell(2)])
+    monkeypatch.undo()
+    assert store.indices(BLOB) == {1} and store.get(BLOB, 2) is None
+    assert CellStore.open(tmp_path).cells(BLOB) == [cell(1)]
+    assert not list(tmp_path.glob("*.tmp"))
