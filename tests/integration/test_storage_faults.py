@@ -3,6 +3,7 @@
 - a fragment corrupted on disk → the next audit fails it → the node is slashed → a repair is ordered and
   executed by another node → the file is at full redundancy again, with no command from anyone;
 - m storage nodes killed → the download is still exact;
+- nodes down when an upload starts and restarted meanwhile → the upload completes;
 - a node that never confirms (paused) → its fragments are reassigned and the upload completes (slow set).
 
 The chain runs with short audit and repair periods (runtime parameters in its spec) so that each fault plays
@@ -115,6 +116,30 @@ async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_pat
     finally:
         for node in killed:
             node.spawn().wait_ready()
+
+
+async def test_an_upload_completes_across_nodes_restarted_mid_upload(client, cluster, tmp_path):
+    """Two of six nodes are down when the upload starts (so at least one holds a fragment of it) and come back
+    a few seconds later: the client's retries reach them and nothing they acknowledged is lost."""
+    down = cluster[:2]
+    for node in down:
+        node.kill()
+    data = DATA + b"restarted"
+    file_id = None
+    async with trio.open_nursery() as nursery:
+        async def upload() -> None:
+            nonlocal file_id
+            with trio.fail_after(FAULT_TIMEOUT_S):
+                file_id = await client.storage.upload(data, private=False)
+
+        nursery.start_soon(upload)
+        await trio.sleep(3)
+        for node in down:
+            await trio.to_thread.run_sync(lambda node=node: node.spawn().wait_ready())
+    assert file_id is not None
+    info = await client.query("FileBank", "Files", [file_id])
+    assert info.healthy == info.width
+    assert await download(client, file_id, tmp_path) == data
 
 
 @pytest.mark.slow
