@@ -48,13 +48,13 @@ from compute_pallet.pallets.types import (
     OptionalFile,
     Resources,
     RoundRecord,
-    Scores,
     SlotStatus,
     Task,
     TaskId,
     TaskStatus,
     Update,
 )
+from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.weights import FederatedLearningWeightInfo, FederatedLearningWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
@@ -481,11 +481,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             key = self.job_tasks.take(job_id)
             if key is not None:
                 self._settle(key[0], job_id, n)
-        due = self.round_ends.take(n) or ()
-        budget = self.config.max_round_ends_per_block
-        now, later = due[:budget], due[budget:]
-        if later:
-            self.round_ends.mutate(n + 1, lambda queued: later + queued)
+        now = take_due(self.round_ends, n, self.config.max_round_ends_per_block)
         for task_id in now:
             task = self.tasks.get(task_id)
             if task is not None and task.status is TaskStatus.Training and task.deliver_deadline == n - 1:
@@ -497,7 +493,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     def _start_round(self, task_id: int, task: Task, n: int) -> None:
         task = task.with_(round_started=n, status=TaskStatus.Training, job=None)
         self.tasks.insert(task_id, task)
-        self.round_ends.mutate(task.deliver_deadline + 1, lambda due: due + (task_id,))
+        schedule(self.round_ends, task.deliver_deadline + 1, task_id)
         self.deposit_event(RoundStarted(task_id, task.round, task.global_model, task.commit_deadline,
                                         task.deliver_deadline))
 

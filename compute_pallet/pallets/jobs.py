@@ -51,7 +51,6 @@ from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
 from compute_pallet.pallets.types import (
     Accounts,
-    FileId,
     FileIds,
     Job,
     JobId,
@@ -66,6 +65,7 @@ from compute_pallet.pallets.types import (
     Slot,
     SlotStatus,
 )
+from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
@@ -403,10 +403,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         index = self._slot_of(job, who, SlotStatus.Assigned)
         if index is None:
             raise NotAssigned()
-        slots = list(job.slots)
-        slots[index] = slots[index].with_(status=SlotStatus.Committed, commitment=commitment)
         self.deposit_event(ResultCommitted(job_id, who))
-        self._advance(job_id, job.with_(slots=tuple(slots)), self.block_number())
+        self._advance(job_id, job.with_slot(index, status=SlotStatus.Committed, commitment=commitment),
+                      self.block_number())
 
     @call(2, weight=lambda w, job_id, digest, salt, outputs, scores: w.reveal(len(outputs)))
     def reveal(self, origin: Origin, job_id: JobId, digest: Digest, salt: Salt, outputs: FileIds,
@@ -433,10 +432,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise BadOutputs()
             if facts.owner != who:
                 raise OutputNotOwned()
-        slots = list(job.slots)
-        slots[index] = slots[index].with_(status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores))
         self.deposit_event(ResultRevealed(job_id, who, digest))
-        self._advance(job_id, job.with_(slots=tuple(slots)), self.block_number())
+        self._advance(job_id, job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores)),
+                      self.block_number())
 
     # --- JobMarket: submission (the call above, and FederatedLearning) ----------------------------
 
@@ -514,11 +512,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 if index is not None:
                     job = self._drop(job_id, job, (index,))
                     self._advance(job_id, self._refill(job_id, job, n), n)
-        due = self.phase_ends.take(n) or ()
-        budget = self.config.max_expiries_per_block
-        now, later = due[:budget], due[budget:]
-        if later:
-            self.phase_ends.mutate(n + 1, lambda queued: later + queued)
+        now = take_due(self.phase_ends, n, self.config.max_expiries_per_block)
         for job_id in now:
             job = self.jobs.get(job_id)
             if job is None or job.phase_deadline != n - 1 or job.status not in (JobStatus.Committing,
@@ -573,13 +567,12 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     def _drop(self, job_id: int, job: Job, indices: tuple[int, ...]) -> Job:
         """Mark these slots no-shows: their providers are slashed and lose the slot."""
-        slots = list(job.slots)
         for i in indices:
-            who = slots[i].provider
+            who = job.slots[i].provider
             self.config.providers.slash(who, job_id, SlashReason.NoShow)
             self.provider_jobs.remove(who, job_id)
-            slots[i] = slots[i].with_(status=SlotStatus.NoShow)
-        return job.with_(slots=tuple(slots))
+            job = job.with_slot(i, status=SlotStatus.NoShow)
+        return job
 
     def _refill(self, job_id: int, job: Job, n: int) -> Job:
         """In the commit phase, replace the round's no-shows while the deadline allows; else fail the job."""
@@ -630,8 +623,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     def _verify(self, job_id: int, job: Job, key: tuple[bytes, tuple[int, ...]], n: int) -> Job:
         """Pay the reveals matching ``key``, slash the others, refund the rest, record lineage."""
         cfg = self.config
-        slots, winners, paid = list(job.slots), [], 0
-        for i, slot in enumerate(slots):
+        winners, paid = [], 0
+        for i, slot in enumerate(job.slots):
             if slot.status is not SlotStatus.Revealed:
                 continue
             self.provider_jobs.remove(slot.provider, job_id)
@@ -639,12 +632,12 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
                 cfg.providers.settle(slot.provider, verified=True)
                 self.deposit_event(ProviderPaid(job_id, slot.provider, slot.price))
-                slots[i] = slot.with_(status=SlotStatus.Paid)
+                job = job.with_slot(i, status=SlotStatus.Paid)
                 winners.append(slot)
                 paid += slot.price
             else:
                 cfg.providers.slash(slot.provider, job_id, SlashReason.DisputeLost)
-                slots[i] = slot.with_(status=SlotStatus.Slashed)
+                job = job.with_slot(i, status=SlotStatus.Slashed)
         refunded = cfg.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow - paid)
         outputs = winners[0].reveal.outputs
         entry = LineageEntry(job_id, job.kind, job.inputs, tuple(slot.provider for slot in winners), job.parent, n)
@@ -653,20 +646,19 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 self.lineage.insert(file_id, entry)
         self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
         self._notify(job_id)
-        return job.with_(slots=tuple(slots), status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0])
+        return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0])
 
     def _fail(self, job_id: int, job: Job) -> Job:
         """End the job unverified: unsettled slots are settled without pay or slash, the escrow refunded."""
-        slots = list(job.slots)
-        for i, slot in enumerate(slots):
+        for i, slot in enumerate(job.slots):
             if slot.status in (SlotStatus.Assigned, SlotStatus.Committed, SlotStatus.Revealed):
                 self.config.providers.settle(slot.provider)
                 self.provider_jobs.remove(slot.provider, job_id)
-                slots[i] = slot.with_(status=SlotStatus.Unjudged)
+                job = job.with_slot(i, status=SlotStatus.Unjudged)
         refunded = self.config.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow)
         self.deposit_event(JobFailed(job_id, refunded))
         self._notify(job_id)
-        return job.with_(slots=tuple(slots), status=JobStatus.Failed, escrow=0)
+        return job.with_(status=JobStatus.Failed, escrow=0)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -688,7 +680,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return any(slot.status is status for slot in job.slots)
 
     def _schedule(self, job_id: int, deadline: int) -> None:
-        self.phase_ends.mutate(deadline + 1, lambda due: due + (job_id,))
+        schedule(self.phase_ends, deadline + 1, job_id)
 
     def _store(self, job_id: int, job: Job) -> None:
         self.jobs.insert(job_id, job)

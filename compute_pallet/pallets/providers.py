@@ -23,6 +23,7 @@ from typing import Annotated, Protocol
 
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.types import PERBILL, SLASH_REASON, Hardware, JobId, Offer, ProviderInfo, SlashReason
+from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.weights import ComputeProvidersWeightInfo, ComputeProvidersWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
@@ -286,17 +287,13 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         return info
 
     def _schedule_check(self, who: bytes, n: int) -> None:
-        self.heartbeat_checks.mutate(n + self.config.heartbeat_timeout + 1, lambda due: due + (who,))
+        schedule(self.heartbeat_checks, n + self.config.heartbeat_timeout + 1, who)
 
     # --- hooks ----------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
         """Queue the providers whose heartbeat deadline passed at block ``n - 1`` and that hold assignments."""
-        due = self.heartbeat_checks.take(n) or ()
-        budget = self.config.max_checks_per_block
-        now, later = due[:budget], due[budget:]
-        if later:
-            self.heartbeat_checks.mutate(n + 1, lambda queued: later + queued)
+        now = take_due(self.heartbeat_checks, n, self.config.max_checks_per_block)
         stale = []
         for who in now:
             info = self.providers.get(who)

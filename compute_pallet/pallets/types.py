@@ -216,9 +216,6 @@ class Slot:
     commitment: Annotated[bytes | None, Option(H256), "Option<H256>"]
     reveal: Annotated[Reveal | None, Option(Reveal.SCALE), "Option<Reveal>"]  # type: ignore[attr-defined]
 
-    def with_(self, **changes: object) -> "Slot":
-        return replace(self, **changes)
-
 
 @scale_struct("pallet_compute_jobs::types::Job")
 @dataclass(frozen=True)
@@ -256,6 +253,12 @@ class Job:
 
     def with_(self, **changes: object) -> "Job":
         return replace(self, **changes)
+
+    def with_slot(self, index: int, **changes: object) -> "Job":
+        """The job with slot ``index`` changed."""
+        slots = list(self.slots)
+        slots[index] = replace(slots[index], **changes)
+        return replace(self, slots=tuple(slots))
 
 
 @scale_struct("pallet_compute_jobs::types::LineageEntry")

@@ -1,6 +1,6 @@
 """A mock runtime for the compute pallets: System, Balances, the three storage pallets and ComputeProviders,
-ComputeJobs, FederatedLearning at their Cairn indices, wired as ``runtime.cairn`` wires them (``StorageInfo``
-is the runtime's own adapter over the real FileBank and StorageAccess), with deadlines a few blocks long.
+ComputeJobs, FederatedLearning at their Cairn indices, wired by ``runtime.cairn``'s own composition slots
+(``StorageInfo`` is the runtime's adapter over the real FileBank and StorageAccess), with deadlines a few blocks long.
 
 Inputs are real, active files (declared and confirmed on the storage mock's nodes); outputs are files the
 providers declare themselves. A provider's work is simulated by what it would put on chain: its commitment and
@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from compute_pallet.commitment import commitment
 from compute_pallet.kinds import KIND_IDS
-from compute_pallet.pallets import federated, jobs, providers
 from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.providers import ComputeProviders
 from compute_pallet.pallets.types import Hardware, Job, Offer, Resources, SlotStatus
-from runtime.cairn import FileBankStorageInfo
-from runtime.frame.composition import PalletSlot
+from runtime.cairn import COMPOSITION
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.hashing import blake2_256
@@ -66,14 +64,8 @@ PARAMS = {
 """Deadlines of a few blocks; slashes of 10% (disputes, FL no-shows) and 5% (job no-shows) keep sums readable."""
 
 
-SLOTS = storage_mock.SLOTS + (
-    PalletSlot(40, providers.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
-    PalletSlot(41, jobs.DEFINITION, lambda r: {
-        "providers": r.pallet(ComputeProviders), "storage": FileBankStorageInfo.of(r), "chain": r.pallet(System),
-        "currency": r.pallet(Balances)}),
-    PalletSlot(42, federated.DEFINITION, lambda r: {
-        "market": r.pallet(ComputeJobs), "storage": FileBankStorageInfo.of(r), "currency": r.pallet(Balances)}),
-)
+SLOTS = storage_mock.SLOTS + tuple(slot for slot in COMPOSITION if slot.index in (40, 41, 42))
+"""The compute pallets exactly as the runtime wires them."""
 
 
 def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,
