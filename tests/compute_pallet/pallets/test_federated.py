@@ -24,6 +24,7 @@ from compute_pallet.pallets.federated import (
     RewardTooLow,
     RoundAggregated,
     RoundAggregating,
+    RoundFailed,
     StakeTooLow,
     TaskFinished,
     UnknownFile,
@@ -253,3 +254,19 @@ def test_round_counts_are_bounded(rounds):
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         assert_noop(ext, BadRounds, create, ext, base=base, validation=None, rounds=rounds)
+
+
+def test_an_aggregation_no_provider_can_take_leaves_the_task_funds_untouched():
+    ext = new_ext(providers=0)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        before = free(ext, ALICE)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        update = stored_file(ext, BOB, seed=5)
+        commit_update(ext, task_id, 0, BOB, update)
+        deliver(ext, task_id, 0, BOB, update)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert RoundFailed(task_id, 0) in seen and not any(isinstance(e, RoundAggregating) for e in seen)
+        assert TaskFinished(task_id, base, POOL + CAP * 3) in seen
+        assert free(ext, ALICE) == before and jobs_pallet(ext).next_job_id.get() == 0
