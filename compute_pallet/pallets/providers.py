@@ -350,9 +350,12 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         self.deposit_event(ProviderSlashed(who, job_id, burned, reason))
         return burned
 
-    def take_stale(self) -> tuple[bytes, ...]:
-        """The providers found stale since the last call (ComputeJobs takes their assignments away)."""
-        return self.stale.take() or ()
+    def take_stale(self, limit: int) -> tuple[bytes, ...]:
+        """Up to ``limit`` of the providers found stale, oldest first (ComputeJobs takes their assignments
+        away); the rest stay queued."""
+        stale = self.stale.get()
+        self.stale.put(stale[limit:] or None)
+        return stale[:limit]
 
     def integrity_test(self) -> None:
         cfg = self.config
