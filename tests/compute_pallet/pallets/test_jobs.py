@@ -381,3 +381,23 @@ def test_a_provider_holding_assignments_cannot_leave_until_they_settle():
         ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
         assert free(ext, who) == before + STAKE and providers_pallet(ext).providers.get(who) is None
 
+
+
+def test_a_stale_provider_that_heartbeats_before_its_turn_keeps_its_slot():
+    ext = new_ext(providers=4, params={"ComputeJobs": {"commit_period": 50}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,), deadline=200)
+        first, second = slot_providers(ext, job_id)  # both go silent; only one stale provider is handled a block
+        others = tuple(who for who in PROVIDERS[:4] if who not in (first, second))
+        seen = []
+        while not any(isinstance(e, ProviderStale) for e in seen):
+            heartbeat_all(ext, others)
+            next_block(ext)
+            seen = ext.events()
+        heartbeat_all(ext, (first, second))  # both come back; the one not handled yet keeps its slot
+        next_block(ext)
+        kept = slot_providers(ext, job_id)
+        assert len([who for who in (first, second) if who in kept]) == 1
+        slashed = [e.provider for e in seen + ext.events() if isinstance(e, ProviderSlashed)]
+        assert len(slashed) == 1 and slashed[0] not in kept
