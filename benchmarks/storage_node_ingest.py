@@ -22,6 +22,7 @@ import trio
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
+from sdk.storage.wire import fragment_path
 from storage_node.auth import body_hash, sign_request
 from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
 from tests.storage_node.service.cluster import start_cluster
@@ -54,7 +55,7 @@ async def push(coded: CodedFile, target: bytes, node_url: str, placements: list[
             nonlocal sent
             async with limiter:
                 body = coded.bodies[(segment, fragment)]
-                path = f"/v1/fragments/0x{coded.file_id.hex()}/{segment}/{fragment}"
+                path = fragment_path(coded.file_id, segment, fragment)
                 headers = sign_request(ALICE, "PUT", path, body_hash(body), int(time.time() * 1000), target)
                 response = await http.put(node_url + path, content=body, headers=headers)
                 assert response.status_code == 201, response.text

@@ -9,15 +9,12 @@ the client's :class:`sdk.chain.ChainClientError`, which the callers turn into HT
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from sdk.chain import AsyncClient
+from storage_node.pallets.types import Challenge, FileInfo, NodeInfo
 from storage_node.params import GCM_TAG_LENGTH
 
-if TYPE_CHECKING:
-    from storage_node.pallets.types import FileInfo
-
-__all__ = ["ChainView", "StoredFile", "ChallengeInfo", "NodeEndpoint"]
+__all__ = ["ChainView", "StoredFile", "NodeEndpoint"]
 
 
 @dataclass(frozen=True)
@@ -54,17 +51,6 @@ class StoredFile:
 
 
 @dataclass(frozen=True)
-class ChallengeInfo:
-    challenge_id: int
-    node: bytes
-    file_id: bytes
-    segment: int
-    fragment: int
-    chunk_indices: tuple[int, ...]
-    deadline: int
-
-
-@dataclass(frozen=True)
 class NodeEndpoint:
     account: bytes
     url: str
@@ -96,21 +82,13 @@ class ChainView:
         flags = await self.client.query("FileBank", "Confirmed", [file_id, segment]) or ()
         return fragment < len(flags) and bool(flags[fragment])
 
-    async def challenge(self, challenge_id: int) -> ChallengeInfo | None:
-        found = await self.client.query("FileBank", "Challenges", [challenge_id])
-        if found is None:
-            return None
-        return ChallengeInfo(challenge_id, found.node, found.file_id, found.segment, found.fragment,
-                             tuple(found.chunk_indices), found.deadline)
+    async def challenge(self, challenge_id: int) -> Challenge | None:
+        return await self.client.query("FileBank", "Challenges", [challenge_id])
 
-    async def open_challenges(self) -> list[ChallengeInfo]:
-        """Every challenge of this node still open (answered after a restart)."""
-        mine = []
-        async for challenge_id, found in self.client.query_map("FileBank", "Challenges"):
-            if found.node == self.account:
-                mine.append(ChallengeInfo(challenge_id, found.node, found.file_id, found.segment, found.fragment,
-                                          tuple(found.chunk_indices), found.deadline))
-        return mine
+    async def open_challenges(self) -> list[int]:
+        """The ids of every challenge of this node still open (answered after a restart)."""
+        return [challenge_id async for challenge_id, found in self.client.query_map("FileBank", "Challenges")
+                if found.node == self.account]
 
     async def repair_orders_for_me(self) -> list[tuple[bytes, int, int]]:
         """The (file, segment, fragment) of every open repair order assigned to this node."""
@@ -140,7 +118,7 @@ class ChainView:
         window = self.client.get_constant("StorageAccess", "AccessWindow")
         return header is not None and header.number - last <= window
 
-    async def registered(self) -> Any:
+    async def registered(self) -> NodeInfo | None:
         """This node's ``StorageNodes.Nodes`` entry (None before it registers)."""
         return await self.client.query("StorageNodes", "Nodes", [self.account])
 

@@ -147,8 +147,8 @@ class StorageNode:
                     await self._drop(key)  # a repair this node was too late for keeps its order open
             elif not await self.chain.confirmed(key.file_id, key.segment, key.fragment):
                 await self._confirm_send.send(key)
-        for challenge in await self.chain.open_challenges():
-            nursery.start_soon(self._limited, self.prover.answer, challenge.challenge_id)
+        for challenge_id in await self.chain.open_challenges():
+            nursery.start_soon(self._limited, self.prover.answer, challenge_id)
         for file_id, segment, fragment in await self.chain.repair_orders_for_me():
             nursery.start_soon(self._limited, self.repairer.repair, FragmentKey(file_id, segment, fragment))
 

@@ -17,8 +17,9 @@ import trio
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
 from storage_node.chunks import ChunkProof, fragment_tree, segment_path
+from storage_node.pallets.types import Challenge
 from storage_node.service.body import stored_roots
-from storage_node.service.chain import ChainView, ChallengeInfo
+from storage_node.service.chain import ChainView
 from storage_node.service.metrics import NodeMetrics
 from storage_node.service.store import FragmentKey, FragmentStore, StoreError
 
@@ -75,11 +76,11 @@ class Prover:
             self._metrics.proofs["refused"] += 1
             log.warning("challenge %d: the chain refused the proof: %s", challenge_id, receipt.error_message)
 
-    async def _proofs(self, challenge: ChallengeInfo) -> list[ChunkProof] | None:
+    async def _proofs(self, challenge: Challenge) -> list[ChunkProof] | None:
         key = FragmentKey(challenge.file_id, challenge.segment, challenge.fragment)
         stored = await self._chain.file(challenge.file_id)
         if stored is None or not self._store.has(key):
             return None
         body = await trio.to_thread.run_sync(self._store.read, key)
         return await trio.to_thread.run_sync(build_proofs, body, stored.fragment_count, challenge.fragment,
-                                             stored.info.chunk_size, challenge.chunk_indices)
+                                             stored.info.chunk_size, tuple(challenge.chunk_indices))

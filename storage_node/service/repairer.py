@@ -25,7 +25,14 @@ from storage_node.auth import sign_request
 from storage_node.chunks import fragment_root
 from storage_node.erasure import CodeParams, ErasureCoder, ErasureCodingError, Fragment, SegmentInfo
 from storage_node.service.api import EMPTY_BODY_HASH
-from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, encode_body_prefix
+from sdk.storage.wire import (
+    BadFragment,
+    FragmentBody,
+    body_length,
+    check_fragment_body,
+    encode_body_prefix,
+    fragment_path,
+)
 from storage_node.service.chain import ChainView, NodeEndpoint, StoredFile
 from storage_node.service.metrics import NodeMetrics
 from storage_node.service.store import FragmentKey, FragmentStore, StoreError
@@ -105,7 +112,7 @@ class Repairer:
 
     async def _fetch(self, http: httpx.AsyncClient, key: FragmentKey, stored: StoredFile, root: bytes, index: int,
                      node: NodeEndpoint) -> FragmentBody | None:
-        path = f"/v1/fragments/0x{key.file_id.hex()}/{key.segment}/{index}"
+        path = fragment_path(key.file_id, key.segment, index)
         headers = sign_request(self._keypair, "GET", path, EMPTY_BODY_HASH, int(time.time() * 1000), node.account)
         size = body_length(stored.fragment_count, stored.fragment_size(key.segment))
         try:

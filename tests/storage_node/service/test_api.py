@@ -17,6 +17,7 @@ import trio
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
+from sdk.storage.wire import fragment_path
 from storage_node.auth import body_hash, sign_request
 from storage_node.crypto import new_data_key, seal_key, x25519_keypair_from
 from storage_node.service.daemon import NodeConfig, StorageNode
@@ -68,7 +69,7 @@ async def declared(client: AsyncClient, *, size: int = 50_000, encrypted: bool =
 
 
 def path_of(coded: CodedFile, segment: int, fragment: int) -> str:
-    return f"/v1/fragments/0x{coded.file_id.hex()}/{segment}/{fragment}"
+    return fragment_path(coded.file_id, segment, fragment)
 
 
 def signed(keypair: Keypair, method: str, path: str, body: bytes, node: bytes, *, at_ms: int | None = None) -> dict:
