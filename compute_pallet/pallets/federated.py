@@ -39,6 +39,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
+from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     PERBILL,
     Accounts,
@@ -54,7 +55,6 @@ from compute_pallet.pallets.types import (
     TaskStatus,
     Update,
 )
-from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.weights import FederatedLearningWeightInfo, FederatedLearningWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed

@@ -48,6 +48,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, commitment
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
+from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     Accounts,
     FileIds,
@@ -64,7 +65,6 @@ from compute_pallet.pallets.types import (
     Slot,
     SlotStatus,
 )
-from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed

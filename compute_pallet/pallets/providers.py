@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.kinds import KIND_IDS
-from compute_pallet.pallets.types import PERBILL, SLASH_REASON, Hardware, JobId, Offer, ProviderInfo, SlashReason
 from compute_pallet.pallets.schedule import schedule, take_due
+from compute_pallet.pallets.types import PERBILL, SLASH_REASON, Hardware, JobId, Offer, ProviderInfo, SlashReason
 from compute_pallet.pallets.weights import ComputeProvidersWeightInfo, ComputeProvidersWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
