@@ -32,7 +32,7 @@ from sdk.storage.records import (
     parse_file_id,
 )
 from sdk.storage.source import UploadSource
-from sdk.storage.transfer import ProgressCallback, TransferConfig
+from sdk.storage.transfer import ProgressCallback, TransferConfig, first_error
 from sdk.storage.upload import upload
 from storage_node.crypto import DecryptionError, open_sealed_key, seal_key, x25519_keypair_from
 
@@ -54,12 +54,14 @@ class StorageApi:
         """Store a file (a path, bytes or a binary file-like object); returns its id once every fragment is
         confirmed on-chain. ``private`` files are encrypted before they leave this machine; ``k`` and ``m``
         default to the chain's presets. ``progress`` is called with a :class:`~sdk.storage.transfer.Progress`."""
-        return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config)
+        with first_error():
+            return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config)
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
         against the chain; a private file of someone else's is first recorded in its access log."""
-        await download(self.ledger, parse_file_id(file_id), out, progress=progress, config=self.config)
+        with first_error():
+            await download(self.ledger, parse_file_id(file_id), out, progress=progress, config=self.config)
 
     # --- files ---------------------------------------------------------------------------------------
 

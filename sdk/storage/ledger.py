@@ -23,6 +23,7 @@ from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicRecei
 from sdk.chain.errors import InvalidResponse
 from sdk.storage.errors import FileNotFound, NoSigner, TransactionFailed
 from sdk.storage.nodes import NodeAddress
+from sdk.storage.transfer import first_error
 from storage_node.chunks import Hash32
 from storage_node.manifest import Manifest, ManifestError
 
@@ -190,9 +191,10 @@ class Ledger:
         async def submit_one(index: int) -> None:
             receipts[index] = await self.chain.submit_extrinsic(extrinsics[index], wait_for_inclusion=True)
 
-        async with anyio.create_task_group() as group:
-            for index in range(len(extrinsics)):
-                group.start_soon(submit_one, index)
+        with first_error():
+            async with anyio.create_task_group() as group:
+                for index in range(len(extrinsics)):
+                    group.start_soon(submit_one, index)
         for (pallet, name, _), receipt in zip(calls, receipts):
             assert receipt is not None
             if not receipt.is_success:

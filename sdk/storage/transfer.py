@@ -8,12 +8,13 @@ file's size.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterator
 
 import anyio
 
-__all__ = ["TransferConfig", "Progress", "ProgressCallback", "no_progress", "for_each_segment"]
+__all__ = ["TransferConfig", "Progress", "ProgressCallback", "no_progress", "for_each_segment", "first_error"]
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,25 @@ async def for_each_segment(count: int, parallel: int, work: Callable[[int], Awai
     async with anyio.create_task_group() as group:
         for _ in range(min(parallel, count)):
             group.start_soon(lane)
+
+
+@contextmanager
+def first_error() -> Iterator[None]:
+    """Let the first error of the task groups inside escape as itself (a :class:`StorageError`, a chain
+    client error), with the whole group as its ``__cause__``, so callers catch typed errors rather than
+    ``ExceptionGroup``. A group holding a cancellation or an interrupt is re-raised whole."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if leaves and all(isinstance(leaf, Exception) for leaf in leaves):
+            raise leaves[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -17,10 +17,10 @@ the signer's X25519 key is not on chain, and the grant of the sealed data key to
 it) goes out as consecutive transactions in one block. The chain answers with the placements.
 
 **Pushing and activation.** Every fragment goes to its node by ``PUT``, ``window`` segments at a time. A
-node that cannot take a fragment yet (down, full, behind the chain) is retried every ``retry_interval``;
-one that refuses it outright is not asked again. A node that could not be reached is left alone for a
-backoff that doubles up to ``MAX_BACKOFF`` and probed (``/v1/health``) before its segments are encoded again,
-so a dead node costs no CPU. Meanwhile the upload follows ``FileBank``'s finalized events: a
+node that refuses a fragment outright (bad request, not the owner, roots it disagrees with) is not asked for
+it again. One that cannot take it yet (down, full, behind the chain) is left alone for a pause that starts
+at ``retry_interval`` and doubles up to ``MAX_BACKOFF``, then probed (``/v1/health``) before its segments are
+encoded again, so a dead node costs probes, not CPU. Meanwhile the upload follows ``FileBank``'s finalized events: a
 ``FragmentReassigned`` (the chain gave an unconfirmed fragment to another node) makes it encode that
 segment again and push to the new node; a ``RepairOrdered`` means the chain has the fragment rebuilt by a
 repairer from the others, so the upload stops pushing it; ``FileActivated`` ends the upload.
@@ -166,7 +166,7 @@ class _Upload:
         ledger, manifest = self.ledger, self.manifest
         calls = [("FileBank", "declare", {"manifest": manifest.encode()})]
         if data_key is not None:
-            secret, public = x25519_keypair_from(ledger.signer)
+            _, public = x25519_keypair_from(ledger.signer)
             if await ledger.encryption_key(ledger.signer.public) != public:
                 calls.insert(0, ("StorageAccess", "register_key", {"key": public}))
             calls.append(("StorageAccess", "grant", {"file_id": manifest.file_id(), "grantee": ledger.signer.public,
@@ -222,7 +222,7 @@ class _Upload:
             self.reasons[str(exc.node)] = str(exc)
             if not exc.retryable:
                 self.refused.add((segment, fragment, account))
-            elif exc.status is None:  # unreachable: back off before encoding its segments again
+            else:  # down, full or behind: leave it alone a while before encoding its segments again
                 pause = min(MAX_BACKOFF, 2 * self.backoff.get(account, (0.0, self.config.retry_interval / 2))[1])
                 self.backoff[account] = (anyio.current_time() + pause, pause)
             if (segment, fragment) not in self.repairing:
@@ -230,6 +230,8 @@ class _Upload:
         except LookupError as exc:  # the chain placed the fragment on an account that is no node now
             self.reasons[f"0x{account.hex()}"] = str(exc)
             self.pending.add((segment, fragment))
+        else:
+            self.backoff.pop(account, None)
 
     async def _address(self, account: bytes) -> NodeAddress:
         if account not in self.addresses:
@@ -260,18 +262,24 @@ class _Upload:
         self.wake.set()
 
     async def _due(self, http: NodeHttp) -> set[tuple[int, int]]:
-        """The pending fragments to push now: not refused by their node, whose node is not backing off (a node
-        whose pause is over is probed first)."""
+        """The pending fragments to push now: not refused by their node, and their node not backing off (one
+        whose pause is over is probed first; if it answers, its fragments go again, and the next failure
+        pauses it twice as long)."""
         now = anyio.current_time()
         candidates = {(s, f) for s, f in self.pending if (s, f, self.placements[s][f]) not in self.refused}
-        for account in {self.placements[s][f] for s, f in candidates} & set(self.backoff):
+        ready = set()
+        for account in {self.placements[s][f] for s, f in candidates}:
+            if account not in self.backoff:
+                ready.add(account)
+                continue
             again, pause = self.backoff[account]
-            if again <= now and await http.healthy(await self._address(account)):
-                del self.backoff[account]
-            elif again <= now:
-                pause = min(MAX_BACKOFF, 2 * pause)
-                self.backoff[account] = (now + pause, pause)
-        return {(s, f) for s, f in candidates if self.placements[s][f] not in self.backoff}
+            if again > now:
+                continue
+            if await http.healthy(await self._address(account)):
+                ready.add(account)
+            pause = min(MAX_BACKOFF, 2 * pause)
+            self.backoff[account] = (now + pause, pause)
+        return {(s, f) for s, f in candidates if self.placements[s][f] in ready}
 
     async def _settle(self, http: NodeHttp, file_id: bytes) -> None:
         """Push what is pending (retries, reassignments) until the chain activates the file."""

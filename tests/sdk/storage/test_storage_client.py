@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from runtime.keyring import Keypair
 from sdk.cli import main
 from sdk.client import AsyncClient
-from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress
+from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress, SourceChanged
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
 from tests.sdk.storage.network import StorageNetwork, start_network
@@ -148,6 +148,26 @@ async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
             assert len(await alice.storage.access_log(file_id)) == 2
 
 
+class ChangingFile(io.BytesIO):
+    """A file someone rewrites while it is uploaded: once read through, it reads back other bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.unread = len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if self.unread <= 0:
+            return bytes(b ^ 0x5A for b in data)
+        self.unread -= len(data)
+        return data
+
+
+async def test_a_source_that_changes_between_the_passes_is_refused(alice):
+    with anyio.fail_after(DEADLINE), pytest.raises(SourceChanged):
+        await alice.storage.upload(ChangingFile(os.urandom(2 * SEGMENT)), private=False)
+
+
 async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
     with pytest.raises(FileNotFound):
         await alice.storage.info(bytes(32))
@@ -200,8 +220,8 @@ async def test_an_upload_completes_past_a_dead_node(alice, network):
         with anyio.fail_after(DEADLINE):
             file_id = await alice.storage.upload(data, private=False)
             info = await alice.storage.info(file_id)
-            assert info.status == "Active" and all(f.healthy for f in info.fragments)
-            assert dead_account not in {f.node for f in info.fragments}
+            assert info.status == "Active" and all(f.healthy for f in info.fragments), info.to_json()
+            assert dead_account not in {f.node for f in info.fragments}, info.to_json()
             assert await download(alice, file_id) == data
     finally:
         dead.start()
