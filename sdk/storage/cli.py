@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import click
 from rich.console import Console
@@ -29,9 +29,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from sdk.cli import chain_options, user_client
+from sdk.storage.records import Record
 from sdk.storage.transfer import Progress as TransferProgress
 
 __all__ = ["storage"]
+
+R = TypeVar("R", bound=Record)
 
 STAGES = {"encode": "hashing", "declare": "declaring", "push": "uploading", "activate": "confirming",
           "fetch": "downloading"}
@@ -56,6 +59,17 @@ def _progress() -> Iterator[Callable[[TransferProgress], None]]:
 
 def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2))
+
+
+def _show(records: Sequence[R], as_json: bool, columns: tuple[str, ...], cells: Callable[[R], tuple[str, ...]]) -> None:
+    """``records`` as a JSON list, or as a table with one row of ``cells(record)`` each."""
+    if as_json:
+        _print_json([record.to_json() for record in records])
+        return
+    table = Table(*columns)
+    for record in records:
+        table.add_row(*cells(record))
+    Console().print(table)
 
 
 @click.group()
@@ -118,13 +132,8 @@ def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
     """The files an account stores."""
     with user_client(rpc, key) as client:
         files = client.storage.ls(owner)
-    if as_json:
-        _print_json([f.to_json() for f in files])
-        return
-    table = Table("file id", "size", "access", "status")
-    for f in files:
-        table.add_row("0x" + f.file_id.hex(), str(f.size), "private" if f.encrypted else "public", f.status)
-    Console().print(table)
+    _show(files, as_json, ("file id", "size", "access", "status"),
+          lambda f: ("0x" + f.file_id.hex(), str(f.size), "private" if f.encrypted else "public", f.status))
 
 
 @storage.command()
@@ -155,13 +164,7 @@ def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     """Every recorded read of FILE_ID: who, at which block."""
     with user_client(rpc, key) as client:
         records = client.storage.access_log(file_id)
-    if as_json:
-        _print_json([r.to_json() for r in records])
-        return
-    table = Table("#", "account", "block")
-    for r in records:
-        table.add_row(str(r.index), "0x" + r.account.hex(), str(r.block))
-    Console().print(table)
+    _show(records, as_json, ("#", "account", "block"), lambda r: (str(r.index), "0x" + r.account.hex(), str(r.block)))
 
 
 @storage.command()
@@ -171,14 +174,9 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     """The registered storage nodes: endpoint, capacity, stake and audit record."""
     with user_client(rpc, key) as client:
         found = client.storage.nodes()
-    if as_json:
-        _print_json([n.to_json() for n in found])
-        return
-    table = Table("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs")
-    for n in found:
-        table.add_row("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}",
-                      str(n.stake), str(n.audits_passed), str(n.audits_missed), str(n.repairs_done))
-    Console().print(table)
+    _show(found, as_json, ("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs"),
+          lambda n: ("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}", str(n.stake),
+                     str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
 
 
 @storage.command()

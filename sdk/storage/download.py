@@ -79,16 +79,19 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
     sealed = await ledger.sealed_key(stored.file_id, signer.public)
     if sealed is None:
         raise AccessDenied(f"0x{signer.public.hex()} holds no grant for private file 0x{stored.file_id.hex()}")
-    if signer.public != stored.info.owner:
-        await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
     secret, _ = x25519_keypair_from(signer)
     try:
-        return open_sealed_key(sealed, secret)
+        data_key = open_sealed_key(sealed, secret)
     except DecryptionError:
         raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
+    if signer.public != stored.info.owner:
+        await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
+    return data_key
 
 
 class _Download:
+    """One download's state: the file, where its fragments are, which nodes misbehaved."""
+
     def __init__(self, stored: StoredFile, codec: SegmentCodec, placements: list[list[bytes]],
                  addresses: dict[bytes, NodeAddress], config: TransferConfig,
                  progress: ProgressCallback) -> None:

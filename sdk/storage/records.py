@@ -10,7 +10,7 @@ from typing import Any
 
 from sdk.chain.errors import BadArgument
 
-__all__ = ["FileId", "parse_file_id", "FragmentHealth", "FileDetails", "FileSummary", "StorageNode", "AccessRecord"]
+__all__ = ["FileId", "parse_file_id", "Record", "FragmentHealth", "FileDetails", "FileSummary", "StorageNode", "AccessRecord"]
 
 FileId = bytes
 """32 bytes: the hash of the file's manifest. Shown as ``0x`` + 64 hex digits."""
@@ -28,7 +28,9 @@ def parse_file_id(value: bytes | str) -> FileId:
     raise BadArgument(f"a file id is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")
 
 
-class _Json:
+class Record:
+    """A record the API answers with: :meth:`to_json` gives its fields, bytes as ``0x`` hex."""
+
     def to_json(self) -> dict[str, Any]:
         return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
 
@@ -38,13 +40,13 @@ def _json_value(value: Any) -> Any:
         return "0x" + value.hex()
     if isinstance(value, tuple):
         return [_json_value(item) for item in value]
-    if isinstance(value, _Json):
+    if isinstance(value, Record):
         return value.to_json()
     return value
 
 
 @dataclass(frozen=True)
-class FragmentHealth(_Json):
+class FragmentHealth(Record):
     """One fragment of a stored file: where it is and whether it is safe there."""
 
     segment: int
@@ -66,7 +68,7 @@ class FragmentHealth(_Json):
 
 
 @dataclass(frozen=True)
-class FileDetails(_Json):
+class FileDetails(Record):
     """``client.storage.info``: a file's record on chain and the health of each of its fragments."""
 
     file_id: bytes
@@ -86,7 +88,7 @@ class FileDetails(_Json):
 
 
 @dataclass(frozen=True)
-class FileSummary(_Json):
+class FileSummary(Record):
     """One line of ``client.storage.ls``."""
 
     file_id: bytes
@@ -96,7 +98,7 @@ class FileSummary(_Json):
 
 
 @dataclass(frozen=True)
-class StorageNode(_Json):
+class StorageNode(Record):
     """A registered storage node and its audit record (the reputation placement weighs)."""
 
     account: bytes
@@ -113,7 +115,7 @@ class StorageNode(_Json):
 
 
 @dataclass(frozen=True)
-class AccessRecord(_Json):
+class AccessRecord(Record):
     """One recorded read of a private file: who, at which block (``StorageAccess.AccessLog``)."""
 
     index: int
