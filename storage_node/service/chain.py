@@ -11,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sdk.chain import AsyncClient
+from sdk.chain.cache import SharedFetches
 from storage_node.pallets.types import Challenge, FileInfo, NodeInfo
 from storage_node.params import GCM_TAG_LENGTH
 
 __all__ = ["ChainView", "StoredFile", "NodeEndpoint"]
+
+CACHED_FILES = 1024
+"""File records (and four times as many segment roots) a node remembers: the files it is being sent."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,35 @@ class ChainView:
     def __init__(self, client: AsyncClient, account: bytes) -> None:
         self.client = client
         self.account = account
+        self._files: SharedFetches[bytes, StoredFile] = SharedFetches(CACHED_FILES)
+        self._roots: SharedFetches[tuple[bytes, int], bytes] = SharedFetches(CACHED_FILES * 4)
 
     async def file(self, file_id: bytes) -> StoredFile | None:
-        info = await self.client.query("FileBank", "Files", [file_id])
-        return None if info is None else StoredFile(file_id, info)
+        """The file's record; what a node uses of it never changes, so a known file is remembered (a deleted
+        one too: its placements go, and the placement is read on every upload)."""
+        async def fetch() -> StoredFile:
+            info = await self.client.query("FileBank", "Files", [file_id])
+            if info is None:
+                raise LookupError(file_id)  # not remembered: it may be declared in the next block
+            return StoredFile(file_id, info)
+
+        try:
+            return await self._files.get(file_id, fetch)
+        except LookupError:
+            return None
 
     async def segment_root(self, file_id: bytes, segment: int) -> bytes | None:
-        return await self.client.query("FileBank", "SegmentRoots", [file_id, segment])
+        """The segment's root as declared (never changes once on chain; remembered like the file)."""
+        async def fetch() -> bytes:
+            root = await self.client.query("FileBank", "SegmentRoots", [file_id, segment])
+            if root is None:
+                raise LookupError(file_id, segment)
+            return root
+
+        try:
+            return await self._roots.get((file_id, segment), fetch)
+        except LookupError:
+            return None
 
     async def placement(self, file_id: bytes, segment: int) -> tuple[bytes, ...]:
         """The nodes holding the segment's fragments, by fragment index (empty if none)."""

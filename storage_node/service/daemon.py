@@ -72,7 +72,8 @@ class NodeConfig:
     """Bytes of the disk that must stay free: uploads past it are refused with 507."""
     max_fragment_size: int = 64 << 20
     confirm_batch: int = 64
-    confirm_delay: float = 1.0
+    confirm_delay: float = 0.5
+    """Seconds a confirmation waits for more of its file's fragments to share its transaction."""
 
 
 class StorageNode:
