@@ -28,8 +28,9 @@ import anyio
 from da_layer import bls
 from da_layer.attestation import attestation_message, bitfield
 from da_layer.blobs import pack, piece_lengths
+from runtime.frame.construct import Call
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
+from sdk.chain import AsyncClient, ExtrinsicDropped, ExtrinsicReceipt
 from sdk.da.chain import PALLET, Custody, DaNodeView, read_blob, read_custody
 from sdk.da.config import DaConfig
 from sdk.da.errors import EmptyPayload, NoQuorum, NotAvailable, PayloadTooLarge, SubmissionRefused
@@ -98,7 +99,7 @@ class Submitter:
         """``submit_blob`` watched to inclusion; the blob's custody as that block records it."""
         call = self._client.compose_call(PALLET, "submit_blob",
                                          {"commitment": commitment, "length": length, "namespace": namespace})
-        receipt = await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+        receipt = await self._included(call)
         if not receipt.is_success:
             raise SubmissionRefused(f"submit_blob: {receipt.error_message}")
         event = next((e.event for e in receipt.triggered_events if e.pallet == PALLET and e.name == "BlobSubmitted"),
@@ -155,11 +156,19 @@ class Submitter:
             "blob_id": custody.blob_id,
             "signers": bitfield(positions, len(custody.nodes)),
             "aggregate": bls.aggregate([signatures.signed[p] for p in positions])})
-        receipt = await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+        receipt = await self._included(call)
         if not receipt.is_success:
             raise SubmissionRefused(f"attest: {receipt.error_message}")
         if not any(e.pallet == PALLET and e.name == "BlobAvailable" for e in receipt.triggered_events):
             raise NotAvailable(f"blob 0x{custody.blob_id.hex()}: attested, but the chain did not mark it available")
+
+    async def _included(self, call: Call) -> ExtrinsicReceipt:
+        """``call`` signed, submitted and watched to inclusion; submitted once more if the pool dropped it
+        (transactions of one signer sent together can leave a nonce gap that a refused one never fills)."""
+        try:
+            return await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+        except ExtrinsicDropped:
+            return await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
 
 
 class _Reporter:
