@@ -1,7 +1,8 @@
 """Storage faults with real processes: one dev validator, six ``cairn storage-node`` processes, the SDK's client.
 
-- a fragment corrupted on disk → the next audit fails it → the node is slashed → a repair is ordered and
-  executed by another node → the file is at full redundancy again, with no command from anyone;
+- a fragment corrupted on disk → a download rejects the node's wrong bytes and still comes out exact → the
+  next audit fails it → the node is slashed → a repair is ordered and executed by another node → the file is
+  at full redundancy again, with no command from anyone;
 - m storage nodes killed → the download is still exact;
 - nodes down when an upload starts and restarted meanwhile → the upload completes;
 - a node that never confirms (paused) → its fragments are reassigned and the upload completes (slow set).
@@ -84,6 +85,7 @@ async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, clus
     placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
     victim = node_of(cluster, placement[0])
     corrupt_stored_fragment(victim.base_path)
+    assert await download(client, file_id, tmp_path) == DATA  # the victim now serves wrong bytes: rejected
 
     def of_victim(fields) -> bool:
         return fields.get("node") == victim.account
