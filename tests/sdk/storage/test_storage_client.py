@@ -25,8 +25,9 @@ from sdk.storage.wire import BadFragment, body_length, check_fragment_body, frag
 from tests.sdk.storage.network import StorageNetwork, start_network
 
 SEGMENT = 64 * 1024
-CONFIRM_DEADLINE = 20
-"""Blocks before the chain replaces a fragment nobody confirmed (40 s), so an upload past a dead node is quick."""
+CONFIRM_DEADLINE = 30
+"""Blocks before the chain replaces a fragment nobody confirmed (60 s): an upload past a dead node waits this
+long, and a live node confirms well within it even on a loaded machine."""
 DEADLINE = 240
 
 
