@@ -6,10 +6,13 @@
 2. serves the HTTP API (:mod:`storage_node.service.api`) with hypercorn's trio worker;
 3. registers the node on chain (stake, capacity, endpoint) if it is not registered, or updates a changed
    endpoint or capacity;
-4. reconciles the store with the chain (:meth:`StorageNode._reconcile`): fragments of deleted files or placed
-   elsewhere are dropped, stored fragments the chain shows unconfirmed are confirmed, open challenges and
-   repair orders for this node are answered: a restart loses nothing it acknowledged;
-5. reports ready (``task_status.started(port)``) and follows finalized blocks: ``Challenged`` for this node →
+4. follows finalized blocks (below), then reconciles the store with the chain
+   (:meth:`StorageNode._reconcile`): fragments of deleted files or placed elsewhere are dropped, stored
+   fragments the chain shows unconfirmed are confirmed, open challenges and repair orders for this node are
+   answered: a restart loses nothing it acknowledged, and nothing finalized meanwhile is missed (a challenge
+   or repair seen both ways is worked on once: the prover and the repairer skip what they are already doing,
+   and a challenge answered meanwhile is no longer on chain);
+5. reports ready (``task_status.started(port)``). Following finalized blocks: ``Challenged`` for this node →
    the prover; ``RepairOrdered`` for this node → the repairer; ``FileDeleted`` and ``FragmentReassigned`` away
    from this node, ``RepairCompleted`` by another node (this node's copy was the lost one) → the fragments are
    dropped.
@@ -100,8 +103,8 @@ class StorageNode:
             await self._register(self.config.public_url or f"http://{self.config.http_host}:{port}")
             await nursery.start(Confirmer(self.client, self.keypair, self._confirm_receive, self.metrics,
                                           batch=self.config.confirm_batch, delay=self.config.confirm_delay).run)
+            await nursery.start(self._follow, nursery)  # following first: nothing finalized meanwhile is missed
             await self._reconcile(nursery)
-            nursery.start_soon(self._follow, nursery)
             log.info("storage node 0x%s serving on port %d, %d fragment(s) stored", self.account.hex(), port,
                      self.store.fragment_count)
             task_status.started(port)
@@ -155,10 +158,16 @@ class StorageNode:
 
     # --- following the chain --------------------------------------------------------------------------
 
-    async def _follow(self, nursery: trio.Nursery) -> None:
+    async def _follow(self, nursery: trio.Nursery, *,
+                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Act on each finalized block's storage events; ``started`` once the first subscription is open."""
+        waiting: trio.TaskStatus[None] | None = task_status
         while True:
             try:
                 async with self.client.subscribe_events("FileBank", finalized=True) as blocks:
+                    if waiting is not None:
+                        waiting.started()
+                        waiting = None
                     async for block in blocks:
                         self.metrics.event_block = block.block_number
                         for event in block.events:

@@ -47,15 +47,22 @@ class Prover:
         self._client, self._keypair, self._chain, self._store = client, keypair, chain, store
         self._metrics = metrics
         self._timeout = timeout
+        self._answering: set[int] = set()
 
     async def answer(self, challenge_id: int) -> None:
-        """Answer one challenge of this node; every failure is logged and counted, never raised."""
+        """Answer one challenge of this node (once, however often it is asked while answering); every failure
+        is logged and counted, never raised."""
+        if challenge_id in self._answering:
+            return
+        self._answering.add(challenge_id)
         try:
             with trio.fail_after(self._timeout):
                 await self._answer(challenge_id)
         except (ChainClientError, trio.TooSlowError, StoreError, ValueError, IndexError) as exc:
             log.warning("challenge %d: not answered: %s", challenge_id, exc)
             self._metrics.proofs["failed"] += 1
+        finally:
+            self._answering.discard(challenge_id)
 
     async def _answer(self, challenge_id: int) -> None:
         challenge = await self._chain.challenge(challenge_id)
