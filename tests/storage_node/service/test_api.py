@@ -260,3 +260,26 @@ async def test_fragments_of_a_deleted_file_are_dropped(client, tmp_path):
         assert all(node.store.used == 0 and node.metrics.dropped == 1 for node, _ in nodes.values())
         gone = await http.get(next(iter(nodes.values()))[1] + path_of(coded, 0, 0))
         assert gone.status_code == 404
+
+
+async def test_garbage_and_a_client_gone_mid_body_leave_nothing_and_the_node_serving(client, tmp_path):
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        host, port = url.removeprefix("http://").split(":")
+        body = coded.bodies[(0, 0)]
+        path = path_of(coded, 0, 0)
+        head = "".join(f"{name}: {value}\r\n" for name, value in signed(ALICE, "PUT", path, body, account).items())
+        with trio.fail_after(WAIT_S):
+            for request in (b"\x16\x03\x01 not http at all\r\n\r\n",
+                            f"PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len(body)}\r\n{head}\r\n".encode()
+                            + body[:len(body) // 2]):
+                stream = await trio.open_tcp_stream(host, int(port))
+                await stream.send_all(request)
+                await stream.aclose()  # gone: mid-body for the second
+            while node.metrics.uploads[400] < 1:  # the node saw the half body end
+                await trio.sleep(0.1)
+        assert node.store.fragment_count == 0 and leftovers(node) == []
+        assert (await put(http, url, account, coded, 0, 0)).status_code == 201
+        assert (await http.get(url + "/v1/health")).json()["fragments"] == 1
