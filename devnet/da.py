@@ -12,21 +12,17 @@ while still attesting, until ``cairn devnet withhold da-2 --off`` removes it. It
 
 from __future__ import annotations
 
-import json
 import sys
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
 from da_layer.service.daemon import WITHHOLD_FILE
-from devnet.config import ConfigError
-from devnet.role import Launch, ProcessPaths, Role
+from devnet.role import Launch, ProcessPaths, Role, http_health
 from devnet.state import DevnetError, ProcessRecord
 
 __all__ = ["DA", "withhold"]
 
 NAME = "da"
-STATUS_TIMEOUT_S = 2.0
 
 
 def da_account(index: int) -> str:
@@ -34,22 +30,18 @@ def da_account(index: int) -> str:
 
 
 def da_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
-    rpc = launch.chain_rpc
-    if not rpc:
-        raise ConfigError("DA nodes need a validator to follow: validators.count must be at least 1")
-    chain_rpc = "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
-    return [sys.executable, "-m", "da_layer.service", "--chain-rpc", chain_rpc, "--key", da_account(index),
-            "--base-path", str(paths.data), "--http-port", str(ports["http"]), "--workers", "1"]
+    return [sys.executable, "-m", "da_layer.service", "--chain-rpc", launch.follow_url(index, "DA nodes"),
+            "--key", da_account(index), "--base-path", str(paths.data), "--http-port", str(ports["http"]),
+            "--workers", "1"]
 
 
 def da_status(record: ProcessRecord) -> dict[str, str]:
     """Blobs and cells held, and whether it withholds, as the node's health endpoint answers them."""
     url = record.url("http")
+    health = http_health(record)
     try:
-        with urllib.request.urlopen(f"{url}/v1/health", timeout=STATUS_TIMEOUT_S) as response:
-            health = json.loads(response.read(65536))
         columns = {"blobs": str(health["blobs"]), "cells": str(health["cells"]), "http": url}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return {"http": f"{url} (not answering)"}
     if health.get("withholding"):
         columns["fault"] = "withholding"
