@@ -4,32 +4,28 @@ The daemon declares its routes as (method, path pattern, handler, body limit); t
 to one, reads its body without ever holding more than the route's limit (a ``Content-Length`` above it is
 refused before a byte is read, a body that grows past it while streaming is cut off), and turns an
 :class:`HttpError` from a handler into the JSON error of :data:`sdk.da.wire.ERRORS`. Any other exception in a
-handler is a bug: it is logged and answered ``500`` without details, and the server keeps serving.
-:func:`serve` runs the app with hypercorn's trio worker and reports the port it bound (port 0 allowed).
+handler is a bug: it is logged and answered ``500`` without details, and the server keeps serving. What the
+storage node shares (lifespan, headers, bounded bodies, replies, serving with hypercorn and reporting the
+port bound) is :mod:`sdk.serving`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
 
+from sdk import serving
 from sdk.da.wire import ERRORS
+from sdk.serving import Receive, Scope, Send
 
 __all__ = ["HttpError", "Request", "Response", "Route", "App", "serve"]
 
 log = logging.getLogger("cairn.da_node.http")
-
-Scope = Mapping[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SERVER_ERROR = 500
 
@@ -88,7 +84,7 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serving.lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -100,10 +96,7 @@ class App:
         except Exception:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
             response = Response.json({"error": "Internal", "message": "internal error"}, SERVER_ERROR)
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": [(b"content-type", response.content_type.encode()),
-                                (b"content-length", str(len(response.body)).encode())]})
-        await send({"type": "http.response.body", "body": response.body})
+        await serving.respond(send, response.status, response.body, response.content_type)
 
     async def _respond(self, scope: Scope, receive: Receive) -> Response:
         path, method = scope["path"], scope["method"]
@@ -112,7 +105,7 @@ class App:
             raise HttpError("NotFound", f"no such path {path[:200]!r}")
         for route, match in matched:
             if route.method == method:
-                headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+                headers = serving.request_headers(scope)
                 body = await _read_body(headers, receive, route.max_body)
                 query = scope.get("query_string", b"").decode("latin-1")
                 return await route.handler(Request(method, path, query, headers, body), *match.groups())
@@ -121,46 +114,17 @@ class App:
 
 
 async def _read_body(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise HttpError("Malformed", f"Content-Length {declared[:40]!r} is not a number")
-        if int(declared) > limit:
-            raise HttpError("TooLarge", f"a body of {declared} bytes; this path takes at most {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HttpError("Malformed", "the client went away before its body was complete")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise HttpError("TooLarge", f"the body passed {limit} bytes, the most this path takes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    """The body, at most ``limit`` bytes; what :mod:`sdk.serving` refuses becomes a ``TooLarge``/``Malformed``."""
+    try:
+        serving.declared_length(headers, limit)
+        return await serving.read_body(receive, limit)
+    except serving.BodyTooLarge as exc:
+        raise HttpError("TooLarge", str(exc)) from None
+    except serving.BodyError as exc:
+        raise HttpError("Malformed", str(exc)) from None
 
 
 async def serve(app: App, host: str, port: int, *,
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``host:port`` until cancelled; ``task_status.started`` gets the bound port."""
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = log
-    config.keep_alive_timeout = 30
-    config.graceful_timeout = 1
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(functools.partial(hypercorn_serve, app, config))
-        task_status.started(int(binds[0].rsplit(":", 1)[1]))
+    await serving.serve(app, host, port, errorlog=log, task_status=task_status)

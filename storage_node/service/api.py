@@ -17,7 +17,8 @@ Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
 - ``GET /v1/health`` (JSON) and ``GET /metrics`` (Prometheus text).
 
 Errors are JSON ``{"error": <code>, "message": <text>}``. A failing request never ends the server: the chain
-not answering is 503, anything unexpected is logged and answered 500.
+not answering is 503, anything unexpected is logged and answered 500. The plumbing the DA node shares
+(lifespan, headers, bounded bodies, replies, serving) is :mod:`sdk.serving`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import blake3
 import trio
 
 from sdk.chain import ChainClientError
+from sdk.serving import (BodyTooLarge, ClientGone, MalformedLength, Receive, Scope, Send, body_chunks,
+                         declared_length, lifespan, request_headers, respond, respond_error)
 from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
 from storage_node.params import MAX_FRAGMENTS
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body
@@ -48,11 +51,6 @@ from storage_node.service.store import FragmentKey, FragmentStore, StoreError, S
 __all__ = ["FragmentApi", "ApiLimits", "HttpError"]
 
 log = logging.getLogger(__name__)
-
-Scope = Mapping[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 EMPTY_BODY_HASH = body_hash(b"")
 AUTH_HEADERS = (HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE)
@@ -96,7 +94,7 @@ class FragmentApi:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -107,17 +105,17 @@ class FragmentApi:
             elif path.startswith(FRAGMENTS_PREFIX) and method == "GET":
                 await self._counted(self.metrics.reads, self._get(scope, send))
             elif path == "/v1/health" and method == "GET":
-                await _respond(send, 200, json.dumps(self.health()).encode(), "application/json")
+                await respond(send, 200, json.dumps(self.health()).encode(), "application/json")
             elif path == "/metrics" and method == "GET":
                 page = self.metrics.render(capacity=self.store.capacity, used=self.store.used,
                                            fragments=self.store.fragment_count)
-                await _respond(send, 200, page.encode(), "text/plain; version=0.0.4")
+                await respond(send, 200, page.encode(), "text/plain; version=0.0.4")
             elif path in ("/v1/health", "/metrics") or path.startswith(FRAGMENTS_PREFIX):
                 raise HttpError(405, "method_not_allowed", f"{method} is not served on {path}")
             else:
                 raise HttpError(404, "not_found", f"no such endpoint: {path[:100]}")
         except HttpError as error:
-            await _respond_error(send, error)
+            await respond_error(send, error.status, error.code, error.message)
 
     def health(self) -> dict[str, object]:
         return {"account": "0x" + self.account.hex(), "capacity": self.store.capacity, "used": self.store.used,
@@ -142,7 +140,7 @@ class FragmentApi:
 
     async def _put(self, scope: Scope, receive: Receive, send: Send) -> int:
         key = _fragment_key(scope)
-        headers = _headers(scope)
+        headers = request_headers(scope)
         declared = _content_length(headers)
         if declared is not None and declared > self.limits.max_body:
             raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
@@ -166,7 +164,7 @@ class FragmentApi:
             temp.unlink(missing_ok=True)
         self.metrics.bytes_received += expected
         await self._stored.send(key)
-        await _respond(send, 201, json.dumps({"stored": str(key)}).encode(), "application/json")
+        await respond(send, 201, json.dumps({"stored": str(key)}).encode(), "application/json")
         return 201
 
     async def _assigned_file(self, key: FragmentKey) -> StoredFile:
@@ -185,21 +183,19 @@ class FragmentApi:
         received = 0
         buffer = bytearray()
         with temp.open("wb") as sink:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise HttpError(400, "disconnected", "the client went away mid-body")
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                if received > expected:
-                    raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent")
-                buffer += chunk
-                more = message.get("more_body", False)
-                if len(buffer) >= self.limits.buffer_size or (not more and buffer):
-                    await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
-                    buffer.clear()
-                if not more:
-                    break
+            try:
+                async for chunk in body_chunks(receive, expected):
+                    received += len(chunk)
+                    buffer += chunk
+                    if len(buffer) >= self.limits.buffer_size:
+                        await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
+                        buffer.clear()
+            except ClientGone:
+                raise HttpError(400, "disconnected", "the client went away mid-body") from None
+            except BodyTooLarge:
+                raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent") from None
+            if buffer:
+                await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
         if received != expected:
             raise HttpError(400, "bad_length", f"this fragment's body is {expected} bytes, got {received}")
         return hasher.digest()
@@ -212,7 +208,7 @@ class FragmentApi:
         if stored is None:
             raise HttpError(404, "unknown_file", f"the chain knows no file 0x{key.file_id.hex()}")
         if not stored.public:
-            reader = self._authenticate(_headers(scope), "GET", scope, EMPTY_BODY_HASH)
+            reader = self._authenticate(request_headers(scope), "GET", scope, EMPTY_BODY_HASH)
             if not await self._may_read(stored, key, reader):
                 raise HttpError(403, "forbidden", "not the owner, a grantee with a recent access record, or the "
                                                   "segment's repairer")
@@ -310,41 +306,14 @@ def _signed_path(scope: Scope) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-
-
 def _content_length(headers: Mapping[str, str]) -> int | None:
-    value = headers.get("content-length")
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 20:
-        raise HttpError(400, "bad_length", "content-length is not a number")
-    return int(value)
+    try:
+        return declared_length(headers)
+    except MalformedLength:
+        raise HttpError(400, "bad_length", "content-length is not a number") from None
 
 
 def _require_auth_headers(headers: Mapping[str, str]) -> None:
     missing = [name for name in AUTH_HEADERS if name not in headers]
     if missing:
         raise HttpError(401, "unauthorized", f"missing signature header(s): {', '.join(missing)}")
-
-
-async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _respond_error(send: Send, error: HttpError) -> None:
-    body = json.dumps({"error": error.code, "message": error.message}).encode()
-    await _respond(send, error.status, body, "application/json")
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

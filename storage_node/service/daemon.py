@@ -3,7 +3,7 @@
 ``StorageNode(client, keypair, config).run()`` does, in order:
 
 1. opens the fragment store (deleting unfinished uploads, rebuilding the index from the files);
-2. serves the HTTP API (:mod:`storage_node.service.api`) with hypercorn's trio worker;
+2. serves the HTTP API (:mod:`storage_node.service.api`) with hypercorn's trio worker (:mod:`sdk.serving`);
 3. registers the node on chain (stake, capacity, endpoint) if it is not registered, or updates a changed
    endpoint or capacity;
 4. follows finalized blocks (below), then reconciles the store with the chain
@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError, ChainEvent
+from sdk.serving import serve
 from storage_node.service.api import ApiLimits, FragmentApi
 from storage_node.service.chain import ChainView
 from storage_node.service.confirmer import Confirmer
@@ -51,6 +50,8 @@ log = logging.getLogger(__name__)
 CONFIRM_QUEUE = 1024
 """Stored fragments waiting for their confirmation batch; a full queue holds back uploads' answers."""
 RESUBSCRIBE_S = 2.0
+READ_TIMEOUT_S = 60
+"""Seconds an HTTP connection may stay silent (a stalled upload is dropped, its temporary file removed)."""
 MAX_TASKS = 16
 """Proofs and repairs run at once (each holds a fragment or k of them in memory)."""
 
@@ -110,15 +111,8 @@ class StorageNode:
             task_status.started(port)
 
     async def _serve(self, api: FragmentApi, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        config = HypercornConfig()
-        config.bind = [f"{self.config.http_host}:{self.config.http_port}"]
-        config.accesslog = None
-        config.read_timeout = 60
-        config.keep_alive_timeout = 30
-        config.graceful_timeout = 1
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(serve, api, config)
-            task_status.started(int(binds[0].rsplit(":", 1)[1]))
+        await serve(api, self.config.http_host, self.config.http_port, read_timeout=READ_TIMEOUT_S,
+                    task_status=task_status)
 
     # --- registration ---------------------------------------------------------------------------------
 

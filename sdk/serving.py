@@ -1,0 +1,145 @@
+"""What Cairn's daemons share to serve HTTP: the plumbing under their raw ASGI apps, and hypercorn's trio worker.
+
+The storage node and the DA node each answer a few routes with a raw ASGI app (no framework: their bodies are
+bounded, and the storage node's streamed to disk, by hand). What does not depend on their routes lives here,
+in the SDK package because both daemons may import it without one layer depending on the other: the lifespan
+protocol, a request's headers, its declared length and its body read within a limit, plain and JSON error
+replies (``{"error": <code>, "message": <text>}``), and :func:`serve`, which runs an app with hypercorn's trio
+worker and reports the port it bound (port 0 allowed).
+
+Each daemon keeps its own error codes (they are its wire format): a body this module will not take raises a
+:class:`BodyError`, which the daemon turns into its own refusal.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve as hypercorn_serve
+
+__all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "BodyError", "BodyTooLarge", "ClientGone",
+           "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
+           "respond", "respond_error", "serve"]
+
+Scope = Mapping[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_LENGTH_DIGITS = 20
+"""A ``Content-Length`` longer than this is no length any daemon takes (and is refused before ``int``)."""
+
+
+class BodyError(Exception):
+    """A request body the server will not take; the daemon answers it with its own error code."""
+
+
+class MalformedLength(BodyError):
+    """``Content-Length`` is not a number."""
+
+
+class BodyTooLarge(BodyError):
+    """The body is (declared, or grew while streaming) past the limit of its route."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class ClientGone(BodyError):
+    """The client disconnected before its body was complete."""
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Answer ASGI's lifespan protocol: the daemons have nothing to start or stop with the server."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers, names lowercased; a repeated header keeps its last value."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def declared_length(headers: Mapping[str, str], limit: int | None = None) -> int | None:
+    """The ``Content-Length`` (None without one), checked before a byte of the body is read.
+
+    Raises :class:`MalformedLength` for a value that is not a number, :class:`BodyTooLarge` for one past
+    ``limit`` (when given).
+    """
+    value = headers.get("content-length")
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > MAX_LENGTH_DIGITS:
+        raise MalformedLength(f"Content-Length {value[:40]!r} is not a number")
+    declared = int(value)
+    if limit is not None and declared > limit:
+        raise BodyTooLarge(f"a body of {declared} bytes; this path takes at most {limit}", limit)
+    return declared
+
+
+async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, never more than ``limit`` bytes in all.
+
+    Raises :class:`BodyTooLarge` as soon as the body passes ``limit`` and :class:`ClientGone` if the client
+    disconnects before the end; the caller counts what it received if it needs an exact length.
+    """
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone("the client went away before its body was complete")
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise BodyTooLarge(f"the body passed {limit} bytes, the most this path takes", limit)
+        yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, held in memory: at most ``limit`` bytes (see :func:`body_chunks`)."""
+    return b"".join([chunk async for chunk in body_chunks(receive, limit)])
+
+
+async def respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+    """A whole response with its length."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_error(send: Send, status: int, code: str, message: str) -> None:
+    """A refusal as the daemons answer them all: JSON ``{"error": code, "message": message}``."""
+    await respond(send, status, json.dumps({"error": code, "message": message}).encode(), "application/json")
+
+
+async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None = None,
+                errorlog: logging.Logger | str = "-",
+                task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` on ``host:port`` with hypercorn's trio worker until cancelled; ``task_status.started``
+    gets the bound port. ``read_timeout``: seconds a connection may stay silent (None: no limit);
+    ``errorlog``: where hypercorn logs its errors (``"-"``: stderr)."""
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = errorlog
+    config.read_timeout = read_timeout
+    config.keep_alive_timeout = 30
+    config.graceful_timeout = 1
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(functools.partial(hypercorn_serve, app, config))
+        task_status.started(int(binds[0].rsplit(":", 1)[1]))
