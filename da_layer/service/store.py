@@ -6,7 +6,7 @@ Layout under the node's base path::
     cells/<blob id hex>.cells.tmp    a write in progress; deleted at the next start
 
 A blob's file is only ever replaced whole: written under the temporary name, fsynced, renamed over the old
-one, and the folder fsynced, so after a crash at any moment the file is either the old set or the new one,
+one, and the folder fsynced (:func:`sdk.durable.write_durably`), so after a crash at any moment the file is either the old set or the new one,
 never a mix (the node signed an attestation only after the write returned). The index (blob → the cell
 indices held) is rebuilt from the files at :meth:`CellStore.open`; a file that does not decode as a cell set
 (a disk fault, a hand edit) is moved aside as ``.corrupt`` and its blob counts as not held, so the node
@@ -16,12 +16,12 @@ lock keeps the index consistent between threads.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Iterable
 
 from sdk.da.wire import CELL_RECORD, Cell, MalformedCells, decode_cell, decode_cells, encode_cells
+from sdk.durable import fsync_dir, write_durably
 
 __all__ = ["CellStore"]
 
@@ -66,17 +66,8 @@ class CellStore:
             merged = {cell.index: cell for cell in self._read_all(blob_id)}
             merged.update((cell.index, cell) for cell in cells)
             path = self._path(blob_id)
-            partial = path.with_name(path.name + PARTIAL)
-            try:
-                with partial.open("wb") as file:
-                    file.write(encode_cells(merged.values()))
-                    file.flush()
-                    os.fsync(file.fileno())
-                partial.replace(path)
-            except OSError:
-                partial.unlink(missing_ok=True)  # (a full disk): the previous set, if any, stays as it was
-                raise
-            _fsync_folder(self.folder)
+            # a full disk raises here: the previous set, if any, stays as it was
+            write_durably(path, encode_cells(merged.values()), path.with_name(path.name + PARTIAL))
             self._index[blob_id] = tuple(sorted(merged))
 
     def get(self, blob_id: bytes, index: int) -> Cell | None:
@@ -116,7 +107,7 @@ class CellStore:
         with self._lock:
             if self._index.pop(blob_id, None) is not None:
                 self._path(blob_id).unlink(missing_ok=True)
-                _fsync_folder(self.folder)
+                fsync_dir(self.folder)
 
     def _read_all(self, blob_id: bytes) -> list[Cell]:
         if blob_id not in self._index:
@@ -136,10 +127,3 @@ def _blob_id(path: Path) -> bytes | None:
     except ValueError:
         return None
 
-
-def _fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

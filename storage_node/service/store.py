@@ -10,9 +10,9 @@ its segment ++ the fragment's bytes``, :mod:`storage_node.service.body`), so a r
 and a proof finds the segment's roots next to the bytes it proves.
 
 Crash safety: an upload is streamed to a temporary file, checked, fsynced, renamed to its final name and the
-folder fsynced (:meth:`FragmentStore.commit`) before the node acknowledges it, so an acknowledged fragment
-survives a power cut, and a crash before the rename leaves only a temporary file that the next start
-deletes: nothing partial is ever found under ``fragments/``.
+folder fsynced (:meth:`FragmentStore.commit`, with :func:`sdk.durable.replace_durably`) before the node
+acknowledges it, so an acknowledged fragment survives a power cut, and a crash before the rename leaves only
+a temporary file that the next start deletes: nothing partial is ever found under ``fragments/``.
 
 Capacity: the node serves at most ``capacity`` bytes (what it registered on chain) and keeps ``min_free``
 bytes of its disk free (the disk may be shared). A write first reserves its size
@@ -26,7 +26,6 @@ loop's worker calls, never concurrently with each other).
 from __future__ import annotations
 
 import errno
-import os
 import re
 import secrets
 import shutil
@@ -35,6 +34,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sdk.durable import fsync_dir, replace_durably
 
 __all__ = ["FragmentKey", "FragmentStore", "StoreFull", "StoreError", "disk_error"]
 
@@ -165,13 +166,11 @@ class FragmentStore:
         final = self.path(key)
         try:
             size = temp.stat().st_size
-            _fsync_file(temp)
             created = not final.parent.exists()
             final.parent.mkdir(exist_ok=True)
-            os.replace(temp, final)
-            _fsync_dir(final.parent)
+            replace_durably(temp, final)
             if created:
-                _fsync_dir(final.parent.parent)
+                fsync_dir(final.parent.parent)
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise disk_error(exc, f"storing fragment {key}") from None
@@ -218,22 +217,6 @@ def disk_error(exc: OSError, what: str) -> StoreError:
     if exc.errno in _DISK_FULL:
         return StoreFull(f"{what}: the disk is full ({exc.strerror})")
     return StoreError(f"{what}: {exc.strerror or exc}")
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_empty(folder: Path) -> None:
