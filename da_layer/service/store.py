@@ -6,11 +6,11 @@ Layout under the node's base path::
     cells/<blob id hex>.cells.tmp    a write in progress; deleted at the next start
 
 A blob's file is only ever replaced whole: written under the temporary name, fsynced, renamed over the old
-one, and the folder fsynced (:func:`sdk.durable.write_durably`), so after a crash at any moment the file is either the old set or the new one,
-never a mix (the node signed an attestation only after the write returned). The index (blob → the cell
-indices held) is rebuilt from the files at :meth:`CellStore.open`; a file that does not decode as a cell set
-(a disk fault, a hand edit) is moved aside as ``.corrupt`` and its blob counts as not held, so the node
-recovers it from its peers. Methods block on the disk: the daemon calls them from a worker thread, and a
+one, and the folder fsynced (:func:`sdk.durable.write_durably`), so after a crash at any moment the file is
+either the old set or the new one, never a mix (the node signed an attestation only after the write
+returned). The index (blob → the cell indices held) is rebuilt from the files at :meth:`CellStore.open`; a
+file that does not decode as a cell set (a disk fault, a hand edit) is moved aside as ``.corrupt`` and its
+blob counts as not held, so the node recovers it from its peers. Methods block on the disk: the daemon calls them from a worker thread, and a
 lock keeps the index consistent between threads.
 """
 
