@@ -12,7 +12,9 @@ Any number of threads may use one ``Client`` at once: their calls run concurrent
         with client.subscribe_new_heads() as heads:
             for header in heads: ...
 
-Iterators (``query_map``, subscriptions) fetch each item through the portal as they are iterated.
+Iterators (``query_map``, subscriptions) fetch each item through the portal as they are iterated. The
+SDK's namespaces (``client.storage``, ``client.da``) get their blocking faces the same way, as
+:class:`BlockingApi` subclasses whose methods are :func:`blocking`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from sdk.chain.client import AsyncClient
 
-__all__ = ["Client", "BlockingIterator", "BlockingSubscription"]
+__all__ = ["Client", "BlockingApi", "BlockingIterator", "BlockingSubscription", "blocking"]
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class BlockingIterator(Generic[T]):
@@ -67,14 +70,29 @@ class BlockingSubscription(BlockingIterator[T], AbstractContextManager):
         return self._context.__exit__(exc_type, exc, tb)
 
 
-def _blocking(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """``AsyncClient.method`` as a blocking method of :class:`Client` (same signature and docs)."""
+def blocking(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """An async method (``AsyncClient.method``, ``StorageApi.method``...) as a blocking method of
+    :class:`Client` or a :class:`BlockingApi` (same signature and docs), run in the loop of their portal."""
 
     @functools.wraps(method)
-    def call(self: "Client", *args: Any, **kwargs: Any) -> T:
+    def call(self: "Client | BlockingApi[Any]", *args: Any, **kwargs: Any) -> T:
         return self._portal.call(functools.partial(method, self._client, *args, **kwargs))
 
     return call
+
+
+class BlockingApi(Generic[A]):
+    """The blocking face of one of the SDK's async APIs, run through a blocking :class:`Client`'s portal;
+    a subclass declares each method as ``name = blocking(AsyncApi.name)`` (same arguments, same errors)."""
+
+    def __init__(self, portal: BlockingPortal, api: A) -> None:
+        self._portal = portal
+        self._client = api  # the name ``blocking`` calls through
+
+    @property
+    def api(self) -> A:
+        """The asynchronous API behind this one."""
+        return self._client
 
 
 def _delegated(method: Callable[..., T]) -> Callable[..., T]:
@@ -139,26 +157,26 @@ class Client:
     genesis_hash = _shared(AsyncClient.genesis_hash)
     ss58_format = _shared(AsyncClient.ss58_format)
 
-    rpc_request = _blocking(AsyncClient.rpc_request)
-    get_block_hash = _blocking(AsyncClient.get_block_hash)
-    get_chain_head = _blocking(AsyncClient.get_chain_head)
-    get_chain_finalised_head = _blocking(AsyncClient.get_chain_finalised_head)
-    get_block_header = _blocking(AsyncClient.get_block_header)
-    get_block = _blocking(AsyncClient.get_block)
-    get_events = _blocking(AsyncClient.get_events)
-    get_runtime_version = _blocking(AsyncClient.get_runtime_version)
+    rpc_request = blocking(AsyncClient.rpc_request)
+    get_block_hash = blocking(AsyncClient.get_block_hash)
+    get_chain_head = blocking(AsyncClient.get_chain_head)
+    get_chain_finalised_head = blocking(AsyncClient.get_chain_finalised_head)
+    get_block_header = blocking(AsyncClient.get_block_header)
+    get_block = blocking(AsyncClient.get_block)
+    get_events = blocking(AsyncClient.get_events)
+    get_runtime_version = blocking(AsyncClient.get_runtime_version)
     get_constant = _delegated(AsyncClient.get_constant)
     create_storage_key = _delegated(AsyncClient.create_storage_key)
-    query = _blocking(AsyncClient.query)
-    get_read_proof = _blocking(AsyncClient.get_read_proof)
-    verified_query = _blocking(AsyncClient.verified_query)
+    query = blocking(AsyncClient.query)
+    get_read_proof = blocking(AsyncClient.get_read_proof)
+    verified_query = blocking(AsyncClient.verified_query)
     compose_call = _delegated(AsyncClient.compose_call)
-    get_account_nonce = _blocking(AsyncClient.get_account_nonce)
-    create_signed_extrinsic = _blocking(AsyncClient.create_signed_extrinsic)
-    submit_extrinsic = _blocking(AsyncClient.submit_extrinsic)
-    get_extrinsic_receipt = _blocking(AsyncClient.get_extrinsic_receipt)
-    sign_and_submit = _blocking(AsyncClient.sign_and_submit)
-    subscribe_block_headers = _blocking(AsyncClient.subscribe_block_headers)
+    get_account_nonce = blocking(AsyncClient.get_account_nonce)
+    create_signed_extrinsic = blocking(AsyncClient.create_signed_extrinsic)
+    submit_extrinsic = blocking(AsyncClient.submit_extrinsic)
+    get_extrinsic_receipt = blocking(AsyncClient.get_extrinsic_receipt)
+    sign_and_submit = blocking(AsyncClient.sign_and_submit)
+    subscribe_block_headers = blocking(AsyncClient.subscribe_block_headers)
     query_map = _iterating(AsyncClient.query_map, BlockingIterator)
     subscribe_new_heads = _iterating(AsyncClient.subscribe_new_heads, BlockingSubscription)
     subscribe_finalized_heads = _iterating(AsyncClient.subscribe_finalized_heads, BlockingSubscription)

@@ -7,28 +7,17 @@ from the loop's thread.
 
 from __future__ import annotations
 
-from anyio.from_thread import BlockingPortal
-
-from sdk.chain.sync import _blocking
+from sdk.chain.sync import BlockingApi, blocking
 from sdk.da.api import DaApi
 
 __all__ = ["BlockingDaApi"]
 
 
-class BlockingDaApi:
+class BlockingDaApi(BlockingApi[DaApi]):
     """The blocking face of :class:`DaApi` (same methods, same arguments, same errors)."""
 
-    def __init__(self, portal: BlockingPortal, api: DaApi) -> None:
-        self._portal = portal
-        self._client = api  # the name ``_blocking`` calls through
-
-    @property
-    def api(self) -> DaApi:
-        """The asynchronous API behind this one."""
-        return self._client
-
-    submit = _blocking(DaApi.submit)
-    status = _blocking(DaApi.status)
-    sample = _blocking(DaApi.sample)
-    get = _blocking(DaApi.get)
-    nodes = _blocking(DaApi.nodes)
+    submit = blocking(DaApi.submit)
+    status = blocking(DaApi.status)
+    sample = blocking(DaApi.sample)
+    get = blocking(DaApi.get)
+    nodes = blocking(DaApi.nodes)
