@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import signal
 
 import anyio
 import pytest
@@ -214,8 +213,8 @@ async def test_an_upload_completes_past_a_dead_node(alice, network):
     """The chain replaces the fragments the dead node never confirms (reassigned to another node, which the
     upload pushes to, or rebuilt by a repairer); the upload waits for that and returns an active file."""
     dead = network.nodes[-1]
-    dead_account = Keypair.from_uri(dead.account_uri).public
-    dead.stop(signal.SIGKILL)
+    dead_account = dead.account
+    dead.kill()
     try:
         data = os.urandom(6 * SEGMENT)  # 6 segments of 5 fragments on 6 nodes: the dead node gets some
         with anyio.fail_after(DEADLINE):
@@ -225,7 +224,7 @@ async def test_an_upload_completes_past_a_dead_node(alice, network):
             assert dead_account not in {f.node for f in info.fragments}, info.to_json()
             assert await download(alice, file_id) == data
     finally:
-        dead.start()
+        dead.spawn().wait_ready()
 
 
 async def test_downloads_are_exact_with_m_nodes_down(alice, network):
@@ -237,6 +236,6 @@ async def test_downloads_are_exact_with_m_nodes_down(alice, network):
         info = await alice.storage.info(public_id)
         down = {info.fragments[0].node, info.fragments[1].node}  # two data fragments of segment 0: m = 2
         for account in down:
-            network.node_of(account).stop(signal.SIGKILL)
+            network.node_of(account).kill()
         assert await download(alice, public_id) == public
         assert await download(alice, private_id) == private

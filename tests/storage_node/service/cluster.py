@@ -1,4 +1,4 @@
-"""Storage node processes (``python -m storage_node.service``) for integration tests: start, stop, kill.
+"""Storage node processes (``python -m storage_node.service``) for integration and client tests: start, stop, kill.
 
 A node binds port 0 and reports the port it got in ``<base>/endpoints.json`` once it is registered on chain
 and serving (the launcher's readiness convention); :meth:`StorageNodeProcess.start` waits for that.
@@ -61,6 +61,10 @@ class StorageNodeProcess:
                 return self
             time.sleep(0.2)
         raise TimeoutError(f"{self.key} not ready within {timeout}s:\n{self.log_tail()}")
+
+    def fragment_files(self) -> list[Path]:
+        """The fragments it stores (``<file id>/<segment>.<fragment>``)."""
+        return sorted((self.base_path / "store" / "fragments").glob("*/*"))
 
     def log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else "(no log)"
