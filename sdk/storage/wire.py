@@ -7,7 +7,8 @@ The body of ``PUT`` and ``GET /v1/fragments/{file_id}/{segment}/{fragment}`` (fo
 ``count`` is the segment's k + m. The roots travel with every fragment so that a receiver checks the
 fragment on its own: the roots' fragment-set root must equal the segment root on chain, and the
 fragment's chunk-tree root must equal ``roots[fragment]``. :func:`check_fragment_body` does both, bounding
-every length before it hashes anything.
+every length before it hashes anything; :func:`split_body` only takes a body apart, as a storage node reads
+back the bodies it checked when it accepted them.
 
 Ids travel in paths as ``0x`` + 64 lowercase hex digits (:func:`fragment_path`).
 """
@@ -20,8 +21,8 @@ from typing import Sequence
 
 from storage_node.chunks import HASH_LENGTH, Hash32, fragment_root, segment_root
 
-__all__ = ["BadFragment", "FragmentBody", "encode_body_prefix", "check_fragment_body", "body_length",
-           "fragment_path"]
+__all__ = ["BadFragment", "FragmentBody", "encode_body_prefix", "check_fragment_body", "split_body", "roots_count",
+           "body_length", "fragment_path"]
 
 _COUNT = struct.Struct("<H")
 
@@ -54,6 +55,25 @@ def encode_body_prefix(roots: Sequence[Hash32]) -> bytes:
     return _COUNT.pack(len(roots)) + b"".join(roots)
 
 
+def roots_count(body: bytes | bytearray | memoryview) -> int | None:
+    """The root count a body starts with (None for a body shorter than it)."""
+    return _COUNT.unpack_from(body)[0] if len(body) >= _COUNT.size else None
+
+
+def split_body(body: bytes | bytearray | memoryview, fragment_count: int) -> FragmentBody:
+    """The roots and the fragment's bytes of a body carrying ``fragment_count`` roots, checked against no root;
+    :class:`BadFragment` if it does not carry them."""
+    view = memoryview(body)
+    end = body_length(fragment_count, 0)
+    if len(view) < end:
+        raise BadFragment(f"body of {len(view)} bytes, too short for the segment's {fragment_count} roots")
+    (count,) = _COUNT.unpack_from(view)
+    if count != fragment_count:
+        raise BadFragment(f"body carries {count} roots, the segment has {fragment_count} fragments")
+    return FragmentBody(tuple(bytes(view[i:i + HASH_LENGTH]) for i in range(_COUNT.size, end, HASH_LENGTH)),
+                        view[end:])
+
+
 def check_fragment_body(body: bytes | bytearray | memoryview, *, fragment: int, fragment_count: int,
                         fragment_size: int, chunk_size: int, expected_segment_root: Hash32,
                         known_roots: Sequence[Hash32] | None = None) -> FragmentBody:
@@ -65,17 +85,12 @@ def check_fragment_body(body: bytes | bytearray | memoryview, *, fragment: int, 
     view = memoryview(body)
     if len(view) != body_length(fragment_count, fragment_size):
         raise BadFragment(f"body of {len(view)} bytes, expected {body_length(fragment_count, fragment_size)}")
-    (count,) = _COUNT.unpack_from(view)
-    if count != fragment_count:
-        raise BadFragment(f"body carries {count} roots, the segment has {fragment_count} fragments")
-    end = _COUNT.size + HASH_LENGTH * count
-    roots = tuple(bytes(view[i:i + HASH_LENGTH]) for i in range(_COUNT.size, end, HASH_LENGTH))
+    parts = split_body(view, fragment_count)
     if known_roots is not None:
-        if roots != tuple(known_roots):
+        if parts.roots != tuple(known_roots):
             raise BadFragment("the body's fragment roots differ from the segment's")
-    elif segment_root(roots) != expected_segment_root:
+    elif segment_root(parts.roots) != expected_segment_root:
         raise BadFragment("the body's fragment roots do not hash to the segment root on chain")
-    payload = view[end:]
-    if fragment_root(payload, chunk_size) != roots[fragment]:
+    if fragment_root(parts.fragment, chunk_size) != parts.roots[fragment]:
         raise BadFragment(f"the bytes are not fragment {fragment} (chunk-tree root mismatch)")
-    return FragmentBody(roots, payload)
+    return parts

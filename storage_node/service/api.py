@@ -41,8 +41,8 @@ from sdk.serving import (BodyTooLarge, ClientGone, MalformedLength, Receive, Sco
                          declared_length, lifespan, request_headers, respond, respond_error)
 from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
 from storage_node.params import MAX_FRAGMENTS
-from sdk.storage.wire import BadFragment, body_length, check_fragment_body
-from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path, roots_count
+from sdk.storage.wire import BadFragment, body_length, check_fragment_body, roots_count
+from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path
 from storage_node.service.chain import ChainView, StoredFile
 from storage_node.service.metrics import NodeMetrics
 from storage_node.service.replay import GuardFull, ReplayGuard, Replayed

@@ -1,26 +1,23 @@
-"""The fragment API's path, and the roots at the head of a stored fragment.
+"""The fragment API's path.
 
 Path (version 1): ``/v1/fragments/0x<64 hex digits>/<segment>/<fragment>``, the indices in decimal without
 sign or leading zeros, ``segment`` < 2^32 and ``fragment`` < 2^16. Anything else (percent escapes, dots,
 slashes, other lengths) is not a fragment's path: :class:`BadPath`, HTTP 400.
 
 The body (``u16 LE count ++ count x 32-byte fragment roots ++ the fragment's bytes``) is the SDK's
-:mod:`sdk.storage.wire`, which clients and this daemon share; a stored fragment is kept in that layout.
+:mod:`sdk.storage.wire` (``check_fragment_body``, ``split_body``, ``roots_count``), which clients and this
+daemon share; a stored fragment is kept in that layout.
 """
 
 from __future__ import annotations
 
 import re
-import struct
 
-from sdk.storage.wire import body_length
-from storage_node.chunks import HASH_LENGTH
 from storage_node.service.store import FragmentKey
 
-__all__ = ["BadPath", "FRAGMENTS_PREFIX", "parse_fragment_path", "roots_count", "stored_roots"]
+__all__ = ["BadPath", "FRAGMENTS_PREFIX", "parse_fragment_path"]
 
 FRAGMENTS_PREFIX = "/v1/fragments/"
-_COUNT = struct.Struct("<H")
 _PATH = re.compile(r"/v1/fragments/0x([0-9a-fA-F]{64})/(0|[1-9][0-9]{0,9})/(0|[1-9][0-9]{0,4})")
 MAX_SEGMENT = 2**32 - 1
 MAX_FRAGMENT = 2**16 - 1
@@ -40,17 +37,3 @@ def parse_fragment_path(path: str) -> FragmentKey:
         raise BadPath("segment must be below 2^32 and fragment below 2^16")
     return FragmentKey(bytes.fromhex(match[1]), segment, fragment)
 
-
-def roots_count(body: bytes | memoryview) -> int | None:
-    """The root count a body starts with (None for a body shorter than it)."""
-    return _COUNT.unpack_from(body)[0] if len(body) >= _COUNT.size else None
-
-
-def stored_roots(body: bytes | memoryview, fragment_count: int) -> tuple[tuple[bytes, ...], memoryview]:
-    """The roots and the fragment's bytes of a body this node stored (its length checked when it was
-    accepted); ``ValueError`` if it does not have ``fragment_count`` roots."""
-    view = memoryview(body)
-    if roots_count(view) != fragment_count or len(view) < body_length(fragment_count, 0):
-        raise ValueError(f"a stored body without its {fragment_count} roots")
-    end = body_length(fragment_count, 0)
-    return tuple(bytes(view[i:i + HASH_LENGTH]) for i in range(_COUNT.size, end, HASH_LENGTH)), view[end:]

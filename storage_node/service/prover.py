@@ -16,9 +16,9 @@ import trio
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
+from sdk.storage.wire import split_body
 from storage_node.chunks import ChunkProof, fragment_tree, segment_path
 from storage_node.pallets.types import Challenge
-from storage_node.service.body import stored_roots
 from storage_node.service.chain import ChainView
 from storage_node.service.metrics import NodeMetrics
 from storage_node.service.store import FragmentKey, FragmentStore, StoreError
@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 def build_proofs(body: bytes, fragment_count: int, fragment_index: int, chunk_size: int,
                  chunk_indices: tuple[int, ...]) -> list[ChunkProof]:
     """The proofs of ``chunk_indices`` from a stored fragment body (roots, then bytes); blocking CPU work."""
-    roots, fragment = stored_roots(body, fragment_count)
+    stored = split_body(body, fragment_count)
+    fragment = stored.fragment
     tree = fragment_tree(fragment, chunk_size)
-    to_segment = segment_path(roots, fragment_index)
+    to_segment = segment_path(stored.roots, fragment_index)
     proofs = []
     for index in chunk_indices:
         chunk = bytes(fragment[index * chunk_size:(index + 1) * chunk_size])
