@@ -44,7 +44,7 @@ from sdk.chain.errors import (
     RuntimeMismatch,
 )
 from sdk.chain.follow import EventSubscription
-from sdk.chain.keys import AccountLike, account_id
+from sdk.chain.keys import AccountLike, account_id, hash_id
 from sdk.chain.nonces import NonceManager
 from sdk.chain.receipt import ExtrinsicReceipt, InclusionData, receipt_in_block
 from sdk.chain.rpc import Endpoint, RpcConnection
@@ -526,11 +526,4 @@ def _same(update: Any) -> Any:
 
 
 def _block_hash(value: BlockId) -> bytes:
-    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
-        return bytes(value)
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    raise BadArgument(f"a block hash is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")
+    return hash_id(value, "block hash")

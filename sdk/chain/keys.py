@@ -1,8 +1,10 @@
-"""Who signs and who is meant: key pairs from secret URIs, seeds or files, and account ids from addresses.
+"""Who signs and who is meant: key pairs from secret URIs, seeds or files, account ids from addresses, and
+the 32-byte hashes a user names.
 
 A signer is a :class:`runtime.keyring.Keypair` (``//Alice``-style URIs and ``0x`` seeds, Substrate's
 derivation). Wherever the client takes an account (a call's ``dest``, a storage key), it accepts what a
-user has at hand: 32 raw bytes, a ``0x`` hex string, an SS58 address or a key pair.
+user has at hand: 32 raw bytes, a ``0x`` hex string, an SS58 address or a key pair; wherever it takes a
+hash (a block hash, a file id), 32 raw bytes or ``0x`` + 64 hex digits (:func:`hash_id`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from pathlib import Path
 from runtime.keyring import InvalidSecretUri, Keypair
 from runtime.primitives import SignatureScheme
 from runtime.ss58 import InvalidAddress, ss58_decode
+from sdk.chain.errors import BadArgument
 
-__all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "AccountLike"]
+__all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "AccountLike", "hash_id"]
 
 AccountLike = bytes | str | Keypair
 """32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
@@ -63,3 +66,16 @@ def account_id(value: AccountLike) -> bytes:
         except InvalidAddress as exc:
             raise ValueError(f"not an SS58 address: {exc}") from None
     raise ValueError(f"expected an account id (bytes, 0x hex, SS58 address or Keypair), got {type(value).__name__}")
+
+
+def hash_id(value: bytes | str, what: str) -> bytes:
+    """The 32-byte hash ``value`` names (32 bytes, or ``0x`` + 64 hex digits); :class:`BadArgument` saying that
+    a ``what`` (``"block hash"``, ``"file id"``) is one of those otherwise."""
+    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
+        return bytes(value)
+    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise BadArgument(f"a {what} is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sdk.chain.errors import BadArgument
+from sdk.chain.keys import hash_id
 
 __all__ = ["FileId", "parse_file_id", "Record", "FragmentHealth", "FileDetails", "FileSummary", "StorageNode", "AccessRecord"]
 
@@ -18,14 +18,7 @@ FileId = bytes
 
 def parse_file_id(value: bytes | str) -> FileId:
     """``value`` as a file id (32 bytes, or ``0x`` + 64 hex digits); :class:`BadArgument` otherwise."""
-    if isinstance(value, (bytes, bytearray)) and len(value) == 32:
-        return bytes(value)
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    raise BadArgument(f"a file id is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")
+    return hash_id(value, "file id")
 
 
 class Record:
