@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import click
 
 if TYPE_CHECKING:
+    from runtime.keyring import Keypair
     from sdk.client import Client
 
 ENTRY_POINT_GROUP = "cairn.commands"
@@ -43,7 +44,20 @@ def main() -> None:
     """Cairn: a modular, Substrate-style blockchain for AI data."""
 
 
-# --- what the sub-commands that act on a chain as an account share (``cairn storage``, ``cairn da``) ----------
+# --- what the sub-commands that act on a chain as an account share (``cairn storage``, ``cairn da``; the
+# daemons' ``cairn storage-node`` and ``cairn da-node`` read their ``--key`` the same way) ---------------------
+
+
+def key_argument(value: str) -> "Keypair":
+    """The key pair a ``--key`` flag names (a secret URI, a ``0x`` seed or a file holding either); a usage error
+    (``click.BadParameter``, exit 2) if it names none."""
+    from runtime.keyring import InvalidSecretUri
+    from sdk.chain import keypair_from_arg
+
+    try:
+        return keypair_from_arg(value)
+    except (InvalidSecretUri, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="'--key'") from None
 
 
 def chain_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -57,14 +71,10 @@ def chain_options(command: Callable[..., None]) -> Callable[..., None]:
 def user_client(rpc: str, key: str, *, errors: tuple[type[Exception], ...] = ()) -> Iterator["Client"]:
     """The blocking user-facing client for ``--rpc`` and ``--key``: a bad key is a usage error (exit 2); a chain
     client error, or one of ``errors``, raised inside the block ends the command with one line (exit 1)."""
-    from runtime.keyring import InvalidSecretUri
-    from sdk.chain import ChainClientError, keypair_from_arg
+    from sdk.chain import ChainClientError
     from sdk.client import Client
 
-    try:
-        signer = keypair_from_arg(key)
-    except (InvalidSecretUri, OSError) as exc:
-        raise click.BadParameter(str(exc), param_hint="'--key'") from None
+    signer = key_argument(key)
     try:
         with Client(rpc, signer=signer) as client:
             yield client

@@ -24,23 +24,16 @@ import trio
 
 from da_layer.service.daemon import DaNode, DaNodeConfig, RegistrationFailed
 from da_layer.service.store import CellStore
-from runtime.keyring import InvalidSecretUri, Keypair
-from sdk.chain import AsyncClient, ChainClientError, keypair_from_arg
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient, ChainClientError
+from sdk.cli import key_argument
 from sdk.da.chain import PALLET
 from sdk.da.pool import KzgPool
 
-__all__ = ["da_node", "ENDPOINTS_FILE", "load_key"]
+__all__ = ["da_node", "ENDPOINTS_FILE"]
 
 ENDPOINTS_FILE = "endpoints.json"
 log = logging.getLogger("cairn.da_node")
-
-
-def load_key(value: str) -> Keypair:
-    """The ``--key`` flag's account key pair; ``click.BadParameter`` if it names none."""
-    try:
-        return keypair_from_arg(value)
-    except (InvalidSecretUri, OSError) as exc:
-        raise click.BadParameter(str(exc), param_hint="'--key'") from None
 
 
 @click.command("da-node")
@@ -64,7 +57,7 @@ def da_node(chain_rpc: str, key: str, base_path: Path, http_port: int, host: str
     """Run a DA node: custody, attestations, cells served, audits answered."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
-    account = load_key(key)
+    account = key_argument(key)
     base_path.mkdir(parents=True, exist_ok=True)
     (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)  # a dead run's port must not be read as ours
     try:

@@ -23,8 +23,8 @@ from pathlib import Path
 import click
 import trio
 
-from runtime.keyring import InvalidSecretUri, Keypair
-from sdk.chain import AsyncClient, ChainClientError, keypair_from_file
+from sdk.chain import AsyncClient, ChainClientError
+from sdk.cli import key_argument
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
@@ -51,15 +51,6 @@ def _size_option(text: str, flag: str) -> int:
         raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
 
 
-def _keypair(key: str) -> Keypair:
-    try:
-        if not key.startswith(("//", "0x")) and Path(key).is_file():
-            return keypair_from_file(key)
-        return Keypair.from_uri(key)
-    except (InvalidSecretUri, OSError) as exc:
-        raise click.BadParameter(str(exc), param_hint="'--key'") from None
-
-
 @click.command("storage-node")
 @click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
               help="A node's JSON-RPC WebSocket to follow the chain through.")
@@ -82,7 +73,7 @@ def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http
     """Run a storage node: register, store fragments, answer audits, repair."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
-    keypair = _keypair(key)
+    keypair = key_argument(key)
     capacity_bytes = _size_option(capacity, "--capacity")
     min_free_bytes = _size_option(min_free_disk, "--min-free-disk")
     base_path.mkdir(parents=True, exist_ok=True)
