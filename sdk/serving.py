@@ -4,8 +4,9 @@ The storage node and the DA node each answer a few routes with a raw ASGI app (n
 bounded, and the storage node's streamed to disk, by hand). What does not depend on their routes lives here,
 in the SDK package because both daemons may import it without one layer depending on the other: the lifespan
 protocol, a request's headers, its declared length and its body read within a limit, plain and JSON error
-replies (``{"error": <code>, "message": <text>}``), and :func:`serve`, which runs an app with hypercorn's trio
-worker and reports the port it bound (port 0 allowed).
+replies (``{"error": <code>, "message": <text>}``), :func:`serve`, which runs an app with hypercorn's trio
+worker and reports the port it bound (port 0 allowed), and :func:`write_endpoints`, which tells the devnet
+launcher and the tests that port.
 
 Each daemon keeps its own error codes (they are its wire format): a body this module will not take raises a
 :class:`BodyError`, which the daemon turns into its own refusal.
@@ -16,7 +17,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -25,7 +28,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
-           "respond", "respond_error", "serve"]
+           "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints"]
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]
@@ -33,6 +36,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+ENDPOINTS_FILE = "endpoints.json"
+"""Where a daemon, once ready, reports in its base path the ports it bound: ``{"pid": ..., "ports": {name:
+port}}``, the convention ``cairn node`` follows too and the devnet launcher and tests read."""
 MAX_LENGTH_DIGITS = 20
 """A ``Content-Length`` longer than this is no length any daemon takes (and is refused before ``int``)."""
 
@@ -143,3 +149,12 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(functools.partial(hypercorn_serve, app, config))
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
+
+
+def write_endpoints(base_path: Path, ports: Mapping[str, int]) -> Path:
+    """Write :data:`ENDPOINTS_FILE` under a temporary name, then rename it (a reader never sees half of it)."""
+    path = base_path / ENDPOINTS_FILE
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"pid": os.getpid(), "ports": dict(ports)}) + "\n")
+    partial.replace(path)
+    return path

@@ -12,9 +12,7 @@ node withhold its cells (see :mod:`da_layer.service.daemon`). SIGINT and SIGTERM
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -29,10 +27,10 @@ from sdk.chain import AsyncClient, ChainClientError
 from sdk.cli import key_argument
 from sdk.da.chain import PALLET
 from sdk.da.pool import KzgPool
+from sdk.serving import ENDPOINTS_FILE, write_endpoints
 
 __all__ = ["da_node", "ENDPOINTS_FILE"]
 
-ENDPOINTS_FILE = "endpoints.json"
 log = logging.getLogger("cairn.da_node")
 
 
@@ -81,14 +79,8 @@ async def _main(chain_rpc: str, account: Keypair, base_path: Path, http_port: in
             node = DaNode(client, account, store, pool, config)
             await pool.warm()
             port = await nursery.start(node.run)
-            _write_endpoints(base_path, {"http": port})
+            write_endpoints(base_path, {"http": port})
             signum = await anext(signals)
             nursery.cancel_scope.cancel()
     return signal.Signals(signum).name
 
-
-def _write_endpoints(base_path: Path, ports: dict[str, int]) -> None:
-    path = base_path / ENDPOINTS_FILE
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"pid": os.getpid(), "ports": ports}) + "\n")
-    partial.replace(path)

@@ -12,9 +12,7 @@ stop it; everything acknowledged is on disk already.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -25,13 +23,13 @@ import trio
 
 from sdk.chain import AsyncClient, ChainClientError
 from sdk.cli import key_argument
+from sdk.serving import ENDPOINTS_FILE, write_endpoints
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
 
 log = logging.getLogger("cairn.storage_node")
 
-ENDPOINTS_FILE = "endpoints.json"
 _SIZE = re.compile(r"(\d+)\s*(|B|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
 
@@ -89,7 +87,7 @@ def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http
                                     http_host=http_host, http_port=http_port, public_url=public_url,
                                     min_free_disk=min_free_bytes)
                 port = await nursery.start(StorageNode(client, keypair, config).run)
-                _write_endpoints(endpoints, port)
+                write_endpoints(base_path, {"http": port})
                 log.info("ready: http port %d (written to %s)", port, endpoints)
                 signum = await anext(signals)
                 log.info("stopping (%s)", signal.Signals(signum).name)
@@ -104,8 +102,3 @@ def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http
     finally:
         endpoints.unlink(missing_ok=True)
 
-
-def _write_endpoints(path: Path, port: int) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"pid": os.getpid(), "ports": {"http": port}}) + "\n")
-    partial.replace(path)
