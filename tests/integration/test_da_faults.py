@@ -75,10 +75,10 @@ async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_noth
                for i, c in enumerate(honest)]
     for forged in (swapped, flipped):
         with pytest.raises(PeerError) as refused:
-            await da.peers.put_cells(target.endpoint, custody.blob_id, forged)
+            await da.peers.put_cells(target.url, custody.blob_id, forged)
         assert refused.value.kind == "InvalidProof"
     with pytest.raises(PeerError) as nothing:
-        await da.peers.get_cells(target.endpoint, custody.blob_id)
+        await da.peers.get_cells(target.url, custody.blob_id)
     assert nothing.value.kind == "UnknownBlob"
     assert not list(target.cells_folder.glob(custody.blob_id.hex() + "*"))
 
@@ -120,11 +120,11 @@ async def test_a_node_restarted_with_an_empty_disk_recovers_its_custody_from_pee
     mine = custody.columns_of(custody.position_of(victim.account))
     victim.stop()
     shutil.rmtree(victim.cells_folder)
-    victim.start().wait_ready()
+    victim.spawn().wait_ready()
     with trio.fail_after(DEADLINE_S):
         while True:
             try:
-                held = await da.peers.get_cells(victim.endpoint, blob_id)
+                held = await da.peers.get_cells(victim.url, blob_id)
             except PeerError:
                 held = {}
             if sorted(held) == list(mine):

@@ -62,11 +62,11 @@ async def test_nodes_serve_their_custody_cells_exactly_as_ckzg_computes_them(da,
     custody = await read_custody(da.chain, submitted[0].blob_id, record)
     for process in network.nodes:
         position = custody.position_of(process.account)
-        held = await da.peers.get_cells(process.endpoint, submitted[0].blob_id)
+        held = await da.peers.get_cells(process.url, submitted[0].blob_id)
         assert sorted(held) == list(custody.columns_of(position))
         assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
         index = custody.columns_of(position)[-1]
-        assert await da.peers.get_cell(process.endpoint, submitted[0].blob_id, index) == held[index]
+        assert await da.peers.get_cell(process.url, submitted[0].blob_id, index) == held[index]
 
 
 async def test_twenty_samples_give_one_in_a_million(da, submitted):
@@ -93,7 +93,7 @@ async def test_get_still_works_with_half_the_nodes_withholding(da, submitted, pa
 async def test_any_64_cells_rebuild_the_blob(da, submitted, payload, network, pools):
     everything = {}
     for process in network.nodes:
-        everything.update(await da.peers.get_cells(process.endpoint, submitted[0].blob_id))
+        everything.update(await da.peers.get_cells(process.url, submitted[0].blob_id))
     assert len(everything) == kzg.CELLS_PER_BLOB
     for _ in range(3):
         chosen = random.sample(sorted(everything), kzg.CELLS_TO_RECOVER)
@@ -115,7 +115,7 @@ def test_the_cli_round_trips_a_file(network, tmp_path):
     assert report["available"] and report["samples"] == 12 and report["confidence"] == 1 - 2**-12
     assert json.loads(_cairn("da", "status", refs[0], "--json", *rpc).stdout)["status"] == "Available"
     nodes = json.loads(_cairn("da", "nodes", "--json", *rpc).stdout)
-    assert sorted(node["endpoint"] for node in nodes) == sorted(p.endpoint for p in network.nodes)
+    assert sorted(node["endpoint"] for node in nodes) == sorted(p.url for p in network.nodes)
 
 
 def test_the_cli_names_unknown_blobs(network):

@@ -2,7 +2,7 @@
 
 DA nodes run as ``//Bob`` .. ``//Eve`` (endowed by the dev chain spec; ``//Alice`` submits), each with its
 own base path, bind port 0 and report the port in ``endpoints.json``; a restart reuses the port it got, so
-the endpoint the node registered stays right.
+the endpoint the node registered stays right (:class:`tests.integration.daemons.DaemonProcess`).
 
 A test module defines a module-scoped ``network`` fixture (:func:`start_da_network`) and imports ``pools``
 and ``da`` from here: ``da`` is ``client.da`` on that network, signed by ``//Alice``, on KZG pools the
@@ -11,10 +11,6 @@ module's tests share.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +18,12 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from da_layer.service.daemon import WITHHOLD_FILE
-from devnet.role import read_endpoints
 from da_layer.kzg import PRECOMPUTE_COMPUTE
-from runtime.keyring import Keypair
+from da_layer.service.daemon import WITHHOLD_FILE
 from sdk.client import AsyncClient
 from sdk.da.api import DaApi
 from sdk.da.pool import KzgPool
+from tests.integration.daemons import DaemonProcess
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 
 __all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS", "KzgPools", "da_api", "pools", "da"]
@@ -37,57 +32,15 @@ DA_KEYS = ("//Bob", "//Charlie", "//Dave", "//Eve")
 
 
 @dataclass
-class DaNodeProcess:
-    key: str
-    base_path: Path
-    log_path: Path
-    chain_rpc: str
-    port: int = 0
-    process: subprocess.Popen | None = field(default=None, repr=False)
-
-    @property
-    def account(self) -> bytes:
-        return Keypair.from_uri(self.key).public
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class DaNodeProcess(DaemonProcess):
+    MODULE = "da_layer.service"
 
     @property
     def cells_folder(self) -> Path:
         return self.base_path / "cells"
 
-    def start(self) -> "DaNodeProcess":
-        """Start the node (:meth:`wait_ready` waits until it listens and is registered)."""
-        self.base_path.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "da_layer.service", "--chain-rpc", self.chain_rpc, "--key", self.key,
-                   "--base-path", str(self.base_path), "--http-port", str(self.port), "--workers", "1"]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True)
-        return self
-
-    def wait_ready(self, wait: float = 120.0) -> None:
-        def ready() -> bool:
-            if self.process is None or self.process.poll() is not None:
-                raise AssertionError(f"DA node {self.key} exited:\n{self.log_path.read_text()[-3000:]}")
-            endpoints = read_endpoints(self.base_path, self.process.pid)
-            if endpoints is not None:
-                self.port = endpoints["ports"]["http"]
-                return True
-            return False
-
-        wait_until(ready, wait, f"DA node {self.key} ready", interval=0.2)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-        self.process = None
+    def extra_args(self) -> list[str]:
+        return ["--workers", "1"]
 
     def withhold(self, on: bool) -> None:
         """Make the node withhold its cells (``cairn devnet withhold``'s switch), or serve them again."""
@@ -120,7 +73,7 @@ def start_da_network(base: Path, count: int = len(DA_KEYS)) -> DaNetwork:
         wait_until(lambda: chain.finalized() >= 1, 60, "first finalized block")
         url = f"ws://127.0.0.1:{chain.rpc_port}"
         for index, key in enumerate(DA_KEYS[:count]):
-            network.nodes.append(DaNodeProcess(key, base / f"da-{index}", base / f"da-{index}.log", url).start())
+            network.nodes.append(DaNodeProcess(key, url, base / f"da-{index}").spawn())
         for node in network.nodes:
             node.wait_ready()
     except BaseException:

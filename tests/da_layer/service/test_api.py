@@ -27,7 +27,7 @@ def network(tmp_path_factory):
 
 @pytest.fixture
 async def http(network):
-    async with httpx.AsyncClient(base_url=network.nodes[0].endpoint, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=network.nodes[0].url, timeout=30) as client:
         yield client
 
 
