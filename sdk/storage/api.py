@@ -20,7 +20,7 @@ from sdk.chain import AsyncClient
 from sdk.chain.errors import BadArgument
 from sdk.chain.keys import AccountLike, account_id
 from sdk.storage.download import DownloadTarget, download
-from sdk.storage.errors import AccessDenied, NoEncryptionKey
+from sdk.storage.errors import NoEncryptionKey
 from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.records import (
     AccessRecord,
@@ -34,7 +34,7 @@ from sdk.storage.records import (
 from sdk.storage.source import UploadSource
 from sdk.storage.transfer import ProgressCallback, TransferConfig, first_error
 from sdk.storage.upload import upload
-from storage_node.crypto import DecryptionError, open_sealed_key, seal_key, x25519_keypair_from
+from storage_node.crypto import seal_key, x25519_keypair_from
 
 __all__ = ["StorageApi"]
 
@@ -113,18 +113,10 @@ class StorageApi:
         """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,
         goes on-chain. Raises :class:`NoEncryptionKey` if the account registered none."""
         fid, grantee = parse_file_id(file_id), _account(account)
-        signer = self.ledger.signer
         recipient = await self.ledger.encryption_key(grantee)
         if recipient is None:
             raise NoEncryptionKey(f"0x{grantee.hex()} has registered no encryption key")
-        sealed = await self.ledger.sealed_key(fid, signer.public)
-        if sealed is None:
-            raise AccessDenied(f"the signer holds no key to file 0x{fid.hex()} (not its owner, or not private)")
-        secret, _ = x25519_keypair_from(signer)
-        try:
-            data_key = open_sealed_key(sealed, secret)
-        except DecryptionError:
-            raise AccessDenied("the signer's own grant does not open with its encryption key") from None
+        data_key = await self.ledger.data_key(fid)
         await self.ledger.submit([("StorageAccess", "grant", {"file_id": fid, "grantee": grantee,
                                                               "sealed_key": seal_key(data_key, bytes(recipient))})])
 

@@ -23,14 +23,14 @@ from typing import BinaryIO, Callable
 import anyio
 
 from sdk.chain.errors import BadArgument
-from sdk.storage.errors import AccessDenied, DownloadFailed, NoSigner
+from sdk.storage.errors import DownloadFailed, NoSigner
 from sdk.storage.ledger import Ledger, StoredFile
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.segments import SegmentCodec
 from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment, no_progress
 from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, fragment_path
 from storage_node.chunks import Hash32
-from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
+from storage_node.crypto import DecryptionError
 
 __all__ = ["download", "DownloadTarget"]
 
@@ -76,14 +76,7 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
         signer = ledger.signer
     except NoSigner:
         raise NoSigner(f"file 0x{stored.file_id.hex()} is private: reading it needs a signer") from None
-    sealed = await ledger.sealed_key(stored.file_id, signer.public)
-    if sealed is None:
-        raise AccessDenied(f"0x{signer.public.hex()} holds no grant for private file 0x{stored.file_id.hex()}")
-    secret, _ = x25519_keypair_from(signer)
-    try:
-        data_key = open_sealed_key(sealed, secret)
-    except DecryptionError:
-        raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
+    data_key = await ledger.data_key(stored.file_id)
     if signer.public != stored.info.owner:
         await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
     return data_key

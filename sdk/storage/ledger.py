@@ -21,10 +21,11 @@ import anyio
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
-from sdk.storage.errors import FileNotFound, NoSigner, TransactionFailed
+from sdk.storage.errors import AccessDenied, FileNotFound, NoSigner, TransactionFailed
 from sdk.storage.nodes import NodeAddress
 from sdk.storage.transfer import first_error
 from storage_node.chunks import Hash32
+from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 
 if TYPE_CHECKING:  # the pallets' record types, decoded by the runtime's codecs
@@ -171,6 +172,19 @@ class Ledger:
         """The file's data key sealed to ``account`` (its grant), if it holds one."""
         sealed = await self.chain.query("StorageAccess", "Grants", [file_id, account])
         return bytes(sealed) if sealed else None
+
+    async def data_key(self, file_id: bytes) -> bytes:
+        """The private file's data key, opened from the signer's own grant; :class:`AccessDenied` if the signer
+        holds none, or one that its encryption key does not open."""
+        signer = self.signer
+        sealed = await self.sealed_key(file_id, signer.public)
+        if sealed is None:
+            raise AccessDenied(f"0x{signer.public.hex()} holds no grant for private file 0x{file_id.hex()}")
+        secret, _ = x25519_keypair_from(signer)
+        try:
+            return open_sealed_key(sealed, secret)
+        except DecryptionError:
+            raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
 
     async def access_log(self, file_id: bytes) -> list[tuple[int, bytes, int]]:
         """Every recorded read: (index, account, block), in order."""
