@@ -54,10 +54,6 @@ class MalformedLength(BodyError):
 class BodyTooLarge(BodyError):
     """The body is (declared, or grew while streaming) past the limit of its route."""
 
-    def __init__(self, message: str, limit: int) -> None:
-        super().__init__(message)
-        self.limit = limit
-
 
 class ClientGone(BodyError):
     """The client disconnected before its body was complete."""
@@ -92,7 +88,7 @@ def declared_length(headers: Mapping[str, str], limit: int | None = None) -> int
         raise MalformedLength(f"Content-Length {value[:40]!r} is not a number")
     declared = int(value)
     if limit is not None and declared > limit:
-        raise BodyTooLarge(f"a body of {declared} bytes; this path takes at most {limit}", limit)
+        raise BodyTooLarge(f"a body of {declared} bytes; this path takes at most {limit}")
     return declared
 
 
@@ -110,7 +106,7 @@ async def body_chunks(receive: Receive, limit: int) -> AsyncIterator[bytes]:
         chunk = message.get("body", b"")
         received += len(chunk)
         if received > limit:
-            raise BodyTooLarge(f"the body passed {limit} bytes, the most this path takes", limit)
+            raise BodyTooLarge(f"the body passed {limit} bytes, the most this path takes")
         yield chunk
         if not message.get("more_body", False):
             return
