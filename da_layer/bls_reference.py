@@ -8,10 +8,17 @@ this one (``py_ecc`` pulls in ``random`` and sockets, which the runtime must not
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
-from eth_utils.exceptions import ValidationError
-from py_ecc.bls import G2ProofOfPossession as _Pop
+_recursion_limit = sys.getrecursionlimit()
+from eth_utils.exceptions import ValidationError  # noqa: E402
+from py_ecc.bls import G2ProofOfPossession as _Pop  # noqa: E402
+
+# Importing py_ecc raises the whole process's recursion limit to 100,000, where C code that guards its
+# recursion with it (the json parser on deeply nested input) overflows the C stack and crashes the process
+# instead of raising RecursionError. Its BLS functions work within the default limit: put it back.
+sys.setrecursionlimit(_recursion_limit)
 
 from da_layer.bls import SECRET_KEY_BYTES, InvalidSignature, check_seed, secret_scalar
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -75,3 +78,9 @@ def test_bad_keys_and_signatures_are_typed():
         bls.aggregate([b"\x01" * 96])
     with pytest.raises(InvalidSignature):
         bls_reference.aggregate([b"\x01" * 96])
+
+
+def test_the_reference_leaves_the_process_recursion_limit_alone():
+    # py_ecc raises it to 100,000 on import, where a deeply nested JSON request crashes the process
+    check = "import sys; limit = sys.getrecursionlimit(); import da_layer.bls_reference; assert sys.getrecursionlimit() == limit"
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=120)
