@@ -36,6 +36,7 @@ __all__ = [
     "Hash32",
     "HASH_LENGTH",
     "FragmentTree",
+    "ChunkHasher",
     "ChunkProof",
     "ProofFormatError",
     "chunk_count",
@@ -100,19 +101,27 @@ def _path(levels: list[list[Hash32]], index: int) -> tuple[Hash32, ...]:
     return tuple(siblings)
 
 
-def _chunk_leaves(fragment: Buffer, chunk_size: int) -> list[Hash32]:
+def _check_chunk_size(chunk_size: int) -> None:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 1 <= chunk_size <= MAX_CHUNK_SIZE:
         raise ValueError(f"chunk size must be in 1..{MAX_CHUNK_SIZE}, got {chunk_size!r}")
-    view = fragment if isinstance(fragment, bytes) else memoryview(fragment).cast("B")  # e.g. a coder payload
+
+
+def _leaf_hashes(view: memoryview, chunk_size: int) -> list[Hash32]:
+    """The leaves of the chunks of ``view``, in order (the last one shorter if ``view`` does not end on a chunk)."""
+    tag = DOMAIN_STORAGE_CHUNK
+    # One concatenation and one hasher per leaf: faster than a copied prefix hasher fed a memoryview
+    # (measured: 1.7 vs 1.0 GB/s at 4 KiB chunks); bytes + a memoryview slice copies the chunk once.
+    return [blake3(tag + view[i:i + chunk_size]).digest() for i in range(0, len(view), chunk_size)]
+
+
+def _chunk_leaves(fragment: Buffer, chunk_size: int) -> list[Hash32]:
+    _check_chunk_size(chunk_size)
+    view = memoryview(fragment).cast("B")  # also e.g. a coder payload; slices of it copy nothing
     if not len(view):
         raise ValueError("a fragment is never empty")
     if chunk_count(len(view), chunk_size) > MAX_CHUNKS:
         raise ValueError(f"more than {MAX_CHUNKS} chunks")
-    tag = DOMAIN_STORAGE_CHUNK
-    # One concatenation and one hasher per leaf: faster than a copied prefix hasher fed a memoryview
-    # (measured: 1.7 vs 1.0 GB/s at 4 KiB chunks); bytes + memoryview slices concatenate without a copy
-    # of the fragment.
-    return [blake3(tag + view[i:i + chunk_size]).digest() for i in range(0, len(view), chunk_size)]
+    return _leaf_hashes(view, chunk_size)
 
 
 def _fragment_set_leaves(fragment_roots: Sequence[Hash32]) -> list[Hash32]:
@@ -145,6 +154,48 @@ class FragmentTree:
         if not 0 <= chunk_index < self.chunk_count:
             raise IndexError(f"chunk index {chunk_index} outside 0..{self.chunk_count - 1}")
         return _path(self._levels, chunk_index)
+
+
+class ChunkHasher:
+    """A fragment's chunk-tree root from its bytes fed in pieces of any size, as they arrive.
+
+    A receiver hashes each byte once, while it streams in, instead of storing the fragment and reading it back
+    to hash it. Holds the leaves (32 bytes per chunk) and less than one chunk of bytes; more than the protocol's
+    ``MAX_CHUNKS`` chunks raise ``ValueError`` as they arrive."""
+
+    def __init__(self, chunk_size: int) -> None:
+        _check_chunk_size(chunk_size)
+        self._chunk_size = chunk_size
+        self._leaves: list[Hash32] = []
+        self._tail = bytearray()
+        """The bytes of the chunk not yet complete."""
+
+    def update(self, data: Buffer) -> None:
+        """Append ``data`` to the fragment."""
+        view = memoryview(data).cast("B")
+        size = self._chunk_size
+        if self._tail:
+            take = min(len(view), size - len(self._tail))
+            self._tail += view[:take]
+            view = view[take:]
+            if len(self._tail) < size:
+                return
+            self._leaves.append(blake3(DOMAIN_STORAGE_CHUNK + self._tail).digest())
+            self._tail.clear()
+        whole = len(view) - len(view) % size
+        if len(self._leaves) + whole // size > MAX_CHUNKS:
+            raise ValueError(f"more than {MAX_CHUNKS} chunks")
+        self._leaves.extend(_leaf_hashes(view[:whole], size))
+        self._tail += view[whole:]
+
+    def root(self) -> Hash32:
+        """The root of the bytes fed so far (what :func:`fragment_root` answers for them all at once)."""
+        leaves = self._leaves + ([blake3(DOMAIN_STORAGE_CHUNK + self._tail).digest()] if self._tail else [])
+        if not leaves:
+            raise ValueError("a fragment is never empty")
+        if len(leaves) > MAX_CHUNKS:
+            raise ValueError(f"more than {MAX_CHUNKS} chunks")
+        return _root(leaves)
 
 
 def fragment_root(fragment: Buffer, chunk_size: int) -> Hash32:

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import blake3
 import trio
@@ -40,8 +40,10 @@ from sdk.chain import ChainClientError
 from sdk.serving import (BodyTooLarge, ClientGone, MalformedLength, Receive, Scope, Send, body_chunks,
                          declared_length, lifespan, request_headers, respond, respond_error)
 from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
+from storage_node import chunks
+from storage_node.chunks import ChunkHasher
 from storage_node.params import MAX_FRAGMENTS
-from sdk.storage.wire import BadFragment, body_length, check_fragment_body, roots_count
+from sdk.storage.wire import BadFragment, body_length, split_body
 from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path
 from storage_node.service.chain import ChainView, StoredFile
 from storage_node.service.metrics import NodeMetrics
@@ -62,8 +64,8 @@ class ApiLimits:
     """The largest fragment the node accepts (the chain's segment size over k = 1, plus padding)."""
     buffer_size: int = 1 << 20
     """Bytes of an upload held in memory before they go to the temporary file."""
-    read_chunk: int = 1 << 18
-    """Bytes per piece when a stored fragment is sent."""
+    read_chunk: int = 1 << 20
+    """Bytes per piece when a stored fragment is sent (each piece is one worker-thread read)."""
     auth_window_ms: int = 120_000
     """How far a request's timestamp may be from the node's clock."""
 
@@ -153,12 +155,11 @@ class FragmentApi:
         temp = self.store.temp_path()
         try:
             with _store_errors(), self.store.reserve(expected):
-                body_hash = await self._receive_to(receive, temp, expected)
-                signer = self._authenticate(headers, "PUT", scope, body_hash)
+                digest = await self._receive_to(receive, temp, expected, _UploadDigest(stored))
+                signer = self._authenticate(headers, "PUT", scope, digest.body_hash())
                 if signer != stored.owner:
                     raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
-                root = await self.chain.segment_root(key.file_id, key.segment)
-                await trio.to_thread.run_sync(_check_upload, temp, stored, key, root)
+                digest.check(key.fragment, await self.chain.segment_root(key.file_id, key.segment))
                 await trio.to_thread.run_sync(self.store.commit, temp, key)
         finally:
             temp.unlink(missing_ok=True)
@@ -177,9 +178,8 @@ class FragmentApi:
             raise HttpError(404, "not_assigned", f"fragment {key} is not placed on this node")
         return stored
 
-    async def _receive_to(self, receive: Receive, temp: Path, expected: int) -> bytes:
-        """Stream the request body into ``temp``; its BLAKE3 hash. Exactly ``expected`` bytes, else 413/400."""
-        hasher = blake3.blake3()
+    async def _receive_to(self, receive: Receive, temp: Path, expected: int, digest: _UploadDigest) -> _UploadDigest:
+        """Stream the request body into ``temp`` and through ``digest``. Exactly ``expected`` bytes, else 413/400."""
         received = 0
         buffer = bytearray()
         with temp.open("wb") as sink:
@@ -188,17 +188,17 @@ class FragmentApi:
                     received += len(chunk)
                     buffer += chunk
                     if len(buffer) >= self.limits.buffer_size:
-                        await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
-                        buffer.clear()
+                        piece, buffer = buffer, bytearray()  # the thread takes it whole: no copy
+                        await trio.to_thread.run_sync(_write_and_digest, sink, digest, piece)
             except ClientGone:
                 raise HttpError(400, "disconnected", "the client went away mid-body") from None
             except BodyTooLarge:
                 raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent") from None
             if buffer:
-                await trio.to_thread.run_sync(_write_and_hash, sink, hasher, bytes(buffer))
+                await trio.to_thread.run_sync(_write_and_digest, sink, digest, buffer)
         if received != expected:
             raise HttpError(400, "bad_length", f"this fragment's body is {expected} bytes, got {received}")
-        return hasher.digest()
+        return digest
 
     # --- GET ------------------------------------------------------------------------------------------
 
@@ -274,21 +274,48 @@ def _store_errors() -> Iterator[None]:
         raise HttpError(500, "store_failed", str(exc)) from None
 
 
-def _check_upload(temp: Path, stored: StoredFile, key: FragmentKey, root: bytes | None) -> None:
-    """The received body against the chain: roots to the on-chain segment root, fragment to its root (409)."""
-    data = temp.read_bytes()
-    if roots_count(data) != stored.fragment_count:
-        raise HttpError(400, "bad_body", f"the body must carry the segment's {stored.fragment_count} fragment roots")
-    try:
-        check_fragment_body(data, fragment=key.fragment, fragment_count=stored.fragment_count,
-                            fragment_size=stored.fragment_size(key.segment), chunk_size=stored.info.chunk_size,
-                            expected_segment_root=root or bytes(32))
-    except BadFragment as exc:
-        raise HttpError(409, "root_mismatch", str(exc)) from None
+class _UploadDigest:
+    """One pass over an upload's body as it arrives (in the worker thread that writes it): the BLAKE3 hash its
+    signature covers, the segment's roots at its head, and the chunk tree of the fragment after them, so the body
+    is never read back to be checked."""
+
+    def __init__(self, stored: StoredFile) -> None:
+        self._hasher = blake3.blake3()
+        self._head = bytearray()
+        self._head_length = body_length(stored.fragment_count, 0)
+        self._chunks = ChunkHasher(stored.info.chunk_size)
+        self._fragment_count = stored.fragment_count
+
+    def update(self, data: bytearray) -> None:
+        self._hasher.update(data)
+        view = memoryview(data)
+        if len(self._head) < self._head_length:
+            take = self._head_length - len(self._head)
+            self._head += view[:take]
+            view = view[take:]
+        if len(view):
+            self._chunks.update(view)
+
+    def body_hash(self) -> bytes:
+        return self._hasher.digest()
+
+    def check(self, fragment: int, segment_root: bytes | None) -> None:
+        """The body against the chain, as :func:`sdk.storage.wire.check_fragment_body` checks a whole one: 400
+        without the segment's roots, 409 if they do not hash to the on-chain ``segment_root`` or the fragment's
+        bytes to ``roots[fragment]``."""
+        try:
+            roots = split_body(self._head, self._fragment_count).roots
+        except BadFragment:
+            raise HttpError(400, "bad_body", f"the body must carry the segment's {self._fragment_count} fragment "
+                                             "roots") from None
+        if chunks.segment_root(roots) != segment_root:
+            raise HttpError(409, "root_mismatch", "the body's fragment roots do not hash to the segment root on chain")
+        if self._chunks.root() != roots[fragment]:
+            raise HttpError(409, "root_mismatch", f"the bytes are not fragment {fragment} (chunk-tree root mismatch)")
 
 
-def _write_and_hash(sink: Any, hasher: Any, data: bytes) -> None:
-    hasher.update(data)
+def _write_and_digest(sink: BinaryIO, digest: _UploadDigest, data: bytearray) -> None:
+    digest.update(data)
     sink.write(data)
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from runtime.hashing import DOMAIN_STORAGE_CHUNK, DOMAIN_STORAGE_FRAGMENT_SET, DOMAIN_STORAGE_NODE
 from storage_node.chunks import (
+    ChunkHasher,
     ChunkProof,
     ProofFormatError,
     chunk_count,
@@ -111,6 +112,24 @@ def test_empty_fragment_and_bad_fragment_sets_are_refused():
         segment_path([bytes(32)] * 3, 3)
     with pytest.raises(IndexError):
         fragment_tree(b"x" * 100, 10).path(10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 5000), chunk_size=st.integers(1, 700), cuts=st.lists(st.integers(0, 5000), max_size=8))
+def test_a_fragment_fed_in_any_pieces_has_the_root_of_the_whole(size, chunk_size, cuts):
+    fragment = os.urandom(size)
+    hasher = ChunkHasher(chunk_size)
+    edges = sorted({0, size, *(cut for cut in cuts if cut <= size)})
+    for start, end in zip(edges, edges[1:]):
+        hasher.update(memoryview(fragment)[start:end] if start % 2 else fragment[start:end])
+    assert hasher.root() == fragment_root(fragment, chunk_size)
+
+
+def test_the_chunk_hasher_refuses_a_bad_chunk_size_and_an_empty_fragment():
+    with pytest.raises(ValueError):
+        ChunkHasher(0)
+    with pytest.raises(ValueError):
+        ChunkHasher(64).root()
 
 
 # --- paths and proofs --------------------------------------------------------------------------------
