@@ -21,8 +21,8 @@ from typing import Sequence
 
 from storage_node.chunks import HASH_LENGTH, Hash32, fragment_root, segment_root
 
-__all__ = ["BadFragment", "FragmentBody", "encode_body_prefix", "check_fragment_body", "split_body", "roots_count",
-           "body_length", "fragment_path"]
+__all__ = ["BadFragment", "FragmentBody", "encode_body_prefix", "check_fragment_body", "split_body", "body_length",
+           "fragment_path"]
 
 _COUNT = struct.Struct("<H")
 
@@ -53,11 +53,6 @@ def body_length(fragment_count: int, fragment_size: int) -> int:
 def encode_body_prefix(roots: Sequence[Hash32]) -> bytes:
     """What precedes the fragment's bytes in a body: the count and the roots."""
     return _COUNT.pack(len(roots)) + b"".join(roots)
-
-
-def roots_count(body: bytes | bytearray | memoryview) -> int | None:
-    """The root count a body starts with (None for a body shorter than it)."""
-    return _COUNT.unpack_from(body)[0] if len(body) >= _COUNT.size else None
 
 
 def split_body(body: bytes | bytearray | memoryview, fragment_count: int) -> FragmentBody:

@@ -5,7 +5,7 @@ sign or leading zeros, ``segment`` < 2^32 and ``fragment`` < 2^16. Anything else
 slashes, other lengths) is not a fragment's path: :class:`BadPath`, HTTP 400.
 
 The body (``u16 LE count ++ count x 32-byte fragment roots ++ the fragment's bytes``) is the SDK's
-:mod:`sdk.storage.wire` (``check_fragment_body``, ``split_body``, ``roots_count``), which clients and this
+:mod:`sdk.storage.wire` (``check_fragment_body``, ``split_body``), which clients and this
 daemon share; a stored fragment is kept in that layout.
 """
 
