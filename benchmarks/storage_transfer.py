@@ -262,12 +262,13 @@ def tahoe_transfer(path: Path, digest: bytes, base: Path, *, storage_nodes: int,
 def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k: int, m: int) -> list[Transfer]:
     """CAIRN'S SIDE: the same file up and down through a fresh devnet's storage nodes, private and public.
 
-    Starts a devnet under ``base`` (``validators`` validators and its default storage nodes), then for each
+    Starts a devnet under ``base`` (``validators`` validators and its default storage nodes, no DA nodes), then for each
     mode uploads with ``Client(...).storage.upload(path, private=..., k=k, m=m)`` (which returns once the
     file is active on chain; its progress reports say how long each stage took) and downloads with
     ``.download(file_id, out)``."""
     config = DevnetConfig.load(None, ROLES)
     config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
+    config = config.with_role("da_nodes", count=0)  # no DA daemons taking the cores: Tahoe's side runs none either
     state = launcher.up(config, fresh=True)
     try:
         rpc = state.process("validator-0").url("rpc", "ws")
@@ -283,6 +284,8 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
                 check_download(out, digest, "Cairn")
                 transfers.append(Transfer("Cairn", "private" if private else "public", upload_s, download_s,
                                           path.stat().st_size, clock.summary()))
+                print(f"  {transfers[-1].mode}: upload {transfers[-1].upload_mbps:.1f} MB/s ({clock.summary()}), "
+                      f"download {transfers[-1].download_mbps:.1f} MB/s", flush=True)
         return transfers
     finally:
         launcher.down(config.base_path)
