@@ -24,9 +24,9 @@ hash) and the runtime again.
 from __future__ import annotations
 
 from collections import deque
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from runtime.cairn import DEFINITIONS, RUNTIME_PARAMS_KEY, CairnRuntime, RuntimeVersion
 from runtime.extrinsic import decode_extrinsic, encode_signed, signing_payload
@@ -350,20 +350,41 @@ class AsyncClient:
         is filled from the including (or finalized) block. Raises :class:`InvalidTransaction` if the node
         refuses it, :class:`ExtrinsicDropped` if it leaves the pool unincluded, :class:`RequestTimeout`
         past ``timeout`` (default :attr:`watch_timeout`)."""
+        async with self._submission(extrinsic, wait_for_inclusion or wait_for_finalization, timeout) as updates:
+            return await self._receipt(extrinsic, updates, wait_for_finalization)
+
+    @asynccontextmanager
+    async def _submission(self, extrinsic: SignedExtrinsic, watch: bool,
+                          timeout: float | None) -> AsyncIterator[Subscription[Any] | None]:
+        """Entered once the node has pooled ``extrinsic`` (refusals raise on entering), with its status updates
+        when ``watch``; the block follows it (see :meth:`_receipt`) within ``timeout``. A refusal or a drop
+        makes :attr:`nonces` read the signer's nonce from the node again."""
         tx_hash = extrinsic.extrinsic_hash
         try:
-            if not (wait_for_inclusion or wait_for_finalization):
+            if not watch:
                 result = await self._transport.request("author_submitExtrinsic", [to_hex(extrinsic.data)],
                                                        idempotent=False)
                 if from_hex(result, "extrinsic hash", 32) != tx_hash:
                     raise InvalidResponse(f"the node answered hash {result} for transaction 0x{tx_hash.hex()}")
-                return ExtrinsicReceipt(tx_hash)
-            block_hash, finalized = await self._watch(extrinsic, wait_for_finalization, timeout)
+                yield None
+                return
+            with deadline(f"watching transaction 0x{tx_hash.hex()}", self.watch_timeout if timeout is None else timeout):
+                async with self._transport.subscribe("author_submitAndWatchExtrinsic", [to_hex(extrinsic.data)],
+                                                     "author_unwatchExtrinsic", _same, buffer=WATCH_BUFFER,
+                                                     resilient=False) as updates:
+                    yield updates
         except (InvalidTransaction, ExtrinsicDropped) as exc:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
                 self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
             raise
-        return await self.get_extrinsic_receipt(tx_hash, block_hash, finalized=finalized)
+
+    async def _receipt(self, extrinsic: SignedExtrinsic, updates: Subscription[Any] | None,
+                       until_finalized: bool) -> ExtrinsicReceipt:
+        """The receipt of a pooled transaction: its hash alone when not watched, else from its block."""
+        if updates is None:
+            return ExtrinsicReceipt(extrinsic.extrinsic_hash)
+        block_hash, finalized = await _follow(extrinsic.extrinsic_hash, updates, until_finalized)
+        return await self.get_extrinsic_receipt(extrinsic.extrinsic_hash, block_hash, finalized=finalized)
 
     async def get_extrinsic_receipt(self, extrinsic_hash: bytes, block_hash: BlockId, *,
                                     finalized: bool = False) -> ExtrinsicReceipt:
@@ -377,37 +398,27 @@ class AsyncClient:
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
                               timeout: float | None = None) -> ExtrinsicReceipt:
         """Sign with the next managed nonce and submit; a refusal for a stale or future nonce re-reads the
-        nonce from the node and signs again, once."""
+        nonce from the node and signs again, once. The signer's nonce is held from signing until the node has
+        pooled or refused the transaction (:meth:`NonceManager.reserve`), so concurrent senders from one
+        account never leave a gap that strands each other's transactions; the wait for inclusion is not."""
+        signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
+        if not isinstance(signer, Keypair):
+            raise BadArgument("sign_and_submit takes a Keypair or a secret URI")
+        watch = wait_for_inclusion or wait_for_finalization
+
         async def attempt() -> ExtrinsicReceipt:
-            extrinsic = await self.create_signed_extrinsic(call, keypair, era=era, tip=tip)
-            return await self.submit_extrinsic(extrinsic, wait_for_inclusion=wait_for_inclusion,
-                                               wait_for_finalization=wait_for_finalization, timeout=timeout)
+            async with AsyncExitStack() as pooled:
+                async with self.nonces.reserve(signer.public) as nonce:
+                    extrinsic = await self.create_signed_extrinsic(call, signer, era=era, nonce=nonce, tip=tip)
+                    updates = await pooled.enter_async_context(self._submission(extrinsic, watch, timeout))
+                return await self._receipt(extrinsic, updates, wait_for_finalization)
 
         try:
             return await attempt()
         except InvalidTransaction as exc:
             if not exc.is_nonce_error:
                 raise
-        return await attempt()  # submit_extrinsic made the nonce manager forget the stale count
-
-    async def _watch(self, extrinsic: SignedExtrinsic, until_finalized: bool, timeout: float | None) -> tuple[bytes, bool]:
-        """Follow the transaction's pool status to its including block; returns (block hash, finalized)."""
-        tx_hash = extrinsic.extrinsic_hash
-        with deadline(f"watching transaction 0x{tx_hash.hex()}", self.watch_timeout if timeout is None else timeout):
-            async with self._transport.subscribe("author_submitAndWatchExtrinsic", [to_hex(extrinsic.data)],
-                                                 "author_unwatchExtrinsic", _same, buffer=WATCH_BUFFER,
-                                                 resilient=False) as updates:
-                async for update in updates:
-                    if isinstance(update, dict):
-                        if "finalized" in update:
-                            return from_hex(update["finalized"], "finalized block", 32), True
-                        if "inBlock" in update and not until_finalized:
-                            return from_hex(update["inBlock"], "including block", 32), False
-                        if "usurped" in update or "finalityTimeout" in update:
-                            raise ExtrinsicDropped(tx_hash, update)
-                    elif update in ("dropped", "invalid"):
-                        raise ExtrinsicDropped(tx_hash, update)
-        raise ExtrinsicDropped(tx_hash, "watch ended")
+        return await attempt()  # the refusal made the nonce manager read the nonce from the node again
 
     async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
         block = await self.rpc_request("chain_getBlock", [to_hex(block_hash)])
@@ -523,6 +534,21 @@ class QueryMapResult:
 
 def _same(update: Any) -> Any:
     return update
+
+
+async def _follow(tx_hash: bytes, updates: Subscription[Any], until_finalized: bool) -> tuple[bytes, bool]:
+    """Follow a pooled transaction's status updates to its including block; returns (block hash, finalized)."""
+    async for update in updates:
+        if isinstance(update, dict):
+            if "finalized" in update:
+                return from_hex(update["finalized"], "finalized block", 32), True
+            if "inBlock" in update and not until_finalized:
+                return from_hex(update["inBlock"], "including block", 32), False
+            if "usurped" in update or "finalityTimeout" in update:
+                raise ExtrinsicDropped(tx_hash, update)
+        elif update in ("dropped", "invalid"):
+            raise ExtrinsicDropped(tx_hash, update)
+    raise ExtrinsicDropped(tx_hash, "watch ended")
 
 
 def _block_hash(value: BlockId) -> bytes:

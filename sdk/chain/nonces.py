@@ -2,15 +2,22 @@
 
 Asking the node for each transaction's nonce gives the same one to every transaction signed before the
 previous one reached the pool. The manager asks once per account (``system_accountNextIndex``, which
-counts the pool's ready transactions) and then counts locally, so any number of concurrent senders get
-consecutive, distinct nonces. When the node refuses a transaction (its nonce is stale or in the future,
-or it will never be included, leaving a gap), :meth:`NonceManager.forget` drops the count and the next
-nonce is read from the node again.
+counts the pool's transactions) and then counts locally, so any number of concurrent senders get
+consecutive, distinct nonces.
+
+A transaction the node refuses leaves its nonce unused: if transactions with higher nonces were signed
+meanwhile, they wait in the pool's future queue for a predecessor that never comes, and are dropped
+(``future_timeout_seconds``). So :meth:`NonceManager.reserve` holds the account from signing until the
+node has pooled or refused the transaction: whatever is refused, no later nonce is out, and the next
+sender reuses the refused one. After a refusal (or a transaction that left the pool unincluded) the count
+is read from the node again, under the same hold, when every transaction this manager signed is pooled
+or refused, so the node's answer is exact and fills any gap a dropped transaction left.
 """
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable
 
 import anyio
 
@@ -23,19 +30,40 @@ class NonceManager:
     def __init__(self, fetch: Callable[[bytes], Awaitable[int]]) -> None:
         self._fetch = fetch
         self._next: dict[bytes, int] = {}
-        self._seeding: dict[bytes, anyio.Lock] = {}
+        self._holds: dict[bytes, anyio.Lock] = {}
+
+    @asynccontextmanager
+    async def reserve(self, account: bytes) -> AsyncIterator[int]:
+        """The next nonce of ``account``, held for the block: sign and submit it inside, leaving once the node
+        has pooled the transaction. Leaving by an exception (refused, cancelled) makes the next nonce be read
+        from the node again, so the one reserved is given to the next sender if it is still unused."""
+        async with self._hold(account):
+            nonce = await self._current(account)
+            try:
+                yield nonce
+            except BaseException:
+                self.forget(account)
+                raise
+            if self._next.get(account) == nonce:  # (else a drop made it forget meanwhile: read it again)
+                self._next[account] = nonce + 1
 
     async def next(self, account: bytes) -> int:
-        """A nonce no other caller of this manager gets for ``account`` (until :meth:`forget`)."""
-        if account not in self._next:
-            lock = self._seeding.setdefault(account, anyio.Lock())
-            async with lock:  # concurrent first senders wait for one fetch
-                if account not in self._next:
-                    self._next[account] = await self._fetch(account)
-        nonce = self._next[account]
-        self._next[account] = nonce + 1
-        return nonce
+        """A nonce no other caller of this manager gets for ``account`` (until :meth:`forget`), for a
+        transaction submitted outside :meth:`reserve`."""
+        async with self._hold(account):
+            nonce = await self._current(account)
+            self._next[account] = nonce + 1
+            return nonce
 
     def forget(self, account: bytes) -> None:
         """Read ``account``'s nonce from the node again before the next transaction."""
         self._next.pop(account, None)
+
+    def _hold(self, account: bytes) -> anyio.Lock:
+        return self._holds.setdefault(account, anyio.Lock())
+
+    async def _current(self, account: bytes) -> int:
+        """The next nonce to hand out (the caller holds the account)."""
+        if account not in self._next:
+            self._next[account] = await self._fetch(account)
+        return self._next[account]
