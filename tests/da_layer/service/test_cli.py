@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from da_layer.service.cli import ENDPOINTS_FILE, da_node
@@ -17,6 +18,7 @@ def test_a_key_that_is_no_key_is_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "--key" in result.output
 
 
+@pytest.mark.slow  # ~26 s: the node waits out the chain client's 30 s of reconnection attempts first
 def test_an_unreachable_chain_ends_the_node_with_one_line(tmp_path):
     result = run("--key", "//Bob", "--base-path", str(tmp_path), "--chain-rpc", f"ws://127.0.0.1:{free_port()}")
     assert result.exit_code == 1 and result.output.startswith("Error: ") and result.output.count("\n") == 1

@@ -209,6 +209,7 @@ def test_cli_output_shapes(network, tmp_path):
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
 
 
+@pytest.mark.slow  # ~65 s: it waits out the confirmation deadline; test_storage_faults's restarted-node upload covers the path
 async def test_an_upload_completes_past_a_dead_node(alice, network):
     """The chain replaces the fragments the dead node never confirms (reassigned to another node, which the
     upload pushes to, or rebuilt by a repairer); the upload waits for that and returns an active file."""
