@@ -37,7 +37,8 @@ from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INT
 from node.txpool import IMMORTAL, ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
-from runtime.extrinsic import InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, decode_extrinsic
+from runtime.extrinsic import (InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, ValidTransaction,
+                               decode_extrinsic)
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
@@ -68,7 +69,7 @@ class Watcher(Protocol):
 class _Pending:
     """One transaction waiting in the validation queue, and its answer."""
 
-    __slots__ = ("raw", "tx_hash", "done", "result", "at_number")
+    __slots__ = ("raw", "tx_hash", "done", "result", "at_number", "at_hash")
 
     def __init__(self, raw: bytes, tx_hash: bytes) -> None:
         self.raw = raw
@@ -76,7 +77,8 @@ class _Pending:
         self.done = trio.Event()
         self.result: Validated | Refusal | None = None
         self.at_number = 0
-        """The best block it was validated against."""
+        self.at_hash = b""
+        """The best block it was validated against (number and hash)."""
 
 
 class Admission:
@@ -142,10 +144,13 @@ class Admission:
             return result
         xt = result.extrinsic
         assert xt.signer is not None
+        validity = self._on_best(xt.signer, xt.nonce, result.validity, pending.at_hash)
+        if not isinstance(validity, ValidTransaction):
+            return validity
         try:  # (a copy pooled while this one was validated, from the same batch or a race, is refused: 1013)
             status = self.pool.submit(PoolTransaction(
-                pending.raw, pending.tx_hash, result.validity, xt.signer, xt.nonce,
-                valid_till=min(pending.at_number + result.validity.longevity, IMMORTAL)))
+                pending.raw, pending.tx_hash, validity, xt.signer, xt.nonce,
+                valid_till=min(pending.at_number + validity.longevity, IMMORTAL)))
         except PoolError as exc:
             return exc  # only this submission is refused: the watches of a pooled copy go on
         if watch is not None:  # registered before the next await: no later update can be missed
@@ -154,6 +159,20 @@ class Admission:
         if gossip:
             self._outgoing.append(pending.raw)
         return pending.tx_hash
+
+    def _on_best(self, signer: bytes, nonce: int, validity: ValidTransaction,
+                 validated_at: bytes) -> ValidTransaction | InvalidTransaction:
+        """``validity`` brought up to the best block, if blocks came while the transaction was validated: one of
+        them may have included its predecessor (the pool has pruned that one, so the transaction, still requiring
+        it, would wait in future for a predecessor that never comes, and be dropped), or its own nonce (stale)."""
+        if validated_at == self.chain.tree.best.block.hash:
+            return validity
+        chain_nonce = self.chain.account_nonce(signer)
+        if nonce < chain_nonce:
+            return InvalidTransaction(InvalidKind.Stale)
+        if nonce > chain_nonce or not validity.requires:
+            return validity
+        return ValidTransaction(validity.priority, (), validity.provides, validity.longevity, validity.propagate)
 
     async def _validation_loop(self) -> None:
         async with self._queue:
@@ -177,7 +196,7 @@ class Admission:
                     results = await trio.to_thread.run_sync(validate_transactions, runtime, best.state,
                                                             best.block.hash, [p.raw for p in batch])
                 for pending, result in zip(batch, results):
-                    pending.result, pending.at_number = result, best.number
+                    pending.result, pending.at_number, pending.at_hash = result, best.number, best.block.hash
                     pending.done.set()
 
     # --- gossip ---------------------------------------------------------------------------------

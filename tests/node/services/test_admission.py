@@ -170,3 +170,27 @@ async def test_a_full_pool_takes_from_a_gossiped_batch_only_what_outranks_and_bl
     await eventually(lambda: admission.pool.ready_count == 1 and next(admission.pool.best()).raw == tipped)
     assert len(admission.pool) == 1
     assert receiver_network.reputation(sender.local_peer_id) == 0  # refused unchecked: nothing to blame
+
+
+async def test_a_block_that_lands_while_a_transaction_is_validated_neither_strands_nor_admits_it_stale(
+        nursery, start_node, slots):
+    """The block includes the transaction's predecessor (it must be ready, not wait in future for a predecessor
+    the pool has pruned) or one with its own nonce (it is stale)."""
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    (first,) = await admission.submit([transfer(chain, 0)])
+    outcomes: list = []
+
+    async def submit(raws: list[bytes]) -> None:
+        outcomes.extend(await admission.submit(raws))
+
+    async with admission._validator:  # the batch reads the best block, then waits here to be validated
+        nursery.start_soon(submit, [transfer(chain, 1), transfer(chain, 0, value=7)])
+        await eventually(lambda: admission._validator.statistics().tasks_waiting == 1)
+        block = author(chain, next(slots), list(admission.pool.best()))
+        assert chain.add(block, _execute(chain, block), None)
+        assert first not in admission.pool
+    await eventually(lambda: len(outcomes) == 2)
+    successor, stale = outcomes
+    assert admission.pool.get(successor) is not None and admission.pool.ready_count == 1
+    assert isinstance(stale, InvalidTransaction) and stale.kind is InvalidKind.Stale
