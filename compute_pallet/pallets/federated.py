@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.kinds import KIND_IDS
+from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
@@ -70,7 +70,7 @@ __all__ = ["FederatedLearning", "FederatedLearningConfig", "FederatedLearningPar
            "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow", "ParamsTooLong", "BadRedundancy",
            "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined", "TaskFull", "NotMember", "NotTraining",
            "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted", "DeliveryClosed", "AlreadyDelivered",
-           "CommitmentMismatch", "UpdateNotOwned"]
+           "CommitmentMismatch", "UpdateNotOwned", "InvalidParams"]
 
 
 class HoldReason(enum.IntEnum):
@@ -273,6 +273,10 @@ class ParamsTooLong(DispatchError):
     """The aggregation parameters are longer than ComputeJobs' ``MaxParamsLength``."""
 
 
+class InvalidParams(DispatchError):
+    """The ``fedavg`` kind cannot run with the aggregation parameters: refused now, not at the first round."""
+
+
 class BadRedundancy(DispatchError):
     """The aggregation's redundancy is 0."""
 
@@ -350,7 +354,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     ERRORS = (UnknownFile, FileNotActive, FileNotReadable, BadRounds, BadParticipants, BadPeriods, StakeTooLow,
               RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
               TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
-              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned)
+              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
         Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
@@ -400,6 +404,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise RewardTooLow()
         if len(aggregation_params) > cfg.market.max_params_length():
             raise ParamsTooLong()
+        try:
+            validate_params(KIND_IDS["fedavg"], aggregation_params)
+        except KindRefusesParams:
+            raise InvalidParams() from None
         if redundancy == 0:
             raise BadRedundancy()
         funds = reward_pool + rounds * cfg.market.escrow_for(price_cap, redundancy)

@@ -1,15 +1,15 @@
 """ComputeJobs: jobs, their escrow, who runs them, commit-reveal of results, verdicts, payments and lineage.
 
-**Submit.** A job names a kind (``compute_pallet.kinds.KIND_IDS``), input files, opaque parameters (the kind's
-JSON, at most ``max_params_length`` bytes), the resources one execution needs, a price cap per execution, a
-deadline and a redundancy r. Every input must exist, be active and be readable by the submitter (owner,
-public, or a grant), checked through ``StorageInfo``. The submitter's escrow, ``price_cap`` × (r +
-``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-executions. r providers are drawn
-from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the *eligible*: the kind offered at a
-price within the cap, the hardware fits, a fresh heartbeat, a free slot, enough stake. Each is weighted by
-its reputation, times ``locality_bonus`` when it also stores fragments of the inputs (its account is a
-storage node holding them), so data moves least. The job's seed (``DOMAIN_COMPUTE_SEED``) is what the kind
-runs with.
+**Submit.** A job names a kind (``compute_pallet.kinds.KIND_IDS``), input files, parameters (the kind's strict
+JSON, at most ``max_params_length`` bytes, refused unless the kind parses them), the resources one execution
+needs, a price cap per execution, a deadline and a redundancy r. Every input must exist, be active and be
+readable by the submitter (owner, public, or a grant), checked through ``StorageInfo``. The submitter's
+escrow, ``price_cap`` × (r + ``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-
+executions. r providers are drawn from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the
+*eligible*: the kind offered at a price within the cap, the hardware fits, a fresh heartbeat, a free slot,
+enough stake. Each is weighted by its reputation, times ``locality_bonus`` when it also stores fragments of
+the inputs (its account is a storage node holding them), so data moves least. The job's seed
+(``DOMAIN_COMPUTE_SEED``) is what the kind runs with.
 
 **Commit, reveal.** Each assigned provider runs the job, uploads its outputs and commits
 ``compute_pallet.commitment.commitment(job_id, provider, digest, salt)``. When every slot of the round has
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, commitment
-from compute_pallet.kinds import KIND_IDS
+from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
 from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
@@ -78,8 +78,8 @@ from storage_node.pallets.selection import Candidates
 __all__ = ["ComputeJobs", "ComputeJobsConfig", "ComputeJobsParams", "HoldReason", "DEFINITION", "ProviderRegistry",
            "JobCurrency", "JobSubmitted", "JobAssigned", "ResultCommitted", "RevealStarted", "ResultRevealed",
            "DisputeOpened", "ProviderPaid", "JobVerified", "JobFailed", "UnknownKind", "BadInputs", "ParamsTooLong",
-           "AbsurdResources", "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable",
-           "InsufficientFunds", "NotEnoughProviders", "UnknownJob", "NotCommitPhase", "NotRevealPhase",
+           "InvalidParams", "AbsurdResources", "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive",
+           "InputNotReadable", "InsufficientFunds", "NotEnoughProviders", "UnknownJob", "NotCommitPhase", "NotRevealPhase",
            "NotAssigned", "NotCommitted", "CommitmentMismatch", "BadOutputs", "OutputNotOwned", "TooManyScores"]
 
 
@@ -280,6 +280,11 @@ class ParamsTooLong(DispatchError):
     """The parameters are longer than ``MaxParamsLength`` bytes."""
 
 
+class InvalidParams(DispatchError):
+    """The kind cannot run with these parameters (not its strict JSON, an unknown or out-of-range field):
+    refused here so that no provider is paid, or slashed, for a job nobody could run."""
+
+
 class AbsurdResources(DispatchError):
     """No CPU core, no memory, or more cores, memory or GPU memory than any machine offers."""
 
@@ -361,7 +366,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
               InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
               NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
-              TooManyScores)
+              TooManyScores, InvalidParams)
     CONSTANTS = tuple(Constant(name, U32, (lambda c, f=field: getattr(c, f)), doc) for name, field, doc in (
         ("MaxInputs", "max_inputs", "Input files per job at most."),
         ("MaxParamsLength", "max_params_length", "Bytes of a job's parameters at most."),
@@ -456,6 +461,10 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             raise BadInputs()
         if len(params) > cfg.max_params_length:
             raise ParamsTooLong()
+        try:
+            validate_params(kind, params)
+        except KindRefusesParams:
+            raise InvalidParams() from None
         if not (0 < resources.cpu_cores <= cfg.max_cpu_cores and 0 < resources.memory_mib <= cfg.max_memory_mib
                 and resources.gpu_memory_mib <= cfg.max_gpu_memory_mib):
             raise AbsurdResources()

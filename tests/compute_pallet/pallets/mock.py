@@ -112,7 +112,7 @@ def default_output(who: bytes) -> bytes:
 
 
 def submit(ext: TestExternalities, who: bytes, *, inputs: tuple[bytes, ...], kind: int = TRAIN,
-           params: bytes = b'{"hidden": 16}', resources: Resources = RESOURCES, price_cap: int = CAP,
+           params: bytes = b'{"hidden": [16]}', resources: Resources = RESOURCES, price_cap: int = CAP,
            deadline: int | None = None, redundancy: int = 2) -> int:
     """Submit a job as ``who``; returns its id."""
     job_id = jobs_pallet(ext).next_job_id.get()

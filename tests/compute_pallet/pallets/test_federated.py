@@ -16,6 +16,7 @@ from compute_pallet.pallets.federated import (
     FederatedLearning,
     FileNotReadable,
     HoldReason,
+    InvalidParams,
     InsufficientFunds,
     NotCommitted,
     NotListed,
@@ -63,7 +64,7 @@ from .mock import (
 P1, P2, P3 = PARTICIPANTS
 STAKE = 1_000
 POOL = 10_000
-AGGREGATION = b'{"robust": "mean"}'
+AGGREGATION = b'{"aggregation": "mean"}'
 
 
 def salt(who: bytes, round: int) -> bytes:
@@ -218,6 +219,8 @@ def test_create_task_refuses_bad_tasks_with_nothing_held():
             ({"stake": 1}, StakeTooLow),
             ({"reward_pool": 1}, RewardTooLow),
             ({"reward_pool": 10**15}, InsufficientFunds),
+            ({"aggregation_params": b'{"aggregation": "mode"}'}, InvalidParams),
+            ({"aggregation_params": b"not json"}, InvalidParams),
         ):
             args = {"base": base, "validation": None, **changes}
             assert_noop(ext, error, create, ext, **args)

@@ -58,7 +58,7 @@ def test_a_job_through_real_blocks_is_verified_and_paid():
             for j, node in enumerate(placement)))
 
     block(signed(ALICE, "ComputeJobs", "submit", kind=KIND_IDS["train"], inputs=(dataset.file_id,),
-                 params=b'{"hidden": 16}', resources=Resources(2, 4_096, 0), price_cap=2 * 10**12,
+                 params=b'{"hidden": [16]}', resources=Resources(2, 4_096, 0), price_cap=2 * 10**12,
                  deadline=chain.blocks[chain.best_hash].header.number + 200, redundancy=2))
     with at(chain) as runtime:
         job = runtime.pallet(ComputeJobs).jobs.get(0)

@@ -17,6 +17,7 @@ from compute_pallet.pallets.jobs import (
     InputNotActive,
     InputNotReadable,
     InsufficientFunds,
+    InvalidParams,
     JobAssigned,
     JobFailed,
     JobSubmitted,
@@ -139,6 +140,9 @@ def test_providers_storing_the_inputs_are_preferred():
     ({"inputs": ()}, BadInputs),
     ({"inputs": (b"\x00" * 32,) * 17}, BadInputs),
     ({"params": b"x" * 4097}, ParamsTooLong),
+    ({"params": b'{"hidden": 16'}, InvalidParams),  # not JSON
+    ({"params": b'{"hidden": [16], "hiden": 8}'}, InvalidParams),  # a field train does not know
+    ({"params": b'{"hidden": [0]}'}, InvalidParams),  # out of range
     ({"resources": Resources(0, 1024, 0)}, AbsurdResources),
     ({"resources": Resources(10**6, 1024, 0)}, AbsurdResources),
     ({"resources": Resources(2, 1 << 40, 0)}, AbsurdResources),
