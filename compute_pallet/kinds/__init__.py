@@ -6,6 +6,12 @@ pallet compares only result digests. Each kind is one module (``train``, ``evalu
 ``fedavg``) with ``FIELDS`` (its params), ``run(inputs, params, seed) -> KindOutput`` and
 ``resources(params, input_sizes) -> Resources``; ``KINDS`` names them.
 
+**Input layout.** A job's inputs are a list of file ids on chain; ``named_inputs`` gives the kind's names
+for them by position: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
+[base, update…, validation?] — the federated pallet's order; a last file that is an ``.npz`` (a zip) is the
+validation set, as no model file (safetensors) can start like one. ``input_sizes`` does the same for sizes
+(``resources`` estimates), where fedavg's last input counts as an update.
+
 **Result digest** (what a provider commits to): ``blake2_256(DOMAIN_COMPUTE_RESULT ++ u32 count ++
 (u32 len(name) ++ name ++ blake3(output)) for each output in name order ++ canonical JSON of result)``,
 all integers little-endian, names UTF-8, the JSON with sorted keys, no spaces, no NaN.
@@ -14,7 +20,7 @@ all integers little-endian, names UTF-8, the JSON with sorted keys, no spaces, n
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import blake3
 
@@ -34,6 +40,8 @@ __all__ = [
     "Resources",
     "kind",
     "validate_params",
+    "named_inputs",
+    "input_sizes",
     "result_digest",
 ]
 
@@ -47,18 +55,50 @@ class UnknownKind(ValueError):
     """No kind has this name or on-chain id."""
 
 
-def kind(name_or_id: str | int) -> Kind:
-    """The kind module named ``name_or_id`` (a name or a ``KIND_IDS`` value). Raises ``UnknownKind``."""
+def _kind_name(name_or_id: str | int) -> str:
     names = {kind_id: name for name, kind_id in KIND_IDS.items()}
     name = names.get(name_or_id) if isinstance(name_or_id, int) else name_or_id
     if name not in KINDS:
         raise UnknownKind(f"no job kind {name_or_id!r}")
-    return KINDS[name]
+    return name
+
+
+def kind(name_or_id: str | int) -> Kind:
+    """The kind module named ``name_or_id`` (a name or a ``KIND_IDS`` value). Raises ``UnknownKind``."""
+    return KINDS[_kind_name(name_or_id)]
 
 
 def validate_params(kind_name_or_id: str | int, params: bytes) -> None:
     """Raise ``InvalidParams`` unless ``params`` are ones this kind runs with (``UnknownKind`` for the kind)."""
     kind(kind_name_or_id).parse(params)
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _names(kind_name: str, count: int, last_is_dataset: bool) -> list[str]:
+    if kind_name == "train":
+        names = ["dataset", "model"]
+    elif kind_name in ("evaluate", "infer"):
+        names = ["model", "dataset"]
+    else:  # fedavg
+        updates = count - 1 - last_is_dataset
+        names = ["base", *(f"updates.{i}" for i in range(updates)), *(["validation"] if last_is_dataset else [])]
+    if count > len(names):
+        raise InvalidInputs(f"{kind_name} takes at most {len(names)} inputs, got {count}")
+    return names[:count]
+
+
+def named_inputs(name_or_id: str | int, files: Sequence[bytes]) -> dict[str, bytes]:
+    """A job's input files, in its on-chain order, under the names its kind's ``run`` takes (see "Input
+    layout"). Raises ``InvalidInputs`` for more files than the kind takes, ``UnknownKind``."""
+    last_is_dataset = len(files) > 1 and files[-1].startswith(_ZIP_MAGIC)
+    return dict(zip(_names(_kind_name(name_or_id), len(files), last_is_dataset), files))
+
+
+def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
+    """The sizes of a job's inputs under the names ``resources`` takes, fedavg's last input as an update."""
+    return dict(zip(_names(_kind_name(name_or_id), len(sizes), False), sizes))
 
 
 def result_digest(outputs: Mapping[str, bytes], result: Mapping[str, object]) -> bytes:

@@ -2,7 +2,8 @@
 score per update.
 
 Inputs: ``updates.0`` … ``updates.{n-1}`` (1 ≤ n ≤ ``MAX_UPDATES``; models of one architecture and one
-input normalisation: participants train the round's global model further) and optionally ``validation``
+input normalisation: participants train the round's global model further), optionally ``base`` (that
+global model: every update must keep its architecture and normalisation) and optionally ``validation``
 (a labelled dataset). Output: ``model.safetensors``. Params:
 
 - ``aggregation``: ``mean`` (FedAvg: the average weighted by ``weights``, each participant's sample count,
@@ -109,17 +110,17 @@ def aggregate(models: Sequence[Model], p: FedAvgParams, weights: Sequence[float]
 
 def _updates(inputs: Mapping[str, bytes]) -> list[Model]:
     n = sum(1 for name in inputs if name.startswith("updates."))
-    expect_inputs(inputs, required=[f"updates.{i}" for i in range(n)], optional=("validation",))
+    expect_inputs(inputs, required=[f"updates.{i}" for i in range(n)], optional=("base", "validation"))
     if not 1 <= n <= MAX_UPDATES:
         raise InvalidInputs(f"{n} updates; expected 1 to {MAX_UPDATES}")
     models = [load_model(inputs[f"updates.{i}"]) for i in range(n)]
-    first = models[0]
+    reference, name = (load_model(inputs["base"]), "the base model") if "base" in inputs else (models[0], "update 0")
     for i, model in enumerate(models):
-        if model.layer_sizes != first.layer_sizes:
-            raise InvalidInputs(f"update {i} has layers {model.layer_sizes}, update 0 {first.layer_sizes}")
-        for mine, theirs in ((model.mean, first.mean), (model.std, first.std)):
+        if model.layer_sizes != reference.layer_sizes:
+            raise InvalidInputs(f"update {i} has layers {model.layer_sizes}, {name} {reference.layer_sizes}")
+        for mine, theirs in ((model.mean, reference.mean), (model.std, reference.std)):
             if (mine is None) != (theirs is None) or (mine is not None and not np.array_equal(mine, theirs)):
-                raise InvalidInputs(f"update {i} normalises its inputs unlike update 0")
+                raise InvalidInputs(f"update {i} normalises its inputs unlike {name}")
     return models
 
 

@@ -1,0 +1,45 @@
+"""A job's inputs by position → the names its kind runs with, as the federated pallet orders them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute_pallet.formats import Dataset, Model, save_dataset, save_model
+from compute_pallet.kinds import InvalidInputs, UnknownKind, fedavg, input_sizes, named_inputs
+
+
+def _model(width: int) -> bytes:
+    return save_model(Model((np.ones((2, width), np.float32),), (np.zeros(2, np.float32),), None, None))
+
+
+DATASET = save_dataset(Dataset(np.zeros((3, 2), np.float32), np.array([0, 1, 0], np.int64)))
+
+
+def test_train_evaluate_and_infer_name_their_inputs_by_position() -> None:
+    model = _model(2)
+    assert named_inputs("train", [DATASET]) == {"dataset": DATASET}
+    assert named_inputs(0, [DATASET, model]) == {"dataset": DATASET, "model": model}
+    assert named_inputs("evaluate", [model, DATASET]) == {"model": model, "dataset": DATASET}
+    assert named_inputs("infer", [model]) == {"model": model}  # the kind reports the missing dataset
+
+
+def test_fedavg_takes_the_base_then_updates_then_a_validation_set_recognised_as_an_npz() -> None:
+    base, a, b = _model(2), _model(2), _model(2)
+    assert named_inputs("fedavg", [base, a, b]) == {"base": base, "updates.0": a, "updates.1": b}
+    assert named_inputs("fedavg", [base, a, DATASET]) == {"base": base, "updates.0": a, "validation": DATASET}
+    assert input_sizes("fedavg", [10, 20, 30]) == {"base": 10, "updates.0": 20, "updates.1": 30}
+
+
+def test_more_inputs_than_a_kind_takes_or_an_unknown_kind_are_refused() -> None:
+    with pytest.raises(InvalidInputs, match="at most 2"):
+        named_inputs("evaluate", [b"a", b"b", b"c"])
+    with pytest.raises(UnknownKind):
+        named_inputs(9, [b"a"])
+
+
+def test_fedavg_refuses_updates_that_left_the_base_models_architecture() -> None:
+    inputs = named_inputs("fedavg", [_model(2), _model(2), _model(3)])
+    with pytest.raises(InvalidInputs, match="update 1 has layers .* the base model"):
+        fedavg.run(inputs, b"{}", b"")
+    assert fedavg.run(named_inputs("fedavg", [_model(2), _model(2)]), b"{}", b"").result["updates"] == 1
