@@ -22,6 +22,9 @@ from runtime.keyring import Keypair
 from sdk import chain
 from sdk.chain.client import DEFAULT_URL
 from sdk.chain.errors import BadArgument
+from sdk.compute.api import ComputeApi
+from sdk.compute.fl import FlApi
+from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
 from sdk.da.api import DaApi
 from sdk.da.sync import BlockingDaApi
 from sdk.storage.api import StorageApi
@@ -39,8 +42,8 @@ def _keypair(signer: Keypair | str | None) -> Keypair | None:
 
 
 class AsyncClient(chain.AsyncClient):
-    """The chain client with a ``signer`` and the ``storage`` and ``da`` namespaces. Takes the chain client's
-    options."""
+    """The chain client with a ``signer`` and the ``storage``, ``da``, ``compute`` and ``fl`` namespaces. Takes the
+    chain client's options."""
 
     def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **chain_options: Any) -> None:
         self.signer = _keypair(signer)
@@ -58,6 +61,16 @@ class AsyncClient(chain.AsyncClient):
         connections close with this client."""
         return DaApi(self, self.signer)
 
+    @cached_property
+    def compute(self) -> ComputeApi:
+        """Jobs on the compute market (:class:`sdk.compute.ComputeApi`)."""
+        return ComputeApi(self, self.signer, self.storage)
+
+    @cached_property
+    def fl(self) -> FlApi:
+        """Federated-learning tasks (:class:`sdk.compute.FlApi`)."""
+        return FlApi(self, self.signer, self.storage)
+
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         try:
@@ -68,8 +81,8 @@ class AsyncClient(chain.AsyncClient):
 
 
 class Client(chain.Client):
-    """The blocking client with a ``signer`` and the ``storage`` and ``da`` namespaces. Takes :class:`AsyncClient`'s
-    arguments and the event-loop ``backend``."""
+    """The blocking client with a ``signer`` and the ``storage``, ``da``, ``compute`` and ``fl`` namespaces. Takes
+    :class:`AsyncClient`'s arguments and the event-loop ``backend``."""
 
     ASYNC_CLIENT = AsyncClient
     _client: AsyncClient
@@ -90,3 +103,13 @@ class Client(chain.Client):
     def da(self) -> BlockingDaApi:
         """Blobs on the data-availability layer, blocking (:class:`sdk.da.api.DaApi`'s methods)."""
         return BlockingDaApi(self._portal, self._client.da)
+
+    @cached_property
+    def compute(self) -> BlockingComputeApi:
+        """Jobs on the compute market, blocking (:class:`sdk.compute.ComputeApi`'s methods)."""
+        return BlockingComputeApi(self._portal, self._client.compute)
+
+    @cached_property
+    def fl(self) -> BlockingFlApi:
+        """Federated-learning tasks, blocking (:class:`sdk.compute.FlApi`'s methods)."""
+        return BlockingFlApi(self._portal, self._client.fl)

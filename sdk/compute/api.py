@@ -1,0 +1,253 @@
+"""``client.compute``: the compute market from the submitter's side.
+
+:class:`ComputeApi` is the asynchronous API (``anyio``: trio or asyncio), reached as ``AsyncClient.compute``;
+``Client.compute`` runs it behind the blocking client's portal (:mod:`sdk.compute.sync`)::
+
+    async with AsyncClient(url, signer="//Alice") as client:
+        job = await client.compute.submit("train", [dataset_id], {"hidden": [64], "epochs": 30})
+        status = await client.compute.wait(job)                  # Verified or Failed, from finalized blocks
+        result = await client.compute.result(job, "out/")          # out/model.safetensors, out/result.json
+        graph = await client.compute.lineage(status.outputs[0])    # back to the dataset
+
+``submit`` checks what it can before anything is signed (the kind, its params, each input's existence,
+activity and readability, resources, redundancy, the eligible providers, the escrow against the balance) and
+raises the same typed errors the chain would (:mod:`sdk.compute.errors`), so a refused job escrows nothing.
+Once included, it grants every provider the chain assigned read access to each *private* input the signer
+owns (providers read inputs as any reader does); ``wait`` keeps granting providers assigned later
+(replacements of no-shows, a dispute's extra providers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from compute_pallet import kinds
+from compute_pallet.pallets.types import Job, JobStatus as ChainJobStatus, Resources, SlotStatus
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from sdk.compute import jobs
+from sdk.compute.errors import (
+    AbsurdResources,
+    BadDeadline,
+    BadInputs,
+    BadRedundancy,
+    InsufficientFunds,
+    InvalidParams,
+    JobNotVerified,
+    NotEnoughProviders,
+    ResultMismatch,
+    UnknownJob,
+    WaitTimeout,
+)
+from sdk.compute.jobs import ParamsLike
+from sdk.compute.lineage import walk
+from sdk.compute.market import Market
+from sdk.compute.records import JobId, JobResult, JobStatus, Lineage, Provider, Slot
+from sdk.storage.api import StorageApi
+from sdk.storage.errors import NoEncryptionKey
+from sdk.storage.records import FileId, parse_file_id
+
+__all__ = ["ComputeApi", "MAX_RESULT_BYTES"]
+
+MAX_RESULT_BYTES = 1 << 20
+"""A ``result.json`` larger than this is not parsed (a result record is a few metrics)."""
+
+_FINISHED = (ChainJobStatus.Verified, ChainJobStatus.Failed)
+
+
+class ComputeApi:
+    """Jobs on the compute market through ``chain``, signed by ``signer``; files move through ``storage``."""
+
+    def __init__(self, chain: AsyncClient, signer: Keypair | None, storage: StorageApi) -> None:
+        self.market = Market(chain, signer)
+        self.storage = storage
+
+    # --- providers -----------------------------------------------------------------------------------
+
+    async def providers(self) -> list[Provider]:
+        """Every registered provider: hardware, offers by kind, endpoint, stake, liveness and reputation."""
+        found = []
+        for account, info in await self.market.providers():
+            gpu = info.hardware.gpu
+            found.append(Provider(
+                account, info.hardware.cpu_cores, info.hardware.memory_mib,
+                None if gpu is None else bytes(gpu.model).decode(errors="replace"), 0 if gpu is None else gpu.memory_mib,
+                {jobs.kind_name(offer.kind): offer.price for offer in info.offers},
+                bytes(info.endpoint).decode(errors="replace"), info.stake, info.registered_at, info.last_heartbeat,
+                info.active_jobs, info.jobs_verified, info.disputes_lost, info.no_shows, info.reputation_permill()))
+        return sorted(found, key=lambda p: p.account)
+
+    # --- jobs ----------------------------------------------------------------------------------------
+
+    async def submit(self, kind: str | int, inputs: Sequence[FileId | str], params: ParamsLike = None, *,
+                     redundancy: int = 2, max_price: int | None = None, deadline: int | None = None,
+                     resources: Resources | None = None) -> JobId:
+        """Submit a job of ``kind`` over ``inputs`` (file ids, in the kind's order: :mod:`sdk.compute.jobs`) with
+        ``params`` (a mapping, encoded as the kind's strict JSON, or the JSON bytes), run by ``redundancy``
+        providers, each paid at most ``max_price``, verified within ``deadline`` blocks from now. Unset, the
+        price cap, deadline and resources follow :mod:`sdk.compute.jobs`' defaults. Returns the job's id once
+        the chain has taken it and its providers may read its private inputs."""
+        market = self.market
+        signer = market.signer.public
+        name, kind_id = jobs.resolve_kind(kind)
+        encoded = jobs.build_params(name, params)
+        if len(encoded) > market.constant("ComputeJobs", "MaxParamsLength"):
+            raise InvalidParams(f"params are {len(encoded)} bytes, the chain takes at most "
+                                f"{market.constant('ComputeJobs', 'MaxParamsLength')}")
+        files = [parse_file_id(file_id) for file_id in inputs]
+        if not 0 < len(files) <= market.constant("ComputeJobs", "MaxInputs"):
+            raise BadInputs(f"{len(files)} inputs; a job takes 1 to {market.constant('ComputeJobs', 'MaxInputs')}")
+        sizes = await market.readable_sizes(files, signer)
+        if resources is None:
+            resources = jobs.default_resources(name, encoded, sizes)
+        if resources.cpu_cores <= 0 or resources.memory_mib <= 0:
+            raise AbsurdResources(f"{resources}: a job needs at least one core and some memory")
+        if not 0 < redundancy <= market.constant("ComputeJobs", "MaxRedundancy"):
+            raise BadRedundancy(f"redundancy {redundancy}: 1 to {market.constant('ComputeJobs', 'MaxRedundancy')}")
+        block = await market.block_number()
+        prices = jobs.eligible_prices(
+            await market.providers(), kind_id, resources, block=block + 1,
+            heartbeat_timeout=market.constant("ComputeProviders", "HeartbeatTimeout"),
+            min_stake=market.constant("ComputeProviders", "MinStake"),
+            max_jobs=market.constant("ComputeProviders", "MaxJobsPerProvider"))
+        dispute_extra = market.constant("ComputeJobs", "DisputeExtra")
+        price_cap = jobs.default_price_cap(prices, redundancy, dispute_extra) if max_price is None else max_price
+        within = sum(1 for price in prices if price <= price_cap)
+        if within < redundancy:
+            raise NotEnoughProviders(f"{within} eligible providers offer {name} at {price_cap} or less, the "
+                                     f"redundancy asks for {redundancy}")
+        commit_period = market.constant("ComputeJobs", "CommitPeriod")
+        reveal_period = market.constant("ComputeJobs", "RevealPeriod")
+        max_duration = market.constant("ComputeJobs", "MaxJobDuration")
+        if deadline is None:
+            run_seconds = kinds.kind(name).resources(encoded, dict(zip(jobs.input_names(name, len(sizes)), sizes))).seconds
+            deadline = jobs.default_deadline(commit_period=commit_period, reveal_period=reveal_period,
+                                             run_seconds=run_seconds,
+                                             block_seconds=2 * market.constant("Timestamp", "MinimumPeriod") / 1000,
+                                             max_duration=max_duration)
+        if not commit_period + reveal_period < deadline <= max_duration:
+            raise BadDeadline(f"deadline {deadline} blocks: more than {commit_period + reveal_period} (a commit and a "
+                              f"reveal phase), at most {max_duration}")
+        escrow = price_cap * (redundancy + dispute_extra)
+        if await market.free_balance(signer) < escrow:
+            raise InsufficientFunds(f"the escrow is {escrow} (price cap {price_cap} x (redundancy {redundancy} + "
+                                    f"{dispute_extra} for a dispute)), more than the signer's free balance")
+        receipt = await market.submit("ComputeJobs", "submit", {
+            "kind": kind_id, "inputs": tuple(files), "params": encoded, "resources": resources,
+            "price_cap": price_cap, "deadline": block + 1 + deadline, "redundancy": redundancy})
+        job_id = next(e.event.job_id for e in receipt.triggered_events if e.name == "JobSubmitted")
+        assigned = [p for e in receipt.triggered_events if e.name == "JobAssigned" for p in e.event.providers]
+        await self._grant(await self._private_inputs(files, signer), assigned)
+        return job_id
+
+    async def _private_inputs(self, files: Sequence[bytes], owner: bytes) -> list[bytes]:
+        """The private files among ``files`` that ``owner`` owns (the ones it grants its providers)."""
+        private = []
+        for file_id in files:
+            info = await self.market.chain.query("FileBank", "Files", [file_id])
+            if info is not None and info.encrypted and info.owner == owner:
+                private.append(file_id)
+        return private
+
+    async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> None:
+        """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet; one
+        that registered no encryption key is left out (it cannot be granted, and will be replaced)."""
+
+        async def grant(file_id: bytes, provider: bytes) -> None:
+            if await self.market.ledger.sealed_key(file_id, provider) is None:
+                try:
+                    await self.storage.grant(file_id, provider)
+                except NoEncryptionKey:
+                    pass
+
+        async with anyio.create_task_group() as group:
+            for provider in dict.fromkeys(providers):
+                for file_id in files:
+                    group.start_soon(grant, file_id, provider)
+
+    async def status(self, job: JobId) -> JobStatus:
+        """Where the job stands: its phase, each slot's provider, status and price, the verified outputs, and
+        what was escrowed, paid and refunded."""
+        return self._report(job, await self._job(job))
+
+    async def wait(self, job: JobId, timeout: float | None = None) -> JobStatus:
+        """Follow finalized blocks until the job is ``Verified`` or ``Failed`` (the chain ends every job by its
+        deadline); grant providers assigned meanwhile read access to the signer's private inputs.
+        :class:`WaitTimeout` after ``timeout`` seconds, if given."""
+        record = await self._job(job)
+        mine = record.submitter == self.market.account
+        private = await self._private_inputs(record.inputs, record.submitter) if mine else []
+        granted: set[bytes] = set()
+
+        async def check(at: bytes) -> JobStatus | None:
+            current = await self.market.job(job, at)
+            if current is None:
+                return None
+            if current.status in _FINISHED:
+                return self._report(job, current)
+            waiting = {slot.provider for slot in current.slots} - granted
+            if private and waiting:
+                await self._grant(private, sorted(waiting))
+            granted.update(waiting)
+            return None
+
+        with anyio.move_on_after(float("inf") if timeout is None else timeout):
+            async with self.market.chain.subscribe_finalized_heads() as heads:
+                report = await check(await self.market.chain.get_chain_finalised_head())
+                if report is not None:
+                    return report
+                async for header in heads:
+                    report = await check(header.hash)
+                    if report is not None:
+                        return report
+        raise WaitTimeout(f"job {job} did not finish within {timeout} s")
+
+    async def result(self, job: JobId, out_dir: str | Path) -> JobResult:
+        """Download a verified job's outputs into ``out_dir`` (created if missing), named by the kind's output
+        names and ``result.json``, and check that they hash to the digest the chain verified
+        (:class:`ResultMismatch` if not); :class:`JobNotVerified` for a job without a verified result."""
+        report = await self.status(job)
+        if report.state != "Verified":
+            raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, file_id in zip(jobs.output_names(report.kind, len(report.outputs)), report.outputs):
+            path = folder / name
+            await self.storage.download(file_id, path)
+            paths.append(path)
+        record = paths[-1].read_bytes()[:MAX_RESULT_BYTES + 1]
+        try:
+            parsed = json.loads(record) if len(record) <= MAX_RESULT_BYTES else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            parsed = None
+        if not isinstance(parsed, dict) or report.digest != kinds.result_digest(
+                {path.name: path.read_bytes() for path in paths[:-1]}, parsed):
+            raise ResultMismatch(f"job {job}: the downloaded outputs do not hash to the verified digest")
+        return JobResult(job, tuple(str(p) for p in paths), parsed)
+
+    async def lineage(self, file_id: FileId | str) -> Lineage:
+        """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it."""
+        return await walk(self.market, parse_file_id(file_id))
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    async def _job(self, job: JobId) -> Job:
+        record = await self.market.job(job)
+        if record is None:
+            raise UnknownJob(f"no job {job}")
+        return record
+
+    def _report(self, job_id: JobId, job: Job) -> JobStatus:
+        slots = tuple(Slot(s.provider, s.round, s.status.name, s.price, None if s.reveal is None else s.reveal.digest,
+                           () if s.reveal is None else tuple(s.reveal.outputs)) for s in job.slots)
+        escrowed = job.price_cap * (job.redundancy + self.market.constant("ComputeJobs", "DisputeExtra"))
+        paid = sum(s.price for s in job.slots if s.status is SlotStatus.Paid)
+        return JobStatus(job_id, jobs.kind_name(job.kind), job.submitter, tuple(job.inputs),
+                         bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,
+                         job.deadline, job.submitted_at, job.redundancy, job.price_cap, slots, tuple(job.outputs),
+                         job.digest, escrowed, job.escrow, paid, escrowed - paid - job.escrow, job.parent)

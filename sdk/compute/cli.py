@@ -1,0 +1,271 @@
+"""``cairn compute`` and ``cairn fl``: the compute market and federated learning from the command line.
+
+    cairn compute providers [--json]                  # hardware, offers, stake, liveness, reputation
+    cairn compute submit --kind train --input FID [--input FID ...] [--param hidden=64 ...]
+                         [--redundancy 2] [--max-price N] [--deadline BLOCKS] [--wait] [--json]
+    cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
+    cairn compute result JOB -o DIR [--json]          # the verified outputs, checked against the digest
+    cairn compute lineage FID [--json]                # the graph back to the data, jobs and contributors
+
+    cairn fl create BASE_MODEL --rounds N --stake N --commit-period B --deliver-period B --reward-pool N
+                    --price-cap N [--participant ACCOUNT ...] [--validation FID] [--redundancy 2]
+                    [--aggregation name=value ...]
+    cairn fl join TASK
+    cairn fl participate TASK --data local.npz [--rounds N] [--param name=value ...]
+    cairn fl status TASK [--json]
+
+Every command takes ``--rpc`` and ``--key`` as ``cairn storage`` does. ``submit`` prints the job id as the last
+line of stdout (and ``create`` the task id); with ``--json`` stdout is one JSON document instead (the job's
+status, holding its ``job_id``). Progress goes to stderr through ``rich``; errors exit with status 1 and one
+line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from compute_pallet.formats import FormatError
+from sdk.cli import chain_options, user_client
+from sdk.compute.errors import InvalidParams
+from sdk.compute.fl import RoundProgress
+from sdk.compute.jobs import params_from_args
+from sdk.compute.records import JobStatus, Lineage, TaskStatus
+
+__all__ = ["compute", "fl"]
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _short(value: bytes | None) -> str:
+    return "-" if value is None else "0x" + value.hex()[:16] + "…"
+
+
+def _params(kind: str, pairs: tuple[str, ...]) -> dict[str, object]:
+    try:
+        return params_from_args(kind, pairs)
+    except InvalidParams as exc:
+        raise click.BadParameter(str(exc), param_hint="'--param'") from None
+
+
+def _show_job(status: JobStatus) -> None:
+    console = Console()
+    console.print(f"job {status.job_id}  {status.kind}  {status.state}  round {status.round}  "
+                  f"deadline {status.deadline}  params {status.params}")
+    console.print(f"escrowed {status.escrowed}  paid {status.paid}  refunded {status.refunded}  held {status.held}")
+    table = Table("provider", "round", "status", "price", "digest")
+    for slot in status.slots:
+        table.add_row(_short(slot.provider), str(slot.round), slot.status, str(slot.price), _short(slot.digest))
+    console.print(table)
+    for file_id in status.outputs:
+        console.print(f"output 0x{file_id.hex()}")
+
+
+@click.group()
+def compute() -> None:
+    """Run jobs on the compute market and trace models back to their data."""
+
+
+@compute.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@chain_options
+def providers(rpc: str, key: str, as_json: bool) -> None:
+    """The registered providers: hardware, offers, stake, liveness and reputation."""
+    with user_client(rpc, key) as client:
+        found = client.compute.providers()
+    if as_json:
+        _print_json([p.to_json() for p in found])
+        return
+    table = Table("account", "cores", "memory MiB", "gpu", "offers", "stake", "heartbeat", "active", "verified",
+                  "lost", "no-shows", "reputation")
+    for p in found:
+        table.add_row(_short(p.account), str(p.cpu_cores), str(p.memory_mib), p.gpu or "-",
+                      ", ".join(f"{kind} {price}" for kind, price in p.offers.items()), str(p.stake),
+                      str(p.last_heartbeat), str(p.active_jobs), str(p.jobs_verified), str(p.disputes_lost),
+                      str(p.no_shows), str(p.reputation))
+    Console().print(table)
+
+
+@compute.command()
+@click.option("--kind", required=True, help="The job kind: train, evaluate, infer or fedavg.")
+@click.option("--input", "inputs", multiple=True, required=True, help="An input file id, in the kind's order.")
+@click.option("--param", "params", multiple=True, help="A parameter, name=value (value read as JSON).")
+@click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True,
+              help="Providers that run the job.")
+@click.option("--max-price", type=click.IntRange(min=0), default=None, help="Price cap per provider (default: "
+              "enough for the first round and a dispute among today's offers).")
+@click.option("--deadline", type=click.IntRange(min=1), default=None,
+              help="Blocks from now to verify the job (default: from the kind's estimate).")
+@click.option("--wait", "wait_", is_flag=True, help="Wait until the job is verified or failed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job's status as JSON instead of its id.")
+@chain_options
+def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple[str, ...], redundancy: int,
+           max_price: int | None, deadline: int | None, wait_: bool, as_json: bool) -> None:
+    """Submit a job; prints its id as the last line of stdout."""
+    with user_client(rpc, key) as client:
+        job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
+                                    redundancy=redundancy, max_price=max_price, deadline=deadline)
+        if wait_:
+            with Console(stderr=True).status(f"job {job} submitted, waiting for its verdict"):
+                status = client.compute.wait(job)
+        else:
+            status = client.compute.status(job)
+    if as_json:
+        _print_json(status.to_json())
+        return
+    if wait_:
+        Console(stderr=True).print(f"job {job}: {status.state}, paid {status.paid}, refunded {status.refunded}")
+    click.echo(str(job))
+
+
+@compute.command()
+@click.argument("job", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@chain_options
+def status(rpc: str, key: str, job: int, as_json: bool) -> None:
+    """A job's phase, slots and verdicts, verified outputs and payments."""
+    with user_client(rpc, key) as client:
+        found = client.compute.status(job)
+    if as_json:
+        _print_json(found.to_json())
+    else:
+        _show_job(found)
+
+
+@compute.command()
+@click.argument("job", type=click.IntRange(min=0))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write the outputs into.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@chain_options
+def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
+    """Download a verified job's outputs (checked against its digest) into a folder."""
+    with user_client(rpc, key) as client:
+        found = client.compute.result(job, output)
+    if as_json:
+        _print_json(found.to_json())
+        return
+    for path in found.files:
+        click.echo(path)
+
+
+@compute.command()
+@click.argument("file_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (nodes and edges).")
+@chain_options
+def lineage(rpc: str, key: str, file_id: str, as_json: bool) -> None:
+    """Where a file came from: the jobs, inputs, federated rounds and contributors behind it."""
+    with user_client(rpc, key) as client:
+        graph = client.compute.lineage(file_id)
+    if as_json:
+        _print_json(graph.to_json())
+    else:
+        _show_lineage(graph)
+
+
+def _show_lineage(graph: Lineage) -> None:
+    console = Console()
+    nodes = Table("node", "label")
+    for node in graph.nodes:
+        nodes.add_row(node.id, node.label)
+    console.print(nodes)
+    edges = Table("from", "relation", "to")
+    for edge in graph.edges:
+        edges.add_row(edge.source, edge.relation, edge.target)
+    console.print(edges)
+
+
+# --- cairn fl ----------------------------------------------------------------------------------------
+
+
+@click.group()
+def fl() -> None:
+    """Federated learning: open a task, take part in its rounds, follow it."""
+
+
+@fl.command()
+@click.argument("base_model")
+@click.option("--rounds", type=click.IntRange(min=1), required=True)
+@click.option("--stake", type=click.IntRange(min=0), required=True, help="What each participant holds.")
+@click.option("--commit-period", type=click.IntRange(min=1), required=True, help="Blocks to commit an update.")
+@click.option("--deliver-period", type=click.IntRange(min=1), required=True, help="Blocks to deliver it after.")
+@click.option("--reward-pool", type=click.IntRange(min=0), required=True, help="Shared by contribution.")
+@click.option("--price-cap", type=click.IntRange(min=0), required=True, help="Per provider of each aggregation.")
+@click.option("--participant", "participants", multiple=True, help="A listed participant (none: anyone).")
+@click.option("--validation", default=None, help="A dataset file id scoring the updates.")
+@click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True)
+@click.option("--aggregation", "aggregation", multiple=True, help="A fedavg parameter, name=value.")
+@chain_options
+def create(rpc: str, key: str, base_model: str, rounds: int, stake: int, commit_period: int, deliver_period: int,
+           reward_pool: int, price_cap: int, participants: tuple[str, ...], validation: str | None, redundancy: int,
+           aggregation: tuple[str, ...]) -> None:
+    """Open a task over BASE_MODEL; prints its id as the last line of stdout."""
+    with user_client(rpc, key) as client:
+        task = client.fl.create_task(base_model, rounds=rounds, participants=list(participants), stake=stake,
+                                     commit_period=commit_period, deliver_period=deliver_period,
+                                     reward_pool=reward_pool, validation=validation, price_cap=price_cap,
+                                     redundancy=redundancy, aggregation=_params("fedavg", aggregation))
+    click.echo(str(task))
+
+
+@fl.command()
+@click.argument("task", type=click.IntRange(min=0))
+@chain_options
+def join(rpc: str, key: str, task: int) -> None:
+    """Join TASK, holding its stake until it ends."""
+    with user_client(rpc, key) as client:
+        client.fl.join(task)
+
+
+@fl.command()
+@click.argument("task", type=click.IntRange(min=0))
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="The local labelled dataset (.npz); it never leaves this machine.")
+@click.option("--rounds", type=click.IntRange(min=1), default=None, help="Rounds to take part in (default: all).")
+@click.option("--param", "params", multiple=True, help="A train parameter, name=value.")
+@chain_options
+def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, params: tuple[str, ...]) -> None:
+    """Train TASK's rounds on local data; prints each delivered update's file id."""
+    console = Console(stderr=True)
+
+    def progress(report: RoundProgress) -> None:
+        console.print(f"task {report.task_id} round {report.round}: {report.stage}")
+
+    with user_client(rpc, key, errors=(FormatError,)) as client:
+        done = client.fl.participate(task, data, rounds=rounds, train_params=_params("train", params),
+                                     progress=progress)
+    for contribution in done:
+        click.echo(f"0x{contribution.update.hex()}")
+
+
+@fl.command(name="status")
+@click.argument("task", type=click.IntRange(min=0))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@chain_options
+def fl_status(rpc: str, key: str, task: int, as_json: bool) -> None:
+    """A task's rounds: contributors, scores, rewards, slashes and the global model of each."""
+    with user_client(rpc, key) as client:
+        found = client.fl.status(task)
+    if as_json:
+        _print_json(found.to_json())
+    else:
+        _show_task(found)
+
+
+def _show_task(task: TaskStatus) -> None:
+    console = Console()
+    console.print(f"task {task.task_id}  {task.state}  round {task.round + 1}/{task.rounds}  members {task.members}  "
+                  f"global model 0x{task.global_model.hex()}")
+    table = Table("round", "contributors", "no-shows", "job", "scores", "rewards", "global model")
+    for r in task.history:
+        table.add_row(str(r.round), ", ".join(_short(c) for c in r.contributors),
+                      ", ".join(_short(c) for c in r.no_shows) or "-", "-" if r.job is None else str(r.job),
+                      ", ".join(map(str, r.scores)), ", ".join(map(str, r.rewards)), _short(r.global_out))
+    console.print(table)

@@ -1,0 +1,220 @@
+"""``client.fl``: federated learning, where participants train on data that never leaves their machine.
+
+A creator opens a task over a base model (``create_task``); participants ``join`` it (holding its stake) and
+``participate``: each round, as the chain starts it, the participant downloads the round's global model,
+trains it further on its local dataset with the ``train`` kind's own code, in this process (a worker
+thread), uploads the result as a *public* update file, commits ``update_commitment(task, round, itself,
+update, salt)`` within the commit window, and delivers the update and salt once the commit window has closed
+(so nobody sees an update before every commitment is in). The chain then has the round's ``fedavg`` job run
+and verified by providers, rewards contributors by their scores, and starts the next round from the new
+global model. ``status`` reads the task and each round's record::
+
+    async with AsyncClient(url, signer="//Dave") as client:
+        await client.fl.participate(task_id, "local.npz")            # joins if needed, every round to the end
+
+The salt lives in memory only: a participant that stops between its commitment and its delivery is slashed
+for that round, as the chain intends (it cannot tell a crash from withholding).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+
+from compute_pallet.commitment import SALT_LENGTH, update_commitment
+from compute_pallet.formats import Dataset, load_dataset, save_dataset
+from compute_pallet.kinds import train
+from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from sdk.chain.errors import BadArgument
+from sdk.chain.keys import AccountLike, account_id
+from sdk.compute.errors import InsufficientFunds, InvalidParams, Refused, UnknownTask
+from sdk.compute.jobs import ParamsLike, build_params
+from sdk.compute.market import Market
+from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
+from sdk.storage.api import StorageApi
+from sdk.storage.records import FileId, parse_file_id
+
+__all__ = ["FlApi", "RoundProgress", "LocalData"]
+
+LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
+"""A participant's dataset: a path to (or the bytes of) a labelled ``.npz``, or the arrays ``(X, y)``."""
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    """Where ``participate`` is in a round: ``training``, ``uploading``, ``committed``, ``delivered``, or
+    ``missed`` (the commit window closed before the update was ready)."""
+
+    task_id: TaskId
+    round: int
+    stage: str
+
+
+class FlApi:
+    """Federated-learning tasks through ``chain``, signed by ``signer``; models and updates move through
+    ``storage``."""
+
+    def __init__(self, chain: AsyncClient, signer: Keypair | None, storage: StorageApi) -> None:
+        self.market = Market(chain, signer)
+        self.storage = storage
+
+    async def create_task(self, base_model: FileId | str, *, rounds: int, participants: Sequence[AccountLike] | None = None,
+                          stake: int, commit_period: int, deliver_period: int, reward_pool: int,
+                          validation: FileId | str | None = None, price_cap: int, redundancy: int = 2,
+                          aggregation: ParamsLike = None) -> TaskId:
+        """Open a task training ``base_model`` for ``rounds`` rounds among ``participants`` (``None``: anyone),
+        each holding ``stake``, with commit and delivery windows of so many blocks, ``reward_pool`` shared by
+        contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
+        each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Holds the pool
+        and every round's aggregation escrow; returns the task's id."""
+        market = self.market
+        creator = market.signer.public
+        params = build_params("fedavg", aggregation)
+        if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
+            raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
+        files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
+        await market.readable_sizes(files, creator)
+        funds = reward_pool + rounds * price_cap * (redundancy + market.constant("ComputeJobs", "DisputeExtra"))
+        if await market.free_balance(creator) < funds:
+            raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
+                                    f"escrow), more than the signer's free balance")
+        receipt = await market.submit("FederatedLearning", "create_task", {
+            "base_model": files[0], "rounds": rounds,
+            "participants": _accounts(participants or ()), "stake": stake,
+            "commit_period": commit_period, "deliver_period": deliver_period, "reward_pool": reward_pool,
+            "validation": files[1] if validation is not None else None, "price_cap": price_cap,
+            "redundancy": redundancy, "aggregation_params": params})
+        return next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
+
+    async def join(self, task: TaskId) -> None:
+        """Join the task, holding its stake until it ends."""
+        await self.market.submit("FederatedLearning", "join", {"task_id": task})
+
+    async def participate(self, task: TaskId, data: LocalData, *, rounds: int | None = None,
+                          train_params: ParamsLike = None,
+                          progress: Callable[[RoundProgress], None] | None = None) -> list[Participation]:
+        """Take part in the task's rounds from the current one until it finishes (or ``rounds`` of them):
+        train each round's global model on ``data`` locally (``train_params``: the ``train`` kind's params),
+        upload the update, commit it, deliver it. Joins the task first if the signer has not. Returns one
+        record per round contributed to."""
+        market = self.market
+        me = market.signer.public
+        dataset = _dataset_bytes(data)
+        params = build_params("train", train_params)
+        await self._task(task)
+        if await market.member_stake(task, me) is None:
+            await self.join(task)
+        done: list[Participation] = []
+        handled: set[int] = set()
+        report = progress or (lambda _: None)
+        block = await market.block_number()
+        while rounds is None or len(done) < rounds:
+            current = await self._task(task)
+            if current.status is ChainTaskStatus.Finished:
+                break
+            if (current.status is ChainTaskStatus.Training and current.round not in handled
+                    and block <= current.commit_deadline):
+                handled.add(current.round)
+                if await market.update(task, current.round, me) is None:
+                    contribution = await self._contribute(task, current, dataset, params, report)
+                    if contribution is not None:
+                        done.append(contribution)
+            block = await self._block_after(block)
+        return done
+
+    async def _block_after(self, number: int) -> int:
+        """Wait for a best block past ``number``; its number."""
+        async with self.market.chain.subscribe_new_heads() as heads:
+            async for header in heads:
+                if header.number > number:
+                    return header.number
+        raise AssertionError("a head subscription does not end")
+
+    async def _contribute(self, task_id: TaskId, task: Task, dataset: bytes, params: bytes,
+                          report: Callable[[RoundProgress], None]) -> Participation | None:
+        """One round: train, upload, commit, wait out the commit window, deliver; ``None`` if the window
+        closed before the commitment got in."""
+        market, me, round = self.market, self.market.signer.public, task.round
+        model = io.BytesIO()
+        await self.storage.download(task.global_model, model)
+        report(RoundProgress(task_id, round, "training"))
+        trained = await anyio.to_thread.run_sync(
+            train.run, {"dataset": dataset, "model": model.getvalue()}, params, secrets.token_bytes(32))
+        report(RoundProgress(task_id, round, "uploading"))
+        update = await self.storage.upload(trained.outputs["model.safetensors"], private=False)
+        salt = secrets.token_bytes(SALT_LENGTH)
+        try:
+            await market.submit("FederatedLearning", "commit_update", {
+                "task_id": task_id, "round": round, "commitment": update_commitment(task_id, round, me, update, salt)})
+        except Refused as exc:
+            if exc.failure is None or exc.failure.name != "CommitClosed":
+                raise
+            report(RoundProgress(task_id, round, "missed"))
+            return None
+        report(RoundProgress(task_id, round, "committed"))
+        await self._block_after(task.commit_deadline - 1)  # delivered in a block past the commit window
+        await market.submit("FederatedLearning", "deliver_update",
+                            {"task_id": task_id, "round": round, "update": update, "salt": salt})
+        report(RoundProgress(task_id, round, "delivered"))
+        return Participation(task_id, round, update, dict(trained.result))
+
+    async def status(self, task: TaskId) -> TaskStatus:
+        """The task and each of its rounds so far: updates committed and delivered, no-shows and their slashes,
+        the aggregation job, scores, rewards and the global model each round produced."""
+        market = self.market
+        current = await self._task(task)
+        slash = current.stake * market.constant("FederatedLearning", "NoShowSlash") // PERBILL
+        history = []
+        for round in range(current.round + 1):
+            record = await market.round_record(task, round)
+            updates = await market.updates(task, round)
+            ended = round < current.round or current.status is ChainTaskStatus.Finished
+            no_shows = tuple(who for who, update in updates if update.file is None) if ended else ()
+            if record is not None:
+                contributors, files = tuple(record.contributors), tuple(record.updates)
+            else:
+                delivered = [(who, update.file) for who, update in updates if update.file is not None]
+                contributors, files = tuple(w for w, _ in delivered), tuple(f for _, f in delivered)
+            job = record.job if record is not None else (current.job if round == current.round else None)
+            history.append(RoundStatus(
+                round, record.global_in if record is not None else current.global_model,
+                tuple(who for who, _ in updates), contributors, files, no_shows, slash if no_shows else 0, job,
+                () if record is None else tuple(record.scores), () if record is None else tuple(record.rewards),
+                None if record is None else record.global_out, ended))
+        return TaskStatus(task, current.creator, current.status.name, current.base_model, current.global_model,
+                          current.rounds, current.round, tuple(current.participants), current.members, current.stake,
+                          current.round_reward, current.funds, current.commit_deadline, current.deliver_deadline,
+                          current.validation, tuple(history))
+
+    async def _task(self, task: TaskId) -> Task:
+        found = await self.market.task(task)
+        if found is None:
+            raise UnknownTask(f"no task {task}")
+        return found
+
+
+def _accounts(values: Sequence[AccountLike]) -> tuple[bytes, ...]:
+    try:
+        return tuple(account_id(value) for value in values)
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None
+
+
+def _dataset_bytes(data: LocalData) -> bytes:
+    """The participant's dataset as checked ``.npz`` bytes: a malformed one raises
+    ``compute_pallet.formats.FormatError`` (a ``ValueError``) before anything is signed."""
+    if isinstance(data, tuple):
+        X, y = data
+        return save_dataset(Dataset(np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)))
+    raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+    load_dataset(raw)
+    return raw

@@ -1,0 +1,147 @@
+"""What a job submission is made of, worked out on this side of the chain: the kind, its params as the kind's
+strict JSON, the names its inputs and outputs go by, and the defaults ``submit`` fills in.
+
+**Inputs and outputs by position.** A job's inputs and verified outputs are lists of file ids on chain; the
+kinds name theirs. Inputs: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
+[updates.0 … updates.{n-1}] (a federated round's job also carries the global model first and the task's
+validation set last: the provider worker reads those from the task). Outputs: the kind's output files in name order, then ``result.json``
+(the run's result record), which is how ``result`` names what it downloads.
+
+**Defaults.** ``resources``: the kind's own estimate over the inputs' sizes (``kind.resources``), in whole MiB.
+``max_price``: the offer of the (r + ``DisputeExtra``)-th cheapest eligible provider, so that the first round
+and a dispute both find providers within the cap, or the dearest eligible offer when fewer are eligible.
+``deadline``: two commit-and-reveal phases (the first round and a dispute) plus the run's estimated time once
+more, in blocks, at most ``MaxJobDuration``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+from compute_pallet import kinds
+from compute_pallet.kinds.params import IntListField
+from compute_pallet.pallets.types import ProviderInfo, Resources
+from sdk.compute.errors import InvalidParams, NotEnoughProviders, UnknownKind
+
+__all__ = ["ParamsLike", "RESULT_NAME", "OUTPUT_NAMES", "resolve_kind", "kind_name", "build_params",
+           "params_from_args", "input_names", "output_names", "default_resources", "eligible_prices",
+           "default_price_cap", "default_deadline"]
+
+ParamsLike = Mapping[str, object] | bytes | None
+"""A job's params: a mapping (encoded as the kind's strict JSON), the JSON bytes themselves, or ``None`` (``{}``)."""
+
+RESULT_NAME = "result.json"
+"""The last output of every verified job: the run's result record, canonical JSON."""
+
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
+    "train": ("model.safetensors",),
+    "evaluate": (),
+    "infer": ("predictions.npz",),
+    "fedavg": ("model.safetensors",),
+}
+"""Each kind's output files, in name order (the order a worker reveals them in)."""
+
+MIB = 1 << 20
+
+
+def resolve_kind(kind: str | int) -> tuple[str, int]:
+    """``kind`` (a name or an on-chain id) as (name, id); :class:`UnknownKind` for neither."""
+    for name, kind_id in kinds.KIND_IDS.items():
+        if kind in (name, kind_id):
+            return name, kind_id
+    raise UnknownKind(f"no job kind {kind!r} (known: {', '.join(kinds.KIND_IDS)})")
+
+
+def kind_name(kind_id: int) -> str:
+    """The name of the kind with on-chain id ``kind_id`` (``kind#<id>`` for one this client does not know)."""
+    return next((name for name, known in kinds.KIND_IDS.items() if known == kind_id), f"kind#{kind_id}")
+
+
+def build_params(kind: str, params: ParamsLike) -> bytes:
+    """The params as the kind's strict JSON bytes (keys sorted, no spaces), checked by the kind itself;
+    :class:`InvalidParams` if it would refuse them."""
+    if params is None:
+        encoded = b"{}"
+    elif isinstance(params, bytes):
+        encoded = params
+    else:
+        try:
+            encoded = json.dumps(dict(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidParams(f"{kind} params are not JSON: {exc}") from None
+    try:
+        kinds.validate_params(kind, encoded)
+    except kinds.InvalidParams as exc:
+        raise InvalidParams(f"{kind} params refused: {exc}") from None
+    return encoded
+
+
+def params_from_args(kind: str, pairs: Sequence[str]) -> dict[str, object]:
+    """``--param name=value`` arguments as a params mapping: each value read as JSON (``64``, ``0.05``,
+    ``[64, 32]``, ``"mean"``), else as a string; a list field also takes ``64`` or ``64,32``."""
+    fields = kinds.kind(kind).FIELDS
+    params: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise InvalidParams(f"--param {pair!r}: expected name=value")
+        if isinstance(fields.get(name), IntListField) and not text.lstrip().startswith("["):
+            text = f"[{text}]"
+        try:
+            params[name] = json.loads(text)
+        except json.JSONDecodeError:
+            params[name] = text
+    return params
+
+
+def input_names(kind: str, count: int) -> tuple[str, ...]:
+    """The kind's names for a job's ``count`` positional inputs."""
+    if kind == "fedavg":
+        return tuple(f"updates.{i}" for i in range(count))
+    order = ("dataset", "model") if kind == "train" else ("model", "dataset")
+    return order[:count] + tuple(f"extra.{i}" for i in range(count - len(order)))
+
+
+def output_names(kind: str, count: int) -> tuple[str, ...]:
+    """File names for a verified job's ``count`` outputs: the kind's outputs, then ``result.json`` (outputs past
+    what this client knows of the kind are ``output.<i>``)."""
+    known = OUTPUT_NAMES.get(kind, ())
+    names = [known[i] if i < len(known) else f"output.{i}" for i in range(count - 1)]
+    return (*names, RESULT_NAME) if count else ()
+
+
+def default_resources(kind: str, params: bytes, sizes: Sequence[int]) -> Resources:
+    """What one execution needs by the kind's estimate over its inputs' sizes (bytes, by position)."""
+    estimate = kinds.kind(kind).resources(params, dict(zip(input_names(kind, len(sizes)), sizes)))
+    return Resources(estimate.cpu_cores, max(1, math.ceil(estimate.memory_bytes / MIB)), 0)
+
+
+def eligible_prices(providers: Sequence[tuple[bytes, ProviderInfo]], kind_id: int, resources: Resources, *,
+                    block: int, heartbeat_timeout: int, min_stake: int, max_jobs: int) -> list[int]:
+    """The offers, cheapest first, of the providers the chain could assign the job to at ``block``: the kind
+    offered, the hardware fits, a fresh heartbeat, enough stake, a free slot (the pallet's rule)."""
+    prices = []
+    for _, info in providers:
+        price = info.price_of(kind_id)
+        if (price is not None and info.hardware.fits(resources) and info.last_heartbeat + heartbeat_timeout >= block
+                and info.stake >= min_stake and info.active_jobs < max_jobs):
+            prices.append(price)
+    return sorted(prices)
+
+
+def default_price_cap(prices: Sequence[int], redundancy: int, dispute_extra: int) -> int:
+    """The cap that lets the first round and a dispute find providers among offers ``prices`` (cheapest first):
+    the (r + ``dispute_extra``)-th cheapest, or the dearest when fewer; :class:`NotEnoughProviders` below r."""
+    if len(prices) < redundancy:
+        raise NotEnoughProviders(f"{len(prices)} eligible providers, the redundancy asks for {redundancy}")
+    return prices[min(len(prices), redundancy + dispute_extra) - 1]
+
+
+def default_deadline(*, commit_period: int, reveal_period: int, run_seconds: int, block_seconds: float,
+                     max_duration: int) -> int:
+    """Blocks from now: the first round's and a dispute's commit and reveal phases, plus the run once more."""
+    run_blocks = math.ceil(run_seconds / block_seconds)
+    return min(max_duration, 2 * (commit_period + reveal_period) + run_blocks)
