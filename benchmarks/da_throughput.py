@@ -158,7 +158,8 @@ async def light_clients(api: DaApi, ref: BlobRef, clients: int) -> list[float]:
 
     async def one() -> None:
         async with DaPeers(timeout=60) as peers:
-            sampler = Sampler(api.chain, api.pool, peers, parallel=32, finality_timeout=FINALITY_TIMEOUT_S)
+            sampler = Sampler(api.chain, api.finality, api.pool, peers, parallel=32,
+                              finality_timeout=FINALITY_TIMEOUT_S)
             start = time.perf_counter()
             report = await sampler.sample(ref)
             latencies.append(time.perf_counter() - start)
@@ -186,7 +187,7 @@ async def run(url: str, payload_blobs: int, clients: int) -> dict[str, float | l
         payload = os.urandom(size)
         refs: list[BlobRef] = []
         figures["end_to_end_s"] = await timed(lambda: _submit(api, payload, refs))
-        if await read_final_blob(api.chain, refs[-1].blob_id, timeout=FINALITY_TIMEOUT_S) is None:
+        if await read_final_blob(api.chain, api.finality, refs[-1].blob_id, timeout=FINALITY_TIMEOUT_S) is None:
             raise SystemExit("the last blob never became final")
         print("light clients …", flush=True)
         figures["one_client_s"] = statistics.median(

@@ -28,6 +28,7 @@ from node.db import ChainStore
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block
 from runtime.frame.overlay import Overlay
+from runtime.justification import AuthoritySet
 from runtime.primitives import Header
 from runtime.trie import TrieState
 
@@ -36,14 +37,6 @@ __all__ = ["Chain", "BestChange", "AuthoritySet"]
 log = logging.getLogger("cairn.chain")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AuthoritySet:
-    """Who authors and votes: the set id (the session index) and its ed25519 keys, in slot order."""
-
-    set_id: int
-    authorities: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)

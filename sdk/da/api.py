@@ -23,6 +23,7 @@ import anyio
 from da_layer.kzg import PRECOMPUTE_COMPUTE
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
+from sdk.chain.finality import FinalityProver
 from sdk.da.chain import read_blob, registered_nodes
 from sdk.da.errors import NoSigner, UnknownBlob
 from sdk.da.peers import DaPeers
@@ -53,6 +54,8 @@ class DaApi:
         self.encoder = encoder or KzgPool(precompute=PRECOMPUTE_COMPUTE)
         """Computes cells and proofs (submitting); its workers start on the first submission."""
         self.peers = DaPeers(timeout=config.http_timeout)
+        self.finality = FinalityProver(chain)
+        """Proves the headers that sampling and reading trust final (it keeps the authority sets it followed)."""
 
     async def aclose(self) -> None:
         """Stop the KZG workers and close the connections to DA nodes (idempotent)."""
@@ -85,7 +88,7 @@ class DaApi:
     async def sample(self, blob: BlobLike, samples: int | None = None, confidence: float | None = None) -> SampleReport:
         """Sample ``samples`` random cells of the blob (or as many as ``confidence`` needs; by default 20,
         for 1 - 10**-6) against its commitment proven by a finalized header; see :class:`SampleReport`."""
-        sampler = Sampler(self.chain, self.pool, self.peers, parallel=self.config.sample_parallel,
+        sampler = Sampler(self.chain, self.finality, self.pool, self.peers, parallel=self.config.sample_parallel,
                           finality_timeout=self.config.finality_timeout)
         return await sampler.sample(BlobRef.parse(blob), samples, confidence)
 
@@ -93,7 +96,7 @@ class DaApi:
         """The payload of one blob, or of several concatenated in order, rebuilt from any half of each
         blob's cells and checked against its commitment."""
         refs = [BlobRef.parse(blobs)] if isinstance(blobs, (BlobRef, str, bytes)) else [BlobRef.parse(b) for b in blobs]
-        reader = Reader(self.chain, self.pool, self.peers, parallel=self.config.window,
+        reader = Reader(self.chain, self.finality, self.pool, self.peers, parallel=self.config.window,
                         finality_timeout=self.config.finality_timeout)
         return await reader.get(refs)
 

@@ -3,9 +3,10 @@
 A blob's node set and custody seed are fixed when it is submitted (``da_layer.pallet``), so who keeps which
 column is computed here from them and the pallet's ``CustodyReplication`` (``da_layer.custody``), the same
 way the runtime computes it for audits. Values are the pallet's own dataclasses, as the chain client
-decodes them. A light client reads the blob proven (``verified=True``: a read proof against the finalized header,
-:meth:`AsyncClient.verified_query`); the daemon and the submitter read the best block, where a blob just
-submitted already is.
+decodes them. A light client reads the blob proven (``verified=True``: a read proof,
+:meth:`AsyncClient.verified_query`, against a header whose GRANDPA justification it checked itself,
+:mod:`sdk.chain.finality`); the daemon and the submitter read the best block, where a blob just submitted
+already is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import anyio
 from da_layer.custody import custodians, custody_columns
 from da_layer.pallet import Blob, DaNode
 from sdk.chain import AsyncClient
+from sdk.chain.finality import FinalityProver
 
 __all__ = ["PALLET", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
            "registered_nodes"]
@@ -73,11 +75,13 @@ async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = Fal
     return await client.query(PALLET, "Blobs", [blob_id], block_hash=at)
 
 
-async def read_final_blob(client: AsyncClient, blob_id: bytes, *, timeout: float) -> tuple[Blob, bytes] | None:
-    """The blob's record proven against a finalized header, and that header's hash; ``None`` if the chain
-    has no such blob. A blob the best chain has but finality has not reached yet is waited for, ``timeout``
-    seconds at most (then ``None``)."""
-    finalized = await client.get_chain_finalised_head()
+async def read_final_blob(client: AsyncClient, finality: FinalityProver, blob_id: bytes, *,
+                          timeout: float) -> tuple[Blob, bytes] | None:
+    """The blob's record proven against a header that ``finality`` proved final, and that header's hash;
+    ``None`` if the chain has no such blob. A blob the best chain has but finality has not reached yet is
+    waited for, ``timeout`` seconds at most (then ``None``). A node that cannot prove what it calls final
+    raises :class:`sdk.chain.finality.FinalityUnproven`."""
+    finalized = (await finality.finalized_head()).hash
     record = await read_blob(client, blob_id, verified=True, at=finalized)
     if record is not None:
         return record, finalized
@@ -85,10 +89,11 @@ async def read_final_blob(client: AsyncClient, blob_id: bytes, *, timeout: float
         return None
     with anyio.move_on_after(timeout):
         async with client.subscribe_finalized_heads() as heads:
-            async for header in heads:
-                record = await read_blob(client, blob_id, verified=True, at=header.hash)
+            async for _ in heads:  # the node's finalized head carries a justification, each head it passed may not
+                finalized = (await finality.finalized_head()).hash
+                record = await read_blob(client, blob_id, verified=True, at=finalized)
                 if record is not None:
-                    return record, header.hash
+                    return record, finalized
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 from da_layer.blobs import MalformedBlobs, unpack
 from da_layer.kzg import CELLS_TO_RECOVER, blob_from_cells
 from sdk.chain import AsyncClient
+from sdk.chain.finality import FinalityProver
 from sdk.da.chain import Custody, read_custody, read_final_blob
 from sdk.da.errors import ReconstructionFailed, UnknownBlob
 from sdk.da.lanes import for_each
@@ -32,9 +33,10 @@ SYSTEMATIC = range(CELLS_TO_RECOVER)
 
 
 class Reader:
-    def __init__(self, client: AsyncClient, pool: KzgPool, peers: DaPeers, *, parallel: int,
-                 finality_timeout: float) -> None:
+    def __init__(self, client: AsyncClient, finality: FinalityProver, pool: KzgPool, peers: DaPeers, *,
+                 parallel: int, finality_timeout: float) -> None:
         self._client = client
+        self._finality = finality
         self._pool = pool
         self._peers = peers
         self._parallel = parallel
@@ -51,7 +53,7 @@ class Reader:
         return b"".join(parts)
 
     async def payload(self, blob: BlobRef) -> bytes:
-        found = await read_final_blob(self._client, blob.blob_id, timeout=self._finality_timeout)
+        found = await read_final_blob(self._client, self._finality, blob.blob_id, timeout=self._finality_timeout)
         if found is None:
             raise UnknownBlob(f"no blob {blob} in the finalized state (never submitted, pruned, or not final in time)")
         record, _ = found

@@ -22,6 +22,7 @@ import anyio
 from da_layer.confidence import confidence, samples_for
 from da_layer.kzg import CELLS_PER_BLOB
 from sdk.chain import AsyncClient
+from sdk.chain.finality import FinalityProver
 from sdk.da.chain import Custody, DaNodeView, read_custody, read_final_blob
 from sdk.da.errors import UnknownBlob
 from sdk.da.peers import DaPeers, PeerError
@@ -36,9 +37,10 @@ DEFAULT_CONFIDENCE = 1 - 10**-6
 
 
 class Sampler:
-    def __init__(self, client: AsyncClient, pool: KzgPool, peers: DaPeers, *, parallel: int,
-                 finality_timeout: float) -> None:
+    def __init__(self, client: AsyncClient, finality: FinalityProver, pool: KzgPool, peers: DaPeers, *,
+                 parallel: int, finality_timeout: float) -> None:
         self._client = client
+        self._finality = finality
         self._pool = pool
         self._peers = peers
         self._limiter = anyio.CapacityLimiter(parallel)
@@ -47,7 +49,7 @@ class Sampler:
     async def sample(self, blob: BlobRef, samples: int | None = None,
                      confidence_target: float | None = None) -> SampleReport:
         count = _sample_count(samples, confidence_target)
-        found = await read_final_blob(self._client, blob.blob_id, timeout=self._finality_timeout)
+        found = await read_final_blob(self._client, self._finality, blob.blob_id, timeout=self._finality_timeout)
         if found is None:
             raise UnknownBlob(f"no blob {blob} in the finalized state (never submitted, pruned, or not final in time)")
         record, finalized = found

@@ -2,8 +2,9 @@
 
 A payload is submitted, attested and marked available; the cells each DA node serves are exactly those
 ``ckzg`` computes for the blob, and exactly its custody; 20 samples give a confidence of at least
-1 - 10^-6; the payload comes back byte for byte, also when half the DA nodes withhold their cells and
-from any 64 cells of a blob; and the ``cairn da`` commands do the same from a shell.
+1 - 10^-6 (and an RPC node that cannot prove what it calls final gets a typed error instead); the payload
+comes back byte for byte, also when half the DA nodes withhold their cells and from any 64 cells of a blob;
+and the ``cairn da`` commands do the same from a shell.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 
 from da_layer import kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack, unpack
+from sdk.chain import InvalidProof
+from sdk.chain.finality import MissingJustification
+from sdk.da.api import DaApi
 from sdk.da.chain import read_blob, read_custody
 from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
+from tests.sdk.lying_node import LyingNode, proof_at_genesis, strip_justification
 
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
@@ -73,6 +79,21 @@ async def test_twenty_samples_give_one_in_a_million(da, submitted):
     report = await da.sample(submitted[0])
     assert report.available and report.samples == report.verified == 20 and report.failed == ()
     assert report.confidence >= 1 - 10**-6
+
+
+@pytest.mark.parametrize("method, lie, error", [
+    ("chain_getBlock", strip_justification, MissingJustification),
+    ("state_getReadProof", proof_at_genesis, InvalidProof),
+], ids=["unproven-head", "proof-of-another-root"])
+async def test_a_lying_rpc_node_fails_sampling_instead_of_giving_a_confidence(network, pools, submitted, method, lie,
+                                                                              error):
+    async with LyingNode(network.url, method, lie) as client:
+        api = DaApi(client, None, pool=pools.verify, encoder=pools.encode)
+        try:
+            with trio.fail_after(60), pytest.raises(error):
+                await api.sample(submitted[0])
+        finally:
+            await api.peers.aclose()
 
 
 async def test_get_rebuilds_the_exact_payload(da, submitted, payload):
