@@ -45,6 +45,7 @@ __all__ = [
     "fast_aggregate_verify",
     "pop_prove",
     "pop_verify",
+    "is_g1_point",
 ]
 
 SECRET_KEY_BYTES = 32
@@ -127,6 +128,12 @@ def pop_verify(public: bytes, proof: bytes) -> bool:
     return key is not None and sig is not None and PopSchemeMPL.pop_verify(key, sig)
 
 
+def is_g1_point(data: bytes) -> bool:
+    """Whether ``data`` is a compressed point of G1's prime-order subgroup, the identity included: what a KZG
+    commitment is (the zero blob commits to the identity). Decompression checks the curve and the subgroup."""
+    return _g1(data) is not None
+
+
 def check_seed(seed: bytes) -> None:
     if len(seed) < MIN_SEED_BYTES:
         raise InvalidSecretKey(f"a key seed has at least {MIN_SEED_BYTES} bytes, not {len(seed)}")
@@ -147,13 +154,17 @@ def _secret(secret: bytes) -> PrivateKey:
 
 def _public(public: bytes) -> G1Element | None:
     """The key, or ``None`` for bytes that are not a point of G1's subgroup or are its identity."""
-    if len(public) != PUBLIC_KEY_BYTES:
+    key = _g1(public)
+    return None if key == G1Element() else key
+
+
+def _g1(data: bytes) -> G1Element | None:
+    if len(data) != PUBLIC_KEY_BYTES:
         return None
     try:
-        key = G1Element.from_bytes(bytes(public))
+        return G1Element.from_bytes(bytes(data))
     except (ValueError, RuntimeError):
         return None
-    return None if key == G1Element() else key
 
 
 def _signature(signature: bytes) -> G2Element | None:

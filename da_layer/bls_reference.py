@@ -14,16 +14,18 @@ from collections.abc import Sequence
 _recursion_limit = sys.getrecursionlimit()
 from eth_utils.exceptions import ValidationError  # noqa: E402
 from py_ecc.bls import G2ProofOfPossession as _Pop  # noqa: E402
+from py_ecc.bls.g2_primitives import subgroup_check  # noqa: E402
+from py_ecc.bls.point_compression import decompress_G1  # noqa: E402
 
 # Importing py_ecc raises the whole process's recursion limit to 100,000, where C code that guards its
 # recursion with it (the json parser on deeply nested input) overflows the C stack and crashes the process
 # instead of raising RecursionError. Its BLS functions work within the default limit: put it back.
 sys.setrecursionlimit(_recursion_limit)
 
-from da_layer.bls import SECRET_KEY_BYTES, InvalidSignature, check_seed, secret_scalar
+from da_layer.bls import PUBLIC_KEY_BYTES, SECRET_KEY_BYTES, InvalidSignature, check_seed, secret_scalar
 
 __all__ = ["secret_from_seed", "public_key", "sign", "verify", "aggregate", "fast_aggregate_verify", "pop_prove",
-           "pop_verify"]
+           "pop_verify", "is_g1_point"]
 
 
 def secret_from_seed(seed: bytes) -> bytes:
@@ -63,3 +65,12 @@ def pop_prove(secret: bytes) -> bytes:
 def pop_verify(public: bytes, proof: bytes) -> bool:
     return _Pop.PopVerify(public, proof)
 
+
+def is_g1_point(data: bytes) -> bool:
+    if len(data) != PUBLIC_KEY_BYTES:
+        return False
+    try:
+        point = decompress_G1(int.from_bytes(data, "big"))
+    except (ValueError, ValidationError):
+        return False
+    return subgroup_check(point)

@@ -53,6 +53,31 @@ def test_verdicts_agree_on_wrong_inputs():
         assert getattr(bls_reference, name)(*args) is expected, (name, expected)
 
 
+OFF_SUBGROUP = bytes([0x80]) + bytes(46) + b"\x04"
+"""x = 4 on the curve (y^2 = x^3 + 4), compressed: a point of E(Fp) outside the prime-order subgroup."""
+
+
+@pytest.mark.parametrize("data, expected", [
+    (PUBLICS[0], True),
+    (bytes([0xC0]) + bytes(47), True),            # the identity: the zero blob's commitment
+    (OFF_SUBGROUP, False),
+    (bytes(48), False),                           # compression flag clear
+    (bytes([0xC0]) + bytes(46) + b"\x01", False),  # infinity flag with a non-zero x
+    (b"\xff" * 48, False),                        # x past the field modulus
+    (PUBLICS[0][:47], False),
+], ids=["key", "identity", "off-subgroup", "uncompressed-flag", "dirty-infinity", "x-too-large", "short"])
+def test_g1_point_checks_agree(data, expected):
+    assert bls.is_g1_point(data) is expected
+    assert bls_reference.is_g1_point(data) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=48, max_size=48))
+def test_g1_point_checks_agree_on_any_bytes(data):
+    candidate = bytes([data[0] | 0x80]) + data[1:]  # compressed, so that some land on the curve
+    assert bls.is_g1_point(candidate) is bls_reference.is_g1_point(candidate)
+
+
 def test_aggregate_with_a_duplicated_or_missing_signer_does_not_verify():
     message = b"blob"
     sigs = [bls.sign(s, message) for s in SECRETS[:3]]

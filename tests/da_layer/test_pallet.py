@@ -34,6 +34,7 @@ from da_layer.pallet import (
     InvalidAggregate,
     InvalidCell,
     InvalidCellProof,
+    InvalidCommitment,
     InvalidEndpoint,
     InvalidProofOfPossession,
     MalformedSigners,
@@ -229,6 +230,25 @@ def test_submit_refusals_change_nothing(blob, who, length, error):
         register(ext)
         assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "submit_blob",
                     commitment=blob[1], length=length, namespace=0)
+
+
+@pytest.mark.parametrize("commitment", [
+    bytes([0x80]) + bytes(46) + b"\x04",  # on the curve, outside the prime-order subgroup
+    bytes(48),                            # not compressed
+    b"\xff" * 48,                         # not a field element
+], ids=["off-subgroup", "uncompressed", "garbage"])
+def test_submit_refuses_a_commitment_that_is_no_subgroup_point_and_charges_nothing(commitment):
+    with new_ext() as ext:
+        register(ext)
+        assert_noop(ext, InvalidCommitment, submit, ext, commitment)
+
+
+def test_submit_takes_the_zero_blobs_commitment_the_identity():
+    with new_ext() as ext:
+        register(ext)
+        identity = kzg.commitment(bytes(kzg.BYTES_PER_BLOB))
+        assert identity == bytes([0xC0]) + bytes(47)
+        assert da(ext).blobs.get(submit(ext, identity)).commitment == identity
 
 
 def test_submit_needs_nodes_and_room_in_the_block(blob):
