@@ -1,8 +1,8 @@
 """A real chain for the storage node's tests: a dev node whose spec endows the storage nodes' accounts.
 
 ``start_storage_chain(folder, params)`` writes the ``dev`` preset with ``//Storage0`` .. ``//Storage7``
-endowed (and any runtime parameter overrides, e.g. a short audit period) and starts one validator on it,
-returning once a block is finalized. ``declare`` puts a coded file on chain as an uploader does.
+endowed (and any runtime parameter overrides, e.g. a short audit period, and another slot length) and starts
+one validator on it, returning once a block is finalized. ``declare`` puts a coded file on chain as an uploader does.
 """
 
 from __future__ import annotations
@@ -21,10 +21,13 @@ from tests.integration.nodes import NodeProcess, free_port, wait_until
 STORAGE_ACCOUNTS = tuple(f"//Storage{i}" for i in range(8))
 
 
-def start_storage_chain(folder: Path, params: Mapping[str, Mapping[str, Any]] | None = None) -> NodeProcess:
+def start_storage_chain(folder: Path, params: Mapping[str, Mapping[str, Any]] | None = None, *,
+                        slot_duration_ms: int | None = None) -> NodeProcess:
     spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in STORAGE_ACCOUNTS))
     if params:
         spec = replace(spec, runtime=runtime_params(params))
+    if slot_duration_ms is not None:
+        spec = replace(spec, slot_duration_ms=slot_duration_ms)
     spec_path = folder / "spec.json"
     spec.save(spec_path)
     node = NodeProcess(["--chain", str(spec_path), "--validator", "--key", "//Alice"], folder / "data",

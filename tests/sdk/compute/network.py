@@ -1,0 +1,145 @@
+"""A real compute market for the compute client's tests: one dev validator, two storage nodes, and providers
+played by the test itself.
+
+The chain runs half-second slots with RS(1, 1) files by default (so two storage nodes hold any file), no
+storage audits, and heartbeat deadlines far away (the test's providers send none). The provider worker is
+not used: :class:`PlayedProvider` does what an honest provider does, through the chain client and the storage
+client (reads a job's inputs as a grantee, runs the real kind, uploads its outputs, commits, reveals), so
+these tests judge the SDK against the pallets and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from compute_pallet import kinds
+from compute_pallet.commitment import commitment
+from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
+from sdk.client import AsyncClient, Client
+from sdk.compute.jobs import input_names
+from tests.integration.nodes import NodeProcess, wait_until
+from tests.storage_node.service.chain import start_storage_chain, ws_url
+from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
+
+__all__ = ["Market", "start_market", "PlayedProvider", "play", "PROVIDERS", "PRICES", "WAIT_S"]
+
+PROVIDERS = ("//Bob", "//Charlie")
+PRICES = {"//Bob": 10**12, "//Charlie": 2 * 10**12}
+"""Each played provider's price for every kind."""
+WAIT_S = 120
+"""Deadline of any one wait on the chain (generous: the machine is shared)."""
+PARAMS = {
+    "Timestamp": {"minimum_period": 250},
+    "FileBank": {"default_k": 1, "default_m": 1, "audit_period": 100_000, "confirm_deadline": 200},
+    "ComputeProviders": {"heartbeat_timeout": 100_000},
+    "ComputeJobs": {"commit_period": 60, "reveal_period": 20},
+    "FederatedLearning": {"aggregation_deadline": 200},
+}
+
+
+@dataclass
+class Market:
+    chain: NodeProcess
+    nodes: list[StorageNodeProcess]
+
+    @property
+    def url(self) -> str:
+        return ws_url(self.chain)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.chain.stop()
+
+
+def start_market(folder: Path) -> Market:
+    """The chain, two storage nodes and the played providers registered (with their encryption keys)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    market = Market(start_storage_chain(folder, PARAMS, slot_duration_ms=500), [])
+    try:
+        market.nodes = start_cluster(market.url, folder, 2)
+        for uri in PROVIDERS:
+            with Client(market.url, signer=uri) as client:
+                stake = 2 * client.get_constant("ComputeProviders", "MinStake")
+                offers = tuple(Offer(kind_id, PRICES[uri]) for kind_id in kinds.KIND_IDS.values())
+                receipt = client.sign_and_submit(client.compose_call("ComputeProviders", "register", {
+                    "hardware": Hardware(4, 8_192, None), "offers": offers, "endpoint": b"http://127.0.0.1:9",
+                    "stake": stake}), uri, wait_for_inclusion=True)
+                assert receipt.is_success, receipt.error_message
+                client.storage.register_key()
+        with Client(market.url) as client:
+            wait_until(lambda: sum(1 for _ in client.query_map("ComputeProviders", "Providers")) == len(PROVIDERS),
+                       WAIT_S, "providers registered")
+    except BaseException:
+        market.stop()
+        raise
+    return market
+
+
+class PlayedProvider:
+    """An honest provider, played in the test: runs the real kind on the job's inputs and commits and reveals
+    its digest."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self.account = client.signer.public
+
+    async def run(self, job_id: int, *, names: tuple[str, ...] | None = None) -> None:
+        """Do the job's slot: ``names`` are the kind's names for the job's inputs (``None``: the SDK's
+        convention for the kind), ``"-"`` for an input the kind does not take (a round's global model)."""
+        client = self.client
+        job = await self._job(job_id)
+        kind = kinds.kind(job.kind)
+        name = next(n for n, i in kinds.KIND_IDS.items() if i == job.kind)
+        names = names or input_names(name, len(job.inputs))
+        inputs, private = {}, False
+        for label, file_id in zip(names, job.inputs):
+            info = await client.query("FileBank", "Files", [file_id])
+            private |= info.encrypted
+            if label != "-":
+                buffer = io.BytesIO()
+                await client.storage.download(file_id, buffer)
+                inputs[label] = buffer.getvalue()
+        output = await anyio.to_thread.run_sync(kind.run, inputs, bytes(job.params), job.seed)
+        record = json.dumps(output.result, sort_keys=True, separators=(",", ":")).encode()
+        files = [output.outputs[n] for n in sorted(output.outputs)] + [record]
+        uploaded = [await client.storage.upload(data, private=private) for data in files]
+        if private:
+            for file_id in uploaded:
+                await client.storage.grant(file_id, job.submitter)
+        digest = kinds.result_digest(output.outputs, output.result)
+        scores = tuple(output.result.get("shares_ppm", ()))
+        salt = secrets.token_bytes(32)
+        await self._call("commit", job_id=job_id, commitment=commitment(job_id, self.account, digest, salt))
+        with anyio.fail_after(WAIT_S):
+            while (await self._job(job_id)).status is JobStatus.Committing:
+                await anyio.sleep(0.25)
+        await self._call("reveal", job_id=job_id, digest=digest, salt=salt, outputs=tuple(uploaded), scores=scores)
+
+    async def _job(self, job_id: int) -> Job:
+        return await self.client.query("ComputeJobs", "Jobs", [job_id])
+
+    async def _call(self, name: str, **args: object) -> None:
+        receipt = await self.client.sign_and_submit(self.client.compose_call("ComputeJobs", name, args),
+                                                    self.client.signer, wait_for_inclusion=True)
+        assert receipt.is_success, receipt.error_message
+
+
+async def play(url: str, job_id: int, *, names: tuple[str, ...] | None = None) -> None:
+    """Every played provider assigned to the job does its slot, concurrently."""
+    async with AsyncClient(url) as reader:
+        job = await reader.query("ComputeJobs", "Jobs", [job_id])
+    assigned = {slot.provider for slot in job.slots}
+    async with anyio.create_task_group() as group:
+        for uri in PROVIDERS:
+            async def one(uri: str = uri) -> None:
+                async with AsyncClient(url, signer=uri) as client:
+                    if client.signer.public in assigned:
+                        await PlayedProvider(client).run(job_id, names=names)
+            group.start_soon(one)

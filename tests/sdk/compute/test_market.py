@@ -1,0 +1,172 @@
+"""``client.compute`` and ``cairn compute`` against a real chain: one dev validator, two storage nodes, and
+providers played by the test (:mod:`tests.sdk.compute.network`).
+
+A job is submitted with the SDK over a private dataset; the played providers read it through the grants the
+SDK made, run the real ``train`` kind, commit and reveal; the SDK's ``wait``, ``status``, ``result`` and
+``lineage`` are checked against what the chain did. Every class of bad submission gets its typed error and
+escrows nothing. The tests share the module's network and run in order.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+from click.testing import CliRunner
+
+from compute_pallet import datasets
+from compute_pallet.formats import load_model
+from compute_pallet.pallets.types import Resources
+from runtime.keyring import Keypair
+from sdk.cli import main
+from sdk.client import AsyncClient
+from sdk.compute import (
+    AbsurdResources,
+    InputNotReadable,
+    InsufficientFunds,
+    InvalidParams,
+    JobNotVerified,
+    NotEnoughProviders,
+    UnknownInput,
+    UnknownKind,
+)
+from tests.integration.nodes import wait_until
+from tests.sdk.compute.network import PRICES, PROVIDERS, WAIT_S, Market, play, start_market
+
+TRAIN = {"hidden": [16], "epochs": 5}
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Market:
+    market = start_market(tmp_path_factory.mktemp("compute-market"))
+    yield market
+    market.stop()
+
+
+@pytest.fixture(scope="module")
+def shared() -> dict:
+    """What one test leaves for the next (the module's tests run in order)."""
+    return {}
+
+
+@pytest.fixture
+async def alice(market):
+    async with AsyncClient(market.url, signer="//Alice") as client:
+        yield client
+
+
+async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, market, shared, tmp_path):
+    train_part, held_out = datasets.split("wine")
+    with anyio.fail_after(WAIT_S):
+        dataset = await alice.storage.upload(train_part, private=True)
+        job = await alice.compute.submit("train", [dataset], TRAIN)
+    for uri in PROVIDERS:  # granted at submission: both read the private dataset
+        assert await alice.storage.ledger.sealed_key(dataset, _account(uri)) is not None
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as group:
+            group.start_soon(play, market.url, job)
+            status = await alice.compute.wait(job, timeout=WAIT_S)
+    assert status.state == "Verified" and status.kind == "train"
+    assert sorted(s.status for s in status.slots) == ["Paid", "Paid"]
+    assert status.escrowed == 2 * 10**12 * 3  # the dearer offer caps the price; r = 2 plus one for a dispute
+    assert status.paid == sum(PRICES.values()) and status.refunded == status.escrowed - status.paid
+    assert status.held == 0 and len(status.outputs) == 2
+
+    result = await alice.compute.result(job, tmp_path / "out")
+    assert [p.name for p in result.paths] == ["model.safetensors", "result.json"]
+    model = load_model(result.paths[0].read_bytes())
+    assert model.layer_sizes == (13, 16, 3) and result.result["layers"] == [13, 16, 3]
+
+    graph = await alice.compute.lineage(status.outputs[0])
+    model_node, job_node, data_node = f"file:0x{status.outputs[0].hex()}", f"job:{job}", f"file:0x{dataset.hex()}"
+    assert graph.sources(model_node, "output") == (job_node,)
+    assert graph.sources(job_node, "input") == (data_node,)
+    assert graph.node(data_node).label == "dataset" and graph.node(job_node).details["kind"] == "train"
+    assert sorted(graph.node(job_node).details["providers"]) == sorted("0x" + _account(u).hex() for u in PROVIDERS)
+    json.dumps(graph.to_json())  # a dashboard can take it as it is
+    shared.update(dataset=dataset, model=status.outputs[0], job=job, held_out=held_out)
+
+
+async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, market, shared):
+    dataset = shared["dataset"]
+    with anyio.fail_after(WAIT_S):
+        public = await alice.storage.upload(shared["held_out"], private=False)
+    shared["public"] = public
+    next_job = await alice.query("ComputeJobs", "NextJobId")
+    held = await _reserved(alice, alice.signer.public)
+    cases = [
+        (UnknownKind, alice, dict(kind="sort", inputs=[dataset])),
+        (InvalidParams, alice, dict(kind="train", inputs=[dataset], params={"hidden": "wide"})),
+        (InvalidParams, alice, dict(kind="train", inputs=[dataset], params={"epochs": 0})),
+        (InvalidParams, alice, dict(kind="train", inputs=[dataset], params=b"{'epochs': 2}")),
+        (UnknownInput, alice, dict(kind="train", inputs=[bytes(32)])),
+        (AbsurdResources, alice, dict(kind="train", inputs=[dataset], resources=Resources(0, 0, 0))),
+        (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], redundancy=3)),
+        (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], max_price=PRICES["//Bob"] - 1)),
+    ]
+    async with AsyncClient(market.url, signer="//Dave") as dave, AsyncClient(market.url, signer="//Nobody") as nobody:
+        cases += [(InputNotReadable, dave, dict(kind="train", inputs=[dataset])),  # Alice's private file
+                  (InsufficientFunds, nobody, dict(kind="train", inputs=[public]))]
+        for error, client, args in cases:
+            with pytest.raises(error):
+                await client.compute.submit(args.pop("kind"), args.pop("inputs"), **args)
+        for client in (dave, nobody):
+            assert await _reserved(alice, client.signer.public) == 0
+    # the chain's own refusal maps to the same class (here a kind this client would not have let through)
+    with pytest.raises(UnknownKind) as refused:
+        await alice.compute.market.submit("ComputeJobs", "submit", {
+            "kind": 200, "inputs": (public,), "params": b"{}", "resources": Resources(1, 256, 0),
+            "price_cap": 10**12, "deadline": await alice.compute.market.block_number() + 500, "redundancy": 1})
+    assert refused.value.failure is not None and refused.value.failure.pallet == "ComputeJobs"
+    assert await alice.query("ComputeJobs", "NextJobId") == next_job
+    assert await _reserved(alice, alice.signer.public) == held
+
+
+def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
+    runner = CliRunner()
+    chain = ["--rpc", market.url]
+    submitted = runner.invoke(main, ["compute", "submit", *chain, "--kind", "train", "--input",
+                                     "0x" + shared["public"].hex(), "--param", "hidden=8", "--param", "epochs=2"])
+    assert submitted.exit_code == 0, submitted.output
+    job = int(submitted.stdout.strip().splitlines()[-1])
+    early = runner.invoke(main, ["compute", "result", *chain, str(job), "-o", str(tmp_path)])
+    assert early.exit_code == 1 and "JobNotVerified" in early.output  # nothing verified yet
+    anyio.run(play, market.url, job, backend="trio")
+
+    def status() -> dict:
+        shown = runner.invoke(main, ["compute", "status", *chain, str(job), "--json"])
+        assert shown.exit_code == 0, shown.output
+        return json.loads(shown.stdout)
+
+    wait_until(lambda: status()["state"] == "Verified", WAIT_S, f"job {job} verified")
+    report = status()
+    assert report["job_id"] == job and report["params"] == '{"epochs":2,"hidden":[8]}'
+    assert [slot["status"] for slot in report["slots"]] == ["Paid", "Paid"]
+    model = report["outputs"][0]
+
+    graph = runner.invoke(main, ["compute", "lineage", *chain, model, "--json"])
+    assert graph.exit_code == 0, graph.output
+    edges = json.loads(graph.stdout)["edges"]
+    assert {"source": f"file:0x{shared['public'].hex()}", "target": f"job:{job}", "relation": "input"} in edges
+
+    fetched = runner.invoke(main, ["compute", "result", *chain, str(job), "-o", str(tmp_path)])
+    assert fetched.exit_code == 0, fetched.output
+    assert fetched.stdout.split() == [str(tmp_path / "model.safetensors"), str(tmp_path / "result.json")]
+
+    listed = runner.invoke(main, ["compute", "providers", *chain, "--json"])
+    assert listed.exit_code == 0, listed.output
+    offers = {p["account"]: p["offers"]["train"] for p in json.loads(listed.stdout)}
+    assert offers == {"0x" + _account(uri).hex(): PRICES[uri] for uri in PROVIDERS}
+
+    refused = runner.invoke(main, ["compute", "submit", *chain, "--kind", "train", "--input", "0x" + "00" * 32])
+    assert refused.exit_code == 1 and "UnknownInput" in refused.output
+
+
+async def _reserved(client: AsyncClient, account: bytes) -> int:
+    info = await client.query("System", "Account", [account])
+    return 0 if info is None else info.data.reserved
+
+
+def _account(uri: str) -> bytes:
+    return Keypair.from_uri(uri).public
