@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from compute_pallet import datasets
-from compute_pallet.formats import load_model
+from compute_pallet.formats import Dataset, load_dataset, load_model, save_dataset
+from compute_pallet.kinds import train
 from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
 from sdk.cli import main
@@ -161,6 +162,57 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
 
     refused = runner.invoke(main, ["compute", "submit", *chain, "--kind", "train", "--input", "0x" + "00" * 32])
     assert refused.exit_code == 1 and "UnknownInput" in refused.output
+
+
+async def test_a_federated_round_trains_on_local_data_and_traces_every_update(alice, market, shared, tmp_path):
+    train_part = load_dataset(datasets.split("wine")[0])
+    half = len(train_part.y) // 2
+    local = tmp_path / "dave.npz"
+    local.write_bytes(save_dataset(Dataset(train_part.X[:half], train_part.y[:half])))
+    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
+    with anyio.fail_after(WAIT_S):
+        base = await alice.storage.upload(base_model["model.safetensors"], private=False)
+        task = await alice.fl.create_task(
+            base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"), commit_period=30,
+            deliver_period=10, reward_pool=10**12, validation=shared["public"], price_cap=2 * 10**12,
+            aggregation={"aggregation": "mean"})
+    stages: list[tuple[str, int, str]] = []
+    done = {}
+
+    async def participant(uri: str, data: object) -> None:
+        async with AsyncClient(market.url, signer=uri) as client:
+            done[uri] = await client.fl.participate(
+                task, data, train_params={"epochs": 3},
+                progress=lambda report: stages.append((uri, report.round, report.stage)))
+
+    async def aggregator() -> None:
+        while (found := await alice.query("FederatedLearning", "Tasks", [task])).job is None:
+            await anyio.sleep(0.25)
+        await play(market.url, found.job, names=("-", "updates.0", "updates.1", "validation"))
+
+    with anyio.fail_after(3 * WAIT_S):
+        async with anyio.create_task_group() as group:
+            group.start_soon(participant, "//Dave", local)
+            group.start_soon(participant, "//Eve", (train_part.X[half:], train_part.y[half:]))
+            group.start_soon(aggregator)
+    assert {uri: [p.round for p in rounds] for uri, rounds in done.items()} == {"//Dave": [0], "//Eve": [0]}
+    assert [stage for uri, _, stage in stages if uri == "//Dave"] == ["training", "uploading", "committed", "delivered"]
+
+    status = await alice.fl.status(task)
+    (round0,) = status.history
+    updates = {done[uri][0].update for uri in done}
+    assert status.state == "Finished" and round0.finished and set(round0.updates) == updates
+    assert set(round0.contributors) == {_account("//Dave"), _account("//Eve")} and round0.no_shows == ()
+    assert len(round0.scores) == 2 and 0 < sum(round0.rewards) <= 10**12
+    assert round0.global_out == status.global_model != base
+
+    graph = await alice.compute.lineage(status.global_model)
+    model, round_node = f"file:0x{status.global_model.hex()}", f"round:{task}/0"
+    assert graph.sources(model, "aggregated") == (round_node,)
+    assert {f"file:0x{u.hex()}" for u in updates} == set(graph.sources(round_node, "update"))
+    assert f"file:0x{base.hex()}" in graph.sources(model, "parent")
+    for uri in done:
+        assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
 
 
 async def _reserved(client: AsyncClient, account: bytes) -> int:
