@@ -3,7 +3,8 @@
 The chain holds what lets anyone judge a blob's availability without its bytes:
 
 - **DA nodes** register with a stake (held under :class:`DataAvailabilityHoldReason`), a BLS public key with
-  its proof of possession (checked here, so aggregates are safe from rogue keys) and an HTTP endpoint.
+  its proof of possession (checked here, so aggregates are safe from rogue keys) and an HTTP endpoint
+  (``update_endpoint`` moves it).
   ``NodeSet`` lists them in registration order. A node leaves with ``deregister``: new blobs stop naming it
   at once, and its stake (slashable until then) is released ``retention_period`` blocks later, when no
   retained blob names it any more.
@@ -56,7 +57,7 @@ __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
     "DEFINITION", "DaNode", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
-    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased",
+    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased", "NodeUpdated",
 ]
 
 BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
@@ -232,6 +233,14 @@ class StakeReleased:
     amount: Balance
 
 
+@dataclass(frozen=True)
+class NodeUpdated:
+    """A DA node moved: peers and clients find its cells at ``endpoint`` from now on."""
+
+    who: AccountId
+    endpoint: Bytes
+
+
 # --- errors -----------------------------------------------------------------------------------------
 
 
@@ -349,6 +358,7 @@ class DataAvailabilityWeightInfo(Protocol):
     def attest(self, members: int) -> Weight: ...
     def answer_audit(self) -> Weight: ...
     def deregister(self) -> Weight: ...
+    def update_endpoint(self) -> Weight: ...
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight: ...
 
@@ -376,6 +386,10 @@ class DataAvailabilityWeights:
     def deregister(self) -> Weight:
         """Rewrites ``NodeSet``: sized for the default ``max_nodes`` (128)."""
         return Weight(200 * US + 3 * READ + 2 * WRITE, 4_096)
+
+    def update_endpoint(self) -> Weight:
+        """One node record read and written (as ``deregister`` without ``NodeSet``)."""
+        return Weight(100 * US + READ + WRITE, 512)
 
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
@@ -450,7 +464,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CRATE = "pallet_data_availability"
     HOLD_REASONS = DataAvailabilityHoldReason
     EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
-              Slashed, NodeDeregistered, StakeReleased)
+              Slashed, NodeDeregistered, StakeReleased, NodeUpdated)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
               MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
@@ -495,8 +509,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise AlreadyRegistered()
         if stake < cfg.min_stake:
             raise StakeTooLow()
-        if not 0 < len(endpoint) <= cfg.max_endpoint_length or not _is_utf8(endpoint):
-            raise InvalidEndpoint()
+        self._check_endpoint(endpoint)
         node_set = self.node_set.get()
         if len(node_set) >= cfg.max_nodes:
             raise TooManyNodes()
@@ -607,6 +620,22 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.node_set.put(tuple(member for member in node_set if member != who))
         self.unbonding.mutate(unbonds_at, lambda leaving: leaving + (who,))
         self.deposit_event(NodeDeregistered(who, unbonds_at))
+
+    @call(5, weight=lambda w, endpoint: w.update_endpoint())
+    def update_endpoint(self, origin: Origin, endpoint: Bytes) -> None:
+        """Serve cells at ``endpoint`` from now on (a node that moved). A departing node may still move: it
+        is audited until its stake is released."""
+        who = ensure_signed(origin)
+        node = self.nodes.get(who)
+        if node is None:
+            raise NotRegistered()
+        self._check_endpoint(endpoint)
+        self.nodes.insert(who, replace(node, endpoint=endpoint))
+        self.deposit_event(NodeUpdated(who, endpoint))
+
+    def _check_endpoint(self, endpoint: bytes) -> None:
+        if not 0 < len(endpoint) <= self.config.max_endpoint_length or not _is_utf8(endpoint):
+            raise InvalidEndpoint()
 
     # --- hooks ------------------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 What it does, in the order a blob meets it:
 
 1. *Registration* (at start, once): if the chain does not know the operator's account as a DA node, the node
-   registers it with its stake, its BLS public key and a proof of possession, and its HTTP endpoint. The BLS
-   key is derived from the operator's account secret by the IETF KeyGen (``bls.secret_from_seed``), whose
-   own salt separates it from the account key, so the same ``--key`` always gives the same BLS key.
+   registers it with its stake, its BLS public key and a proof of possession, and its HTTP endpoint; if it
+   does, under another endpoint (the node's public URL changed), the node moves it (``update_endpoint``).
+   The BLS key is derived from the operator's account secret by the IETF KeyGen (``bls.secret_from_seed``),
+   whose own salt separates it from the account key, so the same ``--key`` always gives the same BLS key.
 2. *Custody* (``PUT /v1/blobs/{blob_id}/cells``): the submitter sends the node exactly its custody columns
    of a blob the chain knows. The node checks, cheapest first: the body is a cell set, the blob is on chain
    and still wanted, this node is in the blob's node set, the cells are exactly its custody columns (all of
@@ -135,16 +136,20 @@ class DaNode:
             if known.bls_public != self.bls_public:
                 raise RegistrationFailed(f"{self._account.ss58_address()} is registered with another BLS key")
             if known.endpoint != endpoint.encode():
-                log.warning("registered endpoint %s differs from %s: peers will look for this node there",
-                            known.endpoint.decode(errors="replace"), endpoint)
+                await self._submit("update_endpoint", {"endpoint": endpoint.encode()})
+                log.info("moved the registered endpoint from %s to %s", known.endpoint.decode(errors="replace"),
+                         endpoint)
             return
-        call = self._client.compose_call(PALLET, "register", {
+        await self._submit("register", {
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
             "endpoint": endpoint.encode(), "stake": self._config.stake})
-        receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
-        if not receipt.is_success:
-            raise RegistrationFailed(f"register: {receipt.error_message}")
         log.info("registered as a DA node at %s with stake %d", endpoint, self._config.stake)
+
+    async def _submit(self, name: str, params: dict[str, object]) -> None:
+        receipt = await self._client.sign_and_submit(self._client.compose_call(PALLET, name, params), self._account,
+                                                     wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise RegistrationFailed(f"{name}: {receipt.error_message}")
 
     # --- HTTP ------------------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from da_layer.pallet import (
     MalformedSigners,
     NodeDeregistered,
     NodeRegistered,
+    NodeUpdated,
     NoDaNodes,
     NotAudited,
     NotRegistered,
@@ -200,6 +201,31 @@ def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(b
         assert held(ext, NODES[1]) == 0 and da(ext).nodes.get(NODES[1]) is None
         assert da(ext).node_of_key.get(PUBLICS[1]) is None
         ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "register", **registration(1))  # may come back
+
+
+def test_a_node_moves_its_endpoint_also_while_leaving():
+    with new_ext() as ext:
+        register(ext, 2)
+        ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "update_endpoint", endpoint=b"http://moved:9")
+        assert_last_event(ext, NodeUpdated(NODES[1], b"http://moved:9"))
+        assert da(ext).nodes.get(NODES[1]).endpoint == b"http://moved:9"
+        assert da(ext).nodes.get(NODES[0]).endpoint == b"http://da-0"
+        ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "deregister")
+        ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "update_endpoint", endpoint=b"http://again")
+        assert da(ext).nodes.get(NODES[1]).endpoint == b"http://again"  # still audited until its stake goes
+
+
+@pytest.mark.parametrize("who, endpoint, error", [
+    (NODES[4], b"http://x", NotRegistered),
+    (NODES[0], b"", InvalidEndpoint),
+    (NODES[0], b"x" * 33, InvalidEndpoint),
+    (NODES[0], b"\xff\xfe", InvalidEndpoint),
+], ids=["unregistered", "empty", "long", "non-utf8"])
+def test_update_endpoint_refusals_change_nothing(who, endpoint, error):
+    with new_ext() as ext:
+        register(ext, 1)
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "update_endpoint",
+                    endpoint=endpoint)
 
 
 # --- submission ---------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ then withholds, a node that loses its disk.
 - A node given cells whose proofs do not verify refuses to sign and stores nothing.
 - A node that signed and then withholds is challenged by a sampling audit, does not answer, and is slashed
   (the others answer theirs and pass).
-- A node restarted with an empty disk rebuilds its custody from its peers' cells, byte for byte.
+- A node restarted with an empty disk, on another address, moves its registered endpoint and rebuilds its
+  custody from its peers' cells, byte for byte.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ async def test_a_node_that_attested_and_then_withholds_is_slashed_by_an_audit(da
         liar.withhold(False)
 
 
-async def test_a_node_restarted_with_an_empty_disk_recovers_its_custody_from_peers(da, network):
+async def test_a_node_restarted_with_an_empty_disk_and_a_new_address_recovers_its_custody_from_peers(da, network):
     payload = os.urandom(9000)
     refs = await da.submit(payload)
     blob_id = refs[0].blob_id
@@ -121,7 +122,10 @@ async def test_a_node_restarted_with_an_empty_disk_recovers_its_custody_from_pee
     mine = custody.columns_of(custody.position_of(victim.account))
     victim.stop()
     shutil.rmtree(victim.cells_folder)
+    victim.host = "127.0.0.2"  # the node moved: at start it updates its registered endpoint
     victim.spawn().wait_ready()
+    moved = await read_custody(da.chain, blob_id, await read_blob(da.chain, blob_id))
+    assert moved.nodes[custody.position_of(victim.account)].endpoint == victim.url
     with trio.fail_after(DEADLINE_S):
         while True:
             try:

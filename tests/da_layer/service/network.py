@@ -35,12 +35,20 @@ DA_KEYS = ("//Bob", "//Charlie", "//Dave", "//Eve")
 class DaNodeProcess(DaemonProcess):
     MODULE = "da_layer.service"
 
+    host: str = "127.0.0.1"
+    """Where it listens, and the host of the endpoint it registers (a restart on another loopback address
+    moves it)."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
     @property
     def cells_folder(self) -> Path:
         return self.base_path / "cells"
 
     def extra_args(self) -> list[str]:
-        return ["--workers", "1"]
+        return ["--workers", "1", "--host", self.host]
 
     def withhold(self, on: bool) -> None:
         """Make the node withhold its cells (``cairn devnet withhold``'s switch), or serve them again."""
