@@ -1,0 +1,98 @@
+"""What ``client.compute`` works out before it signs anything: params as the kind's strict JSON, ``--param``
+arguments, the names of a job's inputs and outputs, the default price cap and deadline, and the typed error
+each of the pallets' refusals becomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.federated import FederatedLearning
+from compute_pallet.pallets.jobs import ComputeJobs
+from compute_pallet.pallets.types import Hardware, Offer, ProviderInfo, Resources
+from sdk.chain.types import DispatchFailure
+from sdk.compute import errors, jobs
+
+
+def test_params_become_the_kinds_strict_json_or_are_refused():
+    assert jobs.build_params("train", {"hidden": [64], "epochs": 3}) == b'{"epochs":3,"hidden":[64]}'
+    assert jobs.build_params("evaluate", None) == b"{}"
+    assert jobs.build_params("fedavg", b'{"aggregation":"median"}') == b'{"aggregation":"median"}'
+    for kind, params in [("train", {"hidden": "wide"}), ("train", {"epochs": 0}), ("train", {"epochs": True}),
+                         ("train", {"unknown": 1}), ("train", b"[1]"), ("train", b'{"epochs":1,"epochs":2}'),
+                         ("train", {"learning_rate": float("nan")}), ("evaluate", {"epochs": 1}),
+                         ("fedavg", {"aggregation": "median", "weights": [1, 2]}), ("train", {"x": object()})]:
+        with pytest.raises(errors.InvalidParams):
+            jobs.build_params(kind, params)
+
+
+def test_param_arguments_read_json_values_and_lists():
+    assert jobs.params_from_args("train", ["hidden=64", "epochs=3", "learning_rate=0.1"]) == {
+        "hidden": [64], "epochs": 3, "learning_rate": 0.1}
+    assert jobs.params_from_args("train", ["hidden=64,32"]) == {"hidden": [64, 32]}
+    assert jobs.params_from_args("train", ["hidden=[8, 8]"]) == {"hidden": [8, 8]}
+    assert jobs.params_from_args("fedavg", ["aggregation=median"]) == {"aggregation": "median"}
+    for bad in (["hidden"], ["=3"]):
+        with pytest.raises(errors.InvalidParams):
+            jobs.params_from_args("train", bad)
+    with pytest.raises(errors.UnknownKind):
+        jobs.resolve_kind("sort")
+    assert jobs.resolve_kind(KIND_IDS["infer"]) == ("infer", KIND_IDS["infer"])
+
+
+def test_inputs_and_outputs_are_named_by_position():
+    assert jobs.input_names("train", 1) == ("dataset",)
+    assert jobs.input_names("train", 2) == ("dataset", "model")
+    assert jobs.input_names("evaluate", 2) == ("model", "dataset")
+    assert jobs.input_names("fedavg", 3) == ("updates.0", "updates.1", "updates.2")
+    assert jobs.output_names("train", 2) == ("model.safetensors", "result.json")
+    assert jobs.output_names("evaluate", 1) == ("result.json",)
+    assert jobs.output_names("infer", 3) == ("predictions.npz", "output.1", "result.json")
+    assert jobs.output_names("train", 0) == ()
+
+
+def test_default_resources_follow_the_kinds_estimate_in_whole_mib():
+    small, large = (jobs.default_resources("train", b"{}", [size]) for size in (10_000, 100 << 20))
+    assert small.cpu_cores == 1 and small.gpu_memory_mib == 0 and 0 < small.memory_mib < large.memory_mib
+
+
+def _provider(price: int | None, *, heartbeat: int = 100, cores: int = 4, stake: int = 10, active: int = 0):
+    offers = () if price is None else (Offer(KIND_IDS["train"], price),)
+    return bytes(32), ProviderInfo(Hardware(cores, 4_096, None), offers, b"", stake, 0, heartbeat, active, 0, 0, 0)
+
+
+def test_eligible_offers_and_the_default_price_cap():
+    providers = [_provider(5), _provider(3), _provider(9), _provider(1, heartbeat=10), _provider(2, cores=1),
+                 _provider(4, stake=1), _provider(6, active=8), _provider(None)]
+    prices = jobs.eligible_prices(providers, KIND_IDS["train"], Resources(2, 1_024, 0), block=101,
+                                  heartbeat_timeout=15, min_stake=10, max_jobs=8)
+    assert prices == [3, 5, 9]  # stale, too small, understaked, full and not offering are left out
+    assert jobs.default_price_cap(prices, 2, 1) == 9  # room for a dispute's third provider
+    assert jobs.default_price_cap(prices, 1, 1) == 5
+    assert jobs.default_price_cap(prices[:2], 2, 1) == 5  # fewer than r + 1: the dearest
+    with pytest.raises(errors.NotEnoughProviders):
+        jobs.default_price_cap(prices, 4, 1)
+
+
+def test_the_default_deadline_leaves_room_for_a_dispute_and_the_run():
+    assert jobs.default_deadline(commit_period=60, reveal_period=10, run_seconds=7, block_seconds=2,
+                                 max_duration=10_000) == 2 * 70 + 4
+    assert jobs.default_deadline(commit_period=60, reveal_period=10, run_seconds=10**9, block_seconds=2,
+                                 max_duration=10_000) == 10_000
+
+
+@pytest.mark.parametrize("pallet", [ComputeJobs, FederatedLearning])
+def test_every_refusal_of_the_pallets_maps_to_a_typed_error(pallet):
+    for error in pallet.ERRORS:
+        failure = DispatchFailure("Module", pallet.NAME, error.__name__, "")
+        refused = errors.refusal(f"{pallet.NAME}.call", failure)
+        assert isinstance(refused, errors.Refused) and refused.failure is failure
+        expected = {"UnknownFile": "UnknownInput", "FileNotActive": "InputNotActive",
+                    "FileNotReadable": "InputNotReadable", "ParamsTooLong": "InvalidParams"}.get(
+            error.__name__, error.__name__)
+        if hasattr(errors, expected):
+            assert type(refused) is getattr(errors, expected), error.__name__
+        else:
+            assert type(refused) is errors.Refused
+    other = errors.refusal("ComputeJobs.submit", DispatchFailure("Token", None, "FundsUnavailable", ""))
+    assert type(other) is errors.Refused and "FundsUnavailable" in str(other)
