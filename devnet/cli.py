@@ -1,7 +1,7 @@
 """``cairn devnet``: a local network, every role as its own process, with fault injection.
 
-    cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--da-nodes N] [--base-path DIR]
-                    [--detach] [--fresh]
+    cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--da-nodes N] [--providers N]
+                    [--base-path DIR] [--detach] [--fresh]
     cairn devnet status [--base-path DIR]
     cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
     cairn devnet restart NAME [--base-path DIR]
@@ -64,11 +64,13 @@ def devnet() -> None:
               help="How many storage nodes [default: the config's, else 6: RS(3, 2) leaves one free for repairs].")
 @click.option("--da-nodes", type=click.IntRange(0, 32), default=None,
               help="How many DA nodes [default: the config's, else 4: two custodians per column, one may fail].")
+@click.option("--providers", type=click.IntRange(0, 32), default=None,
+              help="How many compute providers [default: the config's, else 3: r = 2 and one for disputes].")
 @click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")
 @click.option("--fresh", is_flag=True, help="Delete the base path's previous chain data first.")
 def devnet_up(config_path: Path | None, validators: int | None, base_path: Path | None, rpc_port: int | None,
               p2p_port: int | None, prometheus_port: int | None, storage_nodes: int | None, da_nodes: int | None,
-              detach: bool, fresh: bool) -> None:
+              providers: int | None, detach: bool, fresh: bool) -> None:
     """Start every role's processes on loopback; Ctrl-C (or `down`) stops them all."""
     try:
         config = DevnetConfig.load(config_path, ROLES)
@@ -80,6 +82,7 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
                               first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})
     config = config.with_role("storage_nodes", count=storage_nodes)
     config = config.with_role("da_nodes", count=da_nodes)
+    config = config.with_role("providers", count=providers)
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, timeouts: stop as on Ctrl-C
     try:
         _up(config, fresh, detach)

@@ -7,13 +7,14 @@ its own module and listing it here; the config, the launcher and the CLI pick it
 from __future__ import annotations
 
 from devnet.da import DA
+from devnet.provider import PROVIDER
 from devnet.role import Role
 from devnet.storage import STORAGE
 from devnet.validator import VALIDATOR
 
 __all__ = ["ROLES", "role_named"]
 
-ROLES: tuple[Role, ...] = (VALIDATOR, STORAGE, DA)
+ROLES: tuple[Role, ...] = (VALIDATOR, STORAGE, DA, PROVIDER)
 
 
 def role_named(name: str) -> Role | None:

@@ -55,11 +55,13 @@ def test_up_prints_every_process_and_the_commands_for_its_base_path(devnet):
         assert f"storage-{i}" in output and f"logs/storage-{i}.log" in output
     for i in range(4):
         assert f"da-{i}" in output and f"logs/da-{i}.log" in output
+    for i in range(3):
+        assert f"provider-{i}" in output and f"logs/provider-{i}.log" in output
     assert "//Alice" in output and "//Ferdie" in output
     for command in ("status", "kill NAME", "restart NAME", "down"):
         assert f"devnet {command} --base-path {base}" in output
     ports = [port for record in DevnetState.load(base).processes for port in record.ports.values()]
-    assert len(ports) == 22 and len(set(ports)) == 22 and 0 not in ports  # each picked and reported its own
+    assert len(ports) == 25 and len(set(ports)) == 25 and 0 not in ports  # each picked and reported its own
 
 
 def test_status_lists_every_process_with_its_heights(devnet):
@@ -75,6 +77,8 @@ def test_status_lists_every_process_with_its_heights(devnet):
     assert len(storage) == 6 and all(" running " in line and "fragments 0" in line for line in storage), result.output
     da = [line for line in lines if line.startswith("da-")]
     assert len(da) == 4 and all(" running " in line and "blobs 0" in line for line in da), result.output
+    providers = [line for line in lines if line.startswith("provider-")]
+    assert len(providers) == 3 and all(" running " in line and "jobs run 0" in line for line in providers), result.output
 
 
 def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
@@ -164,7 +168,7 @@ def test_a_second_devnet_with_picked_ports_runs_beside_the_first(devnet, tmp_pat
     base, _ = devnet
     config = tmp_path / "devnet.toml"
     config.write_text(f'base_path = "{tmp_path / "second"}"\n[validators]\ncount = 1\n'
-                      "[storage_nodes]\ncount = 0\n[da_nodes]\ncount = 0\n")
+                      "[storage_nodes]\ncount = 0\n[da_nodes]\ncount = 0\n[providers]\ncount = 0\n")
     result = cli("up", "--config", str(config), "--detach")
     try:
         assert result.exit_code == 0, result.output
@@ -192,7 +196,7 @@ def test_a_process_that_fails_to_start_fails_up_with_its_log(tmp_path):
 def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
     base = tmp_path / "foreground"
     process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up",
-                                "--validators", "1", "--storage-nodes", "0", "--da-nodes", "0",
+                                "--validators", "1", "--storage-nodes", "0", "--da-nodes", "0", "--providers", "0",
                                 "--base-path", str(base)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -214,6 +218,6 @@ def test_down_stops_every_process_including_restarted_ones(devnet):
     base, _ = devnet
     records = launcher.load(base).processes  # validator-3 restarted, validator-1 restarted by hand
     result = cli("down", "--base-path", str(base))
-    assert result.exit_code == 0 and "14 running process(es) stopped" in result.output  # 4 validators, 6 storage, 4 DA
+    assert result.exit_code == 0 and "17 running process(es) stopped" in result.output  # 4 validators, 6 storage, 4 DA, 3 providers
     assert set(states(base).values()) == {ProcessState.EXITED}
     assert all(process_state(record) is ProcessState.EXITED for record in records)

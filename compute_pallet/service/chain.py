@@ -1,0 +1,135 @@
+"""What the provider worker reads from and sends to the compute pallets.
+
+One place turns ``ComputeProviders``, ``ComputeJobs`` and ``FederatedLearning`` storage (decoded with the
+pallets' own types, :mod:`compute_pallet.pallets.types`) into the facts the worker decides on, and composes
+its transactions, so the job pipeline and the daemon never handle storage layouts or call names. A
+transaction the chain refuses raises :class:`Refused` with the runtime's error; a chain that does not answer
+raises the client's :class:`sdk.chain.ChainClientError`. Callers log and retry both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, ProviderInfo, Slot, SlotStatus
+from runtime.keyring import Keypair
+from sdk.chain import AsyncClient
+from sdk.chain.types import DispatchFailure
+
+__all__ = ["ProviderChain", "Refused", "Timing"]
+
+
+class Refused(Exception):
+    """The chain included a transaction of the provider and refused it (``failure`` says why)."""
+
+    def __init__(self, what: str, failure: DispatchFailure | None) -> None:
+        super().__init__(f"{what}: {failure}")
+        self.failure = failure
+
+    @property
+    def error(self) -> str:
+        return self.failure.name if self.failure is not None else ""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The chain constants the worker paces itself by."""
+
+    block_seconds: float
+    heartbeat_timeout: int
+    """Blocks of silence after which the provider loses its assignments."""
+
+
+class ProviderChain:
+    """Reads and transactions of the provider ``keypair`` through ``client``."""
+
+    def __init__(self, client: AsyncClient, keypair: Keypair) -> None:
+        self.client = client
+        self.keypair = keypair
+        self.account = keypair.public
+
+    async def timing(self) -> Timing:
+        """The block time between the two latest blocks' timestamps (a devnet may run shorter slots than the
+        ``MinimumPeriod`` pair suggests), and the heartbeat timeout."""
+        get = self.client.get_constant
+        block_ms = 2 * get("Timestamp", "MinimumPeriod")
+        head = await self.client.get_block_header()
+        if head is not None and head.number > 1:
+            now = await self.client.query("Timestamp", "Now", block_hash=head.hash)
+            before = await self.client.query("Timestamp", "Now", block_hash=head.parent_hash)
+            if now > before:
+                block_ms = now - before
+        return Timing(block_ms / 1000, get("ComputeProviders", "HeartbeatTimeout"))
+
+    def min_stake(self) -> int:
+        return self.client.get_constant("ComputeProviders", "MinStake")
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    async def registered(self) -> ProviderInfo | None:
+        return await self.client.query("ComputeProviders", "Providers", [self.account])
+
+    async def job(self, job_id: int, *, finalized: bool = False) -> Job | None:
+        """The job's record at the best block, or at the finalized one."""
+        at = await self.client.get_chain_finalised_head() if finalized else None
+        return await self.client.query("ComputeJobs", "Jobs", [job_id], block_hash=at)
+
+    async def assigned_jobs(self) -> list[int]:
+        """The jobs in which this provider holds an unsettled slot (``ProviderJobs``)."""
+        return sorted([job_id async for job_id, _ in self.client.query_map("ComputeJobs", "ProviderJobs",
+                                                                          [self.account])])
+
+    async def validation_of(self, job_id: int) -> bytes | None:
+        """The validation set of the federated task whose aggregation job ``job_id`` is, if any."""
+        key = await self.client.query("FederatedLearning", "JobTasks", [job_id])
+        if key is None:
+            return None
+        task = await self.client.query("FederatedLearning", "Tasks", [key[0]])
+        return None if task is None else task.validation
+
+    async def is_private(self, file_id: bytes) -> bool:
+        info = await self.client.query("FileBank", "Files", [file_id])
+        return info is not None and bool(info.encrypted)
+
+    def my_slot(self, job: Job) -> Slot | None:
+        """This provider's latest slot in ``job`` (a provider holds at most one per job)."""
+        mine = [slot for slot in job.slots if slot.provider == self.account]
+        return mine[-1] if mine else None
+
+    @staticmethod
+    def settled(job: Job | None) -> bool:
+        return job is None or job.status in (JobStatus.Verified, JobStatus.Failed)
+
+    @staticmethod
+    def others_reveals(job: Job, me: bytes) -> list[Slot]:
+        return [slot for slot in job.slots if slot.provider != me and slot.reveal is not None
+                and slot.status in (SlotStatus.Revealed, SlotStatus.Paid)]
+
+    # --- transactions --------------------------------------------------------------------------------
+
+    async def register(self, hardware: Hardware, offers: Sequence[Offer], endpoint: str, stake: int) -> None:
+        await self._submit("ComputeProviders", "register", {"hardware": hardware, "offers": tuple(offers),
+                                                            "endpoint": endpoint.encode(), "stake": stake})
+
+    async def update(self, hardware: Hardware, offers: Sequence[Offer], endpoint: str) -> None:
+        await self._submit("ComputeProviders", "update", {"hardware": hardware, "offers": tuple(offers),
+                                                          "endpoint": endpoint.encode()})
+
+    async def heartbeat(self) -> None:
+        await self._submit("ComputeProviders", "heartbeat", {})
+
+    async def commit(self, job_id: int, commitment: bytes) -> None:
+        await self._submit("ComputeJobs", "commit", {"job_id": job_id, "commitment": commitment})
+
+    async def reveal(self, job_id: int, digest: bytes, salt: bytes, outputs: Sequence[bytes],
+                     scores: Sequence[int]) -> None:
+        await self._submit("ComputeJobs", "reveal", {"job_id": job_id, "digest": digest, "salt": salt,
+                                                     "outputs": tuple(outputs), "scores": tuple(scores)})
+
+    async def _submit(self, pallet: str, name: str, args: dict[str, Any]) -> None:
+        call = self.client.compose_call(pallet, name, args)
+        receipt = await self.client.sign_and_submit(call, self.keypair, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise Refused(f"{pallet}.{name}", receipt.error_message)

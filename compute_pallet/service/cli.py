@@ -1,0 +1,110 @@
+"""``cairn provider``: rent this machine's compute to the chain's job market.
+
+    cairn provider --chain-rpc ws://127.0.0.1:9944 --key //Provider1 --base-path ./provider-1 [--http-port 0] \\
+        [--gpu auto|none] [--cores N] [--memory-mib N] [--price train=2000000000000 ...] [--stake UNITS] \\
+        [--fault wrong-result|no-show|copy] [--http-host 127.0.0.1] [--public-url URL]
+
+The provider registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either)
+with the hardware found (or the ``--cores`` / ``--memory-mib`` given; a GPU through CuPy with ``--gpu
+auto``), an offer for every job kind (``--price KIND=AMOUNT`` overrides one kind's price, in base units)
+and the stake given, then takes the jobs the chain assigns it. Jobs and their journal live under
+``--base-path``; once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http":
+port}}``), as the other daemons do. ``--fault`` makes it misbehave on purpose (tests and demos). SIGINT or
+SIGTERM stop it; a restarted provider resumes its jobs from the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+import trio
+
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.service.daemon import Provider, ProviderConfig, RegistrationFailed
+from compute_pallet.service.hardware import detect
+from compute_pallet.service.jobs import Fault
+from sdk.chain import ChainClientError
+from sdk.cli import key_argument
+from sdk.client import AsyncClient
+from sdk.serving import ENDPOINTS_FILE, write_endpoints
+
+__all__ = ["provider", "parse_prices"]
+
+log = logging.getLogger("cairn.provider")
+
+
+def parse_prices(values: tuple[str, ...]) -> dict[str, int]:
+    """``("train=5", "infer=1")`` → ``{"train": 5, "infer": 1}``; ``click.BadParameter`` for anything else."""
+    prices = {}
+    for value in values:
+        kind, _, amount = value.partition("=")
+        if kind not in KIND_IDS or not amount.isdigit():
+            raise click.BadParameter(f"{value!r} is not KIND=AMOUNT with KIND one of {', '.join(KIND_IDS)} and "
+                                     "AMOUNT a whole number of base units", param_hint="'--price'")
+        prices[kind] = int(amount)
+    return prices
+
+
+@click.command("provider")
+@click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
+              help="A node's JSON-RPC WebSocket to follow the chain through.")
+@click.option("--key", required=True, help="The provider account: //Name, 0x seed, or a file holding either.")
+@click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where jobs, their journal and endpoints.json live.")
+@click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of /v1/health and /metrics (0: any free port, written to endpoints.json).")
+@click.option("--http-host", default="127.0.0.1", show_default=True, help="Address the HTTP API binds.")
+@click.option("--public-url", default=None, help="Endpoint registered on chain [default: http://HOST:PORT].")
+@click.option("--gpu", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="auto: offer the first CUDA device CuPy finds, if any.")
+@click.option("--cores", type=click.IntRange(1), default=None, help="CPU cores offered [default: all].")
+@click.option("--memory-mib", type=click.IntRange(1), default=None, help="Memory offered [default: all].")
+@click.option("--price", "prices", multiple=True, metavar="KIND=AMOUNT",
+              help="Price of one job of KIND in base units (repeatable) [default: 1 token each].")
+@click.option("--stake", type=click.IntRange(0), default=None,
+              help="Stake to hold on registration, in base units [default: the chain's minimum].")
+@click.option("--fault", type=click.Choice([fault.value for fault in Fault]), default=None,
+              help="Misbehave on purpose: a wrong result, no commit at all, or a copied reveal.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def provider(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
+             gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...], stake: int | None,
+             fault: str | None, log_level: str) -> None:
+    """Run a compute provider: register, heartbeat, run the jobs the chain assigns, commit and reveal."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per fragment
+    keypair = key_argument(key)
+    price_of = parse_prices(prices)
+    hardware = detect(cores=cores, memory_mib=memory_mib, gpu=gpu == "auto")
+    base_path.mkdir(parents=True, exist_ok=True)
+    endpoints = base_path / ENDPOINTS_FILE
+    endpoints.unlink(missing_ok=True)  # a dead run's port must not be read as ours
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with AsyncClient(chain_rpc, signer=keypair) as client, trio.open_nursery() as nursery:
+                daemon = Provider(client, keypair, ProviderConfig(
+                    base_path=base_path, hardware=hardware, prices=price_of,
+                    stake=stake if stake is not None else client.get_constant("ComputeProviders", "MinStake"),
+                    http_host=http_host, http_port=http_port, public_url=public_url,
+                    fault=Fault(fault) if fault else None))
+                port = await nursery.start(daemon.run)
+                write_endpoints(base_path, {"http": port})
+                log.info("ready: http port %d (written to %s)", port, endpoints)
+                signum = await anext(signals)
+                log.info("stopping (%s)", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    except ChainClientError as exc:
+        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
+    except RegistrationFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        endpoints.unlink(missing_ok=True)

@@ -1,0 +1,341 @@
+"""One assignment, from ``JobAssigned`` to settlement: fetch, run, commit, upload, reveal.
+
+:meth:`JobWorker.work` takes a job id and does what the chain and the journal
+(:mod:`compute_pallet.service.journal`) say is left, so the same code serves a fresh assignment and a
+restart mid-job:
+
+1. **Reconcile.** The job settled, or this provider holds no live slot in it: forget it. A slot still
+   waiting for a commitment: run the job (again, unless the journal already has its result). A committed
+   slot: reveal with the journaled salt (without a record nothing can be revealed: the slot is handed back).
+2. **Run.** Download every input through ``client.storage.download`` (a private input may not be granted
+   yet: refusals are retried until the commit deadline), name them for the kind
+   (:mod:`compute_pallet.service.inputs`), run the kind in a subprocess under the job's limits
+   (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
+   no-show); a kind that refuses its inputs is a result like any other and is committed.
+3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
+   written first. The outputs are uploaded meanwhile, private if any input is private (then granted to the
+   submitter), ``result.json`` last.
+4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
+   the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
+   that had not committed yet on the other side) and the uploads are active.
+5. **Settle.** Once the chain has judged the job, the journal and work folder are deleted.
+
+Faults, for tests and demos (``--fault``): ``wrong-result`` commits and reveals a digest with every bit
+flipped (consistently, so it loses the verdict); ``no-show`` takes the assignment and never commits;
+``copy`` commits to a random digest without running anything, then reveals another provider's revealed
+digest and outputs, which the chain refuses (the commitment binds the digest and the provider).
+
+A failed transaction, an unreachable chain or a storage error is logged and retried until the phase's
+deadline; nothing here ends the daemon.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from compute_pallet.commitment import commitment
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
+from compute_pallet.service.chain import ProviderChain, Refused, Timing
+from compute_pallet.service.execution import Finished, Limits, execute
+from compute_pallet.service.inputs import input_names
+from compute_pallet.service.journal import JobRecord, Journal, JournalError, Phase
+from compute_pallet.service.metrics import ProviderMetrics
+from compute_pallet.service.runner import INPUTS, OUTPUTS, SPEC_FILE
+from sdk.chain import ChainClientError
+from sdk.client import AsyncClient
+from sdk.storage.errors import FileNotFound
+
+__all__ = ["Fault", "JobWorker", "GaveUp"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+KIND_NAMES = {kind_id: name for name, kind_id in KIND_IDS.items()}
+COMMIT_MARGIN_BLOCKS = 4
+"""Blocks kept between the end of a run and the commit deadline, for the commit to be included."""
+MIN_RUN_SECONDS = 5.0
+RETRY_S = (1.0, 2.0, 4.0, 8.0)
+"""Pauses between attempts of a step that failed (the last one repeats)."""
+
+
+class Fault(enum.Enum):
+    WRONG_RESULT = "wrong-result"
+    NO_SHOW = "no-show"
+    COPY = "copy"
+
+
+class GaveUp(Exception):
+    """A step of the job could not be done by its deadline; the job is left to the chain."""
+
+
+class _Progress:
+    """A job's record as the worker advances it; every change is journaled, one write at a time (the uploads
+    and the commit advance it concurrently)."""
+
+    def __init__(self, journal: Journal, record: JobRecord) -> None:
+        self.journal, self.record = journal, record
+        self._lock = trio.Lock()
+
+    async def update(self, **changes: object) -> JobRecord:
+        async with self._lock:
+            self.record = self.record.with_(**changes)
+            await trio.to_thread.run_sync(self.journal.save, self.record)
+        return self.record
+
+
+class JobWorker:
+    """Works on this provider's jobs (one :meth:`work` call per job)."""
+
+    def __init__(self, client: AsyncClient, chain: ProviderChain, journal: Journal, metrics: ProviderMetrics,
+                 timing: Timing, *, fault: Fault | None = None, parallel_runs: int = 1) -> None:
+        self.client, self.chain, self.journal, self.metrics = client, chain, journal, metrics
+        self.timing, self.fault = timing, fault
+        self._runs = trio.CapacityLimiter(parallel_runs)
+
+    async def work(self, job_id: int, changed: trio.Event) -> None:
+        """Take job ``job_id`` as far as this provider can; ``changed`` is set by the chain follower when the
+        job's phase moves (its reveal phase started, it was judged)."""
+        job = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
+        slot = None if job is None else self.chain.my_slot(job)
+        if job is None or self.chain.settled(job) or slot is None or slot.status not in (SlotStatus.Assigned,
+                                                                                         SlotStatus.Committed):
+            await self._forget(job_id, "settled, or not this provider's")
+            return
+        try:
+            record = await trio.to_thread.run_sync(self.journal.load, job_id)
+        except JournalError as exc:
+            log.warning("job %d: journal unreadable (%s): starting over", job_id, exc)
+            record = None
+        if slot.status is SlotStatus.Committed and (record is None or slot.commitment != self._commitment(record)):
+            self.metrics.job("failed")
+            log.error("job %d: committed, but no journal opens the commitment: handing it back", job_id)
+            return
+        if slot.status is SlotStatus.Assigned and self.fault is Fault.NO_SHOW:
+            self.metrics.job("assigned")
+            log.info("job %d: assigned; no-show fault: never committing", job_id)
+            return
+        self.metrics.active += 1
+        try:
+            if record is None:
+                self.metrics.job("assigned")
+                log.info("job %d: assigned (%s, %d input(s), commit by block %d)", job_id,
+                         KIND_NAMES.get(job.kind, job.kind), len(job.inputs), job.phase_deadline)
+                record = await (self._pretend(job_id) if self.fault is Fault.COPY else self._run(job, job_id))
+            await self._complete(job, _Progress(self.journal, record), committed=slot.status is SlotStatus.Committed,
+                                 changed=changed)
+        except GaveUp as exc:
+            self.metrics.job("failed")
+            log.warning("job %d: gave up: %s", job_id, exc)
+        finally:
+            self.metrics.active -= 1
+
+    async def _complete(self, job: Job, progress: _Progress, *, committed: bool, changed: trio.Event) -> None:
+        """Commit (unless the chain has the commitment already) while uploading, then reveal, then settle."""
+        job_id = progress.record.job_id
+        async with trio.open_nursery() as nursery:
+            if self.fault is not Fault.COPY:
+                nursery.start_soon(self._upload_all, job, progress)
+            if not committed:
+                await self._commit(job, progress)
+            elif progress.record.phase is Phase.COMMITTING:
+                await progress.update(phase=Phase.COMMITTED)
+            revealing = await self._reveal_phase(job_id, changed)
+            if revealing is None:
+                nursery.cancel_scope.cancel()
+        if revealing is None:
+            await self._forget(job_id, "judged before this provider revealed")
+            return
+        if self.fault is Fault.COPY:
+            await self._copy_reveal(job_id, progress.record, revealing)
+        elif progress.record.phase is not Phase.REVEALED:
+            record = progress.record
+            outputs = [record.files[name] for name in record.outputs]
+            await self._retry(job_id, "reveal", lambda: self.chain.reveal(
+                job_id, record.digest, record.salt, outputs, record.scores), until=revealing.phase_deadline)
+            await progress.update(phase=Phase.REVEALED)
+            self.metrics.job("revealed")
+            log.info("job %d: revealed 0x%s", job_id, record.digest.hex())
+        await self._settle(job_id, changed)
+
+    # --- run and commit -------------------------------------------------------------------------------
+
+    async def _run(self, job: Job, job_id: int) -> JobRecord:
+        workdir = await trio.to_thread.run_sync(self.journal.workdir, job_id)
+        kind = KIND_NAMES.get(job.kind, str(job.kind))
+        validation = await self.chain.validation_of(job_id) if kind == "fedavg" else None
+        names = input_names(kind, job.inputs, parent=job.parent, validation=validation)
+        await trio.to_thread.run_sync(_prepare, workdir, kind, job)
+        for file_id, name in zip(job.inputs, names):
+            if name is not None:
+                await self._download(job_id, file_id, workdir / INPUTS / name, job.phase_deadline)
+        head = await self._head()
+        wall = max(MIN_RUN_SECONDS, (job.phase_deadline - head - COMMIT_MARGIN_BLOCKS) * self.timing.block_seconds)
+        limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall)
+        async with self._runs:
+            log.info("job %d: running %s (%d MiB, %d core(s), %.0f s at most)", job_id, kind,
+                     job.resources.memory_mib, limits.threads, wall)
+            outcome = await execute(workdir, limits)
+        if not isinstance(outcome, Finished):
+            raise GaveUp(f"the run was stopped ({outcome.reason}: {outcome.detail})")
+        self.metrics.job("refused" if outcome.refused else "run")
+        log.info("job %d: ran%s, digest 0x%s", job_id, f" (the kind refused: {outcome.refused})"
+                 if outcome.refused else "", outcome.digest.hex())
+        digest = bytes(b ^ 0xFF for b in outcome.digest) if self.fault is Fault.WRONG_RESULT else outcome.digest
+        return JobRecord(job_id, Phase.RAN, os.urandom(32), digest, outcome.outputs, outcome.scores)
+
+    async def _pretend(self, job_id: int) -> JobRecord:
+        """The copy fault's 'result': a random digest, committed without running anything."""
+        log.info("job %d: copy fault: committing without running", job_id)
+        return JobRecord(job_id, Phase.RAN, os.urandom(32), os.urandom(32), (), ())
+
+    async def _download(self, job_id: int, file_id: bytes, path: Path, deadline: int) -> None:
+        async def fetch() -> None:
+            try:
+                await self.client.storage.download(file_id, path)
+            except FileNotFound:
+                raise GaveUp(f"input 0x{file_id.hex()} is gone from the chain") from None
+
+        await self._retry(job_id, f"download 0x{file_id.hex()}", fetch, until=deadline)
+
+    async def _commit(self, job: Job, progress: _Progress) -> None:
+        """Journal the salt and digest, then commit them (a refusal is checked against the chain: a commit
+        sent before a restart may already be there)."""
+        job_id = progress.record.job_id
+        record = await progress.update(phase=Phase.COMMITTING)
+        wanted = self._commitment(record)
+        try:
+            await self._retry(job_id, "commit", lambda: self.chain.commit(job_id, wanted), until=job.phase_deadline)
+        except Refused as exc:
+            current = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
+            mine = None if current is None else self.chain.my_slot(current)
+            if mine is None or mine.status is not SlotStatus.Committed or mine.commitment != wanted:
+                raise GaveUp(f"the commit was refused: {exc}") from None
+        await progress.update(phase=Phase.COMMITTED)
+        self.metrics.job("committed")
+        log.info("job %d: committed", job_id)
+
+    # --- upload, reveal, settle -----------------------------------------------------------------------
+
+    async def _upload_all(self, job: Job, progress: _Progress) -> None:
+        """Upload the outputs not uploaded yet, all at once, journaling each file id as its upload completes:
+        private if any input is private, then granted to the submitter."""
+        job_id = progress.record.job_id
+        private = False
+        for file_id in job.inputs:
+            private = private or await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
+        folder = self.journal.folder / str(job_id) / OUTPUTS
+
+        async def upload(name: str) -> None:
+            async def attempt() -> bytes:
+                file_id = await self.client.storage.upload(folder / name, private=private)
+                if private:
+                    await self.client.storage.grant(file_id, job.submitter)
+                return file_id
+
+            file_id = await self._retry(job_id, f"upload {name}", attempt, until=job.deadline)
+            await progress.update(files={**progress.record.files, name: file_id})
+
+        async with trio.open_nursery() as nursery:
+            for name in progress.record.outputs:
+                if name not in progress.record.files:
+                    nursery.start_soon(upload, name)
+        self.metrics.job("uploaded")
+        log.info("job %d: %d output(s) uploaded%s", job_id, len(progress.record.outputs),
+                 " (private, granted to the submitter)" if private else "")
+
+    async def _reveal_phase(self, job_id: int, changed: trio.Event) -> Job | None:
+        """The job once its reveal phase is final with this provider's slot committed; None if the job was
+        judged, or the slot lost, first."""
+        while True:
+            with trio.move_on_after(self.timing.block_seconds * 3):
+                await changed.wait()
+            final = await self._retry(job_id, "read", lambda: self.chain.job(job_id, finalized=True))
+            if final is not None and final.status is JobStatus.Revealing and self._committed(final):
+                return final
+            best = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
+            if best is None or self.chain.settled(best) or not self._committed(best):
+                return None
+            if changed.is_set():
+                await trio.sleep(self.timing.block_seconds / 2)  # moved on the best chain: finality follows
+
+    async def _copy_reveal(self, job_id: int, record: JobRecord, job: Job) -> None:
+        """The copy fault: wait for another provider's reveal and reveal it as this provider's own."""
+        while not (theirs := self.chain.others_reveals(job, self.chain.account)):
+            await trio.sleep(self.timing.block_seconds)
+            current = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
+            if current is None or current.status is not JobStatus.Revealing:
+                raise GaveUp("copy fault: nobody revealed anything to copy")
+            job = current
+        reveal = theirs[0].reveal
+        assert reveal is not None
+        try:
+            await self.chain.reveal(job_id, reveal.digest, record.salt, reveal.outputs, reveal.scores)
+        except Refused as exc:
+            raise GaveUp(f"copy fault: the chain refused the copied reveal ({exc.error})") from None
+        log.error("job %d: copy fault: the chain took a copied reveal", job_id)
+
+    async def _settle(self, job_id: int, changed: trio.Event) -> None:
+        """Wait for the verdict, then forget the job."""
+        while not self.chain.settled(await self._retry(job_id, "read", lambda: self.chain.job(job_id))):
+            with trio.move_on_after(self.timing.block_seconds * 3):
+                await changed.wait()
+            if changed.is_set():
+                await trio.sleep(self.timing.block_seconds)
+        self.metrics.job("settled")
+        await self._forget(job_id, "judged")
+
+    async def _forget(self, job_id: int, why: str) -> None:
+        if await trio.to_thread.run_sync(self.journal.drop, job_id):
+            log.info("job %d: forgotten (%s)", job_id, why)
+
+    # --- helpers --------------------------------------------------------------------------------------
+
+    def _commitment(self, record: JobRecord) -> bytes:
+        return commitment(record.job_id, self.chain.account, record.digest, record.salt)
+
+    def _committed(self, job: Job) -> bool:
+        slot = self.chain.my_slot(job)
+        return slot is not None and slot.status is SlotStatus.Committed
+
+    async def _head(self) -> int:
+        header = await self._retry(None, "read", self.client.get_block_header)
+        return 0 if header is None else header.number
+
+    async def _retry(self, job_id: int | None, step: str, attempt: Callable[[], Awaitable[T]], *,
+                     until: int | None = None) -> T:
+        """``attempt()`` until it succeeds: a chain or storage error is logged and retried; past block ``until``
+        it raises :class:`GaveUp`. A :class:`Refused` transaction is not retried (the chain said no)."""
+        failures = 0
+        while True:
+            try:
+                return await attempt()
+            except ChainClientError as exc:
+                self.metrics.retries[step.split(" ")[0]] += 1
+                pause = RETRY_S[min(failures, len(RETRY_S) - 1)]
+                failures += 1
+                log.warning("job %s: %s failed (%s: %s); again in %.0f s", job_id, step, type(exc).__name__, exc,
+                            pause)
+            if until is not None and await self._head() > until:
+                raise GaveUp(f"{step}: still failing past block {until}")
+            await trio.sleep(pause)
+
+
+def _prepare(workdir: Path, kind: str, job: Job) -> None:
+    """The runner's ``spec.json`` and an empty ``inputs/`` folder (a rerun starts from clean inputs)."""
+    inputs = workdir / INPUTS
+    if inputs.exists():
+        for stale in inputs.iterdir():
+            stale.unlink()
+    inputs.mkdir(exist_ok=True)
+    spec = {"kind": kind, "params": bytes(job.params).hex(), "seed": bytes(job.seed).hex()}
+    (workdir / SPEC_FILE).write_text(json.dumps(spec))

@@ -1,0 +1,129 @@
+"""The provider's job journal: what it must remember about a job to finish it after a crash.
+
+One folder per job under ``<base-path>/jobs/<job id>/`` holds the job's work folder (inputs, outputs, see
+:mod:`compute_pallet.service.runner`) and ``journal.json``, a :class:`JobRecord` written durably (temporary
+name, fsync, rename: :func:`sdk.durable.write_durably`), so after a crash at any moment it is the previous
+record or the new one, never a mix. The record is written *before* each step that the chain remembers:
+
+- ``committing``: the salt and digest, before the commit is submitted (a commit whose salt was lost could
+  never be revealed, and the slot would be slashed as a no-show);
+- ``committed``: once the commit is included;
+- each uploaded output's file id as its upload completes (a restart uploads only the missing ones);
+- ``revealed``: once the reveal is included.
+
+A restarted worker reconciles each record with the chain (:mod:`compute_pallet.service.jobs`): it runs the
+job again if it had not committed, reveals with the journaled salt if it had, and drops jobs the chain has
+settled. A record that does not decode is reported as :class:`JournalError` (the job is then handed back:
+without its salt nothing can be revealed).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from sdk.durable import write_durably
+
+__all__ = ["Phase", "JobRecord", "Journal", "JournalError", "JOURNAL_FILE"]
+
+JOURNAL_FILE = "journal.json"
+MAX_RECORD_BYTES = 1 << 20
+
+
+class JournalError(Exception):
+    """A journal record that cannot be read back."""
+
+
+class Phase(enum.Enum):
+    RAN = "ran"
+    """The result is known (digest, output names), nothing sent to the chain yet."""
+    COMMITTING = "committing"
+    """The commit is being submitted: it may or may not be on chain."""
+    COMMITTED = "committed"
+    REVEALED = "revealed"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: int
+    phase: Phase
+    salt: bytes
+    digest: bytes
+    """What this provider commits to (a faulty provider's, as it commits it)."""
+    outputs: tuple[str, ...]
+    """Output file names in reveal order."""
+    scores: tuple[int, ...]
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Output name -> the file id of its completed upload."""
+
+    def with_(self, **changes: object) -> JobRecord:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def encode(self) -> bytes:
+        doc = asdict(self)
+        doc.update(phase=self.phase.value, salt=self.salt.hex(), digest=self.digest.hex(),
+                   files={name: fid.hex() for name, fid in self.files.items()})
+        return json.dumps(doc, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> JobRecord:
+        try:
+            doc = json.loads(data)
+            record = cls(int(doc["job_id"]), Phase(doc["phase"]), bytes.fromhex(doc["salt"]),
+                         bytes.fromhex(doc["digest"]), tuple(str(name) for name in doc["outputs"]),
+                         tuple(int(score) for score in doc["scores"]),
+                         {str(name): bytes.fromhex(fid) for name, fid in doc["files"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise JournalError(f"not a job record: {exc}") from None
+        if len(record.salt) != 32 or len(record.digest) != 32 or any(len(f) != 32 for f in record.files.values()):
+            raise JournalError("a salt, digest or file id of the wrong length")
+        return record
+
+
+class Journal:
+    """Job folders and records under ``folder``. Every method blocks on the disk: call it from a thread."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def workdir(self, job_id: int) -> Path:
+        """The job's folder (created if missing)."""
+        path = self.folder / str(job_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def job_ids(self) -> list[int]:
+        """Every job with a folder, in id order."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(path.name) for path in self.folder.iterdir() if path.name.isdigit())
+
+    def load(self, job_id: int) -> JobRecord | None:
+        """The job's record (None if it has none); :class:`JournalError` if it does not decode."""
+        path = self.folder / str(job_id) / JOURNAL_FILE
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_RECORD_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        if len(data) > MAX_RECORD_BYTES:
+            raise JournalError(f"{path} is larger than any record")
+        record = JobRecord.decode(data)
+        if record.job_id != job_id:
+            raise JournalError(f"{path} holds the record of job {record.job_id}")
+        return record
+
+    def save(self, record: JobRecord) -> None:
+        path = self.workdir(record.job_id) / JOURNAL_FILE
+        write_durably(path, record.encode(), path.with_name(JOURNAL_FILE + ".partial"))
+
+    def drop(self, job_id: int) -> bool:
+        """Forget the job: its record and work folder; whether there was anything to forget."""
+        path = self.folder / str(job_id)
+        if not path.exists():
+            return False
+        shutil.rmtree(path, ignore_errors=True)
+        return True

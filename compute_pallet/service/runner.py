@@ -1,0 +1,89 @@
+"""The job subprocess: ``python -m compute_pallet.service.runner WORKDIR`` runs one job kind and writes its result.
+
+The provider worker never runs a kind in its own process: it prepares a work folder, starts this module
+under CPU, memory and wall-time limits (:mod:`compute_pallet.service.execution`) and reads back what it
+wrote. The folder's layout (version 1):
+
+- ``spec.json`` (read): ``{"kind": name, "params": hex, "seed": hex}``;
+- ``inputs/<name>`` (read): each input file under the name the kind expects (``dataset``, ``model``, ...);
+- ``outputs/<name>`` (written): each of the kind's output files, then ``result.json``, the canonical JSON of
+  the kind's result record (the bytes the digest covers);
+- ``report.json`` (written last, by rename, so its presence means the run finished):
+  ``{"digest": hex, "outputs": [names: the kind's in sorted order, then "result.json"], "scores": [int...],
+  "refused": null | {"error": class name, "message": text}}``.
+
+**A refused input is a result.** A kind that refuses its inputs or params (``kinds.InvalidInputs``, which
+``train.Diverged`` is, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every honest machine
+alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class name>,
+"message": <text>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and
+``result.json`` is still uploaded so the submitter reads why. The pallet then pays the agreeing providers
+as for any verified job: they fetched the inputs and ran the kind.
+
+Exit status: 0 when ``report.json`` was written; :data:`EXIT_MEMORY` when the kind ran out of the memory the
+limits allow (not an outcome: it depends on the machine's limits); anything else is a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["EXIT_MEMORY", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "canonical_json", "run"]
+
+EXIT_MEMORY = 3
+SPEC_FILE = "spec.json"
+REPORT_FILE = "report.json"
+RESULT_FILE = "result.json"
+INPUTS = "inputs"
+OUTPUTS = "outputs"
+
+
+def canonical_json(value: object) -> bytes:
+    """The JSON ``kinds.result_digest`` hashes: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def run(workdir: Path) -> None:
+    """Run the job described in ``workdir`` and write its outputs and report (see the module docstring)."""
+    from compute_pallet import kinds
+    from compute_pallet.formats import FormatError
+
+    spec = json.loads((workdir / SPEC_FILE).read_text())
+    inputs = {path.name: path.read_bytes() for path in sorted((workdir / INPUTS).iterdir())}
+    params, seed = bytes.fromhex(spec["params"]), bytes.fromhex(spec["seed"])
+    refused: dict[str, str] | None = None
+    try:
+        produced = kinds.kind(spec["kind"]).run(inputs, params, seed)
+        outputs, result = produced.outputs, produced.result
+    except (kinds.InvalidInputs, kinds.InvalidParams, FormatError) as exc:
+        refused = {"error": type(exc).__name__, "message": str(exc)}
+        outputs, result = {}, {"refused": refused["error"], "message": refused["message"]}
+    folder = workdir / OUTPUTS
+    folder.mkdir(exist_ok=True)
+    for name, data in outputs.items():
+        (folder / name).write_bytes(data)
+    (folder / RESULT_FILE).write_bytes(canonical_json(result))
+    shares = result.get("shares_ppm", [])
+    report = {"digest": kinds.result_digest(outputs, result).hex(), "outputs": [*sorted(outputs), RESULT_FILE],
+              "scores": [int(s) for s in shares] if isinstance(shares, list) else [], "refused": refused}
+    partial = workdir / (REPORT_FILE + ".partial")
+    partial.write_text(json.dumps(report))
+    partial.replace(workdir / REPORT_FILE)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m compute_pallet.service.runner WORKDIR", file=sys.stderr)
+        return 2
+    try:
+        run(Path(argv[0]))
+    except MemoryError:
+        print(f"out of memory (the job's limit), pid {os.getpid()}", file=sys.stderr)
+        return EXIT_MEMORY
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

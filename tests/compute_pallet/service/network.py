@@ -1,0 +1,99 @@
+"""A real compute market for tests: one dev validator, storage node processes and ``cairn provider`` processes.
+
+``start_market(folder, faults=(None, None))`` starts the chain (the ``dev`` preset with the storage nodes'
+and providers' accounts endowed, and RS(1, 1) as the default code so that two storage nodes hold any file),
+the storage nodes, then one provider per entry of ``faults`` (``None`` for an honest one, else a ``--fault``
+value), and returns once every provider is registered on chain. Provider ``i`` acts as the devnet's provider
+``i`` does (:func:`devnet.provider.provider_account`: provider 0 is storage node 0's account). The
+integration tests of the market reuse it with their own faults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from devnet.launcher import endow_accounts
+from devnet.provider import provider_account
+from node.chain_spec import preset
+from runtime.cairn import runtime_params
+from runtime.keyring import Keypair
+from tests.integration.daemons import DaemonProcess
+from tests.integration.nodes import NodeProcess, free_port, wait_until
+from tests.storage_node.service.chain import STORAGE_ACCOUNTS, ws_url
+from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
+
+__all__ = ["ProviderProcess", "Market", "start_market", "MARKET_PARAMS"]
+
+MARKET_PARAMS: dict[str, dict[str, Any]] = {"FileBank": {"default_k": 1, "default_m": 1}}
+"""Two storage nodes hold any file the SDK uploads with the defaults (the providers' outputs included)."""
+START_TIMEOUT = 90.0
+
+
+@dataclass
+class ProviderProcess(DaemonProcess):
+    MODULE = "compute_pallet.service"
+
+    fault: str | None = None
+
+    def extra_args(self) -> list[str]:
+        return ["--gpu", "none", *(["--fault", self.fault] if self.fault else [])]
+
+    def journaled_jobs(self) -> list[int]:
+        return sorted(int(path.name) for path in (self.base_path / "jobs").glob("*") if path.name.isdigit())
+
+
+@dataclass
+class Market:
+    chain: NodeProcess
+    storage: list[StorageNodeProcess]
+    providers: list[ProviderProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return ws_url(self.chain)
+
+    def provider_of(self, account: bytes) -> ProviderProcess:
+        return next(p for p in self.providers if p.account == account)
+
+    def stop(self) -> None:
+        for process in [*self.providers, *self.storage]:
+            process.stop()
+        self.chain.stop()
+
+
+def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]]) -> NodeProcess:
+    accounts = [*STORAGE_ACCOUNTS, *(provider_account(i) for i in range(1, 8))]
+    spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in accounts))
+    spec = replace(spec, runtime=runtime_params({**MARKET_PARAMS, **params}))
+    spec_path = folder / "spec.json"
+    spec.save(spec_path)
+    node = NodeProcess(["--chain", str(spec_path), "--validator", "--key", "//Alice"], folder / "data",
+                       free_port(), free_port(), folder / "node.log").start()
+    wait_until(lambda: node.finalized() >= 1, 60, "first finalized block")
+    return node
+
+
+def start_providers(market: Market, folder: Path, faults: Sequence[str | None]) -> list[ProviderProcess]:
+    """One provider per fault, numbered after those already running, returned once all are ready."""
+    first = len(market.providers)
+    started = [ProviderProcess(provider_account(first + i), market.url, folder / f"provider-{first + i}",
+                               fault=fault).spawn() for i, fault in enumerate(faults)]
+    market.providers.extend(started)
+    for process in started:
+        process.wait_ready(START_TIMEOUT)
+    return started
+
+
+def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, storage_nodes: int = 2,
+                 params: Mapping[str, Mapping[str, Any]] | None = None) -> Market:
+    folder.mkdir(parents=True, exist_ok=True)
+    market = Market(start_chain(folder, params or {}), [])
+    try:
+        market.storage = start_cluster(market.url, folder, storage_nodes)
+        start_providers(market, folder, faults)
+    except BaseException:
+        market.stop()
+        raise
+    return market
