@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import urllib.request
 
 import pytest
 
@@ -71,3 +72,18 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
     assert json.loads(result_bytes.getvalue())["layers"] == [64, 64, 10]
     for provider in market.providers:  # settled jobs leave nothing behind
         assert provider.journaled_jobs() == []
+
+
+def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):
+    provider = market.providers[0]
+    with urllib.request.urlopen(f"{provider.url}/v1/health", timeout=10) as response:
+        health = json.loads(response.read())
+    assert health["account"] == "0x" + provider.account.hex() and health["registered"]
+    assert health["stake"] > 0 and health["reputation"] == 1000 and health["fault"] is None
+    with urllib.request.urlopen(f"{provider.url}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert "cairn_provider_job_cpu_seconds_total" in metrics and "cairn_provider_worker_cpu_seconds_total" in metrics
+    assert 'cairn_provider_jobs_total{phase="assigned"}' in metrics
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{provider.url}/v1/jobs", timeout=10)
+    assert refused.value.code == 404

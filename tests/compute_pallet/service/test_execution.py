@@ -1,0 +1,85 @@
+"""The job subprocess under its limits: a finished run's report, a refused input as a deterministic result,
+and runs ended by the memory, CPU-time and wall-time limits or by a crash, each reported for what it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compute_pallet import datasets, kinds
+from compute_pallet.service.execution import Finished, Killed, Limits, execute
+from compute_pallet.service.runner import INPUTS, OUTPUTS, RESULT_FILE, SPEC_FILE, canonical_json
+
+SEED = bytes(range(32))
+ROOMY = Limits(memory_bytes=1 << 30, wall_seconds=120, cpu_seconds=120, threads=1)
+
+
+@pytest.fixture(scope="module")
+def digits() -> bytes:
+    return datasets.split("digits")[0]
+
+
+def prepare(folder: Path, kind: str, params: bytes, inputs: dict[str, bytes]) -> Path:
+    (folder / INPUTS).mkdir(parents=True)
+    for name, data in inputs.items():
+        (folder / INPUTS / name).write_bytes(data)
+    (folder / SPEC_FILE).write_text(json.dumps({"kind": kind, "params": params.hex(), "seed": SEED.hex()}))
+    return folder
+
+
+async def test_a_run_reports_the_digest_the_kind_gives_in_process(tmp_path, digits):
+    params = b'{"epochs": 2, "hidden": [16]}'
+    outcome = await execute(prepare(tmp_path, "train", params, {"dataset": digits}), ROOMY)
+    expected = kinds.kind("train").run({"dataset": digits}, params, SEED)
+    assert outcome == Finished(kinds.result_digest(expected.outputs, expected.result),
+                               ("model.safetensors", RESULT_FILE), (), None)
+    assert (tmp_path / OUTPUTS / "model.safetensors").read_bytes() == expected.outputs["model.safetensors"]
+    assert (tmp_path / OUTPUTS / RESULT_FILE).read_bytes() == canonical_json(expected.result)
+
+
+@pytest.mark.parametrize("params, inputs, refusal", [
+    (b'{}', {"dataset": b"not an npz"}, "MalformedDataset"),
+    (b'{"learning_rate": 10.0, "epochs": 3}', None, "Diverged"),
+    (b'{}', {"dataset": None, "extra": b""}, "InvalidInputs"),
+])
+async def test_a_refused_input_is_a_result_every_run_agrees_on(tmp_path, digits, params, inputs, refusal):
+    inputs = {name: digits if data is None else data for name, data in (inputs or {"dataset": None}).items()}
+    outcomes = [await execute(prepare(tmp_path / str(i), "train", params, inputs), ROOMY) for i in range(2)]
+    assert outcomes[0] == outcomes[1]
+    outcome = outcomes[0]
+    assert isinstance(outcome, Finished) and outcome.refused == refusal and outcome.outputs == (RESULT_FILE,)
+    record = json.loads((tmp_path / "0" / OUTPUTS / RESULT_FILE).read_bytes())
+    assert record["refused"] == refusal and record["message"]
+    assert outcome.digest == kinds.result_digest({}, record)
+
+
+async def test_a_run_past_its_memory_is_killed_and_reported(tmp_path, digits):
+    limits = Limits(memory_bytes=64 << 20, wall_seconds=120, cpu_seconds=120, threads=1)
+    job = prepare(tmp_path, "train", b'{"hidden": [4096, 4096, 4096, 4096]}', {"dataset": digits})
+    outcome = await execute(job, limits)
+    assert isinstance(outcome, Killed) and outcome.reason == "memory", outcome
+
+
+async def test_a_run_past_its_wall_time_is_killed(tmp_path, digits):
+    limits = Limits(memory_bytes=1 << 30, wall_seconds=2, cpu_seconds=120, threads=1)
+    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', {"dataset": digits}), limits)
+    assert isinstance(outcome, Killed) and outcome.reason == "wall-time", outcome
+
+
+async def test_a_run_past_its_cpu_time_is_killed(tmp_path, digits):
+    limits = Limits(memory_bytes=1 << 30, wall_seconds=120, cpu_seconds=1, threads=1)
+    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', {"dataset": digits}), limits)
+    assert isinstance(outcome, Killed) and outcome.reason == "cpu-time", outcome
+
+
+async def test_a_crashed_runner_is_reported_with_its_last_words(tmp_path):
+    (tmp_path / SPEC_FILE).write_text("{}")  # no inputs folder, no kind
+    outcome = await execute(tmp_path, ROOMY)
+    assert isinstance(outcome, Killed) and outcome.reason == "crashed" and "exit status 1" in outcome.detail
+
+
+def test_a_job_s_limits_come_from_its_resources_and_deadline():
+    limits = Limits.for_job(memory_mib=512, cpu_cores=2, wall_seconds=10.5)
+    assert limits == Limits(memory_bytes=512 << 20, wall_seconds=10.5, cpu_seconds=21, threads=2)
