@@ -10,15 +10,17 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   retained blob names it any more.
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment (refused unless it is a point of G1's subgroup,
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
-  usable bytes, :mod:`da_layer.blobs`) and a namespace, and charges ``fee_per_byte`` per byte. It fixes the
+  usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
+  the blob's verdict (see *Attestations*). It fixes the
   blob's node set (a copy of ``NodeSet``) and its custody seed
   ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot choose; from them
   :mod:`da_layer.custody` says which nodes keep which columns.
 - **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
   than 2/3 of the set's stake (cheap, first), then the aggregate with one ``fast_aggregate_verify`` (the
-  fast BLS path), and marks the blob ``Available``. A blob still pending ``attestation_deadline`` blocks
-  after submission becomes ``Unavailable``.
+  fast BLS path), and marks the blob ``Available``; the signers then share ``attester_share_perbill`` of
+  its fee pro rata to stake (:func:`fee_shares`), the rest is burned. A blob still pending
+  ``attestation_deadline`` blocks after submission becomes ``Unavailable`` and its whole fee is burned.
 - **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
   block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
   node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) within
@@ -38,6 +40,7 @@ attestation, empty until then); ``Audit{node, blob_id, commitment, cell_index u1
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Protocol
 
@@ -57,7 +60,7 @@ __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
     "DEFINITION", "DaNode", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
-    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased", "NodeUpdated",
+    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased", "NodeUpdated", "FeeSettled", "fee_shares",
 ]
 
 BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
@@ -82,6 +85,8 @@ class DataAvailabilityHoldReason(enum.IntEnum):
     """Why this pallet holds balance."""
 
     NodeStake = 0
+    BlobFee = 1
+    """A blob's fee, from submission to its verdict."""
 
 
 class BlobStatus(enum.IntEnum):
@@ -129,6 +134,8 @@ class Blob:
     custody_seed: Annotated[bytes, H256, "H256"]
     signers: Annotated[bytes, BYTES, "Vec<u8>"] = b""
     """The bitfield of the attestation that made it available (empty before)."""
+    fee: Annotated[int, U128, "Balance"] = 0
+    """What the submitter paid (held until the verdict, then shared by the attesters and burned)."""
 
 
 @scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
@@ -180,6 +187,16 @@ class BlobUnavailable:
     """The blob's attestation deadline passed without a quorum."""
 
     blob_id: Hash
+
+
+@dataclass(frozen=True)
+class FeeSettled:
+    """The blob's verdict settled its fee: ``rewarded`` went to the nodes that attested it, ``burned`` out of
+    the issuance (all of it for an unavailable blob)."""
+
+    blob_id: Hash
+    rewarded: Balance
+    burned: Balance
 
 
 @dataclass(frozen=True)
@@ -340,12 +357,6 @@ class InvalidCommitment(DispatchError):
 # --- config -----------------------------------------------------------------------------------------
 
 
-class DaCurrency(HoldCurrency, Protocol):
-    """Holds for stakes, and withdrawal (out of the issuance) for blob fees: Balances."""
-
-    def withdraw(self, who: bytes, amount: int) -> None: ...
-
-
 class ChainHashes(Protocol):
     """Block hashes the runtime keeps: the genesis hash (attestation messages) and the parent's (seeds)."""
 
@@ -367,8 +378,9 @@ class DataAvailabilityWeights:
     """From ``benchmarks/da_pallet_weights.py`` on the 2-core reference VM (medians, whole dispatch): register
     1.8 ms (one POP check, 1.3 ms); submit_blob 1.0 ms, plus 0.06 ms (measured alone) for the commitment's
     point check; attest 1.8 ms with 4 signers and 8.6 ms with 100 (one ``fast_aggregate_verify``, 1.5 ms, plus
-    ~70 µs per signer key decompressed and stake read); answer_audit 3.6-5.0 ms (one cell proof, 3.5 ms);
-    ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
+    ~70 µs per signer key decompressed and stake read; 8.8 ms with each signer's fee share moved, the accounts
+    it writes counted as storage); answer_audit 3.6-5.0 ms (one cell proof, 3.5 ms); ~0.1 ms per audit
+    started (15 in 1.7 ms). Each weight rounds its figure up."""
 
     def register(self) -> Weight:
         return Weight(2_000 * US + 4 * READ + 5 * WRITE, 512)
@@ -377,8 +389,10 @@ class DataAvailabilityWeights:
         return Weight(1_100 * US + 3 * READ + 5 * WRITE, 512)
 
     def attest(self, members: int) -> Weight:
-        """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed."""
-        return Weight(1_600 * US + members * 75 * US + 2 * READ + 4 * WRITE, 256 + 160 * members)
+        """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
+        the signers paid a share of the fee (each an account and a hold written)."""
+        return Weight(1_600 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
+                      256 + 160 * members)
 
     def answer_audit(self) -> Weight:
         return Weight(5_000 * US + 2 * READ + 2 * WRITE, 2_400)
@@ -394,7 +408,7 @@ class DataAvailabilityWeights:
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
         per_item = 2 * READ + 2 * WRITE + 20 * US
-        return Weight(10 * US + 5 * READ + (deadlines + pruned + audits_closed + 2 * released) * per_item
+        return Weight(10 * US + 5 * READ + (2 * deadlines + pruned + audits_closed + 2 * released) * per_item
                       + audits_started * 200 * US, 0)
 
 
@@ -427,12 +441,15 @@ class DataAvailabilityParams:
     """Blocks (40 s) to answer: the node waits for the challenge to be final, fetches nothing, submits."""
     slash_perbill: int = 100_000_000
     """10% of the stake per missed audit: three misses take a quarter of it."""
+    attester_share_perbill: int = 800_000_000
+    """80% of an available blob's fee goes to the nodes that attested it, pro rata to stake; the rest is
+    burned, so a submitter who runs every DA node itself still pays for its blobs."""
 
 
 @dataclass(frozen=True)
 class DataAvailabilityConfig:
     weights: DataAvailabilityWeightInfo
-    currency: DaCurrency
+    currency: HoldCurrency
     chain: ChainHashes
     min_stake: int
     fee_per_byte: int
@@ -447,6 +464,20 @@ class DataAvailabilityConfig:
     audits_per_period: int
     audit_deadline: int
     slash_perbill: int
+    attester_share_perbill: int
+
+
+def fee_shares(fee: int, share_perbill: int, stakes: Sequence[int]) -> tuple[list[int], int]:
+    """How an available blob's ``fee`` is settled: each attester's share of ``share_perbill`` of it, pro rata
+    to its stake (rounded down), and what is burned (the rest, rounding included); they add up to ``fee``.
+
+    Pro rata to stake rather than equal shares: the quorum that makes a blob available and the slash that
+    backs an attestation are both counted in stake, and equal shares would pay an operator for splitting
+    one stake over many nodes."""
+    pool = fee * share_perbill // PERBILL
+    total = sum(stakes)
+    shares = [pool * stake // total for stake in stakes] if total else [0] * len(stakes)
+    return shares, fee - sum(shares)
 
 
 def blob_id_of(submitter: bytes, commitment: bytes, block: int, count: int) -> bytes:
@@ -464,7 +495,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CRATE = "pallet_data_availability"
     HOLD_REASONS = DataAvailabilityHoldReason
     EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
-              Slashed, NodeDeregistered, StakeReleased, NodeUpdated)
+              Slashed, NodeDeregistered, StakeReleased, NodeUpdated, FeeSettled)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
               MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
@@ -472,6 +503,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
+        Constant("AttesterShare", U32, lambda c: c.attester_share_perbill,
+                 "Parts per billion of an available blob's fee shared by its attesters (pro rata to stake)."),
         Constant("MaxBlobLength", U32, lambda c: c.max_blob_length, "The most payload bytes one blob carries."),
         Constant("MaxBlobsPerBlock", U32, lambda c: c.max_blobs_per_block, "Blobs one block accepts."),
         Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,
@@ -543,11 +576,13 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         deadline = now + cfg.attestation_deadline
         if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
             raise TooManyBlobs()
-        cfg.currency.withdraw(submitter, cfg.fee_per_byte * length)
+        fee = cfg.fee_per_byte * length
+        cfg.currency.hold(DataAvailabilityHoldReason.BlobFee, submitter, fee)
         count = self.blob_count.get()
         blob_id = blob_id_of(submitter, commitment, now, count)
         seed = custody_seed_of(self._parent_hash(), blob_id)
-        self.blobs.insert(blob_id, Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed))
+        self.blobs.insert(blob_id, Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed,
+                                        fee=fee))
         self.blob_count.put(count + 1)
         self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
         self.expiries.mutate(now + cfg.retention_period, lambda ids: ids + (blob_id,))
@@ -582,6 +617,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.audit_pool.insert(size, blob_id)
         self.audit_pool_index.insert(blob_id, size)
         self.audit_pool_size.put(size + 1)
+        self._settle_fee(blob_id, blob, [(blob.node_set[i], members[i].stake) for i in positions])
         self.deposit_event(BlobAvailable(blob_id))
 
     @call(3, weight=lambda w, audit_id, cell, proof: w.answer_audit())
@@ -655,8 +691,18 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             blob = self.blobs.get(blob_id)
             if blob is not None and blob.status is BlobStatus.Pending:
                 self.blobs.insert(blob_id, replace(blob, status=BlobStatus.Unavailable))
+                self._settle_fee(blob_id, blob, [])
                 self.deposit_event(BlobUnavailable(blob_id))
         return len(due)
+
+    def _settle_fee(self, blob_id: bytes, blob: Blob, attesters: list[tuple[bytes, int]]) -> None:
+        """Pay ``attesters`` (account, stake) their shares of the blob's held fee and burn the rest."""
+        currency, reason = self.config.currency, DataAvailabilityHoldReason.BlobFee
+        shares, burned = fee_shares(blob.fee, self.config.attester_share_perbill, [stake for _, stake in attesters])
+        for (who, _), share in zip(attesters, shares):
+            currency.transfer_on_hold(reason, blob.submitter, who, share)
+        burned = currency.burn_held(reason, blob.submitter, burned, best_effort=True)  # from a hook: never fail
+        self.deposit_event(FeeSettled(blob_id, sum(shares), burned))
 
     def _close_audits(self, n: int) -> int:
         due = self.audit_deadlines.take(n)
@@ -760,6 +806,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert 0 < cfg.attestation_deadline < cfg.retention_period, "a blob is judged before it is pruned"
         assert cfg.custody_replication > 0 and 0 < cfg.max_nodes <= kzg.CELLS_PER_BLOB * cfg.custody_replication, \
             "every node keeps at least one column"
+        assert cfg.attester_share_perbill <= PERBILL, "attesters share at most the whole fee"
         assert cfg.audit_period > 0 and 0 < cfg.audit_deadline
         assert cfg.slash_perbill <= PERBILL
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from da_layer import bls, kzg
 from da_layer.attestation import attestation_message, bitfield
@@ -31,6 +33,7 @@ from da_layer.pallet import (
     DataAvailability,
     DataAvailabilityHoldReason,
     DeadlinePassed,
+    FeeSettled,
     InvalidAggregate,
     InvalidCell,
     InvalidCellProof,
@@ -54,6 +57,7 @@ from da_layer.pallet import (
     ZeroLength,
     blob_id_of,
     custody_seed_of,
+    fee_shares,
 )
 from runtime.frame.composition import PalletSlot
 from runtime.frame.pallet import Origin
@@ -72,7 +76,8 @@ PUBLICS = [bls.public_key(s) for s in SECRETS]
 STAKE = 100
 PARAMS = {"min_stake": 50, "fee_per_byte": 1, "max_blobs_per_block": 2, "attestation_deadline": 5, "custody_replication": 2,
           "max_nodes": 4, "max_endpoint_length": 32, "retention_period": 20, "audit_period": 4, "audits_per_period": 2,
-          "audit_deadline": 3, "slash_perbill": 100_000_000}
+          "audit_deadline": 3, "slash_perbill": 100_000_000, "attester_share_perbill": 700_000_000}
+PARAMS_SHARE = PARAMS["attester_share_perbill"]
 GENESIS_HASH = PARENT_HASH  # the mock's block 1 has PARENT_HASH as its parent
 
 
@@ -340,6 +345,60 @@ def test_pending_blob_becomes_unavailable_at_its_deadline(blob):
         assert da(ext).blobs.get(blob_id).status is BlobStatus.Unavailable
         assert_noop(ext, DeadlinePassed, attest, ext, blob_id, bitfield([0, 1, 2, 3], 4),
                     aggregate_of(blob_id, commitment, [0, 1, 2, 3]))
+
+
+# --- fees -----------------------------------------------------------------------------------------------
+
+
+@given(fee=st.integers(0, 10**30), share=st.integers(0, 10**9), stakes=st.lists(st.integers(0, 10**24), max_size=128))
+def test_fee_shares_add_up_to_the_fee_and_follow_stake(fee, share, stakes):
+    shares, burned = fee_shares(fee, share, stakes)
+    assert sum(shares) + burned == fee and burned >= 0 and all(part >= 0 for part in shares)
+    pool = fee * share // 10**9
+    total = sum(stakes)
+    assert burned >= fee - pool
+    assert all(part * total <= pool * stake for part, stake in zip(shares, stakes))  # never past its pro rata
+    assert pool - sum(shares) <= len(stakes) if total else shares == [0] * len(stakes)  # only rounding is burned
+
+
+def fee_hold(ext: TestExternalities) -> int:
+    return ext.pallet(Balances).balance_on_hold(DataAvailabilityHoldReason.BlobFee, SUBMITTER)
+
+
+@settings(max_examples=15, deadline=None)
+@given(stakes=st.lists(st.integers(50, 10**5), min_size=4, max_size=4),
+       signers=st.sets(st.integers(0, 3), min_size=1), length=st.integers(1, USABLE_BYTES_PER_BLOB))
+def test_an_available_blobs_fee_goes_to_its_attesters_and_the_burn_and_nowhere_else(blob, stakes, signers, length):
+    assume(3 * sum(stakes[i] for i in signers) > 2 * sum(stakes))
+    commitment = blob[1]
+    with new_ext() as ext:
+        balances = ext.pallet(Balances)
+        for i, stake in enumerate(stakes):
+            ext.dispatch(Origin.signed(NODES[i]), "DataAvailability", "register", **registration(i, stake=stake))
+        submitter_before = balances.free_balance(SUBMITTER)
+        blob_id = submit(ext, commitment, length)
+        assert fee_hold(ext) == length == da(ext).blobs.get(blob_id).fee  # fee_per_byte is 1
+        nodes_before = [balances.free_balance(node) for node in NODES[:4]]
+        issuance_before = balances.total_issuance.get()
+        attest(ext, blob_id, bitfield(sorted(signers), 4),
+               aggregate_of(blob_id, commitment, sorted(signers)))
+        shares, burned = fee_shares(length, PARAMS_SHARE, [stakes[i] for i in sorted(signers)])
+        paid = {i: share for i, share in zip(sorted(signers), shares)}
+        assert [balances.free_balance(node) - before for node, before in zip(NODES, nodes_before)] == \
+            [paid.get(i, 0) for i in range(4)]
+        assert issuance_before - balances.total_issuance.get() == burned
+        assert fee_hold(ext) == 0 and balances.free_balance(SUBMITTER) == submitter_before - length
+        assert_has_event(ext, FeeSettled(blob_id, sum(shares), burned))
+
+
+def test_an_unavailable_blobs_fee_is_burned(blob):
+    with new_ext() as ext:
+        register(ext)
+        issuance = ext.pallet(Balances).total_issuance.get()
+        blob_id = submit(ext, blob[1])
+        run_to_block(ext, 6)
+        assert_has_event(ext, FeeSettled(blob_id, 0, 5000))
+        assert fee_hold(ext) == 0 and ext.pallet(Balances).total_issuance.get() == issuance - 5000
 
 
 # --- audits and retention -----------------------------------------------------------------------------
