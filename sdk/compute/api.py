@@ -95,54 +95,67 @@ class ComputeApi:
         signer = market.signer.public
         name, kind_id = jobs.resolve_kind(kind)
         encoded = jobs.build_params(name, params)
-        if len(encoded) > market.constant("ComputeJobs", "MaxParamsLength"):
-            raise InvalidParams(f"params are {len(encoded)} bytes, the chain takes at most "
-                                f"{market.constant('ComputeJobs', 'MaxParamsLength')}")
+        longest = market.constant("ComputeJobs", "MaxParamsLength")
+        if len(encoded) > longest:
+            raise InvalidParams(f"params are {len(encoded)} bytes, the chain takes at most {longest}")
         files = [parse_file_id(file_id) for file_id in inputs]
-        if not 0 < len(files) <= market.constant("ComputeJobs", "MaxInputs"):
-            raise BadInputs(f"{len(files)} inputs; a job takes 1 to {market.constant('ComputeJobs', 'MaxInputs')}")
-        sizes = await market.readable_sizes(files, signer)
-        if resources is None:
-            resources = jobs.default_resources(name, encoded, sizes)
+        most = market.constant("ComputeJobs", "MaxInputs")
+        if not 0 < len(files) <= most:
+            raise BadInputs(f"{len(files)} inputs; a job takes 1 to {most}")
+        estimate = jobs.estimate(name, encoded, await market.readable_sizes(files, signer))
+        resources = jobs.chain_resources(estimate) if resources is None else resources
         if resources.cpu_cores <= 0 or resources.memory_mib <= 0:
             raise AbsurdResources(f"{resources}: a job needs at least one core and some memory")
-        if not 0 < redundancy <= market.constant("ComputeJobs", "MaxRedundancy"):
-            raise BadRedundancy(f"redundancy {redundancy}: 1 to {market.constant('ComputeJobs', 'MaxRedundancy')}")
+        most = market.constant("ComputeJobs", "MaxRedundancy")
+        if not 0 < redundancy <= most:
+            raise BadRedundancy(f"redundancy {redundancy}: 1 to {most}")
         block = await market.block_number()
-        prices = jobs.eligible_prices(
-            await market.providers(), kind_id, resources, block=block + 1,
-            heartbeat_timeout=market.constant("ComputeProviders", "HeartbeatTimeout"),
-            min_stake=market.constant("ComputeProviders", "MinStake"),
-            max_jobs=market.constant("ComputeProviders", "MaxJobsPerProvider"))
-        dispute_extra = market.constant("ComputeJobs", "DisputeExtra")
-        price_cap = jobs.default_price_cap(prices, redundancy, dispute_extra) if max_price is None else max_price
-        within = sum(1 for price in prices if price <= price_cap)
-        if within < redundancy:
-            raise NotEnoughProviders(f"{within} eligible providers offer {name} at {price_cap} or less, the "
-                                     f"redundancy asks for {redundancy}")
-        commit_period = market.constant("ComputeJobs", "CommitPeriod")
-        reveal_period = market.constant("ComputeJobs", "RevealPeriod")
-        max_duration = market.constant("ComputeJobs", "MaxJobDuration")
-        if deadline is None:
-            run_seconds = kinds.kind(name).resources(encoded, dict(zip(jobs.input_names(name, len(sizes)), sizes))).seconds
-            deadline = jobs.default_deadline(commit_period=commit_period, reveal_period=reveal_period,
-                                             run_seconds=run_seconds,
-                                             block_seconds=2 * market.constant("Timestamp", "MinimumPeriod") / 1000,
-                                             max_duration=max_duration)
-        if not commit_period + reveal_period < deadline <= max_duration:
-            raise BadDeadline(f"deadline {deadline} blocks: more than {commit_period + reveal_period} (a commit and a "
-                              f"reveal phase), at most {max_duration}")
-        escrow = price_cap * (redundancy + dispute_extra)
+        price_cap = await self._price_cap(name, kind_id, resources, redundancy, max_price, block + 1)
+        blocks = self._deadline(deadline, estimate.seconds)
+        escrow = market.escrow_for(price_cap, redundancy)
         if await market.free_balance(signer) < escrow:
-            raise InsufficientFunds(f"the escrow is {escrow} (price cap {price_cap} x (redundancy {redundancy} + "
-                                    f"{dispute_extra} for a dispute)), more than the signer's free balance")
+            raise InsufficientFunds(f"the escrow is {escrow} (price cap {price_cap} x (redundancy {redundancy} + the "
+                                    f"providers of a dispute)), more than the signer's free balance")
         receipt = await market.submit("ComputeJobs", "submit", {
             "kind": kind_id, "inputs": tuple(files), "params": encoded, "resources": resources,
-            "price_cap": price_cap, "deadline": block + 1 + deadline, "redundancy": redundancy})
+            "price_cap": price_cap, "deadline": block + 1 + blocks, "redundancy": redundancy})
         job_id = next(e.event.job_id for e in receipt.triggered_events if e.name == "JobSubmitted")
         assigned = [p for e in receipt.triggered_events if e.name == "JobAssigned" for p in e.event.providers]
         await self._grant(await self._private_inputs(files, signer), assigned)
         return job_id
+
+    async def _price_cap(self, name: str, kind_id: int, resources: Resources, redundancy: int,
+                         max_price: int | None, block: int) -> int:
+        """``max_price``, or the default cap over the offers of the providers eligible at ``block``;
+        :class:`NotEnoughProviders` if fewer than ``redundancy`` of them offer the kind within the cap."""
+        market = self.market
+        prices = jobs.eligible_prices(
+            await market.providers(), kind_id, resources, block=block,
+            heartbeat_timeout=market.constant("ComputeProviders", "HeartbeatTimeout"),
+            min_stake=market.constant("ComputeProviders", "MinStake"),
+            max_jobs=market.constant("ComputeProviders", "MaxJobsPerProvider"))
+        if max_price is None:
+            return jobs.default_price_cap(prices, redundancy, market.constant("ComputeJobs", "DisputeExtra"))
+        within = sum(1 for price in prices if price <= max_price)
+        if within < redundancy:
+            raise NotEnoughProviders(f"{within} eligible providers offer {name} at {max_price} or less, the "
+                                     f"redundancy asks for {redundancy}")
+        return max_price
+
+    def _deadline(self, deadline: int | None, run_seconds: int) -> int:
+        """``deadline`` (blocks from now), or the default for a run of ``run_seconds``; :class:`BadDeadline` if
+        the chain would refuse it."""
+        market = self.market
+        commit, reveal = market.constant("ComputeJobs", "CommitPeriod"), market.constant("ComputeJobs", "RevealPeriod")
+        longest = market.constant("ComputeJobs", "MaxJobDuration")
+        if deadline is None:
+            deadline = jobs.default_deadline(
+                commit_period=commit, reveal_period=reveal, run_seconds=run_seconds,
+                block_seconds=2 * market.constant("Timestamp", "MinimumPeriod") / 1000, max_duration=longest)
+        if not commit + reveal < deadline <= longest:
+            raise BadDeadline(f"deadline {deadline} blocks: more than {commit + reveal} (a commit and a reveal phase), "
+                              f"at most {longest}")
+        return deadline
 
     async def _private_inputs(self, files: Sequence[bytes], owner: bytes) -> list[bytes]:
         """The private files among ``files`` that ``owner`` owns (the ones it grants its providers)."""
@@ -245,7 +258,7 @@ class ComputeApi:
     def _report(self, job_id: JobId, job: Job) -> JobStatus:
         slots = tuple(Slot(s.provider, s.round, s.status.name, s.price, None if s.reveal is None else s.reveal.digest,
                            () if s.reveal is None else tuple(s.reveal.outputs)) for s in job.slots)
-        escrowed = job.price_cap * (job.redundancy + self.market.constant("ComputeJobs", "DisputeExtra"))
+        escrowed = self.market.escrow_for(job.price_cap, job.redundancy)
         paid = sum(s.price for s in job.slots if s.status is SlotStatus.Paid)
         return JobStatus(job_id, jobs.kind_name(job.kind), job.submitter, tuple(job.inputs),
                          bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,

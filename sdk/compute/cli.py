@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Callable, TypeVar
 
 import click
 from rich.console import Console
@@ -35,13 +35,20 @@ from sdk.cli import chain_options, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
-from sdk.compute.records import JobStatus, Lineage, TaskStatus
+from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, TaskStatus
+from sdk.storage.records import Record
 
 __all__ = ["compute", "fl"]
 
+R = TypeVar("R", bound=Record)
 
-def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
+
+def _report(record: R, as_json: bool, show: Callable[[R], None]) -> None:
+    """``record`` as JSON on stdout, or as ``show`` puts it for people."""
+    if as_json:
+        click.echo(json.dumps(record.to_json(), indent=2))
+    else:
+        show(record)
 
 
 def _short(value: bytes | None) -> str:
@@ -81,8 +88,12 @@ def providers(rpc: str, key: str, as_json: bool) -> None:
     with user_client(rpc, key) as client:
         found = client.compute.providers()
     if as_json:
-        _print_json([p.to_json() for p in found])
-        return
+        click.echo(json.dumps([p.to_json() for p in found], indent=2))
+    else:
+        _show_providers(found)
+
+
+def _show_providers(found: list[Provider]) -> None:
     table = Table("account", "cores", "memory MiB", "gpu", "offers", "stake", "heartbeat", "active", "verified",
                   "lost", "no-shows", "reputation")
     for p in found:
@@ -118,7 +129,7 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
         else:
             status = client.compute.status(job)
     if as_json:
-        _print_json(status.to_json())
+        _report(status, True, _show_job)
         return
     if wait_:
         Console(stderr=True).print(f"job {job}: {status.state}, paid {status.paid}, refunded {status.refunded}")
@@ -132,11 +143,7 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
 def status(rpc: str, key: str, job: int, as_json: bool) -> None:
     """A job's phase, slots and verdicts, verified outputs and payments."""
     with user_client(rpc, key) as client:
-        found = client.compute.status(job)
-    if as_json:
-        _print_json(found.to_json())
-    else:
-        _show_job(found)
+        _report(client.compute.status(job), as_json, _show_job)
 
 
 @compute.command()
@@ -148,11 +155,11 @@ def status(rpc: str, key: str, job: int, as_json: bool) -> None:
 def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
     """Download a verified job's outputs (checked against its digest) into a folder."""
     with user_client(rpc, key) as client:
-        found = client.compute.result(job, output)
-    if as_json:
-        _print_json(found.to_json())
-        return
-    for path in found.files:
+        _report(client.compute.result(job, output), as_json, _show_paths)
+
+
+def _show_paths(result: JobResult) -> None:
+    for path in result.files:
         click.echo(path)
 
 
@@ -163,11 +170,7 @@ def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
 def lineage(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     """Where a file came from: the jobs, inputs, federated rounds and contributors behind it."""
     with user_client(rpc, key) as client:
-        graph = client.compute.lineage(file_id)
-    if as_json:
-        _print_json(graph.to_json())
-    else:
-        _show_lineage(graph)
+        _report(client.compute.lineage(file_id), as_json, _show_lineage)
 
 
 def _show_lineage(graph: Lineage) -> None:
@@ -252,11 +255,7 @@ def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, p
 def fl_status(rpc: str, key: str, task: int, as_json: bool) -> None:
     """A task's rounds: contributors, scores, rewards, slashes and the global model of each."""
     with user_client(rpc, key) as client:
-        found = client.fl.status(task)
-    if as_json:
-        _print_json(found.to_json())
-    else:
-        _show_task(found)
+        _report(client.fl.status(task), as_json, _show_task)
 
 
 def _show_task(task: TaskStatus) -> None:

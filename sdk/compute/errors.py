@@ -2,8 +2,9 @@
 client caught it before submitting or the chain refused the call.
 
     ChainClientError                          (sdk.chain.errors)
+    ├── NoSigner (BadArgument)                the operation signs, and the client has no signer (the storage
+    │                                         client's own class: one client, one answer)
     └── ComputeError
-        ├── NoSigner (BadArgument)            the operation signs, and the client was made without a signer
         ├── Refused                           a compute or federated-learning call refused (``failure``: the
         │   │                                 chain's DispatchError, ``None`` when checked here first)
         │   ├── UnknownKind (LookupError)     no job kind with this name or id
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from sdk.chain.errors import BadArgument, ChainClientError
 from sdk.chain.types import DispatchFailure
+from sdk.storage.errors import NoSigner
 
 __all__ = ["ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs", "BadRedundancy",
            "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable", "InsufficientFunds",
@@ -37,10 +39,6 @@ __all__ = ["ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams"
 
 class ComputeError(ChainClientError):
     """Base of every error of ``client.compute`` and ``client.fl``."""
-
-
-class NoSigner(ComputeError, BadArgument):
-    """The operation needs an account to sign with: build the client with ``signer=``."""
 
 
 class Refused(ComputeError):

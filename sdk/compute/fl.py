@@ -83,7 +83,7 @@ class FlApi:
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
         await market.readable_sizes(files, creator)
-        funds = reward_pool + rounds * price_cap * (redundancy + market.constant("ComputeJobs", "DisputeExtra"))
+        funds = reward_pool + rounds * market.escrow_for(price_cap, redundancy)
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
                                     f"escrow), more than the signer's free balance")

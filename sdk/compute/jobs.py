@@ -2,10 +2,10 @@
 strict JSON, the names its inputs and outputs go by, and the defaults ``submit`` fills in.
 
 **Inputs and outputs by position.** A job's inputs and verified outputs are lists of file ids on chain; the
-kinds name theirs. Inputs: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
-[updates.0 … updates.{n-1}] (a federated round's job also carries the global model first and the task's
-validation set last: the provider worker reads those from the task). Outputs: the kind's output files in name order, then ``result.json``
-(the run's result record), which is how ``result`` names what it downloads.
+kinds name theirs. Inputs are named by ``compute_pallet.kinds`` (``named_inputs``, ``input_sizes``: ``train``
+[dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg`` [base, updates…, validation?]).
+Outputs are the kind's output files in name order, then ``result.json`` (the run's result record), which is
+how ``result`` names what it downloads.
 
 **Defaults.** ``resources``: the kind's own estimate over the inputs' sizes (``kind.resources``), in whole MiB.
 ``max_price``: the offer of the (r + ``DisputeExtra``)-th cheapest eligible provider, so that the first round
@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from compute_pallet import kinds
 from compute_pallet.kinds.params import IntListField
 from compute_pallet.pallets.types import ProviderInfo, Resources
-from sdk.compute.errors import InvalidParams, NotEnoughProviders, UnknownKind
+from sdk.compute.errors import BadInputs, InvalidParams, NotEnoughProviders, UnknownKind
 
 __all__ = ["ParamsLike", "RESULT_NAME", "OUTPUT_NAMES", "resolve_kind", "kind_name", "build_params",
-           "params_from_args", "input_names", "output_names", "default_resources", "eligible_prices",
+           "params_from_args", "output_names", "estimate", "chain_resources", "eligible_prices",
            "default_price_cap", "default_deadline"]
 
 ParamsLike = Mapping[str, object] | bytes | None
@@ -97,14 +97,6 @@ def params_from_args(kind: str, pairs: Sequence[str]) -> dict[str, object]:
     return params
 
 
-def input_names(kind: str, count: int) -> tuple[str, ...]:
-    """The kind's names for a job's ``count`` positional inputs."""
-    if kind == "fedavg":
-        return tuple(f"updates.{i}" for i in range(count))
-    order = ("dataset", "model") if kind == "train" else ("model", "dataset")
-    return order[:count] + tuple(f"extra.{i}" for i in range(count - len(order)))
-
-
 def output_names(kind: str, count: int) -> tuple[str, ...]:
     """File names for a verified job's ``count`` outputs: the kind's outputs, then ``result.json`` (outputs past
     what this client knows of the kind are ``output.<i>``)."""
@@ -113,9 +105,18 @@ def output_names(kind: str, count: int) -> tuple[str, ...]:
     return (*names, RESULT_NAME) if count else ()
 
 
-def default_resources(kind: str, params: bytes, sizes: Sequence[int]) -> Resources:
-    """What one execution needs by the kind's estimate over its inputs' sizes (bytes, by position)."""
-    estimate = kinds.kind(kind).resources(params, dict(zip(input_names(kind, len(sizes)), sizes)))
+def estimate(kind: str, params: bytes, sizes: Sequence[int]) -> kinds.Resources:
+    """The kind's own estimate of one run over inputs of ``sizes`` bytes (in the job's order);
+    :class:`BadInputs` for more inputs than the kind takes."""
+    try:
+        named = kinds.input_sizes(kind, sizes)
+    except kinds.InvalidInputs as exc:
+        raise BadInputs(str(exc)) from None
+    return kinds.kind(kind).resources(params, named)
+
+
+def chain_resources(estimate: kinds.Resources) -> Resources:
+    """An estimate as the chain states resources: cores, whole MiB of memory, no GPU."""
     return Resources(estimate.cpu_cores, max(1, math.ceil(estimate.memory_bytes / MIB)), 0)
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Callable
 
-from sdk.compute.jobs import input_names, kind_name
+from compute_pallet import kinds
+from sdk.compute.jobs import kind_name
 from sdk.compute.market import Market
 from sdk.compute.records import Lineage, LineageEdge, LineageNode
 
@@ -37,8 +38,9 @@ class _Graph:
         self.edges: dict[tuple[str, str, str], None] = {}
 
     def node(self, node_id: str, type_: str, label: str, details: dict[str, Any] | None = None) -> None:
+        """Add a node; the first label that says more than the node's type wins."""
         known = self.nodes.get(node_id)
-        if known is None or (known.label == type_ and label != type_):  # a file first seen unnamed gets its role
+        if known is None or (known.label == type_ and label != type_):
             self.nodes[node_id] = LineageNode(node_id, type_, label, details or {})
 
     def edge(self, source: str, target: str, relation: str) -> None:
@@ -59,26 +61,34 @@ async def walk(market: Market, root: bytes) -> Lineage:
 
     while queue:
         file_id = queue.popleft()
-        entry = await market.lineage(file_id)
-        if entry is not None:
-            kind = kind_name(entry.kind)
-            job = f"job:{entry.job_id}"
-            graph.node(job, "job", f"{kind} #{entry.job_id}",
-                       {"job_id": entry.job_id, "kind": kind, "block": entry.block,
-                        "providers": ["0x" + p.hex() for p in entry.providers]})
-            graph.edge(job, _file(file_id), "output")
-            names = input_names(kind, len(entry.inputs)) if entry.parent is None else ()
-            for i, source in enumerate(entry.inputs):
-                label = names[i].split(".")[0] if names else "file"  # a round's files are named by the round
-                visit(source, label)
-                graph.edge(_file(source), job, "input")
-            if entry.parent is not None:
-                visit(entry.parent, "model")
-                graph.edge(_file(entry.parent), _file(file_id), "parent")
         produced = await market.model_round(file_id)
-        if produced is not None:
+        if produced is not None:  # first: the round knows its updates and validation set by name
             await _add_round(market, graph, file_id, *produced, visit)
+        entry = await market.lineage(file_id)
+        if entry is None:
+            continue
+        kind = kind_name(entry.kind)
+        job = f"job:{entry.job_id}"
+        graph.node(job, "job", f"{kind} #{entry.job_id}",
+                   {"job_id": entry.job_id, "kind": kind, "block": entry.block,
+                    "providers": ["0x" + p.hex() for p in entry.providers]})
+        graph.edge(job, _file(file_id), "output")
+        for source, label in zip(entry.inputs, _input_labels(kind, len(entry.inputs))):
+            visit(source, label)
+            graph.edge(_file(source), job, "input")
+        if entry.parent is not None:
+            visit(entry.parent, "model")
+            graph.edge(_file(entry.parent), _file(file_id), "parent")
     return Lineage(root, tuple(graph.nodes.values()), tuple(LineageEdge(*key) for key in graph.edges))
+
+
+def _input_labels(kind: str, count: int) -> list[str]:
+    """What each input of a verified job is, for people: its name in the kind, without an index."""
+    try:
+        names = kinds.input_sizes(kind, [0] * count)
+    except (kinds.UnknownKind, kinds.InvalidInputs):
+        return ["file"] * count
+    return [{"base": "model", "updates": "update"}.get(stem, stem) for stem in (n.split(".")[0] for n in names)]
 
 
 async def _add_round(market: Market, graph: _Graph, model: bytes, task_id: int, round: int,
@@ -95,6 +105,9 @@ async def _add_round(market: Market, graph: _Graph, model: bytes, task_id: int, 
     graph.edge(node, _file(model), "aggregated")
     if record is None:
         return
+    task = await market.task(task_id)
+    if task is not None and task.validation is not None:
+        visit(task.validation, "dataset")
     visit(record.global_in, "model")
     graph.edge(_file(record.global_in), node, "input")
     for contributor, update in zip(record.contributors, record.updates):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ExtrinsicReceipt
-from sdk.compute.errors import InputNotActive, InputNotReadable, NoSigner, UnknownInput, refusal
+from sdk.compute.errors import InputNotActive, InputNotReadable, UnknownInput, refusal
 from sdk.storage.ledger import Ledger
 
 if TYPE_CHECKING:  # the pallets' record types
@@ -33,9 +33,8 @@ class Market:
 
     @property
     def signer(self) -> Keypair:
-        if self._signer is None:
-            raise NoSigner("this operation signs: build the client with signer=Keypair or a secret URI")
-        return self._signer
+        """The signing key pair; :class:`~sdk.storage.errors.NoSigner` if the client has none."""
+        return self.ledger.signer
 
     @property
     def account(self) -> bytes | None:
@@ -44,6 +43,10 @@ class Market:
 
     def constant(self, pallet: str, name: str) -> int:
         return int(self.chain.get_constant(pallet, name))
+
+    def escrow_for(self, price_cap: int, redundancy: int) -> int:
+        """What a job (or a federated round's aggregation) holds: ``price_cap`` x (r + ``DisputeExtra``)."""
+        return price_cap * (redundancy + self.constant("ComputeJobs", "DisputeExtra"))
 
     async def free_balance(self, account: bytes) -> int:
         """What ``account`` could put on hold now (free less frozen)."""

@@ -22,7 +22,6 @@ from compute_pallet import kinds
 from compute_pallet.commitment import commitment
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
 from sdk.client import AsyncClient, Client
-from sdk.compute.jobs import input_names
 from tests.integration.nodes import NodeProcess, wait_until
 from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
@@ -90,23 +89,18 @@ class PlayedProvider:
         self.client = client
         self.account = client.signer.public
 
-    async def run(self, job_id: int, *, names: tuple[str, ...] | None = None) -> None:
-        """Do the job's slot: ``names`` are the kind's names for the job's inputs (``None``: the SDK's
-        convention for the kind), ``"-"`` for an input the kind does not take (a round's global model)."""
+    async def run(self, job_id: int) -> None:
+        """Do the job's slot: read its inputs, run its kind, upload, commit, reveal."""
         client = self.client
         job = await self._job(job_id)
-        kind = kinds.kind(job.kind)
-        name = next(n for n, i in kinds.KIND_IDS.items() if i == job.kind)
-        names = names or input_names(name, len(job.inputs))
-        inputs, private = {}, False
-        for label, file_id in zip(names, job.inputs):
-            info = await client.query("FileBank", "Files", [file_id])
-            private |= info.encrypted
-            if label != "-":
-                buffer = io.BytesIO()
-                await client.storage.download(file_id, buffer)
-                inputs[label] = buffer.getvalue()
-        output = await anyio.to_thread.run_sync(kind.run, inputs, bytes(job.params), job.seed)
+        files, private = [], False
+        for file_id in job.inputs:
+            private |= (await client.query("FileBank", "Files", [file_id])).encrypted
+            buffer = io.BytesIO()
+            await client.storage.download(file_id, buffer)
+            files.append(buffer.getvalue())
+        inputs = kinds.named_inputs(job.kind, files)
+        output = await anyio.to_thread.run_sync(kinds.kind(job.kind).run, inputs, bytes(job.params), job.seed)
         record = json.dumps(output.result, sort_keys=True, separators=(",", ":")).encode()
         files = [output.outputs[n] for n in sorted(output.outputs)] + [record]
         uploaded = [await client.storage.upload(data, private=private) for data in files]
@@ -131,7 +125,7 @@ class PlayedProvider:
         assert receipt.is_success, receipt.error_message
 
 
-async def play(url: str, job_id: int, *, names: tuple[str, ...] | None = None) -> None:
+async def play(url: str, job_id: int) -> None:
     """Every played provider assigned to the job does its slot, concurrently."""
     async with AsyncClient(url) as reader:
         job = await reader.query("ComputeJobs", "Jobs", [job_id])
@@ -141,5 +135,5 @@ async def play(url: str, job_id: int, *, names: tuple[str, ...] | None = None) -
             async def one(uri: str = uri) -> None:
                 async with AsyncClient(url, signer=uri) as client:
                     if client.signer.public in assigned:
-                        await PlayedProvider(client).run(job_id, names=names)
+                        await PlayedProvider(client).run(job_id)
             group.start_soon(one)

@@ -40,11 +40,7 @@ def test_param_arguments_read_json_values_and_lists():
     assert jobs.resolve_kind(KIND_IDS["infer"]) == ("infer", KIND_IDS["infer"])
 
 
-def test_inputs_and_outputs_are_named_by_position():
-    assert jobs.input_names("train", 1) == ("dataset",)
-    assert jobs.input_names("train", 2) == ("dataset", "model")
-    assert jobs.input_names("evaluate", 2) == ("model", "dataset")
-    assert jobs.input_names("fedavg", 3) == ("updates.0", "updates.1", "updates.2")
+def test_outputs_are_named_by_position_with_the_result_record_last():
     assert jobs.output_names("train", 2) == ("model.safetensors", "result.json")
     assert jobs.output_names("evaluate", 1) == ("result.json",)
     assert jobs.output_names("infer", 3) == ("predictions.npz", "output.1", "result.json")
@@ -52,8 +48,11 @@ def test_inputs_and_outputs_are_named_by_position():
 
 
 def test_default_resources_follow_the_kinds_estimate_in_whole_mib():
-    small, large = (jobs.default_resources("train", b"{}", [size]) for size in (10_000, 100 << 20))
+    small, large = (jobs.chain_resources(jobs.estimate("train", b"{}", [size])) for size in (10_000, 100 << 20))
     assert small.cpu_cores == 1 and small.gpu_memory_mib == 0 and 0 < small.memory_mib < large.memory_mib
+    assert jobs.estimate("train", b"{}", [10_000]).seconds <= jobs.estimate("train", b'{"epochs":500}', [10_000]).seconds
+    with pytest.raises(errors.BadInputs):
+        jobs.estimate("train", b"{}", [1, 2, 3])  # a dataset and a model at most
 
 
 def _provider(price: int | None, *, heartbeat: int = 100, cores: int = 4, stake: int = 10, active: int = 0):

@@ -24,10 +24,12 @@ from sdk.cli import main
 from sdk.client import AsyncClient
 from sdk.compute import (
     AbsurdResources,
+    BadDeadline,
+    BadInputs,
+    BadRedundancy,
     InputNotReadable,
     InsufficientFunds,
     InvalidParams,
-    JobNotVerified,
     NotEnoughProviders,
     UnknownInput,
     UnknownKind,
@@ -103,6 +105,9 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         (InvalidParams, alice, dict(kind="train", inputs=[dataset], params=b"{'epochs': 2}")),
         (UnknownInput, alice, dict(kind="train", inputs=[bytes(32)])),
         (AbsurdResources, alice, dict(kind="train", inputs=[dataset], resources=Resources(0, 0, 0))),
+        (BadRedundancy, alice, dict(kind="train", inputs=[dataset], redundancy=0)),
+        (BadDeadline, alice, dict(kind="train", inputs=[dataset], deadline=5)),
+        (BadInputs, alice, dict(kind="train", inputs=[dataset, dataset, dataset])),
         (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], redundancy=3)),
         (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], max_price=PRICES["//Bob"] - 1)),
     ]
@@ -188,7 +193,7 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     async def aggregator() -> None:
         while (found := await alice.query("FederatedLearning", "Tasks", [task])).job is None:
             await anyio.sleep(0.25)
-        await play(market.url, found.job, names=("-", "updates.0", "updates.1", "validation"))
+        await play(market.url, found.job)
 
     with anyio.fail_after(3 * WAIT_S):
         async with anyio.create_task_group() as group:
@@ -211,6 +216,7 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert graph.sources(model, "aggregated") == (round_node,)
     assert {f"file:0x{u.hex()}" for u in updates} == set(graph.sources(round_node, "update"))
     assert f"file:0x{base.hex()}" in graph.sources(model, "parent")
+    assert graph.node(f"file:0x{shared['public'].hex()}").label == "dataset"  # the task's validation set
     for uri in done:
         assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
 
