@@ -166,21 +166,24 @@ class ComputeApi:
                 private.append(file_id)
         return private
 
-    async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> None:
-        """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet; one
-        that registered no encryption key is left out (it cannot be granted, and will be replaced)."""
+    async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> set[bytes]:
+        """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet; returns
+        the providers that now hold every grant. One that registered no encryption key cannot be granted: it
+        is left out (a later call grants it once it has one, or the chain replaces it)."""
+        missing: set[bytes] = set()
 
         async def grant(file_id: bytes, provider: bytes) -> None:
             if await self.market.ledger.sealed_key(file_id, provider) is None:
                 try:
                     await self.storage.grant(file_id, provider)
                 except NoEncryptionKey:
-                    pass
+                    missing.add(provider)
 
         async with anyio.create_task_group() as group:
             for provider in dict.fromkeys(providers):
                 for file_id in files:
                     group.start_soon(grant, file_id, provider)
+        return set(providers) - missing
 
     async def status(self, job: JobId) -> JobStatus:
         """Where the job stands: its phase, each slot's provider, status and price, the verified outputs, and
@@ -202,10 +205,10 @@ class ComputeApi:
                 return None
             if current.status in _FINISHED:
                 return self._report(job, current)
-            waiting = {slot.provider for slot in current.slots} - granted
-            if private and waiting:
-                await self._grant(private, sorted(waiting))
-            granted.update(waiting)
+            waiting = {slot.provider for slot in current.slots
+                       if slot.status in (SlotStatus.Assigned, SlotStatus.Committed)} - granted
+            if waiting:
+                granted.update(await self._grant(private, sorted(waiting)))
             return None
 
         with anyio.move_on_after(float("inf") if timeout is None else timeout):

@@ -21,16 +21,19 @@ import anyio
 from compute_pallet import kinds
 from compute_pallet.commitment import commitment
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
+from runtime.keyring import Keypair
 from sdk.client import AsyncClient, Client
+from sdk.storage.errors import AccessDenied
 from tests.integration.nodes import NodeProcess, wait_until
 from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
-__all__ = ["Market", "start_market", "PlayedProvider", "play", "PROVIDERS", "PRICES", "WAIT_S"]
+__all__ = ["Market", "start_market", "register_provider", "PlayedProvider", "play", "PROVIDERS", "PRICES", "WAIT_S"]
 
 PROVIDERS = ("//Bob", "//Charlie")
-PRICES = {"//Bob": 10**12, "//Charlie": 2 * 10**12}
-"""Each played provider's price for every kind."""
+"""The providers registered from the start."""
+PRICES = {"//Bob": 10**12, "//Charlie": 2 * 10**12, "//Ferdie": 3 * 10**12}
+"""Each played provider's price for every kind (``//Ferdie`` registers later, in a test)."""
 WAIT_S = 120
 """Deadline of any one wait on the chain (generous: the machine is shared)."""
 PARAMS = {
@@ -63,15 +66,7 @@ def start_market(folder: Path) -> Market:
     market = Market(start_storage_chain(folder, PARAMS, slot_duration_ms=500), [])
     try:
         market.nodes = start_cluster(market.url, folder, 2)
-        for uri in PROVIDERS:
-            with Client(market.url, signer=uri) as client:
-                stake = 2 * client.get_constant("ComputeProviders", "MinStake")
-                offers = tuple(Offer(kind_id, PRICES[uri]) for kind_id in kinds.KIND_IDS.values())
-                receipt = client.sign_and_submit(client.compose_call("ComputeProviders", "register", {
-                    "hardware": Hardware(4, 8_192, None), "offers": offers, "endpoint": b"http://127.0.0.1:9",
-                    "stake": stake}), uri, wait_for_inclusion=True)
-                assert receipt.is_success, receipt.error_message
-                client.storage.register_key()
+        anyio.run(_register_providers, market.url, backend="trio")
         with Client(market.url) as client:
             wait_until(lambda: sum(1 for _ in client.query_map("ComputeProviders", "Providers")) == len(PROVIDERS),
                        WAIT_S, "providers registered")
@@ -79,6 +74,23 @@ def start_market(folder: Path) -> Market:
         market.stop()
         raise
     return market
+
+
+async def _register_providers(url: str) -> None:
+    for uri in PROVIDERS:
+        async with AsyncClient(url, signer=uri) as client:
+            await register_provider(client)
+            await client.storage.register_key()
+
+
+async def register_provider(client: AsyncClient) -> None:
+    """Register the client's signer as a provider of every kind at its price in :data:`PRICES`."""
+    uri = next(uri for uri in PRICES if Keypair.from_uri(uri).public == client.signer.public)
+    offers = tuple(Offer(kind_id, PRICES[uri]) for kind_id in kinds.KIND_IDS.values())
+    receipt = await client.sign_and_submit(client.compose_call("ComputeProviders", "register", {
+        "hardware": Hardware(4, 8_192, None), "offers": offers, "endpoint": b"http://127.0.0.1:9",
+        "stake": 2 * client.get_constant("ComputeProviders", "MinStake")}), client.signer, wait_for_inclusion=True)
+    assert receipt.is_success, receipt.error_message
 
 
 class PlayedProvider:
@@ -96,9 +108,7 @@ class PlayedProvider:
         files, private = [], False
         for file_id in job.inputs:
             private |= (await client.query("FileBank", "Files", [file_id])).encrypted
-            buffer = io.BytesIO()
-            await client.storage.download(file_id, buffer)
-            files.append(buffer.getvalue())
+            files.append(await self._read(file_id))
         inputs = kinds.named_inputs(job.kind, files)
         output = await anyio.to_thread.run_sync(kinds.kind(job.kind).run, inputs, bytes(job.params), job.seed)
         record = json.dumps(output.result, sort_keys=True, separators=(",", ":")).encode()
@@ -116,6 +126,17 @@ class PlayedProvider:
                 await anyio.sleep(0.25)
         await self._call("reveal", job_id=job_id, digest=digest, salt=salt, outputs=tuple(uploaded), scores=scores)
 
+    async def _read(self, file_id: bytes) -> bytes:
+        """The file's bytes, once the submitter has granted them (as the worker does: retried until then)."""
+        with anyio.fail_after(WAIT_S):
+            while True:
+                buffer = io.BytesIO()
+                try:
+                    await self.client.storage.download(file_id, buffer)
+                    return buffer.getvalue()
+                except AccessDenied:
+                    await anyio.sleep(0.25)
+
     async def _job(self, job_id: int) -> Job:
         return await self.client.query("ComputeJobs", "Jobs", [job_id])
 
@@ -131,7 +152,7 @@ async def play(url: str, job_id: int) -> None:
         job = await reader.query("ComputeJobs", "Jobs", [job_id])
     assigned = {slot.provider for slot in job.slots}
     async with anyio.create_task_group() as group:
-        for uri in PROVIDERS:
+        for uri in PRICES:
             async def one(uri: str = uri) -> None:
                 async with AsyncClient(url, signer=uri) as client:
                     if client.signer.public in assigned:

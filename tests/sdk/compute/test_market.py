@@ -35,7 +35,7 @@ from sdk.compute import (
     UnknownKind,
 )
 from tests.integration.nodes import wait_until
-from tests.sdk.compute.network import PRICES, PROVIDERS, WAIT_S, Market, play, start_market
+from tests.sdk.compute.network import PRICES, PROVIDERS, WAIT_S, Market, play, register_provider, start_market
 
 TRAIN = {"hidden": [16], "epochs": 5}
 
@@ -73,7 +73,7 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
     assert status.state == "Verified" and status.kind == "train"
     assert sorted(s.status for s in status.slots) == ["Paid", "Paid"]
     assert status.escrowed == 2 * 10**12 * 3  # the dearer offer caps the price; r = 2 plus one for a dispute
-    assert status.paid == sum(PRICES.values()) and status.refunded == status.escrowed - status.paid
+    assert status.paid == sum(PRICES[uri] for uri in PROVIDERS) and status.refunded == status.escrowed - status.paid
     assert status.held == 0 and len(status.outputs) == 2
 
     result = await alice.compute.result(job, tmp_path / "out")
@@ -177,10 +177,11 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
     with anyio.fail_after(WAIT_S):
         base = await alice.storage.upload(base_model["model.safetensors"], private=False)
-        task = await alice.fl.create_task(
-            base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"), commit_period=30,
-            deliver_period=10, reward_pool=10**12, validation=shared["public"], price_cap=2 * 10**12,
-            aggregation={"aggregation": "mean"})
+    created = await cli(market, "fl", "create", "0x" + base.hex(), "--rounds", "1", "--stake",
+                        str(alice.get_constant("FederatedLearning", "MinStake")), "--commit-period", "20",
+                        "--deliver-period", "8", "--reward-pool", str(10**12), "--validation",
+                        "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12), "--aggregation", "aggregation=mean")
+    task = int(created.splitlines()[-1])
     stages: list[tuple[str, int, str]] = []
     done = {}
 
@@ -205,6 +206,7 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
 
     status = await alice.fl.status(task)
     (round0,) = status.history
+    assert json.loads(await cli(market, "fl", "status", str(task), "--json")) == status.to_json()
     updates = {done[uri][0].update for uri in done}
     assert status.state == "Finished" and round0.finished and set(round0.updates) == updates
     assert set(round0.contributors) == {_account("//Dave"), _account("//Eve")} and round0.no_shows == ()
@@ -219,6 +221,32 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert graph.node(f"file:0x{shared['public'].hex()}").label == "dataset"  # the task's validation set
     for uri in done:
         assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
+
+
+async def test_wait_grants_a_provider_that_could_not_be_granted_at_submission(alice, market, shared):
+    """//Ferdie becomes a provider with no encryption key: submission cannot grant it the private dataset. Once it
+    registers a key, ``wait`` grants it, and the job is verified by all three."""
+    dataset, ferdie = shared["dataset"], _account("//Ferdie")
+    async with AsyncClient(market.url, signer="//Ferdie") as client:
+        with anyio.fail_after(WAIT_S):
+            await register_provider(client)
+            job = await alice.compute.submit("train", [dataset], TRAIN, redundancy=3)
+            assert await alice.storage.ledger.sealed_key(dataset, ferdie) is None
+            await client.storage.register_key()
+    with anyio.fail_after(WAIT_S):
+        async with anyio.create_task_group() as group:
+            group.start_soon(play, market.url, job)
+            status = await alice.compute.wait(job, timeout=WAIT_S)
+    assert await alice.storage.ledger.sealed_key(dataset, ferdie) is not None
+    assert status.state == "Verified" and [s.status for s in status.slots] == ["Paid"] * 3
+    assert status.paid == sum(PRICES.values()) and status.refunded == status.escrowed - status.paid
+
+
+async def cli(market: Market, *args: str) -> str:
+    """``cairn ARGS --rpc URL`` as //Alice, in a worker thread; its stdout (exit status 0 asserted)."""
+    result = await anyio.to_thread.run_sync(CliRunner().invoke, main, [*args, "--rpc", market.url])
+    assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 async def _reserved(client: AsyncClient, account: bytes) -> int:
