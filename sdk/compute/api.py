@@ -121,7 +121,7 @@ class ComputeApi:
             "price_cap": price_cap, "deadline": block + 1 + blocks, "redundancy": redundancy})
         job_id = next(e.event.job_id for e in receipt.triggered_events if e.name == "JobSubmitted")
         assigned = [p for e in receipt.triggered_events if e.name == "JobAssigned" for p in e.event.providers]
-        await self._grant(await self._private_inputs(files, signer), assigned)
+        await self._grant(await market.private_files(files, signer), assigned)
         return job_id
 
     async def _price_cap(self, name: str, kind_id: int, resources: Resources, redundancy: int,
@@ -157,15 +157,6 @@ class ComputeApi:
                               f"at most {longest}")
         return deadline
 
-    async def _private_inputs(self, files: Sequence[bytes], owner: bytes) -> list[bytes]:
-        """The private files among ``files`` that ``owner`` owns (the ones it grants its providers)."""
-        private = []
-        for file_id in files:
-            info = await self.market.chain.query("FileBank", "Files", [file_id])
-            if info is not None and info.encrypted and info.owner == owner:
-                private.append(file_id)
-        return private
-
     async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> set[bytes]:
         """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet; returns
         the providers that now hold every grant. One that registered no encryption key cannot be granted: it
@@ -196,7 +187,7 @@ class ComputeApi:
         :class:`WaitTimeout` after ``timeout`` seconds, if given."""
         record = await self._job(job)
         mine = record.submitter == self.market.account
-        private = await self._private_inputs(record.inputs, record.submitter) if mine else []
+        private = await self.market.private_files(record.inputs, record.submitter) if mine else []
         granted: set[bytes] = set()
 
         async def check(at: bytes) -> JobStatus | None:

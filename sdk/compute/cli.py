@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compute_pallet.formats import FormatError
+from compute_pallet.kinds import InvalidInputs
 from sdk.cli import chain_options, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
@@ -241,7 +242,7 @@ def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, p
     def progress(report: RoundProgress) -> None:
         console.print(f"task {report.task_id} round {report.round}: {report.stage}")
 
-    with user_client(rpc, key, errors=(FormatError,)) as client:
+    with user_client(rpc, key, errors=(FormatError, InvalidInputs)) as client:
         done = client.fl.participate(task, data, rounds=rounds, train_params=_params("train", params),
                                      progress=progress)
     for contribution in done:

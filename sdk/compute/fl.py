@@ -5,7 +5,7 @@ A creator opens a task over a base model (``create_task``); participants ``join`
 trains it further on its local dataset with the ``train`` kind's own code, in this process (a worker
 thread), uploads the result as a *public* update file, commits ``update_commitment(task, round, itself,
 update, salt)`` within the commit window, and delivers the update and salt once the commit window has closed
-(so nobody sees an update before every commitment is in). The chain then has the round's ``fedavg`` job run
+(so no update is named on chain while others may still commit). The chain then has the round's ``fedavg`` job run
 and verified by providers, rewards contributors by their scores, and starts the next round from the new
 global model. ``status`` reads the task and each round's record::
 
@@ -74,8 +74,9 @@ class FlApi:
         """Open a task training ``base_model`` for ``rounds`` rounds among ``participants`` (``None``: anyone),
         each holding ``stake``, with commit and delivery windows of so many blocks, ``reward_pool`` shared by
         contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
-        each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Holds the pool
-        and every round's aggregation escrow; returns the task's id."""
+        each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Participants and
+        providers read the base model and the validation set, so both are best public. Holds the pool and every
+        round's aggregation escrow; returns the task's id."""
         market = self.market
         creator = market.signer.public
         params = build_params("fedavg", aggregation)

@@ -73,6 +73,15 @@ class Market:
             sizes.append(info.size)
         return sizes
 
+    async def private_files(self, files: Sequence[bytes], owner: bytes) -> list[bytes]:
+        """The private files among ``files`` that ``owner`` owns (those it grants a job's providers)."""
+        private = []
+        for file_id in files:
+            info = await self.chain.query("FileBank", "Files", [file_id])
+            if info is not None and info.encrypted and info.owner == owner:
+                private.append(file_id)
+        return private
+
     # --- providers and jobs ------------------------------------------------------------------------
 
     async def providers(self) -> list[tuple[bytes, ProviderInfo]]:
@@ -86,8 +95,8 @@ class Market:
 
     # --- federated learning ------------------------------------------------------------------------
 
-    async def task(self, task_id: int, at: bytes | None = None) -> Task | None:
-        return await self.chain.query("FederatedLearning", "Tasks", [task_id], block_hash=at)
+    async def task(self, task_id: int) -> Task | None:
+        return await self.chain.query("FederatedLearning", "Tasks", [task_id])
 
     async def member_stake(self, task_id: int, account: bytes) -> int | None:
         """The stake ``account`` holds for the task (``None``: not a member, or the task ended)."""
