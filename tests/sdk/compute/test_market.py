@@ -4,7 +4,9 @@ providers played by the test (:mod:`tests.sdk.compute.network`).
 A job is submitted with the SDK over a private dataset; the played providers read it through the grants the
 SDK made, run the real ``train`` kind, commit and reveal; the SDK's ``wait``, ``status``, ``result`` and
 ``lineage`` are checked against what the chain did. Every class of bad submission gets its typed error and
-escrows nothing. The tests share the module's network and run in order.
+escrows nothing; ``cairn compute`` does the same through the blocking client; a federated round runs with two
+participants training locally (``client.fl.participate``) and is traced from its model; a provider that could
+not be granted at submission is granted by ``wait``. The tests share the module's network and run in order.
 """
 
 from __future__ import annotations
