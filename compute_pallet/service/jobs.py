@@ -119,11 +119,17 @@ class JobWorker:
         if slot.status is SlotStatus.Committed and (record is None or slot.commitment != self._commitment(record)):
             self.metrics.job("failed")
             log.error("job %d: committed, but no journal opens the commitment: handing it back", job_id)
-            return
-        if slot.status is SlotStatus.Assigned and self.fault is Fault.NO_SHOW:
+        elif slot.status is SlotStatus.Assigned and self.fault is Fault.NO_SHOW:
             self.metrics.job("assigned")
             log.info("job %d: assigned; no-show fault: never committing", job_id)
-            return
+        else:
+            await self._attempt(job_id, job, record, committed=slot.status is SlotStatus.Committed, changed=changed)
+        await self._settle(job_id, changed)
+
+    async def _attempt(self, job_id: int, job: Job, record: JobRecord | None, *, committed: bool,
+                       changed: trio.Event) -> None:
+        """Run (unless the journal has the result), commit, upload, reveal; a step that cannot be done in time
+        gives the job up to the chain."""
         self.metrics.active += 1
         try:
             if record is None:
@@ -131,8 +137,7 @@ class JobWorker:
                 log.info("job %d: assigned (%s, %d input(s), commit by block %d)", job_id,
                          KIND_NAMES.get(job.kind, job.kind), len(job.inputs), job.phase_deadline)
                 record = await (self._pretend(job_id) if self.fault is Fault.COPY else self._run(job, job_id))
-            await self._complete(job, _Progress(self.journal, record), committed=slot.status is SlotStatus.Committed,
-                                 changed=changed)
+            await self._complete(job, _Progress(self.journal, record), committed=committed, changed=changed)
         except GaveUp as exc:
             self.metrics.job("failed")
             log.warning("job %d: gave up: %s", job_id, exc)
@@ -140,7 +145,7 @@ class JobWorker:
             self.metrics.active -= 1
 
     async def _complete(self, job: Job, progress: _Progress, *, committed: bool, changed: trio.Event) -> None:
-        """Commit (unless the chain has the commitment already) while uploading, then reveal, then settle."""
+        """Commit (unless the chain has the commitment already) while uploading, then reveal."""
         job_id = progress.record.job_id
         async with trio.open_nursery() as nursery:
             if self.fault is not Fault.COPY:
@@ -153,7 +158,7 @@ class JobWorker:
             if revealing is None:
                 nursery.cancel_scope.cancel()
         if revealing is None:
-            await self._forget(job_id, "judged before this provider revealed")
+            log.info("job %d: judged, or the slot lost, before this provider revealed", job_id)
             return
         if self.fault is Fault.COPY:
             await self._copy_reveal(job_id, progress.record, revealing)
@@ -165,7 +170,6 @@ class JobWorker:
             await progress.update(phase=Phase.REVEALED)
             self.metrics.job("revealed")
             log.info("job %d: revealed 0x%s", job_id, record.digest.hex())
-        await self._settle(job_id, changed)
 
     # --- run and commit -------------------------------------------------------------------------------
 

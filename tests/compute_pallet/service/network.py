@@ -1,7 +1,8 @@
 """A real compute market for tests: one dev validator, storage node processes and ``cairn provider`` processes.
 
 ``start_market(folder, faults=(None, None))`` starts the chain (the ``dev`` preset with the storage nodes'
-and providers' accounts endowed, and RS(1, 1) as the default code so that two storage nodes hold any file),
+and providers' accounts endowed, its timings, RS(1, 1) as the default code so that two storage nodes hold
+any file, and the test's parameter overrides),
 the storage nodes, then one provider per entry of ``faults`` (``None`` for an honest one, else a ``--fault``
 value), and returns once every provider is registered on chain. Provider ``i`` acts as the devnet's provider
 ``i`` does (:func:`devnet.provider.provider_account`: provider 0 is storage node 0's account). The
@@ -10,25 +11,33 @@ integration tests of the market reuse it with their own faults.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.types import Job, JobStatus, Resources
 from devnet.launcher import endow_accounts
 from devnet.provider import provider_account
-from node.chain_spec import preset
+from node.chain_spec import PRESET_PARAMS, preset
 from runtime.cairn import runtime_params
 from runtime.keyring import Keypair
+from sdk.client import Client
 from tests.integration.daemons import DaemonProcess
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 from tests.storage_node.service.chain import STORAGE_ACCOUNTS, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
-__all__ = ["ProviderProcess", "Market", "start_market", "MARKET_PARAMS"]
+__all__ = ["ProviderProcess", "Market", "start_market", "start_providers", "submit_job", "wait_judged",
+           "MARKET_PARAMS", "PRICE_CAP"]
 
 MARKET_PARAMS: dict[str, dict[str, Any]] = {"FileBank": {"default_k": 1, "default_m": 1}}
 """Two storage nodes hold any file the SDK uploads with the defaults (the providers' outputs included)."""
 START_TIMEOUT = 90.0
+PRICE_CAP = 2 * 10**12
+"""What the tests' jobs pay each provider at most (providers ask 1 token by default)."""
+JUDGED_TIMEOUT = 240.0
 
 
 @dataclass
@@ -36,9 +45,12 @@ class ProviderProcess(DaemonProcess):
     MODULE = "compute_pallet.service"
 
     fault: str | None = None
+    stake: int | None = None
+    """Held on registration (None: the chain's minimum)."""
 
     def extra_args(self) -> list[str]:
-        return ["--gpu", "none", *(["--fault", self.fault] if self.fault else [])]
+        return ["--gpu", "none", *(["--fault", self.fault] if self.fault else []),
+                *(["--stake", str(self.stake)] if self.stake is not None else [])]
 
     def journaled_jobs(self) -> list[int]:
         return sorted(int(path.name) for path in (self.base_path / "jobs").glob("*") if path.name.isdigit())
@@ -66,7 +78,10 @@ class Market:
 def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]]) -> NodeProcess:
     accounts = [*STORAGE_ACCOUNTS, *(provider_account(i) for i in range(1, 8))]
     spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in accounts))
-    spec = replace(spec, runtime=runtime_params({**MARKET_PARAMS, **params}))
+    layers = (PRESET_PARAMS["dev"], MARKET_PARAMS, params)  # the dev timings, then ours, then the test's
+    merged = {pallet: {k: v for layer in layers for k, v in layer.get(pallet, {}).items()}
+              for pallet in {name for layer in layers for name in layer}}
+    spec = replace(spec, runtime=runtime_params(merged))
     spec_path = folder / "spec.json"
     spec.save(spec_path)
     node = NodeProcess(["--chain", str(spec_path), "--validator", "--key", "//Alice"], folder / "data",
@@ -75,11 +90,12 @@ def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]]) -> NodePr
     return node
 
 
-def start_providers(market: Market, folder: Path, faults: Sequence[str | None]) -> list[ProviderProcess]:
+def start_providers(market: Market, folder: Path, faults: Sequence[str | None], *,
+                    stake: int | None = None) -> list[ProviderProcess]:
     """One provider per fault, numbered after those already running, returned once all are ready."""
     first = len(market.providers)
     started = [ProviderProcess(provider_account(first + i), market.url, folder / f"provider-{first + i}",
-                               fault=fault).spawn() for i, fault in enumerate(faults)]
+                               fault=fault, stake=stake).spawn() for i, fault in enumerate(faults)]
     market.providers.extend(started)
     for process in started:
         process.wait_ready(START_TIMEOUT)
@@ -88,6 +104,7 @@ def start_providers(market: Market, folder: Path, faults: Sequence[str | None]) 
 
 def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, storage_nodes: int = 2,
                  params: Mapping[str, Mapping[str, Any]] | None = None) -> Market:
+    """The chain, ``storage_nodes`` storage nodes and one provider per entry of ``faults``, all ready."""
     folder.mkdir(parents=True, exist_ok=True)
     market = Market(start_chain(folder, params or {}), [])
     try:
@@ -97,3 +114,27 @@ def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, s
         market.stop()
         raise
     return market
+
+
+def submit_job(client: Client, kind: str, inputs: Sequence[bytes], params: bytes, *, redundancy: int = 2) -> int:
+    """Submit a job with the chain client as the client's signer (1 core, 1 GiB, 200 blocks); its id."""
+    head = client.get_block_header().number
+    call = client.compose_call("ComputeJobs", "submit", {
+        "kind": KIND_IDS[kind], "inputs": tuple(inputs), "params": params, "resources": Resources(1, 1024, 0),
+        "price_cap": PRICE_CAP, "deadline": head + 200, "redundancy": redundancy})
+    receipt = client.sign_and_submit(call, client.signer, wait_for_inclusion=True)
+    assert receipt.is_success, receipt.error_message
+    (submitted,) = [e for e in receipt.triggered_events if e.name == "JobSubmitted"]
+    return submitted.attributes["job_id"]
+
+
+def wait_judged(client: Client, job_id: int, timeout: float = JUDGED_TIMEOUT) -> Job:
+    """The job once verified or failed."""
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = client.query("ComputeJobs", "Jobs", [job_id])
+        if job.status in (JobStatus.Verified, JobStatus.Failed):
+            return job
+        time.sleep(1)
+    raise TimeoutError(f"job {job_id} not judged within {timeout} s: {job}")

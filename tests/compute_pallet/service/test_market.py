@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.request
 
 import pytest
 
 from compute_pallet import datasets
 from compute_pallet.formats import load_model
-from compute_pallet.kinds import KIND_IDS
-from compute_pallet.pallets.types import JobStatus, Resources, SlotStatus
+from compute_pallet.pallets.types import JobStatus, SlotStatus
 from sdk.client import Client
-from tests.compute_pallet.service.network import Market, start_market
-
-PRICE_CAP = 2 * 10**12
-DEADLINE_S = 240
+from tests.compute_pallet.service.network import Market, start_market, submit_job, wait_judged
 
 
 @pytest.fixture(scope="module")
@@ -33,33 +28,12 @@ def market(tmp_path_factory) -> Market:
     market.stop()
 
 
-def submit(client: Client, kind: str, inputs: list[bytes], params: bytes, *, redundancy: int = 2) -> int:
-    head = client.get_block_header().number
-    call = client.compose_call("ComputeJobs", "submit", {
-        "kind": KIND_IDS[kind], "inputs": tuple(inputs), "params": params, "resources": Resources(1, 1024, 0),
-        "price_cap": PRICE_CAP, "deadline": head + 200, "redundancy": redundancy})
-    receipt = client.sign_and_submit(call, client.signer, wait_for_inclusion=True)
-    assert receipt.is_success, receipt.error_message
-    (submitted,) = [e for e in receipt.triggered_events if e.name == "JobSubmitted"]
-    return submitted.attributes["job_id"]
-
-
-def wait_settled(client: Client, job_id: int, timeout: float = DEADLINE_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.query("ComputeJobs", "Jobs", [job_id])
-        if job.status in (JobStatus.Verified, JobStatus.Failed):
-            return job
-        time.sleep(1)
-    raise TimeoutError(f"job {job_id} not judged within {timeout} s: {job}")
-
-
 def test_a_train_job_is_verified_and_both_providers_paid(market):
     train, _ = datasets.split("digits")
     with Client(market.url, signer="//Alice") as client:
         dataset = client.storage.upload(train, private=False)
-        job_id = submit(client, "train", [dataset], b'{"epochs": 5}')
-        job = wait_settled(client, job_id)
+        job_id = submit_job(client, "train", [dataset], b'{"epochs": 5}')
+        job = wait_judged(client, job_id)
         assert job.status is JobStatus.Verified, job
         assert [slot.status for slot in job.slots] == [SlotStatus.Paid, SlotStatus.Paid]
         assert {slot.provider for slot in job.slots} == {p.account for p in market.providers}

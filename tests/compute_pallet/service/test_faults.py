@@ -1,0 +1,121 @@
+"""Misbehaving and crashing providers against a real chain: a wrong result is slashed, a copied reveal is
+refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid.
+
+Slow (minutes of waiting for phase deadlines), so out of the default run. One market serves the module, in
+order: two honest providers (``//Storage0``, ``//Provider1``) and a third, ``//Provider2``, restarted with a
+different ``--fault`` for each scenario (staked at twice the minimum, so that its slashes leave it eligible).
+Every job asks for r = 3, so the draw names all three and the scenario does not depend on chance; a
+no-show's replacement is a fourth provider started after the job.
+The commit and reveal periods are short so that deadlines come within seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from compute_pallet import datasets
+from compute_pallet.pallets.types import JobStatus, SlotStatus
+from compute_pallet.service.journal import Journal, Phase
+from sdk.client import Client
+from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
+from tests.integration.nodes import wait_until
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {"ComputeJobs": {"commit_period": 20, "reveal_period": 6}}
+JOB = b'{"epochs": 3, "hidden": [16]}'
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def market(folder) -> Market:
+    market = start_market(folder, faults=(None, None), params=PARAMS)
+    try:
+        with Client(market.url) as client:
+            stake = 2 * client.get_constant("ComputeProviders", "MinStake")
+        start_providers(market, folder, ["wrong-result"], stake=stake)
+    except BaseException:
+        market.stop()
+        raise
+    yield market
+    market.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(market):
+    with Client(market.url, signer="//Alice") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def dataset(alice) -> bytes:
+    return alice.storage.upload(datasets.split("digits")[0], private=False)
+
+
+def restart_with(market: Market, index: int, fault: str | None) -> None:
+    provider = market.providers[index]
+    provider.stop()
+    provider.fault = fault
+    provider.spawn().wait_ready()
+
+
+def statuses(market: Market, job) -> dict[int, SlotStatus]:
+    """Slot status by provider index."""
+    index = {p.account: i for i, p in enumerate(market.providers)}
+    return {index[slot.provider]: slot.status for slot in job.slots}
+
+
+def test_a_wrong_result_is_outvoted_and_slashed(market, alice, dataset):
+    job = wait_judged(alice, submit_job(alice, "train", [dataset], JOB, redundancy=3))
+    assert job.status is JobStatus.Verified
+    assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Slashed}
+    assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).disputes_lost == 1
+
+
+def test_a_copied_reveal_is_refused_and_the_copier_is_a_no_show(market, alice, dataset):
+    restart_with(market, 2, "copy")
+    job = wait_judged(alice, submit_job(alice, "train", [dataset], JOB, redundancy=3))
+    assert job.status is JobStatus.Verified
+    assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.NoShow}
+    assert "refused the copied reveal (CommitmentMismatch)" in market.providers[2].log_tail()
+
+
+def test_a_provider_killed_after_committing_reveals_from_its_journal(market, alice, dataset):
+    restart_with(market, 2, None)
+    first, paused = market.providers[0], market.providers[1]
+    paused.kill(signal.SIGSTOP)  # holds the reveal phase back until the killed provider is back
+    try:
+        job_id = submit_job(alice, "train", [dataset], JOB, redundancy=3)
+        journal = Journal(first.base_path / "jobs")
+
+        def committed() -> bool:
+            record = journal.load(job_id)
+            return record is not None and record.phase is Phase.COMMITTED
+
+        wait_until(committed, 60, "the first provider committed")
+        first.kill()
+        first.spawn().wait_ready()
+    finally:
+        paused.kill(signal.SIGCONT)
+    job = wait_judged(alice, job_id)
+    assert job.status is JobStatus.Verified
+    assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Paid}
+    assert first.journaled_jobs() == []
+
+
+def test_a_no_show_is_slashed_and_replaced(market, folder, alice, dataset):
+    restart_with(market, 2, "no-show")
+    no_shows = alice.query("ComputeProviders", "Providers", [market.providers[2].account]).no_shows
+    job_id = submit_job(alice, "train", [dataset], JOB, redundancy=3)
+    start_providers(market, folder, [None])  # the only provider left to replace the no-show
+    job = wait_judged(alice, job_id)
+    assert job.status is JobStatus.Verified
+    assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.NoShow,
+                                     3: SlotStatus.Paid}
+    assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).no_shows == no_shows + 1
