@@ -216,7 +216,8 @@ class ComputeApi:
     async def result(self, job: JobId, out_dir: str | Path) -> JobResult:
         """Download a verified job's outputs into ``out_dir`` (created if missing), named by the kind's output
         names and ``result.json``, and check that they hash to the digest the chain verified
-        (:class:`ResultMismatch` if not); :class:`JobNotVerified` for a job without a verified result."""
+        (:class:`ResultMismatch` if not, the files removed again); :class:`JobNotVerified` for a job without a
+        verified result."""
         report = await self.status(job)
         if report.state != "Verified":
             raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
@@ -227,13 +228,10 @@ class ComputeApi:
             path = folder / name
             await self.storage.download(file_id, path)
             paths.append(path)
-        record = paths[-1].read_bytes()[:MAX_RESULT_BYTES + 1]
-        try:
-            parsed = json.loads(record) if len(record) <= MAX_RESULT_BYTES else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            parsed = None
-        if not isinstance(parsed, dict) or report.digest != kinds.result_digest(
-                {path.name: path.read_bytes() for path in paths[:-1]}, parsed):
+        parsed = _verified_record(paths, report.digest)
+        if parsed is None:
+            for path in paths:  # nothing unverified is left behind
+                path.unlink()
             raise ResultMismatch(f"job {job}: the downloaded outputs do not hash to the verified digest")
         return JobResult(job, tuple(str(p) for p in paths), parsed)
 
@@ -258,3 +256,20 @@ class ComputeApi:
                          bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,
                          job.deadline, job.submitted_at, job.redundancy, job.price_cap, slots, tuple(job.outputs),
                          job.digest, escrowed, job.escrow, paid, escrowed - paid - job.escrow, job.parent)
+
+
+def _verified_record(paths: Sequence[Path], digest: bytes | None) -> dict[str, object] | None:
+    """The result record in ``paths[-1]`` (``result.json``) if it and the kind's outputs before it hash to
+    ``digest`` (``kinds.result_digest``), else ``None``."""
+    with paths[-1].open("rb") as file:
+        record = file.read(MAX_RESULT_BYTES + 1)
+    if len(record) > MAX_RESULT_BYTES:
+        return None
+    try:
+        parsed = json.loads(record)
+        if isinstance(parsed, dict) and digest == kinds.result_digest(
+                {path.name: path.read_bytes() for path in paths[:-1]}, parsed):
+            return parsed
+    except (ValueError, RecursionError):  # not UTF-8 JSON, or a NaN the digest's canonical JSON refuses
+        pass
+    return None

@@ -94,12 +94,14 @@ async def register_provider(client: AsyncClient) -> None:
 
 
 class PlayedProvider:
-    """An honest provider, played in the test: runs the real kind on the job's inputs and commits and reveals
-    its digest."""
+    """A provider played in the test: runs the real kind on the job's inputs and commits and reveals its digest.
+    A ``tampering`` one uploads outputs other than those it ran (each file with a byte appended) and still
+    reveals the true digest: the chain cannot tell, the submitter's download check can."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, *, tampering: bool = False) -> None:
         self.client = client
         self.account = client.signer.public
+        self.tampering = tampering
 
     async def run(self, job_id: int) -> None:
         """Do the job's slot: read its inputs, run its kind, upload, commit, reveal."""
@@ -113,6 +115,8 @@ class PlayedProvider:
         output = await anyio.to_thread.run_sync(kinds.kind(job.kind).run, inputs, bytes(job.params), job.seed)
         record = json.dumps(output.result, sort_keys=True, separators=(",", ":")).encode()
         files = [output.outputs[n] for n in sorted(output.outputs)] + [record]
+        if self.tampering:
+            files = [data + b"\0" for data in files[:-1]] + files[-1:]
         uploaded = [await client.storage.upload(data, private=private) for data in files]
         if private:
             for file_id in uploaded:
@@ -146,8 +150,9 @@ class PlayedProvider:
         assert receipt.is_success, receipt.error_message
 
 
-async def play(url: str, job_id: int) -> None:
-    """Every played provider assigned to the job does its slot, concurrently."""
+async def play(url: str, job_id: int, *, tampering: bool = False) -> None:
+    """Every played provider assigned to the job does its slot, concurrently (all of them ``tampering``, or
+    none)."""
     async with AsyncClient(url) as reader:
         job = await reader.query("ComputeJobs", "Jobs", [job_id])
     assigned = {slot.provider for slot in job.slots}
@@ -156,5 +161,5 @@ async def play(url: str, job_id: int) -> None:
             async def one(uri: str = uri) -> None:
                 async with AsyncClient(url, signer=uri) as client:
                     if client.signer.public in assigned:
-                        await PlayedProvider(client).run(job_id)
+                        await PlayedProvider(client, tampering=tampering).run(job_id)
             group.start_soon(one)

@@ -43,6 +43,7 @@ def test_param_arguments_read_json_values_and_lists():
 def test_outputs_are_named_by_position_with_the_result_record_last():
     assert jobs.output_names("train", 2) == ("model.safetensors", "result.json")
     assert jobs.output_names("evaluate", 1) == ("result.json",)
+    assert jobs.output_names("train", 1) == ("result.json",)  # a run the kind refused: only its record
     assert jobs.output_names("infer", 3) == ("predictions.npz", "output.1", "result.json")
     assert jobs.output_names("train", 0) == ()
 

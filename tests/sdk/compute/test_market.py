@@ -11,6 +11,7 @@ not be granted at submission is granted by ``wait``. The tests share the module'
 
 from __future__ import annotations
 
+import functools
 import json
 
 import anyio
@@ -33,6 +34,7 @@ from sdk.compute import (
     InsufficientFunds,
     InvalidParams,
     NotEnoughProviders,
+    ResultMismatch,
     UnknownInput,
     UnknownKind,
 )
@@ -225,9 +227,10 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
         assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
 
 
-async def test_wait_grants_a_provider_that_could_not_be_granted_at_submission(alice, market, shared):
+async def test_wait_grants_a_late_provider_and_result_refuses_outputs_not_run(alice, market, shared, tmp_path):
     """//Ferdie becomes a provider with no encryption key: submission cannot grant it the private dataset. Once it
-    registers a key, ``wait`` grants it, and the job is verified by all three."""
+    registers a key, ``wait`` grants it, and the job is verified by all three. They uploaded other files than
+    the ones they ran, though: ``result`` finds the downloads off the verified digest."""
     dataset, ferdie = shared["dataset"], _account("//Ferdie")
     async with AsyncClient(market.url, signer="//Ferdie") as client:
         with anyio.fail_after(WAIT_S):
@@ -237,11 +240,14 @@ async def test_wait_grants_a_provider_that_could_not_be_granted_at_submission(al
             await client.storage.register_key()
     with anyio.fail_after(WAIT_S):
         async with anyio.create_task_group() as group:
-            group.start_soon(play, market.url, job)
+            group.start_soon(functools.partial(play, market.url, job, tampering=True))
             status = await alice.compute.wait(job, timeout=WAIT_S)
     assert await alice.storage.ledger.sealed_key(dataset, ferdie) is not None
     assert status.state == "Verified" and [s.status for s in status.slots] == ["Paid"] * 3
     assert status.paid == sum(PRICES.values()) and status.refunded == status.escrowed - status.paid
+    with pytest.raises(ResultMismatch):
+        await alice.compute.result(job, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 async def cli(market: Market, *args: str) -> str:
