@@ -17,6 +17,8 @@ import pytest
 from compute_pallet import datasets
 from compute_pallet.formats import load_model
 from compute_pallet.pallets.types import JobStatus, SlotStatus
+from devnet.provider import PROVIDER
+from devnet.state import ProcessRecord
 from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market, submit_job, wait_judged
 
@@ -61,3 +63,6 @@ def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{provider.url}/v1/jobs", timeout=10)
     assert refused.value.code == 404
+    record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
+    status = PROVIDER.status(record)  # what `cairn devnet status` shows
+    assert status["stake"] == str(health["stake"]) and status["reputation"] == "1000‰" and "jobs run" in status
