@@ -49,7 +49,7 @@ MIB = 1 << 20
 def resolve_kind(kind: str | int) -> tuple[str, int]:
     """``kind`` (a name or an on-chain id) as (name, id); :class:`UnknownKind` for neither."""
     for name, kind_id in kinds.KIND_IDS.items():
-        if kind in (name, kind_id):
+        if kind in (name, kind_id) and not isinstance(kind, bool):
             return name, kind_id
     raise UnknownKind(f"no job kind {kind!r} (known: {', '.join(kinds.KIND_IDS)})")
 
@@ -115,9 +115,9 @@ def estimate(kind: str, params: bytes, sizes: Sequence[int]) -> kinds.Resources:
     return kinds.kind(kind).resources(params, named)
 
 
-def chain_resources(estimate: kinds.Resources) -> Resources:
+def chain_resources(needs: kinds.Resources) -> Resources:
     """An estimate as the chain states resources: cores, whole MiB of memory, no GPU."""
-    return Resources(estimate.cpu_cores, max(1, math.ceil(estimate.memory_bytes / MIB)), 0)
+    return Resources(needs.cpu_cores, max(1, math.ceil(needs.memory_bytes / MIB)), 0)
 
 
 def eligible_prices(providers: Sequence[tuple[bytes, ProviderInfo]], kind_id: int, resources: Resources, *,
