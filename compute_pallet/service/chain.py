@@ -1,6 +1,6 @@
 """What the provider worker reads from and sends to the compute pallets.
 
-One place turns ``ComputeProviders``, ``ComputeJobs`` and ``FederatedLearning`` storage (decoded with the
+One place turns ``ComputeProviders`` and ``ComputeJobs`` storage (decoded with the
 pallets' own types, :mod:`compute_pallet.pallets.types`) into the facts the worker decides on, and composes
 its transactions, so the job pipeline and the daemon never handle storage layouts or call names. A
 transaction the chain refuses raises :class:`Refused` with the runtime's error; a chain that does not answer
@@ -80,14 +80,6 @@ class ProviderChain:
         """The jobs in which this provider holds an unsettled slot (``ProviderJobs``)."""
         return sorted([job_id async for job_id, _ in self.client.query_map("ComputeJobs", "ProviderJobs",
                                                                           [self.account])])
-
-    async def validation_of(self, job_id: int) -> bytes | None:
-        """The validation set of the federated task whose aggregation job ``job_id`` is, if any."""
-        key = await self.client.query("FederatedLearning", "JobTasks", [job_id])
-        if key is None:
-            return None
-        task = await self.client.query("FederatedLearning", "Tasks", [key[0]])
-        return None if task is None else task.validation
 
     async def is_private(self, file_id: bytes) -> bool:
         info = await self.client.query("FileBank", "Files", [file_id])

@@ -8,8 +8,7 @@ restart mid-job:
    waiting for a commitment: run the job (again, unless the journal already has its result). A committed
    slot: reveal with the journaled salt (without a record nothing can be revealed: the slot is handed back).
 2. **Run.** Download every input through ``client.storage.download`` (a private input may not be granted
-   yet: refusals are retried until the commit deadline), name them for the kind
-   (:mod:`compute_pallet.service.inputs`), run the kind in a subprocess under the job's limits
+   yet: refusals are retried until the commit deadline), run the kind in a subprocess under the job's limits
    (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
    no-show); a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
@@ -46,7 +45,6 @@ from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
 from compute_pallet.service.execution import Finished, Limits, execute
-from compute_pallet.service.inputs import input_names
 from compute_pallet.service.journal import JobRecord, Journal, JournalError, Phase
 from compute_pallet.service.metrics import ProviderMetrics
 from compute_pallet.service.runner import INPUTS, OUTPUTS, SPEC_FILE
@@ -176,12 +174,9 @@ class JobWorker:
     async def _run(self, job: Job, job_id: int) -> JobRecord:
         workdir = await trio.to_thread.run_sync(self.journal.workdir, job_id)
         kind = KIND_NAMES.get(job.kind, str(job.kind))
-        validation = await self.chain.validation_of(job_id) if kind == "fedavg" else None
-        names = input_names(kind, job.inputs, parent=job.parent, validation=validation)
         await trio.to_thread.run_sync(_prepare, workdir, kind, job)
-        for file_id, name in zip(job.inputs, names):
-            if name is not None:
-                await self._download(job_id, file_id, workdir / INPUTS / name, job.phase_deadline)
+        for index, file_id in enumerate(job.inputs):
+            await self._download(job_id, file_id, workdir / INPUTS / str(index), job.phase_deadline)
         head = await self._head()
         wall = max(MIN_RUN_SECONDS, (job.phase_deadline - head - COMMIT_MARGIN_BLOCKS) * self.timing.block_seconds)
         limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall)

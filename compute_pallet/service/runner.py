@@ -5,7 +5,8 @@ under CPU, memory and wall-time limits (:mod:`compute_pallet.service.execution`)
 wrote. The folder's layout (version 1):
 
 - ``spec.json`` (read): ``{"kind": name, "params": hex, "seed": hex}``;
-- ``inputs/<name>`` (read): each input file under the name the kind expects (``dataset``, ``model``, ...);
+- ``inputs/<i>`` (read): the job's input files by their position on chain (``0``, ``1``, ...), named for the
+  kind by ``kinds.named_inputs``;
 - ``outputs/<name>`` (written): each of the kind's output files, then ``result.json``, the canonical JSON of
   the kind's result record (the bytes the digest covers);
 - ``report.json`` (written last, by rename, so its presence means the run finished):
@@ -13,7 +14,7 @@ wrote. The folder's layout (version 1):
   "refused": null | {"error": class name, "message": text}}``.
 
 **A refused input is a result.** A kind that refuses its inputs or params (``kinds.InvalidInputs``, which
-``train.Diverged`` is, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every honest machine
+``train.Diverged`` and too many inputs are, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every honest machine
 alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class name>,
 "message": <text>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and
 ``result.json`` is still uploaded so the submitter reads why. The pallet then pays the agreeing providers
@@ -51,11 +52,11 @@ def run(workdir: Path) -> None:
     from compute_pallet.formats import FormatError
 
     spec = json.loads((workdir / SPEC_FILE).read_text())
-    inputs = {path.name: path.read_bytes() for path in sorted((workdir / INPUTS).iterdir())}
+    files = [path.read_bytes() for path in sorted((workdir / INPUTS).iterdir(), key=lambda path: int(path.name))]
     params, seed = bytes.fromhex(spec["params"]), bytes.fromhex(spec["seed"])
     refused: dict[str, str] | None = None
     try:
-        produced = kinds.kind(spec["kind"]).run(inputs, params, seed)
+        produced = kinds.kind(spec["kind"]).run(kinds.named_inputs(spec["kind"], files), params, seed)
         outputs, result = produced.outputs, produced.result
     except (kinds.InvalidInputs, kinds.InvalidParams, FormatError) as exc:
         refused = {"error": type(exc).__name__, "message": str(exc)}

@@ -21,17 +21,17 @@ def digits() -> bytes:
     return datasets.split("digits")[0]
 
 
-def prepare(folder: Path, kind: str, params: bytes, inputs: dict[str, bytes]) -> Path:
+def prepare(folder: Path, kind: str, params: bytes, inputs: list[bytes]) -> Path:
     (folder / INPUTS).mkdir(parents=True)
-    for name, data in inputs.items():
-        (folder / INPUTS / name).write_bytes(data)
+    for index, data in enumerate(inputs):
+        (folder / INPUTS / str(index)).write_bytes(data)
     (folder / SPEC_FILE).write_text(json.dumps({"kind": kind, "params": params.hex(), "seed": SEED.hex()}))
     return folder
 
 
 async def test_a_run_reports_the_digest_the_kind_gives_in_process(tmp_path, digits):
     params = b'{"epochs": 2, "hidden": [16]}'
-    outcome = await execute(prepare(tmp_path, "train", params, {"dataset": digits}), ROOMY)
+    outcome = await execute(prepare(tmp_path, "train", params, [digits]), ROOMY)
     expected = kinds.kind("train").run({"dataset": digits}, params, SEED)
     assert outcome == Finished(kinds.result_digest(expected.outputs, expected.result),
                                ("model.safetensors", RESULT_FILE), (), None)
@@ -39,13 +39,20 @@ async def test_a_run_reports_the_digest_the_kind_gives_in_process(tmp_path, digi
     assert (tmp_path / OUTPUTS / RESULT_FILE).read_bytes() == canonical_json(expected.result)
 
 
+async def test_inputs_are_named_for_the_kind_by_their_position_on_chain(tmp_path, digits):
+    model = kinds.kind("train").run({"dataset": digits}, b'{"epochs": 1, "hidden": [8]}', SEED).outputs
+    outcome = await execute(prepare(tmp_path, "evaluate", b"{}", [model["model.safetensors"], digits]), ROOMY)
+    assert isinstance(outcome, Finished) and outcome.refused is None and outcome.outputs == (RESULT_FILE,)
+    assert json.loads((tmp_path / OUTPUTS / RESULT_FILE).read_bytes())["samples"] == 1438
+
+
 @pytest.mark.parametrize("params, inputs, refusal", [
-    (b'{}', {"dataset": b"not an npz"}, "MalformedDataset"),
-    (b'{"learning_rate": 10.0, "epochs": 3}', None, "Diverged"),
-    (b'{}', {"dataset": None, "extra": b""}, "InvalidInputs"),
+    (b'{}', [b"not an npz"], "MalformedDataset"),
+    (b'{"learning_rate": 10.0, "epochs": 3}', [None], "Diverged"),
+    (b'{}', [None, None, b"a third input"], "InvalidInputs"),  # train takes a dataset and a model at most
 ])
 async def test_a_refused_input_is_a_result_every_run_agrees_on(tmp_path, digits, params, inputs, refusal):
-    inputs = {name: digits if data is None else data for name, data in (inputs or {"dataset": None}).items()}
+    inputs = [digits if data is None else data for data in inputs]
     outcomes = [await execute(prepare(tmp_path / str(i), "train", params, inputs), ROOMY) for i in range(2)]
     assert outcomes[0] == outcomes[1]
     outcome = outcomes[0]
@@ -57,20 +64,20 @@ async def test_a_refused_input_is_a_result_every_run_agrees_on(tmp_path, digits,
 
 async def test_a_run_past_its_memory_is_killed_and_reported(tmp_path, digits):
     limits = Limits(memory_bytes=64 << 20, wall_seconds=120, cpu_seconds=120, threads=1)
-    job = prepare(tmp_path, "train", b'{"hidden": [4096, 4096, 4096, 4096]}', {"dataset": digits})
+    job = prepare(tmp_path, "train", b'{"hidden": [4096, 4096, 4096, 4096]}', [digits])
     outcome = await execute(job, limits)
     assert isinstance(outcome, Killed) and outcome.reason == "memory", outcome
 
 
 async def test_a_run_past_its_wall_time_is_killed(tmp_path, digits):
     limits = Limits(memory_bytes=1 << 30, wall_seconds=2, cpu_seconds=120, threads=1)
-    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', {"dataset": digits}), limits)
+    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', [digits]), limits)
     assert isinstance(outcome, Killed) and outcome.reason == "wall-time", outcome
 
 
 async def test_a_run_past_its_cpu_time_is_killed(tmp_path, digits):
     limits = Limits(memory_bytes=1 << 30, wall_seconds=120, cpu_seconds=1, threads=1)
-    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', {"dataset": digits}), limits)
+    outcome = await execute(prepare(tmp_path, "train", b'{"epochs": 1000}', [digits]), limits)
     assert isinstance(outcome, Killed) and outcome.reason == "cpu-time", outcome
 
 
