@@ -1,10 +1,10 @@
 """A real compute market for tests: one dev validator, storage node processes and ``cairn provider`` processes.
 
-``start_market(folder, faults=(None, None))`` starts the chain (the ``dev`` preset with the storage nodes'
-and providers' accounts endowed, its timings, RS(1, 1) as the default code so that two storage nodes hold
-any file, and the test's parameter overrides),
-the storage nodes, then one provider per entry of ``faults`` (``None`` for an honest one, else a ``--fault``
-value), and returns once every provider is registered on chain. Provider ``i`` acts as the devnet's provider
+``start_market(folder, faults=(None, None))`` starts the chain (the storage tests' ``dev`` chain with the
+providers' accounts endowed too, the dev preset's timings, RS(1, 1) as the default code so that two storage
+nodes hold any file, and the test's parameter overrides), the storage nodes, then one provider per entry of
+``faults`` (``None`` for an honest one, else a ``--fault`` value), and returns once every provider is
+registered on chain. Provider ``i`` acts as the devnet's provider
 ``i`` does (:func:`devnet.provider.provider_account`: provider 0 is storage node 0's account). The
 integration tests of the market reuse it with their own faults.
 """
@@ -12,21 +12,18 @@ integration tests of the market reuse it with their own faults.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.types import Job, JobStatus, Resources
-from devnet.launcher import endow_accounts
 from devnet.provider import provider_account
-from node.chain_spec import PRESET_PARAMS, preset
-from runtime.cairn import runtime_params
-from runtime.keyring import Keypair
+from node.chain_spec import PRESET_PARAMS
 from sdk.client import Client
 from tests.integration.daemons import DaemonProcess
-from tests.integration.nodes import NodeProcess, free_port, wait_until
-from tests.storage_node.service.chain import STORAGE_ACCOUNTS, ws_url
+from tests.integration.nodes import NodeProcess
+from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
 __all__ = ["ProviderProcess", "Market", "start_market", "start_providers", "submit_job", "wait_judged",
@@ -76,18 +73,12 @@ class Market:
 
 
 def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]]) -> NodeProcess:
-    accounts = [*STORAGE_ACCOUNTS, *(provider_account(i) for i in range(1, 8))]
-    spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in accounts))
-    layers = (PRESET_PARAMS["dev"], MARKET_PARAMS, params)  # the dev timings, then ours, then the test's
+    """The storage tests' chain with the providers' accounts endowed too, on the dev preset's timings with
+    :data:`MARKET_PARAMS` and then ``params`` over them."""
+    layers = (PRESET_PARAMS["dev"], MARKET_PARAMS, params)
     merged = {pallet: {k: v for layer in layers for k, v in layer.get(pallet, {}).items()}
               for pallet in {name for layer in layers for name in layer}}
-    spec = replace(spec, runtime=runtime_params(merged))
-    spec_path = folder / "spec.json"
-    spec.save(spec_path)
-    node = NodeProcess(["--chain", str(spec_path), "--validator", "--key", "//Alice"], folder / "data",
-                       free_port(), free_port(), folder / "node.log").start()
-    wait_until(lambda: node.finalized() >= 1, 60, "first finalized block")
-    return node
+    return start_storage_chain(folder, merged, accounts=[provider_account(i) for i in range(1, 8)])
 
 
 def start_providers(market: Market, folder: Path, faults: Sequence[str | None], *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from devnet.launcher import endow_accounts
 from node.chain_spec import preset
@@ -22,8 +22,9 @@ STORAGE_ACCOUNTS = tuple(f"//Storage{i}" for i in range(8))
 
 
 def start_storage_chain(folder: Path, params: Mapping[str, Mapping[str, Any]] | None = None, *,
-                        slot_duration_ms: int | None = None) -> NodeProcess:
-    spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in STORAGE_ACCOUNTS))
+                        slot_duration_ms: int | None = None, accounts: Iterable[str] = ()) -> NodeProcess:
+    """The chain; ``accounts``: secret URIs to endow besides the storage nodes' (e.g. compute providers')."""
+    spec = endow_accounts(preset("dev"), (Keypair.from_uri(uri).public for uri in (*STORAGE_ACCOUNTS, *accounts)))
     if params:
         spec = replace(spec, runtime=runtime_params(params))
     if slot_duration_ms is not None:
