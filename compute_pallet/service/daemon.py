@@ -155,21 +155,22 @@ class Provider:
             try:
                 async with self.client.subscribe_new_heads() as heads:
                     async for header in heads:
-                        if header.number < due:
-                            continue
-                        due = header.number + every
-                        await self._heartbeat()
+                        if header.number >= due:
+                            due = header.number + (every if await self._heartbeat() else 1)
             except ChainClientError as exc:
                 log.warning("following new blocks for heartbeats: %s; again in %.0f s", exc, RESUBSCRIBE_S)
             await trio.sleep(RESUBSCRIBE_S)
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self) -> bool:
+        """One heartbeat, then this provider's record read again; whether the chain took it."""
         try:
             await self.chain.heartbeat()
             self.info = await self.chain.registered()
         except (ChainClientError, Refused) as exc:
             self.metrics.retries["heartbeat"] += 1
             log.warning("heartbeat failed (%s); again at the next block", exc)
+            return False
+        return True
 
     # --- following the chain --------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
 from compute_pallet.service.execution import Finished, Limits, execute
-from compute_pallet.service.journal import JobRecord, Journal, JournalError, Phase
+from compute_pallet.service.journal import JobRecord, Journal, JournalError, Phase, Progress
 from compute_pallet.service.metrics import ProviderMetrics
 from compute_pallet.service.runner import INPUTS, OUTPUTS, SPEC_FILE
 from sdk.chain import ChainClientError
@@ -74,21 +74,6 @@ class Fault(enum.Enum):
 
 class GaveUp(Exception):
     """A step of the job could not be done by its deadline; the job is left to the chain."""
-
-
-class _Progress:
-    """A job's record as the worker advances it; every change is journaled, one write at a time (the uploads
-    and the commit advance it concurrently)."""
-
-    def __init__(self, journal: Journal, record: JobRecord) -> None:
-        self.journal, self.record = journal, record
-        self._lock = trio.Lock()
-
-    async def update(self, **changes: object) -> JobRecord:
-        async with self._lock:
-            self.record = self.record.with_(**changes)
-            await trio.to_thread.run_sync(self.journal.save, self.record)
-        return self.record
 
 
 class JobWorker:
@@ -135,14 +120,14 @@ class JobWorker:
                 log.info("job %d: assigned (%s, %d input(s), commit by block %d)", job_id,
                          KIND_NAMES.get(job.kind, job.kind), len(job.inputs), job.phase_deadline)
                 record = await (self._pretend(job_id) if self.fault is Fault.COPY else self._run(job, job_id))
-            await self._complete(job, _Progress(self.journal, record), committed=committed, changed=changed)
+            await self._complete(job, Progress(self.journal, record), committed=committed, changed=changed)
         except GaveUp as exc:
             self.metrics.job("failed")
             log.warning("job %d: gave up: %s", job_id, exc)
         finally:
             self.metrics.active -= 1
 
-    async def _complete(self, job: Job, progress: _Progress, *, committed: bool, changed: trio.Event) -> None:
+    async def _complete(self, job: Job, progress: Progress, *, committed: bool, changed: trio.Event) -> None:
         """Commit (unless the chain has the commitment already) while uploading, then reveal."""
         job_id = progress.record.job_id
         async with trio.open_nursery() as nursery:
@@ -206,7 +191,7 @@ class JobWorker:
 
         await self._retry(job_id, f"download 0x{file_id.hex()}", fetch, until=deadline)
 
-    async def _commit(self, job: Job, progress: _Progress) -> None:
+    async def _commit(self, job: Job, progress: Progress) -> None:
         """Journal the salt and digest, then commit them (a refusal is checked against the chain: a commit
         sent before a restart may already be there)."""
         job_id = progress.record.job_id
@@ -225,7 +210,7 @@ class JobWorker:
 
     # --- upload, reveal, settle -----------------------------------------------------------------------
 
-    async def _upload_all(self, job: Job, progress: _Progress) -> None:
+    async def _upload_all(self, job: Job, progress: Progress) -> None:
         """Upload the outputs not uploaded yet, all at once, journaling each file id as its upload completes:
         private if any input is private, then granted to the submitter."""
         job_id = progress.record.job_id
@@ -242,7 +227,7 @@ class JobWorker:
                 return file_id
 
             file_id = await self._retry(job_id, f"upload {name}", attempt, until=job.deadline)
-            await progress.update(files={**progress.record.files, name: file_id})
+            await progress.uploaded(name, file_id)
 
         async with trio.open_nursery() as nursery:
             for name in progress.record.outputs:

@@ -11,6 +11,9 @@ record or the new one, never a mix. The record is written *before* each step tha
 - each uploaded output's file id as its upload completes (a restart uploads only the missing ones);
 - ``revealed``: once the reveal is included.
 
+:class:`Progress` is the record of a job being worked on: its commit and its uploads advance it concurrently,
+each change made to the latest record and journaled in turn.
+
 A restarted worker reconciles each record with the chain (:mod:`compute_pallet.service.jobs`): it runs the
 job again if it had not committed, reveals with the journaled salt if it had, and drops jobs the chain has
 settled. A record that does not decode is reported as :class:`JournalError` (the job is then handed back:
@@ -22,12 +25,15 @@ from __future__ import annotations
 import enum
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import trio
+
 from sdk.durable import write_durably
 
-__all__ = ["Phase", "JobRecord", "Journal", "JournalError", "JOURNAL_FILE"]
+__all__ = ["Phase", "JobRecord", "Journal", "JournalError", "Progress", "JOURNAL_FILE"]
 
 JOURNAL_FILE = "journal.json"
 MAX_RECORD_BYTES = 1 << 20
@@ -127,3 +133,25 @@ class Journal:
             return False
         shutil.rmtree(path, ignore_errors=True)
         return True
+
+
+class Progress:
+    """A job's record as the worker advances it: every change is journaled, one write at a time, each made to
+    the latest record (the uploads and the commit advance it concurrently)."""
+
+    def __init__(self, journal: Journal, record: JobRecord) -> None:
+        self.journal, self.record = journal, record
+        self._lock = trio.Lock()
+
+    async def update(self, **changes: object) -> JobRecord:
+        return await self._apply(lambda record: record.with_(**changes))
+
+    async def uploaded(self, name: str, file_id: bytes) -> JobRecord:
+        """Output ``name`` is the file ``file_id``."""
+        return await self._apply(lambda record: record.with_(files={**record.files, name: file_id}))
+
+    async def _apply(self, change: Callable[[JobRecord], JobRecord]) -> JobRecord:
+        async with self._lock:
+            self.record = change(self.record)
+            await trio.to_thread.run_sync(self.journal.save, self.record)
+        return self.record

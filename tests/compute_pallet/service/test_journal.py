@@ -3,6 +3,7 @@ one (never a mix), and a record that does not decode is a typed error, not a cra
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -10,8 +11,9 @@ import sys
 import time
 
 import pytest
+import trio
 
-from compute_pallet.service.journal import JOURNAL_FILE, JobRecord, Journal, JournalError, Phase
+from compute_pallet.service.journal import JOURNAL_FILE, JobRecord, Journal, JournalError, Phase, Progress
 
 RECORD = JobRecord(7, Phase.COMMITTING, b"\x01" * 32, b"\x02" * 32, ("model.safetensors", "result.json"), (5, 9),
                    {"model.safetensors": b"\x03" * 32})
@@ -36,6 +38,18 @@ def test_a_record_round_trips_and_a_dropped_job_is_gone(tmp_path):
     assert journal.load(7) == RECORD.with_(phase=Phase.COMMITTED) and journal.job_ids() == [7]
     assert journal.drop(7) and not journal.drop(7)
     assert journal.load(7) is None and journal.job_ids() == []
+
+
+async def test_progress_keeps_every_concurrent_change(tmp_path):
+    journal = Journal(tmp_path)
+    progress = Progress(journal, RECORD.with_(files={}))
+    names = [f"output-{i}" for i in range(8)]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(progress.update, phase=Phase.COMMITTED))
+        for i, name in enumerate(names):
+            nursery.start_soon(progress.uploaded, name, bytes([i]) * 32)
+    expected = RECORD.with_(phase=Phase.COMMITTED, files={name: bytes([i]) * 32 for i, name in enumerate(names)})
+    assert progress.record == expected and journal.load(7) == expected
 
 
 def test_a_writer_killed_mid_write_leaves_a_whole_record(tmp_path):
