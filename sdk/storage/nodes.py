@@ -1,7 +1,8 @@
 """Talking to storage nodes over HTTP: pushing and fetching fragments, signed by the caller's account.
 
 One ``httpx.AsyncClient`` per transfer carries every request of it, keeping a few connections open to each
-node (HTTP/1.1 keep-alive), so fragments to many nodes move in parallel. Each request is signed afresh
+node (HTTP/1.1 keep-alive), so fragments to many nodes move in parallel; they share one TLS context (loading
+the system's certificates costs ~40 ms of CPU, more than a small file's whole transfer). Each request is signed afresh
 (:mod:`storage_node.auth`: method, path, body hash, time, the node's account), so a retry is never taken
 for a replay.
 
@@ -14,6 +15,8 @@ fragment it asked for.
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -30,6 +33,11 @@ RETRYABLE_STATUSES = frozenset({404, 408, 425, 429, 500, 502, 503, 504, 507})
 507 until the chain reassigns the fragment, 5xx while the node recovers."""
 MAX_ERROR_BODY = 4096
 _EMPTY_BODY_HASH = body_hash(b"")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,8 @@ class NodeHttp:
 
     def __init__(self, signer: Keypair | None, *, timeout: float = 60.0, connections_per_node: int = 4) -> None:
         self._signer = signer
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        self._client = httpx.AsyncClient(verify=_tls_context(),
+                                         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
                                          limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
         self._per_node = connections_per_node
         self._slots: dict[str, anyio.Semaphore] = {}
