@@ -1,0 +1,41 @@
+"""The submitter counts only signatures that verify against their nodes' registered keys: all of them at once
+as one aggregate, then, when that fails, one by one (a forged or garbage answer becomes a refusal)."""
+
+from __future__ import annotations
+
+from da_layer import bls
+from da_layer.attestation import attestation_message
+from da_layer.pallet import Blob, BlobStatus
+from sdk.da.chain import Custody, DaNodeView
+from sdk.da.submit import Signatures, drop_forged
+
+GENESIS = bytes(range(32))
+BLOB_ID = b"\x42" * 32
+COMMITMENT = bytes([0xC0]) + bytes(47)
+SECRETS = [bls.secret_from_seed(bytes([i + 1]) * 32) for i in range(4)]
+NODES = tuple(DaNodeView(i, bytes([i]) * 32, f"http://da-{i}", bls.public_key(secret), 100)
+              for i, secret in enumerate(SECRETS))
+CUSTODY = Custody(BLOB_ID, Blob(b"\x01" * 32, COMMITMENT, 10, 0, 1, BlobStatus.Pending,
+                                tuple(node.account for node in NODES), b"\x00" * 32), NODES, 2)
+MESSAGE = attestation_message(GENESIS, BLOB_ID, COMMITMENT)
+
+
+def test_honest_signatures_all_count():
+    result = Signatures({i: bls.sign(secret, MESSAGE) for i, secret in enumerate(SECRETS)})
+    drop_forged(CUSTODY, result, GENESIS)
+    assert sorted(result.signed) == [0, 1, 2, 3] and result.refusals == {}
+
+
+def test_forged_and_garbage_signatures_become_refusals():
+    result = Signatures({0: bls.sign(SECRETS[0], MESSAGE), 1: bls.sign(SECRETS[2], MESSAGE),  # another's key
+                         2: bls.sign(SECRETS[2], b"another message"), 3: b"\x01" * 96})     # not a point
+    drop_forged(CUSTODY, result, GENESIS)
+    assert sorted(result.signed) == [0]
+    assert sorted(result.refusals) == ["http://da-1", "http://da-2", "http://da-3"]
+    assert set(result.refusals.values()) == {"its signature does not verify against its key"}
+
+
+def test_nothing_signed_is_nothing_to_check():
+    result = Signatures()
+    drop_forged(CUSTODY, result, GENESIS)
+    assert result.signed == {} and result.refusals == {}
