@@ -22,7 +22,8 @@ script share the machine's cores, all on loopback):
   aggregated, ``attest`` to inclusion). Payload MB/s.
 - **light clients**: once a blob's block is final, the time for ``client.da.sample(blob)`` to reach
   1 - 10^-6 (20 cells fetched from custodians and verified against the commitment read with a read proof
-  against the finalized header), for one client (goal <= 1 s) and for 100 clients at once (100 samplers
+  against a finalized header, whose GRANDPA justification the client checks with authority sets it has
+  already followed), for one client (goal <= 1 s) and for 100 clients at once (100 samplers
   with their own connections sharing this process's chain connection and 2 verifying workers).
 - **reconstruction** per blob: ``client.da.get(blob)`` (cells fetched from custodians, verified, the blob's
   half of them concatenated, unpacked), and ``recover_cells_and_kzg_proofs`` from 64 random cells.
