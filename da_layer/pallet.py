@@ -11,10 +11,9 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment (refused unless it is a point of G1's subgroup,
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
-  the blob's verdict (see *Attestations*). It fixes the
-  blob's node set (a copy of ``NodeSet``) and its custody seed
-  ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot choose; from them
-  :mod:`da_layer.custody` says which nodes keep which columns.
+  the blob's verdict (see *Attestations*). It fixes the blob's node set (a copy of ``NodeSet``) and its
+  custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot
+  choose; from them :mod:`da_layer.custody` says which nodes keep which columns.
 - **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
   than 2/3 of the set's stake (cheap, first), then the aggregate with one ``fast_aggregate_verify`` (the
@@ -33,8 +32,9 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
 Wire shapes (SCALE, in field order): ``DaNode{bls_public [u8;48], endpoint Vec<u8>, stake u128,
 registered_at u32, audits_passed u32, audits_missed u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set
-Vec<AccountId>, custody_seed H256, signers Vec<u8>}`` (``signers``: the bitfield of the accepted
-attestation, empty until then); ``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
+Vec<AccountId>, custody_seed H256, signers Vec<u8>, fee u128}`` (``signers``: the bitfield of the accepted
+attestation, empty until then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
+cell_index u16, deadline u32}``.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def identity(data: bytes) -> bytes:
 
 # Cairn's own domains. The version suffix changes whenever the meaning of the hashed bytes changes.
 DOMAIN_FINALITY_VOTE = b"cairn/finality-vote/v1"
-"""What a validator signs when it prevotes or precommits (``node.consensus.finality``)."""
+"""What a validator signs when it prevotes or precommits (``runtime.justification``)."""
 DOMAIN_GOSSIP_MESSAGE_ID = b"cairn/gossip-message-id/v1"
 """De-duplication id of a gossip message (``node.network.gossip``)."""
 DOMAIN_P2P_PROLOGUE = b"cairn/p2p/v1"
