@@ -12,8 +12,8 @@ restart mid-job:
    (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
    no-show); a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
-   written first. The outputs are uploaded meanwhile, private if any input is private (then granted to the
-   submitter), ``result.json`` last.
+   written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
+   granted to the submitter); the reveal names them in the runner's order, ``result.json`` last.
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
@@ -121,9 +121,9 @@ class JobWorker:
                          KIND_NAMES.get(job.kind, job.kind), len(job.inputs), job.phase_deadline)
                 record = await (self._pretend(job_id) if self.fault is Fault.COPY else self._run(job, job_id))
             await self._complete(job, Progress(self.journal, record), committed=committed, changed=changed)
-        except GaveUp as exc:
+        except* GaveUp as gave_up:  # from the uploads or the commit too, which run in a nursery
             self.metrics.job("failed")
-            log.warning("job %d: gave up: %s", job_id, exc)
+            log.warning("job %d: gave up: %s", job_id, "; ".join(str(exc) for exc in _leaves(gave_up)))
         finally:
             self.metrics.active -= 1
 
@@ -312,6 +312,11 @@ class JobWorker:
             if until is not None and await self._head() > until:
                 raise GaveUp(f"{step}: still failing past block {until}")
             await trio.sleep(pause)
+
+
+def _leaves(group: BaseExceptionGroup[GaveUp]) -> list[GaveUp]:
+    return [leaf for exc in group.exceptions
+            for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
 
 
 def _prepare(workdir: Path, kind: str, job: Job) -> None:
