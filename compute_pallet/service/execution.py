@@ -8,7 +8,7 @@ compute_pallet.service.runner`` with:
   of address space before any data): a kind that allocates past it gets a ``MemoryError`` and the runner
   exits with ``EXIT_MEMORY``;
 - ``RLIMIT_CPU``: the wall-time budget times the job's cores (the kernel sends SIGXCPU at the soft limit and
-  SIGKILL a few seconds later);
+  SIGKILL a few seconds later); the runner sets both on itself before it imports anything heavy;
 - a wall-time limit: past it the process is killed (trio terminates it, then kills it);
 - thread counts pinned to the job's ``cpu_cores`` (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
   ``MKL_NUM_THREADS``): the kinds' fixed-order kernels give the same bits whatever the count, and pinning keeps
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import signal
 import sys
 from dataclasses import dataclass
@@ -38,8 +37,6 @@ __all__ = ["Limits", "Finished", "Killed", "Outcome", "execute", "INTERPRETER_MA
 
 INTERPRETER_MARGIN = 512 << 20
 """Address space the runner needs besides the job's data: the interpreter, numpy and its thread stacks."""
-CPU_GRACE_S = 5
-"""Seconds between SIGXCPU (the soft CPU limit) and SIGKILL (the hard one)."""
 RUNNER_LOG = "runner.log"
 MAX_REPORT_BYTES = 1 << 20
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -86,29 +83,22 @@ class Killed:
 Outcome = Finished | Killed
 
 
-def _limit(limits: Limits) -> None:
-    """In the child, before ``exec``: the address-space and CPU limits, its own process group."""
-    address_space = limits.memory_bytes + INTERPRETER_MARGIN
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + CPU_GRACE_S))
-
-
 async def execute(workdir: Path, limits: Limits) -> Outcome:
     """Run the job prepared in ``workdir`` under ``limits``; what became of it."""
     (workdir / REPORT_FILE).unlink(missing_ok=True)
     env = {**os.environ, **{name: str(limits.threads) for name in THREAD_VARIABLES}}
-    command = [sys.executable, "-m", "compute_pallet.service.runner", str(workdir)]
+    command = [sys.executable, "-m", "compute_pallet.service.runner", str(workdir),
+               str(limits.memory_bytes + INTERPRETER_MARGIN), str(limits.cpu_seconds)]
     with open(workdir / RUNNER_LOG, "wb") as log:
         with trio.move_on_after(limits.wall_seconds) as timer:
-            process = await trio.run_process(command, check=False, stdin=b"", stdout=log, stderr=log, env=env,
-                                             preexec_fn=lambda: _limit(limits))
+            process = await trio.run_process(command, check=False, stdin=b"", stdout=log, stderr=log, env=env)
     if timer.cancelled_caught:
         return Killed("wall-time", f"still running after {limits.wall_seconds:.0f} s: killed")
     code = process.returncode
     if code == 0:
         return _report(workdir)
-    if code in (-signal.SIGXCPU, -signal.SIGKILL):
-        return Killed("cpu-time", f"used its {limits.cpu_seconds} s of CPU (signal {-code})")
+    if code == -signal.SIGXCPU:
+        return Killed("cpu-time", f"used its {limits.cpu_seconds} s of CPU")
     if code == EXIT_MEMORY:
         return Killed("memory", f"needed more than {limits.memory_bytes >> 20} MiB")
     return Killed("crashed", f"exit status {code}: {_tail(workdir / RUNNER_LOG)}")

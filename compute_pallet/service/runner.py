@@ -1,8 +1,11 @@
-"""The job subprocess: ``python -m compute_pallet.service.runner WORKDIR`` runs one job kind and writes its result.
+"""The job subprocess: ``python -m compute_pallet.service.runner WORKDIR ADDRESS_SPACE CPU_SECONDS`` runs one job
+kind under those limits and writes its result.
 
 The provider worker never runs a kind in its own process: it prepares a work folder, starts this module
 under CPU, memory and wall-time limits (:mod:`compute_pallet.service.execution`) and reads back what it
-wrote. The folder's layout (version 1):
+wrote. The runner sets its own address-space (bytes) and CPU-time (seconds) limits first thing, before
+numpy or any kind is imported (the parent cannot set them between fork and exec safely: it has threads),
+and a kind cannot raise them again. The folder's layout (version 1):
 
 - ``spec.json`` (read): ``{"kind": name, "params": hex, "seed": hex}``;
 - ``inputs/<i>`` (read): the job's input files by their position on chain (``0``, ``1``, ...), named for the
@@ -28,12 +31,16 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 from pathlib import Path
 
-__all__ = ["EXIT_MEMORY", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "canonical_json", "run"]
+__all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "canonical_json", "limit",
+           "run"]
 
 EXIT_MEMORY = 3
+CPU_GRACE_S = 5
+"""Seconds between SIGXCPU (the soft CPU limit) and SIGKILL (the hard one)."""
 SPEC_FILE = "spec.json"
 REPORT_FILE = "report.json"
 RESULT_FILE = "result.json"
@@ -74,10 +81,18 @@ def run(workdir: Path) -> None:
     partial.replace(workdir / REPORT_FILE)
 
 
+def limit(address_space: int, cpu_seconds: int) -> None:
+    """This process's limits, soft and hard: past ``address_space`` bytes an allocation fails (``MemoryError``),
+    past ``cpu_seconds`` the kernel sends SIGXCPU, and SIGKILL :data:`CPU_GRACE_S` seconds later."""
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + CPU_GRACE_S))
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m compute_pallet.service.runner WORKDIR", file=sys.stderr)
+    if len(argv) != 3 or not argv[1].isdigit() or not argv[2].isdigit():
+        print("usage: python -m compute_pallet.service.runner WORKDIR ADDRESS_SPACE CPU_SECONDS", file=sys.stderr)
         return 2
+    limit(int(argv[1]), int(argv[2]))
     try:
         run(Path(argv[0]))
     except MemoryError:
