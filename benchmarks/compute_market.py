@@ -1,0 +1,224 @@
+"""Compute market: the same job run locally and through the market, job throughput, a federated round,
+and how much of a provider's CPU goes to the market rather than the job.
+
+Issue 12's figures, all in one run on a fresh devnet (``--validators`` validators, the default storage
+nodes, ``--providers`` providers, no DA nodes), every process on this machine:
+
+- **Market overhead.** The ``train`` job on the digits training split, run here in this process with the
+  kind's own code (``compute_pallet.kinds.train.run``), then through the market with redundancy 2:
+  ``client.compute.submit`` → ``wait`` (verified: both providers revealed the same digest and were paid)
+  → ``result`` (the model downloaded). The overhead is the market's wall time minus the local run's, in
+  block times (the chain spec's slot); goal **≤ 6 blocks**. The dataset is uploaded privately beforehand
+  (not timed), so the market's time includes the grants, each provider's download and its upload.
+- **Throughput.** ``--jobs`` small ``evaluate`` jobs (the trained model on the held-out split), r = 1,
+  submitted at once: jobs completed per minute, from the first submission to the last verdict.
+- **A federated round.** A one-round task with ``--participants`` listed participants, each training the
+  base model on its own shard of the training split in its own thread (``client.fl.participate``): the
+  latency from the task's creation to the new global model, which includes the task's fixed windows
+  (``FL_COMMIT_BLOCKS`` to train and commit, ``FL_DELIVER_BLOCKS`` to deliver).
+- **Provider CPU outside the job.** Every provider's ``/metrics`` before and after the run: the worker's own
+  CPU seconds against its job subprocesses' (``cairn_provider_worker_cpu_seconds_total`` against ``cairn_provider_job_cpu_seconds_total``); goal **< 10 %**.
+
+Appends the figures to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/compute_market.py [--validators 1] [--providers 3] [--jobs 12] [--participants 5] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+
+from compute_pallet.datasets import split
+from compute_pallet.formats import Dataset, load_dataset, save_dataset
+from compute_pallet.kinds import train
+from compute_pallet.service.daemon import DEFAULT_PRICE
+from devnet import launcher
+from devnet.config import DevnetConfig
+from devnet.registry import ROLES
+from node.chain_spec import ChainSpec
+from runtime.keyring import DEV_ACCOUNTS, Keypair
+from sdk.client import Client
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+OVERHEAD_GOAL_BLOCKS = 6.0
+OUTSIDE_SHARE_GOAL = 0.10
+TRAIN_PARAMS = {"hidden": [64], "epochs": 20}
+WAIT_S = 600.0
+FL_STAKE = 10 * 10**12
+"""FederatedLearning's MinStake on the dev presets."""
+FL_COMMIT_BLOCKS = 10
+"""Blocks participants have to train and commit: the round's fixed first part."""
+FL_DELIVER_BLOCKS = 5
+FL_REWARD_POOL = 10**15
+FL_PRICE_CAP = DEFAULT_PRICE
+
+
+@dataclass(frozen=True)
+class Figures:
+    slot_s: float
+    local_train_s: float
+    market_train_s: float
+    small_jobs: int
+    small_jobs_s: float
+    participants: int
+    round_s: float
+    worker_cpu_s: float
+    job_cpu_s: float
+
+    @property
+    def overhead_blocks(self) -> float:
+        return (self.market_train_s - self.local_train_s) / self.slot_s
+
+    @property
+    def jobs_per_minute(self) -> float:
+        return 60 * self.small_jobs / self.small_jobs_s
+
+    @property
+    def outside_share(self) -> float:
+        return self.worker_cpu_s / (self.worker_cpu_s + self.job_cpu_s)
+
+
+def _provider_cpu(urls: list[str]) -> tuple[float, float]:
+    """The providers' summed (worker, job subprocesses) CPU seconds, from their ``/metrics``."""
+    worker = job = 0.0
+    for url in urls:
+        for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == "cairn_provider_worker_cpu_seconds_total":
+                worker += float(value)
+            elif name == "cairn_provider_job_cpu_seconds_total":
+                job += float(value)
+    return worker, job
+
+
+def _shards(training: bytes, count: int) -> list[bytes]:
+    data = load_dataset(training)
+    return [save_dataset(Dataset(data.X[i::count], data.y[i::count])) for i in range(count)]
+
+
+def measure(base: Path, *, validators: int, providers: int, jobs: int, participants: int) -> Figures:
+    config = DevnetConfig.load(None, ROLES)
+    config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
+    config = config.with_role("da_nodes", count=0).with_role("providers", count=providers)
+    state = launcher.up(config, fresh=True)
+    try:
+        slot_s = ChainSpec.load(Path(state.chain_spec)).slot_duration_ms / 1000
+        rpc = state.process("validator-0").url("rpc", "ws")
+        provider_urls = [record.url("http") for record in state.processes if record.role == "provider"]
+        training, held_out = split("digits")
+
+        started = time.perf_counter()
+        train.run({"dataset": training}, json.dumps(TRAIN_PARAMS).encode(), bytes(32))
+        local_s = time.perf_counter() - started
+        print(f"  local train: {local_s:.2f} s", flush=True)
+
+        cpu_before = _provider_cpu(provider_urls)
+        with Client(rpc, signer="//Alice") as client:
+            dataset = client.storage.upload(training, private=True)
+            test_set = client.storage.upload(held_out, private=False)
+
+            started = time.perf_counter()
+            job = client.compute.submit("train", [dataset], TRAIN_PARAMS, redundancy=2)
+            client.compute.wait(job, timeout=WAIT_S)
+            trained = client.compute.result(job, base / "trained")
+            market_s = time.perf_counter() - started
+            print(f"  market train (r=2): {market_s:.2f} s", flush=True)
+            model = client.storage.upload(trained.paths[0], private=False)
+
+            started = time.perf_counter()
+            small = [client.compute.submit("evaluate", [model, test_set], redundancy=1) for _ in range(jobs)]
+            for job in small:
+                client.compute.wait(job, timeout=WAIT_S)
+            small_s = time.perf_counter() - started
+            print(f"  {jobs} evaluate jobs: {small_s:.1f} s", flush=True)
+
+            round_s = federated_round(client, rpc, model, training, participants)
+            print(f"  one federated round, {participants} participants: {round_s:.1f} s", flush=True)
+        worker, job_cpu = (after - before for after, before in zip(_provider_cpu(provider_urls), cpu_before))
+        return Figures(slot_s, local_s, market_s, jobs, small_s, participants, round_s, worker, job_cpu)
+    finally:
+        launcher.down(config.base_path)
+
+
+def federated_round(client: Client, rpc: str, base_model: bytes, training: bytes, participants: int) -> float:
+    """Seconds from a one-round task's creation to its aggregated global model: the participants (the dev
+    accounts after Alice, each on its own shard, in its own thread) train, commit and deliver within the
+    task's windows, then the round's ``fedavg`` job runs through the market."""
+    accounts = [f"//{name}" for name in DEV_ACCOUNTS[1 : participants + 1]]
+    if len(accounts) < participants:
+        raise SystemExit(f"at most {len(DEV_ACCOUNTS) - 1} participants (the endowed dev accounts after Alice)")
+    started = time.perf_counter()
+    task = client.fl.create_task(base_model, rounds=1, participants=[Keypair.from_uri(a).public for a in accounts],
+                                 stake=FL_STAKE,
+                                 commit_period=FL_COMMIT_BLOCKS, deliver_period=FL_DELIVER_BLOCKS,
+                                 reward_pool=FL_REWARD_POOL, price_cap=FL_PRICE_CAP, redundancy=2)
+
+    def participate(account: str, shard: bytes) -> None:
+        with Client(rpc, signer=account) as mine:
+            mine.fl.participate(task, shard, train_params={"epochs": 2})
+
+    with ThreadPoolExecutor(participants) as pool:
+        for done in [pool.submit(participate, *pair) for pair in zip(accounts, _shards(training, participants))]:
+            done.result(WAIT_S)  # a participant's failure is raised here
+    deadline = time.monotonic() + WAIT_S
+    while client.fl.status(task).history[0].global_out is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"task {task}'s round was not aggregated in {WAIT_S:.0f} s")
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--validators", type=int, default=1)
+    parser.add_argument("--providers", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=12, help="small evaluate jobs submitted at once")
+    parser.add_argument("--participants", type=int, default=5, help="participants of the federated round")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cairn-compute-bench-") as base:
+        figures = measure(Path(base), validators=args.validators, providers=args.providers, jobs=args.jobs,
+                          participants=args.participants)
+    summary = report(figures)
+    print(summary)
+    if args.no_record:
+        return
+    command = " ".join(["python benchmarks/compute_market.py", *sys.argv[1:]])
+    with RESULTS.open("a") as out:
+        out.write(f"\n## Compute market — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+                  f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
+                  f"{platform.python_version()}; every validator, storage node, provider and client share its "
+                  f"cores, all on loopback\n- command: `{command}`\n\n{summary}")
+
+
+def report(f: Figures) -> str:
+    def verdict(met: bool) -> str:
+        return "met" if met else "MISSED"
+
+    return (
+        "| figure | value | goal |\n|---|---:|---|\n"
+        f"| train (digits, {TRAIN_PARAMS}) locally | {f.local_train_s:.2f} s | — |\n"
+        f"| same job through the market, r = 2, submit → verified → model downloaded | {f.market_train_s:.2f} s | — |\n"
+        f"| market overhead | {f.overhead_blocks:.1f} blocks of {f.slot_s:.0f} s | ≤ {OVERHEAD_GOAL_BLOCKS:.0f} "
+        f"({verdict(f.overhead_blocks <= OVERHEAD_GOAL_BLOCKS)}) |\n"
+        f"| small jobs (evaluate, r = 1) | {f.jobs_per_minute:.1f} per minute ({f.small_jobs} in {f.small_jobs_s:.1f} s) | — |\n"
+        f"| one federated round, {f.participants} participants | {f.round_s:.1f} s | — |\n"
+        f"| provider CPU outside the job | {100 * f.outside_share:.1f} % ({f.worker_cpu_s:.1f} s worker, "
+        f"{f.job_cpu_s:.1f} s jobs) | < {100 * OUTSIDE_SHARE_GOAL:.0f} % ({verdict(f.outside_share < OUTSIDE_SHARE_GOAL)}) |\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
