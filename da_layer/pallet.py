@@ -581,8 +581,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         count = self.blob_count.get()
         blob_id = blob_id_of(submitter, commitment, now, count)
         seed = custody_seed_of(self._parent_hash(), blob_id)
-        self.blobs.insert(blob_id, Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed,
-                                        fee=fee))
+        record = Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed, fee=fee)
+        self.blobs.insert(blob_id, record)
         self.blob_count.put(count + 1)
         self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
         self.expiries.mutate(now + cfg.retention_period, lambda ids: ids + (blob_id,))

@@ -55,6 +55,6 @@ async def test_a_node_hiding_a_hand_over_justification_stops_the_client(node):
         number = int(result["block"]["header"]["number"], 16)
         return with_justification(result, None) if number % SESSION_LENGTH == 0 else result
 
-    async with LyingNode(ws_url(node), "chain_getBlock", hide_hand_overs) as client:
+    async with LyingNode(ws_url(node), {"chain_getBlock": hide_hand_overs}) as client:
         with trio.fail_after(60), pytest.raises(MissingJustification, match="no justification"):
             await FinalityProver(client).authority_set(2)

@@ -87,7 +87,7 @@ async def test_twenty_samples_give_one_in_a_million(da, submitted):
 ], ids=["unproven-head", "proof-of-another-root"])
 async def test_a_lying_rpc_node_fails_sampling_instead_of_giving_a_confidence(network, pools, submitted, method, lie,
                                                                               error):
-    async with LyingNode(network.url, method, lie) as client:
+    async with LyingNode(network.url, {method: lie}) as client:
         api = DaApi(client, None, pool=pools.verify, encoder=pools.encode)
         try:
             with trio.fail_after(60), pytest.raises(error):

@@ -3,7 +3,7 @@ what the SDK believes (the rest of the node's answers are its own)."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from runtime.justification import Justification
 from sdk.chain import AsyncClient
@@ -15,17 +15,21 @@ Lie = Callable[[AsyncClient, list, Any], Awaitable[Any]]
 
 
 class LyingNode(AsyncClient):
-    """A client of a node whose answers to one method are rewritten by ``lie``: an RPC node that lies."""
+    """A client of a node whose answers to the methods in ``lies`` are rewritten by them: an RPC node that
+    lies. A lie gets the client, the request's params and the node's true answer."""
 
-    def __init__(self, url: str, method: str, lie: Lie) -> None:
+    def __init__(self, url: str, lies: Mapping[str, Lie]) -> None:
         super().__init__(url)
-        self._method, self._lie = method, lie
+        self._lies = dict(lies)
 
     async def rpc_request(self, method: str, params=None, *, timeout: float | None = None) -> Any:
         result = await super().rpc_request(method, params, timeout=timeout)
-        if method != self._method:
-            return result
-        return await self._lie(self, list(params or []), result)
+        lie = self._lies.get(method)
+        return result if lie is None else await lie(self, list(params or []), result)
+
+    async def truth(self, method: str, params: list) -> Any:
+        """What the node really answers (for a lie built on another answer)."""
+        return await AsyncClient.rpc_request(self, method, params)
 
 
 def served_justification(result: Any) -> Justification:
@@ -42,5 +46,5 @@ async def strip_justification(client: AsyncClient, params: list, result: Any) ->
     return with_justification(result, None)
 
 
-async def proof_at_genesis(client: AsyncClient, params: list, result: Any) -> Any:
-    return await AsyncClient.rpc_request(client, "state_getReadProof", [params[0], to_hex(client.genesis_hash)])
+async def proof_at_genesis(client: LyingNode, params: list, result: Any) -> Any:
+    return await client.truth("state_getReadProof", [params[0], to_hex(client.genesis_hash)])

@@ -22,7 +22,7 @@ from sdk.chain.finality import (
     justification_of,
     next_set,
 )
-from sdk.chain.shapes import to_hex
+from sdk.chain.shapes import header_from_json, to_hex
 from tests.sdk.conftest import ws_url
 from tests.sdk.lying_node import (
     LyingNode,
@@ -100,9 +100,38 @@ async def _future_set(client: AsyncClient, params: list, result: Any) -> Any:
     return with_justification(result, replace(real, set_id=10**9).encode())
 
 
+FORGED_ROOT = to_hex(b"\x66" * 32)
+
+
+def _forged(block: Any) -> Any:
+    """A ``chain_getBlock`` answer with another state root in its header."""
+    return {**block, "block": {**block["block"], "header": {**block["block"]["header"], "stateRoot": FORGED_ROOT}}}
+
+
 async def _forged_state_root(client: AsyncClient, params: list, result: Any) -> Any:
-    header = {**result["block"]["header"], "stateRoot": to_hex(b"\x66" * 32)}
-    return {**result, "block": {**result["block"], "header": header}}
+    return _forged(result)
+
+
+class ForgedHead:
+    """Serves as the finalized head the real one with another state root, under that forged header's own hash
+    (so it hashes right), with the real head's justification."""
+
+    def __init__(self) -> None:
+        self.real: dict[bytes, bytes] = {}  # forged hash -> real hash
+
+    async def head(self, client: LyingNode, params: list, result: Any) -> Any:
+        forged = header_from_json({**await client.truth("chain_getHeader", [result]), "stateRoot": FORGED_ROOT})
+        self.real[forged.hash] = bytes.fromhex(result[2:])
+        return to_hex(forged.hash)
+
+    async def block(self, client: LyingNode, params: list, result: Any) -> Any:
+        real = self.real.get(bytes.fromhex(params[0][2:]))
+        if real is None:
+            return result
+        return _forged(await client.truth("chain_getBlock", [to_hex(real)]))
+
+
+FORGED_HEAD = ForgedHead()
 
 
 async def test_the_finalized_head_is_proven_from_the_genesis_set(dev_node):
@@ -116,16 +145,19 @@ async def test_the_finalized_head_is_proven_from_the_genesis_set(dev_node):
         assert await prover.prove(client.genesis_hash) == await client.get_block_header(client.genesis_hash)
 
 
-@pytest.mark.parametrize("method, lie, error, cause", [
-    ("chain_getBlock", strip_justification, MissingJustification, "no justification"),
-    ("chain_getBlock", _forge, BadJustification, "not an authority"),
-    ("chain_getBlock", _future_set, BadJustification, "cannot be final by set 1000000000"),
-    ("chain_getBlock", _forged_state_root, InvalidResponse, "hash"),
-    ("state_getReadProof", proof_at_genesis, InvalidProof, "read proof"),
-], ids=["no-justification", "forged-justification", "future-set", "forged-header", "proof-of-another-root"])
-async def test_a_lying_node_gets_a_typed_error_not_a_proof(dev_node, method, lie, error, cause):
-    async with LyingNode(ws_url(dev_node), method, lie) as client:
+@pytest.mark.parametrize("lies, error, cause", [
+    ({"chain_getBlock": strip_justification}, MissingJustification, "no justification"),
+    ({"chain_getBlock": _forge}, BadJustification, "not an authority"),
+    ({"chain_getBlock": _future_set}, BadJustification, "cannot be final by set 1000000000"),
+    ({"chain_getBlock": _forged_state_root}, InvalidResponse, "hash"),
+    ({"chain_getFinalizedHead": FORGED_HEAD.head, "chain_getBlock": FORGED_HEAD.block}, BadJustification,
+     "is for block"),
+    ({"state_getReadProof": proof_at_genesis}, InvalidProof, "read proof"),
+], ids=["no-justification", "forged-justification", "future-set", "forged-header", "forged-head",
+        "proof-of-another-root"])
+async def test_a_lying_node_gets_a_typed_error_not_a_proof(dev_node, lies, error, cause):
+    async with LyingNode(ws_url(dev_node), lies) as client:
         with trio.fail_after(60), pytest.raises(error, match=cause):
             header = await FinalityProver(client).finalized_head()
-            if method == "state_getReadProof":  # the genesis set is read before; this read is at the head
+            if "state_getReadProof" in lies:  # the genesis set is read before; this read is at the head
                 await client.verified_query("System", "Number", block_hash=header.hash)
