@@ -2,8 +2,9 @@
 uploaded, revealed, verified and paid.
 
 One module-scoped market (a dev validator, two storage nodes, two honest providers, one of them storage node
-0's account) serves every test here. The job is submitted with the chain client (``ComputeJobs.submit``),
-as any client would; the SDK's own ``client.compute`` is tested with it elsewhere.
+0's account) serves every test here. The public job is submitted with the chain client
+(``ComputeJobs.submit``), as any client would; the private one with ``client.compute``, which grants the
+assigned providers the input after the job is included (the providers retry until it does).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from compute_pallet.pallets.types import JobStatus, SlotStatus
 from devnet.provider import PROVIDER
 from devnet.state import ProcessRecord
 from sdk.client import Client
+from sdk.storage.errors import AccessDenied
 from tests.compute_pallet.service.network import Market, start_market, submit_job, wait_judged
 
 
@@ -48,6 +50,21 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
     assert json.loads(result_bytes.getvalue())["layers"] == [64, 64, 10]
     for provider in market.providers:  # settled jobs leave nothing behind
         assert provider.journaled_jobs() == []
+
+
+@pytest.mark.slow  # 30 s more; the default run's end-to-end test submits through client.compute too
+def test_a_private_input_s_job_waits_for_its_grant_and_returns_private_outputs(market, tmp_path):
+    train, _ = datasets.split("digits")
+    with Client(market.url, signer="//Alice") as alice, Client(market.url, signer="//Bob") as bob:
+        dataset = alice.storage.upload(train, private=True)
+        job_id = alice.compute.submit("train", [dataset], {"epochs": 2, "hidden": [16]})
+        assert alice.compute.wait(job_id, timeout=240).state == "Verified"
+        result = alice.compute.result(job_id, tmp_path)
+        assert load_model(result.paths[0].read_bytes()).layer_sizes == (64, 16, 10)
+        outputs = alice.query("ComputeJobs", "Jobs", [job_id]).outputs
+        assert all(alice.storage.info(fid).encrypted for fid in outputs)
+        with pytest.raises(AccessDenied):
+            bob.storage.download(outputs[0], io.BytesIO())
 
 
 def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):
