@@ -63,9 +63,6 @@ class ProviderChain:
                 block_ms = now - before
         return Timing(block_ms / 1000, get("ComputeProviders", "HeartbeatTimeout"))
 
-    def min_stake(self) -> int:
-        return self.client.get_constant("ComputeProviders", "MinStake")
-
     # --- reads ---------------------------------------------------------------------------------------
 
     async def registered(self) -> ProviderInfo | None:

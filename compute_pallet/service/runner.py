@@ -17,8 +17,8 @@ and a kind cannot raise them again. The folder's layout (version 1):
   "refused": null | {"error": class name, "message": text}}``.
 
 **A refused input is a result.** A kind that refuses its inputs or params (``kinds.InvalidInputs``, which
-``train.Diverged`` and too many inputs are, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every honest machine
-alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class name>,
+``train.Diverged`` and too many inputs are, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every
+honest machine alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class name>,
 "message": <text>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and
 ``result.json`` is still uploaded so the submitter reads why. The pallet then pays the agreeing providers
 as for any verified job: they fetched the inputs and ran the kind.
