@@ -25,6 +25,7 @@ import anyio
 
 from runtime.justification import AuthoritySet, InvalidJustification, Justification, verify_justification
 from runtime.primitives import Header
+from sdk.chain.cache import SharedFetches
 from sdk.chain.client import AsyncClient
 from sdk.chain.errors import ChainClientError
 
@@ -32,6 +33,8 @@ __all__ = ["FinalityProver", "FinalityUnproven", "MissingJustification", "BadJus
            "check_justification", "next_set"]
 
 PALLET = "ValidatorSet"
+PROVEN_KEPT = 16
+"""Proven headers kept: light clients sampling together mostly ask about the same finalized head."""
 
 
 class FinalityUnproven(ChainClientError):
@@ -91,6 +94,7 @@ class FinalityProver:
         self._client = client
         self._sets: dict[int, AuthoritySet] = {}
         self._following = anyio.Lock()
+        self._proven: SharedFetches[bytes, Header] = SharedFetches(PROVEN_KEPT)
 
     async def finalized_head(self) -> Header:
         """The header of the node's finalized head, proven final."""
@@ -98,7 +102,10 @@ class FinalityProver:
 
     async def prove(self, block_hash: bytes) -> Header:
         """The header of ``block_hash``, once its justification proves it final (the genesis block needs
-        none: it is the root of trust)."""
+        none: it is the root of trust). Callers asking for one block at once share one proof."""
+        return await self._proven.get(block_hash, lambda: self._prove(block_hash))
+
+    async def _prove(self, block_hash: bytes) -> Header:
         block = await self._client.get_block(block_hash)
         if block is None:
             raise MissingJustification(f"the node has no block 0x{block_hash.hex()}")
