@@ -72,13 +72,15 @@ class Market:
         self.chain.stop()
 
 
-def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]]) -> NodeProcess:
+def start_chain(folder: Path, params: Mapping[str, Mapping[str, Any]], slot_duration_ms: int | None = None
+                ) -> NodeProcess:
     """The storage tests' chain with the providers' accounts endowed too, on the dev preset's timings with
-    :data:`MARKET_PARAMS` and then ``params`` over them."""
+    :data:`MARKET_PARAMS` and then ``params`` over them (and slots of ``slot_duration_ms`` if given)."""
     layers = (PRESET_PARAMS["dev"], MARKET_PARAMS, params)
     merged = {pallet: {k: v for layer in layers for k, v in layer.get(pallet, {}).items()}
               for pallet in {name for layer in layers for name in layer}}
-    return start_storage_chain(folder, merged, accounts=[provider_account(i) for i in range(1, 8)])
+    return start_storage_chain(folder, merged, slot_duration_ms=slot_duration_ms,
+                               accounts=[provider_account(i) for i in range(1, 8)])
 
 
 def start_providers(market: Market, folder: Path, faults: Sequence[str | None], *,
@@ -94,10 +96,11 @@ def start_providers(market: Market, folder: Path, faults: Sequence[str | None], 
 
 
 def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, storage_nodes: int = 2,
-                 params: Mapping[str, Mapping[str, Any]] | None = None) -> Market:
+                 params: Mapping[str, Mapping[str, Any]] | None = None, slot_duration_ms: int | None = None
+                 ) -> Market:
     """The chain, ``storage_nodes`` storage nodes and one provider per entry of ``faults``, all ready."""
     folder.mkdir(parents=True, exist_ok=True)
-    market = Market(start_chain(folder, params or {}), [])
+    market = Market(start_chain(folder, params or {}, slot_duration_ms), [])
     try:
         market.storage = start_cluster(market.url, folder, storage_nodes)
         start_providers(market, folder, faults)

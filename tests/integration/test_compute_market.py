@@ -1,0 +1,138 @@
+"""The compute market end to end, as a dApp developer uses it: ``client.compute`` and ``client.fl`` against real
+``cairn provider`` processes, storage nodes and a dev chain.
+
+Three honest providers share the module's market. A private digits dataset is trained on with redundancy 2,
+the model judged by an ``evaluate`` job and independently here; a federated task with three participants,
+one of whom commits and never delivers, runs two rounds. Faulty providers are in
+``tests/compute_pallet/service/test_market.py``; bad submissions in ``tests/sdk/compute/``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compute_pallet import datasets
+from compute_pallet.commitment import update_commitment
+from compute_pallet.formats import Dataset, load_dataset, load_model, save_dataset
+from compute_pallet.kinds import mlp, train
+from runtime.keyring import Keypair
+from sdk.client import Client
+from tests.compute_pallet.service.network import Market, start_market
+
+SLOT_MS = 1000
+PARAMS = {"ComputeJobs": {"commit_period": 40, "reveal_period": 20}}
+"""Blocks of a second: 40 s to fetch, run and commit, 20 s to reveal once every provider has committed."""
+WAIT_S = 240.0
+ALICE = "//Alice"
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory: pytest.TempPathFactory):
+    running = start_market(tmp_path_factory.mktemp("market"), (None, None, None), params=PARAMS,
+                           slot_duration_ms=SLOT_MS)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[bytes, bytes]:
+    return datasets.split("digits")
+
+
+def _free(client: Client, uri: str) -> int:
+    return client.query("System", "Account", [Keypair.from_uri(uri).public]).data.free
+
+
+def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market: Market, digits, tmp_path: Path):
+    training, held_out = digits
+    with Client(market.url, signer=ALICE) as alice:
+        dataset = alice.storage.upload(training)  # private
+        test_set = alice.storage.upload(held_out, private=False)
+        balances = {p.account: alice.query("System", "Account", [p.account]).data.free for p in market.providers}
+
+        job = alice.compute.submit("train", [dataset], {"hidden": [64], "epochs": 30}, redundancy=2)
+        status = alice.compute.wait(job, timeout=WAIT_S)
+        assert status.state == "Verified", status
+        paid = [slot for slot in status.slots if slot.status == "Paid"]
+        assert len(paid) == 2 and status.paid == sum(slot.price for slot in paid)
+        assert status.escrowed == status.paid + status.refunded and status.held == 0  # exact to the unit
+        for slot in paid:  # each provider got its price (its own fees are counted out: it only gained)
+            assert alice.query("System", "Account", [slot.provider]).data.free > balances[slot.provider]
+        assert {slot.provider for slot in paid} <= {record.account for record in alice.storage.access_log(dataset)}
+
+        result = alice.compute.result(job, tmp_path / "trained")
+        model_bytes = result.paths[0].read_bytes()
+        model_file = alice.storage.upload(model_bytes, private=False)
+
+        evaluated = alice.compute.submit("evaluate", [model_file, test_set], redundancy=2)
+        assert alice.compute.wait(evaluated, timeout=WAIT_S).state == "Verified"
+        metrics = alice.compute.result(evaluated, tmp_path / "evaluated").result
+        data = load_dataset(held_out)
+        here = mlp.metrics(load_model(model_bytes), data.X, data.y)
+        assert metrics["accuracy"] == here.accuracy >= 0.95 and metrics["samples"] == len(data.y)
+
+        graph = alice.compute.lineage(status.outputs[0])
+        assert f"file:0x{dataset.hex()}" in graph.sources(f"job:{job}", "input")
+
+
+def _shard(training: bytes, index: int, count: int) -> bytes:
+    data = load_dataset(training)
+    return save_dataset(Dataset(data.X[index::count], data.y[index::count]))
+
+
+def test_a_two_round_federated_task_with_a_no_show(market: Market, digits, tmp_path: Path):
+    """Bob and Charlie train on their own shards; Dave joins, commits in round 0 and never delivers. The global
+    model improves on the validation set, rewards follow the scores, Dave is slashed, and the final model's
+    lineage reaches both rounds, every update and the base model."""
+    training, held_out = digits
+    base_bytes = train.run({"dataset": _shard(training, 0, 20)}, b'{"hidden": [32], "epochs": 1}',
+                           bytes(32)).outputs["model.safetensors"]
+    with Client(market.url, signer=ALICE) as alice:
+        base = alice.storage.upload(base_bytes, private=False)
+        validation = alice.storage.upload(held_out, private=False)
+        stake = alice.get_constant("FederatedLearning", "MinStake")
+        members = ["//Bob", "//Charlie", "//Dave"]
+        task = alice.fl.create_task(base, rounds=2, participants=[Keypair.from_uri(m).public for m in members],
+                                    stake=stake, commit_period=25, deliver_period=10, reward_pool=10**12,
+                                    validation=validation, price_cap=2 * 10**12, redundancy=2)
+        dave_before = _free(alice, "//Dave")
+        with Client(market.url, signer="//Dave") as dave:
+            dave.fl.join(task)
+            commit = dave.compose_call("FederatedLearning", "commit_update", {
+                "task_id": task, "round": 0,
+                "commitment": update_commitment(task, 0, dave.signer.public, base, bytes(32))})
+            assert dave.sign_and_submit(commit, dave.signer, wait_for_inclusion=True).is_success
+
+        def participate(uri: str, shard: bytes) -> None:
+            with Client(market.url, signer=uri) as client:
+                client.fl.participate(task, shard, train_params={"epochs": 2})
+
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(participate, uri, _shard(training, i, 2)) for i, uri in enumerate(members[:2])]:
+                done.result(2 * WAIT_S)  # a participant's failure is raised here
+
+        status = alice.fl.status(task)
+        assert status.state == "Finished" and [r.finished for r in status.history] == [True, True]
+        first = status.history[0]
+        assert first.no_shows == (Keypair.from_uri("//Dave").public,) and first.slashed > 0
+        assert _free(alice, "//Dave") <= dave_before - first.slashed
+        for round in status.history:
+            assert len(round.contributors) == 2 and len(round.scores) == 2
+            shares = np.array(round.scores, dtype=float) / sum(round.scores)
+            assert np.allclose(np.array(round.rewards) / sum(round.rewards), shares, atol=1e-3)  # follow the scores
+
+        final = tmp_path / "final.safetensors"
+        alice.storage.download(status.global_model, final)
+        data = load_dataset(held_out)
+        before, after = (mlp.metrics(load_model(model), data.X, data.y).accuracy
+                         for model in (base_bytes, final.read_bytes()))
+        assert after > before
+
+        graph = alice.compute.lineage(status.global_model)
+    nodes = {node.id for node in graph.nodes}
+    assert {f"round:{task}/0", f"round:{task}/1", f"file:0x{base.hex()}"} <= nodes
+    assert {f"file:0x{u.hex()}" for r in status.history for u in r.updates} <= nodes
