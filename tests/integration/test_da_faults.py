@@ -84,7 +84,6 @@ async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_noth
     assert not list(target.cells_folder.glob(custody.blob_id.hex() + "*"))
 
 
-@pytest.mark.slow  # ~35 s of waiting for an audit round and its deadline; the pallet's audit tests cover the verdicts
 async def test_a_node_that_attested_and_then_withholds_is_slashed_by_an_audit(da, network):
     refs = await da.submit(os.urandom(20_000))
     liar = network.nodes[1]

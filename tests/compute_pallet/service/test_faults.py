@@ -1,8 +1,8 @@
 """Misbehaving and crashing providers against a real chain: a wrong result is slashed, a copied reveal is
 refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid.
 
-Slow (minutes of waiting for phase deadlines), so out of the default run. One market serves the module, in
-order: two honest providers (``//Storage0``, ``//Provider1``) and a third, ``//Provider2``, restarted with a
+About two minutes of waiting for phase deadlines (the suite runs files side by side). One market serves the
+module, in order: two honest providers (``//Storage0``, ``//Provider1``) and a third, ``//Provider2``, restarted with a
 different ``--fault`` for each scenario (staked at twice the minimum, so that its slashes leave it eligible).
 Every job asks for r = 3, so the draw names all three and the scenario does not depend on chance; a
 no-show's replacement is a fourth provider started after the job.
@@ -21,8 +21,6 @@ from compute_pallet.service.journal import Journal, Phase
 from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
-
-pytestmark = pytest.mark.slow
 
 PARAMS = {"ComputeJobs": {"commit_period": 20, "reveal_period": 6}}
 JOB = b'{"epochs": 3, "hidden": [16]}'
