@@ -63,6 +63,8 @@ WATCH_BUFFER = 16
 """A transaction's watch sees a handful of updates (ready, inBlock, finalized)."""
 RECEIPT_BLOCKS = 32
 """Blocks whose extrinsic hashes and events are kept for receipts of transactions watched together."""
+NONCE_ATTEMPTS = 4
+"""Signings of one ``sign_and_submit`` when the node keeps refusing the nonce as stale or taken."""
 _KEEP_NONCE_CODES = (1012, 1013)
 """Refusals after which the nonce count stays right: the same transaction is (or was) in the pool."""
 
@@ -397,8 +399,9 @@ class AsyncClient:
     async def sign_and_submit(self, call: Call, keypair: Keypair | str, *, wait_for_inclusion: bool = False,
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
                               timeout: float | None = None) -> ExtrinsicReceipt:
-        """Sign with the next managed nonce and submit; a refusal for a stale or future nonce re-reads the
-        nonce from the node and signs again, once. The signer's nonce is held from signing until the node has
+        """Sign with the next managed nonce and submit; a refusal for a stale, future or taken nonce re-reads
+        the nonce from the node and signs again (up to :data:`NONCE_ATTEMPTS` in all: another process sending
+        from the same account, as an operator's storage node and provider may, can take a nonce between). The signer's nonce is held from signing until the node has
         pooled or refused the transaction (:meth:`NonceManager.reserve`), so concurrent senders from one
         account never leave a gap that strands each other's transactions; the wait for inclusion is not."""
         signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
@@ -413,12 +416,14 @@ class AsyncClient:
                     updates = await pooled.enter_async_context(self._submission(extrinsic, watch, timeout))
                 return await self._receipt(extrinsic, updates, wait_for_finalization)
 
-        try:
-            return await attempt()
-        except InvalidTransaction as exc:
-            if not exc.is_nonce_error:
-                raise
-        return await attempt()  # the refusal made the nonce manager read the nonce from the node again
+        for _ in range(NONCE_ATTEMPTS - 1):
+            try:
+                return await attempt()
+            except InvalidTransaction as exc:
+                if not exc.is_nonce_error:
+                    raise
+            # the refusal made the nonce manager read the nonce from the node again
+        return await attempt()
 
     async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
         block = await self.rpc_request("chain_getBlock", [to_hex(block_hash)])

@@ -105,8 +105,10 @@ class InvalidTransaction(RpcError):
 
     @property
     def is_nonce_error(self) -> bool:
-        """A stale or future nonce: the sender's nonce must be read from the node again."""
-        return self.code == 1010 and self.reason in ("Transaction is outdated", "Transaction will be valid in the future")
+        """A stale or future nonce, or one another sender of the account took first (1014: a transaction with
+        the same nonce is pooled): the sender's nonce must be read from the node again."""
+        return self.code == 1014 or (
+            self.code == 1010 and self.reason in ("Transaction is outdated", "Transaction will be valid in the future"))
 
 
 class ExtrinsicDropped(ChainClientError):

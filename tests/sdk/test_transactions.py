@@ -88,6 +88,23 @@ async def test_a_stale_nonce_is_refused_with_substrates_code_and_the_manager_res
     assert receipt.is_success
 
 
+async def test_two_programs_sending_from_one_account_at_once_both_get_every_transaction_in(client, url):
+    """An operator's storage node and provider share an account, each client counting nonces on its own: a
+    nonce the other took first (1014, or 1010 outdated) is read again and re-signed, never surfaced."""
+    call = client.compose_call("System", "remark", {"remark": b"shared"})
+    receipts = []
+
+    async def send(sender: AsyncClient) -> None:
+        receipts.append(await sender.sign_and_submit(call, ALICE, wait_for_inclusion=True))
+
+    async with AsyncClient(url) as other:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tg:
+                for i in range(12):
+                    tg.start_soon(send, client if i % 2 else other)
+    assert len(receipts) == 12 and all(r.is_success for r in receipts)
+
+
 async def test_resubmitting_an_included_transaction_is_refused_as_banned(client):
     extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"x"}), ALICE)
     assert (await client.submit_extrinsic(extrinsic, wait_for_inclusion=True)).is_success
