@@ -400,30 +400,46 @@ class AsyncClient:
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
                               timeout: float | None = None) -> ExtrinsicReceipt:
         """Sign with the next managed nonce and submit; a refusal for a stale, future or taken nonce re-reads
-        the nonce from the node and signs again (up to :data:`NONCE_ATTEMPTS` in all: another process sending
-        from the same account, as an operator's storage node and provider may, can take a nonce between). The signer's nonce is held from signing until the node has
-        pooled or refused the transaction (:meth:`NonceManager.reserve`), so concurrent senders from one
-        account never leave a gap that strands each other's transactions; the wait for inclusion is not."""
+        the nonce from the node and signs again (up to :data:`NONCE_ATTEMPTS` in all: another program sending
+        from the same account, as an operator's storage node and provider may, can take a nonce between). The
+        signer's nonce is held from signing until the node has pooled or refused the transaction
+        (:meth:`NonceManager.reserve`), so concurrent senders from one account never leave a gap that strands
+        each other's transactions; the wait for inclusion is not."""
+        (receipt,) = await self.sign_and_submit_all([call], keypair, wait_for_inclusion=wait_for_inclusion,
+                                                    wait_for_finalization=wait_for_finalization, era=era, tip=tip,
+                                                    timeout=timeout)
+        return receipt
+
+    async def sign_and_submit_all(self, calls: Sequence[Call], keypair: Keypair | str, *,
+                                  wait_for_inclusion: bool = False, wait_for_finalization: bool = False,
+                                  era: int | None = None, tip: int = 0, timeout: float | None = None
+                                  ) -> list[ExtrinsicReceipt]:
+        """:meth:`sign_and_submit` for several calls: each is pooled before the next is signed, so they take
+        consecutive nonces and one block can hold them all, in order; then their receipts, in order. The
+        first refusal raises; those pooled before it stand."""
         signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
         if not isinstance(signer, Keypair):
             raise BadArgument("sign_and_submit takes a Keypair or a secret URI")
         watch = wait_for_inclusion or wait_for_finalization
+        async with AsyncExitStack() as pooled:
+            submitted = [await self._pool(call, signer, pooled, watch=watch, era=era, tip=tip, timeout=timeout)
+                         for call in calls]
+            return [await self._receipt(extrinsic, updates, wait_for_finalization) for extrinsic, updates in submitted]
 
-        async def attempt() -> ExtrinsicReceipt:
-            async with AsyncExitStack() as pooled:
+    async def _pool(self, call: Call, signer: Keypair, pooled: AsyncExitStack, *, watch: bool, era: int | None,
+                    tip: int, timeout: float | None) -> tuple[SignedExtrinsic, Subscription[Any] | None]:
+        """Sign ``call`` with the signer's next nonce and have the node pool it, re-signing after a nonce
+        refusal; its status updates (when ``watch``) stay open in ``pooled``."""
+        attempts = 1
+        while True:
+            try:
                 async with self.nonces.reserve(signer.public) as nonce:
                     extrinsic = await self.create_signed_extrinsic(call, signer, era=era, nonce=nonce, tip=tip)
-                    updates = await pooled.enter_async_context(self._submission(extrinsic, watch, timeout))
-                return await self._receipt(extrinsic, updates, wait_for_finalization)
-
-        for _ in range(NONCE_ATTEMPTS - 1):
-            try:
-                return await attempt()
-            except InvalidTransaction as exc:
-                if not exc.is_nonce_error:
+                    return extrinsic, await pooled.enter_async_context(self._submission(extrinsic, watch, timeout))
+            except InvalidTransaction as exc:  # the refusal made the nonce manager read the nonce again
+                if not exc.is_nonce_error or attempts == NONCE_ATTEMPTS:
                     raise
-            # the refusal made the nonce manager read the nonce from the node again
-        return await attempt()
+                attempts += 1
 
     async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
         block = await self.rpc_request("chain_getBlock", [to_hex(block_hash)])

@@ -176,6 +176,7 @@ class Client:
     submit_extrinsic = blocking(AsyncClient.submit_extrinsic)
     get_extrinsic_receipt = blocking(AsyncClient.get_extrinsic_receipt)
     sign_and_submit = blocking(AsyncClient.sign_and_submit)
+    sign_and_submit_all = blocking(AsyncClient.sign_and_submit_all)
     subscribe_block_headers = blocking(AsyncClient.subscribe_block_headers)
     query_map = _iterating(AsyncClient.query_map, BlockingIterator)
     subscribe_new_heads = _iterating(AsyncClient.subscribe_new_heads, BlockingSubscription)

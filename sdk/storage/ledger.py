@@ -16,14 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-import anyio
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
 from sdk.storage.errors import AccessDenied, FileNotFound, NoSigner, TransactionFailed
 from sdk.storage.nodes import NodeAddress
-from sdk.storage.transfer import first_error
 from storage_node.chunks import Hash32
 from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
@@ -197,23 +195,12 @@ class Ledger:
     async def submit(self, calls: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ExtrinsicReceipt]:
         """Sign ``calls`` (pallet, call, arguments) with consecutive nonces, submit them together (one block
         holds them all, in order) and wait for their inclusion; the first that failed raises."""
-        signer = self.signer
-        extrinsics = [await self.chain.create_signed_extrinsic(self.chain.compose_call(*call), signer)
-                      for call in calls]
-        receipts: list[ExtrinsicReceipt | None] = [None] * len(extrinsics)
-
-        async def submit_one(index: int) -> None:
-            receipts[index] = await self.chain.submit_extrinsic(extrinsics[index], wait_for_inclusion=True)
-
-        with first_error():
-            async with anyio.create_task_group() as group:
-                for index in range(len(extrinsics)):
-                    group.start_soon(submit_one, index)
+        receipts = await self.chain.sign_and_submit_all([self.chain.compose_call(*call) for call in calls],
+                                                        self.signer, wait_for_inclusion=True)
         for (pallet, name, _), receipt in zip(calls, receipts):
-            assert receipt is not None
             if not receipt.is_success:
                 raise TransactionFailed(f"{pallet}.{name}", receipt.error_message)
-        return receipts  # type: ignore[return-value]
+        return receipts
 
 
 def endpoint(info: NodeInfo) -> str:
