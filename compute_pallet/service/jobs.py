@@ -50,7 +50,7 @@ from compute_pallet.service.metrics import ProviderMetrics
 from compute_pallet.service.runner import INPUTS, OUTPUTS, SPEC_FILE
 from sdk.chain import ChainClientError
 from sdk.client import AsyncClient
-from sdk.storage.errors import FileNotFound
+from sdk.storage.errors import AccessDenied, FileNotFound
 
 __all__ = ["Fault", "JobWorker", "GaveUp"]
 
@@ -305,7 +305,8 @@ class JobWorker:
                 return await attempt()
             except ChainClientError as exc:
                 self.metrics.retries[step.split(" ")[0]] += 1
-                pause = RETRY_S[min(failures, len(RETRY_S) - 1)]
+                # a missing grant comes with the submitter's next block: look again soon, not ever later
+                pause = RETRY_S[0 if isinstance(exc, AccessDenied) else min(failures, len(RETRY_S) - 1)]
                 failures += 1
                 log.warning("job %s: %s failed (%s: %s); again in %.0f s", job_id, step, type(exc).__name__, exc,
                             pause)
