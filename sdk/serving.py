@@ -6,7 +6,8 @@ in the SDK package because both daemons may import it without one layer dependin
 protocol, a request's headers, its declared length and its body read within a limit, plain and JSON error
 replies (``{"error": <code>, "message": <text>}``), :func:`serve`, which runs an app with hypercorn's trio
 worker and reports the port it bound (port 0 allowed), and :func:`write_endpoints`, which tells the devnet
-launcher and the tests that port.
+launcher and the tests that port. :func:`run_daemon` is the life of every daemon's command (``cairn
+storage-node``, ``da-node``, ``provider``): start, report the port, run until SIGINT or SIGTERM, stop cleanly.
 
 Each daemon keeps its own error codes (they are its wire format): a body this module will not take raises a
 :class:`BodyError`, which the daemon turns into its own refusal.
@@ -18,17 +19,24 @@ import functools
 import json
 import logging
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import click
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
 
+from sdk.chain import ChainClientError
+
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
-           "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints"]
+           "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
+           "daemon_logging"]
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]
@@ -154,3 +162,48 @@ def write_endpoints(base_path: Path, ports: Mapping[str, int]) -> Path:
     partial.write_text(json.dumps({"pid": os.getpid(), "ports": dict(ports)}) + "\n")
     partial.replace(path)
     return path
+
+
+DaemonRun = Callable[..., Awaitable[None]]
+"""A daemon's ``run(task_status=...)``: it reports its HTTP port through ``task_status.started(port)``."""
+
+_daemon_log = logging.getLogger("cairn.daemon")
+
+
+def daemon_logging(level: str) -> None:
+    """Log lines with time, level and logger on standard error, as every daemon writes them."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+
+
+def run_daemon(base_path: Path, chain_rpc: str, open_daemon: Callable[[], AbstractAsyncContextManager[DaemonRun]],
+               *, refusals: tuple[type[Exception], ...] = ()) -> None:
+    """Run a daemon until SIGINT or SIGTERM. ``open_daemon()`` opens what the daemon needs (its client of the
+    chain at ``chain_rpc``, stores, pools) and yields its ``run``; once ``run`` reports its port,
+    :data:`ENDPOINTS_FILE` is written (and removed however the run ends, so a dead run's port is never read as
+    a live one). The chain unreachable, or an exception of ``refusals`` (registration refused, a port taken),
+    is a one-line error, exit 1."""
+    base_path.mkdir(parents=True, exist_ok=True)
+    endpoints = base_path / ENDPOINTS_FILE
+    endpoints.unlink(missing_ok=True)
+
+    async def main() -> str:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with open_daemon() as run, trio.open_nursery() as nursery:
+                port = await nursery.start(run)
+                write_endpoints(base_path, {"http": port})
+                _daemon_log.info("ready: http port %d (written to %s)", port, endpoints)
+                signum = await anext(signals)
+                _daemon_log.info("stopping (%s)", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+        return signal.Signals(signum).name
+
+    try:
+        stopped_by = trio.run(main)
+    except ChainClientError as exc:
+        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
+    except refusals as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        endpoints.unlink(missing_ok=True)
+    _daemon_log.info("stopped (%s)", stopped_by)

@@ -16,25 +16,22 @@ SIGTERM stop it; a restarted provider resumes its jobs from the journal.
 from __future__ import annotations
 
 import logging
-import signal
-import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
-import trio
 
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.service.daemon import Provider, ProviderConfig, RegistrationFailed
 from compute_pallet.service.hardware import detect
 from compute_pallet.service.jobs import Fault
-from sdk.chain import ChainClientError
 from sdk.cli import key_argument
 from sdk.client import AsyncClient
-from sdk.serving import ENDPOINTS_FILE, write_endpoints
+from sdk.serving import DaemonRun, daemon_logging, run_daemon
 
 __all__ = ["provider", "parse_prices"]
 
-log = logging.getLogger("cairn.provider")
 
 
 def parse_prices(values: tuple[str, ...]) -> dict[str, int]:
@@ -75,36 +72,19 @@ def provider(chain_rpc: str, key: str, base_path: Path, http_port: int, http_hos
              gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...], stake: int | None,
              fault: str | None, log_level: str) -> None:
     """Run a compute provider: register, heartbeat, run the jobs the chain assigns, commit and reveal."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+    daemon_logging(log_level)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per fragment
     keypair = key_argument(key)
     price_of = parse_prices(prices)
     hardware = detect(cores=cores, memory_mib=memory_mib, gpu=gpu == "auto")
-    base_path.mkdir(parents=True, exist_ok=True)
-    endpoints = base_path / ENDPOINTS_FILE
-    endpoints.unlink(missing_ok=True)  # a dead run's port must not be read as ours
 
-    async def main() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with AsyncClient(chain_rpc, signer=keypair) as client, trio.open_nursery() as nursery:
-                daemon = Provider(client, keypair, ProviderConfig(
-                    base_path=base_path, hardware=hardware, prices=price_of,
-                    stake=stake if stake is not None else client.get_constant("ComputeProviders", "MinStake"),
-                    http_host=http_host, http_port=http_port, public_url=public_url,
-                    fault=Fault(fault) if fault else None))
-                port = await nursery.start(daemon.run)
-                write_endpoints(base_path, {"http": port})
-                log.info("ready: http port %d (written to %s)", port, endpoints)
-                signum = await anext(signals)
-                log.info("stopping (%s)", signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
+    @asynccontextmanager
+    async def worker() -> AsyncIterator[DaemonRun]:
+        async with AsyncClient(chain_rpc, signer=keypair) as client:
+            yield Provider(client, keypair, ProviderConfig(
+                base_path=base_path, hardware=hardware, prices=price_of,
+                stake=stake if stake is not None else client.get_constant("ComputeProviders", "MinStake"),
+                http_host=http_host, http_port=http_port, public_url=public_url,
+                fault=Fault(fault) if fault else None)).run
 
-    try:
-        trio.run(main)
-    except ChainClientError as exc:
-        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
-    except RegistrationFailed as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        endpoints.unlink(missing_ok=True)
+    run_daemon(base_path, chain_rpc, worker, refusals=(RegistrationFailed,))

@@ -13,8 +13,8 @@ node withhold its cells (see :mod:`da_layer.service.daemon`). SIGINT and SIGTERM
 from __future__ import annotations
 
 import logging
-import signal
-import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
@@ -22,12 +22,11 @@ import trio
 
 from da_layer.service.daemon import DaNode, DaNodeConfig, RegistrationFailed
 from da_layer.service.store import CellStore
-from runtime.keyring import Keypair
-from sdk.chain import AsyncClient, ChainClientError
+from sdk.chain import AsyncClient
 from sdk.cli import key_argument
 from sdk.da.chain import PALLET
 from sdk.da.pool import KzgPool
-from sdk.serving import ENDPOINTS_FILE, write_endpoints
+from sdk.serving import ENDPOINTS_FILE, DaemonRun, daemon_logging, run_daemon
 
 __all__ = ["da_node", "ENDPOINTS_FILE"]
 
@@ -53,34 +52,20 @@ log = logging.getLogger("cairn.da_node")
 def da_node(chain_rpc: str, key: str, base_path: Path, http_port: int, host: str, public_host: str | None,
             stake: int | None, workers: int | None, log_level: str) -> None:
     """Run a DA node: custody, attestations, cells served, audits answered."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+    daemon_logging(log_level)
     account = key_argument(key)
-    base_path.mkdir(parents=True, exist_ok=True)
-    (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)  # a dead run's port must not be read as ours
-    try:
-        stopped_by = trio.run(_main, chain_rpc, account, base_path, http_port, host, public_host, stake, workers)
-    except (ChainClientError, RegistrationFailed, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)
-    log.info("stopped (%s)", stopped_by)
 
+    @asynccontextmanager
+    async def node() -> AsyncIterator[DaemonRun]:
+        store = await trio.to_thread.run_sync(CellStore.open, base_path / "cells")
+        if store.corrupt_found:
+            log.warning("%d undecodable cell files set aside: their blobs will be recovered", store.corrupt_found)
+        with KzgPool(workers) as pool:
+            async with AsyncClient(chain_rpc) as client:
+                config = DaNodeConfig(base_path, stake or client.get_constant(PALLET, "MinStake"), host=host,
+                                      http_port=http_port, public_host=public_host)
+                await pool.warm()
+                yield DaNode(client, account, store, pool, config).run
 
-async def _main(chain_rpc: str, account: Keypair, base_path: Path, http_port: int, host: str,
-                public_host: str | None, stake: int | None, workers: int | None) -> str:
-    store = await trio.to_thread.run_sync(CellStore.open, base_path / "cells")
-    if store.corrupt_found:
-        log.warning("%d undecodable cell files set aside: their blobs will be recovered", store.corrupt_found)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals, KzgPool(workers) as pool:
-        async with AsyncClient(chain_rpc) as client, trio.open_nursery() as nursery:
-            config = DaNodeConfig(base_path, stake or client.get_constant(PALLET, "MinStake"), host=host,
-                                  http_port=http_port, public_host=public_host)
-            node = DaNode(client, account, store, pool, config)
-            await pool.warm()
-            port = await nursery.start(node.run)
-            write_endpoints(base_path, {"http": port})
-            signum = await anext(signals)
-            nursery.cancel_scope.cancel()
-    return signal.Signals(signum).name
+    run_daemon(base_path, chain_rpc, node, refusals=(RegistrationFailed, OSError))
 

@@ -12,23 +12,19 @@ stop it; everything acknowledged is on disk already.
 
 from __future__ import annotations
 
-import logging
 import re
-import signal
-import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
-import trio
 
-from sdk.chain import AsyncClient, ChainClientError
+from sdk.chain import AsyncClient
 from sdk.cli import key_argument
-from sdk.serving import ENDPOINTS_FILE, write_endpoints
+from sdk.serving import ENDPOINTS_FILE, DaemonRun, daemon_logging, run_daemon
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
-
-log = logging.getLogger("cairn.storage_node")
 
 _SIZE = re.compile(r"(\d+)\s*(|B|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
@@ -69,36 +65,19 @@ def _size_option(text: str, flag: str) -> int:
 def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
                  capacity: str, min_free_disk: str, stake: int | None, log_level: str) -> None:
     """Run a storage node: register, store fragments, answer audits, repair."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
+    daemon_logging(log_level)
     keypair = key_argument(key)
     capacity_bytes = _size_option(capacity, "--capacity")
     min_free_bytes = _size_option(min_free_disk, "--min-free-disk")
-    base_path.mkdir(parents=True, exist_ok=True)
-    endpoints = base_path / ENDPOINTS_FILE
-    endpoints.unlink(missing_ok=True)  # a dead run's port must not be read as ours
 
-    async def main() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with AsyncClient(chain_rpc) as client, trio.open_nursery() as nursery:
-                config = NodeConfig(base_path=base_path, capacity=capacity_bytes,
-                                    stake=stake if stake is not None else client.get_constant("StorageNodes",
-                                                                                                "MinStake"),
-                                    http_host=http_host, http_port=http_port, public_url=public_url,
-                                    min_free_disk=min_free_bytes)
-                port = await nursery.start(StorageNode(client, keypair, config).run)
-                write_endpoints(base_path, {"http": port})
-                log.info("ready: http port %d (written to %s)", port, endpoints)
-                signum = await anext(signals)
-                log.info("stopping (%s)", signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
+    @asynccontextmanager
+    async def node() -> AsyncIterator[DaemonRun]:
+        async with AsyncClient(chain_rpc) as client:
+            config = NodeConfig(base_path=base_path, capacity=capacity_bytes,
+                                stake=stake if stake is not None else client.get_constant("StorageNodes", "MinStake"),
+                                http_host=http_host, http_port=http_port, public_url=public_url,
+                                min_free_disk=min_free_bytes)
+            yield StorageNode(client, keypair, config).run
 
-    try:
-        trio.run(main)
-    except ChainClientError as exc:
-        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
-    except RegistrationFailed as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        endpoints.unlink(missing_ok=True)
+    run_daemon(base_path, chain_rpc, node, refusals=(RegistrationFailed,))
 
