@@ -12,11 +12,16 @@ machine, and each download is checked byte for byte (by its BLAKE3 hash) against
   file uploaded and downloaded through ``sdk.client.Client(...).storage``, private and public, with the same
   k and m (see :func:`cairn_transfers`).
 
-Goals (issue 10): Cairn >= 4x Tahoe-LAFS both ways, >= 200 MB/s upload and >= 300 MB/s download (MB = 10^6
-bytes, wall time of the whole call: upload includes waiting until the file is active on chain). Appends the
-figures to ``benchmarks/RESULTS.md``.
+- **Client memory** (``--memory-mb``, Cairn only): a file of that size uploaded (private) and downloaded by a
+  client in a process of its own; its peak resident memory (``ru_maxrss``, the interpreter and imports
+  included) is the figure.
 
-    python benchmarks/storage_transfer.py [--size-mb 1024] [-k 3] [-m 2] [--peer both|tahoe|cairn] [--no-record]
+Goals (issue 10): Cairn >= 4x Tahoe-LAFS both ways, >= 200 MB/s upload and >= 300 MB/s download (MB = 10^6
+bytes, wall time of the whole call: upload includes waiting until the file is active on chain); client peak
+memory <= 512 MiB for a 4 GiB file. Appends the figures to ``benchmarks/RESULTS.md``.
+
+    python benchmarks/storage_transfer.py [--size-mb 1024] [-k 3] [-m 2] [--peer both|tahoe|cairn]
+        [--memory-mb 4096] [--no-record]
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -34,6 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -55,6 +63,7 @@ TRANSFER_TIMEOUT_S = 1800.0
 UPLOAD_GOAL_MBPS = 200.0
 DOWNLOAD_GOAL_MBPS = 300.0
 TAHOE_FACTOR_GOAL = 4.0
+MEMORY_GOAL = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -259,13 +268,36 @@ def tahoe_transfer(path: Path, digest: bytes, base: Path, *, storage_nodes: int,
 # --- Cairn ---------------------------------------------------------------------------------------------
 
 
-def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k: int, m: int) -> list[Transfer]:
+def _round_trip_in_this_process(rpc: str, path: str, out: str, report: Connection) -> None:
+    """The client-memory probe's child: upload ``path`` (private), download it to ``out``, send its own peak
+    resident memory in bytes."""
+    with Client(rpc, signer="//Alice") as client:
+        client.storage.download(client.storage.upload(Path(path)), Path(out))
+    report.send(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # Linux counts KiB
+
+
+def client_peak_memory(rpc: str, path: Path, digest: bytes, out: Path) -> int:
+    """Bytes of peak resident memory of a client process that uploads ``path`` privately and downloads it."""
+    spawn = multiprocessing.get_context("spawn")
+    receive, send = spawn.Pipe(duplex=False)
+    child = spawn.Process(target=_round_trip_in_this_process, args=(rpc, str(path), str(out), send))
+    child.start()
+    child.join(TRANSFER_TIMEOUT_S)
+    if child.exitcode != 0 or not receive.poll():
+        raise SystemExit(f"the client-memory probe failed (exit code {child.exitcode})")
+    check_download(out, digest, "Cairn (memory probe)")
+    return receive.recv()
+
+
+def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k: int, m: int,
+                    memory_size: int = 0) -> tuple[list[Transfer], int | None]:
     """CAIRN'S SIDE: the same file up and down through a fresh devnet's storage nodes, private and public.
 
     Starts a devnet under ``base`` (``validators`` validators and its default storage nodes, no DA nodes), then for each
     mode uploads with ``Client(...).storage.upload(path, private=..., k=k, m=m)`` (which returns once the
     file is active on chain; its progress reports say how long each stage took) and downloads with
-    ``.download(file_id, out)``."""
+    ``.download(file_id, out)``; then, if ``memory_size``, measures :func:`client_peak_memory` on a file of that
+    many bytes. Returns the transfers and the peak (None when not measured)."""
     config = DevnetConfig.load(None, ROLES)
     config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
     config = config.with_role("da_nodes", count=0)  # no DA daemons taking the cores: Tahoe's side runs none either
@@ -286,7 +318,14 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
                                           path.stat().st_size, clock.summary()))
                 print(f"  {transfers[-1].mode}: upload {transfers[-1].upload_mbps:.1f} MB/s ({clock.summary()}), "
                       f"download {transfers[-1].download_mbps:.1f} MB/s", flush=True)
-        return transfers
+        peak = None
+        if memory_size:
+            probe = base / "memory-probe.bin"
+            probe_digest = write_random_file(probe, memory_size)
+            peak = client_peak_memory(rpc, probe, probe_digest, base / "memory-probe-download")
+            probe.unlink()
+            print(f"  client peak memory, {memory_size >> 20} MiB up and down: {peak / 2**20:.0f} MiB", flush=True)
+        return transfers, peak
     finally:
         launcher.down(config.base_path)
 
@@ -321,10 +360,13 @@ def main() -> None:
     parser.add_argument("--storage-nodes", type=int, default=6, help="Tahoe-LAFS storage nodes")
     parser.add_argument("--validators", type=int, default=1, help="Cairn devnet validators")
     parser.add_argument("--peer", choices=("both", "tahoe", "cairn"), default="both", help="which systems to run")
+    parser.add_argument("--memory-mb", type=int, default=0,
+                        help="also measure a Cairn client's peak memory on a file of this many MiB (0: not)")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
 
     size = args.size_mb << 20
+    peak = None
     base = Path(tempfile.mkdtemp(prefix="cairn-storage-bench-"))
     try:
         path = base / "input.bin"
@@ -336,7 +378,9 @@ def main() -> None:
             transfers.append(tahoe_transfer(path, digest, base, storage_nodes=args.storage_nodes, k=args.k, m=args.m))
         if args.peer in ("both", "cairn"):
             print(f"Cairn: {args.size_mb} MiB, k={args.k}, m={args.m} …", flush=True)
-            transfers.extend(cairn_transfers(path, digest, base, validators=args.validators, k=args.k, m=args.m))
+            cairn, peak = cairn_transfers(path, digest, base, validators=args.validators, k=args.k, m=args.m,
+                                          memory_size=args.memory_mb << 20)
+            transfers.extend(cairn)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -344,7 +388,10 @@ def main() -> None:
                       f"{t.download_mbps:,.1f} ({t.download_s:.1f} s) |" for t in transfers)
     summary = ("| system | file | upload MB/s | download MB/s |\n|---|---|---:|---:|\n" + table + "\n"
                + "".join(f"- {t.system} {t.mode} upload stages: {t.upload_stages}\n" for t in transfers if t.upload_stages)
-               + "".join(line + "\n" for line in goals(transfers)))
+               + "".join(line + "\n" for line in goals(transfers))
+               + ("" if peak is None else
+                  f"- Cairn client peak memory, a {args.memory_mb} MiB file up (private) and down in its own process: "
+                  f"{peak / 2**20:.0f} MiB (goal 512 MiB for 4 GiB: {_verdict(peak <= MEMORY_GOAL)})\n"))
     print(summary)
     if args.no_record:
         return
