@@ -9,6 +9,7 @@ cross-entropy, computed with the fixed-order kernels, so it is the same double e
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
 import numpy as np
 
@@ -50,12 +51,12 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     return forward_resources(input_sizes)
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     parse(params)
     model, dataset = matched_inputs(inputs, require_labels=True)
     y = dataset.y
     assert y is not None  # required above
-    measured = mlp.metrics(model, dataset.X, y)
+    measured = mlp.metrics(mlp.on(xp, model), xp.asarray(dataset.X), xp.asarray(y))
     classes = model.classes
     confusion = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(confusion, (y, measured.predictions), 1)

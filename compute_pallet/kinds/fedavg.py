@@ -11,7 +11,9 @@ global model: every update must keep its architecture and normalisation) and opt
   ``trim`` largest and ``trim`` smallest values; needs n ≥ 2·trim + 2 so that leaving one out still
   leaves values). The robust two ignore ``weights`` (refused if given), as in Yin et al. 2018: a weight
   is a claim a poisoner could inflate.
-- Sums run in float64 in update order and end in float32, so the model is the same everywhere.
+- Sums run in float64 in update order and end in float32, so the model is the same everywhere. The
+  aggregation stays on the host with any ``xp`` (it is cheap, and numpy's sort and median have no CuPy
+  twin of the same order); ``xp`` runs the validation forward passes.
 
 **Contribution scores.** With ``validation``: leave-one-out under the weighted mean, ``score_i = loss(mean
 without i) − loss(mean of all)`` — how much worse the validation loss gets without update i (positive:
@@ -35,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -138,7 +141,7 @@ def _shares(weights: Sequence[float]) -> list[int]:
     return [math.floor(PPM * weight / total) for weight in weights]
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     p = parse(params)
     models = _updates(inputs)
     n = len(models)
@@ -155,13 +158,13 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
         assert validation.y is not None  # load_dataset requires labels
         if validation.X.shape[1] != result_model.layer_sizes[0] or validation.y.max() >= result_model.classes:
             raise InvalidInputs("validation data does not fit the updates' input or output size")
-        X, y = validation.X, validation.y
-        check = mlp.metrics(result_model, X, y)
+        X, y = xp.asarray(validation.X), xp.asarray(validation.y)
+        measure = lambda model: mlp.metrics(mlp.on(xp, model), X, y)  # noqa: E731
+        check = measure(result_model)
         mean = FedAvgParams("mean", p.trim, None)
-        everyone = mlp.metrics(aggregate(models, mean, weights), X, y).loss
+        everyone = measure(aggregate(models, mean, weights)).loss
         scores = [0.0] * n if n == 1 else [
-            mlp.metrics(aggregate(models[:i] + models[i + 1 :], mean, weights[:i] + weights[i + 1 :]), X, y).loss
-            - everyone
+            measure(aggregate(models[:i] + models[i + 1 :], mean, weights[:i] + weights[i + 1 :])).loss - everyone
             for i in range(n)
         ]
         reward_weights = [max(0.0, 1 + 2 * score / everyone) if everyone > 0 else 1.0 for score in scores]

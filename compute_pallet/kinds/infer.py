@@ -9,23 +9,24 @@ n×classes: the softmax, computed with the fixed-order kernels). Result: ``sampl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 
 import numpy as np
 
 from compute_pallet.formats import save_arrays
-from compute_pallet.kinds import mlp
+from compute_pallet.kinds import kernels, mlp
 from compute_pallet.kinds.evaluate import FIELDS, matched_inputs, parse, resources
 from compute_pallet.kinds.types import KindOutput
 
 __all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluate's: one forward pass
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     parse(params)
     model, dataset = matched_inputs(inputs, require_labels=False)
-    z = mlp.logits(model, dataset.X)
-    labels = z.argmax(axis=1).astype(np.int64)
-    probabilities = mlp.probabilities(z).astype(np.float32)
+    z = mlp.logits(mlp.on(xp, model), xp.asarray(dataset.X))
+    labels = kernels.to_host(z).argmax(axis=1).astype(np.int64)
+    probabilities = kernels.to_host(mlp.probabilities(z)).astype(np.float32)
     counts = np.bincount(labels, minlength=model.classes)
     predictions = save_arrays({"labels": labels, "probabilities": probabilities})
     result: dict[str, object] = {"samples": len(labels), "classes": model.classes, "counts": counts.tolist()}

@@ -3,11 +3,16 @@
 Layers are ``h = relu(h @ W.T + b)`` with logits out; the loss is the mean softmax cross-entropy. Logits
 are float32 like the weights; the softmax and the loss are taken in float64 with the kernels' own
 ``exp`` / ``log``, so every reported loss is the same double on every machine.
+
+The arrays (model, features, labels) are numpy's or CuPy's, all of one module (``kernels.array_module``):
+``on`` moves a model there. Every reduction is a kernel's, in numpy's order, or taken on the host: the
+loss's mean over samples and the predictions' argmax, cheap next to the forward pass they follow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +20,7 @@ import numpy.typing as npt
 from compute_pallet.formats import Model
 from compute_pallet.kinds import kernels
 
-__all__ = ["Metrics", "LOSS_CEILING", "logits", "probabilities", "metrics", "gradients"]
+__all__ = ["Metrics", "LOSS_CEILING", "on", "logits", "probabilities", "metrics", "gradients"]
 
 Float32 = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
@@ -31,6 +36,16 @@ class Metrics:
     accuracy: float
     """Share of samples whose largest logit (the first, on ties) is their label."""
     predictions: Labels
+    """Each sample's class, on the host."""
+
+
+def on(xp: ModuleType, model: Model) -> Model:
+    """``model`` with its tensors in ``xp``'s arrays: onto the GPU for ``cupy``, back to the host for
+    ``numpy`` (numpy's own stay the same objects)."""
+    to = kernels.to_host if xp is np else xp.asarray
+    move = lambda tensor: None if tensor is None else to(tensor)  # noqa: E731
+    return Model(tuple(map(move, model.weights)), tuple(map(move, model.biases)), move(model.mean),
+                 move(model.std), model.training)
 
 
 def _layers(model: Model, X: Float32) -> tuple[list[Float32], Float32]:
@@ -40,7 +55,7 @@ def _layers(model: Model, X: Float32) -> tuple[list[Float32], Float32]:
     for i, (weight, bias) in enumerate(zip(model.weights, model.biases)):
         inputs.append(h)
         z = kernels.matmul(h, weight.T) + bias
-        h = z if i == len(model.weights) - 1 else np.maximum(z, np.float32(0))
+        h = z if i == len(model.weights) - 1 else kernels.array_module(z).maximum(z, np.float32(0))
     return inputs, h
 
 
@@ -51,7 +66,7 @@ def logits(model: Model, X: Float32) -> Float32:
 def _shifted(z: Float32) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Logits minus each row's largest (float64), and each row's sum of their exponentials."""
     shifted = z.astype(np.float64) - z.max(axis=1, keepdims=True)
-    return shifted, kernels.exp(shifted).sum(axis=1)
+    return shifted, kernels.row_sums(kernels.exp(shifted))
 
 
 def probabilities(z: Float32) -> npt.NDArray[np.float64]:
@@ -61,7 +76,8 @@ def probabilities(z: Float32) -> npt.NDArray[np.float64]:
 
 def _loss(z: Float32, y: Labels) -> float:
     shifted, total = _shifted(z)
-    loss = float((kernels.log(total) - shifted[np.arange(len(y)), y]).sum() / len(y))
+    rows = kernels.array_module(z).arange(len(y))
+    loss = float(kernels.to_host(kernels.log(total) - shifted[rows, y]).sum() / len(y))
     return loss if loss < LOSS_CEILING else LOSS_CEILING  # NaN compares False
 
 
@@ -69,21 +85,21 @@ def metrics(model: Model, X: Float32, y: Labels) -> Metrics:
     with np.errstate(over="ignore", invalid="ignore"):  # a poisoned model may overflow: see LOSS_CEILING
         z = logits(model, X)
         loss = _loss(z, y)
-    predictions = z.argmax(axis=1).astype(np.int64)
-    return Metrics(loss, float((predictions == y).sum() / len(y)), predictions)
+    predictions = kernels.to_host(z).argmax(axis=1).astype(np.int64)
+    return Metrics(loss, float((predictions == kernels.to_host(y)).sum() / len(y)), predictions)
 
 
 def gradients(model: Model, X: Float32, y: Labels) -> tuple[list[Float32], list[Float32]]:
     """Gradients of the mean cross-entropy on (X, y) with respect to each layer's weight and bias."""
     inputs, z = _layers(model, X)
     delta = probabilities(z)
-    delta[np.arange(len(y)), y] -= 1.0
+    delta[kernels.array_module(delta).arange(len(y)), y] -= 1.0
     g = (delta / len(y)).astype(np.float32)
     weight_grads: list[Float32] = []
     bias_grads: list[Float32] = []
     for i in range(len(model.weights) - 1, -1, -1):
         weight_grads.append(kernels.matmul(g.T, inputs[i]))
-        bias_grads.append(g.sum(axis=0))
+        bias_grads.append(kernels.column_sums(g))
         if i:
             g = kernels.matmul(g, model.weights[i]) * (inputs[i] > 0)
     return weight_grads[::-1], bias_grads[::-1]

@@ -19,6 +19,8 @@ inputs, params and seed, not on the BLAS core type, the thread count or the SIMD
 in processes with different ``OPENBLAS_CORETYPE``, thread counts and disabled numpy CPU features and
 compares digests. Disagreeing providers therefore disagree on the work itself, and the pallet needs no
 tolerance check. The price is the kernels' speed (see ``kernels``): digits trains in under a second.
+With ``xp=cupy`` the same steps run on the GPU, with the same bits as long as no float32 value in them is
+subnormal (see ``kernels``); the seeded draws and the standardisation stay on the host.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -114,7 +117,7 @@ def _resume(data: bytes, p: TrainParams, features: int) -> Model:
                  model.mean, model.std)
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     p = parse(params)
     expect_inputs(inputs, required=("dataset",), optional=("model",))
     dataset = load_dataset(inputs["dataset"])
@@ -130,12 +133,14 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
         model = _start(dataset, train_rows, hidden, p.classes or int(y.max()) + 1, seed)
     if y.max() >= model.classes:
         raise InvalidInputs(f"label {y.max()} is past the model's {model.classes} classes")
+    model, X, y = mlp.on(xp, model), xp.asarray(X), xp.asarray(y)
+    validation_rows, train_rows = xp.asarray(validation_rows), xp.asarray(train_rows)
 
     rate, momentum, decay = np.float32(p.learning_rate), np.float32(p.momentum), np.float32(p.weight_decay)
     values = [*model.weights, *model.biases]
-    velocity = [np.zeros_like(value) for value in values]
+    velocity = [xp.zeros_like(value) for value in values]
     for epoch in range(p.epochs):
-        rows = train_rows[draws.permutation(seed, f"epoch/{epoch}".encode(), len(train_rows))]
+        rows = train_rows[xp.asarray(draws.permutation(seed, f"epoch/{epoch}".encode(), len(train_rows)))]
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below, once per epoch
             for start in range(0, len(rows), p.batch_size):
                 step = rows[start : start + p.batch_size]
@@ -144,7 +149,7 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
                     v *= momentum
                     v += grad + decay * value
                     value -= rate * v
-        if not all(np.isfinite(value).all() for value in values):
+        if not all(xp.isfinite(value).all() for value in values):
             raise Diverged(f"weights overflowed in epoch {epoch}")
 
     fit = mlp.metrics(model, X[train_rows], y[train_rows])
@@ -160,5 +165,5 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput:
         result |= {"validation_loss": check.loss, "validation_accuracy": check.accuracy}
     record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()}
     training = {"kind": "train", "params": record, "seed": seed.hex()}
-    trained = Model(model.weights, model.biases, model.mean, model.std, training)
+    trained = dataclasses.replace(mlp.on(np, model), training=training)
     return KindOutput({"model.safetensors": save_model(trained)}, result)

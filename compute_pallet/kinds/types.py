@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Protocol
 
 from compute_pallet.kinds.params import Field
@@ -58,7 +59,9 @@ class Kind(Protocol):
     def parse(self, params: bytes) -> object:
         """The params, checked; raises ``InvalidParams``."""
 
-    def run(self, inputs: Mapping[str, bytes], params: bytes, seed: bytes) -> KindOutput: ...
+    def run(self, inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = ...) -> KindOutput:
+        """The kind's outputs; ``xp`` (``numpy`` by default, or ``cupy``) is the array module it computes with,
+        to the same bits (see ``kernels``)."""
 
     def resources(self, params: bytes, input_sizes: Mapping[str, int]) -> Resources: ...
 
