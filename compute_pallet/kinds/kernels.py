@@ -32,10 +32,12 @@ exact in both.
 (``cupy.cuda.compiler._compile_with_cache_cuda``, its ufuncs included, after any option a caller passes),
 so a float32 operation whose operand or result lies below 2**-126 reads or writes 0 on the GPU where numpy
 keeps the subnormal. float64 is never flushed (the softmax, ``exp``, ``log`` and the loss are float64).
-Training on digits meets no float32 subnormal (checked by ``benchmarks/kinds_gpu.py`` comparing digests),
-but a dataset or a model can be built to produce one (a probability under 2**-126 cast to float32, a
-product of two tiny values), and there the GPU and CPU results part: a provider on the GPU path is exact
-only where its run meets no float32 subnormal.
+Training on digits does meet float32 subnormals (a confident sample's probability cast to float32, its
+products), but each is absorbed by a far larger neighbour in its sum: the flushed run ends in the same
+digest (``tests/.../test_flush_to_zero.py`` simulates the rule on the CPU; ``benchmarks/kinds_gpu.py``
+compares on a GPU). A dataset or model can be built where a flushed value decides a result (subnormal
+weights, say), and there a GPU and a CPU provider part: bit-exactness across the two holds only for runs
+whose outcome no float32 subnormal decides.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ inputs, params and seed, not on the BLAS core type, the thread count or the SIMD
 in processes with different ``OPENBLAS_CORETYPE``, thread counts and disabled numpy CPU features and
 compares digests. Disagreeing providers therefore disagree on the work itself, and the pallet needs no
 tolerance check. The price is the kernels' speed (see ``kernels``): digits trains in under a second.
-With ``xp=cupy`` the same steps run on the GPU, with the same bits as long as no float32 value in them is
-subnormal (see ``kernels``); the seeded draws and the standardisation stay on the host.
+With ``xp=cupy`` the same steps run on the GPU, with the same bits unless a float32 subnormal, which CuPy
+flushes to zero, decides the outcome (see ``kernels``); the seeded draws and the standardisation stay on
+the host.
 """
 
 from __future__ import annotations
