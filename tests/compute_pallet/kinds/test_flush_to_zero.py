@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from compute_pallet.formats import Model, save_model
-from compute_pallet.kinds import KindOutput, evaluate, result_digest, train
+from compute_pallet.kinds import KindOutput, evaluate, fedavg, infer, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED, TRAIN_PARAMS
 
 TINY = np.finfo(np.float32).tiny
@@ -65,6 +65,16 @@ def test_digits_training_flushes_subnormals_and_keeps_its_digest(digits: tuple[b
     flushed = train.run({"dataset": digits[0]}, TRAIN_PARAMS, SEED, xp=FlushingNumpy())
     assert Flushing.flushed > 0
     assert _digest(flushed) == _digest(trained)
+
+
+def test_evaluate_infer_and_fedavg_on_digits_keep_their_digests_when_flushed(digits: tuple[bytes, bytes],
+                                                                            trained: KindOutput) -> None:
+    model = trained.outputs["model.safetensors"]
+    forward = {"model": model, "dataset": digits[1]}
+    round_inputs = {"updates.0": model, "updates.1": model, "validation": digits[1]}
+    for run, inputs, params in ((evaluate.run, forward, b"{}"), (infer.run, forward, b"{}"),
+                                (fedavg.run, round_inputs, b'{"weights": [1, 2]}')):
+        assert _digest(run(inputs, params, b"", xp=FlushingNumpy())) == _digest(run(inputs, params, b""))
 
 
 def test_a_model_with_subnormal_weights_predicts_differently_when_flushed(digits: tuple[bytes, bytes]) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -56,18 +58,21 @@ def _awkward(rng: np.random.Generator, shape: tuple[int, int], dtype: type) -> n
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_row_and_column_sums_are_numpys_sums_bit_for_bit(dtype: type) -> None:
+def test_row_and_column_sums_are_numpys_sums_bit_for_bit(dtype: type, xp: ModuleType) -> None:
     """The spelled-out orders are numpy's own (pairwise over a contiguous axis, in turn over the other, pairwise
-    again for a single column), signed zeros included; 129+ columns take pairwise_sum's recursive split."""
+    again for a single column), signed zeros included, on either module; 129+ columns take pairwise_sum's
+    recursive split."""
+    row_sums = lambda x: kernels.to_host(kernels.row_sums(xp.asarray(x)))  # noqa: E731
+    column_sums = lambda x: kernels.to_host(kernels.column_sums(xp.asarray(x)))  # noqa: E731
     rng = np.random.default_rng(7)
     for n in (1, 2, 5, 33):
         for k in [*range(1, 40), 63, 64, 127, 128, 129, 200, 256, 257, 1000]:
             x = _awkward(rng, (n, k), dtype)
-            assert kernels.row_sums(x).tobytes() == x.sum(axis=1).tobytes(), (n, k)
+            assert row_sums(x).tobytes() == x.sum(axis=1).tobytes(), (n, k)
             y = x.T.copy()  # C-contiguous, as the kernels' arrays are
-            assert kernels.column_sums(y).tobytes() == y.sum(axis=0).tobytes(), (k, n)
+            assert column_sums(y).tobytes() == y.sum(axis=0).tobytes(), (k, n)
     zeros = np.full((3, 2), -0.0, dtype)
-    assert np.signbit(kernels.row_sums(zeros)).sum() == np.signbit(kernels.column_sums(zeros)).sum() == 0
+    assert np.signbit(row_sums(zeros)).sum() == np.signbit(column_sums(zeros)).sum() == 0
 
 
 def test_numpy_arrays_stay_with_numpy() -> None:
