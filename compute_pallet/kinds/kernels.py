@@ -24,7 +24,8 @@ fixed in the CPU path are spelled out here as sequences of elementwise additions
 bit against numpy's ``sum`` in the tests. Why CuPy's ufuncs then give numpy's bits: each ufunc call is its
 own kernel with one operation in it, so NVRTC (``--fmad=true`` by default) has no multiply and add in one
 expression to contract into an FMA; division and square root are compiled IEEE round-to-nearest
-(``--prec-div=true``, ``--prec-sqrt=true``: CuPy never passes ``--use_fast_math``); ``rint``, ``ldexp``,
+(NVRTC's ``--prec-div=true``, ``--prec-sqrt=true``: CuPy compiles its ufuncs without ``--use_fast_math``,
+the one numeric option it adds being ``-ftz=true``, below); ``rint``, ``ldexp``,
 ``frexp``, comparisons, ``maximum`` (NaN-propagating, as numpy's), casts (round to nearest) and gathers are
 exact in both.
 
@@ -34,8 +35,8 @@ so a float32 operation whose operand or result lies below 2**-126 reads or write
 keeps the subnormal. float64 is never flushed (the softmax, ``exp``, ``log`` and the loss are float64).
 Training on digits does meet float32 subnormals (a confident sample's probability cast to float32, its
 products), but each is absorbed by a far larger neighbour in its sum: the flushed run ends in the same
-digest (``tests/.../test_flush_to_zero.py`` simulates the rule on the CPU; ``benchmarks/kinds_gpu.py``
-compares on a GPU). A dataset or model can be built where a flushed value decides a result (subnormal
+digest (``tests/compute_pallet/kinds/test_flush_to_zero.py`` simulates the rule on the CPU;
+``benchmarks/kinds_gpu.py`` and the ``gpu``-marked tests compare on a GPU). A dataset or model can be built where a flushed value decides a result (subnormal
 weights, say), and there a GPU and a CPU provider part: bit-exactness across the two holds only for runs
 whose outcome no float32 subnormal decides.
 """

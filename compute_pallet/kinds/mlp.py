@@ -5,8 +5,9 @@ are float32 like the weights; the softmax and the loss are taken in float64 with
 ``exp`` / ``log``, so every reported loss is the same double on every machine.
 
 The arrays (model, features, labels) are numpy's or CuPy's, all of one module (``kernels.array_module``):
-``on`` moves a model there. Every reduction is a kernel's, in numpy's order, or taken on the host: the
-loss's mean over samples and the predictions' argmax, cheap next to the forward pass they follow.
+``on`` moves a model there. Every sum is a kernel's, in numpy's order, or taken on the host (the loss's
+mean over samples, and the predictions' argmax with its first-on-ties rule), cheap next to the forward
+pass they follow; the row maximum is the module's own, exact in any order.
 """
 
 from __future__ import annotations
