@@ -6,7 +6,8 @@ compute_pallet.service.runner`` with:
 
 - ``RLIMIT_AS``: the job's memory plus :data:`INTERPRETER_MARGIN` (Python with numpy loaded reserves ~150 MiB
   of address space before any data): a kind that allocates past it gets a ``MemoryError`` and the runner
-  exits with ``EXIT_MEMORY``;
+  exits with ``EXIT_MEMORY``; none for a GPU job (one asking for GPU memory runs on CuPy, and CUDA reserves
+  address space for the whole device), whose device memory the GPU itself bounds;
 - ``RLIMIT_CPU``: the wall-time budget times the job's cores (the kernel sends SIGXCPU at the soft limit and
   SIGKILL a few seconds later); the runner sets both on itself before it imports anything heavy;
 - a wall-time limit: past it the process is killed (trio terminates it, then kills it);
@@ -52,12 +53,19 @@ class Limits:
     cpu_seconds: int
     threads: int
     """What the BLAS and OpenMP thread counts are pinned to: the job's cores."""
+    gpu: bool = False
+    """A GPU job: no address-space limit (CUDA reserves the device's whole memory in it when it starts)."""
 
     @classmethod
-    def for_job(cls, memory_mib: int, cpu_cores: int, wall_seconds: float) -> Limits:
+    def for_job(cls, memory_mib: int, cpu_cores: int, wall_seconds: float, *, gpu: bool = False) -> Limits:
         """A job's limits: its memory, ``wall_seconds``, and as much CPU time as its cores give in that time."""
         cores = max(1, cpu_cores)
-        return cls(memory_mib << 20, wall_seconds, max(1, math.ceil(wall_seconds * cores)), cores)
+        return cls(memory_mib << 20, wall_seconds, max(1, math.ceil(wall_seconds * cores)), cores, gpu)
+
+    @property
+    def address_space(self) -> int:
+        """The runner's ``RLIMIT_AS`` in bytes (0: none)."""
+        return 0 if self.gpu else self.memory_bytes + INTERPRETER_MARGIN
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ async def execute(workdir: Path, limits: Limits) -> Outcome:
     (workdir / REPORT_FILE).unlink(missing_ok=True)
     env = {**os.environ, **{name: str(limits.threads) for name in THREAD_VARIABLES}}
     command = [sys.executable, "-m", "compute_pallet.service.runner", str(workdir),
-               str(limits.memory_bytes + INTERPRETER_MARGIN), str(limits.cpu_seconds)]
+               str(limits.address_space), str(limits.cpu_seconds)]
     with open(workdir / RUNNER_LOG, "wb") as log:
         with trio.move_on_after(limits.wall_seconds) as timer:
             process = await trio.run_process(command, check=False, stdin=b"", stdout=log, stderr=log, env=env)

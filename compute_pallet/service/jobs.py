@@ -164,7 +164,8 @@ class JobWorker:
             await self._download(job_id, file_id, workdir / INPUTS / str(index), job.phase_deadline)
         head = await self._head()
         wall = max(MIN_RUN_SECONDS, (job.phase_deadline - head - COMMIT_MARGIN_BLOCKS) * self.timing.block_seconds)
-        limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall)
+        limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall,
+                                gpu=job.resources.gpu_memory_mib > 0)
         async with self._runs:
             log.info("job %d: running %s (%d MiB, %d core(s), %.0f s at most)", job_id, kind,
                      job.resources.memory_mib, limits.threads, wall)
@@ -327,5 +328,6 @@ def _prepare(workdir: Path, kind: str, job: Job) -> None:
         for stale in inputs.iterdir():
             stale.unlink()
     inputs.mkdir(exist_ok=True)
-    spec = {"kind": kind, "params": bytes(job.params).hex(), "seed": bytes(job.seed).hex()}
+    spec = {"kind": kind, "params": bytes(job.params).hex(), "seed": bytes(job.seed).hex(),
+            "gpu": job.resources.gpu_memory_mib > 0}
     (workdir / SPEC_FILE).write_text(json.dumps(spec))

@@ -7,7 +7,10 @@ wrote. The runner sets its own address-space (bytes) and CPU-time (seconds) limi
 numpy or any kind is imported (the parent cannot set them between fork and exec safely: it has threads),
 and a kind cannot raise them again. The folder's layout (version 1):
 
-- ``spec.json`` (read): ``{"kind": name, "params": hex, "seed": hex}``;
+- ``spec.json`` (read): ``{"kind": name, "params": hex, "seed": hex, "gpu": bool}``; ``gpu``: run the kind
+  on CuPy (the job asked for GPU memory, so the chain assigned only GPU providers: every provider of the job
+  runs the same kernel class, and CuPy's flush-to-zero of float32 subnormals, see ``kinds.kernels``, is
+  shared by all of them);
 - ``inputs/<i>`` (read): the job's input files by their position on chain (``0``, ``1``, ...), named for the
   kind by ``kinds.named_inputs``;
 - ``outputs/<name>`` (written): each of the kind's output files, then ``result.json``, the canonical JSON of
@@ -29,6 +32,7 @@ limits allow (not an outcome: it depends on the machine's limits); anything else
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -61,9 +65,10 @@ def run(workdir: Path) -> None:
     spec = json.loads((workdir / SPEC_FILE).read_text())
     files = [path.read_bytes() for path in sorted((workdir / INPUTS).iterdir(), key=lambda path: int(path.name))]
     params, seed = bytes.fromhex(spec["params"]), bytes.fromhex(spec["seed"])
+    xp = importlib.import_module("cupy" if spec.get("gpu") else "numpy")
     refused: dict[str, str] | None = None
     try:
-        produced = kinds.kind(spec["kind"]).run(kinds.named_inputs(spec["kind"], files), params, seed)
+        produced = kinds.kind(spec["kind"]).run(kinds.named_inputs(spec["kind"], files), params, seed, xp=xp)
         outputs, result = produced.outputs, produced.result
     except (kinds.InvalidInputs, kinds.InvalidParams, FormatError) as exc:
         refused = {"error": type(exc).__name__, "message": str(exc)}
@@ -82,9 +87,11 @@ def run(workdir: Path) -> None:
 
 
 def limit(address_space: int, cpu_seconds: int) -> None:
-    """This process's limits, soft and hard: past ``address_space`` bytes an allocation fails (``MemoryError``),
+    """This process's limits, soft and hard: past ``address_space`` bytes an allocation fails (``MemoryError``;
+    0: no such limit, for a GPU job, since CUDA reserves address space for the whole device when it starts),
     past ``cpu_seconds`` the kernel sends SIGXCPU, and SIGKILL :data:`CPU_GRACE_S` seconds later."""
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    if address_space:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + CPU_GRACE_S))
 
 

@@ -3,13 +3,14 @@ and runs ended by the memory, CPU-time and wall-time limits or by a crash, each 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from compute_pallet import datasets, kinds
-from compute_pallet.service.execution import Finished, Killed, Limits, execute
+from compute_pallet.service.execution import INTERPRETER_MARGIN, Finished, Killed, Limits, execute
 from compute_pallet.service.runner import INPUTS, OUTPUTS, RESULT_FILE, SPEC_FILE, canonical_json
 
 SEED = bytes(range(32))
@@ -90,3 +91,22 @@ async def test_a_crashed_runner_is_reported_with_its_last_words(tmp_path):
 def test_a_job_s_limits_come_from_its_resources_and_deadline():
     limits = Limits.for_job(memory_mib=512, cpu_cores=2, wall_seconds=10.5)
     assert limits == Limits(memory_bytes=512 << 20, wall_seconds=10.5, cpu_seconds=21, threads=2)
+
+
+def test_a_gpu_job_has_no_address_space_limit_and_a_cpu_job_has_its_memory_plus_the_interpreter():
+    assert Limits.for_job(memory_mib=512, cpu_cores=1, wall_seconds=10, gpu=True).address_space == 0
+    assert Limits.for_job(memory_mib=512, cpu_cores=1, wall_seconds=10).address_space == (512 << 20) + INTERPRETER_MARGIN
+
+
+async def test_a_gpu_job_runs_on_cupy_and_never_falls_back_to_the_cpu_silently(tmp_path, digits):
+    """A CPU provider never gets a GPU job (the chain assigns by hardware); one whose CuPy is gone must not
+    commit a CPU result in the GPU kernel class: the run crashes and is reported."""
+    folder = prepare(tmp_path, "train", b'{"epochs": 1, "hidden": [8]}', [digits])
+    spec = json.loads((folder / SPEC_FILE).read_text())
+    (folder / SPEC_FILE).write_text(json.dumps({**spec, "gpu": True}))
+    outcome = await execute(folder, Limits.for_job(memory_mib=1024, cpu_cores=1, wall_seconds=120, gpu=True))
+    if importlib.util.find_spec("cupy") is None:
+        assert isinstance(outcome, Killed) and outcome.reason == "crashed" and "cupy" in outcome.detail
+    else:  # a machine with CuPy: the same digest as the CPU run (kernels.py says why)
+        expected = kinds.kind("train").run({"dataset": digits}, b'{"epochs": 1, "hidden": [8]}', SEED)
+        assert isinstance(outcome, Finished) and outcome.digest == kinds.result_digest(expected.outputs, expected.result)
