@@ -63,7 +63,9 @@ class Watch:
     lost: frozenset[tuple[int, int]]
     """The dead node's fragments at the kill: (segment, fragment)."""
     first_miss: float | None = None
+    """When the node's record first showed a missed audit."""
     forced_out: float | None = None
+    """When the node was first seen forced out (or already deregistered, having nothing left)."""
     repaired: dict[tuple[int, int], float] = field(default_factory=dict)
     """When each lost fragment was first seen confirmed on another node."""
     full: float | None = None
