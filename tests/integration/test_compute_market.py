@@ -28,6 +28,7 @@ PARAMS = {"ComputeJobs": {"commit_period": 40, "reveal_period": 20}}
 """Blocks of a second: 40 s to fetch, run and commit, 20 s to reveal once every provider has committed."""
 WAIT_S = 240.0
 ALICE = "//Alice"
+DAVE = Keypair.from_uri("//Dave").public
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def digits() -> tuple[bytes, bytes]:
     return datasets.split("digits")
 
 
-def _free(client: Client, uri: str) -> int:
-    return client.query("System", "Account", [Keypair.from_uri(uri).public]).data.free
+def _free(client: Client, account: bytes) -> int:
+    return client.query("System", "Account", [account]).data.free
 
 
 def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market: Market, digits, tmp_path: Path):
@@ -52,7 +53,7 @@ def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market
     with Client(market.url, signer=ALICE) as alice:
         dataset = alice.storage.upload(training)  # private
         test_set = alice.storage.upload(held_out, private=False)
-        balances = {p.account: alice.query("System", "Account", [p.account]).data.free for p in market.providers}
+        balances = {p.account: _free(alice, p.account) for p in market.providers}
 
         job = alice.compute.submit("train", [dataset], {"hidden": [64], "epochs": 30}, redundancy=2)
         status = alice.compute.wait(job, timeout=WAIT_S)
@@ -61,7 +62,7 @@ def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market
         assert len(paid) == 2 and status.paid == sum(slot.price for slot in paid)
         assert status.escrowed == status.paid + status.refunded and status.held == 0  # exact to the unit
         for slot in paid:  # each provider got its price (its own fees are counted out: it only gained)
-            assert alice.query("System", "Account", [slot.provider]).data.free > balances[slot.provider]
+            assert _free(alice, slot.provider) > balances[slot.provider]
         assert {slot.provider for slot in paid} <= {record.account for record in alice.storage.access_log(dataset)}
 
         result = alice.compute.result(job, tmp_path / "trained")
@@ -99,7 +100,7 @@ def test_a_two_round_federated_task_with_a_no_show(market: Market, digits, tmp_p
         task = alice.fl.create_task(base, rounds=2, participants=[Keypair.from_uri(m).public for m in members],
                                     stake=stake, commit_period=25, deliver_period=10, reward_pool=10**12,
                                     validation=validation, price_cap=2 * 10**12, redundancy=2)
-        dave_before = _free(alice, "//Dave")
+        dave_before = _free(alice, DAVE)
         with Client(market.url, signer="//Dave") as dave:
             dave.fl.join(task)
             commit = dave.compose_call("FederatedLearning", "commit_update", {
@@ -118,8 +119,8 @@ def test_a_two_round_federated_task_with_a_no_show(market: Market, digits, tmp_p
         status = alice.fl.status(task)
         assert status.state == "Finished" and [r.finished for r in status.history] == [True, True]
         first = status.history[0]
-        assert first.no_shows == (Keypair.from_uri("//Dave").public,) and first.slashed > 0
-        assert _free(alice, "//Dave") <= dave_before - first.slashed
+        assert first.no_shows == (DAVE,) and first.slashed > 0
+        assert _free(alice, DAVE) <= dave_before - first.slashed
         for round in status.history:
             assert len(round.contributors) == 2 and len(round.scores) == 2
             shares = np.array(round.scores, dtype=float) / sum(round.scores)
