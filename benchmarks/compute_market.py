@@ -30,11 +30,7 @@ Appends the figures to ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,8 +49,8 @@ from devnet.registry import ROLES
 from node.chain_spec import ChainSpec
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 from sdk.client import Client
+from results import record  # a sibling: the script's folder is on the path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 OVERHEAD_GOAL_BLOCKS = 6.0
 OUTSIDE_SHARE_GOAL = 0.10
 TRAIN_PARAMS = {"hidden": [64], "epochs": 20}
@@ -235,12 +231,8 @@ def main() -> None:
     print(summary)
     if args.no_record:
         return
-    command = " ".join(["python benchmarks/compute_market.py", *sys.argv[1:]])
-    with RESULTS.open("a") as out:
-        out.write(f"\n## Compute market — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-                  f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-                  f"{platform.python_version()}; every validator, storage node, provider and client share its "
-                  f"cores, all on loopback\n- command: `{command}`\n\n{summary}")
+    record("Compute market", "every validator, storage node, provider and client share its cores, all on loopback",
+           summary)
 
 
 def report(f: Figures) -> str:

@@ -36,10 +36,8 @@ Run: ``.venv/bin/python benchmarks/da_throughput.py [--blobs 32] [--clients 100]
 from __future__ import annotations
 
 import argparse
-import datetime
 import multiprocessing
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -69,8 +67,8 @@ from sdk.da.lanes import for_each  # noqa: E402
 from sdk.da.peers import DaPeers  # noqa: E402
 from sdk.da.sample import Sampler  # noqa: E402
 from sdk.da.types import BlobRef  # noqa: E402
+from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 PROCESSES = 2
 RAW_GOAL = 0.8
 SAMPLE_GOAL_S = 1.0
@@ -286,15 +284,9 @@ def main() -> None:
     print(summary)
     if args.no_record:
         return
-    command = " ".join(["python benchmarks/da_throughput.py", *sys.argv[1:]])
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## DA throughput — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-            f"{platform.python_version()}; a devnet of 1 validator and 4 DA nodes (2 custodians per column) and "
-            f"this client share its cores, all on loopback\n"
-            f"- command: `{command}`\n"
-            f"- {args.blobs} blobs of random payload per measured pass; MB = 10^6 bytes\n\n{summary}")
+    record("DA throughput", "a devnet of 1 validator and 4 DA nodes (2 custodians per column) and this client share "
+           "its cores, all on loopback", summary, notes=[f"{args.blobs} blobs of random payload per measured pass; "
+                                                          "MB = 10^6 bytes"])
 
 
 if __name__ == "__main__":

@@ -32,9 +32,6 @@ Medians of ``--repeat`` runs. Appends the figures to ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import random
 import statistics
 import sys
@@ -63,8 +60,8 @@ from storage_node.pallets.nodes import StorageNodesParams  # noqa: E402
 from storage_node.params import MANIFEST_VERSION, SALT_LENGTH  # noqa: E402
 from storage_node.service.prover import build_proofs  # noqa: E402
 from tests.storage_node.pallets.mock import SLOTS, next_block  # noqa: E402
+from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 PARAMS = FileBankParams()
 NODES = [Keypair.from_uri(f"//Storage{i}") for i in range(6)]
 OWNER = Keypair.from_uri("//Alice")
@@ -257,13 +254,10 @@ def main() -> None:
         print(f"{name:<{width}}  {value}  [{note}]")
     if args.no_record:
         return
-    with RESULTS.open("a") as out:
-        out.write(f"\n## Storage audit cost — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-                  f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-                  f"{platform.python_version()}; one process (mock runtime, no node)\n"
-                  f"- command: `python benchmarks/storage_audit_cost.py --repeat {args.repeat}`\n\n"
-                  "| figure | value | against the docstrings |\n|---|---|---|\n")
-        out.writelines(f"| {name} | {value} | {note} |\n" for name, value, note in rows)
+    record("Storage audit cost", "one process (mock runtime, no node)",
+           "| figure | value | against the docstrings |\n|---|---|---|\n"
+           + "".join(f"| {name} | {value} | {note} |\n" for name, value, note in rows),
+           command=f"python benchmarks/storage_audit_cost.py --repeat {args.repeat}")
 
 
 if __name__ == "__main__":

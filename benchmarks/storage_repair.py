@@ -32,12 +32,8 @@ includes its confirmation, so no figure is finer than the 2 s block). Appends th
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import signal
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -51,8 +47,8 @@ from devnet.registry import ROLES
 from devnet.storage import storage_account
 from runtime.keyring import Keypair
 from sdk.client import Client
+from results import record  # a sibling: the script's folder is on the path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 STORAGE_NODES = 6
 
 
@@ -167,16 +163,10 @@ def main() -> None:
     print(table)
     if args.no_record:
         return
-    command = " ".join(["python benchmarks/storage_repair.py", *sys.argv[1:]])
-    with RESULTS.open("a") as out:
-        out.write(f"\n## Storage repair — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-                  f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-                  f"{platform.python_version()}; every node and the client share its cores, all on loopback\n"
-                  f"- command: `{command}`\n"
-                  f"- devnet: 1 validator (2 s slots), {STORAGE_NODES} storage nodes, the local preset's storage "
-                  f"timings (a round every 10 blocks, 8 to answer, forced exit after 3 misses); a "
-                  f"{args.size_mb} MiB private file, the chain's default k and m; times as polled every "
-                  f"{args.poll:g} s\n\n{table}")
+    record("Storage repair", "every node and the client share its cores, all on loopback", table, notes=[
+        f"devnet: 1 validator (2 s slots), {STORAGE_NODES} storage nodes, the local preset's storage timings (a round "
+        f"every 10 blocks, 8 to answer, forced exit after 3 misses); a {args.size_mb} MiB private file, the chain's "
+        f"default k and m; times as polled every {args.poll:g} s"])
 
 
 if __name__ == "__main__":

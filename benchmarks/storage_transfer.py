@@ -27,11 +27,9 @@ memory <= 512 MiB for a 4 GiB file. Appends the figures to ``benchmarks/RESULTS.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import multiprocessing
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -54,8 +52,8 @@ from devnet.config import DevnetConfig
 from devnet.registry import ROLES
 from sdk.client import Client
 from sdk.storage.transfer import Progress
+from results import record  # a sibling: the script's folder is on the path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 BLOCK = 16 << 20
 """Bytes per read and write while generating, hashing, streaming."""
 START_TIMEOUT_S = 120.0
@@ -395,16 +393,10 @@ def main() -> None:
     print(summary)
     if args.no_record:
         return
-    command = " ".join(["python benchmarks/storage_transfer.py", *sys.argv[1:]])
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## Storage transfer — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-            f"{platform.python_version()}; every node and the client share its cores, all on loopback\n"
-            f"- command: `{command}`\n"
-            f"- file: {args.size_mb} MiB of random bytes; k={args.k}, m={args.m} (Tahoe-LAFS: shares.needed={args.k}, "
-            f"shares.total=shares.happy={args.k + args.m}, {args.storage_nodes} storage nodes); MB = 10^6 bytes over "
-            f"the wall time of the whole call, each download checked against the file\n\n{summary}")
+    record("Storage transfer", "every node and the client share its cores, all on loopback", summary, notes=[
+        f"file: {args.size_mb} MiB of random bytes; k={args.k}, m={args.m} (Tahoe-LAFS: shares.needed={args.k}, "
+        f"shares.total=shares.happy={args.k + args.m}, {args.storage_nodes} storage nodes); MB = 10^6 bytes over "
+        f"the wall time of the whole call, each download checked against the file"])
 
 
 if __name__ == "__main__":
