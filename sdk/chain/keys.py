@@ -16,7 +16,7 @@ from runtime.primitives import SignatureScheme
 from runtime.ss58 import InvalidAddress, ss58_decode
 from sdk.chain.errors import BadArgument
 
-__all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "AccountLike", "hash_id"]
+__all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "account_argument", "AccountLike", "hash_id"]
 
 AccountLike = bytes | str | Keypair
 """32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
@@ -66,6 +66,14 @@ def account_id(value: AccountLike) -> bytes:
         except InvalidAddress as exc:
             raise ValueError(f"not an SS58 address: {exc}") from None
     raise ValueError(f"expected an account id (bytes, 0x hex, SS58 address or Keypair), got {type(value).__name__}")
+
+
+def account_argument(value: AccountLike) -> bytes:
+    """:func:`account_id` for an argument of an API call: :class:`BadArgument` if ``value`` names no account."""
+    try:
+        return account_id(value)
+    except ValueError as exc:
+        raise BadArgument(str(exc)) from None
 
 
 def hash_id(value: bytes | str, what: str) -> bytes:

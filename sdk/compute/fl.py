@@ -34,8 +34,7 @@ from compute_pallet.kinds import train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
-from sdk.chain.errors import BadArgument
-from sdk.chain.keys import AccountLike, account_id
+from sdk.chain.keys import AccountLike, account_argument
 from sdk.compute.errors import InsufficientFunds, InvalidParams, Refused, UnknownTask
 from sdk.compute.jobs import ParamsLike, build_params
 from sdk.compute.market import Market
@@ -90,7 +89,7 @@ class FlApi:
                                     f"escrow), more than the signer's free balance")
         receipt = await market.submit("FederatedLearning", "create_task", {
             "base_model": files[0], "rounds": rounds,
-            "participants": _accounts(participants or ()), "stake": stake,
+            "participants": tuple(account_argument(p) for p in participants or ()), "stake": stake,
             "commit_period": commit_period, "deliver_period": deliver_period, "reward_pool": reward_pool,
             "validation": files[1] if validation is not None else None, "price_cap": price_cap,
             "redundancy": redundancy, "aggregation_params": params})
@@ -201,13 +200,6 @@ class FlApi:
         if found is None:
             raise UnknownTask(f"no task {task}")
         return found
-
-
-def _accounts(values: Sequence[AccountLike]) -> tuple[bytes, ...]:
-    try:
-        return tuple(account_id(value) for value in values)
-    except ValueError as exc:
-        raise BadArgument(str(exc)) from None
 
 
 def _dataset_bytes(data: LocalData) -> bytes:

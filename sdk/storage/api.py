@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
-from sdk.chain.errors import BadArgument
-from sdk.chain.keys import AccountLike, account_id
+from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.errors import NoEncryptionKey
 from sdk.storage.ledger import Ledger, endpoint
@@ -89,7 +88,7 @@ class StorageApi:
 
     async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
         """The files ``owner`` (the signer when ``None``) has stored."""
-        who = self.ledger.signer.public if owner is None else _account(owner)
+        who = self.ledger.signer.public if owner is None else account_argument(owner)
         found = []
         for file_id in await self.ledger.files_of(who):
             info = await self.ledger.chain.query("FileBank", "Files", [file_id])
@@ -112,7 +111,7 @@ class StorageApi:
     async def grant(self, file_id: FileId | str, account: AccountLike) -> None:
         """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,
         goes on-chain. Raises :class:`NoEncryptionKey` if the account registered none."""
-        fid, grantee = parse_file_id(file_id), _account(account)
+        fid, grantee = parse_file_id(file_id), account_argument(account)
         recipient = await self.ledger.encryption_key(grantee)
         if recipient is None:
             raise NoEncryptionKey(f"0x{grantee.hex()} has registered no encryption key")
@@ -123,7 +122,7 @@ class StorageApi:
     async def revoke(self, file_id: FileId | str, account: AccountLike) -> None:
         """Remove ``account``'s grant: nodes stop serving it the file's fragments."""
         await self.ledger.submit([("StorageAccess", "revoke", {"file_id": parse_file_id(file_id),
-                                                               "grantee": _account(account)})])
+                                                               "grantee": account_argument(account)})])
 
     async def access_log(self, file_id: FileId | str) -> list[AccessRecord]:
         """Every recorded read of the file, oldest first."""
@@ -137,10 +136,3 @@ class StorageApi:
                             n.status.name, n.audits_passed, n.audits_missed, n.consecutive_misses, n.repairs_done,
                             n.registered_at)
                 for account, n in await self.ledger.nodes()]
-
-
-def _account(value: AccountLike) -> bytes:
-    try:
-        return account_id(value)
-    except ValueError as exc:
-        raise BadArgument(str(exc)) from None
