@@ -31,6 +31,7 @@ from runtime.hashing import DOMAIN_COMPUTE_RESULT, blake2_256
 
 __all__ = [
     "KIND_IDS",
+    "KIND_NAMES",
     "KINDS",
     "InvalidParams",
     "InvalidInputs",
@@ -48,6 +49,9 @@ __all__ = [
 # The on-chain id of each kind (ComputeJobs stores the u8). Append only: an id is never reused.
 KIND_IDS: dict[str, int] = {"train": 0, "evaluate": 1, "infer": 2, "fedavg": 3}
 
+KIND_NAMES: dict[int, str] = {kind_id: name for name, kind_id in KIND_IDS.items()}
+"""Each on-chain kind id's name."""
+
 KINDS: dict[str, Kind] = {"train": train, "evaluate": evaluate, "infer": infer, "fedavg": fedavg}
 
 
@@ -56,8 +60,7 @@ class UnknownKind(ValueError):
 
 
 def _kind_name(name_or_id: str | int) -> str:
-    names = {kind_id: name for name, kind_id in KIND_IDS.items()}
-    name = names.get(name_or_id) if isinstance(name_or_id, int) else name_or_id
+    name = KIND_NAMES.get(name_or_id) if isinstance(name_or_id, int) else name_or_id
     if name not in KINDS:
         raise UnknownKind(f"no job kind {name_or_id!r}")
     return name

@@ -41,7 +41,7 @@ from typing import TypeVar
 import trio
 
 from compute_pallet.commitment import commitment
-from compute_pallet.kinds import KIND_IDS
+from compute_pallet.kinds import KIND_NAMES
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
 from compute_pallet.service.execution import Finished, Limits, execute
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-KIND_NAMES = {kind_id: name for name, kind_id in KIND_IDS.items()}
 COMMIT_MARGIN_BLOCKS = 4
 """Blocks kept between the end of a run and the commit deadline, for the commit to be included."""
 MIN_RUN_SECONDS = 5.0

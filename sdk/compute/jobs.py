@@ -56,7 +56,7 @@ def resolve_kind(kind: str | int) -> tuple[str, int]:
 
 def kind_name(kind_id: int) -> str:
     """The name of the kind with on-chain id ``kind_id`` (``kind#<id>`` for one this client does not know)."""
-    return next((name for name, known in kinds.KIND_IDS.items() if known == kind_id), f"kind#{kind_id}")
+    return kinds.KIND_NAMES.get(kind_id, f"kind#{kind_id}")
 
 
 def build_params(kind: str, params: ParamsLike) -> bytes:
