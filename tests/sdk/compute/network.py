@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -24,9 +23,10 @@ from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
 from runtime.keyring import Keypair
 from sdk.client import AsyncClient, Client
 from sdk.storage.errors import AccessDenied
-from tests.integration.nodes import NodeProcess, wait_until
-from tests.storage_node.service.chain import start_storage_chain, ws_url
-from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
+from tests.compute_pallet.service.network import Market
+from tests.integration.nodes import wait_until
+from tests.storage_node.service.chain import start_storage_chain
+from tests.storage_node.service.cluster import start_cluster
 
 __all__ = ["Market", "start_market", "register_provider", "PlayedProvider", "play", "PROVIDERS", "PRICES", "WAIT_S"]
 
@@ -45,27 +45,13 @@ PARAMS = {
 }
 
 
-@dataclass
-class Market:
-    chain: NodeProcess
-    nodes: list[StorageNodeProcess]
-
-    @property
-    def url(self) -> str:
-        return ws_url(self.chain)
-
-    def stop(self) -> None:
-        for node in self.nodes:
-            node.stop()
-        self.chain.stop()
-
-
 def start_market(folder: Path) -> Market:
-    """The chain, two storage nodes and the played providers registered (with their encryption keys)."""
+    """The chain, two storage nodes and the played providers registered (with their encryption keys); the
+    market has no provider processes."""
     folder.mkdir(parents=True, exist_ok=True)
     market = Market(start_storage_chain(folder, PARAMS, slot_duration_ms=500), [])
     try:
-        market.nodes = start_cluster(market.url, folder, 2)
+        market.storage = start_cluster(market.url, folder, 2)
         anyio.run(_register_providers, market.url, backend="trio")
         with Client(market.url) as client:
             wait_until(lambda: sum(1 for _ in client.query_map("ComputeProviders", "Providers")) == len(PROVIDERS),
