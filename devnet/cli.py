@@ -3,6 +3,7 @@
     cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--da-nodes N] [--providers N]
                     [--base-path DIR] [--detach] [--fresh]
     cairn devnet status [--base-path DIR]
+    cairn devnet env [--base-path DIR]               (eval its output: CAIRN_RPC, CAIRN_DEVNET and PATH)
     cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
     cairn devnet restart NAME [--base-path DIR]
     cairn devnet corrupt NAME [--base-path DIR]      (a storage node: flip the bytes of one stored fragment)
@@ -10,7 +11,8 @@
     cairn devnet down [--base-path DIR]
 
 Every command after ``up`` reads the devnet's record under its base path, so it works from any shell;
-``up`` prints the exact commands for the base path it was given.
+``up`` prints the exact commands for the base path it was given. ``--base-path`` defaults to ``$CAIRN_DEVNET``
+when it is set, else ``devnet-data``.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ from devnet.registry import ROLES
 from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
 from devnet.storage import corrupt_fragment
 from runtime.keyring import DEV_ACCOUNTS, Keypair
+from sdk.cli import RPC_ENVVAR
 
 STATUS_INTERVAL_S = 10
 SIGNALS = ("KILL", "TERM", "INT", "STOP", "CONT")
 
+BASE_PATH_ENVVAR = "CAIRN_DEVNET"
+"""Where ``--base-path`` defaults from when set (``cairn devnet env`` prints it)."""
+
 base_path_option = click.option(
     "--base-path", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BASE_PATH, show_default=True,
-    help="The base path the devnet was started with.")
+    envvar=BASE_PATH_ENVVAR, show_envvar=True, help="The base path the devnet was started with.")
 
 
 @click.group()
@@ -53,6 +59,7 @@ def devnet() -> None:
 @click.option("--validators", type=click.IntRange(1, 32), default=None,
               help="How many validators [default: the config's, else 4, so one may fail and finality continues].")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              envvar=BASE_PATH_ENVVAR, show_envvar=True,
               help=f"Where the data folders and logs go [default: the config's, else {DEFAULT_BASE_PATH}].")
 @click.option("--rpc-port", type=click.IntRange(1, 65535), default=None,
               help="First validator's RPC port (+1 each) [default: each picks a free one].")
@@ -125,6 +132,21 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
 def devnet_status(base_path: Path) -> None:
     """Every process of every role: running, paused or exited, and what it reports (heights, peers)."""
     _echo_status(_load(base_path))
+
+
+@devnet.command("env")
+@base_path_option
+def devnet_env(base_path: Path) -> None:
+    """Shell lines that point `cairn` at this devnet: run `eval "$(.venv/bin/cairn devnet env)"`, then every
+    `cairn` command talks to validator-0 (CAIRN_RPC) and every `cairn devnet` command finds this base path."""
+    state = _load(base_path)
+    validator = next((record for record in state.processes if "rpc" in record.ports), None)
+    if validator is None:
+        raise click.ClickException(f"the devnet under {state.base_path} has no validator with an RPC port")
+    exports = {BASE_PATH_ENVVAR: str(Path(state.base_path).resolve()), RPC_ENVVAR: validator.url("rpc", "ws")}
+    for name, value in exports.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+    click.echo(f'export PATH={shlex.quote(str(Path(sys.executable).parent))}:"$PATH"')
 
 
 @devnet.command("kill")

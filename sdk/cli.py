@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "cairn.commands"
 DEFAULT_RPC = "ws://127.0.0.1:9944"
+RPC_ENVVAR = "CAIRN_RPC"
+"""Where ``--rpc`` defaults from when set: ``eval "$(cairn devnet env)"`` points it at the devnet's validator."""
 
 
 class PluginGroup(click.Group):
@@ -64,7 +66,8 @@ def chain_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--rpc`` (a node's WebSocket) and ``--key`` (the signing account) to a command."""
     command = click.option("--key", default="//Alice", show_default=True,
                            help="The signing account: //Name, 0x seed, or a file holding either.")(command)
-    return click.option("--rpc", default=DEFAULT_RPC, show_default=True, help="A node's JSON-RPC WebSocket.")(command)
+    return click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar=RPC_ENVVAR, show_envvar=True,
+                        help="A node's JSON-RPC WebSocket.")(command)
 
 
 @contextmanager

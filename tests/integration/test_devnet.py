@@ -7,6 +7,7 @@ run in file order against it and the last one takes it down.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -91,6 +92,22 @@ def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
     after = DevnetState.load(base).process("storage-3")
     assert after.pid != before.pid and after.ports == before.ports
     assert "fragments 0" in cli("status", "--base-path", str(base)).output
+
+
+def test_env_points_every_cairn_command_at_the_devnet(devnet):
+    base, _ = devnet
+    result = cli("env", "--base-path", str(base))
+    assert result.exit_code == 0, result.output
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.output.splitlines())
+    validator = DevnetState.load(base).process("validator-0")
+    assert exports["CAIRN_RPC"] == validator.url("rpc", "ws") and exports["CAIRN_DEVNET"] == str(base.resolve())
+    assert exports["PATH"] == f'{Path(sys.executable).parent}:"$PATH"'
+    env = {"CAIRN_RPC": exports["CAIRN_RPC"], "CAIRN_DEVNET": exports["CAIRN_DEVNET"]}
+    status = CliRunner().invoke(main, ["devnet", "status"], env=env)  # no --base-path: $CAIRN_DEVNET
+    assert status.exit_code == 0 and "validator-0" in status.output, status.output
+    nodes = CliRunner().invoke(main, ["storage", "nodes", "--json"], env=env)  # no --rpc: $CAIRN_RPC
+    assert nodes.exit_code == 0, nodes.output
+    assert len(json.loads(nodes.output)) == 6
 
 
 def test_status_of_another_base_path_says_which_to_pass(tmp_path):
