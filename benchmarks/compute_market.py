@@ -39,8 +39,7 @@ from pathlib import Path
 
 import httpx
 
-from compute_pallet.datasets import split
-from compute_pallet.formats import Dataset, load_dataset, save_dataset
+from compute_pallet.datasets import shard, split
 from compute_pallet.kinds import train
 from compute_pallet.service.daemon import DEFAULT_PRICE
 from devnet import launcher
@@ -130,11 +129,6 @@ class ProviderCpu:
         return share
 
 
-def _shards(training: bytes, count: int) -> list[bytes]:
-    data = load_dataset(training)
-    return [save_dataset(Dataset(data.X[i::count], data.y[i::count])) for i in range(count)]
-
-
 def measure(base: Path, *, validators: int, providers: int, jobs: int, participants: int) -> Figures:
     config = DevnetConfig.load(None, ROLES)
     config = replace(config, base_path=base / "devnet").with_role("validators", count=validators)
@@ -206,7 +200,7 @@ def federated_round(client: Client, rpc: str, base_model: bytes, training: bytes
             mine.fl.participate(task, shard, train_params={"epochs": 2})
 
     with ThreadPoolExecutor(participants) as pool:
-        for done in [pool.submit(participate, *pair) for pair in zip(accounts, _shards(training, participants))]:
+        for done in [pool.submit(participate, *pair) for pair in zip(accounts, [shard(training, i, participants) for i in range(participants)])]:
             done.result(WAIT_S)  # a participant's failure is raised here
     deadline = time.monotonic() + WAIT_S
     while client.fl.status(task).history[0].global_out is None:

@@ -14,10 +14,10 @@ import numpy as np
 from sklearn import datasets as sklearn_datasets
 from sklearn.utils import Bunch
 
-from compute_pallet.formats import Dataset, save_dataset
+from compute_pallet.formats import Dataset, load_dataset, save_dataset
 from compute_pallet.kinds import draws
 
-__all__ = ["NAMES", "HELD_OUT", "load", "split"]
+__all__ = ["NAMES", "HELD_OUT", "load", "shard", "split"]
 
 _LOADERS: dict[str, Callable[..., Bunch]] = {
     "digits": sklearn_datasets.load_digits,  # 1797 × 64 (8×8 pixel intensities 0-16), 10 classes
@@ -49,3 +49,13 @@ def split(name: str, held_out: float = HELD_OUT) -> tuple[bytes, bytes]:
     held, kept = np.sort(order[:cut]), np.sort(order[cut:])
     return (save_dataset(Dataset(dataset.X[kept], dataset.y[kept])),
             save_dataset(Dataset(dataset.X[held], dataset.y[held])))
+
+
+def shard(data: bytes, index: int, count: int) -> bytes:
+    """Every ``count``-th sample of the labelled dataset ``data`` from the ``index``-th on, as ``.npz`` bytes:
+    ``count`` disjoint shards that together hold every sample, e.g. the local data of federated participants."""
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist")
+    dataset = load_dataset(data)
+    assert dataset.y is not None
+    return save_dataset(Dataset(dataset.X[index::count], dataset.y[index::count]))

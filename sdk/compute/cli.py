@@ -5,7 +5,9 @@
                          [--redundancy 2] [--max-price N] [--deadline BLOCKS] [--wait] [--json]
     cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
     cairn compute result JOB -o DIR [--json]          # the verified outputs, checked against the digest
+    cairn compute outputs JOB                         # the verified output file ids, one per line
     cairn compute lineage FID [--json]                # the graph back to the data, jobs and contributors
+    cairn compute dataset digits -o DIR [--shards N]  # a bundled dataset: train.npz, held-out.npz, shard-<i>.npz
 
     cairn fl create BASE_MODEL --rounds N --stake N --commit-period B --deliver-period B --reward-pool N
                     --price-cap N [--participant ACCOUNT ...] [--validation FID] [--redundancy 2]
@@ -30,6 +32,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs
 from sdk.cli import chain_options, user_client
@@ -162,6 +165,37 @@ def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
 def _show_paths(result: JobResult) -> None:
     for path in result.files:
         click.echo(path)
+
+
+@compute.command()
+@click.argument("job", type=click.IntRange(min=0))
+@chain_options
+def outputs(rpc: str, key: str, job: int) -> None:
+    """A verified job's output file ids, one per line: the kind's outputs in name order, then result.json."""
+    with user_client(rpc, key) as client:
+        status = client.compute.status(job)
+    if not status.outputs:
+        raise click.ClickException(f"job {job} has no verified outputs ({status.state})")
+    for file_id in status.outputs:
+        click.echo(f"0x{file_id.hex()}")
+
+
+@compute.command()
+@click.argument("name", type=click.Choice(datasets.NAMES))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write train.npz and held-out.npz (and the shards) into.")
+@click.option("--shards", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Also cut train.npz into this many disjoint shard-<i>.npz (federated participants' local data).")
+def dataset(name: str, output: Path, shards: int) -> None:
+    """Write a dataset bundled with scikit-learn in the market's format, split into training and held-out
+    parts by a fixed permutation (the same on every machine); prints the paths written."""
+    training, held_out = datasets.split(name)
+    files = {"train.npz": training, "held-out.npz": held_out}
+    files.update({f"shard-{i}.npz": datasets.shard(training, i, shards) for i in range(shards)})
+    output.mkdir(parents=True, exist_ok=True)
+    for file_name, data in files.items():
+        (output / file_name).write_bytes(data)
+        click.echo(output / file_name)
 
 
 @compute.command()

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,6 +123,36 @@ def test_bundled_datasets_split_the_same_way_every_time() -> None:
     assert {tuple(row) for row in a.X.tolist()} | {tuple(row) for row in b.X.tolist()} == whole
     with pytest.raises(ValueError, match="unknown dataset"):
         datasets.load("mnist")
+
+
+def test_shards_are_disjoint_and_hold_every_sample() -> None:
+    from compute_pallet import datasets
+
+    train, _ = datasets.split("wine")
+    shards = [load_dataset(datasets.shard(train, i, 3)) for i in range(3)]
+    assert sum(len(s.y) for s in shards) == 143
+    rows = [tuple(row) + (label,) for s in shards for row, label in zip(s.X.tolist(), s.y.tolist())]
+    whole = load_dataset(train)
+    assert sorted(rows) == sorted(tuple(row) + (label,) for row, label in zip(whole.X.tolist(), whole.y.tolist()))
+    for index in (-1, 3):
+        with pytest.raises(ValueError, match="does not exist"):
+            datasets.shard(train, index, 3)
+
+
+def test_cairn_compute_dataset_writes_the_split_and_its_shards(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from compute_pallet import datasets
+    from sdk.cli import main
+
+    result = CliRunner().invoke(main, ["compute", "dataset", "wine", "-o", str(tmp_path / "wine"), "--shards", "2"])
+    assert result.exit_code == 0, result.output
+    train, held = datasets.split("wine")
+    written = [Path(line) for line in result.output.splitlines()]
+    assert [p.name for p in written] == ["train.npz", "held-out.npz", "shard-0.npz", "shard-1.npz"]
+    assert [p.read_bytes() for p in written] == [train, held, datasets.shard(train, 0, 2), datasets.shard(train, 1, 2)]
+    unknown = CliRunner().invoke(main, ["compute", "dataset", "mnist", "-o", str(tmp_path / "x")])
+    assert unknown.exit_code == 2 and not (tmp_path / "x").exists()
 
 
 # -- models ------------------------------------------------------------------------------------------

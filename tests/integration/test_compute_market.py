@@ -17,7 +17,7 @@ import pytest
 
 from compute_pallet import datasets
 from compute_pallet.commitment import update_commitment
-from compute_pallet.formats import Dataset, load_dataset, load_model, save_dataset
+from compute_pallet.formats import load_dataset, load_model
 from compute_pallet.kinds import mlp, train
 from runtime.keyring import Keypair
 from sdk.client import Client
@@ -80,17 +80,12 @@ def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market
         assert f"file:0x{dataset.hex()}" in graph.sources(f"job:{job}", "input")
 
 
-def _shard(training: bytes, index: int, count: int) -> bytes:
-    data = load_dataset(training)
-    return save_dataset(Dataset(data.X[index::count], data.y[index::count]))
-
-
 def test_a_two_round_federated_task_with_a_no_show(market: Market, digits, tmp_path: Path):
     """Bob and Charlie train on their own shards; Dave joins, commits in round 0 and never delivers. The global
     model improves on the validation set, rewards follow the scores, Dave is slashed, and the final model's
     lineage reaches both rounds, every update and the base model."""
     training, held_out = digits
-    base_bytes = train.run({"dataset": _shard(training, 0, 20)}, b'{"hidden": [32], "epochs": 1}',
+    base_bytes = train.run({"dataset": datasets.shard(training, 0, 20)}, b'{"hidden": [32], "epochs": 1}',
                            bytes(32)).outputs["model.safetensors"]
     with Client(market.url, signer=ALICE) as alice:
         base = alice.storage.upload(base_bytes, private=False)
@@ -113,7 +108,7 @@ def test_a_two_round_federated_task_with_a_no_show(market: Market, digits, tmp_p
                 client.fl.participate(task, shard, train_params={"epochs": 2})
 
         with ThreadPoolExecutor(2) as pool:
-            for done in [pool.submit(participate, uri, _shard(training, i, 2)) for i, uri in enumerate(members[:2])]:
+            for done in [pool.submit(participate, uri, datasets.shard(training, i, 2)) for i, uri in enumerate(members[:2])]:
                 done.result(2 * WAIT_S)  # a participant's failure is raised here
 
         status = alice.fl.status(task)
