@@ -24,6 +24,7 @@ from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, 
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap
 from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, BlockNumber, Bytes
 from runtime.scale import BYTES, H256, U32, FixedBytes, Tuple
+from storage_node.pallets.rpc import ACCESS_RPC
 from storage_node.pallets.types import FileId
 from storage_node.pallets.weights import StorageAccessWeightInfo, StorageAccessWeights
 
@@ -185,4 +186,4 @@ class StorageAccess(Pallet[StorageAccessConfig]):
 
 
 DEFINITION = PalletDefinition(pallet=StorageAccess, config=StorageAccessConfig, weights=StorageAccessWeights(),
-                              params=StorageAccessParams)
+                              params=StorageAccessParams, rpc=ACCESS_RPC)

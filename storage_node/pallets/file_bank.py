@@ -51,6 +51,7 @@ from runtime.primitives import ACCOUNT_ID, AccountId, Bytes, Weight
 from runtime.scale import BOOL, BYTES, H256, U16, U32, U64, U128, UNIT, Option, Tuple, Vec
 from storage_node.chunks import ChunkProof, ProofFormatError, verify_chunk_proof
 from storage_node.manifest import Manifest, ManifestError
+from storage_node.pallets.rpc import FILE_BANK_RPC
 from storage_node.pallets.selection import Candidates, challenge_seed, draw, placement_seed, sample_indices
 from storage_node.pallets.types import (
     ACCOUNTS,
@@ -963,4 +964,4 @@ def _file_bank_config(config_type: type, params: FileBankParams, weights: None, 
 
 
 DEFINITION = PalletDefinition(pallet=FileBank, config=FileBankConfig, weights=None, params=FileBankParams,
-                              build_config=_file_bank_config)
+                              build_config=_file_bank_config, rpc=FILE_BANK_RPC)

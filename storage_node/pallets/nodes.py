@@ -26,6 +26,7 @@ from runtime.frame.storage import StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes
 from runtime.scale import U32, U64, U128
+from storage_node.pallets.rpc import NODES_RPC
 from storage_node.pallets.types import ACCOUNTS, NodeInfo, NodeStatus
 from storage_node.pallets.weights import StorageNodesWeightInfo, StorageNodesWeights
 
@@ -326,4 +327,4 @@ class StorageNodes(Pallet[StorageNodesConfig]):
 
 
 DEFINITION = PalletDefinition(pallet=StorageNodes, config=StorageNodesConfig, weights=StorageNodesWeights(),
-                              params=StorageNodesParams)
+                              params=StorageNodesParams, rpc=NODES_RPC)
