@@ -47,6 +47,7 @@ from typing import Annotated, Protocol
 from da_layer import attestation, bls, kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
 from da_layer.custody import custody_columns
+from da_layer.rpc import DA_RPC
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import StorageMap, StorageValue
@@ -820,4 +821,4 @@ def _is_utf8(data: bytes) -> bool:
 
 
 DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=DataAvailabilityWeights(),
-                              params=DataAvailabilityParams)
+                              params=DataAvailabilityParams, rpc=DA_RPC)
