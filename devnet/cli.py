@@ -8,6 +8,7 @@
     cairn devnet restart NAME [--base-path DIR]
     cairn devnet corrupt NAME [--base-path DIR]      (a storage node: flip the bytes of one stored fragment)
     cairn devnet withhold NAME [--off] [--base-path DIR]   (a DA node: stop serving cells and answering audits)
+    cairn devnet chaos [--duration 10m] [--seed N] [--base-path DIR]   (a fault soak under load, then invariants)
     cairn devnet down [--base-path DIR]
 
 Every command after ``up`` reads the devnet's record under its base path, so it works from any shell;
@@ -18,6 +19,7 @@ when it is set, else ``devnet-data``.
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -26,8 +28,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+import trio
 
 from devnet import launcher
+from devnet.chaos import parse_duration, run_chaos
 from devnet.config import DEFAULT_BASE_PATH, ConfigError, DevnetConfig
 from devnet.da import withhold
 from devnet.launcher import NotRunning
@@ -211,6 +215,33 @@ def devnet_withhold(name: str, off: bool, base_path: Path) -> None:
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name}: {'serving again' if off else 'withholding'} ({switch} {'removed' if off else 'present'})")
+
+
+@devnet.command("chaos")
+@click.option("--duration", default="10m", show_default=True,
+              help="How long faults and load run (seconds, or e.g. 90s, 10m, 1h, 1m30s); the check comes after.")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Seed of the fault schedule and the load, to repeat a run [default: a random one, printed].")
+@base_path_option
+def devnet_chaos(duration: str, seed: int | None, base_path: Path) -> None:
+    """Fault soak: kill and restart processes of every role, corrupt fragments, withhold cells and make a
+    provider misbehave while a load stores files, publishes blobs and runs jobs; then check that no finalized
+    block reverted, no acknowledged file or blob was lost, every paid job's result verifies and escrow and
+    issuance balance. Exits 0 iff every invariant held."""
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    _load(base_path)
+    seed = secrets.randbelow(2**32) if seed is None else seed
+    click.echo(f"chaos on the devnet under {base_path} for {seconds:g} s, seed {seed}")
+    try:
+        summary = trio.run(run_chaos, base_path, seconds, seed, click.echo)
+    except DevnetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary.table())
+    if not summary.held:
+        raise click.ClickException(f"an invariant was violated (repeat the run with --seed {seed})")
 
 
 @devnet.command("down")

@@ -169,13 +169,16 @@ def kill(state: DevnetState, name: str, signum: int = signal.SIGKILL) -> Process
     return record
 
 
-def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_S) -> ProcessRecord:
-    """Stop the process if it runs, start it again with its recorded command, wait until it is ready."""
+def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_S,
+            command: tuple[str, ...] | None = None) -> ProcessRecord:
+    """Stop the process if it runs, start it again with its recorded command, wait until it is ready.
+    ``command`` replaces the recorded one for this run only (fault injection: a provider with ``--fault``);
+    the record keeps its own, so the next restart brings the process back as it was."""
     with locked(base_path):
         state = load(base_path)
         record = state.process(name)
         stop_processes([record], STOP_TIMEOUT_S)
-        started = _spawn_and_wait(record, record.command, ready_timeout,
+        started = _spawn_and_wait(record, command or record.command, ready_timeout,
                                   on_spawn=lambda spawned: state.with_process(spawned).save())
         state.with_process(started).save()
     return started

@@ -1,0 +1,290 @@
+"""The fault soak (``cairn devnet chaos``): faults in every role of a running devnet while a load runs, then a
+judgement of what must have survived.
+
+:func:`schedule` draws the faults from a seed, so a run can be repeated: one *lane* per role, each fault in a
+lane undone before the lane's next one starts, the lanes independent of each other (a lane draws from its own
+generator, so a role missing changes nothing in the others). Every fault is undone before the run's end.
+
+- **validator**: SIGKILL, restarted after a while. One lane means at most one validator down at once; the lane
+  runs only with four validators or more, since finality needs more than two thirds of them;
+- **storage**: SIGKILL and restart, or one stored fragment's bytes flipped (:func:`devnet.storage.corrupt_fragment`);
+- **DA**: SIGKILL and restart, or withholding its cells for a while (:func:`devnet.da.withhold`);
+- **provider**: SIGKILL and restart, or a restart with ``--fault wrong-result`` or ``--fault no-show`` and,
+  after a while, an honest restart; the lane runs only with three providers or more, so a job of redundancy 2
+  always finds two honest ones.
+
+:func:`run_chaos` runs the load (:mod:`devnet.load`) and the lanes for the duration, waits for the lanes to
+undo their last faults, restarts anything still down, and judges the invariants (:mod:`devnet.invariants`).
+A role the devnet lacks is skipped, with its load and faults, and the summary says so. :class:`Summary`
+renders the operations, faults, failures and invariants as Markdown tables (what ``benchmarks/RESULTS.md``
+holds too).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from devnet import launcher
+from devnet.da import withhold
+from devnet.invariants import Check, check
+from devnet.load import (
+    COMPUTE_SIGNER,
+    DA_SIGNER,
+    STORAGE_SIGNER,
+    Acknowledged,
+    FinalityLog,
+    Session,
+    Tally,
+    compute_load,
+    da_load,
+    running,
+    storage_load,
+    watch_finality,
+)
+from devnet.state import DevnetError, ProcessState, process_state
+from devnet.storage import corrupt_fragment
+
+__all__ = ["FaultKind", "Fault", "Summary", "parse_duration", "schedule", "run_chaos"]
+
+FIRST_FAULT_S = (5.0, 30.0)
+"""A lane's first fault comes this long after the start."""
+GAP_S = (15.0, 45.0)
+"""Between one fault's end and the next one's start in a lane."""
+HOLD_S = (10.0, 40.0)
+"""How long a fault lasts: a process stays down, a node withholds, a provider misbehaves."""
+END_MARGIN_S = 15.0
+"""Every fault is undone this long before the run ends, so the network can settle before the check."""
+MIN_VALIDATORS = 4
+"""With fewer, one validator down stops finality (it needs more than two thirds)."""
+MIN_PROVIDERS = 3
+"""With fewer, one faulty provider leaves a job of redundancy 2 without two honest ones."""
+
+
+class FaultKind(str, enum.Enum):
+    VALIDATOR_KILL = "validator killed"
+    STORAGE_KILL = "storage node killed"
+    STORAGE_CORRUPT = "fragment corrupted"
+    DA_KILL = "DA node killed"
+    DA_WITHHOLD = "DA node withholding"
+    PROVIDER_KILL = "provider killed"
+    PROVIDER_WRONG_RESULT = "provider wrong-result"
+    PROVIDER_NO_SHOW = "provider no-show"
+
+
+LANES: dict[str, tuple[FaultKind, ...]] = {
+    "validator": (FaultKind.VALIDATOR_KILL,),
+    "storage": (FaultKind.STORAGE_KILL, FaultKind.STORAGE_CORRUPT),
+    "da": (FaultKind.DA_KILL, FaultKind.DA_WITHHOLD),
+    "provider": (FaultKind.PROVIDER_KILL, FaultKind.PROVIDER_WRONG_RESULT, FaultKind.PROVIDER_NO_SHOW),
+}
+"""Each role's faults (the role's name in the devnet's records → what may happen to one of its processes)."""
+INSTANT = {FaultKind.STORAGE_CORRUPT}
+"""Faults with nothing to undo."""
+PROVIDER_FAULTS = {FaultKind.PROVIDER_WRONG_RESULT: "wrong-result", FaultKind.PROVIDER_NO_SHOW: "no-show"}
+"""The provider's ``--fault`` value for each misbehaviour."""
+MINIMUM = {"validator": MIN_VALIDATORS, "provider": MIN_PROVIDERS}
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float
+    """Seconds from the start of the run."""
+    kind: FaultKind
+    target: str
+    """The process's name, e.g. ``validator-2``."""
+    hold: float
+    """Seconds until it is undone (0 for an instant fault)."""
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"90s"``, ``"10m"``, ``"1h"``, ``"1m30s"`` → seconds; ``ValueError`` for anything else or zero."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(f"{text!r} is not a duration: a whole number of seconds, or e.g. 90s, 10m, 1h, 1m30s")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise ValueError(f"{text!r}: the duration must be longer than zero")
+    return float(total)
+
+
+def schedule(seed: int, duration: float, processes: Mapping[str, Sequence[str]]) -> tuple[list[Fault], list[str]]:
+    """The faults of a run of ``duration`` seconds over ``processes`` (role → process names), by start time,
+    and a note for each lane left out and why."""
+    faults, skipped = [], []
+    for role, kinds in LANES.items():
+        names = list(processes.get(role, ()))
+        if len(names) < MINIMUM.get(role, 1):
+            skipped.append(f"{role} faults: {len(names)} running, at least {MINIMUM.get(role, 1)} needed")
+            continue
+        rng = random.Random(f"{seed}/{role}")
+        at = rng.uniform(*FIRST_FAULT_S)
+        while True:
+            kind = rng.choice(kinds)
+            hold = 0.0 if kind in INSTANT else rng.uniform(*HOLD_S)
+            if at + hold > duration - END_MARGIN_S:
+                break
+            faults.append(Fault(round(at, 1), kind, rng.choice(names), round(hold, 1)))
+            at += hold + rng.uniform(*GAP_S)
+    return sorted(faults, key=lambda fault: fault.at), skipped
+
+
+@dataclass
+class Summary:
+    """What a soak did and found."""
+
+    seed: int
+    duration: float
+    tally: Tally = field(default_factory=Tally)
+    injected: Counter[FaultKind] = field(default_factory=Counter)
+    fault_failures: Counter[tuple[FaultKind, str]] = field(default_factory=Counter)
+    skipped: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.checks) and all(check.held for check in self.checks)
+
+    def table(self) -> str:
+        """Markdown: operations, faults, failures, invariants (and what was skipped)."""
+        tally = self.tally
+        lines = [f"chaos for {self.duration:g} s, seed {self.seed}", "",
+                 "| operation | tried | succeeded | failed | cut short by the end |", "|---|---:|---:|---:|---:|"]
+        for op in sorted(tally.tried):
+            failed = sum(count for (kind, _), count in tally.failed.items() if kind == op)
+            lines.append(f"| {op} | {tally.tried[op]} | {tally.succeeded[op]} | {failed} | {tally.interrupted[op]} |")
+        lines += ["", "| fault | injected | could not be injected |", "|---|---:|---:|"]
+        for kind in FaultKind:
+            failed = sum(count for (done, _), count in self.fault_failures.items() if done is kind)
+            if self.injected[kind] or failed:
+                lines.append(f"| {kind.value} | {self.injected[kind]} | {failed} |")
+        failures = sorted([(op, why, n) for (op, why), n in tally.failed.items()] +
+                          [(kind.value, why, n) for (kind, why), n in self.fault_failures.items()])
+        if failures:
+            lines += ["", "| failure | error | count |", "|---|---|---:|"]
+            lines += [f"| {what} | {why} | {count} |" for what, why, count in failures]
+        lines += ["", "| invariant | checked | result |", "|---|---:|---|"]
+        for check in self.checks:
+            result = "held" if check.held else f"VIOLATED ({len(check.violations)})"
+            lines.append(f"| {check.name} | {check.checked} | {'; '.join((result, *check.notes))} |")
+        for check in self.checks:
+            lines += [f"- {check.name}: {violation}" for violation in check.violations]
+        lines += [f"- skipped: {note}" for note in self.skipped]
+        return "\n".join(lines) + "\n"
+
+
+async def run_chaos(base_path: Path, duration: float, seed: int, report: Callable[[str], None] = print) -> Summary:
+    """Soak the devnet under ``base_path`` for ``duration`` seconds; ``report`` hears each fault as it happens.
+    ``DevnetError`` if there is no devnet there or none of its validators runs."""
+    state = launcher.load(base_path)
+    processes: dict[str, list[str]] = {}
+    for record in state.processes:
+        if process_state(record) is ProcessState.RUNNING:
+            processes.setdefault(record.role, []).append(record.name)
+    if not processes.get("validator"):
+        raise DevnetError(f"no validator of the devnet under {base_path} is running: start it with `cairn devnet up`")
+    faults, skipped = schedule(seed, duration, processes)
+    summary = Summary(seed, duration, skipped=skipped)
+    acked, log = Acknowledged(), FinalityLog()
+    workers = [(storage_load, STORAGE_SIGNER, ("storage",)), (da_load, DA_SIGNER, ("da",)),
+               (compute_load, COMPUTE_SIGNER, ("storage", "provider"))]
+    start = time.monotonic()
+    async with trio.open_nursery() as nursery:
+        with trio.move_on_after(duration):
+            async with trio.open_nursery() as load:
+                load.start_soon(watch_finality, base_path, log)
+                for index, (worker, signer, needs) in enumerate(workers):
+                    missing = [role for role in needs if not processes.get(role)]
+                    if missing:
+                        summary.skipped.append(f"{worker.__name__}: no {' or '.join(missing)} process running")
+                        continue
+                    session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
+                    load.start_soon(_work, worker, session, acked)
+                for role in LANES:
+                    lane = [fault for fault in faults if fault.kind in LANES[role]]
+                    nursery.start_soon(_lane, base_path, lane, start, summary, report)
+    report(f"[{time.monotonic() - start:5.0f} s] load stopped; restarting whatever is still down")
+    targets = [name for role in LANES for name in processes.get(role, ())]
+    await trio.to_thread.run_sync(_heal, base_path, targets, report)
+    report(f"[{time.monotonic() - start:5.0f} s] checking the invariants")
+    validators = running(base_path, "validator")
+    if not validators:
+        raise DevnetError(f"no validator of the devnet under {base_path} runs after the soak: nothing to check")
+    summary.checks = await check(validators[0].url("rpc", "ws"), launcher.load(base_path), log, acked)
+    return summary
+
+
+async def _work(worker: Callable[[Session, Acknowledged], Awaitable[None]], session: Session,
+                acked: Acknowledged) -> None:
+    try:
+        await worker(session, acked)
+    finally:
+        with trio.CancelScope(shield=True):
+            await session.aclose()
+
+
+async def _lane(base_path: Path, lane: list[Fault], start: float, summary: Summary,
+                report: Callable[[str], None]) -> None:
+    for fault in lane:
+        await trio.sleep(max(0.0, start + fault.at - time.monotonic()))
+        try:
+            await trio.to_thread.run_sync(_inject, base_path, fault)
+        except DevnetError as exc:
+            summary.fault_failures[fault.kind, type(exc).__name__] += 1
+            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value} failed: {exc}")
+            continue
+        summary.injected[fault.kind] += 1
+        report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value}"
+               + (f" for {fault.hold:g} s" if fault.hold else ""))
+        if fault.kind in INSTANT:
+            continue
+        await trio.sleep(fault.hold)
+        try:
+            await trio.to_thread.run_sync(_undo, base_path, fault)
+        except DevnetError as exc:  # _heal tries again at the end
+            summary.fault_failures[fault.kind, f"undo: {type(exc).__name__}"] += 1
+            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: undoing {fault.kind.value} failed: {exc}")
+
+
+def _inject(base_path: Path, fault: Fault) -> None:
+    record = launcher.load(base_path).process(fault.target)
+    if fault.kind is FaultKind.STORAGE_CORRUPT:
+        corrupt_fragment(record)
+    elif fault.kind is FaultKind.DA_WITHHOLD:
+        withhold(record, on=True)
+    elif fault.kind in PROVIDER_FAULTS:
+        launcher.restart(base_path, fault.target, command=(*record.command, "--fault", PROVIDER_FAULTS[fault.kind]))
+    else:
+        launcher.kill(launcher.load(base_path), fault.target)
+
+
+def _undo(base_path: Path, fault: Fault) -> None:
+    if fault.kind is FaultKind.DA_WITHHOLD:
+        withhold(launcher.load(base_path).process(fault.target), on=False)
+    else:
+        launcher.restart(base_path, fault.target)
+
+
+def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> None:
+    """Every process faults were aimed at running as recorded (serving, honest) again, whatever a failed undo
+    left behind; one that will not start is reported (the invariants judge what is left)."""
+    state = launcher.load(base_path)
+    for name in targets:
+        record = state.process(name)
+        if record.role == "da":
+            withhold(record, on=False)
+        if process_state(record) is not ProcessState.RUNNING:
+            report(f"  restarting {name} ({process_state(record).value})")
+            try:
+                launcher.restart(base_path, name)
+            except DevnetError as exc:
+                report(f"  {name} did not start again: {exc}")

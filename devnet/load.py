@@ -1,0 +1,274 @@
+"""The fault soak's load generator: a user of every layer at once, recording what the network acknowledged.
+
+Three workers act as three users through the SDK, each with its own account (so their transactions never
+race for a nonce) and its own :class:`Session`: a client on a running validator's RPC, reopened on another one
+when a fault takes its node away.
+
+- **storage** (``//Alice``): uploads files of random size, private and public in turn, and downloads a random
+  earlier one back, comparing its hash;
+- **DA** (``//Bob``): publishes a random payload, then reads back (``client.da.get``) every blob not read yet;
+- **compute** (``//Charlie``): uploads the ``wine`` dataset privately once, then trains on it again and again
+  (redundancy 2), waits for the verdict and downloads the verified result, which ``client.compute.result``
+  checks against the digest the chain verified.
+
+Every operation is counted in a :class:`Tally` (tried, succeeded, failed by error) and whatever the network
+acknowledged goes into :class:`Acknowledged`: an upload's file once every fragment is confirmed on chain, a
+blob once the chain marked it available, a job once the chain took it. A watcher polls every validator's
+finalized head into a :class:`FinalityLog`. :mod:`devnet.invariants` judges them at the end. Sizes, pauses and
+contents come from one seeded generator per worker, so a run repeats as far as the network lets it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import tempfile
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from compute_pallet import datasets
+from devnet import launcher
+from devnet.rpc import rpc_call
+from devnet.state import ProcessRecord, ProcessState, process_state
+from sdk.chain.errors import ChainClientError, ConnectionFailed, RequestTimeout
+from sdk.client import AsyncClient
+from sdk.compute.errors import JobNotVerified
+from sdk.da.errors import DaError
+from sdk.da.types import BlobRef
+
+__all__ = ["STORAGE_SIGNER", "DA_SIGNER", "COMPUTE_SIGNER", "Acknowledged", "AckedBlob", "FinalityLog", "Mismatch",
+           "Session", "Tally", "digest", "running", "storage_load", "da_load", "compute_load", "watch_finality"]
+
+STORAGE_SIGNER = "//Alice"
+DA_SIGNER = "//Bob"
+COMPUTE_SIGNER = "//Charlie"
+
+FILE_SIZES = (4 << 10, 512 << 10)
+"""Uploads are between 4 KiB and 512 KiB: one segment each, many files in a run."""
+BLOB_SIZES = (1 << 10, 100 << 10)
+"""Payloads of 1 to 100 KiB: one blob each."""
+PAUSE_S = (0.5, 3.0)
+"""A worker rests this long between operations, leaving the shared cores to the network."""
+TRAIN_PARAMS = {"hidden": [8], "epochs": 5}
+"""A job that runs in a second or two: what is soaked is the market around it."""
+TIMEOUTS_S = {"storage.upload": 240.0, "storage.download": 120.0, "da.submit": 120.0, "da.get": 120.0,
+              "compute.dataset": 240.0, "compute.job": 420.0}
+"""How long one operation may take before it counts as failed (a job: two commit-and-reveal rounds)."""
+WATCH_INTERVAL_S = 2.0
+"""How often the watcher asks each validator for its finalized head (one block time)."""
+
+T = TypeVar("T")
+
+
+def digest(data: bytes) -> str:
+    """What the soak remembers of acknowledged bytes: their SHA-256, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class Mismatch(Exception):
+    """Bytes read back differ from the acknowledged ones."""
+
+
+@dataclass
+class FinalityLog:
+    """Every finalized block seen during the run, and any two validators that finalized different blocks at
+    one number (a revert seen as it happened)."""
+
+    blocks: dict[int, bytes] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+
+    def observe(self, source: str, number: int, block_hash: bytes) -> None:
+        known = self.blocks.setdefault(number, block_hash)
+        if known != block_hash:
+            self.conflicts.append(f"{source} finalized 0x{block_hash.hex()} at #{number}, 0x{known.hex()} was "
+                                  "finalized there before")
+
+
+@dataclass
+class AckedBlob:
+    refs: tuple[BlobRef, ...]
+    digest: str
+    read_back: bool = False
+    """Whether ``client.da.get`` rebuilt the payload during the run (its retention may end before the check)."""
+
+
+@dataclass
+class Acknowledged:
+    """What the network promised during the run: files stored, blobs available, jobs taken."""
+
+    files: dict[bytes, str] = field(default_factory=dict)
+    """File id → SHA-256 of the uploaded bytes (uploaded by :data:`STORAGE_SIGNER`)."""
+    blobs: list[AckedBlob] = field(default_factory=list)
+    jobs: list[int] = field(default_factory=list)
+    """Ids of the jobs the soak submitted (by :data:`COMPUTE_SIGNER`) that the chain took."""
+
+
+@dataclass
+class Tally:
+    """Operations by kind (``storage.upload``, ``da.get``, ...): tried, succeeded, failed by error, and cut short
+    by the end of the run."""
+
+    tried: Counter[str] = field(default_factory=Counter)
+    succeeded: Counter[str] = field(default_factory=Counter)
+    failed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    interrupted: Counter[str] = field(default_factory=Counter)
+
+
+def running(base_path: Path, role: str) -> list[ProcessRecord]:
+    """The devnet's processes of ``role`` that run now (not exited, not paused)."""
+    return [record for record in launcher.load(base_path).processes
+            if record.role == role and process_state(record) is ProcessState.RUNNING]
+
+
+class Session:
+    """One worker's client, on a running validator's RPC (chosen at random), counting each operation in
+    ``tally``; after a failure that may be its node's (the connection, a request timing out) the next
+    operation opens a client on a validator running then."""
+
+    def __init__(self, base_path: Path, signer: str, tally: Tally, rng: random.Random) -> None:
+        self.base_path, self.signer, self.tally, self.rng = base_path, signer, tally, rng
+        self._stack: AsyncExitStack | None = None
+        self._client: AsyncClient | None = None
+
+    async def client(self) -> AsyncClient:
+        if self._client is None:
+            validators = await trio.to_thread.run_sync(running, self.base_path, "validator")
+            if not validators:
+                raise ConnectionFailed("no validator of the devnet is running")
+            url = self.rng.choice(validators).url("rpc", "ws")
+            stack = AsyncExitStack()
+            self._client = await stack.enter_async_context(AsyncClient(url, signer=self.signer))
+            self._stack = stack
+        return self._client
+
+    async def aclose(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            try:
+                await stack.aclose()
+            except (ChainClientError, OSError):
+                pass  # its node is gone: nothing is left to close cleanly
+
+    async def run(self, op: str, action: Callable[[AsyncClient], Awaitable[T]]) -> T | None:
+        """``action`` with this session's client, within the operation's timeout; its result, or None if it
+        failed (counted by error)."""
+        self.tally.tried[op] += 1
+        try:
+            client = await self.client()
+            with trio.fail_after(TIMEOUTS_S[op]):
+                result = await action(client)
+        except trio.Cancelled:
+            self.tally.interrupted[op] += 1
+            raise
+        except (ChainClientError, DaError, OSError, Mismatch, trio.TooSlowError) as exc:
+            self.tally.failed[op, "timeout" if isinstance(exc, trio.TooSlowError) else type(exc).__name__] += 1
+            if isinstance(exc, (ConnectionFailed, RequestTimeout, OSError, trio.TooSlowError)):
+                await self.aclose()
+            return None
+        self.tally.succeeded[op] += 1
+        return result
+
+    async def pause(self) -> None:
+        await trio.sleep(self.rng.uniform(*PAUSE_S))
+
+
+async def storage_load(session: Session, acked: Acknowledged) -> None:
+    """Upload and download until cancelled."""
+    rng, private = session.rng, False
+    while True:
+        private = not private
+        data = rng.randbytes(rng.randint(*FILE_SIZES))
+
+        async def upload(client: AsyncClient) -> bytes:
+            return await client.storage.upload(data, private=private)
+
+        file_id = await session.run("storage.upload", upload)
+        if file_id is not None:
+            acked.files[file_id] = digest(data)
+        if acked.files:
+            chosen = rng.choice(sorted(acked.files))
+
+            async def download(client: AsyncClient) -> None:
+                out = io.BytesIO()
+                await client.storage.download(chosen, out)
+                if digest(out.getvalue()) != acked.files[chosen]:
+                    raise Mismatch(f"file 0x{chosen.hex()} downloaded different bytes")
+
+            await session.run("storage.download", download)
+        await session.pause()
+
+
+async def da_load(session: Session, acked: Acknowledged) -> None:
+    """Publish and read back until cancelled."""
+    rng = session.rng
+    while True:
+        data = rng.randbytes(rng.randint(*BLOB_SIZES))
+
+        async def submit(client: AsyncClient) -> list[BlobRef]:
+            return await client.da.submit(data)
+
+        refs = await session.run("da.submit", submit)
+        if refs is not None:
+            acked.blobs.append(AckedBlob(tuple(refs), digest(data)))
+        for blob in [blob for blob in acked.blobs if not blob.read_back]:
+
+            async def get(client: AsyncClient, blob: AckedBlob = blob) -> None:
+                if digest(await client.da.get(blob.refs)) != blob.digest:
+                    raise Mismatch(f"blob {blob.refs[0]} rebuilt different bytes")
+                blob.read_back = True
+
+            await session.run("da.get", get)
+        await session.pause()
+
+
+async def compute_load(session: Session, acked: Acknowledged) -> None:
+    """Upload the dataset, then train on it, one job at a time, until cancelled."""
+    training, _ = datasets.split("wine")
+    dataset = None
+    while dataset is None:
+
+        async def upload(client: AsyncClient) -> bytes:
+            return await client.storage.upload(training)  # private: the job grants its providers
+
+        dataset = await session.run("compute.dataset", upload)
+        await session.pause()
+
+    async def job(client: AsyncClient) -> None:
+        job_id = await client.compute.submit("train", [dataset], TRAIN_PARAMS, redundancy=2)
+        acked.jobs.append(job_id)
+        status = await client.compute.wait(job_id)
+        if status.state != "Verified":
+            raise JobNotVerified(f"job {job_id} ended {status.state}")
+        with tempfile.TemporaryDirectory(prefix=f"cairn-chaos-job-{job_id}-") as folder:
+            await client.compute.result(job_id, Path(folder))
+
+    while True:
+        await session.run("compute.job", job)
+        await session.pause()
+
+
+async def watch_finality(base_path: Path, log: FinalityLog) -> None:
+    """Record every running validator's finalized head every :data:`WATCH_INTERVAL_S`, until cancelled."""
+
+    def poll() -> list[tuple[str, int, bytes]]:
+        seen = []
+        for record in running(base_path, "validator"):
+            try:
+                head = rpc_call(record.url("rpc"), "chain_getFinalizedHead")
+                number = int(rpc_call(record.url("rpc"), "chain_getHeader", [head])["number"], 16)  # type: ignore[index]
+            except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+                continue  # killed or restarting: the next poll asks again
+            seen.append((record.name, number, bytes.fromhex(str(head)[2:])))
+        return seen
+
+    while True:
+        for name, number, block_hash in await trio.to_thread.run_sync(poll):
+            log.observe(name, number, block_hash)
+        await trio.sleep(WATCH_INTERVAL_S)
