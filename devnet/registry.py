@@ -7,6 +7,7 @@ its own module and listing it here; the config, the launcher and the CLI pick it
 from __future__ import annotations
 
 from devnet.da import DA
+from devnet.dashboard.role import DASHBOARD
 from devnet.provider import PROVIDER
 from devnet.role import Role
 from devnet.storage import STORAGE
@@ -14,7 +15,7 @@ from devnet.validator import VALIDATOR
 
 __all__ = ["ROLES", "role_named"]
 
-ROLES: tuple[Role, ...] = (VALIDATOR, STORAGE, DA, PROVIDER)
+ROLES: tuple[Role, ...] = (VALIDATOR, STORAGE, DA, PROVIDER, DASHBOARD)
 
 
 def role_named(name: str) -> Role | None:
