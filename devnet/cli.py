@@ -34,6 +34,7 @@ from devnet import launcher
 from devnet.chaos import parse_duration, run_chaos
 from devnet.config import DEFAULT_BASE_PATH, ConfigError, DevnetConfig
 from devnet.da import withhold
+from devnet.dashboard.role import DASHBOARD, dashboard_url
 from devnet.launcher import NotRunning
 from devnet.registry import ROLES
 from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
@@ -269,6 +270,8 @@ def _print_endpoints(state: DevnetState) -> None:
     click.echo(f"devnet under {state.base_path} (chain spec {state.chain_spec}):")
     for record in state.processes:
         click.echo(f"  {record.name:<12} pid {record.pid:<7} {_ports(record)}  log {record.log}")
+    for dashboard in [record for record in state.processes if record.role == DASHBOARD.name]:
+        click.echo(f"dashboard: {dashboard_url(dashboard)}  (open it in a browser)")
     click.echo("dev accounts (sr25519, SS58 prefix 42):")
     for name in DEV_ACCOUNTS:
         click.echo(f"  //{name:<8} {Keypair.from_uri('//' + name).ss58_address()}")
