@@ -39,6 +39,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
 from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
+from compute_pallet.pallets.rpc import FEDERATED_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     PERBILL,
@@ -640,4 +641,4 @@ def _federated_config(config_type: type, params: FederatedLearningParams, weight
 
 
 DEFINITION = PalletDefinition(pallet=FederatedLearning, config=FederatedLearningConfig, weights=None,
-                              params=FederatedLearningParams, build_config=_federated_config)
+                              params=FederatedLearningParams, build_config=_federated_config, rpc=FEDERATED_RPC)

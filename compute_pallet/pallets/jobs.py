@@ -48,6 +48,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, commitment
 from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
 from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
+from compute_pallet.pallets.rpc import JOBS_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     Accounts,
@@ -725,4 +726,4 @@ def _compute_jobs_config(config_type: type, params: ComputeJobsParams, weights: 
 
 
 DEFINITION = PalletDefinition(pallet=ComputeJobs, config=ComputeJobsConfig, weights=None, params=ComputeJobsParams,
-                              build_config=_compute_jobs_config)
+                              build_config=_compute_jobs_config, rpc=JOBS_RPC)

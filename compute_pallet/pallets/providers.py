@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.kinds import KIND_IDS
+from compute_pallet.pallets.rpc import PROVIDERS_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import PERBILL, SLASH_REASON, Hardware, JobId, Offer, ProviderInfo, SlashReason
 from compute_pallet.pallets.weights import ComputeProvidersWeightInfo, ComputeProvidersWeights
@@ -365,4 +366,4 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
 
 
 DEFINITION = PalletDefinition(pallet=ComputeProviders, config=ComputeProvidersConfig,
-                              weights=ComputeProvidersWeights(), params=ComputeProvidersParams)
+                              weights=ComputeProvidersWeights(), params=ComputeProvidersParams, rpc=PROVIDERS_RPC)
