@@ -42,8 +42,8 @@ def test_flags_override_the_file():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("colour = 'blue'\n", "unknown key 'colour' (roles: validators, storage_nodes, da_nodes, providers; keys: base_path)"),
-    ("[storage]\ncount = 2\n", "unknown role 'storage' (roles: validators, storage_nodes, da_nodes, providers; keys: base_path)"),
+    ("colour = 'blue'\n", "unknown key 'colour' (roles: validators, storage_nodes, da_nodes, providers, dashboard; keys: base_path)"),
+    ("[storage]\ncount = 2\n", "unknown role 'storage' (roles: validators, storage_nodes, da_nodes, providers, dashboard; keys: base_path)"),
     ("[validators]\ncount = 4\nrpc = 9944\n", "[validators]: unknown key(s) 'rpc' (keys: count, p2p_port, rpc_port, "
                                               "prometheus_port)"),
     ("validators = 4\n", "[validators] must be a table, not 4"),
@@ -77,5 +77,5 @@ def test_up_with_a_bad_config_starts_nothing(tmp_path):
     config.write_text(f'base_path = "{tmp_path / "data"}"\n[validator]\ncount = 2\n')
     result = CliRunner().invoke(main, ["devnet", "up", "--config", str(config), "--detach"])
     assert result.exit_code == 2
-    assert "unknown role 'validator' (roles: validators, storage_nodes, da_nodes, providers; keys: base_path)" in result.output
+    assert "unknown role 'validator' (roles: validators, storage_nodes, da_nodes, providers, dashboard; keys: base_path)" in result.output
     assert not (tmp_path / "data").exists()
