@@ -15,6 +15,7 @@
     cairn fl join TASK
     cairn fl participate TASK --data local.npz [--rounds N] [--param name=value ...]
     cairn fl status TASK [--json]
+    cairn fl model TASK                               # the global model's file id
 
 Every command takes ``--rpc`` and ``--key`` as ``cairn storage`` does. ``submit`` prints the job id as the last
 line of stdout (and ``create`` the task id); with ``--json`` stdout is one JSON document instead (the job's
@@ -291,6 +292,15 @@ def fl_status(rpc: str, key: str, task: int, as_json: bool) -> None:
     """A task's rounds: contributors, scores, rewards, slashes and the global model of each."""
     with user_client(rpc, key) as client:
         _report(client.fl.status(task), as_json, _show_task)
+
+
+@fl.command()
+@click.argument("task", type=click.IntRange(min=0))
+@chain_options
+def model(rpc: str, key: str, task: int) -> None:
+    """TASK's global model file id: the base model until a round finishes, then that round's output."""
+    with user_client(rpc, key) as client:
+        click.echo(f"0x{client.fl.status(task).global_model.hex()}")
 
 
 def _show_task(task: TaskStatus) -> None:
