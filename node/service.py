@@ -27,6 +27,7 @@ from typing import Callable, Protocol
 import trio
 
 from node.api.errors import refusal_error, runtime_call_error
+from node.api.explorer import explorer_module
 from node.api.methods import build_module
 from node.api.pallet_rpc import pallet_rpc_module
 from node.blocktree import BlockTree
@@ -138,6 +139,7 @@ class Node:
     def _rpc_module(self) -> RpcModule:
         module = build_module(self)
         module.merge(pallet_rpc_module(self.services.chain))
+        module.merge(explorer_module(self.services.chain))
         return module
 
     @property
