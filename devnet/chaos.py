@@ -27,7 +27,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +208,7 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
                         summary.skipped.append(f"{worker.__name__}: no {' or '.join(missing)} process running")
                         continue
                     session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
-                    load.start_soon(_work, worker, session, acked)
+                    load.start_soon(worker, session, acked)
                 for role in LANES:
                     lane = [fault for fault in faults if fault.kind in LANES[role]]
                     nursery.start_soon(_lane, base_path, lane, start, summary, report)
@@ -221,15 +221,6 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
         raise DevnetError(f"no validator of the devnet under {base_path} runs after the soak: nothing to check")
     summary.checks = await check(validators[0].url("rpc", "ws"), launcher.load(base_path), log, acked)
     return summary
-
-
-async def _work(worker: Callable[[Session, Acknowledged], Awaitable[None]], session: Session,
-                acked: Acknowledged) -> None:
-    try:
-        await worker(session, acked)
-    finally:
-        with trio.CancelScope(shield=True):
-            await session.aclose()
 
 
 async def _lane(base_path: Path, lane: list[Fault], start: float, summary: Summary,

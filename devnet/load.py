@@ -1,8 +1,8 @@
 """The fault soak's load generator: a user of every layer at once, recording what the network acknowledged.
 
 Three workers act as three users through the SDK, each with its own account (so their transactions never
-race for a nonce) and its own :class:`Session`: a client on a running validator's RPC, reopened on another one
-when a fault takes its node away.
+race for a nonce) and its own :class:`Session`, which opens each operation's client on a validator running
+then, so a fault that takes a node away fails the operations in flight on it and no later ones.
 
 - **storage** (``//Alice``): uploads files of random size, private and public in turn, and downloads a random
   earlier one back, comparing its hash;
@@ -26,7 +26,6 @@ import random
 import tempfile
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -37,10 +36,13 @@ from compute_pallet import datasets
 from devnet import launcher
 from devnet.rpc import rpc_call
 from devnet.state import ProcessRecord, ProcessState, process_state
-from sdk.chain.errors import ChainClientError, ConnectionFailed, RequestTimeout
+from da_layer.kzg import PRECOMPUTE_COMPUTE
+from sdk.chain.errors import ChainClientError, ConnectionFailed
 from sdk.client import AsyncClient
 from sdk.compute.errors import JobNotVerified
+from sdk.da.api import DaApi
 from sdk.da.errors import DaError
+from sdk.da.pool import KzgPool
 from sdk.da.types import BlobRef
 
 __all__ = ["STORAGE_SIGNER", "DA_SIGNER", "COMPUTE_SIGNER", "Acknowledged", "AckedBlob", "FinalityLog", "Mismatch",
@@ -128,49 +130,29 @@ def running(base_path: Path, role: str) -> list[ProcessRecord]:
 
 
 class Session:
-    """One worker's client, on a running validator's RPC (chosen at random), counting each operation in
-    ``tally``; after a failure that may be its node's (the connection, a request timing out) the next
-    operation opens a client on a validator running then."""
+    """One worker's way to the chain: each operation opens a client on a validator running then (chosen at
+    random), so a fault that takes a node away fails only the operations that were using it. Counts each
+    operation in ``tally``."""
 
     def __init__(self, base_path: Path, signer: str, tally: Tally, rng: random.Random) -> None:
         self.base_path, self.signer, self.tally, self.rng = base_path, signer, tally, rng
-        self._stack: AsyncExitStack | None = None
-        self._client: AsyncClient | None = None
 
-    async def client(self) -> AsyncClient:
-        if self._client is None:
+    async def run(self, op: str, action: Callable[[AsyncClient], Awaitable[T]]) -> T | None:
+        """``action`` with a fresh client, within the operation's timeout; its result, or None if it failed
+        (counted by error)."""
+        self.tally.tried[op] += 1
+        try:
             validators = await trio.to_thread.run_sync(running, self.base_path, "validator")
             if not validators:
                 raise ConnectionFailed("no validator of the devnet is running")
-            url = self.rng.choice(validators).url("rpc", "ws")
-            stack = AsyncExitStack()
-            self._client = await stack.enter_async_context(AsyncClient(url, signer=self.signer))
-            self._stack = stack
-        return self._client
-
-    async def aclose(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            try:
-                await stack.aclose()
-            except (ChainClientError, OSError):
-                pass  # its node is gone: nothing is left to close cleanly
-
-    async def run(self, op: str, action: Callable[[AsyncClient], Awaitable[T]]) -> T | None:
-        """``action`` with this session's client, within the operation's timeout; its result, or None if it
-        failed (counted by error)."""
-        self.tally.tried[op] += 1
-        try:
-            client = await self.client()
             with trio.fail_after(TIMEOUTS_S[op]):
-                result = await action(client)
+                async with AsyncClient(self.rng.choice(validators).url("rpc", "ws"), signer=self.signer) as client:
+                    result = await action(client)
         except trio.Cancelled:
             self.tally.interrupted[op] += 1
             raise
         except (ChainClientError, DaError, OSError, Mismatch, trio.TooSlowError) as exc:
             self.tally.failed[op, "timeout" if isinstance(exc, trio.TooSlowError) else type(exc).__name__] += 1
-            if isinstance(exc, (ConnectionFailed, RequestTimeout, OSError, trio.TooSlowError)):
-                await self.aclose()
             return None
         self.tally.succeeded[op] += 1
         return result
@@ -206,26 +188,35 @@ async def storage_load(session: Session, acked: Acknowledged) -> None:
 
 
 async def da_load(session: Session, acked: Acknowledged) -> None:
-    """Publish and read back until cancelled."""
+    """Publish and read back until cancelled. The KZG worker processes outlive each operation's client."""
     rng = session.rng
-    while True:
-        data = rng.randbytes(rng.randint(*BLOB_SIZES))
+    with KzgPool() as verifier, KzgPool(precompute=PRECOMPUTE_COMPUTE) as encoder:
 
-        async def submit(client: AsyncClient) -> list[BlobRef]:
-            return await client.da.submit(data)
+        async def da(client: AsyncClient, use: Callable[[DaApi], Awaitable[T]]) -> T:
+            api = DaApi(client, client.signer, pool=verifier, encoder=encoder)
+            try:
+                return await use(api)
+            finally:
+                await api.peers.aclose()
 
-        refs = await session.run("da.submit", submit)
-        if refs is not None:
-            acked.blobs.append(AckedBlob(tuple(refs), digest(data)))
-        for blob in [blob for blob in acked.blobs if not blob.read_back]:
+        while True:
+            data = rng.randbytes(rng.randint(*BLOB_SIZES))
 
-            async def get(client: AsyncClient, blob: AckedBlob = blob) -> None:
-                if digest(await client.da.get(blob.refs)) != blob.digest:
-                    raise Mismatch(f"blob {blob.refs[0]} rebuilt different bytes")
-                blob.read_back = True
+            async def submit(client: AsyncClient) -> list[BlobRef]:
+                return await da(client, lambda api: api.submit(data))
 
-            await session.run("da.get", get)
-        await session.pause()
+            refs = await session.run("da.submit", submit)
+            if refs is not None:
+                acked.blobs.append(AckedBlob(tuple(refs), digest(data)))
+            for blob in [blob for blob in acked.blobs if not blob.read_back]:
+
+                async def get(client: AsyncClient, blob: AckedBlob = blob) -> None:
+                    if digest(await da(client, lambda api: api.get(blob.refs))) != blob.digest:
+                        raise Mismatch(f"blob {blob.refs[0]} rebuilt different bytes")
+                    blob.read_back = True
+
+                await session.run("da.get", get)
+            await session.pause()
 
 
 async def compute_load(session: Session, acked: Acknowledged) -> None:
