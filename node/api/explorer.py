@@ -49,6 +49,10 @@ EXPLORER_THREADS = 1
 """Explorer decodes running at once; more wait their turn (they are the node's least urgent work)."""
 
 
+Outcome = ExtrinsicSuccess | ExtrinsicFailed
+"""The System event that ends each extrinsic's phase."""
+
+
 class ChainView(Protocol):
     runtime: CairnRuntime
     tree: BlockTree
@@ -150,13 +154,13 @@ class _BlockReader:
         return records, count
 
     @staticmethod
-    def _outcomes(records: list[EventRecord]) -> dict[int, Any]:
+    def _outcomes(records: list[EventRecord]) -> dict[int, Outcome]:
         """Extrinsic index -> its ``ExtrinsicSuccess`` or ``ExtrinsicFailed`` event."""
         return {record.phase.value: record.event for record in records
                 if isinstance(record.event, (ExtrinsicSuccess, ExtrinsicFailed))
                 and isinstance(record.phase, PhaseKind.ApplyExtrinsic)}
 
-    def _extrinsic(self, index: int, raw: bytes, outcome: Any) -> dict[str, Json]:
+    def _extrinsic(self, index: int, raw: bytes, outcome: Outcome | None) -> dict[str, Json]:
         success = None if outcome is None else isinstance(outcome, ExtrinsicSuccess)
         error = self._error(outcome.dispatch_error) if isinstance(outcome, ExtrinsicFailed) else None
         shown: dict[str, Json] = {"index": index, "hash": None, "pallet": None, "call": None, "signer": None,

@@ -40,11 +40,13 @@ def test_each_namespace_answers_over_websocket(substrate):
 
     block = result(substrate, "explorer_block", [at])
     registered = [x for x in block["extrinsics"] if (x["pallet"], x["call"]) == ("StorageNodes", "register")]
-    assert [(x["signer"], x["success"], x["args"]["stake"]) for x in registered] == [(ALICE.ss58_address, True, str(stake))]
+    assert [(x["signer"], x["success"], x["args"]["stake"]) for x in registered] == [
+        (ALICE.ss58_address, True, str(stake))]
     assert block["author"] in [v["account"] for v in result(substrate, "explorer_validators", [at])]
 
     nodes = result(substrate, "storage_nodes", [at])
-    assert [(n["account"], n["endpoint"], n["state"]) for n in nodes] == [(ALICE.ss58_address, "http://127.0.0.1:9", "active")]
+    assert [(n["account"], n["endpoint"], n["state"]) for n in nodes] == [
+        (ALICE.ss58_address, "http://127.0.0.1:9", "active")]
     assert result(substrate, "da_blobs", [None, 10, at]) == {"items": [], "next": None}
     assert result(substrate, "compute_jobs", []) == {"items": [], "next": None}
     unknown = "0x" + "ab" * 32

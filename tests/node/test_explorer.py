@@ -70,12 +70,15 @@ async def test_a_block_shows_its_extrinsics_and_events_decoded(chain):
     validators = await call(chain, "explorer_validators")
     assert block["author"] == validators[7 % len(validators)]["account"]
     inherent, transfer, failed, remark = block["extrinsics"]
-    assert (inherent["pallet"], inherent["call"], inherent["signer"], inherent["nonce"]) == ("Timestamp", "set", None, None)
+    assert (inherent["pallet"], inherent["call"], inherent["signer"], inherent["nonce"]) == (
+        "Timestamp", "set", None, None)
     assert inherent["args"] == {"now": 7 * 2000} and inherent["success"]
     assert transfer | {"hash": None} == {
-        "index": 1, "hash": None, "pallet": "Balances", "call": "transfer_keep_alive", "signer": ss58_encode(ALICE.public),
-        "nonce": 0, "args": {"dest": ss58_encode(BOB.public), "value": str(10**12)}, "success": True, "error": None}
-    assert failed["success"] is False and failed["error"].startswith("Balances.") and failed["signer"] == ss58_encode(BOB.public)
+        "index": 1, "hash": None, "pallet": "Balances", "call": "transfer_keep_alive",
+        "signer": ss58_encode(ALICE.public), "nonce": 0, "args": {"dest": ss58_encode(BOB.public), "value": str(10**12)},
+        "success": True, "error": None}
+    assert (failed["success"], failed["error"], failed["signer"]) == (
+        False, "Balances.InsufficientBalance", ss58_encode(BOB.public))
     assert remark["args"] == {"remark": f"0x{REMARK[:32].hex()}…(100 bytes)"}
     events = block["events"]
     assert [e["index"] for e in events] == list(range(len(events)))
