@@ -16,6 +16,8 @@ repair list by :data:`MAX_LISTED`.
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from runtime.frame.composition import RpcMethod
@@ -62,12 +64,8 @@ def _access(runtime: RuntimeBase) -> "StorageAccess":
 
 
 def _repair_orders(bank: "FileBank", limit: int) -> list[tuple[bytes, tuple[int, int], RepairOrder]]:
-    orders = []
-    for file_id, key, order in double_map_items(bank.repair_orders):
-        if len(orders) == limit:
-            break
-        orders.append((file_id, key, order))
-    return orders
+    """The first ``limit`` open repair orders in storage order: ``(file id, (segment, fragment), order)``."""
+    return list(islice(double_map_items(bank.repair_orders), limit))
 
 
 # --- storage_nodes -------------------------------------------------------------------------------
@@ -76,10 +74,7 @@ def _repair_orders(bank: "FileBank", limit: int) -> list[tuple[bytes, tuple[int,
 def storage_nodes(runtime: RuntimeBase, args: list) -> list[dict]:
     """Every registered node: its offer, stake, state, fragments held, audit and repair record."""
     bank = _file_bank(runtime)
-    owed: dict[bytes, int] = {}
-    for _, _, order in _repair_orders(bank, MAX_REPAIRS_SCANNED):
-        if order.repairer is not None:
-            owed[order.repairer] = owed.get(order.repairer, 0) + 1
+    owed = Counter(order.repairer for _, _, order in _repair_orders(bank, MAX_REPAIRS_SCANNED))
     return [_node_json(who, node, bank.fragment_count.get(who), owed.get(who, 0))
             for who, node in _nodes(runtime).nodes.items()]
 
