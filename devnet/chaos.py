@@ -209,10 +209,10 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
                         continue
                     session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
                     load.start_soon(worker, session, acked)
-                for role in LANES:
-                    lane = [fault for fault in faults if fault.kind in LANES[role]]
+                for kinds in LANES.values():
+                    lane = [fault for fault in faults if fault.kind in kinds]
                     nursery.start_soon(_lane, base_path, lane, start, summary, report)
-    report(f"[{time.monotonic() - start:5.0f} s] load stopped; restarting whatever is still down")
+    report(f"[{time.monotonic() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
     targets = [name for role in LANES for name in processes.get(role, ())]
     await trio.to_thread.run_sync(_heal, base_path, targets, report)
     report(f"[{time.monotonic() - start:5.0f} s] checking the invariants")

@@ -8,9 +8,8 @@ Faults and load are drawn from a fixed seed, so a failure can be replayed with t
 from __future__ import annotations
 
 import pytest
-from click.testing import CliRunner
 
-from sdk.cli import main
+from tests.integration.test_devnet import cli, devnet  # noqa: F401 (devnet: the module's own default devnet)
 
 pytestmark = pytest.mark.slow
 
@@ -18,23 +17,9 @@ DURATION = "3m"
 SEED = "13"
 
 
-def cli(*args: str):
-    return CliRunner().invoke(main, ["devnet", *args])
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory):
-    base = tmp_path_factory.mktemp("soak") / "data"
-    started = cli("up", "--base-path", str(base), "--detach")
-    try:
-        assert started.exit_code == 0, started.output
-        yield base
-    finally:
-        cli("down", "--base-path", str(base))
-
-
 def test_every_invariant_holds_after_faults_in_every_role_under_load(devnet):
-    result = cli("chaos", "--duration", DURATION, "--seed", SEED, "--base-path", str(devnet))
+    base, _ = devnet
+    result = cli("chaos", "--duration", DURATION, "--seed", SEED, "--base-path", str(base))
     print(result.output)
     assert result.exit_code == 0, result.output
     table = result.output
