@@ -7,6 +7,7 @@ cancelled (:func:`sdk.serving.run_daemon` writes ``endpoints.json`` and handles 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class Dashboard:
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
-            port = await nursery.start(lambda task_status: serve(self.api, self.config.host, self.config.http_port,
-                                                                 errorlog=log, task_status=task_status))
+            port = await nursery.start(functools.partial(serve, self.api, self.config.host, self.config.http_port,
+                                                         errorlog=log))
             nursery.start_soon(self.sampler.run)
             task_status.started(port)

@@ -4,10 +4,11 @@
 import { h, show } from "./dom.js";
 
 export class Panel {
-  constructor(title, ...content) {
+  // `name` marks the section (data-panel) for tests and styles; `title` is its heading.
+  constructor(name, title, ...content) {
     this.note = h("p", { class: "note", hidden: true });
     this.body = h("div", { class: "panel-body" }, content);
-    this.element = h("section", { class: "panel" }, h("h2", {}, title), this.note, this.body);
+    this.element = h("section", { class: "panel", "data-panel": name }, h("h2", {}, title), this.note, this.body);
   }
 
   // Run `load`; on failure show why (and keep what was shown before: stale beats blank).

@@ -21,9 +21,9 @@ export function createChainView(ctx) {
     { title: "grandpa key", cell: (v) => short(v.grandpa, 8) },
   ]);
 
-  const blocksPanel = new Panel("Recent blocks", blocks.element);
-  const detailPanel = new Panel("Block", detail);
-  const validatorsPanel = new Panel("Validators", validators.element);
+  const blocksPanel = new Panel("blocks", "Recent blocks", blocks.element);
+  const detailPanel = new Panel("block", "Block", detail);
+  const validatorsPanel = new Panel("validators", "Validators", validators.element);
 
   async function openBlock(hash) {
     blocks.setRows(ctx.blocks.list()); // show the selection

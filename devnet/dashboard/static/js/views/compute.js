@@ -34,9 +34,9 @@ export function createComputeView(ctx) {
   const disputes = new Table(jobColumns, { empty: "no disputes among the newest jobs", rowKey: (j) => `dispute-${j.id}` });
 
   const panels = {
-    providers: new Panel("Providers", providers.element),
-    jobs: new Panel("Jobs", jobs.element),
-    disputes: new Panel(`Disputes (newest ${DISPUTE_SCAN} jobs)`, disputes.element),
+    providers: new Panel("providers", "Providers", providers.element),
+    jobs: new Panel("jobs", "Jobs", jobs.element),
+    disputes: new Panel("disputes", `Disputes (newest ${DISPUTE_SCAN} jobs)`, disputes.element),
   };
 
   return {

@@ -29,8 +29,8 @@ export function createDaView(ctx) {
   ], (start, limit) => ctx.rpc.call("da_blobs", [start, limit]), { empty: "no blobs yet", rowKey: (b) => b.id });
 
   const panels = {
-    nodes: new Panel("DA nodes", nodes.element),
-    blobs: new Panel("Blobs", blobs.element),
+    nodes: new Panel("da-nodes", "DA nodes", nodes.element),
+    blobs: new Panel("blobs", "Blobs", blobs.element),
   };
 
   async function loadSampling() {

@@ -19,7 +19,7 @@ export function createFlView(ctx) {
   { empty: "no federated tasks yet", onRow: (t) => openTask(t.id), rowKey: (t) => String(t.id) });
 
   const rounds = h("div", {}, h("p", { class: "hint" }, "Click a task to see its rounds."));
-  const panels = { tasks: new Panel("Federated tasks", tasks.element), rounds: new Panel("Rounds", rounds) };
+  const panels = { tasks: new Panel("fl-tasks", "Federated tasks", tasks.element), rounds: new Panel("rounds", "Rounds", rounds) };
 
   async function openTask(id) {
     opened = id;

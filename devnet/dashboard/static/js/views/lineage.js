@@ -20,7 +20,7 @@ export function createLineageView(ctx) {
   const error = h("p", { class: "note", hidden: true });
   const picture = h("div", { class: "lineage" }, h("p", { class: "hint" },
     "Enter a file id, or click one in the files, jobs or rounds tables."));
-  const panel = new Panel("Lineage", form, error, picture);
+  const panel = new Panel("lineage", "Lineage", form, error, picture);
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -127,14 +127,17 @@ function edgePath(from, to, label) {
 function nodeBox(node, where, isRoot) {
   const file = fileOf(node);
   const label = String(node.label ?? node.id);
+  // A file is named by its role in the walk (dataset, model, update) over its id; others by their label.
+  const kind = file && label !== "file" ? `file · ${label}` : node.type;
+  const text = file ? `${file.slice(0, 10)}…${file.slice(-6)}` : label;
   const group = s("g", {
     class: `node node-${node.type}${isRoot ? " root" : ""}${file ? " clickable" : ""}`,
     transform: `translate(${where.x} ${where.y})`, "data-id": node.id,
   },
-  s("title", {}, [node.type, label, typeof node.detail === "string" ? node.detail : JSON.stringify(node.detail ?? "")].join("\n")),
+  s("title", {}, [kind, file ?? label, JSON.stringify(node.detail ?? {})].join("\n")),
   s("rect", { width: NODE_W, height: NODE_H, rx: node.type === "file" ? 3 : 12 }),
-  s("text", { x: 10, y: 17, class: "node-type" }, node.type),
-  s("text", { x: 10, y: 34, class: "node-label" }, label.length > 26 ? `${label.slice(0, 25)}…` : label));
+  s("text", { x: 10, y: 17, class: "node-type" }, kind),
+  s("text", { x: 10, y: 34, class: "node-label" }, text.length > 26 ? `${text.slice(0, 25)}…` : text));
   if (file) group.addEventListener("click", () => { location.hash = `#lineage/${file}`; });
   return group;
 }

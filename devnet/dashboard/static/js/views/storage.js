@@ -35,9 +35,9 @@ export function createStorageView(ctx) {
   ], { empty: "no repairs in progress" });
 
   const panels = {
-    nodes: new Panel("Storage nodes", nodes.element),
-    files: new Panel("Files", files.element),
-    repairs: new Panel("Repairs in progress", repairs.element),
+    nodes: new Panel("storage-nodes", "Storage nodes", nodes.element),
+    files: new Panel("files", "Files", files.element),
+    repairs: new Panel("repairs", "Repairs in progress", repairs.element),
   };
 
   return {
