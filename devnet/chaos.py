@@ -63,6 +63,10 @@ HOLD_S = (10.0, 40.0)
 """How long a fault lasts: a process stays down, a node withholds, a provider misbehaves."""
 END_MARGIN_S = 15.0
 """Every fault is undone this long before the run ends, so the network can settle before the check."""
+UNDO_ATTEMPTS = 3
+UNDO_RETRY_S = 10.0
+"""A fault that could not be undone (a restart that failed) is tried again this long after, before the lane's
+next fault; :func:`_heal` makes a last attempt at the end."""
 MIN_VALIDATORS = 4
 """With fewer, one validator down stops finality (it needs more than two thirds)."""
 MIN_PROVIDERS = 3
@@ -231,7 +235,7 @@ async def _lane(base_path: Path, lane: list[Fault], start: float, summary: Summa
             await trio.to_thread.run_sync(_inject, base_path, fault)
         except DevnetError as exc:
             summary.fault_failures[fault.kind, type(exc).__name__] += 1
-            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value} failed: {exc}")
+            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value} failed: {str(exc).splitlines()[0]}")
             continue
         summary.injected[fault.kind] += 1
         report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value}"
@@ -239,11 +243,15 @@ async def _lane(base_path: Path, lane: list[Fault], start: float, summary: Summa
         if fault.kind in INSTANT:
             continue
         await trio.sleep(fault.hold)
-        try:
-            await trio.to_thread.run_sync(_undo, base_path, fault)
-        except DevnetError as exc:  # _heal tries again at the end
-            summary.fault_failures[fault.kind, f"undo: {type(exc).__name__}"] += 1
-            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: undoing {fault.kind.value} failed: {exc}")
+        for attempt in range(UNDO_ATTEMPTS):  # e.g. a daemon restarted while the validator it follows is down
+            try:
+                await trio.to_thread.run_sync(_undo, base_path, fault)
+                break
+            except DevnetError as exc:
+                summary.fault_failures[fault.kind, f"undo: {type(exc).__name__}"] += 1
+                report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: undoing {fault.kind.value} failed "
+                       f"(attempt {attempt + 1} of {UNDO_ATTEMPTS}): {str(exc).splitlines()[0]}")
+                await trio.sleep(UNDO_RETRY_S)
 
 
 def _inject(base_path: Path, fault: Fault) -> None:
