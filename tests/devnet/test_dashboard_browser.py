@@ -229,3 +229,22 @@ def test_the_models_lineage_is_drawn_and_a_file_walks_back(world: World, page: W
     page.find_element(By.CSS_SELECTOR, f'svg.lineage-graph g.node[data-id="{world.dataset}"]').click()
     wait(page, lambda d: d.current_url.endswith(f"#lineage/{world.dataset}") and len(
         d.find_elements(By.CSS_SELECTOR, "svg.lineage-graph g.node")) == 1, "the dataset's own (upload-only) lineage")
+
+
+def test_the_page_and_the_sampler_reconnect_when_the_validator_comes_back(world: World, page: WebDriver):
+    """Last: it takes the devnet's only validator down. While it is down the browser logs its failed
+    WebSocket attempts (the only console errors allowed here); once it is back both follow the chain again."""
+    visit(page, world, "chain")
+    finalized = get_json(f"{world.url}v1/health")["finalized"]
+    base = Path(world.state.base_path)
+    launcher.kill(launcher.load(base), "validator-0")
+    wait(page, lambda d: d.find_element(By.ID, "connection").get_attribute("class") == "connection down",
+         "the page to notice its validator went away")
+    launcher.restart(base, "validator-0")
+    best = height(page, "best")
+    wait(page, lambda d: d.find_element(By.ID, "connection").get_attribute("class") == "connection up"
+         and height(d, "best") > best, "the page to reconnect and follow new heads", timeout=120)
+    wait(page, lambda d: (get_json(f"{world.url}v1/health")["finalized"] or 0) > finalized,
+         "the sampler to follow finalized heads again", timeout=120)
+    errors = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert all("WebSocket connection to" in entry["message"] for entry in errors), errors
