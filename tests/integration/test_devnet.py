@@ -58,11 +58,13 @@ def test_up_prints_every_process_and_the_commands_for_its_base_path(devnet):
         assert f"da-{i}" in output and f"logs/da-{i}.log" in output
     for i in range(3):
         assert f"provider-{i}" in output and f"logs/provider-{i}.log" in output
+    dashboard = DevnetState.load(base).process("dashboard-0")
+    assert f"dashboard: http://127.0.0.1:{dashboard.ports['http']}/" in output
     assert "//Alice" in output and "//Ferdie" in output
     for command in ("status", "kill NAME", "restart NAME", "down"):
         assert f"devnet {command} --base-path {base}" in output
     ports = [port for record in DevnetState.load(base).processes for port in record.ports.values()]
-    assert len(ports) == 25 and len(set(ports)) == 25 and 0 not in ports  # each picked and reported its own
+    assert len(ports) == 26 and len(set(ports)) == 26 and 0 not in ports  # each picked and reported its own
 
 
 def test_status_lists_every_process_with_its_heights(devnet):
@@ -80,6 +82,8 @@ def test_status_lists_every_process_with_its_heights(devnet):
     assert len(da) == 4 and all(" running " in line and "blobs 0" in line for line in da), result.output
     providers = [line for line in lines if line.startswith("provider-")]
     assert len(providers) == 3 and all(" running " in line and "jobs run 0" in line for line in providers), result.output
+    (dashboard,) = [line for line in lines if line.startswith("dashboard-")]
+    assert " running " in dashboard and "sampled 0/0 blobs" in dashboard and "url http://127.0.0.1:" in dashboard
 
 
 def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
