@@ -63,6 +63,8 @@ TRAIN_PARAMS = {"hidden": [8], "epochs": 5}
 TIMEOUTS_S = {"storage.upload": 240.0, "storage.download": 120.0, "da.submit": 120.0, "da.get": 120.0,
               "compute.dataset": 240.0, "compute.job": 420.0}
 """How long one operation may take before it counts as failed (a job: two commit-and-reveal rounds)."""
+JOB_RETRY_S = 15.0
+"""After a job that failed (often refused at once: too few eligible providers), the next waits this long."""
 WATCH_INTERVAL_S = 2.0
 """How often the watcher asks each validator for its finalized head (one block time)."""
 
@@ -231,7 +233,7 @@ async def compute_load(session: Session, acked: Acknowledged) -> None:
         dataset = await session.run("compute.dataset", upload)
         await session.pause()
 
-    async def job(client: AsyncClient) -> None:
+    async def job(client: AsyncClient) -> bool:
         job_id = await client.compute.submit("train", [dataset], TRAIN_PARAMS, redundancy=2)
         acked.jobs.append(job_id)
         status = await client.compute.wait(job_id)
@@ -239,9 +241,11 @@ async def compute_load(session: Session, acked: Acknowledged) -> None:
             raise JobNotVerified(f"job {job_id} ended {status.state}")
         with tempfile.TemporaryDirectory(prefix=f"cairn-chaos-job-{job_id}-") as folder:
             await client.compute.result(job_id, Path(folder))
+        return True
 
     while True:
-        await session.run("compute.job", job)
+        if await session.run("compute.job", job) is None:  # e.g. too few providers up: not again at once
+            await trio.sleep(JOB_RETRY_S)
         await session.pause()
 
 
