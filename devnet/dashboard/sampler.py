@@ -89,8 +89,8 @@ class Sampler:
                 async with AsyncClient(url, reconnect=RECONNECT) as client:
                     self.chain = url
                     await self._follow(client)
-            except ChainClientError as exc:
-                log.warning("lost %s (%s); trying the next validator", url, exc)
+            except* ChainClientError as lost:  # from the heads task or a pass, grouped by their nursery
+                log.warning("lost %s (%s); trying the next validator", url, lost.exceptions[0])
             self.chain = None
             if index % len(self._urls) == len(self._urls) - 1:
                 await trio.sleep(RETRY_PAUSE_S)

@@ -232,14 +232,17 @@ def test_the_models_lineage_is_drawn_and_a_file_walks_back(world: World, page: W
 
 
 def test_the_page_and_the_sampler_reconnect_when_the_validator_comes_back(world: World, page: WebDriver):
-    """Last: it takes the devnet's only validator down. While it is down the browser logs its failed
-    WebSocket attempts (the only console errors allowed here); once it is back both follow the chain again."""
+    """Last: it takes the devnet's only validator down, long enough for the sampler to give up on it. While it
+    is down the browser logs its failed WebSocket attempts (the only console errors allowed here); once it is
+    back both follow the chain again."""
     visit(page, world, "chain")
     finalized = get_json(f"{world.url}v1/health")["finalized"]
     base = Path(world.state.base_path)
     launcher.kill(launcher.load(base), "validator-0")
     wait(page, lambda d: d.find_element(By.ID, "connection").get_attribute("class") == "connection down",
          "the page to notice its validator went away")
+    wait(page, lambda d: get_json(f"{world.url}v1/health")["chain"] is None,
+         "the sampler to give up on the dead validator (and live on to try again)")
     launcher.restart(base, "validator-0")
     best = height(page, "best")
     wait(page, lambda d: d.find_element(By.ID, "connection").get_attribute("class") == "connection up"

@@ -30,7 +30,8 @@ const ctx = { rpc: null, blocks: null, heads: { best: null, finalized: null } };
 const views = new Map(); // name -> view, created on first visit and kept (a table keeps its page)
 let current = null;
 
-function header(number) {
+// Header numbers arrive as hex strings ("0x1a"), as Substrate sends them.
+function blockNumber(number) {
   return typeof number === "string" ? parseInt(number, 16) : number;
 }
 
@@ -39,14 +40,14 @@ function setText(id, text) {
 }
 
 function onNewHead(head) {
-  const number = header(head.number);
+  const number = blockNumber(head.number);
   ctx.heads.best = number;
   setText("best", `#${number}`);
   ctx.blocks.add(number).then(() => current?.view.onNewHead?.(), () => {}); // a lost block shows on the next head
 }
 
 function onFinalizedHead(head) {
-  ctx.heads.finalized = header(head.number);
+  ctx.heads.finalized = blockNumber(head.number);
   setText("finalized", `#${ctx.heads.finalized}`);
   refresher.request();
 }
@@ -63,7 +64,7 @@ async function onConnected() {
   const properties = await ctx.rpc.call("system_properties", []);
   setToken(properties.tokenDecimals, properties.tokenSymbol);
   const best = await ctx.rpc.call("chain_getHeader", []);
-  await ctx.blocks.backfill(header(best.number));
+  await ctx.blocks.backfill(blockNumber(best.number));
   current?.view.onNewHead?.();
   refresher.request();
 }

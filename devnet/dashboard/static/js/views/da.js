@@ -36,8 +36,8 @@ export function createDaView(ctx) {
   async function loadSampling() {
     const response = await fetch("/v1/sampling");
     if (!response.ok) throw new Error(`the dashboard's sampling: HTTP ${response.status}`);
-    const document = await response.json();
-    sampling = new Map(document.blobs.map((entry) => [entry.blob, entry]));
+    const report = await response.json();
+    sampling = new Map(report.blobs.map((entry) => [entry.blob, entry]));
   }
 
   return {
