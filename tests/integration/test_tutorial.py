@@ -113,8 +113,7 @@ def test_the_readme_tutorial_runs_as_written(tmp_path: Path, shell_env: dict[str
     terminal = Terminal(devnet_script, shell_env)
     try:
         terminal.wait_for("press Ctrl-C", READY_S)
-        dashboard = [line for line in terminal.lines if "dashboard" in line]
-        assert dashboard and "http://127.0.0.1:" in dashboard[0], terminal.output
+        assert any("dashboard" in line and "http://127.0.0.1:" in line for line in terminal.lines), terminal.output
 
         values = _run_steps(steps, tmp_path, shell_env)
         _check_what_the_tutorial_says(base, values)
