@@ -30,7 +30,7 @@ def da_account(index: int) -> str:
 
 
 def da_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
-    return [sys.executable, "-m", "da_layer.service", "--chain-rpc", launch.follow_url(index, "DA nodes"),
+    return [sys.executable, "-m", "da_layer.service", *launch.follow_args(index, "DA nodes"),
             "--key", da_account(index), "--base-path", str(paths.data), "--http-port", str(ports["http"]),
             "--workers", "1"]
 

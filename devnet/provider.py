@@ -28,7 +28,7 @@ def provider_account(index: int) -> str:
 
 
 def provider_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
-    return [sys.executable, "-m", "compute_pallet.service", "--chain-rpc", launch.follow_url(index, "providers"),
+    return [sys.executable, "-m", "compute_pallet.service", *launch.follow_args(index, "providers"),
             "--key", provider_account(index), "--base-path", str(paths.data), "--http-port", str(ports["http"]),
             "--gpu", "auto"]
 

@@ -61,13 +61,16 @@ class Launch:
     def started_of(self, role: str) -> tuple[ProcessRecord, ...]:
         return tuple(record for record in self.started if record.role == role)
 
-    def follow_url(self, index: int, role: str) -> str:
-        """The ``ws://`` RPC endpoint process ``index`` of a daemon role follows the chain through: the
-        started validators' in turn, so the daemons spread over them."""
+    def follow_args(self, index: int, role: str) -> list[str]:
+        """The ``--chain-rpc`` arguments of process ``index`` of a daemon role: every started validator's
+        ``ws://`` endpoint, starting with validator ``index mod n`` (so the daemons spread over them) and then
+        the others in turn, which the daemon moves to when the one it follows is down."""
         rpc = self.chain_rpc
         if not rpc:
             raise ConfigError(f"{role} need a validator to follow: validators.count must be at least 1")
-        return "ws://" + rpc[index % len(rpc)].split("://", 1)[1]
+        first = index % len(rpc)
+        urls = ["ws://" + url.split("://", 1)[1] for url in rpc[first:] + rpc[:first]]
+        return [arg for url in urls for arg in ("--chain-rpc", url)]
 
 
 def read_endpoints(folder: Path, pid: int | None) -> dict[str, Any] | None:

@@ -33,9 +33,9 @@ def storage_account(index: int) -> str:
 
 
 def storage_command(launch: Launch, index: int, ports: Mapping[str, int], paths: ProcessPaths) -> list[str]:
-    chain_rpc = launch.follow_url(index, "storage nodes")
-    return [sys.executable, "-m", "storage_node.service", "--chain-rpc", chain_rpc, "--key", storage_account(index),
-            "--base-path", str(paths.data), "--http-port", str(ports["http"]), "--capacity", CAPACITY]
+    return [sys.executable, "-m", "storage_node.service", *launch.follow_args(index, "storage nodes"),
+            "--key", storage_account(index), "--base-path", str(paths.data), "--http-port", str(ports["http"]),
+            "--capacity", CAPACITY]
 
 
 def storage_status(record: ProcessRecord) -> dict[str, str]:

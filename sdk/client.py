@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import Any, Sequence
 
 from runtime.keyring import Keypair
 from sdk import chain
@@ -45,7 +45,8 @@ class AsyncClient(chain.AsyncClient):
     """The chain client with a ``signer`` and the ``storage``, ``da``, ``compute`` and ``fl`` namespaces. Takes the
     chain client's options."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **chain_options: Any) -> None:
+    def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, signer: Keypair | str | None = None,
+                 **chain_options: Any) -> None:
         self.signer = _keypair(signer)
         """The account that signs storage transactions and requests (``None``: read-only)."""
         super().__init__(url, **chain_options)
@@ -87,7 +88,8 @@ class Client(chain.Client):
     ASYNC_CLIENT = AsyncClient
     _client: AsyncClient
 
-    def __init__(self, url: str = DEFAULT_URL, *, signer: Keypair | str | None = None, **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, signer: Keypair | str | None = None,
+                 **options: Any) -> None:
         super().__init__(url, signer=signer, **options)
 
     @property

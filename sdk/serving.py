@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from sdk.chain import ChainClientError
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
            "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
-           "daemon_logging"]
+           "daemon_logging", "chain_rpc_option"]
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]
@@ -170,16 +170,25 @@ DaemonRun = Callable[..., Awaitable[None]]
 _daemon_log = logging.getLogger("cairn.daemon")
 
 
+chain_rpc_option = click.option(
+    "--chain-rpc", "chain_rpc", multiple=True, default=("ws://127.0.0.1:9944",), show_default=True,
+    metavar="URL", help="A node's JSON-RPC WebSocket to follow the chain through; repeat it to name other nodes of "
+                        "the chain, which the daemon moves to when the one it uses is down.")
+"""The ``--chain-rpc`` option of every daemon: one or more node URLs, a tuple that ``run_daemon`` and
+``AsyncClient`` take as it is."""
+
+
 def daemon_logging(level: str) -> None:
     """Log lines with time, level and logger on standard error, as every daemon writes them."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)-5s %(name)s  %(message)s")
 
 
-def run_daemon(base_path: Path, chain_rpc: str, open_daemon: Callable[[], AbstractAsyncContextManager[DaemonRun]],
-               *, refusals: tuple[type[Exception], ...] = ()) -> None:
+def run_daemon(base_path: Path, chain_rpc: Sequence[str],
+               open_daemon: Callable[[], AbstractAsyncContextManager[DaemonRun]], *,
+               refusals: tuple[type[Exception], ...] = ()) -> None:
     """Run a daemon until SIGINT or SIGTERM. ``open_daemon()`` opens what the daemon needs (its client of the
-    chain at ``chain_rpc``, stores, pools) and yields its ``run``; once ``run`` reports its port,
+    chain at the ``chain_rpc`` nodes, stores, pools) and yields its ``run``; once ``run`` reports its port,
     :data:`ENDPOINTS_FILE` is written (and removed however the run ends, so a dead run's port is never read as
     a live one). The chain unreachable, or an exception of ``refusals`` (registration refused, a port taken),
     is a one-line error, exit 1."""
@@ -201,7 +210,7 @@ def run_daemon(base_path: Path, chain_rpc: str, open_daemon: Callable[[], Abstra
     try:
         stopped_by = trio.run(main)
     except ChainClientError as exc:
-        raise click.ClickException(f"the chain at {chain_rpc}: {exc}") from None
+        raise click.ClickException(f"the chain at {', '.join(chain_rpc)}: {exc}") from None
     except refusals as exc:
         raise click.ClickException(str(exc)) from None
     finally:

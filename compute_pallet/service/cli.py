@@ -28,7 +28,7 @@ from compute_pallet.service.hardware import detect
 from compute_pallet.service.jobs import Fault
 from sdk.cli import key_argument
 from sdk.client import AsyncClient
-from sdk.serving import DaemonRun, daemon_logging, run_daemon
+from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, run_daemon
 
 __all__ = ["provider", "parse_prices"]
 
@@ -47,8 +47,7 @@ def parse_prices(values: tuple[str, ...]) -> dict[str, int]:
 
 
 @click.command("provider")
-@click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
-              help="A node's JSON-RPC WebSocket to follow the chain through.")
+@chain_rpc_option
 @click.option("--key", required=True, help="The provider account: //Name, 0x seed, or a file holding either.")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where jobs, their journal and endpoints.json live.")
@@ -68,9 +67,9 @@ def parse_prices(values: tuple[str, ...]) -> dict[str, int]:
               help="Misbehave on purpose: a wrong result, no commit at all, or a copied reveal.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def provider(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
-             gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...], stake: int | None,
-             fault: str | None, log_level: str) -> None:
+def provider(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, http_host: str,
+             public_url: str | None, gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...],
+             stake: int | None, fault: str | None, log_level: str) -> None:
     """Run a compute provider: register, heartbeat, run the jobs the chain assigns, commit and reveal."""
     daemon_logging(log_level)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per fragment

@@ -26,7 +26,7 @@ from sdk.chain import AsyncClient
 from sdk.cli import key_argument
 from sdk.da.chain import PALLET
 from sdk.da.pool import KzgPool
-from sdk.serving import ENDPOINTS_FILE, DaemonRun, daemon_logging, run_daemon
+from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, run_daemon
 
 __all__ = ["da_node", "ENDPOINTS_FILE"]
 
@@ -34,8 +34,7 @@ log = logging.getLogger("cairn.da_node")
 
 
 @click.command("da-node")
-@click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
-              help="A Cairn node's JSON-RPC WebSocket.")
+@chain_rpc_option
 @click.option("--key", required=True, help="The operator's account: a //Name URI or a file holding the secret.")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where the cells, the endpoints file and the withhold switch live.")
@@ -49,7 +48,7 @@ log = logging.getLogger("cairn.da_node")
               help="Processes verifying and recovering cells [default: one per core].")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def da_node(chain_rpc: str, key: str, base_path: Path, http_port: int, host: str, public_host: str | None,
+def da_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, host: str, public_host: str | None,
             stake: int | None, workers: int | None, log_level: str) -> None:
     """Run a DA node: custody, attestations, cells served, audits answered."""
     daemon_logging(log_level)

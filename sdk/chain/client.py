@@ -75,26 +75,35 @@ BlockId = bytes | str
 class AsyncClient:
     """A client of one node's JSON-RPC WebSocket. Use it as ``async with AsyncClient(url) as client``.
 
+    ``url`` may also be several nodes' URLs of one chain: the client talks to one at a time and moves to the
+    next when its connection fails (every node it connects to passes the same checks: same genesis, same
+    runtime).
+
     ``timeout`` bounds every call (reconnection included); ``watch_timeout`` bounds waiting for a
     transaction's inclusion or finality. ``reconnect`` says how hard to retry a lost connection.
     ``runtime`` builds the runtime from the chain's parameters (the runtime this SDK ships by default)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, timeout: float = 30.0, watch_timeout: float = 300.0,
+    def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, timeout: float = 30.0, watch_timeout: float = 300.0,
                  reconnect: ReconnectPolicy = ReconnectPolicy(), max_message_size: int = 64 * MiB,
                  subscription_buffer: int = 256,
                  runtime: Callable[[RuntimeParams], CairnRuntime] = CairnRuntime) -> None:
+        urls = (url,) if isinstance(url, str) else tuple(url)
         try:
-            endpoint = Endpoint.parse(url)
+            endpoints = [Endpoint.parse(each) for each in urls]
         except ValueError as exc:
             raise BadArgument(str(exc)) from None
+        if not endpoints:
+            raise BadArgument("give at least one node URL")
         if watch_timeout <= 0 or subscription_buffer < 1:
             raise BadArgument("watch_timeout must be positive and subscription_buffer at least 1")
-        self.url = url
+        self.url = urls[0]
+        """The first node's URL (the one tried first)."""
+        self.urls = urls
         self.watch_timeout = watch_timeout
         self._subscription_buffer = subscription_buffer
         self._make_runtime = runtime
         try:
-            self._transport = Transport(endpoint, timeout=timeout, policy=reconnect, max_message_size=max_message_size,
+            self._transport = Transport(endpoints, timeout=timeout, policy=reconnect, max_message_size=max_message_size,
                                         on_connect=self._check_node)
         except ValueError as exc:
             raise BadArgument(str(exc)) from None

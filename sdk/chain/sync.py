@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 from contextlib import AbstractContextManager, ExitStack
 from types import TracebackType
-from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Sequence, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -130,14 +130,16 @@ class Client:
     ASYNC_CLIENT: type[AsyncClient] = AsyncClient
     """The asynchronous client run in the loop (``sdk.client.Client`` runs one with namespaces)."""
 
-    def __init__(self, url: str = "ws://127.0.0.1:9944", *, backend: str = "asyncio", **options: Any) -> None:
+    def __init__(self, url: str | Sequence[str] = "ws://127.0.0.1:9944", *, backend: str = "asyncio",
+                 **options: Any) -> None:
         client = self.ASYNC_CLIENT(url, **options)  # bad arguments raise here, before a thread is started
         with ExitStack() as stack:
             self._portal = stack.enter_context(start_blocking_portal(backend))
             stack.enter_context(self._portal.wrap_async_context_manager(client))
             self._stack = stack.pop_all()
         self._client = client
-        self.url = url
+        self.url = client.url
+        self.urls = client.urls
         self.nonces = client.nonces
         """The nonce manager of the transactions signed through this client."""
 

@@ -2,10 +2,13 @@
 
 :class:`Transport` holds at most one :class:`~sdk.chain.rpc.RpcConnection` and opens a new one when a call
 finds none open, retrying with exponential backoff (:class:`ReconnectPolicy`) until the policy gives up
-(:class:`ConnectionFailed`). Every new connection first passes the client's checks (``on_connect``: same
-chain, same runtime) before any call uses it. Every call has a deadline (the transport's default or its
-own), reconnection included; a read that loses its connection mid-flight is sent once more on a new
-one, a submission is not (it may have reached the node).
+(:class:`ConnectionFailed`). Given several endpoints (nodes of one chain), it tries them in turn: a node that
+is down or stalled costs one attempt and the client carries on through the next one, so a daemon following
+the chain outlives the validator it was started against; the backoff applies once every endpoint has failed.
+Every new connection first passes the client's checks (``on_connect``: same chain, same runtime) before any
+call uses it. Every call has a deadline (the transport's default or its own), reconnection included; a read
+that loses its connection mid-flight is sent once more on a new one, a submission is not (it may have
+reached the node).
 
 :class:`Subscription` is what callers iterate. A *resilient* one (heads, storage) that loses its
 connection subscribes again on a new one and carries on, so a long-lived follower survives a node
@@ -20,7 +23,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Generic, Iterator, TypeVar
+from typing import Any, Awaitable, Callable, Generic, Iterator, Sequence, TypeVar
 
 import anyio
 import anyio.abc
@@ -71,11 +74,14 @@ class Transport:
     """Calls and subscriptions over a (re-established) connection. Use as ``async with``: it owns the
     task group in which each connection's reader runs."""
 
-    def __init__(self, endpoint: Endpoint, *, timeout: float, policy: ReconnectPolicy, max_message_size: int,
-                 on_connect: Callable[[RpcConnection], Awaitable[None]]) -> None:
+    def __init__(self, endpoints: Sequence[Endpoint], *, timeout: float, policy: ReconnectPolicy,
+                 max_message_size: int, on_connect: Callable[[RpcConnection], Awaitable[None]]) -> None:
         if timeout <= 0 or max_message_size <= 0:
             raise ValueError("timeout and max_message_size must be positive")
-        self.endpoint = endpoint
+        if not endpoints:
+            raise ValueError("need at least one endpoint")
+        self.endpoints = tuple(endpoints)
+        self._current = 0
         self.timeout = timeout
         self.policy = policy
         self._max_message_size = max_message_size
@@ -102,6 +108,11 @@ class Transport:
 
     # --- connections ---------------------------------------------------------------------------------
 
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint in use (or tried next)."""
+        return self.endpoints[self._current]
+
     async def connection(self) -> RpcConnection:
         """The open connection, opening one (with backoff) if there is none."""
         connection = self._connection
@@ -117,14 +128,22 @@ class Transport:
         delay = policy.initial_delay
         give_up_at = anyio.current_time() + policy.give_up_after
         while True:
-            try:
-                return await self._connect_once()
-            except ConnectionFailed as exc:
-                if anyio.current_time() + delay > give_up_at:
-                    raise ConnectionFailed(f"{exc} (gave up after {policy.give_up_after:g} s of retries)") from exc
-                log.info("connecting to %s failed (%s); retrying in %.1f s", self.endpoint, exc, delay)
+            for _ in self.endpoints:
+                try:
+                    return await self._connect_once()
+                except ConnectionFailed as exc:
+                    failure = exc
+                    if len(self.endpoints) > 1:
+                        log.info("connecting to %s failed (%s); trying the next node", self.endpoint, exc)
+                    self._current = (self._current + 1) % len(self.endpoints)
+            if anyio.current_time() + delay > give_up_at:
+                raise ConnectionFailed(f"{failure} (gave up after {policy.give_up_after:g} s of retries)") from failure
+            log.info("connecting to %s failed (%s); retrying in %.1f s", self._names(), failure, delay)
             await anyio.sleep(delay)
             delay = min(delay * 2, policy.max_delay)
+
+    def _names(self) -> str:
+        return ", ".join(map(str, self.endpoints))
 
     async def _connect_once(self) -> RpcConnection:
         assert self._task_group is not None, "use the transport with `async with`"

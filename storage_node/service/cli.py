@@ -21,7 +21,7 @@ import click
 
 from sdk.chain import AsyncClient
 from sdk.cli import key_argument
-from sdk.serving import ENDPOINTS_FILE, DaemonRun, daemon_logging, run_daemon
+from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, run_daemon
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
@@ -46,8 +46,7 @@ def _size_option(text: str, flag: str) -> int:
 
 
 @click.command("storage-node")
-@click.option("--chain-rpc", default="ws://127.0.0.1:9944", show_default=True,
-              help="A node's JSON-RPC WebSocket to follow the chain through.")
+@chain_rpc_option
 @click.option("--key", required=True, help="The operator account: //Name, 0x seed, or a file holding either.")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where fragments and endpoints.json live.")
@@ -62,8 +61,8 @@ def _size_option(text: str, flag: str) -> int:
               help="Stake to hold on registration, in base units [default: the chain's minimum].")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def storage_node(chain_rpc: str, key: str, base_path: Path, http_port: int, http_host: str, public_url: str | None,
-                 capacity: str, min_free_disk: str, stake: int | None, log_level: str) -> None:
+def storage_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, http_host: str,
+                 public_url: str | None, capacity: str, min_free_disk: str, stake: int | None, log_level: str) -> None:
     """Run a storage node: register, store fragments, answer audits, repair."""
     daemon_logging(log_level)
     keypair = key_argument(key)

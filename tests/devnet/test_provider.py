@@ -24,14 +24,15 @@ def test_three_providers_by_default_the_first_on_storage_node_0_s_account():
     assert all(Keypair.from_uri(PROVIDER.account(i)).public in endowed for i in range(3))
 
 
-def test_a_provider_follows_a_validator_and_binds_its_port(tmp_path):
+def test_a_provider_follows_its_validator_then_the_others_and_binds_its_port(tmp_path):
     config = DevnetConfig.parse({}, ROLES)
     validators = tuple(ProcessRecord(f"validator-{i}", "validator", i, 1, 1, {"rpc": 9944 + i}, (), "v", "v.log")
                        for i in range(2))
     launch = Launch(config, preset("local"), tmp_path / "spec.json", validators)
     command = PROVIDER.command(launch, 1, {"http": 0}, ProcessPaths(tmp_path / "provider-1", tmp_path / "p.log"))
     assert command[1:3] == ["-m", "compute_pallet.service"]
-    assert command[command.index("--chain-rpc") + 1] == "ws://127.0.0.1:9945"
+    followed = [command[i + 1] for i, arg in enumerate(command) if arg == "--chain-rpc"]
+    assert followed == ["ws://127.0.0.1:9945", "ws://127.0.0.1:9944"]  # its own validator first, then the others
     assert command[command.index("--key") + 1] == "//Provider1"
     assert command[command.index("--http-port") + 1] == "0"
     assert command[command.index("--base-path") + 1] == str(tmp_path / "provider-1")

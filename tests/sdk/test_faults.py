@@ -8,7 +8,7 @@ import signal
 import anyio
 import pytest
 
-from sdk.chain import AsyncClient, ConnectionFailed, ConnectionLost, ReconnectPolicy, RequestTimeout
+from sdk.chain import AsyncClient, BadArgument, ConnectionFailed, ConnectionLost, ReconnectPolicy, RequestTimeout
 from tests.integration.nodes import free_port
 from tests.sdk.conftest import ws_url
 
@@ -88,3 +88,34 @@ async def test_a_watch_cut_by_a_lost_connection_is_not_silently_resumed(own_node
                 tg.start_soon(kill_soon)
                 with pytest.raises(ConnectionLost):
                     await client.submit_extrinsic(extrinsic, wait_for_finalization=True)
+
+
+async def test_a_client_of_several_nodes_moves_to_the_next_when_one_is_down(own_node, dev_node):
+    """Two nodes of one chain (same genesis and runtime): a dead first URL costs one attempt, and a node that goes
+    away mid-subscription is replaced by the next, where the subscription resumes."""
+    dead = f"ws://127.0.0.1:{free_port()}"
+    async with AsyncClient([dead, ws_url(own_node), ws_url(dev_node)], reconnect=QUICK_GIVE_UP) as client:
+        assert client.url == dead and (await client.get_block_header()).number >= 1
+        with anyio.fail_after(60):
+            async with client.subscribe_new_heads() as heads:
+                await heads.__anext__()
+                own_node.stop()
+                async for _ in heads:  # buffered heads first, then the next node's
+                    if heads.resubscriptions:
+                        break
+            assert (await client.query("System", "Number")) >= 1
+            receipt = await client.sign_and_submit(client.compose_call("System", "remark", {"remark": b"failover"}),
+                                                   "//Alice", wait_for_inclusion=True)
+            assert receipt.is_success
+
+
+async def test_a_client_of_several_nodes_gives_up_once_every_one_failed():
+    urls = [f"ws://127.0.0.1:{free_port()}" for _ in range(3)]
+    with anyio.fail_after(30):
+        with pytest.raises(ConnectionFailed, match="gave up after 2 s"):
+            async with AsyncClient(urls, reconnect=QUICK_GIVE_UP):
+                pass
+    with pytest.raises(BadArgument, match="at least one node"):
+        AsyncClient([])
+    with pytest.raises(BadArgument, match="ws://host:port"):
+        AsyncClient([urls[0], "http://127.0.0.1:9944"])
