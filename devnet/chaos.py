@@ -177,11 +177,11 @@ class Summary:
             lines += ["", "| failure | error | count |", "|---|---|---:|"]
             lines += [f"| {what} | {why} | {count} |" for what, why, count in failures]
         lines += ["", "| invariant | checked | result |", "|---|---:|---|"]
-        for check in self.checks:
-            result = "held" if check.held else f"VIOLATED ({len(check.violations)})"
-            lines.append(f"| {check.name} | {check.checked} | {'; '.join((result, *check.notes))} |")
-        for check in self.checks:
-            lines += [f"- {check.name}: {violation}" for violation in check.violations]
+        for judged in self.checks:
+            result = "held" if judged.held else f"VIOLATED ({len(judged.violations)})"
+            lines.append(f"| {judged.name} | {judged.checked} | {'; '.join((result, *judged.notes))} |")
+        for judged in self.checks:
+            lines += [f"- {judged.name}: {violation}" for violation in judged.violations]
         lines += [f"- skipped: {note}" for note in self.skipped]
         return "\n".join(lines) + "\n"
 
