@@ -5,11 +5,18 @@ public key (``register_key``); the owner grants read access by putting the data 
 key (``storage_node.crypto.seal_key``: 80 bytes), on chain (``grant``), and revokes by removing it
 (``revoke``). The owner's own copy of the data key is a grant to itself, made right after ``declare``.
 
-Before reading, a grantee records the access (``record_access``): the chain appends ``(who, block)`` to the
-file's ``AccessLog`` and sets ``LastAccess``; storage nodes serve a private file's fragments only to its
+Before reading, a grantee records the access (``record_access``): the chain appends ``(who, block, who)`` to
+the file's ``AccessLog`` and sets ``LastAccess`` to ``(block, who)``; storage nodes serve a private file's fragments only to its
 owner, to a grantee whose ``LastAccess`` is within ``access_window`` blocks, or to a repairer. Reads are
 therefore logged by construction, and a revoke stops ``record_access`` at once (and clears ``LastAccess``,
 so nodes stop serving the revoked account before its window runs out).
+
+An owner who grants a reader that is about to read (a compute job's providers, a job's submitter reading a
+provider's private outputs) records that read in the same transaction (``grant_and_record``): the entry is
+``(grantee, block, owner)``, naming the owner as its recorder, and the reader needs no transaction of its
+own before its first byte (the SDK uses such a record for one download; later ones record their own). Every
+read is still in the log before a node serves it; what changes is who signs the entry, and one block less
+on the reader's way to its first byte.
 
 FileBank is reached through the ``FileRegistry`` protocol (house rule 2).
 """
@@ -86,11 +93,13 @@ class AccessRevoked:
 
 @dataclass(frozen=True)
 class AccessRecorded:
-    """``who`` read (is about to read) ``file_id`` at ``block``."""
+    """``who`` read (is about to read) ``file_id`` at ``block``; ``recorder`` signed the record: ``who`` itself,
+    or the owner granting it (``grant_and_record``)."""
 
     file_id: FileId
     who: AccountId
     block: BlockNumber
+    recorder: AccountId
 
 
 class UnknownFile(DispatchError):
@@ -125,10 +134,12 @@ class StorageAccess(Pallet[StorageAccessConfig]):
 
     keys = StorageMap(ACCOUNT_ID, X25519_KEY, docs="Each account's X25519 encryption key.")
     grants = StorageDoubleMap(H256, ACCOUNT_ID, BYTES, docs="The data key of a file sealed to each grantee.")
-    access_log = StorageDoubleMap(H256, U32, Tuple(ACCOUNT_ID, U32), hasher2=Hasher.Twox64Concat,
-                                  docs="Every recorded read of a file, in order: (who, block).")
+    access_log = StorageDoubleMap(H256, U32, Tuple(ACCOUNT_ID, U32, ACCOUNT_ID), hasher2=Hasher.Twox64Concat,
+                                  docs="Every recorded read of a file, in order: (who, block, recorder), the "
+                                       "recorder being who itself or the owner that granted it.")
     access_count = StorageMap(H256, U32, default=0, docs="How many reads `AccessLog` holds for a file.")
-    last_access = StorageDoubleMap(H256, ACCOUNT_ID, U32, docs="The block of each grantee's latest access record.")
+    last_access = StorageDoubleMap(H256, ACCOUNT_ID, Tuple(U32, ACCOUNT_ID),
+                                   docs="Each grantee's latest access record: its block and its recorder.")
 
     @call(0, weight=lambda w, key: w.register_key())
     def register_key(self, origin: Origin, key: EncryptionKey) -> None:
@@ -140,13 +151,7 @@ class StorageAccess(Pallet[StorageAccessConfig]):
     @call(1, weight=lambda w, file_id, grantee, sealed_key: w.grant())
     def grant(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup, sealed_key: Bytes) -> None:
         """Give ``grantee`` read access to ``file_id``: ``sealed_key`` is the data key sealed to its key."""
-        self._ensure_owner(origin, file_id)
-        if len(sealed_key) != SEALED_KEY_LENGTH:
-            raise BadSealedKey()
-        if not self.keys.contains(grantee):
-            raise NoKey()
-        self.grants.insert(file_id, grantee, sealed_key)
-        self.deposit_event(AccessGranted(file_id, grantee))
+        self._grant(origin, file_id, grantee, sealed_key)
 
     @call(2, weight=lambda w, file_id, grantee: w.revoke())
     def revoke(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup) -> None:
@@ -166,20 +171,42 @@ class StorageAccess(Pallet[StorageAccessConfig]):
             raise UnknownFile()
         if not self.grants.contains(file_id, who):
             raise NoGrant()
+        self._record(file_id, who, who)
+
+    @call(4, weight=lambda w, file_id, grantee, sealed_key: w.grant_and_record())
+    def grant_and_record(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup, sealed_key: Bytes) -> None:
+        """``grant``, and record ``grantee``'s read of ``file_id`` now, in one transaction: for a grantee about
+        to read, which then needs no ``record_access`` of its own (the entry names the owner as recorder)."""
+        owner = self._grant(origin, file_id, grantee, sealed_key)
+        self._record(file_id, grantee, owner)
+
+    def _grant(self, origin: Origin, file_id: bytes, grantee: bytes, sealed_key: bytes) -> bytes:
+        """Store the grant (checked: owner, sealed key's length, grantee's key); the owner."""
+        owner = self._ensure_owner(origin, file_id)
+        if len(sealed_key) != SEALED_KEY_LENGTH:
+            raise BadSealedKey()
+        if not self.keys.contains(grantee):
+            raise NoKey()
+        self.grants.insert(file_id, grantee, sealed_key)
+        self.deposit_event(AccessGranted(file_id, grantee))
+        return owner
+
+    def _record(self, file_id: bytes, who: bytes, recorder: bytes) -> None:
         n = self.block_number()
         index = self.access_count.get(file_id)
-        self.access_log.insert(file_id, index, (who, n))
+        self.access_log.insert(file_id, index, (who, n, recorder))
         self.access_count.insert(file_id, index + 1)
-        self.last_access.insert(file_id, who, n)
-        self.deposit_event(AccessRecorded(file_id, who, n))
+        self.last_access.insert(file_id, who, (n, recorder))
+        self.deposit_event(AccessRecorded(file_id, who, n, recorder))
 
-    def _ensure_owner(self, origin: Origin, file_id: bytes) -> None:
+    def _ensure_owner(self, origin: Origin, file_id: bytes) -> bytes:
         who = ensure_signed(origin)
         owner = self.config.files.file_owner(file_id)
         if owner is None:
             raise UnknownFile()
         if owner != who:
             raise NotFileOwner()
+        return owner
 
     def integrity_test(self) -> None:
         assert self.config.access_window > 0, "an access record must let its account read for a block at least"

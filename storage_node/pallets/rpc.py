@@ -155,8 +155,8 @@ def storage_access_log(runtime: RuntimeBase, args: list) -> dict | None:
     end = min(count, first + limit)
     items = []
     for index in range(first, end):
-        who, block = access.access_log.get(file_id, index)
-        items.append({"index": index, "account": account(who), "block": block})
+        who, block, recorder = access.access_log.get(file_id, index)
+        items.append({"index": index, "account": account(who), "block": block, "recorder": account(recorder)})
     return page(items, str(end) if end < count else None)
 
 

@@ -89,6 +89,7 @@ class StorageAccessWeightInfo(Protocol):
     def grant(self) -> Weight: ...
     def revoke(self) -> Weight: ...
     def record_access(self) -> Weight: ...
+    def grant_and_record(self) -> Weight: ...
 
 
 class StorageAccessWeights:
@@ -103,3 +104,6 @@ class StorageAccessWeights:
 
     def record_access(self) -> Weight:
         return Weight(25 * US + 3 * READ + 3 * WRITE, 300)
+
+    def grant_and_record(self) -> Weight:
+        return Weight(40 * US + 3 * READ + 4 * WRITE, 400)

@@ -140,9 +140,10 @@ class ChainView:
         last = await self.client.query("StorageAccess", "LastAccess", [file_id, who])
         if last is None:
             return False
+        block, _ = last  # recorded by the grantee, or by the owner with the grant: either logs the read
         header = await self.client.get_block_header()
         window = self.client.get_constant("StorageAccess", "AccessWindow")
-        return header is not None and header.number - last <= window
+        return header is not None and header.number - block <= window
 
     async def registered(self) -> NodeInfo | None:
         """This node's ``StorageNodes.Nodes`` entry (None before it registers)."""

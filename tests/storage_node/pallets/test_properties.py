@@ -38,6 +38,8 @@ def calls(file_id: bytes, manifest: bytes, challenge_ids: list[int]) -> st.Searc
             "endpoint": st.binary(max_size=300), "capacity": st.integers(0, CAPACITY)})),
         st.tuples(st.just("StorageAccess"), st.just("grant"), st.fixed_dictionaries({
             "file_id": file_ids, "grantee": ACCOUNTS, "sealed_key": st.binary(max_size=100)})),
+        st.tuples(st.just("StorageAccess"), st.just("grant_and_record"), st.fixed_dictionaries({
+            "file_id": file_ids, "grantee": ACCOUNTS, "sealed_key": st.binary(max_size=100)})),
         st.tuples(st.just("StorageAccess"), st.just("revoke"), st.fixed_dictionaries({
             "file_id": file_ids, "grantee": ACCOUNTS})),
         st.tuples(st.just("StorageAccess"), st.just("record_access"), st.fixed_dictionaries({"file_id": file_ids})),

@@ -32,7 +32,8 @@ def rpc(ext: TestExternalities, name: str, *args: object):
 
 @pytest.fixture(scope="module")
 def ext() -> TestExternalities:
-    """Three files of ALICE's (two confirmed, one pending), BOB reading one of them twice, and the node holding
+    """Three files of ALICE's (two confirmed, one pending), BOB reading one of them twice (the first read recorded
+    by ALICE with the grant, the second by BOB), and the node holding
     the first fragment of the first file leaving, so its fragments are being repaired."""
     ext = new_ext(nodes=7)
     with ext:
@@ -43,7 +44,8 @@ def ext() -> TestExternalities:
             ext.dispatch(Origin.signed(who), "StorageAccess", "register_key", key=KEY)
         fid = files[0].file_id
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=BOB, sealed_key=SEALED)
-        ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=BOB,
+                     sealed_key=SEALED)
         ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
         leaver = ext.pallet(FileBank).placements.get(fid, 0)[0]
         ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
@@ -99,9 +101,10 @@ def test_storage_repairs_names_the_orders_of_the_leaving_nodes_fragments(ext):
 def test_storage_access_log_pages_oldest_first(ext):
     fid = "0x" + ext.files[0].file_id.hex()
     first = rpc(ext, "storage_accessLog", fid, None, 1)
-    assert first["items"] == [{"index": 0, "account": ss58_encode(BOB), "block": 1}] and first["next"] == "1"
+    assert first["items"] == [{"index": 0, "account": ss58_encode(BOB), "block": 1, "recorder": ss58_encode(ALICE)}]
+    assert first["next"] == "1"
     rest = rpc(ext, "storage_accessLog", fid, first["next"])
-    assert [r["index"] for r in rest["items"]] == [1] and rest["next"] is None
+    assert [(r["index"], r["recorder"]) for r in rest["items"]] == [(1, ss58_encode(BOB))] and rest["next"] is None
     assert rpc(ext, "storage_accessLog", "0x" + ext.files[1].file_id.hex()) == {"items": [], "next": None}
     assert rpc(ext, "storage_accessLog", UNKNOWN) is None
 

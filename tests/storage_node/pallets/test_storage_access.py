@@ -58,20 +58,56 @@ def test_grant_stores_the_sealed_key_for_the_grantee():
         assert_last_event(ext, AccessGranted(stored.file_id, BOB))
 
 
+@pytest.mark.parametrize("call", ["grant", "grant_and_record"])
 @pytest.mark.parametrize("who, file_id, grantee, sealed, error", [
-    (BOB, None, BOB, SEALED, NotFileOwner),
+    (BOB, None, BOB, SEALED, NotFileOwner),  # a grantee cannot grant itself (nor record for itself this way)
+    (CHARLIE, None, BOB, SEALED, NotFileOwner),
     (ALICE, b"\x01" * 32, BOB, SEALED, UnknownFile),
     (ALICE, None, BOB, SEALED[:79], BadSealedKey),
     (ALICE, None, BOB, SEALED + b"\x00", BadSealedKey),
     (ALICE, None, CHARLIE, SEALED, NoKey),
 ])
-def test_grant_refuses_bad_input_and_changes_nothing(who, file_id, grantee, sealed, error):
+def test_grant_refuses_bad_input_and_changes_nothing(call, who, file_id, grantee, sealed, error):
     ext = new_ext()
     with ext:
         stored = declare(ext, ALICE, 1000)
         ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
-        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "StorageAccess", "grant",
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "StorageAccess", call,
                     file_id=file_id or stored.file_id, grantee=grantee, sealed_key=sealed)
+        assert_noop(ext, BadOrigin, ext.dispatch, Origin.none(), "StorageAccess", call,
+                    file_id=stored.file_id, grantee=BOB, sealed_key=SEALED)
+
+
+def test_grant_and_record_grants_and_logs_the_read_as_recorded_by_the_owner():
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        fid = stored.file_id
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=BOB,
+                     sealed_key=SEALED)
+        assert ext.events()[-2:] == [AccessGranted(fid, BOB), AccessRecorded(fid, BOB, 1, ALICE)]
+        assert access(ext).grants.get(fid, BOB) == SEALED
+        assert access(ext).access_log.get(fid, 0) == (BOB, 1, ALICE)
+        assert access(ext).access_count.get(fid) == 1 and access(ext).last_access.get(fid, BOB) == (1, ALICE)
+        next_block(ext)
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)  # a later read: its own
+        assert access(ext).access_log.get(fid, 1) == (BOB, 2, BOB) and access(ext).last_access.get(fid, BOB) == (2, BOB)
+
+
+def test_a_revoked_grantee_recorded_by_the_owner_loses_its_access_record():
+    ext = new_ext()
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        fid = stored.file_id
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=BOB,
+                     sealed_key=SEALED)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid, grantee=BOB)
+        assert access(ext).last_access.get(fid, BOB) is None and access(ext).grants.get(fid, BOB) is None
+        assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=BOB, sealed_key=SEALED)
+        assert access(ext).last_access.get(fid, BOB) is None  # granted again, but no read recorded since
 
 
 def test_the_access_log_records_every_access_in_order():
@@ -82,14 +118,15 @@ def test_the_access_log_records_every_access_in_order():
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "register_key", key=KEY)
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=ALICE, sealed_key=SEALED)
         ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
-        assert_last_event(ext, AccessRecorded(fid, BOB, 1))
+        assert_last_event(ext, AccessRecorded(fid, BOB, 1, BOB))
         next_block(ext)
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "record_access", file_id=fid)
         ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
-        assert_last_event(ext, AccessRecorded(fid, BOB, 2))
+        assert_last_event(ext, AccessRecorded(fid, BOB, 2, BOB))
         assert access(ext).access_count.get(fid) == 3
-        assert [access(ext).access_log.get(fid, i) for i in range(3)] == [(BOB, 1), (ALICE, 2), (BOB, 2)]
-        assert access(ext).last_access.get(fid, BOB) == 2
+        assert [access(ext).access_log.get(fid, i) for i in range(3)] == [(BOB, 1, BOB), (ALICE, 2, ALICE),
+                                                                         (BOB, 2, BOB)]
+        assert access(ext).last_access.get(fid, BOB) == (2, BOB)
 
 
 def test_record_access_needs_a_grant_and_a_file():
@@ -119,4 +156,4 @@ def test_revoke_stops_record_access_and_clears_the_last_access():
         assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
         assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid,
                     grantee=BOB)
-        assert access(ext).access_log.get(fid, 0) == (BOB, ext.pallet(System).number.get())  # history stays
+        assert access(ext).access_log.get(fid, 0) == (BOB, ext.pallet(System).number.get(), BOB)  # history stays

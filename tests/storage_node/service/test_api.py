@@ -225,7 +225,7 @@ async def submit(client: AsyncClient, signer: Keypair, pallet: str, call: str, a
     assert receipt.is_success, receipt.error_message
 
 
-async def test_a_grantee_is_served_after_recording_access_and_refused_after_revoke(client, tmp_path):
+async def test_a_grantee_is_served_after_an_access_record_and_refused_after_revoke(client, tmp_path):
     async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
         coded = await declared(client, encrypted=True)
         account = (await placement(client, coded))[0]
@@ -245,6 +245,15 @@ async def test_a_grantee_is_served_after_recording_access_and_refused_after_revo
         assert await read_as_bob() == 200
         await submit(client, ALICE, "StorageAccess", "revoke", {"file_id": coded.file_id, "grantee": BOB.public})
         assert await read_as_bob() == 403
+
+        # the owner records Bob's read with the grant: served with no record of Bob's own, until revoked
+        grant = {"file_id": coded.file_id, "grantee": BOB.public, "sealed_key": seal_key(new_data_key(), bob_key)}
+        await submit(client, ALICE, "StorageAccess", "grant_and_record", grant)
+        assert await read_as_bob() == 200
+        await submit(client, ALICE, "StorageAccess", "revoke", {"file_id": coded.file_id, "grantee": BOB.public})
+        assert await read_as_bob() == 403
+        await submit(client, ALICE, "StorageAccess", "grant", grant)
+        assert await read_as_bob() == 403  # granted again, but the old record went with the revoke
 
 
 async def test_fragments_of_a_deleted_file_are_dropped(client, tmp_path):
