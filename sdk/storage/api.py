@@ -15,11 +15,12 @@ the storage pallets through :mod:`sdk.storage.ledger` or submits one of their ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.download import DownloadTarget, download
-from sdk.storage.errors import NoEncryptionKey
 from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.records import (
     AccessRecord,
@@ -33,7 +34,7 @@ from sdk.storage.records import (
 from sdk.storage.source import UploadSource
 from sdk.storage.transfer import ProgressCallback, TransferConfig, first_error
 from sdk.storage.upload import upload
-from storage_node.crypto import seal_key, x25519_keypair_from
+from storage_node.crypto import x25519_keypair_from
 
 __all__ = ["StorageApi"]
 
@@ -49,12 +50,16 @@ class StorageApi:
     # --- transfers -----------------------------------------------------------------------------------
 
     async def upload(self, source: UploadSource, *, private: bool = True, k: int | None = None, m: int | None = None,
-                     progress: ProgressCallback | None = None) -> FileId:
+                     readers: Sequence[AccountLike] = (), progress: ProgressCallback | None = None) -> FileId:
         """Store a file (a path, bytes or a binary file-like object); returns its id once every fragment is
         confirmed on-chain. ``private`` files are encrypted before they leave this machine; ``k`` and ``m``
-        default to the chain's presets. ``progress`` is called with a :class:`~sdk.storage.transfer.Progress`."""
+        default to the chain's presets. A private file's ``readers`` are granted it with their reads recorded
+        (:meth:`grant` with ``record_access``) in the declaration's block, for accounts about to download it;
+        :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
+        called with a :class:`~sdk.storage.transfer.Progress`."""
         with first_error():
-            return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config)
+            return await upload(self.ledger, source, private=private, k=k, m=m,
+                                readers=[account_argument(a) for a in readers], progress=progress, config=self.config)
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
@@ -108,16 +113,25 @@ class StorageApi:
         if await self.ledger.encryption_key(self.ledger.signer.public) != public:
             await self.ledger.submit([("StorageAccess", "register_key", {"key": public})])
 
-    async def grant(self, file_id: FileId | str, account: AccountLike) -> None:
+    async def grant(self, file_id: FileId | str, account: AccountLike, *, record_access: bool = False) -> None:
         """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,
-        goes on-chain. Raises :class:`NoEncryptionKey` if the account registered none."""
-        fid, grantee = parse_file_id(file_id), account_argument(account)
-        recipient = await self.ledger.encryption_key(grantee)
-        if recipient is None:
-            raise NoEncryptionKey(f"0x{grantee.hex()} has registered no encryption key")
-        data_key = await self.ledger.data_key(fid)
-        await self.ledger.submit([("StorageAccess", "grant", {"file_id": fid, "grantee": grantee,
-                                                              "sealed_key": seal_key(data_key, bytes(recipient))})])
+        goes on-chain. ``record_access`` also logs the account's read in the same transaction, for a reader
+        about to download (the log names this signer as the recorder; the reader's download then needs no
+        transaction of its own). Raises :class:`NoEncryptionKey` if the account registered none."""
+        await self.grant_all([(file_id, account)], record_access=record_access)
+
+    async def grant_all(self, grants: Sequence[tuple[FileId | str, AccountLike]], *,
+                        record_access: bool = False) -> None:
+        """:meth:`grant` for each (file, account) pair, as consecutive transactions in one block; nothing is
+        signed if any account registered no key (:class:`NoEncryptionKey`)."""
+        ledger = self.ledger
+        pairs = [(parse_file_id(file_id), account_argument(account)) for file_id, account in grants]
+        recipients = {grantee: await ledger.recipient_key(grantee) for grantee in dict.fromkeys(g for _, g in pairs)}
+        data_keys = {fid: await ledger.data_key(fid) for fid in dict.fromkeys(fid for fid, _ in pairs)}
+        calls = [ledger.grant_call(fid, grantee, data_keys[fid], recipients[grantee], record_access=record_access)
+                 for fid, grantee in pairs]
+        if calls:
+            await self.ledger.submit(calls)
 
     async def revoke(self, file_id: FileId | str, account: AccountLike) -> None:
         """Remove ``account``'s grant: nodes stop serving it the file's fragments."""
@@ -126,7 +140,7 @@ class StorageApi:
 
     async def access_log(self, file_id: FileId | str) -> list[AccessRecord]:
         """Every recorded read of the file, oldest first."""
-        return [AccessRecord(index, who, block) for index, who, block in await self.ledger.access_log(parse_file_id(file_id))]
+        return [AccessRecord(*entry) for entry in await self.ledger.access_log(parse_file_id(file_id))]
 
     # --- nodes ---------------------------------------------------------------------------------------
 

@@ -161,10 +161,12 @@ def revoke(rpc: str, key: str, file_id: str, account: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @chain_options
 def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
-    """Every recorded read of FILE_ID: who, at which block."""
+    """Every recorded read of FILE_ID: who, at which block, recorded by whom (the reader, or the owner with the
+    grant)."""
     with user_client(rpc, key) as client:
         records = client.storage.access_log(file_id)
-    _show(records, as_json, ("#", "account", "block"), lambda r: (str(r.index), "0x" + r.account.hex(), str(r.block)))
+    _show(records, as_json, ("#", "account", "block", "recorded by"),
+          lambda r: (str(r.index), "0x" + r.account.hex(), str(r.block), "0x" + r.recorder.hex()))
 
 
 @storage.command()

@@ -2,9 +2,13 @@
 
 The manifest is rebuilt from the chain with read proofs against the finalized header, so the segment roots
 every fragment is checked against come from consensus, not from whichever RPC node answered. For a private
-file the reader needs the data key: the owner opens its own grant; anyone else first records the access
-on-chain (``StorageAccess.record_access``, waited for to inclusion: nodes serve a grantee's reads only
-against such a record, which makes the access log complete), then opens the grant sealed to it.
+file the reader needs the data key: the owner opens its own grant; anyone else opens the grant sealed to it
+and needs an access record on-chain before any node serves it a byte (nodes serve a grantee's reads only
+against a record within ``AccessWindow`` blocks, which makes the access log complete). So the reader first
+records the access (``StorageAccess.record_access``, waited for to inclusion), unless its granter recorded
+this read with the grant (``grant_and_record``, as a compute job's submitter does for its providers and a
+provider for the submitter of its private outputs) and no earlier download used that record
+(:meth:`~sdk.storage.ledger.Ledger.granted_read`): one entry in the log per download either way.
 
 Per segment, k fragments are fetched in parallel, data fragments first (decoding them is a copy, not a
 matrix product). Each is checked on its own (:func:`sdk.storage.wire.check_fragment_body`): the roots it
@@ -71,13 +75,14 @@ async def download(ledger: Ledger, file_id: bytes, out: DownloadTarget, *, progr
 
 
 async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
-    """The private file's data key, from the signer's grant (recording the access first if it is not the owner)."""
+    """The private file's data key, from the signer's grant (recording the access first if it is not the owner
+    and its granter did not record this read)."""
     try:
         signer = ledger.signer
     except NoSigner:
         raise NoSigner(f"file 0x{stored.file_id.hex()} is private: reading it needs a signer") from None
     data_key = await ledger.data_key(stored.file_id)
-    if signer.public != stored.info.owner:
+    if signer.public != stored.info.owner and not await ledger.granted_read(stored.file_id, signer.public):
         await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
     return data_key
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
-from sdk.storage.errors import AccessDenied, FileNotFound, NoSigner, TransactionFailed
+from sdk.storage.errors import AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, TransactionFailed
 from sdk.storage.nodes import NodeAddress
 from storage_node.chunks import Hash32
-from storage_node.crypto import DecryptionError, open_sealed_key, x25519_keypair_from
+from storage_node.crypto import DecryptionError, open_sealed_key, seal_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 
 if TYPE_CHECKING:  # the pallets' record types, decoded by the runtime's codecs
@@ -72,6 +72,8 @@ class Ledger:
     def __init__(self, chain: AsyncClient, signer: Keypair | None) -> None:
         self.chain = chain
         self._signer = signer
+        self._granted_reads: set[tuple[bytes, bytes, int]] = set()
+        """(file, reader, block) of the granters' access records a download used (:meth:`granted_read`)."""
 
     @property
     def signer(self) -> Keypair:
@@ -184,11 +186,43 @@ class Ledger:
         except DecryptionError:
             raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
 
-    async def access_log(self, file_id: bytes) -> list[tuple[int, bytes, int]]:
-        """Every recorded read: (index, account, block), in order."""
-        log = [(index, who, block) async for index, (who, block)
+    async def access_log(self, file_id: bytes) -> list[tuple[int, bytes, int, bytes]]:
+        """Every recorded read: (index, account, block, recorder), in order."""
+        log = [(index, who, block, recorder) async for index, (who, block, recorder)
                in self.chain.query_map("StorageAccess", "AccessLog", [file_id], page_size=1000)]
         return sorted(log)
+
+    async def granted_read(self, file_id: bytes, account: bytes) -> bool:
+        """Whether ``account`` may read the file now against the access record its granter made for it with
+        the grant (``grant_and_record``): that record is ``account``'s latest, at least half of ``AccessWindow``
+        is left of it at the best block (for the fetch), and no download through this ledger used it yet (it
+        logs one read; a later download records its own)."""
+        last = await self.chain.query("StorageAccess", "LastAccess", [file_id, account])
+        if last is None:
+            return False
+        block, recorder = last
+        if recorder == account or (file_id, account, block) in self._granted_reads:
+            return False
+        head = await self.chain.get_block_header()
+        if head is None or head.number - block > self.chain.get_constant("StorageAccess", "AccessWindow") // 2:
+            return False
+        self._granted_reads.add((file_id, account, block))
+        return True
+
+    async def recipient_key(self, account: bytes) -> bytes:
+        """The X25519 key a grant to ``account`` is sealed to; :class:`NoEncryptionKey` if it registered none."""
+        recipient = await self.encryption_key(account)
+        if recipient is None:
+            raise NoEncryptionKey(f"0x{account.hex()} has registered no encryption key")
+        return bytes(recipient)
+
+    @staticmethod
+    def grant_call(file_id: bytes, grantee: bytes, data_key: bytes, recipient: bytes, *,
+                   record_access: bool = False) -> tuple[str, str, dict[str, Any]]:
+        """The call granting ``grantee`` the file: ``data_key`` sealed to ``recipient`` (its X25519 key);
+        ``record_access`` makes it ``grant_and_record`` (the grantee's read logged in the same transaction)."""
+        return ("StorageAccess", "grant_and_record" if record_access else "grant",
+                {"file_id": file_id, "grantee": grantee, "sealed_key": seal_key(data_key, recipient)})
 
     # --- transactions --------------------------------------------------------------------------------
 

@@ -109,8 +109,10 @@ class StorageNode(Record):
 
 @dataclass(frozen=True)
 class AccessRecord(Record):
-    """One recorded read of a private file: who, at which block (``StorageAccess.AccessLog``)."""
+    """One recorded read of a private file: who, at which block, and who signed the record: the reader itself,
+    or the owner who recorded it with the grant (``StorageAccess.AccessLog``)."""
 
     index: int
     account: bytes
     block: int
+    recorder: bytes

@@ -23,6 +23,7 @@ class BlockingStorageApi(BlockingApi[StorageApi]):
     delete = blocking(StorageApi.delete)
     register_key = blocking(StorageApi.register_key)
     grant = blocking(StorageApi.grant)
+    grant_all = blocking(StorageApi.grant_all)
     revoke = blocking(StorageApi.revoke)
     access_log = blocking(StorageApi.access_log)
     nodes = blocking(StorageApi.nodes)

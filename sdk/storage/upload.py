@@ -14,7 +14,8 @@ window of segments in flight in each pass, whatever the file's size.
 
 **Declaration.** ``FileBank.declare`` (with, for a private file, ``StorageAccess.register_key`` first if
 the signer's X25519 key is not on chain, and the grant of the sealed data key to the signer itself after
-it) goes out as consecutive transactions in one block. The chain answers with the placements.
+it, then to each of the upload's ``readers`` with its read recorded) goes out as consecutive transactions in
+one block. The chain answers with the placements.
 
 **Pushing and activation.** Every fragment goes to its node by ``PUT``, ``window`` segments at a time. A
 node that refuses a fragment outright (bad request, not the owner, roots it disagrees with) is not asked for
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import anyio
 from blake3 import blake3
@@ -46,7 +47,7 @@ from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for
 from sdk.storage.wire import encode_body_prefix, fragment_path
 from storage_node.auth import body_hash
 from storage_node.chunks import Hash32, segment_root
-from storage_node.crypto import new_data_key, seal_key, x25519_keypair_from
+from storage_node.crypto import new_data_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 from storage_node.params import MANIFEST_VERSION, SALT_LENGTH
 
@@ -60,8 +61,9 @@ Body = tuple[bytes, bytes]
 
 
 async def upload(ledger: Ledger, source: UploadSource, *, private: bool, k: int | None, m: int | None,
-                 progress: ProgressCallback | None, config: TransferConfig) -> bytes:
-    """Store ``source`` on the storage network; returns the file id once the chain marks the file active."""
+                 readers: Sequence[bytes] = (), progress: ProgressCallback | None, config: TransferConfig) -> bytes:
+    """Store ``source`` on the storage network; returns the file id once the chain marks the file active. A
+    private file is granted to ``readers`` with their reads recorded, in the declaration's block."""
     signer = ledger.signer
     defaults = ledger.defaults()
     source_reader = await anyio.to_thread.run_sync(Source, source)  # a pipe is spooled to disk first
@@ -76,7 +78,7 @@ async def upload(ledger: Ledger, source: UploadSource, *, private: bool, k: int 
         except ValueError as exc:  # the coder's InvalidParametersError
             raise BadArgument(f"k={draft.k}, m={draft.m}: {exc}") from None
         run = _Upload(ledger, reader, draft, codec, config, progress or no_progress)
-        return await run.execute(data_key)
+        return await run.execute(data_key, readers if private else ())
 
 
 class _Upload:
@@ -108,7 +110,7 @@ class _Upload:
         self.activated = anyio.Event()
         self.wake = anyio.Event()
 
-    async def execute(self, data_key: bytes | None) -> bytes:
+    async def execute(self, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
         manifest = self.manifest
         await self._compute_roots()
         self.manifest = manifest = replace(manifest, segment_roots=tuple(segment_root(r) for r in self.roots))
@@ -120,7 +122,7 @@ class _Upload:
         size = manifest.size
         async with self.ledger.file_events() as events:
             self.progress(Progress("declare", 0, size))
-            block = await self._declare(data_key)
+            block = await self._declare(data_key, readers)
             self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
             async with NodeHttp(self.ledger.signer, timeout=self.config.http_timeout,
                                 connections_per_node=self.config.connections_per_node) as http:
@@ -161,16 +163,19 @@ class _Upload:
 
     # --- declaration -------------------------------------------------------------------------------
 
-    async def _declare(self, data_key: bytes | None) -> bytes:
-        """Declare the file (and grant its data key to the signer); returns the including block's hash."""
+    async def _declare(self, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
+        """Declare the file (and grant its data key to the signer, then to ``readers`` with their reads
+        recorded); returns the including block's hash."""
         ledger, manifest = self.ledger, self.manifest
         calls = [("FileBank", "declare", {"manifest": manifest.encode()})]
         if data_key is not None:
             _, public = x25519_keypair_from(ledger.signer)
             if await ledger.encryption_key(ledger.signer.public) != public:
                 calls.insert(0, ("StorageAccess", "register_key", {"key": public}))
-            calls.append(("StorageAccess", "grant", {"file_id": manifest.file_id(), "grantee": ledger.signer.public,
-                                                     "sealed_key": seal_key(data_key, public)}))
+            calls.append(ledger.grant_call(manifest.file_id(), ledger.signer.public, data_key, public))
+            calls.extend([ledger.grant_call(manifest.file_id(), reader, data_key, await ledger.recipient_key(reader),
+                                            record_access=True)
+                          for reader in readers if reader != ledger.signer.public])
         receipts = await ledger.submit(calls)
         block = receipts[0].block_hash
         assert block is not None

@@ -148,6 +148,38 @@ async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
             assert len(await alice.storage.access_log(file_id)) == 2
 
 
+async def test_a_read_recorded_with_the_grant_spares_one_download_its_own_record(alice, network):
+    """Bob as a reader of Alice's upload: granted with his read recorded in the declaration's block, so his
+    first download signs nothing (the log's entry is Alice's, made for him) and his second records its own;
+    ``grant_all`` does the same for a file already stored. A reader with no key refuses the upload before
+    anything is declared."""
+    alice_account, bob_account = Keypair.from_uri("//Alice").public, Keypair.from_uri("//Bob").public
+    data = os.urandom(SEGMENT + 7)
+    async with AsyncClient(network.url, signer="//Bob") as bob:
+        with anyio.fail_after(DEADLINE):
+            await bob.storage.register_key()
+            file_id = await alice.storage.upload(data, readers=[bob_account])
+            assert [(r.account, r.recorder) for r in await alice.storage.access_log(file_id)] == [
+                (bob_account, alice_account)]
+            nonce = await bob.get_account_nonce(bob_account)
+            assert await download(bob, file_id) == data
+            assert await bob.get_account_nonce(bob_account) == nonce  # no transaction of Bob's
+            assert len(await alice.storage.access_log(file_id)) == 1
+            assert await download(bob, file_id) == data
+            assert [(r.account, r.recorder) for r in await alice.storage.access_log(file_id)] == [
+                (bob_account, alice_account), (bob_account, bob_account)]
+
+            stored = await alice.storage.upload(data)
+            await alice.storage.grant_all([(stored, bob_account)], record_access=True)
+            assert await download(bob, stored) == data
+            assert [r.recorder for r in await alice.storage.access_log(stored)] == [alice_account]
+
+            before = await alice.storage.ls()
+            with pytest.raises(NoEncryptionKey):
+                await alice.storage.upload(data, readers=[Keypair.from_uri("//Charlie").public])
+            assert await alice.storage.ls() == before
+
+
 class ChangingFile(io.BytesIO):
     """A file someone rewrites while it is uploaded: once read through, it reads back other bytes."""
 
