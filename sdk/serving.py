@@ -1,13 +1,14 @@
 """What Cairn's daemons share to serve HTTP: the plumbing under their raw ASGI apps, and hypercorn's trio worker.
 
-The storage node and the DA node each answer a few routes with a raw ASGI app (no framework: their bodies are
-bounded, and the storage node's streamed to disk, by hand). What does not depend on their routes lives here,
-in the SDK package because both daemons may import it without one layer depending on the other: the lifespan
-protocol, a request's headers, its declared length and its body read within a limit, plain and JSON error
-replies (``{"error": <code>, "message": <text>}``), :func:`serve`, which runs an app with hypercorn's trio
-worker and reports the port it bound (port 0 allowed), and :func:`write_endpoints`, which tells the devnet
-launcher and the tests that port. :func:`run_daemon` is the life of every daemon's command (``cairn
-storage-node``, ``da-node``, ``provider``): start, report the port, run until SIGINT or SIGTERM, stop cleanly.
+The daemons (storage node, DA node, provider, dashboard) each answer a few routes with a raw ASGI app (no
+framework: their bodies are bounded, and the storage node's streamed to disk, by hand). What does not depend on
+their routes lives here, in the SDK package because every daemon may import it without one layer depending on
+the other: the :class:`HttpApp` base that answers the lifespan protocol and hands on HTTP requests, a
+request's headers, its declared length and its body read within a limit, plain and JSON error replies
+(``{"error": <code>, "message": <text>}``), :func:`serve`, which runs an app with hypercorn's trio worker and
+reports the port it bound (port 0 allowed), and :func:`write_endpoints`, which tells the devnet launcher and
+the tests that port. :func:`run_daemon` is the life of every daemon's command (``cairn storage-node``,
+``da-node``, ``provider``): start, report the port, run until SIGINT or SIGTERM, stop cleanly.
 
 Each daemon keeps its own error codes (they are its wire format): a body this module will not take raises a
 :class:`BodyError`, which the daemon turns into its own refusal.
@@ -33,7 +34,7 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from sdk.chain import ChainClientError
 
-__all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "BodyError", "BodyTooLarge", "ClientGone",
+__all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
            "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
            "daemon_logging", "chain_rpc_option"]
@@ -76,6 +77,21 @@ async def lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class HttpApp:
+    """The base of the daemons' ASGI apps: it answers the server's lifespan messages, ignores other non-HTTP
+    scopes, and hands each HTTP request to :meth:`handle`."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one HTTP request."""
+        raise NotImplementedError
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

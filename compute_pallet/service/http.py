@@ -11,25 +11,20 @@ import json
 from collections.abc import Callable, Mapping
 
 from compute_pallet.service.metrics import CONTENT_TYPE, ProviderMetrics
-from sdk.serving import Receive, Scope, Send, lifespan, respond, respond_error
+from sdk.serving import HttpApp, Receive, Scope, Send, respond, respond_error
 
 __all__ = ["ProviderApi"]
 
 HEALTH_PATHS = ("/v1/health", "/health")
 
 
-class ProviderApi:
+class ProviderApi(HttpApp):
     """A raw ASGI app; ``health()`` gives the health document at request time."""
 
     def __init__(self, metrics: ProviderMetrics, health: Callable[[], Mapping[str, object]]) -> None:
         self.metrics, self.health = metrics, health
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if path not in (*HEALTH_PATHS, "/metrics"):
             await respond_error(send, 404, "NotFound", f"no route {path[:100]}")

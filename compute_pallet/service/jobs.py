@@ -8,12 +8,14 @@ restart mid-job:
    waiting for a commitment: run the job (again, unless the journal already has its result). A committed
    slot: reveal with the journaled salt (without a record nothing can be revealed: the slot is handed back).
 2. **Run.** Download every input through ``client.storage.download`` (a private input may not be granted
-   yet: refusals are retried until the commit deadline), run the kind in a subprocess under the job's limits
+   yet: refusals are retried until the commit deadline; the submitter's grant records this provider's read,
+   so the download needs no transaction), run the kind in a subprocess under the job's limits
    (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
    no-show); a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
    written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
-   granted to the submitter); the reveal names them in the runner's order, ``result.json`` last.
+   granted to the submitter, its read recorded, in the declaration's block); the reveal names them in the
+   runner's order, ``result.json`` last.
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
@@ -212,7 +214,8 @@ class JobWorker:
 
     async def _upload_all(self, job: Job, progress: Progress) -> None:
         """Upload the outputs not uploaded yet, all at once, journaling each file id as its upload completes:
-        private if any input is private, then granted to the submitter."""
+        private if any input is private, then granted to the submitter with its read recorded, in the
+        declaration's block (neither the reveal nor the submitter's download waits for another transaction)."""
         job_id = progress.record.job_id
         private = False
         for file_id in job.inputs:
@@ -220,13 +223,8 @@ class JobWorker:
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:
-            async def attempt() -> bytes:
-                file_id = await self.client.storage.upload(folder / name, private=private)
-                if private:
-                    await self.client.storage.grant(file_id, job.submitter)
-                return file_id
-
-            file_id = await self._retry(job_id, f"upload {name}", attempt, until=job.deadline)
+            file_id = await self._retry(job_id, f"upload {name}", lambda: self.client.storage.upload(
+                folder / name, private=private, readers=[job.submitter]), until=job.deadline)
             await progress.uploaded(name, file_id)
 
         async with trio.open_nursery() as nursery:

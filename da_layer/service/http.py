@@ -75,19 +75,14 @@ class Route:
     max_body: int = 0
 
 
-class App:
+class App(serving.HttpApp):
     """The ASGI application of a list of routes; ``on_error`` hears the kind of every refusal (metrics)."""
 
     def __init__(self, routes: Sequence[Route], *, on_error: Callable[[str], None] = lambda kind: None) -> None:
         self._routes = [(route, re.compile(route.pattern)) for route in routes]
         self._on_error = on_error
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await serving.lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             response = await self._respond(scope, receive)
         except HttpError as exc:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 
 from devnet.dashboard.book import SampleBook
 from sdk.da.wire import parse_blob_id
-from sdk.serving import Receive, Scope, Send, lifespan, respond_error
+from sdk.serving import HttpApp, Receive, Scope, Send, respond_error
 
 __all__ = ["DashboardApi", "StaticFile", "load_static", "INDEX"]
 
@@ -59,7 +59,7 @@ def load_static(package: str = "devnet.dashboard", folder: str = "static") -> di
     return files
 
 
-class DashboardApi:
+class DashboardApi(HttpApp):
     """The ASGI app. ``config`` is what ``/v1/config`` answers; ``health()`` gives the health document at
     request time; ``book`` holds the sampling results."""
 
@@ -70,12 +70,7 @@ class DashboardApi:
         self._book = book
         self._health = health
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
         if not self._serves(path):
             await respond_error(send, 404, "NotFound", f"no route {path[:100]}")

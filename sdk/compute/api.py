@@ -13,8 +13,10 @@
 activity and readability, resources, redundancy, the eligible providers, the escrow against the balance) and
 raises the same typed errors the chain would (:mod:`sdk.compute.errors`), so a refused job escrows nothing.
 Once included, it grants every provider the chain assigned read access to each *private* input the signer
-owns (providers read inputs as any reader does); ``wait`` keeps granting providers assigned later
-(replacements of no-shows, a dispute's extra providers).
+owns, in one block and with each provider's read recorded in the same transaction (providers read inputs as
+any reader does, and need no access record of their own first); ``wait`` keeps granting providers assigned
+later (replacements of no-shows, a dispute's extra providers). A provider's private outputs come granted
+the same way, so ``result`` downloads them without a transaction either.
 """
 
 from __future__ import annotations
@@ -48,7 +50,6 @@ from sdk.compute.lineage import walk
 from sdk.compute.market import Market
 from sdk.compute.records import JobId, JobResult, JobStatus, Lineage, Provider, Slot
 from sdk.storage.api import StorageApi
-from sdk.storage.errors import NoEncryptionKey
 from sdk.storage.records import FileId, parse_file_id
 
 __all__ = ["ComputeApi", "MAX_RESULT_BYTES"]
@@ -158,23 +159,19 @@ class ComputeApi:
         return deadline
 
     async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> set[bytes]:
-        """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet; returns
-        the providers that now hold every grant. One that registered no encryption key cannot be granted: it
-        is left out (a later call grants it once it has one, or the chain replaces it)."""
-        missing: set[bytes] = set()
-
-        async def grant(file_id: bytes, provider: bytes) -> None:
-            if await self.market.ledger.sealed_key(file_id, provider) is None:
-                try:
-                    await self.storage.grant(file_id, provider)
-                except NoEncryptionKey:
-                    missing.add(provider)
-
-        async with anyio.create_task_group() as group:
-            for provider in dict.fromkeys(providers):
-                for file_id in files:
-                    group.start_soon(grant, file_id, provider)
-        return set(providers) - missing
+        """Grant each provider each of ``files`` (the signer's private inputs) it holds no grant for yet, all in
+        one block, each with the provider's read recorded (``grant_and_record``: the provider downloads at
+        once, with no transaction of its own in between); returns the providers that now hold every grant. One
+        that registered no encryption key cannot be granted: it is left out (a later call grants it once it has
+        one, or the chain replaces it)."""
+        if not files:
+            return set(providers)
+        ledger = self.market.ledger
+        keyed = [provider for provider in dict.fromkeys(providers) if await ledger.encryption_key(provider) is not None]
+        missing = [(file_id, provider) for provider in keyed for file_id in files
+                   if await ledger.sealed_key(file_id, provider) is None]
+        await self.storage.grant_all(missing, record_access=True)
+        return set(keyed)
 
     async def status(self, job: JobId) -> JobStatus:
         """Where the job stands: its phase, each slot's provider, status and price, the verified outputs, and

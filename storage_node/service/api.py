@@ -37,8 +37,8 @@ import blake3
 import trio
 
 from sdk.chain import ChainClientError
-from sdk.serving import (BodyTooLarge, ClientGone, MalformedLength, Receive, Scope, Send, body_chunks,
-                         declared_length, lifespan, request_headers, respond, respond_error)
+from sdk.serving import (BodyTooLarge, ClientGone, HttpApp, MalformedLength, Receive, Scope, Send, body_chunks,
+                         declared_length, request_headers, respond, respond_error)
 from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
 from storage_node import chunks
 from storage_node.chunks import ChunkHasher
@@ -82,7 +82,7 @@ class HttpError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FragmentApi:
+class FragmentApi(HttpApp):
     """The ASGI application. ``stored`` receives each fragment once it is safely stored (for confirmation)."""
 
     def __init__(self, store: FragmentStore, chain: ChainView, replay: ReplayGuard, metrics: NodeMetrics,
@@ -94,12 +94,7 @@ class FragmentApi:
         self.limits = limits
         self._clock_ms = clock_ms
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         try:
             if path.startswith(FRAGMENTS_PREFIX) and method == "PUT":

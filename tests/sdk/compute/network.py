@@ -103,10 +103,7 @@ class PlayedProvider:
         files = [output.outputs[n] for n in sorted(output.outputs)] + [record]
         if self.tampering:
             files = [data + b"\0" for data in files[:-1]] + files[-1:]
-        uploaded = [await client.storage.upload(data, private=private) for data in files]
-        if private:
-            for file_id in uploaded:
-                await client.storage.grant(file_id, job.submitter)
+        uploaded = [await client.storage.upload(data, private=private, readers=[job.submitter]) for data in files]
         digest = kinds.result_digest(output.outputs, output.result)
         scores = tuple(output.result.get("shares_ppm", ()))
         salt = secrets.token_bytes(32)
