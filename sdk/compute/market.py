@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # the pallets' record types
 
 __all__ = ["Market"]
 
+READABLE = ("Active", "Degraded")
+"""File states a job may name as input, as the chain's ``StorageInfo`` judges them: every segment keeps k fragments."""
+
 
 class Market:
     """Reads and transactions of the compute pallets through ``chain``, signed by ``signer``."""
@@ -60,14 +63,15 @@ class Market:
 
     async def readable_sizes(self, files: Sequence[bytes], reader: bytes) -> list[int]:
         """Each file's size; the refusal the chain would give a job or task naming a file that does not exist,
-        is not active, or that ``reader`` may not read (private, not its own, no grant)."""
+        is not readable on the network (pending, or lost: a degraded file still has k fragments of every
+        segment, and the chain takes it), or that ``reader`` may not read (private, not its own, no grant)."""
         sizes = []
         for file_id in files:
             info = await self.chain.query("FileBank", "Files", [file_id])
             if info is None:
                 raise UnknownInput(f"no file 0x{file_id.hex()} on chain")
-            if info.status.name != "Active":
-                raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active")
+            if info.status.name not in READABLE:
+                raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active or Degraded")
             if info.encrypted and info.owner != reader and await self.ledger.sealed_key(file_id, reader) is None:
                 raise InputNotReadable(f"file 0x{file_id.hex()} is private and 0x{reader.hex()} holds no grant")
             sizes.append(info.size)
