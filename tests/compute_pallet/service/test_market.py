@@ -4,7 +4,8 @@ uploaded, revealed, verified and paid.
 One module-scoped market (a dev validator, two storage nodes, two honest providers, one of them storage node
 0's account) serves every test here. The public job is submitted with the chain client
 (``ComputeJobs.submit``), as any client would; the private one with ``client.compute``, which grants the
-assigned providers the input after the job is included (the providers retry until it does).
+assigned providers the input, their reads recorded, after the job is included (the providers retry until it
+does), and is granted the private outputs the same way.
 """
 
 from __future__ import annotations
@@ -61,10 +62,17 @@ def test_a_private_input_s_job_waits_for_its_grant_and_returns_private_outputs(m
         assert alice.compute.wait(job_id, timeout=240).state == "Verified"
         result = alice.compute.result(job_id, tmp_path)
         assert load_model(result.paths[0].read_bytes()).layer_sizes == (64, 16, 10)
-        outputs = alice.query("ComputeJobs", "Jobs", [job_id]).outputs
-        assert all(alice.storage.info(fid).encrypted for fid in outputs)
+        job = alice.query("ComputeJobs", "Jobs", [job_id])
+        assert all(alice.storage.info(fid).encrypted for fid in job.outputs)
         with pytest.raises(AccessDenied):
-            bob.storage.download(outputs[0], io.BytesIO())
+            bob.storage.download(job.outputs[0], io.BytesIO())
+        # every read logged before its bytes, each by the file's owner with its grant: no reader signed a record
+        providers = {slot.provider for slot in job.slots}
+        assert sorted((r.account, r.recorder) for r in alice.storage.access_log(dataset)) == sorted(
+            (p, alice.signer.public) for p in providers)
+        for output in job.outputs:
+            (read,) = alice.storage.access_log(output)
+            assert read.account == alice.signer.public and read.recorder in providers
 
 
 def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):

@@ -70,6 +70,11 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
         job = await alice.compute.submit("train", [dataset], TRAIN)
     for uri in PROVIDERS:  # granted at submission: both read the private dataset
         assert await alice.storage.ledger.sealed_key(dataset, _account(uri)) is not None
+    alice_account = alice.signer.public  # ... their reads logged by Alice with the grants, in one block
+    granted_reads = await alice.storage.access_log(dataset)
+    assert sorted((r.account, r.recorder) for r in granted_reads) == sorted((_account(u), alice_account)
+                                                                            for u in PROVIDERS)
+    assert len({r.block for r in granted_reads}) == 1
     with anyio.fail_after(WAIT_S):
         async with anyio.create_task_group() as group:
             group.start_soon(play, market.url, job)
@@ -80,8 +85,13 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
     assert status.paid == sum(PRICES[uri] for uri in PROVIDERS) and status.refunded == status.escrowed - status.paid
     assert status.held == 0 and len(status.outputs) == 2
 
+    nonce = await alice.get_account_nonce(alice_account)
     result = await alice.compute.result(job, tmp_path / "out")
     assert [p.name for p in result.paths] == ["model.safetensors", "result.json"]
+    assert await alice.get_account_nonce(alice_account) == nonce  # the providers logged Alice's reads for her
+    for output in status.outputs:
+        (read,) = await alice.storage.access_log(output)
+        assert read.account == alice_account and read.recorder in {_account(u) for u in PROVIDERS}
     model = load_model(result.paths[0].read_bytes())
     assert model.layer_sizes == (13, 16, 3) and result.result["layers"] == [13, 16, 3]
 
