@@ -58,8 +58,8 @@ class StorageApi:
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
         called with a :class:`~sdk.storage.transfer.Progress`."""
         with first_error():
-            return await upload(self.ledger, source, private=private, k=k, m=m,
-                                readers=[account_argument(a) for a in readers], progress=progress, config=self.config)
+            return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config,
+                                readers=[account_argument(account) for account in readers])
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
@@ -131,7 +131,7 @@ class StorageApi:
         calls = [ledger.grant_call(fid, grantee, data_keys[fid], recipients[grantee], record_access=record_access)
                  for fid, grantee in pairs]
         if calls:
-            await self.ledger.submit(calls)
+            await ledger.submit(calls)
 
     async def revoke(self, file_id: FileId | str, account: AccountLike) -> None:
         """Remove ``account``'s grant: nodes stop serving it the file's fragments."""

@@ -6,10 +6,10 @@ key (``storage_node.crypto.seal_key``: 80 bytes), on chain (``grant``), and revo
 (``revoke``). The owner's own copy of the data key is a grant to itself, made right after ``declare``.
 
 Before reading, a grantee records the access (``record_access``): the chain appends ``(who, block, who)`` to
-the file's ``AccessLog`` and sets ``LastAccess`` to ``(block, who)``; storage nodes serve a private file's fragments only to its
-owner, to a grantee whose ``LastAccess`` is within ``access_window`` blocks, or to a repairer. Reads are
-therefore logged by construction, and a revoke stops ``record_access`` at once (and clears ``LastAccess``,
-so nodes stop serving the revoked account before its window runs out).
+the file's ``AccessLog`` and sets ``LastAccess`` to ``(block, who)``; storage nodes serve a private file's
+fragments only to its owner, to a grantee whose ``LastAccess`` is within ``access_window`` blocks, or to a
+repairer. Reads are therefore logged by construction, and a revoke stops ``record_access`` at once (and
+clears ``LastAccess``, so nodes stop serving the revoked account before its window runs out).
 
 An owner who grants a reader that is about to read (a compute job's providers, a job's submitter reading a
 provider's private outputs) records that read in the same transaction (``grant_and_record``): the entry is

@@ -30,12 +30,11 @@ def access(ext) -> StorageAccess:
     return ext.pallet(StorageAccess)
 
 
-def shared_file(ext):
-    """ALICE's file, with BOB holding a grant."""
+def shared_file(ext, call: str = "grant"):
+    """ALICE's file, with BOB holding a grant made by ``call``."""
     stored = declare(ext, ALICE, 1000)
     ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
-    ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=stored.file_id, grantee=BOB,
-                 sealed_key=SEALED)
+    ext.dispatch(Origin.signed(ALICE), "StorageAccess", call, file_id=stored.file_id, grantee=BOB, sealed_key=SEALED)
     return stored
 
 
@@ -81,28 +80,21 @@ def test_grant_refuses_bad_input_and_changes_nothing(call, who, file_id, grantee
 def test_grant_and_record_grants_and_logs_the_read_as_recorded_by_the_owner():
     ext = new_ext()
     with ext:
-        stored = declare(ext, ALICE, 1000)
-        fid = stored.file_id
-        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
-        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=BOB,
-                     sealed_key=SEALED)
+        fid = shared_file(ext, "grant_and_record").file_id
         assert ext.events()[-2:] == [AccessGranted(fid, BOB), AccessRecorded(fid, BOB, 1, ALICE)]
         assert access(ext).grants.get(fid, BOB) == SEALED
         assert access(ext).access_log.get(fid, 0) == (BOB, 1, ALICE)
         assert access(ext).access_count.get(fid) == 1 and access(ext).last_access.get(fid, BOB) == (1, ALICE)
         next_block(ext)
         ext.dispatch(Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)  # a later read: its own
-        assert access(ext).access_log.get(fid, 1) == (BOB, 2, BOB) and access(ext).last_access.get(fid, BOB) == (2, BOB)
+        assert access(ext).access_log.get(fid, 1) == (BOB, 2, BOB)
+        assert access(ext).last_access.get(fid, BOB) == (2, BOB)
 
 
 def test_a_revoked_grantee_recorded_by_the_owner_loses_its_access_record():
     ext = new_ext()
     with ext:
-        stored = declare(ext, ALICE, 1000)
-        fid = stored.file_id
-        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
-        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=BOB,
-                     sealed_key=SEALED)
+        fid = shared_file(ext, "grant_and_record").file_id
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid, grantee=BOB)
         assert access(ext).last_access.get(fid, BOB) is None and access(ext).grants.get(fid, BOB) is None
         assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
