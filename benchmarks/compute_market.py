@@ -9,8 +9,10 @@ nodes, ``--providers`` providers, no DA nodes), every process on this machine:
   ``client.compute.submit`` → ``wait`` (verified: both providers revealed the same digest and were paid)
   → ``result`` (the model downloaded and checked against the verdict). The overhead is the market's wall
   time minus the local run's, in block times (the chain spec's slot); goal **≤ 6 blocks**. Measured twice:
-  with the dataset public, and private, where the submitter's grants, each provider's access record and
-  the private outputs' grant and access record add transactions. (Uploads beforehand are not timed.)
+  with the dataset public, and private, where the submitter's grants to the assigned providers (one block,
+  each grant recording the provider's read) add a transaction after the assignment; the private outputs
+  come declared with the submitter's grant and read, so neither download signs a record of its own.
+  (Uploads beforehand are not timed.)
 - **Throughput.** ``--jobs`` small ``evaluate`` jobs (the trained model on the held-out split), r = 1,
   submitted at once: jobs completed per minute, from the first submission to the last verdict.
 - **A federated round.** A one-round task with ``--participants`` listed participants, each training the
