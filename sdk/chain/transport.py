@@ -4,7 +4,8 @@
 finds none open, retrying with exponential backoff (:class:`ReconnectPolicy`) until the policy gives up
 (:class:`ConnectionFailed`). Given several endpoints (nodes of one chain), it tries them in turn: a node that
 is down or stalled costs one attempt and the client carries on through the next one, so a daemon following
-the chain outlives the validator it was started against; the backoff applies once every endpoint has failed.
+the chain outlives the validator it was started against; one on another chain or runtime is passed over too
+(unless all are); the backoff applies once every endpoint has failed, and the policy's deadline across them.
 Every new connection first passes the client's checks (``on_connect``: same chain, same runtime) before any
 call uses it. Every call has a deadline (the transport's default or its own), reconnection included; a read
 that loses its connection mid-flight is sent once more on a new one, a submission is not (it may have
@@ -28,7 +29,7 @@ from typing import Any, Awaitable, Callable, Generic, Iterator, Sequence, TypeVa
 import anyio
 import anyio.abc
 
-from sdk.chain.errors import ConnectionFailed, ConnectionLost, RequestTimeout
+from sdk.chain.errors import ChainClientError, ConnectionFailed, ConnectionLost, RequestTimeout, RuntimeMismatch
 from sdk.chain.rpc import Endpoint, RawSubscription, RpcConnection
 
 __all__ = ["ReconnectPolicy", "Transport", "Subscription", "deadline"]
@@ -127,15 +128,26 @@ class Transport:
         policy = self.policy
         delay = policy.initial_delay
         give_up_at = anyio.current_time() + policy.give_up_after
+        several = len(self.endpoints) > 1
         while True:
+            mismatches: list[RuntimeMismatch] = []
             for _ in self.endpoints:
                 try:
                     return await self._connect_once()
                 except ConnectionFailed as exc:
-                    failure = exc
-                    if len(self.endpoints) > 1:
-                        log.info("connecting to %s failed (%s); trying the next node", self.endpoint, exc)
-                    self._current = (self._current + 1) % len(self.endpoints)
+                    failure: ChainClientError = exc
+                except RuntimeMismatch as exc:
+                    if not several:
+                        raise
+                    failure = exc  # another chain or runtime there: the others may still serve
+                    mismatches.append(exc)
+                if several:
+                    log.info("connecting to %s failed (%s); trying the next node", self.endpoint, failure)
+                self._current = (self._current + 1) % len(self.endpoints)
+                if anyio.current_time() > give_up_at:
+                    break  # each stalled node costs an attempt: the policy's limit holds across them
+            if len(mismatches) == len(self.endpoints):
+                raise mismatches[0]  # every node is on another chain or runtime: retrying will not mend it
             if anyio.current_time() + delay > give_up_at:
                 raise ConnectionFailed(f"{failure} (gave up after {policy.give_up_after:g} s of retries)") from failure
             log.info("connecting to %s failed (%s); retrying in %.1f s", self._names(), failure, delay)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import anyio
 import pytest
 
 from runtime.cairn import CairnRuntime
@@ -95,3 +96,10 @@ async def test_a_node_with_another_spec_version_is_refused(url):
     with pytest.raises(RuntimeMismatch, match=f"spec {CairnRuntime.VERSION.spec_version}.*upgrade"):
         async with AsyncClient(url, runtime=_NextRuntime):
             pass
+
+
+async def test_several_nodes_all_on_another_runtime_are_refused_at_once(url):
+    with anyio.fail_after(20):  # not retried until the reconnect policy gives up: retrying will not mend it
+        with pytest.raises(RuntimeMismatch, match="upgrade"):
+            async with AsyncClient([url, url], runtime=_NextRuntime):
+                pass
