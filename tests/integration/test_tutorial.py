@@ -29,6 +29,7 @@ import pytest
 from devnet import launcher
 from devnet.launcher import wait_until
 from devnet.state import DevnetState
+from devnet.storage import storage_account
 from runtime.keyring import Keypair
 from sdk.client import Client
 
@@ -42,6 +43,7 @@ REPAIR_S = 300.0
 """From the kill to every fragment of the dataset confirmed on a running node (about 75 s alone)."""
 STOP_S = 90.0
 VARIABLES = ("DATA", "BLOB", "JOB", "MODEL", "BASE", "TASK")
+KILL = re.compile(r"cairn devnet kill storage-(\d+)")
 
 
 def tutorial() -> tuple[str, list[str]]:
@@ -116,7 +118,7 @@ def test_the_readme_tutorial_runs_as_written(tmp_path: Path, shell_env: dict[str
         assert any("dashboard" in line and "http://127.0.0.1:" in line for line in terminal.lines), terminal.output
 
         values = _run_steps(steps, tmp_path, shell_env)
-        _check_what_the_tutorial_says(base, values)
+        _check_what_the_tutorial_says(base, values, steps)
 
         assert terminal.ctrl_c(STOP_S) == 0, terminal.output
         assert "devnet stopped" in terminal.output
@@ -143,9 +145,9 @@ def _run_steps(steps: list[str], tmp_path: Path, env: dict[str, str]) -> dict[st
     return dict(line.split("=", 1) for line in values.read_text().splitlines())
 
 
-def _check_what_the_tutorial_says(base: Path, values: dict[str, str]) -> None:
+def _check_what_the_tutorial_says(base: Path, values: dict[str, str], steps: list[str]) -> None:
     state = DevnetState.load(base)
-    killed = Keypair.from_uri("//Storage1").public
+    killed = Keypair.from_uri(storage_account(int(KILL.search("".join(steps)).group(1)))).public
     with Client(state.process("validator-0").url("rpc", "ws")) as client:
         job = client.compute.status(int(values["JOB"]))
         assert job.state == "Verified" and job.paid > 0
@@ -162,6 +164,8 @@ def _check_what_the_tutorial_says(base: Path, values: dict[str, str]) -> None:
             fragments = client.storage.info(values["DATA"]).fragments
             return all(f.confirmed and f.node != killed for f in fragments)
 
+        # The chain placed the dataset's five fragments on five of the six nodes: if the killed one holds none of
+        # them, the repair to see is of the other files it holds (the model, the updates, the validation set).
         if any(f.node == killed for f in client.storage.info(values["DATA"]).fragments):
             wait_until(repaired, REPAIR_S, "the killed node's fragments of the dataset rebuilt elsewhere", 2.0)
         wait_until(lambda: sum(node.repairs_done for node in client.storage.nodes()) > 0, REPAIR_S,
