@@ -63,9 +63,12 @@ def test_a_private_training_job_is_paid_and_its_model_scores_095_held_out(market
         assert status.escrowed == status.paid + status.refunded and status.held == 0  # exact to the unit
         for slot in paid:  # each provider got its price (its own fees are counted out: it only gained)
             assert _free(alice, slot.provider) > balances[slot.provider]
-        assert {slot.provider for slot in paid} <= {record.account for record in alice.storage.access_log(dataset)}
+        reads = alice.storage.access_log(dataset)  # each provider's read logged by Alice's grant, before its bytes
+        assert {slot.provider for slot in paid} <= {r.account for r in reads if r.recorder == alice.signer.public}
 
         result = alice.compute.result(job, tmp_path / "trained")
+        for output in status.outputs:  # and Alice's reads of the outputs by their providers' grants
+            assert [r.account for r in alice.storage.access_log(output)] == [alice.signer.public]
         model_bytes = result.paths[0].read_bytes()
         model_file = alice.storage.upload(model_bytes, private=False)
 
