@@ -4,8 +4,10 @@ The runtime's own codecs (the ones its metadata is built from) say what each val
 every pallet's calls and events, today's and tomorrow's, without a table per pallet: an account id is an
 SS58 address, a ``u128`` a decimal string (JavaScript numbers are exact only below 2**53), a struct an
 object of its fields, an enum variant its name (with its fields, if any), a nested call ``{pallet, call,
-args}``. What one value may cost is bounded: byte strings longer than :data:`MAX_SHOWN_BYTES` show their
-first 32 bytes and their length, lists their first :data:`MAX_SHOWN_ITEMS` items then a count of the rest.
+args}``. What one value may cost is bounded by its encoded size (a value comes from a block, which the chain
+bounds), and cut further: byte strings longer than :data:`MAX_SHOWN_BYTES` show their first 32 bytes and their
+length, each list its first :data:`MAX_SHOWN_ITEMS` items then a count of the rest (per level: a list of lists
+may show up to 100 × 100 items, which the block's own bytes paid for).
 """
 
 from __future__ import annotations
