@@ -5,13 +5,16 @@ Storage node ``i`` acts as the account ``//Storage<i>`` (endowed in the devnet's
 port it reports and keeps them under its data folder. Six by default: with the chain's default RS(3, 2)
 placement, five hold a segment and one is free to take a repair.
 
-:func:`corrupt_fragment` is the ``cairn devnet corrupt storage-3`` fault: it flips every byte of one stored
+:func:`corrupt_fragment` is the ``cairn devnet corrupt storage-3`` fault: it changes every byte of one stored
 fragment (its roots header left intact), so the next audit of that fragment fails whichever chunks it asks
-for, and a reader that checks roots rejects it.
+for, and a reader that checks roots rejects it. The command flips the bytes of the first fragment; the fault
+soak passes its seeded generator, which picks the fragment and XORs each byte with a random non-zero mask, so
+corrupting one node twice never undoes the first corruption (as flipping the same fragment twice would).
 """
 
 from __future__ import annotations
 
+import random
 import struct
 import sys
 from collections.abc import Mapping
@@ -25,7 +28,6 @@ __all__ = ["STORAGE", "corrupt_fragment", "corrupt_stored_fragment"]
 NAME = "storage"
 CAPACITY = "8GiB"
 """What each devnet storage node offers (disk is only used as fragments arrive)."""
-_INVERT = bytes(255 - byte for byte in range(256))
 
 
 def storage_account(index: int) -> str:
@@ -48,27 +50,31 @@ def storage_status(record: ProcessRecord) -> dict[str, str]:
         return {"http": f"{url} (not answering)"}
 
 
-def corrupt_fragment(record: ProcessRecord) -> Path:
-    """Flip every byte of the first stored fragment of a storage node; the file it changed."""
+def corrupt_fragment(record: ProcessRecord, rng: random.Random | None = None) -> Path:
+    """Corrupt one fragment a storage node stores (:func:`corrupt_stored_fragment`); the file it changed."""
     if record.role != NAME:
         raise DevnetError(f"{record.name} is not a storage node: only storage nodes hold fragments to corrupt")
-    return corrupt_stored_fragment(Path(record.data))
+    return corrupt_stored_fragment(Path(record.data), rng)
 
 
-def corrupt_stored_fragment(data_folder: Path) -> Path:
-    """Flip every byte of the first fragment stored under a storage node's data folder (its roots header
-    left intact); the file it changed."""
+def corrupt_stored_fragment(data_folder: Path, rng: random.Random | None = None) -> Path:
+    """Change every byte of one fragment stored under a storage node's data folder (its roots header left
+    intact); the file it changed. Without ``rng``, every byte of the first fragment is flipped; with it, ``rng``
+    picks the fragment and each byte is XORed with a mask byte it draws from 1..255 (never a no-op, and a
+    second corruption of the same fragment does not restore it). ``OSError`` if the node moves the fragment
+    meanwhile (a repair, a delete)."""
     stored = sorted(Path(data_folder, "store", "fragments").glob("*/*"))
     if not stored:
         raise DevnetError(f"the storage node in {data_folder} holds no fragment yet: upload a file first")
-    path = stored[0]
-    data = bytearray(path.read_bytes())
-    (count,) = struct.unpack_from("<H", data)
-    start = 2 + 32 * count
+    path = stored[0] if rng is None else rng.choice(stored)
+    data = path.read_bytes()
+    start = 2 + 32 * struct.unpack_from("<H", data)[0] if len(data) >= 2 else len(data)
     if start >= len(data):
         raise DevnetError(f"{path} is not a fragment body")
-    data[start:] = bytes(data[start:]).translate(_INVERT)
-    path.write_bytes(bytes(data))
+    size = len(data) - start
+    mask = b"\xff" * size if rng is None else bytes(byte % 255 + 1 for byte in rng.randbytes(size))
+    body = int.from_bytes(data[start:], "big") ^ int.from_bytes(mask, "big")
+    path.write_bytes(data[:start] + body.to_bytes(size, "big"))
     return path
 
 
