@@ -3,21 +3,26 @@ judgement of what must have survived.
 
 :func:`schedule` draws the faults from a seed, so a run can be repeated: one *lane* per role, each fault in a
 lane undone before the lane's next one starts, the lanes independent of each other (a lane draws from its own
-generator, so a role missing changes nothing in the others). Every fault is undone before the run's end.
+generator, so a role missing changes nothing in the others). Every fault is scheduled to end
+:data:`END_MARGIN_S` before the run does. An undo that fails (a restart that did not come up) is retried until
+it succeeds, so a lane never has two faults at once; if it still fails when the run ends, the lane's remaining
+faults are dropped, the summary says so, and the heal after the run tries once more.
 
 - **validator**: SIGKILL, restarted after a while. One lane means at most one validator down at once; the lane
   runs only with four validators or more, since finality needs more than two thirds of them;
-- **storage**: SIGKILL and restart, or one stored fragment's bytes flipped (:func:`devnet.storage.corrupt_fragment`);
+- **storage**: SIGKILL and restart, or one stored fragment's bytes changed, the fragment and the mask drawn
+  from the lane's generator (:func:`devnet.storage.corrupt_fragment`);
 - **DA**: SIGKILL and restart, or withholding its cells for a while (:func:`devnet.da.withhold`);
 - **provider**: SIGKILL and restart, or a restart with ``--fault wrong-result`` or ``--fault no-show`` and,
   after a while, an honest restart; the lane runs only with three providers or more, so a job of redundancy 2
   always finds two honest ones.
 
 :func:`run_chaos` runs the load (:mod:`devnet.load`) and the lanes for the duration, waits for the lanes to
-undo their last faults, restarts anything still down, and judges the invariants (:mod:`devnet.invariants`).
-A role the devnet lacks is skipped, with its load and faults, and the summary says so. :class:`Summary`
-renders the operations, faults, failures and invariants as Markdown tables (what ``benchmarks/RESULTS.md``
-holds too).
+undo their last faults, restarts anything still down, and judges the invariants (:mod:`devnet.invariants`),
+from the finalized block it started at. A fault that could not be injected (the process was already down, the
+fragment moved meanwhile) is counted, not fatal. A role the devnet lacks is skipped, with its load and faults,
+and the summary says so. :class:`Summary` renders the operations, faults, failures and invariants as Markdown
+tables (what ``benchmarks/RESULTS.md`` holds too).
 """
 
 from __future__ import annotations
@@ -25,17 +30,17 @@ from __future__ import annotations
 import enum
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from devnet import launcher
 from devnet.da import withhold
-from devnet.invariants import Check, check
+from devnet.invariants import Check, check, opening
 from devnet.load import (
     COMPUTE_SIGNER,
     DA_SIGNER,
@@ -52,8 +57,9 @@ from devnet.load import (
 )
 from devnet.state import DevnetError, ProcessState, process_state
 from devnet.storage import corrupt_fragment
+from sdk.chain.errors import ChainClientError
 
-__all__ = ["FaultKind", "Fault", "Summary", "parse_duration", "schedule", "run_chaos"]
+__all__ = ["FaultKind", "Fault", "Summary", "Actions", "parse_duration", "schedule", "run_chaos", "run_lane"]
 
 FIRST_FAULT_S = (5.0, 30.0)
 """A lane's first fault comes this long after the start."""
@@ -62,11 +68,13 @@ GAP_S = (15.0, 45.0)
 HOLD_S = (10.0, 40.0)
 """How long a fault lasts: a process stays down, a node withholds, a provider misbehaves."""
 END_MARGIN_S = 15.0
-"""Every fault is undone this long before the run ends, so the network can settle before the check."""
-UNDO_ATTEMPTS = 3
+"""Every fault is scheduled to end this long before the run does, so the network can settle before the check."""
 UNDO_RETRY_S = 10.0
-"""A fault that could not be undone (a restart that failed) is tried again this long after, before the lane's
-next fault; :func:`_heal` makes a last attempt at the end."""
+"""A fault that could not be undone (a restart that failed) is tried again this long after, until the run ends,
+before the lane's next fault; :func:`_heal` makes a last attempt after the run."""
+FAULT_ERRORS = (DevnetError, OSError)
+"""What injecting or undoing a fault may raise: a process already down, a restart that failed, a fragment the
+node renamed or deleted meanwhile."""
 MIN_VALIDATORS = 4
 """With fewer, one validator down stops finality (it needs more than two thirds)."""
 MIN_PROVIDERS = 3
@@ -152,6 +160,9 @@ class Summary:
     injected: Counter[FaultKind] = field(default_factory=Counter)
     fault_failures: Counter[tuple[FaultKind, str]] = field(default_factory=Counter)
     skipped: list[str] = field(default_factory=list)
+    incidents: list[str] = field(default_factory=list)
+    """What kept the run from going as scheduled: faults dropped because their lane's previous one could not be
+    undone in time, processes still down at the check, a check that could not read the chain."""
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -178,11 +189,11 @@ class Summary:
             lines += [f"| {what} | {why} | {count} |" for what, why, count in failures]
         lines += ["", "| invariant | checked | result |", "|---|---:|---|"]
         for judged in self.checks:
-            result = "held" if judged.held else f"VIOLATED ({len(judged.violations)})"
-            lines.append(f"| {judged.name} | {judged.checked} | {'; '.join((result, *judged.notes))} |")
+            lines.append(f"| {judged.name} | {judged.checked} | {'; '.join((judged.result, *judged.notes))} |")
         for judged in self.checks:
             lines += [f"- {judged.name}: {violation}" for violation in judged.violations]
         lines += [f"- skipped: {note}" for note in self.skipped]
+        lines += [f"- {note}" for note in self.incidents]
         return "\n".join(lines) + "\n"
 
 
@@ -199,65 +210,105 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
     faults, skipped = schedule(seed, duration, processes)
     summary = Summary(seed, duration, skipped=skipped)
     acked, log = Acknowledged(), FinalityLog()
-    workers = [(storage_load, STORAGE_SIGNER, ("storage",)), (da_load, DA_SIGNER, ("da",)),
-               (compute_load, COMPUTE_SIGNER, ("storage", "provider"))]
-    start = time.monotonic()
+    loads: list[str] = []
+    workers = [(storage_load, STORAGE_SIGNER, ("storage",), "storage"), (da_load, DA_SIGNER, ("da",), "da"),
+               (compute_load, COMPUTE_SIGNER, ("storage", "provider"), "compute")]
+    try:
+        start_block = await opening(running(base_path, "validator")[0].url("rpc", "ws"))
+    except ChainClientError as exc:
+        raise DevnetError(f"the devnet's chain cannot be read before the soak: {exc}") from None
+    start = trio.current_time()
+    report(f"[    0 s] starting at finalized block #{start_block.block}")
     async with trio.open_nursery() as nursery:
         with trio.move_on_after(duration):
             async with trio.open_nursery() as load:
                 load.start_soon(watch_finality, base_path, log)
-                for index, (worker, signer, needs) in enumerate(workers):
+                for index, (worker, signer, needs, name) in enumerate(workers):
                     missing = [role for role in needs if not processes.get(role)]
                     if missing:
                         summary.skipped.append(f"{worker.__name__}: no {' or '.join(missing)} process running")
                         continue
                     session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
                     load.start_soon(worker, session, acked)
-                for kinds in LANES.values():
+                    loads.append(name)
+                for role, kinds in LANES.items():
                     lane = [fault for fault in faults if fault.kind in kinds]
-                    nursery.start_soon(_lane, base_path, lane, start, summary, report)
-    report(f"[{time.monotonic() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
+                    act = Actions(partial(_inject, base_path, random.Random(f"{seed}/{role}/inject")),
+                                  partial(_undo, base_path))
+                    nursery.start_soon(run_lane, lane, act, start, start + duration, summary, report)
+    report(f"[{trio.current_time() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
     targets = [name for role in LANES for name in processes.get(role, ())]
-    await trio.to_thread.run_sync(_heal, base_path, targets, report)
-    report(f"[{time.monotonic() - start:5.0f} s] checking the invariants")
+    summary.incidents += await trio.to_thread.run_sync(_heal, base_path, targets, report)
+    report(f"[{trio.current_time() - start:5.0f} s] checking the invariants")
     validators = running(base_path, "validator")
     if not validators:
         raise DevnetError(f"no validator of the devnet under {base_path} runs after the soak: nothing to check")
-    summary.checks = await check(validators[0].url("rpc", "ws"), launcher.load(base_path), log, acked)
+    try:
+        summary.checks = await check(validators[0].url("rpc", "ws"), launcher.load(base_path), log, acked,
+                                     start_block, loads)
+    except ChainClientError as exc:  # the summary still says what the soak did; no checks fail it
+        summary.incidents.append(f"not judged: the check could not read the chain through {validators[0].name}: {exc}")
     return summary
 
 
-async def _lane(base_path: Path, lane: list[Fault], start: float, summary: Summary,
-                report: Callable[[str], None]) -> None:
-    for fault in lane:
-        await trio.sleep(max(0.0, start + fault.at - time.monotonic()))
+@dataclass(frozen=True)
+class Actions:
+    """What a lane does to a process, each a blocking call (run in a thread); each may raise
+    :data:`FAULT_ERRORS`."""
+
+    inject: Callable[[Fault], object]
+    undo: Callable[[Fault], object]
+
+
+async def run_lane(lane: Sequence[Fault], act: Actions, start: float, end: float, summary: Summary,
+                   report: Callable[[str], None]) -> None:
+    """Inject ``lane``'s faults at their times (from ``start``, trio's clock), each undone before the next:
+    an undo that fails is retried every :data:`UNDO_RETRY_S` until ``end``; if it still failed then, or a
+    retry delayed a fault past the time it must be over by, the lane's remaining faults are dropped and
+    ``summary`` says so."""
+
+    def say(text: str) -> None:
+        report(f"[{trio.current_time() - start:5.0f} s] {text}")
+
+    for index, fault in enumerate(lane):
+        await trio.sleep_until(start + fault.at)
+        if trio.current_time() + fault.hold > end - END_MARGIN_S:
+            summary.incidents.append(f"dropped: {fault.target}: {fault.kind.value} and the lane's "
+                                     f"{len(lane) - index - 1} later fault(s), delayed past the end by an undo")
+            return
         try:
-            await trio.to_thread.run_sync(_inject, base_path, fault)
-        except DevnetError as exc:
+            await trio.to_thread.run_sync(act.inject, fault)
+        except FAULT_ERRORS as exc:
             summary.fault_failures[fault.kind, type(exc).__name__] += 1
-            report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value} failed: {str(exc).splitlines()[0]}")
+            say(f"{fault.target}: {fault.kind.value} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}")
             continue
         summary.injected[fault.kind] += 1
-        report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: {fault.kind.value}"
-               + (f" for {fault.hold:g} s" if fault.hold else ""))
+        say(f"{fault.target}: {fault.kind.value}" + (f" for {fault.hold:g} s" if fault.hold else ""))
         if fault.kind in INSTANT:
             continue
         await trio.sleep(fault.hold)
-        for attempt in range(UNDO_ATTEMPTS):  # e.g. a daemon restarted while the validator it follows is down
+        attempts = 0
+        while True:  # e.g. a daemon restarted while the validator it follows is down
             try:
-                await trio.to_thread.run_sync(_undo, base_path, fault)
+                await trio.to_thread.run_sync(act.undo, fault)
                 break
-            except DevnetError as exc:
+            except FAULT_ERRORS as exc:
+                attempts += 1
                 summary.fault_failures[fault.kind, f"undo: {type(exc).__name__}"] += 1
-                report(f"[{time.monotonic() - start:5.0f} s] {fault.target}: undoing {fault.kind.value} failed "
-                       f"(attempt {attempt + 1} of {UNDO_ATTEMPTS}): {str(exc).splitlines()[0]}")
-                await trio.sleep(UNDO_RETRY_S)
+                say(f"{fault.target}: undoing {fault.kind.value} failed (attempt {attempts}): "
+                    f"{str(exc).splitlines()[0] if str(exc) else exc!r}")
+            if trio.current_time() + UNDO_RETRY_S > end:
+                summary.incidents.append(f"dropped: the lane's {len(lane) - index - 1} later fault(s): "
+                                         f"{fault.target}: {fault.kind.value} was not undone by the end "
+                                         f"({attempts} attempts)")
+                return
+            await trio.sleep(UNDO_RETRY_S)
 
 
-def _inject(base_path: Path, fault: Fault) -> None:
+def _inject(base_path: Path, rng: random.Random, fault: Fault) -> None:
     record = launcher.load(base_path).process(fault.target)
     if fault.kind is FaultKind.STORAGE_CORRUPT:
-        corrupt_fragment(record)
+        corrupt_fragment(record, rng)
     elif fault.kind is FaultKind.DA_WITHHOLD:
         withhold(record, on=True)
     elif fault.kind in PROVIDER_FAULTS:
@@ -273,17 +324,19 @@ def _undo(base_path: Path, fault: Fault) -> None:
         launcher.restart(base_path, fault.target)
 
 
-def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> None:
+def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> list[str]:
     """Every process faults were aimed at running as recorded (serving, honest) again, whatever a failed undo
-    left behind; one that will not start is reported (the invariants judge what is left)."""
-    state = launcher.load(base_path)
+    left behind; those that will not start again (the invariants judge what is left)."""
+    state, failed = launcher.load(base_path), []
     for name in targets:
         record = state.process(name)
-        if record.role == "da":
-            withhold(record, on=False)
-        if process_state(record) is not ProcessState.RUNNING:
-            report(f"  restarting {name} ({process_state(record).value})")
-            try:
+        try:
+            if record.role == "da":
+                withhold(record, on=False)
+            if process_state(record) is not ProcessState.RUNNING:
+                report(f"  restarting {name} ({process_state(record).value})")
                 launcher.restart(base_path, name)
-            except DevnetError as exc:
-                report(f"  {name} did not start again: {exc}")
+        except FAULT_ERRORS as exc:
+            report(f"  {name} did not start again: {exc}")
+            failed.append(f"still down at the check: {name}: {str(exc).splitlines()[0]}")
+    return failed

@@ -6,7 +6,9 @@ then, so a fault that takes a node away fails the operations in flight on it and
 
 - **storage** (``//Alice``): uploads files of random size, private and public in turn, and downloads a random
   earlier one back, comparing its hash;
-- **DA** (``//Bob``): publishes a random payload, then reads back (``client.da.get``) every blob not read yet;
+- **DA** (``//Bob``): publishes a random payload, then reads back (``client.da.get``) every blob not read yet,
+  each at most :data:`GET_ATTEMPTS` times and none the chain no longer knows (pruned): the final check judges
+  the rest;
 - **compute** (``//Charlie``): uploads the ``wine`` dataset privately once, then trains on it again and again
   (redundancy 2), waits for the verdict and downloads the verified result, which ``client.compute.result``
   checks against the digest the chain verified.
@@ -41,12 +43,13 @@ from sdk.chain.errors import ChainClientError, ConnectionFailed
 from sdk.client import AsyncClient
 from sdk.compute.errors import JobNotVerified
 from sdk.da.api import DaApi
-from sdk.da.errors import DaError
+from sdk.da.errors import DaError, UnknownBlob
 from sdk.da.pool import KzgPool
 from sdk.da.types import BlobRef
 
 __all__ = ["STORAGE_SIGNER", "DA_SIGNER", "COMPUTE_SIGNER", "Acknowledged", "AckedBlob", "FinalityLog", "Mismatch",
-           "Session", "Tally", "digest", "running", "storage_load", "da_load", "compute_load", "watch_finality"]
+           "Session", "Tally", "digest", "finalized_head", "parse_head", "running", "storage_load", "da_load",
+           "compute_load", "watch_finality"]
 
 STORAGE_SIGNER = "//Alice"
 DA_SIGNER = "//Bob"
@@ -65,6 +68,8 @@ TIMEOUTS_S = {"storage.upload": 240.0, "storage.download": 120.0, "da.submit": 1
 """How long one operation may take before it counts as failed (a job: two commit-and-reveal rounds)."""
 JOB_RETRY_S = 15.0
 """After a job that failed (often refused at once: too few eligible providers), the next waits this long."""
+GET_ATTEMPTS = 3
+"""How often the DA worker tries to read one blob back (each try up to its timeout) before leaving it to the check."""
 WATCH_INTERVAL_S = 2.0
 """How often the watcher asks each validator for its finalized head (one block time)."""
 
@@ -101,6 +106,15 @@ class AckedBlob:
     digest: str
     read_back: bool = False
     """Whether ``client.da.get`` rebuilt the payload during the run (its retention may end before the check)."""
+    attempts: int = 0
+    """The reads of it the load tried during the run."""
+    pruned: bool = False
+    """Whether a read during the run found the chain no longer knew it (``UnknownBlob``)."""
+
+    @property
+    def to_read(self) -> bool:
+        """Whether the load should still try to read it back."""
+        return not self.read_back and not self.pruned and self.attempts < GET_ATTEMPTS
 
 
 @dataclass
@@ -210,10 +224,16 @@ async def da_load(session: Session, acked: Acknowledged) -> None:
             refs = await session.run("da.submit", submit)
             if refs is not None:
                 acked.blobs.append(AckedBlob(tuple(refs), digest(data)))
-            for blob in [blob for blob in acked.blobs if not blob.read_back]:
+            for blob in [blob for blob in acked.blobs if blob.to_read]:
 
                 async def get(client: AsyncClient, blob: AckedBlob = blob) -> None:
-                    if digest(await da(client, lambda api: api.get(blob.refs))) != blob.digest:
+                    blob.attempts += 1
+                    try:
+                        rebuilt = await da(client, lambda api: api.get(blob.refs))
+                    except UnknownBlob:
+                        blob.pruned = True
+                        raise
+                    if digest(rebuilt) != blob.digest:
                         raise Mismatch(f"blob {blob.refs[0]} rebuilt different bytes")
                     blob.read_back = True
 
@@ -256,14 +276,33 @@ async def watch_finality(base_path: Path, log: FinalityLog) -> None:
         seen = []
         for record in running(base_path, "validator"):
             try:
-                head = rpc_call(record.url("rpc"), "chain_getFinalizedHead")
-                number = int(rpc_call(record.url("rpc"), "chain_getHeader", [head])["number"], 16)  # type: ignore[index]
-            except (OSError, RuntimeError, ValueError, KeyError, TypeError):
+                head = finalized_head(record.url("rpc"))
+            except (OSError, RuntimeError):
                 continue  # killed or restarting: the next poll asks again
-            seen.append((record.name, number, bytes.fromhex(str(head)[2:])))
+            if head is not None:
+                seen.append((record.name, *head))
         return seen
 
     while True:
         for name, number, block_hash in await trio.to_thread.run_sync(poll):
             log.observe(name, number, block_hash)
         await trio.sleep(WATCH_INTERVAL_S)
+
+
+def finalized_head(url: str) -> tuple[int, bytes] | None:
+    """The finalized head (number, hash) of the node whose HTTP RPC is at ``url``; None where its answers do not
+    make one (no header for it yet, or malformed); ``OSError`` / ``RuntimeError`` if it does not answer."""
+    head = rpc_call(url, "chain_getFinalizedHead")
+    header = rpc_call(url, "chain_getHeader", [head]) if isinstance(head, str) else None
+    return parse_head(head, header)
+
+
+def parse_head(head: object, header: object) -> tuple[int, bytes] | None:
+    """``chain_getFinalizedHead`` and ``chain_getHeader``'s answers → (number, hash), or None if they are not a
+    hash and a header with a number."""
+    if not (isinstance(head, str) and isinstance(header, dict) and isinstance(header.get("number"), str)):
+        return None
+    try:
+        return int(header["number"], 16), bytes.fromhex(head.removeprefix("0x"))
+    except ValueError:
+        return None

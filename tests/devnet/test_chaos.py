@@ -1,26 +1,35 @@
 """The fault soak's parts that need no devnet: the invariant judgements on constructed data, the seeded fault
-schedule, duration parsing and the ``chaos`` command's refusals. The soak itself is ``tests/integration/
+schedule, a lane's handling of faults that cannot be injected or undone (on trio's mock clock), the fragment
+corruption, duration parsing and the ``chaos`` command's refusals. The soak itself is ``tests/integration/
 test_soak.py`` (``-m slow``)."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import pytest
+import trio
 from click.testing import CliRunner
 
-from devnet.chaos import END_MARGIN_S, LANES, FaultKind, parse_duration, schedule
+from devnet.chaos import END_MARGIN_S, LANES, Actions, Fault, FaultKind, Summary, parse_duration, run_lane, schedule
 from devnet.invariants import (
+    JobEvent,
     JobLedger,
     blobs_reconstruct,
     escrow_conserved,
     files_intact,
     finality_kept,
     issuance_balances,
+    job_ledgers,
     jobs_verify,
 )
-from devnet.load import AckedBlob, FinalityLog, digest
-from devnet.state import DevnetState, ProcessRecord
+from devnet.load import GET_ATTEMPTS, AckedBlob, FinalityLog, digest, parse_head
+from devnet.state import DevnetError, DevnetState, ProcessRecord
+from devnet.storage import corrupt_stored_fragment
 from sdk.cli import main
 from sdk.da.types import BlobRef
+from sdk.storage.wire import encode_body_prefix
 
 A, B, C = (bytes([n]) * 32 for n in (1, 2, 3))
 DEVNET = {"validator": [f"validator-{i}" for i in range(4)], "storage": [f"storage-{i}" for i in range(6)],
@@ -73,14 +82,35 @@ def test_a_changed_file_and_a_lost_one_are_detected():
 
 
 def test_a_blob_must_rebuild_its_payload_or_have_been_read_back_before_it_was_pruned():
-    blobs = [AckedBlob((BlobRef(A),), digest(b"a"), read_back=True), AckedBlob((BlobRef(B),), digest(b"b")),
-             AckedBlob((BlobRef(C),), digest(b"c")), AckedBlob((BlobRef(A), BlobRef(B)), digest(b"ab"))]
-    check = blobs_reconstruct(blobs, {0: None, 1: None, 2: digest(b"x"), 3: "error: NotAvailable: 3 columns"})
-    assert check.checked == 4 and check.notes == ("2 past their retention, read back during the run",)
-    assert check.violations == (f"blob {BlobRef(B)}: pruned before it was ever read back",
-                                f"blob {BlobRef(C)}: rebuilt different bytes",
-                                f"blob {BlobRef(A)}, {BlobRef(B)}: error: NotAvailable: 3 columns")
+    blobs = [AckedBlob((BlobRef(A),), digest(b"a"), read_back=True), AckedBlob((BlobRef(B),), digest(b"b"), attempts=3),
+             AckedBlob((BlobRef(C),), digest(b"c")), AckedBlob((BlobRef(A), BlobRef(B)), digest(b"ab")),
+             AckedBlob((BlobRef(C), BlobRef(A)), digest(b"ca"), attempts=1, pruned=True)]
+    check = blobs_reconstruct(blobs, {0: None, 1: None, 2: digest(b"x"), 3: "error: NotAvailable: 3 columns", 4: None})
+    assert check.checked == 5 and check.notes == ("1 past their retention, read back during the run",)
+    assert check.violations == (
+        f"blob {BlobRef(B)}: marked available, never read back: 3 read(s) during the run failed and it is pruned now",
+        f"blob {BlobRef(C)}: rebuilt different bytes",
+        f"blob {BlobRef(A)}, {BlobRef(B)}: error: NotAvailable: 3 columns",
+        f"blob {BlobRef(C)}, {BlobRef(A)}: marked available, never read back: 1 read(s) during the run failed and "
+        "it is pruned now; the chain answered it unknown during the run")
     assert blobs_reconstruct(blobs[:1], {0: digest(b"a")}).held
+
+
+def test_a_pruned_blob_the_load_never_tried_to_read_is_not_judged_and_said_so():
+    blobs = [AckedBlob((BlobRef(A),), digest(b"a")), AckedBlob((BlobRef(B),), digest(b"b"))]
+    check = blobs_reconstruct(blobs, {0: None, 1: digest(b"b")})
+    assert check.held and check.checked == 1
+    assert check.notes == ("1 pruned before the load tried to read them back: not judged",)
+    alone = blobs_reconstruct(blobs[:1], {0: None})
+    assert not alone.held and alone.result == "NOT JUDGED: nothing to judge"
+
+
+def test_the_load_reads_a_blob_back_a_few_times_at_most_and_never_one_the_chain_pruned():
+    blob = AckedBlob((BlobRef(A),), digest(b"a"))
+    assert blob.to_read
+    assert not replace(blob, attempts=GET_ATTEMPTS).to_read
+    assert not replace(blob, attempts=1, pruned=True).to_read
+    assert not replace(blob, attempts=1, read_back=True).to_read
 
 
 def test_a_verified_job_whose_outputs_do_not_match_is_a_violation():
@@ -103,6 +133,56 @@ def test_escrow_must_be_paid_refunded_or_still_held_to_the_unit():
     check = escrow_conserved(jobs)
     assert check.checked == 3
     assert check.violations == ("job 2: escrowed 90 ≠ paid 40 + refunded 49 + held 0",)
+
+
+def test_a_job_older_than_the_soak_is_booked_from_what_it_held_at_the_start():
+    events = [JobEvent(11, "ProviderPaid", 4, 30), JobEvent(11, "JobVerified", 4, 60),
+              JobEvent(12, "JobSubmitted", 9, 90), JobEvent(14, "ProviderPaid", 9, 40)]
+    ledgers, strays = job_ledgers({3: 0, 4: 90}, events, {3: 0, 4: 0, 9: 50})
+    assert strays == []
+    assert ledgers == {3: JobLedger(0), 4: JobLedger(90, paid=30, refunded=60), 9: JobLedger(90, paid=40, held=50)}
+    assert escrow_conserved(ledgers).held
+
+
+def test_money_events_of_a_job_never_submitted_nor_on_chain_at_the_start_are_violations_not_a_crash():
+    events = [JobEvent(12, "ProviderPaid", 7, 30), JobEvent(13, "JobFailed", 8, 90)]
+    ledgers, strays = job_ledgers({}, events, {})
+    assert ledgers == {} and len(strays) == 2
+    assert strays[0] == "#12: ProviderPaid of job 7 (30), a job neither on chain at the soak's start nor submitted since"
+    check = escrow_conserved(ledgers, strays)
+    assert not check.held and check.violations == tuple(strays)
+
+
+def test_an_escrow_scan_cut_short_judges_nothing_and_fails():
+    check = escrow_conserved({0: JobLedger(90)}, cut_short="read the events of #11..#40 of #11..#300 within 300 s")
+    assert check.checked == 0 and not check.held
+    assert check.notes == ("read the events of #11..#40 of #11..#300 within 300 s",)
+
+
+@pytest.mark.parametrize("check", [
+    finality_kept(FinalityLog(), {"validator-0": {}}), files_intact({}, {}), blobs_reconstruct([], {}),
+    jobs_verify({}, unfinished=4), escrow_conserved({})], ids=lambda check: check.name)
+def test_a_check_with_nothing_to_judge_fails_while_its_role_had_load(check):
+    assert check.checked == 0 and not check.held and check.result == "NOT JUDGED: nothing to judge"
+    without_load = replace(check, expected=False)
+    assert without_load.held and without_load.result == "not judged: its role had no load"
+
+
+def test_a_run_with_a_check_not_judged_fails_and_its_table_says_why():
+    summary = Summary(1, 60, checks=[issuance_balances(5, [(5, 0)]), jobs_verify({}, unfinished=2)])
+    assert not summary.held
+    assert ("| every paid job's result verifies | 0 | NOT JUDGED: nothing to judge; 2 of the soak's jobs not "
+            "verified (failed or still running) |") in summary.table()
+    assert Summary(1, 60, checks=[issuance_balances(5, [(5, 0)])]).held
+    assert not Summary(1, 60).held  # a check that could not read the chain judged nothing
+
+
+@pytest.mark.parametrize(("head", "header", "parsed"), [
+    ("0x" + A.hex(), {"number": "0x1f"}, (31, A)), (None, None, None), ("0x" + A.hex(), None, None),
+    ("0x" + A.hex(), {"parentHash": "0x00"}, None), ("0x" + A.hex(), {"number": 31}, None),
+    ("0xzz", {"number": "0x1f"}, None)])
+def test_a_finalized_head_a_validator_cannot_give_yet_is_none_not_a_crash(head, header, parsed):
+    assert parse_head(head, header) == parsed
 
 
 # --- the fault schedule -----------------------------------------------------------------------------------
@@ -136,6 +216,110 @@ def test_roles_missing_or_too_few_to_survive_a_fault_are_skipped_and_said_so():
 
 def test_a_run_too_short_for_any_fault_schedules_none():
     assert schedule(5, 10, DEVNET)[0] == []
+
+
+# --- a lane ---------------------------------------------------------------------------------------------
+
+
+class Process:
+    """What the lane's actions do to the targets, in a test: who is faulty now; the undo fails ``stuck`` times."""
+
+    def __init__(self, stuck: int = 0, unreachable: frozenset[str] = frozenset()) -> None:
+        self.faulty: list[str] = []
+        self.injected: list[str] = []
+        self.stuck, self.unreachable = stuck, unreachable
+
+    def inject(self, fault: Fault) -> None:
+        if fault.target in self.unreachable:
+            raise FileNotFoundError(f"{fault.target}: the fragment was renamed meanwhile")
+        assert not self.faulty, f"{fault.target} faulted while {self.faulty} still is"
+        self.faulty.append(fault.target)
+        self.injected.append(fault.target)
+
+    def undo(self, fault: Fault) -> None:
+        if self.stuck:
+            self.stuck -= 1
+            raise DevnetError(f"{fault.target} did not become ready")
+        self.faulty.remove(fault.target)
+
+
+LANE = [Fault(10, FaultKind.VALIDATOR_KILL, "validator-1", 20), Fault(50, FaultKind.VALIDATOR_KILL, "validator-2", 20),
+        Fault(90, FaultKind.VALIDATOR_KILL, "validator-3", 20)]
+
+
+async def lane(process: Process, end: float = 600) -> Summary:
+    summary = Summary(1, end)
+    await run_lane(LANE, Actions(process.inject, process.undo), trio.current_time(), trio.current_time() + end,
+                   summary, lambda _: None)
+    return summary
+
+
+async def test_a_lane_retries_an_undo_until_it_succeeds_before_its_next_fault(autojump_clock):
+    process = Process(stuck=8)  # 80 s of failed restarts: past the next fault's time
+    summary = await lane(process)
+    assert process.injected == ["validator-1", "validator-2", "validator-3"] and process.faulty == []
+    assert summary.injected[FaultKind.VALIDATOR_KILL] == 3 and summary.incidents == []
+    assert summary.fault_failures == {(FaultKind.VALIDATOR_KILL, "undo: DevnetError"): 8}
+
+
+async def test_a_fault_still_not_undone_when_the_run_ends_drops_the_rest_of_its_lane(autojump_clock):
+    process = Process(stuck=10**6)
+    summary = await lane(process, end=200)
+    assert process.injected == ["validator-1"] and process.faulty == ["validator-1"]
+    assert len(summary.incidents) == 1 and summary.incidents[0].startswith("dropped: the lane's 2 later fault(s)")
+    assert "validator-1: validator killed was not undone by the end" in summary.incidents[0]
+
+
+async def test_a_fault_that_cannot_be_injected_is_counted_and_the_lane_goes_on(autojump_clock):
+    process = Process(unreachable=frozenset({"validator-2"}))
+    summary = await lane(process)
+    assert process.injected == ["validator-1", "validator-3"]
+    assert summary.injected[FaultKind.VALIDATOR_KILL] == 2
+    assert summary.fault_failures == {(FaultKind.VALIDATOR_KILL, "FileNotFoundError"): 1}
+    assert "| validator killed | 2 | 1 |" in summary.table()
+
+
+# --- a corrupted fragment ---------------------------------------------------------------------------------
+
+
+def stored_fragments(folder, count: int) -> dict:
+    """``count`` fragment files as a storage node keeps them (a roots header, then the body)."""
+    header = encode_body_prefix([bytes([i]) * 32 for i in range(3)])
+    files = {}
+    for index in range(count):
+        path = folder / "store" / "fragments" / (bytes([index]) * 32).hex() / "0.1"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(header + random.Random(index).randbytes(300))
+        files[path] = path.read_bytes()
+    return files
+
+
+def test_the_soak_corrupts_a_fragment_drawn_from_its_generator(tmp_path):
+    files = stored_fragments(tmp_path, 6)
+    picked = {corrupt_stored_fragment(tmp_path, random.Random(seed)) for seed in range(8)}
+    assert len(picked) > 1  # not always the first in sorted order
+    assert all((path.read_bytes() != before) == (path in picked) for path, before in files.items())
+
+
+def test_corrupting_one_fragment_again_changes_every_byte_again_and_never_restores_it(tmp_path):
+    (path, original), = stored_fragments(tmp_path, 1).items()
+    body = 2 + 3 * 32
+    rng, before = random.Random(7), original
+    for _ in range(20):
+        assert corrupt_stored_fragment(tmp_path, rng) == path
+        after = path.read_bytes()
+        assert after[:body] == original[:body]  # its roots header kept
+        assert all(old != new for old, new in zip(before[body:], after[body:]))
+        assert after != original
+        before = after
+
+
+def test_the_same_seed_corrupts_the_same_fragment_the_same_way(tmp_path):
+    stored_fragments(tmp_path / "a", 5), stored_fragments(tmp_path / "b", 5)
+    first = corrupt_stored_fragment(tmp_path / "a", random.Random(11))
+    second = corrupt_stored_fragment(tmp_path / "b", random.Random(11))
+    assert first.relative_to(tmp_path / "a") == second.relative_to(tmp_path / "b")
+    assert first.read_bytes() == second.read_bytes()
 
 
 # --- durations and the command ----------------------------------------------------------------------------
