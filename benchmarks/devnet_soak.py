@@ -4,7 +4,8 @@ Starts the devnet ``./run-devnet`` starts (4 validators, 6 storage nodes, 4 DA n
 roles added since) under a temporary folder, runs ``cairn devnet chaos`` against it (:func:`devnet.chaos.run_chaos`:
 seeded kills and restarts, corrupted fragments, withheld cells, misbehaving providers, while a load uploads,
 downloads, publishes blobs and runs jobs), stops it, and appends the summary (operations tried and succeeded,
-faults injected, failures by kind, invariants) to ``benchmarks/RESULTS.md``. Exits 1 if an invariant broke.
+faults injected, failures by kind, invariants) to ``benchmarks/RESULTS.md``. Exits 1 if an invariant broke or
+judged nothing although its role had load.
 
     python benchmarks/devnet_soak.py [--duration 10m] [--seed 1] [--no-record]
 """
