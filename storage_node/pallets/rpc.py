@@ -107,15 +107,15 @@ def storage_file(runtime: RuntimeBase, args: list) -> dict | None:
     info = bank.files.get(file_id)
     if info is None:
         return None
-    repairing = {key for key, _ in bank.repair_orders.iter_prefix(file_id)}
     placements: list[dict] = []
     for segment in range(info.segment_count):
         if len(placements) >= MAX_LISTED:
             break
         nodes, confirmed = bank.placements.get(file_id, segment), bank.confirmed.get(file_id, segment)
         placements.extend({"segment": segment, "fragment": fragment, "node": account(node),
-                           "confirmed": confirmed[fragment], "repairing": (segment, fragment) in repairing}
-                          for fragment, node in enumerate(nodes))
+                           "confirmed": confirmed[fragment],
+                           "repairing": bank.repair_orders.contains(file_id, (segment, fragment))}
+                          for fragment, node in enumerate(nodes))  # one read per listed fragment: bounded
     return _file_json(file_id, info) | {"placements": placements[:MAX_LISTED],
                                         "accessCount": _access(runtime).access_count.get(file_id)}
 
