@@ -176,7 +176,8 @@ def blobs_reconstruct(acked: Sequence[AckedBlob], read: Mapping[int, str | None]
 def jobs_verify(results: Mapping[int, str | None], unfinished: int = 0) -> Check:
     """``results``: per verified job, None if its outputs hash to the verified digest, else why not."""
     violations = tuple(f"job {job}: {error}" for job, error in sorted(results.items()) if error is not None)
-    notes = (f"{unfinished} of the soak's jobs not verified (failed or still running)",) if unfinished else ()
+    notes = (f"{unfinished} of the soak's jobs not verified (failed or still running)",) if unfinished else \
+        () if results else ("the chain took none of the soak's jobs",)
     return Check("every paid job's result verifies", len(results), violations, notes)
 
 
@@ -255,10 +256,8 @@ async def check(url: str, state: DevnetState, log: FinalityLog, acked: Acknowled
                               expected="da" in loads))
         states = {job: await _state(submitter, job) for job in acked.jobs}
         verified = [job for job, status in states.items() if status == "Verified"]
-        jobs = jobs_verify({job: await _result(submitter, job) for job in verified}, len(acked.jobs) - len(verified))
-        if not acked.jobs:
-            jobs = replace(jobs, notes=("the chain took none of the soak's jobs",))
-        checks.append(replace(jobs, expected="compute" in loads))
+        checks.append(replace(jobs_verify({job: await _result(submitter, job) for job in verified},
+                                          len(acked.jobs) - len(verified)), expected="compute" in loads))
         at = await owner.get_chain_finalised_head()
         checks.append(issuance_balances(
             await owner.query("Balances", "TotalIssuance", block_hash=at),
@@ -350,7 +349,8 @@ async def _escrow(client: AsyncClient, at: bytes, start: Opening) -> Check:
                        if event.pallet == "ComputeJobs" and event.name in MONEY_FIELDS]
             read = number
     if read < header.number:
-        return escrow_conserved({}, cut_short=f"read the events of #{start.block + 1}..#{read} of "
-                                              f"#{start.block + 1}..#{header.number} within {LEDGER_TIMEOUT_S:g} s")
+        return escrow_conserved({}, cut_short=f"read the events of #{start.block + 1}..#{read} only, of "
+                                              f"#{start.block + 1}..#{header.number} (a block unknown, or "
+                                              f"{LEDGER_TIMEOUT_S:g} s up)")
     held = {job_id: job.escrow async for job_id, job in client.query_map("ComputeJobs", "Jobs", block_hash=at)}
     return escrow_conserved(*job_ledgers(start.held, events, held))

@@ -118,6 +118,7 @@ def test_a_verified_job_whose_outputs_do_not_match_is_a_violation():
     assert check.violations == ("job 4: ResultMismatch: the outputs do not hash to the verified digest",)
     assert check.notes == ("2 of the soak's jobs not verified (failed or still running)",)
     assert jobs_verify({3: None}).held
+    assert jobs_verify({}).notes == ("the chain took none of the soak's jobs",)
 
 
 def test_issuance_must_balance_to_the_unit():
@@ -154,9 +155,9 @@ def test_money_events_of_a_job_never_submitted_nor_on_chain_at_the_start_are_vio
 
 
 def test_an_escrow_scan_cut_short_judges_nothing_and_fails():
-    check = escrow_conserved({0: JobLedger(90)}, cut_short="read the events of #11..#40 of #11..#300 within 300 s")
+    check = escrow_conserved({0: JobLedger(90)}, cut_short="read the events of #11..#40 only")
     assert check.checked == 0 and not check.held
-    assert check.notes == ("read the events of #11..#40 of #11..#300 within 300 s",)
+    assert check.notes == ("read the events of #11..#40 only",)
 
 
 @pytest.mark.parametrize("check", [
