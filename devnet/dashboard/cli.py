@@ -56,7 +56,7 @@ def dashboard(chain_rpc: tuple[str, ...], more_rpc: tuple[str, ...], base_path: 
               blobs: int, samples: int, log_level: str) -> None:
     """Serve the devnet's dashboard and sample the newest available DA blobs."""
     daemon_logging(log_level)
-    urls = [websocket_url(url) for url in (*chain_rpc, *more_rpc)]
+    urls = tuple(websocket_url(url) for url in (*chain_rpc, *more_rpc))
     static = load_static()
 
     @asynccontextmanager
@@ -66,4 +66,4 @@ def dashboard(chain_rpc: tuple[str, ...], more_rpc: tuple[str, ...], base_path: 
             sampler = Sampler(urls, book, pool, SamplerSettings(samples=samples))
             yield Dashboard(DashboardConfig(urls, host, http_port), static, book, sampler).run
 
-    run_daemon(base_path, urls[0], serving, refusals=(OSError,))
+    run_daemon(base_path, urls, serving, refusals=(OSError,))
