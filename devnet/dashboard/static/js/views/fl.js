@@ -13,7 +13,7 @@ export function createFlView(ctx) {
     { title: "base model", cell: (t) => fileLink(t.base) },
     { title: "round", class: "num", cell: (t) => `${t.round} of ${t.rounds}` },
     { title: "state", cell: (t) => badge(t.state) },
-    { title: "participants", class: "num", cell: (t) => (Array.isArray(t.participants) ? t.participants.length : t.participants) },
+    { title: "participants", class: "num", cell: (t) => t.participants },
     { title: "reward pool", class: "num", cell: (t) => balance(t.rewardPool) },
   ], (start, limit) => ctx.rpc.call("compute_flTasks", [start, limit]),
   { empty: "no federated tasks yet", onRow: (t) => openTask(t.id), rowKey: (t) => String(t.id) });

@@ -57,9 +57,9 @@ export function createLineageView(ctx) {
   };
 }
 
-// The file id a node stands for, whether the node names it bare or as "file:0x…".
+// The file id a node stands for (a file node's id is the file id; jobs, rounds and tasks are "job:N", ...).
 function fileOf(node) {
-  return node.type === "file" ? String(node.id).replace(/^file:/, "") : null;
+  return node.type === "file" ? node.id : null;
 }
 
 // Columns by hops from the root (edges followed either way), nodes in order of appearance in each.
@@ -69,7 +69,7 @@ function layout(graph) {
     neighbours.get(edge.from)?.push(edge.to);
     neighbours.get(edge.to)?.push(edge.from);
   }
-  const root = graph.nodes.find((node) => node.id === graph.root || fileOf(node) === graph.root) ?? graph.nodes[0];
+  const root = graph.nodes.find((node) => node.id === graph.root) ?? graph.nodes[0];
   const depth = new Map([[root.id, 0]]);
   const queue = [root.id];
   while (queue.length) {
