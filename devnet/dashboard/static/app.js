@@ -43,7 +43,8 @@ function onNewHead(head) {
   const number = blockNumber(head.number);
   ctx.heads.best = number;
   setText("best", `#${number}`);
-  ctx.blocks.add(number).then(() => current?.view.onNewHead?.(), () => {}); // a lost block shows on the next head
+  // a block that failed to load shows on the next head
+  ctx.blocks.add(number, head.parentHash).then(() => current?.view.onNewHead?.(), () => {});
 }
 
 function onFinalizedHead(head) {

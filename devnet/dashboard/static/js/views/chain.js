@@ -12,7 +12,8 @@ export function createChainView(ctx) {
       { title: "extrinsics", class: "num", cell: (b) => b.extrinsics ?? "–" },
       { title: "", cell: (b) => (ctx.heads.finalized !== null && b.number <= ctx.heads.finalized ? badge("finalized") : badge("best chain")) },
     ],
-    { empty: "waiting for blocks", onRow: (b) => openBlock(b.hash), rowKey: (b) => b.hash },
+    // a block whose hash is still being asked for has nothing to open yet
+    { empty: "waiting for blocks", onRow: (b) => b.hash && openBlock(b.hash), rowKey: (b) => b.hash },
   );
   const detail = h("div", { class: "block-detail" }, h("p", { class: "hint" }, "Click a block to see its extrinsics and events."));
   const validators = new Table([
@@ -45,13 +46,20 @@ export function createChainView(ctx) {
   };
 }
 
+// An extrinsic's outcome: the node sends success null when it could not tell (its events were not found).
+export function outcome(x) {
+  if (x.success === true) return badge("ok");
+  const state = x.success === false ? "failed" : "unknown";
+  return x.error ? h("span", {}, badge(state), " ", x.error) : badge(state);
+}
+
 function renderBlock(block) {
   const extrinsics = new Table(
     [
       { title: "#", class: "num", cell: (x) => x.index },
       { title: "call", cell: (x) => `${x.pallet}.${x.call}` },
       { title: "signer", cell: (x) => (x.signer ? short(x.signer) : "unsigned") },
-      { title: "result", cell: (x) => (x.success ? badge("ok") : h("span", {}, badge("failed"), " ", x.error || "")) },
+      { title: "result", cell: outcome },
       { title: "arguments", cell: (x) => h("span", { class: "mono small" }, brief(x.args, 120)) },
     ],
     { empty: "no extrinsics", pageSize: 10 },
