@@ -4,8 +4,17 @@
 // useless exactly when it matters. So the client holds the list of every validator's URL: when its socket
 // closes it fails the calls in flight (their callers show an error and retry on the next refresh), waits a
 // moment, and connects to the next URL, where it subscribes again to everything it was subscribed to.
+//
+// A validator that is stopped rather than killed (SIGSTOP) keeps the socket open and answers nothing, so its
+// socket never closes on its own. The client gives up on it as if it had: when the handshake does not finish
+// in time, when calls time out STALL_TIMEOUTS times in a row, or when the node, which sends a new head every
+// block to a subscriber, sends nothing for SILENCE_MS.
 
 const CALL_TIMEOUT_MS = 20000;
+const CONNECT_TIMEOUT_MS = 10000;
+const STALL_TIMEOUTS = 2;
+const SILENCE_MS = 20000; // ten blocks of the devnet's 2-second slots
+const WATCH_MS = 1000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 5000;
 
@@ -34,10 +43,13 @@ export class RpcClient {
     this.subscriptions = new Set(); // {method, params, onItem, id}: re-opened on every connection
     this.bySubscriptionId = new Map();
     this.retryMs = RETRY_MIN_MS;
+    this.timeouts = 0; // calls timed out in a row on this connection
+    this.heardAt = 0; // when this connection last received anything (or opened)
   }
 
   start() {
     this.connect();
+    setInterval(() => this.watch(), WATCH_MS);
   }
 
   get connected() {
@@ -48,14 +60,36 @@ export class RpcClient {
     const url = this.urls[this.index % this.urls.length];
     const socket = new WebSocket(url);
     this.socket = socket;
+    this.heardAt = Date.now();
     socket.addEventListener("open", () => {
       this.retryMs = RETRY_MIN_MS;
+      this.timeouts = 0;
+      this.heardAt = Date.now();
       this.onState({ connected: true, url });
       for (const subscription of this.subscriptions) this.open(subscription);
     });
     socket.addEventListener("message", (event) => this.receive(event.data));
     // "error" is always followed by "close"; handling it too would double the reconnect.
     socket.addEventListener("close", () => this.closed(socket, url));
+  }
+
+  // Once a second: leave a node that stalled (see the top of this file).
+  watch() {
+    const socket = this.socket;
+    if (socket === null) return;
+    const quiet = Date.now() - this.heardAt;
+    if (socket.readyState === WebSocket.CONNECTING && quiet > CONNECT_TIMEOUT_MS) this.abandon(socket, "no handshake");
+    else if (this.timeouts >= STALL_TIMEOUTS) this.abandon(socket, `${this.timeouts} calls timed out`);
+    else if (this.connected && this.subscriptions.size > 0 && quiet > SILENCE_MS) this.abandon(socket, "no head");
+  }
+
+  // Close a stalled node's socket and move on now: its close handshake would never finish, so the close
+  // event cannot be waited for (closed() ignores it when it comes).
+  abandon(socket, why) {
+    const url = this.urls[this.index % this.urls.length];
+    console.warn(`leaving ${url}: ${why}`);
+    socket.close();
+    this.closed(socket, url);
   }
 
   closed(socket, url) {
@@ -67,6 +101,7 @@ export class RpcClient {
       this.pending.delete(id);
     }
     this.bySubscriptionId.clear();
+    this.timeouts = 0;
     this.onState({ connected: false, url });
     this.index += 1; // try the next validator
     setTimeout(() => this.connect(), this.retryMs);
@@ -80,6 +115,7 @@ export class RpcClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        this.timeouts += 1;
         reject(new Error(`${method}: no answer in ${CALL_TIMEOUT_MS / 1000} s`));
       }, CALL_TIMEOUT_MS);
       this.pending.set(id, { resolve, reject, timer, method });
@@ -105,6 +141,7 @@ export class RpcClient {
   }
 
   receive(data) {
+    this.heardAt = Date.now();
     let message;
     try {
       message = JSON.parse(data);
@@ -115,6 +152,7 @@ export class RpcClient {
       const call = this.pending.get(message.id);
       this.pending.delete(message.id);
       clearTimeout(call.timer);
+      this.timeouts = 0;
       if (message.error) call.reject(new RpcError(call.method, message.error));
       else call.resolve(message.result);
     } else if (message.params && this.bySubscriptionId.has(message.params.subscription)) {
