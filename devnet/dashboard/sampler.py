@@ -7,13 +7,16 @@ commitment proven by a finalized header's state root, random cells fetched from 
 cell's proof verified in a KZG worker process). One sampling runs at a time and finalized heads that arrive
 meanwhile are coalesced into one wake-up, so a burst of blobs costs a queue, never a pile of tasks.
 
-It follows one validator at a time and moves to the next of ``urls`` when that one cannot be reached: the
-devnet's faults kill validators, and the dashboard should keep reporting while any one answers.
+It follows the validators through one :class:`sdk.chain.AsyncClient` given all their URLs, which moves to the
+next when its connection fails: the devnet's faults kill validators, and the dashboard should keep reporting
+while any one answers. A validator that is stopped rather than killed (``SIGSTOP``) keeps its connections
+open and answers nothing, so the client never sees a failure: the sampler takes a validator that sends no
+finalized head for :attr:`SamplerSettings.stall_blocks` block times as stalled, leaves it and connects
+again (the stalled one costs one connection attempt; the client then moves on to the next).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +36,11 @@ __all__ = ["Sampler", "SamplerSettings", "available_blobs"]
 
 log = logging.getLogger("cairn.dashboard.sampler")
 
-RECONNECT = ReconnectPolicy(give_up_after=10.0)
-"""How long to retry one validator before trying the next."""
+RECONNECT = ReconnectPolicy(give_up_after=10.0, attempt_timeout=5.0)
+"""How long to retry the validators before reporting none answers (and trying again after a pause); a stalled
+one's handshake is given up after ``attempt_timeout``."""
 RETRY_PAUSE_S = 2.0
-"""Pause after every validator failed once, so a devnet that is down costs no busy loop."""
+"""Pause after every validator failed, so a devnet that is down costs no busy loop."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,22 @@ class SamplerSettings:
     """Blobs asked of ``da_blobs`` per pass (newest first); the available among them fill the book."""
     timeout_s: float = 60.0
     """One blob's sampling, finality wait included."""
+    stall_blocks: int = 10
+    """Block times without a new finalized head after which the validator followed is taken as stalled."""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.scan < 1 or self.timeout_s <= 0 or self.stall_blocks < 1:
+            raise ValueError(f"sampler settings out of range: {self}")
+
+
+class ValidatorStalled(Exception):
+    """The validator followed sent no finalized head within the deadline: leave it for another."""
+
+
+def stall_deadline(client: AsyncClient, stall_blocks: int) -> float:
+    """Seconds without a finalized head after which the chain at ``client`` is taken as stalled:
+    ``stall_blocks`` block times (Aura's slot is twice ``Timestamp.MinimumPeriod``)."""
+    return stall_blocks * 2 * client.get_constant("Timestamp", "MinimumPeriod") / 1000
 
 
 def available_blobs(page: object) -> list[str]:
@@ -83,17 +103,15 @@ class Sampler:
         """Why the last pass could not list blobs (e.g. the node serves no ``da_blobs``), else None."""
 
     async def run(self) -> None:
-        for index in itertools.count():
-            url = self._urls[index % len(self._urls)]
+        while True:
             try:
-                async with AsyncClient(url, reconnect=RECONNECT) as client:
-                    self.chain = url
+                async with AsyncClient(self._urls, reconnect=RECONNECT) as client:
                     await self._follow(client)
-            except* ChainClientError as lost:  # from the heads task or a pass, grouped by their nursery
-                log.warning("lost %s (%s); trying the next validator", url, lost.exceptions[0])
+            except* (ChainClientError, ValidatorStalled) as lost:  # from the heads task or a pass
+                log.warning("lost the chain at %s (%s); connecting again", self.chain or ", ".join(self._urls),
+                            lost.exceptions[0])
             self.chain = None
-            if index % len(self._urls) == len(self._urls) - 1:
-                await trio.sleep(RETRY_PAUSE_S)
+            await trio.sleep(RETRY_PAUSE_S)
 
     async def _follow(self, client: AsyncClient) -> None:
         api = DaApi(client, None, pool=self._pool)
@@ -107,8 +125,18 @@ class Sampler:
             await api.aclose()
 
     async def _heads(self, client: AsyncClient, wake: trio.MemorySendChannel[None]) -> None:
-        async with client.subscribe_finalized_heads() as heads:
-            async for header in heads:
+        """Wake a pass on each finalized head; raises :class:`ValidatorStalled` when none comes in time.
+        Closing ``wake`` when the heads end lets the passes' loop end too."""
+        stall_s = stall_deadline(client, self._settings.stall_blocks)
+        async with wake, client.subscribe_finalized_heads() as heads:
+            while True:
+                self.chain = client.node_url  # the client may have moved to another validator meanwhile
+                with trio.move_on_after(stall_s) as waiting:
+                    header = await anext(heads, None)
+                if waiting.cancelled_caught:
+                    raise ValidatorStalled(f"{client.node_url} sent no finalized head for {stall_s:g} s")
+                if header is None:
+                    return
                 self.finalized = header.number
                 try:
                     wake.send_nowait(None)
@@ -128,15 +156,22 @@ class Sampler:
             await self._sample(api, blob)
 
     async def _sample(self, api: DaApi, blob: str) -> None:
+        """Sample one blob and record what came of it. Anything but the chain going away is that blob's error:
+        an unexpected one (a broken KZG pool, a bug) is logged with its traceback, and the sampler goes on,
+        so one blob can never end the daemon that serves the page (rule 8)."""
         try:
             with trio.fail_after(self._settings.timeout_s):
                 report = await api.sample(blob, samples=self._settings.samples)
         except ConnectionFailed:
-            raise  # the validator is gone: the next one samples it
+            raise  # no validator answers: the next connection samples it
         except (DaError, ChainClientError, trio.TooSlowError, OSError) as exc:
             message = str(exc) or type(exc).__name__
             log.info("sampling %s failed: %s", blob, message)
             self._book.record_error(blob, message)
+            return
+        except Exception as exc:
+            log.exception("sampling %s failed unexpectedly", blob)
+            self._book.record_error(blob, f"{type(exc).__name__}: {exc}")
             return
         log.info("sampled %s: %d/%d cells verified", blob, report.verified, report.samples)
         self._book.record(blob, report)

@@ -178,6 +178,11 @@ class AsyncClient:
     def ss58_format(self) -> int:
         return self.get_constant("System", "SS58Prefix")
 
+    @property
+    def node_url(self) -> str:
+        """The one of :attr:`urls` the client talks to now (or tries next)."""
+        return self.urls[self._transport.endpoints.index(self._transport.endpoint)]
+
     # --- raw calls and chain -------------------------------------------------------------------------
 
     async def rpc_request(self, method: str, params: Sequence[Any] | None = None, *,

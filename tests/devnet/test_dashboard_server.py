@@ -18,7 +18,7 @@ from devnet.config import ConfigError, DevnetConfig
 from devnet.dashboard.book import SampleBook
 from devnet.dashboard.cli import websocket_url
 from devnet.dashboard.role import DASHBOARD
-from devnet.dashboard.sampler import available_blobs
+from devnet.dashboard.sampler import SamplerSettings, available_blobs
 from devnet.dashboard.server import DashboardApi, load_static
 from devnet.registry import ROLES
 from devnet.role import Launch, ProcessPaths
@@ -154,6 +154,12 @@ def test_available_blobs_keeps_the_available_in_order_and_refuses_a_malformed_an
                 {"items": [{"id": "0x12", "state": "available"}]}, {"items": ["x"]}):
         with pytest.raises(ValueError):
             available_blobs(bad)
+
+
+@pytest.mark.parametrize("bad", [{"samples": 0}, {"scan": 0}, {"timeout_s": 0.0}, {"stall_blocks": 0}])
+def test_sampler_settings_out_of_range_are_refused(bad):
+    with pytest.raises(ValueError, match="out of range"):
+        SamplerSettings(**bad)
 
 
 def test_a_chain_url_becomes_the_websocket_the_page_opens():
