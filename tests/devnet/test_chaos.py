@@ -222,7 +222,7 @@ def test_a_run_too_short_for_any_fault_schedules_none():
 # --- a lane ---------------------------------------------------------------------------------------------
 
 
-class Process:
+class Targets:
     """What the lane's actions do to the targets, in a test: who is faulty now; the undo fails ``stuck`` times."""
 
     def __init__(self, stuck: int = 0, unreachable: frozenset[str] = frozenset()) -> None:
@@ -248,33 +248,41 @@ LANE = [Fault(10, FaultKind.VALIDATOR_KILL, "validator-1", 20), Fault(50, FaultK
         Fault(90, FaultKind.VALIDATOR_KILL, "validator-3", 20)]
 
 
-async def lane(process: Process, end: float = 600) -> Summary:
+async def lane(targets: Targets, end: float = 600) -> Summary:
     summary = Summary(1, end)
-    await run_lane(LANE, Actions(process.inject, process.undo), trio.current_time(), trio.current_time() + end,
+    await run_lane(LANE, Actions(targets.inject, targets.undo), trio.current_time(), trio.current_time() + end,
                    summary, lambda _: None)
     return summary
 
 
 async def test_a_lane_retries_an_undo_until_it_succeeds_before_its_next_fault(autojump_clock):
-    process = Process(stuck=8)  # 80 s of failed restarts: past the next fault's time
-    summary = await lane(process)
-    assert process.injected == ["validator-1", "validator-2", "validator-3"] and process.faulty == []
+    targets = Targets(stuck=8)  # 80 s of failed restarts: past the next fault's time
+    summary = await lane(targets)
+    assert targets.injected == ["validator-1", "validator-2", "validator-3"] and targets.faulty == []
     assert summary.injected[FaultKind.VALIDATOR_KILL] == 3 and summary.incidents == []
     assert summary.fault_failures == {(FaultKind.VALIDATOR_KILL, "undo: DevnetError"): 8}
 
 
 async def test_a_fault_still_not_undone_when_the_run_ends_drops_the_rest_of_its_lane(autojump_clock):
-    process = Process(stuck=10**6)
-    summary = await lane(process, end=200)
-    assert process.injected == ["validator-1"] and process.faulty == ["validator-1"]
+    targets = Targets(stuck=10**6)
+    summary = await lane(targets, end=200)
+    assert targets.injected == ["validator-1"] and targets.faulty == ["validator-1"]
     assert len(summary.incidents) == 1 and summary.incidents[0].startswith("dropped: the lane's 2 later fault(s)")
     assert "validator-1: validator killed was not undone by the end" in summary.incidents[0]
 
 
+async def test_faults_a_slow_undo_delayed_past_the_end_are_dropped_not_injected_late(autojump_clock):
+    targets = Targets(stuck=8)  # validator-1 back at about 110 s: validator-2's 20 s would end after 150 - 15
+    summary = await lane(targets, end=150)
+    assert targets.injected == ["validator-1"] and targets.faulty == []
+    assert summary.incidents == ["dropped: validator-2: validator killed and the lane's 1 later fault(s), delayed "
+                                 "past the end by an undo"]
+
+
 async def test_a_fault_that_cannot_be_injected_is_counted_and_the_lane_goes_on(autojump_clock):
-    process = Process(unreachable=frozenset({"validator-2"}))
-    summary = await lane(process)
-    assert process.injected == ["validator-1", "validator-3"]
+    targets = Targets(unreachable=frozenset({"validator-2"}))
+    summary = await lane(targets)
+    assert targets.injected == ["validator-1", "validator-3"]
     assert summary.injected[FaultKind.VALIDATOR_KILL] == 2
     assert summary.fault_failures == {(FaultKind.VALIDATOR_KILL, "FileNotFoundError"): 1}
     assert "| validator killed | 2 | 1 |" in summary.table()
