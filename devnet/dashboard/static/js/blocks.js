@@ -9,6 +9,7 @@
 
 export const LIMIT = 100;
 const BACKFILL = 20; // blocks loaded when the page connects, before live heads fill the list
+const EXPLORER_MAX_ITEMS = 1000; // extrinsics explorer_block lists at most (node/api/explorer.py MAX_ITEMS)
 
 // Record the head at `number` whose parent is `parentHash` in `byNumber` (number -> {number, hash,
 // extrinsics}), as the top of this file says; returns the entries it put in, to be loaded.
@@ -64,8 +65,8 @@ export class BlockLog {
   }
 }
 
-// explorer_block lists at most its first thousand extrinsics (`truncated` says some were left out).
+// A block's extrinsic count; "1000+" where explorer_block listed only its first EXPLORER_MAX_ITEMS.
 function extrinsicCount(block) {
   const shown = block.extrinsics.length;
-  return block.truncated && shown >= 1000 ? `${shown}+` : shown;
+  return block.truncated && shown >= EXPLORER_MAX_ITEMS ? `${shown}+` : shown;
 }
