@@ -272,8 +272,8 @@ async def test_a_fault_still_not_undone_when_the_run_ends_drops_the_rest_of_its_
 
 
 async def test_faults_a_slow_undo_delayed_past_the_end_are_dropped_not_injected_late(autojump_clock):
-    targets = Targets(stuck=8)  # validator-1 back at about 110 s: validator-2's 20 s would end after 150 - 15
-    summary = await lane(targets, end=150)
+    targets = Targets(stuck=8)  # validator-1 back at about 110 s: validator-2's 20 s would end after 140 - 15
+    summary = await lane(targets, end=140)
     assert targets.injected == ["validator-1"] and targets.faulty == []
     assert summary.incidents == ["dropped: validator-2: validator killed and the lane's 1 later fault(s), delayed "
                                  "past the end by an undo"]
