@@ -41,7 +41,16 @@ from pathlib import Path
 import trio
 
 from devnet.launcher import wait_until
-from devnet.load import COMPUTE_SIGNER, STORAGE_SIGNER, AckedBlob, Acknowledged, FinalityLog, digest, finalized_head
+from devnet.load import (
+    COMPUTE_SIGNER,
+    STORAGE_SIGNER,
+    AckedBlob,
+    Acknowledged,
+    FinalityLog,
+    digest,
+    finalized_head,
+    past_retention,
+)
 from devnet.rpc import rpc_call
 from devnet.state import DevnetError, DevnetState, ProcessRecord
 from sdk.chain.errors import ChainClientError
@@ -151,7 +160,7 @@ def files_intact(acked: Mapping[bytes, str], read: Mapping[bytes, str]) -> Check
 
 def blobs_reconstruct(acked: Sequence[AckedBlob], read: Mapping[int, str | None]) -> Check:
     """``read``: per index of ``acked``, the SHA-256 of what ``get`` rebuilt now, the error, or None where the
-    chain pruned the blob (its retention ended). A pruned blob passes if it was read back during the run, and
+    chain pruned the blob (it does not know it, and the finalized head passed the block it is pruned at). A pruned blob passes if it was read back during the run, and
     is a violation if reads of it failed then; one the load never tried to read is not judged."""
     violations, pruned, untried = [], 0, 0
     for index, blob in enumerate(acked):
@@ -160,7 +169,7 @@ def blobs_reconstruct(acked: Sequence[AckedBlob], read: Mapping[int, str | None]
         if found is None and blob.read_back:
             pruned += 1
         elif found is None and blob.attempts:
-            seen = "; the chain answered it unknown during the run" if blob.pruned else ""
+            seen = "; a read during the run found it past its retention" if blob.pruned else ""
             violations.append(f"blob {name}: marked available, never read back: {blob.attempts} read(s) during "
                               f"the run failed and it is pruned now{seen}")
         elif found is None:
@@ -305,9 +314,12 @@ async def _download(client: AsyncClient, file_id: bytes) -> str:
 async def _blob(client: AsyncClient, blob: AckedBlob) -> str | None:
     try:
         with trio.fail_after(READ_TIMEOUT_S):
-            return digest(await client.da.get(blob.refs))
-    except UnknownBlob:
-        return None
+            try:
+                return digest(await client.da.get(blob.refs))
+            except UnknownBlob as exc:
+                if await past_retention(client, blob):
+                    return None
+                return f"error: UnknownBlob before #{blob.expires}, where its retention ends: {exc}"
     except (DaError, ChainClientError, OSError, trio.TooSlowError) as exc:
         return f"error: {type(exc).__name__}: {exc}"
 

@@ -7,8 +7,9 @@ then, so a fault that takes a node away fails the operations in flight on it and
 - **storage** (``//Alice``): uploads files of random size, private and public in turn, and downloads a random
   earlier one back, comparing its hash;
 - **DA** (``//Bob``): publishes a random payload, then reads back (``client.da.get``) every blob not read yet,
-  each at most :data:`GET_ATTEMPTS` times and none the chain no longer knows (pruned): the final check judges
-  the rest;
+  each at most :data:`GET_ATTEMPTS` times and none past its retention (an ``UnknownBlob`` once the finalized
+  head reached the block it is pruned at; before that it only means a node behind or finality slow): the final
+  check judges the rest;
 - **compute** (``//Charlie``): uploads the ``wine`` dataset privately once, then trains on it again and again
   (redundancy 2), waits for the verdict and downloads the verified result, which ``client.compute.result``
   checks against the digest the chain verified.
@@ -48,7 +49,7 @@ from sdk.da.pool import KzgPool
 from sdk.da.types import BlobRef
 
 __all__ = ["STORAGE_SIGNER", "DA_SIGNER", "COMPUTE_SIGNER", "Acknowledged", "AckedBlob", "FinalityLog", "Mismatch",
-           "Session", "Tally", "digest", "finalized_head", "parse_head", "running", "storage_load", "da_load",
+           "Session", "Tally", "digest", "finalized_head", "parse_head", "past_retention", "running", "storage_load", "da_load",
            "compute_load", "watch_finality"]
 
 STORAGE_SIGNER = "//Alice"
@@ -104,12 +105,14 @@ class FinalityLog:
 class AckedBlob:
     refs: tuple[BlobRef, ...]
     digest: str
+    expires: int
+    """The block the chain prunes it at (its submission block + ``RetentionPeriod``)."""
     read_back: bool = False
     """Whether ``client.da.get`` rebuilt the payload during the run (its retention may end before the check)."""
     attempts: int = 0
     """The reads of it the load tried during the run."""
     pruned: bool = False
-    """Whether a read during the run found the chain no longer knew it (``UnknownBlob``)."""
+    """Whether a read during the run found it gone past its retention (:func:`past_retention`)."""
 
     @property
     def to_read(self) -> bool:
@@ -218,12 +221,18 @@ async def da_load(session: Session, acked: Acknowledged) -> None:
         while True:
             data = rng.randbytes(rng.randint(*BLOB_SIZES))
 
-            async def submit(client: AsyncClient) -> list[BlobRef]:
-                return await da(client, lambda api: api.submit(data))
+            async def submit(client: AsyncClient) -> AckedBlob:
+                async def publish(api: DaApi) -> AckedBlob:
+                    refs = await api.submit(data)
+                    submitted = max([(await api.status(ref)).submitted_at for ref in refs])
+                    retention: int = client.get_constant("DataAvailability", "RetentionPeriod")
+                    return AckedBlob(tuple(refs), digest(data), submitted + retention)
 
-            refs = await session.run("da.submit", submit)
-            if refs is not None:
-                acked.blobs.append(AckedBlob(tuple(refs), digest(data)))
+                return await da(client, publish)
+
+            published = await session.run("da.submit", submit)
+            if published is not None:
+                acked.blobs.append(published)
             for blob in [blob for blob in acked.blobs if blob.to_read]:
 
                 async def get(client: AsyncClient, blob: AckedBlob = blob) -> None:
@@ -231,7 +240,7 @@ async def da_load(session: Session, acked: Acknowledged) -> None:
                     try:
                         rebuilt = await da(client, lambda api: api.get(blob.refs))
                     except UnknownBlob:
-                        blob.pruned = True
+                        blob.pruned = await past_retention(client, blob)
                         raise
                     if digest(rebuilt) != blob.digest:
                         raise Mismatch(f"blob {blob.refs[0]} rebuilt different bytes")
@@ -287,6 +296,13 @@ async def watch_finality(base_path: Path, log: FinalityLog) -> None:
         for name, number, block_hash in await trio.to_thread.run_sync(poll):
             log.observe(name, number, block_hash)
         await trio.sleep(WATCH_INTERVAL_S)
+
+
+async def past_retention(client: AsyncClient, blob: AckedBlob) -> bool:
+    """Whether the node ``client`` talks to finalized the block ``blob`` is pruned at: only then does an
+    ``UnknownBlob`` mean its retention ended (before, the node is behind or finality was slow)."""
+    header = await client.get_block_header(await client.get_chain_finalised_head())
+    return header is not None and header.number >= blob.expires
 
 
 def finalized_head(url: str) -> tuple[int, bytes] | None:

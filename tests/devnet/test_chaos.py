@@ -82,9 +82,10 @@ def test_a_changed_file_and_a_lost_one_are_detected():
 
 
 def test_a_blob_must_rebuild_its_payload_or_have_been_read_back_before_it_was_pruned():
-    blobs = [AckedBlob((BlobRef(A),), digest(b"a"), read_back=True), AckedBlob((BlobRef(B),), digest(b"b"), attempts=3),
-             AckedBlob((BlobRef(C),), digest(b"c")), AckedBlob((BlobRef(A), BlobRef(B)), digest(b"ab")),
-             AckedBlob((BlobRef(C), BlobRef(A)), digest(b"ca"), attempts=1, pruned=True)]
+    blobs = [AckedBlob((BlobRef(A),), digest(b"a"), 300, read_back=True),
+             AckedBlob((BlobRef(B),), digest(b"b"), 300, attempts=3), AckedBlob((BlobRef(C),), digest(b"c"), 300),
+             AckedBlob((BlobRef(A), BlobRef(B)), digest(b"ab"), 300),
+             AckedBlob((BlobRef(C), BlobRef(A)), digest(b"ca"), 300, attempts=1, pruned=True)]
     check = blobs_reconstruct(blobs, {0: None, 1: None, 2: digest(b"x"), 3: "error: NotAvailable: 3 columns", 4: None})
     assert check.checked == 5 and check.notes == ("1 past their retention, read back during the run",)
     assert check.violations == (
@@ -92,12 +93,12 @@ def test_a_blob_must_rebuild_its_payload_or_have_been_read_back_before_it_was_pr
         f"blob {BlobRef(C)}: rebuilt different bytes",
         f"blob {BlobRef(A)}, {BlobRef(B)}: error: NotAvailable: 3 columns",
         f"blob {BlobRef(C)}, {BlobRef(A)}: marked available, never read back: 1 read(s) during the run failed and "
-        "it is pruned now; the chain answered it unknown during the run")
+        "it is pruned now; a read during the run found it past its retention")
     assert blobs_reconstruct(blobs[:1], {0: digest(b"a")}).held
 
 
 def test_a_pruned_blob_the_load_never_tried_to_read_is_not_judged_and_said_so():
-    blobs = [AckedBlob((BlobRef(A),), digest(b"a")), AckedBlob((BlobRef(B),), digest(b"b"))]
+    blobs = [AckedBlob((BlobRef(A),), digest(b"a"), 300), AckedBlob((BlobRef(B),), digest(b"b"), 300)]
     check = blobs_reconstruct(blobs, {0: None, 1: digest(b"b")})
     assert check.held and check.checked == 1
     assert check.notes == ("1 pruned before the load tried to read them back: not judged",)
@@ -106,7 +107,7 @@ def test_a_pruned_blob_the_load_never_tried_to_read_is_not_judged_and_said_so():
 
 
 def test_the_load_reads_a_blob_back_a_few_times_at_most_and_never_one_the_chain_pruned():
-    blob = AckedBlob((BlobRef(A),), digest(b"a"))
+    blob = AckedBlob((BlobRef(A),), digest(b"a"), 300)
     assert blob.to_read
     assert not replace(blob, attempts=GET_ATTEMPTS).to_read
     assert not replace(blob, attempts=1, pruned=True).to_read
