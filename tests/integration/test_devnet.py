@@ -189,7 +189,8 @@ def test_a_second_devnet_with_picked_ports_runs_beside_the_first(devnet, tmp_pat
     base, _ = devnet
     config = tmp_path / "devnet.toml"
     config.write_text(f'base_path = "{tmp_path / "second"}"\n[validators]\ncount = 1\n'
-                      "[storage_nodes]\ncount = 0\n[da_nodes]\ncount = 0\n[providers]\ncount = 0\n")
+                      "[storage_nodes]\ncount = 0\n[da_nodes]\ncount = 0\n[providers]\ncount = 0\n"
+                      "[dashboard]\ncount = 0\n")
     result = cli("up", "--config", str(config), "--detach")
     try:
         assert result.exit_code == 0, result.output
@@ -239,6 +240,7 @@ def test_down_stops_every_process_including_restarted_ones(devnet):
     base, _ = devnet
     records = launcher.load(base).processes  # validator-3 restarted, validator-1 restarted by hand
     result = cli("down", "--base-path", str(base))
-    assert result.exit_code == 0 and "17 running process(es) stopped" in result.output  # 4 validators, 6 storage, 4 DA, 3 providers
+    # 4 validators, 6 storage nodes, 4 DA nodes, 3 providers, the dashboard
+    assert result.exit_code == 0 and "18 running process(es) stopped" in result.output
     assert set(states(base).values()) == {ProcessState.EXITED}
     assert all(process_state(record) is ProcessState.EXITED for record in records)
