@@ -67,8 +67,8 @@ class EventSubscription:
         header = head
         while header.hash not in self._seen and len(run) < self._max_gap:
             run.append(header)
-            if header.number <= self._floor:
-                break
+            if header.number <= self._floor or header.parent_hash in self._seen:
+                break  # the usual case, one new head on a seen parent, asks the node for nothing
             header = await self._header_at(header.parent_hash)
         for header in reversed(run):
             self._seen[header.hash] = None
