@@ -1,24 +1,39 @@
 """What the provider worker reads from and sends to the compute pallets.
 
 One place turns ``ComputeProviders`` and ``ComputeJobs`` storage (decoded with the
-pallets' own types, :mod:`compute_pallet.pallets.types`) into the facts the worker decides on, and composes
-its transactions, so the job pipeline and the daemon never handle storage layouts or call names. A
-transaction the chain refuses raises :class:`Refused` with the runtime's error; a chain that does not answer
-raises the client's :class:`sdk.chain.ChainClientError`. Callers log and retry both.
+pallets' own types, :mod:`compute_pallet.pallets.types`) into the facts the worker decides on, follows the
+``ComputeJobs`` events that can concern this provider, and composes its transactions, so the job pipeline
+and the daemon never handle storage layouts or call names. A transaction the chain refuses raises
+:class:`Refused` with the runtime's error; a chain that does not answer raises the client's
+:class:`sdk.chain.ChainClientError`. Callers log and retry both.
+
+**Following without decoding every block.** Decoding a block's ``System.Events`` in Python is most of what
+an idle provider spends, and a busy block (uploads, confirmations, fees) costs a few milliseconds, so
+:meth:`ProviderChain.job_events` reads each best block's events as bytes and decodes them only when the
+bytes hold what every event that concerns this provider must hold: its account (a ``JobAssigned`` naming
+it), or a watched job's id as a ``ComputeJobs`` event's first field (the pallet's index, an event index,
+then the id: every event of the pallet starts with the job id). That is a necessary condition, never a
+sufficient one: a block that passes is decoded and its events read as before. A job's id becomes watched
+only once its assignment was acted on, so when several blocks are fetched in one go (a skipped head, a
+reconnection) a phase event in the same run may go unseen; the job's worker then notices the change at
+its next poll, a few blocks later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, ProviderInfo, Slot, SlotStatus
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
+from runtime.primitives import Header
+from sdk.chain import AsyncClient, ChainEvent, EventSubscription
+from sdk.chain.errors import InvalidResponse
+from sdk.chain.shapes import optional_hex, to_hex
 from sdk.chain.types import DispatchFailure
 
-__all__ = ["ProviderChain", "Refused", "Timing"]
+__all__ = ["ProviderChain", "Refused", "Timing", "may_concern"]
 
 
 class Refused(Exception):
@@ -49,6 +64,8 @@ class ProviderChain:
         self.client = client
         self.keypair = keypair
         self.account = keypair.public
+        self._events_key = to_hex(client.create_storage_key("System", "Events"))
+        self._jobs_pallet = client.view.runtime.index_of["ComputeJobs"]
 
     async def timing(self) -> Timing:
         """The block time between the two latest blocks' timestamps (a devnet may run shorter slots than the
@@ -62,6 +79,27 @@ class ProviderChain:
             if now > before:
                 block_ms = now - before
         return Timing(block_ms / 1000, get("ComputeProviders", "HeartbeatTimeout"))
+
+    # --- following ----------------------------------------------------------------------------------
+
+    def job_events(self, watched: Callable[[], Collection[int]]) -> EventSubscription:
+        """Each best block's ``ComputeJobs`` events, every block visited once and in order, skipping blocks whose
+        events cannot name this provider or a job of ``watched()`` (see the module docstring)."""
+
+        async def events_at(block_hash: bytes) -> tuple[ChainEvent, ...]:
+            at = [self._events_key, to_hex(block_hash)]
+            raw = optional_hex(await self.client.rpc_request("state_getStorage", at), "System.Events")
+            concerns = raw and may_concern(raw, self.account, self._jobs_pallet, watched())
+            return self.client.view.decode_events(raw) if concerns else ()
+
+        return EventSubscription(self.client.subscribe_new_heads(), self._header, events_at,
+                                 frozenset({"ComputeJobs"}))
+
+    async def _header(self, block_hash: bytes) -> Header:
+        header = await self.client.get_block_header(block_hash)
+        if header is None:
+            raise InvalidResponse(f"the node announced block 0x{block_hash.hex()} but has no header for it")
+        return header
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -122,3 +160,19 @@ class ProviderChain:
         receipt = await self.client.sign_and_submit(call, self.keypair, wait_for_inclusion=True)
         if not receipt.is_success:
             raise Refused(f"{pallet}.{name}", receipt.error_message)
+
+
+def may_concern(raw: bytes, account: bytes, jobs_pallet: int, watched: Collection[int]) -> bool:
+    """Whether encoded ``System.Events`` can hold an event naming ``account``, or a ``ComputeJobs`` event
+    (pallet index ``jobs_pallet``) of a ``watched`` job: the pallet's index, any event index, then the job
+    id (u64, little-endian). False only when no such event is there; true does not mean one is."""
+    if account in raw:
+        return True
+    for job_id in watched:
+        needle = job_id.to_bytes(8, "little")
+        at = raw.find(needle, 2)
+        while at != -1:
+            if raw[at - 2] == jobs_pallet:
+                return True
+            at = raw.find(needle, at + 1)
+    return False

@@ -2,13 +2,16 @@
 
 ``Provider(client, keypair, config).run()`` does, in order:
 
+0. loads what the storage client would otherwise load inside the first job (:func:`_warm_up`), so a job's
+   transfers cost the same whether or not it is the first;
 1. serves ``/v1/health`` and ``/metrics`` (:mod:`compute_pallet.service.http`) with hypercorn's trio worker;
 2. registers the provider on chain (hardware, an offer for every job kind, the endpoint, the stake), or
    updates a registration whose hardware, offers or endpoint changed, and publishes its X25519 key
    (``client.storage.register_key()``) so submitters of private inputs can grant it their files;
 3. heartbeats every third of ``HeartbeatTimeout`` blocks (a provider silent for the whole timeout loses its
    assignments at once);
-4. follows the **best** chain's ``ComputeJobs`` events, then reconciles: every job in ``ProviderJobs`` and every
+4. follows the **best** chain's ``ComputeJobs`` events (decoding only blocks whose events can name this
+   provider or one of its jobs: :meth:`~compute_pallet.service.chain.ProviderChain.job_events`), then reconciles: every job in ``ProviderJobs`` and every
    job left in the journal is handed to a :class:`~compute_pallet.service.jobs.JobWorker`, which finishes,
    resumes or forgets it as the chain says;
 5. reports ready (``task_status.started(port)``).
@@ -42,6 +45,8 @@ from runtime.keyring import Keypair
 from sdk.chain import ChainClientError, ChainEvent
 from sdk.client import AsyncClient
 from sdk.serving import serve
+from sdk.storage.nodes import NodeHttp
+from storage_node.erasure.backends import get_backend
 
 __all__ = ["Provider", "ProviderConfig", "RegistrationFailed", "DEFAULT_PRICE"]
 
@@ -92,6 +97,7 @@ class Provider:
         timing = await self.chain.timing()
         worker = JobWorker(self.client, self.chain, self.journal, self.metrics, timing, fault=self.config.fault,
                            parallel_runs=max(1, self.config.hardware.cpu_cores))
+        await _warm_up()
         async with trio.open_nursery() as nursery:
             port = await nursery.start(self._serve, api)
             await self._register(self.config.public_url or f"http://{self.config.http_host}:{port}")
@@ -180,7 +186,7 @@ class Provider:
         waiting: trio.TaskStatus[None] | None = task_status
         while True:
             try:
-                async with self.client.subscribe_events("ComputeJobs") as blocks:
+                async with self.chain.job_events(self._jobs.keys) as blocks:
                     if waiting is not None:
                         waiting.started()
                         waiting = None
@@ -193,11 +199,11 @@ class Provider:
             await trio.sleep(RESUBSCRIBE_S)
 
     def _on_event(self, event: ChainEvent, worker: JobWorker, nursery: trio.Nursery) -> None:
-        fields = event.attributes
-        if event.name == "JobAssigned" and self.keypair.public in fields["providers"]:
-            self._start(fields["job_id"], worker, nursery)
-        elif event.name in PHASE_EVENTS and fields["job_id"] in self._jobs:
-            self._jobs[fields["job_id"]].set()
+        job_id = event.event.job_id  # every ComputeJobs event's first field
+        if event.name == "JobAssigned" and self.keypair.public in event.event.providers:
+            self._start(job_id, worker, nursery)
+        elif event.name in PHASE_EVENTS and job_id in self._jobs:
+            self._jobs[job_id].set()
 
     async def _reconcile(self, worker: JobWorker, nursery: trio.Nursery) -> None:
         """Hand every job the chain or the journal knows of to the worker, which resumes or forgets it."""
@@ -221,3 +227,12 @@ class Provider:
             log.exception("job %d failed", job_id)
         finally:
             del self._jobs[job_id]
+
+
+async def _warm_up() -> None:
+    """Pay the storage client's once-per-process costs now rather than in the first job: the erasure backend's
+    discovery and loading, the HTTP client's modules and the system's TLS certificates (together ~50 ms of
+    CPU, half a small job's own overhead)."""
+    await trio.to_thread.run_sync(get_backend)
+    async with NodeHttp(None):
+        pass
