@@ -9,8 +9,8 @@ and the daemon never handle storage layouts or call names. A transaction the cha
 
 **Following without decoding every block.** Decoding a block's ``System.Events`` in Python is most of what
 an idle provider spends, and a busy block (uploads, confirmations, fees) costs a few milliseconds, so
-:meth:`ProviderChain.job_events` reads each best block's events as bytes and decodes them only when the
-bytes hold what every event that concerns this provider must hold: its account (a ``JobAssigned`` naming
+:meth:`ProviderChain.job_events` has the client read each best block's events as bytes and decode them
+only when the bytes hold what every event that concerns this provider must hold: its account (a ``JobAssigned`` naming
 it), or a watched job's id as a ``ComputeJobs`` event's first field (the pallet's index, an event index,
 then the id: every event of the pallet starts with the job id). That is a necessary condition, never a
 sufficient one: a block that passes is decoded and its events read as before. A job's id becomes watched
@@ -27,10 +27,7 @@ from typing import Any
 
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, ProviderInfo, Slot, SlotStatus
 from runtime.keyring import Keypair
-from runtime.primitives import Header
-from sdk.chain import AsyncClient, ChainEvent, EventSubscription
-from sdk.chain.errors import InvalidResponse
-from sdk.chain.shapes import optional_hex, to_hex
+from sdk.chain import AsyncClient, EventSubscription
 from sdk.chain.types import DispatchFailure
 
 __all__ = ["ProviderChain", "Refused", "Timing", "may_concern"]
@@ -64,8 +61,6 @@ class ProviderChain:
         self.client = client
         self.keypair = keypair
         self.account = keypair.public
-        self._events_key = to_hex(client.create_storage_key("System", "Events"))
-        self._jobs_pallet = client.view.runtime.index_of["ComputeJobs"]
 
     async def timing(self) -> Timing:
         """The block time between the two latest blocks' timestamps (a devnet may run shorter slots than the
@@ -85,21 +80,9 @@ class ProviderChain:
     def job_events(self, watched: Callable[[], Collection[int]]) -> EventSubscription:
         """Each best block's ``ComputeJobs`` events, every block visited once and in order, skipping blocks whose
         events cannot name this provider or a job of ``watched()`` (see the module docstring)."""
-
-        async def events_at(block_hash: bytes) -> tuple[ChainEvent, ...]:
-            at = [self._events_key, to_hex(block_hash)]
-            raw = optional_hex(await self.client.rpc_request("state_getStorage", at), "System.Events")
-            concerns = raw and may_concern(raw, self.account, self._jobs_pallet, watched())
-            return self.client.view.decode_events(raw) if concerns else ()
-
-        return EventSubscription(self.client.subscribe_new_heads(), self._header, events_at,
-                                 frozenset({"ComputeJobs"}))
-
-    async def _header(self, block_hash: bytes) -> Header:
-        header = await self.client.get_block_header(block_hash)
-        if header is None:
-            raise InvalidResponse(f"the node announced block 0x{block_hash.hex()} but has no header for it")
-        return header
+        pallet = self.client.view.runtime.index_of["ComputeJobs"]
+        return self.client.subscribe_events("ComputeJobs", relevant=lambda raw: may_concern(
+            raw, self.account, pallet, watched()))
 
     # --- reads ---------------------------------------------------------------------------------------
 

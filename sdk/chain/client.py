@@ -237,10 +237,12 @@ class AsyncClient:
 
     async def get_events(self, block_hash: BlockId | None = None) -> tuple[ChainEvent, ...]:
         """Every event of a block (the best block when ``None``), decoded by the runtime's event codec."""
-        at = await self._at(block_hash)
+        return self.view.decode_events(await self._encoded_events(await self._at(block_hash)))
+
+    async def _encoded_events(self, block_hash: bytes) -> bytes | None:
         key = self.view.storage("System", "Events").key(())
-        raw = await self.rpc_request("state_getStorage", [to_hex(key), to_hex(at)])
-        return self.view.decode_events(optional_hex(raw, "System.Events"))
+        return optional_hex(await self.rpc_request("state_getStorage", [to_hex(key), to_hex(block_hash)]),
+                            "System.Events")
 
     async def get_runtime_version(self, block_hash: BlockId | None = None) -> RuntimeVersion:
         params = [] if block_hash is None else [to_hex(_block_hash(block_hash))]
@@ -478,14 +480,24 @@ class AsyncClient:
         return self._transport.subscribe("chain_subscribeFinalizedHeads", [], "chain_unsubscribeFinalizedHeads",
                                          header_from_json, buffer=self._subscription_buffer)
 
-    def subscribe_events(self, pallet: str | Iterable[str] | None = None, *, finalized: bool = False) -> EventSubscription:
+    def subscribe_events(self, pallet: str | Iterable[str] | None = None, *, finalized: bool = False,
+                         relevant: Callable[[bytes], bool] | None = None) -> EventSubscription:
         """Per block, the events of ``pallet`` (or of several, or all when ``None``), every block of the best
-        (or finalized) chain visited once, in order, across skipped heads and reconnections."""
+        (or finalized) chain visited once, in order, across skipped heads and reconnections. ``relevant``, a
+        test on a block's encoded ``System.Events`` (e.g. that they hold a file id), skips decoding the blocks
+        it rejects, which then yield no events: decoding is most of what following a busy chain costs."""
         pallets = None if pallet is None else frozenset([pallet] if isinstance(pallet, str) else pallet)
         for name in pallets or ():
             self.view.pallet(name)
         heads = self.subscribe_finalized_heads() if finalized else self.subscribe_new_heads()
-        return EventSubscription(heads, self._header_of, self.get_events, pallets)
+        if relevant is None:
+            return EventSubscription(heads, self._header_of, self.get_events, pallets)
+
+        async def relevant_events(block_hash: bytes) -> tuple[ChainEvent, ...]:
+            raw = await self._encoded_events(block_hash)
+            return self.view.decode_events(raw) if raw and relevant(raw) else ()
+
+        return EventSubscription(heads, self._header_of, relevant_events, pallets)
 
     async def subscribe_block_headers(self, handler: Callable[[Header, int, Any], Any], finalized_only: bool = False) -> Any:
         """substrate-interface's callback form: ``handler(header, update_nr, subscription_id)`` for each new

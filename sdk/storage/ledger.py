@@ -145,9 +145,10 @@ class Ledger:
         """Open repair orders by (segment, fragment)."""
         return {tuple(key): order async for key, order in self.chain.query_map("FileBank", "RepairOrders", [file_id])}
 
-    def file_events(self) -> EventSubscription:
-        """``FileBank``'s events block by block on the finalized chain (open it before declaring)."""
-        return self.chain.subscribe_events("FileBank", finalized=True)
+    def file_events(self, file_id: bytes) -> EventSubscription:
+        """``FileBank``'s events block by block on the finalized chain (open it before declaring), decoded only
+        in blocks whose events hold ``file_id`` (every event about the file names it)."""
+        return self.chain.subscribe_events("FileBank", finalized=True, relevant=lambda raw: file_id in raw)
 
     # --- nodes ---------------------------------------------------------------------------------------
 

@@ -120,7 +120,7 @@ class _Upload:
             raise BadArgument(f"this file cannot be stored with these parameters: {exc}") from None
         file_id = manifest.file_id()
         size = manifest.size
-        async with self.ledger.file_events() as events:
+        async with self.ledger.file_events(file_id) as events:
             self.progress(Progress("declare", 0, size))
             block = await self._declare(data_key, readers)
             self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)

@@ -52,6 +52,24 @@ async def test_events_of_one_pallet(client):
     assert block.block_hash == receipt.block_hash and transfers[0].amount == 10**13
 
 
+async def test_events_of_blocks_a_test_on_their_bytes_rejects_are_not_decoded(client):
+    wanted, other = Keypair.from_uri("//SdkRelevant"), Keypair.from_uri("//SdkIrrelevant")
+    tested: list[bytes] = []
+
+    def relevant(raw: bytes) -> bool:
+        tested.append(raw)
+        return wanted.public in raw
+
+    with anyio.fail_after(60):
+        async with client.subscribe_events("Balances", relevant=relevant) as blocks:
+            for dest in (other, wanted):  # two blocks: the first transfer's is rejected
+                call = client.compose_call("Balances", "transfer_allow_death", {"dest": dest, "value": 10**13})
+                await client.sign_and_submit(call, "//Bob", wait_for_inclusion=True)
+            block = await blocks.__anext__()
+    assert [e.event.to for e in block.events if e.name == "Transfer"] == [wanted.public]
+    assert any(other.public in raw for raw in tested)  # that block was read, as bytes, and skipped
+
+
 async def test_following_finalized_events_visits_every_block_once_in_order(client):
     numbers = []
     with anyio.fail_after(90):
