@@ -7,13 +7,13 @@ and the daemon never handle storage layouts or call names. A transaction the cha
 :class:`Refused` with the runtime's error; a chain that does not answer raises the client's
 :class:`sdk.chain.ChainClientError`. Callers log and retry both.
 
-**Following without decoding every block.** Decoding a block's ``System.Events`` in Python is most of what
-an idle provider spends, and a busy block (uploads, confirmations, fees) costs a few milliseconds, so
-:meth:`ProviderChain.job_events` has the client read each best block's events as bytes and decode them
-only when the bytes hold what every event that concerns this provider must hold: its account (a ``JobAssigned`` naming
-it), or a watched job's id as a ``ComputeJobs`` event's first field (the pallet's index, an event index,
-then the id: every event of the pallet starts with the job id). That is a necessary condition, never a
-sufficient one: a block that passes is decoded and its events read as before. A job's id becomes watched
+**Following without decoding every block.** Decoding a block's ``System.Events`` in Python costs a few
+milliseconds in a busy block (uploads, confirmations, fees), and most blocks concern other providers, so
+:meth:`ProviderChain.job_events` has the client read each best block's events as bytes and decode them only
+when the bytes hold what every event that concerns this provider must hold: its account (a ``JobAssigned``
+naming it), or a watched job's id as a ``ComputeJobs`` event's first field (the pallet's index, an event
+index, then the id: every event of the pallet starts with the job id). That is a necessary condition, never
+a sufficient one: a block that passes is decoded and its events read as before. A job's id becomes watched
 only once its assignment was acted on, so when several blocks are fetched in one go (a skipped head, a
 reconnection) a phase event in the same run may go unseen; the job's worker then notices the change at
 its next poll, a few blocks later.

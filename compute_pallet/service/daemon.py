@@ -11,9 +11,9 @@
 3. heartbeats every third of ``HeartbeatTimeout`` blocks (a provider silent for the whole timeout loses its
    assignments at once);
 4. follows the **best** chain's ``ComputeJobs`` events (decoding only blocks whose events can name this
-   provider or one of its jobs: :meth:`~compute_pallet.service.chain.ProviderChain.job_events`), then reconciles: every job in ``ProviderJobs`` and every
-   job left in the journal is handed to a :class:`~compute_pallet.service.jobs.JobWorker`, which finishes,
-   resumes or forgets it as the chain says;
+   provider or one of its jobs: :meth:`~compute_pallet.service.chain.ProviderChain.job_events`), then
+   reconciles: every job in ``ProviderJobs`` and every job left in the journal is handed to a
+   :class:`~compute_pallet.service.jobs.JobWorker`, which finishes, resumes or forgets it as the chain says;
 5. reports ready (``task_status.started(port)``).
 
 Why the best chain and not the finalized one: the market's overhead goal is a few blocks end to end, and
@@ -232,7 +232,7 @@ class Provider:
 async def _warm_up() -> None:
     """Pay the storage client's once-per-process costs now rather than in the first job: the erasure backend's
     discovery and loading, the HTTP client's modules and the system's TLS certificates (together ~50 ms of
-    CPU, half a small job's own overhead)."""
+    CPU, measured in the first job of each provider before)."""
     await trio.to_thread.run_sync(get_backend)
     async with NodeHttp(None):
         pass
