@@ -30,7 +30,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rpc(port: int, method: str, params: list | None = None, timeout: float = 5.0):
+def rpc(port: int, method: str, params: list | None = None, timeout: float = 15.0):
+    """One JSON-RPC call over HTTP. The deadline is generous: a node that just started may take seconds to answer
+    while the whole suite shares two cores."""
     return rpc_call(f"http://127.0.0.1:{port}", method, params, timeout)
 
 

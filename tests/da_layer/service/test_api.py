@@ -85,7 +85,13 @@ async def test_oversized_bodies_are_refused_before_they_are_read(http, pending):
         for _ in range(MAX_CELL_SET // 65536 + 2):
             yield bytes(65536)
 
-    assert_error(await http.put(path, content=stream()), 413, "TooLarge")
+    try:
+        assert_error(await http.put(path, content=stream()), 413, "TooLarge")
+    except httpx.RemoteProtocolError:
+        # The node answers 413 and closes while the client is still sending: closing a socket with unread bytes
+        # resets the connection, and the reset may reach the client before it has read the 413. Either way the
+        # node refused the body without reading it; what it must never do is take it (any other answer fails).
+        pass
 
 
 async def test_cells_of_a_blob_the_chain_does_not_know(http, pending):
