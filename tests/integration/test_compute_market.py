@@ -23,6 +23,9 @@ from runtime.keyring import Keypair
 from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market
 
+pytestmark = pytest.mark.long(4)  # minutes, about: started early (tests/conftest.py)
+
+
 SLOT_MS = 1000
 PARAMS = {"ComputeJobs": {"commit_period": 40, "reveal_period": 20}}
 """Blocks of a second: 40 s to fetch, run and commit, 20 s to reveal once every provider has committed."""

@@ -22,6 +22,9 @@ from sdk.cli import main
 from tests.integration.nodes import rpc, wait_until
 
 
+pytestmark = pytest.mark.long(3)  # minutes, about: started early (tests/conftest.py)
+
+
 def cli(*args: str):
     return CliRunner().invoke(main, ["devnet", *args])
 

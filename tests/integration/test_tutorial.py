@@ -33,6 +33,9 @@ from devnet.storage import storage_account
 from runtime.keyring import Keypair
 from sdk.client import Client
 
+pytestmark = pytest.mark.long(7)  # minutes, about: started early (tests/conftest.py)
+
+
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```bash (tutorial|tutorial-devnet)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 READY_S = 240.0

@@ -1,0 +1,18 @@
+"""Suite-wide collection order: the test files marked ``long(minutes)`` (each starts a whole devnet and waits
+minutes for blocks, jobs and repairs) are handed out first, the longest first.
+
+``./run-tests`` spreads files over three xdist workers in collection order; one of these long files starting
+last would leave the others idle while it runs alone, adding its whole length to the suite's wall time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def minutes(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("long")
+        return 0.0 if marker is None else marker.args[0]
+
+    items.sort(key=minutes, reverse=True)  # stable: each file's tests, and the unmarked files, keep their order
