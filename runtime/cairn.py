@@ -37,7 +37,6 @@ from storage_node.pallets import nodes as storage_nodes
 from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import FileBank
 from storage_node.pallets.nodes import StorageNodes
-from storage_node.pallets.types import FileStatus
 
 __all__ = ["CairnRuntime", "COMPOSITION", "DEFINITIONS", "RuntimeVersion", "VERSION", "CORE_API_VERSIONS",
            "RUNTIME_PARAMS_KEY", "runtime_params", "runtime_genesis", "BurnFees", "FileBankStorageInfo"]
@@ -99,7 +98,7 @@ class FileBankStorageInfo:
         info = self._files.files.get(file_id)
         if info is None:
             return None
-        return FileFacts(info.owner, info.status in (FileStatus.Active, FileStatus.Degraded))
+        return FileFacts(info.owner, info.status.readable)
 
     def may_read(self, file_id: bytes, who: bytes) -> bool:
         """The owner, anyone for a file stored unencrypted (public), or a grantee of its sealed key."""

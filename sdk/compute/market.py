@@ -22,9 +22,6 @@ if TYPE_CHECKING:  # the pallets' record types
 
 __all__ = ["Market"]
 
-READABLE = ("Active", "Degraded")
-"""File states a job may name as input, as the chain's ``StorageInfo`` judges them: every segment keeps k fragments."""
-
 
 class Market:
     """Reads and transactions of the compute pallets through ``chain``, signed by ``signer``."""
@@ -70,7 +67,7 @@ class Market:
             info = await self.chain.query("FileBank", "Files", [file_id])
             if info is None:
                 raise UnknownInput(f"no file 0x{file_id.hex()} on chain")
-            if info.status.name not in READABLE:
+            if not info.status.readable:  # as the chain's StorageInfo judges it
                 raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active or Degraded")
             if info.encrypted and info.owner != reader and await self.ledger.sealed_key(file_id, reader) is None:
                 raise InputNotReadable(f"file 0x{file_id.hex()} is private and 0x{reader.hex()} holds no grant")

@@ -59,6 +59,11 @@ class FileStatus(enum.IntEnum):
     Degraded = 2
     Lost = 3
 
+    @property
+    def readable(self) -> bool:
+        """Every segment keeps at least k confirmed fragments, so the file can be read (and be a job's input)."""
+        return self in (FileStatus.Active, FileStatus.Degraded)
+
 
 class RepairReason(enum.IntEnum):
     """Why a fragment is being rebuilt on another node."""
