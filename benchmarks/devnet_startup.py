@@ -22,19 +22,18 @@ the figures to ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import results  # a sibling: the script's folder is on the path
 
 from devnet.launcher import wait_until
+from devnet.role import http_health
 from devnet.state import DevnetState
 from sdk.client import Client
 
@@ -78,9 +77,7 @@ def _one_run(settle: float) -> dict:
 
 
 def _wait_usable(state: DevnetState) -> None:
-    counts = defaultdict(int)
-    for process in state.processes:
-        counts[process.role] += 1
+    counts = Counter(process.role for process in state.processes)
     with Client(state.process("validator-0").url("rpc", "ws")) as client:
         def finalized() -> bool:
             header = client.get_block_header(client.get_chain_finalised_head())
@@ -92,15 +89,7 @@ def _wait_usable(state: DevnetState) -> None:
         wait_until(lambda: len(client.compute.providers()) >= counts["provider"], USABLE_TIMEOUT_S, "providers")
     for process in state.processes:
         if process.role == "dashboard":
-            wait_until(lambda: _answers(f"{process.url('http')}/v1/health"), USABLE_TIMEOUT_S, "the dashboard")
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return isinstance(json.loads(response.read()), dict)
-    except (OSError, ValueError):
-        return False
+            wait_until(lambda: http_health(process) is not None, USABLE_TIMEOUT_S, "the dashboard")
 
 
 def _memory(state: DevnetState) -> dict[str, tuple[int, int, int]]:
