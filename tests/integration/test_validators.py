@@ -39,6 +39,23 @@ def network(tmp_path):
         node.stop()
 
 
+def wait_for_network(nodes: list[NodeProcess], predicate, timeout: float, what: str) -> None:
+    """``wait_until`` that, on a timeout, says where each node stood and what its log said last, so a failure
+    seen once under load can be explained afterwards."""
+    try:
+        wait_until(predicate, timeout, what)
+    except TimeoutError as exc:
+        report = [str(exc)]
+        for node in nodes:
+            try:
+                heights = f"best {node.best()}, finalized {node.finalized()}"
+            except (OSError, RuntimeError) as err:
+                heights = f"not answering ({err})"
+            tail = node.log_path.read_text(errors="replace").splitlines()[-15:]
+            report += [f"--- {node.log_path.name}: {heights}", *tail]
+        raise TimeoutError("\n".join(report)) from None
+
+
 def agree(nodes: list[NodeProcess], number: int) -> bool:
     hashes = {node.hash_at(number) for node in nodes}
     return len(hashes) == 1 and None not in hashes
@@ -73,7 +90,8 @@ def test_two_down_stops_finality_without_reverting_then_recovers(network):
     for node in network[2:]:
         node.start()  # empty in-memory state: they resync from the others
     target = stalled_at + 3
-    wait_until(lambda: min(n.finalized() for n in network) >= target, 90, "finality resumes after restart")
+    wait_for_network(network, lambda: min(n.finalized() for n in network) >= target, 90,
+                     "finality resumes after restart")
     assert agree(network, target)
     assert all(n.hash_at(stalled_at) == final_hash for n in network)  # nothing finalized was reverted
 
@@ -93,7 +111,7 @@ def test_kill9_and_restart_keeps_finality_and_a_wiped_node_resyncs(network):
     assert victim.hash_at(finalized_before) == hash_before
     wiped.start()
     target = max(n.finalized() for n in (network[0], network[3])) + 2
-    wait_until(lambda: min(n.finalized() for n in network) >= target, 90, "restarted nodes catch up")
+    wait_for_network(network, lambda: min(n.finalized() for n in network) >= target, 90, "restarted nodes catch up")
     assert agree(network, target)
 
 
