@@ -75,8 +75,9 @@ class AsyncClient(chain.AsyncClient):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         try:
-            if "da" in self.__dict__:
-                await self.da.aclose()
+            for name in ("da", "storage"):  # the namespaces built, which hold processes and connections
+                if name in self.__dict__:
+                    await self.__dict__[name].aclose()
         finally:
             await super().__aexit__(exc_type, exc, tb)
 

@@ -164,7 +164,7 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     config.accesslog = None
     config.errorlog = errorlog
     config.read_timeout = read_timeout
-    config.keep_alive_timeout = 30
+    config.keep_alive_timeout = 30  # over the storage client's 25 s (sdk.storage.nodes.KEEPALIVE_S)
     config.graceful_timeout = 1
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(functools.partial(hypercorn_serve, app, config))

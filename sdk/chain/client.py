@@ -63,6 +63,9 @@ WATCH_BUFFER = 16
 """A transaction's watch sees a handful of updates (ready, inBlock, finalized)."""
 RECEIPT_BLOCKS = 32
 """Blocks whose extrinsic hashes and events are kept for receipts of transactions watched together."""
+EVENT_BLOCKS = 16
+"""Blocks whose events are kept, encoded and decoded: a block's events never change, and the followers of one
+client (a daemon's own, each upload's, each transaction's receipt) visit the same few recent blocks."""
 NONCE_ATTEMPTS = 4
 """Signings of one ``sign_and_submit`` when the node keeps refusing the nonce as stale or taken."""
 _KEEP_NONCE_CODES = (1012, 1013)
@@ -110,6 +113,8 @@ class AsyncClient:
         self._view: RuntimeView | None = None
         self._genesis_hash: bytes | None = None
         self._blocks: SharedFetches[bytes, InclusionData] = SharedFetches(RECEIPT_BLOCKS)
+        self._encoded: SharedFetches[bytes, bytes | None] = SharedFetches(EVENT_BLOCKS)
+        self._decoded: SharedFetches[bytes, tuple[ChainEvent, ...]] = SharedFetches(EVENT_BLOCKS)
         self._exit: AsyncExitStack | None = None
         self.nonces = NonceManager(self.get_account_nonce)
         """Next nonce per signing account, for many transactions in flight (see :mod:`sdk.chain.nonces`)."""
@@ -237,12 +242,20 @@ class AsyncClient:
 
     async def get_events(self, block_hash: BlockId | None = None) -> tuple[ChainEvent, ...]:
         """Every event of a block (the best block when ``None``), decoded by the runtime's event codec."""
-        return self.view.decode_events(await self._encoded_events(await self._at(block_hash)))
+        at = await self._at(block_hash)
+        return await self._decoded.get(at, lambda: self._decode_events(at))
+
+    async def _decode_events(self, block_hash: bytes) -> tuple[ChainEvent, ...]:
+        return self.view.decode_events(await self._encoded_events(block_hash))
 
     async def _encoded_events(self, block_hash: bytes) -> bytes | None:
-        key = self.view.storage("System", "Events").key(())
-        return optional_hex(await self.rpc_request("state_getStorage", [to_hex(key), to_hex(block_hash)]),
-                            "System.Events")
+        """The block's ``System.Events`` as stored, fetched once while the block is among the latest visited."""
+        async def fetch() -> bytes | None:
+            key = self.view.storage("System", "Events").key(())
+            return optional_hex(await self.rpc_request("state_getStorage", [to_hex(key), to_hex(block_hash)]),
+                                "System.Events")
+
+        return await self._encoded.get(block_hash, fetch)
 
     async def get_runtime_version(self, block_hash: BlockId | None = None) -> RuntimeVersion:
         params = [] if block_hash is None else [to_hex(_block_hash(block_hash))]
@@ -495,7 +508,7 @@ class AsyncClient:
 
         async def relevant_events(block_hash: bytes) -> tuple[ChainEvent, ...]:
             raw = await self._encoded_events(block_hash)
-            return self.view.decode_events(raw) if raw and relevant(raw) else ()
+            return await self.get_events(block_hash) if raw and relevant(raw) else ()
 
         return EventSubscription(heads, self._header_of, relevant_events, pallets)
 

@@ -22,6 +22,7 @@ from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.ledger import Ledger, endpoint
+from sdk.storage.nodes import NodeHttp
 from sdk.storage.records import (
     AccessRecord,
     FileDetails,
@@ -46,6 +47,12 @@ class StorageApi:
     def __init__(self, chain: AsyncClient, signer: Keypair | None, config: TransferConfig = TransferConfig()) -> None:
         self.ledger = Ledger(chain, signer)
         self.config = config
+        self._http = NodeHttp(signer, timeout=config.http_timeout, connections_per_node=config.connections_per_node)
+        """Every transfer's requests to the storage nodes: connections stay open from one transfer to the next."""
+
+    async def aclose(self) -> None:
+        """Close the connections to the storage nodes (the client does, when it closes)."""
+        await self._http.aclose()
 
     # --- transfers -----------------------------------------------------------------------------------
 
@@ -58,14 +65,15 @@ class StorageApi:
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
         called with a :class:`~sdk.storage.transfer.Progress`."""
         with first_error():
-            return await upload(self.ledger, source, private=private, k=k, m=m, progress=progress, config=self.config,
-                                readers=[account_argument(account) for account in readers])
+            return await upload(self.ledger, self._http, source, private=private, k=k, m=m, progress=progress,
+                                config=self.config, readers=[account_argument(account) for account in readers])
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
         against the chain; a private file of someone else's is first recorded in its access log."""
         with first_error():
-            await download(self.ledger, parse_file_id(file_id), out, progress=progress, config=self.config)
+            await download(self.ledger, self._http, parse_file_id(file_id), out, progress=progress,
+                           config=self.config)
 
     # --- files ---------------------------------------------------------------------------------------
 

@@ -43,9 +43,10 @@ DownloadTarget = str | os.PathLike[str] | BinaryIO
 file-like object open for writing."""
 
 
-async def download(ledger: Ledger, file_id: bytes, out: DownloadTarget, *, progress: ProgressCallback | None,
-                   config: TransferConfig) -> None:
-    """Write file ``file_id``'s plaintext to ``out``."""
+async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: DownloadTarget, *,
+                   progress: ProgressCallback | None, config: TransferConfig) -> None:
+    """Write file ``file_id``'s plaintext to ``out``, fetching fragments through ``http`` (which signs with the
+    ledger's signer; only a private file's requests are signed)."""
     if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
         raise BadArgument("download writes to a path or a binary file-like object")
     stored = await ledger.file(file_id)
@@ -58,20 +59,18 @@ async def download(ledger: Ledger, file_id: bytes, out: DownloadTarget, *, progr
         if found is not None:
             addresses[account] = found
     codec = SegmentCodec.for_manifest(manifest, data_key)
-    run = _Download(stored, codec, placements, addresses, config, progress or no_progress)
-    signer = ledger.signer if manifest.encrypted else None
-    async with NodeHttp(signer, timeout=config.http_timeout, connections_per_node=config.connections_per_node) as http:
-        if isinstance(out, (str, os.PathLike)):
-            target = Path(out)
-            partial = target.with_name(target.name + ".part")
-            try:
-                with open(partial, "wb") as sink:
-                    await run.execute(http, sink.write)
-                partial.replace(target)
-            finally:
-                partial.unlink(missing_ok=True)
-        else:
-            await run.execute(http, out.write)
+    run = _Download(ledger, stored, codec, placements, addresses, config, progress or no_progress)
+    if isinstance(out, (str, os.PathLike)):
+        target = Path(out)
+        partial = target.with_name(target.name + ".part")
+        try:
+            with open(partial, "wb") as sink:
+                await run.execute(http, sink.write)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    else:
+        await run.execute(http, out.write)
 
 
 async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
@@ -90,9 +89,10 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
 class _Download:
     """One download's state: the file, where its fragments are, which nodes misbehaved."""
 
-    def __init__(self, stored: StoredFile, codec: SegmentCodec, placements: list[list[bytes]],
+    def __init__(self, ledger: Ledger, stored: StoredFile, codec: SegmentCodec, placements: list[list[bytes]],
                  addresses: dict[bytes, NodeAddress], config: TransferConfig,
                  progress: ProgressCallback) -> None:
+        self.ledger = ledger
         self.stored = stored
         self.manifest = stored.manifest
         self.codec = codec
@@ -158,6 +158,8 @@ class _Download:
                     checked = await anyio.to_thread.run_sync(self._check, body, index, fragment,
                                                              known_roots[0] if known_roots else None, limiter=self.cpu)
                 except (NodeError, BadFragment) as exc:
+                    if isinstance(exc, NodeError) and exc.status is None:
+                        self.ledger.unreachable(node)
                     self.suspects.add(account)
                     self.reasons[str(node)] = str(exc)
                     continue

@@ -13,6 +13,7 @@ Transactions are signed by the client's signer and waited for to inclusion; one 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -33,6 +34,11 @@ __all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "endpoint", "fil
 
 PROOF_KEYS = 512
 """Storage keys per read proof: a file's segment roots are proven a few hundred at a time."""
+ADDRESS_KEPT_S = 30.0
+"""Seconds a node's endpoint, once read, is used without reading its record again: a client moving many
+files (a provider moves a few per job) would otherwise read every node's record for every transfer. A node
+that moves (``StorageNodes.update``) does not answer at its old endpoint, and a request that gets no answer
+drops the endpoint kept (:meth:`Ledger.unreachable`), so the next request reads it afresh."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class Ledger:
         self._signer = signer
         self._granted_reads: set[tuple[bytes, bytes, int]] = set()
         """(file, reader, block) of the granters' access records a download used (:meth:`granted_read`)."""
+        self._addresses: dict[bytes, tuple[float, NodeAddress]] = {}
+        """Node account → (until when it is kept, its address): see :data:`ADDRESS_KEPT_S`."""
 
     @property
     def signer(self) -> Keypair:
@@ -156,9 +164,24 @@ class Ledger:
         return await self.chain.query("StorageNodes", "Nodes", [account])
 
     async def address(self, account: bytes) -> NodeAddress | None:
-        """Where to reach the node ``account`` (``None`` if it is not registered)."""
+        """Where to reach the node ``account`` (``None`` if it is not registered), read at most every
+        :data:`ADDRESS_KEPT_S` seconds."""
+        now = time.monotonic()
+        kept = self._addresses.get(account)
+        if kept is not None and kept[0] > now:
+            return kept[1]
         info = await self.node(account)
-        return None if info is None else NodeAddress(account, endpoint(info))
+        if info is None:
+            self._addresses.pop(account, None)
+            return None
+        address = NodeAddress(account, endpoint(info))
+        self._addresses[account] = (now + ADDRESS_KEPT_S, address)
+        return address
+
+    def unreachable(self, node: NodeAddress) -> None:
+        """``node`` did not answer: read its endpoint from the chain again next time (it may have moved)."""
+        if self._addresses.get(node.account, (0.0, None))[1] == node:
+            del self._addresses[node.account]
 
     async def nodes(self) -> list[tuple[bytes, NodeInfo]]:
         return [(account, info) async for account, info in self.chain.query_map("StorageNodes", "Nodes")]

@@ -1,8 +1,11 @@
 """Talking to storage nodes over HTTP: pushing and fetching fragments, signed by the caller's account.
 
-One ``httpx.AsyncClient`` per transfer carries every request of it, keeping a few connections open to each
-node (HTTP/1.1 keep-alive), so fragments to many nodes move in parallel; they share one TLS context (loading
-the system's certificates costs ~40 ms of CPU, more than a small file's whole transfer). Each request is signed afresh
+One ``httpx.AsyncClient`` carries every request of a client's transfers (:class:`sdk.storage.StorageApi`
+keeps one :class:`NodeHttp`), keeping a few connections open to each node (HTTP/1.1 keep-alive), so
+fragments to many nodes move in parallel and a transfer after the first opens no connection (a program that
+moves many small files, as a provider does, spent more CPU on connecting than on the bytes); every client
+shares one TLS context (loading the system's certificates costs ~40 ms of CPU, more than a small file's
+whole transfer). Each request is signed afresh
 (:mod:`storage_node.auth`: method, path, body hash, time, the node's account), so a retry is never taken
 for a replay.
 
@@ -32,6 +35,9 @@ RETRYABLE_STATUSES = frozenset({404, 408, 425, 429, 500, 502, 503, 504, 507})
 """Answers that may change: 404 while the node has not yet seen the declaring block (or the fragment moved),
 507 until the chain reassigns the fragment, 5xx while the node recovers."""
 MAX_ERROR_BODY = 4096
+KEEPALIVE_S = 25.0
+"""Seconds an idle connection to a node is kept for the next transfer: under the nodes' own 30 s
+(:func:`sdk.serving.serve`), so the client never sends on a connection the node is closing."""
 _EMPTY_BODY_HASH = body_hash(b"")
 
 
@@ -66,13 +72,16 @@ class NodeError(Exception):
 
 
 class NodeHttp:
-    """Fragment requests to storage nodes. Use as ``async with NodeHttp(signer) as http``."""
+    """Fragment requests to storage nodes. Use as ``async with NodeHttp(signer) as http``, or keep one and
+    :meth:`aclose` it. At most ``connections_per_node`` requests go to one node at a time, whichever transfer
+    makes them."""
 
     def __init__(self, signer: Keypair | None, *, timeout: float = 60.0, connections_per_node: int = 4) -> None:
         self._signer = signer
         self._client = httpx.AsyncClient(verify=_tls_context(),
                                          timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+                                         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64,
+                                                             keepalive_expiry=KEEPALIVE_S))
         self._per_node = connections_per_node
         self._slots: dict[str, anyio.Semaphore] = {}
 
@@ -82,6 +91,9 @@ class NodeHttp:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._client.__aexit__(*exc_info)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     def _slot(self, node: NodeAddress) -> anyio.Semaphore:
         """At most ``connections_per_node`` requests to one node at a time."""

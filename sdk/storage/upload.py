@@ -60,10 +60,12 @@ Body = tuple[bytes, bytes]
 """A fragment's HTTP body and its BLAKE3 digest."""
 
 
-async def upload(ledger: Ledger, source: UploadSource, *, private: bool, k: int | None, m: int | None,
-                 readers: Sequence[bytes] = (), progress: ProgressCallback | None, config: TransferConfig) -> bytes:
-    """Store ``source`` on the storage network; returns the file id once the chain marks the file active. A
-    private file is granted to ``readers`` with their reads recorded, in the declaration's block."""
+async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, private: bool, k: int | None,
+                 m: int | None, readers: Sequence[bytes] = (), progress: ProgressCallback | None,
+                 config: TransferConfig) -> bytes:
+    """Store ``source`` on the storage network, pushing fragments through ``http``; returns the file id once
+    the chain marks the file active. A private file is granted to ``readers`` with their reads recorded, in
+    the declaration's block."""
     signer = ledger.signer
     defaults = ledger.defaults()
     source_reader = await anyio.to_thread.run_sync(Source, source)  # a pipe is spooled to disk first
@@ -78,7 +80,7 @@ async def upload(ledger: Ledger, source: UploadSource, *, private: bool, k: int 
         except ValueError as exc:  # the coder's InvalidParametersError
             raise BadArgument(f"k={draft.k}, m={draft.m}: {exc}") from None
         run = _Upload(ledger, reader, draft, codec, config, progress or no_progress)
-        return await run.execute(data_key, readers if private else ())
+        return await run.execute(http, data_key, readers if private else ())
 
 
 class _Upload:
@@ -97,7 +99,6 @@ class _Upload:
         self.roots: list[tuple[Hash32, ...]] = [()] * count
         self.digests: list[bytes] = [b""] * count
         self.placements: list[list[bytes]] = []
-        self.addresses: dict[bytes, NodeAddress] = {}
         self.pending: set[tuple[int, int]] = set()
         """Fragments to push (again): their node could not take them yet, or they were reassigned."""
         self.refused: set[tuple[int, int, bytes]] = set()
@@ -110,7 +111,7 @@ class _Upload:
         self.activated = anyio.Event()
         self.wake = anyio.Event()
 
-    async def execute(self, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
+    async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
         manifest = self.manifest
         await self._compute_roots()
         self.manifest = manifest = replace(manifest, segment_roots=tuple(segment_root(r) for r in self.roots))
@@ -124,13 +125,11 @@ class _Upload:
             self.progress(Progress("declare", 0, size))
             block = await self._declare(data_key, readers)
             self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
-            async with NodeHttp(self.ledger.signer, timeout=self.config.http_timeout,
-                                connections_per_node=self.config.connections_per_node) as http:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._follow, events, file_id)
-                    await self._push_all(http, file_id)
-                    await self._settle(http, file_id)
-                    group.cancel_scope.cancel()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._follow, events, file_id)
+                await self._push_all(http, file_id)
+                await self._settle(http, file_id)
+                group.cancel_scope.cancel()
         self.progress(Progress("activate", size, size))
         return file_id
 
@@ -225,6 +224,8 @@ class _Upload:
             await http.put(node, fragment_path(file_id, segment, fragment), *body)
         except NodeError as exc:
             self.reasons[str(exc.node)] = str(exc)
+            if exc.status is None:
+                self.ledger.unreachable(exc.node)
             if not exc.retryable:
                 self.refused.add((segment, fragment, account))
             else:  # down, full or behind: leave it alone a while before encoding its segments again
@@ -239,12 +240,10 @@ class _Upload:
             self.backoff.pop(account, None)
 
     async def _address(self, account: bytes) -> NodeAddress:
-        if account not in self.addresses:
-            found = await self.ledger.address(account)
-            if found is None:
-                raise LookupError(f"0x{account.hex()} is not a registered storage node")
-            self.addresses[account] = found
-        return self.addresses[account]
+        found = await self.ledger.address(account)
+        if found is None:
+            raise LookupError(f"0x{account.hex()} is not a registered storage node")
+        return found
 
     # --- following the chain until activation ------------------------------------------------------
 

@@ -82,6 +82,42 @@ async def test_following_finalized_events_visits_every_block_once_in_order(clien
     assert numbers == list(range(numbers[0], numbers[0] + 4))
 
 
+async def test_followers_of_one_client_fetch_and_decode_each_block_once(client, monkeypatch):
+    """A daemon's own follower, each upload's and each receipt visit the same recent blocks: their events are
+    asked of the node once, and decoded once, however many of them look."""
+    fetched: list[str] = []
+    decoded: list[bytes] = []
+    ask, decode = client.rpc_request, client.view.decode_events
+
+    async def counting_request(method, params=None, *args, **kwargs):
+        if method == "state_getStorage":
+            fetched.append(params[1])
+        return await ask(method, params, *args, **kwargs)
+
+    def counting_decode(raw):
+        decoded.append(raw)
+        return decode(raw)
+
+    monkeypatch.setattr(client, "rpc_request", counting_request)
+    monkeypatch.setattr(client.view, "decode_events", counting_decode)
+    seen: list[list[bytes]] = [[], []]
+
+    async def follow(position: int, relevant) -> None:
+        async with client.subscribe_events(finalized=True, relevant=relevant) as blocks:
+            async for block in blocks:
+                seen[position].append(block.block_hash)
+                if len(seen[position]) == 3:
+                    return
+
+    with anyio.fail_after(90):
+        async with anyio.create_task_group() as group:
+            group.start_soon(follow, 0, None)
+            group.start_soon(follow, 1, lambda raw: True)
+        assert await client.get_events(seen[0][0]) == await client.get_events(seen[0][0])
+    assert set(seen[0]) & set(seen[1])
+    assert len(fetched) == len(set(fetched)) == len(decoded)  # one fetch and one decoding per block
+
+
 async def test_a_consumer_a_whole_buffer_behind_gets_a_typed_error(url):
     async with AsyncClient(url, subscription_buffer=1) as client:
         with anyio.fail_after(60):

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from runtime.keyring import Keypair
 from sdk.cli import main
 from sdk.client import AsyncClient
+from sdk.storage import ledger as ledger_module
 from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress, SourceChanged
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
@@ -239,6 +240,27 @@ def test_cli_output_shapes(network, tmp_path):
     assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
     bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
+
+
+async def test_a_node_that_moves_is_asked_at_its_new_endpoint(alice, network, monkeypatch):
+    """The client keeps node endpoints a while (``Ledger.address``); a node restarted on another port does not
+    answer at the old one, and that drops the endpoint kept, so the next request reads the new one."""
+    monkeypatch.setattr(ledger_module, "ADDRESS_KEPT_S", 3600.0)  # kept for the whole test, however slow
+    data = os.urandom(4 * SEGMENT)
+    with anyio.fail_after(DEADLINE):
+        file_id = await alice.storage.upload(data, private=False)
+        info = await alice.storage.info(file_id)
+        ledger = alice.storage.ledger
+        mover = network.node_of(info.fragments[0].node)  # fragment 0 of segment 0: a download asks it first
+        old = await ledger.address(mover.account)
+        mover.kill()
+        mover.port = 0
+        mover.spawn().wait_ready()  # registered again, at its new endpoint
+        assert old is not None and not old.endpoint.endswith(f":{mover.port}")
+        assert await ledger.address(mover.account) == old  # still kept
+        assert await download(alice, file_id) == data  # the other fragments serve; the old endpoint is dropped
+        moved = await ledger.address(mover.account)
+        assert moved is not None and moved.endpoint.endswith(f":{mover.port}")
 
 
 @pytest.mark.slow  # ~65 s: it waits out the confirmation deadline; test_storage_faults's restarted-node upload covers the path
