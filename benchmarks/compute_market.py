@@ -19,7 +19,8 @@ nodes, ``--providers`` providers, no DA nodes), every process on this machine:
   base model on its own shard of the training split in its own thread (``client.fl.participate``): the
   latency from the task's creation to the new global model, which includes the task's fixed windows
   (``FL_COMMIT_BLOCKS`` to train and commit, ``FL_DELIVER_BLOCKS`` to deliver).
-- **Provider CPU outside the job.** The providers' ``/metrics`` around the training jobs, around one larger
+- **Provider CPU outside the job.** The providers' ``/metrics`` around the two training jobs (the providers'
+  first, which also pay once-per-process costs), around ``STEADY_JOBS`` more of them, around one larger
   training job (a few seconds: a provider's own work per job is about fixed) and around the small jobs: the workers' own CPU seconds (following the chain, heartbeats, downloads, uploads, transactions)
   against their job subprocesses' (``cairn_provider_worker_cpu_seconds_total`` against
   ``cairn_provider_job_cpu_seconds_total``); goal **< 10 %**.
@@ -55,6 +56,9 @@ from results import record  # a sibling: the script's folder is on the path
 OVERHEAD_GOAL_BLOCKS = 6.0
 OUTSIDE_SHARE_GOAL = 0.10
 TRAIN_PARAMS = {"hidden": [64], "epochs": 20}
+STEADY_JOBS = 4
+"""Training jobs after the first two, alternately public and private, for the providers' CPU share once past
+their first jobs (which also pay once-per-process costs: the first connections, threads and codecs)."""
 LARGER_TRAIN_PARAMS = {"hidden": [128], "epochs": 60}
 """A job of a few seconds, for the CPU share: a provider's own work per job is fixed, so tiny jobs show it most."""
 WAIT_S = 600.0
@@ -89,7 +93,9 @@ class Figures:
     market_private_s: float
     """The same with the dataset private (grants, access records, private outputs)."""
     train_cpu: CpuShare
-    """Over the two training jobs."""
+    """Over the two training jobs, the providers' first."""
+    steady_cpu: CpuShare
+    """Over :data:`STEADY_JOBS` more of them."""
     larger_cpu: CpuShare
     """Over one job of :data:`LARGER_TRAIN_PARAMS`, public dataset."""
     small_jobs: int
@@ -162,6 +168,12 @@ def measure(base: Path, *, validators: int, providers: int, jobs: int, participa
                 market_s[name] = time.perf_counter() - started
                 print(f"  market train, {name} dataset (r=2): {market_s[name]:.2f} s", flush=True)
             train_cpu = cpu.since_last()
+            for index in range(STEADY_JOBS):
+                dataset = (public, private)[index % 2]
+                job = client.compute.submit("train", [dataset], TRAIN_PARAMS, redundancy=2)
+                client.compute.wait(job, timeout=WAIT_S)
+                client.compute.result(job, base / f"steady-{index}")
+            steady_cpu = cpu.since_last()
             model = client.storage.upload(trained.paths[0], private=False)
             client.compute.wait(client.compute.submit("train", [public], LARGER_TRAIN_PARAMS, redundancy=2),
                                 timeout=WAIT_S)
@@ -178,8 +190,8 @@ def measure(base: Path, *, validators: int, providers: int, jobs: int, participa
 
             round_s = federated_round(client, rpc, model, training, participants)
             print(f"  one federated round, {participants} participants: {round_s:.1f} s", flush=True)
-        return Figures(slot_s, local_s, market_s["public"], market_s["private"], train_cpu, larger_cpu, jobs, small_s,
-                       small_cpu, participants, round_s)
+        return Figures(slot_s, local_s, market_s["public"], market_s["private"], train_cpu, steady_cpu, larger_cpu,
+                       jobs, small_s, small_cpu, participants, round_s)
     finally:
         launcher.down(config.base_path)
 
@@ -250,7 +262,9 @@ def report(f: Figures) -> str:
         f"| the same job through the market, r = 2, public dataset (submit → verified → model downloaded) | "
         f"{overhead(f.market_public_s)} |\n"
         f"| the same, private dataset (grants, access records, private outputs) | {overhead(f.market_private_s)} |\n"
-        f"| provider CPU outside the job, those two jobs | {share(f.train_cpu)} |\n"
+        f"| provider CPU outside the job, those two jobs (the providers' first) | {share(f.train_cpu)} |\n"
+        f"| provider CPU outside the job, {STEADY_JOBS} more of them, alternately public and private | "
+        f"{share(f.steady_cpu)} |\n"
         f"| provider CPU outside the job, a train job of {json.dumps(LARGER_TRAIN_PARAMS)} (public) | "
         f"{share(f.larger_cpu)} |\n"
         f"| small jobs (evaluate, r = 1, {f.small_jobs} submitted at once) | {f.jobs_per_minute:.1f} per minute "

@@ -8,8 +8,9 @@
 2. registers the provider on chain (hardware, an offer for every job kind, the endpoint, the stake), or
    updates a registration whose hardware, offers or endpoint changed, and publishes its X25519 key
    (``client.storage.register_key()``) so submitters of private inputs can grant it their files;
-3. heartbeats every third of ``HeartbeatTimeout`` blocks (a provider silent for the whole timeout loses its
-   assignments at once);
+3. heartbeats every third of ``HeartbeatTimeout`` blocks' time (a provider silent for the whole timeout loses
+   its assignments at once), by the clock: Aura makes at most one block a slot, so that many slots never hold
+   more blocks, and a timer costs nothing per block where following the heads cost a notification each;
 4. follows the **best** chain's ``ComputeJobs`` events (decoding only blocks whose events can name this
    provider or one of its jobs: :meth:`~compute_pallet.service.chain.ProviderChain.job_events`), then
    reconciles: every job in ``ProviderJobs`` and every job left in the journal is handed to a
@@ -36,7 +37,7 @@ import trio
 
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.types import Hardware, Offer, ProviderInfo
-from compute_pallet.service.chain import ProviderChain, Refused
+from compute_pallet.service.chain import ProviderChain, Refused, Timing
 from compute_pallet.service.http import ProviderApi
 from compute_pallet.service.jobs import Fault, JobWorker
 from compute_pallet.service.journal import Journal
@@ -102,7 +103,7 @@ class Provider:
             port = await nursery.start(self._serve, api)
             await self._register(self.config.public_url or f"http://{self.config.http_host}:{port}")
             nursery.start_soon(self._register_key)
-            nursery.start_soon(self._heartbeats, timing.heartbeat_timeout)
+            nursery.start_soon(self._heartbeats, timing)
             await nursery.start(self._follow, worker, nursery)  # following first: no assignment is missed meanwhile
             await self._reconcile(worker, nursery)
             log.info("provider 0x%s serving on port %d (%d core(s), %d MiB%s)%s", self.keypair.public.hex(), port,
@@ -153,19 +154,11 @@ class Provider:
                 log.warning("registering the encryption key: %s; again in %.0f s", exc, RESUBSCRIBE_S)
             await trio.sleep(RESUBSCRIBE_S)
 
-    async def _heartbeats(self, timeout: int) -> None:
-        """A heartbeat every third of ``timeout`` blocks, counted on the best chain."""
-        every = max(1, timeout // 3)
-        due = 0
+    async def _heartbeats(self, timing: Timing) -> None:
+        """A heartbeat every third of the heartbeat timeout's slots; a failed one is tried again a slot later."""
+        every = max(1, timing.heartbeat_timeout // 3) * timing.block_seconds
         while True:
-            try:
-                async with self.client.subscribe_new_heads() as heads:
-                    async for header in heads:
-                        if header.number >= due:
-                            due = header.number + (every if await self._heartbeat() else 1)
-            except ChainClientError as exc:
-                log.warning("following new blocks for heartbeats: %s; again in %.0f s", exc, RESUBSCRIBE_S)
-            await trio.sleep(RESUBSCRIBE_S)
+            await trio.sleep(every if await self._heartbeat() else timing.block_seconds)
 
     async def _heartbeat(self) -> bool:
         """One heartbeat, then this provider's record read again; whether the chain took it."""

@@ -24,6 +24,7 @@ from devnet.state import ProcessRecord
 from sdk.client import Client
 from sdk.storage.errors import AccessDenied
 from tests.compute_pallet.service.network import Market, start_market, submit_job, wait_judged
+from tests.integration.nodes import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,19 @@ def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):
     record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
     status = PROVIDER.status(record)  # what `cairn devnet status` shows
     assert status["stake"] == str(health["stake"]) and status["reputation"] == "1000‰" and "jobs run" in status
+
+
+def test_a_provider_heartbeats_by_the_clock_with_nothing_else_happening(market):
+    """Every third of ``HeartbeatTimeout``'s slots (10 blocks on the dev preset), whether or not it has jobs:
+    its ``last_heartbeat`` moves on and it never goes stale."""
+    provider = market.providers[1]
+
+    def last_heartbeat() -> int:
+        with urllib.request.urlopen(f"{provider.url}/v1/health", timeout=10) as response:
+            return json.loads(response.read())["last_heartbeat"]
+
+    first = last_heartbeat()
+    wait_until(lambda: last_heartbeat() > first, 90, "the next heartbeat")
+    with Client(market.url) as client:
+        timeout = client.get_constant("ComputeProviders", "HeartbeatTimeout")
+        assert client.get_block_header().number - last_heartbeat() < timeout
