@@ -1,7 +1,8 @@
 """ComputeProviders: who rents out compute, what hardware and kinds at what prices, their stake and liveness.
 
 A provider registers its hardware (CPU cores, memory, a GPU or none), the job kinds it runs with a price per
-job for each, an HTTP endpoint and a stake (held as ``ProviderStake``, at least ``min_stake``). It proves it
+job for each, an HTTP endpoint and a stake (held as ``ProviderStake``, at least ``min_stake``). A provider slashed
+below ``min_stake`` takes no new assignments until it tops its stake up (``add_stake``). It proves it
 is alive with ``heartbeat``; one whose last heartbeat is more than ``heartbeat_timeout`` blocks old is
 *stale*: ``on_initialize`` notices it in the block after its timeout and queues it, and ``ComputeJobs``
 drains that queue in the same block and treats each unsettled assignment of it as a no-show (slashed,
@@ -123,6 +124,15 @@ class ProviderUpdated:
 
 
 @dataclass(frozen=True)
+class StakeAdded:
+    """A provider put ``amount`` more on hold as stake; it now holds ``stake``."""
+
+    provider: AccountId
+    amount: Balance
+    stake: Balance
+
+
+@dataclass(frozen=True)
 class ProviderDeregistered:
     """A provider left; ``released`` of its stake went back to it."""
 
@@ -186,13 +196,17 @@ class InsufficientFunds(DispatchError):
     """The account cannot put the stake on hold."""
 
 
+class NoStake(DispatchError):
+    """A stake top-up of nothing."""
+
+
 class ComputeProviders(Pallet[ComputeProvidersConfig]):
     NAME = "ComputeProviders"
     CRATE = "pallet_compute_providers"
     HOLD_REASONS = HoldReason
-    EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed)
+    EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed, StakeAdded)
     ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, EndpointTooLong, BadOffers, BadHardware,
-              TooManyProviders, StillAssigned, InsufficientFunds)
+              TooManyProviders, StillAssigned, InsufficientFunds, NoStake)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a provider registers with."),
         Constant("MaxEndpointLength", U32, lambda c: c.max_endpoint_length, "Longest endpoint, in bytes."),
@@ -267,6 +281,20 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         self.provider_count.put(self.provider_count.get() - 1)
         released = self.config.currency.release(HoldReason.ProviderStake, who, info.stake, best_effort=True)
         self.deposit_event(ProviderDeregistered(who, released))
+
+    @call(4, weight=lambda w, amount: w.add_stake())
+    def add_stake(self, origin: Origin, amount: Balance) -> None:
+        """Put ``amount`` more of the signer's balance on hold as its stake: a provider slashed below
+        ``MinStake`` is assigned again once it is back above."""
+        who = ensure_signed(origin)
+        info = self._provider(who)
+        if amount == 0:
+            raise NoStake()
+        if not self.config.currency.can_withdraw(who, amount):
+            raise InsufficientFunds()
+        self.config.currency.hold(HoldReason.ProviderStake, who, amount)
+        self.providers.insert(who, info.with_(stake=info.stake + amount))
+        self.deposit_event(StakeAdded(who, amount, info.stake + amount))
 
     def _check_offer(self, hardware: Hardware, offers: tuple[Offer, ...], endpoint: bytes) -> None:
         cfg = self.config

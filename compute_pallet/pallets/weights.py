@@ -5,7 +5,7 @@ Each is the storage reads and writes the call does (``READ``/``WRITE``) plus its
 ``ext.dispatch`` on the pallet tests' mock runtime (``tests/compute_pallet/pallets/mock.py``), median of 30
 dispatches, each on a fresh mock with 6 providers and 6 storage nodes, in µs per whole dispatch:
 
-    ComputeProviders.register 433, heartbeat 64; ComputeJobs.submit 978 (r = 2, one input), commit 179,
+    ComputeProviders.register 433, heartbeat 64, add_stake 180; ComputeJobs.submit 978 (r = 2, one input), commit 179,
     reveal 1,143 (the last of r = 2: it judges the job, pays both and refunds);
     FederatedLearning.create_task 491, commit_update 211, deliver_update 188.
 
@@ -30,6 +30,7 @@ class ComputeProvidersWeightInfo(Protocol):
     def update(self) -> Weight: ...
     def heartbeat(self) -> Weight: ...
     def deregister(self) -> Weight: ...
+    def add_stake(self) -> Weight: ...
     def on_initialize(self, checked: int, stale: int) -> Weight: ...
 
 
@@ -45,6 +46,9 @@ class ComputeProvidersWeights:
 
     def deregister(self) -> Weight:
         return Weight(150 * US + 3 * READ + 4 * WRITE, 300)
+
+    def add_stake(self) -> Weight:
+        return Weight(180 * US + 3 * READ + 3 * WRITE, 100)
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
         return Weight(5 * US + READ + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)

@@ -130,6 +130,9 @@ class ProviderChain:
     async def heartbeat(self) -> None:
         await self._submit("ComputeProviders", "heartbeat", {})
 
+    async def add_stake(self, amount: int) -> None:
+        await self._submit("ComputeProviders", "add_stake", {"amount": amount})
+
     async def commit(self, job_id: int, commitment: bytes) -> None:
         await self._submit("ComputeJobs", "commit", {"job_id": job_id, "commitment": commitment})
 

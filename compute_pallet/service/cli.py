@@ -67,8 +67,9 @@ after its first slash (2 % for a no-show, 10 % for a lost dispute); twice the mi
 @click.option("--price", "prices", multiple=True, metavar="KIND=AMOUNT",
               help="Price of one job of KIND in base units (repeatable) [default: 1 token each].")
 @click.option("--stake", type=click.IntRange(0), default=None,
-              help=f"Stake to hold on registration, in base units [default: {DEFAULT_STAKE_MULTIPLE} × the chain's "
-                   "minimum].")
+              help="Stake to hold, in base units: on registration, and topped back up to at every start (a provider "
+                   "slashed below the chain's minimum is assigned nothing) "
+                   f"[default: {DEFAULT_STAKE_MULTIPLE} × the chain's minimum].")
 @click.option("--fault", type=click.Choice([fault.value for fault in Fault]), default=None,
               help="Misbehave on purpose: a wrong result, no commit at all, or a copied reveal.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",

@@ -6,7 +6,8 @@
    transfers cost the same whether or not it is the first;
 1. serves ``/v1/health`` and ``/metrics`` (:mod:`compute_pallet.service.http`) with hypercorn's trio worker;
 2. registers the provider on chain (hardware, an offer for every job kind, the endpoint, the stake), or
-   updates a registration whose hardware, offers or endpoint changed, and publishes its X25519 key
+   updates a registration whose hardware, offers or endpoint changed and tops its stake back up to the
+   configured one (slashing may have taken it below the chain's minimum, where nothing is assigned to it), and publishes its X25519 key
    (``client.storage.register_key()``) so submitters of private inputs can grant it their files;
 3. heartbeats every third of ``HeartbeatTimeout`` blocks' time (a provider silent for the whole timeout loses
    its assignments at once), by the clock: Aura makes at most one block a slot, so that many slots never hold
@@ -134,15 +135,19 @@ class Provider:
         try:
             if info is None:
                 await self.chain.register(cfg.hardware, offers, endpoint, cfg.stake)
+                log.info("registered as a provider at %s (stake %d)", endpoint, cfg.stake)
             elif (info.hardware, tuple(info.offers), bytes(info.endpoint)) != (cfg.hardware, offers, endpoint.encode()):
                 await self.chain.update(cfg.hardware, offers, endpoint)
-            else:
-                self.info = info
-                return
+                log.info("registration updated: %s", endpoint)
         except Refused as exc:
             raise RegistrationFailed(f"the chain refused registering this provider: {exc}") from None
+        if info is not None and info.stake < cfg.stake:
+            try:
+                await self.chain.add_stake(cfg.stake - info.stake)
+                log.info("stake topped up from %d to %d", info.stake, cfg.stake)
+            except Refused as exc:  # serving on is still right: the stake may be above the chain's minimum
+                log.warning("topping the stake up from %d to %d was refused: %s", info.stake, cfg.stake, exc)
         self.info = await self.chain.registered()
-        log.info("registered as a provider at %s (stake %d)", endpoint, cfg.stake)
 
     async def _register_key(self) -> None:
         """Publish the X25519 key grants are sealed to (idempotent), retrying until the chain takes it."""

@@ -11,10 +11,13 @@ from compute_pallet.pallets.providers import (
     EndpointTooLong,
     HoldReason,
     InsufficientFunds,
+    NoStake,
     NotRegistered,
     ProviderDeregistered,
     ProviderRegistered,
     ProviderUpdated,
+    SlashReason,
+    StakeAdded,
     StakeTooLow,
     TooManyProviders,
 )
@@ -131,3 +134,33 @@ def test_deregister_releases_the_stake():
         assert free(ext, PROVIDERS[0]) == before + STAKE and held(ext, HoldReason.ProviderStake, PROVIDERS[0]) == 0
         assert_last_event(ext, ProviderDeregistered(PROVIDERS[0], STAKE))
         assert providers_pallet(ext).provider_count.get() == 0
+
+
+def test_a_provider_slashed_below_the_minimum_is_assigned_again_once_it_tops_its_stake_up():
+    ext = new_ext(providers=0)
+    with ext:
+        pallet = providers_pallet(ext)
+        minimum = pallet.config.min_stake
+        register(ext, PROVIDERS[0], stake=minimum)
+        pallet.assign(PROVIDERS[0])
+        burned = pallet.slash(PROVIDERS[0], 0, SlashReason.DisputeLost)
+        dataset = stored_file(ext, ALICE)
+        assert not pallet.can_take(pallet.providers.get(PROVIDERS[0]), ext.pallet(System).number.get())
+        before = free(ext, PROVIDERS[0])
+        ext.dispatch(Origin.signed(PROVIDERS[0]), "ComputeProviders", "add_stake", amount=burned)
+        assert_last_event(ext, StakeAdded(PROVIDERS[0], burned, minimum))
+        assert pallet.providers.get(PROVIDERS[0]).stake == minimum == held(ext, HoldReason.ProviderStake, PROVIDERS[0])
+        assert free(ext, PROVIDERS[0]) == before - burned
+        job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=1)
+        assert slot_providers(ext, job_id) == [PROVIDERS[0]]
+
+
+def test_bad_stake_top_ups_are_refused():
+    ext = new_ext(providers=1)
+    with ext:
+        def add(who, amount):
+            ext.dispatch(Origin.signed(who), "ComputeProviders", "add_stake", amount=amount)
+
+        assert_noop(ext, NotRegistered, add, EVE, 1)
+        assert_noop(ext, NoStake, add, PROVIDERS[0], 0)
+        assert_noop(ext, InsufficientFunds, add, PROVIDERS[0], free(ext, PROVIDERS[0]) + 1)

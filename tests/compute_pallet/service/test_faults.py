@@ -1,5 +1,6 @@
 """Misbehaving and crashing providers against a real chain: a wrong result is slashed, a copied reveal is
-refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid.
+refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid, and a
+slashed provider started again tops its stake back up.
 
 About two minutes of waiting for phase deadlines (the suite runs files side by side). One market serves the
 module, in order: two honest providers (``//Storage0``, ``//Provider1``) and a third, ``//Provider2``, restarted with a
@@ -117,3 +118,14 @@ def test_a_no_show_is_slashed_and_replaced(market, folder, alice, dataset):
     assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.NoShow,
                                      3: SlotStatus.Paid}
     assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).no_shows == no_shows + 1
+
+
+def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
+    """Every scenario above slashed ``//Provider2``; started again, it holds its ``--stake`` once more."""
+    provider = market.providers[2]
+    with Client(market.url) as client:
+        configured = 2 * client.get_constant("ComputeProviders", "MinStake")
+        assert client.query("ComputeProviders", "Providers", [provider.account]).stake < configured
+        restart_with(market, 2, None)
+        assert client.query("ComputeProviders", "Providers", [provider.account]).stake == configured
+    assert "stake topped up" in provider.log_tail()
