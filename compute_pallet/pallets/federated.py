@@ -250,6 +250,11 @@ class FileNotReadable(DispatchError):
     """The task's creator may not read the file (not its owner, not public, no grant)."""
 
 
+class FileNotPublic(DispatchError):
+    """A task's base model or validation set is private: every participant and every round's providers read
+    them, and the later rounds' global models, derived from a private input, would be private too."""
+
+
 class BadRounds(DispatchError):
     """A task has 1 to ``MaxRounds`` rounds."""
 
@@ -355,7 +360,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     ERRORS = (UnknownFile, FileNotActive, FileNotReadable, BadRounds, BadParticipants, BadPeriods, StakeTooLow,
               RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
               TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
-              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams)
+              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams, FileNotPublic)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
         Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
@@ -392,7 +397,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         creator = ensure_signed(origin)
         cfg = self.config
         for file_id in (base_model,) if validation is None else (base_model, validation):
-            self._check_file(file_id, creator)
+            if not self._check_file(file_id, creator).public:
+                raise FileNotPublic()
         if not 0 < rounds <= cfg.max_rounds:
             raise BadRounds()
         if len(participants) > cfg.max_participants or len(set(participants)) != len(participants):

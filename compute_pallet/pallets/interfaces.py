@@ -27,6 +27,8 @@ class FileFacts:
     owner: bytes
     active: bool
     """Every fragment was confirmed and the file is readable (``Active`` or ``Degraded``)."""
+    public: bool
+    """Stored unencrypted: anyone may read it."""
 
 
 class StorageInfo(Protocol):

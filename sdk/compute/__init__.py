@@ -15,6 +15,7 @@ from sdk.compute.errors import (
     BadRedundancy,
     ComputeError,
     InputNotActive,
+    InputNotPublic,
     InputNotReadable,
     InsufficientFunds,
     InvalidParams,
@@ -51,6 +52,6 @@ __all__ = [
     "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Lineage", "LineageNode", "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
-    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable", "InsufficientFunds",
+    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputNotPublic", "InputNotReadable", "InsufficientFunds",
     "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout",
 ]

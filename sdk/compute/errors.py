@@ -33,7 +33,7 @@ from sdk.chain.types import DispatchFailure
 from sdk.storage.errors import NoSigner
 
 __all__ = ["ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs", "BadRedundancy",
-           "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable", "InsufficientFunds",
+           "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable", "InputNotPublic", "InsufficientFunds",
            "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout", "refusal"]
 
 
@@ -88,6 +88,11 @@ class InputNotReadable(Refused, PermissionError):
     """The submitter (or the task's creator) may not read an input: not its owner, not public, no grant."""
 
 
+class InputNotPublic(InputNotReadable):
+    """A federated task's base model or validation set is private: its participants and providers could not
+    read it."""
+
+
 class InsufficientFunds(Refused):
     """The account cannot put the job's escrow, the task's funds or a participant's stake on hold."""
 
@@ -132,6 +137,7 @@ _BY_NAME: dict[str, type[Refused]] = {
     "FileNotActive": InputNotActive,
     "InputNotReadable": InputNotReadable,
     "FileNotReadable": InputNotReadable,
+    "FileNotPublic": InputNotPublic,
     "InsufficientFunds": InsufficientFunds,
     "NotEnoughProviders": NotEnoughProviders,
     "UnknownJob": UnknownJob,

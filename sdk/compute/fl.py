@@ -35,7 +35,7 @@ from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskS
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.compute.errors import InsufficientFunds, InvalidParams, Refused, UnknownTask
+from sdk.compute.errors import InputNotPublic, InsufficientFunds, InvalidParams, Refused, UnknownTask
 from sdk.compute.jobs import ParamsLike, build_params
 from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
@@ -74,8 +74,8 @@ class FlApi:
         each holding ``stake``, with commit and delivery windows of so many blocks, ``reward_pool`` shared by
         contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
         each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Participants and
-        providers read the base model and the validation set, so both are best public. Holds the pool and every
-        round's aggregation escrow; returns the task's id."""
+        providers read the base model and the validation set, so both must be public (:class:`InputNotPublic`,
+        before anything is signed). Holds the pool and every round's aggregation escrow; returns the task's id."""
         market = self.market
         creator = market.signer.public
         params = build_params("fedavg", aggregation)
@@ -83,6 +83,9 @@ class FlApi:
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
         await market.readable_sizes(files, creator)
+        if private := await market.not_public(files):
+            raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
+                                 "providers must all read its base model and validation set; store them public")
         funds = reward_pool + rounds * market.escrow_for(price_cap, redundancy)
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "

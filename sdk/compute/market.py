@@ -74,6 +74,15 @@ class Market:
             sizes.append(info.size)
         return sizes
 
+    async def not_public(self, files: Sequence[bytes]) -> list[bytes]:
+        """The files among ``files`` stored encrypted (those not everyone may read)."""
+        found = []
+        for file_id in files:
+            info = await self.chain.query("FileBank", "Files", [file_id])
+            if info is not None and info.encrypted:
+                found.append(file_id)
+        return found
+
     async def private_files(self, files: Sequence[bytes], owner: bytes) -> list[bytes]:
         """The private files among ``files`` that ``owner`` owns (those it grants a job's providers)."""
         private = []

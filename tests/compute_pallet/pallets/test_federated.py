@@ -14,6 +14,7 @@ from compute_pallet.pallets.federated import (
     CommitmentMismatch,
     ContributorRewarded,
     FederatedLearning,
+    FileNotPublic,
     FileNotReadable,
     HoldReason,
     InvalidParams,
@@ -213,9 +214,12 @@ def test_create_task_refuses_bad_tasks_with_nothing_held():
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         private = stored_file(ext, BOB, seed=2, encrypted=True)
+        own_private = stored_file(ext, ALICE, seed=3, encrypted=True)
         for changes, error in (
             ({"base": blake2_256(b"none")}, UnknownFile),
             ({"base": private}, FileNotReadable),
+            ({"base": own_private}, FileNotPublic),  # the creator's own: the participants could not read it
+            ({"validation": own_private}, FileNotPublic),
             ({"stake": 1}, StakeTooLow),
             ({"reward_pool": 1}, RewardTooLow),
             ({"reward_pool": 10**15}, InsufficientFunds),

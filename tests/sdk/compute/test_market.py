@@ -30,6 +30,7 @@ from sdk.compute import (
     BadDeadline,
     BadInputs,
     BadRedundancy,
+    InputNotPublic,
     InputNotReadable,
     InsufficientFunds,
     InvalidParams,
@@ -111,6 +112,7 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         public = await alice.storage.upload(shared["held_out"], private=False)
     shared["public"] = public
     next_job = await alice.query("ComputeJobs", "NextJobId")
+    next_task = await alice.query("FederatedLearning", "NextTaskId")
     held = await _reserved(alice, alice.signer.public)
     cases = [
         (UnknownKind, alice, dict(kind="sort", inputs=[dataset])),
@@ -139,6 +141,19 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
             "kind": 200, "inputs": (public,), "params": b"{}", "resources": Resources(1, 256, 0),
             "price_cap": 10**12, "deadline": await alice.compute.market.block_number() + 500, "redundancy": 1})
     assert refused.value.failure is not None and refused.value.failure.pallet == "ComputeJobs"
+    # a federated task on Alice's own private dataset: she may read it, its participants could not
+    task_args = dict(rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"), commit_period=10,
+                     deliver_period=5, reward_pool=10**12, price_cap=10**12)
+    with pytest.raises(InputNotPublic):
+        await alice.fl.create_task(dataset, **task_args)
+    with pytest.raises(InputNotPublic):
+        await alice.fl.create_task(public, validation=dataset, **task_args)
+    with pytest.raises(InputNotPublic):  # the chain refuses it too, whoever skips the client's check
+        await alice.compute.market.submit("FederatedLearning", "create_task", {
+            "base_model": dataset, "rounds": 1, "participants": (), "stake": task_args["stake"],
+            "commit_period": 10, "deliver_period": 5, "reward_pool": 10**12, "validation": None,
+            "price_cap": 10**12, "redundancy": 2, "aggregation_params": b"{}"})
+    assert await alice.query("FederatedLearning", "NextTaskId") == next_task
     assert await alice.query("ComputeJobs", "NextJobId") == next_job
     assert await _reserved(alice, alice.signer.public) == held
 
