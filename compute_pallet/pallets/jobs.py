@@ -487,7 +487,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         job_id = self.next_job_id.get()
         seed = blake2_256(DOMAIN_COMPUTE_SEED + self._parent_hash(n) + job_id.to_bytes(8, "little"))
         job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy, escrow, seed,
-                  JobStatus.Committing, 0, n + cfg.commit_period, n, parent, (), (), None)
+                  JobStatus.Committing, 0, n + cfg.commit_period, n, parent, (), (), None, escrow, 0)
         picks = self._pick(job_id, job, redundancy, n)
         if len(picks) < redundancy:
             raise NotEnoughProviders()
@@ -666,7 +666,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 self.lineage.insert(file_id, entry)
         self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
         self._notify(job_id)
-        return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0])
+        return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0], refunded=refunded)
 
     def _fail(self, job_id: int, job: Job) -> Job:
         """End the job unverified: unsettled slots are settled without pay or slash, the escrow refunded."""
@@ -678,7 +678,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         refunded = self.config.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow)
         self.deposit_event(JobFailed(job_id, refunded))
         self._notify(job_id)
-        return job.with_(status=JobStatus.Failed, escrow=0)
+        return job.with_(status=JobStatus.Failed, escrow=0, refunded=refunded)
 
     # --- helpers --------------------------------------------------------------------------------
 

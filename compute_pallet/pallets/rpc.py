@@ -119,7 +119,7 @@ def compute_jobs(runtime: RuntimeBase, args: list) -> dict:
     start, limit = cursor_arg(args[0]), limit_arg(args[1])
     pallet = _jobs(runtime)
     ids, next_cursor = _newest_first(start, limit, pallet.next_job_id.get())
-    return page([_job_json(pallet, job_id, pallet.jobs.get(job_id)) for job_id in ids], next_cursor)
+    return page([_job_json(job_id, pallet.jobs.get(job_id)) for job_id in ids], next_cursor)
 
 
 def compute_job(runtime: RuntimeBase, args: list) -> dict | None:
@@ -135,19 +135,17 @@ def compute_job(runtime: RuntimeBase, args: list) -> dict | None:
     except ValueError:  # (a submission's params are the kind's JSON: checked when it was submitted)
         params = hex_of(job.params)
     resources = job.resources
-    return _job_json(pallet, job_id, job) | {
+    return _job_json(job_id, job) | {
         "params": params, "parent": maybe_hex(job.parent), "priceCap": balance(job.price_cap),
         "resources": {"cpuCores": resources.cpu_cores, "memoryMib": resources.memory_mib,
                       "gpuMemoryMib": resources.gpu_memory_mib},
     }
 
 
-def _job_json(pallet: "ComputeJobs", job_id: int, job: Job) -> dict:
+def _job_json(job_id: int, job: Job) -> dict:
     """A job's record. ``escrow`` is what it held at submission, ``held`` what it holds now; ``paid`` went to
     the providers on the verified side, ``refunded`` back to the submitter once the job ended."""
-    escrow = pallet.escrow_for(job.price_cap, job.redundancy)
     paid = sum(slot.price for slot in job.slots if slot.status is SlotStatus.Paid)
-    ended = job.status in (JobStatus.Verified, JobStatus.Failed)
     return {
         "id": job_id, "kind": _kind(job.kind), "submitter": account(job.submitter),
         "inputs": [hex_of(file_id) for file_id in job.inputs], "redundancy": job.redundancy,
@@ -157,8 +155,8 @@ def _job_json(pallet: "ComputeJobs", job_id: int, job: Job) -> dict:
                        "price": balance(slot.price),
                        "digest": None if slot.reveal is None else hex_of(slot.reveal.digest)} for slot in job.slots],
         "verdict": maybe_hex(job.digest), "outputs": [hex_of(file_id) for file_id in job.outputs],
-        "escrow": balance(escrow), "held": balance(job.escrow), "paid": balance(paid),
-        "refunded": balance(escrow - paid if ended else 0), "dispute": any(slot.round > 0 for slot in job.slots),
+        "escrow": balance(job.escrowed), "held": balance(job.escrow), "paid": balance(paid),
+        "refunded": balance(job.refunded), "dispute": any(slot.round > 0 for slot in job.slots),
     }
 
 

@@ -250,6 +250,10 @@ class Job:
     """The verified result's output files (empty until verified)."""
     digest: Annotated[bytes | None, Option(H256), "Option<H256>"]
     """The verified result digest."""
+    escrowed: Balance
+    """What the job put on hold at submission (``escrow`` is what it still holds)."""
+    refunded: Balance
+    """What went back to the submitter when the job ended (0 until then)."""
 
     def with_(self, **changes: object) -> "Job":
         return replace(self, **changes)

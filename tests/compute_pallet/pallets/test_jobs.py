@@ -207,6 +207,7 @@ def test_agreeing_results_are_paid_and_the_rest_refunded_to_the_unit():
             assert after[who] == before[who] + prices[who]
         assert held(ext, HoldReason.JobEscrow, ALICE) == 0
         assert_has_event(ext, JobVerified(job_id, HONEST, record.outputs, paid, CAP * 3 - paid))
+        assert (record.escrowed, record.refunded) == (CAP * 3, CAP * 3 - paid)  # kept, as the event said
         assert jobs_pallet(ext).lineage.get(record.outputs[0]) == LineageEntry(
             job_id, record.kind, (dataset,), tuple(assigned), None, ext.pallet(System).number.get())
         assert all(providers_pallet(ext).providers.get(who).jobs_verified == 1 for who in assigned)
@@ -315,6 +316,7 @@ def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
         before = free(ext, ALICE)
         run_to(ext, job(ext, job_id).phase_deadline + 1)
         assert_has_event(ext, JobFailed(job_id, CAP * 3))
+        assert job(ext, job_id).refunded == CAP * 3
         assert free(ext, ALICE) == before + CAP * 3 and held(ext, HoldReason.JobEscrow, ALICE) == 0
         statuses = {slot.provider: slot.status for slot in job(ext, job_id).slots}
         assert statuses == {present: SlotStatus.Unjudged, absent: SlotStatus.NoShow}
