@@ -225,8 +225,10 @@ def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
                                 "--base-path", str(base)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        # validator-0 and the dashboard, both running: a state that lasts (waiting for validator-0 alone raced
+        # the dashboard's start, after which that state never came again)
         wait_until(lambda: process.poll() is not None or (base / "devnet.json").exists() and states(base) == {
-            "validator-0": ProcessState.RUNNING}, 60, "the foreground devnet is up")
+            "validator-0": ProcessState.RUNNING, "dashboard-0": ProcessState.RUNNING}, 60, "the foreground devnet is up")
         assert cli("restart", "validator-0", "--base-path", str(base)).exit_code == 0
         restarted = DevnetState.load(base).process("validator-0")
         process.send_signal(signal.SIGINT)
