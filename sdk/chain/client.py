@@ -63,6 +63,9 @@ WATCH_BUFFER = 16
 """A transaction's watch sees a handful of updates (ready, inBlock, finalized)."""
 RECEIPT_BLOCKS = 32
 """Blocks whose extrinsic hashes and events are kept for receipts of transactions watched together."""
+RECEIPT_WALK_BACK = 16
+"""Blocks searched, from the one holding the last of several transactions sent together, for the earlier
+ones (a block usually holds them all: they are pooled together)."""
 EVENT_BLOCKS = 16
 """Blocks whose events are kept, encoded and decoded: a block's events never change, and the followers of one
 client (a daemon's own, each upload's, each transaction's receipt) visit the same few recent blocks."""
@@ -421,9 +424,11 @@ class AsyncClient:
                                     finalized: bool = False) -> ExtrinsicReceipt:
         """The receipt of a transaction in a block (for one submitted without waiting); its
         ``extrinsic_idx`` is ``None`` if the block does not hold it."""
-        at = _block_hash(block_hash)
-        inclusion = await self._blocks.get(at, lambda: self._fetch_inclusion(at))
+        inclusion = await self._inclusion(_block_hash(block_hash))
         return receipt_in_block(self.view, extrinsic_hash, inclusion, finalized=finalized)
+
+    async def _inclusion(self, block_hash: bytes) -> InclusionData:
+        return await self._blocks.get(block_hash, lambda: self._fetch_inclusion(block_hash))
 
     async def sign_and_submit(self, call: Call, keypair: Keypair | str, *, wait_for_inclusion: bool = False,
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
@@ -445,15 +450,47 @@ class AsyncClient:
                                   ) -> list[ExtrinsicReceipt]:
         """:meth:`sign_and_submit` for several calls: each is pooled before the next is signed, so they take
         consecutive nonces and one block can hold them all, in order; then their receipts, in order. The
-        first refusal raises; those pooled before it stand."""
+        first refusal raises; those pooled before it stand.
+
+        Waiting, only the last transaction is watched: its nonce makes it wait for all the others, so its
+        block holds them or descends from the blocks that do, and each earlier receipt is found there or in
+        an ancestor (at most :data:`RECEIPT_WALK_BACK` blocks back; not found, its ``is_success`` is
+        ``None``). A watch costs a subscription and its updates; one per batch keeps a client that sends
+        a few transactions at a time (a private upload sends three) from paying for each."""
         signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
         if not isinstance(signer, Keypair):
             raise BadArgument("sign_and_submit takes a Keypair or a secret URI")
         watch = wait_for_inclusion or wait_for_finalization
         async with AsyncExitStack() as pooled:
-            submitted = [await self._pool(call, signer, pooled, watch=watch, era=era, tip=tip, timeout=timeout)
-                         for call in calls]
-            return [await self._receipt(extrinsic, updates, wait_for_finalization) for extrinsic, updates in submitted]
+            submitted = [await self._pool(call, signer, pooled, watch=watch and position == len(calls) - 1, era=era,
+                                          tip=tip, timeout=timeout)
+                         for position, call in enumerate(calls)]
+            if not watch or not submitted:
+                return [ExtrinsicReceipt(extrinsic.extrinsic_hash) for extrinsic, _ in submitted]
+            last, updates = submitted[-1]
+            assert updates is not None
+            block_hash, finalized = await _follow(last.extrinsic_hash, updates, wait_for_finalization)
+        return await self._receipts_back_from(block_hash, [extrinsic.extrinsic_hash for extrinsic, _ in submitted],
+                                              finalized=finalized)
+
+    async def _receipts_back_from(self, block_hash: bytes, hashes: Sequence[bytes], *,
+                                  finalized: bool) -> list[ExtrinsicReceipt]:
+        """The receipts of ``hashes``, each found in block ``block_hash`` or one of its ancestors (see
+        :meth:`sign_and_submit_all`)."""
+        found: dict[bytes, ExtrinsicReceipt] = {}
+        at, walked = block_hash, 0
+        while True:
+            inclusion = await self._inclusion(at)
+            for tx_hash in hashes:
+                if tx_hash not in found and tx_hash in inclusion.extrinsic_index:
+                    found[tx_hash] = receipt_in_block(self.view, tx_hash, inclusion, finalized=finalized)
+            walked += 1
+            if len(found) == len(hashes) or inclusion.block_number == 0 or walked == RECEIPT_WALK_BACK:
+                break
+            at = inclusion.parent_hash
+        missing = await self._inclusion(block_hash)
+        return [found.get(tx_hash) or receipt_in_block(self.view, tx_hash, missing, finalized=finalized)
+                for tx_hash in hashes]
 
     async def _pool(self, call: Call, signer: Keypair, pooled: AsyncExitStack, *, watch: bool, era: int | None,
                     tip: int, timeout: float | None) -> tuple[SignedExtrinsic, Subscription[Any] | None]:
@@ -479,7 +516,7 @@ class AsyncClient:
             hashes = [blake2_256(from_hex(x, "extrinsic")) for x in block["block"]["extrinsics"]]
         except (KeyError, TypeError) as exc:
             raise InvalidResponse(f"block 0x{block_hash.hex()}: malformed ({exc})") from None
-        return InclusionData.of_block(block_hash, header.number, hashes, await self.get_events(block_hash))
+        return InclusionData.of_block(block_hash, header, hashes, await self.get_events(block_hash))
 
     # --- subscriptions -------------------------------------------------------------------------------
 

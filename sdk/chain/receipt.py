@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.primitives import Weight
+from runtime.primitives import Header, Weight
 from sdk.chain.runtime_view import RuntimeView
 from sdk.chain.types import ChainEvent, DispatchFailure
 
@@ -42,19 +42,20 @@ class InclusionData:
 
     block_hash: bytes
     block_number: int
+    parent_hash: bytes
     extrinsic_index: dict[bytes, int]
     """Extrinsic hash → index in the block."""
     events_of: dict[int, tuple[ChainEvent, ...]]
     """Extrinsic index → the events it deposited."""
 
     @staticmethod
-    def of_block(block_hash: bytes, block_number: int, extrinsic_hashes: list[bytes],
+    def of_block(block_hash: bytes, header: Header, extrinsic_hashes: list[bytes],
                  events: tuple[ChainEvent, ...]) -> "InclusionData":
         events_of: dict[int, list[ChainEvent]] = {}
         for event in events:
             events_of.setdefault(event.extrinsic_idx, []).append(event)  # type: ignore[arg-type]
-        return InclusionData(block_hash, block_number, {h: i for i, h in enumerate(extrinsic_hashes)},
-                             {i: tuple(e) for i, e in events_of.items()})
+        return InclusionData(block_hash, header.number, header.parent_hash,
+                             {h: i for i, h in enumerate(extrinsic_hashes)}, {i: tuple(e) for i, e in events_of.items()})
 
 
 def receipt_in_block(view: RuntimeView, extrinsic_hash: bytes, block: InclusionData, *, finalized: bool) -> ExtrinsicReceipt:

@@ -135,3 +135,37 @@ async def test_a_mortal_transaction_from_a_key_file_lands(client, tmp_path):
     assert extrinsic.era.period == 64
     receipt = await client.submit_extrinsic(extrinsic, wait_for_inclusion=True)
     assert receipt.is_success
+
+
+async def test_calls_sent_together_are_watched_once_and_each_gets_its_own_receipt(client, monkeypatch):
+    dest = Keypair.from_uri("//SdkTogether")
+    watches = []
+    subscribe = client._transport.subscribe
+
+    def counting(method, *args, **kwargs):
+        watches.append(method)
+        return subscribe(method, *args, **kwargs)
+
+    monkeypatch.setattr(client._transport, "subscribe", counting)
+    calls = [client.compose_call("Balances", "transfer_allow_death", {"dest": dest, "value": value})
+             for value in (10**15, 10**30, 2 * 10**15)]
+    receipts = await client.sign_and_submit_all(calls, "//Dave", wait_for_inclusion=True)
+    assert watches == ["author_submitAndWatchExtrinsic"]
+    assert [r.is_success for r in receipts] == [True, False, True]
+    assert str(receipts[1].error_message) == "Balances.InsufficientBalance: Balance too low to send value."
+    for receipt in receipts:
+        block = await client.get_block(receipt.block_hash)
+        assert block.extrinsics[receipt.extrinsic_idx].hash == receipt.extrinsic_hash
+        assert receipt.total_fee_amount > 0
+
+
+async def test_the_receipt_of_an_earlier_call_is_found_in_an_ancestor_of_the_last_ones_block(client):
+    dest = Keypair.from_uri("//SdkAncestor")
+    call = client.compose_call("Balances", "transfer_allow_death", {"dest": dest, "value": 10**15})
+    first = await client.sign_and_submit(call, "//Eve", wait_for_inclusion=True)
+    second = await client.sign_and_submit(call, "//Eve", wait_for_inclusion=True)
+    assert first.block_number < second.block_number
+    found = await client._receipts_back_from(second.block_hash, [first.extrinsic_hash, second.extrinsic_hash],
+                                             finalized=False)
+    assert [(r.block_hash, r.extrinsic_idx, r.is_success) for r in found] == [
+        (first.block_hash, first.extrinsic_idx, True), (second.block_hash, second.extrinsic_idx, True)]
