@@ -128,7 +128,8 @@ class ProviderChain:
                                                           "endpoint": endpoint.encode()})
 
     async def heartbeat(self) -> None:
-        await self._submit("ComputeProviders", "heartbeat", {})
+        """Pool a heartbeat without watching it: whether it landed shows in :meth:`registered`."""
+        await self.client.sign_and_submit(self.client.compose_call("ComputeProviders", "heartbeat", {}), self.keypair)
 
     async def add_stake(self, amount: int) -> None:
         await self._submit("ComputeProviders", "add_stake", {"amount": amount})

@@ -11,7 +11,8 @@
    (``client.storage.register_key()``) so submitters of private inputs can grant it their files;
 3. heartbeats every third of ``HeartbeatTimeout`` blocks' time (a provider silent for the whole timeout loses
    its assignments at once), by the clock: Aura makes at most one block a slot, so that many slots never hold
-   more blocks, and a timer costs nothing per block where following the heads cost a notification each;
+   more blocks, and a timer costs nothing per block where following the heads cost a notification each; each
+   heartbeat is checked in the provider's record when the next is due, not watched;
 4. follows the **best** chain's ``ComputeJobs`` events (decoding only blocks whose events can name this
    provider or one of its jobs: :meth:`~compute_pallet.service.chain.ProviderChain.job_events`), then
    reconciles: every job in ``ProviderJobs`` and every job left in the journal is handed to a
@@ -63,6 +64,10 @@ PHASE_EVENTS = ("RevealStarted", "ResultRevealed", "DisputeOpened", "JobVerified
 
 class RegistrationFailed(Exception):
     """The chain refused this provider's registration."""
+
+
+class HeartbeatLost(Exception):
+    """A heartbeat sent a while ago is not in this provider's record."""
 
 
 @dataclass(frozen=True)
@@ -160,21 +165,30 @@ class Provider:
             await trio.sleep(RESUBSCRIBE_S)
 
     async def _heartbeats(self, timing: Timing) -> None:
-        """A heartbeat every third of the heartbeat timeout's slots; a failed one is tried again a slot later."""
+        """A heartbeat every third of the heartbeat timeout's slots, pooled but not watched: whether the last
+        one landed is read from this provider's record when the next is due (a watch, its updates and the
+        including block's events cost several times the heartbeat itself, every few blocks for the daemon's
+        whole life). One that did not land, or could not be sent, is sent again a slot later: two thirds of
+        the timeout are left for it."""
         every = max(1, timing.heartbeat_timeout // 3) * timing.block_seconds
+        sent_after: int | None = None
+        """The provider's ``last_heartbeat`` when the last heartbeat was sent (None: none in flight)."""
         while True:
-            await trio.sleep(every if await self._heartbeat() else timing.block_seconds)
-
-    async def _heartbeat(self) -> bool:
-        """One heartbeat, then this provider's record read again; whether the chain took it."""
-        try:
-            await self.chain.heartbeat()
-            self.info = await self.chain.registered()
-        except (ChainClientError, Refused) as exc:
-            self.metrics.retries["heartbeat"] += 1
-            log.warning("heartbeat failed (%s); again at the next block", exc)
-            return False
-        return True
+            pause = every
+            try:
+                if sent_after is not None:
+                    self.info = await self.chain.registered()
+                    if self.info is None or self.info.last_heartbeat <= sent_after:
+                        raise HeartbeatLost("the last heartbeat did not land" if self.info is not None
+                                            else "this provider is not registered any more")
+                sent_after = -1 if self.info is None else self.info.last_heartbeat
+                await self.chain.heartbeat()
+            except (ChainClientError, HeartbeatLost) as exc:
+                sent_after = None
+                self.metrics.retries["heartbeat"] += 1
+                log.warning("heartbeat: %s; again at the next block", exc)
+                pause = timing.block_seconds
+            await trio.sleep(pause)
 
     # --- following the chain --------------------------------------------------------------------------
 
