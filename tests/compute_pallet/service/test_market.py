@@ -23,7 +23,7 @@ from devnet.provider import PROVIDER
 from devnet.state import ProcessRecord
 from sdk.client import Client
 from sdk.storage.errors import AccessDenied
-from tests.compute_pallet.service.network import Market, start_market, submit_job, wait_judged
+from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
 
 
@@ -108,3 +108,29 @@ def test_a_provider_heartbeats_by_the_clock_with_nothing_else_happening(market):
     with Client(market.url) as client:
         timeout = client.get_constant("ComputeProviders", "HeartbeatTimeout")
         assert client.get_block_header().number - last_heartbeat() < timeout
+
+
+def test_a_heartbeat_that_does_not_land_is_noticed_when_the_next_is_due(market, tmp_path):
+    """Heartbeats are pooled without a watch; the provider reads its record when the next one is due. A
+    provider deregistered behind the daemon's back (its operator's key used elsewhere) sends heartbeats that
+    fail on chain: the daemon says so, counts a retry and shows itself unregistered, and keeps trying."""
+    (provider,) = start_providers(market, tmp_path, [None])
+
+    def health() -> dict:
+        with urllib.request.urlopen(f"{provider.url}/v1/health", timeout=10) as response:
+            return json.loads(response.read())
+
+    def heartbeat_retries() -> float:
+        with urllib.request.urlopen(f"{provider.url}/metrics", timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        return sum(float(line.split()[-1]) for line in lines
+                   if line.startswith('cairn_provider_retries_total{step="heartbeat"}'))
+
+    assert health()["registered"] and heartbeat_retries() == 0
+    with Client(market.url) as client:
+        receipt = client.sign_and_submit(client.compose_call("ComputeProviders", "deregister", {}), provider.key,
+                                         wait_for_inclusion=True)
+        assert receipt.is_success, receipt.error_message
+    wait_until(lambda: heartbeat_retries() >= 1, 90, "the daemon noticed its heartbeat did not land")
+    assert not health()["registered"]
+    assert "this provider is not registered any more" in provider.log_tail()
