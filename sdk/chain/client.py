@@ -477,19 +477,16 @@ class AsyncClient:
                                   finalized: bool) -> list[ExtrinsicReceipt]:
         """The receipts of ``hashes``, each found in block ``block_hash`` or one of its ancestors (see
         :meth:`sign_and_submit_all`)."""
+        including = inclusion = await self._inclusion(block_hash)
         found: dict[bytes, ExtrinsicReceipt] = {}
-        at, walked = block_hash, 0
-        while True:
-            inclusion = await self._inclusion(at)
+        for walked in range(1, RECEIPT_WALK_BACK + 1):
             for tx_hash in hashes:
                 if tx_hash not in found and tx_hash in inclusion.extrinsic_index:
                     found[tx_hash] = receipt_in_block(self.view, tx_hash, inclusion, finalized=finalized)
-            walked += 1
             if len(found) == len(hashes) or inclusion.block_number == 0 or walked == RECEIPT_WALK_BACK:
                 break
-            at = inclusion.parent_hash
-        missing = await self._inclusion(block_hash)
-        return [found.get(tx_hash) or receipt_in_block(self.view, tx_hash, missing, finalized=finalized)
+            inclusion = await self._inclusion(inclusion.parent_hash)
+        return [found.get(tx_hash) or receipt_in_block(self.view, tx_hash, including, finalized=finalized)
                 for tx_hash in hashes]
 
     async def _pool(self, call: Call, signer: Keypair, pooled: AsyncExitStack, *, watch: bool, era: int | None,
