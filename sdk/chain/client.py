@@ -23,10 +23,13 @@ hash) and the runtime again.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
+
+import anyio
 
 from runtime.cairn import DEFINITIONS, RUNTIME_PARAMS_KEY, CairnRuntime, RuntimeVersion
 from runtime.extrinsic import decode_extrinsic, encode_signed, signing_payload
@@ -69,8 +72,12 @@ ones (a block usually holds them all: they are pooled together)."""
 EVENT_BLOCKS = 16
 """Blocks whose events are kept, encoded and decoded: a block's events never change, and the followers of one
 client (a daemon's own, each upload's, each transaction's receipt) visit the same few recent blocks."""
-NONCE_ATTEMPTS = 4
+NONCE_ATTEMPTS = 8
 """Signings of one ``sign_and_submit`` when the node keeps refusing the nonce as stale or taken."""
+NONCE_BACKOFF = 0.05
+"""Seconds: a nonce refused as taken is signed again after a random wait of up to this times the attempts
+made. Two programs that read the same next nonce race for it again at once; the random wait lets one of
+them take it while the other reads past it."""
 _KEEP_NONCE_CODES = (1012, 1013)
 """Refusals after which the nonce count stays right: the same transaction is (or was) in the pool."""
 
@@ -434,8 +441,9 @@ class AsyncClient:
                               wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
                               timeout: float | None = None) -> ExtrinsicReceipt:
         """Sign with the next managed nonce and submit; a refusal for a stale, future or taken nonce re-reads
-        the nonce from the node and signs again (up to :data:`NONCE_ATTEMPTS` in all: another program sending
-        from the same account, as an operator's storage node and provider may, can take a nonce between). The
+        the nonce from the node and signs again after a short random wait (up to :data:`NONCE_ATTEMPTS` in
+        all: another program sending from the same account, as an operator's storage node and provider may,
+        can take a nonce between). The
         signer's nonce is held from signing until the node has pooled or refused the transaction
         (:meth:`NonceManager.reserve`), so concurrent senders from one account never leave a gap that strands
         each other's transactions; the wait for inclusion is not."""
@@ -502,6 +510,7 @@ class AsyncClient:
             except InvalidTransaction as exc:  # the refusal made the nonce manager read the nonce again
                 if not exc.is_nonce_error or attempts == NONCE_ATTEMPTS:
                     raise
+                await anyio.sleep(random.uniform(0, NONCE_BACKOFF * attempts))
                 attempts += 1
 
     async def _fetch_inclusion(self, block_hash: bytes) -> InclusionData:
