@@ -9,6 +9,12 @@ Request/response protocols::
                      response: Vec<(block: Vec<u8>, justification: Option<Vec<u8>>)>
                      blocks of the responder's best chain, ascending from ``from``; at most
                      ``MAX_BLOCKS_PER_RESPONSE`` and about ``MAX_RESPONSE_BYTES``
+    cairn/blocks-by-hash/1
+                     request: Vec<hash (32)>, 1 to ``MAX_HASHES_PER_REQUEST`` of them
+                     response: as ``cairn/blocks/1``: those of the asked blocks the responder holds, on
+                     any branch, in the request's order, about ``MAX_RESPONSE_BYTES`` at most. For blocks
+                     off every best chain that finality votes name (a fork authored before its author
+                     had peers): range sync never brings them, and the votes wait for them
 
 Gossip topics (payloads are plain SCALE)::
 
@@ -31,12 +37,14 @@ from runtime.scale import BYTES, H256, U32, Option, ScaleDecodeError, Tuple, Vec
 __all__ = [
     "STATUS_PROTOCOL",
     "BLOCKS_PROTOCOL",
+    "BLOCKS_BY_HASH_PROTOCOL",
     "TOPIC_BLOCKS",
     "TOPIC_TRANSACTIONS",
     "TOPIC_FINALITY",
     "TOPIC_COMMITS",
     "Status",
     "BlockRequest",
+    "BlocksByHashRequest",
     "encode_transactions",
     "decode_transactions",
     "TX_GOSSIP_INTERVAL_S",
@@ -44,12 +52,15 @@ __all__ = [
     "encode_blocks_response",
     "decode_blocks_response",
     "serve_blocks",
+    "serve_blocks_by_hash",
+    "MAX_HASHES_PER_REQUEST",
     "MAX_BLOCKS_PER_RESPONSE",
     "MAX_RESPONSE_BYTES",
 ]
 
 STATUS_PROTOCOL = "cairn/status/1"
 BLOCKS_PROTOCOL = "cairn/blocks/1"
+BLOCKS_BY_HASH_PROTOCOL = "cairn/blocks-by-hash/1"
 TOPIC_BLOCKS = "blocks"
 TOPIC_TRANSACTIONS = "transactions"
 TOPIC_FINALITY = "finality"
@@ -59,10 +70,13 @@ TX_GOSSIP_INTERVAL_S = 0.1
 MAX_TX_GOSSIP_BATCH = 1024
 MAX_BLOCKS_PER_RESPONSE = 128
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+MAX_HASHES_PER_REQUEST = 16
+"""Blocks asked by hash at once: a few votes' targets and their missing parents."""
 
 _STATUS = Tuple(H256, H256, U32, H256, U32)
 _REQUEST = Tuple(U32, U32)
 _RESPONSE = Vec(Tuple(BYTES, Option(BYTES)))
+_HASHES = Vec(H256)
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,21 @@ class BlockRequest:
         return request
 
 
+@dataclass(frozen=True)
+class BlocksByHashRequest:
+    hashes: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        return _HASHES.encode(list(self.hashes))
+
+    @staticmethod
+    def decode(data: bytes) -> "BlocksByHashRequest":
+        hashes = tuple(_HASHES.decode(data))
+        if not 1 <= len(hashes) <= MAX_HASHES_PER_REQUEST:
+            raise ScaleDecodeError(f"a request by hash names 1 to {MAX_HASHES_PER_REQUEST} blocks, not {len(hashes)}")
+        return BlocksByHashRequest(hashes)
+
+
 _TX_BATCH = Vec(BYTES)
 
 
@@ -133,6 +162,22 @@ def serve_blocks(tree: BlockTree, request: BlockRequest) -> bytes:
     size = 0
     last = min(tree.best.number, request.from_number + min(request.max_blocks, MAX_BLOCKS_PER_RESPONSE) - 1)
     for block_hash in _best_chain(tree, request.from_number, last):
+        encoded = tree.entry(block_hash).block.encode()
+        size += len(encoded)
+        if blocks and size > MAX_RESPONSE_BYTES:
+            break
+        blocks.append((encoded, tree.justification(block_hash)))
+    return encode_blocks_response(blocks)
+
+
+def serve_blocks_by_hash(tree: BlockTree, request: BlocksByHashRequest) -> bytes:
+    """The blocks of ``request`` we hold, on any branch, in its order, with the justifications we hold;
+    about ``MAX_RESPONSE_BYTES`` at most (a request names at most ``MAX_HASHES_PER_REQUEST``)."""
+    blocks: list[tuple[bytes, bytes | None]] = []
+    size = 0
+    for block_hash in dict.fromkeys(request.hashes):  # each once, however often it is named
+        if block_hash not in tree:
+            continue
         encoded = tree.entry(block_hash).block.encode()
         size += len(encoded)
         if blocks and size > MAX_RESPONSE_BYTES:

@@ -246,6 +246,10 @@ class Finality:
             return
         await self._apply(justification, encoded)
 
+    def missing_blocks(self) -> list[bytes]:
+        """Blocks that votes waiting in the voter name and the node has not imported (sync fetches them)."""
+        return self.voter.missing_blocks() if self.voter is not None else []
+
     async def _apply(self, justification: Justification, encoded: bytes) -> None:
         self._finalize(justification.target_hash, encoded)
         assert self.voter is not None

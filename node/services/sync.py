@@ -11,6 +11,13 @@ structure and seal are checked first (one signature; a bad one is the sender's f
 only a block now in our tree is passed on. A block whose parent we lack is not forwarded; it makes us sync
 from the peer that sent it.
 
+Range sync follows best chains only. A block off every best chain (one authored before its author had peers,
+then abandoned) never comes that way, yet finality votes may name it, and the voter cannot count them until it
+is imported: with such votes from enough voters, no round completes anywhere and finality stops for good. So
+every poll also asks peers, by hash (``cairn/blocks-by-hash/1``), for the blocks the voter's waiting votes name
+(:meth:`FinalityHooks.missing_blocks`), with the ancestors needed to attach them, and imports them as any
+other block.
+
 The node is *syncing* while it fetches a range or knows a peer more than ``BEHIND_TOLERANCE`` blocks ahead;
 it does not author then, and ``system_health`` says so.
 """
@@ -18,7 +25,7 @@ it does not author then, and ``system_health`` says so.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Iterable, Protocol
 
 import trio
 
@@ -26,19 +33,23 @@ from node.chain import Chain
 from node.network import DeferredSubscription, NetworkService, PeerId, PendingGossip, RequestRejected
 from node.network.peers import Penalty
 from node.protocol import (
+    BLOCKS_BY_HASH_PROTOCOL,
     BLOCKS_PROTOCOL,
+    MAX_HASHES_PER_REQUEST,
     STATUS_PROTOCOL,
     TOPIC_BLOCKS,
     BlockRequest,
+    BlocksByHashRequest,
     Status,
     decode_blocks_response,
     serve_blocks,
+    serve_blocks_by_hash,
 )
 from node.services.block_import import BlockImport, InvalidBlockError
 from runtime.executive import Block
 from runtime.scale import ScaleDecodeError
 
-__all__ = ["Sync", "SYNC_BATCH", "STATUS_POLL_S", "BEHIND_TOLERANCE"]
+__all__ = ["Sync", "FinalityHooks", "SYNC_BATCH", "STATUS_POLL_S", "BEHIND_TOLERANCE", "MAX_FORK_FETCH"]
 
 log = logging.getLogger("cairn.sync")
 
@@ -48,16 +59,22 @@ BEHIND_TOLERANCE = 2
 """Blocks a peer may be ahead of us before we count as syncing: a block or two is normal propagation lag."""
 STATUS_TIMEOUT_S = 5.0
 BLOCKS_TIMEOUT_S = 20.0
+MAX_FORK_FETCH = 64
+"""Blocks fetched by hash from one peer in one poll: the blocks votes name and the fork below each down to a
+block we hold (a fork authored while its author was cut off is a few blocks long)."""
 
 
-class JustificationSink(Protocol):
-    """Finality, which checks and applies the justifications that come with synced blocks."""
+class FinalityHooks(Protocol):
+    """What sync does for finality: apply the justifications that come with synced blocks, and fetch the
+    blocks its waiting votes name."""
 
     async def apply_justification(self, encoded: bytes, peer: PeerId | None) -> None: ...
 
+    def missing_blocks(self) -> list[bytes]: ...
+
 
 class Sync:
-    def __init__(self, chain: Chain, block_import: BlockImport, finality: JustificationSink, network: NetworkService,
+    def __init__(self, chain: Chain, block_import: BlockImport, finality: FinalityHooks, network: NetworkService,
                  *, expect_peers: bool) -> None:
         """``expect_peers``: the chain has other authorities, so wait a slot for peers before declaring the
         initial sync done."""
@@ -83,6 +100,7 @@ class Sync:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
         self.network.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
+        self.network.register_protocol(BLOCKS_BY_HASH_PROTOCOL, self._serve_blocks_by_hash)
         announcements = self.network.subscribe_deferred(TOPIC_BLOCKS)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._receive_announcements, announcements, nursery)
@@ -101,6 +119,13 @@ class Sync:
             raise RequestRejected(f"malformed block request: {exc}", cost=Penalty.BAD_REQUEST) from None
         return serve_blocks(self.chain.tree, request)
 
+    async def _serve_blocks_by_hash(self, peer: PeerId, payload: bytes) -> bytes:
+        try:
+            request = BlocksByHashRequest.decode(payload)
+        except ScaleDecodeError as exc:
+            raise RequestRejected(f"malformed block request by hash: {exc}", cost=Penalty.BAD_REQUEST) from None
+        return serve_blocks_by_hash(self.chain.tree, request)
+
     # --- fetching -------------------------------------------------------------------------------
 
     async def _poll_peers(self) -> None:
@@ -115,6 +140,7 @@ class Sync:
                     del self.peer_status[peer]
             for peer in connected:
                 await self.sync_from(peer)
+            await self.fetch_missing(connected)
             self.initial_sync.set()
             await trio.sleep(STATUS_POLL_S)
 
@@ -170,16 +196,66 @@ class Sync:
             except ScaleDecodeError:
                 self.network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
                 return False
-            try:
-                await self.block_import.import_block(block)
-            except InvalidBlockError as exc:
-                self._refused(block, peer, exc)
-                if exc.penalize:
-                    self.network.report(peer, Penalty.BAD_RESPONSE, f"invalid block: {exc}")
+            if not await self._import(peer, block, justification):
                 return False
-            if justification is not None:
-                await self.finality.apply_justification(justification, peer)
         return True
+
+    async def _import(self, peer: PeerId, block: Block, justification: bytes | None) -> bool:
+        """Import one fetched block (fully checked) and apply its justification; false if it does not import."""
+        try:
+            await self.block_import.import_block(block)
+        except InvalidBlockError as exc:
+            self._refused(block, peer, exc)
+            if exc.penalize:
+                self.network.report(peer, Penalty.BAD_RESPONSE, f"invalid block: {exc}")
+            return False
+        if justification is not None:
+            await self.finality.apply_justification(justification, peer)
+        return True
+
+    # --- blocks finality waits for --------------------------------------------------------------
+
+    async def fetch_missing(self, peers: Iterable[PeerId]) -> None:
+        """Fetch the blocks finality's waiting votes name and we lack, asking ``peers`` in turn until none
+        is missing."""
+        tree = self.chain.tree
+        wanted = [h for h in self.finality.missing_blocks() if h not in tree][:MAX_HASHES_PER_REQUEST]
+        for peer in peers:
+            if not wanted:
+                return
+            await self._fetch_by_hash(peer, wanted)
+            wanted = [h for h in wanted if h not in tree]
+
+    async def _fetch_by_hash(self, peer: PeerId, wanted: list[bytes]) -> None:
+        """Ask ``peer`` for ``wanted``, then for the parents we lack of what it sends (none at or below our
+        finalized height; no more requests once ``MAX_FORK_FETCH`` blocks came), and import them oldest first."""
+        network, tree = self.network, self.chain.tree
+        fetched: dict[bytes, tuple[Block, bytes | None]] = {}
+        asking = wanted
+        while asking and len(fetched) < MAX_FORK_FETCH:
+            request = BlocksByHashRequest(tuple(asking[:MAX_HASHES_PER_REQUEST]))
+            try:
+                answer = decode_blocks_response(await network.request(
+                    peer, BLOCKS_BY_HASH_PROTOCOL, request.encode(), timeout=BLOCKS_TIMEOUT_S))
+                blocks = [(Block.decode(encoded), justification) for encoded, justification in answer]
+            except ScaleDecodeError:
+                network.report(peer, Penalty.BAD_RESPONSE, "malformed blocks-by-hash response")
+                return
+            except Exception as exc:  # noqa: BLE001 - peer failure, see _sync_from
+                log.debug("block request by hash to %s failed: %s", peer, exc)
+                return
+            if any(block.hash not in request.hashes for block, _ in blocks):
+                network.report(peer, Penalty.BAD_RESPONSE, "answered a request by hash with blocks not asked for")
+                return
+            fetched.update((block.hash, (block, justification)) for block, justification in blocks)
+            asking = list(dict.fromkeys(
+                block.header.parent_hash for block, _ in blocks
+                if block.header.parent_hash not in tree and block.header.parent_hash not in fetched
+                and block.header.number - 1 > tree.finalized.number))
+        for block, justification in sorted(fetched.values(), key=lambda item: item[0].header.number):
+            if block.hash not in tree and block.header.parent_hash in tree:
+                if not await self._import(peer, block, justification):
+                    return
 
     # --- announcements --------------------------------------------------------------------------
 

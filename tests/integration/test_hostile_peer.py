@@ -35,14 +35,17 @@ from node.network import (
     Verdict,
 )
 from node.protocol import (
+    BLOCKS_BY_HASH_PROTOCOL,
     BLOCKS_PROTOCOL,
     MAX_BLOCKS_PER_RESPONSE,
+    MAX_HASHES_PER_REQUEST,
     STATUS_PROTOCOL,
     TOPIC_BLOCKS,
     TOPIC_COMMITS,
     TOPIC_FINALITY,
     TOPIC_TRANSACTIONS,
     BlockRequest,
+    BlocksByHashRequest,
     Status,
     decode_blocks_response,
     encode_transactions,
@@ -59,15 +62,19 @@ HOSTILE = NetworkConfig(listen_port=0, gossip_rate_per_second=1e6, gossip_burst=
 """The hostile peer's own limits: none worth mentioning, so that it can flood."""
 
 MALFORMED_BLOCK_REQUESTS = [
-    struct.pack("<II", 5, 0),  # no block at all
-    b"\x01\x02\x03",           # truncated
-    b"\xff" * 4096,            # trailing garbage
+    (BLOCKS_PROTOCOL, struct.pack("<II", 5, 0)),  # no block at all
+    (BLOCKS_PROTOCOL, b"\x01\x02\x03"),           # truncated
+    (BLOCKS_PROTOCOL, b"\xff" * 4096),            # trailing garbage
+    (BLOCKS_BY_HASH_PROTOCOL, b"\x00"),           # no hash at all
+    (BLOCKS_BY_HASH_PROTOCOL, b"\x04" + bytes(31)),  # a hash cut short
+    (BLOCKS_BY_HASH_PROTOCOL, BlocksByHashRequest((bytes(32),) * (MAX_HASHES_PER_REQUEST + 1)).encode()),  # too many
 ]
 ABSURD_REQUESTS = [
     (BLOCKS_PROTOCOL, BlockRequest(2**32 - 1, 2**32 - 1).encode()),  # the highest start, the largest count
     (BLOCKS_PROTOCOL, BlockRequest(0, 2**32 - 1).encode()),          # everything from genesis
     (BLOCKS_PROTOCOL, BlockRequest(10**9, 1).encode()),              # far beyond the best block
-    *((BLOCKS_PROTOCOL, payload) for payload in MALFORMED_BLOCK_REQUESTS),
+    (BLOCKS_BY_HASH_PROTOCOL, BlocksByHashRequest((b"\xff" * 32,) * MAX_HASHES_PER_REQUEST).encode()),  # unknown
+    *MALFORMED_BLOCK_REQUESTS,
     (STATUS_PROTOCOL, b"\xff" * 4096),
     (NEIGHBOR_PROTOCOL, b"\x01"),                                    # a truncated neighbor packet
     (NEIGHBOR_PROTOCOL, NeighborPacket(2**64 - 1, 2**64 - 1, 2**32 - 1).encode()),  # a set and round far away
@@ -152,6 +159,8 @@ async def test_absurd_requests_broken_frames_and_floods_get_peers_banned_and_fin
                         continue
                 if protocol == BLOCKS_PROTOCOL:
                     assert len(decode_blocks_response(answer)) <= MAX_BLOCKS_PER_RESPONSE
+                elif protocol == BLOCKS_BY_HASH_PROTOCOL:
+                    assert decode_blocks_response(answer) == []
         with trio.fail_after(60):  # far beyond every validator's gossip rate limit, until all ban it
             for index in range(10**9):
                 if not hostile.peers():
@@ -179,9 +188,9 @@ async def test_malformed_requests_are_refused_by_name_and_cost_the_requester(val
     async with trio.open_nursery() as nursery:
         await nursery.start(requester.run)
         ids = await _connect_to_all(requester, validators[:1])
-        for payload in MALFORMED_BLOCK_REQUESTS:
+        for protocol, payload in MALFORMED_BLOCK_REQUESTS:
             with trio.fail_after(15), pytest.raises(RemoteError) as refused:
-                await requester.request(ids[0], BLOCKS_PROTOCOL, payload, timeout=10)
+                await requester.request(ids[0], protocol, payload, timeout=10)
             assert refused.value.message != "internal error"
         nursery.cancel_scope.cancel()
     assert f"reputation of {requester.local_peer_id} -100" in validators[0].log_path.read_text()
