@@ -1,8 +1,9 @@
-"""Suite-wide collection order: the test files marked ``long(minutes)`` (each starts a whole devnet and waits
-minutes for blocks, jobs and repairs) are handed out first, the longest first.
+"""Suite-wide collection order: the test files marked ``long(minutes)`` (each starts a devnet or a network of
+nodes and waits a minute or more for blocks, jobs and repairs) are handed out first, the longest first.
 
-``./run-tests`` spreads files over three xdist workers in collection order; one of these long files starting
-last would leave the others idle while it runs alone, adding its whole length to the suite's wall time.
+``./run-tests`` spreads files over three xdist workers in collection order (``--no-loadscope-reorder``); one of
+these long files starting last would leave the others idle while it runs alone, adding its whole length to the
+suite's wall time. The minutes are measured ones (``--durations``, or the run's JUnit XML summed per file).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-pytestmark = pytest.mark.long(2)  # minutes, about: started early (tests/conftest.py)
+pytestmark = pytest.mark.long(1.3)  # minutes, about: started early (tests/conftest.py)
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"

@@ -23,7 +23,7 @@ from runtime.keyring import Keypair
 from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market
 
-pytestmark = pytest.mark.long(4)  # minutes, about: started early (tests/conftest.py)
+pytestmark = pytest.mark.long(2)  # minutes, about: started early (tests/conftest.py)
 
 
 SLOT_MS = 1000

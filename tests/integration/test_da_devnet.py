@@ -16,6 +16,8 @@ from devnet.config import DevnetConfig
 from devnet.registry import ROLES
 from sdk.client import Client
 
+pytestmark = pytest.mark.long(1)  # minutes, about: started early (tests/conftest.py)
+
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
 

@@ -31,6 +31,8 @@ from sdk.da.peers import PeerError
 from sdk.da.wire import Cell
 from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 
+pytestmark = pytest.mark.long(1.4)  # minutes, about: started early (tests/conftest.py)
+
 CAIRN = str(Path(sys.executable).parent / "cairn")
 DEADLINE_S = 120  # dev preset: a blob is judged 10 blocks (20 s) after submission; an audit round every 10 s
 

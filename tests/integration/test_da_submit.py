@@ -28,6 +28,8 @@ from sdk.da.chain import read_blob, read_custody
 from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 from tests.sdk.lying_node import LyingNode, proof_at_genesis, strip_justification
 
+pytestmark = pytest.mark.long(1)  # minutes, about: started early (tests/conftest.py)
+
 CAIRN = str(Path(sys.executable).parent / "cairn")
 
 

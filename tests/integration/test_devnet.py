@@ -22,7 +22,7 @@ from sdk.cli import main
 from tests.integration.nodes import rpc, wait_until
 
 
-pytestmark = pytest.mark.long(3)  # minutes, about: started early (tests/conftest.py)
+pytestmark = pytest.mark.long(1.5)  # minutes, about: started early (tests/conftest.py)
 
 
 def cli(*args: str):

@@ -33,7 +33,7 @@ from devnet.storage import storage_account
 from runtime.keyring import Keypair
 from sdk.client import Client
 
-pytestmark = pytest.mark.long(7)  # minutes, about: started early (tests/conftest.py)
+pytestmark = pytest.mark.long(5)  # minutes, about: started early (tests/conftest.py)
 
 
 ROOT = Path(__file__).resolve().parents[2]

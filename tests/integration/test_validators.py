@@ -8,6 +8,8 @@ from node.chain_spec import preset
 from node.network.identity import NodeKey
 from tests.integration.nodes import NodeProcess, free_port, wait_until
 
+pytestmark = pytest.mark.long(1.8)  # minutes, about: started early (tests/conftest.py)
+
 
 def start_network(tmp_path, count: int = 4, *, extra_args: tuple[str, ...] = ()) -> list[NodeProcess]:
     """``count`` validators in a full mesh, each started with ``extra_args`` too."""

@@ -23,6 +23,8 @@ from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
 
+pytestmark = pytest.mark.long(1.9)  # minutes, about: started early (tests/conftest.py)
+
 PARAMS = {"ComputeJobs": {"commit_period": 20, "reveal_period": 6}}
 JOB = b'{"epochs": 3, "hidden": [16]}'
 

@@ -24,6 +24,8 @@ from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
 from tests.sdk.storage.network import StorageNetwork, start_network
 
+pytestmark = pytest.mark.long(1.2)  # minutes, about: started early (tests/conftest.py)
+
 SEGMENT = 64 * 1024
 CONFIRM_DEADLINE = 30
 """Blocks before the chain replaces a fragment nobody confirmed (60 s): an upload past a dead node waits this

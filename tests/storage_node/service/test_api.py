@@ -24,6 +24,8 @@ from storage_node.service.daemon import NodeConfig, StorageNode
 from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
 from tests.storage_node.service.coded import CodedFile, code_file
 
+pytestmark = pytest.mark.long(1.3)  # minutes, about: started early (tests/conftest.py)
+
 ALICE = Keypair.from_uri("//Alice")
 BOB = Keypair.from_uri("//Bob")
 NODE_KEYS = (Keypair.from_uri("//Storage0"), Keypair.from_uri("//Storage1"))
