@@ -158,26 +158,22 @@ def serve_blocks(tree: BlockTree, request: BlockRequest) -> bytes:
     ``MAX_BLOCKS_PER_RESPONSE`` and about ``MAX_RESPONSE_BYTES``, none from beyond our best block. Whatever
     range is asked for (a huge count, a start far past our best), the work is bounded by the answer plus
     one walk down the unfinalized blocks."""
-    blocks: list[tuple[bytes, bytes | None]] = []
-    size = 0
     last = min(tree.best.number, request.from_number + min(request.max_blocks, MAX_BLOCKS_PER_RESPONSE) - 1)
-    for block_hash in _best_chain(tree, request.from_number, last):
-        encoded = tree.entry(block_hash).block.encode()
-        size += len(encoded)
-        if blocks and size > MAX_RESPONSE_BYTES:
-            break
-        blocks.append((encoded, tree.justification(block_hash)))
-    return encode_blocks_response(blocks)
+    return _blocks_response(tree, _best_chain(tree, request.from_number, last))
 
 
 def serve_blocks_by_hash(tree: BlockTree, request: BlocksByHashRequest) -> bytes:
     """The blocks of ``request`` we hold, on any branch, in its order, with the justifications we hold;
     about ``MAX_RESPONSE_BYTES`` at most (a request names at most ``MAX_HASHES_PER_REQUEST``)."""
+    held = [block_hash for block_hash in dict.fromkeys(request.hashes) if block_hash in tree]  # each once
+    return _blocks_response(tree, held)
+
+
+def _blocks_response(tree: BlockTree, hashes: list[bytes]) -> bytes:
+    """The blocks ``hashes`` name (all held), with their justifications, up to about ``MAX_RESPONSE_BYTES``."""
     blocks: list[tuple[bytes, bytes | None]] = []
     size = 0
-    for block_hash in dict.fromkeys(request.hashes):  # each once, however often it is named
-        if block_hash not in tree:
-            continue
+    for block_hash in hashes:
         encoded = tree.entry(block_hash).block.encode()
         size += len(encoded)
         if blocks and size > MAX_RESPONSE_BYTES:
