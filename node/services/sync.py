@@ -25,10 +25,11 @@ it does not author then, and ``system_health`` says so.
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Protocol
+from typing import Awaitable, Callable, Iterable, Protocol, TypeVar
 
 import trio
 
+from node.blocktree import BlockTree
 from node.chain import Chain
 from node.network import DeferredSubscription, NetworkService, PeerId, PendingGossip, RequestRejected
 from node.network.peers import Penalty
@@ -52,6 +53,7 @@ from runtime.scale import ScaleDecodeError
 __all__ = ["Sync", "FinalityHooks", "SYNC_BATCH", "STATUS_POLL_S", "BEHIND_TOLERANCE", "MAX_FORK_FETCH"]
 
 log = logging.getLogger("cairn.sync")
+Request = TypeVar("Request")
 
 SYNC_BATCH = 128
 STATUS_POLL_S = 3.0
@@ -99,8 +101,10 @@ class Sync:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
-        self.network.register_protocol(BLOCKS_PROTOCOL, self._serve_blocks)
-        self.network.register_protocol(BLOCKS_BY_HASH_PROTOCOL, self._serve_blocks_by_hash)
+        self.network.register_protocol(BLOCKS_PROTOCOL, self._block_server(BlockRequest.decode, serve_blocks,
+                                                                           "block request"))
+        self.network.register_protocol(BLOCKS_BY_HASH_PROTOCOL, self._block_server(
+            BlocksByHashRequest.decode, serve_blocks_by_hash, "block request by hash"))
         announcements = self.network.subscribe_deferred(TOPIC_BLOCKS)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._receive_announcements, announcements, nursery)
@@ -112,19 +116,16 @@ class Sync:
     async def _serve_status(self, peer: PeerId, payload: bytes) -> bytes:
         return Status.of(self.chain.tree).encode()
 
-    async def _serve_blocks(self, peer: PeerId, payload: bytes) -> bytes:
-        try:
-            request = BlockRequest.decode(payload)
-        except ScaleDecodeError as exc:
-            raise RequestRejected(f"malformed block request: {exc}", cost=Penalty.BAD_REQUEST) from None
-        return serve_blocks(self.chain.tree, request)
-
-    async def _serve_blocks_by_hash(self, peer: PeerId, payload: bytes) -> bytes:
-        try:
-            request = BlocksByHashRequest.decode(payload)
-        except ScaleDecodeError as exc:
-            raise RequestRejected(f"malformed block request by hash: {exc}", cost=Penalty.BAD_REQUEST) from None
-        return serve_blocks_by_hash(self.chain.tree, request)
+    def _block_server(self, decode: Callable[[bytes], Request], serve: Callable[[BlockTree, Request], bytes],
+                      what: str) -> Callable[[PeerId, bytes], Awaitable[bytes]]:
+        """A protocol handler answering requests ``decode`` reads with ``serve``; a malformed one costs the peer."""
+        async def handle(peer: PeerId, payload: bytes) -> bytes:
+            try:
+                request = decode(payload)
+            except ScaleDecodeError as exc:
+                raise RequestRejected(f"malformed {what}: {exc}", cost=Penalty.BAD_REQUEST) from None
+            return serve(self.chain.tree, request)
+        return handle
 
     # --- fetching -------------------------------------------------------------------------------
 
@@ -173,20 +174,24 @@ class Sync:
         try:
             while status.best_number > tree.best.number or status.finalized_number > tree.finalized.number:
                 request = BlockRequest(max(start, 1), SYNC_BATCH)
-                try:
-                    blocks = decode_blocks_response(await network.request(
-                        peer, BLOCKS_PROTOCOL, request.encode(), timeout=BLOCKS_TIMEOUT_S))
-                except ScaleDecodeError:
-                    network.report(peer, Penalty.BAD_RESPONSE, "malformed blocks response")
-                    return
-                except Exception as exc:  # noqa: BLE001 - peer failure, see above
-                    log.debug("block request to %s failed: %s", peer, exc)
-                    return
+                blocks = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
                 if not blocks or not await self._import_range(peer, blocks):
                     return
                 start = request.from_number + len(blocks)
         finally:
             self._fetching = False
+
+    async def _request_blocks(self, peer: PeerId, protocol: str,
+                              payload: bytes) -> list[tuple[bytes, bytes | None]] | None:
+        """``peer``'s answer to a block request, or None if it failed (a malformed one costs the peer)."""
+        try:
+            return decode_blocks_response(await self.network.request(peer, protocol, payload,
+                                                                     timeout=BLOCKS_TIMEOUT_S))
+        except ScaleDecodeError:
+            self.network.report(peer, Penalty.BAD_RESPONSE, f"malformed {protocol} response")
+        except Exception as exc:  # noqa: BLE001 - any failure of a remote peer: try another time
+            log.debug("%s request to %s failed: %s", protocol, peer, exc)
+        return None
 
     async def _import_range(self, peer: PeerId, blocks: list[tuple[bytes, bytes | None]]) -> bool:
         """Import a block response in order; false at the first block that does not import."""
@@ -234,15 +239,13 @@ class Sync:
         asking = wanted
         while asking and len(fetched) < MAX_FORK_FETCH:
             request = BlocksByHashRequest(tuple(asking[:MAX_HASHES_PER_REQUEST]))
+            answer = await self._request_blocks(peer, BLOCKS_BY_HASH_PROTOCOL, request.encode())
+            if answer is None:
+                return
             try:
-                answer = decode_blocks_response(await network.request(
-                    peer, BLOCKS_BY_HASH_PROTOCOL, request.encode(), timeout=BLOCKS_TIMEOUT_S))
                 blocks = [(Block.decode(encoded), justification) for encoded, justification in answer]
             except ScaleDecodeError:
-                network.report(peer, Penalty.BAD_RESPONSE, "malformed blocks-by-hash response")
-                return
-            except Exception as exc:  # noqa: BLE001 - peer failure, see _sync_from
-                log.debug("block request by hash to %s failed: %s", peer, exc)
+                network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
                 return
             if any(block.hash not in request.hashes for block, _ in blocks):
                 network.report(peer, Penalty.BAD_RESPONSE, "answered a request by hash with blocks not asked for")
