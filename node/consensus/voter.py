@@ -161,6 +161,9 @@ class Voter:
         self._own: dict[Stage, SignedVote] = {}
         self._future: dict[_VoteKey, SignedVote] = {}
         self._pending: dict[_VoteKey, SignedVote] = {}
+        self._catch_up_blocks: tuple[bytes, ...] = ()
+        """Blocks the last catch-up answer of a later round named that were not imported: without them it
+        cannot be taken, and a block only a dead fork holds is never synced, so the node fetches them too."""
         self._neighbors: OrderedDict[Peer, int] = OrderedDict()
         self._asking = False
         self._round_at_tick = 0
@@ -208,9 +211,11 @@ class Voter:
         return None
 
     def missing_blocks(self) -> list[bytes]:
-        """Blocks that votes of the rounds this voter follows name and the node has not imported: fetch them
-        (a block off every peer's best chain is never synced, and its votes wait until it is imported)."""
-        return list({vote.vote.target_hash for vote in self._pending.values()})
+        """Blocks that votes of the rounds this voter follows, or of the last catch-up answer it could not
+        take, name and the node has not imported: fetch them (a block off every peer's best chain is never
+        synced, and its votes wait until it is imported)."""
+        waiting = [vote.vote.target_hash for vote in self._pending.values()]
+        return [block for block in dict.fromkeys(waiting + list(self._catch_up_blocks)) if not self._known(block)]
 
     # --- driving ------------------------------------------------------------------------------------
 
@@ -289,7 +294,7 @@ class Voter:
         for. An answer for the current round is taken as a batch of votes; one for a later round must prove
         that round completable, and the voter then jumps to the round after it. One of another set, of a
         round this voter is past, or about blocks it has not imported yet changes nothing (the next stalled
-        tick asks again)."""
+        tick asks again; the blocks are in ``missing_blocks()`` meanwhile)."""
         self._asking = False
         votes = response.votes
         if response.set_id != self.set_id or votes.round < self.round:
@@ -307,8 +312,10 @@ class Voter:
             if len(signed) < threshold:  # (counted before any signature is checked)
                 raise InvalidCatchUp(f"{len(signed)} {stage.name.lower()}s, {threshold} needed")
         self._verify_votes(votes)
-        if not all(self._known(v.vote.target_hash) for v in votes.prevotes + votes.precommits):
-            return []
+        self._catch_up_blocks = tuple(dict.fromkeys(
+            v.vote.target_hash for v in votes.prevotes + votes.precommits if not self._known(v.vote.target_hash)))
+        if self._catch_up_blocks:
+            return []  # (the node fetches them: missing_blocks)
         completed = RoundState(votes.round, self.set_id, self.authorities)
         for vote in votes.prevotes + votes.precommits:
             completed.add(vote)

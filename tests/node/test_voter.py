@@ -357,9 +357,12 @@ def test_catch_up_answers_that_cannot_help_yet_change_nothing():
     lagging = make_voter(View(tree), KEYS[3])
     lagging.tick()
     before = lagging.state()
-    assert lagging.on_catch_up(response) == []  # its blocks are not imported yet
+    assert lagging.on_catch_up(response) == []  # its blocks are not imported yet: the node is to fetch them
+    named = {v.vote.target_hash for v in response.votes.prevotes + response.votes.precommits}
+    assert set(lagging.missing_blocks()) == named - {tree.genesis.hash}
     assert lagging.on_catch_up(replace(response, set_id=1)) == []
     lagging.ancestry = views[0].ancestry
+    assert lagging.missing_blocks() == []  # imported now
     lagging.on_catch_up(response)
     jumped = lagging.state()
     assert jumped != before
