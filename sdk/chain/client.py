@@ -443,10 +443,9 @@ class AsyncClient:
         """Sign with the next managed nonce and submit; a refusal for a stale, future or taken nonce re-reads
         the nonce from the node and signs again after a short random wait (up to :data:`NONCE_ATTEMPTS` in
         all: another program sending from the same account, as an operator's storage node and provider may,
-        can take a nonce between). The
-        signer's nonce is held from signing until the node has pooled or refused the transaction
-        (:meth:`NonceManager.reserve`), so concurrent senders from one account never leave a gap that strands
-        each other's transactions; the wait for inclusion is not."""
+        can take a nonce between). The signer's nonce is held from signing until the node has pooled or
+        refused the transaction (:meth:`NonceManager.reserve`), so concurrent senders from one account never
+        leave a gap that strands each other's transactions; the wait for inclusion is not."""
         (receipt,) = await self.sign_and_submit_all([call], keypair, wait_for_inclusion=wait_for_inclusion,
                                                     wait_for_finalization=wait_for_finalization, era=era, tip=tip,
                                                     timeout=timeout)

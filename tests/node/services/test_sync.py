@@ -92,8 +92,8 @@ async def test_announced_blocks_are_imported_before_they_are_forwarded(nursery, 
 async def test_a_fork_block_only_a_vote_names_is_fetched_by_hash_and_the_vote_then_counts(
         nursery, start_node, slots, tmp_path):
     """An authority that authored a block before it had peers and then voted for it: the block is on no best
-    chain, so range sync never brings it, and without it the vote never counts (finality stalled for good on
-    four validators started one by one on a loaded machine). Its parent is fetched too."""
+    chain, so range sync never brings it, and without it the vote never counts (enough such votes stop every
+    round from completing: finality stalls for good). Its parent is fetched too."""
     holder, behind = new_chain(), new_chain()
     await extend(holder, slots, 3)
     importer = BlockImport(holder, clock_at(NOW), trio.CapacityLimiter(1))
