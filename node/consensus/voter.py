@@ -162,8 +162,9 @@ class Voter:
         self._future: dict[_VoteKey, SignedVote] = {}
         self._pending: dict[_VoteKey, SignedVote] = {}
         self._catch_up_blocks: tuple[bytes, ...] = ()
-        """Blocks the last catch-up answer of a later round named that were not imported: without them it
-        cannot be taken, and a block only a dead fork holds is never synced, so the node fetches them too."""
+        """Blocks the last catch-up answer of a later round named that were not imported, until the voter
+        changes round: without them it cannot be taken, and a block only a dead fork holds is never synced,
+        so the node fetches them too."""
         self._neighbors: OrderedDict[Peer, int] = OrderedDict()
         self._asking = False
         self._round_at_tick = 0
@@ -357,6 +358,7 @@ class Voter:
         self._finalized_at_start = self.finalized[1]
         self._changed = True
         self._pending = {key: vote for key, vote in self._pending.items() if key[0] >= number - 1}
+        self._catch_up_blocks = ()  # an answer for an earlier position: a later stalled tick asks anew
         arrived = [vote for key, vote in self._future.items() if key[0] <= number]
         self._future = {key: vote for key, vote in self._future.items() if key[0] > number}
         for vote in arrived:

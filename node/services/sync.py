@@ -72,7 +72,8 @@ class FinalityHooks(Protocol):
 
     async def apply_justification(self, encoded: bytes, peer: PeerId | None) -> None: ...
 
-    def missing_blocks(self) -> list[bytes]: ...
+    def missing_blocks(self) -> list[bytes]:
+        """Blocks not imported yet that finality needs."""
 
 
 class Sync:
@@ -224,7 +225,7 @@ class Sync:
         """Fetch the blocks finality's waiting votes name and we lack, asking ``peers`` in turn until none
         is missing."""
         tree = self.chain.tree
-        wanted = [h for h in self.finality.missing_blocks() if h not in tree][:MAX_HASHES_PER_REQUEST]
+        wanted = self.finality.missing_blocks()[:MAX_HASHES_PER_REQUEST]
         for peer in peers:
             if not wanted:
                 return
