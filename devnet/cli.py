@@ -95,11 +95,14 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
     config = config.with_role("storage_nodes", count=storage_nodes)
     config = config.with_role("da_nodes", count=da_nodes)
     config = config.with_role("providers", count=providers)
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, timeouts: stop as on Ctrl-C
+    # Ctrl-C, `kill` and timeouts all stop the devnet. SIGINT is set explicitly too: a program started in the
+    # background by a non-interactive shell (`cmd &`, a CI script) inherits SIGINT ignored, and Python keeps it so.
+    previous_handlers = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         _up(config, fresh, detach)
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
 
 def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:

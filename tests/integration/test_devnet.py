@@ -223,7 +223,9 @@ def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up",
                                 "--validators", "1", "--storage-nodes", "0", "--da-nodes", "0", "--providers", "0",
                                 "--base-path", str(base)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               # as a shell's `cairn devnet up &` starts it: Ctrl-C must still stop it
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         # validator-0 and the dashboard, both running: a state that lasts (waiting for validator-0 alone raced
         # the dashboard's start, after which that state never came again)
