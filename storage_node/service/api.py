@@ -6,11 +6,11 @@ Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
   order: the path (400), the declared length against the largest body any fragment may have (413, before a
   byte is read), the signature headers' presence (401), the file on chain and this fragment placed on this
   node (404), the declared length against the exact length the manifest implies (413 / 400), the capacity
-  (507). Then the body is streamed to a temporary file (at most 1 MiB of it in memory, never more than the
-  expected length: 413), the signature checked over its hash and against replays (401) and the owner (403),
-  the segment's roots against the on-chain segment root and the fragment against its own root (409); only
-  then is it fsynced and renamed into the store, ``201`` answered, and the fragment queued for an on-chain
-  confirmation. Any refusal leaves nothing behind.
+  (507). Then the body is streamed to a temporary file (around the page cache; at most 1 MiB of it in
+  memory, never more than the expected length: 413), the signature checked over its hash and against replays
+  (401) and the owner (403), the segment's roots against the on-chain segment root and the fragment against
+  its own root (409); only then is it fsynced and renamed into the store, ``201`` answered, and the fragment
+  queued for an on-chain confirmation. Any refusal leaves nothing behind.
 - ``GET /v1/fragments/{file_id}/{segment}/{fragment}``: the stored body. A public file is served to anyone;
   a private one to a request signed by its owner, by a grantee whose access record is within the access
   window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes).
@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import blake3
 import trio
@@ -46,6 +45,7 @@ from storage_node.params import MAX_FRAGMENTS
 from sdk.storage.wire import BadFragment, body_length, split_body
 from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path
 from storage_node.service.chain import ChainView, StoredFile
+from storage_node.service.direct_io import DirectWriter
 from storage_node.service.metrics import NodeMetrics
 from storage_node.service.replay import GuardFull, ReplayGuard, Replayed
 from storage_node.service.store import FragmentKey, FragmentStore, StoreError, StoreFull, disk_error
@@ -64,8 +64,6 @@ class ApiLimits:
     """The largest fragment the node accepts (the chain's segment size over k = 1, plus padding)."""
     buffer_size: int = 1 << 20
     """Bytes of an upload held in memory before they go to the temporary file."""
-    read_chunk: int = 1 << 20
-    """Bytes per piece when a stored fragment is sent (each piece is one worker-thread read)."""
     auth_window_ms: int = 120_000
     """How far a request's timestamp may be from the node's clock."""
 
@@ -177,7 +175,7 @@ class FragmentApi(HttpApp):
         """Stream the request body into ``temp`` and through ``digest``. Exactly ``expected`` bytes, else 413/400."""
         received = 0
         buffer = bytearray()
-        with temp.open("wb") as sink:
+        with self.store.writer(temp) as sink:
             try:
                 async for chunk in body_chunks(receive, expected):
                     received += len(chunk)
@@ -191,6 +189,7 @@ class FragmentApi(HttpApp):
                 raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent") from None
             if buffer:
                 await trio.to_thread.run_sync(_write_and_digest, sink, digest, buffer)
+            await trio.to_thread.run_sync(sink.finish)
         if received != expected:
             raise HttpError(400, "bad_length", f"this fragment's body is {expected} bytes, got {received}")
         return digest
@@ -211,18 +210,20 @@ class FragmentApi(HttpApp):
         if size is None:
             raise HttpError(404, "not_stored", f"fragment {key} is not stored here")
         try:
-            source = await trio.open_file(self.store.path(key), "rb")
+            source = await trio.to_thread.run_sync(self.store.reader, key)
         except OSError:
             raise HttpError(404, "not_stored", f"fragment {key} is not stored here") from None
-        async with source:
+        with source:
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/octet-stream"),
                                     (b"content-length", str(size).encode())]})
             sent = 0
             while sent < size:
-                chunk = await source.read(min(self.limits.read_chunk, size - sent))
+                chunk = await trio.to_thread.run_sync(source.read)
                 if not chunk:
                     break  # removed meanwhile: the client sees a short body, never wrong bytes
+                if len(chunk) > size - sent:
+                    chunk = chunk[:size - sent]  # replaced meanwhile by a longer copy: never more than announced
                 sent += len(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": sent < size})
         self.metrics.bytes_served += sent
@@ -309,7 +310,7 @@ class _UploadDigest:
             raise HttpError(409, "root_mismatch", f"the bytes are not fragment {fragment} (chunk-tree root mismatch)")
 
 
-def _write_and_digest(sink: BinaryIO, digest: _UploadDigest, data: bytearray) -> None:
+def _write_and_digest(sink: DirectWriter, digest: _UploadDigest, data: bytearray) -> None:
     digest.update(data)
     sink.write(data)
 

@@ -9,6 +9,9 @@ A stored fragment is kept in the HTTP API's body layout (``u16 LE count ++ count
 its segment ++ the fragment's bytes``, :mod:`storage_node.service.body`), so a read serves the file as it is
 and a proof finds the segment's roots next to the bytes it proves.
 
+Fragments are written and read around the page cache, in reused aligned buffers (:meth:`FragmentStore.writer`,
+:meth:`FragmentStore.reader`, :mod:`storage_node.service.direct_io` says why).
+
 Crash safety: an upload is streamed to a temporary file, checked, fsynced, renamed to its final name and the
 folder fsynced (:meth:`FragmentStore.commit`, with :func:`sdk.durable.replace_durably`) before the node
 acknowledges it, so an acknowledged fragment survives a power cut, and a crash before the rename leaves only
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdk.durable import fsync_dir, replace_durably
+from storage_node.service.direct_io import BufferPool, DirectReader, DirectWriter
 
 __all__ = ["FragmentKey", "FragmentStore", "StoreFull", "StoreError", "disk_error"]
 
@@ -70,7 +74,7 @@ class FragmentKey:
 class FragmentStore:
     """The fragments this node holds, under ``root``, at most ``capacity`` bytes of them."""
 
-    def __init__(self, root: Path, capacity: int, *, min_free: int = 0) -> None:
+    def __init__(self, root: Path, capacity: int, *, min_free: int = 0, direct_io: bool = True) -> None:
         if capacity < 0 or min_free < 0:
             raise ValueError("capacity and min_free must not be negative")
         self.root = root
@@ -78,6 +82,9 @@ class FragmentStore:
         self.min_free = min_free
         """Bytes the disk must keep free after a write (other programs share it; a full disk is the node's
         fault to avoid, not the chain's to know)."""
+        self.direct_io = direct_io
+        """Whether fragments bypass the page cache (``O_DIRECT``, where the file system has it)."""
+        self._buffers = BufferPool()
         self._sizes: dict[FragmentKey, int] = {}
         self._used = 0
         self._reserved = 0
@@ -128,6 +135,10 @@ class FragmentStore:
     def path(self, key: FragmentKey) -> Path:
         return self.root / FRAGMENTS_DIR / key.file_id.hex() / f"{key.segment}.{key.fragment}"
 
+    def reader(self, key: FragmentKey) -> DirectReader:
+        """The stored body of a fragment, to read piece by piece (``OSError`` if it is not stored)."""
+        return DirectReader(self.path(key), self._buffers, direct=self.direct_io)
+
     def read(self, key: FragmentKey) -> bytes:
         """The stored body of a fragment (a few MiB at most); ``StoreError`` if it is not stored."""
         try:
@@ -140,6 +151,10 @@ class FragmentStore:
     def temp_path(self) -> Path:
         """A fresh name for an upload in progress (created by the caller)."""
         return self.root / TMP_DIR / f"{secrets.token_hex(16)}.part"
+
+    def writer(self, temp: Path) -> DirectWriter:
+        """A writer of the new temporary file ``temp``; :meth:`commit` it once finished."""
+        return DirectWriter(temp, self._buffers, direct=self.direct_io)
 
     @contextmanager
     def reserve(self, size: int) -> Iterator[None]:
@@ -185,7 +200,9 @@ class FragmentStore:
         try:
             with self.reserve(len(data)):
                 try:
-                    temp.write_bytes(data)
+                    with self.writer(temp) as writer:
+                        writer.write(data)
+                        writer.finish()
                 except OSError as exc:
                     raise disk_error(exc, f"writing fragment {key}") from None
                 self.commit(temp, key)
