@@ -13,6 +13,7 @@ root, fragment root), fsynced and renamed before its ``201``. Fragments are buil
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import trio
 
+from benchmarks.results import record
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.storage.wire import fragment_path
@@ -73,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--segments", type=int, default=12)
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ingest-") as folder:
         chain = start_storage_chain(Path(folder))
@@ -86,8 +89,12 @@ def main() -> None:
             for node in nodes:
                 node.stop()
             chain.stop()
-    print(f"one storage node ingested {count} fragments of {sent / count / 1e6:.1f} MB in {elapsed:.2f} s: "
-          f"{sent / elapsed / 1e6:.0f} MB/s, {count / elapsed:.1f} fragments/s ({args.parallel} in parallel)")
+    figures = (f"one storage node ingested {count} fragments of {sent / count / 1e6:.1f} MB in {elapsed:.2f} s: "
+               f"{sent / elapsed / 1e6:.0f} MB/s, {count / elapsed:.1f} fragments/s ({args.parallel} in parallel)\n")
+    print(figures, end="")
+    if not args.no_record:
+        record("Storage node ingest", "the client pushing to it and a one-validator chain share its cores", figures,
+               command=" ".join(["python -m benchmarks.storage_node_ingest", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

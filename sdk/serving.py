@@ -31,6 +31,7 @@ import click
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.trio import tcp_server as hypercorn_tcp_server
 
 from sdk.chain import ChainClientError
 
@@ -153,6 +154,16 @@ async def respond_error(send: Send, status: int, code: str, message: str) -> Non
     await respond(send, status, json.dumps({"error": code, "message": message}).encode(), "application/json")
 
 
+RECEIVE_SIZE = 1 << 20
+"""Most bytes the server reads from a connection at once. hypercorn reads 64 KiB (``MAX_RECV`` of its trio
+worker, a module constant it reads on every call, which :func:`serve` sets), and every read makes a trip through
+h11, hypercorn's protocol and the app's queue: receiving fragments, that trip cost a server 1.8-2.0 s of CPU per
+GB; 1 MiB reads cost 0.6-0.9 s (256 KiB: 0.9-1.3 s)."""
+APP_QUEUE_SIZE = 4
+"""Messages (each at most :data:`RECEIVE_SIZE`) a connection's body may have waiting for the app (hypercorn's
+default, 10, with 1 MiB reads would let each connection park 10 MiB): with the read in hand, ≤ 5 MiB."""
+
+
 async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None = None,
                 errorlog: logging.Logger | str = "-",
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -166,6 +177,8 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     config.read_timeout = read_timeout
     config.keep_alive_timeout = 30  # over the storage client's 25 s (sdk.storage.nodes.KEEPALIVE_S)
     config.graceful_timeout = 1
+    config.max_app_queue_size = APP_QUEUE_SIZE
+    hypercorn_tcp_server.MAX_RECV = RECEIVE_SIZE
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(functools.partial(hypercorn_serve, app, config))
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
