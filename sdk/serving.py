@@ -157,8 +157,8 @@ async def respond_error(send: Send, status: int, code: str, message: str) -> Non
 RECEIVE_SIZE = 1 << 20
 """Most bytes the server reads from a connection at once. hypercorn reads 64 KiB (``MAX_RECV`` of its trio
 worker, a module constant it reads on every call, which :func:`serve` sets), and every read makes a trip through
-h11, hypercorn's protocol and the app's queue: receiving fragments, that trip cost a server 1.8-2.0 s of CPU per
-GB; 1 MiB reads cost 0.6-0.9 s (256 KiB: 0.9-1.3 s)."""
+h11, hypercorn's protocol and the app's queue that costs more than the bytes: with 1 MiB reads one storage node
+ingested 248-343 MB/s of fragments against 191-258 MB/s (``benchmarks/storage_node_ingest.py``, 2026-12-04)."""
 APP_QUEUE_SIZE = 4
 """Messages (each at most :data:`RECEIVE_SIZE`) a connection's body may have waiting for the app (hypercorn's
 default, 10, with 1 MiB reads would let each connection park 10 MiB): with the read in hand, ≤ 5 MiB."""
