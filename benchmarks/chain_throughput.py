@@ -348,6 +348,8 @@ def run(signed: Signed, rate: float, duration: float, *, profile_s: int = 0) -> 
     workdir = Path(tempfile.mkdtemp(prefix="cairn-throughput-"))
     count = len(signed.spec.authorities)
     config = dataclasses.replace(DevnetConfig.load(None, ROLES), base_path=workdir).with_role("validators", count=count)
+    for section in ("storage_nodes", "da_nodes", "providers", "dashboard"):  # the chain alone, as before the data layers
+        config = config.with_role(section, count=0)
     nodes = launcher.up(config, spec=signed.spec).processes  # every node picks its own free ports
     try:
         for node in nodes:
