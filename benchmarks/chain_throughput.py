@@ -33,7 +33,6 @@ import math
 import os
 import platform
 import random
-import resource
 import select
 import shutil
 import statistics
@@ -58,6 +57,7 @@ from runtime.extrinsic import encode_signed, signing_payload
 from runtime.hashing import blake2_256
 from runtime.primitives import Era
 from runtime.keyring import Keypair
+from cpu import own_cpu_seconds, process_cpu_seconds  # a sibling: the script's folder is on the path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 PY_SPY = Path(sys.executable).with_name("py-spy")
@@ -266,17 +266,6 @@ def _ours(frame: str) -> bool:
     return any(f"/{package}/" in frame for package in ("runtime", "node", "devnet", "sdk", "storage_node"))
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (``/proc/<pid>/stat``, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _profile(pid: int, seconds: int) -> str:
     if not PY_SPY.exists():
         return "(py-spy not installed: `pip install -e .[dev]` to sample the validators)"
@@ -379,7 +368,7 @@ def _measure(nodes: tuple[ProcessRecord, ...], raws: list[list[bytes]], rate: fl
     stop = threading.Event()
     follower = threading.Thread(target=_follow_finalized, args=(nodes[0].ports["rpc"], finalized_at, stop), daemon=True)
     follower.start()
-    cpu_before = [_cpu_seconds(n.pid) for n in nodes], _own_cpu_seconds()
+    cpu_before = [process_cpu_seconds(n.pid) for n in nodes], own_cpu_seconds()
     for s in submitters:
         s.start()
     profile = ""
@@ -387,7 +376,7 @@ def _measure(nodes: tuple[ProcessRecord, ...], raws: list[list[bytes]], rate: fl
         time.sleep(max(0.0, start + min(WARMUP_S, duration / 2) - time.monotonic()))
         profile = _profile(nodes[1].pid, profile_s)
     time.sleep(max(0.0, end - time.monotonic()))
-    cpu_after = [_cpu_seconds(n.pid) for n in nodes], _own_cpu_seconds()
+    cpu_after = [process_cpu_seconds(n.pid) for n in nodes], own_cpu_seconds()
     while time.monotonic() < stop_at and not all(t.hash in finalized_at for t in offered):
         time.sleep(0.5)
     stop.set()

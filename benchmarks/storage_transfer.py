@@ -52,7 +52,8 @@ from devnet.config import DevnetConfig
 from devnet.registry import ROLES
 from sdk.client import Client
 from sdk.storage.transfer import Progress
-from results import record  # a sibling: the script's folder is on the path
+from cpu import cpu_by_role  # siblings: the script's folder is on the path
+from results import record
 
 BLOCK = 16 << 20
 """Bytes per read and write while generating, hashing, streaming."""
@@ -75,6 +76,9 @@ class Transfer:
     size: int
     upload_stages: str = ""
     """Where an upload's time went, when the system reports its stages."""
+    upload_cpu: str = ""
+    download_cpu: str = ""
+    """CPU seconds each side used during the transfer, by role (Cairn's processes only)."""
 
     @property
     def upload_mbps(self) -> float:
@@ -287,6 +291,12 @@ def client_peak_memory(rpc: str, path: Path, digest: bytes, out: Path) -> int:
     return receive.recv()
 
 
+def _cpu_spent(before: dict[str, float], after: dict[str, float]) -> str:
+    """CPU seconds by role between two :func:`cpu.cpu_by_role` readings, the busiest first."""
+    spent = sorted(((after[role] - before.get(role, 0.0), role) for role in after), reverse=True)
+    return ", ".join(f"{role} {seconds:.1f} s" for seconds, role in spent if seconds >= 0.05)
+
+
 def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k: int, m: int,
                     memory_size: int = 0) -> tuple[list[Transfer], int | None]:
     """CAIRN'S SIDE: the same file up and down through a fresh devnet's storage nodes, private and public.
@@ -302,18 +312,23 @@ def cairn_transfers(path: Path, digest: bytes, base: Path, *, validators: int, k
     state = launcher.up(config, fresh=True)
     try:
         rpc = state.process("validator-0").url("rpc", "ws")
+        processes = [(record.role, record.pid) for record in state.processes]
         transfers = []
         with Client(rpc, signer="//Alice") as client:
             for private in (True, False):
                 ids: list[bytes] = []
                 clock = StageClock()
+                before_upload = cpu_by_role(processes, "client")
                 upload_s = timed(lambda: ids.append(
                     client.storage.upload(path, private=private, k=k, m=m, progress=clock)))
+                before_download = cpu_by_role(processes, "client")
                 out = base / "cairn-download"
                 download_s = timed(lambda: client.storage.download(ids[0], out))
+                after = cpu_by_role(processes, "client")
                 check_download(out, digest, "Cairn")
                 transfers.append(Transfer("Cairn", "private" if private else "public", upload_s, download_s,
-                                          path.stat().st_size, clock.summary()))
+                                          path.stat().st_size, clock.summary(), _cpu_spent(before_upload, before_download),
+                                          _cpu_spent(before_download, after)))
                 print(f"  {transfers[-1].mode}: upload {transfers[-1].upload_mbps:.1f} MB/s ({clock.summary()}), "
                       f"download {transfers[-1].download_mbps:.1f} MB/s", flush=True)
         peak = None
@@ -386,6 +401,8 @@ def main() -> None:
                       f"{t.download_mbps:,.1f} ({t.download_s:.1f} s) |" for t in transfers)
     summary = ("| system | file | upload MB/s | download MB/s |\n|---|---|---:|---:|\n" + table + "\n"
                + "".join(f"- {t.system} {t.mode} upload stages: {t.upload_stages}\n" for t in transfers if t.upload_stages)
+               + "".join(f"- {t.system} {t.mode} CPU (user + system, all processes of a role): upload {t.upload_cpu}; "
+                         f"download {t.download_cpu}\n" for t in transfers if t.upload_cpu)
                + "".join(line + "\n" for line in goals(transfers))
                + ("" if peak is None else
                   f"- Cairn client peak memory, a {args.memory_mb} MiB file up (private) and down in its own process: "
