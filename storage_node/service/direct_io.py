@@ -17,17 +17,21 @@ for any file (``sdk.durable.replace_durably``): ``O_DIRECT`` bypasses the cache,
 cache. Buffers come from a :class:`BufferPool`, so a busy node reuses the same few pages for every upload.
 
 Where the file system refuses ``O_DIRECT`` (tmpfs before Linux 6.6, some FUSE and network file systems) or
-the platform has none, the same classes go through the page cache: slower on such a machine, never wrong.
+the platform has none, the same classes go through the page cache: slower on such a machine, never wrong. So
+does a file whose direct transfers fail with ``EINVAL`` although it opened (a device with blocks larger than
+:data:`ALIGNMENT`): the transfer is made again through the cache, and the rest of that file with it.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 __all__ = ["ALIGNMENT", "BUFFER_SIZE", "BufferPool", "DirectWriter", "DirectReader"]
 
@@ -35,6 +39,8 @@ ALIGNMENT = 4096
 """Block size every direct transfer is aligned to: the logical block of 512-byte and 4 KiB-sector devices."""
 BUFFER_SIZE = 1 << 20
 """Bytes per buffer, and so per write or read call: 256 blocks, large enough that a call's cost is the copy."""
+
+T = TypeVar("T")
 
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)
@@ -88,6 +94,18 @@ class _PooledFile:
             os.close(self._fd)
             self._fd = -1
 
+    def _transfer(self, call: Callable[[], T]) -> T:
+        """``call()``, one read or write of this file; if a direct one fails with ``EINVAL``, the file leaves
+        ``O_DIRECT`` and the call is made again through the page cache."""
+        try:
+            return call()
+        except OSError as exc:
+            if not self.direct or exc.errno != errno.EINVAL:
+                raise
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+        self.direct = False
+        return call()
+
     def __enter__(self) -> Self:
         return self
 
@@ -127,7 +145,8 @@ class DirectWriter(_PooledFile):
         """Write the buffer's first ``size`` bytes: all of it, or the padded tail."""
         written = 0
         while written < size:  # a direct write of whole blocks is whole; a buffered one may come back short
-            written += os.pwrite(self._fd, self._view[written:size], self._length + written)
+            piece = self._view[written:size]
+            written += self._transfer(lambda: os.pwrite(self._fd, piece, self._length + written))
         self._length += self._filled
         self._filled = 0
 
@@ -141,6 +160,6 @@ class DirectReader(_PooledFile):
 
     def read(self) -> bytes:
         """The next piece (a copy: the buffer is reused), ``b""`` at the end."""
-        count = os.preadv(self._fd, [self._buffer], self._offset)
+        count = self._transfer(lambda: os.preadv(self._fd, [self._buffer], self._offset))
         self._offset += count
         return self._buffer[:count]

@@ -3,6 +3,7 @@ results through the page cache where ``O_DIRECT`` is not used."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
@@ -97,3 +98,26 @@ def test_a_file_system_that_refuses_o_direct_is_written_through_the_page_cache(t
         writer.write(data)
         writer.finish()
     assert writer.direct is False and (tmp_path / "fragment").read_bytes() == data
+
+
+def test_a_file_whose_direct_transfers_fail_after_opening_goes_through_the_page_cache(tmp_path, monkeypatch):
+    """As a device with blocks larger than 4 KiB answers: the open succeeds, every direct read or write is EINVAL."""
+    if not hasattr(os, "O_DIRECT"):
+        pytest.skip("no O_DIRECT on this platform")
+    real_pwrite, real_preadv = os.pwrite, os.preadv
+
+    def refuse_if_direct(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(os, "pwrite", lambda fd, *args: refuse_if_direct(fd) or real_pwrite(fd, *args))
+    monkeypatch.setattr(os, "preadv", lambda fd, *args: refuse_if_direct(fd) or real_preadv(fd, *args))
+    data = os.urandom(BUFFER_SIZE + ALIGNMENT + 3)
+    pool = BufferPool()
+    with DirectWriter(tmp_path / "fragment", pool) as writer:
+        writer.write(data)
+        writer.finish()
+    with DirectReader(tmp_path / "fragment", pool) as reader:
+        read = reader.read() + reader.read() + reader.read()
+    assert writer.direct is False and reader.direct is False
+    assert read == data and (tmp_path / "fragment").read_bytes() == data
