@@ -142,7 +142,8 @@ class FragmentStore:
     def read(self, key: FragmentKey) -> bytes:
         """The stored body of a fragment (a few MiB at most); ``StoreError`` if it is not stored."""
         try:
-            return self.path(key).read_bytes()
+            with self.reader(key) as reader:
+                return b"".join(iter(reader.read, b""))
         except OSError as exc:
             raise StoreError(f"fragment {key}: {exc.strerror or exc}") from None
 
