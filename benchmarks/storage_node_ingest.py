@@ -7,7 +7,7 @@ reports the node's ingest rate: MB/s (10^6 bytes) and fragments/s, from the firs
 ``201``. Every accepted fragment was streamed to disk, checked against the chain (file, placement, segment
 root, fragment root), fsynced and renamed before its ``201``. Fragments are built before the clock starts.
 
-    python -m benchmarks.storage_node_ingest [--segments 12] [--parallel 4]
+    python benchmarks/storage_node_ingest.py [--segments 12] [--parallel 4]
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from pathlib import Path
 import httpx
 import trio
 
-from benchmarks.results import record
-from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
-from sdk.storage.wire import fragment_path
-from storage_node.auth import body_hash, sign_request
-from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
-from tests.storage_node.service.cluster import start_cluster
-from tests.storage_node.service.coded import CodedFile, code_file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for its test helpers
+from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
+from runtime.keyring import Keypair  # noqa: E402
+from sdk.chain import AsyncClient  # noqa: E402
+from sdk.storage.wire import fragment_path  # noqa: E402
+from storage_node.auth import body_hash, sign_request  # noqa: E402
+from tests.storage_node.service.chain import declare, start_storage_chain, ws_url  # noqa: E402
+from tests.storage_node.service.cluster import start_cluster  # noqa: E402
+from tests.storage_node.service.coded import CodedFile, code_file  # noqa: E402
 
 ALICE = Keypair.from_uri("//Alice")
 
@@ -93,8 +94,7 @@ def main() -> None:
                f"{sent / elapsed / 1e6:.0f} MB/s, {count / elapsed:.1f} fragments/s ({args.parallel} in parallel)\n")
     print(figures, end="")
     if not args.no_record:
-        record("Storage node ingest", "the client pushing to it and a one-validator chain share its cores", figures,
-               command=" ".join(["python -m benchmarks.storage_node_ingest", *sys.argv[1:]]))
+        record("Storage node ingest", "the client pushing to it and a one-validator chain share its cores", figures)
 
 
 if __name__ == "__main__":
