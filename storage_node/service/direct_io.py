@@ -48,10 +48,12 @@ _REFUSED = (errno.EINVAL, errno.EOPNOTSUPP)
 
 
 class BufferPool:
-    """Page-aligned buffers of :data:`BUFFER_SIZE` bytes, taken and given back (thread-safe). Keeps every buffer it
-    made: as many as transfers ran at once, 1 MiB each."""
+    """Page-aligned buffers of :data:`BUFFER_SIZE` bytes, taken and given back (thread-safe). Keeps up to
+    ``keep`` buffers that were given back, for the next transfers; more at once (a burst of uploads) are unmapped
+    when given back, so a burst's memory does not stay with the node."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 16) -> None:
+        self.keep = keep
         self._free: list[mmap.mmap] = []
         self._lock = threading.Lock()
 
@@ -63,7 +65,10 @@ class BufferPool:
 
     def give(self, buffer: mmap.mmap) -> None:
         with self._lock:
-            self._free.append(buffer)
+            if len(self._free) < self.keep:
+                self._free.append(buffer)
+                return
+        buffer.close()
 
 
 def _open(path: Path, flags: int, direct: bool) -> tuple[int, bool]:

@@ -121,3 +121,16 @@ def test_a_file_whose_direct_transfers_fail_after_opening_goes_through_the_page_
         read = reader.read() + reader.read() + reader.read()
     assert writer.direct is False and reader.direct is False
     assert read == data and (tmp_path / "fragment").read_bytes() == data
+
+
+def test_the_pool_keeps_a_bounded_number_of_idle_buffers(tmp_path):
+    pool = BufferPool(keep=2)
+    writers = [DirectWriter(tmp_path / f"f{index}", pool) for index in range(5)]  # a burst of five uploads
+    for writer in writers:
+        writer.finish()
+        writer.close()
+    assert len(pool._free) == 2  # the other three were unmapped
+    with DirectWriter(tmp_path / "again", pool) as writer:  # and the kept ones serve the next transfers
+        writer.write(b"x" * 10)
+        writer.finish()
+    assert len(pool._free) == 2 and (tmp_path / "again").read_bytes() == b"x" * 10
