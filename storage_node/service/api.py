@@ -173,22 +173,23 @@ class FragmentApi(HttpApp):
 
     async def _receive_to(self, receive: Receive, temp: Path, expected: int, digest: _UploadDigest) -> _UploadDigest:
         """Stream the request body into ``temp`` and through ``digest``. Exactly ``expected`` bytes, else 413/400."""
-        received = 0
-        buffer = bytearray()
+        received = held = 0
+        pieces: list[bytes] = []  # what arrived since the last hand-off: the writer copies it into its own buffer
         with self.store.writer(temp) as sink:
             try:
                 async for chunk in body_chunks(receive, expected):
                     received += len(chunk)
-                    buffer += chunk
-                    if len(buffer) >= self.limits.buffer_size:
-                        piece, buffer = buffer, bytearray()  # the thread takes it whole: no copy
-                        await trio.to_thread.run_sync(_write_and_digest, sink, digest, piece)
+                    held += len(chunk)
+                    pieces.append(chunk)
+                    if held >= self.limits.buffer_size:  # one worker-thread trip per buffer's worth, not per piece
+                        await trio.to_thread.run_sync(_write_and_digest, sink, digest, pieces)
+                        pieces, held = [], 0
             except ClientGone:
                 raise HttpError(400, "disconnected", "the client went away mid-body") from None
             except BodyTooLarge:
                 raise HttpError(413, "too_large", f"this fragment's body is {expected} bytes; more was sent") from None
-            if buffer:
-                await trio.to_thread.run_sync(_write_and_digest, sink, digest, buffer)
+            if pieces:
+                await trio.to_thread.run_sync(_write_and_digest, sink, digest, pieces)
             await trio.to_thread.run_sync(sink.finish)
         if received != expected:
             raise HttpError(400, "bad_length", f"this fragment's body is {expected} bytes, got {received}")
@@ -282,7 +283,7 @@ class _UploadDigest:
         self._chunks = ChunkHasher(stored.info.chunk_size)
         self._fragment_count = stored.fragment_count
 
-    def update(self, data: bytearray) -> None:
+    def update(self, data: bytes) -> None:
         self._hasher.update(data)
         view = memoryview(data)
         if len(self._head) < self._head_length:
@@ -310,9 +311,10 @@ class _UploadDigest:
             raise HttpError(409, "root_mismatch", f"the bytes are not fragment {fragment} (chunk-tree root mismatch)")
 
 
-def _write_and_digest(sink: DirectWriter, digest: _UploadDigest, data: bytearray) -> None:
-    digest.update(data)
-    sink.write(data)
+def _write_and_digest(sink: DirectWriter, digest: _UploadDigest, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        digest.update(piece)
+        sink.write(piece)
 
 
 def _fragment_key(scope: Scope) -> FragmentKey:
