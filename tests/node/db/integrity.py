@@ -44,6 +44,11 @@ def _read_raw(path: Path) -> dict[str, dict[bytes, bytes]]:
         db.close()
 
 
+def is_empty(path: Path) -> bool:
+    """Whether the database holds no key at all (no partial batch either)."""
+    return not any(_read_raw(path).values())
+
+
 def check_database(path: Path, genesis_block: Block, genesis_state: TrieState, *,
                    sample_states: int | None = None) -> Summary:
     """Assert every invariant; rebuild the states of genesis, best, finalized and ``sample_states``
