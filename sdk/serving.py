@@ -164,6 +164,61 @@ APP_QUEUE_SIZE = 4
 default, 10, with 1 MiB reads would let each connection park 10 MiB): with the read in hand, ≤ 5 MiB."""
 
 
+def _has_body(scope: Scope) -> bool:
+    """Whether the request declares a body (a non-zero ``Content-Length`` or any ``Transfer-Encoding``)."""
+    headers = request_headers(scope)
+    return headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+
+
+async def _discard_body(receive: Receive) -> None:
+    """Take the body's messages from hypercorn's queue until its end (or the client's leaving) and drop them."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+
+
+def _closing_unread_bodies(app: AsgiApp) -> AsgiApp:
+    """``app``, answering a request whose body it refused unread with ``Connection: close`` and then closing.
+
+    Refusing a body before reading it (too large, unknown path) is the point of a bounded route, but hypercorn
+    (0.18) cannot close such a connection by itself: its reader keeps putting the body's pieces into the app's
+    queue and, once the app is done and the queue full (:data:`APP_QUEUE_SIZE`), waits on it for ever, while
+    the reply's end waits for a place in the same queue to post ``http.disconnect``. The refusal has gone out
+    but the connection is never closed, a client that kept it alive sends its next request into it and gets
+    no answer, and the server holds the socket for good. So, for a request whose body the app has not read to
+    its end: the reply says ``Connection: close`` (no client reuses the connection), and while the reply's end
+    is sent the rest of the queue is drained (at most :data:`APP_QUEUE_SIZE` more pieces are read, not the
+    body), which lets hypercorn close the connection.
+    """
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        body_read = not _has_body(scope)
+
+        async def receive_tracked() -> Message:
+            nonlocal body_read
+            message = await receive()
+            body_read = message["type"] == "http.disconnect" or not message.get("more_body", False)
+            return message
+
+        async def send_guarded(message: Message) -> None:
+            if body_read:
+                return await send(message)
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            if message["type"] != "http.response.body" or message.get("more_body", False):
+                return await send(message)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_discard_body, receive)
+                await send(message)
+                nursery.cancel_scope.cancel()
+
+        await app(scope, receive_tracked, send_guarded)
+
+    return guarded
+
+
 async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None = None,
                 errorlog: logging.Logger | str = "-",
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -180,7 +235,7 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     config.max_app_queue_size = APP_QUEUE_SIZE
     hypercorn_tcp_server.MAX_RECV = RECEIVE_SIZE
     async with trio.open_nursery() as nursery:
-        binds = await nursery.start(functools.partial(hypercorn_serve, app, config))
+        binds = await nursery.start(functools.partial(hypercorn_serve, _closing_unread_bodies(app), config))
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
 
 
