@@ -20,6 +20,7 @@ and the command exits 0. The temporary base path of ``--dev`` is removed when th
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from pathlib import Path
 import click
 import trio
 
+from node import gc_policy
 from node.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
 from node.metrics import CONTENT_TYPE, Metrics
 from node.network import NetworkConfig, NetworkService, NodeKey, PeerAddress
@@ -93,6 +95,11 @@ def _metrics(node: Node, network: NetworkService) -> Metrics:
                   lambda: node.tree.best.number - node.tree.finalized.number)
     metrics.gauge("cairn_peer_reputation", "Reputation of each remembered peer (0 is neutral)",
                   lambda: {(("peer_id", str(peer)),): value for peer, value in network.reputations().items()})
+    metrics.read_counter("python_gc_collections_total", "Collections of each generation of the cyclic garbage collector",
+                         lambda: {(("generation", str(generation)),): stats["collections"]
+                                  for generation, stats in enumerate(gc.get_stats())})
+    metrics.gauge("python_gc_frozen_objects", "Objects left out of every collection (node.gc_policy.settle)",
+                  gc.get_freeze_count)
     return metrics
 
 
@@ -241,6 +248,7 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async with trio.open_nursery() as nursery:
                         await nursery.start(the_node.run)
+                        gc_policy.settle()
                         ports = {"p2p": network.listen_port, "rpc": servers[0].port}
                         if prometheus_port is not None:
                             serve = functools.partial(serve_http, {"/metrics": _metrics_route(the_node, network)},

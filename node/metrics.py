@@ -66,6 +66,10 @@ class Metrics:
 
         self._gauges.append((name, help, "gauge", labelled))
 
+    def read_counter(self, name: str, help: str, read: Callable[[], dict[tuple[tuple[str, str], ...], float]]) -> None:
+        """A counter kept elsewhere (by the interpreter, say), read at scrape time like a labelled gauge."""
+        self._gauges.append((name, help, "counter", read))
+
     def counter(self, name: str, help: str) -> None:
         self._counters[name] = (help, 0.0)
 

@@ -136,8 +136,12 @@ def test_ports_0_are_reported_in_endpoints_json_and_the_log(tmp_path):
         assert rpc(ports["rpc"], "system_health")["isSyncing"] is False
         with socket.create_connection(("127.0.0.1", ports["prometheus"]), timeout=5) as conn:
             conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            status_line = conn.makefile("rb").readline()
+            reply = conn.makefile("rb")
+            status_line, metrics = reply.readline(), reply.read().decode()
         assert status_line == b"HTTP/1.1 200 OK\r\n"
+        frozen = [line for line in metrics.splitlines() if line.startswith("python_gc_frozen_objects ")]
+        assert len(frozen) == 1 and int(frozen[0].split()[1]) > 10_000  # the node settled its collector once started
+        assert 'python_gc_collections_total{generation="2"}' in metrics
         log = (tmp_path / "node.log").read_text()
         assert f"listening: p2p {ports['p2p']}, rpc {ports['rpc']}, prometheus {ports['prometheus']}" in log
         json_rpc_lines = [line for line in log.splitlines() if "JSON-RPC" in line]
