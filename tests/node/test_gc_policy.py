@@ -44,4 +44,3 @@ def test_settle_collects_start_up_cycles_freezes_the_rest_and_raises_the_thresho
     assert tuple(report["threshold"]) == (gc_policy.YOUNG_THRESHOLD, gc_policy.MIDDLE_THRESHOLD,
                                           gc_policy.OLD_THRESHOLD)
     assert gc_policy.YOUNG_THRESHOLD > 700  # CPython's default, which the policy exists to raise
-
