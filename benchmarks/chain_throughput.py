@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import select
 import shutil
@@ -58,8 +57,8 @@ from runtime.hashing import blake2_256
 from runtime.primitives import Era
 from runtime.keyring import Keypair
 from cpu import own_cpu_seconds, process_cpu_seconds  # a sibling: the script's folder is on the path
+from results import RESULTS, machine_line  # a sibling too
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 PY_SPY = Path(sys.executable).with_name("py-spy")
 TARGET_TPS, TARGET_P99 = 1000, 6.0
 CAPACITY_SHARE = 0.95
@@ -407,15 +406,11 @@ def _cpu_line(result: RunResult) -> str:
             f"ms of validator CPU per finalized transfer")
 
 
-def _machine() -> str:
-    return (f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
-            f"{platform.python_version()}; all 4 validators, the wallets and the follower share its cores\n")
-
-
 def _record(title: str, arguments: str, summary: str, profiled: str, profile: str) -> None:
     """Append a run's figures to ``RESULTS.md``: date, machine, command, figures, the profile if any."""
     with RESULTS.open("a") as out:
-        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine()}"
+        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+                  f"{machine_line('all 4 validators, the wallets and the follower share its cores')}"
                   f"- command: `python benchmarks/chain_throughput.py {arguments}`\n{summary}")
         if profile:
             out.write(f"\nWhere one validator's CPU went {profiled}(py-spy):\n\n```\n{profile}\n```\n")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import signal
 import sys
 import tempfile
@@ -29,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.nodes import NodeProcess, wait_until  # noqa: E402
 from tests.integration.test_validators import agree, start_network  # noqa: E402
+from results import RESULTS, machine_line  # noqa: E402  (a sibling: the script's folder is on the path)
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 TARGET_S = 90.0
 DEADLINE_S = 300.0
 
@@ -86,8 +85,7 @@ def main() -> None:
     with RESULTS.open("a") as out:
         out.write(
             f"\n## Finality recovery (issue 15, section 1) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-            f"Python {platform.python_version()}; all four validators share its cores\n"
+            f"{machine_line('all four validators share its cores')}"
             f"- command: `python benchmarks/finality_recovery.py` (4 validators, `local` preset, 2 s slots)\n"
             f"- recovery: from the last restart (or the resume) until every node finalized the best block any node "
             f"had then, and all agree on it; target {TARGET_S:.0f} s\n\n"

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import socket
 import sys
 import tempfile
@@ -44,8 +42,8 @@ from tests.integration.test_rpc_limits import (
     start_dev_node,
 )
 from tests.integration.test_validators import start_network
+from results import RESULTS, machine_line  # noqa: E402  (a sibling: the script's folder is on the path)
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 MB = 1_000_000
 FLOOD_SECONDS = 20.0
 
@@ -167,8 +165,7 @@ def main() -> None:
     with RESULTS.open("a") as out:
         out.write(
             f"\n## RPC abuse (issue 15, section 3) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-            f"Python {platform.python_version()}; the node, the abuser and the honest client share its cores\n"
+            f"{machine_line('the node, the abuser and the honest client share its cores')}"
             f"- command: `python benchmarks/rpc_abuse.py{' --devnet' if args.devnet else ''}` "
             f"({'validator 1 of a 4-validator network' if args.devnet else 'one `cairn node --dev`'}, "
             f"default RPC limits)\n\n"
