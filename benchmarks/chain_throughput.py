@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import datetime
 import heapq
 import itertools
 import json
@@ -57,7 +56,7 @@ from runtime.hashing import blake2_256
 from runtime.primitives import Era
 from runtime.keyring import Keypair
 from cpu import own_cpu_seconds, process_cpu_seconds  # a sibling: the script's folder is on the path
-from results import RESULTS, machine_line  # a sibling too
+from results import record  # a sibling too
 
 PY_SPY = Path(sys.executable).with_name("py-spy")
 TARGET_TPS, TARGET_P99 = 1000, 6.0
@@ -408,12 +407,10 @@ def _cpu_line(result: RunResult) -> str:
 
 def _record(title: str, arguments: str, summary: str, profiled: str, profile: str) -> None:
     """Append a run's figures to ``RESULTS.md``: date, machine, command, figures, the profile if any."""
-    with RESULTS.open("a") as out:
-        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-                  f"{machine_line('all 4 validators, the wallets and the follower share its cores')}"
-                  f"- command: `python benchmarks/chain_throughput.py {arguments}`\n{summary}")
-        if profile:
-            out.write(f"\nWhere one validator's CPU went {profiled}(py-spy):\n\n```\n{profile}\n```\n")
+    if profile:
+        summary += f"\nWhere one validator's CPU went {profiled}(py-spy):\n\n```\n{profile}\n```\n"
+    record(title, "all 4 validators, the wallets and the follower share its cores", summary,
+           command=f"python benchmarks/chain_throughput.py {arguments}")
 
 
 def single(signed: Signed, args: argparse.Namespace) -> None:

@@ -16,7 +16,6 @@ to ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import signal
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.integration.nodes import NodeProcess, wait_until  # noqa: E402
 from tests.integration.test_validators import agree, start_network  # noqa: E402
-from results import RESULTS, machine_line  # noqa: E402  (a sibling: the script's folder is on the path)
+from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
 TARGET_S = 90.0
 DEADLINE_S = 300.0
@@ -82,14 +81,11 @@ def main() -> None:
     print(table)
     if args.no_record:
         return
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## Finality recovery (issue 15, section 1) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"{machine_line('all four validators share its cores')}"
-            f"- command: `python benchmarks/finality_recovery.py` (4 validators, `local` preset, 2 s slots)\n"
-            f"- recovery: from the last restart (or the resume) until every node finalized the best block any node "
-            f"had then, and all agree on it; target {TARGET_S:.0f} s\n\n"
-            f"| fault | best block then | recovery | |\n|---|---|---|---|\n{table}\n")
+    record("Finality recovery (issue 15, section 1)", "all four validators share its cores",
+           f"| fault | best block then | recovery | |\n|---|---|---|---|\n{table}\n",
+           notes=["4 validators, `local` preset, 2 s slots",
+                  f"recovery: from the last restart (or the resume) until every node finalized the best block any "
+                  f"node had then, and all agree on it; target {TARGET_S:.0f} s"])
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RESULTS", "machine_line", "record", "reference_workload_ms"]
+__all__ = ["RESULTS", "record", "reference_workload_ms"]
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -34,7 +34,7 @@ def reference_workload_ms() -> float:
     return best * 1000
 
 
-def machine_line(setting: str) -> str:
+def _machine_line(setting: str) -> str:
     """An entry's ``- machine:`` line: architecture, CPUs, kernel, Python, the reference workload's time now,
     and ``setting`` (what shares the machine)."""
     return (f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
@@ -48,5 +48,5 @@ def record(title: str, setting: str, figures: str, *, notes: Sequence[str] = (),
     if command is None:
         command = " ".join([f"python benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     with RESULTS.open("a") as out:
-        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{machine_line(setting)}"
+        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine_line(setting)}"
                   f"- command: `{command}`\n" + "".join(f"- {note}\n" for note in notes) + f"\n{figures}")

@@ -20,7 +20,6 @@ Prints the figures and appends them to ``benchmarks/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import socket
 import sys
@@ -42,7 +41,7 @@ from tests.integration.test_rpc_limits import (
     start_dev_node,
 )
 from tests.integration.test_validators import start_network
-from results import RESULTS, machine_line  # noqa: E402  (a sibling: the script's folder is on the path)
+from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
 MB = 1_000_000
 FLOOD_SECONDS = 20.0
@@ -162,14 +161,10 @@ def main() -> None:
     print(f"\n{table}")
     if args.no_record:
         return
-    with RESULTS.open("a") as out:
-        out.write(
-            f"\n## RPC abuse (issue 15, section 3) — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
-            f"{machine_line('the node, the abuser and the honest client share its cores')}"
-            f"- command: `python benchmarks/rpc_abuse.py{' --devnet' if args.devnet else ''}` "
-            f"({'validator 1 of a 4-validator network' if args.devnet else 'one `cairn node --dev`'}, "
-            f"default RPC limits)\n\n"
-            f"| abuse | measured | target | |\n|---|---|---|---|\n{table}\n")
+    record("RPC abuse (issue 15, section 3)", "the node, the abuser and the honest client share its cores",
+           f"| abuse | measured | target | |\n|---|---|---|---|\n{table}\n",
+           notes=[f"{'validator 1 of a 4-validator network' if args.devnet else 'one `cairn node --dev`'}, "
+                  f"default RPC limits"])
 
 
 if __name__ == "__main__":
