@@ -54,7 +54,8 @@ def _number(value: float) -> str:
 
 class Metrics:
     def __init__(self) -> None:
-        self._gauges: list[tuple[str, str, str, Callable[[], dict[tuple[tuple[str, str], ...], float]]]] = []
+        self._sampled: list[tuple[str, str, str, Callable[[], dict[tuple[tuple[str, str], ...], float]]]] = []
+        """Metrics read at scrape time: (name, help, kind "gauge" or "counter", read)."""
         self._counters: dict[str, tuple[str, float]] = {}
         self._histograms: dict[str, Histogram] = {}
 
@@ -64,11 +65,11 @@ class Metrics:
             value = read()
             return value if isinstance(value, dict) else {(): value}
 
-        self._gauges.append((name, help, "gauge", labelled))
+        self._sampled.append((name, help, "gauge", labelled))
 
     def read_counter(self, name: str, help: str, read: Callable[[], dict[tuple[tuple[str, str], ...], float]]) -> None:
         """A counter kept elsewhere (by the interpreter, say), read at scrape time like a labelled gauge."""
-        self._gauges.append((name, help, "counter", read))
+        self._sampled.append((name, help, "counter", read))
 
     def counter(self, name: str, help: str) -> None:
         self._counters[name] = (help, 0.0)
@@ -83,7 +84,7 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        for name, help_text, kind, read in self._gauges:
+        for name, help_text, kind, read in self._sampled:
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
             for labels, value in read().items():
                 label_text = ",".join(f'{k}="{v}"' for k, v in labels)
