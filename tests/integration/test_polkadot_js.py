@@ -13,7 +13,7 @@ import pytest
 from runtime.extrinsic import SIGNED_EXTENSIONS
 from runtime.frame.metadata import build_metadata
 from runtime.primitives import ACCOUNT_LOOKUP, MULTI_SIGNATURE
-from tests.integration.nodes import NodeProcess, free_port, wait_until
+from tests.integration.nodes import NodeProcess, wait_until
 from tests.runtime.escrow_mock import DEPOSIT_ID, STAKE_ID, new_ext, set_aside_one_of_each
 from tests.runtime.frame_helpers import ALICE
 
@@ -40,7 +40,7 @@ def polkadot_api() -> Path:
 
 
 def test_polkadot_js_creates_queries_signs_looks_up_errors_and_shows_node_and_balance_views(polkadot_api, tmp_path):
-    node = NodeProcess(["--dev"], tmp_path / "data", free_port(), free_port(), tmp_path / "node.log").start()
+    node = NodeProcess(["--dev"], tmp_path / "data", 0, 0, tmp_path / "node.log").start()
     try:
         wait_until(lambda: node.best() >= 1, 20, "first block")
         result = subprocess.run(["node", SCRIPT.name, f"ws://127.0.0.1:{node.rpc_port}"], cwd=polkadot_api,

@@ -20,7 +20,7 @@ from typing import Self
 import pytest
 import websocket
 
-from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
+from tests.integration.nodes import NodeProcess, rpc, wait_until
 
 HONEST_DEADLINE = 5.0
 """Seconds the honest client may wait for one answer."""
@@ -28,7 +28,7 @@ MiB = 1024 * 1024
 
 
 def start_dev_node(base: Path, *args: str) -> NodeProcess:
-    node = NodeProcess(["--dev", *args], base / "data", free_port(), free_port(), base / "node.log").start()
+    node = NodeProcess(["--dev", *args], base / "data", 0, 0, base / "node.log").start()
     wait_until(lambda: node.best() >= 1, 30, "first block")
     return node
 

@@ -17,7 +17,7 @@ from substrateinterface import SubstrateInterface
 from node.chain_spec import preset
 from runtime.primitives import SignatureScheme
 from runtime.keyring import Keypair
-from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
+from tests.integration.nodes import NodeProcess, rpc, wait_until
 
 SESSION_LENGTH = 4
 ALICE_SESSION = Keypair.from_uri("//Alice", SignatureScheme.Ed25519).public
@@ -30,7 +30,7 @@ def node(tmp_path_factory):
     spec = dataclasses.replace(spec, runtime=spec.runtime.replace(ValidatorSet={"session_length": SESSION_LENGTH}))
     spec.save(base / "spec.json")
     process = NodeProcess(["--chain", str(base / "spec.json"), "--validator", "--key", "//Alice"],
-                          base / "data", free_port(), free_port(), base / "node.log").start()
+                          base / "data", 0, 0, base / "node.log").start()
     wait_until(lambda: process.finalized() >= 1, 30, "first finalized block")
     yield process
     process.stop()
@@ -88,7 +88,7 @@ def test_a_rotated_key_takes_over_authoring_and_finality_without_a_restart(node,
 
 
 def test_keystore_methods_are_refused_when_only_safe_methods_are_served(tmp_path):
-    process = NodeProcess(["--dev", "--rpc-methods", "safe"], tmp_path / "data", free_port(), free_port(),
+    process = NodeProcess(["--dev", "--rpc-methods", "safe"], tmp_path / "data", 0, 0,
                           tmp_path / "node.log").start()
     try:
         for method, params in (("author_rotateKeys", []), ("author_hasKey", ["0x" + ALICE_SESSION.hex(), "aura"]),

@@ -6,13 +6,13 @@ import pytest
 from substrateinterface import Keypair, SubstrateInterface
 
 from runtime.hashing import twox128
-from tests.integration.nodes import NodeProcess, free_port, rpc, wait_until
+from tests.integration.nodes import NodeProcess, rpc, wait_until
 
 
 @pytest.fixture(scope="module")
 def dev_node(tmp_path_factory):
     base = tmp_path_factory.mktemp("dev-node")
-    node = NodeProcess(["--dev"], base / "data", free_port(), free_port(), base / "node.log").start()
+    node = NodeProcess(["--dev"], base / "data", 0, 0, base / "node.log").start()
     wait_until(lambda: node.best() >= 1, 20, "first block")
     yield node
     node.stop()
@@ -131,12 +131,10 @@ def _included(client: SubstrateInterface, tx_hash: str) -> bool:
 def test_prometheus_metrics(tmp_path):
     import urllib.request
 
-    metrics_port = free_port()
-    node = NodeProcess(["--dev", "--prometheus-port", str(metrics_port)], tmp_path / "data", free_port(), free_port(),
-                       tmp_path / "node.log").start()
+    node = NodeProcess(["--dev", "--prometheus-port", "0"], tmp_path / "data", 0, 0, tmp_path / "node.log").start()
     try:
         wait_until(lambda: node.best() >= 1, 20, "first block")
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.ports['prometheus']}/metrics", timeout=5) as response:
             text = response.read().decode()
             assert response.headers["content-type"].startswith("text/plain")
         assert 'substrate_block_height{status="best"}' in text

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 
 from sdk.chain import AsyncClient
-from tests.integration.nodes import NodeProcess, free_port, wait_until
+from tests.integration.nodes import NodeProcess, wait_until
 
 
 def start_dev_node(base) -> NodeProcess:
-    node = NodeProcess(["--dev"], base / "data", free_port(), free_port(), base / "node.log").start()
+    node = NodeProcess(["--dev"], base / "data", 0, 0, base / "node.log").start()
     wait_until(lambda: node.finalized() >= 1, 60, "first finalized block")
     return node
 

@@ -24,7 +24,7 @@ from sdk.client import AsyncClient
 from sdk.da.api import DaApi
 from sdk.da.pool import KzgPool
 from tests.integration.daemons import DaemonProcess
-from tests.integration.nodes import NodeProcess, free_port, wait_until
+from tests.integration.nodes import NodeProcess, wait_until
 
 __all__ = ["DaNodeProcess", "DaNetwork", "start_da_network", "DA_KEYS", "KzgPools", "da_api", "pools", "da"]
 
@@ -75,7 +75,7 @@ class DaNetwork:
 
 
 def start_da_network(base: Path, count: int = len(DA_KEYS)) -> DaNetwork:
-    chain = NodeProcess(["--dev"], base / "chain", free_port(), free_port(), base / "chain.log").start()
+    chain = NodeProcess(["--dev"], base / "chain", 0, 0, base / "chain.log").start()
     network = DaNetwork(chain, [])
     try:
         wait_until(lambda: chain.finalized() >= 1, 60, "first finalized block")
