@@ -8,6 +8,9 @@ secret URI such as ``"//Alice"``) and the networks' namespaces, each built on fi
         file_id = client.storage.upload("dataset.npz")
         client.storage.download(file_id, "copy.npz")
 
+``file_cache=PublicFileCache(folder, max_bytes)`` keeps the public files downloaded on disk, to read them
+again without fetching (:mod:`sdk.storage.cache`).
+
 A namespace is a cached property of both classes: the asynchronous API built over the client, and for
 ``Client`` that API behind the client's portal.
 """
@@ -28,6 +31,7 @@ from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
 from sdk.da.api import DaApi
 from sdk.da.sync import BlockingDaApi
 from sdk.storage.api import StorageApi
+from sdk.storage.cache import PublicFileCache
 from sdk.storage.sync import BlockingStorageApi
 
 __all__ = ["AsyncClient", "Client"]
@@ -46,15 +50,17 @@ class AsyncClient(chain.AsyncClient):
     chain client's options."""
 
     def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, signer: Keypair | str | None = None,
-                 **chain_options: Any) -> None:
+                 file_cache: PublicFileCache | None = None, **chain_options: Any) -> None:
         self.signer = _keypair(signer)
         """The account that signs storage transactions and requests (``None``: read-only)."""
+        self.file_cache = file_cache
+        """Where ``storage.download`` keeps public files and reads them again (``None``: it always fetches)."""
         super().__init__(url, **chain_options)
 
     @cached_property
     def storage(self) -> StorageApi:
         """Files on the storage network (:class:`sdk.storage.StorageApi`)."""
-        return StorageApi(self, self.signer)
+        return StorageApi(self, self.signer, cache=self.file_cache)
 
     @cached_property
     def da(self) -> DaApi:

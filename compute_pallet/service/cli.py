@@ -2,13 +2,14 @@
 
     cairn provider --chain-rpc ws://127.0.0.1:9944 --key //Provider1 --base-path ./provider-1 [--http-port 0] \\
         [--gpu auto|none] [--cores N] [--memory-mib N] [--price train=2000000000000 ...] [--stake UNITS] \\
-        [--fault wrong-result|no-show|copy] [--http-host 127.0.0.1] [--public-url URL]
+        [--fault wrong-result|no-show|copy] [--http-host 127.0.0.1] [--public-url URL] [--input-cache-mib N]
 
 The provider registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either)
 with the hardware found (or the ``--cores`` / ``--memory-mib`` given; a GPU through CuPy with ``--gpu
 auto``), an offer for every job kind (``--price KIND=AMOUNT`` overrides one kind's price, in base units)
 and the stake given, then takes the jobs the chain assigns it. Jobs and their journal live under
-``--base-path``; once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http":
+``--base-path``, with the public inputs downloaded (``<base-path>/input-cache``, at most ``--input-cache-mib``,
+least recently used dropped first: jobs that share a model or a dataset fetch it once); once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http":
 port}}``), as the other daemons do. ``--fault`` makes it misbehave on purpose (tests and demos). SIGINT or
 SIGTERM stop it; a restarted provider resumes its jobs from the journal.
 """
@@ -29,6 +30,7 @@ from compute_pallet.service.jobs import Fault
 from sdk.cli import key_argument
 from sdk.client import AsyncClient
 from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, run_daemon
+from sdk.storage.cache import PublicFileCache
 
 __all__ = ["provider", "parse_prices"]
 
@@ -51,6 +53,11 @@ DEFAULT_STAKE_MULTIPLE = 2
 and a stake cannot be topped up yet, so one staked at exactly the minimum would be out of the market for good
 after its first slash (2 % for a no-show, 10 % for a lost dispute); twice the minimum outlasts several."""
 
+INPUT_CACHE = "input-cache"
+DEFAULT_INPUT_CACHE_MIB = 2048
+"""Room for a few models and datasets of the size jobs here use, on any machine that runs jobs at all."""
+
+
 @click.command("provider")
 @chain_rpc_option
 @click.option("--key", required=True, help="The provider account: //Name, 0x seed, or a file holding either.")
@@ -70,13 +77,16 @@ after its first slash (2 % for a no-show, 10 % for a lost dispute); twice the mi
               help="Stake to hold, in base units: on registration, and topped back up to at every start (a provider "
                    "slashed below the chain's minimum is assigned nothing) "
                    f"[default: {DEFAULT_STAKE_MULTIPLE} × the chain's minimum].")
+@click.option("--input-cache-mib", type=click.IntRange(0), default=DEFAULT_INPUT_CACHE_MIB, show_default=True,
+              help="Disk kept for public job inputs, to run the next job on the same model or dataset without "
+                   "fetching it again (0: keep none).")
 @click.option("--fault", type=click.Choice([fault.value for fault in Fault]), default=None,
               help="Misbehave on purpose: a wrong result, no commit at all, or a copied reveal.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def provider(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, http_host: str,
              public_url: str | None, gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...],
-             stake: int | None, fault: str | None, log_level: str) -> None:
+             stake: int | None, input_cache_mib: int, fault: str | None, log_level: str) -> None:
     """Run a compute provider: register, heartbeat, run the jobs the chain assigns, commit and reveal."""
     daemon_logging(log_level)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per fragment
@@ -86,7 +96,8 @@ def provider(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: i
 
     @asynccontextmanager
     async def worker() -> AsyncIterator[DaemonRun]:
-        async with AsyncClient(chain_rpc, signer=keypair) as client:
+        input_cache = PublicFileCache(base_path / INPUT_CACHE, input_cache_mib << 20) if input_cache_mib else None
+        async with AsyncClient(chain_rpc, signer=keypair, file_cache=input_cache) as client:
             yield Provider(client, keypair, ProviderConfig(
                 base_path=base_path, hardware=hardware, prices=price_of,
                 stake=stake if stake is not None

@@ -93,7 +93,7 @@ class Provider:
     def __init__(self, client: AsyncClient, keypair: Keypair, config: ProviderConfig) -> None:
         self.client, self.keypair, self.config = client, keypair, config
         self.chain = ProviderChain(client, keypair)
-        self.metrics = ProviderMetrics()
+        self.metrics = ProviderMetrics(input_cache=client.file_cache)
         self.journal = Journal(config.base_path / "jobs")
         self.info: ProviderInfo | None = None
         """This provider's on-chain record as last read (after registering and after each heartbeat)."""

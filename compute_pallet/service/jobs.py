@@ -9,7 +9,9 @@ restart mid-job:
    slot: reveal with the journaled salt (without a record nothing can be revealed: the slot is handed back).
 2. **Run.** Download every input through ``client.storage.download`` (a private input may not be granted
    yet: refusals are retried until the commit deadline; the submitter's grant records this provider's read,
-   so the download needs no transaction), run the kind in a subprocess under the job's limits
+   so the download needs no transaction; a public input already downloaded for an earlier job comes from
+   the client's :class:`~sdk.storage.cache.PublicFileCache`, with no chain read: its id names its bytes),
+   run the kind in a subprocess under the job's limits
    (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
    no-show); a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
@@ -217,9 +219,11 @@ class JobWorker:
         private if any input is private, then granted to the submitter with its read recorded, in the
         declaration's block (neither the reveal nor the submitter's download waits for another transaction)."""
         job_id = progress.record.job_id
+        cache = self.client.file_cache
         private = False
         for file_id in job.inputs:
-            private = private or await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
+            if cache is None or file_id not in cache:  # only public files are kept
+                private = private or await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:

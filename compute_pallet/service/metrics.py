@@ -12,6 +12,8 @@ import resource
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sdk.storage.cache import PublicFileCache
+
 __all__ = ["ProviderMetrics", "CONTENT_TYPE", "PHASES"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -35,6 +37,8 @@ class ProviderMetrics:
     ``commit``, ``upload``, ``reveal``, ``heartbeat``."""
     active: int = 0
     """Jobs being worked on now."""
+    input_cache: PublicFileCache | None = None
+    """The public inputs kept on disk, if any (its hits, misses and size are read at scrape time)."""
 
     def job(self, phase: str) -> None:
         assert phase in PHASES, phase
@@ -52,6 +56,10 @@ class ProviderMetrics:
         metric("retries_total", "counter", "Steps that failed and were tried again, by step.",
                {f'{{step="{step}"}}': n for step, n in sorted(self.retries.items())})
         metric("active_jobs", "gauge", "Jobs being worked on now.", {"": self.active})
+        if (cache := self.input_cache) is not None:
+            metric("input_cache_reads_total", "counter", "Public inputs read from the disk cache (hit) or fetched.",
+                   {'{result="hit"}': cache.hits, '{result="miss"}': cache.misses})
+            metric("input_cache_bytes", "gauge", "Bytes of public inputs kept on disk.", {"": cache.size})
         metric("job_cpu_seconds_total", "counter", "CPU seconds of the job subprocesses that ended.",
                {"": cpu_seconds(resource.RUSAGE_CHILDREN)})
         metric("worker_cpu_seconds_total", "counter", "CPU seconds of the worker process itself.",

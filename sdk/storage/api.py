@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
+from sdk.storage.cache import PublicFileCache
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.nodes import NodeHttp
@@ -44,9 +45,12 @@ class StorageApi:
     """Files on the storage network through ``chain``, signed by ``signer`` (reads of public files and of
     the chain need none)."""
 
-    def __init__(self, chain: AsyncClient, signer: Keypair | None, config: TransferConfig = TransferConfig()) -> None:
+    def __init__(self, chain: AsyncClient, signer: Keypair | None, config: TransferConfig = TransferConfig(),
+                 cache: PublicFileCache | None = None) -> None:
         self.ledger = Ledger(chain, signer)
         self.config = config
+        self.cache = cache
+        """Where public files downloaded are kept and read again (``None``: every download fetches)."""
         self._http = NodeHttp(signer, timeout=config.http_timeout, connections_per_node=config.connections_per_node)
         """Every transfer's requests to the storage nodes: connections stay open from one transfer to the next."""
 
@@ -70,10 +74,11 @@ class StorageApi:
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked
-        against the chain; a private file of someone else's is first recorded in its access log."""
+        against the chain; a private file of someone else's is first recorded in its access log. With a
+        :attr:`cache`, a public file kept there is read from disk instead."""
         with first_error():
             await download(self.ledger, self._http, parse_file_id(file_id), out, progress=progress,
-                           config=self.config)
+                           config=self.config, cache=self.cache)
 
     # --- files ---------------------------------------------------------------------------------------
 

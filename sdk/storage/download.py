@@ -16,17 +16,22 @@ carries must hash to the on-chain segment root, its bytes to its root. A node th
 is set aside for the rest of the download and the next fragment of the segment is fetched from another
 node, until k fragments check out or none is left (:class:`DownloadFailed`, naming each node's fault).
 ``window`` segments are in flight at once and written in order, so memory stays bounded.
+
+With a :class:`~sdk.storage.cache.PublicFileCache`, a public file already kept is read from disk (its
+digest checked) with nothing asked of the chain or the nodes, and one fetched is kept as it is written.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import anyio
 
 from sdk.chain.errors import BadArgument
+from sdk.storage.cache import PublicFileCache
 from sdk.storage.errors import DownloadFailed, NoSigner
 from sdk.storage.ledger import Ledger, StoredFile
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
@@ -44,11 +49,45 @@ file-like object open for writing."""
 
 
 async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: DownloadTarget, *,
-                   progress: ProgressCallback | None, config: TransferConfig) -> None:
+                   progress: ProgressCallback | None, config: TransferConfig,
+                   cache: PublicFileCache | None = None) -> None:
     """Write file ``file_id``'s plaintext to ``out``, fetching fragments through ``http`` (which signs with the
-    ledger's signer; only a private file's requests are signed)."""
+    ledger's signer; only a private file's requests are signed), or reading it from ``cache``."""
     if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
         raise BadArgument("download writes to a path or a binary file-like object")
+    report = progress or no_progress
+    if cache is None:
+        await _write_to(out, lambda write: _fetch(ledger, http, file_id, write, report, config, None))
+        return
+    async with cache.claim(file_id):
+        async def from_cache(write: Callable[[bytes], object]) -> None:
+            size = await cache.read(file_id, write)
+            if size is None:
+                await _fetch(ledger, http, file_id, write, report, config, cache)
+            else:
+                report(Progress("fetch", size, size))
+
+        await _write_to(out, from_cache)
+
+
+async def _write_to(out: DownloadTarget, produce: Callable[[Callable[[bytes], object]], Awaitable[None]]) -> None:
+    """Run ``produce(write)``; a path gets the bytes under ``<path>.part``, renamed once all are written."""
+    if not isinstance(out, (str, os.PathLike)):
+        await produce(out.write)
+        return
+    target = Path(out)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with open(partial, "wb") as sink:
+            await produce(sink.write)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+async def _fetch(ledger: Ledger, http: NodeHttp, file_id: bytes, write: Callable[[bytes], object],
+                 progress: ProgressCallback, config: TransferConfig, cache: PublicFileCache | None) -> None:
+    """Fetch the file from its nodes into ``write``, and into ``cache`` too if it is public and fits."""
     stored = await ledger.file(file_id)
     data_key = await _data_key(ledger, stored) if stored.manifest.encrypted else None
     manifest = stored.manifest
@@ -59,18 +98,21 @@ async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: Download
         if found is not None:
             addresses[account] = found
     codec = SegmentCodec.for_manifest(manifest, data_key)
-    run = _Download(ledger, stored, codec, placements, addresses, config, progress or no_progress)
-    if isinstance(out, (str, os.PathLike)):
-        target = Path(out)
-        partial = target.with_name(target.name + ".part")
-        try:
-            with open(partial, "wb") as sink:
-                await run.execute(http, sink.write)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
-    else:
-        await run.execute(http, out.write)
+    run = _Download(ledger, stored, codec, placements, addresses, config, progress)
+    filling = None if cache is None or manifest.encrypted else cache.filling(file_id, manifest.size)
+    if filling is None:
+        await run.execute(http, write)
+        return
+    try:
+        def both(data: bytes) -> None:
+            write(data)
+            filling.write(data)
+
+        await run.execute(http, both)
+    except BaseException:
+        filling.discard()
+        raise
+    filling.keep()  # here, not in a thread: the cache's entries change only on the event loop's thread
 
 
 async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:

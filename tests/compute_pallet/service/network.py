@@ -12,6 +12,7 @@ integration tests of the market reuse it with their own faults.
 from __future__ import annotations
 
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -48,6 +49,11 @@ class ProviderProcess(DaemonProcess):
     def extra_args(self) -> list[str]:
         return ["--gpu", "none", *(["--fault", self.fault] if self.fault else []),
                 *(["--stake", str(self.stake)] if self.stake is not None else [])]
+
+    def metrics(self) -> str:
+        """The provider's ``/metrics`` text."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:
+            return response.read().decode()
 
     def journaled_jobs(self) -> list[int]:
         return sorted(int(path.name) for path in (self.base_path / "jobs").glob("*") if path.name.isdigit())

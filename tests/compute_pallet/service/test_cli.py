@@ -15,6 +15,7 @@ from sdk.cli import main
     (["--fault", "lazy"], "'lazy' is not one of"),
     (["--gpu", "maybe"], "'maybe' is not one of"),
     (["--cores", "0"], "0 is not in the range"),
+    (["--input-cache-mib", "-1"], "-1 is not in the range"),
     (["--key", "not a key"], "--key"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, flags, message):

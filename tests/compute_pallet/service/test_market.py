@@ -47,11 +47,17 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
         model_bytes, result_bytes = io.BytesIO(), io.BytesIO()
         client.storage.download(job.outputs[0], model_bytes)
         client.storage.download(job.outputs[1], result_bytes)
-    model = load_model(model_bytes.getvalue())
-    assert model.layer_sizes[0] == 64 and model.classes == 10
-    assert json.loads(result_bytes.getvalue())["layers"] == [64, 64, 10]
-    for provider in market.providers:  # settled jobs leave nothing behind
-        assert provider.journaled_jobs() == []
+        model = load_model(model_bytes.getvalue())
+        assert model.layer_sizes[0] == 64 and model.classes == 10
+        assert json.loads(result_bytes.getvalue())["layers"] == [64, 64, 10]
+
+        # the next job on the same dataset: each provider reads it from its disk, fetches only the model
+        evaluated = wait_judged(client, submit_job(client, "evaluate", [job.outputs[0], dataset], b"{}"))
+        assert evaluated.status is JobStatus.Verified, evaluated
+    for provider in market.providers:
+        assert 'cairn_provider_input_cache_reads_total{result="hit"} 1' in provider.metrics()
+        assert 'cairn_provider_input_cache_reads_total{result="miss"} 2' in provider.metrics()
+        assert provider.journaled_jobs() == []  # settled jobs leave nothing behind
 
 
 @pytest.mark.slow  # 30 s more; the default run's end-to-end test submits through client.compute too
@@ -82,8 +88,7 @@ def test_health_and_metrics_report_the_provider_s_record_and_cpu(market):
         health = json.loads(response.read())
     assert health["account"] == "0x" + provider.account.hex() and health["registered"]
     assert health["stake"] > 0 and health["reputation"] == 1000 and health["fault"] is None
-    with urllib.request.urlopen(f"{provider.url}/metrics", timeout=10) as response:
-        metrics = response.read().decode()
+    metrics = provider.metrics()
     assert "cairn_provider_job_cpu_seconds_total" in metrics and "cairn_provider_worker_cpu_seconds_total" in metrics
     assert 'cairn_provider_jobs_total{phase="assigned"}' in metrics
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -121,9 +126,7 @@ def test_a_heartbeat_that_does_not_land_is_noticed_when_the_next_is_due(market, 
             return json.loads(response.read())
 
     def heartbeat_retries() -> float:
-        with urllib.request.urlopen(f"{provider.url}/metrics", timeout=10) as response:
-            lines = response.read().decode().splitlines()
-        return sum(float(line.split()[-1]) for line in lines
+        return sum(float(line.split()[-1]) for line in provider.metrics().splitlines()
                    if line.startswith('cairn_provider_retries_total{step="heartbeat"}'))
 
     assert health()["registered"] and heartbeat_retries() == 0

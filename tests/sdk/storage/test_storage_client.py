@@ -19,7 +19,7 @@ from runtime.keyring import Keypair
 from sdk.cli import main
 from sdk.client import AsyncClient
 from sdk.storage import ledger as ledger_module
-from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress, SourceChanged
+from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress, PublicFileCache, SourceChanged
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
 from tests.sdk.storage.network import StorageNetwork, start_network
@@ -196,6 +196,45 @@ class ChangingFile(io.BytesIO):
             return bytes(b ^ 0x5A for b in data)
         self.unread -= len(data)
         return data
+
+
+async def test_a_file_cache_serves_public_files_again_without_the_network_and_never_keeps_private_ones(
+        network, tmp_path, monkeypatch):
+    cache = PublicFileCache(tmp_path / "cache", 16 * SEGMENT)
+    public_data, private_data = os.urandom(3 * SEGMENT + 5), os.urandom(SEGMENT + 1)
+    async with AsyncClient(network.url, signer="//Alice", file_cache=cache) as client:
+        with anyio.fail_after(DEADLINE):
+            public = await client.storage.upload(public_data, private=False)
+            private = await client.storage.upload(private_data)
+            outs = [io.BytesIO(), io.BytesIO()]
+            async with anyio.create_task_group() as group:  # at once: one fetches, the other waits for it and hits
+                for out in outs:
+                    group.start_soon(client.storage.download, public, out)
+            assert [out.getvalue() for out in outs] == [public_data] * 2
+            assert (cache.hits, cache.misses) == (1, 1)
+
+            def no_network(*_: object, **__: object) -> None:
+                raise AssertionError("a cached public file read the chain or a node")
+
+            with monkeypatch.context() as patched:
+                patched.setattr(client.storage.ledger, "file", no_network)
+                patched.setattr(client.storage._http, "get", no_network)
+                await client.storage.download(public, tmp_path / "copy.bin")
+            assert (tmp_path / "copy.bin").read_bytes() == public_data
+            assert not (tmp_path / "copy.bin.part").exists()
+
+            for _ in range(2):
+                assert await download(client, private) == private_data
+            assert private not in cache
+            assert [entry.name[:64] for entry in cache.folder.iterdir()] == [public.hex()]
+
+            (entry,) = cache.folder.iterdir()
+            body = bytearray(entry.read_bytes())
+            body[SEGMENT] ^= 1
+            entry.write_bytes(bytes(body))
+            assert await download(client, public) == public_data  # fetched again, and kept again
+            assert await download(client, public) == public_data
+            assert cache.hits == 3 and public in cache
 
 
 async def test_a_source_that_changes_between_the_passes_is_refused(alice):
