@@ -40,7 +40,7 @@ __all__ = ["PublicFileCache", "Filling"]
 log = logging.getLogger(__name__)
 
 COPY_CHUNK = 8 << 20
-"""Bytes read from an entry at a time when it is copied out."""
+"""Bytes read from an entry at a time, to hash it and to copy it out."""
 _ENTRY_NAME = re.compile(r"^([0-9a-f]{64})\.([0-9a-f]{64})$")
 _PARTIAL_SUFFIX = ".part"
 
@@ -50,10 +50,6 @@ class _Entry:
     path: Path
     size: int
     digest: bytes
-
-
-def _hash_file(path: Path) -> bytes:
-    return blake3(max_threads=blake3.AUTO).update_mmap(path).digest()
 
 
 class PublicFileCache:
@@ -113,26 +109,26 @@ class PublicFileCache:
 
     async def read(self, file_id: bytes, write: Callable[[bytes], object]) -> int | None:
         """Pass the kept file's bytes to ``write`` (called in a worker thread) and return their count, once its
-        digest checked out; ``None`` (a miss) if nothing is kept or the kept copy is damaged (then dropped)."""
+        digest checked out; ``None`` (a miss: nothing was written) if nothing is kept or the kept copy is
+        damaged, which is then dropped."""
         entry = self._entries.get(file_id)
         if entry is None:
             self.misses += 1
             return None
         try:
-            intact = await anyio.to_thread.run_sync(_hash_file, entry.path) == entry.digest
-        except OSError as exc:
-            log.warning("cached file 0x%s unreadable (%s): fetching it again", file_id.hex(), exc)
+            intact = await anyio.to_thread.run_sync(_read_checked, entry, write)
+        except _Unreadable as exc:
+            log.warning("cached file 0x%s unreadable (%s): fetching it again", file_id.hex(), exc.__cause__)
             intact = False
-        else:
-            if not intact:
-                log.warning("cached file 0x%s does not match its digest: fetching it again", file_id.hex())
         if not intact:
-            self._drop(file_id)
+            if self._entries.get(file_id) is entry:
+                self._drop(file_id)
             self.misses += 1
             return None
-        await anyio.to_thread.run_sync(_copy, entry.path, write)
-        os.utime(entry.path)  # the use order survives a restart
-        self._entries.move_to_end(file_id)
+        if self._entries.get(file_id) is entry:  # not evicted meanwhile by another file's admission
+            self._entries.move_to_end(file_id)
+            with suppress(OSError):
+                os.utime(entry.path)  # the use order survives a restart
         self.hits += 1
         return entry.size
 
@@ -209,7 +205,28 @@ class Filling:
         self.discard()
 
 
-def _copy(path: Path, write: Callable[[bytes], object]) -> None:
-    with open(path, "rb") as source:
+class _Unreadable(Exception):
+    """The entry could not be opened or read while its digest was checked (raised from the ``OSError``)."""
+
+
+def _read_checked(entry: _Entry, write: Callable[[bytes], object]) -> bool:
+    """Hash the entry through one open file and, if it matches, read it again into ``write``: a damaged entry
+    writes nothing, and one evicted meanwhile is still read whole (the open file outlives its name)."""
+    try:
+        source = open(entry.path, "rb")
+    except OSError as exc:
+        raise _Unreadable() from exc
+    with source:
+        digest = blake3(max_threads=blake3.AUTO)
+        try:
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+        except OSError as exc:
+            raise _Unreadable() from exc
+        if digest.digest() != entry.digest:
+            log.warning("cached file %s does not match its digest: fetching it again", entry.path.name[:64])
+            return False
+        source.seek(0)
         while chunk := source.read(COPY_CHUNK):
             write(chunk)
+    return True

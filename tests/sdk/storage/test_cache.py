@@ -147,3 +147,17 @@ def test_a_full_disk_or_a_vanished_folder_costs_the_entry_not_the_download(tmp_p
     gone.keep()
     assert fid(2) not in cache and cache.size == 0
     assert cache.filling(fid(3), 100) is None
+
+
+async def test_a_reader_that_cannot_write_gets_its_error_and_the_entry_stays(tmp_path):
+    """Bytes already written cannot be taken back, so a failing sink is the reader's error, not a miss that
+    would fetch the file again into the same sink."""
+    cache = PublicFileCache(tmp_path, 1 << 20)
+    keep(cache, fid(1), os.urandom(5000))
+
+    def full(_: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        await cache.read(fid(1), full)
+    assert fid(1) in cache and cache.misses == 0
