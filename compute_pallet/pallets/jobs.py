@@ -26,7 +26,11 @@ kind, parent model). Without such a group (a disagreement, or too few reveals) a
 If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
-provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). In the commit phase it is
+provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). Except when the chain
+shows the provider could not have run the job: a slot whose provider may not read every input at its commit
+deadline (an input deleted or lost since submission, or private and never granted to it) is
+``InputsWithheld``: paid its price from the escrow, for the slot it kept, and the job fails. An honest
+provider is never slashed for inputs its submitter withheld. In the commit phase it is
 replaced at once by another provider while the deadline leaves a commit and a reveal phase, else the job
 fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
 if the reveals left cannot win, the dispute round is the replacement.
@@ -259,6 +263,16 @@ class JobVerified:
 
 
 @dataclass(frozen=True)
+class InputsWithheld:
+    """``provider`` could not read every input by its commit deadline: it is paid ``amount`` (its price) instead
+    of slashed, and the job fails (``JobFailed`` follows)."""
+
+    job_id: JobId
+    provider: AccountId
+    amount: Balance
+
+
+@dataclass(frozen=True)
 class JobFailed:
     """The job could not be verified by its deadline (or could not be reassigned): ``refunded`` went back."""
 
@@ -363,7 +377,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     CRATE = "pallet_compute_jobs"
     HOLD_REASONS = HoldReason
     EVENTS = (JobSubmitted, JobAssigned, ResultCommitted, RevealStarted, ResultRevealed, DisputeOpened, ProviderPaid,
-              JobVerified, JobFailed)
+              JobVerified, JobFailed, InputsWithheld)
     ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
               InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
               NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
@@ -538,9 +552,14 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             if job is None or job.phase_deadline != n - 1 or job.status not in (JobStatus.Committing,
                                                                                  JobStatus.Revealing):
                 continue  # the phase ended early, or was extended
-            late = SlotStatus.Assigned if job.status is JobStatus.Committing else SlotStatus.Committed
-            job = self._drop(job_id, job, tuple(i for i, slot in enumerate(job.slots) if slot.status is late))
-            if job.status is JobStatus.Committing:
+            committing = job.status is JobStatus.Committing
+            late = SlotStatus.Assigned if committing else SlotStatus.Committed
+            overdue = [i for i, slot in enumerate(job.slots) if slot.status is late]
+            withheld = tuple(i for i in overdue if committing and not self._may_read_inputs(job, job.slots[i].provider))
+            job = self._drop(job_id, job, tuple(i for i in overdue if i not in withheld))
+            if withheld:
+                job = self._fail(job_id, self._compensate(job_id, job, withheld))
+            elif committing:
                 job = self._refill(job_id, job, n)
             self._advance(job_id, job, n)
         return self.config.weights.on_initialize(stale_slots, len(now))
@@ -593,6 +612,29 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             self.provider_jobs.remove(who, job_id)
             job = job.with_slot(i, status=SlotStatus.NoShow)
         return job
+
+    def _may_read_inputs(self, job: Job, who: bytes) -> bool:
+        """Whether every input of ``job`` exists, is readable and may be read by ``who`` (now)."""
+        storage = self.config.storage
+        for file_id in job.inputs:
+            facts = storage.file_facts(file_id)
+            if facts is None or not facts.active or not storage.may_read(file_id, who):
+                return False
+        return True
+
+    def _compensate(self, job_id: int, job: Job, indices: tuple[int, ...]) -> Job:
+        """Pay these slots, whose inputs were withheld, their price from the escrow; they are settled."""
+        cfg = self.config
+        paid = 0
+        for i in indices:
+            slot = job.slots[i]
+            cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
+            cfg.providers.settle(slot.provider)
+            self.provider_jobs.remove(slot.provider, job_id)
+            self.deposit_event(InputsWithheld(job_id, slot.provider, slot.price))
+            job = job.with_slot(i, status=SlotStatus.InputsWithheld)
+            paid += slot.price
+        return job.with_(escrow=job.escrow - paid)
 
     def _refill(self, job_id: int, job: Job, n: int) -> Job:
         """In the commit phase, replace the round's no-shows while the deadline allows; else fail the job."""
@@ -721,7 +763,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
 
 def _compute_jobs_config(config_type: type, params: ComputeJobsParams, weights: None, wired: dict) -> ComputeJobsConfig:
-    return ComputeJobsConfig(weights=ComputeJobsWeights(wired["providers"].max_providers(), params.max_slots),
+    return ComputeJobsConfig(weights=ComputeJobsWeights(wired["providers"].max_providers(), params.max_slots,
+                                                        params.max_inputs),
                              **wired, **dataclasses.asdict(params))
 
 

@@ -21,7 +21,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
 from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_sizes
-from compute_pallet.pallets.types import Job, JobStatus, ProviderInfo, SlotStatus, Task, TaskStatus
+from compute_pallet.pallets.types import Job, JobStatus, ProviderInfo, Task, TaskStatus
 from runtime.frame.composition import RpcMethod
 from runtime.frame.construct import RuntimeBase
 from runtime.frame.rpc_json import (
@@ -144,8 +144,7 @@ def compute_job(runtime: RuntimeBase, args: list) -> dict | None:
 
 def _job_json(job_id: int, job: Job) -> dict:
     """A job's record. ``escrow`` is what it held at submission, ``held`` what it holds now; ``paid`` went to
-    the providers on the verified side, ``refunded`` back to the submitter once the job ended."""
-    paid = sum(slot.price for slot in job.slots if slot.status is SlotStatus.Paid)
+    providers (:attr:`Job.paid`), ``refunded`` back to the submitter once the job ended."""
     return {
         "id": job_id, "kind": _kind(job.kind), "submitter": account(job.submitter),
         "inputs": [hex_of(file_id) for file_id in job.inputs], "redundancy": job.redundancy,
@@ -155,7 +154,7 @@ def _job_json(job_id: int, job: Job) -> dict:
                        "price": balance(slot.price),
                        "digest": None if slot.reveal is None else hex_of(slot.reveal.digest)} for slot in job.slots],
         "verdict": maybe_hex(job.digest), "outputs": [hex_of(file_id) for file_id in job.outputs],
-        "escrow": balance(job.escrowed), "held": balance(job.escrow), "paid": balance(paid),
+        "escrow": balance(job.escrowed), "held": balance(job.escrow), "paid": balance(job.paid),
         "refunded": balance(job.refunded), "dispute": any(slot.round > 0 for slot in job.slots),
     }
 

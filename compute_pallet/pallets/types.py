@@ -173,6 +173,9 @@ class SlotStatus(enum.IntEnum):
     """On the losing side of a dispute: slashed."""
     Unjudged = 6
     """Revealed, but the job failed before a verdict: neither paid nor slashed."""
+    InputsWithheld = 7
+    """Could not read every input by its commit deadline (one deleted, lost, or private and never granted to it):
+    paid its price, never slashed; the job fails."""
 
 
 class JobStatus(enum.IntEnum):
@@ -254,6 +257,11 @@ class Job:
     """What the job put on hold at submission (``escrow`` is what it still holds)."""
     refunded: Balance
     """What went back to the submitter when the job ended (0 until then)."""
+
+    @property
+    def paid(self) -> int:
+        """What went to providers: the verified side's prices, and those of slots whose inputs were withheld."""
+        return sum(slot.price for slot in self.slots if slot.status in (SlotStatus.Paid, SlotStatus.InputsWithheld))
 
     def with_(self, **changes: object) -> "Job":
         return replace(self, **changes)

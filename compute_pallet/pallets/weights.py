@@ -67,6 +67,8 @@ class ComputeJobsWeights:
     """Assignment reads every provider: its weight assumes the most there may be."""
     max_slots: int
     """A verdict, a replacement or a dispute touches every slot of a job at most once."""
+    max_inputs: int
+    """A commit deadline checks, for every late slot, that its provider may read each input."""
 
     def _assignment(self) -> int:
         return self.max_providers * (READ + 3 * US)
@@ -89,7 +91,8 @@ class ComputeJobsWeights:
                       + self._assignment(), 600 + 32 * outputs)
 
     def on_initialize(self, stale: int, expiries: int) -> Weight:
-        per_job = 120 * US + 4 * READ + 4 * WRITE + self._verdict() + self._assignment()
+        input_checks = self.max_slots * self.max_inputs * (5 * US + 3 * READ)  # the file, its grant, its owner
+        per_job = 120 * US + 4 * READ + 4 * WRITE + self._verdict() + self._assignment() + input_checks
         return Weight(10 * US + 3 * READ + per_job * (stale + expiries), 0)
 
 

@@ -247,11 +247,10 @@ class ComputeApi:
     def _report(self, job_id: JobId, job: Job) -> JobStatus:
         slots = tuple(Slot(s.provider, s.round, s.status.name, s.price, None if s.reveal is None else s.reveal.digest,
                            () if s.reveal is None else tuple(s.reveal.outputs)) for s in job.slots)
-        paid = sum(s.price for s in job.slots if s.status is SlotStatus.Paid)
         return JobStatus(job_id, jobs.kind_name(job.kind), job.submitter, tuple(job.inputs),
                          bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,
                          job.deadline, job.submitted_at, job.redundancy, job.price_cap, slots, tuple(job.outputs),
-                         job.digest, job.escrowed, job.escrow, paid, job.refunded, job.parent)
+                         job.digest, job.escrowed, job.escrow, job.paid, job.refunded, job.parent)
 
 
 def _verified_record(paths: Sequence[Path], digest: bytes | None) -> dict[str, object] | None:

@@ -29,12 +29,13 @@ from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances, BalancesGenesis
 from runtime.pallets.system import System
+from storage_node.pallets.access import SEALED_KEY_LENGTH
 from tests.storage_node.pallets import mock as storage_mock
 from tests.storage_node.pallets.mock import (
     ALICE, BOB, CHARLIE, NODES, confirm_all, declare, make_file, next_block, run_to)
 
 __all__ = ["ALICE", "BOB", "CHARLIE", "NODES", "PROVIDERS", "PARTICIPANTS", "ENDOWMENT", "STAKE", "PRICE", "CAP", "HARDWARE",
-           "RESOURCES", "HONEST", "WRONG", "TRAIN", "FEDAVG", "new_ext", "register_provider", "stored_file",
+           "RESOURCES", "HONEST", "WRONG", "TRAIN", "FEDAVG", "new_ext", "register_provider", "stored_file", "grant",
            "output_file", "default_output", "submit", "job", "slot_providers", "salt_of", "commit", "reveal", "next_block", "run_to",
            "free", "held", "heartbeat_all", "providers_pallet", "jobs_pallet"]
 
@@ -98,6 +99,13 @@ def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypte
     stored = declare(ext, owner, 3000, seed=seed, encrypted=encrypted)
     confirm_all(ext, stored)
     return stored.file_id
+
+
+def grant(ext: TestExternalities, file_id: bytes, owner: bytes, grantee: bytes) -> None:
+    """``owner`` grants ``grantee`` (its X25519 key registered first) read access to ``file_id``."""
+    ext.dispatch(Origin.signed(grantee), "StorageAccess", "register_key", key=bytes(32))
+    ext.dispatch(Origin.signed(owner), "StorageAccess", "grant", file_id=file_id, grantee=grantee,
+                 sealed_key=bytes(SEALED_KEY_LENGTH))
 
 
 def output_file(ext: TestExternalities, who: bytes, seed: int) -> bytes:

@@ -16,6 +16,7 @@ from compute_pallet.pallets.jobs import (
     HoldReason,
     InputNotActive,
     InputNotReadable,
+    InputsWithheld,
     InsufficientFunds,
     InvalidParams,
     JobAssigned,
@@ -34,9 +35,19 @@ from compute_pallet.pallets.jobs import (
     UnknownJob,
     UnknownKind,
 )
-from compute_pallet.pallets.providers import ProviderSlashed, ProviderStale, StillAssigned
 from compute_pallet.pallets.providers import HoldReason as ProviderHold
-from compute_pallet.pallets.types import JobStatus, LineageEntry, Resources, SlashReason, SlotStatus
+from compute_pallet.pallets.providers import (
+    ProviderSlashed,
+    ProviderStale,
+    StillAssigned,
+)
+from compute_pallet.pallets.types import (
+    JobStatus,
+    LineageEntry,
+    Resources,
+    SlashReason,
+    SlotStatus,
+)
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
@@ -55,6 +66,7 @@ from .mock import (
     commit,
     declare,
     free,
+    grant,
     heartbeat_all,
     held,
     job,
@@ -321,6 +333,59 @@ def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
         statuses = {slot.provider: slot.status for slot in job(ext, job_id).slots}
         assert statuses == {present: SlotStatus.Unjudged, absent: SlotStatus.NoShow}
         assert providers_pallet(ext).providers.get(present).stake == STAKE  # the one that worked keeps all
+
+
+@pytest.mark.parametrize("withholding", ["a private input never granted", "an input deleted"])
+def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(withholding):
+    """An honest provider cannot run a job whose input it may not read; the chain sees that, so at the commit
+    deadline such a slot is paid for the time it was held, and the job fails with the rest refunded."""
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE, encrypted=withholding.startswith("a private"))
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        granted, withheld = slot_providers(ext, job_id)
+        if withholding.startswith("a private"):
+            grant(ext, dataset, ALICE, granted)  # the granted one runs and commits; the other waits in vain
+            commit(ext, job_id, granted, HONEST)
+        else:
+            ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
+            granted, withheld = None, (granted, withheld)
+        everyone = (ALICE, *PROVIDERS[:3])
+        before = totals(ext, everyone)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+
+        record = job(ext, job_id)
+        unpaid = () if granted is None else (granted,)
+        paid_to = (withheld,) if granted is not None else withheld
+        assert record.status is JobStatus.Failed
+        assert {slot.provider: slot.status for slot in record.slots} == {
+            **{who: SlotStatus.InputsWithheld for who in paid_to}, **{who: SlotStatus.Unjudged for who in unpaid}}
+        for who in paid_to:
+            assert_has_event(ext, InputsWithheld(job_id, who, PRICE))
+        paid = PRICE * len(paid_to)
+        assert_has_event(ext, JobFailed(job_id, CAP * 3 - paid))
+        assert (record.paid, record.refunded, record.escrow) == (paid, CAP * 3 - paid, 0)
+        after = totals(ext, everyone)
+        assert after[ALICE] == before[ALICE] - paid and held(ext, HoldReason.JobEscrow, ALICE) == 0
+        for who in PROVIDERS[:3]:
+            assert after[who] == before[who] + (PRICE if who in paid_to else 0)  # nobody slashed
+            info = providers_pallet(ext).providers.get(who)
+            assert (info.no_shows, info.active_jobs, info.stake) == (0, 0, STAKE)
+        assert not any(isinstance(event, ProviderSlashed) for event in ext.events())
+
+
+def test_a_provider_that_could_read_its_inputs_and_did_not_commit_is_still_a_no_show():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE, encrypted=True)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        present, absent = slot_providers(ext, job_id)
+        for who in (present, absent):
+            grant(ext, dataset, ALICE, who)
+        commit(ext, job_id, present, HONEST)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+        assert_has_event(ext, ProviderSlashed(absent, job_id, STAKE // 20, SlashReason.NoShow))
+        assert job(ext, job_id).status is JobStatus.Committing  # replaced, as any no-show
 
 
 def test_an_unsettled_dispute_fails_the_job_without_slashing_anyone():

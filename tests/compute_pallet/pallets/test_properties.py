@@ -3,7 +3,8 @@
 - escrow is conserved: what jobs escrowed is exactly what they paid plus what they refunded, every account's
   balance moves by exactly what it was paid or slashed, and the issuance falls by exactly the slashed stake
   (burned: the runtime has no treasury), so paid + refunded + slashed-to-burn = escrowed + slashed stake;
-- an honest provider is never slashed (faulty providers fail independently: each lies with its own digest);
+- an honest provider is never slashed (faulty providers fail independently: each lies with its own digest),
+  even by a submitter that withholds the input (private and never granted, or deleted after submission);
 - a compute call that fails changes nothing, and no input makes one raise anything but a ``DispatchError``.
 """
 
@@ -12,13 +13,21 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compute_pallet.pallets.jobs import HoldReason, JobFailed, JobSubmitted, JobVerified, ProviderPaid
+from compute_pallet.pallets.jobs import (
+    HoldReason,
+    InputsWithheld,
+    JobFailed,
+    JobSubmitted,
+    JobVerified,
+    ProviderPaid,
+)
 from compute_pallet.pallets.providers import HoldReason as ProviderHold
 from compute_pallet.pallets.providers import ProviderSlashed
 from compute_pallet.pallets.types import JobStatus, Offer, Resources, SlotStatus
 from runtime.frame.pallet import DispatchError, Origin
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances
+from storage_node.pallets.file_bank import HoldReason as FileHold
 
 from .mock import (
     ALICE,
@@ -28,6 +37,7 @@ from .mock import (
     PROVIDERS,
     commit,
     free,
+    grant,
     heartbeat_all,
     held,
     job,
@@ -44,6 +54,9 @@ NO_AUDITS = {"FileBank": {"audit_period": 10**6}}
 BEHAVIOURS = ("honest", "wrong", "silent", "no_reveal")
 """What a provider does with each assignment: the right result, its own wrong one, nothing (not even
 heartbeats), or commit only."""
+INPUTS = ("public", "private, granted", "private, never granted", "deleted")
+"""The submitter's dataset: public, private and granted to every provider, private and granted to none, or
+public and deleted once the first job is submitted."""
 
 
 def digest_of(who: bytes, behaviour: str) -> bytes:
@@ -83,17 +96,21 @@ def play(ext, log: EventLog, job_id: int, behaviour: dict[bytes, str]) -> None:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(behaviours=st.lists(st.sampled_from(BEHAVIOURS), min_size=5, max_size=5),
-       jobs=st.lists(st.integers(1, 3), min_size=1, max_size=3))
-def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs):
+       jobs=st.lists(st.integers(1, 3), min_size=1, max_size=3), inputs=st.sampled_from(INPUTS))
+def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, inputs):
     ext = new_ext(providers=5, params=NO_AUDITS)
     with ext:
         behaviour = dict(zip(PROVIDERS, behaviours))
-        dataset = stored_file(ext, ALICE)
+        dataset = stored_file(ext, ALICE, encrypted=inputs.startswith("private"))
+        if inputs == "private, granted":
+            for who in PROVIDERS[:5]:
+                grant(ext, dataset, ALICE, who)
         balances = ext.pallet(Balances)
         accounts = (ALICE, *PROVIDERS[:5])
 
-        def total(who: bytes) -> int:
-            return free(ext, who) + held(ext, HoldReason.JobEscrow, who) + held(ext, ProviderHold.ProviderStake, who)
+        def total(who: bytes) -> int:  # the file's deposit too: deleting it releases that
+            return (free(ext, who) + held(ext, HoldReason.JobEscrow, who) + held(ext, ProviderHold.ProviderStake, who)
+                    + held(ext, FileHold.FileDeposit, who))
 
         before = {who: total(who) for who in accounts}
         issuance = balances.total_issuance.get()
@@ -102,11 +119,13 @@ def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs):
             try:
                 job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=redundancy)
             except DispatchError:
-                continue  # too few eligible providers left (the slashed fall below the least stake)
+                continue  # too few eligible providers left (the slashed below the least stake), or no input
+            if inputs == "deleted":
+                ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
             play(ext, log, job_id, behaviour)
         events = log.close()
         escrowed = sum(e.escrow for e in events if isinstance(e, JobSubmitted))
-        paid = {who: sum(e.amount for e in events if isinstance(e, ProviderPaid) and e.provider == who)
+        paid = {who: sum(e.amount for e in events if isinstance(e, (ProviderPaid, InputsWithheld)) and e.provider == who)
                 for who in accounts}
         slashed = {who: sum(e.amount for e in events if isinstance(e, ProviderSlashed) and e.provider == who)
                    for who in accounts}
