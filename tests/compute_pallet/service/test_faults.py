@@ -1,8 +1,9 @@
 """Misbehaving and crashing providers against a real chain: a wrong result is slashed, a copied reveal is
-refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid, and a
-slashed provider started again tops its stake back up.
+refused, a no-show is slashed and replaced, a provider killed mid-job resumes from its journal and is paid, a
+slashed provider started again tops its stake back up, and providers never granted a private input are paid, not
+slashed.
 
-About two minutes of waiting for phase deadlines (the suite runs files side by side). One market serves the
+About three minutes of waiting for phase deadlines (the suite runs files side by side). One market serves the
 module, in order: two honest providers (``//Storage0``, ``//Provider1``) and a third, ``//Provider2``, restarted with a
 different ``--fault`` for each scenario (staked at twice the minimum, so that its slashes leave it eligible).
 Every job asks for r = 3, so the draw names all three and the scenario does not depend on chance; a
@@ -23,7 +24,7 @@ from sdk.client import Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
 
-pytestmark = pytest.mark.long(1.9)  # minutes, about: started early (tests/conftest.py)
+pytestmark = pytest.mark.long(2.6)  # minutes, about: started early (tests/conftest.py)
 
 PARAMS = {"ComputeJobs": {"commit_period": 20, "reveal_period": 6}}
 JOB = b'{"epochs": 3, "hidden": [16]}'
@@ -131,3 +132,22 @@ def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
         restart_with(market, 2, None)
         assert client.query("ComputeProviders", "Providers", [provider.account]).stake == configured
     assert "stake topped up" in provider.log_tail()
+
+
+def test_providers_never_granted_a_private_input_are_paid_not_slashed(market, alice):
+    """The submitter (through the chain client, which grants nothing) withholds its private dataset: every
+    assigned provider is refused the download until its commit deadline, gives the job up, and the chain pays
+    it for the slot instead of slashing it; the job fails."""
+    private = alice.storage.upload(datasets.split("digits")[0], private=True)
+    job_id = submit_job(alice, "train", [private], JOB, redundancy=3)
+    assigned = [slot.provider for slot in alice.query("ComputeJobs", "Jobs", [job_id]).slots]
+    stakes = {who: alice.query("ComputeProviders", "Providers", [who]).stake for who in assigned}
+    job = wait_judged(alice, job_id)
+    assert job.status is JobStatus.Failed
+    assert [slot.status for slot in job.slots] == [SlotStatus.InputsWithheld] * 3
+    assert job.paid == sum(slot.price for slot in job.slots) and job.refunded == job.escrowed - job.paid
+    for who in assigned:
+        assert alice.query("ComputeProviders", "Providers", [who]).stake == stakes[who]
+    for provider in market.providers:  # each sees its deadline pass at its next retry, a second or so later
+        if provider.account in assigned:
+            wait_until(lambda p=provider: f"job {job_id}: gave up" in p.log_tail(), 60, "the provider gave up")
