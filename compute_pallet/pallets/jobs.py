@@ -26,14 +26,15 @@ kind, parent model). Without such a group (a disagreement, or too few reveals) a
 If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
-provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). Except when the chain
-shows the provider could not have run the job: a slot whose provider may not read every input at its commit
-deadline (an input deleted or lost since submission, or private and never granted to it) is
-``InputsWithheld``: paid its price from the escrow, for the slot it kept, and the job fails. An honest
-provider is never slashed for inputs its submitter withheld. In the commit phase it is
+provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). In the commit phase it is
 replaced at once by another provider while the deadline leaves a commit and a reveal phase, else the job
 fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
 if the reveals left cannot win, the dispute round is the replacement.
+
+**Withheld inputs.** A provider the chain shows could not have run the job is no no-show: a slot whose
+provider may not read every input at its commit deadline (an input deleted or lost since submission, or
+private and never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
+kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs.
 
 Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
 
