@@ -1,8 +1,9 @@
 """Appending a benchmark's figures to ``benchmarks/RESULTS.md``, in the one shape the entries share.
 
 An entry is a heading with the benchmark's name and the time, the machine (architecture, CPUs, kernel,
-Python, and how fast it ran a fixed workload just then) and who shares it, the command line the script ran with,
-the run's settings as ``- `` lines, then the figures. Scripts import it as a sibling (``python benchmarks/<script>.py`` puts this folder on the path).
+Python, and how fast it ran a fixed workload just then) and who shares it, the command line the script ran
+with, the run's settings as ``- `` lines, then the figures. Scripts import it as a sibling (``python
+benchmarks/<script>.py`` puts this folder on the path).
 """
 
 from __future__ import annotations
@@ -48,5 +49,6 @@ def record(title: str, setting: str, figures: str, *, notes: Sequence[str] = (),
     if command is None:
         command = " ".join([f"python benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
     with RESULTS.open("a") as out:
-        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n{_machine_line(setting)}"
-                  f"- command: `{command}`\n" + "".join(f"- {note}\n" for note in notes) + f"\n{figures}")
+        out.write(f"\n## {title} — {datetime.datetime.now().isoformat(timespec='seconds')}\n\n"
+                  f"{_machine_line(setting)}- command: `{command}`\n"
+                  + "".join(f"- {note}\n" for note in notes) + f"\n{figures}")

@@ -95,7 +95,8 @@ def _metrics(node: Node, network: NetworkService) -> Metrics:
                   lambda: node.tree.best.number - node.tree.finalized.number)
     metrics.gauge("cairn_peer_reputation", "Reputation of each remembered peer (0 is neutral)",
                   lambda: {(("peer_id", str(peer)),): value for peer, value in network.reputations().items()})
-    metrics.read_counter("python_gc_collections_total", "Collections of each generation of the cyclic garbage collector",
+    metrics.read_counter("python_gc_collections_total",
+                         "Collections of each generation of the cyclic garbage collector",
                          lambda: {(("generation", str(generation)),): stats["collections"]
                                   for generation, stats in enumerate(gc.get_stats())})
     metrics.gauge("python_gc_frozen_objects", "Objects left out of every collection (node.gc_policy.settle)",

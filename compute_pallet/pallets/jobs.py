@@ -556,7 +556,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             committing = job.status is JobStatus.Committing
             late = SlotStatus.Assigned if committing else SlotStatus.Committed
             overdue = [i for i, slot in enumerate(job.slots) if slot.status is late]
-            withheld = tuple(i for i in overdue if committing and not self._may_read_inputs(job, job.slots[i].provider))
+            withheld = () if not committing else tuple(
+                i for i in overdue if not self._may_read_inputs(job, job.slots[i].provider))
             job = self._drop(job_id, job, tuple(i for i in overdue if i not in withheld))
             if withheld:
                 job = self._fail(job_id, self._compensate(job_id, job, withheld))

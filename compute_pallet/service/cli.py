@@ -8,9 +8,10 @@ The provider registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, 
 with the hardware found (or the ``--cores`` / ``--memory-mib`` given; a GPU through CuPy with ``--gpu
 auto``), an offer for every job kind (``--price KIND=AMOUNT`` overrides one kind's price, in base units)
 and the stake given, then takes the jobs the chain assigns it. Jobs and their journal live under
-``--base-path``, with the public inputs downloaded (``<base-path>/input-cache``, at most ``--input-cache-mib``,
-least recently used dropped first: jobs that share a model or a dataset fetch it once); once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http":
-port}}``), as the other daemons do. ``--fault`` makes it misbehave on purpose (tests and demos). SIGINT or
+``--base-path``, with the public inputs downloaded (``<base-path>/input-cache``, at most
+``--input-cache-mib``, least recently used dropped first: jobs that share a model or a dataset fetch it
+once); once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http": port}}``), as
+the other daemons do. ``--fault`` makes it misbehave on purpose (tests and demos). SIGINT or
 SIGTERM stop it; a restarted provider resumes its jobs from the journal.
 """
 

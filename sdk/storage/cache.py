@@ -117,10 +117,11 @@ class PublicFileCache:
             return None
         try:
             intact = await anyio.to_thread.run_sync(_read_checked, entry, write)
+            problem = "does not match its digest"
         except _Unreadable as exc:
-            log.warning("cached file 0x%s unreadable (%s): fetching it again", file_id.hex(), exc.__cause__)
-            intact = False
+            intact, problem = False, f"is unreadable ({exc.__cause__})"
         if not intact:
+            log.warning("cached file 0x%s %s: fetching it again", file_id.hex(), problem)
             if self._entries.get(file_id) is entry:
                 self._drop(file_id)
             self.misses += 1
@@ -224,7 +225,6 @@ def _read_checked(entry: _Entry, write: Callable[[bytes], object]) -> bool:
         except OSError as exc:
             raise _Unreadable() from exc
         if digest.digest() != entry.digest:
-            log.warning("cached file %s does not match its digest: fetching it again", entry.path.name[:64])
             return False
         source.seek(0)
         while chunk := source.read(COPY_CHUNK):

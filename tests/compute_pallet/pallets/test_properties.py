@@ -125,8 +125,8 @@ def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, 
             play(ext, log, job_id, behaviour)
         events = log.close()
         escrowed = sum(e.escrow for e in events if isinstance(e, JobSubmitted))
-        paid = {who: sum(e.amount for e in events if isinstance(e, (ProviderPaid, InputsWithheld)) and e.provider == who)
-                for who in accounts}
+        payments = [e for e in events if isinstance(e, (ProviderPaid, InputsWithheld))]
+        paid = {who: sum(e.amount for e in payments if e.provider == who) for who in accounts}
         slashed = {who: sum(e.amount for e in events if isinstance(e, ProviderSlashed) and e.provider == who)
                    for who in accounts}
         refunded = sum(e.refunded for e in events if isinstance(e, (JobVerified, JobFailed)))
