@@ -84,7 +84,8 @@ CORE_API_VERSIONS = (
 
 
 class FileBankStorageInfo:
-    """The compute pallets' ``StorageInfo``, over FileBank and StorageAccess: files, readers, fragment holders."""
+    """The compute pallets' ``StorageInfo``, over FileBank and StorageAccess: files, readers, fragment holders,
+    and the pins that keep a file while a job or round reads it."""
 
     def __init__(self, files: FileBank, access: StorageAccess) -> None:
         self._files, self._access = files, access
@@ -98,7 +99,7 @@ class FileBankStorageInfo:
         info = self._files.files.get(file_id)
         if info is None:
             return None
-        return FileFacts(info.owner, info.status.readable, not info.encrypted)
+        return FileFacts(info.owner, info.status.readable, not info.encrypted, self._files.deleting.contains(file_id))
 
     def may_read(self, file_id: bytes, who: bytes) -> bool:
         """The owner, anyone for a file stored unencrypted (public), or a grantee of its sealed key."""
@@ -112,6 +113,12 @@ class FileBankStorageInfo:
             return frozenset()
         return frozenset(node for segment in range(min(info.segment_count, max_segments))
                          for node in self._files.placements.get(file_id, segment) or ())
+
+    def pin(self, file_id: bytes) -> None:
+        self._files.pin(file_id)
+
+    def unpin(self, file_id: bytes) -> None:
+        self._files.unpin(file_id)
 
 
 class BurnFees:
@@ -151,7 +158,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=114,
+    spec_version=115,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

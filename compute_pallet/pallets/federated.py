@@ -16,6 +16,9 @@ verified like any job, its escrow released from the task's funds) over the input
 
     [current global model, each delivered update (in storage order of the participants), validation set?]
 
+A delivered update is pinned in storage (``StorageInfo.pin``) until its round ends, then by the aggregation
+job until its verdict: its owner's deletion waits, so one participant cannot break the round for the rest.
+
 **Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
 model, and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
 (``reward_pool / rounds``) pro rata; mismatched or all-zero scores split it equally. A failed job leaves the
@@ -246,6 +249,10 @@ class FileNotActive(DispatchError):
     """A model, dataset or update file is not active yet (or is lost)."""
 
 
+class FileDeleting(DispatchError):
+    """The file's owner deleted it: it is kept only for the jobs and rounds already reading it."""
+
+
 class FileNotReadable(DispatchError):
     """The task's creator may not read the file (not its owner, not public, no grant)."""
 
@@ -360,7 +367,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     ERRORS = (UnknownFile, FileNotActive, FileNotReadable, BadRounds, BadParticipants, BadPeriods, StakeTooLow,
               RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
               TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
-              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams, FileNotPublic)
+              DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams, FileNotPublic,
+              FileDeleting)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
         Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
@@ -484,6 +492,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         facts = self._check_file(update, task.creator)
         if facts.owner != who:
             raise UpdateNotOwned()
+        # EFFECTS
+        self.config.storage.pin(update)
         self.updates.insert((task_id, round), who, Update(committed.commitment, update))
         self.deposit_event(UpdateDelivered(task_id, round, who, update))
 
@@ -524,7 +534,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         return contributors, files, missing
 
     def _end_round(self, task_id: int, task: Task, n: int) -> None:
-        """Slash the participants that did not deliver, and submit the round's aggregation job."""
+        """Slash the participants that did not deliver, and submit the round's aggregation job, which takes
+        over the pins of the delivered updates."""
         cfg = self.config
         contributors, files, missing = self._delivered(task_id, task.round)
         for who in missing:
@@ -533,15 +544,16 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             burned = amount - cfg.currency.slash_held(HoldReason.ParticipantStake, who, amount)
             self.members.insert(task_id, who, stake - burned)
             self.deposit_event(ParticipantSlashed(task_id, task.round, who, burned))
-        if files:
-            job_id = self._submit_aggregation(task, files, n)
-            if job_id is not None:
-                budget = cfg.market.escrow_for(task.price_cap, task.redundancy)
-                self.job_tasks.insert(job_id, (task_id, task.round))
-                self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
-                                                      funds=task.funds - budget))
-                self.deposit_event(RoundAggregating(task_id, task.round, job_id))
-                return
+        job_id = None if not files else self._submit_aggregation(task, files, n)
+        for file_id in files:  # the aggregation job, if any, pinned them in turn
+            cfg.storage.unpin(file_id)
+        if job_id is not None:
+            budget = cfg.market.escrow_for(task.price_cap, task.redundancy)
+            self.job_tasks.insert(job_id, (task_id, task.round))
+            self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
+                                                  funds=task.funds - budget))
+            self.deposit_event(RoundAggregating(task_id, task.round, job_id))
+            return
         self.deposit_event(RoundFailed(task_id, task.round))
         self._next_round(task_id, task, n)
 
@@ -558,7 +570,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                                  cfg.market.escrow_for(task.price_cap, task.redundancy))
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
                                            resources, task.price_cap, n + cfg.aggregation_deadline,
-                                           task.redundancy, parent=task.global_model, watched=True)
+                                           task.redundancy, parent=task.global_model, watched=True,
+                                           held=frozenset(files))
         except DispatchError:
             overlay.rollback_transaction()
             return None
@@ -627,6 +640,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise UnknownFile()
         if not facts.active:
             raise FileNotActive()
+        if facts.deleting:
+            raise FileDeleting()
         if not storage.may_read(file_id, reader):
             raise FileNotReadable()
         return facts

@@ -1,7 +1,8 @@
 """What the compute pallets need from the rest of the runtime, as ``Protocol``\\s (house rule 2).
 
 ``StorageInfo`` is what ComputeJobs and FederatedLearning ask of the storage network: does a file exist, is it
-active, may this account read it, which storage nodes hold its fragments. The runtime's composition satisfies
+active, may this account read it, which storage nodes hold its fragments; and to keep a file while a job or
+round reads it. The runtime's composition satisfies
 it with a small adapter over ``FileBank`` and ``StorageAccess`` (``runtime.cairn.FileBankStorageInfo``); the
 compute pallets never import the storage pallets.
 
@@ -29,6 +30,8 @@ class FileFacts:
     """Every fragment was confirmed and the file is readable (``Active`` or ``Degraded``)."""
     public: bool
     """Stored unencrypted: anyone may read it."""
+    deleting: bool = False
+    """Its owner deleted it while it was pinned: kept for the uses it has, it takes no new one."""
 
 
 class StorageInfo(Protocol):
@@ -39,6 +42,13 @@ class StorageInfo(Protocol):
 
     def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
         """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
+
+    def pin(self, file_id: bytes) -> None:
+        """Keep an active file while a job or round reads it: its owner's deletion waits for the matching
+        :meth:`unpin`."""
+
+    def unpin(self, file_id: bytes) -> None:
+        """End a use begun by :meth:`pin` (the file is deleted now if its owner deleted it meanwhile)."""
 
 
 class BlockHashes(Protocol):
@@ -58,9 +68,11 @@ class JobMarket(Protocol):
 
     def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
                    resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
-                   parent: bytes | None, watched: bool) -> int:
+                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> int:
         """Submit a job as ``submitter`` would (same checks, same ``DispatchError``\\s, nothing written on
-        error); a ``watched`` job's id is queued for :meth:`take_finished` once it is verified or failed."""
+        error); a ``watched`` job's id is queued for :meth:`take_finished` once it is verified or failed.
+        ``held``: inputs the caller keeps pinned, which the job may read even if their owner deleted them
+        since (the caller hands its use on to the job)."""
 
     def take_finished(self) -> tuple[int, ...]:
         """The watched jobs that ended since the last call."""

@@ -3,7 +3,8 @@
 **Submit.** A job names a kind (``compute_pallet.kinds.KIND_IDS``), input files, parameters (the kind's strict
 JSON, at most ``max_params_length`` bytes, refused unless the kind parses them), the resources one execution
 needs, a price cap per execution, a deadline and a redundancy r. Every input must exist, be active and be
-readable by the submitter (owner, public, or a grant), checked through ``StorageInfo``. The submitter's
+readable by the submitter (owner, public, or a grant), checked through ``StorageInfo``, and is pinned there
+until the job ends: its owner's deletion waits for the verdict. The submitter's
 escrow, ``price_cap`` × (r + ``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-
 executions. r providers are drawn from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the
 *eligible*: the kind offered at a price within the cap, the hardware fits, a fresh heartbeat, a free slot,
@@ -32,8 +33,8 @@ fails. In the reveal phase it is not replaced (the reveals made are public: a re
 if the reveals left cannot win, the dispute round is the replacement.
 
 **Withheld inputs.** A provider the chain shows could not have run the job is no no-show: a slot whose
-provider may not read every input at its commit deadline (an input deleted or lost since submission, or
-private and never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
+provider may not read every input at its commit deadline (an input lost since submission, or private and
+never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
 kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs.
 
 Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
@@ -321,6 +322,10 @@ class InputNotActive(DispatchError):
     """An input file is not active yet (or is lost)."""
 
 
+class InputDeleted(DispatchError):
+    """An input's owner deleted it: it is kept only for the jobs already reading it."""
+
+
 class InputNotReadable(DispatchError):
     """The submitter may not read an input file (not its owner, not public, no grant)."""
 
@@ -382,7 +387,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
               InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
               NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
-              TooManyScores, InvalidParams)
+              TooManyScores, InvalidParams, InputDeleted)
     CONSTANTS = tuple(Constant(name, U32, (lambda c, f=field: getattr(c, f)), doc) for name, field, doc in (
         ("MaxInputs", "max_inputs", "Input files per job at most."),
         ("MaxParamsLength", "max_params_length", "Bytes of a job's parameters at most."),
@@ -467,8 +472,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
                    resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
-                   parent: bytes | None, watched: bool) -> int:
-        """Check a job, hold its escrow, assign its first round; returns its id. Checks everything first."""
+                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> int:
+        """Check a job, hold its escrow, assign its first round; returns its id. Checks everything first.
+        ``held``: inputs the caller keeps pinned (see ``JobMarket.submit_job``)."""
         cfg = self.config
         n = self.block_number()
         if kind not in KIND_IDS.values():
@@ -494,6 +500,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise UnknownInput()
             if not facts.active:
                 raise InputNotActive()
+            if facts.deleting and file_id not in held:
+                raise InputDeleted()
             if not cfg.storage.may_read(file_id, submitter):
                 raise InputNotReadable()
         escrow = self.escrow_for(price_cap, redundancy)
@@ -508,6 +516,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             raise NotEnoughProviders()
         # EFFECTS
         cfg.currency.hold(HoldReason.JobEscrow, submitter, escrow)
+        for file_id in inputs:
+            cfg.storage.pin(file_id)
         self.next_job_id.put(job_id + 1)
         if watched:
             self.watched.insert(job_id, ())
@@ -709,7 +719,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             if not self.lineage.contains(file_id):
                 self.lineage.insert(file_id, entry)
         self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
-        self._notify(job_id)
+        self._ended(job_id, job)
         return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0], refunded=refunded)
 
     def _fail(self, job_id: int, job: Job) -> Job:
@@ -721,7 +731,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 job = job.with_slot(i, status=SlotStatus.Unjudged)
         refunded = self.config.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow)
         self.deposit_event(JobFailed(job_id, refunded))
-        self._notify(job_id)
+        self._ended(job_id, job)
         return job.with_(status=JobStatus.Failed, escrow=0, refunded=refunded)
 
     # --- helpers --------------------------------------------------------------------------------
@@ -749,7 +759,10 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     def _store(self, job_id: int, job: Job) -> None:
         self.jobs.insert(job_id, job)
 
-    def _notify(self, job_id: int) -> None:
+    def _ended(self, job_id: int, job: Job) -> None:
+        """After a verdict: the job's inputs are unpinned, and a watched job queued for ``take_finished``."""
+        for file_id in job.inputs:
+            self.config.storage.unpin(file_id)
         if self.watched.take(job_id) is not None:
             self.finished.put(self.finished.get() + (job_id,))
 

@@ -25,6 +25,11 @@ from runtime.weights import READ, US, WRITE
 __all__ = ["ComputeProvidersWeightInfo", "ComputeProvidersWeights", "ComputeJobsWeightInfo", "ComputeJobsWeights",
            "FederatedLearningWeightInfo", "FederatedLearningWeights"]
 
+UNPIN = 20 * US + 5 * READ + 6 * WRITE
+"""Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
+it meanwhile (the file, its owner's index, the deposit's hold, the reaping queue, an event)."""
+
+
 class ComputeProvidersWeightInfo(Protocol):
     def register(self) -> Weight: ...
     def update(self) -> Weight: ...
@@ -74,11 +79,11 @@ class ComputeJobsWeights:
         return self.max_providers * (READ + 3 * US)
 
     def _verdict(self) -> int:
-        # each slot: a provider record read and written, a balance move, an event
-        return self.max_slots * (30 * US + 3 * READ + 4 * WRITE)
+        # each slot: a provider record read and written, a balance move, an event; each input unpinned
+        return self.max_slots * (30 * US + 3 * READ + 4 * WRITE) + self.max_inputs * UNPIN
 
     def submit(self, inputs: int, redundancy: int) -> Weight:
-        per_input = 10 * US + 6 * READ  # file, grants, up to four segments' placements
+        per_input = 15 * US + 8 * READ + WRITE  # file, grants, up to four segments' placements; its pin
         return Weight(500 * US + 6 * READ + 8 * WRITE + inputs * per_input + redundancy * (20 * US + 2 * WRITE)
                       + self._assignment(), 800 + 32 * inputs)
 
@@ -121,8 +126,9 @@ class FederatedLearningWeights:
         return Weight(160 * US + 3 * READ + 2 * WRITE, 300)
 
     def deliver_update(self) -> Weight:
-        return Weight(120 * US + 6 * READ + 2 * WRITE, 400)
+        return Weight(125 * US + 8 * READ + 3 * WRITE, 400)  # and the update's pin
 
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
-        per_round = 100 * US + 4 * READ + 6 * WRITE + self.max_participants * (30 * US + 3 * READ + 3 * WRITE)
+        per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
+        per_round = 100 * US + 4 * READ + 6 * WRITE + self.max_participants * per_member
         return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + self.submit_job.ref_time * round_ends, 0)

@@ -28,6 +28,13 @@ any k fragments from the others, rebuilds the lost one, checks it against the ro
 size out of the slashed stake. An order not completed by its deadline goes to another node. Exits and forced
 exits order every fragment of the leaving node repaired.
 
+**Deletion.** ``delete`` gives the owner its deposit back and the nodes drop the fragments (``FileDeleted``),
+unless the file is in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
+compute job its inputs, a federated round its delivered updates) and :meth:`FileBank.unpin` it after. The
+owner's deletion of a pinned file waits for its last use to end (``FileDeletionDeferred``); meanwhile the
+file is readable as before but takes no new use. A use is bounded by its job's or round's deadline, so the
+wait is too.
+
 **Health.** ``Confirmed`` marks the fragments that are stored and not awaiting repair. Once active, a file is
 ``Active`` while all are, ``Degraded`` while every segment keeps at least k, ``Lost`` while one has fewer.
 
@@ -264,6 +271,14 @@ class FileDeleted:
 
 
 @dataclass(frozen=True)
+class FileDeletionDeferred:
+    """The owner deleted the file while ``uses`` runs read it: it is deleted when the last of them ends."""
+
+    file_id: FileId
+    uses: Annotated[int, U32, "u32"]
+
+
+@dataclass(frozen=True)
 class Challenged:
     """``node`` must prove ``chunk_indices`` of one of its fragments by block ``deadline``."""
 
@@ -424,6 +439,10 @@ class AlreadyHoldsSegment(DispatchError):
     """The repairer already holds another fragment of this segment."""
 
 
+class DeletionPending(DispatchError):
+    """The file is already to be deleted once its last use ends."""
+
+
 # --- placement over one block's view of the nodes --------------------------------------------------
 
 
@@ -467,12 +486,12 @@ class FileBank(Pallet[FileBankConfig]):
     CRATE = "pallet_file_bank"
     HOLD_REASONS = HoldReason
     EVENTS = (FileDeclared, FragmentsAssigned, FileActivated, FileStatusChanged, FragmentReassigned, FileDeleted,
-              Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted)
+              FileDeletionDeferred, Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted)
     ERRORS = (BadManifest, NotFileOwner, FileExists, UnknownFile, WrongSegmentSize, WrongChunkSize, TooManyFragments,
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
               ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
-              AlreadyHoldsSegment)
+              AlreadyHoldsSegment, DeletionPending)
     CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
         ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
         ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
@@ -509,6 +528,8 @@ class FileBank(Pallet[FileBankConfig]):
     exits = StorageMap(ACCOUNT_ID, U32, docs="Leaving nodes, with how many of their fragments are still to order repaired.")
     reaping = StorageMap(H256, Tuple(FileInfo.SCALE, U32),  # type: ignore[attr-defined]
                          docs="Deleted files whose fragments are being unindexed, with the segments left.")
+    pins = StorageMap(H256, U32, default=0, docs="Files in use by other pallets' runs, with how many uses.")
+    deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
     challenge_expiries = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
                                     docs="Challenges whose deadline passed by each block.")
     confirm_expiries = StorageMap(U32, Vec(Tuple(H256, U32)), hasher=Hasher.Twox64Concat, default=(),
@@ -604,17 +625,21 @@ class FileBank(Pallet[FileBankConfig]):
 
     @call(2, weight=lambda w, file_id: w.delete())
     def delete(self, origin: Origin, file_id: FileId) -> None:
-        """Delete a file (owner only): its deposit is released; nodes drop its fragments."""
+        """Delete a file (owner only): its deposit is released; nodes drop its fragments. A file in use is
+        deleted when its last use ends."""
         who = ensure_signed(origin)
         info = self._file(file_id)
         if info.owner != who:
             raise NotFileOwner()
-        self.files.remove(file_id)
-        self.files_of.remove(who, file_id)
-        self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
-        if info.segment_count:
-            self.reaping.insert(file_id, (info, info.segment_count))
-        self.deposit_event(FileDeleted(file_id))
+        if self.deleting.contains(file_id):
+            raise DeletionPending()
+        uses = self.pins.get(file_id)
+        # EFFECTS
+        if uses:
+            self.deleting.insert(file_id, ())
+            self.deposit_event(FileDeletionDeferred(file_id, uses))
+        else:
+            self._remove(file_id, info)
 
     @call(3, weight=lambda w, challenge_id, proofs: w.submit_proof(len(proofs)))
     def submit_proof(self, origin: Origin, challenge_id: ChallengeId, proofs: Proofs) -> None:
@@ -686,6 +711,23 @@ class FileBank(Pallet[FileBankConfig]):
         self.config.nodes.record_repair(who)
         self.deposit_event(RepairCompleted(file_id, segment, fragment, who, reward))
         self._store_file(file_id, info)
+
+    # --- uses by other pallets ------------------------------------------------------------------
+
+    def pin(self, file_id: bytes) -> None:
+        """Keep the file until a matching :meth:`unpin` (its owner's deletion waits). Only for a file that
+        exists and is not ``deleting`` (a deleting file takes no new use)."""
+        self.pins.insert(file_id, self.pins.get(file_id) + 1)
+
+    def unpin(self, file_id: bytes) -> None:
+        """End one use of the file; the last use of a file its owner deleted deletes it."""
+        uses = self.pins.get(file_id)
+        if uses > 1:
+            self.pins.insert(file_id, uses - 1)
+            return
+        self.pins.remove(file_id)
+        if self.deleting.take(file_id) is not None:
+            self._remove(file_id, self._file(file_id))
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -859,6 +901,16 @@ class FileBank(Pallet[FileBankConfig]):
         return used
 
     # --- deleted files --------------------------------------------------------------------------
+
+    def _remove(self, file_id: bytes, info: FileInfo) -> None:
+        """Delete the file now: its deposit back to its owner, its fragments unindexed by :meth:`_reap`."""
+        who = info.owner
+        self.files.remove(file_id)
+        self.files_of.remove(who, file_id)
+        self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
+        if info.segment_count:
+            self.reaping.insert(file_id, (info, info.segment_count))
+        self.deposit_event(FileDeleted(file_id))
 
     def _reap(self, budget: int) -> int:
         """Unindex up to ~``budget`` fragments of deleted files; returns how many."""

@@ -70,7 +70,7 @@ class FileBankWeights:
         return Weight(30 * US + 2 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
 
     def delete(self) -> Weight:
-        return Weight(40 * US + 3 * READ + 6 * WRITE, 500)
+        return Weight(40 * US + 5 * READ + 6 * WRITE, 500)  # and whether the file is in use
 
     def submit_proof(self, proofs: int) -> Weight:
         # the challenge, the file, its segment root, the node's record; a pass pays and writes the record

@@ -14,6 +14,7 @@ from compute_pallet.pallets.federated import (
     CommitmentMismatch,
     ContributorRewarded,
     FederatedLearning,
+    FileDeleting,
     FileNotPublic,
     FileNotReadable,
     HoldReason,
@@ -40,6 +41,7 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
+from storage_node.pallets.file_bank import FileBank, FileDeleted
 
 from .mock import (
     ALICE,
@@ -207,6 +209,34 @@ def test_a_round_whose_aggregation_fails_keeps_the_global_model_and_pays_nothing
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))  # nobody commits
         assert TaskFinished(task_id, base, POOL) in seen and JobFailed(job_id, CAP * 3) in seen
         assert free(ext, BOB) == before + STAKE and held(ext, HoldReason.TaskFunds, ALICE) == 0
+
+
+def test_an_update_deleted_after_delivery_is_aggregated_and_deleted_after_the_verdict():
+    """A delivered update is pinned until its round's aggregation job ends: its owner's deletion waits, so one
+    participant cannot break the round for the others; a deleting file is no new update or task input."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        update = stored_file(ext, BOB, seed=5)
+        commit_update(ext, task_id, 0, BOB, update)
+        deliver(ext, task_id, 0, BOB, update)
+        files = ext.pallet(FileBank)
+        ext.dispatch(Origin.signed(BOB), "FileBank", "delete", file_id=update)
+        assert files.deleting.contains(update) and files.files.contains(update)
+        assert_noop(ext, FileDeleting, create, ext, base=update, validation=None)
+
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        assert job(ext, job_id).inputs == (base, update) and files.pins.get(update) == 1  # the job's own
+        model = output_file(ext, slot_providers(ext, job_id)[0], 700)
+        aggregate(ext, job_id, (1,), model)
+        assert job(ext, job_id).status is JobStatus.Verified
+        assert FileDeleted(update) in ext.events() and not files.files.contains(update)
+        assert not files.pins.contains(update) and not files.deleting.contains(update)
+        until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert fl(ext).tasks.get(task_id).global_model == model
 
 
 def test_create_task_refuses_bad_tasks_with_nothing_held():

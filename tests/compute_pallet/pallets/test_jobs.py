@@ -14,6 +14,7 @@ from compute_pallet.pallets.jobs import (
     CommitmentMismatch,
     DisputeOpened,
     HoldReason,
+    InputDeleted,
     InputNotActive,
     InputNotReadable,
     InputsWithheld,
@@ -52,7 +53,8 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
-from storage_node.pallets.file_bank import FileBank
+from storage_node.pallets.file_bank import DeletionPending, FileBank, FileDeleted, FileDeletionDeferred
+from storage_node.pallets.file_bank import HoldReason as FileHold
 
 from .mock import (
     ALICE,
@@ -187,6 +189,49 @@ def test_inputs_must_be_active_and_readable_by_the_submitter():
         assert_noop(ext, InputNotReadable, submit, ext, BOB, inputs=(public, private))
         submit(ext, BOB, inputs=(public,))  # a public file anyone may use
         submit(ext, ALICE, inputs=(private,))  # the owner may use its own private file
+
+
+def delete(ext, file_id: bytes, owner: bytes = ALICE) -> None:
+    ext.dispatch(Origin.signed(owner), "FileBank", "delete", file_id=file_id)
+
+
+def test_an_input_deleted_while_jobs_read_it_is_kept_until_the_last_verdict():
+    """A job pins its inputs: their owner's deletion waits for the verdict (a verified job here, a failed one
+    below), and no new job may use the file meanwhile."""
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        files = ext.pallet(FileBank)
+        deposit = files.files.get(dataset).deposit
+        first = submit(ext, ALICE, inputs=(dataset,))
+        second = submit(ext, BOB, inputs=(dataset, dataset), redundancy=1)  # a file twice is two uses
+        delete(ext, dataset)
+        assert_has_event(ext, FileDeletionDeferred(dataset, 3))
+        assert files.files.contains(dataset) and held(ext, FileHold.FileDeposit, ALICE) == deposit
+        assert_noop(ext, InputDeleted, submit, ext, BOB, inputs=(dataset,))
+        assert_noop(ext, DeletionPending, delete, ext, dataset)
+
+        run_job(ext, first)
+        assert job(ext, first).status is JobStatus.Verified
+        assert files.files.contains(dataset) and files.pins.get(dataset) == 2  # the second job still reads it
+        for _ in range(job(ext, second).deadline):  # nobody commits: no-shows replaced, then the job fails
+            if job(ext, second).status is JobStatus.Failed:
+                break
+            next_block(ext)
+        assert job(ext, second).status is JobStatus.Failed
+        assert_has_event(ext, FileDeleted(dataset))  # in the block of the verdict
+        assert not files.files.contains(dataset) and not files.pins.contains(dataset)
+        assert not files.deleting.contains(dataset) and held(ext, FileHold.FileDeposit, ALICE) == 0
+
+
+def test_a_file_no_live_job_reads_is_deleted_at_once():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        run_job(ext, submit(ext, ALICE, inputs=(dataset,)))  # its pin ended with the verdict
+        delete(ext, dataset)
+        assert_has_event(ext, FileDeleted(dataset))
+        assert not ext.pallet(FileBank).files.contains(dataset)
 
 
 def test_a_submitter_who_cannot_pay_is_refused():
@@ -335,20 +380,20 @@ def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
         assert providers_pallet(ext).providers.get(present).stake == STAKE  # the one that worked keeps all
 
 
-@pytest.mark.parametrize("withholding", ["a private input never granted", "an input deleted"])
-def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(withholding):
-    """An honest provider cannot run a job whose input it may not read; the chain sees that, so at the commit
-    deadline such a slot is paid for the time it was held, and the job fails with the rest refunded."""
+@pytest.mark.parametrize("granted_to_one", [True, False])
+def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(granted_to_one):
+    """An honest provider cannot run a job whose private input was never granted to it; the chain sees that,
+    so at the commit deadline such a slot is paid for the time it was held, and the job fails with the rest
+    refunded."""
     ext = new_ext(providers=3)
     with ext:
-        dataset = stored_file(ext, ALICE, encrypted=withholding.startswith("a private"))
+        dataset = stored_file(ext, ALICE, encrypted=True)
         job_id = submit(ext, ALICE, inputs=(dataset,))
         granted, withheld = slot_providers(ext, job_id)
-        if withholding.startswith("a private"):
+        if granted_to_one:
             grant(ext, dataset, ALICE, granted)  # the granted one runs and commits; the other waits in vain
             commit(ext, job_id, granted, HONEST)
         else:
-            ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
             granted, withheld = None, (granted, withheld)
         everyone = (ALICE, *PROVIDERS[:3])
         before = totals(ext, everyone)

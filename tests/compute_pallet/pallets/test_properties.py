@@ -4,7 +4,8 @@
   balance moves by exactly what it was paid or slashed, and the issuance falls by exactly the slashed stake
   (burned: the runtime has no treasury), so paid + refunded + slashed-to-burn = escrowed + slashed stake;
 - an honest provider is never slashed (faulty providers fail independently: each lies with its own digest),
-  even by a submitter that withholds the input (private and never granted, or deleted after submission);
+  even by a submitter that withholds the input (private and never granted) or deletes it after submission
+  (its deletion waits for the job);
 - a compute call that fails changes nothing, and no input makes one raise anything but a ``DispatchError``.
 """
 
@@ -56,7 +57,7 @@ BEHAVIOURS = ("honest", "wrong", "silent", "no_reveal")
 heartbeats), or commit only."""
 INPUTS = ("public", "private, granted", "private, never granted", "deleted")
 """The submitter's dataset: public, private and granted to every provider, private and granted to none, or
-public and deleted once the first job is submitted."""
+public and deleted once the first job is submitted (deleted when that job ends; later jobs are refused)."""
 
 
 def digest_of(who: bytes, behaviour: str) -> bytes:

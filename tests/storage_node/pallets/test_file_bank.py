@@ -20,10 +20,12 @@ from storage_node.pallets.file_bank import (
     BadManifest,
     ChallengeExpired,
     Challenged,
+    DeletionPending,
     DuplicateFragment,
     FileActivated,
     FileBank,
     FileDeclared,
+    FileDeletionDeferred,
     FileDeleted,
     FileExists,
     FileStatusChanged,
@@ -475,3 +477,39 @@ def test_delete_returns_the_deposit_and_reaps_the_fragments():
         assert all(bank(ext).fragment_count.get(node) == 0 for node in NODES[:6])
         assert bank(ext).placements.get(stored.file_id, 0) is None
         assert bank(ext).reaping.get(stored.file_id) is None
+
+
+def test_a_pinned_file_is_deleted_at_its_last_unpin_and_takes_no_new_use_meanwhile():
+    """Other pallets pin a file while their runs read it (a compute job's inputs): the owner's deletion waits."""
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        files, file_id = bank(ext), stored.file_id
+        deposit = files.files.get(file_id).deposit
+        files.pin(file_id)
+        files.pin(file_id)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=file_id)
+        assert_last_event(ext, FileDeletionDeferred(file_id, 2))
+        assert files.files.contains(file_id) and held(ext, HoldReason.FileDeposit, ALICE) == deposit
+        assert files.deleting.contains(file_id)
+        assert_noop(ext, DeletionPending, ext.dispatch, Origin.signed(ALICE), "FileBank", "delete", file_id=file_id)
+
+        files.unpin(file_id)
+        assert files.files.contains(file_id) and files.pins.get(file_id) == 1
+        before = free(ext, ALICE)
+        files.unpin(file_id)
+        assert_last_event(ext, FileDeleted(file_id))
+        assert free(ext, ALICE) == before + deposit and not files.files.contains(file_id)
+        assert not files.pins.contains(file_id) and not files.deleting.contains(file_id)
+        next_block(ext)
+        assert all(files.fragment_count.get(node) == 0 for node in NODES[:6])  # reaped as after any delete
+
+
+def test_unpinning_a_file_nobody_deleted_only_ends_the_use():
+    ext = new_ext(nodes=6)
+    with ext:
+        file_id = active_file(ext).file_id
+        bank(ext).pin(file_id)
+        bank(ext).unpin(file_id)
+        assert bank(ext).files.contains(file_id) and not bank(ext).pins.contains(file_id)
+        assert not bank(ext).deleting.contains(file_id)
