@@ -14,6 +14,7 @@ from sdk.compute.errors import (
     BadInputs,
     BadRedundancy,
     ComputeError,
+    InputDeleted,
     InputNotActive,
     InputNotPublic,
     InputNotReadable,
@@ -52,6 +53,6 @@ __all__ = [
     "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Lineage", "LineageNode", "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
-    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputNotPublic", "InputNotReadable", "InsufficientFunds",
+    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic", "InputNotReadable", "InsufficientFunds",
     "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout",
 ]

@@ -13,6 +13,7 @@ client caught it before submitting or the chain refused the call.
         │   ├── BadInputs, BadRedundancy, BadDeadline   out of the chain's bounds
         │   ├── UnknownInput (LookupError)    an input / model / dataset file does not exist
         │   ├── InputNotActive                it is not active (yet, or any more)
+        │   │   └── InputDeleted              its owner deleted it (kept only for the runs reading it)
         │   ├── InputNotReadable (PermissionError)  the submitter (task creator) may not read it
         │   ├── InsufficientFunds             the escrow, task funds or stake cannot be held
         │   ├── NotEnoughProviders            fewer eligible providers than the redundancy
@@ -33,7 +34,7 @@ from sdk.chain.types import DispatchFailure
 from sdk.storage.errors import NoSigner
 
 __all__ = ["ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs", "BadRedundancy",
-           "BadDeadline", "UnknownInput", "InputNotActive", "InputNotReadable", "InputNotPublic", "InsufficientFunds",
+           "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotReadable", "InputNotPublic", "InsufficientFunds",
            "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout", "refusal"]
 
 
@@ -82,6 +83,11 @@ class UnknownInput(Refused, LookupError):
 
 class InputNotActive(Refused):
     """An input file is not active: still being stored, or lost."""
+
+
+class InputDeleted(InputNotActive):
+    """An input's owner deleted it while jobs or federated rounds were reading it: it is kept for those until
+    they end, and takes no new one."""
 
 
 class InputNotReadable(Refused, PermissionError):
@@ -135,6 +141,8 @@ _BY_NAME: dict[str, type[Refused]] = {
     "UnknownFile": UnknownInput,
     "InputNotActive": InputNotActive,
     "FileNotActive": InputNotActive,
+    "InputDeleted": InputDeleted,
+    "FileDeleting": InputDeleted,
     "InputNotReadable": InputNotReadable,
     "FileNotReadable": InputNotReadable,
     "FileNotPublic": InputNotPublic,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ExtrinsicReceipt
-from sdk.compute.errors import InputNotActive, InputNotReadable, UnknownInput, refusal
+from sdk.compute.errors import InputDeleted, InputNotActive, InputNotReadable, UnknownInput, refusal
 from sdk.storage.ledger import Ledger
 
 if TYPE_CHECKING:  # the pallets' record types
@@ -61,7 +61,7 @@ class Market:
     async def readable_sizes(self, files: Sequence[bytes], reader: bytes) -> list[int]:
         """Each file's size; the refusal the chain would give a job or task naming a file that does not exist,
         is not readable on the network (pending, or lost: a degraded file still has k fragments of every
-        segment, and the chain takes it), or that ``reader`` may not read (private, not its own, no grant)."""
+        segment, and the chain takes it), that its owner deleted, or that ``reader`` may not read (private, not its own, no grant)."""
         sizes = []
         for file_id in files:
             info = await self.chain.query("FileBank", "Files", [file_id])
@@ -69,6 +69,8 @@ class Market:
                 raise UnknownInput(f"no file 0x{file_id.hex()} on chain")
             if not info.status.readable:  # as the chain's StorageInfo judges it
                 raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active or Degraded")
+            if await self.chain.query("FileBank", "Deleting", [file_id]) is not None:
+                raise InputDeleted(f"file 0x{file_id.hex()} was deleted by its owner (kept for the jobs reading it)")
             if info.encrypted and info.owner != reader and await self.ledger.sealed_key(file_id, reader) is None:
                 raise InputNotReadable(f"file 0x{file_id.hex()} is private and 0x{reader.hex()} holds no grant")
             sizes.append(info.size)

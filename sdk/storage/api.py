@@ -100,9 +100,11 @@ class StorageApi:
                     segment, fragment, account, None if node is None else endpoint(node),
                     fragment < len(flags) and bool(flags[fragment]), None if node is None else node.status.name,
                     (segment, fragment) in repairs))
+        uses = await self.ledger.chain.query("FileBank", "Pins", [stored.file_id])
+        deleting = await self.ledger.chain.query("FileBank", "Deleting", [stored.file_id]) is not None
         return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
                            info.segment_size, info.chunk_size, info.segment_count, info.declared_at, info.deposit,
-                           tuple(fragments))
+                           uses, deleting, tuple(fragments))
 
     async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
         """The files ``owner`` (the signer when ``None``) has stored."""
@@ -114,9 +116,13 @@ class StorageApi:
                 found.append(FileSummary(file_id, info.size, info.encrypted, info.status.name))
         return found
 
-    async def delete(self, file_id: FileId | str) -> None:
-        """Delete one of the signer's files: nodes drop its fragments, the deposit comes back."""
-        await self.ledger.submit([("FileBank", "delete", {"file_id": parse_file_id(file_id)})])
+    async def delete(self, file_id: FileId | str) -> int:
+        """Delete one of the signer's files: nodes drop its fragments, the deposit comes back. A file that jobs
+        or federated rounds are reading goes when the last of them ends: returns how many uses it waits for
+        (0: deleted now)."""
+        receipt, = await self.ledger.submit([("FileBank", "delete", {"file_id": parse_file_id(file_id)})])
+        return next((event.attributes["uses"] for event in receipt.triggered_events
+                     if event.pallet == "FileBank" and event.name == "FileDeletionDeferred"), 0)
 
     # --- access --------------------------------------------------------------------------------------
 

@@ -116,6 +116,9 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
                   f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
+    if details.uses or details.deleting:
+        console.print(f"in use by {details.uses} job(s) or round(s)"
+                      + ("; deleted by its owner: goes when the last use ends" if details.deleting else ""))
     table = Table("segment", "fragment", "node", "endpoint", "confirmed", "node status", "health")
     for f in details.fragments:
         table.add_row(str(f.segment), str(f.fragment), "0x" + f.node.hex()[:16] + "…", f.endpoint or "-",
@@ -185,6 +188,9 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
 @click.argument("file_id")
 @chain_options
 def delete(rpc: str, key: str, file_id: str) -> None:
-    """Delete FILE_ID (its owner only): nodes drop it, the deposit comes back."""
+    """Delete FILE_ID (its owner only): nodes drop it, the deposit comes back; a file jobs are reading goes
+    when the last of them ends."""
     with user_client(rpc, key) as client:
-        client.storage.delete(file_id)
+        uses = client.storage.delete(file_id)
+    if uses:
+        click.echo(f"in use by {uses} job(s) or round(s): deleted when the last of them ends")

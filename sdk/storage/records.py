@@ -77,6 +77,10 @@ class FileDetails(Record):
     segment_count: int
     declared_at: int
     deposit: int
+    uses: int
+    """Jobs and federated rounds reading the file now: its deletion waits for them."""
+    deleting: bool
+    """Its owner deleted it while in use: it goes when the last use ends, and takes no new one."""
     fragments: tuple[FragmentHealth, ...]
 
 

@@ -25,11 +25,13 @@ from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
 from sdk.cli import main
 from sdk.client import AsyncClient
+from sdk.storage import FileNotFound
 from sdk.compute import (
     AbsurdResources,
     BadDeadline,
     BadInputs,
     BadRedundancy,
+    InputDeleted,
     InputNotPublic,
     InputNotReadable,
     InsufficientFunds,
@@ -273,6 +275,29 @@ async def test_wait_grants_a_late_provider_and_result_refuses_outputs_not_run(al
     with pytest.raises(ResultMismatch):
         await alice.compute.result(job, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+async def test_a_dataset_deleted_while_a_job_reads_it_goes_when_the_job_ends(alice, market, shared):
+    """The owner deletes a job's input mid-job: the chain keeps it for the job (the providers still read it),
+    ``info`` and ``cairn storage info`` say it is in use and going, no new job may name it, and it is gone once
+    the job is verified."""
+    train_part, _ = datasets.split("wine")
+    with anyio.fail_after(WAIT_S):
+        dataset = await alice.storage.upload(train_part, private=False)
+        job = await alice.compute.submit("train", [dataset], TRAIN)
+        assert await alice.storage.delete(dataset) == 1
+        details = await alice.storage.info(dataset)
+        assert (details.uses, details.deleting) == (1, True)
+        shown = " ".join((await cli(market, "storage", "info", "0x" + dataset.hex())).split())  # as wrapped
+        assert "in use by 1 job(s) or round(s); deleted by its owner: goes when the last use ends" in shown
+        with pytest.raises(InputDeleted):
+            await alice.compute.submit("train", [dataset], TRAIN)
+        async with anyio.create_task_group() as group:
+            group.start_soon(play, market.url, job)
+            status = await alice.compute.wait(job, timeout=WAIT_S)
+    assert status.state == "Verified"
+    with pytest.raises(FileNotFound):
+        await alice.storage.info(dataset)
 
 
 async def cli(market: Market, *args: str) -> str:

@@ -269,6 +269,7 @@ def test_cli_output_shapes(network, tmp_path):
 
     info = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)
     assert (info["file_id"], info["status"], info["size"], info["encrypted"]) == (file_id, "Active", len(data), False)
+    assert (info["uses"], info["deleting"]) == (0, False)
     assert {"segment", "fragment", "node", "endpoint", "confirmed", "node_status", "repairing"} <= set(info["fragments"][0])
     listed = json.loads(runner.invoke(main, ["storage", "ls", "--json", *chain]).stdout)
     assert file_id in [f["file_id"] for f in listed]
@@ -279,6 +280,10 @@ def test_cli_output_shapes(network, tmp_path):
 
     refused = runner.invoke(main, ["storage", "grant", file_id, Keypair.from_uri("//Eve").ss58_address(), *chain])
     assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
+    deleted = runner.invoke(main, ["storage", "delete", file_id, *chain])  # in use by nothing: gone at once
+    assert deleted.exit_code == 0 and deleted.stdout == "", deleted.output
+    gone = runner.invoke(main, ["storage", "info", file_id, *chain])
+    assert gone.exit_code == 1 and "FileNotFound" in gone.stderr, gone.output
     bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
 
