@@ -16,8 +16,9 @@ verified like any job, its escrow released from the task's funds) over the input
 
     [current global model, each delivered update (in storage order of the participants), validation set?]
 
-A delivered update is pinned in storage (``StorageInfo.pin``) until its round ends, then by the aggregation
-job until its verdict: its owner's deletion waits, so one participant cannot break the round for the rest.
+Files a task reads are pinned in storage (``StorageInfo.pin``), so that their owners' deletions wait and no
+one can break the task for the rest: the current global model and the validation set while the task runs, a
+delivered update until its round ends (then by the aggregation job until its verdict).
 
 **Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
 model, and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
@@ -404,7 +405,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         each holding ``stake``; hold ``reward_pool`` plus every round's aggregation escrow."""
         creator = ensure_signed(origin)
         cfg = self.config
-        for file_id in (base_model,) if validation is None else (base_model, validation):
+        for file_id in _task_files(base_model, validation):
             if not self._check_file(file_id, creator).public:
                 raise FileNotPublic()
         if not 0 < rounds <= cfg.max_rounds:
@@ -431,6 +432,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         task_id = self.next_task_id.get()
         n = self.block_number()
         cfg.currency.hold(HoldReason.TaskFunds, creator, funds)
+        for file_id in _task_files(base_model, validation):
+            cfg.storage.pin(file_id)
         self.next_task_id.put(task_id + 1)
         task = Task(creator, base_model, base_model, rounds, 0, tuple(participants), stake, commit_period,
                     deliver_period, n, reward_pool // rounds, validation, price_cap, redundancy, aggregation_params,
@@ -535,7 +538,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
 
     def _end_round(self, task_id: int, task: Task, n: int) -> None:
         """Slash the participants that did not deliver, and submit the round's aggregation job, which takes
-        over the pins of the delivered updates."""
+        over the pins of the delivered updates (the task keeps its own on the model and validation set)."""
         cfg = self.config
         contributors, files, missing = self._delivered(task_id, task.round)
         for who in missing:
@@ -571,7 +574,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
                                            resources, task.price_cap, n + cfg.aggregation_deadline,
                                            task.redundancy, parent=task.global_model, watched=True,
-                                           held=frozenset(files))
+                                           held=frozenset(inputs))
         except DispatchError:
             overlay.rollback_transaction()
             return None
@@ -603,6 +606,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                                                             job_id, tuple(scores), model, rewards))
         self.model_rounds.insert(model, (task_id, task.round))
         self.deposit_event(RoundAggregated(task_id, task.round, job_id, model))
+        cfg.storage.pin(model)
+        cfg.storage.unpin(task.global_model)
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
 
     def _next_round(self, task_id: int, task: Task, n: int) -> None:
@@ -614,6 +619,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         for who, stake in list(self.members.iter_prefix(task_id)):
             cfg.currency.release(HoldReason.ParticipantStake, who, stake, best_effort=True)
         self.members.clear_prefix(task_id)
+        for file_id in _task_files(task.global_model, task.validation):
+            cfg.storage.unpin(file_id)
         self.tasks.insert(task_id, task.with_(status=TaskStatus.Finished, job=None, funds=0))
         self.deposit_event(TaskFinished(task_id, task.global_model, refunded))
 
@@ -651,6 +658,11 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         assert cfg.min_stake > 0 and 0 < cfg.no_show_slash <= PERBILL
         assert cfg.max_participants > 0 and cfg.max_rounds > 0 and cfg.max_period > 0
         assert cfg.aggregation_deadline > 0 and cfg.max_round_ends_per_block > 0
+
+
+def _task_files(global_model: bytes, validation: bytes | None) -> tuple[bytes, ...]:
+    """The files a task pins while it runs."""
+    return (global_model,) if validation is None else (global_model, validation)
 
 
 def _federated_config(config_type: type, params: FederatedLearningParams, weights: None,

@@ -44,8 +44,8 @@ class StorageInfo(Protocol):
         """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
 
     def pin(self, file_id: bytes) -> None:
-        """Keep an active file while a job or round reads it: its owner's deletion waits for the matching
-        :meth:`unpin`."""
+        """Keep a file while a job, round or task reads it: its owner's deletion waits for the matching
+        :meth:`unpin`. Whether a file may start a new use (``FileFacts.deleting``) is the caller's check."""
 
     def unpin(self, file_id: bytes) -> None:
         """End a use begun by :meth:`pin` (the file is deleted now if its owner deleted it meanwhile)."""

@@ -117,7 +117,7 @@ class FederatedLearningWeights:
     """A round's aggregation job submitted to ComputeJobs (its ``submit`` weight at the most inputs)."""
 
     def create_task(self, participants: int) -> Weight:
-        return Weight(380 * US + 6 * READ + 5 * WRITE + participants * US, 800 + 32 * participants)
+        return Weight(390 * US + 8 * READ + 7 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
 
     def join(self) -> Weight:
         return Weight(150 * US + 3 * READ + 4 * WRITE, 300)
@@ -130,5 +130,5 @@ class FederatedLearningWeights:
 
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
-        per_round = 100 * US + 4 * READ + 6 * WRITE + self.max_participants * per_member
+        per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + self.submit_job.ref_time * round_ends, 0)

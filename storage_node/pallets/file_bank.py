@@ -715,8 +715,8 @@ class FileBank(Pallet[FileBankConfig]):
     # --- uses by other pallets ------------------------------------------------------------------
 
     def pin(self, file_id: bytes) -> None:
-        """Keep the file until a matching :meth:`unpin` (its owner's deletion waits). Only for a file that
-        exists and is not ``deleting`` (a deleting file takes no new use)."""
+        """Keep the file until a matching :meth:`unpin` (its owner's deletion waits). The callers give a
+        ``deleting`` file no new use, except to carry on one they already hold."""
         self.pins.insert(file_id, self.pins.get(file_id) + 1)
 
     def unpin(self, file_id: bytes) -> None:

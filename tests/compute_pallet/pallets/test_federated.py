@@ -211,21 +211,25 @@ def test_a_round_whose_aggregation_fails_keeps_the_global_model_and_pays_nothing
         assert free(ext, BOB) == before + STAKE and held(ext, HoldReason.TaskFunds, ALICE) == 0
 
 
-def test_an_update_deleted_after_delivery_is_aggregated_and_deleted_after_the_verdict():
-    """A delivered update is pinned until its round's aggregation job ends: its owner's deletion waits, so one
-    participant cannot break the round for the others; a deleting file is no new update or task input."""
+def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does():
+    """The task pins its model and validation set while it runs, a delivered update until its round's
+    aggregation job ends: their owners' deletions wait, so nobody can break the task for the others; a deleting
+    file is no new update or task input."""
     ext = new_ext(providers=3)
     with ext:
         base = stored_file(ext, ALICE, seed=1)
-        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=2)
+        files = ext.pallet(FileBank)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=base)
+        assert files.deleting.contains(base) and files.pins.get(base) == 1
         ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
         update = stored_file(ext, BOB, seed=5)
         commit_update(ext, task_id, 0, BOB, update)
         deliver(ext, task_id, 0, BOB, update)
-        files = ext.pallet(FileBank)
         ext.dispatch(Origin.signed(BOB), "FileBank", "delete", file_id=update)
         assert files.deleting.contains(update) and files.files.contains(update)
         assert_noop(ext, FileDeleting, create, ext, base=update, validation=None)
+        assert_noop(ext, FileDeleting, create, ext, base=base, validation=None)
 
         seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
         job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
@@ -235,8 +239,13 @@ def test_an_update_deleted_after_delivery_is_aggregated_and_deleted_after_the_ve
         assert job(ext, job_id).status is JobStatus.Verified
         assert FileDeleted(update) in ext.events() and not files.files.contains(update)
         assert not files.pins.contains(update) and not files.deleting.contains(update)
-        until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
-        assert fl(ext).tasks.get(task_id).global_model == model
+        assert files.files.contains(base)  # the task still reads it
+
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregated) for e in events))
+        assert fl(ext).tasks.get(task_id).global_model == model and files.pins.get(model) == 1
+        assert FileDeleted(base) in seen and not files.files.contains(base)  # the task's pin was its last use
+        until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))  # round 2: no update
+        assert not files.pins.contains(model) and files.files.contains(model)  # unpinned, not deleted
 
 
 def test_create_task_refuses_bad_tasks_with_nothing_held():
