@@ -28,6 +28,7 @@ from compute_pallet.pallets.types import JobStatus, Offer, Resources, SlotStatus
 from runtime.frame.pallet import DispatchError, Origin
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances
+from storage_node.pallets.file_bank import FileBank
 from storage_node.pallets.file_bank import HoldReason as FileHold
 
 from .mock import (
@@ -139,6 +140,10 @@ def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, 
                 assert slashed[who] == 0, "an honest provider was slashed"
         assert issuance - balances.total_issuance.get() == sum(slashed.values())
         assert held(ext, HoldReason.JobEscrow, ALICE) == 0
+        files = ext.pallet(FileBank)  # every job ended: none of them still holds the dataset
+        assert not files.pins.contains(dataset) and not files.deleting.contains(dataset)
+        assert files.files.contains(dataset) is (inputs != "deleted" or not any(
+            isinstance(e, JobSubmitted) for e in events))
 
 
 ACCOUNTS = st.sampled_from([ALICE, BOB, *PROVIDERS[:4], bytes([0xEE]) * 32])
