@@ -512,7 +512,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         now = take_due(self.round_ends, n, self.config.max_round_ends_per_block)
         for task_id in now:
             task = self.tasks.get(task_id)
-            if task is not None and task.status is TaskStatus.Training and task.deliver_deadline == n - 1:
+            # due, or carried over from a block that had more round ends than its bound
+            if task is not None and task.status is TaskStatus.Training and task.deliver_deadline < n:
                 self._end_round(task_id, task, n)
         return self.config.weights.on_initialize(len(finished), len(now))
 

@@ -543,7 +543,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     # --- hooks ----------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
-        """Take stale providers' slots away, then end the phases whose deadline was block ``n - 1``."""
+        """Take stale providers' slots away, then end the phases whose deadline has passed (at block ``n - 1``,
+        or before for those carried over from a block with more phase ends than ``max_expiries_per_block``)."""
         stale_slots = 0
         registry = self.config.providers
         for who in registry.take_stale(self.config.max_stale_per_block):
@@ -560,9 +561,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         now = take_due(self.phase_ends, n, self.config.max_expiries_per_block)
         for job_id in now:
             job = self.jobs.get(job_id)
-            if job is None or job.phase_deadline != n - 1 or job.status not in (JobStatus.Committing,
-                                                                                 JobStatus.Revealing):
-                continue  # the phase ended early, or was extended
+            if job is None or job.phase_deadline >= n or job.status not in (JobStatus.Committing,
+                                                                             JobStatus.Revealing):
+                continue  # the phase ended early, or was extended (a phase end carried over is still due)
             committing = job.status is JobStatus.Committing
             late = SlotStatus.Assigned if committing else SlotStatus.Committed
             overdue = [i for i, slot in enumerate(job.slots) if slot.status is late]
@@ -754,7 +755,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return any(slot.status is status for slot in job.slots)
 
     def _schedule(self, job_id: int, deadline: int) -> None:
-        schedule(self.phase_ends, deadline + 1, job_id)
+        """Handle the phase's end the block after ``deadline``, or the next block if that has passed (a phase
+        started late, by a phase end carried over, may end at the job's deadline already behind)."""
+        schedule(self.phase_ends, max(deadline, self.block_number()) + 1, job_id)
 
     def _store(self, job_id: int, job: Job) -> None:
         self.jobs.insert(job_id, job)

@@ -248,6 +248,19 @@ def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does(
         assert not files.pins.contains(model) and files.files.contains(model)  # unpinned, not deleted
 
 
+def test_round_ends_past_the_per_block_bound_are_ended_a_block_later():
+    """Two tasks whose rounds close in the same block, one round end a block: the second carries over."""
+    ext = new_ext(providers=3, params={"FederatedLearning": {"max_round_ends_per_block": 1}})
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        tasks = [create(ext, base=base, validation=None, participants=(), rounds=1) for _ in range(2)]
+        seen = until(ext, lambda events: sum(isinstance(e, TaskFinished) for e in events) == 1)
+        seen += until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert sorted(e.task_id for e in seen if isinstance(e, TaskFinished)) == tasks  # nobody delivered
+        assert held(ext, HoldReason.TaskFunds, ALICE) == 0
+        assert not ext.pallet(FileBank).pins.contains(base)  # both tasks let go of their model
+
+
 def test_create_task_refuses_bad_tasks_with_nothing_held():
     ext = new_ext(providers=2)
     with ext:

@@ -380,6 +380,21 @@ def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
         assert providers_pallet(ext).providers.get(present).stake == STAKE  # the one that worked keeps all
 
 
+def test_phase_ends_past_the_per_block_bound_are_handled_a_block_later():
+    """Three jobs whose commit phases end in one block, one phase end a block: the others carry over, and
+    every job still moves on (here: its no-shows slashed, then failed when no replacement fits)."""
+    ext = new_ext(providers=3, params={"ComputeJobs": {"max_expiries_per_block": 1}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        jobs = [submit(ext, ALICE, inputs=(dataset,), redundancy=1) for _ in range(3)]
+        for _ in range(job(ext, jobs[0]).deadline + 3):
+            heartbeat_all(ext, PROVIDERS[:3])  # alive, never committing: only the phase ends move the jobs
+            next_block(ext)
+        assert [job(ext, job_id).status for job_id in jobs] == [JobStatus.Failed] * 3
+        assert held(ext, HoldReason.JobEscrow, ALICE) == 0 and not ext.pallet(FileBank).pins.contains(dataset)
+        assert all(providers_pallet(ext).providers.get(who).active_jobs == 0 for who in PROVIDERS[:3])
+
+
 @pytest.mark.parametrize("granted_to_one", [True, False])
 def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(granted_to_one):
     """An honest provider cannot run a job whose private input was never granted to it; the chain sees that,
