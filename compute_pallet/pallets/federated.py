@@ -21,7 +21,7 @@ one can break the task for the rest: the current global model and the validation
 delivered update until its round ends (then by the aggregation job until its verdict).
 
 **Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
-model, and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
+model (unless its provider deleted it before the round settled: the round then fails), and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
 (``reward_pool / rounds``) pro rata; mismatched or all-zero scores split it equally. A failed job leaves the
 global model as it was and pays nothing. Each round's record (``Rounds``) lists the global model it started
 from, every update with its contributor, the job, the scores, the rewards and the new model; ComputeJobs'
@@ -583,12 +583,14 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         return job_id
 
     def _settle(self, task_id: int, job_id: int, n: int) -> None:
-        """Record the round its aggregation job ended; pay its contributors if the job was verified."""
+        """Record the round its aggregation job ended; pay its contributors if the job was verified and its
+        model is still there to train from (its provider could delete it in the block of the verdict)."""
         cfg = self.config
         task = self.tasks.get(task_id)
         job = cfg.market.job(job_id)
         contributors, files, _ = self._delivered(task_id, task.round)
-        if job.status is not JobStatus.Verified:
+        facts = cfg.storage.file_facts(job.outputs[0]) if job.status is JobStatus.Verified else None
+        if facts is None or facts.deleting:
             self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
                                                                 job_id, (), None, ()))
             self.deposit_event(RoundFailed(task_id, task.round))

@@ -248,6 +248,29 @@ def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does(
         assert not files.pins.contains(model) and files.files.contains(model)  # unpinned, not deleted
 
 
+def test_a_model_deleted_before_the_round_settles_fails_the_round():
+    """The aggregating provider deletes its output in the verdict's block, before the task adopts it: the task
+    keeps its model (it cannot train from a file that is gone) and pays no reward for the round."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        update = stored_file(ext, BOB, seed=5)
+        commit_update(ext, task_id, 0, BOB, update)
+        deliver(ext, task_id, 0, BOB, update)
+        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        provider = slot_providers(ext, job_id)[0]
+        model = output_file(ext, provider, 700)
+        aggregate(ext, job_id, (1,), model)
+        ext.dispatch(Origin.signed(provider), "FileBank", "delete", file_id=model)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
+        assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
+        assert not ext.pallet(FileBank).pins.contains(base)
+
+
 def test_round_ends_past_the_per_block_bound_are_ended_a_block_later():
     """Two tasks whose rounds close in the same block, one round end a block: the second carries over."""
     ext = new_ext(providers=3, params={"FederatedLearning": {"max_round_ends_per_block": 1}})
