@@ -21,9 +21,10 @@ one can break the task for the rest: the current global model and the validation
 delivered update until its round ends (then by the aggregation job until its verdict).
 
 **Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
-model (unless its provider deleted it before the round settled: the round then fails), and its scores (the reveal's ``Vec<u64>``, one per update in input order) split the round's reward
-(``reward_pool / rounds``) pro rata; mismatched or all-zero scores split it equally. A failed job leaves the
-global model as it was and pays nothing. Each round's record (``Rounds``) lists the global model it started
+model (unless its provider deleted it before the round settled: the round then fails), and its scores (the
+reveal's ``Vec<u64>``, one per update in input order) split the round's reward (``reward_pool / rounds``) pro
+rata; mismatched or all-zero scores split it equally. A failed job leaves the global model as it was and pays
+nothing. Each round's record (``Rounds``) lists the global model it started
 from, every update with its contributor, the job, the scores, the rewards and the new model; ComputeJobs'
 lineage of the new model names the job, its inputs and its parent (the previous global model), so a walk
 from the final model reaches every round, every update and the base model. After the last round, what is
