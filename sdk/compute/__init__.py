@@ -53,6 +53,7 @@ __all__ = [
     "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Lineage", "LineageNode", "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
-    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic", "InputNotReadable", "InsufficientFunds",
+    "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic",
+    "InputNotReadable", "InsufficientFunds",
     "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout",
 ]

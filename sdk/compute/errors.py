@@ -34,7 +34,8 @@ from sdk.chain.types import DispatchFailure
 from sdk.storage.errors import NoSigner
 
 __all__ = ["ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs", "BadRedundancy",
-           "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotReadable", "InputNotPublic", "InsufficientFunds",
+           "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotReadable", "InputNotPublic",
+           "InsufficientFunds",
            "NotEnoughProviders", "UnknownJob", "UnknownTask", "JobNotVerified", "ResultMismatch", "WaitTimeout", "refusal"]
 
 

@@ -61,7 +61,8 @@ class Market:
     async def readable_sizes(self, files: Sequence[bytes], reader: bytes) -> list[int]:
         """Each file's size; the refusal the chain would give a job or task naming a file that does not exist,
         is not readable on the network (pending, or lost: a degraded file still has k fragments of every
-        segment, and the chain takes it), that its owner deleted, or that ``reader`` may not read (private, not its own, no grant)."""
+        segment, and the chain takes it), that its owner deleted, or that ``reader`` may not read (private, not
+        its own, no grant)."""
         sizes = []
         for file_id in files:
             info = await self.chain.query("FileBank", "Files", [file_id])
