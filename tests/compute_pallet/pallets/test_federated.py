@@ -109,6 +109,21 @@ def until(ext, predicate, *, limit: int = 60) -> list:
     raise AssertionError("the awaited event never came")
 
 
+def bob_delivers(ext, task_id: int) -> bytes:
+    """BOB joins the open task and delivers an update in round 0; returns the update's file id."""
+    ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+    update = stored_file(ext, BOB, seed=5)
+    commit_update(ext, task_id, 0, BOB, update)
+    deliver(ext, task_id, 0, BOB, update)
+    return update
+
+
+def until_aggregating(ext) -> tuple[int, list]:
+    """Run blocks until a round's aggregation job is submitted: its id, and every event seen."""
+    seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+    return next(e.job_id for e in seen if isinstance(e, RoundAggregating)), seen
+
+
 def aggregate(ext, job_id: int, scores: tuple[int, ...], model: bytes) -> None:
     """The assigned providers agree on an aggregation: the first uploads ``model`` as the output."""
     digest = blake2_256(b"fedavg" + model)
@@ -139,9 +154,8 @@ def test_three_participants_two_rounds_one_no_show():
             commit_update(ext, task_id, 0, who, updates0[who])
         deliver(ext, task_id, 0, P1, updates0[P1])
         deliver(ext, task_id, 0, P2, updates0[P2])
-        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
+        job0, seen = until_aggregating(ext)
         assert ParticipantSlashed(task_id, 0, P3, STAKE // 10) in seen
-        job0 = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
         record = job(ext, job0)
         assert record.kind == FEDAVG and record.submitter == ALICE and record.parent == base
         assert record.inputs == (base, updates0[P1], updates0[P2], validation) and record.params == AGGREGATION
@@ -159,8 +173,7 @@ def test_three_participants_two_rounds_one_no_show():
         for who in PARTICIPANTS:
             commit_update(ext, task_id, 1, who, updates1[who])
             deliver(ext, task_id, 1, who, updates1[who])
-        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
-        job1 = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        job1, _ = until_aggregating(ext)
         ordered = [who for who, _ in fl(ext).updates.iter_prefix((task_id, 1))]
         assert job(ext, job1).inputs == (global1, *(updates1[who] for who in ordered), validation)
         global2 = stored_file(ext, slot_providers(ext, job1)[0], seed=101)
@@ -199,12 +212,8 @@ def test_a_round_whose_aggregation_fails_keeps_the_global_model_and_pays_nothing
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
-        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
-        update = stored_file(ext, BOB, seed=5)
-        commit_update(ext, task_id, 0, BOB, update)
-        deliver(ext, task_id, 0, BOB, update)
-        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
-        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        bob_delivers(ext, task_id)
+        job_id, _ = until_aggregating(ext)
         before = free(ext, BOB)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))  # nobody commits
         assert TaskFinished(task_id, base, POOL) in seen and JobFailed(job_id, CAP * 3) in seen
@@ -222,17 +231,13 @@ def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does(
         files = ext.pallet(FileBank)
         ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=base)
         assert files.deleting.contains(base) and files.pins.get(base) == 1
-        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
-        update = stored_file(ext, BOB, seed=5)
-        commit_update(ext, task_id, 0, BOB, update)
-        deliver(ext, task_id, 0, BOB, update)
+        update = bob_delivers(ext, task_id)
         ext.dispatch(Origin.signed(BOB), "FileBank", "delete", file_id=update)
         assert files.deleting.contains(update) and files.files.contains(update)
         assert_noop(ext, FileDeleting, create, ext, base=update, validation=None)
         assert_noop(ext, FileDeleting, create, ext, base=base, validation=None)
 
-        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
-        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        job_id, _ = until_aggregating(ext)
         assert job(ext, job_id).inputs == (base, update) and files.pins.get(update) == 1  # the job's own
         model = output_file(ext, slot_providers(ext, job_id)[0], 700)
         aggregate(ext, job_id, (1,), model)
@@ -255,12 +260,8 @@ def test_a_model_deleted_before_the_round_settles_fails_the_round():
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
-        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
-        update = stored_file(ext, BOB, seed=5)
-        commit_update(ext, task_id, 0, BOB, update)
-        deliver(ext, task_id, 0, BOB, update)
-        seen = until(ext, lambda events: any(isinstance(e, RoundAggregating) for e in events))
-        job_id = next(e.job_id for e in seen if isinstance(e, RoundAggregating))
+        bob_delivers(ext, task_id)
+        job_id, _ = until_aggregating(ext)
         provider = slot_providers(ext, job_id)[0]
         model = output_file(ext, provider, 700)
         aggregate(ext, job_id, (1,), model)
@@ -344,10 +345,7 @@ def test_an_aggregation_no_provider_can_take_leaves_the_task_funds_untouched():
         base = stored_file(ext, ALICE, seed=1)
         before = free(ext, ALICE)
         task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
-        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
-        update = stored_file(ext, BOB, seed=5)
-        commit_update(ext, task_id, 0, BOB, update)
-        deliver(ext, task_id, 0, BOB, update)
+        bob_delivers(ext, task_id)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundFailed(task_id, 0) in seen and not any(isinstance(e, RoundAggregating) for e in seen)
         assert TaskFinished(task_id, base, POOL + CAP * 3) in seen
