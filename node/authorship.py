@@ -2,7 +2,10 @@
 
 The block holds the timestamp inherent, then ready transactions best-first until the pool is empty, the
 block is full (the runtime says ``ExhaustsResources``) or the time budget is spent; a transaction the
-runtime now rejects is reported so the pool can drop it. The header carries the Aura pre-digest and is
+runtime now rejects is reported so the pool can drop it. So is one that makes the runtime fail in an
+unexpected way (a bug: an exception that is not a ``DispatchError``): its effects are rolled back, it is
+logged, and the block goes on without it, as a Substrate author drops an extrinsic whose execution traps.
+One transaction that hits a runtime bug must not stop every block after it. The header carries the Aura pre-digest and is
 sealed with the author's ed25519 session key after execution.
 
 Runs in a worker thread with its own runtime instance (runtimes are single-threaded).
@@ -10,6 +13,7 @@ Runs in a worker thread with its own runtime instance (runtimes are single-threa
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Iterable
@@ -22,6 +26,8 @@ from runtime.extrinsic import InvalidKind, MalformedExtrinsic, TransactionValidi
 from runtime.trie import TrieState
 
 __all__ = ["AuthoredBlock", "author_block"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,10 @@ def author_block(runtime: CairnRuntime, parent: Block, parent_state: TrieState, 
             continue
         except MalformedExtrinsic as exc:
             rejected.append((tx.hash, str(exc)))
+            continue
+        except Exception as exc:  # a runtime bug; apply_extrinsic rolled the transaction's effects back
+            log.exception("transaction 0x%s failed in the runtime; leaving it out", tx.hash.hex())
+            rejected.append((tx.hash, f"runtime error: {type(exc).__name__}: {exc}"))
             continue
         included.append(tx.hash)
     header, state = builder.finalize()

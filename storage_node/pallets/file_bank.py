@@ -9,15 +9,16 @@ distinct active nodes, weighted by stake × reputation among those with room, dr
 hash (:mod:`storage_node.pallets.selection`): ``FragmentsAssigned`` per segment.
 
 **Confirm.** Each node confirms the fragments it stored. When every fragment is confirmed the file is
-``Active`` (``FileActivated``). A fragment still unconfirmed ``confirm_deadline`` blocks after it was
-assigned is replaced: by a repair order when its segment already has k healthy fragments (the repairer
-rebuilds it from them), otherwise by another node (``FragmentReassigned``) to which the uploader pushes.
+``Active`` (``FileActivated``). A fragment still unconfirmed ``confirm_deadline`` blocks after the latest
+assignment in its segment is replaced: by a repair order when its segment already has k healthy fragments
+(the repairer rebuilds it from them), otherwise by another node (``FragmentReassigned``) to which the
+uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of its fragments are late.
 
 **Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
 ``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
 of each and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
-by the deadline; the runtime checks each chunk's Merkle path up to the segment root on chain
-(:func:`storage_node.chunks.verify_chunk_proof`). A pass pays ``fee_per_byte_period`` × the node's stored
+by the deadline, while the fragment is still placed on it; the runtime checks each chunk's Merkle path up
+to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays ``fee_per_byte_period`` × the node's stored
 bytes out of the reward pool (pro rata to bytes stored). A proof that does not verify, or none by the
 deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders
 the fragment repaired.
@@ -48,7 +49,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Container, Protocol
+from typing import Annotated, Any, Callable, Container, Iterable, Protocol
 
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
@@ -443,22 +444,31 @@ class DeletionPending(DispatchError):
     """The file is already to be deleted once its last use ends."""
 
 
+class NoLongerHeld(DispatchError):
+    """The challenged fragment has moved off this node since (repaired elsewhere): there is nothing left for
+    it to prove, and no proof of it, good or bad, counts."""
+
+
 # --- placement over one block's view of the nodes --------------------------------------------------
 
 
 class _Placer:
-    """The active nodes as one block sees them, with their free capacity as fragments are placed."""
+    """The active nodes as one block sees them, with their free capacity as fragments are placed. A node
+    that stops being active during the block (forced out by a missed audit) is passed over: ``still_active``
+    reads its status when it is drawn."""
 
-    def __init__(self, nodes: list[tuple[bytes, NodeInfo]], parent_hash: bytes) -> None:
+    def __init__(self, nodes: list[tuple[bytes, NodeInfo]], parent_hash: bytes,
+                 still_active: Callable[[bytes], bool]) -> None:
         active = [(who, node) for who, node in nodes if node.status is NodeStatus.Active]
         self.candidates = Candidates.of((who, node.stake * node.reputation_permill()) for who, node in active)
         self.free = {who: node.free_capacity() for who, node in active}
         self.parent_hash = parent_hash
+        self.still_active = still_active
 
     def pick(self, file_id: bytes, label: bytes, excluded: Container[bytes], size: int) -> bytes | None:
         """A node for a ``size``-byte fragment, not in ``excluded``; its free capacity is taken."""
         chosen = self.candidates.pick(placement_seed(self.parent_hash, file_id), label, excluded,
-                                      lambda who: self.free[who] >= size)
+                                      lambda who: self.free[who] >= size and self.still_active(who))
         if chosen is not None:
             self.free[chosen] -= size
         return chosen
@@ -491,7 +501,7 @@ class FileBank(Pallet[FileBankConfig]):
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
               ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
-              AlreadyHoldsSegment, DeletionPending)
+              AlreadyHoldsSegment, DeletionPending, NoLongerHeld)
     CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
         ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
         ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
@@ -534,6 +544,8 @@ class FileBank(Pallet[FileBankConfig]):
                                     docs="Challenges whose deadline passed by each block.")
     confirm_expiries = StorageMap(U32, Vec(Tuple(H256, U32)), hasher=Hasher.Twox64Concat, default=(),
                                   docs="Segments whose fragments must be confirmed by each block.")
+    confirm_due = StorageDoubleMap(H256, U32, U32, docs="Each uploading segment's confirmation deadline: a segment "
+                                   "queued in `ConfirmExpiries` for an earlier block is not due yet.")
     repair_expiries = StorageMap(U32, Vec(FRAGMENT_KEY), hasher=Hasher.Twox64Concat, default=(),
                                  docs="Repair orders whose deadline passes at each block.")
 
@@ -594,8 +606,7 @@ class FileBank(Pallet[FileBankConfig]):
                 self._add_fragment(node, (file_id, segment, fragment), info.fragment_size_of(segment))
             self.deposit_event(FragmentsAssigned(file_id, segment, nodes))
         if placements:
-            self.confirm_expiries.mutate(n + cfg.confirm_deadline,
-                                         lambda due: due + tuple((file_id, s) for s in range(len(placements))))
+            self._await_confirmations(file_id, range(len(placements)), n + cfg.confirm_deadline)
         else:
             self.deposit_event(FileActivated(file_id))
 
@@ -652,6 +663,8 @@ class FileBank(Pallet[FileBankConfig]):
             raise NotChallenged()
         if self.block_number() > challenge.deadline:
             raise ChallengeExpired()
+        if not self._still_holds(challenge):
+            raise NoLongerHeld()  # paying it, or ordering a repair from the fragment's new holder, would be wrong
         if len(proofs) != len(challenge.chunk_indices):
             raise WrongProofCount()
         decoded = []
@@ -797,10 +810,15 @@ class FileBank(Pallet[FileBankConfig]):
         if challenge is None:
             return  # answered
         info = self.files.get(challenge.file_id)
-        if info is None or self.placements.get(challenge.file_id, challenge.segment)[challenge.fragment] != challenge.node:
+        if info is None or not self._still_holds(challenge):
             return  # the file was deleted or the fragment moved: nothing left to prove
         self.deposit_event(AuditMissed(challenge_id, challenge.node))
         self._punish(challenge, info, RepairReason.AuditMissed, placer())
+
+    def _still_holds(self, challenge: Challenge) -> bool:
+        """Whether the challenged fragment is still placed on the challenged node."""
+        placement = self.placements.get(challenge.file_id, challenge.segment) or ()
+        return challenge.fragment < len(placement) and placement[challenge.fragment] == challenge.node
 
     def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer) -> None:
         self.config.nodes.record_miss(challenge.node)
@@ -812,6 +830,10 @@ class FileBank(Pallet[FileBankConfig]):
     def _confirmation_due(self, item: tuple[bytes, int], n: int, placer: Callable[[], _Placer]) -> None:
         """Replace every fragment of a segment still unconfirmed at its deadline."""
         file_id, segment = item
+        due = self.confirm_due.get(file_id, segment)
+        if due is None or due > n:
+            return  # handled already, or a fragment was reassigned since: the segment is due later
+        self.confirm_due.remove(file_id, segment)
         info = self.files.get(file_id)
         if info is None:
             return
@@ -843,8 +865,18 @@ class FileBank(Pallet[FileBankConfig]):
             self._remove_fragment(old, (file_id, segment, fragment), size)
             self._add_fragment(new, (file_id, segment, fragment), size)
             self.deposit_event(FragmentReassigned(file_id, segment, fragment, old, new))
-        self.confirm_expiries.mutate(n + self.config.confirm_deadline, lambda due: due + ((file_id, segment),))
+        self._await_confirmations(file_id, (segment,), n + self.config.confirm_deadline)
         return info
+
+    def _await_confirmations(self, file_id: bytes, segments: Iterable[int], due: int) -> None:
+        """Check the segments' fragments for confirmations at block ``due``. A segment is queued once per
+        block and its deadline only moves later: a segment with several late fragments, each reassigned, is
+        still handled once at its next deadline (not once per fragment, which would multiply every round)."""
+        segments = [s for s in segments if self.confirm_due.get(file_id, s) != due]
+        for segment in segments:
+            self.confirm_due.insert(file_id, segment, due)
+        if segments:
+            self.confirm_expiries.mutate(due, lambda queued: queued + tuple((file_id, s) for s in segments))
 
     def _order_repair(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
                       placer: _Placer) -> FileInfo:
@@ -885,6 +917,10 @@ class FileBank(Pallet[FileBankConfig]):
         slot's fragment into the freed one, and the last slot is at or above the cursor or the cursor's own.)"""
         used = 0
         for who, left in list(self.exits.items()):
+            node = self.config.nodes.node(who)
+            if node is None or node.status is NodeStatus.Active:
+                self.exits.remove(who)  # its exit ended (deletions emptied it) and it may have come back since
+                continue
             left = min(left, self.fragment_count.get(who))
             while left and used < budget:
                 left -= 1
@@ -944,7 +980,11 @@ class FileBank(Pallet[FileBankConfig]):
         return self.config.chain.known_block_hash(n - 1) or bytes(32)
 
     def _placer(self) -> _Placer:
-        return _Placer(self.config.nodes.all_nodes(), self._parent_hash(self.block_number()))
+        return _Placer(self.config.nodes.all_nodes(), self._parent_hash(self.block_number()), self._is_active)
+
+    def _is_active(self, who: bytes) -> bool:
+        node = self.config.nodes.node(who)
+        return node is not None and node.status is NodeStatus.Active
 
     def _add_fragment(self, node: bytes, key: FragmentKey, size: int) -> None:
         slot = self.fragment_count.get(node)

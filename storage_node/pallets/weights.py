@@ -61,8 +61,8 @@ class FileBankWeights:
     """Placement and audit rounds read every node: their weight assumes the most there may be."""
 
     def declare(self, segments: int, width: int) -> Weight:
-        per_fragment = 25 * US + 2 * READ + 4 * WRITE
-        per_segment = 20 * US + 3 * WRITE + width * per_fragment
+        per_fragment = 25 * US + 3 * READ + 4 * WRITE  # its node's live status read when it is drawn
+        per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline
         return Weight(100 * US + 6 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
                       1_000 + segments * (100 + 40 * width))
 
@@ -73,15 +73,15 @@ class FileBankWeights:
         return Weight(40 * US + 5 * READ + 6 * WRITE, 500)  # and whether the file is in use
 
     def submit_proof(self, proofs: int) -> Weight:
-        # the challenge, the file, its segment root, the node's record; a pass pays and writes the record
-        return Weight(220 * US + 6 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 4_500 * proofs)
+        # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
+        return Weight(220 * US + 7 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 4_500 * proofs)
 
     def confirm_repair(self) -> Weight:
         return Weight(60 * US + 10 * READ + 12 * WRITE, 1_500)
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
         return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)
-                      + expiries * (40 * US + 8 * READ + 10 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
+                      + expiries * (40 * US + 10 * READ + 11 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
 
 
 class StorageAccessWeightInfo(Protocol):

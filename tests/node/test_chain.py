@@ -71,6 +71,32 @@ def test_authored_blocks_import_on_another_node(chain):
     assert len(tree.entry(tree.hash_at(1)).block.extrinsics) == 2
 
 
+def test_a_transaction_that_hits_a_runtime_bug_is_left_out_and_the_block_goes_on(chain, monkeypatch):
+    runtime, tree = chain
+    alice, bob = Keypair.from_uri("//Alice"), Keypair.from_uri("//Bob")
+    pooled = []
+    for signer, dest in ((alice, bob), (bob, alice)):
+        raw = sign(_Chainish(tree), signer, "Balances", "transfer_keep_alive", nonce=0, dest=dest.public, value=10**12)
+        validity = validate_transaction(runtime, tree.best.state, tree.best_hash, raw)
+        pooled.append(PoolTransaction(raw, signer.public, validity, signer.public, 0))
+    dispatch = runtime.dispatch
+
+    def buggy(call, origin):  # a runtime bug that only Alice's transfers reach: not a DispatchError
+        if origin.who == alice.public:
+            raise ZeroDivisionError("injected")
+        dispatch(call, origin)
+
+    monkeypatch.setattr(runtime, "dispatch", buggy)
+    authored = _build(runtime, tree, tree.best_hash, 100, pooled)
+    assert authored.included == (bob.public,)
+    assert authored.rejected == ((alice.public, "runtime error: ZeroDivisionError: injected"),)
+    monkeypatch.undo()
+    tree.insert(authored.block, authored.state, 100)
+    other = BlockTree(*SPEC.build()[1:])
+    assert _import(runtime, other, authored.block)  # the block is valid: Alice's transfer left no trace
+    assert len(authored.block.extrinsics) == 2  # the timestamp and Bob's transfer
+
+
 class _Chainish:
     """What ``tests.runtime.helpers.sign`` needs: runtime and genesis hash."""
 

@@ -34,6 +34,7 @@ from storage_node.pallets.file_bank import (
     HoldReason,
     InsufficientFunds,
     MalformedProof,
+    NoLongerHeld,
     NoRepairOrder,
     NotAssigned,
     NotChallenged,
@@ -59,6 +60,7 @@ from storage_node.pallets.types import FileStatus, NodeStatus, RepairReason
 from .mock import (
     ALICE,
     BOB,
+    CAPACITY,
     ENDOWMENT,
     NODES,
     STAKE,
@@ -273,6 +275,18 @@ def test_a_fragment_unconfirmed_by_its_deadline_is_reassigned_when_its_segment_c
                     file_id=stored.file_id, fragments=((0, 2),))
 
 
+def test_a_segment_never_uploaded_is_reassigned_once_per_deadline_and_queued_once():
+    ext = new_ext(nodes=8)
+    with ext:
+        stored = declare(ext, ALICE, 1000)  # one segment; no node ever confirms
+        for deadline in (6, 11, 16, 21):
+            run_to(ext, deadline)
+            moved = [e.fragment for e in events_of(ext, FragmentReassigned)]
+            assert len(moved) == len(set(moved)) == 3  # the three free nodes, each fragment moved once
+            assert list(bank(ext).confirm_expiries.items()) == [(deadline + 5, ((stored.file_id, 0),))]
+            assert bank(ext).confirm_due.get(stored.file_id, 0) == deadline + 5
+
+
 def test_a_fragment_unconfirmed_by_its_deadline_is_repaired_when_its_segment_has_k():
     ext = new_ext(nodes=6)
     with ext:
@@ -401,6 +415,27 @@ def test_a_completed_repair_moves_the_placement_pays_the_repairer_and_restores_t
         assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Active))
 
 
+@pytest.mark.parametrize("proof", ["valid", "corrupt"])
+def test_a_proof_for_a_fragment_repaired_elsewhere_since_its_challenge_counts_for_nothing(proof):
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = audit_with_one_silent_node(ext, stored)
+        ext.dispatch(Origin.signed(challenge.node), "StorageNodes", "exit")
+        next_block(ext)  # the exit orders every fragment of the node repaired
+        for order in events_of(ext, RepairOrdered):
+            ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=order.file_id,
+                         segment=order.segment, fragment=order.fragment)
+        assert ext.pallet(StorageNodes).nodes.get(challenge.node) is None  # repaired away: its exit is done
+        proofs = proofs_for(stored, challenge.segment, challenge.fragment, challenge.chunk_indices)
+        if proof == "corrupt":
+            proofs = (proofs[0][:-1] + bytes([proofs[0][-1] ^ 1]),) + tuple(proofs[1:])
+        assert_noop(ext, NoLongerHeld, answer, ext, stored, challenge, proofs)
+        run_to(ext, challenge.deadline + 1)
+        assert not events_of(ext, AuditMissed) and not events_of(ext, RepairOrdered)
+        assert status(ext, stored) is FileStatus.Active  # the fragment's new holder is not suspected
+
+
 def test_an_unfinished_repair_goes_to_another_node_at_its_deadline():
     ext = new_ext(nodes=7)
     with ext:
@@ -412,6 +447,24 @@ def test_an_unfinished_repair_goes_to_another_node_at_its_deadline():
         (second,) = events_of(ext, RepairOrdered)
         assert second.repairer not in (first.repairer, None)
         assert bank(ext).repair_orders.get(stored.file_id, (first.segment, first.fragment)).repairer == second.repairer
+
+
+def test_a_node_whose_exit_deletions_ended_keeps_what_it_stores_after_it_registers_again():
+    ext = new_ext(nodes=6, params={"FileBank": {"max_expiries_per_block": 1}})
+    with ext:
+        stored = active_file(ext, 3000)
+        node = bank(ext).placements.get(stored.file_id, 0)[0]
+        ext.dispatch(Origin.signed(node), "StorageNodes", "exit")
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=stored.file_id)
+        next_block(ext)  # one of its fragments looked at, then reaping empties it: its exit is over
+        assert ext.pallet(StorageNodes).nodes.get(node) is None
+        ext.dispatch(Origin.signed(node), "StorageNodes", "register", endpoint=b"http://again", capacity=CAPACITY,
+                     stake=STAKE)
+        declare(ext, ALICE, 3000, seed=7)
+        assert bank(ext).fragment_count.get(node)
+        next_block(ext)
+        assert not events_of(ext, RepairOrdered) and not events_of(ext, FragmentReassigned)
+        assert not bank(ext).exits.contains(node)
 
 
 def test_repeated_misses_force_a_node_out_and_all_its_fragments_are_repaired():
@@ -434,6 +487,16 @@ def test_repeated_misses_force_a_node_out_and_all_its_fragments_are_repaired():
         assert still_held
         assert all(bank(ext).repair_orders.contains(file_id, (segment, fragment))
                    for file_id, segment, fragment in still_held)
+
+
+def test_a_node_forced_out_during_a_block_is_not_given_fragments_later_in_that_block():
+    ext = new_ext(nodes=4)
+    with ext:
+        placer = bank(ext)._placer()  # on_initialize's view of the nodes, built once per block
+        for _ in range(3):
+            ext.pallet(StorageNodes).record_miss(NODES[3])  # e.g. its third missed audit, earlier in the block
+        assert ext.pallet(StorageNodes).nodes.get(NODES[3]).status is NodeStatus.ForcedOut
+        assert placer.pick(bytes(32), b"label", NODES[:3], 100) is None
 
 
 def test_health_goes_degraded_then_active_and_lost_when_a_segment_falls_below_k():
