@@ -4,10 +4,11 @@ A creator opens a task (``create_task``): a base model (a stored file it may rea
 participants (listed accounts, or anyone when the list is empty), the stake each participant holds while the
 task runs, the lengths of each round's commit and delivery windows, a reward pool, an optional validation
 dataset, and what each round's aggregation job may cost (price cap and redundancy) with its parameters. The
-creator's funds, the pool plus every round's aggregation escrow, are held as ``TaskFunds``.
+creator's funds, the pool plus every round's aggregation escrow (its amount fixed at creation), are held as
+``TaskFunds``.
 
 **A round.** Participants who joined (``join``, holding the stake) train locally, upload their update (their
-own file, readable by the creator: public or granted) and commit
+own public file: the providers the chain later picks for the aggregation must read it) and commit
 ``compute_pallet.commitment.update_commitment(task, round, participant, file, salt)`` within the commit
 window, then deliver (reveal the file and salt) within the delivery window. In the block after the delivery
 window, ``on_initialize`` slashes every participant that committed and did not deliver (``no_show_slash`` of
@@ -20,8 +21,9 @@ Files a task reads are pinned in storage (``StorageInfo.pin``), so that their ow
 one can break the task for the rest: the current global model and the validation set while the task runs, a
 delivered update until its round ends (then by the aggregation job until its verdict).
 
-**Settlement.** When ComputeJobs reports the job ended, a verified result's first output is the next global
-model (unless its provider deleted it before the round settled: the round then fails), and its scores (the
+**Settlement.** When ComputeJobs reports the job ended, the next global model is the first output of the
+first agreeing provider whose copy the next round can read (active, public, not being deleted; if no agreeing
+provider's is, the round fails), and the result's scores (the
 reveal's ``Vec<u64>``, one per update in input order) split the round's reward (``reward_pool / rounds``) pro
 rata; mismatched or all-zero scores split it equally. A failed job leaves the global model as it was and pays
 nothing. Each round's record (``Rounds``) lists the global model it started
@@ -51,6 +53,7 @@ from compute_pallet.pallets.types import (
     Accounts,
     FileId,
     JobId,
+    Job,
     JobStatus,
     OptionalFile,
     Resources,
@@ -293,7 +296,7 @@ class InvalidParams(DispatchError):
 
 
 class BadRedundancy(DispatchError):
-    """The aggregation's redundancy is 0."""
+    """The aggregation's redundancy is 0 or above ComputeJobs' ``MaxRedundancy``."""
 
 
 class InsufficientFunds(DispatchError):
@@ -425,9 +428,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             validate_params(KIND_IDS["fedavg"], aggregation_params)
         except KindRefusesParams:
             raise InvalidParams() from None
-        if redundancy == 0:
-            raise BadRedundancy()
-        funds = reward_pool + rounds * cfg.market.escrow_for(price_cap, redundancy)
+        if not 0 < redundancy <= cfg.market.max_redundancy():
+            raise BadRedundancy()  # else every round's job would be refused, and every round fail
+        round_budget = cfg.market.escrow_for(price_cap, redundancy)
+        funds = reward_pool + rounds * round_budget
         if not cfg.currency.can_withdraw(creator, funds):
             raise InsufficientFunds()
         task_id = self.next_task_id.get()
@@ -437,8 +441,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             cfg.storage.pin(file_id)
         self.next_task_id.put(task_id + 1)
         task = Task(creator, base_model, base_model, rounds, 0, tuple(participants), stake, commit_period,
-                    deliver_period, n, reward_pool // rounds, validation, price_cap, redundancy, aggregation_params,
-                    TaskStatus.Training, None, funds, 0)
+                    deliver_period, n, reward_pool // rounds, validation, price_cap, round_budget, redundancy,
+                    aggregation_params, TaskStatus.Training, None, funds, 0)
         self.deposit_event(TaskCreated(task_id, creator, base_model, rounds, funds))
         self._start_round(task_id, task, n)
 
@@ -481,7 +485,9 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     @call(3, weight=lambda w, task_id, round, update, salt: w.deliver_update())
     def deliver_update(self, origin: Origin, task_id: TaskId, round: RoundNumber, update: FileId,
                        salt: Salt) -> None:
-        """Deliver the committed update: the signer's own active file, readable by the creator."""
+        """Deliver the committed update: the signer's own active, public file (the round's aggregation job
+        runs on providers the chain picks later, so an update only some may read would fail the round for
+        everyone, at the creator's cost)."""
         who = ensure_signed(origin)
         task = self._current(task_id, round)
         committed = self.updates.get((task_id, round), who)
@@ -496,6 +502,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         facts = self._check_file(update, task.creator)
         if facts.owner != who:
             raise UpdateNotOwned()
+        if not facts.public:
+            raise FileNotPublic()
         # EFFECTS
         self.config.storage.pin(update)
         self.updates.insert((task_id, round), who, Update(committed.commitment, update))
@@ -553,10 +561,9 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         for file_id in files:  # the aggregation job, if any, pinned them in turn
             cfg.storage.unpin(file_id)
         if job_id is not None:
-            budget = cfg.market.escrow_for(task.price_cap, task.redundancy)
             self.job_tasks.insert(job_id, (task_id, task.round))
             self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
-                                                  funds=task.funds - budget))
+                                                  funds=task.funds - task.round_budget))
             self.deposit_event(RoundAggregating(task_id, task.round, job_id))
             return
         self.deposit_event(RoundFailed(task_id, task.round))
@@ -571,8 +578,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         overlay = self.env.current_overlay()
         overlay.start_transaction()
         try:
-            cfg.currency.release(HoldReason.TaskFunds, task.creator,
-                                 cfg.market.escrow_for(task.price_cap, task.redundancy))
+            cfg.currency.release(HoldReason.TaskFunds, task.creator, task.round_budget)
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
                                            resources, task.price_cap, n + cfg.aggregation_deadline,
                                            task.redundancy, parent=task.global_model, watched=True,
@@ -584,14 +590,14 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         return job_id
 
     def _settle(self, task_id: int, job_id: int, n: int) -> None:
-        """Record the round its aggregation job ended; pay its contributors if the job was verified and its
-        model is still there to train from (its provider could delete it in the block of the verdict)."""
+        """Record the round its aggregation job ended; pay its contributors if the job was verified and one
+        of the agreeing providers' models can be trained from (see :meth:`_next_model`)."""
         cfg = self.config
         task = self.tasks.get(task_id)
         job = cfg.market.job(job_id)
         contributors, files, _ = self._delivered(task_id, task.round)
-        facts = cfg.storage.file_facts(job.outputs[0]) if job.status is JobStatus.Verified else None
-        if facts is None or facts.deleting:
+        model = self._next_model(job)
+        if model is None:
             self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
                                                                 job_id, (), None, ()))
             self.deposit_event(RoundFailed(task_id, task.round))
@@ -605,7 +611,6 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         for who, score, reward in zip(contributors, scores, rewards):
             cfg.currency.transfer_on_hold(HoldReason.TaskFunds, task.creator, who, reward)
             self.deposit_event(ContributorRewarded(task_id, task.round, who, score, reward))
-        model = job.outputs[0]
         self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
                                                             job_id, tuple(scores), model, rewards))
         self.model_rounds.insert(model, (task_id, task.round))
@@ -613,6 +618,21 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         cfg.storage.pin(model)
         cfg.storage.unpin(task.global_model)
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
+
+    def _next_model(self, job: Job) -> bytes | None:
+        """The next global model: the first agreeing provider's model file that every later round's providers
+        can read, one that is active, public and not being deleted. Agreeing on the digest binds the bytes,
+        not the file a provider names: one could name a private copy, one never activated, or delete its copy
+        in the block of the verdict. ``None`` if no such file (or the job failed): the round fails."""
+        if job.status is not JobStatus.Verified:
+            return None
+        for slot in job.slots:
+            if slot.status is SlotStatus.Paid and slot.reveal is not None and slot.reveal.outputs:
+                model = slot.reveal.outputs[0]
+                facts = self.config.storage.file_facts(model)
+                if facts is not None and facts.active and facts.public and not facts.deleting:
+                    return model
+        return None
 
     def _next_round(self, task_id: int, task: Task, n: int) -> None:
         if task.round + 1 < task.rounds:
@@ -673,7 +693,8 @@ def _federated_config(config_type: type, params: FederatedLearningParams, weight
                       wired: dict) -> FederatedLearningConfig:
     # a round's aggregation job takes the global model, every update and a validation set
     submit = wired["market"].submit_weight(params.max_participants + 2)
-    return FederatedLearningConfig(weights=FederatedLearningWeights(params.max_participants, submit),
+    weights = FederatedLearningWeights(params.max_participants, submit, wired["market"].max_redundancy())
+    return FederatedLearningConfig(weights=weights,
                                    **wired, **dataclasses.asdict(params))
 
 

@@ -63,6 +63,8 @@ class JobMarket(Protocol):
 
     def max_params_length(self) -> int: ...
 
+    def max_redundancy(self) -> int: ...
+
     def submit_weight(self, inputs: int) -> Weight:
         """The weight of a submission with ``inputs`` input files (at the most redundancy)."""
 

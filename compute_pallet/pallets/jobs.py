@@ -528,6 +528,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         return price_cap * (redundancy + self.config.dispute_extra)
 
+    def max_redundancy(self) -> int:
+        return self.config.max_redundancy
+
     def max_params_length(self) -> int:
         return self.config.max_params_length
 

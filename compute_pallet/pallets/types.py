@@ -324,6 +324,9 @@ class Task:
     validation: OptionalFile
     price_cap: Balance
     """Per execution of each round's ``fedavg`` job."""
+    round_budget: Balance
+    """The escrow each round's ``fedavg`` job is given, fixed when the task is created (a later change of
+    the market's parameters must not make one task's rounds spend what the creator holds for another's)."""
     redundancy: Annotated[int, U8, "u8"]
     aggregation_params: Bytes
     status: Annotated[TaskStatus, TASK_STATUS, "TaskStatus"]

@@ -115,6 +115,8 @@ class FederatedLearningWeights:
     """Ending or settling a round reads and pays every member at most once."""
     submit_job: Weight
     """A round's aggregation job submitted to ComputeJobs (its ``submit`` weight at the most inputs)."""
+    max_redundancy: int
+    """Settling a round looks at up to this many agreeing providers' model files (two reads each)."""
 
     def create_task(self, participants: int) -> Weight:
         return Weight(390 * US + 8 * READ + 7 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
@@ -131,4 +133,6 @@ class FederatedLearningWeights:
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
-        return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + self.submit_job.ref_time * round_ends, 0)
+        per_settle = self.max_redundancy * 2 * READ
+        return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + per_settle * finished
+                      + self.submit_job.ref_time * round_ends, 0)

@@ -4,11 +4,14 @@ calls' refusals."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from compute_pallet.commitment import update_commitment
 from compute_pallet.pallets.federated import (
     AlreadyCommitted,
+    BadRedundancy,
     BadRounds,
     CommitClosed,
     CommitmentMismatch,
@@ -35,7 +38,7 @@ from compute_pallet.pallets.federated import (
     WrongRound,
 )
 from compute_pallet.pallets.jobs import HoldReason as JobHold
-from compute_pallet.pallets.jobs import JobFailed
+from compute_pallet.pallets.jobs import ComputeJobs, JobFailed
 from compute_pallet.pallets.types import JobStatus, SlotStatus, TaskStatus
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_noop
@@ -53,6 +56,7 @@ from .mock import (
     PROVIDERS,
     commit,
     free,
+    grant,
     held,
     job,
     jobs_pallet,
@@ -239,7 +243,7 @@ def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does(
 
         job_id, _ = until_aggregating(ext)
         assert job(ext, job_id).inputs == (base, update) and files.pins.get(update) == 1  # the job's own
-        model = output_file(ext, slot_providers(ext, job_id)[0], 700)
+        model = stored_file(ext, slot_providers(ext, job_id)[0], seed=700)  # uploaded and active
         aggregate(ext, job_id, (1,), model)
         assert job(ext, job_id).status is JobStatus.Verified
         assert FileDeleted(update) in ext.events() and not files.files.contains(update)
@@ -263,13 +267,80 @@ def test_a_model_deleted_before_the_round_settles_fails_the_round():
         bob_delivers(ext, task_id)
         job_id, _ = until_aggregating(ext)
         provider = slot_providers(ext, job_id)[0]
-        model = output_file(ext, provider, 700)
+        model = stored_file(ext, provider, seed=700)
         aggregate(ext, job_id, (1,), model)
         ext.dispatch(Origin.signed(provider), "FileBank", "delete", file_id=model)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
         assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
         assert not ext.pallet(FileBank).pins.contains(base)
+
+
+@pytest.mark.parametrize("first", ["private", "not active", "deleted"])
+def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read(first):
+    """The providers agree on the digest, but the first names a model file the next round's providers could
+    not use: the round adopts the second provider's copy; with no usable copy at all, the round fails."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        bob_delivers(ext, task_id)
+        job_id, _ = until_aggregating(ext)
+        providers = slot_providers(ext, job_id)
+        if first == "private":
+            unusable = stored_file(ext, providers[0], seed=700, encrypted=True)
+        elif first == "not active":
+            unusable = output_file(ext, providers[0], 700)  # declared, never confirmed
+        else:
+            unusable = stored_file(ext, providers[0], seed=700)
+        usable = stored_file(ext, providers[1], seed=701)
+        digest = blake2_256(b"fedavg" + usable)
+        for who in providers:
+            commit(ext, job_id, who, digest)
+        for who, model in zip(providers, (unusable, usable)):
+            reveal(ext, job_id, who, digest, scores=(1,), outputs=(model,))
+        if first == "deleted":
+            ext.dispatch(Origin.signed(providers[0]), "FileBank", "delete", file_id=unusable)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert RoundAggregated(task_id, 0, job_id, usable) in seen
+        assert fl(ext).rounds.get(task_id, 0).global_out == usable
+
+
+def test_a_round_with_no_usable_agreeing_model_fails():
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        bob_delivers(ext, task_id)
+        job_id, _ = until_aggregating(ext)
+        providers = slot_providers(ext, job_id)
+        models = [stored_file(ext, who, seed=700 + i, encrypted=True) for i, who in enumerate(providers)]
+        digest = blake2_256(b"fedavg" + models[0])
+        for who in providers:
+            commit(ext, job_id, who, digest)
+        for who, model in zip(providers, models):
+            reveal(ext, job_id, who, digest, scores=(1,), outputs=(model,))
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
+        assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
+
+
+def test_each_round_spends_the_aggregation_budget_fixed_at_creation():
+    """A later change of the market's parameters (a runtime upgrade raising ``dispute_extra``) does not make
+    the task's rounds release more than the creator held for them, from another task's funds."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=2)
+        other = create(ext, base=base, validation=None, participants=(), rounds=2)
+        budget = fl(ext).tasks.get(task_id).round_budget
+        assert budget == ext.pallet(ComputeJobs).escrow_for(CAP, 2)
+        jobs = ext.pallet(ComputeJobs)
+        jobs.config = dataclasses.replace(jobs.config, dispute_extra=jobs.config.dispute_extra + 2)
+        bob_delivers(ext, task_id)
+        until_aggregating(ext)
+        assert fl(ext).tasks.get(task_id).funds == POOL + budget  # one round's budget spent, as held
+        assert held(ext, HoldReason.TaskFunds, ALICE) == sum(fl(ext).tasks.get(t).funds for t in (task_id, other))
 
 
 def test_round_ends_past_the_per_block_bound_are_ended_a_block_later():
@@ -301,6 +372,8 @@ def test_create_task_refuses_bad_tasks_with_nothing_held():
             ({"reward_pool": 10**15}, InsufficientFunds),
             ({"aggregation_params": b'{"aggregation": "mode"}'}, InvalidParams),
             ({"aggregation_params": b"not json"}, InvalidParams),
+            ({"redundancy": 0}, BadRedundancy),
+            ({"redundancy": 6}, BadRedundancy),  # above ComputeJobs' MaxRedundancy: every round's job refused
         ):
             args = {"base": base, "validation": None, **changes}
             assert_noop(ext, error, create, ext, **args)
@@ -325,6 +398,12 @@ def test_updates_are_refused_out_of_turn_unopened_or_not_the_participants_own():
         ext.dispatch(Origin.signed(PROVIDERS[0]), "FederatedLearning", "join", task_id=task_id)
         commit_update(ext, task_id, 0, PROVIDERS[0], base)  # commits to someone else's file
         assert_noop(ext, UpdateNotOwned, deliver, ext, task_id, 0, PROVIDERS[0], base)
+        private = stored_file(ext, PROVIDERS[0], seed=6, encrypted=True)
+        grant(ext, private, PROVIDERS[0], ALICE)  # the creator may read it; the aggregation's providers not
+        other = create(ext, base=base, validation=None, participants=(PROVIDERS[0],))
+        ext.dispatch(Origin.signed(PROVIDERS[0]), "FederatedLearning", "join", task_id=other)
+        commit_update(ext, other, 0, PROVIDERS[0], private)
+        assert_noop(ext, FileNotPublic, deliver, ext, other, 0, PROVIDERS[0], private)
         deliver(ext, task_id, 0, BOB, update)
         while ext.pallet(System).number.get() <= fl(ext).tasks.get(task_id).commit_deadline:
             next_block(ext)
