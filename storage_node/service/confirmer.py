@@ -1,8 +1,12 @@
 """On-chain confirmations of stored fragments, batched: one ``FileBank.confirm`` per file per batch.
 
 Uploads arrive a fragment at a time, often many of one file at once (a client pushes every segment in
-parallel). The confirmer takes the stored fragments from a bounded channel, waits up to ``delay`` seconds
-(or ``batch`` fragments) for more, and submits one ``confirm(file_id, [(segment, fragment), ...])`` per file.
+parallel). The confirmer takes the stored fragments from a bounded channel and gathers more while they keep
+coming, at most ``idle`` seconds apart, for up to ``delay`` seconds or ``batch`` fragments; then it submits
+one ``confirm(file_id, [(segment, fragment), ...])`` per file. A transaction lands in the next block whenever
+in the slot it is sent, so waiting is only worth it while more fragments are arriving: once a burst ends (an
+upload's last fragments for this node) its confirmation goes at once and can still make the next block (an
+upload's activation is a whole slot later when it does not).
 A submission the chain refuses (already confirmed, placed elsewhere meanwhile) is logged and counted; one that
 does not reach the chain is retried with backoff. Nothing is lost if the node dies meanwhile: on start the
 daemon confirms every stored fragment the chain still shows unconfirmed (:meth:`StorageNode._reconcile`).
@@ -31,9 +35,10 @@ BACKOFF_S = 2.0
 
 class Confirmer:
     def __init__(self, client: AsyncClient, keypair: Keypair, queue: trio.MemoryReceiveChannel[FragmentKey],
-                 metrics: NodeMetrics, *, batch: int = 64, delay: float = 1.0, timeout: float = 60.0) -> None:
+                 metrics: NodeMetrics, *, batch: int = 64, delay: float = 1.0, idle: float = 0.05,
+                 timeout: float = 60.0) -> None:
         self._client, self._keypair, self._queue, self._metrics = client, keypair, queue, metrics
-        self._batch, self._delay, self._timeout = batch, delay, timeout
+        self._batch, self._delay, self._idle, self._timeout = batch, delay, idle, timeout
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with self._queue, trio.open_nursery() as nursery:
@@ -42,7 +47,10 @@ class Confirmer:
                 pending = {first}
                 with trio.move_on_after(self._delay):
                     while len(pending) < self._batch:
-                        pending.add(await self._queue.receive())
+                        with trio.move_on_after(self._idle) as gap:
+                            pending.add(await self._queue.receive())
+                        if gap.cancelled_caught:
+                            break  # the burst is over
                 by_file: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
                 for key in sorted(pending):
                     by_file[key.file_id].append((key.segment, key.fragment))

@@ -77,7 +77,9 @@ class NodeConfig:
     max_fragment_size: int = 64 << 20
     confirm_batch: int = 64
     confirm_delay: float = 0.5
-    """Seconds a confirmation waits for more of its file's fragments to share its transaction."""
+    """Seconds a confirmation waits at most for more of its file's fragments to share its transaction."""
+    confirm_idle: float = 0.05
+    """Seconds without a new fragment after which a confirmation stops waiting for more."""
 
 
 class StorageNode:
@@ -103,7 +105,8 @@ class StorageNode:
             port = await nursery.start(self._serve, api)
             await self._register(self.config.public_url or f"http://{self.config.http_host}:{port}")
             await nursery.start(Confirmer(self.client, self.keypair, self._confirm_receive, self.metrics,
-                                          batch=self.config.confirm_batch, delay=self.config.confirm_delay).run)
+                                          batch=self.config.confirm_batch, delay=self.config.confirm_delay,
+                                          idle=self.config.confirm_idle).run)
             await nursery.start(self._follow, nursery)  # following first: nothing finalized meanwhile is missed
             await self._reconcile(nursery)
             log.info("storage node 0x%s serving on port %d, %d fragment(s) stored", self.account.hex(), port,

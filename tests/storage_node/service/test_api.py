@@ -54,7 +54,8 @@ async def running(client: AsyncClient, base: Path, *, min_free_disk: int = 0):
         for index, keypair in enumerate(NODE_KEYS):
             node = StorageNode(client, keypair, NodeConfig(base / f"node{index}", capacity=CAPACITY,
                                                            stake=client.get_constant("StorageNodes", "MinStake"),
-                                                           min_free_disk=min_free_disk, confirm_delay=0.2))
+                                                           min_free_disk=min_free_disk,
+                                                           confirm_delay=10 * WAIT_S))  # sent once idle
             port = await nursery.start(node.run)
             nodes[keypair.public] = (node, f"http://127.0.0.1:{port}")
         yield nodes
