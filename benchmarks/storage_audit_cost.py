@@ -3,7 +3,7 @@
 An audit round challenges each node holding fragments once (up to ``challenges_per_audit`` nodes) for
 ``chunks_per_challenge`` chunks of one of its fragments; the node answers with one signed
 ``FileBank.submit_proof`` carrying a :class:`~storage_node.chunks.ChunkProof` per chunk. This script measures
-that answer with the pallet's default parameters (8 MiB segments, 4 KiB chunks, 4 chunks per challenge, a round
+that answer with the pallet's default parameters (8 MiB segments, 16 KiB chunks, 4 chunks per challenge, a round
 every 300 blocks):
 
 - **bytes on chain**: the signed extrinsic exactly as a block carries it (length prefix, sr25519 signature,
@@ -23,7 +23,7 @@ every 300 blocks):
   storing X TB costs that / X per TB: given for 1 TB and 10 TB nodes.
 
 The figures are set against the claims in ``storage_node/pallets/weights.py`` and ``FileBankParams``
-(4,424 bytes per proof, 17,952 per 4-proof extrinsic, 19 µs to verify a proof, 310-430 µs per dispatch).
+(16,778 bytes per proof, 67,182 per 4-proof extrinsic, 16 µs to verify a proof, 110-430 µs per dispatch).
 Medians of ``--repeat`` runs. Appends the figures to ``benchmarks/RESULTS.md``.
 
     python benchmarks/storage_audit_cost.py [--repeat 60] [--no-record]
@@ -70,10 +70,10 @@ NONCE = 1_000
 transactions (144 answers a day: about 110 days)."""
 DAY_MS = 86_400_000
 TOKEN = 10**12
-CLAIMED_PROOF_BYTES = 4_424
-CLAIMED_EXTRINSIC_BYTES = 17_952
-CLAIMED_VERIFY_US = 19
-CLAIMED_DISPATCH_US = (310, 430)
+CLAIMED_PROOF_BYTES = 16_778
+CLAIMED_EXTRINSIC_BYTES = 67_182
+CLAIMED_VERIFY_US = 16
+CLAIMED_DISPATCH_US = (110, 430)
 VERIFY_LOOPS = 2_000
 
 

@@ -3,12 +3,13 @@
 Each is the storage reads and writes the call does (``READ``/``WRITE``) plus its CPython time, measured on the
 2-core reference VM (shared with other work, so the figures are upper-ish) with ``time.perf_counter`` around
 dispatches on the pallet tests' mock runtime (``tests/storage_node/pallets/mock.py``) with the production
-segment (8 MiB), chunk (4 KiB) and challenge (4 chunks) sizes, k = 3, m = 2, 6 nodes:
+segment (8 MiB), chunk (16 KiB) and challenge (4 chunks) sizes, k = 3, m = 2, 6 nodes:
 
-- ``submit_proof``: decoding and verifying one ``ChunkProof`` (a 4 KiB chunk under a 683-chunk fragment of
-  an 8 MiB segment) takes 19 µs (``timeit``, 2,000 runs); a whole dispatch of 4 proofs (17,952 bytes on
-  chain: each proof is 4,424 bytes, 4,096 of chunk and 13 hashes of path) takes 310-430 µs, most of it the
-  pass's bookkeeping (reward, reputation, events). Charged: 220 µs plus 25 µs per proof, plus reads/writes.
+- ``submit_proof``: decoding and verifying one ``ChunkProof`` (a 16 KiB chunk under a 171-chunk fragment of
+  an 8 MiB segment) takes 16 µs (``timeit``, 2,000 runs); a whole dispatch of 4 proofs (67,182 bytes on
+  chain: each proof is 16,778 bytes, 16,384 of chunk and 12 hashes) takes 110-430 µs (an idle core
+  to a loaded one), most of it the pass's bookkeeping (reward, reputation, events). Charged: 220 µs plus
+  25 µs per proof, plus reads/writes (``benchmarks/storage_audit_cost.py``).
 - ``declare``: 0.9 ms for one segment, 37 ms for 128 (a 1 GiB file), 190 ms for 512 (4 GiB): ~0.3-0.37 ms
   per segment of 5 fragments (a weighted pick and four index writes per fragment, three writes and an event
   per segment). Charged ~0.5 ms per segment at k + m = 5, plus one read per possible node (``MaxNodes``).
@@ -26,7 +27,7 @@ __all__ = ["StorageNodesWeightInfo", "StorageNodesWeights", "FileBankWeightInfo"
            "StorageAccessWeightInfo", "StorageAccessWeights", "PROOF_VERIFY"]
 
 PROOF_VERIFY = 25 * US
-"""Decoding and verifying one chunk proof (measured 19 µs, see the module docstring)."""
+"""Decoding and verifying one chunk proof (measured 16 µs, see the module docstring)."""
 
 
 class StorageNodesWeightInfo(Protocol):
@@ -74,7 +75,7 @@ class FileBankWeights:
 
     def submit_proof(self, proofs: int) -> Weight:
         # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
-        return Weight(220 * US + 7 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 4_500 * proofs)
+        return Weight(220 * US + 7 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
         return Weight(60 * US + 10 * READ + 12 * WRITE, 1_500)
