@@ -29,7 +29,9 @@ flipped (consistently, so it loses the verdict); ``no-show`` takes the assignmen
 digest and outputs, which the chain refuses (the commitment binds the digest and the provider).
 
 A failed transaction, an unreachable chain or a storage error is logged and retried until the phase's
-deadline; nothing here ends the daemon.
+deadline; a transaction the chain refuses is checked against the chain (a commit or reveal sent again after
+its inclusion went unreported is refused, yet done). Anything else (a bug, a full disk) fails that one job,
+which is still settled and forgotten; nothing here ends the daemon.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ class JobWorker:
         except* GaveUp as gave_up:  # from the uploads or the commit too, which run in a nursery
             self.metrics.job("failed")
             log.warning("job %d: gave up: %s", job_id, "; ".join(str(exc) for exc in _leaves(gave_up)))
+        except* Exception as failed:  # a bug or a full disk: this job is lost, the worker and its others are not
+            self.metrics.job("failed")
+            log.error("job %d: failed", job_id, exc_info=failed)
         finally:
             self.metrics.active -= 1
 
@@ -149,13 +154,10 @@ class JobWorker:
         if self.fault is Fault.COPY:
             await self._copy_reveal(job_id, progress.record, revealing)
         elif progress.record.phase is not Phase.REVEALED:
-            record = progress.record
-            outputs = [record.files[name] for name in record.outputs]
-            await self._retry(job_id, "reveal", lambda: self.chain.reveal(
-                job_id, record.digest, record.salt, outputs, record.scores), until=revealing.phase_deadline)
+            await self._reveal(job_id, progress.record, revealing)
             await progress.update(phase=Phase.REVEALED)
             self.metrics.job("revealed")
-            log.info("job %d: revealed 0x%s", job_id, record.digest.hex())
+            log.info("job %d: revealed 0x%s", job_id, progress.record.digest.hex())
 
     # --- run and commit -------------------------------------------------------------------------------
 
@@ -165,11 +167,14 @@ class JobWorker:
         await trio.to_thread.run_sync(_prepare, workdir, kind, job)
         for index, file_id in enumerate(job.inputs):
             await self._download(job_id, file_id, workdir / INPUTS / str(index), job.phase_deadline)
-        head = await self._head()
-        wall = max(MIN_RUN_SECONDS, (job.phase_deadline - head - COMMIT_MARGIN_BLOCKS) * self.timing.block_seconds)
-        limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall,
-                                gpu=job.resources.gpu_memory_mib > 0)
-        async with self._runs:
+        async with self._runs:  # the time left is counted once the job has a run slot, not before it waited
+            head = await self._head()
+            if head >= job.phase_deadline:
+                raise GaveUp(f"the commit deadline (block {job.phase_deadline}) passed before the job could run")
+            wall = max(MIN_RUN_SECONDS,
+                       (job.phase_deadline - head - COMMIT_MARGIN_BLOCKS) * self.timing.block_seconds)
+            limits = Limits.for_job(job.resources.memory_mib, job.resources.cpu_cores, wall,
+                                    gpu=job.resources.gpu_memory_mib > 0)
             log.info("job %d: running %s (%d MiB, %d core(s), %.0f s at most)", job_id, kind,
                      job.resources.memory_mib, limits.threads, wall)
             outcome = await execute(workdir, limits)
@@ -253,6 +258,19 @@ class JobWorker:
                 return None
             if changed.is_set():
                 await trio.sleep(self.timing.block_seconds / 2)  # moved on the best chain: finality follows
+
+    async def _reveal(self, job_id: int, record: JobRecord, job: Job) -> None:
+        """Reveal the journaled result (a refusal is checked against the chain: a reveal whose inclusion the
+        connection lost before it was reported is there, and sending it again is refused)."""
+        outputs = [record.files[name] for name in record.outputs]
+        try:
+            await self._retry(job_id, "reveal", lambda: self.chain.reveal(
+                job_id, record.digest, record.salt, outputs, record.scores), until=job.phase_deadline)
+        except Refused as exc:
+            current = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
+            mine = None if current is None else self.chain.my_slot(current)
+            if mine is None or mine.reveal is None or mine.reveal.digest != record.digest:
+                raise GaveUp(f"the reveal was refused: {exc}") from None
 
     async def _copy_reveal(self, job_id: int, record: JobRecord, job: Job) -> None:
         """The copy fault: wait for another provider's reveal and reveal it as this provider's own."""

@@ -16,11 +16,16 @@ from __future__ import annotations
 import signal
 
 import pytest
+import trio
 
 from compute_pallet import datasets
 from compute_pallet.pallets.types import JobStatus, SlotStatus
-from compute_pallet.service.journal import Journal, Phase
-from sdk.client import Client
+from compute_pallet.service.chain import ProviderChain
+from compute_pallet.service.jobs import GaveUp, JobWorker
+from compute_pallet.service.journal import Journal, JobRecord, Phase
+from compute_pallet.service.metrics import ProviderMetrics
+from runtime.keyring import Keypair
+from sdk.client import AsyncClient, Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
 
@@ -78,6 +83,27 @@ def test_a_wrong_result_is_outvoted_and_slashed(market, alice, dataset):
     assert job.status is JobStatus.Verified
     assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Slashed}
     assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).disputes_lost == 1
+
+
+def test_a_reveal_the_chain_has_although_its_inclusion_went_unreported_is_not_given_up(market, alice, dataset,
+                                                                                          tmp_path):
+    """A reveal whose inclusion the connection lost is sent again and refused: the worker checks the slot, and
+    only a reveal that is not its own there is a failure."""
+    job_id = submit_job(alice, "train", [dataset], JOB)
+    job = wait_judged(alice, job_id)
+    provider = market.provider_of(job.slots[0].provider)
+    revealed = job.slots[0].reveal.digest
+
+    async def reveal_again(digest: bytes) -> None:
+        async with AsyncClient(market.url) as client:
+            chain = ProviderChain(client, Keypair.from_uri(provider.key))
+            worker = JobWorker(client, chain, Journal(tmp_path), ProviderMetrics(), await chain.timing())
+            record = JobRecord(job_id, Phase.COMMITTED, bytes(32), digest, (), ())
+            await worker._reveal(job_id, record, await chain.job(job_id))
+
+    trio.run(reveal_again, revealed)  # refused (the job is judged), and the slot holds this very reveal
+    with pytest.raises(GaveUp, match="the reveal was refused"):
+        trio.run(reveal_again, bytes(32))
 
 
 def test_a_copied_reveal_is_refused_and_the_copier_is_a_no_show(market, alice, dataset):
