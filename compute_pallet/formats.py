@@ -14,7 +14,11 @@ Both are written canonically — zip members in a fixed order with a fixed times
 keys sorted and tensors laid out in name order — because a job's digest covers its output bytes and
 honest providers must produce the same bytes. (The ``safetensors`` library's writer orders metadata by
 a per-process hash, so it is used only to read.) Readers check the size before decoding anything and
-raise a ``FormatError`` subclass for every malformed file.
+raise a ``FormatError`` subclass for every malformed file, whatever the zip, npy or safetensors decoder
+underneath raised (their error types and messages vary across the library versions a provider may have), and
+check a file's parts in a fixed order (tensors by name), so that every honest provider refuses a bad file with
+the same error. A refusal's class is what a job's result records (``compute_pallet.service.runner``); its
+message is for logs.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import safetensors
 import safetensors.numpy
 
 __all__ = [
@@ -56,6 +59,10 @@ __all__ = [
 MAX_DATASET_BYTES = 256 << 20
 MAX_MODEL_BYTES = 64 << 20
 MAX_HEADER_BYTES = 64 << 10
+MAX_JSON_DEPTH = 16
+"""How deep a model's JSON (its header, its ``architecture`` and ``training`` metadata) may nest: ours nest 3
+deep. Checked before parsing, because the depth at which Python's parser gives up (``RecursionError``) depends
+on the interpreter, and a provider must not accept a file another refuses."""
 MAX_FEATURES = 1 << 16
 MAX_CLASSES = 1000
 MAX_LAYERS = 8
@@ -133,20 +140,26 @@ def save_dataset(dataset: Dataset) -> bytes:
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
-    """One ``.npy`` member, its declared size checked against the member's before reading the data."""
+    """One ``.npy`` member, its header checked (an array of numbers, no negative dimension: anything else would
+    fail in ``frombuffer`` or ``reshape``) and its declared size checked against the member's before reading
+    the data. Only the members ``np.savez`` and ``np.savez_compressed`` write are read: bzip2 and LZMA are
+    optional in a Python build, and an encrypted member needs a password."""
+    if info.flag_bits & 0x1:
+        raise MalformedDataset(f"{info.filename}: encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise MalformedDataset(f"{info.filename}: compression method {info.compress_type}; expected stored or deflated")
     with archive.open(info) as member:
-        try:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise MalformedDataset(f"{info.filename}: unsupported .npy version {version}")
-        except ValueError as exc:
-            raise MalformedDataset(f"{info.filename}: {exc}") from None
-        if dtype.hasobject:
-            raise MalformedDataset(f"{info.filename}: object arrays are not data")
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise MalformedDataset(f"{info.filename}: unsupported .npy version {version}")
+        if dtype.kind not in "biufc":
+            raise MalformedDataset(f"{info.filename}: {dtype.str} values are not numbers (object, bytes, text...)")
+        if any(dimension < 0 for dimension in shape):
+            raise MalformedDataset(f"{info.filename}: negative dimension in shape {shape}")
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes != info.file_size - member.tell():
             raise MalformedDataset(f"{info.filename}: header declares {nbytes} bytes of data, member holds "
@@ -170,8 +183,10 @@ def load_dataset(data: bytes, *, require_labels: bool = True) -> Dataset:
             if sum(info.file_size for info in members.values()) > MAX_DATASET_BYTES:
                 raise TooLarge(f"dataset unpacks to over {MAX_DATASET_BYTES} bytes")
             arrays = {name[0]: _read_member(archive, info) for name, info in members.items()}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
-        raise MalformedDataset(f"not a readable zip: {exc}") from None
+    except (FormatError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy's header parser raise types of their own
+        raise MalformedDataset(f"not a readable zip of .npy members: {type(exc).__name__}: {exc}") from None
     X = arrays["X"]
     if X.dtype != np.dtype("<f4") or X.ndim != 2:
         raise MalformedDataset(f"X is {X.dtype} with shape {X.shape}; expected float32, n×d")
@@ -199,11 +214,37 @@ def _architecture(layer_sizes: tuple[int, ...]) -> dict[str, object]:
     return {"activation": "relu", "layers": list(layer_sizes), "type": "mlp"}
 
 
-def _json_object(metadata: Mapping[str, str], key: str) -> dict[str, object]:
+def _depth(text: str) -> int:
+    """How deep the arrays and objects of the JSON ``text`` nest (brackets inside strings do not count)."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for char in text:
+        if quoted:
+            quoted = escaped or char != '"'
+            escaped = not escaped and char == "\\"
+        elif char == '"':
+            quoted = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json(text: str, what: str) -> object:
+    """``text`` parsed, or ``MalformedModel`` for ``what``: nested past ``MAX_JSON_DEPTH`` or not JSON (a
+    ``ValueError``: bad syntax, or an integer past Python's digit limit)."""
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise MalformedModel(f"{what} nests deeper than {MAX_JSON_DEPTH}")
     try:
-        value = json.loads(metadata[key])
-    except (json.JSONDecodeError, RecursionError):
-        value = None
+        return json.loads(text)
+    except ValueError as exc:
+        raise MalformedModel(f"{what} is not JSON: {exc}") from None
+
+
+def _json_object(metadata: Mapping[str, str], key: str) -> dict[str, object]:
+    value = _json(metadata[key], f"metadata {key}")
     if not isinstance(value, dict):
         raise MalformedModel(f"metadata {key} is not a JSON object")
     return value
@@ -249,9 +290,10 @@ def _metadata(data: bytes) -> dict[str, str]:
     if length > MAX_HEADER_BYTES or 8 + length > len(data):
         raise MalformedModel(f"header length {length} is over {MAX_HEADER_BYTES} or past the end")
     try:
-        header = json.loads(data[8 : 8 + length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise MalformedModel(f"header is not UTF-8 JSON: {exc}") from None
+        text = data[8 : 8 + length].decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedModel("header is not UTF-8 JSON") from None
+    header = _json(text, "header")
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise MalformedModel("no __metadata__ of strings")
@@ -271,8 +313,8 @@ def _check_model(tensors: Mapping[str, np.ndarray]) -> Model:
         expected |= {"input.mean", "input.std"}
     if set(tensors) != expected:
         raise MalformedModel(f"tensors {sorted(tensors)}; expected {sorted(expected)}")
-    for name, tensor in tensors.items():  # all float32: _metadata checked the dtypes
-        if not np.isfinite(tensor).all():
+    for name in sorted(tensors):  # all float32 (_metadata checked the dtypes); the loader's order is per process
+        if not np.isfinite(tensors[name]).all():
             raise MalformedModel(f"{name} holds NaN or infinite values")
     weights = tuple(tensors[f"layers.{i}.weight"] for i in range(layers))
     biases = tuple(tensors[f"layers.{i}.bias"] for i in range(layers))
@@ -300,8 +342,10 @@ def load_model(data: bytes) -> Model:
     metadata = _metadata(data)
     try:
         tensors = safetensors.numpy.load(data)
-    except safetensors.SafetensorError as exc:
-        raise MalformedModel(f"not a safetensors file: {exc}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - SafetensorError, or numpy's for a view of the buffer
+        raise MalformedModel(f"not a safetensors file: {type(exc).__name__}: {exc}") from None
     model = _check_model(tensors)
     if metadata.get("format") != MODEL_FORMAT:
         raise MalformedModel(f"metadata format {metadata.get('format')!r}; expected {MODEL_FORMAT!r}")

@@ -10,7 +10,8 @@ pallet compares only result digests. Each kind is one module (``train``, ``evalu
 for them by position: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
 [base, update…, validation?] — the federated pallet's order; a last file that is an ``.npz`` (a zip) is the
 validation set, as no model file (safetensors) can start like one. ``input_sizes`` does the same for sizes
-(``resources`` estimates), where fedavg's last input counts as an update.
+(``resources`` estimates), where fedavg's last input counts as an update. ``input_limits`` gives the largest
+file each position may be (its format's bound), so that a runner refuses a bigger one before reading it.
 
 **Result digest** (what a provider commits to): ``blake2_256(DOMAIN_COMPUTE_RESULT ++ u32 count ++
 (u32 len(name) ++ name ++ blake3(output)) for each output in name order ++ canonical JSON of result)``,
@@ -24,6 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import blake3
 
+from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES
 from compute_pallet.kinds import evaluate, fedavg, infer, train
 from compute_pallet.kinds.params import InvalidParams
 from compute_pallet.kinds.types import InvalidInputs, Kind, KindOutput, Resources
@@ -43,6 +45,7 @@ __all__ = [
     "validate_params",
     "named_inputs",
     "input_sizes",
+    "input_limits",
     "result_digest",
 ]
 
@@ -77,6 +80,8 @@ def validate_params(kind_name_or_id: str | int, params: bytes) -> None:
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_DATASETS = ("dataset", "validation")
+"""The inputs that are datasets, by name; every other input is a model."""
 
 
 def _names(kind_name: str, count: int, last_is_dataset: bool) -> list[str]:
@@ -102,6 +107,15 @@ def named_inputs(name_or_id: str | int, files: Sequence[bytes]) -> dict[str, byt
 def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
     """The sizes of a job's inputs under the names ``resources`` takes, fedavg's last input as an update."""
     return dict(zip(_names(_kind_name(name_or_id), len(sizes), False), sizes))
+
+
+def input_limits(name_or_id: str | int, count: int) -> list[int]:
+    """The largest file each of a job's ``count`` inputs may be, by position: ``MAX_DATASET_BYTES`` for a
+    dataset, ``MAX_MODEL_BYTES`` for a model, the larger for fedavg's last input (an update or the validation
+    set: its first bytes tell, not its size). Raises ``InvalidInputs`` for more files than the kind takes."""
+    kind_name = _kind_name(name_or_id)
+    namings = (_names(kind_name, count, False), _names(kind_name, count, count > 1))
+    return [MAX_DATASET_BYTES if set(names) & set(_DATASETS) else MAX_MODEL_BYTES for names in zip(*namings)]
 
 
 def result_digest(outputs: Mapping[str, bytes], result: Mapping[str, object]) -> bytes:

@@ -12,22 +12,28 @@ and a kind cannot raise them again. The folder's layout (version 1):
   runs the same kernel class, and CuPy's flush-to-zero of float32 subnormals, see ``kinds.kernels``, is
   shared by all of them);
 - ``inputs/<i>`` (read): the job's input files by their position on chain (``0``, ``1``, ...), named for the
-  kind by ``kinds.named_inputs``;
+  kind by ``kinds.named_inputs``; one larger than ``kinds.input_limits`` allows its position is refused
+  (``formats.TooLarge``) before it is read, since whether reading it fits depends on the job's memory limit;
 - ``outputs/<name>`` (written): each of the kind's output files, then ``result.json``, the canonical JSON of
   the kind's result record (the bytes the digest covers);
 - ``report.json`` (written last, by rename, so its presence means the run finished):
   ``{"digest": hex, "outputs": [names: the kind's in sorted order, then "result.json"], "scores": [int...],
-  "refused": null | {"error": class name, "message": text}}``.
+  "refused": null | {"error": class name, "message": text}}`` (the message is this provider's, for its log).
 
 **A refused input is a result.** A kind that refuses its inputs or params (``kinds.InvalidInputs``, which
 ``train.Diverged`` and too many inputs are, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every
-honest machine alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class name>,
-"message": <text>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and
-``result.json`` is still uploaded so the submitter reads why. The pallet then pays the agreeing providers
-as for any verified job: they fetched the inputs and ran the kind.
+honest machine alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class
+name>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and ``result.json`` is still
+uploaded so the submitter reads which check its inputs failed (running the kind on them locally gives the
+message). The record holds the class and not the message because a message may quote the zip, numpy, JSON or
+safetensors library underneath, whose wording varies across the versions honest providers may have. A kind
+that raises anything else (a bug, or an input it failed to check) is refused alike as :data:`UNEXPECTED`: the
+same code runs on every honest machine, so they agree, and are paid rather than slashed as no-shows. The
+pallet then pays the agreeing providers as for any verified job: they fetched the inputs and ran the kind.
 
 Exit status: 0 when ``report.json`` was written; :data:`EXIT_MEMORY` when the kind ran out of the memory the
-limits allow (not an outcome: it depends on the machine's limits); anything else is a crash.
+limits allow (not an outcome: it depends on the machine's limits); anything else (this machine's files
+unreadable, a kind this provider does not know, no CuPy for a GPU job) is a crash.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ import json
 import os
 import resource
 import sys
+import traceback
 from pathlib import Path
 
-__all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "canonical_json", "limit",
-           "run"]
+__all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "UNEXPECTED", "canonical_json",
+           "limit", "run"]
 
 EXIT_MEMORY = 3
 CPU_GRACE_S = 5
@@ -50,6 +57,9 @@ REPORT_FILE = "report.json"
 RESULT_FILE = "result.json"
 INPUTS = "inputs"
 OUTPUTS = "outputs"
+UNEXPECTED = "UnexpectedError"
+"""The refusal recorded when a kind raised an exception that is not one of its refusals: its type and message
+name library internals, so this fixed code stands for them all."""
 
 
 def canonical_json(value: object) -> bytes:
@@ -63,27 +73,51 @@ def run(workdir: Path) -> None:
     from compute_pallet.formats import FormatError
 
     spec = json.loads((workdir / SPEC_FILE).read_text())
-    files = [path.read_bytes() for path in sorted((workdir / INPUTS).iterdir(), key=lambda path: int(path.name))]
+    kind = kinds.kind(spec["kind"])
+    paths = sorted((workdir / INPUTS).iterdir(), key=lambda path: int(path.name))
     params, seed = bytes.fromhex(spec["params"]), bytes.fromhex(spec["seed"])
     xp = importlib.import_module("cupy" if spec.get("gpu") else "numpy")
     refused: dict[str, str] | None = None
     try:
-        produced = kinds.kind(spec["kind"]).run(kinds.named_inputs(spec["kind"], files), params, seed, xp=xp)
+        files = _read_inputs(spec["kind"], paths)
+        produced = kind.run(kinds.named_inputs(spec["kind"], files), params, seed, xp=xp)
         outputs, result = produced.outputs, produced.result
+        digest = kinds.result_digest(outputs, result)  # here, so that a result it cannot hash (a NaN) is refused
+    except (MemoryError, OSError):
+        raise  # the job's memory limit, or this machine's files: not an outcome of the job
     except (kinds.InvalidInputs, kinds.InvalidParams, FormatError) as exc:
         refused = {"error": type(exc).__name__, "message": str(exc)}
-        outputs, result = {}, {"refused": refused["error"], "message": refused["message"]}
+    except Exception as exc:  # noqa: BLE001 - whatever a kind's deterministic code raised: see the module docstring
+        traceback.print_exc()
+        refused = {"error": UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
+    if refused is not None:
+        print(f"the kind refused its inputs ({refused['error']}): {refused['message']}", file=sys.stderr)
+        outputs, result = {}, {"refused": refused["error"]}
+        digest = kinds.result_digest(outputs, result)
     folder = workdir / OUTPUTS
     folder.mkdir(exist_ok=True)
     for name, data in outputs.items():
         (folder / name).write_bytes(data)
     (folder / RESULT_FILE).write_bytes(canonical_json(result))
     shares = result.get("shares_ppm", [])
-    report = {"digest": kinds.result_digest(outputs, result).hex(), "outputs": [*sorted(outputs), RESULT_FILE],
+    report = {"digest": digest.hex(), "outputs": [*sorted(outputs), RESULT_FILE],
               "scores": [int(s) for s in shares] if isinstance(shares, list) else [], "refused": refused}
     partial = workdir / (REPORT_FILE + ".partial")
     partial.write_text(json.dumps(report))
     partial.replace(workdir / REPORT_FILE)
+
+
+def _read_inputs(kind_name: str, paths: list[Path]) -> list[bytes]:
+    """The input files' bytes, each first checked by its size against ``kinds.input_limits``: one over it is
+    refused (``formats.TooLarge``, as its reader would) without being read."""
+    from compute_pallet import kinds
+    from compute_pallet.formats import TooLarge
+
+    for index, (path, bound) in enumerate(zip(paths, kinds.input_limits(kind_name, len(paths)), strict=True)):
+        size = path.stat().st_size
+        if size > bound:
+            raise TooLarge(f"input {index} is {size} bytes, at most {bound}")
+    return [path.read_bytes() for path in paths]
 
 
 def limit(address_space: int, cpu_seconds: int) -> None:

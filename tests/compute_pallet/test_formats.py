@@ -36,6 +36,53 @@ def _npz(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npy(descr: str, shape: tuple[int, ...], data: bytes = b"") -> bytes:
+    """An ``.npy`` member with any header numpy parses, whether or not it describes an array numpy can make."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue() + data
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+MEMBERS = {"X.npy": _npy("<f4", X.shape, X.tobytes()), "y.npy": _npy("<i8", Y.shape, Y.tobytes())}
+
+
+def _corrupt_deflate() -> bytes:
+    """A deflated X.npy whose compressed bytes are overwritten: zlib's own error, not zipfile's."""
+    data = bytearray(_zip(MEMBERS, zipfile.ZIP_DEFLATED))
+    start = data.index(b"X.npy") + len("X.npy")  # the local header's name, then the compressed data
+    data[start + 8 : start + 14] = b"\xff" * 6
+    return bytes(data)
+
+
+def _encrypted() -> bytes:
+    """A dataset whose first member claims to be encrypted (bit 0 of its flags, in both headers)."""
+    data = bytearray(save_dataset(Dataset(X, Y)))
+    data[6] |= 1
+    data[data.index(b"PK\x01\x02") + 8] |= 1
+    return bytes(data)
+
+
+CRAFTED_DATASETS = {
+    "a zero-sized dtype": _zip({"X.npy": _npy("|S0", (3,)), "y.npy": _npy("<i8", (1,), bytes(8))}),
+    "a negative shape": _zip({"X.npy": _npy("<f4", (-1, -1), bytes(4)), "y.npy": _npy("<i8", (1,), bytes(8))}),
+    "a structured dtype": _zip({"X.npy": _npy("|V4", (1,), bytes(4)), "y.npy": _npy("<i8", (1,), bytes(8))}),
+    "a corrupt deflate stream": _corrupt_deflate(),
+    "an encrypted member": _encrypted(),
+    "a bzip2 member": _zip(MEMBERS, zipfile.ZIP_BZIP2),
+}
+"""Datasets that numpy's and zipfile's readers fail on with errors of their own (a ``ValueError`` from
+``reshape``, ``zlib.error``, ``RuntimeError``), or read only where Python was built with bzip2: each must be
+refused as malformed like any other, on every machine."""
+
+
 def _safetensors(tensors: dict[str, np.ndarray], layers: list[int] | None = None, **metadata: str) -> bytes:
     """A file written by the safetensors library itself, with our metadata unless overridden."""
     if layers is not None:
@@ -84,6 +131,12 @@ def test_a_dataset_round_trips_canonically_and_numpy_reads_it() -> None:
 def test_malformed_datasets_are_refused(data: bytes, reason: str) -> None:
     with pytest.raises(MalformedDataset, match=reason):
         load_dataset(data)
+
+
+@pytest.mark.parametrize("name", CRAFTED_DATASETS)
+def test_datasets_the_decoders_fail_on_are_refused_as_malformed(name: str) -> None:
+    with pytest.raises(MalformedDataset):
+        load_dataset(CRAFTED_DATASETS[name])
 
 
 def test_a_member_whose_header_overstates_its_data_is_refused() -> None:
@@ -179,6 +232,18 @@ def test_model_bytes_are_the_same_in_every_process() -> None:
     assert runs == {save_model(_model({"a": 1, "b": 2, "c": 3}))}
 
 
+def test_the_first_bad_tensor_is_named_in_name_order_in_every_process() -> None:
+    """The safetensors library returns tensors in a per-process order; the refusal must not depend on it."""
+    child = ("import sys, numpy as np; from tests.compute_pallet.test_formats import _safetensors, _tensors, _model; "
+             "from compute_pallet.formats import load_model, MalformedModel\n"
+             "bad = {name: np.full_like(t, np.nan) for name, t in _tensors(_model()).items()}\n"
+             "try: load_model(_safetensors(bad, [3, 5, 2]))\n"
+             "except MalformedModel as exc: print(exc)")
+    runs = {subprocess.run([sys.executable, "-c", child], check=True, capture_output=True, text=True,
+                           timeout=60).stdout for _ in range(4)}
+    assert runs == {"input.mean holds NaN or infinite values\n"}
+
+
 def _header(tensors: dict[str, object]) -> bytes:
     """A hand-written safetensors header (the library would not write these)."""
     header = json.dumps({"__metadata__": {"format": "cairn-mlp/v1"}, **tensors}).encode()
@@ -217,6 +282,9 @@ def _with(name: str, value: np.ndarray) -> dict[str, np.ndarray]:
         (_safetensors(_tensors(_model()), [3, 6, 2]), "architecture"),
         (_safetensors(_tensors(_model()), [3, 5, 2], format="onnx"), "format"),
         (_safetensors(_tensors(_model()), [3, 5, 2], training="[1]"), "training"),
+        (_safetensors(_tensors(_model()), [3, 5, 2], training='{"a": 1' + "0" * 5000 + "}"), "training is not JSON"),
+        (_safetensors(_tensors(_model()), [3, 5, 2], training='{"a": ' + "[" * 900 + "]" * 900 + "}"), "nests"),
+        (_header({"a": json.loads("[" * 17 + "]" * 17)}), "header nests deeper than 16"),
         (_safetensors(_tensors(_model())), "format"),
         (save_model(_model())[:-4], "not a safetensors file"),
     ],

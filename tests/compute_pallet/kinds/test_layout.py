@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compute_pallet.formats import Dataset, Model, save_dataset, save_model
-from compute_pallet.kinds import InvalidInputs, UnknownKind, fedavg, input_sizes, named_inputs
+from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, Dataset, Model, save_dataset, save_model
+from compute_pallet.kinds import InvalidInputs, UnknownKind, fedavg, input_limits, input_sizes, named_inputs
 
 
 def _model(width: int) -> bytes:
@@ -31,9 +31,19 @@ def test_fedavg_takes_the_base_then_updates_then_a_validation_set_recognised_as_
     assert input_sizes("fedavg", [10, 20, 30]) == {"base": 10, "updates.0": 20, "updates.1": 30}
 
 
+def test_each_input_is_bounded_by_its_format_and_fedavg_s_last_by_the_larger() -> None:
+    model, dataset = MAX_MODEL_BYTES, MAX_DATASET_BYTES
+    assert input_limits("train", 2) == [dataset, model]
+    assert input_limits("evaluate", 2) == input_limits("infer", 2) == [model, dataset]
+    assert input_limits("fedavg", 1) == [model]
+    assert input_limits("fedavg", 3) == [model, model, dataset]  # an update, or the validation set
+
+
 def test_more_inputs_than_a_kind_takes_or_an_unknown_kind_are_refused() -> None:
     with pytest.raises(InvalidInputs, match="at most 2"):
         named_inputs("evaluate", [b"a", b"b", b"c"])
+    with pytest.raises(InvalidInputs, match="at most 2"):
+        input_limits("evaluate", 3)
     with pytest.raises(UnknownKind):
         named_inputs(9, [b"a"])
 

@@ -1,17 +1,25 @@
-"""The job subprocess under its limits: a finished run's report, a refused input as a deterministic result,
-and runs ended by the memory, CPU-time and wall-time limits or by a crash, each reported for what it is."""
+"""The job subprocess under its limits: a finished run's report, a refused input (or one the kind fails on) as
+a deterministic result, and runs ended by the memory, CPU-time and wall-time limits or by a crash, each
+reported for what it is."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+import safetensors.numpy
 
 from compute_pallet import datasets, kinds
+from compute_pallet.kinds import mlp
+from compute_pallet.service import runner
 from compute_pallet.service.execution import INTERPRETER_MARGIN, Finished, Killed, Limits, execute
-from compute_pallet.service.runner import INPUTS, OUTPUTS, RESULT_FILE, SPEC_FILE, canonical_json
+from compute_pallet.service.runner import (INPUTS, OUTPUTS, REPORT_FILE, RESULT_FILE, SPEC_FILE, UNEXPECTED,
+                                           canonical_json)
+from tests.compute_pallet.test_formats import CRAFTED_DATASETS, _safetensors
 
 SEED = bytes(range(32))
 ROOMY = Limits(memory_bytes=1 << 30, wall_seconds=120, cpu_seconds=120, threads=1)
@@ -58,9 +66,77 @@ async def test_a_refused_input_is_a_result_every_run_agrees_on(tmp_path, digits,
     assert outcomes[0] == outcomes[1]
     outcome = outcomes[0]
     assert isinstance(outcome, Finished) and outcome.refused == refusal and outcome.outputs == (RESULT_FILE,)
-    record = json.loads((tmp_path / "0" / OUTPUTS / RESULT_FILE).read_bytes())
-    assert record["refused"] == refusal and record["message"]
-    assert outcome.digest == kinds.result_digest({}, record)
+    assert json.loads((tmp_path / "0" / OUTPUTS / RESULT_FILE).read_bytes()) == {"refused": refusal}
+    assert outcome.digest == kinds.result_digest({}, {"refused": refusal})
+    assert json.loads((tmp_path / "0" / REPORT_FILE).read_bytes())["refused"]["message"]  # for the provider's log
+
+
+@pytest.fixture(scope="module")
+def model(digits) -> bytes:
+    trained = kinds.kind("train").run({"dataset": digits}, b'{"epochs": 1, "hidden": [8]}', SEED)
+    return trained.outputs["model.safetensors"]
+
+
+@pytest.mark.parametrize("name", CRAFTED_DATASETS)
+async def test_a_dataset_the_decoders_fail_on_is_refused_alike_in_every_run(tmp_path, model, name):
+    """Before, numpy's ValueError, zlib.error or zipfile's RuntimeError crashed the runner on every provider, and
+    every one of them was slashed as a no-show; the record holds none of those libraries' words."""
+    inputs = [model, CRAFTED_DATASETS[name]]
+    outcomes = [await execute(prepare(tmp_path / str(i), "evaluate", b"{}", inputs), ROOMY) for i in range(2)]
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == Finished(kinds.result_digest({}, {"refused": "MalformedDataset"}), (RESULT_FILE,), (),
+                                   "MalformedDataset")
+
+
+async def test_a_model_with_several_bad_tensors_is_refused_alike_in_every_fresh_process(tmp_path, digits, model):
+    """The safetensors library hands tensors over in a per-process order: the refusal, digest and message, is
+    the first bad tensor's by name."""
+    tensors = {name: np.full_like(t, np.nan) if name.startswith("layers.") else t
+               for name, t in safetensors.numpy.load(model).items()}
+    poisoned = _safetensors(tensors, [64, 8, 10])
+    outcomes, messages = set(), set()
+    for i in range(3):
+        outcomes.add(await execute(prepare(tmp_path / str(i), "evaluate", b"{}", [poisoned, digits]), ROOMY))
+        messages.add(json.loads((tmp_path / str(i) / REPORT_FILE).read_bytes())["refused"]["message"])
+    assert outcomes == {Finished(kinds.result_digest({}, {"refused": "MalformedModel"}), (RESULT_FILE,), (),
+                                 "MalformedModel")}
+    assert messages == {"layers.0.bias holds NaN or infinite values"}
+
+
+async def test_an_input_past_its_format_s_bound_is_refused_unread(tmp_path, model):
+    """A sparse file of 4 GiB in the dataset's place, under a limit that could not hold it: refused by its size
+    alike on every machine, where reading it would have been a memory kill on some and not others."""
+    job = prepare(tmp_path, "evaluate", b"{}", [model, b""])
+    with open(job / INPUTS / "1", "wb") as file:
+        file.truncate(4 << 30)
+    outcome = await execute(job, Limits(memory_bytes=64 << 20, wall_seconds=120, cpu_seconds=120, threads=1))
+    assert outcome == Finished(kinds.result_digest({}, {"refused": "TooLarge"}), (RESULT_FILE,), (), "TooLarge")
+
+
+def _raising(error: BaseException) -> Callable[..., object]:
+    def fail(*args: object) -> object:
+        raise error
+
+    return fail
+
+
+def test_an_unexpected_error_in_a_kind_is_a_fixed_refusal_and_running_out_of_memory_is_not(tmp_path, digits, model,
+                                                                                           monkeypatch):
+    """A kind's bug (injected here into the model's forward pass) raises the same on every honest machine: they
+    commit one fixed code, whatever the exception says, and are paid. Memory stays a limit, not a result."""
+    digests = set()
+    for i, error in enumerate([ZeroDivisionError("float division by zero"), IndexError("index 7 is out of bounds")]):
+        monkeypatch.setattr(mlp, "metrics", _raising(error))
+        job = prepare(tmp_path / str(i), "evaluate", b"{}", [model, digits])
+        runner.run(job)
+        report = json.loads((job / REPORT_FILE).read_bytes())
+        assert report["refused"] == {"error": UNEXPECTED, "message": f"{type(error).__name__}: {error}"}
+        assert json.loads((job / OUTPUTS / RESULT_FILE).read_bytes()) == {"refused": UNEXPECTED}
+        digests.add(report["digest"])
+    assert digests == {kinds.result_digest({}, {"refused": UNEXPECTED}).hex()}
+    monkeypatch.setattr(mlp, "metrics", _raising(MemoryError()))
+    with pytest.raises(MemoryError):
+        runner.run(prepare(tmp_path / "memory", "evaluate", b"{}", [model, digits]))
 
 
 async def test_a_run_past_its_memory_is_killed_and_reported(tmp_path, digits):
