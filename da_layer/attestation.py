@@ -1,6 +1,16 @@
-"""What a DA node signs when it attests a blob, and how an aggregate names its signers.
+"""What a DA node signs when it registers and when it attests a blob, and how an aggregate names its signers.
 
-A DA node that verified its custody cells of a blob signs, with its registered BLS key (:mod:`da_layer.bls`)::
+A DA node registers its BLS key (:mod:`da_layer.bls`) with the key's proof of possession and a signature by
+the key over::
+
+    registration_message = DOMAIN_DA_REGISTRATION ++ genesis_hash (32) ++ account (32) ++ bls_public (48)
+
+The proof of possession alone names nothing but the key, so anyone could copy a node's key and proof from
+its ``register`` extrinsic and register them first from another account (the node would then find its own
+key taken). The registration signature binds the key to the account that registers it, on one chain: only
+the key's holder can make it, and one made for another account or another chain does not verify.
+
+A DA node that verified its custody cells of a blob signs, with its registered BLS key::
 
     attestation_message = DOMAIN_DA_ATTESTATION ++ genesis_hash (32) ++ blob_id (32) ++ commitment (48)
 
@@ -15,13 +25,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from runtime.hashing import DOMAIN_DA_ATTESTATION
+from runtime.hashing import DOMAIN_DA_ATTESTATION, DOMAIN_DA_REGISTRATION
 
-__all__ = ["MalformedBitfield", "attestation_message", "bitfield", "signers"]
+__all__ = ["MalformedBitfield", "registration_message", "attestation_message", "bitfield", "signers"]
 
 
 class MalformedBitfield(ValueError):
     """A signer bitfield of the wrong length, or with bits set past the node set."""
+
+
+def registration_message(genesis_hash: bytes, account: bytes, bls_public: bytes) -> bytes:
+    if len(genesis_hash) != 32 or len(account) != 32 or len(bls_public) != 48:
+        raise ValueError("a registration names a 32-byte genesis hash, a 32-byte account and a 48-byte BLS key")
+    return DOMAIN_DA_REGISTRATION + bytes(genesis_hash) + bytes(account) + bytes(bls_public)
 
 
 def attestation_message(genesis_hash: bytes, blob_id: bytes, commitment: bytes) -> bytes:

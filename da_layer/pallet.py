@@ -3,8 +3,10 @@
 The chain holds what lets anyone judge a blob's availability without its bytes:
 
 - **DA nodes** register with a stake (held under :class:`DataAvailabilityHoldReason`), a BLS public key with
-  its proof of possession (checked here, so aggregates are safe from rogue keys) and an HTTP endpoint
-  (``update_endpoint`` moves it).
+  its proof of possession (checked here, so aggregates are safe from rogue keys) and its signature over
+  :func:`da_layer.attestation.registration_message` (this chain's genesis hash and the registering account,
+  so a key and proof copied from another node's ``register`` cannot be registered from another account
+  first), and an HTTP endpoint (``update_endpoint`` moves it).
   ``NodeSet`` lists them in registration order. A node leaves with ``deregister``: new blobs stop naming it
   at once, and its stake (slashable until then) is released ``retention_period`` blocks later, when no
   retained blob names it any more.
@@ -286,6 +288,12 @@ class InvalidProofOfPossession(DispatchError):
     """The proof of possession does not verify against the BLS key."""
 
 
+class InvalidRegistrationSignature(DispatchError):
+    """The registration signature is not the BLS key's over this chain's registration message for the calling
+    account (:func:`da_layer.attestation.registration_message`): a key copied from another node's registration
+    cannot be registered by another account."""
+
+
 class ZeroLength(DispatchError):
     """A blob carries at least one byte."""
 
@@ -359,7 +367,8 @@ class InvalidCommitment(DispatchError):
 
 
 class ChainHashes(Protocol):
-    """Block hashes the runtime keeps: the genesis hash (attestation messages) and the parent's (seeds)."""
+    """Block hashes the runtime keeps: the genesis hash (registration and attestation messages) and the
+    parent's (seeds)."""
 
     def known_block_hash(self, number: int) -> bytes | None: ...
 
@@ -377,14 +386,16 @@ class DataAvailabilityWeightInfo(Protocol):
 
 class DataAvailabilityWeights:
     """From ``benchmarks/da_pallet_weights.py`` on the 2-core reference VM (medians, whole dispatch): register
-    1.8 ms (one POP check, 1.3 ms); submit_blob 1.0 ms, plus 0.06 ms (measured alone) for the commitment's
-    point check; attest 1.8 ms with 4 signers and 8.6 ms with 100 (one ``fast_aggregate_verify``, 1.5 ms, plus
-    ~70 µs per signer key decompressed and stake read; 8.8 ms with each signer's fee share moved, the accounts
-    it writes counted as storage); answer_audit 3.6-5.0 ms (one cell proof, 3.5 ms); ~0.1 ms per audit
-    started (15 in 1.7 ms). Each weight rounds its figure up."""
+    1.8 ms with one POP check (1.3 ms); with the registration signature's check too, 1.95 ms in a faster hour
+    whose POP check took 0.95 ms and signature check 0.96 ms, so ~2.7 ms at the reference figures; submit_blob
+    1.0 ms, plus 0.06 ms (measured alone) for the commitment's point check; attest 1.8 ms with 4 signers and
+    8.6 ms with 100 (one
+    ``fast_aggregate_verify``, 1.5 ms, plus ~70 µs per signer key decompressed and stake read; 8.8 ms with each
+    signer's fee share moved, the accounts it writes counted as storage); answer_audit 3.6-5.0 ms (one cell
+    proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
 
     def register(self) -> Weight:
-        return Weight(2_000 * US + 4 * READ + 5 * WRITE, 512)
+        return Weight(3_000 * US + 4 * READ + 5 * WRITE, 512)
 
     def submit_blob(self) -> Weight:
         return Weight(1_100 * US + 3 * READ + 5 * WRITE, 512)
@@ -500,7 +511,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
               MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
-              NotRegistered, AlreadyLeaving, InvalidCommitment)
+              NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
@@ -532,11 +543,12 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     audit_deadlines = StorageMap(U32, Vec(U64), default=(), docs="Audits that close at this block.")
     unbonding = StorageMap(U32, Vec(ACCOUNT_ID), default=(), docs="Departed nodes whose stake is released at this block.")
 
-    @call(0, weight=lambda w, bls_public, proof_of_possession, endpoint, stake: w.register())
-    def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature, endpoint: Bytes,
-                 stake: Balance) -> None:
-        """Become a DA node: hold ``stake``, register the BLS key proven by ``proof_of_possession``, serve
-        cells at ``endpoint``."""
+    @call(0, weight=lambda w, bls_public, proof_of_possession, registration_signature, endpoint, stake: w.register())
+    def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature,
+                 registration_signature: BlsSignature, endpoint: Bytes, stake: Balance) -> None:
+        """Become a DA node: hold ``stake``, register the BLS key proven by ``proof_of_possession`` and bound to
+        this account by ``registration_signature`` (the key's, over this chain's registration message for this
+        account), serve cells at ``endpoint``."""
         who = ensure_signed(origin)
         cfg = self.config
         if self.nodes.contains(who):
@@ -551,6 +563,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise BlsKeyInUse()
         if not bls.pop_verify(bls_public, proof_of_possession):
             raise InvalidProofOfPossession()
+        message = attestation.registration_message(self._genesis_hash(), who, bls_public)
+        if not bls.verify(bls_public, message, registration_signature):
+            raise InvalidRegistrationSignature()
         cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
         self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number()))
         self.node_of_key.insert(bls_public, who)

@@ -37,6 +37,7 @@ __all__ = [
     "DOMAIN_STORAGE_PLACEMENT",
     "DOMAIN_DA_BLOB",
     "DOMAIN_DA_ATTESTATION",
+    "DOMAIN_DA_REGISTRATION",
     "DOMAIN_DA_CUSTODY",
     "DOMAIN_DA_AUDIT",
     "DOMAIN_COMPUTE_RESULT",
@@ -126,6 +127,8 @@ DOMAIN_DA_BLOB = b"cairn/da-blob/v1"
 """A blob's id: submitter, commitment and where it was submitted (``da_layer.pallet``)."""
 DOMAIN_DA_ATTESTATION = b"cairn/da-attestation/v1"
 """What a DA node's BLS signature says: this chain's blob with this commitment is in custody (``da_layer.attestation``)."""
+DOMAIN_DA_REGISTRATION = b"cairn/da-registration/v1"
+"""What a DA node's registration signature says: this BLS key is registered by this account on this chain."""
 DOMAIN_DA_CUSTODY = b"cairn/da-custody/v1"
 """A blob's custody seed and the node order drawn from it (``da_layer.custody``)."""
 DOMAIN_DA_AUDIT = b"cairn/da-audit/v1"

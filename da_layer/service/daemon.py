@@ -3,8 +3,10 @@
 What it does, in the order a blob meets it:
 
 1. *Registration* (at start, once): if the chain does not know the operator's account as a DA node, the node
-   registers it with its stake, its BLS public key and a proof of possession, and its HTTP endpoint; if it
-   does, under another endpoint (the node's public URL changed), the node moves it (``update_endpoint``).
+   registers it with its stake, its BLS public key with a proof of possession and the key's signature over
+   the registration message (:func:`da_layer.attestation.registration_message`: this chain, this account),
+   and its HTTP endpoint; if it does, under another endpoint (the node's public URL changed), the node moves
+   it (``update_endpoint``).
    The BLS key is derived from the operator's account secret by the IETF KeyGen (``bls.secret_from_seed``),
    whose own salt separates it from the account key, so the same ``--key`` always gives the same BLS key.
 2. *Custody* (``PUT /v1/blobs/{blob_id}/cells``): the submitter sends the node exactly its custody columns
@@ -16,13 +18,19 @@ What it does, in the order a blob meets it:
    signature over the attestation message. Nothing is stored for a refused upload.
 3. *Serving* (``GET /v1/blobs/{blob_id}/cells/{index}``, ``GET /v1/blobs/{blob_id}/cells[?indices=3,17]``):
    cells with their proofs, to light clients, readers and recovering peers.
-4. *Audits*: the node follows the chain's ``AuditStarted`` events; for one naming it, it answers with the
-   cell and its proof in an ``answer_audit`` extrinsic (recovering the cell from peers first if it lost it).
+4. *Audits*: the node follows the chain's ``AuditStarted`` events, and each time it subscribes (at start,
+   and again after a lost connection) it reads the chain's open ``Audits`` too, so that one opened while it
+   was down or not following is answered as well. It answers each audit naming it with the cell and its proof
+   in an ``answer_audit`` extrinsic (recovering the cell from peers first if it lost it, or waiting for the
+   recovery of its blob already under way), each answer on its own: one that fails is logged, and neither
+   ends the node nor the other answers.
 5. *Maintenance* (at start, then every ``maintenance_interval``): for every blob on chain whose node set
    holds this node and that is available, custody cells missing from the store (a restart with an empty
    disk, a corrupt file) are recovered: the node fetches the cells its peers hold until it has verified at
    least half of the blob's cells, rebuilds all of them (``recover_cells_and_kzg_proofs``) and stores its
-   own. A blob's cells are deleted when the chain prunes it (``BlobPruned``, or found gone at a scan).
+   own. A peer whose cells do not verify, for whatever reason, is passed over; a blob that cannot be
+   recovered is logged and tried again at the next scan. A blob's cells are deleted when the chain prunes it
+   (``BlobPruned``, or found gone at a scan).
 
 *Withholding* (fault injection, ``cairn devnet withhold``): while a file named ``withhold`` exists in the
 node's base path, the node serves no cells (``503 Withholding``) and answers no audits, but still accepts,
@@ -34,11 +42,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable
 
 import trio
 
 from da_layer import bls
-from da_layer.attestation import attestation_message
+from da_layer.attestation import attestation_message, registration_message
 from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
 from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
@@ -109,7 +118,10 @@ class DaNode:
                                      lambda: float(self.withholding)),
         })
         self._peers = DaPeers(timeout=config.peer_timeout)
-        self._recovering: set[bytes] = set()
+        self._recovering: dict[bytes, trio.Event] = {}
+        """The blobs being recovered, each with the event set when its recovery ends."""
+        self._answering: set[int] = set()
+        """The audits being answered (one both read from the chain and heard of is answered once)."""
         self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
 
@@ -122,7 +134,7 @@ class DaNode:
             app = App(self._routes(), on_error=self.metrics.refused)
             self.port = await nursery.start(serve, app, self._config.host, self._config.http_port)
             await self._register(f"http://{self._config.public_host or self._config.host}:{self.port}")
-            nursery.start_soon(self._follow_chain)
+            nursery.start_soon(self._follow_chain, nursery)
             nursery.start_soon(self._maintain)
             log.info("DA node %s serving on port %d", self._account.ss58_address(), self.port)
             task_status.started(self.port)
@@ -140,9 +152,11 @@ class DaNode:
                 log.info("moved the registered endpoint from %s to %s", known.endpoint.decode(errors="replace"),
                          endpoint)
             return
+        message = registration_message(self._client.genesis_hash, account, self.bls_public)
         await self._submit("register", {
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
-            "endpoint": endpoint.encode(), "stake": self._config.stake})
+            "registration_signature": bls.sign(self._bls_secret, message), "endpoint": endpoint.encode(),
+            "stake": self._config.stake})
         log.info("registered as a DA node at %s with stake %d", endpoint, self._config.stake)
 
     async def _submit(self, name: str, params: dict[str, object]) -> None:
@@ -241,21 +255,39 @@ class DaNode:
 
     # --- audits ----------------------------------------------------------------------------------------
 
-    async def _follow_chain(self) -> None:
-        """Answer the audits addressed to this node; drop the cells of blobs the chain prunes. A lost
-        connection to the chain is waited out (the client reconnects), never the end of the node."""
+    async def _follow_chain(self, nursery: trio.Nursery) -> None:
+        """Answer the audits addressed to this node (in ``nursery``, so that losing the subscription cancels
+        none); drop the cells of blobs the chain prunes. A lost connection to the chain is waited out (the
+        client reconnects), never the end of the node."""
+        me = self._account.public
         while True:
             try:
-                async with self._client.subscribe_events(PALLET) as blocks, trio.open_nursery() as nursery:
+                async with self._client.subscribe_events(PALLET) as blocks:
+                    # read once subscribed: an audit opened after the block read here comes as an event
+                    async for audit_id, audit in self._client.query_map(PALLET, "Audits"):
+                        if audit.node == me:
+                            self._answer_soon(nursery, AuditStarted(audit_id, audit.node, audit.blob_id,
+                                                                    audit.cell_index, audit.deadline))
                     async for block in blocks:
                         for record in block.events:
-                            if isinstance(record.event, AuditStarted) and record.event.node == self._account.public:
-                                nursery.start_soon(self._answer_audit, record.event)
+                            if isinstance(record.event, AuditStarted) and record.event.node == me:
+                                self._answer_soon(nursery, record.event)
                             elif isinstance(record.event, BlobPruned):
                                 await self._drop(record.event.blob_id)
             except ChainClientError as exc:
                 log.warning("following the chain: %s; following again in %.0f s", exc, CHAIN_RETRY_S)
             await trio.sleep(CHAIN_RETRY_S)
+
+    def _answer_soon(self, nursery: trio.Nursery, audit: AuditStarted) -> None:
+        if audit.audit_id not in self._answering:
+            self._answering.add(audit.audit_id)
+            nursery.start_soon(self._answer, audit)
+
+    async def _answer(self, audit: AuditStarted) -> None:
+        try:
+            await _guarded(self._answer_audit(audit), f"audit {audit.audit_id}")
+        finally:
+            self._answering.discard(audit.audit_id)
 
     async def _drop(self, blob_id: bytes) -> None:
         if self._store.indices(blob_id):
@@ -292,27 +324,27 @@ class DaNode:
 
     async def _maintain(self) -> None:
         while True:
-            try:
-                await self.maintain_once()
-            except ChainClientError as exc:
-                log.warning("maintenance skipped: %s", exc)
+            await _guarded(self.maintain_once(), "maintenance")
             await trio.sleep(self._config.maintenance_interval)
 
     async def maintain_once(self) -> None:
-        """Recover missing custody cells of every available blob of this node; drop pruned blobs."""
+        """Recover missing custody cells of every available blob of this node; drop pruned blobs. A blob that
+        cannot be recovered now is logged and left for the next scan; the others are still recovered."""
         on_chain: set[bytes] = set()
         async for blob_id, blob in self._client.query_map(PALLET, "Blobs"):
             on_chain.add(blob_id)
             if blob.status is BlobStatus.Available and self._account.public in blob.node_set:
-                await self._recover_blob(blob_id, blob)
+                await _guarded(self._recover_blob(blob_id, blob), f"recovering blob 0x{blob_id.hex()}")
         for blob_id in set(self._store.blobs()) - on_chain:  # pruned while this node was down
             await self._drop(blob_id)
 
     async def _recover_blob(self, blob_id: bytes, blob: Blob | None = None) -> None:
-        """Fetch what peers hold of the blob and rebuild this node's missing custody cells (once at a time)."""
-        if blob_id in self._recovering:
-            return
-        self._recovering.add(blob_id)
+        """Fetch what peers hold of the blob and rebuild this node's missing custody cells. One recovery of a
+        blob runs at a time: a caller that finds one under way (an audit while maintenance recovers the blob,
+        or the other way round) waits for it to end, then rebuilds what it left missing (usually nothing)."""
+        while (running := self._recovering.get(blob_id)) is not None:
+            await running.wait()
+        done = self._recovering[blob_id] = trio.Event()
         try:
             blob = blob if blob is not None else await read_blob(self._client, blob_id)
             mine = None if blob is None else member_columns(blob, self._account.public, self._replication)
@@ -331,7 +363,20 @@ class DaNode:
             self.metrics.inc("cairn_da_cells_recovered_total", len(missing))
             log.info("blob 0x%s: recovered %d custody cells from peers", blob_id.hex(), len(missing))
         finally:
-            self._recovering.discard(blob_id)
+            del self._recovering[blob_id]
+            done.set()
+
+
+async def _guarded(work: Awaitable[None], what: str) -> None:
+    """Run ``work`` (one recovery, one audit answer, one maintenance scan); its failure is logged and ends
+    nothing else. A chain that cannot be read now is a warning; any other error is a bug, logged with its
+    traceback (the work catches and logs the failures it expects: peers that do not serve, a refused answer)."""
+    try:
+        await work
+    except ChainClientError as exc:
+        log.warning("%s: %s", what, exc)
+    except Exception:
+        log.exception("%s failed", what)
 
 
 def _wanted_indices(query: str) -> frozenset[int] | None:

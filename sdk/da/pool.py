@@ -87,7 +87,10 @@ class KzgPool:
         return tuple(Cell(i, c, p) for i, (c, p) in enumerate(zip(cells, proofs)))
 
     async def verify(self, commitment: bytes, cells: Sequence[Cell]) -> bool:
-        """Whether every cell is the commitment's cell at its index (one batch verification)."""
+        """Whether every cell is the commitment's cell at its index (one batch verification). Cells come from
+        peers: one whose bytes are not field elements, or whose proof is not a point of G1, is no more the
+        commitment's cell than one with a wrong proof, so it makes the answer ``False`` too, never an error
+        that would end the caller."""
         if not cells:
             return True
         return await self._run(_verify, commitment, [c.index for c in cells], [c.data for c in cells],
@@ -129,7 +132,10 @@ def _cells(blob: bytes) -> tuple[list[bytes], list[bytes]]:
 
 
 def _verify(commitment: bytes, indices: list[int], cells: list[bytes], proofs: list[bytes]) -> bool:
-    return kzg.verify_cells([commitment] * len(indices), indices, cells, proofs)
+    try:
+        return kzg.verify_cells([commitment] * len(indices), indices, cells, proofs)
+    except kzg.KzgError:
+        return False
 
 
 def _recover(indices: list[int], cells: list[bytes]) -> tuple[list[bytes], list[bytes]]:

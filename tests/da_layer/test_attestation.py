@@ -1,4 +1,4 @@
-"""Attestation messages and signer bitfields; the confidence formula."""
+"""Registration and attestation messages and signer bitfields; the confidence formula."""
 
 from __future__ import annotations
 
@@ -6,9 +6,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from da_layer.attestation import MalformedBitfield, attestation_message, bitfield, signers
+from da_layer.attestation import (
+    DOMAIN_DA_REGISTRATION,
+    MalformedBitfield,
+    attestation_message,
+    bitfield,
+    registration_message,
+    signers,
+)
 from da_layer.confidence import confidence, samples_for
 from runtime.hashing import DOMAIN_DA_ATTESTATION
+
+
+def test_registration_binds_chain_account_and_key():
+    message = registration_message(b"g" * 32, b"a" * 32, b"k" * 48)
+    assert message == DOMAIN_DA_REGISTRATION + b"g" * 32 + b"a" * 32 + b"k" * 48
+    assert message != registration_message(b"h" * 32, b"a" * 32, b"k" * 48)
+    assert message != registration_message(b"g" * 32, b"b" * 32, b"k" * 48)
+    assert not message.startswith(DOMAIN_DA_ATTESTATION)  # no attestation is ever a registration, nor the reverse
+    with pytest.raises(ValueError):
+        registration_message(b"g" * 32, b"a" * 31, b"k" * 48)
 
 
 def test_message_binds_chain_blob_and_commitment():

@@ -9,7 +9,7 @@ import random
 from substrateinterface import ExtrinsicReceipt, Keypair
 
 from da_layer import bls, kzg
-from da_layer.attestation import attestation_message, bitfield
+from da_layer.attestation import attestation_message, bitfield, registration_message
 from da_layer.blobs import pack
 from da_layer.pallet import Blob, BlobStatus
 from devnet.local_chain import LocalChain
@@ -44,6 +44,8 @@ def test_register_submit_attest_through_the_client():
 
     receipt = submit(chain, substrate, bob, "register", {
         "bls_public": "0x" + public.hex(), "proof_of_possession": "0x" + bls.pop_prove(secret).hex(),
+        "registration_signature": "0x" + bls.sign(secret, registration_message(chain.genesis_hash, bob.public_key,
+                                                                               public)).hex(),
         "endpoint": "0x" + b"http://127.0.0.1:9000".hex(), "stake": stake})
     assert attributes(receipt, "NodeRegistered")["stake"] == stake
     node = substrate.query("DataAvailability", "Nodes", [bob.ss58_address]).value

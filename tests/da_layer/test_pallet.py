@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from da_layer import bls, kzg
-from da_layer.attestation import attestation_message, bitfield
+from da_layer.attestation import attestation_message, bitfield, registration_message
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack
 from da_layer.custody import custody_columns
 from da_layer.pallet import (
@@ -40,6 +40,7 @@ from da_layer.pallet import (
     InvalidCommitment,
     InvalidEndpoint,
     InvalidProofOfPossession,
+    InvalidRegistrationSignature,
     MalformedSigners,
     NodeDeregistered,
     NodeRegistered,
@@ -102,10 +103,16 @@ def da(ext: TestExternalities) -> DataAvailability:
     return ext.pallet(DataAvailability)
 
 
+def registration_signature(i: int, account: bytes | None = None, genesis: bytes = GENESIS_HASH) -> bytes:
+    """Key ``i``'s signature binding it to ``account`` (by default ``NODES[i]``, its own) on chain ``genesis``."""
+    return bls.sign(SECRETS[i], registration_message(genesis, NODES[i] if account is None else account, PUBLICS[i]))
+
+
 def register(ext: TestExternalities, count: int = 4) -> None:
     for i in range(count):
         ext.dispatch(Origin.signed(NODES[i]), "DataAvailability", "register", bls_public=PUBLICS[i],
-                     proof_of_possession=bls.pop_prove(SECRETS[i]), endpoint=f"http://da-{i}".encode(), stake=STAKE)
+                     proof_of_possession=bls.pop_prove(SECRETS[i]), registration_signature=registration_signature(i),
+                     endpoint=f"http://da-{i}".encode(), stake=STAKE)
 
 
 def submit(ext: TestExternalities, commitment: bytes, length: int = 5000) -> bytes:
@@ -152,13 +159,21 @@ def test_register_holds_stake_and_lists_the_node():
 
 
 def registration(i: int, **changes: object) -> dict:
-    return {"bls_public": PUBLICS[i], "proof_of_possession": bls.pop_prove(SECRETS[i]), "endpoint": b"http://x",
-            "stake": STAKE, **changes}
+    return {"bls_public": PUBLICS[i], "proof_of_possession": bls.pop_prove(SECRETS[i]),
+            "registration_signature": registration_signature(i), "endpoint": b"http://x", "stake": STAKE, **changes}
 
 
 @pytest.mark.parametrize("who, args, error", [
     (NODES[1], registration(1, proof_of_possession=bls.pop_prove(SECRETS[2])), InvalidProofOfPossession),
     (NODES[1], registration(1, proof_of_possession=bls.sign(SECRETS[1], PUBLICS[1])), InvalidProofOfPossession),
+    (NODES[1], registration(1, registration_signature=registration_signature(1, NODES[2])),
+     InvalidRegistrationSignature),
+    (NODES[1], registration(1, registration_signature=registration_signature(1, genesis=bytes(32))),
+     InvalidRegistrationSignature),
+    (NODES[1], registration(1, registration_signature=bls.pop_prove(SECRETS[1])), InvalidRegistrationSignature),
+    (NODES[1], registration(1, registration_signature=bls.sign(SECRETS[2], registration_message(GENESIS_HASH, NODES[1],
+                                                                                               PUBLICS[1]))),
+     InvalidRegistrationSignature),
     (NODES[1], registration(1, stake=49), StakeTooLow),
     (NODES[1], registration(1, stake=10**7), InsufficientBalance),  # more than the account has
     (NODES[1], registration(1, endpoint=b""), InvalidEndpoint),
@@ -166,8 +181,9 @@ def registration(i: int, **changes: object) -> dict:
     (NODES[1], registration(1, endpoint=b"\xff\xfe"), InvalidEndpoint),
     (NODES[1], registration(0), BlsKeyInUse),  # node 0's key, with its valid proof
     (NODES[0], registration(1), AlreadyRegistered),
-], ids=["pop-of-other-key", "signature-as-pop", "low-stake", "unfunded-stake", "empty-endpoint", "long-endpoint",
-        "non-utf8-endpoint", "key-in-use", "duplicate-account"])
+], ids=["pop-of-other-key", "signature-as-pop", "signed-for-other-account", "signed-for-other-chain",
+        "pop-as-registration-signature", "registration-signed-by-other-key", "low-stake", "unfunded-stake",
+        "empty-endpoint", "long-endpoint", "non-utf8-endpoint", "key-in-use", "duplicate-account"])
 def test_register_refusals_change_nothing(who, args, error):
     with new_ext() as ext:
         register(ext, 1)
@@ -178,8 +194,17 @@ def test_register_refuses_past_max_nodes():
     with new_ext() as ext:
         register(ext, 4)
         assert_noop(ext, TooManyNodes, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
-                    bls_public=PUBLICS[4], proof_of_possession=bls.pop_prove(SECRETS[4]), endpoint=b"http://e",
-                    stake=STAKE)
+                    **registration(4))
+
+
+def test_a_registration_copied_from_another_node_cannot_take_its_key():
+    with new_ext() as ext:
+        copied = registration(0)  # what NODES[0] broadcasts in its register extrinsic, seen by anyone in the pool
+        assert_noop(ext, InvalidRegistrationSignature, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability",
+                    "register", **copied)
+        ext.dispatch(Origin.signed(NODES[0]), "DataAvailability", "register", **copied)  # the key's holder still can
+        assert da(ext).node_of_key.get(PUBLICS[0]) == NODES[0]
+        assert da(ext).nodes.get(NODES[0]).bls_public == PUBLICS[0]
 
 
 def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(blob):

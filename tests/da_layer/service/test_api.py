@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from da_layer.blobs import pack
-from sdk.da.wire import CELL_RECORD, MAX_CELL_SET, encode_cells
+from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF
+from sdk.da.wire import CELL_RECORD, MAX_CELL_SET, Cell, encode_cells
 from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
 
 UNKNOWN = "0x" + "ee" * 32
@@ -103,6 +104,18 @@ async def test_an_incomplete_custody_gets_no_signature_and_nothing_is_kept(http,
     custody, encoded = pending
     path = f"/v1/blobs/0x{custody.blob_id.hex()}/cells"
     assert_error(await http.put(path, content=encode_cells(encoded.cells[:100])), 409, "IncompleteCustody")
+    assert_error(await http.get(path), 404, "UnknownBlob")
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda cell: Cell(cell.index, b"\xff" * BYTES_PER_CELL, cell.proof),  # field elements past the BLS modulus
+    lambda cell: Cell(cell.index, cell.data, b"\xff" * BYTES_PER_PROOF),  # a proof that is no point of G1
+], ids=["non-canonical-cell", "proof-not-a-point"])
+async def test_cells_that_are_not_even_cells_are_invalid_proofs_and_nothing_is_kept(http, pending, spoil):
+    custody, encoded = pending
+    path = f"/v1/blobs/0x{custody.blob_id.hex()}/cells"
+    cells = [spoil(cell) if cell.index == 7 else cell for cell in encoded.cells]
+    assert_error(await http.put(path, content=encode_cells(cells)), 422, "InvalidProof")
     assert_error(await http.get(path), 404, "UnknownBlob")
 
 

@@ -1,0 +1,150 @@
+"""What a DA node must outlive, with real processes (one dev node, four DA nodes): peers that serve garbage,
+and audits opened while it was down.
+
+- Garbage is cells whose bytes are not field elements (past the BLS modulus) and proofs that are not points
+  of G1: ``ckzg`` cannot even check them. A node serves what its disk holds, unchecked, so rewriting a node's
+  stored cells under it makes it such a peer. A light client counts those cells as bad, a reader rebuilds the
+  blob from the other nodes' cells, and a node recovering its custody passes those peers over and keeps
+  running (one such cell once ended the node, and every restart of it).
+- An audit opened while its node was stopped has no event left for the node to see once it is back: the node
+  finds it in the chain's open audits and answers it before its deadline.
+
+With four nodes and two custodians a column, the columns of a blob fall to two pairs of nodes (even columns
+to one pair, odd columns to the other; ``da_layer.custody``): one pair serving garbage leaves half of every
+blob's cells, which is enough to rebuild it and too few to sample it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack
+from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF, cells_and_proofs
+from sdk.chain import AsyncClient, ChainEvent, EventSubscription
+from sdk.da.chain import read_blob, read_custody
+from sdk.da.peers import PeerError
+from sdk.da.wire import Cell, decode_cells, encode_cells
+from tests.da_layer.service.network import DaNodeProcess, da, pools, start_da_network  # noqa: F401 - fixtures
+
+DEADLINE_S = 120  # dev preset: an audit round every 5 blocks (10 s), 10 blocks (20 s) to answer one
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    network = start_da_network(tmp_path_factory.mktemp("da-daemon"))
+    yield network
+    network.stop()
+
+
+GARBAGE: tuple[Callable[[Cell], Cell], ...] = (
+    lambda cell: Cell(cell.index, b"\xff" * BYTES_PER_CELL, cell.proof),  # field elements past the modulus
+    lambda cell: Cell(cell.index, cell.data, b"\xff" * BYTES_PER_PROOF),  # a proof that is no point of G1
+)
+
+
+@contextmanager
+def serving_garbage(nodes: Sequence[DaNodeProcess], blob_id: bytes) -> Iterator[None]:
+    """The nodes serve garbage for the blob until the block ends: each one's stored cells of it are rewritten,
+    one node's with cells that are no field elements, the next one's with proofs that are no points, and so
+    on (the same indices, so the node's index of its store stays right); then put back."""
+    originals = {}
+    try:
+        for turn, node in enumerate(nodes):
+            path = node.cells_folder / f"{blob_id.hex()}.cells"
+            originals[path] = path.read_bytes()
+            spoil = GARBAGE[turn % len(GARBAGE)]
+            _replace(path, encode_cells(spoil(cell) for cell in decode_cells(originals[path]).values()))
+        yield
+    finally:
+        for path, data in originals.items():
+            _replace(path, data)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` under another name and rename it over ``path``: the node never reads half a file."""
+    partial = path.with_name(path.name + ".test")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+async def test_a_light_client_and_a_reader_count_garbage_as_bad_cells(da, network):
+    payload = os.urandom(9000)
+    (ref,) = await da.submit(payload)
+    custody = await read_custody(da.chain, ref.blob_id, await read_blob(da.chain, ref.blob_id))
+    by_account = {node.account: node for node in network.nodes}
+    pair = {node.account for node in custody.custodians_of(1)}  # the custodians of every odd column
+    with serving_garbage([by_account[account] for account in sorted(pair)], ref.blob_id):
+        report = await da.sample(ref)
+        # the drawn odd cells failed (with both their custodians asked), the even ones verified
+        assert not report.available and report.confidence == 0.0 and report.failed
+        assert all({node.account for node in custody.custodians_of(index)} == pair for index in report.failed)
+        assert report.verified == report.samples - len(report.failed) > 0
+        assert await da.get(ref) == payload  # rebuilt from the even cells, the odd ones asked of all and refused
+
+
+async def test_a_node_recovering_from_peers_that_serve_garbage_passes_them_over_and_keeps_running(da, network):
+    payload = os.urandom(USABLE_BYTES_PER_BLOB + 9000)
+    first, second = await da.submit(payload)
+    victim, peers = network.nodes[3], network.nodes[:3]
+    custody = await read_custody(da.chain, first.blob_id, await read_blob(da.chain, first.blob_id))
+    mine = custody.columns_of(custody.position_of(victim.account))
+    cells, proofs = cells_and_proofs(pack(payload)[0])
+    victim.stop()
+    shutil.rmtree(victim.cells_folder)
+    # the first blob from the one peer that still serves it; the second from no peer at all, so every peer's
+    # garbage is asked for and refused whatever order the victim asks them in
+    with serving_garbage(peers[:2], first.blob_id), serving_garbage(peers, second.blob_id):
+        await trio.to_thread.run_sync(victim.spawn().wait_ready)
+        with trio.fail_after(DEADLINE_S):
+            while True:
+                assert victim.process.poll() is None, victim.log_tail()
+                try:
+                    held = await da.peers.get_cells(victim.url, first.blob_id)
+                except PeerError:
+                    held = {}
+                gave_up = f"blob 0x{second.blob_id.hex()}: only 0 verified cells" in victim.log_path.read_text()
+                if sorted(held) == list(mine) and gave_up:
+                    break
+                await trio.sleep(0.5)
+        assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(victim.url + "/v1/health")).json()["withholding"] is False
+
+
+async def test_an_audit_opened_while_its_node_was_down_is_answered_once_it_is_back(da, network):
+    await da.submit(os.urandom(5000))  # attested by every node: each can be audited on it
+    node = network.nodes[1]
+    async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
+        node.stop()
+        try:
+            stopped_at = (await client.get_block_header()).number  # an audit in a later block: the node was down
+            with trio.fail_after(DEADLINE_S):
+                opened = await next_event(blocks, lambda record: record.name == "AuditStarted"
+                                          and record.event.node == node.account, after=stopped_at)
+                # back while its block is still the best one, the node would see the audit's event: it must not
+                opened_in = opened.event.deadline - client.get_constant("DataAvailability", "AuditDeadline")
+                while (await client.get_block_header()).number <= opened_in:
+                    await trio.sleep(0.2)
+        finally:
+            await trio.to_thread.run_sync(node.spawn().wait_ready)
+        with trio.fail_after(DEADLINE_S):
+            closed = await next_event(blocks, lambda record: record.name in ("AuditPassed", "Slashed")
+                                      and record.event.audit_id == opened.event.audit_id)
+    assert closed.name == "AuditPassed" and closed.event.node == node.account
+
+
+async def next_event(blocks: EventSubscription, wanted: Callable[[ChainEvent], bool], *, after: int = -1) -> ChainEvent:
+    """The first event ``wanted`` of a block numbered above ``after``."""
+    async for block in blocks:
+        for record in block.events:
+            if block.block_number > after and wanted(record):
+                return record
+    raise AssertionError("the subscription ended")
