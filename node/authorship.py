@@ -5,8 +5,8 @@ block is full (the runtime says ``ExhaustsResources``) or the time budget is spe
 runtime now rejects is reported so the pool can drop it. So is one that makes the runtime fail in an
 unexpected way (a bug: an exception that is not a ``DispatchError``): its effects are rolled back, it is
 logged, and the block goes on without it, as a Substrate author drops an extrinsic whose execution traps.
-One transaction that hits a runtime bug must not stop every block after it. The header carries the Aura pre-digest and is
-sealed with the author's ed25519 session key after execution.
+One transaction that hits a runtime bug must not stop every block after it. The header carries the Aura
+pre-digest and is sealed with the author's ed25519 session key after execution.
 
 Runs in a worker thread with its own runtime instance (runtimes are single-threaded).
 """

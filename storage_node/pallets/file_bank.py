@@ -18,10 +18,10 @@ uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of 
 ``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
 of each and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
 by the deadline, while the fragment is still placed on it; the runtime checks each chunk's Merkle path up
-to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays ``fee_per_byte_period`` × the node's stored
-bytes out of the reward pool (pro rata to bytes stored). A proof that does not verify, or none by the
-deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders
-the fragment repaired.
+to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays
+``fee_per_byte_period`` × the node's stored bytes out of the reward pool (pro rata to bytes stored). A proof
+that does not verify, or none by the deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit
+after repeated misses) and orders the fragment repaired.
 
 **Repairs.** A repair order names a node that does not hold the segment (drawn like a placement); it fetches
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
