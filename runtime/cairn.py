@@ -99,7 +99,8 @@ class FileBankStorageInfo:
         info = self._files.files.get(file_id)
         if info is None:
             return None
-        return FileFacts(info.owner, info.status.readable, not info.encrypted, self._files.deleting.contains(file_id))
+        return FileFacts(info.owner, info.status.readable, not info.encrypted, self._files.deleting.contains(file_id),
+                         info.size)
 
     def may_read(self, file_id: bytes, who: bytes) -> bool:
         """The owner, anyone for a file stored unencrypted (public), or a grantee of its sealed key."""
@@ -158,7 +159,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=119,
+    spec_version=120,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

@@ -45,6 +45,7 @@ __all__ = [
     "validate_params",
     "named_inputs",
     "input_sizes",
+    "estimate",
     "input_limits",
     "result_digest",
 ]
@@ -107,6 +108,13 @@ def named_inputs(name_or_id: str | int, files: Sequence[bytes]) -> dict[str, byt
 def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
     """The sizes of a job's inputs under the names ``resources`` takes, fedavg's last input as an update."""
     return dict(zip(_names(_kind_name(name_or_id), len(sizes), False), sizes))
+
+
+def estimate(name_or_id: str | int, params: bytes, sizes: Sequence[int]) -> Resources:
+    """The kind's estimate of one run over inputs of ``sizes`` bytes, in the job's order: what a submitter
+    asks for by default and the least memory the chain lets a job declare. Raises ``InvalidInputs`` for more
+    inputs than the kind takes, ``InvalidParams``, ``UnknownKind``."""
+    return kind(name_or_id).resources(params, input_sizes(name_or_id, sizes))
 
 
 def input_limits(name_or_id: str | int, count: int) -> list[int]:

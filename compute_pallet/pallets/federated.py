@@ -574,10 +574,14 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         refuses the job (no eligible provider, say), nothing of the attempt is left and ``None`` returned."""
         cfg = self.config
         inputs = (task.global_model, *files) + (() if task.validation is None else (task.validation,))
-        resources = Resources(cfg.aggregation_cpu_cores, cfg.aggregation_memory_mib, 0)
         overlay = self.env.current_overlay()
         overlay.start_transaction()
         try:
+            # the configured memory, or what the kind estimates these inputs take when that is more
+            sizes = [facts.size if (facts := cfg.storage.file_facts(f)) else 0 for f in inputs]
+            memory = max(cfg.aggregation_memory_mib, cfg.market.memory_mib_needed(KIND_IDS["fedavg"],
+                                                                                    task.aggregation_params, sizes))
+            resources = Resources(cfg.aggregation_cpu_cores, memory, 0)
             cfg.currency.release(HoldReason.TaskFunds, task.creator, task.round_budget)
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
                                            resources, task.price_cap, n + cfg.aggregation_deadline,

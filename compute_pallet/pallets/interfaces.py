@@ -32,6 +32,8 @@ class FileFacts:
     """Stored unencrypted: anyone may read it."""
     deleting: bool = False
     """Its owner deleted it while it was pinned: kept for the uses it has, it takes no new one."""
+    size: int = 0
+    """Its bytes (plaintext): what a job's resource estimate is made from."""
 
 
 class StorageInfo(Protocol):
@@ -64,6 +66,10 @@ class JobMarket(Protocol):
     def max_params_length(self) -> int: ...
 
     def max_redundancy(self) -> int: ...
+
+    def memory_mib_needed(self, kind: int, params: bytes, sizes: list[int]) -> int:
+        """The least memory, in MiB, a job of ``kind`` over inputs of ``sizes`` bytes may declare (its kind's
+        estimate of one run); raises ``BadInputs`` as :meth:`submit_job` would."""
 
     def submit_weight(self, inputs: int) -> Weight:
         """The weight of a submission with ``inputs`` input files (at the most redundancy)."""

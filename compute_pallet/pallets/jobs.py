@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, commitment
-from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
+from compute_pallet.kinds import KIND_IDS, InvalidInputs as KindRefusesInputs, InvalidParams as KindRefusesParams
+from compute_pallet.kinds import estimate, validate_params
 from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
 from compute_pallet.pallets.rpc import JOBS_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
@@ -306,6 +307,11 @@ class AbsurdResources(DispatchError):
     """No CPU core, no memory, or more cores, memory or GPU memory than any machine offers."""
 
 
+class MemoryTooLow(DispatchError):
+    """Less memory than the kind's own estimate of one run over these inputs: the providers' runs would be
+    killed at the limit, and they slashed as no-shows for a job that could not run."""
+
+
 class BadRedundancy(DispatchError):
     """Redundancy is 0 or above ``MaxRedundancy``."""
 
@@ -374,6 +380,18 @@ class TooManyScores(DispatchError):
     """A reveal carries more than ``MaxScores`` scores."""
 
 
+MIB = 1 << 20
+
+
+def memory_needed(kind: int, params: bytes, sizes: list[int]) -> int:
+    """Bytes of memory the kind estimates one run over inputs of ``sizes`` bytes takes (its params checked
+    already); ``BadInputs`` for more inputs than the kind takes."""
+    try:
+        return estimate(kind, params, sizes).memory_bytes
+    except KindRefusesInputs:
+        raise BadInputs() from None
+
+
 def _submit_weight(w: ComputeJobsWeightInfo, inputs: tuple[bytes, ...], redundancy: int) -> Weight:
     return w.submit(len(inputs), redundancy)
 
@@ -387,7 +405,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
               InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
               NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
-              TooManyScores, InvalidParams, InputDeleted)
+              TooManyScores, InvalidParams, InputDeleted, MemoryTooLow)
     CONSTANTS = tuple(Constant(name, U32, (lambda c, f=field: getattr(c, f)), doc) for name, field, doc in (
         ("MaxInputs", "max_inputs", "Input files per job at most."),
         ("MaxParamsLength", "max_params_length", "Bytes of a job's parameters at most."),
@@ -494,6 +512,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             raise BadRedundancy()
         if not n + cfg.commit_period + cfg.reveal_period <= deadline <= n + cfg.max_job_duration:
             raise BadDeadline()
+        sizes = []
         for file_id in inputs:
             facts = cfg.storage.file_facts(file_id)
             if facts is None:
@@ -504,6 +523,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise InputDeleted()
             if not cfg.storage.may_read(file_id, submitter):
                 raise InputNotReadable()
+            sizes.append(facts.size)
+        if resources.memory_mib * MIB < memory_needed(kind, params, sizes):
+            raise MemoryTooLow()
         escrow = self.escrow_for(price_cap, redundancy)
         if not cfg.currency.can_withdraw(submitter, escrow):
             raise InsufficientFunds()
@@ -524,6 +546,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self.deposit_event(JobSubmitted(job_id, submitter, kind, escrow, deadline))
         self._store(job_id, self._add_slots(job_id, job, picks, n))
         return job_id
+
+    def memory_mib_needed(self, kind: int, params: bytes, sizes: list[int]) -> int:
+        return -(-memory_needed(kind, params, sizes) // MIB)
 
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         return price_cap * (redundancy + self.config.dispute_extra)

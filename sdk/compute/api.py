@@ -107,6 +107,9 @@ class ComputeApi:
         resources = jobs.chain_resources(estimate) if resources is None else resources
         if resources.cpu_cores <= 0 or resources.memory_mib <= 0:
             raise AbsurdResources(f"{resources}: a job needs at least one core and some memory")
+        if resources.memory_mib < (least := jobs.chain_resources(estimate).memory_mib):
+            raise AbsurdResources(f"{resources.memory_mib} MiB of memory: the kind's estimate of one run over these "
+                                  f"inputs is {least} MiB, the least the chain takes")
         most = market.constant("ComputeJobs", "MaxRedundancy")
         if not 0 < redundancy <= most:
             raise BadRedundancy(f"redundancy {redundancy}: 1 to {most}")

@@ -9,7 +9,8 @@ client caught it before submitting or the chain refused the call.
         │   │                                 chain's DispatchError, ``None`` when checked here first)
         │   ├── UnknownKind (LookupError)     no job kind with this name or id
         │   ├── InvalidParams (BadArgument)   the kind cannot run with these params (or they are too long)
-        │   ├── AbsurdResources               no core or memory, or more than any machine has
+        │   ├── AbsurdResources               no core or memory, less memory than the kind's estimate, or
+        │   │                                 more than any machine has
         │   ├── BadInputs, BadRedundancy, BadDeadline   out of the chain's bounds
         │   ├── UnknownInput (LookupError)    an input / model / dataset file does not exist
         │   ├── InputNotActive                it is not active (yet, or any more)
@@ -63,7 +64,8 @@ class InvalidParams(Refused, BadArgument):
 
 
 class AbsurdResources(Refused, BadArgument):
-    """No CPU core or no memory asked for, or more than any machine offers."""
+    """No CPU core or no memory asked for, less memory than the kind estimates one run over the inputs takes
+    (the chain's ``MemoryTooLow``), or more than any machine offers."""
 
 
 class BadInputs(Refused, BadArgument):
@@ -135,6 +137,7 @@ _BY_NAME: dict[str, type[Refused]] = {
     "InvalidParams": InvalidParams,
     "ParamsTooLong": InvalidParams,
     "AbsurdResources": AbsurdResources,
+    "MemoryTooLow": AbsurdResources,
     "BadInputs": BadInputs,
     "BadRedundancy": BadRedundancy,
     "BadDeadline": BadDeadline,

@@ -109,10 +109,9 @@ def estimate(kind: str, params: bytes, sizes: Sequence[int]) -> kinds.Resources:
     """The kind's own estimate of one run over inputs of ``sizes`` bytes (in the job's order);
     :class:`BadInputs` for more inputs than the kind takes."""
     try:
-        named = kinds.input_sizes(kind, sizes)
+        return kinds.estimate(kind, params, sizes)
     except kinds.InvalidInputs as exc:
         raise BadInputs(str(exc)) from None
-    return kinds.kind(kind).resources(params, named)
 
 
 def chain_resources(needs: kinds.Resources) -> Resources:

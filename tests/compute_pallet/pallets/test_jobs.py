@@ -7,6 +7,7 @@ import pytest
 
 from compute_pallet.pallets.jobs import (
     AbsurdResources,
+    MemoryTooLow,
     BadDeadline,
     BadInputs,
     BadOutputs,
@@ -161,6 +162,8 @@ def test_providers_storing_the_inputs_are_preferred():
     ({"resources": Resources(10**6, 1024, 0)}, AbsurdResources),
     ({"resources": Resources(2, 1 << 40, 0)}, AbsurdResources),
     ({"resources": Resources(2, 1024, 1 << 40)}, AbsurdResources),
+    ({"resources": Resources(2, 255, 0)}, MemoryTooLow),  # train's estimate: at least the 256 MiB interpreter
+    ({"inputs": "dataset, model, model"}, BadInputs),  # more than train takes
     ({"redundancy": 0}, BadRedundancy),
     ({"redundancy": 6}, BadRedundancy),
     ({"deadline": 5}, BadDeadline),
@@ -174,6 +177,8 @@ def test_bad_submissions_are_refused_with_nothing_escrowed(change, error):
     ext = new_ext(providers=3)
     with ext:
         dataset = stored_file(ext, ALICE)
+        if change.get("inputs") == "dataset, model, model":
+            change = {"inputs": (dataset, stored_file(ext, ALICE, seed=1), stored_file(ext, ALICE, seed=2))}
         args = {"inputs": (dataset,), **change}
         assert_noop(ext, error, submit, ext, ALICE, **args)
         assert held(ext, HoldReason.JobEscrow, ALICE) == 0

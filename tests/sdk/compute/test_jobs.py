@@ -89,7 +89,8 @@ def test_every_refusal_of_the_pallets_maps_to_a_typed_error(pallet):
         assert isinstance(refused, errors.Refused) and refused.failure is failure
         expected = {"UnknownFile": "UnknownInput", "FileNotActive": "InputNotActive",
                     "FileNotReadable": "InputNotReadable", "FileNotPublic": "InputNotPublic",
-                    "FileDeleting": "InputDeleted", "ParamsTooLong": "InvalidParams"}.get(error.__name__, error.__name__)
+                    "FileDeleting": "InputDeleted", "ParamsTooLong": "InvalidParams",
+                    "MemoryTooLow": "AbsurdResources"}.get(error.__name__, error.__name__)
         if hasattr(errors, expected):
             assert type(refused) is getattr(errors, expected), error.__name__
         else:

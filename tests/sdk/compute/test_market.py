@@ -123,6 +123,7 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         (InvalidParams, alice, dict(kind="train", inputs=[dataset], params=b"{'epochs': 2}")),
         (UnknownInput, alice, dict(kind="train", inputs=[bytes(32)])),
         (AbsurdResources, alice, dict(kind="train", inputs=[dataset], resources=Resources(0, 0, 0))),
+        (AbsurdResources, alice, dict(kind="train", inputs=[dataset], resources=Resources(1, 64, 0))),  # < estimate
         (BadRedundancy, alice, dict(kind="train", inputs=[dataset], redundancy=0)),
         (BadDeadline, alice, dict(kind="train", inputs=[dataset], deadline=5)),
         (BadInputs, alice, dict(kind="train", inputs=[dataset, dataset, dataset])),
