@@ -2,9 +2,11 @@
 
 **Submit.** A job names a kind (``compute_pallet.kinds.KIND_IDS``), input files, parameters (the kind's strict
 JSON, at most ``max_params_length`` bytes, refused unless the kind parses them), the resources one execution
-needs, a price cap per execution, a deadline and a redundancy r. Every input must exist, be active and be
-readable by the submitter (owner, public, or a grant), checked through ``StorageInfo``, and is pinned there
-until the job ends: its owner's deletion waits for the verdict. The submitter's
+needs (at least the memory the kind estimates for inputs of these sizes: a run killed at a lower limit could
+not commit, and its honest provider would be slashed), a price cap per execution, a deadline and a redundancy
+r. Every input must exist, be active and be readable by the submitter (owner, public, or a grant), checked
+through ``StorageInfo``, and is pinned there until the job ends: its owner's deletion waits for the verdict.
+The submitter's
 escrow, ``price_cap`` × (r + ``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-
 executions. r providers are drawn from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the
 *eligible*: the kind offered at a price within the cap, the hardware fits, a fresh heartbeat, a free slot,
