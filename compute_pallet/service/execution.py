@@ -11,6 +11,8 @@ compute_pallet.service.runner`` with:
 - ``RLIMIT_CPU``: the wall-time budget times the job's cores (the kernel sends SIGXCPU at the soft limit and
   SIGKILL a few seconds later); the runner sets both on itself before it imports anything heavy;
 - a wall-time limit: past it the process is killed (trio terminates it, then kills it);
+- death with the worker: the runner has the kernel kill it when the worker dies (``runner.die_with_parent``),
+  so a worker killed mid-run and restarted never shares the job's folder with an orphan of its last run;
 - thread counts pinned to the job's ``cpu_cores`` (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
   ``MKL_NUM_THREADS``): the kinds' fixed-order kernels give the same bits whatever the count, and pinning keeps
   a job within the cores it paid for.
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import trio
 
-from compute_pallet.service.runner import EXIT_MEMORY, OUTPUTS, REPORT_FILE
+from compute_pallet.service.runner import EXIT_MEMORY, OUTPUTS, REPORT_FILE, WORKER_PID
 
 __all__ = ["Limits", "Finished", "Killed", "Outcome", "execute", "INTERPRETER_MARGIN", "RUNNER_LOG"]
 
@@ -95,7 +97,7 @@ Outcome = Finished | Killed
 async def execute(workdir: Path, limits: Limits) -> Outcome:
     """Run the job prepared in ``workdir`` under ``limits``; what became of it."""
     (workdir / REPORT_FILE).unlink(missing_ok=True)
-    env = {**os.environ, **{name: str(limits.threads) for name in THREAD_VARIABLES}}
+    env = {**os.environ, **{name: str(limits.threads) for name in THREAD_VARIABLES}, WORKER_PID: str(os.getpid())}
     command = [sys.executable, "-m", "compute_pallet.service.runner", str(workdir),
                str(limits.address_space), str(limits.cpu_seconds)]
     with open(workdir / RUNNER_LOG, "wb") as log:
