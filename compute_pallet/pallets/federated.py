@@ -23,14 +23,13 @@ delivered update until its round ends (then by the aggregation job until its ver
 
 **Settlement.** When ComputeJobs reports the job ended, the next global model is the first output of the
 first agreeing provider whose copy the next round can read (active, public, not being deleted; if no agreeing
-provider's is, the round fails), and the result's scores (the
-reveal's ``Vec<u64>``, one per update in input order) split the round's reward (``reward_pool / rounds``) pro
-rata; mismatched or all-zero scores split it equally. A failed job leaves the global model as it was and pays
-nothing. Each round's record (``Rounds``) lists the global model it started
-from, every update with its contributor, the job, the scores, the rewards and the new model; ComputeJobs'
-lineage of the new model names the job, its inputs and its parent (the previous global model), so a walk
-from the final model reaches every round, every update and the base model. After the last round, what is
-left of the creator's funds and every participant's stake is released.
+provider's is, the round fails), and the result's scores (the reveal's ``Vec<u64>``, one per update in input
+order) split the round's reward (``reward_pool / rounds``) pro rata; mismatched or all-zero scores split it
+equally. A failed job leaves the global model as it was and pays nothing. Each round's record (``Rounds``)
+lists the global model it started from, every update with its contributor, the job, the scores, the rewards
+and the new model; ComputeJobs' lineage of the new model names the job, its inputs and its parent (the
+previous global model), so a walk from the final model reaches every round, every update and the base model.
+After the last round, what is left of the creator's funds and every participant's stake is released.
 
 ``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
 ``max_participants`` participants); the rest wait a block.
@@ -578,9 +577,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         overlay.start_transaction()
         try:
             # the configured memory, or what the kind estimates these inputs take when that is more
-            sizes = [facts.size if (facts := cfg.storage.file_facts(f)) else 0 for f in inputs]
             memory = max(cfg.aggregation_memory_mib, cfg.market.memory_mib_needed(KIND_IDS["fedavg"],
-                                                                                    task.aggregation_params, sizes))
+                                                                                    task.aggregation_params, inputs))
             resources = Resources(cfg.aggregation_cpu_cores, memory, 0)
             cfg.currency.release(HoldReason.TaskFunds, task.creator, task.round_budget)
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,

@@ -67,9 +67,9 @@ class JobMarket(Protocol):
 
     def max_redundancy(self) -> int: ...
 
-    def memory_mib_needed(self, kind: int, params: bytes, sizes: list[int]) -> int:
-        """The least memory, in MiB, a job of ``kind`` over inputs of ``sizes`` bytes may declare (its kind's
-        estimate of one run); raises ``BadInputs`` as :meth:`submit_job` would."""
+    def memory_mib_needed(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> int:
+        """The least memory, in MiB, a job of ``kind`` over these input files may declare (its kind's estimate
+        of one run over their sizes); raises ``BadInputs`` as :meth:`submit_job` would."""
 
     def submit_weight(self, inputs: int) -> Weight:
         """The weight of a submission with ``inputs`` input files (at the most redundancy)."""

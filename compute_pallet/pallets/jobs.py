@@ -549,7 +549,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self._store(job_id, self._add_slots(job_id, job, picks, n))
         return job_id
 
-    def memory_mib_needed(self, kind: int, params: bytes, sizes: list[int]) -> int:
+    def memory_mib_needed(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> int:
+        storage = self.config.storage
+        sizes = [facts.size if (facts := storage.file_facts(file_id)) else 0 for file_id in inputs]
         return -(-memory_needed(kind, params, sizes) // MIB)
 
     def escrow_for(self, price_cap: int, redundancy: int) -> int:

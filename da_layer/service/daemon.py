@@ -40,9 +40,9 @@ stores and signs: exactly the node that attests and then does not serve, which a
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable
 
 import trio
 
