@@ -146,7 +146,7 @@ COMPOSITION: tuple[PalletSlot, ...] = (
     PalletSlot(40, compute_providers.DEFINITION, lambda r: {"currency": r.pallet(Balances)}),
     PalletSlot(41, compute_jobs.DEFINITION, lambda r: {
         "providers": r.pallet(ComputeProviders), "storage": FileBankStorageInfo.of(r), "chain": r.pallet(System),
-        "currency": r.pallet(Balances)}),
+        "clock": r.pallet(Timestamp), "currency": r.pallet(Balances)}),
     PalletSlot(42, federated_learning.DEFINITION, lambda r: {
         "market": r.pallet(ComputeJobs), "storage": FileBankStorageInfo.of(r), "currency": r.pallet(Balances)}),
 )
@@ -159,7 +159,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=120,
+    spec_version=121,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

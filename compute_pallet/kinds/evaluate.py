@@ -16,7 +16,7 @@ import numpy as np
 from compute_pallet.formats import Dataset, Model, load_dataset, load_model
 from compute_pallet.kinds import mlp
 from compute_pallet.kinds.params import Field, NoParams, parse_params
-from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, expect_inputs
+from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
 __all__ = ["FIELDS", "parse", "run", "resources", "matched_inputs", "forward_resources"]
 
@@ -43,7 +43,7 @@ def forward_resources(input_sizes: Mapping[str, int]) -> Resources:
     """One forward pass of the model over the dataset: at most S/4 samples (dataset of S bytes), each
     costing at most one multiply-add per model value (M/4 for a model of M bytes)."""
     dataset, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
-    return Resources.for_work(dataset / 4 * model / 4, 3 * dataset + 2 * model)
+    return Resources.for_work(ceil_div(dataset, 4) * ceil_div(model, 4), 3 * dataset + 2 * model)
 
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:

@@ -37,7 +37,7 @@ import numpy as np
 from compute_pallet.formats import MAX_CLASSES, MAX_WIDTH, Dataset, Model, load_dataset, load_model, save_model
 from compute_pallet.kinds import draws, mlp
 from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
-from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, expect_inputs
+from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
 __all__ = ["FIELDS", "DEFAULT_HIDDEN", "TrainParams", "Diverged", "parse", "run", "resources"]
 
@@ -86,9 +86,10 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     size = input_sizes.get("dataset", 0)
     widths = [*(DEFAULT_HIDDEN if p.hidden is None else p.hidden), p.classes or _ESTIMATED_CLASSES]
     later = sum(a * b for a, b in zip(widths, widths[1:]))
-    per_epoch = size / 4 * widths[0] + size / 12 * later
-    activations = size / 12 * sum(widths) * 4
-    return Resources.for_work(3 * p.epochs * per_epoch, 3 * size + int(activations))
+    features, samples = ceil_div(size, 4), ceil_div(size, 12)
+    per_epoch = features * widths[0] + samples * later
+    activations = samples * sum(widths) * 4
+    return Resources.for_work(3 * p.epochs * per_epoch, 3 * size + activations)
 
 
 def _start(dataset: Dataset, train_rows: np.ndarray, hidden: tuple[int, ...], classes: int, seed: bytes) -> Model:

@@ -7,7 +7,6 @@ it in a subprocess under CPU, memory and time limits and honest providers get id
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -16,12 +15,12 @@ from typing import Protocol
 from compute_pallet.kinds.params import Field
 
 __all__ = ["KindOutput", "Resources", "InvalidInputs", "Kind", "expect_inputs", "BASE_MEMORY_BYTES",
-           "MACS_PER_SECOND"]
+           "MACS_PER_SECOND", "ceil_div"]
 
 BASE_MEMORY_BYTES = 256 << 20
 """A worker process with numpy loaded, before any data."""
 
-MACS_PER_SECOND = 2e8
+MACS_PER_SECOND = 200_000_000
 """Multiply-adds per second the fixed-order kernels sustain on one core, whole training loop included:
 ~5e8 measured training on digits on a 2-core EPYC, taken at under half for slower or busy cores."""
 
@@ -44,9 +43,18 @@ class Resources:
     """Wall time on one core at ``MACS_PER_SECOND``, rounded up, at least 1."""
 
     @classmethod
-    def for_work(cls, macs: float, memory_bytes: int) -> Resources:
+    def for_work(cls, macs: int, memory_bytes: int) -> Resources:
+        """Integers only: the chain sizes a job's memory and commit window from this (no floats in consensus)."""
         return cls(cpu_cores=1, memory_bytes=BASE_MEMORY_BYTES + memory_bytes,
-                   seconds=max(1, math.ceil(macs / MACS_PER_SECOND)))
+                   seconds=max(1, ceil_div(macs, MACS_PER_SECOND)))
+
+    def blocks(self, block_ms: int) -> int:
+        """The run's ``seconds`` in blocks of ``block_ms`` milliseconds, rounded up."""
+        return ceil_div(self.seconds * 1000, block_ms)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 class InvalidInputs(ValueError):

@@ -107,7 +107,8 @@ class FederatedLearningParams:
     no_show_slash: int = 100_000_000
     """Perbill of a participant's stake burned when it committed an update and did not deliver it: 10%."""
     aggregation_deadline: int = 600
-    """Blocks a round's ``fedavg`` job has to be verified (20 min): commit, reveal and a dispute fit."""
+    """Blocks a round's ``fedavg`` job has to be verified (20 min): commit, reveal and a dispute fit. A round
+    whose aggregation ComputeJobs estimates to need longer (many or large updates) gets what it needs."""
     aggregation_cpu_cores: int = 1
     """Cores an aggregation asks for: averaging a few models is light work."""
     aggregation_memory_mib: int = 2_048
@@ -576,13 +577,12 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         overlay = self.env.current_overlay()
         overlay.start_transaction()
         try:
-            # the configured memory, or what the kind estimates these inputs take when that is more
-            memory = max(cfg.aggregation_memory_mib, cfg.market.memory_mib_needed(KIND_IDS["fedavg"],
-                                                                                    task.aggregation_params, inputs))
-            resources = Resources(cfg.aggregation_cpu_cores, memory, 0)
+            # the configured memory and deadline, or what the kind estimates these inputs take when that is more
+            needs = cfg.market.needs(KIND_IDS["fedavg"], task.aggregation_params, inputs)
+            resources = Resources(cfg.aggregation_cpu_cores, max(cfg.aggregation_memory_mib, needs.memory_mib), 0)
             cfg.currency.release(HoldReason.TaskFunds, task.creator, task.round_budget)
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
-                                           resources, task.price_cap, n + cfg.aggregation_deadline,
+                                           resources, task.price_cap, n + max(cfg.aggregation_deadline, needs.duration),
                                            task.redundancy, parent=task.global_model, watched=True,
                                            held=frozenset(inputs))
         except DispatchError:

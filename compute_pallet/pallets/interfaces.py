@@ -7,7 +7,8 @@ it with a small adapter over ``FileBank`` and ``StorageAccess`` (``runtime.cairn
 compute pallets never import the storage pallets.
 
 ``JobMarket`` is what FederatedLearning asks of ComputeJobs: submit a round's aggregation job on the task
-creator's behalf, and learn when it ended.
+creator's behalf, and learn when it ended. ``BlockTime`` is what ComputeJobs asks of Timestamp: how long a
+block is, to turn a kind's estimated run time into blocks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Protocol
 from compute_pallet.pallets.types import Job, Resources
 from runtime.primitives import Weight
 
-__all__ = ["FileFacts", "StorageInfo", "BlockHashes", "JobMarket"]
+__all__ = ["FileFacts", "StorageInfo", "BlockHashes", "BlockTime", "JobNeeds", "JobMarket"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,23 @@ class BlockHashes(Protocol):
     def known_block_hash(self, number: int) -> bytes | None: ...
 
 
+class BlockTime(Protocol):
+    """The chain's block time (Timestamp)."""
+
+    def block_time_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class JobNeeds:
+    """What a job of a kind over given inputs must be given (see :meth:`JobMarket.needs`)."""
+
+    memory_mib: int
+    """The least memory it may declare: its kind's estimate of one run over the inputs' sizes."""
+    duration: int
+    """Blocks from submission to a deadline that leaves room for its first round and a dispute (two commit
+    windows and reveal periods), at most ``MaxJobDuration``."""
+
+
 class JobMarket(Protocol):
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         """What a job with this cap and redundancy holds from its submitter."""
@@ -67,9 +85,9 @@ class JobMarket(Protocol):
 
     def max_redundancy(self) -> int: ...
 
-    def memory_mib_needed(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> int:
-        """The least memory, in MiB, a job of ``kind`` over these input files may declare (its kind's estimate
-        of one run over their sizes); raises ``BadInputs`` as :meth:`submit_job` would."""
+    def needs(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> JobNeeds:
+        """The memory and time a job of ``kind`` over these input files must be given (its kind's estimate of
+        one run over their sizes); raises ``BadInputs`` as :meth:`submit_job` would."""
 
     def submit_weight(self, inputs: int) -> Weight:
         """The weight of a submission with ``inputs`` input files (at the most redundancy)."""

@@ -4,7 +4,10 @@
 JSON, at most ``max_params_length`` bytes, refused unless the kind parses them), the resources one execution
 needs (at least the memory the kind estimates for inputs of these sizes: a run killed at a lower limit could
 not commit, and its honest provider would be slashed), a price cap per execution, a deadline and a redundancy
-r. Every input must exist, be active and be readable by the submitter (owner, public, or a grant), checked
+r. The deadline must leave one commit window and a reveal period: the window is ``commit_period`` plus the
+kind's estimate of one run over these inputs (``Resources.seconds``, in blocks of ``BlockTime``), so a long
+run is given the time it needs rather than cut off at a fixed period with every honest provider slashed.
+Every input must exist, be active and be readable by the submitter (owner, public, or a grant), checked
 through ``StorageInfo``, and is pinned there until the job ends: its owner's deletion waits for the verdict.
 The submitter's
 escrow, ``price_cap`` × (r + ``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-
@@ -14,7 +17,8 @@ enough stake. Each is weighted by its reputation, times ``locality_bonus`` when 
 the inputs (its account is a storage node holding them), so data moves least. The job's seed
 (``DOMAIN_COMPUTE_SEED``) is what the kind runs with.
 
-**Commit, reveal.** Each assigned provider runs the job, uploads its outputs and commits
+**Commit, reveal.** Each assigned provider has the job's commit window from its assignment to run the job,
+upload its outputs and commit
 ``compute_pallet.commitment.commitment(job_id, provider, digest, salt)``. When every slot of the round has
 committed (or at the commit deadline) the reveal phase starts; each reveals its digest, salt, the output
 files it uploaded (its own files) and the integer scores its result carries. A reveal must open its own
@@ -30,8 +34,8 @@ If that does not settle it, the job fails: nobody is paid or slashed for a resul
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
 provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). In the commit phase it is
-replaced at once by another provider while the deadline leaves a commit and a reveal phase, else the job
-fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
+replaced at once by another provider while the deadline leaves a commit window and a reveal period, else the
+job fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
 if the reveals left cannot win, the dispute round is the replacement.
 
 **Withheld inputs.** A provider the chain shows could not have run the job is no no-show: a slot whose
@@ -55,8 +59,8 @@ from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, commitment
 from compute_pallet.kinds import KIND_IDS, InvalidInputs as KindRefusesInputs, InvalidParams as KindRefusesParams
-from compute_pallet.kinds import estimate, validate_params
-from compute_pallet.pallets.interfaces import BlockHashes, StorageInfo
+from compute_pallet.kinds import Resources as KindResources, estimate, validate_params
+from compute_pallet.pallets.interfaces import BlockHashes, BlockTime, JobNeeds, StorageInfo
 from compute_pallet.pallets.rpc import JOBS_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
@@ -139,8 +143,8 @@ class ComputeJobsParams:
     """Slots one job record holds at most (first round, dispute, replacements): bounds its size and the
     weight of a verdict."""
     commit_period: int = 150
-    """Blocks the assigned providers have to fetch the inputs, run the job, upload and commit (5 min at 2 s
-    blocks); a job that needs longer sets a later deadline, and a provider that is late is replaced."""
+    """Blocks an assigned provider has to fetch the inputs, upload the outputs and commit, on top of the run's
+    own estimated time (5 min at 2 s blocks: a 1 GiB input at 4 MB/s); a provider that is late is replaced."""
     reveal_period: int = 15
     """Blocks to reveal once all committed (30 s): a reveal is one small extrinsic."""
     max_job_duration: int = 43_200
@@ -169,6 +173,7 @@ class ComputeJobsConfig:
     providers: ProviderRegistry
     storage: StorageInfo
     chain: BlockHashes
+    clock: BlockTime
     currency: JobCurrency
     weights: ComputeJobsWeightInfo
     max_inputs: int
@@ -319,7 +324,8 @@ class BadRedundancy(DispatchError):
 
 
 class BadDeadline(DispatchError):
-    """The deadline leaves less than a commit and a reveal phase, or is beyond ``MaxJobDuration``."""
+    """The deadline leaves less than a commit window (``CommitPeriod`` plus the kind's estimate of the run) and
+    a reveal period, or is beyond ``MaxJobDuration``."""
 
 
 class UnknownInput(DispatchError):
@@ -385,13 +391,19 @@ class TooManyScores(DispatchError):
 MIB = 1 << 20
 
 
-def memory_needed(kind: int, params: bytes, sizes: list[int]) -> int:
-    """Bytes of memory the kind estimates one run over inputs of ``sizes`` bytes takes (its params checked
-    already); ``BadInputs`` for more inputs than the kind takes."""
+def run_estimate(kind: int, params: bytes, sizes: list[int]) -> KindResources:
+    """The kind's estimate of one run over inputs of ``sizes`` bytes (its params checked already); ``BadInputs``
+    for more inputs than the kind takes."""
     try:
-        return estimate(kind, params, sizes).memory_bytes
+        return estimate(kind, params, sizes)
     except KindRefusesInputs:
         raise BadInputs() from None
+
+
+def commit_window(commit_period: int, run: KindResources, block_ms: int, max_job_duration: int) -> int:
+    """Blocks each commit phase of a job lasts: ``commit_period`` and the run's estimated time, at most
+    ``max_job_duration`` (a job that needs longer cannot have a deadline that fits it)."""
+    return min(commit_period + run.blocks(block_ms), max_job_duration)
 
 
 def _submit_weight(w: ComputeJobsWeightInfo, inputs: tuple[bytes, ...], redundancy: int) -> Weight:
@@ -526,15 +538,19 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             if not cfg.storage.may_read(file_id, submitter):
                 raise InputNotReadable()
             sizes.append(facts.size)
-        if resources.memory_mib * MIB < memory_needed(kind, params, sizes):
+        run = run_estimate(kind, params, sizes)
+        if resources.memory_mib * MIB < run.memory_bytes:
             raise MemoryTooLow()
+        window = commit_window(cfg.commit_period, run, cfg.clock.block_time_ms(), cfg.max_job_duration)
+        if n + window + cfg.reveal_period > deadline:
+            raise BadDeadline()
         escrow = self.escrow_for(price_cap, redundancy)
         if not cfg.currency.can_withdraw(submitter, escrow):
             raise InsufficientFunds()
         job_id = self.next_job_id.get()
         seed = blake2_256(DOMAIN_COMPUTE_SEED + self._parent_hash(n) + job_id.to_bytes(8, "little"))
         job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy, escrow, seed,
-                  JobStatus.Committing, 0, n + cfg.commit_period, n, parent, (), (), None, escrow, 0)
+                  JobStatus.Committing, 0, n + window, window, n, parent, (), (), None, escrow, 0)
         picks = self._pick(job_id, job, redundancy, n)
         if len(picks) < redundancy:
             raise NotEnoughProviders()
@@ -549,10 +565,12 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self._store(job_id, self._add_slots(job_id, job, picks, n))
         return job_id
 
-    def memory_mib_needed(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> int:
-        storage = self.config.storage
-        sizes = [facts.size if (facts := storage.file_facts(file_id)) else 0 for file_id in inputs]
-        return -(-memory_needed(kind, params, sizes) // MIB)
+    def needs(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> JobNeeds:
+        cfg = self.config
+        sizes = [facts.size if (facts := cfg.storage.file_facts(file_id)) else 0 for file_id in inputs]
+        run = run_estimate(kind, params, sizes)
+        window = commit_window(cfg.commit_period, run, cfg.clock.block_time_ms(), cfg.max_job_duration)
+        return JobNeeds(-(-run.memory_bytes // MIB), min(2 * (window + cfg.reveal_period), cfg.max_job_duration))
 
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         return price_cap * (redundancy + self.config.dispute_extra)
@@ -639,8 +657,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return chosen
 
     def _add_slots(self, job_id: int, job: Job, picks: list[tuple[bytes, int]], n: int) -> Job:
-        """Give ``picks`` slots of the job's current round, due ``commit_period`` blocks from now."""
-        deadline = n + self.config.commit_period
+        """Give ``picks`` slots of the job's current round, due a commit window from now."""
+        deadline = n + job.commit_window
         for who, _ in picks:
             self.config.providers.assign(who)
             self.provider_jobs.insert(who, job_id, ())
@@ -692,7 +710,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         missing = needed - live
         if missing <= 0:
             return job
-        if n + cfg.commit_period + cfg.reveal_period <= job.deadline and len(job.slots) + missing <= cfg.max_slots:
+        if n + job.commit_window + cfg.reveal_period <= job.deadline and len(job.slots) + missing <= cfg.max_slots:
             picks = self._pick(job_id, job, missing, n)
             if len(picks) == missing:
                 return self._add_slots(job_id, job, picks, n)
@@ -718,7 +736,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         for key, count in counts.items():
             if 2 * count > len(reveals) and count >= min(job.redundancy, 2):
                 return self._verify(job_id, job, key, n)
-        if job.round == 0 and cfg.dispute_extra and n + cfg.commit_period + cfg.reveal_period <= job.deadline \
+        if job.round == 0 and cfg.dispute_extra and n + job.commit_window + cfg.reveal_period <= job.deadline \
                 and len(job.slots) + cfg.dispute_extra <= cfg.max_slots:
             disputed = job.with_(round=1)
             picks = self._pick(job_id, disputed, cfg.dispute_extra, n)

@@ -245,6 +245,9 @@ class Job:
     round: Annotated[int, U8, "u8"]
     phase_deadline: BlockNumber
     """The last block of the current commit or reveal phase."""
+    commit_window: BlockNumber
+    """Blocks each commit phase lasts from an assignment: ``CommitPeriod`` plus the kind's estimate of one run
+    over the inputs (fixed at submission)."""
     submitted_at: BlockNumber
     parent: OptionalFile
     """The model this job's outputs derive from (a federated round's global model), recorded in lineage."""

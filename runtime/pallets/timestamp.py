@@ -81,6 +81,11 @@ class Timestamp(Pallet[TimestampConfig]):
         self.now.put(now)
         self.did_update.put(True)
 
+    def block_time_ms(self) -> int:
+        """The chain's block time: Aura's slot, twice ``MinimumPeriod`` (as Substrate sets ``MinimumPeriod`` to
+        half the slot, so that a block's timestamp may fall anywhere in its slot)."""
+        return 2 * self.config.minimum_period
+
     def on_finalize(self, n: int) -> None:
         if not self.did_update.take():
             raise MissingTimestamp(f"block {n} has no timestamp inherent")

@@ -115,7 +115,7 @@ class ComputeApi:
             raise BadRedundancy(f"redundancy {redundancy}: 1 to {most}")
         block = await market.block_number()
         price_cap = await self._price_cap(name, kind_id, resources, redundancy, max_price, block + 1)
-        blocks = self._deadline(deadline, estimate.seconds)
+        blocks = self._deadline(deadline, estimate)
         escrow = market.escrow_for(price_cap, redundancy)
         if await market.free_balance(signer) < escrow:
             raise InsufficientFunds(f"the escrow is {escrow} (price cap {price_cap} x (redundancy {redundancy} + the "
@@ -146,19 +146,22 @@ class ComputeApi:
                                      f"redundancy asks for {redundancy}")
         return max_price
 
-    def _deadline(self, deadline: int | None, run_seconds: int) -> int:
-        """``deadline`` (blocks from now), or the default for a run of ``run_seconds``; :class:`BadDeadline` if
-        the chain would refuse it."""
+    def _deadline(self, deadline: int | None, run: kinds.Resources) -> int:
+        """``deadline`` (blocks from now), or the default for a run the kind estimates as ``run``;
+        :class:`BadDeadline` if the chain would refuse it."""
         market = self.market
-        commit, reveal = market.constant("ComputeJobs", "CommitPeriod"), market.constant("ComputeJobs", "RevealPeriod")
         longest = market.constant("ComputeJobs", "MaxJobDuration")
-        if deadline is None:
-            deadline = jobs.default_deadline(
-                commit_period=commit, reveal_period=reveal, run_seconds=run_seconds,
-                block_seconds=2 * market.constant("Timestamp", "MinimumPeriod") / 1000, max_duration=longest)
-        if not commit + reveal < deadline <= longest:
-            raise BadDeadline(f"deadline {deadline} blocks: more than {commit + reveal} (a commit and a reveal phase), "
-                              f"at most {longest}")
+        shortest, default = jobs.deadlines(
+            commit_period=market.constant("ComputeJobs", "CommitPeriod"),
+            reveal_period=market.constant("ComputeJobs", "RevealPeriod"), run=run,
+            block_ms=2 * market.constant("Timestamp", "MinimumPeriod"), max_duration=longest)
+        if shortest > longest:
+            raise BadDeadline(f"the kind estimates {run.seconds} s for one run over these inputs: more than the "
+                              f"longest job the chain takes ({longest} blocks)")
+        deadline = default if deadline is None else deadline
+        if not shortest <= deadline <= longest:
+            raise BadDeadline(f"deadline {deadline} blocks: {shortest} to {longest} (a commit window, which is the commit "
+                              f"period and the kind's estimate of the run, {run.seconds} s, then a reveal period)")
         return deadline
 
     async def _grant(self, files: Sequence[bytes], providers: Sequence[bytes]) -> set[bytes]:

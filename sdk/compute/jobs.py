@@ -17,17 +17,18 @@ more, in blocks, at most ``MaxJobDuration``.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 
 from compute_pallet import kinds
 from compute_pallet.kinds.params import IntListField
+from compute_pallet.kinds.types import ceil_div
+from compute_pallet.pallets.jobs import commit_window
 from compute_pallet.pallets.types import ProviderInfo, Resources
 from sdk.compute.errors import BadInputs, InvalidParams, NotEnoughProviders, UnknownKind
 
 __all__ = ["ParamsLike", "RESULT_NAME", "OUTPUT_NAMES", "resolve_kind", "kind_name", "build_params",
            "params_from_args", "output_names", "estimate", "chain_resources", "eligible_prices",
-           "default_price_cap", "default_deadline"]
+           "default_price_cap", "deadlines"]
 
 ParamsLike = Mapping[str, object] | bytes | None
 """A job's params: a mapping (encoded as the kind's strict JSON), the JSON bytes themselves, or ``None`` (``{}``)."""
@@ -116,7 +117,7 @@ def estimate(kind: str, params: bytes, sizes: Sequence[int]) -> kinds.Resources:
 
 def chain_resources(needs: kinds.Resources) -> Resources:
     """An estimate as the chain states resources: cores, whole MiB of memory, no GPU."""
-    return Resources(needs.cpu_cores, max(1, math.ceil(needs.memory_bytes / MIB)), 0)
+    return Resources(needs.cpu_cores, max(1, ceil_div(needs.memory_bytes, MIB)), 0)
 
 
 def eligible_prices(providers: Sequence[tuple[bytes, ProviderInfo]], kind_id: int, resources: Resources, *,
@@ -140,8 +141,10 @@ def default_price_cap(prices: Sequence[int], redundancy: int, dispute_extra: int
     return prices[min(len(prices), redundancy + dispute_extra) - 1]
 
 
-def default_deadline(*, commit_period: int, reveal_period: int, run_seconds: int, block_seconds: float,
-                     max_duration: int) -> int:
-    """Blocks from now: the first round's and a dispute's commit and reveal phases, plus the run once more."""
-    run_blocks = math.ceil(run_seconds / block_seconds)
-    return min(max_duration, 2 * (commit_period + reveal_period) + run_blocks)
+def deadlines(*, commit_period: int, reveal_period: int, run: kinds.Resources, block_ms: int,
+              max_duration: int) -> tuple[int, int]:
+    """The shortest deadline, in blocks from now, the chain takes for a job whose run its kind estimates as
+    ``run`` (a commit window and a reveal period, from the block after next, where the submission lands at the
+    soonest), and the default one: room for the first round and a dispute, at most ``max_duration``."""
+    window = commit_window(commit_period, run, block_ms, max_duration)
+    return window + reveal_period + 1, min(max_duration, 2 * (window + reveal_period))

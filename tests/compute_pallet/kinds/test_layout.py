@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, Dataset, Model, save_dataset, save_model
-from compute_pallet.kinds import InvalidInputs, UnknownKind, fedavg, input_limits, input_sizes, named_inputs
+from compute_pallet.kinds import (
+    InvalidInputs, UnknownKind, estimate, fedavg, input_limits, input_sizes, named_inputs)
 
 
 def _model(width: int) -> bytes:
@@ -53,3 +54,14 @@ def test_fedavg_refuses_updates_that_left_the_base_models_architecture() -> None
     with pytest.raises(InvalidInputs, match="update 1 has layers .* the base model"):
         fedavg.run(inputs, b"{}", b"")
     assert fedavg.run(named_inputs("fedavg", [_model(2), _model(2)]), b"{}", b"").result["updates"] == 1
+
+
+@pytest.mark.parametrize("kind", ["train", "evaluate", "infer", "fedavg"])
+def test_estimates_are_exact_integers_the_chain_may_size_jobs_with(kind) -> None:
+    """The chain sizes a job's memory and commit window from these: integer arithmetic only, so every node
+    computes the same numbers (no float rounding, nor a libm's logarithm)."""
+    sizes = [4 * (10**21 + 1)] * (3 if kind == "fedavg" else 2)
+    run = estimate(kind, b"{}", sizes)
+    assert all(type(value) is int for value in (run.cpu_cores, run.memory_bytes, run.seconds))
+    if kind in ("evaluate", "infer"):  # (10**21 + 1)² multiply-adds at 2e8 a second, rounded up: exact
+        assert run.seconds == -(-((10**21 + 1) ** 2) // 200_000_000)

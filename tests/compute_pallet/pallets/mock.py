@@ -65,8 +65,10 @@ PARAMS = {
 """Deadlines of a few blocks; slashes of 10% (disputes, FL no-shows) and 5% (job no-shows) keep sums readable."""
 
 
-SLOTS = storage_mock.SLOTS + tuple(slot for slot in COMPOSITION if slot.index in (40, 41, 42))
-"""The compute pallets exactly as the runtime wires them."""
+SLOTS = (*(slot for slot in COMPOSITION if slot.index == 1), *storage_mock.SLOTS,
+         *(slot for slot in COMPOSITION if slot.index in (40, 41, 42)))
+"""The compute pallets exactly as the runtime wires them, and Timestamp for their block time (2 s; no
+timestamp is set: ``next_block`` runs no ``on_finalize``)."""
 
 
 def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,

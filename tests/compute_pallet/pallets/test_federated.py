@@ -334,6 +334,18 @@ def test_each_round_spends_the_aggregation_budget_fixed_at_creation():
         assert held(ext, HoldReason.TaskFunds, ALICE) == sum(fl(ext).tasks.get(t).funds for t in (task_id, other))
 
 
+def test_an_aggregation_that_needs_longer_than_the_configured_deadline_gets_what_it_needs():
+    """ComputeJobs' commit window covers its kind's estimate of the run; a round's aggregation deadline is
+    stretched to fit it and a dispute rather than have every round's job refused."""
+    ext = new_ext(providers=3, params={"FederatedLearning": {"aggregation_deadline": 5}})
+    with ext:
+        _, _, job_id = one_round_aggregating(ext)
+        record = job(ext, job_id)
+        reveal_period = ext.pallet(ComputeJobs).config.reveal_period
+        assert record.deadline == record.submitted_at + 2 * (record.commit_window + reveal_period) > \
+            record.submitted_at + 5
+
+
 def test_round_ends_past_the_per_block_bound_are_ended_a_block_later():
     """Two tasks whose rounds close in the same block, one round end a block: the second carries over."""
     ext = new_ext(providers=3, params={"FederatedLearning": {"max_round_ends_per_block": 1}})

@@ -37,6 +37,7 @@ from compute_pallet.pallets.jobs import (
     UnknownJob,
     UnknownKind,
 )
+from compute_pallet.kinds import estimate
 from compute_pallet.pallets.providers import HoldReason as ProviderHold
 from compute_pallet.pallets.providers import (
     ProviderSlashed,
@@ -123,8 +124,51 @@ def test_submit_holds_escrow_and_assigns_distinct_eligible_providers():
         assert record.status is JobStatus.Committing and all(slot.price == PRICE for slot in record.slots)
         n = ext.pallet(System).number.get()
         assert_has_event(ext, JobSubmitted(job_id, ALICE, record.kind, CAP * 3, n + 100))
-        assert_has_event(ext, JobAssigned(job_id, 0, tuple(assigned), n + 5))
+        # the commit period (5) and the kind's estimate of the run (1 s: one 2 s block)
+        assert record.commit_window == 5 + 1
+        assert_has_event(ext, JobAssigned(job_id, 0, tuple(assigned), n + 6))
         assert all(providers_pallet(ext).providers.get(who).active_jobs == 1 for who in assigned)
+
+
+LONG_RUN = b'{"hidden": [256], "epochs": 1000}'
+"""train's estimate over the mock's 3,000-byte dataset: 13 s, 7 blocks of 2 s (longer than the commit period,
+short of the storage mock's audits making the dataset unreadable)."""
+
+
+def test_a_long_run_gets_a_commit_window_that_fits_it_from_every_assignment():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        run_blocks = estimate("train", LONG_RUN, [3000]).blocks(2000)
+        assert run_blocks == 7
+        n = ext.pallet(System).number.get()
+        job_id = submit(ext, ALICE, inputs=(dataset,), params=LONG_RUN, redundancy=2)
+        window = 5 + run_blocks
+        assert job(ext, job_id).commit_window == window and job(ext, job_id).phase_deadline == n + window
+        first, late = slot_providers(ext, job_id)
+        commit(ext, job_id, first, HONEST)
+        while ext.pallet(System).number.get() < n + window:  # alive, and the late one still has its slot
+            heartbeat_all(ext, PROVIDERS[:3])
+            next_block(ext)
+        assert job(ext, job_id).slots[1].status is SlotStatus.Assigned
+        next_block(ext)  # past the window: the late provider is replaced, and its replacement gets a whole one
+        m = ext.pallet(System).number.get()
+        record = job(ext, job_id)
+        assert record.slots[1].status is SlotStatus.NoShow and record.phase_deadline == m + window
+        assert_has_event(ext, JobAssigned(job_id, 0, (record.slots[2].provider,), m + window))
+
+
+def test_a_deadline_too_soon_for_the_run_is_refused_with_nothing_escrowed():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        n = ext.pallet(System).number.get()
+        window = 5 + estimate("train", LONG_RUN, [3000]).blocks(2000)
+        # enough for the commit period and a reveal, not for the run as well
+        assert_noop(ext, BadDeadline, submit, ext, ALICE, inputs=(dataset,), params=LONG_RUN,
+                    deadline=n + window + 3 - 1)
+        assert held(ext, HoldReason.JobEscrow, ALICE) == 0
+        submit(ext, ALICE, inputs=(dataset,), params=LONG_RUN, deadline=n + window + 3)
 
 
 def test_assignment_is_a_function_of_the_chain_state():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from compute_pallet import kinds
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.federated import FederatedLearning
 from compute_pallet.pallets.jobs import ComputeJobs
@@ -74,11 +75,13 @@ def test_eligible_offers_and_the_default_price_cap():
         jobs.default_price_cap(prices, 4, 1)
 
 
-def test_the_default_deadline_leaves_room_for_a_dispute_and_the_run():
-    assert jobs.default_deadline(commit_period=60, reveal_period=10, run_seconds=7, block_seconds=2,
-                                 max_duration=10_000) == 2 * 70 + 4
-    assert jobs.default_deadline(commit_period=60, reveal_period=10, run_seconds=10**9, block_seconds=2,
-                                 max_duration=10_000) == 10_000
+def test_deadlines_leave_a_commit_window_that_fits_the_run_and_by_default_a_dispute():
+    run = kinds.Resources(cpu_cores=1, memory_bytes=0, seconds=7)  # 4 blocks of 2 s
+    assert jobs.deadlines(commit_period=60, reveal_period=10, run=run, block_ms=2_000,
+                          max_duration=10_000) == (64 + 10 + 1, 2 * (64 + 10))
+    endless = kinds.Resources(cpu_cores=1, memory_bytes=0, seconds=10**9)
+    assert jobs.deadlines(commit_period=60, reveal_period=10, run=endless, block_ms=2_000,
+                          max_duration=10_000) == (10_000 + 10 + 1, 10_000)  # longer than the chain takes
 
 
 @pytest.mark.parametrize("pallet", [ComputeJobs, FederatedLearning])
