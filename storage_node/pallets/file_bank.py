@@ -3,8 +3,10 @@
 **Declare.** The owner submits a file's manifest (:class:`storage_node.manifest.Manifest`, SCALE). The
 pallet checks it against the presets (segment and chunk size, at most ``max_fragments`` per segment and
 ``max_segments`` per file), takes a fee (``fee_per_byte_period`` × stored bytes × ``prepaid_periods``, into
-the reward pool) and holds a deposit (``deposit_per_byte`` × stored bytes, back on ``delete``), where
-*stored bytes* are the k + m fragments of every segment. It places each segment's fragments on k + m
+the reward pool) and holds a deposit (``deposit_per_file``, ``deposit_per_fragment`` per fragment and
+``deposit_per_byte`` per stored byte, back on ``delete``), where *stored bytes* are the k + m fragments of
+every segment: the first two pay for the state a file holds on every validator, so that even an empty file or
+a swarm of tiny ones costs its owner. It places each segment's fragments on k + m
 distinct active nodes, weighted by stake × reputation among those with room, drawn from the parent block's
 hash (:mod:`storage_node.pallets.selection`): ``FragmentsAssigned`` per segment.
 
@@ -171,8 +173,14 @@ class FileBankParams:
     prepaid_periods: int = 4_320
     """Audit periods the declare fee pays for: 30 days."""
     deposit_per_byte: int = 1_000
-    """Planck held per stored byte (~1 token per GiB) until the file is deleted: pays for the on-chain state
-    a file occupies and makes abandoned files cost their owner."""
+    """Planck held per stored byte (~1 token per GiB) until the file is deleted: makes abandoned files cost
+    their owner."""
+    deposit_per_file: int = 10_000_000_000
+    """Planck held per file (0.01 token): its record and manifest summary (~300 bytes of state on every
+    validator), which a byte-priced deposit alone leaves free for an empty file."""
+    deposit_per_fragment: int = 100_000_000
+    """Planck held per fragment (0.0001 token): its placement, confirmation and node index (~110 bytes of
+    state), which the bytes of a small file's fragment hold next to nothing for."""
     repair_reward_per_byte: int = 1_000
     """Planck per rebuilt byte paid to a repairer out of the slashed stake: a 2.8 MB fragment earns ~2.8
     milli-tokens, so one 5% slash of the least stake (5 tokens) pays ~1,800 repairs."""
@@ -205,6 +213,8 @@ class FileBankConfig:
     fee_per_byte_period: int
     prepaid_periods: int
     deposit_per_byte: int
+    deposit_per_file: int
+    deposit_per_fragment: int
     repair_reward_per_byte: int
     max_expiries_per_block: int
     max_reaped_per_block: int
@@ -521,6 +531,8 @@ class FileBank(Pallet[FileBankConfig]):
         ("FeePerBytePeriod", "fee_per_byte_period", U128, "Fee per stored byte per audit period."),
         ("PrepaidPeriods", "prepaid_periods", U32, "Audit periods the declare fee pays for."),
         ("DepositPerByte", "deposit_per_byte", U128, "Deposit held per stored byte until deletion."),
+        ("DepositPerFile", "deposit_per_file", U128, "Deposit held per file until deletion."),
+        ("DepositPerFragment", "deposit_per_fragment", U128, "Deposit held per fragment until deletion."),
     ))
 
     files = StorageMap(H256, FileInfo, docs="Every declared file, by id.")
@@ -581,7 +593,8 @@ class FileBank(Pallet[FileBankConfig]):
         info = file_info_from(parsed, declared_at=n, deposit=0)
         stored = info.stored_bytes()
         fee = cfg.fee_per_byte_period * stored * cfg.prepaid_periods
-        deposit = cfg.deposit_per_byte * stored
+        deposit = (cfg.deposit_per_file + cfg.deposit_per_fragment * info.segment_count * info.width
+                   + cfg.deposit_per_byte * stored)
         if not cfg.currency.can_withdraw(owner, fee + deposit):
             raise InsufficientFunds()
         placer = self._placer()

@@ -132,8 +132,9 @@ def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_node
         assert (info.segment_count, info.width, info.status) == (2, 5, FileStatus.Pending)
         stored_bytes = 5 * (704 + 320)  # two segments of 3 data + 2 parity fragments (2048 and 952 bytes coded)
         assert info.stored_bytes() == stored_bytes
-        assert held(ext, HoldReason.FileDeposit, ALICE) == info.deposit == 2 * stored_bytes
-        assert free(ext, ALICE) == ENDOWMENT - 10 * stored_bytes - 2 * stored_bytes
+        deposit = 50 + 3 * 10 + 2 * stored_bytes  # the file, its 10 fragments, its bytes
+        assert held(ext, HoldReason.FileDeposit, ALICE) == info.deposit == deposit
+        assert free(ext, ALICE) == ENDOWMENT - 10 * stored_bytes - deposit
         assert bank(ext).reward_pool.get() == 10 * stored_bytes
         assert bank(ext).files_of.contains(ALICE, stored.file_id)
         assigned = events_of(ext, FragmentsAssigned)
@@ -147,12 +148,13 @@ def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_node
         assert used == stored_bytes
 
 
-def test_an_empty_file_is_active_at_once():
+def test_an_empty_file_is_active_at_once_and_still_holds_the_deposit_for_its_record():
     ext = new_ext()
     with ext:
         stored = declare(ext, ALICE, 0)
         assert status(ext, stored) is FileStatus.Active
         assert_last_event(ext, FileActivated(stored.file_id))
+        assert held(ext, HoldReason.FileDeposit, ALICE) == bank(ext).files.get(stored.file_id).deposit == 50
 
 
 def test_placement_is_deterministic_from_the_parent_hash_and_the_file():
