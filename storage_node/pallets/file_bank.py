@@ -21,7 +21,9 @@ uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of 
 of each and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
 by the deadline, while the fragment is still placed on it; the runtime checks each chunk's Merkle path up
 to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays
-``fee_per_byte_period`` × the node's stored bytes out of the reward pool (pro rata to bytes stored). A proof
+``fee_per_byte_period`` × the node's *proven* bytes out of the reward pool (pro rata to bytes stored): the
+fragments it confirmed and still holds, not those it was assigned and has not confirmed, nor those under
+repair (``Proven``). A proof
 that does not verify, or none by the deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit
 after repeated misses) and orders the fragment repaired.
 
@@ -550,6 +552,9 @@ class FileBank(Pallet[FileBankConfig]):
     node_fragments = StorageDoubleMap(ACCOUNT_ID, U32, FRAGMENT_KEY, hasher2=Hasher.Twox64Concat,
                                       docs="Each node's fragments by slot 0..`FragmentCount` (audits draw a slot).")
     fragment_count = StorageMap(ACCOUNT_ID, U32, default=0, docs="How many fragments each node holds.")
+    proven = StorageMap(ACCOUNT_ID, U64, default=0,
+                        docs="Bytes of the fragments each node confirmed and still holds, none under repair: "
+                             "what an audit pass pays for.")
     reward_pool = StorageValue(U128, default=0, docs="Fees collected and not yet paid to audited nodes.")
     exits = StorageMap(ACCOUNT_ID, U32, docs="Leaving nodes, with how many of their fragments are still to order repaired.")
     reaping = StorageMap(H256, Tuple(FileInfo.SCALE, U32),  # type: ignore[attr-defined]
@@ -700,8 +705,7 @@ class FileBank(Pallet[FileBankConfig]):
         self.challenges.remove(challenge_id)
         if all(verify_chunk_proof(proof, segment_root=root, fragment_index=challenge.fragment,
                                   fragment_count=info.width, chunk_count=chunks) for proof in decoded):
-            node = self.config.nodes.node(who)
-            reward = min(self.reward_pool.get(), self.config.fee_per_byte_period * node.used)
+            reward = min(self.reward_pool.get(), self.config.fee_per_byte_period * self.proven.get(who))
             if reward:
                 self.config.currency.deposit(who, reward)
                 self.reward_pool.put(self.reward_pool.get() - reward)
@@ -972,7 +976,10 @@ class FileBank(Pallet[FileBankConfig]):
             while left and reaped < budget:
                 left -= 1
                 size = info.fragment_size_of(left)
+                confirmed = self.confirmed.get(file_id, left) or ()
                 for fragment, node in enumerate(self.placements.get(file_id, left) or ()):
+                    if confirmed[fragment]:
+                        self._prove(node, -size)
                     self._remove_fragment(node, (file_id, left, fragment), size)
                     reaped += 1
                 self.placements.remove(file_id, left)
@@ -1027,10 +1034,15 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _set_confirmed(self, file_id: bytes, info: FileInfo, segment: int, fragments: list[int],
                        value: bool) -> FileInfo:
-        """Mark fragments of a segment healthy or not; returns the file with its counters updated."""
+        """Mark fragments of a segment healthy or not (their holders' ``Proven`` bytes with them); returns the
+        file with its counters updated."""
         flags = list(self.confirmed.get(file_id, segment))
         before = sum(flags)
+        placement = self.placements.get(file_id, segment)
+        size = info.fragment_size_of(segment)
         for fragment in fragments:
+            if flags[fragment] != value:
+                self._prove(placement[fragment], size if value else -size)
             flags[fragment] = value
         after = sum(flags)
         self.confirmed.insert(file_id, segment, tuple(flags))
@@ -1038,6 +1050,9 @@ class FileBank(Pallet[FileBankConfig]):
         if info.status is not FileStatus.Pending:
             lost += (after < info.k) - (before < info.k)
         return info.with_(healthy=info.healthy + after - before, lost_segments=lost)
+
+    def _prove(self, node: bytes, change: int) -> None:
+        self.proven.insert(node, (self.proven.get(node) + change) or None)
 
     def _store_file(self, file_id: bytes, info: FileInfo) -> None:
         """Write ``info`` with its status recomputed from its counters, announcing a change."""

@@ -323,12 +323,47 @@ def test_an_audit_challenges_every_node_holding_fragments_and_a_pass_pays_pro_ra
             assert len(set(challenge.chunk_indices)) == 2
             assert bank(ext).challenges.get(challenge.challenge_id).deadline == challenge.deadline == AUDIT + 3
             node = ext.pallet(StorageNodes).nodes.get(challenge.node)
+            assert bank(ext).proven.get(challenge.node) == node.used  # every fragment confirmed
             before = free(ext, challenge.node)
             answer(ext, stored, challenge)
             assert_last_event(ext, AuditPassed(challenge.challenge_id, challenge.node, node.used))
             assert free(ext, challenge.node) == before + node.used  # fee_per_byte_period (1) x bytes stored
             assert ext.pallet(StorageNodes).nodes.get(challenge.node).audits_passed == 1
         assert not list(bank(ext).challenges.items())
+
+
+def test_a_pass_pays_only_for_fragments_confirmed_and_not_under_repair():
+    """A node assigned fragments it never confirmed, or one whose fragment is being repaired, is not paid for
+    them: its ``Proven`` bytes follow confirmations, repairs and deletions exactly."""
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        pending = declare(ext, ALICE, 3000, seed=7)  # assigned, never confirmed
+        proven = {node: bank(ext).proven.get(node) for node in NODES[:6]}
+        assert sum(proven.values()) == 5 * (704 + 320)  # the active file's fragments only
+        used = {node: ext.pallet(StorageNodes).nodes.get(node).used for node in NODES[:6]}
+        assert sum(used.values()) == 2 * sum(proven.values())
+        challenges = run_audit(ext)
+        paid = next(c for c in challenges if used[c.node] > proven[c.node])  # it holds unconfirmed ones too
+        before = free(ext, paid.node)
+        answer(ext, stored, paid)
+        assert free(ext, paid.node) == before + proven[paid.node]
+        failed = next(c for c in challenges if c.file_id == stored.file_id and c.node != paid.node)
+        good = proofs_for(stored, failed.segment, failed.fragment, failed.chunk_indices)
+        proof = ChunkProof.decode(good[0])
+        answer(ext, stored, failed, (dataclasses.replace(proof, chunk=bytes(b ^ 1 for b in proof.chunk)).encode(),
+                                     good[1]))
+        size = bank(ext).files.get(stored.file_id).fragment_size_of(failed.segment)
+        assert bank(ext).proven.get(failed.node) == proven[failed.node] - size  # its fragment is under repair
+        (order,) = events_of(ext, RepairOrdered)
+        repairer_before = bank(ext).proven.get(order.repairer)
+        ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
+                     segment=order.segment, fragment=order.fragment)
+        assert bank(ext).proven.get(order.repairer) == repairer_before + size
+        for file_id in (stored.file_id, pending.file_id):
+            ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=file_id)
+        next_block(ext)  # reaped
+        assert not list(bank(ext).proven.items())
 
 
 def test_submit_proof_refuses_bad_proofs_and_changes_nothing():
