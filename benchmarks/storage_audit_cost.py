@@ -16,9 +16,9 @@ every 300 blocks):
   changes nothing in a dispatch); checks, Merkle verification, the reward, reputation and events, from dispatch
   to return (not the signature check or fee, which every extrinsic pays), next to decoding and verifying one
   proof alone;
-- **fee**: what the runtime charges the answer (its weight, and the inclusion fee at genesis: base, length and
-  weight), and the stored bytes at which a pass's reward covers it;
-- **per day**: a node is challenged once per round however much it stores, so it pays
+- **fee**: what the runtime charges the answer up front (its weight, and the inclusion fee at genesis: base,
+  length and weight); a passing answer gets it back (``Pays::No`` after dispatch), a failing one pays it;
+- **per day**: a node is challenged once per round however much it stores, so it sends
   ``rounds per day × one answer`` (rounds per day from ``audit_period`` and the dev chain's slot), and a node
   storing X TB costs that / X per TB: given for 1 TB and 10 TB nodes.
 
@@ -238,17 +238,15 @@ def main() -> None:
          f"max {max(a.dispatch_s for a in answers) * 1e6:.0f})",
          f"claimed {low}-{high} µs: {'as claimed' if low <= dispatch_us <= high else 'DIFFERS'}"),
         ("submit_proof weight charged (ref time, without the extrinsic base)", f"{charged_us:.0f} µs", "—"),
-        ("its fee (base + length + weight, multiplier 1)", f"{fee:.4f} token", "—"),
-        ("stored bytes at which a pass's reward (fee_per_byte_period per byte) pays that fee",
-         f"{fee * TOKEN / PARAMS.fee_per_byte_period / 1e9:.1f} GB of fragments", "—"),
-        (f"per node per day ({rounds_per_day:.0f} rounds: a round every {PARAMS.audit_period} blocks of 2 s)",
-         f"{node_bytes_day / 1e6:.2f} MB, {node_ms_day:.0f} ms of runtime, {rounds_per_day * fee:.2f} token of fees",
+        ("its fee (base + length + weight, multiplier 1)", f"{fee:.4f} token charged; back on a pass, paid on a fail",
          "—"),
+        (f"per node per day ({rounds_per_day:.0f} rounds: a round every {PARAMS.audit_period} blocks of 2 s)",
+         f"{node_bytes_day / 1e6:.2f} MB, {node_ms_day:.0f} ms of runtime; no fee while it passes "
+         f"({rounds_per_day * fee:.2f} token if every answer failed)", "—"),
     ]
     for tb in (1, 10):
         rows.append((f"per TB stored per day, a node storing {tb} TB",
-                     f"{node_bytes_day / tb / 1e3:,.0f} KB, {node_ms_day / tb:.1f} ms of runtime, "
-                     f"{rounds_per_day * fee / tb:.2f} token of fees", "—"))
+                     f"{node_bytes_day / tb / 1e3:,.0f} KB, {node_ms_day / tb:.1f} ms of runtime", "—"))
     width = max(len(name) for name, _, _ in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value}  [{note}]")

@@ -15,6 +15,7 @@ exception is a bug in the runtime: the block is rejected (:class:`InvalidBlock`)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -102,7 +103,8 @@ class Block:
 
 @dataclass(frozen=True)
 class ApplyOutcome:
-    """An extrinsic that was included: its dispatch error (``None`` on success) and dispatch info."""
+    """An extrinsic that was included: its dispatch error (``None`` on success), its dispatch info as corrected
+    by the call (``PostDispatchInfo``) and the fee it paid."""
 
     error: Any | None
     info: DispatchInfo
@@ -156,7 +158,7 @@ class BlockBuilder:
                     outcome = self._apply_signed(xt, info)
                 else:
                     outcome = self._apply_inherent(xt, info)
-                runtime.system.note_applied_extrinsic(index, info, outcome.error)
+                runtime.system.note_applied_extrinsic(index, outcome.info, outcome.error)
             except BaseException:
                 overlay.rollback_transaction()
                 raise
@@ -177,11 +179,13 @@ class BlockBuilder:
         self._signed_seen = True
         error = None
         try:
-            runtime.dispatch(xt.call, Origin.signed(who))
+            post = runtime.dispatch(xt.call, Origin.signed(who))
         except DispatchError as exc:
-            error = runtime.dispatch_error(exc)
-        runtime.transaction_payment.note_paid(who, fee, xt.tip)
-        return ApplyOutcome(error, info, fee)
+            error, post = runtime.dispatch_error(exc), None
+        if post is not None:
+            info = dataclasses.replace(info, pays_fee=post.pays_fee)
+        paid = runtime.transaction_payment.settle(who, fee, xt.tip, info.pays_fee)
+        return ApplyOutcome(error, info, paid)
 
     def _apply_inherent(self, xt: Extrinsic, info: DispatchInfo) -> ApplyOutcome:
         runtime = self.runtime

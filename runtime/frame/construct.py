@@ -22,6 +22,7 @@ from runtime.frame.pallet import (
     Env,
     Origin,
     Pallet,
+    PostDispatchInfo,
 )
 from runtime.primitives import (
     ACCOUNT_LOOKUP,
@@ -444,10 +445,11 @@ class RuntimeBase:
             weight = weight(self.pallets[spec.pallet_index].config.weights, *call.args)
         return DispatchInfo(weight, spec.dispatch_class, spec.pays)
 
-    def dispatch(self, call: Call, origin: Origin) -> None:
+    def dispatch(self, call: Call, origin: Origin) -> PostDispatchInfo | None:
         """Run ``call`` as ``origin`` in its own transactional layer: on any exception its writes are
         rolled back and the exception propagates (a :class:`DispatchError` is the user's; anything else
-        is a bug for the caller to reject the block over)."""
+        is a bug for the caller to reject the block over). Returns the call's :class:`PostDispatchInfo`, if
+        it gave one."""
         spec = call.spec
         for position in self._lookups[id(spec)]:
             if type(call.args[position]) is LookupFailed:
@@ -455,11 +457,12 @@ class RuntimeBase:
         overlay = self.env.current_overlay()
         overlay.start_transaction()
         try:
-            spec.function(self.pallets[spec.pallet_index], origin, *call.args)
+            post = spec.function(self.pallets[spec.pallet_index], origin, *call.args)
         except BaseException:
             overlay.rollback_transaction()
             raise
         overlay.commit_transaction()
+        return post if isinstance(post, PostDispatchInfo) else None
 
     def dispatch_error(self, error: DispatchError) -> Any:
         """The ``sp_runtime::DispatchError`` value for a raised error."""

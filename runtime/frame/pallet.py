@@ -58,6 +58,8 @@ __all__ = [
     "ensure_none",
     "call",
     "CallSpec",
+    "PostDispatchInfo",
+    "FEE_WAIVED",
     "CallArg",
     "Constant",
     "Pallet",
@@ -196,6 +198,19 @@ class CallSpec:
             codec, type_name = _annotated_codec(hints[name], f"{self.name}({name})")
             args.append(CallArg(name, substitutions.get(codec, codec), type_name))
         self.args = tuple(args)
+
+
+@dataclass(frozen=True)
+class PostDispatchInfo:
+    """What a call may return to correct its dispatch info once it ran (FRAME's ``DispatchResultWithPostInfo``):
+    ``Pays.No`` waives its fee, all but the tip going back to the signer. For calls that are the protocol's
+    own business when they succeed (an audit answer that proved storage), so that doing one's duty costs
+    nothing while a failed or spurious call still pays."""
+
+    pays_fee: Pays = Pays.Yes
+
+
+FEE_WAIVED = PostDispatchInfo(Pays.No)
 
 
 def call(index: int, *, weight: Callable[..., Weight] | Weight, dispatch_class: DispatchClass = DispatchClass.Normal,

@@ -32,6 +32,7 @@ ONE = 10**18
 
 class FeeCurrency(Protocol):
     def withdraw(self, who: bytes, amount: int) -> None: ...
+    def deposit(self, who: bytes, amount: int) -> None: ...
     def can_withdraw(self, who: bytes, amount: int) -> bool: ...
 
 
@@ -147,11 +148,18 @@ class TransactionPayment(Pallet[TransactionPaymentConfig]):
         """Withdraw ``fee`` (which includes ``tip``) from ``who``: the pre-dispatch half of the extension."""
         if fee:
             self.config.currency.withdraw(who, fee)
-            self.config.fee_handler.handle_fee(fee - tip, tip)
 
-    def note_paid(self, who: bytes, fee: int, tip: int) -> None:
-        """The post-dispatch half: weights are not refunded here, so the fee charged is the fee paid."""
-        self.deposit_event(TransactionFeePaid(who, fee, tip))
+    def settle(self, who: bytes, fee: int, tip: int, pays: Pays) -> int:
+        """The post-dispatch half: a call that waived its fee after running (``Pays.No``) gets all of the
+        ``fee`` charged but the tip back; the rest goes to the fee handler. Weights are not refunded. Returns
+        the fee paid."""
+        paid = fee if pays is Pays.Yes else min(tip, fee)
+        if fee > paid:
+            self.config.currency.deposit(who, fee - paid)
+        if paid:
+            self.config.fee_handler.handle_fee(paid - min(tip, paid), min(tip, paid))
+        self.deposit_event(TransactionFeePaid(who, paid, tip))
+        return paid
 
     def priority(self, fee: int, tip: int, info: DispatchInfo, length: int) -> int:
         """Pool priority: tip per unit of the scarcer resource, boosted for operational extrinsics."""

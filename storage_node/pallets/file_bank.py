@@ -56,7 +56,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Container, Iterable, Protocol
 
 from runtime.frame.composition import PalletDefinition
-from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.pallet import (
+    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, Bytes, Weight
@@ -675,8 +676,10 @@ class FileBank(Pallet[FileBankConfig]):
             self._remove(file_id, info)
 
     @call(3, weight=lambda w, challenge_id, proofs: w.submit_proof(len(proofs)))
-    def submit_proof(self, origin: Origin, challenge_id: ChallengeId, proofs: Proofs) -> None:
-        """Answer a challenge: one SCALE ``ChunkProof`` per challenged chunk, in the challenge's order."""
+    def submit_proof(self, origin: Origin, challenge_id: ChallengeId, proofs: Proofs) -> PostDispatchInfo | None:
+        """Answer a challenge: one SCALE ``ChunkProof`` per challenged chunk, in the challenge's order. A passing
+        answer pays no fee (all of a 67 KB answer's length fee would otherwise go against a pass's reward); a
+        failing or refused one pays as usual."""
         who = ensure_signed(origin)
         challenge = self.challenges.get(challenge_id)
         if challenge is None:
@@ -711,9 +714,10 @@ class FileBank(Pallet[FileBankConfig]):
                 self.reward_pool.put(self.reward_pool.get() - reward)
             self.config.nodes.record_pass(who)
             self.deposit_event(AuditPassed(challenge_id, who, reward))
-            return
+            return FEE_WAIVED  # proving storage is the node's duty: it must not cost more than it earns
         self.deposit_event(AuditFailed(challenge_id, who))
         self._punish(challenge, info, RepairReason.AuditFailed, self._placer())
+        return None
 
     @call(4, weight=lambda w, file_id, segment, fragment: w.confirm_repair())
     def confirm_repair(self, origin: Origin, file_id: FileId, segment: Segment, fragment: FragmentIndex) -> None:

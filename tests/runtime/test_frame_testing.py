@@ -30,6 +30,9 @@ class MockCurrency:
         self.balance -= amount
         self.withdrawn.append((who, amount))
 
+    def deposit(self, who: bytes, amount: int) -> None:
+        self.balance += amount
+
 
 class MockFees:
     def __init__(self) -> None:
@@ -58,10 +61,23 @@ def test_a_pallet_runs_over_system_and_mocks_only():
         fee = payment.compute_fee(50, info, tip=5)
         assert fee == 100 + 2 * 50 + 5
         payment.charge(WHO, fee, 5)
-        payment.note_paid(WHO, fee, 5)
+        assert payment.settle(WHO, fee, 5, Pays.Yes) == fee
         assert_last_event(ext, TransactionFeePaid(WHO, fee, 5))
         assert payment.next_fee_multiplier.get() == ONE
     assert currency.withdrawn == [(WHO, fee)] and fees.handled == [(fee - 5, 5)]
+
+
+def test_a_fee_waived_after_dispatch_comes_back_but_the_tip():
+    currency, fees = MockCurrency(1_000), MockFees()
+    ext = payment_ext(currency, fees)
+    info = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
+    with ext:
+        payment = ext.pallet(TransactionPayment)
+        fee = payment.compute_fee(50, info, tip=5)
+        payment.charge(WHO, fee, 5)
+        assert payment.settle(WHO, fee, 5, Pays.No) == 5
+        assert_last_event(ext, TransactionFeePaid(WHO, 5, 5))
+    assert currency.balance == 1_000 - 5 and fees.handled == [(0, 5)]
 
 
 def test_genesis_params_and_dispatch_with_the_real_dependency():

@@ -6,6 +6,10 @@ proofs pass."""
 from __future__ import annotations
 
 from runtime.keyring import DEV_ACCOUNTS, Keypair
+from runtime.pallets.balances import Balances
+from runtime.pallets.system import ExtrinsicSuccess
+from runtime.pallets.transaction_payment import TransactionFeePaid
+from runtime.primitives import Pays
 from storage_node.pallets.file_bank import AuditPassed, Challenged, FileActivated, FileBank, FileDeclared
 from storage_node.pallets.nodes import StorageNodes
 from tests.runtime.frame_helpers import at, events_at, new_chain
@@ -51,9 +55,25 @@ def test_declare_confirm_and_audit_through_real_blocks():
     chain.produce_block([])
     challenges = [e for e in events_at(chain) if isinstance(e, Challenged)]
     assert {c.node for c in challenges} == set(placement)
+    with at(chain) as runtime:
+        before = {node: runtime.pallet(Balances).free_balance(node) for node in placement}
     result = chain.produce_block([
         signed(by_key[c.node], "FileBank", "submit_proof", challenge_id=c.challenge_id,
                proofs=proofs_for(stored, c.segment, c.fragment, c.chunk_indices)) for c in challenges])
     assert all(outcome.error is None for outcome in result.outcomes)
     passed = [e for e in events_at(chain) if isinstance(e, AuditPassed)]
     assert {e.node for e in passed} == set(placement) and all(e.reward > 0 for e in passed)
+    # a pass pays no fee: each node is richer by exactly its reward, and the success event says Pays::No
+    assert all(outcome.fee == 0 and outcome.info.pays_fee is Pays.No for outcome in result.outcomes)
+    with at(chain) as runtime:
+        assert {e.node: before[e.node] + e.reward for e in passed} == {
+            node: runtime.pallet(Balances).free_balance(node) for node in placement}
+    assert {e.actual_fee for e in events_at(chain) if isinstance(e, TransactionFeePaid)} == {0}
+    successes = [e for e in events_at(chain) if isinstance(e, ExtrinsicSuccess)]
+    assert sum(e.dispatch_info.pays_fee is Pays.No for e in successes) == len(challenges)
+    # only the one answer that passes is free: the same answer again is refused, and pays
+    c = challenges[0]
+    result = chain.produce_block([signed(by_key[c.node], "FileBank", "submit_proof", challenge_id=c.challenge_id,
+                                         proofs=proofs_for(stored, c.segment, c.fragment, c.chunk_indices))])
+    (outcome,) = result.outcomes
+    assert outcome.error is not None and outcome.fee > 0 and outcome.info.pays_fee is Pays.Yes
