@@ -51,7 +51,8 @@ from da_layer.blobs import USABLE_BYTES_PER_BLOB
 from da_layer.custody import custody_columns
 from da_layer.rpc import DA_RPC
 from runtime.frame.composition import PalletDefinition
-from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.pallet import (
+    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
 from runtime.frame.storage import StorageMap, StorageValue
 from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
@@ -637,8 +638,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.deposit_event(BlobAvailable(blob_id))
 
     @call(3, weight=lambda w, audit_id, cell, proof: w.answer_audit())
-    def answer_audit(self, origin: Origin, audit_id: AuditId, cell: Bytes, proof: CellProof) -> None:
-        """Answer audit ``audit_id`` with the audited cell and its KZG proof."""
+    def answer_audit(self, origin: Origin, audit_id: AuditId, cell: Bytes, proof: CellProof) -> PostDispatchInfo:
+        """Answer audit ``audit_id`` with the audited cell and its KZG proof. A passing answer pays no fee:
+        proving custody is the node's duty, and only the one audited node can answer, once."""
         who = ensure_signed(origin)
         audit = self.audits.get(audit_id)
         if audit is None:
@@ -656,6 +658,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.audits.remove(audit_id)
         self.nodes.mutate(who, lambda node: replace(node, audits_passed=node.audits_passed + 1))
         self.deposit_event(AuditPassed(audit_id, who))
+        return FEE_WAIVED
 
     @call(4, weight=lambda w: w.deregister())
     def deregister(self, origin: Origin) -> None:

@@ -67,7 +67,7 @@ from runtime.hashing import blake2_256
 from runtime.pallets import balances
 from runtime.pallets.balances import Balances, BalancesGenesis, InsufficientBalance
 from runtime.pallets.system import System
-from runtime.primitives import Digest
+from runtime.primitives import Digest, Pays
 
 SUBMITTER = bytes([1]) * 32
 NODES = [bytes([i]) * 32 for i in range(2, 7)]  # five accounts; tests register four unless they need the fifth
@@ -474,7 +474,9 @@ def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):
         assert_noop(ext, InvalidCellProof, answer, node, audit.audit_id, cells[cell], b"\x01" * 48)
         assert_noop(ext, InvalidCell, answer, node, audit.audit_id, cells[cell][:-1], proofs[cell])
         assert_noop(ext, InvalidCell, answer, node, audit.audit_id, b"\xff" * 2048, proofs[cell])
-        answer(node, audit.audit_id, cells[cell], proofs[cell])
+        passing = ext.runtime.call("DataAvailability", "answer_audit", audit_id=audit.audit_id, cell=cells[cell],
+                                   proof=proofs[cell])
+        assert ext.runtime.dispatch(passing, Origin.signed(node)).pays_fee is Pays.No  # its fee comes back
         assert_last_event(ext, AuditPassed(audit.audit_id, node))
         assert da(ext).nodes.get(node).audits_passed == 1
 
