@@ -4,34 +4,49 @@ Inputs: ``model`` and ``dataset``. Result: ``samples``, ``classes``, ``accuracy`
 cross-entropy, computed with the fixed-order kernels, so it is the same double everywhere), ``per_class``
 (for each class: ``support`` = samples labelled with it, ``predicted`` = samples predicted as it,
 ``correct``) and ``confusion`` (rows: true class, columns: predicted class).
+
+Params: ``features``, optional: the samples' width, which the dataset must have (else the kind refuses it).
+Given, it lets the cost estimate count samples (a dataset of S bytes holds at most S / (4 × features) of
+them) rather than assume one feature each, so the chain gives a large job the commit window it needs and not
+a far longer one, or refuses it past the longest job (see ``ComputeJobs``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 
-from compute_pallet.formats import Dataset, Model, load_dataset, load_model
+from compute_pallet.formats import MAX_FEATURES, Dataset, Model, load_dataset, load_model
 from compute_pallet.kinds import mlp
-from compute_pallet.kinds.params import Field, NoParams, parse_params
+from compute_pallet.kinds.params import Field, IntField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "parse", "run", "resources", "matched_inputs", "forward_resources"]
+__all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "matched_inputs"]
 
-FIELDS: dict[str, Field] = {}
-
-
-def parse(params: bytes) -> NoParams:
-    return parse_params(params, FIELDS, NoParams)
+FIELDS: dict[str, Field] = {"features": IntField(low=0, high=MAX_FEATURES, default=0)}
 
 
-def matched_inputs(inputs: Mapping[str, bytes], *, require_labels: bool) -> tuple[Model, Dataset]:
-    """The ``model`` and ``dataset`` inputs, decoded and checked to fit each other."""
+@dataclass(frozen=True)
+class ForwardParams:
+    features: int
+    """The dataset's width, declared for the cost estimate; 0: not declared (one feature per sample assumed)."""
+
+
+def parse(params: bytes) -> ForwardParams:
+    return parse_params(params, FIELDS, ForwardParams)
+
+
+def matched_inputs(inputs: Mapping[str, bytes], params: ForwardParams, *,
+                   require_labels: bool) -> tuple[Model, Dataset]:
+    """The ``model`` and ``dataset`` inputs, decoded and checked to fit each other and the params."""
     expect_inputs(inputs, required=("model", "dataset"))
     model = load_model(inputs["model"])
     dataset = load_dataset(inputs["dataset"], require_labels=require_labels)
+    if params.features and dataset.X.shape[1] != params.features:
+        raise InvalidInputs(f"the params declare {params.features} features, the dataset has {dataset.X.shape[1]}")
     if dataset.X.shape[1] != model.layer_sizes[0]:
         raise InvalidInputs(f"model takes {model.layer_sizes[0]} features, dataset has {dataset.X.shape[1]}")
     if require_labels and dataset.y is not None and dataset.y.max() >= model.classes:
@@ -39,21 +54,17 @@ def matched_inputs(inputs: Mapping[str, bytes], *, require_labels: bool) -> tupl
     return model, dataset
 
 
-def forward_resources(input_sizes: Mapping[str, int]) -> Resources:
-    """One forward pass of the model over the dataset: at most S/4 samples (dataset of S bytes), each
-    costing at most one multiply-add per model value (M/4 for a model of M bytes)."""
-    dataset, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
-    return Resources.for_work(ceil_div(dataset, 4) * ceil_div(model, 4), 3 * dataset + 2 * model)
-
-
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    parse(params)
-    return forward_resources(input_sizes)
+    """One forward pass of the model over the dataset: at most S / (4 × features) samples in a dataset of S
+    bytes (one feature each when undeclared), each costing at most one multiply-add per model value (M/4 for
+    a model of M bytes)."""
+    features = max(1, parse(params).features)
+    dataset, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
+    return Resources.for_work(ceil_div(dataset, 4 * features) * ceil_div(model, 4), 3 * dataset + 2 * model)
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
-    parse(params)
-    model, dataset = matched_inputs(inputs, require_labels=True)
+    model, dataset = matched_inputs(inputs, parse(params), require_labels=True)
     y = dataset.y
     assert y is not None  # required above
     measured = mlp.metrics(mlp.on(xp, model), xp.asarray(dataset.X), xp.asarray(y))

@@ -22,8 +22,7 @@ __all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluat
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
-    parse(params)
-    model, dataset = matched_inputs(inputs, require_labels=False)
+    model, dataset = matched_inputs(inputs, parse(params), require_labels=False)
     z = mlp.logits(mlp.on(xp, model), xp.asarray(dataset.X))
     labels = kernels.to_host(z).argmax(axis=1).astype(np.int64)
     probabilities = kernels.to_host(mlp.probabilities(z)).astype(np.float32)

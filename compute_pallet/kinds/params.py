@@ -22,7 +22,6 @@ __all__ = [
     "ChoiceField",
     "IntListField",
     "Field",
-    "NoParams",
     "parse_params",
 ]
 
@@ -104,11 +103,6 @@ class IntListField:
 
 
 Field = IntField | FloatField | ChoiceField | IntListField
-
-
-@dataclass(frozen=True)
-class NoParams:
-    """The params of a kind that takes none: ``{}`` only."""
 
 
 def _refuse_constant(token: str) -> object:

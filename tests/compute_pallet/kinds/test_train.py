@@ -141,6 +141,20 @@ def test_bad_inputs_are_refused(digits: tuple[bytes, bytes], trained: KindOutput
                      b"{}", b"")
 
 
+def test_declared_features_shrink_the_forward_estimate_and_must_match_the_dataset(
+        digits: tuple[bytes, bytes], trained: KindOutput) -> None:
+    model = trained.outputs["model.safetensors"]
+    sizes = {"model": 200_000, "dataset": 188_000_000}  # an MNIST-sized evaluation
+    undeclared, declared = evaluate.resources(b"{}", sizes), evaluate.resources(b'{"features": 784}', sizes)
+    assert (undeclared.seconds, declared.seconds) == (11_750, 15)  # samples counted at 784 features, not one
+    assert infer.resources(b'{"features": 784}', sizes) == declared
+    exact = evaluate.run({"model": model, "dataset": digits[1]}, b"{}", b"")
+    assert evaluate.run({"model": model, "dataset": digits[1]}, b'{"features": 64}', b"") == exact
+    for run in (evaluate.run, infer.run):  # a declaration the dataset belies is refused, the same everywhere
+        with pytest.raises(InvalidInputs, match="declare 32 features"):
+            run({"model": model, "dataset": digits[1]}, b'{"features": 32}', b"")
+
+
 def test_resources_grow_with_the_work() -> None:
     small = train.resources(b'{"epochs": 1}', {"dataset": 1 << 20})
     large = train.resources(b'{"epochs": 50, "hidden": [256, 256]}', {"dataset": 1 << 20})
