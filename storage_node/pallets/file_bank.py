@@ -23,7 +23,8 @@ by the deadline, while the fragment is still placed on it; the runtime checks ea
 to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays
 ``fee_per_byte_period`` × the node's *proven* bytes out of the reward pool (pro rata to bytes stored): the
 fragments it confirmed and still holds, not those it was assigned and has not confirmed, nor those under
-repair (``Proven``). A proof
+repair (``Proven``). In a network of more holders than ``challenges_per_audit`` a pass pays for as many
+rounds as there are holders per challenge (``Challenge.rounds_ppm``), so rewards match fees in expectation. A proof
 that does not verify, or none by the deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit
 after repeated misses) and orders the fragment repaired.
 
@@ -101,6 +102,10 @@ class HoldReason(enum.IntEnum):
     """Why this pallet holds balance."""
 
     FileDeposit = 0
+
+
+PPM = 1_000_000
+"""Millionths: the unit of ``Challenge.rounds_ppm`` (1,000 nodes over 64 challenges is 15.6 rounds)."""
 
 
 class NodeRegistry(Protocol):
@@ -708,7 +713,8 @@ class FileBank(Pallet[FileBankConfig]):
         self.challenges.remove(challenge_id)
         if all(verify_chunk_proof(proof, segment_root=root, fragment_index=challenge.fragment,
                                   fragment_count=info.width, chunk_count=chunks) for proof in decoded):
-            reward = min(self.reward_pool.get(), self.config.fee_per_byte_period * self.proven.get(who))
+            earned = self.config.fee_per_byte_period * self.proven.get(who) * challenge.rounds_ppm // PPM
+            reward = min(self.reward_pool.get(), earned)
             if reward:
                 self.config.currency.deposit(who, reward)
                 self.reward_pool.put(self.reward_pool.get() - reward)
@@ -812,7 +818,9 @@ class FileBank(Pallet[FileBankConfig]):
         holders = [who for who, node in cfg.nodes.all_nodes()
                    if node.status is not NodeStatus.ForcedOut and self.fragment_count.get(who)]
         issued = 0
-        for index in sample_indices(seed, b"nodes", len(holders), cfg.challenges_per_audit):
+        drawn = sample_indices(seed, b"nodes", len(holders), cfg.challenges_per_audit)
+        rounds_ppm = len(holders) * PPM // max(1, len(drawn))
+        for index in drawn:
             who = holders[index]
             slot = draw(seed, b"slot", who) % self.fragment_count.get(who)
             file_id, segment, fragment = self.node_fragments.get(who, slot)
@@ -824,7 +832,8 @@ class FileBank(Pallet[FileBankConfig]):
             challenge_id = self.next_challenge_id.get()
             deadline = n + cfg.proof_deadline
             self.next_challenge_id.put(challenge_id + 1)
-            self.challenges.insert(challenge_id, Challenge(who, file_id, segment, fragment, chunks, deadline))
+            self.challenges.insert(challenge_id, Challenge(who, file_id, segment, fragment, chunks, deadline,
+                                                           rounds_ppm))
             self.challenge_expiries.mutate(deadline + 1, lambda due: due + (challenge_id,))
             self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
             issued += 1

@@ -195,6 +195,10 @@ class Challenge:
     chunk_indices: Annotated[tuple[int, ...], Vec(U32), "Vec<u32>"]
     deadline: BlockNumber
     """The last block in which ``submit_proof`` is accepted."""
+    rounds_ppm: Annotated[int, U32, "u32"] = 1_000_000
+    """The audit rounds a pass pays for, in millionths: the nodes that held fragments per node challenged in
+    its round (1 while every holder is challenged each round), so that a node challenged one round in N is
+    paid for N rounds and its expected reward is its bytes' fee, whatever the network's size."""
 
 
 @scale_struct("pallet_file_bank::types::RepairOrder")

@@ -332,6 +332,23 @@ def test_an_audit_challenges_every_node_holding_fragments_and_a_pass_pays_pro_ra
         assert not list(bank(ext).challenges.items())
 
 
+def test_with_more_holders_than_challenges_a_pass_pays_for_the_rounds_a_node_goes_unchallenged():
+    """H holders, two challenged a round: each is challenged one round in H/2 on average, so a pass pays H/2
+    rounds' fee for its bytes, and the rewards match the fees in expectation."""
+    ext = new_ext(nodes=6, params={"FileBank": {"challenges_per_audit": 2}})
+    with ext:
+        stored = active_file(ext)
+        holders = len({node for segment in range(2) for node in bank(ext).placements.get(stored.file_id, segment)})
+        assert holders > 2
+        challenges = run_audit(ext)
+        assert len(challenges) == 2
+        for challenge in challenges:
+            assert bank(ext).challenges.get(challenge.challenge_id).rounds_ppm == holders * 1_000_000 // 2
+            before = free(ext, challenge.node)
+            answer(ext, stored, challenge)
+            assert free(ext, challenge.node) == before + holders * bank(ext).proven.get(challenge.node) // 2
+
+
 def test_a_pass_pays_only_for_fragments_confirmed_and_not_under_repair():
     """A node assigned fragments it never confirmed, or one whose fragment is being repaired, is not paid for
     them: its ``Proven`` bytes follow confirmations, repairs and deletions exactly."""
