@@ -10,8 +10,8 @@ how ``result`` names what it downloads.
 **Defaults.** ``resources``: the kind's own estimate over the inputs' sizes (``kind.resources``), in whole MiB.
 ``max_price``: the offer of the (r + ``DisputeExtra``)-th cheapest eligible provider, so that the first round
 and a dispute both find providers within the cap, or the dearest eligible offer when fewer are eligible.
-``deadline``: two commit-and-reveal phases (the first round and a dispute) plus the run's estimated time once
-more, in blocks, at most ``MaxJobDuration``.
+``deadline``: two commit windows (each ``CommitPeriod`` plus the run's estimated time, as the chain counts
+them) and reveal periods, for the first round and a dispute, at most ``MaxJobDuration``.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A
 ``fee_per_byte_period`` × the node's *proven* bytes out of the reward pool (pro rata to bytes stored): the
 fragments it confirmed and still holds, not those it was assigned and has not confirmed, nor those under
 repair (``Proven``). In a network of more holders than ``challenges_per_audit`` a pass pays for as many
-rounds as there are holders per challenge (``Challenge.rounds_ppm``), so rewards match fees in expectation. A proof
-that does not verify, or none by the deadline, counts as a miss in ``StorageNodes`` (slash, and a forced exit
-after repeated misses) and orders the fragment repaired.
+rounds as there are holders per challenge (``Challenge.rounds_ppm``), so rewards match fees in expectation.
+A passing answer pays no transaction fee. A proof that does not verify, or none by the deadline, counts as a
+miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders the fragment repaired.
 
 **Repairs.** A repair order names a node that does not hold the segment (drawn like a placement); it fetches
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
@@ -989,8 +989,9 @@ class FileBank(Pallet[FileBankConfig]):
             while left and reaped < budget:
                 left -= 1
                 size = info.fragment_size_of(left)
-                confirmed = self.confirmed.get(file_id, left) or ()
-                for fragment, node in enumerate(self.placements.get(file_id, left) or ()):
+                placement = self.placements.get(file_id, left) or ()
+                confirmed = self.confirmed.get(file_id, left) or (False,) * len(placement)
+                for fragment, node in enumerate(placement):
                     if confirmed[fragment]:
                         self._prove(node, -size)
                     self._remove_fragment(node, (file_id, left, fragment), size)
