@@ -15,6 +15,7 @@ the storage pallets through :mod:`sdk.storage.ledger` or submits one of their ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from runtime.keyring import Keypair
@@ -104,7 +105,7 @@ class StorageApi:
         deleting = await self.ledger.chain.query("FileBank", "Deleting", [stored.file_id]) is not None
         return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
                            info.segment_size, info.chunk_size, info.segment_count, info.declared_at, info.deposit,
-                           uses, deleting, tuple(fragments))
+                           info.paid_until, uses, deleting, tuple(fragments))
 
     async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
         """The files ``owner`` (the signer when ``None``) has stored."""
@@ -123,6 +124,19 @@ class StorageApi:
         receipt, = await self.ledger.submit([("FileBank", "delete", {"file_id": parse_file_id(file_id)})])
         return next((event.attributes["uses"] for event in receipt.triggered_events
                      if event.pallet == "FileBank" and event.name == "FileDeletionDeferred"), 0)
+
+    async def renew(self, file_id: FileId | str, *, days: float) -> int:
+        """Pay for ``days`` more of a file's storage (any signer may, at the declare fee's rate), rounded up to
+        whole audit periods; returns the last block it is now paid until. A file whose paid time ends
+        expires and is deleted."""
+        chain = self.ledger.chain
+        period_s = (chain.get_constant("FileBank", "AuditPeriod")
+                    * 2 * chain.get_constant("Timestamp", "MinimumPeriod") / 1000)
+        periods = max(1, math.ceil(days * 86_400 / period_s))
+        receipt, = await self.ledger.submit([("FileBank", "renew", {"file_id": parse_file_id(file_id),
+                                                                    "periods": periods})])
+        return next(event.attributes["paid_until"] for event in receipt.triggered_events
+                    if event.pallet == "FileBank" and event.name == "FileRenewed")
 
     # --- access --------------------------------------------------------------------------------------
 

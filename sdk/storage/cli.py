@@ -116,6 +116,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
                   f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
+    console.print(f"paid until block {details.paid_until} (`cairn storage renew` pays for more)")
     if details.uses or details.deleting:
         console.print(f"in use by {details.uses} job(s) or round(s)"
                       + ("; deleted by its owner: goes when the last use ends" if details.deleting else ""))
@@ -182,6 +183,18 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     _show(found, as_json, ("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs"),
           lambda n: ("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}", str(n.stake),
                      str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
+
+
+@storage.command()
+@click.argument("file_id")
+@click.option("--days", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="How much more storage to pay for (rounded up to whole audit periods).")
+@chain_options
+def renew(rpc: str, key: str, file_id: str, days: float) -> None:
+    """Pay for DAYS more of FILE_ID's storage (any account may); a file whose paid time ends expires."""
+    with user_client(rpc, key) as client:
+        paid_until = client.storage.renew(file_id, days=days)
+    click.echo(f"paid until block {paid_until}")
 
 
 @storage.command()

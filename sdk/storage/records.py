@@ -77,6 +77,8 @@ class FileDetails(Record):
     segment_count: int
     declared_at: int
     deposit: int
+    paid_until: int
+    """The last block its storage is paid for: it expires after it unless renewed (``renew``)."""
     uses: int
     """Jobs and federated rounds reading the file now: its deletion waits for them."""
     deleting: bool

@@ -34,6 +34,11 @@ any k fragments from the others, rebuilds the lost one, checks it against the ro
 size out of the slashed stake. An order not completed by its deadline goes to another node. Exits and forced
 exits order every fragment of the leaving node repaired.
 
+**Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
+``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose
+paid time ends expires (``FileExpired``) and is deleted as its owner's ``delete`` would, so storage is paid
+for as long as it is kept.
+
 **Deletion.** ``delete`` gives the owner its deposit back and the nodes drop the fragments (``FileDeleted``),
 unless the file is in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
 compute job its inputs, a federated round its delivered updates) and :meth:`FileBank.unpin` it after. The
@@ -61,7 +66,7 @@ from runtime.frame.pallet import (
     FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
-from runtime.primitives import ACCOUNT_ID, AccountId, Bytes, Weight
+from runtime.primitives import ACCOUNT_ID, AccountId, BlockNumber, Bytes, Weight
 from runtime.scale import BOOL, BYTES, H256, U16, U32, U64, U128, UNIT, Option, Tuple, Vec
 from storage_node.chunks import ChunkProof, ProofFormatError, verify_chunk_proof
 from storage_node.manifest import Manifest, ManifestError
@@ -89,7 +94,7 @@ from storage_node.pallets.weights import FileBankWeightInfo, FileBankWeights
 
 __all__ = ["FileBank", "FileBankConfig", "FileBankParams", "HoldReason", "DEFINITION", "NodeRegistry", "BlockHashes",
            "FileCurrency", "FileDeclared", "FragmentsAssigned", "FileActivated", "FileStatusChanged",
-           "FragmentReassigned", "FileDeleted", "Challenged", "AuditPassed", "AuditFailed", "AuditMissed",
+           "FragmentReassigned", "FileDeleted", "FileExpired", "FileRenewed", "Challenged", "AuditPassed", "AuditFailed", "AuditMissed",
            "RepairOrdered", "RepairCompleted", "BadManifest", "NotFileOwner", "FileExists", "UnknownFile",
            "WrongSegmentSize", "WrongChunkSize", "TooManyFragments", "TooManySegments", "NotEnoughNodes",
            "InsufficientFunds", "BadFragmentIndex", "NotAssigned", "AlreadyConfirmed", "DuplicateFragment",
@@ -179,7 +184,9 @@ class FileBankParams:
     """Planck per stored byte per audit period: ~1 token per GiB of fragments per day (144 periods), what
     a node earns per passed audit per byte it stores."""
     prepaid_periods: int = 4_320
-    """Audit periods the declare fee pays for: 30 days."""
+    """Audit periods the declare fee pays for: 30 days; ``renew`` pays for more."""
+    max_paid_periods: int = 52_560
+    """Audit periods a file may be paid for ahead at most (a year): bounds how far the expiry queue reaches."""
     deposit_per_byte: int = 1_000
     """Planck held per stored byte (~1 token per GiB) until the file is deleted: makes abandoned files cost
     their owner."""
@@ -220,6 +227,7 @@ class FileBankConfig:
     repair_deadline: int
     fee_per_byte_period: int
     prepaid_periods: int
+    max_paid_periods: int
     deposit_per_byte: int
     deposit_per_file: int
     deposit_per_fragment: int
@@ -291,6 +299,22 @@ class FileDeleted:
     """The owner deleted the file: nodes drop its fragments."""
 
     file_id: FileId
+
+
+@dataclass(frozen=True)
+class FileExpired:
+    """The file's paid storage ended without a renewal: it is deleted (or, in use, once its last use ends)."""
+
+    file_id: FileId
+
+
+@dataclass(frozen=True)
+class FileRenewed:
+    """``payer`` paid for more of the file's storage: it is now paid until block ``paid_until``."""
+
+    file_id: FileId
+    payer: AccountId
+    paid_until: BlockNumber
 
 
 @dataclass(frozen=True)
@@ -466,6 +490,10 @@ class DeletionPending(DispatchError):
     """The file is already to be deleted once its last use ends."""
 
 
+class BadPeriods(DispatchError):
+    """A renewal of no period, or one that would pay further ahead than ``MaxPaidPeriods``."""
+
+
 class NoLongerHeld(DispatchError):
     """The challenged fragment has moved off this node since (repaired elsewhere): there is nothing left for
     it to prove, and no proof of it, good or bad, counts."""
@@ -518,12 +546,13 @@ class FileBank(Pallet[FileBankConfig]):
     CRATE = "pallet_file_bank"
     HOLD_REASONS = HoldReason
     EVENTS = (FileDeclared, FragmentsAssigned, FileActivated, FileStatusChanged, FragmentReassigned, FileDeleted,
-              FileDeletionDeferred, Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted)
+              FileDeletionDeferred, Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted,
+              FileExpired, FileRenewed)
     ERRORS = (BadManifest, NotFileOwner, FileExists, UnknownFile, WrongSegmentSize, WrongChunkSize, TooManyFragments,
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
               ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
-              AlreadyHoldsSegment, DeletionPending, NoLongerHeld)
+              AlreadyHoldsSegment, DeletionPending, NoLongerHeld, BadPeriods)
     CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
         ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
         ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
@@ -538,6 +567,7 @@ class FileBank(Pallet[FileBankConfig]):
         ("RepairDeadline", "repair_deadline", U32, "Blocks a repairer has to confirm a repair."),
         ("FeePerBytePeriod", "fee_per_byte_period", U128, "Fee per stored byte per audit period."),
         ("PrepaidPeriods", "prepaid_periods", U32, "Audit periods the declare fee pays for."),
+        ("MaxPaidPeriods", "max_paid_periods", U32, "Audit periods a file may be paid for ahead at most."),
         ("DepositPerByte", "deposit_per_byte", U128, "Deposit held per stored byte until deletion."),
         ("DepositPerFile", "deposit_per_file", U128, "Deposit held per file until deletion."),
         ("DepositPerFragment", "deposit_per_fragment", U128, "Deposit held per fragment until deletion."),
@@ -567,6 +597,9 @@ class FileBank(Pallet[FileBankConfig]):
                          docs="Deleted files whose fragments are being unindexed, with the segments left.")
     pins = StorageMap(H256, U32, default=0, docs="Files in use by other pallets' runs, with how many uses.")
     deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
+    file_expiries = StorageMap(U32, Vec(H256), hasher=Hasher.Twox64Concat, default=(),
+                               docs="Files whose paid storage ended at the block before each block (a renewed "
+                                    "file's earlier entry is skipped).")
     challenge_expiries = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
                                     docs="Challenges whose deadline passed by each block.")
     confirm_expiries = StorageMap(U32, Vec(Tuple(H256, U32)), hasher=Hasher.Twox64Concat, default=(),
@@ -623,7 +656,9 @@ class FileBank(Pallet[FileBankConfig]):
             cfg.currency.withdraw(owner, fee)
             self.reward_pool.put(self.reward_pool.get() + fee)
         cfg.currency.hold(HoldReason.FileDeposit, owner, deposit)
-        self.files.insert(file_id, info.with_(deposit=deposit))
+        paid_until = n + cfg.prepaid_periods * cfg.audit_period
+        self.files.insert(file_id, info.with_(deposit=deposit, paid_until=paid_until))
+        self._expire_at(file_id, paid_until)
         self.files_of.insert(owner, file_id, ())
         self.deposit_event(FileDeclared(file_id, owner, parsed.size))
         for segment, nodes in enumerate(placements):
@@ -672,13 +707,31 @@ class FileBank(Pallet[FileBankConfig]):
             raise NotFileOwner()
         if self.deleting.contains(file_id):
             raise DeletionPending()
-        uses = self.pins.get(file_id)
         # EFFECTS
-        if uses:
-            self.deleting.insert(file_id, ())
-            self.deposit_event(FileDeletionDeferred(file_id, uses))
-        else:
-            self._remove(file_id, info)
+        self._delete(file_id, info)
+
+    @call(5, weight=lambda w, file_id, periods: w.renew())
+    def renew(self, origin: Origin, file_id: FileId, periods: Annotated[int, U32, "u32"]) -> None:
+        """Pay for ``periods`` more audit periods of the file's storage (anyone may: a public dataset's users
+        can keep it), at the declare fee's rate."""
+        payer = ensure_signed(origin)
+        cfg = self.config
+        info = self._file(file_id)
+        if self.deleting.contains(file_id):
+            raise DeletionPending()
+        paid_until = info.paid_until + periods * cfg.audit_period
+        if periods == 0 or paid_until > self.block_number() + cfg.max_paid_periods * cfg.audit_period:
+            raise BadPeriods()
+        fee = cfg.fee_per_byte_period * info.stored_bytes() * periods
+        if not cfg.currency.can_withdraw(payer, fee):
+            raise InsufficientFunds()
+        # EFFECTS
+        if fee:
+            cfg.currency.withdraw(payer, fee)
+            self.reward_pool.put(self.reward_pool.get() + fee)
+        self.files.insert(file_id, info.with_(paid_until=paid_until))
+        self._expire_at(file_id, paid_until)
+        self.deposit_event(FileRenewed(file_id, payer, paid_until))
 
     @call(3, weight=lambda w, challenge_id, proofs: w.submit_proof(len(proofs)))
     def submit_proof(self, origin: Origin, challenge_id: ChallengeId, proofs: Proofs) -> PostDispatchInfo | None:
@@ -790,7 +843,8 @@ class FileBank(Pallet[FileBankConfig]):
         budget = self.config.max_expiries_per_block
         for queue, handle in ((self.challenge_expiries, self._challenge_expired),
                               (self.confirm_expiries, self._confirmation_due),
-                              (self.repair_expiries, self._repair_due)):
+                              (self.repair_expiries, self._repair_due),
+                              (self.file_expiries, self._paid_time_ended)):
             budget -= self._drain(queue, n, budget, lambda item, h=handle: h(item, n, lazy_placer))
         budget -= self._order_exit_repairs(n, budget, lazy_placer)
         reaped = self._reap(self.config.max_reaped_per_block)
@@ -970,7 +1024,26 @@ class FileBank(Pallet[FileBankConfig]):
             self.exits.remove(who)
         return used
 
-    # --- deleted files --------------------------------------------------------------------------
+    # --- expired and deleted files ----------------------------------------------------------------
+
+    def _expire_at(self, file_id: bytes, paid_until: int) -> None:
+        self.file_expiries.mutate(paid_until + 1, lambda due: due + (file_id,))
+
+    def _paid_time_ended(self, file_id: bytes, n: int, placer: Callable[[], _Placer]) -> None:
+        info = self.files.get(file_id)
+        if info is None or info.paid_until >= n or self.deleting.contains(file_id):
+            return  # deleted, renewed since this entry, or already to be deleted
+        self.deposit_event(FileExpired(file_id))
+        self._delete(file_id, info)
+
+    def _delete(self, file_id: bytes, info: FileInfo) -> None:
+        """Delete the file now, or, while it is in use, once its last use ends."""
+        uses = self.pins.get(file_id)
+        if uses:
+            self.deleting.insert(file_id, ())
+            self.deposit_event(FileDeletionDeferred(file_id, uses))
+        else:
+            self._remove(file_id, info)
 
     def _remove(self, file_id: bytes, info: FileInfo) -> None:
         """Delete the file now: its deposit back to its owner, its fragments unindexed by :meth:`_reap`."""
@@ -1095,6 +1168,7 @@ class FileBank(Pallet[FileBankConfig]):
         assert 1 <= cfg.default_k and 1 <= cfg.default_m and cfg.default_k + cfg.default_m <= cfg.max_fragments
         assert cfg.chunk_size > 0 and cfg.segment_size > 0 and cfg.chunks_per_challenge > 0
         assert cfg.max_expiries_per_block > 0 and cfg.max_reaped_per_block > 0
+        assert 0 < cfg.prepaid_periods <= cfg.max_paid_periods, "a declaration pays for what a renewal may"
 
 
 def _file_bank_config(config_type: type, params: FileBankParams, weights: None, wired: dict) -> FileBankConfig:

@@ -143,6 +143,8 @@ class FileInfo:
     """Fragments confirmed and not awaiting repair, over all segments."""
     lost_segments: U32Count
     """Segments with fewer than k healthy fragments (counted once the file was active)."""
+    paid_until: BlockNumber = 0
+    """The last block its storage is paid for: after it the file expires, unless someone renews it (``renew``)."""
 
     @property
     def width(self) -> int:

@@ -280,6 +280,11 @@ def test_cli_output_shapes(network, tmp_path):
 
     refused = runner.invoke(main, ["storage", "grant", file_id, Keypair.from_uri("//Eve").ss58_address(), *chain])
     assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
+    renewed = runner.invoke(main, ["storage", "renew", file_id, "--days", "1", "--key", "//Bob", *chain])  # anyone
+    assert renewed.exit_code == 0, renewed.output
+    paid_until = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)["paid_until"]
+    assert renewed.stdout.strip() == f"paid until block {paid_until}" and paid_until > info["paid_until"]
+    assert runner.invoke(main, ["storage", "renew", file_id, "--days", "0", *chain]).exit_code == 2
     deleted = runner.invoke(main, ["storage", "delete", file_id, *chain])  # in use by nothing: gone at once
     assert deleted.exit_code == 0 and deleted.stdout == "", deleted.output
     gone = runner.invoke(main, ["storage", "info", file_id, *chain])

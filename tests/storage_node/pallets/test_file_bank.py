@@ -20,6 +20,7 @@ from storage_node.pallets.file_bank import (
     BadManifest,
     ChallengeExpired,
     Challenged,
+    BadPeriods,
     DeletionPending,
     DuplicateFragment,
     FileActivated,
@@ -27,6 +28,8 @@ from storage_node.pallets.file_bank import (
     FileDeclared,
     FileDeletionDeferred,
     FileDeleted,
+    FileExpired,
+    FileRenewed,
     FileExists,
     FileStatusChanged,
     FragmentReassigned,
@@ -134,8 +137,9 @@ def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_node
         assert info.stored_bytes() == stored_bytes
         deposit = 50 + 3 * 10 + 2 * stored_bytes  # the file, its 10 fragments, its bytes
         assert held(ext, HoldReason.FileDeposit, ALICE) == info.deposit == deposit
-        assert free(ext, ALICE) == ENDOWMENT - 10 * stored_bytes - deposit
-        assert bank(ext).reward_pool.get() == 10 * stored_bytes
+        assert free(ext, ALICE) == ENDOWMENT - 100 * stored_bytes - deposit  # 100 periods at 1 per byte
+        assert bank(ext).reward_pool.get() == 100 * stored_bytes
+        assert info.paid_until == 1 + 100 * AUDIT
         assert bank(ext).files_of.contains(ALICE, stored.file_id)
         assigned = events_of(ext, FragmentsAssigned)
         assert [e.segment for e in assigned] == [0, 1]
@@ -594,6 +598,50 @@ def test_delete_returns_the_deposit_and_reaps_the_fragments():
         assert all(bank(ext).fragment_count.get(node) == 0 for node in NODES[:6])
         assert bank(ext).placements.get(stored.file_id, 0) is None
         assert bank(ext).reaping.get(stored.file_id) is None
+
+
+SHORT_PAID = {"FileBank": {"prepaid_periods": 2, "max_paid_periods": 5}}
+"""Files paid for 2 audit periods (20 blocks), renewable up to 5 periods ahead."""
+
+
+def test_a_file_expires_when_its_paid_time_ends_unless_renewed():
+    ext = new_ext(nodes=6, params=SHORT_PAID)
+    with ext:
+        stored = active_file(ext)
+        file_id, stored_bytes = stored.file_id, bank(ext).files.get(stored.file_id).stored_bytes()
+        deposit = bank(ext).files.get(file_id).deposit
+        assert bank(ext).files.get(file_id).paid_until == 1 + 2 * AUDIT
+        renew = lambda who, periods, fid=file_id: ext.dispatch(  # noqa: E731
+            Origin.signed(who), "FileBank", "renew", file_id=fid, periods=periods)
+        assert_noop(ext, BadPeriods, renew, BOB, 0)
+        assert_noop(ext, BadPeriods, renew, BOB, 4)  # paid until 61: more than 5 periods past block 1
+        assert_noop(ext, UnknownFile, renew, BOB, 1, b"\x01" * 32)
+        assert_noop(ext, InsufficientFunds, renew, bytes([0x99]) * 32, 1)
+        before, pool = free(ext, BOB), bank(ext).reward_pool.get()
+        renew(BOB, 1)  # anyone may pay to keep a file
+        assert_last_event(ext, FileRenewed(file_id, BOB, 1 + 3 * AUDIT))
+        assert free(ext, BOB) == before - stored_bytes and bank(ext).reward_pool.get() == pool + stored_bytes
+        run_to(ext, 1 + 3 * AUDIT)  # the first end passed: the renewal kept it
+        assert bank(ext).files.contains(file_id)
+        next_block(ext)
+        assert_has_event(ext, FileExpired(file_id))
+        assert_has_event(ext, FileDeleted(file_id))
+        assert not bank(ext).files.contains(file_id) and held(ext, HoldReason.FileDeposit, ALICE) == 0
+        assert deposit > 0  # back with the owner
+
+
+def test_an_expired_file_in_use_is_deleted_at_its_last_unpin():
+    ext = new_ext(nodes=6, params=SHORT_PAID)
+    with ext:
+        stored = active_file(ext)
+        bank(ext).pin(stored.file_id)
+        run_to(ext, 2 + 2 * AUDIT)
+        assert_has_event(ext, FileExpired(stored.file_id))
+        assert_has_event(ext, FileDeletionDeferred(stored.file_id, 1))
+        assert_noop(ext, DeletionPending, ext.dispatch, Origin.signed(ALICE), "FileBank", "renew",
+                    file_id=stored.file_id, periods=1)
+        bank(ext).unpin(stored.file_id)
+        assert_last_event(ext, FileDeleted(stored.file_id))
 
 
 def test_a_pinned_file_is_deleted_at_its_last_unpin_and_takes_no_new_use_meanwhile():
