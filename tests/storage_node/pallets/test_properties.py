@@ -26,6 +26,8 @@ def calls(file_id: bytes, manifest: bytes, challenge_ids: list[int]) -> st.Searc
         st.tuples(st.just("FileBank"), st.just("confirm"), st.fixed_dictionaries({
             "file_id": file_ids, "fragments": st.lists(st.tuples(small, small), max_size=4).map(tuple)})),
         st.tuples(st.just("FileBank"), st.just("delete"), st.fixed_dictionaries({"file_id": file_ids})),
+        st.tuples(st.just("FileBank"), st.just("renew"), st.fixed_dictionaries({
+            "file_id": file_ids, "periods": st.one_of(small, st.integers(0, 2**32 - 1))})),
         st.tuples(st.just("FileBank"), st.just("submit_proof"), st.fixed_dictionaries({
             "challenge_id": st.one_of(st.sampled_from(challenge_ids), st.integers(0, 2**64 - 1)),
             "proofs": st.lists(st.binary(max_size=64), max_size=3).map(tuple)})),
