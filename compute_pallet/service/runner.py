@@ -42,13 +42,14 @@ import importlib
 import json
 import os
 import resource
-import signal
 import sys
 import traceback
 from pathlib import Path
 
+from sdk.children import die_with_parent
+
 __all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "UNEXPECTED", "WORKER_PID",
-           "canonical_json", "die_with_parent", "limit", "run"]
+           "canonical_json", "limit", "run"]
 
 EXIT_MEMORY = 3
 CPU_GRACE_S = 5
@@ -130,29 +131,17 @@ def limit(address_space: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + CPU_GRACE_S))
 
 
-PR_SET_PDEATHSIG = 1
 WORKER_PID = "CAIRN_WORKER_PID"
-"""The environment variable in which the worker passes its pid to the runner it starts."""
-
-
-def die_with_parent() -> None:
-    """Have the kernel kill this process when the worker that started it dies (Linux's ``PR_SET_PDEATHSIG``;
-    elsewhere nothing). A worker killed mid-run must not leave its runner going: restarted, it runs the job
-    again in the same folder, and the orphan would rewrite the outputs under the new run's upload. A worker
-    that died before this was armed is no longer this process's parent: the runner ends at once."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.environ.get(WORKER_PID, str(os.getppid())) != str(os.getppid()):
-        os._exit(1)
+"""The environment variable in which the worker passes its pid to the runner it starts: the runner dies with
+it (``sdk.children.die_with_parent``), since a worker killed mid-run and restarted runs the job again in the
+same folder, and an orphan of the last run would rewrite the outputs under the new run's upload."""
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 3 or not argv[1].isdigit() or not argv[2].isdigit():
         print("usage: python -m compute_pallet.service.runner WORKDIR ADDRESS_SPACE CPU_SECONDS", file=sys.stderr)
         return 2
-    die_with_parent()
+    die_with_parent(int(os.environ[WORKER_PID]) if WORKER_PID in os.environ else None)
     limit(int(argv[1]), int(argv[2]))
     try:
         run(Path(argv[0]))

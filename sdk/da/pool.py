@@ -4,7 +4,8 @@
 processes 1.78x) and one call on the event loop's thread stalls it (~226 ms for one blob's cells). The work
 therefore goes to worker processes, started with ``spawn`` (the caller's threads and event loop are not
 forked along), each loading the trusted setup once, when it starts, so jobs never pay for it, at the
-precomputation level the pool was made for.
+precomputation level the pool was made for. A worker dies with the process that made the pool
+(:func:`sdk.children.die_with_parent`).
 
 Arguments and results are plain bytes pickled across the pipe (one blob in: 128 KiB; its cells and proofs
 out: 262 KiB). Awaiting a job parks one ``anyio`` worker thread on its future, so the pool serves trio and
@@ -24,6 +25,7 @@ from typing import Callable, Sequence, TypeVar
 import anyio
 
 from da_layer import kzg
+from sdk.children import die_with_parent
 from sdk.da.lanes import both
 from sdk.da.wire import Cell
 
@@ -108,7 +110,7 @@ class KzgPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=kzg.load_trusted_setup, initargs=(self.precompute,))
+                                                 initializer=_start_worker, initargs=(os.getpid(), self.precompute))
         return self._executor
 
 
@@ -121,6 +123,13 @@ async def _wait(future: Future[T]) -> T:
 
 
 # --- jobs (run in the workers) ----------------------------------------------------------------------------
+
+def _start_worker(parent_pid: int, precompute: int) -> None:
+    """Die with the pool's process (a DA node killed with SIGKILL leaves no worker behind, each holding the
+    trusted setup), then load the setup."""
+    die_with_parent(parent_pid)
+    kzg.load_trusted_setup(precompute)
+
 
 def _loaded() -> None:
     kzg.trusted_setup()

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,36 +186,3 @@ async def test_a_gpu_job_runs_on_cupy_and_never_falls_back_to_the_cpu_silently(t
     else:  # a machine with CuPy: the same digest as the CPU run (kernels.py says why)
         expected = kinds.kind("train").run({"dataset": digits}, b'{"epochs": 1, "hidden": [8]}', SEED)
         assert isinstance(outcome, Finished) and outcome.digest == kinds.result_digest(expected.outputs, expected.result)
-
-
-def test_a_runner_dies_with_the_worker_that_started_it():
-    """A worker SIGKILLed mid-run leaves no runner behind (the kernel kills it with its parent), and a runner
-    whose worker was gone before it armed that ends at once."""
-    worker = subprocess.Popen([sys.executable, "-c", (
-        "import os, subprocess, sys, time\n"
-        "runner = subprocess.Popen([sys.executable, '-c', 'import time; from compute_pallet.service.runner import "
-        "die_with_parent; die_with_parent(); print(flush=True); time.sleep(120)'], stdout=subprocess.PIPE, "
-        "env={**os.environ, 'CAIRN_WORKER_PID': str(os.getpid())})\n"
-        "runner.stdout.readline()\n"
-        "print(runner.pid, flush=True)\n"
-        "time.sleep(120)\n")], stdout=subprocess.PIPE)
-    runner = int(worker.stdout.readline())
-    worker.kill()
-    worker.wait()
-    deadline = time.monotonic() + 30
-    while _alive(runner):
-        assert time.monotonic() < deadline, "the runner outlived its worker"
-        time.sleep(0.05)
-    late = subprocess.run([sys.executable, "-c", "from compute_pallet.service.runner import die_with_parent; "
-                           "die_with_parent(); print('ran')"], env={**os.environ, "CAIRN_WORKER_PID": "1"},
-                          capture_output=True, text=True, timeout=60)
-    assert late.returncode == 1 and "ran" not in late.stdout
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie nobody reaped yet is dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
