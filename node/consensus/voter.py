@@ -42,7 +42,9 @@ How rounds move, so that voters that crashed, were paused, were cut off or lost 
 - on a tick where its round did not move, it sends its own votes of this and the previous round again
   (peers that lost them get them; the others' seen-caches drop them);
 - every node tells its peers its set, round and finalized height (neighbor packets). A voter that learns
-  a peer is ``CATCH_UP_GAP`` rounds ahead asks it at once for the votes of a round it completed. The
+  a peer is ``CATCH_UP_GAP`` rounds ahead asks it at once for the votes of a round it completed (and one
+  that saw a peer a round ahead at two ticks running asks too: packets are a tick old, so a voter two rounds
+  behind sees its peers one ahead, and following them a round per tick it would never close the gap). The
   answer is checked (signatures, set, round, a supermajority of prevotes and of precommits, the round
   completable) and the voter jumps to the round after it, finalizing what its precommits finalize.
   Voters spread over different rounds all reach the highest completed one, where more than 2/3 of them
@@ -167,6 +169,8 @@ class Voter:
         so the node fetches them too."""
         self._neighbors: OrderedDict[Peer, int] = OrderedDict()
         self._asking = False
+        self._behind_at_tick = False
+        """Whether a peer was a round or more ahead at the last tick."""
         self._round_at_tick = 0
         self._finalized_at_start = finalized[1]
         self._changed = False
@@ -233,7 +237,8 @@ class Voter:
                 out += self._own_votes()
             self._admit_pending()
             out += self._progress()
-            if self.completed() and (self._newer_block() or self._peer_ahead(1) is not None):
+            ahead = self._peer_ahead(1)
+            if self.completed() and (self._newer_block() or ahead is not None):
                 self._begin(self.round + 1, self.current)
                 out += self._progress()
             stalled = self.round == self._round_at_tick
@@ -244,6 +249,11 @@ class Voter:
                 peer = self._peer_ahead(0) if peer is None else peer
                 if peer is not None:
                     out.append(self._ask(peer))
+            elif ahead is not None and self._behind_at_tick:
+                # a peer ahead at two ticks running: this voter follows it a round per tick and never closes
+                # the gap, which its (tick-old) neighbor packets understate by a round, below CATCH_UP_GAP
+                out.append(self._ask(ahead))
+            self._behind_at_tick = ahead is not None
             return out
         return self._run(step)
 

@@ -138,6 +138,15 @@ def test_seven_voters_recover_from_any_faults_soak(seed, schedule):
     run_with_faults(7, seed, schedule)
 
 
+def test_a_voter_left_two_rounds_behind_catches_up_though_its_peers_packets_show_them_one_ahead():
+    """Found by the soak: after these faults voter 0 followed the others a round per tick, two rounds behind for
+    good. Their neighbor packets, a tick old, showed them one round ahead, short of ``CATCH_UP_GAP``, and it
+    was never stalled, so it never asked a catch-up. A peer ahead at two ticks running now makes it ask."""
+    run_with_faults(4, 157, [Fault("loss", (), 13363, 4334, 0.3), Fault("pause", (1,), 32376, 625),
+                             Fault("partition", (0,), 33376, 868), Fault("crash", (0, 1), 2000, 1),
+                             Fault("crash-after-persist", (1, 2, 3), 32195, 0)])
+
+
 # --- the states of issue 15 ----------------------------------------------------------------------------
 
 
