@@ -65,15 +65,14 @@ class ProviderChain:
     async def timing(self) -> Timing:
         """The block time between the two latest blocks' timestamps (a devnet may run shorter slots than the
         ``MinimumPeriod`` pair suggests), and the heartbeat timeout."""
-        get = self.client.get_constant
-        block_ms = 2 * get("Timestamp", "MinimumPeriod")
+        block_ms = self.client.block_time_ms()
         head = await self.client.get_block_header()
         if head is not None and head.number > 1:
             now = await self.client.query("Timestamp", "Now", block_hash=head.hash)
             before = await self.client.query("Timestamp", "Now", block_hash=head.parent_hash)
             if now > before:
                 block_ms = now - before
-        return Timing(block_ms / 1000, get("ComputeProviders", "HeartbeatTimeout"))
+        return Timing(block_ms / 1000, self.client.get_constant("ComputeProviders", "HeartbeatTimeout"))
 
     # --- following ----------------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ class ValidatorStalled(Exception):
 def stall_deadline(client: AsyncClient, stall_blocks: int) -> float:
     """Seconds without a finalized head after which the chain at ``client`` is taken as stalled:
     ``stall_blocks`` block times (Aura's slot is twice ``Timestamp.MinimumPeriod``)."""
-    return stall_blocks * 2 * client.get_constant("Timestamp", "MinimumPeriod") / 1000
+    return stall_blocks * client.block_time_ms() / 1000
 
 
 def available_blobs(page: object) -> list[str]:

@@ -276,6 +276,11 @@ class AsyncClient:
         chain's parameters: no call to the node."""
         return self.view.constant(module_name, constant_name)
 
+    def block_time_ms(self) -> int:
+        """The chain's block time, as its runtime states it: Aura's slot, twice ``Timestamp.MinimumPeriod``
+        (``runtime.pallets.timestamp.Timestamp.block_time_ms``)."""
+        return 2 * self.get_constant("Timestamp", "MinimumPeriod")
+
     async def _at(self, block_hash: BlockId | None) -> bytes:
         return await self.get_chain_head() if block_hash is None else _block_hash(block_hash)
 

@@ -154,7 +154,7 @@ class ComputeApi:
         shortest, default = jobs.deadlines(
             commit_period=market.constant("ComputeJobs", "CommitPeriod"),
             reveal_period=market.constant("ComputeJobs", "RevealPeriod"), run=run,
-            block_ms=2 * market.constant("Timestamp", "MinimumPeriod"), max_duration=longest)
+            block_ms=market.chain.block_time_ms(), max_duration=longest)
         if shortest > longest:
             raise BadDeadline(f"the kind estimates {run.seconds} s for one run over these inputs: more than the "
                               f"longest job the chain takes ({longest} blocks)")

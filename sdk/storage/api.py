@@ -130,8 +130,7 @@ class StorageApi:
         whole audit periods; returns the last block it is now paid until. A file whose paid time ends
         expires and is deleted."""
         chain = self.ledger.chain
-        period_s = (chain.get_constant("FileBank", "AuditPeriod")
-                    * 2 * chain.get_constant("Timestamp", "MinimumPeriod") / 1000)
+        period_s = chain.get_constant("FileBank", "AuditPeriod") * chain.block_time_ms() / 1000
         periods = max(1, math.ceil(days * 86_400 / period_s))
         receipt, = await self.ledger.submit([("FileBank", "renew", {"file_id": parse_file_id(file_id),
                                                                     "periods": periods})])
