@@ -18,26 +18,35 @@ own before its first byte (the SDK uses such a record for one download; later on
 read is still in the log before a node serves it; what changes is who signs the entry, and one block less
 on the reader's way to its first byte.
 
+**Deleted files.** A deleted file's grants and ``LastAccess`` entries go with it. StorageAccess takes the ids
+FileBank deleted (``FileRegistry.take_deleted``) and, in ``on_initialize``, removes up to
+``max_forgotten_per_block`` of their entries per block, since a file may have had any number of grantees.
+Until the last one is gone the id is being forgotten (``Forgetting``). An owner who declares the same
+manifest again meanwhile (the same id) gets ``StillForgetting`` for grants and records of it, so no grant of
+the deleted file ever applies to the new one. The access log stays: it is the record of who read what, and
+outlives the file.
+
 FileBank is reached through the ``FileRegistry`` protocol (house rule 2).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap
-from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, BlockNumber, Bytes
-from runtime.scale import BYTES, H256, U32, FixedBytes, Tuple
+from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, BlockNumber, Bytes, Weight
+from runtime.scale import BYTES, H256, U32, UNIT, FixedBytes, Tuple
 from storage_node.pallets.rpc import ACCESS_RPC
 from storage_node.pallets.types import FileId
 from storage_node.pallets.weights import StorageAccessWeightInfo, StorageAccessWeights
 
 __all__ = ["StorageAccess", "StorageAccessConfig", "StorageAccessParams", "DEFINITION", "FileRegistry",
            "SEALED_KEY_LENGTH", "KeyRegistered", "AccessGranted", "AccessRevoked", "AccessRecorded", "UnknownFile",
-           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant"]
+           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant", "StillForgetting"]
 
 SEALED_KEY_LENGTH = 80
 """``storage_node.crypto.seal_key``'s output: ephemeral X25519 public key (32) ++ AES-GCM of the 32-byte data
@@ -52,12 +61,20 @@ class FileRegistry(Protocol):
 
     def file_owner(self, file_id: bytes) -> bytes | None: ...
 
+    def take_deleted(self) -> tuple[bytes, ...]:
+        """The files deleted since the last call, each handed out once."""
+        ...
+
 
 @dataclass(frozen=True)
 class StorageAccessParams:
     access_window: int = 150
     """Blocks an access record lets its account read (5 min at 2 s blocks): long enough to download a large
     file from many nodes, short enough that a later read needs a new record in the log."""
+    max_forgotten_per_block: int = 256
+    """Grants and ``LastAccess`` entries of deleted files removed per block (a read and a write each): a block's
+    work stays bounded however many grantees a deleted file had, and a file's usual handful is gone in the
+    block of its deletion or the next."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,7 @@ class StorageAccessConfig:
     files: FileRegistry
     weights: StorageAccessWeightInfo
     access_window: int
+    max_forgotten_per_block: int
 
 
 @dataclass(frozen=True)
@@ -122,14 +140,20 @@ class NoGrant(DispatchError):
     """The account holds no grant for this file."""
 
 
+class StillForgetting(DispatchError):
+    """This id was a deleted file's, whose grants are still being removed: try again in a few blocks."""
+
+
 class StorageAccess(Pallet[StorageAccessConfig]):
     NAME = "StorageAccess"
     CRATE = "pallet_storage_access"
     EVENTS = (KeyRegistered, AccessGranted, AccessRevoked, AccessRecorded)
-    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant)
+    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant, StillForgetting)
     CONSTANTS = (
         Constant("AccessWindow", U32, lambda c: c.access_window,
                  "Blocks an access record lets its account read the file's fragments."),
+        Constant("MaxForgottenPerBlock", U32, lambda c: c.max_forgotten_per_block,
+                 "Grants and last-access entries of deleted files removed per block."),
     )
 
     keys = StorageMap(ACCOUNT_ID, X25519_KEY, docs="Each account's X25519 encryption key.")
@@ -140,6 +164,7 @@ class StorageAccess(Pallet[StorageAccessConfig]):
     access_count = StorageMap(H256, U32, default=0, docs="How many reads `AccessLog` holds for a file.")
     last_access = StorageDoubleMap(H256, ACCOUNT_ID, Tuple(U32, ACCOUNT_ID),
                                    docs="Each grantee's latest access record: its block and its recorder.")
+    forgetting = StorageMap(H256, UNIT, docs="Deleted files whose grants and `LastAccess` entries are being removed.")
 
     @call(0, weight=lambda w, key: w.register_key())
     def register_key(self, origin: Origin, key: EncryptionKey) -> None:
@@ -169,6 +194,7 @@ class StorageAccess(Pallet[StorageAccessConfig]):
         who = ensure_signed(origin)
         if self.config.files.file_owner(file_id) is None:
             raise UnknownFile()
+        self._ensure_not_forgetting(file_id)
         if not self.grants.contains(file_id, who):
             raise NoGrant()
         self._record(file_id, who, who)
@@ -183,6 +209,7 @@ class StorageAccess(Pallet[StorageAccessConfig]):
     def _grant(self, origin: Origin, file_id: bytes, grantee: bytes, sealed_key: bytes) -> bytes:
         """Store the grant (checked: owner, sealed key's length, grantee's key); the owner."""
         owner = self._ensure_owner(origin, file_id)
+        self._ensure_not_forgetting(file_id)
         if len(sealed_key) != SEALED_KEY_LENGTH:
             raise BadSealedKey()
         if not self.keys.contains(grantee):
@@ -208,8 +235,45 @@ class StorageAccess(Pallet[StorageAccessConfig]):
             raise NotFileOwner()
         return owner
 
+    def _ensure_not_forgetting(self, file_id: bytes) -> None:
+        """Refuse a grant or record for a re-declared id whose deleted file's grants are not all removed yet."""
+        self._learn_deleted()
+        if self.forgetting.contains(file_id):
+            raise StillForgetting()
+
+    # --- deleted files --------------------------------------------------------------------------
+
+    def on_initialize(self, n: int) -> Weight:
+        """Learn of deleted files and remove up to ``max_forgotten_per_block`` of their entries."""
+        learned = self._learn_deleted()
+        return self.config.weights.on_initialize(learned, self._forget(self.config.max_forgotten_per_block))
+
+    def _learn_deleted(self) -> int:
+        """Queue the files FileBank deleted since the last look; how many."""
+        deleted = self.config.files.take_deleted()
+        for file_id in deleted:
+            self.forgetting.insert(file_id, ())
+        return len(deleted)
+
+    def _forget(self, budget: int) -> int:
+        """Remove up to ``budget`` grants and ``LastAccess`` entries of deleted files, and the ``Forgetting``
+        marks of those left with none; returns the entries and marks removed."""
+        done = 0
+        for file_id, _ in list(itertools.islice(self.forgetting.items(), budget)):
+            for entries in (self.grants, self.last_access):
+                grantees = [grantee for grantee, _ in itertools.islice(entries.iter_prefix(file_id), budget - done)]
+                for grantee in grantees:
+                    entries.remove(file_id, grantee)
+                done += len(grantees)
+            if done >= budget:
+                break  # maybe more left: the next block goes on
+            self.forgetting.remove(file_id)
+            done += 1
+        return done
+
     def integrity_test(self) -> None:
         assert self.config.access_window > 0, "an access record must let its account read for a block at least"
+        assert self.config.max_forgotten_per_block > 0, "deleted files' grants must go eventually"
 
 
 DEFINITION = PalletDefinition(pallet=StorageAccess, config=StorageAccessConfig, weights=StorageAccessWeights(),

@@ -39,8 +39,9 @@ exits order every fragment of the leaving node repaired.
 paid time ends expires (``FileExpired``) and is deleted as its owner's ``delete`` would, so storage is paid
 for as long as it is kept.
 
-**Deletion.** ``delete`` gives the owner its deposit back and the nodes drop the fragments (``FileDeleted``),
-unless the file is in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
+**Deletion.** ``delete`` gives the owner its deposit back, the nodes drop the fragments (``FileDeleted``) and
+StorageAccess removes the file's grants (it learns of the deletion from ``take_deleted``), unless the file is
+in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
 compute job its inputs, a federated round its delivered updates) and :meth:`FileBank.unpin` it after. The
 owner's deletion of a pinned file waits for its last use to end (``FileDeletionDeferred``); meanwhile the
 file is readable as before but takes no new use. A use is bounded by its job's or round's deadline, so the
@@ -597,6 +598,8 @@ class FileBank(Pallet[FileBankConfig]):
                          docs="Deleted files whose fragments are being unindexed, with the segments left.")
     pins = StorageMap(H256, U32, default=0, docs="Files in use by other pallets' runs, with how many uses.")
     deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
+    deleted = StorageValue(Vec(H256), default=(),
+                           docs="Files deleted since StorageAccess last looked (it then removes their grants).")
     file_expiries = StorageMap(U32, Vec(H256), hasher=Hasher.Twox64Concat, default=(),
                                docs="Files whose paid storage ended at the block before each block (a renewed "
                                     "file's earlier entry is skipped).")
@@ -1053,6 +1056,7 @@ class FileBank(Pallet[FileBankConfig]):
         self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
         if info.segment_count:
             self.reaping.insert(file_id, (info, info.segment_count))
+        self.deleted.put(self.deleted.get() + (file_id,))
         self.deposit_event(FileDeleted(file_id))
 
     def _reap(self, budget: int) -> int:
@@ -1160,6 +1164,10 @@ class FileBank(Pallet[FileBankConfig]):
     def file_owner(self, file_id: bytes) -> bytes | None:
         info = self.files.get(file_id)
         return None if info is None else info.owner
+
+    def take_deleted(self) -> tuple[bytes, ...]:
+        """The files deleted since the last call, each handed out once."""
+        return self.deleted.take() or ()
 
     def integrity_test(self) -> None:
         cfg = self.config

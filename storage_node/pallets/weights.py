@@ -72,7 +72,7 @@ class FileBankWeights:
         return Weight(30 * US + 2 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
 
     def delete(self) -> Weight:
-        return Weight(40 * US + 5 * READ + 6 * WRITE, 500)  # and whether the file is in use
+        return Weight(40 * US + 6 * READ + 7 * WRITE, 500)  # and whether the file is in use, the deleted list
 
     def renew(self) -> Weight:
         return Weight(40 * US + 4 * READ + 5 * WRITE, 500)  # the file, the payer's balance, the pool, the queue
@@ -95,6 +95,7 @@ class StorageAccessWeightInfo(Protocol):
     def revoke(self) -> Weight: ...
     def record_access(self) -> Weight: ...
     def grant_and_record(self) -> Weight: ...
+    def on_initialize(self, learned: int, removed: int) -> Weight: ...
 
 
 class StorageAccessWeights:
@@ -102,13 +103,16 @@ class StorageAccessWeights:
         return Weight(15 * US + WRITE, 100)
 
     def grant(self) -> Weight:
-        return Weight(20 * US + 2 * READ + WRITE, 300)
+        return Weight(20 * US + 4 * READ + WRITE, 300)
 
     def revoke(self) -> Weight:
         return Weight(20 * US + 2 * READ + 2 * WRITE, 200)
 
     def record_access(self) -> Weight:
-        return Weight(25 * US + 3 * READ + 3 * WRITE, 300)
+        return Weight(25 * US + 5 * READ + 3 * WRITE, 300)
 
     def grant_and_record(self) -> Weight:
-        return Weight(40 * US + 3 * READ + 4 * WRITE, 400)
+        return Weight(40 * US + 5 * READ + 4 * WRITE, 400)
+
+    def on_initialize(self, learned: int, removed: int) -> Weight:
+        return Weight(5 * US + 2 * READ + learned * WRITE + removed * (10 * US + READ + WRITE), 0)

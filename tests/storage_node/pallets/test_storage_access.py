@@ -16,11 +16,13 @@ from storage_node.pallets.access import (
     NoGrant,
     NoKey,
     NotFileOwner,
+    StillForgetting,
     StorageAccess,
     UnknownFile,
 )
+from storage_node.pallets.file_bank import FileBank
 
-from .mock import ALICE, BOB, CHARLIE, declare, new_ext, next_block
+from .mock import ALICE, BOB, CHARLIE, NODES, declare, new_ext, next_block
 
 SEALED = bytes(range(80))
 KEY = b"\x42" * 32
@@ -149,3 +151,62 @@ def test_revoke_stops_record_access_and_clears_the_last_access():
         assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid,
                     grantee=BOB)
         assert access(ext).access_log.get(fid, 0) == (BOB, ext.pallet(System).number.get(), BOB)  # history stays
+
+
+def _entries(ext, fid: bytes) -> tuple[int, int]:
+    return len(list(access(ext).grants.iter_prefix(fid))), len(list(access(ext).last_access.iter_prefix(fid)))
+
+
+def test_a_deleted_files_grants_and_last_access_go_a_bounded_number_per_block_and_its_log_stays():
+    ext = new_ext(params={"StorageAccess": {"max_forgotten_per_block": 3}})
+    with ext:
+        fid = shared_file(ext).file_id  # BOB's grant, and three more grantees, two of them reading
+        for grantee in NODES[:3]:
+            ext.dispatch(Origin.signed(grantee), "StorageAccess", "register_key", key=KEY)
+            ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=grantee,
+                         sealed_key=SEALED)
+        for reader in (BOB, NODES[0]):
+            ext.dispatch(Origin.signed(reader), "StorageAccess", "record_access", file_id=fid)
+        log = [access(ext).access_log.get(fid, i) for i in range(2)]
+        assert _entries(ext, fid) == (4, 2)
+
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=fid)
+        assert _entries(ext, fid) == (4, 2)  # nothing removed inside the deleting transaction
+        left = [sum(_entries(ext, fid)) for _ in range(2) if next_block(ext)]
+        assert left == [3, 0] and access(ext).forgetting.contains(fid)  # three a block: the mark is the third's
+        next_block(ext)
+        assert not access(ext).forgetting.contains(fid)
+        assert [access(ext).access_log.get(fid, i) for i in range(2)] == log and access(ext).access_count.get(fid) == 2
+        assert ext.pallet(FileBank).deleted.get() == ()  # every deleted id handed over once
+
+
+@pytest.mark.parametrize("size", [0, 1000], ids=["empty file, same block", "one segment, after reaping"])
+def test_a_redeclared_id_takes_no_grant_nor_record_until_the_deleted_files_grants_are_gone(size):
+    """The owner declares the same manifest again (the same id) while the deleted file's grants are being
+    removed: granting or recording for it is refused, and once they are gone no old grant applies."""
+    ext = new_ext(params={"StorageAccess": {"max_forgotten_per_block": 1}})
+    with ext:
+        stored = declare(ext, ALICE, size)
+        fid = stored.file_id
+        ext.dispatch(Origin.signed(BOB), "StorageAccess", "register_key", key=KEY)
+        ext.dispatch(Origin.signed(CHARLIE), "StorageAccess", "register_key", key=KEY)
+        for grantee in (BOB, CHARLIE):
+            ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant_and_record", file_id=fid, grantee=grantee,
+                         sealed_key=SEALED)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=fid)
+        if size:
+            next_block(ext)  # the fragments are reaped (a file being reaped cannot be declared again)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "declare", manifest=stored.manifest.encode())
+        assert access(ext).grants.contains(fid, BOB)  # not yet removed
+        assert_noop(ext, StillForgetting, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access",
+                    file_id=fid)
+        for call in ("grant", "grant_and_record"):
+            assert_noop(ext, StillForgetting, ext.dispatch, Origin.signed(ALICE), "StorageAccess", call,
+                        file_id=fid, grantee=BOB, sealed_key=SEALED)
+        next_block(ext)  # (a refused call changed nothing, not even the hand-over of the deleted id)
+        while access(ext).forgetting.contains(fid):
+            next_block(ext)
+        assert _entries(ext, fid) == (0, 0)
+        assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=CHARLIE, sealed_key=SEALED)
+        assert_last_event(ext, AccessGranted(fid, CHARLIE))
