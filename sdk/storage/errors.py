@@ -66,7 +66,7 @@ class TransactionFailed(StorageError):
 class UploadFailed(StorageError):
     """The upload could not complete: a node refused a fragment for a reason retrying cannot fix, or the
     file was not activated within the deadline. The file stays declared (``delete`` it to get the deposit
-    back)."""
+    back) until the chain abandons it, ``UploadTimeout`` blocks after its last confirmation."""
 
 
 class SourceChanged(UploadFailed):

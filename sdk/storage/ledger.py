@@ -65,7 +65,7 @@ class FileEvent:
     """A ``FileBank`` event about one file that an upload acts on."""
 
     name: str
-    """``FileActivated``, ``FragmentReassigned`` or ``RepairOrdered``."""
+    """``FileActivated``, ``UploadAbandoned``, ``FragmentReassigned`` or ``RepairOrdered``."""
     segment: int = 0
     fragment: int = 0
     to: bytes = b""
@@ -270,8 +270,8 @@ def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:
     """``event`` as an upload of ``file_id`` sees it, or ``None`` if it is about something else."""
     if event.pallet != "FileBank" or getattr(event.event, "file_id", None) != file_id:
         return None
-    if event.name == "FileActivated":
-        return FileEvent("FileActivated")
+    if event.name in ("FileActivated", "UploadAbandoned"):
+        return FileEvent(event.name)
     fields = event.attributes
     if event.name == "FragmentReassigned":
         return FileEvent("FragmentReassigned", fields["segment"], fields["fragment"], bytes(fields["to"]))

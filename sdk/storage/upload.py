@@ -24,7 +24,8 @@ at ``retry_interval`` and doubles up to ``MAX_BACKOFF``, then probed (``/v1/heal
 encoded again, so a dead node costs probes, not CPU. Meanwhile the upload follows ``FileBank``'s finalized events: a
 ``FragmentReassigned`` (the chain gave an unconfirmed fragment to another node) makes it encode that
 segment again and push to the new node; a ``RepairOrdered`` means the chain has the fragment rebuilt by a
-repairer from the others, so the upload stops pushing it; ``FileActivated`` ends the upload.
+repairer from the others, so the upload stops pushing it; ``FileActivated`` ends the upload, and
+``UploadAbandoned`` (the chain saw no confirmation for ``UploadTimeout`` blocks) fails it.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class _Upload:
         """Unreachable node → (when to probe it again, the pause before that)."""
         self.reasons: dict[str, str] = {}
         self.activated = anyio.Event()
+        self.abandoned = False
+        """The chain dropped the declaration (``UploadAbandoned``): nothing was confirmed for too long."""
         self.wake = anyio.Event()
 
     async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
@@ -263,6 +266,8 @@ class _Upload:
         elif event.name == "RepairOrdered":
             self.repairing.add((event.segment, event.fragment))
             self.pending.discard((event.segment, event.fragment))
+        elif event.name == "UploadAbandoned":
+            self.abandoned = True
         self.wake.set()
 
     async def _due(self, http: NodeHttp) -> set[tuple[int, int]]:
@@ -291,6 +296,9 @@ class _Upload:
         self.progress(Progress("activate", 0, size))
         with anyio.move_on_after(self.config.activation_timeout) as waited:
             while not self.activated.is_set():
+                if self.abandoned:
+                    raise UploadFailed(f"the chain dropped file 0x{file_id.hex()}: no fragment of it was confirmed "
+                                       f"for FileBank's UploadTimeout blocks (its deposit is back; the fee is spent)")
                 self.wake = anyio.Event()
                 due = await self._due(http)
                 self.pending -= due

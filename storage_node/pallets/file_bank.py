@@ -14,7 +14,10 @@ hash (:mod:`storage_node.pallets.selection`): ``FragmentsAssigned`` per segment.
 ``Active`` (``FileActivated``). A fragment still unconfirmed ``confirm_deadline`` blocks after the latest
 assignment in its segment is replaced: by a repair order when its segment already has k healthy fragments
 (the repairer rebuilds it from them), otherwise by another node (``FragmentReassigned``) to which the
-uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of its fragments are late.
+uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of its fragments are late. An
+upload that stops for good is not reassigned until its paid time ends: a pending file with no confirmation
+for ``upload_timeout`` blocks, at a deadline of a segment that still lacks k, is dropped
+(``UploadAbandoned``) and deleted as its owner's ``delete`` would.
 
 **Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
 ``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
@@ -95,7 +98,7 @@ from storage_node.pallets.weights import FileBankWeightInfo, FileBankWeights
 
 __all__ = ["FileBank", "FileBankConfig", "FileBankParams", "HoldReason", "DEFINITION", "NodeRegistry", "BlockHashes",
            "FileCurrency", "FileDeclared", "FragmentsAssigned", "FileActivated", "FileStatusChanged",
-           "FragmentReassigned", "FileDeleted", "FileExpired", "FileRenewed", "Challenged", "AuditPassed", "AuditFailed", "AuditMissed",
+           "FragmentReassigned", "FileDeleted", "FileExpired", "FileRenewed", "UploadAbandoned", "Challenged", "AuditPassed", "AuditFailed", "AuditMissed",
            "RepairOrdered", "RepairCompleted", "BadManifest", "NotFileOwner", "FileExists", "UnknownFile",
            "WrongSegmentSize", "WrongChunkSize", "TooManyFragments", "TooManySegments", "NotEnoughNodes",
            "InsufficientFunds", "BadFragmentIndex", "NotAssigned", "AlreadyConfirmed", "DuplicateFragment",
@@ -179,6 +182,10 @@ class FileBankParams:
     confirm_deadline: int = 150
     """Blocks after assignment by which a node confirms its fragment (5 min): enough to receive a full 8 MiB
     segment's fragment on a slow link; after it, the fragment goes elsewhere."""
+    upload_timeout: int = 900
+    """Blocks a pending file may go without any confirmation, while one of its segments lacks k, before its
+    declaration is dropped (30 min, six confirm deadlines; the SDK stops waiting after 10): its uploader is gone,
+    and without this its fragments would be reassigned every ``confirm_deadline`` until its paid time ends."""
     repair_deadline: int = 300
     """Blocks a repairer has to fetch k fragments, rebuild, store and confirm (10 min)."""
     fee_per_byte_period: int = 6
@@ -225,6 +232,7 @@ class FileBankConfig:
     chunks_per_challenge: int
     proof_deadline: int
     confirm_deadline: int
+    upload_timeout: int
     repair_deadline: int
     fee_per_byte_period: int
     prepaid_periods: int
@@ -298,6 +306,14 @@ class FragmentReassigned(_FragmentEvent):
 @dataclass(frozen=True)
 class FileDeleted:
     """The owner deleted the file: nodes drop its fragments."""
+
+    file_id: FileId
+
+
+@dataclass(frozen=True)
+class UploadAbandoned:
+    """No fragment of the pending file was confirmed for ``UploadTimeout`` blocks while a segment still lacked
+    k: its uploader is gone. It is deleted as ``delete`` would (the deposit goes back; the fee stays paid)."""
 
     file_id: FileId
 
@@ -548,7 +564,7 @@ class FileBank(Pallet[FileBankConfig]):
     HOLD_REASONS = HoldReason
     EVENTS = (FileDeclared, FragmentsAssigned, FileActivated, FileStatusChanged, FragmentReassigned, FileDeleted,
               FileDeletionDeferred, Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted,
-              FileExpired, FileRenewed)
+              FileExpired, FileRenewed, UploadAbandoned)
     ERRORS = (BadManifest, NotFileOwner, FileExists, UnknownFile, WrongSegmentSize, WrongChunkSize, TooManyFragments,
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
@@ -565,6 +581,8 @@ class FileBank(Pallet[FileBankConfig]):
         ("ChunksPerChallenge", "chunks_per_challenge", U32, "Chunks each challenge asks for."),
         ("ProofDeadline", "proof_deadline", U32, "Blocks a node has to answer a challenge."),
         ("ConfirmDeadline", "confirm_deadline", U32, "Blocks a node has to confirm an assigned fragment."),
+        ("UploadTimeout", "upload_timeout", U32, "Blocks a pending file may go without a confirmation before it is "
+                                                 "abandoned."),
         ("RepairDeadline", "repair_deadline", U32, "Blocks a repairer has to confirm a repair."),
         ("FeePerBytePeriod", "fee_per_byte_period", U128, "Fee per stored byte per audit period."),
         ("PrepaidPeriods", "prepaid_periods", U32, "Audit periods the declare fee pays for."),
@@ -928,9 +946,15 @@ class FileBank(Pallet[FileBankConfig]):
         info = self.files.get(file_id)
         if info is None:
             return
-        late = [fragment for fragment, done in enumerate(self.confirmed.get(file_id, segment))
+        confirmed = self.confirmed.get(file_id, segment)
+        late = [fragment for fragment, done in enumerate(confirmed)
                 if not done and not self.repair_orders.contains(file_id, (segment, fragment))]
         if not late:
+            return
+        if (info.status is FileStatus.Pending and sum(confirmed) < info.k
+                and n - info.progress_at >= self.config.upload_timeout):
+            self.deposit_event(UploadAbandoned(file_id))
+            self._delete(file_id, info)
             return
         view = placer()
         placement = self.placements.get(file_id, segment)
@@ -1137,10 +1161,12 @@ class FileBank(Pallet[FileBankConfig]):
             flags[fragment] = value
         after = sum(flags)
         self.confirmed.insert(file_id, segment, tuple(flags))
-        lost = info.lost_segments
+        lost, progress_at = info.lost_segments, info.progress_at
         if info.status is not FileStatus.Pending:
             lost += (after < info.k) - (before < info.k)
-        return info.with_(healthy=info.healthy + after - before, lost_segments=lost)
+        elif value:
+            progress_at = self.block_number()
+        return info.with_(healthy=info.healthy + after - before, lost_segments=lost, progress_at=progress_at)
 
     def _prove(self, node: bytes, change: int) -> None:
         self.proven.insert(node, (self.proven.get(node) + change) or None)
@@ -1173,6 +1199,7 @@ class FileBank(Pallet[FileBankConfig]):
         cfg = self.config
         assert cfg.audit_period > 0 and cfg.proof_deadline > 0, "audits need a period and a deadline"
         assert cfg.confirm_deadline > 0 and cfg.repair_deadline > 0
+        assert cfg.upload_timeout >= cfg.confirm_deadline, "an upload gets one confirm deadline at least"
         assert 1 <= cfg.default_k and 1 <= cfg.default_m and cfg.default_k + cfg.default_m <= cfg.max_fragments
         assert cfg.chunk_size > 0 and cfg.segment_size > 0 and cfg.chunks_per_challenge > 0
         assert cfg.max_expiries_per_block > 0 and cfg.max_reaped_per_block > 0

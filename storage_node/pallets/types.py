@@ -145,6 +145,9 @@ class FileInfo:
     """Segments with fewer than k healthy fragments (counted once the file was active)."""
     paid_until: BlockNumber = 0
     """The last block its storage is paid for: after it the file expires, unless someone renews it (``renew``)."""
+    progress_at: BlockNumber = 0
+    """While ``Pending``: the block of its latest confirmation, or of its declaration. An upload that makes none
+    for ``UploadTimeout`` blocks is abandoned."""
 
     @property
     def width(self) -> int:
@@ -182,7 +185,7 @@ def file_info_from(manifest: Manifest, *, declared_at: int, deposit: int) -> Fil
         fragment_size=manifest.fragment_size(0) if count else 0,
         last_fragment_size=manifest.fragment_size(count - 1) if count else 0,
         status=FileStatus.Active if count == 0 else FileStatus.Pending, declared_at=declared_at, deposit=deposit,
-        healthy=0, lost_segments=0)
+        healthy=0, lost_segments=0, progress_at=declared_at)
 
 
 @scale_struct("pallet_file_bank::types::Challenge")

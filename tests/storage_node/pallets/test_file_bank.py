@@ -52,6 +52,7 @@ from storage_node.pallets.file_bank import (
     UnderRepair,
     UnknownChallenge,
     UnknownFile,
+    UploadAbandoned,
     WrongChunk,
     WrongChunkSize,
     WrongProofCount,
@@ -311,6 +312,58 @@ def test_a_fragment_unconfirmed_by_its_deadline_is_repaired_when_its_segment_has
                      segment=0, fragment=4)
         assert status(ext, stored) is FileStatus.Active
         assert bank(ext).fragment_count.get(placement[4]) == 0
+
+
+UPLOAD_TIMEOUT = {"FileBank": {"upload_timeout": 12}}
+"""An upload with no confirmation for 12 blocks is abandoned: at the third confirm deadline (5 blocks each)."""
+
+
+def test_an_upload_with_no_confirmation_for_upload_timeout_blocks_is_abandoned_and_deleted():
+    ext = new_ext(nodes=8, params=UPLOAD_TIMEOUT)
+    with ext:
+        before = free(ext, ALICE)
+        stored = declare(ext, ALICE, 1000)  # one segment; nobody ever uploads it
+        fid = stored.file_id
+        paid = before - free(ext, ALICE) - held(ext, HoldReason.FileDeposit, ALICE)  # the fee
+        for deadline in (6, 11):
+            run_to(ext, deadline)
+            assert len(events_of(ext, FragmentReassigned)) == 3 and bank(ext).files.contains(fid)
+        run_to(ext, 16)  # 15 blocks since the declaration, its last progress
+        assert events_of(ext, UploadAbandoned) == [UploadAbandoned(fid)] and not events_of(ext, FragmentReassigned)
+        assert_has_event(ext, FileDeleted(fid))
+        assert not bank(ext).files.contains(fid) and held(ext, HoldReason.FileDeposit, ALICE) == 0
+        assert free(ext, ALICE) == before - paid and paid > 0  # the deposit back, the fee kept
+        run_to(ext, 30)
+        assert all(bank(ext).fragment_count.get(node) == 0 for node in NODES)
+        assert not list(bank(ext).confirm_expiries.items()) and bank(ext).confirm_due.get(fid, 0) is None
+
+
+def test_an_upload_that_confirms_something_within_upload_timeout_goes_on():
+    ext = new_ext(nodes=8, params=UPLOAD_TIMEOUT)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        fid = stored.file_id
+        run_to(ext, 14)
+        holder = bank(ext).placements.get(fid, 0)[0]  # the fragment's node now, after two reassignments
+        ext.dispatch(Origin.signed(holder), "FileBank", "confirm", file_id=fid, fragments=((0, 0),))
+        run_to(ext, 21)  # 20 blocks since the declaration, 7 since the confirmation
+        assert status(ext, stored) is FileStatus.Pending and len(events_of(ext, FragmentReassigned)) == 3
+        run_to(ext, 26)
+        assert events_of(ext, UploadAbandoned) == [UploadAbandoned(fid)]
+
+
+def test_an_upload_whose_segments_have_k_is_never_abandoned_while_its_repairs_are_late():
+    """The uploader's part is done once each segment has k: what is missing the repairers owe."""
+    ext = new_ext(nodes=6, params=UPLOAD_TIMEOUT)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        for fragment in range(3):
+            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        run_to(ext, 60)  # repairers never finish: their orders go from node to node
+        assert status(ext, stored) is FileStatus.Pending and not events_of(ext, UploadAbandoned)
+        assert bank(ext).repair_orders.contains(stored.file_id, (0, 3))
 
 
 # --- audits ---------------------------------------------------------------------------------------
