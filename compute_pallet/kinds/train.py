@@ -6,6 +6,12 @@ and ``hidden`` / ``classes``, if given, must match it (fresh models default to o
 one class more than the largest label). Output: ``model.safetensors``, whose metadata
 records the params and the seed.
 
+Params: the recipe's (below) and ``features``, optional: the samples' width, which the dataset must have
+(else the kind refuses it, the same on every provider). Declared, it lets the cost estimate count the
+samples a dataset of S bytes can hold (S / (4 × features + 8)) instead of assuming the worst of both: as
+many samples as 12-byte rows allow and as many feature values as S / 4, so an MNIST-sized job is estimated
+at a quarter of the time (see ``resources``), and the chain sizes its commit window to match.
+
 The recipe, all of it drawn from the job's seed (``draws``): a validation share of the samples is held
 out by a seeded permutation; inputs are standardised with the training part's mean and standard
 deviation (a constant feature keeps std 1); weights start He-uniform (±sqrt(6 / fan_in)), biases at 0;
@@ -34,7 +40,8 @@ from types import ModuleType
 
 import numpy as np
 
-from compute_pallet.formats import MAX_CLASSES, MAX_WIDTH, Dataset, Model, load_dataset, load_model, save_model
+from compute_pallet.formats import (MAX_CLASSES, MAX_FEATURES, MAX_WIDTH, Dataset, Model, load_dataset, load_model,
+                                    save_model)
 from compute_pallet.kinds import draws, mlp
 from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
@@ -50,6 +57,7 @@ FIELDS = {
     "momentum": FloatField(low=0.0, high=0.99, default=0.9),
     "weight_decay": FloatField(low=0.0, high=1.0, default=0.0),
     "validation_split": FloatField(low=0.0, high=0.5, default=0.1),
+    "features": IntField(low=0, high=MAX_FEATURES, default=0),
 }
 
 DEFAULT_HIDDEN = (64,)
@@ -74,6 +82,8 @@ class TrainParams:
     weight_decay: float
     validation_split: float
     """Share of samples held out (rounded down) to report validation loss and accuracy."""
+    features: int
+    """The dataset's width, declared for the cost estimate; 0: not declared."""
 
 
 def parse(params: bytes) -> TrainParams:
@@ -81,15 +91,28 @@ def parse(params: bytes) -> TrainParams:
 
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    """From the dataset's size S: at most S/4 feature values and S/12 samples (4 B of X and 8 B of y each)."""
+    """Three passes (forward, backward, update) over every sample per epoch, and one forward pass over all of
+    them at once for the metrics, from the dataset's size S and the starting model's size M.
+
+    Samples: at most S / (4d + 8) with ``features`` d declared (4 B of X per feature, 8 B of y), else S / 12.
+    Without a starting model the layers are the params' (or the defaults): with d declared each sample goes
+    through every layer; undeclared, at most S / 4 feature values reach the first one. A starting model
+    decides the layers whatever the params say, so a sample costs one multiply-add per weight, at most M / 4;
+    its activations are counted from ``hidden`` and ``classes`` when declared (the kind checks them against
+    the model), else bounded by M / 4 too, which only a declaration tightens."""
     p = parse(params)
-    size = input_sizes.get("dataset", 0)
-    widths = [*(DEFAULT_HIDDEN if p.hidden is None else p.hidden), p.classes or _ESTIMATED_CLASSES]
-    later = sum(a * b for a, b in zip(widths, widths[1:]))
-    features, samples = ceil_div(size, 4), ceil_div(size, 12)
-    per_epoch = features * widths[0] + samples * later
-    activations = samples * sum(widths) * 4
-    return Resources.for_work(3 * p.epochs * per_epoch, 3 * size + activations)
+    size, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
+    samples = ceil_div(size, 4 * p.features + 8) if p.features else ceil_div(size, 12)
+    if model:
+        macs = samples * ceil_div(model, 4)
+        widths = ceil_div(model, 4) if p.hidden is None else sum(p.hidden) + (p.classes or MAX_CLASSES)
+    else:
+        layers = [*(DEFAULT_HIDDEN if p.hidden is None else p.hidden), p.classes or _ESTIMATED_CLASSES]
+        later = sum(a * b for a, b in zip(layers, layers[1:]))
+        first = samples * p.features if p.features else ceil_div(size, 4)
+        macs = first * layers[0] + samples * later
+        widths = sum(layers)
+    return Resources.for_work(3 * p.epochs * macs, 3 * size + 3 * model + samples * widths * 4)
 
 
 def _start(dataset: Dataset, train_rows: np.ndarray, hidden: tuple[int, ...], classes: int, seed: bytes) -> Model:
@@ -125,6 +148,8 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     dataset = load_dataset(inputs["dataset"])
     X, y = dataset.X, dataset.y
     assert y is not None  # load_dataset requires labels
+    if p.features and X.shape[1] != p.features:
+        raise InvalidInputs(f"the params declare {p.features} features, the dataset has {X.shape[1]}")
     order = draws.permutation(seed, b"split", len(y))
     held_out = int(len(y) * p.validation_split)
     validation_rows, train_rows = order[:held_out], order[held_out:]
@@ -165,7 +190,8 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     if held_out:
         check = mlp.metrics(model, X[validation_rows], y[validation_rows])
         result |= {"validation_loss": check.loss, "validation_accuracy": check.accuracy}
-    record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()}
+    record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
+              if k != "features"}  # it only sized the estimate: declared or not, the same model
     training = {"kind": "train", "params": record, "seed": seed.hex()}
     trained = dataclasses.replace(mlp.on(np, model), training=training)
     return KindOutput({"model.safetensors": save_model(trained)}, result)

@@ -155,6 +155,31 @@ def test_declared_features_shrink_the_forward_estimate_and_must_match_the_datase
             run({"model": model, "dataset": digits[1]}, b'{"features": 32}', b"")
 
 
+def test_declared_features_shrink_the_training_estimate_and_must_match_the_dataset(digits: tuple[bytes, bytes]) -> None:
+    sizes = {"dataset": 60_000 * (784 * 4 + 8)}  # MNIST-sized: 60,000 samples of 784 features
+    undeclared = train.resources(b'{"epochs": 20}', sizes)
+    declared = train.resources(b'{"epochs": 20, "features": 784}', sizes)
+    assert (undeclared.seconds, declared.seconds) == (3_924, 915)  # 60,000 samples counted, not 15.7 million
+    assert (undeclared.memory_bytes >> 20, declared.memory_bytes >> 20) == (5_233, 812)
+    params = b'{"epochs": 2, "hidden": [16]}'
+    plain = train.run({"dataset": digits[0]}, params, SEED)
+    assert train.run({"dataset": digits[0]}, b'{"epochs": 2, "hidden": [16], "features": 64}', SEED) \
+        == plain  # the same model, to the byte: the declaration only sizes the estimate
+    with pytest.raises(InvalidInputs, match="declare 32 features"):
+        train.run({"dataset": digits[0]}, b'{"epochs": 2, "features": 32}', SEED)
+
+
+def test_a_starting_model_sizes_the_training_estimate_by_its_weights_not_the_default_layers() -> None:
+    """The params' defaults say nothing of a starting model's layers: a wide one must not be estimated as the
+    default 64-wide layer (its run would outlast the commit window on every honest provider)."""
+    sizes = {"dataset": 1_797 * (64 * 4 + 8), "model": 4 * (64 * 1024 + 1024 * 1024 + 1024 * 10)}
+    fresh = train.resources(b'{"epochs": 5, "features": 64}', {"dataset": sizes["dataset"]})
+    resumed = train.resources(b'{"epochs": 5, "features": 64}', sizes)
+    assert resumed.seconds == -(-3 * 5 * 1_797 * (sizes["model"] // 4) // 200_000_000) > 10 * fresh.seconds
+    declared = train.resources(b'{"epochs": 5, "features": 64, "hidden": [1024, 1024], "classes": 10}', sizes)
+    assert declared.seconds == resumed.seconds and declared.memory_bytes < resumed.memory_bytes
+
+
 def test_resources_grow_with_the_work() -> None:
     small = train.resources(b'{"epochs": 1}', {"dataset": 1 << 20})
     large = train.resources(b'{"epochs": 50, "hidden": [256, 256]}', {"dataset": 1 << 20})
