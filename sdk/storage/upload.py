@@ -201,6 +201,7 @@ class _Upload:
         await for_each_segment(manifest.segment_count(), self.config.window, work)
 
     async def _push_segment(self, http: NodeHttp, file_id: bytes, index: int, fragments: Iterable[int]) -> None:
+        self._unless_abandoned(file_id)
         wanted = list(fragments)
         bodies = await anyio.to_thread.run_sync(self._bodies, index, wanted, limiter=self.cpu)
         async with anyio.create_task_group() as group:
@@ -290,15 +291,19 @@ class _Upload:
             self.backoff[account] = (now + pause, pause)
         return {(s, f) for s, f in candidates if self.placements[s][f] in ready}
 
+    def _unless_abandoned(self, file_id: bytes) -> None:
+        """Nothing more to push once the chain dropped the declaration: fail with the reason."""
+        if self.abandoned:
+            raise UploadFailed(f"the chain dropped file 0x{file_id.hex()}: no fragment of it was confirmed for "
+                               f"FileBank's UploadTimeout blocks (its deposit is back; the fee is spent)")
+
     async def _settle(self, http: NodeHttp, file_id: bytes) -> None:
         """Push what is pending (retries, reassignments) until the chain activates the file."""
         size = self.manifest.size
         self.progress(Progress("activate", 0, size))
         with anyio.move_on_after(self.config.activation_timeout) as waited:
             while not self.activated.is_set():
-                if self.abandoned:
-                    raise UploadFailed(f"the chain dropped file 0x{file_id.hex()}: no fragment of it was confirmed "
-                                       f"for FileBank's UploadTimeout blocks (its deposit is back; the fee is spent)")
+                self._unless_abandoned(file_id)
                 self.wake = anyio.Event()
                 due = await self._due(http)
                 self.pending -= due

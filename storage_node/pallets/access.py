@@ -20,11 +20,10 @@ on the reader's way to its first byte.
 
 **Deleted files.** A deleted file's grants and ``LastAccess`` entries go with it. StorageAccess takes the ids
 FileBank deleted (``FileRegistry.take_deleted``) and, in ``on_initialize``, removes up to
-``max_forgotten_per_block`` of their entries per block, since a file may have had any number of grantees.
-Until the last one is gone the id is being forgotten (``Forgetting``). An owner who declares the same
-manifest again meanwhile (the same id) gets ``StillForgetting`` for grants and records of it, so no grant of
-the deleted file ever applies to the new one. The access log stays: it is the record of who read what, and
-outlives the file.
+``max_forgotten_per_block`` of their entries per block, since a file may have had any number of grantees;
+then it tells FileBank (``forgotten``), which refuses to declare the id again until then, so no grant of a
+deleted file ever applies to a new one, whoever reads ``Grants``. The access log stays: it is the record of
+who read what, and outlives the file.
 
 FileBank is reached through the ``FileRegistry`` protocol (house rule 2).
 """
@@ -46,7 +45,7 @@ from storage_node.pallets.weights import StorageAccessWeightInfo, StorageAccessW
 
 __all__ = ["StorageAccess", "StorageAccessConfig", "StorageAccessParams", "DEFINITION", "FileRegistry",
            "SEALED_KEY_LENGTH", "KeyRegistered", "AccessGranted", "AccessRevoked", "AccessRecorded", "UnknownFile",
-           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant", "StillForgetting"]
+           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant"]
 
 SEALED_KEY_LENGTH = 80
 """``storage_node.crypto.seal_key``'s output: ephemeral X25519 public key (32) ++ AES-GCM of the 32-byte data
@@ -63,6 +62,10 @@ class FileRegistry(Protocol):
 
     def take_deleted(self) -> tuple[bytes, ...]:
         """The files deleted since the last call, each handed out once."""
+        ...
+
+    def forgotten(self, file_id: bytes) -> None:
+        """The deleted file's grants and access records are all removed."""
         ...
 
 
@@ -140,15 +143,11 @@ class NoGrant(DispatchError):
     """The account holds no grant for this file."""
 
 
-class StillForgetting(DispatchError):
-    """This id was a deleted file's, whose grants are still being removed: try again in a few blocks."""
-
-
 class StorageAccess(Pallet[StorageAccessConfig]):
     NAME = "StorageAccess"
     CRATE = "pallet_storage_access"
     EVENTS = (KeyRegistered, AccessGranted, AccessRevoked, AccessRecorded)
-    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant, StillForgetting)
+    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant)
     CONSTANTS = (
         Constant("AccessWindow", U32, lambda c: c.access_window,
                  "Blocks an access record lets its account read the file's fragments."),
@@ -194,7 +193,6 @@ class StorageAccess(Pallet[StorageAccessConfig]):
         who = ensure_signed(origin)
         if self.config.files.file_owner(file_id) is None:
             raise UnknownFile()
-        self._ensure_not_forgetting(file_id)
         if not self.grants.contains(file_id, who):
             raise NoGrant()
         self._record(file_id, who, who)
@@ -209,7 +207,6 @@ class StorageAccess(Pallet[StorageAccessConfig]):
     def _grant(self, origin: Origin, file_id: bytes, grantee: bytes, sealed_key: bytes) -> bytes:
         """Store the grant (checked: owner, sealed key's length, grantee's key); the owner."""
         owner = self._ensure_owner(origin, file_id)
-        self._ensure_not_forgetting(file_id)
         if len(sealed_key) != SEALED_KEY_LENGTH:
             raise BadSealedKey()
         if not self.keys.contains(grantee):
@@ -235,12 +232,6 @@ class StorageAccess(Pallet[StorageAccessConfig]):
             raise NotFileOwner()
         return owner
 
-    def _ensure_not_forgetting(self, file_id: bytes) -> None:
-        """Refuse a grant or record for a re-declared id whose deleted file's grants are not all removed yet."""
-        self._learn_deleted()
-        if self.forgetting.contains(file_id):
-            raise StillForgetting()
-
     # --- deleted files --------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
@@ -256,10 +247,12 @@ class StorageAccess(Pallet[StorageAccessConfig]):
         return len(deleted)
 
     def _forget(self, budget: int) -> int:
-        """Remove up to ``budget`` grants and ``LastAccess`` entries of deleted files, and the ``Forgetting``
-        marks of those left with none; returns the entries and marks removed."""
+        """Remove up to ``budget`` grants and ``LastAccess`` entries of deleted files, one file at a time, and
+        the ``Forgetting`` marks of those left with none (telling FileBank); returns the entries and marks
+        removed."""
         done = 0
-        for file_id, _ in list(itertools.islice(self.forgetting.items(), budget)):
+        while done < budget and (first := next(self.forgetting.items(), None)) is not None:
+            file_id = first[0]
             for entries in (self.grants, self.last_access):
                 grantees = [grantee for grantee, _ in itertools.islice(entries.iter_prefix(file_id), budget - done)]
                 for grantee in grantees:
@@ -268,6 +261,7 @@ class StorageAccess(Pallet[StorageAccessConfig]):
             if done >= budget:
                 break  # maybe more left: the next block goes on
             self.forgetting.remove(file_id)
+            self.config.files.forgotten(file_id)
             done += 1
         return done
 

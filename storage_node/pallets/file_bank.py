@@ -43,8 +43,9 @@ paid time ends expires (``FileExpired``) and is deleted as its owner's ``delete`
 for as long as it is kept.
 
 **Deletion.** ``delete`` gives the owner its deposit back, the nodes drop the fragments (``FileDeleted``) and
-StorageAccess removes the file's grants (it learns of the deletion from ``take_deleted``), unless the file is
-in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
+StorageAccess removes the file's grants (it learns of the deletion from ``take_deleted`` and reports the end
+with ``forgotten``; until then the id is ``Retired`` and cannot be declared again, so no old grant ever
+applies to a new file), unless the file is in use: other pallets :meth:`FileBank.pin` a file while something they run reads it (a
 compute job its inputs, a federated round its delivered updates) and :meth:`FileBank.unpin` it after. The
 owner's deletion of a pinned file waits for its last use to end (``FileDeletionDeferred``); meanwhile the
 file is readable as before but takes no new use. A use is bounded by its job's or round's deadline, so the
@@ -408,7 +409,8 @@ class NotFileOwner(DispatchError):
 
 
 class FileExists(DispatchError):
-    """A file with this manifest is already declared (or still being reaped)."""
+    """A file with this manifest is already declared (or, deleted, is still being reaped or its grants
+    removed)."""
 
 
 class UnknownFile(DispatchError):
@@ -618,6 +620,8 @@ class FileBank(Pallet[FileBankConfig]):
     deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
     deleted = StorageValue(Vec(H256), default=(),
                            docs="Files deleted since StorageAccess last looked (it then removes their grants).")
+    retired = StorageMap(H256, UNIT, docs="Deleted files whose grants StorageAccess has not finished removing: "
+                                          "their ids may not be declared again until it has.")
     file_expiries = StorageMap(U32, Vec(H256), hasher=Hasher.Twox64Concat, default=(),
                                docs="Files whose paid storage ended at the block before each block (a renewed "
                                     "file's earlier entry is skipped).")
@@ -652,7 +656,7 @@ class FileBank(Pallet[FileBankConfig]):
         if parsed.segment_count() > cfg.max_segments:
             raise TooManySegments()
         file_id = parsed.file_id()
-        if self.files.contains(file_id) or self.reaping.contains(file_id):
+        if self.files.contains(file_id) or self.reaping.contains(file_id) or self.retired.contains(file_id):
             raise FileExists()
         n = self.block_number()
         info = file_info_from(parsed, declared_at=n, deposit=0)
@@ -1005,9 +1009,15 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _pick_repairer(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, previous: bytes | None,
                        placer: _Placer, n: int) -> bytes | None:
+        """A node for the order: not one holding the segment (``confirm_repair`` refuses a second fragment of a
+        segment on one node), not one rebuilding another of its fragments, not ``previous``."""
         excluded = set(self.placements.get(file_id, segment))
         if previous is not None:
             excluded.add(previous)
+        for other in range(info.width):  # a node rebuilding another fragment of the segment could not take this one
+            order = self.repair_orders.get(file_id, (segment, other)) if other != fragment else None
+            if order is not None and order.repairer is not None:
+                excluded.add(order.repairer)
         return placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
 
     def _open_order(self, file_id: bytes, segment: int, fragment: int, order: RepairOrder) -> None:
@@ -1080,7 +1090,8 @@ class FileBank(Pallet[FileBankConfig]):
         self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
         if info.segment_count:
             self.reaping.insert(file_id, (info, info.segment_count))
-        self.deleted.put(self.deleted.get() + (file_id,))
+        self.deleted.append(H256, file_id)
+        self.retired.insert(file_id, ())
         self.deposit_event(FileDeleted(file_id))
 
     def _reap(self, budget: int) -> int:
@@ -1194,6 +1205,10 @@ class FileBank(Pallet[FileBankConfig]):
     def take_deleted(self) -> tuple[bytes, ...]:
         """The files deleted since the last call, each handed out once."""
         return self.deleted.take() or ()
+
+    def forgotten(self, file_id: bytes) -> None:
+        """The deleted file's grants are all gone: its id may be declared again."""
+        self.retired.remove(file_id)
 
     def integrity_test(self) -> None:
         cfg = self.config

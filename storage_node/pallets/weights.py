@@ -65,28 +65,28 @@ class FileBankWeights:
     def declare(self, segments: int, width: int) -> Weight:
         per_fragment = 25 * US + 3 * READ + 4 * WRITE  # its node's live status read when it is drawn
         per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline
-        return Weight(100 * US + 6 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
+        return Weight(100 * US + 7 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
                       1_000 + segments * (100 + 40 * width))
 
     def confirm(self, fragments: int) -> Weight:
         return Weight(30 * US + 2 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
 
     def delete(self) -> Weight:
-        return Weight(40 * US + 6 * READ + 7 * WRITE, 500)  # and whether the file is in use, the deleted list
+        return Weight(40 * US + 5 * READ + 8 * WRITE, 500)  # and whether the file is in use; its id retired
 
     def renew(self) -> Weight:
         return Weight(40 * US + 4 * READ + 5 * WRITE, 500)  # the file, the payer's balance, the pool, the queue
 
     def submit_proof(self, proofs: int) -> Weight:
         # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
-        return Weight(220 * US + 7 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
+        return Weight(220 * US + 23 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
         return Weight(60 * US + 10 * READ + 12 * WRITE, 1_500)
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
         return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)
-                      + expiries * (40 * US + 10 * READ + 11 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
+                      + expiries * (40 * US + 26 * READ + 11 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
 
 
 class StorageAccessWeightInfo(Protocol):
@@ -103,16 +103,16 @@ class StorageAccessWeights:
         return Weight(15 * US + WRITE, 100)
 
     def grant(self) -> Weight:
-        return Weight(20 * US + 4 * READ + WRITE, 300)
+        return Weight(20 * US + 2 * READ + WRITE, 300)
 
     def revoke(self) -> Weight:
         return Weight(20 * US + 2 * READ + 2 * WRITE, 200)
 
     def record_access(self) -> Weight:
-        return Weight(25 * US + 5 * READ + 3 * WRITE, 300)
+        return Weight(25 * US + 3 * READ + 3 * WRITE, 300)
 
     def grant_and_record(self) -> Weight:
-        return Weight(40 * US + 5 * READ + 4 * WRITE, 400)
+        return Weight(40 * US + 3 * READ + 4 * WRITE, 400)
 
     def on_initialize(self, learned: int, removed: int) -> Weight:
-        return Weight(5 * US + 2 * READ + learned * WRITE + removed * (10 * US + READ + WRITE), 0)
+        return Weight(5 * US + 2 * READ + learned * WRITE + removed * (10 * US + 2 * READ + 2 * WRITE), 0)

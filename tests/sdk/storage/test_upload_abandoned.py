@@ -37,7 +37,8 @@ async def test_an_upload_nobody_confirms_is_abandoned_by_the_chain_and_fails_wit
     async with AsyncClient(network.url, signer="//Alice") as alice:
         held_before = (await alice.query("System", "Account", [alice.signer.public])).data.reserved
         with anyio.fail_after(120):  # far less than the SDK's own activation timeout (600 s)
-            with pytest.raises(UploadFailed, match="dropped file 0x[0-9a-f]{64}: no fragment of it was confirmed") as failed:
+            with pytest.raises(UploadFailed, match="dropped file 0x[0-9a-f]{64}: no fragment of it was confirmed for "
+                                                   "FileBank's UploadTimeout blocks") as failed:
                 await alice.storage.upload(os.urandom(2 * SEGMENT), private=False)
         file_id = bytes.fromhex(re.search(r"0x([0-9a-f]{64})", str(failed.value))[1])
         with pytest.raises(FileNotFound):  # the declaration is gone, and its deposit is back

@@ -314,6 +314,26 @@ def test_a_fragment_unconfirmed_by_its_deadline_is_repaired_when_its_segment_has
         assert bank(ext).fragment_count.get(placement[4]) == 0
 
 
+def test_two_late_fragments_of_a_segment_go_to_two_repairers_and_both_complete():
+    """``confirm_repair`` refuses a second fragment of a segment on one node: one repairer per fragment."""
+    ext = new_ext(nodes=7)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        for fragment in range(3):  # k = 3 confirmed: the two late ones are rebuilt, not pushed again
+            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        run_to(ext, 1 + 5)
+        orders = events_of(ext, RepairOrdered)
+        assert sorted(order.fragment for order in orders) == [3, 4]
+        repairers = {order.repairer for order in orders}
+        assert len(repairers) == 2 and None not in repairers and not repairers & set(placement)
+        for order in orders:
+            ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
+                         segment=0, fragment=order.fragment)
+        assert status(ext, stored) is FileStatus.Active
+
+
 UPLOAD_TIMEOUT = {"FileBank": {"upload_timeout": 12}}
 """An upload with no confirmation for 12 blocks is abandoned: at the third confirm deadline (5 blocks each)."""
 
