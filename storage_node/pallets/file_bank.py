@@ -977,7 +977,8 @@ class FileBank(Pallet[FileBankConfig]):
             return self._order_repair(file_id, info, segment, fragment, reason, placer)
         placement = list(self.placements.get(file_id, segment))
         size = info.fragment_size_of(segment)
-        new = placer.pick(file_id, _label(segment, fragment, n), avoid.union(placement), size)
+        new = placer.pick(file_id, _label(segment, fragment, n), avoid | self._segment_nodes(file_id, info, segment),
+                          size)
         if new is not None:
             old, placement[fragment] = placement[fragment], new
             self.placements.insert(file_id, segment, tuple(placement))
@@ -1009,16 +1010,22 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _pick_repairer(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, previous: bytes | None,
                        placer: _Placer, n: int) -> bytes | None:
-        """A node for the order: not one holding the segment (``confirm_repair`` refuses a second fragment of a
-        segment on one node), not one rebuilding another of its fragments, not ``previous``."""
-        excluded = set(self.placements.get(file_id, segment))
+        """A node for the order: none of :meth:`_segment_nodes`, nor ``previous``."""
+        excluded = self._segment_nodes(file_id, info, segment, besides=fragment)
         if previous is not None:
             excluded.add(previous)
-        for other in range(info.width):  # a node rebuilding another fragment of the segment could not take this one
-            order = self.repair_orders.get(file_id, (segment, other)) if other != fragment else None
-            if order is not None and order.repairer is not None:
-                excluded.add(order.repairer)
         return placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
+
+    def _segment_nodes(self, file_id: bytes, info: FileInfo, segment: int, besides: int | None = None) -> set[bytes]:
+        """The nodes holding a fragment of the segment or rebuilding one (the repairers of its open orders but
+        fragment ``besides``'s): none of them may take another of its fragments, since ``confirm_repair``
+        refuses a second fragment of a segment on one node."""
+        nodes = set(self.placements.get(file_id, segment))
+        for fragment in range(info.width):
+            order = self.repair_orders.get(file_id, (segment, fragment)) if fragment != besides else None
+            if order is not None and order.repairer is not None:
+                nodes.add(order.repairer)
+        return nodes
 
     def _open_order(self, file_id: bytes, segment: int, fragment: int, order: RepairOrder) -> None:
         self.repair_orders.insert(file_id, (segment, fragment), order)

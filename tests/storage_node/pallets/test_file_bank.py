@@ -334,6 +334,25 @@ def test_two_late_fragments_of_a_segment_go_to_two_repairers_and_both_complete()
         assert status(ext, stored) is FileStatus.Active
 
 
+def test_a_late_fragment_is_never_reassigned_to_the_repairer_of_another_fragment_of_its_segment():
+    ext = new_ext(nodes=7)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        placement = bank(ext).placements.get(stored.file_id, 0)
+        for fragment in range(3):
+            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        ext.dispatch(Origin.signed(placement[0]), "StorageNodes", "exit")  # fragment 0 is rebuilt elsewhere
+        next_block(ext)
+        repairer = bank(ext).repair_orders.get(stored.file_id, (0, 0)).repairer
+        run_to(ext, 1 + 5)  # fragments 3 and 4 are late with two confirmed: pushed again, to other nodes
+        moves = events_of(ext, FragmentReassigned)  # one: the only node neither holding nor rebuilding one
+        assert len(moves) == 1 and moves[0].to != repairer
+        assert repairer not in bank(ext).placements.get(stored.file_id, 0)
+        ext.dispatch(Origin.signed(repairer), "FileBank", "confirm_repair", file_id=stored.file_id, segment=0,
+                     fragment=0)
+
+
 UPLOAD_TIMEOUT = {"FileBank": {"upload_timeout": 12}}
 """An upload with no confirmation for 12 blocks is abandoned: at the third confirm deadline (5 blocks each)."""
 
