@@ -139,13 +139,16 @@ def save_dataset(dataset: Dataset) -> bytes:
     return data
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, compressed: bool) -> np.ndarray:
     """One ``.npy`` member, its header checked (an array of numbers, no negative dimension: anything else would
     fail in ``frombuffer`` or ``reshape``) and its declared size checked against the member's before reading
-    the data. Only the members ``np.savez`` and ``np.savez_compressed`` write are read: bzip2 and LZMA are
-    optional in a Python build, and an encrypted member needs a password."""
+    the data. Only the members ``np.savez`` writes are read, and ``np.savez_compressed``'s where
+    ``compressed``: bzip2 and LZMA are optional in a Python build, and an encrypted member needs a password."""
     if info.flag_bits & 0x1:
         raise MalformedDataset(f"{info.filename}: encrypted")
+    if info.compress_type == zipfile.ZIP_DEFLATED and not compressed:
+        raise MalformedDataset(f"{info.filename} is compressed: a job's cost is sized by its inputs' bytes, so a "
+                               "dataset is stored uncompressed (numpy.savez, not savez_compressed)")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise MalformedDataset(f"{info.filename}: compression method {info.compress_type}; expected stored or deflated")
     with archive.open(info) as member:
@@ -168,8 +171,10 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     return array
 
 
-def load_dataset(data: bytes, *, require_labels: bool = True) -> Dataset:
-    """Decode and check a dataset ``.npz``. Raises ``TooLarge`` or ``MalformedDataset``."""
+def load_dataset(data: bytes, *, require_labels: bool = True, compressed: bool = False) -> Dataset:
+    """Decode and check a dataset ``.npz``. Raises ``TooLarge`` or ``MalformedDataset``. ``compressed`` also
+    reads deflated members (``np.savez_compressed``): for local files only, never a job's input, whose run the
+    chain sizes from its bytes (a few hundred KB of zeros can unpack to the 256 MiB limit)."""
     if len(data) > MAX_DATASET_BYTES:
         raise TooLarge(f"dataset is {len(data)} bytes, at most {MAX_DATASET_BYTES}")
     try:
@@ -182,7 +187,7 @@ def load_dataset(data: bytes, *, require_labels: bool = True) -> Dataset:
                 raise MalformedDataset("no y.npy: this job needs labels")
             if sum(info.file_size for info in members.values()) > MAX_DATASET_BYTES:
                 raise TooLarge(f"dataset unpacks to over {MAX_DATASET_BYTES} bytes")
-            arrays = {name[0]: _read_member(archive, info) for name, info in members.items()}
+            arrays = {name[0]: _read_member(archive, info, compressed) for name, info in members.items()}
     except (FormatError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy's header parser raise types of their own

@@ -3,7 +3,7 @@
 Inputs: ``dataset`` (a labelled ``.npz``) and optionally ``model``, a model to start from (federated
 participants train the round's global model further): its architecture and input normalisation are kept,
 and ``hidden`` / ``classes``, if given, must match it (fresh models default to one hidden layer of 64 and
-one class more than the largest label). Output: ``model.safetensors``, whose metadata
+one class more than the largest label, up to 10 unless ``classes`` is declared). Output: ``model.safetensors``, whose metadata
 records the params and the seed.
 
 Params: the recipe's (below) and ``features``, optional: the samples' width, which the dataset must have
@@ -46,7 +46,7 @@ from compute_pallet.kinds import draws, mlp
 from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "DEFAULT_HIDDEN", "TrainParams", "Diverged", "parse", "run", "resources"]
+__all__ = ["FIELDS", "DEFAULT_HIDDEN", "STEP_MACS", "TrainParams", "Diverged", "parse", "run", "resources"]
 
 FIELDS = {
     "hidden": IntListField(low=1, high=MAX_WIDTH, min_length=0, max_length=4, default=None),
@@ -61,7 +61,20 @@ FIELDS = {
 }
 
 DEFAULT_HIDDEN = (64,)
-_ESTIMATED_CLASSES = 10  # resources() when ``classes`` is left to the labels
+_ESTIMATED_CLASSES = 10
+"""Classes ``resources`` counts when ``classes`` is left to the labels of a fresh model; labels past it are
+refused unless ``classes`` is declared (a 1,000-class dataset would outlast its estimate a hundredfold)."""
+STEP_MACS = 40_000
+"""A minibatch step's fixed cost (Python and array set-up: ~77 µs measured at batch size 1) in multiply-adds
+at ``MACS_PER_SECOND``, with the same margin: batches of one sample would otherwise be estimated at nothing."""
+_SOFTMAX_MACS = 40
+"""The softmax's cost per sample per class per pass (``kernels.exp`` and ``log`` are polynomials: ~90 ns
+measured, ~45 multiply-adds at the measured rate), counted for one training pass per epoch and the metrics:
+with many classes it outweighs the layers (a 1-unit hidden layer and 1,000 classes ran 5x its weights'
+estimate without it)."""
+_SOFTMAX_BYTES = 64
+"""Bytes per sample per class that the metrics' softmax holds at once (float64 logits and ``kernels.exp``'s
+temporaries: ~60 measured)."""
 
 
 class Diverged(InvalidInputs):
@@ -91,28 +104,40 @@ def parse(params: bytes) -> TrainParams:
 
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    """Three passes (forward, backward, update) over every sample per epoch, and one forward pass over all of
-    them at once for the metrics, from the dataset's size S and the starting model's size M.
+    """An upper bound of one run, from the dataset's size S and the starting model's size M (stored ``.npz``
+    members only: ``load_dataset`` refuses compressed ones, whose bytes would not bound their arrays).
 
     Samples: at most S / (4d + 8) with ``features`` d declared (4 B of X per feature, 8 B of y), else S / 12.
-    Without a starting model the layers are the params' (or the defaults): with d declared each sample goes
-    through every layer; undeclared, at most S / 4 feature values reach the first one. A starting model
-    decides the layers whatever the params say, so a sample costs one multiply-add per weight, at most M / 4;
-    its activations are counted from ``hidden`` and ``classes`` when declared (the kind checks them against
-    the model), else bounded by M / 4 too, which only a declaration tightens."""
+    Work: per epoch, three passes (forward, backward, update) over every sample, then one forward pass over
+    all of them for the metrics, the softmax of each of those forward passes (``_SOFTMAX_MACS`` per class),
+    and a fixed cost per minibatch step (``STEP_MACS``). Without a starting
+    model the layers are the params' (or the defaults, with at most ``_ESTIMATED_CLASSES`` classes: more
+    labels than that are refused unless ``classes`` is declared); with d declared each sample goes through
+    every layer, undeclared at most S / 4 feature values reach the first one. A starting model decides the
+    layers whatever the params say: a sample costs one multiply-add per weight, at most M / 4, and its
+    activations are counted from ``hidden`` and ``classes`` when declared (the kind checks them against the
+    model), else bounded by M / 4 too, which only a declaration tightens.
+    Memory: the input's bytes and its decoded arrays, the float64 copies that standardising the inputs holds
+    at once (``_start``: 6 B per input byte), the model three times (weights, gradients, velocity), and per
+    sample its activations (4 B per unit) and the softmax's float64 temporaries (``_SOFTMAX_BYTES`` per
+    class), since the metrics pass holds them for every training row at once."""
     p = parse(params)
     size, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
     samples = ceil_div(size, 4 * p.features + 8) if p.features else ceil_div(size, 12)
     if model:
         macs = samples * ceil_div(model, 4)
-        widths = ceil_div(model, 4) if p.hidden is None else sum(p.hidden) + (p.classes or MAX_CLASSES)
+        classes = p.classes or MAX_CLASSES
+        units = ceil_div(model, 4) if p.hidden is None else sum(p.hidden) + classes
     else:
         layers = [*(DEFAULT_HIDDEN if p.hidden is None else p.hidden), p.classes or _ESTIMATED_CLASSES]
         later = sum(a * b for a, b in zip(layers, layers[1:]))
         first = samples * p.features if p.features else ceil_div(size, 4)
         macs = first * layers[0] + samples * later
-        widths = sum(layers)
-    return Resources.for_work(3 * p.epochs * macs, 3 * size + 3 * model + samples * widths * 4)
+        classes, units = layers[-1], sum(layers)
+    steps = p.epochs * ceil_div(samples, p.batch_size)
+    softmax = (p.epochs + 1) * samples * classes * _SOFTMAX_MACS
+    memory = 8 * size + 3 * model + samples * (4 * units + _SOFTMAX_BYTES * classes)
+    return Resources.for_work((3 * p.epochs + 1) * macs + softmax + steps * STEP_MACS, memory)
 
 
 def _start(dataset: Dataset, train_rows: np.ndarray, hidden: tuple[int, ...], classes: int, seed: bytes) -> Model:
@@ -157,6 +182,9 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         model = _resume(inputs["model"], p, X.shape[1])
     else:
         hidden = DEFAULT_HIDDEN if p.hidden is None else p.hidden
+        if not p.classes and y.max() >= _ESTIMATED_CLASSES:
+            raise InvalidInputs(f"labels reach {y.max()}: declare classes (the estimate assumed at most "
+                                f"{_ESTIMATED_CLASSES} when it is left to the labels)")
         model = _start(dataset, train_rows, hidden, p.classes or int(y.max()) + 1, seed)
     if y.max() >= model.classes:
         raise InvalidInputs(f"label {y.max()} is past the model's {model.classes} classes")

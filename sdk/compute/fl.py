@@ -212,5 +212,4 @@ def _dataset_bytes(data: LocalData) -> bytes:
         X, y = data
         return save_dataset(Dataset(np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)))
     raw = data if isinstance(data, bytes) else Path(data).read_bytes()
-    load_dataset(raw)
-    return raw
+    return save_dataset(load_dataset(raw, compressed=True))  # stored: what the train kind reads

@@ -135,8 +135,8 @@ def test_malformed_datasets_are_refused(data: bytes, reason: str) -> None:
 
 @pytest.mark.parametrize("name", CRAFTED_DATASETS)
 def test_datasets_the_decoders_fail_on_are_refused_as_malformed(name: str) -> None:
-    with pytest.raises(MalformedDataset):
-        load_dataset(CRAFTED_DATASETS[name])
+    with pytest.raises(MalformedDataset):  # compressed=True: the most the decoder takes (local files)
+        load_dataset(CRAFTED_DATASETS[name], compressed=True)
 
 
 def test_a_member_whose_header_overstates_its_data_is_refused() -> None:
@@ -162,7 +162,17 @@ def test_oversized_datasets_are_refused_before_decoding(monkeypatch: pytest.Monk
     np.savez_compressed(buffer, X=np.zeros((1000, 100), np.float32), y=np.zeros(1000, np.int64))
     monkeypatch.setattr(formats, "MAX_DATASET_BYTES", 200_000)  # over the zip, under what it unpacks to
     with pytest.raises(TooLarge, match="unpacks"):
+        load_dataset(buffer.getvalue(), compressed=True)
+
+
+def test_a_compressed_dataset_is_refused_unless_local_files_are_read() -> None:
+    """A job's cost is sized by its inputs' bytes: 4 MB of zeros compress to a few KB."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, X=np.zeros((10_000, 100), np.float32), y=np.zeros(10_000, np.int64))
+    assert len(buffer.getvalue()) < 10_000
+    with pytest.raises(MalformedDataset, match="compressed: a job's cost is sized by its inputs' bytes"):
         load_dataset(buffer.getvalue())
+    assert load_dataset(buffer.getvalue(), compressed=True).X.shape == (10_000, 100)
 
 
 def test_bundled_datasets_split_the_same_way_every_time() -> None:

@@ -159,8 +159,8 @@ def test_declared_features_shrink_the_training_estimate_and_must_match_the_datas
     sizes = {"dataset": 60_000 * (784 * 4 + 8)}  # MNIST-sized: 60,000 samples of 784 features
     undeclared = train.resources(b'{"epochs": 20}', sizes)
     declared = train.resources(b'{"epochs": 20, "features": 784}', sizes)
-    assert (undeclared.seconds, declared.seconds) == (3_924, 915)  # 60,000 samples counted, not 15.7 million
-    assert (undeclared.memory_bytes >> 20, declared.memory_bytes >> 20) == (5_233, 812)
+    assert (undeclared.seconds, declared.seconds) == (6_615, 940)  # 60,000 samples counted, not 15.7 million
+    assert (undeclared.memory_bytes >> 20, declared.memory_bytes >> 20) == (15_727, 1_748)
     params = b'{"epochs": 2, "hidden": [16]}'
     plain = train.run({"dataset": digits[0]}, params, SEED)
     assert train.run({"dataset": digits[0]}, b'{"epochs": 2, "hidden": [16], "features": 64}', SEED) \
@@ -175,9 +175,28 @@ def test_a_starting_model_sizes_the_training_estimate_by_its_weights_not_the_def
     sizes = {"dataset": 1_797 * (64 * 4 + 8), "model": 4 * (64 * 1024 + 1024 * 1024 + 1024 * 10)}
     fresh = train.resources(b'{"epochs": 5, "features": 64}', {"dataset": sizes["dataset"]})
     resumed = train.resources(b'{"epochs": 5, "features": 64}', sizes)
-    assert resumed.seconds == -(-3 * 5 * 1_797 * (sizes["model"] // 4) // 200_000_000) > 10 * fresh.seconds
+    steps, softmax = 5 * -(-1_797 // 32) * train.STEP_MACS, 6 * 1_797 * 1_000 * 40  # classes: up to 1,000
+    assert resumed.seconds == -(-((3 * 5 + 1) * 1_797 * (sizes["model"] // 4) + softmax + steps) // 200_000_000)
+    assert resumed.seconds > 10 * fresh.seconds
     declared = train.resources(b'{"epochs": 5, "features": 64, "hidden": [1024, 1024], "classes": 10}', sizes)
-    assert declared.seconds == resumed.seconds and declared.memory_bytes < resumed.memory_bytes
+    assert declared.seconds < resumed.seconds and declared.memory_bytes < resumed.memory_bytes  # 10 classes, not 1,000
+
+
+def test_more_classes_than_the_estimate_assumed_must_be_declared() -> None:
+    rng = np.random.default_rng(0)
+    letters = save_dataset(Dataset(rng.standard_normal((52, 4)).astype(np.float32), np.arange(52) % 26))
+    with pytest.raises(InvalidInputs, match="labels reach 25: declare classes"):
+        train.run({"dataset": letters}, b'{"epochs": 1}', SEED)
+    assert train.run({"dataset": letters}, b'{"epochs": 1, "classes": 26}', SEED).result["layers"] == [4, 64, 26]
+
+
+def test_small_batches_cost_their_steps() -> None:
+    sizes = {"dataset": 100_000 * (4 + 8)}  # 100,000 one-feature samples: the work is the steps themselves
+    one, many = (train.resources(f'{{"epochs": 20, "features": 1, "batch_size": {b}}}'.encode(), sizes)
+                 for b in (1, 32))
+    assert one.seconds == -(-(61 * 100_000 * (64 + 64 * 10) + 21 * 100_000 * 10 * 40
+                              + 20 * 100_000 * train.STEP_MACS) // 200_000_000)
+    assert one.seconds > 10 * many.seconds
 
 
 def test_resources_grow_with_the_work() -> None:
