@@ -100,6 +100,15 @@ def active_file(ext, size: int = 3000, **kwargs) -> StoredFile:
     return stored
 
 
+def confirm_first(ext, stored: StoredFile, count: int) -> tuple[bytes, ...]:
+    """Segment 0's first ``count`` fragments confirmed by their nodes; its placement."""
+    placement = bank(ext).placements.get(stored.file_id, 0)
+    for fragment in range(count):
+        ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
+                     fragments=((0, fragment),))
+    return placement
+
+
 def events_of(ext, cls) -> list:
     return [e for e in ext.events() if isinstance(e, cls)]
 
@@ -298,10 +307,7 @@ def test_a_fragment_unconfirmed_by_its_deadline_is_repaired_when_its_segment_has
     ext = new_ext(nodes=6)
     with ext:
         stored = declare(ext, ALICE, 1000)
-        placement = bank(ext).placements.get(stored.file_id, 0)
-        for fragment in range(4):
-            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
-                         fragments=((0, fragment),))
+        placement = confirm_first(ext, stored, 4)
         run_to(ext, 1 + 5)
         (order,) = events_of(ext, RepairOrdered)
         assert (order.fragment, order.reason) == (4, RepairReason.ConfirmationMissed)
@@ -319,10 +325,7 @@ def test_two_late_fragments_of_a_segment_go_to_two_repairers_and_both_complete()
     ext = new_ext(nodes=7)
     with ext:
         stored = declare(ext, ALICE, 1000)
-        placement = bank(ext).placements.get(stored.file_id, 0)
-        for fragment in range(3):  # k = 3 confirmed: the two late ones are rebuilt, not pushed again
-            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
-                         fragments=((0, fragment),))
+        placement = confirm_first(ext, stored, 3)  # k = 3 confirmed: the two late ones are rebuilt, not pushed again
         run_to(ext, 1 + 5)
         orders = events_of(ext, RepairOrdered)
         assert sorted(order.fragment for order in orders) == [3, 4]
@@ -338,10 +341,7 @@ def test_a_late_fragment_is_never_reassigned_to_the_repairer_of_another_fragment
     ext = new_ext(nodes=7)
     with ext:
         stored = declare(ext, ALICE, 1000)
-        placement = bank(ext).placements.get(stored.file_id, 0)
-        for fragment in range(3):
-            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
-                         fragments=((0, fragment),))
+        placement = confirm_first(ext, stored, 3)
         ext.dispatch(Origin.signed(placement[0]), "StorageNodes", "exit")  # fragment 0 is rebuilt elsewhere
         next_block(ext)
         repairer = bank(ext).repair_orders.get(stored.file_id, (0, 0)).repairer
@@ -396,10 +396,7 @@ def test_an_upload_whose_segments_have_k_is_never_abandoned_while_its_repairs_ar
     ext = new_ext(nodes=6, params=UPLOAD_TIMEOUT)
     with ext:
         stored = declare(ext, ALICE, 1000)
-        placement = bank(ext).placements.get(stored.file_id, 0)
-        for fragment in range(3):
-            ext.dispatch(Origin.signed(placement[fragment]), "FileBank", "confirm", file_id=stored.file_id,
-                         fragments=((0, fragment),))
+        placement = confirm_first(ext, stored, 3)
         run_to(ext, 60)  # repairers never finish: their orders go from node to node
         assert status(ext, stored) is FileStatus.Pending and not events_of(ext, UploadAbandoned)
         assert bank(ext).repair_orders.contains(stored.file_id, (0, 3))
