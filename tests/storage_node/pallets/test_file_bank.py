@@ -396,7 +396,7 @@ def test_an_upload_whose_segments_have_k_is_never_abandoned_while_its_repairs_ar
     ext = new_ext(nodes=6, params=UPLOAD_TIMEOUT)
     with ext:
         stored = declare(ext, ALICE, 1000)
-        placement = confirm_first(ext, stored, 3)
+        confirm_first(ext, stored, 3)
         run_to(ext, 60)  # repairers never finish: their orders go from node to node
         assert status(ext, stored) is FileStatus.Pending and not events_of(ext, UploadAbandoned)
         assert bank(ext).repair_orders.contains(stored.file_id, (0, 3))
