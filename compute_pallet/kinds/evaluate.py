@@ -19,12 +19,17 @@ from types import ModuleType
 
 import numpy as np
 
-from compute_pallet.formats import MAX_FEATURES, Dataset, Model, load_dataset, load_model
+from compute_pallet.formats import MAX_CLASSES, MAX_FEATURES, Dataset, Model, load_dataset, load_model
 from compute_pallet.kinds import mlp
 from compute_pallet.kinds.params import Field, IntField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "matched_inputs"]
+__all__ = ["FIELDS", "ForwardParams", "SOFTMAX_MACS", "parse", "run", "resources", "max_classes", "matched_inputs",
+           "infer_resources"]
+
+SOFTMAX_MACS = 40
+"""The softmax's cost per sample per class (``kernels.exp`` and ``log`` are polynomials: ~90 ns measured, ~45
+multiply-adds at the measured rate, counted at ``MACS_PER_SECOND`` with its margin)."""
 
 FIELDS: dict[str, Field] = {"features": IntField(low=0, high=MAX_FEATURES, default=0)}
 
@@ -57,10 +62,22 @@ def matched_inputs(inputs: Mapping[str, bytes], params: ForwardParams, *,
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     """One forward pass of the model over the dataset: at most S / (4 × features) samples in a dataset of S
     bytes (one feature each when undeclared), each costing at most one multiply-add per model value (M/4 for
-    a model of M bytes)."""
-    features = max(1, parse(params).features)
-    dataset, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
-    return Resources.for_work(ceil_div(dataset, 4 * features) * ceil_div(model, 4), 3 * dataset + 2 * model)
+    a model of M bytes) and the softmax of at most ``max_classes(M)`` classes. Memory: the inputs and their
+    decoded arrays, the chunked pass's budget (``mlp.FORWARD_BUDGET_BYTES``) and each sample's loss term and
+    prediction (16 B)."""
+    samples, model = _samples(params, input_sizes), input_sizes.get("model", 0)
+    dataset = input_sizes.get("dataset", 0)
+    work = samples * (ceil_div(model, 4) + max_classes(model) * SOFTMAX_MACS)
+    return Resources.for_work(work, 3 * dataset + 2 * model + mlp.FORWARD_BUDGET_BYTES + 16 * samples)
+
+
+def max_classes(model_size: int) -> int:
+    """The most outputs a model of ``model_size`` bytes can have: each takes a bias and a weight at least."""
+    return max(1, min(MAX_CLASSES, ceil_div(model_size, 8)))
+
+
+def _samples(params: bytes, input_sizes: Mapping[str, int]) -> int:
+    return ceil_div(input_sizes.get("dataset", 0), 4 * max(1, parse(params).features))
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
@@ -85,3 +102,11 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         "confusion": confusion.tolist(),
     }
     return KindOutput({}, result)
+
+
+def infer_resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
+    """``resources``, and the predictions it returns: each sample's probabilities (float32), held twice (the
+    array and its ``.npz``), with a label."""
+    forward = resources(params, input_sizes)
+    samples, classes = _samples(params, input_sizes), max_classes(input_sizes.get("model", 0))
+    return Resources(forward.cpu_cores, forward.memory_bytes + samples * (8 * classes + 16), forward.seconds)

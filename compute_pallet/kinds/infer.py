@@ -15,17 +15,21 @@ import numpy as np
 
 from compute_pallet.formats import save_arrays
 from compute_pallet.kinds import kernels, mlp
-from compute_pallet.kinds.evaluate import FIELDS, matched_inputs, parse, resources
+from compute_pallet.kinds.evaluate import FIELDS, infer_resources, matched_inputs, parse
 from compute_pallet.kinds.types import KindOutput
 
-__all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluate's: one forward pass
+__all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluate's (one forward pass), with the output
+
+resources = infer_resources
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     model, dataset = matched_inputs(inputs, parse(params), require_labels=False)
-    z = mlp.logits(mlp.on(xp, model), xp.asarray(dataset.X))
-    labels = kernels.to_host(z).argmax(axis=1).astype(np.int64)
-    probabilities = kernels.to_host(mlp.probabilities(z)).astype(np.float32)
+    labels = np.empty(len(dataset.X), np.int64)
+    probabilities = np.empty((len(dataset.X), model.classes), np.float32)
+    for rows, z in mlp.chunks(mlp.on(xp, model), xp.asarray(dataset.X)):
+        labels[rows] = kernels.to_host(z).argmax(axis=1)
+        probabilities[rows] = kernels.to_host(mlp.probabilities(z))
     counts = np.bincount(labels, minlength=model.classes)
     predictions = save_arrays({"labels": labels, "probabilities": probabilities})
     result: dict[str, object] = {"samples": len(labels), "classes": model.classes, "counts": counts.tolist()}

@@ -12,6 +12,7 @@ pass they follow; the row maximum is the module's own, exact in any order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -21,13 +22,21 @@ import numpy.typing as npt
 from compute_pallet.formats import Model
 from compute_pallet.kinds import kernels
 
-__all__ = ["Metrics", "LOSS_CEILING", "on", "logits", "probabilities", "metrics", "gradients"]
+__all__ = ["Metrics", "LOSS_CEILING", "FORWARD_BUDGET_BYTES", "on", "logits", "chunks", "probabilities", "metrics",
+           "gradients"]
 
 Float32 = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
 
 LOSS_CEILING = float(np.finfo(np.float32).max)
 """The loss reported for a model whose logits overflow (NaN or above this), so that losses compare."""
+FORWARD_BUDGET_BYTES = 64 << 20
+"""What a forward pass over a whole dataset holds at once (``metrics``, ``infer``): the rows go through in
+chunks whose activations (4 B per unit) and softmax temporaries (``_SOFTMAX_BYTES`` per class) fit in it,
+whatever the model's widths, so the kinds' memory estimates need no per-sample term for them. Every row's
+values are computed from that row alone, so the chunking changes no bit."""
+_SOFTMAX_BYTES = 64
+"""Float64 bytes per row per class that ``_shifted`` and ``kernels.exp`` hold at once (~60 measured)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,15 @@ def logits(model: Model, X: Float32) -> Float32:
     return _layers(model, X)[1]
 
 
+def chunks(model: Model, X: Float32) -> Iterator[tuple[slice, Float32]]:
+    """The logits of ``X``'s rows a chunk at a time (within ``FORWARD_BUDGET_BYTES``), with each chunk's rows."""
+    per_row = 4 * sum(model.layer_sizes) + _SOFTMAX_BYTES * model.classes
+    step = max(1, FORWARD_BUDGET_BYTES // per_row)
+    for start in range(0, len(X), step):
+        rows = slice(start, start + step)
+        yield rows, logits(model, X[rows])
+
+
 def _shifted(z: Float32) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Logits minus each row's largest (float64), and each row's sum of their exponentials."""
     shifted = z.astype(np.float64) - z.max(axis=1, keepdims=True)
@@ -75,19 +93,25 @@ def probabilities(z: Float32) -> npt.NDArray[np.float64]:
     return kernels.exp(shifted) / total[:, None]
 
 
-def _loss(z: Float32, y: Labels) -> float:
+def _losses(z: Float32, y: Labels) -> npt.NDArray[np.float64]:
+    """Each row's softmax cross-entropy, on the host."""
     shifted, total = _shifted(z)
     rows = kernels.array_module(z).arange(len(y))
-    loss = float(kernels.to_host(kernels.log(total) - shifted[rows, y]).sum() / len(y))
-    return loss if loss < LOSS_CEILING else LOSS_CEILING  # NaN compares False
+    return kernels.to_host(kernels.log(total) - shifted[rows, y])
 
 
 def metrics(model: Model, X: Float32, y: Labels) -> Metrics:
+    """Loss and accuracy over every row, computed chunk by chunk (``chunks``); the loss is the rows' terms
+    summed at once, as over a single chunk, so it has the same bits however the rows were cut."""
+    losses, predictions = [], []
     with np.errstate(over="ignore", invalid="ignore"):  # a poisoned model may overflow: see LOSS_CEILING
-        z = logits(model, X)
-        loss = _loss(z, y)
-    predictions = kernels.to_host(z).argmax(axis=1).astype(np.int64)
-    return Metrics(loss, float((predictions == kernels.to_host(y)).sum() / len(y)), predictions)
+        for rows, z in chunks(model, X):
+            losses.append(_losses(z, y[rows]))
+            predictions.append(kernels.to_host(z).argmax(axis=1).astype(np.int64))
+    loss = float(np.concatenate(losses).sum() / len(y))
+    predicted = np.concatenate(predictions)
+    return Metrics(loss if loss < LOSS_CEILING else LOSS_CEILING,  # NaN compares False
+                   float((predicted == kernels.to_host(y)).sum() / len(y)), predicted)
 
 
 def gradients(model: Model, X: Float32, y: Labels) -> tuple[list[Float32], list[Float32]]:

@@ -63,5 +63,5 @@ def test_estimates_are_exact_integers_the_chain_may_size_jobs_with(kind) -> None
     sizes = [4 * (10**21 + 1)] * (3 if kind == "fedavg" else 2)
     run = estimate(kind, b"{}", sizes)
     assert all(type(value) is int for value in (run.cpu_cores, run.memory_bytes, run.seconds))
-    if kind in ("evaluate", "infer"):  # (10**21 + 1)² multiply-adds at 2e8 a second, rounded up: exact
-        assert run.seconds == -(-((10**21 + 1) ** 2) // 200_000_000)
+    if kind in ("evaluate", "infer"):  # (10**21 + 1)² multiply-adds and 1,000 classes' softmax, at 2e8 a second
+        assert run.seconds == -(-((10**21 + 1) * (10**21 + 1 + 1_000 * 40)) // 200_000_000)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from compute_pallet.formats import Dataset, save_dataset
-from compute_pallet.kinds import KindOutput, evaluate, fedavg, infer, result_digest, train
+from compute_pallet.kinds import KindOutput, evaluate, fedavg, infer, mlp, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED, TRAIN_PARAMS
 
 
@@ -65,3 +65,16 @@ def test_fedavg_digests_are_pinned(digits: tuple[bytes, bytes], updates: dict[st
                                    validation: bool, pinned: str, xp: ModuleType) -> None:
     inputs = {**updates, "validation": digits[1]} if validation else updates
     assert _digest(fedavg.run(inputs, params, b"", xp=xp)) == pinned
+
+
+def test_forward_passes_cut_into_chunks_change_no_bit(digits: tuple[bytes, bytes], deep: KindOutput, xp: ModuleType,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlp.chunks`` bounds a forward pass's memory; a few rows a chunk must give the very same digests."""
+    inputs = {"model": deep.outputs["model.safetensors"], "dataset": digits[1]}
+    train_params = b'{"hidden": [32, 16], "epochs": 1, "validation_split": 0.2}'
+    runs = {"evaluate": lambda: evaluate.run(inputs, b"{}", b"", xp=xp),
+            "infer": lambda: infer.run(inputs, b"{}", b"", xp=xp),
+            "train": lambda: train.run({"dataset": digits[0]}, train_params, SEED, xp=xp)}
+    whole = {name: _digest(run()) for name, run in runs.items()}
+    monkeypatch.setattr(mlp, "FORWARD_BUDGET_BYTES", 5_000)  # 4 rows a chunk for the deep model
+    assert {name: _digest(run()) for name, run in runs.items()} == whole
