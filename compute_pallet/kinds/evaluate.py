@@ -24,12 +24,8 @@ from compute_pallet.kinds import mlp
 from compute_pallet.kinds.params import Field, IntField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "ForwardParams", "SOFTMAX_MACS", "parse", "run", "resources", "max_classes", "matched_inputs",
+__all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "max_classes", "matched_inputs",
            "infer_resources"]
-
-SOFTMAX_MACS = 40
-"""The softmax's cost per sample per class (``kernels.exp`` and ``log`` are polynomials: ~90 ns measured, ~45
-multiply-adds at the measured rate, counted at ``MACS_PER_SECOND`` with its margin)."""
 
 FIELDS: dict[str, Field] = {"features": IntField(low=0, high=MAX_FEATURES, default=0)}
 
@@ -67,7 +63,7 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     prediction (16 B)."""
     samples, model = _samples(params, input_sizes), input_sizes.get("model", 0)
     dataset = input_sizes.get("dataset", 0)
-    work = samples * (ceil_div(model, 4) + max_classes(model) * SOFTMAX_MACS)
+    work = samples * (ceil_div(model, 4) + max_classes(model) * mlp.SOFTMAX_MACS)
     return Resources.for_work(work, 3 * dataset + 2 * model + mlp.FORWARD_BUDGET_BYTES + 16 * samples)
 
 

@@ -22,8 +22,8 @@ import numpy.typing as npt
 from compute_pallet.formats import Model
 from compute_pallet.kinds import kernels
 
-__all__ = ["Metrics", "LOSS_CEILING", "FORWARD_BUDGET_BYTES", "on", "logits", "chunks", "probabilities", "metrics",
-           "gradients"]
+__all__ = ["Metrics", "LOSS_CEILING", "FORWARD_BUDGET_BYTES", "SOFTMAX_BYTES", "SOFTMAX_MACS", "on", "logits",
+           "chunks", "probabilities", "metrics", "gradients"]
 
 Float32 = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]
@@ -32,11 +32,14 @@ LOSS_CEILING = float(np.finfo(np.float32).max)
 """The loss reported for a model whose logits overflow (NaN or above this), so that losses compare."""
 FORWARD_BUDGET_BYTES = 64 << 20
 """What a forward pass over a whole dataset holds at once (``metrics``, ``infer``): the rows go through in
-chunks whose activations (4 B per unit) and softmax temporaries (``_SOFTMAX_BYTES`` per class) fit in it,
+chunks whose activations (4 B per unit) and softmax temporaries (``SOFTMAX_BYTES`` per class) fit in it,
 whatever the model's widths, so the kinds' memory estimates need no per-sample term for them. Every row's
 values are computed from that row alone, so the chunking changes no bit."""
-_SOFTMAX_BYTES = 64
+SOFTMAX_BYTES = 64
 """Float64 bytes per row per class that ``_shifted`` and ``kernels.exp`` hold at once (~60 measured)."""
+SOFTMAX_MACS = 40
+"""The softmax's cost per row per class (``kernels.exp`` and ``log`` are polynomials: ~90 ns measured, ~45
+multiply-adds at the measured rate), for the kinds' estimates at ``MACS_PER_SECOND`` with its margin."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def logits(model: Model, X: Float32) -> Float32:
 
 def chunks(model: Model, X: Float32) -> Iterator[tuple[slice, Float32]]:
     """The logits of ``X``'s rows a chunk at a time (within ``FORWARD_BUDGET_BYTES``), with each chunk's rows."""
-    per_row = 4 * sum(model.layer_sizes) + _SOFTMAX_BYTES * model.classes
+    per_row = 4 * sum(model.layer_sizes) + SOFTMAX_BYTES * model.classes
     step = max(1, FORWARD_BUDGET_BYTES // per_row)
     for start in range(0, len(X), step):
         rows = slice(start, start + step)

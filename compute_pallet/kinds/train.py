@@ -67,14 +67,6 @@ refused unless ``classes`` is declared (a 1,000-class dataset would outlast its 
 STEP_MACS = 40_000
 """A minibatch step's fixed cost (Python and array set-up: ~77 µs measured at batch size 1) in multiply-adds
 at ``MACS_PER_SECOND``, with the same margin: batches of one sample would otherwise be estimated at nothing."""
-_SOFTMAX_MACS = 40
-"""The softmax's cost per sample per class per pass (``kernels.exp`` and ``log`` are polynomials: ~90 ns
-measured, ~45 multiply-adds at the measured rate), counted for one training pass per epoch and the metrics:
-with many classes it outweighs the layers (a 1-unit hidden layer and 1,000 classes ran 5x its weights'
-estimate without it)."""
-_SOFTMAX_BYTES = 64
-"""Bytes per sample per class that the metrics' softmax holds at once (float64 logits and ``kernels.exp``'s
-temporaries: ~60 measured)."""
 
 
 class Diverged(InvalidInputs):
@@ -109,7 +101,7 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
 
     Samples: at most S / (4d + 8) with ``features`` d declared (4 B of X per feature, 8 B of y), else S / 12.
     Work: per epoch, three passes (forward, backward, update) over every sample, then one forward pass over
-    all of them for the metrics, the softmax of each of those forward passes (``_SOFTMAX_MACS`` per class),
+    all of them for the metrics, the softmax of each of those forward passes (``mlp.SOFTMAX_MACS`` per class),
     and a fixed cost per minibatch step (``STEP_MACS``). Without a starting
     model the layers are the params' (or the defaults, with at most ``_ESTIMATED_CLASSES`` classes: more
     labels than that are refused unless ``classes`` is declared); with d declared each sample goes through
@@ -119,7 +111,7 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     model), else bounded by M / 4 too, which only a declaration tightens.
     Memory: the input's bytes and its decoded arrays, the float64 copies that standardising the inputs holds
     at once (``_start``: 6 B per input byte), the model three times (weights, gradients, velocity), and per
-    sample its activations (4 B per unit) and the softmax's float64 temporaries (``_SOFTMAX_BYTES`` per
+    sample its activations (4 B per unit) and the softmax's float64 temporaries (``mlp.SOFTMAX_BYTES`` per
     class), since the metrics pass holds them for every training row at once."""
     p = parse(params)
     size, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
@@ -135,8 +127,8 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
         macs = first * layers[0] + samples * later
         classes, units = layers[-1], sum(layers)
     steps = p.epochs * ceil_div(samples, p.batch_size)
-    softmax = (p.epochs + 1) * samples * classes * _SOFTMAX_MACS
-    memory = 8 * size + 3 * model + samples * (4 * units + _SOFTMAX_BYTES * classes)
+    softmax = (p.epochs + 1) * samples * classes * mlp.SOFTMAX_MACS
+    memory = 8 * size + 3 * model + samples * (4 * units + mlp.SOFTMAX_BYTES * classes)
     return Resources.for_work((3 * p.epochs + 1) * macs + softmax + steps * STEP_MACS, memory)
 
 
