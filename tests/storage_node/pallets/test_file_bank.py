@@ -357,6 +357,11 @@ UPLOAD_TIMEOUT = {"FileBank": {"upload_timeout": 12}}
 """An upload with no confirmation for 12 blocks is abandoned: at the third confirm deadline (5 blocks each)."""
 
 
+UPLOAD_TIMEOUT_NO_AUDITS = {"FileBank": {**UPLOAD_TIMEOUT["FileBank"], "audit_period": 1000}}
+"""The same, with no audit round in a test's blocks: the nodes that confirmed would miss it (they never answer),
+and their segment fall below k."""
+
+
 def test_an_upload_with_no_confirmation_for_upload_timeout_blocks_is_abandoned_and_deleted():
     ext = new_ext(nodes=8, params=UPLOAD_TIMEOUT)
     with ext:
@@ -393,13 +398,37 @@ def test_an_upload_that_confirms_something_within_upload_timeout_goes_on():
 
 def test_an_upload_whose_segments_have_k_is_never_abandoned_while_its_repairs_are_late():
     """The uploader's part is done once each segment has k: what is missing the repairers owe."""
-    ext = new_ext(nodes=6, params=UPLOAD_TIMEOUT)
+    ext = new_ext(nodes=6, params=UPLOAD_TIMEOUT_NO_AUDITS)
     with ext:
         stored = declare(ext, ALICE, 1000)
         confirm_first(ext, stored, 3)
         run_to(ext, 60)  # repairers never finish: their orders go from node to node
         assert status(ext, stored) is FileStatus.Pending and not events_of(ext, UploadAbandoned)
         assert bank(ext).repair_orders.contains(stored.file_id, (0, 3))
+
+
+def test_an_upload_whose_segment_fell_below_k_under_repair_is_abandoned_at_a_repair_deadline():
+    """Fragments 3 and 4 late with three confirmed: repair orders. Then a confirmed fragment's node leaves: its
+    fragment is under repair too, and the segment has two healthy, from which no repairer can rebuild. No
+    fragment is late (all are under repair), so no confirm deadline comes; the orders' deadlines do."""
+    ext = new_ext(nodes=7, params=UPLOAD_TIMEOUT_NO_AUDITS)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        fid = stored.file_id
+        placement = confirm_first(ext, stored, 3)
+        run_to(ext, 6)
+        assert sorted(e.fragment for e in events_of(ext, RepairOrdered)) == [3, 4]
+        ext.dispatch(Origin.signed(placement[0]), "StorageNodes", "exit")
+        next_block(ext)
+        assert bank(ext).repair_orders.contains(fid, (0, 0)) and sum(bank(ext).confirmed.get(fid, 0)) == 2
+        run_to(ext, 15)  # the orders due at 11 and 12 (10 and 11 blocks since the last confirmation) moved on
+        assert bank(ext).repair_orders.get(fid, (0, 3)).deadline == 16 and bank(ext).files.contains(fid)
+        run_to(ext, 16)  # 15 blocks since the last confirmation
+        assert events_of(ext, UploadAbandoned) == [UploadAbandoned(fid)]
+        assert_has_event(ext, FileDeleted(fid))
+        assert not bank(ext).files.contains(fid) and held(ext, HoldReason.FileDeposit, ALICE) == 0
+        run_to(ext, 17)  # fragment 0's order comes due and finds the file gone
+        assert not events_of(ext, UploadAbandoned) and not events_of(ext, RepairOrdered)
 
 
 # --- audits ---------------------------------------------------------------------------------------
