@@ -16,10 +16,8 @@ assignment in its segment is replaced: by a repair order when its segment alread
 (the repairer rebuilds it from them), otherwise by another node (``FragmentReassigned``) to which the
 uploader pushes. Each segment has one deadline (``ConfirmDue``) however many of its fragments are late. An
 upload that stops for good is not reassigned until its paid time ends: a pending file with no confirmation
-for ``upload_timeout`` blocks, at a deadline of a segment that still lacks k (a confirm deadline, or a repair
-order's: a segment that fell below k while its other fragments were under repair has no late fragment, and
-no repairer can rebuild from fewer than k), is dropped (``UploadAbandoned``) and deleted as its owner's
-``delete`` would.
+for ``upload_timeout`` blocks, at a deadline of a segment that still lacks k, is dropped
+(``UploadAbandoned``) and deleted as its owner's ``delete`` would.
 
 **Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
 ``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
@@ -957,8 +955,10 @@ class FileBank(Pallet[FileBankConfig]):
                 if not done and not self.repair_orders.contains(file_id, (segment, fragment))]
         if not late:
             return
-        if self._stalled(file_id, info, segment, n):
-            self._abandon(file_id, info)
+        if (info.status is FileStatus.Pending and sum(confirmed) < info.k
+                and n - info.progress_at >= self.config.upload_timeout):
+            self.deposit_event(UploadAbandoned(file_id))
+            self._delete(file_id, info)
             return
         view = placer()
         placement = self.placements.get(file_id, segment)
@@ -966,17 +966,6 @@ class FileBank(Pallet[FileBankConfig]):
         for fragment in late:
             info = self._replace(file_id, info, segment, fragment, RepairReason.ConfirmationMissed, view, n, silent)
         self._store_file(file_id, info)
-
-    def _stalled(self, file_id: bytes, info: FileInfo, segment: int, n: int) -> bool:
-        """Whether a pending file's upload stopped: the segment lacks k healthy fragments (nothing can be rebuilt
-        from it: only the uploader can complete it) and no fragment of the file was confirmed for
-        ``upload_timeout`` blocks. Not once its deletion waits for a use to end: it is on its way out already."""
-        return (info.status is FileStatus.Pending and sum(self.confirmed.get(file_id, segment)) < info.k
-                and n - info.progress_at >= self.config.upload_timeout and not self.deleting.contains(file_id))
-
-    def _abandon(self, file_id: bytes, info: FileInfo) -> None:
-        self.deposit_event(UploadAbandoned(file_id))
-        self._delete(file_id, info)
 
     def _replace(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
                  placer: _Placer, n: int, avoid: frozenset[bytes] = frozenset()) -> FileInfo:
@@ -1050,9 +1039,6 @@ class FileBank(Pallet[FileBankConfig]):
         info = self.files.get(file_id)
         if order is None or order.deadline > n or info is None:
             return  # completed, re-ordered since, or the file was deleted
-        if self._stalled(file_id, info, segment, n):
-            self._abandon(file_id, info)  # below k before activation: only its uploader could complete it
-            return
         repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
         self._open_order(file_id, segment, fragment,
                          RepairOrder(repairer, order.created_at, n + self.config.repair_deadline, order.reason))
