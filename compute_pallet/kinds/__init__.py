@@ -112,9 +112,16 @@ def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
 
 def estimate(name_or_id: str | int, params: bytes, sizes: Sequence[int]) -> Resources:
     """The kind's estimate of one run over inputs of ``sizes`` bytes, in the job's order: what a submitter
-    asks for by default and the least memory the chain lets a job declare. Raises ``InvalidInputs`` for more
+    asks for by default and the least memory the chain lets a job declare. fedavg's last input may be an update
+    or the validation set (its first bytes tell, not its size): the estimate is the larger of the two readings,
+    since the validation passes may cost far more than another update. Raises ``InvalidInputs`` for more
     inputs than the kind takes, ``InvalidParams``, ``UnknownKind``."""
-    return kind(name_or_id).resources(params, input_sizes(name_or_id, sizes))
+    name = _kind_name(name_or_id)
+    readings = [input_sizes(name, sizes)]
+    if name == "fedavg" and len(sizes) > 1:
+        readings.append(dict(zip(_names(name, len(sizes), True), sizes)))
+    runs = [kind(name).resources(params, reading) for reading in readings]
+    return Resources(max(r.cpu_cores for r in runs), max(r.memory_bytes for r in runs), max(r.seconds for r in runs))
 
 
 def input_limits(name_or_id: str | int, count: int) -> list[int]:

@@ -24,8 +24,8 @@ from compute_pallet.kinds import mlp
 from compute_pallet.kinds.params import Field, IntField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "max_classes", "matched_inputs",
-           "infer_resources"]
+__all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "max_classes", "max_samples", "pass_macs",
+           "matched_inputs", "infer_resources"]
 
 FIELDS: dict[str, Field] = {"features": IntField(low=0, high=MAX_FEATURES, default=0)}
 
@@ -63,8 +63,8 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     prediction (16 B)."""
     samples, model = _samples(params, input_sizes), input_sizes.get("model", 0)
     dataset = input_sizes.get("dataset", 0)
-    work = samples * (ceil_div(model, 4) + max_classes(model) * mlp.SOFTMAX_MACS)
-    return Resources.for_work(work, 3 * dataset + 2 * model + mlp.FORWARD_BUDGET_BYTES + 16 * samples)
+    return Resources.for_work(pass_macs(samples, model),
+                              3 * dataset + 2 * model + mlp.FORWARD_BUDGET_BYTES + 16 * samples)
 
 
 def max_classes(model_size: int) -> int:
@@ -72,8 +72,20 @@ def max_classes(model_size: int) -> int:
     return max(1, min(MAX_CLASSES, ceil_div(model_size, 8)))
 
 
+def pass_macs(samples: int, model_size: int) -> int:
+    """The most multiply-adds of one forward pass of ``samples`` rows through a model of ``model_size`` bytes,
+    softmax included: one per model value, and ``mlp.SOFTMAX_MACS`` per class of at most ``max_classes``."""
+    return samples * (ceil_div(model_size, 4) + max_classes(model_size) * mlp.SOFTMAX_MACS)
+
+
+def max_samples(dataset_size: int, features: int) -> int:
+    """The most rows a dataset of ``dataset_size`` bytes holds: 4 bytes per feature each (one feature when the
+    width is not declared, ``features`` 0)."""
+    return ceil_div(dataset_size, 4 * max(1, features))
+
+
 def _samples(params: bytes, input_sizes: Mapping[str, int]) -> int:
-    return ceil_div(input_sizes.get("dataset", 0), 4 * max(1, parse(params).features))
+    return max_samples(input_sizes.get("dataset", 0), parse(params).features)
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:

@@ -11,6 +11,9 @@ global model: every update must keep its architecture and normalisation) and opt
   ``trim`` largest and ``trim`` smallest values; needs n ≥ 2·trim + 2 so that leaving one out still
   leaves values). The robust two ignore ``weights`` (refused if given), as in Yin et al. 2018: a weight
   is a claim a poisoner could inflate.
+- ``features``, optional: the validation set's width, which it must then have (else the kind refuses it).
+  Given, the cost estimate counts the validation passes' samples (at most S / (4 × features) in S bytes)
+  rather than one feature each, as ``evaluate``'s does; it is not recorded in the output model.
 - Sums run in float64 in update order and end in float32, so the model is the same everywhere. The
   aggregation stays on the host with any ``xp`` (it is cheap, and numpy's sort and median have no CuPy
   twin of the same order); ``xp`` runs the validation forward passes.
@@ -42,8 +45,9 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from compute_pallet.formats import Model, load_dataset, load_model, save_model
+from compute_pallet.formats import MAX_FEATURES, Model, load_dataset, load_model, save_model
 from compute_pallet.kinds import mlp
+from compute_pallet.kinds.evaluate import max_samples, pass_macs
 from compute_pallet.kinds.params import ChoiceField, IntField, IntListField, InvalidParams, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
@@ -56,6 +60,7 @@ FIELDS = {
     "aggregation": ChoiceField(choices=("mean", "median", "trimmed_mean"), default="mean"),
     "trim": IntField(low=1, high=(MAX_UPDATES - 2) // 2, default=1),
     "weights": IntListField(low=1, high=1 << 53, min_length=1, max_length=MAX_UPDATES, default=None),
+    "features": IntField(low=0, high=MAX_FEATURES, default=0),
 }
 
 
@@ -66,6 +71,8 @@ class FedAvgParams:
     """Values dropped at each end of every coordinate (``trimmed_mean`` only)."""
     weights: tuple[int, ...] | None
     """Each update's sample count (``mean`` only); None: equal weights."""
+    features: int = 0
+    """The validation set's width, declared for the cost estimate; 0: not declared."""
 
 
 def parse(params: bytes) -> FedAvgParams:
@@ -76,21 +83,23 @@ def parse(params: bytes) -> FedAvgParams:
 
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    """n + 2 aggregations of the model values and, with validation data, n + 1 forward passes over it.
+    """n + 2 aggregations of the model values and, with validation data, n + 1 forward passes over it (each
+    costed as ``evaluate`` costs its one, from the declared ``features``).
     Memory: the updates' bytes and their decoded tensors (2 S for updates of S bytes in all), the float64
     copy one coordinate's values are combined in (at most 2 S, for a model that is one tensor), the models
     made from them and the output's encoding: measured peaks reach 4.7 S (three updates of one 62 MB tensor
-    each), so 6 S is counted; and the validation set's bytes, its arrays and a chunked pass
-    (``mlp.FORWARD_BUDGET_BYTES``)."""
-    parse(params)
+    each), so 6 S is counted; the base model's bytes and tensors; and the validation set's bytes, its arrays,
+    a chunked pass (``mlp.FORWARD_BUDGET_BYTES``) and each sample's loss term and prediction (16 B)."""
+    p = parse(params)
     updates = [size for name, size in input_sizes.items() if name.startswith("updates.")]
     n, model = len(updates), max(updates, default=0)
     validation = input_sizes.get("validation", 0)
     values = ceil_div(model, 4)
     # a sort of n values per coordinate for the median: n·log2(n) compares, log2 bounded by n's bit length
-    macs = (n + 2) * n * values * n.bit_length() + (n + 1) * ceil_div(validation, 4) * values
-    passes = mlp.FORWARD_BUDGET_BYTES if validation else 0
-    return Resources.for_work(macs, 6 * sum(updates) + 3 * validation + passes)
+    samples = max_samples(validation, p.features)
+    macs = (n + 2) * n * values * n.bit_length() + (n + 1) * pass_macs(samples, model)
+    passes = mlp.FORWARD_BUDGET_BYTES + 16 * samples if validation else 0
+    return Resources.for_work(macs, 6 * sum(updates) + 2 * input_sizes.get("base", 0) + 3 * validation + passes)
 
 
 def _coordinates(models: Sequence[Model]) -> list[list[npt.NDArray[np.float32]]]:
@@ -167,6 +176,9 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     if "validation" in inputs:
         validation = load_dataset(inputs["validation"])
         assert validation.y is not None  # load_dataset requires labels
+        if p.features and validation.X.shape[1] != p.features:
+            raise InvalidInputs(f"the params declare {p.features} features, the validation set has "
+                                f"{validation.X.shape[1]}")
         if validation.X.shape[1] != result_model.layer_sizes[0] or validation.y.max() >= result_model.classes:
             raise InvalidInputs("validation data does not fit the updates' input or output size")
         X, y = xp.asarray(validation.X), xp.asarray(validation.y)

@@ -149,12 +149,7 @@ class ComputeApi:
     def _deadline(self, deadline: int | None, run: kinds.Resources) -> int:
         """``deadline`` (blocks from now), or the default for a run the kind estimates as ``run``;
         :class:`BadDeadline` if the chain would refuse it."""
-        market = self.market
-        longest = market.constant("ComputeJobs", "MaxJobDuration")
-        shortest, default = jobs.deadlines(
-            commit_period=market.constant("ComputeJobs", "CommitPeriod"),
-            reveal_period=market.constant("ComputeJobs", "RevealPeriod"), run=run,
-            block_ms=market.chain.block_time_ms(), max_duration=longest)
+        shortest, default, longest = self.market.job_deadlines(run)
         if shortest > longest:
             raise BadDeadline(f"the kind estimates {run.seconds} s for one run over these inputs: more than the "
                               f"longest job the chain takes ({longest} blocks)")

@@ -35,8 +35,8 @@ from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskS
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.compute.errors import InputNotPublic, InsufficientFunds, InvalidParams, Refused, UnknownTask
-from sdk.compute.jobs import ParamsLike, build_params
+from sdk.compute.errors import BadDeadline, InputNotPublic, InsufficientFunds, InvalidParams, Refused, UnknownTask
+from sdk.compute.jobs import ParamsLike, build_params, estimate
 from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
 from sdk.storage.api import StorageApi
@@ -82,7 +82,13 @@ class FlApi:
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
-        await market.readable_sizes(files, creator)
+        sizes = await market.readable_sizes(files, creator)
+        run = estimate("fedavg", params, [sizes[0], sizes[0], *sizes[1:]])  # the least round: one update
+        shortest, _, longest = market.job_deadlines(run)
+        if shortest > longest:  # the chain would refuse every round's aggregation job (RoundFailed)
+            hint = "; declare the validation set's width (aggregation param features)" if validation else ""
+            raise BadDeadline(f"a round's fedavg job is estimated at {run.seconds} s, more than the longest job the "
+                              f"chain takes ({longest} blocks){hint}")
         if private := await market.not_public(files):
             raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
                                  "providers must all read its base model and validation set; store them public")

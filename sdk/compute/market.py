@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+from compute_pallet import kinds
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ExtrinsicReceipt
+from sdk.compute import jobs
 from sdk.compute.errors import InputDeleted, InputNotActive, InputNotReadable, UnknownInput, refusal
 from sdk.storage.ledger import Ledger
 
@@ -43,6 +45,16 @@ class Market:
 
     def constant(self, pallet: str, name: str) -> int:
         return int(self.chain.get_constant(pallet, name))
+
+    def job_deadlines(self, run: kinds.Resources) -> tuple[int, int, int]:
+        """For a job whose run its kind estimates as ``run``: the shortest and the default deadline the chain
+        takes (blocks from now, see :func:`sdk.compute.jobs.deadlines`) and the longest it takes at all."""
+        longest = self.constant("ComputeJobs", "MaxJobDuration")
+        shortest, default = jobs.deadlines(
+            commit_period=self.constant("ComputeJobs", "CommitPeriod"),
+            reveal_period=self.constant("ComputeJobs", "RevealPeriod"), run=run,
+            block_ms=self.chain.block_time_ms(), max_duration=longest)
+        return shortest, default, longest
 
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         """What a job (or a federated round's aggregation) holds: ``price_cap`` x (r + ``DisputeExtra``)."""

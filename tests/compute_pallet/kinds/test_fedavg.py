@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from compute_pallet.formats import Dataset, Model, load_model, save_dataset, save_model
-from compute_pallet.kinds import InvalidInputs, KindOutput, fedavg, result_digest, train
+from compute_pallet.kinds import InvalidInputs, KindOutput, Resources, estimate, fedavg, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED
 
 
@@ -107,3 +107,26 @@ def test_updates_that_do_not_fit_together_are_refused() -> None:
     with pytest.raises(InvalidInputs, match="validation data"):
         fedavg.run({**_updates(A, B), "validation": save_dataset(Dataset(np.zeros((1, 3), np.float32),
                                                                             np.zeros(1, np.int64)))}, b"{}", b"")
+
+
+def test_the_chain_estimate_reads_the_last_input_as_the_validation_set_when_that_costs_more() -> None:
+    """The chain knows only sizes: a 188 MB last input may be one more update or a validation set whose
+    passes, one per update and one more, cost far more; the estimate is the larger."""
+    sizes = [200_000] * 4 + [188_000_000]  # a base model, three updates, an MNIST-sized validation set
+    as_update = fedavg.resources(b"{}", {"base": 200_000, **{f"updates.{i}": s for i, s in enumerate(sizes[1:])}})
+    as_validation = fedavg.resources(b"{}", {"base": 200_000, **{f"updates.{i}": 200_000 for i in range(3)},
+                                             "validation": 188_000_000})
+    assert as_validation.seconds > 1_000 * as_update.seconds
+    assert estimate("fedavg", b"{}", sizes) == Resources(1, max(as_update.memory_bytes, as_validation.memory_bytes),
+                                                         as_validation.seconds)
+
+
+def test_declared_features_shrink_the_validation_estimate_and_must_match_it(round_inputs: dict[str, bytes]) -> None:
+    sizes = [200_000] * 4 + [188_000_000]
+    undeclared, declared = estimate("fedavg", b"{}", sizes), estimate("fedavg", b'{"features": 784}', sizes)
+    assert (undeclared.seconds, declared.seconds) == (84_601, 108)  # 60,000 samples a pass, not 47 million
+    plain = fedavg.run(round_inputs, b"{}", b"")
+    declared_run = fedavg.run(round_inputs, b'{"features": 64}', b"")  # the same bytes: it only sizes the estimate
+    assert result_digest(declared_run.outputs, declared_run.result) == result_digest(plain.outputs, plain.result)
+    with pytest.raises(InvalidInputs, match="declare 32 features"):
+        fedavg.run(round_inputs, b'{"features": 32}', b"")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 
 import anyio
 import pytest
@@ -112,6 +113,8 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
     dataset = shared["dataset"]
     with anyio.fail_after(WAIT_S):
         public = await alice.storage.upload(shared["held_out"], private=False)
+        # a 16 MiB validation set of undeclared width (see the federated task below): a row per 4 bytes
+        wide = await alice.storage.upload(os.urandom(16 << 20), private=False)
     shared["public"] = public
     next_job = await alice.query("ComputeJobs", "NextJobId")
     next_task = await alice.query("FederatedLearning", "NextTaskId")
@@ -151,6 +154,8 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         await alice.fl.create_task(dataset, **task_args)
     with pytest.raises(InputNotPublic):
         await alice.fl.create_task(public, validation=dataset, **task_args)
+    with pytest.raises(BadDeadline, match="features"):  # every round's aggregation would be refused
+        await alice.fl.create_task(wide, validation=wide, **task_args)
     with pytest.raises(InputNotPublic):  # the chain refuses it too, whoever skips the client's check
         await alice.compute.market.submit("FederatedLearning", "create_task", {
             "base_model": dataset, "rounds": 1, "participants": (), "stake": task_args["stake"],
