@@ -112,16 +112,13 @@ def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
 
 def estimate(name_or_id: str | int, params: bytes, sizes: Sequence[int]) -> Resources:
     """The kind's estimate of one run over inputs of ``sizes`` bytes, in the job's order: what a submitter
-    asks for by default and the least memory the chain lets a job declare. fedavg's last input may be an update
-    or the validation set (its first bytes tell, not its size): the estimate is the larger of the two readings,
-    since the validation passes may cost far more than another update. Raises ``InvalidInputs`` for more
-    inputs than the kind takes, ``InvalidParams``, ``UnknownKind``."""
+    asks for by default and the least memory the chain lets a job declare. fedavg's last input is its
+    validation set when its params declare one (``features``; the kind refuses inputs that say otherwise): its
+    size alone cannot tell, and the two readings' costs differ by orders of magnitude. Raises
+    ``InvalidInputs`` for more inputs than the kind takes, ``InvalidParams``, ``UnknownKind``."""
     name = _kind_name(name_or_id)
-    readings = [input_sizes(name, sizes)]
-    if name == "fedavg" and len(sizes) > 1:
-        readings.append(dict(zip(_names(name, len(sizes), True), sizes)))
-    runs = [kind(name).resources(params, reading) for reading in readings]
-    return Resources(max(r.cpu_cores for r in runs), max(r.memory_bytes for r in runs), max(r.seconds for r in runs))
+    validated = name == "fedavg" and len(sizes) > 1 and fedavg.parse(params).features > 0
+    return kind(name).resources(params, dict(zip(_names(name, len(sizes), validated), sizes)))
 
 
 def input_limits(name_or_id: str | int, count: int) -> list[int]:

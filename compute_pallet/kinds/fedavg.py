@@ -11,9 +11,11 @@ global model: every update must keep its architecture and normalisation) and opt
   ``trim`` largest and ``trim`` smallest values; needs n ≥ 2·trim + 2 so that leaving one out still
   leaves values). The robust two ignore ``weights`` (refused if given), as in Yin et al. 2018: a weight
   is a claim a poisoner could inflate.
-- ``features``, optional: the validation set's width, which it must then have (else the kind refuses it).
-  Given, the cost estimate counts the validation passes' samples (at most S / (4 × features) in S bytes)
-  rather than one feature each, as ``evaluate``'s does; it is not recorded in the output model.
+- ``features``: the validation set's width, declared exactly when there is one (else the kind refuses the
+  inputs), and which the set must have. The chain sees only sizes, and a validation set's size does not tell
+  it from one more update, whose costs differ by orders of magnitude: ``features`` says which the last input
+  is (``kinds.estimate``), and lets the estimate count the passes' samples (at most S / (4 × features) in S
+  bytes). It is not recorded in the output model.
 - Sums run in float64 in update order and end in float32, so the model is the same everywhere. The
   aggregation stays on the host with any ``xp`` (it is cheap, and numpy's sort and median have no CuPy
   twin of the same order); ``xp`` runs the validation forward passes.
@@ -72,7 +74,7 @@ class FedAvgParams:
     weights: tuple[int, ...] | None
     """Each update's sample count (``mean`` only); None: equal weights."""
     features: int = 0
-    """The validation set's width, declared for the cost estimate; 0: not declared."""
+    """The validation set's width; 0: the job has no validation set."""
 
 
 def parse(params: bytes) -> FedAvgParams:
@@ -83,13 +85,15 @@ def parse(params: bytes) -> FedAvgParams:
 
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    """n + 2 aggregations of the model values and, with validation data, n + 1 forward passes over it (each
-    costed as ``evaluate`` costs its one, from the declared ``features``).
-    Memory: the updates' bytes and their decoded tensors (2 S for updates of S bytes in all), the float64
-    copy one coordinate's values are combined in (at most 2 S, for a model that is one tensor), the models
-    made from them and the output's encoding: measured peaks reach 4.7 S (three updates of one 62 MB tensor
-    each), so 6 S is counted; the base model's bytes and tensors; and the validation set's bytes, its arrays,
-    a chunked pass (``mlp.FORWARD_BUDGET_BYTES``) and each sample's loss term and prediction (16 B)."""
+    """n + 2 aggregations of the model values and, with validation data, n + 2 forward passes over it (the
+    result, the mean of all, and each leave-one-out mean), each costed as ``evaluate`` costs its one.
+    Memory, for updates of S bytes in all, the largest M: their bytes and decoded tensors (2 S); the float64
+    copy one coordinate's values are combined in (2 S at most, for models of one tensor); what is held beside
+    it, each a few tensors of one model: the median's float64 output and its check, the result and the
+    distance centre, a squared difference, the output's encoding (8 M); the base model's bytes and tensors;
+    and the validation set's bytes, its arrays, a chunked pass (``mlp.FORWARD_BUDGET_BYTES``) and each
+    sample's loss term and prediction (16 B). Measured peaks, base and inputs included, run from 10.3 S for
+    one update of one 61 MiB tensor (14 M counted) to 3.9 S for 64 updates of 4 MB (4.2 S)."""
     p = parse(params)
     updates = [size for name, size in input_sizes.items() if name.startswith("updates.")]
     n, model = len(updates), max(updates, default=0)
@@ -97,9 +101,10 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     values = ceil_div(model, 4)
     # a sort of n values per coordinate for the median: n·log2(n) compares, log2 bounded by n's bit length
     samples = max_samples(validation, p.features)
-    macs = (n + 2) * n * values * n.bit_length() + (n + 1) * pass_macs(samples, model)
+    macs = (n + 2) * n * values * n.bit_length() + (n + 2) * pass_macs(samples, model)
     passes = mlp.FORWARD_BUDGET_BYTES + 16 * samples if validation else 0
-    return Resources.for_work(macs, 6 * sum(updates) + 2 * input_sizes.get("base", 0) + 3 * validation + passes)
+    held = 4 * sum(updates) + 8 * model + 2 * input_sizes.get("base", 0)
+    return Resources.for_work(macs, held + 3 * validation + passes)
 
 
 def _coordinates(models: Sequence[Model]) -> list[list[npt.NDArray[np.float32]]]:
@@ -112,7 +117,7 @@ def aggregate(models: Sequence[Model], p: FedAvgParams, weights: Sequence[float]
     """The models' coordinate-wise combination under ``p.aggregation`` (``weights`` for ``mean``)."""
     combined = []
     for values in _coordinates(models):
-        stacked = np.stack(values, dtype=np.float64)  # the one copy of the values: median and sort work in it
+        stacked = np.stack(values, dtype=np.float64)  # one float64 copy of the values, which median and sort reorder
         if p.aggregation == "median":
             tensor = np.median(stacked, axis=0, overwrite_input=True)
         elif p.aggregation == "trimmed_mean":
@@ -173,10 +178,13 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     result_model = aggregate(models, p, weights)
     result: dict[str, object] = {"aggregation": p.aggregation, "updates": n}
 
+    if ("validation" in inputs) != (p.features > 0):
+        raise InvalidInputs("a validation set needs its width declared (features), and features one"
+                            if "validation" in inputs else "features declares a validation set: none was given")
     if "validation" in inputs:
         validation = load_dataset(inputs["validation"])
         assert validation.y is not None  # load_dataset requires labels
-        if p.features and validation.X.shape[1] != p.features:
+        if validation.X.shape[1] != p.features:
             raise InvalidInputs(f"the params declare {p.features} features, the validation set has "
                                 f"{validation.X.shape[1]}")
         if validation.X.shape[1] != result_model.layer_sizes[0] or validation.y.max() >= result_model.classes:

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, validate_params
+from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, validate_params
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.rpc import FEDERATED_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
@@ -292,7 +292,8 @@ class ParamsTooLong(DispatchError):
 
 
 class InvalidParams(DispatchError):
-    """The ``fedavg`` kind cannot run with the aggregation parameters: refused now, not at the first round."""
+    """The ``fedavg`` kind cannot run with the aggregation parameters, or they do not declare the validation
+    set's width (``features``) exactly when the task has one: refused now, not at the first round."""
 
 
 class BadRedundancy(DispatchError):
@@ -426,8 +427,11 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise ParamsTooLong()
         try:
             validate_params(KIND_IDS["fedavg"], aggregation_params)
+            declared = fedavg.parse(aggregation_params).features > 0
         except KindRefusesParams:
             raise InvalidParams() from None
+        if declared != (validation is not None):  # it tells the estimate what the last input is; fedavg checks it
+            raise InvalidParams()
         if not 0 < redundancy <= cfg.market.max_redundancy():
             raise BadRedundancy()  # else every round's job would be refused, and every round fail
         round_budget = cfg.market.escrow_for(price_cap, redundancy)

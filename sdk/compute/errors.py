@@ -77,7 +77,8 @@ class BadRedundancy(Refused, BadArgument):
 
 
 class BadDeadline(Refused, BadArgument):
-    """The deadline leaves less than a commit and a reveal phase, or is past ``MaxJobDuration``."""
+    """The deadline leaves less than a commit and a reveal phase, or is past ``MaxJobDuration``; or the job (a
+    federated task's aggregation) is estimated to run longer than any deadline the chain takes."""
 
 
 class UnknownInput(Refused, LookupError):

@@ -19,6 +19,7 @@ for that round, as the chain intends (it cannot tell a crash from withholding).
 from __future__ import annotations
 
 import io
+import json
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,13 +30,14 @@ import numpy as np
 import numpy.typing as npt
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.formats import Dataset, load_dataset, save_dataset
+from compute_pallet.formats import Dataset, FormatError, load_dataset, load_model, save_dataset
 from compute_pallet.kinds import train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.compute.errors import BadDeadline, InputNotPublic, InsufficientFunds, InvalidParams, Refused, UnknownTask
+from sdk.compute.errors import (BadDeadline, BadInputs, InputNotPublic, InsufficientFunds, InvalidParams, Refused,
+                               UnknownTask)
 from sdk.compute.jobs import ParamsLike, build_params, estimate
 from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
@@ -75,23 +77,32 @@ class FlApi:
         contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
         each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Participants and
         providers read the base model and the validation set, so both must be public (:class:`InputNotPublic`,
-        before anything is signed). Holds the pool and every round's aggregation escrow; returns the task's id."""
+        before anything is signed). With a validation set the aggregation params declare its width (``features``,
+        which tells the chain what the aggregation's last input is): when they do not, it is read from the base
+        model, which takes samples of that width. A task every round of which the chain would refuse to aggregate
+        (estimated past its longest job, with as many updates as it may have participants) is
+        :class:`BadDeadline`. Holds the pool and every round's aggregation escrow; returns the task's id."""
         market = self.market
         creator = market.signer.public
         params = build_params("fedavg", aggregation)
-        if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
-            raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
         sizes = await market.readable_sizes(files, creator)
-        run = estimate("fedavg", params, [sizes[0], sizes[0], *sizes[1:]])  # the least round: one update
-        shortest, _, longest = market.job_deadlines(run)
-        if shortest > longest:  # the chain would refuse every round's aggregation job (RoundFailed)
-            hint = "; declare the validation set's width (aggregation param features)" if validation else ""
-            raise BadDeadline(f"a round's fedavg job is estimated at {run.seconds} s, more than the longest job the "
-                              f"chain takes ({longest} blocks){hint}")
         if private := await market.not_public(files):
             raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
                                  "providers must all read its base model and validation set; store them public")
+        declared = json.loads(params).get("features", 0)
+        if declared and validation is None:
+            raise InvalidParams("features declares a validation set's width; the task has no validation set")
+        if validation is not None and not declared:
+            params = build_params("fedavg", {**json.loads(params), "features": await self._input_width(files[0])})
+        if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
+            raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
+        updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
+        run = estimate("fedavg", params, [sizes[0], *[sizes[0]] * updates, *sizes[1:]])  # the largest round
+        shortest, _, longest = market.job_deadlines(run)
+        if shortest > longest:  # the chain would refuse that round's aggregation job (RoundFailed)
+            raise BadDeadline(f"a round of {updates} updates is estimated at {run.seconds} s of aggregation, more "
+                              f"than the longest job the chain takes ({longest} blocks)")
         funds = reward_pool + rounds * market.escrow_for(price_cap, redundancy)
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
@@ -103,6 +114,15 @@ class FlApi:
             "validation": files[1] if validation is not None else None, "price_cap": price_cap,
             "redundancy": redundancy, "aggregation_params": params})
         return next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
+
+    async def _input_width(self, model: bytes) -> int:
+        """The width of the samples ``model`` takes (downloaded: participants download it too)."""
+        buffer = io.BytesIO()
+        await self.storage.download(model, buffer)
+        try:
+            return load_model(buffer.getvalue()).layer_sizes[0]
+        except FormatError as exc:
+            raise BadInputs(f"the base model 0x{model.hex()} is no model: {exc}") from None
 
     async def join(self, task: TaskId) -> None:
         """Join the task, holding its stake until it ends."""

@@ -67,26 +67,28 @@ def round_inputs(digits: tuple[bytes, bytes], trained: KindOutput) -> dict[str, 
 
 @pytest.mark.parametrize("aggregation", ["mean", "median", "trimmed_mean"])
 def test_a_poisoned_update_gets_the_lowest_score_and_no_reward(round_inputs: dict[str, bytes], aggregation: str) -> None:
-    for inputs in (round_inputs, {k: v for k, v in round_inputs.items() if k != "validation"}):
-        result = fedavg.run(inputs, f'{{"aggregation": "{aggregation}"}}'.encode(), b"").result
+    without = {k: v for k, v in round_inputs.items() if k != "validation"}
+    for inputs, features in ((round_inputs, ', "features": 64'), (without, "")):
+        result = fedavg.run(inputs, f'{{"aggregation": "{aggregation}"{features}}}'.encode(), b"").result
         scores, shares = result["scores"], result["shares_ppm"]
         assert min(range(4), key=scores.__getitem__) == 3, result
         assert shares[3] == 0 and all(share > 0 for share in shares[:3]) and sum(shares) <= 1_000_000
 
 
 def test_the_robust_aggregations_resist_a_poisoned_update(round_inputs: dict[str, bytes]) -> None:
-    accuracy = {aggregation: fedavg.run(round_inputs, f'{{"aggregation": "{aggregation}"}}'.encode(), b"")
-                .result["validation_accuracy"] for aggregation in ("mean", "median", "trimmed_mean")}
+    accuracy = {aggregation: fedavg.run(round_inputs, f'{{"aggregation": "{aggregation}", "features": 64}}'.encode(),
+                                        b"").result["validation_accuracy"]
+                for aggregation in ("mean", "median", "trimmed_mean")}
     assert accuracy["median"] >= 0.95 and accuracy["trimmed_mean"] >= 0.95
     honest_only = {k: v for k, v in round_inputs.items() if k != "updates.3"}
-    honest_round = fedavg.run(honest_only, b"{}", b"").result
+    honest_round = fedavg.run(honest_only, b'{"features": 64}', b"").result
     assert honest_round["validation_accuracy"] >= 0.95
     assert all(250_000 < share < 420_000 for share in honest_round["shares_ppm"]), honest_round
     assert accuracy["mean"] < 0.5
 
 
 def test_scores_are_deterministic(round_inputs: dict[str, bytes]) -> None:
-    runs = [fedavg.run(round_inputs, b'{"aggregation": "median"}', b"") for _ in range(2)]
+    runs = [fedavg.run(round_inputs, b'{"aggregation": "median", "features": 64}', b"") for _ in range(2)]
     assert result_digest(runs[0].outputs, runs[0].result) == result_digest(runs[1].outputs, runs[1].result)
 
 
@@ -106,27 +108,32 @@ def test_updates_that_do_not_fit_together_are_refused() -> None:
         fedavg.run({}, b"{}", b"")
     with pytest.raises(InvalidInputs, match="validation data"):
         fedavg.run({**_updates(A, B), "validation": save_dataset(Dataset(np.zeros((1, 3), np.float32),
-                                                                            np.zeros(1, np.int64)))}, b"{}", b"")
+                                                                            np.zeros(1, np.int64)))},
+                    b'{"features": 3}', b"")
 
 
-def test_the_chain_estimate_reads_the_last_input_as_the_validation_set_when_that_costs_more() -> None:
-    """The chain knows only sizes: a 188 MB last input may be one more update or a validation set whose
-    passes, one per update and one more, cost far more; the estimate is the larger."""
-    sizes = [200_000] * 4 + [188_000_000]  # a base model, three updates, an MNIST-sized validation set
-    as_update = fedavg.resources(b"{}", {"base": 200_000, **{f"updates.{i}": s for i, s in enumerate(sizes[1:])}})
-    as_validation = fedavg.resources(b"{}", {"base": 200_000, **{f"updates.{i}": 200_000 for i in range(3)},
-                                             "validation": 188_000_000})
-    assert as_validation.seconds > 1_000 * as_update.seconds
-    assert estimate("fedavg", b"{}", sizes) == Resources(1, max(as_update.memory_bytes, as_validation.memory_bytes),
-                                                         as_validation.seconds)
+def test_features_tell_the_estimate_whether_the_last_input_is_the_validation_set() -> None:
+    """The chain knows only sizes: a 188 MB last input may be one more update or a validation set whose passes,
+    one per update and two more, cost far more. The params say which (the kind refuses inputs that belie them),
+    and the samples' width sizes those passes."""
+    sizes = [200_000] * 4 + [188_000_000]  # a base model, three updates, then an update or a validation set
+    as_update = estimate("fedavg", b"{}", sizes)
+    assert as_update == fedavg.resources(b"{}", {"base": 200_000, **{f"updates.{i}": size
+                                                                     for i, size in enumerate(sizes[1:])}})
+    as_validation = estimate("fedavg", b'{"features": 784}', sizes)  # 60,000 samples a pass
+    assert as_validation == fedavg.resources(b'{"features": 784}', {
+        "base": 200_000, **{f"updates.{i}": 200_000 for i in range(3)}, "validation": 188_000_000})
+    assert (as_update.seconds, as_validation.seconds) == (17, 135)
 
 
-def test_declared_features_shrink_the_validation_estimate_and_must_match_it(round_inputs: dict[str, bytes]) -> None:
-    sizes = [200_000] * 4 + [188_000_000]
-    undeclared, declared = estimate("fedavg", b"{}", sizes), estimate("fedavg", b'{"features": 784}', sizes)
-    assert (undeclared.seconds, declared.seconds) == (84_601, 108)  # 60,000 samples a pass, not 47 million
-    plain = fedavg.run(round_inputs, b"{}", b"")
-    declared_run = fedavg.run(round_inputs, b'{"features": 64}', b"")  # the same bytes: it only sizes the estimate
-    assert result_digest(declared_run.outputs, declared_run.result) == result_digest(plain.outputs, plain.result)
+def test_the_validation_set_must_be_declared_exactly_when_given_and_only_sizes_the_estimate(
+        round_inputs: dict[str, bytes]) -> None:
+    declared = fedavg.run(round_inputs, b'{"features": 64}', b"")
+    assert "features" not in load_model(declared.outputs["model.safetensors"]).training
+    with pytest.raises(InvalidInputs, match="declared"):
+        fedavg.run(round_inputs, b"{}", b"")
+    updates_only = {name: data for name, data in round_inputs.items() if name != "validation"}
+    with pytest.raises(InvalidInputs, match="none was given"):
+        fedavg.run(updates_only, b'{"features": 64}', b"")
     with pytest.raises(InvalidInputs, match="declare 32 features"):
         fedavg.run(round_inputs, b'{"features": 32}', b"")

@@ -73,7 +73,7 @@ def test_evaluate_infer_and_fedavg_on_digits_keep_their_digests_when_flushed(dig
     forward = {"model": model, "dataset": digits[1]}
     round_inputs = {"updates.0": model, "updates.1": model, "validation": digits[1]}
     for run, inputs, params in ((evaluate.run, forward, b"{}"), (infer.run, forward, b"{}"),
-                                (fedavg.run, round_inputs, b'{"weights": [1, 2]}')):
+                                (fedavg.run, round_inputs, b'{"features": 64, "weights": [1, 2]}')):
         assert _digest(run(inputs, params, b"", xp=FlushingNumpy())) == _digest(run(inputs, params, b""))
 
 

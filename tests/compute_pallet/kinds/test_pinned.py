@@ -58,7 +58,8 @@ def test_evaluate_and_infer_digests_are_pinned(digits: tuple[bytes, bytes], deep
 
 
 @pytest.mark.parametrize(("params", "validation", "pinned"), [
-    (b'{"weights": [3, 1, 2]}', True, "6c49c9cba3b613646857159a7e2dd5b824ba0af3f52cb4d9975c2456ad03a8b3"),
+    (b'{"features": 64, "weights": [3, 1, 2]}', True,
+     "6c49c9cba3b613646857159a7e2dd5b824ba0af3f52cb4d9975c2456ad03a8b3"),
     (b'{"aggregation": "median"}', False, "20c0c9ff9e988952cd61e87bc56fa8211845e5a2e79446d0d9d7e8ba14eb8a5d"),
 ])
 def test_fedavg_digests_are_pinned(digits: tuple[bytes, bytes], updates: dict[str, bytes], params: bytes,

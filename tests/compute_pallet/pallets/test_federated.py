@@ -72,6 +72,8 @@ P1, P2, P3 = PARTICIPANTS
 STAKE = 1_000
 POOL = 10_000
 AGGREGATION = b'{"aggregation": "mean"}'
+VALIDATED = b'{"aggregation": "mean", "features": 4}'
+"""A task with a validation set declares its width: it tells the chain what the aggregation's last input is."""
 
 
 def salt(who: bytes, round: int) -> bytes:
@@ -86,7 +88,7 @@ def create(ext, *, base: bytes, validation: bytes | None, participants=PARTICIPA
     task_id = fl(ext).next_task_id.get()
     args = dict(base_model=base, rounds=2, participants=participants, stake=STAKE, commit_period=4,
                 deliver_period=4, reward_pool=POOL, validation=validation, price_cap=CAP, redundancy=2,
-                aggregation_params=AGGREGATION)
+                aggregation_params=AGGREGATION if validation is None else VALIDATED)
     ext.dispatch(Origin.signed(ALICE), "FederatedLearning", "create_task", **{**args, **changes})
     return task_id
 
@@ -173,7 +175,7 @@ def test_three_participants_two_rounds_one_no_show():
         assert ParticipantSlashed(task_id, 0, P3, STAKE // 10) in seen
         record = job(ext, job0)
         assert record.kind == FEDAVG and record.submitter == ALICE and record.parent == base
-        assert record.inputs == (base, updates0[P1], updates0[P2], validation) and record.params == AGGREGATION
+        assert record.inputs == (base, updates0[P1], updates0[P2], validation) and record.params == VALIDATED
         global1 = stored_file(ext, slot_providers(ext, job0)[0], seed=100)  # uploaded and active
         aggregate(ext, job0, (3, 1), global1)
         seen = until(ext, lambda events: any(isinstance(e, RoundAggregated) for e in events))
@@ -375,6 +377,8 @@ def test_create_task_refuses_bad_tasks_with_nothing_held():
             ({"reward_pool": 10**15}, InsufficientFunds),
             ({"aggregation_params": b'{"aggregation": "mode"}'}, InvalidParams),
             ({"aggregation_params": b"not json"}, InvalidParams),
+            ({"aggregation_params": VALIDATED}, InvalidParams),  # a validation set's width, and no validation set
+            ({"validation": base, "aggregation_params": AGGREGATION}, InvalidParams),  # a validation set, undeclared
             ({"redundancy": 0}, BadRedundancy),
             ({"redundancy": 6}, BadRedundancy),  # above ComputeJobs' MaxRedundancy: every round's job refused
         ):

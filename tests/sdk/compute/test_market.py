@@ -113,7 +113,7 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
     dataset = shared["dataset"]
     with anyio.fail_after(WAIT_S):
         public = await alice.storage.upload(shared["held_out"], private=False)
-        # a 16 MiB validation set of undeclared width (see the federated task below): a row per 4 bytes
+        # a 16 MiB "validation set" of one feature a row (see the federated tasks below)
         wide = await alice.storage.upload(os.urandom(16 << 20), private=False)
     shared["public"] = public
     next_job = await alice.query("ComputeJobs", "NextJobId")
@@ -154,8 +154,17 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         await alice.fl.create_task(dataset, **task_args)
     with pytest.raises(InputNotPublic):
         await alice.fl.create_task(public, validation=dataset, **task_args)
-    with pytest.raises(BadDeadline, match="features"):  # every round's aggregation would be refused
+    with pytest.raises(BadDeadline, match="12 updates"):  # an open task's round of 12 could not be aggregated
+        await alice.fl.create_task(wide, validation=wide, aggregation={"features": 1}, **task_args)
+    with pytest.raises(BadInputs, match="no model"):  # the validation set's width undeclared, nor readable
         await alice.fl.create_task(wide, validation=wide, **task_args)
+    with pytest.raises(InvalidParams, match="no validation set"):
+        await alice.fl.create_task(public, aggregation={"features": 13}, **task_args)
+    with pytest.raises(InvalidParams):  # the chain refuses params that misstate the last input, whoever skips that
+        await alice.compute.market.submit("FederatedLearning", "create_task", {
+            "base_model": public, "rounds": 1, "participants": (), "stake": task_args["stake"],
+            "commit_period": 10, "deliver_period": 5, "reward_pool": 10**12, "validation": public,
+            "price_cap": 10**12, "redundancy": 2, "aggregation_params": b"{}"})
     with pytest.raises(InputNotPublic):  # the chain refuses it too, whoever skips the client's check
         await alice.compute.market.submit("FederatedLearning", "create_task", {
             "base_model": dataset, "rounds": 1, "participants": (), "stake": task_args["stake"],
