@@ -168,6 +168,9 @@ def _shares(weights: Sequence[float]) -> list[int]:
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     p = parse(params)
+    if ("validation" in inputs) != (p.features > 0):  # first: the chain's estimate read the inputs by features
+        raise InvalidInputs("a validation set was given: its width must be declared (features)"
+                            if "validation" in inputs else "features declares a validation set: none was given")
     models = _updates(inputs)
     n = len(models)
     if p.weights is not None and len(p.weights) != n:
@@ -178,9 +181,6 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     result_model = aggregate(models, p, weights)
     result: dict[str, object] = {"aggregation": p.aggregation, "updates": n}
 
-    if ("validation" in inputs) != (p.features > 0):
-        raise InvalidInputs("a validation set needs its width declared (features), and features one"
-                            if "validation" in inputs else "features declares a validation set: none was given")
     if "validation" in inputs:
         validation = load_dataset(inputs["validation"])
         assert validation.y is not None  # load_dataset requires labels
