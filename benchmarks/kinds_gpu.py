@@ -84,7 +84,8 @@ def cases() -> dict[str, Case]:
                                                                        xp=xp),
         "evaluate (359 samples)": lambda xp: evaluate.run(forward, b"{}", b"", xp=xp),
         "infer (359 samples)": lambda xp: infer.run(forward, b"{}", b"", xp=xp),
-        "fedavg (3 updates, validation)": lambda xp: fedavg.run(round_inputs, b'{"weights": [2, 1, 1]}', b"", xp=xp),
+        "fedavg (3 updates, validation)": lambda xp: fedavg.run(round_inputs, b'{"features": 64, "weights": [2, 1, 1]}',
+                                                                b"", xp=xp),
     }
 
 

@@ -9,9 +9,11 @@ pallet compares only result digests. Each kind is one module (``train``, ``evalu
 **Input layout.** A job's inputs are a list of file ids on chain; ``named_inputs`` gives the kind's names
 for them by position: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
 [base, update…, validation?] — the federated pallet's order; a last file that is an ``.npz`` (a zip) is the
-validation set, as no model file (safetensors) can start like one. ``input_sizes`` does the same for sizes
-(``resources`` estimates), where fedavg's last input counts as an update. ``input_limits`` gives the largest
-file each position may be (its format's bound), so that a runner refuses a bigger one before reading it.
+validation set, as no model file (safetensors) can start like one. Sizes alone cannot tell, so ``estimate``
+reads fedavg's last input as the validation set when the params declare one (``features``), and the kind
+refuses inputs that say otherwise; ``input_sizes`` names sizes with it as an update (for display).
+``input_limits`` gives the largest file each position may be (its format's bound), so that a runner refuses
+a bigger one before reading it.
 
 **Result digest** (what a provider commits to): ``blake2_256(DOMAIN_COMPUTE_RESULT ++ u32 count ++
 (u32 len(name) ++ name ++ blake3(output)) for each output in name order ++ canonical JSON of result)``,

@@ -69,7 +69,8 @@ class AbsurdResources(Refused, BadArgument):
 
 
 class BadInputs(Refused, BadArgument):
-    """A job names no input file, or more than the chain's ``MaxInputs``."""
+    """A job names no input file, or more than the chain's ``MaxInputs``; or a federated task's base model,
+    read for the width of its validation set, is no model."""
 
 
 class BadRedundancy(Refused, BadArgument):

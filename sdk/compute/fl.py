@@ -79,9 +79,10 @@ class FlApi:
         providers read the base model and the validation set, so both must be public (:class:`InputNotPublic`,
         before anything is signed). With a validation set the aggregation params declare its width (``features``,
         which tells the chain what the aggregation's last input is): when they do not, it is read from the base
-        model, which takes samples of that width. A task every round of which the chain would refuse to aggregate
-        (estimated past its longest job, with as many updates as it may have participants) is
-        :class:`BadDeadline`. Holds the pool and every round's aggregation escrow; returns the task's id."""
+        model, which takes samples of that width (downloaded: :class:`BadInputs` if it is no model); without
+        one, declaring it is :class:`InvalidParams`. A task whose largest round (as many updates as it may have
+        participants) the chain could not aggregate within its longest job is :class:`BadDeadline`. Holds the
+        pool and every round's aggregation escrow; returns the task's id."""
         market = self.market
         creator = market.signer.public
         params = build_params("fedavg", aggregation)
