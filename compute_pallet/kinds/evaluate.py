@@ -25,7 +25,7 @@ from compute_pallet.kinds.params import Field, IntField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
 __all__ = ["FIELDS", "ForwardParams", "parse", "run", "resources", "max_classes", "max_samples", "pass_macs",
-           "matched_inputs", "infer_resources"]
+           "dataset_samples", "matched_inputs"]
 
 FIELDS: dict[str, Field] = {"features": IntField(low=0, high=MAX_FEATURES, default=0)}
 
@@ -61,7 +61,7 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     a model of M bytes) and the softmax of at most ``max_classes(M)`` classes. Memory: the inputs and their
     decoded arrays, the chunked pass's budget (``mlp.FORWARD_BUDGET_BYTES``) and each sample's loss term and
     prediction (16 B)."""
-    samples, model = _samples(params, input_sizes), input_sizes.get("model", 0)
+    samples, model = dataset_samples(params, input_sizes), input_sizes.get("model", 0)
     dataset = input_sizes.get("dataset", 0)
     return Resources.for_work(pass_macs(samples, model),
                               3 * dataset + 2 * model + mlp.FORWARD_BUDGET_BYTES + 16 * samples)
@@ -84,7 +84,8 @@ def max_samples(dataset_size: int, features: int) -> int:
     return ceil_div(dataset_size, 4 * max(1, features))
 
 
-def _samples(params: bytes, input_sizes: Mapping[str, int]) -> int:
+def dataset_samples(params: bytes, input_sizes: Mapping[str, int]) -> int:
+    """The most rows of the ``dataset`` input, by its size and the declared ``features``."""
     return max_samples(input_sizes.get("dataset", 0), parse(params).features)
 
 
@@ -110,11 +111,3 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         "confusion": confusion.tolist(),
     }
     return KindOutput({}, result)
-
-
-def infer_resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
-    """``resources``, and the predictions it returns: each sample's probabilities (float32), held twice (the
-    array and its ``.npz``), with a label."""
-    forward = resources(params, input_sizes)
-    samples, classes = _samples(params, input_sizes), max_classes(input_sizes.get("model", 0))
-    return Resources(forward.cpu_cores, forward.memory_bytes + samples * (8 * classes + 16), forward.seconds)

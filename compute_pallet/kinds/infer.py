@@ -15,12 +15,19 @@ import numpy as np
 
 from compute_pallet.formats import save_arrays
 from compute_pallet.kinds import kernels, mlp
-from compute_pallet.kinds.evaluate import FIELDS, infer_resources, matched_inputs, parse
-from compute_pallet.kinds.types import KindOutput
+from compute_pallet.kinds import evaluate
+from compute_pallet.kinds.evaluate import FIELDS, dataset_samples, matched_inputs, max_classes, parse
+from compute_pallet.kinds.types import KindOutput, Resources
 
-__all__ = ["FIELDS", "parse", "run", "resources"]  # params and cost are evaluate's (one forward pass), with the output
+__all__ = ["FIELDS", "parse", "run", "resources"]  # params are evaluate's
 
-resources = infer_resources
+
+def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
+    """``evaluate``'s (one forward pass), and the predictions it returns: each sample's probabilities
+    (float32), held twice (the array and its ``.npz``), with a label."""
+    forward = evaluate.resources(params, input_sizes)
+    samples, classes = dataset_samples(params, input_sizes), max_classes(input_sizes.get("model", 0))
+    return Resources(forward.cpu_cores, forward.memory_bytes + samples * (8 * classes + 16), forward.seconds)
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:

@@ -3,8 +3,8 @@
 Inputs: ``dataset`` (a labelled ``.npz``) and optionally ``model``, a model to start from (federated
 participants train the round's global model further): its architecture and input normalisation are kept,
 and ``hidden`` / ``classes``, if given, must match it (fresh models default to one hidden layer of 64 and
-one class more than the largest label, up to 10 unless ``classes`` is declared). Output: ``model.safetensors``, whose metadata
-records the params and the seed.
+one class more than the largest label, up to 10 unless ``classes`` is declared). Output:
+``model.safetensors``, whose metadata records the params and the seed.
 
 Params: the recipe's (below) and ``features``, optional: the samples' width, which the dataset must have
 (else the kind refuses it, the same on every provider). Declared, it lets the cost estimate count the

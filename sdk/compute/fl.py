@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
 from compute_pallet.formats import Dataset, FormatError, load_dataset, load_model, save_dataset
-from compute_pallet.kinds import train
+from compute_pallet.kinds import fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
@@ -91,7 +91,7 @@ class FlApi:
         if private := await market.not_public(files):
             raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
                                  "providers must all read its base model and validation set; store them public")
-        declared = json.loads(params).get("features", 0)
+        declared = fedavg.parse(params).features  # the kind's own reading, as the chain's check makes
         if declared and validation is None:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")
         if validation is not None and not declared:
