@@ -9,6 +9,7 @@ hash (a block hash, a file id), 32 raw bytes or ``0x`` + 64 hex digits (:func:`h
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from runtime.keyring import InvalidSecretUri, Keypair
@@ -22,6 +23,7 @@ AccountLike = bytes | str | Keypair
 """32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
 
 MAX_KEY_FILE_SIZE = 4096
+_HASH_HEX = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 def keypair_from_file(path: str | Path, scheme: SignatureScheme = SignatureScheme.Sr25519) -> Keypair:
@@ -81,9 +83,6 @@ def hash_id(value: bytes | str, what: str) -> bytes:
     a ``what`` (``"block hash"``, ``"file id"``) is one of those otherwise."""
     if isinstance(value, (bytes, bytearray)) and len(value) == 32:
         return bytes(value)
-    if isinstance(value, str) and value.startswith("0x") and len(value) == 66:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
+    if isinstance(value, str) and _HASH_HEX.fullmatch(value):
+        return bytes.fromhex(value[2:])
     raise BadArgument(f"a {what} is 32 bytes or 0x + 64 hex digits, got {value!r:.80}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from sdk.da.wire import blob_id_hex, parse_blob_id
+from sdk.chain.keys import hash_id
+from sdk.da.wire import blob_id_hex
 
 __all__ = ["BlobRef", "BlobStatus", "SampleReport", "RegisteredNode", "Progress", "ProgressCallback"]
 
@@ -21,14 +22,11 @@ class BlobRef:
 
     @staticmethod
     def parse(text: "str | BlobRef | bytes") -> "BlobRef":
-        """A reference from its text, its 32 bytes, or itself; ``ValueError`` otherwise."""
+        """A reference from its text, its 32 bytes, or itself; :class:`~sdk.chain.errors.BadArgument` (a
+        ``ValueError``) otherwise."""
         if isinstance(text, BlobRef):
             return text
-        if isinstance(text, (bytes, bytearray)):
-            if len(text) != 32:
-                raise ValueError(f"a blob id is 32 bytes, got {len(text)}")
-            return BlobRef(bytes(text))
-        return BlobRef(parse_blob_id(text))
+        return BlobRef(hash_id(text, "blob id"))
 
 
 @dataclass(frozen=True)

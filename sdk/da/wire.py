@@ -15,12 +15,12 @@ withholding" without parsing prose.
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF, CELLS_PER_BLOB
+from sdk.chain.keys import hash_id
 
 __all__ = ["Cell", "CellSet", "MalformedCells", "CELL_RECORD", "CELL_RESPONSE", "MAX_CELL_SET",
            "encode_cells", "decode_cells", "encode_cell", "decode_cell", "parse_blob_id", "blob_id_hex",
@@ -33,7 +33,6 @@ CELL_RESPONSE = BYTES_PER_CELL + BYTES_PER_PROOF
 MAX_CELL_SET = 2 + CELLS_PER_BLOB * CELL_RECORD
 """The largest cell set: every cell of a blob (a bound checked before a body is read)."""
 
-_BLOB_ID = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 class MalformedCells(ValueError):
@@ -110,10 +109,9 @@ def _check_cell(cell: Cell) -> None:
 
 
 def parse_blob_id(text: str) -> bytes:
-    """A blob id from ``0x`` + 64 hex digits; raises ``ValueError`` for anything else."""
-    if not _BLOB_ID.fullmatch(text):
-        raise ValueError(f"a blob id is 0x + 64 hex digits, got {text[:80]!r}")
-    return bytes.fromhex(text[2:])
+    """A blob id from ``0x`` + 64 hex digits (as a path names it); :class:`~sdk.chain.errors.BadArgument` (a
+    ``ValueError``) for anything else."""
+    return hash_id(text, "blob id")
 
 
 def blob_id_hex(blob_id: bytes) -> str:

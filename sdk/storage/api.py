@@ -171,7 +171,8 @@ class StorageApi:
                                                                "grantee": account_argument(account)})])
 
     async def access_log(self, file_id: FileId | str) -> list[AccessRecord]:
-        """Every recorded read of the file, oldest first."""
+        """Every recorded read of the file, oldest first, kept after the file is deleted; :class:`FileNotFound`
+        for an id with neither a file nor a read on chain."""
         return [AccessRecord(*entry) for entry in await self.ledger.access_log(parse_file_id(file_id))]
 
     # --- nodes ---------------------------------------------------------------------------------------

@@ -52,12 +52,14 @@ class StoredFile:
 
 @dataclass(frozen=True)
 class CodeDefaults:
-    """The chain's storage presets an upload must follow (segment and chunk size) or may override (k, m)."""
+    """The chain's storage presets an upload must follow (segment and chunk size, at most ``max_fragments``
+    fragments a segment) or may override (k, m)."""
 
     segment_size: int
     chunk_size: int
     k: int
     m: int
+    max_fragments: int
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class Ledger:
     def defaults(self) -> CodeDefaults:
         get = self.chain.get_constant
         return CodeDefaults(get("FileBank", "SegmentSize"), get("FileBank", "ChunkSize"),
-                            get("FileBank", "DefaultK"), get("FileBank", "DefaultM"))
+                            get("FileBank", "DefaultK"), get("FileBank", "DefaultM"), get("FileBank", "MaxFragments"))
 
     # --- files ---------------------------------------------------------------------------------------
 
@@ -211,9 +213,12 @@ class Ledger:
             raise AccessDenied("the grant's sealed key does not open with this signer's encryption key") from None
 
     async def access_log(self, file_id: bytes) -> list[tuple[int, bytes, int, bytes]]:
-        """Every recorded read: (index, account, block, recorder), in order."""
+        """Every recorded read: (index, account, block, recorder), in order. A deleted file's log stays on
+        chain; :class:`FileNotFound` if there is no log and no such file (a mistyped id, not a file unread)."""
         log = [(index, who, block, recorder) async for index, (who, block, recorder)
                in self.chain.query_map("StorageAccess", "AccessLog", [file_id], page_size=1000)]
+        if not log and await self.chain.query("FileBank", "Files", [file_id]) is None:
+            raise FileNotFound(file_id)
         return sorted(log)
 
     async def granted_read(self, file_id: bytes, account: bytes) -> bool:

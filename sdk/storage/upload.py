@@ -75,6 +75,9 @@ async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, privat
         draft = Manifest(MANIFEST_VERSION, signer.public, secrets.token_bytes(SALT_LENGTH), reader.size,
                          defaults.segment_size, defaults.k if k is None else k, defaults.m if m is None else m,
                          defaults.chunk_size, private, ())
+        if draft.k + draft.m > defaults.max_fragments:  # before the first pass reads the whole file
+            raise BadArgument(f"k={draft.k}, m={draft.m}: the chain places at most {defaults.max_fragments} "
+                              "fragments a segment")
         try:
             codec = SegmentCodec(k=draft.k, m=draft.m, chunk_size=draft.chunk_size, salt=draft.salt,
                                  data_key=data_key)

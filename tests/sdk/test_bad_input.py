@@ -10,6 +10,7 @@ import pytest
 from runtime.cairn import CairnRuntime
 from runtime.keyring import InvalidSecretUri, Keypair
 from sdk.chain import AsyncClient, BadArgument, Client, RuntimeMismatch, UnknownItem, keypair_from_file
+from sdk.chain.keys import hash_id
 
 BOB = Keypair.from_uri("//Bob")
 
@@ -84,6 +85,20 @@ def test_bad_urls_and_options_are_refused_before_connecting():
         AsyncClient(timeout=0)
     with pytest.raises(BadArgument):
         Client("wss-ish://nowhere")
+
+
+@pytest.mark.parametrize("value", ["", "0x1234", "ab" * 32, "0x" + "ab" * 31 + "  ", "0x" + "  " + "ab" * 31,
+                                   "0x" + "zz" * 32, b"short", bytes(33), 42, None])
+def test_malformed_hash_ids_are_refused_whole(value):
+    """Whitespace that ``bytes.fromhex`` skips must not shorten an id: every accepted id is 32 bytes."""
+    with pytest.raises(BadArgument, match="a file id is 32 bytes or 0x"):
+        hash_id(value, "file id")
+
+
+def test_hash_ids_in_either_case_and_as_bytes():
+    raw = bytes(range(32))
+    assert hash_id(raw, "id") == hash_id("0x" + raw.hex(), "id") == hash_id("0x" + raw.hex().upper(), "id") == raw
+    assert hash_id(bytearray(raw), "id") == raw
 
 
 class _NextRuntime(CairnRuntime):

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from runtime.keyring import Keypair
+from sdk.chain import BadArgument
 from sdk.cli import main
 from sdk.client import AsyncClient
 from sdk.storage import ledger as ledger_module
@@ -150,6 +151,11 @@ async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
             assert refused.value.status == 403
             assert len(await alice.storage.access_log(file_id)) == 2
 
+            await alice.storage.delete(file_id)  # the log outlives the file
+            with pytest.raises(FileNotFound):
+                await alice.storage.info(file_id)
+            assert await alice.storage.access_log(file_id) == log
+
 
 async def test_a_read_recorded_with_the_grant_spares_one_download_its_own_record(alice, network):
     """Bob as a reader of Alice's upload: granted with his read recorded in the declaration's block, so his
@@ -247,8 +253,28 @@ async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
         await alice.storage.info(bytes(32))
     with pytest.raises(FileNotFound):
         await download(alice, "0x" + "11" * 32)
-    with pytest.raises(ValueError):
+    with pytest.raises(FileNotFound):  # no file and no read: a mistyped id, not an unread file
+        await alice.storage.access_log("0x" + "22" * 32)
+    with pytest.raises(BadArgument):
         await alice.storage.info("0x1234")
+
+
+class UnreadFile(io.BytesIO):
+    """A file that must not be read: the upload should refuse before its first pass."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise AssertionError("read before the parameters were checked")
+
+    readinto = read  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("k, m", [(0, 2), (3, 0), (10, 7)])
+async def test_redundancy_the_chain_cannot_place_is_refused_before_the_file_is_read(alice, k, m):
+    """k = 0, m = 0 (the coder's bounds) and k + m past ``MaxFragments`` (16): nothing read, nothing declared."""
+    nonce = await alice.get_account_nonce(Keypair.from_uri("//Alice").public)
+    with anyio.fail_after(DEADLINE), pytest.raises(BadArgument, match=f"k={k}, m={m}"):
+        await alice.storage.upload(UnreadFile(os.urandom(SEGMENT)), k=k, m=m)
+    assert await alice.get_account_nonce(Keypair.from_uri("//Alice").public) == nonce
 
 
 def test_cli_output_shapes(network, tmp_path):
@@ -289,6 +315,8 @@ def test_cli_output_shapes(network, tmp_path):
     assert deleted.exit_code == 0 and deleted.stdout == "", deleted.output
     gone = runner.invoke(main, ["storage", "info", file_id, *chain])
     assert gone.exit_code == 1 and "FileNotFound" in gone.stderr, gone.output
+    unread = runner.invoke(main, ["storage", "log", file_id, *chain])  # deleted, and no read ever recorded
+    assert unread.exit_code == 1 and "FileNotFound" in unread.stderr, unread.output
     bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
 
