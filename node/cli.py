@@ -220,6 +220,11 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
     if prometheus_port is not None:
         listeners.append(("--prometheus-port", "127.0.0.1", prometheus_port))
     _check_listen_addresses(listeners)
+    if base_path is not None:
+        try:
+            base_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot use {base_path}: {exc.strerror or exc}", param_hint="'--base-path'")
 
     with ExitStack() as cleanup:
         # Until the node takes them itself, SIGTERM stops the command as Ctrl-C does.

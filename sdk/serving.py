@@ -6,7 +6,8 @@ their routes lives here, in the SDK package because every daemon may import it w
 the other: the :class:`HttpApp` base that answers the lifespan protocol and hands on HTTP requests, a
 request's headers, its declared length and its body read within a limit, plain and JSON error replies
 (``{"error": <code>, "message": <text>}``), :func:`serve`, which runs an app with hypercorn's trio worker and
-reports the port it bound (port 0 allowed), and :func:`write_endpoints`, which tells the devnet launcher and
+reports the port it bound (port 0 allowed; a port it cannot bind is a :class:`ListenError`), and
+:func:`write_endpoints`, which tells the devnet launcher and
 the tests that port. :func:`run_daemon` is the life of every daemon's command (``cairn storage-node``,
 ``da-node``, ``provider``): start, report the port, run until SIGINT or SIGTERM, stop cleanly.
 
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -36,7 +38,7 @@ from hypercorn.trio import tcp_server as hypercorn_tcp_server
 from sdk.chain import ChainClientError
 
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
-           "MalformedLength", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
+           "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
            "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
            "daemon_logging", "chain_rpc_option"]
 
@@ -67,6 +69,10 @@ class BodyTooLarge(BodyError):
 
 class ClientGone(BodyError):
     """The client disconnected before its body was complete."""
+
+
+class ListenError(OSError):
+    """The address a daemon was told to serve on cannot be bound (the port taken, the host not this machine's)."""
 
 
 async def lifespan(receive: Receive, send: Send) -> None:
@@ -224,9 +230,10 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``host:port`` with hypercorn's trio worker until cancelled; ``task_status.started``
     gets the bound port. ``read_timeout``: seconds a connection may stay silent (None: no limit);
-    ``errorlog``: where hypercorn logs its errors (``"-"``: stderr)."""
+    ``errorlog``: where hypercorn logs its errors (``"-"``: stderr). The socket is bound here, so that a port
+    that cannot be bound is one :class:`ListenError` rather than an error deep in hypercorn's nurseries."""
     config = Config()
-    config.bind = [f"{host}:{port}"]
+    config.bind = [f"fd://{_bound_socket(host, port)}"]
     config.accesslog = None
     config.errorlog = errorlog
     config.read_timeout = read_timeout
@@ -237,6 +244,21 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(functools.partial(hypercorn_serve, _closing_unread_bodies(app), config))
         task_status.started(int(binds[0].rsplit(":", 1)[1]))
+
+
+def _bound_socket(host: str, port: int) -> int:
+    """The descriptor of a TCP socket bound to ``host:port``, set up as hypercorn sets up one it binds itself
+    (which it then owns: it listens on it and closes it); :class:`ListenError` if it cannot be bound."""
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock.detach()
 
 
 def write_endpoints(base_path: Path, ports: Mapping[str, int]) -> Path:
@@ -262,6 +284,14 @@ chain_rpc_option = click.option(
 ``AsyncClient`` take as it is."""
 
 
+def _sole_exception(exc: BaseException) -> BaseException:
+    """The one error that trio's nurseries wrapped in groups of one, each around the next; ``exc`` itself if it is
+    no such group (several errors at once are shown as they are)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def daemon_logging(level: str) -> None:
     """Log lines with time, level and logger on standard error, as every daemon writes them."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, force=True,
@@ -274,9 +304,12 @@ def run_daemon(base_path: Path, chain_rpc: Sequence[str],
     """Run a daemon until SIGINT or SIGTERM. ``open_daemon()`` opens what the daemon needs (its client of the
     chain at the ``chain_rpc`` nodes, stores, pools) and yields its ``run``; once ``run`` reports its port,
     :data:`ENDPOINTS_FILE` is written (and removed however the run ends, so a dead run's port is never read as
-    a live one). The chain unreachable, or an exception of ``refusals`` (registration refused, a port taken),
-    is a one-line error, exit 1."""
-    base_path.mkdir(parents=True, exist_ok=True)
+    a live one). A base path that cannot be made, the chain unreachable, the HTTP port taken, or an exception
+    of ``refusals`` (registration refused) is a one-line error, exit 1."""
+    try:
+        base_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot use {base_path} as the base path: {exc.strerror or exc}") from None
     endpoints = base_path / ENDPOINTS_FILE
     endpoints.unlink(missing_ok=True)
 
@@ -293,10 +326,13 @@ def run_daemon(base_path: Path, chain_rpc: Sequence[str],
 
     try:
         stopped_by = trio.run(main)
-    except ChainClientError as exc:
-        raise click.ClickException(f"the chain at {', '.join(chain_rpc)}: {exc}") from None
-    except refusals as exc:
-        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        cause = _sole_exception(exc)
+        if isinstance(cause, ChainClientError):
+            raise click.ClickException(f"the chain at {', '.join(chain_rpc)}: {cause}") from None
+        if isinstance(cause, (ListenError, *refusals)):
+            raise click.ClickException(str(cause)) from None
+        raise
     finally:
         endpoints.unlink(missing_ok=True)
     _daemon_log.info("stopped (%s)", stopped_by)

@@ -65,6 +65,13 @@ def test_a_port_in_use_fails_before_anything_starts(flag, listening, temp_root, 
     assert list(temp_root.iterdir()) == []
 
 
+def test_a_base_path_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    base = tmp_path / "file" / "data"
+    result = run_node("--dev", "--base-path", str(base), "--rpc-port", "0", "--port", "0")
+    assert_one_line_error(result, f"Invalid value for '--base-path': cannot use {base}: Not a directory")
+
+
 def test_one_port_for_two_flags_is_refused(temp_root):
     result = run_node("--dev", "--port", "40123", "--rpc-port", "40123")
     assert_one_line_error(result, "Invalid value for '--rpc-port': port 40123 is also given to --port")

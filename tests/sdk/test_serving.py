@@ -1,6 +1,7 @@
 """The daemons' HTTP server: large bodies arrive whole and in order through its 1 MiB reads, hypercorn still
-reads the constant :func:`sdk.serving.serve` sets (a hypercorn that stopped would quietly read 64 KiB again), and
-a body refused unread closes its connection instead of leaving it stuck."""
+reads the constant :func:`sdk.serving.serve` sets (a hypercorn that stopped would quietly read 64 KiB again), a
+body refused unread closes its connection instead of leaving it stuck, and a port that cannot be bound or a base
+path that cannot be made ends a daemon's command with one line."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import hashlib
 import inspect
 import os
 
+import socket
+
 import httpx
 import pytest
 import trio
+from click.testing import CliRunner
 from hypercorn.trio import tcp_server
 
-from sdk.serving import RECEIVE_SIZE, HttpApp, body_chunks, respond, respond_error, serve
+from sdk.cli import main
+from sdk.serving import ENDPOINTS_FILE, RECEIVE_SIZE, HttpApp, ListenError, body_chunks, respond, respond_error, serve
+from tests.sdk.conftest import ws_url
 
 
 class DigestApp(HttpApp):
@@ -70,3 +76,42 @@ async def test_a_body_refused_unread_closes_its_connection_and_the_next_request_
             answer = await client.get("/y")  # on a new connection: the refused one is not kept alive
             assert answer.status_code == 200 and answer.text == "still here"
             assert answer.headers.get("connection") != "close"  # a request without a body keeps its connection
+
+
+@pytest.fixture
+def listening():
+    """A loopback port something already listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+async def test_a_port_that_cannot_be_bound_is_one_listen_error(nursery, listening):
+    with pytest.raises(ListenError, match=f"^cannot listen on 127.0.0.1:{listening}: Address already in use$"):
+        await nursery.start(serve, DigestApp(), "127.0.0.1", listening)
+    port = await nursery.start(serve, DigestApp(), "127.0.0.1", 0)  # the next one binds as before
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(f"http://127.0.0.1:{port}/", content=b"x")).status_code == 200
+
+
+DAEMONS = [("storage-node", "//Dave"), ("provider", "//Provider1"), ("da-node", "//Bob")]
+
+
+@pytest.mark.parametrize("command, key", DAEMONS)
+def test_a_daemon_whose_http_port_is_taken_stops_with_one_line(dev_node, listening, tmp_path, command, key):
+    result = CliRunner().invoke(main, [command, "--chain-rpc", ws_url(dev_node), "--key", key, "--base-path",
+                                       str(tmp_path), "--http-port", str(listening), "--log-level", "warning"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == f"Error: cannot listen on 127.0.0.1:{listening}: Address already in use"
+    assert not (tmp_path / ENDPOINTS_FILE).exists()
+
+
+@pytest.mark.parametrize("command, key", DAEMONS)
+def test_a_daemon_whose_base_path_cannot_be_made_stops_with_one_line(tmp_path, command, key):
+    (tmp_path / "file").write_bytes(b"")
+    base = tmp_path / "file" / "data"  # under a file: no folder can be made there
+    result = CliRunner().invoke(main, [command, "--chain-rpc", "ws://127.0.0.1:1", "--key", key, "--base-path",
+                                       str(base), "--log-level", "warning"])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == f"Error: cannot use {base} as the base path: Not a directory"
