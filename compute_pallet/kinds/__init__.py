@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 
 import blake3
 
-from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES
+from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, FormatError
 from compute_pallet.kinds import evaluate, fedavg, infer, train
 from compute_pallet.kinds.params import InvalidParams
 from compute_pallet.kinds.types import InvalidInputs, Kind, KindOutput, Resources
@@ -50,6 +50,9 @@ __all__ = [
     "estimate",
     "input_limits",
     "result_digest",
+    "REFUSALS",
+    "UNEXPECTED",
+    "refusal_meaning",
 ]
 
 # The on-chain id of each kind (ComputeJobs stores the u8). Append only: an id is never reused.
@@ -63,6 +66,28 @@ KINDS: dict[str, Kind] = {"train": train, "evaluate": evaluate, "infer": infer, 
 
 class UnknownKind(ValueError):
     """No kind has this name or on-chain id."""
+
+
+REFUSALS: tuple[type[ValueError], ...] = (InvalidInputs, InvalidParams, FormatError)
+"""What a kind refuses its inputs or params with (their subclasses too): alike on every honest machine, so a
+result to commit to, recorded as ``{"refused": <class name>}``."""
+UNEXPECTED = "UnexpectedError"
+"""The refusal recorded when a kind raised an exception that is not one of its refusals: its type and message
+name library internals, so this fixed code stands for them all."""
+
+
+def refusal_meaning(name: str) -> str | None:
+    """What a result's ``{"refused": name}`` says, for people: the refusal class's first docstring line, its
+    markup dropped (``None`` for a name no refusal has)."""
+    if name == UNEXPECTED:
+        return "The kind raised an error that is none of its refusals (an input it failed to check, or a bug)."
+    classes = list(REFUSALS)
+    while classes:
+        refusal = classes.pop()
+        if refusal.__name__ == name:
+            return (refusal.__doc__ or name).strip().splitlines()[0].replace("``", "")
+        classes.extend(refusal.__subclasses__())
+    return None
 
 
 def _kind_name(name_or_id: str | int) -> str:

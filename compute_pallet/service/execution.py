@@ -79,7 +79,7 @@ class Finished:
     """Files under ``outputs/``, in the order the reveal names them (``result.json`` last)."""
     scores: tuple[int, ...]
     refused: str | None
-    """The error class when the kind refused its inputs or params, ``runner.UNEXPECTED`` when it raised anything
+    """The error class when the kind refused its inputs or params, ``kinds.UNEXPECTED`` when it raised anything
     else (a result like any other), else None."""
 
 

@@ -20,14 +20,15 @@ and a kind cannot raise them again. The folder's layout (version 1):
   ``{"digest": hex, "outputs": [names: the kind's in sorted order, then "result.json"], "scores": [int...],
   "refused": null | {"error": class name, "message": text}}`` (the message is this provider's, for its log).
 
-**A refused input is a result.** A kind that refuses its inputs or params (``kinds.InvalidInputs``, which
-``train.Diverged`` and too many inputs are, ``formats.FormatError``, ``kinds.InvalidParams``) does so on every
+**A refused input is a result.** A kind that refuses its inputs or params (``kinds.REFUSALS``:
+``kinds.InvalidInputs``, which ``train.Diverged`` and too many inputs are, ``formats.FormatError``,
+``kinds.InvalidParams``) does so on every
 honest machine alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class
 name>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and ``result.json`` is still
 uploaded so the submitter reads which check its inputs failed (running the kind on them locally gives the
 message). The record holds the class and not the message because a message may quote the zip, numpy, JSON or
 safetensors library underneath, whose wording varies across the versions honest providers may have. A kind
-that raises anything else (a bug, or an input it failed to check) is refused alike as :data:`UNEXPECTED`: the
+that raises anything else (a bug, or an input it failed to check) is refused alike as ``kinds.UNEXPECTED``: the
 same code runs on every honest machine, so they agree, and are paid rather than slashed as no-shows. The
 pallet then pays the agreeing providers as for any verified job: they fetched the inputs and ran the kind.
 
@@ -48,7 +49,7 @@ from pathlib import Path
 
 from sdk.children import die_with_parent
 
-__all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "UNEXPECTED", "WORKER_PID",
+__all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "WORKER_PID",
            "canonical_json", "limit", "run"]
 
 EXIT_MEMORY = 3
@@ -59,9 +60,6 @@ REPORT_FILE = "report.json"
 RESULT_FILE = "result.json"
 INPUTS = "inputs"
 OUTPUTS = "outputs"
-UNEXPECTED = "UnexpectedError"
-"""The refusal recorded when a kind raised an exception that is not one of its refusals: its type and message
-name library internals, so this fixed code stands for them all."""
 
 
 def canonical_json(value: object) -> bytes:
@@ -72,7 +70,6 @@ def canonical_json(value: object) -> bytes:
 def run(workdir: Path) -> None:
     """Run the job described in ``workdir`` and write its outputs and report (see the module docstring)."""
     from compute_pallet import kinds
-    from compute_pallet.formats import FormatError
 
     spec = json.loads((workdir / SPEC_FILE).read_text())
     kind = kinds.kind(spec["kind"])
@@ -87,11 +84,11 @@ def run(workdir: Path) -> None:
         digest = kinds.result_digest(outputs, result)  # here, so that a result it cannot hash (a NaN) is refused
     except (MemoryError, OSError):
         raise  # the job's memory limit, or this machine's files: not an outcome of the job
-    except (kinds.InvalidInputs, kinds.InvalidParams, FormatError) as exc:
+    except kinds.REFUSALS as exc:
         refused = {"error": type(exc).__name__, "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 - whatever a kind's deterministic code raised: see the module docstring
         traceback.print_exc()
-        refused = {"error": UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
+        refused = {"error": kinds.UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
     if refused is not None:
         print(f"the kind refused its inputs ({refused['error']}): {refused['message']}", file=sys.stderr)
         outputs, result = {}, {"refused": refused["error"]}

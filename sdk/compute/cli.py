@@ -35,7 +35,7 @@ from rich.table import Table
 
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
-from compute_pallet.kinds import InvalidInputs
+from compute_pallet.kinds import InvalidInputs, refusal_meaning
 from sdk.cli import chain_options, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
@@ -166,6 +166,11 @@ def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
 def _show_paths(result: JobResult) -> None:
     for path in result.files:
         click.echo(path)
+    if isinstance(refused := result.result.get("refused"), str):
+        meaning = refusal_meaning(refused) or "a refusal this client does not know"
+        click.echo(f"job {result.job_id}: its kind refused the inputs or params ({refused}: {meaning}); that is its "
+                   "verified result, and the providers were paid for it. Run the kind on them locally for the "
+                   "details.", err=True)
 
 
 @compute.command()

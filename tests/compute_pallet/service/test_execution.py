@@ -17,8 +17,7 @@ from compute_pallet import datasets, kinds
 from compute_pallet.kinds import mlp
 from compute_pallet.service import runner
 from compute_pallet.service.execution import INTERPRETER_MARGIN, Finished, Killed, Limits, execute
-from compute_pallet.service.runner import (INPUTS, OUTPUTS, REPORT_FILE, RESULT_FILE, SPEC_FILE, UNEXPECTED,
-                                           canonical_json)
+from compute_pallet.service.runner import INPUTS, OUTPUTS, REPORT_FILE, RESULT_FILE, SPEC_FILE, canonical_json
 from tests.compute_pallet.test_formats import CRAFTED_DATASETS, _safetensors
 
 SEED = bytes(range(32))
@@ -69,6 +68,7 @@ async def test_a_refused_input_is_a_result_every_run_agrees_on(tmp_path, digits,
     assert json.loads((tmp_path / "0" / OUTPUTS / RESULT_FILE).read_bytes()) == {"refused": refusal}
     assert outcome.digest == kinds.result_digest({}, {"refused": refusal})
     assert json.loads((tmp_path / "0" / REPORT_FILE).read_bytes())["refused"]["message"]  # for the provider's log
+    assert kinds.refusal_meaning(refusal)  # what the CLI tells the submitter
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +130,10 @@ def test_an_unexpected_error_in_a_kind_is_a_fixed_refusal_and_running_out_of_mem
         job = prepare(tmp_path / str(i), "evaluate", b"{}", [model, digits])
         runner.run(job)
         report = json.loads((job / REPORT_FILE).read_bytes())
-        assert report["refused"] == {"error": UNEXPECTED, "message": f"{type(error).__name__}: {error}"}
-        assert json.loads((job / OUTPUTS / RESULT_FILE).read_bytes()) == {"refused": UNEXPECTED}
+        assert report["refused"] == {"error": kinds.UNEXPECTED, "message": f"{type(error).__name__}: {error}"}
+        assert json.loads((job / OUTPUTS / RESULT_FILE).read_bytes()) == {"refused": kinds.UNEXPECTED}
         digests.add(report["digest"])
-    assert digests == {kinds.result_digest({}, {"refused": UNEXPECTED}).hex()}
+    assert digests == {kinds.result_digest({}, {"refused": kinds.UNEXPECTED}).hex()}
     monkeypatch.setattr(mlp, "metrics", _raising(MemoryError()))
     with pytest.raises(MemoryError):
         runner.run(prepare(tmp_path / "memory", "evaluate", b"{}", [model, digits]))

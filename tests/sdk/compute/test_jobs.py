@@ -13,6 +13,8 @@ from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.types import Hardware, Offer, ProviderInfo, Resources
 from sdk.chain.types import DispatchFailure
 from sdk.compute import errors, jobs
+from sdk.compute.cli import _show_paths as show_result
+from sdk.compute.records import JobResult
 
 
 def test_params_become_the_kinds_strict_json_or_are_refused():
@@ -100,3 +102,22 @@ def test_every_refusal_of_the_pallets_maps_to_a_typed_error(pallet):
             assert type(refused) is errors.Refused
     other = errors.refusal("ComputeJobs.submit", DispatchFailure("Token", None, "FundsUnavailable", ""))
     assert type(other) is errors.Refused and "FundsUnavailable" in str(other)
+
+
+@pytest.mark.parametrize("name, meaning", [
+    ("MalformedDataset", "Not a dataset .npz: bad zip"), ("Diverged", None), ("InvalidParams", "A job's params"),
+    ("TooLarge", "over this format's size bound"), (kinds.UNEXPECTED, "none of its refusals")])
+def test_a_refused_result_is_explained_with_its_refusals_meaning(capsys, name, meaning):
+    """``cairn compute result``: the paths on stdout as for any result; on stderr, what the refusal means."""
+    show_result(JobResult(7, ("out/result.json",), {"refused": name}))
+    out, err = capsys.readouterr()
+    assert out == "out/result.json\n"
+    assert f"job 7: its kind refused the inputs or params ({name}: " in err
+    assert (meaning or kinds.refusal_meaning(name)) in " ".join(err.split())
+    assert kinds.refusal_meaning(name)
+
+
+def test_a_result_that_is_no_refusal_prints_only_its_paths(capsys):
+    show_result(JobResult(7, ("out/model.safetensors", "out/result.json"), {"accuracy": 0.97}))
+    assert capsys.readouterr() == ("out/model.safetensors\nout/result.json\n", "")
+    assert kinds.refusal_meaning("NoSuchRefusal") is None
