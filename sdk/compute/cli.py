@@ -47,6 +47,9 @@ __all__ = ["compute", "fl"]
 
 R = TypeVar("R", bound=Record)
 
+STAGE_NOTES = {"missed": "missed: the commit window closed before the update was ready (nothing of it is left stored)"}
+"""How ``fl participate`` shows a round's stage where its name alone would leave the participant guessing."""
+
 
 def _report(record: R, as_json: bool, show: Callable[[R], None]) -> None:
     """``record`` as JSON on stdout, or as ``show`` puts it for people."""
@@ -280,7 +283,7 @@ def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, p
     console = Console(stderr=True)
 
     def progress(report: RoundProgress) -> None:
-        console.print(f"task {report.task_id} round {report.round}: {report.stage}")
+        console.print(f"task {report.task_id} round {report.round}: {STAGE_NOTES.get(report.stage, report.stage)}")
 
     with user_client(rpc, key, errors=(FormatError, InvalidInputs)) as client:
         done = client.fl.participate(task, data, rounds=rounds, train_params=_params("train", params),

@@ -46,6 +46,10 @@ from sdk.storage.records import FileId, parse_file_id
 
 __all__ = ["FlApi", "RoundProgress", "LocalData"]
 
+ROUND_OVER = frozenset({"CommitClosed", "NotTraining", "WrongRound"})
+"""The refusals of a commitment that say its round's window closed: past its deadline, the round aggregating or
+the task finished, a later round begun."""
+
 LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
 """A participant's dataset: a path to (or the bytes of) a labelled ``.npz``, or the arrays ``(X, y)``."""
 
@@ -53,7 +57,7 @@ LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
 @dataclass(frozen=True)
 class RoundProgress:
     """Where ``participate`` is in a round: ``training``, ``uploading``, ``committed``, ``delivered``, or
-    ``missed`` (the commit window closed before the update was ready)."""
+    ``missed`` (the commit window closed before the update was ready; nothing of it is left stored)."""
 
     task_id: TaskId
     round: int
@@ -172,13 +176,17 @@ class FlApi:
     async def _contribute(self, task_id: TaskId, task: Task, dataset: bytes, params: bytes,
                           report: Callable[[RoundProgress], None]) -> Participation | None:
         """One round: train, upload, commit, wait out the commit window, deliver; ``None`` if the window
-        closed before the commitment got in."""
+        closed before the commitment got in (the update is then not uploaded, or deleted again: no job or
+        round will name it, and its deposit comes back)."""
         market, me, round = self.market, self.market.signer.public, task.round
         model = io.BytesIO()
         await self.storage.download(task.global_model, model)
         report(RoundProgress(task_id, round, "training"))
         trained = await anyio.to_thread.run_sync(
             train.run, {"dataset": dataset, "model": model.getvalue()}, params, secrets.token_bytes(32))
+        if await market.block_number() >= task.commit_deadline:  # a commitment sent now lands past the window
+            report(RoundProgress(task_id, round, "missed"))
+            return None
         report(RoundProgress(task_id, round, "uploading"))
         update = await self.storage.upload(trained.outputs["model.safetensors"], private=False)
         salt = secrets.token_bytes(SALT_LENGTH)
@@ -186,8 +194,9 @@ class FlApi:
             await market.submit("FederatedLearning", "commit_update", {
                 "task_id": task_id, "round": round, "commitment": update_commitment(task_id, round, me, update, salt)})
         except Refused as exc:
-            if exc.failure is None or exc.failure.name != "CommitClosed":
+            if exc.failure is None or exc.failure.name not in ROUND_OVER:
                 raise
+            await self.storage.delete(update)
             report(RoundProgress(task_id, round, "missed"))
             return None
         report(RoundProgress(task_id, round, "committed"))

@@ -11,6 +11,7 @@ not be granted at submission is granted by ``wait``. The tests share the module'
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -267,6 +268,31 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert graph.node(f"file:0x{shared['public'].hex()}").label == "dataset"  # the task's validation set
     for uri in done:
         assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
+
+
+async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice, market, shared):
+    """//Dave trains a round whose commit window has closed: seen before the upload, nothing is uploaded; seen
+    only when the chain refuses the commitment (the window closed during the upload: played here with a stale
+    record of the task), the uploaded update is deleted again. Either way the round is reported missed."""
+    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
+    local = datasets.split("wine")[0]
+    async with AsyncClient(market.url, signer="//Dave") as dave:
+        with anyio.fail_after(WAIT_S):
+            base = await alice.storage.upload(base_model["model.safetensors"], private=False)
+            task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
+                                              commit_period=3, deliver_period=3, reward_pool=10**12,
+                                              price_cap=2 * 10**12)
+            await dave.fl.join(task)
+            closed = await dave.query("FederatedLearning", "Tasks", [task])
+            while (await dave.get_block_header()).number <= closed.commit_deadline:
+                await anyio.sleep(0.25)
+            stored = await dave.storage.ls()
+            for record in (closed, dataclasses.replace(closed, commit_period=closed.commit_period + 1000)):
+                stages: list[str] = []
+                assert await dave.fl._contribute(task, record, local, b'{"epochs":1}',
+                                                 lambda report: stages.append(report.stage)) is None
+                assert stages == (["training", "missed"] if record is closed else ["training", "uploading", "missed"])
+                assert await dave.storage.ls() == stored
 
 
 async def test_wait_grants_a_late_provider_and_result_refuses_outputs_not_run(alice, market, shared, tmp_path):
