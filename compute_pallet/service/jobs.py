@@ -21,7 +21,9 @@ restart mid-job:
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
-5. **Settle.** Once the chain has judged the job, the journal and work folder are deleted.
+5. **Settle.** Once the chain has judged the job, the outputs this provider uploaded that the verdict did not
+   adopt (a verified job keeps one agreeing provider's; a lost or failed one none) are deleted on chain, and
+   the journal and work folder are deleted.
 
 Faults, for tests and demos (``--fault``): ``wrong-result`` commits and reveals a digest with every bit
 flipped (consistently, so it loses the verdict); ``no-show`` takes the assignment and never commits;
@@ -289,14 +291,35 @@ class JobWorker:
         log.error("job %d: copy fault: the chain took a copied reveal", job_id)
 
     async def _settle(self, job_id: int, changed: trio.Event) -> None:
-        """Wait for the verdict, then forget the job."""
-        while not self.chain.settled(await self._retry(job_id, "read", lambda: self.chain.job(job_id))):
+        """Wait for the verdict, delete the uploads it did not adopt, then forget the job."""
+        while not self.chain.settled(job := await self._retry(job_id, "read", lambda: self.chain.job(job_id))):
             with trio.move_on_after(self.timing.block_seconds * 3):
                 await changed.wait()
             if changed.is_set():
                 await trio.sleep(self.timing.block_seconds)
+        if job is not None:
+            await self._delete_unadopted(job_id, job)
         self.metrics.job("settled")
         await self._forget(job_id, "judged")
+
+    async def _delete_unadopted(self, job_id: int, job: Job) -> None:
+        """Delete this provider's uploaded outputs that the verdict did not make the job's (another agreeing
+        provider's copy was, the reveal lost, or none came): nothing names them, and each holds this provider's
+        deposit and the storage nodes' space. A failure is logged: the files then expire with their paid time."""
+        try:
+            record = await trio.to_thread.run_sync(self.journal.load, job_id)
+        except JournalError:
+            return
+        adopted = set(job.outputs) if job.status is JobStatus.Verified else set()
+        unadopted = [] if record is None else [fid for fid in record.files.values() if fid not in adopted]
+        if not unadopted:
+            return
+        try:
+            await self.client.storage.delete_all(unadopted)
+        except ChainClientError as exc:
+            log.warning("job %d: could not delete %d unadopted output(s): %s", job_id, len(unadopted), exc)
+            return
+        log.info("job %d: deleted %d output(s) the verdict did not adopt", job_id, len(unadopted))
 
     async def _forget(self, job_id: int, why: str) -> None:
         if await trio.to_thread.run_sync(self.journal.drop, job_id):

@@ -21,6 +21,7 @@ class BlockingStorageApi(BlockingApi[StorageApi]):
     info = blocking(StorageApi.info)
     ls = blocking(StorageApi.ls)
     delete = blocking(StorageApi.delete)
+    delete_all = blocking(StorageApi.delete_all)
     renew = blocking(StorageApi.renew)
     register_key = blocking(StorageApi.register_key)
     grant = blocking(StorageApi.grant)

@@ -83,6 +83,9 @@ def test_a_wrong_result_is_outvoted_and_slashed(market, alice, dataset):
     assert job.status is JobStatus.Verified
     assert statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Slashed}
     assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).disputes_lost == 1
+    (lost,) = [slot for slot in job.slots if slot.status is SlotStatus.Slashed]  # its outputs: named by no verdict
+    wait_until(lambda: all(alice.query("FileBank", "Files", [fid]) is None for fid in lost.reveal.outputs), 60,
+               "the outvoted provider's outputs deleted")
 
 
 def test_a_reveal_the_chain_has_although_its_inclusion_went_unreported_is_not_given_up(market, alice, dataset,

@@ -59,6 +59,13 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
         assert 'cairn_provider_input_cache_reads_total{result="miss"} 2' in provider.metrics()
         # settled jobs leave nothing behind, once the provider has seen the verdict (a block or two after us)
         wait_until(lambda: provider.journaled_jobs() == [], 60, f"{provider} to forget its settled jobs")
+    with Client(market.url) as reader:  # the agreeing provider's copy that the verdict did not adopt is deleted
+        for judged in (job, evaluated):
+            copies = [fid for slot in judged.slots for fid in slot.reveal.outputs if fid not in judged.outputs]
+            assert len(copies) == len(judged.outputs)
+            wait_until(lambda: all(reader.query("FileBank", "Files", [fid]) is None for fid in copies), 60,
+                       "the unadopted outputs deleted")
+            assert all(reader.query("FileBank", "Files", [fid]) is not None for fid in judged.outputs)
 
 
 @pytest.mark.slow  # 30 s more; the default run's end-to-end test submits through client.compute too
