@@ -39,6 +39,16 @@ class PluginGroup(click.Group):
         entry = self._entry_points().get(name)
         return entry.load() if entry is not None else None  # type: ignore[attr-defined]
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the sub-command; a file it cannot read or write (``-o`` into a missing folder, a file it may not
+        open) ends it with one line naming the path, exit 1, rather than a traceback."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.filename is None:  # not about a path: a bug or the network, shown whole
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from None
+
 
 @click.group(cls=PluginGroup)
 @click.version_option(package_name="cairn-chain")
