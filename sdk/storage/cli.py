@@ -1,7 +1,7 @@
 """``cairn storage``: files on the storage network from the command line.
 
-    cairn storage put FILE [--public] [-k K -m M]     # progress on stderr; the file id (0x…) last on stdout
-    cairn storage get FID -o OUT
+    cairn storage put FILE [--public] [-k K -m M]     # progress on stderr; the file id (0x…) last on stdout (FILE -: stdin)
+    cairn storage get FID -o OUT                      # OUT -: stdout
     cairn storage info FID [--json]                   # status, each fragment's node and health
     cairn storage ls [--owner ACCOUNT] [--json]
     cairn storage grant FID ACCOUNT
@@ -19,6 +19,7 @@ go to stderr and stdout respectively through ``rich``. Errors exit with status 1
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -78,27 +79,29 @@ def storage() -> None:
 
 
 @storage.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--public", is_flag=True, help="Store unencrypted: anyone may read it.")
 @click.option("-k", type=click.IntRange(1, 254), default=None, help="Data fragments per segment (chain default).")
 @click.option("-m", type=click.IntRange(1, 254), default=None, help="Parity fragments per segment (chain default).")
 @chain_options
 def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | None) -> None:
-    """Upload FILE; prints its file id (0x…) as the last line of stdout."""
+    """Upload FILE (``-``: standard input); prints its file id (0x…) as the last line of stdout."""
+    source = sys.stdin.buffer if str(file) == "-" else file
     with user_client(rpc, key) as client, _progress() as progress:
-        file_id = client.storage.upload(file, private=not public, k=k, m=m, progress=progress)
+        file_id = client.storage.upload(source, private=not public, k=k, m=m, progress=progress)
     click.echo("0x" + file_id.hex())
 
 
 @storage.command()
 @click.argument("file_id")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=True,
+              help="Where to write the file (-: standard output).")
 @chain_options
 def get(rpc: str, key: str, file_id: str, output: Path) -> None:
     """Download FILE_ID to OUTPUT."""
+    target = sys.stdout.buffer if str(output) == "-" else output
     with user_client(rpc, key) as client, _progress() as progress:
-        client.storage.download(file_id, output, progress=progress)
+        client.storage.download(file_id, target, progress=progress)
 
 
 @storage.command()

@@ -292,6 +292,10 @@ def test_cli_output_shapes(network, tmp_path):
     got = runner.invoke(main, ["storage", "get", file_id, "-o", str(tmp_path / "out.bin"), *chain])
     assert got.exit_code == 0, got.output
     assert (tmp_path / "out.bin").read_bytes() == data
+    piped = runner.invoke(main, ["storage", "put", "-", *chain], input=data[::-1])  # - : stdin, and stdout
+    assert piped.exit_code == 0, piped.output
+    streamed = runner.invoke(main, ["storage", "get", piped.stdout.splitlines()[-1], "-o", "-", *chain])
+    assert streamed.exit_code == 0 and streamed.stdout_bytes == data[::-1]
 
     info = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)
     assert (info["file_id"], info["status"], info["size"], info["encrypted"]) == (file_id, "Active", len(data), False)
