@@ -38,8 +38,8 @@ from hypercorn.trio import tcp_server as hypercorn_tcp_server
 from sdk.chain import ChainClientError
 
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
-           "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks", "read_body",
-           "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
+           "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks",
+           "read_body", "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
            "daemon_logging", "chain_rpc_option"]
 
 Scope = Mapping[str, Any]
