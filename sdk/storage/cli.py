@@ -1,8 +1,8 @@
 """``cairn storage``: files on the storage network from the command line.
 
     cairn storage put FILE [--public] [-k K -m M]     # progress on stderr; the file id (0x…) last on stdout
-                                                      # (FILE -: standard input; get's -o -: standard output)
-    cairn storage get FID -o OUT                      # OUT -: stdout
+                                                      # (FILE -: standard input)
+    cairn storage get FID -o OUT                      # OUT -: standard output
     cairn storage info FID [--json]                   # status, each fragment's node and health
     cairn storage ls [--owner ACCOUNT] [--json]
     cairn storage grant FID ACCOUNT
