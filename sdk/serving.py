@@ -31,9 +31,10 @@ from typing import Any
 
 import click
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve as hypercorn_serve
+from hypercorn.config import Config, Sockets
 from hypercorn.trio import tcp_server as hypercorn_tcp_server
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 
 from sdk.chain import ChainClientError
 
@@ -230,10 +231,11 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
                 task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``host:port`` with hypercorn's trio worker until cancelled; ``task_status.started``
     gets the bound port. ``read_timeout``: seconds a connection may stay silent (None: no limit);
-    ``errorlog``: where hypercorn logs its errors (``"-"``: stderr). The socket is bound here, so that a port
-    that cannot be bound is one :class:`ListenError` rather than an error deep in hypercorn's nurseries."""
+    ``errorlog``: where hypercorn logs its errors (``"-"``: stderr). The socket is bound here and handed to the
+    worker (what ``hypercorn.trio.serve`` does, with sockets of its own making), so that a port that cannot be
+    bound is one :class:`ListenError` rather than an error deep in hypercorn's nurseries, and the socket is
+    closed however the serving ends, even before hypercorn took it."""
     config = Config()
-    config.bind = [f"fd://{_bound_socket(host, port)}"]
     config.accesslog = None
     config.errorlog = errorlog
     config.read_timeout = read_timeout
@@ -241,24 +243,32 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
     config.graceful_timeout = 1
     config.max_app_queue_size = APP_QUEUE_SIZE
     hypercorn_tcp_server.MAX_RECV = RECEIVE_SIZE
-    async with trio.open_nursery() as nursery:
-        binds = await nursery.start(functools.partial(hypercorn_serve, _closing_unread_bodies(app), config))
-        task_status.started(int(binds[0].rsplit(":", 1)[1]))
+    wrapped = wrap_app(_closing_unread_bodies(app), config.wsgi_max_body_size, None)
+    with _listening_socket(host, port, config.backlog) as sock:
+        async with trio.open_nursery() as nursery:
+            binds = await nursery.start(functools.partial(worker_serve, wrapped, config,
+                                                          sockets=Sockets([], [sock], [])))
+            task_status.started(int(binds[0].rsplit(":", 1)[1]))
 
 
-def _bound_socket(host: str, port: int) -> int:
-    """The descriptor of a TCP socket bound to ``host:port``, set up as hypercorn sets up one it binds itself
-    (which it then owns: it listens on it and closes it); :class:`ListenError` if it cannot be bound."""
+def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A non-blocking TCP socket listening on ``host:port``, set up as hypercorn sets up one it binds itself;
+    :class:`ListenError` if it cannot be made."""
     host = host.strip("[]")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:  # no IPv6 on this machine
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock.detach()
+    sock.setblocking(False)
+    return sock
 
 
 def write_endpoints(base_path: Path, ports: Mapping[str, int]) -> Path:

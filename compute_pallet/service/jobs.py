@@ -21,9 +21,10 @@ restart mid-job:
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
-5. **Settle.** Once the chain has judged the job, the outputs this provider uploaded that the verdict did not
-   adopt (a verified job keeps one agreeing provider's; a lost or failed one none) are deleted on chain, and
-   the journal and work folder are deleted.
+5. **Settle.** Once the chain's verdict on the job is final, the outputs this provider uploaded that it did
+   not adopt (a verified job keeps one agreeing provider's; a lost or failed one none; ``fedavg`` jobs are
+   left alone, see :meth:`JobWorker._delete_unadopted`) are deleted on chain, and the journal and work folder
+   are deleted. A provider restarted after its reveal does this step alone.
 
 Faults, for tests and demos (``--fault``): ``wrong-result`` commits and reveals a digest with every bit
 flipped (consistently, so it loses the verdict); ``no-show`` takes the assignment and never commits;
@@ -97,9 +98,11 @@ class JobWorker:
         job's phase moves (its reveal phase started, it was judged)."""
         job = await self._retry(job_id, "read", lambda: self.chain.job(job_id))
         slot = None if job is None else self.chain.my_slot(job)
-        if job is None or self.chain.settled(job) or slot is None or slot.status not in (SlotStatus.Assigned,
-                                                                                         SlotStatus.Committed):
-            await self._forget(job_id, "settled, or not this provider's")
+        if job is None or slot is None:
+            await self._forget(job_id, "gone, or not this provider's")
+            return
+        if self.chain.settled(job) or slot.status not in (SlotStatus.Assigned, SlotStatus.Committed):
+            await self._settle(job_id, changed)  # revealed or judged before a restart: only the clean-up is left
             return
         try:
             record = await trio.to_thread.run_sync(self.journal.load, job_id)
@@ -291,21 +294,28 @@ class JobWorker:
         log.error("job %d: copy fault: the chain took a copied reveal", job_id)
 
     async def _settle(self, job_id: int, changed: trio.Event) -> None:
-        """Wait for the verdict, delete the uploads it did not adopt, then forget the job."""
-        while not self.chain.settled(job := await self._retry(job_id, "read", lambda: self.chain.job(job_id))):
+        """Wait for the verdict, final, delete the uploads it did not adopt, then forget the job."""
+        while not self.chain.settled(await self._retry(job_id, "read", lambda: self.chain.job(job_id))):
             with trio.move_on_after(self.timing.block_seconds * 3):
                 await changed.wait()
             if changed.is_set():
                 await trio.sleep(self.timing.block_seconds)
-        if job is not None:
+        # a deletion cannot be undone: judge by the verdict no fork can replace (on a dropped one another
+        # reveal may have been adopted, or none, and this provider's copy be the job's on the final chain)
+        while not self.chain.settled(job := await self._retry(job_id, "read",
+                                                              lambda: self.chain.job(job_id, finalized=True))):
+            await trio.sleep(self.timing.block_seconds)
+        if job is not None and KIND_NAMES.get(job.kind) != "fedavg":
             await self._delete_unadopted(job_id, job)
         self.metrics.job("settled")
         await self._forget(job_id, "judged")
 
     async def _delete_unadopted(self, job_id: int, job: Job) -> None:
-        """Delete this provider's uploaded outputs that the verdict did not make the job's (another agreeing
-        provider's copy was, the reveal lost, or none came): nothing names them, and each holds this provider's
-        deposit and the storage nodes' space. A failure is logged: the files then expire with their paid time."""
+        """Delete this provider's uploaded outputs that the final verdict did not make the job's (another
+        agreeing provider's copy was, the reveal lost, or none came): nothing names them, and each holds this
+        provider's deposit and the storage nodes' space. Not for ``fedavg`` jobs: a federated round takes its
+        next model from the first agreeing reveal whose file it can use, which need not be the job's outputs. A
+        failure is logged: the files then expire with their paid time."""
         try:
             record = await trio.to_thread.run_sync(self.journal.load, job_id)
         except JournalError:

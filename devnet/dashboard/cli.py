@@ -66,4 +66,4 @@ def dashboard(chain_rpc: tuple[str, ...], more_rpc: tuple[str, ...], base_path: 
             sampler = Sampler(urls, book, pool, SamplerSettings(samples=samples))
             yield Dashboard(DashboardConfig(urls, host, http_port), static, book, sampler).run
 
-    run_daemon(base_path, urls, serving, refusals=(OSError,))
+    run_daemon(base_path, urls, serving)

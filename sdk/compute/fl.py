@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from compute_pallet.formats import Dataset, FormatError, load_dataset, load_mode
 from compute_pallet.kinds import fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
+from sdk.chain import AsyncClient, ChainClientError
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.compute.errors import (BadDeadline, BadInputs, InputNotPublic, InsufficientFunds, InvalidParams, Refused,
                                UnknownTask)
@@ -49,6 +50,8 @@ __all__ = ["FlApi", "RoundProgress", "LocalData"]
 ROUND_OVER = frozenset({"CommitClosed", "NotTraining", "WrongRound"})
 """The refusals of a commitment that say its round's window closed: past its deadline, the round aggregating or
 the task finished, a later round begun."""
+
+log = logging.getLogger(__name__)
 
 LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
 """A participant's dataset: a path to (or the bytes of) a labelled ``.npz``, or the arrays ``(X, y)``."""
@@ -196,7 +199,11 @@ class FlApi:
         except Refused as exc:
             if exc.failure is None or exc.failure.name not in ROUND_OVER:
                 raise
-            await self.storage.delete(update)
+            try:
+                await self.storage.delete(update)  # this call's own upload, which nothing committed to
+            except ChainClientError as failed:  # the round is missed either way; it expires with its paid time
+                log.warning("task %d round %d: the unused update 0x%s was not deleted: %s", task_id, round,
+                            update.hex(), failed)
             report(RoundProgress(task_id, round, "missed"))
             return None
         report(RoundProgress(task_id, round, "committed"))

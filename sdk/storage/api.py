@@ -19,9 +19,10 @@ import math
 from collections.abc import Sequence
 
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
+from sdk.chain import AsyncClient, BadArgument
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.cache import PublicFileCache
+from sdk.storage.errors import FileNotFound
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.nodes import NodeHttp
@@ -124,7 +125,8 @@ class StorageApi:
         return (await self.delete_all([file_id]))[0]
 
     async def delete_all(self, file_ids: Sequence[FileId | str]) -> list[int]:
-        """:meth:`delete` for each file, as consecutive transactions in one block; the uses each waits for."""
+        """:meth:`delete` for each file, as consecutive transactions sent together (one block, as a rule); the
+        uses each waits for."""
         calls = [("FileBank", "delete", {"file_id": parse_file_id(file_id)}) for file_id in file_ids]
         receipts = await self.ledger.submit(calls) if calls else []
         return [next((event.attributes["uses"] for event in receipt.triggered_events
@@ -161,9 +163,16 @@ class StorageApi:
     async def grant_all(self, grants: Sequence[tuple[FileId | str, AccountLike]], *,
                         record_access: bool = False) -> None:
         """:meth:`grant` for each (file, account) pair, as consecutive transactions in one block; nothing is
-        signed if any account registered no key (:class:`NoEncryptionKey`)."""
+        signed if any account registered no key (:class:`NoEncryptionKey`), or any file is public
+        (:class:`~sdk.chain.errors.BadArgument`: there is nothing to grant) or unknown (:class:`FileNotFound`)."""
         ledger = self.ledger
         pairs = [(parse_file_id(file_id), account_argument(account)) for file_id, account in grants]
+        for file_id in dict.fromkeys(fid for fid, _ in pairs):
+            info = await ledger.chain.query("FileBank", "Files", [file_id])
+            if info is None:
+                raise FileNotFound(file_id)
+            if not info.encrypted:
+                raise BadArgument(f"file 0x{file_id.hex()} is public: anyone may read it, a grant is for private files")
         recipients = {grantee: await ledger.recipient_key(grantee) for grantee in dict.fromkeys(g for _, g in pairs)}
         data_keys = {fid: await ledger.data_key(fid) for fid in dict.fromkeys(fid for fid, _ in pairs)}
         calls = [ledger.grant_call(fid, grantee, data_keys[fid], recipients[grantee], record_access=record_access)

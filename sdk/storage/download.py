@@ -55,6 +55,8 @@ async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: Download
     ledger's signer; only a private file's requests are signed), or reading it from ``cache``."""
     if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
         raise BadArgument("download writes to a path or a binary file-like object")
+    if isinstance(out, (str, os.PathLike)) and Path(out).is_dir():  # before any byte is fetched, not at the rename
+        raise BadArgument(f"{os.fspath(out)} is a folder: name the file to write")
     report = progress or no_progress
     if cache is None:
         await _write_to(out, lambda write: _fetch(ledger, http, file_id, write, report, config, None))

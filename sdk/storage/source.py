@@ -19,6 +19,8 @@ import threading
 from pathlib import Path
 from typing import BinaryIO
 
+from sdk.chain.errors import BadArgument
+
 __all__ = ["Source", "UploadSource"]
 
 UploadSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
@@ -45,6 +47,8 @@ class Source:
             self._owned = open(Path(source), "rb")  # noqa: SIM115 - closed by close()
             self._fd = self._owned.fileno()
             self.size = os.fstat(self._fd).st_size
+        elif not hasattr(source, "read"):
+            raise BadArgument(f"an upload reads a path, bytes or a binary file-like object, not {type(source).__name__}")
         elif _seekable(source):
             self._file = source
             self._start = source.tell()

@@ -95,6 +95,18 @@ async def test_a_port_that_cannot_be_bound_is_one_listen_error(nursery, listenin
         assert (await http.post(f"http://127.0.0.1:{port}/", content=b"x")).status_code == 200
 
 
+async def test_a_server_cancelled_before_it_started_leaves_no_socket_open():
+    def open_descriptors() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_descriptors()
+    for _ in range(5):
+        with trio.move_on_after(0):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(serve, DigestApp(), "127.0.0.1", 0)
+    assert open_descriptors() == before
+
+
 DAEMONS = [("storage-node", "//Dave"), ("provider", "//Provider1"), ("da-node", "//Bob")]
 
 

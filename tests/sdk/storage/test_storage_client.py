@@ -259,6 +259,20 @@ async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
         await alice.storage.info("0x1234")
 
 
+async def test_misused_arguments_are_refused_before_any_transfer(alice, tmp_path):
+    """A folder as a download's target (refused before a byte is fetched, so no .part is left), a grant of a
+    public file (there is nothing to grant), a source that is no file: each one BadArgument."""
+    with anyio.fail_after(DEADLINE):
+        file_id = await alice.storage.upload(b"anyone may read this", private=False)
+        with pytest.raises(BadArgument, match="is a folder"):
+            await alice.storage.download(file_id, tmp_path)
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(BadArgument, match="is public"):
+            await alice.storage.grant(file_id, Keypair.from_uri("//Bob").public)
+        with pytest.raises(BadArgument, match="not int"):
+            await alice.storage.upload(12345)  # type: ignore[arg-type]
+
+
 class UnreadFile(io.BytesIO):
     """A file that must not be read: the upload should refuse before its first pass."""
 
@@ -309,7 +323,7 @@ def test_cli_output_shapes(network, tmp_path):
     assert json.loads(runner.invoke(main, ["storage", "log", file_id, "--json", *chain]).stdout) == []
 
     refused = runner.invoke(main, ["storage", "grant", file_id, Keypair.from_uri("//Eve").ss58_address(), *chain])
-    assert refused.exit_code == 1 and "NoEncryptionKey" in refused.stderr
+    assert refused.exit_code == 1 and "is public" in refused.stderr  # nothing to grant
     renewed = runner.invoke(main, ["storage", "renew", file_id, "--days", "1", "--key", "//Bob", *chain])  # anyone
     assert renewed.exit_code == 0, renewed.output
     paid_until = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)["paid_until"]
