@@ -85,7 +85,7 @@ CORE_API_VERSIONS = (
 
 class FileBankStorageInfo:
     """The compute pallets' ``StorageInfo``, over FileBank and StorageAccess: files, readers, fragment holders,
-    and the pins that keep a file while a job or round reads it."""
+    the pins that keep a file while a job or round reads it, and the locks that keep verified outputs."""
 
     def __init__(self, files: FileBank, access: StorageAccess) -> None:
         self._files, self._access = files, access
@@ -120,6 +120,9 @@ class FileBankStorageInfo:
 
     def unpin(self, file_id: bytes) -> None:
         self._files.unpin(file_id)
+
+    def lock(self, file_id: bytes) -> None:
+        self._files.lock(file_id)
 
 
 class BurnFees:
@@ -159,7 +162,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=139,
+    spec_version=140,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

@@ -53,6 +53,10 @@ class StorageInfo(Protocol):
     def unpin(self, file_id: bytes) -> None:
         """End a use begun by :meth:`pin` (the file is deleted now if its owner deleted it meanwhile)."""
 
+    def lock(self, file_id: bytes) -> None:
+        """Refuse its owner's deletion of the file from now on: it goes when its paid time ends (a verified job's
+        outputs are the provider's files, bought by the submitter)."""
+
 
 class BlockHashes(Protocol):
     """Recent block hashes (System): the chain's randomness."""

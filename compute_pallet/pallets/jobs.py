@@ -746,7 +746,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return self._fail(job_id, job)
 
     def _verify(self, job_id: int, job: Job, key: tuple[bytes, tuple[int, ...]], n: int) -> Job:
-        """Pay the reveals matching ``key``, slash the others, refund the rest, record lineage."""
+        """Pay the reveals matching ``key``, slash the others, refund the rest, lock the outputs (their provider
+        may no longer delete them) and record their lineage."""
         cfg = self.config
         winners, paid = [], 0
         for i, slot in enumerate(job.slots):
@@ -767,6 +768,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         outputs = winners[0].reveal.outputs
         entry = LineageEntry(job_id, job.kind, job.inputs, tuple(slot.provider for slot in winners), job.parent, n)
         for file_id in outputs:
+            cfg.storage.lock(file_id)  # the submitter paid for it: its provider may no longer delete it
             if not self.lineage.contains(file_id):
                 self.lineage.insert(file_id, entry)
         self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
@@ -832,7 +834,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
 def _compute_jobs_config(config_type: type, params: ComputeJobsParams, weights: None, wired: dict) -> ComputeJobsConfig:
     return ComputeJobsConfig(weights=ComputeJobsWeights(wired["providers"].max_providers(), params.max_slots,
-                                                        params.max_inputs),
+                                                        params.max_inputs, params.max_outputs),
                              **wired, **dataclasses.asdict(params))
 
 

@@ -74,13 +74,17 @@ class ComputeJobsWeights:
     """A verdict, a replacement or a dispute touches every slot of a job at most once."""
     max_inputs: int
     """A commit deadline checks, for every late slot, that its provider may read each input."""
+    max_outputs: int
+    """A verdict locks each of the adopted reveal's outputs."""
 
     def _assignment(self) -> int:
         return self.max_providers * (READ + 3 * US)
 
     def _verdict(self) -> int:
-        # each slot: a provider record read and written, a balance move, an event; each input unpinned
-        return self.max_slots * (30 * US + 3 * READ + 4 * WRITE) + self.max_inputs * UNPIN
+        # each slot: a provider record read and written, a balance move, an event; each input unpinned; each
+        # output locked (the file read, the lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE) + self.max_inputs * UNPIN
+                + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:
         per_input = 15 * US + 8 * READ + WRITE  # file, grants, up to four segments' placements; its pin

@@ -104,9 +104,10 @@ class StorageApi:
                     (segment, fragment) in repairs))
         uses = await self.ledger.chain.query("FileBank", "Pins", [stored.file_id])
         deleting = await self.ledger.chain.query("FileBank", "Deleting", [stored.file_id]) is not None
+        locked = await self.ledger.chain.query("FileBank", "Locked", [stored.file_id]) is not None
         return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
                            info.segment_size, info.chunk_size, info.segment_count, info.declared_at, info.deposit,
-                           info.paid_until, uses, deleting, tuple(fragments))
+                           info.paid_until, uses, deleting, locked, tuple(fragments))
 
     async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
         """The files ``owner`` (the signer when ``None``) has stored."""

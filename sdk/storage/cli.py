@@ -120,7 +120,8 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
                   f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
-    console.print(f"paid until block {details.paid_until} (`cairn storage renew` pays for more)")
+    console.print(f"paid until block {details.paid_until} (`cairn storage renew` pays for more)"
+                  + ("; a verified job's output: its owner may not delete it" if details.locked else ""))
     if details.uses or details.deleting:
         console.print(f"in use by {details.uses} job(s) or round(s)"
                       + ("; deleted by its owner: goes when the last use ends" if details.deleting else ""))

@@ -83,6 +83,8 @@ class FileDetails(Record):
     """Jobs and federated rounds reading the file now: its deletion waits for them."""
     deleting: bool
     """Its owner deleted it while in use: it goes when the last use ends, and takes no new one."""
+    locked: bool
+    """A verified job's output: its owner (the provider) may not delete it; it goes when its paid time ends."""
     fragments: tuple[FragmentHealth, ...]
 
 

@@ -49,7 +49,10 @@ applies to a new file), unless the file is in use: other pallets :meth:`FileBank
 compute job its inputs, a federated round its delivered updates) and :meth:`FileBank.unpin` it after. The
 owner's deletion of a pinned file waits for its last use to end (``FileDeletionDeferred``); meanwhile the
 file is readable as before but takes no new use. A use is bounded by its job's or round's deadline, so the
-wait is too.
+wait is too. Another pallet may also :meth:`FileBank.lock` a file that others paid for (a verified compute
+job's outputs, which belong to the provider that uploaded them and were bought by the job's submitter): its
+owner may not delete it any more (``FileLocked``), and it goes only when its paid time ends, which anyone may
+extend.
 
 **Health.** ``Confirmed`` marks the fragments that are stored and not awaiting repair. Once active, a file is
 ``Active`` while all are, ``Degraded`` while every segment keeps at least k, ``Lost`` while one has fewer.
@@ -105,7 +108,7 @@ __all__ = ["FileBank", "FileBankConfig", "FileBankParams", "HoldReason", "DEFINI
            "InsufficientFunds", "BadFragmentIndex", "NotAssigned", "AlreadyConfirmed", "DuplicateFragment",
            "TooManyConfirmations", "UnderRepair", "UnknownChallenge", "NotChallenged", "ChallengeExpired",
            "WrongProofCount", "MalformedProof", "WrongChunk", "NoRepairOrder", "NotRepairer", "NoCapacity",
-           "AlreadyHoldsSegment"]
+           "AlreadyHoldsSegment", "FileLocked"]
 
 
 class HoldReason(enum.IntEnum):
@@ -513,6 +516,11 @@ class BadPeriods(DispatchError):
     """A renewal of no period, or one that would pay further ahead than ``MaxPaidPeriods``."""
 
 
+class FileLocked(DispatchError):
+    """The file is locked (a verified job's output): its owner may not delete it; it goes when its paid time
+    ends, which anyone may extend with ``renew``."""
+
+
 class NoLongerHeld(DispatchError):
     """The challenged fragment has moved off this node since (repaired elsewhere): there is nothing left for
     it to prove, and no proof of it, good or bad, counts."""
@@ -571,7 +579,7 @@ class FileBank(Pallet[FileBankConfig]):
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
               ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
-              AlreadyHoldsSegment, DeletionPending, NoLongerHeld, BadPeriods)
+              AlreadyHoldsSegment, DeletionPending, NoLongerHeld, BadPeriods, FileLocked)
     CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
         ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
         ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
@@ -618,6 +626,8 @@ class FileBank(Pallet[FileBankConfig]):
                          docs="Deleted files whose fragments are being unindexed, with the segments left.")
     pins = StorageMap(H256, U32, default=0, docs="Files in use by other pallets' runs, with how many uses.")
     deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
+    locked = StorageMap(H256, UNIT, docs="Files their owner may not delete (verified jobs' outputs): they go when "
+                                         "their paid time ends.")
     deleted = StorageValue(Vec(H256), default=(),
                            docs="Files deleted since StorageAccess last looked (it then removes their grants).")
     retired = StorageMap(H256, UNIT, docs="Deleted files whose grants StorageAccess has not finished removing: "
@@ -732,6 +742,8 @@ class FileBank(Pallet[FileBankConfig]):
             raise NotFileOwner()
         if self.deleting.contains(file_id):
             raise DeletionPending()
+        if self.locked.contains(file_id):
+            raise FileLocked()
         # EFFECTS
         self._delete(file_id, info)
 
@@ -840,6 +852,12 @@ class FileBank(Pallet[FileBankConfig]):
         """Keep the file until a matching :meth:`unpin` (its owner's deletion waits). The callers give a
         ``deleting`` file no new use, except to carry on one they already hold."""
         self.pins.insert(file_id, self.pins.get(file_id) + 1)
+
+    def lock(self, file_id: bytes) -> None:
+        """Refuse the owner's deletion of the file from now on (``FileLocked``): it goes when its paid time
+        ends. A file no longer declared is left alone."""
+        if self.files.contains(file_id):
+            self.locked.insert(file_id, ())
 
     def unpin(self, file_id: bytes) -> None:
         """End one use of the file; the last use of a file its owner deleted deletes it."""
@@ -1094,6 +1112,7 @@ class FileBank(Pallet[FileBankConfig]):
         who = info.owner
         self.files.remove(file_id)
         self.files_of.remove(who, file_id)
+        self.locked.remove(file_id)
         self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
         if info.segment_count:
             self.reaping.insert(file_id, (info, info.segment_count))

@@ -72,7 +72,7 @@ class FileBankWeights:
         return Weight(30 * US + 2 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
 
     def delete(self) -> Weight:
-        return Weight(40 * US + 5 * READ + 8 * WRITE, 500)  # and whether the file is in use; its id retired
+        return Weight(40 * US + 6 * READ + 9 * WRITE, 500)  # and whether it is in use or locked; its id retired
 
     def renew(self) -> Weight:
         return Weight(40 * US + 4 * READ + 5 * WRITE, 500)  # the file, the payer's balance, the pool, the queue

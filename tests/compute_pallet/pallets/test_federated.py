@@ -44,7 +44,7 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
-from storage_node.pallets.file_bank import FileBank, FileDeleted
+from storage_node.pallets.file_bank import FileBank, FileDeleted, FileLocked
 
 from .mock import (
     ALICE,
@@ -267,23 +267,21 @@ def test_files_deleted_while_a_task_reads_them_are_kept_until_it_no_longer_does(
         assert not files.pins.contains(model) and files.files.contains(model)  # unpinned, not deleted
 
 
-def test_a_model_deleted_before_the_round_settles_fails_the_round():
-    """The aggregating provider deletes its output in the verdict's block, before the task adopts it: the task
-    keeps its model (it cannot train from a file that is gone) and pays no reward for the round."""
+def test_the_aggregating_provider_cannot_delete_the_model_before_the_task_adopts_it():
+    """The aggregating provider tries to delete its output in the verdict's block, before the task adopts it:
+    the verdict locked it (the task paid for it), so the round adopts it as any other."""
     ext = new_ext(providers=3)
     with ext:
         base, task_id, job_id = one_round_aggregating(ext)
         provider = slot_providers(ext, job_id)[0]
         model = stored_file(ext, provider, seed=700)
         aggregate(ext, job_id, (1,), model)
-        ext.dispatch(Origin.signed(provider), "FileBank", "delete", file_id=model)
+        assert_noop(ext, FileLocked, ext.dispatch, Origin.signed(provider), "FileBank", "delete", file_id=model)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
-        assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
-        assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
-        assert not ext.pallet(FileBank).pins.contains(base)
+        assert RoundAggregated(task_id, 0, job_id, model) in seen and TaskFinished(task_id, model, 0) in seen
 
 
-@pytest.mark.parametrize("first", ["private", "not active", "deleted"])
+@pytest.mark.parametrize("first", ["private", "not active"])
 def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read(first):
     """The providers agree on the digest, but the first names a model file the next round's providers could
     not use: the round adopts the second provider's copy."""
@@ -293,14 +291,10 @@ def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read(first):
         providers = slot_providers(ext, job_id)
         if first == "private":
             unusable = stored_file(ext, providers[0], seed=700, encrypted=True)
-        elif first == "not active":
-            unusable = output_file(ext, providers[0], 700)  # declared, never confirmed
         else:
-            unusable = stored_file(ext, providers[0], seed=700)
+            unusable = output_file(ext, providers[0], 700)  # declared, never confirmed: not active
         usable = stored_file(ext, providers[1], seed=701)
         aggregate(ext, job_id, (1,), unusable, usable)
-        if first == "deleted":
-            ext.dispatch(Origin.signed(providers[0]), "FileBank", "delete", file_id=unusable)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundAggregated(task_id, 0, job_id, usable) in seen
         assert fl(ext).rounds.get(task_id, 0).global_out == usable

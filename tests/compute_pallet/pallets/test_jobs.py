@@ -55,7 +55,7 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
-from storage_node.pallets.file_bank import DeletionPending, FileBank, FileDeleted, FileDeletionDeferred
+from storage_node.pallets.file_bank import DeletionPending, FileBank, FileDeleted, FileDeletionDeferred, FileLocked
 from storage_node.pallets.file_bank import HoldReason as FileHold
 
 from .mock import (
@@ -317,6 +317,11 @@ def test_agreeing_results_are_paid_and_the_rest_refunded_to_the_unit():
         assert jobs_pallet(ext).lineage.get(record.outputs[0]) == LineageEntry(
             job_id, record.kind, (dataset,), tuple(assigned), None, ext.pallet(System).number.get())
         assert all(providers_pallet(ext).providers.get(who).jobs_verified == 1 for who in assigned)
+        files = ext.pallet(FileBank)  # the submitter paid for the outputs: their provider may not delete them
+        owner = files.files.get(record.outputs[0]).owner
+        assert owner in assigned and all(files.locked.contains(file_id) for file_id in record.outputs)
+        assert_noop(ext, FileLocked, ext.dispatch, Origin.signed(owner), "FileBank", "delete",
+                    file_id=record.outputs[0])
 
 
 def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_paid():

@@ -65,7 +65,7 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
             assert len(copies) == len(judged.outputs)
             wait_until(lambda: all(reader.query("FileBank", "Files", [fid]) is None for fid in copies), 60,
                        "the unadopted outputs deleted")
-            assert all(reader.query("FileBank", "Files", [fid]) is not None for fid in judged.outputs)
+            assert all(reader.storage.info(fid).locked for fid in judged.outputs)  # kept from their provider
 
 
 @pytest.mark.slow  # 30 s more; the default run's end-to-end test submits through client.compute too

@@ -313,7 +313,7 @@ def test_cli_output_shapes(network, tmp_path):
 
     info = json.loads(runner.invoke(main, ["storage", "info", file_id, "--json", *chain]).stdout)
     assert (info["file_id"], info["status"], info["size"], info["encrypted"]) == (file_id, "Active", len(data), False)
-    assert (info["uses"], info["deleting"]) == (0, False)
+    assert (info["uses"], info["deleting"], info["locked"]) == (0, False, False)
     assert {"segment", "fragment", "node", "endpoint", "confirmed", "node_status", "repairing"} <= set(info["fragments"][0])
     listed = json.loads(runner.invoke(main, ["storage", "ls", "--json", *chain]).stdout)
     assert file_id in [f["file_id"] for f in listed]

@@ -13,6 +13,7 @@ from runtime.primitives import Digest
 from storage_node.chunks import ChunkProof
 from storage_node.pallets.file_bank import (
     AlreadyConfirmed,
+    FileLocked,
     AuditFailed,
     AuditMissed,
     AuditPassed,
@@ -785,6 +786,23 @@ def test_a_pinned_file_is_deleted_at_its_last_unpin_and_takes_no_new_use_meanwhi
         assert not files.pins.contains(file_id) and not files.deleting.contains(file_id)
         next_block(ext)
         assert all(files.fragment_count.get(node) == 0 for node in NODES[:6])  # reaped as after any delete
+
+
+def test_a_locked_file_is_kept_from_its_owner_and_still_expires():
+    """A verified job's outputs are locked: the provider that owns them may not delete what the submitter paid
+    for; they go when their paid time ends, as any file."""
+    ext = new_ext(nodes=6, params=SHORT_PAID)
+    with ext:
+        files, file_id = bank(ext), active_file(ext).file_id
+        files.lock(file_id)
+        files.lock(b"\x01" * 32)  # no such file: nothing to lock
+        assert files.locked.contains(file_id) and not files.locked.contains(b"\x01" * 32)
+        assert_noop(ext, FileLocked, ext.dispatch, Origin.signed(ALICE), "FileBank", "delete", file_id=file_id)
+        run_to(ext, 2 + 2 * AUDIT)
+        assert_has_event(ext, FileExpired(file_id))
+        assert_has_event(ext, FileDeleted(file_id))
+        assert not files.files.contains(file_id) and not files.locked.contains(file_id)
+        assert held(ext, HoldReason.FileDeposit, ALICE) == 0  # the deposit back with the owner
 
 
 def test_unpinning_a_file_nobody_deleted_only_ends_the_use():
