@@ -622,6 +622,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self.model_rounds.insert(model, (task_id, task.round))
         self.deposit_event(RoundAggregated(task_id, task.round, job_id, model))
         cfg.storage.pin(model)
+        cfg.storage.lock(model)  # the task paid for it, and it may be another copy than the job's locked outputs
         cfg.storage.unpin(task.global_model)
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
 
@@ -629,7 +630,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         """The next global model: the first agreeing provider's model file that every later round's providers
         can read, one that is active, public and not being deleted. Agreeing on the digest binds the bytes,
         not the file a provider names: one could name a private copy, one never activated, or delete its copy
-        in the block of the verdict. ``None`` if no such file (or the job failed): the round fails."""
+        (only the job's adopted outputs are locked at the verdict; the model this picks is locked when the
+        round settles). ``None`` if no such file (or the job failed): the round fails."""
         if job.status is not JobStatus.Verified:
             return None
         for slot in job.slots:

@@ -765,7 +765,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 cfg.providers.slash(slot.provider, job_id, SlashReason.DisputeLost)
                 job = job.with_slot(i, status=SlotStatus.Slashed)
         refunded = cfg.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow - paid)
-        outputs = winners[0].reveal.outputs
+        outputs = self._adopted_outputs(winners)
         entry = LineageEntry(job_id, job.kind, job.inputs, tuple(slot.provider for slot in winners), job.parent, n)
         for file_id in outputs:
             cfg.storage.lock(file_id)  # the submitter paid for it: its provider may no longer delete it
@@ -774,6 +774,18 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self.deposit_event(JobVerified(job_id, key[0], outputs, paid, refunded))
         self._ended(job_id, job)
         return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0], refunded=refunded)
+
+    def _adopted_outputs(self, winners: list[Slot]) -> tuple[bytes, ...]:
+        """The job's outputs: the first agreeing reveal's whose files all still exist, are active and are not
+        being deleted. Agreeing on the digest binds the bytes, not the files a provider names: one could
+        delete its copy between its reveal and the verdict (nothing locks it before), or name a file it never
+        uploaded, and leave the submitter with nothing. The first reveal's if none qualifies."""
+        storage = self.config.storage
+        for slot in winners:
+            facts = [storage.file_facts(file_id) for file_id in slot.reveal.outputs]
+            if all(f is not None and f.active and not f.deleting for f in facts):
+                return slot.reveal.outputs
+        return winners[0].reveal.outputs
 
     def _fail(self, job_id: int, job: Job) -> Job:
         """End the job unverified: unsettled slots are settled without pay or slash, the escrow refunded."""

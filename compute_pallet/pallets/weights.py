@@ -25,9 +25,9 @@ from runtime.weights import READ, US, WRITE
 __all__ = ["ComputeProvidersWeightInfo", "ComputeProvidersWeights", "ComputeJobsWeightInfo", "ComputeJobsWeights",
            "FederatedLearningWeightInfo", "FederatedLearningWeights"]
 
-UNPIN = 20 * US + 5 * READ + 6 * WRITE
+UNPIN = 20 * US + 5 * READ + 7 * WRITE
 """Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
-it meanwhile (the file, its owner's index, the deposit's hold, the reaping queue, an event)."""
+it meanwhile (the file, its owner's index, its lock, the deposit's hold, the reaping queue, an event)."""
 
 
 class ComputeProvidersWeightInfo(Protocol):
@@ -81,10 +81,11 @@ class ComputeJobsWeights:
         return self.max_providers * (READ + 3 * US)
 
     def _verdict(self) -> int:
-        # each slot: a provider record read and written, a balance move, an event; each input unpinned; each
-        # output locked (the file read, the lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE) + self.max_inputs * UNPIN
-                + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
+        # each slot: a provider record read and written, a balance move, an event, its outputs' files checked
+        # (adopted only if all are usable); each input unpinned; each adopted output locked (the file read, the
+        # lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + self.max_outputs * 2 * READ)
+                + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:
         per_input = 15 * US + 8 * READ + WRITE  # file, grants, up to four segments' placements; its pin
@@ -137,6 +138,6 @@ class FederatedLearningWeights:
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
-        per_settle = self.max_redundancy * 2 * READ
+        per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
         return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends, 0)

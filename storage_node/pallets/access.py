@@ -45,7 +45,7 @@ from storage_node.pallets.weights import StorageAccessWeightInfo, StorageAccessW
 
 __all__ = ["StorageAccess", "StorageAccessConfig", "StorageAccessParams", "DEFINITION", "FileRegistry",
            "SEALED_KEY_LENGTH", "KeyRegistered", "AccessGranted", "AccessRevoked", "AccessRecorded", "UnknownFile",
-           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant"]
+           "NotFileOwner", "NoKey", "BadSealedKey", "NoGrant", "GrantsLocked"]
 
 SEALED_KEY_LENGTH = 80
 """``storage_node.crypto.seal_key``'s output: ephemeral X25519 public key (32) ++ AES-GCM of the 32-byte data
@@ -59,6 +59,10 @@ class FileRegistry(Protocol):
     """What StorageAccess needs of FileBank."""
 
     def file_owner(self, file_id: bytes) -> bytes | None: ...
+
+    def is_locked(self, file_id: bytes) -> bool:
+        """Whether the file is locked (a verified job's output): its owner may neither delete it nor revoke."""
+        ...
 
     def take_deleted(self) -> tuple[bytes, ...]:
         """The files deleted since the last call, each handed out once."""
@@ -143,11 +147,15 @@ class NoGrant(DispatchError):
     """The account holds no grant for this file."""
 
 
+class GrantsLocked(DispatchError):
+    """The file is locked (a verified job's output, bought by the job's submitter): its grants stand."""
+
+
 class StorageAccess(Pallet[StorageAccessConfig]):
     NAME = "StorageAccess"
     CRATE = "pallet_storage_access"
     EVENTS = (KeyRegistered, AccessGranted, AccessRevoked, AccessRecorded)
-    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant)
+    ERRORS = (UnknownFile, NotFileOwner, NoKey, BadSealedKey, NoGrant, GrantsLocked)
     CONSTANTS = (
         Constant("AccessWindow", U32, lambda c: c.access_window,
                  "Blocks an access record lets its account read the file's fragments."),
@@ -179,10 +187,13 @@ class StorageAccess(Pallet[StorageAccessConfig]):
 
     @call(2, weight=lambda w, file_id, grantee: w.revoke())
     def revoke(self, origin: Origin, file_id: FileId, grantee: AccountIdLookup) -> None:
-        """Remove ``grantee``'s grant: it can no longer record an access, and nodes stop serving it."""
+        """Remove ``grantee``'s grant: it can no longer record an access, and nodes stop serving it. A locked
+        file's grants stand (``GrantsLocked``): its owner may not take back what a job's submitter paid for."""
         self._ensure_owner(origin, file_id)
         if not self.grants.contains(file_id, grantee):
             raise NoGrant()
+        if self.config.files.is_locked(file_id):
+            raise GrantsLocked()
         self.grants.remove(file_id, grantee)
         self.last_access.remove(file_id, grantee)
         self.deposit_event(AccessRevoked(file_id, grantee))

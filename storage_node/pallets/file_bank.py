@@ -51,8 +51,8 @@ owner's deletion of a pinned file waits for its last use to end (``FileDeletionD
 file is readable as before but takes no new use. A use is bounded by its job's or round's deadline, so the
 wait is too. Another pallet may also :meth:`FileBank.lock` a file that others paid for (a verified compute
 job's outputs, which belong to the provider that uploaded them and were bought by the job's submitter): its
-owner may not delete it any more (``FileLocked``), and it goes only when its paid time ends, which anyone may
-extend.
+owner may not delete it any more (``FileLocked``) nor revoke its grants, and it goes only when its paid time
+ends, which anyone may extend.
 
 **Health.** ``Confirmed`` marks the fragments that are stored and not awaiting repair. Once active, a file is
 ``Active`` while all are, ``Degraded`` while every segment keeps at least k, ``Lost`` while one has fewer.
@@ -854,9 +854,10 @@ class FileBank(Pallet[FileBankConfig]):
         self.pins.insert(file_id, self.pins.get(file_id) + 1)
 
     def lock(self, file_id: bytes) -> None:
-        """Refuse the owner's deletion of the file from now on (``FileLocked``): it goes when its paid time
-        ends. A file no longer declared is left alone."""
-        if self.files.contains(file_id):
+        """Refuse the owner's deletion of the file, and its revoking of grants, from now on (``FileLocked``,
+        StorageAccess's ``GrantsLocked``): it goes when its paid time ends. A file no longer declared, or
+        already deleted by its owner (kept for its last uses), is left alone."""
+        if self.files.contains(file_id) and not self.deleting.contains(file_id):
             self.locked.insert(file_id, ())
 
     def unpin(self, file_id: bytes) -> None:
@@ -1227,6 +1228,9 @@ class FileBank(Pallet[FileBankConfig]):
     def file_owner(self, file_id: bytes) -> bytes | None:
         info = self.files.get(file_id)
         return None if info is None else info.owner
+
+    def is_locked(self, file_id: bytes) -> bool:
+        return self.locked.contains(file_id)
 
     def take_deleted(self) -> tuple[bytes, ...]:
         """The files deleted since the last call, each handed out once."""

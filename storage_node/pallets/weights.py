@@ -86,7 +86,7 @@ class FileBankWeights:
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
         return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)
-                      + expiries * (40 * US + 26 * READ + 11 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
+                      + expiries * (40 * US + 26 * READ + 12 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
 
 
 class StorageAccessWeightInfo(Protocol):
@@ -106,7 +106,7 @@ class StorageAccessWeights:
         return Weight(20 * US + 2 * READ + WRITE, 300)
 
     def revoke(self) -> Weight:
-        return Weight(20 * US + 2 * READ + 2 * WRITE, 200)
+        return Weight(20 * US + 3 * READ + 2 * WRITE, 200)  # the owner, the grant, the lock
 
     def record_access(self) -> Weight:
         return Weight(25 * US + 3 * READ + 3 * WRITE, 300)

@@ -281,23 +281,37 @@ def test_the_aggregating_provider_cannot_delete_the_model_before_the_task_adopts
         assert RoundAggregated(task_id, 0, job_id, model) in seen and TaskFinished(task_id, model, 0) in seen
 
 
-@pytest.mark.parametrize("first", ["private", "not active"])
+@pytest.mark.parametrize("first", ["private", "not active", "deleted"])
 def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read(first):
     """The providers agree on the digest, but the first names a model file the next round's providers could
-    not use: the round adopts the second provider's copy."""
+    not use (private, never activated, or deleted after its reveal, before the verdict locked it): the round
+    adopts the second provider's copy, and locks it, whichever copy the job's verdict adopted."""
     ext = new_ext(providers=3)
     with ext:
         base, task_id, job_id = one_round_aggregating(ext)
         providers = slot_providers(ext, job_id)
         if first == "private":
             unusable = stored_file(ext, providers[0], seed=700, encrypted=True)
+        elif first == "not active":
+            unusable = output_file(ext, providers[0], 700)  # declared, never confirmed
         else:
-            unusable = output_file(ext, providers[0], 700)  # declared, never confirmed: not active
+            unusable = stored_file(ext, providers[0], seed=700)
         usable = stored_file(ext, providers[1], seed=701)
-        aggregate(ext, job_id, (1,), unusable, usable)
+        if first == "deleted":
+            digest = blake2_256(b"fedavg" + unusable)
+            for who in providers:
+                commit(ext, job_id, who, digest)
+            reveal(ext, job_id, providers[0], digest, scores=(1,), outputs=(unusable,))
+            ext.dispatch(Origin.signed(providers[0]), "FileBank", "delete", file_id=unusable)
+            for i, who in enumerate(providers[1:], 1):
+                reveal(ext, job_id, who, digest, scores=(1,),
+                       outputs=(usable,) if i == 1 else (output_file(ext, who, 500 + job_id),))
+        else:
+            aggregate(ext, job_id, (1,), unusable, usable)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundAggregated(task_id, 0, job_id, usable) in seen
         assert fl(ext).rounds.get(task_id, 0).global_out == usable
+        assert ext.pallet(FileBank).locked.contains(usable)
 
 
 def test_a_round_with_no_usable_agreeing_model_fails():

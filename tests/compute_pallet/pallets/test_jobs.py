@@ -324,6 +324,25 @@ def test_agreeing_results_are_paid_and_the_rest_refunded_to_the_unit():
                     file_id=record.outputs[0])
 
 
+def test_a_copy_deleted_between_its_reveal_and_the_verdict_is_not_the_jobs_output():
+    """The first agreeing provider deletes its output after revealing it, before the verdict locks anything:
+    the verdict adopts the other agreeing provider's copy and locks it, so the submitter keeps a result."""
+    ext = new_ext(providers=2)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
+        first, second = slot_providers(ext, job_id)
+        copies = {first: stored_file(ext, first, seed=801), second: stored_file(ext, second, seed=802)}
+        for who in (first, second):
+            commit(ext, job_id, who, HONEST)
+        reveal(ext, job_id, first, HONEST, outputs=(copies[first],))
+        ext.dispatch(Origin.signed(first), "FileBank", "delete", file_id=copies[first])
+        reveal(ext, job_id, second, HONEST, outputs=(copies[second],))
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified and record.outputs == (copies[second],)
+        assert [slot.status for slot in record.slots] == [SlotStatus.Paid, SlotStatus.Paid]
+        assert ext.pallet(FileBank).locked.contains(copies[second])
+
+
 def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_paid():
     ext = new_ext(providers=3)
     with ext:

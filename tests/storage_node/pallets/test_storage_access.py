@@ -8,6 +8,7 @@ from runtime.frame.pallet import BadOrigin, Origin
 from runtime.frame.testing import assert_last_event, assert_noop
 from runtime.pallets.system import System
 from storage_node.pallets.access import (
+    GrantsLocked,
     AccessGranted,
     AccessRecorded,
     AccessRevoked,
@@ -101,6 +102,17 @@ def test_a_revoked_grantee_recorded_by_the_owner_loses_its_access_record():
         assert_noop(ext, NoGrant, ext.dispatch, Origin.signed(BOB), "StorageAccess", "record_access", file_id=fid)
         ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=BOB, sealed_key=SEALED)
         assert access(ext).last_access.get(fid, BOB) is None  # granted again, but no read recorded since
+
+
+def test_a_locked_files_grants_stand():
+    """A verified job's output is locked: its owner (the provider) may not take the submitter's grant back."""
+    ext = new_ext()
+    with ext:
+        fid = shared_file(ext).file_id
+        ext.pallet(FileBank).lock(fid)
+        assert_noop(ext, GrantsLocked, ext.dispatch, Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid,
+                    grantee=BOB)
+        assert access(ext).grants.contains(fid, BOB)
 
 
 def test_the_access_log_records_every_access_in_order():
