@@ -29,15 +29,6 @@ def temp_root(tmp_path, monkeypatch):
     return root
 
 
-@pytest.fixture
-def listening():
-    """A loopback port something already listens on."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        yield taken.getsockname()[1]
-
-
 def run_node(*args: str):
     return CliRunner().invoke(main, ["node", *args])
 

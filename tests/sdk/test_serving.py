@@ -9,8 +9,6 @@ import hashlib
 import inspect
 import os
 
-import socket
-
 import httpx
 import pytest
 import trio
@@ -76,15 +74,6 @@ async def test_a_body_refused_unread_closes_its_connection_and_the_next_request_
             answer = await client.get("/y")  # on a new connection: the refused one is not kept alive
             assert answer.status_code == 200 and answer.text == "still here"
             assert answer.headers.get("connection") != "close"  # a request without a body keeps its connection
-
-
-@pytest.fixture
-def listening():
-    """A loopback port something already listens on."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        yield taken.getsockname()[1]
 
 
 async def test_a_port_that_cannot_be_bound_is_one_listen_error(nursery, listening):
