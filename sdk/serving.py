@@ -40,7 +40,8 @@ from sdk.chain import ChainClientError
 
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks",
-           "read_body", "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun", "run_daemon",
+           "read_body", "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun",
+           "run_daemon",
            "daemon_logging", "chain_rpc_option"]
 
 Scope = Mapping[str, Any]
@@ -255,17 +256,16 @@ def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     """A non-blocking TCP socket listening on ``host:port``, set up as hypercorn sets up one it binds itself;
     :class:`ListenError` if it cannot be made."""
     host = host.strip("[]")
-    try:
+    sock = None
+    try:  # socket() itself fails on a machine without IPv6
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    except OSError as exc:  # no IPv6 on this machine
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(backlog)
     except OSError as exc:
-        sock.close()
+        if sock is not None:
+            sock.close()
         raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.setblocking(False)
     return sock

@@ -48,7 +48,8 @@ class Source:
             self._fd = self._owned.fileno()
             self.size = os.fstat(self._fd).st_size
         elif not hasattr(source, "read"):
-            raise BadArgument(f"an upload reads a path, bytes or a binary file-like object, not {type(source).__name__}")
+            raise BadArgument("an upload reads a path, bytes or a binary file-like object, "
+                              f"not {type(source).__name__}")
         elif _seekable(source):
             self._file = source
             self._start = source.tell()
