@@ -18,16 +18,27 @@ a bigger one before reading it.
 **Result digest** (what a provider commits to): ``blake2_256(DOMAIN_COMPUTE_RESULT ++ u32 count ++
 (u32 len(name) ++ name ++ blake3(output)) for each output in name order ++ canonical JSON of result)``,
 all integers little-endian, names UTF-8, the JSON with sorted keys, no spaces, no NaN.
+
+**Outcome of a run** (:func:`outcome`): what a provider commits to, and what anyone rerunning a job gets. A
+kind that refuses its inputs or params (:data:`REFUSALS`) does so on every honest machine alike, so that is
+a result: the record ``{"refused": <class name>}`` with no outputs. Anything else a kind raises (a bug, or an
+input it failed to check) is recorded alike as :data:`UNEXPECTED`. The record holds the class and not the
+message because a message may quote the zip, numpy, JSON or safetensors library underneath, whose wording
+varies across the versions honest providers may have; :attr:`Outcome.refused` keeps the exception for the
+one who ran it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
 
 import blake3
+import numpy as np
 
-from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, FormatError
+from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, FormatError, TooLarge
 from compute_pallet.kinds import evaluate, fedavg, infer, train
 from compute_pallet.kinds.params import InvalidParams
 from compute_pallet.kinds.types import InvalidInputs, Kind, KindOutput, Resources
@@ -49,7 +60,11 @@ __all__ = [
     "input_sizes",
     "estimate",
     "input_limits",
+    "check_input_sizes",
     "result_digest",
+    "canonical_json",
+    "Outcome",
+    "outcome",
     "REFUSALS",
     "UNEXPECTED",
     "refusal_meaning",
@@ -157,12 +172,71 @@ def input_limits(name_or_id: str | int, count: int) -> list[int]:
     return [MAX_DATASET_BYTES if set(names) & set(_DATASETS) else MAX_MODEL_BYTES for names in zip(*namings)]
 
 
+def check_input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> None:
+    """Refuse (``formats.TooLarge``) an input larger than :func:`input_limits` allows its position, before it is
+    read: whether reading it fits depends on the memory of the machine that would."""
+    for index, (size, bound) in enumerate(zip(sizes, input_limits(name_or_id, len(sizes)), strict=True)):
+        if size > bound:
+            raise TooLarge(f"input {index} is {size} bytes, at most {bound}")
+
+
 def result_digest(outputs: Mapping[str, bytes], result: Mapping[str, object]) -> bytes:
     """The 32-byte digest a provider commits to: its output files and its result record, canonically."""
     parts = [DOMAIN_COMPUTE_RESULT, len(outputs).to_bytes(4, "little")]
     for name in sorted(outputs):
         encoded = name.encode("utf-8")
         parts += [len(encoded).to_bytes(4, "little"), encoded, blake3.blake3(outputs[name]).digest()]
-    record = json.dumps(result, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    parts.append(record.encode("utf-8"))
+    parts.append(canonical_json(result))
     return blake2_256(b"".join(parts))
+
+
+def canonical_json(value: object) -> bytes:
+    """The JSON :func:`result_digest` hashes, and ``result.json`` holds: sorted keys, no spaces, UTF-8, no NaN
+    (``ValueError``)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run of a job's kind: its output files, its result record and their digest (see "Outcome of a run")."""
+
+    outputs: Mapping[str, bytes]
+    result: Mapping[str, object]
+    digest: bytes
+    refused: Exception | None = None
+    """What the kind refused the inputs or params with (then ``result`` is ``{"refused": <code>}``)."""
+
+    @property
+    def refusal(self) -> str | None:
+        """The refusal's code as the result records it: the class of a :data:`REFUSALS` one, else
+        :data:`UNEXPECTED`; None for a result."""
+        return None if self.refused is None else _refusal_code(self.refused)
+
+    @property
+    def message(self) -> str | None:
+        """The refusal's message, for whoever ran it (an unexpected error's names its type); None for a result."""
+        if self.refused is None or isinstance(self.refused, REFUSALS):
+            return None if self.refused is None else str(self.refused)
+        return f"{type(self.refused).__name__}: {self.refused}"
+
+
+def _refusal_code(exc: Exception) -> str:
+    return type(exc).__name__ if isinstance(exc, REFUSALS) else UNEXPECTED
+
+
+def outcome(name_or_id: str | int, read_inputs: Callable[[], Sequence[bytes]], params: bytes, seed: bytes, *,
+            xp: ModuleType = np) -> Outcome:
+    """Run the kind on the files ``read_inputs()`` returns (in the job's order; called here, so that an input it
+    refuses to read, one too large, is a refusal like any), ``params`` and ``seed``, on ``xp`` (numpy, or CuPy
+    for a GPU job). ``MemoryError`` and ``OSError`` propagate: they are the machine's, not the job's.
+    ``UnknownKind`` too."""
+    name = _kind_name(name_or_id)
+    try:
+        produced = kind(name).run(named_inputs(name, read_inputs()), params, seed, xp=xp)
+        # hashed here, so that a result it cannot hash (a NaN) is refused
+        return Outcome(produced.outputs, produced.result, result_digest(produced.outputs, produced.result))
+    except (MemoryError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a kind's deterministic code raised: see "Outcome of a run"
+        result = {"refused": _refusal_code(exc)}
+        return Outcome({}, result, result_digest({}, result), exc)

@@ -20,17 +20,13 @@ and a kind cannot raise them again. The folder's layout (version 1):
   ``{"digest": hex, "outputs": [names: the kind's in sorted order, then "result.json"], "scores": [int...],
   "refused": null | {"error": class name, "message": text}}`` (the message is this provider's, for its log).
 
-**A refused input is a result.** A kind that refuses its inputs or params (``kinds.REFUSALS``:
-``kinds.InvalidInputs``, which ``train.Diverged`` and too many inputs are, ``formats.FormatError``,
-``kinds.InvalidParams``) does so on every
-honest machine alike, so it is an outcome to commit to, not a crash: the result record is ``{"refused": <class
-name>}`` with no kind outputs, hashed by ``kinds.result_digest`` like any result, and ``result.json`` is still
-uploaded so the submitter reads which check its inputs failed (running the kind on them locally gives the
-message). The record holds the class and not the message because a message may quote the zip, numpy, JSON or
-safetensors library underneath, whose wording varies across the versions honest providers may have. A kind
-that raises anything else (a bug, or an input it failed to check) is refused alike as ``kinds.UNEXPECTED``: the
-same code runs on every honest machine, so they agree, and are paid rather than slashed as no-shows. The
-pallet then pays the agreeing providers as for any verified job: they fetched the inputs and ran the kind.
+**A refused input is a result** (``kinds.outcome``): a kind that refuses its inputs or params does so on every
+honest machine alike, so it is an outcome to commit to, not a crash, and ``result.json`` is still uploaded so
+the submitter reads which check its inputs failed (``cairn compute rerun`` gives the message, which stays in
+this provider's log). A kind that raises anything else is recorded alike as ``kinds.UNEXPECTED``, its traceback
+logged: the same code runs on every honest machine, so they agree, and are paid rather than slashed as
+no-shows. The pallet then pays the agreeing providers as for any verified job: they fetched the inputs and ran
+the kind.
 
 Exit status: 0 when ``report.json`` was written; :data:`EXIT_MEMORY` when the kind ran out of the memory the
 limits allow (not an outcome: it depends on the machine's limits); anything else (this machine's files
@@ -50,7 +46,7 @@ from pathlib import Path
 from sdk.children import die_with_parent
 
 __all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "WORKER_PID",
-           "canonical_json", "limit", "run"]
+           "limit", "run"]
 
 EXIT_MEMORY = 3
 CPU_GRACE_S = 5
@@ -62,44 +58,27 @@ INPUTS = "inputs"
 OUTPUTS = "outputs"
 
 
-def canonical_json(value: object) -> bytes:
-    """The JSON ``kinds.result_digest`` hashes: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
 def run(workdir: Path) -> None:
     """Run the job described in ``workdir`` and write its outputs and report (see the module docstring)."""
     from compute_pallet import kinds
 
     spec = json.loads((workdir / SPEC_FILE).read_text())
-    kind = kinds.kind(spec["kind"])
     paths = sorted((workdir / INPUTS).iterdir(), key=lambda path: int(path.name))
-    params, seed = bytes.fromhex(spec["params"]), bytes.fromhex(spec["seed"])
     xp = importlib.import_module("cupy" if spec.get("gpu") else "numpy")
-    refused: dict[str, str] | None = None
-    try:
-        files = _read_inputs(spec["kind"], paths)
-        produced = kind.run(kinds.named_inputs(spec["kind"], files), params, seed, xp=xp)
-        outputs, result = produced.outputs, produced.result
-        digest = kinds.result_digest(outputs, result)  # here, so that a result it cannot hash (a NaN) is refused
-    except (MemoryError, OSError):
-        raise  # the job's memory limit, or this machine's files: not an outcome of the job
-    except kinds.REFUSALS as exc:
-        refused = {"error": type(exc).__name__, "message": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - whatever a kind's deterministic code raised: see the module docstring
-        traceback.print_exc()
-        refused = {"error": kinds.UNEXPECTED, "message": f"{type(exc).__name__}: {exc}"}
-    if refused is not None:
-        print(f"the kind refused its inputs ({refused['error']}): {refused['message']}", file=sys.stderr)
-        outputs, result = {}, {"refused": refused["error"]}
-        digest = kinds.result_digest(outputs, result)
+    ran = kinds.outcome(spec["kind"], lambda: _read_inputs(spec["kind"], paths), bytes.fromhex(spec["params"]),
+                        bytes.fromhex(spec["seed"]), xp=xp)
+    refused = None if ran.refused is None else {"error": ran.refusal, "message": ran.message}
+    if ran.refused is not None:
+        if ran.refusal == kinds.UNEXPECTED:
+            traceback.print_exception(ran.refused)
+        print(f"the kind refused its inputs ({ran.refusal}): {ran.message}", file=sys.stderr)
     folder = workdir / OUTPUTS
     folder.mkdir(exist_ok=True)
-    for name, data in outputs.items():
+    for name, data in ran.outputs.items():
         (folder / name).write_bytes(data)
-    (folder / RESULT_FILE).write_bytes(canonical_json(result))
-    shares = result.get("shares_ppm", [])
-    report = {"digest": digest.hex(), "outputs": [*sorted(outputs), RESULT_FILE],
+    (folder / RESULT_FILE).write_bytes(kinds.canonical_json(ran.result))
+    shares = ran.result.get("shares_ppm", [])
+    report = {"digest": ran.digest.hex(), "outputs": [*sorted(ran.outputs), RESULT_FILE],
               "scores": [int(s) for s in shares] if isinstance(shares, list) else [], "refused": refused}
     partial = workdir / (REPORT_FILE + ".partial")
     partial.write_text(json.dumps(report))
@@ -107,15 +86,10 @@ def run(workdir: Path) -> None:
 
 
 def _read_inputs(kind_name: str, paths: list[Path]) -> list[bytes]:
-    """The input files' bytes, each first checked by its size against ``kinds.input_limits``: one over it is
-    refused (``formats.TooLarge``, as its reader would) without being read."""
+    """The input files' bytes, each first checked by its size (``kinds.check_input_sizes``)."""
     from compute_pallet import kinds
-    from compute_pallet.formats import TooLarge
 
-    for index, (path, bound) in enumerate(zip(paths, kinds.input_limits(kind_name, len(paths)), strict=True)):
-        size = path.stat().st_size
-        if size > bound:
-            raise TooLarge(f"input {index} is {size} bytes, at most {bound}")
+    kinds.check_input_sizes(kind_name, [path.stat().st_size for path in paths])
     return [path.read_bytes() for path in paths]
 
 

@@ -50,7 +50,7 @@ from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
 
 __all__ = [
     "ComputeApi", "FlApi", "BlockingComputeApi", "BlockingFlApi", "RoundProgress",
-    "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Lineage", "LineageNode", "LineageEdge",
+    "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Rerun", "Lineage", "LineageNode", "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
     "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic",

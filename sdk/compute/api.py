@@ -8,6 +8,7 @@
         status = await client.compute.wait(job)                  # Verified or Failed, from finalized blocks
         result = await client.compute.result(job, "out/")          # out/model.safetensors, out/result.json
         graph = await client.compute.lineage(status.outputs[0])    # back to the dataset
+        check = await client.compute.rerun(job, "here/")           # the kind run here: check.matches
 
 ``submit`` checks what it can before anything is signed (the kind, its params, each input's existence,
 activity and readability, resources, redundancy, the eligible providers, the escrow against the balance) and
@@ -17,11 +18,17 @@ owns, in one block and with each provider's read recorded in the same transactio
 any reader does, and need no access record of their own first); ``wait`` keeps granting providers assigned
 later (replacements of no-shows, a dispute's extra providers). A provider's private outputs come granted
 the same way, so ``result`` downloads them without a transaction either.
+
+``rerun`` trusts no provider: it runs the job's kind in this process on the job's inputs, params and seed and
+compares the digest with the chain's verdict (the kinds are bit-exact across honest CPU machines, see
+``compute_pallet.kinds``); where the kind refused the inputs, it also gives the refusal's message, which the
+chain does not keep.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,7 +55,7 @@ from sdk.compute.errors import (
 from sdk.compute.jobs import ParamsLike
 from sdk.compute.lineage import walk
 from sdk.compute.market import Market
-from sdk.compute.records import JobId, JobResult, JobStatus, Lineage, Provider, Slot
+from sdk.compute.records import JobId, JobResult, JobStatus, Lineage, Provider, Rerun, Slot
 from sdk.storage.api import StorageApi
 from sdk.storage.records import FileId, parse_file_id
 
@@ -232,6 +239,35 @@ class ComputeApi:
                 path.unlink()
             raise ResultMismatch(f"job {job}: the downloaded outputs do not hash to the verified digest")
         return JobResult(job, tuple(str(p) for p in paths), parsed)
+
+    async def rerun(self, job: JobId, out_dir: str | Path) -> Rerun:
+        """Run job ``job``'s kind here, on its inputs (downloaded: the signer must be able to read each), params
+        and seed, and write what it gives into ``out_dir`` (created if missing) under the names ``result``
+        uses; the digest is compared with the verified one (:attr:`Rerun.matches`), and a refusal comes with
+        its message. Any job whose inputs are still stored can be rerun, verified or not. The run takes this
+        machine's memory and CPU, in a worker thread."""
+        record = await self._job(job)
+        kind = jobs.kind_name(record.kind)
+        with tempfile.TemporaryDirectory(prefix=f"cairn-rerun-{job}-") as scratch:
+            paths = [Path(scratch) / str(index) for index in range(len(record.inputs))]
+            for file_id, path in zip(record.inputs, paths):
+                await self.storage.download(file_id, path)
+
+            def read_inputs() -> list[bytes]:
+                kinds.check_input_sizes(kind, [path.stat().st_size for path in paths])
+                return [path.read_bytes() for path in paths]
+
+            ran = await anyio.to_thread.run_sync(lambda: kinds.outcome(
+                kind, read_inputs, bytes(record.params), bytes(record.seed)))
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, data in [*sorted(ran.outputs.items()), (jobs.RESULT_NAME, kinds.canonical_json(ran.result))]:
+            (path := folder / name).write_bytes(data)
+            written.append(str(path))
+        refused = None if ran.refused is None else f"{ran.refusal}: {ran.message}"
+        return Rerun(job, tuple(written), dict(ran.result), ran.digest, record.digest, refused,
+                     record.resources.gpu_memory_mib > 0)
 
     async def lineage(self, file_id: FileId | str) -> Lineage:
         """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it."""

@@ -6,6 +6,7 @@
     cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
     cairn compute result JOB -o DIR [--json]          # the verified outputs, checked against the digest
     cairn compute outputs JOB                         # the verified output file ids, one per line
+    cairn compute rerun JOB -o DIR [--json]           # the kind run here; its digest against the verdict
     cairn compute lineage FID [--json]                # the graph back to the data, jobs and contributors
     cairn compute dataset digits -o DIR [--shards N]  # a bundled dataset: train.npz, held-out.npz, shard-<i>.npz
 
@@ -40,7 +41,7 @@ from sdk.cli import chain_options, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
-from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, TaskStatus
+from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, TaskStatus
 from sdk.storage.records import Record
 
 __all__ = ["compute", "fl"]
@@ -172,8 +173,39 @@ def _show_paths(result: JobResult) -> None:
     if isinstance(refused := result.result.get("refused"), str):
         meaning = refusal_meaning(refused) or "a refusal this client does not know"
         click.echo(f"job {result.job_id}: its kind refused the inputs or params ({refused}: {meaning}); that is its "
-                   "verified result, and the providers were paid for it. Run the kind on them locally for the "
-                   "details.", err=True)
+                   f"verified result, and the providers were paid for it. `cairn compute rerun {result.job_id} -o DIR` "
+                   "runs it here and says why.", err=True)
+
+
+@compute.command()
+@click.argument("job", type=click.IntRange(min=0))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write this run's outputs into.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@chain_options
+def rerun(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
+    """Run a job's kind here on its inputs, params and seed, trusting no provider: writes the outputs, says why
+    the kind refused the inputs if it did, and compares the digest with the verified one (exit 1 if they
+    differ)."""
+    with user_client(rpc, key) as client:
+        check = client.compute.rerun(job, output)
+    _report(check, as_json, _show_rerun)
+    if check.verified is not None and not check.matches:
+        raise click.ClickException(
+            f"job {job}: this run's digest 0x{check.digest.hex()} is not the verified 0x{check.verified.hex()}"
+            + (" (a GPU job: CuPy's float32 bits differ from numpy's here in places)" if check.gpu else ""))
+
+
+def _show_rerun(check: Rerun) -> None:
+    for path in check.files:
+        click.echo(path)
+    if check.refused is not None:
+        click.echo(f"job {check.job_id}: the kind refuses these inputs: {check.refused}", err=True)
+    if check.verified is None:
+        click.echo(f"job {check.job_id}: digest 0x{check.digest.hex()}; the job has no verified result to compare "
+                   "it with", err=True)
+    elif check.matches:
+        click.echo(f"job {check.job_id}: digest 0x{check.digest.hex()}, the verified result's", err=True)
 
 
 @compute.command()

@@ -13,8 +13,8 @@ from typing import Any
 
 from sdk.storage.records import Record
 
-__all__ = ["JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "LineageNode", "LineageEdge", "Lineage",
-           "RoundStatus", "TaskStatus", "Participation"]
+__all__ = ["JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Rerun", "LineageNode", "LineageEdge",
+           "Lineage", "RoundStatus", "TaskStatus", "Participation"]
 
 JobId = int
 """A job's id: a u64, printed in decimal."""
@@ -113,6 +113,29 @@ class JobResult(Record):
     @property
     def paths(self) -> tuple[Path, ...]:
         return tuple(Path(name) for name in self.files)
+
+
+@dataclass(frozen=True)
+class Rerun(Record):
+    """``client.compute.rerun``: the job's kind run here on its inputs, params and seed, against the verdict."""
+
+    job_id: JobId
+    files: tuple[str, ...]
+    """The paths written, in output order (``result.json`` last)."""
+    result: dict[str, Any]
+    digest: bytes
+    """The digest of this run's outputs and result record (what a provider commits to)."""
+    verified: bytes | None
+    """The digest the chain verified (None: the job has no verified result)."""
+    refused: str | None
+    """The kind's refusal here, ``<code>: <message>`` (the message the chain does not keep); None if it ran."""
+    gpu: bool
+    """The job asked for a GPU: its providers ran it on CuPy, whose bits differ from numpy's here in places."""
+
+    @property
+    def matches(self) -> bool:
+        """This run gives the verified result."""
+        return self.digest == self.verified
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ class BlockingComputeApi(BlockingApi[ComputeApi]):
     status = blocking(ComputeApi.status)
     wait = blocking(ComputeApi.wait)
     result = blocking(ComputeApi.result)
+    rerun = blocking(ComputeApi.rerun)
     lineage = blocking(ComputeApi.lineage)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from compute_pallet.formats import Dataset, Model, load_model, save_dataset, save_model
-from compute_pallet.kinds import InvalidInputs, KindOutput, Resources, estimate, fedavg, result_digest, train
+from compute_pallet.kinds import InvalidInputs, KindOutput, estimate, fedavg, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED
 
 

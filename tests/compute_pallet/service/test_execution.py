@@ -14,10 +14,10 @@ import pytest
 import safetensors.numpy
 
 from compute_pallet import datasets, kinds
-from compute_pallet.kinds import mlp
+from compute_pallet.kinds import canonical_json, mlp
 from compute_pallet.service import runner
 from compute_pallet.service.execution import INTERPRETER_MARGIN, Finished, Killed, Limits, execute
-from compute_pallet.service.runner import INPUTS, OUTPUTS, REPORT_FILE, RESULT_FILE, SPEC_FILE, canonical_json
+from compute_pallet.service.runner import INPUTS, OUTPUTS, REPORT_FILE, RESULT_FILE, SPEC_FILE
 from tests.compute_pallet.test_formats import CRAFTED_DATASETS, _safetensors
 
 SEED = bytes(range(32))

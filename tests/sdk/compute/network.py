@@ -11,7 +11,6 @@ these tests judge the SDK against the pallets and nothing else.
 from __future__ import annotations
 
 import io
-import json
 import secrets
 from pathlib import Path
 
@@ -82,30 +81,30 @@ async def register_provider(client: AsyncClient) -> None:
 class PlayedProvider:
     """A provider played in the test: runs the real kind on the job's inputs and commits and reveals its digest.
     A ``tampering`` one uploads outputs other than those it ran (each file with a byte appended) and still
-    reveals the true digest: the chain cannot tell, the submitter's download check can."""
+    reveals the true digest: the chain cannot tell, the submitter's download check can. A ``lying`` one runs the
+    kind with another seed than the job's: providers lying alike agree on a wrong result, and only a rerun
+    tells."""
 
-    def __init__(self, client: AsyncClient, *, tampering: bool = False) -> None:
+    def __init__(self, client: AsyncClient, *, tampering: bool = False, lying: bool = False) -> None:
         self.client = client
         self.account = client.signer.public
-        self.tampering = tampering
+        self.tampering, self.lying = tampering, lying
 
     async def run(self, job_id: int) -> None:
         """Do the job's slot: read its inputs, run its kind, upload, commit, reveal."""
         client = self.client
         job = await self._job(job_id)
-        files, private = [], False
+        inputs, private = [], False
         for file_id in job.inputs:
             private |= (await client.query("FileBank", "Files", [file_id])).encrypted
-            files.append(await self._read(file_id))
-        inputs = kinds.named_inputs(job.kind, files)
-        output = await anyio.to_thread.run_sync(kinds.kind(job.kind).run, inputs, bytes(job.params), job.seed)
-        record = json.dumps(output.result, sort_keys=True, separators=(",", ":")).encode()
-        files = [output.outputs[n] for n in sorted(output.outputs)] + [record]
+            inputs.append(await self._read(file_id))
+        seed = bytes(32) if self.lying else job.seed
+        ran = await anyio.to_thread.run_sync(lambda: kinds.outcome(job.kind, lambda: inputs, bytes(job.params), seed))
+        files = [ran.outputs[n] for n in sorted(ran.outputs)] + [kinds.canonical_json(ran.result)]
         if self.tampering:
             files = [data + b"\0" for data in files[:-1]] + files[-1:]
         uploaded = [await client.storage.upload(data, private=private, readers=[job.submitter]) for data in files]
-        digest = kinds.result_digest(output.outputs, output.result)
-        scores = tuple(output.result.get("shares_ppm", ()))
+        digest, scores = ran.digest, tuple(ran.result.get("shares_ppm", ()))
         salt = secrets.token_bytes(32)
         await self._call("commit", job_id=job_id, commitment=commitment(job_id, self.account, digest, salt))
         with anyio.fail_after(WAIT_S):
@@ -133,9 +132,9 @@ class PlayedProvider:
         assert receipt.is_success, receipt.error_message
 
 
-async def play(url: str, job_id: int, *, tampering: bool = False) -> None:
-    """Every played provider assigned to the job does its slot, concurrently (all of them ``tampering``, or
-    none)."""
+async def play(url: str, job_id: int, *, tampering: bool = False, lying: bool = False) -> None:
+    """Every played provider assigned to the job does its slot, concurrently (all of them ``tampering`` or
+    ``lying``, or none)."""
     async with AsyncClient(url) as reader:
         job = await reader.query("ComputeJobs", "Jobs", [job_id])
     assigned = {slot.provider for slot in job.slots}
@@ -144,5 +143,5 @@ async def play(url: str, job_id: int, *, tampering: bool = False) -> None:
             async def one(uri: str = uri) -> None:
                 async with AsyncClient(url, signer=uri) as client:
                     if client.signer.public in assigned:
-                        await PlayedProvider(client, tampering=tampering).run(job_id)
+                        await PlayedProvider(client, tampering=tampering, lying=lying).run(job_id)
             group.start_soon(one)

@@ -3,10 +3,10 @@ providers played by the test (:mod:`tests.sdk.compute.network`).
 
 A job is submitted with the SDK over a private dataset; the played providers read it through the grants the
 SDK made, run the real ``train`` kind, commit and reveal; the SDK's ``wait``, ``status``, ``result`` and
-``lineage`` are checked against what the chain did. Every class of bad submission gets its typed error and
-escrows nothing; ``cairn compute`` does the same through the blocking client; a federated round runs with two
-participants training locally (``client.fl.participate``) and is traced from its model; a provider that could
-not be granted at submission is granted by ``wait``. The tests share the module's network and run in order.
+``lineage`` are checked against what the chain did, and ``rerun`` against the providers. Every class of bad
+submission gets its typed error and escrows nothing; ``cairn compute`` does the same through the blocking
+client; a federated round runs with two participants training locally (``client.fl.participate``) and is
+traced from its model; a provider that could not be granted at submission is granted by ``wait``. The tests share the module's network and run in order.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import json
 import os
+from pathlib import Path
 
 import anyio
 import pytest
@@ -27,7 +28,7 @@ from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
 from sdk.cli import main
 from sdk.client import AsyncClient
-from sdk.storage import FileNotFound
+from sdk.storage import AccessDenied, FileNotFound
 from sdk.compute import (
     AbsurdResources,
     BadDeadline,
@@ -41,6 +42,7 @@ from sdk.compute import (
     NotEnoughProviders,
     ResultMismatch,
     UnknownInput,
+    UnknownJob,
     UnknownKind,
 )
 from tests.integration.nodes import wait_until
@@ -99,6 +101,9 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
         assert read.account == alice_account and read.recorder in {_account(u) for u in PROVIDERS}
     model = load_model(result.paths[0].read_bytes())
     assert model.layer_sizes == (13, 16, 3) and result.result["layers"] == [13, 16, 3]
+    check = await alice.compute.rerun(job, tmp_path / "rerun")  # the kind run here gives the same bits
+    assert check.matches and check.refused is None and check.result == result.result
+    assert [Path(f).read_bytes() for f in check.files] == [p.read_bytes() for p in result.paths]
 
     graph = await alice.compute.lineage(status.outputs[0])
     model_node, job_node, data_node = f"file:0x{status.outputs[0].hex()}", f"job:{job}", f"file:0x{dataset.hex()}"
@@ -214,6 +219,46 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
 
     refused = runner.invoke(main, ["compute", "submit", *chain, "--kind", "train", "--input", "0x" + "00" * 32])
     assert refused.exit_code == 1 and "UnknownInput" in refused.output
+
+
+async def test_a_rerun_says_why_the_kind_refused_and_catches_providers_agreeing_on_a_wrong_result(alice, market,
+                                                                                                  shared, tmp_path):
+    """``rerun`` trusts no provider: it runs the job's kind here. On inputs the kind refused it gives the message
+    the chain does not keep; a job whose providers agreed on a run of another seed is verified by the chain and
+    caught here (``cairn compute rerun`` exits 1); the inputs are read as any download is."""
+    held_out = load_dataset(shared["held_out"])
+    model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
+    with anyio.fail_after(WAIT_S):
+        model = await alice.storage.upload(model["model.safetensors"], private=False)
+        narrow = await alice.storage.upload(save_dataset(Dataset(held_out.X[:, :5], held_out.y)), private=False)
+        refused = await alice.compute.submit("evaluate", [model, narrow])
+        await play(market.url, refused)
+        colluded = await alice.compute.submit("train", [shared["public"]], TRAIN)
+        await play(market.url, colluded, lying=True)
+        for job in (refused, colluded):
+            assert (await alice.compute.wait(job, timeout=WAIT_S)).state == "Verified"
+
+    check = await alice.compute.rerun(refused, tmp_path / "refused")
+    assert check.matches and check.refused == "InvalidInputs: model takes 13 features, dataset has 5"
+    assert check.result == {"refused": "InvalidInputs"} and [Path(f).name for f in check.files] == ["result.json"]
+    shown = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
+        "compute", "rerun", str(refused), "-o", str(tmp_path / "cli"), "--rpc", market.url])
+    assert shown.exit_code == 0 and "model takes 13 features, dataset has 5" in shown.stderr
+    result = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
+        "compute", "result", str(refused), "-o", str(tmp_path / "result"), "--rpc", market.url])
+    assert f"cairn compute rerun {refused}" in result.stderr  # where the refusal's reason is to be had
+
+    caught = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
+        "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--rpc", market.url])
+    assert caught.exit_code == 1 and "is not the verified" in caught.stderr
+    assert not (await alice.compute.rerun(colluded, tmp_path / "colluded")).matches
+
+    async with AsyncClient(market.url, signer="//Dave") as dave:
+        with pytest.raises(AccessDenied):  # the first job's dataset is Alice's, private
+            await dave.compute.rerun(shared["job"], tmp_path / "dave")
+        with pytest.raises(UnknownJob):
+            await dave.compute.rerun(10**9, tmp_path / "dave")
+    assert not (tmp_path / "dave").exists()
 
 
 async def test_a_federated_round_trains_on_local_data_and_traces_every_update(alice, market, shared, tmp_path):
