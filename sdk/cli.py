@@ -21,6 +21,9 @@ ENTRY_POINT_GROUP = "cairn.commands"
 DEFAULT_RPC = "ws://127.0.0.1:9944"
 RPC_ENVVAR = "CAIRN_RPC"
 """Where ``--rpc`` defaults from when set: ``eval "$(cairn devnet env)"`` points it at the devnet's validator."""
+NO_NODE_HINT = (". Is a node running there? `./run-devnet` starts a devnet, and `eval \"$(.venv/bin/cairn devnet env)\"`"
+                f" points cairn at a running one (or pass --rpc, or set {RPC_ENVVAR})")
+"""Added to a connection failure: a devnet's validators listen on ports they pick, not on the default one."""
 
 
 class PluginGroup(click.Group):
@@ -92,4 +95,12 @@ def user_client(rpc: str, key: str, *, errors: tuple[type[Exception], ...] = ())
         with Client(rpc, signer=signer) as client:
             yield client
     except (ChainClientError, *errors) as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+        raise click.ClickException(error_line(exc)) from None
+
+
+def error_line(exc: Exception) -> str:
+    """How a command's failure reads: the error's class and message, and after a connection failure where a node
+    may be found."""
+    from sdk.chain import ConnectionFailed
+
+    return f"{type(exc).__name__}: {exc}{NO_NODE_HINT if isinstance(exc, ConnectionFailed) else ''}"

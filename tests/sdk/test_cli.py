@@ -1,11 +1,13 @@
-"""The ``cairn`` group itself: a path a sub-command cannot write ends it with one line naming that path."""
+"""The ``cairn`` group itself: a path a sub-command cannot write ends it with one line naming that path; a node
+that cannot be reached is one line saying where a devnet's node is to be found."""
 
 from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
 
-from sdk.cli import main
+from sdk.chain import BadArgument, ConnectionFailed
+from sdk.cli import RPC_ENVVAR, error_line, main
 
 
 @pytest.mark.parametrize("args", [["compute", "dataset", "digits", "-o"], ["ec", "encode", "{source}", "-o"]])
@@ -17,3 +19,11 @@ def test_an_output_path_that_cannot_be_made_is_one_line(tmp_path, args):
     result = CliRunner().invoke(main, [arg.format(source=source) for arg in args] + [str(output)])
     assert result.exit_code == 1, result.output
     assert result.output.splitlines() == [f"Error: {output}: Not a directory"]
+
+
+def test_a_chain_that_cannot_be_reached_says_how_to_reach_a_devnet():
+    """A devnet's validators listen on ports they pick: the default URL finds nothing, after 30 s of retries."""
+    line = error_line(ConnectionFailed("ws://127.0.0.1:9944/: All connection attempts failed"))
+    assert line.startswith("ConnectionFailed: ws://127.0.0.1:9944/: All connection attempts failed. Is a node")
+    assert "cairn devnet env" in line and RPC_ENVVAR in line and "\n" not in line
+    assert error_line(BadArgument("not an SS58 address")) == "BadArgument: not an SS58 address"
