@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import click
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from runtime.keyring import Keypair
     from sdk.client import Client
 
@@ -81,6 +83,20 @@ def chain_options(command: Callable[..., None]) -> Callable[..., None]:
                            help="The signing account: //Name, 0x seed, or a file holding either.")(command)
     return click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar=RPC_ENVVAR, show_envvar=True,
                         help="A node's JSON-RPC WebSocket.")(command)
+
+
+def stdout_console() -> "Console":
+    """Where a command's tables and reports go: a terminal at its width (rich fits the columns to it); a pipe or a
+    file at the tables' own width, so that a script reading them never gets an id cut short (rich would fit
+    them to 80 columns, ending long cells with an ellipsis)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=UNLIMITED_WIDTH)
+
+
+UNLIMITED_WIDTH = 1 << 12
+"""Wider than any table a command prints: tables take their content's width, not the console's."""
 
 
 @contextmanager

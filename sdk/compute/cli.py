@@ -37,7 +37,7 @@ from rich.table import Table
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
-from sdk.cli import chain_options, user_client
+from sdk.cli import chain_options, stdout_console, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
@@ -72,7 +72,7 @@ def _params(kind: str, pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 def _show_job(status: JobStatus) -> None:
-    console = Console()
+    console = stdout_console()
     console.print(f"job {status.job_id}  {status.kind}  {status.state}  round {status.round}  "
                   f"deadline {status.deadline}  params {status.params}")
     console.print(f"escrowed {status.escrowed}  paid {status.paid}  refunded {status.refunded}  held {status.held}")
@@ -110,7 +110,7 @@ def _show_providers(found: list[Provider]) -> None:
                       ", ".join(f"{kind} {price}" for kind, price in p.offers.items()), str(p.stake),
                       str(p.last_heartbeat), str(p.active_jobs), str(p.jobs_verified), str(p.disputes_lost),
                       str(p.no_shows), str(p.reputation))
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @compute.command()
@@ -250,7 +250,7 @@ def lineage(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 
 
 def _show_lineage(graph: Lineage) -> None:
-    console = Console()
+    console = stdout_console()
     nodes = Table("node", "label")
     for node in graph.nodes:
         nodes.add_row(node.id, node.label)
@@ -344,7 +344,7 @@ def model(rpc: str, key: str, task: int) -> None:
 
 
 def _show_task(task: TaskStatus) -> None:
-    console = Console()
+    console = stdout_console()
     console.print(f"task {task.task_id}  {task.state}  round {task.round + 1}/{task.rounds}  members {task.members}  "
                   f"global model 0x{task.global_model.hex()}")
     table = Table("round", "contributors", "no-shows", "job", "scores", "rewards", "global model")

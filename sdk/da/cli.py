@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from sdk.cli import chain_options, user_client
+from sdk.cli import chain_options, stdout_console, user_client
 from sdk.da.config import DaConfig
 from sdk.da.errors import DaError
 from sdk.da.types import BlobRef
@@ -160,4 +160,4 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     for node in found:
         table.add_row("0x" + node.account.hex(), node.endpoint, str(node.stake), str(node.audits_passed),
                       str(node.audits_missed))
-    Console().print(table)
+    stdout_console().print(table)

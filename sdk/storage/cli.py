@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from sdk.cli import chain_options, user_client
+from sdk.cli import chain_options, stdout_console, user_client
 from sdk.storage.records import Record
 from sdk.storage.transfer import Progress as TransferProgress
 
@@ -71,7 +71,7 @@ def _show(records: Sequence[R], as_json: bool, columns: tuple[str, ...], cells: 
     table = Table(*columns)
     for record in records:
         table.add_row(*cells(record))
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @click.group()
@@ -116,7 +116,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     if as_json:
         _print_json(details.to_json())
         return
-    console = Console()
+    console = stdout_console()
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
                   f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
