@@ -317,6 +317,7 @@ def test_cli_output_shapes(network, tmp_path):
     assert {"segment", "fragment", "node", "endpoint", "confirmed", "node_status", "repairing"} <= set(info["fragments"][0])
     listed = json.loads(runner.invoke(main, ["storage", "ls", "--json", *chain]).stdout)
     assert file_id in [f["file_id"] for f in listed]
+    assert file_id in runner.invoke(main, ["storage", "ls", *chain]).stdout  # a piped table: no id cut short
     nodes = json.loads(runner.invoke(main, ["storage", "nodes", "--json", *chain]).stdout)
     assert len(nodes) == len(network.nodes)
     assert {"endpoint", "capacity", "stake", "audits_passed", "audits_missed", "repairs_done"} <= set(nodes[0])
