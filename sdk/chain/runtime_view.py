@@ -14,6 +14,7 @@ Only the runtime's public surface is used (``by_name``, ``call``, ``call_codec``
 from __future__ import annotations
 
 import dataclasses
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -189,12 +190,27 @@ class RuntimeView:
             if found is None:
                 return DispatchFailure("Module", None, f"unknown error {module.error[0]} of pallet {module.index}", "")
             pallet, cls = found
-            return DispatchFailure("Module", pallet, cls.__name__, _first_line(cls.__doc__))
+            return DispatchFailure("Module", pallet, cls.__name__, self._readable(pallet, _first_line(cls.__doc__)))
         kind = type(error).__name__
         if dataclasses.fields(error):  # Token(kind), Arithmetic(kind), Transactional(kind)
             detail = error.value
             return DispatchFailure(kind, None, f"{kind}.{getattr(detail, 'name', detail)}", "")
         return DispatchFailure(kind, None, kind, "")
+
+
+    def _readable(self, pallet: str, doc: str) -> str:
+        """An error's doc line for people: its double-backtick markup dropped, and each constant of the pallet it
+        names given with its value ("is below MinStake (1000000000000000)")."""
+        constants = {constant.name for constant in type(self.pallet(pallet)).CONSTANTS}
+
+        def plain(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return f"{name} ({self.constant(pallet, name)})" if name in constants else name
+
+        return _CODE_MARKUP.sub(plain, doc)
+
+
+_CODE_MARKUP = re.compile(r"``([^`]+)``")
 
 
 def _checked(codec: Codec, value: Any, where: str) -> tuple[Any, bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from compute_pallet.pallets.types import Hardware, Offer
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, InvalidTransaction, keypair_from_file
 
@@ -41,6 +42,15 @@ async def test_a_failing_call_names_its_module_error_and_still_pays(client):
     assert str(failure) == "Balances.InsufficientBalance: Balance too low to send value."
     assert receipt.total_fee_amount > 0
     assert [(e.pallet, e.name) for e in receipt.triggered_events][-1] == ("System", "ExtrinsicFailed")
+
+
+async def test_a_module_error_names_the_constant_its_doc_refers_to_with_its_value(client):
+    """``StakeTooLow``'s doc says "below ``MinStake``": the failure says how much that is, and drops the markup."""
+    minimum = client.get_constant("ComputeProviders", "MinStake")
+    call = client.compose_call("ComputeProviders", "register", {
+        "hardware": Hardware(1, 1024, None), "offers": (Offer(0, 1),), "endpoint": b"http://127.0.0.1:9", "stake": minimum - 1})
+    receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)
+    assert str(receipt.error_message) == f"ComputeProviders.StakeTooLow: The stake is below MinStake ({minimum})."
 
 
 async def test_a_root_only_call_fails_with_bad_origin(client):
