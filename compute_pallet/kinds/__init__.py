@@ -232,7 +232,10 @@ def outcome(name_or_id: str | int, read_inputs: Callable[[], Sequence[bytes]], p
     ``UnknownKind`` too."""
     name = _kind_name(name_or_id)
     try:
-        produced = kind(name).run(named_inputs(name, read_inputs()), params, seed, xp=xp)
+        # whatever floating-point error handling the calling process set (a rerun runs in a user's process), the
+        # kinds run as in a fresh one: errors never change a value, only whether numpy warns or raises on it
+        with np.errstate(all="ignore"):
+            produced = kind(name).run(named_inputs(name, read_inputs()), params, seed, xp=xp)
         # hashed here, so that a result it cannot hash (a NaN) is refused
         return Outcome(produced.outputs, produced.result, result_digest(produced.outputs, produced.result))
     except (MemoryError, OSError):

@@ -27,14 +27,15 @@ chain does not keep.
 
 from __future__ import annotations
 
+import io
 import json
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 
 from compute_pallet import kinds
+from compute_pallet.formats import TooLarge
 from compute_pallet.pallets.types import Job, JobStatus as ChainJobStatus, Resources, SlotStatus
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
@@ -49,6 +50,7 @@ from sdk.compute.errors import (
     JobNotVerified,
     NotEnoughProviders,
     ResultMismatch,
+    UnknownInput,
     UnknownJob,
     WaitTimeout,
 )
@@ -241,33 +243,43 @@ class ComputeApi:
         return JobResult(job, tuple(str(p) for p in paths), parsed)
 
     async def rerun(self, job: JobId, out_dir: str | Path) -> Rerun:
-        """Run job ``job``'s kind here, on its inputs (downloaded: the signer must be able to read each), params
-        and seed, and write what it gives into ``out_dir`` (created if missing) under the names ``result``
-        uses; the digest is compared with the verified one (:attr:`Rerun.matches`), and a refusal comes with
-        its message. Any job whose inputs are still stored can be rerun, verified or not. The run takes this
-        machine's memory and CPU, in a worker thread."""
+        """Run job ``job``'s kind here, on its inputs, params and seed, and write what it gives into ``out_dir``
+        (created if missing; any kind's output files an earlier run left there are removed first, so the folder
+        holds this run's alone); the digest is compared with the verified one (:attr:`Rerun.matches`), and a
+        refusal comes with its message. Any job whose inputs are still stored can be rerun, verified or not.
+
+        The inputs are downloaded into memory; one over its format's bound is refused as a provider's runner
+        refuses it, and then none is fetched. Reading another account's private input records the read on chain
+        first, as every download of it does (a transaction). The kind runs in a worker thread with this
+        machine's memory and CPU; cancelling the call leaves it to finish in the background. :class:`UnknownJob`,
+        and :class:`UnknownInput` for an input no longer stored."""
         record = await self._job(job)
         kind = jobs.kind_name(record.kind)
-        with tempfile.TemporaryDirectory(prefix=f"cairn-rerun-{job}-") as scratch:
-            paths = [Path(scratch) / str(index) for index in range(len(record.inputs))]
-            for file_id, path in zip(record.inputs, paths):
-                await self.storage.download(file_id, path)
+        sizes = []
+        for index, file_id in enumerate(record.inputs):
+            info = await self.market.chain.query("FileBank", "Files", [file_id])
+            if info is None:
+                raise UnknownInput(f"job {job}'s input {index}, 0x{file_id.hex()}, is no longer stored")
+            sizes.append(info.size)
+        files = [await self._fetch(file_id) for file_id in record.inputs] if _fit(kind, sizes) else []
 
-            def read_inputs() -> list[bytes]:
-                kinds.check_input_sizes(kind, [path.stat().st_size for path in paths])
-                return [path.read_bytes() for path in paths]
+        def read_inputs() -> list[bytes]:
+            kinds.check_input_sizes(kind, sizes)  # what a provider's runner refuses, before it reads them
+            return files
 
-            ran = await anyio.to_thread.run_sync(lambda: kinds.outcome(
-                kind, read_inputs, bytes(record.params), bytes(record.seed)))
+        ran = await anyio.to_thread.run_sync(lambda: kinds.outcome(kind, read_inputs, bytes(record.params),
+                                                                   bytes(record.seed)), abandon_on_cancel=True)
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in {name for names in jobs.OUTPUT_NAMES.values() for name in names}:
+            (folder / stale).unlink(missing_ok=True)
         written = []
         for name, data in [*sorted(ran.outputs.items()), (jobs.RESULT_NAME, kinds.canonical_json(ran.result))]:
             (path := folder / name).write_bytes(data)
             written.append(str(path))
         refused = None if ran.refused is None else f"{ran.refusal}: {ran.message}"
         return Rerun(job, tuple(written), dict(ran.result), ran.digest, record.digest, refused,
-                     record.resources.gpu_memory_mib > 0)
+                     record.resources.gpu_memory_mib > 0, ran.digest == record.digest)
 
     async def lineage(self, file_id: FileId | str) -> Lineage:
         """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it."""
@@ -281,6 +293,11 @@ class ComputeApi:
             raise UnknownJob(f"no job {job}")
         return record
 
+    async def _fetch(self, file_id: bytes) -> bytes:
+        buffer = io.BytesIO()
+        await self.storage.download(file_id, buffer)
+        return buffer.getvalue()
+
     def _report(self, job_id: JobId, job: Job) -> JobStatus:
         slots = tuple(Slot(s.provider, s.round, s.status.name, s.price, None if s.reveal is None else s.reveal.digest,
                            () if s.reveal is None else tuple(s.reveal.outputs)) for s in job.slots)
@@ -288,6 +305,15 @@ class ComputeApi:
                          bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,
                          job.deadline, job.submitted_at, job.redundancy, job.price_cap, slots, tuple(job.outputs),
                          job.digest, job.escrowed, job.escrow, job.paid, job.refunded, job.parent)
+
+
+def _fit(kind: str, sizes: Sequence[int]) -> bool:
+    """Whether inputs of ``sizes`` pass the kind's size check (``kinds.check_input_sizes``)."""
+    try:
+        kinds.check_input_sizes(kind, sizes)
+    except TooLarge:
+        return False
+    return True
 
 
 def _verified_record(paths: Sequence[Path], digest: bytes | None) -> dict[str, object] | None:

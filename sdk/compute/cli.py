@@ -185,22 +185,26 @@ def _show_paths(result: JobResult) -> None:
 @chain_options
 def rerun(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
     """Run a job's kind here on its inputs, params and seed, trusting no provider: writes the outputs, says why
-    the kind refused the inputs if it did, and compares the digest with the verified one (exit 1 if they
-    differ)."""
-    with user_client(rpc, key) as client:
-        check = client.compute.rerun(job, output)
+    the kind refused the inputs or params if it did, and compares the digest with the verified one (exit 1 if
+    they differ)."""
+    with user_client(rpc, key) as client, Console(stderr=True).status(f"job {job}: running its kind here"):
+        try:
+            check = client.compute.rerun(job, output)
+        except MemoryError:
+            raise click.ClickException(f"job {job}: running its kind ran out of this machine's memory") from None
     _report(check, as_json, _show_rerun)
     if check.verified is not None and not check.matches:
         raise click.ClickException(
             f"job {job}: this run's digest 0x{check.digest.hex()} is not the verified 0x{check.verified.hex()}"
-            + (" (a GPU job: CuPy's float32 bits differ from numpy's here in places)" if check.gpu else ""))
+            + (" (a GPU job: the providers' CuPy flushes float32 subnormals to zero, numpy here does not; where a "
+               "subnormal decided the run, honest digests differ)" if check.gpu else ""))
 
 
 def _show_rerun(check: Rerun) -> None:
     for path in check.files:
         click.echo(path)
     if check.refused is not None:
-        click.echo(f"job {check.job_id}: the kind refuses these inputs: {check.refused}", err=True)
+        click.echo(f"job {check.job_id}: the kind refuses these inputs or params: {check.refused}", err=True)
     if check.verified is None:
         click.echo(f"job {check.job_id}: digest 0x{check.digest.hex()}; the job has no verified result to compare "
                    "it with", err=True)

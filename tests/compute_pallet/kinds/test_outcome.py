@@ -5,6 +5,7 @@ own failures are no outcome."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from compute_pallet import kinds
@@ -19,6 +20,17 @@ def test_a_result_is_the_kind_s_outputs_under_their_digest(digits, trained):
     assert (ran.outputs, ran.result) == (expected.outputs, expected.result)
     assert ran.digest == kinds.result_digest(expected.outputs, expected.result)
     assert ran.refused is None and ran.refusal is None
+
+
+def test_the_caller_s_floating_point_settings_change_nothing(digits):
+    """A rerun runs in a user's process, whose numpy may raise on an underflow that a provider's ignores (this
+    sharp model's softmax underflows): the outcome is the same."""
+    sharp = kinds.outcome("train", lambda: [digits[0]], b'{"epochs": 3, "hidden": [32], "learning_rate": 0.05, '
+                          b'"momentum": 0.99}', b"seed").outputs["model.safetensors"]
+    expected = kinds.outcome("evaluate", lambda: [sharp, digits[1]], b"{}", b"seed")
+    with np.errstate(all="raise"):
+        assert kinds.outcome("evaluate", lambda: [sharp, digits[1]], b"{}", b"seed") == expected
+    assert expected.refused is None
 
 
 def test_a_refusal_records_its_class_and_keeps_its_message(digits, trained):

@@ -6,7 +6,8 @@ SDK made, run the real ``train`` kind, commit and reveal; the SDK's ``wait``, ``
 ``lineage`` are checked against what the chain did, and ``rerun`` against the providers. Every class of bad
 submission gets its typed error and escrows nothing; ``cairn compute`` does the same through the blocking
 client; a federated round runs with two participants training locally (``client.fl.participate``) and is
-traced from its model; a provider that could not be granted at submission is granted by ``wait``. The tests share the module's network and run in order.
+traced from its model; a provider that could not be granted at submission is granted by ``wait``. The tests
+share the module's network and run in order.
 """
 
 from __future__ import annotations
@@ -249,9 +250,14 @@ async def test_a_rerun_says_why_the_kind_refused_and_catches_providers_agreeing_
     assert f"cairn compute rerun {refused}" in result.stderr  # where the refusal's reason is to be had
 
     caught = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
-        "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--rpc", market.url])
+        "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--json", "--rpc", market.url])
     assert caught.exit_code == 1 and "is not the verified" in caught.stderr
-    assert not (await alice.compute.rerun(colluded, tmp_path / "colluded")).matches
+    assert json.loads(caught.stdout)["matches"] is False
+    check = await alice.compute.rerun(colluded, tmp_path / "refused")  # the earlier run's result.json replaced
+    assert not check.matches and sorted(p.name for p in (tmp_path / "refused").iterdir()) == [
+        "model.safetensors", "result.json"]
+    check = await alice.compute.rerun(refused, tmp_path / "refused")  # and no model left beside a refusal
+    assert [p.name for p in (tmp_path / "refused").iterdir()] == ["result.json"]
 
     async with AsyncClient(market.url, signer="//Dave") as dave:
         with pytest.raises(AccessDenied):  # the first job's dataset is Alice's, private
