@@ -23,8 +23,13 @@ def _alive(pid: int) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended since the listing (the pool's start-up threads do)
+            continue
+    return found
 
 
 def _kill_and_wait_for_orphans(parent: subprocess.Popen, children: list[int]) -> None:
