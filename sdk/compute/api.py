@@ -246,7 +246,8 @@ class ComputeApi:
         """Run job ``job``'s kind here, on its inputs, params and seed, and write what it gives into ``out_dir``
         (created if missing; any kind's output files an earlier run left there are removed first, so the folder
         holds this run's alone); the digest is compared with the verified one (:attr:`Rerun.matches`), and a
-        refusal comes with its message. Any job whose inputs are still stored can be rerun, verified or not.
+        refusal comes with its message; the providers whose reveal it confirms are named. Any job whose inputs
+        are still stored can be rerun, verified or not.
 
         The inputs are downloaded into memory; one over its format's bound is refused as a provider's runner
         refuses it, and then none is fetched. Reading another account's private input records the read on chain
@@ -278,7 +279,9 @@ class ComputeApi:
             (path := folder / name).write_bytes(data)
             written.append(str(path))
         refused = None if ran.refused is None else f"{ran.refusal}: {ran.message}"
-        return Rerun(job, tuple(written), dict(ran.result), ran.digest, record.digest, refused,
+        agreeing = tuple(dict.fromkeys(slot.provider for slot in record.slots
+                                       if slot.reveal is not None and slot.reveal.digest == ran.digest))
+        return Rerun(job, tuple(written), dict(ran.result), ran.digest, record.digest, agreeing, refused,
                      record.resources.gpu_memory_mib > 0, ran.digest == record.digest)
 
     async def lineage(self, file_id: FileId | str) -> Lineage:

@@ -210,6 +210,8 @@ def _show_rerun(check: Rerun) -> None:
                    "it with", err=True)
     elif check.matches:
         click.echo(f"job {check.job_id}: digest 0x{check.digest.hex()}, the verified result's", err=True)
+    named = ", ".join(_short(provider) for provider in check.agreeing) or "none"
+    click.echo(f"job {check.job_id}: providers who revealed this run's result: {named}", err=True)
 
 
 @compute.command()

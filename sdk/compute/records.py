@@ -127,6 +127,8 @@ class Rerun(Record):
     """The digest of this run's outputs and result record (what a provider commits to)."""
     verified: bytes | None
     """The digest the chain verified (None: the job has no verified result)."""
+    agreeing: tuple[bytes, ...]
+    """The providers whose revealed digest is this run's: for a job in dispute or failed, those who were right."""
     refused: str | None
     """The kind's refusal here, ``<code>: <message>`` (the message the chain does not keep); None if it ran."""
     gpu: bool

@@ -104,6 +104,7 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
     assert model.layer_sizes == (13, 16, 3) and result.result["layers"] == [13, 16, 3]
     check = await alice.compute.rerun(job, tmp_path / "rerun")  # the kind run here gives the same bits
     assert check.matches and check.refused is None and check.result == result.result
+    assert sorted(check.agreeing) == sorted(_account(uri) for uri in PROVIDERS)
     assert [Path(f).read_bytes() for f in check.files] == [p.read_bytes() for p in result.paths]
 
     graph = await alice.compute.lineage(status.outputs[0])
@@ -253,6 +254,7 @@ async def test_a_rerun_says_why_the_kind_refused_and_catches_providers_agreeing_
         "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--json", "--rpc", market.url])
     assert caught.exit_code == 1 and "is not the verified" in caught.stderr
     assert json.loads(caught.stdout)["matches"] is False
+    assert json.loads(caught.stdout)["agreeing"] == []  # both providers revealed the other seed's result
     check = await alice.compute.rerun(colluded, tmp_path / "refused")  # the earlier run's result.json replaced
     assert not check.matches and sorted(p.name for p in (tmp_path / "refused").iterdir()) == [
         "model.safetensors", "result.json"]
