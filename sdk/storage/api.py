@@ -148,11 +148,14 @@ class StorageApi:
 
     # --- access --------------------------------------------------------------------------------------
 
-    async def register_key(self) -> None:
-        """Publish the signer's X25519 key (derived from its account key) so that owners can grant it files."""
+    async def register_key(self) -> bool:
+        """Publish the signer's X25519 key (derived from its account key) so that owners can grant it files;
+        whether it took a transaction (False: the chain has the key already)."""
         _, public = x25519_keypair_from(self.ledger.signer)
-        if await self.ledger.encryption_key(self.ledger.signer.public) != public:
-            await self.ledger.submit([("StorageAccess", "register_key", {"key": public})])
+        if await self.ledger.encryption_key(self.ledger.signer.public) == public:
+            return False
+        await self.ledger.submit([("StorageAccess", "register_key", {"key": public})])
+        return True
 
     async def grant(self, file_id: FileId | str, account: AccountLike, *, record_access: bool = False) -> None:
         """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,

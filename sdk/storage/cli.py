@@ -5,6 +5,7 @@
     cairn storage get FID -o OUT                      # OUT -: standard output
     cairn storage info FID [--json]                   # status, each fragment's node and health
     cairn storage ls [--owner ACCOUNT] [--json]
+    cairn storage register-key                        # once per account: grants are sealed to its key
     cairn storage grant FID ACCOUNT
     cairn storage revoke FID ACCOUNT
     cairn storage log FID [--json]                    # every recorded read
@@ -143,6 +144,16 @@ def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
         files = client.storage.ls(owner)
     _show(files, as_json, ("file id", "size", "access", "status"),
           lambda f: ("0x" + f.file_id.hex(), str(f.size), "private" if f.encrypted else "public", f.status))
+
+
+@storage.command("register-key")
+@chain_options
+def register_key(rpc: str, key: str) -> None:
+    """Publish this account's encryption key (derived from --key), once, so owners can grant it private files."""
+    with user_client(rpc, key) as client:
+        sent = client.storage.register_key()
+        address = client.signer.ss58_address()
+    click.echo(f"{address}: encryption key {'registered' if sent else 'already registered'}")
 
 
 @storage.command()

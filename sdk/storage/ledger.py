@@ -242,7 +242,8 @@ class Ledger:
         """The X25519 key a grant to ``account`` is sealed to; :class:`NoEncryptionKey` if it registered none."""
         recipient = await self.encryption_key(account)
         if recipient is None:
-            raise NoEncryptionKey(f"0x{account.hex()} has registered no encryption key")
+            raise NoEncryptionKey(f"0x{account.hex()} has registered no encryption key to seal a grant to (its "
+                                  "holder registers one once: `cairn storage register-key`)")
         return bytes(recipient)
 
     @staticmethod

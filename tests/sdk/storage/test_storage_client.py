@@ -339,6 +339,18 @@ def test_cli_output_shapes(network, tmp_path):
     bad_key = runner.invoke(main, ["storage", "ls", "--key", "not a key", *chain])
     assert bad_key.exit_code == 2 and "--key" in bad_key.stderr
 
+    # a grantee with no key is told how to register one, from the command line too
+    private = runner.invoke(main, ["storage", "put", str(tmp_path / "in.bin"), *chain]).stdout.splitlines()[-1]
+    eve = Keypair.from_uri("//Eve").ss58_address()
+    keyless = runner.invoke(main, ["storage", "grant", private, eve, *chain])
+    assert keyless.exit_code == 1 and "`cairn storage register-key`" in keyless.stderr, keyless.output
+    for said in ("registered", "already registered"):
+        registered = runner.invoke(main, ["storage", "register-key", "--key", "//Eve", *chain])
+        assert registered.exit_code == 0 and registered.stdout == f"{eve}: encryption key {said}\n", registered.output
+    assert runner.invoke(main, ["storage", "grant", private, eve, *chain]).exit_code == 0
+    got = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve.bin"), "--key", "//Eve", *chain])
+    assert got.exit_code == 0 and (tmp_path / "eve.bin").read_bytes() == data, got.output
+
 
 async def test_a_node_that_moves_is_asked_at_its_new_endpoint(alice, network, monkeypatch):
     """The client keeps node endpoints a while (``Ledger.address``); a node restarted on another port does not
