@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
 
     from runtime.keyring import Keypair
@@ -83,6 +85,14 @@ def chain_options(command: Callable[..., None]) -> Callable[..., None]:
                            help="The signing account: //Name, 0x seed, or a file holding either.")(command)
     return click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar=RPC_ENVVAR, show_envvar=True,
                         help="A node's JSON-RPC WebSocket.")(command)
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: "Path | None") -> "Path | None":
+    """A ``-o FILE`` callback: FILE's folder must exist, checked before anything is fetched (the write of a
+    download's last byte found it missing, naming its temporary file); ``-`` (standard output) passes."""
+    if value is not None and str(value) != "-" and not value.parent.is_dir():
+        raise click.BadParameter(f"{value.parent}: no such folder", ctx=ctx, param=param)
+    return value
 
 
 def stdout_console() -> "Console":

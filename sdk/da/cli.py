@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from sdk.cli import chain_options, stdout_console, user_client
+from sdk.cli import chain_options, output_file, stdout_console, user_client
 from sdk.da.config import DaConfig
 from sdk.da.errors import DaError
 from sdk.da.types import BlobRef
@@ -135,7 +135,7 @@ def sample(rpc: str, key: str, blob: str, samples: int | None, as_json: bool) ->
 @da.command()
 @click.argument("blobs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the payload (the blobs' bytes, in the order given).")
+              help="Where to write the payload (the blobs' bytes, in the order given).", callback=output_file)
 @chain_options
 def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
     """Rebuild the payload of BLOBS from any half of each one's cells and write it to OUTPUT."""

@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from sdk.cli import chain_options, stdout_console, user_client
+from sdk.cli import chain_options, output_file, stdout_console, user_client
 from sdk.storage.records import Record
 from sdk.storage.transfer import Progress as TransferProgress
 
@@ -97,7 +97,7 @@ def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | No
 @storage.command()
 @click.argument("file_id")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=True,
-              help="Where to write the file (-: standard output).")
+              help="Where to write the file (-: standard output).", callback=output_file)
 @chain_options
 def get(rpc: str, key: str, file_id: str, output: Path) -> None:
     """Download FILE_ID to OUTPUT."""

@@ -55,8 +55,11 @@ async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: Download
     ledger's signer; only a private file's requests are signed), or reading it from ``cache``."""
     if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
         raise BadArgument("download writes to a path or a binary file-like object")
-    if isinstance(out, (str, os.PathLike)) and Path(out).is_dir():  # before any byte is fetched, not at the rename
-        raise BadArgument(f"{os.fspath(out)} is a folder: name the file to write")
+    if isinstance(out, (str, os.PathLike)):  # before any byte is fetched, not at the rename
+        if Path(out).is_dir():
+            raise BadArgument(f"{os.fspath(out)} is a folder: name the file to write")
+        if not Path(out).parent.is_dir():
+            raise BadArgument(f"{Path(out).parent}: no such folder to write {Path(out).name} into")
     report = progress or no_progress
     if cache is None:
         await _write_to(out, lambda write: _fetch(ledger, http, file_id, write, report, config, None))

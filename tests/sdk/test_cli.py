@@ -27,3 +27,10 @@ def test_a_chain_that_cannot_be_reached_says_how_to_reach_a_devnet():
     assert line.startswith("ConnectionFailed: ws://127.0.0.1:9944/: All connection attempts failed. Is a node")
     assert "cairn devnet env" in line and RPC_ENVVAR in line and "\n" not in line
     assert error_line(BadArgument("not an SS58 address")) == "BadArgument: not an SS58 address"
+
+
+@pytest.mark.parametrize("command", [["storage", "get", "0x" + "00" * 32], ["da", "get", "0x" + "00" * 32]])
+def test_a_download_into_a_missing_folder_is_refused_before_the_chain_is_asked(tmp_path, command):
+    """The missing folder was found at the last byte's write, and named the download's temporary file."""
+    result = CliRunner().invoke(main, [*command, "-o", str(tmp_path / "missing" / "out"), "--rpc", "ws://127.0.0.1:9"])
+    assert result.exit_code == 2 and f"{tmp_path / 'missing'}: no such folder" in result.stderr, result.output

@@ -260,12 +260,15 @@ async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
 
 
 async def test_misused_arguments_are_refused_before_any_transfer(alice, tmp_path):
-    """A folder as a download's target (refused before a byte is fetched, so no .part is left), a grant of a
-    public file (there is nothing to grant), a source that is no file: each one BadArgument."""
+    """A folder as a download's target, or a file in a missing folder (refused before a byte is fetched, so no
+    .part is left), a grant of a public file (there is nothing to grant), a source that is no file: each one
+    BadArgument."""
     with anyio.fail_after(DEADLINE):
         file_id = await alice.storage.upload(b"anyone may read this", private=False)
         with pytest.raises(BadArgument, match="is a folder"):
             await alice.storage.download(file_id, tmp_path)
+        with pytest.raises(BadArgument, match="no such folder"):
+            await alice.storage.download(file_id, tmp_path / "missing" / "copy")
         assert list(tmp_path.iterdir()) == []
         with pytest.raises(BadArgument, match="is public"):
             await alice.storage.grant(file_id, Keypair.from_uri("//Bob").public)
