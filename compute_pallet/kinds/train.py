@@ -159,8 +159,9 @@ def _resume(data: bytes, p: TrainParams, features: int) -> Model:
                  model.mean, model.std)
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
-    p = parse(params)
+def _prepared(inputs: Mapping[str, bytes], p: TrainParams, seed: bytes) -> tuple[Model, Dataset, np.ndarray,
+                                                                                  np.ndarray]:
+    """The starting model, the dataset and its validation and training rows, every input checked."""
     expect_inputs(inputs, required=("dataset",), optional=("model",))
     dataset = load_dataset(inputs["dataset"])
     X, y = dataset.X, dataset.y
@@ -180,6 +181,20 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         model = _start(dataset, train_rows, hidden, p.classes or int(y.max()) + 1, seed)
     if y.max() >= model.classes:
         raise InvalidInputs(f"label {y.max()} is past the model's {model.classes} classes")
+    return model, dataset, validation_rows, train_rows
+
+
+def check(inputs: Mapping[str, bytes], params: bytes) -> None:
+    """Raise what :func:`run` would refuse these inputs and params with, without training (a federated
+    participant's local data, checked against the task's model before it stakes anything)."""
+    _prepared(inputs, parse(params), bytes(32))
+
+
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
+    p = parse(params)
+    model, dataset, validation_rows, train_rows = _prepared(inputs, p, seed)
+    X, y = dataset.X, dataset.y
+    assert y is not None  # load_dataset requires labels
     model, X, y = mlp.on(xp, model), xp.asarray(X), xp.asarray(y)
     validation_rows, train_rows = xp.asarray(validation_rows), xp.asarray(train_rows)
 
@@ -205,11 +220,11 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         "train_samples": len(train_rows),
         "train_loss": fit.loss,
         "train_accuracy": fit.accuracy,
-        "validation_samples": held_out,
+        "validation_samples": len(validation_rows),
     }
-    if held_out:
-        check = mlp.metrics(model, X[validation_rows], y[validation_rows])
-        result |= {"validation_loss": check.loss, "validation_accuracy": check.accuracy}
+    if len(validation_rows):
+        held = mlp.metrics(model, X[validation_rows], y[validation_rows])
+        result |= {"validation_loss": held.loss, "validation_accuracy": held.accuracy}
     record = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
               if k != "features"}  # it only sized the estimate: declared or not, the same model
     training = {"kind": "train", "params": record, "seed": seed.hex()}

@@ -141,14 +141,20 @@ class FlApi:
                           progress: Callable[[RoundProgress], None] | None = None) -> list[Participation]:
         """Take part in the task's rounds from the current one until it finishes (or ``rounds`` of them):
         train each round's global model on ``data`` locally (``train_params``: the ``train`` kind's params),
-        upload the update, commit it, deliver it. Joins the task first if the signer has not. Returns one
-        record per round contributed to."""
+        upload the update, commit it, deliver it. Joins the task first if the signer has not, once ``data``
+        passed the ``train`` kind's checks against the task's model (its refusal, e.g. ``InvalidInputs`` for
+        samples of another width, is raised before any stake is held). Returns one record per round
+        contributed to."""
         market = self.market
         me = market.signer.public
         dataset = _dataset_bytes(data)
         params = build_params("train", train_params)
-        await self._task(task)
+        current = await self._task(task)
         if await market.member_stake(task, me) is None:
+            # data the task's model cannot take would fail every round after the stake is held
+            model = io.BytesIO()
+            await self.storage.download(current.global_model, model)
+            await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model.getvalue()}, params)
             await self.join(task)
         done: list[Participation] = []
         handled: set[int] = set()

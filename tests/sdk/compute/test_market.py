@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from compute_pallet import datasets
 from compute_pallet.formats import Dataset, load_dataset, load_model, save_dataset
-from compute_pallet.kinds import train
+from compute_pallet.kinds import InvalidInputs, train
 from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
 from sdk.cli import main
@@ -282,6 +282,10 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
                         "--deliver-period", "8", "--reward-pool", str(10**12), "--validation",
                         "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12), "--aggregation", "aggregation=mean")
     task = int(created.splitlines()[-1])
+    async with AsyncClient(market.url, signer="//Ferdie") as ferdie:  # data the model cannot take: nothing staked
+        with pytest.raises(InvalidInputs, match="model takes 13 features, dataset has 5"):
+            await ferdie.fl.participate(task, (train_part.X[:, :5], train_part.y))
+        assert await ferdie.compute.market.member_stake(task, ferdie.signer.public) is None
     stages: list[tuple[str, int, str]] = []
     done = {}
 
