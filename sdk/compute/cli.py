@@ -155,12 +155,21 @@ def status(rpc: str, key: str, job: int, as_json: bool) -> None:
         _report(client.compute.status(job), as_json, _show_job)
 
 
+def _job_to_folder(folder: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The arguments of a command that writes a job's files: JOB, ``-o`` (``folder`` says what goes there),
+    ``--json`` and the chain options."""
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        command = chain_options(command)
+        command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+        command = click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+                               help=folder)(command)
+        return click.argument("job", type=click.IntRange(min=0))(command)
+
+    return decorate
+
+
 @compute.command()
-@click.argument("job", type=click.IntRange(min=0))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The folder to write the outputs into.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@chain_options
+@_job_to_folder("The folder to write the outputs into.")
 def result(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
     """Download a verified job's outputs (checked against its digest) into a folder."""
     with user_client(rpc, key) as client:
@@ -178,11 +187,7 @@ def _show_paths(result: JobResult) -> None:
 
 
 @compute.command()
-@click.argument("job", type=click.IntRange(min=0))
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="The folder to write this run's outputs into.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@chain_options
+@_job_to_folder("The folder to write this run's outputs into.")
 def rerun(rpc: str, key: str, job: int, output: Path, as_json: bool) -> None:
     """Run a job's kind here on its inputs, params and seed, trusting no provider: writes the outputs, says why
     the kind refused the inputs or params if it did, and compares the digest with the verified one (exit 1 if
