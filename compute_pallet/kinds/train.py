@@ -46,7 +46,7 @@ from compute_pallet.kinds import draws, mlp
 from compute_pallet.kinds.params import FloatField, IntField, IntListField, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "DEFAULT_HIDDEN", "STEP_MACS", "TrainParams", "Diverged", "parse", "run", "resources"]
+__all__ = ["FIELDS", "DEFAULT_HIDDEN", "STEP_MACS", "TrainParams", "Diverged", "parse", "check", "run", "resources"]
 
 FIELDS = {
     "hidden": IntListField(low=1, high=MAX_WIDTH, min_length=0, max_length=4, default=None),

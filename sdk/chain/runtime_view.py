@@ -228,4 +228,6 @@ def _checked(codec: Codec, value: Any, where: str) -> tuple[Any, bytes]:
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
+    """A docstring's first paragraph on one line (a sentence wrapped over lines is not cut mid-way)."""
+    paragraph = (doc or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split())

@@ -244,10 +244,10 @@ class ComputeApi:
 
     async def rerun(self, job: JobId, out_dir: str | Path) -> Rerun:
         """Run job ``job``'s kind here, on its inputs, params and seed, and write what it gives into ``out_dir``
-        (created if missing; any kind's output files an earlier run left there are removed first, so the folder
-        holds this run's alone); the digest is compared with the verified one (:attr:`Rerun.matches`), and a
-        refusal comes with its message; the providers whose reveal it confirms are named. Any job whose inputs
-        are still stored can be rerun, verified or not.
+        (created if missing; where an earlier result or rerun left a ``result.json``, the kinds' output files
+        are removed first, so the folder holds this run's alone); the digest is compared with the verified one
+        (:attr:`Rerun.matches`), a refusal comes with its message, and the providers whose reveal it confirms
+        are named. Any job whose inputs are still stored can be rerun, verified or not.
 
         The inputs are downloaded into memory; one over its format's bound is refused as a provider's runner
         refuses it, and then none is fetched. Reading another account's private input records the read on chain
@@ -272,8 +272,9 @@ class ComputeApi:
                                                                    bytes(record.seed)), abandon_on_cancel=True)
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        for stale in {name for names in jobs.OUTPUT_NAMES.values() for name in names}:
-            (folder / stale).unlink(missing_ok=True)
+        if (folder / jobs.RESULT_NAME).exists():  # an earlier result or rerun: its outputs are not this run's
+            for stale in {name for names in jobs.OUTPUT_NAMES.values() for name in names}:
+                (folder / stale).unlink(missing_ok=True)
         written = []
         for name, data in [*sorted(ran.outputs.items()), (jobs.RESULT_NAME, kinds.canonical_json(ran.result))]:
             (path := folder / name).write_bytes(data)

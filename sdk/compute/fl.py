@@ -151,10 +151,12 @@ class FlApi:
         params = build_params("train", train_params)
         current = await self._task(task)
         if await market.member_stake(task, me) is None:
-            # data the task's model cannot take would fail every round after the stake is held
-            model = io.BytesIO()
-            await self.storage.download(current.global_model, model)
-            await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model.getvalue()}, params)
+            if current.status is ChainTaskStatus.Training and (not current.participants or me in current.participants):
+                # data the task's model cannot take would fail every round once the stake is held (a join the
+                # chain refuses, NotTraining or NotListed, needs no data checked first)
+                model = io.BytesIO()
+                await self.storage.download(current.global_model, model)
+                await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model.getvalue()}, params)
             await self.join(task)
         done: list[Participation] = []
         handled: set[int] = set()

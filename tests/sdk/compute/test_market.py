@@ -386,7 +386,7 @@ async def test_a_dataset_deleted_while_a_job_reads_it_goes_when_the_job_ends(ali
         assert await alice.storage.delete(dataset) == 1
         details = await alice.storage.info(dataset)
         assert (details.uses, details.deleting) == (1, True)
-        shown = " ".join((await cli(market, "storage", "info", "0x" + dataset.hex())).split())  # as wrapped
+        shown = " ".join((await cli(market, "storage", "info", "0x" + dataset.hex())).split())
         assert "in use by 1 job(s) or round(s); deleted by its owner: goes when the last use ends" in shown
         with pytest.raises(InputDeleted):
             await alice.compute.submit("train", [dataset], TRAIN)
