@@ -25,8 +25,9 @@ ENTRY_POINT_GROUP = "cairn.commands"
 DEFAULT_RPC = "ws://127.0.0.1:9944"
 RPC_ENVVAR = "CAIRN_RPC"
 """Where ``--rpc`` defaults from when set: ``eval "$(cairn devnet env)"`` points it at the devnet's validator."""
-NO_NODE_HINT = (". Is a node running there? `./run-devnet` starts a devnet, and `eval \"$(.venv/bin/cairn devnet env)\"`"
-                f" points cairn at a running one (or pass --rpc, or set {RPC_ENVVAR})")
+NO_NODE_HINT = (". Is a node running there? `./run-devnet` starts a devnet, and "
+                "`eval \"$(.venv/bin/cairn devnet env)\"` points cairn at a running one "
+                f"(or pass --rpc, or set {RPC_ENVVAR})")
 """Added to a connection failure: a devnet's validators listen on ports they pick, not on the default one."""
 
 

@@ -48,7 +48,8 @@ async def test_a_module_error_names_the_constant_its_doc_refers_to_with_its_valu
     """``StakeTooLow``'s doc says "below ``MinStake``": the failure says how much that is, and drops the markup."""
     minimum = client.get_constant("ComputeProviders", "MinStake")
     call = client.compose_call("ComputeProviders", "register", {
-        "hardware": Hardware(1, 1024, None), "offers": (Offer(0, 1),), "endpoint": b"http://127.0.0.1:9", "stake": minimum - 1})
+        "hardware": Hardware(1, 1024, None), "offers": (Offer(0, 1),), "endpoint": b"http://127.0.0.1:9",
+        "stake": minimum - 1})
     receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)
     assert str(receipt.error_message) == f"ComputeProviders.StakeTooLow: The stake is below MinStake ({minimum})."
 
