@@ -41,8 +41,7 @@ from sdk.chain import ChainClientError
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks",
            "read_body", "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun",
-           "run_daemon",
-           "daemon_logging", "chain_rpc_option"]
+           "run_daemon", "daemon_logging", "chain_rpc_option"]
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]

@@ -215,8 +215,10 @@ class Outcome:
     @property
     def message(self) -> str | None:
         """The refusal's message, for whoever ran it (an unexpected error's names its type); None for a result."""
-        if self.refused is None or isinstance(self.refused, REFUSALS):
-            return None if self.refused is None else str(self.refused)
+        if self.refused is None:
+            return None
+        if isinstance(self.refused, REFUSALS):
+            return str(self.refused)
         return f"{type(self.refused).__name__}: {self.refused}"
 
 

@@ -67,8 +67,9 @@ def run(workdir: Path) -> None:
     xp = importlib.import_module("cupy" if spec.get("gpu") else "numpy")
     ran = kinds.outcome(spec["kind"], lambda: _read_inputs(spec["kind"], paths), bytes.fromhex(spec["params"]),
                         bytes.fromhex(spec["seed"]), xp=xp)
-    refused = None if ran.refused is None else {"error": ran.refusal, "message": ran.message}
+    refused = None
     if ran.refused is not None:
+        refused = {"error": ran.refusal, "message": ran.message}
         if ran.refusal == kinds.UNEXPECTED:
             traceback.print_exception(ran.refused)
         print(f"the kind refused its inputs ({ran.refusal}): {ran.message}", file=sys.stderr)

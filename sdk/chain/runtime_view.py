@@ -197,7 +197,6 @@ class RuntimeView:
             return DispatchFailure(kind, None, f"{kind}.{getattr(detail, 'name', detail)}", "")
         return DispatchFailure(kind, None, kind, "")
 
-
     def _readable(self, pallet: str, doc: str) -> str:
         """An error's doc line for people: its double-backtick markup dropped, and each constant of the pallet it
         names given with its value ("is below MinStake (1000000000000000)")."""
