@@ -57,6 +57,7 @@ class Source:
         else:
             self._owned = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
             shutil.copyfileobj(source, self._owned, _SPOOL_CHUNK)
+            self._owned.flush()  # the tail of the copy may still be in the file object's buffer, not in the file
             self._fd = self._owned.fileno()
             self.size = os.fstat(self._fd).st_size
 

@@ -122,6 +122,16 @@ class Pipe(io.RawIOBase):
         return len(chunk)
 
 
+@pytest.mark.parametrize("size", [6, 50_000, (1 << 20) + 100])
+def test_a_pipe_is_read_to_its_last_byte(size):
+    """A pipe is spooled to a temporary file; a tail shorter than that file's buffer once stayed in the buffer,
+    and ``echo hello | cairn storage put -`` stored 0 bytes."""
+    data = os.urandom(size)
+    with Source(io.BufferedReader(Pipe(data))) as source:
+        assert source.size == size
+        assert bytes(source.read(0, size)) == data
+
+
 def test_sources_read_any_segment(tmp_path):
     data = os.urandom(50_000)
     path = tmp_path / "file"
