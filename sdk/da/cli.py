@@ -78,17 +78,19 @@ def da() -> None:
 
 
 @da.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--namespace", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="The application id the blobs are filed under.")
 @chain_options
 def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
-    """Publish FILE and wait until every blob is available; prints the blob ids, one per line."""
+    """Publish FILE (``-``: standard input) and wait until every blob is available; prints the blob ids, one
+    per line."""
     limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
-    if file.stat().st_size > limit:
-        raise click.BadParameter(f"{file} has {file.stat().st_size} bytes; one submission takes at most {limit}",
+    with click.open_file(str(file), "rb") as source:
+        data = source.read(limit + 1)  # one byte more than a submission takes tells an oversized input
+    if len(data) > limit:
+        raise click.BadParameter(f"{file} has more than {limit} bytes, what one submission takes at most",
                                  param_hint="FILE")
-    data = file.read_bytes()
     with user_client(rpc, key, errors=ERRORS) as client, _progress() as progress:
         refs = client.da.submit(data, namespace=namespace, progress=progress)
     for ref in refs:
@@ -134,13 +136,17 @@ def sample(rpc: str, key: str, blob: str, samples: int | None, as_json: bool) ->
 
 @da.command()
 @click.argument("blobs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the payload (the blobs' bytes, in the order given).", callback=output_file)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), required=True,
+              help="Where to write the payload (the blobs' bytes, in the order given; -: standard output).",
+              callback=output_file)
 @chain_options
 def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
     """Rebuild the payload of BLOBS from any half of each one's cells and write it to OUTPUT."""
     with user_client(rpc, key, errors=ERRORS) as client:
         data = client.da.get(list(blobs))
+    if str(output) == "-":
+        click.get_binary_stream("stdout").write(data)
+        return
     partial = output.with_name(output.name + ".partial")
     partial.write_bytes(data)
     partial.replace(output)

@@ -141,6 +141,22 @@ def test_the_cli_round_trips_a_file(network, tmp_path):
     assert sorted(node["endpoint"] for node in nodes) == sorted(p.url for p in network.nodes)
 
 
+def test_the_cli_reads_standard_input_and_writes_standard_output(network):
+    """``-`` is standard input for ``da submit`` and standard output for ``da get -o``, as for ``storage put`` and
+    ``get`` (``da get -o -`` wrote a file named ``-``); standard input over one submission's size is refused
+    before anything is sent."""
+    data = os.urandom(5000)
+    rpc = ["--rpc", network.url]
+    submitted = subprocess.run([CAIRN, "da", "submit", "-", *rpc], input=data, capture_output=True, timeout=300)
+    assert submitted.returncode == 0, submitted.stderr
+    got = subprocess.run([CAIRN, "da", "get", *submitted.stdout.split(), "-o", "-", *rpc], capture_output=True,
+                         timeout=300)
+    assert got.returncode == 0 and got.stdout == data, got.stderr
+    too_big = subprocess.run([CAIRN, "da", "submit", "-", *rpc], input=bytes(2 ** 26), capture_output=True,
+                             timeout=300)
+    assert too_big.returncode == 2 and b"more than 65011712 bytes" in too_big.stderr and too_big.stdout == b""
+
+
 def test_the_cli_names_unknown_blobs(network):
     result = _cairn("da", "status", "0x" + "cd" * 32, "--rpc", network.url, check=False)
     assert result.returncode == 1 and "UnknownBlob" in result.stderr and result.stdout == ""
