@@ -47,13 +47,13 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from compute_pallet.formats import MAX_FEATURES, Model, load_dataset, load_model, save_model
+from compute_pallet.formats import MAX_FEATURES, Dataset, Model, load_dataset, load_model, save_model
 from compute_pallet.kinds import mlp
 from compute_pallet.kinds.evaluate import max_samples, pass_macs
 from compute_pallet.kinds.params import ChoiceField, IntField, IntListField, InvalidParams, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "MAX_UPDATES", "FedAvgParams", "parse", "aggregate", "run", "resources"]
+__all__ = ["FIELDS", "MAX_UPDATES", "FedAvgParams", "parse", "aggregate", "check", "run", "resources"]
 
 MAX_UPDATES = 64
 PPM = 1_000_000
@@ -166,12 +166,39 @@ def _shares(weights: Sequence[float]) -> list[int]:
     return [math.floor(PPM * weight / total) for weight in weights]
 
 
-def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
-    p = parse(params)
+def _validation_set(inputs: Mapping[str, bytes], p: FedAvgParams, reference: Model) -> Dataset | None:
+    """The validation set, if the job has one, once it fits the params and the models' sizes."""
+    if "validation" not in inputs:
+        return None
+    validation = load_dataset(inputs["validation"])
+    assert validation.y is not None  # load_dataset requires labels
+    if validation.X.shape[1] != p.features:
+        raise InvalidInputs(f"the params declare {p.features} features, the validation set has "
+                            f"{validation.X.shape[1]}")
+    if validation.X.shape[1] != reference.layer_sizes[0] or validation.y.max() >= reference.classes:
+        raise InvalidInputs("validation data does not fit the updates' input or output size")
+    return validation
+
+
+def _checked(inputs: Mapping[str, bytes], p: FedAvgParams) -> tuple[list[Model], Dataset | None]:
+    """The updates and the validation set, once they fit together and the params."""
     if ("validation" in inputs) != (p.features > 0):  # first: the chain's estimate read the inputs by features
         raise InvalidInputs("a validation set was given: its width must be declared (features)"
                             if "validation" in inputs else "features declares a validation set: none was given")
     models = _updates(inputs)
+    return models, _validation_set(inputs, p, models[0])
+
+
+def check(inputs: Mapping[str, bytes], params: bytes) -> None:
+    """Raise what :func:`run` would refuse these inputs and params with, short of the checks that count the
+    updates, and without aggregating (a federated task's base model and validation set, checked as a round
+    whose one update is the base model, before the task holds anything)."""
+    _checked(inputs, parse(params))
+
+
+def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
+    p = parse(params)
+    models, validation = _checked(inputs, p)
     n = len(models)
     if p.weights is not None and len(p.weights) != n:
         raise InvalidInputs(f"{len(p.weights)} weights for {n} updates")
@@ -181,14 +208,8 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     result_model = aggregate(models, p, weights)
     result: dict[str, object] = {"aggregation": p.aggregation, "updates": n}
 
-    if "validation" in inputs:
-        validation = load_dataset(inputs["validation"])
+    if validation is not None:
         assert validation.y is not None  # load_dataset requires labels
-        if validation.X.shape[1] != p.features:
-            raise InvalidInputs(f"the params declare {p.features} features, the validation set has "
-                                f"{validation.X.shape[1]}")
-        if validation.X.shape[1] != result_model.layer_sizes[0] or validation.y.max() >= result_model.classes:
-            raise InvalidInputs("validation data does not fit the updates' input or output size")
         X, y = xp.asarray(validation.X), xp.asarray(validation.y)
         measure = lambda model: mlp.metrics(mlp.on(xp, model), X, y)  # noqa: E731
         check = measure(result_model)

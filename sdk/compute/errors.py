@@ -69,8 +69,8 @@ class AbsurdResources(Refused, BadArgument):
 
 
 class BadInputs(Refused, BadArgument):
-    """A job names no input file, or more than the chain's ``MaxInputs``; or a federated task's base model,
-    read for the width of its validation set, is no model."""
+    """A job names no input file, or more than the chain's ``MaxInputs``; or a federated task's base model is no
+    model, or its validation set no dataset the model takes."""
 
 
 class BadRedundancy(Refused, BadArgument):

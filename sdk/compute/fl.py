@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.formats import Dataset, FormatError, load_dataset, load_model, save_dataset
-from compute_pallet.kinds import fedavg, train
+from compute_pallet.formats import Dataset, FormatError, MalformedModel, Model, load_dataset, load_model, save_dataset
+from compute_pallet.kinds import InvalidInputs, fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
@@ -84,10 +84,10 @@ class FlApi:
         contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
         each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Participants and
         providers read the base model and the validation set, so both must be public (:class:`InputNotPublic`,
-        before anything is signed). With a validation set the aggregation params declare its width (``features``,
-        which tells the chain what the aggregation's last input is): when they do not, it is read from the base
-        model, which takes samples of that width (downloaded: :class:`BadInputs` if it is no model); without
-        one, declaring it is :class:`InvalidParams`. A task whose largest round (as many updates as it may have
+        before anything is signed); both are downloaded, and :class:`BadInputs` if the base model is no model or the
+        validation set no dataset of its width and classes. With a validation set the aggregation params declare
+        its width (``features``, which tells the chain what the aggregation's last input is): when they do not,
+        it is read from the base model; without one, declaring it is :class:`InvalidParams`. A task whose largest round (as many updates as it may have
         participants) the chain could not aggregate within its longest job is :class:`BadDeadline`. Holds the
         pool and every round's aggregation escrow; returns the task's id."""
         market = self.market
@@ -101,8 +101,10 @@ class FlApi:
         declared = fedavg.parse(params).features  # the kind's own reading, as the chain's check makes
         if declared and validation is None:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")
+        base = await self._download(files[0])
         if validation is not None and not declared:
-            params = build_params("fedavg", {**json.loads(params), "features": await self._input_width(files[0])})
+            params = build_params("fedavg", {**json.loads(params),
+                                             "features": _base_model(files[0], base).layer_sizes[0]})
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
@@ -115,6 +117,8 @@ class FlApi:
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
                                     f"escrow), more than the signer's free balance")
+        inputs = [base, *[await self._download(file) for file in files[1:]]]
+        await anyio.to_thread.run_sync(_check_round, files, inputs, params)
         receipt = await market.submit("FederatedLearning", "create_task", {
             "base_model": files[0], "rounds": rounds,
             "participants": tuple(account_argument(p) for p in participants or ()), "stake": stake,
@@ -123,14 +127,10 @@ class FlApi:
             "redundancy": redundancy, "aggregation_params": params})
         return next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
 
-    async def _input_width(self, model: bytes) -> int:
-        """The width of the samples ``model`` takes (downloaded: participants download it too)."""
+    async def _download(self, file: FileId) -> bytes:
         buffer = io.BytesIO()
-        await self.storage.download(model, buffer)
-        try:
-            return load_model(buffer.getvalue()).layer_sizes[0]
-        except FormatError as exc:
-            raise BadInputs(f"the base model 0x{model.hex()} is no model: {exc}") from None
+        await self.storage.download(file, buffer)
+        return buffer.getvalue()
 
     async def join(self, task: TaskId) -> None:
         """Join the task, holding its stake until it ends."""
@@ -154,9 +154,11 @@ class FlApi:
             if current.status is ChainTaskStatus.Training and (not current.participants or me in current.participants):
                 # data the task's model cannot take would fail every round once the stake is held (a join the
                 # chain refuses, NotTraining or NotListed, needs no data checked first)
-                model = io.BytesIO()
-                await self.storage.download(current.global_model, model)
-                await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model.getvalue()}, params)
+                model = await self._download(current.global_model)
+                try:
+                    await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model}, params)
+                except MalformedModel as exc:  # the task's fault, not the data's
+                    raise BadInputs(f"task {task}'s model 0x{current.global_model.hex()} is no model: {exc}") from None
             await self.join(task)
         done: list[Participation] = []
         handled: set[int] = set()
@@ -254,6 +256,26 @@ class FlApi:
         if found is None:
             raise UnknownTask(f"no task {task}")
         return found
+
+
+def _base_model(file: FileId, data: bytes) -> Model:
+    try:
+        return load_model(data)
+    except FormatError as exc:
+        raise BadInputs(f"the base model 0x{file.hex()} is no model: {exc}") from None
+
+
+def _check_round(files: Sequence[FileId], inputs: Sequence[bytes], params: bytes) -> None:
+    """Refuse a task whose every round the ``fedavg`` kind would refuse: a base model that is no model, a
+    validation set that is no dataset or does not fit the model (checked as a round whose one update is the
+    base model). A task of a dataset as its "model" was created, holding its pool, and every participant then
+    refused the model."""
+    _base_model(files[0], inputs[0])
+    round_inputs = {"base": inputs[0], "updates.0": inputs[0]} | ({"validation": inputs[1]} if len(inputs) > 1 else {})
+    try:
+        fedavg.check(round_inputs, params)
+    except (FormatError, InvalidInputs) as exc:
+        raise BadInputs(f"the validation set 0x{files[1].hex()} does not serve the base model: {exc}") from None
 
 
 def _dataset_bytes(data: LocalData) -> bytes:

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from compute_pallet.formats import Dataset, Model, load_model, save_dataset, save_model
+from compute_pallet.formats import Dataset, FormatError, Model, load_model, save_dataset, save_model
 from compute_pallet.kinds import InvalidInputs, KindOutput, estimate, fedavg, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED
 
@@ -137,3 +137,19 @@ def test_the_validation_set_must_be_declared_exactly_when_given_and_only_sizes_t
         fedavg.run(updates_only, b'{"features": 64}', b"")
     with pytest.raises(InvalidInputs, match="declare 32 features"):
         fedavg.run(round_inputs, b'{"features": 32}', b"")
+
+
+def test_check_refuses_what_run_would_without_aggregating(round_inputs: dict[str, bytes]) -> None:
+    """A federated task's base model and validation set are checked before the task is created, as a round
+    whose one update is the base model: what the round would refuse whatever its updates."""
+    base = round_inputs["updates.0"]
+    task_round = {"base": base, "updates.0": base, "validation": round_inputs["validation"]}
+    fedavg.check(task_round, b'{"features": 64}')
+    for params, refusal in ((b'{"features": 32}', "declare 32 features"), (b"{}", "declared")):
+        for call in (fedavg.check, lambda inputs, p: fedavg.run(inputs, p, b"")):
+            with pytest.raises(InvalidInputs, match=refusal):
+                call(task_round, params)
+    with pytest.raises(FormatError):
+        fedavg.check({**task_round, "validation": base}, b'{"features": 64}')  # a model as the validation set
+    with pytest.raises(FormatError):
+        fedavg.check({"base": round_inputs["validation"], "updates.0": round_inputs["validation"]}, b"{}")

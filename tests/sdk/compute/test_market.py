@@ -123,6 +123,8 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         public = await alice.storage.upload(shared["held_out"], private=False)
         # a 16 MiB "validation set" of one feature a row (see the federated tasks below)
         wide = await alice.storage.upload(os.urandom(16 << 20), private=False)
+        small_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[4]}', bytes(32)).outputs
+        model = await alice.storage.upload(small_model["model.safetensors"], private=False)
     shared["public"] = public
     next_job = await alice.query("ComputeJobs", "NextJobId")
     next_task = await alice.query("FederatedLearning", "NextTaskId")
@@ -166,6 +168,10 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         await alice.fl.create_task(wide, validation=wide, aggregation={"features": 1}, **task_args)
     with pytest.raises(BadInputs, match="no model"):  # the validation set's width undeclared, nor readable
         await alice.fl.create_task(wide, validation=wide, **task_args)
+    with pytest.raises(BadInputs, match="no model"):  # a dataset as the model: every participant would refuse it
+        await alice.fl.create_task(public, **task_args)
+    with pytest.raises(BadInputs, match="validation set .* does not serve the base model"):  # a model, not data
+        await alice.fl.create_task(model, validation=model, **task_args)
     with pytest.raises(InvalidParams, match="no validation set"):
         await alice.fl.create_task(public, aggregation={"features": 13}, **task_args)
     with pytest.raises(InvalidParams):  # the chain refuses params that misstate the last input, whoever skips that
@@ -325,6 +331,20 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert graph.node(f"file:0x{shared['public'].hex()}").label == "dataset"  # the task's validation set
     for uri in done:
         assert graph.sources(f"file:0x{done[uri][0].update.hex()}", "contributed") == (f"account:0x{_account(uri).hex()}",)
+
+
+async def test_a_task_over_a_file_that_is_no_model_is_not_joined(alice, market, shared):
+    """The SDK refuses to create a task whose base model is no model; one created by another client is found
+    out before a participant stakes anything, as the task's fault (not its data's)."""
+    receipt = await alice.compute.market.submit("FederatedLearning", "create_task", {
+        "base_model": shared["public"], "rounds": 1, "participants": (),
+        "stake": alice.get_constant("FederatedLearning", "MinStake"), "commit_period": 20, "deliver_period": 5,
+        "reward_pool": 10**12, "validation": None, "price_cap": 10**12, "redundancy": 1, "aggregation_params": b"{}"})
+    task = next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
+    async with AsyncClient(market.url, signer="//Ferdie") as ferdie:
+        with anyio.fail_after(WAIT_S), pytest.raises(BadInputs, match=f"task {task}'s model 0x.* is no model"):
+            await ferdie.fl.participate(task, shared["held_out"])
+        assert await ferdie.compute.market.member_stake(task, ferdie.signer.public) is None
 
 
 async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice, market, shared):
