@@ -8,7 +8,8 @@ segment's nodes, a sealed key) and never handles pallet layouts itself.
 A download trusts the segment roots it checks fragments against, so :meth:`Ledger.file` reads them with a
 read proof against the finalized header (``verified``): a lying RPC node cannot make it accept other bytes.
 Transactions are signed by the client's signer and waited for to inclusion; one that fails raises
-:class:`TransactionFailed` with the runtime's ``DispatchError``.
+:class:`FileNotFound` for a file the chain does not know, :class:`AccessDenied` for one the signer does not
+own, else :class:`TransactionFailed` with the runtime's ``DispatchError``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
-from sdk.storage.errors import AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, TransactionFailed
+from sdk.chain.types import DispatchFailure
+from sdk.storage.errors import AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, StorageError, TransactionFailed
 from sdk.storage.nodes import NodeAddress
 from storage_node.chunks import Hash32
 from storage_node.crypto import DecryptionError, open_sealed_key, seal_key, x25519_keypair_from
@@ -261,10 +263,21 @@ class Ledger:
         holds them all, in order) and wait for their inclusion; the first that failed raises."""
         receipts = await self.chain.sign_and_submit_all([self.chain.compose_call(*call) for call in calls],
                                                         self.signer, wait_for_inclusion=True)
-        for (pallet, name, _), receipt in zip(calls, receipts):
+        for (pallet, name, arguments), receipt in zip(calls, receipts):
             if not receipt.is_success:
-                raise TransactionFailed(f"{pallet}.{name}", receipt.error_message)
+                raise _failure(f"{pallet}.{name}", arguments, receipt.error_message)
         return receipts
+
+
+def _failure(what: str, arguments: dict[str, Any], failure: DispatchFailure | None) -> StorageError:
+    """The typed error for a storage call that failed: the file it names is unknown (:class:`FileNotFound`, as a
+    read of it says), the signer does not own it (:class:`AccessDenied`), else :class:`TransactionFailed`."""
+    error = None if failure is None or failure.pallet not in ("FileBank", "StorageAccess") else failure.name
+    if error == "UnknownFile" and "file_id" in arguments:
+        return FileNotFound(arguments["file_id"])
+    if error == "NotFileOwner":
+        return AccessDenied(f"{what} failed: {failure}")
+    return TransactionFailed(what, failure)
 
 
 def endpoint(info: NodeInfo) -> str:

@@ -6,6 +6,7 @@ last in the module: the network is shared.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -145,6 +146,8 @@ async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
             await alice.storage.revoke(file_id, Keypair.from_uri("//Bob").public)
             with pytest.raises(AccessDenied):
                 await download(bob, file_id)
+            with pytest.raises(AccessDenied, match="NotFileOwner"):  # the chain's refusal, typed as a read's is
+                await bob.storage.delete(file_id)
             async with NodeHttp(Keypair.from_uri("//Bob")) as http:  # the record is still fresh: the grant is gone
                 with pytest.raises(NodeError) as refused:
                     await http.get(holder, fragment_path(file_id, 0, 0), expected, signed=True)
@@ -255,6 +258,10 @@ async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
         await download(alice, "0x" + "11" * 32)
     with pytest.raises(FileNotFound):  # no file and no read: a mistyped id, not an unread file
         await alice.storage.access_log("0x" + "22" * 32)
+    for change in (alice.storage.delete, functools.partial(alice.storage.renew, days=1),
+                   functools.partial(alice.storage.revoke, account=Keypair.from_uri("//Bob").public)):  # the chain's refusals, typed
+        with pytest.raises(FileNotFound, match="no file 0x3333"):
+            await change("0x" + "33" * 32)
     with pytest.raises(BadArgument):
         await alice.storage.info("0x1234")
 
