@@ -22,7 +22,7 @@ from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, BadArgument
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.cache import PublicFileCache
-from sdk.storage.errors import FileNotFound
+from sdk.storage.errors import FileNotFound, NoSigner
 from sdk.storage.download import DownloadTarget, download
 from sdk.storage.ledger import Ledger, endpoint
 from sdk.storage.nodes import NodeHttp
@@ -111,7 +111,10 @@ class StorageApi:
 
     async def ls(self, owner: AccountLike | None = None) -> list[FileSummary]:
         """The files ``owner`` (the signer when ``None``) has stored."""
-        who = self.ledger.signer.public if owner is None else account_argument(owner)
+        try:
+            who = self.ledger.signer.public if owner is None else account_argument(owner)
+        except NoSigner:
+            raise NoSigner("whose files? pass owner=, or build the client with signer=Keypair or a secret URI") from None
         found = []
         for file_id in await self.ledger.files_of(who):
             info = await self.ledger.chain.query("FileBank", "Files", [file_id])

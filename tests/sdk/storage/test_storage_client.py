@@ -21,7 +21,8 @@ from sdk.chain import BadArgument
 from sdk.cli import main
 from sdk.client import AsyncClient
 from sdk.storage import ledger as ledger_module
-from sdk.storage import AccessDenied, FileNotFound, NoEncryptionKey, Progress, PublicFileCache, SourceChanged
+from sdk.storage import (AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, Progress, PublicFileCache,
+                         SourceChanged)
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
 from tests.sdk.storage.network import StorageNetwork, start_network
@@ -258,15 +259,16 @@ async def test_unknown_files_and_bad_ids_are_typed_errors(alice):
         await download(alice, "0x" + "11" * 32)
     with pytest.raises(FileNotFound):  # no file and no read: a mistyped id, not an unread file
         await alice.storage.access_log("0x" + "22" * 32)
+    bob = Keypair.from_uri("//Bob").public
     for change in (alice.storage.delete, functools.partial(alice.storage.renew, days=1),
-                   functools.partial(alice.storage.revoke, account=Keypair.from_uri("//Bob").public)):  # the chain's refusals, typed
+                   functools.partial(alice.storage.revoke, account=bob)):  # the chain's refusals, typed
         with pytest.raises(FileNotFound, match="no file 0x3333"):
             await change("0x" + "33" * 32)
     with pytest.raises(BadArgument):
         await alice.storage.info("0x1234")
 
 
-async def test_misused_arguments_are_refused_before_any_transfer(alice, tmp_path):
+async def test_misused_arguments_are_refused_before_any_transfer(alice, network, tmp_path):
     """A folder as a download's target, or a file in a missing folder (refused before a byte is fetched, so no
     .part is left), a grant of a public file (there is nothing to grant), a source that is no file: each one
     BadArgument."""
@@ -281,6 +283,13 @@ async def test_misused_arguments_are_refused_before_any_transfer(alice, tmp_path
             await alice.storage.grant(file_id, Keypair.from_uri("//Bob").public)
         with pytest.raises(BadArgument, match="not int"):
             await alice.storage.upload(12345)  # type: ignore[arg-type]
+    async with AsyncClient(network.url) as anonymous:  # reads need no account; signing and "my files" do
+        assert [f.file_id for f in await anonymous.storage.ls(alice.signer.public)] == [
+            f.file_id for f in await alice.storage.ls()]
+        with pytest.raises(NoSigner, match="whose files"):
+            await anonymous.storage.ls()
+        with pytest.raises(NoSigner, match="signs"):
+            await anonymous.storage.upload(b"abc")
 
 
 class UnreadFile(io.BytesIO):
