@@ -4,6 +4,7 @@
     cairn compute submit --kind train --input FID [--input FID ...] [--param hidden=64 ...]
                          [--redundancy 2] [--max-price N] [--deadline BLOCKS] [--wait] [--json]
     cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
+    cairn compute wait JOB [--timeout S] [--json]     # until verified or failed, granting new providers
     cairn compute result JOB -o DIR [--json]          # the verified outputs, checked against the digest
     cairn compute outputs JOB                         # the verified output file ids, one per line
     cairn compute rerun JOB -o DIR [--json]           # the kind run here; its digest against the verdict
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import click
 from rich.console import Console
@@ -43,6 +44,9 @@ from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
 from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, TaskStatus
 from sdk.storage.records import Record
+
+if TYPE_CHECKING:
+    from sdk.client import Client
 
 __all__ = ["compute", "fl"]
 
@@ -132,17 +136,37 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
     with user_client(rpc, key) as client:
         job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
                                     redundancy=redundancy, max_price=max_price, deadline=deadline)
-        if wait_:
-            with Console(stderr=True).status(f"job {job} submitted, waiting for its verdict"):
-                status = client.compute.wait(job)
-        else:
-            status = client.compute.status(job)
+        status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
     if as_json:
         _report(status, True, _show_job)
         return
     if wait_:
-        Console(stderr=True).print(f"job {job}: {status.state}, paid {status.paid}, refunded {status.refunded}")
+        _print_verdict(status)
     click.echo(str(job))
+
+
+@compute.command()
+@click.argument("job", type=click.IntRange(min=0))
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds to wait at most (then exit 1; the job goes on).")
+@click.option("--json", "as_json", is_flag=True, help="Print the job's status as JSON.")
+@chain_options
+def wait(rpc: str, key: str, job: int, timeout: float | None, as_json: bool) -> None:
+    """Wait until JOB is verified or failed, as ``submit --wait`` does: providers assigned meanwhile (a no-show's
+    replacement, a dispute's extra providers) are granted the signer's private inputs, which only a waiting
+    submitter can do."""
+    with user_client(rpc, key) as client:
+        status = _verdict(client, job, timeout)
+    _report(status, as_json, _print_verdict)
+
+
+def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "") -> JobStatus:
+    with Console(stderr=True).status(f"job {job} {doing}waiting for its verdict"):
+        return client.compute.wait(job, timeout)
+
+
+def _print_verdict(status: JobStatus) -> None:
+    Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {status.paid}, refunded {status.refunded}")
 
 
 @compute.command()

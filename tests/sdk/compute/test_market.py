@@ -46,7 +46,6 @@ from sdk.compute import (
     UnknownJob,
     UnknownKind,
 )
-from tests.integration.nodes import wait_until
 from tests.sdk.compute.network import PRICES, PROVIDERS, WAIT_S, Market, play, register_provider, start_market
 
 TRAIN = {"hidden": [16], "epochs": 5}
@@ -198,15 +197,15 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
     job = int(submitted.stdout.strip().splitlines()[-1])
     early = runner.invoke(main, ["compute", "result", *chain, str(job), "-o", str(tmp_path)])
     assert early.exit_code == 1 and "JobNotVerified" in early.output  # nothing verified yet
+    impatient = runner.invoke(main, ["compute", "wait", *chain, str(job), "--timeout", "0.5"])
+    assert impatient.exit_code == 1 and "WaitTimeout" in impatient.stderr, impatient.output
     anyio.run(play, market.url, job, backend="trio")
 
-    def status() -> dict:
-        shown = runner.invoke(main, ["compute", "status", *chain, str(job), "--json"])
-        assert shown.exit_code == 0, shown.output
-        return json.loads(shown.stdout)
-
-    wait_until(lambda: status()["state"] == "Verified", WAIT_S, f"job {job} verified")
-    report = status()
+    waited = runner.invoke(main, ["compute", "wait", *chain, str(job), "--timeout", str(WAIT_S)])
+    assert waited.exit_code == 0 and f"job {job}: Verified, paid" in waited.stderr, waited.output
+    shown = runner.invoke(main, ["compute", "status", *chain, str(job), "--json"])
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.stdout)
     assert report["job_id"] == job and report["params"] == '{"epochs":2,"hidden":[8]}'
     assert [slot["status"] for slot in report["slots"]] == ["Paid", "Paid"]
     model = report["outputs"][0]
