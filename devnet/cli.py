@@ -2,7 +2,7 @@
 
     cairn devnet up [--config devnet.toml] [--validators N] [--storage-nodes N] [--da-nodes N] [--providers N]
                     [--base-path DIR] [--detach] [--fresh]
-    cairn devnet status [--base-path DIR]
+    cairn devnet status [--json] [--base-path DIR]
     cairn devnet env [--base-path DIR]               (eval its output: CAIRN_RPC, CAIRN_DEVNET and PATH)
     cairn devnet kill NAME [--signal KILL|TERM|INT|STOP|CONT] [--base-path DIR]
     cairn devnet restart NAME [--base-path DIR]
@@ -18,6 +18,7 @@ when it is set, else ``devnet-data``.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shlex
@@ -137,9 +138,18 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
 
 @devnet.command("status")
 @base_path_option
-def devnet_status(base_path: Path) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: per process its name, role, state, pid, ports, log and what it reports.")
+def devnet_status(base_path: Path, as_json: bool) -> None:
     """Every process of every role: running, paused or exited, and what it reports (heights, peers)."""
-    _echo_status(_load(base_path))
+    state = _load(base_path)
+    if as_json:
+        click.echo(json.dumps([{"name": row.record.name, "role": row.record.role, "index": row.record.index,
+                                "state": row.state.value, "pid": row.record.pid, "ports": row.record.ports,
+                                "log": row.record.log, "data": row.record.data, "reports": row.details}
+                               for row in launcher.status(state)], indent=2))
+        return
+    _echo_status(state)
 
 
 @devnet.command("env")

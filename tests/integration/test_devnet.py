@@ -99,6 +99,10 @@ def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
     after = DevnetState.load(base).process("storage-3")
     assert after.pid != before.pid and after.ports == before.ports
     assert "fragments 0" in cli("status", "--base-path", str(base)).output
+    shown = {row["name"]: row for row in json.loads(cli("status", "--json", "--base-path", str(base)).output)}
+    assert (shown["storage-3"]["state"], shown["storage-3"]["pid"]) == ("running", after.pid)
+    assert shown["storage-3"]["ports"] == after.ports and shown["storage-3"]["reports"]["fragments"] == "0"
+    assert shown["validator-0"]["role"] == "validator" and shown["validator-0"]["reports"]["best"].startswith("#")
 
 
 def test_env_points_every_cairn_command_at_the_devnet(devnet):
