@@ -276,4 +276,5 @@ def report(f: Figures) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    with launcher.signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

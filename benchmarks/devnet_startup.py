@@ -32,7 +32,7 @@ from pathlib import Path
 
 import results  # a sibling: the script's folder is on the path
 
-from devnet.launcher import wait_until
+from devnet.launcher import signals_interrupt, wait_until
 from devnet.role import http_health
 from devnet.state import DevnetState
 from sdk.client import Client
@@ -159,4 +159,5 @@ def _figures(runs: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    with signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

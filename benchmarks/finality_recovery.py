@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devnet.launcher import signals_interrupt  # noqa: E402
 from tests.integration.nodes import NodeProcess, wait_until  # noqa: E402
 from tests.integration.test_validators import agree, start_network  # noqa: E402
 from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
@@ -89,4 +90,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

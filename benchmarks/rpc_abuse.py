@@ -32,6 +32,7 @@ import websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devnet.launcher import signals_interrupt
 from tests.integration.nodes import NodeProcess, wait_until
 from tests.integration.test_rpc_limits import (
     HonestClient,
@@ -168,4 +169,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

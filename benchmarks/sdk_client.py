@@ -34,6 +34,7 @@ from scalecodec import ScaleBytes
 from substrateinterface import Keypair as SubstrateKeypair
 from substrateinterface import SubstrateInterface
 
+from devnet.launcher import signals_interrupt
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ExtrinsicReceipt, ReconnectPolicy
 
@@ -220,4 +221,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

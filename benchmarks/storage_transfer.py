@@ -417,4 +417,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with launcher.signals_interrupt():  # `kill` and timeouts, not only Ctrl-C, stop what it started
+        main()

@@ -96,14 +96,8 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
     config = config.with_role("storage_nodes", count=storage_nodes)
     config = config.with_role("da_nodes", count=da_nodes)
     config = config.with_role("providers", count=providers)
-    # Ctrl-C, `kill` and timeouts all stop the devnet. SIGINT is set explicitly too: a program started in the
-    # background by a non-interactive shell (`cmd &`, a CI script) inherits SIGINT ignored, and Python keeps it so.
-    previous_handlers = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with launcher.signals_interrupt():  # Ctrl-C, `kill` and timeouts all stop the devnet
         _up(config, fresh, detach)
-    finally:
-        for signum, handler in previous_handlers.items():
-            signal.signal(signum, handler)
 
 
 def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
@@ -304,10 +298,6 @@ def _command(base_path: Path, *args: str) -> str:
         relative = os.path.relpath(script)
         program = str(script) if relative.startswith("..") else relative
     return shlex.join([program, "devnet", *args, "--base-path", str(base_path)])
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _load(base_path: Path) -> DevnetState:

@@ -24,7 +24,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,7 +53,7 @@ from runtime.keyring import Keypair
 from runtime.pallets.balances import BalancesGenesis
 
 __all__ = ["DevnetError", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill", "restart",
-           "down", "wait_until"]
+           "down", "wait_until", "signals_interrupt"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -309,3 +310,22 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
             pass
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s: {what} (last: {last!r})")
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` inside the block, so that Ctrl-C, ``kill`` and a timeout all
+    unwind it and the ``finally`` that stops a devnet runs (Python's default SIGTERM ends the program at once,
+    leaving every process it started running). SIGINT is set explicitly too: a program started in the
+    background by a non-interactive shell (``cmd &``, a CI script) inherits SIGINT ignored, and Python keeps it
+    so. The handlers before are restored on leaving."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
