@@ -524,6 +524,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
                  "Blocks after submission by which a blob must be attested."),
         Constant("CustodyReplication", U32, lambda c: c.custody_replication, "Custodians per column."),
         Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes."),
+        Constant("MaxEndpointLength", U32, lambda c: c.max_endpoint_length, "The longest endpoint, in bytes."),
         Constant("RetentionPeriod", U32, lambda c: c.retention_period, "Blocks a blob is kept after submission."),
         Constant("AuditPeriod", U32, lambda c: c.audit_period, "Blocks between sampling audit rounds."),
         Constant("AuditDeadline", U32, lambda c: c.audit_deadline, "Blocks a node has to answer an audit."),

@@ -288,7 +288,7 @@ class RewardTooLow(DispatchError):
 
 
 class ParamsTooLong(DispatchError):
-    """The aggregation parameters are longer than ComputeJobs' ``MaxParamsLength``."""
+    """The aggregation parameters are longer than ``ComputeJobs.MaxParamsLength``."""
 
 
 class InvalidParams(DispatchError):
@@ -297,7 +297,7 @@ class InvalidParams(DispatchError):
 
 
 class BadRedundancy(DispatchError):
-    """The aggregation's redundancy is 0 or above ComputeJobs' ``MaxRedundancy``."""
+    """The aggregation's redundancy is 0 or above ``ComputeJobs.MaxRedundancy``."""
 
 
 class InsufficientFunds(DispatchError):
@@ -379,6 +379,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
         Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
         Constant("MaxRounds", U32, lambda c: c.max_rounds, "Rounds per task at most."),
+        Constant("MaxPeriod", U32, lambda c: c.max_period, "Blocks a commit or delivery window lasts at most."),
         Constant("NoShowSlash", U32, lambda c: c.no_show_slash,
                  "Perbill of stake burned for a committed update not delivered."),
         Constant("AggregationDeadline", U32, lambda c: c.aggregation_deadline,

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from runtime.cairn import CairnRuntime
 from runtime.frame.construct import RUNTIME_CALL, RUNTIME_EVENTS, Call
-from runtime.frame.pallet import Pallet
+from runtime.frame.pallet import Constant, Pallet
 from runtime.frame.storage import Hasher, StorageItem, StorageValue
 from runtime.hashing import twox128
 from runtime.primitives import ACCOUNT_ID, ACCOUNT_LOOKUP, DispatchErrors
@@ -145,9 +145,8 @@ class RuntimeView:
 
     def constant(self, pallet_name: str, name: str) -> Any:
         pallet = self.pallet(pallet_name)
-        for constant in type(pallet).CONSTANTS:
-            if constant.name == name:
-                return constant.value(pallet.config)
+        if (constant := _named_constant(pallet, name)) is not None:
+            return constant.value(pallet.config)
         names = ", ".join(c.name for c in type(pallet).CONSTANTS) or "none"
         raise UnknownItem(f"{pallet_name} has no constant {name!r} (it has {names})")
 
@@ -198,18 +197,29 @@ class RuntimeView:
         return DispatchFailure(kind, None, kind, "")
 
     def _readable(self, pallet: str, doc: str) -> str:
-        """An error's doc line for people: its double-backtick markup dropped, and each constant of the pallet it
-        names given with its value ("is below MinStake (1000000000000000)")."""
-        constants = {constant.name for constant in type(self.pallet(pallet)).CONSTANTS}
+        """An error's doc line for people: its double-backtick markup dropped, and each constant it names, of its
+        pallet (``MinStake``) or another (``ComputeJobs.MaxRedundancy``), given with its value ("is below MinStake
+        (1000000000000000)")."""
 
         def plain(match: re.Match[str]) -> str:
             name = match.group(1)
-            return f"{name} ({self.constant(pallet, name)})" if name in constants else name
+            owner, _, constant = name.rpartition(".")
+            value = self._constant_or_none(owner or pallet, constant)
+            return name if value is None else f"{name} ({value})"
 
         return _CODE_MARKUP.sub(plain, doc)
 
+    def _constant_or_none(self, pallet_name: str, name: str) -> Any:
+        pallet = self.runtime.by_name.get(pallet_name)
+        constant = None if pallet is None else _named_constant(pallet, name)
+        return None if constant is None else constant.value(pallet.config)
+
 
 _CODE_MARKUP = re.compile(r"``([^`]+)``")
+
+
+def _named_constant(pallet: Pallet, name: str) -> Constant | None:
+    return next((constant for constant in type(pallet).CONSTANTS if constant.name == name), None)
 
 
 def _checked(codec: Codec, value: Any, where: str) -> tuple[Any, bytes]:

@@ -587,6 +587,7 @@ class FileBank(Pallet[FileBankConfig]):
         ("ChunkSize", "chunk_size", U32, "Bytes per audited chunk a manifest must use."),
         ("MaxFragments", "max_fragments", U32, "Most k + m."),
         ("MaxSegments", "max_segments", U32, "Most segments per file."),
+        ("MaxConfirmations", "max_confirmations", U32, "Fragments one confirm may name at most."),
         ("AuditPeriod", "audit_period", U32, "Blocks between audit rounds."),
         ("ChunksPerChallenge", "chunks_per_challenge", U32, "Chunks each challenge asks for."),
         ("ProofDeadline", "proof_deadline", U32, "Blocks a node has to answer a challenge."),
