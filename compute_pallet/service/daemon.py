@@ -169,18 +169,27 @@ class Provider:
         one landed is read from this provider's record when the next is due (a watch, its updates and the
         including block's events cost several times the heartbeat itself, every few blocks for the daemon's
         whole life). One that did not land, or could not be sent, is sent again a slot later: two thirds of
-        the timeout are left for it."""
+        the timeout are left for it. A provider that left the market (``cairn compute leave``) sends none: its
+        heartbeats would only be refused, so it says so once and looks again at each period."""
         every = max(1, timing.heartbeat_timeout // 3) * timing.block_seconds
         sent_after: int | None = None
         """The provider's ``last_heartbeat`` when the last heartbeat was sent (None: none in flight)."""
+        left = False
         while True:
             pause = every
             try:
-                if sent_after is not None:
+                if sent_after is not None or left:
                     self.info = await self.chain.registered()
-                    if self.info is None or self.info.last_heartbeat <= sent_after:
-                        raise HeartbeatLost("the last heartbeat did not land" if self.info is not None
-                                            else "this provider is not registered any more")
+                    if self.info is None:
+                        if not left:
+                            log.warning("this provider is not registered any more (it left the market): no "
+                                        "heartbeats and no jobs; start the daemon again to register it again")
+                        left = True
+                        await trio.sleep(pause)
+                        continue
+                    left = False
+                    if sent_after is not None and self.info.last_heartbeat <= sent_after:
+                        raise HeartbeatLost("the last heartbeat did not land")
                 sent_after = -1 if self.info is None else self.info.last_heartbeat
                 await self.chain.heartbeat()
             except (ChainClientError, HeartbeatLost) as exc:

@@ -151,6 +151,10 @@ class DaNode:
                 await self._submit("update_endpoint", {"endpoint": endpoint.encode()})
                 log.info("moved the registered endpoint from %s to %s", known.endpoint.decode(errors="replace"),
                          endpoint)
+            if account not in await self._client.query(PALLET, "NodeSet"):
+                log.warning("this DA node is leaving (`cairn da leave`): blobs submitted now do not name it; it keeps "
+                            "the custody of those that do, still audited, until their retention ends and its stake "
+                            "is released (started again after that, it registers anew)")
             return
         message = registration_message(self._client.genesis_hash, account, self.bls_public)
         await self._submit("register", {

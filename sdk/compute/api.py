@@ -78,6 +78,14 @@ class ComputeApi:
 
     # --- providers -----------------------------------------------------------------------------------
 
+    async def leave(self) -> int:
+        """Deregister the signer's provider (``ComputeProviders.deregister``); returns the stake released. The
+        chain refuses (:class:`Refused`, ``StillAssigned``) while a job slot of it is unsettled: it is assigned
+        jobs as long as it heartbeats, so leave when its ``active_jobs`` (:meth:`providers`) is 0. Its daemon
+        then stops heartbeating, and registers it again if started again."""
+        receipt = await self.market.submit("ComputeProviders", "deregister", {})
+        return next(e.event.released for e in receipt.triggered_events if e.name == "ProviderDeregistered")
+
     async def providers(self) -> list[Provider]:
         """Every registered provider: hardware, offers by kind, endpoint, stake, liveness and reputation."""
         found = []

@@ -1,6 +1,7 @@
 """``cairn compute`` and ``cairn fl``: the compute market and federated learning from the command line.
 
     cairn compute providers [--json]                  # hardware, offers, stake, liveness, reputation
+    cairn compute leave --key OPERATOR                # a provider leaves, once no job of it is in flight
     cairn compute submit --kind train --input FID [--input FID ...] [--param hidden=64 ...]
                          [--redundancy 2] [--max-price N] [--deadline BLOCKS] [--wait] [--json]
     cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
@@ -143,6 +144,17 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
     if wait_:
         _print_verdict(status)
     click.echo(str(job))
+
+
+@compute.command()
+@chain_options
+def leave(rpc: str, key: str) -> None:
+    """Deregister the provider of --key and release its stake; refused while it has a job in flight (its
+    `active` column in `cairn compute providers`)."""
+    with user_client(rpc, key) as client:
+        released = client.compute.leave()
+        address = client.signer.ss58_address()
+    click.echo(f"{address}: left the market, {released} of its stake released")
 
 
 @compute.command()

@@ -84,12 +84,13 @@ class FlApi:
         contribution, an optional ``validation`` dataset scoring updates, and each round's ``fedavg`` job paying
         each of its ``redundancy`` providers at most ``price_cap`` (``aggregation``: its params). Participants and
         providers read the base model and the validation set, so both must be public (:class:`InputNotPublic`,
-        before anything is signed); both are downloaded, and :class:`BadInputs` if the base model is no model or the
-        validation set no dataset of its width and classes. With a validation set the aggregation params declare
-        its width (``features``, which tells the chain what the aggregation's last input is): when they do not,
-        it is read from the base model; without one, declaring it is :class:`InvalidParams`. A task whose largest round (as many updates as it may have
-        participants) the chain could not aggregate within its longest job is :class:`BadDeadline`. Holds the
-        pool and every round's aggregation escrow; returns the task's id."""
+        before anything is signed); both are downloaded, and :class:`BadInputs` if the base model is no model or
+        the validation set no dataset of its width and classes. With a validation set the aggregation params
+        declare its width (``features``, which tells the chain what the aggregation's last input is): when they
+        do not, it is read from the base model; without one, declaring it is :class:`InvalidParams`. A task whose
+        largest round (as many updates as it may have participants) the chain could not aggregate within its
+        longest job is :class:`BadDeadline`. Holds the pool and every round's aggregation escrow; returns the
+        task's id."""
         market = self.market
         creator = market.signer.public
         params = build_params("fedavg", aggregation)

@@ -16,6 +16,7 @@ class BlockingComputeApi(BlockingApi[ComputeApi]):
     """The blocking face of :class:`ComputeApi` (same methods, same arguments, same errors)."""
 
     providers = blocking(ComputeApi.providers)
+    leave = blocking(ComputeApi.leave)
     submit = blocking(ComputeApi.submit)
     status = blocking(ComputeApi.status)
     wait = blocking(ComputeApi.wait)

@@ -24,8 +24,8 @@ from da_layer.kzg import PRECOMPUTE_COMPUTE
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
-from sdk.da.chain import read_blob, registered_nodes
-from sdk.da.errors import NoSigner, UnknownBlob
+from sdk.da.chain import PALLET, read_blob, registered_nodes
+from sdk.da.errors import LeaveRefused, NoSigner, UnknownBlob
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import Reader
@@ -99,6 +99,19 @@ class DaApi:
         reader = Reader(self.chain, self.finality, self.pool, self.peers, parallel=self.config.window,
                         finality_timeout=self.config.finality_timeout)
         return await reader.get(refs)
+
+    async def leave(self) -> int:
+        """Take the signer's DA node out of the node set (``deregister``): blobs submitted from now on do not name
+        it; it keeps the custody of those that do, still audited and slashable, until their retention ends, and
+        its stake is released then, at the block returned. Keep its daemon running until that block.
+        :class:`LeaveRefused` if the signer runs no DA node or it is leaving already."""
+        if self.signer is None:
+            raise NoSigner("leaving signs: create the client with the node's account as signer=")
+        receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, "deregister", {}), self.signer,
+                                                   wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise LeaveRefused(f"deregister: {receipt.error_message}")
+        return next(e.event.unbonds_at for e in receipt.triggered_events if e.name == "NodeDeregistered")
 
     async def nodes(self) -> list[RegisteredNode]:
         """Every registered DA node, in registration order."""

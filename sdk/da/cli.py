@@ -3,8 +3,9 @@
     cairn da submit FILE                      # waits for availability; progress on stderr; blob ids on stdout
     cairn da status BLOB [--json]
     cairn da sample BLOB [--samples N] [--json]   # prints the confidence; exit status 1 if it fails
-    cairn da get BLOB... -o OUT
+    cairn da get BLOB... -o OUT               # FILE and OUT -: standard input and output
     cairn da nodes [--json]
+    cairn da leave --key OPERATOR             # a DA node leaves; its stake back when its blobs' retention ends
 
 Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
 signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
@@ -150,6 +151,18 @@ def get(rpc: str, key: str, blobs: tuple[str, ...], output: Path) -> None:
     partial = output.with_name(output.name + ".partial")
     partial.write_bytes(data)
     partial.replace(output)
+
+
+@da.command()
+@chain_options
+def leave(rpc: str, key: str) -> None:
+    """Take the DA node of --key out of the node set: new blobs do not name it; it keeps the custody of those
+    that do (still audited) until their retention ends, when its stake is released."""
+    with user_client(rpc, key, errors=ERRORS) as client:
+        unbonds_at = client.da.leave()
+        address = client.signer.ss58_address()
+    click.echo(f"{address}: leaving the DA node set; its stake is released at block {unbonds_at} (keep it running "
+               "until then: it still holds custody of the blobs that name it)")
 
 
 @da.command()

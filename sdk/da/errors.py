@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 __all__ = ["DaError", "NoSigner", "EmptyPayload", "PayloadTooLarge", "UnknownBlob", "SubmissionRefused",
-           "NoQuorum", "NotAvailable", "ReconstructionFailed"]
+           "LeaveRefused", "NoQuorum", "NotAvailable", "ReconstructionFailed"]
 
 
 class DaError(Exception):
@@ -30,6 +30,10 @@ class UnknownBlob(DaError):
 
 class SubmissionRefused(DaError):
     """The chain refused ``submit_blob`` or ``attest`` (the dispatch error says why)."""
+
+
+class LeaveRefused(DaError):
+    """The chain refused a DA node's ``deregister``: the signer runs no DA node, or it is leaving already."""
 
 
 class NoQuorum(DaError):

@@ -21,3 +21,4 @@ class BlockingDaApi(BlockingApi[DaApi]):
     sample = blocking(DaApi.sample)
     get = blocking(DaApi.get)
     nodes = blocking(DaApi.nodes)
+    leave = blocking(DaApi.leave)

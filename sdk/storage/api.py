@@ -114,7 +114,8 @@ class StorageApi:
         try:
             who = self.ledger.signer.public if owner is None else account_argument(owner)
         except NoSigner:
-            raise NoSigner("whose files? pass owner=, or build the client with signer=Keypair or a secret URI") from None
+            raise NoSigner("whose files? pass owner=, or build the client with signer=Keypair or a secret URI") \
+                from None
         found = []
         for file_id in await self.ledger.files_of(who):
             info = await self.ledger.chain.query("FileBank", "Files", [file_id])
@@ -198,6 +199,15 @@ class StorageApi:
         return [AccessRecord(*entry) for entry in await self.ledger.access_log(parse_file_id(file_id))]
 
     # --- nodes ---------------------------------------------------------------------------------------
+
+    async def leave(self) -> bool:
+        """Take the signer's storage node out of the network (``StorageNodes.exit``): it gets no new fragments,
+        the ones it holds are rebuilt on other nodes, and then its stake is released. Keep its daemon running
+        until then: it is still audited. Returns whether it has left already (it held nothing); until it has,
+        :meth:`nodes` lists it ``Exiting``. :class:`TransactionFailed` if the signer runs no active node
+        (``NotRegistered``, ``NotActive``)."""
+        receipt, = await self.ledger.submit([("StorageNodes", "exit", {})])
+        return any(event.pallet == "StorageNodes" and event.name == "NodeExited" for event in receipt.triggered_events)
 
     async def nodes(self) -> list[StorageNode]:
         """Every registered storage node: endpoint, capacity, stake and audit record."""

@@ -10,6 +10,7 @@
     cairn storage revoke FID ACCOUNT
     cairn storage log FID [--json]                    # every recorded read
     cairn storage nodes [--json]                      # endpoints, capacity, stake, audit record
+    cairn storage leave --key OPERATOR                # a node's exit: rebuilt elsewhere, then its stake back
     cairn storage delete FID
 
 Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
@@ -199,6 +200,19 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     _show(found, as_json, ("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs"),
           lambda n: ("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}", str(n.stake),
                      str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
+
+
+@storage.command()
+@chain_options
+def leave(rpc: str, key: str) -> None:
+    """Take the storage node of --key out of the network: it gets no new fragments, those it holds are rebuilt
+    on other nodes (keep it running meanwhile: it is still audited), then its stake is released."""
+    with user_client(rpc, key) as client:
+        left = client.storage.leave()
+        address = client.signer.ss58_address()
+    click.echo(f"{address}: left, its stake released" if left else
+               f"{address}: leaving; its fragments are being rebuilt on other nodes, then its stake is released "
+               "(`cairn storage nodes` lists it Exiting until then; keep it running meanwhile)")
 
 
 @storage.command()

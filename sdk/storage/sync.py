@@ -29,3 +29,4 @@ class BlockingStorageApi(BlockingApi[StorageApi]):
     revoke = blocking(StorageApi.revoke)
     access_log = blocking(StorageApi.access_log)
     nodes = blocking(StorageApi.nodes)
+    leave = blocking(StorageApi.leave)

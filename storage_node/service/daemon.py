@@ -5,7 +5,8 @@
 1. opens the fragment store (deleting unfinished uploads, rebuilding the index from the files);
 2. serves the HTTP API (:mod:`storage_node.service.api`) with hypercorn's trio worker (:mod:`sdk.serving`);
 3. registers the node on chain (stake, capacity, endpoint) if it is not registered, or updates a changed
-   endpoint or capacity;
+   endpoint or capacity; a node that is leaving (``cairn storage leave``) or was forced out takes no update
+   and is told so: it serves and answers audits until the chain has rebuilt its fragments elsewhere;
 4. follows finalized blocks (below), then reconciles the store with the chain
    (:meth:`StorageNode._reconcile`): fragments of deleted files or placed elsewhere are dropped, stored
    fragments the chain shows unconfirmed are confirmed, open challenges and repair orders for this node are
@@ -15,7 +16,7 @@
 5. reports ready (``task_status.started(port)``). Following finalized blocks: ``Challenged`` for this node →
    the prover; ``RepairOrdered`` for this node → the repairer; ``FileDeleted`` and ``FragmentReassigned`` away
    from this node, ``RepairCompleted`` by another node (this node's copy was the lost one) → the fragments are
-   dropped.
+   dropped; ``StorageNodes``' exit events for this node → a line for its operator.
 
 The chain connection may fail at any time: the client reconnects, and a follower that loses its subscription
 starts again after a pause. A bad request, a bad peer or a failed transaction is logged and counted, never
@@ -34,6 +35,7 @@ import trio
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError, ChainEvent
 from sdk.serving import serve
+from storage_node.pallets.types import NodeStatus
 from storage_node.service.api import ApiLimits, FragmentApi
 from storage_node.service.chain import ChainView
 from storage_node.service.confirmer import Confirmer
@@ -54,6 +56,16 @@ READ_TIMEOUT_S = 60
 """Seconds an HTTP connection may stay silent (a stalled upload is dropped, its temporary file removed)."""
 MAX_TASKS = 16
 """Proofs and repairs run at once (each holds a fragment or k of them in memory)."""
+
+_LEAVING = {
+    "NodeExiting": "this storage node is leaving: it gets no new fragments; the ones it holds are being rebuilt on "
+                   "other nodes (keep it running: it is still audited), then its stake is released",
+    "NodeForcedOut": "this storage node was forced out for missing audits in a row: it gets no new fragments; the "
+                     "ones it holds are being rebuilt on other nodes, then its stake left is released",
+    "NodeExited": "this storage node has left: {released} of its stake was released; it holds and gets nothing "
+                  "(started again, it registers anew)",
+}
+"""What the operator is told when the chain moves this node out, by event."""
 
 
 class RegistrationFailed(Exception):
@@ -121,6 +133,14 @@ class StorageNode:
 
     async def _register(self, endpoint: str) -> None:
         info = await self.chain.registered()
+        if info is not None and info.status is not NodeStatus.Active:  # the chain takes no update from it
+            moved = bytes(info.endpoint) != endpoint.encode()
+            log.warning("this storage node is %s on chain: it gets no new fragments; the ones it holds are being "
+                        "rebuilt on other nodes, and its stake left is released once they are (it is still "
+                        "audited until then; started again after that, it registers anew)%s", info.status.name,
+                        f"; readers still find it at {bytes(info.endpoint).decode(errors='replace')}, not here"
+                        if moved else "")
+            return
         if info is None:
             call = self.client.compose_call("StorageNodes", "register", {
                 "endpoint": endpoint.encode(), "capacity": self.config.capacity, "stake": self.config.stake})
@@ -161,7 +181,7 @@ class StorageNode:
         waiting: trio.TaskStatus[None] | None = task_status
         while True:
             try:
-                async with self.client.subscribe_events("FileBank", finalized=True) as blocks:
+                async with self.client.subscribe_events(("FileBank", "StorageNodes"), finalized=True) as blocks:
                     if waiting is not None:
                         waiting.started()
                         waiting = None
@@ -188,6 +208,8 @@ class StorageNode:
         elif event.name == "FileDeleted":
             dropped = await trio.to_thread.run_sync(self.store.remove_file, fields["file_id"])
             self.metrics.dropped += dropped
+        elif event.name in _LEAVING and fields.get("node") == me:
+            log.warning("%s", _LEAVING[event.name].format(**fields))
 
     async def _drop(self, key: FragmentKey) -> None:
         if await trio.to_thread.run_sync(self.store.remove, key):

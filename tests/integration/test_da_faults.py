@@ -9,6 +9,8 @@ then withholds, a node that loses its disk.
   (the others answer theirs and pass).
 - A node restarted with an empty disk, on another address, moves its registered endpoint and rebuilds its
   custody from its peers' cells, byte for byte.
+- A node that leaves is out of the node set at once and keeps its stake on hold until its blobs' retention
+  ends; restarted meanwhile, it says so.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from da_layer import kzg
 from da_layer.blobs import pack
 from sdk.chain import AsyncClient
 from sdk.da.chain import read_blob, read_custody
-from sdk.da.errors import NoQuorum
+from sdk.da.errors import LeaveRefused, NoQuorum
 from sdk.da.peers import PeerError
 from sdk.da.wire import Cell
-from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
+from tests.da_layer.service.network import da, da_api, pools, start_da_network  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.long(1.4)  # minutes, about: started early (tests/conftest.py)
 
@@ -137,3 +139,26 @@ async def test_a_node_restarted_with_an_empty_disk_and_a_new_address_recovers_it
                 break
             await trio.sleep(0.5)
     assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
+
+
+async def test_a_node_that_leaves_is_named_by_no_new_blob_and_its_stake_waits_out_the_retention(da, network, pools):
+    """``cairn da leave``: the node leaves the node set at once, its stake is released when the blobs that name
+    it are past their retention; leaving twice, or without a node, is refused."""
+    leaver = network.nodes[-1]
+    async with da_api(network, pools, signer=leaver.key) as operator:
+        block = (await operator.chain.get_block_header()).number
+        unbonds_at = await operator.leave()  # the inclusion block's number, plus the retention
+        assert unbonds_at - operator.chain.get_constant("DataAvailability", "RetentionPeriod") > block
+        assert leaver.account not in [node.account for node in await operator.nodes()]
+        assert await operator.chain.query("DataAvailability", "Nodes", [leaver.account]) is not None  # still slashable
+        with pytest.raises(LeaveRefused, match="AlreadyLeaving"):
+            await operator.leave()
+    with pytest.raises(LeaveRefused, match="NotRegistered"):
+        await da.leave()  # Alice runs no DA node
+    result = subprocess.run([CAIRN, "da", "leave", "--key", network.nodes[0].key, "--rpc", network.url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "its stake is released at block" in result.stdout, result.stderr
+    leaver.stop()
+    leaver.spawn().wait_ready()
+    assert "this DA node is leaving" in leaver.log_path.read_text()
+

@@ -5,6 +5,7 @@
   at full redundancy again, with no command from anyone;
 - m storage nodes killed → the download is still exact;
 - nodes down when an upload starts and restarted meanwhile → the upload completes;
+- a node that leaves → its fragments are rebuilt elsewhere, then its stake is released, and it may come back;
 - a node that never confirms (paused) → its fragments are reassigned and the upload completes (slow set).
 
 The chain runs with short audit and repair periods (runtime parameters in its spec) so that each fault plays
@@ -14,12 +15,15 @@ out within a minute or two on a loaded machine; every wait has a deadline.
 from __future__ import annotations
 
 import signal
+import sys
+from pathlib import Path
 
 import pytest
 import trio
 
 from devnet.storage import corrupt_stored_fragment
 from sdk.client import AsyncClient
+from sdk.storage import TransactionFailed
 from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
@@ -142,6 +146,41 @@ async def test_an_upload_completes_across_nodes_restarted_mid_upload(client, clu
     info = await client.query("FileBank", "Files", [file_id])
     assert info.healthy == info.width
     assert await download(client, file_id, tmp_path) == data
+
+
+async def test_a_node_that_leaves_has_its_fragments_rebuilt_then_its_stake_back_and_may_come_back(
+        client, chain, cluster, tmp_path):
+    """``cairn storage leave``: the node gets no new fragments, the chain rebuilds its fragments on other nodes
+    while it still serves and answers audits, then releases its stake; its daemon tells its operator each step,
+    and started again it registers anew. Leaving twice, or without a node, is refused."""
+    file_id = await client.storage.upload(DATA, private=False)
+    leaver = node_of(cluster, (await client.query("FileBank", "Placements", [file_id, 0]))[0])
+    async with AsyncClient(ws_url(chain), signer=leaver.key) as operator:
+        held = (await operator.query("System", "Account", [leaver.account])).data.reserved
+        assert await operator.storage.leave() is False  # it holds fragments: they are rebuilt first
+        (mine,) = [n for n in await operator.storage.nodes() if n.account == leaver.account]
+        assert mine.status == "Exiting"
+        with pytest.raises(TransactionFailed, match="NotActive"):
+            await operator.storage.leave()
+        seen = await wait_for_events(client, {"NodeExited": lambda f: f["node"] == leaver.account},
+                                     FAULT_TIMEOUT_S)
+        assert seen["NodeExited"]["released"] == held > 0
+        assert (await operator.query("System", "Account", [leaver.account])).data.reserved == 0
+    cairn = str(Path(sys.executable).parent / "cairn")
+    alice = await trio.run_process([cairn, "storage", "leave", "--rpc", ws_url(chain)], capture_stdout=True,
+                                   capture_stderr=True, check=False)  # Alice runs no storage node
+    assert alice.returncode == 1 and b"StorageNodes.NotRegistered" in alice.stderr, alice.stderr
+    placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
+    info = await client.query("FileBank", "Files", [file_id])
+    assert leaver.account not in placement and info.healthy == info.width
+    assert await download(client, file_id, tmp_path) == DATA
+    with trio.fail_after(30):
+        while "this storage node has left" not in leaver.log_path.read_text():
+            await trio.sleep(0.5)
+    assert "this storage node is leaving" in leaver.log_path.read_text()
+    leaver.stop()
+    await trio.to_thread.run_sync(lambda: leaver.spawn().wait_ready())  # registers anew, for the tests after this
+    assert leaver.account in [n.account for n in await client.storage.nodes() if n.status == "Active"]
 
 
 @pytest.mark.slow

@@ -15,13 +15,16 @@ import json
 import urllib.request
 
 import pytest
+from click.testing import CliRunner
 
 from compute_pallet import datasets
 from compute_pallet.formats import load_model
 from compute_pallet.pallets.types import JobStatus, SlotStatus
 from devnet.provider import PROVIDER
 from devnet.state import ProcessRecord
+from sdk.cli import main
 from sdk.client import Client
+from sdk.compute.errors import Refused
 from sdk.storage.errors import AccessDenied
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
@@ -123,10 +126,11 @@ def test_a_provider_heartbeats_by_the_clock_with_nothing_else_happening(market):
         assert client.get_block_header().number - last_heartbeat() < timeout
 
 
-def test_a_heartbeat_that_does_not_land_is_noticed_when_the_next_is_due(market, tmp_path):
-    """Heartbeats are pooled without a watch; the provider reads its record when the next one is due. A
-    provider deregistered behind the daemon's back (its operator's key used elsewhere) sends heartbeats that
-    fail on chain: the daemon says so, counts a retry and shows itself unregistered, and keeps trying."""
+def test_a_provider_that_left_the_market_stops_heartbeating_and_registers_again_when_restarted(market, tmp_path):
+    """Heartbeats are pooled without a watch; the provider reads its record when the next one is due. One that
+    left the market (``cairn compute leave``, its operator's key used from the command line) is told so once
+    and sends no heartbeat the chain would refuse; started again, it registers again. Leaving twice is
+    refused."""
     (provider,) = start_providers(market, tmp_path, [None])
 
     def health() -> dict:
@@ -138,10 +142,17 @@ def test_a_heartbeat_that_does_not_land_is_noticed_when_the_next_is_due(market, 
                    if line.startswith('cairn_provider_retries_total{step="heartbeat"}'))
 
     assert health()["registered"] and heartbeat_retries() == 0
-    with Client(market.url) as client:
-        receipt = client.sign_and_submit(client.compose_call("ComputeProviders", "deregister", {}), provider.key,
-                                         wait_for_inclusion=True)
-        assert receipt.is_success, receipt.error_message
-    wait_until(lambda: heartbeat_retries() >= 1, 90, "the daemon noticed its heartbeat did not land")
-    assert not health()["registered"]
-    assert "this provider is not registered any more" in provider.log_tail()
+    with Client(market.url, signer=provider.key) as operator:
+        (registered,) = [p for p in operator.compute.providers() if p.account == operator.signer.public]
+        assert operator.compute.leave() == registered.stake > 0  # all of it back
+        assert operator.query("System", "Account", [operator.signer.public]).data.reserved == 0
+        with pytest.raises(Refused, match="NotRegistered"):
+            operator.compute.leave()
+    again = CliRunner().invoke(main, ["compute", "leave", "--key", provider.key, "--rpc", market.url])
+    assert again.exit_code == 1 and "ComputeProviders.NotRegistered" in again.stderr, again.output
+    wait_until(lambda: "this provider is not registered any more" in provider.log_tail(), 90,
+               "the daemon noticed it left")
+    assert not health()["registered"] and heartbeat_retries() == 0
+    provider.stop()
+    provider.spawn().wait_ready()
+    assert health()["registered"]
