@@ -314,12 +314,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``KeyboardInterrupt`` inside the block, so that Ctrl-C, ``kill`` and a timeout all
-    unwind it and the ``finally`` that stops a devnet runs (Python's default SIGTERM ends the program at once,
-    leaving every process it started running). SIGINT is set explicitly too: a program started in the
-    background by a non-interactive shell (``cmd &``, a CI script) inherits SIGINT ignored, and Python keeps it
-    so. The handlers before are restored on leaving."""
-    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    """SIGTERM is taken as SIGINT, and SIGINT raises ``KeyboardInterrupt``, inside the block: Ctrl-C, ``kill`` and
+    a timeout all unwind it, and the ``finally`` that stops a devnet runs (Python's default SIGTERM ends the
+    program at once, leaving every process it started running). SIGINT gets Python's own handler back
+    explicitly: a program started in the background by a non-interactive shell (``cmd &``, a CI script)
+    inherits SIGINT ignored, and Python keeps it so. It is that very handler, not one of ours, because trio
+    and asyncio deliver Ctrl-C at a safe point (and run async cleanup) only when they find it installed. The
+    handlers before are restored on leaving."""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, _as_sigint)}
     try:
         yield
     finally:
@@ -327,5 +330,5 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _as_sigint(signum: int, frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)  # whoever handles SIGINT now (an event loop, or Python's default)

@@ -81,7 +81,8 @@ class ComputeApi:
     async def leave(self) -> int:
         """Deregister the signer's provider (``ComputeProviders.deregister``); returns the stake released. The
         chain refuses (:class:`Refused`, ``StillAssigned``) while a job slot of it is unsettled: it is assigned
-        jobs as long as it heartbeats, so leave when its ``active_jobs`` (:meth:`providers`) is 0. Its daemon
+        jobs as long as it heartbeats, so leave when its ``active_jobs`` (:meth:`providers`) is 0. (There is no
+        draining: stopping the daemon first would make its jobs in flight no-shows, and slash it.) Its daemon
         then stops heartbeating, and registers it again if started again."""
         receipt = await self.market.submit("ComputeProviders", "deregister", {})
         return next(e.event.released for e in receipt.triggered_events if e.name == "ProviderDeregistered")

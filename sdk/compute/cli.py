@@ -23,7 +23,7 @@
 Every command takes ``--rpc`` and ``--key`` as ``cairn storage`` does. ``submit`` prints the job id as the last
 line of stdout (and ``create`` the task id); with ``--json`` stdout is one JSON document instead (the job's
 status, holding its ``job_id``). Progress goes to stderr through ``rich``; errors exit with status 1 and one
-line on stderr.
+line on stderr, and so does a job ``wait`` or ``submit --wait`` saw fail (its id or status still printed).
 """
 
 from __future__ import annotations
@@ -140,10 +140,12 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
         status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
     if as_json:
         _report(status, True, _show_job)
-        return
+    else:
+        if wait_:
+            _print_verdict(status)
+        click.echo(str(job))
     if wait_:
-        _print_verdict(status)
-    click.echo(str(job))
+        _exit_if_failed(status)
 
 
 @compute.command()
@@ -164,12 +166,13 @@ def leave(rpc: str, key: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the job's status as JSON.")
 @chain_options
 def wait(rpc: str, key: str, job: int, timeout: float | None, as_json: bool) -> None:
-    """Wait until JOB is verified or failed, as ``submit --wait`` does: providers assigned meanwhile (a no-show's
-    replacement, a dispute's extra providers) are granted the signer's private inputs, which only a waiting
-    submitter can do."""
+    """Wait until JOB is verified or failed (exit 1), as ``submit --wait`` does: providers assigned meanwhile (a
+    no-show's replacement, a dispute's extra providers) are granted the signer's private inputs, which only a
+    waiting submitter can do."""
     with user_client(rpc, key) as client:
         status = _verdict(client, job, timeout)
     _report(status, as_json, _print_verdict)
+    _exit_if_failed(status)
 
 
 def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "") -> JobStatus:
@@ -179,6 +182,12 @@ def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "")
 
 def _print_verdict(status: JobStatus) -> None:
     Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {status.paid}, refunded {status.refunded}")
+
+
+def _exit_if_failed(status: JobStatus) -> None:
+    """Exit 1 after a waited-for job failed, so that ``cairn compute wait 7 && cairn compute result 7 …`` stops."""
+    if status.state != "Verified":
+        raise SystemExit(1)
 
 
 @compute.command()

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.formats import Dataset, FormatError, MalformedModel, Model, load_dataset, load_model, save_dataset
+from compute_pallet.formats import Dataset, FormatError, Model, load_dataset, load_model, save_dataset
 from compute_pallet.kinds import InvalidInputs, fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
@@ -102,8 +102,9 @@ class FlApi:
         declared = fedavg.parse(params).features  # the kind's own reading, as the chain's check makes
         if declared and validation is None:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")
-        base = await self._download(files[0])
+        base = None  # downloaded here only if the params need its width: the checks below cost no transfer
         if validation is not None and not declared:
+            base = await self._download(files[0])
             params = build_params("fedavg", {**json.loads(params),
                                              "features": _base_model(files[0], base).layer_sizes[0]})
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
@@ -118,7 +119,8 @@ class FlApi:
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
                                     f"escrow), more than the signer's free balance")
-        inputs = [base, *[await self._download(file) for file in files[1:]]]
+        inputs = [base if base is not None else await self._download(files[0]),
+                  *[await self._download(file) for file in files[1:]]]
         await anyio.to_thread.run_sync(_check_round, files, inputs, params)
         receipt = await market.submit("FederatedLearning", "create_task", {
             "base_model": files[0], "rounds": rounds,
@@ -144,7 +146,8 @@ class FlApi:
         train each round's global model on ``data`` locally (``train_params``: the ``train`` kind's params),
         upload the update, commit it, deliver it. Joins the task first if the signer has not, once ``data``
         passed the ``train`` kind's checks against the task's model (its refusal, e.g. ``InvalidInputs`` for
-        samples of another width, is raised before any stake is held). Returns one record per round
+        samples of another width, is raised before any stake is held; :class:`BadInputs` if the task's model is
+        no model). Returns one record per round
         contributed to."""
         market = self.market
         me = market.signer.public
@@ -157,9 +160,10 @@ class FlApi:
                 # chain refuses, NotTraining or NotListed, needs no data checked first)
                 model = await self._download(current.global_model)
                 try:
-                    await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model}, params)
-                except MalformedModel as exc:  # the task's fault, not the data's
+                    await anyio.to_thread.run_sync(load_model, model)
+                except FormatError as exc:  # the task's fault, not the data's
                     raise BadInputs(f"task {task}'s model 0x{current.global_model.hex()} is no model: {exc}") from None
+                await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model}, params)
             await self.join(task)
         done: list[Participation] = []
         handled: set[int] = set()
@@ -275,8 +279,9 @@ def _check_round(files: Sequence[FileId], inputs: Sequence[bytes], params: bytes
     round_inputs = {"base": inputs[0], "updates.0": inputs[0]} | ({"validation": inputs[1]} if len(inputs) > 1 else {})
     try:
         fedavg.check(round_inputs, params)
-    except (FormatError, InvalidInputs) as exc:
-        raise BadInputs(f"the validation set 0x{files[1].hex()} does not serve the base model: {exc}") from None
+    except (FormatError, InvalidInputs) as exc:  # the base model loads: what is left is the validation set's fit
+        what = f"the validation set 0x{files[1].hex()} does not serve" if len(files) > 1 else "the aggregation refuses"
+        raise BadInputs(f"{what} the base model: {exc}") from None
 
 
 def _dataset_bytes(data: LocalData) -> bytes:

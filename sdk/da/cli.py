@@ -9,7 +9,7 @@
 
 Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
 signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
-account; only ``submit`` signs). ``submit`` prints the blob references, one per line and nothing else, so
+account; only ``submit`` and ``leave`` sign). ``submit`` prints the blob references, one per line and nothing else, so
 ``cairn da get $(cairn da submit data.bin) -o copy.bin`` round-trips. Errors exit with status 1 and one
 line on stderr.
 """
@@ -87,11 +87,16 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
     """Publish FILE (``-``: standard input) and wait until every blob is available; prints the blob ids, one
     per line."""
     limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
-    with click.open_file(str(file), "rb") as source:
-        data = source.read(limit + 1)  # one byte more than a submission takes tells an oversized input
-    if len(data) > limit:
-        raise click.BadParameter(f"{file} has more than {limit} bytes, what one submission takes at most",
-                                 param_hint="FILE")
+    piped = str(file) == "-"
+    if piped:
+        data = click.get_binary_stream("stdin").read(limit + 1)  # a byte more than it takes tells it is too much
+        oversized = len(data) > limit
+    else:
+        oversized = file.stat().st_size > limit  # refused unread
+        data = b"" if oversized else file.read_bytes()
+    if oversized:
+        raise click.BadParameter(f"{'standard input' if piped else file} has more than {limit} bytes, what one "
+                                 "submission takes at most", param_hint="FILE")
     with user_client(rpc, key, errors=ERRORS) as client, _progress() as progress:
         refs = client.da.submit(data, namespace=namespace, progress=progress)
     for ref in refs:

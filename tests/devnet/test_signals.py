@@ -1,4 +1,5 @@
-"""``launcher.signals_interrupt``: SIGTERM and SIGINT unwind the block, so what a devnet's starter started is stopped.
+"""``launcher.signals_interrupt``: SIGTERM and SIGINT unwind the block, so what a devnet's starter started is stopped;
+inside ``trio.run``, through trio's own Ctrl-C handling (a handler of ours raised anywhere in its scheduler).
 
 A benchmark stopped by ``kill`` left its whole devnet running: Python's default SIGTERM ends a program without
 running its ``finally``.
@@ -28,10 +29,31 @@ except KeyboardInterrupt:
 """
 
 
+IN_TRIO = """
+import signal, sys, trio
+from devnet.launcher import signals_interrupt
+
+async def main():
+    try:
+        print("ready", flush=True)
+        await trio.sleep(60)
+    finally:
+        print("stopped what it started", flush=True)  # async cleanup: trio delivered the interrupt at a safe point
+
+before = signal.getsignal(signal.SIGTERM)
+try:
+    with signals_interrupt():
+        trio.run(main)
+except KeyboardInterrupt:
+    print("restored" if signal.getsignal(signal.SIGTERM) is before else "not restored", flush=True)
+"""
+
+
+@pytest.mark.parametrize("program", [PROGRAM, IN_TRIO], ids=["plain", "trio"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_unwinds_the_block_and_the_handlers_come_back(signum):
+def test_a_signal_unwinds_the_block_and_the_handlers_come_back(signum, program):
     # SIGINT ignored, as a non-interactive shell starts `cmd &`: it must interrupt all the same
-    process = subprocess.Popen([sys.executable, "-c", PROGRAM], stdout=subprocess.PIPE, text=True,
+    process = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         assert process.stdout is not None and process.stdout.readline() == "ready\n"

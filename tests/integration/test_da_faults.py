@@ -143,7 +143,8 @@ async def test_a_node_restarted_with_an_empty_disk_and_a_new_address_recovers_it
 
 async def test_a_node_that_leaves_is_named_by_no_new_blob_and_its_stake_waits_out_the_retention(da, network, pools):
     """``cairn da leave``: the node leaves the node set at once, its stake is released when the blobs that name
-    it are past their retention; leaving twice, or without a node, is refused."""
+    it are past their retention; leaving twice, or without a node, is refused. Last in this module: two of the
+    network's four nodes leave, and a test after it would run on the other two."""
     leaver = network.nodes[-1]
     async with da_api(network, pools, signer=leaver.key) as operator:
         block = (await operator.chain.get_block_header()).number

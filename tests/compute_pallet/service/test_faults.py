@@ -13,9 +13,11 @@ The commit and reveal periods are short so that deadlines come within seconds.
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
+from click.testing import CliRunner
 import trio
 
 from compute_pallet import datasets
@@ -25,6 +27,7 @@ from compute_pallet.service.jobs import GaveUp, JobWorker
 from compute_pallet.service.journal import Journal, JobRecord, Phase
 from compute_pallet.service.metrics import ProviderMetrics
 from runtime.keyring import Keypair
+from sdk.cli import main
 from sdk.client import AsyncClient, Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
 from tests.integration.nodes import wait_until
@@ -175,6 +178,8 @@ def test_providers_never_granted_a_private_input_are_paid_not_slashed(market, al
     job = wait_judged(alice, job_id)
     assert job.status is JobStatus.Failed
     assert [slot.status for slot in job.slots] == [SlotStatus.InputsWithheld] * 3
+    waited = CliRunner().invoke(main, ["compute", "wait", str(job_id), "--json", "--rpc", market.url])
+    assert waited.exit_code == 1 and json.loads(waited.stdout)["state"] == "Failed"  # `wait 7 && result 7` stops
     assert job.paid == sum(slot.price for slot in job.slots) and job.refunded == job.escrowed - job.paid
     for who in assigned:
         assert alice.query("ComputeProviders", "Providers", [who]).stake == stakes[who]
