@@ -267,7 +267,7 @@ class ComputeApi:
         kind = jobs.kind_name(record.kind)
         sizes = []
         for index, file_id in enumerate(record.inputs):
-            info = await self.market.chain.query("FileBank", "Files", [file_id])
+            info = await self.storage.ledger.file_record(file_id)
             if info is None:
                 raise UnknownInput(f"job {job}'s input {index}, 0x{file_id.hex()}, is no longer stored")
             sizes.append(info.size)

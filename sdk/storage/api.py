@@ -102,9 +102,7 @@ class StorageApi:
                     segment, fragment, account, None if node is None else endpoint(node),
                     fragment < len(flags) and bool(flags[fragment]), None if node is None else node.status.name,
                     (segment, fragment) in repairs))
-        uses = await self.ledger.chain.query("FileBank", "Pins", [stored.file_id])
-        deleting = await self.ledger.chain.query("FileBank", "Deleting", [stored.file_id]) is not None
-        locked = await self.ledger.chain.query("FileBank", "Locked", [stored.file_id]) is not None
+        uses, deleting, locked = await self.ledger.file_holds(stored.file_id)
         return FileDetails(stored.file_id, info.owner, info.size, info.encrypted, info.status.name, info.k, info.m,
                            info.segment_size, info.chunk_size, info.segment_count, info.declared_at, info.deposit,
                            info.paid_until, uses, deleting, locked, tuple(fragments))
@@ -118,7 +116,7 @@ class StorageApi:
                 from None
         found = []
         for file_id in await self.ledger.files_of(who):
-            info = await self.ledger.chain.query("FileBank", "Files", [file_id])
+            info = await self.ledger.file_record(file_id)
             if info is not None:
                 found.append(FileSummary(file_id, info.size, info.encrypted, info.status.name))
         return found
@@ -176,7 +174,7 @@ class StorageApi:
         ledger = self.ledger
         pairs = [(parse_file_id(file_id), account_argument(account)) for file_id, account in grants]
         for file_id in dict.fromkeys(fid for fid, _ in pairs):
-            info = await ledger.chain.query("FileBank", "Files", [file_id])
+            info = await ledger.file_record(file_id)
             if info is None:
                 raise FileNotFound(file_id)
             if not info.encrypted:

@@ -102,11 +102,24 @@ class Ledger:
 
     # --- files ---------------------------------------------------------------------------------------
 
+    async def file_record(self, file_id: bytes, *, at: bytes | None = None) -> FileInfo | None:
+        """The file's record (``FileBank.Files``) at block ``at`` (the best block if ``None``), unproven; ``None``
+        if the chain has no such file there."""
+        return await self.chain.query("FileBank", "Files", [file_id], block_hash=at)
+
+    async def file_holds(self, file_id: bytes) -> tuple[int, bool, bool]:
+        """What keeps the file stored: (jobs or rounds reading it, whether its owner deleted it meanwhile,
+        whether it is a verified output its owner may not delete)."""
+        uses = await self.chain.query("FileBank", "Pins", [file_id])
+        deleting = await self.chain.query("FileBank", "Deleting", [file_id]) is not None
+        locked = await self.chain.query("FileBank", "Locked", [file_id]) is not None
+        return uses, deleting, locked
+
     async def file(self, file_id: bytes, *, verified: bool = True) -> StoredFile:
         """The file's record and manifest (proven against the finalized header when ``verified``); raises
         :class:`FileNotFound` if the chain has no such file."""
         if not verified:
-            info = await self.chain.query("FileBank", "Files", [file_id])
+            info = await self.file_record(file_id)
             if info is None:
                 raise FileNotFound(file_id)
             roots = [await self.chain.query("FileBank", "SegmentRoots", [file_id, i])
@@ -219,7 +232,7 @@ class Ledger:
         chain; :class:`FileNotFound` if there is no log and no such file (a mistyped id, not a file unread)."""
         log = [(index, who, block, recorder) async for index, (who, block, recorder)
                in self.chain.query_map("StorageAccess", "AccessLog", [file_id], page_size=1000)]
-        if not log and await self.chain.query("FileBank", "Files", [file_id]) is None:
+        if not log and await self.file_record(file_id) is None:
             raise FileNotFound(file_id)
         return sorted(log)
 

@@ -184,7 +184,7 @@ class _Upload:
         receipts = await ledger.submit(calls)
         block = receipts[0].block_hash
         assert block is not None
-        info = await ledger.chain.query("FileBank", "Files", [manifest.file_id()], block_hash=block)
+        info = await ledger.file_record(manifest.file_id(), at=block)
         if info is not None and info.status.name == "Active":  # e.g. an empty file: nothing to confirm
             self.activated.set()
         return block
