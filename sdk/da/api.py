@@ -24,7 +24,7 @@ from da_layer.kzg import PRECOMPUTE_COMPUTE
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
-from sdk.da.chain import PALLET, read_blob, registered_nodes
+from sdk.da.chain import PALLET, leaving_nodes, read_blob, registered_nodes
 from sdk.da.errors import LeaveRefused, NoSigner, UnknownBlob
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
@@ -114,7 +114,13 @@ class DaApi:
         return next(e.event.unbonds_at for e in receipt.triggered_events if e.name == "NodeDeregistered")
 
     async def nodes(self) -> list[RegisteredNode]:
-        """Every registered DA node, in registration order."""
+        """Every registered DA node: those of the node set in registration order, then those leaving it."""
+        leaving = await leaving_nodes(self.chain)
+        found = await registered_nodes(self.chain)
+        for account in leaving:
+            info = await self.chain.query(PALLET, "Nodes", [account])
+            if info is not None:
+                found.append((account, info))
         return [RegisteredNode(account, info.endpoint.decode(errors="replace"), info.stake, info.bls_public,
-                               info.audits_passed, info.audits_missed)
-                for account, info in await registered_nodes(self.chain)]
+                               info.audits_passed, info.audits_missed, leaving.get(account))
+                for account, info in found]

@@ -20,7 +20,7 @@ from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
 
 __all__ = ["PALLET", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
-           "registered_nodes"]
+           "registered_nodes", "leaving_nodes"]
 
 PALLET = "DataAvailability"
 
@@ -115,6 +115,12 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: Blob) -> Custo
                         None if info is None else info.bls_public, 0 if info is None else info.stake)
              for position, (account, info) in enumerate(zip(blob.node_set, infos))]
     return Custody(blob_id, blob, tuple(views), client.get_constant(PALLET, "CustodyReplication"))
+
+
+async def leaving_nodes(client: AsyncClient) -> dict[bytes, int]:
+    """The DA nodes that left the node set and are still registered (their stake on hold, slashable), each with
+    the block at which its stake is released."""
+    return {account: block async for block, accounts in client.query_map(PALLET, "Unbonding") for account in accounts}
 
 
 async def registered_nodes(client: AsyncClient) -> list[tuple[bytes, DaNode]]:

@@ -180,8 +180,8 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     if as_json:
         _print_json(found)
         return
-    table = Table("account", "endpoint", "stake", "audits passed", "missed")
+    table = Table("account", "endpoint", "stake", "audits passed", "missed", "leaving")
     for node in found:
         table.add_row("0x" + node.account.hex(), node.endpoint, str(node.stake), str(node.audits_passed),
-                      str(node.audits_missed))
+                      str(node.audits_missed), "-" if node.leaves_at is None else f"stake back at #{node.leaves_at}")
     stdout_console().print(table)

@@ -75,6 +75,9 @@ class RegisteredNode:
     bls_public: bytes
     audits_passed: int
     audits_missed: int
+    leaves_at: int | None = None
+    """For a node that left the node set (``leave``), the block at which its stake is released; until then it
+    keeps the custody of the blobs that name it, and is audited."""
 
 
 @dataclass(frozen=True)

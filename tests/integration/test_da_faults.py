@@ -150,8 +150,9 @@ async def test_a_node_that_leaves_is_named_by_no_new_blob_and_its_stake_waits_ou
         block = (await operator.chain.get_block_header()).number
         unbonds_at = await operator.leave()  # the inclusion block's number, plus the retention
         assert unbonds_at - operator.chain.get_constant("DataAvailability", "RetentionPeriod") > block
-        assert leaver.account not in [node.account for node in await operator.nodes()]
-        assert await operator.chain.query("DataAvailability", "Nodes", [leaver.account]) is not None  # still slashable
+        assert leaver.account not in await operator.chain.query("DataAvailability", "NodeSet")
+        listed = {node.account: node.leaves_at for node in await operator.nodes()}  # still registered, slashable
+        assert listed[leaver.account] == unbonds_at and listed[network.nodes[0].account] is None
         with pytest.raises(LeaveRefused, match="AlreadyLeaving"):
             await operator.leave()
     with pytest.raises(LeaveRefused, match="NotRegistered"):
@@ -159,6 +160,8 @@ async def test_a_node_that_leaves_is_named_by_no_new_blob_and_its_stake_waits_ou
     result = subprocess.run([CAIRN, "da", "leave", "--key", network.nodes[0].key, "--rpc", network.url],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "its stake is released at block" in result.stdout, result.stderr
+    shown = subprocess.run([CAIRN, "da", "nodes", "--rpc", network.url], capture_output=True, text=True, timeout=120)
+    assert shown.stdout.count("stake back at #") == 2, shown.stdout
     leaver.stop()
     leaver.spawn().wait_ready()
     assert "this DA node is leaving" in leaver.log_path.read_text()
