@@ -39,9 +39,12 @@ def provider_status(record: ProcessRecord) -> dict[str, str]:
     health = http_health(record)
     try:
         jobs = health["jobs"]
-        columns = {"jobs run": str(jobs.get("run", 0) + jobs.get("refused", 0)), "active": str(health["active_jobs"]),
-                   "stake": str(health.get("stake", "-")), "reputation": f"{health.get('reputation', '-')}‰",
-                   "http": url}
+        columns = {"jobs run": str(jobs.get("run", 0) + jobs.get("refused", 0)), "active": str(health["active_jobs"])}
+        if health.get("registered", True):
+            columns |= {"stake": str(health.get("stake", "-")), "reputation": f"{health.get('reputation', '-')}‰"}
+        else:
+            columns["market"] = "left (not registered)"
+        columns["http"] = url
     except (KeyError, TypeError, AttributeError):
         return {"http": f"{url} (not answering)"}
     if health.get("fault"):

@@ -153,6 +153,8 @@ def test_a_provider_that_left_the_market_stops_heartbeating_and_registers_again_
     wait_until(lambda: "this provider is not registered any more" in provider.log_tail(), 90,
                "the daemon noticed it left")
     assert not health()["registered"] and heartbeat_retries() == 0
+    record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
+    assert PROVIDER.status(record)["market"] == "left (not registered)"  # what `cairn devnet status` shows
     provider.stop()
     provider.spawn().wait_ready()
     assert health()["registered"]
