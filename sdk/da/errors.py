@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 __all__ = ["DaError", "NoSigner", "EmptyPayload", "PayloadTooLarge", "UnknownBlob", "SubmissionRefused",
-           "LeaveRefused", "NoQuorum", "NotAvailable", "ReconstructionFailed"]
+           "LeaveRefused", "WorkersDied", "NoQuorum", "NotAvailable", "ReconstructionFailed"]
 
 
 class DaError(Exception):
@@ -34,6 +34,11 @@ class SubmissionRefused(DaError):
 
 class LeaveRefused(DaError):
     """The chain refused a DA node's ``deregister``: the signer runs no DA node, or it is leaving already."""
+
+
+class WorkersDied(DaError):
+    """The KZG worker processes ended abruptly (killed, or a script's unguarded main module failed in them); the
+    pool starts new ones for its next job."""
 
 
 class NoQuorum(DaError):

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Callable, Sequence, TypeVar
@@ -26,6 +29,7 @@ import anyio
 
 from da_layer import kzg
 from sdk.children import die_with_parent
+from sdk.da.errors import WorkersDied
 from sdk.da.lanes import both
 from sdk.da.wire import Cell
 
@@ -69,9 +73,10 @@ class KzgPool:
 
     async def warm(self) -> None:
         """Start every worker and wait until each has loaded the trusted setup."""
-        futures = [self._pool().submit(_loaded) for _ in range(self.workers)]
-        for future in futures:
-            await _wait(future)
+        with self._workers() as executor:
+            futures = [executor.submit(_loaded) for _ in range(self.workers)]
+            for future in futures:
+                await _wait(future)
 
     async def encode(self, blob: bytes) -> EncodedBlob:
         """The blob's commitment, cells and proofs (raises :class:`da_layer.kzg.KzgError` for a malformed blob),
@@ -105,7 +110,24 @@ class KzgPool:
         return tuple(Cell(i, c, p) for i, (c, p) in enumerate(zip(data, proofs)))
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
-        return await _wait(self._pool().submit(function, *args))
+        with self._workers() as executor:
+            return await _wait(executor.submit(function, *args))
+
+    @contextmanager
+    def _workers(self) -> Iterator[ProcessPoolExecutor]:
+        """The executor, for jobs submitted and awaited in the block; if its workers died meanwhile, the next
+        block starts fresh ones (a DA node outlives an OOM kill of a worker) and this one raises
+        :class:`WorkersDied`."""
+        executor = self._pool()
+        try:
+            yield executor
+        except BrokenProcessPool:
+            if self._executor is executor:
+                self._executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise WorkersDied("the KZG worker processes ended abruptly: killed (out of memory?), or the main "
+                              "module of a script without an `if __name__ == \"__main__\":` guard failed in them "
+                              "(workers are started with spawn, which runs that module again)") from None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

@@ -2,18 +2,21 @@
 
 A cell past the BLS modulus or a proof that is no point of G1 makes ``ckzg`` (and
 :func:`da_layer.kzg.verify_cells`) raise; from a peer it is just a bad cell, and an error there once ended a
-DA node recovering from that peer.
+DA node recovering from that peer. Workers that die are a typed error, and the pool starts new ones.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 from collections.abc import Iterator
 
 import pytest
 
 from da_layer import kzg
 from da_layer.blobs import pack
+from sdk.da.errors import WorkersDied
 from sdk.da.pool import KzgPool
 from sdk.da.wire import Cell
 
@@ -43,3 +46,18 @@ async def test_a_bad_cell_does_not_verify_whatever_its_bytes(pool, blob, spoil):
     assert await pool.verify(commitment, cells[:4])
     assert not await pool.verify(commitment, [*cells[:3], spoil(cells[3])])
     assert not await pool.verify(commitment, [spoil(cells[3])])
+
+
+async def test_workers_that_died_are_a_typed_error_and_the_next_job_starts_new_ones(blob):
+    """A worker killed (the OOM killer, an operator) broke the pool for good: every later job of a DA node
+    failed. Now the job that finds it broken says why, and the next one runs on fresh workers."""
+    commitment, cells = blob
+    with KzgPool(1) as fresh:
+        await fresh.warm()
+        for process in list(fresh._executor._processes.values()):  # noqa: SLF001 - the pool's own workers
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+        with pytest.raises(WorkersDied, match="ended abruptly"):
+            await fresh.verify(commitment, cells[:4])
+        assert await fresh.verify(commitment, cells[:4])
+
