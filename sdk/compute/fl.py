@@ -147,8 +147,7 @@ class FlApi:
         upload the update, commit it, deliver it. Joins the task first if the signer has not, once ``data``
         passed the ``train`` kind's checks against the task's model (its refusal, e.g. ``InvalidInputs`` for
         samples of another width, is raised before any stake is held; :class:`BadInputs` if the task's model is
-        no model). Returns one record per round
-        contributed to."""
+        no model). Returns one record per round contributed to."""
         market = self.market
         me = market.signer.public
         dataset = _dataset_bytes(data)

@@ -3,14 +3,14 @@
     cairn da submit FILE                      # waits for availability; progress on stderr; blob ids on stdout
     cairn da status BLOB [--json]
     cairn da sample BLOB [--samples N] [--json]   # prints the confidence; exit status 1 if it fails
-    cairn da get BLOB... -o OUT               # FILE and OUT -: standard input and output
+    cairn da get BLOB... -o OUT               # submit's FILE and get's OUT may be -: standard input, output
     cairn da nodes [--json]
     cairn da leave --key OPERATOR             # a DA node leaves; its stake back when its blobs' retention ends
 
 Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
 signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
-account; only ``submit`` and ``leave`` sign). ``submit`` prints the blob references, one per line and nothing else, so
-``cairn da get $(cairn da submit data.bin) -o copy.bin`` round-trips. Errors exit with status 1 and one
+account; only ``submit`` and ``leave`` sign). ``submit`` prints the blob references, one per line and nothing
+else, so ``cairn da get $(cairn da submit data.bin) -o copy.bin`` round-trips. Errors exit with status 1 and one
 line on stderr.
 """
 
