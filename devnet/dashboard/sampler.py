@@ -157,7 +157,7 @@ class Sampler:
 
     async def _sample(self, api: DaApi, blob: str) -> None:
         """Sample one blob and record what came of it. Anything but the chain going away is that blob's error:
-        an unexpected one (a broken KZG pool, a bug) is logged with its traceback, and the sampler goes on,
+        an unexpected one (a bug) is logged with its traceback, and the sampler goes on,
         so one blob can never end the daemon that serves the page (rule 8)."""
         try:
             with trio.fail_after(self._settings.timeout_s):

@@ -37,8 +37,8 @@ class LeaveRefused(DaError):
 
 
 class WorkersDied(DaError):
-    """The KZG worker processes ended abruptly (killed, or a script's unguarded main module failed in them); the
-    pool starts new ones for its next job."""
+    """The KZG worker processes ended abruptly (killed, unable to start, or a script's unguarded main module
+    failed in them); the pool starts new ones for its next job."""
 
 
 class NoQuorum(DaError):

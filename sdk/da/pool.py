@@ -125,9 +125,9 @@ class KzgPool:
             if self._executor is executor:
                 self._executor = None
                 executor.shutdown(wait=False, cancel_futures=True)
-            raise WorkersDied("the KZG worker processes ended abruptly: killed (out of memory?), or the main "
-                              "module of a script without an `if __name__ == \"__main__\":` guard failed in them "
-                              "(workers are started with spawn, which runs that module again)") from None
+            raise WorkersDied("the KZG worker processes ended abruptly: killed (out of memory?), unable to start, "
+                              "or failing in the main module of a script without an `if __name__ == "
+                              "\"__main__\":` guard (workers are started with spawn, which runs it again)") from None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
