@@ -27,7 +27,6 @@ chain does not keep.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,7 +270,7 @@ class ComputeApi:
             if info is None:
                 raise UnknownInput(f"job {job}'s input {index}, 0x{file_id.hex()}, is no longer stored")
             sizes.append(info.size)
-        files = [await self._fetch(file_id) for file_id in record.inputs] if _fit(kind, sizes) else []
+        files = [await self.storage.read(file_id) for file_id in record.inputs] if _fit(kind, sizes) else []
 
         def read_inputs() -> list[bytes]:
             kinds.check_input_sizes(kind, sizes)  # what a provider's runner refuses, before it reads them
@@ -305,11 +304,6 @@ class ComputeApi:
         if record is None:
             raise UnknownJob(f"no job {job}")
         return record
-
-    async def _fetch(self, file_id: bytes) -> bytes:
-        buffer = io.BytesIO()
-        await self.storage.download(file_id, buffer)
-        return buffer.getvalue()
 
     def _report(self, job_id: JobId, job: Job) -> JobStatus:
         slots = tuple(Slot(s.provider, s.round, s.status.name, s.price, None if s.reveal is None else s.reveal.digest,

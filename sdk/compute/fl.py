@@ -18,7 +18,6 @@ for that round, as the chain intends (it cannot tell a crash from withholding).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import secrets
@@ -104,9 +103,9 @@ class FlApi:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")
         base = None  # downloaded here only if the params need its width: the checks below cost no transfer
         if validation is not None and not declared:
-            base = await self._download(files[0])
+            base = await self.storage.read(files[0])
             params = build_params("fedavg", {**json.loads(params),
-                                             "features": _base_model(files[0], base).layer_sizes[0]})
+                                             "features": _model(base, _base(files)).layer_sizes[0]})
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
         updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
@@ -119,8 +118,8 @@ class FlApi:
         if await market.free_balance(creator) < funds:
             raise InsufficientFunds(f"the task holds {funds} (the reward pool and {rounds} rounds of aggregation "
                                     f"escrow), more than the signer's free balance")
-        inputs = [base if base is not None else await self._download(files[0]),
-                  *[await self._download(file) for file in files[1:]]]
+        inputs = [base if base is not None else await self.storage.read(files[0]),
+                  *[await self.storage.read(file) for file in files[1:]]]
         await anyio.to_thread.run_sync(_check_round, files, inputs, params)
         receipt = await market.submit("FederatedLearning", "create_task", {
             "base_model": files[0], "rounds": rounds,
@@ -129,11 +128,6 @@ class FlApi:
             "validation": files[1] if validation is not None else None, "price_cap": price_cap,
             "redundancy": redundancy, "aggregation_params": params})
         return next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
-
-    async def _download(self, file: FileId) -> bytes:
-        buffer = io.BytesIO()
-        await self.storage.download(file, buffer)
-        return buffer.getvalue()
 
     async def join(self, task: TaskId) -> None:
         """Join the task, holding its stake until it ends."""
@@ -157,11 +151,9 @@ class FlApi:
             if current.status is ChainTaskStatus.Training and (not current.participants or me in current.participants):
                 # data the task's model cannot take would fail every round once the stake is held (a join the
                 # chain refuses, NotTraining or NotListed, needs no data checked first)
-                model = await self._download(current.global_model)
-                try:
-                    await anyio.to_thread.run_sync(load_model, model)
-                except FormatError as exc:  # the task's fault, not the data's
-                    raise BadInputs(f"task {task}'s model 0x{current.global_model.hex()} is no model: {exc}") from None
+                model = await self.storage.read(current.global_model)
+                # a model that does not load is the task's fault, not the data's
+                await anyio.to_thread.run_sync(_model, model, f"task {task}'s model 0x{current.global_model.hex()}")
                 await anyio.to_thread.run_sync(train.check, {"dataset": dataset, "model": model}, params)
             await self.join(task)
         done: list[Participation] = []
@@ -196,11 +188,10 @@ class FlApi:
         closed before the commitment got in (the update is then not uploaded, or deleted again: no job or
         round will name it, and its deposit comes back)."""
         market, me, round = self.market, self.market.signer.public, task.round
-        model = io.BytesIO()
-        await self.storage.download(task.global_model, model)
+        model = await self.storage.read(task.global_model)
         report(RoundProgress(task_id, round, "training"))
         trained = await anyio.to_thread.run_sync(
-            train.run, {"dataset": dataset, "model": model.getvalue()}, params, secrets.token_bytes(32))
+            train.run, {"dataset": dataset, "model": model}, params, secrets.token_bytes(32))
         if await market.block_number() >= task.commit_deadline:  # a commitment sent now lands past the window
             report(RoundProgress(task_id, round, "missed"))
             return None
@@ -262,11 +253,16 @@ class FlApi:
         return found
 
 
-def _base_model(file: FileId, data: bytes) -> Model:
+def _model(data: bytes, what: str) -> Model:
+    """``data`` loaded as a model; :class:`BadInputs` naming ``what`` if it is no model."""
     try:
         return load_model(data)
     except FormatError as exc:
-        raise BadInputs(f"the base model 0x{file.hex()} is no model: {exc}") from None
+        raise BadInputs(f"{what} is no model: {exc}") from None
+
+
+def _base(files: Sequence[FileId]) -> str:
+    return f"the base model 0x{files[0].hex()}"
 
 
 def _check_round(files: Sequence[FileId], inputs: Sequence[bytes], params: bytes) -> None:
@@ -274,7 +270,7 @@ def _check_round(files: Sequence[FileId], inputs: Sequence[bytes], params: bytes
     validation set that is no dataset or does not fit the model (checked as a round whose one update is the
     base model). A task of a dataset as its "model" was created, holding its pool, and every participant then
     refused the model."""
-    _base_model(files[0], inputs[0])
+    _model(inputs[0], _base(files))
     round_inputs = {"base": inputs[0], "updates.0": inputs[0]} | ({"validation": inputs[1]} if len(inputs) > 1 else {})
     try:
         fedavg.check(round_inputs, params)

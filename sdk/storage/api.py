@@ -15,6 +15,7 @@ the storage pallets through :mod:`sdk.storage.ledger` or submits one of their ca
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 
@@ -38,7 +39,6 @@ from sdk.storage.records import (
 from sdk.storage.source import UploadSource
 from sdk.storage.transfer import ProgressCallback, TransferConfig, first_error
 from sdk.storage.upload import upload
-from storage_node.crypto import x25519_keypair_from
 
 __all__ = ["StorageApi"]
 
@@ -81,6 +81,12 @@ class StorageApi:
         with first_error():
             await download(self.ledger, self._http, parse_file_id(file_id), out, progress=progress,
                            config=self.config, cache=self.cache)
+
+    async def read(self, file_id: FileId | str) -> bytes:
+        """:meth:`download` into memory: the file's bytes (a model or a dataset a job or a round works on)."""
+        buffer = io.BytesIO()
+        await self.download(file_id, buffer)
+        return buffer.getvalue()
 
     # --- files ---------------------------------------------------------------------------------------
 
@@ -153,11 +159,10 @@ class StorageApi:
     async def register_key(self) -> bool:
         """Publish the signer's X25519 key (derived from its account key) so that owners can grant it files;
         whether it took a transaction (False: the chain has the key already)."""
-        _, public = x25519_keypair_from(self.ledger.signer)
-        if await self.ledger.encryption_key(self.ledger.signer.public) == public:
-            return False
-        await self.ledger.submit([("StorageAccess", "register_key", {"key": public})])
-        return True
+        calls = await self.ledger.key_registration()
+        if calls:
+            await self.ledger.submit(calls)
+        return bool(calls)
 
     async def grant(self, file_id: FileId | str, account: AccountLike, *, record_access: bool = False) -> None:
         """Let ``account`` read a private file: its data key, sealed to the account's registered X25519 key,

@@ -209,6 +209,14 @@ class Ledger:
         """The X25519 public key ``account`` registered, if any."""
         return await self.chain.query("StorageAccess", "Keys", [account])
 
+    async def key_registration(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The call publishing the signer's X25519 key (derived from its account key), or none if the chain has
+        that key for it already."""
+        _, public = x25519_keypair_from(self.signer)
+        if await self.encryption_key(self.signer.public) == public:
+            return []
+        return [("StorageAccess", "register_key", {"key": public})]
+
     async def sealed_key(self, file_id: bytes, account: bytes) -> bytes | None:
         """The file's data key sealed to ``account`` (its grant), if it holds one."""
         sealed = await self.chain.query("StorageAccess", "Grants", [file_id, account])

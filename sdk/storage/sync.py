@@ -18,6 +18,7 @@ class BlockingStorageApi(BlockingApi[StorageApi]):
 
     upload = blocking(StorageApi.upload)
     download = blocking(StorageApi.download)
+    read = blocking(StorageApi.read)
     info = blocking(StorageApi.info)
     ls = blocking(StorageApi.ls)
     delete = blocking(StorageApi.delete)

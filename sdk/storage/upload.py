@@ -174,9 +174,8 @@ class _Upload:
         ledger, manifest = self.ledger, self.manifest
         calls = [("FileBank", "declare", {"manifest": manifest.encode()})]
         if data_key is not None:
+            calls[:0] = await ledger.key_registration()
             _, public = x25519_keypair_from(ledger.signer)
-            if await ledger.encryption_key(ledger.signer.public) != public:
-                calls.insert(0, ("StorageAccess", "register_key", {"key": public}))
             calls.append(ledger.grant_call(manifest.file_id(), ledger.signer.public, data_key, public))
             calls.extend([ledger.grant_call(manifest.file_id(), reader, data_key, await ledger.recipient_key(reader),
                                             record_access=True)
