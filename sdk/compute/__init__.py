@@ -41,6 +41,7 @@ from sdk.compute.records import (
     LineageNode,
     Participation,
     Provider,
+    Rerun,
     RoundStatus,
     Slot,
     TaskId,
