@@ -42,6 +42,8 @@ def provider_status(record: ProcessRecord) -> dict[str, str]:
         columns = {"jobs run": str(jobs.get("run", 0) + jobs.get("refused", 0)), "active": str(health["active_jobs"])}
         if health.get("registered", True):
             columns |= {"stake": str(health.get("stake", "-")), "reputation": f"{health.get('reputation', '-')}‰"}
+            if health.get("leaving"):
+                columns["market"] = "leaving (no new jobs)"
         else:
             columns["market"] = "left (not registered)"
         columns["http"] = url

@@ -12,6 +12,10 @@ replaced). A stale provider takes no new assignments until it heartbeats again.
 eligible providers, counts assignments in and out, and reports verdicts here, which keep each provider's
 reputation (jobs verified, disputes lost, no-shows) and slash its stake, burning what is slashed.
 
+A provider leaves with ``deregister``. One holding unsettled job slots *drains*: it is marked ``leaving``, takes
+no new slot, and is deregistered, its stake released, when the last one settles (paid, slashed, or ended
+unjudged). It must keep running until then: a slot it walks away from is a no-show like any other.
+
 ``on_initialize`` is bounded: it looks at most at ``max_checks_per_block`` heartbeat deadlines per block; the
 rest wait a block.
 """
@@ -35,9 +39,9 @@ from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, Weight
 from runtime.scale import U32, U128, Vec
 
 __all__ = ["ComputeProviders", "ComputeProvidersConfig", "ComputeProvidersParams", "HoldReason", "DEFINITION",
-           "StakeCurrency", "ProviderRegistered", "ProviderUpdated", "ProviderDeregistered", "ProviderStale",
-           "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow", "EndpointTooLong",
-           "BadOffers", "BadHardware", "TooManyProviders", "StillAssigned", "InsufficientFunds", "Offers"]
+           "StakeCurrency", "ProviderRegistered", "ProviderUpdated", "ProviderDeregistered", "ProviderLeaving",
+           "ProviderStale", "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow",
+           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "InsufficientFunds", "Offers"]
 
 
 class HoldReason(enum.IntEnum):
@@ -141,6 +145,15 @@ class ProviderDeregistered:
 
 
 @dataclass(frozen=True)
+class ProviderLeaving:
+    """A provider asked to leave while holding ``active_jobs`` unsettled job slots: it takes no new ones and
+    is deregistered when they are settled."""
+
+    provider: AccountId
+    active_jobs: Annotated[int, U32, "u32"]
+
+
+@dataclass(frozen=True)
 class ProviderStale:
     """A provider missed its heartbeats: its unsettled assignments go to others."""
 
@@ -188,8 +201,8 @@ class TooManyProviders(DispatchError):
     """``MaxProviders`` providers are registered already."""
 
 
-class StillAssigned(DispatchError):
-    """The provider holds unsettled job slots: it may leave once they are settled."""
+class AlreadyLeaving(DispatchError):
+    """The provider is leaving already: it is deregistered once its last job slot is settled."""
 
 
 class InsufficientFunds(DispatchError):
@@ -204,9 +217,10 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     NAME = "ComputeProviders"
     CRATE = "pallet_compute_providers"
     HOLD_REASONS = HoldReason
-    EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed, StakeAdded)
+    EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed, StakeAdded,
+              ProviderLeaving)
     ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, EndpointTooLong, BadOffers, BadHardware,
-              TooManyProviders, StillAssigned, InsufficientFunds, NoStake)
+              TooManyProviders, AlreadyLeaving, InsufficientFunds, NoStake)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a provider registers with."),
         Constant("MaxEndpointLength", U32, lambda c: c.max_endpoint_length, "Longest endpoint, in bytes."),
@@ -245,7 +259,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
             raise InsufficientFunds()
         n = self.block_number()
         self.config.currency.hold(HoldReason.ProviderStake, who, stake)
-        self.providers.insert(who, ProviderInfo(hardware, offers, endpoint, stake, n, n, 0, 0, 0, 0))
+        self.providers.insert(who, ProviderInfo(hardware, offers, endpoint, stake, n, n, 0, 0, 0, 0, False))
         self.provider_count.put(self.provider_count.get() + 1)
         self._schedule_check(who, n)
         self.deposit_event(ProviderRegistered(who, hardware, offers, endpoint, stake))
@@ -272,15 +286,17 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
 
     @call(3, weight=lambda w: w.deregister())
     def deregister(self, origin: Origin) -> None:
-        """Leave, once no job slot of the signer is unsettled; the stake left is released."""
+        """Leave: at once, releasing the stake left, if no job slot of the signer is unsettled; else drain (no
+        new slots; deregistered when the last one settles)."""
         who = ensure_signed(origin)
         info = self._provider(who)
+        if info.leaving:
+            raise AlreadyLeaving()
         if info.active_jobs:
-            raise StillAssigned()
-        self.providers.remove(who)
-        self.provider_count.put(self.provider_count.get() - 1)
-        released = self.config.currency.release(HoldReason.ProviderStake, who, info.stake, best_effort=True)
-        self.deposit_event(ProviderDeregistered(who, released))
+            self.providers.insert(who, info.with_(leaving=True))
+            self.deposit_event(ProviderLeaving(who, info.active_jobs))
+        else:
+            self._remove(who, info)
 
     @call(4, weight=lambda w, amount: w.add_stake())
     def add_stake(self, origin: Origin, amount: Balance) -> None:
@@ -314,6 +330,20 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         if info is None:
             raise NotRegistered()
         return info
+
+    def _remove(self, who: bytes, info: ProviderInfo) -> None:
+        """Deregister ``who``, releasing what is left of its stake."""
+        self.providers.remove(who)
+        self.provider_count.put(self.provider_count.get() - 1)
+        released = self.config.currency.release(HoldReason.ProviderStake, who, info.stake, best_effort=True)
+        self.deposit_event(ProviderDeregistered(who, released))
+
+    def _store_settled(self, who: bytes, info: ProviderInfo) -> None:
+        """Store ``info`` after one of ``who``'s slots settled: a leaving provider whose last slot it was leaves."""
+        if info.leaving and not info.active_jobs:
+            self._remove(who, info)
+        else:
+            self.providers.insert(who, info)
 
     def _schedule_check(self, who: bytes, n: int) -> None:
         schedule(self.heartbeat_checks, n + self.config.heartbeat_timeout + 1, who)
@@ -350,8 +380,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         return info.last_heartbeat + self.config.heartbeat_timeout >= n
 
     def can_take(self, info: ProviderInfo, n: int) -> bool:
-        """Whether the provider may be given a new job slot at block ``n``: alive, staked, not full."""
-        return (self.is_fresh(info, n) and info.stake >= self.config.min_stake
+        """Whether the provider may be given a new job slot at block ``n``: alive, staked, not full, staying."""
+        return (not info.leaving and self.is_fresh(info, n) and info.stake >= self.config.min_stake
                 and info.active_jobs < self.config.max_jobs_per_provider)
 
     def assign(self, who: bytes) -> None:
@@ -361,8 +391,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     def settle(self, who: bytes, *, verified: bool = False) -> None:
         """One of ``who``'s job slots is settled (on the verified side if ``verified``)."""
         info = self.providers.get(who)
-        self.providers.insert(who, info.with_(active_jobs=info.active_jobs - 1,
-                                              jobs_verified=info.jobs_verified + verified))
+        self._store_settled(who, info.with_(active_jobs=info.active_jobs - 1,
+                                            jobs_verified=info.jobs_verified + verified))
 
     def slash(self, who: bytes, job_id: int, reason: SlashReason) -> int:
         """Settle one of ``who``'s slots as lost (a dispute or a no-show): count it, burn the reason's share
@@ -373,10 +403,10 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         amount = info.stake * fraction // PERBILL
         burned = amount - cfg.currency.slash_held(HoldReason.ProviderStake, who, amount)
         lost = reason is SlashReason.DisputeLost
-        self.providers.insert(who, info.with_(
-            stake=info.stake - burned, active_jobs=info.active_jobs - 1,
-            disputes_lost=info.disputes_lost + lost, no_shows=info.no_shows + (not lost)))
         self.deposit_event(ProviderSlashed(who, job_id, burned, reason))
+        self._store_settled(who, info.with_(stake=info.stake - burned, active_jobs=info.active_jobs - 1,
+                                            disputes_lost=info.disputes_lost + lost,
+                                            no_shows=info.no_shows + (not lost)))
         return burned
 
     def take_stale(self, limit: int) -> tuple[bytes, ...]:

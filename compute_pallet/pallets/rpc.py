@@ -107,7 +107,7 @@ def _provider_json(who: bytes, info: ProviderInfo, fresh: bool) -> dict:
         "stake": balance(info.stake), "reputation": info.reputation_permill(), "verified": info.jobs_verified,
         "disputesLost": info.disputes_lost, "noShows": info.no_shows, "activeJobs": info.active_jobs,
         "lastHeartbeat": info.last_heartbeat, "registered": info.registered_at,
-        "state": "active" if fresh else "stale",
+        "state": "leaving" if info.leaving else "active" if fresh else "stale",
     }
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Annotated
 
 from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes
-from runtime.scale import H256, U8, U32, U64, U128, CEnum, Option, Vec, scale_struct
+from runtime.scale import BOOL, H256, U8, U32, U64, U128, CEnum, Option, Vec, scale_struct
 
 __all__ = ["KindId", "JobId", "TaskId", "FileId", "FileIds", "Scores", "OptionalFile", "Gpu", "Hardware", "Offer",
            "ProviderInfo", "Resources", "SlotStatus", "JobStatus", "Reveal", "Slot", "Job", "LineageEntry",
@@ -118,6 +118,9 @@ class ProviderInfo:
     """Jobs in which its result was on the losing side of a dispute (slashed)."""
     no_shows: Count
     """Assignments it neither committed nor revealed in time, or lost by missing heartbeats (slashed)."""
+    leaving: Annotated[bool, BOOL, "bool"]
+    """It asked to leave with job slots unsettled: it takes no new ones, and is deregistered (its stake
+    released) when the last settles."""
 
     def price_of(self, kind: int) -> int | None:
         for offer in self.offers:

@@ -29,6 +29,10 @@ UNPIN = 20 * US + 5 * READ + 7 * WRITE
 """Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
 it meanwhile (the file, its owner's index, its lock, the deposit's hold, the reaping queue, an event)."""
 
+LAST_SLOT = 20 * US + 2 * READ + 4 * WRITE
+"""A settled slot that was a leaving provider's last deregisters it: its record removed, the provider count,
+its stake's hold and account, an event."""
+
 
 class ComputeProvidersWeightInfo(Protocol):
     def register(self) -> Weight: ...
@@ -81,10 +85,10 @@ class ComputeJobsWeights:
         return self.max_providers * (READ + 3 * US)
 
     def _verdict(self) -> int:
-        # each slot: a provider record read and written, a balance move, an event, its outputs' files checked
-        # (adopted only if all are usable); each input unpinned; each adopted output locked (the file read, the
-        # lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + self.max_outputs * 2 * READ)
+        # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
+        # balance move, an event, its outputs' files checked (adopted only if all are usable); each input
+        # unpinned; each adopted output locked (the file read, the lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 2 * READ)
                 + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:

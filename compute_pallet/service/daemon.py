@@ -129,7 +129,8 @@ class Provider:
                                   "fault": self.config.fault.value if self.config.fault else None}
         if info is not None:
             doc.update(stake=info.stake, reputation=info.reputation_permill(), jobs_verified=info.jobs_verified,
-                       disputes_lost=info.disputes_lost, no_shows=info.no_shows, last_heartbeat=info.last_heartbeat)
+                       disputes_lost=info.disputes_lost, no_shows=info.no_shows, last_heartbeat=info.last_heartbeat,
+                       leaving=info.leaving)
         return doc
 
     # --- registration and liveness --------------------------------------------------------------------
@@ -146,7 +147,9 @@ class Provider:
                 log.info("registration updated: %s", endpoint)
         except Refused as exc:
             raise RegistrationFailed(f"the chain refused registering this provider: {exc}") from None
-        if info is not None and info.stake < cfg.stake:
+        if info is not None and info.leaving:
+            _say_leaving(info)
+        elif info is not None and info.stake < cfg.stake:
             try:
                 await self.chain.add_stake(cfg.stake - info.stake)
                 log.info("stake topped up from %d to %d", info.stake, cfg.stake)
@@ -169,12 +172,14 @@ class Provider:
         one landed is read from this provider's record when the next is due (a watch, its updates and the
         including block's events cost several times the heartbeat itself, every few blocks for the daemon's
         whole life). One that did not land, or could not be sent, is sent again a slot later: two thirds of
-        the timeout are left for it. A provider that left the market (``cairn compute leave``) sends none: its
-        heartbeats would only be refused, so it says so once and looks again at each period."""
+        the timeout are left for it. A provider leaving the market (``cairn compute leave``) heartbeats on until
+        its last job is settled; one that has left sends none: its heartbeats would only be refused, so it says
+        so once and looks again at each period."""
         every = max(1, timing.heartbeat_timeout // 3) * timing.block_seconds
         sent_after: int | None = None
         """The provider's ``last_heartbeat`` when the last heartbeat was sent (None: none in flight)."""
         left = False
+        leaving = self.info is not None and self.info.leaving  # said already, by _register
         while True:
             pause = every
             try:
@@ -188,6 +193,9 @@ class Provider:
                         await trio.sleep(pause)
                         continue
                     left = False
+                    if self.info.leaving and not leaving:
+                        _say_leaving(self.info)
+                    leaving = self.info.leaving
                     if sent_after is not None and self.info.last_heartbeat <= sent_after:
                         raise HeartbeatLost("the last heartbeat did not land")
                 sent_after = -1 if self.info is None else self.info.last_heartbeat
@@ -257,3 +265,9 @@ async def _warm_up() -> None:
     await trio.to_thread.run_sync(get_backend)
     async with NodeHttp(None):
         pass
+
+
+def _say_leaving(info: ProviderInfo) -> None:
+    log.warning("this provider is leaving the market: it takes no new job and is deregistered, its stake "
+                "released, once its %d job(s) in flight are settled; keep this daemon running until then",
+                info.active_jobs)

@@ -33,6 +33,7 @@ from sdk.compute.errors import (
 )
 from sdk.compute.fl import FlApi, RoundProgress
 from sdk.compute.records import (
+    Departure,
     JobId,
     JobResult,
     JobStatus,
@@ -51,7 +52,7 @@ from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
 
 __all__ = [
     "ComputeApi", "FlApi", "BlockingComputeApi", "BlockingFlApi", "RoundProgress",
-    "JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Rerun", "Lineage", "LineageNode", "LineageEdge",
+    "JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "Lineage", "LineageNode", "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
     "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic",

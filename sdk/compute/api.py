@@ -56,7 +56,7 @@ from sdk.compute.errors import (
 from sdk.compute.jobs import ParamsLike
 from sdk.compute.lineage import walk
 from sdk.compute.market import Market
-from sdk.compute.records import JobId, JobResult, JobStatus, Lineage, Provider, Rerun, Slot
+from sdk.compute.records import Departure, JobId, JobResult, JobStatus, Lineage, Provider, Rerun, Slot
 from sdk.storage.api import StorageApi
 from sdk.storage.records import FileId, parse_file_id
 
@@ -77,14 +77,21 @@ class ComputeApi:
 
     # --- providers -----------------------------------------------------------------------------------
 
-    async def leave(self) -> int:
-        """Deregister the signer's provider (``ComputeProviders.deregister``); returns the stake released. The
-        chain refuses (:class:`Refused`, ``StillAssigned``) while a job slot of it is unsettled: it is assigned
-        jobs as long as it heartbeats, so leave when its ``active_jobs`` (:meth:`providers`) is 0. (There is no
-        draining: stopping the daemon first would make its jobs in flight no-shows, and slash it.) Its daemon
-        then stops heartbeating, and registers it again if started again."""
+    async def leave(self) -> Departure:
+        """Take the signer's provider off the market (``ComputeProviders.deregister``). With no job in flight it
+        is deregistered at once, its stake released. Else it *drains*: it takes no new jobs, :meth:`providers`
+        lists it ``leaving``, and it is deregistered, its stake released, when the last of its ``active_jobs``
+        is settled. Keep its daemon running until then: a job it walks away from is a no-show, and slashed.
+        The daemon then stops heartbeating, and registers the provider again if started again.
+        :class:`Refused` if the signer is no provider (``NotRegistered``) or is leaving already
+        (``AlreadyLeaving``)."""
         receipt = await self.market.submit("ComputeProviders", "deregister", {})
-        return next(e.event.released for e in receipt.triggered_events if e.name == "ProviderDeregistered")
+        for record in receipt.triggered_events:
+            if record.name == "ProviderDeregistered":
+                return Departure(record.event.released, 0)
+            if record.name == "ProviderLeaving":
+                return Departure(None, record.event.active_jobs)
+        raise AssertionError("a deregistration without its event")
 
     async def providers(self) -> list[Provider]:
         """Every registered provider: hardware, offers by kind, endpoint, stake, liveness and reputation."""
@@ -96,7 +103,8 @@ class ComputeApi:
                 None if gpu is None else bytes(gpu.model).decode(errors="replace"), 0 if gpu is None else gpu.memory_mib,
                 {jobs.kind_name(offer.kind): offer.price for offer in info.offers},
                 bytes(info.endpoint).decode(errors="replace"), info.stake, info.registered_at, info.last_heartbeat,
-                info.active_jobs, info.jobs_verified, info.disputes_lost, info.no_shows, info.reputation_permill()))
+                info.active_jobs, info.jobs_verified, info.disputes_lost, info.no_shows, info.reputation_permill(),
+                info.leaving))
         return sorted(found, key=lambda p: p.account)
 
     # --- jobs ----------------------------------------------------------------------------------------

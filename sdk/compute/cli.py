@@ -113,7 +113,8 @@ def _show_providers(found: list[Provider]) -> None:
     for p in found:
         table.add_row(_short(p.account), str(p.cpu_cores), str(p.memory_mib), p.gpu or "-",
                       ", ".join(f"{kind} {price}" for kind, price in p.offers.items()), str(p.stake),
-                      str(p.last_heartbeat), str(p.active_jobs), str(p.jobs_verified), str(p.disputes_lost),
+                      str(p.last_heartbeat), f"{p.active_jobs} (leaving)" if p.leaving else str(p.active_jobs),
+                      str(p.jobs_verified), str(p.disputes_lost),
                       str(p.no_shows), str(p.reputation))
     stdout_console().print(table)
 
@@ -151,12 +152,17 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
 @compute.command()
 @chain_options
 def leave(rpc: str, key: str) -> None:
-    """Deregister the provider of --key and release its stake; refused while it has a job in flight (its
-    `active` column in `cairn compute providers`)."""
+    """Take the provider of --key off the market: deregistered at once, its stake released, if it has no job
+    in flight; else it takes no new job and is deregistered when those it holds are settled (keep its daemon
+    running until then)."""
     with user_client(rpc, key) as client:
-        released = client.compute.leave()
+        departure = client.compute.leave()
         address = client.signer.ss58_address()
-    click.echo(f"{address}: left the market, {released} of its stake released")
+    if departure.left:
+        click.echo(f"{address}: left the market, {departure.released} of its stake released")
+    else:
+        click.echo(f"{address}: leaving the market: it takes no new job, and is deregistered when its "
+                   f"{departure.active_jobs} job(s) in flight are settled; keep its daemon running until then")
 
 
 @compute.command()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sdk.storage.records import Record
 
-__all__ = ["JobId", "TaskId", "Provider", "Slot", "JobStatus", "JobResult", "Rerun", "LineageNode", "LineageEdge",
+__all__ = ["JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "LineageNode", "LineageEdge",
            "Lineage", "RoundStatus", "TaskStatus", "Participation"]
 
 JobId = int
@@ -44,6 +44,22 @@ class Provider(Record):
     no_shows: int
     reputation: int
     """What assignment weighs it by: ``1000 * (verified + 1) // (verified + disputes lost + no-shows + 1)``."""
+    leaving: bool
+    """It asked to leave: it takes no new jobs, and is deregistered when its ``active_jobs`` are settled."""
+
+
+@dataclass(frozen=True)
+class Departure(Record):
+    """What asking to leave the market did: the provider left at once, or it drains."""
+
+    released: int | None
+    """The stake released, if it left at once; ``None`` while it drains."""
+    active_jobs: int
+    """Job slots it holds: it is deregistered, and its stake released, when they are settled (0 if it left)."""
+
+    @property
+    def left(self) -> bool:
+        return self.released is not None
 
 
 @dataclass(frozen=True)

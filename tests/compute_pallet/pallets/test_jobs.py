@@ -40,9 +40,11 @@ from compute_pallet.pallets.jobs import (
 from compute_pallet.kinds import estimate
 from compute_pallet.pallets.providers import HoldReason as ProviderHold
 from compute_pallet.pallets.providers import (
+    AlreadyLeaving,
+    ProviderDeregistered,
+    ProviderLeaving,
     ProviderSlashed,
     ProviderStale,
-    StillAssigned,
 )
 from compute_pallet.pallets.types import (
     JobStatus,
@@ -573,18 +575,45 @@ def test_commit_and_reveal_refuse_the_wrong_phase_the_wrong_signer_and_bad_outpu
         assert_noop(ext, NotCommitted, reveal, ext, job_id, a, HONEST, outputs=(mine,))
 
 
-def test_a_provider_holding_assignments_cannot_leave_until_they_settle():
+def test_a_provider_holding_assignments_drains_and_leaves_when_they_settle():
     ext = new_ext(providers=3)
     with ext:
         dataset = stored_file(ext, ALICE)
         job_id = submit(ext, ALICE, inputs=(dataset,))
         who = slot_providers(ext, job_id)[0]
-        assert_noop(ext, StillAssigned, ext.dispatch, Origin.signed(who), "ComputeProviders", "deregister")
-        run_job(ext, job_id)
-        before = free(ext, who)
         ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
-        assert free(ext, who) == before + STAKE and providers_pallet(ext).providers.get(who) is None
+        assert_has_event(ext, ProviderLeaving(who, 1))
+        assert providers_pallet(ext).providers.get(who).leaving
+        assert held(ext, ProviderHold.ProviderStake, who) == STAKE
+        assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(who), "ComputeProviders", "deregister")
+        later = submit(ext, ALICE, inputs=(dataset,))  # 3 providers, r = 2: only the two staying ones
+        assert who not in slot_providers(ext, later)
+        assert_noop(ext, NotEnoughProviders, submit, ext, ALICE, inputs=(dataset,), redundancy=3)
+        before = free(ext, who)
+        run_job(ext, job_id)
+        assert job(ext, job_id).status is JobStatus.Verified
+        assert_has_event(ext, ProviderDeregistered(who, STAKE))
+        assert free(ext, who) == before + PRICE + STAKE and held(ext, ProviderHold.ProviderStake, who) == 0
+        assert providers_pallet(ext).providers.get(who) is None and providers_pallet(ext).provider_count.get() == 2
 
+
+def test_a_leaving_provider_that_walks_away_is_slashed_as_a_no_show_then_deregistered():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        present, absent = slot_providers(ext, job_id)
+        ext.dispatch(Origin.signed(absent), "ComputeProviders", "deregister")
+        commit(ext, job_id, present, HONEST)
+        before = free(ext, absent)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+        assert_has_event(ext, ProviderSlashed(absent, job_id, STAKE // 20, SlashReason.NoShow))
+        assert_has_event(ext, ProviderDeregistered(absent, STAKE - STAKE // 20))
+        assert free(ext, absent) == before + STAKE - STAKE // 20
+        assert providers_pallet(ext).providers.get(absent) is None
+        (replacement,) = slot_providers(ext, job_id)
+        run_job(ext, job_id)
+        assert job(ext, job_id).status is JobStatus.Verified and replacement != absent
 
 
 def test_a_stale_provider_that_heartbeats_before_its_turn_keeps_its_slot():

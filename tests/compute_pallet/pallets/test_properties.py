@@ -3,6 +3,8 @@
 - escrow is conserved: what jobs escrowed is exactly what they paid plus what they refunded, every account's
   balance moves by exactly what it was paid or slashed, and the issuance falls by exactly the slashed stake
   (burned: the runtime has no treasury), so paid + refunded + slashed-to-burn = escrowed + slashed stake;
+- a provider that asks to leave while holding slots is assigned no new one, and is deregistered with the rest
+  of its stake released once they are settled, whatever it does meanwhile;
 - an honest provider is never slashed (faulty providers fail independently: each lies with its own digest),
   even by a submitter that withholds the input (private and never granted) or deletes it after submission
   (its deletion waits for the job);
@@ -45,6 +47,7 @@ from .mock import (
     job,
     new_ext,
     next_block,
+    providers_pallet,
     reveal,
     slot_providers,
     stored_file,
@@ -91,15 +94,18 @@ def play(ext, log: EventLog, job_id: int, behaviour: dict[bytes, str]) -> None:
                     reveal(ext, job_id, who, digest_of(who, behaviour[who]))
         if job(ext, job_id).status in (JobStatus.Verified, JobStatus.Failed):
             return
-        heartbeat_all(ext, tuple(who for who, does in behaviour.items() if does != "silent"))
+        registered = providers_pallet(ext).providers
+        heartbeat_all(ext, tuple(who for who, does in behaviour.items()
+                                 if does != "silent" and registered.contains(who)))
         log.next_block()
     raise AssertionError("the job never ended")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(behaviours=st.lists(st.sampled_from(BEHAVIOURS), min_size=5, max_size=5),
-       jobs=st.lists(st.integers(1, 3), min_size=1, max_size=3), inputs=st.sampled_from(INPUTS))
-def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, inputs):
+       jobs=st.lists(st.integers(1, 3), min_size=1, max_size=3), inputs=st.sampled_from(INPUTS),
+       leavers=st.sets(st.sampled_from(PROVIDERS[:5]), max_size=2))
+def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, inputs, leavers):
     ext = new_ext(providers=5, params=NO_AUDITS)
     with ext:
         behaviour = dict(zip(PROVIDERS, behaviours))
@@ -117,15 +123,24 @@ def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, 
         before = {who: total(who) for who in accounts}
         issuance = balances.total_issuance.get()
         log = EventLog(ext)
+        job_ids = []
         for redundancy in jobs:
             try:
                 job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=redundancy)
             except DispatchError:
                 continue  # too few eligible providers left (the slashed below the least stake), or no input
+            job_ids.append(job_id)
             if inputs == "deleted":
                 ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
+            if len(job_ids) == 1:  # the leavers leave while the first job is in flight, some holding its slots
+                for who in sorted(leavers):
+                    ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
             play(ext, log, job_id, behaviour)
         events = log.close()
+        for who in leavers if job_ids else ():
+            assert providers_pallet(ext).providers.get(who) is None, "a leaving provider stayed after its jobs"
+            assert held(ext, ProviderHold.ProviderStake, who) == 0
+            assert all(slot.provider != who for job_id in job_ids[1:] for slot in job(ext, job_id).slots)
         escrowed = sum(e.escrow for e in events if isinstance(e, JobSubmitted))
         payments = [e for e in events if isinstance(e, (ProviderPaid, InputsWithheld))]
         paid = {who: sum(e.amount for e in payments if e.provider == who) for who in accounts}

@@ -59,7 +59,7 @@ def test_register_holds_stake_and_records_the_offer():
         register(ext, PROVIDERS[0], hardware=H200)
         n = ext.pallet(System).number.get()
         assert providers_pallet(ext).providers.get(PROVIDERS[0]) == ProviderInfo(
-            H200, OFFERS, b"http://p", STAKE, n, n, 0, 0, 0, 0)
+            H200, OFFERS, b"http://p", STAKE, n, n, 0, 0, 0, 0, False)
         assert held(ext, HoldReason.ProviderStake, PROVIDERS[0]) == STAKE
         assert free(ext, PROVIDERS[0]) == before - STAKE
         assert_last_event(ext, ProviderRegistered(PROVIDERS[0], H200, OFFERS, b"http://p", STAKE))

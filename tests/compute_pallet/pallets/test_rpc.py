@@ -1,6 +1,6 @@
 """The ``compute_*`` RPC reads over the compute pallets' real state: a training job verified and paid, its
 output the base model of a one-round federated task (one participant delivering, one walking away) whose
-aggregation is verified, and one more job still committing; then paging, lineage, unknown ids, bad input."""
+aggregation is verified, and one more job still committing, one of whose providers is leaving; then paging, lineage, unknown ids, bad input."""
 
 from __future__ import annotations
 
@@ -58,17 +58,22 @@ def ext() -> TestExternalities:
         aggregate(ext, aggregation, (1,), final)
         until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         running = submit(ext, BOB, inputs=(dataset,))
+        leaving = slot_providers(ext, running)[0]
+        ext.dispatch(Origin.signed(leaving), "ComputeProviders", "deregister")
     ext.ids = dict(dataset=dataset, model=model, final=final, updates=updates, task=task,  # type: ignore[attr-defined]
-                   trained=trained, aggregation=aggregation, running=running)
+                   trained=trained, aggregation=aggregation, running=running, leaving=leaving)
     return ext
 
 
 def test_compute_providers_lists_offers_hardware_and_record(ext):
     listed = {p["account"]: p for p in rpc(ext, "compute_providers")}
     assert set(listed) == {ss58_encode(who) for who in PROVIDERS[:3]}
+    leaving = ss58_encode(ext.ids["leaving"])
+    assert {who: p["state"] for who, p in listed.items()} == {
+        who: "leaving" if who == leaving else "active" for who in listed}
     one = next(iter(listed.values()))
     assert one["kinds"] == ["train", "evaluate", "infer", "fedavg"] and one["prices"]["train"] == str(PRICE)
-    assert one["hardware"] == {"cpuCores": 8, "memoryMib": 16_384, "gpu": None} and one["state"] == "active"
+    assert one["hardware"] == {"cpuCores": 8, "memoryMib": 16_384, "gpu": None}
     assert sum(p["verified"] for p in listed.values()) == 4  # two per verified job
     assert all(0 < p["reputation"] <= 1000 for p in listed.values())
 

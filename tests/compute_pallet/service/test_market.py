@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from compute_pallet import datasets
 from compute_pallet.formats import load_model
 from compute_pallet.pallets.types import JobStatus, SlotStatus
+from compute_pallet.pallets.providers import ComputeProviders
 from devnet.provider import PROVIDER
 from devnet.state import ProcessRecord
 from sdk.cli import main
@@ -27,7 +28,10 @@ from sdk.client import Client
 from sdk.compute.errors import Refused
 from sdk.storage.errors import AccessDenied
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
+from runtime.cairn import COMPOSITION
 from tests.integration.nodes import wait_until
+
+PROVIDERS_INDEX = next(slot.index for slot in COMPOSITION if slot.definition.pallet is ComputeProviders)
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +130,15 @@ def test_a_provider_heartbeats_by_the_clock_with_nothing_else_happening(market):
         assert client.get_block_header().number - last_heartbeat() < timeout
 
 
-def test_a_provider_that_left_the_market_stops_heartbeating_and_registers_again_when_restarted(market, tmp_path):
+def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_registers_again_when_restarted(
+        market, tmp_path):
     """Heartbeats are pooled without a watch; the provider reads its record when the next one is due. One that
-    left the market (``cairn compute leave``, its operator's key used from the command line) is told so once
-    and sends no heartbeat the chain would refuse; started again, it registers again. Leaving twice is
-    refused."""
+    asks to leave the market (``cairn compute leave``, its operator's key used from the command line) while it
+    holds a job drains: it is told so, takes no new job, finishes the one it holds (paid), and is then
+    deregistered with all its stake back; it is told that too and sends no heartbeat the chain would refuse.
+    Started again, it registers again. Leaving twice is refused."""
     (provider,) = start_providers(market, tmp_path, [None])
+    record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
 
     def health() -> dict:
         with urllib.request.urlopen(f"{provider.url}/v1/health", timeout=10) as response:
@@ -141,11 +148,34 @@ def test_a_provider_that_left_the_market_stops_heartbeating_and_registers_again_
         return sum(float(line.split()[-1]) for line in provider.metrics().splitlines()
                    if line.startswith('cairn_provider_retries_total{step="heartbeat"}'))
 
+    def stake_held(operator: Client) -> int:
+        holds = operator.query("Balances", "Holds", [operator.signer.public])
+        return sum(hold.amount for hold in holds if hold.id.pallet_index == PROVIDERS_INDEX)
+
     assert health()["registered"] and heartbeat_retries() == 0
-    with Client(market.url, signer=provider.key) as operator:
-        (registered,) = [p for p in operator.compute.providers() if p.account == operator.signer.public]
-        assert operator.compute.leave() == registered.stake > 0  # all of it back
-        assert operator.query("System", "Account", [operator.signer.public]).data.reserved == 0
+    train, _ = datasets.split("digits")
+    with Client(market.url, signer="//Alice") as alice, Client(market.url, signer=provider.key) as operator:
+        assert stake_held(operator) > 0
+        dataset = alice.storage.upload(train, private=False)
+        held = submit_job(alice, "train", [dataset], b'{"epochs": 1}', redundancy=3)  # every provider's
+        leaving = CliRunner().invoke(main, ["compute", "leave", "--key", provider.key, "--rpc", market.url])
+        assert leaving.exit_code == 0 and "leaving the market" in leaving.output and "its 1 job(s)" in leaving.output
+        (listed,) = [p for p in operator.compute.providers() if p.account == operator.signer.public]
+        assert listed.leaving and listed.active_jobs == 1
+        table = CliRunner().invoke(main, ["compute", "providers", "--rpc", market.url], env={"COLUMNS": "300"})
+        assert table.output.count("(leaving)") == 1, table.output
+        with pytest.raises(Refused, match="AlreadyLeaving"):
+            operator.compute.leave()
+        wait_until(lambda: "this provider is leaving the market" in provider.log_tail(), 90, "the daemon told")
+        assert health()["leaving"] and PROVIDER.status(record)["market"] == "leaving (no new jobs)"
+        after = submit_job(alice, "train", [dataset], b'{"epochs": 1}')  # assigned to the two others
+        job = wait_judged(alice, held)
+        assert job.status is JobStatus.Verified and all(slot.status is SlotStatus.Paid for slot in job.slots)
+        assert provider.account in {slot.provider for slot in job.slots}
+        assert provider.account not in {slot.provider for slot in alice.query("ComputeJobs", "Jobs", [after]).slots}
+        wait_until(lambda: operator.query("ComputeProviders", "Providers", [operator.signer.public]) is None, 60,
+                   "the provider deregistered once its job was settled")
+        assert stake_held(operator) == 0  # all of it back (its outputs' storage deposits stay held)
         with pytest.raises(Refused, match="NotRegistered"):
             operator.compute.leave()
     again = CliRunner().invoke(main, ["compute", "leave", "--key", provider.key, "--rpc", market.url])
@@ -153,7 +183,6 @@ def test_a_provider_that_left_the_market_stops_heartbeating_and_registers_again_
     wait_until(lambda: "this provider is not registered any more" in provider.log_tail(), 90,
                "the daemon noticed it left")
     assert not health()["registered"] and heartbeat_retries() == 0
-    record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
     assert PROVIDER.status(record)["market"] == "left (not registered)"  # what `cairn devnet status` shows
     provider.stop()
     provider.spawn().wait_ready()

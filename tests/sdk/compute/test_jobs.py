@@ -61,7 +61,7 @@ def test_default_resources_follow_the_kinds_estimate_in_whole_mib():
 
 def _provider(price: int | None, *, heartbeat: int = 100, cores: int = 4, stake: int = 10, active: int = 0):
     offers = () if price is None else (Offer(KIND_IDS["train"], price),)
-    return bytes(32), ProviderInfo(Hardware(cores, 4_096, None), offers, b"", stake, 0, heartbeat, active, 0, 0, 0)
+    return bytes(32), ProviderInfo(Hardware(cores, 4_096, None), offers, b"", stake, 0, heartbeat, active, 0, 0, 0, False)
 
 
 def test_eligible_offers_and_the_default_price_cap():
