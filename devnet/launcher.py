@@ -48,7 +48,10 @@ from devnet.state import (
     stop_processes,
     wait_for_exit,
 )
+from devnet.validator import VALIDATOR
 from node.chain_spec import DEV_ENDOWMENT, ChainSpec, preset
+from node.db.errors import SchemaMismatch, WrongChain
+from node.db.store import ChainStore
 from runtime.keyring import Keypair
 from runtime.pallets.balances import BalancesGenesis
 
@@ -87,6 +90,7 @@ def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = Fal
             _clear(base)
         _check_fixed_ports(config)
         spec = _endow_role_accounts(spec or preset("local", validators=config.roles["validators"].count), config)
+        _refuse_another_chain(base, spec)
         spec_path = base / SPEC_FILE
         spec.save(spec_path)
         state = DevnetState(str(base), str(spec_path), ())
@@ -263,6 +267,22 @@ def _refuse_if_running(base: Path) -> None:
     if running:
         raise DevnetError(f"a devnet is already running under {base} ({', '.join(running)}): "
                           f"stop it with `cairn devnet down --base-path {base}` first")
+
+
+def _refuse_another_chain(base: Path, spec: ChainSpec) -> None:
+    """Refuse to resume an earlier devnet whose chain is not ``spec``'s: begun by another version of Cairn (the
+    genesis holds the runtime's version and metadata) or with another number of validators. Its validators
+    would each fail to start, one after another."""
+    databases = sorted(base.glob(f"{VALIDATOR.name}-*/db/CURRENT"))
+    if not databases:
+        return
+    _, genesis, state = spec.build()
+    try:
+        ChainStore.open(databases[0].parent, genesis, state).close()
+    except (WrongChain, SchemaMismatch) as exc:
+        raise DevnetError(f"{base} holds a devnet whose chain this one cannot resume ({exc}): it was begun by "
+                          "another version of Cairn or with another number of validators. Start over with "
+                          "`./run-devnet --fresh` (`cairn devnet up --fresh`), which deletes its data") from None
 
 
 def _clear(base: Path) -> None:

@@ -36,6 +36,7 @@ import trio
 
 from node import gc_policy
 from node.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
+from node.db.errors import SchemaMismatch, WrongChain
 from node.metrics import CONTENT_TYPE, Metrics
 from node.network import NetworkConfig, NetworkService, NodeKey, PeerAddress
 from node.rpc.config import RpcConfig
@@ -267,11 +268,21 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
                         nursery.cancel_scope.cancel()
                 return signal.Signals(signum).name
 
-            stopped_by = trio.run(main)
+            try:
+                stopped_by = trio.run(main)
+            except* (WrongChain, SchemaMismatch) as group:
+                raise click.ClickException(_other_chain(base_path / "db", group.exceptions[0])) from None
             (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)
             log.info("stopped (%s): database closed", stopped_by)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM while starting, before the node could take the signal
             log.info("stopped while starting")
+
+
+def _other_chain(db: Path, exc: Exception) -> str:
+    """What to tell an operator whose base path holds a database this node cannot run."""
+    return (f"{db} holds a chain this node cannot run: {exc}. It was begun by another version of Cairn's runtime "
+            "or from another chain spec (the genesis block holds both); delete that folder to start over, or use "
+            "another --base-path")
 
 
 @click.command("chain-spec")

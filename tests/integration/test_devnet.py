@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 from devnet import launcher
 from devnet.state import DevnetState, ProcessState, process_state
+from node.chain_spec import preset
+from node.db.store import ChainStore
 from sdk.cli import main
 from tests.integration.nodes import rpc, wait_until
 
@@ -220,6 +222,17 @@ def test_a_process_that_fails_to_start_fails_up_with_its_log(tmp_path):
     assert "validator-1 exited with status 1 before it was ready; the last lines of" in result.output
     assert "\n    " in result.output  # the log's lines, indented
     assert set(states(base).values()) == {ProcessState.EXITED}  # validator-0 was stopped again
+
+
+def test_up_on_a_devnet_another_version_began_says_to_start_fresh_and_starts_nothing(tmp_path):
+    """Its validators would each have failed to start in turn, the first one's traceback shown."""
+    base = tmp_path / "old"
+    ChainStore.open(base / "validator-0" / "db", *preset("dev").build()[1:]).close()  # not the devnet's chain
+    result = cli("up", "--base-path", str(base), "--detach")
+    assert result.exit_code == 1
+    assert f"{base} holds a devnet whose chain this one cannot resume" in result.output
+    assert "Start over with `./run-devnet --fresh`" in result.output
+    assert not (base / "logs").exists() and not (base / launcher.STATE_FILE).exists()
 
 
 def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):

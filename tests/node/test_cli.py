@@ -15,7 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from devnet.role import read_endpoints
+from node.chain_spec import preset
 from node.cli import ENDPOINTS_FILE
+from node.db.store import ChainStore
 from sdk.cli import main
 from tests.integration.nodes import rpc, wait_until
 
@@ -95,6 +97,19 @@ def test_dev_with_a_bad_flag_leaves_no_temporary_folder(temp_root, listening):
         result = run_node("--dev", *args)
         assert result.exit_code == 2, result.output
     assert list(temp_root.iterdir()) == []
+
+
+def test_a_base_path_holding_another_chain_is_one_line_and_left_as_it_was(tmp_path):
+    """A chain begun by another version of the runtime (its ``:code`` in genesis differs) or another spec: the
+    node said nothing but a traceback ending in the two genesis hashes."""
+    dev = preset("dev").build()[1:]
+    ChainStore.open(tmp_path / "db", *dev).close()
+    result = run_node("--chain", "local", "--validator", "--key", "//Alice", "--base-path", str(tmp_path),
+                      "--port", "0", "--rpc-port", "0")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert result.output.splitlines()[-1].startswith(f"Error: {tmp_path / 'db'} holds a chain this node cannot run: ")
+    assert "delete that folder to start over, or use another --base-path" in result.output
+    ChainStore.open(tmp_path / "db", *dev).close()  # still the dev chain
 
 
 def start_dev_node(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
