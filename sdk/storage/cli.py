@@ -162,9 +162,11 @@ def register_key(rpc: str, key: str) -> None:
 @click.argument("account")
 @chain_options
 def grant(rpc: str, key: str, file_id: str, account: str) -> None:
-    """Let ACCOUNT read the private file FILE_ID."""
+    """Let ACCOUNT (an SS58 address, 0x hex, or a development account's //Name) read the private file
+    FILE_ID; ACCOUNT must have registered its encryption key (`cairn storage register-key`)."""
     with user_client(rpc, key) as client:
         client.storage.grant(file_id, account)
+    click.echo(f"{file_id}: granted to {account}")
 
 
 @storage.command()
@@ -172,9 +174,10 @@ def grant(rpc: str, key: str, file_id: str, account: str) -> None:
 @click.argument("account")
 @chain_options
 def revoke(rpc: str, key: str, file_id: str, account: str) -> None:
-    """Stop ACCOUNT reading FILE_ID."""
+    """Stop ACCOUNT (as for `grant`) reading FILE_ID."""
     with user_client(rpc, key) as client:
         client.storage.revoke(file_id, account)
+    click.echo(f"{file_id}: revoked from {account}")
 
 
 @storage.command()

@@ -366,9 +366,14 @@ def test_cli_output_shapes(network, tmp_path):
     for said in ("registered", "already registered"):
         registered = runner.invoke(main, ["storage", "register-key", "--key", "//Eve", *chain])
         assert registered.exit_code == 0 and registered.stdout == f"{eve}: encryption key {said}\n", registered.output
-    assert runner.invoke(main, ["storage", "grant", private, eve, *chain]).exit_code == 0
+    granted = runner.invoke(main, ["storage", "grant", private, "//Eve", *chain])  # a dev account by its name
+    assert granted.exit_code == 0 and granted.stdout == f"{private}: granted to //Eve\n", granted.output
     got = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve.bin"), "--key", "//Eve", *chain])
     assert got.exit_code == 0 and (tmp_path / "eve.bin").read_bytes() == data, got.output
+    revoked = runner.invoke(main, ["storage", "revoke", private, eve, *chain])
+    assert revoked.exit_code == 0 and revoked.stdout == f"{private}: revoked from {eve}\n", revoked.output
+    refused = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve2.bin"), "--key", "//Eve", *chain])
+    assert refused.exit_code == 1 and "AccessDenied" in refused.stderr, refused.output
 
 
 async def test_a_node_that_moves_is_asked_at_its_new_endpoint(alice, network, monkeypatch):
