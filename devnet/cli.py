@@ -38,6 +38,7 @@ from devnet.da import withhold
 from devnet.dashboard.role import DASHBOARD, dashboard_url
 from devnet.launcher import NotRunning
 from devnet.registry import ROLES
+from devnet.role import shown
 from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
 from devnet.storage import corrupt_fragment
 from runtime.keyring import DEV_ACCOUNTS, Keypair
@@ -268,7 +269,7 @@ def devnet_down(base_path: Path) -> None:
 def _echo_status(state: DevnetState) -> None:
     for row in launcher.status(state):
         record = row.record
-        columns = "  ".join(f"{key} {value}" for key, value in row.details.items())
+        columns = "  ".join(f"{key} {shown(key, value)}" for key, value in row.details.items())
         if row.state is not ProcessState.RUNNING:
             columns = f"log {record.log}"
         click.echo(f"{record.name:<12} {row.state.value:<8} pid {record.pid:<7} {columns}")

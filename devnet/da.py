@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from da_layer.service.daemon import WITHHOLD_FILE
-from devnet.role import Launch, ProcessPaths, Role, http_health
+from devnet.role import Launch, ProcessPaths, Reading, Role, http_health
 from devnet.state import DevnetError, ProcessRecord
 
 __all__ = ["DA", "withhold"]
@@ -35,13 +35,13 @@ def da_command(launch: Launch, index: int, ports: Mapping[str, int], paths: Proc
             "--workers", "1"]
 
 
-def da_status(record: ProcessRecord) -> dict[str, str]:
+def da_status(record: ProcessRecord) -> dict[str, Reading]:
     """Blobs and cells held, and whether it withholds, as the node's health endpoint answers them."""
     url = record.url("http")
     health = http_health(record)
     try:
-        columns = {"blobs": str(health["blobs"]), "cells": str(health["cells"]), "http": url}
-    except (KeyError, TypeError):
+        columns: dict[str, Reading] = {"blobs": int(health["blobs"]), "cells": int(health["cells"]), "http": url}
+    except (KeyError, TypeError, ValueError):
         return {"http": f"{url} (not answering)"}
     if health.get("withholding"):
         columns["fault"] = "withholding"

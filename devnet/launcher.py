@@ -31,7 +31,7 @@ from pathlib import Path
 
 from devnet.config import DevnetConfig
 from devnet.registry import ROLES, role_named
-from devnet.role import Launch, ProcessPaths, Role, read_endpoints
+from devnet.role import Launch, ProcessPaths, Reading, Role, read_endpoints
 from devnet.state import (
     LOCK_FILE,
     STATE_FILE,
@@ -74,7 +74,7 @@ class NotRunning(DevnetError):
 class ProcessStatus:
     record: ProcessRecord
     state: ProcessState
-    details: dict[str, str]
+    details: dict[str, Reading]
     """The role's columns (empty unless running), e.g. ``best``, ``finalized``, ``peers``, ``rpc``."""
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
-from devnet.role import Launch, ProcessPaths, Role, http_health
+from devnet.role import Launch, ProcessPaths, Reading, Role, http_health
 from devnet.state import ProcessRecord
 
 __all__ = ["PROVIDER", "provider_account"]
@@ -33,21 +33,22 @@ def provider_command(launch: Launch, index: int, ports: Mapping[str, int], paths
             "--gpu", "auto"]
 
 
-def provider_status(record: ProcessRecord) -> dict[str, str]:
+def provider_status(record: ProcessRecord) -> dict[str, Reading]:
     """Jobs run, stake and reputation, as the provider's health endpoint answers them."""
     url = record.url("http")
     health = http_health(record)
     try:
         jobs = health["jobs"]
-        columns = {"jobs run": str(jobs.get("run", 0) + jobs.get("refused", 0)), "active": str(health["active_jobs"])}
+        columns: dict[str, Reading] = {"jobs run": int(jobs.get("run", 0) + jobs.get("refused", 0)),
+                                       "active": int(health["active_jobs"])}
         if health.get("registered", True):
-            columns |= {"stake": str(health.get("stake", "-")), "reputation": f"{health.get('reputation', '-')}‰"}
+            columns |= {"stake": int(health["stake"]), "reputation": int(health["reputation"])}
             if health.get("leaving"):
                 columns["market"] = "leaving (no new jobs)"
         else:
             columns["market"] = "left (not registered)"
         columns["http"] = url
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError, ValueError):
         return {"http": f"{url} (not answering)"}
     if health.get("fault"):
         columns["fault"] = str(health["fault"])

@@ -28,9 +28,21 @@ from devnet.state import ProcessRecord
 from node.chain_spec import ChainSpec
 from node.cli import ENDPOINTS_FILE
 
-__all__ = ["Launch", "ProcessPaths", "Role", "http_health", "read_endpoints", "reported_ports"]
+__all__ = ["Launch", "ProcessPaths", "Role", "Reading", "http_health", "read_endpoints", "reported_ports", "shown"]
 
 MAX_HEALTH_SIZE = 65536
+
+Reading = int | str
+"""One column a running process reports: a count or an amount (an ``int``: ``status --json`` keeps it a
+number) or text (an endpoint, a state)."""
+
+_UNITS = {"best": "#{}", "finalized": "#{}", "used": "{} B", "reputation": "{}‰"}
+
+
+def shown(column: str, value: Reading) -> str:
+    """How ``cairn devnet status`` prints a column's reading: block numbers as ``#12``, bytes with ``B``, a
+    reputation in ‰."""
+    return _UNITS.get(column, "{}").format(value)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ class Role:
     ports: tuple[str, ...]
     """The ports each process listens on; the config may fix them as ``<port>_port``."""
     command: CommandBuilder
-    status: Callable[[ProcessRecord], Mapping[str, str]]
+    status: Callable[[ProcessRecord], Mapping[str, Reading]]
     """Columns ``status`` shows for a running process (e.g. block heights), asked of the process itself."""
     ready: Callable[[ProcessRecord], Mapping[str, int] | None] = reported_ports
     """The ports the process listens on once it is ready, else None."""

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from devnet.role import Launch, ProcessPaths, Role, http_health
+from devnet.role import Launch, ProcessPaths, Reading, Role, http_health
 from devnet.state import DevnetError, ProcessRecord
 
 __all__ = ["STORAGE", "corrupt_fragment", "corrupt_stored_fragment"]
@@ -40,13 +40,13 @@ def storage_command(launch: Launch, index: int, ports: Mapping[str, int], paths:
             "--capacity", CAPACITY]
 
 
-def storage_status(record: ProcessRecord) -> dict[str, str]:
+def storage_status(record: ProcessRecord) -> dict[str, Reading]:
     """Fragments and bytes stored, as the node's health endpoint answers them."""
     url = record.url("http")
     health = http_health(record)
     try:
-        return {"fragments": str(health["fragments"]), "used": f"{health['used']} B", "http": url}
-    except (KeyError, TypeError):
+        return {"fragments": int(health["fragments"]), "used": int(health["used"]), "http": url}
+    except (KeyError, TypeError, ValueError):
         return {"http": f"{url} (not answering)"}
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devnet.config import ConfigError
-from devnet.role import Launch, ProcessPaths, Role, read_endpoints
+from devnet.role import Launch, ProcessPaths, Reading, Role, read_endpoints
 from devnet.rpc import rpc_call
 from devnet.state import DevnetError, ProcessRecord
 
@@ -42,7 +42,7 @@ def _peer_address(peer: ProcessRecord) -> str:
     return f"/ip4/127.0.0.1/tcp/{peer.ports['p2p']}/p2p/{endpoints['peer_id']}"
 
 
-def validator_status(record: ProcessRecord) -> dict[str, str]:
+def validator_status(record: ProcessRecord) -> dict[str, Reading]:
     """Best and finalized block and peer count, as the node answers them."""
     url, ws = record.url("rpc"), record.url("rpc", "ws")
     try:
@@ -51,7 +51,7 @@ def validator_status(record: ProcessRecord) -> dict[str, str]:
         peers = rpc_call(url, "system_health")["peers"]  # type: ignore[index]
     except (OSError, RuntimeError, ValueError, KeyError, TypeError):
         return {"rpc": f"{ws} (not answering)"}
-    return {"best": f"#{best}", "finalized": f"#{finalized}", "peers": str(peers), "rpc": ws}
+    return {"best": best, "finalized": finalized, "peers": peers, "rpc": ws}
 
 
 def _number(header: object) -> int:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 
 from devnet.config import ConfigError
-from devnet.role import Launch, ProcessPaths, Role, http_health
+from devnet.role import Launch, ProcessPaths, Reading, Role, http_health
 from devnet.state import ProcessRecord
 
 __all__ = ["DASHBOARD", "dashboard_url"]
@@ -31,13 +31,13 @@ def dashboard_command(launch: Launch, index: int, ports: Mapping[str, int], path
             "--base-path", str(paths.data), "--http-port", str(ports["http"])]
 
 
-def dashboard_status(record: ProcessRecord) -> dict[str, str]:
+def dashboard_status(record: ProcessRecord) -> dict[str, Reading]:
     """The page's URL, and the blobs sampled of those followed."""
     url = dashboard_url(record)
     health = http_health(record)
     try:
-        columns = {"sampled": f"{health['sampled']}/{health['blobs']} blobs", "url": url}
-    except (KeyError, TypeError):
+        columns: dict[str, Reading] = {"sampled": int(health["sampled"]), "blobs": int(health["blobs"]), "url": url}
+    except (KeyError, TypeError, ValueError):
         return {"url": f"{url} (not answering)"}
     if health.get("chain") is None:
         columns["chain"] = "no validator answers"

@@ -88,7 +88,7 @@ def test_status_lists_every_process_with_its_heights(devnet):
     providers = [line for line in lines if line.startswith("provider-")]
     assert len(providers) == 3 and all(" running " in line and "jobs run 0" in line for line in providers), result.output
     (dashboard,) = [line for line in lines if line.startswith("dashboard-")]
-    assert " running " in dashboard and "sampled 0/0 blobs" in dashboard and "url http://127.0.0.1:" in dashboard
+    assert " running " in dashboard and "sampled 0  blobs 0" in dashboard and "url http://127.0.0.1:" in dashboard
 
 
 def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
@@ -103,8 +103,9 @@ def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):
     assert "fragments 0" in cli("status", "--base-path", str(base)).output
     shown = {row["name"]: row for row in json.loads(cli("status", "--json", "--base-path", str(base)).output)}
     assert (shown["storage-3"]["state"], shown["storage-3"]["pid"]) == ("running", after.pid)
-    assert shown["storage-3"]["ports"] == after.ports and shown["storage-3"]["reports"]["fragments"] == "0"
-    assert shown["validator-0"]["role"] == "validator" and shown["validator-0"]["reports"]["best"].startswith("#")
+    assert shown["storage-3"]["ports"] == after.ports and shown["storage-3"]["reports"]["fragments"] == 0
+    reports = shown["validator-0"]["reports"]  # numbers, as the text shows them (#12)
+    assert shown["validator-0"]["role"] == "validator" and reports["best"] >= reports["finalized"] >= 0
 
 
 def test_env_points_every_cairn_command_at_the_devnet(devnet):
