@@ -77,12 +77,12 @@ class Market:
         its own, no grant)."""
         sizes = []
         for file_id in files:
-            info = await self.chain.query("FileBank", "Files", [file_id])
+            info = await self.ledger.file_record(file_id)
             if info is None:
                 raise UnknownInput(f"no file 0x{file_id.hex()} on chain")
             if not info.status.readable:  # as the chain's StorageInfo judges it
                 raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active or Degraded")
-            if await self.chain.query("FileBank", "Deleting", [file_id]) is not None:
+            if await self.ledger.being_deleted(file_id):
                 raise InputDeleted(f"file 0x{file_id.hex()} was deleted by its owner (kept for the jobs reading it)")
             if info.encrypted and info.owner != reader and await self.ledger.sealed_key(file_id, reader) is None:
                 raise InputNotReadable(f"file 0x{file_id.hex()} is private and 0x{reader.hex()} holds no grant")
@@ -93,7 +93,7 @@ class Market:
         """The files among ``files`` stored encrypted (those not everyone may read)."""
         found = []
         for file_id in files:
-            info = await self.chain.query("FileBank", "Files", [file_id])
+            info = await self.ledger.file_record(file_id)
             if info is not None and info.encrypted:
                 found.append(file_id)
         return found
@@ -102,7 +102,7 @@ class Market:
         """The private files among ``files`` that ``owner`` owns (those it grants a job's providers)."""
         private = []
         for file_id in files:
-            info = await self.chain.query("FileBank", "Files", [file_id])
+            info = await self.ledger.file_record(file_id)
             if info is not None and info.encrypted and info.owner == owner:
                 private.append(file_id)
         return private

@@ -111,9 +111,12 @@ class Ledger:
         """What keeps the file stored: (jobs or rounds reading it, whether its owner deleted it meanwhile,
         whether it is a verified output its owner may not delete)."""
         uses = await self.chain.query("FileBank", "Pins", [file_id])
-        deleting = await self.chain.query("FileBank", "Deleting", [file_id]) is not None
         locked = await self.chain.query("FileBank", "Locked", [file_id]) is not None
-        return uses, deleting, locked
+        return uses, await self.being_deleted(file_id), locked
+
+    async def being_deleted(self, file_id: bytes) -> bool:
+        """Whether the file's owner deleted it while jobs or rounds read it (it goes when the last ends)."""
+        return await self.chain.query("FileBank", "Deleting", [file_id]) is not None
 
     async def file(self, file_id: bytes, *, verified: bool = True) -> StoredFile:
         """The file's record and manifest (proven against the finalized header when ``verified``); raises
