@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -41,7 +42,7 @@ from sdk.chain import ChainClientError
 __all__ = ["Scope", "Message", "Receive", "Send", "AsgiApp", "HttpApp", "BodyError", "BodyTooLarge", "ClientGone",
            "MalformedLength", "ListenError", "lifespan", "request_headers", "declared_length", "body_chunks",
            "read_body", "respond", "respond_error", "serve", "ENDPOINTS_FILE", "write_endpoints", "DaemonRun",
-           "run_daemon", "daemon_logging", "chain_rpc_option"]
+           "run_daemon", "daemon_logging", "chain_rpc_option", "public_url_option"]
 
 Scope = Mapping[str, Any]
 Message = dict[str, Any]
@@ -291,6 +292,29 @@ chain_rpc_option = click.option(
                         "the chain, which the daemon moves to when the one it uses is down.")
 """The ``--chain-rpc`` option of every daemon: one or more node URLs, a tuple that ``run_daemon`` and
 ``AsyncClient`` take as it is."""
+
+
+def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An ``http(s)://host[:port][/prefix]`` URL, without its trailing slash (clients append ``/v1/...``)."""
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    try:
+        parts.port  # a port out of range raises
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment or (
+            parts.username is not None):
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL of this daemon's host (and port) "
+                                 "as clients reach it, e.g. http://203.0.113.7:8080")
+    return value.rstrip("/")
+
+
+public_url_option = click.option(
+    "--public-url", default=None, metavar="URL", callback=_public_url,
+    help="Endpoint registered on chain, as clients reach the HTTP API [default: http://HOST:PORT].")
+"""The ``--public-url`` option of the daemons that register an HTTP endpoint: checked before anything
+starts, since the chain takes any bytes and every client would fail at a mistyped one."""
 
 
 def _sole_exception(exc: BaseException) -> BaseException:

@@ -30,7 +30,7 @@ from compute_pallet.service.hardware import detect
 from compute_pallet.service.jobs import Fault
 from sdk.cli import key_argument
 from sdk.client import AsyncClient
-from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, run_daemon
+from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, public_url_option, run_daemon
 from sdk.storage.cache import PublicFileCache
 
 __all__ = ["provider", "parse_prices"]
@@ -67,7 +67,7 @@ DEFAULT_INPUT_CACHE_MIB = 2048
 @click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port of /v1/health and /metrics (0: any free port, written to endpoints.json).")
 @click.option("--http-host", default="127.0.0.1", show_default=True, help="Address the HTTP API binds.")
-@click.option("--public-url", default=None, help="Endpoint registered on chain [default: http://HOST:PORT].")
+@public_url_option
 @click.option("--gpu", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
               help="auto: offer the first CUDA device CuPy finds, if any.")
 @click.option("--cores", type=click.IntRange(1), default=None, help="CPU cores offered [default: all].")

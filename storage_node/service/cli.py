@@ -21,7 +21,7 @@ import click
 
 from sdk.chain import AsyncClient
 from sdk.cli import key_argument
-from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, run_daemon
+from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, public_url_option, run_daemon
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
 __all__ = ["storage_node", "ENDPOINTS_FILE"]
@@ -53,7 +53,7 @@ def _size_option(text: str, flag: str) -> int:
 @click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port of the fragment API (0: any free port, written to endpoints.json).")
 @click.option("--http-host", default="127.0.0.1", show_default=True, help="Address the fragment API binds.")
-@click.option("--public-url", default=None, help="Endpoint registered on chain [default: http://HOST:PORT].")
+@public_url_option
 @click.option("--capacity", default="10GiB", show_default=True, help="Bytes offered (e.g. 512MiB, 10GiB).")
 @click.option("--min-free-disk", default="256MiB", show_default=True,
               help="Disk space to keep free: uploads that would leave less are refused (507).")

@@ -116,3 +116,13 @@ def test_a_daemon_whose_base_path_cannot_be_made_stops_with_one_line(tmp_path, c
                                        str(base), "--log-level", "warning"])
     assert result.exit_code == 1, result.output
     assert result.output.splitlines()[-1] == f"Error: cannot use {base} as the base path: Not a directory"
+
+
+@pytest.mark.parametrize("command", ["storage-node", "provider"])
+@pytest.mark.parametrize("url", ["127.0.0.1:8080", "not a url", "ftp://host", "http://:80", "http://user@host"])
+def test_a_public_url_clients_could_not_use_is_a_usage_error_before_anything_starts(tmp_path, command, url):
+    """The chain takes any bytes as an endpoint; every client would then fail at it."""
+    result = CliRunner().invoke(main, [command, "--chain-rpc", "ws://127.0.0.1:1", "--key", "//Dave", "--base-path",
+                                       str(tmp_path / "data"), "--public-url", url])
+    assert result.exit_code == 2 and "is not an http:// or https:// URL" in result.output, result.output
+    assert not (tmp_path / "data").exists()

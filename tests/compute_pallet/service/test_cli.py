@@ -17,6 +17,8 @@ from sdk.cli import main
     (["--cores", "0"], "0 is not in the range"),
     (["--input-cache-mib", "-1"], "-1 is not in the range"),
     (["--key", "not a key"], "--key"),
+    (["--public-url", "127.0.0.1:8080"], "is not an http:// or https:// URL"),
+    (["--public-url", "http://h:99999"], "is not an http:// or https:// URL"),
 ])
 def test_bad_flags_are_usage_errors(tmp_path, flags, message):
     args = ["provider", "--key", "//Provider1", "--base-path", str(tmp_path / "p"), "--chain-rpc", "ws://127.0.0.1:1"]
