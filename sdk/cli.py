@@ -7,6 +7,7 @@ the packages above the SDK in the layering (``devnet``, ``storage_node``, ...).
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from sdk.client import Client
 
 ENTRY_POINT_GROUP = "cairn.commands"
+DEV_ACCOUNT = re.compile(r"//[A-Za-z][A-Za-z0-9]*")
+"""A development account's secret URI, as the devnet names its accounts (``//Alice``, ``//Storage0``)."""
 DEFAULT_RPC = "ws://127.0.0.1:9944"
 RPC_ENVVAR = "CAIRN_RPC"
 """Where ``--rpc`` defaults from when set: ``eval "$(cairn devnet env)"`` points it at the devnet's validator."""
@@ -78,6 +81,18 @@ def key_argument(value: str) -> "Keypair":
         return keypair_from_arg(value)
     except (InvalidSecretUri, OSError) as exc:
         raise click.BadParameter(str(exc), param_hint="'--key'") from None
+
+
+def account_argument(value: str) -> str:
+    """An ACCOUNT argument as an SS58 address: an address or ``0x`` hex as given (the client checks it), or a
+    development account's ``//Name`` (``//Dave``, ``//Provider1``: the account ``--key //Name`` signs as), as a
+    devnet's users name its accounts everywhere else. Only on the command line: the SDK's account arguments
+    take no secret URIs, so no program sends funds to a key anyone can derive by mistake."""
+    if not DEV_ACCOUNT.fullmatch(value):
+        return value
+    from runtime.keyring import Keypair
+
+    return Keypair.from_uri(value).ss58_address()
 
 
 def chain_options(command: Callable[..., None]) -> Callable[..., None]:

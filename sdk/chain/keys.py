@@ -3,8 +3,7 @@ the 32-byte hashes a user names.
 
 A signer is a :class:`runtime.keyring.Keypair` (``//Alice``-style URIs and ``0x`` seeds, Substrate's
 derivation). Wherever the client takes an account (a call's ``dest``, a storage key), it accepts what a
-user has at hand: 32 raw bytes, a ``0x`` hex string, an SS58 address, a key pair, or the ``//Name`` URI of a
-development account (``//Dave``: the account ``--key //Dave`` signs as); wherever it takes a
+user has at hand: 32 raw bytes, a ``0x`` hex string, an SS58 address or a key pair; wherever it takes a
 hash (a block hash, a file id), 32 raw bytes or ``0x`` + 64 hex digits (:func:`hash_id`).
 """
 
@@ -21,8 +20,7 @@ from sdk.chain.errors import BadArgument
 __all__ = ["keypair_from_file", "keypair_from_arg", "account_id", "account_argument", "AccountLike", "hash_id"]
 
 AccountLike = bytes | str | Keypair
-"""32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, a key pair (its public key), or a development
-account's ``//Name`` URI."""
+"""32 bytes, ``"0x"`` + 64 hex digits, an SS58 address, or a key pair (its public key)."""
 
 MAX_KEY_FILE_SIZE = 4096
 _HASH_HEX = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -59,11 +57,6 @@ def account_id(value: AccountLike) -> bytes:
             raise ValueError(f"an account id is 32 bytes, got {len(value)}")
         return bytes(value)
     if isinstance(value, str):
-        if value.startswith("//"):  # a well-known development secret names its account, as --key does
-            try:
-                return keypair_from_arg(value).public
-            except InvalidSecretUri:
-                raise ValueError(f"{value!r:.80} names no development account (//Name)") from None
         if value.startswith("0x"):
             try:
                 raw = bytes.fromhex(value[2:])
@@ -74,8 +67,7 @@ def account_id(value: AccountLike) -> bytes:
             return ss58_decode(value, prefix=None)
         except InvalidAddress as exc:
             raise ValueError(f"not an SS58 address: {exc}") from None
-    raise ValueError(f"expected an account id (bytes, 0x hex, SS58 address, //Name or Keypair), got "
-                     f"{type(value).__name__}")
+    raise ValueError(f"expected an account id (bytes, 0x hex, SS58 address or Keypair), got {type(value).__name__}")
 
 
 def account_argument(value: AccountLike) -> bytes:

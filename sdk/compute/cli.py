@@ -39,7 +39,7 @@ from rich.table import Table
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
-from sdk.cli import chain_options, stdout_console, user_client
+from sdk.cli import account_argument, chain_options, stdout_console, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
@@ -339,7 +339,8 @@ def fl() -> None:
 @click.option("--deliver-period", type=click.IntRange(min=1), required=True, help="Blocks to deliver it after.")
 @click.option("--reward-pool", type=click.IntRange(min=0), required=True, help="Shared by contribution.")
 @click.option("--price-cap", type=click.IntRange(min=0), required=True, help="Per provider of each aggregation.")
-@click.option("--participant", "participants", multiple=True, help="A listed participant (none: anyone).")
+@click.option("--participant", "participants", multiple=True,
+              help="A listed participant: an SS58 address, 0x hex or a development account's //Name (none: anyone).")
 @click.option("--validation", default=None, help="A dataset file id scoring the updates.")
 @click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True)
 @click.option("--aggregation", "aggregation", multiple=True, help="A fedavg parameter, name=value.")
@@ -349,7 +350,8 @@ def create(rpc: str, key: str, base_model: str, rounds: int, stake: int, commit_
            aggregation: tuple[str, ...]) -> None:
     """Open a task over BASE_MODEL; prints its id as the last line of stdout."""
     with user_client(rpc, key) as client:
-        task = client.fl.create_task(base_model, rounds=rounds, participants=list(participants), stake=stake,
+        listed = [account_argument(participant) for participant in participants]
+        task = client.fl.create_task(base_model, rounds=rounds, participants=listed, stake=stake,
                                      commit_period=commit_period, deliver_period=deliver_period,
                                      reward_pool=reward_pool, validation=validation, price_cap=price_cap,
                                      redundancy=redundancy, aggregation=_params("fedavg", aggregation))

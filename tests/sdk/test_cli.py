@@ -7,7 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from sdk.chain import BadArgument, ConnectionFailed
-from sdk.cli import RPC_ENVVAR, error_line, main
+from runtime.keyring import Keypair
+from sdk.cli import RPC_ENVVAR, account_argument, error_line, main
 
 
 @pytest.mark.parametrize("args", [["compute", "dataset", "digits", "-o"], ["ec", "encode", "{source}", "-o"]])
@@ -34,3 +35,15 @@ def test_a_download_into_a_missing_folder_is_refused_before_the_chain_is_asked(t
     """The missing folder was found at the last byte's write, and named the download's temporary file."""
     result = CliRunner().invoke(main, [*command, "-o", str(tmp_path / "missing" / "out"), "--rpc", "ws://127.0.0.1:9"])
     assert result.exit_code == 2 and f"{tmp_path / 'missing'}: no such folder" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("//Dave", Keypair.from_uri("//Dave").ss58_address()),
+    ("//Provider1", Keypair.from_uri("//Provider1").ss58_address()),
+    ("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty", "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"),
+    ("0x" + "ab" * 32, "0x" + "ab" * 32),
+    ("//Alice//stash", "//Alice//stash"), ("//Alice/soft", "//Alice/soft"), ("// Alice", "// Alice"),
+])
+def test_an_account_argument_names_a_development_account_by_its_name_and_nothing_else_by_a_secret(given, meant):
+    """Anything but a bare ``//Name`` is left for the client to refuse as no address."""
+    assert account_argument(given) == meant

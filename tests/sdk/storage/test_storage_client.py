@@ -367,7 +367,7 @@ def test_cli_output_shapes(network, tmp_path):
         registered = runner.invoke(main, ["storage", "register-key", "--key", "//Eve", *chain])
         assert registered.exit_code == 0 and registered.stdout == f"{eve}: encryption key {said}\n", registered.output
     granted = runner.invoke(main, ["storage", "grant", private, "//Eve", *chain])  # a dev account by its name
-    assert granted.exit_code == 0 and granted.stdout == f"{private}: granted to //Eve\n", granted.output
+    assert granted.exit_code == 0 and granted.stdout == f"{private}: granted to {eve}\n", granted.output
     got = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve.bin"), "--key", "//Eve", *chain])
     assert got.exit_code == 0 and (tmp_path / "eve.bin").read_bytes() == data, got.output
     revoked = runner.invoke(main, ["storage", "revoke", private, eve, *chain])
