@@ -13,7 +13,7 @@ The submitter's
 escrow, ``price_cap`` × (r + ``dispute_extra``), is held as ``JobEscrow``: enough for a dispute's re-
 executions. r providers are drawn from the parent block's hash (``DOMAIN_COMPUTE_ASSIGNMENT``) among the
 *eligible*: the kind offered at a price within the cap, the hardware fits, a fresh heartbeat, a free slot,
-enough stake. Each is weighted by its reputation, times ``locality_bonus`` when it also stores fragments of
+enough stake, not leaving. Each is weighted by its reputation, times ``locality_bonus`` when it also stores fragments of
 the inputs (its account is a storage node holding them), so data moves least. The job's seed
 (``DOMAIN_COMPUTE_SEED``) is what the kind runs with.
 

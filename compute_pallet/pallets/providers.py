@@ -377,12 +377,13 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
 
     def is_fresh(self, info: ProviderInfo, n: int) -> bool:
         """Whether ``info``'s last heartbeat is at most ``heartbeat_timeout`` blocks before block ``n``."""
-        return info.last_heartbeat + self.config.heartbeat_timeout >= n
+        return info.is_fresh(n, self.config.heartbeat_timeout)
 
     def can_take(self, info: ProviderInfo, n: int) -> bool:
-        """Whether the provider may be given a new job slot at block ``n``: alive, staked, not full, staying."""
-        return (not info.leaving and self.is_fresh(info, n) and info.stake >= self.config.min_stake
-                and info.active_jobs < self.config.max_jobs_per_provider)
+        """Whether the provider may be given a new job slot at block ``n``: staying, alive, staked, not full."""
+        cfg = self.config
+        return info.can_take(n, heartbeat_timeout=cfg.heartbeat_timeout, min_stake=cfg.min_stake,
+                             max_jobs=cfg.max_jobs_per_provider)
 
     def assign(self, who: bytes) -> None:
         info = self.providers.get(who)

@@ -88,8 +88,9 @@ def _newest_first(start: str | None, limit: int, next_id: int) -> tuple[range, s
 
 
 def compute_providers(runtime: RuntimeBase, args: list) -> list[dict]:
-    """Every registered provider: hardware, kinds and prices, stake, reputation and liveness (``active``
-    while its last heartbeat is within the timeout, else ``stale``)."""
+    """Every registered provider: hardware, kinds and prices, stake, reputation, liveness (``state``: ``active``
+    while its last heartbeat is within the timeout, else ``stale``), its unsettled jobs and whether it is
+    ``leaving`` (draining: no new jobs, deregistered when those settle)."""
     pallet = _providers(runtime)
     n = pallet.block_number()
     return [_provider_json(who, info, pallet.is_fresh(info, n)) for who, info in pallet.providers.items()]
@@ -107,7 +108,7 @@ def _provider_json(who: bytes, info: ProviderInfo, fresh: bool) -> dict:
         "stake": balance(info.stake), "reputation": info.reputation_permill(), "verified": info.jobs_verified,
         "disputesLost": info.disputes_lost, "noShows": info.no_shows, "activeJobs": info.active_jobs,
         "lastHeartbeat": info.last_heartbeat, "registered": info.registered_at,
-        "state": "leaving" if info.leaving else "active" if fresh else "stale",
+        "state": "active" if fresh else "stale", "leaving": info.leaving,
     }
 
 

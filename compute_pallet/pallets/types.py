@@ -2,14 +2,14 @@
 
 Pure and shared on purpose: the provider worker and the SDK decode the pallets' storage with these same codecs
 (``Job.SCALE.decode(raw)``), so what a client reads cannot drift from what the runtime writes. Field order is
-wire format (the metadata snapshot pins it).
+wire format (the metadata snapshot pins every named type's fields).
 
 SCALE layouts (version 1):
 
 - ``Hardware``: ``cpu_cores: u32, memory_mib: u64, gpu: Option<Gpu{model: Vec<u8>, memory_mib: u64}>``;
 - ``ProviderInfo``: ``hardware, offers: Vec<Offer{kind: u8, price: u128}>, endpoint: Vec<u8>, stake: u128,
   registered_at: u32, last_heartbeat: u32, active_jobs: u32, jobs_verified: u32, disputes_lost: u32,
-  no_shows: u32``;
+  no_shows: u32, leaving: bool``;
 - ``Resources``: ``cpu_cores: u32, memory_mib: u64, gpu_memory_mib: u64`` (0: no GPU needed);
 - ``Slot``: ``provider, round: u8, status: SlotStatus, price: u128, commitment: Option<H256>,
   reveal: Option<Reveal{digest: H256, outputs: Vec<H256>, scores: Vec<u64>}>``;
@@ -130,6 +130,16 @@ class ProviderInfo:
 
     def reputation_permill(self) -> int:
         return reputation_permill(self.jobs_verified, self.disputes_lost + self.no_shows)
+
+    def is_fresh(self, n: int, heartbeat_timeout: int) -> bool:
+        """Whether its last heartbeat is at most ``heartbeat_timeout`` blocks before block ``n``."""
+        return self.last_heartbeat + heartbeat_timeout >= n
+
+    def can_take(self, n: int, *, heartbeat_timeout: int, min_stake: int, max_jobs: int) -> bool:
+        """Whether it may be given a new job slot at block ``n``: staying, alive, staked, not full (the rule
+        ``ComputeProviders`` assigns by, and the SDK prices a job by)."""
+        return (not self.leaving and self.is_fresh(n, heartbeat_timeout) and self.stake >= min_stake
+                and self.active_jobs < max_jobs)
 
     def with_(self, **changes: object) -> "ProviderInfo":
         return replace(self, **changes)

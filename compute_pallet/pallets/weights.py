@@ -29,9 +29,9 @@ UNPIN = 20 * US + 5 * READ + 7 * WRITE
 """Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
 it meanwhile (the file, its owner's index, its lock, the deposit's hold, the reaping queue, an event)."""
 
-LAST_SLOT = 20 * US + 2 * READ + 4 * WRITE
-"""A settled slot that was a leaving provider's last deregisters it: its record removed, the provider count,
-its stake's hold and account, an event."""
+LAST_SLOT = 25 * US + 3 * READ + 4 * WRITE
+"""A settled slot that was a leaving provider's last deregisters it: its record removed, the provider count
+read and written, its stake's hold and account read and written, two events (the release, the exit)."""
 
 
 class ComputeProvidersWeightInfo(Protocol):

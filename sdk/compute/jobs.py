@@ -123,12 +123,13 @@ def chain_resources(needs: kinds.Resources) -> Resources:
 def eligible_prices(providers: Sequence[tuple[bytes, ProviderInfo]], kind_id: int, resources: Resources, *,
                     block: int, heartbeat_timeout: int, min_stake: int, max_jobs: int) -> list[int]:
     """The offers, cheapest first, of the providers the chain could assign the job to at ``block``: the kind
-    offered, the hardware fits, a fresh heartbeat, enough stake, a free slot (the pallet's rule)."""
+    offered, the hardware fits, and the pallet's own rule (:meth:`ProviderInfo.can_take`: staying, a fresh
+    heartbeat, enough stake, a free slot)."""
     prices = []
     for _, info in providers:
         price = info.price_of(kind_id)
-        if (price is not None and info.hardware.fits(resources) and info.last_heartbeat + heartbeat_timeout >= block
-                and info.stake >= min_stake and info.active_jobs < max_jobs):
+        if (price is not None and info.hardware.fits(resources)
+                and info.can_take(block, heartbeat_timeout=heartbeat_timeout, min_stake=min_stake, max_jobs=max_jobs)):
             prices.append(price)
     return sorted(prices)
 

@@ -82,17 +82,18 @@ class EventLog:
         return self.events + self.ext.events()
 
 
-def play(ext, log: EventLog, job_id: int, behaviour: dict[bytes, str]) -> None:
-    """Providers act on the job as their behaviour says, block after block, until it ends."""
+def play(ext, log: EventLog, job_ids: list[int], behaviour: dict[bytes, str]) -> None:
+    """Providers act on the jobs as their behaviour says, block after block, until every one has ended."""
     for _ in range(200):
-        for who in slot_providers(ext, job_id):
-            if behaviour[who] != "silent":
-                commit(ext, job_id, who, digest_of(who, behaviour[who]))
-        if job(ext, job_id).status is JobStatus.Revealing:
-            for who in slot_providers(ext, job_id, SlotStatus.Committed):
-                if behaviour[who] in ("honest", "wrong"):
-                    reveal(ext, job_id, who, digest_of(who, behaviour[who]))
-        if job(ext, job_id).status in (JobStatus.Verified, JobStatus.Failed):
+        for job_id in job_ids:
+            for who in slot_providers(ext, job_id):
+                if behaviour[who] != "silent":
+                    commit(ext, job_id, who, digest_of(who, behaviour[who]))
+            if job(ext, job_id).status is JobStatus.Revealing:
+                for who in slot_providers(ext, job_id, SlotStatus.Committed):
+                    if behaviour[who] in ("honest", "wrong"):
+                        reveal(ext, job_id, who, digest_of(who, behaviour[who]))
+        if all(job(ext, job_id).status in (JobStatus.Verified, JobStatus.Failed) for job_id in job_ids):
             return
         registered = providers_pallet(ext).providers
         heartbeat_all(ext, tuple(who for who, does in behaviour.items()
@@ -123,24 +124,28 @@ def test_escrow_is_conserved_and_the_honest_are_never_slashed(behaviours, jobs, 
         before = {who: total(who) for who in accounts}
         issuance = balances.total_issuance.get()
         log = EventLog(ext)
-        job_ids = []
-        for redundancy in jobs:
+        job_ids, in_flight = [], []
+        for i, redundancy in enumerate(jobs):
             try:
-                job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=redundancy)
+                in_flight.append(submit(ext, ALICE, inputs=(dataset,), redundancy=redundancy))
+                job_ids.append(in_flight[-1])
+                if inputs == "deleted":
+                    ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
             except DispatchError:
-                continue  # too few eligible providers left (the slashed below the least stake), or no input
-            job_ids.append(job_id)
-            if inputs == "deleted":
-                ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=dataset)
-            if len(job_ids) == 1:  # the leavers leave while the first job is in flight, some holding its slots
+                pass  # too few eligible providers left (the slashed below the least stake), or no input
+            if i == 0:  # the leavers leave while the first job is in flight, some holding its slots (they drain)
                 for who in sorted(leavers):
                     ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
-            play(ext, log, job_id, behaviour)
+                after_leaving = len(job_ids)
+                continue  # the next job is submitted while they drain, and both run together
+            play(ext, log, in_flight, behaviour)
+            in_flight = []
+        play(ext, log, in_flight, behaviour)
         events = log.close()
-        for who in leavers if job_ids else ():
+        for who in leavers:
             assert providers_pallet(ext).providers.get(who) is None, "a leaving provider stayed after its jobs"
             assert held(ext, ProviderHold.ProviderStake, who) == 0
-            assert all(slot.provider != who for job_id in job_ids[1:] for slot in job(ext, job_id).slots)
+            assert all(slot.provider != who for job_id in job_ids[after_leaving:] for slot in job(ext, job_id).slots)
         escrowed = sum(e.escrow for e in events if isinstance(e, JobSubmitted))
         payments = [e for e in events if isinstance(e, (ProviderPaid, InputsWithheld))]
         paid = {who: sum(e.amount for e in payments if e.provider == who) for who in accounts}

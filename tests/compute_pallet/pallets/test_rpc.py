@@ -69,8 +69,9 @@ def test_compute_providers_lists_offers_hardware_and_record(ext):
     listed = {p["account"]: p for p in rpc(ext, "compute_providers")}
     assert set(listed) == {ss58_encode(who) for who in PROVIDERS[:3]}
     leaving = ss58_encode(ext.ids["leaving"])
-    assert {who: p["state"] for who, p in listed.items()} == {
-        who: "leaving" if who == leaving else "active" for who in listed}
+    assert all(p["state"] == "active" for p in listed.values())  # liveness, whether leaving or not
+    assert {who: (p["leaving"], p["activeJobs"] > 0) for who, p in listed.items() if p["leaving"]} == {
+        leaving: (True, True)}
     one = next(iter(listed.values()))
     assert one["kinds"] == ["train", "evaluate", "infer", "fedavg"] and one["prices"]["train"] == str(PRICE)
     assert one["hardware"] == {"cpuCores": 8, "memoryMib": 16_384, "gpu": None}

@@ -59,17 +59,19 @@ def test_default_resources_follow_the_kinds_estimate_in_whole_mib():
         jobs.estimate("train", b"{}", [1, 2, 3])  # a dataset and a model at most
 
 
-def _provider(price: int | None, *, heartbeat: int = 100, cores: int = 4, stake: int = 10, active: int = 0):
+def _provider(price: int | None, *, heartbeat: int = 100, cores: int = 4, stake: int = 10, active: int = 0,
+              leaving: bool = False):
     offers = () if price is None else (Offer(KIND_IDS["train"], price),)
-    return bytes(32), ProviderInfo(Hardware(cores, 4_096, None), offers, b"", stake, 0, heartbeat, active, 0, 0, 0, False)
+    return bytes(32), ProviderInfo(Hardware(cores, 4_096, None), offers, b"", stake, 0, heartbeat, active, 0, 0, 0,
+                                   leaving)
 
 
 def test_eligible_offers_and_the_default_price_cap():
     providers = [_provider(5), _provider(3), _provider(9), _provider(1, heartbeat=10), _provider(2, cores=1),
-                 _provider(4, stake=1), _provider(6, active=8), _provider(None)]
+                 _provider(4, stake=1), _provider(6, active=8), _provider(None), _provider(1, leaving=True)]
     prices = jobs.eligible_prices(providers, KIND_IDS["train"], Resources(2, 1_024, 0), block=101,
                                   heartbeat_timeout=15, min_stake=10, max_jobs=8)
-    assert prices == [3, 5, 9]  # stale, too small, understaked, full and not offering are left out
+    assert prices == [3, 5, 9]  # stale, too small, understaked, full, not offering and leaving are left out
     assert jobs.default_price_cap(prices, 2, 1) == 9  # room for a dispute's third provider
     assert jobs.default_price_cap(prices, 1, 1) == 5
     assert jobs.default_price_cap(prices[:2], 2, 1) == 5  # fewer than r + 1: the dearest

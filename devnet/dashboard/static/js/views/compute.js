@@ -9,7 +9,8 @@ const DISPUTE_SCAN = 200; // the newest jobs searched for disputes (a bounded lo
 export function createComputeView(ctx) {
   const providers = new Table([
     { title: "provider", cell: (p) => short(p.account) },
-    { title: "state", cell: (p) => badge(p.state) },
+    { title: "state", cell: (p) => h("span", {}, badge(p.state), p.leaving ? [" ", badge("leaving")] : []) },
+    { title: "jobs", class: "num", cell: (p) => p.activeJobs },
     { title: "hardware", cell: (p) => hardware(p.hardware) },
     { title: "kinds", cell: (p) => p.kinds.join(", ") },
     { title: "stake", class: "num", cell: (p) => balance(p.stake) },
