@@ -1,7 +1,7 @@
 """Metadata: byte-identical to scalecodec's encoding, decodable by the client, and pinned by a snapshot.
 
-Pallet names and indices, calls, events, errors, storage layouts and constants are wire format. The
-snapshot below pins them; when it no longer matches, either the change was a mistake, or ``spec_version``
+Pallet names and indices, calls, events, errors, storage layouts, constants and the fields of every named
+type are wire format. The snapshot below pins them; when it no longer matches, either the change was a mistake, or ``spec_version``
 must be bumped and the snapshot regenerated with ``CAIRN_UPDATE_METADATA_SNAPSHOT=1``.
 """
 
@@ -93,6 +93,31 @@ def _variants(types: list, type_id: int) -> list:
             for v in types[type_id]["type"]["def"]["variant"]["variants"]]
 
 
+def _fields(types: list, fields: list) -> list:
+    return [[f.get("name"), _describe(types, f["type"])] for f in fields]
+
+
+def named_types(types: list) -> dict:
+    """Every named type's shape (a struct's fields, an enum's variants and their fields), by its path and
+    parameters: storage values and event fields name these types by path only, so a struct gaining a field
+    changes nothing in :func:`layout` and only this shows it."""
+    shapes: dict[str, list] = {}
+    for entry in types:
+        t = entry["type"]
+        if not t["path"]:
+            continue
+        params = [_describe(types, p["type"]) if p["type"] is not None else "_" for p in t["params"]]
+        name = "::".join(t["path"]) + (f"<{', '.join(params)}>" if params else "")
+        (kind, inner), = t["def"].items()
+        assert kind in ("composite", "variant"), f"{name}: a named {kind}, which this snapshot does not describe"
+        shape = ([kind, _fields(types, inner["fields"])] if kind == "composite" else
+                 [kind, [[v["index"], v["name"], _fields(types, v["fields"])] for v in inner["variants"]]])
+        shapes.setdefault(name, [])
+        if shape not in shapes[name]:
+            shapes[name].append(shape)
+    return {name: sorted(found, key=json.dumps) for name, found in shapes.items()}
+
+
 def layout(body: dict) -> dict:
     types = body["types"]["types"]
     pallets = {}
@@ -117,18 +142,22 @@ def layout(body: dict) -> dict:
 
 
 def test_snapshot_pins_the_wire_format(runtime, body):
-    current = {"spec_version": runtime.VERSION.spec_version, "pallets": layout(body)}
+    current = {"spec_version": runtime.VERSION.spec_version, "pallets": layout(body),
+               "types": named_types(body["types"]["types"])}
     current = json.loads(json.dumps(current))
+    wire = ("pallets", "types")
     if os.environ.get("CAIRN_UPDATE_METADATA_SNAPSHOT") == "1" or not SNAPSHOT.exists():
         if SNAPSHOT.exists():
             pinned = json.loads(SNAPSHOT.read_text())
-            assert pinned["pallets"] == current["pallets"] or current["spec_version"] > pinned["spec_version"], \
+            assert all(pinned.get(part, current[part]) == current[part] for part in wire) \
+                or current["spec_version"] > pinned["spec_version"], \
                 "the metadata changed: bump spec_version before regenerating the snapshot"
         SNAPSHOT.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
     pinned = json.loads(SNAPSHOT.read_text())
-    assert current["pallets"] == pinned["pallets"], (
-        "wire format changed (pallet, call, event, error or storage): if intended, bump spec_version and "
-        "regenerate with CAIRN_UPDATE_METADATA_SNAPSHOT=1")
+    for part in wire:
+        assert current[part] == pinned[part], (
+            f"wire format changed ({part}: a pallet's call, event, error or storage, or a type's fields): if "
+            "intended, bump spec_version and regenerate with CAIRN_UPDATE_METADATA_SNAPSHOT=1")
     assert current["spec_version"] == pinned["spec_version"]
 
 
