@@ -271,18 +271,21 @@ def _refuse_if_running(base: Path) -> None:
 
 def _refuse_another_chain(base: Path, spec: ChainSpec) -> None:
     """Refuse to resume an earlier devnet whose chain is not ``spec``'s: begun by another version of Cairn (the
-    genesis holds the runtime's version and metadata) or with another number of validators. Its validators
-    would each fail to start, one after another."""
+    genesis holds the runtime's version and metadata) or with other role counts (validators are the genesis
+    authorities, and every role's accounts are endowed there). Its validators would each fail to start, one
+    after another."""
     databases = sorted(base.glob(f"{VALIDATOR.name}-*/db/CURRENT"))
     if not databases:
         return
     _, genesis, state = spec.build()
+    fresh = "Start over with `./run-devnet --fresh` (`cairn devnet up --fresh`), which deletes its data"
     try:
         ChainStore.open(databases[0].parent, genesis, state).close()
     except (WrongChain, SchemaMismatch) as exc:
         raise DevnetError(f"{base} holds a devnet whose chain this one cannot resume ({exc}): it was begun by "
-                          "another version of Cairn or with another number of validators. Start over with "
-                          "`./run-devnet --fresh` (`cairn devnet up --fresh`), which deletes its data") from None
+                          f"another version of Cairn or with other numbers of processes per role. {fresh}") from None
+    except Exception as exc:  # a damaged database, or one a validator left running still holds
+        raise DevnetError(f"cannot read the chain database {databases[0].parent}: {exc}. {fresh}") from None
 
 
 def _clear(base: Path) -> None:

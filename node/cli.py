@@ -271,18 +271,27 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
             try:
                 stopped_by = trio.run(main)
             except* (WrongChain, SchemaMismatch) as group:
-                raise click.ClickException(_other_chain(base_path / "db", group.exceptions[0])) from None
+                raise click.ClickException(_not_this_chain(base_path / "db", _leaf(group))) from None
             (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)
             log.info("stopped (%s): database closed", stopped_by)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM while starting, before the node could take the signal
             log.info("stopped while starting")
 
 
-def _other_chain(db: Path, exc: Exception) -> str:
+def _leaf(error: BaseException) -> BaseException:
+    """The first error a (nested) exception group holds."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+def _not_this_chain(db: Path, exc: BaseException) -> str:
     """What to tell an operator whose base path holds a database this node cannot run."""
-    return (f"{db} holds a chain this node cannot run: {exc}. It was begun by another version of Cairn's runtime "
-            "or from another chain spec (the genesis block holds both); delete that folder to start over, or use "
-            "another --base-path")
+    why = ("It was begun by another version of Cairn's runtime or from another chain spec (the genesis block "
+           "holds both)" if isinstance(exc, WrongChain) else
+           "It was written by another version of Cairn's node, or is not a chain database")
+    return f"{db} holds a chain this node cannot run: {exc}. {why}; delete that folder to start over, or use " \
+           "another --base-path"
 
 
 @click.command("chain-spec")

@@ -32,11 +32,11 @@ def dashboard_command(launch: Launch, index: int, ports: Mapping[str, int], path
 
 
 def dashboard_status(record: ProcessRecord) -> dict[str, Reading]:
-    """The page's URL, and the blobs sampled of those followed."""
+    """The blobs followed and how many of them the page's sampler sampled, and the page's URL."""
     url = dashboard_url(record)
     health = http_health(record)
     try:
-        columns: dict[str, Reading] = {"sampled": int(health["sampled"]), "blobs": int(health["blobs"]), "url": url}
+        columns: dict[str, Reading] = {"blobs": int(health["blobs"]), "sampled": int(health["sampled"]), "url": url}
     except (KeyError, TypeError, ValueError):
         return {"url": f"{url} (not answering)"}
     if health.get("chain") is None:

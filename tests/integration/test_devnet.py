@@ -88,7 +88,7 @@ def test_status_lists_every_process_with_its_heights(devnet):
     providers = [line for line in lines if line.startswith("provider-")]
     assert len(providers) == 3 and all(" running " in line and "jobs run 0" in line for line in providers), result.output
     (dashboard,) = [line for line in lines if line.startswith("dashboard-")]
-    assert " running " in dashboard and "sampled 0  blobs 0" in dashboard and "url http://127.0.0.1:" in dashboard
+    assert " running " in dashboard and "blobs 0  sampled 0" in dashboard and "url http://127.0.0.1:" in dashboard
 
 
 def test_a_storage_node_is_killed_and_restarted_on_its_port(devnet):

@@ -17,9 +17,11 @@ from click.testing import CliRunner
 from devnet.role import read_endpoints
 from node.chain_spec import preset
 from node.cli import ENDPOINTS_FILE
+from node.db.layout import META, SCHEMA_VERSION, SCHEMA_VERSION_KEY, encode_u32
 from node.db.store import ChainStore
 from sdk.cli import main
 from tests.integration.nodes import rpc, wait_until
+from tests.node.db.test_store import edit_raw
 
 
 @pytest.fixture
@@ -99,16 +101,22 @@ def test_dev_with_a_bad_flag_leaves_no_temporary_folder(temp_root, listening):
     assert list(temp_root.iterdir()) == []
 
 
-def test_a_base_path_holding_another_chain_is_one_line_and_left_as_it_was(tmp_path):
-    """A chain begun by another version of the runtime (its ``:code`` in genesis differs) or another spec: the
-    node said nothing but a traceback ending in the two genesis hashes."""
+@pytest.mark.parametrize("chain, schema, why", [
+    ("local", SCHEMA_VERSION, "begun by another version of Cairn's runtime or from another chain spec"),
+    ("dev", SCHEMA_VERSION + 1, "written by another version of Cairn's node, or is not a chain database"),
+])
+def test_a_base_path_holding_another_chain_is_one_line_and_left_as_it_was(tmp_path, chain, schema, why):
+    """A chain begun by another version of the runtime (its ``:code`` in genesis differs) or another spec, or a
+    database of another layout: the node said nothing but a traceback ending in the two genesis hashes."""
     dev = preset("dev").build()[1:]
     ChainStore.open(tmp_path / "db", *dev).close()
-    result = run_node("--chain", "local", "--validator", "--key", "//Alice", "--base-path", str(tmp_path),
+    edit_raw(tmp_path / "db", META, SCHEMA_VERSION_KEY, encode_u32(schema))
+    result = run_node("--chain", chain, "--validator", "--key", "//Alice", "--base-path", str(tmp_path),
                       "--port", "0", "--rpc-port", "0")
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert result.output.splitlines()[-1].startswith(f"Error: {tmp_path / 'db'} holds a chain this node cannot run: ")
-    assert "delete that folder to start over, or use another --base-path" in result.output
+    assert why in result.output and "delete that folder to start over, or use another --base-path" in result.output
+    edit_raw(tmp_path / "db", META, SCHEMA_VERSION_KEY, encode_u32(SCHEMA_VERSION))
     ChainStore.open(tmp_path / "db", *dev).close()  # still the dev chain
 
 
