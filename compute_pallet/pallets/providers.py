@@ -12,6 +12,10 @@ replaced). A stale provider takes no new assignments until it heartbeats again.
 eligible providers, counts assignments in and out, and reports verdicts here, which keep each provider's
 reputation (jobs verified, disputes lost, no-shows) and slash its stake, burning what is slashed.
 
+A provider's verified history (jobs verified, disputes lost, no-shows) outlives its registration: kept in
+``PastRecords`` when it leaves and restored when the account registers again, so leaving and coming back does
+not wash a bad record into a new provider's best reputation.
+
 A provider leaves with ``deregister``. One holding unsettled job slots *drains*: it is marked ``leaving``, takes
 no new slot, and is deregistered, its stake released, when the last one settles (paid, slashed, or ended
 unjudged). It must keep running until then: a slot it walks away from is a no-show like any other.
@@ -29,7 +33,16 @@ from typing import Annotated, Protocol
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.rpc import PROVIDERS_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
-from compute_pallet.pallets.types import PERBILL, SLASH_REASON, Hardware, JobId, Offer, ProviderInfo, SlashReason
+from compute_pallet.pallets.types import (
+    PERBILL,
+    SLASH_REASON,
+    Hardware,
+    JobId,
+    Offer,
+    ProviderHistory,
+    ProviderInfo,
+    SlashReason,
+)
 from compute_pallet.pallets.weights import ComputeProvidersWeightInfo, ComputeProvidersWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
@@ -240,13 +253,16 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
                                   docs="Providers whose heartbeat deadline passes by each block.")
     stale = StorageValue(Vec(ACCOUNT_ID), default=(),
                          docs="Providers found stale since ComputeJobs last took their assignments away.")
+    past_records = StorageMap(ACCOUNT_ID, ProviderHistory, docs="The verified history of accounts that were "
+                              "providers and left: restored when they register again.")
 
     # --- calls ----------------------------------------------------------------------------------
 
     @call(0, weight=lambda w, hardware, offers, endpoint, stake: w.register())
     def register(self, origin: Origin, hardware: Hardware, offers: Offers, endpoint: Bytes, stake: Balance) -> None:
         """Register the signer as a provider of ``hardware`` running ``offers`` at ``endpoint``, holding
-        ``stake``. Registering counts as a heartbeat."""
+        ``stake``, with the verified history it had if it was a provider before. Registering counts as a
+        heartbeat."""
         who = ensure_signed(origin)
         if self.providers.contains(who):
             raise AlreadyRegistered()
@@ -259,7 +275,9 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
             raise InsufficientFunds()
         n = self.block_number()
         self.config.currency.hold(HoldReason.ProviderStake, who, stake)
-        self.providers.insert(who, ProviderInfo(hardware, offers, endpoint, stake, n, n, 0, 0, 0, 0, False))
+        past = self.past_records.take(who) or ProviderHistory(0, 0, 0)
+        self.providers.insert(who, ProviderInfo(hardware, offers, endpoint, stake, n, n, 0, past.jobs_verified,
+                                                past.disputes_lost, past.no_shows, False))
         self.provider_count.put(self.provider_count.get() + 1)
         self._schedule_check(who, n)
         self.deposit_event(ProviderRegistered(who, hardware, offers, endpoint, stake))
@@ -332,8 +350,10 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         return info
 
     def _remove(self, who: bytes, info: ProviderInfo) -> None:
-        """Deregister ``who``, releasing what is left of its stake."""
+        """Deregister ``who``, releasing what is left of its stake and keeping its verified history."""
         self.providers.remove(who)
+        if info.history() != ProviderHistory(0, 0, 0):
+            self.past_records.insert(who, info.history())
         self.provider_count.put(self.provider_count.get() - 1)
         released = self.config.currency.release(HoldReason.ProviderStake, who, info.stake, best_effort=True)
         self.deposit_event(ProviderDeregistered(who, released))

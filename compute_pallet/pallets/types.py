@@ -10,6 +10,7 @@ SCALE layouts (version 1):
 - ``ProviderInfo``: ``hardware, offers: Vec<Offer{kind: u8, price: u128}>, endpoint: Vec<u8>, stake: u128,
   registered_at: u32, last_heartbeat: u32, active_jobs: u32, jobs_verified: u32, disputes_lost: u32,
   no_shows: u32, leaving: bool``;
+- ``ProviderHistory``: ``jobs_verified: u32, disputes_lost: u32, no_shows: u32``;
 - ``Resources``: ``cpu_cores: u32, memory_mib: u64, gpu_memory_mib: u64`` (0: no GPU needed);
 - ``Slot``: ``provider, round: u8, status: SlotStatus, price: u128, commitment: Option<H256>,
   reveal: Option<Reveal{digest: H256, outputs: Vec<H256>, scores: Vec<u64>}>``;
@@ -32,7 +33,7 @@ from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Byte
 from runtime.scale import BOOL, H256, U8, U32, U64, U128, CEnum, Option, Vec, scale_struct
 
 __all__ = ["KindId", "JobId", "TaskId", "FileId", "FileIds", "Scores", "OptionalFile", "Gpu", "Hardware", "Offer",
-           "ProviderInfo", "Resources", "SlotStatus", "JobStatus", "Reveal", "Slot", "Job", "LineageEntry",
+           "ProviderInfo", "ProviderHistory", "Resources", "SlotStatus", "JobStatus", "Reveal", "Slot", "Job", "LineageEntry",
            "TaskStatus", "Task", "Update", "RoundRecord", "SlashReason", "SLASH_REASON", "PERBILL", "FILE_IDS", "ACCOUNTS", "SCORES",
            "SLOT_STATUS", "JOB_STATUS", "TASK_STATUS", "reputation_permill"]
 
@@ -97,6 +98,17 @@ class Offer:
     price: Balance
 
 
+@scale_struct("pallet_compute_providers::types::ProviderHistory")
+@dataclass(frozen=True)
+class ProviderHistory:
+    """The verified history an account keeps after it stops being a provider, restored when it registers
+    again: leaving must not wipe a bad record (a new provider starts at the best reputation)."""
+
+    jobs_verified: Count
+    disputes_lost: Count
+    no_shows: Count
+
+
 @scale_struct("pallet_compute_providers::types::ProviderInfo")
 @dataclass(frozen=True)
 class ProviderInfo:
@@ -143,6 +155,9 @@ class ProviderInfo:
 
     def with_(self, **changes: object) -> "ProviderInfo":
         return replace(self, **changes)
+
+    def history(self) -> ProviderHistory:
+        return ProviderHistory(self.jobs_verified, self.disputes_lost, self.no_shows)
 
 
 class SlashReason(enum.IntEnum):

@@ -29,9 +29,10 @@ UNPIN = 20 * US + 5 * READ + 7 * WRITE
 """Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
 it meanwhile (the file, its owner's index, its lock, the deposit's hold, the reaping queue, an event)."""
 
-LAST_SLOT = 25 * US + 3 * READ + 4 * WRITE
-"""A settled slot that was a leaving provider's last deregisters it: its record removed, the provider count
-read and written, its stake's hold and account read and written, two events (the release, the exit)."""
+LAST_SLOT = 25 * US + 3 * READ + 5 * WRITE
+"""A settled slot that was a leaving provider's last deregisters it: its record removed and its history kept,
+the provider count read and written, its stake's hold and account read and written, two events (the release,
+the exit)."""
 
 
 class ComputeProvidersWeightInfo(Protocol):
@@ -45,7 +46,7 @@ class ComputeProvidersWeightInfo(Protocol):
 
 class ComputeProvidersWeights:
     def register(self) -> Weight:
-        return Weight(320 * US + 5 * READ + 6 * WRITE, 600)
+        return Weight(320 * US + 6 * READ + 7 * WRITE, 600)  # and its past record taken
 
     def update(self) -> Weight:
         return Weight(150 * US + READ + WRITE, 500)
@@ -54,7 +55,7 @@ class ComputeProvidersWeights:
         return Weight(30 * US + 2 * READ + 2 * WRITE, 200)
 
     def deregister(self) -> Weight:
-        return Weight(150 * US + 3 * READ + 4 * WRITE, 300)
+        return Weight(150 * US + 3 * READ + 5 * WRITE, 300)  # and its history kept
 
     def add_stake(self) -> Weight:
         return Weight(180 * US + 3 * READ + 3 * WRITE, 100)

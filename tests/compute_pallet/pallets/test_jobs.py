@@ -49,6 +49,7 @@ from compute_pallet.pallets.providers import (
 from compute_pallet.pallets.types import (
     JobStatus,
     LineageEntry,
+    Offer,
     Resources,
     SlashReason,
     SlotStatus,
@@ -64,10 +65,12 @@ from .mock import (
     ALICE,
     BOB,
     CAP,
+    HARDWARE,
     HONEST,
     PRICE,
     PROVIDERS,
     STAKE,
+    TRAIN,
     WRONG,
     commit,
     declare,
@@ -595,6 +598,27 @@ def test_a_provider_holding_assignments_drains_and_leaves_when_they_settle():
         assert_has_event(ext, ProviderDeregistered(who, STAKE))
         assert free(ext, who) == before + PRICE + STAKE and held(ext, ProviderHold.ProviderStake, who) == 0
         assert providers_pallet(ext).providers.get(who) is None and providers_pallet(ext).provider_count.get() == 2
+
+
+def test_leaving_and_registering_again_keeps_the_verified_history():
+    """A new provider starts at the best reputation: leaving must not wash a record back to it."""
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        present, absent = slot_providers(ext, job_id)
+        commit(ext, job_id, present, HONEST)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)  # absent: a no-show
+        run_job(ext, job_id)
+        record = providers_pallet(ext).providers.get(absent)
+        assert record.no_shows == 1 and record.reputation_permill() < 1000
+        ext.dispatch(Origin.signed(absent), "ComputeProviders", "deregister")
+        assert providers_pallet(ext).past_records.get(absent) == record.history()
+        ext.dispatch(Origin.signed(absent), "ComputeProviders", "register", hardware=HARDWARE,
+                     offers=(Offer(TRAIN, PRICE),), endpoint=b"http://again", stake=STAKE)
+        again = providers_pallet(ext).providers.get(absent)
+        assert again.history() == record.history() and again.reputation_permill() == record.reputation_permill()
+        assert providers_pallet(ext).past_records.get(absent) is None
 
 
 def test_a_leaving_provider_that_walks_away_is_slashed_as_a_no_show_then_deregistered():
