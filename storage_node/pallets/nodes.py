@@ -9,7 +9,9 @@ paid; ``max_consecutive_misses`` in a row force the node out.
 A node that exits (or is forced out) takes no new fragments. ``FileBank`` learns of it by draining
 :meth:`StorageNodes.take_leaving` in its ``on_initialize`` and orders every fragment it holds repaired
 elsewhere; each repair moves one fragment off it, and when the last one is gone (``used`` reaches 0) its
-stake is released and its record removed (``NodeExited``). A node holding nothing leaves at once.
+stake is released and its record removed (``NodeExited``). A node holding nothing leaves at once. Its audit
+history is kept (``PastRecords``) and restored if the account registers a node again, so leaving, or being
+forced out, and coming back does not wash a bad record into a new node's best reputation.
 
 ``FileBank`` reaches this pallet only through its ``NodeRegistry`` protocol (house rule 2).
 """
@@ -27,7 +29,7 @@ from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes
 from runtime.scale import U32, U64, U128
 from storage_node.pallets.rpc import NODES_RPC
-from storage_node.pallets.types import ACCOUNTS, NodeInfo, NodeStatus
+from storage_node.pallets.types import ACCOUNTS, NodeHistory, NodeInfo, NodeStatus
 from storage_node.pallets.weights import StorageNodesWeightInfo, StorageNodesWeights
 
 __all__ = ["StorageNodes", "StorageNodesConfig", "StorageNodesParams", "HoldReason", "DEFINITION", "PERBILL",
@@ -187,6 +189,8 @@ class StorageNodes(Pallet[StorageNodesConfig]):
 
     nodes = StorageMap(ACCOUNT_ID, NodeInfo, docs="Every registered storage node.")
     node_count = StorageValue(U32, default=0, docs="How many nodes `Nodes` holds.")
+    past_records = StorageMap(ACCOUNT_ID, NodeHistory, docs="The audit history of accounts whose node left: "
+                              "restored when they register a node again.")
     leaving = StorageValue(ACCOUNTS, default=(), docs="Nodes that started leaving since FileBank last looked.")
     slashed_pool = StorageValue(U128, default=0, docs="Stake slashed and not yet paid to repairers.")
 
@@ -205,8 +209,9 @@ class StorageNodes(Pallet[StorageNodesConfig]):
         if self.node_count.get() >= self.config.max_nodes:
             raise TooManyNodes()
         self.config.currency.hold(HoldReason.NodeStake, who, stake)
-        self.nodes.insert(who, NodeInfo(endpoint, capacity, 0, stake, NodeStatus.Active, 0, 0, 0, 0,
-                                        self.block_number()))
+        past = self.past_records.take(who) or NodeHistory(0, 0, 0)
+        self.nodes.insert(who, NodeInfo(endpoint, capacity, 0, stake, NodeStatus.Active, past.audits_passed,
+                                        past.audits_missed, 0, past.repairs_done, self.block_number()))
         self.node_count.put(self.node_count.get() + 1)
         self.deposit_event(NodeRegistered(who, endpoint, capacity, stake))
 
@@ -315,6 +320,8 @@ class StorageNodes(Pallet[StorageNodesConfig]):
 
     def _finish_exit(self, who: bytes) -> None:
         node = self.nodes.take(who)
+        if node.history() != NodeHistory(0, 0, 0):
+            self.past_records.insert(who, node.history())
         released = self.config.currency.release(HoldReason.NodeStake, who, node.stake, best_effort=True)
         self.node_count.put(self.node_count.get() - 1)
         self.deposit_event(NodeExited(who, released))

@@ -29,7 +29,7 @@ from runtime.scale import BOOL, H256, U8, U16, U32, U64, CEnum, FixedBytes, Opti
 from storage_node.manifest import Manifest
 from storage_node.params import SALT_LENGTH
 
-__all__ = ["NodeStatus", "FileStatus", "RepairReason", "NodeInfo", "FileInfo", "Challenge", "RepairOrder",
+__all__ = ["NodeStatus", "FileStatus", "RepairReason", "NodeHistory", "NodeInfo", "FileInfo", "Challenge", "RepairOrder",
            "FileId", "Segment", "FragmentIndex", "FragmentKey", "FRAGMENT_KEY", "NODE_STATUS", "FILE_STATUS", "REPAIR_REASON", "ACCOUNTS",
            "file_info_from"]
 
@@ -81,6 +81,17 @@ REPAIR_REASON = CEnum(RepairReason, ("pallet_file_bank", "types", "RepairReason"
 U32Count = Annotated[int, U32, "u32"]
 
 
+@scale_struct("pallet_storage_nodes::types::NodeHistory")
+@dataclass(frozen=True)
+class NodeHistory:
+    """The audit history an account keeps after its node left, restored when it registers a node again:
+    leaving (or being forced out) must not wipe a bad record (a new node starts at the best reputation)."""
+
+    audits_passed: U32Count
+    audits_missed: U32Count
+    repairs_done: U32Count
+
+
 @scale_struct("pallet_storage_nodes::types::NodeInfo")
 @dataclass(frozen=True)
 class NodeInfo:
@@ -114,6 +125,9 @@ class NodeInfo:
 
     def with_(self, **changes: object) -> "NodeInfo":
         return replace(self, **changes)
+
+    def history(self) -> NodeHistory:
+        return NodeHistory(self.audits_passed, self.audits_missed, self.repairs_done)
 
 
 @scale_struct("pallet_file_bank::types::FileInfo")

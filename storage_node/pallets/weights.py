@@ -38,13 +38,13 @@ class StorageNodesWeightInfo(Protocol):
 
 class StorageNodesWeights:
     def register(self) -> Weight:
-        return Weight(30 * US + 4 * READ + 5 * WRITE, 400)
+        return Weight(30 * US + 5 * READ + 6 * WRITE, 400)  # and its past record taken
 
     def update(self) -> Weight:
         return Weight(15 * US + READ + WRITE, 300)
 
     def exit(self) -> Weight:
-        return Weight(25 * US + 3 * READ + 4 * WRITE, 300)
+        return Weight(25 * US + 3 * READ + 5 * WRITE, 300)  # and its history kept, leaving at once
 
 
 class FileBankWeightInfo(Protocol):
@@ -82,7 +82,7 @@ class FileBankWeights:
         return Weight(220 * US + 23 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
-        return Weight(60 * US + 10 * READ + 12 * WRITE, 1_500)
+        return Weight(60 * US + 10 * READ + 13 * WRITE, 1_500)  # and a leaving node's history, its last moved
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
         return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)

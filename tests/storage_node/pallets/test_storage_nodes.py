@@ -94,6 +94,24 @@ def test_exit_of_an_empty_node_releases_its_stake_at_once():
         assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(NODES[0]), "StorageNodes", "exit")
 
 
+def test_a_node_registered_again_keeps_its_audit_history():
+    """A new node starts at the best reputation: leaving must not wash a record back to it."""
+    ext = new_ext(nodes=1)
+    with ext:
+        nodes = ext.pallet(StorageNodes)
+        nodes.record_pass(NODES[0])
+        nodes.record_miss(NODES[0])
+        nodes.record_repair(NODES[0])
+        before = nodes.nodes.get(NODES[0])
+        assert before.reputation_permill() < 1000
+        ext.dispatch(Origin.signed(NODES[0]), "StorageNodes", "exit")
+        assert nodes.past_records.get(NODES[0]) == before.history()
+        register(ext, NODES[0])
+        again = nodes.nodes.get(NODES[0])
+        assert again.history() == before.history() and again.reputation_permill() == before.reputation_permill()
+        assert again.consecutive_misses == 0 and nodes.past_records.get(NODES[0]) is None
+
+
 def test_exit_orders_every_fragment_repaired_and_releases_the_stake_once_they_moved():
     ext = new_ext(nodes=6)
     with ext:
