@@ -121,6 +121,7 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
         return
     click.echo(f"press Ctrl-C to stop; from another shell: {_command(base, 'status')}")
     try:
+        launcher.supervise(base)
         while True:
             time.sleep(STATUS_INTERVAL_S)
             click.echo()

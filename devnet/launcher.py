@@ -19,6 +19,7 @@ started: ``up`` never reports a devnet that is not running.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -56,7 +57,7 @@ from runtime.keyring import Keypair
 from runtime.pallets.balances import BalancesGenesis
 
 __all__ = ["DevnetError", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill", "restart",
-           "down", "wait_until", "signals_interrupt"]
+           "down", "supervise", "wait_until", "signals_interrupt"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -195,8 +196,19 @@ def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S) -> list[ProcessRec
         state = load(base_path)
         running = [r for r in state.processes if process_state(r) is not ProcessState.EXITED]
         stop_processes(running, timeout)
-        state.save()
+        supervisor = state.supervisor_record()
+        if supervisor is not None and supervisor.pid != os.getpid():
+            signal_process(supervisor, signal.SIGINT)  # its Ctrl-C: it finds everything stopped, and ends
+        replace(state, supervisor=None).save()
     return running
+
+
+def supervise(base_path: Path) -> None:
+    """Record this process as the devnet's foreground supervisor (the ``up`` printing its status until Ctrl-C),
+    so that a ``down`` from another shell ends it too."""
+    with locked(base_path):
+        state = DevnetState.load(base_path)
+        replace(state, supervisor=(os.getpid(), start_time(os.getpid()))).save()
 
 
 def _start(role: Role, index: int, launch: Launch, base: Path, ready_timeout: float,

@@ -81,6 +81,9 @@ class DevnetState:
     base_path: str
     chain_spec: str
     processes: tuple[ProcessRecord, ...]
+    supervisor: tuple[int, int] | None = None
+    """The foreground ``cairn devnet up`` watching the devnet (its pid and start time), if one is: a ``down``
+    from another shell stops it too, or it would watch, and at Ctrl-C stop, the next devnet started here."""
 
     @staticmethod
     def load(base_path: Path) -> DevnetState:
@@ -88,7 +91,9 @@ class DevnetState:
         try:
             doc = json.loads(path.read_text())
             processes = tuple(ProcessRecord(**{**p, "command": tuple(p["command"])}) for p in doc["processes"])
-            return DevnetState(doc["base_path"], doc["chain_spec"], processes)
+            supervisor = doc.get("supervisor")
+            return DevnetState(doc["base_path"], doc["chain_spec"], processes,
+                               None if supervisor is None else (int(supervisor[0]), int(supervisor[1])))
         except FileNotFoundError:
             raise StateError(f"no devnet under {base_path} (no {path})") from None
         except OSError as exc:
@@ -108,6 +113,13 @@ class DevnetState:
                 return record
         names = ", ".join(record.name for record in self.processes) or "none"
         raise UnknownProcess(f"no process named {name!r} in the devnet under {self.base_path} (processes: {names})")
+
+    def supervisor_record(self) -> ProcessRecord | None:
+        """The supervisor as a record :func:`signal_process` takes (it checks the start time before signalling)."""
+        if self.supervisor is None:
+            return None
+        pid, started = self.supervisor
+        return ProcessRecord("up", "supervisor", 0, pid, started, {}, (), self.base_path, "")
 
     def with_process(self, record: ProcessRecord) -> DevnetState:
         """This state with ``record`` replacing the process of its name, or added after the others."""

@@ -261,6 +261,27 @@ def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
     assert process_state(restarted) is ProcessState.EXITED
 
 
+def test_down_from_another_shell_ends_the_foreground_up_too(tmp_path):
+    """It printed the status on, and would have watched, and at Ctrl-C stopped, the next devnet started there."""
+    base = tmp_path / "foreground"
+    process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up",
+                                "--validators", "1", "--storage-nodes", "0", "--da-nodes", "0", "--providers", "0",
+                                "--base-path", str(base)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: process.poll() is not None or (base / "devnet.json").exists()
+                   and DevnetState.load(base).supervisor is not None, 60, "the foreground devnet is up")
+        assert DevnetState.load(base).supervisor[0] == process.pid
+        assert cli("down", "--base-path", str(base)).exit_code == 0
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert output.rstrip().endswith("devnet stopped")
+    assert DevnetState.load(base).supervisor is None and set(states(base).values()) == {ProcessState.EXITED}
+
+
 def test_down_stops_every_process_including_restarted_ones(devnet):
     base, _ = devnet
     records = launcher.load(base).processes  # validator-3 restarted, validator-1 restarted by hand
