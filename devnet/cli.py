@@ -103,33 +103,60 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
 
 def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
     try:
-        state = launcher.up(config, fresh=fresh)
+        state = launcher.up(config, fresh=fresh, supervised=not detach)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted while starting: the processes started so far are stopped") from None
-    _print_endpoints(state)
     base = config.base_path
     if detach:
+        _print_endpoints(state)
         click.echo("running in the background; from any shell:\n"
                    f"  {_command(base, 'status')}\n"
                    f"  {_command(base, 'kill', 'NAME')}      (--signal STOP to pause, CONT to resume)\n"
                    f"  {_command(base, 'restart', 'NAME')}\n"
                    f"  {_command(base, 'down')}")
         return
-    click.echo(f"press Ctrl-C to stop; from another shell: {_command(base, 'status')}")
     try:
-        launcher.supervise(base)
-        while True:
-            time.sleep(STATUS_INTERVAL_S)
-            click.echo()
-            _echo_status(launcher.load(Path(state.base_path)))
+        _print_endpoints(state)
+        click.echo(f"press Ctrl-C to stop; from another shell: {_command(base, 'status')}")
+        _watch(state)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        if not _still_recorded(state):
+            click.echo(f"another devnet was started under {state.base_path}; this one had stopped")
+            return
         click.echo("stopping the devnet…")
-        launcher.down(Path(state.base_path))
+        try:
+            launcher.down(Path(state.base_path), run=state.run)
+        except DevnetError as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo("devnet stopped")
+
+
+def _still_recorded(state: DevnetState) -> bool:
+    """Whether the base path still records ``state``'s run (not another ``up``'s, nor being replaced)."""
+    try:
+        return launcher.load(Path(state.base_path)).run == state.run
+    except DevnetError:
+        return False
+
+
+def _watch(state: DevnetState) -> None:
+    """Print the devnet's status every ``STATUS_INTERVAL_S`` until Ctrl-C, or until the base path holds another
+    run (a ``down`` and a new ``up`` from other shells, which send their Ctrl-C too)."""
+    while True:
+        time.sleep(STATUS_INTERVAL_S)
+        try:
+            current = launcher.load(Path(state.base_path))
+        except DevnetError:
+            current = None  # being replaced by another up
+        if current is None or current.run != state.run:
+            raise KeyboardInterrupt  # the handler finds the run gone, and says so
+        click.echo()
+        _echo_status(current)
 
 
 @devnet.command("status")
@@ -258,7 +285,8 @@ def devnet_chaos(duration: str, seed: int | None, base_path: Path) -> None:
 @devnet.command("down")
 @base_path_option
 def devnet_down(base_path: Path) -> None:
-    """Stop every process of the devnet, restarted ones included."""
+    """Stop every process of the devnet, restarted ones included, and end the `up` watching it in the
+    foreground, if one is."""
     _load(base_path)
     try:
         stopped = launcher.down(base_path)

@@ -3,7 +3,8 @@
 Layout under the base path (``devnet-data`` by default)::
 
     chain-spec.json        the spec every node starts from
-    devnet.json            what runs: per process its pid, ports, command, data folder, log (devnet.state)
+    devnet.json            what runs: per process its pid, ports, command, data folder, log; the run's id and
+                           the foreground ``up`` watching it, if one is (devnet.state)
     <role>-<i>/            each process's data folder, e.g. validator-0/ (database, keys, endpoints.json)
     logs/<role>-<i>.log    each process's log
 
@@ -14,12 +15,14 @@ config fixes is checked to be free before anything starts; any other port is cho
 port is picked first and bound later. The command recorded for ``restart`` has the ports the process got
 written in, so a restarted process comes back where its peers and clients expect it. A process that exits
 or does not become ready in time makes ``up`` fail with the last lines of its log, after stopping what it
-started: ``up`` never reports a devnet that is not running.
+started: ``up`` never reports a devnet that is not running. A foreground ``up`` stays to print the status
+until Ctrl-C; ``down`` from another shell, or a later ``up`` there, ends it too (it stops only its own run).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -51,13 +54,13 @@ from devnet.state import (
 )
 from devnet.validator import VALIDATOR
 from node.chain_spec import DEV_ENDOWMENT, ChainSpec, preset
-from node.db.errors import SchemaMismatch, WrongChain
+from node.db.errors import CorruptDatabase, SchemaMismatch, WrongChain
 from node.db.store import ChainStore
 from runtime.keyring import Keypair
 from runtime.pallets.balances import BalancesGenesis
 
 __all__ = ["DevnetError", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill", "restart",
-           "down", "supervise", "wait_until", "signals_interrupt"]
+           "down", "wait_until", "signals_interrupt"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -80,13 +83,16 @@ class ProcessStatus:
 
 
 def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = False,
-       ready_timeout: float = READY_TIMEOUT_S) -> DevnetState:
+       ready_timeout: float = READY_TIMEOUT_S, supervised: bool = False) -> DevnetState:
     """Start every process of ``config``; returns once all are ready. ``spec`` replaces the ``local`` preset
-    (one authority per validator); ``fresh`` deletes an earlier devnet's data under the base path first."""
+    (one authority per validator); ``fresh`` deletes an earlier devnet's data under the base path first;
+    ``supervised``: this process stays to watch the devnet (a foreground ``up``), and is recorded as its
+    supervisor, so that a ``down`` from another shell ends it too."""
     config.check_ports(ROLES)
     base = config.base_path.resolve()
     with locked(base):
         _refuse_if_running(base)
+        previous = _recorded(base)
         if fresh:
             _clear(base)
         _check_fixed_ports(config)
@@ -94,8 +100,11 @@ def up(config: DevnetConfig, *, spec: ChainSpec | None = None, fresh: bool = Fal
         _refuse_another_chain(base, spec)
         spec_path = base / SPEC_FILE
         spec.save(spec_path)
-        state = DevnetState(str(base), str(spec_path), ())
+        me = (os.getpid(), start_time(os.getpid())) if supervised else None
+        state = DevnetState(str(base), str(spec_path), (), secrets.token_hex(8), me)
         state.save()
+        if previous is not None:  # a foreground up left watching a devnet whose processes all ended: now it
+            _end_supervisor(previous)  # would watch this one, so it ends, finding another run recorded
         try:
             for role in ROLES:
                 for index in range(config.roles[role.section].count):
@@ -190,25 +199,34 @@ def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_
     return started
 
 
-def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S) -> list[ProcessRecord]:
-    """Stop every process of the devnet, restarted ones included; the ones that were running."""
+def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S, run: str | None = None) -> list[ProcessRecord]:
+    """Stop every process of the devnet, restarted ones included, and end its foreground ``up`` if another
+    process is it; the processes that were running. With ``run`` (a supervisor stopping its own devnet), only
+    if the devnet is still that run: another ``up`` may have started one here since."""
     with locked(base_path):
         state = load(base_path)
+        if run is not None and state.run != run:
+            return []
         running = [r for r in state.processes if process_state(r) is not ProcessState.EXITED]
         stop_processes(running, timeout)
-        supervisor = state.supervisor_record()
-        if supervisor is not None and supervisor.pid != os.getpid():
-            signal_process(supervisor, signal.SIGINT)  # its Ctrl-C: it finds everything stopped, and ends
+        _end_supervisor(state)
         replace(state, supervisor=None).save()
     return running
 
 
-def supervise(base_path: Path) -> None:
-    """Record this process as the devnet's foreground supervisor (the ``up`` printing its status until Ctrl-C),
-    so that a ``down`` from another shell ends it too."""
-    with locked(base_path):
-        state = DevnetState.load(base_path)
-        replace(state, supervisor=(os.getpid(), start_time(os.getpid()))).save()
+def _recorded(base: Path) -> DevnetState | None:
+    try:
+        return DevnetState.load(base)
+    except StateError:
+        return None
+
+
+def _end_supervisor(state: DevnetState) -> None:
+    """Send the devnet's foreground ``up``, if another process is it and still runs, its Ctrl-C: it finds its
+    run stopped or replaced, says so, and ends."""
+    supervisor = state.supervisor_record()
+    if supervisor is not None and supervisor.pid != os.getpid() and signal_process(supervisor, signal.SIGINT):
+        signal_process(supervisor, signal.SIGCONT)  # a paused one acts on it too
 
 
 def _start(role: Role, index: int, launch: Launch, base: Path, ready_timeout: float,
@@ -296,8 +314,11 @@ def _refuse_another_chain(base: Path, spec: ChainSpec) -> None:
     except (WrongChain, SchemaMismatch) as exc:
         raise DevnetError(f"{base} holds a devnet whose chain this one cannot resume ({exc}): it was begun by "
                           f"another version of Cairn or with other numbers of processes per role. {fresh}") from None
-    except Exception as exc:  # a damaged database, or one a validator left running still holds
-        raise DevnetError(f"cannot read the chain database {databases[0].parent}: {exc}. {fresh}") from None
+    except CorruptDatabase as exc:
+        raise DevnetError(f"the chain database {databases[0].parent} is damaged ({exc}). {fresh}") from None
+    except Exception as exc:  # RocksDB's own errors: most likely a validator still running holds it
+        raise DevnetError(f"cannot open the chain database {databases[0].parent} ({exc}): is a validator of "
+                          f"that devnet still running? `ps` shows; stop it first") from None
 
 
 def _clear(base: Path) -> None:

@@ -81,9 +81,11 @@ class DevnetState:
     base_path: str
     chain_spec: str
     processes: tuple[ProcessRecord, ...]
+    run: str = ""
+    """A fresh id per ``up``: the foreground ``up`` that started this devnet stops only this one."""
     supervisor: tuple[int, int] | None = None
     """The foreground ``cairn devnet up`` watching the devnet (its pid and start time), if one is: a ``down``
-    from another shell stops it too, or it would watch, and at Ctrl-C stop, the next devnet started here."""
+    from another shell, or a later ``up`` here, ends it too, or it would watch the next devnet started here."""
 
     @staticmethod
     def load(base_path: Path) -> DevnetState:
@@ -92,13 +94,13 @@ class DevnetState:
             doc = json.loads(path.read_text())
             processes = tuple(ProcessRecord(**{**p, "command": tuple(p["command"])}) for p in doc["processes"])
             supervisor = doc.get("supervisor")
-            return DevnetState(doc["base_path"], doc["chain_spec"], processes,
+            return DevnetState(doc["base_path"], doc["chain_spec"], processes, str(doc.get("run", "")),
                                None if supervisor is None else (int(supervisor[0]), int(supervisor[1])))
         except FileNotFoundError:
             raise StateError(f"no devnet under {base_path} (no {path})") from None
         except OSError as exc:
             raise StateError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise StateError(f"{path} is not a devnet state file this version can read ({exc!r})") from None
 
     def save(self) -> None:

@@ -36,7 +36,7 @@ import trio
 
 from node import gc_policy
 from node.chain_spec import PRESETS, ChainSpec, InvalidChainSpec, preset
-from node.db.errors import SchemaMismatch, WrongChain
+from node.db.errors import CorruptDatabase, SchemaMismatch, WrongChain
 from node.metrics import CONTENT_TYPE, Metrics
 from node.network import NetworkConfig, NetworkService, NodeKey, PeerAddress
 from node.rpc.config import RpcConfig
@@ -270,7 +270,7 @@ def node(dev: bool, chain: str | None, base_path: Path | None, validator: bool, 
 
             try:
                 stopped_by = trio.run(main)
-            except* (WrongChain, SchemaMismatch) as group:
+            except* (WrongChain, SchemaMismatch, CorruptDatabase) as group:
                 raise click.ClickException(_not_this_chain(base_path / "db", _leaf(group))) from None
             (base_path / ENDPOINTS_FILE).unlink(missing_ok=True)
             log.info("stopped (%s): database closed", stopped_by)
@@ -289,7 +289,8 @@ def _not_this_chain(db: Path, exc: BaseException) -> str:
     """What to tell an operator whose base path holds a database this node cannot run."""
     why = ("It was begun by another version of Cairn's runtime or from another chain spec (the genesis block "
            "holds both)" if isinstance(exc, WrongChain) else
-           "It was written by another version of Cairn's node, or is not a chain database")
+           "It was written by another version of Cairn's node, or is not a chain database" if
+           isinstance(exc, SchemaMismatch) else "It is damaged")
     return f"{db} holds a chain this node cannot run: {exc}. {why}; delete that folder to start over, or use " \
            "another --base-path"
 

@@ -83,7 +83,7 @@ def key_argument(value: str) -> "Keypair":
         raise click.BadParameter(str(exc), param_hint="'--key'") from None
 
 
-def account_argument(value: str) -> str:
+def cli_account(value: str) -> str:
     """An ACCOUNT argument as an SS58 address: an address or ``0x`` hex as given (the client checks it), or a
     development account's ``//Name`` (``//Dave``, ``//Provider1``: the account ``--key //Name`` signs as), as a
     devnet's users name its accounts everywhere else. Only on the command line: the SDK's account arguments

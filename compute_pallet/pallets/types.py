@@ -2,7 +2,7 @@
 
 Pure and shared on purpose: the provider worker and the SDK decode the pallets' storage with these same codecs
 (``Job.SCALE.decode(raw)``), so what a client reads cannot drift from what the runtime writes. Field order is
-wire format (the metadata snapshot pins every named type's fields).
+wire format (the metadata snapshot pins the fields of every type the metadata describes, these included).
 
 SCALE layouts (version 1):
 

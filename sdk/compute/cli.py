@@ -39,7 +39,7 @@ from rich.table import Table
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
-from sdk.cli import account_argument, chain_options, stdout_console, user_client
+from sdk.cli import chain_options, cli_account, stdout_console, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
@@ -350,7 +350,7 @@ def create(rpc: str, key: str, base_model: str, rounds: int, stake: int, commit_
            aggregation: tuple[str, ...]) -> None:
     """Open a task over BASE_MODEL; prints its id as the last line of stdout."""
     with user_client(rpc, key) as client:
-        listed = [account_argument(participant) for participant in participants]
+        listed = [cli_account(participant) for participant in participants]
         task = client.fl.create_task(base_model, rounds=rounds, participants=listed, stake=stake,
                                      commit_period=commit_period, deliver_period=deliver_period,
                                      reward_pool=reward_pool, validation=validation, price_cap=price_cap,

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from sdk.cli import account_argument, chain_options, output_file, stdout_console, user_client
+from sdk.cli import chain_options, cli_account, output_file, stdout_console, user_client
 from sdk.storage.records import Record
 from sdk.storage.transfer import Progress as TransferProgress
 
@@ -143,7 +143,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 def ls(rpc: str, key: str, owner: str | None, as_json: bool) -> None:
     """The files an account stores."""
     with user_client(rpc, key) as client:
-        files = client.storage.ls(None if owner is None else account_argument(owner))
+        files = client.storage.ls(None if owner is None else cli_account(owner))
     _show(files, as_json, ("file id", "size", "access", "status"),
           lambda f: ("0x" + f.file_id.hex(), str(f.size), "private" if f.encrypted else "public", f.status))
 
@@ -165,7 +165,7 @@ def register_key(rpc: str, key: str) -> None:
 def grant(rpc: str, key: str, file_id: str, account: str) -> None:
     """Let ACCOUNT (an SS58 address, 0x hex, or a development account's //Name) read the private file
     FILE_ID; ACCOUNT must have registered its encryption key (`cairn storage register-key`)."""
-    account = account_argument(account)
+    account = cli_account(account)
     with user_client(rpc, key) as client:
         client.storage.grant(file_id, account)
     click.echo(f"{file_id}: granted to {account}")
@@ -177,7 +177,7 @@ def grant(rpc: str, key: str, file_id: str, account: str) -> None:
 @chain_options
 def revoke(rpc: str, key: str, file_id: str, account: str) -> None:
     """Stop ACCOUNT (as for `grant`) reading FILE_ID."""
-    account = account_argument(account)
+    account = cli_account(account)
     with user_client(rpc, key) as client:
         client.storage.revoke(file_id, account)
     click.echo(f"{file_id}: revoked from {account}")

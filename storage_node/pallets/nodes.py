@@ -199,7 +199,7 @@ class StorageNodes(Pallet[StorageNodesConfig]):
     @call(0, weight=lambda w, endpoint, capacity, stake: w.register())
     def register(self, origin: Origin, endpoint: Endpoint, capacity: Capacity, stake: Balance) -> None:
         """Register the signer as a storage node at ``endpoint`` offering ``capacity`` bytes, holding
-        ``stake``."""
+        ``stake``, with the audit history it had if it ran a node before."""
         who = ensure_signed(origin)
         if self.nodes.contains(who):
             raise AlreadyRegistered()

@@ -261,25 +261,53 @@ def test_foreground_up_stops_everything_on_ctrl_c_including_restarted(tmp_path):
     assert process_state(restarted) is ProcessState.EXITED
 
 
+SMALL = ("--validators", "1", "--storage-nodes", "0", "--da-nodes", "0", "--providers", "0")
+
+
+def foreground_up(base: Path) -> tuple[subprocess.Popen, Path]:
+    """``cairn devnet up`` in the foreground, once it is up and watching; and the file its output goes to."""
+    output = base.with_name(base.name + ".out")
+    with output.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up", *SMALL,
+                                    "--base-path", str(base)], stdout=sink, stderr=subprocess.STDOUT)
+    wait_until(lambda: process.poll() is not None or "press Ctrl-C to stop" in output.read_text(), 60,
+               "the foreground devnet is up")
+    return process, output
+
+
 def test_down_from_another_shell_ends_the_foreground_up_too(tmp_path):
     """It printed the status on, and would have watched, and at Ctrl-C stopped, the next devnet started there."""
     base = tmp_path / "foreground"
-    process = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "devnet", "up",
-                                "--validators", "1", "--storage-nodes", "0", "--da-nodes", "0", "--providers", "0",
-                                "--base-path", str(base)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, output = foreground_up(base)
     try:
-        wait_until(lambda: process.poll() is not None or (base / "devnet.json").exists()
-                   and DevnetState.load(base).supervisor is not None, 60, "the foreground devnet is up")
         assert DevnetState.load(base).supervisor[0] == process.pid
         assert cli("down", "--base-path", str(base)).exit_code == 0
-        output, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, output
-    assert output.rstrip().endswith("devnet stopped")
+    assert process.returncode == 0, output.read_text()
+    assert output.read_text().rstrip().endswith("devnet stopped")
     assert DevnetState.load(base).supervisor is None and set(states(base).values()) == {ProcessState.EXITED}
+
+
+def test_a_later_up_ends_a_foreground_up_whose_processes_all_ended_and_it_stops_nothing(tmp_path):
+    """Every process killed by hand, no ``down``: the next ``up`` there must not be watched, nor stopped at
+    the old terminal's Ctrl-C, by the first one."""
+    base = tmp_path / "foreground"
+    process, output = foreground_up(base)
+    try:
+        for name in states(base):
+            assert cli("kill", name, "--base-path", str(base)).exit_code == 0
+        assert cli("up", *SMALL, "--base-path", str(base), "--detach").exit_code == 0
+        process.wait(timeout=60)
+        assert process.returncode == 0 and "another devnet was started under" in output.read_text(), \
+            output.read_text()
+        assert set(states(base).values()) == {ProcessState.RUNNING}  # the new one runs on
+    finally:
+        if process.poll() is None:
+            process.kill()
+        cli("down", "--base-path", str(base))
 
 
 def test_down_stops_every_process_including_restarted_ones(devnet):

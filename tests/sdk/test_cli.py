@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from sdk.chain import BadArgument, ConnectionFailed
 from runtime.keyring import Keypair
-from sdk.cli import RPC_ENVVAR, account_argument, error_line, main
+from sdk.cli import RPC_ENVVAR, cli_account, error_line, main
 
 
 @pytest.mark.parametrize("args", [["compute", "dataset", "digits", "-o"], ["ec", "encode", "{source}", "-o"]])
@@ -46,4 +46,4 @@ def test_a_download_into_a_missing_folder_is_refused_before_the_chain_is_asked(t
 ])
 def test_an_account_argument_names_a_development_account_by_its_name_and_nothing_else_by_a_secret(given, meant):
     """Anything but a bare ``//Name`` is left for the client to refuse as no address."""
-    assert account_argument(given) == meant
+    assert cli_account(given) == meant

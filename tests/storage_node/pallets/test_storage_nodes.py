@@ -112,6 +112,23 @@ def test_a_node_registered_again_keeps_its_audit_history():
         assert again.consecutive_misses == 0 and nodes.past_records.get(NODES[0]) is None
 
 
+def test_a_node_forced_out_by_missed_audits_keeps_its_record_when_it_registers_again():
+    ext = new_ext(nodes=1)
+    with ext:
+        nodes = ext.pallet(StorageNodes)
+        nodes.assign(NODES[0], 100)  # a fragment it failed the audits of
+        for _ in range(nodes.config.max_consecutive_misses):
+            nodes.record_miss(NODES[0])
+        assert nodes.nodes.get(NODES[0]).status is NodeStatus.ForcedOut
+        nodes.unassign(NODES[0], 100)  # rebuilt elsewhere: its last fragment, so it is gone
+        assert nodes.nodes.get(NODES[0]) is None
+        assert nodes.past_records.get(NODES[0]).audits_missed == nodes.config.max_consecutive_misses
+        register(ext, NODES[0], stake=STAKE)
+        again = nodes.nodes.get(NODES[0])
+        assert again.audits_missed == nodes.config.max_consecutive_misses and again.consecutive_misses == 0
+        assert again.reputation_permill() == 1000 // (nodes.config.max_consecutive_misses + 1)
+
+
 def test_exit_orders_every_fragment_repaired_and_releases_the_stake_once_they_moved():
     ext = new_ext(nodes=6)
     with ext:
