@@ -14,7 +14,8 @@ reputation (jobs verified, disputes lost, no-shows) and slash its stake, burning
 
 A provider's verified history (jobs verified, disputes lost, no-shows) outlives its registration: kept in
 ``PastRecords`` when it leaves and restored when the account registers again, so leaving and coming back does
-not wash a bad record into a new provider's best reputation.
+not wash a bad record into a new provider's best reputation (three counters per account that ever provided,
+kept for good).
 
 A provider leaves with ``deregister``. One holding unsettled job slots *drains*: it is marked ``leaving``, takes
 no new slot, and is deregistered, its stake released, when the last one settles (paid, slashed, or ended

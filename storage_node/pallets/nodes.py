@@ -11,7 +11,8 @@ A node that exits (or is forced out) takes no new fragments. ``FileBank`` learns
 elsewhere; each repair moves one fragment off it, and when the last one is gone (``used`` reaches 0) its
 stake is released and its record removed (``NodeExited``). A node holding nothing leaves at once. Its audit
 history is kept (``PastRecords``) and restored if the account registers a node again, so leaving, or being
-forced out, and coming back does not wash a bad record into a new node's best reputation.
+forced out, and coming back does not wash a bad record into a new node's best reputation. (A record is three
+counters per account that ever ran a node, kept for good: the cost of remembering who failed audits.)
 
 ``FileBank`` reaches this pallet only through its ``NodeRegistry`` protocol (house rule 2).
 """

@@ -28,6 +28,9 @@ __all__ = ["StorageNodesWeightInfo", "StorageNodesWeights", "FileBankWeightInfo"
 
 PROOF_VERIFY = 25 * US
 """Decoding and verifying one chunk proof (measured 16 µs, see the module docstring)."""
+EXIT_FINISHED = 20 * US + 3 * READ + 5 * WRITE
+"""A fragment moved or dropped that was a leaving node's last: its record taken and its history kept, the
+node count, its stake's hold and account, an event. Any repair, expiry or reaping may be one."""
 
 
 class StorageNodesWeightInfo(Protocol):
@@ -82,11 +85,12 @@ class FileBankWeights:
         return Weight(220 * US + 23 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
-        return Weight(60 * US + 10 * READ + 13 * WRITE, 1_500)  # and a leaving node's history, its last moved
+        return Weight(60 * US + 10 * READ + 12 * WRITE + EXIT_FINISHED, 1_500)
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
         return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)
-                      + expiries * (40 * US + 26 * READ + 12 * WRITE) + reaped * (10 * US + 3 * READ + 4 * WRITE), 0)
+                      + expiries * (40 * US + 26 * READ + 12 * WRITE + EXIT_FINISHED)
+                      + reaped * (10 * US + 3 * READ + 4 * WRITE + EXIT_FINISHED), 0)
 
 
 class StorageAccessWeightInfo(Protocol):
