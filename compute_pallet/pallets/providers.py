@@ -55,7 +55,8 @@ from runtime.scale import U32, U128, Vec
 __all__ = ["ComputeProviders", "ComputeProvidersConfig", "ComputeProvidersParams", "HoldReason", "DEFINITION",
            "StakeCurrency", "ProviderRegistered", "ProviderUpdated", "ProviderDeregistered", "ProviderLeaving",
            "ProviderStale", "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow",
-           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "InsufficientFunds", "Offers"]
+           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "InsufficientFunds",
+           "Offers"]
 
 
 class HoldReason(enum.IntEnum):

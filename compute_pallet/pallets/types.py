@@ -33,7 +33,8 @@ from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Byte
 from runtime.scale import BOOL, H256, U8, U32, U64, U128, CEnum, Option, Vec, scale_struct
 
 __all__ = ["KindId", "JobId", "TaskId", "FileId", "FileIds", "Scores", "OptionalFile", "Gpu", "Hardware", "Offer",
-           "ProviderInfo", "ProviderHistory", "Resources", "SlotStatus", "JobStatus", "Reveal", "Slot", "Job", "LineageEntry",
+           "ProviderInfo", "ProviderHistory", "Resources", "SlotStatus", "JobStatus", "Reveal", "Slot", "Job",
+           "LineageEntry",
            "TaskStatus", "Task", "Update", "RoundRecord", "SlashReason", "SLASH_REASON", "PERBILL", "FILE_IDS", "ACCOUNTS", "SCORES",
            "SLOT_STATUS", "JOB_STATUS", "TASK_STATUS", "reputation_permill"]
 

@@ -52,7 +52,8 @@ from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
 
 __all__ = [
     "ComputeApi", "FlApi", "BlockingComputeApi", "BlockingFlApi", "RoundProgress",
-    "JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "Lineage", "LineageNode", "LineageEdge",
+    "JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "Lineage", "LineageNode",
+    "LineageEdge",
     "RoundStatus", "TaskStatus", "Participation",
     "ComputeError", "NoSigner", "Refused", "UnknownKind", "InvalidParams", "AbsurdResources", "BadInputs",
     "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive", "InputDeleted", "InputNotPublic",

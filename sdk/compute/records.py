@@ -13,8 +13,8 @@ from typing import Any
 
 from sdk.storage.records import Record
 
-__all__ = ["JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "LineageNode", "LineageEdge",
-           "Lineage", "RoundStatus", "TaskStatus", "Participation"]
+__all__ = ["JobId", "TaskId", "Provider", "Departure", "Slot", "JobStatus", "JobResult", "Rerun", "LineageNode",
+           "LineageEdge", "Lineage", "RoundStatus", "TaskStatus", "Participation"]
 
 JobId = int
 """A job's id: a u64, printed in decimal."""

@@ -29,7 +29,8 @@ from runtime.scale import BOOL, H256, U8, U16, U32, U64, CEnum, FixedBytes, Opti
 from storage_node.manifest import Manifest
 from storage_node.params import SALT_LENGTH
 
-__all__ = ["NodeStatus", "FileStatus", "RepairReason", "NodeHistory", "NodeInfo", "FileInfo", "Challenge", "RepairOrder",
+__all__ = ["NodeStatus", "FileStatus", "RepairReason", "NodeHistory", "NodeInfo", "FileInfo", "Challenge",
+           "RepairOrder",
            "FileId", "Segment", "FragmentIndex", "FragmentKey", "FRAGMENT_KEY", "NODE_STATUS", "FILE_STATUS", "REPAIR_REASON", "ACCOUNTS",
            "file_info_from"]
 

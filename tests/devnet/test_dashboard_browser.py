@@ -233,8 +233,9 @@ def test_a_published_blob_is_attested_and_sampled_by_the_dashboard(world: World,
 
 def test_the_sampler_records_a_broken_kzg_pool_as_the_blobs_error_and_goes_on(world: World):
     """A KZG pool whose workers cannot start (an unknown precompute level) fails every verification with
-    ``WorkersDied`` (it once raised ``BrokenProcessPool``, an unexpected error): the blob shows that error and the sampler keeps following the chain (in the daemon
-    it runs beside the HTTP server, which it must not take down). Needs the blob the test above published."""
+    ``WorkersDied`` (it once raised ``BrokenProcessPool``, an unexpected error): the blob shows that error and
+    the sampler keeps following the chain (in the daemon it runs beside the HTTP server, which it must not take
+    down). Needs the blob the test above published."""
     book = SampleBook(limit=1, attempts=1)
 
     async def sample_with_a_broken_pool() -> int:

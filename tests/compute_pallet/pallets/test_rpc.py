@@ -1,6 +1,7 @@
 """The ``compute_*`` RPC reads over the compute pallets' real state: a training job verified and paid, its
 output the base model of a one-round federated task (one participant delivering, one walking away) whose
-aggregation is verified, and one more job still committing, one of whose providers is leaving; then paging, lineage, unknown ids, bad input."""
+aggregation is verified, and one more job still committing, one of whose providers is leaving; then paging,
+lineage, unknown ids, bad input."""
 
 from __future__ import annotations
 

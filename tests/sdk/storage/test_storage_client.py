@@ -372,7 +372,8 @@ def test_cli_output_shapes(network, tmp_path):
     assert got.exit_code == 0 and (tmp_path / "eve.bin").read_bytes() == data, got.output
     revoked = runner.invoke(main, ["storage", "revoke", private, eve, *chain])
     assert revoked.exit_code == 0 and revoked.stdout == f"{private}: revoked from {eve}\n", revoked.output
-    refused = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve2.bin"), "--key", "//Eve", *chain])
+    refused = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve2.bin"), "--key", "//Eve",
+                                   *chain])
     assert refused.exit_code == 1 and "AccessDenied" in refused.stderr, refused.output
 
 
