@@ -125,7 +125,7 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
         _watch(state)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-        if not _still_recorded(state):
+        if _same_run(state) is None:
             click.echo(f"another devnet was started under {state.base_path}; this one had stopped")
             return
         click.echo("stopping the devnet…")
@@ -136,12 +136,14 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
         click.echo("devnet stopped")
 
 
-def _still_recorded(state: DevnetState) -> bool:
-    """Whether the base path still records ``state``'s run (not another ``up``'s, nor being replaced)."""
+def _same_run(state: DevnetState) -> DevnetState | None:
+    """The devnet's record as it is now, if it is still ``state``'s run (not another ``up``'s, nor being
+    replaced by one)."""
     try:
-        return launcher.load(Path(state.base_path)).run == state.run
+        current = launcher.load(Path(state.base_path))
     except DevnetError:
-        return False
+        return None
+    return current if current.run == state.run else None
 
 
 def _watch(state: DevnetState) -> None:
@@ -149,11 +151,8 @@ def _watch(state: DevnetState) -> None:
     run (a ``down`` and a new ``up`` from other shells, which send their Ctrl-C too)."""
     while True:
         time.sleep(STATUS_INTERVAL_S)
-        try:
-            current = launcher.load(Path(state.base_path))
-        except DevnetError:
-            current = None  # being replaced by another up
-        if current is None or current.run != state.run:
+        current = _same_run(state)
+        if current is None:
             raise KeyboardInterrupt  # the handler finds the run gone, and says so
         click.echo()
         _echo_status(current)
