@@ -7,6 +7,7 @@
         job = await client.compute.submit("train", [dataset_id], {"hidden": [64], "epochs": 30})
         status = await client.compute.wait(job)                  # Verified or Failed, from finalized blocks
         result = await client.compute.result(job, "out/")          # out/model.safetensors, out/result.json
+        why = await client.compute.refused(job)                    # None, or the refusal (MalformedDataset…)
         graph = await client.compute.lineage(status.outputs[0])    # back to the dataset
         check = await client.compute.rerun(job, "here/")           # the kind run here: check.matches
 
@@ -28,7 +29,7 @@ chain does not keep.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -236,14 +237,33 @@ class ComputeApi:
                         return report
         raise WaitTimeout(f"job {job} did not finish within {timeout} s")
 
+    async def refused(self, job: JobId) -> str | None:
+        """Why the kind refused job ``job``'s inputs or params, the refusal its verified result names
+        (``MalformedDataset``, …; :func:`compute_pallet.kinds.refusal_meaning` says what each means), or ``None``
+        when the kind ran them: the chain verifies a refusal as it does any result, and pays for it. A refusal
+        has no output but ``result.json``, so a result with more is none; a lone ``result.json`` is read into
+        memory and checked against the verified digest (:class:`ResultMismatch`). :class:`JobNotVerified` for a
+        job without a verified result. The submitter reads its outputs without a transaction (they come granted
+        with the read recorded); anyone else's read of a private output is recorded first, as every download
+        of it is."""
+        report = await self._verified(job)
+        if len(report.outputs) != 1:
+            return None
+        info = await self.storage.ledger.file_record(report.outputs[0])
+        record = None
+        if info is not None and info.size <= MAX_RESULT_BYTES:
+            record = _verified_record({}, await self.storage.read(report.outputs[0]), report.digest)
+        if record is None:
+            raise ResultMismatch(f"job {job}: its result.json does not hash to the verified digest")
+        refusal = record.get("refused")
+        return refusal if isinstance(refusal, str) else None
+
     async def result(self, job: JobId, out_dir: str | Path) -> JobResult:
         """Download a verified job's outputs into ``out_dir`` (created if missing), named by the kind's output
         names and ``result.json``, and check that they hash to the digest the chain verified
         (:class:`ResultMismatch` if not, the files removed again); :class:`JobNotVerified` for a job without a
         verified result."""
-        report = await self.status(job)
-        if report.state != "Verified":
-            raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
+        report = await self._verified(job)
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -251,7 +271,9 @@ class ComputeApi:
             path = folder / name
             await self.storage.download(file_id, path)
             paths.append(path)
-        parsed = _verified_record(paths, report.digest)
+        with paths[-1].open("rb") as file:
+            record = file.read(MAX_RESULT_BYTES + 1)  # one larger is refused unread
+        parsed = _verified_record({path.name: path.read_bytes() for path in paths[:-1]}, record, report.digest)
         if parsed is None:
             for path in paths:  # nothing unverified is left behind
                 path.unlink()
@@ -307,6 +329,13 @@ class ComputeApi:
 
     # --- helpers -------------------------------------------------------------------------------------
 
+    async def _verified(self, job: JobId) -> JobStatus:
+        """The job's status, if it is verified; else :class:`JobNotVerified`."""
+        report = await self.status(job)
+        if report.state != "Verified":
+            raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
+        return report
+
     async def _job(self, job: JobId) -> Job:
         record = await self.market.job(job)
         if record is None:
@@ -331,17 +360,14 @@ def _fit(kind: str, sizes: Sequence[int]) -> bool:
     return True
 
 
-def _verified_record(paths: Sequence[Path], digest: bytes | None) -> dict[str, object] | None:
-    """The result record in ``paths[-1]`` (``result.json``) if it and the kind's outputs before it hash to
-    ``digest`` (``kinds.result_digest``), else ``None``."""
-    with paths[-1].open("rb") as file:
-        record = file.read(MAX_RESULT_BYTES + 1)
+def _verified_record(outputs: Mapping[str, bytes], record: bytes, digest: bytes | None) -> dict[str, object] | None:
+    """The result record ``record`` (``result.json``'s bytes) parsed, if it and the kind's ``outputs`` (by name)
+    hash to ``digest`` (``kinds.result_digest``), else ``None``."""
     if len(record) > MAX_RESULT_BYTES:
         return None
     try:
         parsed = json.loads(record)
-        if isinstance(parsed, dict) and digest == kinds.result_digest(
-                {path.name: path.read_bytes() for path in paths[:-1]}, parsed):
+        if isinstance(parsed, dict) and digest == kinds.result_digest(outputs, parsed):
             return parsed
     except (ValueError, RecursionError):  # not UTF-8 JSON, or a NaN the digest's canonical JSON refuses
         pass

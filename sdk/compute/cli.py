@@ -139,11 +139,12 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
         job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
                                     redundancy=redundancy, max_price=max_price, deadline=deadline)
         status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
+        refused = _refused(client, status) if wait_ else None
     if as_json:
         _report(status, True, _show_job)
     else:
         if wait_:
-            _print_verdict(status)
+            _print_verdict(status, refused)
         click.echo(str(job))
     if wait_:
         _exit_if_failed(status)
@@ -177,7 +178,8 @@ def wait(rpc: str, key: str, job: int, timeout: float | None, as_json: bool) -> 
     waiting submitter can do."""
     with user_client(rpc, key) as client:
         status = _verdict(client, job, timeout)
-    _report(status, as_json, _print_verdict)
+        refused = None if as_json else _refused(client, status)
+    _report(status, as_json, lambda status: _print_verdict(status, refused))
     _exit_if_failed(status)
 
 
@@ -186,8 +188,25 @@ def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "")
         return client.compute.wait(job, timeout)
 
 
-def _print_verdict(status: JobStatus) -> None:
+def _refused(client: "Client", status: JobStatus) -> str | None:
+    """What the kind refused, for a verified job of the signer's (whose outputs it reads without a transaction;
+    anyone else's private ones it would have to record reading first)."""
+    if status.state != "Verified" or client.signer is None or status.submitter != client.signer.public:
+        return None
+    return client.compute.refused(status.job_id)
+
+
+def _print_verdict(status: JobStatus, refused: str | None) -> None:
     Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {status.paid}, refunded {status.refunded}")
+    if refused is not None:
+        _tell_refusal(status.job_id, refused)
+
+
+def _tell_refusal(job: int, refused: str) -> None:
+    meaning = refusal_meaning(refused) or "a refusal this client does not know"
+    click.echo(f"job {job}: its kind refused the inputs or params ({refused}: {meaning}); that is its verified "
+               f"result, and the providers were paid for it. `cairn compute rerun {job} -o DIR` runs it here and "
+               "says why.", err=True)
 
 
 def _exit_if_failed(status: JobStatus) -> None:
@@ -231,10 +250,7 @@ def _show_paths(result: JobResult) -> None:
     for path in result.files:
         click.echo(path)
     if isinstance(refused := result.result.get("refused"), str):
-        meaning = refusal_meaning(refused) or "a refusal this client does not know"
-        click.echo(f"job {result.job_id}: its kind refused the inputs or params ({refused}: {meaning}); that is its "
-                   f"verified result, and the providers were paid for it. `cairn compute rerun {result.job_id} -o DIR` "
-                   "runs it here and says why.", err=True)
+        _tell_refusal(result.job_id, refused)
 
 
 @compute.command()

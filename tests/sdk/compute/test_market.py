@@ -254,6 +254,12 @@ async def test_a_rerun_says_why_the_kind_refused_and_catches_providers_agreeing_
     result = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
         "compute", "result", str(refused), "-o", str(tmp_path / "result"), "--rpc", market.url])
     assert f"cairn compute rerun {refused}" in result.stderr  # where the refusal's reason is to be had
+    assert await alice.compute.refused(refused) == "InvalidInputs"  # without downloading to a folder
+    assert await alice.compute.refused(colluded) is None
+    waited = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
+        "compute", "wait", str(refused), "--rpc", market.url])  # a verified refusal: said as the verdict comes
+    assert waited.exit_code == 0 and f"job {refused}: its kind refused the inputs or params (InvalidInputs" in (
+        waited.stderr)
 
     caught = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
         "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--json", "--rpc", market.url])
