@@ -59,6 +59,7 @@ from sdk.compute.lineage import walk
 from sdk.compute.market import Market
 from sdk.compute.records import Departure, JobId, JobResult, JobStatus, Lineage, Provider, Rerun, Slot
 from sdk.storage.api import StorageApi
+from sdk.storage.errors import FileNotFound
 from sdk.storage.records import FileId, parse_file_id
 
 __all__ = ["ComputeApi", "MAX_RESULT_BYTES"]
@@ -324,8 +325,14 @@ class ComputeApi:
                      record.resources.gpu_memory_mib > 0, ran.digest == record.digest)
 
     async def lineage(self, file_id: FileId | str) -> Lineage:
-        """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it."""
-        return await walk(self.market, parse_file_id(file_id))
+        """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it:
+        the file alone if it was uploaded (no job made it), kept after it is deleted; :class:`FileNotFound`
+        for a file the chain neither stores nor traces."""
+        root = parse_file_id(file_id)
+        graph = await walk(self.market, root)
+        if not graph.edges and await self.storage.ledger.file_record(root) is None:
+            raise FileNotFound(root)
+        return graph
 
     # --- helpers -------------------------------------------------------------------------------------
 

@@ -329,6 +329,10 @@ def lineage(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 
 def _show_lineage(graph: Lineage) -> None:
     console = stdout_console()
+    if not graph.edges:
+        console.print(f"file 0x{graph.root.hex()} was uploaded: no job or federated round made it, so it has no "
+                      "lineage before it")
+        return
     nodes = Table("node", "label")
     for node in graph.nodes:
         nodes.add_row(node.id, node.label)

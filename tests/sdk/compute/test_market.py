@@ -214,6 +214,10 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
     assert graph.exit_code == 0, graph.output
     edges = json.loads(graph.stdout)["edges"]
     assert {"source": f"file:0x{shared['public'].hex()}", "target": f"job:{job}", "relation": "input"} in edges
+    uploaded = runner.invoke(main, ["compute", "lineage", *chain, "0x" + shared["public"].hex()])
+    assert uploaded.exit_code == 0 and "was uploaded: no job or federated round made it" in uploaded.stdout
+    unknown = runner.invoke(main, ["compute", "lineage", *chain, "0x" + "ab" * 32])
+    assert unknown.exit_code == 1 and "FileNotFound" in unknown.stderr, unknown.output
 
     fetched = runner.invoke(main, ["compute", "result", *chain, str(job), "-o", str(tmp_path)])
     assert fetched.exit_code == 0, fetched.output
