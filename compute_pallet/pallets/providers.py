@@ -19,7 +19,8 @@ kept for good).
 
 A provider leaves with ``deregister``. One holding unsettled job slots *drains*: it is marked ``leaving``, takes
 no new slot, and is deregistered, its stake released, when the last one settles (paid, slashed, or ended
-unjudged). It must keep running until then: a slot it walks away from is a no-show like any other.
+unjudged). It must keep running until then: a slot it walks away from is a no-show like any other. Until
+then ``stay`` takes the leave back: it takes new slots again.
 
 ``on_initialize`` is bounded: it looks at most at ``max_checks_per_block`` heartbeat deadlines per block; the
 rest wait a block.
@@ -54,9 +55,9 @@ from runtime.scale import U32, U128, Vec
 
 __all__ = ["ComputeProviders", "ComputeProvidersConfig", "ComputeProvidersParams", "HoldReason", "DEFINITION",
            "StakeCurrency", "ProviderRegistered", "ProviderUpdated", "ProviderDeregistered", "ProviderLeaving",
-           "ProviderStale", "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow",
-           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "InsufficientFunds",
-           "Offers"]
+           "ProviderStays", "ProviderStale", "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow",
+           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "NotLeaving",
+           "InsufficientFunds", "Offers"]
 
 
 class HoldReason(enum.IntEnum):
@@ -169,6 +170,13 @@ class ProviderLeaving:
 
 
 @dataclass(frozen=True)
+class ProviderStays:
+    """A leaving provider took its leave back: it takes new job slots again."""
+
+    provider: AccountId
+
+
+@dataclass(frozen=True)
 class ProviderStale:
     """A provider missed its heartbeats: its unsettled assignments go to others."""
 
@@ -220,6 +228,10 @@ class AlreadyLeaving(DispatchError):
     """The provider is leaving already: it is deregistered once its last job slot is settled."""
 
 
+class NotLeaving(DispatchError):
+    """The provider is not leaving: there is no leave to take back."""
+
+
 class InsufficientFunds(DispatchError):
     """The account cannot put the stake on hold."""
 
@@ -233,9 +245,9 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     CRATE = "pallet_compute_providers"
     HOLD_REASONS = HoldReason
     EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed, StakeAdded,
-              ProviderLeaving)
+              ProviderLeaving, ProviderStays)
     ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, EndpointTooLong, BadOffers, BadHardware,
-              TooManyProviders, AlreadyLeaving, InsufficientFunds, NoStake)
+              TooManyProviders, AlreadyLeaving, InsufficientFunds, NoStake, NotLeaving)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a provider registers with."),
         Constant("MaxEndpointLength", U32, lambda c: c.max_endpoint_length, "Longest endpoint, in bytes."),
@@ -331,6 +343,17 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         self.config.currency.hold(HoldReason.ProviderStake, who, amount)
         self.providers.insert(who, info.with_(stake=info.stake + amount))
         self.deposit_event(StakeAdded(who, amount, info.stake + amount))
+
+    @call(5, weight=lambda w: w.stay())
+    def stay(self, origin: Origin) -> None:
+        """Take back a ``deregister`` still draining: the signer takes new job slots again (the slots it holds
+        were never affected)."""
+        who = ensure_signed(origin)
+        info = self._provider(who)
+        if not info.leaving:
+            raise NotLeaving()
+        self.providers.insert(who, info.with_(leaving=False))
+        self.deposit_event(ProviderStays(who))
 
     def _check_offer(self, hardware: Hardware, offers: tuple[Offer, ...], endpoint: bytes) -> None:
         cfg = self.config

@@ -41,6 +41,7 @@ class ComputeProvidersWeightInfo(Protocol):
     def heartbeat(self) -> Weight: ...
     def deregister(self) -> Weight: ...
     def add_stake(self) -> Weight: ...
+    def stay(self) -> Weight: ...
     def on_initialize(self, checked: int, stale: int) -> Weight: ...
 
 
@@ -59,6 +60,9 @@ class ComputeProvidersWeights:
 
     def add_stake(self) -> Weight:
         return Weight(180 * US + 3 * READ + 3 * WRITE, 100)
+
+    def stay(self) -> Weight:
+        return Weight(30 * US + READ + 2 * WRITE, 0)
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
         return Weight(5 * US + READ + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)

@@ -195,6 +195,9 @@ class Provider:
                     left = False
                     if self.info.leaving and not leaving:
                         _say_leaving(self.info)
+                    elif leaving and not self.info.leaving:
+                        log.warning("this provider stays on the market (its leave was taken back): it takes new "
+                                    "jobs again")
                     leaving = self.info.leaving
                     if sent_after is not None and self.info.last_heartbeat <= sent_after:
                         raise HeartbeatLost("the last heartbeat did not land")

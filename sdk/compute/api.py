@@ -85,8 +85,8 @@ class ComputeApi:
         lists it ``leaving``, and it is deregistered, its stake released, when the last of its ``active_jobs``
         is settled. Keep its daemon running until then: a job it walks away from is a no-show, and slashed.
         The daemon then stops heartbeating, and registers the provider again if started again.
-        :class:`Refused` if the signer is no provider (``NotRegistered``) or is leaving already
-        (``AlreadyLeaving``)."""
+        :meth:`stay` takes the leave back while it drains. :class:`Refused` if the signer is no provider
+        (``NotRegistered``) or is leaving already (``AlreadyLeaving``)."""
         receipt = await self.market.submit("ComputeProviders", "deregister", {})
         for record in receipt.triggered_events:
             if record.name == "ProviderDeregistered":
@@ -94,6 +94,12 @@ class ComputeApi:
             if record.name == "ProviderLeaving":
                 return Departure(None, record.event.active_jobs)
         raise AssertionError("a deregistration without its event")
+
+    async def stay(self) -> None:
+        """Take back a :meth:`leave` still draining (``ComputeProviders.stay``): the signer's provider takes new
+        jobs again. :class:`Refused` if it is no provider (``NotRegistered``: it left already) or is not
+        leaving (``NotLeaving``)."""
+        await self.market.submit("ComputeProviders", "stay", {})
 
     async def providers(self) -> list[Provider]:
         """Every registered provider: hardware, offers by kind, endpoint, stake, liveness and reputation."""

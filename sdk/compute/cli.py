@@ -163,7 +163,18 @@ def leave(rpc: str, key: str) -> None:
         click.echo(f"{address}: left the market, {departure.released} of its stake released")
     else:
         click.echo(f"{address}: leaving the market: it takes no new job, and is deregistered when its "
-                   f"{departure.active_jobs} job(s) in flight are settled; keep its daemon running until then")
+                   f"{departure.active_jobs} job(s) in flight are settled; keep its daemon running until then "
+                   "(`cairn compute stay` takes the leave back meanwhile)")
+
+
+@compute.command()
+@chain_options
+def stay(rpc: str, key: str) -> None:
+    """Take back the leave of the provider of --key while it drains: it takes new jobs again."""
+    with user_client(rpc, key) as client:
+        client.compute.stay()
+        address = client.signer.ss58_address()
+    click.echo(f"{address}: stays on the market: it takes new jobs again")
 
 
 @compute.command()

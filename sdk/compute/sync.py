@@ -17,6 +17,7 @@ class BlockingComputeApi(BlockingApi[ComputeApi]):
 
     providers = blocking(ComputeApi.providers)
     leave = blocking(ComputeApi.leave)
+    stay = blocking(ComputeApi.stay)
     submit = blocking(ComputeApi.submit)
     status = blocking(ComputeApi.status)
     wait = blocking(ComputeApi.wait)

@@ -41,10 +41,13 @@ from compute_pallet.kinds import estimate
 from compute_pallet.pallets.providers import HoldReason as ProviderHold
 from compute_pallet.pallets.providers import (
     AlreadyLeaving,
+    NotLeaving,
+    NotRegistered,
     ProviderDeregistered,
     ProviderLeaving,
     ProviderSlashed,
     ProviderStale,
+    ProviderStays,
 )
 from compute_pallet.pallets.types import (
     JobStatus,
@@ -598,6 +601,27 @@ def test_a_provider_holding_assignments_drains_and_leaves_when_they_settle():
         assert_has_event(ext, ProviderDeregistered(who, STAKE))
         assert free(ext, who) == before + PRICE + STAKE and held(ext, ProviderHold.ProviderStake, who) == 0
         assert providers_pallet(ext).providers.get(who) is None and providers_pallet(ext).provider_count.get() == 2
+
+
+def test_a_draining_provider_may_stay_and_then_keeps_its_stake_and_takes_jobs_again():
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        who = slot_providers(ext, job_id)[0]
+        idle = next(p for p in PROVIDERS if p not in slot_providers(ext, job_id))
+        assert_noop(ext, NotLeaving, ext.dispatch, Origin.signed(who), "ComputeProviders", "stay")
+        assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(ALICE), "ComputeProviders", "stay")
+        ext.dispatch(Origin.signed(who), "ComputeProviders", "deregister")
+        ext.dispatch(Origin.signed(who), "ComputeProviders", "stay")
+        assert_has_event(ext, ProviderStays(who))
+        assert not providers_pallet(ext).providers.get(who).leaving
+        run_job(ext, job_id)  # its last slot settles: it stays registered, its stake held
+        assert providers_pallet(ext).providers.get(who).active_jobs == 0
+        assert held(ext, ProviderHold.ProviderStake, who) == STAKE
+        ext.dispatch(Origin.signed(idle), "ComputeProviders", "deregister")  # gone at once: no slot held
+        later = submit(ext, ALICE, inputs=(dataset,))  # r = 2 of the two left: the one that stayed among them
+        assert who in slot_providers(ext, later)
 
 
 def test_leaving_and_registering_again_keeps_the_verified_history():

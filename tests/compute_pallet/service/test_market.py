@@ -136,7 +136,7 @@ def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_r
     asks to leave the market (``cairn compute leave``, its operator's key used from the command line) while it
     holds a job drains: it is told so, takes no new job, finishes the one it holds (paid), and is then
     deregistered with all its stake back; it is told that too and sends no heartbeat the chain would refuse.
-    Started again, it registers again. Leaving twice is refused."""
+    Started again, it registers again. Leaving twice is refused, and so is taking back a leave once it is done."""
     (provider,) = start_providers(market, tmp_path, [None])
     record = ProcessRecord("provider-0", "provider", 0, 1, 1, {"http": provider.port}, (), "", "")
 
@@ -180,6 +180,8 @@ def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_r
             operator.compute.leave()
     again = CliRunner().invoke(main, ["compute", "leave", "--key", provider.key, "--rpc", market.url])
     assert again.exit_code == 1 and "ComputeProviders.NotRegistered" in again.stderr, again.output
+    late = CliRunner().invoke(main, ["compute", "stay", "--key", provider.key, "--rpc", market.url])
+    assert late.exit_code == 1 and "ComputeProviders.NotRegistered" in late.stderr, late.output  # left already
     wait_until(lambda: "this provider is not registered any more" in provider.log_tail(), 90,
                "the daemon noticed it left")
     assert not health()["registered"] and heartbeat_retries() == 0

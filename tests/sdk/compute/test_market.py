@@ -28,7 +28,7 @@ from compute_pallet.kinds import InvalidInputs, train
 from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
 from sdk.cli import main
-from sdk.client import AsyncClient
+from sdk.client import AsyncClient, Client
 from sdk.storage import AccessDenied, FileNotFound
 from sdk.compute import (
     AbsurdResources,
@@ -199,6 +199,17 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
     assert early.exit_code == 1 and "JobNotVerified" in early.output  # nothing verified yet
     impatient = runner.invoke(main, ["compute", "wait", *chain, str(job), "--timeout", "0.5"])
     assert impatient.exit_code == 1 and "WaitTimeout" in impatient.stderr, impatient.output
+    with Client(market.url) as reader:
+        assigned = {slot.provider for slot in reader.query("ComputeJobs", "Jobs", [job]).slots}
+    provider = next(uri for uri in PROVIDERS if _account(uri) in assigned)  # holding the job: it drains
+    leaving = runner.invoke(main, ["compute", "leave", *chain, "--key", provider])
+    assert leaving.exit_code == 0 and "its 1 job(s) in flight" in leaving.output, leaving.output
+    stayed = runner.invoke(main, ["compute", "stay", *chain, "--key", provider])
+    assert stayed.exit_code == 0 and "stays on the market: it takes new jobs again" in stayed.output, stayed.output
+    again = runner.invoke(main, ["compute", "stay", *chain, "--key", provider])
+    assert again.exit_code == 1 and "ComputeProviders.NotLeaving" in again.stderr, again.output
+    with Client(market.url) as reader:
+        assert not any(p.leaving for p in reader.compute.providers())
     anyio.run(play, market.url, job, backend="trio")
 
     waited = runner.invoke(main, ["compute", "wait", *chain, str(job), "--timeout", str(WAIT_S)])
