@@ -95,6 +95,15 @@ def cli_account(value: str) -> str:
     return Keypair.from_uri(value).ss58_address()
 
 
+def shown_account(account: bytes, *, short: bool = False) -> str:
+    """An account for people: its SS58 address, as wallets, ``cairn storage grant`` and the dashboard name it
+    (``short``: its first and last six characters, as the dashboard's tables show it). JSON keeps ``0x`` hex."""
+    from runtime.ss58 import ss58_encode
+
+    address = ss58_encode(account)
+    return f"{address[:6]}…{address[-6:]}" if short else address
+
+
 def chain_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--rpc`` (a node's WebSocket) and ``--key`` (the signing account) to a command."""
     command = click.option("--key", default="//Alice", show_default=True,

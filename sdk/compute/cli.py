@@ -39,7 +39,7 @@ from rich.table import Table
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
-from sdk.cli import chain_options, cli_account, stdout_console, user_client
+from sdk.cli import chain_options, cli_account, shown_account, stdout_console, user_client
 from sdk.compute.errors import InvalidParams
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
@@ -66,6 +66,7 @@ def _report(record: R, as_json: bool, show: Callable[[R], None]) -> None:
 
 
 def _short(value: bytes | None) -> str:
+    """A digest or file id, shortened for a table."""
     return "-" if value is None else "0x" + value.hex()[:16] + "…"
 
 
@@ -83,7 +84,8 @@ def _show_job(status: JobStatus) -> None:
     console.print(f"escrowed {status.escrowed}  paid {status.paid}  refunded {status.refunded}  held {status.held}")
     table = Table("provider", "round", "status", "price", "digest")
     for slot in status.slots:
-        table.add_row(_short(slot.provider), str(slot.round), slot.status, str(slot.price), _short(slot.digest))
+        table.add_row(shown_account(slot.provider, short=True), str(slot.round), slot.status, str(slot.price),
+                      _short(slot.digest))
     console.print(table)
     for file_id in status.outputs:
         console.print(f"output 0x{file_id.hex()}")
@@ -111,7 +113,7 @@ def _show_providers(found: list[Provider]) -> None:
     table = Table("account", "cores", "memory MiB", "gpu", "offers", "stake", "heartbeat", "active", "verified",
                   "lost", "no-shows", "reputation")
     for p in found:
-        table.add_row(_short(p.account), str(p.cpu_cores), str(p.memory_mib), p.gpu or "-",
+        table.add_row(shown_account(p.account, short=True), str(p.cpu_cores), str(p.memory_mib), p.gpu or "-",
                       ", ".join(f"{kind} {price}" for kind, price in p.offers.items()), str(p.stake),
                       str(p.last_heartbeat), f"{p.active_jobs} (leaving)" if p.leaving else str(p.active_jobs),
                       str(p.jobs_verified), str(p.disputes_lost),
@@ -293,7 +295,7 @@ def _show_rerun(check: Rerun) -> None:
                    "it with", err=True)
     elif check.matches:
         click.echo(f"job {check.job_id}: digest 0x{check.digest.hex()}, the verified result's", err=True)
-    named = ", ".join(_short(provider) for provider in check.agreeing) or "none"
+    named = ", ".join(shown_account(provider) for provider in check.agreeing) or "none"
     click.echo(f"job {check.job_id}: providers who revealed this run's result: {named}", err=True)
 
 
@@ -444,7 +446,8 @@ def _show_task(task: TaskStatus) -> None:
                   f"global model 0x{task.global_model.hex()}")
     table = Table("round", "contributors", "no-shows", "job", "scores", "rewards", "global model")
     for r in task.history:
-        table.add_row(str(r.round), ", ".join(_short(c) for c in r.contributors),
-                      ", ".join(_short(c) for c in r.no_shows) or "-", "-" if r.job is None else str(r.job),
-                      ", ".join(map(str, r.scores)), ", ".join(map(str, r.rewards)), _short(r.global_out))
+        table.add_row(str(r.round), ", ".join(shown_account(c, short=True) for c in r.contributors),
+                      ", ".join(shown_account(c, short=True) for c in r.no_shows) or "-",
+                      "-" if r.job is None else str(r.job), ", ".join(map(str, r.scores)),
+                      ", ".join(map(str, r.rewards)), _short(r.global_out))
     console.print(table)

@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from sdk.cli import chain_options, output_file, stdout_console, user_client
+from sdk.cli import chain_options, output_file, shown_account, stdout_console, user_client
 from sdk.da.config import DaConfig
 from sdk.da.errors import DaError
 from sdk.da.types import BlobRef
@@ -182,6 +182,6 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
         return
     table = Table("account", "endpoint", "stake", "audits passed", "missed", "leaving")
     for node in found:
-        table.add_row("0x" + node.account.hex(), node.endpoint, str(node.stake), str(node.audits_passed),
+        table.add_row(shown_account(node.account), node.endpoint, str(node.stake), str(node.audits_passed),
                       str(node.audits_missed), "-" if node.leaves_at is None else f"stake back at #{node.leaves_at}")
     stdout_console().print(table)

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from sdk.cli import chain_options, cli_account, output_file, stdout_console, user_client
+from sdk.cli import chain_options, cli_account, output_file, shown_account, stdout_console, user_client
 from sdk.storage.records import Record
 from sdk.storage.transfer import Progress as TransferProgress
 
@@ -121,7 +121,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     console = stdout_console()
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
-                  f"{details.segment_count} segments  owner 0x{details.owner.hex()}")
+                  f"{details.segment_count} segments  owner {shown_account(details.owner)}")
     console.print(f"paid until block {details.paid_until} (`cairn storage renew` pays for more)"
                   + ("; a verified job's output: its owner may not delete it" if details.locked else ""))
     if details.uses or details.deleting:
@@ -129,7 +129,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
                       + ("; deleted by its owner: goes when the last use ends" if details.deleting else ""))
     table = Table("segment", "fragment", "node", "endpoint", "confirmed", "node status", "health")
     for f in details.fragments:
-        table.add_row(str(f.segment), str(f.fragment), "0x" + f.node.hex()[:16] + "…", f.endpoint or "-",
+        table.add_row(str(f.segment), str(f.fragment), shown_account(f.node, short=True), f.endpoint or "-",
                       "yes" if f.confirmed else "no", f.node_status or "gone",
                       "ok" if f.healthy else ("repairing" if f.repairing else "at risk"))
     console.print(table)
@@ -193,7 +193,7 @@ def log(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     with user_client(rpc, key) as client:
         records = client.storage.access_log(file_id)
     _show(records, as_json, ("#", "account", "block", "recorded by"),
-          lambda r: (str(r.index), "0x" + r.account.hex(), str(r.block), "0x" + r.recorder.hex()))
+          lambda r: (str(r.index), shown_account(r.account), str(r.block), shown_account(r.recorder)))
 
 
 @storage.command()
@@ -204,8 +204,8 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     with user_client(rpc, key) as client:
         found = client.storage.nodes()
     _show(found, as_json, ("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs"),
-          lambda n: ("0x" + n.account.hex()[:16] + "…", n.endpoint, n.status, f"{n.used} / {n.capacity}", str(n.stake),
-                     str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
+          lambda n: (shown_account(n.account, short=True), n.endpoint, n.status, f"{n.used} / {n.capacity}",
+                     str(n.stake), str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
 
 
 @storage.command()
