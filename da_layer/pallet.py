@@ -9,7 +9,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   first), and an HTTP endpoint (``update_endpoint`` moves it).
   ``NodeSet`` lists them in registration order. A node leaves with ``deregister``: new blobs stop naming it
   at once, and its stake (slashable until then) is released ``retention_period`` blocks later, when no
-  retained blob names it any more.
+  retained blob names it any more. Its audit record (passed, missed) is kept in ``PastRecords`` then, and
+  restored if the account registers again: leaving does not wipe missed audits.
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment (refused unless it is a point of G1's subgroup,
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
@@ -32,7 +33,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   ``max_blobs_per_block`` or ``audits_per_period``, so ``on_initialize`` does bounded work.
 
 Wire shapes (SCALE, in field order): ``DaNode{bls_public [u8;48], endpoint Vec<u8>, stake u128,
-registered_at u32, audits_passed u32, audits_missed u32}``; ``Blob{submitter AccountId, commitment [u8;48],
+registered_at u32, audits_passed u32, audits_missed u32}``; ``AuditHistory{audits_passed u32, audits_missed
+u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set
 Vec<AccountId>, custody_seed H256, signers Vec<u8>, fee u128}`` (``signers``: the bitfield of the accepted
 attestation, empty until then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
@@ -62,7 +64,7 @@ from runtime.weights import READ, US, WRITE
 
 __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
-    "DEFINITION", "DaNode", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
+    "DEFINITION", "DaNode", "AuditHistory", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
     "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased", "NodeUpdated", "FeeSettled", "fee_shares",
 ]
@@ -119,6 +121,18 @@ class DaNode:
     registered_at: Annotated[int, U32, "BlockNumber"]
     audits_passed: Annotated[int, U32, "u32"] = 0
     audits_missed: Annotated[int, U32, "u32"] = 0
+
+    def history(self) -> AuditHistory:
+        return AuditHistory(self.audits_passed, self.audits_missed)
+
+
+@scale_struct("pallet_data_availability::AuditHistory")
+@dataclass(frozen=True)
+class AuditHistory:
+    """The audit record an account keeps after its DA node left, restored when it registers again."""
+
+    audits_passed: Annotated[int, U32, "u32"]
+    audits_missed: Annotated[int, U32, "u32"]
 
 
 @scale_struct("pallet_data_availability::Blob", params=[("AccountId", ACCOUNT_ID)])
@@ -396,7 +410,7 @@ class DataAvailabilityWeights:
     proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
 
     def register(self) -> Weight:
-        return Weight(3_000 * US + 4 * READ + 5 * WRITE, 512)
+        return Weight(3_000 * US + 5 * READ + 6 * WRITE, 512)  # and its past record taken
 
     def submit_blob(self) -> Weight:
         return Weight(1_100 * US + 3 * READ + 5 * WRITE, 512)
@@ -544,13 +558,15 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     next_audit_id = StorageValue(U64, default=0, docs="The id the next audit gets.")
     audit_deadlines = StorageMap(U32, Vec(U64), default=(), docs="Audits that close at this block.")
     unbonding = StorageMap(U32, Vec(ACCOUNT_ID), default=(), docs="Departed nodes whose stake is released at this block.")
+    past_records = StorageMap(ACCOUNT_ID, AuditHistory.SCALE, docs="The audit record of accounts whose node left: "
+                              "restored when they register again.")
 
     @call(0, weight=lambda w, bls_public, proof_of_possession, registration_signature, endpoint, stake: w.register())
     def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature,
                  registration_signature: BlsSignature, endpoint: Bytes, stake: Balance) -> None:
         """Become a DA node: hold ``stake``, register the BLS key proven by ``proof_of_possession`` and bound to
         this account by ``registration_signature`` (the key's, over this chain's registration message for this
-        account), serve cells at ``endpoint``."""
+        account), serve cells at ``endpoint``; with the audit record it left with, if it was a node before."""
         who = ensure_signed(origin)
         cfg = self.config
         if self.nodes.contains(who):
@@ -569,7 +585,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         if not bls.verify(bls_public, message, registration_signature):
             raise InvalidRegistrationSignature()
         cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
-        self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number()))
+        past = self.past_records.take(who) or AuditHistory(0, 0)
+        self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number(), past.audits_passed,
+                                      past.audits_missed))
         self.node_of_key.insert(bls_public, who)
         self.node_set.put(node_set + (who,))
         self.deposit_event(NodeRegistered(who, bls_public, endpoint, stake))
@@ -753,6 +771,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         for who in leaving:
             node = self.nodes.take(who)
             self.node_of_key.remove(node.bls_public)
+            if node.history() != AuditHistory(0, 0):
+                self.past_records.insert(who, node.history())
             released = self.config.currency.release(DataAvailabilityHoldReason.NodeStake, who, node.stake,
                                                     best_effort=True)
             self.deposit_event(StakeReleased(who, released))

@@ -224,13 +224,17 @@ def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(b
         assert_noop(ext, AlreadyRegistered, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "register",
                     **registration(4))
         run_to_block(ext, 20)
-        stake = da(ext).nodes.get(NODES[1]).stake
-        assert held(ext, NODES[1]) == stake < STAKE  # slashed meanwhile: it attested and answers no audits
+        record = da(ext).nodes.get(NODES[1])
+        assert held(ext, NODES[1]) == record.stake < STAKE  # slashed meanwhile: it attested and answers no audits
+        assert record.audits_missed > 0
         run_to_block(ext, 21)
-        assert_has_event(ext, StakeReleased(NODES[1], stake))
+        assert_has_event(ext, StakeReleased(NODES[1], record.stake))
         assert held(ext, NODES[1]) == 0 and da(ext).nodes.get(NODES[1]) is None
         assert da(ext).node_of_key.get(PUBLICS[1]) is None
+        assert da(ext).past_records.get(NODES[1]) == record.history()
         ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "register", **registration(1))  # may come back
+        again = da(ext).nodes.get(NODES[1])  # with the misses it left with: leaving does not wipe them
+        assert again.history() == record.history() and da(ext).past_records.get(NODES[1]) is None
 
 
 def test_a_node_moves_its_endpoint_also_while_leaving():
