@@ -30,6 +30,7 @@ one who ran it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,7 @@ __all__ = [
     "REFUSALS",
     "UNEXPECTED",
     "refusal_meaning",
+    "refusal_of",
 ]
 
 # The on-chain id of each kind (ComputeJobs stores the u8). Append only: an id is never reused.
@@ -91,18 +93,35 @@ UNEXPECTED = "UnexpectedError"
 name library internals, so this fixed code stands for them all."""
 
 
+def _refusal_classes() -> dict[str, type[ValueError]]:
+    """Every refusal class by name: :data:`REFUSALS` and their subclasses."""
+    found: dict[str, type[ValueError]] = {}
+    classes = list(REFUSALS)
+    while classes:
+        refusal = classes.pop()
+        found.setdefault(refusal.__name__, refusal)
+        classes.extend(refusal.__subclasses__())
+    return found
+
+
 def refusal_meaning(name: str) -> str | None:
     """What a result's ``{"refused": name}`` says, for people: the refusal class's first docstring line, its
     markup dropped (``None`` for a name no refusal has)."""
     if name == UNEXPECTED:
         return "The kind raised an error that is none of its refusals (an input it failed to check, or a bug)."
-    classes = list(REFUSALS)
-    while classes:
-        refusal = classes.pop()
-        if refusal.__name__ == name:
-            return (refusal.__doc__ or name).strip().splitlines()[0].replace("``", "")
-        classes.extend(refusal.__subclasses__())
-    return None
+    refusal = _refusal_classes().get(name)
+    return None if refusal is None else (refusal.__doc__ or name).strip().splitlines()[0].replace("``", "")
+
+
+@functools.cache
+def _refusal_digests() -> dict[bytes, str]:
+    return {result_digest({}, {"refused": name}): name for name in [*_refusal_classes(), UNEXPECTED]}
+
+
+def refusal_of(digest: bytes | None) -> str | None:
+    """The refusal whose result hashes to ``digest``, or ``None`` for a result a kind gave: a refusal's result
+    is its record alone, with no output file, so a verified digest names it without a download."""
+    return None if digest is None else _refusal_digests().get(digest)
 
 
 def _kind_name(name_or_id: str | int) -> str:

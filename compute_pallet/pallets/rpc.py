@@ -20,7 +20,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_sizes
+from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_sizes, refusal_of
 from compute_pallet.pallets.types import Job, JobStatus, ProviderInfo, Task, TaskStatus
 from runtime.frame.composition import RpcMethod
 from runtime.frame.construct import RuntimeBase
@@ -145,7 +145,8 @@ def compute_job(runtime: RuntimeBase, args: list) -> dict | None:
 
 def _job_json(job_id: int, job: Job) -> dict:
     """A job's record. ``escrow`` is what it held at submission, ``held`` what it holds now; ``paid`` went to
-    providers (:attr:`Job.paid`), ``refunded`` back to the submitter once the job ended."""
+    providers (:attr:`Job.paid`), ``refunded`` back to the submitter once the job ended; ``refused`` names the
+    refusal a verified digest is (:func:`compute_pallet.kinds.refusal_of`), null for a result."""
     return {
         "id": job_id, "kind": _kind(job.kind), "submitter": account(job.submitter),
         "inputs": [hex_of(file_id) for file_id in job.inputs], "redundancy": job.redundancy,
@@ -154,7 +155,8 @@ def _job_json(job_id: int, job: Job) -> dict:
         "providers": [{"account": account(slot.provider), "state": variant(slot.status), "round": slot.round,
                        "price": balance(slot.price),
                        "digest": None if slot.reveal is None else hex_of(slot.reveal.digest)} for slot in job.slots],
-        "verdict": maybe_hex(job.digest), "outputs": [hex_of(file_id) for file_id in job.outputs],
+        "verdict": maybe_hex(job.digest), "refused": refusal_of(job.digest),
+        "outputs": [hex_of(file_id) for file_id in job.outputs],
         "escrow": balance(job.escrowed), "held": balance(job.escrow), "paid": balance(job.paid),
         "refunded": balance(job.refunded), "dispute": any(slot.round > 0 for slot in job.slots),
     }

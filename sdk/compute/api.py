@@ -7,7 +7,6 @@
         job = await client.compute.submit("train", [dataset_id], {"hidden": [64], "epochs": 30})
         status = await client.compute.wait(job)                  # Verified or Failed, from finalized blocks
         result = await client.compute.result(job, "out/")          # out/model.safetensors, out/result.json
-        why = await client.compute.refused(job)                    # None, or the refusal (MalformedDataset…)
         graph = await client.compute.lineage(status.outputs[0])    # back to the dataset
         check = await client.compute.rerun(job, "here/")           # the kind run here: check.matches
 
@@ -244,27 +243,6 @@ class ComputeApi:
                         return report
         raise WaitTimeout(f"job {job} did not finish within {timeout} s")
 
-    async def refused(self, job: JobId) -> str | None:
-        """Why the kind refused job ``job``'s inputs or params, the refusal its verified result names
-        (``MalformedDataset``, …; :func:`compute_pallet.kinds.refusal_meaning` says what each means), or ``None``
-        when the kind ran them: the chain verifies a refusal as it does any result, and pays for it. A refusal
-        has no output but ``result.json``, so a result with more is none; a lone ``result.json`` is read into
-        memory and checked against the verified digest (:class:`ResultMismatch`). :class:`JobNotVerified` for a
-        job without a verified result. The submitter reads its outputs without a transaction (they come granted
-        with the read recorded); anyone else's read of a private output is recorded first, as every download
-        of it is."""
-        report = await self._verified(job)
-        if len(report.outputs) != 1:
-            return None
-        info = await self.storage.ledger.file_record(report.outputs[0])
-        record = None
-        if info is not None and info.size <= MAX_RESULT_BYTES:
-            record = _verified_record({}, await self.storage.read(report.outputs[0]), report.digest)
-        if record is None:
-            raise ResultMismatch(f"job {job}: its result.json does not hash to the verified digest")
-        refusal = record.get("refused")
-        return refusal if isinstance(refusal, str) else None
-
     async def result(self, job: JobId, out_dir: str | Path) -> JobResult:
         """Download a verified job's outputs into ``out_dir`` (created if missing), named by the kind's output
         names and ``result.json``, and check that they hash to the digest the chain verified
@@ -332,8 +310,8 @@ class ComputeApi:
 
     async def lineage(self, file_id: FileId | str) -> Lineage:
         """The graph from ``file_id`` back to the jobs, inputs, federated rounds and contributors that made it:
-        the file alone if it was uploaded (no job made it), kept after it is deleted; :class:`FileNotFound`
-        for a file the chain neither stores nor traces."""
+        the file alone if no verified job or federated round made it (an upload); :class:`FileNotFound` for a
+        file the chain neither stores nor traces (an upload once deleted; a job's output keeps its lineage)."""
         root = parse_file_id(file_id)
         graph = await walk(self.market, root)
         if not graph.edges and await self.storage.ledger.file_record(root) is None:
@@ -361,7 +339,8 @@ class ComputeApi:
         return JobStatus(job_id, jobs.kind_name(job.kind), job.submitter, tuple(job.inputs),
                          bytes(job.params).decode(errors="replace"), job.status.name, job.round, job.phase_deadline,
                          job.deadline, job.submitted_at, job.redundancy, job.price_cap, slots, tuple(job.outputs),
-                         job.digest, job.escrowed, job.escrow, job.paid, job.refunded, job.parent)
+                         job.digest, kinds.refusal_of(job.digest), job.escrowed, job.escrow, job.paid, job.refunded,
+                         job.parent)
 
 
 def _fit(kind: str, sizes: Sequence[int]) -> bool:

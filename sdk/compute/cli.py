@@ -89,6 +89,8 @@ def _show_job(status: JobStatus) -> None:
     console.print(table)
     for file_id in status.outputs:
         console.print(f"output 0x{file_id.hex()}")
+    if status.refused is not None:
+        _tell_refusal(status.job_id, status.refused)
 
 
 @click.group()
@@ -141,12 +143,11 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
         job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
                                     redundancy=redundancy, max_price=max_price, deadline=deadline)
         status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
-        refused = _refused(client, status) if wait_ else None
     if as_json:
         _report(status, True, _show_job)
     else:
         if wait_:
-            _print_verdict(status, refused)
+            _print_verdict(status)
         click.echo(str(job))
     if wait_:
         _exit_if_failed(status)
@@ -176,7 +177,18 @@ def stay(rpc: str, key: str) -> None:
     with user_client(rpc, key) as client:
         client.compute.stay()
         address = client.signer.ss58_address()
-    click.echo(f"{address}: stays on the market: it takes new jobs again")
+        mine = next(p for p in client.compute.providers() if p.account == client.signer.public)
+        min_stake = client.get_constant("ComputeProviders", "MinStake")
+        stale = mine.last_heartbeat + client.get_constant("ComputeProviders", "HeartbeatTimeout") < (
+            client.get_block_header().number)
+    if mine.stake < min_stake:
+        click.echo(f"{address}: stays on the market, but takes no new job until its stake ({mine.stake}) is back at "
+                   f"the chain's minimum ({min_stake}): its daemon tops it up to its --stake")
+    elif stale:
+        click.echo(f"{address}: stays on the market, but takes no new job until it heartbeats again: is its daemon "
+                   "running?")
+    else:
+        click.echo(f"{address}: stays on the market: it takes new jobs again")
 
 
 @compute.command()
@@ -191,8 +203,7 @@ def wait(rpc: str, key: str, job: int, timeout: float | None, as_json: bool) -> 
     waiting submitter can do."""
     with user_client(rpc, key) as client:
         status = _verdict(client, job, timeout)
-        refused = None if as_json else _refused(client, status)
-    _report(status, as_json, lambda status: _print_verdict(status, refused))
+    _report(status, as_json, _print_verdict)
     _exit_if_failed(status)
 
 
@@ -201,18 +212,10 @@ def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "")
         return client.compute.wait(job, timeout)
 
 
-def _refused(client: "Client", status: JobStatus) -> str | None:
-    """What the kind refused, for a verified job of the signer's (whose outputs it reads without a transaction;
-    anyone else's private ones it would have to record reading first)."""
-    if status.state != "Verified" or client.signer is None or status.submitter != client.signer.public:
-        return None
-    return client.compute.refused(status.job_id)
-
-
-def _print_verdict(status: JobStatus, refused: str | None) -> None:
+def _print_verdict(status: JobStatus) -> None:
     Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {status.paid}, refunded {status.refunded}")
-    if refused is not None:
-        _tell_refusal(status.job_id, refused)
+    if status.refused is not None:
+        _tell_refusal(status.job_id, status.refused)
 
 
 def _tell_refusal(job: int, refused: str) -> None:
@@ -343,17 +346,23 @@ def lineage(rpc: str, key: str, file_id: str, as_json: bool) -> None:
 def _show_lineage(graph: Lineage) -> None:
     console = stdout_console()
     if not graph.edges:
-        console.print(f"file 0x{graph.root.hex()} was uploaded: no job or federated round made it, so it has no "
-                      "lineage before it")
+        console.print(f"file 0x{graph.root.hex()}: no verified job or federated round made it (an upload), so it "
+                      "has no lineage before it")
         return
     nodes = Table("node", "label")
     for node in graph.nodes:
-        nodes.add_row(node.id, node.label)
+        nodes.add_row(_shown_node(node.id), node.label)
     console.print(nodes)
     edges = Table("from", "relation", "to")
     for edge in graph.edges:
-        edges.add_row(edge.source, edge.relation, edge.target)
+        edges.add_row(_shown_node(edge.source), edge.relation, _shown_node(edge.target))
     console.print(edges)
+
+
+def _shown_node(node_id: str) -> str:
+    """A lineage node's id for people: an account's by its SS58 address (the JSON keeps ``account:0x…``)."""
+    kind, _, value = node_id.partition(":0x")
+    return f"account:{shown_account(bytes.fromhex(value))}" if kind == "account" else node_id
 
 
 # --- cairn fl ----------------------------------------------------------------------------------------

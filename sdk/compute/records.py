@@ -101,6 +101,10 @@ class JobStatus(Record):
     outputs: tuple[bytes, ...]
     """The verified result's files: the kind's outputs in name order, then ``result.json``."""
     digest: bytes | None
+    refused: str | None
+    """Why the kind refused the inputs or params (``MalformedDataset``, …;
+    :func:`compute_pallet.kinds.refusal_meaning` says what each means), read off the verified digest: a refusal
+    is a verified result like any, and paid for. ``None`` for a result the kind gave, or none yet."""
     escrowed: int
     """Held at submission: ``price_cap`` x (redundancy + ``DisputeExtra``)."""
     held: int

@@ -22,7 +22,6 @@ class BlockingComputeApi(BlockingApi[ComputeApi]):
     status = blocking(ComputeApi.status)
     wait = blocking(ComputeApi.wait)
     result = blocking(ComputeApi.result)
-    refused = blocking(ComputeApi.refused)
     rerun = blocking(ComputeApi.rerun)
     lineage = blocking(ComputeApi.lineage)
 

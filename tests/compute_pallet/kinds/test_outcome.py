@@ -19,7 +19,7 @@ def test_a_result_is_the_kind_s_outputs_under_their_digest(digits, trained):
     expected = evaluate.run({"model": model, "dataset": digits[1]}, b"{}", b"seed")
     assert (ran.outputs, ran.result) == (expected.outputs, expected.result)
     assert ran.digest == kinds.result_digest(expected.outputs, expected.result)
-    assert ran.refused is None and ran.refusal is None
+    assert ran.refused is None and ran.refusal is None and kinds.refusal_of(ran.digest) is None
 
 
 def test_the_caller_s_floating_point_settings_change_nothing(digits):
@@ -45,6 +45,7 @@ def test_a_refusal_records_its_class_and_keeps_its_message(digits, trained):
         ran = kinds.outcome("evaluate", read, params, b"seed")
         assert (ran.refusal, ran.result, ran.outputs) == (code, {"refused": code}, {})
         assert ran.digest == kinds.result_digest({}, {"refused": code}) and message in ran.message
+        assert kinds.refusal_of(ran.digest) == code  # what a verified digest says without a download
 
 
 def test_an_input_too_large_to_read_is_refused_by_the_size_check_before_it_is_read():
@@ -52,7 +53,8 @@ def test_an_input_too_large_to_read_is_refused_by_the_size_check_before_it_is_re
         kinds.check_input_sizes("evaluate", [MAX_MODEL_BYTES + 1, 10])
         raise AssertionError("read past the size check")
 
-    assert kinds.outcome("evaluate", read, b"{}", b"seed").refusal == "TooLarge"
+    ran = kinds.outcome("evaluate", read, b"{}", b"seed")
+    assert ran.refusal == "TooLarge" and kinds.refusal_of(ran.digest) == "TooLarge"
 
 
 def test_a_kind_failing_otherwise_is_the_fixed_unexpected_refusal_and_the_machine_s_errors_are_none(
@@ -67,7 +69,7 @@ def test_a_kind_failing_otherwise_is_the_fixed_unexpected_refusal_and_the_machin
     ran = kinds.outcome("evaluate", lambda: [model, digits[1]], b"{}", b"seed")
     assert ran.refusal == kinds.UNEXPECTED and ran.refused is failure
     assert ran.message == "ZeroDivisionError: float division by zero"
-    assert ran.result == {"refused": kinds.UNEXPECTED}
+    assert ran.result == {"refused": kinds.UNEXPECTED} and kinds.refusal_of(ran.digest) == kinds.UNEXPECTED
     for machine in (MemoryError(), OSError(28, "No space left on device")):
         def exhausted(machine: BaseException = machine) -> list[bytes]:
             raise machine

@@ -90,6 +90,7 @@ def test_compute_jobs_pages_newest_first(ext):
     assert running["state"] == "committing" and running["phase"] == "commit" and running["verdict"] is None
     assert running["submitter"] == ss58_encode(BOB) and running["paid"] == running["refunded"] == "0"
     assert trained["state"] == "verified" and trained["phase"] is None and trained["verdict"] == hex_(HONEST)
+    assert trained["refused"] is None and running["refused"] is None  # a result, and none yet
     assert trained["inputs"] == [hex_(ids["dataset"])] and trained["outputs"] == [hex_(ids["model"])]
     assert trained["escrow"] == str(3 * CAP) and trained["paid"] == str(2 * PRICE)
     assert trained["refunded"] == str(3 * CAP - 2 * PRICE) and trained["held"] == "0" and not trained["dispute"]

@@ -226,7 +226,7 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
     edges = json.loads(graph.stdout)["edges"]
     assert {"source": f"file:0x{shared['public'].hex()}", "target": f"job:{job}", "relation": "input"} in edges
     uploaded = runner.invoke(main, ["compute", "lineage", *chain, "0x" + shared["public"].hex()])
-    assert uploaded.exit_code == 0 and "was uploaded: no job or federated round made it" in uploaded.stdout
+    assert uploaded.exit_code == 0 and "no verified job or federated round made it (an upload)" in uploaded.stdout
     unknown = runner.invoke(main, ["compute", "lineage", *chain, "0x" + "ab" * 32])
     assert unknown.exit_code == 1 and "FileNotFound" in unknown.stderr, unknown.output
 
@@ -269,12 +269,15 @@ async def test_a_rerun_says_why_the_kind_refused_and_catches_providers_agreeing_
     result = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
         "compute", "result", str(refused), "-o", str(tmp_path / "result"), "--rpc", market.url])
     assert f"cairn compute rerun {refused}" in result.stderr  # where the refusal's reason is to be had
-    assert await alice.compute.refused(refused) == "InvalidInputs"  # without downloading to a folder
-    assert await alice.compute.refused(colluded) is None
+    assert (await alice.compute.status(refused)).refused == "InvalidInputs"  # read off the verified digest
+    assert (await alice.compute.status(colluded)).refused is None
     waited = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
-        "compute", "wait", str(refused), "--rpc", market.url])  # a verified refusal: said as the verdict comes
+        "compute", "wait", str(refused), "--rpc", market.url, "--key", "//Dave"])  # anyone's wait says it
     assert waited.exit_code == 0 and f"job {refused}: its kind refused the inputs or params (InvalidInputs" in (
         waited.stderr)
+    shown = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
+        "compute", "status", str(refused), "--rpc", market.url, "--json"])
+    assert json.loads(shown.stdout)["refused"] == "InvalidInputs"
 
     caught = await anyio.to_thread.run_sync(CliRunner().invoke, main, [
         "compute", "rerun", str(colluded), "-o", str(tmp_path / "colluded"), "--json", "--rpc", market.url])
