@@ -435,8 +435,9 @@ class DataAvailabilityWeights:
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
         per_item = 2 * READ + 2 * WRITE + 20 * US
-        return Weight(10 * US + 5 * READ + (2 * deadlines + pruned + audits_closed + 2 * released) * per_item
-                      + audits_started * 200 * US, 0)
+        release = 3 * READ + 6 * WRITE + 40 * US  # the node, its key, its hold and its kept audit record
+        return Weight(10 * US + 5 * READ + (2 * deadlines + pruned + audits_closed) * per_item
+                      + released * release + audits_started * 200 * US, 0)
 
 
 @dataclass(frozen=True)

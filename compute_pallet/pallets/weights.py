@@ -62,7 +62,7 @@ class ComputeProvidersWeights:
         return Weight(180 * US + 3 * READ + 3 * WRITE, 100)
 
     def stay(self) -> Weight:
-        return Weight(30 * US + READ + 2 * WRITE, 0)
+        return Weight(30 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
         return Weight(5 * US + READ + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)

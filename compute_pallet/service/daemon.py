@@ -149,13 +149,20 @@ class Provider:
             raise RegistrationFailed(f"the chain refused registering this provider: {exc}") from None
         if info is not None and info.leaving:
             _say_leaving(info)
-        elif info is not None and info.stake < cfg.stake:
-            try:
-                await self.chain.add_stake(cfg.stake - info.stake)
-                log.info("stake topped up from %d to %d", info.stake, cfg.stake)
-            except Refused as exc:  # serving on is still right: the stake may be above the chain's minimum
-                log.warning("topping the stake up from %d to %d was refused: %s", info.stake, cfg.stake, exc)
+        elif info is not None:
+            await self._top_up(info)
         self.info = await self.chain.registered()
+
+    async def _top_up(self, info: ProviderInfo) -> None:
+        """Bring the stake back to ``--stake``: one slashed below the chain's minimum is assigned nothing."""
+        want = self.config.stake
+        if info.stake >= want:
+            return
+        try:
+            await self.chain.add_stake(want - info.stake)
+            log.info("stake topped up from %d to %d", info.stake, want)
+        except Refused as exc:  # serving on is still right: the stake may be above the chain's minimum
+            log.warning("topping the stake up from %d to %d was refused: %s", info.stake, want, exc)
 
     async def _register_key(self) -> None:
         """Publish the X25519 key grants are sealed to (idempotent), retrying until the chain takes it."""
@@ -198,6 +205,7 @@ class Provider:
                     elif leaving and not self.info.leaving:
                         log.warning("this provider stays on the market (its leave was taken back): it takes new "
                                     "jobs again")
+                        await self._top_up(self.info)  # as at a start: draining, it was slashed, not topped up
                     leaving = self.info.leaving
                     if sent_after is not None and self.info.last_heartbeat <= sent_after:
                         raise HeartbeatLost("the last heartbeat did not land")

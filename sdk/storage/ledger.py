@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 
 from runtime.keyring import Keypair
+from runtime.ss58 import ss58_encode
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription, ExtrinsicReceipt
 from sdk.chain.errors import InvalidResponse
 from sdk.chain.types import DispatchFailure
@@ -231,7 +232,7 @@ class Ledger:
         signer = self.signer
         sealed = await self.sealed_key(file_id, signer.public)
         if sealed is None:
-            raise AccessDenied(f"0x{signer.public.hex()} holds no grant for private file 0x{file_id.hex()}")
+            raise AccessDenied(f"{signer.ss58_address()} holds no grant for private file 0x{file_id.hex()}")
         secret, _ = x25519_keypair_from(signer)
         try:
             return open_sealed_key(sealed, secret)
@@ -268,7 +269,7 @@ class Ledger:
         """The X25519 key a grant to ``account`` is sealed to; :class:`NoEncryptionKey` if it registered none."""
         recipient = await self.encryption_key(account)
         if recipient is None:
-            raise NoEncryptionKey(f"0x{account.hex()} has registered no encryption key to seal a grant to (its "
+            raise NoEncryptionKey(f"{ss58_encode(account)} has registered no encryption key to seal a grant to (its "
                                   "holder registers one once: `cairn storage register-key`)")
         return bytes(recipient)
 

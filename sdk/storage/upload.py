@@ -37,6 +37,7 @@ from typing import Iterable, Sequence
 import anyio
 from blake3 import blake3
 
+from runtime.ss58 import ss58_encode
 from sdk.chain import EventSubscription
 from sdk.chain.errors import BadArgument
 from sdk.storage.errors import SourceChanged, UploadFailed
@@ -248,7 +249,7 @@ class _Upload:
     async def _address(self, account: bytes) -> NodeAddress:
         found = await self.ledger.address(account)
         if found is None:
-            raise LookupError(f"0x{account.hex()} is not a registered storage node")
+            raise LookupError(f"{ss58_encode(account)} is not a registered storage node")
         return found
 
     # --- following the chain until activation ------------------------------------------------------

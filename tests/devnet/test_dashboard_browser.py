@@ -304,6 +304,7 @@ def test_the_models_lineage_is_drawn_and_a_file_walks_back(world: World, page: W
     page.find_element(By.CSS_SELECTOR, f'svg.lineage-graph g.node[data-id="{world.dataset}"]').click()
     wait(page, lambda d: d.current_url.endswith(f"#lineage/{world.dataset}") and len(
         d.find_elements(By.CSS_SELECTOR, "svg.lineage-graph g.node")) == 1, "the dataset's own (upload-only) lineage")
+    assert "no verified job or federated round made this file" in page.find_element(By.ID, "view").text
 
 
 def test_the_page_and_the_sampler_leave_a_stalled_validator_and_follow_it_again_once_it_resumes(world: World,

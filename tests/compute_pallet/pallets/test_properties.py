@@ -189,7 +189,9 @@ def calls(dataset: bytes, job_ids: list[int]) -> st.SearchStrategy:
             "hardware": st.just(HARDWARE), "offers": st.lists(st.builds(Offer, st.integers(0, 255), st.integers(0, 10)),
                                                                 max_size=3).map(tuple),
             "endpoint": st.binary(max_size=300), "stake": st.integers(0, 10**13)})),
-        st.tuples(st.just("ComputeProviders"), st.sampled_from(["heartbeat", "deregister"]), st.just({})),
+        st.tuples(st.just("ComputeProviders"), st.sampled_from(["heartbeat", "deregister", "stay"]), st.just({})),
+        st.tuples(st.just("ComputeProviders"), st.just("add_stake"),
+                  st.fixed_dictionaries({"amount": st.integers(0, 10**25)})),
     )
 
 

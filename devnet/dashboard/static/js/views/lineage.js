@@ -107,7 +107,9 @@ function render(graph) {
     if (from && to) svg.append(edgePath(from, to, edge.label));
   }
   for (const node of graph.nodes) svg.append(nodeBox(node, at.get(node.id), node === root));
-  const legend = h("p", { class: "hint" }, `${graph.nodes.length} nodes, ${graph.edges.length} edges · click a file to walk back from it`);
+  const legend = h("p", { class: "hint" }, graph.edges.length === 0
+    ? "no verified job or federated round made this file, so it has no lineage before it (an upload, or an id the chain does not know)"
+    : `${graph.nodes.length} nodes, ${graph.edges.length} edges · click a file to walk back from it`);
   return [legend, h("div", { class: "lineage-scroll" }, svg)];
 }
 
