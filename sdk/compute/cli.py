@@ -40,7 +40,7 @@ from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
 from sdk.cli import chain_options, cli_account, shown_account, stdout_console, user_client
-from sdk.compute.errors import InvalidParams
+from sdk.compute.errors import InvalidParams, Refused
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
 from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, TaskStatus
@@ -170,13 +170,27 @@ def leave(rpc: str, key: str) -> None:
                    "(`cairn compute stay` takes the leave back meanwhile)")
 
 
+_STAY_REFUSED = {
+    "NotRegistered": "it is no provider: it has left the market (its last job settled, its stake released) or "
+                     "never joined; starting its daemon registers it again",
+    "NotLeaving": "it is not leaving the market: it takes new jobs already",
+}
+"""What ``cairn compute stay`` says of the chain's refusals, in the terms of a leave."""
+
+
 @compute.command()
 @chain_options
 def stay(rpc: str, key: str) -> None:
     """Take back the leave of the provider of --key while it drains: it takes new jobs again."""
     with user_client(rpc, key) as client:
-        client.compute.stay()
         address = client.signer.ss58_address()
+        try:
+            client.compute.stay()
+        except Refused as exc:
+            why = _STAY_REFUSED.get(exc.failure.name if exc.failure else "")
+            if why is None:
+                raise
+            raise click.ClickException(f"{address}: ComputeProviders.{exc.failure.name}: {why}") from None
         mine = next(p for p in client.compute.providers() if p.account == client.signer.public)
         min_stake = client.get_constant("ComputeProviders", "MinStake")
         stale = mine.last_heartbeat + client.get_constant("ComputeProviders", "HeartbeatTimeout") < (
