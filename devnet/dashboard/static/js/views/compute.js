@@ -26,7 +26,7 @@ export function createComputeView(ctx) {
     { title: "inputs", cell: (j) => files(j.inputs) },
     { title: "state", cell: (j) => h("span", {}, badge(j.state), j.phase && j.phase !== j.state ? ` ${j.phase}` : "") },
     { title: "providers", cell: (j) => h("span", {}, j.providers.map((p) => h("div", { class: "small" }, short(p.account, 4), " ", badge(p.state)))) },
-    { title: "verdict", cell: (j) => (j.verdict ? h("span", { class: "verdict", "data-verdict": j.verdict }, short(j.verdict, 8), j.refused ? [" ", badge("refused"), ` ${j.refused}`] : []) : "–") },
+    { title: "verdict", cell: (j) => (j.verdict ? h("span", { class: "verdict", "data-verdict": j.verdict }, short(j.verdict, 8), j.refused ? [" ", badge("refused"), " ", h("span", { class: "small" }, j.refused)] : []) : "–") },
     { title: "outputs", cell: (j) => files(j.outputs) },
     { title: "escrow / paid / refunded", class: "num", cell: (j) => h("span", { class: "small" }, `${balance(j.escrow)} / ${balance(j.paid)} / ${balance(j.refunded)}`) },
   ];
