@@ -9,6 +9,7 @@ hash (a block hash, a file id), 32 raw bytes or ``0x`` + 64 hex digits (:func:`h
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 
@@ -42,9 +43,13 @@ def keypair_from_file(path: str | Path, scheme: SignatureScheme = SignatureSchem
 
 def keypair_from_arg(value: str, scheme: SignatureScheme = SignatureScheme.Sr25519) -> Keypair:
     """The key pair a ``--key`` flag names: a secret URI (``//Alice``, a phrase with junctions, a ``0x`` seed)
-    or a file holding one. Raises ``InvalidSecretUri`` or ``OSError`` as :func:`keypair_from_file` does."""
+    or a file holding one. Raises ``InvalidSecretUri`` or ``OSError`` as :func:`keypair_from_file` does, and
+    ``FileNotFoundError`` for a path to no file: ``/keys/alice`` is also the URI of a soft derivation from the
+    development phrase, and signing with that account by a typo in a path is no one's intent."""
     if not value.startswith(("//", "0x")) and Path(value).is_file():
         return keypair_from_file(value, scheme)
+    if value.startswith(("/", "./", "../", "~")) and not value.startswith("//"):
+        raise FileNotFoundError(errno.ENOENT, "no such key file", value)
     return Keypair.from_uri(value, scheme)
 
 

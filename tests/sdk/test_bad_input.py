@@ -9,7 +9,8 @@ import pytest
 
 from runtime.cairn import CairnRuntime
 from runtime.keyring import InvalidSecretUri, Keypair
-from sdk.chain import AsyncClient, BadArgument, Client, RuntimeMismatch, UnknownItem, keypair_from_file
+from sdk.chain import (AsyncClient, BadArgument, Client, RuntimeMismatch, UnknownItem, keypair_from_arg,
+                       keypair_from_file)
 from sdk.chain.keys import hash_id
 
 BOB = Keypair.from_uri("//Bob")
@@ -75,6 +76,10 @@ async def test_bad_secret_uris_and_key_files(client, tmp_path):
     huge.write_text("//Alice" * 1000)
     with pytest.raises(InvalidSecretUri):
         keypair_from_file(huge)
+    for missing in (str(tmp_path / "missing.key"), "./missing.key", "~/missing.key"):  # a typo in a path
+        with pytest.raises(FileNotFoundError, match="no such key file"):  # not a derivation of the dev phrase
+            keypair_from_arg(missing)
+    assert keypair_from_arg("//Alice").public == Keypair.from_uri("//Alice").public
 
 
 def test_bad_urls_and_options_are_refused_before_connecting():
