@@ -90,9 +90,31 @@ def storage() -> None:
 def put(rpc: str, key: str, file: Path, public: bool, k: int | None, m: int | None) -> None:
     """Upload FILE (``-``: standard input); prints its file id (0x…) as the last line of stdout."""
     source = sys.stdin.buffer if str(file) == "-" else file
-    with user_client(rpc, key) as client, _progress() as progress:
-        file_id = client.storage.upload(source, private=not public, k=k, m=m, progress=progress)
+    last: list[TransferProgress] = []
+    try:
+        with user_client(rpc, key) as client, _progress() as progress:
+            def watch(report: TransferProgress) -> None:
+                last[:] = [report]
+                progress(report)
+
+            file_id = client.storage.upload(source, private=not public, k=k, m=m, progress=watch)
+    except BaseException:  # an error or Ctrl-C: say what became of a file the chain holds, then end as they do
+        if last and last[0].file_id is not None:
+            _tell_unfinished(last[0])
+        raise
     click.echo("0x" + file_id.hex())
+
+
+def _tell_unfinished(report: TransferProgress) -> None:
+    """What is left of an upload that stopped after its declaration: the file id, and how to get its deposit
+    back (the one thing a file id printed nowhere else would cost)."""
+    file = "0x" + report.file_id.hex()  # type: ignore[union-attr]
+    if report.stage == "activate" and report.done == report.total:
+        click.echo(f"file {file} is stored (active)", err=True)
+        return
+    click.echo(f"file {file} was declared and not completed: its deposit stays held until `cairn storage delete "
+               f"{file}` (the chain also drops it, returning the deposit, once no fragment of it is confirmed for "
+               "its upload timeout; `cairn storage ls` lists it meanwhile)", err=True)
 
 
 @storage.command()

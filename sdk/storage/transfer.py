@@ -46,6 +46,9 @@ class Progress:
     stage: str
     done: int
     total: int
+    file_id: bytes | None = None
+    """The file's id once the chain holds it: an upload's from the end of ``"declare"`` on (interrupted after
+    that, the file stays declared, its deposit held, until its owner deletes it or the chain drops it)."""
 
 
 ProgressCallback = Callable[[Progress], None]

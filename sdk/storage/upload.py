@@ -131,13 +131,14 @@ class _Upload:
         async with self.ledger.file_events(file_id) as events:
             self.progress(Progress("declare", 0, size))
             block = await self._declare(data_key, readers)
+            self.progress(Progress("declare", size, size, file_id))
             self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
             async with anyio.create_task_group() as group:
                 group.start_soon(self._follow, events, file_id)
                 await self._push_all(http, file_id)
                 await self._settle(http, file_id)
                 group.cancel_scope.cancel()
-        self.progress(Progress("activate", size, size))
+        self.progress(Progress("activate", size, size, file_id))
         return file_id
 
     # --- first pass: roots -------------------------------------------------------------------------
@@ -198,9 +199,9 @@ class _Upload:
             nonlocal done
             await self._push_segment(http, file_id, index, range(manifest.fragment_count))
             done += manifest.segment_length(index)
-            self.progress(Progress("push", done, manifest.size))
+            self.progress(Progress("push", done, manifest.size, file_id))
 
-        self.progress(Progress("push", 0, manifest.size))
+        self.progress(Progress("push", 0, manifest.size, file_id))
         await for_each_segment(manifest.segment_count(), self.config.window, work)
 
     async def _push_segment(self, http: NodeHttp, file_id: bytes, index: int, fragments: Iterable[int]) -> None:
@@ -303,7 +304,7 @@ class _Upload:
     async def _settle(self, http: NodeHttp, file_id: bytes) -> None:
         """Push what is pending (retries, reassignments) until the chain activates the file."""
         size = self.manifest.size
-        self.progress(Progress("activate", 0, size))
+        self.progress(Progress("activate", 0, size, file_id))
         with anyio.move_on_after(self.config.activation_timeout) as waited:
             while not self.activated.is_set():
                 self._unless_abandoned(file_id)

@@ -11,6 +11,10 @@ import io
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import anyio
 import pytest
@@ -19,7 +23,7 @@ from click.testing import CliRunner
 from runtime.keyring import Keypair
 from sdk.chain import BadArgument
 from sdk.cli import main
-from sdk.client import AsyncClient
+from sdk.client import AsyncClient, Client
 from sdk.storage import ledger as ledger_module
 from sdk.storage import (AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, Progress, PublicFileCache,
                          SourceChanged)
@@ -77,6 +81,8 @@ async def test_round_trips_of_public_and_private_files(alice):
         assert len(info.fragments) == info.segment_count * (info.k + info.m)
         assert all(f.healthy for f in info.fragments)
     assert {p.stage for p in reports} >= {"encode", "declare", "push", "activate"}
+    assert {p.file_id for p in reports if p.stage in ("push", "activate")} <= set(ids.values())  # once declared
+    assert all(p.file_id is None for p in reports if p.stage == "encode")
     listed = {f.file_id for f in await alice.storage.ls()}
     assert set(ids.values()) <= listed
 
@@ -375,6 +381,32 @@ def test_cli_output_shapes(network, tmp_path):
     refused = runner.invoke(main, ["storage", "get", private, "-o", str(tmp_path / "eve2.bin"), "--key", "//Eve",
                                    *chain])
     assert refused.exit_code == 1 and "AccessDenied" in refused.stderr, refused.output
+
+
+def test_an_interrupted_put_names_the_file_it_declared_and_how_to_get_its_deposit_back(network, tmp_path):
+    """Ctrl-C once the chain holds the declaration: the file stays declared, its deposit held, and the command
+    says which file it is (its id was to be the last line of stdout) and how to delete it, or that it was
+    stored after all where the interrupt came as it was activated."""
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * SEGMENT))
+    with Client(network.url, signer="//Alice") as alice:
+        before = {f.file_id for f in alice.storage.ls()}
+        put = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "storage", "put",
+                                str(source), "--rpc", network.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + DEADLINE
+        while not (declared := [f.file_id for f in alice.storage.ls() if f.file_id not in before]):
+            assert put.poll() is None and time.monotonic() < deadline, put.communicate()
+            time.sleep(0.05)
+        put.send_signal(signal.SIGINT)
+        out, err = put.communicate(timeout=DEADLINE)
+        file_id = "0x" + declared[0].hex()
+        assert put.returncode != 0 and out == b"", (out, err)
+        if alice.storage.info(file_id).status == "Active":  # the interrupt came as the nodes' confirmations did
+            assert f"file {file_id} is stored (active)" in err.decode(), err
+        else:
+            assert f"file {file_id} was declared and not completed" in err.decode(), err
+            assert f"`cairn storage delete {file_id}`" in err.decode()
+        alice.storage.delete(file_id)
 
 
 async def test_a_node_that_moves_is_asked_at_its_new_endpoint(alice, network, monkeypatch):
