@@ -28,7 +28,7 @@ chain does not keep.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import anyio
@@ -118,12 +118,14 @@ class ComputeApi:
 
     async def submit(self, kind: str | int, inputs: Sequence[FileId | str], params: ParamsLike = None, *,
                      redundancy: int = 2, max_price: int | None = None, deadline: int | None = None,
-                     resources: Resources | None = None) -> JobId:
+                     resources: Resources | None = None, submitted: Callable[[JobId], None] | None = None) -> JobId:
         """Submit a job of ``kind`` over ``inputs`` (file ids, in the kind's order: :mod:`sdk.compute.jobs`) with
         ``params`` (a mapping, encoded as the kind's strict JSON, or the JSON bytes), run by ``redundancy``
         providers, each paid at most ``max_price``, verified within ``deadline`` blocks from now. Unset, the
         price cap, deadline and resources follow :mod:`sdk.compute.jobs`' defaults. Returns the job's id once
-        the chain has taken it and its providers may read its private inputs."""
+        the chain has taken it and its providers may read its private inputs; ``submitted`` is called with it as
+        soon as the chain has the job, before the grants, so that a caller stopped in between knows which job
+        holds its escrow (:meth:`wait` grants what is missing)."""
         market = self.market
         signer = market.signer.public
         name, kind_id = jobs.resolve_kind(kind)
@@ -156,6 +158,8 @@ class ComputeApi:
             "kind": kind_id, "inputs": tuple(files), "params": encoded, "resources": resources,
             "price_cap": price_cap, "deadline": block + 1 + blocks, "redundancy": redundancy})
         job_id = next(e.event.job_id for e in receipt.triggered_events if e.name == "JobSubmitted")
+        if submitted is not None:
+            submitted(job_id)
         assigned = [p for e in receipt.triggered_events if e.name == "JobAssigned" for p in e.event.providers]
         await self._grant(await market.private_files(files, signer), assigned)
         return job_id

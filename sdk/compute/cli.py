@@ -139,10 +139,18 @@ def _show_providers(found: list[Provider]) -> None:
 def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple[str, ...], redundancy: int,
            max_price: int | None, deadline: int | None, wait_: bool, as_json: bool) -> None:
     """Submit a job; prints its id as the last line of stdout."""
-    with user_client(rpc, key) as client:
-        job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
-                                    redundancy=redundancy, max_price=max_price, deadline=deadline)
-        status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
+    taken: list[int] = []
+    try:
+        with user_client(rpc, key) as client:
+            job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
+                                        redundancy=redundancy, max_price=max_price, deadline=deadline,
+                                        submitted=taken.append)
+            status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
+    except BaseException:  # an error or Ctrl-C once the chain has the job: its id was to be printed last
+        if taken:
+            click.echo(f"job {taken[0]} was submitted, its escrow held: `cairn compute wait {taken[0]}` follows it "
+                       "and grants its providers the private inputs they still lack", err=True)
+        raise
     if as_json:
         _report(status, True, _show_job)
     else:

@@ -16,6 +16,10 @@ import dataclasses
 import functools
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -74,7 +78,9 @@ async def test_a_job_on_a_private_dataset_is_verified_paid_and_traced(alice, mar
     train_part, held_out = datasets.split("wine")
     with anyio.fail_after(WAIT_S):
         dataset = await alice.storage.upload(train_part, private=True)
-        job = await alice.compute.submit("train", [dataset], TRAIN)
+        taken = []
+        job = await alice.compute.submit("train", [dataset], TRAIN, submitted=taken.append)
+    assert taken == [job]  # told as soon as the chain had it
     for uri in PROVIDERS:  # granted at submission: both read the private dataset
         assert await alice.storage.ledger.sealed_key(dataset, _account(uri)) is not None
     alice_account = alice.signer.public  # ... their reads logged by Alice with the grants, in one block
@@ -186,6 +192,26 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
     assert await alice.query("FederatedLearning", "NextTaskId") == next_task
     assert await alice.query("ComputeJobs", "NextJobId") == next_job
     assert await _reserved(alice, alice.signer.public) == held
+
+
+def test_a_submission_interrupted_while_it_waits_names_its_job(market, shared):
+    """Ctrl-C during ``submit --wait``: the job's id was to be printed last; the command names it on stderr and
+    how to follow it. The job then goes on (played here to its verdict)."""
+    with Client(market.url) as reader:
+        first = reader.query("ComputeJobs", "NextJobId")
+        submit = subprocess.Popen([sys.executable, "-c", "from sdk.cli import main; main()", "compute", "submit",
+                                   "--kind", "train", "--input", "0x" + shared["public"].hex(), "--param", "epochs=1",
+                                   "--wait", "--rpc", market.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + WAIT_S
+        while reader.query("ComputeJobs", "NextJobId") == first:
+            assert submit.poll() is None and time.monotonic() < deadline, submit.communicate()
+            time.sleep(0.1)
+        time.sleep(1)  # into the wait for a verdict that no played provider gives yet
+        submit.send_signal(signal.SIGINT)
+        out, err = submit.communicate(timeout=WAIT_S)
+    assert submit.returncode != 0 and out == b"", (out, err)
+    assert f"job {first} was submitted, its escrow held: `cairn compute wait {first}`" in err.decode(), err
+    anyio.run(play, market.url, first, backend="trio")
 
 
 def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
