@@ -401,7 +401,9 @@ def test_an_interrupted_put_names_the_file_it_declared_and_how_to_get_its_deposi
         out, err = put.communicate(timeout=DEADLINE)
         file_id = "0x" + declared[0].hex()
         assert put.returncode != 0 and out == b"", (out, err)
-        if alice.storage.info(file_id).status == "Active":  # the interrupt came as the nodes' confirmations did
+        # ls reads the best block, as the wait above did (info reads the finalized one, which may lag behind)
+        status = next(f.status for f in alice.storage.ls() if f.file_id == declared[0])
+        if status == "Active":  # the interrupt came as the nodes' confirmations did
             assert f"file {file_id} is stored (active)" in err.decode(), err
         else:
             assert f"file {file_id} was declared and not completed" in err.decode(), err
