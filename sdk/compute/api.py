@@ -28,7 +28,7 @@ chain does not keep.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -252,7 +252,9 @@ class ComputeApi:
         names and ``result.json``, and check that they hash to the digest the chain verified
         (:class:`ResultMismatch` if not, the files removed again); :class:`JobNotVerified` for a job without a
         verified result."""
-        report = await self._verified(job)
+        report = await self.status(job)
+        if report.state != "Verified":
+            raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -260,9 +262,7 @@ class ComputeApi:
             path = folder / name
             await self.storage.download(file_id, path)
             paths.append(path)
-        with paths[-1].open("rb") as file:
-            record = file.read(MAX_RESULT_BYTES + 1)  # one larger is refused unread
-        parsed = _verified_record({path.name: path.read_bytes() for path in paths[:-1]}, record, report.digest)
+        parsed = _verified_record(paths, report.digest)
         if parsed is None:
             for path in paths:  # nothing unverified is left behind
                 path.unlink()
@@ -324,13 +324,6 @@ class ComputeApi:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    async def _verified(self, job: JobId) -> JobStatus:
-        """The job's status, if it is verified; else :class:`JobNotVerified`."""
-        report = await self.status(job)
-        if report.state != "Verified":
-            raise JobNotVerified(f"job {job} is {report.state}: it has no verified result")
-        return report
-
     async def _job(self, job: JobId) -> Job:
         record = await self.market.job(job)
         if record is None:
@@ -356,14 +349,17 @@ def _fit(kind: str, sizes: Sequence[int]) -> bool:
     return True
 
 
-def _verified_record(outputs: Mapping[str, bytes], record: bytes, digest: bytes | None) -> dict[str, object] | None:
-    """The result record ``record`` (``result.json``'s bytes) parsed, if it and the kind's ``outputs`` (by name)
-    hash to ``digest`` (``kinds.result_digest``), else ``None``."""
+def _verified_record(paths: Sequence[Path], digest: bytes | None) -> dict[str, object] | None:
+    """The result record in ``paths[-1]`` (``result.json``) if it and the kind's outputs before it hash to
+    ``digest`` (``kinds.result_digest``), else ``None``."""
+    with paths[-1].open("rb") as file:
+        record = file.read(MAX_RESULT_BYTES + 1)
     if len(record) > MAX_RESULT_BYTES:
         return None
     try:
         parsed = json.loads(record)
-        if isinstance(parsed, dict) and digest == kinds.result_digest(outputs, parsed):
+        if isinstance(parsed, dict) and digest == kinds.result_digest(
+                {path.name: path.read_bytes() for path in paths[:-1]}, parsed):
             return parsed
     except (ValueError, RecursionError):  # not UTF-8 JSON, or a NaN the digest's canonical JSON refuses
         pass

@@ -199,14 +199,14 @@ def stay(rpc: str, key: str) -> None:
             if why is None:
                 raise
             raise click.ClickException(f"{address}: ComputeProviders.{exc.failure.name}: {why}") from None
-        mine = next(p for p in client.compute.providers() if p.account == client.signer.public)
+        mine = client.query("ComputeProviders", "Providers", [client.signer.public])
         min_stake = client.get_constant("ComputeProviders", "MinStake")
-        stale = mine.last_heartbeat + client.get_constant("ComputeProviders", "HeartbeatTimeout") < (
-            client.get_block_header().number)
+        fresh = mine.is_fresh(client.get_block_header().number,
+                              client.get_constant("ComputeProviders", "HeartbeatTimeout"))
     if mine.stake < min_stake:
         click.echo(f"{address}: stays on the market, but takes no new job until its stake ({mine.stake}) is back at "
                    f"the chain's minimum ({min_stake}): its daemon tops it up to its --stake")
-    elif stale:
+    elif not fresh:
         click.echo(f"{address}: stays on the market, but takes no new job until it heartbeats again: is its daemon "
                    "running?")
     else:
