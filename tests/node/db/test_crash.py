@@ -25,18 +25,21 @@ READY_TIMEOUT_S = 30
 
 
 def run_and_kill(path: Path, seed: int, delay_s: float) -> tuple[int, int, int]:
-    """Run the writer for ``delay_s`` after it is ready, SIGKILL it; the last (best, finalized, voter round)
-    it printed."""
+    """Run the writer for ``delay_s`` after its first update, SIGKILL it; the last (best, finalized, voter
+    round) it printed. The delay counts from a first update, not from ``ready``: under a loaded machine's
+    scheduling a writer could otherwise be killed before its first update, a round that tests nothing."""
     writer = subprocess.Popen([sys.executable, "-m", "tests.node.db.crash_writer", str(path), str(seed)],
                               cwd=REPO, stdout=subprocess.PIPE, text=True)
+    first_update = ""
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while writer.stdout.readline().strip() != "ready":
             assert writer.poll() is None and time.monotonic() < deadline, "the writer did not start"
+        first_update = writer.stdout.readline()
         time.sleep(delay_s)
     finally:
         writer.send_signal(signal.SIGKILL)
-        output = writer.communicate()[0]
+        output = first_update + writer.communicate()[0]
     assert writer.returncode == -signal.SIGKILL, "the writer stopped by itself"
     complete_lines = output.split("\n")[:-1]  # the kill may cut the last line short
     reports = [tuple(map(int, line.split())) for line in complete_lines]
