@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from runtime.keyring import Keypair
+    from sdk.account import Token
     from sdk.client import Client
 
 ENTRY_POINT_GROUP = "cairn.commands"
@@ -102,6 +103,40 @@ def shown_account(account: bytes, *, short: bool = False) -> str:
 
     address = ss58_encode(account)
     return f"{address[:6]}…{address[-6:]}" if short else address
+
+
+class AmountType(click.ParamType):
+    """An amount on the command line: tokens with the chain's symbol (``2.5CAIRN``, ``2.5 CAIRN``) or plain units
+    (``2500``, as the SDK and the chain count). Its form is checked here; :func:`amount_units` converts it with the
+    chain's token once the command is connected."""
+
+    name = "amount"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from sdk.account.api import AMOUNT_PATTERN
+
+        if not isinstance(value, str) or AMOUNT_PATTERN.fullmatch(value) is None:
+            self.fail(f"{value!r} is no amount: give tokens (2.5CAIRN) or units (2500)", param, ctx)
+        return value
+
+
+AMOUNT = AmountType()
+
+
+def amount_units(client: "Client", value: str, param_hint: str) -> int:
+    """An :data:`AMOUNT` option's value in units, read with the chain's token (:func:`units_of`)."""
+    return units_of(client.account.token(), value, param_hint)
+
+
+def units_of(token: "Token", value: str, param_hint: str) -> int:
+    """An :data:`AMOUNT` option's value in units of ``token``; a usage error (exit 2) naming ``param_hint`` if it
+    is not one (another symbol, a fraction without one, finer than a unit)."""
+    from sdk.chain import BadArgument
+
+    try:
+        return token.parse(value)
+    except BadArgument as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from None
 
 
 def chain_options(command: Callable[..., None]) -> Callable[..., None]:

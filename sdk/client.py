@@ -1,4 +1,4 @@
-"""The user-facing client: the chain client plus a signer and one namespace per network.
+"""The user-facing client: the chain client plus a signer, accounts, and one namespace per network.
 
 ``AsyncClient`` (``anyio``: trio or asyncio) and ``Client`` (blocking) are the chain clients of
 :mod:`sdk.chain`, every chain method unchanged, with the account that signs (``signer``: a key pair or a
@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 from runtime.keyring import Keypair
 from sdk import chain
+from sdk.account.api import AccountApi
+from sdk.account.sync import BlockingAccountApi
 from sdk.chain.client import DEFAULT_URL
 from sdk.chain.errors import BadArgument
 from sdk.compute.api import ComputeApi
@@ -46,16 +48,21 @@ def _keypair(signer: Keypair | str | None) -> Keypair | None:
 
 
 class AsyncClient(chain.AsyncClient):
-    """The chain client with a ``signer`` and the ``storage``, ``da``, ``compute`` and ``fl`` namespaces. Takes the
-    chain client's options."""
+    """The chain client with a ``signer`` and the ``account``, ``storage``, ``da``, ``compute`` and ``fl``
+    namespaces. Takes the chain client's options."""
 
     def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, signer: Keypair | str | None = None,
                  file_cache: PublicFileCache | None = None, **chain_options: Any) -> None:
         self.signer = _keypair(signer)
-        """The account that signs storage transactions and requests (``None``: read-only)."""
+        """The account that signs transactions and requests (``None``: read-only)."""
         self.file_cache = file_cache
         """Where ``storage.download`` keeps public files and reads them again (``None``: it always fetches)."""
         super().__init__(url, **chain_options)
+
+    @cached_property
+    def account(self) -> AccountApi:
+        """Balances, holds and transfers, and the chain's token (:class:`sdk.account.AccountApi`)."""
+        return AccountApi(self, self.signer)
 
     @cached_property
     def storage(self) -> StorageApi:
@@ -89,8 +96,8 @@ class AsyncClient(chain.AsyncClient):
 
 
 class Client(chain.Client):
-    """The blocking client with a ``signer`` and the ``storage``, ``da``, ``compute`` and ``fl`` namespaces. Takes
-    :class:`AsyncClient`'s arguments and the event-loop ``backend``."""
+    """The blocking client with a ``signer`` and the ``account``, ``storage``, ``da``, ``compute`` and ``fl``
+    namespaces. Takes :class:`AsyncClient`'s arguments and the event-loop ``backend``."""
 
     ASYNC_CLIENT = AsyncClient
     _client: AsyncClient
@@ -102,6 +109,11 @@ class Client(chain.Client):
     @property
     def signer(self) -> Keypair | None:
         return self._client.signer
+
+    @cached_property
+    def account(self) -> BlockingAccountApi:
+        """Balances, holds and transfers, blocking (:class:`sdk.account.AccountApi`'s methods)."""
+        return BlockingAccountApi(self._portal, self._client.account)
 
     @cached_property
     def storage(self) -> BlockingStorageApi:

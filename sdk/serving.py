@@ -361,6 +361,8 @@ def run_daemon(base_path: Path, chain_rpc: Sequence[str],
         stopped_by = trio.run(main)
     except Exception as exc:
         cause = _sole_exception(exc)
+        if isinstance(cause, click.ClickException):  # an option's value, read once connected (an amount)
+            raise cause from None
         if isinstance(cause, ChainClientError):
             raise click.ClickException(f"the chain at {', '.join(chain_rpc)}: {cause}") from None
         if isinstance(cause, (ListenError, *refusals)):

@@ -1,14 +1,14 @@
 """``cairn provider``: rent this machine's compute to the chain's job market.
 
     cairn provider --chain-rpc ws://127.0.0.1:9944 --key //Provider1 --base-path ./provider-1 [--http-port 0] \\
-        [--gpu auto|none] [--cores N] [--memory-mib N] [--price train=2000000000000 ...] [--stake UNITS] \\
+        [--gpu auto|none] [--cores N] [--memory-mib N] [--price train=2CAIRN ...] [--stake AMOUNT] \\
         [--fault wrong-result|no-show|copy] [--http-host 127.0.0.1] [--public-url URL] [--input-cache-mib N]
 
 The provider registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either)
 with the hardware found (or the ``--cores`` / ``--memory-mib`` given; a GPU through CuPy with ``--gpu
-auto``), an offer for every job kind (``--price KIND=AMOUNT`` overrides one kind's price, in base units)
-and the stake given, then takes the jobs the chain assigns it. Jobs and their journal live under
-``--base-path``, with the public inputs downloaded (``<base-path>/input-cache``, at most
+auto``), an offer for every job kind (``--price KIND=AMOUNT`` overrides one kind's price; an amount is tokens,
+``2CAIRN``, or base units) and the stake given, then takes the jobs the chain assigns it. Jobs and their journal
+live under ``--base-path``, with the public inputs downloaded (``<base-path>/input-cache``, at most
 ``--input-cache-mib``, least recently used dropped first: jobs that share a model or a dataset fetch it
 once); once ready it writes ``<base-path>/endpoints.json`` (``{"pid": ..., "ports": {"http": port}}``), as
 the other daemons do. ``--fault`` makes it misbehave on purpose (tests and demos). SIGINT or
@@ -28,7 +28,8 @@ from compute_pallet.kinds import KIND_IDS
 from compute_pallet.service.daemon import Provider, ProviderConfig, RegistrationFailed
 from compute_pallet.service.hardware import detect
 from compute_pallet.service.jobs import Fault
-from sdk.cli import key_argument
+from sdk.account.api import AMOUNT_PATTERN
+from sdk.cli import AMOUNT, key_argument, units_of
 from sdk.client import AsyncClient
 from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, public_url_option, run_daemon
 from sdk.storage.cache import PublicFileCache
@@ -37,22 +38,25 @@ __all__ = ["provider", "parse_prices"]
 
 
 
-def parse_prices(values: tuple[str, ...]) -> dict[str, int]:
-    """``("train=5", "infer=1")`` → ``{"train": 5, "infer": 1}``; ``click.BadParameter`` for anything else."""
+def parse_prices(values: tuple[str, ...]) -> dict[str, str]:
+    """``("train=5CAIRN", "infer=1000")`` → ``{"train": "5CAIRN", "infer": "1000"}``, each amount's form checked
+    (:data:`sdk.cli.AMOUNT`; read with the chain's token once connected); ``click.BadParameter`` for anything
+    else."""
     prices = {}
     for value in values:
         kind, _, amount = value.partition("=")
-        if kind not in KIND_IDS or not amount.isdigit():
+        if kind not in KIND_IDS or AMOUNT_PATTERN.fullmatch(amount) is None:
             raise click.BadParameter(f"{value!r} is not KIND=AMOUNT with KIND one of {', '.join(KIND_IDS)} and "
-                                     "AMOUNT a whole number of base units", param_hint="'--price'")
-        prices[kind] = int(amount)
+                                     "AMOUNT tokens (2CAIRN) or base units", param_hint="'--price'")
+        prices[kind] = amount
     return prices
 
 
 DEFAULT_STAKE_MULTIPLE = 2
-"""Stake held by default, in multiples of ``MinStake``. The chain assigns nothing to a provider below the minimum
-and a stake cannot be topped up yet, so one staked at exactly the minimum would be out of the market for good
-after its first slash (2 % for a no-show, 10 % for a lost dispute); twice the minimum outlasts several."""
+"""Stake held by default, in multiples of ``MinStake``. The chain assigns nothing to a provider below the minimum,
+and the daemon tops a stake back up only at its next start (or as a leave is taken back), so one staked at exactly
+the minimum would be out of the market after its first slash (2 % for a no-show, 10 % for a lost dispute); twice
+the minimum outlasts several."""
 
 INPUT_CACHE = "input-cache"
 DEFAULT_INPUT_CACHE_MIB = 2048
@@ -73,10 +77,10 @@ DEFAULT_INPUT_CACHE_MIB = 2048
 @click.option("--cores", type=click.IntRange(1), default=None, help="CPU cores offered [default: all].")
 @click.option("--memory-mib", type=click.IntRange(1), default=None, help="Memory offered [default: all].")
 @click.option("--price", "prices", multiple=True, metavar="KIND=AMOUNT",
-              help="Price of one job of KIND in base units (repeatable) [default: 1 token each].")
-@click.option("--stake", type=click.IntRange(0), default=None,
-              help="Stake to hold, in base units: on registration, and topped back up to at every start (a provider "
-                   "slashed below the chain's minimum is assigned nothing) "
+              help="Price of one job of KIND: 2CAIRN, or base units (repeatable) [default: 1 token each].")
+@click.option("--stake", type=AMOUNT, default=None,
+              help="Stake to hold (200CAIRN, or base units): on registration, and topped back up to at every start "
+                   "(a provider slashed below the chain's minimum is assigned nothing) "
                    f"[default: {DEFAULT_STAKE_MULTIPLE} × the chain's minimum].")
 @click.option("--input-cache-mib", type=click.IntRange(0), default=DEFAULT_INPUT_CACHE_MIB, show_default=True,
               help="Disk kept for public job inputs, to run the next job on the same model or dataset without "
@@ -87,21 +91,23 @@ DEFAULT_INPUT_CACHE_MIB = 2048
               show_default=True)
 def provider(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, http_host: str,
              public_url: str | None, gpu: str, cores: int | None, memory_mib: int | None, prices: tuple[str, ...],
-             stake: int | None, input_cache_mib: int, fault: str | None, log_level: str) -> None:
+             stake: str | None, input_cache_mib: int, fault: str | None, log_level: str) -> None:
     """Run a compute provider: register, heartbeat, run the jobs the chain assigns, commit and reveal."""
     daemon_logging(log_level)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per fragment
     keypair = key_argument(key)
-    price_of = parse_prices(prices)
+    price_texts = parse_prices(prices)
     hardware = detect(cores=cores, memory_mib=memory_mib, gpu=gpu == "auto")
 
     @asynccontextmanager
     async def worker() -> AsyncIterator[DaemonRun]:
         input_cache = PublicFileCache(base_path / INPUT_CACHE, input_cache_mib << 20) if input_cache_mib else None
         async with AsyncClient(chain_rpc, signer=keypair, file_cache=input_cache) as client:
+            token = await client.account.token()
             yield Provider(client, keypair, ProviderConfig(
-                base_path=base_path, hardware=hardware, prices=price_of,
-                stake=stake if stake is not None
+                base_path=base_path, hardware=hardware,
+                prices={kind: units_of(token, amount, "'--price'") for kind, amount in price_texts.items()},
+                stake=units_of(token, stake, "'--stake'") if stake is not None
                 else DEFAULT_STAKE_MULTIPLE * client.get_constant("ComputeProviders", "MinStake"),
                 http_host=http_host, http_port=http_port, public_url=public_url,
                 fault=Fault(fault) if fault else None)).run

@@ -22,8 +22,9 @@ import trio
 
 from da_layer.service.daemon import DaNode, DaNodeConfig, RegistrationFailed
 from da_layer.service.store import CellStore
+from sdk.account.api import chain_token
 from sdk.chain import AsyncClient
-from sdk.cli import key_argument
+from sdk.cli import AMOUNT, key_argument, units_of
 from sdk.da.chain import PALLET
 from sdk.da.pool import KzgPool
 from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, run_daemon
@@ -42,14 +43,14 @@ log = logging.getLogger("cairn.da_node")
               help="Port of the cell API (0: any free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--public-host", default=None, help="Host to register in the endpoint [default: --host].")
-@click.option("--stake", type=click.IntRange(min=1), default=None,
-              help="Stake to register with [default: the chain's minimum DA stake].")
+@click.option("--stake", type=AMOUNT, default=None,
+              help="Stake to register with: 150CAIRN, or base units [default: the chain's minimum DA stake].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes verifying and recovering cells [default: one per core].")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def da_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, host: str, public_host: str | None,
-            stake: int | None, workers: int | None, log_level: str) -> None:
+            stake: str | None, workers: int | None, log_level: str) -> None:
     """Run a DA node: custody, attestations, cells served, audits answered."""
     daemon_logging(log_level)
     account = key_argument(key)
@@ -61,7 +62,9 @@ def da_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: in
             log.warning("%d undecodable cell files set aside: their blobs will be recovered", store.corrupt_found)
         with KzgPool(workers) as pool:
             async with AsyncClient(chain_rpc) as client:
-                config = DaNodeConfig(base_path, stake or client.get_constant(PALLET, "MinStake"), host=host,
+                staked = (client.get_constant(PALLET, "MinStake") if stake is None
+                          else units_of(await chain_token(client), stake, "'--stake'"))
+                config = DaNodeConfig(base_path, staked, host=host,
                                       http_port=http_port, public_host=public_host)
                 await pool.warm()
                 yield DaNode(client, account, store, pool, config).run

@@ -39,7 +39,7 @@ from rich.table import Table
 from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
-from sdk.cli import chain_options, cli_account, shown_account, stdout_console, user_client
+from sdk.cli import AMOUNT, amount_units, chain_options, cli_account, shown_account, stdout_console, user_client
 from sdk.compute.errors import InvalidParams, Refused
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
@@ -129,7 +129,7 @@ def _show_providers(found: list[Provider]) -> None:
 @click.option("--param", "params", multiple=True, help="A parameter, name=value (value read as JSON).")
 @click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True,
               help="Providers that run the job.")
-@click.option("--max-price", type=click.IntRange(min=0), default=None, help="Price cap per provider (default: "
+@click.option("--max-price", type=AMOUNT, default=None, help="Price cap per provider, 2.5CAIRN or units (default: "
               "enough for the first round and a dispute among today's offers).")
 @click.option("--deadline", type=click.IntRange(min=1), default=None,
               help="Blocks from now to verify the job (default: from the kind's estimate).")
@@ -137,13 +137,14 @@ def _show_providers(found: list[Provider]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the job's status as JSON instead of its id.")
 @chain_options
 def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple[str, ...], redundancy: int,
-           max_price: int | None, deadline: int | None, wait_: bool, as_json: bool) -> None:
+           max_price: str | None, deadline: int | None, wait_: bool, as_json: bool) -> None:
     """Submit a job; prints its id as the last line of stdout."""
     taken: list[int] = []
     try:
         with user_client(rpc, key) as client:
+            cap = None if max_price is None else amount_units(client, max_price, "'--max-price'")
             job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
-                                        redundancy=redundancy, max_price=max_price, deadline=deadline,
+                                        redundancy=redundancy, max_price=cap, deadline=deadline,
                                         submitted=taken.append)
             status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
     except BaseException:  # an error or Ctrl-C once the chain has the job: its id was to be printed last
@@ -398,26 +399,28 @@ def fl() -> None:
 @fl.command()
 @click.argument("base_model")
 @click.option("--rounds", type=click.IntRange(min=1), required=True)
-@click.option("--stake", type=click.IntRange(min=0), required=True, help="What each participant holds.")
+@click.option("--stake", type=AMOUNT, required=True, help="What each participant holds (2.5CAIRN, or units).")
 @click.option("--commit-period", type=click.IntRange(min=1), required=True, help="Blocks to commit an update.")
 @click.option("--deliver-period", type=click.IntRange(min=1), required=True, help="Blocks to deliver it after.")
-@click.option("--reward-pool", type=click.IntRange(min=0), required=True, help="Shared by contribution.")
-@click.option("--price-cap", type=click.IntRange(min=0), required=True, help="Per provider of each aggregation.")
+@click.option("--reward-pool", type=AMOUNT, required=True, help="Shared by contribution (2.5CAIRN, or units).")
+@click.option("--price-cap", type=AMOUNT, required=True, help="Per provider of each aggregation (2.5CAIRN, or units).")
 @click.option("--participant", "participants", multiple=True,
               help="A listed participant: an SS58 address, 0x hex or a development account's //Name (none: anyone).")
 @click.option("--validation", default=None, help="A dataset file id scoring the updates.")
 @click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True)
 @click.option("--aggregation", "aggregation", multiple=True, help="A fedavg parameter, name=value.")
 @chain_options
-def create(rpc: str, key: str, base_model: str, rounds: int, stake: int, commit_period: int, deliver_period: int,
-           reward_pool: int, price_cap: int, participants: tuple[str, ...], validation: str | None, redundancy: int,
+def create(rpc: str, key: str, base_model: str, rounds: int, stake: str, commit_period: int, deliver_period: int,
+           reward_pool: str, price_cap: str, participants: tuple[str, ...], validation: str | None, redundancy: int,
            aggregation: tuple[str, ...]) -> None:
     """Open a task over BASE_MODEL; prints its id as the last line of stdout."""
     with user_client(rpc, key) as client:
         listed = [cli_account(participant) for participant in participants]
-        task = client.fl.create_task(base_model, rounds=rounds, participants=listed, stake=stake,
+        task = client.fl.create_task(base_model, rounds=rounds, participants=listed,
+                                     stake=amount_units(client, stake, "'--stake'"),
                                      commit_period=commit_period, deliver_period=deliver_period,
-                                     reward_pool=reward_pool, validation=validation, price_cap=price_cap,
+                                     reward_pool=amount_units(client, reward_pool, "'--reward-pool'"),
+                                     validation=validation, price_cap=amount_units(client, price_cap, "'--price-cap'"),
                                      redundancy=redundancy, aggregation=_params("fedavg", aggregation))
     click.echo(str(task))
 

@@ -1,7 +1,7 @@
 """``cairn storage-node``: run a storage node against a chain.
 
     cairn storage-node --chain-rpc ws://127.0.0.1:9944 --key //Ferdie --base-path ./storage-0 --http-port 0 \\
-        [--capacity 10GiB] [--min-free-disk 256MiB] [--stake UNITS] [--http-host 127.0.0.1] [--public-url URL]
+        [--capacity 10GiB] [--min-free-disk 256MiB] [--stake AMOUNT] [--http-host 127.0.0.1] [--public-url URL]
 
 The node registers its account (``--key``: a ``//Name`` URI, a ``0x`` seed, or a file holding either) with
 the stake and capacity given, serves fragments on ``--http-port`` (0: any free port), and keeps its fragments
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import click
 
+from sdk.account.api import chain_token
 from sdk.chain import AsyncClient
-from sdk.cli import key_argument
+from sdk.cli import AMOUNT, key_argument, units_of
 from sdk.serving import ENDPOINTS_FILE, DaemonRun, chain_rpc_option, daemon_logging, public_url_option, run_daemon
 from storage_node.service.daemon import NodeConfig, RegistrationFailed, StorageNode
 
@@ -57,12 +58,12 @@ def _size_option(text: str, flag: str) -> int:
 @click.option("--capacity", default="10GiB", show_default=True, help="Bytes offered (e.g. 512MiB, 10GiB).")
 @click.option("--min-free-disk", default="256MiB", show_default=True,
               help="Disk space to keep free: uploads that would leave less are refused (507).")
-@click.option("--stake", type=click.IntRange(0), default=None,
-              help="Stake to hold on registration, in base units [default: the chain's minimum].")
+@click.option("--stake", type=AMOUNT, default=None,
+              help="Stake to hold on registration: 150CAIRN, or base units [default: the chain's minimum].")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def storage_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_port: int, http_host: str,
-                 public_url: str | None, capacity: str, min_free_disk: str, stake: int | None, log_level: str) -> None:
+                 public_url: str | None, capacity: str, min_free_disk: str, stake: str | None, log_level: str) -> None:
     """Run a storage node: register, store fragments, answer audits, repair."""
     daemon_logging(log_level)
     keypair = key_argument(key)
@@ -73,7 +74,8 @@ def storage_node(chain_rpc: tuple[str, ...], key: str, base_path: Path, http_por
     async def node() -> AsyncIterator[DaemonRun]:
         async with AsyncClient(chain_rpc) as client:
             config = NodeConfig(base_path=base_path, capacity=capacity_bytes,
-                                stake=stake if stake is not None else client.get_constant("StorageNodes", "MinStake"),
+                                stake=client.get_constant("StorageNodes", "MinStake") if stake is None
+                                else units_of(await chain_token(client), stake, "'--stake'"),
                                 http_host=http_host, http_port=http_port, public_url=public_url,
                                 min_free_disk=min_free_bytes)
             yield StorageNode(client, keypair, config).run

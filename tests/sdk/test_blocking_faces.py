@@ -6,6 +6,8 @@ import inspect
 
 import pytest
 
+from sdk.account.api import AccountApi
+from sdk.account.sync import BlockingAccountApi
 from sdk.compute.api import ComputeApi
 from sdk.compute.fl import FlApi
 from sdk.compute.sync import BlockingComputeApi, BlockingFlApi
@@ -18,7 +20,7 @@ CLOSED_BY_THE_CLIENT = {"aclose"}
 
 
 @pytest.mark.parametrize(("blocking", "asynchronous"), [
-    (BlockingStorageApi, StorageApi), (BlockingDaApi, DaApi), (BlockingComputeApi, ComputeApi), (BlockingFlApi, FlApi)])
+    (BlockingAccountApi, AccountApi), (BlockingStorageApi, StorageApi), (BlockingDaApi, DaApi), (BlockingComputeApi, ComputeApi), (BlockingFlApi, FlApi)])
 def test_every_public_coroutine_has_a_blocking_twin(blocking, asynchronous):
     public = {name for name, _ in inspect.getmembers(asynchronous, inspect.iscoroutinefunction)
               if not name.startswith("_")}

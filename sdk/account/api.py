@@ -1,0 +1,193 @@
+"""``client.account``: what an account holds and why, transfers between accounts, and the chain's token read
+and written for people.
+
+A :class:`Balance` is what wallets show: ``free`` (of which :attr:`Balance.transferable` can leave the account
+now), ``reserved`` and, of that, each hold with the pallet and reason that holds it (``FileBank.FileDeposit``,
+``ComputeProviders.ProviderStake``, ``ComputeJobs.JobEscrow``, ...), so the deposits, stakes and escrows that
+``client.storage``, ``client.compute``, ``client.fl`` and ``client.da`` take are all seen in one place. Amounts
+are integers of the chain's smallest unit everywhere in the SDK; :class:`Token` (the chain's ``tokenSymbol``
+and ``tokenDecimals``, which ``system_properties`` serves) turns them into text and back::
+
+    token = await client.account.token()
+    token.format(1_500_000_000_000)      # '1.5 CAIRN'
+    token.parse("1.5 CAIRN")             # 1500000000000; a plain integer ("1500") is units
+    await client.account.transfer("5FHneW46…", token.parse("10 CAIRN"))
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.keyring import Keypair
+from sdk.account.errors import NoSigner, TransferRefused
+from sdk.chain.client import AsyncClient
+from sdk.chain.errors import BadArgument
+from sdk.chain.keys import AccountLike, account_argument
+from sdk.storage.records import Record
+
+__all__ = ["AccountApi", "Balance", "Hold", "Token", "AMOUNT_PATTERN", "chain_token"]
+
+AMOUNT_PATTERN = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
+"""An amount's form: a number, and a token symbol or none (:meth:`Token.parse`)."""
+
+
+@dataclass(frozen=True)
+class Token:
+    """The chain's token: its symbol and how many decimals of the smallest unit make one token."""
+
+    symbol: str
+    decimals: int
+
+    def format(self, units: int) -> str:
+        """``units`` as tokens, every significant decimal kept and no more: ``"1.5 CAIRN"``, ``"0 CAIRN"``."""
+        whole, fraction = divmod(abs(units), 10 ** self.decimals)
+        digits = f"{fraction:0{self.decimals}d}".rstrip("0") if self.decimals else ""
+        return f"{'-' if units < 0 else ''}{whole}{'.' + digits if digits else ''} {self.symbol}"
+
+    def parse(self, text: str) -> int:
+        """The units an amount names: a number with the token's symbol (``"1.5 CAIRN"``, ``"2CAIRN"``, any case)
+        is tokens; a plain integer (``"1500"``) is units, as every amount the chain and the SDK take. Exact:
+        :class:`BadArgument` for a fraction finer than the smallest unit, a fraction without the symbol (is
+        ``1.5`` tokens or units?), another symbol, a negative amount or no number."""
+        match = AMOUNT_PATTERN.fullmatch(text)
+        if match is None:
+            raise BadArgument(f"{text!r} is no amount: give units (1500) or tokens (1.5 {self.symbol})")
+        number, symbol = match.groups()
+        if not symbol:
+            if not number.isdigit():
+                raise BadArgument(f"{text!r}: a fraction needs the token's symbol ({number} {self.symbol}); "
+                                  f"a plain number is units, the smallest of 10^{self.decimals} in one {self.symbol}")
+            return int(number)
+        if symbol.upper() != self.symbol.upper():
+            raise BadArgument(f"{text!r}: this chain's token is {self.symbol}")
+        whole, _, fraction = number.partition(".")
+        fraction = fraction.rstrip("0")
+        if len(fraction) > self.decimals:
+            raise BadArgument(f"{text!r} is finer than the smallest unit ({self.decimals} decimals of {self.symbol})")
+        return int(whole or "0") * 10 ** self.decimals + int(fraction.ljust(self.decimals, "0") or "0")
+
+
+@dataclass(frozen=True)
+class Hold(Record):
+    """Part of an account's reserved balance, held by ``pallet`` for ``reason`` (its ``HoldReason``)."""
+
+    pallet: str
+    reason: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Balance(Record):
+    """One account's balance (``System.Account``) with its holds (``Balances.Holds``), in units."""
+
+    account: bytes
+    free: int
+    reserved: int
+    """Held for the chain's pallets: the sum of :attr:`holds` and of any reserve no hold accounts for."""
+    frozen: int
+    """Of ``free``, what locks and freezes keep in place (it can still pay for holds)."""
+    holds: tuple[Hold, ...]
+    nonce: int
+    """Transactions the account has sent (the next one's nonce)."""
+    existential_deposit: int
+    """The least an account must keep (free plus reserved) to exist (``Balances.ExistentialDeposit``)."""
+
+    @property
+    def total(self) -> int:
+        return self.free + self.reserved
+
+    @property
+    def transferable(self) -> int:
+        """What a transfer that keeps the account alive can send now (before its fee): free, less what is frozen,
+        and less what must stay for the account to exist."""
+        return max(0, min(self.free - self.frozen, self.total - self.existential_deposit))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "transferable": self.transferable}
+
+
+async def chain_token(chain: AsyncClient) -> Token:
+    """The token ``chain``'s node names (``system_properties``: ``tokenSymbol``, ``tokenDecimals``); a chain that
+    names none counts in plain units (``UNIT``, no decimals)."""
+    properties = await chain.rpc_request("system_properties", [])
+    symbol, decimals = properties.get("tokenSymbol", "UNIT"), properties.get("tokenDecimals", 0)
+    # Substrate allows a list, one per token of a multi-token chain; the first is the native one.
+    symbol = symbol[0] if isinstance(symbol, list) else symbol
+    decimals = decimals[0] if isinstance(decimals, list) else decimals
+    return Token(str(symbol), int(decimals))
+
+
+class AccountApi:
+    """Balances and transfers, through ``chain``, signed by ``signer`` (``None``: read-only)."""
+
+    def __init__(self, chain: AsyncClient, signer: Keypair | None) -> None:
+        self.chain = chain
+        self.signer = signer
+        self._token: Token | None = None
+
+    async def token(self) -> Token:
+        """The chain's token (:func:`chain_token`), asked once."""
+        if self._token is None:
+            self._token = await chain_token(self.chain)
+        return self._token
+
+    async def balance(self, account: AccountLike | None = None) -> Balance:
+        """``account``'s balance at the best block (default: the signer's); an account the chain does not know
+        holds nothing. :class:`BadArgument` if ``account`` names none."""
+        who = self._account(account)
+        at = await self.chain.get_chain_head()  # both reads at one block, so the holds add up to ``reserved``
+        info = await self.chain.query("System", "Account", [who], at)
+        holds = await self.chain.query("Balances", "Holds", [who], at)
+        named = self.chain.runtime.hold_reasons.variants
+        return Balance(
+            who, info.data.free, info.data.reserved, info.data.frozen,
+            tuple(Hold(named[h.id.pallet_index][0], named[h.id.pallet_index][1].enum_cls(h.id.reason).name, h.amount)
+                  for h in holds),
+            info.nonce, self.chain.get_constant("Balances", "ExistentialDeposit"))
+
+    async def transfer(self, dest: AccountLike, amount: int, *, keep_alive: bool = True) -> int:
+        """Send ``amount`` units of the signer's free balance to ``dest`` and wait for the block that includes it;
+        returns the fee paid. ``keep_alive`` (``Balances.transfer_keep_alive``) refuses to take the signer below
+        the existential deposit; ``False`` (``transfer_allow_death``) lets the chain reap an account left with
+        less. :class:`TransferRefused` if it breaks one of the chain's rules (more than the signer may send, a
+        first transfer to an account below the existential deposit, ...): checked here first, so that a transfer
+        bound to fail costs no fee."""
+        if self.signer is None:
+            raise NoSigner("a transfer is signed: build the client with signer=")
+        to = account_argument(dest)
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+            raise BadArgument(f"amount must be a non-negative integer of units, got {amount!r}")
+        await self._check_transfer(to, amount, keep_alive)
+        call = "transfer_keep_alive" if keep_alive else "transfer_allow_death"
+        receipt = await self.chain.sign_and_submit(
+            self.chain.compose_call("Balances", call, {"dest": to, "value": amount}), self.signer,
+            wait_for_inclusion=True)
+        failure = receipt.error_message
+        if not receipt.is_success:
+            raise TransferRefused(f"Balances.{call}: {failure}", failure.name if failure else "", failure)
+        return receipt.total_fee_amount
+
+    async def _check_transfer(self, to: bytes, amount: int, keep_alive: bool) -> None:
+        """Balances' rules for a transfer (``Balances.transfer``), on the best block's balances."""
+        sender = await self.balance()
+        if to == sender.account or amount == 0:
+            return  # the chain lets these through, moving nothing
+        if amount > sender.free - sender.frozen:
+            raise TransferRefused(f"{amount} is more than the {sender.free - sender.frozen} units the signer may "
+                                  f"send (free less frozen)", "InsufficientBalance")
+        if keep_alive and sender.total - amount < sender.existential_deposit:
+            raise TransferRefused(f"{amount} would leave the signer below the existential deposit "
+                                  f"({sender.existential_deposit})", "Expendability")
+        receiver = await self.chain.query("System", "Account", [to])
+        if receiver.providers == 0 and amount < sender.existential_deposit:
+            raise TransferRefused(f"the receiver does not exist yet, and {amount} is below the existential deposit "
+                                  f"({sender.existential_deposit}) that makes one", "ExistentialDeposit")
+
+    def _account(self, account: AccountLike | None) -> bytes:
+        if account is not None:
+            return account_argument(account)
+        if self.signer is None:
+            raise NoSigner("no account given, and the client has no signer")
+        return self.signer.public
