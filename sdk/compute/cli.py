@@ -47,6 +47,7 @@ from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, 
 from sdk.storage.records import Record
 
 if TYPE_CHECKING:
+    from sdk.account import Token
     from sdk.client import Client
 
 __all__ = ["compute", "fl"]
@@ -77,14 +78,15 @@ def _params(kind: str, pairs: tuple[str, ...]) -> dict[str, object]:
         raise click.BadParameter(str(exc), param_hint="'--param'") from None
 
 
-def _show_job(status: JobStatus) -> None:
+def _show_job(status: JobStatus, token: Token) -> None:
     console = stdout_console()
     console.print(f"job {status.job_id}  {status.kind}  {status.state}  round {status.round}  "
                   f"deadline {status.deadline}  params {status.params}")
-    console.print(f"escrowed {status.escrowed}  paid {status.paid}  refunded {status.refunded}  held {status.held}")
+    console.print(f"escrowed {token.format(status.escrowed)}  paid {token.format(status.paid)}  "
+                  f"refunded {token.format(status.refunded)}  held {token.format(status.held)}")
     table = Table("provider", "round", "status", "price", "digest")
     for slot in status.slots:
-        table.add_row(shown_account(slot.provider, short=True), str(slot.round), slot.status, str(slot.price),
+        table.add_row(shown_account(slot.provider, short=True), str(slot.round), slot.status, token.format(slot.price),
                       _short(slot.digest))
     console.print(table)
     for file_id in status.outputs:
@@ -105,18 +107,20 @@ def providers(rpc: str, key: str, as_json: bool) -> None:
     """The registered providers: hardware, offers, stake, liveness and reputation."""
     with user_client(rpc, key) as client:
         found = client.compute.providers()
+        token = client.account.token()
     if as_json:
         click.echo(json.dumps([p.to_json() for p in found], indent=2))
     else:
-        _show_providers(found)
+        _show_providers(found, token)
 
 
-def _show_providers(found: list[Provider]) -> None:
+def _show_providers(found: list[Provider], token: Token) -> None:
     table = Table("account", "cores", "memory MiB", "gpu", "offers", "stake", "heartbeat", "active", "verified",
                   "lost", "no-shows", "reputation")
     for p in found:
         table.add_row(shown_account(p.account, short=True), str(p.cpu_cores), str(p.memory_mib), p.gpu or "-",
-                      ", ".join(f"{kind} {price}" for kind, price in p.offers.items()), str(p.stake),
+                      ", ".join(f"{kind} {token.format(price)}" for kind, price in p.offers.items()),
+                      token.format(p.stake),
                       str(p.last_heartbeat), f"{p.active_jobs} (leaving)" if p.leaving else str(p.active_jobs),
                       str(p.jobs_verified), str(p.disputes_lost),
                       str(p.no_shows), str(p.reputation))
@@ -147,16 +151,17 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
                                         redundancy=redundancy, max_price=cap, deadline=deadline,
                                         submitted=taken.append)
             status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
+            token = client.account.token()
     except BaseException:  # an error or Ctrl-C once the chain has the job: its id was to be printed last
         if taken:
             click.echo(f"job {taken[0]} was submitted, its escrow held: `cairn compute wait {taken[0]}` follows it "
                        "and grants its providers the private inputs they still lack", err=True)
         raise
     if as_json:
-        _report(status, True, _show_job)
+        click.echo(json.dumps(status.to_json(), indent=2))
     else:
         if wait_:
-            _print_verdict(status)
+            _print_verdict(status, token)
         click.echo(str(job))
     if wait_:
         _exit_if_failed(status)
@@ -171,8 +176,9 @@ def leave(rpc: str, key: str) -> None:
     with user_client(rpc, key) as client:
         departure = client.compute.leave()
         address = client.signer.ss58_address()
+        token = client.account.token()
     if departure.left:
-        click.echo(f"{address}: left the market, {departure.released} of its stake released")
+        click.echo(f"{address}: left the market, {token.format(departure.released)} of its stake released")
     else:
         click.echo(f"{address}: leaving the market: it takes no new job, and is deregistered when its "
                    f"{departure.active_jobs} job(s) in flight are settled; keep its daemon running until then "
@@ -204,9 +210,10 @@ def stay(rpc: str, key: str) -> None:
         min_stake = client.get_constant("ComputeProviders", "MinStake")
         fresh = mine.is_fresh(client.get_block_header().number,
                               client.get_constant("ComputeProviders", "HeartbeatTimeout"))
+        token = client.account.token()
     if mine.stake < min_stake:
-        click.echo(f"{address}: stays on the market, but takes no new job until its stake ({mine.stake}) is back at "
-                   f"the chain's minimum ({min_stake}): its daemon tops it up to its --stake")
+        click.echo(f"{address}: stays on the market, but takes no new job until its stake ({token.format(mine.stake)}) "
+                   f"is back at the chain's minimum ({token.format(min_stake)}): its daemon tops it up to its --stake")
     elif not fresh:
         click.echo(f"{address}: stays on the market, but takes no new job until it heartbeats again: is its daemon "
                    "running?")
@@ -226,7 +233,8 @@ def wait(rpc: str, key: str, job: int, timeout: float | None, as_json: bool) -> 
     waiting submitter can do."""
     with user_client(rpc, key) as client:
         status = _verdict(client, job, timeout)
-    _report(status, as_json, _print_verdict)
+        token = client.account.token()
+    _report(status, as_json, lambda record: _print_verdict(record, token))
     _exit_if_failed(status)
 
 
@@ -235,8 +243,9 @@ def _verdict(client: "Client", job: int, timeout: float | None, doing: str = "")
         return client.compute.wait(job, timeout)
 
 
-def _print_verdict(status: JobStatus) -> None:
-    Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {status.paid}, refunded {status.refunded}")
+def _print_verdict(status: JobStatus, token: Token) -> None:
+    Console(stderr=True).print(f"job {status.job_id}: {status.state}, paid {token.format(status.paid)}, "
+                               f"refunded {token.format(status.refunded)}")
     if status.refused is not None:
         _tell_refusal(status.job_id, status.refused)
 
@@ -261,7 +270,8 @@ def _exit_if_failed(status: JobStatus) -> None:
 def status(rpc: str, key: str, job: int, as_json: bool) -> None:
     """A job's phase, slots and verdicts, verified outputs and payments."""
     with user_client(rpc, key) as client:
-        _report(client.compute.status(job), as_json, _show_job)
+        found, token = client.compute.status(job), client.account.token()
+    _report(found, as_json, lambda record: _show_job(record, token))
 
 
 def _job_to_folder(folder: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -462,7 +472,8 @@ def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, p
 def fl_status(rpc: str, key: str, task: int, as_json: bool) -> None:
     """A task's rounds: contributors, scores, rewards, slashes and the global model of each."""
     with user_client(rpc, key) as client:
-        _report(client.fl.status(task), as_json, _show_task)
+        found, token = client.fl.status(task), client.account.token()
+    _report(found, as_json, lambda record: _show_task(record, token))
 
 
 @fl.command()
@@ -474,7 +485,7 @@ def model(rpc: str, key: str, task: int) -> None:
         click.echo(f"0x{client.fl.status(task).global_model.hex()}")
 
 
-def _show_task(task: TaskStatus) -> None:
+def _show_task(task: TaskStatus, token: Token) -> None:
     console = stdout_console()
     console.print(f"task {task.task_id}  {task.state}  round {task.round + 1}/{task.rounds}  members {task.members}  "
                   f"global model 0x{task.global_model.hex()}")
@@ -483,5 +494,5 @@ def _show_task(task: TaskStatus) -> None:
         table.add_row(str(r.round), ", ".join(shown_account(c, short=True) for c in r.contributors),
                       ", ".join(shown_account(c, short=True) for c in r.no_shows) or "-",
                       "-" if r.job is None else str(r.job), ", ".join(map(str, r.scores)),
-                      ", ".join(map(str, r.rewards)), _short(r.global_out))
+                      ", ".join(map(token.format, r.rewards)), _short(r.global_out))
     console.print(table)

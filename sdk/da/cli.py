@@ -177,11 +177,12 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     """The registered DA nodes: endpoint, stake, audit record."""
     with user_client(rpc, key, errors=ERRORS) as client:
         found = client.da.nodes()
+        token = client.account.token()
     if as_json:
         _print_json(found)
         return
     table = Table("account", "endpoint", "stake", "audits passed", "missed", "leaving")
     for node in found:
-        table.add_row(shown_account(node.account), node.endpoint, str(node.stake), str(node.audits_passed),
+        table.add_row(shown_account(node.account), node.endpoint, token.format(node.stake), str(node.audits_passed),
                       str(node.audits_missed), "-" if node.leaves_at is None else f"stake back at #{node.leaves_at}")
     stdout_console().print(table)

@@ -137,6 +137,7 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     """A file's status and each fragment's node and health."""
     with user_client(rpc, key) as client:
         details = client.storage.info(file_id)
+        token = client.account.token()
     if as_json:
         _print_json(details.to_json())
         return
@@ -144,7 +145,8 @@ def info(rpc: str, key: str, file_id: str, as_json: bool) -> None:
     console.print(f"file 0x{details.file_id.hex()}  {details.status}  {details.size} bytes  "
                   f"{'private' if details.encrypted else 'public'}  RS({details.k},{details.m})  "
                   f"{details.segment_count} segments  owner {shown_account(details.owner)}")
-    console.print(f"paid until block {details.paid_until} (`cairn storage renew` pays for more)"
+    console.print(f"deposit {token.format(details.deposit)}, paid until block {details.paid_until} "
+                  "(`cairn storage renew` pays for more)"
                   + ("; a verified job's output: its owner may not delete it" if details.locked else ""))
     if details.uses or details.deleting:
         console.print(f"in use by {details.uses} job(s) or round(s)"
@@ -225,9 +227,10 @@ def nodes(rpc: str, key: str, as_json: bool) -> None:
     """The registered storage nodes: endpoint, capacity, stake and audit record."""
     with user_client(rpc, key) as client:
         found = client.storage.nodes()
+        token = client.account.token()
     _show(found, as_json, ("account", "endpoint", "status", "used / capacity", "stake", "passed", "missed", "repairs"),
           lambda n: (shown_account(n.account, short=True), n.endpoint, n.status, f"{n.used} / {n.capacity}",
-                     str(n.stake), str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
+                     token.format(n.stake), str(n.audits_passed), str(n.audits_missed), str(n.repairs_done)))
 
 
 @storage.command()

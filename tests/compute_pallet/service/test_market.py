@@ -192,5 +192,6 @@ def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_r
     with Client(market.url, signer=provider.key) as operator:  # with no job in flight, it leaves at once
         stake = stake_held(operator)
         left = CliRunner().invoke(main, ["compute", "leave", "--key", provider.key, "--rpc", market.url])
-        assert left.exit_code == 0 and f"left the market, {stake} of its stake released" in left.output, left.output
+        released = operator.account.token().format(stake)  # "200 CAIRN"
+        assert left.exit_code == 0 and f"left the market, {released} of its stake released" in left.output, left.output
         assert stake > 0 and stake_held(operator) == 0

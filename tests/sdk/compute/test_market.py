@@ -31,6 +31,7 @@ from compute_pallet.formats import Dataset, load_dataset, load_model, save_datas
 from compute_pallet.kinds import InvalidInputs, train
 from compute_pallet.pallets.types import Resources
 from runtime.keyring import Keypair
+from sdk.account import Token
 from sdk.cli import main
 from sdk.client import AsyncClient, Client
 from sdk.storage import AccessDenied, FileNotFound
@@ -245,6 +246,10 @@ def test_the_cli_submits_and_reports_a_job(market, shared, tmp_path):
     report = json.loads(shown.stdout)
     assert report["job_id"] == job and report["params"] == '{"epochs":2,"hidden":[8]}'
     assert [slot["status"] for slot in report["slots"]] == ["Paid", "Paid"]
+    cairn = Token("CAIRN", 12)  # what people read: the JSON's units as tokens
+    assert f"paid {cairn.format(report['paid'])}, refunded {cairn.format(report['refunded'])}" in waited.stderr
+    table = runner.invoke(main, ["compute", "status", *chain, str(job)])
+    assert f"escrowed {cairn.format(report['escrowed'])}  paid {cairn.format(report['paid'])}" in table.stdout
     model = report["outputs"][0]
 
     graph = runner.invoke(main, ["compute", "lineage", *chain, model, "--json"])
