@@ -45,6 +45,7 @@ from compute_pallet.service.jobs import Fault, JobWorker
 from compute_pallet.service.journal import Journal
 from compute_pallet.service.metrics import ProviderMetrics
 from runtime.keyring import Keypair
+from sdk.account.api import stake_shortfall
 from sdk.chain import ChainClientError, ChainEvent
 from sdk.client import AsyncClient
 from sdk.serving import serve
@@ -138,6 +139,11 @@ class Provider:
     async def _register(self, endpoint: str) -> None:
         cfg, offers = self.config, self.config.offers()
         info = await self.chain.registered()
+        if info is None:
+            shortfall = await stake_shortfall(self.client, self.keypair.public, cfg.stake,
+                                              self.client.get_constant("ComputeProviders", "MinStake"))
+            if shortfall is not None:
+                raise RegistrationFailed(f"not registering this provider: {shortfall}")
         try:
             if info is None:
                 await self.chain.register(cfg.hardware, offers, endpoint, cfg.stake)

@@ -54,6 +54,7 @@ from da_layer.service.http import App, HttpError, Request, Response, Route, serv
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
 from runtime.keyring import Keypair
+from sdk.account.api import stake_shortfall
 from sdk.chain import AsyncClient, ChainClientError
 from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
@@ -156,6 +157,10 @@ class DaNode:
                             "the custody of those that do, still audited, until their retention ends and its stake "
                             "is released (started again after that, it registers anew)")
             return
+        shortfall = await stake_shortfall(self._client, account, self._config.stake,
+                                          self._client.get_constant(PALLET, "MinStake"))
+        if shortfall is not None:
+            raise RegistrationFailed(f"not registering this DA node: {shortfall}")
         message = registration_message(self._client.genesis_hash, account, self.bls_public)
         await self._submit("register", {
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.keyring import Keypair
+from runtime.ss58 import ss58_encode
 from sdk.account.errors import NoSigner, TransferRefused
 from sdk.chain.client import AsyncClient
 from sdk.chain.errors import BadArgument
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.storage.records import Record
 
-__all__ = ["AccountApi", "Balance", "Hold", "Token", "AMOUNT_PATTERN", "chain_token"]
+__all__ = ["AccountApi", "Balance", "Hold", "Token", "AMOUNT_PATTERN", "chain_token", "stake_shortfall"]
 
 AMOUNT_PATTERN = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
 """An amount's form: a number, and a token symbol or none (:meth:`Token.parse`)."""
@@ -117,6 +118,21 @@ async def chain_token(chain: AsyncClient) -> Token:
     symbol = symbol[0] if isinstance(symbol, list) else symbol
     decimals = decimals[0] if isinstance(decimals, list) else decimals
     return Token(str(symbol), int(decimals))
+
+
+async def stake_shortfall(chain: AsyncClient, account: bytes, stake: int, minimum: int) -> str | None:
+    """Why a daemon's registration holding ``stake`` would be refused, checked before it is sent (a refused
+    registration costs its fee), in its operator's terms and in tokens: the stake is below the pallet's
+    ``minimum``, or more than ``account`` can put on hold (and how to fund it). ``None`` if neither."""
+    token = await chain_token(chain)
+    if stake < minimum:
+        return f"--stake is {token.format(stake)}, below the chain's minimum ({token.format(minimum)})"
+    data = (await chain.query("System", "Account", [account])).data
+    if data.free - data.frozen < stake:
+        address = ss58_encode(account)
+        return (f"{address} holds {token.format(data.free)} free, less than its --stake of {token.format(stake)}: "
+                f"fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or stake less")
+    return None
 
 
 class AccountApi:

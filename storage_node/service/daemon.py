@@ -33,6 +33,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from runtime.keyring import Keypair
+from sdk.account.api import stake_shortfall
 from sdk.chain import AsyncClient, ChainClientError, ChainEvent
 from sdk.serving import serve
 from storage_node.pallets.types import NodeStatus
@@ -142,6 +143,10 @@ class StorageNode:
                         if moved else "")
             return
         if info is None:
+            shortfall = await stake_shortfall(self.client, self.keypair.public, self.config.stake,
+                                              self.client.get_constant("StorageNodes", "MinStake"))
+            if shortfall is not None:
+                raise RegistrationFailed(f"not registering this storage node: {shortfall}")
             call = self.client.compose_call("StorageNodes", "register", {
                 "endpoint": endpoint.encode(), "capacity": self.config.capacity, "stake": self.config.stake})
         elif bytes(info.endpoint) != endpoint.encode() or info.capacity != self.config.capacity:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +25,7 @@ from sdk.client import AsyncClient, Client
 from .conftest import start_dev_node, ws_url
 
 CAIRN = 10**12
+CAIRN_COMMAND = str(Path(sys.executable).parent / "cairn")
 ALICE = Keypair.from_uri("//Alice")
 TOKEN = Token("CAIRN", 12)
 
@@ -217,3 +221,33 @@ def test_cli_says_why_a_transfer_is_refused_in_the_senders_terms(url, tmp_path):
 def test_cli_refuses_an_amount_it_cannot_read_exactly_as_a_usage_error(url, amount, says):
     refused = cairn("transfer", "//Bob", amount, "--rpc", url)
     assert refused.exit_code == 2 and says in refused.stderr, refused.output
+
+
+# --- the daemons' stakes ------------------------------------------------------------------------------------
+
+DAEMONS = [("storage-node", "storage node", "StorageNodes"), ("da-node", "DA node", "DataAvailability"),
+           ("provider", "provider", "ComputeProviders")]
+
+
+@pytest.mark.parametrize(("command", "role", "pallet"), DAEMONS, ids=[d[0] for d in DAEMONS])
+def test_a_daemon_says_in_tokens_why_its_stake_would_be_refused_and_sends_nothing(url, tmp_path, command, role, pallet):
+    """A stake below the chain's minimum, or one the operator's new key cannot pay, was sent anyway: refused by
+    the chain, in units (``MinStake (1000000000000000)``), with the fee paid. Now: said before anything is sent."""
+    key = tmp_path / "operator.key"
+    address = cairn("new", "-o", str(key)).stdout.split()[-1]
+    with Client(url) as client:
+        minimum = client.get_constant(pallet, "MinStake")
+
+    def run(stake: str) -> subprocess.CompletedProcess:
+        return subprocess.run([CAIRN_COMMAND, command, "--chain-rpc", url, "--key", str(key), "--base-path",
+                               str(tmp_path / stake), "--stake", stake], capture_output=True, text=True, timeout=120)
+
+    low = run("1CAIRN")
+    assert low.returncode == 1 and low.stderr.splitlines()[-1] == (
+        f"Error: not registering this {role}: --stake is 1 CAIRN, below the chain's minimum "
+        f"({TOKEN.format(minimum)})"), low.stderr
+    unfunded = run(str(minimum))
+    assert unfunded.returncode == 1 and unfunded.stderr.splitlines()[-1] == (
+        f"Error: not registering this {role}: {address} holds 0 CAIRN free, less than its --stake of "
+        f"{TOKEN.format(minimum)}: fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or "
+        "stake less"), unfunded.stderr
