@@ -25,8 +25,9 @@ from typing import Any
 
 from devnet.config import ConfigError, DevnetConfig
 from devnet.state import ProcessRecord
-from node.chain_spec import ChainSpec
+from node.chain_spec import TOKEN_DECIMALS, TOKEN_SYMBOL, ChainSpec
 from node.cli import ENDPOINTS_FILE
+from sdk.account.api import Token
 
 __all__ = ["Launch", "ProcessPaths", "Role", "Reading", "http_health", "read_endpoints", "reported_ports", "shown"]
 
@@ -39,9 +40,15 @@ number) or text (an endpoint, a state)."""
 _UNITS = {"best": "#{}", "finalized": "#{}", "used": "{} B", "reputation": "{}‰"}
 
 
+_TOKEN = Token(TOKEN_SYMBOL, TOKEN_DECIMALS)
+"""The devnet's token, as its chain spec names it: a stake read from a daemon's health endpoint is in units."""
+
+
 def shown(column: str, value: Reading) -> str:
     """How ``cairn devnet status`` prints a column's reading: block numbers as ``#12``, bytes with ``B``, a
-    reputation in ‰."""
+    reputation in ‰, a stake in tokens."""
+    if column == "stake" and isinstance(value, int):
+        return _TOKEN.format(value)
     return _UNITS.get(column, "{}").format(value)
 
 

@@ -113,11 +113,14 @@ class AmountType(click.ParamType):
     name = "amount"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        from sdk.account.api import AMOUNT_PATTERN
+        from sdk.account.api import amount_form
+        from sdk.chain import BadArgument
 
-        if not isinstance(value, str) or AMOUNT_PATTERN.fullmatch(value) is None:
-            self.fail(f"{value!r} is no amount: give tokens (2.5CAIRN) or units (2500)", param, ctx)
-        return value
+        try:
+            amount_form(str(value))
+        except BadArgument as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
 
 
 AMOUNT = AmountType()

@@ -28,7 +28,8 @@ from compute_pallet.kinds import KIND_IDS
 from compute_pallet.service.daemon import Provider, ProviderConfig, RegistrationFailed
 from compute_pallet.service.hardware import detect
 from compute_pallet.service.jobs import Fault
-from sdk.account.api import AMOUNT_PATTERN
+from sdk.account.api import amount_form
+from sdk.chain import BadArgument
 from sdk.cli import AMOUNT, key_argument, units_of
 from sdk.client import AsyncClient
 from sdk.serving import DaemonRun, chain_rpc_option, daemon_logging, public_url_option, run_daemon
@@ -40,16 +41,24 @@ __all__ = ["provider", "parse_prices"]
 
 def parse_prices(values: tuple[str, ...]) -> dict[str, str]:
     """``("train=5CAIRN", "infer=1000")`` → ``{"train": "5CAIRN", "infer": "1000"}``, each amount's form checked
-    (:data:`sdk.cli.AMOUNT`; read with the chain's token once connected); ``click.BadParameter`` for anything
+    (:func:`sdk.account.api.amount_form`; read with the chain's token once connected); ``click.BadParameter`` for anything
     else."""
     prices = {}
     for value in values:
         kind, _, amount = value.partition("=")
-        if kind not in KIND_IDS or AMOUNT_PATTERN.fullmatch(amount) is None:
+        if kind not in KIND_IDS or not _is_amount(amount):
             raise click.BadParameter(f"{value!r} is not KIND=AMOUNT with KIND one of {', '.join(KIND_IDS)} and "
                                      "AMOUNT tokens (2CAIRN) or base units", param_hint="'--price'")
         prices[kind] = amount
     return prices
+
+
+def _is_amount(text: str) -> bool:
+    try:
+        amount_form(text)
+    except BadArgument:
+        return False
+    return True
 
 
 DEFAULT_STAKE_MULTIPLE = 2

@@ -20,18 +20,32 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.frame.construct import Call, RuntimeReason
 from runtime.keyring import Keypair
 from runtime.ss58 import ss58_encode
 from sdk.account.errors import NoSigner, TransferRefused
 from sdk.chain.client import AsyncClient
 from sdk.chain.errors import BadArgument
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.storage.records import Record
+from sdk.records import Record
 
-__all__ = ["AccountApi", "Balance", "Hold", "Token", "AMOUNT_PATTERN", "chain_token", "stake_shortfall"]
+__all__ = ["AccountApi", "Balance", "Hold", "Token", "amount_form", "chain_token", "stake_shortfall"]
 
-AMOUNT_PATTERN = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
-"""An amount's form: a number, and a token symbol or none (:meth:`Token.parse`)."""
+_AMOUNT = re.compile(r"\s*(\d{1,64}(?:\.\d{0,64})?|\.\d{1,64})\s*([A-Za-z]*)\s*", re.ASCII)
+"""A number (ASCII digits, at most 64 of them each side of the point: a u128 has 39) and a symbol or none."""
+
+
+def amount_form(text: str) -> tuple[str, str]:
+    """An amount's number and token symbol (``""``: none), checked for what needs no token to check: a number, and
+    a symbol after a fraction (is ``1.5`` tokens or units?). :class:`BadArgument` otherwise."""
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise BadArgument(f"{text!r} is no amount: give tokens with their symbol (2.5CAIRN) or base units (2500)")
+    number, symbol = match.groups()
+    if not symbol and not number.isdigit():
+        raise BadArgument(f"{text!r}: a fraction needs the token's symbol ({number}CAIRN, say); a plain number is "
+                          "base units")
+    return number, symbol
 
 
 @dataclass(frozen=True)
@@ -51,15 +65,9 @@ class Token:
         """The units an amount names: a number with the token's symbol (``"1.5 CAIRN"``, ``"2CAIRN"``, any case)
         is tokens; a plain integer (``"1500"``) is units, as every amount the chain and the SDK take. Exact:
         :class:`BadArgument` for a fraction finer than the smallest unit, a fraction without the symbol (is
-        ``1.5`` tokens or units?), another symbol, a negative amount or no number."""
-        match = AMOUNT_PATTERN.fullmatch(text)
-        if match is None:
-            raise BadArgument(f"{text!r} is no amount: give units (1500) or tokens (1.5 {self.symbol})")
-        number, symbol = match.groups()
+        ``1.5`` tokens or units?), another symbol, a negative amount or no number (:func:`amount_form`)."""
+        number, symbol = amount_form(text)
         if not symbol:
-            if not number.isdigit():
-                raise BadArgument(f"{text!r}: a fraction needs the token's symbol ({number} {self.symbol}); "
-                                  f"a plain number is units, the smallest of 10^{self.decimals} in one {self.symbol}")
             return int(number)
         if symbol.upper() != self.symbol.upper():
             raise BadArgument(f"{text!r}: this chain's token is {self.symbol}")
@@ -88,10 +96,13 @@ class Balance(Record):
     reserved: int
     """Held for the chain's pallets: the sum of :attr:`holds` and of any reserve no hold accounts for."""
     frozen: int
-    """Of ``free``, what locks and freezes keep in place (it can still pay for holds)."""
+    """Of ``free``, what locks and freezes keep in place: no transfer, fee or hold may take it."""
     holds: tuple[Hold, ...]
     nonce: int
     """Transactions the account has sent (the next one's nonce)."""
+    consumers: int
+    """What keeps the account from being reaped (a reserve, a freeze): while any, it must keep the existential
+    deposit, whatever a transfer's ``keep_alive``."""
     existential_deposit: int
     """The least an account must keep (free plus reserved) to exist (``Balances.ExistentialDeposit``)."""
 
@@ -101,9 +112,17 @@ class Balance(Record):
 
     @property
     def transferable(self) -> int:
-        """What a transfer that keeps the account alive can send now (before its fee): free, less what is frozen,
-        and less what must stay for the account to exist."""
-        return max(0, min(self.free - self.frozen, self.total - self.existential_deposit))
+        """What a transfer that keeps the account alive could send now, before its fee (:meth:`sendable`)."""
+        return self.sendable()
+
+    def sendable(self, *, fee: int = 0, keep_alive: bool = True) -> int:
+        """What one transfer can send once its ``fee`` is paid, as ``Balances`` reckons it: free less the fee and
+        what is frozen, and, if the account must stay (``keep_alive``, or :attr:`consumers`), less the existential
+        deposit."""
+        spendable = self.free - fee - self.frozen
+        if keep_alive or self.consumers:
+            spendable = min(spendable, self.total - fee - self.existential_deposit)
+        return max(0, spendable)
 
     def to_json(self) -> dict[str, Any]:
         return {**super().to_json(), "transferable": self.transferable}
@@ -153,53 +172,72 @@ class AccountApi:
         """``account``'s balance at the best block (default: the signer's); an account the chain does not know
         holds nothing. :class:`BadArgument` if ``account`` names none."""
         who = self._account(account)
-        at = await self.chain.get_chain_head()  # both reads at one block, so the holds add up to ``reserved``
+        return await self._balance_at(who, await self.chain.get_chain_head())
+
+    async def _balance_at(self, who: bytes, at: bytes) -> Balance:
         info = await self.chain.query("System", "Account", [who], at)
-        holds = await self.chain.query("Balances", "Holds", [who], at)
-        named = self.chain.runtime.hold_reasons.variants
-        return Balance(
-            who, info.data.free, info.data.reserved, info.data.frozen,
-            tuple(Hold(named[h.id.pallet_index][0], named[h.id.pallet_index][1].enum_cls(h.id.reason).name, h.amount)
-                  for h in holds),
-            info.nonce, self.chain.get_constant("Balances", "ExistentialDeposit"))
+        holds = await self.chain.query("Balances", "Holds", [who], at)  # at one block: they add up to ``reserved``
+        return Balance(who, info.data.free, info.data.reserved, info.data.frozen,
+                       tuple(Hold(*self._hold_name(h.id), h.amount) for h in holds), info.nonce, info.consumers,
+                       self.chain.get_constant("Balances", "ExistentialDeposit"))
+
+    def _hold_name(self, reason: RuntimeReason) -> tuple[str, str]:
+        """The pallet and reason of a hold, as the runtime names them; their indices if it names none (a state
+        this SDK's runtime does not know, such as a reason a later runtime added)."""
+        variant = self.chain.runtime.hold_reasons.variants.get(reason.pallet_index)
+        if variant is None:
+            return f"pallet {reason.pallet_index}", f"reason {int(reason.reason)}"
+        try:
+            return variant[0], variant[1].enum_cls(reason.reason).name
+        except ValueError:
+            return variant[0], f"reason {int(reason.reason)}"
 
     async def transfer(self, dest: AccountLike, amount: int, *, keep_alive: bool = True) -> int:
         """Send ``amount`` units of the signer's free balance to ``dest`` and wait for the block that includes it;
         returns the fee paid. ``keep_alive`` (``Balances.transfer_keep_alive``) refuses to take the signer below
         the existential deposit; ``False`` (``transfer_allow_death``) lets the chain reap an account left with
-        less. :class:`TransferRefused` if it breaks one of the chain's rules (more than the signer may send, a
-        first transfer to an account below the existential deposit, ...): checked here first, so that a transfer
-        bound to fail costs no fee."""
+        less, if nothing is held, reserved or frozen on it. :class:`TransferRefused` if it breaks one of the
+        chain's rules (more than the signer can send once the fee is paid, a first transfer to an account below
+        the existential deposit, ...): checked here first with the fee the node quotes (``payment_queryInfo``),
+        so that a transfer bound to fail costs nothing; only a balance that changes meanwhile can still fail it
+        on chain, the fee paid."""
         if self.signer is None:
             raise NoSigner("a transfer is signed: build the client with signer=")
         to = account_argument(dest)
         if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
             raise BadArgument(f"amount must be a non-negative integer of units, got {amount!r}")
-        await self._check_transfer(to, amount, keep_alive)
-        call = "transfer_keep_alive" if keep_alive else "transfer_allow_death"
-        receipt = await self.chain.sign_and_submit(
-            self.chain.compose_call("Balances", call, {"dest": to, "value": amount}), self.signer,
-            wait_for_inclusion=True)
+        name = "transfer_keep_alive" if keep_alive else "transfer_allow_death"
+        call = self.chain.compose_call("Balances", name, {"dest": to, "value": amount})
+        await self._check_transfer(call, to, amount, keep_alive)
+        receipt = await self.chain.sign_and_submit(call, self.signer, wait_for_inclusion=True)
         failure = receipt.error_message
         if not receipt.is_success:
-            raise TransferRefused(f"Balances.{call}: {failure}", failure.name if failure else "", failure)
+            raise TransferRefused(f"Balances.{name}: {failure}", failure.name if failure else "unknown", failure)
         return receipt.total_fee_amount
 
-    async def _check_transfer(self, to: bytes, amount: int, keep_alive: bool) -> None:
-        """Balances' rules for a transfer (``Balances.transfer``), on the best block's balances."""
-        sender = await self.balance()
+    async def _check_transfer(self, call: Call, to: bytes, amount: int, keep_alive: bool) -> None:
+        """``Balances.transfer``'s checks, in its order, on the best block's balances after the fee the node quotes
+        (the fee is taken first)."""
+        assert self.signer is not None
+        at = await self.chain.get_chain_head()
+        sender = await self._balance_at(self.signer.public, at)
+        fee = (await self.chain.get_payment_info(call, self.signer))["partialFee"]
+        sendable = sender.sendable(fee=fee, keep_alive=keep_alive)
+        if fee > sender.free - sender.frozen or sender.total - fee < sender.existential_deposit:
+            raise TransferRefused(f"the signer cannot pay the fee ({fee})", "InsufficientBalance", sendable=0)
+        if amount > sender.free - fee - sender.frozen:
+            raise TransferRefused(f"{amount} is more than the {sendable} units the signer can send",
+                                  "InsufficientBalance", sendable=sendable)
         if to == sender.account or amount == 0:
             return  # the chain lets these through, moving nothing
-        if amount > sender.free - sender.frozen:
-            raise TransferRefused(f"{amount} is more than the {sender.free - sender.frozen} units the signer may "
-                                  f"send (free less frozen)", "InsufficientBalance")
-        if keep_alive and sender.total - amount < sender.existential_deposit:
-            raise TransferRefused(f"{amount} would leave the signer below the existential deposit "
-                                  f"({sender.existential_deposit})", "Expendability")
-        receiver = await self.chain.query("System", "Account", [to])
+        receiver = await self.chain.query("System", "Account", [to], at)
         if receiver.providers == 0 and amount < sender.existential_deposit:
             raise TransferRefused(f"the receiver does not exist yet, and {amount} is below the existential deposit "
-                                  f"({sender.existential_deposit}) that makes one", "ExistentialDeposit")
+                                  f"({sender.existential_deposit}) that makes one", "ExistentialDeposit",
+                                  sendable=sendable)
+        if amount > sendable:
+            raise TransferRefused(f"{amount} would leave the signer below the existential deposit "
+                                  f"({sender.existential_deposit})", "Expendability", sendable=sendable)
 
     def _account(self, account: AccountLike | None) -> bytes:
         if account is not None:

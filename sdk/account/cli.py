@@ -48,14 +48,25 @@ def new(out: Path) -> None:
 
     if str(out) == "-":
         raise click.BadParameter("a key is written to a file, never to standard output", param_hint="'-o'")
-    seed = os.urandom(32)
+    seed = f"0x{os.urandom(32).hex()}"
     try:
-        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # no file, no link: only a new one
     except FileExistsError:
         raise click.BadParameter(f"{out} exists: a key file is never overwritten", param_hint="'-o'") from None
-    with os.fdopen(descriptor, "w") as file:
-        file.write(f"0x{seed.hex()}\n")
-    address = Keypair.from_uri(f"0x{seed.hex()}").ss58_address()
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(seed + "\n")
+            file.flush()
+            os.fsync(file.fileno())  # on disk before its address is printed, and funded
+        folder = os.open(out.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # and its name too
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        out.unlink(missing_ok=True)  # half a key would hold funds no one can spend, and block a retry
+        raise click.ClickException(f"{out}: {exc.strerror or exc}") from None
+    address = Keypair.from_uri(seed).ss58_address()
     click.echo(f"wrote the key of {address} to {out}: --key {out} signs as it", err=True)
     click.echo(address)
 
@@ -77,7 +88,7 @@ def balance(rpc: str, key: str, who: str | None, as_json: bool) -> None:
     table = Table("", "amount", box=None, show_header=False, pad_edge=False)
     table.add_row("account", shown_account(found.account))
     table.add_row("free", token.format(found.free))
-    table.add_row("  transferable", token.format(found.transferable))
+    table.add_row("  transferable", f"{token.format(found.transferable)} (less a transfer's fee)")
     table.add_row("reserved", token.format(found.reserved))
     for hold in found.holds:
         table.add_row(f"  held by {hold.pallet} ({hold.reason})", token.format(hold.amount))
@@ -90,14 +101,13 @@ def balance(rpc: str, key: str, who: str | None, as_json: bool) -> None:
 
 
 REFUSALS = {
-    "InsufficientBalance": "{source} can send {transferable} now (free less frozen, less the {ed} an account "
-                           "keeps to exist)",
+    "InsufficientBalance": "{source} has not that much to send",
     "ExistentialDeposit": "{dest} holds nothing yet, and an account is made by at least the existential deposit "
                           "({ed})",
-    "Expendability": "it would leave {source} with less than the existential deposit ({ed}); --allow-death lets "
-                     "the chain reap an account with nothing held, reserved or frozen",
+    "Expendability": "it would leave {source} with less than the existential deposit ({ed}), which it keeps while "
+                     "anything is held, reserved or frozen on it, or without --allow-death",
 }
-"""What a transfer refused by the chain means, in the sender's terms."""
+"""What a refused transfer means, in the sender's terms."""
 
 
 @account.command()
@@ -111,19 +121,30 @@ def transfer(rpc: str, key: str, dest: str, amount: str, allow_death: bool) -> N
     with user_client(rpc, key, errors=(AccountError,)) as client:
         token = client.account.token()
         units = amount_units(client, amount, "'AMOUNT'")
-        to = cli_account(dest)
+        to = shown_account(_account_id(cli_account(dest)))
         try:
             fee = client.account.transfer(to, units, keep_alive=not allow_death)
         except TransferRefused as exc:
             if exc.reason not in REFUSALS:
                 raise
-            now = client.account.balance()
-            sendable = now.free - now.frozen if allow_death else now.transferable
-            paid = "" if exc.failure is None else " (refused by the chain: the fee was paid)"
-            why = REFUSALS[exc.reason].format(source=shown_account(now.account), dest=to,
-                                              transferable=token.format(sendable),
-                                              ed=token.format(now.existential_deposit))
-            raise click.ClickException(f"TransferRefused: {token.format(units)} not sent{paid}: {why}") from None
+            source = shown_account(client.signer.public)
+            why = REFUSALS[exc.reason].format(source=source, dest=to, ed=token.format(client.get_constant(
+                "Balances", "ExistentialDeposit")))
+            if exc.failure is not None:  # the balance changed between the check and the block
+                raise click.ClickException(f"TransferRefused: {token.format(units)} not sent (refused by the chain, "
+                                           f"the fee paid): {why}") from None
+            raise click.ClickException(f"TransferRefused: {token.format(units)} not sent: {why}; it can send "
+                                       f"{token.format(exc.sendable or 0)} now, after the fee") from None
         left = client.account.balance()
     click.echo(f"sent {token.format(units)} to {to}; fee {token.format(fee)}; "
                f"{shown_account(left.account)} has {token.format(left.free)} free")
+
+
+def _account_id(value: str) -> bytes:
+    """An account argument's id; a usage error if it names none (a typo in an address)."""
+    from sdk.chain.keys import account_id
+
+    try:
+        return account_id(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'DEST'") from None

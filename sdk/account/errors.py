@@ -29,7 +29,10 @@ class TransferRefused(AccountError):
     changed meanwhile, or the fee took what the transfer needed), ``failure`` is the chain's reason, nothing moved
     but the fee was paid."""
 
-    def __init__(self, message: str, reason: str, failure: DispatchFailure | None = None) -> None:
+    def __init__(self, message: str, reason: str, failure: DispatchFailure | None = None, *,
+                 sendable: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.failure = failure
+        self.sendable = sendable
+        """What the signer could send instead, once the fee is paid (``None`` after the chain's refusal)."""

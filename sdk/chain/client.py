@@ -377,6 +377,22 @@ class AsyncClient:
         data = encode_signed(call_data, signer.public, signer.scheme, signer.sign(payload), mortality, nonce, tip)
         return SignedExtrinsic(data, call, call_data, signer.public, nonce, mortality, tip)
 
+    async def get_payment_info(self, call: Call, keypair: Keypair | str) -> dict[str, Any]:
+        """What ``call`` signed by ``keypair`` would weigh and pay, as substrate-interface's ``get_payment_info``
+        answers: ``{"weight": {...}, "class": "normal", "partialFee": <int, units>}`` (``payment_queryInfo`` on a
+        copy signed with the account's current nonce; nothing is submitted and no nonce taken). The fee is the one
+        the best block's state would charge: a tip comes on top."""
+        signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
+        if not isinstance(signer, Keypair):
+            raise BadArgument("get_payment_info takes a Keypair or a secret URI")
+        nonce = (await self.query("System", "Account", [signer.public])).nonce
+        extrinsic = await self.create_signed_extrinsic(call, signer, nonce=nonce)
+        info = await self.rpc_request("payment_queryInfo", [to_hex(extrinsic.data)])
+        try:
+            return {**info, "partialFee": int(info["partialFee"])}
+        except (TypeError, KeyError, ValueError):
+            raise InvalidResponse(f"payment info: no partialFee in {info!r:.80}") from None
+
     async def _mortality(self, period: int | None) -> tuple[Era, bytes]:
         """The era and the hash of its birth block (the genesis hash for an immortal transaction)."""
         if period is None:

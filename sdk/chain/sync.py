@@ -175,6 +175,7 @@ class Client:
     compose_call = _delegated(AsyncClient.compose_call)
     get_account_nonce = blocking(AsyncClient.get_account_nonce)
     create_signed_extrinsic = blocking(AsyncClient.create_signed_extrinsic)
+    get_payment_info = blocking(AsyncClient.get_payment_info)
     submit_extrinsic = blocking(AsyncClient.submit_extrinsic)
     get_extrinsic_receipt = blocking(AsyncClient.get_extrinsic_receipt)
     sign_and_submit = blocking(AsyncClient.sign_and_submit)

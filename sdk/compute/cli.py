@@ -3,7 +3,7 @@
     cairn compute providers [--json]                  # hardware, offers, stake, liveness, reputation
     cairn compute leave --key OPERATOR                # a provider leaves, once no job of it is in flight
     cairn compute submit --kind train --input FID [--input FID ...] [--param hidden=64 ...]
-                         [--redundancy 2] [--max-price N] [--deadline BLOCKS] [--wait] [--json]
+                         [--redundancy 2] [--max-price AMOUNT] [--deadline BLOCKS] [--wait] [--json]
     cairn compute status JOB [--json]                 # phase, slots and verdicts, outputs, payments
     cairn compute wait JOB [--timeout S] [--json]     # until verified or failed, granting new providers
     cairn compute result JOB -o DIR [--json]          # the verified outputs, checked against the digest
@@ -12,15 +12,16 @@
     cairn compute lineage FID [--json]                # the graph back to the data, jobs and contributors
     cairn compute dataset digits -o DIR [--shards N]  # a bundled dataset: train.npz, held-out.npz, shard-<i>.npz
 
-    cairn fl create BASE_MODEL --rounds N --stake N --commit-period B --deliver-period B --reward-pool N
-                    --price-cap N [--participant ACCOUNT ...] [--validation FID] [--redundancy 2]
-                    [--aggregation name=value ...]
+    cairn fl create BASE_MODEL --rounds N --stake AMOUNT --commit-period B --deliver-period B
+                    --reward-pool AMOUNT --price-cap AMOUNT [--participant ACCOUNT ...] [--validation FID]
+                    [--redundancy 2] [--aggregation name=value ...]
     cairn fl join TASK
     cairn fl participate TASK --data local.npz [--rounds N] [--param name=value ...]
     cairn fl status TASK [--json]
     cairn fl model TASK                               # the global model's file id
 
-Every command takes ``--rpc`` and ``--key`` as ``cairn storage`` does. ``submit`` prints the job id as the last
+Every command takes ``--rpc`` and ``--key`` as ``cairn storage`` does, and an AMOUNT as tokens (``2.5CAIRN``) or base
+units; amounts print as tokens. ``submit`` prints the job id as the last
 line of stdout (and ``create`` the task id); with ``--json`` stdout is one JSON document instead (the job's
 status, holding its ``job_id``). Progress goes to stderr through ``rich``; errors exit with status 1 and one
 line on stderr, and so does a job ``wait`` or ``submit --wait`` saw fail (its id or status still printed).
@@ -146,12 +147,12 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
     taken: list[int] = []
     try:
         with user_client(rpc, key) as client:
+            token = client.account.token()
             cap = None if max_price is None else amount_units(client, max_price, "'--max-price'")
             job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
                                         redundancy=redundancy, max_price=cap, deadline=deadline,
                                         submitted=taken.append)
             status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
-            token = client.account.token()
     except BaseException:  # an error or Ctrl-C once the chain has the job: its id was to be printed last
         if taken:
             click.echo(f"job {taken[0]} was submitted, its escrow held: `cairn compute wait {taken[0]}` follows it "

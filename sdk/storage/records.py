@@ -5,10 +5,10 @@ Each record has :meth:`to_json` (ids and accounts as ``0x`` hex), which ``cairn 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from sdk.chain.keys import hash_id
+from sdk.records import Record
 
 __all__ = ["FileId", "parse_file_id", "Record", "FragmentHealth", "FileDetails", "FileSummary", "StorageNode", "AccessRecord"]
 
@@ -19,23 +19,6 @@ FileId = bytes
 def parse_file_id(value: bytes | str) -> FileId:
     """``value`` as a file id (32 bytes, or ``0x`` + 64 hex digits); :class:`BadArgument` otherwise."""
     return hash_id(value, "file id")
-
-
-class Record:
-    """A record the API answers with: :meth:`to_json` gives its fields, bytes as ``0x`` hex."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: _json_value(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, tuple):
-        return [_json_value(item) for item in value]
-    if isinstance(value, Record):
-        return value.to_json()
-    return value
 
 
 @dataclass(frozen=True)

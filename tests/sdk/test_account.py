@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runtime.frame.construct import RuntimeReason
 from runtime.keyring import Keypair
 from sdk.account import Balance, Hold, NoSigner, Token, TransferRefused
 from sdk.chain import BadArgument
@@ -63,6 +64,8 @@ def test_an_amount_is_tokens_with_the_symbol_and_units_without(text, units):
     ("1.5", "a fraction needs the token's symbol"), ("1 DOT", "this chain's token is CAIRN"),
     ("0.0000000000001 CAIRN", "finer than the smallest unit"), ("-1", "is no amount"), ("1e5 CAIRN", "is no amount"),
     ("", "is no amount"), ("CAIRN", "is no amount"), ("1,5 CAIRN", "is no amount"),
+    ("\u0661\u0662", "is no amount"),  # Arabic-Indic digits: only ASCII ones
+    ("9" * 5000, "is no amount"),  # not int()'s ValueError on a digit limit
 ])
 def test_an_amount_that_is_none_or_not_exact_is_refused(text, says):
     with pytest.raises(BadArgument, match=says):
@@ -111,37 +114,89 @@ async def test_a_balance_names_each_hold_that_makes_up_its_reserved_part(url):
 
 
 async def test_a_transfer_that_breaks_a_rule_is_refused_before_it_is_sent_and_costs_nothing(url):
+    """Checked with the fee the node quotes, taken before the transfer: all of one's balance is more than one can
+    send, and what is left must keep the account alive."""
     poor, stranger = fresh("Poor"), fresh("Stranger")
     async with AsyncClient(url, signer=ALICE) as client:
         await client.account.transfer(poor, CAIRN)
         ed = client.get_constant("Balances", "ExistentialDeposit")
-        refusals = [(poor, stranger, 2 * CAIRN, True, "InsufficientBalance"),
-                    (poor, ALICE, CAIRN, True, "Expendability"),        # all of it, keeping the account alive
-                    (ALICE, stranger, ed - 1, True, "ExistentialDeposit")]
-        for sender, dest, amount, keep_alive, reason in refusals:
+        refusals = [(poor, stranger, 2 * CAIRN, "InsufficientBalance"),
+                    (poor, ALICE, CAIRN, "InsufficientBalance"),      # all of it: the fee comes first
+                    (poor, poor, 2 * CAIRN, "InsufficientBalance"),   # to itself too, as Balances checks it
+                    (poor, ALICE, CAIRN - ed, "Expendability"),       # the fee then takes it below the deposit
+                    (ALICE, stranger, ed - 1, "ExistentialDeposit")]
+        for sender, dest, amount, reason in refusals:
             client.account.signer = sender
             before = await client.account.balance()
             with pytest.raises(TransferRefused) as refused:
-                await client.account.transfer(dest, amount, keep_alive=keep_alive)
+                await client.account.transfer(dest, amount)
             assert (refused.value.reason, refused.value.failure) == (reason, None)
+            assert 0 < refused.value.sendable < before.transferable  # less the fee
             assert await client.account.balance() == before  # not sent: no fee, no nonce
+        client.account.signer = poor
+        with pytest.raises(TransferRefused) as quoted:
+            await client.account.transfer(ALICE, CAIRN - ed)
+        await client.account.transfer(ALICE, quoted.value.sendable)  # what it said it could send, it can
+        left = await client.account.balance()
+        assert left.total == ed and left.transferable == 0
         assert (await client.account.balance(stranger)).free == 0
 
 
-async def test_a_transfer_the_chain_refuses_still_pays_its_fee_and_moves_nothing_else(url):
-    """Exactly the existential deposit is left after the amount: the check passes, but the fee, taken first,
-    leaves too little to keep the account alive."""
-    tight = fresh("Tight")
+async def test_a_transfer_that_lets_the_account_die_can_send_all_but_the_fee(url):
+    mortal = fresh("Mortal")
     async with AsyncClient(url, signer=ALICE) as client:
-        ed = client.get_constant("Balances", "ExistentialDeposit")
-        await client.account.transfer(tight, CAIRN)
-        client.account.signer = tight
+        await client.account.transfer(mortal, CAIRN)
+        client.account.signer = mortal
+        with pytest.raises(TransferRefused) as quoted:
+            await client.account.transfer(ALICE, CAIRN, keep_alive=False)
+        assert quoted.value.reason == "InsufficientBalance"
+        kept_alive = (await client.account.balance()).sendable(fee=0, keep_alive=True)
+        assert kept_alive < quoted.value.sendable < CAIRN  # the deposit may go too, but not the fee
+        await client.account.transfer(ALICE, quoted.value.sendable, keep_alive=False)
+        reaped = await client.account.balance()
+    assert (reaped.free, reaped.nonce, reaped.consumers) == (0, 0, 0)  # reaped: the account is gone
+
+
+def test_what_can_be_sent_keeps_the_deposit_while_anything_is_held_even_if_the_account_may_die():
+    """Balances never reaps an account with a consumer (a reserve, a freeze): a hold smaller than the deposit
+    keeps ``keep_alive=False`` from sending the deposit away."""
+    held = Balance(b"\0" * 32, free=100, reserved=3, frozen=0, holds=(), nonce=1, consumers=1, existential_deposit=10)
+    free = Balance(b"\0" * 32, free=100, reserved=0, frozen=0, holds=(), nonce=1, consumers=0, existential_deposit=10)
+    assert held.sendable(fee=5, keep_alive=False) == 100 + 3 - 5 - 10
+    assert free.sendable(fee=5, keep_alive=False) == 95 and free.sendable(fee=5) == 85
+    frozen = Balance(b"\0" * 32, free=100, reserved=50, frozen=70, holds=(), nonce=1, consumers=2,
+                     existential_deposit=10)
+    assert frozen.sendable(fee=5) == 25 and frozen.transferable == 30  # the frozen part stays, whatever is held
+
+
+async def test_a_transfer_the_chain_refuses_after_its_check_pays_its_fee_and_moves_nothing_else(url):
+    """A transaction still in the pool is not in the best block's balance the check reads: a transfer that the
+    signer's earlier one leaves no room for passes the check and is refused by the chain, its fee paid."""
+    spender = fresh("Spender")
+    async with AsyncClient(url, signer=ALICE) as client:
+        await client.account.transfer(spender, 10 * CAIRN)
+        client.account.signer = spender
         before = await client.account.balance()
-        with pytest.raises(TransferRefused) as refused:
-            await client.account.transfer(ALICE, CAIRN - ed)
+        spend = client.compose_call("Balances", "transfer_keep_alive", {"dest": ALICE.public, "value": 9 * CAIRN})
+        async with client.subscribe_new_heads() as heads:
+            async for _ in heads:
+                break  # just after a block: the next is a slot away
+            await client.sign_and_submit(spend, spender)  # pooled, not waited for
+            with pytest.raises(TransferRefused) as refused:
+                await client.account.transfer(ALICE, 5 * CAIRN)
         after = await client.account.balance()
-    assert refused.value.reason == "Expendability" and refused.value.failure.pallet == "Balances"
-    assert after.nonce == before.nonce + 1 and 0 < before.free - after.free < CAIRN // 100  # the fee alone
+    assert refused.value.reason == "InsufficientBalance" and refused.value.failure.pallet == "Balances"
+    assert after.nonce == before.nonce + 2 and 0 < before.free - 9 * CAIRN - after.free < CAIRN // 100  # two fees
+
+
+async def test_a_hold_the_sdk_cannot_name_is_shown_by_its_indices(url):
+    """A state written by a later runtime (a pallet or a reason this SDK does not know) is shown, not a crash."""
+    async with AsyncClient(url) as client:
+        api = client.account
+        assert api._hold_name(RuntimeReason(250, 0)) == ("pallet 250", "reason 0")
+        storage_nodes = client.runtime.index_of["StorageNodes"]
+        assert api._hold_name(RuntimeReason(storage_nodes, 0)) == ("StorageNodes", "NodeStake")
+        assert api._hold_name(RuntimeReason(storage_nodes, 99)) == ("StorageNodes", "reason 99")
 
 
 async def test_bad_arguments_are_refused_before_anything_is_read_or_sent(url):
@@ -210,7 +265,7 @@ def test_cli_says_why_a_transfer_is_refused_in_the_senders_terms(url, tmp_path):
     broke = cairn("transfer", "//Alice", "1CAIRN", "--key", str(key), "--rpc", url)
     assert broke.exit_code == 1
     assert broke.stderr.startswith("Error: TransferRefused: 1 CAIRN not sent: 5")
-    assert "can send 0 CAIRN now" in broke.stderr
+    assert "has not that much to send; it can send 0 CAIRN now, after the fee" in broke.stderr
     tiny = cairn("transfer", fresh("Tiny").ss58_address(), "0.001CAIRN", "--rpc", url)
     assert tiny.exit_code == 1 and "existential deposit (0.01 CAIRN)" in tiny.stderr, tiny.output
 
@@ -251,3 +306,12 @@ def test_a_daemon_says_in_tokens_why_its_stake_would_be_refused_and_sends_nothin
         f"Error: not registering this {role}: {address} holds 0 CAIRN free, less than its --stake of "
         f"{TOKEN.format(minimum)}: fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or "
         "stake less"), unfunded.stderr
+
+
+def test_a_daemon_refuses_an_amount_in_another_token_as_a_usage_error(url, tmp_path):
+    """Only the chain knows its token's symbol: read once connected, still a usage error naming the option."""
+    refused = subprocess.run([CAIRN_COMMAND, "storage-node", "--chain-rpc", url, "--key", "//AccountDaemon",
+                              "--base-path", str(tmp_path / "node"), "--stake", "150DOT"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "Invalid value for '--stake': '150DOT': this chain's token is CAIRN" in (
+        refused.stderr), refused.stderr

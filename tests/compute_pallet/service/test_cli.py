@@ -15,6 +15,7 @@ from sdk.cli import main
     (["--price", "train=5 DOT CAIRN"], "is not KIND=AMOUNT"),
     (["--stake", "lots"], "'lots' is no amount"),
     (["--stake", "-200CAIRN"], "is no amount"),
+    (["--stake", "1.5"], "a fraction needs the token's symbol"),  # told before anything starts: no chain needed
     (["--fault", "lazy"], "'lazy' is not one of"),
     (["--gpu", "maybe"], "'maybe' is not one of"),
     (["--cores", "0"], "0 is not in the range"),
