@@ -91,7 +91,11 @@ async def test_a_transfer_moves_the_amount_and_the_sender_pays_the_fee_exactly(u
     async with AsyncClient(url, signer=ALICE) as client:
         before = await client.account.balance()
         assert (before.account, before.reserved, before.holds) == (ALICE.public, 0, ())
+        call = client.compose_call("Balances", "transfer_keep_alive", {"dest": receiver.public, "value": 10 * CAIRN})
+        quoted = await client.get_payment_info(call, ALICE)
+        assert await client.get_account_nonce(ALICE) == before.nonce  # a quote takes no nonce
         fee = await client.account.transfer(receiver.ss58_address(), 10 * CAIRN)
+        assert fee == quoted["partialFee"] and quoted["class"] == "normal"  # an idle chain: the quote is the fee
         after, received = await client.account.balance(), await client.account.balance(receiver)
     assert fee > 0 and before.free - after.free == 10 * CAIRN + fee
     assert after.nonce == before.nonce + 1
