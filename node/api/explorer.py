@@ -1,4 +1,5 @@
-"""``explorer_block`` and ``explorer_validators``: a block as people read it, and who validates.
+"""``explorer_block``, ``explorer_validators`` and ``explorer_account``: a block as people read it, who
+validates, and what an account holds and why.
 
 A dashboard's chain view wants a block's extrinsics and events decoded (which pallet, which call or event,
 its arguments or fields, who signed, whether it succeeded), not the SCALE bytes ``chain_getBlock`` and
@@ -11,6 +12,10 @@ worker thread (rule 5). A block is bounded however big it is: at most :data:`MAX
 :data:`MAX_ITEMS` events are shown (``truncated`` says some were left out), at most :data:`MAX_SCANNED_EVENTS`
 events are decoded to find each shown extrinsic's outcome (``success: null`` where it was not found), and
 byte strings and lists are shortened (:mod:`node.api.scale_json`).
+
+``explorer_account(account, at?)`` is an account's balance as wallets show it, with its reserved balance broken
+down by the pallet and reason of each hold (``Balances.Holds``, named with the runtime's ``RuntimeHoldReason``):
+a storage deposit, a node's or provider's stake, a job's escrow. Amounts are decimal strings.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import trio
 
 from node.api.errors import state_at
 from node.api.scale_json import Json, ScaleJson
-from node.api.shapes import InvalidHex, from_hex, to_hex
+from node.api.shapes import InvalidHex, account_from_json, from_hex, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.consensus import aura
 from node.rpc.jsonrpc import RpcError
@@ -78,8 +83,19 @@ def explorer_module(chain: ChainView) -> RpcModule:
         state = state_at(tree, _hash_param(tree, params))
         return await trio.to_thread.run_sync(lambda: _validators(chain.runtime, state), limiter=limiter)
 
+    async def explorer_account(params: list, ctx: CallContext) -> dict:
+        if not 1 <= len(params) <= 2:
+            raise RpcError.invalid_params("takes an account (SS58 or 0x hex) and, optionally, a block hash")
+        try:
+            account = account_from_json(params[0])
+        except InvalidHex as exc:
+            raise RpcError.invalid_params(str(exc)) from None
+        state = state_at(tree, _hash_param(tree, params[1:]))
+        return await trio.to_thread.run_sync(lambda: _account(chain.runtime, state, account), limiter=limiter)
+
     module.register("explorer_block", explorer_block, param_names=("hash",))
     module.register("explorer_validators", explorer_validators, param_names=("at",))
+    module.register("explorer_account", explorer_account, param_names=("account", "at"))
     return module
 
 
@@ -107,6 +123,24 @@ def _validators(runtime: CairnRuntime, state: TrieState) -> list[dict]:
     with runtime.executing(Overlay(state)):
         keys = runtime.validator_set.authorities()
     return [{"account": ss58_encode(key), "aura": to_hex(key), "grandpa": to_hex(key)} for key in keys]
+
+
+def _account(runtime: CairnRuntime, state: TrieState, account: bytes) -> dict:
+    """``System.Account`` and ``Balances.Holds`` of ``account``, each hold named by its pallet and reason."""
+    with runtime.executing(Overlay(state)):
+        info = runtime.system.get_account(account)
+        balances = runtime.by_name["Balances"]
+        holds = balances.holds.get(account)
+        existential_deposit = balances.config.existential_deposit
+    named = runtime.hold_reasons.variants  # the runtime wrote these holds: each names one of its reasons
+    return {
+        "account": ss58_encode(account), "nonce": info.nonce, "consumers": info.consumers,
+        "free": str(info.data.free), "reserved": str(info.data.reserved), "frozen": str(info.data.frozen),
+        "existentialDeposit": str(existential_deposit),
+        "holds": [{"pallet": named[h.id.pallet_index][0],
+                   "reason": named[h.id.pallet_index][1].enum_cls(h.id.reason).name,
+                   "amount": str(h.amount)} for h in holds],
+    }
 
 
 class _BlockReader:

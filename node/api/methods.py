@@ -49,7 +49,7 @@ import trio
 
 from node.api.errors import CLIENT_ERROR, state_at
 from node.api.log_filter import MAX_DIRECTIVES_TEXT, InvalidDirective, LogFilter
-from node.api.shapes import InvalidHex, block_json, fee_details_json, from_hex, header_json, to_hex
+from node.api.shapes import InvalidHex, account_from_json, block_json, fee_details_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.broadcast import Broadcaster
 from node.keystore import SESSION_KEYS_LEN, Keystore, KeystoreError
@@ -63,7 +63,6 @@ from runtime.primitives import Header
 from runtime.hashing import blake2_256
 from runtime.pallets.transaction_payment import FeeDetails, RuntimeDispatchInfo
 from runtime.scale import U32, ScaleDecodeError, decode_compact
-from runtime.ss58 import InvalidAddress, ss58_decode
 from runtime.trie import MAX_KEY_LENGTH, TrieState
 
 __all__ = ["NodeHandle", "build_module"]
@@ -191,12 +190,9 @@ def _keys_param(params: list, index: int) -> list[bytes]:
 
 def _account_param(params: list, index: int) -> bytes:
     """An account id: an SS58 address (any network prefix) or 32 bytes of hex."""
-    address = _param(params, index)
-    if not isinstance(address, str) or address.startswith("0x"):
-        return _hex(address, "account", length=32)
     try:
-        return ss58_decode(address, prefix=None)  # refuses overlong text before decoding it
-    except InvalidAddress as exc:
+        return account_from_json(_param(params, index))
+    except InvalidHex as exc:
         raise RpcError.invalid_params(str(exc)) from None
 
 

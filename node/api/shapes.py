@@ -14,8 +14,9 @@ from typing import Any
 from runtime.executive import Block
 from runtime.pallets.transaction_payment import FeeDetails
 from runtime.primitives import DIGEST_ITEM, Header
+from runtime.ss58 import InvalidAddress, ss58_decode
 
-__all__ = ["InvalidHex", "to_hex", "from_hex", "header_json", "block_json", "fee_details_json"]
+__all__ = ["InvalidHex", "to_hex", "from_hex", "account_from_json", "header_json", "block_json", "fee_details_json"]
 
 CONSENSUS_ENGINE_FINALITY = b"FRNK"
 """The engine id under which Substrate serves GRANDPA justifications (clients look for it)."""
@@ -27,6 +28,17 @@ class InvalidHex(ValueError):
 
 def to_hex(data: bytes) -> str:
     return "0x" + data.hex()
+
+
+def account_from_json(value: Any) -> bytes:
+    """An account id as a request names it: an SS58 address (any network prefix) or 32 bytes of ``0x`` hex;
+    :class:`InvalidHex` (a ``ValueError``) saying why for anything else."""
+    if not isinstance(value, str) or value.startswith("0x"):
+        return from_hex(value, length=32, what="account")
+    try:
+        return ss58_decode(value, prefix=None)  # refuses overlong text before decoding it
+    except InvalidAddress as exc:
+        raise InvalidHex(str(exc)) from None
 
 
 def from_hex(value: Any, *, length: int | None = None, max_length: int | None = None, what: str = "value") -> bytes:

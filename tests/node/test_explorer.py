@@ -1,6 +1,7 @@
-"""``explorer_block`` and ``explorer_validators`` over a block tree of the dev chain: real blocks built by the
-executive with an Aura slot in their digest and real signed extrinsics (a transfer, a transfer that fails, a
-long remark), decoded through the runtime's own types; then bounds, unknown blocks and bad params."""
+"""``explorer_block``, ``explorer_validators`` and ``explorer_account`` over a block tree of the dev chain: real
+blocks built by the executive with an Aura slot in their digest and real signed extrinsics (a transfer, a
+transfer that fails, a long remark, a storage node's registration and its stake), decoded through the runtime's
+own types; then bounds, unknown blocks and bad params."""
 
 from __future__ import annotations
 
@@ -125,4 +126,41 @@ async def test_an_unknown_block_is_null(chain):
 async def test_bad_params_are_answered_with_an_error(chain, name, params, code):
     with pytest.raises(RpcError) as refused:
         await call(chain, name, *params)
+    assert refused.value.code == code
+
+
+@pytest.fixture(scope="module")
+def staked() -> tuple[ChainView, int]:
+    """A chain whose first block registers Bob as a storage node: a hold on his balance."""
+    local = LocalChain(preset("dev"))
+    tree = BlockTree(local.blocks[local.genesis_hash], local.best_state)
+    stake = local.runtime.by_name["StorageNodes"].config.min_stake
+    build(local, tree, [sign(local, BOB, "StorageNodes", "register", nonce=0, endpoint=b"http://127.0.0.1:9",
+                             capacity=1 << 30, stake=stake)], slot=3)
+    return ChainView(local.runtime, tree), stake
+
+
+async def test_an_account_shows_what_holds_its_reserved_balance(staked):
+    chain, stake = staked
+    bob = await call(chain, "explorer_account", ss58_encode(BOB.public))
+    with chain.runtime.executing(Overlay(chain.tree.best.state)):
+        info = chain.runtime.system.get_account(BOB.public)
+    assert bob == {"account": ss58_encode(BOB.public), "nonce": 1, "consumers": info.consumers,
+                   "free": str(info.data.free), "reserved": str(stake), "frozen": "0",
+                   "existentialDeposit": str(chain.runtime.by_name["Balances"].config.existential_deposit),
+                   "holds": [{"pallet": "StorageNodes", "reason": "NodeStake", "amount": str(stake)}]}
+    before = await call(chain, "explorer_account", "0x" + BOB.public.hex(), "0x" + chain.tree.genesis_hash.hex())
+    assert (before["nonce"], before["reserved"], before["holds"]) == (0, "0", [])  # at genesis: nothing held yet
+    nobody = await call(chain, "explorer_account", ss58_encode(bytes(32)))
+    assert (nobody["free"], nobody["nonce"], nobody["holds"]) == ("0", 0, [])  # an account the chain never saw
+
+
+@pytest.mark.parametrize("params, code", [
+    ([], -32602), (["5Foo"], -32602), (["0x1234"], -32602), ([7], -32602),
+    ([ss58_encode(ALICE.public), None, "extra"], -32602),
+    ([ss58_encode(ALICE.public), "0x" + "ab" * 32], 4003),  # an unknown block: no state to read
+])
+async def test_an_account_request_that_names_none_is_refused(staked, params, code):
+    with pytest.raises(RpcError) as refused:
+        await call(staked[0], "explorer_account", *params)
     assert refused.value.code == code
