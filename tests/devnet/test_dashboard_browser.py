@@ -307,6 +307,29 @@ def test_the_models_lineage_is_drawn_and_a_file_walks_back(world: World, page: W
     assert "no verified job or federated round made this file" in page.find_element(By.ID, "view").text
 
 
+def test_an_account_links_to_its_balance_and_what_holds_it(world: World, page: WebDriver):
+    """A provider's account, clicked in the providers table, shows its stake as a hold; Bob, who uploaded a
+    private file and joined the federated task above, shows both of those holds by their pallets and reasons."""
+    visit(page, world, "compute")
+    link = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-panel=providers] a[data-account]"),
+                "a provider's account link")[0]
+    provider = link.get_attribute("data-account")
+    link.click()
+    wait(page, lambda d: d.current_url.endswith(f"#account/{provider}") and "ProviderStake" in d.find_element(
+        By.CSS_SELECTOR, "[data-panel=account]").text, "the provider's stake as a hold")
+    bob = Keypair.from_uri("//Bob").ss58_address()
+    with Client(world.rpc) as client:
+        held = {(hold["pallet"], hold["reason"]) for hold in client.rpc_request("explorer_account", [bob])["holds"]}
+    assert {("FileBank", "FileDeposit"), ("FederatedLearning", "ParticipantStake")} <= held
+    visit(page, world, f"account/{bob}")
+    panel = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-panel=account]") if "ParticipantStake" in (
+        d.find_element(By.CSS_SELECTOR, "[data-panel=account]").text) else None, "Bob's holds")
+    rows = [row.text for row in panel.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert any(row.startswith("FileBank FileDeposit") for row in rows), rows
+    assert panel.find_element(By.CSS_SELECTOR, "[data-field=free]").text.endswith(" CAIRN")
+    screenshot(page, "account")
+
+
 def test_the_page_and_the_sampler_leave_a_stalled_validator_and_follow_it_again_once_it_resumes(world: World,
                                                                                                  page: WebDriver):
     """Last: it stops the devnet's only validator (SIGSTOP: its sockets stay open and nothing answers on them,

@@ -1,5 +1,6 @@
 // The dashboard's entry point: connect to the validators the daemon names, follow the chain's heads, and
-// show one view at a time by hash route (#chain, #storage, #da, #compute, #fl, #lineage/<file id>).
+// show one view at a time by hash route (#chain, #storage, #da, #compute, #fl, #lineage/<file id>,
+// #account/<address>).
 //
 // Heights and the block list follow every new head; the visible view's tables reload on finalized heads
 // only, throttled (layer state worth showing changes when blocks finalize, and a reload is several calls).
@@ -8,6 +9,7 @@ import { BlockLog } from "./js/blocks.js";
 import { h, setToken, show } from "./js/dom.js";
 import { RpcClient } from "./js/rpc.js";
 import { Throttle } from "./js/throttle.js";
+import { createAccountView } from "./js/views/account.js";
 import { createChainView } from "./js/views/chain.js";
 import { createComputeView } from "./js/views/compute.js";
 import { createDaView } from "./js/views/da.js";
@@ -24,6 +26,7 @@ const VIEWS = {
   compute: { title: "Compute", create: createComputeView },
   fl: { title: "Federated", create: createFlView },
   lineage: { title: "Lineage", create: createLineageView },
+  account: { title: "Account", create: createAccountView },
 };
 
 const ctx = { rpc: null, blocks: null, heads: { best: null, finalized: null } };

@@ -44,6 +44,12 @@ export function short(value, keep = 6) {
   return h("span", { class: "mono", title: text }, `${text.slice(0, keep + (text.startsWith("0x") ? 2 : 0))}…${text.slice(-keep)}`);
 }
 
+// A link to an account's balance and holds: every table's account leads there.
+export function accountLink(account, keep = 6) {
+  if (!account) return "–";
+  return h("a", { href: `#account/${account}`, class: "account-link", "data-account": account }, short(account, keep));
+}
+
 // A link to a file's lineage: the files, jobs and rounds tables all lead there.
 export function fileLink(fileId) {
   if (!fileId) return "–";

@@ -1,6 +1,6 @@
 // The chain: recent blocks (live from new heads), one block's extrinsics and events, the validators.
 
-import { badge, brief, h, short, show } from "../dom.js";
+import { accountLink, badge, brief, h, short, show } from "../dom.js";
 import { Panel } from "../panel.js";
 import { Table } from "../table.js";
 
@@ -17,7 +17,7 @@ export function createChainView(ctx) {
   );
   const detail = h("div", { class: "block-detail" }, h("p", { class: "hint" }, "Click a block to see its extrinsics and events."));
   const validators = new Table([
-    { title: "account", cell: (v) => short(v.account, 8) },
+    { title: "account", cell: (v) => accountLink(v.account, 8) },
     { title: "aura key", cell: (v) => short(v.aura, 8) },
     { title: "grandpa key", cell: (v) => short(v.grandpa, 8) },
   ]);
@@ -58,7 +58,7 @@ function renderBlock(block) {
     [
       { title: "#", class: "num", cell: (x) => x.index },
       { title: "call", cell: (x) => `${x.pallet}.${x.call}` },
-      { title: "signer", cell: (x) => (x.signer ? short(x.signer) : "unsigned") },
+      { title: "signer", cell: (x) => (x.signer ? accountLink(x.signer) : "unsigned") },
       { title: "result", cell: outcome },
       { title: "arguments", cell: (x) => h("span", { class: "mono small" }, brief(x.args, 120)) },
     ],
@@ -80,7 +80,7 @@ function renderBlock(block) {
       h("dt", {}, "number"), h("dd", {}, block.number),
       h("dt", {}, "hash"), h("dd", { class: "mono" }, block.hash),
       h("dt", {}, "parent"), h("dd", { class: "mono" }, block.parentHash),
-      h("dt", {}, "author"), h("dd", {}, block.author ? short(block.author, 10) : "–")),
+      h("dt", {}, "author"), h("dd", {}, block.author ? accountLink(block.author, 10) : "–")),
     h("h3", {}, `Extrinsics (${block.extrinsics.length})`), extrinsics.element,
     h("h3", {}, `Events (${block.events.length})`), events.element,
   ];

@@ -1,6 +1,6 @@
 // The compute market: providers, jobs with their verdicts and payments, and the jobs in dispute.
 
-import { badge, balance, fileLink, h, short } from "../dom.js";
+import { accountLink, badge, balance, fileLink, h, short } from "../dom.js";
 import { Panel } from "../panel.js";
 import { CursorTable, Table } from "../table.js";
 
@@ -8,7 +8,7 @@ const DISPUTE_SCAN = 200; // the newest jobs searched for disputes (a bounded lo
 
 export function createComputeView(ctx) {
   const providers = new Table([
-    { title: "provider", cell: (p) => short(p.account) },
+    { title: "provider", cell: (p) => accountLink(p.account) },
     { title: "state", cell: (p) => h("span", {}, badge(p.state), p.leaving ? [" ", badge("leaving")] : []) },
     { title: "jobs", class: "num", cell: (p) => p.activeJobs },
     { title: "hardware", cell: (p) => hardware(p.hardware) },
@@ -22,10 +22,10 @@ export function createComputeView(ctx) {
   const jobColumns = [
     { title: "job", class: "num", cell: (j) => j.id },
     { title: "kind", cell: (j) => j.kind },
-    { title: "submitter", cell: (j) => short(j.submitter) },
+    { title: "submitter", cell: (j) => accountLink(j.submitter) },
     { title: "inputs", cell: (j) => files(j.inputs) },
     { title: "state", cell: (j) => h("span", {}, badge(j.state), j.phase && j.phase !== j.state ? ` ${j.phase}` : "") },
-    { title: "providers", cell: (j) => h("span", {}, j.providers.map((p) => h("div", { class: "small" }, short(p.account, 4), " ", badge(p.state)))) },
+    { title: "providers", cell: (j) => h("span", {}, j.providers.map((p) => h("div", { class: "small" }, accountLink(p.account, 4), " ", badge(p.state)))) },
     { title: "verdict", cell: (j) => (j.verdict ? h("span", { class: "verdict", "data-verdict": j.verdict }, short(j.verdict, 8), j.refused ? [" ", badge("refused"), " ", h("span", { class: "small" }, j.refused)] : []) : "–") },
     { title: "outputs", cell: (j) => files(j.outputs) },
     { title: "escrow / paid / refunded", class: "num", cell: (j) => h("span", { class: "small" }, `${balance(j.escrow)} / ${balance(j.paid)} / ${balance(j.refunded)}`) },

@@ -2,7 +2,7 @@
 // own light client reached by sampling them (GET /v1/sampling on the dashboard daemon, which checks what a
 // browser cannot: KZG proofs against commitments proven by finalized headers).
 
-import { badge, balance, bytes, h, short } from "../dom.js";
+import { accountLink, badge, balance, bytes, h, short } from "../dom.js";
 import { Panel } from "../panel.js";
 import { CursorTable, Table } from "../table.js";
 
@@ -10,7 +10,7 @@ export function createDaView(ctx) {
   let sampling = new Map(); // blob id -> the daemon's sampling entry
 
   const nodes = new Table([
-    { title: "node", cell: (n) => short(n.account) },
+    { title: "node", cell: (n) => accountLink(n.account) },
     { title: "state", cell: (n) => badge(n.state) },
     { title: "stake", class: "num", cell: (n) => balance(n.stake) },
     { title: "BLS key", cell: (n) => short(n.blsKey, 8) },
@@ -19,7 +19,7 @@ export function createDaView(ctx) {
 
   const blobs = new CursorTable([
     { title: "blob", cell: (b) => short(b.id, 8) },
-    { title: "submitter", cell: (b) => short(b.submitter) },
+    { title: "submitter", cell: (b) => accountLink(b.submitter) },
     { title: "ns", class: "num", cell: (b) => b.namespace },
     { title: "length", class: "num", cell: (b) => bytes(b.length) },
     { title: "state", cell: (b) => badge(b.state) },

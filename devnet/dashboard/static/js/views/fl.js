@@ -1,6 +1,6 @@
 // Federated learning: tasks, and a task's rounds with their contributors, scores, rewards and slashes.
 
-import { badge, balance, fileLink, h, short, show } from "../dom.js";
+import { accountLink, badge, balance, fileLink, h, show } from "../dom.js";
 import { Panel } from "../panel.js";
 import { CursorTable, Table } from "../table.js";
 
@@ -9,7 +9,7 @@ export function createFlView(ctx) {
 
   const tasks = new CursorTable([
     { title: "task", class: "num", cell: (t) => t.id },
-    { title: "owner", cell: (t) => short(t.owner) },
+    { title: "owner", cell: (t) => accountLink(t.owner) },
     { title: "base model", cell: (t) => fileLink(t.base) },
     { title: "round", class: "num", cell: (t) => `${t.round} of ${t.rounds}` },
     { title: "state", cell: (t) => badge(t.state) },
@@ -41,7 +41,7 @@ export function createFlView(ctx) {
 function renderRounds(task) {
   return [h("h3", {}, `Task ${task.id}`), ...task.roundsDetail.map((round) => {
     const contributors = new Table([
-      { title: "contributor", cell: (c) => short(c.account) },
+      { title: "contributor", cell: (c) => accountLink(c.account) },
       { title: "update", cell: (c) => fileLink(c.update) },
       { title: "score", class: "num", cell: (c) => c.score ?? "–" },
       { title: "reward", class: "num", cell: (c) => balance(c.reward) },

@@ -16,7 +16,7 @@ const FILE_ID = /^0x[0-9a-fA-F]{64}$/;
 export function createLineageView(ctx) {
   let fileId = null;
   const input = h("input", { type: "text", placeholder: "0x… file id", spellcheck: "false", class: "mono", size: 70 });
-  const form = h("form", { class: "lineage-form" }, input, h("button", { type: "submit" }, "Show lineage"));
+  const form = h("form", { class: "lookup-form" }, input, h("button", { type: "submit" }, "Show lineage"));
   const error = h("p", { class: "note", hidden: true });
   const picture = h("div", { class: "lineage" }, h("p", { class: "hint" },
     "Enter a file id, or click one in the files, jobs or rounds tables."));

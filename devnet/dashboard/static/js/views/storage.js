@@ -1,12 +1,12 @@
 // The storage network: nodes (capacity, stake, audits), files and their health, repairs in progress.
 
-import { badge, balance, bytes, fileLink, h, short } from "../dom.js";
+import { accountLink, badge, balance, bytes, fileLink, h } from "../dom.js";
 import { Panel } from "../panel.js";
 import { CursorTable, Table } from "../table.js";
 
 export function createStorageView(ctx) {
   const nodes = new Table([
-    { title: "node", cell: (n) => short(n.account) },
+    { title: "node", cell: (n) => accountLink(n.account) },
     { title: "state", cell: (n) => badge(n.state) },
     { title: "used / capacity", class: "num", cell: (n) => `${bytes(n.used)} / ${bytes(n.capacity)}` },
     { title: "stake", class: "num", cell: (n) => balance(n.stake) },
@@ -18,7 +18,7 @@ export function createStorageView(ctx) {
 
   const files = new CursorTable([
     { title: "file (click for lineage)", cell: (f) => fileLink(f.id) },
-    { title: "owner", cell: (f) => short(f.owner) },
+    { title: "owner", cell: (f) => accountLink(f.owner) },
     { title: "size", class: "num", cell: (f) => bytes(f.size) },
     { title: "code", cell: (f) => `RS(${f.k}, ${f.m}) × ${f.segments}` },
     { title: "access", cell: (f) => (f.private ? "private" : "public") },
@@ -29,7 +29,7 @@ export function createStorageView(ctx) {
   const repairs = new Table([
     { title: "file", cell: (r) => fileLink(r.file) },
     { title: "segment / fragment", class: "num", cell: (r) => `${r.segment} / ${r.fragment}` },
-    { title: "assignee", cell: (r) => short(r.assignee) },
+    { title: "assignee", cell: (r) => accountLink(r.assignee) },
     { title: "deadline", class: "num", cell: (r) => `#${r.deadline}` },
     { title: "reason", cell: (r) => r.reason },
   ], { empty: "no repairs in progress" });
