@@ -46,19 +46,15 @@ def parse_prices(values: tuple[str, ...]) -> dict[str, str]:
     prices = {}
     for value in values:
         kind, _, amount = value.partition("=")
-        if kind not in KIND_IDS or not _is_amount(amount):
-            raise click.BadParameter(f"{value!r} is not KIND=AMOUNT with KIND one of {', '.join(KIND_IDS)} and "
-                                     "AMOUNT tokens (2CAIRN) or base units", param_hint="'--price'")
+        if kind not in KIND_IDS:
+            raise click.BadParameter(f"{value!r} is not KIND=AMOUNT with KIND one of {', '.join(KIND_IDS)}",
+                                     param_hint="'--price'")
+        try:
+            amount_form(amount)
+        except BadArgument as exc:
+            raise click.BadParameter(f"{value!r} is not KIND=AMOUNT: {exc}", param_hint="'--price'") from None
         prices[kind] = amount
     return prices
-
-
-def _is_amount(text: str) -> bool:
-    try:
-        amount_form(text)
-    except BadArgument:
-        return False
-    return True
 
 
 DEFAULT_STAKE_MULTIPLE = 2

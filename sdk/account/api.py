@@ -198,9 +198,11 @@ class AccountApi:
         the existential deposit; ``False`` (``transfer_allow_death``) lets the chain reap an account left with
         less, if nothing is held, reserved or frozen on it. :class:`TransferRefused` if it breaks one of the
         chain's rules (more than the signer can send once the fee is paid, a first transfer to an account below
-        the existential deposit, ...): checked here first with the fee the node quotes (``payment_queryInfo``),
-        so that a transfer bound to fail costs nothing; only a balance that changes meanwhile can still fail it
-        on chain, the fee paid."""
+        the existential deposit, ...): checked here first, on the best block with the fee the node quotes there
+        (``payment_queryInfo``), so that a transfer bound to fail costs nothing. What the check cannot see can
+        still have the chain refuse it, its fee paid: the balance changing before the transfer's block (another
+        transaction of the signer's), or, for an amount within a few units of all it can send, the fee moving
+        with the fee multiplier from one block to the next."""
         if self.signer is None:
             raise NoSigner("a transfer is signed: build the client with signer=")
         to = account_argument(dest)
@@ -217,11 +219,11 @@ class AccountApi:
 
     async def _check_transfer(self, call: Call, to: bytes, amount: int, keep_alive: bool) -> None:
         """``Balances.transfer``'s checks, in its order, on the best block's balances after the fee the node quotes
-        (the fee is taken first)."""
+        at that block (the fee is taken first)."""
         assert self.signer is not None
         at = await self.chain.get_chain_head()
         sender = await self._balance_at(self.signer.public, at)
-        fee = (await self.chain.get_payment_info(call, self.signer))["partialFee"]
+        fee = (await self.chain.get_payment_info(call, self.signer, at))["partialFee"]
         sendable = sender.sendable(fee=fee, keep_alive=keep_alive)
         if fee > sender.free - sender.frozen or sender.total - fee < sender.existential_deposit:
             raise TransferRefused(f"the signer cannot pay the fee ({fee})", "InsufficientBalance", sendable=0)

@@ -37,7 +37,7 @@ from runtime.frame.composition import InvalidGenesis, RuntimeParams
 from runtime.frame.construct import Call
 from runtime.hashing import blake2_256
 from runtime.keyring import Keypair
-from runtime.primitives import Era, Header
+from runtime.primitives import Era, Header, SignatureScheme
 from sdk.chain.cache import SharedFetches
 from sdk.chain.errors import (
     BadArgument,
@@ -47,7 +47,7 @@ from sdk.chain.errors import (
     RuntimeMismatch,
 )
 from sdk.chain.follow import EventSubscription
-from sdk.chain.keys import AccountLike, account_id, hash_id
+from sdk.chain.keys import AccountLike, account_argument, account_id, hash_id
 from sdk.chain.nonces import NonceManager
 from sdk.chain.receipt import ExtrinsicReceipt, InclusionData, receipt_in_block
 from sdk.chain.rpc import Endpoint, RpcConnection
@@ -377,17 +377,24 @@ class AsyncClient:
         data = encode_signed(call_data, signer.public, signer.scheme, signer.sign(payload), mortality, nonce, tip)
         return SignedExtrinsic(data, call, call_data, signer.public, nonce, mortality, tip)
 
-    async def get_payment_info(self, call: Call, keypair: Keypair | str) -> dict[str, Any]:
-        """What ``call`` signed by ``keypair`` would weigh and pay, as substrate-interface's ``get_payment_info``
-        answers: ``{"weight": {...}, "class": "normal", "partialFee": <int, units>}`` (``payment_queryInfo`` on a
-        copy signed with the account's current nonce; nothing is submitted and no nonce taken). The fee is the one
-        the best block's state would charge: a tip comes on top."""
-        signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
-        if not isinstance(signer, Keypair):
-            raise BadArgument("get_payment_info takes a Keypair or a secret URI")
-        nonce = (await self.query("System", "Account", [signer.public])).nonce
-        extrinsic = await self.create_signed_extrinsic(call, signer, nonce=nonce)
-        info = await self.rpc_request("payment_queryInfo", [to_hex(extrinsic.data)])
+    async def get_payment_info(self, call: Call, keypair: Keypair | AccountLike,
+                               block_hash: BlockId | None = None) -> dict[str, Any]:
+        """What ``call`` sent by ``keypair`` (or any account: nothing is signed) would weigh and pay, as
+        substrate-interface's ``get_payment_info`` answers: ``{"weight": {...}, "class": "normal", "partialFee":
+        <int, units>}``. It asks ``payment_queryInfo`` about a copy of the transaction with an all-zero signature
+        (the fee does not depend on it, and a copy no one signed can never be submitted by whoever sees it), at
+        ``block_hash`` (default: the best block). The fee follows the chain's fee multiplier, which moves with
+        each block's fullness: a block later, the same transaction may cost a little more or less."""
+        who = keypair.public if isinstance(keypair, Keypair) else account_argument(keypair)
+        scheme = keypair.scheme if isinstance(keypair, Keypair) else SignatureScheme.Sr25519
+        try:
+            call_data = self.runtime.call_codec.encode(call)
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BadArgument(f"{call!r} does not encode: {exc}") from None
+        nonce = await self.get_account_nonce(who)  # the node's next one, its pool counted; none is reserved
+        unsigned = encode_signed(call_data, who, scheme, bytes(64), Era(), nonce, 0)
+        at = [] if block_hash is None else [to_hex(_block_hash(block_hash))]
+        info = await self.rpc_request("payment_queryInfo", [to_hex(unsigned), *at])
         try:
             return {**info, "partialFee": int(info["partialFee"])}
         except (TypeError, KeyError, ValueError):

@@ -276,8 +276,9 @@ def test_a_federated_task_and_its_rounds_appear(world: World, page: WebDriver):
     with Client(world.rpc, signer="//Alice") as alice:
         model = alice.compute.wait(world.job, timeout=JOB_S).outputs[0]
         task = alice.fl.create_task(model, rounds=2, participants=[Keypair.from_uri("//Bob").public],
-                                    stake=alice.get_constant("FederatedLearning", "MinStake"), commit_period=50,
+                                    stake=alice.get_constant("FederatedLearning", "MinStake"), commit_period=1000,
                                     deliver_period=20, reward_pool=10**12, price_cap=2 * 10**12)
+    # Its rounds outlast the module (1-second slots): Bob's stake stays held for the account test below.
     with Client(world.rpc, signer="//Bob") as bob:
         bob.fl.join(task)
     visit(page, world, "fl")
@@ -322,12 +323,20 @@ def test_an_account_links_to_its_balance_and_what_holds_it(world: World, page: W
         held = {(hold["pallet"], hold["reason"]) for hold in client.rpc_request("explorer_account", [bob])["holds"]}
     assert {("FileBank", "FileDeposit"), ("FederatedLearning", "ParticipantStake")} <= held
     visit(page, world, f"account/{bob}")
-    panel = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "[data-panel=account]") if "ParticipantStake" in (
-        d.find_element(By.CSS_SELECTOR, "[data-panel=account]").text) else None, "Bob's holds")
-    rows = [row.text for row in panel.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    def bobs_holds(d: WebDriver) -> list[str] | None:
+        panel = d.find_element(By.CSS_SELECTOR, "[data-panel=account]")
+        rows = [row.text for row in panel.find_elements(By.CSS_SELECTOR, "tbody tr")]
+        free = panel.find_element(By.CSS_SELECTOR, "[data-field=free]").text
+        return rows if any(row.startswith("FederatedLearning ParticipantStake") for row in rows) and free.endswith(
+            " CAIRN") else None
+
+    rows = wait(page, bobs_holds, "Bob's holds")
     assert any(row.startswith("FileBank FileDeposit") for row in rows), rows
-    assert panel.find_element(By.CSS_SELECTOR, "[data-field=free]").text.endswith(" CAIRN")
     screenshot(page, "account")
+    visit(page, world, "account/5Foo")
+    wait(page, lambda d: "an account is an SS58 address" in d.find_element(
+        By.CSS_SELECTOR, "[data-panel=account]").text, "an address that names no account refused on the page")
 
 
 def test_the_page_and_the_sampler_leave_a_stalled_validator_and_follow_it_again_once_it_resumes(world: World,

@@ -92,10 +92,10 @@ async def test_a_transfer_moves_the_amount_and_the_sender_pays_the_fee_exactly(u
         before = await client.account.balance()
         assert (before.account, before.reserved, before.holds) == (ALICE.public, 0, ())
         call = client.compose_call("Balances", "transfer_keep_alive", {"dest": receiver.public, "value": 10 * CAIRN})
-        quoted = await client.get_payment_info(call, ALICE)
+        quoted = (await client.get_payment_info(call, ALICE))["partialFee"]
         assert await client.get_account_nonce(ALICE) == before.nonce  # a quote takes no nonce
         fee = await client.account.transfer(receiver.ss58_address(), 10 * CAIRN)
-        assert fee == quoted["partialFee"] and quoted["class"] == "normal"  # an idle chain: the quote is the fee
+        assert abs(fee - quoted) <= quoted // 1000  # the fee multiplier may have moved a block on
         after, received = await client.account.balance(), await client.account.balance(receiver)
     assert fee > 0 and before.free - after.free == 10 * CAIRN + fee
     assert after.nonce == before.nonce + 1
@@ -142,7 +142,7 @@ async def test_a_transfer_that_breaks_a_rule_is_refused_before_it_is_sent_and_co
             await client.account.transfer(ALICE, CAIRN - ed)
         await client.account.transfer(ALICE, quoted.value.sendable)  # what it said it could send, it can
         left = await client.account.balance()
-        assert left.total == ed and left.transferable == 0
+        assert ed <= left.total <= ed + 10**6  # give or take the fee multiplier's move over a block or two
         assert (await client.account.balance(stranger)).free == 0
 
 
@@ -183,14 +183,28 @@ async def test_a_transfer_the_chain_refuses_after_its_check_pays_its_fee_and_mov
         before = await client.account.balance()
         spend = client.compose_call("Balances", "transfer_keep_alive", {"dest": ALICE.public, "value": 9 * CAIRN})
         async with client.subscribe_new_heads() as heads:
-            async for _ in heads:
-                break  # just after a block: the next is a slot away
-            await client.sign_and_submit(spend, spender)  # pooled, not waited for
+            seen = 0
+            async for _ in heads:  # the first is the best block as it was; the second has just been made
+                seen += 1
+                if seen == 2:
+                    break
+            await client.sign_and_submit(spend, spender)  # pooled, not waited for: the next block is a slot away
             with pytest.raises(TransferRefused) as refused:
                 await client.account.transfer(ALICE, 5 * CAIRN)
         after = await client.account.balance()
+    assert refused.value.failure is not None, "the check saw the pooled transfer: it was in a block already"
     assert refused.value.reason == "InsufficientBalance" and refused.value.failure.pallet == "Balances"
     assert after.nonce == before.nonce + 2 and 0 < before.free - 9 * CAIRN - after.free < CAIRN // 100  # two fees
+
+
+async def test_a_fee_quote_at_a_blocks_parent_is_what_a_transaction_pays_in_that_block(url):
+    """Quoted by account, nothing signed (a quote's bytes must never be a transaction someone could send)."""
+    async with AsyncClient(url) as client:
+        call = client.compose_call("Balances", "transfer_keep_alive", {"dest": fresh("Quoted").public, "value": CAIRN})
+        receipt = await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)
+        parent = (await client.get_block_header(receipt.block_hash)).parent_hash
+        quoted = await client.get_payment_info(call, ALICE.ss58_address(), parent)
+    assert quoted["partialFee"] == receipt.total_fee_amount > 0 and quoted["class"] == "normal"
 
 
 async def test_a_hold_the_sdk_cannot_name_is_shown_by_its_indices(url):

@@ -12,6 +12,7 @@ from sdk.cli import main
     (["--price", "train"], "is not KIND=AMOUNT"),
     (["--price", "sing=5"], "is not KIND=AMOUNT"),
     (["--price", "train=-5"], "is not KIND=AMOUNT"),
+    (["--price", "train=1.5"], "a fraction needs the token's symbol"),
     (["--price", "train=5 DOT CAIRN"], "is not KIND=AMOUNT"),
     (["--stake", "lots"], "'lots' is no amount"),
     (["--stake", "-200CAIRN"], "is no amount"),

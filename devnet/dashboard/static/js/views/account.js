@@ -23,22 +23,25 @@ export function createAccountView(ctx) {
   ], { empty: "nothing held" });
   const panel = new Panel("account", "Account", form, error, summary, h("h3", {}, "Holds"), holds.element);
 
+  // Whether `value` names an account; if not, says so instead of asking the node.
+  function valid(value) {
+    error.hidden = ACCOUNT.test(value);
+    if (!error.hidden) show(error, `${value}: an account is an SS58 address or 0x followed by 64 hex digits`);
+    return error.hidden;
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const value = input.value.trim();
-    if (!ACCOUNT.test(value)) {
-      error.hidden = false;
-      show(error, "an account is an SS58 address or 0x followed by 64 hex digits");
-      return;
-    }
-    error.hidden = true;
-    location.hash = `#account/${value}`; // the router calls route() with it
+    if (valid(value)) location.hash = `#account/${value}`; // the router calls route() with it
   });
 
   async function load() {
-    if (account === null) return;
+    const wanted = account;
+    if (wanted === null) return;
     await panel.load(async () => {
-      const found = await ctx.rpc.call("explorer_account", [account]);
+      const found = await ctx.rpc.call("explorer_account", [wanted]);
+      if (wanted !== account) return; // another account was asked for meanwhile: its load shows it
       show(summary, facts(found));
       holds.setRows(found.holds);
     });
@@ -48,12 +51,12 @@ export function createAccountView(ctx) {
     element: panel.element,
     // `#account/<address>`: the account to show.
     async route(arg) {
-      if (arg && ACCOUNT.test(arg) && arg !== account) {
-        account = arg;
-        input.value = arg;
-        show(summary, h("p", { class: "hint" }, "loading…"));
-        await load();
-      }
+      if (!arg || arg === account || !valid(decodeURIComponent(arg))) return;
+      account = arg;
+      input.value = arg;
+      show(summary, h("p", { class: "hint" }, "loading…"));
+      holds.setRows([]); // not the previous account's holds under this one's address
+      await load();
     },
     refresh: load, // fees, deposits and stakes move as blocks finalize
   };
