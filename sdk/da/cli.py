@@ -97,10 +97,30 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
     if oversized:
         raise click.BadParameter(f"{'standard input' if piped else file} has more than {limit} bytes, what one "
                                  "submission takes at most", param_hint="FILE")
-    with user_client(rpc, key, errors=ERRORS) as client, _progress() as progress:
-        refs = client.da.submit(data, namespace=namespace, progress=progress)
+    attested: dict[str, bool] = {}  # each blob the chain has, by id: attested yet?
+
+    def note(report: SubmitProgress) -> None:
+        if report.blob is not None:
+            attested[str(report.blob)] = report.stage == "attest"
+
+    try:
+        with user_client(rpc, key, errors=ERRORS) as client, _progress() as bars:
+            refs = client.da.submit(data, namespace=namespace, progress=lambda report: (note(report), bars(report)))
+    except BaseException:  # an error or Ctrl-C once the chain has a blob: its id was to be printed
+        _tell_left(attested)
+        raise
     for ref in refs:
         click.echo(str(ref))
+
+
+def _tell_left(attested: dict[str, bool]) -> None:
+    """What a submission stopped midway leaves on chain: blobs attested (available, as if it had finished) and
+    blobs submitted whose fee burns unless an attestation comes in time (only their submitter sends one)."""
+    for blob, done in attested.items():
+        click.echo(f"blob {blob} was submitted and attested: `cairn da get {blob}` reads it" if done else
+                   f"blob {blob} was submitted and not attested: unless an attestation reaches the chain within "
+                   f"its attestation deadline (DataAvailability.AttestationDeadline blocks), the chain marks it "
+                   f"Unavailable and burns its fee; `cairn da status {blob}` follows it", err=True)
 
 
 @da.command()

@@ -84,14 +84,15 @@ class Submitter:
             cells, custody = await both(  # the cells are computed while submit_blob waits for a block
                 lambda: self._pool.cells(blob),
                 lambda: self._post_blob(blob, lengths[index], namespace))
+            ref = BlobRef(custody.blob_id)
             report.step("encode")
-            report.step("submit")
+            report.step("submit", ref)
             signatures = await self.distribute(custody, lambda position: [cells[c] for c in
                                                                            custody.columns_of(position)])
-            report.step("push")
+            report.step("push", ref)
             await self.attest(custody, signatures)
-            report.step("attest")
-            refs[index] = BlobRef(custody.blob_id)
+            report.step("attest", ref)
+            refs[index] = ref
 
         await for_each(len(blobs), self._config.window, one)
         return [ref for ref in refs if ref is not None]
@@ -201,7 +202,7 @@ class _Reporter:
         self._callback = callback
         self._done: dict[str, int] = {}
 
-    def step(self, stage: str) -> None:
+    def step(self, stage: str, blob: BlobRef | None = None) -> None:
         self._done[stage] = self._done.get(stage, 0) + 1
         if self._callback is not None:
-            self._callback(Progress(stage, self._done[stage], self._total))
+            self._callback(Progress(stage, self._done[stage], self._total, blob))

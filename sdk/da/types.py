@@ -83,11 +83,13 @@ class RegisteredNode:
 @dataclass(frozen=True)
 class Progress:
     """Where a submission is: ``done`` of ``total`` blobs through ``stage`` (``"encode"``, ``"submit"``,
-    ``"push"``, ``"attest"``)."""
+    ``"push"``, ``"attest"``); ``blob`` is the one that just passed it, once the chain has it (from ``"submit"``
+    on): a submission stopped after that leaves it on chain, its fee held, burned unless it is attested in time."""
 
     stage: str
     done: int
     total: int
+    blob: BlobRef | None = None
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,11 @@ from da_layer import kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack, unpack
 from sdk.chain import InvalidProof
 from sdk.chain.finality import MissingJustification
+from sdk.client import Client
 from sdk.da.api import DaApi
 from sdk.da.chain import read_blob, read_custody
 from tests.da_layer.service.network import da, pools, start_da_network  # noqa: F401 - fixtures
+from tests.integration.nodes import wait_until
 from tests.sdk.lying_node import LyingNode, proof_at_genesis, strip_justification
 
 pytestmark = pytest.mark.long(1)  # minutes, about: started early (tests/conftest.py)
@@ -168,3 +171,28 @@ def _cairn(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def test_a_submission_stopped_once_the_chain_has_its_blob_names_it(network, tmp_path):
+    """Last (it pauses every DA node): Ctrl-C while the cells are pushed left a blob on chain whose fee burns unless
+    it is attested, under an id printed nowhere. The nodes are paused so that the push waits for them."""
+    with Client(network.url) as client:
+        known = {blob["id"] for blob in client.rpc_request("da_blobs", [None, 500])["items"]}
+    for node in network.nodes:
+        os.killpg(node.process.pid, signal.SIGSTOP)
+    try:
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(os.urandom(3000))
+        submitting = subprocess.Popen([CAIRN, "da", "submit", str(payload), "--rpc", network.url],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with Client(network.url) as client:
+            new = wait_until(lambda: [blob["id"] for blob in client.rpc_request("da_blobs", [None, 500])["items"]
+                                      if blob["id"] not in known], 120, "the blob on chain")
+        submitting.send_signal(signal.SIGINT)
+        out, err = submitting.communicate(timeout=60)
+    finally:
+        for node in network.nodes:
+            os.killpg(node.process.pid, signal.SIGCONT)
+    assert submitting.returncode != 0 and out == b""
+    assert f"blob {new[0]} was submitted and not attested".encode() in err, err
+    assert b"`cairn da status" in err
