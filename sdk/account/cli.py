@@ -1,6 +1,6 @@
 """``cairn account``: keys, balances and transfers.
 
-    cairn account new -o FILE                       # a fresh key, written to FILE (0600); prints its address
+    cairn account new -o FILE                       # a fresh key (BIP-39 phrase) in FILE (0600); prints its address
     cairn account balance [ACCOUNT] [--json]        # free, transferable, reserved and each hold, frozen, nonce
     cairn account transfer DEST AMOUNT [--allow-death]
 
@@ -40,22 +40,26 @@ def account() -> None:
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               callback=output_file, help="The key file to write (never overwritten).")
 def new(out: Path) -> None:
-    """Make a fresh key (a random seed) and write it to a file only its owner may read; print its address.
+    """Make a fresh key (a random 12-word BIP-39 phrase, as subkey and wallets make them) and write it to a file
+    only its owner may read; print its address.
 
-    The file is what every --key takes. Fund the account from one that holds tokens (on a devnet, a development
-    account): cairn account transfer ADDRESS 100CAIRN --key //Alice."""
+    The file is what every --key takes, and its phrase imports the same sr25519 account into polkadot.js or
+    subkey. Fund the account from one that holds tokens (on a devnet, a development account): cairn account
+    transfer ADDRESS 100CAIRN --key //Alice."""
+    import bip39
+
     from runtime.keyring import Keypair
 
     if str(out) == "-":
         raise click.BadParameter("a key is written to a file, never to standard output", param_hint="'-o'")
-    seed = f"0x{os.urandom(32).hex()}"
+    phrase = bip39.bip39_generate(12)  # 128 bits from tiny-bip39: rand's thread_rng, seeded by the operating system
     try:
         descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # no file, no link: only a new one
     except FileExistsError:
         raise click.BadParameter(f"{out} exists: a key file is never overwritten", param_hint="'-o'") from None
     try:
         with os.fdopen(descriptor, "w") as file:
-            file.write(seed + "\n")
+            file.write(phrase + "\n")
             file.flush()
             os.fsync(file.fileno())  # on disk before its address is printed, and funded
         folder = os.open(out.parent, os.O_RDONLY)
@@ -66,7 +70,7 @@ def new(out: Path) -> None:
     except OSError as exc:
         out.unlink(missing_ok=True)  # half a key would hold funds no one can spend, and block a retry
         raise click.ClickException(f"{out}: {exc.strerror or exc}") from None
-    address = Keypair.from_uri(seed).ss58_address()
+    address = Keypair.from_uri(phrase).ss58_address()
     click.echo(f"wrote the key of {address} to {out}: --key {out} signs as it", err=True)
     click.echo(address)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import substrateinterface
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -251,7 +252,11 @@ def test_a_new_key_is_written_for_its_owner_alone_and_never_over_another(tmp_pat
     assert made.exit_code == 0, made.output
     address = made.stdout.splitlines()[-1]
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert Keypair.from_uri(key.read_text().strip()).ss58_address() == address
+    phrase = key.read_text().strip()
+    assert len(phrase.split()) == 12 and Keypair.from_uri(phrase).ss58_address() == address
+    wallet = substrateinterface.Keypair.create_from_mnemonic(phrase, ss58_format=42)  # as polkadot.js imports it
+    assert wallet.ss58_address == address
+    assert cairn("new", "-o", str(tmp_path / "other.key")).stdout.split()[-1] != address  # each one new
     again = cairn("new", "-o", str(key))
     assert again.exit_code == 2 and "is never overwritten" in again.stderr
     assert Keypair.from_uri(key.read_text().strip()).ss58_address() == address
