@@ -75,6 +75,8 @@ def _session_key_uri(key: str) -> str:
     text = key
     if not key.startswith("//") and Path(key).is_file():
         text = Path(key).read_text().strip()
+        if not text:  # the empty URI is the development phrase's root: a key anyone can derive
+            raise click.BadParameter(f"{key}: empty, not a key file", param_hint="'--key'")
     try:
         Keypair.from_uri(text, SignatureScheme.Ed25519)
     except InvalidSecretUri as exc:

@@ -145,7 +145,7 @@ def units_of(token: "Token", value: str, param_hint: str) -> int:
 def chain_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add ``--rpc`` (a node's WebSocket) and ``--key`` (the signing account) to a command."""
     command = click.option("--key", default="//Alice", show_default=True,
-                           help="The signing account: //Name, 0x seed, or a file holding either.")(command)
+                           help="The signing account: //Name, 0x seed, or a key file (cairn account new).")(command)
     return click.option("--rpc", default=DEFAULT_RPC, show_default=True, envvar=RPC_ENVVAR, show_envvar=True,
                         help="A node's JSON-RPC WebSocket.")(command)
 

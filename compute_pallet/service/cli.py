@@ -41,8 +41,8 @@ __all__ = ["provider", "parse_prices"]
 
 def parse_prices(values: tuple[str, ...]) -> dict[str, str]:
     """``("train=5CAIRN", "infer=1000")`` → ``{"train": "5CAIRN", "infer": "1000"}``, each amount's form checked
-    (:func:`sdk.account.api.amount_form`; read with the chain's token once connected); ``click.BadParameter`` for anything
-    else."""
+    (:func:`sdk.account.api.amount_form`; read with the chain's token once connected); ``click.BadParameter``
+    for anything else."""
     prices = {}
     for value in values:
         kind, _, amount = value.partition("=")
@@ -70,7 +70,7 @@ DEFAULT_INPUT_CACHE_MIB = 2048
 
 @click.command("provider")
 @chain_rpc_option
-@click.option("--key", required=True, help="The provider account: //Name, 0x seed, or a file holding either.")
+@click.option("--key", required=True, help="The provider account: //Name, 0x seed, or a key file (cairn account new).")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where jobs, their journal and endpoints.json live.")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,

@@ -53,26 +53,39 @@ def new(out: Path) -> None:
     if str(out) == "-":
         raise click.BadParameter("a key is written to a file, never to standard output", param_hint="'-o'")
     phrase = bip39.bip39_generate(12)  # 128 bits from tiny-bip39: rand's thread_rng, seeded by the operating system
+    if out.exists() or out.is_symlink():
+        raise click.BadParameter(f"{out} exists: a key file is never overwritten", param_hint="'-o'")
+    _write_new(out, phrase + "\n")
+    address = Keypair.from_uri(phrase).ss58_address()
+    click.echo(f"wrote the key of {address} to {out}: --key {out} signs as it", err=True)
+    click.echo(address)
+
+
+def _write_new(out: Path, text: str) -> None:
+    """Write ``text`` to a new file ``out`` (owner-only) that is never seen half-written: a half-written key would
+    read as another (an empty one as the development phrase's root), and hold funds no one can spend. It is
+    written and synced under a temporary name, then linked to ``out``, which fails if ``out`` exists by then."""
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # no file, no link: only a new one
-    except FileExistsError:
-        raise click.BadParameter(f"{out} exists: a key file is never overwritten", param_hint="'-o'") from None
-    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as file:
-            file.write(phrase + "\n")
+            file.write(text)
             file.flush()
             os.fsync(file.fileno())  # on disk before its address is printed, and funded
+        os.link(temporary, out)
         folder = os.open(out.parent, os.O_RDONLY)
         try:
             os.fsync(folder)  # and its name too
         finally:
             os.close(folder)
+    except FileExistsError as exc:
+        if exc.filename == str(temporary):
+            raise
+        raise click.BadParameter(f"{out} exists: a key file is never overwritten", param_hint="'-o'") from None
     except OSError as exc:
-        out.unlink(missing_ok=True)  # half a key would hold funds no one can spend, and block a retry
         raise click.ClickException(f"{out}: {exc.strerror or exc}") from None
-    address = Keypair.from_uri(phrase).ss58_address()
-    click.echo(f"wrote the key of {address} to {out}: --key {out} signs as it", err=True)
-    click.echo(address)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @account.command()

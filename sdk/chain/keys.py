@@ -38,6 +38,8 @@ def keypair_from_file(path: str | Path, scheme: SignatureScheme = SignatureSchem
         text = path.read_text().strip()
     except UnicodeDecodeError:
         raise InvalidSecretUri(f"{path}: not text") from None
+    if not text:  # the empty URI is the development phrase's root: a key anyone can derive
+        raise InvalidSecretUri(f"{path}: empty, not a key file")
     return Keypair.from_uri(text, scheme)
 
 

@@ -97,30 +97,37 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
     if oversized:
         raise click.BadParameter(f"{'standard input' if piped else file} has more than {limit} bytes, what one "
                                  "submission takes at most", param_hint="FILE")
-    attested: dict[str, bool] = {}  # each blob the chain has, by id: attested yet?
+    reached: dict[str, str] = {}  # each blob the chain has, by id: the last stage it passed
 
     def note(report: SubmitProgress) -> None:
         if report.blob is not None:
-            attested[str(report.blob)] = report.stage == "attest"
+            reached[str(report.blob)] = report.stage
 
     try:
         with user_client(rpc, key, errors=ERRORS) as client, _progress() as bars:
             refs = client.da.submit(data, namespace=namespace, progress=lambda report: (note(report), bars(report)))
     except BaseException:  # an error or Ctrl-C once the chain has a blob: its id was to be printed
-        _tell_left(attested)
+        _tell_left(reached)
         raise
     for ref in refs:
         click.echo(str(ref))
 
 
-def _tell_left(attested: dict[str, bool]) -> None:
-    """What a submission stopped midway leaves on chain: blobs attested (available, as if it had finished) and
-    blobs submitted whose fee burns unless an attestation comes in time (only their submitter sends one)."""
-    for blob, done in attested.items():
-        click.echo(f"blob {blob} was submitted and attested: `cairn da get {blob}` reads it" if done else
-                   f"blob {blob} was submitted and not attested: unless an attestation reaches the chain within "
-                   f"its attestation deadline (DataAvailability.AttestationDeadline blocks), the chain marks it "
-                   f"Unavailable and burns its fee; `cairn da status {blob}` follows it", err=True)
+LEFT = {
+    "submit": "was submitted and not attested: the chain marks it Unavailable and burns its fee at its attestation "
+              "deadline (DataAvailability.AttestationDeadline blocks), as only its submitter can attest it",
+    "push": "was submitted and its cells pushed; its attestation may have been sent: `cairn da status {blob}` says "
+            "whether it became Available (if it stays Pending past its attestation deadline, its fee burns)",
+    "attest": "was submitted and attested: `cairn da get {blob} -o FILE` reads it",
+}
+"""What a blob of a submission stopped midway is left as, by the last stage it passed."""
+
+
+def _tell_left(reached: dict[str, str]) -> None:
+    """What a submission stopped midway leaves on chain: each blob the chain confirmed to it, by how far it got (a
+    ``submit_blob`` sent and not seen included is not known here; ``cairn da`` lists nothing by submitter)."""
+    for blob, stage in list(reached.items()):
+        click.echo(f"blob {blob} {LEFT[stage].format(blob=blob)}", err=True)
 
 
 @da.command()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -148,7 +149,9 @@ async def _wait(future: Future[T]) -> T:
 
 def _start_worker(parent_pid: int, precompute: int) -> None:
     """Die with the pool's process (a DA node killed with SIGKILL leaves no worker behind, each holding the
-    trusted setup), then load the setup."""
+    trusted setup), then load the setup. Ctrl-C in a terminal reaches the whole process group: the workers leave
+    it to their parent, which stops them (each printed a KeyboardInterrupt traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
     kzg.load_trusted_setup(precompute)
 

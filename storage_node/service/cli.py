@@ -48,7 +48,7 @@ def _size_option(text: str, flag: str) -> int:
 
 @click.command("storage-node")
 @chain_rpc_option
-@click.option("--key", required=True, help="The operator account: //Name, 0x seed, or a file holding either.")
+@click.option("--key", required=True, help="The operator account: //Name, 0x seed, or a key file (cairn account new).")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Where fragments and endpoints.json live.")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=0, show_default=True,

@@ -76,6 +76,11 @@ async def test_bad_secret_uris_and_key_files(client, tmp_path):
     huge.write_text("//Alice" * 1000)
     with pytest.raises(InvalidSecretUri):
         keypair_from_file(huge)
+    for blank in ("", " \n"):  # once read as the empty URI: the development phrase's root, a key anyone derives
+        empty = tmp_path / "empty.key"
+        empty.write_text(blank)
+        with pytest.raises(InvalidSecretUri, match="empty, not a key file"):
+            keypair_from_arg(str(empty))
     for missing in (str(tmp_path / "missing.key"), "./missing.key", "~/missing.key"):  # a typo in a path
         with pytest.raises(FileNotFoundError, match="no such key file"):  # not a derivation of the dev phrase
             keypair_from_arg(missing)
