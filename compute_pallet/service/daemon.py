@@ -147,7 +147,8 @@ class Provider:
         try:
             if info is None:
                 await self.chain.register(cfg.hardware, offers, endpoint, cfg.stake)
-                log.info("registered as a provider at %s (stake %d)", endpoint, cfg.stake)
+                log.info("registered as a provider at %s (stake %s)", endpoint,
+                         (await self.client.account.token()).format(cfg.stake))
             elif (info.hardware, tuple(info.offers), bytes(info.endpoint)) != (cfg.hardware, offers, endpoint.encode()):
                 await self.chain.update(cfg.hardware, offers, endpoint)
                 log.info("registration updated: %s", endpoint)
@@ -166,9 +167,12 @@ class Provider:
             return
         try:
             await self.chain.add_stake(want - info.stake)
-            log.info("stake topped up from %d to %d", info.stake, want)
+            token = await self.client.account.token()
+            log.info("stake topped up from %s to %s", token.format(info.stake), token.format(want))
         except Refused as exc:  # serving on is still right: the stake may be above the chain's minimum
-            log.warning("topping the stake up from %d to %d was refused: %s", info.stake, want, exc)
+            token = await self.client.account.token()
+            log.warning("topping the stake up from %s to %s was refused: %s", token.format(info.stake),
+                        token.format(want), exc)
 
     async def _register_key(self) -> None:
         """Publish the X25519 key grants are sealed to (idempotent), retrying until the chain takes it."""

@@ -54,7 +54,7 @@ from da_layer.service.http import App, HttpError, Request, Response, Route, serv
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
 from runtime.keyring import Keypair
-from sdk.account.api import stake_shortfall
+from sdk.account.api import chain_token, stake_shortfall
 from sdk.chain import AsyncClient, ChainClientError
 from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
@@ -166,7 +166,8 @@ class DaNode:
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
             "registration_signature": bls.sign(self._bls_secret, message), "endpoint": endpoint.encode(),
             "stake": self._config.stake})
-        log.info("registered as a DA node at %s with stake %d", endpoint, self._config.stake)
+        log.info("registered as a DA node at %s with stake %s", endpoint,
+                 (await chain_token(self._client)).format(self._config.stake))
 
     async def _submit(self, name: str, params: dict[str, object]) -> None:
         receipt = await self._client.sign_and_submit(self._client.compose_call(PALLET, name, params), self._account,

@@ -33,7 +33,7 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from runtime.keyring import Keypair
-from sdk.account.api import stake_shortfall
+from sdk.account.api import chain_token, stake_shortfall
 from sdk.chain import AsyncClient, ChainClientError, ChainEvent
 from sdk.serving import serve
 from storage_node.pallets.types import NodeStatus
@@ -214,7 +214,9 @@ class StorageNode:
             dropped = await trio.to_thread.run_sync(self.store.remove_file, fields["file_id"])
             self.metrics.dropped += dropped
         elif event.name in _LEAVING and fields.get("node") == me:
-            log.warning("%s", _LEAVING[event.name].format(**fields))
+            released = fields.get("released")  # NodeExited's, in units: the operator reads tokens
+            shown = {} if released is None else {"released": (await chain_token(self.client)).format(released)}
+            log.warning("%s", _LEAVING[event.name].format(**{**fields, **shown}))
 
     async def _drop(self, key: FragmentKey) -> None:
         if await trio.to_thread.run_sync(self.store.remove, key):

@@ -14,6 +14,7 @@ out within a minute or two on a loaded machine; every wait has a deadline.
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from pathlib import Path
@@ -178,6 +179,7 @@ async def test_a_node_that_leaves_has_its_fragments_rebuilt_then_its_stake_back_
         while "this storage node has left" not in leaver.log_path.read_text():
             await trio.sleep(0.5)
     assert "this storage node is leaving" in leaver.log_path.read_text()
+    assert re.search(r"has left: [0-9.]+ CAIRN of its stake was released", leaver.log_path.read_text())
     leaver.stop()
     await trio.to_thread.run_sync(lambda: leaver.spawn().wait_ready())  # registers anew, for the tests after this
     assert leaver.account in [n.account for n in await client.storage.nodes() if n.status == "Active"]

@@ -27,6 +27,7 @@ from compute_pallet.service.jobs import GaveUp, JobWorker
 from compute_pallet.service.journal import Journal, JobRecord, Phase
 from compute_pallet.service.metrics import ProviderMetrics
 from runtime.keyring import Keypair
+from sdk.account import Token
 from sdk.cli import main
 from sdk.client import AsyncClient, Client
 from tests.compute_pallet.service.network import Market, start_market, start_providers, submit_job, wait_judged
@@ -164,7 +165,8 @@ def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
         assert client.query("ComputeProviders", "Providers", [provider.account]).stake < configured
         restart_with(market, 2, None)
         assert client.query("ComputeProviders", "Providers", [provider.account]).stake == configured
-    assert "stake topped up" in provider.log_tail()
+    topped_up = [line for line in provider.log_tail().splitlines() if "stake topped up from" in line]
+    assert topped_up and topped_up[-1].endswith(f" CAIRN to {Token('CAIRN', 12).format(configured)}"), topped_up
 
 
 def test_providers_never_granted_a_private_input_are_paid_not_slashed(market, alice):
