@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, ProviderInfo, Slot, SlotStatus
+from runtime.frame.construct import Call
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, EventSubscription
 from sdk.chain.types import DispatchFailure
@@ -118,9 +119,13 @@ class ProviderChain:
 
     # --- transactions --------------------------------------------------------------------------------
 
-    async def register(self, hardware: Hardware, offers: Sequence[Offer], endpoint: str, stake: int) -> None:
-        await self._submit("ComputeProviders", "register", {"hardware": hardware, "offers": tuple(offers),
-                                                            "endpoint": endpoint.encode(), "stake": stake})
+    def register_call(self, hardware: Hardware, offers: Sequence[Offer], endpoint: str, stake: int) -> Call:
+        return self.client.compose_call("ComputeProviders", "register", {
+            "hardware": hardware, "offers": tuple(offers), "endpoint": endpoint.encode(), "stake": stake})
+
+    async def register(self, registration: Call) -> None:
+        """Send :meth:`register_call`'s call."""
+        await self._sign_and_submit(registration, "ComputeProviders.register")
 
     async def update(self, hardware: Hardware, offers: Sequence[Offer], endpoint: str) -> None:
         await self._submit("ComputeProviders", "update", {"hardware": hardware, "offers": tuple(offers),
@@ -142,10 +147,12 @@ class ProviderChain:
                                                      "outputs": tuple(outputs), "scores": tuple(scores)})
 
     async def _submit(self, pallet: str, name: str, args: dict[str, Any]) -> None:
-        call = self.client.compose_call(pallet, name, args)
+        await self._sign_and_submit(self.client.compose_call(pallet, name, args), f"{pallet}.{name}")
+
+    async def _sign_and_submit(self, call: Call, what: str) -> None:
         receipt = await self.client.sign_and_submit(call, self.keypair, wait_for_inclusion=True)
         if not receipt.is_success:
-            raise Refused(f"{pallet}.{name}", receipt.error_message)
+            raise Refused(what, receipt.error_message)
 
 
 def may_concern(raw: bytes, account: bytes, jobs_pallet: int, watched: Collection[int]) -> bool:

@@ -140,13 +140,14 @@ class Provider:
         cfg, offers = self.config, self.config.offers()
         info = await self.chain.registered()
         if info is None:
+            registration = self.chain.register_call(cfg.hardware, offers, endpoint, cfg.stake)
             shortfall = await stake_shortfall(self.client, self.keypair.public, cfg.stake,
-                                              self.client.get_constant("ComputeProviders", "MinStake"))
+                                              self.client.get_constant("ComputeProviders", "MinStake"), registration)
             if shortfall is not None:
                 raise RegistrationFailed(f"not registering this provider: {shortfall}")
         try:
             if info is None:
-                await self.chain.register(cfg.hardware, offers, endpoint, cfg.stake)
+                await self.chain.register(registration)
                 log.info("registered as a provider at %s (stake %s)", endpoint,
                          (await self.client.account.token()).format(cfg.stake))
             elif (info.hardware, tuple(info.offers), bytes(info.endpoint)) != (cfg.hardware, offers, endpoint.encode()):

@@ -157,15 +157,17 @@ class DaNode:
                             "the custody of those that do, still audited, until their retention ends and its stake "
                             "is released (started again after that, it registers anew)")
             return
-        shortfall = await stake_shortfall(self._client, account, self._config.stake,
-                                          self._client.get_constant(PALLET, "MinStake"))
-        if shortfall is not None:
-            raise RegistrationFailed(f"not registering this DA node: {shortfall}")
         message = registration_message(self._client.genesis_hash, account, self.bls_public)
-        await self._submit("register", {
+        registration = {
             "bls_public": self.bls_public, "proof_of_possession": bls.pop_prove(self._bls_secret),
             "registration_signature": bls.sign(self._bls_secret, message), "endpoint": endpoint.encode(),
-            "stake": self._config.stake})
+            "stake": self._config.stake}
+        shortfall = await stake_shortfall(self._client, account, self._config.stake,
+                                          self._client.get_constant(PALLET, "MinStake"),
+                                          self._client.compose_call(PALLET, "register", registration))
+        if shortfall is not None:
+            raise RegistrationFailed(f"not registering this DA node: {shortfall}")
+        await self._submit("register", registration)
         log.info("registered as a DA node at %s with stake %s", endpoint,
                  (await chain_token(self._client)).format(self._config.stake))
 

@@ -139,18 +139,22 @@ async def chain_token(chain: AsyncClient) -> Token:
     return Token(str(symbol), int(decimals))
 
 
-async def stake_shortfall(chain: AsyncClient, account: bytes, stake: int, minimum: int) -> str | None:
-    """Why a daemon's registration holding ``stake`` would be refused, checked before it is sent (a refused
-    registration costs its fee), in its operator's terms and in tokens: the stake is below the pallet's
-    ``minimum``, or more than ``account`` can put on hold (and how to fund it). ``None`` if neither."""
+async def stake_shortfall(chain: AsyncClient, account: bytes, stake: int, minimum: int,
+                          registration: Call) -> str | None:
+    """Why a daemon's ``registration`` (a call holding ``stake``) would be refused, checked before it is sent (a
+    refused registration costs its fee), in its operator's terms and in tokens: the stake is below the pallet's
+    ``minimum``, or more than ``account`` can put on hold once the fee the node quotes is paid (and how to fund
+    it). ``None`` if neither."""
     token = await chain_token(chain)
     if stake < minimum:
         return f"--stake is {token.format(stake)}, below the chain's minimum ({token.format(minimum)})"
     data = (await chain.query("System", "Account", [account])).data
-    if data.free - data.frozen < stake:
+    fee = (await chain.get_payment_info(registration, account))["partialFee"]
+    if data.free - data.frozen < stake + fee:  # the fee is taken first; the hold then needs the stake free
         address = ss58_encode(account)
-        return (f"{address} holds {token.format(data.free)} free, less than its --stake of {token.format(stake)}: "
-                f"fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or stake less")
+        return (f"{address} holds {token.format(data.free)} free, less than its --stake of {token.format(stake)} and "
+                f"the registration's fee ({token.format(fee)}): fund it (`cairn account transfer {address} AMOUNT "
+                "--key A_FUNDED_KEY`) or stake less")
     return None
 
 

@@ -143,12 +143,12 @@ class StorageNode:
                         if moved else "")
             return
         if info is None:
-            shortfall = await stake_shortfall(self.client, self.keypair.public, self.config.stake,
-                                              self.client.get_constant("StorageNodes", "MinStake"))
-            if shortfall is not None:
-                raise RegistrationFailed(f"not registering this storage node: {shortfall}")
             call = self.client.compose_call("StorageNodes", "register", {
                 "endpoint": endpoint.encode(), "capacity": self.config.capacity, "stake": self.config.stake})
+            shortfall = await stake_shortfall(self.client, self.keypair.public, self.config.stake,
+                                              self.client.get_constant("StorageNodes", "MinStake"), call)
+            if shortfall is not None:
+                raise RegistrationFailed(f"not registering this storage node: {shortfall}")
         elif bytes(info.endpoint) != endpoint.encode() or info.capacity != self.config.capacity:
             call = self.client.compose_call("StorageNodes", "update", {
                 "endpoint": endpoint.encode(), "capacity": self.config.capacity})

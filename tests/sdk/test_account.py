@@ -329,10 +329,18 @@ def test_a_daemon_says_in_tokens_why_its_stake_would_be_refused_and_sends_nothin
         f"Error: not registering this {role}: --stake is 1 CAIRN, below the chain's minimum "
         f"({TOKEN.format(minimum)})"), low.stderr
     unfunded = run(str(minimum))
-    assert unfunded.returncode == 1 and unfunded.stderr.splitlines()[-1] == (
+    assert unfunded.returncode == 1 and unfunded.stderr.splitlines()[-1].startswith(
         f"Error: not registering this {role}: {address} holds 0 CAIRN free, less than its --stake of "
-        f"{TOKEN.format(minimum)}: fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or "
-        "stake less"), unfunded.stderr
+        f"{TOKEN.format(minimum)} and the registration's fee (0."), unfunded.stderr
+    assert unfunded.stderr.rstrip().endswith(
+        f"CAIRN): fund it (`cairn account transfer {address} AMOUNT --key A_FUNDED_KEY`) or stake less")
+    with Client(url, signer=ALICE) as alice:  # exactly the stake: not enough, the fee is taken first
+        alice.account.transfer(address, minimum)
+    exact = run(str(minimum))
+    assert exact.returncode == 1 and f"holds {TOKEN.format(minimum)} free, less than its --stake" in exact.stderr, (
+        exact.stderr)
+    with Client(url) as client:
+        assert client.account.balance(address).nonce == 0  # nothing was sent
 
 
 def test_a_daemon_refuses_an_amount_in_another_token_as_a_usage_error(url, tmp_path):
