@@ -132,14 +132,12 @@ def _account(runtime: CairnRuntime, state: TrieState, account: bytes) -> dict:
         balances = runtime.by_name["Balances"]
         holds = balances.holds.get(account)
         existential_deposit = balances.config.existential_deposit
-    named = runtime.hold_reasons.variants  # the runtime wrote these holds: each names one of its reasons
     return {
         "account": ss58_encode(account), "nonce": info.nonce, "consumers": info.consumers,
         "free": str(info.data.free), "reserved": str(info.data.reserved), "frozen": str(info.data.frozen),
         "existentialDeposit": str(existential_deposit),
-        "holds": [{"pallet": named[h.id.pallet_index][0],
-                   "reason": named[h.id.pallet_index][1].enum_cls(h.id.reason).name,
-                   "amount": str(h.amount)} for h in holds],
+        "holds": [dict(zip(("pallet", "reason"), runtime.hold_reasons.names(h.id)), amount=str(h.amount))
+                  for h in holds],
     }
 
 

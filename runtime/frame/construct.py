@@ -162,6 +162,17 @@ class ComposedReasons(Codec):
             raise ValueError(f"{type(reason).__name__} is not a {self.path[-1]} of any pallet in this runtime")
         return RuntimeReason(index, reason)
 
+    def names(self, reason: RuntimeReason) -> tuple[str, str]:
+        """The pallet and the reason a value names, as people read them (``("StorageNodes", "NodeStake")``); their
+        indices where this runtime names none (a state written by a later runtime)."""
+        variant = self.variants.get(reason.pallet_index)
+        if variant is None:
+            return f"pallet {reason.pallet_index}", f"reason {int(reason.reason)}"
+        try:
+            return variant[0], variant[1].enum_cls(reason.reason).name
+        except ValueError:
+            return variant[0], f"reason {int(reason.reason)}"
+
     @property
     def variant_count(self) -> int:
         """How many reasons there are in all (FRAME's ``VariantCount``)."""

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.frame.construct import Call, RuntimeReason
+from runtime.frame.construct import Call
 from runtime.keyring import Keypair
 from runtime.ss58 import ss58_encode
 from sdk.account.errors import NoSigner, TransferRefused
@@ -182,19 +182,9 @@ class AccountApi:
         info = await self.chain.query("System", "Account", [who], at)
         holds = await self.chain.query("Balances", "Holds", [who], at)  # at one block: they add up to ``reserved``
         return Balance(who, info.data.free, info.data.reserved, info.data.frozen,
-                       tuple(Hold(*self._hold_name(h.id), h.amount) for h in holds), info.nonce, info.consumers,
+                       tuple(Hold(*self.chain.runtime.hold_reasons.names(h.id), h.amount) for h in holds),
+                       info.nonce, info.consumers,
                        self.chain.get_constant("Balances", "ExistentialDeposit"))
-
-    def _hold_name(self, reason: RuntimeReason) -> tuple[str, str]:
-        """The pallet and reason of a hold, as the runtime names them; their indices if it names none (a state
-        this SDK's runtime does not know, such as a reason a later runtime added)."""
-        variant = self.chain.runtime.hold_reasons.variants.get(reason.pallet_index)
-        if variant is None:
-            return f"pallet {reason.pallet_index}", f"reason {int(reason.reason)}"
-        try:
-            return variant[0], variant[1].enum_cls(reason.reason).name
-        except ValueError:
-            return variant[0], f"reason {int(reason.reason)}"
 
     async def transfer(self, dest: AccountLike, amount: int, *, keep_alive: bool = True) -> int:
         """Send ``amount`` units of the signer's free balance to ``dest`` and wait for the block that includes it;

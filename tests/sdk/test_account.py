@@ -216,11 +216,11 @@ async def test_a_fee_quote_at_a_blocks_parent_is_what_a_transaction_pays_in_that
 async def test_a_hold_the_sdk_cannot_name_is_shown_by_its_indices(url):
     """A state written by a later runtime (a pallet or a reason this SDK does not know) is shown, not a crash."""
     async with AsyncClient(url) as client:
-        api = client.account
-        assert api._hold_name(RuntimeReason(250, 0)) == ("pallet 250", "reason 0")
+        names = client.runtime.hold_reasons.names
+        assert names(RuntimeReason(250, 0)) == ("pallet 250", "reason 0")
         storage_nodes = client.runtime.index_of["StorageNodes"]
-        assert api._hold_name(RuntimeReason(storage_nodes, 0)) == ("StorageNodes", "NodeStake")
-        assert api._hold_name(RuntimeReason(storage_nodes, 99)) == ("StorageNodes", "reason 99")
+        assert names(RuntimeReason(storage_nodes, 0)) == ("StorageNodes", "NodeStake")
+        assert names(RuntimeReason(storage_nodes, 99)) == ("StorageNodes", "reason 99")
 
 
 async def test_bad_arguments_are_refused_before_anything_is_read_or_sent(url):
