@@ -21,6 +21,11 @@ holding 32 768 bytes.
 :func:`unpack` refuses anything :func:`pack` cannot have produced (a non-zero first byte, non-zero
 padding, a wrong count or size of blobs), with a typed error: a blob reconstructed from cells is therefore
 either the exact payload or an error, never garbage that happened to decode.
+
+The chain's fee is per recorded payload byte, so the bytes past a blob's recorded length must be zero: else
+a submitter could record one byte and store a whole blob. The first half of a blob's cells are the blob
+itself, so a DA node holding one of them checks its part of the layout (:func:`check_cell_layout`) before it
+attests, and refuses a blob whose cells carry more than was paid for.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ __all__ = [
     "piece_lengths",
     "pack",
     "unpack",
+    "check_cell_layout",
 ]
 
 FIELD_ELEMENTS_PER_BLOB = 4096
@@ -115,3 +121,23 @@ def unpack(blobs: Sequence[bytes | bytearray | memoryview], length: int) -> byte
         blob, offset = divmod(length + int(padding[0]), USABLE_BYTES_PER_BLOB)
         raise BadPadding(f"blob {blob}: payload byte {offset} is past the end of the payload but not zero")
     return usable[:length].tobytes()
+
+
+def check_cell_layout(index: int, cell: bytes | bytearray | memoryview, length: int) -> None:
+    """Raise :class:`NonCanonicalBlob` or :class:`BadPadding` if cell ``index`` of a blob holding ``length``
+    payload bytes is not what :func:`pack` lays out there. A cell of the first half is ``len(cell) // 32``
+    consecutive field elements of the blob, the first half's cells in order; the second half's cells are the
+    extension, which the layout does not constrain, so they always pass."""
+    elements = np.frombuffer(cell, dtype=np.uint8).reshape(-1, BYTES_PER_FIELD_ELEMENT)
+    first = index * len(elements)
+    if first >= FIELD_ELEMENTS_PER_BLOB:
+        return
+    leading = np.flatnonzero(elements[:, 0])
+    if len(leading):
+        raise NonCanonicalBlob(f"field element {first + int(leading[0])}: first byte is not zero")
+    usable = elements[:, 1:].reshape(-1)
+    past_end = max(0, length - first * USABLE_BYTES_PER_ELEMENT)
+    padding = np.flatnonzero(usable[past_end:])
+    if len(padding):
+        offset = first * USABLE_BYTES_PER_ELEMENT + past_end + int(padding[0])
+        raise BadPadding(f"payload byte {offset} is past the blob's {length} bytes but not zero")

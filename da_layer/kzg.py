@@ -150,7 +150,8 @@ def verify_cells(commitments: Sequence[bytes], indices: Sequence[int], cells: Se
 
 
 def recover(indices: Sequence[int], cells: Sequence[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """All cells and proofs of a blob from at least :data:`CELLS_TO_RECOVER` of its distinct cells."""
+    """All cells and proofs of a blob from at least :data:`CELLS_TO_RECOVER` of its distinct cells, in any
+    order (ckzg takes them by rising index)."""
     if len(indices) != len(cells):
         raise MalformedInput("indices and cells differ in number")
     _check_indices(indices)
@@ -160,7 +161,9 @@ def recover(indices: Sequence[int], cells: Sequence[bytes]) -> tuple[list[bytes]
         raise MalformedInput(f"{len(indices)} cells cannot recover a blob: {CELLS_TO_RECOVER} are needed")
     for cell in cells:
         _check_elements(cell, BYTES_PER_CELL, "cell")
-    recovered, proofs = ckzg.recover_cells_and_kzg_proofs(list(indices), [bytes(c) for c in cells], trusted_setup())
+    ordered = sorted(zip(indices, cells))
+    recovered, proofs = ckzg.recover_cells_and_kzg_proofs([index for index, _ in ordered],
+                                                          [bytes(cell) for _, cell in ordered], trusted_setup())
     return [bytes(c) for c in recovered], [bytes(p) for p in proofs]
 
 

@@ -21,12 +21,16 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
   than 2/3 of the set's stake (cheap, first), then the aggregate with one ``fast_aggregate_verify`` (the
   fast BLS path), and marks the blob ``Available``; the signers then share ``attester_share_perbill`` of
-  its fee pro rata to stake (:func:`fee_shares`), the rest is burned. A blob still pending
-  ``attestation_deadline`` blocks after submission becomes ``Unavailable`` and its whole fee is burned.
+  its fee pro rata to stake (:func:`fee_shares`), the rest is burned. A blob still pending when block
+  ``submitted + attestation_deadline`` begins becomes ``Unavailable`` and its whole fee is burned: its
+  attestation must be in an earlier block. The fee is per recorded payload byte; custodians refuse cells that
+  carry bytes past the recorded length (:func:`da_layer.blobs.check_cell_layout`), so a blob that records
+  fewer bytes than it holds gets no quorum.
 - **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
   block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
-  node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) within
-  ``audit_deadline`` blocks, or a ``slash_perbill`` share of its stake is burned. No audit's deadline
+  node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) in a block
+  before its deadline (``audit_deadline`` blocks after the challenge; the deadline block's ``on_initialize``
+  closes it, before any transaction), or a ``slash_perbill`` share of its stake is burned. No audit's deadline
   outlives its blob's retention, so a node never needs cells past the retention period.
 - **Retention**: ``retention_period`` blocks after submission a blob's record is pruned (and its
   custodians may drop its cells). Every per-block list (deadlines, expiries, audits) is bounded by
@@ -58,7 +62,7 @@ from runtime.frame.pallet import (
 from runtime.frame.storage import StorageMap, StorageValue
 from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
-from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Hash, Weight
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Hash, Weight, is_http_endpoint
 from runtime.scale import BYTES, H256, U16, U32, U64, U128, CEnum, FixedBytes, Vec, scale_struct
 from runtime.weights import READ, US, WRITE
 
@@ -159,7 +163,8 @@ class Blob:
 @scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
 @dataclass(frozen=True)
 class Audit:
-    """An open sampling audit: ``node`` must serve cell ``cell_index`` of ``blob_id`` by ``deadline``."""
+    """An open sampling audit: ``node`` must answer with cell ``cell_index`` of ``blob_id`` in a block before
+    ``deadline`` (block ``deadline`` closes it first thing)."""
 
     node: Annotated[bytes, ACCOUNT_ID, "AccountId"]
     blob_id: Annotated[bytes, H256, "H256"]
@@ -226,7 +231,8 @@ class BlobPruned:
 
 @dataclass(frozen=True)
 class AuditStarted:
-    """``node`` must answer with cell ``cell_index`` of ``blob_id`` and its proof by block ``deadline``."""
+    """``node`` must answer with cell ``cell_index`` of ``blob_id`` and its proof in a block before
+    ``deadline``."""
 
     audit_id: AuditId
     node: AccountId
@@ -288,7 +294,7 @@ class StakeTooLow(DispatchError):
 
 
 class InvalidEndpoint(DispatchError):
-    """The endpoint is empty, longer than ``MaxEndpointLength``, or not UTF-8."""
+    """The endpoint is no ``http(s)://`` URL of printable ASCII, or longer than ``MaxEndpointLength`` bytes."""
 
 
 class TooManyNodes(DispatchError):
@@ -466,7 +472,8 @@ class DataAvailabilityParams:
     audits_per_period: int = 4
     """Cells challenged per round: each round costs the chain ~16 ms of proof checks."""
     audit_deadline: int = 20
-    """Blocks (40 s) to answer: the node waits for the challenge to be final, fetches nothing, submits."""
+    """Blocks (40 s) to answer: a node holding the cell needs one block; one that lost it recovers it from its
+    peers first (a few seconds), and a refused answer (the challenge changed in a reorg) can be sent again."""
     slash_perbill: int = 100_000_000
     """10% of the stake per missed audit: three misses take a quarter of it."""
     attester_share_perbill: int = 800_000_000
@@ -709,7 +716,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.deposit_event(NodeUpdated(who, endpoint))
 
     def _check_endpoint(self, endpoint: bytes) -> None:
-        if not 0 < len(endpoint) <= self.config.max_endpoint_length or not _is_utf8(endpoint):
+        if not is_http_endpoint(endpoint, self.config.max_endpoint_length):
             raise InvalidEndpoint()
 
     # --- hooks ------------------------------------------------------------------------------------
@@ -850,14 +857,6 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert cfg.attester_share_perbill <= PERBILL, "attesters share at most the whole fee"
         assert cfg.audit_period > 0 and 0 < cfg.audit_deadline
         assert cfg.slash_perbill <= PERBILL
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=DataAvailabilityWeights(),

@@ -11,11 +11,13 @@ runtime by name rather than by importing it (that would be a cycle).
 Blobs are listed newest first. ``Blobs`` is keyed by hashed blob id, so its own order is random; but every
 retained blob is in ``Expiries`` under the block it is pruned at (its submission block plus the retention
 period), so one pass over ``Expiries`` (an entry per block that took blobs, a list of ids each) orders them
-by submission, and a page then reads only its own ``limit`` blobs.
+by submission, and a page then reads only its own ``limit`` blobs (the pass keeps the page's entries, not
+every retained blob's).
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 from da_layer.attestation import signers
@@ -60,10 +62,9 @@ def da_blobs(runtime: RuntimeBase, args: list) -> dict:
     """A page of the retained blobs, newest first."""
     after, limit = _blob_cursor(cursor_arg(args[0])), limit_arg(args[1])
     da = _pallet(runtime)
-    order = sorted(((expiry, position, blob_id) for expiry, ids in da.expiries.items()
-                    for position, blob_id in enumerate(ids)), reverse=True)
-    if after is not None:
-        order = [entry for entry in order if entry[:2] < after]
+    retained = ((expiry, position, blob_id) for expiry, ids in da.expiries.items()
+                for position, blob_id in enumerate(ids))
+    order = heapq.nlargest(limit + 1, (entry for entry in retained if after is None or entry[:2] < after))
     stakes = {who: node.stake for who, node in da.nodes.items()}
     items = []
     for _, _, blob_id in order[:limit]:

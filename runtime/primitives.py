@@ -396,6 +396,21 @@ class Header:
         return Header.SCALE.decode(data)  # type: ignore[attr-defined]
 
 
+# --- endpoints ------------------------------------------------------------------------------------
+
+
+def is_http_endpoint(endpoint: bytes, max_length: int) -> bool:
+    """Whether ``endpoint`` is what a node may register as the URL it serves at: ``http://`` or ``https://``
+    and a host, at most ``max_length`` bytes, printable ASCII (no spaces, no control or other bytes). Every
+    client reads registered endpoints, so one that no HTTP client could parse, or that prints as something
+    else, is refused at registration. Clients still treat a registered endpoint as untrusted (a URL can pass
+    this and still not parse)."""
+    if not 0 < len(endpoint) <= max_length or not all(0x21 <= byte <= 0x7E for byte in endpoint):
+        return False
+    scheme, separator, rest = endpoint.partition(b"://")
+    return bool(separator) and scheme in (b"http", b"https") and bool(rest) and not rest.startswith(b"/")
+
+
 # --- events ---------------------------------------------------------------------------------------
 
 

@@ -50,13 +50,13 @@ from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
-from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, Weight
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, Weight, is_http_endpoint
 from runtime.scale import U32, U128, Vec
 
 __all__ = ["ComputeProviders", "ComputeProvidersConfig", "ComputeProvidersParams", "HoldReason", "DEFINITION",
            "StakeCurrency", "ProviderRegistered", "ProviderUpdated", "ProviderDeregistered", "ProviderLeaving",
            "ProviderStays", "ProviderStale", "ProviderSlashed", "SlashReason", "AlreadyRegistered", "NotRegistered", "StakeTooLow",
-           "EndpointTooLong", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "NotLeaving",
+           "InvalidEndpoint", "BadOffers", "BadHardware", "TooManyProviders", "AlreadyLeaving", "NotLeaving",
            "InsufficientFunds", "Offers"]
 
 
@@ -208,8 +208,8 @@ class StakeTooLow(DispatchError):
     """The stake is below ``MinStake``."""
 
 
-class EndpointTooLong(DispatchError):
-    """The endpoint is empty or longer than ``MaxEndpointLength`` bytes."""
+class InvalidEndpoint(DispatchError):
+    """The endpoint is no ``http(s)://`` URL of printable ASCII, or longer than ``MaxEndpointLength`` bytes."""
 
 
 class BadOffers(DispatchError):
@@ -246,7 +246,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     HOLD_REASONS = HoldReason
     EVENTS = (ProviderRegistered, ProviderUpdated, ProviderDeregistered, ProviderStale, ProviderSlashed, StakeAdded,
               ProviderLeaving, ProviderStays)
-    ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, EndpointTooLong, BadOffers, BadHardware,
+    ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, InvalidEndpoint, BadOffers, BadHardware,
               TooManyProviders, AlreadyLeaving, InsufficientFunds, NoStake, NotLeaving)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a provider registers with."),
@@ -357,8 +357,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
 
     def _check_offer(self, hardware: Hardware, offers: tuple[Offer, ...], endpoint: bytes) -> None:
         cfg = self.config
-        if not 0 < len(endpoint) <= cfg.max_endpoint_length:
-            raise EndpointTooLong()
+        if not is_http_endpoint(endpoint, cfg.max_endpoint_length):
+            raise InvalidEndpoint()
         kinds = [offer.kind for offer in offers]
         known = set(KIND_IDS.values())
         if not 0 < len(kinds) <= cfg.max_offers or len(set(kinds)) != len(kinds) or not set(kinds) <= known:

@@ -12,8 +12,10 @@ What it does, in the order a blob meets it:
 2. *Custody* (``PUT /v1/blobs/{blob_id}/cells``): the submitter sends the node exactly its custody columns
    of a blob the chain knows. The node checks, cheapest first: the body is a cell set, the blob is on chain
    and still wanted, this node is in the blob's node set, the cells are exactly its custody columns (all of
-   them: a submitter that withholds some gets no signature), and the cells verify against the on-chain
-   commitment (one ``verify_cell_kzg_proof_batch`` in the process pool). Only then are they written
+   them: a submitter that withholds some gets no signature), the cells that are the blob's own bytes are
+   laid out as the SDK packs a blob of the recorded length (:func:`da_layer.blobs.check_cell_layout`: the fee
+   is per recorded byte, so bytes past it are refused), and the cells verify against the on-chain commitment
+   (one ``verify_cell_kzg_proof_batch`` in the process pool). Only then are they written
    (crash-safely, :mod:`da_layer.service.store`) and only after the write does it answer with its BLS
    signature over the attestation message. Nothing is stored for a refused upload.
 3. *Serving* (``GET /v1/blobs/{blob_id}/cells/{index}``, ``GET /v1/blobs/{blob_id}/cells[?indices=3,17]``):
@@ -21,9 +23,11 @@ What it does, in the order a blob meets it:
 4. *Audits*: the node follows the chain's ``AuditStarted`` events, and each time it subscribes (at start,
    and again after a lost connection) it reads the chain's open ``Audits`` too, so that one opened while it
    was down or not following is answered as well. It answers each audit naming it with the cell and its proof
-   in an ``answer_audit`` extrinsic (recovering the cell from peers first if it lost it, or waiting for the
-   recovery of its blob already under way), each answer on its own: one that fails is logged, and neither
-   ends the node nor the other answers.
+   in an ``answer_audit`` extrinsic, each answer on its own: one that fails is logged, and neither ends the
+   node nor the other answers. The cell is checked against the audit's commitment before it is sent: one lost,
+   or corrupt on disk, is recovered from peers first (or the recovery of its blob already under way is waited
+   for). An answer refused or not sent is tried again while the audit is open, read afresh from the chain
+   (a reorg can change what an audit id names).
 5. *Maintenance* (at start, then every ``maintenance_interval``): for every blob on chain whose node set
    holds this node and that is available, custody cells missing from the store (a restart with an empty
    disk, a corrupt file) are recovered: the node fetches the cells its peers hold until it has verified at
@@ -48,6 +52,7 @@ import trio
 
 from da_layer import bls
 from da_layer.attestation import attestation_message, registration_message
+from da_layer.blobs import MalformedBlobs, check_cell_layout
 from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
 from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
@@ -60,7 +65,7 @@ from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import gather_cells
-from sdk.da.wire import MAX_CELL_SET, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
+from sdk.da.wire import MAX_CELL_SET, Cell, MalformedCells, decode_cells, encode_cell, encode_cells, parse_blob_id
 
 __all__ = ["DaNode", "DaNodeConfig", "RegistrationFailed", "WITHHOLD_FILE", "bls_secret_of"]
 
@@ -72,6 +77,8 @@ SERVABLE = (BlobStatus.Pending, BlobStatus.Available)
 """Blob statuses for which the node takes custody cells."""
 BLOB_PATH = r"/v1/blobs/([^/]+)/cells"
 CHAIN_RETRY_S = 5.0
+ANSWER_TRIES = 3
+"""Answers sent for one audit at most: a try refused because a reorg changed the challenge, then one more."""
 
 
 class RegistrationFailed(Exception):
@@ -208,6 +215,11 @@ class DaNode:
         if expected - set(cells):
             raise HttpError("IncompleteCustody", f"{len(expected - set(cells))} of this node's {len(expected)} "
                                                  "custody cells are missing: it attests all of them or none")
+        try:
+            for cell in cells.values():
+                check_cell_layout(cell.index, cell.data, blob.length)
+        except MalformedBlobs as exc:
+            raise HttpError("BadLayout", f"cell {cell.index}: {exc}: nothing signed") from None
         if not await self._pool.verify(blob.commitment, list(cells.values())):
             raise HttpError("InvalidProof", "a cell does not verify against the blob's commitment: nothing signed")
         try:
@@ -278,59 +290,88 @@ class DaNode:
                     # read once subscribed: an audit opened after the block read here comes as an event
                     async for audit_id, audit in self._client.query_map(PALLET, "Audits"):
                         if audit.node == me:
-                            self._answer_soon(nursery, AuditStarted(audit_id, audit.node, audit.blob_id,
-                                                                    audit.cell_index, audit.deadline))
+                            self._answer_soon(nursery, audit_id)
                     async for block in blocks:
                         for record in block.events:
                             if isinstance(record.event, AuditStarted) and record.event.node == me:
-                                self._answer_soon(nursery, record.event)
+                                self._answer_soon(nursery, record.event.audit_id)
                             elif isinstance(record.event, BlobPruned):
                                 await self._drop(record.event.blob_id)
             except ChainClientError as exc:
                 log.warning("following the chain: %s; following again in %.0f s", exc, CHAIN_RETRY_S)
             await trio.sleep(CHAIN_RETRY_S)
 
-    def _answer_soon(self, nursery: trio.Nursery, audit: AuditStarted) -> None:
-        if audit.audit_id not in self._answering:
-            self._answering.add(audit.audit_id)
-            nursery.start_soon(self._answer, audit)
+    def _answer_soon(self, nursery: trio.Nursery, audit_id: int) -> None:
+        if audit_id not in self._answering:
+            self._answering.add(audit_id)
+            nursery.start_soon(self._answer, audit_id)
 
-    async def _answer(self, audit: AuditStarted) -> None:
+    async def _answer(self, audit_id: int) -> None:
         try:
-            await _guarded(self._answer_audit(audit), f"audit {audit.audit_id}")
+            await _guarded(self._answer_audit(audit_id), f"audit {audit_id}")
         finally:
-            self._answering.discard(audit.audit_id)
+            self._answering.discard(audit_id)
 
     async def _drop(self, blob_id: bytes) -> None:
         if self._store.indices(blob_id):
             await trio.to_thread.run_sync(self._store.delete, blob_id)
             self.metrics.inc("cairn_da_blobs_pruned_total")
 
-    async def _answer_audit(self, audit: AuditStarted) -> None:
-        blob_id, index = audit.blob_id, audit.cell_index
-        if self.withholding:
-            log.info("audit %d (blob 0x%s, cell %d): withholding, not answered", audit.audit_id, blob_id.hex(), index)
-            return
-        cell = await trio.to_thread.run_sync(self._store.get, blob_id, index)
+    async def _answer_audit(self, audit_id: int) -> None:
+        """Answer the audit as the chain states it now, until it is answered or closed. Each try reads the open
+        audit first: after a reorg the same id can name another blob or cell (drawn from another parent block),
+        so an answer refused, or not sent, is tried again a block later, :data:`ANSWER_TRIES` times at most
+        (each refused answer costs its fee)."""
+        me = self._account.public
+        for attempt in range(ANSWER_TRIES):
+            if attempt:
+                await trio.sleep(self._client.block_time_ms() / 1000)
+            try:
+                audit = await self._client.query(PALLET, "Audits", [audit_id])
+                if audit is None or audit.node != me:
+                    return  # answered (a try whose receipt was lost), closed, or not this node's after a reorg
+                blob_id, index = audit.blob_id, audit.cell_index
+                if self.withholding:
+                    log.info("audit %d (blob 0x%s, cell %d): withholding, not answered", audit_id, blob_id.hex(),
+                             index)
+                    return
+                cell = await self._custody_cell(blob_id, index, audit.commitment)
+                if cell is None:
+                    log.warning("audit %d: cell %d of blob 0x%s is lost and could not be recovered", audit_id, index,
+                                blob_id.hex())
+                    return
+                call = self._client.compose_call(PALLET, "answer_audit",
+                                                 {"audit_id": audit_id, "cell": cell.data, "proof": cell.proof})
+                receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
+            except ChainClientError as exc:
+                log.warning("audit %d: answer not submitted: %s", audit_id, exc)
+                continue
+            if receipt.is_success:
+                self.metrics.inc("cairn_da_audits_answered_total")
+                log.info("audit %d answered (blob 0x%s, cell %d)", audit_id, blob_id.hex(), index)
+                return
+            log.warning("audit %d: answer refused: %s", audit_id, receipt.error_message)
+
+    async def _custody_cell(self, blob_id: bytes, index: int, commitment: bytes) -> Cell | None:
+        """Cell ``index`` of the blob from the store, checked against ``commitment`` first (one cell proof, a few
+        ms): a stored cell that does not verify (a disk fault the file format cannot see) would fail its audit
+        again at every draw, so it is dropped and, as a lost one is, recovered from the peers."""
+        try:
+            cell = await trio.to_thread.run_sync(self._store.get, blob_id, index)
+        except MalformedCells:
+            cell, corrupt = None, True
+        else:
+            corrupt = cell is not None and not await self._pool.verify(commitment, [cell])
+        if corrupt:
+            log.warning("blob 0x%s: stored cell %d does not verify (a disk fault): recovering it from peers",
+                        blob_id.hex(), index)
+            await trio.to_thread.run_sync(self._store.discard, blob_id, [index])
+            self.metrics.inc("cairn_da_cells_corrupt_total")
+            cell = None
         if cell is None:
             await self._recover_blob(blob_id)
             cell = await trio.to_thread.run_sync(self._store.get, blob_id, index)
-        if cell is None:
-            log.warning("audit %d: cell %d of blob 0x%s is lost and could not be recovered",
-                        audit.audit_id, index, blob_id.hex())
-            return
-        call = self._client.compose_call(PALLET, "answer_audit",
-                                         {"audit_id": audit.audit_id, "cell": cell.data, "proof": cell.proof})
-        try:
-            receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
-        except ChainClientError as exc:
-            log.warning("audit %d: answer not submitted: %s", audit.audit_id, exc)
-            return
-        if receipt.is_success:
-            self.metrics.inc("cairn_da_audits_answered_total")
-            log.info("audit %d answered (blob 0x%s, cell %d)", audit.audit_id, blob_id.hex(), index)
-        else:
-            log.warning("audit %d: answer refused: %s", audit.audit_id, receipt.error_message)
+        return cell
 
     # --- maintenance: recovery and pruning -------------------------------------------------------------
 
@@ -341,13 +382,16 @@ class DaNode:
 
     async def maintain_once(self) -> None:
         """Recover missing custody cells of every available blob of this node; drop pruned blobs. A blob that
-        cannot be recovered now is logged and left for the next scan; the others are still recovered."""
+        cannot be recovered now is logged and left for the next scan; the others are still recovered. Only blobs
+        held before the scan read the chain can be found pruned by it: a blob submitted since, whose cells
+        arrived during the scan, is not in what the scan read, and is still this node's to keep."""
+        held_before = set(self._store.blobs())
         on_chain: set[bytes] = set()
         async for blob_id, blob in self._client.query_map(PALLET, "Blobs"):
             on_chain.add(blob_id)
             if blob.status is BlobStatus.Available and self._account.public in blob.node_set:
                 await _guarded(self._recover_blob(blob_id, blob), f"recovering blob 0x{blob_id.hex()}")
-        for blob_id in set(self._store.blobs()) - on_chain:  # pruned while this node was down
+        for blob_id in held_before - on_chain:  # pruned while this node was down
             await self._drop(blob_id)
 
     async def _recover_blob(self, blob_id: bytes, blob: Blob | None = None) -> None:
@@ -404,7 +448,7 @@ def _wanted_indices(query: str) -> frozenset[int] | None:
 
 
 def _is_index(text: str) -> bool:
-    return text.isdigit() and len(text) <= 3 and int(text) < CELLS_PER_BLOB
+    return text.isascii() and text.isdigit() and len(text) <= 3 and int(text) < CELLS_PER_BLOB
 
 
 def _blob_id(text: str) -> bytes:

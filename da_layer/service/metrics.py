@@ -19,6 +19,7 @@ COUNTERS = {
     "cairn_da_attestations_total": "Attestations signed",
     "cairn_da_audits_answered_total": "Audits answered on chain",
     "cairn_da_cells_recovered_total": "Custody cells rebuilt from peers' cells",
+    "cairn_da_cells_corrupt_total": "Stored cells found not to verify when audited, dropped and recovered",
     "cairn_da_blobs_pruned_total": "Blobs dropped after the chain pruned them",
 }
 

@@ -102,12 +102,33 @@ class CellStore:
         with self._lock:
             return sum(len(held) for held in self._index.values())
 
+    def discard(self, blob_id: bytes, indices: Iterable[int]) -> None:
+        """Stop holding cells ``indices`` of the blob (found bad: the node recovers them from its peers). A file
+        that no longer decodes is dropped whole."""
+        with self._lock:
+            dropped = set(indices)
+            try:
+                kept = [cell for cell in self._read_all(blob_id) if cell.index not in dropped]
+            except MalformedCells:
+                kept = []
+            if len(kept) == len(self._index.get(blob_id, ())):
+                return
+            if not kept:
+                self._delete(blob_id)
+                return
+            path = self._path(blob_id)
+            write_durably(path, encode_cells(kept), path.with_name(path.name + PARTIAL))
+            self._index[blob_id] = tuple(cell.index for cell in kept)
+
     def delete(self, blob_id: bytes) -> None:
         """Drop the blob's cells (its retention ended); nothing if none are held."""
         with self._lock:
-            if self._index.pop(blob_id, None) is not None:
-                self._path(blob_id).unlink(missing_ok=True)
-                fsync_dir(self.folder)
+            self._delete(blob_id)
+
+    def _delete(self, blob_id: bytes) -> None:
+        if self._index.pop(blob_id, None) is not None:
+            self._path(blob_id).unlink(missing_ok=True)
+            fsync_dir(self.folder)
 
     def _read_all(self, blob_id: bytes) -> list[Cell]:
         if blob_id not in self._index:

@@ -115,7 +115,8 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
 
 LEFT = {
     "submit": "was submitted and not attested: the chain marks it Unavailable and burns its fee at its attestation "
-              "deadline (DataAvailability.AttestationDeadline blocks), as only its submitter can attest it",
+              "deadline (DataAvailability.AttestationDeadline blocks), as only its submitter holds the nodes' "
+              "signatures that attest it",
     "push": "was submitted and its cells pushed; its attestation may have been sent: `cairn da status {blob}` says "
             "whether it became Available (if it stays Pending past its attestation deadline, its fee burns)",
     "attest": "was submitted and attested: `cairn da get {blob} -o FILE` reads it",

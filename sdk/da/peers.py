@@ -1,8 +1,10 @@
 """Calls to DA nodes' HTTP API (sdk.da.wire), for submitters, light clients and DA nodes recovering cells.
 
-One :class:`DaPeers` wraps one ``httpx.AsyncClient`` (connection pooling across nodes, a deadline on every
-request). Answers are bounded before they are decoded: a node that sends more than the largest valid answer
-is cut off. Every failure is a :class:`PeerError` naming the node, and the error kind it answered (a key of
+One :class:`DaPeers` wraps one ``httpx.AsyncClient`` (connection pooling across nodes). Every request has
+one deadline for the whole exchange, not only for each read: a node that trickles its answer a byte at a
+time is cut off as surely as a silent one. Answers are bounded before they are decoded: a node that sends
+more than the largest valid answer is cut off, and so is one whose JSON nests too deep to parse. A
+registered endpoint that is no URL fails only requests to that node. Every failure is a :class:`PeerError` naming the node, and the error kind it answered (a key of
 :data:`sdk.da.wire.ERRORS`) or ``"Unreachable"`` / ``"BadAnswer"``: callers treat any of them as "this node
 did not give me the cells" and move on to another custodian; none of them is trusted further than that.
 Cells come back unverified: the caller checks them against the commitment it read from the chain.
@@ -12,8 +14,9 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
-from typing import Iterable
+from typing import Any, Iterable
 
+import anyio
 import httpx
 
 from da_layer.bls import SIGNATURE_BYTES
@@ -48,6 +51,8 @@ class DaPeers:
     """``async with DaPeers(timeout=10) as peers: signature = await peers.put_cells(endpoint, blob_id, cells)``."""
 
     def __init__(self, *, timeout: float = 10.0, max_connections: int = 64) -> None:
+        self._timeout = timeout
+        """Seconds one request may take, from connecting to the last byte of the answer."""
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
                                        trust_env=False)
 
@@ -66,7 +71,7 @@ class DaPeers:
         body = await self._request(endpoint, "PUT", f"/v1/blobs/{blob_id_hex(blob_id)}/cells", encode_cells(cells),
                                    limit=MAX_ERROR_BODY)
         try:
-            signature = bytes.fromhex(json.loads(body)["signature"].removeprefix("0x"))
+            signature = bytes.fromhex(_json(body)["signature"].removeprefix("0x"))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise PeerError(endpoint, "BadAnswer", "the answer to a cell upload holds no signature") from None
         if len(signature) != SIGNATURE_BYTES:
@@ -94,9 +99,13 @@ class DaPeers:
     async def _request(self, endpoint: str, method: str, path: str, body: bytes | None = None, *,
                        limit: int) -> bytes:
         try:
-            async with self._http.stream(method, endpoint.rstrip("/") + path, content=body) as response:
-                data = await _read_bounded(endpoint, response, limit if response.status_code < 300 else MAX_ERROR_BODY)
-        except httpx.HTTPError as exc:
+            with anyio.fail_after(self._timeout):
+                async with self._http.stream(method, endpoint.rstrip("/") + path, content=body) as response:
+                    data = await _read_bounded(endpoint, response,
+                                               limit if response.status_code < 300 else MAX_ERROR_BODY)
+        except TimeoutError:
+            raise PeerError(endpoint, "Unreachable", f"no whole answer within {self._timeout:g} s") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a registered endpoint that is no URL
             raise PeerError(endpoint, "Unreachable", f"{type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:
             raise _error(endpoint, response.status_code, data)
@@ -115,7 +124,15 @@ async def _read_bounded(endpoint: str, response: httpx.Response, limit: int) -> 
 
 def _error(endpoint: str, status: int, body: bytes) -> PeerError:
     try:
-        document = json.loads(body)
+        document = _json(body)
         return PeerError(endpoint, str(document["error"]), str(document["message"]))
     except (ValueError, KeyError, TypeError):
         return PeerError(endpoint, "BadAnswer", f"HTTP {status} without an error document")
+
+
+def _json(body: bytes) -> Any:
+    """``body`` parsed; ``ValueError`` for anything but JSON, nesting too deep for the parser included."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None

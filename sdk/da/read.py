@@ -1,9 +1,9 @@
 """Reading blobs back: any half of a blob's cells, verified, rebuild its exact payload bytes.
 
 For each blob the reader proves its record against a finalized header (commitment, length, node set), then
-asks the members of its node set, in random order, for every cell they hold (``GET /v1/blobs/{id}/cells``,
-one request per node). A node's answer counts only if it verifies as a whole against the commitment (one
-batch check); a node that sends a bad cell is dropped. Cells ``0..63`` are the blob itself (the extension
+asks the members of its node set, in random order and several at once, for every cell they hold
+(``GET /v1/blobs/{id}/cells``, one request per node). A node's answer counts only if it verifies as a whole
+against the commitment (one batch check); a node that sends a bad cell is dropped. Cells ``0..63`` are the blob itself (the extension
 keeps it in the first half), so once they are all in hand the blob is their concatenation; with any other
 64 or more, ``recover_cells_and_kzg_proofs`` rebuilds it. The payload is then unpacked with the blob's
 recorded length, which also checks the layout's zero bytes: the result is the submitted payload or an error.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import secrets
 from typing import Callable, Sequence
+
+import anyio
 
 from da_layer.blobs import MalformedBlobs, unpack
 from da_layer.kzg import CELLS_TO_RECOVER, blob_from_cells
@@ -30,6 +32,9 @@ __all__ = ["Reader", "gather_cells"]
 
 SYSTEMATIC = range(CELLS_TO_RECOVER)
 """The cells that are the blob itself."""
+GATHER_PARALLEL = 8
+"""Custodians asked at once for a blob's cells: with replication 3, a few answers hold half the blob, and
+eight in flight keep a reader's or a recovering node's wait to about one slow node's deadline."""
 
 
 class Reader:
@@ -74,19 +79,28 @@ class Reader:
 
 
 async def gather_cells(peers: DaPeers, pool: KzgPool, custody: Custody, commitment: bytes, *,
-                       enough: Callable[[dict[int, Cell]], bool], skip: bytes | None = None) -> dict[int, Cell]:
+                       enough: Callable[[dict[int, Cell]], bool], skip: bytes | None = None,
+                       parallel: int = GATHER_PARALLEL) -> dict[int, Cell]:
     """Verified cells of a blob from the members of its node set (but ``skip``), asked in random order, one
-    request each, until ``enough(cells)``. A member whose answer does not verify as a whole is ignored."""
+    request each and ``parallel`` at a time, until ``enough(cells)``. A member whose answer does not verify as
+    a whole is ignored; one that is slow holds up only its own request (each has a deadline), not the others."""
     cells: dict[int, Cell] = {}
     nodes = [node for node in custody.nodes if node.endpoint is not None and node.account != skip]
-    for node in secrets.SystemRandom().sample(nodes, len(nodes)):
-        try:
-            offered = await peers.get_cells(node.endpoint, custody.blob_id)
-        except PeerError:
-            continue
-        fresh = [cell for index, cell in offered.items() if index not in cells]
-        if fresh and await pool.verify(commitment, fresh):
-            cells.update((cell.index, cell) for cell in fresh)
-        if enough(cells):
-            break
+    limiter = anyio.CapacityLimiter(parallel)
+
+    async def ask(endpoint: str, done: anyio.CancelScope) -> None:
+        async with limiter:
+            try:
+                offered = await peers.get_cells(endpoint, custody.blob_id)
+            except PeerError:
+                return
+            fresh = [cell for index, cell in offered.items() if index not in cells]
+            if fresh and await pool.verify(commitment, fresh):
+                cells.update((cell.index, cell) for cell in fresh)
+            if enough(cells):
+                done.cancel()
+
+    async with anyio.create_task_group() as group:
+        for node in secrets.SystemRandom().sample(nodes, len(nodes)):
+            group.start_soon(ask, node.endpoint, group.cancel_scope)
     return cells

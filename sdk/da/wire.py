@@ -129,6 +129,7 @@ ERRORS: dict[str, int] = {
     "BlobNotPending": 409,    # the blob is no longer waiting for attestations
     "TooLarge": 413,
     "InvalidProof": 422,      # a cell does not verify against the on-chain commitment: nothing signed
+    "BadLayout": 422,         # a cell carries bytes past the blob's recorded (paid) length: nothing signed
     "StoreFailed": 507,       # the node's disk refused the write (full): nothing stored, nothing signed
     "Withholding": 503,       # the node was told to stop serving (fault injection)
     "ChainUnavailable": 503,  # the node cannot read the chain right now

@@ -27,7 +27,7 @@ from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
-from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes
+from runtime.primitives import ACCOUNT_ID, AccountId, Balance, Bytes, is_http_endpoint
 from runtime.scale import U32, U64, U128
 from storage_node.pallets.rpc import NODES_RPC
 from storage_node.pallets.types import ACCOUNTS, NodeHistory, NodeInfo, NodeStatus
@@ -35,7 +35,7 @@ from storage_node.pallets.weights import StorageNodesWeightInfo, StorageNodesWei
 
 __all__ = ["StorageNodes", "StorageNodesConfig", "StorageNodesParams", "HoldReason", "DEFINITION", "PERBILL",
            "StakeCurrency", "NodeRegistered", "NodeUpdated", "NodeExiting", "NodeSlashed", "NodeForcedOut",
-           "NodeExited", "AlreadyRegistered", "NotRegistered", "StakeTooLow", "EndpointTooLong", "ZeroCapacity",
+           "NodeExited", "AlreadyRegistered", "NotRegistered", "StakeTooLow", "InvalidEndpoint", "ZeroCapacity",
            "CapacityBelowUsed", "NotActive", "TooManyNodes"]
 
 PERBILL = 1_000_000_000
@@ -152,8 +152,8 @@ class StakeTooLow(DispatchError):
     """The stake is below ``MinStake``."""
 
 
-class EndpointTooLong(DispatchError):
-    """The endpoint is longer than ``MaxEndpointLength`` bytes, or empty."""
+class InvalidEndpoint(DispatchError):
+    """The endpoint is no ``http(s)://`` URL of printable ASCII, or longer than ``MaxEndpointLength`` bytes."""
 
 
 class ZeroCapacity(DispatchError):
@@ -177,7 +177,7 @@ class StorageNodes(Pallet[StorageNodesConfig]):
     CRATE = "pallet_storage_nodes"
     HOLD_REASONS = HoldReason
     EVENTS = (NodeRegistered, NodeUpdated, NodeExiting, NodeSlashed, NodeForcedOut, NodeExited)
-    ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, EndpointTooLong, ZeroCapacity, CapacityBelowUsed,
+    ERRORS = (AlreadyRegistered, NotRegistered, StakeTooLow, InvalidEndpoint, ZeroCapacity, CapacityBelowUsed,
               NotActive, TooManyNodes)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a node registers with."),
@@ -240,8 +240,8 @@ class StorageNodes(Pallet[StorageNodesConfig]):
             self.leaving.put(self.leaving.get() + (who,))
 
     def _check_offer(self, endpoint: bytes, capacity: int) -> None:
-        if not 0 < len(endpoint) <= self.config.max_endpoint_length:
-            raise EndpointTooLong()
+        if not is_http_endpoint(endpoint, self.config.max_endpoint_length):
+            raise InvalidEndpoint()
         if capacity == 0:
             raise ZeroCapacity()
 

@@ -15,6 +15,7 @@ from da_layer.blobs import (
     BlobLengthMismatch,
     NonCanonicalBlob,
     blob_count,
+    check_cell_layout,
     pack,
     piece_lengths,
     unpack,
@@ -84,3 +85,42 @@ def test_wrong_blob_count_or_size_is_refused():
         unpack([blobs[0], blobs[1][:-1]], USABLE_BYTES_PER_BLOB + 1)
     with pytest.raises(ValueError):
         blob_count(-1)
+
+
+CELL = 2048
+"""Bytes of one cell (64 field elements): cell ``c`` of the first half is ``blob[c * CELL : (c + 1) * CELL]``."""
+
+
+def cells_of(blob: bytes) -> list[bytes]:
+    return [blob[c * CELL:(c + 1) * CELL] for c in range(BYTES_PER_BLOB // CELL)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(length=st.integers(1, USABLE_BYTES_PER_BLOB), seed=st.integers(0, 2**32))
+def test_a_cell_passes_the_layout_check_iff_its_bytes_fit_the_recorded_length(length, seed):
+    blob = pack(payload(length, seed))[0]
+    for index, cell in enumerate(cells_of(blob)):
+        check_cell_layout(index, cell, length)  # what pack laid out always fits
+    recorded = random.Random(seed).randrange(length)  # a submitter paying for fewer bytes than it sent
+    data = payload(length, seed)
+    refused = {index for index, cell in enumerate(cells_of(blob)) if not fits(index, cell, recorded)}
+    carrying = {position // (31 * 64) for position in range(recorded, length) if data[position]}
+    assert refused == carrying  # exactly the cells holding a non-zero byte past the recorded length
+    for index in range(64, 128):  # the extension's cells are not the blob's bytes: nothing to check
+        check_cell_layout(index, bytes(range(256)) * (CELL // 256), 1)
+
+
+def fits(index: int, cell: bytes, length: int) -> bool:
+    try:
+        check_cell_layout(index, cell, length)
+    except BadPadding as exc:
+        assert f"past the blob's {length} bytes" in str(exc)
+        return False
+    return True
+
+
+def test_a_cell_with_a_non_zero_leading_byte_fails_the_layout_check():
+    cell = bytearray(cells_of(pack(payload(5000))[0])[1])
+    cell[32 * 3] = 1
+    with pytest.raises(NonCanonicalBlob, match="field element 67"):
+        check_cell_layout(1, bytes(cell), 5000)

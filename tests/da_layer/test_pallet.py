@@ -179,11 +179,13 @@ def registration(i: int, **changes: object) -> dict:
     (NODES[1], registration(1, endpoint=b""), InvalidEndpoint),
     (NODES[1], registration(1, endpoint=b"x" * 33), InvalidEndpoint),
     (NODES[1], registration(1, endpoint=b"\xff\xfe"), InvalidEndpoint),
+    (NODES[1], registration(1, endpoint=b"http://a b"), InvalidEndpoint),
     (NODES[1], registration(0), BlsKeyInUse),  # node 0's key, with its valid proof
     (NODES[0], registration(1), AlreadyRegistered),
 ], ids=["pop-of-other-key", "signature-as-pop", "signed-for-other-account", "signed-for-other-chain",
         "pop-as-registration-signature", "registration-signed-by-other-key", "low-stake", "unfunded-stake",
-        "empty-endpoint", "long-endpoint", "non-utf8-endpoint", "key-in-use", "duplicate-account"])
+        "empty-endpoint", "long-endpoint", "non-utf8-endpoint", "endpoint-with-space",
+        "key-in-use", "duplicate-account"])
 def test_register_refusals_change_nothing(who, args, error):
     with new_ext() as ext:
         register(ext, 1)

@@ -76,8 +76,9 @@ async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_noth
     columns = custody.columns_of(custody.position_of(target.account))
     honest = [encoded.cells[c] for c in columns]
     swapped = [Cell(c.index, c.data, honest[(i + 1) % len(honest)].proof) for i, c in enumerate(honest)]
-    flipped = [Cell(c.index, c.data[:-1] + bytes([c.data[-1] ^ 1]), c.proof) if i == 5 else c
-               for i, c in enumerate(honest)]
+    extension = next(c.index for c in honest if c.index >= kzg.CELLS_TO_RECOVER)  # no layout: only its proof tells
+    flipped = [Cell(c.index, c.data[:-1] + bytes([c.data[-1] ^ 1]), c.proof) if c.index == extension else c
+               for c in honest]
     for forged in (swapped, flipped):
         with pytest.raises(PeerError) as refused:
             await da.peers.put_cells(target.url, custody.blob_id, forged)

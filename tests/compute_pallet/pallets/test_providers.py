@@ -8,7 +8,7 @@ from compute_pallet.pallets.providers import (
     AlreadyRegistered,
     BadHardware,
     BadOffers,
-    EndpointTooLong,
+    InvalidEndpoint,
     HoldReason,
     InsufficientFunds,
     NoStake,
@@ -67,8 +67,9 @@ def test_register_holds_stake_and_records_the_offer():
 
 @pytest.mark.parametrize("changes, error", [
     ({"stake": 9_999}, StakeTooLow),
-    ({"endpoint": b""}, EndpointTooLong),
-    ({"endpoint": b"x" * 257}, EndpointTooLong),
+    ({"endpoint": b""}, InvalidEndpoint),
+    ({"endpoint": b"x" * 257}, InvalidEndpoint),
+    ({"endpoint": "http://prövider".encode()}, InvalidEndpoint),
     ({"offers": ()}, BadOffers),
     ({"offers": (Offer(9, 1),)}, BadOffers),
     ({"offers": (Offer(0, 1), Offer(0, 2))}, BadOffers),

@@ -56,6 +56,7 @@ def assert_error(response: httpx.Response, status: int, kind: str) -> None:
     ("GET", f"/v1/blobs/{UNKNOWN}/cells/128x", 400, "Malformed"),
     ("GET", f"/v1/blobs/{UNKNOWN}/cells/-1", 400, "Malformed"),
     ("GET", f"/v1/blobs/{UNKNOWN}/cells/99999", 400, "Malformed"),
+    ("GET", f"/v1/blobs/{UNKNOWN}/cells/%C2%B2", 400, "Malformed"),  # a digit to str.isdigit, not to int()
     ("DELETE", f"/v1/blobs/{UNKNOWN}/cells", 405, "MethodNotAllowed"),
     ("POST", "/v1/health", 405, "MethodNotAllowed"),
     ("GET", "/v2/anything", 404, "NotFound"),
@@ -107,15 +108,32 @@ async def test_an_incomplete_custody_gets_no_signature_and_nothing_is_kept(http,
     assert_error(await http.get(path), 404, "UnknownBlob")
 
 
-@pytest.mark.parametrize("spoil", [
-    lambda cell: Cell(cell.index, b"\xff" * BYTES_PER_CELL, cell.proof),  # field elements past the BLS modulus
-    lambda cell: Cell(cell.index, cell.data, b"\xff" * BYTES_PER_PROOF),  # a proof that is no point of G1
-], ids=["non-canonical-cell", "proof-not-a-point"])
-async def test_cells_that_are_not_even_cells_are_invalid_proofs_and_nothing_is_kept(http, pending, spoil):
+@pytest.mark.parametrize("spoil, index, status, kind", [
+    # field elements past the BLS modulus: in the extension, ckzg refuses them; in the blob's own cells, so
+    # does the layout (each element's first byte is zero), checked first as it is cheaper
+    (lambda cell: Cell(cell.index, b"\xff" * BYTES_PER_CELL, cell.proof), 70, 422, "InvalidProof"),
+    (lambda cell: Cell(cell.index, b"\xff" * BYTES_PER_CELL, cell.proof), 7, 422, "BadLayout"),
+    (lambda cell: Cell(cell.index, cell.data, b"\xff" * BYTES_PER_PROOF), 7, 422, "InvalidProof"),  # no G1 point
+], ids=["non-canonical-extension-cell", "non-canonical-blob-cell", "proof-not-a-point"])
+async def test_cells_that_are_not_even_cells_get_no_signature_and_nothing_is_kept(http, pending, spoil, index, status,
+                                                                                  kind):
     custody, encoded = pending
     path = f"/v1/blobs/0x{custody.blob_id.hex()}/cells"
-    cells = [spoil(cell) if cell.index == 7 else cell for cell in encoded.cells]
-    assert_error(await http.put(path, content=encode_cells(cells)), 422, "InvalidProof")
+    cells = [spoil(cell) if cell.index == index else cell for cell in encoded.cells]
+    assert_error(await http.put(path, content=encode_cells(cells)), status, kind)
+    assert_error(await http.get(path), 404, "UnknownBlob")
+
+
+async def test_cells_carrying_more_than_the_recorded_length_get_no_signature_and_nothing_is_kept(http, da):
+    """The fee is per recorded byte: a blob recording 100 bytes whose cells hold 4,000 is refused by the
+    custodians of the cells holding the unpaid bytes (here the one node, custodian of every cell)."""
+    submitter = da.submitter
+    encoded = await submitter.encode(pack(os.urandom(4000))[0])
+    custody = await submitter.post(encoded.commitment, 100, 0)
+    path = f"/v1/blobs/0x{custody.blob_id.hex()}/cells"
+    answer = await http.put(path, content=encode_cells(encoded.cells))
+    assert_error(answer, 422, "BadLayout")
+    assert "cell 0" in answer.json()["message"] and "past the blob's 100 bytes" in answer.json()["message"]
     assert_error(await http.get(path), 404, "UnknownBlob")
 
 

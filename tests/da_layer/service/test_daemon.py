@@ -148,3 +148,34 @@ async def next_event(blocks: EventSubscription, wanted: Callable[[ChainEvent], b
             if block.block_number > after and wanted(record):
                 return record
     raise AssertionError("the subscription ended")
+
+
+async def test_a_cell_corrupted_on_disk_is_found_when_audited_then_recovered_and_the_audit_passed(da, network):
+    """A flipped bit inside a stored cell leaves a file that still decodes: the node finds it only by checking
+    the cell against the commitment before it answers, drops it and recovers it from its peers. Answering it
+    as stored would fail the audit, at every draw of that cell. Every cell this node holds is spoiled, so the
+    first audit naming it after that meets one."""
+    await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
+    node = network.nodes[2]
+    for path in node.cells_folder.glob("*.cells"):
+        cells = decode_cells(path.read_bytes()).values()
+        _replace(path, encode_cells(Cell(cell.index, _flip_last_bit(cell.data), cell.proof) for cell in cells))
+    async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
+        spoiled_at = (await client.get_block_header()).number
+        with trio.fail_after(DEADLINE_S):
+            opened = await next_event(blocks, lambda record: record.name == "AuditStarted"
+                                      and record.event.node == node.account, after=spoiled_at)
+            closed = await next_event(blocks, lambda record: record.name in ("AuditPassed", "Slashed")
+                                      and record.event.audit_id == opened.event.audit_id)
+    assert closed.name == "AuditPassed", node.log_tail()
+    assert f"stored cell {opened.event.cell_index} does not verify" in node.log_path.read_text()
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(node.url + "/metrics")).text
+    corrupt = next(line for line in metrics.splitlines() if line.startswith("cairn_da_cells_corrupt_total "))
+    assert int(corrupt.split()[1]) >= 1  # (more if other audits of the node met spoiled cells meanwhile)
+
+
+def _flip_last_bit(data: bytes) -> bytes:
+    """The cell with its first field element's last bit flipped: still a canonical element (layout v1 keeps
+    each element's first byte zero, far below the modulus), so the cell decodes and only its proof fails."""
+    return data[:31] + bytes([data[31] ^ 1]) + data[32:]

@@ -72,6 +72,26 @@ def test_delete_forgets_the_blob(tmp_path):
     assert CellStore.open(tmp_path).blobs() == []
 
 
+def test_discard_drops_only_the_named_cells_and_survives_a_reopen(tmp_path):
+    store = CellStore.open(tmp_path)
+    store.put(BLOB, [cell(1), cell(2), cell(9)])
+    store.discard(BLOB, [2, 50])
+    assert store.indices(BLOB) == {1, 9} and store.get(BLOB, 9) == cell(9)
+    assert CellStore.open(tmp_path).indices(BLOB) == {1, 9}
+    store.discard(BLOB, [1, 9])
+    assert store.blobs() == [] and CellStore.open(tmp_path).blobs() == []
+    store.discard(BLOB, [1])  # nothing held: nothing to do
+
+
+def test_discard_drops_a_file_that_no_longer_decodes_whole(tmp_path):
+    store = CellStore.open(tmp_path)
+    store.put(BLOB, [cell(1), cell(2)])
+    path = tmp_path / (BLOB.hex() + ".cells")
+    path.write_bytes(path.read_bytes()[:-7])
+    store.discard(BLOB, [2])
+    assert store.blobs() == [] and not path.exists()
+
+
 def test_unrelated_files_are_left_alone(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "xyz.cells").write_text("not a blob id")

@@ -11,7 +11,7 @@ from storage_node.pallets.file_bank import FileBank, RepairOrdered
 from storage_node.pallets.nodes import (
     AlreadyRegistered,
     CapacityBelowUsed,
-    EndpointTooLong,
+    InvalidEndpoint,
     HoldReason,
     NodeExited,
     NodeExiting,
@@ -49,8 +49,10 @@ def test_register_holds_stake_and_records_the_node():
     (Origin.signed(NODES[0]), {}, AlreadyRegistered),
     (Origin.signed(ALICE), {"stake": 999}, StakeTooLow),
     (Origin.signed(ALICE), {"stake": ENDOWMENT + 1}, InsufficientBalance),
-    (Origin.signed(ALICE), {"endpoint": b"x" * 257}, EndpointTooLong),
-    (Origin.signed(ALICE), {"endpoint": b""}, EndpointTooLong),
+    (Origin.signed(ALICE), {"endpoint": b"x" * 257}, InvalidEndpoint),
+    (Origin.signed(ALICE), {"endpoint": b""}, InvalidEndpoint),
+    (Origin.signed(ALICE), {"endpoint": b"http://node\x00"}, InvalidEndpoint),
+    (Origin.signed(ALICE), {"endpoint": b"127.0.0.1:7000"}, InvalidEndpoint),  # no scheme
     (Origin.signed(ALICE), {"capacity": 0}, ZeroCapacity),
 ])
 def test_register_refuses_bad_input_and_changes_nothing(origin, args, error):

@@ -1,0 +1,86 @@
+"""What a hostile DA node can do to a client's request: each is a :class:`PeerError` for that node alone.
+
+A node registers any endpoint it likes and answers whatever it likes; a submitter, a reader, a light client
+and a recovering DA node all go through :class:`sdk.da.peers.DaPeers`, so anything that escaped it as another
+exception would end a whole submission or recovery (every node of a blob's node set is asked). Each node
+here is a raw TCP server on loopback answering one way."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+
+from sdk.da.peers import DaPeers, PeerError
+from sdk.da.wire import Cell
+
+BLOB = bytes(32)
+CELL = Cell(0, bytes(2048), bytes(48))
+
+Answer = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+async def serve_one_way(nursery: trio.Nursery, answer: Answer) -> str:
+    async def handle(stream: trio.SocketStream) -> None:
+        async with stream:
+            await _read_request(stream)
+            await answer(stream)
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+    return f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+
+
+async def _read_request(stream: trio.SocketStream) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = await stream.receive_some()
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        body += await stream.receive_some()
+
+
+def answering(status: int, body: bytes) -> Answer:
+    async def answer(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"HTTP/1.1 %d X\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (status, len(body))
+                              + body)
+    return answer
+
+
+async def trickling(stream: trio.SocketStream) -> None:
+    """Headers at once, then one byte of a long body every 0.2 s: each read is quick, the whole never ends."""
+    await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+    while True:
+        await trio.sleep(0.2)
+        await stream.send_all(b"x")
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "http://a\x00b", "http://exa mple"])
+async def test_a_registered_endpoint_that_is_no_url_fails_that_node_only(endpoint):
+    async with DaPeers(timeout=2) as peers:
+        with pytest.raises(PeerError) as caught:
+            await peers.get_cells(endpoint, BLOB)
+    assert caught.value.kind == "Unreachable" and caught.value.endpoint == endpoint
+
+
+@pytest.mark.parametrize("status", [200, 409])
+async def test_json_nested_too_deep_is_a_bad_answer(nursery, status):
+    endpoint = await serve_one_way(nursery, answering(status, b"[" * 4000))
+    async with DaPeers(timeout=5) as peers:
+        with pytest.raises(PeerError) as caught:
+            await peers.put_cells(endpoint, BLOB, [CELL])
+    assert caught.value.kind == "BadAnswer"
+
+
+async def test_an_answer_trickled_a_byte_at_a_time_is_cut_off_at_the_request_deadline(nursery):
+    endpoint = await serve_one_way(nursery, trickling)
+    with trio.fail_after(60):  # the body's end is ~5.5 hours away: only the request's deadline ends it sooner
+        async with DaPeers(timeout=1) as peers:
+            with pytest.raises(PeerError, match="no whole answer within 1 s") as caught:
+                await peers.get_cells(endpoint, BLOB)
+    assert caught.value.kind == "Unreachable"
