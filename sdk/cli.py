@@ -161,11 +161,13 @@ def output_file(ctx: click.Context, param: click.Parameter, value: "Path | None"
 def stdout_console() -> "Console":
     """Where a command's tables and reports go: a terminal at its width (rich fits the columns to it); a pipe or a
     file at the tables' own width, so that a script reading them never gets an id cut short (rich would fit
-    them to 80 columns, ending long cells with an ellipsis)."""
+    them to 80 columns, ending long cells with an ellipsis). Without console markup: cells hold what the chain's
+    accounts wrote (a node's endpoint, a GPU's model), and ``[/]`` in one ended the command with rich's
+    MarkupError while ``[red]`` repainted the table."""
     from rich.console import Console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=UNLIMITED_WIDTH)
+    console = Console(markup=False)
+    return console if console.is_terminal else Console(width=UNLIMITED_WIDTH, markup=False)
 
 
 UNLIMITED_WIDTH = 1 << 12

@@ -20,6 +20,7 @@ import anyio
 import httpx
 
 from da_layer.bls import SIGNATURE_BYTES
+from sdk.peer_text import peer_text
 from sdk.da.wire import (
     CELL_RESPONSE,
     MAX_CELL_SET,
@@ -125,7 +126,7 @@ async def _read_bounded(endpoint: str, response: httpx.Response, limit: int) -> 
 def _error(endpoint: str, status: int, body: bytes) -> PeerError:
     try:
         document = _json(body)
-        return PeerError(endpoint, str(document["error"]), str(document["message"]))
+        return PeerError(endpoint, peer_text(str(document["error"]), 64), peer_text(str(document["message"])))
     except (ValueError, KeyError, TypeError):
         return PeerError(endpoint, "BadAnswer", f"HTTP {status} without an error document")
 

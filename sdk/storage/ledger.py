@@ -56,13 +56,14 @@ class StoredFile:
 @dataclass(frozen=True)
 class CodeDefaults:
     """The chain's storage presets an upload must follow (segment and chunk size, at most ``max_fragments``
-    fragments a segment) or may override (k, m)."""
+    fragments a segment and ``max_segments`` segments a file) or may override (k, m)."""
 
     segment_size: int
     chunk_size: int
     k: int
     m: int
     max_fragments: int
+    max_segments: int
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,8 @@ class Ledger:
     def defaults(self) -> CodeDefaults:
         get = self.chain.get_constant
         return CodeDefaults(get("FileBank", "SegmentSize"), get("FileBank", "ChunkSize"),
-                            get("FileBank", "DefaultK"), get("FileBank", "DefaultM"), get("FileBank", "MaxFragments"))
+                            get("FileBank", "DefaultK"), get("FileBank", "DefaultM"), get("FileBank", "MaxFragments"),
+                            get("FileBank", "MaxSegments"))
 
     # --- files ---------------------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ A node's answer becomes a :class:`NodeError` whose ``retryable`` says what the c
 later (the node is down, busy, full, or has not yet seen the block that declared the file) or not at all at
 this node (it refused the request itself: bad signature, not the owner, roots that do not match).
 Response bodies are bounded before they are read: a node cannot make the client buffer more than the one
-fragment it asked for.
+fragment it asked for. Each request has one deadline for the whole exchange (``timeout`` plus its body at
+:data:`MIN_TRANSFER_RATE`): a node cannot hold a transfer by trickling its answer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import functools
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ import anyio
 import httpcore
 
 from runtime.keyring import Keypair
+from sdk.peer_text import peer_text
 from storage_node.auth import body_hash, sign_request
 
 __all__ = ["NodeError", "NodeHttp", "NodeAddress"]
@@ -50,6 +53,11 @@ TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.P
 """A request that got no answer: the node is down or unreachable, too slow, spoke no HTTP, or its registered
 endpoint is no URL (``ValueError``)."""
 
+
+MIN_TRANSFER_RATE = 64 * 1024
+"""Bytes a second below which a request's body is not moving: a fragment of a default segment (~2.8 MB) gets
+~45 s on top of the timeout, far longer than any link a client uploads over needs, far shorter than a
+node trickling a byte at a time would take."""
 
 READ_SIZE = 1 << 20
 """Bytes a connection asks its socket for at once. httpcore asks for 64 KiB, and each read costs a timeout
@@ -135,6 +143,7 @@ class NodeHttp:
 
     def __init__(self, signer: Keypair | None, *, timeout: float = 60.0, connections_per_node: int = 4) -> None:
         self._signer = signer
+        self._timeout = timeout
         self._extensions = {"timeout": {"connect": min(timeout, 10.0), "read": timeout, "write": timeout,
                                         "pool": timeout}}
         self._per_node = connections_per_node
@@ -160,6 +169,33 @@ class NodeHttp:
             self._nodes[node.endpoint] = anyio.Semaphore(self._per_node), pool
         return self._nodes[node.endpoint]
 
+    def _deadline(self, size: int) -> float:
+        """Seconds one request moving ``size`` body bytes may take, from sending to the answer's last byte."""
+        return self._timeout + size / MIN_TRANSFER_RATE
+
+    @asynccontextmanager
+    async def _exchange(self, node: NodeAddress, method: str, path: str, *, size: int,
+                        body_digest: bytes | None = None, content: bytes | None = None
+                        ) -> AsyncIterator[httpcore.Response]:
+        """One request to ``node``, its response open to read: once one of the node's slots is free, signed then
+        (``body_digest`` given) so the signature is fresh, and within :meth:`_deadline` as a whole. httpcore's
+        timeouts bound each read, so a node that trickles its answer a byte at a time would otherwise hold the
+        request, and the transfer waiting on it, for ever. A request that gets no whole answer is a
+        :class:`NodeError` without a status."""
+        slot, pool = self._node(node)
+        async with slot:
+            deadline = self._deadline(size)
+            headers = {} if body_digest is None else self._headers(method, path, body_digest, node)
+            try:
+                with anyio.fail_after(deadline):
+                    async with pool.stream(method, _url(node, path), headers=headers, content=content,
+                                           extensions=self._extensions) as response:
+                        yield response
+            except TRANSPORT_ERRORS as exc:
+                raise NodeError(node, None, f"{type(exc).__name__}: {peer_text(str(exc))}") from None
+            except TimeoutError:
+                raise NodeError(node, None, f"no whole answer within {deadline:.0f} s") from None
+
     def _headers(self, method: str, path: str, body_digest: bytes, node: NodeAddress) -> dict[str, str]:
         if self._signer is None:
             return {}
@@ -167,48 +203,33 @@ class NodeHttp:
 
     async def put(self, node: NodeAddress, path: str, body: bytes, body_digest: bytes) -> None:
         """``PUT`` a fragment body (``body_digest`` is its :func:`storage_node.auth.body_hash`)."""
-        try:
-            slot, pool = self._node(node)
-            async with slot:
-                headers = self._headers("PUT", path, body_digest, node)
-                response = await pool.request("PUT", _url(node, path), headers=headers, content=body,
-                                              extensions=self._extensions)
-        except TRANSPORT_ERRORS as exc:
-            raise NodeError(node, None, f"{type(exc).__name__}: {exc}") from None
+        async with self._exchange(node, "PUT", path, size=len(body), body_digest=body_digest,
+                                  content=body) as response:
+            answer = await _read_at_most(response.aiter_stream(), MAX_ERROR_BODY)
         if response.status not in (200, 201):
-            raise NodeError(node, response.status, response.content[:MAX_ERROR_BODY].decode(errors="replace"))
+            raise NodeError(node, response.status, peer_text(answer))
 
     async def healthy(self, node: NodeAddress) -> bool:
         """Whether the node answers ``GET /v1/health`` (a cheap probe before sending it a fragment again)."""
         try:
-            slot, pool = self._node(node)
-            async with slot:
-                response = await pool.request("GET", _url(node, "/v1/health"), extensions=self._extensions)
-        except TRANSPORT_ERRORS:
+            async with self._exchange(node, "GET", "/v1/health", size=0) as response:
+                await _read_at_most(response.aiter_stream(), MAX_ERROR_BODY)
+        except NodeError:
             return False
         return response.status == 200
 
     async def get(self, node: NodeAddress, path: str, expected_length: int, *, signed: bool) -> bytearray:
         """``GET`` a fragment body of exactly ``expected_length`` bytes (anything else is refused unread);
         ``signed`` for a private file's fragments."""
-        try:
-            slot, pool = self._node(node)
-            async with slot:
-                headers = self._headers("GET", path, _EMPTY_BODY_HASH, node) if signed else {}
-                async with pool.stream("GET", _url(node, path), headers=headers,
-                                       extensions=self._extensions) as response:
-                    parts = response.aiter_stream()
-                    if response.status != 200:
-                        text = (await _read_at_most(parts, MAX_ERROR_BODY)).decode(errors="replace")
-                        raise NodeError(node, response.status, text)
-                    declared = next((value for name, value in response.headers if name.lower() == b"content-length"),
-                                    None)
-                    if declared is not None and declared != str(expected_length).encode():
-                        raise NodeError(node, 200, f"body of {declared.decode(errors='replace')} bytes, "
-                                                   f"expected {expected_length}")
-                    body = await _read_at_most(parts, expected_length + 1)
-        except TRANSPORT_ERRORS as exc:
-            raise NodeError(node, None, f"{type(exc).__name__}: {exc}") from None
+        async with self._exchange(node, "GET", path, size=expected_length,
+                                  body_digest=_EMPTY_BODY_HASH if signed else None) as response:
+            parts = response.aiter_stream()
+            if response.status != 200:
+                raise NodeError(node, response.status, peer_text(await _read_at_most(parts, MAX_ERROR_BODY)))
+            declared = next((value for name, value in response.headers if name.lower() == b"content-length"), None)
+            if declared is not None and declared != str(expected_length).encode():
+                raise NodeError(node, 200, f"body of {peer_text(declared, 20)} bytes, expected {expected_length}")
+            body = await _read_at_most(parts, expected_length + 1)
         if len(body) != expected_length:
             raise NodeError(node, 200, f"body of {len(body)} bytes, expected {expected_length}")
         return body

@@ -79,6 +79,10 @@ async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, privat
         if draft.k + draft.m > defaults.max_fragments:  # before the first pass reads the whole file
             raise BadArgument(f"k={draft.k}, m={draft.m}: the chain places at most {defaults.max_fragments} "
                               "fragments a segment")
+        if draft.segment_count() > defaults.max_segments:
+            raise BadArgument(f"a file of {reader.size} bytes is {draft.segment_count()} segments of "
+                              f"{defaults.segment_size} bytes: the chain stores at most {defaults.max_segments} a file "
+                              f"({defaults.max_segments * defaults.segment_size} bytes); split it")
         try:
             codec = SegmentCodec(k=draft.k, m=draft.m, chunk_size=draft.chunk_size, salt=draft.salt,
                                  data_key=data_key)

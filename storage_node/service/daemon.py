@@ -56,7 +56,9 @@ RESUBSCRIBE_S = 2.0
 READ_TIMEOUT_S = 60
 """Seconds an HTTP connection may stay silent (a stalled upload is dropped, its temporary file removed)."""
 MAX_TASKS = 16
-"""Proofs and repairs run at once (each holds a fragment or k of them in memory)."""
+"""Proofs run at once, and repairs run at once (each holds a fragment or k of them in memory). Each has its own
+limit: a burst of repairs (a node left, each taking up to minutes) queued ahead of a challenge would have
+made its proof miss its deadline."""
 
 _LEAVING = {
     "NodeExiting": "this storage node is leaving: it gets no new fragments; the ones it holds are being rebuilt on "
@@ -106,7 +108,8 @@ class StorageNode:
         self.metrics = NodeMetrics()
         self.prover = Prover(client, keypair, self.chain, self.store, self.metrics)
         self.repairer = Repairer(client, keypair, self.chain, self.store, self.metrics)
-        self._limiter = trio.CapacityLimiter(MAX_TASKS)
+        self._proving = trio.CapacityLimiter(MAX_TASKS)
+        self._repairing = trio.CapacityLimiter(MAX_TASKS)
         self._confirm_send, self._confirm_receive = trio.open_memory_channel[FragmentKey](CONFIRM_QUEUE)
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -174,15 +177,18 @@ class StorageNode:
             elif not await self.chain.confirmed(key.file_id, key.segment, key.fragment):
                 await self._confirm_send.send(key)
         for challenge_id in await self.chain.open_challenges():
-            nursery.start_soon(self._limited, self.prover.answer, challenge_id)
+            nursery.start_soon(self._limited, self._proving, self.prover.answer, challenge_id)
         for file_id, segment, fragment in await self.chain.repair_orders_for_me():
-            nursery.start_soon(self._limited, self.repairer.repair, FragmentKey(file_id, segment, fragment))
+            nursery.start_soon(self._limited, self._repairing, self.repairer.repair,
+                               FragmentKey(file_id, segment, fragment))
 
     # --- following the chain --------------------------------------------------------------------------
 
     async def _follow(self, nursery: trio.Nursery, *,
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Act on each finalized block's storage events; ``started`` once the first subscription is open."""
+        """Act on each finalized block's storage events; ``started`` once the first subscription is open. A new
+        subscription starts at the chain's head, so after a lost one the node reconciles with the chain as at a
+        start: a challenge, a repair order or a deletion in the blocks between is found in the chain's state."""
         waiting: trio.TaskStatus[None] | None = task_status
         while True:
             try:
@@ -190,6 +196,8 @@ class StorageNode:
                     if waiting is not None:
                         waiting.started()
                         waiting = None
+                    else:
+                        nursery.start_soon(self._guarded, self._reconcile(nursery), "reconciling")
                     async for block in blocks:
                         self.metrics.event_block = block.block_number
                         for event in block.events:
@@ -202,10 +210,10 @@ class StorageNode:
         fields: dict[str, Any] = event.attributes
         me = self.account
         if event.name == "Challenged" and fields.get("node") == me:
-            nursery.start_soon(self._limited, self.prover.answer, fields["challenge_id"])
+            nursery.start_soon(self._limited, self._proving, self.prover.answer, fields["challenge_id"])
         elif event.name == "RepairOrdered" and fields.get("repairer") == me:
             key = FragmentKey(fields["file_id"], fields["segment"], fields["fragment"])
-            nursery.start_soon(self._limited, self.repairer.repair, key)
+            nursery.start_soon(self._limited, self._repairing, self.repairer.repair, key)
         elif event.name == "FragmentReassigned" and fields.get("from") == me:
             await self._drop(FragmentKey(fields["file_id"], fields["segment"], fields["fragment"]))
         elif event.name == "RepairCompleted" and fields.get("repairer") != me:
@@ -223,8 +231,9 @@ class StorageNode:
             self.metrics.dropped += 1
             log.info("dropped fragment %s (no longer placed here)", key)
 
-    async def _limited(self, job: Callable[[Any], Awaitable[None]], argument: object) -> None:
-        async with self._limiter:
+    async def _limited(self, limiter: trio.CapacityLimiter, job: Callable[[Any], Awaitable[None]],
+                       argument: object) -> None:
+        async with limiter:
             await self._guarded(job(argument), f"{job.__name__}({argument})")
 
     @staticmethod

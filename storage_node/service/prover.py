@@ -5,7 +5,9 @@ chunk indices. The prover reads the fragment and its segment's roots from the st
 chunk tree (in a worker thread: hashing a fragment is CPU work), and submits one :class:`ChunkProof` per
 index with ``FileBank.submit_proof``. It proves from the bytes as they are on disk: a corrupted fragment
 gives proofs the runtime rejects, which is the point of an audit. A fragment the node does not hold is not
-answered (the chain counts the miss at the deadline).
+answered (the chain counts the miss at the deadline). A proof the chain did not take or refuse (a lost
+connection, a slow answer) is tried again, the challenge read afresh each time (it may have been answered or
+closed meanwhile), :data:`PROOF_TRIES` times at most.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from storage_node.service.store import FragmentKey, FragmentStore, StoreError
 __all__ = ["Prover", "build_proofs"]
 
 log = logging.getLogger(__name__)
+
+PROOF_TRIES = 3
+"""Tries at one challenge's proof; a try after the challenge closed ends at once (it is read first)."""
+RETRY_S = 2.0
+"""Seconds before trying again: about a block."""
 
 
 def build_proofs(body: bytes, fragment_count: int, fragment_index: int, chunk_size: int,
@@ -57,9 +64,17 @@ class Prover:
             return
         self._answering.add(challenge_id)
         try:
-            with trio.fail_after(self._timeout):
-                await self._answer(challenge_id)
-        except (ChainClientError, trio.TooSlowError, StoreError, ValueError, IndexError) as exc:
+            for attempt in range(1, PROOF_TRIES + 1):
+                try:
+                    with trio.fail_after(self._timeout):
+                        await self._answer(challenge_id)
+                    return
+                except (ChainClientError, trio.TooSlowError) as exc:  # read afresh next time: answered, or closed?
+                    log.warning("challenge %d: not answered (try %d of %d): %s", challenge_id, attempt, PROOF_TRIES,
+                                exc or "the chain took too long")
+                    await trio.sleep(RETRY_S)
+            self._metrics.proofs["failed"] += 1
+        except (StoreError, ValueError, IndexError) as exc:
             log.warning("challenge %d: not answered: %s", challenge_id, exc)
             self._metrics.proofs["failed"] += 1
         finally:

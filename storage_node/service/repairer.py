@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 
-import httpx
 import numpy as np
 import trio
 
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
-from storage_node.auth import sign_request
+from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from storage_node.chunks import fragment_root
 from storage_node.erasure import CodeParams, ErasureCoder, ErasureCodingError, Fragment, SegmentInfo
-from storage_node.service.api import EMPTY_BODY_HASH
 from sdk.storage.wire import (
     BadFragment,
     FragmentBody,
@@ -96,7 +93,7 @@ class Repairer:
         once k are in (the others are cancelled) or every source answered."""
         k = stored.info.k
         good: dict[int, FragmentBody] = {}
-        async with httpx.AsyncClient(timeout=self._fetch_timeout) as http, trio.open_nursery() as nursery:
+        async with NodeHttp(self._keypair, timeout=self._fetch_timeout) as http, trio.open_nursery() as nursery:
             async def fetch(index: int, node: NodeEndpoint) -> None:
                 body = await self._fetch(http, key, stored, root, index, node)
                 if body is not None and len(good) < k:
@@ -110,23 +107,16 @@ class Repairer:
             raise RepairFailed(f"only {len(good)} good fragments of {key.segment} reachable; {k} needed")
         return good
 
-    async def _fetch(self, http: httpx.AsyncClient, key: FragmentKey, stored: StoredFile, root: bytes, index: int,
+    async def _fetch(self, http: NodeHttp, key: FragmentKey, stored: StoredFile, root: bytes, index: int,
                      node: NodeEndpoint) -> FragmentBody | None:
+        """Fragment ``index`` from ``node``, checked against the segment's root; ``None`` if it did not come
+        (:class:`~sdk.storage.nodes.NodeHttp` bounds what a node can send, and how long it can take) or is bad."""
         path = fragment_path(key.file_id, key.segment, index)
-        headers = sign_request(self._keypair, "GET", path, EMPTY_BODY_HASH, int(time.time() * 1000), node.account)
         size = body_length(stored.fragment_count, stored.fragment_size(key.segment))
         try:
-            async with http.stream("GET", node.url.rstrip("/") + path, headers=headers) as response:
-                if response.status_code != 200:
-                    log.info("repair of %s: %s answered %d for fragment %d", key, node.url, response.status_code, index)
-                    return None
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > size:
-                        return None
-        except httpx.HTTPError as exc:
-            log.info("repair of %s: %s unreachable: %s", key, node.url, exc)
+            data = await http.get(NodeAddress(node.account, node.url), path, size, signed=True)
+        except NodeError as exc:
+            log.info("repair of %s: no fragment %d: %s", key, index, exc)
             return None
         try:
             body = await trio.to_thread.run_sync(functools.partial(

@@ -47,3 +47,18 @@ def test_a_download_into_a_missing_folder_is_refused_before_the_chain_is_asked(t
 def test_an_account_argument_names_a_development_account_by_its_name_and_nothing_else_by_a_secret(given, meant):
     """Anything but a bare ``//Name`` is left for the client to refuse as no address."""
     assert cli_account(given) == meant
+
+
+def test_tables_show_what_the_chain_holds_as_text_never_as_markup(capsys):
+    """A node's endpoint or a GPU's model is whatever its account registered: ``[/]`` in one ended every
+    listing with rich's MarkupError, and ``[red]`` repainted the table."""
+    from rich.table import Table
+
+    from sdk.cli import stdout_console
+
+    table = Table("node", "endpoint")
+    table.add_row("1", "http://x[/]")
+    table.add_row("2", "http://[red]y[/red]")
+    stdout_console().print(table)
+    shown = capsys.readouterr().out
+    assert "http://x[/]" in shown and "http://[red]y[/red]" in shown

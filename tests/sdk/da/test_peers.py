@@ -2,63 +2,19 @@
 
 A node registers any endpoint it likes and answers whatever it likes; a submitter, a reader, a light client
 and a recovering DA node all go through :class:`sdk.da.peers.DaPeers`, so anything that escaped it as another
-exception would end a whole submission or recovery (every node of a blob's node set is asked). Each node
-here is a raw TCP server on loopback answering one way."""
+exception would end a whole submission or recovery (every node of a blob's node set is asked)."""
 
 from __future__ import annotations
-
-import functools
-from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
 
 from sdk.da.peers import DaPeers, PeerError
 from sdk.da.wire import Cell
+from tests.sdk.one_way_node import answering, serve_one_way, trickling
 
 BLOB = bytes(32)
 CELL = Cell(0, bytes(2048), bytes(48))
-
-Answer = Callable[[trio.SocketStream], Awaitable[None]]
-
-
-async def serve_one_way(nursery: trio.Nursery, answer: Answer) -> str:
-    async def handle(stream: trio.SocketStream) -> None:
-        async with stream:
-            await _read_request(stream)
-            await answer(stream)
-    listeners = await nursery.start(functools.partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
-    return f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
-
-
-async def _read_request(stream: trio.SocketStream) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = await stream.receive_some()
-        if not chunk:
-            return
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(body) < length:
-        body += await stream.receive_some()
-
-
-def answering(status: int, body: bytes) -> Answer:
-    async def answer(stream: trio.SocketStream) -> None:
-        await stream.send_all(b"HTTP/1.1 %d X\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (status, len(body))
-                              + body)
-    return answer
-
-
-async def trickling(stream: trio.SocketStream) -> None:
-    """Headers at once, then one byte of a long body every 0.2 s: each read is quick, the whole never ends."""
-    await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
-    while True:
-        await trio.sleep(0.2)
-        await stream.send_all(b"x")
-
 
 @pytest.mark.parametrize("endpoint", ["http://[::1", "http://a\x00b", "http://exa mple"])
 async def test_a_registered_endpoint_that_is_no_url_fails_that_node_only(endpoint):

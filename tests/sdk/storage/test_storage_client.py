@@ -316,6 +316,18 @@ async def test_redundancy_the_chain_cannot_place_is_refused_before_the_file_is_r
     assert await alice.get_account_nonce(Keypair.from_uri("//Alice").public) == nonce
 
 
+async def test_a_file_of_more_segments_than_the_chain_stores_is_refused_before_it_is_read(alice, tmp_path):
+    """``MaxSegments`` (1024) of 64 KiB here: one byte more was read, encrypted and coded whole before the
+    chain refused its declaration (TooManySegments). A sparse file: its size costs no disk."""
+    too_large = tmp_path / "too-large.bin"
+    with too_large.open("wb") as file:
+        file.truncate(alice.get_constant("FileBank", "MaxSegments") * SEGMENT + 1)
+    nonce = await alice.get_account_nonce(Keypair.from_uri("//Alice").public)
+    with anyio.fail_after(DEADLINE), pytest.raises(BadArgument, match="1025 segments .* at most 1024 a file"):
+        await alice.storage.upload(too_large)
+    assert await alice.get_account_nonce(Keypair.from_uri("//Alice").public) == nonce
+
+
 def test_cli_output_shapes(network, tmp_path):
     """Sync: the CLI runs its own blocking client."""
     runner = CliRunner()
