@@ -13,7 +13,8 @@ stays usable (``window_ms`` either side of the node's clock). A replay to the sa
 the daemon's to refuse: it keeps the signatures it accepted until they leave the window.
 
 :func:`verify_request` answers the signer's account or raises a subclass of :class:`AuthError`, cheapest
-checks first: missing header, malformed header, timestamp outside the window, then the signature.
+checks first: missing header, malformed header, timestamp outside the window (:func:`claimed_signer`, which a
+node runs alone when the headers arrive), then the signature.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "request_message",
     "sign_request",
     "verify_request",
+    "claimed_signer",
 ]
 
 HEADER_ACCOUNT = "cairn-account"
@@ -123,6 +125,18 @@ def verify_request(headers: Mapping[str, str], method: str, path: str, body_hash
     """The AccountId that signed this request to ``node``, or an :class:`AuthError` subclass saying why not.
 
     ``headers`` may use any letter case in names (HTTP's are case-insensitive)."""
+    account, timestamp_ms, signature = claimed_signer(headers, now_ms, window_ms=window_ms)
+    message = request_message(method, path, body_hash, timestamp_ms, node)
+    if not verify_signature(SignatureScheme.Sr25519, signature, message, account):
+        raise BadSignature(f"not a signature by 0x{account.hex()} over this request")
+    return account
+
+
+def claimed_signer(headers: Mapping[str, str], now_ms: int, *,
+                   window_ms: int = DEFAULT_WINDOW_MS) -> tuple[bytes, int, bytes]:
+    """The (account, timestamp, signature) a request's headers claim, checked for form and freshness but not
+    yet against the body (:class:`AuthError` subclasses): what a node can check when the headers arrive, before
+    it takes a body (a fresh request is then not refused as expired for its body's time on a slow link)."""
     lowered = {name.lower(): value for name, value in headers.items()}
     values = [lowered.get(name) for name in (HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE)]
     missing = [name for name, value in zip((HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE), values)
@@ -139,8 +153,4 @@ def verify_request(headers: Mapping[str, str], method: str, path: str, body_hash
     timestamp_ms = int(timestamp)
     if abs(now_ms - timestamp_ms) > window_ms:
         raise ExpiredAuth(f"signed at {timestamp_ms} ms, {now_ms - timestamp_ms} ms from now (window {window_ms} ms)")
-    signer = bytes.fromhex(account[2:])
-    message = request_message(method, path, body_hash, timestamp_ms, node)
-    if not verify_signature(SignatureScheme.Sr25519, bytes.fromhex(signature[2:]), message, signer):
-        raise BadSignature(f"not a signature by {account} over this request")
-    return signer
+    return bytes.fromhex(account[2:]), timestamp_ms, bytes.fromhex(signature[2:])

@@ -38,7 +38,15 @@ import trio
 from sdk.chain import ChainClientError
 from sdk.serving import (BodyTooLarge, ClientGone, HttpApp, MalformedLength, Receive, Scope, Send, body_chunks,
                          declared_length, request_headers, respond, respond_error)
-from storage_node.auth import HEADER_ACCOUNT, HEADER_SIGNATURE, HEADER_TIMESTAMP, AuthError, body_hash, verify_request
+from storage_node.auth import (
+    HEADER_ACCOUNT,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    AuthError,
+    body_hash,
+    claimed_signer,
+    verify_request,
+)
 from storage_node import chunks
 from storage_node.chunks import ChunkHasher
 from storage_node.params import MAX_FRAGMENTS
@@ -65,11 +73,24 @@ class ApiLimits:
     buffer_size: int = 1 << 20
     """Bytes of an upload held in memory before they go to the temporary file."""
     auth_window_ms: int = 120_000
-    """How far a request's timestamp may be from the node's clock."""
+    """How far a request's timestamp may be from the node's clock when its headers arrive."""
+    body_timeout: float = 60.0
+    min_body_rate: int = 64 * 1024
+    """An upload's body must arrive within ``body_timeout`` plus its size at this many bytes a second: a client
+    cannot hold a reservation, a temporary file and its buffers by trickling a body."""
 
     @property
     def max_body(self) -> int:
         return body_length(MAX_FRAGMENTS, self.max_fragment_size)
+
+    def body_seconds(self, size: int) -> float:
+        return self.body_timeout + size / self.min_body_rate
+
+    @property
+    def replay_window_ms(self) -> int:
+        """How long an accepted signature must be remembered: its timestamp's window, and the longest body the
+        request it signs may take after it was found fresh."""
+        return self.auth_window_ms + int(1000 * self.body_seconds(self.max_body)) + 1
 
 
 class HttpError(Exception):
@@ -140,7 +161,11 @@ class FragmentApi(HttpApp):
         if declared is not None and declared > self.limits.max_body:
             raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
         _require_auth_headers(headers)
+        arrived = self._clock_ms()  # freshness is judged here: a slow link's body does not age its signature
+        claimed = self._claimed_signer(headers, arrived)
         stored = await self._assigned_file(key)
+        if claimed != stored.owner:  # before a byte of the body is taken (the signature is checked after it)
+            raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
         expected = body_length(stored.fragment_count, stored.fragment_size(key.segment))
         if declared is not None and declared != expected:
             raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
@@ -148,10 +173,12 @@ class FragmentApi(HttpApp):
         temp = self.store.temp_path()
         try:
             with _store_errors(), self.store.reserve(expected):
-                digest = await self._receive_to(receive, temp, expected, _UploadDigest(stored))
-                signer = self._authenticate(headers, "PUT", scope, digest.body_hash())
-                if signer != stored.owner:
-                    raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
+                with trio.move_on_after(self.limits.body_seconds(expected)) as receiving:
+                    digest = await self._receive_to(receive, temp, expected, _UploadDigest(stored))
+                if receiving.cancelled_caught:
+                    raise HttpError(408, "too_slow", f"this fragment's body ({expected} bytes) did not arrive within "
+                                                     f"{self.limits.body_seconds(expected):.0f} s")
+                self._authenticate(headers, "PUT", scope, digest.body_hash(), now=arrived)
                 digest.check(key.fragment, await self.chain.segment_root(key.file_id, key.segment))
                 await trio.to_thread.run_sync(self.store.commit, temp, key)
         finally:
@@ -239,10 +266,20 @@ class FragmentApi(HttpApp):
 
     # --- auth -----------------------------------------------------------------------------------------
 
-    def _authenticate(self, headers: Mapping[str, str], method: str, scope: Scope, body_hash: bytes) -> bytes:
-        """The signer of the request (401 for a missing, malformed, expired, forged or replayed signature)."""
+    def _claimed_signer(self, headers: Mapping[str, str], now: int) -> bytes:
+        """The account the request's headers claim, if they are well formed and fresh (else 401)."""
+        try:
+            account, _, _ = claimed_signer(headers, now, window_ms=self.limits.auth_window_ms)
+        except AuthError as exc:
+            raise HttpError(401, "unauthorized", str(exc)) from None
+        return account
+
+    def _authenticate(self, headers: Mapping[str, str], method: str, scope: Scope, body_hash: bytes, *,
+                      now: int | None = None) -> bytes:
+        """The signer of the request (401 for a missing, malformed, expired, forged or replayed signature), its
+        freshness judged at ``now`` (when its headers arrived; by default, the present)."""
         _require_auth_headers(headers)
-        now = self._clock_ms()
+        now = self._clock_ms() if now is None else now
         try:
             signer = verify_request(headers, method, _signed_path(scope), body_hash, now, self.account,
                                     window_ms=self.limits.auth_window_ms)

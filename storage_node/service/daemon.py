@@ -115,7 +115,7 @@ class StorageNode:
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         await trio.to_thread.run_sync(self.store.open)
         limits = ApiLimits(self.config.max_fragment_size)
-        api = FragmentApi(self.store, self.chain, ReplayGuard(limits.auth_window_ms), self.metrics,
+        api = FragmentApi(self.store, self.chain, ReplayGuard(limits.replay_window_ms), self.metrics,
                           self._confirm_send.clone(), limits=limits)
         async with trio.open_nursery() as nursery:
             port = await nursery.start(self._serve, api)

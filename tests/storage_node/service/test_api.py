@@ -20,6 +20,7 @@ from sdk.chain import AsyncClient
 from sdk.storage.wire import fragment_path
 from storage_node.auth import body_hash, sign_request
 from storage_node.crypto import new_data_key, seal_key, x25519_keypair_from
+from storage_node.service.api import ApiLimits
 from storage_node.service.daemon import NodeConfig, StorageNode
 from tests.storage_node.service.chain import declare, start_storage_chain, ws_url
 from tests.storage_node.service.coded import CodedFile, code_file
@@ -180,6 +181,55 @@ async def test_bad_uploads_are_refused_and_leave_nothing(client, tmp_path):
         assert await status(put(http, url, account, coded, 0, 0, headers=headers)) == 201
         assert await status(put(http, url, account, coded, 0, 0, headers=headers)) == 401
         assert node.store.fragment_count == 1 and leftovers(node) == []
+
+
+async def send_head(url: str, path: str, headers: dict, length: int, body_start: bytes = b"") -> trio.SocketStream:
+    """A PUT's head and the first bytes of its body, and no more: the open connection, to read the answer from."""
+    host, port = url.removeprefix("http://").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    await stream.send_all(f"PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {length}\r\n{lines}\r\n".encode()
+                          + body_start)
+    return stream
+
+
+async def answered_status(stream: trio.SocketStream) -> int:
+    with trio.fail_after(WAIT_S):
+        async with stream:
+            return int((await stream.receive_some(4096)).split(b" ", 2)[1])
+
+
+async def test_a_claim_by_another_account_is_refused_before_the_body_and_a_stalled_body_in_time(client, tmp_path,
+                                                                                                   monkeypatch):
+    """Nothing is reserved for a request that claims an account other than the file's owner: the node answers
+    403 on its head. A body that stops coming is answered 408 at its deadline (1 s here), and leaves nothing."""
+    monkeypatch.setattr(ApiLimits, "body_seconds", lambda limits, size: 1.0)
+    async with running(client, tmp_path) as nodes:
+        coded = await declared(client)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        body, path = coded.bodies[(0, 0)], path_of(coded, 0, 0)
+        bobs = await send_head(url, path, signed(BOB, "PUT", path, body, account), len(body))
+        assert await answered_status(bobs) == 403
+        stalled = await send_head(url, path, signed(ALICE, "PUT", path, body, account), len(body), body[:1000])
+        assert await answered_status(stalled) == 408
+        assert node.store.fragment_count == 0 and node.store.used == 0 and leftovers(node) == []
+
+
+async def test_a_signature_fresh_when_the_head_arrived_is_not_refused_for_its_bodys_time(client, tmp_path):
+    """A slow link's upload: signed 118 s before the node got its head (the window is 120 s), its body takes
+    4 s more. It used to be judged when the body ended, and refused as expired."""
+    async with running(client, tmp_path) as nodes:
+        coded = await declared(client)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        body, path = coded.bodies[(0, 0)], path_of(coded, 0, 0)
+        headers = signed(ALICE, "PUT", path, body, account, at_ms=int(time.time() * 1000) - 118_000)
+        stream = await send_head(url, path, headers, len(body), body[:1000])
+        await trio.sleep(4)
+        await stream.send_all(body[1000:])
+        assert await answered_status(stream) == 201
+        assert node.store.fragment_count == 1
 
 
 async def test_private_fragments_are_served_only_to_the_owner(client, tmp_path):
