@@ -54,10 +54,11 @@ TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.P
 endpoint is no URL (``ValueError``)."""
 
 
-MIN_TRANSFER_RATE = 64 * 1024
-"""Bytes a second below which a request's body is not moving: a fragment of a default segment (~2.8 MB) gets
-~45 s on top of the timeout, far longer than any link a client uploads over needs, far shorter than a
-node trickling a byte at a time would take."""
+MIN_TRANSFER_RATE = 16 * 1024
+"""Bytes a second below which a request's body is not moving. An upload has up to 4 requests a node in flight,
+24 over 6 nodes, so this is what each gets of a 3 Mbit/s link; a fragment of a default segment (~2.8 MB) gets
+~3 minutes on top of the timeout. A node trickling a byte at a time is cut off all the same. The storage node
+holds a request's body to the same rate (:class:`storage_node.service.api.ApiLimits`)."""
 
 READ_SIZE = 1 << 20
 """Bytes a connection asks its socket for at once. httpcore asks for 64 KiB, and each read costs a timeout

@@ -75,9 +75,10 @@ class ApiLimits:
     auth_window_ms: int = 120_000
     """How far a request's timestamp may be from the node's clock when its headers arrive."""
     body_timeout: float = 60.0
-    min_body_rate: int = 64 * 1024
-    """An upload's body must arrive within ``body_timeout`` plus its size at this many bytes a second: a client
-    cannot hold a reservation, a temporary file and its buffers by trickling a body."""
+    min_body_rate: int = 16 * 1024
+    """An upload's body must arrive within ``body_timeout`` plus its size at this many bytes a second (the SDK's
+    :data:`sdk.storage.nodes.MIN_TRANSFER_RATE`): a client cannot hold a reservation, a temporary file and its
+    buffers by trickling a body."""
 
     @property
     def max_body(self) -> int:
