@@ -7,8 +7,9 @@ one ``confirm(file_id, [(segment, fragment), ...])`` per file. A transaction lan
 in the slot it is sent, so waiting is only worth it while more fragments are arriving: once a burst ends (an
 upload's last fragments for this node) its confirmation goes at once and can still make the next block (an
 upload's activation is a whole slot later when it does not).
-A submission the chain refuses (already confirmed, placed elsewhere meanwhile) is logged and counted; one that
-does not reach the chain is retried with backoff. Nothing is lost if the node dies meanwhile: on start the
+A batch the chain refuses (it takes one whole or not at all: a fragment already confirmed, or placed
+elsewhere meanwhile) is sent again a fragment at a time, so the stale one is refused alone, logged and
+counted; a submission that does not reach the chain is retried with backoff. Nothing is lost if the node dies meanwhile: on start the
 daemon confirms every stored fragment the chain still shows unconfirmed (:meth:`StorageNode._reconcile`).
 """
 
@@ -68,6 +69,14 @@ class Confirmer:
                             exc, attempt + 1)
                 await trio.sleep(BACKOFF_S * 2**attempt)
                 continue
+            if not receipt.is_success and len(fragments) > 1:
+                # the chain takes a batch whole or not at all: one stale fragment (confirmed already by a
+                # retried upload's first copy, reassigned meanwhile) must not hold back the others
+                log.info("the chain refused confirming %d fragments of 0x%s together (%s): confirming each alone",
+                         len(fragments), file_id.hex(), receipt.error_message)
+                for fragment in fragments:
+                    await self._confirm(file_id, [fragment])
+                return
             outcome = "ok" if receipt.is_success else "refused"
             if not receipt.is_success:
                 log.warning("the chain refused confirming 0x%s %s: %s", file_id.hex(), fragments,

@@ -273,6 +273,32 @@ async def test_a_restart_keeps_acknowledged_fragments_and_confirms_them(client, 
             await wait_confirmed(client, coded)
 
 
+async def test_a_fragment_confirmed_already_does_not_hold_back_the_others_of_its_batch(client, tmp_path):
+    """A client uploads a fragment again (its first answer timed out): the node stores it and queues it for
+    confirmation with the file's other fresh fragment. The chain takes a confirmation batch whole or not at
+    all, so the batch naming a confirmed fragment was refused, and the fresh one never confirmed."""
+    segment_size = client.get_constant("FileBank", "SegmentSize")
+    async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client, size=segment_size + 1000)  # two segments, a fragment of each per node
+        account = (await placement(client, coded))[0]
+        url = nodes[account][1]
+        second = list(await client.query("FileBank", "Placements", [coded.file_id, 1])).index(account)
+
+        async def confirmed(segment: int, fragment: int) -> bool:
+            return (await client.query("FileBank", "Confirmed", [coded.file_id, segment]) or [False] * 2)[fragment]
+
+        assert (await put(http, url, account, coded, 0, 0)).status_code == 201
+        with trio.fail_after(WAIT_S):
+            while not await confirmed(0, 0):
+                await trio.sleep(0.2)
+        async with trio.open_nursery() as nursery:  # one burst: one batch
+            nursery.start_soon(put, http, url, account, coded, 0, 0)
+            nursery.start_soon(put, http, url, account, coded, 1, second)
+        with trio.fail_after(WAIT_S):
+            while not await confirmed(1, second):
+                await trio.sleep(0.2)
+
+
 async def submit(client: AsyncClient, signer: Keypair, pallet: str, call: str, args: dict) -> None:
     receipt = await client.sign_and_submit(client.compose_call(pallet, call, args), signer, wait_for_inclusion=True)
     assert receipt.is_success, receipt.error_message
