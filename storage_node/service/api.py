@@ -172,6 +172,7 @@ class FragmentApi(HttpApp):
             raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
                             f"this fragment's body is {expected} bytes, not {declared}")
         temp = self.store.temp_path()
+        drops = self.store.drops
         try:
             with _store_errors(), self.store.reserve(expected):
                 with trio.move_on_after(self.limits.body_seconds(expected)) as receiving:
@@ -184,6 +185,10 @@ class FragmentApi(HttpApp):
                 await trio.to_thread.run_sync(self.store.commit, temp, key)
         finally:
             temp.unlink(missing_ok=True)
+        if self.store.drops != drops and not await self._still_placed(key):
+            await trio.to_thread.run_sync(self.store.remove, key)
+            raise HttpError(409, "not_assigned", f"fragment {key} was placed elsewhere, or its file deleted, while it "
+                                                 "was uploaded: not kept")
         self.metrics.bytes_received += expected
         await self._stored.send(key)
         await respond(send, 201, json.dumps({"stored": str(key)}).encode(), "application/json")
@@ -198,6 +203,12 @@ class FragmentApi(HttpApp):
         if not await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment):
             raise HttpError(404, "not_assigned", f"fragment {key} is not placed on this node")
         return stored
+
+    async def _still_placed(self, key: FragmentKey) -> bool:
+        """Whether the chain still places ``key`` here and still has its file (read afresh: the view remembers
+        deleted files, and a deleted file's placements go a few blocks after it)."""
+        return (await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment)
+                and await self.chain.client.query("FileBank", "Files", [key.file_id]) is not None)
 
     async def _receive_to(self, receive: Receive, temp: Path, expected: int, digest: _UploadDigest) -> _UploadDigest:
         """Stream the request body into ``temp`` and through ``digest``. Exactly ``expected`` bytes, else 413/400."""

@@ -89,6 +89,10 @@ class FragmentStore:
         self._used = 0
         self._reserved = 0
         self._lock = threading.Lock()  # reservations are taken from the event loop and released from threads
+        self.drops = 0
+        """How many times the node was told to drop fragments (:meth:`remove`, :meth:`remove_file`), whether or
+        not it held them: an upload that saw this change while its body came re-checks its placement, since
+        the drop may have been meant for the fragment it was about to store."""
 
     # --- opening --------------------------------------------------------------------------------------
 
@@ -213,6 +217,7 @@ class FragmentStore:
     def remove(self, key: FragmentKey) -> bool:
         """Delete a stored fragment; whether it was stored."""
         with self._lock:
+            self.drops += 1
             size = self._sizes.pop(key, None)
             if size is None:
                 return False
@@ -226,6 +231,7 @@ class FragmentStore:
     def remove_file(self, file_id: bytes) -> int:
         """Delete every stored fragment of a file; how many there were."""
         with self._lock:
+            self.drops += 1
             doomed = [key for key in self._sizes if key.file_id == file_id]
         return sum(self.remove(key) for key in doomed)
 

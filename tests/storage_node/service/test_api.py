@@ -351,6 +351,25 @@ async def test_fragments_of_a_deleted_file_are_dropped(client, tmp_path):
         assert gone.status_code == 404
 
 
+async def test_a_fragment_whose_file_is_deleted_while_it_is_uploaded_is_not_kept(client, tmp_path):
+    """The node drops a deleted file's fragments when the deletion is final: one whose upload was under way
+    then was stored after the drop, and kept for good (no later event drops it)."""
+    async with running(client, tmp_path) as nodes:
+        coded = await declared(client)
+        account = (await placement(client, coded))[0]
+        node, url = nodes[account]
+        body, path = coded.bodies[(0, 0)], path_of(coded, 0, 0)
+        stream = await send_head(url, path, signed(ALICE, "PUT", path, body, account), len(body), body[:1000])
+        drops = node.store.drops
+        await submit(client, ALICE, "FileBank", "delete", {"file_id": coded.file_id})
+        with trio.fail_after(WAIT_S):
+            while node.store.drops == drops:  # the deletion is final, and the node has acted on it
+                await trio.sleep(0.2)
+        await stream.send_all(body[1000:])
+        assert await answered_status(stream) == 409
+        assert node.store.fragment_count == 0 and node.store.used == 0 and leftovers(node) == []
+
+
 async def test_garbage_and_a_client_gone_mid_body_leave_nothing_and_the_node_serving(client, tmp_path):
     async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
         coded = await declared(client)
