@@ -11,7 +11,7 @@ compute_pallet.service.runner`` with:
 - ``RLIMIT_CPU``: the wall-time budget times the job's cores (the kernel sends SIGXCPU at the soft limit and
   SIGKILL a few seconds later); the runner sets both on itself before it imports anything heavy;
 - a wall-time limit: past it the process is killed (trio terminates it, then kills it);
-- death with the worker: the runner has the kernel kill it when the worker dies (``sdk.children.die_with_parent``),
+- death with the worker: the runner ends itself when the worker dies (``sdk.children.die_with_parent``),
   so a worker killed mid-run and restarted never shares the job's folder with an orphan of its last run;
 - thread counts pinned to the job's ``cpu_cores`` (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
   ``MKL_NUM_THREADS``): the kinds' fixed-order kernels give the same bits whatever the count, and pinning keeps

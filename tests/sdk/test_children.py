@@ -1,5 +1,6 @@
-"""Child processes die with the process that started them: a job runner with its provider worker (which passes
-its pid), a KZG pool's workers with the DA node or client that made the pool. Real processes, SIGKILLed."""
+"""Child processes die with the process that started them, and only then: a job runner with its provider worker
+(which passes its pid), a KZG pool's workers with the DA node or client that made the pool. Real processes,
+SIGKILLed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import trio
 
 from compute_pallet.service.runner import WORKER_PID
 
@@ -53,6 +56,15 @@ def test_a_job_runner_dies_with_the_worker_that_started_it():
         "print(runner.pid, flush=True)\n"
         "time.sleep(120)\n")], stdout=subprocess.PIPE)
     _kill_and_wait_for_orphans(worker, [int(worker.stdout.readline())])
+
+
+async def test_a_child_started_from_a_worker_thread_outlives_that_thread():
+    """trio starts a process from a thread of its cache, which ends after 10 s idle: the kernel's parent-death
+    signal, which follows that thread, killed every job runner still running then (its provider slashed)."""
+    started = await trio.run_process([sys.executable, "-c", "from sdk.children import die_with_parent; import time; "
+                                      "die_with_parent(); time.sleep(12); print('alive')"],
+                                     capture_stdout=True, check=False)
+    assert started.returncode == 0 and started.stdout == b"alive\n"
 
 
 def test_a_child_whose_parent_died_before_it_armed_the_signal_ends_at_once():
