@@ -64,6 +64,11 @@ DEFAULT_HIDDEN = (64,)
 _ESTIMATED_CLASSES = 10
 """Classes ``resources`` counts when ``classes`` is left to the labels of a fresh model; labels past it are
 refused unless ``classes`` is declared (a 1,000-class dataset would outlast its estimate a hundredfold)."""
+FRESH_MODEL_BYTES = 32
+"""Bytes per parameter of a fresh model: weights, gradients and velocity (float32 each), and while a layer is
+initialised, its draws (``draws.uniform``: the byte stream, its shifted bits and two float32 steps). Without
+it, params of a fresh model wider than its input (``{"hidden": [4096], "features": 65536}`` on a tiny dataset)
+were estimated at a tenth of what they need, and every provider ran out of memory (and was slashed)."""
 STEP_MACS = 40_000
 """A minibatch step's fixed cost (Python and array set-up: ~77 µs measured at batch size 1) in multiply-adds
 at ``MACS_PER_SECOND``, with the same margin: batches of one sample would otherwise be estimated at nothing."""
@@ -110,12 +115,15 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     activations are counted from ``hidden`` and ``classes`` when declared (the kind checks them against the
     model), else bounded by M / 4 too, which only a declaration tightens.
     Memory: the input's bytes and its decoded arrays, the float64 copies that standardising the inputs holds
-    at once (``_start``: 6 B per input byte), the model three times (weights, gradients, velocity), and per
+    at once (``_start``: 6 B per input byte), the model three times (weights, gradients, velocity; a fresh one
+    counted from its layers, :data:`FRESH_MODEL_BYTES` per parameter, its first layer's width the declared
+    ``features`` or at most S / 4), and per
     sample its activations (4 B per unit) and the softmax's float64 temporaries (``mlp.SOFTMAX_BYTES`` per
     class), since the metrics pass holds them for every training row at once."""
     p = parse(params)
     size, model = input_sizes.get("dataset", 0), input_sizes.get("model", 0)
     samples = ceil_div(size, 4 * p.features + 8) if p.features else ceil_div(size, 12)
+    fresh = 0
     if model:
         macs = samples * ceil_div(model, 4)
         classes = p.classes or MAX_CLASSES
@@ -126,9 +134,11 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
         first = samples * p.features if p.features else ceil_div(size, 4)
         macs = first * layers[0] + samples * later
         classes, units = layers[-1], sum(layers)
+        width = p.features or min(ceil_div(size, 4), MAX_FEATURES)  # the first layer's inputs
+        fresh = FRESH_MODEL_BYTES * (width * layers[0] + later + sum(layers))
     steps = p.epochs * ceil_div(samples, p.batch_size)
     softmax = (p.epochs + 1) * samples * classes * mlp.SOFTMAX_MACS
-    memory = 8 * size + 3 * model + samples * (4 * units + mlp.SOFTMAX_BYTES * classes)
+    memory = 8 * size + (3 * model if model else fresh) + samples * (4 * units + mlp.SOFTMAX_BYTES * classes)
     return Resources.for_work((3 * p.epochs + 1) * macs + softmax + steps * STEP_MACS, memory)
 
 

@@ -64,14 +64,16 @@ class ProviderChain:
         self.account = keypair.public
 
     async def timing(self) -> Timing:
-        """The block time between the two latest blocks' timestamps (a devnet may run shorter slots than the
-        ``MinimumPeriod`` pair suggests), and the heartbeat timeout."""
+        """The block time, and the heartbeat timeout. The time between the two latest blocks' timestamps when it
+        is shorter than the ``MinimumPeriod`` pair says (a devnet may run shorter slots); never longer: after a
+        pause of the chain (or empty slots) that gap is no block time, and heartbeats and wall-time budgets
+        sized from it left the provider silent past its timeout."""
         block_ms = self.client.block_time_ms()
         head = await self.client.get_block_header()
         if head is not None and head.number > 1:
             now = await self.client.query("Timestamp", "Now", block_hash=head.hash)
             before = await self.client.query("Timestamp", "Now", block_hash=head.parent_hash)
-            if now > before:
+            if before < now < before + block_ms:
                 block_ms = now - before
         return Timing(block_ms / 1000, self.client.get_constant("ComputeProviders", "HeartbeatTimeout"))
 

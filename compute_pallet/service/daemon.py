@@ -233,7 +233,9 @@ class Provider:
 
     async def _follow(self, worker: JobWorker, nursery: trio.Nursery, *,
                       task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Act on each best block's ``ComputeJobs`` events; ``started`` once the first subscription is open."""
+        """Act on each best block's ``ComputeJobs`` events; ``started`` once the first subscription is open. A new
+        subscription starts at the chain's head, so after a lost one the provider reconciles as at a start: an
+        assignment in the blocks between is found in ``ProviderJobs`` (it would have been a no-show)."""
         waiting: trio.TaskStatus[None] | None = task_status
         while True:
             try:
@@ -241,6 +243,8 @@ class Provider:
                     if waiting is not None:
                         waiting.started()
                         waiting = None
+                    else:
+                        nursery.start_soon(self._reconcile_guarded, worker, nursery)
                     async for block in blocks:
                         for event in block.events:
                             self._on_event(event, worker, nursery)
@@ -264,6 +268,12 @@ class Provider:
             self._start(job_id, worker, nursery)
         if assigned or journaled:
             log.info("reconciled: %d assigned job(s), %d journaled", len(assigned), len(journaled))
+
+    async def _reconcile_guarded(self, worker: JobWorker, nursery: trio.Nursery) -> None:
+        try:
+            await self._reconcile(worker, nursery)
+        except ChainClientError as exc:  # the next subscription reconciles again
+            log.warning("reconciling with the chain: %s", exc)
 
     def _start(self, job_id: int, worker: JobWorker, nursery: trio.Nursery) -> None:
         if job_id not in self._jobs:

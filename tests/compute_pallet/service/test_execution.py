@@ -14,6 +14,7 @@ import pytest
 import safetensors.numpy
 
 from compute_pallet import datasets, kinds
+from compute_pallet.formats import Dataset, save_dataset
 from compute_pallet.kinds import canonical_json, mlp
 from compute_pallet.service import runner
 from compute_pallet.service.execution import INTERPRETER_MARGIN, Finished, Killed, Limits, execute
@@ -186,3 +187,16 @@ async def test_a_gpu_job_runs_on_cupy_and_never_falls_back_to_the_cpu_silently(t
     else:  # a machine with CuPy: the same digest as the CPU run (kernels.py says why)
         expected = kinds.kind("train").run({"dataset": digits}, b'{"epochs": 1, "hidden": [8]}', SEED)
         assert isinstance(outcome, Finished) and outcome.digest == kinds.result_digest(expected.outputs, expected.result)
+
+
+async def test_a_fresh_model_much_wider_than_its_data_runs_within_its_estimate(tmp_path):
+    """Two samples of 32,768 features and a hidden layer of 2,048: 67 M parameters, whose weights, gradients
+    and velocity the estimate once left out (it counted the data, a few KiB), so the run ran out of memory on
+    every honest provider. Run under the limits the estimate gives, as a provider runs it."""
+    rng = np.random.default_rng(5)
+    dataset = save_dataset(Dataset(rng.standard_normal((2, 32768)).astype(np.float32), np.array([0, 1])))
+    params = b'{"classes": 2, "epochs": 1, "hidden": [2048], "validation_split": 0}'
+    estimate = kinds.KINDS["train"].resources(params, {"dataset": len(dataset)})
+    limits = Limits.for_job(memory_mib=-(-estimate.memory_bytes // (1 << 20)), cpu_cores=1, wall_seconds=120)
+    outcome = await execute(prepare(tmp_path, "train", params, [dataset]), limits)
+    assert isinstance(outcome, Finished), outcome
