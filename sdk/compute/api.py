@@ -63,8 +63,10 @@ from sdk.storage.records import FileId, parse_file_id
 
 __all__ = ["ComputeApi", "MAX_RESULT_BYTES"]
 
-MAX_RESULT_BYTES = 1 << 20
-"""A ``result.json`` larger than this is not parsed (a result record is a few metrics)."""
+MAX_RESULT_BYTES = 4 << 20
+"""A ``result.json`` larger than this is not parsed: twice the largest a kind writes (``evaluate``'s confusion
+matrix at ``MAX_CLASSES``, 1,000 classes: ~2 MB; at 1 MiB, an honest result of more than ~720 classes was
+refused as not hashing to its digest)."""
 
 _FINISHED = (ChainJobStatus.Verified, ChainJobStatus.Failed)
 

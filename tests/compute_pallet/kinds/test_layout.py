@@ -65,3 +65,15 @@ def test_estimates_are_exact_integers_the_chain_may_size_jobs_with(kind) -> None
     assert all(type(value) is int for value in (run.cpu_cores, run.memory_bytes, run.seconds))
     if kind in ("evaluate", "infer"):  # (10**21 + 1)² multiply-adds and 1,000 classes' softmax, at 2e8 a second
         assert run.seconds == -(-((10**21 + 1) * (10**21 + 1 + 1_000 * 40)) // 200_000_000)
+
+
+def test_the_largest_result_a_kind_writes_is_one_the_sdk_reads() -> None:
+    """``evaluate`` of a model of ``MAX_CLASSES`` classes writes a confusion matrix of a million counts."""
+    from compute_pallet.formats import MAX_CLASSES
+    from compute_pallet.kinds import canonical_json, evaluate
+    from sdk.compute.api import MAX_RESULT_BYTES
+
+    model = Model((np.zeros((MAX_CLASSES, 2), np.float32),), (np.zeros(MAX_CLASSES, np.float32),), None, None)
+    dataset = save_dataset(Dataset(np.zeros((3, 2), np.float32), np.array([0, MAX_CLASSES - 1, 7], np.int64)))
+    result = evaluate.run({"model": save_model(model), "dataset": dataset}, b"{}", bytes(32)).result
+    assert 1 << 20 < len(canonical_json(result)) <= MAX_RESULT_BYTES // 2
