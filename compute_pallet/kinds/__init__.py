@@ -8,10 +8,10 @@ pallet compares only result digests. Each kind is one module (``train``, ``evalu
 
 **Input layout.** A job's inputs are a list of file ids on chain; ``named_inputs`` gives the kind's names
 for them by position: ``train`` [dataset, model?], ``evaluate`` and ``infer`` [model, dataset], ``fedavg``
-[base, update…, validation?] — the federated pallet's order; a last file that is an ``.npz`` (a zip) is the
-validation set, as no model file (safetensors) can start like one. Sizes alone cannot tell, so ``estimate``
-reads fedavg's last input as the validation set when the params declare one (``features``), and the kind
-refuses inputs that say otherwise; ``input_sizes`` names sizes with it as an update (for display).
+[base, update…, validation?] — the federated pallet's order. fedavg's last input is the validation set
+when the params declare one (``features``), for the names as for ``estimate`` (sizes alone cannot tell, and
+its bytes are a participant's choice when it is an update), and the kind refuses inputs that say otherwise;
+``input_sizes`` names sizes with it as an update (for display).
 ``input_limits`` gives the largest file each position may be (its format's bound), so that a runner refuses
 a bigger one before reading it.
 
@@ -141,7 +141,6 @@ def validate_params(kind_name_or_id: str | int, params: bytes) -> None:
     kind(kind_name_or_id).parse(params)
 
 
-_ZIP_MAGIC = b"PK\x03\x04"
 _DATASETS = ("dataset", "validation")
 """The inputs that are datasets, by name; every other input is a model."""
 
@@ -159,11 +158,19 @@ def _names(kind_name: str, count: int, last_is_dataset: bool) -> list[str]:
     return names[:count]
 
 
-def named_inputs(name_or_id: str | int, files: Sequence[bytes]) -> dict[str, bytes]:
+def named_inputs(name_or_id: str | int, files: Sequence[bytes], params: bytes) -> dict[str, bytes]:
     """A job's input files, in its on-chain order, under the names its kind's ``run`` takes (see "Input
-    layout"). Raises ``InvalidInputs`` for more files than the kind takes, ``UnknownKind``."""
-    last_is_dataset = len(files) > 1 and files[-1].startswith(_ZIP_MAGIC)
-    return dict(zip(_names(_kind_name(name_or_id), len(files), last_is_dataset), files))
+    layout"); fedavg's last input is its validation set when its params declare one, as for :func:`estimate`
+    (told by its bytes instead, an update that began like an ``.npz`` was taken for a validation set and failed
+    the round). Raises ``InvalidInputs`` for more files than the kind takes, ``InvalidParams``,
+    ``UnknownKind``."""
+    name = _kind_name(name_or_id)
+    return dict(zip(_names(name, len(files), _validated(name, len(files), params)), files))
+
+
+def _validated(name: str, count: int, params: bytes) -> bool:
+    """Whether a ``name`` job's last of ``count`` inputs is a validation set (fedavg declaring ``features``)."""
+    return name == "fedavg" and count > 1 and fedavg.parse(params).features > 0
 
 
 def input_sizes(name_or_id: str | int, sizes: Sequence[int]) -> dict[str, int]:
@@ -178,8 +185,8 @@ def estimate(name_or_id: str | int, params: bytes, sizes: Sequence[int]) -> Reso
     size alone cannot tell, and the two readings' costs differ by orders of magnitude. Raises
     ``InvalidInputs`` for more inputs than the kind takes, ``InvalidParams``, ``UnknownKind``."""
     name = _kind_name(name_or_id)
-    validated = name == "fedavg" and len(sizes) > 1 and fedavg.parse(params).features > 0
-    return kind(name).resources(params, dict(zip(_names(name, len(sizes), validated), sizes)))
+    return kind(name).resources(params, dict(zip(_names(name, len(sizes), _validated(name, len(sizes), params)),
+                                                 sizes)))
 
 
 def input_limits(name_or_id: str | int, count: int) -> list[int]:
@@ -256,7 +263,7 @@ def outcome(name_or_id: str | int, read_inputs: Callable[[], Sequence[bytes]], p
         # whatever floating-point error handling the calling process set (a rerun runs in a user's process), the
         # kinds run as in a fresh one: errors never change a value, only whether numpy warns or raises on it
         with np.errstate(all="ignore"):
-            produced = kind(name).run(named_inputs(name, read_inputs()), params, seed, xp=xp)
+            produced = kind(name).run(named_inputs(name, read_inputs(), params), params, seed, xp=xp)
         # hashed here, so that a result it cannot hash (a NaN) is refused
         return Outcome(produced.outputs, produced.result, result_digest(produced.outputs, produced.result))
     except (MemoryError, OSError):

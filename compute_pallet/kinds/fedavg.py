@@ -4,7 +4,10 @@ score per update.
 Inputs: ``updates.0`` … ``updates.{n-1}`` (1 ≤ n ≤ ``MAX_UPDATES``; models of one architecture and one
 input normalisation: participants train the round's global model further), optionally ``base`` (that
 global model: every update must keep its architecture and normalisation) and optionally ``validation``
-(a labelled dataset). Output: ``model.safetensors``. Params:
+(a labelled dataset). Output: ``model.safetensors``. An update that is no model of the round (a file that
+does not load as a model, or one that left the base model's architecture or normalisation, or the first
+loadable update's without a base) is left out: it scores 0 and shares nothing, and the result lists it
+(``excluded``). One participant's bad file used to fail the whole round. Params:
 
 - ``aggregation``: ``mean`` (FedAvg: the average weighted by ``weights``, each participant's sample count,
   equal if omitted), ``median`` (coordinate-wise) or ``trimmed_mean`` (coordinate-wise, dropping the
@@ -47,7 +50,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from compute_pallet.formats import MAX_FEATURES, Dataset, Model, load_dataset, load_model, save_model
+from compute_pallet.formats import MAX_FEATURES, Dataset, FormatError, Model, load_dataset, load_model, save_model
 from compute_pallet.kinds import mlp
 from compute_pallet.kinds.evaluate import max_samples, pass_macs
 from compute_pallet.kinds.params import ChoiceField, IntField, IntListField, InvalidParams, parse_params
@@ -134,20 +137,35 @@ def aggregate(models: Sequence[Model], p: FedAvgParams, weights: Sequence[float]
     return Model(tuple(combined[:layers]), tuple(combined[layers:]), models[0].mean, models[0].std)
 
 
-def _updates(inputs: Mapping[str, bytes]) -> list[Model]:
+def _updates(inputs: Mapping[str, bytes]) -> tuple[list[Model | None], Model]:
+    """Each update loaded, or ``None`` where it is no model of the round (it does not load, or leaves the
+    reference's architecture or input normalisation), and that reference: the base model, else the first update
+    that loads. One participant's bad file costs its own update, not the round."""
     n = sum(1 for name in inputs if name.startswith("updates."))
     expect_inputs(inputs, required=[f"updates.{i}" for i in range(n)], optional=("base", "validation"))
     if not 1 <= n <= MAX_UPDATES:
         raise InvalidInputs(f"{n} updates; expected 1 to {MAX_UPDATES}")
-    models = [load_model(inputs[f"updates.{i}"]) for i in range(n)]
-    reference, name = (load_model(inputs["base"]), "the base model") if "base" in inputs else (models[0], "update 0")
-    for i, model in enumerate(models):
-        if model.layer_sizes != reference.layer_sizes:
-            raise InvalidInputs(f"update {i} has layers {model.layer_sizes}, {name} {reference.layer_sizes}")
-        for mine, theirs in ((model.mean, reference.mean), (model.std, reference.std)):
-            if (mine is None) != (theirs is None) or (mine is not None and not np.array_equal(mine, theirs)):
-                raise InvalidInputs(f"update {i} normalises its inputs unlike {name}")
-    return models
+    loaded = [_loaded(inputs[f"updates.{i}"]) for i in range(n)]
+    if "base" in inputs:
+        reference = load_model(inputs["base"])
+    elif (reference := next((model for model in loaded if model is not None), None)) is None:
+        raise InvalidInputs(f"none of the {n} updates is a model")
+    return [model if model is not None and _fits(model, reference) else None for model in loaded], reference
+
+
+def _loaded(data: bytes) -> Model | None:
+    try:
+        return load_model(data)
+    except FormatError:
+        return None
+
+
+def _fits(model: Model, reference: Model) -> bool:
+    """Whether ``model`` keeps ``reference``'s layers and input normalisation."""
+    if model.layer_sizes != reference.layer_sizes:
+        return False
+    return all((mine is None) == (theirs is None) and (mine is None or np.array_equal(mine, theirs))
+               for mine, theirs in ((model.mean, reference.mean), (model.std, reference.std)))
 
 
 def _distance(a: Model, b: Model) -> float:
@@ -180,13 +198,14 @@ def _validation_set(inputs: Mapping[str, bytes], p: FedAvgParams, reference: Mod
     return validation
 
 
-def _checked(inputs: Mapping[str, bytes], p: FedAvgParams) -> tuple[list[Model], Dataset | None]:
-    """The updates and the validation set, once they fit together and the params."""
+def _checked(inputs: Mapping[str, bytes], p: FedAvgParams) -> tuple[list[Model | None], Dataset | None]:
+    """The updates (``None`` for one that is no model of the round) and the validation set, once it fits the
+    params and the round's model."""
     if ("validation" in inputs) != (p.features > 0):  # first: the chain's estimate read the inputs by features
         raise InvalidInputs("a validation set was given: its width must be declared (features)"
                             if "validation" in inputs else "features declares a validation set: none was given")
-    models = _updates(inputs)
-    return models, _validation_set(inputs, p, models[0])
+    updates, reference = _updates(inputs)
+    return updates, _validation_set(inputs, p, reference)
 
 
 def check(inputs: Mapping[str, bytes], params: bytes) -> None:
@@ -198,15 +217,23 @@ def check(inputs: Mapping[str, bytes], params: bytes) -> None:
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     p = parse(params)
-    models, validation = _checked(inputs, p)
-    n = len(models)
+    updates, validation = _checked(inputs, p)
+    n = len(updates)
     if p.weights is not None and len(p.weights) != n:
         raise InvalidInputs(f"{len(p.weights)} weights for {n} updates")
-    if p.aggregation == "trimmed_mean" and n < 2 * p.trim + 2:
-        raise InvalidInputs(f"trimmed_mean with trim {p.trim} needs at least {2 * p.trim + 2} updates, got {n}")
-    weights = [float(w) for w in p.weights] if p.weights is not None else [1.0] * n
+    kept = [i for i, model in enumerate(updates) if model is not None]
+    if not kept:
+        raise InvalidInputs(f"none of the {n} updates is a model of the round's architecture")
+    if p.aggregation == "trimmed_mean" and len(kept) < 2 * p.trim + 2:
+        raise InvalidInputs(f"trimmed_mean with trim {p.trim} needs at least {2 * p.trim + 2} usable updates, "
+                            f"got {len(kept)}")
+    models = [updates[i] for i in kept]
+    weights = [float(p.weights[i]) if p.weights is not None else 1.0 for i in kept]
+    m = len(models)
     result_model = aggregate(models, p, weights)
     result: dict[str, object] = {"aggregation": p.aggregation, "updates": n}
+    if len(kept) < n:
+        result["excluded"] = [i for i in range(n) if updates[i] is None]
 
     if validation is not None:
         assert validation.y is not None  # load_dataset requires labels
@@ -215,9 +242,9 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         check = measure(result_model)
         mean = FedAvgParams("mean", p.trim, None)
         everyone = measure(aggregate(models, mean, weights)).loss
-        scores = [0.0] * n if n == 1 else [
+        scores = [0.0] * m if m == 1 else [
             measure(aggregate(models[:i] + models[i + 1 :], mean, weights[:i] + weights[i + 1 :])).loss - everyone
-            for i in range(n)
+            for i in range(m)
         ]
         reward_weights = [max(0.0, 1 + 2 * score / everyone) if everyone > 0 else 1.0 for score in scores]
         result |= {"score_basis": "leave-one-out validation loss", "validation_loss": check.loss,
@@ -229,7 +256,10 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
         scores = [max(0.0, 1.0 - d / cut) if cut else float(d == 0) for d in distances]
         reward_weights = scores
         result["score_basis"] = "distance to the median"
-    result |= {"scores": scores, "shares_ppm": _shares(reward_weights)}
+    all_scores, shares = [0.0] * n, [0] * n  # an excluded update scores 0 and shares nothing
+    for i, score, share in zip(kept, scores, _shares(reward_weights)):
+        all_scores[i], shares[i] = score, share
+    result |= {"scores": all_scores, "shares_ppm": shares}
     training = {"kind": "fedavg", "aggregation": p.aggregation, "trim": p.trim,
                 "weights": None if p.weights is None else list(p.weights), "updates": n}
     output = Model(result_model.weights, result_model.biases, result_model.mean, result_model.std, training)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compute_pallet.formats import MAX_DATASET_BYTES, MAX_MODEL_BYTES, Dataset, Model, save_dataset, save_model
+from compute_pallet.formats import (MAX_DATASET_BYTES, MAX_MODEL_BYTES, Dataset, Model, load_model, save_dataset,
+                                    save_model)
 from compute_pallet.kinds import (
     InvalidInputs, UnknownKind, estimate, fedavg, input_limits, input_sizes, named_inputs)
 
@@ -19,16 +20,19 @@ DATASET = save_dataset(Dataset(np.zeros((3, 2), np.float32), np.array([0, 1, 0],
 
 def test_train_evaluate_and_infer_name_their_inputs_by_position() -> None:
     model = _model(2)
-    assert named_inputs("train", [DATASET]) == {"dataset": DATASET}
-    assert named_inputs(0, [DATASET, model]) == {"dataset": DATASET, "model": model}
-    assert named_inputs("evaluate", [model, DATASET]) == {"model": model, "dataset": DATASET}
-    assert named_inputs("infer", [model]) == {"model": model}  # the kind reports the missing dataset
+    assert named_inputs("train", [DATASET], b"{}") == {"dataset": DATASET}
+    assert named_inputs(0, [DATASET, model], b"{}") == {"dataset": DATASET, "model": model}
+    assert named_inputs("evaluate", [model, DATASET], b"{}") == {"model": model, "dataset": DATASET}
+    assert named_inputs("infer", [model], b"{}") == {"model": model}  # the kind reports the missing dataset
 
 
-def test_fedavg_takes_the_base_then_updates_then_a_validation_set_recognised_as_an_npz() -> None:
+def test_fedavg_takes_the_base_then_updates_then_a_validation_set_when_its_params_declare_one() -> None:
     base, a, b = _model(2), _model(2), _model(2)
-    assert named_inputs("fedavg", [base, a, b]) == {"base": base, "updates.0": a, "updates.1": b}
-    assert named_inputs("fedavg", [base, a, DATASET]) == {"base": base, "updates.0": a, "validation": DATASET}
+    assert named_inputs("fedavg", [base, a, b], b"{}") == {"base": base, "updates.0": a, "updates.1": b}
+    assert named_inputs("fedavg", [base, a, DATASET], b'{"features": 2}') == {
+        "base": base, "updates.0": a, "validation": DATASET}
+    # an update is a participant's file, whatever its first bytes: without features it is an update
+    assert named_inputs("fedavg", [base, a, DATASET], b"{}") == {"base": base, "updates.0": a, "updates.1": DATASET}
     assert input_sizes("fedavg", [10, 20, 30]) == {"base": 10, "updates.0": 20, "updates.1": 30}
 
 
@@ -42,18 +46,29 @@ def test_each_input_is_bounded_by_its_format_and_fedavg_s_last_by_the_larger() -
 
 def test_more_inputs_than_a_kind_takes_or_an_unknown_kind_are_refused() -> None:
     with pytest.raises(InvalidInputs, match="at most 2"):
-        named_inputs("evaluate", [b"a", b"b", b"c"])
+        named_inputs("evaluate", [b"a", b"b", b"c"], b"{}")
     with pytest.raises(InvalidInputs, match="at most 2"):
         input_limits("evaluate", 3)
     with pytest.raises(UnknownKind):
-        named_inputs(9, [b"a"])
+        named_inputs(9, [b"a"], b"{}")
 
 
-def test_fedavg_refuses_updates_that_left_the_base_models_architecture() -> None:
-    inputs = named_inputs("fedavg", [_model(2), _model(2), _model(3)])
-    with pytest.raises(InvalidInputs, match="update 1 has layers .* the base model"):
-        fedavg.run(inputs, b"{}", b"")
-    assert fedavg.run(named_inputs("fedavg", [_model(2), _model(2)]), b"{}", b"").result["updates"] == 1
+def test_fedavg_leaves_out_updates_that_are_no_model_of_the_round_and_gives_them_nothing() -> None:
+    """One participant's bad file (no model, or another architecture) costs its own update, not the round."""
+    good = _model(2)
+    inputs = named_inputs("fedavg", [_model(2), good, b"not a model", _model(3), good], b"{}")
+    result = fedavg.run(inputs, b"{}", b"").result
+    assert result["updates"] == 4 and result["excluded"] == [1, 2]
+    assert result["scores"][1] == result["scores"][2] == 0 and result["shares_ppm"][1:3] == [0, 0]
+    assert sum(result["shares_ppm"]) > 999_000
+    alone = fedavg.run(named_inputs("fedavg", [_model(2), good, good], b"{}"), b"{}", b"")
+    aggregated = load_model(fedavg.run(inputs, b"{}", b"").outputs["model.safetensors"])
+    expected = load_model(alone.outputs["model.safetensors"])  # the good updates' model alone (its record differs)
+    assert all(np.array_equal(x, y) for x, y in zip(aggregated.weights + aggregated.biases,
+                                                   expected.weights + expected.biases))
+    assert "excluded" not in alone.result
+    with pytest.raises(InvalidInputs, match="none of the 2 updates"):
+        fedavg.run(named_inputs("fedavg", [_model(2), b"junk", _model(3)], b"{}"), b"{}", b"")
 
 
 @pytest.mark.parametrize("kind", ["train", "evaluate", "infer", "fedavg"])
