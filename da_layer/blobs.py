@@ -25,7 +25,9 @@ either the exact payload or an error, never garbage that happened to decode.
 The chain's fee is per recorded payload byte, so the bytes past a blob's recorded length must be zero: else
 a submitter could record one byte and store a whole blob. The first half of a blob's cells are the blob
 itself, so a DA node holding one of them checks its part of the layout (:func:`check_cell_layout`) before it
-attests, and refuses a blob whose cells carry more than was paid for.
+attests, and refuses a blob whose cells carry more than was paid for. Only those custodians can tell: the
+check bounds what a submitter can store unpaid (the cells whose custodians hold under a third of the stake)
+rather than ending it.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   ``submitted + attestation_deadline`` begins becomes ``Unavailable`` and its whole fee is burned: its
   attestation must be in an earlier block. The fee is per recorded payload byte; custodians refuse cells that
   carry bytes past the recorded length (:func:`da_layer.blobs.check_cell_layout`), so a blob that records
-  fewer bytes than it holds gets no quorum.
+  fewer bytes than it holds gets no quorum, unless the custodians of the unpaid cells hold less than a third of
+  the stake: the check bounds underpaying (to a few cells in a large node set) rather than ending it.
 - **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
   block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
   node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) in a block

@@ -1,7 +1,7 @@
 """Calls to DA nodes' HTTP API (sdk.da.wire), for submitters, light clients and DA nodes recovering cells.
 
 One :class:`DaPeers` wraps one ``httpx.AsyncClient`` (connection pooling across nodes). Every request has
-one deadline for the whole exchange, not only for each read: a node that trickles its answer a byte at a
+one deadline for the whole exchange (the timeout plus its bytes at a minimum rate), not only for each read: a node that trickles its answer a byte at a
 time is cut off as surely as a silent one. Answers are bounded before they are decoded: a node that sends
 more than the largest valid answer is cut off, and so is one whose JSON nests too deep to parse. A
 registered endpoint that is no URL fails only requests to that node. Every failure is a :class:`PeerError` naming the node, and the error kind it answered (a key of
@@ -21,6 +21,7 @@ import httpx
 
 from da_layer.bls import SIGNATURE_BYTES
 from sdk.peer_text import peer_text
+from sdk.storage.nodes import MIN_TRANSFER_RATE
 from sdk.da.wire import (
     CELL_RESPONSE,
     MAX_CELL_SET,
@@ -53,7 +54,9 @@ class DaPeers:
 
     def __init__(self, *, timeout: float = 10.0, max_connections: int = 64) -> None:
         self._timeout = timeout
-        """Seconds one request may take, from connecting to the last byte of the answer."""
+        """Seconds one request may take, from connecting to the last byte of the answer, besides its bytes'
+        time at :data:`~sdk.storage.nodes.MIN_TRANSFER_RATE` (a push of a node's cells over a slow uplink
+        shared by a submission's many pushes must not be cut off while it moves)."""
         self._http = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_connections),
                                        trust_env=False)
 
@@ -100,12 +103,13 @@ class DaPeers:
     async def _request(self, endpoint: str, method: str, path: str, body: bytes | None = None, *,
                        limit: int) -> bytes:
         try:
-            with anyio.fail_after(self._timeout):
+            deadline = self._timeout + (len(body or b"") + limit) / MIN_TRANSFER_RATE
+            with anyio.fail_after(deadline):
                 async with self._http.stream(method, endpoint.rstrip("/") + path, content=body) as response:
                     data = await _read_bounded(endpoint, response,
                                                limit if response.status_code < 300 else MAX_ERROR_BODY)
         except TimeoutError:
-            raise PeerError(endpoint, "Unreachable", f"no whole answer within {self._timeout:g} s") from None
+            raise PeerError(endpoint, "Unreachable", f"no whole answer within {deadline:.0f} s") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a registered endpoint that is no URL
             raise PeerError(endpoint, "Unreachable", f"{type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:

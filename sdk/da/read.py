@@ -87,20 +87,26 @@ async def gather_cells(peers: DaPeers, pool: KzgPool, custody: Custody, commitme
     cells: dict[int, Cell] = {}
     nodes = [node for node in custody.nodes if node.endpoint is not None and node.account != skip]
     limiter = anyio.CapacityLimiter(parallel)
+    failures: list[Exception] = []
 
     async def ask(endpoint: str, done: anyio.CancelScope) -> None:
         async with limiter:
             try:
                 offered = await peers.get_cells(endpoint, custody.blob_id)
+                fresh = [cell for index, cell in offered.items() if index not in cells]
+                if fresh and await pool.verify(commitment, fresh):
+                    cells.update((cell.index, cell) for cell in fresh)
             except PeerError:
                 return
-            fresh = [cell for index, cell in offered.items() if index not in cells]
-            if fresh and await pool.verify(commitment, fresh):
-                cells.update((cell.index, cell) for cell in fresh)
+            except Exception as exc:  # the pool's (its workers died): raised as itself, as from a plain call
+                failures.append(exc)
+                done.cancel()
             if enough(cells):
                 done.cancel()
 
     async with anyio.create_task_group() as group:
         for node in secrets.SystemRandom().sample(nodes, len(nodes)):
             group.start_soon(ask, node.endpoint, group.cancel_scope)
+    if failures:
+        raise failures[0]
     return cells

@@ -87,12 +87,6 @@ class ApiLimits:
     def body_seconds(self, size: int) -> float:
         return self.body_timeout + size / self.min_body_rate
 
-    @property
-    def replay_window_ms(self) -> int:
-        """How long an accepted signature must be remembered: its timestamp's window, and the longest body the
-        request it signs may take after it was found fresh."""
-        return self.auth_window_ms + int(1000 * self.body_seconds(self.max_body)) + 1
-
 
 class HttpError(Exception):
     """A refusal: its status, a short machine-readable code and a message for people."""
@@ -164,6 +158,7 @@ class FragmentApi(HttpApp):
         _require_auth_headers(headers)
         arrived = self._clock_ms()  # freshness is judged here: a slow link's body does not age its signature
         claimed = self._claimed_signer(headers, arrived)
+        drops = self.store.drops  # before the placement is read: a drop from then on re-checks it
         stored = await self._assigned_file(key)
         if claimed != stored.owner:  # before a byte of the body is taken (the signature is checked after it)
             raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
@@ -172,7 +167,6 @@ class FragmentApi(HttpApp):
             raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
                             f"this fragment's body is {expected} bytes, not {declared}")
         temp = self.store.temp_path()
-        drops = self.store.drops
         try:
             with _store_errors(), self.store.reserve(expected):
                 with trio.move_on_after(self.limits.body_seconds(expected)) as receiving:
@@ -180,7 +174,8 @@ class FragmentApi(HttpApp):
                 if receiving.cancelled_caught:
                     raise HttpError(408, "too_slow", f"this fragment's body ({expected} bytes) did not arrive within "
                                                      f"{self.limits.body_seconds(expected):.0f} s")
-                self._authenticate(headers, "PUT", scope, digest.body_hash(), now=arrived)
+                self._authenticate(headers, "PUT", scope, digest.body_hash(), now=arrived,
+                                   remember_ms=int(1000 * self.limits.body_seconds(expected)) + 1)
                 digest.check(key.fragment, await self.chain.segment_root(key.file_id, key.segment))
                 await trio.to_thread.run_sync(self.store.commit, temp, key)
         finally:
@@ -287,9 +282,11 @@ class FragmentApi(HttpApp):
         return account
 
     def _authenticate(self, headers: Mapping[str, str], method: str, scope: Scope, body_hash: bytes, *,
-                      now: int | None = None) -> bytes:
+                      now: int | None = None, remember_ms: int = 0) -> bytes:
         """The signer of the request (401 for a missing, malformed, expired, forged or replayed signature), its
-        freshness judged at ``now`` (when its headers arrived; by default, the present)."""
+        freshness judged at ``now`` (when its headers arrived; by default, the present); its signature is
+        remembered ``remember_ms`` past the window (an upload's: the longest its body may take, so a replay
+        sent as the original's body ends is still found)."""
         _require_auth_headers(headers)
         now = self._clock_ms() if now is None else now
         try:
@@ -298,7 +295,8 @@ class FragmentApi(HttpApp):
         except AuthError as exc:
             raise HttpError(401, "unauthorized", str(exc)) from None
         try:
-            self.replay.accept(bytes.fromhex(headers[HEADER_SIGNATURE][2:]), int(headers[HEADER_TIMESTAMP]), now)
+            self.replay.accept(bytes.fromhex(headers[HEADER_SIGNATURE][2:]), int(headers[HEADER_TIMESTAMP]), now,
+                               longer_ms=remember_ms)
         except Replayed as exc:
             raise HttpError(401, "replayed", str(exc)) from None
         except GuardFull as exc:

@@ -74,8 +74,9 @@ class Confirmer:
                 # retried upload's first copy, reassigned meanwhile) must not hold back the others
                 log.info("the chain refused confirming %d fragments of 0x%s together (%s): confirming each alone",
                          len(fragments), file_id.hex(), receipt.error_message)
-                for fragment in fragments:
-                    await self._confirm(file_id, [fragment])
+                async with trio.open_nursery() as singles:  # consecutive nonces: one block can take them all
+                    for fragment in fragments:
+                        singles.start_soon(self._confirm, file_id, [fragment])
                 return
             outcome = "ok" if receipt.is_success else "refused"
             if not receipt.is_success:

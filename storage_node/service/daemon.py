@@ -108,6 +108,7 @@ class StorageNode:
         self.metrics = NodeMetrics()
         self.prover = Prover(client, keypair, self.chain, self.store, self.metrics)
         self.repairer = Repairer(client, keypair, self.chain, self.store, self.metrics)
+        self._reconciling = False
         self._proving = trio.CapacityLimiter(MAX_TASKS)
         self._repairing = trio.CapacityLimiter(MAX_TASKS)
         self._confirm_send, self._confirm_receive = trio.open_memory_channel[FragmentKey](CONFIRM_QUEUE)
@@ -115,7 +116,7 @@ class StorageNode:
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         await trio.to_thread.run_sync(self.store.open)
         limits = ApiLimits(self.config.max_fragment_size)
-        api = FragmentApi(self.store, self.chain, ReplayGuard(limits.replay_window_ms), self.metrics,
+        api = FragmentApi(self.store, self.chain, ReplayGuard(limits.auth_window_ms), self.metrics,
                           self._confirm_send.clone(), limits=limits)
         async with trio.open_nursery() as nursery:
             port = await nursery.start(self._serve, api)
@@ -182,6 +183,13 @@ class StorageNode:
             nursery.start_soon(self._limited, self._repairing, self.repairer.repair,
                                FragmentKey(file_id, segment, fragment))
 
+    async def _reconcile_again(self, nursery: trio.Nursery) -> None:
+        self._reconciling = True
+        try:
+            await self._guarded(self._reconcile(nursery), "reconciling")
+        finally:
+            self._reconciling = False
+
     # --- following the chain --------------------------------------------------------------------------
 
     async def _follow(self, nursery: trio.Nursery, *,
@@ -196,8 +204,8 @@ class StorageNode:
                     if waiting is not None:
                         waiting.started()
                         waiting = None
-                    else:
-                        nursery.start_soon(self._guarded, self._reconcile(nursery), "reconciling")
+                    elif not self._reconciling:  # one at a time: a flapping subscription does not stack scans
+                        nursery.start_soon(self._reconcile_again, nursery)
                     async for block in blocks:
                         self.metrics.event_block = block.block_number
                         for event in block.events:

@@ -32,16 +32,18 @@ class ReplayGuard:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def accept(self, signature: bytes, timestamp_ms: int, now_ms: int) -> None:
+    def accept(self, signature: bytes, timestamp_ms: int, now_ms: int, *, longer_ms: int = 0) -> None:
         """Record a signature of a request stamped ``timestamp_ms`` (already checked to be inside the
-        window); raises :class:`Replayed` if it was recorded before, :class:`GuardFull` if memory is spent."""
+        window), remembered ``longer_ms`` past the window (an upload found fresh when its head arrived, accepted
+        when its body ended: as long as a replay of it could take); raises :class:`Replayed` if it was recorded
+        before, :class:`GuardFull` if memory is spent."""
         self._forget_expired(now_ms)
         if signature in self._seen:
             raise Replayed("this request signature was already used")
         if len(self._seen) >= self.max_entries:
             raise GuardFull(f"{self.max_entries} signed requests inside the replay window: try again shortly")
         self._seen.add(signature)
-        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms, signature))
+        heapq.heappush(self._expiry, (timestamp_ms + self.window_ms + longer_ms, signature))
 
     def _forget_expired(self, now_ms: int) -> None:
         """Drop signatures whose timestamp has left the window: verification refuses them anyway."""

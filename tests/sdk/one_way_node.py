@@ -37,7 +37,10 @@ async def _read_request(stream: trio.SocketStream) -> None:
     length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                    if line.lower().startswith(b"content-length:")), 0)
     while len(body) < length:
-        body += await stream.receive_some()
+        chunk = await stream.receive_some()
+        if not chunk:
+            return
+        body += chunk
 
 
 def answering(status: int, body: bytes) -> Answer:

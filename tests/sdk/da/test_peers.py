@@ -37,6 +37,6 @@ async def test_an_answer_trickled_a_byte_at_a_time_is_cut_off_at_the_request_dea
     endpoint = await serve_one_way(nursery, trickling)
     with trio.fail_after(60):  # the body's end is ~5.5 hours away: only the request's deadline ends it sooner
         async with DaPeers(timeout=1) as peers:
-            with pytest.raises(PeerError, match="no whole answer within 1 s") as caught:
-                await peers.get_cells(endpoint, BLOB)
+            with pytest.raises(PeerError, match="no whole answer within 1 s") as caught:  # 1 s + one cell's time
+                await peers.get_cell(endpoint, BLOB, 0)
     assert caught.value.kind == "Unreachable"

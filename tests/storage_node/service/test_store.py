@@ -104,6 +104,19 @@ def test_replay_guard_refuses_a_signature_twice_inside_the_window_only():
     assert len(guard) == 2
 
 
+def test_an_upload_s_signature_is_remembered_as_long_as_its_body_may_take_and_others_only_their_window():
+    """An upload is accepted when its body ends, up to its body's deadline after its head: its signature must
+    outlive that (a replay sent meanwhile is still found), while every other request's, a GET's, leaves at the
+    window's end, so a flood of signed reads cannot keep the guard full for the longest body's time."""
+    guard = ReplayGuard(window_ms=1000, max_entries=10)
+    guard.accept(b"upload", timestamp_ms=10_000, now_ms=10_000, longer_ms=5_000)
+    guard.accept(b"read", timestamp_ms=10_000, now_ms=10_000)
+    guard.accept(b"later", timestamp_ms=12_000, now_ms=12_000)  # a request past the read's window forgets it
+    assert len(guard) == 2
+    with pytest.raises(Replayed):
+        guard.accept(b"upload", timestamp_ms=10_000, now_ms=15_500)
+
+
 def test_a_disk_with_less_free_space_than_required_is_full(tmp_path):
     store = FragmentStore(tmp_path, capacity=1000, min_free=1 << 62)
     store.open()
