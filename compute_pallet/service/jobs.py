@@ -16,9 +16,8 @@ restart mid-job:
    no-show); a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
    written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
-   granted to the submitter, its read recorded, in the declaration's block); public ones of a job with other
-   providers only once the commit phase is over, or a provider yet to commit could copy them; the reveal
-   names them in the runner's order, ``result.json`` last.
+   granted to the submitter, its read recorded, in the declaration's block); the reveal names them in the
+   runner's order, ``result.json`` last.
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
@@ -146,7 +145,7 @@ class JobWorker:
         job_id = progress.record.job_id
         async with trio.open_nursery() as nursery:
             if self.fault is not Fault.COPY:
-                nursery.start_soon(self._upload_all, job, progress, changed)
+                nursery.start_soon(self._upload_all, job, progress)
             if not committed:
                 await self._commit(job, progress)
             elif progress.record.phase is Phase.COMMITTING:
@@ -225,22 +224,16 @@ class JobWorker:
 
     # --- upload, reveal, settle -----------------------------------------------------------------------
 
-    async def _upload_all(self, job: Job, progress: Progress, changed: trio.Event) -> None:
+    async def _upload_all(self, job: Job, progress: Progress) -> None:
         """Upload the outputs not uploaded yet, all at once, journaling each file id as its upload completes:
         private if any input is private, then granted to the submitter with its read recorded, in the
-        declaration's block (neither the reveal nor the submitter's download waits for another transaction).
-        Public outputs of a job other providers hold slots in wait until its commit phase is over: uploaded
-        before, they would let a co-assigned provider that had not committed yet download them, compute their
-        digest and commit to it without running the job (the chain names each file's owner as it is declared).
-        The reveal waits for that phase's end to be final, so the wait costs it nothing."""
+        declaration's block (neither the reveal nor the submitter's download waits for another transaction)."""
         job_id = progress.record.job_id
         cache = self.client.file_cache
         private = False
         for file_id in job.inputs:
             if cache is None or file_id not in cache:  # only public files are kept
                 private = private or await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
-        if not private and any(slot.provider != self.chain.account for slot in job.slots):
-            await self._commits_closed(job_id, changed)
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:
@@ -255,17 +248,6 @@ class JobWorker:
         self.metrics.job("uploaded")
         log.info("job %d: %d output(s) uploaded%s", job_id, len(progress.record.outputs),
                  " (private, granted to the submitter)" if private else "")
-
-    async def _commits_closed(self, job_id: int, changed: trio.Event) -> None:
-        """Return once the best chain's job is past its commit phase (or gone): at its ``RevealStarted`` (a phase
-        event sets ``changed``), or found so at a look every few blocks."""
-        while (best := await self._retry(job_id, "read", lambda: self.chain.job(job_id))) is not None \
-                and best.status is JobStatus.Committing:
-            if changed.is_set():  # an earlier phase's event: the chain moves on within the block
-                await trio.sleep(self.timing.block_seconds / 2)
-            else:
-                with trio.move_on_after(self.timing.block_seconds * 3):
-                    await changed.wait()
 
     async def _reveal_phase(self, job_id: int, changed: trio.Event) -> Job | None:
         """The job once its reveal phase is final with this provider's slot committed; None if the job was
