@@ -1,10 +1,11 @@
 """Calls to DA nodes' HTTP API (sdk.da.wire), for submitters, light clients and DA nodes recovering cells.
 
 One :class:`DaPeers` wraps one ``httpx.AsyncClient`` (connection pooling across nodes). Every request has
-one deadline for the whole exchange (the timeout plus its bytes at a minimum rate), not only for each read: a node that trickles its answer a byte at a
-time is cut off as surely as a silent one. Answers are bounded before they are decoded: a node that sends
-more than the largest valid answer is cut off, and so is one whose JSON nests too deep to parse. A
-registered endpoint that is no URL fails only requests to that node. Every failure is a :class:`PeerError` naming the node, and the error kind it answered (a key of
+one deadline for the whole exchange (the timeout plus its bytes at a minimum rate), not only for each read:
+a node that trickles its answer a byte at a time is cut off as surely as a silent one. Answers are bounded
+before they are decoded: a node that sends more than the largest valid answer is cut off, and so is one
+whose JSON nests too deep to parse. A registered endpoint that is no URL fails only requests to that node.
+Every failure is a :class:`PeerError` naming the node, and the error kind it answered (a key of
 :data:`sdk.da.wire.ERRORS`) or ``"Unreachable"`` / ``"BadAnswer"``: callers treat any of them as "this node
 did not give me the cells" and move on to another custodian; none of them is trusted further than that.
 Cells come back unverified: the caller checks them against the commitment it read from the chain.

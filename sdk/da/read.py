@@ -3,10 +3,11 @@
 For each blob the reader proves its record against a finalized header (commitment, length, node set), then
 asks the members of its node set, in random order and several at once, for every cell they hold
 (``GET /v1/blobs/{id}/cells``, one request per node). A node's answer counts only if it verifies as a whole
-against the commitment (one batch check); a node that sends a bad cell is dropped. Cells ``0..63`` are the blob itself (the extension
-keeps it in the first half), so once they are all in hand the blob is their concatenation; with any other
-64 or more, ``recover_cells_and_kzg_proofs`` rebuilds it. The payload is then unpacked with the blob's
-recorded length, which also checks the layout's zero bytes: the result is the submitted payload or an error.
+against the commitment (one batch check); a node that sends a bad cell is dropped. Cells ``0..63`` are the
+blob itself (the extension keeps it in the first half), so once they are all in hand the blob is their
+concatenation; with any other 64 or more, ``recover_cells_and_kzg_proofs`` rebuilds it. The payload is then
+unpacked with the blob's recorded length, which also checks the layout's zero bytes: the result is the
+submitted payload or an error.
 """
 
 from __future__ import annotations
