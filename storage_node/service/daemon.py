@@ -184,9 +184,15 @@ class StorageNode:
                                FragmentKey(file_id, segment, fragment))
 
     async def _reconcile_again(self, nursery: trio.Nursery) -> None:
+        """Reconcile after a resubscription; a chain lost again meanwhile is a warning (the next subscription
+        reconciles again), anything else a bug to log."""
         self._reconciling = True
         try:
-            await self._guarded(self._reconcile(nursery), "reconciling")
+            await self._reconcile(nursery)
+        except ChainClientError as exc:
+            log.warning("reconciling with the chain: %s", exc)
+        except Exception:
+            log.exception("reconciling failed")
         finally:
             self._reconciling = False
 
