@@ -9,8 +9,9 @@ upload's last fragments for this node) its confirmation goes at once and can sti
 upload's activation is a whole slot later when it does not).
 A batch the chain refuses (it takes one whole or not at all: a fragment already confirmed, or placed
 elsewhere meanwhile) is sent again a fragment at a time, so the stale one is refused alone, logged and
-counted; a submission that does not reach the chain is retried with backoff. Nothing is lost if the node dies meanwhile: on start the
-daemon confirms every stored fragment the chain still shows unconfirmed (:meth:`StorageNode._reconcile`).
+counted; a submission that does not reach the chain is retried with backoff. Nothing is lost if the node
+dies meanwhile: on start the daemon confirms every stored fragment the chain still shows unconfirmed
+(:meth:`StorageNode._reconcile`).
 """
 
 from __future__ import annotations

@@ -185,8 +185,7 @@ class StorageNode:
 
     async def _reconcile_again(self, nursery: trio.Nursery) -> None:
         """Reconcile after a resubscription; a chain lost again meanwhile is a warning (the next subscription
-        reconciles again), anything else a bug to log."""
-        self._reconciling = True
+        reconciles again), anything else a bug to log. The caller set ``_reconciling``; this clears it."""
         try:
             await self._reconcile(nursery)
         except ChainClientError as exc:
@@ -211,6 +210,7 @@ class StorageNode:
                         waiting.started()
                         waiting = None
                     elif not self._reconciling:  # one at a time: a flapping subscription does not stack scans
+                        self._reconciling = True
                         nursery.start_soon(self._reconcile_again, nursery)
                     async for block in blocks:
                         self.metrics.event_block = block.block_number
