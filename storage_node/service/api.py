@@ -50,6 +50,7 @@ from storage_node.auth import (
 from storage_node import chunks
 from storage_node.chunks import ChunkHasher
 from storage_node.params import MAX_FRAGMENTS
+from sdk.storage.nodes import MIN_TRANSFER_RATE
 from sdk.storage.wire import BadFragment, body_length, split_body
 from storage_node.service.body import FRAGMENTS_PREFIX, BadPath, parse_fragment_path
 from storage_node.service.chain import ChainView, StoredFile
@@ -75,10 +76,10 @@ class ApiLimits:
     auth_window_ms: int = 120_000
     """How far a request's timestamp may be from the node's clock when its headers arrive."""
     body_timeout: float = 60.0
-    min_body_rate: int = 16 * 1024
-    """An upload's body must arrive within ``body_timeout`` plus its size at this many bytes a second (the SDK's
-    :data:`sdk.storage.nodes.MIN_TRANSFER_RATE`): a client cannot hold a reservation, a temporary file and its
-    buffers by trickling a body."""
+    min_body_rate: int = MIN_TRANSFER_RATE
+    """An upload's body must arrive within ``body_timeout`` plus its size at this many bytes a second (the rate
+    the SDK's requests are held to): a client cannot hold a reservation, a temporary file and its buffers by
+    trickling a body."""
 
     @property
     def max_body(self) -> int:
