@@ -274,6 +274,8 @@ def decode_extrinsic(raw: bytes, call_codec: Codec) -> Extrinsic:
         raise MalformedExtrinsic(str(exc)) from None
     except IndexError:
         raise MalformedExtrinsic("truncated extrinsic") from None
+    except RecursionError:  # (the call codec bounds nesting; this is the backstop for any other codec)
+        raise MalformedExtrinsic("nested too deeply") from None
     return Extrinsic(raw, call, raw[i:end], signer, SignatureScheme(scheme_byte), signature, era, nonce, tip)
 
 

@@ -27,6 +27,7 @@ not forwarded: a peer whose pool had room pooled it already, and one whose pool 
 
 from __future__ import annotations
 
+import logging
 from typing import Awaitable, Callable, Protocol
 
 import trio
@@ -43,8 +44,11 @@ from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
 from runtime.scale import ScaleDecodeError
+from runtime.trie import TrieState
 
 __all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
+
+log = logging.getLogger(__name__)
 
 VALIDATION_BATCH = 256
 VALIDATION_QUEUE = 8192
@@ -193,7 +197,7 @@ class Admission:
                 best = self.chain.tree.best
                 runtime = self.chain.runtime
                 async with self._validator:
-                    results = await trio.to_thread.run_sync(validate_transactions, runtime, best.state,
+                    results = await trio.to_thread.run_sync(_validate_confined, runtime, best.state,
                                                             best.block.hash, [p.raw for p in batch])
                 for pending, result in zip(batch, results):
                     pending.result, pending.at_number, pending.at_hash = result, best.number, best.block.hash
@@ -286,6 +290,20 @@ class Admission:
                 channel.close()
         if terminal or not channels:
             self._watches.pop(tx_hash, None)
+
+
+def _validate_confined(runtime: CairnRuntime, state: TrieState, block_hash: bytes,
+                       raws: list[bytes]) -> list[Validated | MalformedExtrinsic | TransactionValidityError]:
+    """:func:`validate_transactions`, with a runtime bug (an exception other than the typed refusals) confined
+    to the transaction that meets it: logged and that one refused, the rest of the batch validated alone and
+    the node kept running (an exception here would end the admission service, and the node with it)."""
+    try:
+        return validate_transactions(runtime, state, block_hash, raws)
+    except Exception:
+        if len(raws) > 1:
+            return [result for raw in raws for result in _validate_confined(runtime, state, block_hash, [raw])]
+        log.exception("validating transaction 0x%s failed in the runtime; refusing it", blake2_256(raws[0]).hex())
+        return [InvalidTransaction(InvalidKind.Call)]
 
 
 def _priority_before_validation(runtime: CairnRuntime, raw: bytes) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import threading
 from dataclasses import dataclass
 from typing import Any, ContextManager, Sequence, TypeVar
 
@@ -47,7 +48,7 @@ from runtime.scale import (
 )
 
 __all__ = ["RUNTIME_CALL", "RUNTIME_EVENTS", "RUNTIME_HOLD_REASON", "RUNTIME_FREEZE_REASON", "Call", "RuntimeBase",
-           "EventRecord", "UnknownCall", "RuntimeReason", "ComposedReasons"]
+           "EventRecord", "UnknownCall", "MAX_CALL_DEPTH", "RuntimeReason", "ComposedReasons"]
 
 P = TypeVar("P", bound=Pallet)
 
@@ -59,6 +60,13 @@ RUNTIME_EVENTS = Placeholder("Vec<EventRecord>")
 
 class UnknownCall(ScaleDecodeError):
     """The pallet or call index names no call of this runtime."""
+
+
+MAX_CALL_DEPTH = 32
+"""Calls nested in calls (``Sudo.sudo(Utility.batch([...]))``) a decoded call may hold, itself included. Real
+nesting is a handful deep; without a bound, a few hundred 2-byte ``Sudo.sudo`` headers (decoded before any
+signature check) exhaust Python's stack in the decoder or in the weight functions that recurse the same way.
+(Substrate bounds it too, at 256 — its frames are far smaller than Python's.)"""
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,6 +246,8 @@ class _RuntimeCallCodec(Codec):
         self.pallets = pallets
         self.specs = specs
         self.pallet_types = {i: _PalletCalls(p, list(specs[i].values())) for i, p in pallets.items() if specs[i]}
+        self._nesting = threading.local()
+        """How deep the decoder of the current thread is (blocks and transactions are decoded in threads)."""
 
     def encode(self, call: Call) -> bytes:
         spec = call.spec
@@ -257,10 +267,17 @@ class _RuntimeCallCodec(Codec):
         if spec is None:
             raise UnknownCall(f"pallet {self.pallets[data[offset]].NAME} has no call at index {data[offset + 1]}")
         offset += 2
-        args = []
-        for arg in spec.args:
-            value, offset = arg.codec.decode_from(data, offset)
-            args.append(value)
+        depth = getattr(self._nesting, "depth", 0)
+        if depth >= MAX_CALL_DEPTH:
+            raise ScaleDecodeError(f"calls nested more than {MAX_CALL_DEPTH} deep")
+        self._nesting.depth = depth + 1
+        try:
+            args = []
+            for arg in spec.args:
+                value, offset = arg.codec.decode_from(data, offset)
+                args.append(value)
+        finally:
+            self._nesting.depth = depth
         return Call(spec, tuple(args)), offset
 
     def type_def(self, registry: Any) -> dict:

@@ -84,6 +84,30 @@ def test_huge_vector_length_inside_a_call_is_rejected_without_allocating(chain, 
     _assert_rejected_unchanged(builder, encode_compact(len(body)) + body, MalformedExtrinsic, "exceeds the limit")
 
 
+def _nested_sudo(chain, depth: int) -> bytes:
+    """``Sudo.sudo`` wrapped around itself ``depth`` times, around ``System.remark(b"")``: 2 bytes a level."""
+    runtime = chain.runtime
+    call = runtime.call("System", "remark", remark=b"")
+    sudo_header = runtime.call_codec.encode(runtime.call("Sudo", "sudo", call=call))[:2]
+    return sudo_header * depth + runtime.call_codec.encode(call)
+
+
+def test_calls_nested_past_the_limit_are_malformed_however_deep(chain, builder):
+    """A few hundred 2-byte ``Sudo.sudo`` headers exhausted Python's stack (RecursionError, decoded before any
+    signature is checked), which ended the node's admission service and the node with it."""
+    from runtime.executive import validate_transactions
+    from runtime.frame.construct import MAX_CALL_DEPTH
+
+    deepest = _nested_sudo(chain, MAX_CALL_DEPTH - 1)  # the remark is the last level
+    assert chain.runtime.call_codec.decode(deepest).spec.name == "sudo"
+    for depth in (MAX_CALL_DEPTH, 600, 5000):
+        body = b"\x04" + _nested_sudo(chain, depth)
+        raw = encode_compact(len(body)) + body
+        _assert_rejected_unchanged(builder, raw, MalformedExtrinsic, f"nested more than {MAX_CALL_DEPTH} deep")
+        (result,) = validate_transactions(chain.runtime, chain.best_state, chain.best_hash, [raw])
+        assert isinstance(result, MalformedExtrinsic)
+
+
 def test_bad_signature(chain, builder):
     raw = bytearray(_transfer(chain))
     raw[40] ^= 0xFF  # inside the signature
