@@ -1,7 +1,10 @@
 """Block authorship: in its Aura slot, the authority builds a block from the pool within a time budget.
 
 The block holds the timestamp inherent, then ready transactions best-first until the pool is empty, the
-block is full (the runtime says ``ExhaustsResources``) or the time budget is spent; a transaction the
+block is full or the time budget is spent. A transaction that does not fit what is left (the runtime says
+``ExhaustsResources``) is passed over, as is a heavy one early in a block whose hooks took more than usual,
+and the next ones tried, up to ``MAX_SKIPPED`` of them (as Substrate's proposer): stopping at the first
+would let one heavy transaction at the head of the pool keep every block empty. A transaction the
 runtime now rejects is reported so the pool can drop it. So is one that makes the runtime fail in an
 unexpected way (a bug: an exception that is not a ``DispatchError``): its effects are rolled back, it is
 logged, and the block goes on without it, as a Substrate author drops an extrinsic whose execution traps.
@@ -25,7 +28,12 @@ from runtime.executive import Block, BlockBuilder, timestamp_inherent
 from runtime.extrinsic import InvalidKind, MalformedExtrinsic, TransactionValidityError
 from runtime.trie import TrieState
 
-__all__ = ["AuthoredBlock", "author_block"]
+__all__ = ["AuthoredBlock", "author_block", "MAX_SKIPPED"]
+
+MAX_SKIPPED = 8
+"""Transactions passed over for not fitting before a block counts as full (Substrate's
+``MAX_SKIPPED_TRANSACTIONS``): enough to reach lighter ones behind a few heavy ones, few enough that a full
+block does not try the whole pool."""
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ def author_block(runtime: CairnRuntime, parent: Block, parent_state: TrieState, 
     builder.apply_extrinsic(timestamp_inherent(runtime, timestamp_ms))
     included: list[bytes] = []
     rejected: list[tuple[bytes, str]] = []
+    skipped = 0
     for tx in candidates:
         if time.monotonic() >= deadline:
             break
@@ -54,7 +63,10 @@ def author_block(runtime: CairnRuntime, parent: Block, parent_state: TrieState, 
             builder.apply_extrinsic(tx.raw)
         except TransactionValidityError as exc:
             if exc.kind is InvalidKind.ExhaustsResources:
-                break
+                skipped += 1
+                if skipped > MAX_SKIPPED:
+                    break
+                continue
             if exc.kind is not InvalidKind.Future:
                 rejected.append((tx.hash, str(exc)))
             continue

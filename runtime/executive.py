@@ -246,7 +246,8 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
         raise InvalidTransaction(InvalidKind.Stale)
     if for_block and xt.nonce > account.nonce:
         raise InvalidTransaction(InvalidKind.Future)
-    # CheckWeight
+    # CheckWeight: one extrinsic no heavier than its class's max_extrinsic (so it fits an empty block), and
+    # (for a block) the class's and the whole block's totals after it
     if info.class_ is DispatchClass.Mandatory:
         raise InvalidTransaction(InvalidKind.MandatoryValidation)
     limits = system.config
@@ -260,8 +261,8 @@ def check_signed(runtime: CairnRuntime, xt: Extrinsic, info: DispatchInfo, numbe
     else:
         class_after = total_after = info.weight
         length_after = xt.length
-    if (not class_after.all_lte(max_weight) or not total_after.all_lte(limits.max_block_weight)
-            or length_after > max_length):
+    if (not info.weight.all_lte(limits.max_extrinsic_weight(info.class_)) or not class_after.all_lte(max_weight)
+            or not total_after.all_lte(limits.max_block_weight) or length_after > max_length):
         raise InvalidTransaction(InvalidKind.ExhaustsResources)
     # ChargeTransactionPayment
     fee = runtime.transaction_payment.compute_fee(xt.length, info, xt.tip)

@@ -76,6 +76,11 @@ class SystemParams:
     normal_dispatch_ratio_percent: int = 75
     """Share of a block's weight and length that normal (user) extrinsics may fill; the rest is kept for
     operational and mandatory ones (Substrate's ``NORMAL_DISPATCH_RATIO``)."""
+    initialization_reserve_percent: int = 10
+    """Share of a block's weight no single extrinsic may claim, kept for what every block runs before its
+    transactions (the pallets' ``on_initialize`` hooks, the timestamp inherent): an extrinsic the pool admits
+    then fits an empty block (Substrate's ``AVERAGE_ON_INITIALIZE_RATIO``). Without it an operational
+    extrinsic declaring the whole block passed the pool, never fitted a block and stalled the author."""
 
 
 @dataclass(frozen=True)
@@ -87,19 +92,31 @@ class SystemConfig:
     max_block_weight: Weight
     max_block_length: int
     normal_dispatch_ratio_percent: int = 75
+    initialization_reserve_percent: int = 10
     max_normal_weight: Weight = field(init=False)
     """The share of ``max_block_weight`` normal extrinsics may use (derived once, read per extrinsic)."""
     max_normal_length: int = field(init=False)
+    max_normal_extrinsic: Weight = field(init=False)
+    max_operational_extrinsic: Weight = field(init=False)
 
     def __post_init__(self) -> None:
         ratio = self.normal_dispatch_ratio_percent
         object.__setattr__(self, "max_normal_weight", Weight(self.max_block_weight.ref_time * ratio // 100,
                                                              self.max_block_weight.proof_size * ratio // 100))
         object.__setattr__(self, "max_normal_length", self.max_block_length * ratio // 100)
+        whole, reserve = self.max_block_weight, self.initialization_reserve_percent
+        for name, share in (("max_normal_extrinsic", self.max_normal_weight), ("max_operational_extrinsic", whole)):
+            object.__setattr__(self, name, Weight(max(0, share.ref_time - whole.ref_time * reserve // 100),
+                                                  max(0, share.proof_size - whole.proof_size * reserve // 100)))
 
     def max_weight_for(self, cls: DispatchClass) -> Weight:
         """The most weight extrinsics of class ``cls`` may use in a block."""
         return self.max_normal_weight if cls is DispatchClass.Normal else self.max_block_weight
+
+    def max_extrinsic_weight(self, cls: DispatchClass) -> Weight:
+        """The most weight one extrinsic of class ``cls`` may declare: its class's share of a block less the
+        initialization reserve (Substrate's per-class ``max_extrinsic``)."""
+        return self.max_normal_extrinsic if cls is DispatchClass.Normal else self.max_operational_extrinsic
 
     def max_length_for(self, cls: DispatchClass) -> int:
         return self.max_normal_length if cls is DispatchClass.Normal else self.max_block_length
@@ -347,7 +364,8 @@ def _system_config(config_type: type, params: SystemParams, weights: SystemWeigh
     return SystemConfig(weights=weights, block_hash_count=params.block_hash_count, ss58_prefix=params.ss58_prefix,
                         max_block_weight=Weight(params.max_block_ref_time, params.max_block_proof_size),
                         max_block_length=params.max_block_length,
-                        normal_dispatch_ratio_percent=params.normal_dispatch_ratio_percent)
+                        normal_dispatch_ratio_percent=params.normal_dispatch_ratio_percent,
+                        initialization_reserve_percent=params.initialization_reserve_percent)
 
 
 def _account_nonce(runtime: Any, params: bytes, state: Any, block_hash: bytes) -> bytes:

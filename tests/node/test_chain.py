@@ -13,7 +13,7 @@ from node.consensus import aura
 from node.txpool import PoolTransaction
 from node.verification import InvalidBlockError, authorities_at, check_structure, execute, verify_seal
 from runtime.executive import Block, validate_transaction
-from runtime.primitives import Digest, SignatureScheme
+from runtime.primitives import Digest, DispatchClass, SignatureScheme
 from runtime.keyring import Keypair
 from tests.runtime.helpers import sign
 
@@ -95,6 +95,29 @@ def test_a_transaction_that_hits_a_runtime_bug_is_left_out_and_the_block_goes_on
     other = BlockTree(*SPEC.build()[1:])
     assert _import(runtime, other, authored.block)  # the block is valid: Alice's transfer left no trace
     assert len(authored.block.extrinsics) == 2  # the timestamp and Bob's transfer
+
+
+def test_a_transaction_that_does_not_fit_what_is_left_is_passed_over_and_lighter_ones_go_in(chain):
+    """The author stopped at the first transaction that did not fit, so a heavy one at the head of the pool
+    (operational: it outranks every transfer) kept each block to what came before it."""
+    runtime, tree = chain
+    config = runtime.system.config
+    heavy = config.max_extrinsic_weight(DispatchClass.Operational)
+    pooled = []
+    for signer in (Keypair.from_uri("//Alice"), Keypair.from_uri("//Bob")):  # two: the second cannot fit
+        call = runtime.call("System", "set_storage", items=())
+        raw = sign(_Chainish(tree), signer, "Sudo", "sudo_unchecked_weight", nonce=0, call=call, weight=heavy)
+        pooled.append(PoolTransaction(raw, signer.public, validate_transaction(runtime, tree.best.state,
+                                                                               tree.best_hash, raw), signer.public, 0))
+    charlie = Keypair.from_uri("//Charlie")
+    raw = sign(_Chainish(tree), charlie, "Balances", "transfer_keep_alive", nonce=0,
+               dest=Keypair.from_uri("//Dave").public, value=10**12)
+    pooled.append(PoolTransaction(raw, charlie.public, validate_transaction(runtime, tree.best.state,
+                                                                            tree.best_hash, raw), charlie.public, 0))
+    assert heavy.all_lte(config.max_block_weight) and not (heavy + heavy).all_lte(config.max_block_weight)
+    authored = _build(runtime, tree, tree.best_hash, 100, pooled)
+    assert authored.included == (pooled[0].hash, charlie.public) and authored.rejected == ()
+    assert _import(runtime, BlockTree(*SPEC.build()[1:]), authored.block)
 
 
 class _Chainish:

@@ -17,7 +17,7 @@ from runtime.pallets.sudo import SudoGenesis
 from runtime.executive import Block, BlockBuilder, InvalidBlock, execute_block, timestamp_inherent
 from runtime.extrinsic import InvalidKind, InvalidTransaction
 from runtime.pallets.timestamp import MissingTimestamp
-from runtime.primitives import Digest, DigestItemKind, Weight
+from runtime.primitives import Digest, DigestItemKind, DispatchClass, Weight
 from runtime.scale import ScaleDecodeError, encode_compact
 from runtime.trie import TrieState
 from runtime.keyring import Keypair
@@ -250,6 +250,27 @@ def test_operational_extrinsics_cannot_push_the_block_past_its_maximum_weight(sm
     with pytest.raises(InvalidTransaction) as info:
         builder.apply_extrinsic(_operational(chain, filled, 2 * reserve))
     assert info.value.kind is InvalidKind.ExhaustsResources
+
+
+def test_no_extrinsic_heavier_than_its_class_allows_in_an_empty_block_passes_validation():
+    """An operational extrinsic declaring the whole block passed the pool (its class may fill the block) yet no
+    block has room for it beside the hooks and the timestamp: at the head of the pool it stalled every block."""
+    from runtime.executive import validate_transaction
+
+    chain = new_chain()  # (the preset's blocks: in tiny ones, the hooks alone outweigh the reserve)
+    runtime = chain.runtime
+    config = runtime.system.config
+    limit = config.max_extrinsic_weight(DispatchClass.Operational).ref_time
+    assert limit == config.max_block_weight.ref_time * (100 - config.initialization_reserve_percent) // 100
+    with pytest.raises(InvalidTransaction) as info:
+        validate_transaction(runtime, chain.best_state, chain.best_hash, _operational(chain, 0, limit + 1))
+    assert info.value.kind is InvalidKind.ExhaustsResources
+    heaviest = _operational(chain, 0, limit)
+    validate_transaction(runtime, chain.best_state, chain.best_hash, heaviest)
+    builder = _builder(chain, 2000)
+    assert builder.apply_extrinsic(heaviest).error is None  # and it fits a block
+    normal_limit = config.max_extrinsic_weight(DispatchClass.Normal)
+    assert normal_limit.ref_time == config.max_normal_weight.ref_time - (config.max_block_weight.ref_time - limit)
 
 
 # --- a failed block changes nothing ---------------------------------------------------------------
