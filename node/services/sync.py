@@ -3,8 +3,15 @@
 Every ``STATUS_POLL_S`` the node asks each peer for its status (genesis, best, finalized) and, from a peer
 ahead of it, requests blocks from its finalized block on, ``SYNC_BATCH`` at a time, importing each and applying
 the justifications that come with them. A peer on another genesis is a fatal mismatch; a response that does
-not decode costs the peer; a block that fails import stops that peer's batch (and costs the peer, unless it
+not decode, or is not the range asked for (the heights from the one asked, each block the child of the one
+before), costs the peer; a block that fails import stops that peer's batch (and costs the peer, unless it
 may be honest: see ``node.verification``).
+
+A status is a claim, and nothing in it is checked: a peer claiming a best block it cannot serve would otherwise
+keep the node "syncing", so never authoring, for as long as it stays connected (one such peer per validator
+stops the chain), and the range loop asking it again and again. So a peer's height counts only as far as the
+blocks it delivered (:meth:`Sync.highest_known`), the node is syncing only while a peer's blocks are taking
+it forward, and each batch must bring the next heights, so the loop ends where the peer's real blocks do.
 
 A gossiped block is imported before it is forwarded (as Substrate announces a block only once imported): its
 structure and seal are checked first (one signature; a bad one is the sender's fault), then it is executed;
@@ -18,8 +25,9 @@ every poll also asks peers, by hash (``cairn/blocks-by-hash/1``), for the blocks
 (:meth:`FinalityHooks.missing_blocks`), with the ancestors needed to attach them, and imports them as any
 other block.
 
-The node is *syncing* while it fetches a range or knows a peer more than ``BEHIND_TOLERANCE`` blocks ahead;
-it does not author then, and ``system_health`` says so.
+The node is *syncing* while a range from a peer is taking it forward or a peer has delivered blocks more than
+``BEHIND_TOLERANCE`` past ours; it does not author then, and ``system_health`` says so. The blocks finality
+waits for are fetched in a task of their own, so a slow peer's range sync does not hold them up.
 """
 
 from __future__ import annotations
@@ -89,16 +97,20 @@ class Sync:
         self.initial_sync = trio.Event()
         """Set once every peer known at start-up was asked for its blocks."""
         self.peer_status: dict[PeerId, Status] = {}
-        self._fetching = False
+        """Each peer's status as it last claimed it (``system_peers`` shows it)."""
+        self._delivered: dict[PeerId, int] = {}
+        """Each peer's claimed best height, as far as the blocks it delivered bore it out."""
+        self._advancing: set[PeerId] = set()
+        """Peers whose range is taking us forward now."""
         self._syncing_from: set[PeerId] = set()
 
     @property
     def is_syncing(self) -> bool:
-        return self._fetching or self.highest_known() > self.chain.tree.best.number + BEHIND_TOLERANCE
+        return bool(self._advancing) or self.highest_known() > self.chain.tree.best.number + BEHIND_TOLERANCE
 
     def highest_known(self) -> int:
-        """The highest best block of any peer, as last reported, or ours."""
-        return max([s.best_number for s in self.peer_status.values()] + [self.chain.tree.best.number])
+        """The highest best block a peer claimed and bore out with its blocks, or ours."""
+        return max([*self._delivered.values(), self.chain.tree.best.number])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
@@ -110,6 +122,7 @@ class Sync:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._receive_announcements, announcements, nursery)
             nursery.start_soon(self._poll_peers)
+            nursery.start_soon(self._fetch_missing_loop)
             task_status.started()
 
     # --- serving --------------------------------------------------------------------------------
@@ -140,11 +153,16 @@ class Sync:
             for peer in list(self.peer_status):  # a peer gone is no longer a reason to count as behind
                 if peer not in connected:
                     del self.peer_status[peer]
+                    self._delivered.pop(peer, None)
             for peer in connected:
                 await self.sync_from(peer)
-            await self.fetch_missing(connected)
             self.initial_sync.set()
             await trio.sleep(STATUS_POLL_S)
+
+    async def _fetch_missing_loop(self) -> None:
+        while True:
+            await trio.sleep(STATUS_POLL_S)
+            await self.fetch_missing([p.peer_id for p in self.network.peers()])
 
     async def sync_from(self, peer: PeerId) -> None:
         """Fetch what ``peer`` has beyond our best block, verifying every block and justification."""
@@ -170,17 +188,21 @@ class Sync:
             network.report(peer, Penalty.FATAL, "different genesis")
             return
         self.peer_status[peer] = status
-        start = tree.finalized.number + 1
-        self._fetching = status.best_number > tree.best.number + 1
+        start = max(tree.finalized.number + 1, 1)
         try:
-            while status.best_number > tree.best.number or status.finalized_number > tree.finalized.number:
-                request = BlockRequest(max(start, 1), SYNC_BATCH)
+            while ((status.best_number > tree.best.number or status.finalized_number > tree.finalized.number)
+                   and start <= status.best_number):
+                request = BlockRequest(start, SYNC_BATCH)
                 blocks = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
-                if not blocks or not await self._import_range(peer, blocks):
+                best_before = tree.best.number
+                if not blocks or not await self._import_range(peer, request, blocks):
                     return
-                start = request.from_number + len(blocks)
+                if tree.best.number > best_before:
+                    self._advancing.add(peer)
+                start += len(blocks)
         finally:
-            self._fetching = False
+            self._advancing.discard(peer)
+            self._delivered[peer] = min(status.best_number, tree.best.number)
 
     async def _request_blocks(self, peer: PeerId, protocol: str,
                               payload: bytes) -> list[tuple[bytes, bytes | None]] | None:
@@ -194,14 +216,20 @@ class Sync:
             log.debug("%s request to %s failed: %s", protocol, peer, exc)
         return None
 
-    async def _import_range(self, peer: PeerId, blocks: list[tuple[bytes, bytes | None]]) -> bool:
-        """Import a block response in order; false at the first block that does not import."""
-        for encoded, justification in blocks:
-            try:
-                block = Block.decode(encoded)
-            except ScaleDecodeError:
-                self.network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
-                return False
+    async def _import_range(self, peer: PeerId, request: BlockRequest,
+                            blocks: list[tuple[bytes, bytes | None]]) -> bool:
+        """Import the response to ``request`` in order; false at the first block that does not import, or if
+        the response is not the range asked for (which costs the peer)."""
+        try:
+            decoded = [(Block.decode(encoded), justification) for encoded, justification in blocks]
+        except ScaleDecodeError:
+            self.network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
+            return False
+        if not _is_range(request, [block for block, _ in decoded]):
+            self.network.report(peer, Penalty.BAD_RESPONSE, "answered a block request with blocks not the range "
+                                                            "asked for")
+            return False
+        for block, justification in decoded:
             if not await self._import(peer, block, justification):
                 return False
         return True
@@ -299,3 +327,15 @@ class Sync:
 
     def _refused(self, block: Block, peer: PeerId, exc: InvalidBlockError) -> None:
         log.warning("rejected block #%d 0x%s from %s: %s", block.header.number, block.hash.hex()[:16], peer, exc)
+
+
+def _is_range(request: BlockRequest, blocks: list[Block]) -> bool:
+    """Whether ``blocks`` are a chain from the height ``request`` starts at, no longer than it asked for."""
+    if len(blocks) > request.max_blocks:
+        return False
+    for i, block in enumerate(blocks):
+        if block.header.number != request.from_number + i:
+            return False
+        if i and block.header.parent_hash != blocks[i - 1].hash:
+            return False
+    return True

@@ -8,12 +8,13 @@ from dataclasses import replace
 import trio
 
 from node.keystore import Keystore
-from node.protocol import BLOCKS_BY_HASH_PROTOCOL, TOPIC_BLOCKS, TOPIC_FINALITY, encode_blocks_response
+from node.protocol import (BLOCKS_BY_HASH_PROTOCOL, BLOCKS_PROTOCOL, STATUS_PROTOCOL, TOPIC_BLOCKS, TOPIC_FINALITY,
+                           Status, encode_blocks_response)
 from node.services.block_import import BlockImport
 from node.services.finality import Finality
 from node.services.sync import BEHIND_TOLERANCE, SYNC_BATCH, Sync
 from runtime.executive import Block
-from runtime.justification import SignedVote, Stage, Vote
+from runtime.justification import Justification, SignedVote, Stage, Vote
 from runtime.primitives import Digest
 from tests.node.services.conftest import SESSION_KEYS, author, clock_at, connect_both, eventually, new_chain
 
@@ -134,3 +135,86 @@ async def test_a_peer_answering_a_request_by_hash_with_other_blocks_pays_and_not
     await liar_network.publish(TOPIC_FINALITY, prevote(source, named).encode())
     await eventually(lambda: behind_network.reputation(liar_network.local_peer_id) < 0, timeout=30)
     assert named.hash not in behind.tree and other.hash not in behind.tree
+
+
+def lying_status(chain, best_number: int = 2**32 - 1):
+    """A status handler claiming ``best_number`` (and as much finalized) on ``chain``'s genesis."""
+    async def status(peer, payload: bytes) -> bytes:
+        genesis = chain.tree.genesis_hash
+        return Status(genesis, bytes(32), best_number, bytes(32), best_number).encode()
+    return status
+
+
+async def test_a_peer_claiming_a_best_block_it_does_not_serve_never_makes_the_node_stop_authoring(
+        nursery, start_node, slots, tmp_path):
+    """A status is only a claim: a peer claiming block 2**32 - 1 kept the node "syncing" (so never authoring)
+    for as long as it stayed connected; one such peer per validator stopped the chain."""
+    ours = new_chain()
+    await extend(ours, slots, 2)
+    liar_network, our_network = await start_node(), await start_node()
+    requests = []
+
+    async def no_blocks(peer, payload: bytes) -> bytes:
+        requests.append(payload)
+        return encode_blocks_response([])
+
+    liar_network.register_protocol(STATUS_PROTOCOL, lying_status(ours))
+    liar_network.register_protocol(BLOCKS_PROTOCOL, no_blocks)
+    sync = await sync_service(nursery, ours, our_network, tmp_path)
+    await connect_both(our_network, liar_network)
+    await sync.initial_sync.wait()
+    await eventually(lambda: requests)
+    await sync.sync_from(liar_network.local_peer_id)
+    assert not sync.is_syncing and sync.highest_known() == ours.tree.best.number == 2
+    assert sync.peer_status[liar_network.local_peer_id].best_number == 2**32 - 1  # (shown as claimed)
+
+
+async def test_a_peer_answering_a_range_with_blocks_we_hold_pays_and_the_loop_ends(
+        nursery, start_node, slots, tmp_path):
+    """The range loop trusted the claim and counted blocks, not heights: a peer answering every request with a
+    block we hold kept it asking (tens of thousands of requests a second, for up to 2**32 rounds), and held up
+    every other peer's sync and the blocks finality waits for."""
+    ours = new_chain()
+    await extend(ours, slots, 3)
+    held = ours.tree.entry(ours.tree.hash_at(1)).block
+    liar_network, our_network = await start_node(), await start_node()
+    requests = []
+
+    async def the_same_block(peer, payload: bytes) -> bytes:
+        requests.append(payload)
+        return encode_blocks_response([(held.encode(), None)])
+
+    liar_network.register_protocol(STATUS_PROTOCOL, lying_status(ours))
+    liar_network.register_protocol(BLOCKS_PROTOCOL, the_same_block)
+    sync = await sync_service(nursery, ours, our_network, tmp_path)
+    await connect_both(our_network, liar_network)
+    await eventually(lambda: our_network.reputation(liar_network.local_peer_id) < 0, timeout=30)
+    await sync.initial_sync.wait()
+    assert len(requests) <= 2  # one per poll, not one per block it claims
+    assert not sync.is_syncing and ours.tree.best.number == 3
+
+
+async def test_an_oversized_justification_with_a_synced_block_costs_the_peer_undecoded(
+        nursery, start_node, slots, tmp_path):
+    """Justifications that come with synced blocks had no size limit (gossiped ones have one), and a large one
+    took seconds of the event loop to decode."""
+    from node.consensus.validation import MAX_COMMIT_BYTES
+
+    ahead, ours = new_chain(), new_chain()
+    await extend(ahead, slots, 1)
+    block = ahead.tree.best.block
+    peer_network, our_network = await start_node(), await start_node()
+
+    vote = SignedVote(1, 0, Vote(Stage.PRECOMMIT, block.hash, 1), bytes(32), bytes(64))
+    votes = MAX_COMMIT_BYTES // len(vote.encode()) + 1
+    unknown_target = Justification(1, 0, b"\x01" * 32, 1, (vote,) * votes).encode()  # decodes, then is ignored
+
+    async def block_with_a_huge_justification(peer, payload: bytes) -> bytes:
+        return encode_blocks_response([(block.encode(), unknown_target)])
+
+    peer_network.register_protocol(STATUS_PROTOCOL, lying_status(ahead, best_number=1))
+    peer_network.register_protocol(BLOCKS_PROTOCOL, block_with_a_huge_justification)
+    await sync_service(nursery, ours, our_network, tmp_path)
+    await connect_both(our_network, peer_network)
+    await eventually(lambda: our_network.reputation(peer_network.local_peer_id) < 0, timeout=30)
+    assert block.hash in ours.tree and ours.tree.finalized.number == 0
