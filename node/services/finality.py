@@ -35,7 +35,7 @@ from node.consensus.messages import (
     decode_catch_up_answer,
     encode_catch_up_answer,
 )
-from node.consensus.validation import Outcome, check_commit, check_vote
+from node.consensus.validation import MAX_COMMIT_BYTES, Outcome, check_commit, check_vote
 from node.consensus.voter import Broadcast, Finalized, InvalidCatchUp, Output, Persist, RequestCatchUp, Voter
 from node.consensus.voter_state import InvalidVoterState, VoterState
 from node.keystore import Keystore
@@ -193,10 +193,12 @@ class Finality:
             await trio.sleep(self.clock.slot_ms / 1000)
 
     async def _follow_imports(self) -> None:
-        with self.chain.imported_heads.subscribe() as imported:
-            async for _ in imported:
-                assert self.voter is not None
-                await self._handle(self.voter.on_block_imported())
+        while True:  # the broadcaster ends a listener that falls too far behind (a burst of imports): listen again
+            with self.chain.imported_heads.subscribe() as imported:
+                async for _ in imported:
+                    assert self.voter is not None
+                    await self._handle(self.voter.on_block_imported())
+            log.info("finality fell behind the imported blocks; following them again")
 
     # --- gossip ---------------------------------------------------------------------------------
 
@@ -229,8 +231,14 @@ class Finality:
 
     async def apply_justification(self, encoded: bytes, peer: PeerId | None) -> None:
         """A justification that came with a synced block: checked against the set of its target's parent
-        (it may be of a set before ours) and applied; a bad one costs ``peer``."""
+        (it may be of a set before ours) and applied; a bad one costs ``peer``, as does one larger than a
+        gossiped commit may be (decoding a 15 MiB one held the event loop for a second and a half)."""
         tree = self.chain.tree
+        if len(encoded) > MAX_COMMIT_BYTES:
+            if peer is not None:
+                self.network.report(peer, Penalty.BAD_RESPONSE, f"a {len(encoded)}-byte justification exceeds "
+                                                                f"{MAX_COMMIT_BYTES} bytes")
+            return
         try:
             justification = Justification.decode(encoded)
             target = tree.entry(justification.target_hash)

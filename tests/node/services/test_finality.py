@@ -68,3 +68,24 @@ async def test_an_unreadable_voter_state_makes_the_node_observe_instead_of_vote(
     finally:
         chain.close()
     assert any("only observes finality" in r.getMessage() for r in caplog.records)
+
+
+async def test_finality_follows_imports_again_after_falling_behind_a_burst_of_them(nursery, start_node, slots,
+                                                                                  tmp_path):
+    """The broadcaster of imported heads ends a listener that falls a whole buffer behind; finality's ended with
+    it, and votes on new blocks were then only looked at once a tick, until a restart."""
+    chain = Chain.open(DEV, tmp_path / "db")
+    finality = await run_finality(nursery, chain, await start_node(), tmp_path)
+    seen = []
+    voter = finality.voter
+    on_block_imported = voter.on_block_imported
+    voter.on_block_imported = lambda: seen.append(1) or on_block_imported()
+    head = chain.tree.best.block.header
+    await eventually(lambda: len(chain.imported_heads) > 0)  # finality listens
+    for _ in range(300):  # a burst past the listener's buffer (256), with no await between
+        chain.imported_heads.publish(head)
+    await eventually(lambda: len(seen) >= 256)  # what it had buffered
+    await trio.sleep(0.2)
+    seen.clear()
+    chain.imported_heads.publish(head)
+    await eventually(lambda: seen)
