@@ -50,7 +50,7 @@ from sdk.chain.follow import EventSubscription
 from sdk.chain.keys import AccountLike, account_argument, account_id, hash_id
 from sdk.chain.nonces import NonceManager
 from sdk.chain.receipt import ExtrinsicReceipt, InclusionData, receipt_in_block
-from sdk.chain.rpc import Endpoint, RpcConnection
+from sdk.chain.rpc import KEEPALIVE_S, Endpoint, RpcConnection
 from sdk.chain.runtime_view import RuntimeView, StorageEntry
 from sdk.chain.shapes import from_hex, header_from_json, optional_hex, runtime_version_from_json, to_hex
 from sdk.chain.transport import ReconnectPolicy, Subscription, Transport, deadline
@@ -93,12 +93,14 @@ class AsyncClient:
     runtime).
 
     ``timeout`` bounds every call (reconnection included); ``watch_timeout`` bounds waiting for a
-    transaction's inclusion or finality. ``reconnect`` says how hard to retry a lost connection.
+    transaction's inclusion or finality. ``reconnect`` says how hard to retry a lost connection; ``keepalive`` is
+    the silence from the node after which it is pinged, and after which, again, the connection is given up for the
+    next node (a hung node keeps its connection open).
     ``runtime`` builds the runtime from the chain's parameters (the runtime this SDK ships by default)."""
 
     def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, timeout: float = 30.0, watch_timeout: float = 300.0,
                  reconnect: ReconnectPolicy = ReconnectPolicy(), max_message_size: int = 64 * MiB,
-                 subscription_buffer: int = 256,
+                 subscription_buffer: int = 256, keepalive: float = KEEPALIVE_S,
                  runtime: Callable[[RuntimeParams], CairnRuntime] = CairnRuntime) -> None:
         urls = (url,) if isinstance(url, str) else tuple(url)
         try:
@@ -117,7 +119,7 @@ class AsyncClient:
         self._make_runtime = runtime
         try:
             self._transport = Transport(endpoints, timeout=timeout, policy=reconnect, max_message_size=max_message_size,
-                                        on_connect=self._check_node)
+                                        on_connect=self._check_node, keepalive=keepalive)
         except ValueError as exc:
             raise BadArgument(str(exc)) from None
         self._view: RuntimeView | None = None

@@ -11,7 +11,11 @@ Bounds (DESIGN.md rule 8; the node is a trust boundary):
 - each subscription buffers at most its ``buffer`` notifications; a consumer that falls a whole buffer
   behind has its subscription ended with :class:`SubscriptionOverflow` (the reader never blocks on one
   slow consumer, which would stall every other call on the connection);
-- a write that stalls past ``send_timeout`` drops the connection.
+- a write that stalls past ``send_timeout`` drops the connection;
+- after ``keepalive`` seconds without a byte from the node the client pings it, and drops the connection after
+  as many again without one: a node paused (``SIGSTOP``) or hung keeps its TCP connection open, so without
+  this every call on the connection timed out there for good (a client of several nodes never moved on) and
+  every subscription waited for ever — the daemons following that node stopped seeing the chain.
 
 When the connection ends, every call still waiting raises :class:`ConnectionLost` and every subscription
 ends with it. Deadlines of calls are the caller's (see :mod:`sdk.chain.transport`).
@@ -43,9 +47,13 @@ from wsproto.utilities import RemoteProtocolError
 
 from sdk.chain.errors import ConnectionFailed, ConnectionLost, InvalidResponse, RpcError, SubscriptionOverflow
 
-__all__ = ["Endpoint", "RpcConnection", "RawSubscription"]
+__all__ = ["Endpoint", "RpcConnection", "RawSubscription", "KEEPALIVE_S"]
 
 RECEIVE_CHUNK = 64 * 1024
+KEEPALIVE_S = 10.0
+"""Silence from the node after which it is pinged, and after which, once more, the connection is dropped: long
+enough for a node busy importing to answer a ping, short enough that a daemon following a hung node moves to
+the next within a block's deadlines (audits and challenges give tens of seconds)."""
 
 
 @dataclass(frozen=True)
@@ -132,12 +140,13 @@ class RpcConnection:
     :meth:`open`; it returns when the connection ends."""
 
     def __init__(self, endpoint: Endpoint, stream: anyio.abc.ByteStream, ws: WSConnection, *,
-                 max_message_size: int, send_timeout: float) -> None:
+                 max_message_size: int, send_timeout: float, keepalive: float = KEEPALIVE_S) -> None:
         self.endpoint = endpoint
         self._stream = stream
         self._ws = ws
         self._max_message_size = max_message_size
         self._send_timeout = send_timeout
+        self._keepalive = keepalive
         self._send_lock = anyio.Lock()
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -145,7 +154,8 @@ class RpcConnection:
         self._closed: ConnectionLost | None = None
 
     @classmethod
-    async def open(cls, endpoint: Endpoint, *, max_message_size: int, send_timeout: float) -> "RpcConnection":
+    async def open(cls, endpoint: Endpoint, *, max_message_size: int, send_timeout: float,
+                   keepalive: float = KEEPALIVE_S) -> "RpcConnection":
         """Connect and complete the WebSocket handshake (the caller bounds how long this may take)."""
         try:
             stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
@@ -159,7 +169,8 @@ class RpcConnection:
                 ws.receive_data(data)
                 for event in ws.events():
                     if isinstance(event, AcceptConnection):
-                        return cls(endpoint, stream, ws, max_message_size=max_message_size, send_timeout=send_timeout)
+                        return cls(endpoint, stream, ws, max_message_size=max_message_size, send_timeout=send_timeout,
+                                   keepalive=keepalive)
                     if isinstance(event, (RejectConnection, RejectData)):
                         status = getattr(event, "status_code", "")
                         raise ConnectionFailed(f"{endpoint}: WebSocket upgrade refused {status}".rstrip())
@@ -253,12 +264,21 @@ class RpcConnection:
         reason = ConnectionLost(f"{self.endpoint}: connection closed")
         parts: list[str | bytes] = []
         size = 0
+        pinged = False
         try:
             while True:
-                try:
-                    data: bytes | None = await self._stream.receive(RECEIVE_CHUNK)
-                except anyio.EndOfStream:
-                    data = None
+                with anyio.move_on_after(self._keepalive) as silence:
+                    try:
+                        data: bytes | None = await self._stream.receive(RECEIVE_CHUNK)
+                    except anyio.EndOfStream:
+                        data = None
+                if silence.cancelled_caught:
+                    if pinged:
+                        raise ConnectionLost(f"{self.endpoint}: no answer to a ping in {self._keepalive:g} s")
+                    await self._send_frame(self._ws.send(Ping(b"keepalive")))
+                    pinged = True
+                    continue
+                pinged = False
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, (TextMessage, BytesMessage)):

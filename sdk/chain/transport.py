@@ -3,9 +3,12 @@
 :class:`Transport` holds at most one :class:`~sdk.chain.rpc.RpcConnection` and opens a new one when a call
 finds none open, retrying with exponential backoff (:class:`ReconnectPolicy`) until the policy gives up
 (:class:`ConnectionFailed`). Given several endpoints (nodes of one chain), it tries them in turn: a node that
-is down or stalled costs one attempt and the client carries on through the next one, so a daemon following
-the chain outlives the validator it was started against; one on another chain or runtime is passed over too
-(unless all are); the backoff applies once every endpoint has failed, and the policy's deadline across them.
+is down or stalled costs one attempt and the client carries on through the next one (a connection to a node
+that hangs once connected ends when it stops answering pings: see :mod:`sdk.chain.rpc`; a lost connection is
+replaced starting from the next node), so a daemon following the chain outlives the validator it was started
+against; one on another chain or runtime is passed over too (unless all are); the backoff applies once every
+endpoint has failed, and the policy's deadline once each has been tried (a stalled one's attempt can outlast
+it, and the next may well answer).
 Every new connection first passes the client's checks (``on_connect``: same chain, same runtime) before any
 call uses it. Every call has a deadline (the transport's default or its own), reconnection included; a read
 that loses its connection mid-flight is sent once more on a new one, a submission is not (it may have
@@ -30,7 +33,7 @@ import anyio
 import anyio.abc
 
 from sdk.chain.errors import ChainClientError, ConnectionFailed, ConnectionLost, RequestTimeout, RuntimeMismatch
-from sdk.chain.rpc import Endpoint, RawSubscription, RpcConnection
+from sdk.chain.rpc import KEEPALIVE_S, Endpoint, RawSubscription, RpcConnection
 
 __all__ = ["ReconnectPolicy", "Transport", "Subscription", "deadline"]
 
@@ -76,9 +79,10 @@ class Transport:
     task group in which each connection's reader runs."""
 
     def __init__(self, endpoints: Sequence[Endpoint], *, timeout: float, policy: ReconnectPolicy,
-                 max_message_size: int, on_connect: Callable[[RpcConnection], Awaitable[None]]) -> None:
-        if timeout <= 0 or max_message_size <= 0:
-            raise ValueError("timeout and max_message_size must be positive")
+                 max_message_size: int, on_connect: Callable[[RpcConnection], Awaitable[None]],
+                 keepalive: float = KEEPALIVE_S) -> None:
+        if timeout <= 0 or max_message_size <= 0 or keepalive <= 0:
+            raise ValueError("timeout, max_message_size and keepalive must be positive")
         if not endpoints:
             raise ValueError("need at least one endpoint")
         self.endpoints = tuple(endpoints)
@@ -87,6 +91,7 @@ class Transport:
         self.policy = policy
         self._max_message_size = max_message_size
         self._on_connect = on_connect
+        self._keepalive = keepalive
         self._connection: RpcConnection | None = None
         self._connect_lock = anyio.Lock()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -121,6 +126,8 @@ class Transport:
             return connection
         async with self._connect_lock:
             if self._connection is None or not self._connection.is_open:
+                if self._connection is not None:  # lost: its node may be down or hung, so the next one first
+                    self._current = (self._current + 1) % len(self.endpoints)
                 self._connection = await self._connect_with_backoff()
             return self._connection
 
@@ -144,8 +151,6 @@ class Transport:
                 if several:
                     log.info("connecting to %s failed (%s); trying the next node", self.endpoint, failure)
                 self._current = (self._current + 1) % len(self.endpoints)
-                if anyio.current_time() > give_up_at:
-                    break  # each stalled node costs an attempt: the policy's limit holds across them
             if len(mismatches) == len(self.endpoints):
                 raise mismatches[0]  # every node is on another chain or runtime: retrying will not mend it
             if anyio.current_time() + delay > give_up_at:
@@ -162,7 +167,7 @@ class Transport:
         seconds = self.policy.attempt_timeout
         with anyio.move_on_after(seconds):
             connection = await RpcConnection.open(self.endpoint, max_message_size=self._max_message_size,
-                                                  send_timeout=self.timeout)
+                                                  send_timeout=self.timeout, keepalive=self._keepalive)
             self._task_group.start_soon(connection.run)
             try:
                 await self._on_connect(connection)

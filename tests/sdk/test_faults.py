@@ -119,3 +119,20 @@ async def test_a_client_of_several_nodes_gives_up_once_every_one_failed():
         AsyncClient([])
     with pytest.raises(BadArgument, match="ws://host:port"):
         AsyncClient([urls[0], "http://127.0.0.1:9944"])
+
+
+async def test_a_client_of_several_nodes_moves_on_from_one_that_hangs_once_connected(own_node, dev_node):
+    """A paused (SIGSTOP) or hung node keeps its TCP connection open: no call on it was ever answered, no
+    subscription ever ended, and the client never moved to the next node. It stops answering pings."""
+    async with AsyncClient([ws_url(own_node), ws_url(dev_node)], keepalive=1.0, reconnect=QUICK_GIVE_UP) as client:
+        with anyio.fail_after(60):
+            async with client.subscribe_new_heads() as heads:
+                await heads.__anext__()
+                os.killpg(own_node.process.pid, signal.SIGSTOP)
+                try:
+                    async for _ in heads:  # buffered heads first, then the next node's
+                        if heads.resubscriptions:
+                            break
+                    assert (await client.query("System", "Number")) >= 1
+                finally:
+                    os.killpg(own_node.process.pid, signal.SIGCONT)
