@@ -43,7 +43,7 @@ from runtime.extrinsic import (InvalidKind, InvalidTransaction, MalformedExtrins
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
-from runtime.scale import ScaleDecodeError
+from runtime.scale import Codec, ScaleDecodeError
 from runtime.trie import TrieState
 
 __all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
@@ -233,8 +233,8 @@ class Admission:
             message.reject(f"malformed transaction batch: {exc}")
             return
         outcomes = await self.submit(raws, gossip=False)
-        blamed = [o for o in outcomes if isinstance(o, MalformedExtrinsic) or (
-            isinstance(o, InvalidTransaction) and o.kind in (InvalidKind.BadProof, InvalidKind.BadSigner))]
+        call_codec = self.chain.runtime.call_codec
+        blamed = [o for raw, o in zip(raws, outcomes) if _blames_sender(raw, o, call_codec)]
         if blamed:
             message.reject(f"{len(blamed)} transactions that do not decode or verify: {blamed[0]}")
         elif all(isinstance(o, bytes) or o is ALREADY_IMPORTED or o is TEMPORARILY_BANNED for o in outcomes):
@@ -290,6 +290,20 @@ class Admission:
                 channel.close()
         if terminal or not channels:
             self._watches.pop(tx_hash, None)
+
+
+def _blames_sender(raw: bytes, outcome: Outcome, call_codec: Codec) -> bool:
+    """Whether ``outcome`` shows that the peer that gossiped ``raw`` forwarded what no honest node would: bytes
+    that do not decode, or a signature that cannot verify. A *mortal* transaction's bad proof can be honest:
+    its era ended between the peer's best block and ours, so the birth block its signature is checked against
+    moved on (the SDK signs mortal transactions by default)."""
+    if isinstance(outcome, MalformedExtrinsic):
+        return True
+    if not isinstance(outcome, InvalidTransaction):
+        return False
+    if outcome.kind is InvalidKind.BadProof:
+        return decode_extrinsic(raw, call_codec).era.immortal
+    return outcome.kind is InvalidKind.BadSigner
 
 
 def _validate_confined(runtime: CairnRuntime, state: TrieState, block_hash: bytes,

@@ -56,7 +56,7 @@ from sdk.chain.shapes import from_hex, header_from_json, optional_hex, runtime_v
 from sdk.chain.transport import ReconnectPolicy, Subscription, Transport, deadline
 from sdk.chain.types import ChainBlock, ChainEvent, ReadProof, SignedExtrinsic
 
-__all__ = ["AsyncClient", "QueryMapResult", "DEFAULT_URL", "BlockId"]
+__all__ = ["AsyncClient", "QueryMapResult", "DEFAULT_URL", "BlockId", "MORTAL_PERIOD", "MAX_FINALITY_LAG"]
 
 DEFAULT_URL = "ws://127.0.0.1:9944"
 MiB = 1024 * 1024
@@ -83,6 +83,13 @@ _KEEP_NONCE_CODES = (1012, 1013)
 
 BlockId = bytes | str
 """A block hash: 32 bytes or ``"0x"`` + 64 hex digits."""
+MORTAL_PERIOD = 64
+"""Blocks a transaction stays valid by default (polkadot.js's choice too). An immortal one can be replayed
+whenever its nonce comes round again: once an account is reaped its nonce starts again at 0, so anyone who
+kept its old transactions could send them again and drain what it is sent afterwards."""
+MAX_FINALITY_LAG = 16
+"""Blocks finality may lag the best block before a mortal transaction's era starts at the best block instead:
+counted from a finalized head far behind, it would be dead before it was sent."""
 
 
 class AsyncClient:
@@ -128,6 +135,8 @@ class AsyncClient:
         self._encoded: SharedFetches[bytes, bytes | None] = SharedFetches(EVENT_BLOCKS)
         self._decoded: SharedFetches[bytes, tuple[ChainEvent, ...]] = SharedFetches(EVENT_BLOCKS)
         self._exit: AsyncExitStack | None = None
+        self._eras: dict[int, tuple[float, Era, bytes]] = {}
+        """Per mortality period: until when (``anyio.current_time()``) its era and birth hash serve."""
         self.nonces = NonceManager(self.get_account_nonce)
         """Next nonce per signing account, for many transactions in flight (see :mod:`sdk.chain.nonces`)."""
 
@@ -356,11 +365,12 @@ class AsyncClient:
             raise InvalidResponse(f"account nonce: expected a non-negative integer, got {nonce!r:.40}")
         return nonce
 
-    async def create_signed_extrinsic(self, call: Call, keypair: Keypair | str, *, era: int | None = None,
+    async def create_signed_extrinsic(self, call: Call, keypair: Keypair | str, *, era: int | None = MORTAL_PERIOD,
                                       nonce: int | None = None, tip: int = 0) -> SignedExtrinsic:
         """Sign ``call``. ``keypair`` may be a secret URI (``"//Alice"``, ``"0x<seed>"``); ``nonce`` defaults
-        to the next one from :attr:`nonces`; ``era`` is a mortality period in blocks counted from the
-        finalized head (immortal when ``None``)."""
+        to the next one from :attr:`nonces`; ``era`` is a mortality period in blocks (rounded up to a power of
+        two, :data:`MORTAL_PERIOD` by default) counted from the finalized head, or from the best block when
+        finality lags more than :data:`MAX_FINALITY_LAG` behind it; ``None`` signs an immortal transaction."""
         signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
         if not isinstance(call, Call) or not isinstance(signer, Keypair):
             raise BadArgument("create_signed_extrinsic takes a call from compose_call and a Keypair or secret URI")
@@ -379,14 +389,16 @@ class AsyncClient:
         data = encode_signed(call_data, signer.public, signer.scheme, signer.sign(payload), mortality, nonce, tip)
         return SignedExtrinsic(data, call, call_data, signer.public, nonce, mortality, tip)
 
-    async def get_payment_info(self, call: Call, keypair: Keypair | AccountLike,
-                               block_hash: BlockId | None = None) -> dict[str, Any]:
+    async def get_payment_info(self, call: Call, keypair: Keypair | AccountLike, block_hash: BlockId | None = None,
+                               *, era: int | None = MORTAL_PERIOD) -> dict[str, Any]:
         """What ``call`` sent by ``keypair`` (or any account: nothing is signed) would weigh and pay, as
         substrate-interface's ``get_payment_info`` answers: ``{"weight": {...}, "class": "normal", "partialFee":
         <int, units>}``. It asks ``payment_queryInfo`` about a copy of the transaction with an all-zero signature
         (the fee does not depend on it, and a copy no one signed can never be submitted by whoever sees it), at
         ``block_hash`` (default: the best block). The fee follows the chain's fee multiplier, which moves with
-        each block's fullness: a block later, the same transaction may cost a little more or less."""
+        each block's fullness: a block later, the same transaction may cost a little more or less. ``era`` is the
+        mortality the transaction will be signed with (as :meth:`create_signed_extrinsic`'s): an immortal one
+        is a byte shorter, and pays a byte's length fee less."""
         who = keypair.public if isinstance(keypair, Keypair) else account_argument(keypair)
         scheme = keypair.scheme if isinstance(keypair, Keypair) else SignatureScheme.Sr25519
         try:
@@ -394,7 +406,8 @@ class AsyncClient:
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise BadArgument(f"{call!r} does not encode: {exc}") from None
         nonce = await self.get_account_nonce(who)  # the node's next one, its pool counted; none is reserved
-        unsigned = encode_signed(call_data, who, scheme, bytes(64), Era(), nonce, 0)
+        mortality = Era() if era is None else Era.mortal(era, 0)  # (only its encoded length counts)
+        unsigned = encode_signed(call_data, who, scheme, bytes(64), mortality, nonce, 0)
         at = [] if block_hash is None else [to_hex(_block_hash(block_hash))]
         info = await self.rpc_request("payment_queryInfo", [to_hex(unsigned), *at])
         try:
@@ -403,16 +416,29 @@ class AsyncClient:
             raise InvalidResponse(f"payment info: no partialFee in {info!r:.80}") from None
 
     async def _mortality(self, period: int | None) -> tuple[Era, bytes]:
-        """The era and the hash of its birth block (the genesis hash for an immortal transaction)."""
+        """The era and the hash of its birth block (the genesis hash for an immortal transaction). Reading them
+        takes four calls, so one era serves every transaction signed within a quarter of its period (in block
+        times): each still has at least half its period to live."""
         if period is None:
             return Era(), self.genesis_hash
+        now = anyio.current_time()
+        cached = self._eras.get(period)
+        if cached is not None and now < cached[0]:
+            return cached[1], cached[2]
+        era, birth = await self._read_mortality(period)
+        self._eras[period] = (now + period / 4 * self.block_time_ms() / 1000, era, birth)
+        return era, birth
+
+    async def _read_mortality(self, period: int) -> tuple[Era, bytes]:
+        best = await self.get_block_header()
         finalized = await self.get_block_header(await self.get_chain_finalised_head())
-        if finalized is None:
-            raise InvalidResponse("the node does not know its own finalized head")
-        era = Era.mortal(period, finalized.number)
-        birth = await self.get_block_hash(era.birth(finalized.number))
+        if best is None or finalized is None:
+            raise InvalidResponse("the node does not know its own best or finalized head")
+        anchor = finalized.number if best.number - finalized.number <= MAX_FINALITY_LAG else best.number
+        era = Era.mortal(period, anchor)
+        birth = await self.get_block_hash(era.birth(anchor))
         if birth is None:
-            raise InvalidResponse(f"the node does not know block {era.birth(finalized.number)}")
+            raise InvalidResponse(f"the node does not know block {era.birth(anchor)}")
         return era, birth
 
     async def submit_extrinsic(self, extrinsic: SignedExtrinsic, *, wait_for_inclusion: bool = False,
@@ -468,7 +494,7 @@ class AsyncClient:
         return await self._blocks.get(block_hash, lambda: self._fetch_inclusion(block_hash))
 
     async def sign_and_submit(self, call: Call, keypair: Keypair | str, *, wait_for_inclusion: bool = False,
-                              wait_for_finalization: bool = False, era: int | None = None, tip: int = 0,
+                              wait_for_finalization: bool = False, era: int | None = MORTAL_PERIOD, tip: int = 0,
                               timeout: float | None = None) -> ExtrinsicReceipt:
         """Sign with the next managed nonce and submit; a refusal for a stale, future or taken nonce re-reads
         the nonce from the node and signs again after a short random wait (up to :data:`NONCE_ATTEMPTS` in
@@ -483,7 +509,7 @@ class AsyncClient:
 
     async def sign_and_submit_all(self, calls: Sequence[Call], keypair: Keypair | str, *,
                                   wait_for_inclusion: bool = False, wait_for_finalization: bool = False,
-                                  era: int | None = None, tip: int = 0, timeout: float | None = None
+                                  era: int | None = MORTAL_PERIOD, tip: int = 0, timeout: float | None = None
                                   ) -> list[ExtrinsicReceipt]:
         """:meth:`sign_and_submit` for several calls: each is pooled before the next is signed, so they take
         consecutive nonces and one block can hold them all, in order; then their receipts, in order. The

@@ -47,7 +47,7 @@ async def test_the_same_transfer_lands_identically_from_both_clients(client, url
             await client.sign_and_submit(client.compose_call("System", "remark", {"remark": b""}), SENDER,
                                          wait_for_inclusion=True)
             nonce += 1
-        ours = await client.create_signed_extrinsic(ours_call, SENDER, nonce=nonce + 1)
+        ours = await client.create_signed_extrinsic(ours_call, SENDER, nonce=nonce + 1, era=None)  # as theirs
         theirs = substrate.create_signed_extrinsic(theirs_call, SubstrateKeypair.create_from_uri(SENDER), nonce=nonce)
         assert ours.call_data == bytes(theirs_call.data.data)
         assert len(ours.data) == len(bytes(theirs.data.data))

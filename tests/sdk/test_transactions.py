@@ -9,6 +9,7 @@ import pytest
 from compute_pallet.pallets.types import Hardware, Offer
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, InvalidTransaction, keypair_from_file
+from sdk.chain.client import MORTAL_PERIOD
 
 ALICE = Keypair.from_uri("//Alice")
 
@@ -136,14 +137,18 @@ async def test_submit_without_waiting_returns_the_hash_and_the_transaction_lands
                     break
 
 
-async def test_a_mortal_transaction_from_a_key_file_lands(client, tmp_path):
+async def test_transactions_are_mortal_unless_asked_and_one_from_a_key_file_lands(client, tmp_path):
+    """Immortal by default, a transaction could be replayed whenever its nonce came round again (an account
+    reaped starts again at nonce 0): anyone who kept one could send it again and drain what came after."""
     key_file = tmp_path / "dave.key"
     key_file.write_text("//Dave\n")
     dave = keypair_from_file(key_file)
     assert dave.public == Keypair.from_uri("//Dave").public
-    extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"m"}),
-                                                     dave, era=64)
-    assert extrinsic.era.period == 64
+    remark = client.compose_call("System", "remark", {"remark": b"m"})
+    immortal = await client.create_signed_extrinsic(remark, dave, era=None, nonce=0)
+    assert immortal.era.immortal
+    extrinsic = await client.create_signed_extrinsic(remark, dave)
+    assert extrinsic.era.period == MORTAL_PERIOD == 64
     receipt = await client.submit_extrinsic(extrinsic, wait_for_inclusion=True)
     assert receipt.is_success
 
