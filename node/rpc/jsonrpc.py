@@ -184,7 +184,17 @@ def _valid_id(value: Any) -> bool:
         return False
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or isinstance(value, (str, int))
+    if isinstance(value, str):  # one with a lone surrogate ("\ud800") parses, but no answer could carry it
+        return value.isascii() or _encodes(value)
+    return value is None or isinstance(value, int)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_request(value: Any) -> Request:

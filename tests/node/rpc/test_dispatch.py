@@ -155,10 +155,12 @@ async def test_invalid_requests_echo_the_id(module, request_obj, data):
     assert response == {"jsonrpc": "2.0", "error": invalid_request(data), "id": 1}
 
 
-@pytest.mark.parametrize("bad_id", [True, [1], {"a": 1}])
+@pytest.mark.parametrize("bad_id", [True, [1], {"a": 1}, "\ud800"])  # (a lone surrogate: no answer could echo it)
 async def test_invalid_id_answers_with_null_id(module, bad_id):
     response = await dispatch(module, call("system_chain", id=bad_id))
     assert response["error"]["code"] == -32600 and response["id"] is None
+    batch = await dispatch(module, [call("system_chain", id=bad_id), call("system_chain", id=2)])
+    assert [(r["id"], "error" in r) for r in batch] == [(None, True), (2, False)]
 
 
 async def test_unknown_method(module):
