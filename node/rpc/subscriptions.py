@@ -29,9 +29,12 @@ is not reading fast enough, and the whole connection is dropped rather than lett
 subscription of the connection is then closed, producers are cancelled, and ``send`` raises
 ``SubscriptionClosed``.
 
-A producer that ends normally leaves the subscription open until the client unsubscribes (so a late
-``author_unwatchExtrinsic`` still answers true); one that raises is logged and closes its subscription; one
-that raises ``SubscriptionClosed`` just ends.
+A producer that ends normally has sent all it ever will (a watched transaction reached its final status):
+the subscription is closed and its slot freed, as Substrate does, but its id is remembered (as many as the
+limit) so that a late unsubscribe (``author_unwatchExtrinsic``) still answers true. Left open until the client
+unsubscribed, finished watches used up a connection's slots for good when its client never did (common with
+polkadot.js callbacks). A producer that raises is logged and closes its subscription; one that raises
+``SubscriptionClosed`` just ends.
 
 Subscription ids are 16 random alphanumeric characters, as Substrate's.
 """
@@ -42,6 +45,7 @@ import enum
 import logging
 import secrets
 import string
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Literal, Protocol
 
@@ -133,8 +137,9 @@ class Subscription:
         else:
             raise SubscriptionClosed(self.id)
 
-    def close(self) -> None:
-        """End the subscription from the server side (idempotent); producers are cancelled."""
+    def close(self, *, finished: bool = False) -> None:
+        """End the subscription from the server side (idempotent); producers are cancelled. ``finished``: it
+        ended because it had nothing more to send, and a late unsubscribe of it answers true."""
         if self._state is _State.CLOSED:
             return
         self._state = _State.CLOSED
@@ -142,7 +147,7 @@ class Subscription:
         self._held_producers.clear()
         for scope in self._scopes:
             scope.cancel()
-        self._owner.forget(self)
+        self._owner.forget(self, finished=finished)
 
     def activate(self) -> None:
         """Called by the transport once the subscribe response is queued: release what was held."""
@@ -165,6 +170,8 @@ class Subscription:
         try:
             with scope:
                 await producer(*args)
+            if not scope.cancelled_caught:
+                self.close(finished=True)
         except SubscriptionClosed:
             pass
         except Exception:
@@ -186,6 +193,8 @@ class SubscriptionSet:
         """Where producers run; the connection cancels it when it ends."""
         self._limit = limit
         self._open: dict[str, Subscription] = {}
+        self._finished: OrderedDict[str, str] = OrderedDict()
+        """Ids of subscriptions that finished, with their unsubscribe method: the latest ``limit``."""
 
     def __len__(self) -> int:
         return len(self._open)
@@ -205,14 +214,23 @@ class SubscriptionSet:
         return sub
 
     def unsubscribe(self, unsubscribe_method: str, sub_id: Any) -> bool:
-        sub = self._open.get(sub_id) if isinstance(sub_id, str) else None
+        if not isinstance(sub_id, str):
+            return False
+        if self._finished.get(sub_id) == unsubscribe_method:
+            del self._finished[sub_id]
+            return True
+        sub = self._open.get(sub_id)
         if sub is None or sub.unsubscribe_method != unsubscribe_method:
             return False
         sub.close()
         return True
 
-    def forget(self, sub: Subscription) -> None:
+    def forget(self, sub: Subscription, *, finished: bool = False) -> None:
         self._open.pop(sub.id, None)
+        if finished:
+            self._finished[sub.id] = sub.unsubscribe_method
+            if len(self._finished) > self._limit:
+                self._finished.popitem(last=False)
 
     def close_all(self) -> None:
         for sub in list(self._open.values()):

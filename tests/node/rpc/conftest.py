@@ -88,13 +88,14 @@ def demo_module(probe: Probe) -> RpcModule:
     rpc.register("test_sized", sized)
     rpc.register("author_rotateKeys", rotate_keys, unsafe=True)
 
-    async def pump_ticks(sub: Subscription, count: int, interval: float) -> None:
+    async def pump_ticks(sub: Subscription, count: int, interval: float, finish: bool) -> None:
         probe.producers_started += 1
         try:
             for n in range(1, count + 1):
                 await trio.sleep(interval)
                 await sub.send(n)
-            await trio.sleep_forever()
+            if not finish:  # (a finishing producer has sent all it ever will, as a transaction's watch)
+                await trio.sleep_forever()
         finally:
             probe.producers_ended += 1
             probe.producer_end.set()
@@ -102,10 +103,11 @@ def demo_module(probe: Probe) -> RpcModule:
     async def subscribe_ticks(params: list, ctx: CallContext) -> str:
         count = params[0] if params else 3
         interval = params[1] if len(params) > 1 else 0.01
+        finish = bool(params[2]) if len(params) > 2 else False
         sub = ctx.subscribe("test_tick", "test_unsubscribeTicks")
         probe.subscriptions.append(sub)
         await sub.send(0)  # held until the subscription id is out
-        sub.start_soon(pump_ticks, sub, count, interval)
+        sub.start_soon(pump_ticks, sub, count, interval, finish)
         return sub.id
 
     rpc.register_subscription(

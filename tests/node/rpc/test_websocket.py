@@ -95,6 +95,28 @@ async def test_unsubscribe_answers_false_for_anything_not_its_own(start_server):
     assert await in_thread(client) == [False, False, False, False, False, True]
 
 
+async def test_finished_subscriptions_free_their_slot_and_a_late_unsubscribe_still_answers_true(start_server):
+    """A watched transaction's subscription has nothing more to send after its final status; left open until
+    the client unsubscribed, such subscriptions used up the connection's slots when it never did."""
+    server = await start_server(max_subscriptions_per_connection=2)
+
+    def client() -> list[Any]:
+        ws = connect(server.port)
+        try:
+            ids = []
+            for request_id in (1, 2, 3):  # three in turn on a limit of two: each finishes after one tick
+                ids.append(ask(ws, call("test_subscribeTicks", [1, 0.01, True], id=request_id))["result"])
+                receive(ws, 2)
+            late = ask(ws, call("test_unsubscribeTicks", [ids[-1]], id=4))["result"]
+            again = ask(ws, call("test_unsubscribeTicks", [ids[-1]], id=5))["result"]
+            return [ids, late, again]
+        finally:
+            ws.close()
+
+    ids, late, again = await in_thread(client)
+    assert all(isinstance(each, str) for each in ids) and [late, again] == [True, False]
+
+
 async def test_subscription_limit_per_connection(start_server):
     server = await start_server(max_subscriptions_per_connection=2)
 
