@@ -55,7 +55,7 @@ from devnet.load import (
     storage_load,
     watch_finality,
 )
-from devnet.state import DevnetError, ProcessState, process_state
+from devnet.state import DevnetError, ProcessRecord, ProcessState, process_state
 from devnet.storage import corrupt_fragment
 from sdk.chain.errors import ChainClientError
 
@@ -219,25 +219,31 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
         raise DevnetError(f"the devnet's chain cannot be read before the soak: {exc}") from None
     start = trio.current_time()
     report(f"[    0 s] starting at finalized block #{start_block.block}")
-    async with trio.open_nursery() as nursery:
-        with trio.move_on_after(duration):
-            async with trio.open_nursery() as load:
-                load.start_soon(watch_finality, base_path, log)
-                for index, (worker, signer, needs, name) in enumerate(workers):
-                    missing = [role for role in needs if not processes.get(role)]
-                    if missing:
-                        summary.skipped.append(f"{worker.__name__}: no {' or '.join(missing)} process running")
-                        continue
-                    session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
-                    load.start_soon(worker, session, acked)
-                    loads.append(name)
-                for role, kinds in LANES.items():
-                    lane = [fault for fault in faults if fault.kind in kinds]
-                    act = Actions(partial(_inject, base_path, random.Random(f"{seed}/{role}/inject")),
-                                  partial(_undo, base_path))
-                    nursery.start_soon(run_lane, lane, act, start, start + duration, summary, report)
-    report(f"[{trio.current_time() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
     targets = [name for role in LANES for name in processes.get(role, ())]
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.move_on_after(duration):
+                async with trio.open_nursery() as load:
+                    load.start_soon(watch_finality, base_path, log)
+                    for index, (worker, signer, needs, name) in enumerate(workers):
+                        missing = [role for role in needs if not processes.get(role)]
+                        if missing:
+                            summary.skipped.append(f"{worker.__name__}: no {' or '.join(missing)} process running")
+                            continue
+                        session = Session(base_path, signer, summary.tally, random.Random(f"{seed}/load/{index}"))
+                        load.start_soon(worker, session, acked)
+                        loads.append(name)
+                    for role, kinds in LANES.items():
+                        lane = [fault for fault in faults if fault.kind in kinds]
+                        act = Actions(partial(_inject, base_path, random.Random(f"{seed}/{role}/inject")),
+                                      partial(_undo, base_path))
+                        nursery.start_soon(run_lane, lane, act, start, start + duration, summary, report)
+    except BaseException:  # interrupted (Ctrl-C, a timeout's SIGTERM) or failed: leave no fault behind
+        with trio.CancelScope(shield=True):
+            report(f"[{trio.current_time() - start:5.0f} s] stopped early: undoing the faults")
+            await trio.to_thread.run_sync(_heal, base_path, targets, report)
+        raise
+    report(f"[{trio.current_time() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
     summary.incidents += await trio.to_thread.run_sync(_heal, base_path, targets, report)
     report(f"[{trio.current_time() - start:5.0f} s] checking the invariants")
     validators = running(base_path, "validator")
@@ -324,6 +330,15 @@ def _undo(base_path: Path, fault: Fault) -> None:
         launcher.restart(base_path, fault.target)
 
 
+def _misbehaving(record: ProcessRecord) -> bool:
+    """Whether the process of ``record`` runs with a ``--fault`` (its recorded command never has one)."""
+    try:
+        argv = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"--fault" in argv
+
+
 def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> list[str]:
     """Every process faults were aimed at running as recorded (serving, honest) again, whatever a failed undo
     left behind; those that will not start again (the invariants judge what is left)."""
@@ -335,6 +350,9 @@ def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]
                 withhold(record, on=False)
             if process_state(record) is not ProcessState.RUNNING:
                 report(f"  restarting {name} ({process_state(record).value})")
+                launcher.restart(base_path, name)
+            elif _misbehaving(record):  # (a soak stopped while a provider ran with --fault)
+                report(f"  restarting {name} (misbehaving)")
                 launcher.restart(base_path, name)
         except FAULT_ERRORS as exc:
             report(f"  {name} did not start again: {exc}")

@@ -124,16 +124,32 @@ def _up(config: DevnetConfig, fresh: bool, detach: bool) -> None:
         click.echo(f"press Ctrl-C to stop; from another shell: {_command(base, 'status')}")
         _watch(state)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
-        if _same_run(state) is None:
-            click.echo(f"another devnet was started under {state.base_path}; this one had stopped")
-            return
-        click.echo("stopping the devnet…")
-        try:
-            launcher.down(Path(state.base_path), run=state.run)
-        except DevnetError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo("devnet stopped")
+        _stop(state)
+    except BaseException:  # an error of `up`'s own (a closed terminal's broken pipe…): the devnet must not outlive it
+        _stop(state)
+        raise
+
+
+def _stop(state: DevnetState) -> None:
+    """Stop the devnet a foreground ``up`` started, unless another ``up`` has started one in its place."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+    if _same_run(state) is None:
+        _say(f"another devnet was started under {state.base_path}; this one had stopped")
+        return
+    _say("stopping the devnet…")
+    try:
+        launcher.down(Path(state.base_path), run=state.run)
+    except DevnetError as exc:
+        raise click.ClickException(str(exc)) from None
+    _say("devnet stopped")
+
+
+def _say(text: str) -> None:
+    """``click.echo`` that a closed terminal (a broken pipe) cannot turn into an error cutting a stop short."""
+    try:
+        click.echo(text)
+    except OSError:
+        pass
 
 
 def _same_run(state: DevnetState) -> DevnetState | None:
@@ -273,9 +289,12 @@ def devnet_chaos(duration: str, seed: int | None, base_path: Path) -> None:
     seed = secrets.randbelow(2**32) if seed is None else seed
     click.echo(f"chaos on the devnet under {base_path} for {seconds:g} s, seed {seed}")
     try:
-        summary = trio.run(run_chaos, base_path, seconds, seed, click.echo)
+        with launcher.signals_interrupt():  # Ctrl-C, `kill` and timeouts: the faults are undone first
+            summary = trio.run(run_chaos, base_path, seconds, seed, click.echo)
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted: the soak stopped early, its faults undone; nothing was judged") from None
     click.echo(summary.table())
     if not summary.held:
         raise click.ClickException(f"an invariant was violated or not judged (repeat the run with --seed {seed})")

@@ -370,15 +370,17 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 @contextmanager
 def signals_interrupt() -> Iterator[None]:
-    """SIGTERM is taken as SIGINT, and SIGINT raises ``KeyboardInterrupt``, inside the block: Ctrl-C, ``kill`` and
-    a timeout all unwind it, and the ``finally`` that stops a devnet runs (Python's default SIGTERM ends the
-    program at once, leaving every process it started running). SIGINT gets Python's own handler back
+    """SIGTERM and SIGHUP are taken as SIGINT, and SIGINT raises ``KeyboardInterrupt``, inside the block: Ctrl-C,
+    ``kill``, a timeout and a closed terminal all unwind it, and the ``finally`` that stops a devnet runs
+    (Python's default SIGTERM and SIGHUP end the program at once, leaving every process it started running, in
+    sessions of their own). SIGINT gets Python's own handler back
     explicitly: a program started in the background by a non-interactive shell (``cmd &``, a CI script)
     inherits SIGINT ignored, and Python keeps it so. It is that very handler, not one of ours, because trio
     and asyncio deliver Ctrl-C at a safe point (and run async cleanup) only when they find it installed. The
     handlers before are restored on leaving."""
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
-                signal.SIGTERM: signal.signal(signal.SIGTERM, _as_sigint)}
+                signal.SIGTERM: signal.signal(signal.SIGTERM, _as_sigint),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, _as_sigint)}
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""``launcher.signals_interrupt``: SIGTERM and SIGINT unwind the block, so what a devnet's starter started is stopped;
+"""``launcher.signals_interrupt``: SIGTERM, SIGHUP and SIGINT unwind the block, so what a devnet's starter started is stopped;
 inside ``trio.run``, through trio's own Ctrl-C handling (a handler of ours raised anywhere in its scheduler).
 
 A benchmark stopped by ``kill`` left its whole devnet running: Python's default SIGTERM ends a program without
@@ -50,7 +50,7 @@ except KeyboardInterrupt:
 
 
 @pytest.mark.parametrize("program", [PROGRAM, IN_TRIO], ids=["plain", "trio"])
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])  # (SIGHUP: a closed terminal)
 def test_a_signal_unwinds_the_block_and_the_handlers_come_back(signum, program):
     # SIGINT ignored, as a non-interactive shell starts `cmd &`: it must interrupt all the same
     process = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True,
