@@ -18,6 +18,7 @@ from da_layer.custody import custodians, custody_columns
 from da_layer.pallet import Blob, DaNode
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
+from sdk.da.lanes import for_each
 
 __all__ = ["PALLET", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
            "registered_nodes", "leaving_nodes"]
@@ -108,9 +109,7 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: Blob) -> Custo
     async def read(position: int) -> None:
         infos[position] = await client.query(PALLET, "Nodes", [blob.node_set[position]])
 
-    async with anyio.create_task_group() as group:
-        for position in range(len(infos)):
-            group.start_soon(read, position)
+    await for_each(len(infos), len(infos), read)  # (a chain error raised as itself, not in an exception group)
     views = [DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),
                         None if info is None else info.bls_public, 0 if info is None else info.stake)
              for position, (account, info) in enumerate(zip(blob.node_set, infos))]
