@@ -41,9 +41,11 @@ from runtime.primitives import Era, Header, SignatureScheme
 from sdk.chain.cache import SharedFetches
 from sdk.chain.errors import (
     BadArgument,
+    ConnectionLost,
     ExtrinsicDropped,
     InvalidResponse,
     InvalidTransaction,
+    RequestTimeout,
     RuntimeMismatch,
 )
 from sdk.chain.follow import EventSubscription
@@ -213,8 +215,11 @@ class AsyncClient:
 
     async def rpc_request(self, method: str, params: Sequence[Any] | None = None, *,
                           timeout: float | None = None) -> Any:
-        """Any JSON-RPC method, its ``result`` as JSON (raises :class:`RpcError` with the node's error)."""
-        return await self._transport.request(method, list(params or []), timeout=timeout)
+        """Any JSON-RPC method, its ``result`` as JSON (raises :class:`RpcError` with the node's error). A call
+        that loses its connection is sent again on a new one, unless it is an ``author_*`` call (a submission
+        may have reached the node: sent again, it would be refused as already pooled)."""
+        return await self._transport.request(method, list(params or []), timeout=timeout,
+                                             idempotent=not method.startswith("author_"))
 
     async def get_block_hash(self, block_id: int | None = None) -> bytes | None:
         """The hash of block ``block_id`` on the best chain (the best block when ``None``); ``None`` if the
@@ -454,8 +459,10 @@ class AsyncClient:
     async def _submission(self, extrinsic: SignedExtrinsic, watch: bool,
                           timeout: float | None) -> AsyncIterator[Subscription[Any] | None]:
         """Entered once the node has pooled ``extrinsic`` (refusals raise on entering), with its status updates
-        when ``watch``; the block follows it (see :meth:`_receipt`) within ``timeout``. A refusal or a drop
-        makes :attr:`nonces` read the signer's nonce from the node again."""
+        when ``watch``; the block follows it (see :meth:`_receipt`) within ``timeout``. A refusal, a drop, a
+        lost connection or the deadline makes :attr:`nonces` read the signer's nonce from the node again (a
+        transaction pooled on a node killed before it passed it on is gone, and counting past it would leave
+        the next ones waiting in the future queue until dropped)."""
         tx_hash = extrinsic.extrinsic_hash
         try:
             if not watch:
@@ -473,6 +480,9 @@ class AsyncClient:
         except (InvalidTransaction, ExtrinsicDropped) as exc:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
                 self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
+            raise
+        except (ConnectionLost, RequestTimeout):  # pooled, then the node went (its pool with it?) or it waits:
+            self.nonces.forget(extrinsic.signer)  # the next count comes from a node's pool, not from ours
             raise
 
     async def _receipt(self, extrinsic: SignedExtrinsic, updates: Subscription[Any] | None,

@@ -88,6 +88,11 @@ async def test_a_watch_cut_by_a_lost_connection_is_not_silently_resumed(own_node
                 tg.start_soon(kill_soon)
                 with pytest.raises(ConnectionLost):
                     await client.submit_extrinsic(extrinsic, wait_for_finalization=True)
+        own_node.start()  # its pool went with it: the next transaction takes the lost one's nonce again
+        with anyio.fail_after(30):  # (counting past it, it would wait in the future queue until dropped)
+            receipt = await client.sign_and_submit(client.compose_call("System", "remark", {"remark": b"after"}),
+                                                   "//Alice", wait_for_inclusion=True)
+        assert receipt.is_success
 
 
 async def test_a_client_of_several_nodes_moves_to_the_next_when_one_is_down(own_node, dev_node):
