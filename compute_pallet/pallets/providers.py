@@ -217,7 +217,8 @@ class BadOffers(DispatchError):
 
 
 class BadHardware(DispatchError):
-    """Hardware with no CPU core or memory, or a GPU without memory or with a model name too long."""
+    """Hardware with no CPU core or memory, or a GPU without memory or with a model name too long or not
+    printable ASCII."""
 
 
 class TooManyProviders(DispatchError):
@@ -365,7 +366,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
             raise BadOffers()
         gpu = hardware.gpu
         if (hardware.cpu_cores == 0 or hardware.memory_mib == 0
-                or (gpu is not None and (gpu.memory_mib == 0 or not 0 < len(gpu.model) <= cfg.max_gpu_model_length))):
+                or (gpu is not None and (gpu.memory_mib == 0 or not _is_model_name(gpu.model, cfg.max_gpu_model_length)))):
             raise BadHardware()
 
     def _provider(self, who: bytes) -> ProviderInfo:
@@ -471,3 +472,10 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
 
 DEFINITION = PalletDefinition(pallet=ComputeProviders, config=ComputeProvidersConfig,
                               weights=ComputeProvidersWeights(), params=ComputeProvidersParams, rpc=PROVIDERS_RPC)
+
+
+def _is_model_name(model: bytes, max_length: int) -> bool:
+    """A GPU model name every client may print as it is: 1 to ``max_length`` bytes of printable ASCII, spaces
+    included (``NVIDIA H100 80GB HBM3``). Escape sequences in one rewrote the terminal of whoever listed the
+    providers."""
+    return 0 < len(model) <= max_length and all(0x20 <= byte <= 0x7E for byte in model)

@@ -68,7 +68,7 @@ def reputation_permill(verified: int, failures: int) -> int:
 @scale_struct("pallet_compute_providers::types::Gpu")
 @dataclass(frozen=True)
 class Gpu:
-    """A provider's GPU: its model name (UTF-8, e.g. ``NVIDIA H200``) and memory."""
+    """A provider's GPU: its model name (printable ASCII, e.g. ``NVIDIA H200``) and memory."""
 
     model: Bytes
     memory_mib: Mib

@@ -12,7 +12,7 @@ import os
 
 from compute_pallet.pallets.types import Gpu, Hardware
 
-__all__ = ["detect", "detect_gpu"]
+__all__ = ["detect", "detect_gpu", "model_name"]
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,14 @@ def detect_gpu() -> Gpu | None:
     except Exception as exc:  # ImportError, CUDARuntimeError, a driver mismatch: no usable GPU
         log.info("no GPU offered (%s: %s)", type(exc).__name__, exc)
         return None
-    name = props["name"]
-    return Gpu(name if isinstance(name, bytes) else str(name).encode(), int(props["totalGlobalMem"]) >> 20)
+    return Gpu(model_name(props["name"]), int(props["totalGlobalMem"]) >> 20)
+
+
+def model_name(raw: bytes | str) -> bytes:
+    """The device name as the chain takes it: printable ASCII (anything else and padding dropped), at most the
+    preset's 64 bytes (``ComputeProviders.max_gpu_model_length``)."""
+    text = raw.decode("ascii", errors="ignore") if isinstance(raw, bytes) else str(raw)
+    return "".join(char for char in text if " " <= char <= "~").strip()[:64].encode() or b"GPU"
 
 
 def detect(*, cores: int | None = None, memory_mib: int | None = None, gpu: bool = False) -> Hardware:

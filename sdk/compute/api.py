@@ -57,6 +57,7 @@ from sdk.compute.jobs import ParamsLike
 from sdk.compute.lineage import walk
 from sdk.compute.market import Market
 from sdk.compute.records import Departure, JobId, JobResult, JobStatus, Lineage, Provider, Rerun, Slot
+from sdk.peer_text import peer_text
 from sdk.storage.api import StorageApi
 from sdk.storage.errors import FileNotFound
 from sdk.storage.records import FileId, parse_file_id
@@ -109,7 +110,7 @@ class ComputeApi:
             gpu = info.hardware.gpu
             found.append(Provider(
                 account, info.hardware.cpu_cores, info.hardware.memory_mib,
-                None if gpu is None else bytes(gpu.model).decode(errors="replace"), 0 if gpu is None else gpu.memory_mib,
+                None if gpu is None else peer_text(gpu.model), 0 if gpu is None else gpu.memory_mib,
                 {jobs.kind_name(offer.kind): offer.price for offer in info.offers},
                 bytes(info.endpoint).decode(errors="replace"), info.stake, info.registered_at, info.last_heartbeat,
                 info.active_jobs, info.jobs_verified, info.disputes_lost, info.no_shows, info.reputation_permill(),

@@ -78,6 +78,8 @@ def test_register_holds_stake_and_records_the_offer():
     ({"hardware": Hardware(4, 1024, Gpu(b"X", 0))}, BadHardware),
     ({"hardware": Hardware(4, 1024, Gpu(b"", 8))}, BadHardware),
     ({"hardware": Hardware(4, 1024, Gpu(b"x" * 65, 8))}, BadHardware),
+    ({"hardware": Hardware(4, 1024, Gpu(b"\x1b[2JNVIDIA H200", 8))}, BadHardware),  # rewrote listers' terminals
+    ({"hardware": Hardware(4, 1024, Gpu("Ŋvidia".encode(), 8))}, BadHardware),
 ])
 def test_bad_registrations_are_refused(changes, error):
     ext = new_ext(providers=0)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from compute_pallet.pallets.types import Hardware
-from compute_pallet.service.hardware import detect, detect_gpu
+from compute_pallet.service.hardware import detect, detect_gpu, model_name
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 
@@ -30,3 +30,13 @@ def test_no_cupy_means_no_gpu():
 def test_a_cuda_device_is_offered_with_its_name_and_memory():
     gpu = detect_gpu()
     assert gpu is not None and gpu.model and gpu.memory_mib > 1024
+
+
+@pytest.mark.parametrize("raw, name", [
+    (b"NVIDIA H100 80GB HBM3\x00\x00", b"NVIDIA H100 80GB HBM3"),  # padding
+    ("NVIDIA H200\x1b[0m\u00a0", b"NVIDIA H200[0m"),  # what the chain would refuse is dropped
+    (b"X" * 300, b"X" * 64),
+    (b"\x00\xff", b"GPU"),
+])
+def test_a_device_name_is_made_one_the_chain_takes(raw, name):
+    assert model_name(raw) == name
