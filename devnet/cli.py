@@ -39,7 +39,7 @@ from devnet.dashboard.role import DASHBOARD, dashboard_url
 from devnet.launcher import NotRunning
 from devnet.registry import ROLES
 from devnet.role import shown
-from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess
+from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, UnknownProcess, process_state
 from devnet.storage import corrupt_fragment
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 from sdk.cli import RPC_ENVVAR
@@ -194,9 +194,12 @@ def devnet_status(base_path: Path, as_json: bool) -> None:
 @base_path_option
 def devnet_env(base_path: Path) -> None:
     """Shell lines that point `cairn` at this devnet: run `eval "$(.venv/bin/cairn devnet env)"`, then every
-    `cairn` command talks to validator-0 (CAIRN_RPC) and every `cairn devnet` command finds this base path."""
+    `cairn` command talks to the first validator running (CAIRN_RPC; validator-0 unless it was killed) and every
+    `cairn devnet` command finds this base path."""
     state = _load(base_path)
-    validator = next((record for record in state.processes if "rpc" in record.ports), None)
+    validators = [record for record in state.processes if "rpc" in record.ports]
+    validator = next((record for record in validators if process_state(record) is ProcessState.RUNNING),
+                     validators[0] if validators else None)
     if validator is None:
         raise click.ClickException(f"the devnet under {state.base_path} has no validator with an RPC port")
     exports = {BASE_PATH_ENVVAR: str(Path(state.base_path).resolve()), RPC_ENVVAR: validator.url("rpc", "ws")}

@@ -16,6 +16,7 @@ convention, and how a process given port 0 tells the launcher which port it got.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -110,7 +111,7 @@ def http_health(record: ProcessRecord, timeout: float = 2.0) -> dict[str, Any] |
     try:
         with urllib.request.urlopen(f"{record.url('http')}/v1/health", timeout=timeout) as response:
             health = json.loads(response.read(MAX_HEALTH_SIZE))
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # (a reply cut short, or not HTTP at all)
         return None
     return health if isinstance(health, dict) else None
 
