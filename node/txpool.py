@@ -240,6 +240,10 @@ class TxPool:
 
     # --- submission -----------------------------------------------------------------------------
 
+    def ready_has_room(self, size: int) -> bool:
+        """Whether the ready queue has room for ``size`` more bytes (and a transaction) as it is."""
+        return self._ready.fits(size)
+
     def refusal_before_validation(self, tx_hash: bytes, size: int,
                                   max_priority: Callable[[], int | None]) -> PoolError | None:
         """The refusal a transaction the runtime has not validated yet is sure to get, if any: already pooled

@@ -115,7 +115,7 @@ class Admission:
         outcomes: list[Outcome | _Pending] = []
         for raw in raws:
             tx_hash = blake2_256(raw)
-            refusal = self._refusal_before_validation(raw, tx_hash)
+            refusal = await self._refusal_before_validation(raw, tx_hash)
             if refusal is not None:
                 outcomes.append(refusal)
             else:
@@ -132,14 +132,22 @@ class Admission:
         """The nonce ``who``'s next transaction should carry: after the chain's and the pool's."""
         return self.pool.next_nonce(who, self.chain.account_nonce(who))
 
-    def _refusal_before_validation(self, raw: bytes, tx_hash: bytes) -> Refusal | None:
+    async def _refusal_before_validation(self, raw: bytes, tx_hash: bytes) -> Refusal | None:
         """The pool's answer when it is sure before validation: already pooled, banned (just included, or
-        found invalid), or the ready queue full for a transaction that could not outrank its lowest."""
+        found invalid), or the ready queue full for a transaction that could not outrank its lowest. The
+        priority that last needs takes decoding the call, in a worker (beside validation): up to 4 MiB of
+        hostile call data takes seconds to decode, which on the event loop froze the whole node."""
+        size = len(raw)
+        refusal = self.pool.refusal_before_validation(tx_hash, size, lambda: None)
+        if refusal is not None or self.pool.ready_has_room(size):
+            return refusal
         runtime = self.chain.runtime
         try:
-            return self.pool.refusal_before_validation(tx_hash, len(raw), lambda: _priority_before_validation(runtime, raw))
+            async with self._validator:
+                priority = await trio.to_thread.run_sync(_priority_before_validation, runtime, raw)
         except MalformedExtrinsic as exc:  # what validation would answer too
             return exc
+        return self.pool.refusal_before_validation(tx_hash, size, lambda: priority)  # (the pool moved meanwhile)
 
     def _admit(self, pending: _Pending, gossip: bool, watch: Watcher | None) -> Outcome:
         result = pending.result
@@ -188,7 +196,7 @@ class Admission:
                     except trio.WouldBlock:
                         break
                 for pending in batch:  # the pool may have filled while they queued
-                    pending.result = self._refusal_before_validation(pending.raw, pending.tx_hash)
+                    pending.result = await self._refusal_before_validation(pending.raw, pending.tx_hash)
                     if pending.result is not None:
                         pending.done.set()
                 batch = [p for p in batch if p.result is None]

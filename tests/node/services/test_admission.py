@@ -187,6 +187,26 @@ async def test_a_full_pool_refuses_before_validating_what_could_not_outrank_anyt
     await eventually(lambda: updates.received == ["ready", "dropped"])
 
 
+async def test_a_full_pool_decodes_what_it_must_rank_off_the_event_loop(nursery, start_node, monkeypatch):
+    """Ranking a newcomer against a full pool takes decoding its call, which for 4 MiB of hostile call data takes
+    seconds: done on the event loop, it froze the node (RPC, import, finality, network) for every submission."""
+    import threading
+
+    from node.services import admission as module
+
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node(), PoolLimits(max_ready=1)))
+    await admission.submit([transfer(chain, 0)])
+    decoded_on = []
+    rank = module._priority_before_validation
+    monkeypatch.setattr(module, "_priority_before_validation",
+                        lambda runtime, raw: decoded_on.append(threading.current_thread()) or rank(runtime, raw))
+    (outcome,) = await admission.submit([_forged(transfer(chain, 0, signer=BOB))])
+    assert outcome is READY_FULL and decoded_on and threading.main_thread() not in decoded_on
+    (outcome,) = await admission.submit([b"\x10\x04\xff\xff\x00"])  # no such call: malformed, as validation says
+    assert isinstance(outcome, MalformedExtrinsic)
+
+
 async def test_a_full_pool_takes_from_a_gossiped_batch_only_what_outranks_and_blames_no_one(nursery, start_node):
     chain = new_chain()
     receiver_network, sender = await start_node(), await start_node()
