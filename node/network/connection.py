@@ -236,7 +236,10 @@ class Connection:
         self._count_traffic = count_traffic
         self._report = report
         self._queue = _OutboundQueue(config.outbound_queue_frames, config.outbound_queue_bytes)
-        self._assemblers = (FrameAssembler(config.max_frame_size), FrameAssembler(config.max_frame_size))
+        # (a priority frame fits one Noise message, as the sender's lane_for makes it: a peer announcing a 16 MiB
+        # one there, and another on the bulk lane, had us hold 32 MiB of each of its connections)
+        self._assemblers = (FrameAssembler(min(config.max_frame_size, MAX_LANE_DATA - FRAME_LENGTH_PREFIX)),
+                            FrameAssembler(config.max_frame_size))
         self._pending: dict[int, _PendingRequest] = {}
         self._next_request_id = 0
         self._inbound_requests = 0

@@ -23,7 +23,7 @@ from node.network import (
     PeerUnavailable,
     Penalty,
 )
-from node.network.frames import Ping, Response, ResponseStatus, encode_frame
+from node.network.frames import MAX_LANE_DATA, Ping, Response, ResponseStatus, encode_frame
 from node.network.ip_limits import quota_key
 
 from .conftest import FAST, eventually
@@ -359,9 +359,10 @@ async def test_garbage_before_or_during_the_handshake_is_dropped(start_node, gar
 
 @pytest.mark.parametrize("lane_data", [
     struct.pack(">I", 16 * 1024 * 1024 + 1),                                  # oversized frame header
+    struct.pack(">I", MAX_LANE_DATA),                     # on the priority lane, more than one Noise message
     struct.pack(">I", 1) + b"\x7f",                                           # unknown frame kind
     struct.pack(">I", 8) + b"\x03" + bytes(7),                                 # PING one byte short
-], ids=["oversized", "unknown-kind", "malformed"])
+], ids=["oversized", "oversized-priority", "unknown-kind", "malformed"])
 async def test_protocol_violations_drop_the_connection_and_cost_reputation(start_node, lane_data):
     bob = await start_node()
     rogue = await RawPeer.connect(bob)
