@@ -69,6 +69,10 @@ BEHIND_TOLERANCE = 2
 """Blocks a peer may be ahead of us before we count as syncing: a block or two is normal propagation lag."""
 STATUS_TIMEOUT_S = 5.0
 BLOCKS_TIMEOUT_S = 20.0
+SERVING_AT_ONCE = 2
+"""Block requests served at once, for all peers together. Building an answer (up to about 8 MiB of blocks)
+runs on the event loop, some 60 ms each: a peer keeping 64 requests in flight held the loop for seconds in
+one go. Served a couple at a time, everything else runs between two answers."""
 MAX_FORK_FETCH = 64
 """Blocks fetched by hash from one peer in one poll: the blocks votes name and the fork below each down to a
 block we hold (a fork authored while its author was cut off is a few blocks long)."""
@@ -103,6 +107,7 @@ class Sync:
         self._advancing: set[PeerId] = set()
         """Peers whose range is taking us forward now."""
         self._syncing_from: set[PeerId] = set()
+        self._serving = trio.Semaphore(SERVING_AT_ONCE)
 
     @property
     def is_syncing(self) -> bool:
@@ -138,7 +143,8 @@ class Sync:
                 request = decode(payload)
             except ScaleDecodeError as exc:
                 raise RequestRejected(f"malformed {what}: {exc}", cost=Penalty.BAD_REQUEST) from None
-            return serve(self.chain.tree, request)
+            async with self._serving:  # (acquiring is a checkpoint: what waited runs before the next answer)
+                return serve(self.chain.tree, request)
         return handle
 
     # --- fetching -------------------------------------------------------------------------------
