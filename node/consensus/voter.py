@@ -245,8 +245,10 @@ class Voter:
             self._round_at_tick = self.round
             self._asking = False  # an answer not back within a tick is not coming
             if stalled and not self.completed():
-                peer = self._peer_ahead(1)
-                peer = self._peer_ahead(0) if peer is None else peer
+                # the peer asked longest ago among those in our round or ahead, not one ahead first: a neighbor
+                # packet is only a claim, and a peer claiming a far round and answering nothing was asked at
+                # every stall, shutting out the peers of our round, whose votes were the way out
+                peer = self._peer_ahead(0)
                 if peer is not None:
                     out.append(self._ask(peer))
             elif ahead is not None and self._behind_at_tick:

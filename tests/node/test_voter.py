@@ -271,6 +271,21 @@ def test_one_round_behind_asks_only_after_a_tick_without_progress():
     assert behind.round == response.votes.round + 1 >= voters[0].round
 
 
+def test_a_stalled_voter_asks_its_neighbors_in_turn_not_only_one_claiming_to_be_far_ahead():
+    """A peer claiming round 10**18 and answering no catch-up was asked at every stalled tick, so the peers in
+    the voter's own round, whose votes it lacked, never were."""
+    tree = Tree()
+    _, voters = network(tree, [[]] * 4)
+    voter = voters[0]
+    voter.tick()
+    voter.on_neighbor("honest", NeighborPacket(0, voter.round, 0))
+    voter.on_neighbor("liar", NeighborPacket(0, 10**18, 0))  # (asked at once: far ahead; it never answers)
+    asked = []
+    for _ in range(4):
+        asked += [o.peer for o in voter.tick() if isinstance(o, RequestCatchUp)]
+    assert "honest" in asked and asked.count("liar") <= 2
+
+
 def test_one_catch_up_at_a_time_and_neighbors_are_bounded():
     tree = Tree()
     _, voters = network(tree, [[]] * 4)
