@@ -62,6 +62,7 @@ class Finality:
         self.validator = validator
         self.voter: Voter | None = None
         self._nursery: trio.Nursery | None = None
+        self._asking_neighbors: set[PeerId] = set()
         self._persisting = trio.Lock()
         self._observe_set: int | None = None
         """A set in which this node must not vote: its persisted state there was unreadable, so it cannot
@@ -189,7 +190,7 @@ class Finality:
                 if key is not None:  # inserted or rotated in since the set began
                     voter.use_key((key.public, key.secret))
             await self._handle(voter.tick())
-            await self._exchange_neighbors()
+            self._exchange_neighbors()
             await trio.sleep(self.clock.slot_ms / 1000)
 
     async def _follow_imports(self) -> None:
@@ -266,13 +267,16 @@ class Finality:
 
     # --- neighbors and catch-up -----------------------------------------------------------------
 
-    async def _exchange_neighbors(self) -> None:
-        """Tell every peer where our voter stands; what each answers is where its voter stands."""
-        assert self.voter is not None
+    def _exchange_neighbors(self) -> None:
+        """Tell every peer where our voter stands; what each answers is where its voter stands. Each exchange
+        runs on its own (the tick does not wait for them: one peer that never answers delayed every tick by the
+        whole timeout), one at a time per peer."""
+        assert self.voter is not None and self._nursery is not None
         packet = self.voter.neighbor_packet().encode()
-        async with trio.open_nursery() as nursery:
-            for info in self.network.peers():
-                nursery.start_soon(self._ask_neighbor, info.peer_id, packet)
+        for info in self.network.peers():
+            if info.peer_id not in self._asking_neighbors:
+                self._asking_neighbors.add(info.peer_id)
+                self._nursery.start_soon(self._ask_neighbor, info.peer_id, packet)
 
     async def _ask_neighbor(self, peer: PeerId, packet: bytes) -> None:
         try:
@@ -280,6 +284,8 @@ class Finality:
         except Exception as exc:  # noqa: BLE001 - a peer that does not answer: ask it next tick
             log.debug("neighbor packet to %s: %s", peer, exc)
             return
+        finally:
+            self._asking_neighbors.discard(peer)
         try:
             packet = NeighborPacket.decode(answer)
         except ScaleDecodeError as exc:
