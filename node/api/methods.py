@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, ContextManager, Protocol, TypeVar
 
 import trio
 
@@ -383,8 +383,14 @@ def build_module(node: NodeHandle) -> RpcModule:
     def head_subscription(source: Broadcaster[Header], notification: str, unsubscribe: str, initial):
         async def subscribe(params: list, ctx: CallContext) -> str:
             sub = ctx.subscribe(notification, unsubscribe)
-            await sub.send(header_json(initial()))
-            sub.start_soon(_pump_heads, sub, source)
+            listening = source.subscribe()  # from now, before the answer: the pump starts only after it is out,
+            heads = listening.__enter__()   # and a head published in between was lost
+            try:
+                await sub.send(header_json(initial()))
+                sub.start_soon(_pump_heads, sub, listening, heads)
+            except BaseException:
+                listening.__exit__(None, None, None)
+                raise
             return sub.id
         return subscribe
 
@@ -643,8 +649,10 @@ def _extrinsic_or_hash(item: Any) -> bytes:
     raise RpcError.invalid_params('each item must be {"hash": "0x…"} or {"extrinsic": "0x…"}')
 
 
-async def _pump_heads(sub: Subscription, source: Broadcaster[Header]) -> None:
-    with source.subscribe() as heads:
+async def _pump_heads(sub: Subscription, listening: ContextManager[object],
+                      heads: trio.MemoryReceiveChannel[Header]) -> None:
+    """Send the heads ``heads`` receives (``listening``'s channel, which this ends) until the subscription ends."""
+    with listening:
         async for header in heads:
             try:
                 await sub.send(header_json(header))
