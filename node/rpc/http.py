@@ -10,7 +10,8 @@ Two users:
 
 Connections are accepted by :func:`accept_connections`, which keeps at most ``max_connections`` open
 (:class:`ConnectionTable`). A connection is *half-open* until it has completed its first request (for a
-WebSocket, the upgrade request): it is closed if it has not within ``handshake_timeout``, and when the server
+WebSocket, the upgrade request): it is closed if its first request head has not come within
+``handshake_timeout`` (its body then has the read timeout), and when the server
 is full a new connection evicts the oldest half-open one. Only when every open connection has completed a
 request is the new one answered ``429 Too Many Requests`` and closed. So clients that connect and send
 nothing, or trickle, cannot lock out clients that talk. Keep-alive is supported; pipelined requests are
@@ -19,8 +20,8 @@ answered in order, one at a time. Refusals, evictions and handshake timeouts are
 
 Limits and deadlines (:class:`HttpLimits`): request headers at most 16 KiB (h11; more → 431); a body at most
 ``max_body_size`` (more → 413, decided from ``Content-Length`` before the body is read, or while reading a
-chunked body); ``handshake_timeout`` seconds from accepting a connection to its first complete request;
-``read_timeout`` seconds to receive each later one, counting from when the connection starts waiting for it
+chunked body); ``handshake_timeout`` seconds from accepting a connection to its first request head;
+``read_timeout`` seconds to receive each request (the first one's body, and each later one), counting from when the connection starts waiting for it
 (so it also bounds keep-alive idle time); ``write_timeout`` seconds per response;
 ``handler_timeout`` seconds for a route to answer (else 503). Malformed HTTP gets h11's suggested status
 (400, 431, ...) and the connection is closed. An exception in a route is logged and answered 500; a
@@ -202,6 +203,7 @@ class HttpConnection:
         length = headers.get("content-length")
         if length is not None and int(length) > self._limits.max_body_size:
             await self._refuse_body()
+        self.slot.heads_complete()
         if self._h11.they_are_waiting_for_100_continue:
             await self._send(h11.InformationalResponse(status_code=100, headers=[]))
         body = bytearray()
@@ -331,6 +333,13 @@ class ClientSlot:
     def note(self, reason: str) -> None:
         """Log (once per client and reason) that this connection was refused something or dropped."""
         self._table.refusals.note(self.peer, reason)
+
+    def heads_complete(self) -> None:
+        """The connection's first request head came in time: its body has the read timeout, not what is left of
+        the handshake deadline (an 8 MiB extrinsic posted on a new connection needed 13 Mbit/s to arrive within
+        5 s, and was cut off unanswered). It stays evictable until the request is complete."""
+        if not self.established:
+            self.scope.deadline = math.inf  # (next_request's read timeout still bounds the whole request)
 
     def establish(self) -> None:
         """The connection completed a request (or its WebSocket handshake): no more deadline or eviction."""

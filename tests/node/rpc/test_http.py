@@ -266,6 +266,22 @@ async def test_connection_without_a_complete_request_is_closed_at_the_handshake_
         await stream.aclose()
 
 
+async def test_a_first_request_whose_head_came_in_time_may_take_longer_for_its_body(start_server):
+    """The handshake deadline covered the first request's body too: a large extrinsic posted on a new connection
+    from a slow uplink was cut off unanswered."""
+    server = await start_server(handshake_timeout=0.3)
+    body = json.dumps(call("system_chain")).encode()
+    stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    await stream.send_all(head.encode() + body[:5])
+    await trio.sleep(0.6)  # past the handshake deadline, the body still coming
+    await stream.send_all(body[5:])
+    with trio.fail_after(5):
+        assert (await stream.receive_some(65536)).startswith(b"HTTP/1.1 200")
+    assert server.statistics().handshake_timeouts == 0
+    await stream.aclose()
+
+
 async def test_serve_http_for_metrics(nursery):
     async def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, b"cairn_blocks_total 7\n", "text/plain; version=0.0.4")
