@@ -35,6 +35,7 @@ import trio
 from node.chain import BestChange, Chain
 from node.network import DeferredSubscription, NetworkService, PendingGossip
 from node.protocol import MAX_TX_GOSSIP_BATCH, TOPIC_TRANSACTIONS, TX_GOSSIP_INTERVAL_S, decode_transactions, encode_transactions
+from node.rpc.budget import ByteBudget
 from node.txpool import IMMORTAL, ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolError, PoolLimits, PoolTransaction, Status, TxPool
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 VALIDATION_BATCH = 256
 VALIDATION_QUEUE = 8192
 """Transactions waiting for validation; submitters wait (backpressure) when it is full."""
+VALIDATION_QUEUE_BYTES = 64 * 1024 * 1024
+"""Bytes of transactions waiting for validation; submitters wait when they are held. Counted in entries only,
+8,192 transactions of up to 4 MiB could hold 32 GiB."""
 WATCH_BACKLOG = 16
 """Status updates buffered per watched transaction (a handful ever happen)."""
 
@@ -73,7 +77,7 @@ class Watcher(Protocol):
 class _Pending:
     """One transaction waiting in the validation queue, and its answer."""
 
-    __slots__ = ("raw", "tx_hash", "done", "result", "at_number", "at_hash")
+    __slots__ = ("raw", "tx_hash", "done", "result", "at_number", "at_hash", "abandoned")
 
     def __init__(self, raw: bytes, tx_hash: bytes) -> None:
         self.raw = raw
@@ -83,6 +87,8 @@ class _Pending:
         self.at_number = 0
         self.at_hash = b""
         """The best block it was validated against (number and hash)."""
+        self.abandoned = False
+        """Its submitter stopped waiting (a client gone, an RPC deadline): not worth validating any more."""
 
 
 class Admission:
@@ -92,6 +98,7 @@ class Admission:
         self.pool = TxPool(limits, listener=self._on_pool_status)
         self._validator = trio.CapacityLimiter(1)
         self._requests, self._queue = trio.open_memory_channel[_Pending](VALIDATION_QUEUE)
+        self._queued = ByteBudget(VALIDATION_QUEUE_BYTES)
         self._watches: dict[bytes, list[trio.MemorySendChannel[WatchUpdate]]] = {}
         self._outgoing: list[bytes] = []
         self._requeue: list[bytes] = []
@@ -113,19 +120,31 @@ class Admission:
         """Validate and pool many transactions together; each gets its hash or its refusal. ``watch`` (given
         with a single transaction) follows it from the moment it enters the pool."""
         outcomes: list[Outcome | _Pending] = []
-        for raw in raws:
-            tx_hash = blake2_256(raw)
-            refusal = await self._refusal_before_validation(raw, tx_hash)
-            if refusal is not None:
-                outcomes.append(refusal)
-            else:
-                pending = _Pending(raw, tx_hash)
-                await self._requests.send(pending)
-                outcomes.append(pending)
-        for i, outcome in enumerate(outcomes):
-            if isinstance(outcome, _Pending):
-                await outcome.done.wait()
-                outcomes[i] = self._admit(outcome, gossip, watch)
+        try:
+            for raw in raws:
+                tx_hash = blake2_256(raw)
+                refusal = await self._refusal_before_validation(raw, tx_hash)
+                if refusal is not None:
+                    outcomes.append(refusal)
+                else:
+                    await self._queued.wait_for_room()
+                    pending = _Pending(raw, tx_hash)
+                    self._queued.charge(len(raw))
+                    try:
+                        await self._requests.send(pending)
+                    except BaseException:  # never queued: the validation loop will not release it
+                        self._queued.release(len(raw))
+                        raise
+                    outcomes.append(pending)
+            for i, outcome in enumerate(outcomes):
+                if isinstance(outcome, _Pending):
+                    await outcome.done.wait()
+                    outcomes[i] = self._admit(outcome, gossip, watch)
+        except BaseException:  # cancelled: what still waits is validated for no one
+            for outcome in outcomes:
+                if isinstance(outcome, _Pending):
+                    outcome.abandoned = True
+            raise
         return outcomes  # type: ignore[return-value]
 
     def next_nonce(self, who: bytes) -> int:
@@ -196,10 +215,11 @@ class Admission:
                     except trio.WouldBlock:
                         break
                 for pending in batch:  # the pool may have filled while they queued
-                    pending.result = await self._refusal_before_validation(pending.raw, pending.tx_hash)
-                    if pending.result is not None:
-                        pending.done.set()
-                batch = [p for p in batch if p.result is None]
+                    if not pending.abandoned:
+                        pending.result = await self._refusal_before_validation(pending.raw, pending.tx_hash)
+                    if pending.result is not None or pending.abandoned:
+                        self._settle(pending)
+                batch = [p for p in batch if not p.done.is_set()]
                 if not batch:
                     continue
                 best = self.chain.tree.best
@@ -209,7 +229,12 @@ class Admission:
                                                             best.block.hash, [p.raw for p in batch])
                 for pending, result in zip(batch, results):
                     pending.result, pending.at_number, pending.at_hash = result, best.number, best.block.hash
-                    pending.done.set()
+                    self._settle(pending)
+
+    def _settle(self, pending: _Pending) -> None:
+        """``pending`` has its answer (or was abandoned): its waiter goes on, its bytes leave the queue."""
+        self._queued.release(len(pending.raw))
+        pending.done.set()
 
     # --- gossip ---------------------------------------------------------------------------------
 

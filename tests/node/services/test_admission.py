@@ -242,3 +242,29 @@ async def test_a_block_that_lands_while_a_transaction_is_validated_neither_stran
     successor, stale = outcomes
     assert admission.pool.get(successor) is not None and admission.pool.ready_count == 1
     assert isinstance(stale, InvalidTransaction) and stale.kind is InvalidKind.Stale
+
+
+async def test_a_submission_whose_submitter_stopped_waiting_is_not_validated(nursery, start_node, monkeypatch):
+    """A client gone (or its RPC deadline past) left its transaction queued, to be validated for no one: junk
+    submitted and abandoned kept validation busy while the transactions of clients still waiting timed out."""
+    from node.services import admission as module
+
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    validated = []
+    validate = module._validate_confined
+    monkeypatch.setattr(module, "_validate_confined",
+                        lambda runtime, state, at, raws: validated.extend(raws) or validate(runtime, state, at, raws))
+    first, abandoned = transfer(chain, 0), transfer(chain, 1)
+    outcomes = []
+    async with admission._validator:  # validation busy: the first waits in its batch, the second in the queue
+        nursery.start_soon(lambda: _collect(admission, [first], outcomes))
+        await eventually(lambda: admission._queued.used == len(first))
+        with trio.move_on_after(0.2):
+            await admission.submit([abandoned])
+    await eventually(lambda: outcomes and admission._queued.used == 0)
+    assert validated == [first] and isinstance(outcomes[0][0], bytes)
+
+
+async def _collect(admission: Admission, raws: list[bytes], into: list) -> None:
+    into.append(await admission.submit(raws))
