@@ -206,6 +206,8 @@ class Dispatcher:
         )
         error = await self._take_turn(conn, deadline)
         if error is None:
+            error = await self._wait_for_room(budget, deadline)
+        if error is None:
             result, error = await self._run(request.method, request.params, method, ctx, deadline)
         if error is None and not request.is_notification:
             body, error = await self._encode(request.id, request.method, result, deadline, budget, batch)
@@ -217,6 +219,17 @@ class Dispatcher:
         if request.is_notification or error is None:  # (None: a batch past its size limit, answered -32011)
             return None
         return self._part(self._error(request.id, error, budget), batch)
+
+    async def _wait_for_room(self, budget: MessageBudget | None, deadline: float) -> RpcError | None:
+        """None once the connection has room for another response (or this is its oldest message), else the
+        timeout to answer. Waited for before a call runs as well as before its answer is encoded: a client
+        that did not read kept sending batches, each ran all its calls and held every result while it waited
+        for room, about 1 GB on one connection."""
+        if budget is None:
+            return None
+        with trio.move_on_at(deadline) as scope:
+            await budget.room()
+        return self._timed_out if scope.cancelled_caught else None
 
     async def _take_turn(self, conn: ConnectionInfo, deadline: float) -> RpcError | None:
         """None when the connection's rate limit lets one more call run now, else the error to answer."""
@@ -240,11 +253,9 @@ class Dispatcher:
     ) -> tuple[bytes | None, RpcError | None]:
         """``result``'s response, once there is room for it: ``(body, None)``, ``(None, error)``, or
         ``(None, None)`` when ``batch`` is already too large for another response."""
-        if budget is not None:
-            with trio.move_on_at(deadline) as scope:
-                await budget.room()
-            if scope.cancelled_caught:
-                return None, self._timed_out
+        error = await self._wait_for_room(budget, deadline)
+        if error is not None:
+            return None, error
         if batch is not None and batch.overflowed:
             return None, None
         try:

@@ -116,3 +116,28 @@ async def test_dispatcher_answers_calls_over_the_rate_limit_with_32999(autojump_
     answers = json.loads(reply.body)
     assert sum(a.get("result") == "Cairn Test" for a in answers) == 60 + MAX_WAIT_TURNS
     assert [a["error"] for a in answers if "error" in a] == [{"code": -32999, "message": "RPC rate limit exceeded"}]
+
+
+async def test_calls_of_a_message_without_room_wait_before_they_run():
+    """A client that did not read sent batches on: each ran all its calls and held every result while it waited
+    for room to encode them (about 1 GB on one connection)."""
+    module = RpcModule()
+    ran: list[int] = []
+
+    async def heavy(params: list, ctx: CallContext) -> str:
+        ran.append(1)
+        return "x" * 1000
+
+    module.register("test_heavy", heavy)
+    dispatcher = Dispatcher(module, RpcConfig())
+    budget = ByteBudget(100)
+    oldest, newer = budget.open_message(), budget.open_message()
+    budget.charge(100)  # queued for a client that does not read
+    conn = ConnectionInfo("ws", ("127.0.0.1", 1))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(dispatcher.handle, json.dumps([call("test_heavy", id=i) for i in range(50)]), conn, newer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ran == []  # no room, and not the oldest message: nothing runs
+        oldest.close()
+        budget.release(100)  # the client read
+    assert len(ran) == 50
