@@ -544,10 +544,10 @@ def build_module(node: NodeHandle) -> RpcModule:
                                  unsubscribe_aliases=("chain_unsubscribeRuntimeVersion",))
 
     async def subscribe_storage(params: list, ctx: CallContext) -> str:
-        wanted = _keys_param(params, 0) if _param(params, 0) is not None else []
+        wanted = list(dict.fromkeys(_keys_param(params, 0))) if _param(params, 0) is not None else []
         if not wanted:
             raise RpcError.invalid_params("subscribing to all storage changes is not supported; name the keys")
-        sub = ctx.subscribe("state_storage", "state_unsubscribeStorage")
+        sub = ctx.subscribe("state_storage", "state_unsubscribeStorage", watched_keys=len(wanted))
         best_hash, state = tree.best_hash, tree.best.state
         values = await in_worker(lambda: _values(state, wanted))
         await sub.send(_storage_changes(best_hash, values))

@@ -47,6 +47,10 @@ class RpcConfig:
     max_batch_len: int = 256
     """Most calls in one batch."""
     max_subscriptions_per_connection: int = 1024
+    max_watched_keys_per_connection: int = 16_384
+    """Storage keys one connection's ``state_subscribeStorage`` subscriptions may watch together. Each new best
+    block re-reads every watched key: 1,024 subscriptions of 1,000 keys that never change cost seconds of
+    CPU a block, for a client that receives nothing."""
     rate_limit: int | None = None
     """Calls per minute one connection may make (Substrate's ``--rpc-rate-limit``), in bursts of as many; a
     call over it waits its turn, or is refused with -32999 when that is ten turns away. ``None``: no limit."""
@@ -84,6 +88,7 @@ class RpcConfig:
             "max_response_size",
             "max_batch_len",
             "max_subscriptions_per_connection",
+            "max_watched_keys_per_connection",
             "ws_max_in_flight",
             "ws_buffer_bytes",
         ):

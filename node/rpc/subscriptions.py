@@ -91,9 +91,12 @@ class _State(enum.Enum):
 class Subscription:
     """One open subscription of one WebSocket connection; created by :meth:`CallContext.subscribe`."""
 
-    def __init__(self, owner: SubscriptionSet, sub_id: str, notification_method: str, unsubscribe_method: str) -> None:
+    def __init__(self, owner: SubscriptionSet, sub_id: str, notification_method: str, unsubscribe_method: str,
+                 watched_keys: int = 0) -> None:
         self._owner = owner
         self.id = sub_id
+        self.watched_keys = watched_keys
+        """Storage keys it watches (they count against the connection's ``max_watched_keys``)."""
         """The id the subscribe call returns and every notification carries."""
         self.notification_method = notification_method
         self.unsubscribe_method = unsubscribe_method
@@ -185,13 +188,17 @@ class Subscription:
 
 
 class SubscriptionSet:
-    """The subscriptions of one WebSocket connection, at most ``limit`` open at once."""
+    """The subscriptions of one WebSocket connection, at most ``limit`` open at once, watching at most
+    ``max_watched_keys`` storage keys together."""
 
-    def __init__(self, sink: NotificationSink, nursery: trio.Nursery, limit: int) -> None:
+    def __init__(self, sink: NotificationSink, nursery: trio.Nursery, limit: int,
+                 max_watched_keys: int) -> None:
         self.sink = sink
         self.nursery = nursery
         """Where producers run; the connection cancels it when it ends."""
         self._limit = limit
+        self._max_watched_keys = max_watched_keys
+        self._watched_keys = 0
         self._open: dict[str, Subscription] = {}
         self._finished: OrderedDict[str, str] = OrderedDict()
         """Ids of subscriptions that finished, with their unsubscribe method: the latest ``limit``."""
@@ -199,18 +206,25 @@ class SubscriptionSet:
     def __len__(self) -> int:
         return len(self._open)
 
-    def open(self, notification_method: str, unsubscribe_method: str) -> Subscription:
+    def open(self, notification_method: str, unsubscribe_method: str, watched_keys: int = 0) -> Subscription:
         if len(self._open) >= self._limit:
             raise RpcError(
                 TOO_MANY_SUBSCRIPTIONS,
                 "Too many subscriptions on the connection",
                 f"Exceeded max limit of {self._limit}",
             )
+        if self._watched_keys + watched_keys > self._max_watched_keys:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                "Too many storage keys watched on the connection",
+                f"Exceeded max limit of {self._max_watched_keys} keys",
+            )
         sub_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
         while sub_id in self._open:  # 62^16 ids: practically never loops
             sub_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
-        sub = Subscription(self, sub_id, notification_method, unsubscribe_method)
+        sub = Subscription(self, sub_id, notification_method, unsubscribe_method, watched_keys)
         self._open[sub_id] = sub
+        self._watched_keys += watched_keys
         return sub
 
     def unsubscribe(self, unsubscribe_method: str, sub_id: Any) -> bool:
@@ -226,7 +240,8 @@ class SubscriptionSet:
         return True
 
     def forget(self, sub: Subscription, *, finished: bool = False) -> None:
-        self._open.pop(sub.id, None)
+        if self._open.pop(sub.id, None) is not None:
+            self._watched_keys -= sub.watched_keys
         if finished:
             self._finished[sub.id] = sub.unsubscribe_method
             if len(self._finished) > self._limit:
@@ -255,8 +270,9 @@ class CallContext:
     created: list[Subscription] = field(default_factory=list)
     """Subscriptions opened by this call; the dispatcher activates or closes them."""
 
-    def subscribe(self, notification_method: str, unsubscribe_method: str) -> Subscription:
-        """Open a subscription whose notifications use ``notification_method``.
+    def subscribe(self, notification_method: str, unsubscribe_method: str, *, watched_keys: int = 0) -> Subscription:
+        """Open a subscription whose notifications use ``notification_method`` (watching ``watched_keys``
+        storage keys).
 
         ``unsubscribe_method`` must be the unsubscribe name (or an alias's canonical name) the calling
         method was registered with. Raises ``RpcError`` -32006 when the connection's limit is reached.
@@ -267,7 +283,7 @@ class CallContext:
             raise RuntimeError(
                 f"{self.method} is unsubscribed by {self.unsubscribe_method}, not {unsubscribe_method}"
             )
-        sub = self.subscriptions.open(notification_method, unsubscribe_method)
+        sub = self.subscriptions.open(notification_method, unsubscribe_method, watched_keys)
         self.created.append(sub)
         return sub
 

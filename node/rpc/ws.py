@@ -92,7 +92,8 @@ class WebSocketConnection:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                self.subscriptions = SubscriptionSet(self, nursery, self._config.max_subscriptions_per_connection)
+                self.subscriptions = SubscriptionSet(self, nursery, self._config.max_subscriptions_per_connection,
+                                                     self._config.max_watched_keys_per_connection)
                 info = ConnectionInfo("ws", self._peer, self.subscriptions, self._rate_limit)
                 nursery.start_soon(self._write_queued)
                 await self._read(received, info)

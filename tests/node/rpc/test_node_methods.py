@@ -264,3 +264,30 @@ async def test_log_filter_changes_and_resets_levels(dev):
     assert target.level == logging.WARNING  # a malformed directive changes nothing
     assert await dev.error("system_addLogFilter", ["info"], safe=True) == UNSAFE_REFUSED
     assert await dev.error("system_resetLogFilter", [], safe=True) == UNSAFE_REFUSED
+
+
+async def test_a_connection_watches_a_bounded_number_of_storage_keys(dev):
+    """Each new best block re-reads every key a connection's storage subscriptions watch: 1,024 subscriptions of
+    1,000 keys that never change cost seconds of CPU a block, for a client that receives nothing."""
+    import websocket
+
+    limit = RpcConfig().max_watched_keys_per_connection
+
+    def client() -> list[Any]:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{dev.servers.open.port}", timeout=CLIENT_TIMEOUT)
+        try:
+            answers = []
+            for index in range(limit // 500 + 1):
+                keys = ["0x" + f"{index:04x}{key:060x}" for key in range(500)]
+                ws.send(json.dumps({"jsonrpc": "2.0", "id": index, "method": "state_subscribeStorage",
+                                    "params": [keys + keys]}))  # (a key named twice is watched once)
+                answers.append(json.loads(ws.recv()))
+                if "result" in answers[-1]:
+                    ws.recv()  # its first notification: the keys' values now
+            return answers
+        finally:
+            ws.close()
+
+    answers = await in_thread(client, deadline=60)
+    assert all("result" in answer for answer in answers[:-1])
+    assert answers[-1]["error"]["code"] == -32006 and str(limit) in answers[-1]["error"]["data"]
