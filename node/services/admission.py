@@ -44,7 +44,7 @@ from runtime.extrinsic import (InvalidKind, InvalidTransaction, MalformedExtrins
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
-from runtime.scale import Codec, ScaleDecodeError
+from runtime.scale import ScaleDecodeError
 from runtime.trie import TrieState
 
 __all__ = ["Admission", "Refusal", "Outcome", "WatchUpdate", "Watcher"]
@@ -97,6 +97,9 @@ class Admission:
         self.network = network
         self.pool = TxPool(limits, listener=self._on_pool_status)
         self._validator = trio.CapacityLimiter(1)
+        self._ranking = trio.CapacityLimiter(1)
+        """The worker that decodes what a full pool must rank: apart from validation, which holds its worker
+        for a whole batch (decoding reads no state, so the two may run at once)."""
         self._requests, self._queue = trio.open_memory_channel[_Pending](VALIDATION_QUEUE)
         self._queued = ByteBudget(VALIDATION_QUEUE_BYTES)
         self._watches: dict[bytes, list[trio.MemorySendChannel[WatchUpdate]]] = {}
@@ -154,15 +157,15 @@ class Admission:
     async def _refusal_before_validation(self, raw: bytes, tx_hash: bytes) -> Refusal | None:
         """The pool's answer when it is sure before validation: already pooled, banned (just included, or
         found invalid), or the ready queue full for a transaction that could not outrank its lowest. The
-        priority that last needs takes decoding the call, in a worker (beside validation): up to 4 MiB of
-        hostile call data takes seconds to decode, which on the event loop froze the whole node."""
+        priority that last needs takes decoding the call, in a worker: up to 4 MiB of hostile call data takes
+        seconds to decode, which on the event loop froze the whole node."""
         size = len(raw)
         refusal = self.pool.refusal_before_validation(tx_hash, size, lambda: None)
         if refusal is not None or self.pool.ready_has_room(size):
             return refusal
         runtime = self.chain.runtime
         try:
-            async with self._validator:
+            async with self._ranking:
                 priority = await trio.to_thread.run_sync(_priority_before_validation, runtime, raw)
         except MalformedExtrinsic as exc:  # what validation would answer too
             return exc
@@ -266,8 +269,11 @@ class Admission:
             message.reject(f"malformed transaction batch: {exc}")
             return
         outcomes = await self.submit(raws, gossip=False)
-        call_codec = self.chain.runtime.call_codec
-        blamed = [o for raw, o in zip(raws, outcomes) if _blames_sender(raw, o, call_codec)]
+        # (a mortal transaction whose era ended between the sender's best block and ours fails as a bad proof
+        # too, honestly; but a transaction is gossiped as it is pooled, with most of its era ahead, and telling
+        # the two apart takes a decode: anyone could pass a forgery off as one)
+        blamed = [o for o in outcomes if isinstance(o, MalformedExtrinsic) or (
+            isinstance(o, InvalidTransaction) and o.kind in (InvalidKind.BadProof, InvalidKind.BadSigner))]
         if blamed:
             message.reject(f"{len(blamed)} transactions that do not decode or verify: {blamed[0]}")
         elif all(isinstance(o, bytes) or o is ALREADY_IMPORTED or o is TEMPORARILY_BANNED for o in outcomes):
@@ -323,20 +329,6 @@ class Admission:
                 channel.close()
         if terminal or not channels:
             self._watches.pop(tx_hash, None)
-
-
-def _blames_sender(raw: bytes, outcome: Outcome, call_codec: Codec) -> bool:
-    """Whether ``outcome`` shows that the peer that gossiped ``raw`` forwarded what no honest node would: bytes
-    that do not decode, or a signature that cannot verify. A *mortal* transaction's bad proof can be honest:
-    its era ended between the peer's best block and ours, so the birth block its signature is checked against
-    moved on (the SDK signs mortal transactions by default)."""
-    if isinstance(outcome, MalformedExtrinsic):
-        return True
-    if not isinstance(outcome, InvalidTransaction):
-        return False
-    if outcome.kind is InvalidKind.BadProof:
-        return decode_extrinsic(raw, call_codec).era.immortal
-    return outcome.kind is InvalidKind.BadSigner
 
 
 def _validate_confined(runtime: CairnRuntime, state: TrieState, block_hash: bytes,
