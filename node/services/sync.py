@@ -9,9 +9,10 @@ may be honest: see ``node.verification``).
 
 A status is a claim, and nothing in it is checked: a peer claiming a best block it cannot serve would otherwise
 keep the node "syncing", so never authoring, for as long as it stays connected (one such peer per validator
-stops the chain), and the range loop asking it again and again. So a peer's height counts only as far as the
-blocks it delivered (:meth:`Sync.highest_known`), the node is syncing only while a peer's blocks are taking
-it forward, and each batch must bring the next heights, so the loop ends where the peer's real blocks do.
+stops the chain), and the range loop asking it again and again. So each batch must bring the next heights
+(real blocks: each imports), and the loop ends where the peer's real blocks do; the node counts as syncing
+only while a peer serving such ranges still claims more than ``BEHIND_TOLERANCE`` blocks past our best, and a
+peer's height counts in :meth:`Sync.highest_known` only as far as its blocks bore it out, or while it serves.
 
 A gossiped block is imported before it is forwarded (as Substrate announces a block only once imported): its
 structure and seal are checked first (one signature; a bad one is the sender's fault), then it is executed;
@@ -25,8 +26,8 @@ every poll also asks peers, by hash (``cairn/blocks-by-hash/1``), for the blocks
 (:meth:`FinalityHooks.missing_blocks`), with the ancestors needed to attach them, and imports them as any
 other block.
 
-The node is *syncing* while a range from a peer is taking it forward or a peer has delivered blocks more than
-``BEHIND_TOLERANCE`` past ours; it does not author then, and ``system_health`` says so. The blocks finality
+The node is *syncing* while a peer ahead serves it ranges (above); it does not author then, and
+``system_health`` says so. The blocks finality
 waits for are fetched in a task of their own, so a slow peer's range sync does not hold them up.
 """
 
@@ -103,19 +104,20 @@ class Sync:
         self.peer_status: dict[PeerId, Status] = {}
         """Each peer's status as it last claimed it (``system_peers`` shows it)."""
         self._delivered: dict[PeerId, int] = {}
-        """Each peer's claimed best height, as far as the blocks it delivered bore it out."""
-        self._advancing: set[PeerId] = set()
-        """Peers whose range is taking us forward now."""
+        """The highest block each peer served in a range that imported."""
+        self._advancing: dict[PeerId, int] = {}
+        """Peers serving us ranges while they claim more than ``BEHIND_TOLERANCE`` blocks past our best, with
+        the height each claims."""
         self._syncing_from: set[PeerId] = set()
         self._serving = trio.Semaphore(SERVING_AT_ONCE)
 
     @property
     def is_syncing(self) -> bool:
-        return bool(self._advancing) or self.highest_known() > self.chain.tree.best.number + BEHIND_TOLERANCE
+        return bool(self._advancing)
 
     def highest_known(self) -> int:
-        """The highest best block a peer claimed and bore out with its blocks, or ours."""
-        return max([*self._delivered.values(), self.chain.tree.best.number])
+        """The highest block a peer served us, or claims while it serves us its range, or our best."""
+        return max([*self._delivered.values(), *self._advancing.values(), self.chain.tree.best.number])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
@@ -200,15 +202,16 @@ class Sync:
                    and start <= status.best_number):
                 request = BlockRequest(start, SYNC_BATCH)
                 blocks = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
-                best_before = tree.best.number
                 if not blocks or not await self._import_range(peer, request, blocks):
                     return
-                if tree.best.number > best_before:
-                    self._advancing.add(peer)
                 start += len(blocks)
+                self._delivered[peer] = max(self._delivered.get(peer, 0), start - 1)
+                if status.best_number > tree.best.number + BEHIND_TOLERANCE:  # (re-served blocks we hold count:
+                    self._advancing[peer] = status.best_number              # with finality lagging, many batches)
+                else:
+                    self._advancing.pop(peer, None)
         finally:
-            self._advancing.discard(peer)
-            self._delivered[peer] = min(status.best_number, tree.best.number)
+            self._advancing.pop(peer, None)
 
     async def _request_blocks(self, peer: PeerId, protocol: str,
                               payload: bytes) -> list[tuple[bytes, bytes | None]] | None:
