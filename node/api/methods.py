@@ -651,13 +651,16 @@ def _extrinsic_or_hash(item: Any) -> bytes:
 
 async def _pump_heads(sub: Subscription, listening: ContextManager[object],
                       heads: trio.MemoryReceiveChannel[Header]) -> None:
-    """Send the heads ``heads`` receives (``listening``'s channel, which this ends) until the subscription ends."""
-    with listening:
+    """Send the heads ``heads`` receives until the subscription ends; then leave ``listening`` (entered by the
+    subscribe call, whose channel ``heads`` is)."""
+    try:
         async for header in heads:
             try:
                 await sub.send(header_json(header))
             except SubscriptionClosed:
                 return
+    finally:
+        listening.__exit__(None, None, None)
     sub.close()  # the broadcaster cut us off (too slow): end the subscription rather than go silent
 
 

@@ -291,3 +291,19 @@ async def test_a_connection_watches_a_bounded_number_of_storage_keys(dev):
     answers = await in_thread(client, deadline=60)
     assert all("result" in answer for answer in answers[:-1])
     assert answers[-1]["error"]["code"] == -32006 and str(limit) in answers[-1]["error"]["data"]
+
+
+async def test_a_head_subscription_delivers_the_heads_made_after_it(dev):
+    import websocket
+
+    def client() -> list[Any]:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{dev.servers.open.port}", timeout=CLIENT_TIMEOUT)
+        try:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribeNewHeads", "params": []}))
+            return [json.loads(ws.recv()) for _ in range(4)]  # the answer, the head now, then the next two
+        finally:
+            ws.close()
+
+    answer, *heads = await in_thread(client, deadline=60)
+    numbers = [int(message["params"]["result"]["number"], 16) for message in heads]
+    assert isinstance(answer["result"], str) and numbers == list(range(numbers[0], numbers[0] + 3))
