@@ -175,6 +175,8 @@ class AsyncClient:
         self._genesis_hash = genesis
         if self._view is None:
             self._view = RuntimeView(runtime)
+        self._eras.clear()  # another node may lack the birth blocks of eras read through the last one, and its
+        self.nonces.forget_all()  # pool may lack what the last one pooled: read both afresh
 
     async def _build_runtime(self, connection: RpcConnection) -> CairnRuntime:
         raw = optional_hex(await connection.request("state_getStorage", [to_hex(RUNTIME_PARAMS_KEY)]), "runtime params")
@@ -423,7 +425,8 @@ class AsyncClient:
     async def _mortality(self, period: int | None) -> tuple[Era, bytes]:
         """The era and the hash of its birth block (the genesis hash for an immortal transaction). Reading them
         takes four calls, so one era serves every transaction signed within a quarter of its period (in block
-        times): each still has at least half its period to live."""
+        times) on the same connection, unless the node refuses one for it: with its birth at most a quarter
+        period behind the best block, each still has at least half its period to live."""
         if period is None:
             return Era(), self.genesis_hash
         now = anyio.current_time()
@@ -439,7 +442,8 @@ class AsyncClient:
         finalized = await self.get_block_header(await self.get_chain_finalised_head())
         if best is None or finalized is None:
             raise InvalidResponse("the node does not know its own best or finalized head")
-        anchor = finalized.number if best.number - finalized.number <= MAX_FINALITY_LAG else best.number
+        lag = best.number - finalized.number
+        anchor = finalized.number if lag <= min(MAX_FINALITY_LAG, period // 4) else best.number
         era = Era.mortal(period, anchor)
         birth = await self.get_block_hash(era.birth(anchor))
         if birth is None:
@@ -480,6 +484,8 @@ class AsyncClient:
         except (InvalidTransaction, ExtrinsicDropped) as exc:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
                 self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
+            if isinstance(exc, InvalidTransaction) and exc.is_mortality_error:
+                self._eras.clear()  # its birth block is not on this node's chain: read the era afresh
             raise
         except (ConnectionLost, RequestTimeout):  # pooled, then the node went (its pool with it?) or it waits:
             self.nonces.forget(extrinsic.signer)  # the next count comes from a node's pool, not from ours
@@ -565,7 +571,8 @@ class AsyncClient:
     async def _pool(self, call: Call, signer: Keypair, pooled: AsyncExitStack, *, watch: bool, era: int | None,
                     tip: int, timeout: float | None) -> tuple[SignedExtrinsic, Subscription[Any] | None]:
         """Sign ``call`` with the signer's next nonce and have the node pool it, re-signing after a nonce
-        refusal; its status updates (when ``watch``) stay open in ``pooled``."""
+        refusal, or once after a refusal of its era; its status updates (when ``watch``) stay open in
+        ``pooled``."""
         attempts = 1
         while True:
             try:
@@ -573,7 +580,8 @@ class AsyncClient:
                     extrinsic = await self.create_signed_extrinsic(call, signer, era=era, nonce=nonce, tip=tip)
                     return extrinsic, await pooled.enter_async_context(self._submission(extrinsic, watch, timeout))
             except InvalidTransaction as exc:  # the refusal made the nonce manager read the nonce again
-                if not exc.is_nonce_error or attempts == NONCE_ATTEMPTS:
+                era_refused = exc.is_mortality_error and era is not None and attempts == 1  # (era read afresh: once)
+                if not (exc.is_nonce_error or era_refused) or attempts == NONCE_ATTEMPTS:
                     raise
                 await anyio.sleep(random.uniform(0, NONCE_BACKOFF * attempts))
                 attempts += 1

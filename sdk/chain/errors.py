@@ -110,6 +110,13 @@ class InvalidTransaction(RpcError):
         return self.code == 1014 or (
             self.code == 1010 and self.reason in ("Transaction is outdated", "Transaction will be valid in the future"))
 
+    @property
+    def is_mortality_error(self) -> bool:
+        """A bad signature or an ancient birth block: what a mortal transaction signed against a birth block
+        this node does not have on its chain gets (one the client took from another node, or a reorg removed)."""
+        return self.code == 1010 and self.reason in ("Transaction has a bad signature",
+                                                     "Transaction has an ancient birth block")
+
 
 class ExtrinsicDropped(ChainClientError):
     """A watched transaction ended ``dropped``, ``invalid``, ``usurped`` or without finality in time."""

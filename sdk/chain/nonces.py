@@ -59,6 +59,11 @@ class NonceManager:
         """Read ``account``'s nonce from the node again before the next transaction."""
         self._next.pop(account, None)
 
+    def forget_all(self) -> None:
+        """Read every account's nonce from the node again (a new connection: maybe another node, whose pool
+        holds what it holds)."""
+        self._next.clear()
+
     def _hold(self, account: bytes) -> anyio.Lock:
         return self._holds.setdefault(account, anyio.Lock())
 
