@@ -266,6 +266,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     provider_count = StorageValue(U32, default=0, docs="How many providers `Providers` holds.")
     heartbeat_checks = StorageMap(U32, Vec(ACCOUNT_ID), hasher=Hasher.Twox64Concat, default=(),
                                   docs="Providers whose heartbeat deadline passes by each block.")
+    check_due = StorageMap(ACCOUNT_ID, U32, docs="The block each provider's one pending heartbeat check falls due at.")
     stale = StorageValue(Vec(ACCOUNT_ID), default=(),
                          docs="Providers found stale since ComputeJobs last took their assignments away.")
     past_records = StorageMap(ACCOUNT_ID, ProviderHistory, docs="The verified history of accounts that were "
@@ -315,7 +316,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         if info.last_heartbeat == n:
             return
         self.providers.insert(who, info.with_(last_heartbeat=n))
-        self._schedule_check(who, n)
+        if not self.check_due.contains(who):  # (else its pending check moves itself on when it finds it fresh)
+            self._schedule_check(who, n)
 
     @call(3, weight=lambda w: w.deregister())
     def deregister(self, origin: Origin) -> None:
@@ -378,6 +380,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     def _remove(self, who: bytes, info: ProviderInfo) -> None:
         """Deregister ``who``, releasing what is left of its stake and keeping its verified history."""
         self.providers.remove(who)
+        self.check_due.remove(who)
         if info.history() != ProviderHistory(0, 0, 0):
             self.past_records.insert(who, info.history())
         self.provider_count.put(self.provider_count.get() - 1)
@@ -391,19 +394,33 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         else:
             self.providers.insert(who, info)
 
-    def _schedule_check(self, who: bytes, n: int) -> None:
-        schedule(self.heartbeat_checks, n + self.config.heartbeat_timeout + 1, who)
+    def _schedule_check(self, who: bytes, heartbeat: int) -> None:
+        """``who``'s one pending check, due the block after its ``heartbeat`` times out. One per provider, moved
+        on when it finds the provider fresh: a check queued at every heartbeat grew the queue without bound
+        (100 providers heartbeating each block add 36 a block past the 64 checked), each block rewriting it."""
+        due = heartbeat + self.config.heartbeat_timeout + 1
+        self.check_due.insert(who, due)
+        schedule(self.heartbeat_checks, due, who)
 
     # --- hooks ----------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
         """Queue the providers whose heartbeat deadline passed at block ``n - 1`` and that hold assignments."""
         now = take_due(self.heartbeat_checks, n, self.config.max_checks_per_block)
-        stale = []
+        stale: list[bytes] = []
+        queued = set(self.stale.get())
         for who in now:
+            due = self.check_due.get(who)
             info = self.providers.get(who)
-            if info is not None and not self.is_fresh(info, n) and info.active_jobs:
+            if due is None or due > n or info is None:
+                continue  # a check of an earlier registration
+            if self.is_fresh(info, n):
+                self._schedule_check(who, info.last_heartbeat)
+                continue
+            self.check_due.remove(who)  # (its next heartbeat schedules one again)
+            if info.active_jobs and who not in queued:
                 stale.append(who)
+                queued.add(who)
                 self.deposit_event(ProviderStale(who))
         if stale:
             self.stale.put(self.stale.get() + tuple(stale))

@@ -167,3 +167,17 @@ def test_bad_stake_top_ups_are_refused():
         assert_noop(ext, NotRegistered, add, EVE, 1)
         assert_noop(ext, NoStake, add, PROVIDERS[0], 0)
         assert_noop(ext, InsufficientFunds, add, PROVIDERS[0], free(ext, PROVIDERS[0]) + 1)
+
+
+def test_heartbeats_keep_one_pending_check_per_provider():
+    """A check was queued at every heartbeat and at most 64 handled a block: providers heartbeating each block
+    grew the queue without bound, every block rewriting what was left."""
+    ext = new_ext(providers=3)
+    with ext:
+        pallet = providers_pallet(ext)
+        for _ in range(3 * pallet.config.heartbeat_timeout):
+            for who in PROVIDERS[:3]:
+                ext.dispatch(Origin.signed(who), "ComputeProviders", "heartbeat")
+            run_to(ext, ext.pallet(System).number.get() + 1)
+            assert sum(len(queued) for _, queued in pallet.heartbeat_checks.items()) <= 3
+        assert all(pallet.is_fresh(pallet.providers.get(who), ext.pallet(System).number.get()) for who in PROVIDERS[:3])
