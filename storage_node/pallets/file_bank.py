@@ -886,28 +886,28 @@ class FileBank(Pallet[FileBankConfig]):
             return placer[0]
 
         challenges = self._audit(n, lazy_placer) if n % self.config.audit_period == 0 else 0
+        handlers = ((self.challenge_expiries, self._challenge_expired),
+                    (self.confirm_expiries, self._confirmation_due),
+                    (self.repair_expiries, self._repair_due),
+                    (self.file_expiries, self._paid_time_ended))
         budget = self.config.max_expiries_per_block
-        for queue, handle in ((self.challenge_expiries, self._challenge_expired),
-                              (self.confirm_expiries, self._confirmation_due),
-                              (self.repair_expiries, self._repair_due),
-                              (self.file_expiries, self._paid_time_ended)):
-            budget -= self._drain(queue, n, budget, lambda item, h=handle: h(item, n, lazy_placer))
-        budget -= self._order_exit_repairs(n, budget, lazy_placer)
+        share = budget // (len(handlers) + 1)  # (the exits' repairs, after them, share it too while any are due)
+        exiting = next(iter(self.exits.items()), None) is not None
+        dues = [queue.take(n) or () for queue, _ in handlers]
+        counts = _shared_out([len(due) for due in dues], budget - share if exiting else budget, share)
+        for (queue, handle), due, count in zip(handlers, dues, counts):
+            self._drain(queue, n, due, count, lambda item, h=handle: h(item, n, lazy_placer))
+        used = sum(counts) + self._order_exit_repairs(n, budget - sum(counts), lazy_placer)
         reaped = self._reap(self.config.max_reaped_per_block)
-        return self.config.weights.on_initialize(bool(placer) or challenges > 0, challenges,
-                                                 self.config.max_expiries_per_block - budget, reaped)
+        return self.config.weights.on_initialize(bool(placer) or challenges > 0, challenges, used, reaped)
 
-    def _drain(self, queue: Any, n: int, budget: int, handle: Callable[[Any], None]) -> int:
-        """Handle up to ``budget`` items due at block ``n``; the rest move to block ``n + 1``."""
-        due = queue.take(n) or ()
-        if not due:
-            return 0
-        now, later = due[:max(0, budget)], due[max(0, budget):]
+    def _drain(self, queue: Any, n: int, due: tuple, count: int, handle: Callable[[Any], None]) -> None:
+        """Handle the first ``count`` of ``due`` (the items taken from block ``n``); the rest move to ``n + 1``."""
+        now, later = due[:count], due[count:]
         if later:
             queue.mutate(n + 1, lambda queued: later + queued)
         for item in now:
             handle(item)
-        return len(now)
 
     # --- audits ---------------------------------------------------------------------------------
 
@@ -1261,3 +1261,17 @@ def _file_bank_config(config_type: type, params: FileBankParams, weights: None, 
 
 DEFINITION = PalletDefinition(pallet=FileBank, config=FileBankConfig, weights=None, params=FileBankParams,
                               build_config=_file_bank_config, rpc=FILE_BANK_RPC)
+
+
+def _shared_out(wanted: list[int], budget: int, share: int) -> list[int]:
+    """How many items of each queue (``wanted`` due) to handle out of ``budget``: first up to ``share`` each,
+    then what is left in queue order. In queue order alone, a queue kept full (a stream of tiny uploads never
+    confirmed re-queues its confirmation deadline again and again) took the whole budget, and the queues after
+    it (repairs, paid time ending) waited without end."""
+    counts = [min(each, share) for each in wanted]
+    left = max(0, budget - sum(counts))
+    for i, each in enumerate(wanted):
+        extra = min(each - counts[i], left)
+        counts[i] += extra
+        left -= extra
+    return counts

@@ -813,3 +813,14 @@ def test_unpinning_a_file_nobody_deleted_only_ends_the_use():
         bank(ext).unpin(file_id)
         assert bank(ext).files.contains(file_id) and not bank(ext).pins.contains(file_id)
         assert not bank(ext).deleting.contains(file_id)
+
+
+def test_the_deadline_budget_gives_every_queue_a_share_before_the_first_takes_the_rest():
+    """Shared out in queue order alone, a queue kept full (tiny uploads never confirmed re-queue their
+    confirmation deadline again and again) took the whole budget: repairs and paid time ending waited without end."""
+    from storage_node.pallets.file_bank import _shared_out
+
+    assert _shared_out([100, 100, 5, 3], 64, 12) == [44, 12, 5, 3]
+    assert _shared_out([0, 500, 0, 40], 64, 12) == [0, 52, 0, 12]
+    assert _shared_out([3, 0, 0, 0], 64, 12) == [3, 0, 0, 0]
+    assert sum(_shared_out([1000] * 4, 52, 12)) == 52
