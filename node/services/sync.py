@@ -1,7 +1,7 @@
 """Sync: how blocks reach the node — announcements by gossip, and ranges fetched from peers ahead of us.
 
 Every ``STATUS_POLL_S`` the node asks each peer for its status (genesis, best, finalized) and, from a peer
-ahead of it, requests blocks from its finalized block on, ``SYNC_BATCH`` at a time, importing each and applying
+ahead of it, requests blocks (from where, below), ``SYNC_BATCH`` at a time, importing each and applying
 the justifications that come with them. A peer on another genesis is a fatal mismatch; a response that does
 not decode, or is not the range asked for (the heights from the one asked, each block the child of the one
 before), costs the peer; a block that fails import stops that peer's batch (and costs the peer, unless it
@@ -11,8 +11,11 @@ A status is a claim, and nothing in it is checked: a peer claiming a best block 
 keep the node "syncing", so never authoring, for as long as it stays connected (one such peer per validator
 stops the chain), and the range loop asking it again and again. So each batch must bring the next heights
 (real blocks: each imports), and the loop ends where the peer's real blocks do; the node counts as syncing
-only while a peer serving such ranges still claims more than ``BEHIND_TOLERANCE`` blocks past our best, and a
-peer's height counts in :meth:`Sync.highest_known` only as far as its blocks bore it out, or while it serves.
+from the first batch that carried its best forward (blocks it did not hold, from a peer claiming more than
+``BEHIND_TOLERANCE`` past it) until that peer's range ends, and a peer's height counts in
+:meth:`Sync.highest_known` only as far as the blocks it served. A range starts after our best block unless the
+peer finalized more than we did (then after our finalized block, for the justifications), so a node behind
+does not first fetch again the unfinalized blocks it holds.
 
 A gossiped block is imported before it is forwarded (as Substrate announces a block only once imported): its
 structure and seal are checked first (one signature; a bad one is the sender's fault), then it is executed;
@@ -26,7 +29,7 @@ every poll also asks peers, by hash (``cairn/blocks-by-hash/1``), for the blocks
 (:meth:`FinalityHooks.missing_blocks`), with the ancestors needed to attach them, and imports them as any
 other block.
 
-The node is *syncing* while a peer ahead serves it ranges (above); it does not author then, and
+The node is *syncing* while a peer ahead carries it forward (above); it does not author then, and
 ``system_health`` says so. The blocks finality
 waits for are fetched in a task of their own, so a slow peer's range sync does not hold them up.
 """
@@ -105,9 +108,9 @@ class Sync:
         """Each peer's status as it last claimed it (``system_peers`` shows it)."""
         self._delivered: dict[PeerId, int] = {}
         """The highest block each peer served in a range that imported."""
-        self._advancing: dict[PeerId, int] = {}
-        """Peers serving us ranges while they claim more than ``BEHIND_TOLERANCE`` blocks past our best, with
-        the height each claims."""
+        self._advancing: set[PeerId] = set()
+        """Peers whose range is carrying us forward (a batch raised our best, and they claimed more than
+        ``BEHIND_TOLERANCE`` blocks past it): the node is syncing until their range ends."""
         self._syncing_from: set[PeerId] = set()
         self._serving = trio.Semaphore(SERVING_AT_ONCE)
 
@@ -116,8 +119,8 @@ class Sync:
         return bool(self._advancing)
 
     def highest_known(self) -> int:
-        """The highest block a peer served us, or claims while it serves us its range, or our best."""
-        return max([*self._delivered.values(), *self._advancing.values(), self.chain.tree.best.number])
+        """The highest block a peer served us in a range that imported, or our best."""
+        return max([*self._delivered.values(), self.chain.tree.best.number])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self.network.register_protocol(STATUS_PROTOCOL, self._serve_status)
@@ -196,22 +199,36 @@ class Sync:
             network.report(peer, Penalty.FATAL, "different genesis")
             return
         self.peer_status[peer] = status
-        start = max(tree.finalized.number + 1, 1)
+        # From the block after our best when only the peer's best is ahead: its blocks attach there unless it is
+        # on another fork. From the one after our finalized block when it finalized more (the justifications come
+        # with those blocks), or when its blocks did not attach.
+        from_finalized = tree.finalized.number + 1
+        start = tree.best.number + 1 if status.finalized_number <= tree.finalized.number else from_finalized
         try:
             while ((status.best_number > tree.best.number or status.finalized_number > tree.finalized.number)
                    and start <= status.best_number):
-                request = BlockRequest(start, SYNC_BATCH)
+                request = BlockRequest(max(start, 1), SYNC_BATCH)
                 blocks = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
+                if blocks and request.from_number > from_finalized and not self._attaches(blocks[0][0]):
+                    start = from_finalized  # another fork than ours: from our finalized block (once)
+                    continue
+                best_before = tree.best.number
                 if not blocks or not await self._import_range(peer, request, blocks):
                     return
-                start += len(blocks)
+                start = request.from_number + len(blocks)
                 self._delivered[peer] = max(self._delivered.get(peer, 0), start - 1)
-                if status.best_number > tree.best.number + BEHIND_TOLERANCE:  # (re-served blocks we hold count:
-                    self._advancing[peer] = status.best_number              # with finality lagging, many batches)
-                else:
-                    self._advancing.pop(peer, None)
+                if tree.best.number > best_before and status.best_number > best_before + BEHIND_TOLERANCE:
+                    self._advancing.add(peer)  # its blocks carry us forward: syncing until its range ends
         finally:
-            self._advancing.pop(peer, None)
+            self._advancing.discard(peer)
+
+    def _attaches(self, encoded: bytes) -> bool:
+        """Whether the block ``encoded`` has its parent in our tree (one that does not decode is for the import
+        to refuse, at the peer's cost)."""
+        try:
+            return Block.decode(encoded).header.parent_hash in self.chain.tree
+        except ScaleDecodeError:
+            return True
 
     async def _request_blocks(self, peer: PeerId, protocol: str,
                               payload: bytes) -> list[tuple[bytes, bytes | None]] | None:

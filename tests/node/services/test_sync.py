@@ -218,3 +218,27 @@ async def test_an_oversized_justification_with_a_synced_block_costs_the_peer_und
     await connect_both(our_network, peer_network)
     await eventually(lambda: our_network.reputation(peer_network.local_peer_id) < 0, timeout=30)
     assert block.hash in ours.tree and ours.tree.finalized.number == 0
+
+
+async def test_a_peer_serving_blocks_we_hold_then_stalling_never_makes_the_node_stop_authoring(
+        nursery, start_node, slots, tmp_path):
+    """Blocks we hold import at once: a peer serving one (it can fetch ours) while claiming block 2**32 - 1, then
+    stalling the next request, kept the node "syncing" for the whole stall, poll after poll."""
+    ours = new_chain()
+    await extend(ours, slots, 3)
+    held = ours.tree.entry(ours.tree.hash_at(1)).block
+    liar_network, our_network = await start_node(), await start_node()
+    requests = []
+
+    async def a_held_block_then_nothing(peer, payload: bytes) -> bytes:
+        requests.append(payload)
+        if len(requests) > 1:
+            await trio.sleep(60)
+        return encode_blocks_response([(held.encode(), None)])
+
+    liar_network.register_protocol(STATUS_PROTOCOL, lying_status(ours))
+    liar_network.register_protocol(BLOCKS_PROTOCOL, a_held_block_then_nothing)
+    sync = await sync_service(nursery, ours, our_network, tmp_path)
+    await connect_both(our_network, liar_network)
+    await eventually(lambda: len(requests) == 2, timeout=30)
+    assert not sync.is_syncing and sync.highest_known() == ours.tree.best.number == 3
