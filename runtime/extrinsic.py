@@ -53,6 +53,7 @@ from runtime.scale import (
 )
 
 __all__ = [
+    "signed_era",
     "DecodedExtrinsics",
     "EXTRINSIC_VERSION",
     "MAX_EXTRINSIC_SIZE",
@@ -277,6 +278,19 @@ def decode_extrinsic(raw: bytes, call_codec: Codec) -> Extrinsic:
     except RecursionError:  # (the call codec bounds nesting; this is the backstop for any other codec)
         raise MalformedExtrinsic("nested too deeply") from None
     return Extrinsic(raw, call, raw[i:end], signer, SignatureScheme(scheme_byte), signature, era, nonce, tip)
+
+
+def signed_era(raw: bytes) -> Era | None:
+    """The era of signed extrinsic ``raw``, read from its fixed-size header without decoding its call (which
+    can take seconds for a hostile one): None if it is not a signed extrinsic with an account address."""
+    try:
+        _, i = decode_compact(raw, 0)
+        if raw[i] & 0x80 == 0 or raw[i + 1] != 0:
+            return None
+        era, _ = ERA.decode_from(raw, i + 1 + 33 + 1 + 64)  # (version, address kind and id, scheme, signature)
+    except (ScaleDecodeError, IndexError):
+        return None
+    return era
 
 
 def _expect_end(raw: bytes, end: int) -> None:

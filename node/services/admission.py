@@ -40,7 +40,7 @@ from node.txpool import IMMORTAL, ALREADY_IMPORTED, TEMPORARILY_BANNED, PoolErro
 from runtime.cairn import CairnRuntime
 from runtime.executive import Block, Validated, validate_transactions
 from runtime.extrinsic import (InvalidKind, InvalidTransaction, MalformedExtrinsic, TransactionValidityError, ValidTransaction,
-                               decode_extrinsic)
+                               decode_extrinsic, signed_era)
 from runtime.frame.overlay import Overlay
 from runtime.hashing import blake2_256
 from runtime.primitives import DispatchClass
@@ -269,11 +269,7 @@ class Admission:
             message.reject(f"malformed transaction batch: {exc}")
             return
         outcomes = await self.submit(raws, gossip=False)
-        # (a mortal transaction whose era ended between the sender's best block and ours fails as a bad proof
-        # too, honestly; but a transaction is gossiped as it is pooled, with most of its era ahead, and telling
-        # the two apart takes a decode: anyone could pass a forgery off as one)
-        blamed = [o for o in outcomes if isinstance(o, MalformedExtrinsic) or (
-            isinstance(o, InvalidTransaction) and o.kind in (InvalidKind.BadProof, InvalidKind.BadSigner))]
+        blamed = [o for raw, o in zip(raws, outcomes) if _blames_sender(raw, o)]
         if blamed:
             message.reject(f"{len(blamed)} transactions that do not decode or verify: {blamed[0]}")
         elif all(isinstance(o, bytes) or o is ALREADY_IMPORTED or o is TEMPORARILY_BANNED for o in outcomes):
@@ -329,6 +325,22 @@ class Admission:
                 channel.close()
         if terminal or not channels:
             self._watches.pop(tx_hash, None)
+
+
+def _blames_sender(raw: bytes, outcome: Outcome) -> bool:
+    """Whether ``outcome`` shows that the peer that gossiped ``raw`` forwarded what no honest node would: bytes
+    that do not decode, or an immortal transaction whose signature does not verify. A *mortal* one's bad proof
+    can be honest: its era may have ended between the sender's best block and ours, or begun at a block past
+    ours (we are behind: our birth for it is the era before); such a one is ignored, as a stale one is. (Its era
+    is read from the fixed-size header: decoding the call again would cost seconds for a hostile one.)"""
+    if isinstance(outcome, MalformedExtrinsic):
+        return True
+    if not isinstance(outcome, InvalidTransaction):
+        return False
+    if outcome.kind is InvalidKind.BadProof:
+        era = signed_era(raw)
+        return era is None or era.immortal
+    return outcome.kind is InvalidKind.BadSigner
 
 
 def _validate_confined(runtime: CairnRuntime, state: TrieState, block_hash: bytes,

@@ -228,3 +228,15 @@ def test_batch_validation_matches_one_by_one(chain):
                 decoded.signer, decoded.nonce, decoded.call_bytes)
     assert [type(r).__name__ for r in results] == ["Validated", "Validated", "MalformedExtrinsic",
                                                    "InvalidTransaction"]
+
+
+def test_the_era_read_from_the_header_is_the_one_decoding_finds(chain):
+    from runtime.extrinsic import signed_era
+
+    mortal = sign(chain, ALICE, "System", "remark", nonce=0, remark=b"x" * 300, era=Era.mortal(64, 5),
+                  birth_hash=chain.genesis_hash)
+    for raw in (_transfer(chain), mortal):
+        assert signed_era(raw) == decode_extrinsic(raw, chain.runtime.call_codec).era
+    assert signed_era(mortal) == Era.mortal(64, 5) and not signed_era(mortal).immortal
+    unsigned = b"\x04" + chain.runtime.call_codec.encode(chain.runtime.call("System", "remark", remark=b""))
+    assert signed_era(encode_compact(len(unsigned)) + unsigned) is None and signed_era(b"\x01") is None

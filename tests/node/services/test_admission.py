@@ -100,6 +100,34 @@ async def test_gossip_pools_valid_batches_and_rejects_those_with_forged_transact
     assert not receiver_network.is_banned(sender.local_peer_id)  # two bad messages never ban
 
 
+async def test_a_gossiped_mortal_transaction_whose_era_ended_costs_its_sender_nothing(nursery, start_node, slots):
+    """A mortal transaction past its era fails as a bad proof (its birth block moved on), and its era may end
+    between the sender's best block and ours: with the SDK signing mortal transactions, honest peers were
+    scored as forgers for it. (An immortal forgery still costs its sender: the test above.)"""
+    from runtime.extrinsic import encode_signed, signing_payload
+    from runtime.primitives import Era
+
+    chain = new_chain()
+    for _ in range(5):
+        block = author(chain, next(slots))
+        chain.add(block, _execute(chain, block), None)
+    runtime, genesis = chain.runtime, chain.tree.genesis_hash
+    call = runtime.call_codec.encode(runtime.call("System", "remark", remark=b"late"))
+    era = Era.mortal(4, 0)  # born at genesis, dead at block 4
+    version = runtime.VERSION
+    payload = signing_payload(call, era, 0, 0, version.spec_version, version.transaction_version, genesis, genesis)
+    expired = encode_signed(call, ALICE.public, ALICE.scheme, ALICE.sign(payload), era, 0, 0)
+    receiver_network, sender = await start_node(), await start_node()
+    await connect_both(sender, receiver_network)
+    admission = await started(nursery, Admission(chain, receiver_network))
+    (outcome,) = await admission.submit([expired])
+    assert isinstance(outcome, InvalidTransaction) and outcome.kind is InvalidKind.BadProof
+    await sender.publish(TOPIC_TRANSACTIONS, encode_transactions([expired, transfer(chain, 0)]))
+    await eventually(lambda: len(admission.pool) == 1)
+    await trio.sleep(0.2)
+    assert receiver_network.reputation(sender.local_peer_id) == 0
+
+
 def _execute(chain, block):
     return execute_block(chain.runtime, chain.tree.state(block.header.parent_hash), block)
 
