@@ -297,8 +297,9 @@ def devnet_chaos(duration: str, seed: int | None, base_path: Path) -> None:
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:  # (trio hands Ctrl-C on inside the soak's task groups)
-        if isinstance(exc, BaseExceptionGroup) and exc.subgroup(KeyboardInterrupt) is None:
-            raise
+        if isinstance(exc, BaseExceptionGroup) and (exc.subgroup(KeyboardInterrupt) is None or exc.subgroup(
+                lambda leaf: not isinstance(leaf, (KeyboardInterrupt, BaseExceptionGroup))) is not None):
+            raise  # (a real error beside the interrupt is not hidden behind it)
         raise click.ClickException("interrupted: the soak stopped early, its faults undone; nothing was judged") from None
     click.echo(summary.table())
     if not summary.held:

@@ -95,9 +95,9 @@ class Subscription:
                  watched_keys: int = 0) -> None:
         self._owner = owner
         self.id = sub_id
+        """The id the subscribe call returns and every notification carries."""
         self.watched_keys = watched_keys
         """Storage keys it watches (they count against the connection's ``max_watched_keys``)."""
-        """The id the subscribe call returns and every notification carries."""
         self.notification_method = notification_method
         self.unsubscribe_method = unsubscribe_method
         """Canonical name of the unsubscribe method that closes it."""

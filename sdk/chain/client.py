@@ -139,6 +139,8 @@ class AsyncClient:
         self._exit: AsyncExitStack | None = None
         self._eras: dict[int, tuple[float, Era, bytes]] = {}
         """Per mortality period: until when (``anyio.current_time()``) its era and birth hash serve."""
+        self._era_generation = 0
+        """Bumped when the eras are forgotten: a read begun before is not kept."""
         self.nonces = NonceManager(self.get_account_nonce)
         """Next nonce per signing account, for many transactions in flight (see :mod:`sdk.chain.nonces`)."""
 
@@ -175,7 +177,7 @@ class AsyncClient:
         self._genesis_hash = genesis
         if self._view is None:
             self._view = RuntimeView(runtime)
-        self._eras.clear()  # another node may lack the birth blocks of eras read through the last one, and its
+        self._forget_eras()  # another node may lack the birth blocks of eras read through the last one, and its
         self.nonces.forget_all()  # pool may lack what the last one pooled: read both afresh
 
     async def _build_runtime(self, connection: RpcConnection) -> CairnRuntime:
@@ -377,7 +379,8 @@ class AsyncClient:
         """Sign ``call``. ``keypair`` may be a secret URI (``"//Alice"``, ``"0x<seed>"``); ``nonce`` defaults
         to the next one from :attr:`nonces`; ``era`` is a mortality period in blocks (rounded up to a power of
         two, :data:`MORTAL_PERIOD` by default) counted from the finalized head, or from the best block when
-        finality lags more than :data:`MAX_FINALITY_LAG` behind it; ``None`` signs an immortal transaction."""
+        finality lags more than :data:`MAX_FINALITY_LAG` blocks (or a quarter of the period, if fewer) behind
+        it; ``None`` signs an immortal transaction."""
         signer = Keypair.from_uri(keypair) if isinstance(keypair, str) else keypair
         if not isinstance(call, Call) or not isinstance(signer, Keypair):
             raise BadArgument("create_signed_extrinsic takes a call from compose_call and a Keypair or secret URI")
@@ -433,9 +436,15 @@ class AsyncClient:
         cached = self._eras.get(period)
         if cached is not None and now < cached[0]:
             return cached[1], cached[2]
+        generation = self._era_generation
         era, birth = await self._read_mortality(period)
-        self._eras[period] = (now + period / 4 * self.block_time_ms() / 1000, era, birth)
+        if generation == self._era_generation:  # (else forgotten meanwhile: it may mix two nodes' answers)
+            self._eras[period] = (now + period / 4 * self.block_time_ms() / 1000, era, birth)
         return era, birth
+
+    def _forget_eras(self) -> None:
+        self._eras.clear()
+        self._era_generation += 1
 
     async def _read_mortality(self, period: int) -> tuple[Era, bytes]:
         best = await self.get_block_header()
@@ -485,7 +494,7 @@ class AsyncClient:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):
                 self.nonces.forget(extrinsic.signer)  # its nonce is free again, or ours was stale
             if isinstance(exc, InvalidTransaction) and exc.is_mortality_error:
-                self._eras.clear()  # its birth block is not on this node's chain: read the era afresh
+                self._forget_eras()  # its birth block is not on this node's chain: read the era afresh
             raise
         except (ConnectionLost, RequestTimeout):  # pooled, then the node went (its pool with it?) or it waits:
             self.nonces.forget(extrinsic.signer)  # the next count comes from a node's pool, not from ours

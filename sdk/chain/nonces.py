@@ -31,6 +31,8 @@ class NonceManager:
         self._fetch = fetch
         self._next: dict[bytes, int] = {}
         self._holds: dict[bytes, anyio.Lock] = {}
+        self._generation = 0
+        """Bumped by :meth:`forget_all`: a read begun before is not kept."""
 
     @asynccontextmanager
     async def reserve(self, account: bytes) -> AsyncIterator[int]:
@@ -63,12 +65,16 @@ class NonceManager:
         """Read every account's nonce from the node again (a new connection: maybe another node, whose pool
         holds what it holds)."""
         self._next.clear()
+        self._generation += 1
 
     def _hold(self, account: bytes) -> anyio.Lock:
         return self._holds.setdefault(account, anyio.Lock())
 
     async def _current(self, account: bytes) -> int:
         """The next nonce to hand out (the caller holds the account)."""
-        if account not in self._next:
-            self._next[account] = await self._fetch(account)
+        while account not in self._next:
+            generation = self._generation
+            nonce = await self._fetch(account)
+            if generation == self._generation:  # (else a new connection came meanwhile: read it there)
+                self._next[account] = nonce
         return self._next[account]

@@ -1124,9 +1124,9 @@ class FileBank(Pallet[FileBankConfig]):
         self.deposit_event(FileDeleted(file_id))
 
     def _reap(self, budget: int) -> int:
-        """Unindex up to ~``budget`` fragments of deleted files; returns how many. Only the files it may reach
-        are read (each has at least one fragment left): listing every file waiting, as it did, cost some 30 µs
-        a file each block, and declaring and deleting tiny files grew the list by about 50 a block."""
+        """Unindex up to ~``budget`` fragments of deleted files; returns how many. At most ``budget`` files are
+        read (a file's segments nearly always hold fragments): listing every file waiting, as it did, cost some
+        30 µs a file each block, and declaring and deleting tiny files grew the list by about 50 a block."""
         reaped = 0
         for file_id, (info, left) in list(itertools.islice(self.reaping.items(), max(budget, 1))):
             while left and reaped < budget:
