@@ -31,6 +31,12 @@ MESSAGE_OVERHEAD = 128
 """Bytes counted per queued message on top of its text: the Python objects that carry it."""
 
 
+MAX_CALLS_AT_ONCE = 64
+"""Calls of one connection running, or holding their results until they are encoded, at once; those of its
+oldest message go ahead regardless (so it always completes). Room in the budget is no reservation: 32 batches
+arriving together each ran all 256 calls before any result was charged, some 200 MB held for a 1 MB budget."""
+
+
 class ByteBudget:
     """The byte count of one connection, and the messages in flight on it, oldest first."""
 
@@ -43,6 +49,8 @@ class ByteBudget:
         self._in_flight: dict[int, None] = {}  # message numbers in arrival order (dicts keep insertion order)
         self._next_number = 0
         self._changed = trio.lowlevel.ParkingLot()
+        self.calls = 0
+        """Calls running or holding results now (:data:`MAX_CALLS_AT_ONCE`)."""
 
     @property
     def has_room(self) -> bool:
@@ -87,6 +95,15 @@ class ByteBudget:
         while not self.has_room and not self._is_oldest(number):
             await self._changed.park()
 
+    async def _start_call(self, number: int) -> None:
+        while self.calls >= MAX_CALLS_AT_ONCE and not self._is_oldest(number):
+            await self._changed.park()
+        self.calls += 1
+
+    def _end_call(self) -> None:
+        self.calls -= 1
+        self._changed.unpark_all()
+
 
 class MessageBudget:
     """The bytes one message (a request or a batch) has built and not yet handed to the writer."""
@@ -100,6 +117,14 @@ class MessageBudget:
     async def room(self) -> None:
         """Wait until the connection has room for another response, or this is the oldest message."""
         await self._budget._wait_for_room_or_turn(self._number)
+
+    async def start_call(self) -> None:
+        """Wait for one of the connection's call places (:data:`MAX_CALLS_AT_ONCE`; the oldest message needs
+        none); :meth:`end_call` gives it back once the call's answer is built, or it failed."""
+        await self._budget._start_call(self._number)
+
+    def end_call(self) -> None:
+        self._budget._end_call()
 
     def charge(self, size: int) -> None:
         """Count a response (or part of one) this message has just built."""

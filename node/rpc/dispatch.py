@@ -205,15 +205,26 @@ class Dispatcher:
             subscriptions=conn.subscriptions,
         )
         error = await self._take_turn(conn, deadline)
-        if error is None:
-            error = await self._wait_for_room(budget, deadline)
-        if error is None:
-            result, error = await self._run(request.method, request.params, method, ctx, deadline)
-        if error is None and not request.is_notification:
-            body, error = await self._encode(request.id, request.method, result, deadline, budget, batch)
-            if body is not None:
-                created.extend(ctx.created)
-                return self._part(body, batch)
+        calling = False
+        if error is None and budget is not None:
+            with trio.move_on_at(deadline):
+                await budget.start_call()
+                calling = True
+            error = None if calling else self._timed_out
+        try:
+            if error is None:
+                error = await self._wait_for_room(budget, deadline)
+            if error is None:
+                result, error = await self._run(request.method, request.params, method, ctx, deadline)
+            if error is None and not request.is_notification:
+                body, error = await self._encode(request.id, request.method, result, deadline, budget, batch)
+                if body is not None:
+                    created.extend(ctx.created)
+                    return self._part(body, batch)
+        finally:
+            if calling:
+                assert budget is not None
+                budget.end_call()
         for sub in ctx.created:
             sub.close()
         if request.is_notification or error is None:  # (None: a batch past its size limit, answered -32011)

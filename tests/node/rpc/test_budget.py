@@ -141,3 +141,36 @@ async def test_calls_of_a_message_without_room_wait_before_they_run():
         oldest.close()
         budget.release(100)  # the client read
     assert len(ran) == 50
+
+
+async def test_a_burst_of_batches_runs_at_most_so_many_calls_at_once_beyond_the_oldest():
+    """Room in the budget is no reservation: batches arriving together each ran all their calls before any result
+    was charged, and held every result (some 200 MB for a 1 MB budget)."""
+    from node.rpc.budget import MAX_CALLS_AT_ONCE
+
+    module = RpcModule()
+    running, most = 0, 0
+
+    async def slow(params: list, ctx: CallContext) -> str:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await trio.sleep(0.01)
+        running -= 1
+        return "x" * 100
+
+    module.register("test_slow", slow)
+    dispatcher = Dispatcher(module, RpcConfig())
+    budget = ByteBudget(10**9)
+    messages = [budget.open_message() for _ in range(4)]
+    conn = ConnectionInfo("ws", ("127.0.0.1", 1))
+    batch = json.dumps([call("test_slow", id=i) for i in range(100)])
+
+    async def answer(message) -> None:
+        await dispatcher.handle(batch, conn, message)
+        message.close()
+
+    async with trio.open_nursery() as nursery:
+        for message in messages:
+            nursery.start_soon(answer, message)
+    assert most <= MAX_CALLS_AT_ONCE + 100 and budget.calls == 0  # (the oldest message's own 100 go ahead)
