@@ -169,25 +169,37 @@ async def test_a_peer_claiming_a_best_block_it_does_not_serve_never_makes_the_no
     assert sync.peer_status[liar_network.local_peer_id].best_number == 2**32 - 1  # (shown as claimed)
 
 
-async def test_a_peer_answering_a_range_with_blocks_we_hold_pays_and_the_loop_ends(
-        nursery, start_node, slots, tmp_path):
-    """The range loop trusted the claim and counted blocks, not heights: a peer answering every request with a
-    block we hold kept it asking (tens of thousands of requests a second, for up to 2**32 rounds), and held up
-    every other peer's sync and the blocks finality waits for."""
+async def behind_a_liar(answer, nursery, start_node, slots, tmp_path):
+    """Our chain of three blocks, synced from a peer claiming block 2**32 - 1 whose block requests
+    ``answer(held, count)`` answers (``held``: our block #1; ``count``: the requests so far): (ours, sync, liar's
+    network, ours, the requests)."""
     ours = new_chain()
     await extend(ours, slots, 3)
     held = ours.tree.entry(ours.tree.hash_at(1)).block
     liar_network, our_network = await start_node(), await start_node()
     requests = []
 
-    async def the_same_block(peer, payload: bytes) -> bytes:
+    async def blocks(peer, payload: bytes) -> bytes:
         requests.append(payload)
-        return encode_blocks_response([(held.encode(), None)])
+        return await answer(held, len(requests))
 
     liar_network.register_protocol(STATUS_PROTOCOL, lying_status(ours))
-    liar_network.register_protocol(BLOCKS_PROTOCOL, the_same_block)
+    liar_network.register_protocol(BLOCKS_PROTOCOL, blocks)
     sync = await sync_service(nursery, ours, our_network, tmp_path)
     await connect_both(our_network, liar_network)
+    return ours, sync, liar_network, our_network, requests
+
+
+async def test_a_peer_answering_a_range_with_blocks_we_hold_pays_and_the_loop_ends(
+        nursery, start_node, slots, tmp_path):
+    """The range loop trusted the claim and counted blocks, not heights: a peer answering every request with a
+    block we hold kept it asking (tens of thousands of requests a second, for up to 2**32 rounds), and held up
+    every other peer's sync and the blocks finality waits for."""
+    async def the_same_block(held, count: int) -> bytes:
+        return encode_blocks_response([(held.encode(), None)])
+
+    ours, sync, liar_network, our_network, requests = await behind_a_liar(
+        the_same_block, nursery, start_node, slots, tmp_path)
     await eventually(lambda: our_network.reputation(liar_network.local_peer_id) < 0, timeout=30)
     await sync.initial_sync.wait()
     assert len(requests) <= 2  # one per poll, not one per block it claims
@@ -224,21 +236,12 @@ async def test_a_peer_serving_blocks_we_hold_then_stalling_never_makes_the_node_
         nursery, start_node, slots, tmp_path):
     """Blocks we hold import at once: a peer serving one (it can fetch ours) while claiming block 2**32 - 1, then
     stalling the next request, kept the node "syncing" for the whole stall, poll after poll."""
-    ours = new_chain()
-    await extend(ours, slots, 3)
-    held = ours.tree.entry(ours.tree.hash_at(1)).block
-    liar_network, our_network = await start_node(), await start_node()
-    requests = []
-
-    async def a_held_block_then_nothing(peer, payload: bytes) -> bytes:
-        requests.append(payload)
-        if len(requests) > 1:
+    async def a_held_block_then_nothing(held, count: int) -> bytes:
+        if count > 1:
             await trio.sleep(60)
         return encode_blocks_response([(held.encode(), None)])
 
-    liar_network.register_protocol(STATUS_PROTOCOL, lying_status(ours))
-    liar_network.register_protocol(BLOCKS_PROTOCOL, a_held_block_then_nothing)
-    sync = await sync_service(nursery, ours, our_network, tmp_path)
-    await connect_both(our_network, liar_network)
+    ours, sync, liar_network, our_network, requests = await behind_a_liar(
+        a_held_block_then_nothing, nursery, start_node, slots, tmp_path)
     await eventually(lambda: len(requests) == 2, timeout=30)
     assert not sync.is_syncing and sync.highest_known() == ours.tree.best.number == 3
