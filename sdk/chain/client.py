@@ -103,8 +103,8 @@ class AsyncClient:
 
     ``timeout`` bounds every call (reconnection included); ``watch_timeout`` bounds waiting for a
     transaction's inclusion or finality. ``reconnect`` says how hard to retry a lost connection; ``keepalive`` is
-    the silence from the node after which it is pinged, and after which, again, the connection is given up for the
-    next node (a hung node keeps its connection open).
+    the silence from the node after which it is pinged; 2.5 times as long again and the connection is given up for
+    the next node (a hung node keeps its connection open: see :mod:`sdk.chain.rpc`).
     ``runtime`` builds the runtime from the chain's parameters (the runtime this SDK ships by default)."""
 
     def __init__(self, url: str | Sequence[str] = DEFAULT_URL, *, timeout: float = 30.0, watch_timeout: float = 300.0,

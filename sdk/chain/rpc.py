@@ -13,7 +13,8 @@ Bounds (DESIGN.md rule 8; the node is a trust boundary):
   slow consumer, which would stall every other call on the connection);
 - a write that stalls past ``send_timeout`` drops the connection;
 - after ``keepalive`` seconds without a byte from the node the client pings it, and drops the connection after
-  as many again without one: a node paused (``SIGSTOP``) or hung keeps its TCP connection open, so without
+  :data:`PONG_WAIT` times as long again without one: a node paused (``SIGSTOP``) or hung keeps its TCP
+  connection open, so without
   this every call on the connection timed out there for good (a client of several nodes never moved on) and
   every subscription waited for ever — the daemons following that node stopped seeing the chain.
 
@@ -51,9 +52,12 @@ __all__ = ["Endpoint", "RpcConnection", "RawSubscription", "KEEPALIVE_S"]
 
 RECEIVE_CHUNK = 64 * 1024
 KEEPALIVE_S = 10.0
-"""Silence from the node after which it is pinged, and after which, once more, the connection is dropped: long
-enough for a node busy importing to answer a ping, short enough that a daemon following a hung node moves to
-the next within a block's deadlines (audits and challenges give tens of seconds)."""
+"""Silence from the node after which it is pinged."""
+PONG_WAIT = 2.5
+"""Silence after the ping, in ``keepalive`` units, after which the connection is dropped (35 s by default):
+longer than a node's request timeout (30 s), because a node stops reading, pings included, while a client
+has its most calls in flight, and answers each of them within that timeout; short enough that a daemon
+following a hung node moves to the next within a challenge's or an audit's deadline."""
 
 
 @dataclass(frozen=True)
@@ -267,14 +271,15 @@ class RpcConnection:
         pinged = False
         try:
             while True:
-                with anyio.move_on_after(self._keepalive) as silence:
+                with anyio.move_on_after(self._keepalive * (PONG_WAIT if pinged else 1)) as silence:
                     try:
                         data: bytes | None = await self._stream.receive(RECEIVE_CHUNK)
                     except anyio.EndOfStream:
                         data = None
                 if silence.cancelled_caught:
                     if pinged:
-                        raise ConnectionLost(f"{self.endpoint}: no answer to a ping in {self._keepalive:g} s")
+                        raise ConnectionLost(f"{self.endpoint}: no answer to a ping in "
+                                             f"{self._keepalive * PONG_WAIT:g} s")
                     await self._send_frame(self._ws.send(Ping(b"keepalive")))
                     pinged = True
                     continue
