@@ -25,6 +25,14 @@ class Broadcaster(Generic[T]):
     def __len__(self) -> int:
         return len(self._listeners)
 
+    def listen(self) -> trio.MemoryReceiveChannel[T]:
+        """A channel receiving every item published from now on, for a listener that starts now and is handed on
+        (an RPC subscription's answer goes out before its pump runs): closing the channel ends it, and it is
+        dropped at the next publish."""
+        send, receive = trio.open_memory_channel[T](self._buffer)
+        self._listeners.add(send)
+        return receive
+
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[T]]:
         send, receive = trio.open_memory_channel[T](self._buffer)
@@ -43,5 +51,5 @@ class Broadcaster(Generic[T]):
             except trio.WouldBlock:
                 self._listeners.discard(listener)
                 listener.close()  # too slow: the receiver sees the end of its stream
-            except trio.ClosedResourceError:
+            except (trio.ClosedResourceError, trio.BrokenResourceError):  # (broken: its receiver closed)
                 self._listeners.discard(listener)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from typing import Any, Callable, ContextManager, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 import trio
 
@@ -383,13 +383,12 @@ def build_module(node: NodeHandle) -> RpcModule:
     def head_subscription(source: Broadcaster[Header], notification: str, unsubscribe: str, initial):
         async def subscribe(params: list, ctx: CallContext) -> str:
             sub = ctx.subscribe(notification, unsubscribe)
-            listening = source.subscribe()  # from now, before the answer: the pump starts only after it is out,
-            heads = listening.__enter__()   # and a head published in between was lost
-            try:
+            heads = source.listen()  # from now, before the answer: the pump starts only after it is out, and a
+            try:                     # head published in between was lost
                 await sub.send(header_json(initial()))
-                sub.start_soon(_pump_heads, sub, listening, heads)
+                sub.start_soon(_pump_heads, sub, heads)
             except BaseException:
-                listening.__exit__(None, None, None)
+                heads.close()
                 raise
             return sub.id
         return subscribe
@@ -649,18 +648,15 @@ def _extrinsic_or_hash(item: Any) -> bytes:
     raise RpcError.invalid_params('each item must be {"hash": "0x…"} or {"extrinsic": "0x…"}')
 
 
-async def _pump_heads(sub: Subscription, listening: ContextManager[object],
-                      heads: trio.MemoryReceiveChannel[Header]) -> None:
-    """Send the heads ``heads`` receives until the subscription ends; then leave ``listening`` (entered by the
-    subscribe call, whose channel ``heads`` is)."""
-    try:
+async def _pump_heads(sub: Subscription, heads: trio.MemoryReceiveChannel[Header]) -> None:
+    """Send the heads ``heads`` (a broadcaster's listener, which this closes) receives until the subscription
+    ends."""
+    async with heads:
         async for header in heads:
             try:
                 await sub.send(header_json(header))
             except SubscriptionClosed:
                 return
-    finally:
-        listening.__exit__(None, None, None)
     sub.close()  # the broadcaster cut us off (too slow): end the subscription rather than go silent
 
 
