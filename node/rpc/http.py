@@ -21,9 +21,9 @@ answered in order, one at a time. Refusals, evictions and handshake timeouts are
 Limits and deadlines (:class:`HttpLimits`): request headers at most 16 KiB (h11; more → 431); a body at most
 ``max_body_size`` (more → 413, decided from ``Content-Length`` before the body is read, or while reading a
 chunked body); ``handshake_timeout`` seconds from accepting a connection to its first request head;
-``read_timeout`` seconds to receive each request (the first one's body, and each later one), counting from when the connection starts waiting for it
-(so it also bounds keep-alive idle time); ``write_timeout`` seconds per response;
-``handler_timeout`` seconds for a route to answer (else 503). Malformed HTTP gets h11's suggested status
+``read_timeout`` seconds to receive each request (the first one's body, and each later one), counting from
+when the connection starts waiting for it (so it also bounds keep-alive idle time); ``write_timeout`` seconds
+per response; ``handler_timeout`` seconds for a route to answer (else 503). Malformed HTTP gets h11's suggested status
 (400, 431, ...) and the connection is closed. An exception in a route is logged and answered 500; a
 connection's failure is logged and never reaches the accept loop.
 

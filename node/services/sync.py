@@ -30,8 +30,8 @@ every poll also asks peers, by hash (``cairn/blocks-by-hash/1``), for the blocks
 other block.
 
 The node is *syncing* while a peer ahead carries it forward (above); it does not author then, and
-``system_health`` says so. The blocks finality
-waits for are fetched in a task of their own, so a slow peer's range sync does not hold them up.
+``system_health`` says so. The blocks finality waits for are fetched in a task of their own, so a slow peer's
+range sync does not hold them up.
 """
 
 from __future__ import annotations
@@ -208,12 +208,14 @@ class Sync:
             while ((status.best_number > tree.best.number or status.finalized_number > tree.finalized.number)
                    and start <= status.best_number):
                 request = BlockRequest(max(start, 1), SYNC_BATCH)
-                blocks = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
-                if blocks and request.from_number > from_finalized and not self._attaches(blocks[0][0]):
+                blocks = await self._request_range(peer, request)
+                if not blocks:
+                    return
+                if request.from_number > from_finalized and blocks[0][0].header.parent_hash not in tree:
                     start = from_finalized  # another fork than ours: from our finalized block (once)
                     continue
                 best_before = tree.best.number
-                if not blocks or not await self._import_range(peer, request, blocks):
+                if not await self._import_all(peer, blocks):
                     return
                 start = request.from_number + len(blocks)
                 self._delivered[peer] = max(self._delivered.get(peer, 0), start - 1)
@@ -221,14 +223,6 @@ class Sync:
                     self._advancing.add(peer)  # its blocks carry us forward: syncing until its range ends
         finally:
             self._advancing.discard(peer)
-
-    def _attaches(self, encoded: bytes) -> bool:
-        """Whether the block ``encoded`` has its parent in our tree (one that does not decode is for the import
-        to refuse, at the peer's cost)."""
-        try:
-            return Block.decode(encoded).header.parent_hash in self.chain.tree
-        except ScaleDecodeError:
-            return True
 
     async def _request_blocks(self, peer: PeerId, protocol: str,
                               payload: bytes) -> list[tuple[bytes, bytes | None]] | None:
@@ -242,20 +236,26 @@ class Sync:
             log.debug("%s request to %s failed: %s", protocol, peer, exc)
         return None
 
-    async def _import_range(self, peer: PeerId, request: BlockRequest,
-                            blocks: list[tuple[bytes, bytes | None]]) -> bool:
-        """Import the response to ``request`` in order; false at the first block that does not import, or if
-        the response is not the range asked for (which costs the peer)."""
+    async def _request_range(self, peer: PeerId, request: BlockRequest) -> list[tuple[Block, bytes | None]] | None:
+        """``peer``'s blocks for ``request``, decoded, with their justifications; None if the request failed or
+        the answer does not decode or is not the range asked for (which costs the peer)."""
+        answer = await self._request_blocks(peer, BLOCKS_PROTOCOL, request.encode())
+        if answer is None:
+            return None
         try:
-            decoded = [(Block.decode(encoded), justification) for encoded, justification in blocks]
+            blocks = [(Block.decode(encoded), justification) for encoded, justification in answer]
         except ScaleDecodeError:
             self.network.report(peer, Penalty.BAD_RESPONSE, "malformed block in response")
-            return False
-        if not _is_range(request, [block for block, _ in decoded]):
+            return None
+        if not _is_range(request, [block for block, _ in blocks]):
             self.network.report(peer, Penalty.BAD_RESPONSE, "answered a block request with blocks not the range "
                                                             "asked for")
-            return False
-        for block, justification in decoded:
+            return None
+        return blocks
+
+    async def _import_all(self, peer: PeerId, blocks: list[tuple[Block, bytes | None]]) -> bool:
+        """Import ``blocks`` in order; false at the first that does not import."""
+        for block, justification in blocks:
             if not await self._import(peer, block, justification):
                 return False
         return True
