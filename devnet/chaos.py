@@ -55,7 +55,7 @@ from devnet.load import (
     storage_load,
     watch_finality,
 )
-from devnet.state import DevnetError, ProcessRecord, ProcessState, process_state
+from devnet.state import DevnetError, ProcessState, command_line, process_state
 from devnet.storage import corrupt_fragment
 from sdk.chain.errors import ChainClientError
 
@@ -330,15 +330,6 @@ def _undo(base_path: Path, fault: Fault) -> None:
         launcher.restart(base_path, fault.target)
 
 
-def _misbehaving(record: ProcessRecord) -> bool:
-    """Whether the process of ``record`` runs with a ``--fault`` (its recorded command never has one)."""
-    try:
-        argv = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"--fault" in argv
-
-
 def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> list[str]:
     """Every process faults were aimed at running as recorded (serving, honest) again, whatever a failed undo
     left behind; those that will not start again (the invariants judge what is left)."""
@@ -351,7 +342,7 @@ def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]
             if process_state(record) is not ProcessState.RUNNING:
                 report(f"  restarting {name} ({process_state(record).value})")
                 launcher.restart(base_path, name)
-            elif _misbehaving(record):  # (a soak stopped while a provider ran with --fault)
+            elif "--fault" in command_line(record.pid):  # (left misbehaving by a soak stopped early)
                 report(f"  restarting {name} (misbehaving)")
                 launcher.restart(base_path, name)
         except FAULT_ERRORS as exc:

@@ -272,6 +272,9 @@ def devnet_withhold(name: str, off: bool, base_path: Path) -> None:
     click.echo(f"{name}: {'serving again' if off else 'withholding'} ({switch} {'removed' if off else 'present'})")
 
 
+INTERRUPTED = "interrupted: the soak stopped early, its faults undone; nothing was judged"
+
+
 @devnet.command("chaos")
 @click.option("--duration", default="10m", show_default=True,
               help="How long faults and load run (seconds, or e.g. 90s, 10m, 1h, 1m30s); the check comes after.")
@@ -296,11 +299,13 @@ def devnet_chaos(duration: str, seed: int | None, base_path: Path) -> None:
             summary = trio.run(run_chaos, base_path, seconds, seed, click.echo)
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
-    except (KeyboardInterrupt, BaseExceptionGroup) as exc:  # (trio hands Ctrl-C on inside the soak's task groups)
-        if isinstance(exc, BaseExceptionGroup) and (exc.subgroup(KeyboardInterrupt) is None or exc.subgroup(
-                lambda leaf: not isinstance(leaf, (KeyboardInterrupt, BaseExceptionGroup))) is not None):
+    except KeyboardInterrupt:
+        raise click.ClickException(INTERRUPTED) from None
+    except BaseExceptionGroup as group:  # (trio hands Ctrl-C on inside the soak's task groups)
+        interrupts, others = group.split(KeyboardInterrupt)
+        if interrupts is None or others is not None:
             raise  # (a real error beside the interrupt is not hidden behind it)
-        raise click.ClickException("interrupted: the soak stopped early, its faults undone; nothing was judged") from None
+        raise click.ClickException(INTERRUPTED) from None
     click.echo(summary.table())
     if not summary.held:
         raise click.ClickException(f"an invariant was violated or not judged (repeat the run with --seed {seed})")

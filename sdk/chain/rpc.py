@@ -14,9 +14,9 @@ Bounds (DESIGN.md rule 8; the node is a trust boundary):
 - a write that stalls past ``send_timeout`` drops the connection;
 - after ``keepalive`` seconds without a byte from the node the client pings it, and drops the connection after
   :data:`PONG_WAIT` times as long again without one: a node paused (``SIGSTOP``) or hung keeps its TCP
-  connection open, so without
-  this every call on the connection timed out there for good (a client of several nodes never moved on) and
-  every subscription waited for ever — the daemons following that node stopped seeing the chain.
+  connection open, so without this every call on the connection timed out there for good (a client of several
+  nodes never moved on) and every subscription waited for ever — the daemons following that node stopped
+  seeing the chain.
 
 When the connection ends, every call still waiting raises :class:`ConnectionLost` and every subscription
 ends with it. Deadlines of calls are the caller's (see :mod:`sdk.chain.transport`).
