@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, validate_params
+from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, refusal_of, validate_params
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.rpc import FEDERATED_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
@@ -603,7 +603,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         task = self.tasks.get(task_id)
         job = cfg.market.job(job_id)
         contributors, files, _ = self._delivered(task_id, task.round)
-        model = self._next_model(job)
+        model = self._next_model(job, len(contributors))
         if model is None:
             self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
                                                                 job_id, (), None, ()))
@@ -611,7 +611,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             self._next_round(task_id, task, n)
             return
         scores = next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)
-        if len(scores) != len(contributors) or sum(scores) == 0:
+        if sum(scores) == 0:
             scores = (1,) * len(contributors)
         total = sum(scores)
         rewards = tuple(task.round_reward * score // total for score in scores)
@@ -627,13 +627,17 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         cfg.storage.unpin(task.global_model)
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
 
-    def _next_model(self, job: Job) -> bytes | None:
+    def _next_model(self, job: Job, updates: int) -> bytes | None:
         """The next global model: the first agreeing provider's model file that every later round's providers
         can read, one that is active, public and not being deleted. Agreeing on the digest binds the bytes,
         not the file a provider names: one could name a private copy, one never activated, or delete its copy
         (only the job's adopted outputs are locked at the verdict; the model this picks is locked when the
-        round settles). ``None`` if no such file (or the job failed): the round fails."""
-        if job.status is not JobStatus.Verified:
+        round settles). ``None`` if no such file, if the job failed, or if the verified result is a refusal
+        (updates fedavg could not average: its only output is its record, no model) or does not score each of
+        the ``updates`` delivered once (not fedavg's result): the round fails, and its reward stays."""
+        if job.status is not JobStatus.Verified or refusal_of(job.digest) is not None:
+            return None
+        if len(next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)) != updates:
             return None
         for slot in job.slots:
             if slot.status is SlotStatus.Paid and slot.reveal is not None and slot.reveal.outputs:

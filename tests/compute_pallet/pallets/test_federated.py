@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from compute_pallet.commitment import update_commitment
+from compute_pallet.kinds import result_digest
 from compute_pallet.pallets.federated import (
     AlreadyCommitted,
     BadRedundancy,
@@ -140,10 +141,10 @@ def one_round_aggregating(ext) -> tuple[bytes, int, int]:
     return base, task_id, job_id
 
 
-def aggregate(ext, job_id: int, scores: tuple[int, ...], *models: bytes) -> None:
-    """The assigned providers agree on an aggregation: each names its model in ``models`` as its output, in
-    slot order (the rest a file of their own)."""
-    digest = blake2_256(b"fedavg" + models[0])
+def aggregate(ext, job_id: int, scores: tuple[int, ...], *models: bytes, digest: bytes | None = None) -> None:
+    """The assigned providers agree on an aggregation (``digest``, by default one of their own): each names its
+    model in ``models`` as its output, in slot order (the rest a file of their own)."""
+    digest = digest or blake2_256(b"fedavg" + models[0])
     assigned = slot_providers(ext, job_id)
     for who in assigned:
         commit(ext, job_id, who, digest)
@@ -324,6 +325,27 @@ def test_a_round_with_no_usable_agreeing_model_fails():
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
         assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
+
+
+@pytest.mark.parametrize("verdict", ["refusal", "scores not one per update"])
+def test_a_round_whose_aggregation_is_no_model_fails_and_pays_nothing(verdict):
+    """A verified refusal (fedavg could not average the updates: BOB's is no model) names the refusal's record
+    as its output, and a result with another count of scores than updates is not fedavg's: neither becomes
+    the global model, and no contributor is paid for it."""
+    ext = new_ext(providers=3)
+    with ext:
+        base, task_id, job_id = one_round_aggregating(ext)
+        providers = slot_providers(ext, job_id)
+        record = stored_file(ext, providers[0], seed=700)  # public and active: a model file as far as the chain sees
+        if verdict == "refusal":
+            aggregate(ext, job_id, (), record, digest=result_digest({}, {"refused": "MalformedModel"}))
+        else:
+            aggregate(ext, job_id, (1, 1), record)
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+        assert job(ext, job_id).status is JobStatus.Verified  # the providers are paid for the verified result
+        assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
+        assert not any(isinstance(e, (ContributorRewarded, RoundAggregated)) for e in seen)
+        assert fl(ext).rounds.get(task_id, 0).global_out is None
 
 
 def test_each_round_spends_the_aggregation_budget_fixed_at_creation():
