@@ -33,7 +33,9 @@ kind, parent model). Without such a group (a disagreement, or too few reveals) a
 If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
-provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``). In the commit phase it is
+provider found stale (missed heartbeats) is a no-show: slashed (``no_show_slash``; a commitment left unopened in
+the reveal phase as a lost dispute, ``dispute_slash``: a provider that sees the reveals disagree with its
+commitment must not get away cheaper by keeping silent). In the commit phase it is
 replaced at once by another provider while the deadline leaves a commit window and a reveal period, else the
 job fails. In the reveal phase it is not replaced (the reveals made are public: a replacement could copy them);
 if the reveals left cannot win, the dispute round is the replacement.
@@ -606,7 +608,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 job = self.jobs.get(job_id)
                 index = self._slot_of(job, who, SlotStatus.Assigned, SlotStatus.Committed)
                 if index is not None:
-                    job = self._drop(job_id, job, (index,))
+                    unrevealed = job.status is JobStatus.Revealing
+                    job = self._drop(job_id, job, (index,),
+                                     SlashReason.Unrevealed if unrevealed else SlashReason.NoShow)
                     self._advance(job_id, self._refill(job_id, job, n), n)
         now = take_due(self.phase_ends, n, self.config.max_expiries_per_block)
         for job_id in now:
@@ -619,7 +623,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             overdue = [i for i, slot in enumerate(job.slots) if slot.status is late]
             withheld = () if not committing else tuple(
                 i for i in overdue if not self._may_read_inputs(job, job.slots[i].provider))
-            job = self._drop(job_id, job, tuple(i for i in overdue if i not in withheld))
+            job = self._drop(job_id, job, tuple(i for i in overdue if i not in withheld),
+                             SlashReason.NoShow if committing else SlashReason.Unrevealed)
             if withheld:
                 job = self._fail(job_id, self._compensate(job_id, job, withheld))
             elif committing:
@@ -667,11 +672,12 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self.deposit_event(JobAssigned(job_id, job.round, tuple(who for who, _ in picks), deadline))
         return job.with_(slots=slots, status=JobStatus.Committing, phase_deadline=deadline)
 
-    def _drop(self, job_id: int, job: Job, indices: tuple[int, ...]) -> Job:
-        """Mark these slots no-shows: their providers are slashed and lose the slot."""
+    def _drop(self, job_id: int, job: Job, indices: tuple[int, ...],
+              reason: SlashReason = SlashReason.NoShow) -> Job:
+        """Mark these slots no-shows: their providers are slashed for ``reason`` and lose the slot."""
         for i in indices:
             who = job.slots[i].provider
-            self.config.providers.slash(who, job_id, SlashReason.NoShow)
+            self.config.providers.slash(who, job_id, reason)
             self.provider_jobs.remove(who, job_id)
             job = job.with_slot(i, status=SlotStatus.NoShow)
         return job

@@ -94,8 +94,9 @@ class ComputeProvidersParams:
     dispute_slash: int = 100_000_000
     """Perbill of the stake slashed for a result on the losing side of a dispute: 10%, the price of lying."""
     no_show_slash: int = 20_000_000
-    """Perbill of the stake slashed per assignment not committed or revealed in time: 2%, enough that
-    taking jobs and walking away costs more than it could earn, little for a crash now and then."""
+    """Perbill of the stake slashed per assignment not committed in time: 2%, enough that taking jobs and
+    walking away costs more than it could earn, little for a crash now and then. (A commitment not revealed
+    costs ``dispute_slash``: see ``SlashReason.Unrevealed``.)"""
     max_checks_per_block: int = 64
     """Heartbeat deadlines looked at per block (a read each, and a queue write for a stale provider)."""
 
@@ -258,7 +259,7 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
                  "Unsettled job slots one provider holds at most."),
         Constant("HeartbeatTimeout", U32, lambda c: c.heartbeat_timeout,
                  "Blocks after its last heartbeat a provider loses its assignments."),
-        Constant("DisputeSlash", U32, lambda c: c.dispute_slash, "Perbill of stake slashed for a lost dispute."),
+        Constant("DisputeSlash", U32, lambda c: c.dispute_slash, "Perbill of stake slashed for a lost dispute or an unopened commitment."),
         Constant("NoShowSlash", U32, lambda c: c.no_show_slash, "Perbill of stake slashed per no-show."),
     )
 
@@ -459,11 +460,11 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
                                             jobs_verified=info.jobs_verified + verified))
 
     def slash(self, who: bytes, job_id: int, reason: SlashReason) -> int:
-        """Settle one of ``who``'s slots as lost (a dispute or a no-show): count it, burn the reason's share
-        of the stake; returns the amount burned."""
+        """Settle one of ``who``'s slots as lost (a dispute, a no-show, a commitment never opened): count it,
+        burn the reason's share of the stake; returns the amount burned."""
         cfg = self.config
         info = self.providers.get(who)
-        fraction = cfg.dispute_slash if reason is SlashReason.DisputeLost else cfg.no_show_slash
+        fraction = cfg.no_show_slash if reason is SlashReason.NoShow else cfg.dispute_slash
         amount = info.stake * fraction // PERBILL
         burned = amount - cfg.currency.slash_held(HoldReason.ProviderStake, who, amount)
         lost = reason is SlashReason.DisputeLost

@@ -166,6 +166,10 @@ class SlashReason(enum.IntEnum):
 
     DisputeLost = 0
     NoShow = 1
+    """It did not commit in time (or went stale holding the slot)."""
+    Unrevealed = 2
+    """It committed and did not reveal: slashed as a lost dispute, or a provider on the losing side, seeing the
+    reveals before its own, would keep silent and pay a no-show's smaller slash instead."""
 
 
 SLASH_REASON = CEnum(SlashReason, ("pallet_compute_providers", "types", "SlashReason"))

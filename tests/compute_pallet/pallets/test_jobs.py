@@ -392,8 +392,9 @@ def test_a_copied_commitment_cannot_be_opened_by_the_copier():
         for salt in (salt_of(worker), salt_of(copier)):  # neither the worker's opening nor its own opens it
             assert_noop(ext, CommitmentMismatch, ext.dispatch, Origin.signed(copier), "ComputeJobs", "reveal",
                         job_id=job_id, digest=HONEST, salt=salt, outputs=outputs, scores=())
-        run_to(ext, job(ext, job_id).phase_deadline + 1)  # the copier never reveals: a no-show
-        assert_has_event(ext, ProviderSlashed(copier, job_id, STAKE // 20, SlashReason.NoShow))
+        run_to(ext, job(ext, job_id).phase_deadline + 1)  # the copier never reveals: slashed as a liar would be
+        assert_has_event(ext, ProviderSlashed(copier, job_id, STAKE // 10, SlashReason.Unrevealed))
+        assert providers_pallet(ext).providers.get(copier).no_shows == 1
         (referee,) = slot_providers(ext, job_id)  # one reveal cannot verify r = 2: the dispute round re-runs it
         run_job(ext, job_id)
         record = job(ext, job_id)
@@ -442,6 +443,26 @@ def test_a_provider_that_stops_heartbeating_loses_its_assignments_at_once():
         assert providers_pallet(ext).providers.get(silent).active_jobs == 0
         run_job(ext, job_id)
         assert job(ext, job_id).status is JobStatus.Verified
+
+
+def test_a_provider_that_goes_stale_with_its_commitment_unopened_is_slashed_as_a_liar_would_be():
+    """Seeing the other reveal disagree with its commitment, a provider could stop heartbeating rather than
+    reveal: losing its slot as stale in the reveal phase costs what losing the dispute would."""
+    ext = new_ext(providers=3, params={"ComputeJobs": {"reveal_period": 50}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,), deadline=300)
+        honest, liar = slot_providers(ext, job_id)
+        commit(ext, job_id, honest, HONEST)
+        commit(ext, job_id, liar, WRONG)
+        reveal(ext, job_id, honest, HONEST)
+        seen = []
+        for _ in range(providers_pallet(ext).config.heartbeat_timeout + 1):  # well before the reveal deadline
+            heartbeat_all(ext, tuple(who for who in PROVIDERS[:3] if who != liar))
+            next_block(ext)
+            seen += ext.events()
+        assert ProviderSlashed(liar, job_id, STAKE // 10, SlashReason.Unrevealed) in seen
+        assert job(ext, job_id).slots[1].status is SlotStatus.NoShow
 
 
 def test_without_a_replacement_the_job_fails_and_everything_is_refunded():
