@@ -464,7 +464,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         digest, salt)``."""
         who = ensure_signed(origin)
         job = self._job(job_id)
-        if job.status is not JobStatus.Committing:
+        # past its deadline, a phase whose end a backlog of phase ends carried over is over all the same
+        if job.status is not JobStatus.Committing or self.block_number() > job.phase_deadline:
             raise NotCommitPhase()
         index = self._slot_of(job, who, SlotStatus.Assigned)
         if index is None:
@@ -481,7 +482,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         who = ensure_signed(origin)
         cfg = self.config
         job = self._job(job_id)
-        if job.status is not JobStatus.Revealing:
+        if job.status is not JobStatus.Revealing or self.block_number() > job.phase_deadline:
             raise NotRevealPhase()
         index = self._slot_of(job, who, SlotStatus.Committed)
         if index is None:

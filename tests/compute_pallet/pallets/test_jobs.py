@@ -497,6 +497,34 @@ def test_phase_ends_past_the_per_block_bound_are_handled_a_block_later():
         assert all(providers_pallet(ext).providers.get(who).active_jobs == 0 for who in PROVIDERS[:3])
 
 
+@pytest.mark.parametrize("phase", ["commit", "reveal"])
+def test_a_phase_past_its_deadline_takes_nothing_while_its_end_waits_in_a_backlog(phase):
+    """The second job's phase end is carried over a block: its late provider may not commit (or reveal) in the
+    meantime, which would have opened a reveal phase ending in the past, or escaped its slash."""
+    ext = new_ext(providers=3, params={"ComputeJobs": {"max_expiries_per_block": 1}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        jobs = [submit(ext, ALICE, inputs=(dataset,), redundancy=1) for _ in range(2)]
+        late = slot_providers(ext, jobs[1])[0]
+        if phase == "reveal":
+            for job_id in jobs:
+                commit(ext, job_id, slot_providers(ext, job_id)[0], HONEST)
+        deadline = job(ext, jobs[1]).phase_deadline
+        assert job(ext, jobs[0]).phase_deadline == deadline
+        while ext.pallet(System).number.get() <= deadline:  # the first job's phase end is handled, the second's
+            heartbeat_all(ext, PROVIDERS[:3])               # carried over
+            next_block(ext)
+        if phase == "commit":
+            assert job(ext, jobs[1]).status is JobStatus.Committing
+            assert_noop(ext, NotCommitPhase, commit, ext, jobs[1], late, HONEST)
+        else:
+            assert job(ext, jobs[1]).status is JobStatus.Revealing
+            assert_noop(ext, NotRevealPhase, reveal, ext, jobs[1], late, HONEST)
+        next_block(ext)
+        reason = SlashReason.NoShow if phase == "commit" else SlashReason.Unrevealed
+        assert [(e.provider, e.reason) for e in ext.events() if isinstance(e, ProviderSlashed)] == [(late, reason)]
+
+
 @pytest.mark.parametrize("granted_to_one", [True, False])
 def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(granted_to_one):
     """An honest provider cannot run a job whose private input was never granted to it; the chain sees that,
