@@ -343,7 +343,8 @@ class InputDeleted(DispatchError):
 
 
 class InputNotReadable(DispatchError):
-    """The submitter may not read an input file (not its owner, not public, no grant)."""
+    """An input file is neither public nor the submitter's own: only its owner can grant the job's providers
+    read access (a grant the submitter holds lets it read, not pass the file on)."""
 
 
 class InsufficientFunds(DispatchError):
@@ -538,7 +539,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise InputNotActive()
             if facts.deleting and file_id not in held:
                 raise InputDeleted()
-            if not cfg.storage.may_read(file_id, submitter):
+            if not (facts.public or facts.owner == submitter):  # its providers could never be granted it
                 raise InputNotReadable()
             sizes.append(facts.size)
         run = run_estimate(kind, params, sizes)
@@ -772,7 +773,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 cfg.providers.slash(slot.provider, job_id, SlashReason.DisputeLost)
                 job = job.with_slot(i, status=SlotStatus.Slashed)
         refunded = cfg.currency.release(HoldReason.JobEscrow, job.submitter, job.escrow - paid)
-        outputs = self._adopted_outputs(winners)
+        outputs = self._adopted_outputs(winners, job.submitter)
         entry = LineageEntry(job_id, job.kind, job.inputs, tuple(slot.provider for slot in winners), job.parent, n)
         for file_id in outputs:
             cfg.storage.lock(file_id)  # the submitter paid for it: its provider may no longer delete it
@@ -782,15 +783,17 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         self._ended(job_id, job)
         return job.with_(status=JobStatus.Verified, escrow=0, outputs=outputs, digest=key[0], refunded=refunded)
 
-    def _adopted_outputs(self, winners: list[Slot]) -> tuple[bytes, ...]:
-        """The job's outputs: the first agreeing reveal's whose files all still exist, are active and are not
-        being deleted. Agreeing on the digest binds the bytes, not the files a provider names: one could
-        delete its copy between its reveal and the verdict (nothing locks it before), or name a file it never
-        uploaded, and leave the submitter with nothing. The first reveal's if none qualifies."""
+    def _adopted_outputs(self, winners: list[Slot], submitter: bytes) -> tuple[bytes, ...]:
+        """The job's outputs: the first agreeing reveal's whose files all still exist, are active, are not
+        being deleted and may be read by the ``submitter``. Agreeing on the digest binds the bytes, not the
+        files a provider names: one could delete its copy between its reveal and the verdict (nothing locks it
+        before), name a file it never uploaded, or a private one it never granted the submitter, and leave the
+        submitter with nothing. The first reveal's if none qualifies."""
         storage = self.config.storage
         for slot in winners:
             facts = [storage.file_facts(file_id) for file_id in slot.reveal.outputs]
-            if all(f is not None and f.active and not f.deleting for f in facts):
+            if all(f is not None and f.active and not f.deleting for f in facts) and all(
+                    storage.may_read(file_id, submitter) for file_id in slot.reveal.outputs):
                 return slot.reveal.outputs
         return winners[0].reveal.outputs
 

@@ -236,13 +236,17 @@ def test_bad_submissions_are_refused_with_nothing_escrowed(change, error):
         assert held(ext, HoldReason.JobEscrow, ALICE) == 0
 
 
-def test_inputs_must_be_active_and_readable_by_the_submitter():
+def test_inputs_must_be_active_and_public_or_the_submitters_own():
+    """BOB's grant lets him read ALICE's private file, not grant it to his job's providers: they could never
+    read it, and he would pay each its price for a job that fails (its inputs withheld)."""
     ext = new_ext(providers=3)
     with ext:
         pending = declare(ext, ALICE, 3000, seed=1).file_id
         private = stored_file(ext, ALICE, seed=2, encrypted=True)
         public = stored_file(ext, ALICE, seed=3)
         assert_noop(ext, InputNotActive, submit, ext, ALICE, inputs=(pending,))
+        assert_noop(ext, InputNotReadable, submit, ext, BOB, inputs=(public, private))
+        grant(ext, private, ALICE, BOB)
         assert_noop(ext, InputNotReadable, submit, ext, BOB, inputs=(public, private))
         submit(ext, BOB, inputs=(public,))  # a public file anyone may use
         submit(ext, ALICE, inputs=(private,))  # the owner may use its own private file
@@ -330,6 +334,22 @@ def test_agreeing_results_are_paid_and_the_rest_refunded_to_the_unit():
         assert owner in assigned and all(files.locked.contains(file_id) for file_id in record.outputs)
         assert_noop(ext, FileLocked, ext.dispatch, Origin.signed(owner), "FileBank", "delete",
                     file_id=record.outputs[0])
+
+
+def test_a_private_copy_the_submitter_was_never_granted_is_not_the_jobs_output():
+    ext = new_ext(providers=2)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
+        first, second = slot_providers(ext, job_id)
+        withheld = stored_file(ext, first, seed=801, encrypted=True)
+        granted = stored_file(ext, second, seed=802, encrypted=True)
+        grant(ext, granted, second, ALICE)
+        for who in (first, second):
+            commit(ext, job_id, who, HONEST)
+        reveal(ext, job_id, first, HONEST, outputs=(withheld,))
+        reveal(ext, job_id, second, HONEST, outputs=(granted,))
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified and record.outputs == (granted,)
 
 
 def test_a_copy_deleted_between_its_reveal_and_the_verdict_is_not_the_jobs_output():
