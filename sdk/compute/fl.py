@@ -94,10 +94,10 @@ class FlApi:
         creator = market.signer.public
         params = build_params("fedavg", aggregation)
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
-        sizes = await market.readable_sizes(files, creator)
         if private := await market.not_public(files):
             raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
                                  "providers must all read its base model and validation set; store them public")
+        sizes = await market.readable_sizes(files, creator)
         declared = fedavg.parse(params).features  # the kind's own reading, as the chain's check makes
         if declared and validation is None:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")

@@ -73,8 +73,8 @@ class Market:
     async def readable_sizes(self, files: Sequence[bytes], reader: bytes) -> list[int]:
         """Each file's size; the refusal the chain would give a job or task naming a file that does not exist,
         is not readable on the network (pending, or lost: a degraded file still has k fragments of every
-        segment, and the chain takes it), that its owner deleted, or that ``reader`` may not read (private, not
-        its own, no grant)."""
+        segment, and the chain takes it), that its owner deleted, or that is private and not ``reader``'s own
+        (a grant lets ``reader`` read it, not grant it to a job's providers)."""
         sizes = []
         for file_id in files:
             info = await self.ledger.file_record(file_id)
@@ -84,8 +84,9 @@ class Market:
                 raise InputNotActive(f"file 0x{file_id.hex()} is {info.status.name}, not Active or Degraded")
             if await self.ledger.being_deleted(file_id):
                 raise InputDeleted(f"file 0x{file_id.hex()} was deleted by its owner (kept for the jobs reading it)")
-            if info.encrypted and info.owner != reader and await self.ledger.sealed_key(file_id, reader) is None:
-                raise InputNotReadable(f"file 0x{file_id.hex()} is private and 0x{reader.hex()} holds no grant")
+            if info.encrypted and info.owner != reader:
+                raise InputNotReadable(f"file 0x{file_id.hex()} is private and not 0x{reader.hex()}'s own: only its "
+                                       "owner can grant a job's providers read access")
             sizes.append(info.size)
         return sizes
 

@@ -149,13 +149,17 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], redundancy=3)),
         (NotEnoughProviders, alice, dict(kind="train", inputs=[dataset], max_price=PRICES["//Bob"] - 1)),
     ]
-    async with AsyncClient(market.url, signer="//Dave") as dave, AsyncClient(market.url, signer="//Nobody") as nobody:
+    async with AsyncClient(market.url, signer="//Dave") as dave, AsyncClient(market.url, signer="//Nobody") as nobody, \
+            AsyncClient(market.url, signer="//Eve") as eve:
+        await eve.storage.register_key()
+        await alice.storage.grant(dataset, eve.signer.public)  # Eve may read it, not grant it to her providers
         cases += [(InputNotReadable, dave, dict(kind="train", inputs=[dataset])),  # Alice's private file
+                  (InputNotReadable, eve, dict(kind="train", inputs=[dataset])),
                   (InsufficientFunds, nobody, dict(kind="train", inputs=[public]))]
         for error, client, args in cases:
             with pytest.raises(error):
                 await client.compute.submit(args.pop("kind"), args.pop("inputs"), **args)
-        for client in (dave, nobody):
+        for client in (dave, nobody, eve):
             assert await _reserved(alice, client.signer.public) == 0
     # the chain's own refusal maps to the same class (here a kind this client would not have let through)
     with pytest.raises(UnknownKind) as refused:
