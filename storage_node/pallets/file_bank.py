@@ -785,7 +785,8 @@ class FileBank(Pallet[FileBankConfig]):
             raise NotChallenged()
         if self.block_number() > challenge.deadline:
             raise ChallengeExpired()
-        if not self._still_holds(challenge):
+        info = self.files.get(challenge.file_id)
+        if info is None or not self._still_holds(challenge, info):
             raise NoLongerHeld()  # paying it, or ordering a repair from the fragment's new holder, would be wrong
         if len(proofs) != len(challenge.chunk_indices):
             raise WrongProofCount()
@@ -798,7 +799,6 @@ class FileBank(Pallet[FileBankConfig]):
             if proof.chunk_index != index:
                 raise WrongChunk()
             decoded.append(proof)
-        info = self._file(challenge.file_id)
         root = self.segment_roots.get(challenge.file_id, challenge.segment)
         chunks = info.chunk_count_of(challenge.segment)
         # EFFECTS
@@ -944,15 +944,20 @@ class FileBank(Pallet[FileBankConfig]):
         if challenge is None:
             return  # answered
         info = self.files.get(challenge.file_id)
-        if info is None or not self._still_holds(challenge):
+        if info is None or not self._still_holds(challenge, info):
             return  # the file was deleted or the fragment moved: nothing left to prove
         self.deposit_event(AuditMissed(challenge_id, challenge.node))
         self._punish(challenge, info, RepairReason.AuditMissed, placer())
 
-    def _still_holds(self, challenge: Challenge) -> bool:
-        """Whether the challenged fragment is still placed on the challenged node."""
+    def _still_holds(self, challenge: Challenge, info: FileInfo) -> bool:
+        """Whether the challenged fragment is still placed on the challenged node, in the declaration of the
+        file (``info``) the challenge was drawn from: a file deleted and declared again under the same id (its
+        owner may, once the old one is reaped) is placed anew, and its node may never have been sent the
+        fragment it holds the same place of."""
+        drawn_at = challenge.deadline - self.config.proof_deadline
         placement = self.placements.get(challenge.file_id, challenge.segment) or ()
-        return challenge.fragment < len(placement) and placement[challenge.fragment] == challenge.node
+        return (info.declared_at < drawn_at and challenge.fragment < len(placement)
+                and placement[challenge.fragment] == challenge.node)
 
     def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer) -> None:
         self.config.nodes.record_miss(challenge.node)

@@ -612,6 +612,30 @@ def test_a_proof_for_a_fragment_repaired_elsewhere_since_its_challenge_counts_fo
         assert status(ext, stored) is FileStatus.Active  # the fragment's new holder is not suspected
 
 
+def test_a_challenge_of_a_deleted_file_binds_no_node_of_its_declaration_again():
+    """The owner deletes a file while one of its fragments is challenged and declares it again (same manifest,
+    same id) until the new placement puts the challenged node on the same fragment: that node was never sent
+    the new fragment, and its old challenge must neither be answered nor missed."""
+    ext = new_ext(nodes=6, params={"FileBank": {"proof_deadline": 60}})
+    with ext:
+        stored = active_file(ext, 1000)
+        challenge = run_audit(ext)[0]
+        for _ in range(50):
+            ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=stored.file_id)
+            next_block(ext)  # reaped: the id is free again
+            ext.dispatch(Origin.signed(ALICE), "FileBank", "declare", manifest=stored.manifest.encode())
+            if bank(ext).placements.get(stored.file_id, challenge.segment)[challenge.fragment] == challenge.node:
+                break
+        else:
+            pytest.fail("the challenged node was never placed on its fragment again")
+        assert ext.pallet(System).number.get() < challenge.deadline
+        assert_noop(ext, NoLongerHeld, answer, ext, stored, challenge)
+        before = ext.pallet(StorageNodes).nodes.get(challenge.node)
+        run_to(ext, challenge.deadline + 1)
+        assert not events_of(ext, AuditMissed) and not events_of(ext, NodeSlashed)
+        assert ext.pallet(StorageNodes).nodes.get(challenge.node) == before
+
+
 def test_an_unfinished_repair_goes_to_another_node_at_its_deadline():
     ext = new_ext(nodes=7)
     with ext:
