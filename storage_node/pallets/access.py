@@ -148,7 +148,8 @@ class NoGrant(DispatchError):
 
 
 class GrantsLocked(DispatchError):
-    """The file is locked (a verified job's output, bought by the job's submitter): its grants stand."""
+    """The file is locked (a verified job's output, bought by the job's submitter): its grants stand, neither
+    revoked nor replaced by another sealed key."""
 
 
 class StorageAccess(Pallet[StorageAccessConfig]):
@@ -222,6 +223,8 @@ class StorageAccess(Pallet[StorageAccessConfig]):
             raise BadSealedKey()
         if not self.keys.contains(grantee):
             raise NoKey()
+        if self.config.files.is_locked(file_id) and self.grants.get(file_id, grantee) not in (None, sealed_key):
+            raise GrantsLocked()  # a key sealed anew (or garbage) would take back what revoke may not
         self.grants.insert(file_id, grantee, sealed_key)
         self.deposit_event(AccessGranted(file_id, grantee))
         return owner

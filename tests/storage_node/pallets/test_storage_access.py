@@ -112,7 +112,11 @@ def test_a_locked_files_grants_stand():
         ext.pallet(FileBank).lock(fid)
         assert_noop(ext, GrantsLocked, ext.dispatch, Origin.signed(ALICE), "StorageAccess", "revoke", file_id=fid,
                     grantee=BOB)
-        assert access(ext).grants.contains(fid, BOB)
+        for call in ("grant", "grant_and_record"):  # nor overwritten with a key BOB cannot open
+            assert_noop(ext, GrantsLocked, ext.dispatch, Origin.signed(ALICE), "StorageAccess", call, file_id=fid,
+                        grantee=BOB, sealed_key=bytes(len(SEALED)))
+        assert access(ext).grants.get(fid, BOB) == SEALED
+        ext.dispatch(Origin.signed(ALICE), "StorageAccess", "grant", file_id=fid, grantee=BOB, sealed_key=SEALED)
 
 
 def test_the_access_log_records_every_access_in_order():
