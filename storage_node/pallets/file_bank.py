@@ -925,8 +925,7 @@ class FileBank(Pallet[FileBankConfig]):
             slot = draw(seed, b"slot", who) % self.fragment_count.get(who)
             file_id, segment, fragment = self.node_fragments.get(who, slot)
             info = self.files.get(file_id)
-            if (info is None or not self.confirmed.get(file_id, segment)[fragment]
-                    or self.repair_orders.contains(file_id, (segment, fragment))):
+            if info is None or not self._answerable(file_id, segment, fragment):
                 continue  # not stored yet, or already being repaired: nothing to prove this round
             chunks = sample_indices(seed, b"chunks" + who, info.chunk_count_of(segment), cfg.chunks_per_challenge)
             challenge_id = self.next_challenge_id.get()
@@ -938,6 +937,16 @@ class FileBank(Pallet[FileBankConfig]):
             self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
             issued += 1
         return issued
+
+    def _answerable(self, file_id: bytes, segment: int, fragment: int) -> bool:
+        """Whether the fragment's node must prove it holds it: it confirmed it, and no repair is rebuilding it
+        for a failure already punished. A leaving node's fragments stay answerable until their repairs move
+        them (their ``NodeExit`` orders are opened only for the fragments it confirmed): a node that dropped
+        its data and then left must not get its stake back unaudited."""
+        order = self.repair_orders.get(file_id, (segment, fragment))
+        if order is not None:
+            return order.reason is RepairReason.NodeExit
+        return self.confirmed.get(file_id, segment)[fragment]
 
     def _challenge_expired(self, challenge_id: int, n: int, placer: Callable[[], _Placer]) -> None:
         challenge = self.challenges.take(challenge_id)
@@ -1086,8 +1095,10 @@ class FileBank(Pallet[FileBankConfig]):
                 file_id, segment, fragment = self.node_fragments.get(who, left)
                 info = self.files.get(file_id)
                 if info is not None and not self.repair_orders.contains(file_id, (segment, fragment)):
-                    self._store_file(file_id, self._replace(file_id, info, segment, fragment, RepairReason.NodeExit,
-                                                            placer(), n))
+                    # one it never confirmed is a confirmation it will not make: it is not audited on it
+                    stored = self.confirmed.get(file_id, segment)[fragment]
+                    reason = RepairReason.NodeExit if stored else RepairReason.ConfirmationMissed
+                    self._store_file(file_id, self._replace(file_id, info, segment, fragment, reason, placer(), n))
             if left:
                 self.exits.insert(who, left)
                 break

@@ -612,6 +612,32 @@ def test_a_proof_for_a_fragment_repaired_elsewhere_since_its_challenge_counts_fo
         assert status(ext, stored) is FileStatus.Active  # the fragment's new holder is not suspected
 
 
+def test_a_leaving_node_is_audited_on_what_it_confirmed_until_its_repairs_move_it():
+    """A node that dropped its data and then asked to leave would otherwise get its stake back unchallenged:
+    its fragments under exit repairs are still drawn, and a miss is slashed. A fragment it never confirmed is
+    a confirmation it will not make (ordered as such), never a challenge."""
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext, 1000)  # one segment on five of six nodes
+        unconfirmed = declare(ext, ALICE, 1000, seed=9)
+        placement = bank(ext).placements.get(unconfirmed.file_id, 0)
+        leaver = bank(ext).placements.get(stored.file_id, 0)[0]
+        for fragment, node in enumerate(placement):
+            if node != leaver:
+                ext.dispatch(Origin.signed(node), "FileBank", "confirm", file_id=unconfirmed.file_id,
+                             fragments=((0, fragment),))
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        next_block(ext)
+        reasons = {order.file_id: order.reason for order in events_of(ext, RepairOrdered)}
+        assert reasons[stored.file_id] is RepairReason.NodeExit
+        assert leaver in placement and reasons[unconfirmed.file_id] is RepairReason.ConfirmationMissed
+        challenges = [c for c in run_audit(ext) if c.node == leaver]
+        assert [c.file_id for c in challenges] == [stored.file_id]
+        run_to(ext, challenges[0].deadline + 1)  # silent: its data is gone
+        assert_has_event(ext, AuditMissed(challenges[0].challenge_id, leaver))
+        assert_has_event(ext, NodeSlashed(leaver, STAKE // 10))
+
+
 def test_a_challenge_of_a_deleted_file_binds_no_node_of_its_declaration_again():
     """The owner deletes a file while one of its fragments is challenged and declares it again (same manifest,
     same id) until the new placement puts the challenged node on the same fragment: that node was never sent
