@@ -450,7 +450,8 @@ class BadFragmentIndex(DispatchError):
 
 
 class NotAssigned(DispatchError):
-    """The fragment is not assigned to the signer."""
+    """The fragment is not assigned to the signer (or the signer is no longer an active node: a leaving or
+    forced-out node's unconfirmed fragments go to other nodes, or are rebuilt there)."""
 
 
 class AlreadyConfirmed(DispatchError):
@@ -719,6 +720,9 @@ class FileBank(Pallet[FileBankConfig]):
         if len(set(fragments)) != len(fragments):
             raise DuplicateFragment()
         info = self._file(file_id)
+        node = self.config.nodes.node(who)
+        if node is None or node.status is not NodeStatus.Active:
+            raise NotAssigned()  # its confirmation would leave a fragment on a node audits or exits pass over
         by_segment: dict[int, list[int]] = {}
         for segment, fragment in fragments:
             if not (segment < info.segment_count and fragment < info.width):

@@ -273,6 +273,23 @@ def test_confirm_refuses_bad_input_and_changes_nothing():
                     fragments=((0, 0),))
 
 
+def test_a_leaving_node_confirms_nothing_more():
+    """Five nodes for five fragments: the leaving node's unconfirmed fragment has nowhere else to go and stays
+    placed on it; its confirmation would have made the file active with a fragment on a node on its way out."""
+    ext = new_ext(nodes=5)
+    with ext:
+        stored = declare(ext, ALICE, 1000)
+        leaver, *others = bank(ext).placements.get(stored.file_id, 0)
+        for fragment, node in enumerate(others, 1):
+            ext.dispatch(Origin.signed(node), "FileBank", "confirm", file_id=stored.file_id,
+                         fragments=((0, fragment),))
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        next_block(ext)
+        assert bank(ext).placements.get(stored.file_id, 0)[0] == leaver
+        assert_noop(ext, NotAssigned, ext.dispatch, Origin.signed(leaver), "FileBank", "confirm",
+                    file_id=stored.file_id, fragments=((0, 0),))
+
+
 def test_a_fragment_unconfirmed_by_its_deadline_is_reassigned_when_its_segment_cannot_be_rebuilt():
     ext = new_ext(nodes=6)
     with ext:
