@@ -1068,7 +1068,8 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _open_order(self, file_id: bytes, segment: int, fragment: int, order: RepairOrder) -> None:
         self.repair_orders.insert(file_id, (segment, fragment), order)
-        self.repair_expiries.mutate(order.deadline, lambda due: due + ((file_id, segment, fragment),))
+        # due the block after its deadline: a repair confirmed at the deadline is in time (as a challenge's proof)
+        self.repair_expiries.mutate(order.deadline + 1, lambda due: due + ((file_id, segment, fragment),))
         self.deposit_event(RepairOrdered(file_id, segment, fragment, order.repairer, order.reason))
 
     def _repair_due(self, key: FragmentKey, n: int, placer: Callable[[], _Placer]) -> None:
@@ -1076,7 +1077,7 @@ class FileBank(Pallet[FileBankConfig]):
         file_id, segment, fragment = key
         order = self.repair_orders.get(file_id, (segment, fragment))
         info = self.files.get(file_id)
-        if order is None or order.deadline > n or info is None:
+        if order is None or order.deadline >= n or info is None:
             return  # completed, re-ordered since, or the file was deleted
         repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
         self._open_order(file_id, segment, fragment,
