@@ -1,10 +1,11 @@
 """What an upload reads from: a path, bytes, or a file-like object, read one segment at a time.
 
 An upload reads its source twice (:mod:`sdk.storage.upload` says why), so a source must be readable at
-any offset: a path is opened and read with ``os.pread`` (no shared file position, so worker threads read
-different segments at once); bytes are sliced without a copy; a seekable file-like object is read under a
-lock; anything else (a pipe, a socket) is first spooled to an anonymous temporary file, which costs one
-copy on disk and no memory.
+any offset: a path to a regular file is opened and read with ``os.pread`` (no shared file position, so
+worker threads read different segments at once); bytes are sliced without a copy; a seekable file-like
+object is read under a lock; anything else (a pipe, a socket, a path naming one: ``/dev/stdin``, a shell's
+``<(…)``, whose size reads 0) is first spooled to an anonymous temporary file, which costs one copy on disk
+and no memory.
 
 Reads are blocking: the async layer calls :meth:`Source.read` from worker threads.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -44,9 +46,13 @@ class Source:
             self._bytes = memoryview(source).cast("B")
             self.size = len(self._bytes)
         elif isinstance(source, (str, os.PathLike)):
-            self._owned = open(Path(source), "rb")  # noqa: SIM115 - closed by close()
-            self._fd = self._owned.fileno()
-            self.size = os.fstat(self._fd).st_size
+            opened = open(Path(source), "rb")  # noqa: SIM115 - closed by close()
+            if stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
+                self._owned, self._fd = opened, opened.fileno()
+                self.size = os.fstat(self._fd).st_size
+            else:
+                with opened:
+                    self._spool(opened)
         elif not hasattr(source, "read"):
             raise BadArgument("an upload reads a path, bytes or a binary file-like object, "
                               f"not {type(source).__name__}")
@@ -55,11 +61,15 @@ class Source:
             self._start = source.tell()
             self.size = source.seek(0, io.SEEK_END) - self._start
         else:
-            self._owned = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-            shutil.copyfileobj(source, self._owned, _SPOOL_CHUNK)
-            self._owned.flush()  # the tail of the copy may still be in the file object's buffer, not in the file
-            self._fd = self._owned.fileno()
-            self.size = os.fstat(self._fd).st_size
+            self._spool(source)
+
+    def _spool(self, stream: BinaryIO) -> None:
+        """Copy a stream read once to its end into an anonymous temporary file, read from there."""
+        self._owned = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        shutil.copyfileobj(stream, self._owned, _SPOOL_CHUNK)
+        self._owned.flush()  # the tail of the copy may still be in the file object's buffer, not in the file
+        self._fd = self._owned.fileno()
+        self.size = os.fstat(self._fd).st_size
 
     def read(self, offset: int, length: int) -> bytes | memoryview:
         """``length`` bytes at ``offset`` (fewer only if the source shrank since it was opened)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 import pytest
 
@@ -130,6 +131,34 @@ def test_a_pipe_is_read_to_its_last_byte(size):
     with Source(io.BufferedReader(Pipe(data))) as source:
         assert source.size == size
         assert bytes(source.read(0, size)) == data
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/fd"])
+def test_a_path_naming_a_pipe_is_read_to_its_last_byte(tmp_path, kind):
+    """``cairn storage put /dev/stdin`` or ``put <(gunzip -c x.gz)``: a path whose size reads 0, which once
+    stored an empty file and printed its id as a success."""
+    data = os.urandom(300_000)
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+        writer = threading.Thread(target=path.write_bytes, args=(data,))
+    else:
+        read_end, write_end = os.pipe()
+        path = f"/dev/fd/{read_end}"
+
+        def write() -> None:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+        writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with Source(path) as source:
+            assert source.size == len(data)
+            assert bytes(source.read(0, len(data))) == data
+    finally:
+        writer.join()
+        if kind != "fifo":
+            os.close(read_end)
 
 
 def test_sources_read_any_segment(tmp_path):
