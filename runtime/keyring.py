@@ -60,8 +60,9 @@ class Keypair:
     def from_uri(uri: str, scheme: SignatureScheme = SignatureScheme.Sr25519) -> "Keypair":
         """``//Alice``, ``<phrase>//hard/soft``, or ``0x<hex seed>`` followed by junctions."""
         match = re.match(r"^([^/]*)((//?[^/]+)*)$", uri.strip())
-        if not match:
-            raise InvalidSecretUri(uri)
+        if not match:  # the message never quotes the URI: it is a secret
+            raise InvalidSecretUri("malformed secret URI: a phrase or 0x seed, then //hard or /soft junctions, "
+                                   "none empty")
         base, path = match.group(1).strip() or DEV_PHRASE, match.group(2)
         if base.startswith("0x"):
             try:

@@ -31,10 +31,12 @@ def test_ed25519_alice_is_substrates_well_known_key():
     assert client.verify(b"m", seeded.sign(b"m"))
 
 
-@pytest.mark.parametrize("uri", ["not a phrase at all//Alice", "0x1234", "0xzz" + "0" * 62])
-def test_invalid_secret_uris(uri):
-    with pytest.raises(InvalidSecretUri):
+@pytest.mark.parametrize("uri", ["not a phrase at all//Alice", "0x1234", "0xzz" + "0" * 62,
+                                 DEV_PHRASE + "//", DEV_PHRASE + "/", "0x" + "11" * 32 + "/"])
+def test_invalid_secret_uris_are_refused_without_echoing_the_secret(uri):
+    with pytest.raises(InvalidSecretUri) as refused:
         Keypair.from_uri(uri)
+    assert DEV_PHRASE.split()[0] not in str(refused.value) and "1111" not in str(refused.value)
 
 
 def test_ed25519_soft_junctions_are_refused():
