@@ -41,10 +41,11 @@ from compute_pallet import datasets
 from compute_pallet.formats import FormatError
 from compute_pallet.kinds import InvalidInputs, refusal_meaning
 from sdk.cli import AMOUNT, amount_units, chain_options, cli_account, shown_account, stdout_console, user_client
-from sdk.compute.errors import InvalidParams, Refused
+from sdk.compute.errors import InvalidParams, Refused, UnknownKind
 from sdk.compute.fl import RoundProgress
 from sdk.compute.jobs import params_from_args
 from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, TaskStatus
+from sdk.peer_text import peer_text
 from sdk.storage.records import Record
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def _short(value: bytes | None) -> str:
 def _params(kind: str, pairs: tuple[str, ...]) -> dict[str, object]:
     try:
         return params_from_args(kind, pairs)
+    except UnknownKind as exc:
+        raise click.BadParameter(str(exc), param_hint="'--kind'") from None
     except InvalidParams as exc:
         raise click.BadParameter(str(exc), param_hint="'--param'") from None
 
@@ -145,11 +148,12 @@ def submit(rpc: str, key: str, kind: str, inputs: tuple[str, ...], params: tuple
            max_price: str | None, deadline: int | None, wait_: bool, as_json: bool) -> None:
     """Submit a job; prints its id as the last line of stdout."""
     taken: list[int] = []
+    parsed = _params(kind, params) if params else None  # a typo is told before connecting
     try:
         with user_client(rpc, key) as client:
             token = client.account.token()
             cap = None if max_price is None else amount_units(client, max_price, "'--max-price'")
-            job = client.compute.submit(kind, list(inputs), _params(kind, params) if params else None,
+            job = client.compute.submit(kind, list(inputs), parsed,
                                         redundancy=redundancy, max_price=cap, deadline=deadline,
                                         submitted=taken.append)
             status = _verdict(client, job, None, "submitted, ") if wait_ else client.compute.status(job)
@@ -252,10 +256,11 @@ def _print_verdict(status: JobStatus, token: Token) -> None:
 
 
 def _tell_refusal(job: int, refused: str) -> None:
+    """Say what a refusal means; ``refused`` may come from a result file a provider wrote (shown escaped)."""
     meaning = refusal_meaning(refused) or "a refusal this client does not know"
-    click.echo(f"job {job}: its kind refused the inputs or params ({refused}: {meaning}); that is its verified "
-               f"result, and the providers were paid for it. `cairn compute rerun {job} -o DIR` runs it here and "
-               "says why.", err=True)
+    click.echo(f"job {job}: its kind refused the inputs or params ({peer_text(refused)}: {meaning}); that is its "
+               f"verified result, and the providers were paid for it. `cairn compute rerun {job} -o DIR` runs it "
+               "here and says why.", err=True)
 
 
 def _exit_if_failed(status: JobStatus) -> None:

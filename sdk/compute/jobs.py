@@ -83,7 +83,7 @@ def build_params(kind: str, params: ParamsLike) -> bytes:
 def params_from_args(kind: str, pairs: Sequence[str]) -> dict[str, object]:
     """``--param name=value`` arguments as a params mapping: each value read as JSON (``64``, ``0.05``,
     ``[64, 32]``, ``"mean"``), else as a string; a list field also takes ``64`` or ``64,32``."""
-    fields = kinds.kind(kind).FIELDS
+    fields = kinds.kind(resolve_kind(kind)[0]).FIELDS
     params: dict[str, object] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -95,6 +95,8 @@ def params_from_args(kind: str, pairs: Sequence[str]) -> dict[str, object]:
             params[name] = json.loads(text)
         except json.JSONDecodeError:
             params[name] = text
+        except RecursionError:  # [[[[…: nested deeper than any kind's field
+            raise InvalidParams(f"--param {name}: nested too deep") from None
     return params
 
 

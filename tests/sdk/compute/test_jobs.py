@@ -38,6 +38,10 @@ def test_param_arguments_read_json_values_and_lists():
     for bad in (["hidden"], ["=3"]):
         with pytest.raises(errors.InvalidParams):
             jobs.params_from_args("train", bad)
+    with pytest.raises(errors.InvalidParams, match="nested too deep"):
+        jobs.params_from_args("train", ["hidden=" + "[" * 100_000])
+    with pytest.raises(errors.UnknownKind):  # a typo of the kind is no traceback of the kinds' own lookup
+        jobs.params_from_args("trian", ["epochs=3"])
     with pytest.raises(errors.UnknownKind):
         jobs.resolve_kind("sort")
     assert jobs.resolve_kind(KIND_IDS["infer"]) == ("infer", KIND_IDS["infer"])
@@ -119,7 +123,27 @@ def test_a_refused_result_is_explained_with_its_refusals_meaning(capsys, name, m
     assert kinds.refusal_meaning(name)
 
 
+def test_a_refusal_named_by_a_providers_result_file_reaches_the_terminal_escaped(capsys):
+    """A result file only has to hash to the verified digest: with r = 1 its provider writes what it likes."""
+    show_result(JobResult(7, ("out/result.json",), {"refused": "\x1b]0;owned\x07\x1b[2J"}))
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b]0;owned\\x07" in err
+
+
 def test_a_result_that_is_no_refusal_prints_only_its_paths(capsys):
     show_result(JobResult(7, ("out/model.safetensors", "out/result.json"), {"accuracy": 0.97}))
     assert capsys.readouterr() == ("out/model.safetensors\nout/result.json\n", "")
     assert kinds.refusal_meaning("NoSuchRefusal") is None
+
+
+@pytest.mark.parametrize("args, option", [(["--kind", "trian", "--param", "epochs=3"], "'--kind'"),
+                                          (["--kind", "train", "--param", "hidden=" + "[" * 100_000], "'--param'")])
+def test_cairn_compute_submit_refuses_bad_params_before_connecting(args, option):
+    """A usage error naming the option, at once: no traceback, no wait on an unreachable node."""
+    from click.testing import CliRunner
+
+    from sdk.cli import main
+
+    result = CliRunner().invoke(main, ["compute", "submit", "--rpc", "ws://127.0.0.1:9", "--input", "0x" + "ab" * 32,
+                                       *args])
+    assert result.exit_code == 2 and f"Invalid value for {option}" in result.output, result.output
