@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from contextlib import contextmanager
+import os
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -88,13 +89,12 @@ def submit(rpc: str, key: str, file: Path, namespace: int) -> None:
     per line."""
     limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
     piped = str(file) == "-"
-    if piped:
-        data = click.get_binary_stream("stdin").read(limit + 1)  # a byte more than it takes tells it is too much
-        oversized = len(data) > limit
-    else:
-        oversized = file.stat().st_size > limit  # refused unread
-        data = b"" if oversized else file.read_bytes()
-    if oversized:
+    # read up to a byte more than a submission takes, which tells it is too much: a path may name a pipe or a
+    # device (/dev/stdin, <(…)), whose size reads 0; a regular file too large is refused unread
+    with nullcontext(click.get_binary_stream("stdin")) if piped else open(file, "rb") as stream:
+        oversized = not piped and os.fstat(stream.fileno()).st_size > limit
+        data = b"" if oversized else stream.read(limit + 1)
+    if oversized or len(data) > limit:
         raise click.BadParameter(f"{'standard input' if piped else file} has more than {limit} bytes, what one "
                                  "submission takes at most", param_hint="FILE")
     reached: dict[str, str] = {}  # each blob the chain has, by id: the last stage it passed

@@ -62,3 +62,30 @@ def test_tables_show_what_the_chain_holds_as_text_never_as_markup(capsys):
     stdout_console().print(table)
     shown = capsys.readouterr().out
     assert "http://x[/]" in shown and "http://[red]y[/red]" in shown
+
+
+def test_da_submit_reads_a_path_naming_a_pipe_no_further_than_one_submission(tmp_path):
+    """``cairn da submit /dev/stdin`` (or ``<(producer)``): its size reads 0, and it was read to its end, however
+    long, before the bound was checked; now it is refused past the bound, before the chain is asked."""
+    import os
+    import threading
+
+    from da_layer.blobs import USABLE_BYTES_PER_BLOB
+    from sdk.da.config import DaConfig
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    limit = DaConfig().max_blobs * USABLE_BYTES_PER_BLOB
+
+    def produce() -> None:
+        try:
+            with open(fifo, "wb") as pipe:
+                pipe.write(bytes(limit + (1 << 20)))
+        except BrokenPipeError:  # the reader stopped past the bound, as it should
+            pass
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    result = CliRunner().invoke(main, ["da", "submit", str(fifo), "--rpc", "ws://127.0.0.1:9"])
+    producer.join()
+    assert result.exit_code == 2 and f"has more than {limit} bytes" in result.output, result.output
