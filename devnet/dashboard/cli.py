@@ -31,8 +31,12 @@ SCHEMES = {"http": "ws", "ws": "ws"}
 
 def websocket_url(url: str) -> str:
     """``http://host:port`` or ``ws://host:port`` as the ``ws://`` URL the page and the SDK connect to."""
-    parts = urlsplit(url)
-    if parts.scheme not in SCHEMES or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:  # 'http://[::1', a port of 99999
+        parts = None
+    if parts is None or parts.scheme not in SCHEMES or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http:// or ws:// URL of a node's JSON-RPC", param_hint="--chain-rpc")
     return parts._replace(scheme=SCHEMES[parts.scheme]).geturl()
 

@@ -110,7 +110,7 @@ class Sampler:
             except* (ChainClientError, ValidatorStalled) as lost:  # from the heads task or a pass
                 log.warning("lost the chain at %s (%s); connecting again", self.chain or ", ".join(self._urls),
                             lost.exceptions[0])
-            self.chain = None
+            self.chain = self.finalized = self.problem = None  # none of them holds without a chain
             await trio.sleep(RETRY_PAUSE_S)
 
     async def _follow(self, client: AsyncClient) -> None:

@@ -228,6 +228,8 @@ def test_a_published_blob_is_attested_and_sampled_by_the_dashboard(world: World,
         row.text for row in d.find_elements(By.CSS_SELECTOR, f'tr[data-key="{blob}"]')), "the blob's sampled confidence")
     sampled = get_json(f"{world.url}v1/sampling?blob={blob}")
     assert sampled["available"] is True and sampled["verified"] == sampled["samples"] == 20
+    row = page.find_element(By.CSS_SELECTOR, f'tr[data-key="{blob}"]').text
+    assert "99.999905% (20/20 cells verified)" in row, row  # 1 - 2^-20, to six decimals
     screenshot(page, "da")
 
 
@@ -284,7 +286,7 @@ def test_a_federated_task_and_its_rounds_appear(world: World, page: WebDriver):
     visit(page, world, "fl")
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-key="{task}"]')[0].click() or True, "the task")
     wait(page, lambda d: "Round 0" in d.find_element(By.CSS_SELECTOR, "[data-panel=rounds]").text, "its rounds")
-    assert "of 2" in page.find_element(By.CSS_SELECTOR, f'tr[data-key="{task}"]').text
+    assert "1 of 2" in page.find_element(By.CSS_SELECTOR, f'tr[data-key="{task}"]').text  # the first of two
     screenshot(page, "fl")
 
 
@@ -337,6 +339,11 @@ def test_an_account_links_to_its_balance_and_what_holds_it(world: World, page: W
     visit(page, world, "account/5Foo")
     wait(page, lambda d: "an account is an SS58 address" in d.find_element(
         By.CSS_SELECTOR, "[data-panel=account]").text, "an address that names no account refused on the page")
+    page.get(f"{world.url}#account/%")  # a malformed escape, in the link the page is loaded with
+    page.refresh()
+    visit(page, world, "account/%")  # it still connects (the link once stopped it for good)
+    wait(page, lambda d: "%: an account is an SS58 address" in d.find_element(
+        By.CSS_SELECTOR, "[data-panel=account]").text, "a malformed link refused on the page")
 
 
 def test_the_page_and_the_sampler_leave_a_stalled_validator_and_follow_it_again_once_it_resumes(world: World,

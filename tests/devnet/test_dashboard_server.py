@@ -165,7 +165,7 @@ def test_sampler_settings_out_of_range_are_refused(bad):
 def test_a_chain_url_becomes_the_websocket_the_page_opens():
     assert websocket_url("http://127.0.0.1:9944") == "ws://127.0.0.1:9944"
     assert websocket_url("ws://127.0.0.1:9944") == "ws://127.0.0.1:9944"
-    for bad in ("ftp://127.0.0.1:1", "127.0.0.1:9944", "http://"):
+    for bad in ("ftp://127.0.0.1:1", "127.0.0.1:9944", "http://", "http://[::1", "ws://127.0.0.1:99999"):
         with pytest.raises(click.BadParameter):
             websocket_url(bad)
 

@@ -106,7 +106,7 @@ async function main() {
   ctx.rpc.subscribe("chain_subscribeNewHeads", [], onNewHead);
   ctx.rpc.subscribe("chain_subscribeFinalizedHeads", [], onFinalizedHead);
   window.addEventListener("hashchange", () => route().catch(showFailure));
-  await route();
+  await route().catch(showFailure); // a view that fails on its link must not keep the page from connecting
   ctx.rpc.start();
 }
 

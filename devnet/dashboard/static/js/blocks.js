@@ -53,14 +53,16 @@ export class BlockLog {
     if (block && this.byNumber.get(entry.number) === entry) entry.extrinsics = extrinsicCount(block);
   }
 
-  // The blocks just below `best` that the page has not seen (on connecting, and after a reconnect).
+  // The blocks just below `best` that the page has not seen, or whose load failed (the connection went away
+  // meanwhile: a validator's failover), on connecting and after a reconnect.
   async backfill(best) {
     for (let number = Math.max(0, best - BACKFILL + 1); number < best; number += 1) {
-      if (!this.byNumber.has(number)) {
-        const entry = { number, hash: null, extrinsics: null };
+      let entry = this.byNumber.get(number);
+      if (!entry) {
+        entry = { number, hash: null, extrinsics: null };
         this.byNumber.set(number, entry);
-        await this.load(entry);
       }
+      if (entry.hash === null || entry.extrinsics === null) await this.load(entry);
     }
   }
 }

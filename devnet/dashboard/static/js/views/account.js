@@ -51,9 +51,15 @@ export function createAccountView(ctx) {
     element: panel.element,
     // `#account/<address>`: the account to show.
     async route(arg) {
-      if (!arg || arg === account || !valid(decodeURIComponent(arg))) return;
-      account = arg;
-      input.value = arg;
+      let value = arg;
+      try {
+        value = arg && decodeURIComponent(arg);
+      } catch {
+        // a malformed escape (`#account/%`): kept as it is, which no address matches
+      }
+      if (!value || value === account || !valid(value)) return;
+      account = value;
+      input.value = value;
       show(summary, h("p", { class: "hint" }, "loading…"));
       holds.setRows([]); // not the previous account's holds under this one's address
       await load();

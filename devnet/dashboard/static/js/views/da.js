@@ -70,7 +70,14 @@ function confidence(entry) {
     return h("span", { class: "bad", title: `cells no custodian served: ${entry.failedCells.join(", ")}` },
       `unavailable: ${entry.failedCells.length} of ${entry.samples} cells missing`);
   }
-  const nines = entry.confidence >= 1 ? "100" : (100 * entry.confidence).toFixed(6).replace(/0+$/, "");
   return h("span", { class: "good", title: `finalized block ${entry.finalizedBlock}` },
-    `${nines}% (${entry.verified}/${entry.samples} cells verified)`);
+    `${percent(entry.confidence)} (${entry.verified}/${entry.samples} cells verified)`);
+}
+
+// A confidence as a percentage to six decimals, trailing zeros dropped ("75%", "99.993896%"); one short of
+// certainty that rounds to 100 is never shown as 100.
+export function percent(confidence) {
+  if (confidence >= 1) return "100%";
+  const shown = (100 * confidence).toFixed(6);
+  return shown.startsWith("100") ? "> 99.999999%" : `${shown.replace(/\.?0+$/, "")}%`;
 }

@@ -11,7 +11,7 @@ export function createFlView(ctx) {
     { title: "task", class: "num", cell: (t) => t.id },
     { title: "owner", cell: (t) => accountLink(t.owner) },
     { title: "base model", cell: (t) => fileLink(t.base) },
-    { title: "round", class: "num", cell: (t) => `${t.round} of ${t.rounds}` },
+    { title: "round", class: "num", cell: (t) => `${t.round + 1} of ${t.rounds}` }, // rounds are numbered from 0
     { title: "state", cell: (t) => badge(t.state) },
     { title: "participants", class: "num", cell: (t) => t.participants },
     { title: "reward pool", class: "num", cell: (t) => balance(t.rewardPool) },
