@@ -1272,6 +1272,8 @@ class FileBank(Pallet[FileBankConfig]):
         assert cfg.upload_timeout >= cfg.confirm_deadline, "an upload gets one confirm deadline at least"
         assert 1 <= cfg.default_k and 1 <= cfg.default_m and cfg.default_k + cfg.default_m <= cfg.max_fragments
         assert cfg.chunk_size > 0 and cfg.segment_size > 0 and cfg.chunks_per_challenge > 0
+        assert cfg.challenges_per_audit > 0 and cfg.nodes.max_nodes() * PPM // cfg.challenges_per_audit < 2**32, \
+            "a challenge's rounds_ppm (holders per challenge, in ppm) must fit its u32, or audit blocks fail"
         assert cfg.max_expiries_per_block > 0 and cfg.max_reaped_per_block > 0
         assert 0 < cfg.prepaid_periods <= cfg.max_paid_periods, "a declaration pays for what a renewal may"
 

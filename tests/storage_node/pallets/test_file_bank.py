@@ -897,3 +897,11 @@ def test_the_deadline_budget_gives_every_queue_a_share_before_the_first_takes_th
     assert _shared_out([0, 500, 0, 40], 64, 12) == [0, 52, 0, 12]
     assert _shared_out([3, 0, 0, 0], 64, 12) == [3, 0, 0, 0]
     assert sum(_shared_out([1000] * 4, 52, 12)) == 52
+
+
+def test_parameters_whose_audit_records_overflow_are_refused_when_the_runtime_is_built():
+    """5,000 nodes and one challenge a round: a pass's rounds_ppm (5·10⁹) overflows its u32, and encoding the
+    challenge would fail every audit block's initialization."""
+    with pytest.raises(AssertionError, match="rounds_ppm"):
+        new_ext(params={"FileBank": {"challenges_per_audit": 1}, "StorageNodes": {"max_nodes": 5000}})
+    new_ext(params={"FileBank": {"challenges_per_audit": 2}, "StorageNodes": {"max_nodes": 5000}})
