@@ -974,6 +974,11 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer) -> None:
         self.config.nodes.record_miss(challenge.node)
+        key = (challenge.segment, challenge.fragment)
+        order = self.repair_orders.get(challenge.file_id, key)
+        if order is not None:  # a leaving node's fragment: now a failure punished, no longer answerable
+            self.repair_orders.insert(challenge.file_id, key, dataclasses.replace(order, reason=reason))
+            return
         info = self._order_repair(challenge.file_id, info, challenge.segment, challenge.fragment, reason, placer)
         self._store_file(challenge.file_id, info)
 

@@ -657,6 +657,9 @@ def test_a_leaving_node_is_audited_on_what_it_confirmed_until_its_repairs_move_i
         run_to(ext, challenges[0].deadline + 1)  # silent: its data is gone
         assert_has_event(ext, AuditMissed(challenges[0].challenge_id, leaver))
         assert_has_event(ext, NodeSlashed(leaver, STAKE // 10))
+        order = bank(ext).repair_orders.get(stored.file_id, (challenges[0].segment, challenges[0].fragment))
+        assert order.reason is RepairReason.AuditMissed  # punished once: not challenged on it again
+        assert not [c for c in run_audit(ext) if c.node == leaver]
 
 
 def test_a_challenge_of_a_deleted_file_binds_no_node_of_its_declaration_again():
