@@ -91,9 +91,10 @@ class ComputeJobsWeights:
 
     def _verdict(self) -> int:
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
-        # balance move, an event, its outputs' files checked (adopted only if all are usable); each input
-        # unpinned; each adopted output locked (the file read, the lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 2 * READ)
+        # balance move, an event, its outputs' files checked (adopted only if all are usable and the submitter
+        # may read them: the file and its grant); each input unpinned; each adopted output locked (the file
+        # read, the lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 4 * READ)
                 + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:

@@ -72,7 +72,8 @@ class FileBankWeights:
                       1_000 + segments * (100 + 40 * width))
 
     def confirm(self, fragments: int) -> Weight:
-        return Weight(30 * US + 2 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
+        # the node's status, the file; each fragment's placement and flags
+        return Weight(30 * US + 3 * READ + WRITE + fragments * (5 * US + 2 * READ + 2 * WRITE), 500 + 80 * fragments)
 
     def delete(self) -> Weight:
         return Weight(40 * US + 6 * READ + 9 * WRITE, 500)  # and whether it is in use or locked; its id retired
@@ -107,7 +108,7 @@ class StorageAccessWeights:
         return Weight(15 * US + WRITE, 100)
 
     def grant(self) -> Weight:
-        return Weight(20 * US + 2 * READ + WRITE, 300)
+        return Weight(20 * US + 4 * READ + WRITE, 300)  # the owner, the grantee's key, the lock, the grant it replaces
 
     def revoke(self) -> Weight:
         return Weight(20 * US + 3 * READ + 2 * WRITE, 200)  # the owner, the grant, the lock
@@ -116,7 +117,7 @@ class StorageAccessWeights:
         return Weight(25 * US + 3 * READ + 3 * WRITE, 300)
 
     def grant_and_record(self) -> Weight:
-        return Weight(40 * US + 3 * READ + 4 * WRITE, 400)
+        return Weight(40 * US + 5 * READ + 4 * WRITE, 400)
 
     def on_initialize(self, learned: int, removed: int) -> Weight:
         return Weight(5 * US + 2 * READ + learned * WRITE + removed * (10 * US + 2 * READ + 2 * WRITE), 0)

@@ -338,7 +338,7 @@ def test_a_round_whose_aggregation_is_no_model_fails_and_pays_nothing(verdict):
         providers = slot_providers(ext, job_id)
         record = stored_file(ext, providers[0], seed=700)  # public and active: a model file as far as the chain sees
         if verdict == "refusal":
-            aggregate(ext, job_id, (), record, digest=result_digest({}, {"refused": "MalformedModel"}))
+            aggregate(ext, job_id, (1,), record, digest=result_digest({}, {"refused": "MalformedModel"}))
         else:
             aggregate(ext, job_id, (1, 1), record)
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
