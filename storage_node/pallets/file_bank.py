@@ -30,6 +30,8 @@ repair (``Proven``). In a network of more holders than ``challenges_per_audit`` 
 rounds as there are holders per challenge (``Challenge.rounds_ppm``), so rewards match fees in expectation.
 A passing answer pays no transaction fee. A proof that does not verify, or none by the deadline, counts as a
 miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders the fragment repaired.
+A fragment under repair is not drawn, except a leaving node's (its exit's orders): it is audited on what it
+confirmed until the repairs move it, once at most for each fragment it fails.
 
 **Repairs.** A repair order names a node that does not hold the segment (drawn like a placement); it fetches
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
