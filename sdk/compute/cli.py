@@ -43,7 +43,7 @@ from compute_pallet.kinds import InvalidInputs, refusal_meaning
 from sdk.cli import AMOUNT, amount_units, chain_options, cli_account, shown_account, stdout_console, user_client
 from sdk.compute.errors import InvalidParams, Refused, UnknownKind
 from sdk.compute.fl import RoundProgress
-from sdk.compute.jobs import params_from_args
+from sdk.compute.jobs import build_params, params_from_args
 from sdk.compute.records import JobResult, JobStatus, Lineage, Provider, Rerun, TaskStatus
 from sdk.peer_text import peer_text
 from sdk.storage.records import Record
@@ -73,13 +73,16 @@ def _short(value: bytes | None) -> str:
     return "-" if value is None else "0x" + value.hex()[:16] + "…"
 
 
-def _params(kind: str, pairs: tuple[str, ...]) -> dict[str, object]:
+def _params(kind: str, pairs: tuple[str, ...], option: str = "--param") -> dict[str, object]:
+    """The ``name=value`` pairs of ``option`` as ``kind``'s params; a usage error, told before connecting."""
     try:
-        return params_from_args(kind, pairs)
+        params = params_from_args(kind, pairs)
+        build_params(kind, params)  # the kind's own check of the values
+        return params
     except UnknownKind as exc:
         raise click.BadParameter(str(exc), param_hint="'--kind'") from None
     except InvalidParams as exc:
-        raise click.BadParameter(str(exc), param_hint="'--param'") from None
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 def _show_job(status: JobStatus, token: Token) -> None:
@@ -430,6 +433,7 @@ def create(rpc: str, key: str, base_model: str, rounds: int, stake: str, commit_
            reward_pool: str, price_cap: str, participants: tuple[str, ...], validation: str | None, redundancy: int,
            aggregation: tuple[str, ...]) -> None:
     """Open a task over BASE_MODEL; prints its id as the last line of stdout."""
+    params = _params("fedavg", aggregation, "--aggregation")
     with user_client(rpc, key) as client:
         listed = [cli_account(participant) for participant in participants]
         task = client.fl.create_task(base_model, rounds=rounds, participants=listed,
@@ -437,7 +441,7 @@ def create(rpc: str, key: str, base_model: str, rounds: int, stake: str, commit_
                                      commit_period=commit_period, deliver_period=deliver_period,
                                      reward_pool=amount_units(client, reward_pool, "'--reward-pool'"),
                                      validation=validation, price_cap=amount_units(client, price_cap, "'--price-cap'"),
-                                     redundancy=redundancy, aggregation=_params("fedavg", aggregation))
+                                     redundancy=redundancy, aggregation=params)
     click.echo(str(task))
 
 
@@ -464,9 +468,9 @@ def participate(rpc: str, key: str, task: int, data: Path, rounds: int | None, p
     def progress(report: RoundProgress) -> None:
         console.print(f"task {report.task_id} round {report.round}: {STAGE_NOTES.get(report.stage, report.stage)}")
 
+    train_params = _params("train", params)
     with user_client(rpc, key, errors=(FormatError, InvalidInputs)) as client:
-        done = client.fl.participate(task, data, rounds=rounds, train_params=_params("train", params),
-                                     progress=progress)
+        done = client.fl.participate(task, data, rounds=rounds, train_params=train_params, progress=progress)
     for contribution in done:
         click.echo(f"0x{contribution.update.hex()}")
 

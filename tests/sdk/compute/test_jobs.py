@@ -136,14 +136,18 @@ def test_a_result_that_is_no_refusal_prints_only_its_paths(capsys):
     assert kinds.refusal_meaning("NoSuchRefusal") is None
 
 
-@pytest.mark.parametrize("args, option", [(["--kind", "trian", "--param", "epochs=3"], "'--kind'"),
-                                          (["--kind", "train", "--param", "hidden=" + "[" * 100_000], "'--param'")])
-def test_cairn_compute_submit_refuses_bad_params_before_connecting(args, option):
+@pytest.mark.parametrize("args, option", [
+    (["compute", "submit", "--input", "0x" + "ab" * 32, "--kind", "trian", "--param", "epochs=3"], "'--kind'"),
+    (["compute", "submit", "--input", "0x" + "ab" * 32, "--kind", "train", "--param", "hidden=" + "[" * 100_000],
+     "'--param'"),
+    (["fl", "create", "0x" + "ab" * 32, "--rounds", "1", "--stake", "1", "--commit-period", "1", "--deliver-period",
+      "1", "--reward-pool", "1", "--price-cap", "1", "--aggregation", "aggregation=mode"], "'--aggregation'"),
+    (["fl", "participate", "0", "--data", __file__, "--param", "epochs=0"], "'--param'")])
+def test_the_compute_cli_refuses_bad_params_before_connecting(args, option):
     """A usage error naming the option, at once: no traceback, no wait on an unreachable node."""
     from click.testing import CliRunner
 
     from sdk.cli import main
 
-    result = CliRunner().invoke(main, ["compute", "submit", "--rpc", "ws://127.0.0.1:9", "--input", "0x" + "ab" * 32,
-                                       *args])
+    result = CliRunner().invoke(main, [*args, "--rpc", "ws://127.0.0.1:9"])
     assert result.exit_code == 2 and f"Invalid value for {option}" in result.output, result.output
