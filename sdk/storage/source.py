@@ -4,8 +4,9 @@ An upload reads its source twice (:mod:`sdk.storage.upload` says why), so a sour
 any offset: a path to a regular file is opened and read with ``os.pread`` (no shared file position, so
 worker threads read different segments at once); bytes are sliced without a copy; a seekable file-like
 object is read under a lock; anything else (a pipe, a socket, a path naming one: ``/dev/stdin``, a shell's
-``<(…)``, whose size reads 0) is first spooled to an anonymous temporary file, which costs one copy on disk
-and no memory.
+``<(…)``, or a file whose size reads 0, as ``/proc``'s do) is first spooled to an anonymous temporary file,
+which costs one copy on disk and no memory, up to ``limit`` bytes (the most the chain stores in a file: a
+stream without end, ``/dev/zero``, must not fill the disk first).
 
 Reads are blocking: the async layer calls :meth:`Source.read` from worker threads.
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
 import tempfile
 import threading
@@ -35,7 +35,7 @@ _SPOOL_CHUNK = 1 << 20
 class Source:
     """Random access to an upload's bytes. Use as a context manager: it closes what it opened."""
 
-    def __init__(self, source: UploadSource) -> None:
+    def __init__(self, source: UploadSource, limit: int | None = None) -> None:
         self._lock = threading.Lock()
         self._owned: BinaryIO | None = None
         self._bytes: memoryview | None = None
@@ -47,12 +47,12 @@ class Source:
             self.size = len(self._bytes)
         elif isinstance(source, (str, os.PathLike)):
             opened = open(Path(source), "rb")  # noqa: SIM115 - closed by close()
-            if stat.S_ISREG(os.fstat(opened.fileno()).st_mode):
-                self._owned, self._fd = opened, opened.fileno()
-                self.size = os.fstat(self._fd).st_size
+            found = os.fstat(opened.fileno())
+            if stat.S_ISREG(found.st_mode) and found.st_size:
+                self._owned, self._fd, self.size = opened, opened.fileno(), found.st_size
             else:
                 with opened:
-                    self._spool(opened)
+                    self._spool(opened, limit)
         elif not hasattr(source, "read"):
             raise BadArgument("an upload reads a path, bytes or a binary file-like object, "
                               f"not {type(source).__name__}")
@@ -61,15 +61,25 @@ class Source:
             self._start = source.tell()
             self.size = source.seek(0, io.SEEK_END) - self._start
         else:
-            self._spool(source)
+            self._spool(source, limit)
 
-    def _spool(self, stream: BinaryIO) -> None:
-        """Copy a stream read once to its end into an anonymous temporary file, read from there."""
-        self._owned = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        shutil.copyfileobj(stream, self._owned, _SPOOL_CHUNK)
-        self._owned.flush()  # the tail of the copy may still be in the file object's buffer, not in the file
-        self._fd = self._owned.fileno()
-        self.size = os.fstat(self._fd).st_size
+    def _spool(self, stream: BinaryIO, limit: int | None) -> None:
+        """Copy a stream read once to its end into an anonymous temporary file, read from there; refused
+        (``BadArgument``) past ``limit`` bytes."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        copied = 0
+        try:
+            while chunk := stream.read(_SPOOL_CHUNK):
+                copied += len(chunk)
+                if limit is not None and copied > limit:
+                    raise BadArgument(f"the source holds more than {limit} bytes, the most the chain stores in a "
+                                      "file; split it")
+                spool.write(chunk)
+            spool.flush()  # the tail of the copy may still be in the file object's buffer, not in the file
+        except BaseException:
+            spool.close()
+            raise
+        self._owned, self._fd, self.size = spool, spool.fileno(), copied
 
     def read(self, offset: int, length: int) -> bytes | memoryview:
         """``length`` bytes at ``offset`` (fewer only if the source shrank since it was opened)."""

@@ -70,7 +70,8 @@ async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, privat
     the declaration's block."""
     signer = ledger.signer
     defaults = ledger.defaults()
-    source_reader = await anyio.to_thread.run_sync(Source, source)  # a pipe is spooled to disk first
+    largest = defaults.max_segments * defaults.segment_size
+    source_reader = await anyio.to_thread.run_sync(Source, source, largest)  # a pipe is spooled to disk first
     with source_reader as reader:
         data_key = new_data_key() if private else None
         draft = Manifest(MANIFEST_VERSION, signer.public, secrets.token_bytes(SALT_LENGTH), reader.size,

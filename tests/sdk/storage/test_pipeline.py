@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from sdk.chain.errors import BadArgument
 from sdk.storage.segments import SegmentCodec
 from sdk.storage.source import Source
 from sdk.storage.wire import BadFragment, check_fragment_body, encode_body_prefix
@@ -162,6 +163,24 @@ def test_a_path_naming_a_pipe_is_read_to_its_last_byte(tmp_path, kind):
         writer.join()
         if kind != "fifo":
             os.close(read_end)
+
+
+def test_a_file_whose_size_reads_zero_is_read_for_what_it_holds():
+    """``/proc`` files report size 0 and hold bytes: they are read, not stored empty."""
+    with open("/proc/self/cmdline", "rb") as file:
+        expected = file.read()
+    with Source("/proc/self/cmdline") as source:
+        assert source.size == len(expected) > 0 and bytes(source.read(0, source.size)) == expected
+
+
+def test_a_stream_past_the_largest_file_is_refused_without_spooling_it_all():
+    """``cairn storage put /dev/zero`` would otherwise fill the disk before the chain could refuse it."""
+    with pytest.raises(BadArgument, match="more than 3000000 bytes"):
+        Source(io.BufferedReader(Pipe(bytes(3_000_001))), limit=3_000_000)
+    with pytest.raises(BadArgument, match="more than 5000 bytes"):
+        Source("/dev/zero", limit=5000)
+    with Source(Pipe(bytes(3_000_000)), limit=3_000_000) as source:
+        assert source.size == 3_000_000
 
 
 def test_sources_read_any_segment(tmp_path):
