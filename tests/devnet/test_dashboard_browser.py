@@ -285,7 +285,7 @@ def test_a_federated_task_and_its_rounds_appear(world: World, page: WebDriver):
         bob.fl.join(task)
     visit(page, world, "fl")
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-key="{task}"]')[0].click() or True, "the task")
-    wait(page, lambda d: "Round 0" in d.find_element(By.CSS_SELECTOR, "[data-panel=rounds]").text, "its rounds")
+    wait(page, lambda d: "Round 1" in d.find_element(By.CSS_SELECTOR, "[data-panel=rounds]").text, "its rounds")
     assert "1 of 2" in page.find_element(By.CSS_SELECTOR, f'tr[data-key="{task}"]').text  # the first of two
     screenshot(page, "fl")
 

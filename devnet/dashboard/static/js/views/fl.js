@@ -49,7 +49,7 @@ function renderRounds(task) {
     ], { empty: "no contributions" });
     contributors.setRows(round.contributors);
     return h("div", { class: "round" },
-      h("h4", {}, `Round ${round.round} `, badge(round.state), round.job !== null ? ` · aggregation job ${round.job}` : "",
+      h("h4", {}, `Round ${round.round + 1} `, badge(round.state), round.job !== null ? ` · aggregation job ${round.job}` : "",
         " · model ", fileLink(round.model)),
       contributors.element);
   })];
