@@ -16,12 +16,13 @@ With fewer than ``R`` nodes, every node keeps every column.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from da_layer.kzg import CELLS_PER_BLOB
 from runtime.hashing import DOMAIN_DA_CUSTODY, blake2_256
 
-__all__ = ["node_order", "custodians", "custody_columns"]
+__all__ = ["node_order", "custodians", "custody_columns", "columns_kept"]
 
 SEED_BYTES = 32
 
@@ -53,6 +54,14 @@ def custody_columns(node_index: int, node_count: int, seed: bytes, columns: int 
     keepers = min(replication, node_count)
     # column c starts at position c·R and covers the next ``keepers`` positions (mod n)
     return tuple(c for c in range(columns) if (position - c * replication) % node_count < keepers)
+
+
+def columns_kept(positions: Iterable[int], node_count: int, seed: bytes, replication: int,
+                 columns: int = CELLS_PER_BLOB) -> int:
+    """How many distinct columns the nodes at ``positions`` of the blob's node set keep between them."""
+    chosen = frozenset(positions)
+    return sum(1 for column in range(columns) if not chosen.isdisjoint(custodians(column, node_count, seed,
+                                                                                   replication)))
 
 
 def _check(node_count: int, seed: bytes, replication: int) -> None:

@@ -55,7 +55,7 @@ from typing import Annotated, Protocol
 
 from da_layer import attestation, bls, kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from da_layer.custody import custody_columns
+from da_layer.custody import columns_kept, custody_columns
 from da_layer.rpc import DA_RPC
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import (
@@ -352,6 +352,11 @@ class BelowQuorum(DispatchError):
     """The signers hold no more than 2/3 of the blob's node-set stake."""
 
 
+class TooFewColumns(DispatchError):
+    """The signers keep fewer than half the blob's columns between them: what they hold could not rebuild it
+    (custody deals columns by node, not by stake, so a stake quorum alone does not make a blob available)."""
+
+
 class InvalidAggregate(DispatchError):
     """The aggregate signature does not verify for the signers and the blob's attestation message."""
 
@@ -424,8 +429,9 @@ class DataAvailabilityWeights:
 
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
-        the signers paid a share of the fee (each an account and a hold written)."""
-        return Weight(1_600 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
+        the signers paid a share of the fee (each an account and a hold written); and the columns they keep
+        counted (~350 µs)."""
+        return Weight(2_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
                       256 + 160 * members)
 
     def answer_audit(self) -> Weight:
@@ -534,7 +540,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
               Slashed, NodeDeregistered, StakeReleased, NodeUpdated, FeeSettled)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
-              MalformedSigners, BelowQuorum, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
+              MalformedSigners, BelowQuorum, TooFewColumns, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
               NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
@@ -654,6 +660,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         signed = [members[i] for i in positions]
         if 3 * sum(node.stake for node in signed) <= 2 * sum(node.stake for node in members):
             raise BelowQuorum()
+        kept = columns_kept(positions, len(members), blob.custody_seed, self.config.custody_replication)
+        if kept < kzg.CELLS_TO_RECOVER:
+            raise TooFewColumns()
         message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
         if not bls.fast_aggregate_verify([node.bls_public for node in signed], message, aggregate):
             raise InvalidAggregate()

@@ -42,12 +42,15 @@ class WorkersDied(DaError):
 
 
 class NoQuorum(DaError):
-    """Too few DA nodes signed for the blob to become available; ``refusals`` says why each other one did not."""
+    """Too few DA nodes signed for the blob to become available (more than 2/3 of the stake, keeping at least
+    half the columns between them); ``refusals`` says why each other one did not."""
 
-    def __init__(self, blob_id: bytes, signed_stake: int, total_stake: int, refusals: Mapping[str, str]) -> None:
+    def __init__(self, blob_id: bytes, signed_stake: int, total_stake: int, refusals: Mapping[str, str],
+                 columns: int | None = None) -> None:
         details = "; ".join(f"{node}: {why}" for node, why in refusals.items())
-        super().__init__(f"blob 0x{blob_id.hex()}: nodes with {signed_stake} of {total_stake} stake signed, more "
-                         f"than 2/3 are needed ({details})")
+        what = (f"nodes with {signed_stake} of {total_stake} stake signed, more than 2/3 are needed"
+                if columns is None else f"the nodes that signed keep {columns} columns, at least half are needed")
+        super().__init__(f"blob 0x{blob_id.hex()}: {what} ({details})")
         self.blob_id = blob_id
         self.refusals = dict(refusals)
 

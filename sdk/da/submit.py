@@ -30,6 +30,8 @@ import anyio
 from da_layer import bls
 from da_layer.attestation import attestation_message, bitfield
 from da_layer.blobs import pack, piece_lengths
+from da_layer.custody import columns_kept
+from da_layer.kzg import CELLS_TO_RECOVER
 from runtime.frame.construct import Call
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ExtrinsicDropped, ExtrinsicReceipt
@@ -155,6 +157,9 @@ class Submitter:
         signed = sum(custody.nodes[position].stake for position in signatures.signed)
         if not signatures.signed or 3 * signed <= 2 * total:
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
+        kept = columns_kept(signatures.signed, len(custody.nodes), custody.blob.custody_seed, custody.replication)
+        if kept < CELLS_TO_RECOVER:  # the chain's TooFewColumns
+            raise NoQuorum(custody.blob_id, signed, total, signatures.refusals, columns=kept)
         positions = sorted(signatures.signed)
         call = self._client.compose_call(PALLET, "attest", {
             "blob_id": custody.blob_id,
@@ -162,7 +167,10 @@ class Submitter:
             "aggregate": bls.aggregate([signatures.signed[p] for p in positions])})
         receipt = await self._included(call)
         if not receipt.is_success:
-            raise SubmissionRefused(f"attest: {receipt.error_message}")
+            failure = receipt.error_message
+            if failure is not None and failure.pallet == PALLET and failure.name == "AlreadyAvailable":
+                return  # anyone may attest: a copy of this aggregate taken from the pool (or our own, resent) won
+            raise SubmissionRefused(f"attest: {failure}")
         if not any(e.pallet == PALLET and e.name == "BlobAvailable" for e in receipt.triggered_events):
             raise NotAvailable(f"blob 0x{custody.blob_id.hex()}: attested, but the chain did not mark it available")
 

@@ -23,6 +23,7 @@ from da_layer.pallet import (
     AuditPassed,
     AuditStarted,
     BelowQuorum,
+    TooFewColumns,
     BlobAvailable,
     BlobPruned,
     BlobStatus,
@@ -82,12 +83,12 @@ PARAMS_SHARE = PARAMS["attester_share_perbill"]
 GENESIS_HASH = PARENT_HASH  # the mock's block 1 has PARENT_HASH as its parent
 
 
-def new_ext() -> TestExternalities:
+def new_ext(**changes: int) -> TestExternalities:
     return new_test_ext(
         PalletSlot(5, balances.DEFINITION, lambda r: {
             "accounts": r.pallet(System), "hold_reasons": r.hold_reasons, "freeze_reasons": r.freeze_reasons}),
         PalletSlot(30, DEFINITION, lambda r: {"currency": r.pallet(Balances), "chain": r.pallet(System)}),
-        params={"Balances": {"existential_deposit": 1}, "DataAvailability": PARAMS},
+        params={"Balances": {"existential_deposit": 1}, "DataAvailability": {**PARAMS, **changes}},
         genesis={"Balances": BalancesGenesis(tuple((who, 10**6) for who in [SUBMITTER, *NODES]) + ((POOR, 10),))},
     )
 
@@ -108,11 +109,11 @@ def registration_signature(i: int, account: bytes | None = None, genesis: bytes 
     return bls.sign(SECRETS[i], registration_message(genesis, NODES[i] if account is None else account, PUBLICS[i]))
 
 
-def register(ext: TestExternalities, count: int = 4) -> None:
+def register(ext: TestExternalities, count: int = 4, stakes: tuple[int, ...] = ()) -> None:
     for i in range(count):
         ext.dispatch(Origin.signed(NODES[i]), "DataAvailability", "register", bls_public=PUBLICS[i],
                      proof_of_possession=bls.pop_prove(SECRETS[i]), registration_signature=registration_signature(i),
-                     endpoint=f"http://da-{i}".encode(), stake=STAKE)
+                     endpoint=f"http://da-{i}".encode(), stake=stakes[i] if i < len(stakes) else STAKE)
 
 
 def submit(ext: TestExternalities, commitment: bytes, length: int = 5000) -> bytes:
@@ -362,6 +363,18 @@ def test_bad_attestations_are_refused(blob):
         ]
         for error, target, signers, aggregate in cases:
             assert_noop(ext, error, attest, ext, target, signers, aggregate)
+
+
+def test_a_stake_quorum_keeping_too_few_columns_to_rebuild_the_blob_is_refused(blob):
+    """Custody deals columns by node, not by stake: one node (32 of 128 columns, replication 1) holding more
+    than 2/3 of the stake must not make a blob available that what its signers keep could not rebuild."""
+    commitment = blob[1]
+    with new_ext(custody_replication=1) as ext:
+        register(ext, stakes=(10 * STAKE,))
+        blob_id = submit(ext, commitment)
+        assert_noop(ext, TooFewColumns, attest, ext, blob_id, bitfield([0], 4), aggregate_of(blob_id, commitment, [0]))
+        attest(ext, blob_id, bitfield([0, 2], 4), aggregate_of(blob_id, commitment, [0, 2]))  # 64 columns: enough
+        assert_last_event(ext, BlobAvailable(blob_id))
 
 
 def test_pending_blob_becomes_unavailable_at_its_deadline(blob):

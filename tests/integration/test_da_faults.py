@@ -68,6 +68,20 @@ async def test_a_submitter_withholding_more_than_half_gets_no_quorum_and_the_blo
     assert result.returncode == 1 and result.stdout == "" and "unavailable" in result.stderr
 
 
+async def test_an_attestation_another_account_landed_first_is_a_success(da, network):
+    """Anyone may attest: a griefer copying the aggregate from the pool and landing it first must not turn
+    the submitter's own, refused as AlreadyAvailable, into a failed submission."""
+    submitter = da.submitter
+    encoded = await submitter.encode(pack(os.urandom(3000))[0])
+    custody = await submitter.post(encoded.commitment, 3000, 0)
+    signatures = await submitter.distribute(custody, lambda position: [
+        encoded.cells[c] for c in custody.columns_of(position)])
+    async with AsyncClient(network.url, signer="//Bob") as bob:
+        await bob.da.submitter.attest(custody, signatures)
+    await submitter.attest(custody, signatures)  # AlreadyAvailable: the blob is available, as it wanted
+    assert (await da.status(custody.blob_id)).status == "Available"
+
+
 async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_nothing(da, network):
     submitter = da.submitter
     encoded = await submitter.encode(pack(os.urandom(7000))[0])
