@@ -49,7 +49,7 @@ from sdk.account.api import stake_shortfall
 from sdk.chain import ChainClientError, ChainEvent
 from sdk.client import AsyncClient
 from sdk.serving import serve
-from sdk.storage.nodes import NodeHttp
+from sdk.storage.nodes import NodeHttp, tls_context
 from storage_node.erasure.backends import get_backend
 
 __all__ = ["Provider", "ProviderConfig", "RegistrationFailed", "DEFAULT_PRICE"]
@@ -295,6 +295,7 @@ async def _warm_up() -> None:
     discovery and loading, the HTTP client's modules and the system's TLS certificates (together ~50 ms of
     CPU, measured in the first job of each provider before)."""
     await trio.to_thread.run_sync(get_backend)
+    await trio.to_thread.run_sync(tls_context)  # (a NodeHttp makes it at its first connection, not before)
     async with NodeHttp(None):
         pass
 

@@ -38,7 +38,7 @@ from runtime.keyring import Keypair
 from sdk.peer_text import peer_text
 from storage_node.auth import body_hash, sign_request
 
-__all__ = ["NodeError", "NodeHttp", "NodeAddress"]
+__all__ = ["NodeError", "NodeHttp", "NodeAddress", "tls_context"]
 
 RETRYABLE_STATUSES = frozenset({404, 408, 425, 429, 500, 502, 503, 504, 507})
 """Answers that may change: 404 while the node has not yet seen the declaring block (or the fragment moved),
@@ -69,7 +69,9 @@ HTTP parser takes data of any size (with the per-node pools, measured A/B on a 5
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context of every node connection: loading the system's certificates costs ~40-100 ms of
+    CPU, once per process."""
     return ssl.create_default_context()
 
 
@@ -165,7 +167,7 @@ class NodeHttp:
     def _node(self, node: NodeAddress) -> tuple[anyio.Semaphore, httpcore.AsyncConnectionPool]:
         """The node's slots (at most ``connections_per_node`` requests to it at a time) and its pool."""
         if node.endpoint not in self._nodes:
-            pool = httpcore.AsyncConnectionPool(ssl_context=_tls_context(), max_connections=self._per_node,
+            pool = httpcore.AsyncConnectionPool(ssl_context=tls_context(), max_connections=self._per_node,
                                                 keepalive_expiry=KEEPALIVE_S, network_backend=_WideReads())
             self._nodes[node.endpoint] = anyio.Semaphore(self._per_node), pool
         return self._nodes[node.endpoint]
