@@ -43,6 +43,7 @@ stores and signs: exactly the node that attests and then does not serve, which a
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -78,7 +79,9 @@ SERVABLE = (BlobStatus.Pending, BlobStatus.Available)
 BLOB_PATH = r"/v1/blobs/([^/]+)/cells"
 CHAIN_RETRY_S = 5.0
 ANSWER_TRIES = 3
-"""Answers sent for one audit at most: a try refused because a reorg changed the challenge, then one more."""
+"""Answers the chain may refuse for one audit before the node gives up on it: a try refused because a reorg
+changed the challenge, then one more. (An answer not sent, for a cell not recovered yet, is tried again while
+the audit is open.)"""
 
 
 class RegistrationFailed(Exception):
@@ -320,10 +323,12 @@ class DaNode:
     async def _answer_audit(self, audit_id: int) -> None:
         """Answer the audit as the chain states it now, until it is answered or closed. Each try reads the open
         audit first: after a reorg the same id can name another blob or cell (drawn from another parent block),
-        so an answer refused, or not sent, is tried again a block later, :data:`ANSWER_TRIES` times at most
+        so an answer not sent (a cell its peers could not give back yet, a chain error) is tried again a block
+        later for as long as the audit is open, and one the chain refused :data:`ANSWER_TRIES` times at most
         (each refused answer costs its fee)."""
         me = self._account.public
-        for attempt in range(ANSWER_TRIES):
+        refused = 0
+        for attempt in itertools.count():
             if attempt:
                 await trio.sleep(self._client.block_time_ms() / 1000)
             try:
@@ -337,9 +342,9 @@ class DaNode:
                     return
                 cell = await self._custody_cell(blob_id, index, audit.commitment)
                 if cell is None:
-                    log.warning("audit %d: cell %d of blob 0x%s is lost and could not be recovered", audit_id, index,
-                                blob_id.hex())
-                    return
+                    log.warning("audit %d: cell %d of blob 0x%s is lost and could not be recovered yet: trying "
+                                "again while the audit is open", audit_id, index, blob_id.hex())
+                    continue
                 call = self._client.compose_call(PALLET, "answer_audit",
                                                  {"audit_id": audit_id, "cell": cell.data, "proof": cell.proof})
                 receipt = await self._client.sign_and_submit(call, self._account, wait_for_inclusion=True)
@@ -351,6 +356,9 @@ class DaNode:
                 log.info("audit %d answered (blob 0x%s, cell %d)", audit_id, blob_id.hex(), index)
                 return
             log.warning("audit %d: answer refused: %s", audit_id, receipt.error_message)
+            refused += 1
+            if refused == ANSWER_TRIES:
+                return
 
     async def _custody_cell(self, blob_id: bytes, index: int, commitment: bytes) -> Cell | None:
         """Cell ``index`` of the blob from the store, checked against ``commitment`` first (one cell proof, a few

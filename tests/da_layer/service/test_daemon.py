@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -179,3 +179,29 @@ def _flip_last_bit(data: bytes) -> bytes:
     """The cell with its first field element's last bit flipped: still a canonical element (layout v1 keeps
     each element's first byte zero, far below the modulus), so the cell decodes and only its proof fails."""
     return data[:31] + bytes([data[31] ^ 1]) + data[32:]
+
+
+async def test_an_audit_whose_cell_cannot_be_recovered_at_first_is_answered_once_the_peers_serve_again(da,
+                                                                                                     network):
+    """The audited node's cells are spoiled, so it must recover the audited one, and every peer serves garbage
+    when the audit opens: its first recovery fails. It tries again while the audit is open (it once gave up
+    after that first try, and an honest node was slashed for a moment of its peers' trouble)."""
+    await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
+    node, peers = network.nodes[3], network.nodes[:3]
+    blobs = [bytes.fromhex(path.stem) for path in node.cells_folder.glob("*.cells")]
+    for path in node.cells_folder.glob("*.cells"):
+        cells = decode_cells(path.read_bytes()).values()
+        _replace(path, encode_cells(Cell(cell.index, _flip_last_bit(cell.data), cell.proof) for cell in cells))
+    async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
+        spoiled_at = (await client.get_block_header()).number
+        with trio.fail_after(DEADLINE_S):
+            with ExitStack() as garbage:
+                for blob_id in blobs:
+                    garbage.enter_context(serving_garbage(peers, blob_id))
+                opened = await next_event(blocks, lambda record: record.name == "AuditStarted"
+                                          and record.event.node == node.account, after=spoiled_at)
+                await trio.sleep(2 * client.block_time_ms() / 1000)  # its first recovery meets only garbage
+            closed = await next_event(blocks, lambda record: record.name in ("AuditPassed", "Slashed")
+                                      and record.event.audit_id == opened.event.audit_id)
+    assert closed.name == "AuditPassed", node.log_tail()
+    assert "could not be recovered yet: trying again" in node.log_path.read_text()
