@@ -35,7 +35,7 @@ from sdk.storage.cache import PublicFileCache
 from sdk.storage.errors import DownloadFailed, NoSigner
 from sdk.storage.ledger import Ledger, StoredFile
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
-from sdk.storage.segments import SegmentCodec
+from sdk.storage.segments import InconsistentSegment, SegmentCodec
 from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for_each_segment, no_progress
 from sdk.storage.wire import BadFragment, FragmentBody, body_length, check_fragment_body, fragment_path
 from storage_node.chunks import Hash32
@@ -222,9 +222,12 @@ class _Download:
             raise DownloadFailed(f"segment {index} of file 0x{self.stored.file_id.hex()}: {len(fetched)} of the "
                                  f"{k} fragments needed could be fetched and checked", self.reasons)
         try:
-            return await anyio.to_thread.run_sync(self.codec.decode, manifest, index, fetched, limiter=self.cpu)
+            return await anyio.to_thread.run_sync(self.codec.decode, manifest, index, fetched, known_roots[0],
+                                                  limiter=self.cpu)
         except DecryptionError:
             raise DownloadFailed(f"segment {index} does not decrypt with the data key from the grant") from None
+        except InconsistentSegment as exc:  # the owner's doing, not a node's: no other fragments make it right
+            raise DownloadFailed(f"file 0x{self.stored.file_id.hex()} is not one erasure code: {exc}") from None
 
     def _check(self, body: bytearray, index: int, fragment: int, known_roots: tuple[Hash32, ...] | None) -> FragmentBody:
         manifest = self.manifest

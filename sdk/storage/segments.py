@@ -26,7 +26,7 @@ from storage_node.erasure import ErasureCoder, Fragment, SegmentInfo
 from storage_node.erasure.arrays import to_host
 from storage_node.manifest import Manifest
 
-__all__ = ["CodedSegment", "SegmentCodec"]
+__all__ = ["CodedSegment", "SegmentCodec", "InconsistentSegment"]
 
 Buffer = bytes | bytearray | memoryview
 
@@ -43,6 +43,11 @@ class CodedSegment:
     def root(self) -> Hash32:
         """The segment root: the fragment-set tree over :attr:`roots`."""
         return segment_root(self.roots)
+
+
+class InconsistentSegment(ValueError):
+    """A segment's fragments, each matching its root, are not one erasure codeword: which k are read decides
+    the bytes (an owner stored data fragments of one plaintext and parity of another)."""
 
 
 class SegmentCodec:
@@ -74,14 +79,22 @@ class SegmentCodec:
         coded = plaintext if self.data_key is None else encrypt_segment(self.data_key, self.salt, index, plaintext)
         return tuple(to_host(fragment.payload) for fragment in self.coder.encode(coded))
 
-    def decode(self, manifest: Manifest, index: int, fragments: Mapping[int, Buffer]) -> bytes:
+    def decode(self, manifest: Manifest, index: int, fragments: Mapping[int, Buffer],
+               roots: tuple[Hash32, ...] | None = None) -> bytes:
         """Segment ``index``'s plaintext from k of its checked fragments (by fragment index); raises
-        ``storage_node.crypto.DecryptionError`` if the data key is not the file's."""
+        ``storage_node.crypto.DecryptionError`` if the data key is not the file's. Given the segment's fragment
+        ``roots``, a public segment rebuilt with parity is encoded again and must give every root back
+        (:class:`InconsistentSegment` if not): read from its k data fragments it is what they hold, but from
+        others it is only what those imply, and a file id must name the same bytes whichever nodes answer.
+        (A private segment needs no such check: AES-GCM refuses any bytes but the ones encrypted.)"""
         info = SegmentInfo(self.coder.params, manifest.coded_length(index), index,
                            index == manifest.segment_count() - 1)
         coded = self.coder.decode({i: Fragment(info, i, np.frombuffer(data, dtype=np.uint8))
                                    for i, data in fragments.items()})
         data = to_host(coded)
-        if self.data_key is None:
-            return data.tobytes()
-        return decrypt_segment(self.data_key, self.salt, index, memoryview(data))
+        if self.data_key is not None:
+            return decrypt_segment(self.data_key, self.salt, index, memoryview(data))
+        plaintext = data.tobytes()
+        if roots is not None and max(fragments) >= manifest.k and self.encode(index, plaintext).roots != roots:
+            raise InconsistentSegment(f"segment {index}: its fragments decode to other bytes from other fragments")
+        return plaintext

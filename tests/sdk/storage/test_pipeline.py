@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from sdk.chain.errors import BadArgument
-from sdk.storage.segments import SegmentCodec
+from sdk.storage.segments import InconsistentSegment, SegmentCodec
+from storage_node.chunks import fragment_root, segment_root
 from sdk.storage.source import Source
 from sdk.storage.wire import BadFragment, check_fragment_body, encode_body_prefix
 from storage_node.crypto import DecryptionError, new_data_key
@@ -50,8 +51,23 @@ def test_any_k_checked_fragments_give_each_segment_back(encrypted, length):
         plaintext = data[index * SEGMENT:(index + 1) * SEGMENT]
         checked = {j: check(manifest, index, j, body).fragment for j, body in enumerate(bodies(codec, index, plaintext))}
         survivors = {j: checked[j] for j in (1, 3, 4)}  # two data fragments lost: parity rebuilds them
-        out += codec.decode(manifest, index, survivors)
+        out += codec.decode(manifest, index, survivors, codec.encode(index, plaintext).roots)
     assert out == data
+
+
+def test_a_public_segment_that_is_no_single_codeword_is_refused_when_parity_rebuilds_it():
+    """Data fragments of one plaintext, parity of another, each matching its root: read from its data
+    fragments it is the first plaintext; from others it would be some third bytes, for the same file id."""
+    codec = SegmentCodec(k=3, m=2, chunk_size=CHUNK, salt=os.urandom(16), data_key=None)
+    first, second = os.urandom(SEGMENT), os.urandom(SEGMENT)
+    mixed = codec.encode(0, first).fragments[:3] + codec.encode(0, second).fragments[3:]
+    roots = tuple(fragment_root(memoryview(payload), CHUNK) for payload in mixed)
+    manifest = Manifest(1, bytes(32), codec.salt, SEGMENT, SEGMENT, 3, 2, CHUNK, False, (segment_root(roots),))
+    prefix = encode_body_prefix(roots)
+    checked = {j: check(manifest, 0, j, prefix + payload.tobytes()).fragment for j, payload in enumerate(mixed)}
+    assert codec.decode(manifest, 0, {j: checked[j] for j in (0, 1, 2)}, roots) == first
+    with pytest.raises(InconsistentSegment):
+        codec.decode(manifest, 0, {j: checked[j] for j in (0, 3, 4)}, roots)
 
 
 def test_encoding_twice_gives_the_same_fragments():
