@@ -105,6 +105,12 @@ async def _fetch(ledger: Ledger, http: NodeHttp, file_id: bytes, write: Callable
     codec = SegmentCodec.for_manifest(manifest, data_key)
     run = _Download(ledger, stored, codec, placements, addresses, config, progress)
     filling = None if cache is None or manifest.encrypted else cache.filling(file_id, manifest.size)
+    if filling is None and data_key is not None and ledger.signer.public != stored.info.owner:
+        async with anyio.create_task_group() as group:  # a grantee: nodes serve it within its record's window
+            group.start_soon(_keep_recorded, ledger, file_id)
+            await run.execute(http, write)
+            group.cancel_scope.cancel()
+        return
     if filling is None:
         await run.execute(http, write)
         return
@@ -131,6 +137,17 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
     if signer.public != stored.info.owner and not await ledger.granted_read(stored.file_id, signer.public):
         await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
     return data_key
+
+
+async def _keep_recorded(ledger: Ledger, file_id: bytes) -> None:
+    """Record the grantee's read again each third of ``AccessWindow`` while its download runs: nodes serve a
+    grantee only within the window of its latest access record, and a download outlasting it (a large file,
+    a slow link) was refused midway, all of it lost."""
+    chain = ledger.chain
+    every_s = chain.get_constant("StorageAccess", "AccessWindow") // 3 * chain.block_time_ms() / 1000
+    while True:
+        await anyio.sleep(every_s)
+        await ledger.submit([("StorageAccess", "record_access", {"file_id": file_id})])
 
 
 class _Download:
