@@ -7,7 +7,10 @@ signed (``cairn-timestamp``, integer milliseconds since the epoch) and an sr2551
     DOMAIN_STORAGE_REQUEST ++ method ++ 0x00 ++ path (with its query) ++ 0x00 ++ body_hash (32)
         ++ timestamp (u64 LE) ++ node (32, the AccountId of the node addressed)
 
-``body_hash`` is ``blake3(body)`` (:func:`body_hash`; an empty body hashes ``b""``). Naming the node stops a
+``body_hash`` is ``blake3(body)`` (:func:`body_hash`; an empty body hashes ``b""``), also sent in a fourth
+header (``cairn-body-hash``, ``0x`` + 64 hex): a node checks an upload's signature against it when the headers
+arrive, before it reserves room for the body or reads a byte of it, and the body against it at its end
+(:func:`signed_body_hash`). Naming the node stops a
 request signed for one node from being replayed to another; the timestamp bounds how long a captured request
 stays usable (``window_ms`` either side of the node's clock). A replay to the same node inside the window is
 the daemon's to refuse: it keeps the signatures it accepted until they leave the window.
@@ -45,11 +48,14 @@ __all__ = [
     "sign_request",
     "verify_request",
     "claimed_signer",
+    "signed_body_hash",
+    "HEADER_BODY_HASH",
 ]
 
 HEADER_ACCOUNT = "cairn-account"
 HEADER_TIMESTAMP = "cairn-timestamp"
 HEADER_SIGNATURE = "cairn-signature"
+HEADER_BODY_HASH = "cairn-body-hash"
 
 DEFAULT_WINDOW_MS = 120_000
 """How far a request's timestamp may be from the node's clock, either way: generous for clock skew and slow
@@ -58,7 +64,7 @@ uploads of large fragments, short enough that the daemon's replay memory stays s
 MAX_PATH_LENGTH = 2048
 """Longest path (with query) a signed request may name."""
 
-_ACCOUNT = re.compile(r"0x[0-9a-fA-F]{64}")
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{128}")
 _TIMESTAMP = re.compile(r"[0-9]{1,20}")
 _METHOD = re.compile(r"[A-Z]{1,16}")
@@ -109,7 +115,7 @@ def request_message(method: str, path: str, body_hash: bytes, timestamp_ms: int,
 
 def sign_request(keypair: Keypair, method: str, path: str, body_hash: bytes, timestamp_ms: int,
                  node: bytes) -> dict[str, str]:
-    """The three ``cairn-*`` headers for a request by ``keypair``'s account to ``node``."""
+    """The four ``cairn-*`` headers for a request by ``keypair``'s account to ``node``."""
     if keypair.scheme is not SignatureScheme.Sr25519:
         raise ValueError("storage requests are signed with sr25519 account keys")
     signature = keypair.sign(request_message(method, path, body_hash, timestamp_ms, node))
@@ -117,6 +123,7 @@ def sign_request(keypair: Keypair, method: str, path: str, body_hash: bytes, tim
         HEADER_ACCOUNT: "0x" + keypair.public.hex(),
         HEADER_TIMESTAMP: str(timestamp_ms),
         HEADER_SIGNATURE: "0x" + signature.hex(),
+        HEADER_BODY_HASH: "0x" + body_hash.hex(),
     }
 
 
@@ -132,6 +139,17 @@ def verify_request(headers: Mapping[str, str], method: str, path: str, body_hash
     return account
 
 
+def signed_body_hash(headers: Mapping[str, str]) -> bytes:
+    """The body hash a request's headers say its signature covers (:class:`MissingAuth`, :class:`MalformedAuth`):
+    what a node verifies an upload's signature with before the body arrives, then the body against."""
+    value = {name.lower(): value for name, value in headers.items()}.get(HEADER_BODY_HASH)
+    if value is None:
+        raise MissingAuth(f"missing header: {HEADER_BODY_HASH}")
+    if not _HEX32.fullmatch(value):
+        raise MalformedAuth(f"{HEADER_BODY_HASH} must be 0x and 64 hex digits")
+    return bytes.fromhex(value[2:])
+
+
 def claimed_signer(headers: Mapping[str, str], now_ms: int, *,
                    window_ms: int = DEFAULT_WINDOW_MS) -> tuple[bytes, int, bytes]:
     """The (account, timestamp, signature) a request's headers claim, checked for form and freshness but not
@@ -144,7 +162,7 @@ def claimed_signer(headers: Mapping[str, str], now_ms: int, *,
     if missing:
         raise MissingAuth(f"missing header(s): {', '.join(missing)}")
     account, timestamp, signature = values
-    if not _ACCOUNT.fullmatch(account):
+    if not _HEX32.fullmatch(account):
         raise MalformedAuth(f"{HEADER_ACCOUNT} must be 0x and 64 hex digits")
     if not _TIMESTAMP.fullmatch(timestamp) or int(timestamp) >= 1 << 64:
         raise MalformedAuth(f"{HEADER_TIMESTAMP} must be a u64 of milliseconds")

@@ -44,7 +44,7 @@ from storage_node.auth import (
     HEADER_TIMESTAMP,
     AuthError,
     body_hash,
-    claimed_signer,
+    signed_body_hash,
     verify_request,
 )
 from storage_node import chunks
@@ -158,12 +158,16 @@ class FragmentApi(HttpApp):
             raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
         _require_auth_headers(headers)
         arrived = self._clock_ms()  # freshness is judged here: a slow link's body does not age its signature
-        claimed = self._claimed_signer(headers, arrived)
+        signed_hash = self._signed_body_hash(headers)
         drops = self.store.drops  # before the placement is read: a drop from then on re-checks it
         stored = await self._assigned_file(key)
-        if claimed != stored.owner:  # before a byte of the body is taken (the signature is checked after it)
-            raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
         expected = body_length(stored.fragment_count, stored.fragment_size(key.segment))
+        # the signature is checked against the body hash it names before any room is reserved or a byte of the
+        # body read: a stranger claiming the owner's account can hold neither (the body is checked at its end)
+        signer = self._authenticate(headers, "PUT", scope, signed_hash, now=arrived,
+                                    remember_ms=int(1000 * self.limits.body_seconds(expected)) + 1)
+        if signer != stored.owner:
+            raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
         if declared is not None and declared != expected:
             raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
                             f"this fragment's body is {expected} bytes, not {declared}")
@@ -175,8 +179,8 @@ class FragmentApi(HttpApp):
                 if receiving.cancelled_caught:
                     raise HttpError(408, "too_slow", f"this fragment's body ({expected} bytes) did not arrive within "
                                                      f"{self.limits.body_seconds(expected):.0f} s")
-                self._authenticate(headers, "PUT", scope, digest.body_hash(), now=arrived,
-                                   remember_ms=int(1000 * self.limits.body_seconds(expected)) + 1)
+                if digest.body_hash() != signed_hash:
+                    raise HttpError(400, "body_mismatch", "the body is not the one whose hash the request signed")
                 digest.check(key.fragment, await self.chain.segment_root(key.file_id, key.segment))
                 await trio.to_thread.run_sync(self.store.commit, temp, key)
         finally:
@@ -274,13 +278,13 @@ class FragmentApi(HttpApp):
 
     # --- auth -----------------------------------------------------------------------------------------
 
-    def _claimed_signer(self, headers: Mapping[str, str], now: int) -> bytes:
-        """The account the request's headers claim, if they are well formed and fresh (else 401)."""
+    @staticmethod
+    def _signed_body_hash(headers: Mapping[str, str]) -> bytes:
+        """The body hash an upload's signature covers, from its headers (else 401)."""
         try:
-            account, _, _ = claimed_signer(headers, now, window_ms=self.limits.auth_window_ms)
+            return signed_body_hash(headers)
         except AuthError as exc:
             raise HttpError(401, "unauthorized", str(exc)) from None
-        return account
 
     def _authenticate(self, headers: Mapping[str, str], method: str, scope: Scope, body_hash: bytes, *,
                       now: int | None = None, remember_ms: int = 0) -> bytes:

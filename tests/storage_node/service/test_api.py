@@ -170,10 +170,13 @@ async def test_bad_uploads_are_refused_and_leave_nothing(client, tmp_path):
         assert await status(put(http, url, account, coded, 0, 0, headers=forged)) == 401
         # signed for the other node
         assert await status(put(http, url, account, coded, 0, 0, headers=signed(ALICE, "PUT", path, body, other))) == 401
+        # a body other than the one whose hash the signature covers (the headers say it: checked at the body's end)
+        wrong_bytes = body[:-1] + bytes([body[-1] ^ 1])
+        signed_for_body = signed(ALICE, "PUT", path, body, account)
+        assert await status(put(http, url, account, coded, 0, 0, body=wrong_bytes, headers=signed_for_body)) == 400
         # wrong roots; wrong bytes
         wrong_roots = body[:2] + bytes(32) + body[34:]
         assert await status(put(http, url, account, coded, 0, 0, body=wrong_roots)) == 409
-        wrong_bytes = body[:-1] + bytes([body[-1] ^ 1])
         assert await status(put(http, url, account, coded, 0, 0, body=wrong_bytes)) == 409
         assert node.store.fragment_count == 0 and node.store.used == 0 and leftovers(node) == []
         # the right upload, then the same signed request again: a replay
@@ -201,8 +204,9 @@ async def answered_status(stream: trio.SocketStream) -> int:
 
 async def test_a_claim_by_another_account_is_refused_before_the_body_and_a_stalled_body_in_time(client, tmp_path,
                                                                                                    monkeypatch):
-    """Nothing is reserved for a request that claims an account other than the file's owner: the node answers
-    403 on its head. A body that stops coming is answered 408 at its deadline (1 s here), and leaves nothing."""
+    """Nothing is reserved for a request that claims an account other than the file's owner (403), or claims
+    the owner's with a signature it did not make (401): the node answers on its head, before any of the body.
+    A body that stops coming is answered 408 at its deadline (1 s here), and leaves nothing."""
     monkeypatch.setattr(ApiLimits, "body_seconds", lambda limits, size: 1.0)
     async with running(client, tmp_path) as nodes:
         coded = await declared(client)
@@ -211,6 +215,11 @@ async def test_a_claim_by_another_account_is_refused_before_the_body_and_a_stall
         body, path = coded.bodies[(0, 0)], path_of(coded, 0, 0)
         bobs = await send_head(url, path, signed(BOB, "PUT", path, body, account), len(body))
         assert await answered_status(bobs) == 403
+        forged = {**signed(BOB, "PUT", path, body, account), "cairn-account": "0x" + ALICE.public.hex()}
+        assert await answered_status(await send_head(url, path, forged, len(body))) == 401
+        unhashed = {name: value for name, value in signed(ALICE, "PUT", path, body, account).items()
+                    if name != "cairn-body-hash"}
+        assert await answered_status(await send_head(url, path, unhashed, len(body))) == 401
         stalled = await send_head(url, path, signed(ALICE, "PUT", path, body, account), len(body), body[:1000])
         assert await answered_status(stalled) == 408
         assert node.store.fragment_count == 0 and node.store.used == 0 and leftovers(node) == []
