@@ -83,18 +83,20 @@ class SegmentCodec:
                roots: tuple[Hash32, ...] | None = None) -> bytes:
         """Segment ``index``'s plaintext from k of its checked fragments (by fragment index); raises
         ``storage_node.crypto.DecryptionError`` if the data key is not the file's. Given the segment's fragment
-        ``roots``, a public segment rebuilt with parity is encoded again and must give every root back
+        ``roots``, a segment rebuilt with parity is encoded again and must give every root back
         (:class:`InconsistentSegment` if not): read from its k data fragments it is what they hold, but from
-        others it is only what those imply, and a file id must name the same bytes whichever nodes answer.
-        (A private segment needs no such check: AES-GCM refuses any bytes but the ones encrypted.)"""
+        others it is only what those imply, and a file id must name the same bytes whichever nodes answer. A
+        private segment is no exception: its owner holds the key, and may encrypt two plaintexts (encryption
+        is deterministic, so the honest one encodes back to its roots)."""
         info = SegmentInfo(self.coder.params, manifest.coded_length(index), index,
                            index == manifest.segment_count() - 1)
         coded = self.coder.decode({i: Fragment(info, i, np.frombuffer(data, dtype=np.uint8))
                                    for i, data in fragments.items()})
         data = to_host(coded)
-        if self.data_key is not None:
-            return decrypt_segment(self.data_key, self.salt, index, memoryview(data))
-        plaintext = data.tobytes()
+        if self.data_key is None:
+            plaintext = data.tobytes()
+        else:
+            plaintext = decrypt_segment(self.data_key, self.salt, index, memoryview(data))
         if roots is not None and max(fragments) >= manifest.k and self.encode(index, plaintext).roots != roots:
             raise InconsistentSegment(f"segment {index}: its fragments decode to other bytes from other fragments")
         return plaintext
