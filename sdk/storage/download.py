@@ -23,6 +23,7 @@ digest checked) with nothing asked of the chain or the nodes, and one fetched is
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import BinaryIO
 
 import anyio
 
-from sdk.chain.errors import BadArgument
+from sdk.chain.errors import BadArgument, ChainClientError
 from sdk.storage.cache import PublicFileCache
 from sdk.storage.errors import DownloadFailed, NoSigner
 from sdk.storage.ledger import Ledger, StoredFile
@@ -42,6 +43,8 @@ from storage_node.chunks import Hash32
 from storage_node.crypto import DecryptionError
 
 __all__ = ["download", "DownloadTarget"]
+
+log = logging.getLogger(__name__)
 
 DownloadTarget = str | os.PathLike[str] | BinaryIO
 """Where a download goes: a path (written to ``<path>.part`` and renamed once complete) or a binary
@@ -142,12 +145,21 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
 async def _keep_recorded(ledger: Ledger, file_id: bytes) -> None:
     """Record the grantee's read again each third of ``AccessWindow`` while its download runs: nodes serve a
     grantee only within the window of its latest access record, and a download outlasting it (a large file,
-    a slow link) was refused midway, all of it lost."""
+    a slow link) was refused midway, all of it lost. A record that fails (a lost connection, a revoked grant)
+    is tried again a block later, never the download's end: the one it has may still be good, and the nodes
+    judge that."""
     chain = ledger.chain
-    every_s = chain.get_constant("StorageAccess", "AccessWindow") // 3 * chain.block_time_ms() / 1000
+    block_s = chain.block_time_ms() / 1000
+    every_s = max(1, chain.get_constant("StorageAccess", "AccessWindow") // 3) * block_s
     while True:
         await anyio.sleep(every_s)
-        await ledger.submit([("StorageAccess", "record_access", {"file_id": file_id})])
+        while True:
+            try:
+                await ledger.submit([("StorageAccess", "record_access", {"file_id": file_id})])
+                break
+            except ChainClientError as exc:
+                log.warning("file 0x%s: recording the read again: %s; trying again", file_id.hex(), exc)
+                await anyio.sleep(block_s)
 
 
 class _Download:
