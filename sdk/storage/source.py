@@ -56,7 +56,7 @@ class Source:
         elif not hasattr(source, "read"):
             raise BadArgument("an upload reads a path, bytes or a binary file-like object, "
                               f"not {type(source).__name__}")
-        elif _seekable(source):
+        elif _seekable(source) and _believable_size(source):
             self._file = source
             self._start = source.tell()
             self.size = source.seek(0, io.SEEK_END) - self._start
@@ -101,6 +101,18 @@ class Source:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _believable_size(stream: BinaryIO) -> bool:
+    """Whether a seekable stream's end is its size: one on no descriptor (an in-memory buffer), or on a regular
+    file that reports a size. Standard input redirected from ``/dev/zero`` or a ``/proc`` file seeks, and its
+    end reads 0."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation is an OSError)
+        return True
+    found = os.fstat(fd)
+    return stat.S_ISREG(found.st_mode) and found.st_size > 0
 
 
 def _seekable(stream: BinaryIO) -> bool:

@@ -55,19 +55,25 @@ def test_any_k_checked_fragments_give_each_segment_back(encrypted, length):
     assert out == data
 
 
-def test_a_public_segment_that_is_no_single_codeword_is_refused_when_parity_rebuilds_it():
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_a_segment_that_is_no_single_codeword_is_refused_when_parity_rebuilds_it(encrypted):
     """Data fragments of one plaintext, parity of another, each matching its root: read from its data
-    fragments it is the first plaintext; from others it would be some third bytes, for the same file id."""
-    codec = SegmentCodec(k=3, m=2, chunk_size=CHUNK, salt=os.urandom(16), data_key=None)
+    fragments it is the first plaintext; from others it would be other bytes, for the same file id. A private
+    file's owner holds the key: with as many parity fragments as data ones, its parity alone decrypts well
+    to the second plaintext."""
+    k, m, other = (2, 2, (2, 3)) if encrypted else (3, 2, (0, 3, 4))
+    codec = SegmentCodec(k=k, m=m, chunk_size=CHUNK, salt=os.urandom(16),
+                         data_key=new_data_key() if encrypted else None)
     first, second = os.urandom(SEGMENT), os.urandom(SEGMENT)
-    mixed = codec.encode(0, first).fragments[:3] + codec.encode(0, second).fragments[3:]
+    mixed = codec.encode(0, first).fragments[:k] + codec.encode(0, second).fragments[k:]
     roots = tuple(fragment_root(memoryview(payload), CHUNK) for payload in mixed)
-    manifest = Manifest(1, bytes(32), codec.salt, SEGMENT, SEGMENT, 3, 2, CHUNK, False, (segment_root(roots),))
+    manifest = Manifest(1, bytes(32), codec.salt, SEGMENT, SEGMENT, k, m, CHUNK, encrypted, (segment_root(roots),))
     prefix = encode_body_prefix(roots)
     checked = {j: check(manifest, 0, j, prefix + payload.tobytes()).fragment for j, payload in enumerate(mixed)}
-    assert codec.decode(manifest, 0, {j: checked[j] for j in (0, 1, 2)}, roots) == first
+    assert codec.decode(manifest, 0, {j: checked[j] for j in range(k)}, roots) == first
+    assert codec.decode(manifest, 0, {j: checked[j] for j in other}) != first  # unchecked: other bytes
     with pytest.raises(InconsistentSegment):
-        codec.decode(manifest, 0, {j: checked[j] for j in (0, 3, 4)}, roots)
+        codec.decode(manifest, 0, {j: checked[j] for j in other}, roots)
 
 
 def test_encoding_twice_gives_the_same_fragments():
@@ -197,6 +203,10 @@ def test_a_stream_past_the_largest_file_is_refused_without_spooling_it_all():
         Source("/dev/zero", limit=5000)
     with Source(Pipe(bytes(3_000_000)), limit=3_000_000) as source:
         assert source.size == 3_000_000
+    with open("/dev/zero", "rb") as zeros, pytest.raises(BadArgument):  # `put - < /dev/zero`: it seeks, to 0
+        Source(zeros, limit=5000)
+    with open("/proc/self/cmdline", "rb") as proc, Source(proc) as source:  # `put - < /proc/…`
+        assert source.size > 0
 
 
 def test_sources_read_any_segment(tmp_path):
