@@ -1,6 +1,6 @@
 """Signed HTTP requests between clients and storage nodes (DESIGN, "Data paths").
 
-A request carries three headers: the caller's account (``cairn-account``, ``0x`` + 64 hex), the time it was
+A request carries four headers: the caller's account (``cairn-account``, ``0x`` + 64 hex), the time it was
 signed (``cairn-timestamp``, integer milliseconds since the epoch) and an sr25519 signature (``cairn-signature``,
 ``0x`` + 128 hex) by that account over :func:`request_message`::
 
@@ -75,7 +75,7 @@ class AuthError(Exception):
 
 
 class MissingAuth(AuthError):
-    """One of the three ``cairn-*`` headers is absent."""
+    """One of the ``cairn-*`` headers is absent."""
 
 
 class MalformedAuth(AuthError):

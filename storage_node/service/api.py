@@ -4,13 +4,15 @@ Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
 
 - ``PUT /v1/fragments/{file_id}/{segment}/{fragment}``: an upload, signed by the file's owner. Checked, in
   order: the path (400), the declared length against the largest body any fragment may have (413, before a
-  byte is read), the signature headers' presence (401), the file on chain and this fragment placed on this
-  node (404), the declared length against the exact length the manifest implies (413 / 400), the capacity
-  (507). Then the body is streamed to a temporary file (around the page cache; at most 1 MiB of it in
-  memory, never more than the expected length: 413), the signature checked over its hash and against replays
-  (401) and the owner (403), the segment's roots against the on-chain segment root and the fragment against
-  its own root (409); only then is it fsynced and renamed into the store, ``201`` answered, and the fragment
-  queued for an on-chain confirmation. Any refusal leaves nothing behind.
+  byte is read), the signature headers' presence and form (401), the file on chain and this fragment placed
+  on this node (404), the claimed account against the owner (403), the declared length against the exact
+  length the manifest implies (413 / 400), the signature over the body hash its headers name and against
+  replays (401), the capacity (507): all before a byte of the body is taken. Then the body is streamed to a
+  temporary file (around the page cache; at most 1 MiB of it in memory, never more than the expected
+  length: 413), its hash checked against the signed one (400), the segment's roots against the on-chain
+  segment root and the fragment against its own root (409); only then is it fsynced and renamed into the
+  store, ``201`` answered, and the fragment queued for an on-chain confirmation. Any refusal leaves nothing
+  behind.
 - ``GET /v1/fragments/{file_id}/{segment}/{fragment}``: the stored body. A public file is served to anyone;
   a private one to a request signed by its owner, by a grantee whose access record is within the access
   window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes).
@@ -44,6 +46,7 @@ from storage_node.auth import (
     HEADER_TIMESTAMP,
     AuthError,
     body_hash,
+    claimed_signer,
     signed_body_hash,
     verify_request,
 )
@@ -158,19 +161,20 @@ class FragmentApi(HttpApp):
             raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
         _require_auth_headers(headers)
         arrived = self._clock_ms()  # freshness is judged here: a slow link's body does not age its signature
+        claimed = self._claimed_signer(headers, arrived)
         signed_hash = self._signed_body_hash(headers)
         drops = self.store.drops  # before the placement is read: a drop from then on re-checks it
         stored = await self._assigned_file(key)
-        expected = body_length(stored.fragment_count, stored.fragment_size(key.segment))
-        # the signature is checked against the body hash it names before any room is reserved or a byte of the
-        # body read: a stranger claiming the owner's account can hold neither (the body is checked at its end)
-        signer = self._authenticate(headers, "PUT", scope, signed_hash, now=arrived,
-                                    remember_ms=int(1000 * self.limits.body_seconds(expected)) + 1)
-        if signer != stored.owner:
+        if claimed != stored.owner:
             raise HttpError(403, "not_owner", "only the file's owner uploads its fragments")
+        expected = body_length(stored.fragment_count, stored.fragment_size(key.segment))
         if declared is not None and declared != expected:
             raise HttpError(413 if declared > expected else 400, "too_large" if declared > expected else "bad_length",
                             f"this fragment's body is {expected} bytes, not {declared}")
+        # the signature is checked against the body hash it names before any room is reserved or a byte of the
+        # body read: a stranger claiming the owner's account can hold neither (the body is checked at its end)
+        self._authenticate(headers, "PUT", scope, signed_hash, now=arrived,
+                           remember_ms=int(1000 * self.limits.body_seconds(expected)) + 1)
         temp = self.store.temp_path()
         try:
             with _store_errors(), self.store.reserve(expected):
@@ -277,6 +281,14 @@ class FragmentApi(HttpApp):
         return await self.chain.may_read_private(key.file_id, reader)
 
     # --- auth -----------------------------------------------------------------------------------------
+
+    def _claimed_signer(self, headers: Mapping[str, str], now: int) -> bytes:
+        """The account the request's headers claim, if they are well formed and fresh (else 401)."""
+        try:
+            account, _, _ = claimed_signer(headers, now, window_ms=self.limits.auth_window_ms)
+        except AuthError as exc:
+            raise HttpError(401, "unauthorized", str(exc)) from None
+        return account
 
     @staticmethod
     def _signed_body_hash(headers: Mapping[str, str]) -> bytes:

@@ -11,6 +11,7 @@ from runtime.primitives import SignatureScheme
 from storage_node.auth import (
     DEFAULT_WINDOW_MS,
     HEADER_ACCOUNT,
+    HEADER_BODY_HASH,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     AuthError,
@@ -21,6 +22,7 @@ from storage_node.auth import (
     body_hash,
     request_message,
     sign_request,
+    signed_body_hash,
     verify_request,
 )
 
@@ -39,7 +41,12 @@ def verify(headers=HEADERS, method="PUT", path=PATH, body=BODY, now=NOW, node=NO
 
 
 def test_valid_request_names_its_signer():
-    assert set(HEADERS) == {HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE}
+    assert set(HEADERS) == {HEADER_ACCOUNT, HEADER_TIMESTAMP, HEADER_SIGNATURE, HEADER_BODY_HASH}
+    assert signed_body_hash(HEADERS) == BODY  # (BODY stands for the body's hash here)
+    with pytest.raises(MissingAuth):
+        signed_body_hash({name: value for name, value in HEADERS.items() if name != HEADER_BODY_HASH})
+    with pytest.raises(MalformedAuth):
+        signed_body_hash({**HEADERS, HEADER_BODY_HASH: "0x" + "zz" * 32})
     assert HEADERS[HEADER_ACCOUNT] == "0x" + ALICE.public.hex()
     assert HEADERS[HEADER_TIMESTAMP] == str(NOW)
     assert len(HEADERS[HEADER_SIGNATURE]) == 130
