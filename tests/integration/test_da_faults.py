@@ -27,6 +27,7 @@ import trio
 from da_layer import kzg
 from da_layer.blobs import pack
 from sdk.chain import AsyncClient
+from sdk.client import AsyncClient as SdkClient
 from sdk.da.chain import read_blob, read_custody
 from sdk.da.errors import LeaveRefused, NoQuorum
 from sdk.da.peers import PeerError
@@ -76,7 +77,7 @@ async def test_an_attestation_another_account_landed_first_is_a_success(da, netw
     custody = await submitter.post(encoded.commitment, 3000, 0)
     signatures = await submitter.distribute(custody, lambda position: [
         encoded.cells[c] for c in custody.columns_of(position)])
-    async with AsyncClient(network.url, signer="//Bob") as bob:
+    async with SdkClient(network.url, signer="//Bob") as bob:
         await bob.da.submitter.attest(custody, signatures)
     await submitter.attest(custody, signatures)  # AlreadyAvailable: the blob is available, as it wanted
     assert (await da.status(custody.blob_id)).status == "Available"
