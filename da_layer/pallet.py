@@ -540,8 +540,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
               Slashed, NodeDeregistered, StakeReleased, NodeUpdated, FeeSettled)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
-              MalformedSigners, BelowQuorum, TooFewColumns, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell, InvalidCellProof,
-              NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature)
+              MalformedSigners, BelowQuorum, TooFewColumns, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell,
+              InvalidCellProof, NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),

@@ -259,7 +259,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
                  "Unsettled job slots one provider holds at most."),
         Constant("HeartbeatTimeout", U32, lambda c: c.heartbeat_timeout,
                  "Blocks after its last heartbeat a provider loses its assignments."),
-        Constant("DisputeSlash", U32, lambda c: c.dispute_slash, "Perbill of stake slashed for a lost dispute or an unopened commitment."),
+        Constant("DisputeSlash", U32, lambda c: c.dispute_slash,
+                 "Perbill of stake slashed for a lost dispute or an unopened commitment."),
         Constant("NoShowSlash", U32, lambda c: c.no_show_slash, "Perbill of stake slashed per no-show."),
     )
 

@@ -157,9 +157,7 @@ async def test_a_cell_corrupted_on_disk_is_found_when_audited_then_recovered_and
     first audit naming it after that meets one."""
     await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
     node = network.nodes[2]
-    for path in node.cells_folder.glob("*.cells"):
-        cells = decode_cells(path.read_bytes()).values()
-        _replace(path, encode_cells(Cell(cell.index, _flip_last_bit(cell.data), cell.proof) for cell in cells))
+    spoil_every_cell(node)
     async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
         spoiled_at = (await client.get_block_header()).number
         with trio.fail_after(DEADLINE_S):
@@ -175,6 +173,16 @@ async def test_a_cell_corrupted_on_disk_is_found_when_audited_then_recovered_and
     assert int(corrupt.split()[1]) >= 1  # (more if other audits of the node met spoiled cells meanwhile)
 
 
+def spoil_every_cell(node: DaNodeProcess) -> list[bytes]:
+    """Flip a bit in every cell the node stores (see :func:`_flip_last_bit`); the ids of the blobs spoiled."""
+    blobs = []
+    for path in node.cells_folder.glob("*.cells"):
+        cells = decode_cells(path.read_bytes()).values()
+        _replace(path, encode_cells(Cell(cell.index, _flip_last_bit(cell.data), cell.proof) for cell in cells))
+        blobs.append(bytes.fromhex(path.stem))
+    return blobs
+
+
 def _flip_last_bit(data: bytes) -> bytes:
     """The cell with its first field element's last bit flipped: still a canonical element (layout v1 keeps
     each element's first byte zero, far below the modulus), so the cell decodes and only its proof fails."""
@@ -188,10 +196,7 @@ async def test_an_audit_whose_cell_cannot_be_recovered_at_first_is_answered_once
     after that first try, and an honest node was slashed for a moment of its peers' trouble)."""
     await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
     node, peers = network.nodes[3], network.nodes[:3]
-    blobs = [bytes.fromhex(path.stem) for path in node.cells_folder.glob("*.cells")]
-    for path in node.cells_folder.glob("*.cells"):
-        cells = decode_cells(path.read_bytes()).values()
-        _replace(path, encode_cells(Cell(cell.index, _flip_last_bit(cell.data), cell.proof) for cell in cells))
+    blobs = spoil_every_cell(node)
     async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
         spoiled_at = (await client.get_block_header()).number
         with trio.fail_after(DEADLINE_S):
