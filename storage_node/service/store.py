@@ -21,9 +21,8 @@ Capacity: the node serves at most ``capacity`` bytes (what it registered on chai
 bytes of its disk free (the disk may be shared). A write first reserves its size
 (:meth:`FragmentStore.reserve`); past either bound it raises :class:`StoreFull` (HTTP 507), as it does when
 the disk fills up anyway (``ENOSPC``/``EDQUOT`` while writing). Every method here is blocking file I/O: the
-daemon calls them through ``trio.to_thread.run_sync``; the index is only changed by the caller's thread
-(:meth:`commit`, :meth:`remove`, :meth:`remove_file` mutate it and are called one at a time from the event
-loop's worker calls, never concurrently with each other).
+daemon calls them through ``trio.to_thread.run_sync``, several at once (one commit per upload): the index
+and the reservations change under one lock, a file's folder is made (and its entry fsynced) under another.
 """
 
 from __future__ import annotations
@@ -89,6 +88,9 @@ class FragmentStore:
         self._used = 0
         self._reserved = 0
         self._lock = threading.Lock()  # reservations are taken from the event loop and released from threads
+        self._folders_lock = threading.Lock()
+        self._durable_folders: set[Path] = set()
+        """Files' folders whose entries this process made durable (or found there: they survived a restart)."""
         self.drops = 0
         """How many times the node was told to drop fragments (:meth:`remove`, :meth:`remove_file`), whether or
         not it held them: an upload that saw this change while its body came re-checks its placement, since
@@ -186,17 +188,31 @@ class FragmentStore:
         final = self.path(key)
         try:
             size = temp.stat().st_size
-            created = not final.parent.exists()
-            final.parent.mkdir(exist_ok=True)
-            replace_durably(temp, final)
-            if created:
-                fsync_dir(final.parent.parent)
+            for attempt in range(2):
+                self._durable_folder(final.parent)
+                try:
+                    replace_durably(temp, final)
+                    break
+                except FileNotFoundError:  # the last fragment of the file removed meanwhile took its folder
+                    if attempt or final.parent.exists() or not temp.exists():
+                        raise
         except OSError as exc:
             temp.unlink(missing_ok=True)
             raise disk_error(exc, f"storing fragment {key}") from None
         with self._lock:
             self._used += size - self._sizes.get(key, 0)
             self._sizes[key] = size
+
+    def _durable_folder(self, folder: Path) -> None:
+        """Make a file's folder, its entry in ``fragments/`` durable before any fragment in it is acknowledged:
+        one commit at a time does it (a second upload of the same new file once found the folder made and
+        answered 201 before the first had fsynced its entry, and a power cut then lost an acknowledged
+        fragment)."""
+        with self._folders_lock:
+            if folder not in self._durable_folders:
+                folder.mkdir(exist_ok=True)
+                fsync_dir(folder.parent)
+                self._durable_folders.add(folder)
 
     def write(self, key: FragmentKey, data: bytes) -> None:
         """Store ``data`` as fragment ``key`` crash-safely (a temporary file, then :meth:`commit`), within the
@@ -225,7 +241,9 @@ class FragmentStore:
             last_of_file = not any(k.file_id == key.file_id for k in self._sizes)
         self.path(key).unlink(missing_ok=True)
         if last_of_file:
-            _remove_empty(self.path(key).parent)
+            with self._folders_lock:
+                if _remove_empty(self.path(key).parent):
+                    self._durable_folders.discard(self.path(key).parent)
         return True
 
     def remove_file(self, file_id: bytes) -> int:
@@ -243,8 +261,12 @@ def disk_error(exc: OSError, what: str) -> StoreError:
     return StoreError(f"{what}: {exc.strerror or exc}")
 
 
-def _remove_empty(folder: Path) -> None:
+def _remove_empty(folder: Path) -> bool:
+    """Remove the folder if it is empty; whether it is gone."""
     try:
         folder.rmdir()
+    except FileNotFoundError:
+        return True
     except OSError:
-        pass  # not empty (an upload committed meanwhile) or already gone
+        return False  # not empty: an upload committed meanwhile
+    return True

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
+from sdk import durable
+from storage_node.service import store as store_module
 from storage_node.service.body import BadPath, parse_fragment_path
 from storage_node.service.replay import GuardFull, ReplayGuard, Replayed
 from storage_node.service.store import FragmentKey, FragmentStore, StoreFull
@@ -123,3 +128,39 @@ def test_a_disk_with_less_free_space_than_required_is_full(tmp_path):
     with pytest.raises(StoreFull):
         with store.reserve(1):
             pass
+
+
+def test_no_fragment_of_a_new_file_is_acknowledged_before_its_folder_is_durable(tmp_path, monkeypatch):
+    """Uploads of one new file commit in several threads at once: none may return (the node's 201) before the
+    file's folder entry is fsynced, or a power cut loses an acknowledged fragment. The folder's fsync is slowed
+    here so that a commit that does not wait for it returns first."""
+    store = FragmentStore(tmp_path, capacity=10_000)
+    store.open()
+    fragments_folder = store.path(KEY).parent.parent
+    synced = threading.Event()
+
+    def slow_fsync_dir(path) -> None:
+        if path == fragments_folder:
+            time.sleep(0.3)
+            synced.set()
+        durable.fsync_dir(path)
+
+    monkeypatch.setattr(store_module, "fsync_dir", slow_fsync_dir)
+    durable_when_done = []
+
+    def write(segment: int) -> None:
+        store.write(FragmentKey(FILE, segment, 0), b"x" * 100)
+        durable_when_done.append(synced.is_set())
+
+    writers = [threading.Thread(target=write, args=(segment,)) for segment in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert durable_when_done == [True] * 4 and store.fragment_count == 4
+    for segment in range(4):  # the last one takes the folder; a later upload makes it (durably) again
+        store.remove(FragmentKey(FILE, segment, 0))
+    assert not store.path(KEY).parent.exists()
+    synced.clear()
+    store.write(KEY, b"y" * 10)
+    assert synced.is_set() and store.read(KEY) == b"y" * 10
