@@ -127,19 +127,29 @@ def start_dev_node(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]
     log = tmp_path / "node.log"
     process = subprocess.Popen([sys.executable, "-m", "node", "--dev", "--port", "0", "--rpc-port", "0", *extra],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(root)})
-    base = wait_until(lambda: next(root.glob("cairn-dev-*"), None), 30, "the temporary base path")
-    wait_until(lambda: process.poll() is not None or read_endpoints(base, process.pid), 30, "the node listens")
-    assert process.poll() is None, log.read_text()
+    try:
+        base = wait_until(lambda: next(root.glob("cairn-dev-*"), None), 30, "the temporary base path")
+        wait_until(lambda: process.poll() is not None or read_endpoints(base, process.pid), 30, "the node listens")
+        assert process.poll() is None, log.read_text()
+    except BaseException:  # a node slow to start on a loaded machine must not outlive its failed test
+        process.kill()
+        process.wait()
+        raise
     return process, base
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_stop_with_one_line_and_exit_0(signum, tmp_path):
     process, base = start_dev_node(tmp_path)
-    rpc_port = read_endpoints(base, process.pid)["ports"]["rpc"]
-    wait_until(lambda: int(rpc(rpc_port, "chain_getHeader")["number"], 16) >= 1, 30, "a block")
-    process.send_signal(signum)
-    assert process.wait(30) == 0
+    try:
+        rpc_port = read_endpoints(base, process.pid)["ports"]["rpc"]
+        wait_until(lambda: int(rpc(rpc_port, "chain_getHeader")["number"], 16) >= 1, 30, "a block")
+        process.send_signal(signum)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     log = (tmp_path / "node.log").read_text()
     assert "Traceback" not in log
     stopped = [line for line in log.splitlines() if "stopped" in line]
