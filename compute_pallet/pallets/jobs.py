@@ -791,9 +791,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         submitter with nothing. The first reveal's if none qualifies."""
         storage = self.config.storage
         for slot in winners:
-            facts = [storage.file_facts(file_id) for file_id in slot.reveal.outputs]
-            if all(f is not None and f.active and not f.deleting for f in facts) and all(
-                    storage.may_read(file_id, submitter) for file_id in slot.reveal.outputs):
+            if all((facts := storage.file_facts(file_id)) is not None and facts.active and not facts.deleting
+                   and storage.may_read(file_id, submitter) for file_id in slot.reveal.outputs):
                 return slot.reveal.outputs
         return winners[0].reveal.outputs
 

@@ -138,8 +138,14 @@ async def _data_key(ledger: Ledger, stored: StoredFile) -> bytes:
         raise NoSigner(f"file 0x{stored.file_id.hex()} is private: reading it needs a signer") from None
     data_key = await ledger.data_key(stored.file_id)
     if signer.public != stored.info.owner and not await ledger.granted_read(stored.file_id, signer.public):
-        await ledger.submit([("StorageAccess", "record_access", {"file_id": stored.file_id})])
+        await _record_read(ledger, stored.file_id)
     return data_key
+
+
+async def _record_read(ledger: Ledger, file_id: bytes) -> None:
+    """Log the signer's read of the file on chain (``record_access``): nodes serve a grantee within
+    ``AccessWindow`` blocks of its latest record."""
+    await ledger.submit([("StorageAccess", "record_access", {"file_id": file_id})])
 
 
 async def _keep_recorded(ledger: Ledger, file_id: bytes) -> None:
@@ -155,7 +161,7 @@ async def _keep_recorded(ledger: Ledger, file_id: bytes) -> None:
         await anyio.sleep(every_s)
         while True:
             try:
-                await ledger.submit([("StorageAccess", "record_access", {"file_id": file_id})])
+                await _record_read(ledger, file_id)
                 break
             except ChainClientError as exc:
                 log.warning("file 0x%s: recording the read again: %s; trying again", file_id.hex(), exc)

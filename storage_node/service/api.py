@@ -161,8 +161,7 @@ class FragmentApi(HttpApp):
             raise HttpError(413, "too_large", f"a fragment body is at most {self.limits.max_body} bytes")
         _require_auth_headers(headers)
         arrived = self._clock_ms()  # freshness is judged here: a slow link's body does not age its signature
-        claimed = self._claimed_signer(headers, arrived)
-        signed_hash = self._signed_body_hash(headers)
+        claimed, signed_hash = self._claimed_upload(headers, arrived)
         drops = self.store.drops  # before the placement is read: a drop from then on re-checks it
         stored = await self._assigned_file(key)
         if claimed != stored.owner:
@@ -282,19 +281,12 @@ class FragmentApi(HttpApp):
 
     # --- auth -----------------------------------------------------------------------------------------
 
-    def _claimed_signer(self, headers: Mapping[str, str], now: int) -> bytes:
-        """The account the request's headers claim, if they are well formed and fresh (else 401)."""
+    def _claimed_upload(self, headers: Mapping[str, str], now: int) -> tuple[bytes, bytes]:
+        """The account an upload's headers claim and the body hash they say its signature covers, if they are
+        well formed and fresh (else 401)."""
         try:
             account, _, _ = claimed_signer(headers, now, window_ms=self.limits.auth_window_ms)
-        except AuthError as exc:
-            raise HttpError(401, "unauthorized", str(exc)) from None
-        return account
-
-    @staticmethod
-    def _signed_body_hash(headers: Mapping[str, str]) -> bytes:
-        """The body hash an upload's signature covers, from its headers (else 401)."""
-        try:
-            return signed_body_hash(headers)
+            return account, signed_body_hash(headers)
         except AuthError as exc:
             raise HttpError(401, "unauthorized", str(exc)) from None
 
