@@ -192,10 +192,13 @@ def _flip_last_bit(data: bytes) -> bytes:
 async def test_an_audit_whose_cell_cannot_be_recovered_at_first_is_answered_once_the_peers_serve_again(da,
                                                                                                      network):
     """The audited node's cells are spoiled, so it must recover the audited one, and every peer serves garbage
-    when the audit opens: its first recovery fails. It tries again while the audit is open (it once gave up
-    after that first try, and an honest node was slashed for a moment of its peers' trouble)."""
-    await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
+    until its first recovery has failed. It tries again while the audit is open (it once gave up after that
+    first try, and an honest node was slashed for a moment of its peers' trouble)."""
+    (ref,) = await da.submit(os.urandom(5000))  # (in case no earlier test left a blob this node attested)
     node, peers = network.nodes[3], network.nodes[:3]
+    with trio.fail_after(DEADLINE_S):  # its own copy first: one stored after the spoiling would answer at once
+        while not (node.cells_folder / f"{ref.blob_id.hex()}.cells").exists():
+            await trio.sleep(0.1)
     blobs = spoil_every_cell(node)
     async with AsyncClient(network.url) as client, client.subscribe_events("DataAvailability") as blocks:
         spoiled_at = (await client.get_block_header()).number
@@ -205,8 +208,10 @@ async def test_an_audit_whose_cell_cannot_be_recovered_at_first_is_answered_once
                     garbage.enter_context(serving_garbage(peers, blob_id))
                 opened = await next_event(blocks, lambda record: record.name == "AuditStarted"
                                           and record.event.node == node.account, after=spoiled_at)
-                await trio.sleep(2 * client.block_time_ms() / 1000)  # its first recovery meets only garbage
+                failed_first = f"audit {opened.event.audit_id}: cell {opened.event.cell_index} of blob"
+                while not any(failed_first in line and "could not be recovered yet: trying again" in line
+                              for line in node.log_path.read_text().splitlines()):
+                    await trio.sleep(0.2)  # (a busy machine can show the node its audit blocks late)
             closed = await next_event(blocks, lambda record: record.name in ("AuditPassed", "Slashed")
                                       and record.event.audit_id == opened.event.audit_id)
     assert closed.name == "AuditPassed", node.log_tail()
-    assert "could not be recovered yet: trying again" in node.log_path.read_text()
