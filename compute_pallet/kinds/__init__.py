@@ -124,6 +124,30 @@ def refusal_of(digest: bytes | None) -> str | None:
     return None if digest is None else _refusal_digests().get(digest)
 
 
+def _machine_error(exc: BaseException) -> BaseException | None:
+    """The machine's error that ``exc`` hides, if any: a ``MemoryError`` or a CuPy error (the device's or its
+    driver's, never the kind's) anywhere in the chain of exceptions it was raised while handling or from, or an
+    ``OSError`` there unless ``exc`` is a refusal (one a parser raised on the input's bytes stays the input's).
+    zipfile's cleanup, say, fails with a ``ValueError`` on the buffer a ``MemoryError`` left half written: that
+    recorded as the job's result would be one this machine's limits decided, not the job. ``None`` when
+    ``exc`` is the kind's own."""
+    deliberate = isinstance(exc, REFUSALS)
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, MemoryError) or type(link).__module__.split(".")[0] in _DEVICE_MODULES:
+            return link
+        if isinstance(link, OSError) and not deliberate:
+            return link
+        link = link.__cause__ or link.__context__  # the context even of ``raise ... from None``
+    return None
+
+
+_DEVICE_MODULES = frozenset({"cupy", "cupy_backends", "cupyx"})
+"""Packages whose exceptions are the GPU's or its driver's (out of device memory, a failed kernel compile)."""
+
+
 def _kind_name(name_or_id: str | int) -> str:
     name = KIND_NAMES.get(name_or_id) if isinstance(name_or_id, int) else name_or_id
     if name not in KINDS:
@@ -256,8 +280,8 @@ def outcome(name_or_id: str | int, read_inputs: Callable[[], Sequence[bytes]], p
             xp: ModuleType = np) -> Outcome:
     """Run the kind on the files ``read_inputs()`` returns (in the job's order; called here, so that an input it
     refuses to read, one too large, is a refusal like any), ``params`` and ``seed``, on ``xp`` (numpy, or CuPy
-    for a GPU job). ``MemoryError`` and ``OSError`` propagate: they are the machine's, not the job's.
-    ``UnknownKind`` too."""
+    for a GPU job). ``MemoryError`` and ``OSError`` propagate, also from under another exception, and CuPy's
+    errors (see :func:`_machine_error`): they are the machine's, not the job's. ``UnknownKind`` too."""
     name = _kind_name(name_or_id)
     try:
         # whatever floating-point error handling the calling process set (a rerun runs in a user's process), the
@@ -269,5 +293,8 @@ def outcome(name_or_id: str | int, read_inputs: Callable[[], Sequence[bytes]], p
     except (MemoryError, OSError):
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a kind's deterministic code raised: see "Outcome of a run"
+        machine_error = _machine_error(exc)
+        if machine_error is not None:
+            raise machine_error  # (Python cuts the cycle this makes of the chain)
         result = {"refused": _refusal_code(exc)}
         return Outcome({}, result, result_digest({}, result), exc)

@@ -44,6 +44,7 @@ import traceback
 from pathlib import Path
 
 from sdk.children import die_with_parent
+from sdk.durable import fsync_dir, fsync_file, replace_durably
 
 __all__ = ["EXIT_MEMORY", "CPU_GRACE_S", "RESULT_FILE", "REPORT_FILE", "SPEC_FILE", "WORKER_PID",
            "limit", "run"]
@@ -56,6 +57,11 @@ REPORT_FILE = "report.json"
 RESULT_FILE = "result.json"
 INPUTS = "inputs"
 OUTPUTS = "outputs"
+MAX_MESSAGE_CHARS = 2000
+"""A refusal's message as the report and the log keep it. A message may quote what the inputs hold (a zip's
+member names, a model's tensor names) at any length, and a report past what the worker reads
+(``execution.MAX_REPORT_BYTES``) would read as a crash on every honest provider: no commit, each slashed as a
+no-show (the message is no part of the result, whose refusal is its class alone)."""
 
 
 def run(workdir: Path) -> None:
@@ -69,21 +75,34 @@ def run(workdir: Path) -> None:
                         bytes.fromhex(spec["seed"]), xp=xp)
     refused = None
     if ran.refused is not None:
-        refused = {"error": ran.refusal, "message": ran.message}
+        message = _shortened(ran.message or "")
+        refused = {"error": ran.refusal, "message": message}
         if ran.refusal == kinds.UNEXPECTED:
             traceback.print_exception(ran.refused)
-        print(f"the kind refused its inputs ({ran.refusal}): {ran.message}", file=sys.stderr)
+        print(f"the kind refused its inputs ({ran.refusal}): {message}", file=sys.stderr)
     folder = workdir / OUTPUTS
     folder.mkdir(exist_ok=True)
-    for name, data in ran.outputs.items():
+    files = {**ran.outputs, RESULT_FILE: kinds.canonical_json(ran.result)}
+    for name, data in files.items():
         (folder / name).write_bytes(data)
-    (folder / RESULT_FILE).write_bytes(kinds.canonical_json(ran.result))
+    # on disk before the report: the worker commits to the digest once it reads the report, and after a power
+    # cut it uploads these files rather than run the job again, so they must be the bytes committed to
+    for name in files:
+        fsync_file(folder / name)
+    fsync_dir(folder)
     shares = ran.result.get("shares_ppm", [])
     report = {"digest": ran.digest.hex(), "outputs": [*sorted(ran.outputs), RESULT_FILE],
               "scores": [int(s) for s in shares] if isinstance(shares, list) else [], "refused": refused}
     partial = workdir / (REPORT_FILE + ".partial")
     partial.write_text(json.dumps(report))
-    partial.replace(workdir / REPORT_FILE)
+    replace_durably(partial, workdir / REPORT_FILE)
+
+
+def _shortened(message: str) -> str:
+    """``message``, cut to :data:`MAX_MESSAGE_CHARS` characters."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS] + f"... ({len(message) - MAX_MESSAGE_CHARS} more characters)"
 
 
 def _read_inputs(kind_name: str, paths: list[Path]) -> list[bytes]:

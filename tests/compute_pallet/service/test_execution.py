@@ -5,7 +5,9 @@ reported for what it is."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,6 +140,49 @@ def test_an_unexpected_error_in_a_kind_is_a_fixed_refusal_and_running_out_of_mem
     monkeypatch.setattr(mlp, "metrics", _raising(MemoryError()))
     with pytest.raises(MemoryError):
         runner.run(prepare(tmp_path / "memory", "evaluate", b"{}", [model, digits]))
+
+
+def _hiding_memory_error(*args: object) -> object:
+    """What zipfile does when a ``MemoryError`` leaves its buffer half written: its cleanup raises another."""
+    try:
+        raise MemoryError()
+    except MemoryError:
+        raise ValueError("I/O operation on closed file") from None
+
+
+def test_running_out_of_memory_under_another_exception_is_still_no_result(tmp_path, digits, model, monkeypatch):
+    """It was recorded as the job's result (``UnexpectedError``) on the machine whose limit it met, where another
+    machine finished the job: the two disagreed, and one of them was slashed."""
+    monkeypatch.setattr(mlp, "metrics", _hiding_memory_error)
+    with pytest.raises(MemoryError):
+        runner.run(prepare(tmp_path, "evaluate", b"{}", [model, digits]))
+
+
+class CUDARuntimeError(RuntimeError):
+    """An error as CuPy raises for the device (a fault, a failed kernel compile): no kind's deterministic bug."""
+
+
+CUDARuntimeError.__module__ = "cupy_backends.cuda.api.runtime"
+
+
+def test_a_device_error_is_no_result(tmp_path, digits, model, monkeypatch):
+    monkeypatch.setattr(mlp, "metrics", _raising(CUDARuntimeError("cudaErrorLaunchFailure: unspecified launch failure")))
+    with pytest.raises(CUDARuntimeError):
+        runner.run(prepare(tmp_path, "evaluate", b"{}", [model, digits]))
+
+
+async def test_a_refusal_quoting_inputs_at_any_length_leaves_a_report_the_worker_reads(tmp_path, model):
+    """A dataset's refusal names its zip's members: 20 names of 30,000 characters (outside ASCII, six bytes
+    each in the JSON) made a report past what the worker reads, and every honest provider a no-show."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as members:
+        for i in range(20):
+            members.writestr(f"{i}" + "é" * 30_000, b"")
+    outcome = await execute(prepare(tmp_path, "evaluate", b"{}", [model, archive.getvalue()]), ROOMY)
+    assert outcome == Finished(kinds.result_digest({}, {"refused": "MalformedDataset"}), (RESULT_FILE,), (),
+                               "MalformedDataset")
+    message = json.loads((tmp_path / REPORT_FILE).read_bytes())["refused"]["message"]
+    assert message.startswith("members [") and len(message) < 2 * runner.MAX_MESSAGE_CHARS
 
 
 async def test_a_run_past_its_memory_is_killed_and_reported(tmp_path, digits):
