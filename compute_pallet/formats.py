@@ -125,10 +125,18 @@ def save_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", _ZIP_EPOCH), member.getvalue())
+            _write_member(archive, f"{name}.npy", arrays[name])
     return buffer.getvalue()
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    """Add ``array`` to ``archive`` as the ``.npy`` member ``name``. The member is made once and handed to the
+    archive as a view: at most the array, its ``.npy`` and the archive are held at once (a job's memory
+    estimate counts them, ``kinds.infer.resources``)."""
+    member = io.BytesIO()
+    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+    with member.getbuffer() as view:
+        archive.writestr(zipfile.ZipInfo(name, _ZIP_EPOCH), view)
 
 
 def save_dataset(dataset: Dataset) -> bytes:

@@ -24,10 +24,14 @@ __all__ = ["FIELDS", "parse", "run", "resources"]  # params are evaluate's
 
 def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
     """``evaluate``'s (one forward pass), and the predictions it returns: each sample's probabilities
-    (float32), held twice (the array and its ``.npz``), with a label."""
+    (float32) and label (int64), held three times at the peak (the arrays, a member's ``.npy`` and the
+    ``.npz`` growing, or the arrays, the ``.npz`` and its bytes returned: ``formats.save_arrays``), with an
+    eighth more for the buffer's growth. Counted twice, an infer of 150,000 samples of 1,000 classes ran out
+    of the memory its job was given, on every provider."""
     forward = evaluate.resources(params, input_sizes)
     samples, classes = dataset_samples(params, input_sizes), max_classes(input_sizes.get("model", 0))
-    return Resources(forward.cpu_cores, forward.memory_bytes + samples * (8 * classes + 16), forward.seconds)
+    per_sample = 3 * (4 * classes + 8) + (4 * classes + 8) // 8 + 1
+    return Resources(forward.cpu_cores, forward.memory_bytes + samples * per_sample, forward.seconds)
 
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:

@@ -149,7 +149,8 @@ def test_declared_features_shrink_the_forward_estimate_and_must_match_the_datase
     assert (undeclared.seconds, declared.seconds) == (21_150, 27)  # samples counted at 784 features, not one
     predictions = infer.resources(b'{"features": 784}', sizes)  # and its output: 1,000 probabilities at most a row
     assert predictions.seconds == declared.seconds
-    assert predictions.memory_bytes == declared.memory_bytes + -(-188_000_000 // (4 * 784)) * (8 * 1_000 + 16)
+    row = 4 * 1_000 + 8  # a sample's probabilities and label, held three times and an eighth
+    assert predictions.memory_bytes == declared.memory_bytes + -(-188_000_000 // (4 * 784)) * (3 * row + row // 8 + 1)
     exact = evaluate.run({"model": model, "dataset": digits[1]}, b"{}", b"")
     assert evaluate.run({"model": model, "dataset": digits[1]}, b'{"features": 64}', b"") == exact
     for run in (evaluate.run, infer.run):  # a declaration the dataset belies is refused, the same everywhere
