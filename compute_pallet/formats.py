@@ -38,6 +38,7 @@ import safetensors.numpy
 __all__ = [
     "MAX_DATASET_BYTES",
     "MAX_MODEL_BYTES",
+    "MAX_OUTPUT_BYTES",
     "MAX_FEATURES",
     "MAX_CLASSES",
     "MAX_LAYERS",
@@ -59,6 +60,10 @@ __all__ = [
 MAX_DATASET_BYTES = 256 << 20
 MAX_MODEL_BYTES = 64 << 20
 MAX_HEADER_BYTES = 64 << 10
+MAX_OUTPUT_BYTES = 2 << 30
+"""The largest output file a kind writes, 2 GiB: well within the largest file the storage network takes (8 GiB
+at the presets), so that every honest provider can upload what it committed to (one that could not would be
+slashed for never revealing). A kind refuses a run whose output would be larger, the same on every machine."""
 MAX_JSON_DEPTH = 16
 """How deep a model's JSON (its header, its ``architecture`` and ``training`` metadata) may nest: ours nest 3
 deep. Checked before parsing, because the depth at which Python's parser gives up (``RecursionError``) depends

@@ -3,7 +3,8 @@
 Inputs: ``model`` and ``dataset`` (its ``y``, if present, is ignored). Output: ``predictions.npz`` with
 ``labels`` (int64, n: the class of the largest logit, the first on ties) and ``probabilities`` (float32,
 n×classes: the softmax, computed with the fixed-order kernels). Result: ``samples``, ``classes`` and
-``counts`` (how many samples were predicted as each class).
+``counts`` (how many samples were predicted as each class). Predictions past ``formats.MAX_OUTPUT_BYTES``
+are refused (``TooLarge``) before any is computed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from types import ModuleType
 
 import numpy as np
 
-from compute_pallet.formats import save_arrays
+from compute_pallet.formats import MAX_OUTPUT_BYTES, TooLarge, save_arrays
 from compute_pallet.kinds import kernels, mlp
 from compute_pallet.kinds import evaluate
 from compute_pallet.kinds.evaluate import FIELDS, dataset_samples, matched_inputs, max_classes, parse
@@ -36,6 +37,10 @@ def resources(params: bytes, input_sizes: Mapping[str, int]) -> Resources:
 
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     model, dataset = matched_inputs(inputs, parse(params), require_labels=False)
+    predicted = len(dataset.X) * (4 * model.classes + 8)
+    if predicted > MAX_OUTPUT_BYTES:
+        raise TooLarge(f"{len(dataset.X)} samples of {model.classes} classes make {predicted} bytes of predictions, "
+                       f"at most {MAX_OUTPUT_BYTES}")
     labels = np.empty(len(dataset.X), np.int64)
     probabilities = np.empty((len(dataset.X), model.classes), np.float32)
     for rows, z in mlp.chunks(mlp.on(xp, model), xp.asarray(dataset.X)):

@@ -57,7 +57,7 @@ from compute_pallet.service.execution import Finished, Limits, execute
 from compute_pallet.service.journal import JobRecord, Journal, JournalError, Phase, Progress
 from compute_pallet.service.metrics import ProviderMetrics
 from compute_pallet.service.runner import INPUTS, OUTPUTS, SPEC_FILE
-from sdk.chain import ChainClientError
+from sdk.chain import BadArgument, ChainClientError
 from sdk.client import AsyncClient
 from sdk.storage.errors import AccessDenied, FileNotFound
 
@@ -78,6 +78,10 @@ class Fault(enum.Enum):
     WRONG_RESULT = "wrong-result"
     NO_SHOW = "no-show"
     COPY = "copy"
+
+
+FOR_GOOD = (BadArgument,)
+"""Errors a step meets the same at every try: a file out of the storage network's bounds, say."""
 
 
 class GaveUp(Exception):
@@ -351,11 +355,14 @@ class JobWorker:
     async def _retry(self, job_id: int | None, step: str, attempt: Callable[[], Awaitable[T]], *,
                      until: int | None = None) -> T:
         """``attempt()`` until it succeeds: a chain or storage error is logged and retried; past block ``until``
-        it raises :class:`GaveUp`. A :class:`Refused` transaction is not retried (the chain said no)."""
+        it raises :class:`GaveUp`. A :class:`Refused` transaction is not retried (the chain said no), nor an
+        error no retry changes (:data:`FOR_GOOD`: a file the network does not take), which gives up at once."""
         failures = 0
         while True:
             try:
                 return await attempt()
+            except FOR_GOOD as exc:
+                raise GaveUp(f"{step}: {exc}") from None
             except ChainClientError as exc:
                 self.metrics.retries[step.split(" ")[0]] += 1
                 # a missing grant comes with the submitter's next block: look again soon, not ever later

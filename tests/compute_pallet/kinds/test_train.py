@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from compute_pallet.formats import Dataset, MalformedDataset, load_model, save_dataset
+from compute_pallet.formats import Dataset, MalformedDataset, TooLarge, load_model, save_dataset
 from compute_pallet.kinds import InvalidInputs, KindOutput, evaluate, infer, result_digest, train
 from tests.compute_pallet.kinds.conftest import SEED, TRAIN_PARAMS
 
@@ -56,6 +56,17 @@ def test_infer_predicts_what_evaluate_counts(digits: tuple[bytes, bytes], traine
     assert arrays["labels"].dtype == np.int64 and arrays["probabilities"].shape == (359, 10)
     assert np.array_equal(arrays["probabilities"].argmax(axis=1), arrays["labels"])
     assert np.allclose(arrays["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_infer_refuses_predictions_past_the_largest_output_before_computing_any(
+        digits: tuple[bytes, bytes], trained: KindOutput, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predictions larger than the storage network takes could never be uploaded: every honest provider that
+    committed to them was slashed for not revealing. (The bound lowered here to what digits' 359 rows make.)"""
+    monkeypatch.setattr(infer, "MAX_OUTPUT_BYTES", 359 * (4 * 10 + 8) - 1)
+    with pytest.raises(TooLarge, match="359 samples of 10 classes make 17232 bytes of predictions"):
+        infer.run({"model": trained.outputs["model.safetensors"], "dataset": digits[1]}, b"{}", b"")
+    monkeypatch.setattr(infer, "MAX_OUTPUT_BYTES", 359 * (4 * 10 + 8))
+    assert infer.run({"model": trained.outputs["model.safetensors"], "dataset": digits[1]}, b"{}", b"").outputs
 
 
 def test_training_is_a_function_of_inputs_params_and_seed(digits: tuple[bytes, bytes], trained: KindOutput) -> None:
