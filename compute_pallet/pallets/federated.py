@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
+from compute_pallet.formats import MAX_HEADER_BYTES, MAX_MODEL_BYTES
 from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, refusal_of, validate_params
-from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
+from compute_pallet.pallets.interfaces import MODEL_SEGMENTS, FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.rpc import FEDERATED_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
@@ -293,11 +294,14 @@ class ParamsTooLong(DispatchError):
 
 class InvalidParams(DispatchError):
     """The ``fedavg`` kind cannot run with the aggregation parameters, or they do not declare the validation
-    set's width (``features``) exactly when the task has one: refused now, not at the first round."""
+    set's width (``features``) exactly when the task has one, or they could fail every round: ``weights``
+    (positional, where each round has its own updates in its own order) or a ``trimmed_mean`` that needs more
+    updates than the task can have (2 × ``trim`` + 2). Refused now, not at the first round."""
 
 
 class BadRedundancy(DispatchError):
-    """The aggregation's redundancy is 0 or above ``ComputeJobs.MaxRedundancy``."""
+    """The aggregation's redundancy is below 2 (one provider's reveal would set the round's scores, and so its
+    rewards, alone) or above ``ComputeJobs.MaxRedundancy``."""
 
 
 class InsufficientFunds(DispatchError):
@@ -360,6 +364,12 @@ class UpdateNotOwned(DispatchError):
     """An update must be the participant's own file."""
 
 
+class UpdateTooLarge(DispatchError):
+    """The update is larger than a model of the task's could be: the current global model with the largest
+    header (``formats.MAX_HEADER_BYTES`` more), and never over ``formats.MAX_MODEL_BYTES``. fedavg refuses a
+    model past that bound, and its refusal failed the round for every participant."""
+
+
 ROUND_KEY = Tuple(U64, U32)
 """``(task_id, round)``."""
 
@@ -374,7 +384,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
               RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
               TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
               DeliveryClosed, AlreadyDelivered, CommitmentMismatch, UpdateNotOwned, InvalidParams, FileNotPublic,
-              FileDeleting)
+              FileDeleting, UpdateTooLarge)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a task may ask of participants."),
         Constant("MaxParticipants", U32, lambda c: c.max_participants, "Participants per task at most."),
@@ -428,13 +438,17 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise ParamsTooLong()
         try:
             validate_params(KIND_IDS["fedavg"], aggregation_params)
-            declared = fedavg.parse(aggregation_params).features > 0
+            aggregation = fedavg.parse(aggregation_params)
         except KindRefusesParams:
             raise InvalidParams() from None
-        if declared != (validation is not None):  # it tells the estimate what the last input is; fedavg checks it
+        if (aggregation.features > 0) != (validation is not None):  # it tells the estimate what the last input
+            raise InvalidParams()  # is; fedavg checks it
+        most_updates = len(participants) or cfg.max_participants
+        if aggregation.weights is not None or (aggregation.aggregation == "trimmed_mean"
+                                               and 2 * aggregation.trim + 2 > most_updates):
             raise InvalidParams()
-        if not 0 < redundancy <= cfg.market.max_redundancy():
-            raise BadRedundancy()  # else every round's job would be refused, and every round fail
+        if not 2 <= redundancy <= cfg.market.max_redundancy():
+            raise BadRedundancy()  # above it, every round's job would be refused, and every round fail
         round_budget = cfg.market.escrow_for(price_cap, redundancy)
         funds = reward_pool + rounds * round_budget
         if not cfg.currency.can_withdraw(creator, funds):
@@ -509,6 +523,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise UpdateNotOwned()
         if not facts.public:
             raise FileNotPublic()
+        if facts.size > self._largest_update(task):
+            raise UpdateTooLarge()
         # EFFECTS
         self.config.storage.pin(update)
         self.updates.insert((task_id, round), who, Update(committed.commitment, update))
@@ -628,23 +644,35 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
 
     def _next_model(self, job: Job, updates: int) -> bytes | None:
-        """The next global model: the first agreeing provider's model file that every later round's providers
-        can read, one that is active, public and not being deleted. Agreeing on the digest binds the bytes,
-        not the file a provider names: one could name a private copy, one never activated, or delete its copy
-        (only the job's adopted outputs are locked at the verdict; the model this picks is locked when the
-        round settles). ``None`` if no such file, if the job failed, or if the verified result is a refusal
-        (updates fedavg could not average: its only output is its record, no model) or does not score each of
-        the ``updates`` delivered once (not fedavg's result): the round fails, and its reward stays."""
+        """The next global model: an agreeing provider's model file that every later round's providers can read
+        (active, public and not being deleted) and whose bytes most such files share. Agreeing on the digest
+        binds the bytes, not the file a provider names: one could name a private copy, one never activated,
+        delete its copy (only the job's adopted outputs are locked at the verdict; the model this picks is
+        locked when the round settles), or name a file of other bytes (a backdoored model, junk that fails
+        every later round), which the chain cannot hash. Honest providers store the same bytes alike, so
+        their files hold the same content (``StorageInfo.public_content``): a file whose content more than
+        half the readable files share is theirs unless most agreeing providers lie. ``None`` if there is no
+        such file (two providers naming two contents: which is the model is unknown), if the job failed, or
+        if the verified result is a refusal (updates fedavg could not average: its only output is its record,
+        no model) or does not score each of the ``updates`` delivered once (not fedavg's result): the round
+        fails, and its reward stays."""
         if job.status is not JobStatus.Verified or refusal_of(job.digest) is not None:
             return None
         if len(next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)) != updates:
             return None
+        storage = self.config.storage
+        readable: list[tuple[bytes, bytes]] = []
         for slot in job.slots:
             if slot.status is SlotStatus.Paid and slot.reveal is not None and slot.reveal.outputs:
                 model = slot.reveal.outputs[0]
-                facts = self.config.storage.file_facts(model)
+                facts = storage.file_facts(model)
                 if facts is not None and facts.active and facts.public and not facts.deleting:
-                    return model
+                    content = storage.public_content(model, MODEL_SEGMENTS)
+                    if content is not None:
+                        readable.append((model, content))
+        for model, content in readable:
+            if 2 * sum(other == content for _, other in readable) > len(readable):
+                return model
         return None
 
     def _next_round(self, task_id: int, task: Task, n: int) -> None:
@@ -676,6 +704,12 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         if round != task.round:
             raise WrongRound()
         return task
+
+    def _largest_update(self, task: Task) -> int:
+        """The bytes an update of ``task`` may have (see :class:`UpdateTooLarge`): an honest one holds the global
+        model's tensors, only its header differs. (The global model is pinned: its facts are there.)"""
+        model = self.config.storage.file_facts(task.global_model)
+        return min(MAX_MODEL_BYTES, (0 if model is None else model.size) + MAX_HEADER_BYTES)
 
     def _check_file(self, file_id: bytes, reader: bytes) -> FileFacts:
         storage = self.config.storage

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from compute_pallet.pallets.interfaces import MODEL_SEGMENTS
 from runtime.primitives import Weight
 from runtime.weights import READ, US, WRITE
 
@@ -143,11 +144,12 @@ class FederatedLearningWeights:
         return Weight(160 * US + 3 * READ + 2 * WRITE, 300)
 
     def deliver_update(self) -> Weight:
-        return Weight(125 * US + 8 * READ + 3 * WRITE, 400)  # and the update's pin
+        return Weight(125 * US + 9 * READ + 3 * WRITE, 400)  # and the update's pin
 
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
-        per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
+        # each agreeing provider's model: its facts and content (a read per segment), and the adopted one locked
+        per_settle = self.max_redundancy * (3 + MODEL_SEGMENTS) * READ + READ + WRITE
         return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends, 0)

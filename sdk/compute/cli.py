@@ -426,7 +426,7 @@ def fl() -> None:
 @click.option("--participant", "participants", multiple=True,
               help="A listed participant: an SS58 address, 0x hex or a development account's //Name (none: anyone).")
 @click.option("--validation", default=None, help="A dataset file id scoring the updates.")
-@click.option("--redundancy", type=click.IntRange(1, 255), default=2, show_default=True)
+@click.option("--redundancy", type=click.IntRange(2, 255), default=2, show_default=True)
 @click.option("--aggregation", "aggregation", multiple=True, help="A fedavg parameter, name=value.")
 @chain_options
 def create(rpc: str, key: str, base_model: str, rounds: int, stake: str, commit_period: int, deliver_period: int,

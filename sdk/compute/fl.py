@@ -36,8 +36,8 @@ from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskS
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient, ChainClientError
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.compute.errors import (BadDeadline, BadInputs, InputNotPublic, InsufficientFunds, InvalidParams, Refused,
-                               UnknownTask)
+from sdk.compute.errors import (BadDeadline, BadInputs, BadRedundancy, InputNotPublic, InsufficientFunds,
+                               InvalidParams, Refused, UnknownTask)
 from sdk.compute.jobs import ParamsLike, build_params, estimate
 from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
@@ -98,9 +98,19 @@ class FlApi:
             raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
                                  "providers must all read its base model and validation set; store them public")
         sizes = await market.readable_sizes(files, creator)
-        declared = fedavg.parse(params).features  # the kind's own reading, as the chain's check makes
+        aggregation_params = fedavg.parse(params)  # the kind's own reading, as the chain's check makes
+        declared = aggregation_params.features
         if declared and validation is None:
             raise InvalidParams("features declares a validation set's width; the task has no validation set")
+        updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
+        if aggregation_params.weights is not None:
+            raise InvalidParams("weights: each round has its own updates, in its own order; a task takes none")
+        if aggregation_params.aggregation == "trimmed_mean" and 2 * aggregation_params.trim + 2 > updates:
+            raise InvalidParams(f"trimmed_mean with trim {aggregation_params.trim} needs "
+                                f"{2 * aggregation_params.trim + 2} updates a round; the task can have {updates}")
+        if redundancy < 2:
+            raise BadRedundancy(f"redundancy {redundancy}: a round's aggregation needs 2 providers at least, so "
+                                "that no one provider's reveal sets the rewards")
         base = None  # downloaded here only if the params need its width: the checks below cost no transfer
         if validation is not None and not declared:
             base = await self.storage.read(files[0])
@@ -108,7 +118,6 @@ class FlApi:
                                              "features": _model(base, _base(files)).layer_sizes[0]})
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
-        updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
         run = estimate("fedavg", params, [sizes[0], *[sizes[0]] * updates, *sizes[1:]])  # the largest round
         shortest, _, longest = market.job_deadlines(run)
         if shortest > longest:  # the chain would refuse that round's aggregation job (RoundFailed)
@@ -148,9 +157,11 @@ class FlApi:
         params = build_params("train", train_params)
         current = await self._task(task)
         if await market.member_stake(task, me) is None:
-            if current.status is ChainTaskStatus.Training and (not current.participants or me in current.participants):
-                # data the task's model cannot take would fail every round once the stake is held (a join the
-                # chain refuses, NotTraining or NotListed, needs no data checked first)
+            if current.status is not ChainTaskStatus.Finished and (not current.participants
+                                                                  or me in current.participants):
+                # data the task's model cannot take would fail every round once the stake is held, and a task
+                # aggregating a round takes joins too (a join the chain refuses, NotTraining for a finished task
+                # or NotListed, needs no data checked first)
                 model = await self.storage.read(current.global_model)
                 # a model that does not load is the task's fault, not the data's
                 await anyio.to_thread.run_sync(_model, model, f"task {task}'s model 0x{current.global_model.hex()}")

@@ -96,9 +96,10 @@ def register_provider(ext: TestExternalities, who: bytes, *, price: int = PRICE,
                  endpoint=b"http://provider-" + who[:1].hex().encode(), stake=STAKE)
 
 
-def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypted: bool = False) -> bytes:
+def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypted: bool = False,
+                size: int = 3000) -> bytes:
     """An active file of ``owner``'s (declared, every fragment confirmed); returns its id."""
-    stored = declare(ext, owner, 3000, seed=seed, encrypted=encrypted)
+    stored = declare(ext, owner, size, seed=seed, encrypted=encrypted)
     confirm_all(ext, stored)
     return stored.file_id
 

@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from compute_pallet.commitment import update_commitment
+from compute_pallet.formats import MAX_HEADER_BYTES
 from compute_pallet.kinds import result_digest
 from compute_pallet.pallets.federated import (
     AlreadyCommitted,
@@ -36,6 +37,7 @@ from compute_pallet.pallets.federated import (
     TaskFinished,
     UnknownFile,
     UpdateNotOwned,
+    UpdateTooLarge,
     WrongRound,
 )
 from compute_pallet.pallets.jobs import HoldReason as JobHold
@@ -315,6 +317,30 @@ def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read(first):
         assert ext.pallet(FileBank).locked.contains(usable)
 
 
+def test_a_round_adopts_the_model_most_agreeing_providers_stored_not_a_file_of_other_bytes():
+    """The providers agree on the digest, and the first names as its model a public file of other bytes (a
+    backdoored model, or junk that would fail every later round): the chain cannot hash files, but honest
+    providers store the same bytes alike. With two more providers storing the true model, their copy is
+    adopted; with one, which is the model is unknown, and the round fails."""
+    for redundancy, adopted in ((3, True), (2, False)):
+        ext = new_ext(providers=3)
+        with ext:
+            base = stored_file(ext, ALICE, seed=1)
+            task_id = create(ext, base=base, validation=None, participants=(), rounds=1, redundancy=redundancy)
+            bob_delivers(ext, task_id)
+            job_id, _ = until_aggregating(ext)
+            providers = slot_providers(ext, job_id)
+            junk = stored_file(ext, providers[0], seed=666)
+            copies = [stored_file(ext, who, seed=700) for who in providers[1:]]  # the same bytes, stored alike
+            aggregate(ext, job_id, (1,), junk, *copies)
+            seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+            if adopted:
+                assert RoundAggregated(task_id, 0, job_id, copies[0]) in seen
+            else:
+                assert RoundFailed(task_id, 0) in seen and TaskFinished(task_id, base, POOL) in seen
+            assert not any(isinstance(e, RoundAggregated) and e.global_model == junk for e in seen)
+
+
 def test_a_round_with_no_usable_agreeing_model_fails():
     ext = new_ext(providers=3)
     with ext:
@@ -409,7 +435,12 @@ def test_create_task_refuses_bad_tasks_with_nothing_held():
             ({"aggregation_params": b"not json"}, InvalidParams),
             ({"aggregation_params": VALIDATED}, InvalidParams),  # a validation set's width, and no validation set
             ({"validation": base, "aggregation_params": AGGREGATION}, InvalidParams),  # a validation set, undeclared
+            ({"aggregation_params": b'{"aggregation": "mean", "weights": [1, 2, 3]}'}, InvalidParams),  # each
+            # round has its own updates in its own order: positional weights fit none, and fedavg refused them
+            ({"aggregation_params": b'{"aggregation": "trimmed_mean", "trim": 1}'}, InvalidParams),  # needs 4
+            # updates, and the task lists 3 participants: every round would fail
             ({"redundancy": 0}, BadRedundancy),
+            ({"redundancy": 1}, BadRedundancy),  # one provider's reveal would set every round's scores alone
             ({"redundancy": 6}, BadRedundancy),  # above ComputeJobs' MaxRedundancy: every round's job refused
         ):
             args = {"base": base, "validation": None, **changes}
@@ -445,6 +476,38 @@ def test_updates_are_refused_out_of_turn_unopened_or_not_the_participants_own():
         while ext.pallet(System).number.get() <= fl(ext).tasks.get(task_id).commit_deadline:
             next_block(ext)
         assert_noop(ext, CommitClosed, commit_update, ext, task_id, 0, BOB, update)
+
+
+def test_an_update_larger_than_the_task_s_model_could_be_is_refused():
+    """fedavg refuses a model past its bound, and its refusal failed the round for every participant: one
+    member's oversized update was enough. An update holds the global model's tensors; only its header, at most
+    ``MAX_HEADER_BYTES``, may differ."""
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None)
+        ext.dispatch(Origin.signed(P1), "FederatedLearning", "join", task_id=task_id)
+        oversized = stored_file(ext, P1, seed=5, size=3000 + MAX_HEADER_BYTES + 1)
+        commit_update(ext, task_id, 0, P1, oversized)
+        assert_noop(ext, UpdateTooLarge, deliver, ext, task_id, 0, P1, oversized)
+        ext.dispatch(Origin.signed(P2), "FederatedLearning", "join", task_id=task_id)
+        largest = stored_file(ext, P2, seed=6, size=3000 + MAX_HEADER_BYTES)
+        commit_update(ext, task_id, 0, P2, largest)
+        deliver(ext, task_id, 0, P2, largest)
+
+
+def test_open_tasks_bound_a_trimmed_mean_by_the_most_participants_they_may_have():
+    ext = new_ext(providers=2)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        most = fl(ext).config.max_participants
+        for trim, refused in (((most - 2) // 2, False), ((most - 2) // 2 + 1, True)):
+            params = b'{"aggregation": "trimmed_mean", "trim": %d}' % trim
+            if refused:
+                assert_noop(ext, InvalidParams, create, ext, base=base, validation=None, participants=(),
+                            aggregation_params=params)
+            else:
+                create(ext, base=base, validation=None, participants=(), aggregation_params=params)
 
 
 @pytest.mark.parametrize("rounds", [0, 1_001])

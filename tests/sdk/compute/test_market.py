@@ -184,6 +184,14 @@ async def test_bad_submissions_get_their_typed_errors_and_escrow_nothing(alice, 
         await alice.fl.create_task(model, validation=model, **task_args)
     with pytest.raises(InvalidParams, match="no validation set"):
         await alice.fl.create_task(public, aggregation={"features": 13}, **task_args)
+    # what would fail every round: positional weights, a trim the task's participants cannot fill, one provider
+    with pytest.raises(InvalidParams, match="weights"):
+        await alice.fl.create_task(model, aggregation={"weights": [1, 2]}, **task_args)
+    with pytest.raises(InvalidParams, match="needs 4 updates a round; the task can have 2"):
+        await alice.fl.create_task(model, participants=[bytes(32), bytes([1]) * 32],
+                                   aggregation={"aggregation": "trimmed_mean", "trim": 1}, **task_args)
+    with pytest.raises(BadRedundancy, match="redundancy 1"):
+        await alice.fl.create_task(model, redundancy=1, **task_args)
     with pytest.raises(InvalidParams):  # the chain refuses params that misstate the last input, whoever skips that
         await alice.compute.market.submit("FederatedLearning", "create_task", {
             "base_model": public, "rounds": 1, "participants": (), "stake": task_args["stake"],
@@ -397,7 +405,7 @@ async def test_a_task_over_a_file_that_is_no_model_is_not_joined(alice, market, 
     receipt = await alice.compute.market.submit("FederatedLearning", "create_task", {
         "base_model": shared["public"], "rounds": 1, "participants": (),
         "stake": alice.get_constant("FederatedLearning", "MinStake"), "commit_period": 20, "deliver_period": 5,
-        "reward_pool": 10**12, "validation": None, "price_cap": 10**12, "redundancy": 1, "aggregation_params": b"{}"})
+        "reward_pool": 10**12, "validation": None, "price_cap": 10**12, "redundancy": 2, "aggregation_params": b"{}"})
     task = next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
     async with AsyncClient(market.url, signer="//Ferdie") as ferdie:
         with anyio.fail_after(WAIT_S), pytest.raises(BadInputs, match=f"task {task}'s model 0x.* is no model"):
