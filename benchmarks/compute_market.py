@@ -66,7 +66,8 @@ FL_STAKE = 10 * 10**12
 """FederatedLearning's MinStake on the dev presets."""
 FL_COMMIT_BLOCKS = 10
 """Blocks participants have to train and commit: the round's fixed first part."""
-FL_DELIVER_BLOCKS = 5
+FL_DELIVER_BLOCKS = 8
+"""Blocks participants have to upload and deliver their updates (uploaded only once the commit window closed)."""
 FL_REWARD_POOL = 10**15
 FL_PRICE_CAP = DEFAULT_PRICE
 

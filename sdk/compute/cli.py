@@ -56,7 +56,7 @@ __all__ = ["compute", "fl"]
 
 R = TypeVar("R", bound=Record)
 
-STAGE_NOTES = {"missed": "missed: the commit window closed before the update was ready (nothing of it is left stored)"}
+STAGE_NOTES = {"missed": "missed: the commit window closed before the update was ready (nothing of it was stored)"}
 """How ``fl participate`` shows a round's stage where its name alone would leave the participant guessing."""
 
 

@@ -3,9 +3,11 @@
 A creator opens a task over a base model (``create_task``); participants ``join`` it (holding its stake) and
 ``participate``: each round, as the chain starts it, the participant downloads the round's global model,
 trains it further on its local dataset with the ``train`` kind's own code, in this process (a worker
-thread), uploads the result as a *public* update file, commits ``update_commitment(task, round, itself,
-update, salt)`` within the commit window, and delivers the update and salt once the commit window has closed
-(so no update is named on chain while others may still commit). The chain then has the round's ``fedavg`` job run
+thread), commits ``update_commitment(task, round, itself, update, salt)`` within the commit window to the id
+the update will have as a *public* file (``client.storage.planned_id``: nothing of it leaves this machine
+yet), and once the commit window has closed uploads it and delivers the update and salt. No update can be
+read, or is named on chain, while others may still commit: a member that trained nothing cannot commit to
+a copy of another's. The chain then has the round's ``fedavg`` job run
 and verified by providers, rewards contributors by their scores, and starts the next round from the new
 global model. ``status`` reads the task and each round's record::
 
@@ -34,15 +36,16 @@ from compute_pallet.formats import Dataset, FormatError, Model, load_dataset, lo
 from compute_pallet.kinds import InvalidInputs, fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient, ChainClientError
+from sdk.chain import AsyncClient
 from sdk.chain.keys import AccountLike, account_argument
-from sdk.compute.errors import (BadDeadline, BadInputs, BadRedundancy, InputNotPublic, InsufficientFunds,
-                               InvalidParams, Refused, UnknownTask)
+from sdk.compute.errors import (BadDeadline, BadInputs, BadRedundancy, ComputeError, InputNotPublic,
+                               InsufficientFunds, InvalidParams, Refused, UnknownTask)
 from sdk.compute.jobs import ParamsLike, build_params, estimate
 from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
 from sdk.storage.api import StorageApi
 from sdk.storage.records import FileId, parse_file_id
+from storage_node.manifest import SALT_LENGTH as MANIFEST_SALT_LENGTH
 
 __all__ = ["FlApi", "RoundProgress", "LocalData"]
 
@@ -147,7 +150,7 @@ class FlApi:
                           progress: Callable[[RoundProgress], None] | None = None) -> list[Participation]:
         """Take part in the task's rounds from the current one until it finishes (or ``rounds`` of them):
         train each round's global model on ``data`` locally (``train_params``: the ``train`` kind's params),
-        upload the update, commit it, deliver it. Joins the task first if the signer has not, once ``data``
+        commit to the update, then upload and deliver it once the commit window closed. Joins the task first if the signer has not, once ``data``
         passed the ``train`` kind's checks against the task's model (its refusal, e.g. ``InvalidInputs`` for
         samples of another width, is raised before any stake is held; :class:`BadInputs` if the task's model is
         no model). Returns one record per round contributed to."""
@@ -195,35 +198,37 @@ class FlApi:
 
     async def _contribute(self, task_id: TaskId, task: Task, dataset: bytes, params: bytes,
                           report: Callable[[RoundProgress], None]) -> Participation | None:
-        """One round: train, upload, commit, wait out the commit window, deliver; ``None`` if the window
-        closed before the commitment got in (the update is then not uploaded, or deleted again: no job or
-        round will name it, and its deposit comes back)."""
+        """One round: train, commit to the update's file id (planned: nothing of it leaves this machine yet),
+        wait out the commit window, upload, deliver; ``None`` if the window closed before the commitment got
+        in (nothing was uploaded). Uploaded during the commit window, as it once was, a public update could be
+        copied by a member who trained nothing, committed as its own and scored as high as its source."""
         market, me, round = self.market, self.market.signer.public, task.round
         model = await self.storage.read(task.global_model)
         report(RoundProgress(task_id, round, "training"))
         trained = await anyio.to_thread.run_sync(
             train.run, {"dataset": dataset, "model": model}, params, secrets.token_bytes(32))
+        update_bytes = trained.outputs["model.safetensors"]
+        manifest_salt = secrets.token_bytes(MANIFEST_SALT_LENGTH)
+        update = await self.storage.planned_id(update_bytes, salt=manifest_salt)
+        salt = secrets.token_bytes(SALT_LENGTH)
         if await market.block_number() >= task.commit_deadline:  # a commitment sent now lands past the window
             report(RoundProgress(task_id, round, "missed"))
             return None
-        report(RoundProgress(task_id, round, "uploading"))
-        update = await self.storage.upload(trained.outputs["model.safetensors"], private=False)
-        salt = secrets.token_bytes(SALT_LENGTH)
         try:
             await market.submit("FederatedLearning", "commit_update", {
                 "task_id": task_id, "round": round, "commitment": update_commitment(task_id, round, me, update, salt)})
         except Refused as exc:
             if exc.failure is None or exc.failure.name not in ROUND_OVER:
                 raise
-            try:
-                await self.storage.delete(update)  # this call's own upload, which nothing committed to
-            except ChainClientError as failed:  # the round is missed either way; it expires with its paid time
-                log.warning("task %d round %d: the unused update 0x%s was not deleted: %s", task_id, round,
-                            update.hex(), failed)
             report(RoundProgress(task_id, round, "missed"))
             return None
         report(RoundProgress(task_id, round, "committed"))
-        await self._block_after(task.commit_deadline - 1)  # delivered in a block past the commit window
+        await self._block_after(task.commit_deadline - 1)  # no one can commit any more: the update may be seen
+        report(RoundProgress(task_id, round, "uploading"))
+        uploaded = await self.storage.upload(update_bytes, private=False, salt=manifest_salt)
+        if uploaded != update:  # the chain's storing presets changed since: the commitment names another id
+            raise ComputeError(f"task {task_id} round {round}: the update was stored as 0x{uploaded.hex()}, not "
+                                   f"as 0x{update.hex()} committed to (the chain's storing presets changed)")
         await market.submit("FederatedLearning", "deliver_update",
                             {"task_id": task_id, "round": round, "update": update, "salt": salt})
         report(RoundProgress(task_id, round, "delivered"))

@@ -38,7 +38,7 @@ from sdk.storage.records import (
 )
 from sdk.storage.source import UploadSource
 from sdk.storage.transfer import ProgressCallback, TransferConfig, first_error
-from sdk.storage.upload import upload
+from sdk.storage.upload import planned, upload
 
 __all__ = ["StorageApi"]
 
@@ -63,16 +63,27 @@ class StorageApi:
     # --- transfers -----------------------------------------------------------------------------------
 
     async def upload(self, source: UploadSource, *, private: bool = True, k: int | None = None, m: int | None = None,
-                     readers: Sequence[AccountLike] = (), progress: ProgressCallback | None = None) -> FileId:
+                     readers: Sequence[AccountLike] = (), progress: ProgressCallback | None = None,
+                     salt: bytes | None = None) -> FileId:
         """Store a file (a path, bytes or a binary file-like object); returns its id once every fragment is
         confirmed on-chain. ``private`` files are encrypted before they leave this machine; ``k`` and ``m``
         default to the chain's presets. A private file's ``readers`` are granted it with their reads recorded
         (:meth:`grant` with ``record_access``) in the declaration's block, for accounts about to download it;
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
-        called with a :class:`~sdk.storage.transfer.Progress`."""
+        called with a :class:`~sdk.storage.transfer.Progress`. ``salt``: the manifest's 16 bytes (random if
+        None), for a public file whose id :meth:`planned_id` gave beforehand."""
         with first_error():
             return await upload(self.ledger, self._http, source, private=private, k=k, m=m, progress=progress,
-                                config=self.config, readers=[account_argument(account) for account in readers])
+                                config=self.config, readers=[account_argument(account) for account in readers],
+                                salt=salt)
+
+    async def planned_id(self, source: UploadSource, *, salt: bytes, k: int | None = None,
+                         m: int | None = None) -> FileId:
+        """The id :meth:`upload` of ``source`` as a public file with this manifest ``salt`` (and ``k``, ``m``)
+        will give it, computed here with nothing declared or sent: a commitment to a file before anyone can
+        read it (a federated round's update)."""
+        with first_error():
+            return await planned(self.ledger, source, k=k, m=m, config=self.config, salt=salt)
 
     async def download(self, file_id: FileId | str, out: DownloadTarget, progress: ProgressCallback | None = None) -> None:
         """Write a file's bytes to ``out`` (a path, or a binary file-like object), each fragment checked

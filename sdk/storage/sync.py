@@ -17,6 +17,7 @@ class BlockingStorageApi(BlockingApi[StorageApi]):
     """The blocking face of :class:`StorageApi` (same methods, same arguments, same errors)."""
 
     upload = blocking(StorageApi.upload)
+    planned_id = blocking(StorageApi.planned_id)
     download = blocking(StorageApi.download)
     read = blocking(StorageApi.read)
     info = blocking(StorageApi.info)

@@ -53,7 +53,7 @@ from storage_node.crypto import new_data_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 from storage_node.params import MANIFEST_VERSION, SALT_LENGTH
 
-__all__ = ["upload", "MAX_BACKOFF"]
+__all__ = ["upload", "planned", "MAX_BACKOFF"]
 
 MAX_BACKOFF = 30.0
 """Longest pause, in seconds, before an unreachable node is probed again."""
@@ -64,44 +64,64 @@ Body = tuple[bytes, bytes]
 
 async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, private: bool, k: int | None,
                  m: int | None, readers: Sequence[bytes] = (), progress: ProgressCallback | None,
-                 config: TransferConfig) -> bytes:
+                 config: TransferConfig, salt: bytes | None = None) -> bytes:
     """Store ``source`` on the storage network, pushing fragments through ``http``; returns the file id once
     the chain marks the file active. A private file is granted to ``readers`` with their reads recorded, in
-    the declaration's block."""
-    signer = ledger.signer
+    the declaration's block. ``salt``: the manifest's (random if None), for a public file whose id was
+    :func:`planned` before."""
     defaults = ledger.defaults()
-    largest = defaults.max_segments * defaults.segment_size
-    source_reader = await anyio.to_thread.run_sync(Source, source, largest)  # a pipe is spooled to disk first
-    with source_reader as reader:
+    source_reader = await anyio.to_thread.run_sync(Source, source, defaults.max_segments * defaults.segment_size)
+    with source_reader as reader:  # a pipe is spooled to disk first
         data_key = new_data_key() if private else None
-        draft = Manifest(MANIFEST_VERSION, signer.public, secrets.token_bytes(SALT_LENGTH), reader.size,
-                         defaults.segment_size, defaults.k if k is None else k, defaults.m if m is None else m,
-                         defaults.chunk_size, private, ())
-        if draft.k + draft.m > defaults.max_fragments:  # before the first pass reads the whole file
-            raise BadArgument(f"k={draft.k}, m={draft.m}: the chain places at most {defaults.max_fragments} "
-                              "fragments a segment")
-        if draft.segment_count() > defaults.max_segments:
-            raise BadArgument(f"a file of {reader.size} bytes is {draft.segment_count()} segments of "
-                              f"{defaults.segment_size} bytes: the chain stores at most {defaults.max_segments} a file "
-                              f"({defaults.max_segments * defaults.segment_size} bytes); split it")
-        try:
-            codec = SegmentCodec(k=draft.k, m=draft.m, chunk_size=draft.chunk_size, salt=draft.salt,
-                                 data_key=data_key)
-        except ValueError as exc:  # the coder's InvalidParametersError
-            raise BadArgument(f"k={draft.k}, m={draft.m}: {exc}") from None
-        run = _Upload(ledger, reader, draft, codec, config, progress or no_progress)
+        run = _Upload(ledger, reader, _draft(ledger, reader.size, private, k, m, salt), data_key, config,
+                      progress or no_progress)
         return await run.execute(http, data_key, readers if private else ())
+
+
+async def planned(ledger: Ledger, source: UploadSource, *, k: int | None, m: int | None, config: TransferConfig,
+                  salt: bytes) -> bytes:
+    """The id that :func:`upload` of ``source`` as a public file, with this manifest ``salt``, will give it
+    (while the chain's storing presets stay as they are): its manifest computed, nothing declared or sent. A
+    public file's fragments are its bytes coded, with no key, so their roots are known beforehand (what a
+    federated round's participant commits to before its update is seen by anyone)."""
+    defaults = ledger.defaults()
+    with await anyio.to_thread.run_sync(Source, source, defaults.max_segments * defaults.segment_size) as reader:
+        run = _Upload(ledger, reader, _draft(ledger, reader.size, False, k, m, salt), None, config, no_progress)
+        return (await run.manifest_with_roots()).file_id()
+
+
+def _draft(ledger: Ledger, size: int, private: bool, k: int | None, m: int | None, salt: bytes | None) -> Manifest:
+    """The manifest of a file of ``size`` bytes before its roots are computed, checked against the chain's
+    bounds (before the first pass reads the whole file)."""
+    defaults = ledger.defaults()
+    salt = secrets.token_bytes(SALT_LENGTH) if salt is None else salt
+    draft = Manifest(MANIFEST_VERSION, ledger.signer.public, salt, size, defaults.segment_size,
+                     defaults.k if k is None else k, defaults.m if m is None else m, defaults.chunk_size, private, ())
+    if len(draft.salt) != SALT_LENGTH:
+        raise BadArgument(f"a manifest's salt is {SALT_LENGTH} bytes, not {len(draft.salt)}")
+    if draft.k + draft.m > defaults.max_fragments:
+        raise BadArgument(f"k={draft.k}, m={draft.m}: the chain places at most {defaults.max_fragments} "
+                          "fragments a segment")
+    if draft.segment_count() > defaults.max_segments:
+        raise BadArgument(f"a file of {size} bytes is {draft.segment_count()} segments of "
+                          f"{defaults.segment_size} bytes: the chain stores at most {defaults.max_segments} a file "
+                          f"({defaults.max_segments * defaults.segment_size} bytes); split it")
+    return draft
 
 
 class _Upload:
     """One upload's state between its passes."""
 
-    def __init__(self, ledger: Ledger, reader: Source, draft: Manifest, codec: SegmentCodec,
+    def __init__(self, ledger: Ledger, reader: Source, draft: Manifest, data_key: bytes | None,
                  config: TransferConfig, progress: ProgressCallback) -> None:
+        try:
+            self.codec = SegmentCodec(k=draft.k, m=draft.m, chunk_size=draft.chunk_size, salt=draft.salt,
+                                      data_key=data_key)
+        except ValueError as exc:  # the coder's InvalidParametersError
+            raise BadArgument(f"k={draft.k}, m={draft.m}: {exc}") from None
         self.ledger = ledger
         self.reader = reader
         self.manifest = draft
-        self.codec = codec
         self.config = config
         self.progress = progress
         self.cpu = anyio.CapacityLimiter(config.workers)
@@ -123,14 +143,18 @@ class _Upload:
         """The chain dropped the declaration (``UploadAbandoned``): nothing was confirmed for too long."""
         self.wake = anyio.Event()
 
-    async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
-        manifest = self.manifest
+    async def manifest_with_roots(self) -> Manifest:
+        """The first pass: every segment coded, its roots into the manifest (checked)."""
         await self._compute_roots()
-        self.manifest = manifest = replace(manifest, segment_roots=tuple(segment_root(r) for r in self.roots))
+        self.manifest = replace(self.manifest, segment_roots=tuple(segment_root(r) for r in self.roots))
         try:
-            manifest.check()
+            self.manifest.check()
         except ManifestError as exc:
             raise BadArgument(f"this file cannot be stored with these parameters: {exc}") from None
+        return self.manifest
+
+    async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
+        manifest = await self.manifest_with_roots()
         file_id = manifest.file_id()
         size = manifest.size
         async with self.ledger.file_events(file_id) as events:
