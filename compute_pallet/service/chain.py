@@ -105,6 +105,11 @@ class ProviderChain:
         info = await self.client.query("FileBank", "Files", [file_id])
         return info is not None and bool(info.encrypted)
 
+    async def file_size(self, file_id: bytes) -> int | None:
+        """The file's bytes (its plaintext's, as a download writes them); None if the chain knows no such file."""
+        info = await self.client.query("FileBank", "Files", [file_id])
+        return None if info is None else int(info.size)
+
     def my_slot(self, job: Job) -> Slot | None:
         """This provider's latest slot in ``job`` (a provider holds at most one per job)."""
         mine = [slot for slot in job.slots if slot.provider == self.account]

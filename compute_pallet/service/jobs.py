@@ -50,7 +50,7 @@ from typing import TypeVar
 import trio
 
 from compute_pallet.commitment import commitment
-from compute_pallet.kinds import KIND_NAMES
+from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_limits
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
 from compute_pallet.service.execution import Finished, Limits, execute
@@ -174,8 +174,16 @@ class JobWorker:
         workdir = await trio.to_thread.run_sync(self.journal.workdir, job_id)
         kind = KIND_NAMES.get(job.kind, str(job.kind))
         await trio.to_thread.run_sync(_prepare, workdir, kind, job)
+        bounds = _input_bounds(kind, len(job.inputs))
         for index, file_id in enumerate(job.inputs):
-            await self._download(job_id, file_id, workdir / INPUTS / str(index), job.phase_deadline)
+            path = workdir / INPUTS / str(index)
+            size = await self._retry(job_id, "read", lambda f=file_id: self.chain.file_size(f))
+            if bounds is not None and size is not None and size > bounds[index]:
+                # the runner refuses it by its size, unread (the same on every provider): a stand-in of that size
+                # saves fetching up to gigabytes, which a submitter could make every provider do at no cost
+                await trio.to_thread.run_sync(_stand_in, path, size)
+            else:
+                await self._download(job_id, file_id, path, job.phase_deadline)
         async with self._runs:  # the time left is counted once the job has a run slot, not before it waited
             head = await self._head()
             if head >= job.phase_deadline:
@@ -378,6 +386,20 @@ class JobWorker:
 def _leaves(group: BaseExceptionGroup[GaveUp]) -> list[GaveUp]:
     return [leaf for exc in group.exceptions
             for leaf in (_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])]
+
+
+def _input_bounds(kind: str, count: int) -> list[int] | None:
+    """``kinds.input_limits`` of the job's inputs; None where the kind refuses them all the same (too many)."""
+    try:
+        return input_limits(kind, count)
+    except (InvalidInputs, UnknownKind):
+        return None
+
+
+def _stand_in(path: Path, size: int) -> None:
+    """A sparse file of ``size`` bytes at ``path``: what the runner sees of an input it refuses by its size."""
+    with open(path, "wb") as file:
+        file.truncate(size)
 
 
 def _prepare(workdir: Path, kind: str, job: Job) -> None:

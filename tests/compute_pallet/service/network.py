@@ -116,12 +116,14 @@ def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, s
     return market
 
 
-def submit_job(client: Client, kind: str, inputs: Sequence[bytes], params: bytes, *, redundancy: int = 2) -> int:
-    """Submit a job with the chain client as the client's signer (1 core, 1 GiB, 200 blocks); its id."""
+def submit_job(client: Client, kind: str, inputs: Sequence[bytes], params: bytes, *, redundancy: int = 2,
+               blocks: int = 200) -> int:
+    """Submit a job with the chain client as the client's signer (1 core, 1 GiB, ``blocks`` to its deadline); its
+    id."""
     head = client.get_block_header().number
     call = client.compose_call("ComputeJobs", "submit", {
         "kind": KIND_IDS[kind], "inputs": tuple(inputs), "params": params, "resources": Resources(1, 1024, 0),
-        "price_cap": PRICE_CAP, "deadline": head + 200, "redundancy": redundancy})
+        "price_cap": PRICE_CAP, "deadline": head + blocks, "redundancy": redundancy})
     receipt = client.sign_and_submit(call, client.signer, wait_for_inclusion=True)
     assert receipt.is_success, receipt.error_message
     (submitted,) = [e for e in receipt.triggered_events if e.name == "JobSubmitted"]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
 
 from compute_pallet import datasets
-from compute_pallet.formats import load_model
+from compute_pallet.formats import MAX_MODEL_BYTES, load_model
 from compute_pallet.pallets.types import JobStatus, SlotStatus
 from compute_pallet.pallets.providers import ComputeProviders
 from devnet.provider import PROVIDER
@@ -73,6 +74,31 @@ def test_a_train_job_is_verified_and_both_providers_paid(market):
             wait_until(lambda: all(reader.query("FileBank", "Files", [fid]) is None for fid in copies), 60,
                        "the unadopted outputs deleted")
             assert all(reader.storage.info(fid).locked for fid in judged.outputs)  # kept from their provider
+
+
+def test_an_input_past_its_kind_s_bound_is_refused_without_being_fetched(market):
+    """Each provider refuses an input larger than its position allows by its size alone, and once fetched it
+    whole first: 64 MiB and a byte here, up to a file's 8 GiB, every provider of the job, at no cost to the
+    submitter. Now the size on chain decides, and only the dataset is fetched."""
+    train, _ = datasets.split("digits")
+    with Client(market.url, signer="//Alice") as client:
+        dataset = client.storage.upload(train, private=False)
+        oversized = client.storage.upload(os.urandom(MAX_MODEL_BYTES + 1), private=False)
+        fetched = [_fetches(provider) for provider in market.providers]
+        # (the deadline its estimate needs: a model that large is estimated at over two hours)
+        job = wait_judged(client, submit_job(client, "evaluate", [oversized, dataset], b"{}", blocks=5000))
+        assert job.status is JobStatus.Verified, job
+        result = io.BytesIO()
+        client.storage.download(job.outputs[-1], result)
+        assert json.loads(result.getvalue()) == {"refused": "TooLarge"}
+    assert [_fetches(provider) - before for provider, before in zip(market.providers, fetched)] == [1, 1]
+
+
+def _fetches(provider) -> int:
+    """The inputs the provider has fetched from the storage network (its input cache's misses)."""
+    (line,) = [line for line in provider.metrics().splitlines()
+               if line.startswith('cairn_provider_input_cache_reads_total{result="miss"}')]
+    return int(float(line.split()[-1]))
 
 
 @pytest.mark.slow  # 30 s more; the default run's end-to-end test submits through client.compute too
