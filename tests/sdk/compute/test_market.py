@@ -350,8 +350,8 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     with anyio.fail_after(WAIT_S):
         base = await alice.storage.upload(base_model["model.safetensors"], private=False)
     created = await cli(market, "fl", "create", "0x" + base.hex(), "--rounds", "1", "--stake",
-                        str(alice.get_constant("FederatedLearning", "MinStake")), "--commit-period", "20",
-                        "--deliver-period", "8", "--reward-pool", str(10**12), "--validation",
+                        str(alice.get_constant("FederatedLearning", "MinStake")), "--commit-period", "60",
+                        "--deliver-period", "40", "--reward-pool", str(10**12), "--validation",
                         "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12), "--aggregation", "aggregation=mean")
     task = int(created.splitlines()[-1])
     async with AsyncClient(market.url, signer="//Ferdie") as ferdie:  # data the model cannot take: nothing staked
@@ -424,7 +424,7 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
         with anyio.fail_after(WAIT_S):
             base = await alice.storage.upload(base_model["model.safetensors"], private=False)
             task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
-                                              commit_period=3, deliver_period=3, reward_pool=10**12,
+                                              commit_period=3, deliver_period=200, reward_pool=10**12,
                                               price_cap=2 * 10**12)
             await dave.fl.join(task)
             closed = await dave.query("FederatedLearning", "Tasks", [task])
