@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from compute_pallet.pallets import federated as federated_learning
 from compute_pallet.pallets import jobs as compute_jobs
 from compute_pallet.pallets import providers as compute_providers
-from compute_pallet.pallets.interfaces import FileFacts
+from compute_pallet.pallets.interfaces import PRIVATE_CONTENT, FileFacts
 from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.providers import ComputeProviders
 from da_layer import pallet as data_availability
@@ -21,7 +21,7 @@ from runtime.extrinsic import SIGNED_EXTENSIONS, DecodedExtrinsics, SignatureCac
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
 from runtime.frame.construct import RuntimeBase
 from runtime.frame.metadata import build_metadata
-from runtime.hashing import blake2_64, blake2_256
+from runtime.hashing import blake2_64
 from runtime.pallets import balances, sudo, system, timestamp, transaction_payment, validator_set
 from runtime.pallets.balances import Balances
 from runtime.pallets.sudo import Sudo
@@ -115,17 +115,11 @@ class FileBankStorageInfo:
         return frozenset(node for segment in range(min(info.segment_count, max_segments))
                          for node in self._files.placements.get(file_id, segment) or ())
 
-    def public_content(self, file_id: bytes, max_segments: int) -> bytes | None:
-        """Over the storing parameters and every segment root: a public file's fragments are its bytes coded,
-        with no key and no salt, so the same bytes stored alike have the same roots (and the roots commit to
-        the bytes)."""
+    def stored_content(self, file_id: bytes) -> bytes | None:
         info = self._files.files.get(file_id)
-        if info is None or info.encrypted or info.segment_count > max_segments:
+        if info is None:
             return None
-        shape = b"".join(value.to_bytes(8, "little") for value in (info.size, info.segment_size, info.k, info.m,
-                                                                    info.chunk_size))
-        roots = b"".join(self._files.segment_roots.get(file_id, segment) for segment in range(info.segment_count))
-        return blake2_256(shape + roots)
+        return PRIVATE_CONTENT if info.encrypted else info.content
 
     def pin(self, file_id: bytes) -> None:
         self._files.pin(file_id)
@@ -174,7 +168,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=157,
+    spec_version=158,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

@@ -30,6 +30,7 @@ __all__ = [
     "DOMAIN_STORAGE_NODE",
     "DOMAIN_STORAGE_FRAGMENT_SET",
     "DOMAIN_STORAGE_FILE_ID",
+    "DOMAIN_STORAGE_CONTENT",
     "DOMAIN_STORAGE_REQUEST",
     "DOMAIN_STORAGE_SEAL",
     "DOMAIN_STORAGE_X25519",
@@ -112,6 +113,8 @@ DOMAIN_STORAGE_FRAGMENT_SET = b"cairn/storage-fragment-set/v1"
 """A Merkle leaf over one fragment root in a segment's tree over its k + m fragments."""
 DOMAIN_STORAGE_FILE_ID = b"cairn/storage-file-id/v1"
 """A file's id: the hash of its SCALE-encoded manifest (``storage_node.manifest``)."""
+DOMAIN_STORAGE_CONTENT = b"cairn/storage-content/v1"
+"""What a file holds, as stored: its manifest's hash without owner and salt (``storage_node.manifest``)."""
 DOMAIN_STORAGE_REQUEST = b"cairn/storage-request/v1"
 """What an account signs to authenticate an HTTP request to a storage node (``storage_node.auth``)."""
 DOMAIN_STORAGE_SEAL = b"cairn/storage-seal/v1"

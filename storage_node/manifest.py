@@ -12,15 +12,18 @@ SCALE layout (version 1, ``storage_node::Manifest``): ``version: u8``, ``owner: 
 ``salt: [u8; 16]``, ``size: u64``, ``segment_size: u32``, ``k: u8``, ``m: u8``, ``chunk_size: u32``,
 ``encrypted: bool``, ``segment_roots: Vec<H256>``. The file id is
 ``blake2_256(DOMAIN_STORAGE_FILE_ID ++ encode())``: the bytes on chain name the file exactly, and the
-random salt makes two uploads of the same bytes two files.
+random salt makes two uploads of the same bytes two files. The *content digest* is the same hash with the
+owner and salt zeroed (``DOMAIN_STORAGE_CONTENT``): a public file's fragments are its bytes coded, with no key
+and no salt, so two public files of the same bytes stored alike (segment size, code, chunk size) have the same
+content digest, whoever stored them, and its roots commit to those bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
-from runtime.hashing import DOMAIN_STORAGE_FILE_ID, blake2_256
+from runtime.hashing import DOMAIN_STORAGE_CONTENT, DOMAIN_STORAGE_FILE_ID, blake2_256
 from runtime.primitives import ACCOUNT_ID
 from runtime.scale import BOOL, H256, U8, U32, U64, FixedBytes, ScaleDecodeError, Vec, scale_struct
 from storage_node.chunks import HASH_LENGTH, Hash32, chunk_count
@@ -85,6 +88,11 @@ class Manifest:
     def file_id(self) -> Hash32:
         """The file's id: ``blake2_256(DOMAIN_STORAGE_FILE_ID ++ encode())``."""
         return blake2_256(DOMAIN_STORAGE_FILE_ID + self.encode())
+
+    def content_digest(self) -> Hash32:
+        """What the file holds, as stored: ``blake2_256(DOMAIN_STORAGE_CONTENT ++ encode())`` with the owner and
+        salt zeroed (see the module docstring)."""
+        return blake2_256(DOMAIN_STORAGE_CONTENT + replace(self, owner=bytes(32), salt=bytes(SALT_LENGTH)).encode())
 
     def check(self) -> None:
         """Raise :class:`ManifestError` unless every field is in range and the roots match the size."""

@@ -45,7 +45,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
 from compute_pallet.formats import MAX_HEADER_BYTES, MAX_MODEL_BYTES
 from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, refusal_of, validate_params
-from compute_pallet.pallets.interfaces import MODEL_SEGMENTS, FileFacts, JobMarket, StorageInfo
+from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.rpc import FEDERATED_RPC
 from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
@@ -366,8 +366,9 @@ class UpdateNotOwned(DispatchError):
 
 class UpdateTooLarge(DispatchError):
     """The update is larger than a model of the task's could be: the current global model with the largest
-    header (``formats.MAX_HEADER_BYTES`` more), and never over ``formats.MAX_MODEL_BYTES``. fedavg refuses a
-    model past that bound, and its refusal failed the round for every participant."""
+    header (``formats.MAX_HEADER_BYTES`` more), and never over ``formats.MAX_MODEL_BYTES``. An input past
+    that bound is refused by the aggregation's runner, and a large one inflates its estimate past any
+    provider's memory or the longest job: either failed the round for every participant."""
 
 
 ROUND_KEY = Tuple(U64, U32)
@@ -644,35 +645,24 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
 
     def _next_model(self, job: Job, updates: int) -> bytes | None:
-        """The next global model: an agreeing provider's model file that every later round's providers can read
-        (active, public and not being deleted) and whose bytes most such files share. Agreeing on the digest
-        binds the bytes, not the file a provider names: one could name a private copy, one never activated,
-        delete its copy (only the job's adopted outputs are locked at the verdict; the model this picks is
-        locked when the round settles), or name a file of other bytes (a backdoored model, junk that fails
-        every later round), which the chain cannot hash. Honest providers store the same bytes alike, so
-        their files hold the same content (``StorageInfo.public_content``): a file whose content more than
-        half the readable files share is theirs unless most agreeing providers lie. ``None`` if there is no
-        such file (two providers naming two contents: which is the model is unknown), if the job failed, or
-        if the verified result is a refusal (updates fedavg could not average: its only output is its record,
-        no model) or does not score each of the ``updates`` delivered once (not fedavg's result): the round
+        """The next global model: the first agreeing provider's model file that every later round's providers
+        can read, one that is active, public and not being deleted. Agreeing providers named files of the same
+        bytes (the verdict compares what public outputs hold), but one could name a private copy, one never
+        activated, or delete its copy (only the job's adopted outputs are locked at the verdict; the model
+        this picks is locked when the round settles). ``None`` if no such file, if the job failed, or if the
+        verified result is a refusal (updates fedavg could not average: its only output is its record, no
+        model) or does not score each of the ``updates`` delivered once (not fedavg's result): the round
         fails, and its reward stays."""
         if job.status is not JobStatus.Verified or refusal_of(job.digest) is not None:
             return None
         if len(next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)) != updates:
             return None
-        storage = self.config.storage
-        readable: list[tuple[bytes, bytes]] = []
         for slot in job.slots:
             if slot.status is SlotStatus.Paid and slot.reveal is not None and slot.reveal.outputs:
                 model = slot.reveal.outputs[0]
-                facts = storage.file_facts(model)
+                facts = self.config.storage.file_facts(model)
                 if facts is not None and facts.active and facts.public and not facts.deleting:
-                    content = storage.public_content(model, MODEL_SEGMENTS)
-                    if content is not None:
-                        readable.append((model, content))
-        for model, content in readable:
-            if 2 * sum(other == content for _, other in readable) > len(readable):
-                return model
+                    return model
         return None
 
     def _next_round(self, task_id: int, task: Task, n: int) -> None:

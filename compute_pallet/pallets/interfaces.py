@@ -19,7 +19,7 @@ from typing import Protocol
 from compute_pallet.pallets.types import Job, Resources
 from runtime.primitives import Weight
 
-__all__ = ["FileFacts", "MODEL_SEGMENTS", "StorageInfo", "BlockHashes", "BlockTime", "JobNeeds", "JobMarket"]
+__all__ = ["FileFacts", "PRIVATE_CONTENT", "StorageInfo", "BlockHashes", "BlockTime", "JobNeeds", "JobMarket"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,8 @@ class FileFacts:
     """Its bytes (plaintext): what a job's resource estimate is made from."""
 
 
-MODEL_SEGMENTS = 64
-"""The most segments of a model file whose content the chain compares when a federated round adopts its model
-(``StorageInfo.public_content``): fedavg's largest model, 64 MiB, in segments of 1 MiB or more (the presets
-store 8 MiB ones). Each is one storage read."""
+PRIVATE_CONTENT = b"private"
+"""``StorageInfo.stored_content`` of every private file."""
 
 
 class StorageInfo(Protocol):
@@ -52,11 +50,11 @@ class StorageInfo(Protocol):
     def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
         """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
 
-    def public_content(self, file_id: bytes, max_segments: int) -> bytes | None:
-        """A digest of what the public file ``file_id`` holds: the same for two public files of the same bytes
-        stored alike (size, segment size, code, chunk size), whoever stored them, and for no other file. None
-        for a private file, an unknown one, or one of more than ``max_segments`` segments (reads grow with
-        them)."""
+    def stored_content(self, file_id: bytes) -> bytes | None:
+        """What ``file_id`` holds, as two providers' copies of one output compare: a public file's content
+        digest (the same for the same bytes stored alike, whoever stored them, and for no other file);
+        :data:`PRIVATE_CONTENT` for a private file (each copy is sealed under its own key: the chain cannot
+        compare them); None for a file the chain does not know (never uploaded, or deleted)."""
 
     def pin(self, file_id: bytes) -> None:
         """Keep a file while a job, round or task reads it: its owner's deletion waits for the matching

@@ -25,7 +25,11 @@ files it uploaded (its own files) and the integer scores its result carries. A r
 commitment: one copied from another provider opens nothing.
 
 **Verdict.** When every committed slot has revealed (or at the reveal deadline), reveals are grouped by
-(digest, scores). A group holding a strict majority of the reveals and at least min(r, 2) of them wins:
+(digest, scores, what each output file holds): the digest binds the bytes, not the files a provider names, so
+each output's stored content (``StorageInfo.stored_content``: a public file's content digest, the same for the
+same bytes stored alike, whoever stored them) is compared too, and a provider naming a file of other bytes, or
+one it deleted since, disagrees (private outputs, each sealed under its provider's own key, compare as
+private). A group holding a strict majority of the reveals and at least min(r, 2) of them wins:
 its providers are paid their price from the escrow, the others slashed (``dispute_slash``), the rest of the
 escrow refunded, and each output of the first winner gets a lineage entry (inputs, job, winning providers,
 kind, parent model). Without such a group (a disagreement, or too few reveals) a *dispute* round assigns
@@ -202,6 +206,8 @@ class ComputeJobsConfig:
 Round = Annotated[int, U8, "u8"]
 Salt = Annotated[bytes, FixedBytes(SALT_LENGTH), "[u8; 32]"]
 Digest = Annotated[bytes, H256, "H256"]
+VerdictKey = tuple[bytes, tuple[int, ...], tuple[bytes | None, ...]]
+"""What agreeing reveals share: digest, scores, and each output's ``StorageInfo.stored_content``."""
 
 
 @dataclass(frozen=True)
@@ -739,11 +745,11 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         """Verify the job if one result holds a majority of the reveals (and min(r, 2) of them); else open
         a dispute round while the deadline allows, or fail the job."""
         cfg = self.config
-        reveals = [slot.reveal for slot in job.slots if slot.status is SlotStatus.Revealed]
-        counts = Counter(reveal.verdict_key for reveal in reveals)
-        for key, count in counts.items():
-            if 2 * count > len(reveals) and count >= min(job.redundancy, 2):
-                return self._verify(job_id, job, key, n)
+        keys = {i: self._verdict_key(slot.reveal) for i, slot in enumerate(job.slots)
+                if slot.status is SlotStatus.Revealed}
+        for key, count in Counter(keys.values()).items():
+            if 2 * count > len(keys) and count >= min(job.redundancy, 2):
+                return self._verify(job_id, job, key, keys, n)
         if job.round == 0 and cfg.dispute_extra and n + job.commit_window + cfg.reveal_period <= job.deadline \
                 and len(job.slots) + cfg.dispute_extra <= cfg.max_slots:
             disputed = job.with_(round=1)
@@ -753,8 +759,13 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 return self._add_slots(job_id, disputed, picks, n)
         return self._fail(job_id, job)
 
-    def _verify(self, job_id: int, job: Job, key: tuple[bytes, tuple[int, ...]], n: int) -> Job:
-        """Pay the reveals matching ``key``, slash the others, refund the rest, lock the outputs (their provider
+    def _verdict_key(self, reveal: Reveal) -> VerdictKey:
+        """What agreeing reveals share: the digest, the scores and what each output holds."""
+        storage = self.config.storage
+        return reveal.digest, reveal.scores, tuple(storage.stored_content(file_id) for file_id in reveal.outputs)
+
+    def _verify(self, job_id: int, job: Job, key: VerdictKey, keys: dict[int, VerdictKey], n: int) -> Job:
+        """Pay the reveals matching ``key`` (``keys``: each revealed slot's), slash the others, refund the rest, lock the outputs (their provider
         may no longer delete them) and record their lineage."""
         cfg = self.config
         winners, paid = [], 0
@@ -762,7 +773,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             if slot.status is not SlotStatus.Revealed:
                 continue
             self.provider_jobs.remove(slot.provider, job_id)
-            if slot.reveal.verdict_key == key:
+            if keys[i] == key:
                 cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
                 cfg.providers.settle(slot.provider, verified=True)
                 self.deposit_event(ProviderPaid(job_id, slot.provider, slot.price))

@@ -227,15 +227,12 @@ JOB_STATUS = CEnum(JobStatus, ("pallet_compute_jobs", "types", "JobStatus"))
 class Reveal:
     """A provider's opened result: the digest it committed to, the output files it uploaded, and the
     integer scores its result carries (per-update contribution scores of a ``fedavg`` job; empty otherwise).
-    Two reveals agree when digest and scores are equal; output file ids differ between providers."""
+    Two reveals agree when digest, scores and what each output file holds are equal (``ComputeJobs``' verdict);
+    output file ids differ between providers."""
 
     digest: Annotated[bytes, H256, "H256"]
     outputs: FileIds
     scores: Scores
-
-    @property
-    def verdict_key(self) -> tuple[bytes, tuple[int, ...]]:
-        return self.digest, self.scores
 
 
 @scale_struct("pallet_compute_jobs::types::Slot")

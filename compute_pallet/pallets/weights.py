@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from compute_pallet.pallets.interfaces import MODEL_SEGMENTS
 from runtime.primitives import Weight
 from runtime.weights import READ, US, WRITE
 
@@ -92,10 +91,10 @@ class ComputeJobsWeights:
 
     def _verdict(self) -> int:
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
-        # balance move, an event, its outputs' files checked (adopted only if all are usable and the submitter
-        # may read them: the file and its grant); each input unpinned; each adopted output locked (the file
-        # read, the lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 4 * READ)
+        # balance move, an event, its outputs' files checked (their content compared, and adopted only if all
+        # are usable and the submitter may read them: the file and its grant); each input unpinned; each
+        # adopted output locked (the file read, the lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 5 * READ)
                 + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:
@@ -144,12 +143,11 @@ class FederatedLearningWeights:
         return Weight(160 * US + 3 * READ + 2 * WRITE, 300)
 
     def deliver_update(self) -> Weight:
-        return Weight(125 * US + 9 * READ + 3 * WRITE, 400)  # and the update's pin
+        return Weight(125 * US + 10 * READ + 3 * WRITE, 400)  # and the update's pin
 
     def on_initialize(self, finished: int, round_ends: int) -> Weight:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
-        # each agreeing provider's model: its facts and content (a read per segment), and the adopted one locked
-        per_settle = self.max_redundancy * (3 + MODEL_SEGMENTS) * READ + READ + WRITE
+        per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
         return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends, 0)

@@ -74,7 +74,7 @@ class BadInputs(Refused, BadArgument):
 
 
 class BadRedundancy(Refused, BadArgument):
-    """Redundancy 0, or above the chain's ``MaxRedundancy``."""
+    """Redundancy 0 (below 2 for a federated task's aggregation), or above the chain's ``MaxRedundancy``."""
 
 
 class BadDeadline(Refused, BadArgument):

@@ -32,7 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from compute_pallet.commitment import SALT_LENGTH, update_commitment
-from compute_pallet.formats import Dataset, FormatError, Model, load_dataset, load_model, save_dataset
+from compute_pallet.formats import (MAX_HEADER_BYTES, MAX_MODEL_BYTES, Dataset, FormatError, Model, load_dataset,
+                                    load_model, save_dataset)
 from compute_pallet.kinds import InvalidInputs, fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
@@ -121,7 +122,8 @@ class FlApi:
                                              "features": _model(base, _base(files)).layer_sizes[0]})
         if len(params) > market.constant("ComputeJobs", "MaxParamsLength"):
             raise InvalidParams(f"aggregation params are {len(params)} bytes, more than the chain takes")
-        run = estimate("fedavg", params, [sizes[0], *[sizes[0]] * updates, *sizes[1:]])  # the largest round
+        largest_update = min(MAX_MODEL_BYTES, sizes[0] + MAX_HEADER_BYTES)  # what the chain lets a member deliver
+        run = estimate("fedavg", params, [sizes[0], *[largest_update] * updates, *sizes[1:]])  # the largest round
         shortest, _, longest = market.job_deadlines(run)
         if shortest > longest:  # the chain would refuse that round's aggregation job (RoundFailed)
             raise BadDeadline(f"a round of {updates} updates is estimated at {run.seconds} s of aggregation, more "

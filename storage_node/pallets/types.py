@@ -163,6 +163,10 @@ class FileInfo:
     progress_at: BlockNumber = 0
     """While ``Pending``: the block of its latest confirmation, or of its declaration. An upload that makes none
     for ``UploadTimeout`` blocks is abandoned."""
+    content: Annotated[bytes, H256, "H256"] = bytes(32)
+    """The manifest's content digest (``Manifest.content_digest``): the same for two public files of the same
+    bytes stored alike, whoever stored them. What lets the chain tell whether providers that agreed on a
+    result's digest named files of those bytes."""
 
     @property
     def width(self) -> int:
@@ -200,7 +204,7 @@ def file_info_from(manifest: Manifest, *, declared_at: int, deposit: int) -> Fil
         fragment_size=manifest.fragment_size(0) if count else 0,
         last_fragment_size=manifest.fragment_size(count - 1) if count else 0,
         status=FileStatus.Active if count == 0 else FileStatus.Pending, declared_at=declared_at, deposit=deposit,
-        healthy=0, lost_segments=0, progress_at=declared_at)
+        healthy=0, lost_segments=0, progress_at=declared_at, content=manifest.content_digest())
 
 
 @scale_struct("pallet_file_bank::types::Challenge")

@@ -44,6 +44,20 @@ def test_codec_round_trips(m):
     assert Manifest.decode(m.encode()) == m
 
 
+@given(manifests(), st.binary(min_size=32, max_size=32), st.binary(min_size=16, max_size=16))
+def test_the_content_digest_ignores_who_stored_the_file_and_its_salt(m, owner, salt):
+    """Two uploads of the same bytes stored alike are two files with one content digest; any other field, or
+    any root, makes another."""
+    assert dataclasses.replace(m, owner=owner, salt=salt).content_digest() == m.content_digest()
+    for changed in (dataclasses.replace(m, k=m.k + 1), dataclasses.replace(m, encrypted=not m.encrypted),
+                    dataclasses.replace(m, size=m.size + 1, segment_roots=m.segment_roots + (bytes(32),))):
+        assert changed.content_digest() != m.content_digest()
+    if m.segment_roots:
+        other = (bytes(b ^ 1 for b in m.segment_roots[0]),) + m.segment_roots[1:]
+        assert dataclasses.replace(m, segment_roots=other).content_digest() != m.content_digest()
+    assert m.content_digest() != m.file_id()
+
+
 def test_layout_and_file_id():
     m = manifest(2500)
     encoded = m.encode()

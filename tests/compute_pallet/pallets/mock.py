@@ -18,6 +18,8 @@ its reveal.
 
 from __future__ import annotations
 
+import dataclasses
+
 from compute_pallet.commitment import commitment
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.jobs import ComputeJobs
@@ -30,6 +32,7 @@ from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances, BalancesGenesis
 from runtime.pallets.system import System
 from storage_node.pallets.access import SEALED_KEY_LENGTH
+from storage_node.pallets.file_bank import FileBank
 from tests.storage_node.pallets import mock as storage_mock
 from tests.storage_node.pallets.mock import (
     ALICE, BOB, CHARLIE, NODES, confirm_all, declare, make_file, next_block, run_to)
@@ -114,6 +117,17 @@ def grant(ext: TestExternalities, file_id: bytes, owner: bytes, grantee: bytes) 
 def output_file(ext: TestExternalities, who: bytes, seed: int) -> bytes:
     """A file ``who`` uploads as a job output (declared; outputs need not be active yet)."""
     return declare(ext, who, 1000, seed=10_000 + seed).file_id
+
+
+def copy_of(ext: TestExternalities, file_id: bytes, who: bytes) -> bytes:
+    """``who``'s own declaration of the bytes ``file_id`` holds (declared, not active): an agreeing provider's
+    upload of the same output as another's."""
+    bank = ext.pallet(FileBank)
+    info = bank.files.get(file_id)
+    roots = [bank.segment_roots.get(file_id, segment) for segment in range(info.segment_count)]
+    manifest = dataclasses.replace(info.manifest(roots), owner=who)
+    ext.dispatch(Origin.signed(who), "FileBank", "declare", manifest=manifest.encode())
+    return manifest.file_id()
 
 
 def default_output(who: bytes) -> bytes:

@@ -76,6 +76,7 @@ from .mock import (
     TRAIN,
     WRONG,
     commit,
+    copy_of,
     declare,
     free,
     grant,
@@ -352,23 +353,52 @@ def test_a_private_copy_the_submitter_was_never_granted_is_not_the_jobs_output()
         assert record.status is JobStatus.Verified and record.outputs == (granted,)
 
 
-def test_a_copy_deleted_between_its_reveal_and_the_verdict_is_not_the_jobs_output():
-    """The first agreeing provider deletes its output after revealing it, before the verdict locks anything:
-    the verdict adopts the other agreeing provider's copy and locks it, so the submitter keeps a result."""
-    ext = new_ext(providers=2)
+@pytest.mark.parametrize("named", ["other bytes", "a private copy", "a deleted copy"])
+def test_a_provider_that_names_other_bytes_than_its_digest_loses_the_dispute(named):
+    """Two providers agree on the digest, and the first names as its output a file of other bytes, a private
+    copy the submitter may not read, or its copy deleted after its reveal (before the verdict locks anything).
+    The digest binds the bytes, not the file: the first was paid, and a federated round could adopt its junk
+    as the next global model. The verdict compares what the outputs hold: the first disagrees, and a dispute's
+    referee, naming its own copy of the true bytes, outvotes it."""
+    ext = new_ext(providers=3)
     with ext:
         job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
         first, second = slot_providers(ext, job_id)
-        copies = {first: stored_file(ext, first, seed=801), second: stored_file(ext, second, seed=802)}
+        true = stored_file(ext, second, seed=801)
+        lie = {"other bytes": lambda: stored_file(ext, first, seed=666),
+               "a private copy": lambda: stored_file(ext, first, seed=801, encrypted=True),
+               "a deleted copy": lambda: copy_of(ext, true, first)}[named]()
         for who in (first, second):
             commit(ext, job_id, who, HONEST)
-        reveal(ext, job_id, first, HONEST, outputs=(copies[first],))
-        ext.dispatch(Origin.signed(first), "FileBank", "delete", file_id=copies[first])
-        reveal(ext, job_id, second, HONEST, outputs=(copies[second],))
+        reveal(ext, job_id, first, HONEST, outputs=(lie,))
+        if named == "a deleted copy":
+            ext.dispatch(Origin.signed(first), "FileBank", "delete", file_id=lie)
+        reveal(ext, job_id, second, HONEST, outputs=(true,))
+        (referee,) = slot_providers(ext, job_id)
+        assert_has_event(ext, DisputeOpened(job_id, (referee,)))
+        commit(ext, job_id, referee, HONEST)
+        reveal(ext, job_id, referee, HONEST, outputs=(copy_of(ext, true, referee),))
         record = job(ext, job_id)
-        assert record.status is JobStatus.Verified and record.outputs == (copies[second],)
+        assert record.status is JobStatus.Verified and record.outputs == (true,)
+        statuses = {slot.provider: slot.status for slot in record.slots}
+        assert statuses == {first: SlotStatus.Slashed, second: SlotStatus.Paid, referee: SlotStatus.Paid}
+        assert ext.pallet(FileBank).locked.contains(true)
+
+
+def test_private_outputs_agree_whatever_key_each_copy_is_sealed_with():
+    """A private job's outputs are each provider's copy under its own key: the chain cannot compare them, and
+    honest providers agree."""
+    ext = new_ext(providers=2)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
+        providers = slot_providers(ext, job_id)
+        for who in providers:
+            commit(ext, job_id, who, HONEST)
+        for i, who in enumerate(providers):
+            reveal(ext, job_id, who, HONEST, outputs=(stored_file(ext, who, seed=900 + i, encrypted=True),))
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified
         assert [slot.status for slot in record.slots] == [SlotStatus.Paid, SlotStatus.Paid]
-        assert ext.pallet(FileBank).locked.contains(copies[second])
 
 
 def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_paid():
