@@ -47,7 +47,7 @@ class NodeProcess:
     ports: dict[str, int] = field(default_factory=dict)
     """Every port the running node reported (``p2p``, ``rpc``, ``prometheus`` when it serves metrics)."""
 
-    def start(self, *, wait: float = 30.0) -> "NodeProcess":
+    def start(self, *, wait: float = 120.0) -> "NodeProcess":
         """Start the node and return once it listens; ports given as 0 are replaced by the ones it got (a
         restart keeps those)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -167,6 +166,26 @@ def test_the_cli_names_unknown_blobs(network):
     assert result.returncode == 1 and "UnknownBlob" in result.stderr and result.stdout == ""
 
 
+def _connected(pid: int, ports: set[int]) -> bool:
+    """Whether process ``pid`` holds an established TCP connection to one of ``ports`` (the kernel completes a
+    connection to a paused process's listening socket)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) in ports:  # 01: ESTABLISHED
+                return True
+    return False
+
+
 def _cairn(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run([CAIRN, *args], capture_output=True, text=True, timeout=300)
     if check:
@@ -192,7 +211,15 @@ def test_a_submission_stopped_once_the_chain_has_its_blob_names_it(network, tmp_
         with Client(network.url) as client:
             new = wait_until(lambda: [blob["id"] for blob in client.rpc_request("da_blobs", [None, 500])["items"]
                                       if blob["id"] not in known], 120, "the blob on chain")
-        time.sleep(3)  # the command reads the blob's custody once it is on chain; the push then waits on the nodes
+        # the command reads the blob's custody once its inclusion wait returns, a bit after the chain shows the
+        # blob, and only then pushes: a connection of its own to a (paused) node says it holds the blob's id
+        ports = {node.port for node in network.nodes}
+
+        def pushing() -> bool:
+            assert submitting.poll() is None, submitting.communicate()
+            return _connected(submitting.pid, ports)
+
+        wait_until(pushing, 120, "the command connected to a DA node", interval=0.1)
         os.killpg(submitting.pid, signal.SIGINT)
         out, err = submitting.communicate(timeout=60)
     finally:

@@ -157,7 +157,7 @@ def test_a_validator_restarted_by_hand_is_tracked(devnet):
     record = DevnetState.load(base).process("validator-1")
     with open(record.log, "ab") as log:
         by_hand = subprocess.Popen(record.command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: launcher.load(base).process("validator-1").pid == by_hand.pid, 30, "adopted")
+    wait_until(lambda: launcher.load(base).process("validator-1").pid == by_hand.pid, 120, "adopted")
     assert states(base)["validator-1"] is ProcessState.RUNNING
     status = cli("status", "--base-path", str(base)).output
     assert f"validator-1  running  pid {by_hand.pid}" in status

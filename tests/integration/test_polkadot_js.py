@@ -42,7 +42,7 @@ def polkadot_api() -> Path:
 def test_polkadot_js_creates_queries_signs_looks_up_errors_and_shows_node_and_balance_views(polkadot_api, tmp_path):
     node = NodeProcess(["--dev"], tmp_path / "data", 0, 0, tmp_path / "node.log").start()
     try:
-        wait_until(lambda: node.best() >= 1, 20, "first block")
+        wait_until(lambda: node.best() >= 1, 60, "first block")
         result = subprocess.run(["node", SCRIPT.name, f"ws://127.0.0.1:{node.rpc_port}"], cwd=polkadot_api,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr[-2000:]

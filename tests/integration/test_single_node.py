@@ -13,7 +13,7 @@ from tests.integration.nodes import NodeProcess, rpc, wait_until
 def dev_node(tmp_path_factory):
     base = tmp_path_factory.mktemp("dev-node")
     node = NodeProcess(["--dev"], base / "data", 0, 0, base / "node.log").start()
-    wait_until(lambda: node.best() >= 1, 20, "first block")
+    wait_until(lambda: node.best() >= 1, 60, "first block")
     yield node
     node.stop()
 
@@ -133,7 +133,7 @@ def test_prometheus_metrics(tmp_path):
 
     node = NodeProcess(["--dev", "--prometheus-port", "0"], tmp_path / "data", 0, 0, tmp_path / "node.log").start()
     try:
-        wait_until(lambda: node.best() >= 1, 20, "first block")
+        wait_until(lambda: node.best() >= 1, 60, "first block")
         with urllib.request.urlopen(f"http://127.0.0.1:{node.ports['prometheus']}/metrics", timeout=5) as response:
             text = response.read().decode()
             assert response.headers["content-type"].startswith("text/plain")

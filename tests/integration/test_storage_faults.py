@@ -23,6 +23,7 @@ import pytest
 import trio
 
 from devnet.storage import corrupt_stored_fragment
+from sdk.chain.follow import EventSubscription
 from sdk.client import AsyncClient
 from sdk.storage import TransactionFailed
 from tests.storage_node.service.chain import start_storage_chain, ws_url
@@ -64,19 +65,24 @@ async def download(client: AsyncClient, file_id: bytes, folder) -> bytes:
     return out.read_bytes()
 
 
-async def wait_for_events(client: AsyncClient, wanted: dict[str, object], timeout: float) -> dict[str, object]:
-    """Follow finalized storage events until each name in ``wanted`` was seen with ``wanted[name](event)``
-    true; the first matching event of each name."""
+def storage_events(client: AsyncClient) -> EventSubscription:
+    """Finalized storage events, from the finalized head when it is opened on: open it before the fault, so
+    that events the fault causes at once (a download's rejected bytes) are not missed."""
+    return client.subscribe_events(["FileBank", "StorageNodes"], finalized=True)
+
+
+async def wait_for_events(blocks: EventSubscription, wanted: dict[str, object], timeout: float) -> dict[str, object]:
+    """Follow ``blocks`` until each name in ``wanted`` was seen with ``wanted[name](event)`` true; the first
+    matching event of each name."""
     seen: dict[str, object] = {}
     with trio.fail_after(timeout):
-        async with client.subscribe_events(["FileBank", "StorageNodes"], finalized=True) as blocks:
-            async for block in blocks:
-                for event in block.events:
-                    check = wanted.get(event.name)
-                    if check is not None and event.name not in seen and check(event.attributes):
-                        seen[event.name] = event.attributes
-                if len(seen) == len(wanted):
-                    return seen
+        async for block in blocks:
+            for event in block.events:
+                check = wanted.get(event.name)
+                if check is not None and event.name not in seen and check(event.attributes):
+                    seen[event.name] = event.attributes
+            if len(seen) == len(wanted):
+                return seen
     raise AssertionError("event subscription ended")
 
 
@@ -89,17 +95,18 @@ async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, clus
     file_id = await client.storage.upload(DATA, private=True)
     placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
     victim = node_of(cluster, placement[0])
-    corrupt_stored_fragment(victim.base_path)
-    assert await download(client, file_id, tmp_path) == DATA  # the victim now serves wrong bytes: rejected
 
     def of_victim(fields) -> bool:
         return fields.get("node") == victim.account
 
-    seen = await wait_for_events(client, {
-        "AuditFailed": of_victim,
-        "NodeSlashed": of_victim,
-        "RepairCompleted": lambda f: f["file_id"] == file_id and f["segment"] == 0 and f["fragment"] == 0,
-    }, FAULT_TIMEOUT_S)
+    async with storage_events(client) as blocks:  # the download's rejection may fail an audit at once
+        corrupt_stored_fragment(victim.base_path)
+        assert await download(client, file_id, tmp_path) == DATA  # the victim now serves wrong bytes: rejected
+        seen = await wait_for_events(blocks, {
+            "AuditFailed": of_victim,
+            "NodeSlashed": of_victim,
+            "RepairCompleted": lambda f: f["file_id"] == file_id and f["segment"] == 0 and f["fragment"] == 0,
+        }, FAULT_TIMEOUT_S)
     repairer = seen["RepairCompleted"]["repairer"]
     assert repairer != victim.account and repairer not in placement
 
@@ -156,14 +163,14 @@ async def test_a_node_that_leaves_has_its_fragments_rebuilt_then_its_stake_back_
     and started again it registers anew. Leaving twice, or without a node, is refused."""
     file_id = await client.storage.upload(DATA, private=False)
     leaver = node_of(cluster, (await client.query("FileBank", "Placements", [file_id, 0]))[0])
-    async with AsyncClient(ws_url(chain), signer=leaver.key) as operator:
+    async with AsyncClient(ws_url(chain), signer=leaver.key) as operator, storage_events(client) as blocks:
         held = (await operator.query("System", "Account", [leaver.account])).data.reserved
         assert await operator.storage.leave() is False  # it holds fragments: they are rebuilt first
         (mine,) = [n for n in await operator.storage.nodes() if n.account == leaver.account]
         assert mine.status == "Exiting"
         with pytest.raises(TransactionFailed, match="NotActive"):
             await operator.storage.leave()
-        seen = await wait_for_events(client, {"NodeExited": lambda f: f["node"] == leaver.account},
+        seen = await wait_for_events(blocks, {"NodeExited": lambda f: f["node"] == leaver.account},
                                      FAULT_TIMEOUT_S)
         assert seen["NodeExited"]["released"] == held > 0
         assert (await operator.query("System", "Account", [leaver.account])).data.reserved == 0

@@ -128,8 +128,8 @@ def start_dev_node(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, Path]
     process = subprocess.Popen([sys.executable, "-m", "node", "--dev", "--port", "0", "--rpc-port", "0", *extra],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(root)})
     try:
-        base = wait_until(lambda: next(root.glob("cairn-dev-*"), None), 30, "the temporary base path")
-        wait_until(lambda: process.poll() is not None or read_endpoints(base, process.pid), 30, "the node listens")
+        base = wait_until(lambda: next(root.glob("cairn-dev-*"), None), 120, "the temporary base path")
+        wait_until(lambda: process.poll() is not None or read_endpoints(base, process.pid), 120, "the node listens")
         assert process.poll() is None, log.read_text()
     except BaseException:  # a node slow to start on a loaded machine must not outlive its failed test
         process.kill()
@@ -143,7 +143,7 @@ def test_ctrl_c_and_sigterm_stop_with_one_line_and_exit_0(signum, tmp_path):
     process, base = start_dev_node(tmp_path)
     try:
         rpc_port = read_endpoints(base, process.pid)["ports"]["rpc"]
-        wait_until(lambda: int(rpc(rpc_port, "chain_getHeader")["number"], 16) >= 1, 30, "a block")
+        wait_until(lambda: int(rpc(rpc_port, "chain_getHeader")["number"], 16) >= 1, 120, "a block")
         process.send_signal(signum)
         assert process.wait(30) == 0
     finally:

@@ -12,14 +12,16 @@ module's tests share.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, Mapping
 
 import pytest
 
 from da_layer.kzg import PRECOMPUTE_COMPUTE
 from da_layer.service.daemon import WITHHOLD_FILE
+from node.chain_spec import PRESET_PARAMS, preset
+from runtime.cairn import runtime_params
 from sdk.client import AsyncClient
 from sdk.da.api import DaApi
 from sdk.da.pool import KzgPool
@@ -74,8 +76,21 @@ class DaNetwork:
         self.chain.stop()
 
 
-def start_da_network(base: Path, count: int = len(DA_KEYS)) -> DaNetwork:
-    chain = NodeProcess(["--dev"], base / "chain", 0, 0, base / "chain.log").start()
+def start_da_network(base: Path, count: int = len(DA_KEYS), *,
+                     params: Mapping[str, Mapping[str, Any]] | None = None) -> DaNetwork:
+    """The dev chain (``params``: runtime parameter overrides, by pallet, over the dev preset's) and ``count``
+    DA nodes, all ready."""
+    if params:
+        layers = (PRESET_PARAMS["dev"], params)
+        merged = {pallet: {k: v for layer in layers for k, v in layer.get(pallet, {}).items()}
+                  for pallet in {name for layer in layers for name in layer}}
+        base.mkdir(parents=True, exist_ok=True)
+        spec_path = base / "spec.json"
+        replace(preset("dev"), runtime=runtime_params(merged)).save(spec_path)
+        args = ["--chain", str(spec_path), "--validator", "--key", "//Alice"]  # what --dev is, on that spec
+    else:
+        args = ["--dev"]
+    chain = NodeProcess(args, base / "chain", 0, 0, base / "chain.log").start()
     network = DaNetwork(chain, [])
     try:
         wait_until(lambda: chain.finalized() >= 1, 60, "first finalized block")

@@ -34,12 +34,16 @@ from sdk.da.peers import PeerError
 from sdk.da.wire import Cell, decode_cells, encode_cells
 from tests.da_layer.service.network import DaNodeProcess, da, pools, start_da_network  # noqa: F401 - fixtures
 
-DEADLINE_S = 120  # dev preset: an audit round every 5 blocks (10 s), 10 blocks (20 s) to answer one
+AUDIT_DEADLINE = 30
+"""Blocks (60 s) to answer an audit, three times the dev preset's: a node restarted after its audit opened
+answers it even when a busy machine takes many seconds to start it."""
+DEADLINE_S = 120  # an audit round every 5 blocks (10 s, the dev preset's), AUDIT_DEADLINE blocks to answer one
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
-    network = start_da_network(tmp_path_factory.mktemp("da-daemon"))
+    network = start_da_network(tmp_path_factory.mktemp("da-daemon"),
+                               params={"DataAvailability": {"audit_deadline": AUDIT_DEADLINE}})
     yield network
     network.stop()
 

@@ -219,7 +219,11 @@ def test_a_submission_interrupted_while_it_waits_names_its_job(market, shared):
         while reader.query("ComputeJobs", "NextJobId") == first:
             assert submit.poll() is None and time.monotonic() < deadline, submit.communicate()
             time.sleep(0.1)
-        time.sleep(1)  # into the wait for a verdict that no played provider gives yet
+        # into the wait for a verdict that no played provider gives yet: the command learns the job's id once its
+        # inclusion wait returns, a bit after the chain shows the job, and shows nothing a test could wait on
+        # (its status line is not drawn on a pipe); the job stays unjudged until played, so waiting longer costs
+        # only time
+        time.sleep(5)
         submit.send_signal(signal.SIGINT)
         out, err = submit.communicate(timeout=WAIT_S)
     assert submit.returncode != 0 and out == b"", (out, err)

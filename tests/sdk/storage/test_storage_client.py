@@ -409,6 +409,12 @@ def test_an_interrupted_put_names_the_file_it_declared_and_how_to_get_its_deposi
         while not (declared := [f.file_id for f in alice.storage.ls() if f.file_id not in before]):
             assert put.poll() is None and time.monotonic() < deadline, put.communicate()
             time.sleep(0.05)
+        # the command learns the file id once its declaration's inclusion wait returns, a bit after the chain
+        # shows it: a fragment of the file on some node says it is pushing, so it knows the id by then
+        while not any(stored.parent.name == declared[0].hex() for node in network.nodes
+                      for stored in node.fragment_files()):
+            assert put.poll() is None and time.monotonic() < deadline, put.communicate()
+            time.sleep(0.05)
         put.send_signal(signal.SIGINT)
         out, err = put.communicate(timeout=DEADLINE)
         file_id = "0x" + declared[0].hex()

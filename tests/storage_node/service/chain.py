@@ -16,7 +16,7 @@ from node.chain_spec import preset
 from runtime.cairn import runtime_params
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
-from tests.integration.nodes import NodeProcess, free_port, wait_until
+from tests.integration.nodes import NodeProcess, wait_until
 
 STORAGE_ACCOUNTS = tuple(f"//Storage{i}" for i in range(8))
 
@@ -32,7 +32,7 @@ def start_storage_chain(folder: Path, params: Mapping[str, Mapping[str, Any]] | 
     spec_path = folder / "spec.json"
     spec.save(spec_path)
     node = NodeProcess(["--chain", str(spec_path), "--validator", "--key", "//Alice"], folder / "data",
-                       free_port(), free_port(), folder / "node.log").start()
+                       0, 0, folder / "node.log").start()  # ports 0: start() reads back the ones it got
     wait_until(lambda: node.finalized() >= 1, 60, "first finalized block")
     return node
 

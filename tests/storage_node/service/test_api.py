@@ -125,6 +125,10 @@ async def test_upload_is_stored_served_and_confirmed(client, tmp_path):
             assert got.status_code == 200 and got.content == coded.bodies[(0, fragment)]
         await wait_confirmed(client, coded)
         node, url = nodes[owners[0]]
+        # the node counts its confirmation once its inclusion wait returns, a bit after the chain shows it
+        with trio.fail_after(WAIT_S):
+            while node.metrics.confirmations["ok"] < 1:
+                await trio.sleep(0.1)
         health = (await http.get(url + "/v1/health")).json()
         assert health["fragments"] == 1 and health["used"] == len(coded.bodies[(0, 0)])
         metrics = (await http.get(url + "/metrics")).text
