@@ -184,18 +184,45 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, compressed: bo
     return array
 
 
+MAX_DIRECTORY_BYTES = 4096
+"""The largest zip central directory a dataset may have: ``X.npy`` and ``y.npy``'s entries take under 200
+bytes. zipfile parses the whole directory before a member can be checked, at several times its size in memory:
+82 MB of empty members took 535 MB, past the memory a job's estimate gives the dataset's bytes, and every
+provider ran out of it (no result, all slashed as no-shows)."""
+_END_OF_DIRECTORY = struct.Struct("<4s4H2LH")
+_END_SIGNATURE, _ZIP64_LOCATOR_SIGNATURE = b"PK\x05\x06", b"PK\x06\x07"
+
+
+def _check_directory_size(data: bytes) -> None:
+    """Refuse a zip whose central directory is past :data:`MAX_DIRECTORY_BYTES` (or kept in a zip64 record, which
+    no dataset this small needs), read from its end record where zipfile finds it: at the very end, or the last
+    one within a comment's reach."""
+    end = len(data) - _END_OF_DIRECTORY.size
+    if data[end:end + 4] != _END_SIGNATURE:
+        end = data.rfind(_END_SIGNATURE, max(0, len(data) - _END_OF_DIRECTORY.size - 0xFFFF))
+    if end < 0 or end + _END_OF_DIRECTORY.size > len(data):
+        return  # no end record: zipfile refuses it as no zip
+    directory_bytes = _END_OF_DIRECTORY.unpack_from(data, end)[5]
+    if data[max(0, end - 20):max(0, end - 16)] == _ZIP64_LOCATOR_SIGNATURE or directory_bytes > MAX_DIRECTORY_BYTES:
+        raise MalformedDataset(f"the zip's central directory is {directory_bytes} bytes (or zip64): a dataset's two "
+                               f"members take at most {MAX_DIRECTORY_BYTES}")
+
+
 def load_dataset(data: bytes, *, require_labels: bool = True, compressed: bool = False) -> Dataset:
     """Decode and check a dataset ``.npz``. Raises ``TooLarge`` or ``MalformedDataset``. ``compressed`` also
     reads deflated members (``np.savez_compressed``): for local files only, never a job's input, whose run the
     chain sizes from its bytes (a few hundred KB of zeros can unpack to the 256 MiB limit)."""
     if len(data) > MAX_DATASET_BYTES:
         raise TooLarge(f"dataset is {len(data)} bytes, at most {MAX_DATASET_BYTES}")
+    _check_directory_size(data)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = {info.filename: info for info in archive.infolist()}
             allowed = {"X.npy", "y.npy"}
             if set(members) - allowed or "X.npy" not in members:
-                raise MalformedDataset(f"members {sorted(members)}; expected X.npy and optionally y.npy")
+                names = sorted(members)
+                shown = ", ".join(repr(name[:40]) for name in names[:4]) + (", ..." if len(names) > 4 else "")
+                raise MalformedDataset(f"{len(names)} members ({shown}); expected X.npy and optionally y.npy")
             if require_labels and "y.npy" not in members:
                 raise MalformedDataset("no y.npy: this job needs labels")
             if sum(info.file_size for info in members.values()) > MAX_DATASET_BYTES:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
-from compute_pallet import formats
+from compute_pallet import datasets, formats
 from compute_pallet.formats import (Dataset, MalformedDataset, MalformedModel, Model, TooLarge, load_dataset,
                                     load_model, save_dataset, save_model)
 
@@ -163,6 +163,26 @@ def test_oversized_datasets_are_refused_before_decoding(monkeypatch: pytest.Monk
     monkeypatch.setattr(formats, "MAX_DATASET_BYTES", 200_000)  # over the zip, under what it unpacks to
     with pytest.raises(TooLarge, match="unpacks"):
         load_dataset(buffer.getvalue(), compressed=True)
+
+
+def test_a_zip_whose_directory_is_past_two_members_size_is_refused_before_it_is_parsed() -> None:
+    """zipfile holds several times a central directory's bytes while it parses it: 82 MB of empty members took
+    535 MB, more than a job's memory estimate gives that many bytes of dataset."""
+    many = _zip({f"{i}.npy": b"" for i in range(300)})
+    with pytest.raises(MalformedDataset, match="central directory is .* bytes"):
+        load_dataset(many)
+    long_names = _zip({"X.npy" + "x" * 5000: b"", "y.npy": b""})
+    with pytest.raises(MalformedDataset, match="central directory"):
+        load_dataset(long_names)
+    commented = io.BytesIO()  # the end record found behind a comment, as zipfile finds it
+    with zipfile.ZipFile(commented, "w") as archive:
+        for i in range(300):
+            archive.writestr(f"{i}.npy", b"")
+        archive.comment = b"PK" * 100
+    with pytest.raises(MalformedDataset, match="central directory"):
+        load_dataset(commented.getvalue())
+    train, _ = datasets.split("digits")
+    assert load_dataset(train).X.shape[1] == 64  # np.savez's two members pass
 
 
 def test_a_compressed_dataset_is_refused_unless_local_files_are_read() -> None:
