@@ -29,7 +29,9 @@ equally. A failed job leaves the global model as it was and pays nothing. Each r
 lists the global model it started from, every update with its contributor, the job, the scores, the rewards
 and the new model; ComputeJobs' lineage of the new model names the job, its inputs and its parent (the
 previous global model), so a walk from the final model reaches every round, every update and the base model.
-After the last round, what is left of the creator's funds and every participant's stake is released.
+After the last round, what is left of the creator's funds and every participant's stake is released; so it is
+after ``max_idle_rounds`` rounds in a row in which no member delivered an update (a task nobody takes part in
+no longer holds them for the rest of its rounds, up to years).
 
 ``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
 ``max_participants`` participants); the rest wait a block.
@@ -116,6 +118,10 @@ class FederatedLearningParams:
     """Memory an aggregation asks for: every update of a round in memory at once."""
     max_round_ends_per_block: int = 8
     """Round ends handled per block (each reads every participant and submits a job)."""
+    max_idle_rounds: int = 3
+    """Rounds in a row with no update delivered after which a task ends early, its funds and stakes released:
+    listed participants get two rounds to join and deliver, and a task its members abandoned (or nobody
+    joined) stops holding the creator's pool and their stakes for up to 1,000 rounds of two-day windows."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class FederatedLearningConfig:
     aggregation_cpu_cores: int
     aggregation_memory_mib: int
     max_round_ends_per_block: int
+    max_idle_rounds: int
 
 
 # --- events ---------------------------------------------------------------------------------------
@@ -393,6 +400,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         Constant("MaxPeriod", U32, lambda c: c.max_period, "Blocks a commit or delivery window lasts at most."),
         Constant("NoShowSlash", U32, lambda c: c.no_show_slash,
                  "Perbill of stake burned for a committed update not delivered."),
+        Constant("MaxIdleRounds", U32, lambda c: c.max_idle_rounds,
+                 "Rounds in a row with no update delivered after which a task ends."),
         Constant("AggregationDeadline", U32, lambda c: c.aggregation_deadline,
                  "Blocks a round's aggregation job has to be verified."),
     )
@@ -585,11 +594,15 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         if job_id is not None:
             self.job_tasks.insert(job_id, (task_id, task.round))
             self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
-                                                  funds=task.funds - task.round_budget))
+                                                  funds=task.funds - task.round_budget, idle_rounds=0))
             self.deposit_event(RoundAggregating(task_id, task.round, job_id))
             return
         self.deposit_event(RoundFailed(task_id, task.round))
-        self._next_round(task_id, task, n)
+        task = task.with_(idle_rounds=0 if files else task.idle_rounds + 1)
+        if task.idle_rounds >= cfg.max_idle_rounds:
+            self._finish(task_id, task)
+        else:
+            self._next_round(task_id, task, n)
 
     def _submit_aggregation(self, task: Task, files: list[bytes], n: int) -> int | None:
         """Release the round's aggregation escrow and submit the ``fedavg`` job with it; if ComputeJobs
@@ -668,7 +681,12 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     def _next_round(self, task_id: int, task: Task, n: int) -> None:
         if task.round + 1 < task.rounds:
             self._start_round(task_id, task.with_(round=task.round + 1), n)
-            return
+        else:
+            self._finish(task_id, task)
+
+    def _finish(self, task_id: int, task: Task) -> None:
+        """End the task: what is left of the creator's funds and every member's stake released, its files
+        unpinned."""
         cfg = self.config
         refunded = cfg.currency.release(HoldReason.TaskFunds, task.creator, task.funds)
         for who, stake in list(self.members.iter_prefix(task_id)):
@@ -718,7 +736,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         cfg = self.config
         assert cfg.min_stake > 0 and 0 < cfg.no_show_slash <= PERBILL
         assert cfg.max_participants > 0 and cfg.max_rounds > 0 and cfg.max_period > 0
-        assert cfg.aggregation_deadline > 0 and cfg.max_round_ends_per_block > 0
+        assert cfg.aggregation_deadline > 0 and cfg.max_round_ends_per_block > 0 and cfg.max_idle_rounds > 0
 
 
 def _task_files(global_model: bytes, validation: bytes | None) -> tuple[bytes, ...]:

@@ -369,6 +369,8 @@ class Task:
     """Still held from the creator as ``FederatedLearning::TaskFunds``: rewards not paid yet and the
     aggregation budgets of the rounds to come."""
     members: Count
+    idle_rounds: Count = 0
+    """Rounds in a row, up to the last one ended, in which no member delivered an update."""
 
     @property
     def commit_deadline(self) -> int:

@@ -490,6 +490,25 @@ def test_open_tasks_bound_a_trimmed_mean_by_the_most_participants_they_may_have(
                 create(ext, base=base, validation=None, participants=(), aggregation_params=params)
 
 
+def test_a_task_nobody_delivers_to_for_max_idle_rounds_ends_and_releases_everything():
+    """A task of 10 rounds that its only member abandoned held the creator's pool and escrow, and the member's
+    stake, until its last round (up to 1,000 rounds of two-day windows); it ends after MaxIdleRounds rounds in
+    a row with no update, one delivered update resetting the count."""
+    ext = new_ext(providers=0)  # round 0's delivered update is aggregated by no one: the round fails at once
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        before = free(ext, ALICE)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=10)
+        funds = fl(ext).tasks.get(task_id).funds
+        bob_delivers(ext, task_id)  # then walks away
+        idle = fl(ext).config.max_idle_rounds
+        seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events), limit=200)
+        failed = [e.round for e in seen if isinstance(e, RoundFailed)]
+        assert failed == list(range(1 + idle)) and TaskFinished(task_id, base, funds) in seen
+        assert free(ext, ALICE) == before and held(ext, HoldReason.ParticipantStake, BOB) == 0
+        assert fl(ext).tasks.get(task_id).status is TaskStatus.Finished
+
+
 @pytest.mark.parametrize("rounds", [0, 1_001])
 def test_round_counts_are_bounded(rounds):
     ext = new_ext(providers=2)
