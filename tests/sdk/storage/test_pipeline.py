@@ -187,6 +187,18 @@ def test_a_path_naming_a_pipe_is_read_to_its_last_byte(tmp_path, kind):
             os.close(read_end)
 
 
+def test_a_buffer_its_owner_may_change_is_read_as_a_snapshot():
+    """A segment read from a bytearray was a live view: changed by its owner between the digest check and the
+    sealing, two plaintexts went out under one key and nonce. Immutable bytes are still read without a copy."""
+    buffer = bytearray(b"segment")
+    with Source(buffer) as source:
+        read = source.read(0, 7)
+        buffer[0:1] = b"S"
+        assert bytes(read) == b"segment"
+    with Source(b"segment") as source:
+        assert isinstance(source.read(0, 7), memoryview)
+
+
 def test_a_file_whose_size_reads_zero_is_read_for_what_it_holds():
     """``/proc`` files report size 0 and hold bytes: they are read, not stored empty."""
     with open("/proc/self/cmdline", "rb") as file:
