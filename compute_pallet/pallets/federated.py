@@ -7,10 +7,12 @@ dataset, and what each round's aggregation job may cost (price cap and redundanc
 creator's funds, the pool plus every round's aggregation escrow (its amount fixed at creation), are held as
 ``TaskFunds``.
 
-**A round.** Participants who joined (``join``, holding the stake) train locally, upload their update (their
-own public file: the providers the chain later picks for the aggregation must read it) and commit
+**A round.** Participants who joined (``join``, holding the stake) train locally and commit
 ``compute_pallet.commitment.update_commitment(task, round, participant, file, salt)`` within the commit
-window, then deliver (reveal the file and salt) within the delivery window. In the block after the delivery
+window, ``file`` being the id their update will have as their own public file (the providers the chain later
+picks for the aggregation must read it; the SDK computes the id before anything is uploaded), then upload it
+and deliver (reveal the file and salt) within the delivery window, which must cover an upload. An update
+uploaded while others may still commit could be copied by a member that trained nothing. In the block after the delivery
 window, ``on_initialize`` slashes every participant that committed and did not deliver (``no_show_slash`` of
 its stake, burned), and submits a ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and
 verified like any job, its escrow released from the task's funds) over the inputs, in this order:
@@ -660,8 +662,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     def _next_model(self, job: Job, updates: int) -> bytes | None:
         """The next global model: the first agreeing provider's model file that every later round's providers
         can read, one that is active, public and not being deleted. Agreeing providers named files of the same
-        bytes (the verdict compares what public outputs hold), but one could name a private copy, one never
-        activated, or delete its copy (only the job's adopted outputs are locked at the verdict; the model
+        bytes (the verdict compares what outputs hold), but one could name a copy never activated, or delete
+        its copy (only the job's adopted outputs are locked at the verdict; the model
         this picks is locked when the round settles). ``None`` if no such file, if the job failed, or if the
         verified result is a refusal (updates fedavg could not average: its only output is its record, no
         model) or does not score each of the ``updates`` delivered once (not fedavg's result): the round

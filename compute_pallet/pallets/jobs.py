@@ -796,10 +796,10 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     def _adopted_outputs(self, winners: list[Slot], submitter: bytes) -> tuple[bytes, ...]:
         """The job's outputs: the first agreeing reveal's whose files all still exist, are active, are not
-        being deleted and may be read by the ``submitter``. Agreeing on the digest binds the bytes, not the
-        files a provider names: one could delete its copy between its reveal and the verdict (nothing locks it
-        before), name a file it never uploaded, or a private one it never granted the submitter, and leave the
-        submitter with nothing. The first reveal's if none qualifies."""
+        being deleted and may be read by the ``submitter``. Agreeing reveals name files of the same bytes (or
+        private files, which the chain cannot compare), but one could name a copy not activated yet, or a
+        private one it never granted the submitter, and leave the submitter with nothing. The first reveal's
+        if none qualifies."""
         storage = self.config.storage
         for slot in winners:
             if all((facts := storage.file_facts(file_id)) is not None and facts.active and not facts.deleting

@@ -56,7 +56,8 @@ __all__ = ["compute", "fl"]
 
 R = TypeVar("R", bound=Record)
 
-STAGE_NOTES = {"missed": "missed: the commit window closed before the update was ready (nothing of it was stored)"}
+STAGE_NOTES = {"missed": "missed: the commit window closed before the update was ready (nothing of it was stored)",
+               "late": "late: the upload outlasted the delivery window (slashed as a no-show; the update deleted)"}
 """How ``fl participate`` shows a round's stage where its name alone would leave the participant guessing."""
 
 

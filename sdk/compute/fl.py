@@ -20,8 +20,8 @@ for that round, as the chain intends (it cannot tell a crash from withholding).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from compute_pallet.formats import (MAX_HEADER_BYTES, MAX_MODEL_BYTES, Dataset, 
 from compute_pallet.kinds import InvalidInputs, fedavg, train
 from compute_pallet.pallets.types import PERBILL, Task, TaskStatus as ChainTaskStatus
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient
+from sdk.chain import AsyncClient, ChainClientError
 from sdk.chain.keys import AccountLike, account_argument
 from sdk.compute.errors import (BadDeadline, BadInputs, BadRedundancy, ComputeError, InputNotPublic,
                                InsufficientFunds, InvalidParams, Refused, UnknownTask)
@@ -54,7 +54,6 @@ ROUND_OVER = frozenset({"CommitClosed", "NotTraining", "WrongRound"})
 """The refusals of a commitment that say its round's window closed: past its deadline, the round aggregating or
 the task finished, a later round begun."""
 
-log = logging.getLogger(__name__)
 
 LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
 """A participant's dataset: a path to (or the bytes of) a labelled ``.npz``, or the arrays ``(X, y)``."""
@@ -62,8 +61,10 @@ LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
 
 @dataclass(frozen=True)
 class RoundProgress:
-    """Where ``participate`` is in a round: ``training``, ``uploading``, ``committed``, ``delivered``, or
-    ``missed`` (the commit window closed before the update was ready; nothing of it is left stored)."""
+    """Where ``participate`` is in a round: ``training``, ``committed``, ``uploading``, ``delivered``;
+    ``missed`` (the commit window closed before the update was ready: nothing of it was stored), or ``late``
+    (committed, but the upload outlasted the delivery window: the chain slashes the member as a no-show, the
+    update is deleted again, and the next round is taken part in as any)."""
 
     task_id: TaskId
     round: int
@@ -227,14 +228,42 @@ class FlApi:
         report(RoundProgress(task_id, round, "committed"))
         await self._block_after(task.commit_deadline - 1)  # no one can commit any more: the update may be seen
         report(RoundProgress(task_id, round, "uploading"))
-        uploaded = await self.storage.upload(update_bytes, private=False, salt=manifest_salt)
-        if uploaded != update:  # the chain's storing presets changed since: the commitment names another id
+        uploaded = await self._upload_in_time(update_bytes, manifest_salt, task.deliver_deadline)
+        if uploaded is not None and uploaded != update:  # the chain's storing presets changed since
             raise ComputeError(f"task {task_id} round {round}: the update was stored as 0x{uploaded.hex()}, not "
-                                   f"as 0x{update.hex()} committed to (the chain's storing presets changed)")
-        await market.submit("FederatedLearning", "deliver_update",
-                            {"task_id": task_id, "round": round, "update": update, "salt": salt})
+                               f"as 0x{update.hex()} committed to (the chain's storing presets changed)")
+        delivered = False
+        if uploaded is not None:
+            try:
+                await market.submit("FederatedLearning", "deliver_update",
+                                    {"task_id": task_id, "round": round, "update": update, "salt": salt})
+                delivered = True
+            except Refused as exc:
+                if exc.failure is None or exc.failure.name != "DeliveryClosed":
+                    raise
+        if not delivered:
+            report(RoundProgress(task_id, round, "late"))
+            with contextlib.suppress(ChainClientError):  # (declared or not: else it expires with its paid time)
+                await self.storage.delete(update)
+            return None
         report(RoundProgress(task_id, round, "delivered"))
         return Participation(task_id, round, update, dict(trained.result))
+
+    async def _upload_in_time(self, data: bytes, manifest_salt: bytes, deliver_deadline: int) -> FileId | None:
+        """Upload the update, public; None if the best chain reached ``deliver_deadline`` first (a delivery
+        sent from then on lands past the window: a storage node down with a fragment of it holds the upload
+        until the chain reassigns that fragment, FileBank's ``ConfirmDeadline`` blocks later)."""
+        uploaded = None
+        async with anyio.create_task_group() as group:
+            async def upload() -> None:
+                nonlocal uploaded
+                uploaded = await self.storage.upload(data, private=False, salt=manifest_salt)
+                group.cancel_scope.cancel()
+
+            group.start_soon(upload)
+            await self._block_after(deliver_deadline - 1)
+            group.cancel_scope.cancel()
+        return uploaded
 
     async def status(self, task: TaskId) -> TaskStatus:
         """The task and each of its rounds so far: updates committed and delivered, no-shows and their slashes,

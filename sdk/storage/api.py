@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 
 from runtime.keyring import Keypair
@@ -77,11 +78,14 @@ class StorageApi:
                                 config=self.config, readers=[account_argument(account) for account in readers],
                                 salt=salt)
 
-    async def planned_id(self, source: UploadSource, *, salt: bytes, k: int | None = None,
+    async def planned_id(self, source: bytes | str | os.PathLike[str], *, salt: bytes, k: int | None = None,
                          m: int | None = None) -> FileId:
-        """The id :meth:`upload` of ``source`` as a public file with this manifest ``salt`` (and ``k``, ``m``)
-        will give it, computed here with nothing declared or sent: a commitment to a file before anyone can
-        read it (a federated round's update)."""
+        """The id :meth:`upload` of ``source`` (bytes, or a file's path) as a public file with this manifest
+        ``salt`` (and ``k``, ``m``) will give it, computed here with nothing declared or sent: a commitment to a
+        file before anyone can read it (a federated round's update). Not a stream: this would read it, and the
+        upload then read on from where this left it."""
+        if not isinstance(source, (bytes, bytearray, memoryview, str, os.PathLike)):
+            raise BadArgument("planned_id takes bytes or a path: a stream read here is not there to upload again")
         with first_error():
             return await planned(self.ledger, source, k=k, m=m, config=self.config, salt=salt)
 

@@ -503,3 +503,26 @@ async def _reserved(client: AsyncClient, account: bytes) -> int:
 
 def _account(uri: str) -> bytes:
     return Keypair.from_uri(uri).public
+
+
+async def test_an_upload_that_outlasts_the_delivery_window_is_reported_late_and_the_rounds_go_on(alice, market,
+                                                                                              shared):
+    """The update is uploaded only once the commit window has closed (no one can then commit to a copy of it),
+    so an upload held up (a storage node down with a fragment of it) can outlast the delivery window: the
+    round is reported late, and participation goes on, where the chain's refusal ended every later round.
+    Played with a record of the task whose delivery window ends with its commit window."""
+    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
+    async with AsyncClient(market.url, signer="//Dave") as dave:
+        with anyio.fail_after(WAIT_S):
+            base = await alice.storage.upload(base_model["model.safetensors"], private=False)
+            task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
+                                              commit_period=40, deliver_period=200, reward_pool=10**12,
+                                              price_cap=2 * 10**12)
+            await dave.fl.join(task)
+            record = await dave.query("FederatedLearning", "Tasks", [task])
+            stages: list[str] = []
+            assert await dave.fl._contribute(task, dataclasses.replace(record, deliver_period=0),
+                                             datasets.split("wine")[0], b'{"epochs":1}',
+                                             lambda report: stages.append(report.stage)) is None
+            assert stages == ["training", "committed", "uploading", "late"]
+            assert (await dave.compute.market.update(task, 0, dave.signer.public)).file is None  # committed only

@@ -101,6 +101,21 @@ async def test_uploads_from_paths_and_streams_and_downloads_to_paths(alice, tmp_
             assert not out.with_name(out.name + ".part").exists()
 
 
+async def test_a_public_file_s_id_is_known_before_its_upload(alice, tmp_path):
+    """A federated round's participant commits to its update's id before anything of it leaves its machine:
+    the upload with the same salt stores the file under that very id, from bytes or from a path."""
+    data = os.urandom(SEGMENT + 7)
+    path = tmp_path / "update.bin"
+    path.write_bytes(data)
+    with anyio.fail_after(DEADLINE):
+        for source, salt in ((data, os.urandom(16)), (path, os.urandom(16))):
+            planned = await alice.storage.planned_id(source, salt=salt)
+            assert planned not in {summary.file_id for summary in await alice.storage.ls()}  # nothing declared
+            assert await alice.storage.upload(source, private=False, salt=salt) == planned
+        with pytest.raises(BadArgument, match="bytes or a path"):
+            await alice.storage.planned_id(io.BytesIO(data), salt=bytes(16))
+
+
 async def test_a_node_serving_wrong_bytes_is_rejected_and_another_serves(alice, network):
     data = os.urandom(3 * SEGMENT)
     with anyio.fail_after(DEADLINE):
