@@ -34,5 +34,6 @@ def test_a_constant_of_another_pallet_is_named_with_it():
     index, variant = VIEW.runtime.error_index[redundancy]
     failure = VIEW.dispatch_failure(DispatchErrors.Module(ModuleError(index, bytes([variant, 0, 0, 0]))))
     most = VIEW.constant("ComputeJobs", "MaxRedundancy")
-    assert str(failure) == (f"FederatedLearning.BadRedundancy: The aggregation's redundancy is 0 or above "
+    assert str(failure) == (f"FederatedLearning.BadRedundancy: The aggregation's redundancy is below 2 (one "
+                            "provider's reveal would set the round's scores, and so its rewards, alone) or above "
                             f"ComputeJobs.MaxRedundancy ({most}).")
