@@ -422,16 +422,10 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
     refuses it (the window closed while the update's id was computed: played here with a stale record of the
     task). Either way the round is reported missed, and nothing was uploaded: the update is uploaded only once
     committed to (it was uploaded first, and deleted again on such a refusal)."""
-    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
     local = datasets.split("wine")[0]
     async with AsyncClient(market.url, signer="//Dave") as dave:
         with anyio.fail_after(WAIT_S):
-            base = await alice.storage.upload(base_model["model.safetensors"], private=False)
-            task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
-                                              commit_period=3, deliver_period=200, reward_pool=10**12,
-                                              price_cap=2 * 10**12)
-            await dave.fl.join(task)
-            closed = await dave.query("FederatedLearning", "Tasks", [task])
+            task, closed = await _one_round_joined(alice, dave, shared, commit_period=3)
             while (await dave.get_block_header()).number <= closed.commit_deadline:
                 await anyio.sleep(0.25)
             stored = await dave.storage.ls()
@@ -511,18 +505,24 @@ async def test_an_upload_that_outlasts_the_delivery_window_is_reported_late_and_
     so an upload held up (a storage node down with a fragment of it) can outlast the delivery window: the
     round is reported late, and participation goes on, where the chain's refusal ended every later round.
     Played with a record of the task whose delivery window ends with its commit window."""
-    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
     async with AsyncClient(market.url, signer="//Dave") as dave:
         with anyio.fail_after(WAIT_S):
-            base = await alice.storage.upload(base_model["model.safetensors"], private=False)
-            task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
-                                              commit_period=40, deliver_period=200, reward_pool=10**12,
-                                              price_cap=2 * 10**12)
-            await dave.fl.join(task)
-            record = await dave.query("FederatedLearning", "Tasks", [task])
+            task, record = await _one_round_joined(alice, dave, shared, commit_period=40)
             stages: list[str] = []
             assert await dave.fl._contribute(task, dataclasses.replace(record, deliver_period=0),
                                              datasets.split("wine")[0], b'{"epochs":1}',
                                              lambda report: stages.append(report.stage)) is None
             assert stages == ["training", "committed", "uploading", "late"]
             assert (await dave.compute.market.update(task, 0, dave.signer.public)).file is None  # committed only
+
+
+async def _one_round_joined(alice: AsyncClient, member: AsyncClient, shared: dict, *, commit_period: int):
+    """A one-round open task on a small model of Alice's, with a long delivery window, ``member`` joined: its id
+    and its record on chain."""
+    base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
+    base = await alice.storage.upload(base_model["model.safetensors"], private=False)
+    task = await alice.fl.create_task(base, rounds=1, stake=alice.get_constant("FederatedLearning", "MinStake"),
+                                      commit_period=commit_period, deliver_period=200, reward_pool=10**12,
+                                      price_cap=2 * 10**12)
+    await member.fl.join(task)
+    return task, await member.query("FederatedLearning", "Tasks", [task])
