@@ -30,7 +30,8 @@ from devnet.dashboard.book import SampleBook
 from devnet.dashboard.sampler import Sampler
 from devnet.registry import ROLES
 from devnet.state import DevnetState
-from node.chain_spec import preset
+from node.chain_spec import PRESET_PARAMS, preset
+from runtime.cairn import runtime_params
 from runtime.keyring import Keypair
 from sdk.client import Client
 from sdk.da.pool import KzgPool
@@ -62,6 +63,10 @@ SLOT_MS = 1000
 PAGE_S = 60.0
 """Deadline for the page to show something the chain already has (a refresh is throttled to every 3 s)."""
 JOB_S = 400.0
+COMPUTE_JOBS = {"commit_period": 120, "reveal_period": 30}
+"""The ``local`` preset's ComputeJobs windows are blocks: at 1-second slots its 10-block reveal left a provider
+10 s to see its output uploads activated (finalized) and the commit phase final and then reveal, on a machine
+also starting Chromium and the rest of the devnet; 30 s (and 2 min to fetch, train and commit) hold under load."""
 
 
 @dataclass
@@ -79,7 +84,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     base = tmp_path_factory.mktemp("dashboard-devnet")
     config = DevnetConfig.parse({"base_path": str(base), **{role: {"count": n} for role, n in COUNTS.items()}}, ROLES)
-    spec = replace(preset("local", validators=1), slot_duration_ms=SLOT_MS)
+    params = {pallet: dict(values) for pallet, values in PRESET_PARAMS["local"].items()}
+    params["ComputeJobs"] = {**params.get("ComputeJobs", {}), **COMPUTE_JOBS}
+    spec = replace(preset("local", validators=1), slot_duration_ms=SLOT_MS, runtime=runtime_params(params))
     state = launcher.up(config, spec=spec, ready_timeout=120.0)
     try:
         rpc = state.process("validator-0").url("rpc", "ws")

@@ -148,7 +148,7 @@ def test_kill_then_restart_on_the_same_ports(devnet):
     after = DevnetState.load(base).process("validator-3")
     assert after.pid != before.pid and after.ports == before.ports
     target = heights(base, "validator-0")[1]
-    wait_until(lambda: heights(base, "validator-3")[1] >= target, 60, "the restarted validator catches up")
+    wait_until(lambda: heights(base, "validator-3")[1] >= target, 120, "the restarted validator catches up")
 
 
 def test_a_validator_restarted_by_hand_is_tracked(devnet):

@@ -18,7 +18,7 @@ def substrate(tmp_path_factory):
     base = tmp_path_factory.mktemp("layer-rpc")
     node = NodeProcess(["--dev"], base / "data", 0, 0, base / "node.log").start()
     try:
-        wait_until(lambda: node.best() >= 1, 30, "first block")
+        wait_until(lambda: node.best() >= 1, 60, "first block")
         client = SubstrateInterface(url=f"ws://127.0.0.1:{node.rpc_port}")
         yield client
         client.close()

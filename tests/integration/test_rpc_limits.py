@@ -29,7 +29,7 @@ MiB = 1024 * 1024
 
 def start_dev_node(base: Path, *args: str) -> NodeProcess:
     node = NodeProcess(["--dev", *args], base / "data", 0, 0, base / "node.log").start()
-    wait_until(lambda: node.best() >= 1, 30, "first block")
+    wait_until(lambda: node.best() >= 1, 60, "first block")
     return node
 
 

@@ -31,7 +31,7 @@ def node(tmp_path_factory):
     spec.save(base / "spec.json")
     process = NodeProcess(["--chain", str(base / "spec.json"), "--validator", "--key", "//Alice"],
                           base / "data", 0, 0, base / "node.log").start()
-    wait_until(lambda: process.finalized() >= 1, 30, "first finalized block")
+    wait_until(lambda: process.finalized() >= 1, 90, "first finalized block")
     yield process
     process.stop()
 

@@ -117,15 +117,24 @@ def test_http_client_and_payment_info(dev_node):
     call = http.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": 10**12})
     info = http.get_payment_info(call, ALICE)
     assert info["partialFee"] > 0
+    start = http.get_block_number(None)  # the best block before the transfer: it is in one after this
     tx_hash = http.submit_extrinsic(http.create_signed_extrinsic(call, ALICE)).extrinsic_hash
-    wait_until(lambda: _included(http, tx_hash), 20, "HTTP-submitted transfer included")
+    scanned = [start - 1]
+    wait_until(lambda: _included(http, tx_hash, scanned), 60, "HTTP-submitted transfer included")
 
 
-def _included(client: SubstrateInterface, tx_hash: str) -> bool:
+def _included(client: SubstrateInterface, tx_hash: str, scanned: list[int]) -> bool:
+    """Whether a block after ``scanned[0]`` up to the best one holds ``tx_hash``; every block is looked at once
+    (``scanned[0]`` advances), so a block that was best only between two polls is not missed."""
     from runtime.hashing import blake2_256
 
-    block = client.get_block()
-    return any("0x" + blake2_256(bytes(x.data.data)).hex() == tx_hash for x in block["extrinsics"])
+    tip = client.get_block_number(None)
+    while scanned[0] < tip:
+        block = client.get_block(block_number=scanned[0] + 1)
+        scanned[0] += 1
+        if any("0x" + blake2_256(bytes(x.data.data)).hex() == tx_hash for x in block["extrinsics"]):
+            return True
+    return False
 
 
 def test_prometheus_metrics(tmp_path):

@@ -126,14 +126,21 @@ async def test_resubmitting_an_included_transaction_is_refused_as_banned(client)
 
 
 async def test_submit_without_waiting_returns_the_hash_and_the_transaction_lands(client):
+    """The heads are followed from before the submission, and every block from the best one then to each new
+    head is looked at: a block that was best only between two notifications is not missed."""
     extrinsic = await client.create_signed_extrinsic(client.compose_call("System", "remark", {"remark": b"y"}), ALICE)
-    receipt = await client.submit_extrinsic(extrinsic)
-    assert receipt.extrinsic_hash == extrinsic.extrinsic_hash and receipt.is_success is None
     with anyio.fail_after(60):
         async with client.subscribe_new_heads() as heads:
+            scanned = (await heads.__anext__()).number  # the head when subscribed (the first one sent)
+            receipt = await client.submit_extrinsic(extrinsic)
+            assert receipt.extrinsic_hash == extrinsic.extrinsic_hash and receipt.is_success is None
+            landed = False
             async for header in heads:
-                block = await client.get_block(header.hash)
-                if any(x.hash == extrinsic.extrinsic_hash for x in block.extrinsics):
+                while scanned < header.number and not landed:
+                    scanned += 1
+                    block = await client.get_block(block_number=scanned)
+                    landed = any(x.hash == extrinsic.extrinsic_hash for x in block.extrinsics)
+                if landed:
                     break
 
 

@@ -178,7 +178,7 @@ def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_r
         holds = operator.query("Balances", "Holds", [operator.signer.public])
         return sum(hold.amount for hold in holds if hold.id.pallet_index == PROVIDERS_INDEX)
 
-    assert health()["registered"] and heartbeat_retries() == 0
+    assert health()["registered"]
     train, _ = datasets.split("digits")
     with Client(market.url, signer="//Alice") as alice, Client(market.url, signer=provider.key) as operator:
         assert stake_held(operator) > 0
@@ -210,7 +210,16 @@ def test_a_provider_leaving_with_a_job_finishes_it_then_stops_heartbeating_and_r
     assert late.exit_code == 1 and "ComputeProviders.NotRegistered" in late.stderr, late.output  # left already
     wait_until(lambda: "this provider is not registered any more" in provider.log_tail(), 90,
                "the daemon noticed it left")
-    assert not health()["registered"] and heartbeat_retries() == 0
+    # A heartbeat of its registered life may have been retried (one slow to land on a busy machine): what is
+    # checked is that none is sent once it left. The daemon counts a retry in the loop that logged the line
+    # above, before it: from here the count is that of a provider that left. It looks again every third of
+    # the heartbeat timeout; the chain moving on by more than that gives it at least one more look.
+    retries = heartbeat_retries()
+    with Client(market.url) as client:
+        period = client.get_constant("ComputeProviders", "HeartbeatTimeout") // 3
+        look_again = client.get_block_header().number + period + 1
+        wait_until(lambda: client.get_block_header().number >= look_again, 90, "a heartbeat period after it left")
+    assert not health()["registered"] and heartbeat_retries() == retries
     assert PROVIDER.status(record)["market"] == "left (not registered)"  # what `cairn devnet status` shows
     provider.stop()
     provider.spawn().wait_ready()

@@ -94,10 +94,13 @@ async def test_simultaneous_dials_settle_on_one_connection(start_node):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(alice.connect, bob.listen_address)
             nursery.start_soon(bob.connect, alice.listen_address)
-    await eventually(lambda: len(alice.peers()) == len(bob.peers()) == 1)
-    await trio.sleep(0.3)  # any losing connection has been closed by now
-    [bob_seen_by_alice], [alice_seen_by_bob] = alice.peers(), bob.peers()
     dialled_by_alice = alice.local_peer_id < bob.local_peer_id  # the smaller peer id's dial is kept
+    kept = (Direction.OUTBOUND, Direction.INBOUND) if dialled_by_alice else (Direction.INBOUND, Direction.OUTBOUND)
+    # each lists one connection, and it is the kept dial's (the losing one, admitted first on a side, replaced:
+    # once the kept one is in, nothing replaces it)
+    await eventually(lambda: [peer.direction for peer in alice.peers()] == [kept[0]]
+                     and [peer.direction for peer in bob.peers()] == [kept[1]])
+    [bob_seen_by_alice], [alice_seen_by_bob] = alice.peers(), bob.peers()
     assert bob_seen_by_alice.direction is (Direction.OUTBOUND if dialled_by_alice else Direction.INBOUND)
     assert alice_seen_by_bob.direction is (Direction.INBOUND if dialled_by_alice else Direction.OUTBOUND)
     bob.register_protocol("echo", echo)

@@ -46,9 +46,11 @@ async def test_duplicates_in_a_triangle_are_delivered_once(start_node):
     await connect_both(carol, alice)
     at_bob, at_carol = bob.subscribe("votes", accept_all), carol.subscribe("votes", accept_all)
     assert await alice.publish("votes", b"precommit") == 2
+    # Bob and Carol each hear it twice (from Alice and from each other): once delivered, once a duplicate. Both
+    # forwards have arrived once both duplicates are counted.
+    await eventually(lambda: bob.statistics().gossip_duplicates + carol.statistics().gossip_duplicates == 2)
     assert [message.payload for message in await quiet_then_drain(at_bob)] == [b"precommit"]
     assert [message.payload for message in await quiet_then_drain(at_carol, quiet=0)] == [b"precommit"]
-    # Bob and Carol each heard it twice (from Alice and from each other): once delivered, once a duplicate.
     assert bob.statistics().gossip_duplicates + carol.statistics().gossip_duplicates == 2
 
 
