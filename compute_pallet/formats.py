@@ -194,14 +194,12 @@ _END_SIGNATURE, _ZIP64_LOCATOR_SIGNATURE = b"PK\x05\x06", b"PK\x06\x07"
 
 
 def _check_directory_size(data: bytes) -> None:
-    """Refuse a zip whose central directory is past :data:`MAX_DIRECTORY_BYTES` (or kept in a zip64 record, which
-    no dataset this small needs), read from its end record where zipfile finds it: at the very end, or the last
-    one within a comment's reach."""
+    """Refuse a zip that does not end with its end-of-directory record (a comment after it, as no dataset writer
+    adds, would let zipfile find a record this check does not), or whose central directory is past
+    :data:`MAX_DIRECTORY_BYTES`, or kept in a zip64 record (no dataset this small needs one)."""
     end = len(data) - _END_OF_DIRECTORY.size
-    if data[end:end + 4] != _END_SIGNATURE:
-        end = data.rfind(_END_SIGNATURE, max(0, len(data) - _END_OF_DIRECTORY.size - 0xFFFF))
-    if end < 0 or end + _END_OF_DIRECTORY.size > len(data):
-        return  # no end record: zipfile refuses it as no zip
+    if end < 0 or data[end:end + 4] != _END_SIGNATURE:
+        raise MalformedDataset("not a zip ending with its directory's end record (and no comment)")
     directory_bytes = _END_OF_DIRECTORY.unpack_from(data, end)[5]
     if data[max(0, end - 20):max(0, end - 16)] == _ZIP64_LOCATOR_SIGNATURE or directory_bytes > MAX_DIRECTORY_BYTES:
         raise MalformedDataset(f"the zip's central directory is {directory_bytes} bytes (or zip64): a dataset's two "

@@ -122,7 +122,7 @@ class FederatedLearningParams:
     """Round ends handled per block (each reads every participant and submits a job)."""
     max_idle_rounds: int = 3
     """Rounds in a row with no update delivered after which a task ends early, its funds and stakes released:
-    listed participants get two rounds to join and deliver, and a task its members abandoned (or nobody
+    listed participants get three rounds to join and deliver, and a task its members abandoned (or nobody
     joined) stops holding the creator's pool and their stakes for up to 1,000 rounds of two-day windows."""
 
 

@@ -46,6 +46,7 @@ from sdk.compute.market import Market
 from sdk.compute.records import Participation, RoundStatus, TaskId, TaskStatus
 from sdk.storage.api import StorageApi
 from sdk.storage.records import FileId, parse_file_id
+from sdk.storage.transfer import first_error
 from storage_node.manifest import SALT_LENGTH as MANIFEST_SALT_LENGTH
 
 __all__ = ["FlApi", "RoundProgress", "LocalData"]
@@ -53,6 +54,10 @@ __all__ = ["FlApi", "RoundProgress", "LocalData"]
 ROUND_OVER = frozenset({"CommitClosed", "NotTraining", "WrongRound"})
 """The refusals of a commitment that say its round's window closed: past its deadline, the round aggregating or
 the task finished, a later round begun."""
+DELIVERY_OVER = frozenset({"DeliveryClosed", "NotTraining", "WrongRound"})
+"""The refusals of a delivery that say its window closed: past its deadline (the round's end carried over), or,
+as the round ends at the start of the block after the window, the round aggregating, the task finished or a
+later round begun."""
 
 
 LocalData = str | Path | bytes | tuple[npt.ArrayLike, npt.ArrayLike]
@@ -239,7 +244,7 @@ class FlApi:
                                     {"task_id": task_id, "round": round, "update": update, "salt": salt})
                 delivered = True
             except Refused as exc:
-                if exc.failure is None or exc.failure.name != "DeliveryClosed":
+                if exc.failure is None or exc.failure.name not in DELIVERY_OVER:
                     raise
         if not delivered:
             report(RoundProgress(task_id, round, "late"))
@@ -254,15 +259,16 @@ class FlApi:
         sent from then on lands past the window: a storage node down with a fragment of it holds the upload
         until the chain reassigns that fragment, FileBank's ``ConfirmDeadline`` blocks later)."""
         uploaded = None
-        async with anyio.create_task_group() as group:
-            async def upload() -> None:
-                nonlocal uploaded
-                uploaded = await self.storage.upload(data, private=False, salt=manifest_salt)
-                group.cancel_scope.cancel()
+        with first_error():  # the upload's own error (a StorageError), not a group of one
+            async with anyio.create_task_group() as group:
+                async def upload() -> None:
+                    nonlocal uploaded
+                    uploaded = await self.storage.upload(data, private=False, salt=manifest_salt)
+                    group.cancel_scope.cancel()
 
-            group.start_soon(upload)
-            await self._block_after(deliver_deadline - 1)
-            group.cancel_scope.cancel()
+                group.start_soon(upload)
+                await self._block_after(deliver_deadline - 1)
+                group.cancel_scope.cancel()
         return uploaded
 
     async def status(self, task: TaskId) -> TaskStatus:

@@ -85,10 +85,10 @@ class Source:
         """``length`` bytes at ``offset`` (fewer only if the source shrank since it was opened)."""
         if self._bytes is not None:
             view = self._bytes[offset:offset + length]
-            # a buffer its owner may still change (a bytearray) is read as a copy: the upload checks a segment
-            # against its first pass's digest, then seals it, and a change in between would seal two plaintexts
-            # under one key and nonce
-            return view if view.readonly else bytes(view)
+            # a buffer its owner may still change (a bytearray, even behind a read-only view) is read as a copy:
+            # the upload checks a segment against its first pass's digest, then seals it, and a change in
+            # between would seal two plaintexts under one key and nonce
+            return view if isinstance(self._bytes.obj, bytes) else bytes(view)
         if self._fd is not None:
             return _pread_exactly(self._fd, offset, length)
         assert self._file is not None
