@@ -765,8 +765,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return reveal.digest, reveal.scores, tuple(storage.stored_content(file_id) for file_id in reveal.outputs)
 
     def _verify(self, job_id: int, job: Job, key: VerdictKey, keys: dict[int, VerdictKey], n: int) -> Job:
-        """Pay the reveals matching ``key`` (``keys``: each revealed slot's), slash the others, refund the rest, lock the outputs (their provider
-        may no longer delete them) and record their lineage."""
+        """Pay the reveals matching ``key`` (``keys``: each revealed slot's), slash the others, refund the rest, lock
+        the outputs (their provider may no longer delete them) and record their lineage."""
         cfg = self.config
         winners, paid = [], 0
         for i, slot in enumerate(job.slots):

@@ -11,10 +11,10 @@ restart mid-job:
    yet: refusals are retried until the commit deadline; the submitter's grant records this provider's read,
    so the download needs no transaction; a public input already downloaded for an earlier job comes from
    the client's :class:`~sdk.storage.cache.PublicFileCache`, with no chain read: its id names its bytes;
-   an input larger than the kind takes at its position, by its size on chain, is not fetched: a sparse
-   stand-in of that size gets the runner's refusal, the same as the input would), run the kind in a subprocess under the job's limits
-   (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a
-   no-show); a kind that refuses its inputs is a result like any other and is committed.
+   an input larger than the kind takes at its position, by its size on chain, is not fetched: a sparse stand-in of
+   that size gets the runner's refusal, the same as the input would), run the kind in a subprocess under the job's
+   limits (:mod:`compute_pallet.service.execution`). A run killed by a limit is given up (the slot becomes a no-show);
+   a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
    written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
    granted to the submitter, its read recorded, in the declaration's block); the reveal names them in the

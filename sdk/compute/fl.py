@@ -158,10 +158,10 @@ class FlApi:
                           progress: Callable[[RoundProgress], None] | None = None) -> list[Participation]:
         """Take part in the task's rounds from the current one until it finishes (or ``rounds`` of them):
         train each round's global model on ``data`` locally (``train_params``: the ``train`` kind's params),
-        commit to the update, then upload and deliver it once the commit window closed. Joins the task first if the signer has not, once ``data``
-        passed the ``train`` kind's checks against the task's model (its refusal, e.g. ``InvalidInputs`` for
-        samples of another width, is raised before any stake is held; :class:`BadInputs` if the task's model is
-        no model). Returns one record per round contributed to."""
+        commit to the update, then upload and deliver it once the commit window closed. Joins the task first if the
+        signer has not, once ``data`` passed the ``train`` kind's checks against the task's model (its refusal, e.g.
+        ``InvalidInputs`` for samples of another width, is raised before any stake is held; :class:`BadInputs` if the
+        task's model is no model). Returns one record per round contributed to."""
         market = self.market
         me = market.signer.public
         dataset = _dataset_bytes(data)

@@ -164,7 +164,8 @@ CUDARuntimeError.__module__ = "cupy_backends.cuda.api.runtime"
 
 
 def test_a_device_error_is_no_result(tmp_path, digits, model, monkeypatch):
-    monkeypatch.setattr(mlp, "metrics", _raising(CUDARuntimeError("cudaErrorLaunchFailure: unspecified launch failure")))
+    failure = CUDARuntimeError("cudaErrorLaunchFailure: unspecified launch failure")
+    monkeypatch.setattr(mlp, "metrics", _raising(failure))
     with pytest.raises(CUDARuntimeError):
         runner.run(prepare(tmp_path, "evaluate", b"{}", [model, digits]))
 
