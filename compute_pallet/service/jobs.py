@@ -176,9 +176,12 @@ class JobWorker:
         kind = KIND_NAMES.get(job.kind, str(job.kind))
         await trio.to_thread.run_sync(_prepare, workdir, kind, job)
         bounds = _input_bounds(kind, len(job.inputs))
+        cache = self.client.file_cache
         for index, file_id in enumerate(job.inputs):
             path = workdir / INPUTS / str(index)
-            size = await self._retry(job_id, "read", lambda f=file_id: self.chain.file_size(f))
+            # a cached input costs no transfer and, as before, no chain read: the runner checks its size itself
+            size = None if cache is not None and file_id in cache else await self._retry(
+                job_id, "read", lambda f=file_id: self.chain.file_size(f))
             if bounds is not None and size is not None and size > bounds[index]:
                 # the runner refuses it by its size, unread (the same on every provider): a stand-in of that size
                 # saves fetching up to gigabytes, which a submitter could make every provider do at no cost
