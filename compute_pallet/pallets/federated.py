@@ -8,14 +8,14 @@ creator's funds, the pool plus every round's aggregation escrow (its amount fixe
 ``TaskFunds``.
 
 **A round.** Participants who joined (``join``, holding the stake) train locally and commit
-``compute_pallet.commitment.update_commitment(task, round, participant, file, salt)`` within the commit
-window, ``file`` being the id their update will have as their own public file (the providers the chain later
-picks for the aggregation must read it; the SDK computes the id before anything is uploaded), then upload it
-and deliver (reveal the file and salt) within the delivery window, which must cover an upload. An update
-uploaded while others may still commit could be copied by a member that trained nothing. In the block after the delivery
-window, ``on_initialize`` slashes every participant that committed and did not deliver (``no_show_slash`` of
-its stake, burned), and submits a ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and
-verified like any job, its escrow released from the task's funds) over the inputs, in this order:
+``compute_pallet.commitment.update_commitment(task, round, participant, file, salt)`` within the commit window,
+``file`` being the id their update will have as their own public file (the providers the chain later picks for the
+aggregation must read it; the SDK computes the id before anything is uploaded), then upload it and deliver (reveal
+the file and salt) within the delivery window, which must cover an upload. An update uploaded while others may still
+commit could be copied by a member that trained nothing. In the block after the delivery window, ``on_initialize``
+slashes every participant that committed and did not deliver (``no_show_slash`` of its stake, burned), and submits a
+``fedavg`` job to ComputeJobs on the creator's behalf (redundant and verified like any job, its escrow released from
+the task's funds) over the inputs, in this order:
 
     [current global model, each delivered update (in storage order of the participants), validation set?]
 
@@ -663,11 +663,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         """The next global model: the first agreeing provider's model file that every later round's providers
         can read, one that is active, public and not being deleted. Agreeing providers named files of the same
         bytes (the verdict compares what outputs hold), but one could name a copy never activated, or delete
-        its copy (only the job's adopted outputs are locked at the verdict; the model
-        this picks is locked when the round settles). ``None`` if no such file, if the job failed, or if the
-        verified result is a refusal (updates fedavg could not average: its only output is its record, no
-        model) or does not score each of the ``updates`` delivered once (not fedavg's result): the round
-        fails, and its reward stays."""
+        its copy (only the job's adopted outputs are locked at the verdict; the model this picks is locked when
+        the round settles). ``None`` if no such file, if the job failed, or if the verified result is a refusal
+        (updates fedavg could not average: its only output is its record, no model) or does not score each of
+        the ``updates`` delivered once (not fedavg's result): the round fails, and its reward stays."""
         if job.status is not JobStatus.Verified or refusal_of(job.digest) is not None:
             return None
         if len(next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)) != updates:
