@@ -56,7 +56,7 @@ from compute_pallet.kinds.evaluate import max_samples, pass_macs
 from compute_pallet.kinds.params import ChoiceField, IntField, IntListField, InvalidParams, parse_params
 from compute_pallet.kinds.types import InvalidInputs, KindOutput, Resources, ceil_div, expect_inputs
 
-__all__ = ["FIELDS", "MAX_UPDATES", "FedAvgParams", "parse", "aggregate", "check", "run", "resources"]
+__all__ = ["FIELDS", "MAX_UPDATES", "FedAvgParams", "parse", "fewest_updates", "aggregate", "check", "run", "resources"]
 
 MAX_UPDATES = 64
 PPM = 1_000_000
@@ -215,6 +215,12 @@ def check(inputs: Mapping[str, bytes], params: bytes) -> None:
     _checked(inputs, parse(params))
 
 
+def fewest_updates(p: FedAvgParams) -> int:
+    """Usable updates the aggregation needs: 2 × ``trim`` + 2 for ``trimmed_mean`` (so that leaving one out still
+    leaves a mean of two), else one."""
+    return 2 * p.trim + 2 if p.aggregation == "trimmed_mean" else 1
+
+
 def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleType = np) -> KindOutput:
     p = parse(params)
     updates, validation = _checked(inputs, p)
@@ -224,8 +230,8 @@ def run(inputs: Mapping[str, bytes], params: bytes, seed: bytes, *, xp: ModuleTy
     kept = [i for i, model in enumerate(updates) if model is not None]
     if not kept:
         raise InvalidInputs(f"none of the {n} updates is a model of the round's architecture")
-    if p.aggregation == "trimmed_mean" and len(kept) < 2 * p.trim + 2:
-        raise InvalidInputs(f"trimmed_mean with trim {p.trim} needs at least {2 * p.trim + 2} usable updates, "
+    if len(kept) < fewest_updates(p):
+        raise InvalidInputs(f"trimmed_mean with trim {p.trim} needs at least {fewest_updates(p)} usable updates, "
                             f"got {len(kept)}")
     models = [updates[i] for i in kept]
     weights = [float(p.weights[i]) if p.weights is not None else 1.0 for i in kept]

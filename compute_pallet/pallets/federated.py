@@ -32,8 +32,10 @@ lists the global model it started from, every update with its contributor, the j
 and the new model; ComputeJobs' lineage of the new model names the job, its inputs and its parent (the
 previous global model), so a walk from the final model reaches every round, every update and the base model.
 After the last round, what is left of the creator's funds and every participant's stake is released; so it is
-after ``max_idle_rounds`` rounds in a row in which no member delivered an update (a task nobody takes part in
-no longer holds them for the rest of its rounds, up to years).
+after ``max_idle_rounds`` rounds in a row that gave no new global model: no update delivered, fewer than the
+aggregation needs (a ``trimmed_mean`` needs 2 × ``trim`` + 2: no job is paid for then), or an aggregation
+refused or failed (a task nobody takes part in, or that one member keeps alive with junk updates fedavg
+refuses, no longer holds the funds, and pays for aggregations, for the rest of its rounds, up to years).
 
 ``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
 ``max_participants`` participants); the rest wait a block.
@@ -121,9 +123,10 @@ class FederatedLearningParams:
     max_round_ends_per_block: int = 8
     """Round ends handled per block (each reads every participant and submits a job)."""
     max_idle_rounds: int = 3
-    """Rounds in a row with no update delivered after which a task ends early, its funds and stakes released:
-    listed participants get three rounds to join and deliver, and a task its members abandoned (or nobody
-    joined) stops holding the creator's pool and their stakes for up to 1,000 rounds of two-day windows."""
+    """Rounds in a row that give no new global model after which a task ends early, its funds and stakes
+    released: listed participants get three rounds to join and deliver, and a task its members abandoned (or
+    nobody joined, or one member feeds junk fedavg refuses) stops holding the creator's pool and their stakes,
+    and paying for aggregations, for up to 1,000 rounds of two-day windows."""
 
 
 @dataclass(frozen=True)
@@ -403,7 +406,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         Constant("NoShowSlash", U32, lambda c: c.no_show_slash,
                  "Perbill of stake burned for a committed update not delivered."),
         Constant("MaxIdleRounds", U32, lambda c: c.max_idle_rounds,
-                 "Rounds in a row with no update delivered after which a task ends."),
+                 "Rounds in a row that give no new global model after which a task ends."),
         Constant("AggregationDeadline", U32, lambda c: c.aggregation_deadline,
                  "Blocks a round's aggregation job has to be verified."),
     )
@@ -455,9 +458,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise InvalidParams() from None
         if (aggregation.features > 0) != (validation is not None):  # it tells the estimate what the last input
             raise InvalidParams()  # is; fedavg checks it
-        most_updates = len(participants) or cfg.max_participants
-        if aggregation.weights is not None or (aggregation.aggregation == "trimmed_mean"
-                                               and 2 * aggregation.trim + 2 > most_updates):
+        if aggregation.weights is not None or fedavg.fewest_updates(aggregation) > (len(participants)
+                                                                            or cfg.max_participants):
             raise InvalidParams()
         if not 2 <= redundancy <= cfg.market.max_redundancy():
             raise BadRedundancy()  # above it, every round's job would be refused, and every round fail
@@ -590,21 +592,18 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             burned = amount - cfg.currency.slash_held(HoldReason.ParticipantStake, who, amount)
             self.members.insert(task_id, who, stake - burned)
             self.deposit_event(ParticipantSlashed(task_id, task.round, who, burned))
-        job_id = None if not files else self._submit_aggregation(task, files, n)
+        enough = len(files) >= fedavg.fewest_updates(fedavg.parse(task.aggregation_params))
+        job_id = self._submit_aggregation(task, files, n) if enough else None
         for file_id in files:  # the aggregation job, if any, pinned them in turn
             cfg.storage.unpin(file_id)
         if job_id is not None:
             self.job_tasks.insert(job_id, (task_id, task.round))
             self.tasks.insert(task_id, task.with_(status=TaskStatus.Aggregating, job=job_id,
-                                                  funds=task.funds - task.round_budget, idle_rounds=0))
+                                                  funds=task.funds - task.round_budget))
             self.deposit_event(RoundAggregating(task_id, task.round, job_id))
             return
         self.deposit_event(RoundFailed(task_id, task.round))
-        task = task.with_(idle_rounds=0 if files else task.idle_rounds + 1)
-        if task.idle_rounds >= cfg.max_idle_rounds:
-            self._finish(task_id, task)
-        else:
-            self._next_round(task_id, task, n)
+        self._next_round(task_id, task, n, idle=True)
 
     def _submit_aggregation(self, task: Task, files: list[bytes], n: int) -> int | None:
         """Release the round's aggregation escrow and submit the ``fedavg`` job with it; if ComputeJobs
@@ -640,7 +639,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             self.rounds.insert(task_id, task.round, RoundRecord(task.global_model, tuple(contributors), tuple(files),
                                                                 job_id, (), None, ()))
             self.deposit_event(RoundFailed(task_id, task.round))
-            self._next_round(task_id, task, n)
+            self._next_round(task_id, task, n, idle=True)
             return
         scores = next(slot.reveal.scores for slot in job.slots if slot.status is SlotStatus.Paid)
         if sum(scores) == 0:
@@ -657,7 +656,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         cfg.storage.pin(model)
         cfg.storage.lock(model)  # the task paid for it, and it may be another copy than the job's locked outputs
         cfg.storage.unpin(task.global_model)
-        self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n)
+        self._next_round(task_id, task.with_(global_model=model, funds=task.funds - sum(rewards)), n, idle=False)
 
     def _next_model(self, job: Job, updates: int) -> bytes | None:
         """The next global model: the first agreeing provider's model file that every later round's providers
@@ -679,8 +678,13 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                     return model
         return None
 
-    def _next_round(self, task_id: int, task: Task, n: int) -> None:
-        if task.round + 1 < task.rounds:
+    def _next_round(self, task_id: int, task: Task, n: int, *, idle: bool) -> None:
+        """Start the next round, or end the task after its last one or its ``max_idle_rounds``-th ``idle`` one in
+        a row (a round that gave no new global model)."""
+        task = task.with_(idle_rounds=task.idle_rounds + 1 if idle else 0)
+        if task.idle_rounds >= self.config.max_idle_rounds:
+            self._finish(task_id, task)
+        elif task.round + 1 < task.rounds:
             self._start_round(task_id, task.with_(round=task.round + 1), n)
         else:
             self._finish(task_id, task)

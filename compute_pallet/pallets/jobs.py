@@ -33,7 +33,10 @@ private). A group holding a strict majority of the reveals and at least min(r, 2
 its providers are paid their price from the escrow, the others slashed (``dispute_slash``), the rest of the
 escrow refunded, and each output of the first winner gets a lineage entry (inputs, job, winning providers,
 kind, parent model). Without such a group (a disagreement, or too few reveals) a *dispute* round assigns
-``dispute_extra`` more providers, who commit and reveal in turn, and the verdict is taken over all reveals.
+``dispute_extra`` more providers, who commit and reveal in turn, and the verdict is taken over all reveals. The
+dispute's providers are drawn a block after the one that opened it (``Disputing`` meanwhile), from that block's
+hash, which nobody knew when they revealed: a draw the last revealer could compute beforehand would let it
+reveal a wrong result only when an accomplice of its would referee.
 If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
@@ -100,7 +103,8 @@ __all__ = ["ComputeJobs", "ComputeJobsConfig", "ComputeJobsParams", "HoldReason"
            "DisputeOpened", "ProviderPaid", "JobVerified", "JobFailed", "UnknownKind", "BadInputs", "ParamsTooLong",
            "InvalidParams", "AbsurdResources", "BadRedundancy", "BadDeadline", "UnknownInput", "InputNotActive",
            "InputNotReadable", "InsufficientFunds", "NotEnoughProviders", "UnknownJob", "NotCommitPhase", "NotRevealPhase",
-           "NotAssigned", "NotCommitted", "CommitmentMismatch", "BadOutputs", "OutputNotOwned", "TooManyScores"]
+           "NotAssigned", "NotCommitted", "CommitmentMismatch", "BadOutputs", "OutputNotOwned", "OutputNotStored",
+           "TooManyScores"]
 
 
 class HoldReason(enum.IntEnum):
@@ -206,8 +210,9 @@ class ComputeJobsConfig:
 Round = Annotated[int, U8, "u8"]
 Salt = Annotated[bytes, FixedBytes(SALT_LENGTH), "[u8; 32]"]
 Digest = Annotated[bytes, H256, "H256"]
-VerdictKey = tuple[bytes, tuple[int, ...], tuple[bytes | None, ...]]
-"""What agreeing reveals share: digest, scores, and each output's ``StorageInfo.stored_content``."""
+VerdictKey = tuple[bytes, tuple[int, ...], tuple[bytes, ...] | tuple[int]]
+"""What agreeing reveals share: digest, scores, and each output's ``StorageInfo.stored_content`` (or the slot's
+index, for a reveal naming a deleted output: it agrees with none)."""
 
 
 @dataclass(frozen=True)
@@ -393,6 +398,12 @@ class OutputNotOwned(DispatchError):
     """An output file is not the revealing provider's own upload."""
 
 
+class OutputNotStored(DispatchError):
+    """An output file is not stored (not every fragment confirmed yet) or is being deleted: a reveal names
+    uploads, not declarations, which a provider could make of another provider's public output without ever
+    fetching its bytes."""
+
+
 class TooManyScores(DispatchError):
     """A reveal carries more than ``MaxScores`` scores."""
 
@@ -428,7 +439,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     ERRORS = (UnknownKind, BadInputs, ParamsTooLong, AbsurdResources, BadRedundancy, BadDeadline, UnknownInput,
               InputNotActive, InputNotReadable, InsufficientFunds, NotEnoughProviders, UnknownJob, NotCommitPhase,
               NotRevealPhase, NotAssigned, NotCommitted, CommitmentMismatch, BadOutputs, OutputNotOwned,
-              TooManyScores, InvalidParams, InputDeleted, MemoryTooLow)
+              TooManyScores, InvalidParams, InputDeleted, MemoryTooLow, OutputNotStored)
     CONSTANTS = tuple(Constant(name, U32, (lambda c, f=field: getattr(c, f)), doc) for name, field, doc in (
         ("MaxInputs", "max_inputs", "Input files per job at most."),
         ("MaxParamsLength", "max_params_length", "Bytes of a job's parameters at most."),
@@ -506,6 +517,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise BadOutputs()
             if facts.owner != who:
                 raise OutputNotOwned()
+            if not facts.active or facts.deleting:
+                raise OutputNotStored()
         self.deposit_event(ResultRevealed(job_id, who, digest))
         self._advance(job_id, job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores)),
                       self.block_number())
@@ -559,8 +572,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             raise InsufficientFunds()
         job_id = self.next_job_id.get()
         seed = blake2_256(DOMAIN_COMPUTE_SEED + self._parent_hash(n) + job_id.to_bytes(8, "little"))
-        job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy, escrow, seed,
-                  JobStatus.Committing, 0, n + window, window, n, parent, (), (), None, escrow, 0)
+        job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy,
+                  cfg.dispute_extra, escrow, seed, JobStatus.Committing, 0, n + window, window, n, parent, (), (), None,
+                  escrow, 0)
         picks = self._pick(job_id, job, redundancy, n)
         if len(picks) < redundancy:
             raise NotEnoughProviders()
@@ -624,8 +638,11 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         for job_id in now:
             job = self.jobs.get(job_id)
             if job is None or job.phase_deadline >= n or job.status not in (JobStatus.Committing,
-                                                                             JobStatus.Revealing):
+                                                                             JobStatus.Revealing, JobStatus.Disputing):
                 continue  # the phase ended early, or was extended (a phase end carried over is still due)
+            if job.status is JobStatus.Disputing:
+                self._advance(job_id, self._open_dispute(job_id, job, n), n)
+                continue
             committing = job.status is JobStatus.Committing
             late = SlotStatus.Assigned if committing else SlotStatus.Committed
             overdue = [i for i, slot in enumerate(job.slots) if slot.status is late]
@@ -718,7 +735,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         cfg = self.config
         if job.status is not JobStatus.Committing:
             return job
-        needed = job.redundancy if job.round == 0 else cfg.dispute_extra
+        needed = job.redundancy if job.round == 0 else job.dispute_extra
         live = sum(1 for slot in job.slots if slot.round == job.round
                    and slot.status in (SlotStatus.Assigned, SlotStatus.Committed))
         missing = needed - live
@@ -745,24 +762,35 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         """Verify the job if one result holds a majority of the reveals (and min(r, 2) of them); else open
         a dispute round while the deadline allows, or fail the job."""
         cfg = self.config
-        keys = {i: self._verdict_key(slot.reveal) for i, slot in enumerate(job.slots)
+        keys = {i: self._verdict_key(i, slot.reveal) for i, slot in enumerate(job.slots)
                 if slot.status is SlotStatus.Revealed}
         for key, count in Counter(keys.values()).items():
             if 2 * count > len(keys) and count >= min(job.redundancy, 2):
                 return self._verify(job_id, job, key, keys, n)
-        if job.round == 0 and cfg.dispute_extra and n + job.commit_window + cfg.reveal_period <= job.deadline \
-                and len(job.slots) + cfg.dispute_extra <= cfg.max_slots:
-            disputed = job.with_(round=1)
-            picks = self._pick(job_id, disputed, cfg.dispute_extra, n)
-            if len(picks) == cfg.dispute_extra:
-                self.deposit_event(DisputeOpened(job_id, tuple(who for who, _ in picks)))
-                return self._add_slots(job_id, disputed, picks, n)
+        if job.round == 0 and job.dispute_extra and n + 1 + job.commit_window + cfg.reveal_period <= job.deadline \
+                and len(job.slots) + job.dispute_extra <= cfg.max_slots:
+            self._schedule(job_id, n)  # its referees are drawn at the next block: see _open_dispute
+            return job.with_(round=1, status=JobStatus.Disputing, phase_deadline=n)
         return self._fail(job_id, job)
 
-    def _verdict_key(self, reveal: Reveal) -> VerdictKey:
-        """What agreeing reveals share: the digest, the scores and what each output holds."""
+    def _open_dispute(self, job_id: int, job: Job, n: int) -> Job:
+        """Assign a ``Disputing`` job's referees, or fail it if too few providers can take it. They are drawn
+        from the hash of the block that opened the dispute, here, a block later: drawn in that block, from its
+        parent's hash, the last revealer could compute the draw before revealing, and reveal a wrong result only
+        in a block whose draw picks its own accomplice to agree with it against the honest provider."""
+        picks = self._pick(job_id, job, job.dispute_extra, n)
+        if len(picks) < job.dispute_extra:
+            return self._fail(job_id, job)
+        self.deposit_event(DisputeOpened(job_id, tuple(who for who, _ in picks)))
+        return self._add_slots(job_id, job, picks, n)
+
+    def _verdict_key(self, index: int, reveal: Reveal) -> VerdictKey:
+        """What agreeing reveals share: the digest, the scores and what each output holds. The reveal of slot
+        ``index`` naming an output deleted since agrees with none, not even another such: two providers
+        deleting their copies must not outvote the one whose copy the submitter can read."""
         storage = self.config.storage
-        return reveal.digest, reveal.scores, tuple(storage.stored_content(file_id) for file_id in reveal.outputs)
+        contents = tuple(storage.stored_content(file_id) for file_id in reveal.outputs)
+        return reveal.digest, reveal.scores, (index,) if None in contents else contents
 
     def _verify(self, job_id: int, job: Job, key: VerdictKey, keys: dict[int, VerdictKey], n: int) -> Job:
         """Pay the reveals matching ``key`` (``keys``: each revealed slot's), slash the others, refund the rest, lock
@@ -861,6 +889,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         assert cfg.commit_period > 0 and cfg.reveal_period > 0
         assert cfg.max_job_duration >= cfg.commit_period + cfg.reveal_period
         assert cfg.max_slots >= cfg.max_redundancy + cfg.dispute_extra, "a job's first round and dispute must fit"
+        assert cfg.dispute_extra <= 0xFF, "a job records it as a u8"
         assert cfg.locality_bonus >= 1 and cfg.max_expiries_per_block > 0 and cfg.max_stale_per_block > 0
 
 

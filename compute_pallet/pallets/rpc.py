@@ -53,7 +53,7 @@ MAX_LINEAGE_NODES = 200
 Source = Callable[[bytes, str, str, str], None]
 """``(file id, its label, the node it flows into, the edge's label)``: a file found walking back."""
 
-_PHASES = {JobStatus.Committing: "commit", JobStatus.Revealing: "reveal"}
+_PHASES = {JobStatus.Committing: "commit", JobStatus.Revealing: "reveal", JobStatus.Disputing: "dispute"}
 
 
 def _providers(runtime: RuntimeBase) -> "ComputeProviders":

@@ -216,6 +216,8 @@ class JobStatus(enum.IntEnum):
     Revealing = 1
     Verified = 2
     Failed = 3
+    Disputing = 4
+    """The reveals did not settle the job: its dispute round's providers are drawn at the next block."""
 
 
 SLOT_STATUS = CEnum(SlotStatus, ("pallet_compute_jobs", "types", "SlotStatus"))
@@ -266,15 +268,18 @@ class Job:
     deadline: BlockNumber
     """The last block in which the job may still be verified."""
     redundancy: Annotated[int, U8, "u8"]
+    dispute_extra: Annotated[int, U8, "u8"]
+    """Providers a dispute round adds: ``DisputeExtra`` at submission, which the escrow was sized by (a runtime
+    upgrade changing the constant leaves the jobs in flight as they were paid for)."""
     escrow: Balance
     """Still held from the submitter as ``ComputeJobs::JobEscrow``: ``price_cap`` × (redundancy +
-    ``DisputeExtra``) at submission, less what was paid."""
+    ``dispute_extra``) at submission, less what was paid."""
     seed: Annotated[bytes, H256, "H256"]
     """The seed the kind runs with (drawn from the parent block of the submission)."""
     status: Annotated[JobStatus, JOB_STATUS, "JobStatus"]
     round: Annotated[int, U8, "u8"]
     phase_deadline: BlockNumber
-    """The last block of the current commit or reveal phase."""
+    """The last block of the current commit or reveal phase (``Disputing``: the block that opened the dispute)."""
     commit_window: BlockNumber
     """Blocks each commit phase lasts from an assignment: ``CommitPeriod`` plus the kind's estimate of one run
     over the inputs (fixed at submission)."""
@@ -370,7 +375,7 @@ class Task:
     aggregation budgets of the rounds to come."""
     members: Count
     idle_rounds: Count = 0
-    """Rounds in a row, up to the last one ended, in which no member delivered an update."""
+    """Rounds in a row, up to the last one ended, that gave no new global model (see ``MaxIdleRounds``)."""
 
     @property
     def commit_deadline(self) -> int:

@@ -115,9 +115,9 @@ class FlApi:
         updates = len(participants) if participants else market.constant("FederatedLearning", "MaxParticipants")
         if aggregation_params.weights is not None:
             raise InvalidParams("weights: each round has its own updates, in its own order; a task takes none")
-        if aggregation_params.aggregation == "trimmed_mean" and 2 * aggregation_params.trim + 2 > updates:
-            raise InvalidParams(f"trimmed_mean with trim {aggregation_params.trim} needs "
-                                f"{2 * aggregation_params.trim + 2} updates a round; the task can have {updates}")
+        if (fewest := fedavg.fewest_updates(aggregation_params)) > updates:
+            raise InvalidParams(f"trimmed_mean with trim {aggregation_params.trim} needs {fewest} updates a round; "
+                                f"the task can have {updates}")
         if redundancy < 2:
             raise BadRedundancy(f"redundancy {redundancy}: a round's aggregation needs 2 providers at least, so "
                                 "that no one provider's reveal sets the rewards")

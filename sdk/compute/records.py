@@ -90,7 +90,8 @@ class JobStatus(Record):
     params: str
     """The kind's JSON parameters, as submitted."""
     state: str
-    """``Committing``, ``Revealing``, ``Verified`` or ``Failed``."""
+    """``Committing``, ``Revealing``, ``Disputing`` (its referees drawn at the next block), ``Verified`` or
+    ``Failed``."""
     round: int
     phase_deadline: int
     deadline: int

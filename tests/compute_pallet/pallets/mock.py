@@ -3,8 +3,8 @@ ComputeJobs, FederatedLearning at their Cairn indices, wired by ``runtime.cairn`
 (``StorageInfo`` is the runtime's adapter over the real FileBank and StorageAccess), with deadlines a few blocks long.
 
 Inputs are real, active files (declared and confirmed on the storage mock's nodes); outputs are files the
-providers declare themselves. A provider's work is simulated by what it would put on chain: its commitment and
-its reveal.
+providers upload themselves (active too: a reveal names stored files). A provider's work is simulated by what
+it would put on chain: its commitment and its reveal.
 
     ext = new_ext(providers=3)
     with ext:
@@ -24,7 +24,7 @@ from compute_pallet.commitment import commitment
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.providers import ComputeProviders
-from compute_pallet.pallets.types import Hardware, Job, Offer, Resources, SlotStatus
+from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, Resources, SlotStatus
 from runtime.cairn import COMPOSITION
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import TestExternalities, new_test_ext
@@ -35,12 +35,12 @@ from storage_node.pallets.access import SEALED_KEY_LENGTH
 from storage_node.pallets.file_bank import FileBank
 from tests.storage_node.pallets import mock as storage_mock
 from tests.storage_node.pallets.mock import (
-    ALICE, BOB, CHARLIE, NODES, confirm_all, declare, make_file, next_block, run_to)
+    ALICE, BOB, CHARLIE, NODES, StoredFile, confirm_all, declare, make_file, next_block, run_to)
 
 __all__ = ["ALICE", "BOB", "CHARLIE", "NODES", "PROVIDERS", "PARTICIPANTS", "ENDOWMENT", "STAKE", "PRICE", "CAP", "HARDWARE",
            "RESOURCES", "HONEST", "WRONG", "TRAIN", "FEDAVG", "new_ext", "register_provider", "stored_file", "grant",
            "output_file", "default_output", "submit", "job", "slot_providers", "salt_of", "commit", "reveal", "next_block", "run_to",
-           "free", "held", "heartbeat_all", "providers_pallet", "jobs_pallet"]
+           "free", "held", "heartbeat_all", "providers_pallet", "jobs_pallet", "referees"]
 
 PROVIDERS = tuple(bytes([0x30 + i]) * 32 for i in range(8))
 """Provider accounts (``new_ext(providers=n)`` registers the first n)."""
@@ -115,18 +115,19 @@ def grant(ext: TestExternalities, file_id: bytes, owner: bytes, grantee: bytes) 
 
 
 def output_file(ext: TestExternalities, who: bytes, seed: int) -> bytes:
-    """A file ``who`` uploads as a job output (declared; outputs need not be active yet)."""
-    return declare(ext, who, 1000, seed=10_000 + seed).file_id
+    """A file ``who`` uploads as a job output (declared and confirmed: a reveal names stored files)."""
+    return stored_file(ext, who, seed=10_000 + seed, size=1000)
 
 
 def copy_of(ext: TestExternalities, file_id: bytes, who: bytes) -> bytes:
-    """``who``'s own declaration of the bytes ``file_id`` holds (declared, not active): an agreeing provider's
+    """``who``'s own upload of the bytes ``file_id`` holds (declared and confirmed): an agreeing provider's
     upload of the same output as another's."""
     bank = ext.pallet(FileBank)
     info = bank.files.get(file_id)
     roots = [bank.segment_roots.get(file_id, segment) for segment in range(info.segment_count)]
     manifest = dataclasses.replace(info.manifest(roots), owner=who)
     ext.dispatch(Origin.signed(who), "FileBank", "declare", manifest=manifest.encode())
+    confirm_all(ext, StoredFile(manifest, {}))
     return manifest.file_id()
 
 
@@ -154,6 +155,13 @@ def job(ext: TestExternalities, job_id: int) -> Job:
 
 def slot_providers(ext: TestExternalities, job_id: int, status: SlotStatus = SlotStatus.Assigned) -> list[bytes]:
     return [slot.provider for slot in job(ext, job_id).slots if slot.status is status]
+
+
+def referees(ext: TestExternalities, job_id: int) -> list[bytes]:
+    """The providers of the dispute the job just opened: drawn at the next block, begun here."""
+    assert job(ext, job_id).status is JobStatus.Disputing
+    next_block(ext)
+    return slot_providers(ext, job_id)
 
 
 def salt_of(who: bytes) -> bytes:

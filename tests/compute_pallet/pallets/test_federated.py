@@ -48,6 +48,7 @@ from runtime.frame.testing import assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
 from storage_node.pallets.file_bank import FileBank, FileDeleted, FileLocked
+from storage_node.pallets.types import FileStatus
 
 from .mock import (
     ALICE,
@@ -61,6 +62,7 @@ from .mock import (
     copy_of,
     free,
     grant,
+    heartbeat_all,
     held,
     job,
     jobs_pallet,
@@ -285,16 +287,19 @@ def test_the_aggregating_provider_cannot_delete_the_model_before_the_task_adopts
 
 
 def test_a_round_adopts_the_first_agreeing_model_later_rounds_can_read():
-    """The providers agree, and the first names its copy of the model before it was activated (the verdict
-    compares what files hold, active or not): the round adopts the second provider's copy, which later
-    rounds' providers can read, and locks it, whichever copy the job's verdict adopted. (A private or deleted
-    copy loses the job's verdict: ``test_jobs``.)"""
+    """The providers agree, and the first provider's copy of the model is lost after the verdict (its storage
+    nodes lost its fragments: set here as failed audits would): the round adopts the second provider's copy,
+    which later rounds' providers can read, and locks it, whichever copy the job's verdict adopted. (A private
+    or deleted copy loses the job's verdict: ``test_jobs``.)"""
     ext = new_ext(providers=3)
     with ext:
         base, task_id, job_id = one_round_aggregating(ext)
         providers = slot_providers(ext, job_id)
         usable = stored_file(ext, providers[1], seed=701)
-        aggregate(ext, job_id, (1,), copy_of(ext, usable, providers[0]), usable)  # declared, never confirmed
+        lost = copy_of(ext, usable, providers[0])
+        aggregate(ext, job_id, (1,), lost, usable)
+        bank = ext.pallet(FileBank)
+        bank.files.insert(lost, dataclasses.replace(bank.files.get(lost), status=FileStatus.Lost))
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
         assert RoundAggregated(task_id, 0, job_id, usable) in seen
         assert fl(ext).rounds.get(task_id, 0).global_out == usable
@@ -493,7 +498,7 @@ def test_open_tasks_bound_a_trimmed_mean_by_the_most_participants_they_may_have(
 def test_a_task_nobody_delivers_to_for_max_idle_rounds_ends_and_releases_everything():
     """A task of 10 rounds that its only member abandoned held the creator's pool and escrow, and the member's
     stake, until its last round (up to 1,000 rounds of two-day windows); it ends after MaxIdleRounds rounds in
-    a row with no update, one delivered update resetting the count."""
+    a row that gave no new model: round 0's, whose update nobody could aggregate, counts as one."""
     ext = new_ext(providers=0)  # round 0's delivered update is aggregated by no one: the round fails at once
     with ext:
         base = stored_file(ext, ALICE, seed=1)
@@ -504,9 +509,49 @@ def test_a_task_nobody_delivers_to_for_max_idle_rounds_ends_and_releases_everyth
         idle = fl(ext).config.max_idle_rounds
         seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events), limit=200)
         failed = [e.round for e in seen if isinstance(e, RoundFailed)]
-        assert failed == list(range(1 + idle)) and TaskFinished(task_id, base, funds) in seen
+        assert failed == list(range(idle)) and TaskFinished(task_id, base, funds) in seen
         assert free(ext, ALICE) == before and held(ext, HoldReason.ParticipantStake, BOB) == 0
         assert fl(ext).tasks.get(task_id).status is TaskStatus.Finished
+
+
+def test_a_member_feeding_junk_fedavg_refuses_cannot_keep_a_task_alive():
+    """An open task's one member delivers junk each round: fedavg refuses it, and the refusal is verified (its
+    providers paid from the round's budget). A delivered update reset the idle count, so the task ran all its
+    rounds (up to 1,000), paying for an aggregation each; now each refused round counts as idle."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=10)
+        ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+        idle = fl(ext).config.max_idle_rounds
+        for round in range(idle):
+            heartbeat_all(ext, PROVIDERS[:3])  # (their heartbeats would be stale by the third round's job)
+            junk = stored_file(ext, BOB, seed=100 + round)
+            commit_update(ext, task_id, round, BOB, junk)
+            deliver(ext, task_id, round, BOB, junk)
+            job_id, _ = until_aggregating(ext)
+            record = stored_file(ext, slot_providers(ext, job_id)[0], seed=200 + round)
+            aggregate(ext, job_id, (), record, digest=result_digest({}, {"refused": "MalformedModel"}))
+            seen = until(ext, lambda events: any(isinstance(e, (RoundFailed, TaskFinished)) for e in events))
+        assert [e.global_model for e in seen if isinstance(e, TaskFinished)] == [base]
+        task = fl(ext).tasks.get(task_id)
+        assert task.status is TaskStatus.Finished and task.round == idle - 1 and task.idle_rounds == idle
+
+
+def test_a_trimmed_mean_round_with_too_few_updates_submits_no_job_and_counts_as_idle():
+    """A trimmed mean with trim 1 needs four updates: a round with one would be refused by fedavg, on every
+    provider, after being paid for. No job is submitted; the round fails, idle."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=10,
+                         aggregation_params=b'{"aggregation": "trimmed_mean", "trim": 1}')
+        funds = fl(ext).tasks.get(task_id).funds
+        bob_delivers(ext, task_id)
+        seen = until(ext, lambda events: any(isinstance(e, RoundFailed) for e in events))
+        assert not any(isinstance(e, RoundAggregating) for e in seen)
+        task = fl(ext).tasks.get(task_id)
+        assert (task.round, task.idle_rounds, task.funds) == (1, 1, funds)
 
 
 @pytest.mark.parametrize("rounds", [0, 1_001])

@@ -52,10 +52,11 @@ def test_a_job_through_real_blocks_is_verified_and_paid():
           *(signed(key, "ComputeProviders", "register", hardware=Hardware(4, 8_192, None),
                    offers=(Offer(KIND_IDS["train"], 10**12),), endpoint=b"http://p", stake=provider_stake)
             for key in PROVIDERS))
+    stored = (dataset, *outputs.values())  # a reveal names stored outputs
     with at(chain) as runtime:
-        placement = runtime.pallet(FileBank).placements.get(dataset.file_id, 0)
-    block(*(signed(by_key[node], "FileBank", "confirm", file_id=dataset.file_id, fragments=((0, j),))
-            for j, node in enumerate(placement)))
+        placements = [runtime.pallet(FileBank).placements.get(file.file_id, 0) for file in stored]
+    block(*(signed(by_key[node], "FileBank", "confirm", file_id=file.file_id, fragments=((0, j),))
+            for file, placement in zip(stored, placements) for j, node in enumerate(placement)))
 
     block(signed(ALICE, "ComputeJobs", "submit", kind=KIND_IDS["train"], inputs=(dataset.file_id,),
                  params=b'{"hidden": [16]}', resources=Resources(2, 4_096, 0), price_cap=2 * 10**12,

@@ -3,6 +3,8 @@ disputes, no-shows and stale providers replaced, failures refunded, lineage, esc
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from compute_pallet.pallets.jobs import (
@@ -31,6 +33,7 @@ from compute_pallet.pallets.jobs import (
     NotEnoughProviders,
     NotRevealPhase,
     OutputNotOwned,
+    OutputNotStored,
     ParamsTooLong,
     TooManyScores,
     UnknownInput,
@@ -89,6 +92,7 @@ from .mock import (
     output_file,
     providers_pallet,
     register_provider,
+    referees,
     reveal,
     run_to,
     salt_of,
@@ -374,7 +378,7 @@ def test_a_provider_that_names_other_bytes_than_its_digest_loses_the_dispute(nam
         if named == "a deleted copy":
             ext.dispatch(Origin.signed(first), "FileBank", "delete", file_id=lie)
         reveal(ext, job_id, second, HONEST, outputs=(true,))
-        (referee,) = slot_providers(ext, job_id)
+        (referee,) = referees(ext, job_id)
         assert_has_event(ext, DisputeOpened(job_id, (referee,)))
         commit(ext, job_id, referee, HONEST)
         reveal(ext, job_id, referee, HONEST, outputs=(copy_of(ext, true, referee),))
@@ -409,7 +413,7 @@ def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_
         honest, liar = slot_providers(ext, job_id)
         before = totals(ext, (ALICE, *PROVIDERS[:3]))
         run_job(ext, job_id, {liar: WRONG})
-        (referee,) = slot_providers(ext, job_id)
+        (referee,) = referees(ext, job_id)
         assert_has_event(ext, DisputeOpened(job_id, (referee,)))
         assert job(ext, job_id).round == 1
         run_job(ext, job_id)
@@ -445,7 +449,7 @@ def test_a_copied_commitment_cannot_be_opened_by_the_copier():
         run_to(ext, job(ext, job_id).phase_deadline + 1)  # the copier never reveals: slashed as a liar would be
         assert_has_event(ext, ProviderSlashed(copier, job_id, STAKE // 10, SlashReason.Unrevealed))
         assert providers_pallet(ext).providers.get(copier).no_shows == 1
-        (referee,) = slot_providers(ext, job_id)  # one reveal cannot verify r = 2: the dispute round re-runs it
+        (referee,) = referees(ext, job_id)  # one reveal cannot verify r = 2: the dispute round re-runs it
         run_job(ext, job_id)
         record = job(ext, job_id)
         assert record.status is JobStatus.Verified
@@ -628,6 +632,66 @@ def test_a_provider_that_could_read_its_inputs_and_did_not_commit_is_still_a_no_
         assert job(ext, job_id).status is JobStatus.Committing  # replaced, as any no-show
 
 
+def test_the_disputes_referee_is_drawn_after_the_last_reveal_from_a_hash_nobody_knew():
+    """The referee was drawn in the block of the reveal that opened the dispute, from its parent's hash: the
+    last revealer could compute the draw beforehand and reveal its wrong result only in a block whose draw
+    picked its accomplice, who would agree with it and have the honest provider slashed. It is drawn at the
+    next block now, from the hash of the block holding that reveal."""
+    ext = new_ext(providers=4)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
+        honest, liar = slot_providers(ext, job_id)
+        run_job(ext, job_id, {liar: WRONG})
+        opened = job(ext, job_id)
+        assert opened.status is JobStatus.Disputing and opened.round == 1 and not slot_providers(ext, job_id)
+        assert not any(isinstance(e, DisputeOpened) for e in ext.events())
+        n = ext.pallet(System).number.get()
+        (referee,) = referees(ext, job_id)
+        assert_has_event(ext, DisputeOpened(job_id, (referee,)))
+        assert jobs_pallet(ext)._pick(job_id, opened, 1, n + 1)[0][0] == referee  # block n's hash: the reveal's
+        run_job(ext, job_id)
+        assert job(ext, job_id).status is JobStatus.Verified
+
+
+def test_a_dispute_adds_the_providers_its_escrow_was_sized_for():
+    """A runtime upgrade raising DisputeExtra while a job is in flight: a dispute added the new number of
+    referees, paid beyond the job's escrow from the submitter's other jobs' (one pooled hold), and failed to
+    release a negative rest, which in a phase end's hook stops blocks being built. A job keeps its own."""
+    ext = new_ext(providers=6, prices={who: CAP for who in PROVIDERS})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        other = submit(ext, ALICE, inputs=(dataset,))
+        jobs = jobs_pallet(ext)
+        jobs.config = dataclasses.replace(jobs.config, dispute_extra=3)
+        honest, liar = slot_providers(ext, job_id)
+        run_job(ext, job_id, {liar: WRONG})
+        (referee,) = referees(ext, job_id)
+        run_job(ext, job_id)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Verified and record.escrowed == record.paid + record.refunded
+        assert held(ext, HoldReason.JobEscrow, ALICE) == job(ext, other).escrow
+
+
+def test_providers_that_deleted_their_outputs_do_not_agree_with_each_other():
+    """r = 3: two providers reveal the true digest, then delete their outputs before the verdict. A deleted
+    output's content read as None for both, so they agreed with each other and outvoted the one provider
+    whose copy the submitter can read, which was slashed. Each now agrees with no one: no majority."""
+    ext = new_ext(providers=4)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),), redundancy=3)
+        keeper, *deleters = slot_providers(ext, job_id)
+        for who in (keeper, *deleters):
+            commit(ext, job_id, who, HONEST)
+        for i, who in enumerate(deleters):
+            output = output_file(ext, who, 50 + i)
+            reveal(ext, job_id, who, HONEST, outputs=(output,))
+            ext.dispatch(Origin.signed(who), "FileBank", "delete", file_id=output)
+        reveal(ext, job_id, keeper, HONEST, outputs=(output_file(ext, keeper, 60),))
+        assert job(ext, job_id).status is JobStatus.Disputing
+        assert not any(isinstance(e, ProviderSlashed) for e in ext.events())
+
+
 def test_an_unsettled_dispute_fails_the_job_without_slashing_anyone():
     ext = new_ext(providers=3)
     with ext:
@@ -635,7 +699,7 @@ def test_an_unsettled_dispute_fails_the_job_without_slashing_anyone():
         job_id = submit(ext, ALICE, inputs=(dataset,))
         first, second = slot_providers(ext, job_id)
         run_job(ext, job_id, {second: WRONG})
-        (third,) = slot_providers(ext, job_id)
+        (third,) = referees(ext, job_id)
         run_job(ext, job_id, {third: blake2_256(b"a third answer")})
         assert job(ext, job_id).status is JobStatus.Failed
         assert not any(isinstance(e, ProviderSlashed) for e in ext.events())
@@ -674,6 +738,9 @@ def test_commit_and_reveal_refuse_the_wrong_phase_the_wrong_signer_and_bad_outpu
         assert_noop(ext, BadOutputs, reveal, ext, job_id, a, HONEST, outputs=(blake2_256(b"nothing"),))
         assert_noop(ext, BadOutputs, reveal, ext, job_id, a, HONEST, outputs=(mine,) * 9)
         assert_noop(ext, OutputNotOwned, reveal, ext, job_id, a, HONEST, outputs=(dataset,))
+        # declared, not stored: a declaration of another provider's public output costs no download
+        declared = declare(ext, a, 1000, seed=8).file_id
+        assert_noop(ext, OutputNotStored, reveal, ext, job_id, a, HONEST, outputs=(declared,))
         assert_noop(ext, TooManyScores, reveal, ext, job_id, a, HONEST, outputs=(mine,), scores=(1,) * 65)
         assert_noop(ext, CommitmentMismatch, reveal, ext, job_id, a, WRONG, outputs=(mine,))
         reveal(ext, job_id, a, HONEST, outputs=(mine,))

@@ -15,8 +15,8 @@ from runtime.frame.testing import TestExternalities
 from runtime.frame.pallet import Origin
 from runtime.ss58 import ss58_encode
 
-from .mock import (ALICE, BOB, CAP, HONEST, PARTICIPANTS, PRICE, PROVIDERS, commit, confirm_all, default_output,
-                   make_file, new_ext, reveal, slot_providers, stored_file, submit)
+from .mock import (ALICE, BOB, CAP, HONEST, PARTICIPANTS, PRICE, PROVIDERS, commit, new_ext, reveal, slot_providers,
+                   stored_file, submit)
 from .test_federated import POOL, aggregate, commit_update, create, deliver, until
 
 P1, P2 = PARTICIPANTS[:2]
@@ -44,8 +44,6 @@ def ext() -> TestExternalities:
         for who in slot_providers(ext, trained, SlotStatus.Committed):
             reveal(ext, trained, who, HONEST)
         model = ext.pallet(ComputeJobs).jobs.get(trained).outputs[0]
-        owner = next(who for who in PROVIDERS if default_output(who) == model)
-        confirm_all(ext, make_file(owner, 1000, seed=10_000))  # the trained model, active: a task may start from it
         task = create(ext, base=model, validation=None, participants=(P1, P2), rounds=1)
         for who in (P1, P2):
             ext.dispatch(Origin.signed(who), "FederatedLearning", "join", task_id=task)
