@@ -5,7 +5,9 @@ nodes and waits a minute or more for blocks, jobs and repairs) are handed out fi
 these long files starting last would leave the others idle while it runs alone, adding its whole length to the
 suite's wall time. The minutes are measured ones (``--durations``, or the run's JUnit XML summed per file).
 
-Also the one fixture tests of every package share: ``listening``, a port already taken.
+Also the one fixture tests of every package share: ``listening``, a port already taken; and Hypothesis' profile:
+no per-example deadline (tests never assert timings, and on a busy two-core machine one example of a codec
+round trip took 550 ms against the default 200 ms, failing the suite).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("cairn", deadline=None)
+settings.load_profile("cairn")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
