@@ -37,6 +37,7 @@ from storage_node.pallets import nodes as storage_nodes
 from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import FileBank
 from storage_node.pallets.nodes import StorageNodes
+from storage_node.pallets.types import FileInfo
 
 __all__ = ["CairnRuntime", "COMPOSITION", "DEFINITIONS", "RuntimeVersion", "VERSION", "CORE_API_VERSIONS",
            "RUNTIME_PARAMS_KEY", "runtime_params", "runtime_genesis", "BurnFees", "FileBankStorageInfo"]
@@ -99,14 +100,19 @@ class FileBankStorageInfo:
         info = self._files.files.get(file_id)
         if info is None:
             return None
-        return FileFacts(info.owner, info.status.readable, not info.encrypted, self._files.deleting.contains(file_id),
-                         info.size)
+        return FileFacts(info.owner, info.status.readable, self._public(file_id, info),
+                         self._files.deleting.contains(file_id), info.size)
 
     def may_read(self, file_id: bytes, who: bytes) -> bool:
-        """The owner, anyone for a file stored unencrypted (public), or a grantee of its sealed key."""
+        """The owner, anyone for a file stored unencrypted (public) and not embargoed, or a grantee of its sealed
+        key (an embargoed file's nodes serve its owner and repairers only)."""
         info = self._files.files.get(file_id)
-        return info is not None and (info.owner == who or not info.encrypted
-                                     or self._access.grants.contains(file_id, who))
+        return info is not None and (info.owner == who or self._public(file_id, info)
+                                     or (self._access.grants.contains(file_id, who)
+                                         and not self._files.is_embargoed(file_id)))
+
+    def _public(self, file_id: bytes, info: FileInfo) -> bool:
+        return not info.encrypted and not self._files.is_embargoed(file_id)
 
     def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
         info = self._files.files.get(file_id)
@@ -129,6 +135,9 @@ class FileBankStorageInfo:
 
     def lock(self, file_id: bytes) -> None:
         self._files.lock(file_id)
+
+    def release(self, file_id: bytes) -> None:
+        self._files.release(file_id)
 
 
 class BurnFees:
@@ -168,7 +177,7 @@ VERSION = RuntimeVersion(
     spec_name="cairn",
     impl_name="cairn-node",
     authoring_version=1,
-    spec_version=160,
+    spec_version=161,
     impl_version=1,
     apis=tuple((blake2_64(name.encode()), version) for name, version in CORE_API_VERSIONS + tuple(
         (api, version) for d in DEFINITIONS for api, (version, _) in d.apis.items())),

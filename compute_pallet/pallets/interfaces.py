@@ -30,7 +30,7 @@ class FileFacts:
     active: bool
     """Every fragment was confirmed and the file is readable (``Active`` or ``Degraded``)."""
     public: bool
-    """Stored unencrypted: anyone may read it."""
+    """Stored unencrypted, and not embargoed: anyone may read it."""
     deleting: bool = False
     """Its owner deleted it while it was pinned: kept for the uses it has, it takes no new one."""
     size: int = 0
@@ -66,6 +66,9 @@ class StorageInfo(Protocol):
     def lock(self, file_id: bytes) -> None:
         """Refuse its owner's deletion of the file from now on: it goes when its paid time ends (a verified job's
         outputs are the provider's files, bought by the submitter)."""
+
+    def release(self, file_id: bytes) -> None:
+        """End the file's embargo (FileBank's ``declare_embargoed``), if any: its nodes serve it as any other."""
 
 
 class BlockHashes(Protocol):

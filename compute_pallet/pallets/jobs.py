@@ -21,8 +21,11 @@ the inputs (its account is a storage node holding them), so data moves least. Th
 upload its outputs and commit
 ``compute_pallet.commitment.commitment(job_id, provider, digest, salt)``. When every slot of the round has
 committed (or at the commit deadline) the reveal phase starts; each reveals its digest, salt, the output
-files it uploaded (its own files) and the integer scores its result carries. A reveal must open its own
-commitment: one copied from another provider opens nothing.
+files it uploaded (its own files, stored) and the integer scores its result carries. A reveal must open its own
+commitment: one copied from another provider opens nothing. A public output is uploaded during the commit phase
+under embargo (FileBank's ``declare_embargoed``: its nodes serve it to its owner only) and released by the reveal
+naming it: readable before, it let a co-assigned provider that had not committed yet copy the result instead of
+running the job.
 
 **Verdict.** When every committed slot has revealed (or at the reveal deadline), reveals are grouped by
 (digest, scores, what each output file holds): the digest binds the bytes, not the files a provider names, so
@@ -519,6 +522,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise OutputNotOwned()
             if not facts.active or facts.deleting:
                 raise OutputNotStored()
+        for file_id in outputs:
+            cfg.storage.release(file_id)  # uploaded under embargo, so that nobody could copy them before this reveal
         self.deposit_event(ResultRevealed(job_id, who, digest))
         self._advance(job_id, job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores)),
                       self.block_number())

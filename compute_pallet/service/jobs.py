@@ -17,8 +17,9 @@ restart mid-job:
    a kind that refuses its inputs is a result like any other and is committed.
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
    written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
-   granted to the submitter, its read recorded, in the declaration's block); the reveal names them in the
-   runner's order, ``result.json`` last.
+   granted to the submitter, its read recorded, in the declaration's block), else public under embargo (the
+   nodes serve them to this provider only until its reveal releases them, so nobody can copy them before
+   committing); the reveal names them in the runner's order, ``result.json`` last.
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
@@ -243,7 +244,9 @@ class JobWorker:
     async def _upload_all(self, job: Job, progress: Progress) -> None:
         """Upload the outputs not uploaded yet, all at once, journaling each file id as its upload completes:
         private if any input is private, then granted to the submitter with its read recorded, in the
-        declaration's block (neither the reveal nor the submitter's download waits for another transaction)."""
+        declaration's block (neither the reveal nor the submitter's download waits for another transaction);
+        else public under embargo, which the reveal naming them ends: uploaded during the commit phase, they
+        must not be readable by a co-assigned provider that has not committed yet."""
         job_id = progress.record.job_id
         cache = self.client.file_cache
         private = False
@@ -254,7 +257,7 @@ class JobWorker:
 
         async def upload(name: str) -> None:
             file_id = await self._retry(job_id, f"upload {name}", lambda: self.client.storage.upload(
-                folder / name, private=private, readers=[job.submitter]), until=job.deadline)
+                folder / name, private=private, readers=[job.submitter], embargoed=not private), until=job.deadline)
             await progress.uploaded(name, file_id)
 
         async with trio.open_nursery() as nursery:

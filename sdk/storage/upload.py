@@ -12,10 +12,10 @@ price is coding and encryption twice (ISA-L at ~12 GB/s and AES-GCM at ~1.4 GB/s
 network path that moves a few hundred MB/s); the chunk trees are hashed once. Memory is bounded by the
 window of segments in flight in each pass, whatever the file's size.
 
-**Declaration.** ``FileBank.declare`` (with, for a private file, ``StorageAccess.register_key`` first if
-the signer's X25519 key is not on chain, and the grant of the sealed data key to the signer itself after
-it, then to each of the upload's ``readers`` with its read recorded) goes out as consecutive transactions in
-one block. The chain answers with the placements.
+**Declaration.** ``FileBank.declare`` (``declare_embargoed`` for a file under embargo; with, for a private
+file, ``StorageAccess.register_key`` first if the signer's X25519 key is not on chain, and the grant of the
+sealed data key to the signer itself after it, then to each of the upload's ``readers`` with its read
+recorded) goes out as consecutive transactions in one block. The chain answers with the placements.
 
 **Pushing and activation.** Every fragment goes to its node by ``PUT``, ``window`` segments at a time. A
 node that refuses a fragment outright (bad request, not the owner, roots it disagrees with) is not asked for
@@ -64,18 +64,18 @@ Body = tuple[bytes, bytes]
 
 async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, private: bool, k: int | None,
                  m: int | None, readers: Sequence[bytes] = (), progress: ProgressCallback | None,
-                 config: TransferConfig, salt: bytes | None = None) -> bytes:
+                 config: TransferConfig, salt: bytes | None = None, embargoed: bool = False) -> bytes:
     """Store ``source`` on the storage network, pushing fragments through ``http``; returns the file id once
     the chain marks the file active. A private file is granted to ``readers`` with their reads recorded, in
     the declaration's block. ``salt``: the manifest's (random if None), for a public file whose id was
-    :func:`planned` before."""
+    :func:`planned` before. ``embargoed``: declared with ``FileBank.declare_embargoed``."""
     defaults = ledger.defaults()
     source_reader = await anyio.to_thread.run_sync(Source, source, defaults.max_segments * defaults.segment_size)
     with source_reader as reader:  # a pipe is spooled to disk first
         data_key = new_data_key() if private else None
         run = _Upload(ledger, reader, _draft(ledger, reader.size, private, k, m, salt), data_key, config,
                       progress or no_progress)
-        return await run.execute(http, data_key, readers if private else ())
+        return await run.execute(http, data_key, readers if private else (), embargoed=embargoed)
 
 
 async def planned(ledger: Ledger, source: UploadSource, *, k: int | None, m: int | None, config: TransferConfig,
@@ -153,13 +153,14 @@ class _Upload:
             raise BadArgument(f"this file cannot be stored with these parameters: {exc}") from None
         return self.manifest
 
-    async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
+    async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes], *,
+                      embargoed: bool = False) -> bytes:
         manifest = await self.manifest_with_roots()
         file_id = manifest.file_id()
         size = manifest.size
         async with self.ledger.file_events(file_id) as events:
             self.progress(Progress("declare", 0, size))
-            block = await self._declare(data_key, readers)
+            block = await self._declare(data_key, readers, embargoed)
             self.progress(Progress("declare", size, size, file_id))
             self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
             async with anyio.create_task_group() as group:
@@ -199,11 +200,11 @@ class _Upload:
 
     # --- declaration -------------------------------------------------------------------------------
 
-    async def _declare(self, data_key: bytes | None, readers: Sequence[bytes]) -> bytes:
-        """Declare the file (and grant its data key to the signer, then to ``readers`` with their reads
-        recorded); returns the including block's hash."""
+    async def _declare(self, data_key: bytes | None, readers: Sequence[bytes], embargoed: bool) -> bytes:
+        """Declare the file (under embargo if ``embargoed``; and grant its data key to the signer, then to
+        ``readers`` with their reads recorded); returns the including block's hash."""
         ledger, manifest = self.ledger, self.manifest
-        calls = [("FileBank", "declare", {"manifest": manifest.encode()})]
+        calls = [("FileBank", "declare_embargoed" if embargoed else "declare", {"manifest": manifest.encode()})]
         if data_key is not None:
             calls[:0] = await ledger.key_registration()
             _, public = x25519_keypair_from(ledger.signer)

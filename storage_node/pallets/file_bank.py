@@ -633,6 +633,8 @@ class FileBank(Pallet[FileBankConfig]):
     deleting = StorageMap(H256, UNIT, docs="Pinned files their owner deleted: deleted at their last unpin.")
     locked = StorageMap(H256, UNIT, docs="Files their owner may not delete (verified jobs' outputs): they go when "
                                          "their paid time ends.")
+    embargoed = StorageMap(H256, UNIT, docs="Files their nodes serve to their owner and repairers only, until "
+                                            "released (job outputs until their provider's reveal).")
     deleted = StorageValue(Vec(H256), default=(),
                            docs="Files deleted since StorageAccess last looked (it then removes their grants).")
     retired = StorageMap(H256, UNIT, docs="Deleted files whose grants StorageAccess has not finished removing: "
@@ -654,7 +656,18 @@ class FileBank(Pallet[FileBankConfig]):
     @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest)))
     def declare(self, origin: Origin, manifest: Bytes) -> None:
         """Declare a file by its SCALE manifest: pay its fee, hold its deposit, place its fragments."""
-        owner = ensure_signed(origin)
+        self._declare(ensure_signed(origin), manifest)
+
+    @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest)))
+    def declare_embargoed(self, origin: Origin, manifest: Bytes) -> None:
+        """:meth:`declare` a file under embargo: its nodes serve it to its owner and its repairers only, public or
+        not, until a pallet releases it (ComputeJobs does at the reveal naming it). A provider uploads a public
+        job output so during the commit phase: readable then, it let a co-assigned provider that had not
+        committed yet copy the result rather than run the job."""
+        self.embargoed.insert(self._declare(ensure_signed(origin), manifest), ())
+
+    def _declare(self, owner: bytes, manifest: bytes) -> bytes:
+        """The checks and effects of a declaration; returns the file's id."""
         cfg = self.config
         try:
             parsed = Manifest.decode(manifest)
@@ -712,6 +725,7 @@ class FileBank(Pallet[FileBankConfig]):
             self._await_confirmations(file_id, range(len(placements)), n + cfg.confirm_deadline)
         else:
             self.deposit_event(FileActivated(file_id))
+        return file_id
 
     @call(1, weight=lambda w, file_id, fragments: w.confirm(len(fragments)))
     def confirm(self, origin: Origin, file_id: FileId, fragments: FragmentList) -> None:
@@ -867,6 +881,13 @@ class FileBank(Pallet[FileBankConfig]):
         already deleted by its owner (kept for its last uses), is left alone."""
         if self.files.contains(file_id) and not self.deleting.contains(file_id):
             self.locked.insert(file_id, ())
+
+    def release(self, file_id: bytes) -> None:
+        """End the file's embargo, if any (see :meth:`declare_embargoed`)."""
+        self.embargoed.remove(file_id)
+
+    def is_embargoed(self, file_id: bytes) -> bool:
+        return self.embargoed.contains(file_id)
 
     def unpin(self, file_id: bytes) -> None:
         """End one use of the file; the last use of a file its owner deleted deletes it."""
@@ -1144,6 +1165,7 @@ class FileBank(Pallet[FileBankConfig]):
         self.files.remove(file_id)
         self.files_of.remove(who, file_id)
         self.locked.remove(file_id)
+        self.embargoed.remove(file_id)
         self.config.currency.release(HoldReason.FileDeposit, who, info.deposit, best_effort=True)
         if info.segment_count:
             self.reaping.insert(file_id, (info, info.segment_count))

@@ -52,6 +52,7 @@ class StorageNodesWeights:
 
 class FileBankWeightInfo(Protocol):
     def declare(self, segments: int, width: int) -> Weight: ...
+    def declare_embargoed(self, segments: int, width: int) -> Weight: ...
     def confirm(self, fragments: int) -> Weight: ...
     def delete(self) -> Weight: ...
     def renew(self) -> Weight: ...
@@ -70,6 +71,9 @@ class FileBankWeights:
         per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline
         return Weight(100 * US + 7 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
                       1_000 + segments * (100 + 40 * width))
+
+    def declare_embargoed(self, segments: int, width: int) -> Weight:
+        return self.declare(segments, width) + Weight(WRITE, 0)  # the embargo
 
     def confirm(self, fragments: int) -> Weight:
         # the node's status, the file; each fragment's placement and flags

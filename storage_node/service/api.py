@@ -15,7 +15,8 @@ Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
   behind.
 - ``GET /v1/fragments/{file_id}/{segment}/{fragment}``: the stored body. A public file is served to anyone;
   a private one to a request signed by its owner, by a grantee whose access record is within the access
-  window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes).
+  window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes); an embargoed
+  one (a job output before its provider's reveal), public or not, to its owner and repairers only.
 - ``GET /v1/health`` (JSON) and ``GET /metrics`` (Prometheus text).
 
 Errors are JSON ``{"error": <code>, "message": <text>}``. A failing request never ends the server: the chain
@@ -244,11 +245,11 @@ class FragmentApi(HttpApp):
         stored = await self.chain.file(key.file_id)
         if stored is None:
             raise HttpError(404, "unknown_file", f"the chain knows no file 0x{key.file_id.hex()}")
-        if not stored.public:
+        if not stored.public or await self.chain.embargoed(key.file_id):
             reader = self._authenticate(request_headers(scope), "GET", scope, EMPTY_BODY_HASH)
             if not await self._may_read(stored, key, reader):
-                raise HttpError(403, "forbidden", "not the owner, a grantee with a recent access record, or the "
-                                                  "segment's repairer")
+                raise HttpError(403, "forbidden", "not the owner, a grantee with a recent access record (none while "
+                                                  "the file is embargoed), or the segment's repairer")
         size = self.store.size(key)
         if size is None:
             raise HttpError(404, "not_stored", f"fragment {key} is not stored here")
@@ -277,7 +278,7 @@ class FragmentApi(HttpApp):
             return True
         if await self.chain.repairer_of_segment(key.file_id, key.segment, reader, stored.fragment_count):
             return True
-        return await self.chain.may_read_private(key.file_id, reader)
+        return not await self.chain.embargoed(key.file_id) and await self.chain.may_read_private(key.file_id, reader)
 
     # --- auth -----------------------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class ChainView:
         self.account = account
         self._files: SharedFetches[bytes, StoredFile] = SharedFetches(CACHED_FILES)
         self._roots: SharedFetches[tuple[bytes, int], bytes] = SharedFetches(CACHED_FILES * 4)
+        self._unembargoed: SharedFetches[bytes, bool] = SharedFetches(CACHED_FILES)
 
     async def file(self, file_id: bytes) -> StoredFile | None:
         """The file's record; what a node uses of it never changes, so a known file is remembered (a deleted
@@ -82,6 +83,20 @@ class ChainView:
             return await self._files.get(file_id, fetch)
         except LookupError:
             return None
+
+    async def embargoed(self, file_id: bytes) -> bool:
+        """Whether the file is under embargo (FileBank's ``declare_embargoed``: served to its owner and repairers
+        only, until released). A file is embargoed by its declaration or never, so one read unembargoed after its
+        declaration stays so, and is remembered; an embargoed one is read again at each request."""
+        async def fetch() -> bool:
+            if await self.client.query("FileBank", "Embargoed", [file_id]) is not None:
+                raise LookupError(file_id)  # not remembered: released by a later block
+            return False
+
+        try:
+            return await self._unembargoed.get(file_id, fetch)
+        except LookupError:
+            return True
 
     async def segment_root(self, file_id: bytes, segment: int) -> bytes | None:
         """The segment's root as declared (never changes once on chain; remembered like the file)."""

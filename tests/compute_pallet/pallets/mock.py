@@ -100,9 +100,10 @@ def register_provider(ext: TestExternalities, who: bytes, *, price: int = PRICE,
 
 
 def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypted: bool = False,
-                size: int = 3000) -> bytes:
-    """An active file of ``owner``'s (declared, every fragment confirmed); returns its id."""
-    stored = declare(ext, owner, size, seed=seed, encrypted=encrypted)
+                size: int = 3000, embargoed: bool = False) -> bytes:
+    """An active file of ``owner``'s (declared, under embargo if ``embargoed``, every fragment confirmed);
+    returns its id."""
+    stored = declare(ext, owner, size, seed=seed, encrypted=encrypted, embargoed=embargoed)
     confirm_all(ext, stored)
     return stored.file_id
 

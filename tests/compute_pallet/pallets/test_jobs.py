@@ -673,6 +673,25 @@ def test_a_dispute_adds_the_providers_its_escrow_was_sized_for():
         assert held(ext, HoldReason.JobEscrow, ALICE) == job(ext, other).escrow
 
 
+def test_a_public_output_is_embargoed_until_the_reveal_naming_it():
+    """A provider uploads its outputs during the commit phase. Public and readable then, they let the other
+    provider, not committed yet, copy the result rather than run the job (the digest is computed from the
+    outputs). Uploaded under embargo they are its own only, and public from its reveal."""
+    ext = new_ext(providers=2)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
+        first, second = slot_providers(ext, job_id)
+        output = stored_file(ext, first, seed=900, embargoed=True)
+        storage = jobs_pallet(ext).config.storage
+        assert not storage.file_facts(output).public
+        assert storage.may_read(output, first) and not storage.may_read(output, second)
+        commit(ext, job_id, first, HONEST)
+        commit(ext, job_id, second, HONEST)
+        reveal(ext, job_id, first, HONEST, outputs=(output,))
+        assert storage.file_facts(output).public and storage.may_read(output, second)
+        assert not ext.pallet(FileBank).embargoed.contains(output)
+
+
 def test_providers_that_deleted_their_outputs_do_not_agree_with_each_other():
     """r = 3: two providers reveal the true digest, then delete their outputs before the verdict. A deleted
     output's content read as None for both, so they agreed with each other and outvoted the one provider

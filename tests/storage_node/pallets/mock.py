@@ -104,9 +104,12 @@ def make_file(owner: bytes, size: int, *, seed: int = 0, k: int = 3, m: int = 2,
                                tuple(roots)), fragments)
 
 
-def declare(ext: TestExternalities, owner: bytes, size: int, **kwargs: object) -> StoredFile:
+def declare(ext: TestExternalities, owner: bytes, size: int, *, embargoed: bool = False,
+            **kwargs: object) -> StoredFile:
+    """``make_file``'s file, declared by ``owner`` (``declare_embargoed`` if ``embargoed``)."""
     stored = make_file(owner, size, **kwargs)  # type: ignore[arg-type]
-    ext.dispatch(Origin.signed(owner), "FileBank", "declare", manifest=stored.manifest.encode())
+    ext.dispatch(Origin.signed(owner), "FileBank", "declare_embargoed" if embargoed else "declare",
+                 manifest=stored.manifest.encode())
     return stored
 
 

@@ -881,6 +881,19 @@ def test_a_locked_file_is_kept_from_its_owner_and_still_expires():
         assert held(ext, HoldReason.FileDeposit, ALICE) == 0  # the deposit back with the owner
 
 
+def test_an_embargo_is_declared_with_the_file_and_ends_at_its_release_or_deletion():
+    ext = new_ext(nodes=6)
+    with ext:
+        files = bank(ext)
+        plain, released, deleted = (declare(ext, ALICE, 3000, seed=seed, embargoed=seed > 0) for seed in range(3))
+        assert not files.is_embargoed(plain.file_id)
+        assert files.is_embargoed(released.file_id) and files.is_embargoed(deleted.file_id)
+        files.release(released.file_id)
+        ext.dispatch(Origin.signed(ALICE), "FileBank", "delete", file_id=deleted.file_id)
+        assert not files.is_embargoed(released.file_id) and not files.is_embargoed(deleted.file_id)
+        assert files.files.contains(released.file_id)
+
+
 def test_unpinning_a_file_nobody_deleted_only_ends_the_use():
     ext = new_ext(nodes=6)
     with ext:

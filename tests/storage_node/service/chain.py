@@ -41,7 +41,8 @@ def ws_url(node: NodeProcess) -> str:
     return f"ws://127.0.0.1:{node.rpc_port}"
 
 
-async def declare(client: AsyncClient, owner: Keypair, manifest_bytes: bytes) -> None:
-    call = client.compose_call("FileBank", "declare", {"manifest": manifest_bytes})
+async def declare(client: AsyncClient, owner: Keypair, manifest_bytes: bytes, *, embargoed: bool = False) -> None:
+    name = "declare_embargoed" if embargoed else "declare"
+    call = client.compose_call("FileBank", name, {"manifest": manifest_bytes})
     receipt = await client.sign_and_submit(call, owner, wait_for_inclusion=True)
     assert receipt.is_success, receipt.error_message

@@ -63,12 +63,13 @@ async def running(client: AsyncClient, base: Path, *, min_free_disk: int = 0):
         nursery.cancel_scope.cancel()
 
 
-async def declared(client: AsyncClient, *, size: int = 50_000, encrypted: bool = False) -> CodedFile:
+async def declared(client: AsyncClient, *, size: int = 50_000, encrypted: bool = False,
+                   embargoed: bool = False) -> CodedFile:
     segment_size = client.get_constant("FileBank", "SegmentSize")
     chunk_size = client.get_constant("FileBank", "ChunkSize")
     coded = code_file(bytes(range(256)) * (size // 256) + bytes(size % 256), ALICE.public,
                       segment_size=segment_size, k=1, m=1, chunk_size=chunk_size, encrypted=encrypted)
-    await declare(client, ALICE, coded.manifest.encode())
+    await declare(client, ALICE, coded.manifest.encode(), embargoed=embargoed)
     return coded
 
 
@@ -248,9 +249,12 @@ async def test_a_signature_fresh_when_the_head_arrived_is_not_refused_for_its_bo
         assert node.store.fragment_count == 1
 
 
-async def test_private_fragments_are_served_only_to_the_owner(client, tmp_path):
+@pytest.mark.parametrize("kind", ["private", "public, embargoed"])
+async def test_private_and_embargoed_fragments_are_served_only_to_the_owner(client, tmp_path, kind):
+    """A public file under embargo (a job output before its provider's reveal) is served as a private one,
+    grants aside: the provider that uploaded it, and nobody who could copy it."""
     async with running(client, tmp_path) as nodes, httpx.AsyncClient(timeout=30) as http:
-        coded = await declared(client, encrypted=True)
+        coded = await declared(client, encrypted=kind == "private", embargoed=kind != "private")
         account = (await placement(client, coded))[0]
         node, url = nodes[account]
         assert (await put(http, url, account, coded, 0, 0)).status_code == 201
