@@ -592,7 +592,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             burned = amount - cfg.currency.slash_held(HoldReason.ParticipantStake, who, amount)
             self.members.insert(task_id, who, stake - burned)
             self.deposit_event(ParticipantSlashed(task_id, task.round, who, burned))
-        enough = len(files) >= fedavg.fewest_updates(fedavg.parse(task.aggregation_params))
+        try:
+            enough = len(files) >= fedavg.fewest_updates(fedavg.parse(task.aggregation_params))
+        except KindRefusesParams:  # (a parser an upgrade made stricter: the job's own check refuses them)
+            enough = bool(files)
         job_id = self._submit_aggregation(task, files, n) if enough else None
         for file_id in files:  # the aggregation job, if any, pinned them in turn
             cfg.storage.unpin(file_id)

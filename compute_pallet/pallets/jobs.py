@@ -23,9 +23,9 @@ upload its outputs and commit
 committed (or at the commit deadline) the reveal phase starts; each reveals its digest, salt, the output
 files it uploaded (its own files, stored) and the integer scores its result carries. A reveal must open its own
 commitment: one copied from another provider opens nothing. A public output is uploaded during the commit phase
-under embargo (FileBank's ``declare_embargoed``: its nodes serve it to its owner only) and released by the reveal
-naming it: readable before, it let a co-assigned provider that had not committed yet copy the result instead of
-running the job.
+under embargo (FileBank's ``declare_embargoed``: its nodes serve it to its owner only), and every revealed
+output is released when the job ends, verified or failed: readable before, it let a co-assigned provider that
+had not committed yet, or a dispute's referee, copy the result instead of running the job.
 
 **Verdict.** When every committed slot has revealed (or at the reveal deadline), reveals are grouped by
 (digest, scores, what each output file holds): the digest binds the bytes, not the files a provider names, so
@@ -38,8 +38,8 @@ escrow refunded, and each output of the first winner gets a lineage entry (input
 kind, parent model). Without such a group (a disagreement, or too few reveals) a *dispute* round assigns
 ``dispute_extra`` more providers, who commit and reveal in turn, and the verdict is taken over all reveals. The
 dispute's providers are drawn a block after the one that opened it (``Disputing`` meanwhile), from that block's
-hash, which nobody knew when they revealed: a draw the last revealer could compute beforehand would let it
-reveal a wrong result only when an accomplice of its would referee.
+hash, which no revealer knew when it revealed (its author could still grind it): a draw the last revealer
+could compute beforehand would let it reveal a wrong result only when an accomplice of its would referee.
 If that does not settle it, the job fails: nobody is paid or slashed for a result, the escrow is refunded.
 
 **No-shows.** A slot not committed by the commit deadline, not revealed by the reveal deadline, or held by a
@@ -522,8 +522,6 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise OutputNotOwned()
             if not facts.active or facts.deleting:
                 raise OutputNotStored()
-        for file_id in outputs:
-            cfg.storage.release(file_id)  # uploaded under embargo, so that nobody could copy them before this reveal
         self.deposit_event(ResultRevealed(job_id, who, digest))
         self._advance(job_id, job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores)),
                       self.block_number())
@@ -783,6 +781,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         from the hash of the block that opened the dispute, here, a block later: drawn in that block, from its
         parent's hash, the last revealer could compute the draw before revealing, and reveal a wrong result only
         in a block whose draw picks its own accomplice to agree with it against the honest provider."""
+        if n + job.commit_window + self.config.reveal_period > job.deadline:
+            return self._fail(job_id, job)  # opened late (a backlog of phase ends): no time left for it
         picks = self._pick(job_id, job, job.dispute_extra, n)
         if len(picks) < job.dispute_extra:
             return self._fail(job_id, job)
@@ -801,6 +801,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         """Pay the reveals matching ``key`` (``keys``: each revealed slot's), slash the others, refund the rest, lock
         the outputs (their provider may no longer delete them) and record their lineage."""
         cfg = self.config
+        self._release_outputs(job)
         winners, paid = [], 0
         for i, slot in enumerate(job.slots):
             if slot.status is not SlotStatus.Revealed:
@@ -840,8 +841,16 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 return slot.reveal.outputs
         return winners[0].reveal.outputs
 
+    def _release_outputs(self, job: Job) -> None:
+        """End the embargo of every revealed output: the job is over, and nobody can copy them into it now."""
+        for slot in job.slots:
+            if slot.reveal is not None:
+                for file_id in slot.reveal.outputs:
+                    self.config.storage.release(file_id)
+
     def _fail(self, job_id: int, job: Job) -> Job:
         """End the job unverified: unsettled slots are settled without pay or slash, the escrow refunded."""
+        self._release_outputs(job)
         for i, slot in enumerate(job.slots):
             if slot.status in (SlotStatus.Assigned, SlotStatus.Committed, SlotStatus.Revealed):
                 self.config.providers.settle(slot.provider)

@@ -92,9 +92,9 @@ class ComputeJobsWeights:
     def _verdict(self) -> int:
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
         # balance move, an event, its outputs' files checked (their content compared, and adopted only if all
-        # are usable and the submitter may read them: the file and its grant); each input unpinned; each
-        # adopted output locked (the file read, the lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * 5 * READ)
+        # are usable and the submitter may read them: the file and its grant; its embargo ended); each input
+        # unpinned; each adopted output locked (the file read, the lock written) and its lineage written
+        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * (5 * READ + WRITE))
                 + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int) -> Weight:
@@ -107,7 +107,7 @@ class ComputeJobsWeights:
 
     def reveal(self, outputs: int) -> Weight:
         # the last reveal judges the job (paying or slashing every slot) or opens a dispute (an assignment)
-        return Weight(100 * US + 3 * READ + 3 * WRITE + outputs * (10 * US + 2 * READ + WRITE) + self._verdict()
+        return Weight(100 * US + 3 * READ + 3 * WRITE + outputs * (10 * US + 3 * READ + WRITE) + self._verdict()
                       + self._assignment(), 600 + 32 * outputs)
 
     def on_initialize(self, stale: int, expiries: int) -> Weight:

@@ -86,17 +86,20 @@ class ChainView:
 
     async def embargoed(self, file_id: bytes) -> bool:
         """Whether the file is under embargo (FileBank's ``declare_embargoed``: served to its owner and repairers
-        only, until released). A file is embargoed by its declaration or never, so one read unembargoed after its
-        declaration stays so, and is remembered; an embargoed one is read again at each request."""
+        only, until released), at the best block. A file is embargoed by its declaration or never, so one
+        declared and not embargoed at the finalized head stays so, and is remembered; any other is read again at
+        each request (a reorg, or an RPC node behind, must not make the node remember a wrong "no")."""
         async def fetch() -> bool:
-            if await self.client.query("FileBank", "Embargoed", [file_id]) is not None:
-                raise LookupError(file_id)  # not remembered: released by a later block
+            final = await self.client.get_chain_finalised_head()
+            if (await self.client.query("FileBank", "Files", [file_id], block_hash=final) is None
+                    or await self.client.query("FileBank", "Embargoed", [file_id], block_hash=final) is not None):
+                raise LookupError(file_id)  # not remembered
             return False
 
         try:
             return await self._unembargoed.get(file_id, fetch)
         except LookupError:
-            return True
+            return await self.client.query("FileBank", "Embargoed", [file_id]) is not None
 
     async def segment_root(self, file_id: bytes, segment: int) -> bytes | None:
         """The segment's root as declared (never changes once on chain; remembered like the file)."""

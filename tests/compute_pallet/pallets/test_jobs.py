@@ -673,23 +673,50 @@ def test_a_dispute_adds_the_providers_its_escrow_was_sized_for():
         assert held(ext, HoldReason.JobEscrow, ALICE) == job(ext, other).escrow
 
 
-def test_a_public_output_is_embargoed_until_the_reveal_naming_it():
+def test_a_public_output_is_embargoed_until_the_job_ends():
     """A provider uploads its outputs during the commit phase. Public and readable then, they let the other
     provider, not committed yet, copy the result rather than run the job (the digest is computed from the
-    outputs). Uploaded under embargo they are its own only, and public from its reveal."""
-    ext = new_ext(providers=2)
+    outputs), and so could a dispute's referee once they were revealed. Uploaded under embargo they are their
+    provider's own until the verdict."""
+    ext = new_ext(providers=3)
     with ext:
         job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
-        first, second = slot_providers(ext, job_id)
-        output = stored_file(ext, first, seed=900, embargoed=True)
+        honest, liar = slot_providers(ext, job_id)
+        output = stored_file(ext, honest, seed=900, embargoed=True)
         storage = jobs_pallet(ext).config.storage
         assert not storage.file_facts(output).public
-        assert storage.may_read(output, first) and not storage.may_read(output, second)
-        commit(ext, job_id, first, HONEST)
-        commit(ext, job_id, second, HONEST)
-        reveal(ext, job_id, first, HONEST, outputs=(output,))
-        assert storage.file_facts(output).public and storage.may_read(output, second)
+        assert storage.may_read(output, honest) and not storage.may_read(output, liar)
+        commit(ext, job_id, honest, HONEST)
+        commit(ext, job_id, liar, WRONG)
+        reveal(ext, job_id, honest, HONEST, outputs=(output,))
+        reveal(ext, job_id, liar, WRONG)
+        (referee,) = referees(ext, job_id)
+        assert not storage.may_read(output, referee) and not storage.may_read(output, liar)
+        commit(ext, job_id, referee, HONEST)
+        reveal(ext, job_id, referee, HONEST, outputs=(copy_of(ext, output, referee),))  # (it ran the job)
+        assert job(ext, job_id).outputs == (output,)
+        assert storage.file_facts(output).public and storage.may_read(output, referee)
         assert not ext.pallet(FileBank).embargoed.contains(output)
+
+
+def test_a_dispute_opened_late_by_a_backlog_of_phase_ends_fails_the_job_slashing_no_referee():
+    """A backlog of phase ends carried over can open a dispute blocks after the one that decided it. Its
+    referees were then given a reveal phase cut short by the job's deadline, or none: honest, they were
+    slashed as if they had kept silent. A dispute with no time left for its round fails the job."""
+    ext = new_ext(providers=4, params={"ComputeJobs": {"max_expiries_per_block": 1}})
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        n = ext.pallet(System).number.get()
+        window = job(ext, submit(ext, ALICE, inputs=(dataset,))).commit_window
+        job_id = submit(ext, ALICE, inputs=(dataset,), deadline=n + 1 + window + 3)  # room for a dispute at n + 1
+        honest, liar = slot_providers(ext, job_id)
+        run_job(ext, job_id, {liar: WRONG})
+        ends = jobs_pallet(ext).phase_ends
+        ends.insert(n + 1, (999,) * 5 + tuple(ends.get(n + 1)))  # five phase ends due first
+        while job(ext, job_id).status is JobStatus.Disputing:
+            next_block(ext)
+        assert job(ext, job_id).status is JobStatus.Failed
+        assert not any(isinstance(e, (ProviderSlashed, DisputeOpened)) for e in ext.events())
 
 
 def test_providers_that_deleted_their_outputs_do_not_agree_with_each_other():
