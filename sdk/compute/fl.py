@@ -105,8 +105,9 @@ class FlApi:
         params = build_params("fedavg", aggregation)
         files = [parse_file_id(base_model)] + ([] if validation is None else [parse_file_id(validation)])
         if private := await market.not_public(files):
-            raise InputNotPublic(f"file 0x{private[0].hex()} is private: the task's participants and its rounds' "
-                                 "providers must all read its base model and validation set; store them public")
+            raise InputNotPublic(f"file 0x{private[0].hex()} is private or under embargo: the task's participants "
+                                 "and its rounds' providers must all read its base model and validation set; store "
+                                 "them public")
         sizes = await market.readable_sizes(files, creator)
         aggregation_params = fedavg.parse(params)  # the kind's own reading, as the chain's check makes
         declared = aggregation_params.features

@@ -87,15 +87,18 @@ class Market:
             if info.encrypted and info.owner != reader:
                 raise InputNotReadable(f"file 0x{file_id.hex()} is private and not 0x{reader.hex()}'s own: only its "
                                        "owner can grant a job's providers read access")
+            if info.owner != reader and await self.ledger.embargoed(file_id):
+                raise InputNotReadable(f"file 0x{file_id.hex()} is under embargo (a job's output before the job "
+                                       "ended): only its owner may read it")
             sizes.append(info.size)
         return sizes
 
     async def not_public(self, files: Sequence[bytes]) -> list[bytes]:
-        """The files among ``files`` stored encrypted (those not everyone may read)."""
+        """The files among ``files`` stored encrypted or under embargo (those not everyone may read)."""
         found = []
         for file_id in files:
             info = await self.ledger.file_record(file_id)
-            if info is not None and info.encrypted:
+            if info is not None and (info.encrypted or await self.ledger.embargoed(file_id)):
                 found.append(file_id)
         return found
 

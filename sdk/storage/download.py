@@ -55,7 +55,8 @@ async def download(ledger: Ledger, http: NodeHttp, file_id: bytes, out: Download
                    progress: ProgressCallback | None, config: TransferConfig,
                    cache: PublicFileCache | None = None) -> None:
     """Write file ``file_id``'s plaintext to ``out``, fetching fragments through ``http`` (which signs with the
-    ledger's signer; only a private file's requests are signed), or reading it from ``cache``."""
+    ledger's signer; only a private file's requests are signed, and its owner's: a file under embargo is
+    served to its owner only), or reading it from ``cache``."""
     if not isinstance(out, (str, os.PathLike)) and not hasattr(out, "write"):
         raise BadArgument("download writes to a path or a binary file-like object")
     if isinstance(out, (str, os.PathLike)):  # before any byte is fetched, not at the rename
@@ -186,6 +187,10 @@ class _Download:
         self.suspects: set[bytes] = set()
         """Nodes that failed or lied during this download: asked last."""
         self.reasons: dict[str, str] = {}
+        try:
+            self.signed = stored.manifest.encrypted or ledger.signer.public == stored.info.owner
+        except NoSigner:
+            self.signed = False
 
     async def execute(self, http: NodeHttp, write: Callable[[bytes], object]) -> None:
         manifest = self.manifest
@@ -224,7 +229,6 @@ class _Download:
         candidates = iter(order)
         fetched: dict[int, memoryview] = {}
         known_roots: list[tuple[Hash32, ...]] = []
-        signed = manifest.encrypted
         expected = body_length(manifest.fragment_count, manifest.fragment_size(index))
 
         async def lane() -> None:
@@ -236,7 +240,7 @@ class _Download:
                     continue
                 try:
                     body = await http.get(node, fragment_path(self.stored.file_id, index, fragment), expected,
-                                          signed=signed)
+                                          signed=self.signed)
                     checked = await anyio.to_thread.run_sync(self._check, body, index, fragment,
                                                              known_roots[0] if known_roots else None, limiter=self.cpu)
                 except (NodeError, BadFragment) as exc:

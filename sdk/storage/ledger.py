@@ -121,6 +121,11 @@ class Ledger:
         """Whether the file's owner deleted it while jobs or rounds read it (it goes when the last ends)."""
         return await self.chain.query("FileBank", "Deleting", [file_id]) is not None
 
+    async def embargoed(self, file_id: bytes) -> bool:
+        """Whether the file is under embargo (``FileBank.declare_embargoed``): its nodes serve it to its owner and
+        repairers only (a job output until its job ends)."""
+        return await self.chain.query("FileBank", "Embargoed", [file_id]) is not None
+
     async def file(self, file_id: bytes, *, verified: bool = True) -> StoredFile:
         """The file's record and manifest (proven against the finalized header when ``verified``); raises
         :class:`FileNotFound` if the chain has no such file."""

@@ -37,7 +37,9 @@ confirmed until the repairs move it, once at most for each fragment it fails.
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
 ``confirm_repair``: the placement moves to it and it is paid ``repair_reward_per_byte`` × the fragment's
 size out of the slashed stake. An order not completed by its deadline goes to another node. Exits and forced
-exits order every fragment of the leaving node repaired.
+exits order every fragment of the leaving node repaired; an exit's repair of a fragment under an open challenge
+is confirmed only once the challenge closes (``UnderChallenge``): moved before, the challenge of a node that
+dropped its data and then left lapsed unpunished, and its stake went back to it.
 
 **Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
 ``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose
@@ -525,6 +527,11 @@ class FileLocked(DispatchError):
     ends, which anyone may extend with ``renew``."""
 
 
+class UnderChallenge(DispatchError):
+    """The fragment's leaving node has an open challenge of it: the repair may move it once the challenge is
+    answered or expired (moved before, the node that dropped its data escaped the miss by leaving)."""
+
+
 class NoLongerHeld(DispatchError):
     """The challenged fragment has moved off this node since (repaired elsewhere): there is nothing left for
     it to prove, and no proof of it, good or bad, counts."""
@@ -583,7 +590,7 @@ class FileBank(Pallet[FileBankConfig]):
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
               ChallengeExpired, WrongProofCount, MalformedProof, WrongChunk, NoRepairOrder, NotRepairer, NoCapacity,
-              AlreadyHoldsSegment, DeletionPending, NoLongerHeld, BadPeriods, FileLocked)
+              AlreadyHoldsSegment, DeletionPending, NoLongerHeld, BadPeriods, FileLocked, UnderChallenge)
     CONSTANTS = tuple(Constant(name, codec, (lambda c, f=field: getattr(c, f)), doc) for name, field, codec, doc in (
         ("SegmentSize", "segment_size", U32, "Plaintext bytes per segment a manifest must use."),
         ("DefaultK", "default_k", U32, "Data fragments per segment the SDK uses by default."),
@@ -614,6 +621,9 @@ class FileBank(Pallet[FileBankConfig]):
     confirmed = StorageDoubleMap(H256, U32, Vec(BOOL),
                                  docs="Which fragments of a segment are stored and not awaiting repair.")
     challenges = StorageMap(U64, Challenge, hasher=Hasher.Twox64Concat, docs="Open audit challenges.")
+    challenged = StorageDoubleMap(H256, Tuple(U32, U16), U32, default=0,
+                                  docs="Open challenges of each fragment: a leaving node's repair may not move one "
+                                       "before they close.")
     next_challenge_id = StorageValue(U64, default=0, docs="The id the next challenge gets.")
     repair_orders = StorageDoubleMap(H256, Tuple(U32, U16), RepairOrder,
                                      docs="Open repair orders by (file, (segment, fragment)).")
@@ -823,6 +833,7 @@ class FileBank(Pallet[FileBankConfig]):
         chunks = info.chunk_count_of(challenge.segment)
         # EFFECTS
         self.challenges.remove(challenge_id)
+        self._challenged(challenge.file_id, challenge.segment, challenge.fragment, -1)
         if all(verify_chunk_proof(proof, segment_root=root, fragment_index=challenge.fragment,
                                   fragment_count=info.width, chunk_count=chunks) for proof in decoded):
             earned = self.config.fee_per_byte_period * self.proven.get(who) * challenge.rounds_ppm // PPM
@@ -854,6 +865,8 @@ class FileBank(Pallet[FileBankConfig]):
         placement = list(self.placements.get(file_id, segment))
         if who in placement:
             raise AlreadyHoldsSegment()
+        if order.reason is RepairReason.NodeExit and self.challenged.get(file_id, (segment, fragment)):
+            raise UnderChallenge()
         # EFFECTS
         key = (file_id, segment, fragment)
         old = placement[fragment]
@@ -960,10 +973,19 @@ class FileBank(Pallet[FileBankConfig]):
             self.next_challenge_id.put(challenge_id + 1)
             self.challenges.insert(challenge_id, Challenge(who, file_id, segment, fragment, chunks, deadline,
                                                            rounds_ppm))
+            self._challenged(file_id, segment, fragment, +1)
             self.challenge_expiries.mutate(deadline + 1, lambda due: due + (challenge_id,))
             self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
             issued += 1
         return issued
+
+    def _challenged(self, file_id: bytes, segment: int, fragment: int, change: int) -> None:
+        """Count a challenge of the fragment opened (+1) or closed (-1)."""
+        count = self.challenged.get(file_id, (segment, fragment)) + change
+        if count:
+            self.challenged.insert(file_id, (segment, fragment), count)
+        else:
+            self.challenged.remove(file_id, (segment, fragment))
 
     def _answerable(self, file_id: bytes, segment: int, fragment: int) -> bool:
         """Whether the fragment's node must prove it holds it: it confirmed it, and no repair is rebuilding it
@@ -979,6 +1001,7 @@ class FileBank(Pallet[FileBankConfig]):
         challenge = self.challenges.take(challenge_id)
         if challenge is None:
             return  # answered
+        self._challenged(challenge.file_id, challenge.segment, challenge.fragment, -1)
         info = self.files.get(challenge.file_id)
         if info is None or not self._still_holds(challenge, info):
             return  # the file was deleted or the fragment moved: nothing left to prove

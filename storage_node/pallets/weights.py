@@ -87,14 +87,14 @@ class FileBankWeights:
 
     def submit_proof(self, proofs: int) -> Weight:
         # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
-        return Weight(220 * US + 23 * READ + 6 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
+        return Weight(220 * US + 24 * READ + 7 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
-        return Weight(60 * US + 10 * READ + 12 * WRITE + EXIT_FINISHED, 1_500)
+        return Weight(60 * US + 11 * READ + 12 * WRITE + EXIT_FINISHED, 1_500)  # and whether it is challenged
 
     def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
-        return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 4 * READ + 4 * WRITE)
-                      + expiries * (40 * US + 26 * READ + 12 * WRITE + EXIT_FINISHED)
+        return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 5 * READ + 5 * WRITE)
+                      + expiries * (40 * US + 27 * READ + 13 * WRITE + EXIT_FINISHED)
                       + reaped * (10 * US + 3 * READ + 4 * WRITE + EXIT_FINISHED), 0)
 
 

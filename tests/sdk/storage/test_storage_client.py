@@ -25,8 +25,8 @@ from sdk.chain import BadArgument
 from sdk.cli import main
 from sdk.client import AsyncClient, Client
 from sdk.storage import ledger as ledger_module
-from sdk.storage import (AccessDenied, FileNotFound, NoEncryptionKey, NoSigner, Progress, PublicFileCache,
-                         SourceChanged)
+from sdk.storage import (AccessDenied, DownloadFailed, FileNotFound, NoEncryptionKey, NoSigner, Progress,
+                         PublicFileCache, SourceChanged)
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
 from tests.sdk.storage.network import StorageNetwork, start_network
@@ -180,6 +180,20 @@ async def test_private_reads_need_a_grant_and_an_access_record(alice, network):
             with pytest.raises(FileNotFound):
                 await alice.storage.info(file_id)
             assert await alice.storage.access_log(file_id) == log
+
+
+async def test_a_public_file_under_embargo_is_served_to_its_owner_only(alice, network):
+    """A job's public output before its job ends: the owner's download signs its requests (a public file's
+    were not), anyone else's is refused by every node, no bytes served."""
+    data = os.urandom(SEGMENT + 7)
+    async with AsyncClient(network.url, signer="//Bob") as bob:
+        with anyio.fail_after(DEADLINE):
+            file_id = await alice.storage.upload(data, private=False, embargoed=True)
+            assert await bob.storage.ledger.embargoed(file_id)
+            assert await download(alice, file_id) == data
+            with pytest.raises(DownloadFailed) as refused:
+                await download(bob, file_id)
+    assert all("401" in reason or "403" in reason for reason in refused.value.reasons.values())
 
 
 async def test_a_read_recorded_with_the_grant_spares_one_download_its_own_record(alice, network):

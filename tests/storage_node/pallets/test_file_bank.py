@@ -50,6 +50,7 @@ from storage_node.pallets.file_bank import (
     TooManyConfirmations,
     TooManyFragments,
     TooManySegments,
+    UnderChallenge,
     UnderRepair,
     UnknownChallenge,
     UnknownFile,
@@ -612,25 +613,51 @@ def test_a_completed_repair_moves_the_placement_pays_the_repairer_and_restores_t
         assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Active))
 
 
-@pytest.mark.parametrize("proof", ["valid", "corrupt"])
-def test_a_proof_for_a_fragment_repaired_elsewhere_since_its_challenge_counts_for_nothing(proof):
+def test_a_node_leaving_under_a_challenge_it_cannot_answer_is_still_slashed():
+    """A node that dropped its data is challenged and asks to leave: its exit's repairs moved the challenged
+    fragment before the deadline, the miss lapsed (nothing left to prove), and its whole stake came back, its
+    record clean to register again. The challenged fragment's exit repair now waits for the challenge to close:
+    the miss is slashed, then the fragment moves, and the node leaves with what is left of its stake."""
     ext = new_ext(nodes=6)
     with ext:
         stored = active_file(ext)
         challenge = audit_with_one_silent_node(ext, stored)
         ext.dispatch(Origin.signed(challenge.node), "StorageNodes", "exit")
         next_block(ext)  # the exit orders every fragment of the node repaired
+        challenged = (challenge.segment, challenge.fragment)
+
+        def confirm(order: RepairOrdered) -> None:
+            ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=order.file_id,
+                         segment=order.segment, fragment=order.fragment)
+
+        for order in events_of(ext, RepairOrdered):
+            if (order.segment, order.fragment) == challenged:
+                assert_noop(ext, UnderChallenge, confirm, order)
+                held_back = order
+            else:
+                confirm(order)
+        assert ext.pallet(StorageNodes).nodes.get(challenge.node) is not None
+        run_to(ext, challenge.deadline + 1)
+        assert_has_event(ext, AuditMissed(challenge.challenge_id, challenge.node))
+        assert_has_event(ext, NodeSlashed(challenge.node, STAKE // 10))
+        confirm(held_back)  # closed: the repair moves it now
+        assert ext.pallet(StorageNodes).nodes.get(challenge.node) is None
+        assert ext.pallet(StorageNodes).past_records.get(challenge.node).audits_missed == 1
+
+
+def test_a_leaving_node_that_answers_its_challenge_moves_on_at_once():
+    ext = new_ext(nodes=6)
+    with ext:
+        stored = active_file(ext)
+        challenge = audit_with_one_silent_node(ext, stored)
+        ext.dispatch(Origin.signed(challenge.node), "StorageNodes", "exit")
+        next_block(ext)
+        answer(ext, stored, challenge)
         for order in events_of(ext, RepairOrdered):
             ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=order.file_id,
                          segment=order.segment, fragment=order.fragment)
         assert ext.pallet(StorageNodes).nodes.get(challenge.node) is None  # repaired away: its exit is done
-        proofs = proofs_for(stored, challenge.segment, challenge.fragment, challenge.chunk_indices)
-        if proof == "corrupt":
-            proofs = (proofs[0][:-1] + bytes([proofs[0][-1] ^ 1]),) + tuple(proofs[1:])
-        assert_noop(ext, NoLongerHeld, answer, ext, stored, challenge, proofs)
-        run_to(ext, challenge.deadline + 1)
-        assert not events_of(ext, AuditMissed) and not events_of(ext, RepairOrdered)
-        assert status(ext, stored) is FileStatus.Active  # the fragment's new holder is not suspected
+        assert not bank(ext).challenged.contains(stored.file_id, (challenge.segment, challenge.fragment))
 
 
 def test_a_leaving_node_is_audited_on_what_it_confirmed_until_its_repairs_move_it():
