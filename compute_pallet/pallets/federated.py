@@ -594,7 +594,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             self.deposit_event(ParticipantSlashed(task_id, task.round, who, burned))
         try:
             enough = len(files) >= fedavg.fewest_updates(fedavg.parse(task.aggregation_params))
-        except KindRefusesParams:  # (a parser an upgrade made stricter: the job's own check refuses them)
+        except KindRefusesParams:  # (a parser an upgrade made stricter: the submission is refused them too)
             enough = bool(files)
         job_id = self._submit_aggregation(task, files, n) if enough else None
         for file_id in files:  # the aggregation job, if any, pinned them in turn
@@ -610,7 +610,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
 
     def _submit_aggregation(self, task: Task, files: list[bytes], n: int) -> int | None:
         """Release the round's aggregation escrow and submit the ``fedavg`` job with it; if ComputeJobs
-        refuses the job (no eligible provider, say), nothing of the attempt is left and ``None`` returned."""
+        refuses the job (no eligible provider, say, or params a runtime upgrade's stricter fedavg refuses: in a
+        hook, that error would stop blocks being built), nothing of the attempt is left and ``None`` returned."""
         cfg = self.config
         inputs = (task.global_model, *files) + (() if task.validation is None else (task.validation,))
         overlay = self.env.current_overlay()
@@ -624,7 +625,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                                            resources, task.price_cap, n + max(cfg.aggregation_deadline, needs.duration),
                                            task.redundancy, parent=task.global_model, watched=True,
                                            held=frozenset(inputs))
-        except DispatchError:
+        except (DispatchError, KindRefusesParams):
             overlay.rollback_transaction()
             return None
         overlay.commit_transaction()

@@ -965,8 +965,9 @@ class FileBank(Pallet[FileBankConfig]):
             slot = draw(seed, b"slot", who) % self.fragment_count.get(who)
             file_id, segment, fragment = self.node_fragments.get(who, slot)
             info = self.files.get(file_id)
-            if info is None or not self._answerable(file_id, segment, fragment):
-                continue  # not stored yet, or already being repaired: nothing to prove this round
+            if (info is None or not self._answerable(file_id, segment, fragment)
+                    or self.challenged.get(file_id, (segment, fragment))):
+                continue  # not stored yet, already being repaired, or its last challenge still open
             chunks = sample_indices(seed, b"chunks" + who, info.chunk_count_of(segment), cfg.chunks_per_challenge)
             challenge_id = self.next_challenge_id.get()
             deadline = n + cfg.proof_deadline

@@ -101,6 +101,10 @@ class ChainView:
         except LookupError:
             return await self.client.query("FileBank", "Embargoed", [file_id]) is not None
 
+    async def challenged(self, file_id: bytes, segment: int, fragment: int) -> bool:
+        """Whether a challenge of the fragment is open."""
+        return bool(await self.client.query("FileBank", "Challenged", [file_id, (segment, fragment)]))
+
     async def segment_root(self, file_id: bytes, segment: int) -> bytes | None:
         """The segment's root as declared (never changes once on chain; remembered like the file)."""
         async def fetch() -> bytes:

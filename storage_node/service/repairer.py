@@ -6,8 +6,8 @@ same HTTP API the clients use, signed as itself (the nodes serve the repairer of
 with a deadline each. Every fetched body is checked: its roots must hash to the on-chain segment root and
 its fragment to its own root; a node that sends anything else is skipped. With k good fragments the lost
 one is rebuilt with :meth:`ErasureCoder.reconstruct` (in a worker thread), checked against its root, stored
-crash-safely like an upload, and confirmed with ``FileBank.confirm_repair`` (again, while the chain refuses it
-because the fragment's leaving node has an open challenge of it, until the repair's own time limit).
+crash-safely like an upload, and confirmed with ``FileBank.confirm_repair`` once no challenge of the fragment
+is open (the chain holds a leaving node's fragment until its challenge closes), within the repair's time limit.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 UNDER_CHALLENGE_RETRY_S = 5.0
-"""Pause before confirming again a repair the chain refused while the fragment's leaving node is challenged."""
+"""Pause before looking again whether a fragment's open challenge, which holds its repair back, has closed."""
 
 
 class RepairFailed(Exception):
@@ -88,13 +88,16 @@ class Repairer:
         self._metrics.bytes_received += len(body)
         call = self._client.compose_call("FileBank", "confirm_repair", {
             "file_id": key.file_id, "segment": key.segment, "fragment": key.fragment})
-        while not (receipt := await self._client.sign_and_submit(call, self._keypair,
-                                                                 wait_for_inclusion=True)).is_success:
-            failure = receipt.error_message
-            if failure is None or failure.name != "UnderChallenge":
-                raise RepairFailed(f"the chain refused confirm_repair: {failure}")
-            # the leaving node has yet to answer a challenge of it: the chain takes the repair once that closes
-            log.info("repair of %s: its leaving node's challenge is still open; confirming again in %.0f s", key,
+        while True:
+            # a leaving node's open challenge of the fragment holds an exit's repair back until it closes: looked
+            # at first, as a refused confirmation would pay its fee every time
+            if not await self._chain.challenged(key.file_id, key.segment, key.fragment):
+                receipt = await self._client.sign_and_submit(call, self._keypair, wait_for_inclusion=True)
+                if receipt.is_success:
+                    return
+                if receipt.error_message is None or receipt.error_message.name != "UnderChallenge":
+                    raise RepairFailed(f"the chain refused confirm_repair: {receipt.error_message}")
+            log.info("repair of %s: its node's challenge of it is still open; confirming in %.0f s", key,
                      UNDER_CHALLENGE_RETRY_S)
             await trio.sleep(UNDER_CHALLENGE_RETRY_S)
 

@@ -10,7 +10,8 @@ import pytest
 
 from compute_pallet.commitment import update_commitment
 from compute_pallet.formats import MAX_HEADER_BYTES
-from compute_pallet.kinds import result_digest
+from compute_pallet.kinds import InvalidParams as KindRefusesParams
+from compute_pallet.kinds import fedavg, result_digest
 from compute_pallet.pallets.federated import (
     AlreadyCommitted,
     BadRedundancy,
@@ -552,6 +553,23 @@ def test_a_trimmed_mean_round_with_too_few_updates_submits_no_job_and_counts_as_
         assert not any(isinstance(e, RoundAggregating) for e in seen)
         task = fl(ext).tasks.get(task_id)
         assert (task.round, task.idle_rounds, task.funds) == (1, 1, funds)
+
+
+def test_a_round_ends_even_if_fedavg_refuses_params_it_once_took(monkeypatch):
+    """A runtime upgrade's stricter fedavg parser refusing a task's stored params raised out of the round's end,
+    in a hook: no block could be built. The round fails instead."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, participants=(), rounds=1)
+        bob_delivers(ext, task_id)
+
+        def stricter(params: bytes) -> None:
+            raise KindRefusesParams("aggregation", "no longer taken")
+
+        monkeypatch.setattr(fedavg, "parse", stricter)
+        seen = until(ext, lambda events: any(isinstance(e, (RoundFailed, RoundAggregating)) for e in events))
+        assert RoundFailed(task_id, 0) in seen and not any(isinstance(e, RoundAggregating) for e in seen)
 
 
 @pytest.mark.parametrize("rounds", [0, 1_001])

@@ -645,6 +645,17 @@ def test_a_node_leaving_under_a_challenge_it_cannot_answer_is_still_slashed():
         assert ext.pallet(StorageNodes).past_records.get(challenge.node).audits_missed == 1
 
 
+def test_a_fragment_is_not_challenged_again_while_its_last_challenge_is_open():
+    """With audits closer together than the proof deadline a fragment drawn in each round had overlapping
+    challenges, and a leaving node down to its last fragment one always open: its exit's repair, held back
+    while one is, waited for ever."""
+    ext = new_ext(nodes=6, params={"FileBank": {"proof_deadline": 3 * AUDIT}})
+    with ext:
+        active_file(ext, 1000)  # one segment: a fragment on each of five nodes
+        drawn = [(c.file_id, c.segment, c.fragment) for _ in range(3) for c in run_audit(ext)]
+        assert drawn and len(drawn) == len(set(drawn))
+
+
 def test_a_leaving_node_that_answers_its_challenge_moves_on_at_once():
     ext = new_ext(nodes=6)
     with ext:
