@@ -20,7 +20,14 @@ from devnet.launcher import wait_until
 from devnet.role import read_endpoints
 from devnet.rpc import rpc_call
 
-__all__ = ["NodeProcess", "free_port", "rpc", "wait_until"]
+__all__ = ["NodeProcess", "free_port", "killed_output", "rpc", "wait_until"]
+
+
+def killed_output(process: subprocess.Popen) -> tuple[bytes, bytes]:
+    """A child's output for a failed assertion's message, the child killed first: still running past a
+    deadline, it would never end, and ``communicate()`` would wait on it for ever."""
+    process.kill()
+    return process.communicate(timeout=30)
 
 
 def free_port() -> int:

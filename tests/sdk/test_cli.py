@@ -84,8 +84,11 @@ def test_da_submit_reads_a_path_naming_a_pipe_no_further_than_one_submission(tmp
         except BrokenPipeError:  # the reader stopped past the bound, as it should
             pass
 
-    producer = threading.Thread(target=produce)
+    producer = threading.Thread(target=produce, daemon=True)
     producer.start()
     result = CliRunner().invoke(main, ["da", "submit", str(fifo), "--rpc", "ws://127.0.0.1:9"])
-    producer.join()
+    producer.join(timeout=30)
+    if producer.is_alive():  # the command never opened the FIFO: its writer waits for a reader, so be one
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        producer.join()
     assert result.exit_code == 2 and f"has more than {limit} bytes" in result.output, result.output

@@ -51,6 +51,7 @@ from sdk.compute import (
     UnknownJob,
     UnknownKind,
 )
+from tests.integration.nodes import killed_output
 from tests.sdk.compute.network import PRICES, PROVIDERS, WAIT_S, Market, play, register_provider, start_market
 
 TRAIN = {"hidden": [16], "epochs": 5}
@@ -217,7 +218,7 @@ def test_a_submission_interrupted_while_it_waits_names_its_job(market, shared):
                                    "--wait", "--rpc", market.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + WAIT_S
         while reader.query("ComputeJobs", "NextJobId") == first:
-            assert submit.poll() is None and time.monotonic() < deadline, submit.communicate()
+            assert submit.poll() is None and time.monotonic() < deadline, killed_output(submit)
             time.sleep(0.1)
         # into the wait for a verdict that no played provider gives yet: the command learns the job's id once its
         # inclusion wait returns, a bit after the chain shows the job, and shows nothing a test could wait on

@@ -182,9 +182,11 @@ def test_a_path_naming_a_pipe_is_read_to_its_last_byte(tmp_path, kind):
         # a writer still alive is blocked on a full pipe: the source stopped reading early, so drain it, or the
         # writer waits for ever (not once it closed its end: opening a FIFO to read then waits for a new writer)
         writer.join(timeout=5)
-        if writer.is_alive():
-            with open(path, "rb") as rest:
-                rest.read()
+        if writer.is_alive():  # (opened without blocking: a writer that has just left leaves none to wait for)
+            rest = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            os.set_blocking(rest, True)
+            with os.fdopen(rest, "rb") as drain:
+                drain.read()
             writer.join()
         if kind != "fifo":
             os.close(read_end)

@@ -29,6 +29,7 @@ from sdk.storage import (AccessDenied, DownloadFailed, FileNotFound, NoEncryptio
                          PublicFileCache, SourceChanged)
 from sdk.storage.nodes import NodeAddress, NodeError, NodeHttp
 from sdk.storage.wire import BadFragment, body_length, check_fragment_body, fragment_path
+from tests.integration.nodes import killed_output
 from tests.sdk.storage.network import StorageNetwork, start_network
 
 pytestmark = pytest.mark.long(1.2)  # minutes, about: started early (tests/conftest.py)
@@ -436,13 +437,13 @@ def test_an_interrupted_put_names_the_file_it_declared_and_how_to_get_its_deposi
                                 str(source), "--rpc", network.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + DEADLINE
         while not (declared := [f.file_id for f in alice.storage.ls() if f.file_id not in before]):
-            assert put.poll() is None and time.monotonic() < deadline, put.communicate()
+            assert put.poll() is None and time.monotonic() < deadline, killed_output(put)
             time.sleep(0.05)
         # the command learns the file id once its declaration's inclusion wait returns, a bit after the chain
         # shows it: a fragment of the file on some node says it is pushing, so it knows the id by then
         while not any(stored.parent.name == declared[0].hex() for node in network.nodes
                       for stored in node.fragment_files()):
-            assert put.poll() is None and time.monotonic() < deadline, put.communicate()
+            assert put.poll() is None and time.monotonic() < deadline, killed_output(put)
             time.sleep(0.05)
         put.send_signal(signal.SIGINT)
         out, err = put.communicate(timeout=DEADLINE)
