@@ -18,8 +18,8 @@ restart mid-job:
 3. **Commit** ``commitment(job_id, provider, digest, salt)`` as soon as the digest is known, the journal
    written first. The outputs are uploaded meanwhile, all at once, private if any input is private (then
    granted to the submitter, its read recorded, in the declaration's block), else public under embargo (the
-   nodes serve them to this provider only until the job ends, so nobody can copy them into it); small ones
-   as copies; the reveal names them in the runner's order, ``result.json`` last.
+   nodes serve them to this provider only until the job ends, so nobody can copy them into it); the reveal
+   names them in the runner's order, ``result.json`` last.
 4. **Reveal** once the reveal phase is final (the event comes from the best chain, the check is made at
    the finalized head: a reveal made public on a fork that is then dropped could be copied by a provider
    that had not committed yet on the other side) and the uploads are active.
@@ -72,11 +72,6 @@ T = TypeVar("T")
 COMMIT_MARGIN_BLOCKS = 4
 """Blocks kept between the end of a run and the commit deadline, for the commit to be included."""
 MIN_RUN_SECONDS = 5.0
-SMALL_OUTPUT_BYTES = 64 << 10
-"""Outputs up to this size (a job's ``result.json``, an evaluation's metrics) are stored as copies, k = 1 with
-the chain's default m (as many losses survived as the default coding), not coded into k + m fragments: each
-fragment is an upload, a confirmation and a read to pay for, and a few hundred bytes gain nothing from coding.
-Every honest provider stores an output alike, so their copies' content digests agree."""
 RETRY_S = (1.0, 2.0, 4.0, 8.0)
 """Pauses between attempts of a step that failed (the last one repeats)."""
 
@@ -251,8 +246,7 @@ class JobWorker:
         private if any input is private, then granted to the submitter with its read recorded, in the
         declaration's block (neither the reveal nor the submitter's download waits for another transaction);
         else public under embargo, which the job's end lifts: uploaded during the commit phase, they must not
-        be readable by a co-assigned provider that has not committed yet. Small ones are stored as copies
-        (:data:`SMALL_OUTPUT_BYTES`)."""
+        be readable by a co-assigned provider that has not committed yet."""
         job_id = progress.record.job_id
         cache = self.client.file_cache
         private = False
@@ -262,10 +256,8 @@ class JobWorker:
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:
-            small = (folder / name).stat().st_size <= SMALL_OUTPUT_BYTES
             file_id = await self._retry(job_id, f"upload {name}", lambda: self.client.storage.upload(
-                folder / name, private=private, readers=[job.submitter], embargoed=not private,
-                k=1 if small else None), until=job.deadline)
+                folder / name, private=private, readers=[job.submitter], embargoed=not private), until=job.deadline)
             await progress.uploaded(name, file_id)
 
         async with trio.open_nursery() as nursery:

@@ -2,17 +2,20 @@
 
 One folder per job under ``<base-path>/jobs/<job id>/`` holds the job's work folder (inputs, outputs, see
 :mod:`compute_pallet.service.runner`) and ``journal.json``, a :class:`JobRecord` replaced atomically
-(temporary name, rename), so after a crash at any moment it is the previous record or the new one, never a
-mix. The record is written at each step:
+(temporary name, fsync, rename), so after a crash or a power cut at any moment it is the previous record or
+the new one, never a mix or an empty file (a rename may reach the disk before the data it names, on XFS, say).
+The record is written at each step:
 
-- ``committing``: the salt and digest, before the commit is submitted, durably (fsynced: a commit whose salt
-  was lost could never be revealed, and the slot would be slashed as a no-show);
+- ``committing``: the salt and digest, before the commit is submitted, durably (its folder fsynced too, so
+  that the rename itself survives a power cut: a commit whose salt was lost could never be revealed, and the
+  slot would be slashed as a no-show);
 - ``committed``: once the commit is included;
 - each uploaded output's file id as its upload completes (a restart uploads only the missing ones);
 - ``revealed``: once the reveal is included.
 
-Only the first must survive a power cut: the chain knows whether the commit and the reveal were included, and
-an upload whose id was lost is made again. Each fsync pair cost the worker about as much CPU as a transaction.
+Only the first rename must survive a power cut: the chain knows whether the commit and the reveal were
+included, and an upload whose id was lost is made again (the lost copy expires with its paid time). The
+folder's fsync for each of the others cost the worker CPU on every job.
 
 :class:`Progress` is the record of a job being worked on: its commit and its uploads advance it concurrently,
 each change made to the latest record and journaled in turn.
@@ -35,7 +38,7 @@ from pathlib import Path
 
 import trio
 
-from sdk.durable import write_durably
+from sdk.durable import fsync_file, write_durably
 
 __all__ = ["Phase", "JobRecord", "Journal", "JournalError", "Progress", "JOURNAL_FILE"]
 
@@ -127,14 +130,20 @@ class Journal:
         return record
 
     def save(self, record: JobRecord, *, durable: bool = False) -> None:
-        """Replace the job's record atomically; ``durable``: fsynced too, so that a power cut keeps it."""
+        """Replace the job's record atomically (its data on disk before the rename); ``durable``: the rename
+        too (the folder fsynced), so that a power cut keeps this record rather than the one before."""
         path = self.workdir(record.job_id) / JOURNAL_FILE
         temp = path.with_name(JOURNAL_FILE + ".partial")
         if durable:
             write_durably(path, record.encode(), temp)
-        else:
+            return
+        try:
             temp.write_bytes(record.encode())
+            fsync_file(temp)
             temp.replace(path)
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
 
     def drop(self, job_id: int) -> bool:
         """Forget the job: its record and work folder; whether there was anything to forget."""

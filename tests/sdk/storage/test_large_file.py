@@ -15,6 +15,7 @@ SIZE = 1 << 30
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # (its client waits up to 30 minutes for an upload's blocks)
 def test_a_1_gib_private_file_round_trips(tmp_path):
     source = tmp_path / "large.bin"
     expected = blake3()
