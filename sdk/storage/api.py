@@ -73,7 +73,7 @@ class StorageApi:
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
         called with a :class:`~sdk.storage.transfer.Progress`. ``salt``: the manifest's 16 bytes (random if
         None), for a public file whose id :meth:`planned_id` gave beforehand. ``embargoed``: its nodes serve it
-        to this account and repairers only until a pallet releases it (a job output until its reveal)."""
+        to this account and repairers only until a pallet releases it (a job output until its job ends)."""
         with first_error():
             return await upload(self.ledger, self._http, source, private=private, k=k, m=m, progress=progress,
                                 config=self.config, readers=[account_argument(account) for account in readers],

@@ -671,7 +671,7 @@ class FileBank(Pallet[FileBankConfig]):
     @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest)))
     def declare_embargoed(self, origin: Origin, manifest: Bytes) -> None:
         """:meth:`declare` a file under embargo: its nodes serve it to its owner and its repairers only, public or
-        not, until a pallet releases it (ComputeJobs does at the reveal naming it). A provider uploads a public
+        not, until a pallet releases it (ComputeJobs does when the job naming it ends). A provider uploads a public
         job output so during the commit phase: readable then, it let a co-assigned provider that had not
         committed yet copy the result rather than run the job."""
         self.embargoed.insert(self._declare(ensure_signed(origin), manifest), ())
