@@ -107,9 +107,10 @@ class FileBankStorageInfo:
         """The owner, anyone for a file stored unencrypted (public) and not embargoed, or a grantee of its sealed
         key (an embargoed file's nodes serve its owner and repairers only)."""
         info = self._files.files.get(file_id)
-        return info is not None and (info.owner == who or self._public(file_id, info)
-                                     or (self._access.grants.contains(file_id, who)
-                                         and not self._files.is_embargoed(file_id)))
+        if info is None or info.owner == who:
+            return info is not None
+        return not self._files.is_embargoed(file_id) and (not info.encrypted
+                                                          or self._access.grants.contains(file_id, who))
 
     def _public(self, file_id: bytes, info: FileInfo) -> bool:
         return not info.encrypted and not self._files.is_embargoed(file_id)

@@ -34,20 +34,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_durably(temp: Path, final: Path) -> None:
+def replace_durably(temp: Path, final: Path, *, sync_folder: bool = True) -> None:
     """Make the fully written ``temp`` the file ``final`` (replacing any older one): fsync ``temp``, rename
-    it, fsync ``final``'s folder. An ``OSError`` before the rename leaves ``final`` as it was."""
+    it, fsync ``final``'s folder. An ``OSError`` before the rename leaves ``final`` as it was. Without
+    ``sync_folder`` a power cut may undo the rename, leaving the previous file, never an empty one (the data is
+    on disk before the rename, which some file systems, XFS say, may write first)."""
     fsync_file(temp)
     os.replace(temp, final)
-    fsync_dir(final.parent)
+    if sync_folder:
+        fsync_dir(final.parent)
 
 
-def write_durably(path: Path, data: bytes, temp: Path) -> None:
+def write_durably(path: Path, data: bytes, temp: Path, *, sync_folder: bool = True) -> None:
     """Write ``data`` as ``path`` through the temporary file ``temp`` (same folder; see :func:`replace_durably`).
     Raises ``OSError`` (a full disk) having left ``path`` as it was and no ``temp``."""
     try:
         temp.write_bytes(data)
-        replace_durably(temp, path)
+        replace_durably(temp, path, sync_folder=sync_folder)
     except OSError:
         temp.unlink(missing_ok=True)
         raise

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import trio
 
-from sdk.durable import fsync_file, write_durably
+from sdk.durable import write_durably
 
 __all__ = ["Phase", "JobRecord", "Journal", "JournalError", "Progress", "JOURNAL_FILE"]
 
@@ -133,17 +133,7 @@ class Journal:
         """Replace the job's record atomically (its data on disk before the rename); ``durable``: the rename
         too (the folder fsynced), so that a power cut keeps this record rather than the one before."""
         path = self.workdir(record.job_id) / JOURNAL_FILE
-        temp = path.with_name(JOURNAL_FILE + ".partial")
-        if durable:
-            write_durably(path, record.encode(), temp)
-            return
-        try:
-            temp.write_bytes(record.encode())
-            fsync_file(temp)
-            temp.replace(path)
-        except OSError:
-            temp.unlink(missing_ok=True)
-            raise
+        write_durably(path, record.encode(), path.with_name(JOURNAL_FILE + ".partial"), sync_folder=durable)
 
     def drop(self, job_id: int) -> bool:
         """Forget the job: its record and work folder; whether there was anything to forget."""

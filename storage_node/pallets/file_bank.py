@@ -644,7 +644,7 @@ class FileBank(Pallet[FileBankConfig]):
     locked = StorageMap(H256, UNIT, docs="Files their owner may not delete (verified jobs' outputs): they go when "
                                          "their paid time ends.")
     embargoed = StorageMap(H256, UNIT, docs="Files their nodes serve to their owner and repairers only, until "
-                                            "released (job outputs until their provider's reveal).")
+                                            "released (job outputs until their job ends).")
     deleted = StorageValue(Vec(H256), default=(),
                            docs="Files deleted since StorageAccess last looked (it then removes their grants).")
     retired = StorageMap(H256, UNIT, docs="Deleted files whose grants StorageAccess has not finished removing: "

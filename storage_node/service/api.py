@@ -16,7 +16,7 @@ Routes (all ids ``0x``-hex; the shapes are in :mod:`storage_node.service.body`):
 - ``GET /v1/fragments/{file_id}/{segment}/{fragment}``: the stored body. A public file is served to anyone;
   a private one to a request signed by its owner, by a grantee whose access record is within the access
   window, or by the repairer of an open repair order for the segment (else 401 / 403, no bytes); an embargoed
-  one (a job output before its provider's reveal), public or not, to its owner and repairers only.
+  one (a job output before its job ends), public or not, to its owner and repairers only.
 - ``GET /v1/health`` (JSON) and ``GET /metrics`` (Prometheus text).
 
 Errors are JSON ``{"error": <code>, "message": <text>}``. A failing request never ends the server: the chain
@@ -278,7 +278,9 @@ class FragmentApi(HttpApp):
             return True
         if await self.chain.repairer_of_segment(key.file_id, key.segment, reader, stored.fragment_count):
             return True
-        return not await self.chain.embargoed(key.file_id) and await self.chain.may_read_private(key.file_id, reader)
+        # a public file is here only under embargo (read in _get), which no grant lifts
+        return (not stored.public and not await self.chain.embargoed(key.file_id)
+                and await self.chain.may_read_private(key.file_id, reader))
 
     # --- auth -----------------------------------------------------------------------------------------
 
