@@ -57,13 +57,14 @@ def corrupt_fragment(record: ProcessRecord, rng: random.Random | None = None) ->
     return corrupt_stored_fragment(Path(record.data), rng)
 
 
-def corrupt_stored_fragment(data_folder: Path, rng: random.Random | None = None) -> Path:
+def corrupt_stored_fragment(data_folder: Path, rng: random.Random | None = None, *,
+                            file_id: bytes | None = None) -> Path:
     """Change every byte of one fragment stored under a storage node's data folder (its roots header left
-    intact); the file it changed. Without ``rng``, every byte of the first fragment is flipped; with it, ``rng``
-    picks the fragment and each byte is XORed with a mask byte it draws from 1..255 (never a no-op, and a
-    second corruption of the same fragment does not restore it). ``OSError`` if the node moves the fragment
-    meanwhile (a repair, a delete)."""
-    stored = sorted(Path(data_folder, "store", "fragments").glob("*/*"))
+    intact), of file ``file_id`` if given; the file it changed. Without ``rng``, every byte of the first fragment
+    is flipped; with it, ``rng`` picks the fragment and each byte is XORed with a mask byte it draws from 1..255
+    (never a no-op, and a second corruption of the same fragment does not restore it). ``OSError`` if the node
+    moves the fragment meanwhile (a repair, a delete)."""
+    stored = sorted(Path(data_folder, "store", "fragments").glob(f"{'*' if file_id is None else file_id.hex()}/*"))
     if not stored:
         raise DevnetError(f"the storage node in {data_folder} holds no fragment yet: upload a file first")
     path = stored[0] if rng is None else rng.choice(stored)

@@ -36,7 +36,8 @@ confirmed until the repairs move it, once at most for each fragment it fails.
 **Repairs.** A repair order names a node that does not hold the segment (drawn like a placement); it fetches
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
 ``confirm_repair``: the placement moves to it and it is paid ``repair_reward_per_byte`` × the fragment's
-size out of the slashed stake. An order not completed by its deadline goes to another node. Exits and forced
+size out of the slashed stake. Where every active node holds the segment already, the order names the
+fragment's own node, which rebuilds it in place, unpaid. An order not completed by its deadline goes to another node. Exits and forced
 exits order every fragment of the leaving node repaired; an exit's repair of a fragment under an open challenge
 is confirmed only once the challenge closes (``UnderChallenge``): moved before, the challenge of a node that
 dropped its data and then left lapsed unpunished, and its stake went back to it.
@@ -860,24 +861,26 @@ class FileBank(Pallet[FileBankConfig]):
         if order.repairer != who or node is None or node.status is not NodeStatus.Active:
             raise NotRepairer()
         size = info.fragment_size_of(segment)
-        if node.free_capacity() < size:
-            raise NoCapacity()
         placement = list(self.placements.get(file_id, segment))
-        if who in placement:
+        own = placement[fragment] == who  # the fragment's node rebuilt it: its space is counted already
+        if not own and node.free_capacity() < size:
+            raise NoCapacity()
+        if who in placement and not own:
             raise AlreadyHoldsSegment()
         if order.reason is RepairReason.NodeExit and self.challenged.get(file_id, (segment, fragment)):
             raise UnderChallenge()
         # EFFECTS
-        key = (file_id, segment, fragment)
-        old = placement[fragment]
-        placement[fragment] = who
-        self.placements.insert(file_id, segment, tuple(placement))
         self.repair_orders.remove(file_id, (segment, fragment))
-        self._remove_fragment(old, key, size)
-        self._add_fragment(who, key, size)
+        reward = 0
+        if not own:  # a node repairing its own loss is neither paid nor credited with a repair
+            key = (file_id, segment, fragment)
+            old, placement[fragment] = placement[fragment], who
+            self.placements.insert(file_id, segment, tuple(placement))
+            self._remove_fragment(old, key, size)
+            self._add_fragment(who, key, size)
+            reward = self.config.nodes.pay_from_slashed(who, self.config.repair_reward_per_byte * size)
+            self.config.nodes.record_repair(who)
         info = self._set_confirmed(file_id, info, segment, [fragment], True)
-        reward = self.config.nodes.pay_from_slashed(who, self.config.repair_reward_per_byte * size)
-        self.config.nodes.record_repair(who)
         self.deposit_event(RepairCompleted(file_id, segment, fragment, who, reward))
         self._store_file(file_id, info)
 
@@ -1101,11 +1104,18 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _pick_repairer(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, previous: bytes | None,
                        placer: _Placer, n: int) -> bytes | None:
-        """A node for the order: none of :meth:`_segment_nodes`, nor ``previous``."""
+        """A node for the order: none of :meth:`_segment_nodes`, nor ``previous``. Failing any (a file as wide
+        as the network has no spare node), the fragment's own node while it is active: it rebuilds what it lost
+        from the others, unpaid, rather than the order waiting for a node to join, the fragment unhealthy
+        meanwhile. A leaving node is not active, so its exit's orders wait."""
         excluded = self._segment_nodes(file_id, info, segment, besides=fragment)
         if previous is not None:
             excluded.add(previous)
-        return placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
+        chosen = placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
+        if chosen is None:
+            own = self.placements.get(file_id, segment)[fragment]
+            chosen = own if self._is_active(own) else None
+        return chosen
 
     def _segment_nodes(self, file_id: bytes, info: FileInfo, segment: int, besides: int | None = None) -> set[bytes]:
         """The nodes holding a fragment of the segment or rebuilding one (the repairers of its open orders but

@@ -118,6 +118,33 @@ async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, clus
     assert await download(client, file_id, tmp_path) == DATA
 
 
+async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by_its_own_node(client, cluster, tmp_path):
+    """Every node holds a fragment of the segment: nobody else can take the order, so its node rebuilds it."""
+    file_id = await client.storage.upload(DATA, private=False, k=4, m=2)
+    placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
+    assert sorted(placement) == sorted(node.account for node in cluster)
+    victim = node_of(cluster, placement[0])
+    async with storage_events(client) as blocks:
+        corrupted = corrupt_stored_fragment(victim.base_path, file_id=file_id)
+        seen = await wait_for_events(blocks, {
+            "AuditFailed": lambda f: f["node"] == victim.account,
+            "RepairCompleted": lambda f: f["file_id"] == file_id and f["segment"] == 0 and f["fragment"] == 0,
+        }, FAULT_TIMEOUT_S)
+    assert (seen["RepairCompleted"]["repairer"], seen["RepairCompleted"]["reward"]) == (victim.account, 0)
+    assert list(await client.query("FileBank", "Placements", [file_id, 0])) == placement
+    info = await client.query("FileBank", "Files", [file_id])
+    assert info.healthy == info.width
+    # the rebuilt fragment is good: with m others killed, the download needs it among its k
+    killed = [node_of(cluster, account) for account in placement[1:info.m + 1]]
+    for node in killed:
+        node.kill()
+    try:
+        assert corrupted.exists() and await download(client, file_id, tmp_path) == DATA
+    finally:
+        for node in killed:
+            node.spawn().wait_ready()
+
+
 async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_path):
     file_id = await client.storage.upload(DATA, private=True)
     placement = list(await client.query("FileBank", "Placements", [file_id, 0]))

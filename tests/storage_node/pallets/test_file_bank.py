@@ -613,6 +613,32 @@ def test_a_completed_repair_moves_the_placement_pays_the_repairer_and_restores_t
         assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Active))
 
 
+def test_with_no_spare_node_a_fragment_is_rebuilt_by_its_own_node_unpaid():
+    ext = new_ext(nodes=5)  # the default file is 5 fragments wide: every node holds one of each segment
+    with ext:
+        stored = active_file(ext)
+        challenge = audit_with_one_silent_node(ext, stored)
+        run_to(ext, challenge.deadline + 1)
+        (order,) = events_of(ext, RepairOrdered)
+        assert order.repairer == challenge.node  # the alternative was an order nobody could ever complete
+        key = (stored.file_id, order.segment, order.fragment)
+        placement = bank(ext).placements.get(stored.file_id, order.segment)
+        other = placement[(order.fragment + 1) % 5]
+        assert_noop(ext, NotRepairer, ext.dispatch, Origin.signed(other), "FileBank", "confirm_repair",
+                    file_id=stored.file_id, segment=order.segment, fragment=order.fragment)
+        before, pool = free(ext, challenge.node), ext.pallet(StorageNodes).slashed_pool.get()
+        assigned = ext.pallet(StorageNodes).nodes.get(challenge.node).used
+        ext.dispatch(Origin.signed(challenge.node), "FileBank", "confirm_repair", file_id=stored.file_id,
+                     segment=order.segment, fragment=order.fragment)
+        assert_has_event(ext, RepairCompleted(*key, challenge.node, 0))
+        assert (free(ext, challenge.node), ext.pallet(StorageNodes).slashed_pool.get()) == (before, pool)
+        node = ext.pallet(StorageNodes).nodes.get(challenge.node)
+        assert (node.repairs_done, node.used) == (0, assigned)
+        assert bank(ext).placements.get(stored.file_id, order.segment) == placement
+        assert bank(ext).fragments_of.contains(challenge.node, key)
+        assert status(ext, stored) is FileStatus.Active
+
+
 def test_a_node_leaving_under_a_challenge_it_cannot_answer_is_still_slashed():
     """A node that dropped its data is challenged and asks to leave: its exit's repairs moved the challenged
     fragment before the deadline, the miss lapsed (nothing left to prove), and its whole stake came back, its
