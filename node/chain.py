@@ -8,15 +8,17 @@ so worker threads execute blocks on immutable state snapshots while this thread 
 
 When the best chain changes, :meth:`Chain.add` tells every ``best_listeners`` callback which blocks were
 enacted and which retracted (a reorg); when blocks become final, :meth:`Chain.finalize` tells every
-``finality_listeners`` callback which ones. Listeners run synchronously, in the order they were added, before
-the head is published to subscribers, so a transaction pool is pruned before anyone can see the new head; a
-listener that raises is logged and the others still run.
+``finality_listeners`` callback which ones, after the ``best_listeners`` if finality chose a branch other than
+the best one (which moves the best block onto it). Listeners run synchronously, in the order they were added,
+before the head is published to subscribers, so a transaction pool is pruned before anyone can see the new
+head; a listener that raises is logged and the others still run.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -115,20 +117,40 @@ class Chain:
     def finalize(self, block_hash: bytes, justification: bytes | None) -> list[bytes]:
         """Make ``block_hash`` final (with its justification); returns the newly finalized hashes, oldest
         first (none if it already was, or is unknown). Refuses a block conflicting with finality."""
-        if block_hash not in self.tree:
+        tree = self.tree
+        if block_hash not in tree:
             return []
+        previous_best = tree.best_hash
+        retracted = self._retracted_by_finalizing(block_hash)
         try:
-            route = self.tree.finalize(block_hash, justification)
+            route = tree.finalize(block_hash, justification)
         except ConflictsWithFinality as exc:  # only possible with a third or more of the authorities faulty
             log.error("refusing to finalize 0x%s: %s", block_hash.hex()[:16], exc)
             return []
-        if route:
-            header = self.tree.header(block_hash)
-            log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
-            blocks = [self.tree.entry(h).block for h in route]
-            _tell(self.finality_listeners, blocks)
-            self.finalized_heads.publish(header)
+        if not route:
+            return route
+        header = tree.header(block_hash)
+        log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
+        if tree.best_hash != previous_best and retracted:
+            fork_number = retracted[-1].header.number - 1
+            enacted = [e.block for e in takewhile(lambda e: e.number > fork_number, tree.ancestors(tree.best_hash))]
+            enacted.reverse()
+            log.info("reorg by finality: %d blocks retracted, %d enacted", len(retracted), len(enacted))
+            _tell(self.best_listeners, BestChange(tree.best.block, tuple(enacted), tuple(retracted)))
+            self.new_heads.publish(tree.best.header)
+        _tell(self.finality_listeners, [tree.entry(h).block for h in route])
+        self.finalized_heads.publish(header)
         return route
+
+    def _retracted_by_finalizing(self, block_hash: bytes) -> list[Block]:
+        """The best branch's blocks that finalizing ``block_hash`` takes off the best chain, newest first: none
+        unless it is on another branch, where finality moves the best block. They are read before finalizing
+        prunes them, for the best listeners (their transactions go back to the pool)."""
+        tree = self.tree
+        if (not tree.is_descendant(block_hash, tree.finalized_hash) or block_hash == tree.finalized_hash
+                or tree.is_descendant(tree.best_hash, block_hash)):
+            return []
+        return [tree.entry(h).block for h in tree.route(tree.best_hash, block_hash)[0]]
 
 
 def _tell(listeners: list[Callable[[T], None]], news: T) -> None:

@@ -280,14 +280,15 @@ class Admission:
     # --- following the chain --------------------------------------------------------------------
 
     def _on_best_change(self, change: BestChange) -> None:
-        included = [blake2_256(xt) for block in change.enacted for xt in block.extrinsics]
+        included = [[blake2_256(xt) for xt in block.extrinsics] for block in change.enacted]
         runtime = self.chain.runtime
         senders = {runtime.extrinsics.decode(xt).signer for block in change.enacted for xt in block.extrinsics}
         senders.discard(None)  # (inherents; each was decoded when the block was imported or built: a lookup now)
         with runtime.executing(Overlay(self.chain.tree.best.state)):  # one context for every sender's nonce
             nonces = {who: runtime.system.account_nonce(who) for who in senders}
-        self.pool.prune(included, change.block.hash, change.block.header.number, nonces)
-        kept = set(included)
+        for block, hashes in zip(change.enacted, included):  # each watcher is told the block that holds its tx
+            self.pool.prune(hashes, block.hash, block.header.number, nonces)
+        kept = {tx_hash for hashes in included for tx_hash in hashes}
         for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
             for xt in block.extrinsics[1:]:  # not the timestamp inherent
                 if blake2_256(xt) not in kept:

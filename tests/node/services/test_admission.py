@@ -82,6 +82,45 @@ async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slo
     await eventually(lambda: tx_hash in admission.pool)  # validated again on the next gossip tick
 
 
+async def test_finality_on_another_branch_moves_the_best_block_and_puts_its_transactions_back(
+        nursery, start_node, slots):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    (tx_hash,) = await admission.submit([transfer(chain, 0)])
+    genesis = chain.tree.genesis_hash
+    with_it = author(chain, next(slots), list(admission.pool.best()))
+    chain.add(with_it, _execute(chain, with_it), None)
+    rival = author(chain, next(slots), parent=genesis)  # as high, so not best: the best block stays with_it
+    chain.add(rival, _execute(chain, rival), None)
+    assert chain.tree.best_hash == with_it.hash and tx_hash not in admission.pool
+    changes = []
+    chain.best_listeners.append(changes.append)
+    with chain.new_heads.subscribe() as heads:
+        chain.finalize(rival.hash, b"justification")  # the voters chose the other branch
+        assert chain.tree.best_hash == rival.hash
+        assert [(c.block.hash, c.enacted, c.retracted) for c in changes] == [(rival.hash, (rival,), (with_it,))]
+        assert heads.receive_nowait().hash == rival.hash
+    await eventually(lambda: tx_hash in admission.pool)  # not banned for the block that was dropped
+
+
+async def test_a_watcher_is_told_the_block_that_holds_its_transaction_when_a_reorg_enacts_several(
+        nursery, start_node, slots):
+    chain = new_chain()
+    admission = await started(nursery, Admission(chain, await start_node()))
+    updates = Updates(nursery)
+    await admission.submit([transfer(chain, 0)], watch=updates)
+    genesis = chain.tree.genesis_hash
+    empty = author(chain, next(slots))
+    chain.add(empty, _execute(chain, empty), None)
+    first = author(chain, next(slots), list(admission.pool.best()), parent=genesis)
+    chain.add(first, _execute(chain, first), None)  # not best yet: as high as the best block
+    second = author(chain, next(slots), parent=first.hash)
+    chain.add(second, _execute(chain, second), None)  # the fork is best: first and second are enacted at once
+    assert chain.tree.best_hash == second.hash
+    await eventually(lambda: len(updates.received) == 2)
+    assert updates.received == ["ready", {"inBlock": "0x" + first.hash.hex()}]
+
+
 async def test_gossip_pools_valid_batches_and_rejects_those_with_forged_transactions(nursery, start_node):
     chain = new_chain()
     receiver_network, sender = await start_node(), await start_node()
