@@ -377,7 +377,9 @@ class AsyncClient:
     async def create_signed_extrinsic(self, call: Call, keypair: Keypair | str, *, era: int | None = MORTAL_PERIOD,
                                       nonce: int | None = None, tip: int = 0) -> SignedExtrinsic:
         """Sign ``call``. ``keypair`` may be a secret URI (``"//Alice"``, ``"0x<seed>"``); ``nonce`` defaults
-        to the next one from :attr:`nonces`; ``era`` is a mortality period in blocks (rounded up to a power of
+        to the next one from :attr:`nonces`, taken once the node pools the transaction (one never submitted
+        holds up no later one; several signed before any is submitted share it: :meth:`sign_and_submit_all`
+        signs and submits many); ``era`` is a mortality period in blocks (rounded up to a power of
         two, :data:`MORTAL_PERIOD` by default) counted from the finalized head, or from the best block when
         finality lags more than :data:`MAX_FINALITY_LAG` blocks (or a quarter of the period, if fewer) behind
         it; ``None`` signs an immortal transaction."""
@@ -392,7 +394,7 @@ class AsyncClient:
             raise BadArgument(f"{call!r} does not encode: {exc}") from None
         mortality, birth_hash = await self._mortality(era)
         if nonce is None:
-            nonce = await self.nonces.next(signer.public)
+            nonce = await self.nonces.peek(signer.public)
         version = self.runtime.VERSION
         payload = signing_payload(call_data, mortality, nonce, tip, version.spec_version, version.transaction_version,
                                   self.genesis_hash, birth_hash)
@@ -483,12 +485,14 @@ class AsyncClient:
                                                        idempotent=False)
                 if from_hex(result, "extrinsic hash", 32) != tx_hash:
                     raise InvalidResponse(f"the node answered hash {result} for transaction 0x{tx_hash.hex()}")
+                self.nonces.pooled(extrinsic.signer, extrinsic.nonce)
                 yield None
                 return
             with deadline(f"watching transaction 0x{tx_hash.hex()}", self.watch_timeout if timeout is None else timeout):
                 async with self._transport.subscribe("author_submitAndWatchExtrinsic", [to_hex(extrinsic.data)],
                                                      "author_unwatchExtrinsic", _same, buffer=WATCH_BUFFER,
                                                      resilient=False) as updates:
+                    self.nonces.pooled(extrinsic.signer, extrinsic.nonce)
                     yield updates
         except (InvalidTransaction, ExtrinsicDropped) as exc:
             if not (isinstance(exc, InvalidTransaction) and exc.code in _KEEP_NONCE_CODES):

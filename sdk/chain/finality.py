@@ -77,6 +77,16 @@ def check_justification(header: Header, justification: Justification, voters: Au
         raise BadJustification(f"block #{header.number}: {exc}") from None
 
 
+def check_set_span(number: int, set_id: int, session_length: int) -> None:
+    """Check that set ``set_id`` may finalize block ``number``: it finalizes from the block after it takes over
+    up to the block where the next set does, never beyond (past it, an old set's keys, its validators long gone
+    with their stake, could sign any chain)."""
+    takes_over, hands_over = set_id * session_length, (set_id + 1) * session_length
+    if not takes_over < number <= hands_over:
+        raise BadJustification(f"block #{number} cannot be final by set {set_id}, which finalizes blocks "
+                               f"#{takes_over + 1} to #{hands_over}")
+
+
 def next_set(previous: AuthoritySet, session: int, validators: tuple[bytes, ...]) -> AuthoritySet:
     """The set that follows ``previous``, from the proven state of the block where it takes over."""
     if session != previous.set_id + 1:
@@ -112,10 +122,7 @@ class FinalityProver:
         if block_hash == self._client.genesis_hash:
             return block.header
         justification = justification_of(block_hash, block.justification)
-        takes_over = justification.set_id * self._client.get_constant(PALLET, "SessionLength")
-        if takes_over >= block.header.number:
-            raise BadJustification(f"block #{block.header.number} cannot be final by set {justification.set_id}, "
-                                   f"which takes over at block #{takes_over}")
+        check_set_span(block.header.number, justification.set_id, self._client.get_constant(PALLET, "SessionLength"))
         check_justification(block.header, justification, await self.authority_set(justification.set_id))
         return block.header
 

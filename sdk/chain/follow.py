@@ -53,6 +53,7 @@ class EventSubscription:
             head = await self._heads.__anext__()
             for header in await self._unseen(head):
                 events = await self._events_at(header.hash)
+                self._saw(header.hash)  # only now: a block whose events did not come is visited again next time
                 if self._pallets is not None:
                     events = tuple(e for e in events if e.pallet in self._pallets)
                 if events:
@@ -70,8 +71,9 @@ class EventSubscription:
             if header.number <= self._floor or header.parent_hash in self._seen:
                 break  # the usual case, one new head on a seen parent, asks the node for nothing
             header = await self._header_at(header.parent_hash)
-        for header in reversed(run):
-            self._seen[header.hash] = None
+        return run[::-1]
+
+    def _saw(self, block_hash: bytes) -> None:
+        self._seen[block_hash] = None
         while len(self._seen) > 4 * self._max_gap:
             self._seen.popitem(last=False)
-        return run[::-1]

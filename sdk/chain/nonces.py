@@ -49,13 +49,18 @@ class NonceManager:
             if self._next.get(account) == nonce:  # (else a drop made it forget meanwhile: read it again)
                 self._next[account] = nonce + 1
 
-    async def next(self, account: bytes) -> int:
-        """A nonce no other caller of this manager gets for ``account`` (until :meth:`forget`), for a
-        transaction submitted outside :meth:`reserve`."""
+    async def peek(self, account: bytes) -> int:
+        """The next nonce of ``account``, not taken: for a transaction signed outside :meth:`reserve`, which
+        may never be submitted (nothing later is then left waiting for it). The count moves past it once the
+        node pools it (:meth:`pooled`)."""
         async with self._hold(account):
-            nonce = await self._current(account)
+            return await self._current(account)
+
+    def pooled(self, account: bytes, nonce: int) -> None:
+        """The node pooled a transaction of ``account`` with ``nonce``: count past it (unless the count is to be
+        read from the node, which counts its pool, or is past it already)."""
+        if self._next.get(account, nonce + 1) <= nonce:
             self._next[account] = nonce + 1
-            return nonce
 
     def forget(self, account: bytes) -> None:
         """Read ``account``'s nonce from the node again before the next transaction."""

@@ -44,7 +44,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.utilities import RemoteProtocolError
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from sdk.chain.errors import ConnectionFailed, ConnectionLost, InvalidResponse, RpcError, SubscriptionOverflow
 
@@ -79,8 +79,13 @@ class Endpoint:
             raise ValueError(f"bad port in {url!r}") from None
         return Endpoint(parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
+    @property
+    def netloc(self) -> str:
+        """``host:port``, an IPv6 address in brackets."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
     def __str__(self) -> str:
-        return f"ws://{self.host}:{self.port}{self.path}"
+        return f"ws://{self.netloc}{self.path}"
 
 
 class RawSubscription:
@@ -167,7 +172,7 @@ class RpcConnection:
             raise ConnectionFailed(f"{endpoint}: {exc.strerror or exc}") from exc
         ws = WSConnection(ConnectionType.CLIENT)
         try:
-            await stream.send(ws.send(Request(host=f"{endpoint.host}:{endpoint.port}", target=endpoint.path)))
+            await stream.send(ws.send(Request(host=endpoint.netloc, target=endpoint.path)))
             while True:
                 data = await stream.receive(RECEIVE_CHUNK)
                 ws.receive_data(data)
@@ -248,7 +253,12 @@ class RpcConnection:
     # --- I/O ----------------------------------------------------------------------------------------
 
     async def _send_text(self, text: str) -> None:
-        await self._send_frame(self._ws.send(TextMessage(data=text)))
+        try:
+            frame = self._ws.send(TextMessage(data=text))
+        except LocalProtocolError:  # the connection is closing (wsproto's state moved first): no message goes
+            self._shut(ConnectionLost(f"{self.endpoint}: connection closing"))
+            raise self._closed from None  # type: ignore[misc]
+        await self._send_frame(frame)
 
     async def _send_frame(self, data: bytes) -> None:
         try:
@@ -297,9 +307,12 @@ class RpcConnection:
                     elif isinstance(event, Ping):
                         await self._send_frame(self._ws.send(event.response()))
                     elif isinstance(event, CloseConnection):
+                        # shut before the reply's await: a request made meanwhile fails as a lost connection
+                        self._shut(ConnectionLost(
+                            f"{self.endpoint}: closed by the node ({event.code} {event.reason})".rstrip()))
                         if self._ws.state is ConnectionState.REMOTE_CLOSING:
                             await self._send_frame(self._ws.send(event.response()))
-                        raise ConnectionLost(f"{self.endpoint}: closed by the node ({event.code} {event.reason})".rstrip())
+                        raise self._closed  # type: ignore[misc]
                 if data is None:
                     raise reason
         except ConnectionLost as exc:

@@ -180,8 +180,19 @@ class Client:
     get_extrinsic_receipt = blocking(AsyncClient.get_extrinsic_receipt)
     sign_and_submit = blocking(AsyncClient.sign_and_submit)
     sign_and_submit_all = blocking(AsyncClient.sign_and_submit_all)
-    subscribe_block_headers = blocking(AsyncClient.subscribe_block_headers)
     query_map = _iterating(AsyncClient.query_map, BlockingIterator)
+
+    def subscribe_block_headers(self, handler: Callable[[Any, int, Any], Any], finalized_only: bool = False) -> Any:
+        """substrate-interface's callback form: ``handler(header, update_nr, subscription_id)`` for each new
+        (or finalized) head until it returns something other than ``None``, which is returned. The handler
+        runs in the calling thread, not the client's loop, so it may use the client, as such handlers do."""
+        with (self.subscribe_finalized_heads() if finalized_only else self.subscribe_new_heads()) as heads:
+            for update_nr, header in enumerate(heads):
+                result = handler(header, update_nr, heads.id)
+                if result is not None:
+                    return result
+        return None
+
     subscribe_new_heads = _iterating(AsyncClient.subscribe_new_heads, BlockingSubscription)
     subscribe_finalized_heads = _iterating(AsyncClient.subscribe_finalized_heads, BlockingSubscription)
     subscribe_events = _iterating(AsyncClient.subscribe_events, BlockingSubscription)

@@ -52,6 +52,9 @@ def test_blocking_client_in_a_with_block(url, backend):
             first = next(heads)
             assert heads.id is not None
         assert first.number >= 1
+        # a header handler may use the client, as substrate-interface's do: it runs in this thread
+        assert client.subscribe_block_headers(
+            lambda header, update_nr, _: client.get_block_hash(header.number) if update_nr == 1 else None) is not None
         with client.subscribe_events("Balances") as blocks:
             client.sign_and_submit(client.compose_call("Balances", "transfer_allow_death",
                                                        {"dest": dest, "value": 10**12}), FERDIE)

@@ -9,6 +9,7 @@ import pytest
 
 from runtime.cairn import CairnRuntime
 from runtime.keyring import InvalidSecretUri, Keypair
+from sdk.chain.rpc import Endpoint
 from sdk.chain import (AsyncClient, BadArgument, Client, RuntimeMismatch, UnknownItem, keypair_from_arg,
                        keypair_from_file)
 from sdk.chain.keys import hash_id
@@ -85,6 +86,17 @@ async def test_bad_secret_uris_and_key_files(client, tmp_path):
         with pytest.raises(FileNotFoundError, match="no such key file"):  # not a derivation of the dev phrase
             keypair_from_arg(missing)
     assert keypair_from_arg("//Alice").public == Keypair.from_uri("//Alice").public
+
+
+def test_a_key_file_under_the_home_folder_is_found_through_its_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # as a shell leaves it in --key=~/alice.key
+    (tmp_path / "alice.key").write_text("//Alice")
+    assert keypair_from_arg("~/alice.key").public == Keypair.from_uri("//Alice").public
+
+
+def test_an_ipv6_endpoint_keeps_its_brackets():
+    endpoint = Endpoint.parse("ws://[::1]:9944/")
+    assert (endpoint.host, endpoint.netloc, str(endpoint)) == ("::1", "[::1]:9944", "ws://[::1]:9944/")
 
 
 def test_bad_urls_and_options_are_refused_before_connecting():

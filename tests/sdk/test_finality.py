@@ -19,6 +19,7 @@ from sdk.chain.finality import (
     FinalityProver,
     MissingJustification,
     check_justification,
+    check_set_span,
     justification_of,
     next_set,
 )
@@ -73,6 +74,19 @@ def test_a_justification_that_proves_nothing_is_refused(justification, cause):
 def test_what_a_node_serves_as_a_justification_must_be_one_for_the_block(encoded, error, cause):
     with pytest.raises(error, match=cause):
         justification_of(BLOCK.hash, encoded)
+
+
+@pytest.mark.parametrize("number, set_id, final", [
+    (53, 5, True), (60, 5, True), (50, 4, True),  # set 5 takes over at #50 (finalized by set 4), hands over at #60
+    (50, 5, False), (61, 5, False),
+    (53, 0, False),  # a set long gone: its keys could sign any chain
+], ids=["inside", "hand-over", "previous-set's-last", "its-take-over", "past-its-hand-over", "stale-set"])
+def test_a_set_finalizes_only_the_blocks_of_its_session(number, set_id, final):
+    if final:
+        check_set_span(number, set_id, 10)
+    else:
+        with pytest.raises(BadJustification, match=f"cannot be final by set {set_id}"):
+            check_set_span(number, set_id, 10)
 
 
 def test_the_next_set_is_the_next_session_of_a_proven_block():

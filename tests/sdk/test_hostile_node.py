@@ -5,14 +5,17 @@ purpose (a real node never behaves so), each a few lines of trio and wsproto on 
 from __future__ import annotations
 
 import functools
+import json
 from typing import Awaitable, Callable
 
 import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from sdk.chain import AsyncClient, ConnectionFailed, InvalidResponse, ReconnectPolicy
+from sdk.chain.rpc import Endpoint
+from sdk.chain.transport import Transport
 
 GIVE_UP_FAST = ReconnectPolicy(initial_delay=0.1, max_delay=0.2, give_up_after=0.5, attempt_timeout=1.0)
 
@@ -94,3 +97,34 @@ async def test_a_server_that_never_answers_the_handshake(nursery):
     port = await _serve(nursery, False, lambda stream, ws: trio.sleep_forever())
     with trio.fail_after(30), pytest.raises(ConnectionFailed, match="within 1 s"):
         await _connect(port)
+
+
+async def test_a_call_made_as_the_node_closes_gracefully_goes_to_a_new_connection(nursery):
+    """A node shutting down answers and sends its close frame in one write: the next call, made while the
+    client's reply to the close is on its way, is retried on a new connection, not failed with a protocol error."""
+    closed: list[bool] = []
+
+    async def answer_then_close(stream: trio.SocketStream, ws: WSConnection) -> None:
+        while True:
+            for event in _events(ws, await stream.receive_some(65536)):
+                if isinstance(event, TextMessage):
+                    request = json.loads(event.data)
+                    out = ws.send(TextMessage(data=json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": 1})))
+                    if not closed:
+                        closed.append(True)
+                        out += ws.send(CloseConnection(1001, "going away"))
+                    await stream.send_all(out)
+                elif isinstance(event, CloseConnection):
+                    return
+
+    port = await _serve(nursery, True, answer_then_close)
+    transport = Transport([Endpoint.parse(f"ws://127.0.0.1:{port}")], timeout=5, policy=GIVE_UP_FAST,
+                          max_message_size=1 << 20, on_connect=_nothing)
+    with trio.fail_after(30):
+        async with transport:
+            assert await transport.request("system_name", []) == 1
+            assert await transport.request("system_health", []) == 1
+
+
+async def _nothing(connection) -> None:
+    pass

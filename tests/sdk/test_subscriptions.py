@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from runtime.keyring import Keypair
-from sdk.chain import AsyncClient, SubscriptionOverflow
+from sdk.chain import AsyncClient, RequestTimeout, SubscriptionOverflow
 
 
 async def test_new_and_finalized_heads(client):
@@ -80,6 +80,27 @@ async def test_following_finalized_events_visits_every_block_once_in_order(clien
                 if len(numbers) == 4:
                     break
     assert numbers == list(range(numbers[0], numbers[0] + 4))
+
+
+async def test_a_block_whose_events_did_not_come_is_visited_when_the_follower_goes_on(client, monkeypatch):
+    ask, failed = client.rpc_request, []
+
+    async def failing_once(method, params=None, *args, **kwargs):
+        if method == "state_getStorage" and numbers and not failed:  # a block after the first
+            failed.append(params[1])
+            raise RequestTimeout(method, 30)
+        return await ask(method, params, *args, **kwargs)
+
+    numbers = []
+    with anyio.fail_after(90):
+        async with client.subscribe_events(finalized=True) as blocks:
+            monkeypatch.setattr(client, "rpc_request", failing_once)
+            while len(numbers) < 4:
+                try:
+                    numbers.append((await blocks.__anext__()).block_number)
+                except RequestTimeout:
+                    pass  # the one failure: the follower goes on
+    assert failed and numbers == list(range(numbers[0], numbers[0] + 4))
 
 
 async def test_followers_of_one_client_fetch_and_decode_each_block_once(client, monkeypatch):

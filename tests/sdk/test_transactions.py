@@ -125,6 +125,20 @@ async def test_resubmitting_an_included_transaction_is_refused_as_banned(client)
     assert refused.value.code == 1012
 
 
+async def test_a_signed_transaction_never_submitted_holds_up_no_later_one(client, url):
+    sender = Keypair.from_uri("//SdkUnsubmitted")
+    call = client.compose_call("Balances", "transfer_allow_death", {"dest": sender.public, "value": 10**15})
+    assert (await client.sign_and_submit(call, ALICE, wait_for_inclusion=True)).is_success
+    async with AsyncClient(url, watch_timeout=30) as client:
+        remark = client.compose_call("System", "remark", {"remark": b"z"})
+        kept = await client.create_signed_extrinsic(remark, sender)  # inspected, never sent
+        sent = await client.create_signed_extrinsic(remark, sender, era=None)  # another transaction, same nonce
+        assert kept.nonce == sent.nonce == 0
+        assert (await client.submit_extrinsic(sent, wait_for_inclusion=True)).is_success
+        receipt = await client.sign_and_submit(remark, sender, wait_for_inclusion=True)  # not stuck behind it
+        assert receipt.is_success and (await client.create_signed_extrinsic(remark, sender)).nonce == 2
+
+
 async def test_submit_without_waiting_returns_the_hash_and_the_transaction_lands(client):
     """The heads are followed from before the submission, and every block from the best one then to each new
     head is looked at: a block that was best only between two notifications is not missed."""
