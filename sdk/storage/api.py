@@ -146,14 +146,14 @@ class StorageApi:
     async def delete(self, file_id: FileId | str) -> int:
         """Delete one of the signer's files: nodes drop its fragments, the deposit comes back. A file that jobs
         or federated rounds are reading goes when the last of them ends: returns how many uses it waits for
-        (0: deleted now)."""
+        (0: deleted now). Returns once the deletion is final, which :meth:`info` reads."""
         return (await self.delete_all([file_id]))[0]
 
     async def delete_all(self, file_ids: Sequence[FileId | str]) -> list[int]:
         """:meth:`delete` for each file, as consecutive transactions sent together (one block, as a rule); the
         uses each waits for."""
         calls = [("FileBank", "delete", {"file_id": parse_file_id(file_id)}) for file_id in file_ids]
-        receipts = await self.ledger.submit(calls) if calls else []
+        receipts = await self.ledger.submit(calls, finalized=True) if calls else []
         return [next((event.attributes["uses"] for event in receipt.triggered_events
                       if event.pallet == "FileBank" and event.name == "FileDeletionDeferred"), 0)
                 for receipt in receipts]

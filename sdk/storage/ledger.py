@@ -290,11 +290,14 @@ class Ledger:
 
     # --- transactions --------------------------------------------------------------------------------
 
-    async def submit(self, calls: Sequence[tuple[str, str, dict[str, Any]]]) -> list[ExtrinsicReceipt]:
+    async def submit(self, calls: Sequence[tuple[str, str, dict[str, Any]]], *,
+                     finalized: bool = False) -> list[ExtrinsicReceipt]:
         """Sign ``calls`` (pallet, call, arguments) with consecutive nonces, submit them together (one block
-        holds them all, in order) and wait for their inclusion; the first that failed raises."""
+        holds them all, in order) and wait for their inclusion (or finality, as :meth:`file` reads); the first
+        that failed raises."""
         receipts = await self.chain.sign_and_submit_all([self.chain.compose_call(*call) for call in calls],
-                                                        self.signer, wait_for_inclusion=True)
+                                                        self.signer, wait_for_inclusion=True,
+                                                        wait_for_finalization=finalized)
         for (pallet, name, arguments), receipt in zip(calls, receipts):
             if not receipt.is_success:
                 raise _failure(f"{pallet}.{name}", arguments, receipt.error_message)
