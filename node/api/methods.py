@@ -384,12 +384,9 @@ def build_module(node: NodeHandle) -> RpcModule:
         async def subscribe(params: list, ctx: CallContext) -> str:
             sub = ctx.subscribe(notification, unsubscribe)
             heads = source.listen()  # from now, before the answer: the pump starts only after it is out, and a
-            try:                     # head published in between was lost
-                await sub.send(header_json(initial()))
-                sub.start_soon(_pump_heads, sub, heads)
-            except BaseException:
-                heads.close()
-                raise
+            sub.on_close(heads.close)  # head published in between was lost; an answer never out runs no pump
+            await sub.send(header_json(initial()))
+            sub.start_soon(_pump_heads, sub, heads)
             return sub.id
         return subscribe
 

@@ -63,8 +63,9 @@ flight.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from node.consensus.finality import (
     Ancestry,
@@ -297,6 +298,11 @@ class Voter:
         if not self._asking and packet.round >= self.round + CATCH_UP_GAP:
             return [self._ask(peer)]
         return []
+
+    @property
+    def neighbors(self) -> Mapping[Peer, int]:
+        """Each connected peer's round, as its last neighbor packet gave it."""
+        return MappingProxyType(self._neighbors)
 
     def forget_peer(self, peer: Peer) -> None:
         """The peer disconnected."""

@@ -105,6 +105,7 @@ class Subscription:
         self._held: list[bytes] = []
         self._held_producers: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = []
         self._scopes: set[trio.CancelScope] = set()
+        self._on_close: list[Callable[[], Any]] = []
 
     @property
     def closed(self) -> bool:
@@ -140,6 +141,14 @@ class Subscription:
         else:
             raise SubscriptionClosed(self.id)
 
+    def on_close(self, release: Callable[[], Any]) -> None:
+        """Call ``release()`` when the subscription closes, however: for what a producer was handed before the
+        answer went out (a producer held until then never runs if the answer fails, or the client leaves)."""
+        if self._state is _State.CLOSED:
+            release()
+        else:
+            self._on_close.append(release)
+
     def close(self, *, finished: bool = False) -> None:
         """End the subscription from the server side (idempotent); producers are cancelled. ``finished``: it
         ended because it had nothing more to send, and a late unsubscribe of it answers true."""
@@ -150,6 +159,9 @@ class Subscription:
         self._held_producers.clear()
         for scope in self._scopes:
             scope.cancel()
+        releases, self._on_close = self._on_close, []
+        for release in releases:
+            release()
         self._owner.forget(self, finished=finished)
 
     def activate(self) -> None:

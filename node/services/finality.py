@@ -40,7 +40,7 @@ from node.consensus.voter import Broadcast, Finalized, InvalidCatchUp, Output, P
 from node.consensus.voter_state import InvalidVoterState, VoterState
 from node.keystore import Keystore
 from node.network import DeferredSubscription, NetworkService, PeerId, PendingGossip, RequestRejected
-from node.network.peers import Penalty
+from node.network.peers import PeerDisconnected, PeerEvent, Penalty
 from node.protocol import TOPIC_COMMITS, TOPIC_FINALITY
 from runtime.scale import ScaleDecodeError
 
@@ -72,6 +72,7 @@ class Finality:
         network = self.network
         votes = network.subscribe_deferred(TOPIC_FINALITY)
         commits = network.subscribe_deferred(TOPIC_COMMITS)
+        peer_events = network.subscribe_peer_events()
         network.register_protocol(NEIGHBOR_PROTOCOL, self._serve_neighbor)
         network.register_protocol(CATCH_UP_PROTOCOL, self._serve_catch_up)
         self.voter = self._new_voter(resume=self._persisted())
@@ -84,6 +85,7 @@ class Finality:
             nursery.start_soon(self._receive, commits, self._on_commit)
             nursery.start_soon(self._follow_imports)
             nursery.start_soon(self._tick_loop)
+            nursery.start_soon(self._forget_disconnected, peer_events)
             task_status.started()
 
     # --- the voter ------------------------------------------------------------------------------
@@ -200,6 +202,14 @@ class Finality:
                     assert self.voter is not None
                     await self._handle(self.voter.on_block_imported())
             log.info("finality fell behind the imported blocks; following them again")
+
+    async def _forget_disconnected(self, events: trio.MemoryReceiveChannel[PeerEvent]) -> None:
+        """A peer gone no longer counts as a neighbor: its last round, if ahead, kept the voter starting a round
+        at every tick (a state write each) and asking it, gone, to help catch up."""
+        async with events:
+            async for event in events:
+                if isinstance(event, PeerDisconnected) and self.voter is not None:
+                    self.voter.forget_peer(event.peer_id)
 
     # --- gossip ---------------------------------------------------------------------------------
 

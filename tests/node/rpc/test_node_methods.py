@@ -307,3 +307,28 @@ async def test_a_head_subscription_delivers_the_heads_made_after_it(dev):
     answer, *heads = await in_thread(client, deadline=60)
     numbers = [int(message["params"]["result"]["number"], 16) for message in heads]
     assert isinstance(answer["result"], str) and numbers == list(range(numbers[0], numbers[0] + 3))
+
+
+async def test_a_head_subscription_whose_answer_never_goes_out_leaves_no_listener(dev):
+    """A batch whose responses are too big together is answered -32011: its subscriptions never start, and the
+    heads they listened to from the start must not stay listened to (with finality stalled, for ever)."""
+    import websocket
+
+    finalized = dev.node.services.chain.finalized_heads
+    before = len(finalized)
+    metadata = len((await dev.call("state_getMetadata"))["result"])  # the batch's answers add up past 15 MiB
+
+    def client() -> dict[str, Any]:
+        ws = websocket.create_connection(f"ws://127.0.0.1:{dev.servers.open.port}", timeout=CLIENT_TIMEOUT)
+        try:
+            batch = [{"jsonrpc": "2.0", "id": i, "method": "chain_subscribeFinalizedHeads"} for i in range(50)]
+            batch += [{"jsonrpc": "2.0", "id": 1000 + i, "method": "state_getMetadata"}
+                      for i in range(15 * 2**20 // metadata + 2)]
+            ws.send(json.dumps(batch))
+            return json.loads(ws.recv())
+        finally:
+            ws.close()
+
+    answer = await in_thread(client, deadline=60)
+    assert answer["error"]["code"] == -32011
+    assert len(finalized) == before

@@ -7,11 +7,12 @@ import trio
 from node.chain import Chain
 from node.chain_spec import preset
 from node.clock import SlotClock
+from node.consensus.messages import NEIGHBOR_PROTOCOL, NeighborPacket
 from node.consensus.voter_state import VoterState
 from node.keystore import SESSION_KEY_TYPE, Keystore
 from node.services.block_import import BlockImport
 from node.services.finality import Finality
-from tests.node.services.conftest import author, eventually
+from tests.node.services.conftest import author, connect_both, eventually
 
 DEV = preset("dev")
 CLOCK = SlotClock(DEV.slot_duration_ms, now_ms=lambda: 10**12)
@@ -89,3 +90,21 @@ async def test_finality_follows_imports_again_after_falling_behind_a_burst_of_th
     seen.clear()
     chain.imported_heads.publish(head)
     await eventually(lambda: seen)
+
+
+async def test_a_peer_that_disconnects_no_longer_counts_as_a_neighbor(start_node, tmp_path):
+    """Its last round, ahead of ours, would keep the voter starting rounds and asking it, gone, to catch up."""
+    network, peer = await start_node(), await start_node()
+    chain = Chain.open(DEV, tmp_path / "db")
+    try:
+        async with trio.open_nursery() as nursery:
+            finality = await run_finality(nursery, chain, network, tmp_path)
+            await connect_both(peer, network)
+            ahead = NeighborPacket(finality.voter.set_id, finality.voter.round + 50, 0)
+            await peer.request(network.local_peer_id, NEIGHBOR_PROTOCOL, ahead.encode())
+            assert finality.voter.neighbors == {peer.local_peer_id: ahead.round}
+            peer.disconnect(network.local_peer_id)
+            await eventually(lambda: not finality.voter.neighbors)
+            nursery.cancel_scope.cancel()
+    finally:
+        chain.close()
