@@ -122,12 +122,23 @@ class BlockTree:
         return self.entry(block_hash).header
 
     def state(self, block_hash: bytes) -> TrieState:
+        state = self.state_in_memory(block_hash)
+        return state if state is not None else self.stored_state(block_hash)
+
+    def state_in_memory(self, block_hash: bytes) -> TrieState | None:
+        """The state of ``block_hash`` if memory holds it; None if only the store does, which rebuilds it whole
+        (a second or more for a large state: :meth:`stored_state`, in a worker thread). Raises as :meth:`state`."""
         entry = self.entry(block_hash)
         if entry.state is not None:
             return entry.state
-        if self._store is not None:
-            return self._store.state(block_hash)
-        raise StatePruned(block_hash.hex())
+        if self._store is None:
+            raise StatePruned(block_hash.hex())
+        return None
+
+    def stored_state(self, block_hash: bytes) -> TrieState:
+        """The state of ``block_hash`` rebuilt by the store; safe in a worker thread (it reads no tree entry)."""
+        assert self._store is not None
+        return self._store.state(block_hash)
 
     def justification(self, block_hash: bytes) -> bytes | None:
         found = self._justifications.get(block_hash)

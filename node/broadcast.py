@@ -8,7 +8,7 @@ subscription: a slow client costs bounded memory and never slows block import.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 import trio
 
@@ -25,23 +25,26 @@ class Broadcaster(Generic[T]):
     def __len__(self) -> int:
         return len(self._listeners)
 
-    def listen(self) -> trio.MemoryReceiveChannel[T]:
-        """A channel receiving every item published from now on, for a listener that starts now and is handed on
-        (an RPC subscription's answer goes out before its pump runs): closing the channel ends it, and it is
-        dropped at the next publish."""
+    def listen(self) -> tuple[trio.MemoryReceiveChannel[T], Callable[[], None]]:
+        """A channel receiving every item published from now on, and the call that drops it, for a listener that
+        starts now and is handed on (an RPC subscription's answer goes out before its pump runs). Closing the
+        channel alone ends it too, but it stays counted until the next publish."""
         send, receive = trio.open_memory_channel[T](self._buffer)
         self._listeners.add(send)
-        return receive
+
+        def stop() -> None:
+            self._listeners.discard(send)
+            send.close()
+
+        return receive, stop
 
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[T]]:
-        send, receive = trio.open_memory_channel[T](self._buffer)
-        self._listeners.add(send)
+        receive, stop = self.listen()
         try:
             yield receive
         finally:
-            self._listeners.discard(send)
-            send.close()
+            stop()
             receive.close()
 
     def publish(self, item: T) -> None:

@@ -26,7 +26,7 @@ from typing import Callable, Protocol
 
 import trio
 
-from node.api.errors import refusal_error, runtime_call_error
+from node.api.errors import refusal_error, runtime_call_error, state_at
 from node.api.explorer import explorer_module
 from node.api.methods import build_module
 from node.api.pallet_rpc import pallet_rpc_module
@@ -184,7 +184,7 @@ class Node:
 
     async def runtime_call(self, method: str, params: bytes, at: bytes) -> bytes:
         services = self.services
-        state = services.chain.tree.state(at)
+        state = await state_at(services.chain.tree, at, services.runtime_calls)
         try:
             return await trio.to_thread.run_sync(services.runtime_api.call, method, params, state, at,
                                                  limiter=services.runtime_calls)

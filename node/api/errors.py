@@ -7,6 +7,8 @@ knows the codes and messages clients expect for each.
 
 from __future__ import annotations
 
+import trio
+
 from node.api.shapes import to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
 from node.rpc.jsonrpc import RpcError
@@ -40,10 +42,14 @@ def runtime_call_error(error: RuntimeApiError) -> RpcError:
     return RpcError(CLIENT_ERROR, "Client error: Execution failed", str(error))
 
 
-def state_at(tree: BlockTree, block_hash: bytes) -> TrieState:
-    """The state of ``block_hash``, or the error Substrate answers for an unknown block or a pruned state."""
+async def state_at(tree: BlockTree, block_hash: bytes, limiter: trio.CapacityLimiter) -> TrieState:
+    """The state of ``block_hash``, or the error Substrate answers for an unknown block or a pruned state. A
+    state memory no longer holds is rebuilt from the database in a worker thread under ``limiter``: the whole
+    trie, a second or more for a large state, which on the event loop would stall block import and voting."""
     try:
-        return tree.state(block_hash)
+        state = tree.state_in_memory(block_hash)
+        return state if state is not None else await trio.to_thread.run_sync(tree.stored_state, block_hash,
+                                                                              limiter=limiter)
     except UnknownBlock:
         raise RpcError(CLIENT_ERROR, "Client error: UnknownBlock", f"header not found: {to_hex(block_hash)}") from None
     except StatePruned:

@@ -27,7 +27,7 @@ import trio
 from node.api.errors import state_at
 from node.api.scale_json import Json, ScaleJson
 from node.api.shapes import InvalidHex, account_from_json, from_hex, to_hex
-from node.blocktree import BlockTree, StatePruned, UnknownBlock
+from node.blocktree import BlockTree
 from node.consensus import aura
 from node.rpc.jsonrpc import RpcError
 from node.rpc.registry import RpcModule
@@ -73,14 +73,14 @@ def explorer_module(chain: ChainView) -> RpcModule:
         if block_hash not in tree:
             return None
         block = tree.entry(block_hash).block
-        state, parent_state = _state_or_none(tree, block_hash), None
+        state, parent_state = await _state_or_none(tree, block_hash, limiter), None
         if block.header.number > 0:
-            parent_state = _state_or_none(tree, block.header.parent_hash)
+            parent_state = await _state_or_none(tree, block.header.parent_hash, limiter)
         return await trio.to_thread.run_sync(
             lambda: _BlockReader(chain.runtime).block(block, state, parent_state), limiter=limiter)
 
     async def explorer_validators(params: list, ctx: CallContext) -> list[dict]:
-        state = state_at(tree, _hash_param(tree, params))
+        state = await state_at(tree, _hash_param(tree, params), limiter)
         return await trio.to_thread.run_sync(lambda: _validators(chain.runtime, state), limiter=limiter)
 
     async def explorer_account(params: list, ctx: CallContext) -> dict:
@@ -90,7 +90,7 @@ def explorer_module(chain: ChainView) -> RpcModule:
             account = account_from_json(params[0])
         except InvalidHex as exc:
             raise RpcError.invalid_params(str(exc)) from None
-        state = state_at(tree, _hash_param(tree, params[1:]))
+        state = await state_at(tree, _hash_param(tree, params[1:]), limiter)
         return await trio.to_thread.run_sync(lambda: _account(chain.runtime, state, account), limiter=limiter)
 
     module.register("explorer_block", explorer_block, param_names=("hash",))
@@ -110,10 +110,10 @@ def _hash_param(tree: BlockTree, params: list) -> bytes:
         raise RpcError.invalid_params(str(exc)) from None
 
 
-def _state_or_none(tree: BlockTree, block_hash: bytes) -> TrieState | None:
+async def _state_or_none(tree: BlockTree, block_hash: bytes, limiter: trio.CapacityLimiter) -> TrieState | None:
     try:
-        return tree.state(block_hash)
-    except (StatePruned, UnknownBlock):
+        return await state_at(tree, block_hash, limiter)
+    except RpcError:  # unknown, or pruned
         return None
 
 

@@ -227,7 +227,8 @@ def _optional_text_param(params: list, index: int, what: str, max_length: int) -
     return None if _param(params, index) is None else _text_param(params, index, what, max_length)
 
 
-def _block_range(tree: BlockTree, first: bytes, last: bytes) -> list[tuple[bytes, TrieState]]:
+async def _block_range(tree: BlockTree, first: bytes, last: bytes,
+                       limiter: trio.CapacityLimiter) -> list[tuple[bytes, TrieState]]:
     """The blocks from ``first`` to its descendant ``last``, oldest first, with their states; error 4001
     (Substrate's) when they are not such a range of at most ``MAX_QUERY_BLOCKS``."""
 
@@ -246,7 +247,7 @@ def _block_range(tree: BlockTree, first: bytes, last: bytes) -> list[tuple[bytes
         if header.number <= lowest:
             raise invalid("The first block is not an ancestor of the last")
         hashes.append(header.parent_hash)
-    return [(h, state_at(tree, h)) for h in reversed(hashes)]
+    return [(h, await state_at(tree, h, limiter)) for h in reversed(hashes)]
 
 
 def build_module(node: NodeHandle) -> RpcModule:
@@ -332,7 +333,7 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     async def frame_call(method: str, data: bytes, at: bytes, message: str) -> bytes:
         """A runtime API call for ``system_dryRun`` / ``payment_*``: its failure is their code 1."""
-        state_at(tree, at)
+        await state_at(tree, at, reads)
         try:
             return await node.runtime_call(method, data, at)
         except RpcError as exc:
@@ -383,8 +384,8 @@ def build_module(node: NodeHandle) -> RpcModule:
     def head_subscription(source: Broadcaster[Header], notification: str, unsubscribe: str, initial):
         async def subscribe(params: list, ctx: CallContext) -> str:
             sub = ctx.subscribe(notification, unsubscribe)
-            heads = source.listen()  # from now, before the answer: the pump starts only after it is out, and a
-            sub.on_close(heads.close)  # head published in between was lost; an answer never out runs no pump
+            heads, stop = source.listen()  # from now, before the answer: the pump starts only after it is out,
+            sub.on_close(stop)  # and a head published in between was lost; an answer never out runs no pump
             await sub.send(header_json(initial()))
             sub.start_soon(_pump_heads, sub, heads)
             return sub.id
@@ -408,18 +409,17 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     # --- state ----------------------------------------------------------------------------------
     async def state_get_runtime_version(params: list, ctx: CallContext) -> dict:
-        block_hash = _hash_param(node, params)
-        state_at(node.tree, block_hash)
+        await state_at(node.tree, _hash_param(node, params), reads)
         return node.runtime_version.to_json()
 
     async def state_get_metadata(params: list, ctx: CallContext) -> str:
-        state_at(node.tree, _hash_param(node, params))
+        await state_at(node.tree, _hash_param(node, params), reads)
         return _metadata_hex(node.metadata)
 
     async def storage_value(params: list, shape: Callable[[bytes], T]) -> T | None:
         """``shape(value)`` of the value at the key in ``params``, or None where there is none."""
         key = _bytes_param(params, 0, "storage key", MAX_STORAGE_KEY)
-        state = state_at(node.tree, _hash_param(node, params, 1))
+        state = await state_at(node.tree, _hash_param(node, params, 1), reads)
 
         def read() -> T | None:
             value = state.get(key)
@@ -442,13 +442,13 @@ def build_module(node: NodeHandle) -> RpcModule:
         if not isinstance(count, int) or isinstance(count, bool) or not 0 < count <= MAX_KEYS_PER_PAGE:
             raise RpcError.invalid_params(f"count must be between 1 and {MAX_KEYS_PER_PAGE}")
         start = _optional_bytes_param(params, 2, "start key", MAX_STORAGE_KEY)
-        state = state_at(node.tree, _hash_param(node, params, 3))
+        state = await state_at(node.tree, _hash_param(node, params, 3), reads)
         return await in_worker(lambda: [to_hex(key) for key in itertools.islice(state.keys(prefix, start), count)])
 
     async def key_listing(params: list, with_values: bool) -> list:
         """Every key under the prefix in ``params`` (with its value), up to ``MAX_LISTING_BYTES``."""
         prefix = _optional_bytes_param(params, 0, "key prefix", MAX_STORAGE_KEY) or b""
-        state = state_at(node.tree, _hash_param(node, params, 1))
+        state = await state_at(node.tree, _hash_param(node, params, 1), reads)
 
         def read() -> list:
             listing: list = []
@@ -472,7 +472,7 @@ def build_module(node: NodeHandle) -> RpcModule:
     async def state_query_storage(params: list, ctx: CallContext) -> list[dict]:
         keys = _keys_param(params, 0)
         first = _hex(_param(params, 1), "from block hash", length=32)
-        blocks = _block_range(tree, first, _hash_param(node, params, 2))
+        blocks = await _block_range(tree, first, _hash_param(node, params, 2), reads)
 
         def changes() -> list[dict]:
             sets, last = [], {}
@@ -498,13 +498,13 @@ def build_module(node: NodeHandle) -> RpcModule:
     async def state_query_storage_at(params: list, ctx: CallContext) -> list[dict]:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        state = state_at(node.tree, block_hash)
+        state = await state_at(node.tree, block_hash, reads)
         return [await in_worker(lambda: _storage_changes(block_hash, _values(state, keys)))]
 
     async def state_get_read_proof(params: list, ctx: CallContext) -> dict:
         keys = _keys_param(params, 0)
         block_hash = _hash_param(node, params, 1)
-        state = state_at(node.tree, block_hash)
+        state = await state_at(node.tree, block_hash, reads)
         proof = await in_worker(lambda: [to_hex(node_bytes) for node_bytes in state.read_proof(keys)])
         return {"at": to_hex(block_hash), "proof": proof}
 
@@ -512,7 +512,7 @@ def build_module(node: NodeHandle) -> RpcModule:
         method = _text_param(params, 0, "method name", MAX_METHOD_NAME)
         data = _optional_bytes_param(params, 1, "call data", MAX_CALL_DATA) or b""
         block_hash = _hash_param(node, params, 2)
-        state_at(node.tree, block_hash)
+        await state_at(node.tree, block_hash, reads)
         return to_hex(await node.runtime_call(method, data, block_hash))
 
     module.register("state_getRuntimeVersion", state_get_runtime_version, aliases=("chain_getRuntimeVersion",))

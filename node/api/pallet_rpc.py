@@ -54,7 +54,7 @@ def _handler(chain: ChainView, method: RpcMethod, limiter: trio.CapacityLimiter)
         if len(params) > arity + 1:
             raise RpcError.invalid_params(f"{method.name} takes at most {arity + 1} parameters")
         args = list(params[:arity]) + [None] * (arity - len(params[:arity]))
-        state = _state(chain.tree, params[arity] if len(params) > arity else None)
+        state = await _state(chain.tree, params[arity] if len(params) > arity else None, limiter)
         runtime = chain.runtime
 
         def read() -> Any:
@@ -69,9 +69,9 @@ def _handler(chain: ChainView, method: RpcMethod, limiter: trio.CapacityLimiter)
     return handle
 
 
-def _state(tree: BlockTree, at: object) -> TrieState:
+async def _state(tree: BlockTree, at: object, limiter: trio.CapacityLimiter) -> TrieState:
     try:
         block_hash = tree.best_hash if at is None else from_hex(at, length=32, what="block hash")
     except InvalidHex as exc:
         raise RpcError.invalid_params(str(exc)) from None
-    return state_at(tree, block_hash)
+    return await state_at(tree, block_hash, limiter)

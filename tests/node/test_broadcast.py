@@ -9,12 +9,15 @@ from node.broadcast import Broadcaster
 async def test_a_listener_hears_what_is_published_after_it_is_made_and_is_dropped_once_closed():
     heads: Broadcaster[int] = Broadcaster(buffer=4)
     heads.publish(0)  # before it: not heard
-    listener = heads.listen()
+    listener, stop = heads.listen()
     heads.publish(1)
     heads.publish(2)
     assert [listener.receive_nowait(), listener.receive_nowait()] == [1, 2] and len(heads) == 1
     listener.close()
     heads.publish(3)
+    assert len(heads) == 0
+    _, stop = heads.listen()
+    stop()  # dropped at once, with nothing published meanwhile
     assert len(heads) == 0
 
 

@@ -330,5 +330,5 @@ async def test_a_head_subscription_whose_answer_never_goes_out_leaves_no_listene
             ws.close()
 
     answer = await in_thread(client, deadline=60)
-    assert answer["error"]["code"] == -32011
-    assert len(finalized) == before
+    assert answer["error"]["code"] == -32011, answer
+    assert len(finalized) <= before  # dropped at once (fewer: one gone before was dropped by a publish)

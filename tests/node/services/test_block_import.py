@@ -8,12 +8,14 @@ from dataclasses import replace
 import pytest
 import trio
 
-from node.chain import BestChange
+from node import blocktree
+from node.api.errors import state_at
+from node.chain import BestChange, Chain
 from node.txpool import PoolTransaction
 from node.services.block_import import BlockImport, InvalidBlockError
 from runtime.executive import Block, validate_transactions
 from runtime.primitives import Digest
-from tests.node.services.conftest import ALICE, author, clock_at, new_chain, transfer
+from tests.node.services.conftest import ALICE, SPEC, author, clock_at, new_chain, transfer
 
 
 def importer(chain, slot: int) -> BlockImport:
@@ -100,3 +102,32 @@ def _pooled(chain, nonce: int) -> PoolTransaction:
     (validated,) = validate_transactions(chain.runtime, chain.tree.best.state, chain.tree.best_hash, [raw])
     # (nonces ahead of the chain are "future" to the pool but fine for a block that includes their predecessors)
     return PoolTransaction(raw, raw[:32], validated.validity, ALICE.public, nonce)
+
+
+async def test_an_old_state_is_rebuilt_from_the_database_in_a_worker_not_on_the_event_loop(slots, tmp_path,
+                                                                                           monkeypatch):
+    """Memory keeps the states of the last finalized blocks; an RPC read of an older one rebuilds the whole
+    trie from the database, which takes seconds for a large state: never on the thread that imports and votes."""
+    monkeypatch.setattr(blocktree, "KEEP_FINALIZED_STATES", 1)
+    chain = Chain.open(SPEC, tmp_path / "db")
+    try:
+        blocks = []
+        for _ in range(3):
+            blocks.append(author(chain, next(slots)))
+            assert await importer(chain, 10**9).import_block(blocks[-1])
+        chain.finalize(blocks[-1].hash, b"justification")
+        old = blocks[0].hash
+        assert chain.tree.state_in_memory(old) is None  # only the database has it now
+        loaded_on = []
+        rebuild = chain.tree.stored_state
+
+        def recording(block_hash):
+            loaded_on.append(threading.current_thread())
+            return rebuild(block_hash)
+
+        monkeypatch.setattr(chain.tree, "stored_state", recording)
+        state = await state_at(chain.tree, old, trio.CapacityLimiter(1))
+        assert state.root == blocks[0].header.state_root
+        assert loaded_on and loaded_on[0] is not threading.current_thread()
+    finally:
+        chain.close()
