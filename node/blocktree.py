@@ -15,6 +15,7 @@ The tree holds no locks and does no I/O of its own: the node's trio thread owns 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
@@ -60,9 +61,24 @@ class BlockStore(Protocol):
 @dataclass
 class TreeEntry:
     block: Block
-    state: TrieState | None
+    loaded_state: TrieState | None
+    """The block's state if memory holds it (see :attr:`state`)."""
     slot: int | None
     children: list[bytes] = field(default_factory=list)
+    load: Callable[[], TrieState] | None = None
+    """Rebuilds the state from the store at first use: after a restart, unfinalized blocks' states come back only
+    when something reads them (each is a whole trie, rebuilt on its own: loading hundreds at start, as a stall of
+    finality leaves them, took minutes and gigabytes)."""
+
+    @property
+    def state(self) -> TrieState | None:
+        if self.loaded_state is None and self.load is not None:
+            self.loaded_state, self.load = self.load(), None
+        return self.loaded_state
+
+    @state.setter
+    def state(self, state: TrieState | None) -> None:
+        self.loaded_state, self.load = state, None
 
     @property
     def header(self) -> Header:
@@ -98,7 +114,8 @@ class BlockTree:
             parent = frontier.pop()
             for child in store.children(parent):
                 block = store.block(child)
-                tree._entries[child] = TreeEntry(block, store.state(child), slot_of(block.header))
+                tree._entries[child] = TreeEntry(block, None, slot_of(block.header),
+                                                 load=functools.partial(store.state, child))
                 tree._entries[parent].children.append(child)
                 frontier.append(child)
         best = store.best.hash  # type: ignore[attr-defined]
@@ -129,8 +146,8 @@ class BlockTree:
         """The state of ``block_hash`` if memory holds it; None if only the store does, which rebuilds it whole
         (a second or more for a large state: :meth:`stored_state`, in a worker thread). Raises as :meth:`state`."""
         entry = self.entry(block_hash)
-        if entry.state is not None:
-            return entry.state
+        if entry.loaded_state is not None:
+            return entry.loaded_state
         if self._store is None:
             raise StatePruned(block_hash.hex())
         return None

@@ -131,3 +131,25 @@ async def test_an_old_state_is_rebuilt_from_the_database_in_a_worker_not_on_the_
         assert loaded_on and loaded_on[0] is not threading.current_thread()
     finally:
         chain.close()
+
+
+async def test_after_a_restart_unfinalized_states_are_rebuilt_only_when_read(slots, tmp_path):
+    """With finality stalled, hundreds of blocks wait above the finalized one; rebuilding each one's whole state
+    at start took minutes and gigabytes. Each is rebuilt when something reads it."""
+    chain = Chain.open(SPEC, tmp_path / "db")
+    blocks = []
+    try:
+        for _ in range(3):
+            blocks.append(author(chain, next(slots)))
+            assert await importer(chain, 10**9).import_block(blocks[-1])
+    finally:
+        chain.close()
+    reopened = Chain.open(SPEC, tmp_path / "db")
+    try:
+        entries = [reopened.tree.entry(block.hash) for block in blocks]
+        assert [entry.loaded_state for entry in entries] == [None] * 3
+        assert reopened.tree.best.state.root == blocks[-1].header.state_root  # read: rebuilt
+        assert [entry.loaded_state is None for entry in entries] == [True, True, False]
+        assert await importer(reopened, 10**9).import_block(author(reopened, next(slots)))  # on the best one
+    finally:
+        reopened.close()
