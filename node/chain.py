@@ -121,7 +121,7 @@ class Chain:
         if block_hash not in tree:
             return []
         previous_best = tree.best_hash
-        retracted = self._retracted_by_finalizing(block_hash)
+        retracted, enacted = self._reorg_by_finalizing(block_hash)
         try:
             route = tree.finalize(block_hash, justification)
         except ConflictsWithFinality as exc:  # only possible with a third or more of the authorities faulty
@@ -132,9 +132,10 @@ class Chain:
         header = tree.header(block_hash)
         log.info("finalized #%d 0x%s", header.number, block_hash.hex()[:16])
         if tree.best_hash != previous_best and retracted:
-            fork_number = retracted[-1].header.number - 1
-            enacted = [e.block for e in takewhile(lambda e: e.number > fork_number, tree.ancestors(tree.best_hash))]
-            enacted.reverse()
+            # up to the new best block, which descends from the finalized one (finalizing may have dropped the
+            # oldest of the others from memory: they were read before)
+            above = [e.block for e in takewhile(lambda e: e.block.hash != block_hash, tree.ancestors(tree.best_hash))]
+            enacted += reversed(above)
             log.info("reorg by finality: %d blocks retracted, %d enacted", len(retracted), len(enacted))
             _tell(self.best_listeners, BestChange(tree.best.block, tuple(enacted), tuple(retracted)))
             self.new_heads.publish(tree.best.header)
@@ -142,15 +143,16 @@ class Chain:
         self.finalized_heads.publish(header)
         return route
 
-    def _retracted_by_finalizing(self, block_hash: bytes) -> list[Block]:
-        """The best branch's blocks that finalizing ``block_hash`` takes off the best chain, newest first: none
-        unless it is on another branch, where finality moves the best block. They are read before finalizing
-        prunes them, for the best listeners (their transactions go back to the pool)."""
+    def _reorg_by_finalizing(self, block_hash: bytes) -> tuple[list[Block], list[Block]]:
+        """If ``block_hash`` is on a branch other than the best one, where finality moves the best block: the
+        best branch's blocks it takes off the best chain (newest first), and its own branch's up to it (oldest
+        first); else none. Read before finalizing prunes the ones and may drop the others from memory."""
         tree = self.tree
         if (not tree.is_descendant(block_hash, tree.finalized_hash) or block_hash == tree.finalized_hash
                 or tree.is_descendant(tree.best_hash, block_hash)):
-            return []
-        return [tree.entry(h).block for h in tree.route(tree.best_hash, block_hash)[0]]
+            return [], []
+        retracted, enacted = tree.route(tree.best_hash, block_hash)
+        return [tree.entry(h).block for h in retracted], [tree.entry(h).block for h in enacted]
 
 
 def _tell(listeners: list[Callable[[T], None]], news: T) -> None:

@@ -7,6 +7,9 @@ knows the codes and messages clients expect for each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import trio
 
 from node.api.shapes import to_hex
@@ -17,7 +20,7 @@ from runtime.apis import RuntimeApiError
 from runtime.extrinsic import MalformedExtrinsic, TransactionValidityError
 from runtime.trie import TrieState
 
-__all__ = ["refusal_error", "runtime_call_error", "state_at", "CLIENT_ERROR", "MALFORMED_EXTRINSIC"]
+__all__ = ["refusal_error", "runtime_call_error", "state_at", "check_state_at", "CLIENT_ERROR", "MALFORMED_EXTRINSIC"]
 
 CLIENT_ERROR = 4003
 """Substrate's code for a client-side failure (unknown block, pruned state, failed runtime call)."""
@@ -46,10 +49,23 @@ async def state_at(tree: BlockTree, block_hash: bytes, limiter: trio.CapacityLim
     """The state of ``block_hash``, or the error Substrate answers for an unknown block or a pruned state. A
     state memory no longer holds is rebuilt from the database in a worker thread under ``limiter``: the whole
     trie, a second or more for a large state, which on the event loop would stall block import and voting."""
-    try:
+    with _state_errors(block_hash):
         state = tree.state_in_memory(block_hash)
         return state if state is not None else await trio.to_thread.run_sync(tree.stored_state, block_hash,
                                                                               limiter=limiter)
+
+
+def check_state_at(tree: BlockTree, block_hash: bytes) -> None:
+    """Raise what :func:`state_at` raises for a block with no state, rebuilding none (the database holds the
+    state of every block it holds): for calls that name a block but read nothing of its state."""
+    with _state_errors(block_hash):
+        tree.state_in_memory(block_hash)
+
+
+@contextmanager
+def _state_errors(block_hash: bytes) -> Iterator[None]:
+    try:
+        yield
     except UnknownBlock:
         raise RpcError(CLIENT_ERROR, "Client error: UnknownBlock", f"header not found: {to_hex(block_hash)}") from None
     except StatePruned:

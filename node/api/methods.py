@@ -47,7 +47,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 import trio
 
-from node.api.errors import CLIENT_ERROR, state_at
+from node.api.errors import CLIENT_ERROR, check_state_at, state_at
 from node.api.log_filter import MAX_DIRECTIVES_TEXT, InvalidDirective, LogFilter
 from node.api.shapes import InvalidHex, account_from_json, block_json, fee_details_json, from_hex, header_json, to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
@@ -333,7 +333,7 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     async def frame_call(method: str, data: bytes, at: bytes, message: str) -> bytes:
         """A runtime API call for ``system_dryRun`` / ``payment_*``: its failure is their code 1."""
-        await state_at(tree, at, reads)
+        check_state_at(tree, at)
         try:
             return await node.runtime_call(method, data, at)
         except RpcError as exc:
@@ -409,11 +409,11 @@ def build_module(node: NodeHandle) -> RpcModule:
 
     # --- state ----------------------------------------------------------------------------------
     async def state_get_runtime_version(params: list, ctx: CallContext) -> dict:
-        await state_at(node.tree, _hash_param(node, params), reads)
+        check_state_at(node.tree, _hash_param(node, params))
         return node.runtime_version.to_json()
 
     async def state_get_metadata(params: list, ctx: CallContext) -> str:
-        await state_at(node.tree, _hash_param(node, params), reads)
+        check_state_at(node.tree, _hash_param(node, params))
         return _metadata_hex(node.metadata)
 
     async def storage_value(params: list, shape: Callable[[bytes], T]) -> T | None:
@@ -512,7 +512,7 @@ def build_module(node: NodeHandle) -> RpcModule:
         method = _text_param(params, 0, "method name", MAX_METHOD_NAME)
         data = _optional_bytes_param(params, 1, "call data", MAX_CALL_DATA) or b""
         block_hash = _hash_param(node, params, 2)
-        await state_at(node.tree, block_hash, reads)
+        check_state_at(node.tree, block_hash)
         return to_hex(await node.runtime_call(method, data, block_hash))
 
     module.register("state_getRuntimeVersion", state_get_runtime_version, aliases=("chain_getRuntimeVersion",))

@@ -286,8 +286,11 @@ class Admission:
         senders.discard(None)  # (inherents; each was decoded when the block was imported or built: a lookup now)
         with runtime.executing(Overlay(self.chain.tree.best.state)):  # one context for every sender's nonce
             nonces = {who: runtime.system.account_nonce(who) for who in senders}
-        for block, hashes in zip(change.enacted, included):  # each watcher is told the block that holds its tx
-            self.pool.prune(hashes, block.hash, block.header.number, nonces)
+        last = len(change.enacted) - 1
+        for position, (block, hashes) in enumerate(zip(change.enacted, included)):
+            # each watcher is told the block that holds its transaction; the senders' nonces, those of the new
+            # best block, judge staleness once all are in (at an earlier block, a later one's would be stale)
+            self.pool.prune(hashes, block.hash, block.header.number, nonces if position == last else {})
         kept = {tx_hash for hashes in included for tx_hash in hashes}
         for block in change.retracted:  # a reorg: what only the abandoned branch held goes back to the pool
             for xt in block.extrinsics[1:]:  # not the timestamp inherent

@@ -314,7 +314,8 @@ class Finality:
 
     async def _on_neighbor(self, peer: PeerId, packet: NeighborPacket) -> None:
         assert self.voter is not None
-        await self._handle(self.voter.on_neighbor(peer, packet))
+        if any(info.peer_id == peer for info in self.network.peers()):  # (an answer outliving its peer is not
+            await self._handle(self.voter.on_neighbor(peer, packet))    # kept: its disconnection was handled)
 
     async def _serve_catch_up(self, peer: PeerId, payload: bytes) -> bytes:
         try:

@@ -48,7 +48,10 @@ def keypair_from_arg(value: str, scheme: SignatureScheme = SignatureScheme.Sr255
     or a file holding one. Raises ``InvalidSecretUri`` or ``OSError`` as :func:`keypair_from_file` does, and
     ``FileNotFoundError`` for a path to no file: ``/keys/alice`` is also the URI of a soft derivation from the
     development phrase, and signing with that account by a typo in a path is no one's intent."""
-    path = Path(value).expanduser()  # a shell leaves the ~ of --key=~/alice.key as it is
+    try:
+        path = Path(value).expanduser()  # a shell leaves the ~ of --key=~/alice.key as it is
+    except RuntimeError:  # ~user of no such user
+        path = Path(value)
     if not value.startswith(("//", "0x")) and path.is_file():
         return keypair_from_file(path, scheme)
     if value.startswith(("/", "./", "../", "~")) and not value.startswith("//"):

@@ -57,9 +57,9 @@ class NonceManager:
             return await self._current(account)
 
     def pooled(self, account: bytes, nonce: int) -> None:
-        """The node pooled a transaction of ``account`` with ``nonce``: count past it (unless the count is to be
-        read from the node, which counts its pool, or is past it already)."""
-        if self._next.get(account, nonce + 1) <= nonce:
+        """The node pooled a transaction of ``account`` with ``nonce``: if it is the next one counted, count past
+        it (one given by hand, ahead of the count, leaves a gap the count must not skip)."""
+        if self._next.get(account) == nonce:
             self._next[account] = nonce + 1
 
     def forget(self, account: bytes) -> None:

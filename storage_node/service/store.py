@@ -87,6 +87,9 @@ class FragmentStore:
         self._sizes: dict[FragmentKey, int] = {}
         self._used = 0
         self._reserved = 0
+        """Capacity held by fragments being written (beyond the copies they replace)."""
+        self._writing = 0
+        """Bytes of temporary files being written: disk space they take until renamed."""
         self._lock = threading.Lock()  # reservations are taken from the event loop and released from threads
         self._folders_lock = threading.Lock()
         self._durable_folders: set[Path] = set()
@@ -164,22 +167,27 @@ class FragmentStore:
         return DirectWriter(temp, self._buffers, direct=self.direct_io)
 
     @contextmanager
-    def reserve(self, size: int) -> Iterator[None]:
-        """Hold ``size`` bytes of the capacity while a fragment is written; ``StoreFull`` past it."""
+    def reserve(self, size: int, key: FragmentKey | None = None) -> Iterator[None]:
+        """Hold ``size`` bytes of the capacity while a fragment is written; ``StoreFull`` past it. Writing
+        fragment ``key`` again (a node rebuilding its own fragment in place) counts against the capacity only
+        what it adds to the copy it replaces; the disk still needs room for both until the rename."""
         with self._lock:
-            if self._used + self._reserved + size > self.capacity:
-                raise StoreFull(f"{size} more bytes would exceed the capacity ({self._used} of {self.capacity} "
+            growth = max(0, size - (self._sizes.get(key, 0) if key is not None else 0))
+            if self._used + self._reserved + growth > self.capacity:
+                raise StoreFull(f"{growth} more bytes would exceed the capacity ({self._used} of {self.capacity} "
                                 f"bytes used, {self._reserved} reserved)")
-            free = shutil.disk_usage(self.root).free - self._reserved
+            free = shutil.disk_usage(self.root).free - self._writing
             if free - size < self.min_free:
                 raise StoreFull(f"{size} more bytes would leave {free - size} bytes free on the disk; "
                                 f"{self.min_free} must stay free")
-            self._reserved += size
+            self._reserved += growth
+            self._writing += size
         try:
             yield
         finally:
             with self._lock:
-                self._reserved -= size
+                self._reserved -= growth
+                self._writing -= size
 
     def commit(self, temp: Path, key: FragmentKey) -> None:
         """Make the fully written ``temp`` the stored fragment ``key`` (replacing an older copy): fsync the file,
@@ -219,7 +227,7 @@ class FragmentStore:
         capacity (``StoreFull``)."""
         temp = self.temp_path()
         try:
-            with self.reserve(len(data)):
+            with self.reserve(len(data), key):
                 try:
                     with self.writer(temp) as writer:
                         writer.write(data)

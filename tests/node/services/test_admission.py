@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from node.protocol import TOPIC_TRANSACTIONS, encode_transactions
@@ -103,8 +104,9 @@ async def test_finality_on_another_branch_moves_the_best_block_and_puts_its_tran
     await eventually(lambda: tx_hash in admission.pool)  # not banned for the block that was dropped
 
 
+@pytest.mark.parametrize("holder", ["first", "second"])
 async def test_a_watcher_is_told_the_block_that_holds_its_transaction_when_a_reorg_enacts_several(
-        nursery, start_node, slots):
+        nursery, start_node, slots, holder):
     chain = new_chain()
     admission = await started(nursery, Admission(chain, await start_node()))
     updates = Updates(nursery)
@@ -112,13 +114,15 @@ async def test_a_watcher_is_told_the_block_that_holds_its_transaction_when_a_reo
     genesis = chain.tree.genesis_hash
     empty = author(chain, next(slots))
     chain.add(empty, _execute(chain, empty), None)
-    first = author(chain, next(slots), list(admission.pool.best()), parent=genesis)
+    pooled = list(admission.pool.best())
+    first = author(chain, next(slots), pooled if holder == "first" else [], parent=genesis)
     chain.add(first, _execute(chain, first), None)  # not best yet: as high as the best block
-    second = author(chain, next(slots), parent=first.hash)
+    second = author(chain, next(slots), pooled if holder == "second" else [], parent=first.hash)
     chain.add(second, _execute(chain, second), None)  # the fork is best: first and second are enacted at once
     assert chain.tree.best_hash == second.hash
     await eventually(lambda: len(updates.received) == 2)
-    assert updates.received == ["ready", {"inBlock": "0x" + first.hash.hex()}]
+    holding = first if holder == "first" else second  # (in second, the new best's nonce must not drop it first)
+    assert updates.received == ["ready", {"inBlock": "0x" + holding.hash.hex()}]
 
 
 async def test_gossip_pools_valid_batches_and_rejects_those_with_forged_transactions(nursery, start_node):

@@ -153,3 +153,23 @@ async def test_after_a_restart_unfinalized_states_are_rebuilt_only_when_read(slo
         assert await importer(reopened, 10**9).import_block(author(reopened, next(slots)))  # on the best one
     finally:
         reopened.close()
+
+
+async def test_finality_on_another_branch_tells_every_block_it_enacts_even_those_memory_dropped(slots, tmp_path,
+                                                                                                monkeypatch):
+    monkeypatch.setattr(blocktree, "KEEP_FINALIZED_STATES", 1)  # finalizing drops all but the last from memory
+    chain = Chain.open(SPEC, tmp_path / "db")
+    try:
+        genesis = chain.tree.genesis_hash
+        branches: list[list[Block]] = [[], []]
+        for branch in branches:
+            for _ in range(4):
+                branch.append(author(chain, next(slots), parent=branch[-1].hash if branch else genesis))
+                assert await importer(chain, 10**9).import_block(branch[-1]) is not None
+        assert chain.tree.best_hash == branches[0][-1].hash  # seen first
+        changes: list[BestChange] = []
+        chain.best_listeners.append(changes.append)
+        chain.finalize(branches[1][-1].hash, b"justification")
+        assert [(c.enacted, c.retracted) for c in changes] == [(tuple(branches[1]), tuple(reversed(branches[0])))]
+    finally:
+        chain.close()

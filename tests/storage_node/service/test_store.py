@@ -65,6 +65,19 @@ def test_capacity_is_enforced_and_the_reservation_released(tmp_path):
     assert store.used == 100
 
 
+def test_a_fragment_rewritten_in_place_counts_only_what_it_adds(tmp_path):
+    """A full node rebuilding its own damaged fragment needs no room beyond the copy it replaces."""
+    store = FragmentStore(tmp_path, capacity=100)
+    store.open()
+    store.write(KEY, b"a" * 60)
+    store.write(FragmentKey(FILE, 0, 2), b"b" * 40)
+    store.write(KEY, b"c" * 60)
+    assert (store.used, store.read(KEY)) == (100, b"c" * 60)
+    with pytest.raises(StoreFull):
+        store.write(KEY, b"d" * 61)  # one byte more than it replaces
+    assert store.read(KEY) == b"c" * 60
+
+
 def test_replacing_and_removing_keep_the_accounting(tmp_path):
     store = FragmentStore(tmp_path, capacity=1000)
     store.open()
