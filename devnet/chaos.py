@@ -55,7 +55,8 @@ from devnet.load import (
     storage_load,
     watch_finality,
 )
-from devnet.state import DevnetError, ProcessState, command_line, process_state
+from devnet.state import DevnetError, DevnetGone, ProcessState, command_line, process_state
+from runtime.justification import supermajority
 from devnet.storage import corrupt_fragment
 from sdk.chain.errors import ChainClientError
 
@@ -75,8 +76,6 @@ before the lane's next fault; :func:`_heal` makes a last attempt after the run."
 FAULT_ERRORS = (DevnetError, OSError)
 """What injecting or undoing a fault may raise: a process already down, a restart that failed, a fragment the
 node renamed or deleted meanwhile."""
-MIN_VALIDATORS = 4
-"""With fewer, one validator down stops finality (it needs more than two thirds)."""
 MIN_PROVIDERS = 3
 """With fewer, one faulty provider leaves a job of redundancy 2 without two honest ones."""
 
@@ -103,7 +102,7 @@ INSTANT = {FaultKind.STORAGE_CORRUPT}
 """Faults with nothing to undo."""
 PROVIDER_FAULTS = {FaultKind.PROVIDER_WRONG_RESULT: "wrong-result", FaultKind.PROVIDER_NO_SHOW: "no-show"}
 """The provider's ``--fault`` value for each misbehaviour."""
-MINIMUM = {"validator": MIN_VALIDATORS, "provider": MIN_PROVIDERS}
+MINIMUM = {"provider": MIN_PROVIDERS}
 
 
 @dataclass(frozen=True)
@@ -129,13 +128,21 @@ def parse_duration(text: str) -> float:
     return float(total)
 
 
-def schedule(seed: int, duration: float, processes: Mapping[str, Sequence[str]]) -> tuple[list[Fault], list[str]]:
-    """The faults of a run of ``duration`` seconds over ``processes`` (role → process names), by start time,
-    and a note for each lane left out and why."""
+def schedule(seed: int, duration: float, processes: Mapping[str, Sequence[str]],
+             authorities: int | None = None) -> tuple[list[Fault], list[str]]:
+    """The faults of a run of ``duration`` seconds over ``processes`` (role → names of the running ones), by
+    start time, and a note for each lane left out and why. ``authorities``: the devnet's validators, running or
+    not (default: those running); one killed must leave more than two thirds of them voting, or finality stops."""
     faults, skipped = [], []
     for role, kinds in LANES.items():
         names = list(processes.get(role, ()))
-        if len(names) < MINIMUM.get(role, 1):
+        if role == "validator":
+            total = len(names) if authorities is None else authorities
+            if len(names) - 1 < supermajority(total):
+                skipped.append(f"validator faults: {len(names)} of {total} running, at least "
+                               f"{supermajority(total) + 1} needed (one down must leave {supermajority(total)} voting)")
+                continue
+        elif len(names) < MINIMUM.get(role, 1):
             skipped.append(f"{role} faults: {len(names)} running, at least {MINIMUM.get(role, 1)} needed")
             continue
         rng = random.Random(f"{seed}/{role}")
@@ -207,7 +214,8 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
             processes.setdefault(record.role, []).append(record.name)
     if not processes.get("validator"):
         raise DevnetError(f"no validator of the devnet under {base_path} is running: start it with `cairn devnet up`")
-    faults, skipped = schedule(seed, duration, processes)
+    faults, skipped = schedule(seed, duration, processes,
+                               authorities=sum(record.role == "validator" for record in state.processes))
     summary = Summary(seed, duration, skipped=skipped)
     acked, log = Acknowledged(), FinalityLog()
     loads: list[str] = []
@@ -220,6 +228,7 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
     start = trio.current_time()
     report(f"[    0 s] starting at finalized block #{start_block.block}")
     targets = [name for role in LANES for name in processes.get(role, ())]
+    run = state.run  # a devnet stopped, or replaced by another `up`, meanwhile ends the soak: none is revived
     try:
         async with trio.open_nursery() as nursery:
             with trio.move_on_after(duration):
@@ -235,16 +244,16 @@ async def run_chaos(base_path: Path, duration: float, seed: int, report: Callabl
                         loads.append(name)
                     for role, kinds in LANES.items():
                         lane = [fault for fault in faults if fault.kind in kinds]
-                        act = Actions(partial(_inject, base_path, random.Random(f"{seed}/{role}/inject")),
-                                      partial(_undo, base_path))
+                        act = Actions(partial(_inject, base_path, run, random.Random(f"{seed}/{role}/inject")),
+                                      partial(_undo, base_path, run))
                         nursery.start_soon(run_lane, lane, act, start, start + duration, summary, report)
     except BaseException:  # interrupted (Ctrl-C, a timeout's SIGTERM) or failed: leave no fault behind
         with trio.CancelScope(shield=True):
             report(f"[{trio.current_time() - start:5.0f} s] stopped early: undoing the faults")
-            await trio.to_thread.run_sync(_heal, base_path, targets, report)
+            await trio.to_thread.run_sync(_heal, base_path, run, targets, report)
         raise
     report(f"[{trio.current_time() - start:5.0f} s] load stopped, faults undone; restarting whatever is still down")
-    summary.incidents += await trio.to_thread.run_sync(_heal, base_path, targets, report)
+    summary.incidents += await trio.to_thread.run_sync(_heal, base_path, run, targets, report)
     report(f"[{trio.current_time() - start:5.0f} s] checking the invariants")
     validators = running(base_path, "validator")
     if not validators:
@@ -284,6 +293,8 @@ async def run_lane(lane: Sequence[Fault], act: Actions, start: float, end: float
             return
         try:
             await trio.to_thread.run_sync(act.inject, fault)
+        except DevnetGone:
+            raise
         except FAULT_ERRORS as exc:
             summary.fault_failures[fault.kind, type(exc).__name__] += 1
             say(f"{fault.target}: {fault.kind.value} failed: {str(exc).splitlines()[0] if str(exc) else exc!r}")
@@ -298,6 +309,8 @@ async def run_lane(lane: Sequence[Fault], act: Actions, start: float, end: float
             try:
                 await trio.to_thread.run_sync(act.undo, fault)
                 break
+            except DevnetGone:
+                raise
             except FAULT_ERRORS as exc:
                 attempts += 1
                 summary.fault_failures[fault.kind, f"undo: {type(exc).__name__}"] += 1
@@ -311,29 +324,36 @@ async def run_lane(lane: Sequence[Fault], act: Actions, start: float, end: float
             await trio.sleep(UNDO_RETRY_S)
 
 
-def _inject(base_path: Path, rng: random.Random, fault: Fault) -> None:
-    record = launcher.load(base_path).process(fault.target)
+def _inject(base_path: Path, run: str, rng: random.Random, fault: Fault) -> None:
+    state = launcher.load(base_path)
+    launcher.check_run(state, run)
+    record = state.process(fault.target)
     if fault.kind is FaultKind.STORAGE_CORRUPT:
         corrupt_fragment(record, rng)
     elif fault.kind is FaultKind.DA_WITHHOLD:
         withhold(record, on=True)
     elif fault.kind in PROVIDER_FAULTS:
-        launcher.restart(base_path, fault.target, command=(*record.command, "--fault", PROVIDER_FAULTS[fault.kind]))
+        launcher.restart(base_path, fault.target, command=(*record.command, "--fault", PROVIDER_FAULTS[fault.kind]),
+                         run=run)
     else:
-        launcher.kill(launcher.load(base_path), fault.target)
+        launcher.kill(state, fault.target)
 
 
-def _undo(base_path: Path, fault: Fault) -> None:
+def _undo(base_path: Path, run: str, fault: Fault) -> None:
     if fault.kind is FaultKind.DA_WITHHOLD:
-        withhold(launcher.load(base_path).process(fault.target), on=False)
+        state = launcher.load(base_path)
+        launcher.check_run(state, run)
+        withhold(state.process(fault.target), on=False)
     else:
-        launcher.restart(base_path, fault.target)
+        launcher.restart(base_path, fault.target, run=run)
 
 
-def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]) -> list[str]:
+def _heal(base_path: Path, run: str, targets: Sequence[str], report: Callable[[str], None]) -> list[str]:
     """Every process faults were aimed at running as recorded (serving, honest) again, whatever a failed undo
-    left behind; those that will not start again (the invariants judge what is left)."""
+    left behind; those that will not start again (the invariants judge what is left). ``DevnetGone`` if the
+    devnet was stopped or replaced: nothing of it is started again."""
     state, failed = launcher.load(base_path), []
+    launcher.check_run(state, run)
     for name in targets:
         record = state.process(name)
         try:
@@ -341,10 +361,12 @@ def _heal(base_path: Path, targets: Sequence[str], report: Callable[[str], None]
                 withhold(record, on=False)
             if process_state(record) is not ProcessState.RUNNING:
                 report(f"  restarting {name} ({process_state(record).value})")
-                launcher.restart(base_path, name)
+                launcher.restart(base_path, name, run=run)
             elif "--fault" in command_line(record.pid):  # (left misbehaving by a soak stopped early)
                 report(f"  restarting {name} (misbehaving)")
-                launcher.restart(base_path, name)
+                launcher.restart(base_path, name, run=run)
+        except DevnetGone:
+            raise
         except FAULT_ERRORS as exc:
             report(f"  {name} did not start again: {exc}")
             failed.append(f"still down at the check: {name}: {str(exc).splitlines()[0]}")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import click
 import trio
+from click.core import ParameterSource
 
 from devnet import launcher
 from devnet.chaos import parse_duration, run_chaos
@@ -67,7 +68,8 @@ def devnet() -> None:
               help="How many validators [default: the config's, else 4, so one may fail and finality continues].")
 @click.option("--base-path", type=click.Path(file_okay=False, path_type=Path), default=None,
               envvar=BASE_PATH_ENVVAR, show_envvar=True,
-              help=f"Where the data folders and logs go [default: the config's, else {DEFAULT_BASE_PATH}].")
+              help=f"Where the data folders and logs go [default: the config's, else ${BASE_PATH_ENVVAR}'s, else "
+                   f"{DEFAULT_BASE_PATH}].")
 @click.option("--rpc-port", type=click.IntRange(1, 65535), default=None,
               help="First validator's RPC port (+1 each) [default: each picks a free one].")
 @click.option("--p2p-port", type=click.IntRange(1, 65535), default=None,
@@ -90,8 +92,9 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
         config = DevnetConfig.load(config_path, ROLES)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--config") from None
-    if base_path is not None:
-        config = replace(config, base_path=base_path)
+    from_environment = click.get_current_context().get_parameter_source("base_path") is ParameterSource.ENVIRONMENT
+    if base_path is not None and not (from_environment and config.base_path != DEFAULT_BASE_PATH):
+        config = replace(config, base_path=base_path)  # (a config file's own base path beats the shell's default)
     config = config.with_role("validators", count=validators,
                               first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})
     config = config.with_role("storage_nodes", count=storage_nodes)
@@ -253,6 +256,8 @@ def devnet_corrupt(name: str, base_path: Path) -> None:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the node moved the fragment meanwhile (a repair, a deletion)
+        raise click.ClickException(f"{name}: {exc.strerror or exc}: {exc.filename}; try again") from None
     click.echo(f"{name}: corrupted {path}")
 
 
@@ -269,6 +274,8 @@ def devnet_withhold(name: str, off: bool, base_path: Path) -> None:
         raise click.BadParameter(str(exc), param_hint="NAME") from None
     except DevnetError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # its data folder is gone
+        raise click.ClickException(f"{name}: {exc.strerror or exc}: {exc.filename}") from None
     click.echo(f"{name}: {'serving again' if off else 'withholding'} ({switch} {'removed' if off else 'present'})")
 
 

@@ -52,7 +52,7 @@ from devnet.load import (
     past_retention,
 )
 from devnet.rpc import rpc_call
-from devnet.state import DevnetError, DevnetState, ProcessRecord
+from devnet.state import DevnetError, DevnetState, ProcessRecord, ProcessState, process_state
 from sdk.chain.errors import ChainClientError
 from sdk.client import AsyncClient
 from sdk.compute.errors import ComputeError
@@ -251,12 +251,13 @@ async def opening(url: str) -> Opening:
 
 async def check(url: str, state: DevnetState, log: FinalityLog, acked: Acknowledged, start: Opening,
                 loads: Collection[str]) -> list[Check]:
-    """Judge every invariant: each validator of ``state`` is asked for its blocks; through the validator at
+    """Judge every invariant: each running validator of ``state`` is asked for its blocks; through the validator at
     ``url``, the load's storage account reads the files, blobs and chain, and its compute account the results.
     ``loads``: the load workers that ran (``storage``, ``da``, ``compute``); a check of a role with load that
     judged nothing fails. ``ChainClientError`` if the validator at ``url`` cannot be read."""
-    validators = [record for record in state.processes if record.role == "validator"]
-    checks = [finality_kept(log, await _canonical(validators, log))]
+    up, down = running_validators(state)
+    kept = finality_kept(log, await _canonical(up, log))
+    checks = [replace(kept, notes=kept.notes + down)]
     async with AsyncClient(url, signer=STORAGE_SIGNER) as owner, AsyncClient(url, signer=COMPUTE_SIGNER) as submitter:
         checks.append(replace(files_intact(acked.files, {file_id: await _download(owner, file_id)
                                                          for file_id in acked.files}), expected="storage" in loads))
@@ -274,6 +275,15 @@ async def check(url: str, state: DevnetState, log: FinalityLog, acked: Acknowled
              async for _, info in owner.query_map("System", "Account", block_hash=at)]))
         checks.append(replace(await _escrow(owner, at, start), expected="compute" in loads))
     return checks
+
+
+def running_validators(state: DevnetState) -> tuple[list[ProcessRecord], tuple[str, ...]]:
+    """The validators of ``state`` running now, to be asked for their blocks, and a note for each of the others:
+    one down (before the soak, or since by a heal that failed) has no blocks to show, and none reverted."""
+    validators = [record for record in state.processes if record.role == "validator"]
+    up = [record for record in validators if process_state(record) is ProcessState.RUNNING]
+    return up, tuple(f"not judged: {record.name} is {process_state(record).value}"
+                     for record in validators if record not in up)
 
 
 async def _canonical(validators: Sequence[ProcessRecord], log: FinalityLog) -> dict[str, dict[int, bytes | None]]:

@@ -40,6 +40,7 @@ from devnet.state import (
     LOCK_FILE,
     STATE_FILE,
     DevnetError,
+    DevnetGone,
     DevnetState,
     ProcessRecord,
     ProcessState,
@@ -59,8 +60,8 @@ from node.db.store import ChainStore
 from runtime.keyring import Keypair
 from runtime.pallets.balances import BalancesGenesis
 
-__all__ = ["DevnetError", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill", "restart",
-           "down", "wait_until", "signals_interrupt"]
+__all__ = ["DevnetError", "DevnetGone", "NotRunning", "ProcessStatus", "endow_accounts", "up", "load", "status", "kill",
+           "restart", "check_run", "down", "wait_until", "signals_interrupt"]
 
 SPEC_FILE = "chain-spec.json"
 READY_TIMEOUT_S = 60.0
@@ -185,12 +186,14 @@ def kill(state: DevnetState, name: str, signum: int = signal.SIGKILL) -> Process
 
 
 def restart(base_path: Path, name: str, *, ready_timeout: float = READY_TIMEOUT_S,
-            command: tuple[str, ...] | None = None) -> ProcessRecord:
+            command: tuple[str, ...] | None = None, run: str | None = None) -> ProcessRecord:
     """Stop the process if it runs, start it again with its recorded command, wait until it is ready.
     ``command`` replaces the recorded one for this run only (fault injection: a provider with ``--fault``);
-    the record keeps its own, so the next restart brings the process back as it was."""
+    the record keeps its own, so the next restart brings the process back as it was. ``DevnetGone`` if the
+    devnet was stopped, or, with ``run``, is no longer that run (a soak must not revive, nor act on, another)."""
     with locked(base_path):
         state = load(base_path)
+        check_run(state, run)
         record = state.process(name)
         stop_processes([record], STOP_TIMEOUT_S)
         started = _spawn_and_wait(record, command or record.command, ready_timeout,
@@ -210,8 +213,16 @@ def down(base_path: Path, *, timeout: float = STOP_TIMEOUT_S, run: str | None = 
         running = [r for r in state.processes if process_state(r) is not ProcessState.EXITED]
         stop_processes(running, timeout)
         _end_supervisor(state)
-        replace(state, supervisor=None).save()
+        replace(state, supervisor=None, stopped=True).save()
     return running
+
+
+def check_run(state: DevnetState, run: str | None = None) -> None:
+    """``DevnetGone`` if ``state``'s devnet was stopped, or (with ``run``) is not that run any more."""
+    if state.stopped:
+        raise DevnetGone(f"the devnet under {state.base_path} was stopped: start it again with `cairn devnet up`")
+    if run is not None and state.run != run:
+        raise DevnetGone(f"the devnet under {state.base_path} was replaced by another `cairn devnet up`")
 
 
 def _recorded(base: Path) -> DevnetState | None:

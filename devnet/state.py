@@ -47,6 +47,10 @@ class UnknownProcess(StateError):
     """A process name that the devnet does not have."""
 
 
+class DevnetGone(DevnetError):
+    """The devnet was stopped (``down``), or another ``up`` replaced it, since the command began."""
+
+
 class ProcessState(str, Enum):
     RUNNING = "running"
     PAUSED = "paused"
@@ -86,6 +90,8 @@ class DevnetState:
     supervisor: tuple[int, int] | None = None
     """The foreground ``cairn devnet up`` watching the devnet (its pid and start time), if one is: a ``down``
     from another shell, or a later ``up`` here, ends it too, or it would watch the next devnet started here."""
+    stopped: bool = False
+    """``down`` stopped it: nothing starts its processes again but the next ``up``."""
 
     @staticmethod
     def load(base_path: Path) -> DevnetState:
@@ -95,7 +101,8 @@ class DevnetState:
             processes = tuple(ProcessRecord(**{**p, "command": tuple(p["command"])}) for p in doc["processes"])
             supervisor = doc.get("supervisor")
             return DevnetState(doc["base_path"], doc["chain_spec"], processes, str(doc.get("run", "")),
-                               None if supervisor is None else (int(supervisor[0]), int(supervisor[1])))
+                               None if supervisor is None else (int(supervisor[0]), int(supervisor[1])),
+                               bool(doc.get("stopped", False)))
         except FileNotFoundError:
             raise StateError(f"no devnet under {base_path} (no {path})") from None
         except OSError as exc:

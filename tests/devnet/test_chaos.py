@@ -12,7 +12,9 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from devnet.chaos import END_MARGIN_S, LANES, Actions, Fault, FaultKind, Summary, parse_duration, run_lane, schedule
+from devnet import launcher
+from devnet.chaos import (END_MARGIN_S, LANES, Actions, Fault, FaultKind, Summary, _heal, _inject, _undo,
+                          parse_duration, run_lane, schedule)
 from devnet.invariants import (
     JobEvent,
     JobLedger,
@@ -25,7 +27,7 @@ from devnet.invariants import (
     jobs_verify,
 )
 from devnet.load import GET_ATTEMPTS, AckedBlob, FinalityLog, digest, parse_head
-from devnet.state import DevnetError, DevnetState, ProcessRecord
+from devnet.state import DevnetError, DevnetGone, DevnetState, ProcessRecord, ProcessState, process_state
 from devnet.storage import corrupt_stored_fragment
 from sdk.cli import main
 from sdk.da.types import BlobRef
@@ -212,8 +214,17 @@ def test_roles_missing_or_too_few_to_survive_a_fault_are_skipped_and_said_so():
     devnet = {"validator": DEVNET["validator"][:3], "storage": DEVNET["storage"], "provider": DEVNET["provider"][:2]}
     faults, skipped = schedule(5, 600, devnet)
     assert {fault.target.rsplit("-", 1)[0] for fault in faults} == {"storage"}
-    assert skipped == ["validator faults: 3 running, at least 4 needed", "da faults: 0 running, at least 1 needed",
-                       "provider faults: 2 running, at least 3 needed"]
+    assert skipped == ["validator faults: 3 of 3 running, at least 4 needed (one down must leave 3 voting)",
+                       "da faults: 0 running, at least 1 needed", "provider faults: 2 running, at least 3 needed"]
+
+
+@pytest.mark.parametrize("total, running, killed", [(4, 4, True), (5, 4, False), (5, 5, True), (6, 5, False),
+                                                    (7, 6, True)])
+def test_a_validator_is_killed_only_if_more_than_two_thirds_of_all_of_them_still_vote(total, running, killed):
+    """One already down (killed or paused by hand) counts: with 4 of 5 running, killing one stops finality."""
+    devnet = {"validator": [f"validator-{i}" for i in range(running)]}
+    faults, _ = schedule(5, 600, devnet, authorities=total)
+    assert any(fault.kind is FaultKind.VALIDATOR_KILL for fault in faults) is killed
 
 
 def test_a_run_too_short_for_any_fault_schedules_none():
@@ -371,3 +382,20 @@ def test_the_command_says_when_no_validator_of_the_devnet_runs(tmp_path):
     DevnetState(str(tmp_path), str(tmp_path / "chain-spec.json"), (exited,)).save()
     result = chaos("--duration", "1m", "--base-path", str(tmp_path))
     assert result.exit_code == 1 and "no validator of the devnet" in result.output and "is running" in result.output
+
+
+def test_a_devnet_stopped_or_replaced_is_never_revived_by_a_soak_still_running(tmp_path):
+    """A Ctrl-C on the foreground ``up`` (or a ``down``) while a soak runs: its pending undo and its final heal
+    would start the processes again, with no ``up`` watching them; after another ``up``, act on that devnet."""
+    record = ProcessRecord("storage-0", "storage", 0, 0, 0, {}, ("true",), str(tmp_path / "storage-0"),
+                           str(tmp_path / "storage-0.log"))
+    DevnetState(str(tmp_path), "spec.json", (record,), "first", stopped=True).save()
+    fault = Fault(1.0, FaultKind.STORAGE_KILL, "storage-0", 10.0)
+    for revive in (lambda: launcher.restart(tmp_path, "storage-0"), lambda: _undo(tmp_path, "first", fault),
+                   lambda: _heal(tmp_path, "first", ["storage-0"], print)):
+        with pytest.raises(DevnetGone, match="was stopped"):
+            revive()
+    DevnetState(str(tmp_path), "spec.json", (record,), "second").save()  # another `up` since
+    with pytest.raises(DevnetGone, match="replaced"):
+        _inject(tmp_path, "first", random.Random(1), fault)
+    assert process_state(launcher.load(tmp_path).process("storage-0")) is ProcessState.EXITED

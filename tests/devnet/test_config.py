@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from devnet import launcher
 from devnet.config import ConfigError, DevnetConfig
 from devnet.registry import ROLES
+from devnet.state import DevnetError
 from sdk.cli import main
 
 
@@ -79,3 +81,23 @@ def test_up_with_a_bad_config_starts_nothing(tmp_path):
     assert result.exit_code == 2
     assert "unknown role 'validator' (roles: validators, storage_nodes, da_nodes, providers, dashboard; keys: base_path)" in result.output
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("in_file, flag, used", [(True, False, "b"), (False, False, "a"), (True, True, "flag")])
+def test_a_config_files_base_path_beats_the_shells_devnet_and_a_flag_beats_both(tmp_path, monkeypatch, in_file,
+                                                                                 flag, used):
+    """``eval "$(cairn devnet env)"`` exports devnet A's folder; ``up --config b.toml --fresh`` must not wipe
+    A and start B there."""
+    config = tmp_path / "b.toml"
+    config.write_text((f'base_path = "{tmp_path / "b"}"\n' if in_file else "") + "[validators]\ncount = 1\n")
+    started = []
+
+    def up(config, **options):
+        started.append(config.base_path)
+        raise DevnetError("not started: the test sees where it would have")
+
+    monkeypatch.setattr(launcher, "up", up)
+    CliRunner().invoke(main, ["devnet", "up", "--config", str(config), "--fresh", "--detach",
+                              *(["--base-path", str(tmp_path / "flag")] if flag else [])],
+                       env={"CAIRN_DEVNET": str(tmp_path / "a")})
+    assert started == [tmp_path / used]

@@ -21,6 +21,7 @@ from devnet.state import (
     stop_processes,
     wait_for_exit,
 )
+from devnet.invariants import running_validators
 from tests.integration.nodes import wait_until
 
 
@@ -105,3 +106,21 @@ def test_the_lock_admits_one_command_at_a_time(tmp_path):
         thread.join(10)
     with locked(tmp_path, timeout=1):
         pass
+
+
+def test_the_finality_check_asks_the_running_validators_and_says_which_it_could_not(sleeper):
+    """A validator down before the soak (or left down by a heal that failed) has no blocks to show: reported as
+    reverting every finalized block, it failed a soak in which nothing reverted."""
+    gone = subprocess.Popen(["true"])
+    gone.wait(10)
+    stopped = subprocess.Popen(["sleep", "60"])
+    up, paused = record_of(sleeper), record_of(stopped, "validator-2")
+    down = ProcessRecord(**{**record_of(sleeper, "validator-1").__dict__, "pid": gone.pid})
+    stopped.send_signal(signal.SIGSTOP)
+    try:
+        state = DevnetState("/nowhere", "spec.json", (up, down, paused), "run")
+        assert running_validators(state) == ([up], ("not judged: validator-1 is exited",
+                                                    "not judged: validator-2 is paused"))
+    finally:
+        stopped.kill()
+        stopped.wait(10)
