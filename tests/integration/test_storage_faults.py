@@ -143,6 +143,8 @@ async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by
     finally:
         for node in killed:
             node.spawn().wait_ready()
+        # on every node: a node leaving later in this module could never hand its fragment on (no spare node)
+        await client.storage.delete(file_id)
 
 
 async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_path):
