@@ -1,11 +1,11 @@
 """Block import verification: cheap checks first, then the seal, then execution.
 
 1. structure (:func:`check_structure`): the parent is known and descends from the finalized block; the
-   number follows the parent's;
+   number follows the parent's; its state is held (read, after a restart, from the database);
 2. Aura (:func:`verify_seal`): the slot is after the parent's, not in the future, and the seal is by that
    slot's authority (authorities are read from the parent's state: ``ValidatorSet.Validators``);
 3. execution (:func:`execute`): the runtime re-executes the block on the parent's state and must reach the
-   header's state and extrinsics roots.
+   header's state and extrinsics roots; its timestamp must fall in its slot.
 
 Each step is separate so that a block arriving by gossip has its seal checked once, before it may be
 forwarded, and is then executed with the claim that check returned; a block from a block request goes
@@ -72,11 +72,23 @@ def _slot_or_none(block: Block) -> int | None:
         return None
 
 
-def execute(runtime: CairnRuntime, parent: TreeEntry, block: Block) -> TrieState:
-    """Execute ``block`` on its parent's state (seal already verified); may run in a worker thread while the
-    tree changes, since it reads only ``parent``."""
-    assert parent.state is not None
+def execute(runtime: CairnRuntime, parent: TreeEntry, block: Block, slot: int, slot_ms: int) -> TrieState:
+    """Execute ``block`` of ``slot`` on its parent's state (seal already verified) and check its timestamp is
+    in that slot; may run in a worker thread while the tree changes, since it reads only ``parent``.
+
+    The runtime checks only that time moves on by ``MinimumPeriod``; the slot binds it from above, as Aura's
+    ``on_timestamp_set`` does in Substrate (and the slot is not in this node's future, :func:`verify_seal`).
+    Unbound, one author could set a time far ahead, or ``2**64 - 1``, and every honest author after it, whose
+    time is its slot's start, would build only blocks the runtime refuses: the chain would stop for good."""
+    state = parent.loaded_state
+    assert state is not None, "the parent's state is read on the event loop first (check_structure)"
     try:
-        return execute_block(runtime, parent.state, block)
+        after = execute_block(runtime, state, block)
     except InvalidBlock as exc:
         raise InvalidBlockError(str(exc)) from None
+    with runtime.executing(Overlay(after)):
+        now_ms = runtime.timestamp.now.get()
+    if now_ms // slot_ms != slot:
+        raise InvalidBlockError(f"its timestamp, {now_ms} ms, is not in its slot {slot} "
+                                f"({slot * slot_ms} to {(slot + 1) * slot_ms - 1} ms)")
+    return after

@@ -66,7 +66,10 @@ class Authorship:
             last_slot = slot
             key = self._our_author(slot)
             if key is not None:
-                await self.author(slot, key)
+                try:
+                    await self.author(slot, key)
+                except Exception:  # a block that cannot be built is a missed slot, never the end of the node
+                    log.exception("could not author a block in slot %d", slot)
 
     def _our_author(self, slot: int) -> Keypair | None:
         """Our key if ``slot`` is ours to author on the best block (and we are not behind)."""
@@ -85,11 +88,12 @@ class Authorship:
             parent = self.chain.tree.best
             if parent.slot is not None and parent.slot >= slot:
                 return False
+            parent_state = parent.state  # (here: after a restart it may still be read from the database)
             candidates = list(self.pool.best())
             deadline_ms = self.clock.slot_start_ms(slot) + self.clock.slot_ms * self.authoring_fraction
             budget = max(0.0, (deadline_ms - self.clock.now_ms()) / 1000)
             authored = await trio.to_thread.run_sync(
-                lambda: author_block(runtime, parent.block, parent.state, slot=slot,
+                lambda: author_block(runtime, parent.block, parent_state, slot=slot,
                                      timestamp_ms=self.clock.slot_start_ms(slot), secret=key.secret,
                                      candidates=candidates, budget_s=budget))
         for tx_hash, reason in authored.rejected:

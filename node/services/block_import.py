@@ -42,7 +42,7 @@ class BlockImport:
 
         def verify_and_execute() -> tuple[TrieState, int]:
             checked = claim if claim is not None else verify_seal(runtime, parent, block, now_slot)
-            return execute(runtime, parent, block), checked.slot
+            return execute(runtime, parent, block, checked.slot, self.clock.slot_ms), checked.slot
 
         async with self.block_lane:
             state, slot = await trio.to_thread.run_sync(verify_and_execute)

@@ -33,10 +33,11 @@ def _author_for(runtime, state, slot) -> Keypair:
     return next(k for k in KEYS.values() if k.public == author)
 
 
-def _build(runtime, tree, parent_hash, slot, txs=(), *, time_slot=None):
+def _build(runtime, tree, parent_hash, slot, txs=(), *, time_slot=None, timestamp=None):
     parent = tree.entry(parent_hash)
     key = _author_for(runtime, parent.state, slot)
-    timestamp = (time_slot if time_slot is not None else slot) * SLOT_MS
+    if timestamp is None:
+        timestamp = (time_slot if time_slot is not None else slot) * SLOT_MS
     return author_block(runtime, parent.block, parent.state, slot=slot, timestamp_ms=timestamp,
                         secret=key.secret, candidates=txs, budget_s=1.0)
 
@@ -45,7 +46,7 @@ def verify_block(runtime, tree, block, now_slot):
     """All three import checks, in order, as a block from a block request goes through them."""
     parent = check_structure(tree, block)
     claim = verify_seal(runtime, parent, block, now_slot)
-    return execute(runtime, parent, block), claim.slot
+    return execute(runtime, parent, block, claim.slot, SLOT_MS), claim.slot
 
 
 def _import(runtime, tree, block, now_slot=10**9):
@@ -128,7 +129,8 @@ class _Chainish:
         self.genesis_hash = tree.genesis_hash
 
 
-@pytest.mark.parametrize("tamper", ["wrong-author", "no-seal", "bad-seal", "stale-slot", "future-slot", "state-root", "number"])
+@pytest.mark.parametrize("tamper", ["wrong-author", "no-seal", "bad-seal", "stale-slot", "future-slot", "state-root", "number",
+                                    "time-ahead-of-its-slot", "time-at-the-end-of-time"])
 def test_invalid_blocks_are_rejected(chain, tamper):
     runtime, tree = chain
     good = _build(runtime, tree, tree.best_hash, 200)
@@ -148,6 +150,10 @@ def test_invalid_blocks_are_rejected(chain, tamper):
         block = _build(runtime, tree, good.block.hash, 200, time_slot=201).block
     elif tamper == "future-slot":
         block = _build(runtime, tree, good.block.hash, 10**6).block
+    elif tamper == "time-ahead-of-its-slot":  # after it, every honest author's time would be too early
+        block = _build(runtime, tree, good.block.hash, 201, time_slot=10**6).block
+    elif tamper == "time-at-the-end-of-time":  # no u64 time could ever follow it
+        block = _build(runtime, tree, good.block.hash, 201, timestamp=2**64 - 1).block
     elif tamper == "state-root":
         key = _author_for(runtime, good.state, 201)
         bad = replace(aura.unsealed(header)[0], state_root=bytes(32))
