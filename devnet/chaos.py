@@ -31,6 +31,7 @@ import enum
 import random
 import re
 from collections import Counter
+from contextlib import suppress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -340,10 +341,8 @@ def _inject(base_path: Path, run: str, rng: random.Random, fault: Fault) -> None
 
 
 def _undo(base_path: Path, run: str, fault: Fault) -> None:
-    if fault.kind is FaultKind.DA_WITHHOLD:
-        state = launcher.load(base_path)
-        launcher.check_run(state, run)
-        withhold(state.process(fault.target), on=False)
+    if fault.kind is FaultKind.DA_WITHHOLD:  # the soak's own switch goes whatever became of the devnet: a node
+        withhold(launcher.load(base_path).process(fault.target), on=False)  # started on it would withhold
     else:
         launcher.restart(base_path, fault.target, run=run)
 
@@ -353,12 +352,14 @@ def _heal(base_path: Path, run: str, targets: Sequence[str], report: Callable[[s
     left behind; those that will not start again (the invariants judge what is left). ``DevnetGone`` if the
     devnet was stopped or replaced: nothing of it is started again."""
     state, failed = launcher.load(base_path), []
+    for record in state.processes:  # the soak's switches go whatever became of the devnet (see _undo)
+        if record.role == "da" and record.name in targets:
+            with suppress(OSError):
+                withhold(record, on=False)
     launcher.check_run(state, run)
     for name in targets:
         record = state.process(name)
         try:
-            if record.role == "da":
-                withhold(record, on=False)
             if process_state(record) is not ProcessState.RUNNING:
                 report(f"  restarting {name} ({process_state(record).value})")
                 launcher.restart(base_path, name, run=run)

@@ -93,7 +93,7 @@ def devnet_up(config_path: Path | None, validators: int | None, base_path: Path 
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--config") from None
     from_environment = click.get_current_context().get_parameter_source("base_path") is ParameterSource.ENVIRONMENT
-    if base_path is not None and not (from_environment and config.base_path != DEFAULT_BASE_PATH):
+    if base_path is not None and not (from_environment and config.base_path_set):
         config = replace(config, base_path=base_path)  # (a config file's own base path beats the shell's default)
     config = config.with_role("validators", count=validators,
                               first_ports={"rpc": rpc_port, "p2p": p2p_port, "prometheus": prometheus_port})

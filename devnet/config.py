@@ -55,6 +55,8 @@ class DevnetConfig:
     base_path: Path
     roles: Mapping[str, RoleConfig]
     """By section name, for every role of the registry (a role that starts nothing has count 0)."""
+    base_path_set: bool = False
+    """Whether the file named ``base_path`` (a default of the shell's, ``$CAIRN_DEVNET``, must not beat it)."""
 
     @classmethod
     def load(cls, path: Path | None, roles: Sequence[Role]) -> DevnetConfig:
@@ -83,7 +85,7 @@ class DevnetConfig:
         if not isinstance(base_path, str) or not base_path:
             raise ConfigError(f"base_path must be a folder name, not {base_path!r}")
         parsed = {role.section: _role_config(role, doc.get(role.section, {})) for role in roles}
-        config = cls(Path(base_path), parsed)
+        config = cls(Path(base_path), parsed, base_path_set="base_path" in doc)
         config.check_ports(roles)
         return config
 

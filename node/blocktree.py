@@ -10,7 +10,8 @@ changes, :meth:`BlockTree.from_store` rebuilds the tree after a restart, and blo
 justifications older than what memory keeps are read back from the store. Without one (tests, light
 use) old finalized blocks stay in memory with their states dropped.
 
-The tree holds no locks and does no I/O of its own: the node's trio thread owns it.
+The tree holds no locks and does no I/O of its own, but for the database reads of a store it was rebuilt
+from (an unfinalized block's state, loaded at its first use after a restart): the node's trio thread owns it.
 """
 
 from __future__ import annotations
@@ -139,8 +140,13 @@ class BlockTree:
         return self.entry(block_hash).header
 
     def state(self, block_hash: bytes) -> TrieState:
-        state = self.state_in_memory(block_hash)
-        return state if state is not None else self.stored_state(block_hash)
+        entry = self.entry(block_hash)
+        state = entry.state  # (an unfinalized block's after a restart: loaded once, and kept)
+        if state is not None:
+            return state
+        if self._store is None:
+            raise StatePruned(block_hash.hex())
+        return self.stored_state(block_hash)
 
     def state_in_memory(self, block_hash: bytes) -> TrieState | None:
         """The state of ``block_hash`` if memory holds it; None if only the store does, which rebuilds it whole
@@ -156,6 +162,13 @@ class BlockTree:
         """The state of ``block_hash`` rebuilt by the store; safe in a worker thread (it reads no tree entry)."""
         assert self._store is not None
         return self._store.state(block_hash)
+
+    def keep_state(self, block_hash: bytes, state: TrieState) -> None:
+        """``state``, rebuilt by :meth:`stored_state`, is the one an unfinalized block waits to load after a
+        restart: keep it in its entry (an old finalized block's is not kept; the store caches a few)."""
+        entry = self._entries.get(block_hash)
+        if entry is not None and entry.loaded_state is None and entry.load is not None:
+            entry.state = state
 
     def justification(self, block_hash: bytes) -> bytes | None:
         found = self._justifications.get(block_hash)

@@ -14,6 +14,7 @@ import trio
 
 from node.api.shapes import to_hex
 from node.blocktree import BlockTree, StatePruned, UnknownBlock
+from node.db.errors import UnknownBlock as StoredBlockUnknown
 from node.rpc.jsonrpc import RpcError
 from node.txpool import PoolError
 from runtime.apis import RuntimeApiError
@@ -51,8 +52,10 @@ async def state_at(tree: BlockTree, block_hash: bytes, limiter: trio.CapacityLim
     trie, a second or more for a large state, which on the event loop would stall block import and voting."""
     with _state_errors(block_hash):
         state = tree.state_in_memory(block_hash)
-        return state if state is not None else await trio.to_thread.run_sync(tree.stored_state, block_hash,
-                                                                              limiter=limiter)
+        if state is None:
+            state = await trio.to_thread.run_sync(tree.stored_state, block_hash, limiter=limiter)
+            tree.keep_state(block_hash, state)
+        return state
 
 
 def check_state_at(tree: BlockTree, block_hash: bytes) -> None:
@@ -66,7 +69,7 @@ def check_state_at(tree: BlockTree, block_hash: bytes) -> None:
 def _state_errors(block_hash: bytes) -> Iterator[None]:
     try:
         yield
-    except UnknownBlock:
+    except (UnknownBlock, StoredBlockUnknown):  # (the store's: a fork pruned while its state was rebuilt)
         raise RpcError(CLIENT_ERROR, "Client error: UnknownBlock", f"header not found: {to_hex(block_hash)}") from None
     except StatePruned:
         raise RpcError(CLIENT_ERROR, "Client error: State already discarded", to_hex(block_hash)) from None

@@ -13,6 +13,7 @@ import trio
 from click.testing import CliRunner
 
 from devnet import launcher
+from devnet.da import withhold
 from devnet.chaos import (END_MARGIN_S, LANES, Actions, Fault, FaultKind, Summary, _heal, _inject, _undo,
                           parse_duration, run_lane, schedule)
 from devnet.invariants import (
@@ -389,13 +390,16 @@ def test_a_devnet_stopped_or_replaced_is_never_revived_by_a_soak_still_running(t
     would start the processes again, with no ``up`` watching them; after another ``up``, act on that devnet."""
     record = ProcessRecord("storage-0", "storage", 0, 0, 0, {}, ("true",), str(tmp_path / "storage-0"),
                            str(tmp_path / "storage-0.log"))
-    DevnetState(str(tmp_path), "spec.json", (record,), "first", stopped=True).save()
+    da = ProcessRecord("da-0", "da", 0, 0, 0, {}, ("true",), str(tmp_path), str(tmp_path / "da-0.log"))
+    DevnetState(str(tmp_path), "spec.json", (record, da), "first", stopped=True).save()
     fault = Fault(1.0, FaultKind.STORAGE_KILL, "storage-0", 10.0)
+    switch = withhold(da, on=True)  # a withholding fault of the soak, pending when the devnet was stopped
     for revive in (lambda: launcher.restart(tmp_path, "storage-0"), lambda: _undo(tmp_path, "first", fault),
-                   lambda: _heal(tmp_path, "first", ["storage-0"], print)):
+                   lambda: _heal(tmp_path, "first", ["storage-0", "da-0"], print)):
         with pytest.raises(DevnetGone, match="was stopped"):
             revive()
-    DevnetState(str(tmp_path), "spec.json", (record,), "second").save()  # another `up` since
+    assert not switch.exists()  # its own switch goes all the same: the next `up` would start the node withholding
+    DevnetState(str(tmp_path), "spec.json", (record, da), "second").save()  # another `up` since
     with pytest.raises(DevnetGone, match="replaced"):
         _inject(tmp_path, "first", random.Random(1), fault)
     assert process_state(launcher.load(tmp_path).process("storage-0")) is ProcessState.EXITED

@@ -83,17 +83,19 @@ def test_up_with_a_bad_config_starts_nothing(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("in_file, flag, used", [(True, False, "b"), (False, False, "a"), (True, True, "flag")])
+@pytest.mark.parametrize("in_file, flag, used", [("b", False, "b"), ("devnet-data", False, "devnet-data"),
+                                                 (None, False, "a"), ("b", True, "flag")])
 def test_a_config_files_base_path_beats_the_shells_devnet_and_a_flag_beats_both(tmp_path, monkeypatch, in_file,
                                                                                  flag, used):
     """``eval "$(cairn devnet env)"`` exports devnet A's folder; ``up --config b.toml --fresh`` must not wipe
-    A and start B there."""
+    A and start B there (nor when the file names the default's own folder)."""
+    monkeypatch.chdir(tmp_path)
     config = tmp_path / "b.toml"
-    config.write_text((f'base_path = "{tmp_path / "b"}"\n' if in_file else "") + "[validators]\ncount = 1\n")
+    config.write_text((f'base_path = "{in_file}"\n' if in_file else "") + "[validators]\ncount = 1\n")
     started = []
 
     def up(config, **options):
-        started.append(config.base_path)
+        started.append(config.base_path.resolve())
         raise DevnetError("not started: the test sees where it would have")
 
     monkeypatch.setattr(launcher, "up", up)

@@ -121,6 +121,13 @@ async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, clus
 async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by_its_own_node(client, cluster, tmp_path):
     """Every node holds a fragment of the segment: nobody else can take the order, so its node rebuilds it."""
     file_id = await client.storage.upload(DATA, private=False, k=4, m=2)
+    try:
+        await _rebuilt_by_its_own_node(client, cluster, tmp_path, file_id)
+    finally:  # on every node: a node leaving later in this module could never hand its fragment on (no spare)
+        await client.storage.delete(file_id)
+
+
+async def _rebuilt_by_its_own_node(client, cluster, tmp_path, file_id: bytes) -> None:
     placement = list(await client.query("FileBank", "Placements", [file_id, 0]))
     assert sorted(placement) == sorted(node.account for node in cluster)
     victim = node_of(cluster, placement[0])
@@ -143,8 +150,6 @@ async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by
     finally:
         for node in killed:
             node.spawn().wait_ready()
-        # on every node: a node leaving later in this module could never hand its fragment on (no spare node)
-        await client.storage.delete(file_id)
 
 
 async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_path):

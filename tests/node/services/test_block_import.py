@@ -150,6 +150,8 @@ async def test_after_a_restart_unfinalized_states_are_rebuilt_only_when_read(slo
         assert [entry.loaded_state for entry in entries] == [None] * 3
         assert reopened.tree.best.state.root == blocks[-1].header.state_root  # read: rebuilt
         assert [entry.loaded_state is None for entry in entries] == [True, True, False]
+        assert reopened.tree.state(blocks[0].hash).root == blocks[0].header.state_root
+        assert entries[0].loaded_state is not None  # kept: finality reads these states at every vote
         assert await importer(reopened, 10**9).import_block(author(reopened, next(slots)))  # on the best one
     finally:
         reopened.close()
