@@ -50,6 +50,10 @@ class SharedFetches(Generic[K, V]):
                 raise entry.error
             # the fetching caller was cancelled: this one fetches instead
 
+    def forget(self, key: K) -> None:
+        """Fetch ``key`` again at its next :meth:`get` (a fetch under way is not cancelled)."""
+        self._entries.pop(key, None)
+
     async def _fetch(self, key: K, fetch: Callable[[], Awaitable[V]]) -> V:
         entry = self._entries[key] = _Fetch()
         while len(self._entries) > self._capacity:

@@ -283,6 +283,14 @@ class _Upload:
             raise LookupError(f"{ss58_encode(account)} is not a registered storage node")
         return found
 
+    async def _healthy(self, http: NodeHttp, account: bytes) -> bool:
+        """Whether a backed-off node answers its health probe (one no longer registered does not: its exit is
+        done, and the chain reassigns its fragments)."""
+        try:
+            return await http.healthy(await self._address(account))
+        except LookupError:
+            return False
+
     # --- following the chain until activation ------------------------------------------------------
 
     async def _follow(self, events: EventSubscription, file_id: bytes) -> None:
@@ -319,7 +327,7 @@ class _Upload:
             again, pause = self.backoff[account]
             if again > now:
                 continue
-            if await http.healthy(await self._address(account)):
+            if await self._healthy(http, account):
                 ready.add(account)
             pause = min(MAX_BACKOFF, 2 * pause)
             self.backoff[account] = (now + pause, pause)

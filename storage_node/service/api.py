@@ -85,6 +85,11 @@ class ApiLimits:
     the SDK's requests are held to): a client cannot hold a reservation, a temporary file and its buffers by
     trickling a body."""
 
+    max_reads: int = 64
+    """Fragment reads served at once; more are answered 503. A reader that never reads holds its connection, an
+    open fragment and a buffer as long as it stays connected (the HTTP server's writes cannot be cut short):
+    unbounded, a few hundred of them took every file descriptor, and the node's proofs failed with them."""
+
     @property
     def max_body(self) -> int:
         return body_length(MAX_FRAGMENTS, self.max_fragment_size)
@@ -112,6 +117,7 @@ class FragmentApi(HttpApp):
         self._stored = stored
         self.limits = limits
         self._clock_ms = clock_ms
+        self._reads = trio.Semaphore(limits.max_reads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope.get("raw_path", scope["path"].encode()).decode("latin-1")
@@ -253,6 +259,17 @@ class FragmentApi(HttpApp):
         size = self.store.size(key)
         if size is None:
             raise HttpError(404, "not_stored", f"fragment {key} is not stored here")
+        try:
+            self._reads.acquire_nowait()
+        except trio.WouldBlock:
+            raise HttpError(503, "busy", f"{self.limits.max_reads} reads are being served: another node holds "
+                                         "the segment's other fragments, or try again") from None
+        try:
+            return await self._send_fragment(key, size, send)
+        finally:
+            self._reads.release()
+
+    async def _send_fragment(self, key: FragmentKey, size: int, send: Send) -> int:
         try:
             source = await trio.to_thread.run_sync(self.store.reader, key)
         except OSError:

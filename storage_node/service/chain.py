@@ -84,6 +84,11 @@ class ChainView:
         except LookupError:
             return None
 
+    def forget_file(self, file_id: bytes) -> None:
+        """The file was deleted: read its record afresh from now on (an upload to it is then refused; its
+        placements stay on chain a few blocks after it)."""
+        self._files.forget(file_id)
+
     async def embargoed(self, file_id: bytes) -> bool:
         """Whether the file is under embargo (FileBank's ``declare_embargoed``: served to its owner and repairers
         only, until released), at the best block. A file is embargoed by its declaration or never, so one
@@ -118,13 +123,24 @@ class ChainView:
         except LookupError:
             return None
 
-    async def placement(self, file_id: bytes, segment: int) -> tuple[bytes, ...]:
-        """The nodes holding the segment's fragments, by fragment index (empty if none)."""
-        return tuple(await self.client.query("FileBank", "Placements", [file_id, segment]) or ())
+    async def placement(self, file_id: bytes, segment: int, at: bytes | None = None) -> tuple[bytes, ...]:
+        """The nodes holding the segment's fragments, by fragment index (empty if none), at the best block or
+        at block ``at``."""
+        return tuple(await self.client.query("FileBank", "Placements", [file_id, segment], block_hash=at) or ())
 
-    async def assigned_to_me(self, file_id: bytes, segment: int, fragment: int) -> bool:
-        nodes = await self.placement(file_id, segment)
+    async def assigned_to_me(self, file_id: bytes, segment: int, fragment: int, at: bytes | None = None) -> bool:
+        nodes = await self.placement(file_id, segment, at)
         return fragment < len(nodes) and nodes[fragment] == self.account
+
+    async def finalized_time(self) -> tuple[bytes, int]:
+        """The finalized head, and its time (``Timestamp.Now``, milliseconds)."""
+        final = await self.client.get_chain_finalised_head()
+        return final, await self.client.query("Timestamp", "Now", block_hash=final)
+
+    async def file_at(self, file_id: bytes, at: bytes) -> StoredFile | None:
+        """The file's record at block ``at`` (not remembered)."""
+        info = await self.client.query("FileBank", "Files", [file_id], block_hash=at)
+        return None if info is None else StoredFile(file_id, info)
 
     async def confirmed(self, file_id: bytes, segment: int, fragment: int) -> bool:
         flags = await self.client.query("FileBank", "Confirmed", [file_id, segment]) or ()
@@ -146,10 +162,12 @@ class ChainView:
                 mine.append((file_id, segment, fragment))
         return mine
 
-    async def repairer_of_segment(self, file_id: bytes, segment: int, who: bytes, fragment_count: int) -> bool:
-        """Whether ``who`` is the repairer of an open repair order for any fragment of the segment."""
+    async def repairer_of_segment(self, file_id: bytes, segment: int, who: bytes, fragment_count: int,
+                                  at: bytes | None = None) -> bool:
+        """Whether ``who`` is the repairer of an open repair order for any fragment of the segment (at the best
+        block, or at block ``at``)."""
         for fragment in range(fragment_count):
-            order = await self.client.query("FileBank", "RepairOrders", [file_id, (segment, fragment)])
+            order = await self.client.query("FileBank", "RepairOrders", [file_id, (segment, fragment)], block_hash=at)
             if order is not None and order.repairer == who:
                 return True
         return False

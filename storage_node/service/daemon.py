@@ -8,7 +8,8 @@
    endpoint or capacity; a node that is leaving (``cairn storage leave``) or was forced out takes no update
    and is told so: it serves and answers audits until the chain has rebuilt its fragments elsewhere;
 4. follows finalized blocks (below), then reconciles the store with the chain
-   (:meth:`StorageNode._reconcile`): fragments of deleted files or placed elsewhere are dropped, stored
+   (:meth:`StorageNode._reconcile`): fragments of files deleted or placed elsewhere by the finalized chain,
+   once it is past their arrival (not an RPC node's older view), are dropped, stored
    fragments the chain shows unconfirmed are confirmed, open challenges and repair orders for this node are
    answered: a restart loses nothing it acknowledged, and nothing finalized meanwhile is missed (a challenge
    or repair seen both ways is worked on once: the prover and the repairer skip what they are already doing,
@@ -53,6 +54,9 @@ log = logging.getLogger(__name__)
 CONFIRM_QUEUE = 1024
 """Stored fragments waiting for their confirmation batch; a full queue holds back uploads' answers."""
 RESUBSCRIBE_S = 2.0
+RECONCILE_MARGIN_MS = 60_000
+"""How far past a fragment's arrival the finalized chain must be for a start's reconciliation to drop it: the
+node's clock and the block authors' may disagree by this much."""
 READ_TIMEOUT_S = 60
 """Seconds an HTTP connection may stay silent (a stalled upload is dropped, its temporary file removed)."""
 MAX_TASKS = 16
@@ -90,6 +94,8 @@ class NodeConfig:
     min_free_disk: int = 256 << 20
     """Bytes of the disk that must stay free: uploads past it are refused with 507."""
     max_fragment_size: int = 64 << 20
+    max_reads: int = ApiLimits.max_reads
+    """Fragment reads served at once (:class:`~storage_node.service.api.ApiLimits`)."""
     confirm_batch: int = 64
     confirm_delay: float = 0.5
     """Seconds a confirmation waits at most for more of its file's fragments to share its transaction."""
@@ -115,7 +121,7 @@ class StorageNode:
 
     async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         await trio.to_thread.run_sync(self.store.open)
-        limits = ApiLimits(self.config.max_fragment_size)
+        limits = ApiLimits(self.config.max_fragment_size, max_reads=self.config.max_reads)
         api = FragmentApi(self.store, self.chain, ReplayGuard(limits.auth_window_ms), self.metrics,
                           self._confirm_send.clone(), limits=limits)
         async with trio.open_nursery() as nursery:
@@ -167,21 +173,35 @@ class StorageNode:
 
     async def _reconcile(self, nursery: trio.Nursery) -> None:
         """Bring the store in line with the chain after a start (see the module docstring, step 4)."""
+        final, final_ms = await self.chain.finalized_time()
         for key in self.store.keys():
-            stored = await self.chain.file(key.file_id)
-            if stored is None:
+            if await self._not_mine(key, final, final_ms):
                 await self._drop(key)
-            elif not await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment):
-                if not await self.chain.repairer_of_segment(key.file_id, key.segment, self.account,
-                                                            stored.fragment_count):
-                    await self._drop(key)  # a repair this node was too late for keeps its order open
-            elif not await self.chain.confirmed(key.file_id, key.segment, key.fragment):
+            elif (await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment)
+                  and not await self.chain.confirmed(key.file_id, key.segment, key.fragment)):
                 await self._confirm_send.send(key)
         for challenge_id in await self.chain.open_challenges():
             nursery.start_soon(self._limited, self._proving, self.prover.answer, challenge_id)
         for file_id, segment, fragment in await self.chain.repair_orders_for_me():
             nursery.start_soon(self._limited, self._repairing, self.repairer.repair,
                                FragmentKey(file_id, segment, fragment))
+
+    async def _not_mine(self, key: FragmentKey, final: bytes, final_ms: int) -> bool:
+        """Whether the chain, as finalized after the fragment arrived, has deleted its file or placed it on
+        another node (with no repair of this node's rebuilding it open): only then is it dropped. An RPC node
+        behind (a start against a lagging one, a failover) shows an older chain, where a file declared, or a
+        fragment moved here, since is not yet, and acknowledged fragments were lost to it: its word is taken
+        only once its finalized time is past the fragment's arrival (by a margin for clocks that disagree)."""
+        arrived = self.store.stored_at_ms(key)
+        if arrived is None or final_ms < arrived + RECONCILE_MARGIN_MS:
+            return False
+        stored = await self.chain.file_at(key.file_id, final)
+        if stored is None:
+            return True
+        if await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment, at=final):
+            return False  # a repair this node was too late for keeps its order open: kept too
+        return not await self.chain.repairer_of_segment(key.file_id, key.segment, self.account,
+                                                        stored.fragment_count, at=final)
 
     async def _reconcile_again(self, nursery: trio.Nursery) -> None:
         """Reconcile after a resubscription; a chain lost again meanwhile is a warning (the next subscription
@@ -233,6 +253,7 @@ class StorageNode:
         elif event.name == "RepairCompleted" and fields.get("repairer") != me:
             await self._drop(FragmentKey(fields["file_id"], fields["segment"], fields["fragment"]))
         elif event.name == "FileDeleted":
+            self.chain.forget_file(fields["file_id"])
             dropped = await trio.to_thread.run_sync(self.store.remove_file, fields["file_id"])
             self.metrics.dropped += dropped
         elif event.name in _LEAVING and fields.get("node") == me:

@@ -72,6 +72,7 @@ class Repairer:
             self._running.discard(key)
 
     async def _repair(self, key: FragmentKey) -> None:
+        drops = self._store.drops  # before the order is read: a drop from then on re-checks it
         stored = await self._chain.file(key.file_id)
         root = await self._chain.segment_root(key.file_id, key.segment)
         if stored is None or root is None:
@@ -85,6 +86,9 @@ class Repairer:
         fetched = await self._fetch_any_k(key, stored, root, sources)
         body = await trio.to_thread.run_sync(_rebuild, stored, key, fetched)
         await trio.to_thread.run_sync(self._store.write, key, body)
+        if self._store.drops != drops and not await self._still_repairer(key):
+            await trio.to_thread.run_sync(self._store.remove, key)  # (it would never be dropped after)
+            raise RepairFailed("the file was deleted, or the order went to another node, while it was rebuilt")
         self._metrics.bytes_received += len(body)
         call = self._client.compose_call("FileBank", "confirm_repair", {
             "file_id": key.file_id, "segment": key.segment, "fragment": key.fragment})
@@ -100,6 +104,12 @@ class Repairer:
             log.info("repair of %s: its node's challenge of it is still open; confirming in %.0f s", key,
                      UNDER_CHALLENGE_RETRY_S)
             await trio.sleep(UNDER_CHALLENGE_RETRY_S)
+
+    async def _still_repairer(self, key: FragmentKey) -> bool:
+        """Whether the chain still has the order open with this node, and the file (read afresh)."""
+        order = await self._client.query("FileBank", "RepairOrders", [key.file_id, (key.segment, key.fragment)])
+        return (order is not None and order.repairer == self._chain.account
+                and await self._client.query("FileBank", "Files", [key.file_id]) is not None)
 
     async def _fetch_any_k(self, key: FragmentKey, stored: StoredFile, root: bytes,
                            sources: list[tuple[int, NodeEndpoint]]) -> dict[int, FragmentBody]:

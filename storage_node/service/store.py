@@ -141,6 +141,14 @@ class FragmentStore:
     def size(self, key: FragmentKey) -> int | None:
         return self._sizes.get(key)
 
+    def stored_at_ms(self, key: FragmentKey) -> int | None:
+        """When the fragment was stored (its file's modification time, milliseconds since the epoch); None if
+        it is not stored."""
+        try:
+            return self.path(key).stat().st_mtime_ns // 1_000_000
+        except OSError:
+            return None
+
     def path(self, key: FragmentKey) -> Path:
         return self.root / FRAGMENTS_DIR / key.file_id.hex() / f"{key.segment}.{key.fragment}"
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 import re
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import trio
 
 from devnet.storage import corrupt_stored_fragment
+from node.network.identity import NodeKey
 from sdk.chain.follow import EventSubscription
 from sdk.client import AsyncClient
 from sdk.storage import TransactionFailed
+from tests.integration.nodes import NodeProcess, wait_until
 from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
@@ -150,6 +153,36 @@ async def _rebuilt_by_its_own_node(client, cluster, tmp_path, file_id: bytes) ->
     finally:
         for node in killed:
             node.spawn().wait_ready()
+
+
+async def test_a_node_started_against_an_rpc_node_behind_drops_nothing_it_acknowledged(client, chain, cluster,
+                                                                                         tmp_path):
+    """Its start reconciles the store with the chain: an RPC node behind (synced, then cut off) does not know
+    the file yet, and the node must not take that for a deletion (it would miss the audits of what it holds)."""
+    spec = chain.base_path.parent / "spec.json"
+    validator = f"/ip4/127.0.0.1/tcp/{chain.p2p_port}/p2p/" \
+                f"{NodeKey.load_or_create(chain.base_path / 'network' / 'secret_ed25519').peer_id}"
+    behind = NodeProcess(["--chain", str(spec), "--bootnodes", validator], tmp_path / "behind", 0, 0,
+                         tmp_path / "behind.log").start()
+    try:
+        wait_until(lambda: behind.best() >= chain.best(), 60, "the full node synced")
+        behind.stop()
+        behind.args = ["--chain", str(spec)]  # no peers: its chain stays where it was
+        behind.start()
+        file_id = await client.storage.upload(DATA + b"behind", private=False)
+        holder = node_of(cluster, (await client.query("FileBank", "Placements", [file_id, 0]))[0])
+        held = [path for path in holder.fragment_files() if path.parent.name == file_id.hex()]
+        holder.stop()
+        lagging = replace(holder, chain_rpc=f"ws://127.0.0.1:{behind.rpc_port}").spawn()
+        try:
+            lagging.wait_ready()  # registered, reconciled
+            assert [path for path in held if path.exists()] == held
+        finally:
+            lagging.stop()
+            holder.spawn().wait_ready()
+    finally:
+        behind.stop()
+    assert await download(client, file_id, tmp_path) == DATA + b"behind"
 
 
 async def test_downloads_stay_exact_with_m_nodes_killed(client, cluster, tmp_path):

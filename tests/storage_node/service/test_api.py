@@ -7,6 +7,7 @@ process; files are declared on chain by ``//Alice`` with RS(1, 1) so that two re
 
 from __future__ import annotations
 
+import socket
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,14 +49,14 @@ async def client(chain):
 
 
 @asynccontextmanager
-async def running(client: AsyncClient, base: Path, *, min_free_disk: int = 0):
+async def running(client: AsyncClient, base: Path, *, min_free_disk: int = 0, max_reads: int = 64):
     """Both storage nodes, registered and serving: ``{account: (node, url)}``."""
     async with trio.open_nursery() as nursery:
         nodes = {}
         for index, keypair in enumerate(NODE_KEYS):
             node = StorageNode(client, keypair, NodeConfig(base / f"node{index}", capacity=CAPACITY,
                                                            stake=client.get_constant("StorageNodes", "MinStake"),
-                                                           min_free_disk=min_free_disk,
+                                                           min_free_disk=min_free_disk, max_reads=max_reads,
                                                            confirm_delay=10 * WAIT_S))  # sent once idle
             port = await nursery.start(node.run)
             nodes[keypair.public] = (node, f"http://127.0.0.1:{port}")
@@ -369,6 +370,11 @@ async def test_fragments_of_a_deleted_file_are_dropped(client, tmp_path):
                 await trio.sleep(0.5)
         gone = await http.get(next(iter(nodes.values()))[1] + path_of(coded, 0, 0))
         assert gone.status_code == 404
+        # pushed again once the deletion is handled (its placements outlive it a few blocks): refused, not kept
+        account = (await placement(client, coded) or [None])[0] or next(iter(nodes))
+        again = await put(http, nodes[account][1], account, coded, 0, 0)
+        assert (again.status_code, again.json()["error"]) == (404, "unknown_file")
+        assert all(node.store.fragment_count == 0 for node, _ in nodes.values())
 
 
 async def test_a_fragment_whose_file_is_deleted_while_it_is_uploaded_is_not_kept(client, tmp_path):
@@ -411,3 +417,39 @@ async def test_garbage_and_a_client_gone_mid_body_leave_nothing_and_the_node_ser
         assert node.store.fragment_count == 0 and leftovers(node) == []
         assert (await put(http, url, account, coded, 0, 0)).status_code == 201
         assert (await http.get(url + "/v1/health")).json()["fragments"] == 1
+
+
+async def test_reads_past_the_limit_are_answered_busy_while_a_reader_stalls_and_the_node_serves_on(client, tmp_path):
+    """A reader that never reads holds its read as long as it stays connected; past ``max_reads`` of them the
+    node answers 503 rather than run out of file descriptors (and fail its proofs)."""
+    async with running(client, tmp_path, max_reads=1) as nodes, httpx.AsyncClient(timeout=30) as http:
+        coded = await declared(client, size=client.get_constant("FileBank", "SegmentSize"))  # more than a socket holds
+        account = (await placement(client, coded))[0]
+        _, url = nodes[account]
+        assert (await put(http, url, account, coded, 0, 0)).status_code == 201
+        host, port = url.removeprefix("http://").split(":")
+        staller = socket.socket()
+        staller.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads nothing: the node's send fills up
+        staller.connect((host, int(port)))
+        try:
+            staller.sendall(f"GET {path_of(coded, 0, 0)} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            staller.setblocking(False)
+            with trio.fail_after(WAIT_S):  # its answer has begun: the read is held
+                while not _peek(staller):
+                    await trio.sleep(0.05)
+            busy = await http.get(url + path_of(coded, 0, 0))
+            assert (busy.status_code, busy.json()["error"]) == (503, "busy")
+            assert (await http.get(url + "/v1/health")).status_code == 200
+        finally:
+            staller.close()
+        with trio.fail_after(WAIT_S):  # the stalled read ends with its connection
+            while (got := await http.get(url + path_of(coded, 0, 0))).status_code != 200:
+                await trio.sleep(0.1)
+        assert got.content == coded.bodies[(0, 0)]
+
+
+def _peek(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
