@@ -161,12 +161,12 @@ class StorageApi:
     async def renew(self, file_id: FileId | str, *, days: float) -> int:
         """Pay for ``days`` more of a file's storage (any signer may, at the declare fee's rate), rounded up to
         whole audit periods; returns the last block it is now paid until. A file whose paid time ends
-        expires and is deleted."""
+        expires and is deleted. Returns once the renewal is final, which :meth:`info` reads."""
         chain = self.ledger.chain
         period_s = chain.get_constant("FileBank", "AuditPeriod") * chain.block_time_ms() / 1000
         periods = max(1, math.ceil(days * 86_400 / period_s))
         receipt, = await self.ledger.submit([("FileBank", "renew", {"file_id": parse_file_id(file_id),
-                                                                    "periods": periods})])
+                                                                    "periods": periods})], finalized=True)
         return next(event.attributes["paid_until"] for event in receipt.triggered_events
                     if event.pallet == "FileBank" and event.name == "FileRenewed")
 
