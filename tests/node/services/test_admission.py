@@ -67,13 +67,20 @@ async def test_a_watcher_follows_its_transaction_into_a_block_and_to_finality(nu
     assert updates.received == ["ready", {"inBlock": "0x" + block.hash.hex()}, {"finalized": "0x" + block.hash.hex()}]
 
 
-async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slots):
+async def included(nursery, start_node, slots):
+    """A chain and its admission, with a transfer submitted and included in the best block: the chain, the
+    admission, the transfer's hash and its block."""
     chain = new_chain()
     admission = await started(nursery, Admission(chain, await start_node()))
     (tx_hash,) = await admission.submit([transfer(chain, 0)])
-    genesis = chain.tree.genesis_hash
     with_it = author(chain, next(slots), list(admission.pool.best()))
     chain.add(with_it, _execute(chain, with_it), None)
+    return chain, admission, tx_hash, with_it
+
+
+async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slots):
+    chain, admission, tx_hash, with_it = await included(nursery, start_node, slots)
+    genesis = chain.tree.genesis_hash
     assert tx_hash not in admission.pool
     fork = [author(chain, next(slots), parent=genesis)]  # a longer branch without it
     chain.add(fork[0], _execute(chain, fork[0]), None)
@@ -85,13 +92,8 @@ async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slo
 
 async def test_finality_on_another_branch_moves_the_best_block_and_puts_its_transactions_back(
         nursery, start_node, slots):
-    chain = new_chain()
-    admission = await started(nursery, Admission(chain, await start_node()))
-    (tx_hash,) = await admission.submit([transfer(chain, 0)])
-    genesis = chain.tree.genesis_hash
-    with_it = author(chain, next(slots), list(admission.pool.best()))
-    chain.add(with_it, _execute(chain, with_it), None)
-    rival = author(chain, next(slots), parent=genesis)  # as high, so not best: the best block stays with_it
+    chain, admission, tx_hash, with_it = await included(nursery, start_node, slots)
+    rival = author(chain, next(slots), parent=chain.tree.genesis_hash)  # as high, so not best: the best block stays with_it
     chain.add(rival, _execute(chain, rival), None)
     assert chain.tree.best_hash == with_it.hash and tx_hash not in admission.pool
     changes = []
