@@ -252,6 +252,12 @@ async def serve(app: AsgiApp, host: str, port: int, *, read_timeout: int | None 
             task_status.started(int(binds[0].rsplit(":", 1)[1]))
 
 
+STALLED_PEER_TIMEOUT_S = 60.0
+"""Seconds a peer may leave what the server sent unread (its receive window shut) before the kernel drops the
+connection. hypercorn's writes cannot be cut short otherwise (they run shielded from cancellation): a client
+that never read a response held its connection, and whatever the handler held, for as long as it stayed."""
+
+
 def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     """A non-blocking TCP socket listening on ``host:port``, set up as hypercorn sets up one it binds itself;
     :class:`ListenError` if it cannot be made."""
@@ -261,6 +267,8 @@ def _listening_socket(host: str, port: int, backlog: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # (Linux) inherited by every connection accepted
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(STALLED_PEER_TIMEOUT_S * 1000))
         sock.bind((host, port))
         sock.listen(backlog)
     except OSError as exc:

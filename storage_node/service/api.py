@@ -86,9 +86,11 @@ class ApiLimits:
     trickling a body."""
 
     max_reads: int = 64
-    """Fragment reads served at once; more are answered 503. A reader that never reads holds its connection, an
-    open fragment and a buffer as long as it stays connected (the HTTP server's writes cannot be cut short):
-    unbounded, a few hundred of them took every file descriptor, and the node's proofs failed with them."""
+    """Fragment reads served at once; one more waits ``read_slot_wait`` seconds for a slot, then is answered
+    503. A reader that never reads holds its connection, an open fragment and a buffer until the kernel drops it
+    (:data:`sdk.serving.STALLED_PEER_TIMEOUT_S`): unbounded, a few hundred of them took every file descriptor
+    meanwhile, and the node's proofs failed with them."""
+    read_slot_wait: float = 5.0
 
     @property
     def max_body(self) -> int:
@@ -259,11 +261,13 @@ class FragmentApi(HttpApp):
         size = self.store.size(key)
         if size is None:
             raise HttpError(404, "not_stored", f"fragment {key} is not stored here")
-        try:
-            self._reads.acquire_nowait()
-        except trio.WouldBlock:
+        acquired = False
+        with trio.move_on_after(self.limits.read_slot_wait):
+            await self._reads.acquire()
+            acquired = True
+        if not acquired:
             raise HttpError(503, "busy", f"{self.limits.max_reads} reads are being served: another node holds "
-                                         "the segment's other fragments, or try again") from None
+                                         "the segment's other fragments, or try again")
         try:
             return await self._send_fragment(key, size, send)
         finally:

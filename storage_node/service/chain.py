@@ -88,6 +88,7 @@ class ChainView:
         """The file was deleted: read its record afresh from now on (an upload to it is then refused; its
         placements stay on chain a few blocks after it)."""
         self._files.forget(file_id)
+        self._unembargoed.forget(file_id)  # (declared again, by the same owner, it may be under embargo)
 
     async def embargoed(self, file_id: bytes) -> bool:
         """Whether the file is under embargo (FileBank's ``declare_embargoed``: served to its owner and repairers

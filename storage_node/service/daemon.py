@@ -173,6 +173,12 @@ class StorageNode:
 
     async def _reconcile(self, nursery: trio.Nursery) -> None:
         """Bring the store in line with the chain after a start (see the module docstring, step 4)."""
+        # challenges and repair orders first: they have deadlines, and a large store takes a while to go through
+        for challenge_id in await self.chain.open_challenges():
+            nursery.start_soon(self._limited, self._proving, self.prover.answer, challenge_id)
+        for file_id, segment, fragment in await self.chain.repair_orders_for_me():
+            nursery.start_soon(self._limited, self._repairing, self.repairer.repair,
+                               FragmentKey(file_id, segment, fragment))
         final, final_ms = await self.chain.finalized_time()
         for key in self.store.keys():
             if await self._not_mine(key, final, final_ms):
@@ -180,11 +186,6 @@ class StorageNode:
             elif (await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment)
                   and not await self.chain.confirmed(key.file_id, key.segment, key.fragment)):
                 await self._confirm_send.send(key)
-        for challenge_id in await self.chain.open_challenges():
-            nursery.start_soon(self._limited, self._proving, self.prover.answer, challenge_id)
-        for file_id, segment, fragment in await self.chain.repair_orders_for_me():
-            nursery.start_soon(self._limited, self._repairing, self.repairer.repair,
-                               FragmentKey(file_id, segment, fragment))
 
     async def _not_mine(self, key: FragmentKey, final: bytes, final_ms: int) -> bool:
         """Whether the chain, as finalized after the fragment arrived, has deleted its file or placed it on
