@@ -134,8 +134,8 @@ class Chain:
         if tree.best_hash != previous_best and retracted:
             # up to the new best block, which descends from the finalized one (finalizing may have dropped the
             # oldest of the others from memory: they were read before)
-            above = [e.block for e in takewhile(lambda e: e.block.hash != block_hash, tree.ancestors(tree.best_hash))]
-            enacted += reversed(above)
+            above = takewhile(lambda entry: entry.block.hash != block_hash, tree.ancestors(tree.best_hash))
+            enacted += reversed([entry.block for entry in above])
             log.info("reorg by finality: %d blocks retracted, %d enacted", len(retracted), len(enacted))
             _tell(self.best_listeners, BestChange(tree.best.block, tuple(enacted), tuple(retracted)))
             self.new_heads.publish(tree.best.header)

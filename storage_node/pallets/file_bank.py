@@ -37,10 +37,11 @@ confirmed until the repairs move it, once at most for each fragment it fails.
 any k fragments from the others, rebuilds the lost one, checks it against the root, stores it and calls
 ``confirm_repair``: the placement moves to it and it is paid ``repair_reward_per_byte`` × the fragment's
 size out of the slashed stake. Where every active node holds the segment already, the order names the
-fragment's own node, which rebuilds it in place, unpaid. An order not completed by its deadline goes to another node. Exits and forced
-exits order every fragment of the leaving node repaired; an exit's repair of a fragment under an open challenge
-is confirmed only once the challenge closes (``UnderChallenge``): moved before, the challenge of a node that
-dropped its data and then left lapsed unpunished, and its stake went back to it.
+fragment's own node, which rebuilds it in place, unpaid. An order not completed by its deadline goes to
+another node. Exits and forced exits order every fragment of the leaving node repaired; an exit's repair of a
+fragment under an open challenge is confirmed only once the challenge closes (``UnderChallenge``): moved
+before, the challenge of a node that dropped its data and then left lapsed unpunished, and its stake went
+back to it.
 
 **Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
 ``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose

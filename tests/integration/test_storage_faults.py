@@ -121,7 +121,8 @@ async def test_a_corrupted_fragment_is_audited_slashed_and_repaired(client, clus
     assert await download(client, file_id, tmp_path) == DATA
 
 
-async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by_its_own_node(client, cluster, tmp_path):
+async def test_a_file_as_wide_as_the_network_has_a_corrupted_fragment_rebuilt_by_its_own_node(client, cluster,
+                                                                                             tmp_path):
     """Every node holds a fragment of the segment: nobody else can take the order, so its node rebuilds it."""
     file_id = await client.storage.upload(DATA, private=False, k=4, m=2)
     try:

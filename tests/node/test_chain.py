@@ -129,8 +129,8 @@ class _Chainish:
         self.genesis_hash = tree.genesis_hash
 
 
-@pytest.mark.parametrize("tamper", ["wrong-author", "no-seal", "bad-seal", "stale-slot", "future-slot", "state-root", "number",
-                                    "time-ahead-of-its-slot", "time-at-the-end-of-time"])
+@pytest.mark.parametrize("tamper", ["wrong-author", "no-seal", "bad-seal", "stale-slot", "future-slot", "state-root",
+                                    "number", "time-ahead-of-its-slot", "time-at-the-end-of-time"])
 def test_invalid_blocks_are_rejected(chain, tamper):
     runtime, tree = chain
     good = _build(runtime, tree, tree.best_hash, 200)

@@ -93,7 +93,7 @@ async def test_a_reorg_puts_retracted_transactions_back(nursery, start_node, slo
 async def test_finality_on_another_branch_moves_the_best_block_and_puts_its_transactions_back(
         nursery, start_node, slots):
     chain, admission, tx_hash, with_it = await included(nursery, start_node, slots)
-    rival = author(chain, next(slots), parent=chain.tree.genesis_hash)  # as high, so not best: the best block stays with_it
+    rival = author(chain, next(slots), parent=chain.tree.genesis_hash)  # as high, so the best block stays with_it
     chain.add(rival, _execute(chain, rival), None)
     assert chain.tree.best_hash == with_it.hash and tx_hash not in admission.pool
     changes = []
