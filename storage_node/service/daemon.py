@@ -200,7 +200,8 @@ class StorageNode:
         if stored is None:
             return True
         if await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment, at=final):
-            return False  # a repair this node was too late for keeps its order open: kept too
+            return False
+        # the repairer of an open order of the segment keeps it (a repair it was too late for: the order stays)
         return not await self.chain.repairer_of_segment(key.file_id, key.segment, self.account,
                                                         stored.fragment_count, at=final)
 
