@@ -118,6 +118,7 @@ def test_the_finality_check_asks_the_running_validators_and_says_which_it_could_
     down = ProcessRecord(**{**record_of(sleeper, "validator-1").__dict__, "pid": gone.pid})
     stopped.send_signal(signal.SIGSTOP)
     try:
+        wait_until(lambda: process_state(paused) is ProcessState.PAUSED, 10, "paused")  # (delivered a moment later)
         state = DevnetState("/nowhere", "spec.json", (up, down, paused), "run")
         assert running_validators(state) == ([up], ("not judged: validator-1 is exited",
                                                     "not judged: validator-2 is paused"))
