@@ -220,7 +220,7 @@ class FragmentApi(HttpApp):
         """Whether the chain still places ``key`` here and still has its file (read afresh: the view remembers
         deleted files, and a deleted file's placements go a few blocks after it)."""
         return (await self.chain.assigned_to_me(key.file_id, key.segment, key.fragment)
-                and await self.chain.client.query("FileBank", "Files", [key.file_id]) is not None)
+                and await self.chain.file_at(key.file_id) is not None)
 
     async def _receive_to(self, receive: Receive, temp: Path, expected: int, digest: _UploadDigest) -> _UploadDigest:
         """Stream the request body into ``temp`` and through ``digest``. Exactly ``expected`` bytes, else 413/400."""

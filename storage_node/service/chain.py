@@ -138,8 +138,9 @@ class ChainView:
         final = await self.client.get_chain_finalised_head()
         return final, await self.client.query("Timestamp", "Now", block_hash=final)
 
-    async def file_at(self, file_id: bytes, at: bytes) -> StoredFile | None:
-        """The file's record at block ``at`` (not remembered)."""
+    async def file_at(self, file_id: bytes, at: bytes | None = None) -> StoredFile | None:
+        """The file's record at the best block or at block ``at``, read afresh (:meth:`file` remembers a deleted
+        file's record)."""
         info = await self.client.query("FileBank", "Files", [file_id], block_hash=at)
         return None if info is None else StoredFile(file_id, info)
 

@@ -109,7 +109,7 @@ class Repairer:
         """Whether the chain still has the order open with this node, and the file (read afresh)."""
         order = await self._client.query("FileBank", "RepairOrders", [key.file_id, (key.segment, key.fragment)])
         return (order is not None and order.repairer == self._chain.account
-                and await self._client.query("FileBank", "Files", [key.file_id]) is not None)
+                and await self._chain.file_at(key.file_id) is not None)
 
     async def _fetch_any_k(self, key: FragmentKey, stored: StoredFile, root: bytes,
                            sources: list[tuple[int, NodeEndpoint]]) -> dict[int, FragmentBody]:
