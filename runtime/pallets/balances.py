@@ -45,6 +45,7 @@ from runtime.frame.pallet import (
     TokenErrorRaised,
     call,
     ensure_root,
+    ArithmeticOverflow,
     ensure_signed,
 )
 from runtime.frame.storage import StorageMap, StorageValue
@@ -68,6 +69,8 @@ from runtime.primitives import ACCOUNT_ID, AccountId, AccountIdLookup, Balance, 
 from runtime.scale import BOOL, U32, U128
 from runtime.ss58 import ss58_decode, ss58_encode
 from runtime.weights import READ, US, WRITE
+
+U128_MAX = 2**128 - 1
 
 __all__ = ["Balances", "BalancesConfig", "BalancesParams", "BalancesGenesis", "DEFINITION", "AccountStore", "BalancesWeightInfo"]
 
@@ -414,9 +417,9 @@ class Balances(Pallet[BalancesConfig]):
         existed = self._exists(info)
         if new_free + info.data.reserved < self.config.existential_deposit:
             new_free = 0  # below the ED the account is reaped, as in Substrate
-        delta = new_free - info.data.free
+        issuance = self._issuance_after(new_free - info.data.free)
         self._put(who, info, AccountData(new_free, info.data.reserved, info.data.frozen, info.data.flags), existed)
-        self.total_issuance.put(self.total_issuance.get() + delta)
+        self.total_issuance.put(issuance)
         self.deposit_event(BalanceSet(who, new_free))
 
     # --- Currency: used by other pallets through their Config -----------------------------------
@@ -474,9 +477,10 @@ class Balances(Pallet[BalancesConfig]):
         exists = self._exists(info)
         if not exists and amount < self.config.existential_deposit:
             raise ExistentialDeposit()
+        issuance = self._issuance_after(amount)
         d = info.data
         self._put(who, info, AccountData(d.free + amount, d.reserved, d.frozen, d.flags), exists)
-        self.total_issuance.put(self.total_issuance.get() + amount)
+        self.total_issuance.put(issuance)
         self.deposit_event(Deposit(who, amount))
 
     # --- anonymous reserves ---------------------------------------------------------------------
@@ -649,12 +653,21 @@ class Balances(Pallet[BalancesConfig]):
         """Genesis: create ``who`` with ``amount`` free and count it in the total issuance."""
         if amount < self.config.existential_deposit:
             raise ExistentialDeposit()
+        issuance = self._issuance_after(amount)
         info = self.config.accounts.get_account(who)
         d = info.data
         self._put(who, info, AccountData(d.free + amount, d.reserved, d.frozen, d.flags), self._exists(info))
-        self.total_issuance.put(self.total_issuance.get() + amount)
+        self.total_issuance.put(issuance)
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _issuance_after(self, minted: int) -> int:
+        """The total issuance once ``minted`` more units exist (negative: burnt); every balance is at most the
+        issuance, so refusing to push it past ``u128`` keeps every balance encodable too."""
+        issuance = self.total_issuance.get() + minted
+        if issuance > U128_MAX:
+            raise ArithmeticOverflow()
+        return issuance
 
     def _exists(self, info: AccountInfo) -> bool:
         return info.providers > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 from runtime.executive import BlockBuilder, timestamp_inherent
-from runtime.frame.pallet import BadOrigin, Origin
+from runtime.frame.pallet import ArithmeticOverflow, BadOrigin, Origin
 from runtime.pallets.balances import (
     Balances,
     BalanceSet,
@@ -174,6 +174,20 @@ def test_force_set_balance_moves_the_issuance_and_reaps_below_the_existential_de
         assert issuance(ext) == 1400
         assert_issuance_is_sum_of_balances(ext)
 
+
+def test_minting_past_u128_is_an_arithmetic_overflow_and_changes_nothing():
+    """Every balance is at most the issuance, so refusing an issuance past ``u128`` keeps every balance encodable:
+    a root call or a reward that would push it over fails cleanly instead of breaking the block."""
+    with new_test_ext() as ext:
+        top = 2**128 - 1 - (issuance(ext) - free(ext, DAVE))
+        dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=DAVE, new_free=top)
+        assert issuance(ext) == 2**128 - 1
+        assert_noop(ext, ArithmeticOverflow, dispatch, ext, Origin.root(), "Balances", "force_set_balance",
+                    who=BOB, new_free=free(ext, BOB) + 1)
+        assert_noop(ext, ArithmeticOverflow, ext.runtime.pallet(Balances).deposit, BOB, 1)
+        dispatch(ext, Origin.root(), "Balances", "force_set_balance", who=BOB, new_free=free(ext, BOB) - 1)
+        assert issuance(ext) == 2**128 - 2
+        assert_issuance_is_sum_of_balances(ext)
 
 def test_force_transfer_as_root_may_reap_the_source():
     with new_test_ext() as ext:
