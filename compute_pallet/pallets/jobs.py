@@ -53,7 +53,9 @@ if the reveals left cannot win, the dispute round is the replacement.
 **Withheld inputs.** A provider the chain shows could not have run the job is no no-show: a slot whose
 provider may not read every input at its commit deadline (an input lost since submission, or private and
 never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
-kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs.
+kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs, nor a
+result for free: the slots that committed or revealed a result by then (ones it granted the inputs to, or an
+earlier round's) are paid their price too, since the job can no longer be judged through no fault of theirs.
 
 Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
 
@@ -719,17 +721,24 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 return False
         return True
 
-    def _compensate(self, job_id: int, job: Job, indices: tuple[int, ...]) -> Job:
-        """Pay these slots, whose inputs were withheld, their price from the escrow; they are settled."""
+    def _compensate(self, job_id: int, job: Job, withheld: tuple[int, ...]) -> Job:
+        """Pay the ``withheld`` slots, whose inputs were withheld, their price from the escrow, and those holding
+        a commitment or a reveal, whose work can no longer be judged; they are settled."""
         cfg = self.config
         paid = 0
-        for i in indices:
-            slot = job.slots[i]
+        for i, slot in enumerate(job.slots):
+            worked = slot.status in (SlotStatus.Committed, SlotStatus.Revealed)
+            if i not in withheld and not worked:
+                continue
             cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
             cfg.providers.settle(slot.provider)
             self.provider_jobs.remove(slot.provider, job_id)
-            self.deposit_event(InputsWithheld(job_id, slot.provider, slot.price))
-            job = job.with_slot(i, status=SlotStatus.InputsWithheld)
+            if worked:
+                self.deposit_event(ProviderPaid(job_id, slot.provider, slot.price))
+                job = job.with_slot(i, status=SlotStatus.Paid)
+            else:
+                self.deposit_event(InputsWithheld(job_id, slot.provider, slot.price))
+                job = job.with_slot(i, status=SlotStatus.InputsWithheld)
             paid += slot.price
         return job.with_(escrow=job.escrow - paid)
 
@@ -803,13 +812,14 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         cfg = self.config
         self._release_outputs(job)
         winners, paid = [], 0
+        checked = sum(other == key for other in keys.values()) >= 2  # r = 1 pays, and proves nothing
         for i, slot in enumerate(job.slots):
             if slot.status is not SlotStatus.Revealed:
                 continue
             self.provider_jobs.remove(slot.provider, job_id)
             if keys[i] == key:
                 cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)
-                cfg.providers.settle(slot.provider, verified=True)
+                cfg.providers.settle(slot.provider, verified=checked)
                 self.deposit_event(ProviderPaid(job_id, slot.provider, slot.price))
                 job = job.with_slot(i, status=SlotStatus.Paid)
                 winners.append(slot)

@@ -126,7 +126,9 @@ class ProviderInfo:
     active_jobs: Count
     """Job slots it holds that are not settled yet."""
     jobs_verified: Count
-    """Jobs in which its result was on the verified side (and paid)."""
+    """Jobs in which its result was on the verified side (and paid) with at least one other provider's: a
+    result nobody else computed (r = 1) proves nothing, and counting it would let a provider wash a bad
+    record clean with jobs its own other account submits at no price."""
     disputes_lost: Count
     """Jobs in which its result was on the losing side of a dispute (slashed)."""
     no_shows: Count
@@ -201,7 +203,8 @@ class SlotStatus(enum.IntEnum):
     NoShow = 3
     """Missed its commit or reveal deadline, or its heartbeats: slashed, and replaced while time allows."""
     Paid = 4
-    """On the verified side: paid its price from the escrow."""
+    """On the verified side: paid its price from the escrow. In a job that failed on withheld inputs, one that
+    had committed or revealed a result by then, also paid."""
     Slashed = 5
     """On the losing side of a dispute: slashed."""
     Unjudged = 6

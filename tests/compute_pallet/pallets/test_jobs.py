@@ -35,6 +35,7 @@ from compute_pallet.pallets.jobs import (
     OutputNotOwned,
     OutputNotStored,
     ParamsTooLong,
+    ProviderPaid,
     TooManyScores,
     UnknownInput,
     UnknownJob,
@@ -583,7 +584,8 @@ def test_a_phase_past_its_deadline_takes_nothing_while_its_end_waits_in_a_backlo
 def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_fails(granted_to_one):
     """An honest provider cannot run a job whose private input was never granted to it; the chain sees that,
     so at the commit deadline such a slot is paid for the time it was held, and the job fails with the rest
-    refunded."""
+    refunded. The provider it was granted to, which ran the job and committed, is paid too: else a submitter
+    granting one provider only would get its result for nothing."""
     ext = new_ext(providers=3)
     with ext:
         dataset = stored_file(ext, ALICE, encrypted=True)
@@ -599,13 +601,16 @@ def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_f
         run_to(ext, job(ext, job_id).phase_deadline + 1)
 
         record = job(ext, job_id)
-        unpaid = () if granted is None else (granted,)
-        paid_to = (withheld,) if granted is not None else withheld
+        worked = () if granted is None else (granted,)
+        compensated = (withheld,) if granted is not None else withheld
+        paid_to = compensated + worked
         assert record.status is JobStatus.Failed
         assert {slot.provider: slot.status for slot in record.slots} == {
-            **{who: SlotStatus.InputsWithheld for who in paid_to}, **{who: SlotStatus.Unjudged for who in unpaid}}
-        for who in paid_to:
+            **{who: SlotStatus.InputsWithheld for who in compensated}, **{who: SlotStatus.Paid for who in worked}}
+        for who in compensated:
             assert_has_event(ext, InputsWithheld(job_id, who, PRICE))
+        for who in worked:
+            assert_has_event(ext, ProviderPaid(job_id, who, PRICE))
         paid = PRICE * len(paid_to)
         assert_has_event(ext, JobFailed(job_id, CAP * 3 - paid))
         assert (record.paid, record.refunded, record.escrow) == (paid, CAP * 3 - paid, 0)
@@ -757,8 +762,12 @@ def test_redundancy_one_trusts_a_single_reveal():
     with ext:
         dataset = stored_file(ext, ALICE)
         job_id = submit(ext, ALICE, inputs=(dataset,), redundancy=1)
+        (provider,) = slot_providers(ext, job_id)
         run_job(ext, job_id)
         assert job(ext, job_id).status is JobStatus.Verified
+        assert_has_event(ext, ProviderPaid(job_id, provider, providers_pallet(ext).providers.get(provider).offers[0].price))
+        # ... but nobody checked it: a provider could wash a record of no-shows with jobs it sends itself
+        assert providers_pallet(ext).providers.get(provider).jobs_verified == 0
 
 
 # --- bad commits and reveals ---------------------------------------------------------------------
