@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from compute_pallet.pallets import federated as federated_learning
 from compute_pallet.pallets import jobs as compute_jobs
 from compute_pallet.pallets import providers as compute_providers
-from compute_pallet.pallets.interfaces import PRIVATE_CONTENT, FileFacts
+from compute_pallet.pallets.interfaces import FileFacts
 from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.providers import ComputeProviders
 from da_layer import pallet as data_availability
@@ -126,7 +126,7 @@ class FileBankStorageInfo:
         info = self._files.files.get(file_id)
         if info is None:
             return None
-        return PRIVATE_CONTENT if info.encrypted else info.content
+        return info.content
 
     def pin(self, file_id: bytes) -> None:
         self._files.pin(file_id)

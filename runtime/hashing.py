@@ -46,6 +46,7 @@ __all__ = [
     "DOMAIN_COMPUTE_COMMIT",
     "DOMAIN_COMPUTE_ASSIGNMENT",
     "DOMAIN_COMPUTE_SEED",
+    "DOMAIN_COMPUTE_OUTPUT_KEY",
     "DOMAIN_FL_UPDATE_COMMIT",
 ]
 
@@ -148,5 +149,8 @@ DOMAIN_COMPUTE_ASSIGNMENT = b"cairn/compute-assignment/v1"
 """Which providers run a job, drawn from the parent block hash (``compute_pallet.pallets.jobs``)."""
 DOMAIN_COMPUTE_SEED = b"cairn/compute-seed/v1"
 """The seed a job's kind runs with, fixed by the chain when the job is submitted."""
+DOMAIN_COMPUTE_OUTPUT_KEY = b"cairn/compute-output-key/v1"
+"""The data key and manifest salt a private job output is sealed under, from the job, its private inputs' data
+keys and the output's bytes, so that honest providers' copies are the same ciphertext (``compute_pallet.commitment``)."""
 DOMAIN_FL_UPDATE_COMMIT = b"cairn/fl-update-commit/v1"
 """A federated-learning participant's commitment to the update file it will deliver for a round."""

@@ -19,7 +19,7 @@ from typing import Protocol
 from compute_pallet.pallets.types import Job, Resources
 from runtime.primitives import Weight
 
-__all__ = ["FileFacts", "PRIVATE_CONTENT", "StorageInfo", "BlockHashes", "BlockTime", "JobNeeds", "JobMarket"]
+__all__ = ["FileFacts", "StorageInfo", "BlockHashes", "BlockTime", "JobNeeds", "JobMarket"]
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,6 @@ class FileFacts:
     """Its bytes (plaintext): what a job's resource estimate is made from."""
 
 
-PRIVATE_CONTENT = b"private"
-"""``StorageInfo.stored_content`` of every private file."""
-
-
 class StorageInfo(Protocol):
     def file_facts(self, file_id: bytes) -> FileFacts | None: ...
 
@@ -51,10 +47,11 @@ class StorageInfo(Protocol):
         """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
 
     def stored_content(self, file_id: bytes) -> bytes | None:
-        """What ``file_id`` holds, as two providers' copies of one output compare: a public file's content
-        digest (the same for the same bytes stored alike, whoever stored them, and for no other file);
-        :data:`PRIVATE_CONTENT` for a private file (each copy is sealed under its own key: the chain cannot
-        compare them); None for a file the chain does not know (never uploaded, or deleted)."""
+        """What ``file_id`` holds, as two providers' copies of one output compare: its content digest, the same
+        for the same bytes stored alike whoever stored them, and for no other file (a private file's bytes
+        are its ciphertext: copies of one private output compare because providers seal them under the key
+        :func:`compute_pallet.commitment.output_seal` derives); None for a file the chain does not know
+        (never uploaded, or deleted)."""
 
     def pin(self, file_id: bytes) -> None:
         """Keep a file while a job, round or task reads it: its owner's deletion waits for the matching

@@ -29,10 +29,11 @@ had not committed yet, or a dispute's referee, copy the result instead of runnin
 
 **Verdict.** When every committed slot has revealed (or at the reveal deadline), reveals are grouped by
 (digest, scores, what each output file holds): the digest binds the bytes, not the files a provider names, so
-each output's stored content (``StorageInfo.stored_content``: a public file's content digest, the same for the
+each output's stored content (``StorageInfo.stored_content``: a file's content digest, the same for the
 same bytes stored alike, whoever stored them) is compared too, and a provider naming a file of other bytes, or
-one it deleted since, disagrees (private outputs, each sealed under its provider's own key, compare as
-private). A group holding a strict majority of the reveals and at least min(r, 2) of them wins:
+one it deleted since, disagrees. Private outputs compare the same way: providers seal them under a key derived
+from the job, its private inputs' keys and the output's bytes (``compute_pallet.commitment.output_seal``), so
+a referee that copies a revealed digest without running the job cannot name a matching file. A group holding a strict majority of the reveals and at least min(r, 2) of them wins:
 its providers are paid their price from the escrow, the others slashed (``dispute_slash``), the rest of the
 escrow refunded, and each output of the first winner gets a lineage entry (inputs, job, winning providers,
 kind, parent model). Without such a group (a disagreement, or too few reveals) a *dispute* round assigns
@@ -840,10 +841,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     def _adopted_outputs(self, winners: list[Slot], submitter: bytes) -> tuple[bytes, ...]:
         """The job's outputs: the first agreeing reveal's whose files all still exist, are active, are not
-        being deleted and may be read by the ``submitter``. Agreeing reveals name files of the same bytes (or
-        private files, which the chain cannot compare), but one could name a copy not activated yet, or a
-        private one it never granted the submitter, and leave the submitter with nothing. The first reveal's
-        if none qualifies."""
+        being deleted and may be read by the ``submitter``. Agreeing reveals name files of the same bytes, but
+        one could name a copy not activated yet, or a private one it never granted the submitter, and leave the
+        submitter with nothing. The first reveal's if none qualifies."""
         storage = self.config.storage
         for slot in winners:
             if all((facts := storage.file_facts(file_id)) is not None and facts.active and not facts.deleting

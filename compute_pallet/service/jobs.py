@@ -42,6 +42,7 @@ which is still settled and forgotten; nothing here ends the daemon.
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ from typing import TypeVar
 
 import trio
 
-from compute_pallet.commitment import commitment
+from compute_pallet.commitment import commitment, output_seal
 from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_limits
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
@@ -246,18 +247,28 @@ class JobWorker:
         private if any input is private, then granted to the submitter with its read recorded, in the
         declaration's block (neither the reveal nor the submitter's download waits for another transaction);
         else public under embargo, which the job's end lifts: uploaded during the commit phase, they must not
-        be readable by a co-assigned provider that has not committed yet."""
+        be readable by a co-assigned provider that has not committed yet. A private output is sealed under the
+        key :func:`~compute_pallet.commitment.output_seal` derives, so that agreeing providers' copies compare."""
         job_id = progress.record.job_id
         cache = self.client.file_cache
-        private = False
+        private_inputs = []
         for file_id in job.inputs:
             if cache is None or file_id not in cache:  # only public files are kept
-                private = private or await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
+                if await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f)):
+                    private_inputs.append(file_id)
+        private = bool(private_inputs)
+        input_keys = [await self._retry(job_id, "read", lambda f=file_id: self.client.storage.ledger.data_key(f))
+                      for file_id in private_inputs]
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:
+            key = salt = None
+            if private:
+                content = await trio.to_thread.run_sync(_content_hash, folder / name)
+                key, salt = output_seal(job_id, input_keys, content)
             file_id = await self._retry(job_id, f"upload {name}", lambda: self.client.storage.upload(
-                folder / name, private=private, readers=[job.submitter], embargoed=not private), until=job.deadline)
+                folder / name, private=private, readers=[job.submitter], embargoed=not private, data_key=key,
+                salt=salt), until=job.deadline)
             await progress.uploaded(name, file_id)
 
         async with trio.open_nursery() as nursery:
@@ -401,6 +412,12 @@ def _input_bounds(kind: str, count: int) -> list[int] | None:
         return input_limits(kind, count)
     except (InvalidInputs, UnknownKind):
         return None
+
+
+def _content_hash(path: Path) -> bytes:
+    """The ``blake2_256`` of a file's bytes (an output's, for :func:`~compute_pallet.commitment.output_seal`)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, lambda: hashlib.blake2b(digest_size=32)).digest()
 
 
 def _stand_in(path: Path, size: int) -> None:

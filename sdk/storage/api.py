@@ -65,7 +65,7 @@ class StorageApi:
 
     async def upload(self, source: UploadSource, *, private: bool = True, k: int | None = None, m: int | None = None,
                      readers: Sequence[AccountLike] = (), progress: ProgressCallback | None = None,
-                     salt: bytes | None = None, embargoed: bool = False) -> FileId:
+                     salt: bytes | None = None, embargoed: bool = False, data_key: bytes | None = None) -> FileId:
         """Store a file (a path, bytes or a binary file-like object); returns its id once every fragment is
         confirmed on-chain. ``private`` files are encrypted before they leave this machine; ``k`` and ``m``
         default to the chain's presets. A private file's ``readers`` are granted it with their reads recorded
@@ -73,11 +73,13 @@ class StorageApi:
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
         called with a :class:`~sdk.storage.transfer.Progress`. ``salt``: the manifest's 16 bytes (random if
         None), for a public file whose id :meth:`planned_id` gave beforehand. ``embargoed``: its nodes serve it
-        to this account and repairers only until a pallet releases it (a job output until its job ends)."""
+        to this account and repairers only until a pallet releases it (a job output until its job ends).
+        ``data_key``: a private file's 32-byte AES key, random if None (a compute provider derives its private
+        outputs' key and salt: :func:`compute_pallet.commitment.output_seal`)."""
         with first_error():
             return await upload(self.ledger, self._http, source, private=private, k=k, m=m, progress=progress,
                                 config=self.config, readers=[account_argument(account) for account in readers],
-                                salt=salt, embargoed=embargoed)
+                                salt=salt, embargoed=embargoed, data_key=data_key)
 
     async def planned_id(self, source: bytes | str | os.PathLike[str], *, salt: bytes, k: int | None = None,
                          m: int | None = None) -> FileId:

@@ -49,7 +49,7 @@ from sdk.storage.transfer import Progress, ProgressCallback, TransferConfig, for
 from sdk.storage.wire import encode_body_prefix, fragment_path
 from storage_node.auth import body_hash
 from storage_node.chunks import Hash32, segment_root
-from storage_node.crypto import new_data_key, x25519_keypair_from
+from storage_node.crypto import DATA_KEY_LENGTH, new_data_key, x25519_keypair_from
 from storage_node.manifest import Manifest, ManifestError
 from storage_node.params import MANIFEST_VERSION, SALT_LENGTH
 
@@ -64,15 +64,20 @@ Body = tuple[bytes, bytes]
 
 async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, private: bool, k: int | None,
                  m: int | None, readers: Sequence[bytes] = (), progress: ProgressCallback | None,
-                 config: TransferConfig, salt: bytes | None = None, embargoed: bool = False) -> bytes:
+                 config: TransferConfig, salt: bytes | None = None, embargoed: bool = False,
+                 data_key: bytes | None = None) -> bytes:
     """Store ``source`` on the storage network, pushing fragments through ``http``; returns the file id once
     the chain marks the file active. A private file is granted to ``readers`` with their reads recorded, in
     the declaration's block. ``salt``: the manifest's (random if None), for a public file whose id was
-    :func:`planned` before. ``embargoed``: declared with ``FileBank.declare_embargoed``."""
+    :func:`planned` before. ``embargoed``: declared with ``FileBank.declare_embargoed``. ``data_key``: a
+    private file's key (random if None)."""
+    if data_key is not None and (not private or len(data_key) != DATA_KEY_LENGTH):
+        raise BadArgument(f"a data key is for a private file, {DATA_KEY_LENGTH} bytes")
     defaults = ledger.defaults()
     source_reader = await anyio.to_thread.run_sync(Source, source, defaults.max_segments * defaults.segment_size)
     with source_reader as reader:  # a pipe is spooled to disk first
-        data_key = new_data_key() if private else None
+        if private and data_key is None:
+            data_key = new_data_key()
         run = _Upload(ledger, reader, _draft(ledger, reader.size, private, k, m, salt), data_key, config,
                       progress or no_progress)
         return await run.execute(http, data_key, readers if private else (), embargoed=embargoed)

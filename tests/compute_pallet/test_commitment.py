@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from compute_pallet.commitment import CommitmentFormatError, commitment, update_commitment
-from runtime.hashing import DOMAIN_COMPUTE_COMMIT, DOMAIN_FL_UPDATE_COMMIT, blake2_256
+from compute_pallet.commitment import CommitmentFormatError, commitment, output_seal, update_commitment
+from runtime.hashing import DOMAIN_COMPUTE_COMMIT, DOMAIN_COMPUTE_OUTPUT_KEY, DOMAIN_FL_UPDATE_COMMIT, blake2_256
 
 A, B = bytes([1]) * 32, bytes([2]) * 32
 DIGEST, SALT = bytes([3]) * 32, bytes([4]) * 32
@@ -31,3 +31,19 @@ def test_wrong_lengths_are_refused(args):
         commitment(1, *args)
     with pytest.raises(CommitmentFormatError):
         update_commitment(1, 0, *args)
+
+
+def test_an_output_seal_is_as_documented_and_binds_the_job_the_input_keys_and_the_bytes():
+    key, salt = output_seal(7, [A, B], DIGEST)
+    assert key == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + (7).to_bytes(8, "little") + A + B + DIGEST)
+    assert salt == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + key)[:16]
+    assert output_seal(7, [A, B], DIGEST) == (key, salt)  # what lets two honest copies be one ciphertext
+    others = [output_seal(8, [A, B], DIGEST), output_seal(7, [B, A], DIGEST), output_seal(7, [A], DIGEST),
+              output_seal(7, [A, B], SALT)]
+    assert len({key, *(other for other, _ in others)}) == 5
+
+
+@pytest.mark.parametrize("input_keys, content", [([], DIGEST), ([A[:31]], DIGEST), ([A], DIGEST[:16])])
+def test_an_output_seal_refuses_no_input_keys_and_wrong_lengths(input_keys, content):
+    with pytest.raises(CommitmentFormatError):
+        output_seal(1, input_keys, content)

@@ -348,7 +348,7 @@ def test_a_private_copy_the_submitter_was_never_granted_is_not_the_jobs_output()
         job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
         first, second = slot_providers(ext, job_id)
         withheld = stored_file(ext, first, seed=801, encrypted=True)
-        granted = stored_file(ext, second, seed=802, encrypted=True)
+        granted = copy_of(ext, withheld, second)
         grant(ext, granted, second, ALICE)
         for who in (first, second):
             commit(ext, job_id, who, HONEST)
@@ -390,20 +390,43 @@ def test_a_provider_that_names_other_bytes_than_its_digest_loses_the_dispute(nam
         assert ext.pallet(FileBank).locked.contains(true)
 
 
-def test_private_outputs_agree_whatever_key_each_copy_is_sealed_with():
-    """A private job's outputs are each provider's copy under its own key: the chain cannot compare them, and
-    honest providers agree."""
+def test_private_outputs_agree_when_they_are_the_same_ciphertext():
+    """Honest providers seal a private output under the key ``output_seal`` derives from the job, its private
+    inputs' keys and the bytes: their copies are the same ciphertext, and compare as public outputs do."""
     ext = new_ext(providers=2)
     with ext:
         job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),))
-        providers = slot_providers(ext, job_id)
-        for who in providers:
+        first, second = slot_providers(ext, job_id)
+        for who in (first, second):
             commit(ext, job_id, who, HONEST)
-        for i, who in enumerate(providers):
-            reveal(ext, job_id, who, HONEST, outputs=(stored_file(ext, who, seed=900 + i, encrypted=True),))
+        sealed = stored_file(ext, first, seed=900, encrypted=True)
+        reveal(ext, job_id, first, HONEST, outputs=(sealed,))
+        reveal(ext, job_id, second, HONEST, outputs=(copy_of(ext, sealed, second),))
         record = job(ext, job_id)
         assert record.status is JobStatus.Verified
         assert [slot.status for slot in record.slots] == [SlotStatus.Paid, SlotStatus.Paid]
+
+
+def test_a_referee_copying_a_revealed_digest_with_a_private_file_of_its_own_agrees_with_nobody():
+    """Private outputs compared as "private", whatever they held: a dispute's referee, drawn after the
+    reveals, could copy either digest off the chain, name any private file of its own, and decide the verdict
+    without running anything (the honest provider slashed whenever it sided with the liar). Now its file's
+    content must match too, which it cannot make without the output's bytes; the job fails unjudged."""
+    ext = new_ext(providers=3)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE, seed=1, encrypted=True),))
+        honest, liar = slot_providers(ext, job_id)
+        for who, digest in ((honest, HONEST), (liar, WRONG)):
+            commit(ext, job_id, who, digest)
+        reveal(ext, job_id, honest, HONEST, outputs=(stored_file(ext, honest, seed=900, encrypted=True),))
+        reveal(ext, job_id, liar, WRONG, outputs=(stored_file(ext, liar, seed=901, encrypted=True),))
+        (referee,) = referees(ext, job_id)
+        commit(ext, job_id, referee, WRONG)  # copied off the liar's reveal
+        reveal(ext, job_id, referee, WRONG, outputs=(stored_file(ext, referee, seed=902, encrypted=True),))
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Failed
+        assert {slot.status for slot in record.slots} == {SlotStatus.Unjudged}
+        assert not any(isinstance(event, ProviderSlashed) for event in ext.events())
 
 
 def test_a_wrong_result_is_caught_by_a_dispute_and_slashed_while_the_honest_are_paid():

@@ -117,6 +117,25 @@ async def test_a_public_file_s_id_is_known_before_its_upload(alice, tmp_path):
             await alice.storage.planned_id(io.BytesIO(data), salt=bytes(16))
 
 
+
+async def test_a_private_file_sealed_under_a_given_key_and_salt_is_the_same_ciphertext_whoever_stores_it(
+        alice, network):
+    """How two compute providers' copies of one private output compare on chain: sealed under the key and salt
+    ``output_seal`` derives, they are the same ciphertext, so their files have the same content digest; a
+    random key gives another."""
+    data = os.urandom(SEGMENT + 7)
+    key, salt = os.urandom(32), os.urandom(16)
+    with anyio.fail_after(DEADLINE):
+        async with AsyncClient(network.url, signer="//Bob") as bob:
+            copies = [await client.storage.upload(data, data_key=key, salt=salt) for client in (alice, bob)]
+            copies.append(await bob.storage.upload(data, salt=salt))
+            contents = [(await alice.query("FileBank", "Files", [file_id])).content for file_id in copies]
+            assert contents[0] == contents[1] != contents[2] and copies[0] != copies[1]
+            assert await download(bob, copies[1]) == data
+        for misuse in (dict(private=False, data_key=key), dict(data_key=key[:16])):
+            with pytest.raises(BadArgument, match="a data key is for a private file"):
+                await alice.storage.upload(data, **misuse)
+
 async def test_a_node_serving_wrong_bytes_is_rejected_and_another_serves(alice, network):
     data = os.urandom(3 * SEGMENT)
     with anyio.fail_after(DEADLINE):
