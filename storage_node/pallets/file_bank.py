@@ -41,7 +41,11 @@ fragment's own node, which rebuilds it in place, unpaid. An order not completed 
 another node. Exits and forced exits order every fragment of the leaving node repaired; an exit's repair of a
 fragment under an open challenge is confirmed only once the challenge closes (``UnderChallenge``): moved
 before, the challenge of a node that dropped its data and then left lapsed unpunished, and its stake went
-back to it.
+back to it. A leaving node's fragment still unrepaired ``exit_patience`` blocks after its order (a segment
+below k, one whose fragments do not decode as one code, or no spare node) is let go of at its order's next
+deadline, unless under a challenge (``FragmentReleased``): the order stays open and the fragment unhealthy,
+but the exit no longer waits for it, so nobody can hold a node's stake for ever with a file that cannot be
+rebuilt.
 
 **Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
 ``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose
@@ -199,6 +203,10 @@ class FileBankParams:
     and without this its fragments would be reassigned every ``confirm_deadline`` until its paid time ends."""
     repair_deadline: int = 300
     """Blocks a repairer has to fetch k fragments, rebuild, store and confirm (10 min)."""
+    exit_patience: int = 900
+    """Blocks a leaving node's fragment waits for its repair before the node is let go of it (30 min, three
+    repair deadlines): a segment nobody can rebuild (below k, or fragments that do not decode as one code)
+    or with no spare node must not hold the node's stake for ever. The fragment stays unhealthy, ordered."""
     fee_per_byte_period: int = 6
     """Planck per stored byte per audit period: ~1 token per GiB of fragments per day (144 periods), what
     a node earns per passed audit per byte it stores."""
@@ -245,6 +253,7 @@ class FileBankConfig:
     confirm_deadline: int
     upload_timeout: int
     repair_deadline: int
+    exit_patience: int
     fee_per_byte_period: int
     prepaid_periods: int
     max_paid_periods: int
@@ -405,6 +414,14 @@ class RepairCompleted(_FragmentEvent):
 
     repairer: AccountId
     reward: Reward
+
+
+@dataclass(frozen=True)
+class FragmentReleased(_FragmentEvent):
+    """A leaving ``node`` waited ``ExitPatience`` for the fragment's repair and no longer holds it (its exit may
+    end); the fragment stays unhealthy, its repair ordered."""
+
+    node: AccountId
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -587,7 +604,7 @@ class FileBank(Pallet[FileBankConfig]):
     HOLD_REASONS = HoldReason
     EVENTS = (FileDeclared, FragmentsAssigned, FileActivated, FileStatusChanged, FragmentReassigned, FileDeleted,
               FileDeletionDeferred, Challenged, AuditPassed, AuditFailed, AuditMissed, RepairOrdered, RepairCompleted,
-              FileExpired, FileRenewed, UploadAbandoned)
+              FileExpired, FileRenewed, UploadAbandoned, FragmentReleased)
     ERRORS = (BadManifest, NotFileOwner, FileExists, UnknownFile, WrongSegmentSize, WrongChunkSize, TooManyFragments,
               TooManySegments, NotEnoughNodes, InsufficientFunds, BadFragmentIndex, NotAssigned, AlreadyConfirmed,
               DuplicateFragment, TooManyConfirmations, UnderRepair, UnknownChallenge, NotChallenged,
@@ -608,6 +625,8 @@ class FileBank(Pallet[FileBankConfig]):
         ("UploadTimeout", "upload_timeout", U32, "Blocks a pending file may go without a confirmation before it is "
                                                  "abandoned."),
         ("RepairDeadline", "repair_deadline", U32, "Blocks a repairer has to confirm a repair."),
+        ("ExitPatience", "exit_patience", U32, "Blocks a leaving node's fragment waits for its repair before the "
+                                               "node is let go of it."),
         ("FeePerBytePeriod", "fee_per_byte_period", U128, "Fee per stored byte per audit period."),
         ("PrepaidPeriods", "prepaid_periods", U32, "Audit periods the declare fee pays for."),
         ("MaxPaidPeriods", "max_paid_periods", U32, "Audit periods a file may be paid for ahead at most."),
@@ -1136,12 +1155,19 @@ class FileBank(Pallet[FileBankConfig]):
         self.deposit_event(RepairOrdered(file_id, segment, fragment, order.repairer, order.reason))
 
     def _repair_due(self, key: FragmentKey, n: int, placer: Callable[[], _Placer]) -> None:
-        """An order not completed by its deadline goes to another node."""
+        """An order not completed by its deadline goes to another node. A leaving node waiting longer than
+        ``exit_patience`` for it is let go of the fragment (``FragmentReleased``), unless the fragment is under
+        a challenge (its exit must not outrun that): the order stays open, the fragment unhealthy."""
         file_id, segment, fragment = key
         order = self.repair_orders.get(file_id, (segment, fragment))
         info = self.files.get(file_id)
         if order is None or order.deadline >= n or info is None:
             return  # completed, re-ordered since, or the file was deleted
+        holder = self.placements.get(file_id, segment)[fragment]
+        if (n - order.created_at >= self.config.exit_patience and self.fragments_of.contains(holder, key)
+                and not self._is_active(holder) and not self.challenged.get(file_id, (segment, fragment))):
+            self.deposit_event(FragmentReleased(file_id, segment, fragment, holder))
+            self._remove_fragment(holder, key, info.fragment_size_of(segment))  # its last one ends its exit
         repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
         self._open_order(file_id, segment, fragment,
                          RepairOrder(repairer, order.created_at, n + self.config.repair_deadline, order.reason))

@@ -45,6 +45,7 @@ PARAMS = {
                      "max_nodes": 16},
     "FileBank": {"segment_size": 2048, "chunk_size": 256, "audit_period": 10, "challenges_per_audit": 8,
                  "chunks_per_challenge": 2, "proof_deadline": 3, "confirm_deadline": 5, "repair_deadline": 5,
+                 "exit_patience": 15,
                  "fee_per_byte_period": 1, "prepaid_periods": 100, "max_paid_periods": 300, "deposit_per_byte": 2,
                  "deposit_per_file": 50, "deposit_per_fragment": 3,
                  "repair_reward_per_byte": 1, "max_expiries_per_block": 64, "max_reaped_per_block": 64},

@@ -6,8 +6,9 @@ import pytest
 
 from runtime.frame.pallet import BadOrigin, Origin
 from runtime.frame.testing import assert_last_event, assert_noop
+from runtime.pallets.system import System
 from runtime.pallets.balances import InsufficientBalance
-from storage_node.pallets.file_bank import FileBank, RepairOrdered
+from storage_node.pallets.file_bank import FileBank, FragmentReleased, RepairCompleted, RepairOrdered
 from storage_node.pallets.nodes import (
     AlreadyRegistered,
     CapacityBelowUsed,
@@ -24,9 +25,9 @@ from storage_node.pallets.nodes import (
     TooManyNodes,
     ZeroCapacity,
 )
-from storage_node.pallets.types import NodeInfo, NodeStatus, RepairReason
+from storage_node.pallets.types import FileStatus, NodeInfo, NodeStatus, RepairReason
 
-from .mock import ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block
+from .mock import ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block, run_to
 
 
 def register(ext, who, endpoint=b"http://127.0.0.1:7000", capacity=CAPACITY, stake=STAKE):
@@ -153,3 +154,45 @@ def test_exit_orders_every_fragment_repaired_and_releases_the_stake_once_they_mo
         assert NodeExited(leaver, STAKE) in ext.events()
         assert free(ext, leaver) == ENDOWMENT
         assert bank.fragment_count.get(leaver) == 0
+
+
+def test_a_leaving_node_whose_fragments_nobody_can_rebuild_is_let_go_of_them_after_its_patience():
+    """A file as wide as the network leaves no spare node for a leaving node's fragments (and a segment below
+    k, or one whose fragments do not decode as one code, cannot be rebuilt by anyone): its exit waited for
+    ever, its stake held, while anyone renewed the file. ``exit_patience`` after its orders the node is let go
+    of the fragments and exits; they stay ordered and unhealthy, and a node that joins later rebuilds them."""
+    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})  # k + m = 5: no spare node
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        confirm_all(ext, stored)
+        bank, registry = ext.pallet(FileBank), ext.pallet(StorageNodes)
+        leaver = bank.placements.get(stored.file_id, 0)[0]
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        ordered_at = next_block(ext)
+        orders = [e for e in ext.events() if isinstance(e, RepairOrdered)]
+        assert len(orders) == 2 and {e.repairer for e in orders} == {None}
+        run_to(ext, ordered_at + 12)
+        assert registry.nodes.get(leaver).status is NodeStatus.Exiting  # patience not spent yet
+        events = []
+        while ext.pallet(System).number.get() < ordered_at + 22:
+            next_block(ext)
+            events += ext.events()
+        released = {(e.segment, e.fragment) for e in events if isinstance(e, FragmentReleased)}
+        assert released == {(e.segment, e.fragment) for e in orders}
+        assert registry.nodes.get(leaver) is None and NodeExited(leaver, STAKE) in events
+        assert free(ext, leaver) == ENDOWMENT and bank.fragment_count.get(leaver) == 0
+        assert all(bank.repair_orders.contains(stored.file_id, key) for key in released)
+        assert bank.files.get(stored.file_id).status is FileStatus.Degraded
+
+        ext.dispatch(Origin.signed(NODES[5]), "StorageNodes", "register", endpoint=b"http://node-5",
+                     capacity=CAPACITY, stake=STAKE)
+        run_to(ext, max(bank.repair_orders.get(stored.file_id, key).deadline for key in released) + 1)
+        for segment, fragment in released:
+            assert bank.repair_orders.get(stored.file_id, (segment, fragment)).repairer == NODES[5]
+            ext.dispatch(Origin.signed(NODES[5]), "FileBank", "confirm_repair", file_id=stored.file_id,
+                         segment=segment, fragment=fragment)
+            assert RepairCompleted(stored.file_id, segment, fragment, NODES[5], 0) in ext.events()
+            assert bank.placements.get(stored.file_id, segment)[fragment] == NODES[5]
+        assert bank.files.get(stored.file_id).status is FileStatus.Active
+        info = bank.files.get(stored.file_id)
+        assert registry.nodes.get(NODES[5]).used == sum(info.fragment_size_of(segment) for segment, _ in released)
