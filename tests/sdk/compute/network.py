@@ -17,8 +17,9 @@ from pathlib import Path
 import anyio
 
 from compute_pallet import kinds
-from compute_pallet.commitment import commitment
+from compute_pallet.commitment import commitment, output_seal
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
+from runtime.hashing import blake2_256
 from runtime.keyring import Keypair
 from sdk.client import AsyncClient, Client
 from sdk.storage.errors import AccessDenied
@@ -94,16 +95,21 @@ class PlayedProvider:
         """Do the job's slot: read its inputs, run its kind, upload, commit, reveal."""
         client = self.client
         job = await self._job(job_id)
-        inputs, private = [], False
+        inputs, input_keys = [], []
         for file_id in job.inputs:
-            private |= (await client.query("FileBank", "Files", [file_id])).encrypted
             inputs.append(await self._read(file_id))
+            if (await client.query("FileBank", "Files", [file_id])).encrypted:
+                input_keys.append(await client.storage.ledger.data_key(file_id))
         seed = bytes(32) if self.lying else job.seed
         ran = await anyio.to_thread.run_sync(lambda: kinds.outcome(job.kind, lambda: inputs, bytes(job.params), seed))
         files = [ran.outputs[n] for n in sorted(ran.outputs)] + [kinds.canonical_json(ran.result)]
         if self.tampering:
             files = [data + b"\0" for data in files[:-1]] + files[-1:]
-        uploaded = [await client.storage.upload(data, private=private, readers=[job.submitter]) for data in files]
+        uploaded = []
+        for data in files:  # a private output sealed as the worker seals it, so that agreeing copies compare
+            key, manifest_salt = output_seal(job_id, input_keys, blake2_256(data)) if input_keys else (None, None)
+            uploaded.append(await client.storage.upload(data, private=bool(input_keys), readers=[job.submitter],
+                                                        data_key=key, salt=manifest_salt))
         digest, scores = ran.digest, tuple(ran.result.get("shares_ppm", ()))
         salt = secrets.token_bytes(32)
         await self._call("commit", job_id=job_id, commitment=commitment(job_id, self.account, digest, salt))
