@@ -53,7 +53,6 @@ from compute_pallet.formats import MAX_HEADER_BYTES, MAX_MODEL_BYTES
 from compute_pallet.kinds import KIND_IDS, InvalidParams as KindRefusesParams, fedavg, refusal_of, validate_params
 from compute_pallet.pallets.interfaces import FileFacts, JobMarket, StorageInfo
 from compute_pallet.pallets.rpc import FEDERATED_RPC
-from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     PERBILL,
     Accounts,
@@ -72,6 +71,7 @@ from compute_pallet.pallets.types import (
 )
 from compute_pallet.pallets.weights import FederatedLearningWeightInfo, FederatedLearningWeights
 from runtime.frame.composition import PalletDefinition
+from runtime.frame.due import DueQueue
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
@@ -424,6 +424,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     model_rounds = StorageMap(H256, ROUND_KEY, docs="The task and round that produced each global model.")
     round_ends = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
                             docs="Tasks whose delivery window ended at the block before each block.")
+    round_ends_cursor = StorageValue(U32, docs="The oldest block of `RoundEnds` that may still hold tasks.")
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -553,7 +554,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             key = self.job_tasks.take(job_id)
             if key is not None:
                 self._settle(key[0], job_id, n)
-        now = take_due(self.round_ends, n, self.config.max_round_ends_per_block)
+        now = DueQueue(self.round_ends, self.round_ends_cursor).take(n, self.config.max_round_ends_per_block)
         for task_id in now:
             task = self.tasks.get(task_id)
             # due, or carried over from a block that had more round ends than its bound
@@ -566,7 +567,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     def _start_round(self, task_id: int, task: Task, n: int) -> None:
         task = task.with_(round_started=n, status=TaskStatus.Training, job=None)
         self.tasks.insert(task_id, task)
-        schedule(self.round_ends, task.deliver_deadline + 1, task_id)
+        DueQueue(self.round_ends, self.round_ends_cursor).push(task.deliver_deadline + 1, task_id)
         self.deposit_event(RoundStarted(task_id, task.round, task.global_model, task.commit_deadline,
                                         task.deliver_deadline))
 

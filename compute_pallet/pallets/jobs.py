@@ -77,7 +77,6 @@ from compute_pallet.kinds import KIND_IDS, InvalidInputs as KindRefusesInputs, I
 from compute_pallet.kinds import Resources as KindResources, estimate, validate_params
 from compute_pallet.pallets.interfaces import BlockHashes, BlockTime, JobNeeds, StorageInfo
 from compute_pallet.pallets.rpc import JOBS_RPC
-from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     Accounts,
     FileIds,
@@ -96,6 +95,7 @@ from compute_pallet.pallets.types import (
 )
 from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
 from runtime.frame.composition import PalletDefinition
+from runtime.frame.due import DueQueue
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.hashing import DOMAIN_COMPUTE_ASSIGNMENT, DOMAIN_COMPUTE_SEED, blake2_256
@@ -464,6 +464,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                                      docs="The jobs in which each provider holds an unsettled slot.")
     phase_ends = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
                             docs="Jobs whose commit or reveal phase ended at the block before each block.")
+    phase_ends_cursor = StorageValue(U32, docs="The oldest block of `PhaseEnds` that may still hold jobs.")
     lineage = StorageMap(H256, LineageEntry, docs="Where each verified output file came from.")
     watched = StorageMap(U64, UNIT, hasher=Hasher.Twox64Concat,
                          docs="Jobs another pallet (FederatedLearning) waits for.")
@@ -640,7 +641,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                     job = self._drop(job_id, job, (index,),
                                      SlashReason.Unrevealed if unrevealed else SlashReason.NoShow)
                     self._advance(job_id, self._refill(job_id, job, n), n)
-        now = take_due(self.phase_ends, n, self.config.max_expiries_per_block)
+        now = DueQueue(self.phase_ends, self.phase_ends_cursor).take(n, self.config.max_expiries_per_block)
         for job_id in now:
             job = self.jobs.get(job_id)
             if job is None or job.phase_deadline >= n or job.status not in (JobStatus.Committing,
@@ -893,7 +894,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     def _schedule(self, job_id: int, deadline: int) -> None:
         """Handle the phase's end the block after ``deadline``, or the next block if that has passed (a phase
         started late, by a phase end carried over, may end at the job's deadline already behind)."""
-        schedule(self.phase_ends, max(deadline, self.block_number()) + 1, job_id)
+        DueQueue(self.phase_ends, self.phase_ends_cursor).push(max(deadline, self.block_number()) + 1, job_id)
 
     def _store(self, job_id: int, job: Job) -> None:
         self.jobs.insert(job_id, job)

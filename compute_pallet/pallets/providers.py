@@ -34,7 +34,6 @@ from typing import Annotated, Protocol
 
 from compute_pallet.kinds import KIND_IDS
 from compute_pallet.pallets.rpc import PROVIDERS_RPC
-from compute_pallet.pallets.schedule import schedule, take_due
 from compute_pallet.pallets.types import (
     PERBILL,
     SLASH_REASON,
@@ -47,6 +46,7 @@ from compute_pallet.pallets.types import (
 )
 from compute_pallet.pallets.weights import ComputeProvidersWeightInfo, ComputeProvidersWeights
 from runtime.frame.composition import PalletDefinition
+from runtime.frame.due import DueQueue
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
@@ -268,6 +268,8 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     provider_count = StorageValue(U32, default=0, docs="How many providers `Providers` holds.")
     heartbeat_checks = StorageMap(U32, Vec(ACCOUNT_ID), hasher=Hasher.Twox64Concat, default=(),
                                   docs="Providers whose heartbeat deadline passes by each block.")
+    heartbeat_checks_cursor = StorageValue(U32, docs="The oldest block of `HeartbeatChecks` that may still hold "
+                                                     "providers.")
     check_due = StorageMap(ACCOUNT_ID, U32, docs="The block each provider's one pending heartbeat check falls due at.")
     stale = StorageValue(Vec(ACCOUNT_ID), default=(),
                          docs="Providers found stale since ComputeJobs last took their assignments away.")
@@ -402,13 +404,13 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
         (100 providers heartbeating each block add 36 a block past the 64 checked), each block rewriting it."""
         due = heartbeat + self.config.heartbeat_timeout + 1
         self.check_due.insert(who, due)
-        schedule(self.heartbeat_checks, due, who)
+        DueQueue(self.heartbeat_checks, self.heartbeat_checks_cursor).push(due, who)
 
     # --- hooks ----------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
         """Queue the providers whose heartbeat deadline passed at block ``n - 1`` and that hold assignments."""
-        now = take_due(self.heartbeat_checks, n, self.config.max_checks_per_block)
+        now = DueQueue(self.heartbeat_checks, self.heartbeat_checks_cursor).take(n, self.config.max_checks_per_block)
         stale: list[bytes] = []
         queued = set(self.stale.get())
         for who in now:

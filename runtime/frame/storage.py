@@ -16,7 +16,7 @@ import enum
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from runtime import hashing
-from runtime.scale import Codec, ScaleDecodeError, codec_of
+from runtime.scale import Codec, ScaleDecodeError, Vec, codec_of
 
 __all__ = ["Hasher", "StorageValue", "StorageMap", "StorageDoubleMap", "StorageItem"]
 
@@ -218,6 +218,13 @@ class BoundMap(_Bound):
 
     def contains(self, k: Any) -> bool:
         return self.current_overlay().get(self.prefix + self._hash(self._encode_key(k))) is not None
+
+    def append(self, k: Any, item: Any) -> None:
+        """Append ``item`` to the ``Vec`` under ``k`` without decoding it (Substrate's ``StorageAppend``)."""
+        codec = self.item.value_codec
+        if not isinstance(codec, Vec):
+            raise TypeError(f"{self.item.name}: append needs a map of Vec values")
+        self.current_overlay().append(self.prefix + self._hash(self._encode_key(k)), codec.item.encode(item))
 
     def mutate(self, k: Any, fn: Callable[[Any], Any]) -> Any:
         key = self.prefix + self._hash(self._encode_key(k))

@@ -69,7 +69,8 @@ ends, which anyone may extend.
 
 ``on_initialize`` is bounded: at most ``max_expiries_per_block`` deadlines (challenges, confirmations,
 repairs, leaving nodes' fragments) and ``max_reaped_per_block`` fragments of deleted files per block; what
-is left carries over to the next block.
+is left waits for the next block, queued where it was (:mod:`runtime.frame.due`: a backlog is not rewritten at
+every block).
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ import dataclasses
 import enum
 import itertools
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Container, Iterable, Protocol
+from typing import Annotated, Callable, Container, Iterable, Protocol
 
 from runtime.frame.composition import PalletDefinition
+from runtime.frame.due import DueQueue
 from runtime.frame.pallet import (
     FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
@@ -681,6 +683,13 @@ class FileBank(Pallet[FileBankConfig]):
                                    "queued in `ConfirmExpiries` for an earlier block is not due yet.")
     repair_expiries = StorageMap(U32, Vec(FRAGMENT_KEY), hasher=Hasher.Twox64Concat, default=(),
                                  docs="Repair orders whose deadline passes at each block.")
+    file_expiries_cursor = StorageValue(U32, docs="The oldest block of `FileExpiries` that may still hold files.")
+    challenge_expiries_cursor = StorageValue(U32, docs="The oldest block of `ChallengeExpiries` that may still hold "
+                                                       "challenges.")
+    confirm_expiries_cursor = StorageValue(U32, docs="The oldest block of `ConfirmExpiries` that may still hold "
+                                                     "segments.")
+    repair_expiries_cursor = StorageValue(U32, docs="The oldest block of `RepairExpiries` that may still hold "
+                                                    "orders.")
 
     # --- calls ----------------------------------------------------------------------------------
 
@@ -949,28 +958,34 @@ class FileBank(Pallet[FileBankConfig]):
             return placer[0]
 
         challenges = self._audit(n, lazy_placer) if n % self.config.audit_period == 0 else 0
-        handlers = ((self.challenge_expiries, self._challenge_expired),
-                    (self.confirm_expiries, self._confirmation_due),
-                    (self.repair_expiries, self._repair_due),
-                    (self.file_expiries, self._paid_time_ended))
+        handlers = ((self._challenge_queue(), self._challenge_expired),
+                    (self._confirm_queue(), self._confirmation_due),
+                    (self._repair_queue(), self._repair_due),
+                    (self._expiry_queue(), self._paid_time_ended))
         budget = self.config.max_expiries_per_block
         share = budget // (len(handlers) + 1)  # (the exits' repairs, after them, share it too while any are due)
         exiting = next(iter(self.exits.items()), None) is not None
-        dues = [queue.take(n) or () for queue, _ in handlers]
+        dues = [queue.peek(n, budget) for queue, _ in handlers]
         counts = _shared_out([len(due) for due in dues], budget - share if exiting else budget, share)
         for (queue, handle), due, count in zip(handlers, dues, counts):
-            self._drain(queue, n, due, count, lambda item, h=handle: h(item, n, lazy_placer))
+            queue.drop(n, count)  # the rest stay queued, under their own blocks
+            for item in due[:count]:
+                handle(item, n, lazy_placer)
         used = sum(counts) + self._order_exit_repairs(n, budget - sum(counts), lazy_placer)
         reaped = self._reap(self.config.max_reaped_per_block)
         return self.config.weights.on_initialize(bool(placer) or challenges > 0, challenges, used, reaped)
 
-    def _drain(self, queue: Any, n: int, due: tuple, count: int, handle: Callable[[Any], None]) -> None:
-        """Handle the first ``count`` of ``due`` (the items taken from block ``n``); the rest move to ``n + 1``."""
-        now, later = due[:count], due[count:]
-        if later:
-            queue.mutate(n + 1, lambda queued: later + queued)
-        for item in now:
-            handle(item)
+    def _challenge_queue(self) -> DueQueue:
+        return DueQueue(self.challenge_expiries, self.challenge_expiries_cursor)
+
+    def _confirm_queue(self) -> DueQueue:
+        return DueQueue(self.confirm_expiries, self.confirm_expiries_cursor)
+
+    def _repair_queue(self) -> DueQueue:
+        return DueQueue(self.repair_expiries, self.repair_expiries_cursor)
+
+    def _expiry_queue(self) -> DueQueue:
+        return DueQueue(self.file_expiries, self.file_expiries_cursor)
 
     # --- audits ---------------------------------------------------------------------------------
 
@@ -998,7 +1013,7 @@ class FileBank(Pallet[FileBankConfig]):
             self.challenges.insert(challenge_id, Challenge(who, file_id, segment, fragment, chunks, deadline,
                                                            rounds_ppm))
             self._challenged(file_id, segment, fragment, +1)
-            self.challenge_expiries.mutate(deadline + 1, lambda due: due + (challenge_id,))
+            self._challenge_queue().push(deadline + 1, challenge_id)
             self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
             issued += 1
         return issued
@@ -1110,7 +1125,7 @@ class FileBank(Pallet[FileBankConfig]):
         for segment in segments:
             self.confirm_due.insert(file_id, segment, due)
         if segments:
-            self.confirm_expiries.mutate(due, lambda queued: queued + tuple((file_id, s) for s in segments))
+            self._confirm_queue().push(due, *((file_id, s) for s in segments))
 
     def _order_repair(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
                       placer: _Placer) -> FileInfo:
@@ -1151,7 +1166,7 @@ class FileBank(Pallet[FileBankConfig]):
     def _open_order(self, file_id: bytes, segment: int, fragment: int, order: RepairOrder) -> None:
         self.repair_orders.insert(file_id, (segment, fragment), order)
         # due the block after its deadline: a repair confirmed at the deadline is in time (as a challenge's proof)
-        self.repair_expiries.mutate(order.deadline + 1, lambda due: due + ((file_id, segment, fragment),))
+        self._repair_queue().push(order.deadline + 1, (file_id, segment, fragment))
         self.deposit_event(RepairOrdered(file_id, segment, fragment, order.repairer, order.reason))
 
     def _repair_due(self, key: FragmentKey, n: int, placer: Callable[[], _Placer]) -> None:
@@ -1202,7 +1217,7 @@ class FileBank(Pallet[FileBankConfig]):
     # --- expired and deleted files ----------------------------------------------------------------
 
     def _expire_at(self, file_id: bytes, paid_until: int) -> None:
-        self.file_expiries.mutate(paid_until + 1, lambda due: due + (file_id,))
+        self._expiry_queue().push(paid_until + 1, file_id)
 
     def _paid_time_ended(self, file_id: bytes, n: int, placer: Callable[[], _Placer]) -> None:
         info = self.files.get(file_id)
