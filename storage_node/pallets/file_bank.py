@@ -20,8 +20,10 @@ for ``upload_timeout`` blocks, at a deadline of a segment that still lacks k, is
 (``UploadAbandoned``) and deleted as its owner's ``delete`` would.
 
 **Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
-``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one confirmed fragment
-of each and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
+``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one fragment of each,
+drawn by bytes (:mod:`storage_node.pallets.slot_weights`: a pass pays for every byte, so a node dropping its
+largest fragment must be as likely caught as the share of its bytes it dropped), skipped unless confirmed,
+and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
 by the deadline, while the fragment is still placed on it; the runtime checks each chunk's Merkle path up
 to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays
 ``fee_per_byte_period`` × the node's *proven* bytes out of the reward pool (pro rata to bytes stored): the
@@ -93,6 +95,7 @@ from storage_node.chunks import ChunkProof, ProofFormatError, verify_chunk_proof
 from storage_node.manifest import Manifest, ManifestError
 from storage_node.pallets.rpc import FILE_BANK_RPC
 from storage_node.pallets.selection import Candidates, challenge_seed, draw, placement_seed, sample_indices
+from storage_node.pallets.slot_weights import SlotWeights
 from storage_node.pallets.types import (
     ACCOUNTS,
     FRAGMENT_KEY,
@@ -265,6 +268,11 @@ class FileBankConfig:
     repair_reward_per_byte: int
     max_expiries_per_block: int
     max_reaped_per_block: int
+
+
+AUDIT_DRAWS = 4
+"""Fragments drawn per challenged node until one it must answer for (confirmed, not under repair, not
+challenged already): a node with many uploads still unconfirmed is audited on what it holds all the same."""
 
 
 # --- events ---------------------------------------------------------------------------------------
@@ -655,6 +663,9 @@ class FileBank(Pallet[FileBankConfig]):
     node_fragments = StorageDoubleMap(ACCOUNT_ID, U32, FRAGMENT_KEY, hasher2=Hasher.Twox64Concat,
                                       docs="Each node's fragments by slot 0..`FragmentCount` (audits draw a slot).")
     fragment_count = StorageMap(ACCOUNT_ID, U32, default=0, docs="How many fragments each node holds.")
+    slot_weights = StorageDoubleMap(ACCOUNT_ID, U32, U64, hasher2=Hasher.Twox64Concat, default=0,
+                                    docs="Each node's fragment sizes by slot, as a Fenwick tree (entries "
+                                         "1..`FragmentCount`): audits draw a slot by bytes.")
     proven = StorageMap(ACCOUNT_ID, U64, default=0,
                         docs="Bytes of the fragments each node confirmed and still holds, none under repair: "
                              "what an audit pass pays for.")
@@ -998,14 +1009,20 @@ class FileBank(Pallet[FileBankConfig]):
         issued = 0
         drawn = sample_indices(seed, b"nodes", len(holders), cfg.challenges_per_audit)
         rounds_ppm = len(holders) * PPM // max(1, len(drawn))
+        weights = SlotWeights(self.slot_weights)
         for index in drawn:
             who = holders[index]
-            slot = draw(seed, b"slot", who) % self.fragment_count.get(who)
-            file_id, segment, fragment = self.node_fragments.get(who, slot)
-            info = self.files.get(file_id)
-            if (info is None or not self._answerable(file_id, segment, fragment)
-                    or self.challenged.get(file_id, (segment, fragment))):
-                continue  # not stored yet, already being repaired, or its last challenge still open
+            count = self.fragment_count.get(who)
+            total = max(1, weights.total(who, count))
+            for attempt in range(AUDIT_DRAWS):
+                slot = weights.find(who, count, draw(seed, b"byte", who, bytes([attempt])) % total)
+                file_id, segment, fragment = self.node_fragments.get(who, slot)
+                info = self.files.get(file_id)
+                if (info is not None and self._answerable(file_id, segment, fragment)
+                        and not self.challenged.get(file_id, (segment, fragment))):
+                    break  # else: not stored yet, already being repaired, or its last challenge still open
+            else:
+                continue
             chunks = sample_indices(seed, b"chunks" + who, info.chunk_count_of(segment), cfg.chunks_per_challenge)
             challenge_id = self.next_challenge_id.get()
             deadline = n + cfg.proof_deadline
@@ -1297,6 +1314,7 @@ class FileBank(Pallet[FileBankConfig]):
         slot = self.fragment_count.get(node)
         self.fragments_of.insert(node, key, slot)
         self.node_fragments.insert(node, slot, key)
+        SlotWeights(self.slot_weights).append(node, slot, size)
         self.fragment_count.insert(node, slot + 1)
         self.config.nodes.assign(node, size)
 
@@ -1306,10 +1324,13 @@ class FileBank(Pallet[FileBankConfig]):
         if slot is None:
             return
         last = self.fragment_count.get(node) - 1
+        weights = SlotWeights(self.slot_weights)
         if slot != last:
             moved = self.node_fragments.get(node, last)
             self.node_fragments.insert(node, slot, moved)
             self.fragments_of.insert(node, moved, slot)
+            weights.set(node, slot, weights.size(node, last), last + 1)
+        weights.pop(node, last + 1)
         self.node_fragments.remove(node, last)
         self.fragments_of.remove(node, key)
         self.fragment_count.insert(node, last or None)

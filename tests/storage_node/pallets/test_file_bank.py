@@ -726,6 +726,26 @@ def test_a_leaving_node_is_audited_on_what_it_confirmed_until_its_repairs_move_i
         assert not [c for c in run_audit(ext) if c.node == leaver]
 
 
+def test_audits_draw_a_nodes_fragments_by_bytes_not_by_count():
+    """A pass pays a node for every byte it holds, so a challenge must find a node that dropped its one large
+    fragment among many tiny ones as often as that fragment's share of its bytes: drawn by count it was caught
+    about one round in ten here, paid for the missing bytes meanwhile."""
+    ext = new_ext(nodes=5)  # k + m = 5: every node holds a fragment of every segment
+    with ext:
+        large = active_file(ext, 6000)  # three fragments of ~680 bytes on each node
+        files = {large.file_id: large} | {(tiny := active_file(ext, 1, seed=seed)).file_id: tiny for seed in range(10)}
+        node = bank(ext).placements.get(large.file_id, 0)[0]
+        share = sum(bank(ext).files.get(large.file_id).fragment_size_of(s) for s in range(3)) / \
+            ext.pallet(StorageNodes).nodes.get(node).used
+        assert 0.7 < share < 0.8  # of its bytes; 3 of its 13 fragments
+        drawn = []
+        for _ in range(10):
+            for challenge in run_audit(ext):
+                drawn.append(challenge.file_id)
+                answer(ext, files[challenge.file_id], challenge)
+        assert len(drawn) == 50 and drawn.count(large.file_id) >= 30  # ~38 by bytes; ~12 by count
+
+
 def test_a_challenge_of_a_deleted_file_binds_no_node_of_its_declaration_again():
     """The owner deletes a file while one of its fragments is challenged and declares it again (same manifest,
     same id) until the new placement puts the challenged node on the same fragment: that node was never sent

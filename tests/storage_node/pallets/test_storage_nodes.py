@@ -27,7 +27,8 @@ from storage_node.pallets.nodes import (
 )
 from storage_node.pallets.types import FileStatus, NodeInfo, NodeStatus, RepairReason
 
-from .mock import ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block, run_to
+from .mock import (ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block,
+                   run_to)
 
 
 def register(ext, who, endpoint=b"http://127.0.0.1:7000", capacity=CAPACITY, stake=STAKE):
