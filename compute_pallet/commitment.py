@@ -10,20 +10,23 @@ guessable digest from being matched against candidate results before the reveal.
 A federated-learning participant commits the same way to the update file it will deliver for a round:
 ``update_commitment(task_id, round, participant, file_id, salt)``.
 
-A private output (a job with a private input) is sealed under a key derived from the job, the data keys of
-its private inputs and the output's bytes (:func:`output_seal`), not a random one: honest providers' copies are
-then the same ciphertext, their manifests the same content digest, and the chain compares them as it does
-public outputs. A lazy dispute referee that copies a revealed digest cannot make that ciphertext without the
-bytes (the output is never readable by it), and an outsider without the inputs' keys cannot derive the key.
+A private output (a job with a private input) is sealed under a key derived from the job's *seal* (from the
+job and the data keys of the private inputs the provider read, :func:`job_seal`) and the output's bytes
+(:func:`output_seal`), not a random one: honest providers' copies are then the same ciphertext, their
+manifests the same content digest, and the chain compares them as it does public outputs. A lazy dispute
+referee that copies a revealed digest cannot make that ciphertext without the bytes (the output is never
+readable by it), and an outsider without the inputs' keys cannot derive the key. A provider derives the seal
+when it reads the inputs and journals it: a grant revoked after that does not stop its upload.
 
 Byte layouts (version 1, every integer little-endian):
 
 - ``commitment = blake2_256(DOMAIN_COMPUTE_COMMIT ++ u64 job_id ++ provider(32) ++ digest(32) ++ salt(32))``
 - ``update_commitment = blake2_256(DOMAIN_FL_UPDATE_COMMIT ++ u64 task_id ++ u32 round ++ participant(32)
   ++ file_id(32) ++ salt(32))``
-- ``output_seal``: ``key = blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY ++ u64 job_id ++ input_key(32)... ++
-  content(32))`` over the private inputs' data keys in the job's input order, where ``content`` is the
-  ``blake2_256`` of the output's bytes; the manifest salt is the first 16 bytes of
+- ``job_seal = blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY ++ u64 job_id ++ input_key(32)...)`` over the data keys of
+  the private inputs read, in the job's input order (an input refused unread, by its size, is not read);
+- ``output_seal``: ``key = blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY ++ job_seal(32) ++ content(32))``, where
+  ``content`` is the ``blake2_256`` of the output's bytes; the manifest salt is the first 16 bytes of
   ``blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY ++ key)``.
 """
 
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 from runtime.hashing import DOMAIN_COMPUTE_COMMIT, DOMAIN_COMPUTE_OUTPUT_KEY, DOMAIN_FL_UPDATE_COMMIT, blake2_256
 
-__all__ = ["SALT_LENGTH", "commitment", "update_commitment", "output_seal", "CommitmentFormatError"]
+__all__ = ["SALT_LENGTH", "commitment", "update_commitment", "job_seal", "output_seal", "CommitmentFormatError"]
 
 SALT_LENGTH = 32
 """Bytes of a reveal's salt."""
@@ -60,11 +63,16 @@ def update_commitment(task_id: int, round: int, participant: bytes, file_id: byt
                       + participant + file_id + salt)
 
 
-def output_seal(job_id: int, input_keys: list[bytes], content: bytes) -> tuple[bytes, bytes]:
-    """The (data key, 16-byte manifest salt) a private output of job ``job_id`` is sealed under, from the data
-    keys of the job's private inputs (in input order) and ``content``, the ``blake2_256`` of its bytes."""
-    _check(content=content, **{f"input_keys[{i}]": key for i, key in enumerate(input_keys)})
-    if not input_keys:
-        raise CommitmentFormatError("a private output is sealed under its private inputs' keys: none given")
-    key = blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + job_id.to_bytes(8, "little") + b"".join(input_keys) + content)
+def job_seal(job_id: int, input_keys: list[bytes]) -> bytes:
+    """The secret a provider seals job ``job_id``'s private outputs with: from the data keys of the private
+    inputs it read, in input order."""
+    _check(**{f"input_keys[{i}]": key for i, key in enumerate(input_keys)})
+    return blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + job_id.to_bytes(8, "little") + b"".join(input_keys))
+
+
+def output_seal(seal: bytes, content: bytes) -> tuple[bytes, bytes]:
+    """The (data key, 16-byte manifest salt) a private output is sealed under: from its job's :func:`job_seal`
+    and ``content``, the ``blake2_256`` of its bytes."""
+    _check(seal=seal, content=content)
+    key = blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + seal + content)
     return key, blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + key)[:16]

@@ -117,7 +117,8 @@ class JobEvent:
     amount: int
 
 
-MONEY_FIELDS = {"JobSubmitted": "escrow", "ProviderPaid": "amount", "JobVerified": "refunded", "JobFailed": "refunded"}
+MONEY_FIELDS = {"JobSubmitted": "escrow", "ProviderPaid": "amount", "InputsWithheld": "amount",
+                "JobVerified": "refunded", "JobFailed": "refunded"}
 """The compute pallet's events that move a job's money, and the field that says how much."""
 
 
@@ -213,7 +214,7 @@ def job_ledgers(opening: Mapping[int, int], events: Iterable[JobEvent],
         elif ledger is None:
             strays.append(f"#{event.block}: {event.name} of job {event.job} ({event.amount}), a job neither on "
                           "chain at the soak's start nor submitted since")
-        elif event.name == "ProviderPaid":
+        elif event.name in ("ProviderPaid", "InputsWithheld"):  # both pay a provider out of the escrow
             ledgers[event.job] = replace(ledger, paid=ledger.paid + event.amount)
         else:
             ledgers[event.job] = replace(ledger, refunded=ledger.refunded + event.amount)

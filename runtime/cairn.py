@@ -112,6 +112,9 @@ class FileBankStorageInfo:
         return not self._files.is_embargoed(file_id) and (not info.encrypted
                                                           or self._access.grants.contains(file_id, who))
 
+    def may_be_granted(self, who: bytes) -> bool:
+        return self._access.keys.contains(who)
+
     def _public(self, file_id: bytes, info: FileInfo) -> bool:
         return not info.encrypted and not self._files.is_embargoed(file_id)
 

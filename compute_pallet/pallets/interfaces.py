@@ -43,6 +43,9 @@ class StorageInfo(Protocol):
     def may_read(self, file_id: bytes, who: bytes) -> bool:
         """Whether ``who`` may read ``file_id``: its owner, anyone for a public file, or a grantee."""
 
+    def may_be_granted(self, who: bytes) -> bool:
+        """Whether a private file can be granted to ``who``: it registered an encryption key to seal it to."""
+
     def fragment_holders(self, file_id: bytes, max_segments: int) -> frozenset[bytes]:
         """The storage nodes holding fragments of the first ``max_segments`` segments of ``file_id``."""
 

@@ -55,8 +55,10 @@ if the reveals left cannot win, the dispute round is the replacement.
 provider may not read every input at its commit deadline (an input lost since submission, or private and
 never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
 kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs, nor a
-result for free: the slots that committed or revealed a result by then (ones it granted the inputs to, or an
-earlier round's) are paid their price too, since the job can no longer be judged through no fault of theirs.
+result for free: the round's slots that committed by then (ones it granted the inputs to) are paid their
+price too, since the job can no longer be judged through no fault of theirs (a dispute's earlier reveals,
+which disagreed, stay unjudged). A job with a private input is only assigned to providers that registered an
+encryption key, so that withholding is the submitter's doing, never a provider's.
 
 Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
 
@@ -667,17 +669,21 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     # --- the life of a job ----------------------------------------------------------------------
 
     def _pick(self, job_id: int, job: Job, count: int, n: int) -> list[tuple[bytes, int]]:
-        """Up to ``count`` eligible providers not yet holding a slot of ``job``, with their prices."""
+        """Up to ``count`` eligible providers not yet holding a slot of ``job``, with their prices. A job with a
+        private input takes only providers it can be granted to (with an encryption key registered): one that
+        cannot would sit out its slot paid, and fail the job for everyone."""
         cfg = self.config
         excluded = {slot.provider for slot in job.slots}
         holders: set[bytes] = set()
         for file_id in job.inputs:
             holders |= cfg.storage.fragment_holders(file_id, cfg.locality_segments)
+        private = any((facts := cfg.storage.file_facts(file_id)) is not None and not facts.public
+                      for file_id in job.inputs)
         prices, weighted = {}, []
         for who, info in cfg.providers.all_providers():
             price = info.price_of(job.kind)
             if (who in excluded or price is None or price > job.price_cap or not info.hardware.fits(job.resources)
-                    or not cfg.providers.can_take(info, n)):
+                    or not cfg.providers.can_take(info, n) or (private and not cfg.storage.may_be_granted(who))):
                 continue
             prices[who] = price
             weighted.append((who, info.reputation_permill() * (cfg.locality_bonus if who in holders else 1)))
@@ -724,12 +730,13 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return True
 
     def _compensate(self, job_id: int, job: Job, withheld: tuple[int, ...]) -> Job:
-        """Pay the ``withheld`` slots, whose inputs were withheld, their price from the escrow, and those holding
-        a commitment or a reveal, whose work can no longer be judged; they are settled."""
+        """Pay the ``withheld`` slots, whose inputs were withheld, their price from the escrow, and the round's
+        committed ones, whose work can no longer be judged; they are settled. (An earlier round's reveals, which
+        disagreed, stay unjudged: one of them is wrong.)"""
         cfg = self.config
         paid = 0
         for i, slot in enumerate(job.slots):
-            worked = slot.status in (SlotStatus.Committed, SlotStatus.Revealed)
+            worked = slot.status is SlotStatus.Committed and slot.round == job.round
             if i not in withheld and not worked:
                 continue
             cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)

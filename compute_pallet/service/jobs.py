@@ -52,7 +52,7 @@ from typing import TypeVar
 
 import trio
 
-from compute_pallet.commitment import commitment, output_seal
+from compute_pallet.commitment import commitment, job_seal, output_seal
 from compute_pallet.kinds import KIND_NAMES, InvalidInputs, UnknownKind, input_limits
 from compute_pallet.pallets.types import Job, JobStatus, SlotStatus
 from compute_pallet.service.chain import ProviderChain, Refused, Timing
@@ -179,16 +179,24 @@ class JobWorker:
         await trio.to_thread.run_sync(_prepare, workdir, kind, job)
         bounds = _input_bounds(kind, len(job.inputs))
         cache = self.client.file_cache
+        private, input_keys = False, []
         for index, file_id in enumerate(job.inputs):
             path = workdir / INPUTS / str(index)
-            # a cached input costs no transfer and, as before, no chain read: the runner checks its size itself
-            size = None if cache is not None and file_id in cache else await self._retry(
-                job_id, "read", lambda f=file_id: self.chain.file_size(f))
+            # a cached input (public: only those are kept) costs no transfer and, as before, no chain read: the
+            # runner checks its size itself
+            cached = cache is not None and file_id in cache
+            size = None if cached else await self._retry(job_id, "read", lambda f=file_id: self.chain.file_size(f))
+            secret = not cached and await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f))
+            private = private or secret
             if bounds is not None and size is not None and size > bounds[index]:
                 # the runner refuses it by its size, unread (the same on every provider): a stand-in of that size
                 # saves fetching up to gigabytes, which a submitter could make every provider do at no cost
                 await trio.to_thread.run_sync(_stand_in, path, size)
             else:
+                if secret:
+                    input_keys.append(await self._retry(
+                        job_id, f"read the key of 0x{file_id.hex()}",
+                        lambda f=file_id: self.client.storage.ledger.data_key(f), until=job.phase_deadline))
                 await self._download(job_id, file_id, path, job.phase_deadline)
         async with self._runs:  # the time left is counted once the job has a run slot, not before it waited
             head = await self._head()
@@ -207,7 +215,8 @@ class JobWorker:
         log.info("job %d: ran%s, digest 0x%s", job_id, f" (the kind refused: {outcome.refused})"
                  if outcome.refused else "", outcome.digest.hex())
         digest = bytes(b ^ 0xFF for b in outcome.digest) if self.fault is Fault.WRONG_RESULT else outcome.digest
-        return JobRecord(job_id, Phase.RAN, os.urandom(32), digest, outcome.outputs, outcome.scores)
+        return JobRecord(job_id, Phase.RAN, os.urandom(32), digest, outcome.outputs, outcome.scores,
+                         seal=job_seal(job_id, input_keys) if private else None)
 
     async def _pretend(self, job_id: int) -> JobRecord:
         """The copy fault's 'result': a random digest, committed without running anything."""
@@ -248,24 +257,16 @@ class JobWorker:
         declaration's block (neither the reveal nor the submitter's download waits for another transaction);
         else public under embargo, which the job's end lifts: uploaded during the commit phase, they must not
         be readable by a co-assigned provider that has not committed yet. A private output is sealed under the
-        key :func:`~compute_pallet.commitment.output_seal` derives, so that agreeing providers' copies compare."""
-        job_id = progress.record.job_id
-        cache = self.client.file_cache
-        private_inputs = []
-        for file_id in job.inputs:
-            if cache is None or file_id not in cache:  # only public files are kept
-                if await self._retry(job_id, "read", lambda f=file_id: self.chain.is_private(f)):
-                    private_inputs.append(file_id)
-        private = bool(private_inputs)
-        input_keys = [await self._retry(job_id, "read", lambda f=file_id: self.client.storage.ledger.data_key(f))
-                      for file_id in private_inputs]
+        key :func:`~compute_pallet.commitment.output_seal` derives from the journaled seal, so that agreeing
+        providers' copies compare."""
+        job_id, seal = progress.record.job_id, progress.record.seal
+        private = seal is not None
         folder = self.journal.folder / str(job_id) / OUTPUTS
 
         async def upload(name: str) -> None:
             key = salt = None
-            if private:
-                content = await trio.to_thread.run_sync(_content_hash, folder / name)
-                key, salt = output_seal(job_id, input_keys, content)
+            if seal is not None:
+                key, salt = output_seal(seal, await trio.to_thread.run_sync(_content_hash, folder / name))
             file_id = await self._retry(job_id, f"upload {name}", lambda: self.client.storage.upload(
                 folder / name, private=private, readers=[job.submitter], embargoed=not private, data_key=key,
                 salt=salt), until=job.deadline)

@@ -6,15 +6,17 @@ One folder per job under ``<base-path>/jobs/<job id>/`` holds the job's work fol
 the new one, never a mix or an empty file (a rename may reach the disk before the data it names, on XFS, say).
 The record is written at each step:
 
-- ``committing``: the salt and digest, before the commit is submitted, durably (its folder fsynced too, so
-  that the rename itself survives a power cut: a commit whose salt was lost could never be revealed, and the
-  slot would be slashed as a no-show);
+- ``committing``: the salt and digest (and a private job's seal), before the commit is submitted, durably (its
+  folder fsynced too, so that the rename itself survives a power cut: a commit whose salt was lost could never
+  be revealed, and the slot would be slashed as a no-show);
 - ``committed``: once the commit is included;
 - each uploaded output's file id as its upload completes (a restart uploads only the missing ones);
 - ``revealed``: once the reveal is included.
 
 Only the first rename must survive a power cut: the chain knows whether the commit and the reveal were
-included, and an upload whose id was lost is made again (the lost copy expires with its paid time). The
+included, and an upload whose id was lost is made again (a public output's copy under a new id, the lost one
+expiring with its paid time; a private output's id is fixed by its seal, and the upload takes up its own
+declaration). The
 folder's fsync for each of the others cost the worker CPU on every job.
 
 :class:`Progress` is the record of a job being worked on: its commit and its uploads advance it concurrently,
@@ -71,6 +73,10 @@ class JobRecord:
     scores: tuple[int, ...]
     files: dict[str, bytes] = field(default_factory=dict)
     """Output name -> the file id of its completed upload."""
+    seal: bytes | None = None
+    """The job's :func:`~compute_pallet.commitment.job_seal` when it has a private input (its outputs are then
+    private, sealed under it); None for a public job. Derived when the inputs are read: a grant revoked later
+    must not keep the outputs from being uploaded."""
 
     def with_(self, **changes: object) -> JobRecord:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -78,7 +84,8 @@ class JobRecord:
     def encode(self) -> bytes:
         doc = asdict(self)
         doc.update(phase=self.phase.value, salt=self.salt.hex(), digest=self.digest.hex(),
-                   files={name: fid.hex() for name, fid in self.files.items()})
+                   files={name: fid.hex() for name, fid in self.files.items()},
+                   seal=None if self.seal is None else self.seal.hex())
         return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
@@ -88,11 +95,13 @@ class JobRecord:
             record = cls(int(doc["job_id"]), Phase(doc["phase"]), bytes.fromhex(doc["salt"]),
                          bytes.fromhex(doc["digest"]), tuple(str(name) for name in doc["outputs"]),
                          tuple(int(score) for score in doc["scores"]),
-                         {str(name): bytes.fromhex(fid) for name, fid in doc["files"].items()})
+                         {str(name): bytes.fromhex(fid) for name, fid in doc["files"].items()},
+                         None if doc["seal"] is None else bytes.fromhex(doc["seal"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise JournalError(f"not a job record: {exc}") from None
-        if len(record.salt) != 32 or len(record.digest) != 32 or any(len(f) != 32 for f in record.files.values()):
-            raise JournalError("a salt, digest or file id of the wrong length")
+        if (len(record.salt) != 32 or len(record.digest) != 32 or any(len(f) != 32 for f in record.files.values())
+                or (record.seal is not None and len(record.seal) != 32)):
+            raise JournalError("a salt, digest, seal or file id of the wrong length")
         return record
 
 

@@ -165,14 +165,15 @@ class _Upload:
         size = manifest.size
         async with self.ledger.file_events(file_id) as events:
             self.progress(Progress("declare", 0, size))
-            block = await self._declare(data_key, readers, embargoed)
+            block = await self._declared_before(data_key, readers) or await self._declare(data_key, readers, embargoed)
             self.progress(Progress("declare", size, size, file_id))
-            self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._follow, events, file_id)
-                await self._push_all(http, file_id)
-                await self._settle(http, file_id)
-                group.cancel_scope.cancel()
+            if not self.activated.is_set():
+                self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._follow, events, file_id)
+                    await self._push_all(http, file_id)
+                    await self._settle(http, file_id)
+                    group.cancel_scope.cancel()
         self.progress(Progress("activate", size, size, file_id))
         return file_id
 
@@ -204,6 +205,28 @@ class _Upload:
         return data
 
     # --- declaration -------------------------------------------------------------------------------
+
+    async def _declared_before(self, data_key: bytes | None, readers: Sequence[bytes]) -> bytes | None:
+        """For a manifest this signer declared already (the same id is the same manifest: an upload of a fixed
+        salt, and key, tried again, as a compute provider's sealed output or a federated update is after a lost
+        connection or a restart), the best block's hash, once any grant the first try did not make is made; its
+        fragments then go again unless it is active. ``None`` for a manifest the chain does not know."""
+        ledger, file_id = self.ledger, self.manifest.file_id()
+        info = await ledger.file_record(file_id)
+        if info is None:
+            return None
+        if data_key is not None:
+            signer, calls = ledger.signer.public, []
+            for who in dict.fromkeys((signer, *readers)):
+                if await ledger.sealed_key(file_id, who) is None:
+                    recipient = (x25519_keypair_from(ledger.signer)[1] if who == signer
+                                 else await ledger.recipient_key(who))
+                    calls.append(ledger.grant_call(file_id, who, data_key, recipient, record_access=who != signer))
+            if calls:
+                await ledger.submit(calls)
+        if info.status.name != "Pending":
+            self.activated.set()
+        return await ledger.chain.get_chain_head()
 
     async def _declare(self, data_key: bytes | None, readers: Sequence[bytes], embargoed: bool) -> bytes:
         """Declare the file (under embargo if ``embargoed``; and grant its data key to the signer, then to

@@ -43,11 +43,12 @@ fragment's own node, which rebuilds it in place, unpaid. An order not completed 
 another node. Exits and forced exits order every fragment of the leaving node repaired; an exit's repair of a
 fragment under an open challenge is confirmed only once the challenge closes (``UnderChallenge``): moved
 before, the challenge of a node that dropped its data and then left lapsed unpunished, and its stake went
-back to it. A leaving node's fragment still unrepaired ``exit_patience`` blocks after its order (a segment
-below k, one whose fragments do not decode as one code, or no spare node) is let go of at its order's next
-deadline, unless under a challenge (``FragmentReleased``): the order stays open and the fragment unhealthy,
-but the exit no longer waits for it, so nobody can hold a node's stake for ever with a file that cannot be
-rebuilt.
+back to it. A repairer copies a fragment straight from its node when that node still serves it (a leaving
+node's, checked against its root like any), else rebuilds it from k others. A leaving node's fragment still
+unrepaired ``exit_patience`` blocks after its order (no spare node, or one that cannot be rebuilt and is not
+served) is let go of at its order's next deadline (``FragmentReleased``), unless under a challenge or unless
+its copy is what the segment needs to keep k: the order stays open and the fragment unhealthy, but the exit
+no longer waits for it, so nobody can hold a node's stake for ever with a file that cannot be rebuilt.
 
 **Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
 ``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose
@@ -902,10 +903,11 @@ class FileBank(Pallet[FileBankConfig]):
             raise NotRepairer()
         size = info.fragment_size_of(segment)
         placement = list(self.placements.get(file_id, segment))
-        own = placement[fragment] == who  # the fragment's node rebuilt it: its space is counted already
+        # the fragment's node rebuilt it: its space is counted already (unless it was let go of it since)
+        own = placement[fragment] == who and self._holds(who, (file_id, segment, fragment))
         if not own and node.free_capacity() < size:
             raise NoCapacity()
-        if who in placement and not own:
+        if any(holder == who for index, holder in enumerate(placement) if index != fragment):
             raise AlreadyHoldsSegment()
         if order.reason is RepairReason.NodeExit and self.challenged.get(file_id, (segment, fragment)):
             raise UnderChallenge()
@@ -1166,14 +1168,21 @@ class FileBank(Pallet[FileBankConfig]):
         chosen = placer.pick(file_id, _label(segment, fragment, n), excluded, info.fragment_size_of(segment))
         if chosen is None:
             own = self.placements.get(file_id, segment)[fragment]
-            chosen = own if self._is_active(own) else None
+            chosen = own if self._is_active(own) and self._holds(own, (file_id, segment, fragment)) else None
         return chosen
+
+    def _holds(self, node: bytes, key: FragmentKey) -> bool:
+        """Whether ``node`` holds the fragment it is placed on: not if it was let go of it (``FragmentReleased``),
+        and its placement still names it (perhaps registered again since)."""
+        return self.fragments_of.contains(node, key)
 
     def _segment_nodes(self, file_id: bytes, info: FileInfo, segment: int, besides: int | None = None) -> set[bytes]:
         """The nodes holding a fragment of the segment or rebuilding one (the repairers of its open orders but
         fragment ``besides``'s): none of them may take another of its fragments, since ``confirm_repair``
-        refuses a second fragment of a segment on one node."""
-        nodes = set(self.placements.get(file_id, segment))
+        refuses a second fragment of a segment on one node. (Not a node a placement still names after letting
+        it go of its fragment: it may rebuild it.)"""
+        nodes = {node for index, node in enumerate(self.placements.get(file_id, segment))
+                 if self._holds(node, (file_id, segment, index))}
         for fragment in range(info.width):
             order = self.repair_orders.get(file_id, (segment, fragment)) if fragment != besides else None
             if order is not None and order.repairer is not None:
@@ -1189,20 +1198,29 @@ class FileBank(Pallet[FileBankConfig]):
     def _repair_due(self, key: FragmentKey, n: int, placer: Callable[[], _Placer]) -> None:
         """An order not completed by its deadline goes to another node. A leaving node waiting longer than
         ``exit_patience`` for it is let go of the fragment (``FragmentReleased``), unless the fragment is under
-        a challenge (its exit must not outrun that): the order stays open, the fragment unhealthy."""
+        a challenge (its exit must not outrun that) or its copy is what the segment needs to be rebuilt: the
+        order stays open, the fragment unhealthy."""
         file_id, segment, fragment = key
         order = self.repair_orders.get(file_id, (segment, fragment))
         info = self.files.get(file_id)
         if order is None or order.deadline >= n or info is None:
             return  # completed, re-ordered since, or the file was deleted
         holder = self.placements.get(file_id, segment)[fragment]
-        if (n - order.created_at >= self.config.exit_patience and self.fragments_of.contains(holder, key)
-                and not self._is_active(holder) and not self.challenged.get(file_id, (segment, fragment))):
+        if (n - order.created_at >= self.config.exit_patience and self._holds(holder, key)
+                and not self._is_active(holder) and not self.challenged.get(file_id, (segment, fragment))
+                and self._copy_not_needed(file_id, info, segment)):
             self.deposit_event(FragmentReleased(file_id, segment, fragment, holder))
             self._remove_fragment(holder, key, info.fragment_size_of(segment))  # its last one ends its exit
         repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
         self._open_order(file_id, segment, fragment,
                          RepairOrder(repairer, order.created_at, n + self.config.repair_deadline, order.reason))
+
+    def _copy_not_needed(self, file_id: bytes, info: FileInfo, segment: int) -> bool:
+        """Whether the segment can do without a leaving node's copy of one of its fragments: it keeps k healthy
+        fragments without it, or could not be rebuilt even with it. Else the copy waits for a node to move it
+        to: it is what makes the segment whole again."""
+        healthy = sum(self.confirmed.get(file_id, segment))  # (the leaving node's fragment is under repair)
+        return healthy >= info.k or healthy + 1 < info.k
 
     def _order_exit_repairs(self, n: int, budget: int, placer: Callable[[], _Placer]) -> int:
         """Order repairs of leaving nodes' fragments, from their last slot down; returns how many were

@@ -1,13 +1,15 @@
-"""Executing repair orders: fetch any k fragments of the segment, rebuild the lost one, verify, store, confirm.
+"""Executing repair orders: copy the fragment, or fetch any k of the segment and rebuild it; verify, store, confirm.
 
 A ``RepairOrdered`` event (or, after a restart, an open order in ``FileBank.RepairOrders``) names this node
-as the repairer of one fragment. The repairer asks the segment's other nodes for their fragments over the
-same HTTP API the clients use, signed as itself (the nodes serve the repairer of an open order), all at once
-with a deadline each. Every fetched body is checked: its roots must hash to the on-chain segment root and
-its fragment to its own root; a node that sends anything else is skipped. With k good fragments the lost
-one is rebuilt with :meth:`ErasureCoder.reconstruct` (in a worker thread), checked against its root, stored
-crash-safely like an upload, and confirmed with ``FileBank.confirm_repair`` once no challenge of the fragment
-is open (the chain holds a leaving node's fragment until its challenge closes), within the repair's time limit.
+as the repairer of one fragment. The repairer asks the segment's nodes for their fragments over the same HTTP
+API the clients use, signed as itself (the nodes serve the repairer of an open order), all at once with a
+deadline each: the fragment's own node too, whose copy, if it still serves one (a leaving node does), is the
+fragment itself. Every fetched body is checked: its roots must hash to the on-chain segment root and its
+fragment to its own root; a node that sends anything else is skipped. Without a good copy, with k good
+fragments the lost one is rebuilt with :meth:`ErasureCoder.reconstruct` (in a worker thread), checked against
+its root. The fragment is stored crash-safely like an upload, and confirmed with ``FileBank.confirm_repair``
+once no challenge of the fragment is open (the chain holds a leaving node's fragment until its challenge
+closes), within the repair's time limit.
 """
 
 from __future__ import annotations
@@ -78,13 +80,18 @@ class Repairer:
         if stored is None or root is None:
             raise RepairFailed("the file is gone")
         placement = await self._chain.placement(key.file_id, key.segment)
-        peers = [(index, node) for index, node in enumerate(placement) if index != key.fragment
-                 and node != self._chain.account]
+        # the fragment's own node is asked too: a leaving node serves its fragment until it has moved, and a copy
+        # of it (checked against its root like any) moves a fragment no rebuild can make (a segment below k, or
+        # one whose fragments do not decode as one code) with a k-th of the traffic
+        peers = [(index, node) for index, node in enumerate(placement) if node != self._chain.account]
         endpoints = {endpoint.account: endpoint for endpoint in
                      await self._chain.endpoints(tuple(dict.fromkeys(node for _, node in peers)))}
         sources = [(index, endpoints[node]) for index, node in peers if node in endpoints]
         fetched = await self._fetch_any_k(key, stored, root, sources)
-        body = await trio.to_thread.run_sync(_rebuild, stored, key, fetched)
+        if (copy := fetched.get(key.fragment)) is not None:
+            body = encode_body_prefix(copy.roots) + bytes(copy.fragment)
+        else:
+            body = await trio.to_thread.run_sync(_rebuild, stored, key, fetched)
         await trio.to_thread.run_sync(self._store.write, key, body)
         if self._store.drops != drops and not await self._still_repairer(key):
             await trio.to_thread.run_sync(self._store.remove, key)  # (it would never be dropped after)
@@ -114,20 +121,24 @@ class Repairer:
     async def _fetch_any_k(self, key: FragmentKey, stored: StoredFile, root: bytes,
                            sources: list[tuple[int, NodeEndpoint]]) -> dict[int, FragmentBody]:
         """Good fragments of the segment from ``sources`` (fragment index, node), all asked at once; returns
-        once k are in (the others are cancelled) or every source answered."""
+        once the fragment ``key`` itself is in (alone), or k others (the rest are cancelled), or every source
+        answered."""
         k = stored.info.k
         good: dict[int, FragmentBody] = {}
         async with NodeHttp(self._keypair, timeout=self._fetch_timeout) as http, trio.open_nursery() as nursery:
             async def fetch(index: int, node: NodeEndpoint) -> None:
                 body = await self._fetch(http, key, stored, root, index, node)
-                if body is not None and len(good) < k:
-                    good[index] = body
-                    if len(good) == k:
-                        nursery.cancel_scope.cancel()
+                if body is None or key.fragment in good or len(good) == k:
+                    return
+                if index == key.fragment:
+                    good.clear()
+                good[index] = body
+                if index == key.fragment or len(good) == k:
+                    nursery.cancel_scope.cancel()
 
             for index, node in sources:
                 nursery.start_soon(fetch, index, node)
-        if len(good) < k:
+        if key.fragment not in good and len(good) < k:
             raise RepairFailed(f"only {len(good)} good fragments of {key.segment} reachable; {k} needed")
         return good
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compute_pallet.commitment import CommitmentFormatError, commitment, output_seal, update_commitment
+from compute_pallet.commitment import CommitmentFormatError, commitment, job_seal, output_seal, update_commitment
 from runtime.hashing import DOMAIN_COMPUTE_COMMIT, DOMAIN_COMPUTE_OUTPUT_KEY, DOMAIN_FL_UPDATE_COMMIT, blake2_256
 
 A, B = bytes([1]) * 32, bytes([2]) * 32
@@ -33,17 +33,19 @@ def test_wrong_lengths_are_refused(args):
         update_commitment(1, 0, *args)
 
 
-def test_an_output_seal_is_as_documented_and_binds_the_job_the_input_keys_and_the_bytes():
-    key, salt = output_seal(7, [A, B], DIGEST)
-    assert key == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + (7).to_bytes(8, "little") + A + B + DIGEST)
+def test_seals_are_as_documented_and_bind_the_job_the_input_keys_and_the_bytes():
+    seal = job_seal(7, [A, B])
+    assert seal == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + (7).to_bytes(8, "little") + A + B)
+    key, salt = output_seal(seal, DIGEST)
+    assert key == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + seal + DIGEST)
     assert salt == blake2_256(DOMAIN_COMPUTE_OUTPUT_KEY + key)[:16]
-    assert output_seal(7, [A, B], DIGEST) == (key, salt)  # what lets two honest copies be one ciphertext
-    others = [output_seal(8, [A, B], DIGEST), output_seal(7, [B, A], DIGEST), output_seal(7, [A], DIGEST),
-              output_seal(7, [A, B], SALT)]
-    assert len({key, *(other for other, _ in others)}) == 5
+    assert output_seal(job_seal(7, [A, B]), DIGEST) == (key, salt)  # what lets two honest copies be one ciphertext
+    seals = {seal, job_seal(8, [A, B]), job_seal(7, [B, A]), job_seal(7, [A]), job_seal(7, [])}
+    assert len(seals) == 5 and len({output_seal(each, DIGEST)[0] for each in seals} | {output_seal(seal, SALT)[0]}) == 6
 
 
-@pytest.mark.parametrize("input_keys, content", [([], DIGEST), ([A[:31]], DIGEST), ([A], DIGEST[:16])])
-def test_an_output_seal_refuses_no_input_keys_and_wrong_lengths(input_keys, content):
+@pytest.mark.parametrize("call", [lambda: job_seal(1, [A[:31]]), lambda: output_seal(A[:31], DIGEST),
+                                  lambda: output_seal(A, DIGEST[:16])])
+def test_seals_refuse_wrong_lengths(call):
     with pytest.raises(CommitmentFormatError):
-        output_seal(1, input_keys, content)
+        call()

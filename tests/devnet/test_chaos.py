@@ -149,6 +149,16 @@ def test_a_job_older_than_the_soak_is_booked_from_what_it_held_at_the_start():
     assert escrow_conserved(ledgers).held
 
 
+def test_a_withheld_slots_pay_is_booked_as_paid():
+    """``InputsWithheld`` pays a provider out of the escrow as ``ProviderPaid`` does: left out, a job that failed
+    on withheld inputs looked unbalanced by the withheld slots' prices."""
+    events = [JobEvent(12, "JobSubmitted", 9, 90), JobEvent(14, "InputsWithheld", 9, 30),
+              JobEvent(14, "ProviderPaid", 9, 30), JobEvent(14, "JobFailed", 9, 30)]
+    ledgers, strays = job_ledgers({}, events, {})
+    assert strays == [] and ledgers == {9: JobLedger(90, paid=60, refunded=30)}
+    assert escrow_conserved(ledgers).held
+
+
 def test_money_events_of_a_job_never_submitted_nor_on_chain_at_the_start_are_violations_not_a_crash():
     events = [JobEvent(12, "ProviderPaid", 7, 30), JobEvent(13, "JobFailed", 8, 90)]
     ledgers, strays = job_ledgers({}, events, {})

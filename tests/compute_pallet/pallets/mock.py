@@ -31,7 +31,7 @@ from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances, BalancesGenesis
 from runtime.pallets.system import System
-from storage_node.pallets.access import SEALED_KEY_LENGTH
+from storage_node.pallets.access import SEALED_KEY_LENGTH, StorageAccess
 from storage_node.pallets.file_bank import FileBank
 from tests.storage_node.pallets import mock as storage_mock
 from tests.storage_node.pallets.mock import (
@@ -92,8 +92,11 @@ def new_ext(*, providers: int = 3, nodes: int = 6, params: dict | None = None,
 
 def register_provider(ext: TestExternalities, who: bytes, *, price: int = PRICE,
                       hardware: Hardware = HARDWARE) -> None:
-    """Register ``who`` offering every kind at ``price``, and upload its ``default_output``."""
+    """Register ``who`` offering every kind at ``price`` with its encryption key (a private input's job is only
+    assigned to a provider it can be granted to), and upload its ``default_output``."""
     output_file(ext, who, 0)
+    if not ext.pallet(StorageAccess).keys.contains(who):
+        ext.dispatch(Origin.signed(who), "StorageAccess", "register_key", key=bytes(32))
     ext.dispatch(Origin.signed(who), "ComputeProviders", "register", hardware=hardware,
                  offers=tuple(Offer(kind, price) for kind in sorted(KIND_IDS.values())),
                  endpoint=b"http://provider-" + who[:1].hex().encode(), stake=STAKE)
@@ -109,8 +112,10 @@ def stored_file(ext: TestExternalities, owner: bytes, *, seed: int = 0, encrypte
 
 
 def grant(ext: TestExternalities, file_id: bytes, owner: bytes, grantee: bytes) -> None:
-    """``owner`` grants ``grantee`` (its X25519 key registered first) read access to ``file_id``."""
-    ext.dispatch(Origin.signed(grantee), "StorageAccess", "register_key", key=bytes(32))
+    """``owner`` grants ``grantee`` (its X25519 key registered first, unless it has one) read access to
+    ``file_id``."""
+    if not ext.pallet(StorageAccess).keys.contains(grantee):
+        ext.dispatch(Origin.signed(grantee), "StorageAccess", "register_key", key=bytes(32))
     ext.dispatch(Origin.signed(owner), "StorageAccess", "grant", file_id=file_id, grantee=grantee,
                  sealed_key=bytes(SEALED_KEY_LENGTH))
 

@@ -65,6 +65,7 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
+from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import DeletionPending, FileBank, FileDeleted, FileDeletionDeferred, FileLocked
 from storage_node.pallets.file_bank import HoldReason as FileHold
 
@@ -644,6 +645,41 @@ def test_providers_whose_inputs_were_withheld_are_paid_not_slashed_and_the_job_f
             info = providers_pallet(ext).providers.get(who)
             assert (info.no_shows, info.active_jobs, info.stake) == (0, 0, STAKE)
         assert not any(isinstance(event, ProviderSlashed) for event in ext.events())
+
+
+def test_a_job_with_a_private_input_is_only_assigned_to_providers_that_can_be_granted_it():
+    """A provider with no encryption key can never be granted a private input: drawn, it sat out its slot
+    (paid, as a withheld one) and failed the job for the providers that ran it."""
+    ext = new_ext(providers=3)
+    with ext:
+        keyless = PROVIDERS[3]
+        register_provider(ext, keyless)
+        ext.pallet(StorageAccess).keys.remove(keyless)  # (registered without one)
+        private = stored_file(ext, ALICE, encrypted=True)
+        assigned = {who for _ in range(4) for who in slot_providers(ext, submit(ext, ALICE, inputs=(private,)))}
+        assert keyless not in assigned
+        public = stored_file(ext, ALICE, seed=5)
+        assert keyless in {who for _ in range(6) for who in slot_providers(ext, submit(ext, ALICE, inputs=(public,)))}
+
+
+def test_a_dispute_whose_referee_was_withheld_pays_it_and_leaves_the_disagreeing_reveals_unjudged():
+    """The referee of a private job is never granted the input: it is paid for the slot, as any withheld one;
+    the first round's reveals, which disagreed (one of them is wrong), are neither paid nor slashed."""
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE, encrypted=True)
+        job_id = submit(ext, ALICE, inputs=(dataset,))
+        honest, liar = slot_providers(ext, job_id)
+        for who in (honest, liar):
+            grant(ext, dataset, ALICE, who)
+        run_job(ext, job_id, {liar: WRONG})
+        (referee,) = referees(ext, job_id)
+        run_to(ext, job(ext, job_id).phase_deadline + 1)
+        record = job(ext, job_id)
+        assert record.status is JobStatus.Failed
+        assert {slot.provider: slot.status for slot in record.slots} == {
+            honest: SlotStatus.Unjudged, liar: SlotStatus.Unjudged, referee: SlotStatus.InputsWithheld}
+        assert record.paid == PRICE and not any(isinstance(e, ProviderSlashed) for e in ext.events())
 
 
 def test_a_provider_that_could_read_its_inputs_and_did_not_commit_is_still_a_no_show():

@@ -16,7 +16,7 @@ import trio
 from compute_pallet.service.journal import JOURNAL_FILE, JobRecord, Journal, JournalError, Phase, Progress
 
 RECORD = JobRecord(7, Phase.COMMITTING, b"\x01" * 32, b"\x02" * 32, ("model.safetensors", "result.json"), (5, 9),
-                   {"model.safetensors": b"\x03" * 32})
+                   {"model.safetensors": b"\x03" * 32}, b"\x04" * 32)
 
 WRITER = """
 import sys
@@ -36,6 +36,8 @@ def test_a_record_round_trips_and_a_dropped_job_is_gone(tmp_path):
     journal.save(RECORD)
     journal.save(RECORD.with_(phase=Phase.COMMITTED))
     assert journal.load(7) == RECORD.with_(phase=Phase.COMMITTED) and journal.job_ids() == [7]
+    journal.save(RECORD.with_(seal=None))  # a public job's
+    assert journal.load(7) == RECORD.with_(seal=None)
     assert journal.drop(7) and not journal.drop(7)
     assert journal.load(7) is None and journal.job_ids() == []
 
@@ -72,6 +74,8 @@ def test_a_writer_killed_mid_write_leaves_a_whole_record(tmp_path):
     (b'{"job_id": 7, "phase": "ran"', "not a job record"),
     (RECORD.encode().replace(b'"committing"', b'"done"'), "not a job record"),
     (RECORD.encode().replace(b"01" * 32, b"01" * 31), "wrong length"),
+    (RECORD.encode().replace(b"04" * 32, b"04" * 31), "wrong length"),
+    (RECORD.encode().replace(b'"seal"', b'"sealed"'), "not a job record"),
     (RECORD.with_(job_id=8).encode(), "holds the record of job 8"),
     (b" " * (2 << 20), "larger than any record"),
 ])

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from compute_pallet import kinds
-from compute_pallet.commitment import commitment, output_seal
+from compute_pallet.commitment import commitment, job_seal, output_seal
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer
 from runtime.hashing import blake2_256
 from runtime.keyring import Keypair
@@ -107,7 +107,8 @@ class PlayedProvider:
             files = [data + b"\0" for data in files[:-1]] + files[-1:]
         uploaded = []
         for data in files:  # a private output sealed as the worker seals it, so that agreeing copies compare
-            key, manifest_salt = output_seal(job_id, input_keys, blake2_256(data)) if input_keys else (None, None)
+            key, manifest_salt = (output_seal(job_seal(job_id, input_keys), blake2_256(data)) if input_keys
+                                  else (None, None))
             uploaded.append(await client.storage.upload(data, private=bool(input_keys), readers=[job.submitter],
                                                         data_key=key, salt=manifest_salt))
         digest, scores = ran.digest, tuple(ran.result.get("shares_ppm", ()))

@@ -128,6 +128,7 @@ async def test_a_private_file_sealed_under_a_given_key_and_salt_is_the_same_ciph
     with anyio.fail_after(DEADLINE):
         async with AsyncClient(network.url, signer="//Bob") as bob:
             copies = [await client.storage.upload(data, data_key=key, salt=salt) for client in (alice, bob)]
+            assert await alice.storage.upload(data, data_key=key, salt=salt) == copies[0]  # tried again: the same
             copies.append(await bob.storage.upload(data, salt=salt))
             contents = [(await alice.query("FileBank", "Files", [file_id])).content for file_id in copies]
             assert contents[0] == contents[1] != contents[2] and copies[0] != copies[1]
@@ -135,6 +136,26 @@ async def test_a_private_file_sealed_under_a_given_key_and_salt_is_the_same_ciph
         for misuse in (dict(private=False, data_key=key), dict(data_key=key[:16])):
             with pytest.raises(BadArgument, match="a data key is for a private file"):
                 await alice.storage.upload(data, **misuse)
+
+
+async def test_an_upload_of_a_fixed_salt_tried_again_takes_up_the_declaration_it_left(alice):
+    """A compute provider's sealed output or a federated update has a fixed salt (and key), so its id is fixed:
+    tried again after a lost connection or a restart, the upload found its own declaration and failed on it
+    (FileExists) until the job's deadline, and the provider was slashed. It now pushes the fragments again
+    (a declaration left pending) or returns at once (one active)."""
+    data, salt = os.urandom(64 * SEGMENT), os.urandom(16)
+    planned = await alice.storage.planned_id(data, salt=salt)
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as group:
+            group.start_soon(functools.partial(alice.storage.upload, data, private=False, salt=salt))
+            while (record := await alice.query("FileBank", "Files", [planned])) is None:
+                await anyio.sleep(0.05)
+            group.cancel_scope.cancel()  # declared, not active: its confirmations come a block later at least
+        assert record.status.name == "Pending"
+        assert await alice.storage.upload(data, private=False, salt=salt) == planned
+        assert (await alice.query("FileBank", "Files", [planned])).status.name == "Active"
+        assert await alice.storage.upload(data, private=False, salt=salt) == planned  # active: nothing to do
+        assert await download(alice, planned) == data
 
 async def test_a_node_serving_wrong_bytes_is_rejected_and_another_serves(alice, network):
     data = os.urandom(3 * SEGMENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.frame.pallet import BadOrigin, Origin
+from runtime.frame.due import DueQueue
 from runtime.frame.testing import assert_last_event, assert_noop
 from runtime.pallets.system import System
 from runtime.pallets.balances import InsufficientBalance
@@ -25,7 +26,7 @@ from storage_node.pallets.nodes import (
     TooManyNodes,
     ZeroCapacity,
 )
-from storage_node.pallets.types import FileStatus, NodeInfo, NodeStatus, RepairReason
+from storage_node.pallets.types import FileStatus, NodeInfo, NodeStatus, RepairOrder, RepairReason
 
 from .mock import (ALICE, CAPACITY, ENDOWMENT, NODES, STAKE, confirm_all, declare, free, held, new_ext, next_block,
                    run_to)
@@ -197,3 +198,70 @@ def test_a_leaving_node_whose_fragments_nobody_can_rebuild_is_let_go_of_them_aft
         assert bank.files.get(stored.file_id).status is FileStatus.Active
         info = bank.files.get(stored.file_id)
         assert registry.nodes.get(NODES[5]).used == sum(info.fragment_size_of(segment) for segment, _ in released)
+
+
+def released(ext, stored, leaver) -> tuple[int, set[tuple[int, int]]]:
+    """``leaver`` exits a file as wide as the network (nothing can take its fragments) and is let go of them;
+    (the block its orders were made at, the (segment, fragment) pairs released)."""
+    ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+    ordered_at = next_block(ext)
+    events = []
+    while ext.pallet(System).number.get() < ordered_at + 22:
+        next_block(ext)
+        events += ext.events()
+    return ordered_at, {(e.segment, e.fragment) for e in events if isinstance(e, FragmentReleased)}
+
+
+def test_a_node_registered_again_after_its_fragments_were_released_rebuilds_them_as_any_repairer():
+    """The placement still names the departed account: registered again, it was taken for the fragment's own
+    node, its repair confirmed without indexing the fragment on it, and the file counted a fragment healthy
+    that no node held or was audited on. It is a repairer like any other now, paid and indexed."""
+    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    with ext:
+        stored = declare(ext, ALICE, 3000)
+        confirm_all(ext, stored)
+        bank = ext.pallet(FileBank)
+        leaver = bank.placements.get(stored.file_id, 0)[0]
+        _, gone = released(ext, stored, leaver)
+        assert len(gone) == 2 and ext.pallet(StorageNodes).nodes.get(leaver) is None
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "register", endpoint=b"http://node-0", capacity=CAPACITY,
+                     stake=STAKE)
+        run_to(ext, max(bank.repair_orders.get(stored.file_id, key).deadline for key in gone) + 1)
+        for segment, fragment in gone:
+            assert bank.repair_orders.get(stored.file_id, (segment, fragment)).repairer == leaver
+            ext.dispatch(Origin.signed(leaver), "FileBank", "confirm_repair", file_id=stored.file_id,
+                         segment=segment, fragment=fragment)
+            assert bank.fragments_of.contains(leaver, (stored.file_id, segment, fragment))
+        info = bank.files.get(stored.file_id)
+        assert info.status is FileStatus.Active and bank.fragment_count.get(leaver) == 2
+        assert ext.pallet(StorageNodes).nodes.get(leaver).used == sum(info.fragment_size_of(s) for s, _ in gone)
+
+
+@pytest.mark.parametrize("hold", ["challenged", "the copy the segment needs", "active"])
+def test_a_fragment_is_not_released_while_challenged_needed_to_rebuild_its_segment_or_its_node_is_active(hold):
+    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    with ext:
+        stored = declare(ext, ALICE, 1000)  # one segment
+        confirm_all(ext, stored)
+        bank = ext.pallet(FileBank)
+        leaver = bank.placements.get(stored.file_id, 0)[0]
+        key = (stored.file_id, (0, 0))
+        if hold == "challenged":
+            bank.challenged.insert(*key, 1)
+        elif hold == "the copy the segment needs":  # two others lost: with the leaver's copy it has k = 3
+            for fragment in (1, 2):
+                bank.confirmed.mutate(stored.file_id, 0, lambda flags, f=fragment: flags[:f] + (False,) + flags[f + 1:])
+        if hold == "active":  # an active node's fragment under an order nobody completes (its own node rebuilds)
+            n = ext.pallet(System).number.get()
+            bank.repair_orders.insert(*key, RepairOrder(leaver, n, n + 5, RepairReason.AuditMissed))
+            bank.confirmed.mutate(stored.file_id, 0, lambda flags: (False,) + flags[1:])
+            DueQueue(bank.repair_expiries, bank.repair_expiries_cursor).push(n + 6, (stored.file_id, 0, 0))
+        else:
+            ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        ordered_at = next_block(ext)
+        run_to(ext, ordered_at + 30)
+        assert bank.fragments_of.contains(leaver, (stored.file_id, 0, 0))
+        if hold == "challenged":
+            bank.challenged.remove(*key)
+            run_to(ext, ordered_at + 40)
+            assert not bank.fragments_of.contains(leaver, (stored.file_id, 0, 0))
