@@ -15,9 +15,9 @@ promise the network made. At the end, :func:`check` reads the devnet and judges 
   verified digest (``client.compute.result`` checks them against the verdict);
 - **issuance**: ``TotalIssuance`` equals the sum of every account's free + reserved, to the unit;
 - **escrow**: for every job on chain, what ``JobSubmitted`` escrowed (or, for a job older than the soak, what it
-  held at the finalized block the soak started from, :func:`opening`) equals what ``ProviderPaid`` paid plus
-  what ``JobVerified`` / ``JobFailed`` refunded since plus what the job still holds; only the soak's blocks are
-  read, within a deadline. A provider's slashed stake is burned
+  held at the finalized block the soak started from, :func:`opening`) equals what ``ProviderPaid`` and
+  ``InputsWithheld`` paid plus what ``JobVerified`` / ``JobFailed`` refunded since plus what the job still
+  holds; only the soak's blocks are read, within a deadline. A provider's slashed stake is burned
   (the runtime has no treasury), never taken from or added to an escrow, so the compute pallet's property
   "paid + refunded + slashed-to-burn = escrowed + slashed stake" is this equation plus the issuance one.
 

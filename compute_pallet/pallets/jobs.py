@@ -55,9 +55,9 @@ if the reveals left cannot win, the dispute round is the replacement.
 provider may not read every input at its commit deadline (an input lost since submission, or private and
 never granted to it) ends ``InputsWithheld``, paid its price from the escrow for the slot it
 kept, and the job fails. A submitter cannot get honest providers slashed by withholding its inputs, nor a
-result for free: the round's slots that committed by then (ones it granted the inputs to) are paid their
-price too, since the job can no longer be judged through no fault of theirs (a dispute's earlier reveals,
-which disagreed, stay unjudged). A job with a private input is only assigned to providers that registered an
+result for free: the slots that committed or revealed by then (ones it granted the inputs to, or a dispute's
+first round) are paid their price too, since the job can no longer be judged through no fault of theirs. A
+job with a private input is only assigned to providers that registered an
 encryption key, so that withholding is the submitter's doing, never a provider's.
 
 Escrow is conserved: what a job holds is paid to providers or refunded, never more; slashed stake is burned.
@@ -730,13 +730,14 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         return True
 
     def _compensate(self, job_id: int, job: Job, withheld: tuple[int, ...]) -> Job:
-        """Pay the ``withheld`` slots, whose inputs were withheld, their price from the escrow, and the round's
-        committed ones, whose work can no longer be judged; they are settled. (An earlier round's reveals, which
-        disagreed, stay unjudged: one of them is wrong.)"""
+        """Pay the ``withheld`` slots, whose inputs were withheld, their price from the escrow, and those holding
+        a commitment or a reveal, whose work can no longer be judged; they are settled. (Of a dispute's earlier
+        reveals, which disagreed, one is wrong and paid all the same: left unpaid, the honest one was too, and
+        a submitter withholding its referees' inputs got a result for one price.)"""
         cfg = self.config
         paid = 0
         for i, slot in enumerate(job.slots):
-            worked = slot.status is SlotStatus.Committed and slot.round == job.round
+            worked = slot.status in (SlotStatus.Committed, SlotStatus.Revealed)
             if i not in withheld and not worked:
                 continue
             cfg.currency.transfer_on_hold(HoldReason.JobEscrow, job.submitter, slot.provider, slot.price)

@@ -203,8 +203,8 @@ class SlotStatus(enum.IntEnum):
     NoShow = 3
     """Missed its commit or reveal deadline, or its heartbeats: slashed, and replaced while time allows."""
     Paid = 4
-    """On the verified side: paid its price from the escrow. In a job that failed on withheld inputs, one of
-    the round's slots that had committed by then, also paid."""
+    """On the verified side: paid its price from the escrow. In a job that failed on withheld inputs, one that
+    had committed or revealed by then, also paid."""
     Slashed = 5
     """On the losing side of a dispute: slashed."""
     Unjudged = 6
@@ -302,7 +302,7 @@ class Job:
     @property
     def paid(self) -> int:
         """What went to providers: the verified side's prices, and in a job that failed on withheld inputs those
-        of the withheld slots and of the round's committed ones."""
+        of the withheld slots and of the committed or revealed ones."""
         return sum(slot.price for slot in self.slots if slot.status in (SlotStatus.Paid, SlotStatus.InputsWithheld))
 
     def with_(self, **changes: object) -> "Job":

@@ -65,7 +65,8 @@ class ComputeProvidersWeights:
         return Weight(30 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
-        return Weight(5 * US + READ + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)
+        # the stale list, and the queue's cursor read and written
+        return Weight(5 * US + 2 * READ + WRITE + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)
 
 
 class ComputeJobsWeightInfo(Protocol):
@@ -87,7 +88,7 @@ class ComputeJobsWeights:
     """A verdict locks each of the adopted reveal's outputs."""
 
     def _assignment(self) -> int:
-        return self.max_providers * (READ + 3 * US)
+        return self.max_providers * (2 * READ + 3 * US)  # each provider, and for a private input its key
 
     def _verdict(self) -> int:
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
@@ -113,7 +114,7 @@ class ComputeJobsWeights:
     def on_initialize(self, stale: int, expiries: int) -> Weight:
         input_checks = self.max_slots * self.max_inputs * (5 * US + 3 * READ)  # the file, its grant, its owner
         per_job = 120 * US + 4 * READ + 4 * WRITE + self._verdict() + self._assignment() + input_checks
-        return Weight(10 * US + 3 * READ + per_job * (stale + expiries), 0)
+        return Weight(10 * US + 4 * READ + WRITE + per_job * (stale + expiries), 0)  # (+ the queue's cursor)
 
 
 class FederatedLearningWeightInfo(Protocol):
@@ -149,5 +150,5 @@ class FederatedLearningWeights:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
-        return Weight(10 * US + 3 * READ + per_round * (finished + round_ends) + per_settle * finished
+        return Weight(10 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends, 0)

@@ -71,7 +71,7 @@ class Slot(Record):
     """0: the first execution; 1: a dispute's re-execution."""
     status: str
     """``Assigned``, ``Committed``, ``Revealed``, ``NoShow`` (slashed), ``Paid`` (on the verified side; or, in a
-    job that failed on withheld inputs, committed by then), ``Slashed`` (lost a dispute), ``Unjudged`` (the job
+    job that failed on withheld inputs, committed or revealed by then), ``Slashed`` (lost a dispute), ``Unjudged`` (the job
     failed first) or ``InputsWithheld`` (could not read an input: paid, the job failed)."""
     price: int
     digest: bytes | None

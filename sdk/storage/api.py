@@ -72,8 +72,10 @@ class StorageApi:
         (:meth:`grant` with ``record_access``) in the declaration's block, for accounts about to download it;
         :class:`NoEncryptionKey`, before anything is declared, if one registered no key. ``progress`` is
         called with a :class:`~sdk.storage.transfer.Progress`. ``salt``: the manifest's 16 bytes (random if
-        None), for a public file whose id :meth:`planned_id` gave beforehand. ``embargoed``: its nodes serve it
-        to this account and repairers only until a pallet releases it (a job output until its job ends).
+        None), for a public file whose id :meth:`planned_id` gave beforehand; tried again after a failure, an
+        upload of a fixed salt (and key) takes up the declaration the first try left, as it has the same id.
+        ``embargoed``: its nodes serve it to this account and repairers only until a pallet releases it (a job
+        output until its job ends).
         ``data_key``: a private file's 32-byte AES key, random if None (a compute provider derives its private
         outputs' key and salt: :func:`compute_pallet.commitment.output_seal`)."""
         with first_error():

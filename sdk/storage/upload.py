@@ -215,8 +215,11 @@ class _Upload:
         info = await ledger.file_record(file_id)
         if info is None:
             return None
+        if await ledger.being_deleted(file_id):
+            raise UploadFailed(f"file 0x{file_id.hex()} was declared by this account before and is being deleted: "
+                               "it cannot be stored again under this id until it is gone")
         if data_key is not None:
-            signer, calls = ledger.signer.public, []
+            signer, calls = ledger.signer.public, list(await ledger.key_registration())
             for who in dict.fromkeys((signer, *readers)):
                 if await ledger.sealed_key(file_id, who) is None:
                     recipient = (x25519_keypair_from(ledger.signer)[1] if who == signer

@@ -22,7 +22,8 @@ for ``upload_timeout`` blocks, at a deadline of a segment that still lacks k, is
 **Audits.** Every ``audit_period`` blocks ``on_initialize`` draws, from the parent block's hash under
 ``DOMAIN_STORAGE_CHALLENGE``, up to ``challenges_per_audit`` nodes holding fragments, one fragment of each,
 drawn by bytes (:mod:`storage_node.pallets.slot_weights`: a pass pays for every byte, so a node dropping its
-largest fragment must be as likely caught as the share of its bytes it dropped), skipped unless confirmed,
+largest fragment must be as likely caught as the share of its bytes it dropped; drawn again, up to
+``AUDIT_DRAWS`` times, past one it need not answer for: not confirmed, under repair or challenged already),
 and ``chunks_per_challenge`` chunks of it (``Challenged``). The node answers with ``submit_proof``
 by the deadline, while the fragment is still placed on it; the runtime checks each chunk's Merkle path up
 to the segment root on chain (:func:`storage_node.chunks.verify_chunk_proof`). A pass pays
@@ -970,7 +971,8 @@ class FileBank(Pallet[FileBankConfig]):
                 placer.append(self._placer())
             return placer[0]
 
-        challenges = self._audit(n, lazy_placer) if n % self.config.audit_period == 0 else 0
+        audited = n % self.config.audit_period == 0
+        draws = self._audit(n, lazy_placer) if audited else 0
         handlers = ((self._challenge_queue(), self._challenge_expired),
                     (self._confirm_queue(), self._confirmation_due),
                     (self._repair_queue(), self._repair_due),
@@ -980,13 +982,14 @@ class FileBank(Pallet[FileBankConfig]):
         exiting = next(iter(self.exits.items()), None) is not None
         dues = [queue.peek(n, budget) for queue, _ in handlers]
         counts = _shared_out([len(due) for due in dues], budget - share if exiting else budget, share)
-        for (queue, handle), due, count in zip(handlers, dues, counts):
-            queue.drop(n, count)  # the rest stay queued, under their own blocks
+        for (queue, _), count in zip(handlers, counts):
+            queue.drop(n, count)  # the rest stay queued, under their own blocks (before any handler queues more)
+        for (_, handle), due, count in zip(handlers, dues, counts):
             for item in due[:count]:
                 handle(item, n, lazy_placer)
         used = sum(counts) + self._order_exit_repairs(n, budget - sum(counts), lazy_placer)
         reaped = self._reap(self.config.max_reaped_per_block)
-        return self.config.weights.on_initialize(bool(placer) or challenges > 0, challenges, used, reaped)
+        return self.config.weights.on_initialize(bool(placer) or audited, draws, used, reaped)
 
     def _challenge_queue(self) -> DueQueue:
         return DueQueue(self.challenge_expiries, self.challenge_expiries_cursor)
@@ -1003,20 +1006,21 @@ class FileBank(Pallet[FileBankConfig]):
     # --- audits ---------------------------------------------------------------------------------
 
     def _audit(self, n: int, placer: Callable[[], _Placer]) -> int:
-        """Draw this round's challenges from the parent block's hash; returns how many were issued."""
+        """Draw this round's challenges from the parent block's hash; returns how many fragments it drew."""
         cfg = self.config
         seed = challenge_seed(self._parent_hash(n), n)
         holders = [who for who, node in cfg.nodes.all_nodes()
                    if node.status is not NodeStatus.ForcedOut and self.fragment_count.get(who)]
-        issued = 0
+        draws = 0
         drawn = sample_indices(seed, b"nodes", len(holders), cfg.challenges_per_audit)
         rounds_ppm = len(holders) * PPM // max(1, len(drawn))
         weights = SlotWeights(self.slot_weights)
         for index in drawn:
             who = holders[index]
             count = self.fragment_count.get(who)
-            total = max(1, weights.total(who, count))
-            for attempt in range(AUDIT_DRAWS):
+            total = weights.total(who, count)
+            for attempt in range(AUDIT_DRAWS if total else 0):
+                draws += 1
                 slot = weights.find(who, count, draw(seed, b"byte", who, bytes([attempt])) % total)
                 file_id, segment, fragment = self.node_fragments.get(who, slot)
                 info = self.files.get(file_id)
@@ -1034,8 +1038,7 @@ class FileBank(Pallet[FileBankConfig]):
             self._challenged(file_id, segment, fragment, +1)
             self._challenge_queue().push(deadline + 1, challenge_id)
             self.deposit_event(Challenged(challenge_id, who, file_id, segment, fragment, chunks, deadline))
-            issued += 1
-        return issued
+        return draws
 
     def _challenged(self, file_id: bytes, segment: int, fragment: int, change: int) -> None:
         """Count a challenge of the fragment opened (+1) or closed (-1)."""
@@ -1179,10 +1182,10 @@ class FileBank(Pallet[FileBankConfig]):
     def _segment_nodes(self, file_id: bytes, info: FileInfo, segment: int, besides: int | None = None) -> set[bytes]:
         """The nodes holding a fragment of the segment or rebuilding one (the repairers of its open orders but
         fragment ``besides``'s): none of them may take another of its fragments, since ``confirm_repair``
-        refuses a second fragment of a segment on one node. (Not a node a placement still names after letting
-        it go of its fragment: it may rebuild it.)"""
+        refuses a second fragment of a segment on one node. (Not the node fragment ``besides``'s placement still
+        names after letting it go of it: it may rebuild that one.)"""
         nodes = {node for index, node in enumerate(self.placements.get(file_id, segment))
-                 if self._holds(node, (file_id, segment, index))}
+                 if index != besides or self._holds(node, (file_id, segment, index))}
         for fragment in range(info.width):
             order = self.repair_orders.get(file_id, (segment, fragment)) if fragment != besides else None
             if order is not None and order.repairer is not None:

@@ -9,7 +9,7 @@ paid; ``max_consecutive_misses`` in a row force the node out.
 A node that exits (or is forced out) takes no new fragments. ``FileBank`` learns of it by draining
 :meth:`StorageNodes.take_leaving` in its ``on_initialize`` and orders every fragment it holds repaired
 elsewhere; each repair moves one fragment off it (or ``FileBank`` lets it go of one nobody could move within
-its ``ExitPatience``), and when the last one is gone (``used`` reaches 0) its stake is released and its
+its ``ExitPatience``, unless under a challenge or needed to rebuild its segment), and when the last one is gone (``used`` reaches 0) its stake is released and its
 record removed (``NodeExited``). A node holding nothing leaves at once. Its audit
 history is kept (``PastRecords``) and restored if the account registers a node again, so leaving, or being
 forced out, and coming back does not wash a bad record into a new node's best reputation. (A record is three

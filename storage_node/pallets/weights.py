@@ -31,6 +31,17 @@ PROOF_VERIFY = 25 * US
 EXIT_FINISHED = 20 * US + 3 * READ + 5 * WRITE
 """A fragment moved or dropped that was a leaving node's last: its record taken and its history kept, the
 node count, its stake's hold and account, an event. Any repair, expiry or reaping may be one."""
+TREE_DEPTH = 20
+"""Levels of a node's slot-size tree charged for (``storage_node.pallets.slot_weights``): a million fragments
+on one node, 2.8 TB of full-segment fragments; a node holding more pays a few reads more than charged."""
+TREE_ADD = TREE_DEPTH * READ + WRITE
+"""A fragment's slot added to its node's tree (two prefix sums, one entry written)."""
+TREE_REMOVE = 3 * TREE_DEPTH * READ + (TREE_DEPTH + 1) * WRITE
+"""A fragment's slot removed (the last slot's size read, moved into the freed slot, the last entry taken)."""
+AUDIT_DRAW = 2 * TREE_DEPTH * READ + 4 * READ
+"""One byte-weighted draw of a node's fragment (the tree's total and search; the slot, file, flags, order)."""
+QUEUE_CURSOR = READ + WRITE
+"""A deadline queue's cursor, read and written each block it is drained (``runtime.frame.due``)."""
 
 
 class StorageNodesWeightInfo(Protocol):
@@ -58,7 +69,7 @@ class FileBankWeightInfo(Protocol):
     def renew(self) -> Weight: ...
     def submit_proof(self, proofs: int) -> Weight: ...
     def confirm_repair(self) -> Weight: ...
-    def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight: ...
+    def on_initialize(self, read_nodes: bool, draws: int, expiries: int, reaped: int) -> Weight: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class FileBankWeights:
     """Placement and audit rounds read every node: their weight assumes the most there may be."""
 
     def declare(self, segments: int, width: int) -> Weight:
-        per_fragment = 25 * US + 3 * READ + 4 * WRITE  # its node's live status read when it is drawn
+        per_fragment = 25 * US + 3 * READ + 4 * WRITE + TREE_ADD  # its node's live status read when it is drawn
         per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline
         return Weight(100 * US + 7 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
                       1_000 + segments * (100 + 40 * width))
@@ -90,12 +101,16 @@ class FileBankWeights:
         return Weight(220 * US + 24 * READ + 7 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
-        return Weight(60 * US + 11 * READ + 12 * WRITE + EXIT_FINISHED, 1_500)  # and whether it is challenged
+        # and whether it is challenged; the fragment leaves one node's tree for another's
+        return Weight(60 * US + 11 * READ + 12 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE, 1_500)
 
-    def on_initialize(self, read_nodes: bool, challenges: int, expiries: int, reaped: int) -> Weight:
-        return Weight(10 * US + 4 * READ + read_nodes * self.max_nodes * READ + challenges * (30 * US + 5 * READ + 5 * WRITE)
-                      + expiries * (40 * US + 27 * READ + 13 * WRITE + EXIT_FINISHED)
-                      + reaped * (10 * US + 3 * READ + 4 * WRITE + EXIT_FINISHED), 0)
+    def on_initialize(self, read_nodes: bool, draws: int, expiries: int, reaped: int) -> Weight:
+        """``draws``: the fragments an audit drew (a challenge issued for some); ``expiries``: deadlines handled,
+        any of which may move a fragment (a reassignment, a release)."""
+        return Weight(10 * US + 4 * READ + 4 * QUEUE_CURSOR + read_nodes * self.max_nodes * READ
+                      + draws * (30 * US + AUDIT_DRAW + 5 * WRITE)
+                      + expiries * (40 * US + 27 * READ + 13 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE)
+                      + reaped * (10 * US + 3 * READ + 4 * WRITE + EXIT_FINISHED + TREE_REMOVE), 0)
 
 
 class StorageAccessWeightInfo(Protocol):

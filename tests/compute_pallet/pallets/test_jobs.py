@@ -662,9 +662,10 @@ def test_a_job_with_a_private_input_is_only_assigned_to_providers_that_can_be_gr
         assert keyless in {who for _ in range(6) for who in slot_providers(ext, submit(ext, ALICE, inputs=(public,)))}
 
 
-def test_a_dispute_whose_referee_was_withheld_pays_it_and_leaves_the_disagreeing_reveals_unjudged():
-    """The referee of a private job is never granted the input: it is paid for the slot, as any withheld one;
-    the first round's reveals, which disagreed (one of them is wrong), are neither paid nor slashed."""
+def test_a_dispute_whose_referee_was_withheld_pays_it_and_both_reveals():
+    """The referee of a private job is never granted the input: it is paid for the slot, as any withheld one,
+    and so is each first-round reveal, the wrong one too (else the honest one went unpaid, and a submitter
+    withholding its referees' input got the result it already held for one price)."""
     ext = new_ext(providers=3)
     with ext:
         dataset = stored_file(ext, ALICE, encrypted=True)
@@ -678,8 +679,8 @@ def test_a_dispute_whose_referee_was_withheld_pays_it_and_leaves_the_disagreeing
         record = job(ext, job_id)
         assert record.status is JobStatus.Failed
         assert {slot.provider: slot.status for slot in record.slots} == {
-            honest: SlotStatus.Unjudged, liar: SlotStatus.Unjudged, referee: SlotStatus.InputsWithheld}
-        assert record.paid == PRICE and not any(isinstance(e, ProviderSlashed) for e in ext.events())
+            honest: SlotStatus.Paid, liar: SlotStatus.Paid, referee: SlotStatus.InputsWithheld}
+        assert record.paid == 3 * PRICE and not any(isinstance(e, ProviderSlashed) for e in ext.events())
 
 
 def test_a_provider_that_could_read_its_inputs_and_did_not_commit_is_still_a_no_show():

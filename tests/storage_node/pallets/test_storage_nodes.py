@@ -237,6 +237,25 @@ def test_a_node_registered_again_after_its_fragments_were_released_rebuilds_them
         assert ext.pallet(StorageNodes).nodes.get(leaver).used == sum(info.fragment_size_of(s) for s, _ in gone)
 
 
+def test_a_node_registered_again_is_not_ordered_to_rebuild_another_fragment_of_a_segment_that_still_names_it():
+    """Named by the placement of the fragment it was let go of, it may rebuild that one only: ordered another
+    fragment of the segment, its confirmation would be refused (a node holds one fragment of a segment)."""
+    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    with ext:
+        stored = declare(ext, ALICE, 1000)  # one segment
+        confirm_all(ext, stored)
+        bank = ext.pallet(FileBank)
+        leaver = bank.placements.get(stored.file_id, 0)[0]
+        _, gone = released(ext, stored, leaver)
+        assert gone == {(0, 0)}
+        ext.dispatch(Origin.signed(leaver), "StorageNodes", "register", endpoint=b"http://node-0", capacity=CAPACITY,
+                     stake=STAKE)
+        other = bank.placements.get(stored.file_id, 0)[1]  # leaves too: its fragment is ordered
+        ext.dispatch(Origin.signed(other), "StorageNodes", "exit")
+        next_block(ext)
+        assert bank.repair_orders.get(stored.file_id, (0, 1)).repairer != leaver
+
+
 @pytest.mark.parametrize("hold", ["challenged", "the copy the segment needs", "active"])
 def test_a_fragment_is_not_released_while_challenged_needed_to_rebuild_its_segment_or_its_node_is_active(hold):
     ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
