@@ -438,17 +438,24 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
                 assert await dave.storage.ls() == stored
 
 
-async def test_wait_grants_a_late_provider_and_result_refuses_outputs_not_run(alice, market, shared, tmp_path):
-    """//Ferdie becomes a provider with no encryption key: submission cannot grant it the private dataset. Once it
-    registers a key, ``wait`` grants it, and the job is verified by all three. They uploaded other files than
-    the ones they ran, though: ``result`` finds the downloads off the verified digest."""
+async def test_wait_grants_a_provider_without_a_grant_and_result_refuses_outputs_not_run(alice, market, shared,
+                                                                                          tmp_path):
+    """//Ferdie becomes a provider with no encryption key: no job over the private dataset may be assigned to it
+    (it could never be granted the input), so three providers are too few. Once it registers a key it is
+    drawn and granted at submission; its grant revoked, ``wait`` grants it again, and the job is verified by all
+    three. They uploaded other files than the ones they ran, though: ``result`` finds the downloads off the
+    verified digest."""
     dataset, ferdie = shared["dataset"], _account("//Ferdie")
     async with AsyncClient(market.url, signer="//Ferdie") as client:
         with anyio.fail_after(WAIT_S):
             await register_provider(client)
-            job = await alice.compute.submit("train", [dataset], TRAIN, redundancy=3)
-            assert await alice.storage.ledger.sealed_key(dataset, ferdie) is None
+            with pytest.raises(NotEnoughProviders):
+                await alice.compute.submit("train", [dataset], TRAIN, redundancy=3)
             await client.storage.register_key()
+            job = await alice.compute.submit("train", [dataset], TRAIN, redundancy=3)
+            assert await alice.storage.ledger.sealed_key(dataset, ferdie) is not None
+            await alice.storage.revoke(dataset, ferdie)
+            assert await alice.storage.ledger.sealed_key(dataset, ferdie) is None
     with anyio.fail_after(WAIT_S):
         async with anyio.create_task_group() as group:
             group.start_soon(functools.partial(play, market.url, job, tampering=True))
