@@ -347,14 +347,21 @@ class AsyncClient:
         """Like :meth:`query`, but the value is proven: a read proof checked against the state root of the
         header of ``block_hash`` (the finalized head when ``None``), which must hash to that block.
         Raises :class:`InvalidProof` if the node's proof does not verify."""
+        (value,) = await self.verified_query_many(module, storage_function, [params], block_hash)
+        return value
+
+    async def verified_query_many(self, module: str, storage_function: str, params: Sequence[Sequence[Any]],
+                                  block_hash: BlockId | None = None) -> list[Any]:
+        """:meth:`verified_query` of several entries of one storage item (one ``params`` each), proven together by
+        one read proof; their values in order."""
         entry = self.view.storage(module, storage_function)
-        key = entry.key(params)
+        keys = [entry.key(each) for each in params]
         at = await self.get_chain_finalised_head() if block_hash is None else _block_hash(block_hash)
         header = await self.get_block_header(at)
         if header is None:
             raise InvalidResponse(f"the node has no header for block 0x{at.hex()}")
-        proof = await self.get_read_proof([key], at)
-        return entry.decode_value(proof.verify(header.state_root, [key])[key])
+        proven = (await self.get_read_proof(keys, at)).verify(header.state_root, keys)
+        return [entry.decode_value(proven[key]) for key in keys]
 
     # --- transactions --------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ class Sampler:
         if found is None:
             raise UnknownBlob(f"no blob {blob} in the finalized state (never submitted, pruned, or not final in time)")
         record, finalized = found
-        custody = await read_custody(self._client, blob.blob_id, record)
+        custody = await read_custody(self._client, blob.blob_id, record, proven_at=finalized)
         rng = secrets.SystemRandom()
         drawn = rng.sample(range(CELLS_PER_BLOB), count)
         queues = {index: rng.sample(custody.custodians_of(index), len(custody.custodians_of(index))) for index in drawn}

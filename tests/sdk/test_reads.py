@@ -11,6 +11,7 @@ from runtime.pallets.account import AccountInfo
 from runtime.primitives import Header
 from sdk.chain import InvalidProof, ReadProof
 from tests.integration.nodes import rpc
+from tests.sdk.lying_node import LyingNode, proof_at_genesis
 
 ALICE = Keypair.from_uri("//Alice")
 DEV_IDS = {Keypair.from_uri(f"//{name}").public for name in DEV_ACCOUNTS}
@@ -82,6 +83,19 @@ async def test_verified_query_proves_the_value_against_the_finalized_state_root(
     assert proven == await client.query("System", "Account", [ALICE], block_hash=finalized)
     assert await client.verified_query("System", "Account", [bytes(32)]) == AccountInfo()  # proven absent
 
+
+
+async def test_verified_query_many_proves_several_entries_with_one_proof(client, url):
+    """What a light client reads a blob's custodians with: every entry proven, present or absent, and a proof of
+    another block's state refused."""
+    finalized = await client.get_chain_finalised_head()
+    accounts = [[ALICE], [bytes(32)], [Keypair.from_uri("//Bob")]]
+    proven = await client.verified_query_many("System", "Account", accounts, block_hash=finalized)
+    assert proven == [await client.query("System", "Account", each, block_hash=finalized) for each in accounts]
+    assert proven[1] == AccountInfo() and proven[0] != AccountInfo()
+    async with LyingNode(url, {"state_getReadProof": proof_at_genesis}) as liar:
+        with pytest.raises(InvalidProof):
+            await liar.verified_query_many("System", "Account", accounts, block_hash=finalized)
 
 async def test_a_tampered_or_foreign_read_proof_fails(client):
     finalized = await client.get_chain_finalised_head()
