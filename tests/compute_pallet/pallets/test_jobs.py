@@ -662,17 +662,23 @@ def test_a_job_with_a_private_input_is_only_assigned_to_providers_that_can_be_gr
         assert keyless in {who for _ in range(6) for who in slot_providers(ext, submit(ext, ALICE, inputs=(public,)))}
 
 
+def granted_private_job(ext) -> tuple[int, tuple[bytes, ...]]:
+    """A job of ALICE's over a private dataset she granted to both its assigned providers; (its id, them)."""
+    dataset = stored_file(ext, ALICE, encrypted=True)
+    job_id = submit(ext, ALICE, inputs=(dataset,))
+    providers = slot_providers(ext, job_id)
+    for who in providers:
+        grant(ext, dataset, ALICE, who)
+    return job_id, tuple(providers)
+
+
 def test_a_dispute_whose_referee_was_withheld_pays_it_and_both_reveals():
     """The referee of a private job is never granted the input: it is paid for the slot, as any withheld one,
     and so is each first-round reveal, the wrong one too (else the honest one went unpaid, and a submitter
     withholding its referees' input got the result it already held for one price)."""
     ext = new_ext(providers=3)
     with ext:
-        dataset = stored_file(ext, ALICE, encrypted=True)
-        job_id = submit(ext, ALICE, inputs=(dataset,))
-        honest, liar = slot_providers(ext, job_id)
-        for who in (honest, liar):
-            grant(ext, dataset, ALICE, who)
+        job_id, (honest, liar) = granted_private_job(ext)
         run_job(ext, job_id, {liar: WRONG})
         (referee,) = referees(ext, job_id)
         run_to(ext, job(ext, job_id).phase_deadline + 1)
@@ -686,11 +692,7 @@ def test_a_dispute_whose_referee_was_withheld_pays_it_and_both_reveals():
 def test_a_provider_that_could_read_its_inputs_and_did_not_commit_is_still_a_no_show():
     ext = new_ext(providers=3)
     with ext:
-        dataset = stored_file(ext, ALICE, encrypted=True)
-        job_id = submit(ext, ALICE, inputs=(dataset,))
-        present, absent = slot_providers(ext, job_id)
-        for who in (present, absent):
-            grant(ext, dataset, ALICE, who)
+        job_id, (present, absent) = granted_private_job(ext)
         commit(ext, job_id, present, HONEST)
         run_to(ext, job(ext, job_id).phase_deadline + 1)
         assert_has_event(ext, ProviderSlashed(absent, job_id, STAKE // 20, SlashReason.NoShow))

@@ -158,17 +158,28 @@ def test_exit_orders_every_fragment_repaired_and_releases_the_stake_once_they_mo
         assert bank.fragment_count.get(leaver) == 0
 
 
+NO_AUDITS = {"FileBank": {"audit_period": 1_000}}
+"""(Audits would challenge the leaving node, which these tests do not run.)"""
+
+
+def wide_file(ext, size: int):
+    """An active file as wide as the network of 5 (k + m = 5: no spare node), its FileBank and the node of its
+    segment 0's fragment 0."""
+    stored = declare(ext, ALICE, size)
+    confirm_all(ext, stored)
+    bank = ext.pallet(FileBank)
+    return stored, bank, bank.placements.get(stored.file_id, 0)[0]
+
+
 def test_a_leaving_node_whose_fragments_nobody_can_rebuild_is_let_go_of_them_after_its_patience():
     """A file as wide as the network leaves no spare node for a leaving node's fragments (and a segment below
     k, or one whose fragments do not decode as one code, cannot be rebuilt by anyone): its exit waited for
     ever, its stake held, while anyone renewed the file. ``exit_patience`` after its orders the node is let go
     of the fragments and exits; they stay ordered and unhealthy, and a node that joins later rebuilds them."""
-    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})  # k + m = 5: no spare node
+    ext = new_ext(nodes=5, params=NO_AUDITS)
     with ext:
-        stored = declare(ext, ALICE, 3000)
-        confirm_all(ext, stored)
-        bank, registry = ext.pallet(FileBank), ext.pallet(StorageNodes)
-        leaver = bank.placements.get(stored.file_id, 0)[0]
+        stored, bank, leaver = wide_file(ext, 3000)
+        registry = ext.pallet(StorageNodes)
         ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
         ordered_at = next_block(ext)
         orders = [e for e in ext.events() if isinstance(e, RepairOrdered)]
@@ -216,12 +227,9 @@ def test_a_node_registered_again_after_its_fragments_were_released_rebuilds_them
     """The placement still names the departed account: registered again, it was taken for the fragment's own
     node, its repair confirmed without indexing the fragment on it, and the file counted a fragment healthy
     that no node held or was audited on. It is a repairer like any other now, paid and indexed."""
-    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    ext = new_ext(nodes=5, params=NO_AUDITS)
     with ext:
-        stored = declare(ext, ALICE, 3000)
-        confirm_all(ext, stored)
-        bank = ext.pallet(FileBank)
-        leaver = bank.placements.get(stored.file_id, 0)[0]
+        stored, bank, leaver = wide_file(ext, 3000)
         _, gone = released(ext, stored, leaver)
         assert len(gone) == 2 and ext.pallet(StorageNodes).nodes.get(leaver) is None
         ext.dispatch(Origin.signed(leaver), "StorageNodes", "register", endpoint=b"http://node-0", capacity=CAPACITY,
@@ -240,12 +248,9 @@ def test_a_node_registered_again_after_its_fragments_were_released_rebuilds_them
 def test_a_node_registered_again_is_not_ordered_to_rebuild_another_fragment_of_a_segment_that_still_names_it():
     """Named by the placement of the fragment it was let go of, it may rebuild that one only: ordered another
     fragment of the segment, its confirmation would be refused (a node holds one fragment of a segment)."""
-    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    ext = new_ext(nodes=5, params=NO_AUDITS)
     with ext:
-        stored = declare(ext, ALICE, 1000)  # one segment
-        confirm_all(ext, stored)
-        bank = ext.pallet(FileBank)
-        leaver = bank.placements.get(stored.file_id, 0)[0]
+        stored, bank, leaver = wide_file(ext, 1000)  # one segment
         _, gone = released(ext, stored, leaver)
         assert gone == {(0, 0)}
         ext.dispatch(Origin.signed(leaver), "StorageNodes", "register", endpoint=b"http://node-0", capacity=CAPACITY,
@@ -258,12 +263,9 @@ def test_a_node_registered_again_is_not_ordered_to_rebuild_another_fragment_of_a
 
 @pytest.mark.parametrize("hold", ["challenged", "the copy the segment needs", "active"])
 def test_a_fragment_is_not_released_while_challenged_needed_to_rebuild_its_segment_or_its_node_is_active(hold):
-    ext = new_ext(nodes=5, params={"FileBank": {"audit_period": 1_000}})
+    ext = new_ext(nodes=5, params=NO_AUDITS)
     with ext:
-        stored = declare(ext, ALICE, 1000)  # one segment
-        confirm_all(ext, stored)
-        bank = ext.pallet(FileBank)
-        leaver = bank.placements.get(stored.file_id, 0)[0]
+        stored, bank, leaver = wide_file(ext, 1000)  # one segment
         key = (stored.file_id, (0, 0))
         if hold == "challenged":
             bank.challenged.insert(*key, 1)
