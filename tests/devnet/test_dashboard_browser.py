@@ -179,9 +179,10 @@ def test_live_heights_advance_and_a_block_shows_its_extrinsics_and_events(world:
     shown = int(detail.split("Extrinsics (", 1)[1].split(")", 1)[0])
     with Client(world.rpc) as client:
         block_hash = hex_id(client.get_block_hash(number))
-    row = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, f'[data-panel=blocks] tr[data-key="{block_hash}"] td'),
-               "the block's row")
-    assert row[0].text == str(number) and row[2].text == str(shown)
+    # its cells' texts read in the check, which is tried again if a new head redrew the row under it
+    row = wait(page, lambda d: [cell.text for cell in d.find_elements(
+        By.CSS_SELECTOR, f'[data-panel=blocks] tr[data-key="{block_hash}"] td')], "the block's row")
+    assert row[0] == str(number) and row[2] == str(shown)
     wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-panel=validators] tbody tr td .mono"), "the validator set")
     screenshot(page, "chain")
 
