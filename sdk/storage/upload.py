@@ -80,7 +80,8 @@ async def upload(ledger: Ledger, http: NodeHttp, source: UploadSource, *, privat
             data_key = new_data_key()
         run = _Upload(ledger, reader, _draft(ledger, reader.size, private, k, m, salt), data_key, config,
                       progress or no_progress)
-        return await run.execute(http, data_key, readers if private else (), embargoed=embargoed)
+        return await run.execute(http, data_key, readers if private else (), embargoed=embargoed,
+                                 fixed_id=salt is not None)
 
 
 async def planned(ledger: Ledger, source: UploadSource, *, k: int | None, m: int | None, config: TransferConfig,
@@ -159,13 +160,16 @@ class _Upload:
         return self.manifest
 
     async def execute(self, http: NodeHttp, data_key: bytes | None, readers: Sequence[bytes], *,
-                      embargoed: bool = False) -> bytes:
+                      embargoed: bool = False, fixed_id: bool = False) -> bytes:
+        """Declare, push, wait for activation. ``fixed_id``: the manifest's salt was given, so this signer may
+        have declared the very same manifest before (a random salt's id is new: nothing to look for)."""
         manifest = await self.manifest_with_roots()
         file_id = manifest.file_id()
         size = manifest.size
         async with self.ledger.file_events(file_id) as events:
             self.progress(Progress("declare", 0, size))
-            block = await self._declared_before(data_key, readers) or await self._declare(data_key, readers, embargoed)
+            block = (fixed_id and await self._declared_before(data_key, readers)
+                     or await self._declare(data_key, readers, embargoed))
             self.progress(Progress("declare", size, size, file_id))
             if not self.activated.is_set():
                 self.placements = await self.ledger.placements(file_id, manifest.segment_count(), block)
