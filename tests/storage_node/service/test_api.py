@@ -16,6 +16,7 @@ import httpx
 import pytest
 import trio
 
+from node.chain_spec import DEVNET_FILE_BANK
 from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.storage.wire import fragment_path
@@ -37,7 +38,11 @@ WAIT_S = 60
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    node = start_storage_chain(tmp_path_factory.mktemp("storage-api-chain"))
+    # the nodes run in each test's own loop, so nobody answers audits between tests: rounds rare enough that
+    # none comes in the module's few minutes (audit drawing by bytes found a fragment to challenge more often,
+    # and three misses in a row forced a node out)
+    node = start_storage_chain(tmp_path_factory.mktemp("storage-api-chain"),
+                               {"FileBank": {**DEVNET_FILE_BANK, "audit_period": 3_000}})
     yield node
     node.stop()
 
