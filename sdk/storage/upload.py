@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import anyio
 from blake3 import blake3
@@ -223,12 +223,7 @@ class _Upload:
             raise UploadFailed(f"file 0x{file_id.hex()} was declared by this account before and is being deleted: "
                                "it cannot be stored again under this id until it is gone")
         if data_key is not None:
-            signer, calls = ledger.signer.public, list(await ledger.key_registration())
-            for who in dict.fromkeys((signer, *readers)):
-                if await ledger.sealed_key(file_id, who) is None:
-                    recipient = (x25519_keypair_from(ledger.signer)[1] if who == signer
-                                 else await ledger.recipient_key(who))
-                    calls.append(ledger.grant_call(file_id, who, data_key, recipient, record_access=who != signer))
+            calls = [*await ledger.key_registration(), *await self._grants(data_key, readers, missing_only=True)]
             if calls:
                 await ledger.submit(calls)
         if info.status.name != "Pending":
@@ -242,11 +237,7 @@ class _Upload:
         calls = [("FileBank", "declare_embargoed" if embargoed else "declare", {"manifest": manifest.encode()})]
         if data_key is not None:
             calls[:0] = await ledger.key_registration()
-            _, public = x25519_keypair_from(ledger.signer)
-            calls.append(ledger.grant_call(manifest.file_id(), ledger.signer.public, data_key, public))
-            calls.extend([ledger.grant_call(manifest.file_id(), reader, data_key, await ledger.recipient_key(reader),
-                                            record_access=True)
-                          for reader in readers if reader != ledger.signer.public])
+            calls.extend(await self._grants(data_key, readers))
         receipts = await ledger.submit(calls)
         block = receipts[0].block_hash
         assert block is not None
@@ -254,6 +245,20 @@ class _Upload:
         if info is not None and info.status.name == "Active":  # e.g. an empty file: nothing to confirm
             self.activated.set()
         return block
+
+    async def _grants(self, data_key: bytes, readers: Sequence[bytes], *,
+                      missing_only: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
+        """The calls granting the file's data key to the signer, then to ``readers`` with their reads recorded
+        (``missing_only``: those the chain does not hold yet)."""
+        ledger, file_id = self.ledger, self.manifest.file_id()
+        signer = ledger.signer.public
+        calls = []
+        for who in (signer, *(reader for reader in readers if reader != signer)):
+            if missing_only and await ledger.sealed_key(file_id, who) is not None:
+                continue
+            recipient = x25519_keypair_from(ledger.signer)[1] if who == signer else await ledger.recipient_key(who)
+            calls.append(ledger.grant_call(file_id, who, data_key, recipient, record_access=who != signer))
+        return calls
 
     # --- second pass: pushing ----------------------------------------------------------------------
 
