@@ -1,73 +1,97 @@
-"""Which DA nodes keep which columns of a blob: custody, deterministic from chain state.
+"""Which DA nodes keep which columns of a blob: custody, dealt in proportion to stake, from chain state.
 
-Every blob fixes, when it is submitted, its node set (the registered DA nodes, in registration order) and a
-custody seed (``da_layer.pallet``). From those two and the replication ``R`` (the pallet's
-``CustodyReplication``), anyone computes the same assignment without talking to anyone:
+Every blob fixes, when it is submitted, its node set (the registered DA nodes, in registration order), their
+stakes at that block and a custody seed (``da_layer.pallet``). From those and the replication ``R`` (the
+pallet's ``CustodyReplication``), anyone computes the same assignment without talking to anyone: each column
+``c`` makes ``R`` independent draws of a node, each with probability proportional to its stake,
 
-1. the node order: the node indices ``0 .. n-1`` sorted by ``blake2_256(DOMAIN_DA_CUSTODY ++ seed ++ u32 LE
-   index)`` (a permutation the submitter cannot choose, since the seed depends on the block that includes
-   the blob);
-2. column ``c`` is kept by the nodes at positions ``(c·R + j) mod n`` of that order, ``j = 0 .. R-1``.
+    draw (c, j), j = 0 .. R-1:  u = blake2_256(DOMAIN_DA_CUSTODY ++ seed ++ u16 LE c ++ u8 j) as a 256-bit
+    little-endian integer, mod the total stake; the node whose interval of the stakes laid end to end (in
+    node-set order) holds u,
 
-Consecutive columns start ``R`` positions apart, so the columns are dealt round the order like cards: each
-column has ``min(R, n)`` distinct custodians, and each node keeps ``columns·R/n`` columns, give or take one.
-With fewer than ``R`` nodes, every node keeps every column.
+and is kept by the distinct nodes drawn (one to ``R`` of them).
+
+Why stake, and why independent draws (an earlier version dealt columns round a permutation of the nodes, the
+same number to each): the attestation quorum is counted in stake, and custody must be counted the same way.
+
+- Dealt per node, many minimum-stake nodes held most columns: with little stake they could refuse every blob
+  (its signers then kept too few columns) while the quorum, by stake, was met without them. Dealt by stake, a
+  set of nodes keeps columns in proportion to its stake, so what a quorum (more than 2/3 of the stake) keeps
+  between them is about 1 - (1/3)^R of the columns, ~100 % at R = 8.
+- A coalition of less than 1/3 of the stake may sign without keeping anything, so the attesters it relies on
+  are honest nodes with more than 1/3 of the stake, which a colluding submitter picks by handing cells to
+  them only. Those must keep the half of the columns (64 of 128) that rebuilds the blob. A column misses a
+  given set with stake share ``h`` with probability ``(1 - h)^R``; independent draws make the columns'
+  misses independent, so a set with ``h`` > 1/3 misses half the columns with probability below
+  ``exp(-128 · D(1/2 || (2/3)^R))`` (Chernoff), 2^-175 at R = 8, and the union over every such set of at
+  most 128 nodes (fewer than 2^128) stays below 2^-47 for each seed. A permutation dealt in runs of
+  consecutive positions gave the submitter a run of nodes with little more than a third of the columns.
+
+With one node, it keeps every column; a node with a small share of the stake may keep none of a blob's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 from da_layer.kzg import CELLS_PER_BLOB
 from runtime.hashing import DOMAIN_DA_CUSTODY, blake2_256
 
-__all__ = ["node_order", "custodians", "custody_columns", "columns_kept"]
+__all__ = ["assignment", "custodians", "custody_columns", "columns_kept"]
 
 SEED_BYTES = 32
 
 
 @lru_cache(maxsize=256)
-def node_order(node_count: int, seed: bytes) -> tuple[int, ...]:
-    """The node indices ``0 .. node_count-1`` in the custody order drawn from ``seed``."""
-    _check(node_count, seed, 1)
-    return tuple(sorted(range(node_count), key=lambda i: blake2_256(DOMAIN_DA_CUSTODY + seed + i.to_bytes(4, "little"))))
+def assignment(stakes: tuple[int, ...], seed: bytes, replication: int,
+               columns: int = CELLS_PER_BLOB) -> tuple[tuple[int, ...], ...]:
+    """For each column, the indices (ascending, into the blob's node set) of the nodes keeping it."""
+    _check(stakes, seed, replication)
+    bounds = list(accumulate(stakes))
+    total = bounds[-1]
+    return tuple(
+        tuple(sorted({bisect_right(bounds, _draw(seed, column, j) % total) for j in range(replication)}))
+        for column in range(columns))
 
 
-def custodians(column: int, node_count: int, seed: bytes, replication: int) -> tuple[int, ...]:
-    """The indices (into the blob's node set) of the ``min(replication, node_count)`` nodes keeping ``column``."""
-    if column < 0:
-        raise ValueError(f"a column index is not negative: {column}")
-    order = node_order(node_count, seed)
-    _check(node_count, seed, replication)
-    start = column * replication
-    return tuple(order[(start + j) % node_count] for j in range(min(replication, node_count)))
+def custodians(column: int, stakes: Sequence[int], seed: bytes, replication: int) -> tuple[int, ...]:
+    """The indices (into the blob's node set) of the nodes keeping ``column``, ascending."""
+    if not 0 <= column < CELLS_PER_BLOB:
+        raise ValueError(f"a blob has columns 0 .. {CELLS_PER_BLOB - 1}, not {column}")
+    return assignment(tuple(stakes), seed, replication)[column]
 
 
-def custody_columns(node_index: int, node_count: int, seed: bytes, columns: int = CELLS_PER_BLOB, *,
+def custody_columns(node_index: int, stakes: Sequence[int], seed: bytes, columns: int = CELLS_PER_BLOB, *,
                     replication: int) -> tuple[int, ...]:
-    """The columns (ascending) that node ``node_index`` of the blob's node set keeps."""
-    if not 0 <= node_index < node_count:
-        raise ValueError(f"node {node_index} is not in a set of {node_count}")
-    _check(node_count, seed, replication)
-    position = node_order(node_count, seed).index(node_index)
-    keepers = min(replication, node_count)
-    # column c starts at position c·R and covers the next ``keepers`` positions (mod n)
-    return tuple(c for c in range(columns) if (position - c * replication) % node_count < keepers)
+    """The columns (ascending) that node ``node_index`` of the blob's node set keeps; maybe none."""
+    if not 0 <= node_index < len(stakes):
+        raise ValueError(f"node {node_index} is not in a set of {len(stakes)}")
+    dealt = assignment(tuple(stakes), seed, replication, columns)
+    return tuple(column for column, keepers in enumerate(dealt) if node_index in keepers)
 
 
-def columns_kept(positions: Iterable[int], node_count: int, seed: bytes, replication: int,
+def columns_kept(positions: Iterable[int], stakes: Sequence[int], seed: bytes, replication: int,
                  columns: int = CELLS_PER_BLOB) -> int:
     """How many distinct columns the nodes at ``positions`` of the blob's node set keep between them."""
     chosen = frozenset(positions)
-    return sum(1 for column in range(columns) if not chosen.isdisjoint(custodians(column, node_count, seed,
-                                                                                   replication)))
+    return sum(1 for keepers in assignment(tuple(stakes), seed, replication, columns)
+               if not chosen.isdisjoint(keepers))
 
 
-def _check(node_count: int, seed: bytes, replication: int) -> None:
-    if node_count < 1:
+def _draw(seed: bytes, column: int, replica: int) -> int:
+    return int.from_bytes(blake2_256(DOMAIN_DA_CUSTODY + seed + column.to_bytes(2, "little")
+                                     + replica.to_bytes(1, "little")), "little")
+
+
+def _check(stakes: tuple[int, ...], seed: bytes, replication: int) -> None:
+    if not stakes:
         raise ValueError("custody needs at least one node")
+    if any(stake <= 0 for stake in stakes):
+        raise ValueError("every node of a custody set has a positive stake")
     if len(seed) != SEED_BYTES:
         raise ValueError(f"a custody seed is {SEED_BYTES} bytes, not {len(seed)}")
-    if replication < 1:
-        raise ValueError("every column needs at least one custodian")
+    if not 0 < replication < 256:
+        raise ValueError("every column has 1 .. 255 custody draws")

@@ -7,19 +7,24 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   :func:`da_layer.attestation.registration_message` (this chain's genesis hash and the registering account,
   so a key and proof copied from another node's ``register`` cannot be registered from another account
   first), and an HTTP endpoint (``update_endpoint`` moves it).
-  ``NodeSet`` lists them in registration order. A node leaves with ``deregister``: new blobs stop naming it
-  at once, and its stake (slashable until then) is released ``retention_period`` blocks later, when no
-  retained blob names it any more. Its audit record (passed, missed) is kept in ``PastRecords`` then, and
+  ``NodeSet`` lists them in registration order, at most ``max_nodes``; when it is full, a newcomer staking
+  more than ``eviction_margin_perbill`` above the lowest stake in it evicts that node (``NodeEvicted``), so
+  minimum-stake nodes cannot fill the set and keep better-staked ones out. A node leaves with ``deregister``
+  (or is evicted): new blobs stop naming it at once, and its stake (slashable until then) is released
+  ``retention_period`` blocks later, when no retained blob names it any more. Its audit record (passed, missed) is kept in ``PastRecords`` then, and
   restored if the account registers again: leaving does not wipe missed audits.
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment (refused unless it is a point of G1's subgroup,
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
-  the blob's verdict (see *Attestations*). It fixes the blob's node set (a copy of ``NodeSet``) and its
-  custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot
-  choose; from them :mod:`da_layer.custody` says which nodes keep which columns.
+  the blob's verdict (see *Attestations*). It fixes the blob's node set (a copy of ``NodeSet``), their stakes
+  at that block and its custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the
+  submitter cannot choose; from them :mod:`da_layer.custody` deals the columns in proportion to stake.
 - **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
-  than 2/3 of the set's stake (cheap, first), then the aggregate with one ``fast_aggregate_verify`` (the
+  than 2/3 of the set's stake (cheap, first) and keep at least the half of the columns that rebuilds the
+  blob between them (custody follows stake, so a quorum nearly always keeps them all; why a coalition of
+  less than a third of the stake cannot make an unrecoverable blob available this way is
+  :mod:`da_layer.custody`'s), then the aggregate with one ``fast_aggregate_verify`` (the
   fast BLS path), and marks the blob ``Available``; the signers then share ``attester_share_perbill`` of
   its fee pro rata to stake (:func:`fee_shares`), the rest is burned. A blob still pending when block
   ``submitted + attestation_deadline`` begins becomes ``Unavailable`` and its whole fee is burned: its
@@ -28,7 +33,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   fewer bytes than it holds gets no quorum, unless the custodians of the unpaid cells hold less than a third of
   the stake: the check bounds underpaying (to a few cells in a large node set) rather than ending it.
 - **Audits**: every ``audit_period`` blocks, ``audits_per_period`` challenges are drawn from the parent
-  block's hash: an available blob, one of the nodes that attested it, one of that node's custody cells. The
+  block's hash: an available blob, then one of its cells kept by a node that attested it, all such (cell,
+  attester) pairs alike (so a node is audited in proportion to its custody, hence its stake). The
   node answers with the cell and its KZG proof (``answer_audit``, verified here with ``ckzg``) in a block
   before its deadline (``audit_deadline`` blocks after the challenge; the deadline block's ``on_initialize``
   closes it, before any transaction), or a ``slash_perbill`` share of its stake is burned. No audit's deadline
@@ -41,8 +47,9 @@ Wire shapes (SCALE, in field order): ``DaNode{bls_public [u8;48], endpoint Vec<u
 registered_at u32, audits_passed u32, audits_missed u32}``; ``AuditHistory{audits_passed u32, audits_missed
 u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set
-Vec<AccountId>, custody_seed H256, signers Vec<u8>, fee u128}`` (``signers``: the bitfield of the accepted
-attestation, empty until then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
+Vec<AccountId>, stakes Vec<u128>, custody_seed H256, signers Vec<u8>, fee u128}`` (``stakes``: the node set's
+at submission, which custody is dealt by; ``signers``: the bitfield of the accepted attestation, empty until
+then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
 cell_index u16, deadline u32}``.
 """
 
@@ -55,7 +62,7 @@ from typing import Annotated, Protocol
 
 from da_layer import attestation, bls, kzg
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from da_layer.custody import columns_kept, custody_columns
+from da_layer.custody import assignment, columns_kept
 from da_layer.rpc import DA_RPC
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import (
@@ -71,7 +78,8 @@ __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
     "DEFINITION", "DaNode", "AuditHistory", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
-    "AuditPassed", "Slashed", "NodeDeregistered", "StakeReleased", "NodeUpdated", "FeeSettled", "fee_shares",
+    "AuditPassed", "Slashed", "NodeDeregistered", "NodeEvicted", "StakeReleased", "NodeUpdated", "FeeSettled",
+    "fee_shares",
 ]
 
 BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
@@ -89,7 +97,7 @@ AccountIds = Annotated[tuple, Vec(ACCOUNT_ID), "Vec<T::AccountId>"]
 Ids = Vec(H256)
 PERBILL = 10**9
 AUDIT_DRAW_BYTES = 8
-"""Bytes of an audit's random hash behind each of its three choices (blob, signer, cell)."""
+"""Bytes of an audit's random hash behind each of its two choices (blob, then cell and attester)."""
 
 
 class DataAvailabilityHoldReason(enum.IntEnum):
@@ -154,6 +162,9 @@ class Blob:
     status: Annotated[BlobStatus, BLOB_STATUS, "BlobStatus"]
     node_set: AccountIds
     """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
+    stakes: Annotated[tuple, Vec(U128), "Vec<Balance>"]
+    """The node set's stakes when it was submitted (in its order): custody is dealt in proportion to them, and
+    stays so while slashes change the stakes that count in the quorum."""
     custody_seed: Annotated[bytes, H256, "H256"]
     signers: Annotated[bytes, BYTES, "Vec<u8>"] = b""
     """The bitfield of the attestation that made it available (empty before)."""
@@ -268,6 +279,16 @@ class NodeDeregistered:
 
 
 @dataclass(frozen=True)
+class NodeEvicted:
+    """The node set was full and ``by`` registered with a larger stake: ``who``, the lowest stake in it,
+    left it as with ``deregister`` (new blobs no longer name it; its stake is released at ``unbonds_at``)."""
+
+    who: AccountId
+    by: AccountId
+    unbonds_at: BlockNumber
+
+
+@dataclass(frozen=True)
 class StakeReleased:
     """A departed node's stake went back to its free balance: no retained blob names it any more."""
 
@@ -299,7 +320,8 @@ class InvalidEndpoint(DispatchError):
 
 
 class TooManyNodes(DispatchError):
-    """``MaxNodes`` DA nodes are registered."""
+    """``MaxNodes`` DA nodes are in the node set and the stake does not exceed the lowest of theirs by
+    ``EvictionMargin``."""
 
 
 class BlsKeyInUse(DispatchError):
@@ -354,7 +376,7 @@ class BelowQuorum(DispatchError):
 
 class TooFewColumns(DispatchError):
     """The signers keep fewer than half the blob's columns between them: what they hold could not rebuild it
-    (custody deals columns by node, not by stake, so a stake quorum alone does not make a blob available)."""
+    (custody is dealt by stake at random, so a stake quorum keeps that half but for a vanishing chance)."""
 
 
 class InvalidAggregate(DispatchError):
@@ -422,16 +444,19 @@ class DataAvailabilityWeights:
     proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
 
     def register(self) -> Weight:
-        return Weight(3_000 * US + 5 * READ + 6 * WRITE, 512)  # and its past record taken
+        """With a full node set (sized for the default ``max_nodes``, 128): every member's stake read, and the
+        evicted node's unbonding written."""
+        return Weight(3_000 * US + (5 + 128) * READ + 8 * WRITE, 512)  # and its past record taken
 
     def submit_blob(self) -> Weight:
-        return Weight(1_100 * US + 3 * READ + 5 * WRITE, 512)
+        """Every member's stake read (sized for the default ``max_nodes``, 128) into the blob's record."""
+        return Weight(1_100 * US + (3 + 128) * READ + 5 * WRITE, 512)
 
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
         the signers paid a share of the fee (each an account and a hold written); and the columns they keep
-        counted (~350 µs)."""
-        return Weight(2_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
+        counted (~2 ms with custody dealt afresh: 1,024 draws of a node by stake)."""
+        return Weight(4_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
                       256 + 160 * members)
 
     def answer_audit(self) -> Weight:
@@ -450,7 +475,7 @@ class DataAvailabilityWeights:
         per_item = 2 * READ + 2 * WRITE + 20 * US
         release = 3 * READ + 6 * WRITE + 40 * US  # the node, its key, its hold and its kept audit record
         return Weight(10 * US + 5 * READ + (2 * deadlines + pruned + audits_closed) * per_item
-                      + released * release + audits_started * 200 * US, 0)
+                      + released * release + audits_started * 2_200 * US, 0)  # a blob's custody dealt afresh
 
 
 @dataclass(frozen=True)
@@ -466,10 +491,16 @@ class DataAvailabilityParams:
     pruning work (one list entry per blob)."""
     attestation_deadline: int = 30
     """Blocks (60 s) for the submitter to spread cells and gather signatures; a live node needs ~1 s."""
-    custody_replication: int = 3
-    """Custodians per column: a column survives two of its custodians losing or withholding it."""
+    custody_replication: int = 8
+    """Custody draws per column (up to 8 custodians, by stake): the least for which no set of nodes with more
+    than a third of the stake keeps under half the columns but with a chance below 2^-47
+    (:mod:`da_layer.custody`); each node keeps ~8x its stake share of every blob (1/16 of it at 128 equal
+    nodes)."""
     max_nodes: int = 128
     """A 16-byte signer bitfield; an aggregate check of all of them stays under ~20 ms."""
+    eviction_margin_perbill: int = 100_000_000
+    """A newcomer to a full node set must stake 10 % more than its lowest stake to evict it: enough that a
+    rival cannot push a node out (and back) by topping its stake by one unit."""
     max_endpoint_length: int = 256
     """Any ``http(s)://host:port/prefix`` fits; a node record stays a few hundred bytes."""
     retention_period: int = 302_400
@@ -500,6 +531,7 @@ class DataAvailabilityConfig:
     attestation_deadline: int
     custody_replication: int
     max_nodes: int
+    eviction_margin_perbill: int
     max_endpoint_length: int
     retention_period: int
     audit_period: int
@@ -537,7 +569,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CRATE = "pallet_data_availability"
     HOLD_REASONS = DataAvailabilityHoldReason
     EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
-              Slashed, NodeDeregistered, StakeReleased, NodeUpdated, FeeSettled)
+              Slashed, NodeDeregistered, NodeEvicted, StakeReleased, NodeUpdated, FeeSettled)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
               MalformedSigners, BelowQuorum, TooFewColumns, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell,
@@ -552,7 +584,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,
                  "Blocks after submission by which a blob must be attested."),
         Constant("CustodyReplication", U32, lambda c: c.custody_replication, "Custodians per column."),
-        Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes."),
+        Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes in the node set."),
+        Constant("EvictionMargin", U32, lambda c: c.eviction_margin_perbill,
+                 "Parts per billion above the lowest stake a newcomer to a full node set must stake to evict it."),
         Constant("MaxEndpointLength", U32, lambda c: c.max_endpoint_length, "The longest endpoint, in bytes."),
         Constant("RetentionPeriod", U32, lambda c: c.retention_period, "Blocks a blob is kept after submission."),
         Constant("AuditPeriod", U32, lambda c: c.audit_period, "Blocks between sampling audit rounds."),
@@ -590,8 +624,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise StakeTooLow()
         self._check_endpoint(endpoint)
         node_set = self.node_set.get()
-        if len(node_set) >= cfg.max_nodes:
-            raise TooManyNodes()
+        evicted = self._evictee(node_set, stake) if len(node_set) >= cfg.max_nodes else None
         if self.node_of_key.contains(bls_public):
             raise BlsKeyInUse()
         if not bls.pop_verify(bls_public, proof_of_possession):
@@ -600,6 +633,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         if not bls.verify(bls_public, message, registration_signature):
             raise InvalidRegistrationSignature()
         cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
+        if evicted is not None:
+            node_set = self._leave(node_set, evicted)
+            self.deposit_event(NodeEvicted(evicted, who, self.block_number() + cfg.retention_period))
         past = self.past_records.take(who) or AuditHistory(0, 0)
         self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number(), past.audits_passed,
                                       past.audits_missed))
@@ -623,6 +659,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         node_set = self.node_set.get()
         if not node_set:
             raise NoDaNodes()
+        stakes = tuple(self.nodes.get(who).stake for who in node_set)
         now = self.block_number()
         deadline = now + cfg.attestation_deadline
         if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
@@ -632,7 +669,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         count = self.blob_count.get()
         blob_id = blob_id_of(submitter, commitment, now, count)
         seed = custody_seed_of(self._parent_hash(), blob_id)
-        record = Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, seed, fee=fee)
+        record = Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, stakes, seed,
+                      fee=fee)
         self.blobs.insert(blob_id, record)
         self.blob_count.put(count + 1)
         self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
@@ -660,7 +698,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         signed = [members[i] for i in positions]
         if 3 * sum(node.stake for node in signed) <= 2 * sum(node.stake for node in members):
             raise BelowQuorum()
-        kept = columns_kept(positions, len(members), blob.custody_seed, self.config.custody_replication)
+        kept = columns_kept(positions, blob.stakes, blob.custody_seed, self.config.custody_replication)
         if kept < kzg.CELLS_TO_RECOVER:
             raise TooFewColumns()
         message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
@@ -708,10 +746,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         node_set = self.node_set.get()
         if who not in node_set:
             raise AlreadyLeaving()
-        unbonds_at = self.block_number() + self.config.retention_period
-        self.node_set.put(tuple(member for member in node_set if member != who))
-        self.unbonding.mutate(unbonds_at, lambda leaving: leaving + (who,))
-        self.deposit_event(NodeDeregistered(who, unbonds_at))
+        self.node_set.put(self._leave(node_set, who))
+        self.deposit_event(NodeDeregistered(who, self.block_number() + self.config.retention_period))
 
     @call(5, weight=lambda w, endpoint: w.update_endpoint())
     def update_endpoint(self, origin: Origin, endpoint: Bytes) -> None:
@@ -724,6 +760,21 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self._check_endpoint(endpoint)
         self.nodes.insert(who, replace(node, endpoint=endpoint))
         self.deposit_event(NodeUpdated(who, endpoint))
+
+    def _evictee(self, node_set: tuple, stake: int) -> bytes:
+        """The member a newcomer staking ``stake`` evicts from the full ``node_set``: the lowest stake (of
+        equals, the latest to join), if ``stake`` exceeds it by the eviction margin; else ``TooManyNodes``."""
+        stakes = [self.nodes.get(who).stake for who in node_set]
+        lowest = min(range(len(node_set)), key=lambda i: (stakes[i], -i))
+        if stake * PERBILL <= stakes[lowest] * (PERBILL + self.config.eviction_margin_perbill):
+            raise TooManyNodes()
+        return node_set[lowest]
+
+    def _leave(self, node_set: tuple, who: bytes) -> tuple:
+        """Take ``who`` out of ``node_set`` and unbond its stake at the end of the retention period; the node
+        set without it."""
+        self.unbonding.mutate(self.block_number() + self.config.retention_period, lambda leaving: leaving + (who,))
+        return tuple(member for member in node_set if member != who)
 
     def _check_endpoint(self, endpoint: bytes) -> None:
         if not is_http_endpoint(endpoint, self.config.max_endpoint_length):
@@ -831,20 +882,22 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         return self.config.audits_per_period
 
     def _draw_audit(self, n: int, draw: bytes, pool_size: int) -> Audit | None:
-        """The audit ``draw`` picks: an available blob, one of its attesters, one of that node's custody
-        cells. ``None`` if the blob is pruned before the audit's deadline (its custodians may have dropped it)."""
+        """The audit ``draw`` picks: an available blob, then one of its (cell, attester keeping it) pairs.
+        ``None`` if the blob is pruned before the audit's deadline (its custodians may have dropped it)."""
         cfg = self.config
-        pick_blob, pick_signer, pick_cell = (
-            int.from_bytes(draw[i * AUDIT_DRAW_BYTES : (i + 1) * AUDIT_DRAW_BYTES], "little") for i in range(3))
+        pick_blob, pick_pair = (
+            int.from_bytes(draw[i * AUDIT_DRAW_BYTES : (i + 1) * AUDIT_DRAW_BYTES], "little") for i in range(2))
         blob_id = self.audit_pool.get(pick_blob % pool_size)
         blob = self.blobs.get(blob_id)
         deadline = n + cfg.audit_deadline
         if blob.submitted_at + cfg.retention_period <= deadline:
             return None
-        attesters = attestation.signers(blob.signers, len(blob.node_set))
-        node_index = attesters[pick_signer % len(attesters)]
-        columns = custody_columns(node_index, len(blob.node_set), blob.custody_seed, replication=cfg.custody_replication)
-        return Audit(blob.node_set[node_index], blob_id, blob.commitment, columns[pick_cell % len(columns)], deadline)
+        attesters = frozenset(attestation.signers(blob.signers, len(blob.node_set)))
+        dealt = assignment(blob.stakes, blob.custody_seed, cfg.custody_replication)
+        # an attested blob's signers keep at least CELLS_TO_RECOVER columns, so there is a pair to draw
+        pairs = [(column, keeper) for column, keepers in enumerate(dealt) for keeper in keepers if keeper in attesters]
+        column, node_index = pairs[pick_pair % len(pairs)]
+        return Audit(blob.node_set[node_index], blob_id, blob.commitment, column, deadline)
 
     def _parent_hash(self) -> bytes:
         return self.config.chain.known_block_hash(self.block_number() - 1) or bytes(32)
@@ -862,8 +915,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert 0 < cfg.max_blob_length <= USABLE_BYTES_PER_BLOB, "a blob carries at most its usable bytes"
         assert cfg.max_blobs_per_block > 0 and cfg.max_endpoint_length > 0
         assert 0 < cfg.attestation_deadline < cfg.retention_period, "a blob is judged before it is pruned"
-        assert cfg.custody_replication > 0 and 0 < cfg.max_nodes <= kzg.CELLS_PER_BLOB * cfg.custody_replication, \
-            "every node keeps at least one column"
+        assert 0 < cfg.custody_replication < 256, "a column has 1 .. 255 custody draws"
+        assert cfg.max_nodes > 0
         assert cfg.attester_share_perbill <= PERBILL, "attesters share at most the whole fee"
         assert cfg.audit_period > 0 and 0 < cfg.audit_deadline
         assert cfg.slash_perbill <= PERBILL

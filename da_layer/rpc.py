@@ -93,11 +93,12 @@ def da_blob(runtime: RuntimeBase, args: list) -> dict | None:
     if blob is None:
         return None
     stakes = {who: node.stake for who, node in da.nodes.items()}
-    count, replication = len(blob.node_set), da.config.custody_replication
+    replication = da.config.custody_replication
     return _blob_json(da, blob_id, blob, stakes) | {
         "nodeSet": [account(who) for who in blob.node_set],
         "signerAccounts": [account(blob.node_set[i]) for i in _signed(blob)],
-        "custodians": [[account(blob.node_set[i]) for i in custodians(column, count, blob.custody_seed, replication)]
+        "custodians": [[account(blob.node_set[i]) for i in custodians(column, blob.stakes, blob.custody_seed,
+                                                                             replication)]
                        for column in range(CELLS_PER_BLOB)],
     }
 

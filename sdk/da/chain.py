@@ -1,8 +1,8 @@
 """What the DA clients read from the chain: a blob, its node set's endpoints and keys, and its custody.
 
-A blob's node set and custody seed are fixed when it is submitted (``da_layer.pallet``), so who keeps which
-column is computed here from them and the pallet's ``CustodyReplication`` (``da_layer.custody``), the same
-way the runtime computes it for audits. Values are the pallet's own dataclasses, as the chain client
+A blob's node set, their stakes and its custody seed are fixed when it is submitted (``da_layer.pallet``),
+so who keeps which column is computed here from them and the pallet's ``CustodyReplication``
+(``da_layer.custody``), the same way the runtime computes it for audits. Values are the pallet's own dataclasses, as the chain client
 decodes them. A light client reads the blob proven (``verified=True``: a read proof,
 :meth:`AsyncClient.verified_query`, against a header whose GRANDPA justification it checked itself,
 :mod:`sdk.chain.finality`); the daemon and the submitter read the best block, where a blob just submitted
@@ -49,10 +49,10 @@ class Custody:
     replication: int
 
     def columns_of(self, position: int) -> tuple[int, ...]:
-        return custody_columns(position, len(self.nodes), self.blob.custody_seed, replication=self.replication)
+        return custody_columns(position, self.blob.stakes, self.blob.custody_seed, replication=self.replication)
 
     def custodians_of(self, column: int) -> tuple[DaNodeView, ...]:
-        return tuple(self.nodes[i] for i in custodians(column, len(self.nodes), self.blob.custody_seed,
+        return tuple(self.nodes[i] for i in custodians(column, self.blob.stakes, self.blob.custody_seed,
                                                         self.replication))
 
     def position_of(self, account: bytes) -> int | None:
@@ -63,8 +63,7 @@ def member_columns(blob: Blob, account: bytes, replication: int) -> tuple[int, .
     """The columns ``account`` keeps of ``blob`` (``None`` if it is not in the blob's node set)."""
     if account not in blob.node_set:
         return None
-    return custody_columns(blob.node_set.index(account), len(blob.node_set), blob.custody_seed,
-                           replication=replication)
+    return custody_columns(blob.node_set.index(account), blob.stakes, blob.custody_seed, replication=replication)
 
 
 async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,

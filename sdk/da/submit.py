@@ -157,7 +157,7 @@ class Submitter:
         signed = sum(custody.nodes[position].stake for position in signatures.signed)
         if not signatures.signed or 3 * signed <= 2 * total:
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
-        kept = columns_kept(signatures.signed, len(custody.nodes), custody.blob.custody_seed, custody.replication)
+        kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed, custody.replication)
         if kept < CELLS_TO_RECOVER:  # the chain's TooFewColumns
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals, columns=kept)
         positions = sorted(signatures.signed)

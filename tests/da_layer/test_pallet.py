@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import assume, given, settings
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from da_layer import bls, kzg
 from da_layer.attestation import attestation_message, bitfield, registration_message
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack
-from da_layer.custody import custody_columns
+from da_layer.custody import columns_kept, custody_columns
+from da_layer.kzg import CELLS_TO_RECOVER
 from da_layer.pallet import (
     DEFINITION,
     AlreadyAvailable,
@@ -54,6 +56,7 @@ from da_layer.pallet import (
     StakeTooLow,
     TooManyBlobs,
     TooManyNodes,
+    NodeEvicted,
     UnknownAudit,
     UnknownBlob,
     ZeroLength,
@@ -193,11 +196,35 @@ def test_register_refusals_change_nothing(who, args, error):
         assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "register", **args)
 
 
-def test_register_refuses_past_max_nodes():
+def test_register_refuses_past_max_nodes_unless_it_outstakes_the_lowest_by_the_margin():
     with new_ext() as ext:
-        register(ext, 4)
-        assert_noop(ext, TooManyNodes, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
-                    **registration(4))
+        register(ext, 4, stakes=(STAKE, 80, 80, STAKE))
+        for stake in (80, 88):  # 88 = 80 + 10 %: not above the margin
+            assert_noop(ext, TooManyNodes, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
+                        **registration(4, stake=stake))
+
+
+def test_a_newcomer_to_a_full_node_set_evicts_its_lowest_stake_which_keeps_its_custody_until_released(blob):
+    """Minimum-stake nodes cannot fill the node set for good: a newcomer staking more than the margin above
+    the lowest stake takes that node's place (of two equal, the later to join). The evicted node leaves as if
+    it had deregistered: out of new blobs' node sets, still answering for the blobs that name it, its stake
+    released when they are pruned."""
+    with new_ext() as ext:
+        register(ext, 4, stakes=(STAKE, 80, 80, STAKE))
+        older = submit(ext, blob[1])
+        ext.dispatch(Origin.signed(NODES[4]), "DataAvailability", "register", **registration(4, stake=89))
+        unbonds_at = 1 + PARAMS["retention_period"]
+        assert_has_event(ext, NodeEvicted(NODES[2], NODES[4], unbonds_at))
+        assert_last_event(ext, NodeRegistered(NODES[4], PUBLICS[4], b"http://x", 89))
+        assert da(ext).node_set.get() == (NODES[0], NODES[1], NODES[3], NODES[4])
+        assert da(ext).unbonding.get(unbonds_at) == (NODES[2],)
+        assert da(ext).nodes.get(NODES[2]).stake == held(ext, NODES[2]) == 80  # slashable while older is kept
+        assert NODES[2] in da(ext).blobs.get(older).node_set
+        assert NODES[2] not in da(ext).blobs.get(submit(ext, blob[1])).node_set
+        assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(NODES[2]), "DataAvailability", "deregister")
+        run_to_block(ext, unbonds_at)
+        assert_has_event(ext, StakeReleased(NODES[2], 80))
+        assert not da(ext).nodes.contains(NODES[2]) and held(ext, NODES[2]) == 0
 
 
 def test_a_registration_copied_from_another_node_cannot_take_its_key():
@@ -366,14 +393,21 @@ def test_bad_attestations_are_refused(blob):
 
 
 def test_a_stake_quorum_keeping_too_few_columns_to_rebuild_the_blob_is_refused(blob):
-    """Custody deals columns by node, not by stake: one node (32 of 128 columns, replication 1) holding more
-    than 2/3 of the stake must not make a blob available that what its signers keep could not rebuild."""
+    """Custody is dealt by the stakes at submission, the quorum counted at today's: one node (~32 of 128
+    columns at one draw a column) whose peers were slashed since holds more than 2/3 of the stake now, and
+    must not make a blob available that what its signers keep could not rebuild."""
     commitment = blob[1]
     with new_ext(custody_replication=1) as ext:
-        register(ext, stakes=(10 * STAKE,))
+        register(ext)
         blob_id = submit(ext, commitment)
+        record = da(ext).blobs.get(blob_id)
+        assert record.stakes == (STAKE,) * 4
+        for who in NODES[1:4]:
+            da(ext).nodes.mutate(who, lambda node: replace(node, stake=STAKE // 10))
+        assert columns_kept([0], record.stakes, record.custody_seed, 1) < CELLS_TO_RECOVER
         assert_noop(ext, TooFewColumns, attest, ext, blob_id, bitfield([0], 4), aggregate_of(blob_id, commitment, [0]))
-        attest(ext, blob_id, bitfield([0, 2], 4), aggregate_of(blob_id, commitment, [0, 2]))  # 64 columns: enough
+        assert columns_kept([0, 1, 2], record.stakes, record.custody_seed, 1) >= CELLS_TO_RECOVER
+        attest(ext, blob_id, bitfield([0, 1, 2], 4), aggregate_of(blob_id, commitment, [0, 1, 2]))
         assert_last_event(ext, BlobAvailable(blob_id))
 
 
@@ -470,7 +504,7 @@ def test_audits_challenge_attesters_for_their_own_custody_cells(blob):
             assert audit.blob_id == blob_id and audit.deadline == 7
             index = record.node_set.index(audit.node)
             assert index in (0, 1, 2)  # only nodes that attested
-            assert audit.cell_index in custody_columns(index, 4, record.custody_seed, replication=2)
+            assert audit.cell_index in custody_columns(index, record.stakes, record.custody_seed, replication=2)
 
 
 def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):

@@ -9,7 +9,8 @@ import pytest
 from da_layer import bls
 from da_layer.attestation import bitfield
 from da_layer.kzg import CELLS_PER_BLOB
-from da_layer.pallet import DEFINITION
+from da_layer.custody import custodians
+from da_layer.pallet import DEFINITION, DataAvailability
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import TestExternalities
 from runtime.ss58 import ss58_encode
@@ -71,8 +72,11 @@ def test_da_blob_names_signers_and_custodians(ext):
     members = [ss58_encode(who) for who in NODES[:4]]
     assert found["nodeSet"] == members and found["signerAccounts"] == members[:3]
     assert len(found["custodians"]) == CELLS_PER_BLOB
-    assert all(len(set(column)) == PARAMS["custody_replication"] and set(column) <= set(members)
-               for column in found["custodians"])
+    with ext:
+        record = ext.pallet(DataAvailability).blobs.get(ext.blob_ids[1])
+    assert found["custodians"] == [[members[i] for i in custodians(column, record.stakes, record.custody_seed,
+                                                                   PARAMS["custody_replication"])]
+                                   for column in range(CELLS_PER_BLOB)]
     assert rpc(ext, "da_blob", "0x" + ext.blob_ids[0].hex())["signerAccounts"] == []
     assert rpc(ext, "da_blob", "0x" + "cd" * 32) is None
 

@@ -9,9 +9,9 @@ and audits opened while it was down.
 - An audit opened while its node was stopped has no event left for the node to see once it is back: the node
   finds it in the chain's open audits and answers it before its deadline.
 
-With four nodes and two custodians a column, the columns of a blob fall to two pairs of nodes (even columns
-to one pair, odd columns to the other; ``da_layer.custody``): one pair serving garbage leaves half of every
-blob's cells, which is enough to rebuild it and too few to sample it.
+With four nodes of equal stake and eight custody draws a column (``da_layer.custody``), each node keeps ~90 %
+of a blob's columns: three serving garbage leave the fourth's (enough to rebuild the blob) and spoil the
+columns it does not keep (~13 of them).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 import trio
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB, pack
-from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF, cells_and_proofs
+from da_layer.kzg import BYTES_PER_CELL, BYTES_PER_PROOF, CELLS_PER_BLOB, CELLS_TO_RECOVER, cells_and_proofs
 from sdk.chain import AsyncClient, ChainEvent, EventSubscription
 from sdk.da.chain import read_blob, read_custody
 from sdk.da.peers import PeerError
@@ -83,15 +83,16 @@ async def test_a_light_client_and_a_reader_count_garbage_as_bad_cells(da, networ
     payload = os.urandom(9000)
     (ref,) = await da.submit(payload)
     custody = await read_custody(da.chain, ref.blob_id, await read_blob(da.chain, ref.blob_id))
-    by_account = {node.account: node for node in network.nodes}
-    pair = {node.account for node in custody.custodians_of(1)}  # the custodians of every odd column
-    with serving_garbage([by_account[account] for account in sorted(pair)], ref.blob_id):
-        report = await da.sample(ref)
-        # the drawn odd cells failed (with both their custodians asked), the even ones verified
-        assert not report.available and report.confidence == 0.0 and report.failed
-        assert all({node.account for node in custody.custodians_of(index)} == pair for index in report.failed)
-        assert report.verified == report.samples - len(report.failed) > 0
-        assert await da.get(ref) == payload  # rebuilt from the even cells, the odd ones asked of all and refused
+    keeper = max(custody.nodes, key=lambda node: len(custody.columns_of(node.position)))
+    spoilt = {column for column in range(CELLS_PER_BLOB) if keeper not in custody.custodians_of(column)}
+    assert spoilt and len(spoilt) <= CELLS_PER_BLOB - CELLS_TO_RECOVER
+    with serving_garbage([node for node in network.nodes if node.account != keeper.account], ref.blob_id):
+        report = await da.sample(ref, samples=CELLS_PER_BLOB)
+        # every cell the keeper does not keep failed (all its custodians asked), every other one verified
+        assert not report.available and report.confidence == 0.0
+        assert set(report.failed) == spoilt
+        assert report.verified == report.samples - len(spoilt)
+        assert await da.get(ref) == payload  # rebuilt from the keeper's cells, the others asked of all and refused
 
 
 async def test_a_node_recovering_from_peers_that_serve_garbage_passes_them_over_and_keeps_running(da, network):

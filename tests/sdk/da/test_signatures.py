@@ -16,7 +16,8 @@ SECRETS = [bls.secret_from_seed(bytes([i + 1]) * 32) for i in range(4)]
 NODES = tuple(DaNodeView(i, bytes([i]) * 32, f"http://da-{i}", bls.public_key(secret), 100)
               for i, secret in enumerate(SECRETS))
 CUSTODY = Custody(BLOB_ID, Blob(b"\x01" * 32, COMMITMENT, 10, 0, 1, BlobStatus.Pending,
-                                tuple(node.account for node in NODES), b"\x00" * 32), NODES, 2)
+                                tuple(node.account for node in NODES), tuple(node.stake for node in NODES),
+                                b"\x00" * 32), NODES, 2)
 MESSAGE = attestation_message(GENESIS, BLOB_ID, COMMITMENT)
 
 
