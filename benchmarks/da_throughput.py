@@ -284,7 +284,7 @@ def main() -> None:
     print(summary)
     if args.no_record:
         return
-    record("DA throughput", "a devnet of 1 validator and 4 DA nodes (2 custodians per column) and this client share "
+    record("DA throughput", "a devnet of 1 validator and 4 DA nodes (8 custody draws per column) and this client share "
            "its cores, all on loopback", summary, notes=[f"{args.blobs} blobs of random payload per measured pass; "
                                                           "MB = 10^6 bytes"])
 

@@ -9,16 +9,18 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   first), and an HTTP endpoint (``update_endpoint`` moves it).
   ``NodeSet`` lists them in registration order, at most ``max_nodes``; when it is full, a newcomer staking
   more than ``eviction_margin_perbill`` above the lowest stake in it evicts that node (``NodeEvicted``), so
-  minimum-stake nodes cannot fill the set and keep better-staked ones out. A node leaves with ``deregister``
-  (or is evicted): new blobs stop naming it at once, and its stake (slashable until then) is released
-  ``retention_period`` blocks later, when no retained blob names it any more. Its audit record (passed, missed) is kept in ``PastRecords`` then, and
-  restored if the account registers again: leaving does not wipe missed audits.
+  minimum-stake nodes cannot fill the set and keep better-staked ones out; a member raises its stake with
+  ``bond_extra``. A node leaves with ``deregister`` (or is evicted): new blobs stop naming it at once, and
+  its stake (slashable until then) is released ``retention_period`` blocks later, when no retained blob
+  names it any more; then it may register again. Its audit record (passed, missed) is kept in
+  ``PastRecords`` then, and restored if the account registers again: leaving does not wipe missed audits.
 - **Blobs**: ``submit_blob`` records a blob's KZG commitment (refused unless it is a point of G1's subgroup,
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
-  the blob's verdict (see *Attestations*). It fixes the blob's node set (a copy of ``NodeSet``), their stakes
-  at that block and its custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the
-  submitter cannot choose; from them :mod:`da_layer.custody` deals the columns in proportion to stake.
+  the blob's verdict (see *Attestations*). It fixes the blob's node set (the members of ``NodeSet`` with their
+  stakes at that block, kept once in ``NodeSets`` for every blob naming them, until the last is pruned) and
+  its custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot
+  choose; from them :mod:`da_layer.custody` deals the columns in proportion to stake.
 - **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
   than 2/3 of the set's stake (cheap, first) and keep at least the half of the columns that rebuilds the
@@ -46,10 +48,10 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
 Wire shapes (SCALE, in field order): ``DaNode{bls_public [u8;48], endpoint Vec<u8>, stake u128,
 registered_at u32, audits_passed u32, audits_missed u32}``; ``AuditHistory{audits_passed u32, audits_missed
 u32}``; ``Blob{submitter AccountId, commitment [u8;48],
-length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set
-Vec<AccountId>, stakes Vec<u128>, custody_seed H256, signers Vec<u8>, fee u128}`` (``stakes``: the node set's
-at submission, which custody is dealt by; ``signers``: the bitfield of the accepted attestation, empty until
-then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
+length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set_id
+H256, custody_seed H256, signers Vec<u8>, fee u128}`` (``node_set_id``: the key of its ``NodeSet{members
+Vec<AccountId>, stakes Vec<u128>}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node set))``;
+``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
 cell_index u16, deadline u32}``.
 """
 
@@ -68,7 +70,7 @@ from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import (
     FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
 from runtime.frame.storage import StorageMap, StorageValue
-from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, blake2_256
+from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, DOMAIN_DA_NODE_SET, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Hash, Weight, is_http_endpoint
 from runtime.scale import BYTES, H256, U16, U32, U64, U128, CEnum, FixedBytes, Vec, scale_struct
@@ -76,10 +78,11 @@ from runtime.weights import READ, US, WRITE
 
 __all__ = [
     "DataAvailability", "DataAvailabilityConfig", "DataAvailabilityParams", "DataAvailabilityHoldReason",
-    "DEFINITION", "DaNode", "AuditHistory", "Blob", "BlobStatus", "Audit", "blob_id_of", "custody_seed_of",
+    "DEFINITION", "DaNode", "AuditHistory", "Blob", "BlobStatus", "NodeSet", "Audit", "blob_id_of", "custody_seed_of",
+    "node_set_id_of",
     "NodeRegistered", "BlobSubmitted", "BlobAvailable", "BlobUnavailable", "BlobPruned", "AuditStarted",
-    "AuditPassed", "Slashed", "NodeDeregistered", "NodeEvicted", "StakeReleased", "NodeUpdated", "FeeSettled",
-    "fee_shares",
+    "AuditPassed", "Slashed", "NodeDeregistered", "NodeEvicted", "StakeBonded", "StakeReleased", "NodeUpdated",
+    "FeeSettled", "fee_shares",
 ]
 
 BLS_PUBLIC = FixedBytes(bls.PUBLIC_KEY_BYTES)
@@ -160,16 +163,28 @@ class Blob:
     namespace: Namespace
     submitted_at: Annotated[int, U32, "BlockNumber"]
     status: Annotated[BlobStatus, BLOB_STATUS, "BlobStatus"]
-    node_set: AccountIds
-    """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
-    stakes: Annotated[tuple, Vec(U128), "Vec<Balance>"]
-    """The node set's stakes when it was submitted (in its order): custody is dealt in proportion to them, and
-    stays so while slashes change the stakes that count in the quorum."""
+    node_set_id: Annotated[bytes, H256, "H256"]
+    """The id of the :class:`NodeSet` when it was submitted (in ``NodeSets``): custody and the signer bitfield
+    index into its members."""
     custody_seed: Annotated[bytes, H256, "H256"]
     signers: Annotated[bytes, BYTES, "Vec<u8>"] = b""
     """The bitfield of the attestation that made it available (empty before)."""
     fee: Annotated[int, U128, "Balance"] = 0
     """What the submitter paid (held until the verdict, then shared by the attesters and burned)."""
+
+
+@scale_struct("pallet_data_availability::NodeSet", params=[("AccountId", ACCOUNT_ID)])
+@dataclass(frozen=True)
+class NodeSet:
+    """The DA nodes and their stakes as blobs were submitted, kept once for all the blobs that name it (a blob
+    names it by :func:`node_set_id_of`): 6 KB at 128 nodes, where a copy in every blob record would grow the
+    state by that much per blob."""
+
+    members: AccountIds
+    """``NodeSet`` (the storage value) then: registration order."""
+    stakes: Annotated[tuple, Vec(U128), "Vec<Balance>"]
+    """Their stakes then, in the same order: custody is dealt in proportion to them, and stays so while slashes
+    change the stakes that count in the quorum."""
 
 
 @scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
@@ -286,6 +301,15 @@ class NodeEvicted:
     who: AccountId
     by: AccountId
     unbonds_at: BlockNumber
+
+
+@dataclass(frozen=True)
+class StakeBonded:
+    """``who`` put ``amount`` more on hold: its stake is ``stake`` now."""
+
+    who: AccountId
+    amount: Balance
+    stake: Balance
 
 
 @dataclass(frozen=True)
@@ -407,6 +431,10 @@ class AlreadyLeaving(DispatchError):
     """This node has deregistered already; its stake is unbonding."""
 
 
+class NothingToBond(DispatchError):
+    """``bond_extra`` of 0."""
+
+
 class InvalidCommitment(DispatchError):
     """The commitment is not a compressed G1 point of the BLS12-381 subgroup: no blob commits to it, so no
     cell could ever verify against it."""
@@ -429,6 +457,7 @@ class DataAvailabilityWeightInfo(Protocol):
     def answer_audit(self) -> Weight: ...
     def deregister(self) -> Weight: ...
     def update_endpoint(self) -> Weight: ...
+    def bond_extra(self) -> Weight: ...
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight: ...
 
@@ -441,22 +470,28 @@ class DataAvailabilityWeights:
     8.6 ms with 100 (one
     ``fast_aggregate_verify``, 1.5 ms, plus ~70 µs per signer key decompressed and stake read; 8.8 ms with each
     signer's fee share moved, the accounts it writes counted as storage); answer_audit 3.6-5.0 ms (one cell
-    proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up."""
+    proof, 3.5 ms); ~0.1 ms per audit started (15 in 1.7 ms). Each weight rounds its figure up.
+
+    Since custody is dealt by stake (spec 167; an hour whose BLS checks ran ~1.16x the reference's): register
+    3.3 ms, 3.5 ms into a full set of 100 with an eviction; submit_blob 1.9 ms (the node set's stakes read and
+    hashed); attest 4.0 ms with 4 signers and 11.7 ms with 100, custody dealt afresh in each (~2 ms); 15 audits
+    started in 19 ms (~1.3 ms each, a blob's custody dealt afresh for most)."""
 
     def register(self) -> Weight:
-        """With a full node set (sized for the default ``max_nodes``, 128): every member's stake read, and the
-        evicted node's unbonding written."""
-        return Weight(3_000 * US + (5 + 128) * READ + 8 * WRITE, 512)  # and its past record taken
+        """With a full node set (sized for the default ``max_nodes``, 128): every member's record read (~160
+        bytes of proof each), and the evicted node's unbonding written."""
+        return Weight(3_000 * US + (5 + 128) * READ + 8 * WRITE, 512 + 128 * 160)  # and its past record taken
 
     def submit_blob(self) -> Weight:
-        """Every member's stake read (sized for the default ``max_nodes``, 128) into the blob's record."""
-        return Weight(1_100 * US + (3 + 128) * READ + 5 * WRITE, 512)
+        """Every member's stake read (sized for the default ``max_nodes``, 128) into a node set, hashed (~30 µs)
+        and stored if no retained blob names it yet."""
+        return Weight(1_150 * US + (4 + 128) * READ + 7 * WRITE, 512 + 128 * 160)
 
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
         the signers paid a share of the fee (each an account and a hold written); and the columns they keep
         counted (~2 ms with custody dealt afresh: 1,024 draws of a node by stake)."""
-        return Weight(4_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 4 * READ + 6 * WRITE,
+        return Weight(4_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 5 * READ + 6 * WRITE,
                       256 + 160 * members)
 
     def answer_audit(self) -> Weight:
@@ -470,12 +505,18 @@ class DataAvailabilityWeights:
         """One node record read and written (as ``deregister`` without ``NodeSet``)."""
         return Weight(100 * US + READ + WRITE, 512)
 
+    def bond_extra(self) -> Weight:
+        """The node and ``NodeSet`` read (sized for the default ``max_nodes``), the hold written."""
+        return Weight(150 * US + 4 * READ + 3 * WRITE, 4_096)
+
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
         per_item = 2 * READ + 2 * WRITE + 20 * US
         release = 3 * READ + 6 * WRITE + 40 * US  # the node, its key, its hold and its kept audit record
-        return Weight(10 * US + 5 * READ + (2 * deadlines + pruned + audits_closed) * per_item
-                      + released * release + audits_started * 2_200 * US, 0)  # a blob's custody dealt afresh
+        # a pruned blob also lowers its node set's count (removing the set with the last); an audit started
+        # reads the blob's node set and deals its custody afresh
+        return Weight(10 * US + 5 * READ + (2 * deadlines + 2 * pruned + audits_closed) * per_item
+                      + released * release + audits_started * (2_200 * US + READ), 0)
 
 
 @dataclass(frozen=True)
@@ -560,6 +601,12 @@ def blob_id_of(submitter: bytes, commitment: bytes, block: int, count: int) -> b
     return blake2_256(DOMAIN_DA_BLOB + submitter + commitment + block.to_bytes(4, "little") + count.to_bytes(8, "little"))
 
 
+def node_set_id_of(node_set: NodeSet) -> bytes:
+    """``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node_set))``: equal sets (no registration, departure or slash
+    between two submissions) are one entry."""
+    return blake2_256(DOMAIN_DA_NODE_SET + NodeSet.SCALE.encode(node_set))
+
+
 def custody_seed_of(parent_hash: bytes, blob_id: bytes) -> bytes:
     return blake2_256(DOMAIN_DA_CUSTODY + parent_hash + blob_id)
 
@@ -569,11 +616,12 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     CRATE = "pallet_data_availability"
     HOLD_REASONS = DataAvailabilityHoldReason
     EVENTS = (NodeRegistered, BlobSubmitted, BlobAvailable, BlobUnavailable, BlobPruned, AuditStarted, AuditPassed,
-              Slashed, NodeDeregistered, NodeEvicted, StakeReleased, NodeUpdated, FeeSettled)
+              Slashed, NodeDeregistered, StakeReleased, NodeUpdated, FeeSettled, NodeEvicted, StakeBonded)
     ERRORS = (AlreadyRegistered, StakeTooLow, InvalidEndpoint, TooManyNodes, BlsKeyInUse, InvalidProofOfPossession,
               ZeroLength, BlobTooLarge, NoDaNodes, TooManyBlobs, UnknownBlob, AlreadyAvailable, DeadlinePassed,
               MalformedSigners, BelowQuorum, TooFewColumns, InvalidAggregate, UnknownAudit, NotAudited, InvalidCell,
-              InvalidCellProof, NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature)
+              InvalidCellProof, NotRegistered, AlreadyLeaving, InvalidCommitment, InvalidRegistrationSignature,
+              NothingToBond)
     CONSTANTS = (
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
@@ -583,7 +631,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         Constant("MaxBlobsPerBlock", U32, lambda c: c.max_blobs_per_block, "Blobs one block accepts."),
         Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,
                  "Blocks after submission by which a blob must be attested."),
-        Constant("CustodyReplication", U32, lambda c: c.custody_replication, "Custodians per column."),
+        Constant("CustodyReplication", U32, lambda c: c.custody_replication,
+                 "Custody draws per column, each a node by stake (up to that many custodians)."),
         Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes in the node set."),
         Constant("EvictionMargin", U32, lambda c: c.eviction_margin_perbill,
                  "Parts per billion above the lowest stake a newcomer to a full node set must stake to evict it."),
@@ -597,6 +646,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     node_of_key = StorageMap(BLS_PUBLIC, ACCOUNT_ID, docs="Which node registered a BLS key.")
     node_set = StorageValue(Vec(ACCOUNT_ID), default=(), docs="DA nodes in registration order (new blobs copy it).")
     blobs = StorageMap(H256, Blob.SCALE, docs="Retained blobs by id.")
+    node_sets = StorageMap(H256, NodeSet.SCALE, docs="The node sets retained blobs name, by id.")
+    node_set_uses = StorageMap(H256, U32, default=0, docs="How many retained blobs name each node set (it is "
+                               "removed with the last of them).")
     blob_count = StorageValue(U64, default=0, docs="Blobs ever submitted (part of each blob id).")
     deadlines = StorageMap(U32, Ids, default=(), docs="Blobs whose attestation deadline is this block.")
     expiries = StorageMap(U32, Ids, default=(), docs="Blobs pruned at this block.")
@@ -659,7 +711,6 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         node_set = self.node_set.get()
         if not node_set:
             raise NoDaNodes()
-        stakes = tuple(self.nodes.get(who).stake for who in node_set)
         now = self.block_number()
         deadline = now + cfg.attestation_deadline
         if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
@@ -669,8 +720,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         count = self.blob_count.get()
         blob_id = blob_id_of(submitter, commitment, now, count)
         seed = custody_seed_of(self._parent_hash(), blob_id)
-        record = Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending, node_set, stakes, seed,
-                      fee=fee)
+        record = Blob(submitter, commitment, length, namespace, now, BlobStatus.Pending,
+                      self._use_node_set(node_set), seed, fee=fee)
         self.blobs.insert(blob_id, record)
         self.blob_count.put(count + 1)
         self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
@@ -689,16 +740,17 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise AlreadyAvailable()
         if blob.status is BlobStatus.Unavailable:
             raise DeadlinePassed()
+        node_set = self.node_sets.get(blob.node_set_id)
         try:
-            positions = attestation.signers(signers, len(blob.node_set))
+            positions = attestation.signers(signers, len(node_set.members))
         except attestation.MalformedBitfield:
             raise MalformedSigners() from None
         # every member is still registered: a departed node's record outlives the blobs that name it
-        members = [self.nodes.get(who) for who in blob.node_set]
+        members = [self.nodes.get(who) for who in node_set.members]
         signed = [members[i] for i in positions]
         if 3 * sum(node.stake for node in signed) <= 2 * sum(node.stake for node in members):
             raise BelowQuorum()
-        kept = columns_kept(positions, blob.stakes, blob.custody_seed, self.config.custody_replication)
+        kept = columns_kept(positions, node_set.stakes, blob.custody_seed, self.config.custody_replication)
         if kept < kzg.CELLS_TO_RECOVER:
             raise TooFewColumns()
         message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
@@ -709,7 +761,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.audit_pool.insert(size, blob_id)
         self.audit_pool_index.insert(blob_id, size)
         self.audit_pool_size.put(size + 1)
-        self._settle_fee(blob_id, blob, [(blob.node_set[i], members[i].stake) for i in positions])
+        self._settle_fee(blob_id, blob, [(node_set.members[i], members[i].stake) for i in positions])
         self.deposit_event(BlobAvailable(blob_id))
 
     @call(3, weight=lambda w, audit_id, cell, proof: w.answer_audit())
@@ -760,6 +812,23 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self._check_endpoint(endpoint)
         self.nodes.insert(who, replace(node, endpoint=endpoint))
         self.deposit_event(NodeUpdated(who, endpoint))
+
+    @call(6, weight=lambda w, amount: w.bond_extra())
+    def bond_extra(self, origin: Origin, amount: Balance) -> None:
+        """Hold ``amount`` more as this node's stake: it counts in quorums at once and in the custody of blobs
+        submitted from now on, and keeps the node out of a newcomer's reach when the node set is full. Only a
+        node of the node set: a leaving one's stake is on its way back."""
+        who = ensure_signed(origin)
+        node = self.nodes.get(who)
+        if node is None:
+            raise NotRegistered()
+        if who not in self.node_set.get():
+            raise AlreadyLeaving()
+        if amount == 0:
+            raise NothingToBond()
+        self.config.currency.hold(DataAvailabilityHoldReason.NodeStake, who, amount)
+        self.nodes.insert(who, replace(node, stake=node.stake + amount))
+        self.deposit_event(StakeBonded(who, amount, node.stake + amount))
 
     def _evictee(self, node_set: tuple, stake: int) -> bytes:
         """The member a newcomer staking ``stake`` evicts from the full ``node_set``: the lowest stake (of
@@ -831,7 +900,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         due = self.expiries.take(n)
         for blob_id in due:
             self._leave_audit_pool(blob_id)
-            self.blobs.remove(blob_id)
+            self._drop_node_set(self.blobs.take(blob_id).node_set_id)
             self.deposit_event(BlobPruned(blob_id))
         return len(due)
 
@@ -846,6 +915,26 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
                                                     best_effort=True)
             self.deposit_event(StakeReleased(who, released))
         return len(leaving)
+
+    def _use_node_set(self, members: tuple) -> bytes:
+        """The id of the node set of ``members`` at their stakes now, stored if no retained blob names it yet,
+        and counted as named once more."""
+        node_set = NodeSet(members, tuple(self.nodes.get(who).stake for who in members))
+        node_set_id = node_set_id_of(node_set)
+        uses = self.node_set_uses.get(node_set_id)
+        if uses == 0:
+            self.node_sets.insert(node_set_id, node_set)
+        self.node_set_uses.insert(node_set_id, uses + 1)
+        return node_set_id
+
+    def _drop_node_set(self, node_set_id: bytes) -> None:
+        """One blob naming the node set fewer; the last one takes it away."""
+        uses = self.node_set_uses.get(node_set_id) - 1
+        if uses:
+            self.node_set_uses.insert(node_set_id, uses)
+        else:
+            self.node_set_uses.remove(node_set_id)
+            self.node_sets.remove(node_set_id)
 
     def _leave_audit_pool(self, blob_id: bytes) -> None:
         """Swap-remove: the last entry moves into the leaving blob's slot."""
@@ -892,12 +981,13 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         deadline = n + cfg.audit_deadline
         if blob.submitted_at + cfg.retention_period <= deadline:
             return None
-        attesters = frozenset(attestation.signers(blob.signers, len(blob.node_set)))
-        dealt = assignment(blob.stakes, blob.custody_seed, cfg.custody_replication)
+        node_set = self.node_sets.get(blob.node_set_id)
+        attesters = frozenset(attestation.signers(blob.signers, len(node_set.members)))
+        dealt = assignment(node_set.stakes, blob.custody_seed, cfg.custody_replication)
         # an attested blob's signers keep at least CELLS_TO_RECOVER columns, so there is a pair to draw
         pairs = [(column, keeper) for column, keepers in enumerate(dealt) for keeper in keepers if keeper in attesters]
         column, node_index = pairs[pick_pair % len(pairs)]
-        return Audit(blob.node_set[node_index], blob_id, blob.commitment, column, deadline)
+        return Audit(node_set.members[node_index], blob_id, blob.commitment, column, deadline)
 
     def _parent_hash(self) -> bytes:
         return self.config.chain.known_block_hash(self.block_number() - 1) or bytes(32)
@@ -919,7 +1009,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert cfg.max_nodes > 0
         assert cfg.attester_share_perbill <= PERBILL, "attesters share at most the whole fee"
         assert cfg.audit_period > 0 and 0 < cfg.audit_deadline
-        assert cfg.slash_perbill <= PERBILL
+        assert cfg.slash_perbill < PERBILL, "a slashed node keeps some stake: custody deals by stake"
 
 
 DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=DataAvailabilityWeights(),

@@ -37,7 +37,7 @@ from runtime.frame.rpc_json import (
 )
 
 if TYPE_CHECKING:
-    from da_layer.pallet import Blob, DataAvailability
+    from da_layer.pallet import Blob, DataAvailability, NodeSet
 
 __all__ = ["DA_RPC"]
 
@@ -66,11 +66,14 @@ def da_blobs(runtime: RuntimeBase, args: list) -> dict:
                 for position, blob_id in enumerate(ids))
     order = heapq.nlargest(limit + 1, (entry for entry in retained if after is None or entry[:2] < after))
     stakes = {who: node.stake for who, node in da.nodes.items()}
+    node_sets: dict[bytes, "NodeSet"] = {}  # most blobs of a page name the same one
     items = []
     for _, _, blob_id in order[:limit]:
         blob = da.blobs.get(blob_id)
         if blob is not None:  # (always: a blob leaves Blobs and Expiries together)
-            items.append(_blob_json(da, blob_id, blob, stakes))
+            if blob.node_set_id not in node_sets:
+                node_sets[blob.node_set_id] = da.node_sets.get(blob.node_set_id)
+            items.append(_blob_json(da, blob_id, blob, node_sets[blob.node_set_id].members, stakes))
     more = len(order) > limit
     return page(items, f"{order[limit - 1][0]}.{order[limit - 1][1]}" if more else None)
 
@@ -93,31 +96,32 @@ def da_blob(runtime: RuntimeBase, args: list) -> dict | None:
     if blob is None:
         return None
     stakes = {who: node.stake for who, node in da.nodes.items()}
-    replication = da.config.custody_replication
-    return _blob_json(da, blob_id, blob, stakes) | {
-        "nodeSet": [account(who) for who in blob.node_set],
-        "signerAccounts": [account(blob.node_set[i]) for i in _signed(blob)],
-        "custodians": [[account(blob.node_set[i]) for i in custodians(column, blob.stakes, blob.custody_seed,
-                                                                             replication)]
+    node_set, replication = da.node_sets.get(blob.node_set_id), da.config.custody_replication
+    members = node_set.members
+    return _blob_json(da, blob_id, blob, members, stakes) | {
+        "nodeSet": [account(who) for who in members],
+        "signerAccounts": [account(members[i]) for i in _signed(blob, members)],
+        "custodians": [[account(members[i]) for i in custodians(column, node_set.stakes, blob.custody_seed,
+                                                                replication)]
                        for column in range(CELLS_PER_BLOB)],
     }
 
 
-def _signed(blob: "Blob") -> tuple[int, ...]:
+def _signed(blob: "Blob", members: tuple) -> tuple[int, ...]:
     """Positions in the node set of the accepted attestation's signers (none before it)."""
-    return signers(blob.signers, len(blob.node_set)) if blob.signers else ()
+    return signers(blob.signers, len(members)) if blob.signers else ()
 
 
-def _blob_json(da: "DataAvailability", blob_id: bytes, blob: "Blob", stakes: dict[bytes, int]) -> dict:
-    """A blob's record; ``signedStake`` and ``totalStake`` weigh its signers and node set at their stakes
-    now (the quorum was counted at the stakes of the attesting block; slashes since lower them)."""
+def _blob_json(da: "DataAvailability", blob_id: bytes, blob: "Blob", members: tuple, stakes: dict[bytes, int]) -> dict:
+    """A blob's record; ``signedStake`` and ``totalStake`` weigh its signers and node set (``members``) at
+    their stakes now (the quorum was counted at the stakes of the attesting block; slashes since lower them)."""
     cfg = da.config
-    signed = _signed(blob)
+    signed = _signed(blob, members)
     return {
         "id": hex_of(blob_id), "submitter": account(blob.submitter), "namespace": blob.namespace,
         "length": blob.length, "commitment": hex_of(blob.commitment), "state": variant(blob.status),
-        "signedStake": balance(sum(stakes.get(blob.node_set[i], 0) for i in signed)),
-        "totalStake": balance(sum(stakes.get(who, 0) for who in blob.node_set)), "signers": len(signed),
+        "signedStake": balance(sum(stakes.get(members[i], 0) for i in signed)),
+        "totalStake": balance(sum(stakes.get(who, 0) for who in members)), "signers": len(signed),
         "submitted": blob.submitted_at, "deadline": blob.submitted_at + cfg.attestation_deadline,
         "expires": blob.submitted_at + cfg.retention_period, "fee": balance(blob.fee),
     }

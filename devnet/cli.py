@@ -79,7 +79,7 @@ def devnet() -> None:
 @click.option("--storage-nodes", type=click.IntRange(0, 32), default=None,
               help="How many storage nodes [default: the config's, else 6: RS(3, 2) leaves one free for repairs].")
 @click.option("--da-nodes", type=click.IntRange(0, 32), default=None,
-              help="How many DA nodes [default: the config's, else 4: two custodians per column, one may fail].")
+              help="How many DA nodes [default: the config's, else 4: each keeps ~90 % of a blob, one may fail].")
 @click.option("--providers", type=click.IntRange(0, 32), default=None,
               help="How many compute providers [default: the config's, else 3: r = 2 and one for disputes].")
 @click.option("--detach", is_flag=True, help="Start the processes and return (stop them with `cairn devnet down`).")

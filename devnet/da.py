@@ -2,8 +2,9 @@
 
 DA node ``i`` acts as the account ``//DA<i>`` (endowed in the devnet's chain spec through
 :attr:`devnet.role.Role.account`), follows validator ``i mod n``'s RPC, serves cells on the ``http`` port it
-reports and keeps them under its data folder. Four by default: with the devnet presets' two custodians per
-column, each node keeps half the columns and any one node may fail or withhold without a blob losing any.
+reports and keeps them under its data folder. Four by default: with eight custody draws a column over four
+equal stakes, each node keeps ~90 % of a blob's columns, and one node failing or withholding leaves every
+column with another custodian in all but ~0.2 % of blobs (and every blob rebuildable).
 
 :func:`withhold` is the ``cairn devnet withhold da-2`` fault: it creates the node's ``withhold`` switch file
 (:data:`da_layer.service.daemon.WITHHOLD_FILE`), after which the node serves no cells and answers no audits

@@ -40,6 +40,7 @@ __all__ = [
     "DOMAIN_DA_ATTESTATION",
     "DOMAIN_DA_REGISTRATION",
     "DOMAIN_DA_CUSTODY",
+    "DOMAIN_DA_NODE_SET",
     "DOMAIN_DA_AUDIT",
     "DOMAIN_COMPUTE_RESULT",
     "DOMAIN_COMPUTE_DRAW",
@@ -134,7 +135,9 @@ DOMAIN_DA_ATTESTATION = b"cairn/da-attestation/v1"
 DOMAIN_DA_REGISTRATION = b"cairn/da-registration/v1"
 """What a DA node's registration signature says: this BLS key is registered by this account on this chain."""
 DOMAIN_DA_CUSTODY = b"cairn/da-custody/v1"
-"""A blob's custody seed and the node order drawn from it (``da_layer.custody``)."""
+"""A blob's custody seed and the custody draws made from it (``da_layer.custody``)."""
+DOMAIN_DA_NODE_SET = b"cairn/da-node-set/v1"
+"""The id of a DA node set with its stakes, as blobs name it (``da_layer.pallet``)."""
 DOMAIN_DA_AUDIT = b"cairn/da-audit/v1"
 """Sampling audits drawn from a block hash: which custodian, which blob, which cell (``da_layer.pallet``)."""
 DOMAIN_COMPUTE_RESULT = b"cairn/compute-result/v1"

@@ -55,14 +55,15 @@ from da_layer import bls
 from da_layer.attestation import attestation_message, registration_message
 from da_layer.blobs import MalformedBlobs, check_cell_layout
 from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
-from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus
+from da_layer.pallet import AuditStarted, BlobPruned, BlobStatus, NodeEvicted, NodeSet
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
 from runtime.keyring import Keypair
+from runtime.ss58 import ss58_encode
 from sdk.account.api import chain_token, stake_shortfall
 from sdk.chain import AsyncClient, ChainClientError
-from sdk.da.chain import PALLET, member_columns, read_blob, read_custody
+from sdk.da.chain import PALLET, BlobRecord, member_columns, read_blob, read_custody
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import gather_cells
@@ -132,6 +133,7 @@ class DaNode:
         self._recovering: dict[bytes, trio.Event] = {}
         """The blobs being recovered, each with the event set when its recovery ends."""
         self._answering: set[int] = set()
+        self._columns: dict[bytes, tuple[tuple, tuple[int, ...] | None]] = {}  # see _my_columns
         """The audits being answered (one both read from the chain and heard of is answered once)."""
         self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
@@ -209,7 +211,7 @@ class DaNode:
             raise HttpError("UnknownBlob", f"the chain knows no blob {blob_hex}")
         if blob.status not in SERVABLE:
             raise HttpError("BlobNotPending", f"blob {blob_hex} is {blob.status.name}")
-        mine = member_columns(blob, self._account.public, self._replication)
+        mine = self._my_columns(blob_id, blob)
         if mine is None:
             raise HttpError("NotAssigned", f"this node is not in the node set of blob {blob_hex}")
         expected = set(mine)
@@ -274,7 +276,7 @@ class DaNode:
         if self.withholding:
             raise HttpError("Withholding", "this node is withholding its cells")
 
-    async def _chain_blob(self, blob_id: bytes) -> Blob | None:
+    async def _chain_blob(self, blob_id: bytes) -> BlobRecord | None:
         try:
             return await read_blob(self._client, blob_id)
         except ChainClientError as exc:
@@ -300,6 +302,12 @@ class DaNode:
                                 self._answer_soon(nursery, record.event.audit_id)
                             elif isinstance(record.event, BlobPruned):
                                 await self._drop(record.event.blob_id)
+                            elif isinstance(record.event, NodeEvicted) and record.event.who == me:
+                                log.warning("evicted from the full DA node set by %s, which staked more: blobs "
+                                            "submitted now do not name this node; it keeps the custody of those "
+                                            "that do until its stake is released at block %d (`cairn da bond` "
+                                            "raises a stake before it comes to this)",
+                                            ss58_encode(record.event.by), record.event.unbonds_at)
             except ChainClientError as exc:
                 log.warning("following the chain: %s; following again in %.0f s", exc, CHAIN_RETRY_S)
             await trio.sleep(CHAIN_RETRY_S)
@@ -315,7 +323,19 @@ class DaNode:
         finally:
             self._answering.discard(audit_id)
 
+    def _my_columns(self, blob_id: bytes, blob: BlobRecord) -> tuple[int, ...] | None:
+        """The columns this node keeps of the blob (``None``: not in its node set), dealt once a blob (~2 ms)
+        rather than at every maintenance scan. Remembered with what they were dealt from: after a reorg the
+        same blob id may stand for a submission with another seed or node set."""
+        dealt_from = (blob.custody_seed, blob.node_set, blob.stakes)
+        known = self._columns.get(blob_id)
+        if known is None or known[0] != dealt_from:
+            known = self._columns[blob_id] = (dealt_from, member_columns(blob, self._account.public,
+                                                                         self._replication))
+        return known[1]
+
     async def _drop(self, blob_id: bytes) -> None:
+        self._columns.pop(blob_id, None)
         if self._store.indices(blob_id):
             await trio.to_thread.run_sync(self._store.delete, blob_id)
             self.metrics.inc("cairn_da_blobs_pruned_total")
@@ -395,14 +415,21 @@ class DaNode:
         arrived during the scan, is not in what the scan read, and is still this node's to keep."""
         held_before = set(self._store.blobs())
         on_chain: set[bytes] = set()
+        node_sets: dict[bytes, NodeSet | None] = {}  # most retained blobs name one of a few node sets
         async for blob_id, blob in self._client.query_map(PALLET, "Blobs"):
             on_chain.add(blob_id)
-            if blob.status is BlobStatus.Available and self._account.public in blob.node_set:
-                await _guarded(self._recover_blob(blob_id, blob), f"recovering blob 0x{blob_id.hex()}")
+            if blob.status is not BlobStatus.Available:
+                continue
+            if blob.node_set_id not in node_sets:
+                node_sets[blob.node_set_id] = await self._client.query(PALLET, "NodeSets", [blob.node_set_id])
+            node_set = node_sets[blob.node_set_id]
+            if node_set is not None and self._account.public in node_set.members:  # (None: pruned since)
+                await _guarded(self._recover_blob(blob_id, BlobRecord.of(blob, node_set)),
+                               f"recovering blob 0x{blob_id.hex()}")
         for blob_id in held_before - on_chain:  # pruned while this node was down
             await self._drop(blob_id)
 
-    async def _recover_blob(self, blob_id: bytes, blob: Blob | None = None) -> None:
+    async def _recover_blob(self, blob_id: bytes, blob: BlobRecord | None = None) -> None:
         """Fetch what peers hold of the blob and rebuild this node's missing custody cells. One recovery of a
         blob runs at a time: a caller that finds one under way (an audit while maintenance recovers the blob,
         or the other way round) waits for it to end, then rebuilds what it left missing (usually nothing)."""
@@ -411,7 +438,7 @@ class DaNode:
         done = self._recovering[blob_id] = trio.Event()
         try:
             blob = blob if blob is not None else await read_blob(self._client, blob_id)
-            mine = None if blob is None else member_columns(blob, self._account.public, self._replication)
+            mine = None if blob is None else self._my_columns(blob_id, blob)
             missing = set(mine or ()) - self._store.indices(blob_id)
             if not missing:
                 return

@@ -25,7 +25,7 @@ from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
 from sdk.da.chain import PALLET, leaving_nodes, read_blob, registered_nodes
-from sdk.da.errors import LeaveRefused, NoSigner, UnknownBlob
+from sdk.da.errors import BondRefused, LeaveRefused, NoSigner, UnknownBlob
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import Reader
@@ -112,6 +112,19 @@ class DaApi:
         if not receipt.is_success:
             raise LeaveRefused(f"deregister: {receipt.error_message}")
         return next(e.event.unbonds_at for e in receipt.triggered_events if e.name == "NodeDeregistered")
+
+    async def bond(self, amount: int) -> int:
+        """Put ``amount`` more units of the signer's balance on hold as its DA node's stake (``bond_extra``); its
+        stake now. A larger stake weighs more in quorums and keeps more of each new blob's columns, and keeps
+        the node in a full node set, where a newcomer evicts the lowest stake. :class:`BondRefused` if the
+        signer runs no DA node, it is leaving, or the amount is 0 or more than it has free."""
+        if self.signer is None:
+            raise NoSigner("bonding signs: create the client with the node's account as signer=")
+        receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, "bond_extra", {"amount": amount}),
+                                                   self.signer, wait_for_inclusion=True)
+        if not receipt.is_success:
+            raise BondRefused(f"bond_extra: {receipt.error_message}")
+        return next(e.event.stake for e in receipt.triggered_events if e.name == "StakeBonded")
 
     async def nodes(self) -> list[RegisteredNode]:
         """Every registered DA node: those of the node set in registration order, then those leaving it."""

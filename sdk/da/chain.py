@@ -2,8 +2,9 @@
 
 A blob's node set, their stakes and its custody seed are fixed when it is submitted (``da_layer.pallet``),
 so who keeps which column is computed here from them and the pallet's ``CustodyReplication``
-(``da_layer.custody``), the same way the runtime computes it for audits. Values are the pallet's own dataclasses, as the chain client
-decodes them. A light client reads the blob proven (``verified=True``: a read proof,
+(``da_layer.custody``), the same way the runtime computes it for audits. The chain keeps a node set once for
+all the blobs that name it (``NodeSets``); :func:`read_blob` reads both and returns them as one
+:class:`BlobRecord`. A light client reads them proven (``verified=True``: read proofs,
 :meth:`AsyncClient.verified_query`, against a header whose GRANDPA justification it checked itself,
 :mod:`sdk.chain.finality`); the daemon and the submitter read the best block, where a blob just submitted
 already is.
@@ -11,19 +12,44 @@ already is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import anyio
 from da_layer.custody import custodians, custody_columns
-from da_layer.pallet import Blob, DaNode
+from da_layer.pallet import Blob, BlobStatus, DaNode, NodeSet
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
 from sdk.da.lanes import for_each
 
-__all__ = ["PALLET", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
+__all__ = ["PALLET", "BlobRecord", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
            "registered_nodes", "leaving_nodes"]
 
 PALLET = "DataAvailability"
+
+
+@dataclass(frozen=True)
+class BlobRecord:
+    """A retained blob's chain record (the pallet's ``Blob``) with the node set it names in place of its id."""
+
+    submitter: bytes
+    commitment: bytes
+    length: int
+    namespace: int
+    submitted_at: int
+    status: BlobStatus
+    node_set: tuple[bytes, ...]
+    """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
+    stakes: tuple[int, ...]
+    """Their stakes then, which custody is dealt by."""
+    custody_seed: bytes
+    signers: bytes
+    fee: int
+
+    @classmethod
+    def of(cls, blob: Blob, node_set: NodeSet) -> BlobRecord:
+        shared = {field.name: getattr(blob, field.name) for field in fields(cls) if hasattr(blob, field.name)
+                  and field.name != "node_set"}
+        return cls(**shared, node_set=tuple(node_set.members), stakes=tuple(node_set.stakes))
 
 
 @dataclass(frozen=True)
@@ -44,7 +70,7 @@ class Custody:
     """A blob's node set and who keeps which of its columns."""
 
     blob_id: bytes
-    blob: Blob
+    blob: BlobRecord
     nodes: tuple[DaNodeView, ...]
     replication: int
 
@@ -59,7 +85,7 @@ class Custody:
         return next((node.position for node in self.nodes if node.account == account), None)
 
 
-def member_columns(blob: Blob, account: bytes, replication: int) -> tuple[int, ...] | None:
+def member_columns(blob: BlobRecord, account: bytes, replication: int) -> tuple[int, ...] | None:
     """The columns ``account`` keeps of ``blob`` (``None`` if it is not in the blob's node set)."""
     if account not in blob.node_set:
         return None
@@ -67,16 +93,22 @@ def member_columns(blob: Blob, account: bytes, replication: int) -> tuple[int, .
 
 
 async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,
-                    at: bytes | None = None) -> Blob | None:
-    """The pallet's ``Blob`` record at block ``at`` (proven: the finalized head; else the best block), or
-    ``None`` if the chain has none (never submitted, or pruned)."""
-    if verified:
-        return await client.verified_query(PALLET, "Blobs", [blob_id], block_hash=at)
-    return await client.query(PALLET, "Blobs", [blob_id], block_hash=at)
+                    at: bytes | None = None) -> BlobRecord | None:
+    """The blob's record and node set at block ``at`` (proven: the finalized head; else the best block), or
+    ``None`` if the chain has none (never submitted, or pruned).
+
+    Read without ``at``, the two reads may see two blocks; a node set never changes under its id (the hash of
+    its content), so the second can only find it gone, when the blob was pruned in between."""
+    read = client.verified_query if verified else client.query
+    blob: Blob | None = await read(PALLET, "Blobs", [blob_id], block_hash=at)
+    if blob is None:
+        return None
+    node_set: NodeSet | None = await read(PALLET, "NodeSets", [blob.node_set_id], block_hash=at)
+    return None if node_set is None else BlobRecord.of(blob, node_set)
 
 
 async def read_final_blob(client: AsyncClient, finality: FinalityProver, blob_id: bytes, *,
-                          timeout: float) -> tuple[Blob, bytes] | None:
+                          timeout: float) -> tuple[BlobRecord, bytes] | None:
     """The blob's record proven against a header that ``finality`` proved final, and that header's hash;
     ``None`` if the chain has no such blob. A blob the best chain has but finality has not reached yet is
     waited for, ``timeout`` seconds at most (then ``None``). A node that cannot prove what it calls final
@@ -97,7 +129,7 @@ async def read_final_blob(client: AsyncClient, finality: FinalityProver, blob_id
     return None
 
 
-async def read_custody(client: AsyncClient, blob_id: bytes, blob: Blob, *, proven_at: bytes | None = None) -> Custody:
+async def read_custody(client: AsyncClient, blob_id: bytes, blob: BlobRecord, *, proven_at: bytes | None = None) -> Custody:
     """The custody of ``blob`` (read with :func:`read_blob`): its node set with their current registrations.
 
     A light client reads the registrations ``proven_at`` the finalized block it read the blob at (one read

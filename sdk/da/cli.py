@@ -6,10 +6,11 @@
     cairn da get BLOB... -o OUT               # submit's FILE and get's OUT may be -: standard input, output
     cairn da nodes [--json]
     cairn da leave --key OPERATOR             # a DA node leaves; its stake back when its blobs' retention ends
+    cairn da bond AMOUNT --key OPERATOR       # a DA node puts more stake on hold
 
 Every command takes ``--rpc`` (a node's WebSocket, default ``ws://127.0.0.1:9944``) and ``--key`` (the
 signing account: a ``//Name`` URI, a ``0x`` seed or a file holding either; default ``//Alice``, a devnet
-account; only ``submit`` and ``leave`` sign). ``submit`` prints the blob references, one per line and nothing
+account; only ``submit``, ``leave`` and ``bond`` sign). ``submit`` prints the blob references, one per line and nothing
 else, so ``cairn da get $(cairn da submit data.bin) -o copy.bin`` round-trips. Errors exit with status 1 and one
 line on stderr.
 """
@@ -29,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from da_layer.blobs import USABLE_BYTES_PER_BLOB
-from sdk.cli import chain_options, output_file, shown_account, stdout_console, user_client
+from sdk.cli import AMOUNT, amount_units, chain_options, output_file, shown_account, stdout_console, user_client
 from sdk.da.config import DaConfig
 from sdk.da.errors import DaError
 from sdk.da.types import BlobRef
@@ -196,6 +197,20 @@ def leave(rpc: str, key: str) -> None:
         address = client.signer.ss58_address()
     click.echo(f"{address}: leaving the DA node set; its stake is released at block {unbonds_at} (keep it running "
                "until then: it still holds custody of the blobs that name it)")
+
+
+@da.command()
+@click.argument("amount", type=AMOUNT)
+@chain_options
+def bond(amount: str, rpc: str, key: str) -> None:
+    """Put AMOUNT (500CAIRN, or units) more on hold as the stake of the DA node of --key: it weighs more in
+    quorums, keeps more of new blobs' columns, and stays in a full node set, where a newcomer evicts the
+    lowest stake."""
+    with user_client(rpc, key, errors=ERRORS) as client:
+        stake = client.da.bond(amount_units(client, amount, "AMOUNT"))
+        address = client.signer.ss58_address()
+        shown = client.account.token().format(stake)
+    click.echo(f"{address}: DA stake now {shown}")
 
 
 @da.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 __all__ = ["DaError", "NoSigner", "EmptyPayload", "PayloadTooLarge", "UnknownBlob", "SubmissionRefused",
-           "LeaveRefused", "WorkersDied", "NoQuorum", "NotAvailable", "ReconstructionFailed"]
+           "LeaveRefused", "BondRefused", "WorkersDied", "NoQuorum", "NotAvailable", "ReconstructionFailed"]
 
 
 class DaError(Exception):
@@ -34,6 +34,11 @@ class SubmissionRefused(DaError):
 
 class LeaveRefused(DaError):
     """The chain refused a DA node's ``deregister``: the signer runs no DA node, or it is leaving already."""
+
+
+class BondRefused(DaError):
+    """The chain refused a DA node's ``bond_extra``: the signer runs no DA node, it is leaving, the amount is 0
+    or more than its free balance."""
 
 
 class WorkersDied(DaError):

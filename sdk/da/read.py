@@ -34,8 +34,9 @@ __all__ = ["Reader", "gather_cells"]
 SYSTEMATIC = range(CELLS_TO_RECOVER)
 """The cells that are the blob itself."""
 GATHER_PARALLEL = 8
-"""Custodians asked at once for a blob's cells: with replication 3, a few answers hold half the blob, and
-eight in flight keep a reader's or a recovering node's wait to about one slow node's deadline."""
+"""Custodians asked at once for a blob's cells: each keeps about eight times its share of the stake's worth
+of columns, so a few answers hold half the blob, and eight in flight keep a reader's or a recovering node's
+wait to about one slow node's deadline."""
 
 
 class Reader:

@@ -22,3 +22,4 @@ class BlockingDaApi(BlockingApi[DaApi]):
     get = blocking(DaApi.get)
     nodes = blocking(DaApi.nodes)
     leave = blocking(DaApi.leave)
+    bond = blocking(DaApi.bond)

@@ -11,7 +11,7 @@ from substrateinterface import ExtrinsicReceipt, Keypair
 from da_layer import bls, kzg
 from da_layer.attestation import attestation_message, bitfield, registration_message
 from da_layer.blobs import pack
-from da_layer.pallet import Blob, BlobStatus
+from da_layer.pallet import Blob, BlobStatus, NodeSet
 from devnet.local_chain import LocalChain
 from node.chain_spec import preset
 from tests.runtime.offline_client import offline_substrate
@@ -60,9 +60,12 @@ def test_register_submit_attest_through_the_client():
     blob_id = bytes.fromhex(submitted["blob_id"][2:])
 
     raw = substrate.query("DataAvailability", "Blobs", ["0x" + blob_id.hex()])
-    assert raw.value["status"] == "Pending" and raw.value["node_set"] == [bob.ss58_address]
+    assert raw.value["status"] == "Pending"
     decoded = Blob.SCALE.decode(bytes(raw.data.data))  # the Python side reads the same bytes
-    assert decoded.node_set == (bob.public_key,) and decoded.commitment == commitment
+    assert decoded.commitment == commitment and raw.value["node_set_id"] == "0x" + decoded.node_set_id.hex()
+    node_set = substrate.query("DataAvailability", "NodeSets", [raw.value["node_set_id"]])
+    assert node_set.value["members"] == [bob.ss58_address] and len(node_set.value["stakes"]) == 1
+    assert NodeSet.SCALE.decode(bytes(node_set.data.data)).members == (bob.public_key,)
 
     message = attestation_message(chain.genesis_hash, blob_id, commitment)
     receipt = submit(chain, substrate, alice, "attest", {

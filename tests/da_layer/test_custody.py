@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from da_layer.custody import assignment, columns_kept, custodians, custody_columns
+from da_layer.custody import assignment, columns_kept, custodians, custody_columns, failure_bound_bits
 from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
 from da_layer.pallet import DataAvailabilityParams
 
@@ -56,6 +56,20 @@ def test_every_set_with_over_a_third_of_the_stake_keeps_enough_columns_to_rebuil
         assert columns_kept(kept, stakes, seed, REPLICATION) >= CELLS_TO_RECOVER
 
 
+def test_the_presets_bound_the_chance_of_a_third_of_the_stake_keeping_too_few_columns_below_2_to_the_minus_40():
+    """The Chernoff and union bound of ``da_layer.custody`` at the preset's draws per column and node-set size
+    (2^-47 at 8 draws and 128 nodes; 7 draws would leave 2^-11)."""
+    params = DataAvailabilityParams()
+    assert failure_bound_bits(params.custody_replication, params.max_nodes) >= 40
+    assert failure_bound_bits(params.custody_replication - 1, params.max_nodes) < 40
+    assert failure_bound_bits(2, 4) < 0 and failure_bound_bits(1, 4) == -float("inf")  # no guarantee at all
+
+
+def test_a_node_without_stake_keeps_nothing():
+    dealt = assignment((5, 0, 3), SEED, REPLICATION)
+    assert all(1 not in keepers for keepers in dealt) and custody_columns(1, (5, 0, 3), SEED, replication=2) == ()
+
+
 def test_assignment_is_a_function_of_its_inputs():
     stakes = [5, 1, 3, 3, 8, 2, 2, 9, 4, 1]
     assert custody_columns(3, stakes, SEED, replication=2) == custody_columns(3, tuple(stakes), bytes(SEED),
@@ -72,7 +86,8 @@ def test_one_node_keeps_every_column():
 
 @pytest.mark.parametrize("call", [
     lambda: custodians(0, [], SEED, 2),                     # no node
-    lambda: custodians(0, [4, 0], SEED, 2),                 # a node without stake
+    lambda: custodians(0, [0, 0], SEED, 2),                 # no stake at all
+    lambda: custodians(0, [4, -1], SEED, 2),                # a negative stake
     lambda: custodians(0, [4], SEED[:31], 2),               # a short seed
     lambda: custodians(0, [4], SEED, 0),                    # no custodian
     lambda: custodians(0, [4], SEED, 256),                  # more draws than a column's u8 index names

@@ -57,10 +57,14 @@ from da_layer.pallet import (
     TooManyBlobs,
     TooManyNodes,
     NodeEvicted,
+    NodeSet,
+    NothingToBond,
+    StakeBonded,
     UnknownAudit,
     UnknownBlob,
     ZeroLength,
     blob_id_of,
+    node_set_id_of,
     custody_seed_of,
     fee_shares,
 )
@@ -145,6 +149,10 @@ def run_to_block(ext: TestExternalities, n: int) -> None:
         da(ext).on_initialize(number)
 
 
+def node_set_of(ext: TestExternalities, blob_id: bytes) -> NodeSet:
+    return da(ext).node_sets.get(da(ext).blobs.get(blob_id).node_set_id)
+
+
 def held(ext: TestExternalities, who: bytes) -> int:
     return ext.pallet(Balances).balance_on_hold(DataAvailabilityHoldReason.NodeStake, who)
 
@@ -219,8 +227,8 @@ def test_a_newcomer_to_a_full_node_set_evicts_its_lowest_stake_which_keeps_its_c
         assert da(ext).node_set.get() == (NODES[0], NODES[1], NODES[3], NODES[4])
         assert da(ext).unbonding.get(unbonds_at) == (NODES[2],)
         assert da(ext).nodes.get(NODES[2]).stake == held(ext, NODES[2]) == 80  # slashable while older is kept
-        assert NODES[2] in da(ext).blobs.get(older).node_set
-        assert NODES[2] not in da(ext).blobs.get(submit(ext, blob[1])).node_set
+        assert NODES[2] in node_set_of(ext, older).members
+        assert NODES[2] not in node_set_of(ext, submit(ext, blob[1])).members
         assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(NODES[2]), "DataAvailability", "deregister")
         run_to_block(ext, unbonds_at)
         assert_has_event(ext, StakeReleased(NODES[2], 80))
@@ -237,6 +245,52 @@ def test_a_registration_copied_from_another_node_cannot_take_its_key():
         assert da(ext).nodes.get(NODES[0]).bls_public == PUBLICS[0]
 
 
+@pytest.mark.parametrize("changes, error", [
+    ({"proof_of_possession": bls.pop_prove(SECRETS[1])}, InvalidProofOfPossession),
+    ({"registration_signature": bls.pop_prove(SECRETS[4])}, InvalidRegistrationSignature),
+    ({"bls_public": PUBLICS[0]}, BlsKeyInUse),
+    ({"endpoint": b"ftp://x"}, InvalidEndpoint),
+    ({"stake": 10**7}, InsufficientBalance),
+], ids=["bad-pop", "bad-registration", "key-in-use", "bad-endpoint", "unfunded"])
+def test_a_refused_registration_into_a_full_node_set_evicts_nobody(changes, error):
+    with new_ext() as ext:
+        register(ext, 4, stakes=(STAKE, 80, 80, STAKE))
+        assert_noop(ext, error, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "register",
+                    **registration(4, **({"stake": STAKE} | changes)))
+
+
+def test_an_evicted_node_cannot_register_again_before_its_stake_is_released(blob):
+    with new_ext() as ext:
+        register(ext, 4, stakes=(STAKE, 80, 80, STAKE))
+        ext.dispatch(Origin.signed(NODES[4]), "DataAvailability", "register", **registration(4, stake=STAKE))
+        assert_noop(ext, AlreadyRegistered, ext.dispatch, Origin.signed(NODES[2]), "DataAvailability", "register",
+                    **registration(2, stake=2 * STAKE))
+
+
+def test_bond_extra_raises_the_stake_that_quorums_custody_and_eviction_weigh(blob):
+    with new_ext() as ext:
+        register(ext, 4, stakes=(STAKE, 80, 80, STAKE))
+        ext.dispatch(Origin.signed(NODES[2]), "DataAvailability", "bond_extra", amount=40)
+        assert_last_event(ext, StakeBonded(NODES[2], 40, 120))
+        assert da(ext).nodes.get(NODES[2]).stake == held(ext, NODES[2]) == 120
+        assert node_set_of(ext, submit(ext, blob[1])).stakes == (STAKE, 80, 120, STAKE)
+        ext.dispatch(Origin.signed(NODES[4]), "DataAvailability", "register", **registration(4, stake=STAKE))
+        assert_has_event(ext, NodeEvicted(NODES[1], NODES[4], 1 + PARAMS["retention_period"]))  # not NODES[2]
+
+
+@pytest.mark.parametrize("who, amount, error", [
+    (NODES[4], 10, NotRegistered),
+    (NODES[3], 10, AlreadyLeaving),
+    (NODES[0], 0, NothingToBond),
+    (NODES[0], 10**7, InsufficientBalance),
+], ids=["not-a-node", "leaving", "zero", "unfunded"])
+def test_bond_extra_refusals_change_nothing(who, amount, error):
+    with new_ext() as ext:
+        register(ext)
+        ext.dispatch(Origin.signed(NODES[3]), "DataAvailability", "deregister")
+        assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "bond_extra", amount=amount)
+
+
 def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(blob):
     with new_ext() as ext:
         register(ext)
@@ -244,11 +298,11 @@ def test_deregistered_node_leaves_new_blobs_and_gets_its_stake_after_retention(b
         ext.dispatch(Origin.signed(NODES[1]), "DataAvailability", "deregister")
         assert_last_event(ext, NodeDeregistered(NODES[1], 21))
         assert da(ext).node_set.get() == (NODES[0], NODES[2], NODES[3])
-        assert da(ext).blobs.get(old_blob).node_set == tuple(NODES[:4])  # still named where it was
+        assert node_set_of(ext, old_blob).members == tuple(NODES[:4])  # still named where it was
         attest(ext, old_blob, bitfield([1, 2, 3], 4), aggregate_of(old_blob, blob[1], [1, 2, 3]))  # and still counts
         assert_last_event(ext, BlobAvailable(old_blob))
         new_blob = submit(ext, blob[1])
-        assert da(ext).blobs.get(new_blob).node_set == (NODES[0], NODES[2], NODES[3])
+        assert node_set_of(ext, new_blob).members == (NODES[0], NODES[2], NODES[3])
         assert_noop(ext, AlreadyLeaving, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "deregister")
         assert_noop(ext, NotRegistered, ext.dispatch, Origin.signed(NODES[4]), "DataAvailability", "deregister")
         assert_noop(ext, AlreadyRegistered, ext.dispatch, Origin.signed(NODES[1]), "DataAvailability", "register",
@@ -304,10 +358,33 @@ def test_submit_records_the_blob_with_its_node_set_and_seed(blob):
         assert blob_id == blob_id_of(SUBMITTER, commitment, 1, 0)
         assert_last_event(ext, BlobSubmitted(blob_id, SUBMITTER, commitment, 5000, 7))
         record = da(ext).blobs.get(blob_id)
-        assert record.status is BlobStatus.Pending and record.node_set == tuple(NODES[:4])
+        assert record.status is BlobStatus.Pending and node_set_of(ext, blob_id).members == tuple(NODES[:4])
         assert record.custody_seed == custody_seed_of(GENESIS_HASH, blob_id)
         assert ext.pallet(Balances).free_balance(SUBMITTER) == before - 5000
         assert submit(ext, commitment) != blob_id  # the same commitment again is another blob
+
+
+def test_blobs_submitted_under_one_node_set_share_one_record_of_it_until_the_last_is_pruned(blob):
+    """A node set with its stakes is kept once (6 KB at 128 nodes) for every blob naming it; a registration
+    or a slash between two submissions makes another; pruning the last blob naming one takes it away."""
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext, 3)
+        first, second = submit(ext, commitment), submit(ext, commitment)
+        shared = da(ext).blobs.get(first).node_set_id
+        assert da(ext).blobs.get(second).node_set_id == shared
+        assert shared == node_set_id_of(NodeSet(tuple(NODES[:3]), (STAKE,) * 3))
+        assert da(ext).node_set_uses.get(shared) == 2
+        run_to_block(ext, 2)
+        ext.dispatch(Origin.signed(NODES[3]), "DataAvailability", "register", **registration(3))
+        third = submit(ext, commitment)
+        other = da(ext).blobs.get(third).node_set_id
+        assert other != shared and node_set_of(ext, third).members == tuple(NODES[:4])
+        run_to_block(ext, 1 + PARAMS["retention_period"])
+        assert da(ext).node_sets.get(shared) is None and da(ext).node_set_uses.get(shared) == 0
+        assert da(ext).node_sets.get(other) is not None and da(ext).node_set_uses.get(other) == 1
+        run_to_block(ext, 2 + PARAMS["retention_period"])
+        assert da(ext).node_sets.get(other) is None and list(da(ext).node_set_uses.items()) == []
 
 
 @pytest.mark.parametrize("who, length, error", [
@@ -400,13 +477,13 @@ def test_a_stake_quorum_keeping_too_few_columns_to_rebuild_the_blob_is_refused(b
     with new_ext(custody_replication=1) as ext:
         register(ext)
         blob_id = submit(ext, commitment)
-        record = da(ext).blobs.get(blob_id)
-        assert record.stakes == (STAKE,) * 4
+        record, node_set = da(ext).blobs.get(blob_id), node_set_of(ext, blob_id)
+        assert node_set.stakes == (STAKE,) * 4
         for who in NODES[1:4]:
             da(ext).nodes.mutate(who, lambda node: replace(node, stake=STAKE // 10))
-        assert columns_kept([0], record.stakes, record.custody_seed, 1) < CELLS_TO_RECOVER
+        assert columns_kept([0], node_set.stakes, record.custody_seed, 1) < CELLS_TO_RECOVER
         assert_noop(ext, TooFewColumns, attest, ext, blob_id, bitfield([0], 4), aggregate_of(blob_id, commitment, [0]))
-        assert columns_kept([0, 1, 2], record.stakes, record.custody_seed, 1) >= CELLS_TO_RECOVER
+        assert columns_kept([0, 1, 2], node_set.stakes, record.custody_seed, 1) >= CELLS_TO_RECOVER
         attest(ext, blob_id, bitfield([0, 1, 2], 4), aggregate_of(blob_id, commitment, [0, 1, 2]))
         assert_last_event(ext, BlobAvailable(blob_id))
 
@@ -502,9 +579,27 @@ def test_audits_challenge_attesters_for_their_own_custody_cells(blob):
         record = da(ext).blobs.get(blob_id)
         for audit in audits:
             assert audit.blob_id == blob_id and audit.deadline == 7
-            index = record.node_set.index(audit.node)
+            index = node_set_of(ext, blob_id).members.index(audit.node)
             assert index in (0, 1, 2)  # only nodes that attested
-            assert audit.cell_index in custody_columns(index, record.stakes, record.custody_seed, replication=2)
+            assert audit.cell_index in custody_columns(index, node_set_of(ext, blob_id).stakes, record.custody_seed,
+                                                       replication=2)
+
+
+def test_an_attester_keeping_no_column_of_a_blob_is_never_audited_for_it(blob):
+    """Custody follows stake: a node with a sliver of it keeps none of this blob's columns (it still signs,
+    keeping its empty share). Audits draw (column, attester keeping it) pairs, so none names it."""
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext, 4, stakes=(50, 10**5, 10**5, 10**5))
+        blob_id = submit(ext, commitment)
+        assert custody_columns(0, node_set_of(ext, blob_id).stakes, da(ext).blobs.get(blob_id).custody_seed,
+                               replication=2) == ()
+        attest(ext, blob_id, bitfield([0, 1, 2, 3], 4), aggregate_of(blob_id, commitment, [0, 1, 2, 3]))
+        audits = []
+        for n in range(2, 17):  # four rounds of two (every 4 blocks; none would outlive the blob at 20)
+            run_to_block(ext, n)
+            audits += started_audits(ext)
+        assert len(audits) == 8 and all(audit.node != NODES[0] for audit in audits)
 
 
 def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):

@@ -73,8 +73,10 @@ def test_da_blob_names_signers_and_custodians(ext):
     assert found["nodeSet"] == members and found["signerAccounts"] == members[:3]
     assert len(found["custodians"]) == CELLS_PER_BLOB
     with ext:
-        record = ext.pallet(DataAvailability).blobs.get(ext.blob_ids[1])
-    assert found["custodians"] == [[members[i] for i in custodians(column, record.stakes, record.custody_seed,
+        pallet = ext.pallet(DataAvailability)
+        record = pallet.blobs.get(ext.blob_ids[1])
+        stakes = pallet.node_sets.get(record.node_set_id).stakes
+    assert found["custodians"] == [[members[i] for i in custodians(column, stakes, record.custody_seed,
                                                                    PARAMS["custody_replication"])]
                                    for column in range(CELLS_PER_BLOB)]
     assert rpc(ext, "da_blob", "0x" + ext.blob_ids[0].hex())["signerAccounts"] == []

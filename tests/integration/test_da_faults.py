@@ -29,7 +29,7 @@ from da_layer.blobs import pack
 from sdk.chain import AsyncClient
 from sdk.client import AsyncClient as SdkClient
 from sdk.da.chain import read_blob, read_custody
-from sdk.da.errors import LeaveRefused, NoQuorum
+from sdk.da.errors import BondRefused, LeaveRefused, NoQuorum
 from sdk.da.peers import PeerError
 from sdk.da.wire import Cell
 from tests.da_layer.service.network import da, da_api, pools, start_da_network  # noqa: F401 - fixtures
@@ -106,7 +106,11 @@ async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_noth
 
 async def test_a_node_that_attested_and_then_withholds_is_slashed_by_an_audit(da, network):
     refs = await da.submit(os.urandom(20_000))
-    liar = network.nodes[1]
+    custody = await read_custody(da.chain, refs[0].blob_id, await read_blob(da.chain, refs[0].blob_id))
+    # a node that is no column's only custodian (with eight draws a column, nearly every node), so the others
+    # still serve every column of the blob while it withholds
+    liar = next(node for node in network.nodes if all(
+        [keeper.account for keeper in custody.custodians_of(column)] != [node.account] for column in range(128)))
     liar.withhold(True)
     try:
         async with AsyncClient(network.url) as client:
@@ -161,6 +165,26 @@ async def test_a_node_restarted_with_an_empty_disk_and_a_new_address_recovers_it
                 break
             await trio.sleep(0.5)
     assert all(cell.data == cells[i] and cell.proof == proofs[i] for i, cell in held.items())
+
+
+async def test_a_node_bonds_more_stake_which_weighs_in_the_next_blobs_custody(da, network, pools):
+    """``cairn da bond``: the stake goes up at once, on hold, and the next blob's node set carries it; bonding
+    nothing, or without a node, is refused."""
+    bonder = network.nodes[2]
+    async with da_api(network, pools, signer=bonder.key) as operator:
+        before = (await operator.chain.query("DataAvailability", "Nodes", [bonder.account])).stake
+        assert await operator.bond(10**12) == before + 10**12
+        with pytest.raises(BondRefused, match="NothingToBond"):
+            await operator.bond(0)
+    with pytest.raises(BondRefused, match="NotRegistered"):
+        await da.bond(10**12)  # Alice runs no DA node
+    result = subprocess.run([CAIRN, "da", "bond", str(10**12), "--key", bonder.key, "--rpc", network.url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "DA stake now" in result.stdout, result.stderr
+    (ref,) = await da.submit(os.urandom(1000))
+    record = await read_blob(da.chain, ref.blob_id)
+    position = record.node_set.index(bonder.account)
+    assert record.stakes[position] == before + 2 * 10**12 == max(record.stakes)
 
 
 async def test_a_node_that_leaves_is_named_by_no_new_blob_and_its_stake_waits_out_the_retention(da, network, pools):

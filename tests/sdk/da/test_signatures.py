@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from da_layer import bls
 from da_layer.attestation import attestation_message
-from da_layer.pallet import Blob, BlobStatus
-from sdk.da.chain import Custody, DaNodeView
+from da_layer.pallet import BlobStatus
+from sdk.da.chain import BlobRecord, Custody, DaNodeView
 from sdk.da.submit import Signatures, drop_forged
 
 GENESIS = bytes(range(32))
@@ -15,9 +15,9 @@ COMMITMENT = bytes([0xC0]) + bytes(47)
 SECRETS = [bls.secret_from_seed(bytes([i + 1]) * 32) for i in range(4)]
 NODES = tuple(DaNodeView(i, bytes([i]) * 32, f"http://da-{i}", bls.public_key(secret), 100)
               for i, secret in enumerate(SECRETS))
-CUSTODY = Custody(BLOB_ID, Blob(b"\x01" * 32, COMMITMENT, 10, 0, 1, BlobStatus.Pending,
-                                tuple(node.account for node in NODES), tuple(node.stake for node in NODES),
-                                b"\x00" * 32), NODES, 2)
+CUSTODY = Custody(BLOB_ID, BlobRecord(b"\x01" * 32, COMMITMENT, 10, 0, 1, BlobStatus.Pending,
+                                      tuple(node.account for node in NODES), tuple(node.stake for node in NODES),
+                                      b"\x00" * 32, b"", 0), NODES, 2)
 MESSAGE = attestation_message(GENESIS, BLOB_ID, COMMITMENT)
 
 
