@@ -19,15 +19,29 @@ data. Every signer of a blob signs the same message, so the submitter aggregates
 and posts it with a signer bitfield over the blob's node set (the set fixed at submission):
 ``ceil(n/8)`` bytes, node ``i`` is bit ``i % 8`` (least significant first) of byte ``i // 8``, as SSZ
 bitvectors are laid out, and the bits past ``n`` are zero.
+
+Each member weighs in the quorum (and in the fee's shares) as :func:`quorum_weights` says: its stake now, but
+never more than its stake at submission, which custody was dealt by. A slash since lowers its weight; a
+bond since does not raise it, or a node that bonded after a blob was dealt could carry a quorum with the
+few columns its old stake was dealt (:mod:`da_layer.custody`'s bound counts stake as custody counted it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from runtime.hashing import DOMAIN_DA_ATTESTATION, DOMAIN_DA_REGISTRATION
 
-__all__ = ["MalformedBitfield", "registration_message", "attestation_message", "bitfield", "signers"]
+__all__ = ["MalformedBitfield", "registration_message", "attestation_message", "bitfield", "signers",
+           "quorum_weights"]
+
+
+def quorum_weights(now: Sequence[int], at_submission: Sequence[int]) -> list[int]:
+    """What each member of a blob's node set weighs in its quorum: the lesser of its stake ``now`` and its
+    stake ``at_submission`` (the node set's, in the same order)."""
+    if len(now) != len(at_submission):
+        raise ValueError("one stake now and one at submission for each member")
+    return [min(current, dealt) for current, dealt in zip(now, at_submission)]
 
 
 class MalformedBitfield(ValueError):

@@ -20,15 +20,17 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   the blob's verdict (see *Attestations*). It fixes the blob's node set (the members of ``NodeSet`` with their
   stakes at that block, kept once in ``NodeSets`` for every blob naming them, until the last is pruned) and
   its custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot
-  choose; from them :mod:`da_layer.custody` deals the columns in proportion to stake.
+  choose (only try many: :mod:`da_layer.custody`); from them :mod:`da_layer.custody` deals the columns in
+  proportion to stake.
 - **Attestations**: each custodian checks its cells and signs :func:`da_layer.attestation.attestation_message`;
   ``attest`` takes their aggregate and a bitfield over the blob's node set, checks the signers hold more
-  than 2/3 of the set's stake (cheap, first) and keep at least the half of the columns that rebuilds the
-  blob between them (custody follows stake, so a quorum nearly always keeps them all; why a coalition of
-  less than a third of the stake cannot make an unrecoverable blob available this way is
-  :mod:`da_layer.custody`'s), then the aggregate with one ``fast_aggregate_verify`` (the
-  fast BLS path), and marks the blob ``Available``; the signers then share ``attester_share_perbill`` of
-  its fee pro rata to stake (:func:`fee_shares`), the rest is burned. A blob still pending when block
+  than 2/3 of the set's stake (cheap, first; each member weighed at its stake now but no more than at
+  submission, :func:`da_layer.attestation.quorum_weights`) and keep at least the half of the columns that
+  rebuilds the blob between them (custody follows stake, so a quorum nearly always keeps them all; why a
+  coalition of less than a third of the stake cannot make an unrecoverable blob available this way is
+  :mod:`da_layer.custody`'s), then the aggregate with one ``fast_aggregate_verify`` (the fast BLS path), and
+  marks the blob ``Available``; the signers then share ``attester_share_perbill`` of its fee pro rata to
+  their weights (:func:`fee_shares`), the rest is burned. A blob still pending when block
   ``submitted + attestation_deadline`` begins becomes ``Unavailable`` and its whole fee is burned: its
   attestation must be in an earlier block. The fee is per recorded payload byte; custodians refuse cells that
   carry bytes past the recorded length (:func:`da_layer.blobs.check_cell_layout`), so a blob that records
@@ -507,7 +509,7 @@ class DataAvailabilityWeights:
 
     def bond_extra(self) -> Weight:
         """The node and ``NodeSet`` read (sized for the default ``max_nodes``), the hold written."""
-        return Weight(150 * US + 4 * READ + 3 * WRITE, 4_096)
+        return Weight(150 * US + 4 * READ + 3 * WRITE, 8_192)
 
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
@@ -644,7 +646,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
 
     nodes = StorageMap(ACCOUNT_ID, DaNode.SCALE, docs="Registered DA nodes.")
     node_of_key = StorageMap(BLS_PUBLIC, ACCOUNT_ID, docs="Which node registered a BLS key.")
-    node_set = StorageValue(Vec(ACCOUNT_ID), default=(), docs="DA nodes in registration order (new blobs copy it).")
+    node_set = StorageValue(Vec(ACCOUNT_ID), default=(), docs="DA nodes in registration order (new blobs name "
+                            "it, with its stakes, in NodeSets).")
     blobs = StorageMap(H256, Blob.SCALE, docs="Retained blobs by id.")
     node_sets = StorageMap(H256, NodeSet.SCALE, docs="The node sets retained blobs name, by id.")
     node_set_uses = StorageMap(H256, U32, default=0, docs="How many retained blobs name each node set (it is "
@@ -731,7 +734,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     @call(2, weight=lambda w, blob_id, signers, aggregate: w.attest(8 * len(signers)))
     def attest(self, origin: Origin, blob_id: Hash, signers: Bytes, aggregate: BlsSignature) -> None:
         """Mark ``blob_id`` available: ``aggregate`` aggregates the attestations of the nodes whose bits are
-        set in ``signers`` (over the blob's node set), who hold more than 2/3 of its stake."""
+        set in ``signers`` (over the blob's node set), who hold more than 2/3 of its stake (each member weighed
+        by :func:`da_layer.attestation.quorum_weights`)."""
         ensure_signed(origin)
         blob = self.blobs.get(blob_id)
         if blob is None:
@@ -747,21 +751,21 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise MalformedSigners() from None
         # every member is still registered: a departed node's record outlives the blobs that name it
         members = [self.nodes.get(who) for who in node_set.members]
-        signed = [members[i] for i in positions]
-        if 3 * sum(node.stake for node in signed) <= 2 * sum(node.stake for node in members):
+        weights = attestation.quorum_weights([node.stake for node in members], node_set.stakes)
+        if 3 * sum(weights[i] for i in positions) <= 2 * sum(weights):
             raise BelowQuorum()
         kept = columns_kept(positions, node_set.stakes, blob.custody_seed, self.config.custody_replication)
         if kept < kzg.CELLS_TO_RECOVER:
             raise TooFewColumns()
         message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
-        if not bls.fast_aggregate_verify([node.bls_public for node in signed], message, aggregate):
+        if not bls.fast_aggregate_verify([members[i].bls_public for i in positions], message, aggregate):
             raise InvalidAggregate()
         self.blobs.insert(blob_id, replace(blob, status=BlobStatus.Available, signers=bytes(signers)))
         size = self.audit_pool_size.get()
         self.audit_pool.insert(size, blob_id)
         self.audit_pool_index.insert(blob_id, size)
         self.audit_pool_size.put(size + 1)
-        self._settle_fee(blob_id, blob, [(node_set.members[i], members[i].stake) for i in positions])
+        self._settle_fee(blob_id, blob, [(node_set.members[i], weights[i]) for i in positions])
         self.deposit_event(BlobAvailable(blob_id))
 
     @call(3, weight=lambda w, audit_id, cell, proof: w.answer_audit())
@@ -815,9 +819,10 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
 
     @call(6, weight=lambda w, amount: w.bond_extra())
     def bond_extra(self, origin: Origin, amount: Balance) -> None:
-        """Hold ``amount`` more as this node's stake: it counts in quorums at once and in the custody of blobs
-        submitted from now on, and keeps the node out of a newcomer's reach when the node set is full. Only a
-        node of the node set: a leaving one's stake is on its way back."""
+        """Hold ``amount`` more as this node's stake: it counts in the custody and quorums of blobs submitted
+        from now on (not of those dealt before: :func:`da_layer.attestation.quorum_weights`), and keeps the node
+        out of a newcomer's reach when the node set is full. Only a node of the node set: a leaving one's
+        stake is on its way back."""
         who = ensure_signed(origin)
         node = self.nodes.get(who)
         if node is None:
@@ -872,7 +877,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         return len(due)
 
     def _settle_fee(self, blob_id: bytes, blob: Blob, attesters: list[tuple[bytes, int]]) -> None:
-        """Pay ``attesters`` (account, stake) their shares of the blob's held fee and burn the rest."""
+        """Pay ``attesters`` (account, quorum weight) their shares of the blob's held fee and burn the rest."""
         currency, reason = self.config.currency, DataAvailabilityHoldReason.BlobFee
         shares, burned = fee_shares(blob.fee, self.config.attester_share_perbill, [stake for _, stake in attesters])
         for (who, _), share in zip(attesters, shares):

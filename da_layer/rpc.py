@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from da_layer.attestation import signers
+from da_layer.attestation import quorum_weights, signers
 from da_layer.custody import custodians
 from da_layer.kzg import CELLS_PER_BLOB
 from runtime.frame.composition import RpcMethod
@@ -73,7 +73,7 @@ def da_blobs(runtime: RuntimeBase, args: list) -> dict:
         if blob is not None:  # (always: a blob leaves Blobs and Expiries together)
             if blob.node_set_id not in node_sets:
                 node_sets[blob.node_set_id] = da.node_sets.get(blob.node_set_id)
-            items.append(_blob_json(da, blob_id, blob, node_sets[blob.node_set_id].members, stakes))
+            items.append(_blob_json(da, blob_id, blob, node_sets[blob.node_set_id], stakes))
     more = len(order) > limit
     return page(items, f"{order[limit - 1][0]}.{order[limit - 1][1]}" if more else None)
 
@@ -98,7 +98,7 @@ def da_blob(runtime: RuntimeBase, args: list) -> dict | None:
     stakes = {who: node.stake for who, node in da.nodes.items()}
     node_set, replication = da.node_sets.get(blob.node_set_id), da.config.custody_replication
     members = node_set.members
-    return _blob_json(da, blob_id, blob, members, stakes) | {
+    return _blob_json(da, blob_id, blob, node_set, stakes) | {
         "nodeSet": [account(who) for who in members],
         "signerAccounts": [account(members[i]) for i in _signed(blob, members)],
         "custodians": [[account(members[i]) for i in custodians(column, node_set.stakes, blob.custody_seed,
@@ -112,16 +112,20 @@ def _signed(blob: "Blob", members: tuple) -> tuple[int, ...]:
     return signers(blob.signers, len(members)) if blob.signers else ()
 
 
-def _blob_json(da: "DataAvailability", blob_id: bytes, blob: "Blob", members: tuple, stakes: dict[bytes, int]) -> dict:
-    """A blob's record; ``signedStake`` and ``totalStake`` weigh its signers and node set (``members``) at
-    their stakes now (the quorum was counted at the stakes of the attesting block; slashes since lower them)."""
+def _blob_json(da: "DataAvailability", blob_id: bytes, blob: "Blob", node_set: "NodeSet",
+               stakes: dict[bytes, int]) -> dict:
+    """A blob's record; ``signedStake`` and ``totalStake`` weigh its signers and node set as its quorum does
+    (:func:`da_layer.attestation.quorum_weights`) at their stakes now (the quorum was counted at the stakes of
+    the attesting block; slashes since lower them)."""
     cfg = da.config
+    members = node_set.members
+    weights = quorum_weights([stakes.get(who, 0) for who in members], node_set.stakes)
     signed = _signed(blob, members)
     return {
         "id": hex_of(blob_id), "submitter": account(blob.submitter), "namespace": blob.namespace,
         "length": blob.length, "commitment": hex_of(blob.commitment), "state": variant(blob.status),
-        "signedStake": balance(sum(stakes.get(members[i], 0) for i in signed)),
-        "totalStake": balance(sum(stakes.get(who, 0) for who in members)), "signers": len(signed),
+        "signedStake": balance(sum(weights[i] for i in signed)), "totalStake": balance(sum(weights)),
+        "signers": len(signed),
         "submitted": blob.submitted_at, "deadline": blob.submitted_at + cfg.attestation_deadline,
         "expires": blob.submitted_at + cfg.retention_period, "fee": balance(blob.fee),
     }

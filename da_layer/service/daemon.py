@@ -133,7 +133,7 @@ class DaNode:
         self._recovering: dict[bytes, trio.Event] = {}
         """The blobs being recovered, each with the event set when its recovery ends."""
         self._answering: set[int] = set()
-        self._columns: dict[bytes, tuple[tuple, tuple[int, ...] | None]] = {}  # see _my_columns
+        self._columns: dict[bytes, tuple[tuple[bytes, bytes], tuple[int, ...] | None]] = {}  # see _my_columns
         """The audits being answered (one both read from the chain and heard of is answered once)."""
         self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
@@ -228,7 +228,8 @@ class DaNode:
         if not await self._pool.verify(blob.commitment, list(cells.values())):
             raise HttpError("InvalidProof", "a cell does not verify against the blob's commitment: nothing signed")
         try:
-            await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
+            if cells:  # (a node keeping none of the blob's columns signs its empty share and stores nothing)
+                await trio.to_thread.run_sync(self._store.put, blob_id, cells.values())
         except OSError as exc:
             log.error("blob %s: custody cells not stored: %s", blob_hex, exc)
             raise HttpError("StoreFailed", f"this node cannot store the cells now ({exc.strerror or exc})") from None
@@ -325,9 +326,10 @@ class DaNode:
 
     def _my_columns(self, blob_id: bytes, blob: BlobRecord) -> tuple[int, ...] | None:
         """The columns this node keeps of the blob (``None``: not in its node set), dealt once a blob (~2 ms)
-        rather than at every maintenance scan. Remembered with what they were dealt from: after a reorg the
-        same blob id may stand for a submission with another seed or node set."""
-        dealt_from = (blob.custody_seed, blob.node_set, blob.stakes)
+        rather than at every maintenance scan. Remembered with what they were dealt from (its custody seed and
+        node set's id: after a reorg the same blob id may stand for another submission); forgotten when the
+        blob is pruned, or found gone by a scan."""
+        dealt_from = (blob.custody_seed, blob.node_set_id)
         known = self._columns.get(blob_id)
         if known is None or known[0] != dealt_from:
             known = self._columns[blob_id] = (dealt_from, member_columns(blob, self._account.public,
@@ -413,7 +415,7 @@ class DaNode:
         cannot be recovered now is logged and left for the next scan; the others are still recovered. Only blobs
         held before the scan read the chain can be found pruned by it: a blob submitted since, whose cells
         arrived during the scan, is not in what the scan read, and is still this node's to keep."""
-        held_before = set(self._store.blobs())
+        held_before = set(self._store.blobs()) | set(self._columns)
         on_chain: set[bytes] = set()
         node_sets: dict[bytes, NodeSet | None] = {}  # most retained blobs name one of a few node sets
         async for blob_id, blob in self._client.query_map(PALLET, "Blobs"):
@@ -426,7 +428,7 @@ class DaNode:
             if node_set is not None and self._account.public in node_set.members:  # (None: pruned since)
                 await _guarded(self._recover_blob(blob_id, BlobRecord.of(blob, node_set)),
                                f"recovering blob 0x{blob_id.hex()}")
-        for blob_id in held_before - on_chain:  # pruned while this node was down
+        for blob_id in held_before - on_chain:  # pruned while this node was down, or its event missed
             await self._drop(blob_id)
 
     async def _recover_blob(self, blob_id: bytes, blob: BlobRecord | None = None) -> None:

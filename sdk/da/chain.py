@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields
 
 import anyio
 from da_layer.custody import custodians, custody_columns
-from da_layer.pallet import Blob, BlobStatus, DaNode, NodeSet
-from sdk.chain import AsyncClient
+from da_layer.pallet import Blob, BlobStatus, DaNode, NodeSet, node_set_id_of
+from sdk.chain import AsyncClient, InvalidProof
 from sdk.chain.finality import FinalityProver
 from sdk.da.lanes import for_each
 
@@ -41,12 +41,18 @@ class BlobRecord:
     """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
     stakes: tuple[int, ...]
     """Their stakes then, which custody is dealt by."""
+    node_set_id: bytes
+    """The hash naming that node set with its stakes (:func:`da_layer.pallet.node_set_id_of`)."""
     custody_seed: bytes
     signers: bytes
     fee: int
 
     @classmethod
     def of(cls, blob: Blob, node_set: NodeSet) -> BlobRecord:
+        """The record of ``blob`` with ``node_set``; :class:`InvalidProof` if that node set is not the one the
+        blob names (its content does not hash to the id): an RPC node serving another is lying."""
+        if node_set_id_of(node_set) != blob.node_set_id:
+            raise InvalidProof(f"the node set served for id 0x{blob.node_set_id.hex()} hashes to another id")
         shared = {field.name: getattr(blob, field.name) for field in fields(cls) if hasattr(blob, field.name)
                   and field.name != "node_set"}
         return cls(**shared, node_set=tuple(node_set.members), stakes=tuple(node_set.stakes))
@@ -94,11 +100,12 @@ def member_columns(blob: BlobRecord, account: bytes, replication: int) -> tuple[
 
 async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,
                     at: bytes | None = None) -> BlobRecord | None:
-    """The blob's record and node set at block ``at`` (proven: the finalized head; else the best block), or
-    ``None`` if the chain has none (never submitted, or pruned).
+    """The blob's record and node set at block ``at`` (proven: against the header of ``at``, or of the head the
+    node calls finalized, whose justification this does not check: :func:`read_final_blob` does; else the best
+    block), or ``None`` if the chain has none (never submitted, or pruned).
 
     Read without ``at``, the two reads may see two blocks; a node set never changes under its id (the hash of
-    its content), so the second can only find it gone, when the blob was pruned in between."""
+    its content, checked here), so the second can only find it gone, when the blob was pruned in between."""
     read = client.verified_query if verified else client.query
     blob: Blob | None = await read(PALLET, "Blobs", [blob_id], block_hash=at)
     if blob is None:

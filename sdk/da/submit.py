@@ -28,7 +28,7 @@ from typing import Callable
 import anyio
 
 from da_layer import bls
-from da_layer.attestation import attestation_message, bitfield
+from da_layer.attestation import attestation_message, bitfield, quorum_weights
 from da_layer.blobs import pack, piece_lengths
 from da_layer.custody import columns_kept
 from da_layer.kzg import CELLS_TO_RECOVER
@@ -153,8 +153,9 @@ class Submitter:
     async def attest(self, custody: Custody, signatures: Signatures) -> None:
         """Post the aggregate of ``signatures``; raises :class:`NoQuorum` without posting when the signers
         hold 2/3 of the stake or less, :class:`NotAvailable` if the chain does not mark the blob available."""
-        total = sum(node.stake for node in custody.nodes)
-        signed = sum(custody.nodes[position].stake for position in signatures.signed)
+        weights = quorum_weights([node.stake for node in custody.nodes], custody.blob.stakes)  # as the chain weighs
+        total = sum(weights)
+        signed = sum(weights[position] for position in signatures.signed)
         if not signatures.signed or 3 * signed <= 2 * total:
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
         kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed, custody.replication)

@@ -387,6 +387,52 @@ def test_blobs_submitted_under_one_node_set_share_one_record_of_it_until_the_las
         assert da(ext).node_sets.get(other) is None and list(da(ext).node_set_uses.items()) == []
 
 
+def test_a_node_set_shared_across_blocks_outlives_the_first_blob_pruned(blob):
+    """The count, not the first pruning, decides: the second blob naming the set is still attested and audited
+    after the first is gone. (Audits here slash nothing: unanswered ones would change the stakes.)"""
+    commitment = blob[1]
+    with new_ext(slash_perbill=0) as ext:
+        first = available_blob(ext, commitment, [0, 1, 2])
+        run_to_block(ext, 9)
+        second = submit(ext, commitment)
+        shared = da(ext).blobs.get(second).node_set_id
+        attest(ext, second, bitfield([0, 1, 2], 4), aggregate_of(second, commitment, [0, 1, 2]))
+        assert da(ext).blobs.get(first).node_set_id == shared and da(ext).node_set_uses.get(shared) == 2
+        run_to_block(ext, 1 + PARAMS["retention_period"])
+        assert da(ext).blobs.get(first) is None and da(ext).node_set_uses.get(shared) == 1
+        run_to_block(ext, 24)
+        assert [audit.blob_id for audit in started_audits(ext)] == [second, second]
+
+
+def test_a_bond_or_a_slash_between_two_submissions_gives_the_second_blob_its_own_node_set(blob):
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext)
+        first = submit(ext, commitment)
+        ext.dispatch(Origin.signed(NODES[0]), "DataAvailability", "bond_extra", amount=10)
+        second = submit(ext, commitment)
+        run_to_block(ext, 2)  # (two blobs a block)
+        da(ext).nodes.mutate(NODES[1], lambda node: replace(node, stake=90))  # as a slash of 10 % leaves it
+        third = submit(ext, commitment)
+        assert [node_set_of(ext, b).stakes for b in (first, second, third)] == [
+            (STAKE,) * 4, (STAKE + 10, STAKE, STAKE, STAKE), (STAKE + 10, 90, STAKE, STAKE)]
+        assert len({da(ext).blobs.get(b).node_set_id for b in (first, second, third)}) == 3
+
+
+def test_a_stake_bonded_after_a_blob_was_dealt_does_not_weigh_in_its_quorum(blob):
+    """Custody was dealt by the stakes at submission; a node that bonds since must not carry a quorum on the
+    columns its old stake was dealt. It weighs its stake then; a slash since still lowers it."""
+    commitment = blob[1]
+    with new_ext() as ext:
+        register(ext)
+        blob_id = submit(ext, commitment)
+        ext.dispatch(Origin.signed(NODES[0]), "DataAvailability", "bond_extra", amount=10 * STAKE)
+        assert_noop(ext, BelowQuorum, attest, ext, blob_id, bitfield([0, 1], 4), aggregate_of(blob_id, commitment, [0, 1]))
+        later = submit(ext, commitment)  # dealt by the new stake, which counts there
+        attest(ext, later, bitfield([0, 1], 4), aggregate_of(later, commitment, [0, 1]))
+        assert_has_event(ext, BlobAvailable(later))
+
+
 @pytest.mark.parametrize("who, length, error", [
     (SUBMITTER, 0, ZeroLength),
     (SUBMITTER, USABLE_BYTES_PER_BLOB + 1, BlobTooLarge),
