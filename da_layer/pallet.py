@@ -186,7 +186,7 @@ class NodeSet:
     """``NodeSet`` (the storage value) then: registration order."""
     stakes: Annotated[tuple, Vec(U128), "Vec<Balance>"]
     """Their stakes then, in the same order: custody is dealt in proportion to them, and stays so while slashes
-    change the stakes that count in the quorum."""
+    and bonds change stakes; each member's weight in the quorum and the fee is at most its stake here."""
 
 
 @scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
@@ -558,8 +558,9 @@ class DataAvailabilityParams:
     slash_perbill: int = 100_000_000
     """10% of the stake per missed audit: three misses take a quarter of it."""
     attester_share_perbill: int = 800_000_000
-    """80% of an available blob's fee goes to the nodes that attested it, pro rata to stake; the rest is
-    burned, so a submitter who runs every DA node itself still pays for its blobs."""
+    """80% of an available blob's fee goes to the nodes that attested it, pro rata to their quorum weights
+    (stake, at most that at submission); the rest is burned, so a submitter who runs every DA node itself
+    still pays for its blobs."""
 
 
 @dataclass(frozen=True)
@@ -628,7 +629,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         Constant("MinStake", U128, lambda c: c.min_stake, "The least stake a DA node registers with."),
         Constant("FeePerByte", U128, lambda c: c.fee_per_byte, "What a blob costs per payload byte."),
         Constant("AttesterShare", U32, lambda c: c.attester_share_perbill,
-                 "Parts per billion of an available blob's fee shared by its attesters (pro rata to stake)."),
+                 "Parts per billion of an available blob's fee shared by its attesters (pro rata to their quorum "
+                 "weights: stake, at most that at submission)."),
         Constant("MaxBlobLength", U32, lambda c: c.max_blob_length, "The most payload bytes one blob carries."),
         Constant("MaxBlobsPerBlock", U32, lambda c: c.max_blobs_per_block, "Blobs one block accepts."),
         Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,

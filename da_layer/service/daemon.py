@@ -55,7 +55,7 @@ from da_layer import bls
 from da_layer.attestation import attestation_message, registration_message
 from da_layer.blobs import MalformedBlobs, check_cell_layout
 from da_layer.kzg import CELLS_PER_BLOB, CELLS_TO_RECOVER
-from da_layer.pallet import AuditStarted, BlobPruned, BlobStatus, NodeEvicted, NodeSet
+from da_layer.pallet import AuditStarted, Blob, BlobPruned, BlobStatus, NodeEvicted, NodeSet
 from da_layer.service.http import App, HttpError, Request, Response, Route, serve
 from da_layer.service.metrics import CONTENT_TYPE, NodeMetrics
 from da_layer.service.store import CellStore
@@ -338,7 +338,7 @@ class DaNode:
 
     async def _drop(self, blob_id: bytes) -> None:
         self._columns.pop(blob_id, None)
-        if self._store.indices(blob_id):
+        if blob_id in self._store.blobs():  # (an empty share, as an older daemon stored, included)
             await trio.to_thread.run_sync(self._store.delete, blob_id)
             self.metrics.inc("cairn_da_blobs_pruned_total")
 
@@ -426,10 +426,14 @@ class DaNode:
                 node_sets[blob.node_set_id] = await self._client.query(PALLET, "NodeSets", [blob.node_set_id])
             node_set = node_sets[blob.node_set_id]
             if node_set is not None and self._account.public in node_set.members:  # (None: pruned since)
-                await _guarded(self._recover_blob(blob_id, BlobRecord.of(blob, node_set)),
-                               f"recovering blob 0x{blob_id.hex()}")
+                await _guarded(self._recover_record(blob_id, blob, node_set), f"recovering blob 0x{blob_id.hex()}")
         for blob_id in held_before - on_chain:  # pruned while this node was down, or its event missed
             await self._drop(blob_id)
+
+    async def _recover_record(self, blob_id: bytes, blob: Blob, node_set: NodeSet) -> None:
+        """:meth:`_recover_blob` of the chain's record with its node set (checked against the blob's id of it:
+        a node set an RPC node made up fails this blob's recovery alone)."""
+        await self._recover_blob(blob_id, BlobRecord.of(blob, node_set))
 
     async def _recover_blob(self, blob_id: bytes, blob: BlobRecord | None = None) -> None:
         """Fetch what peers hold of the blob and rebuild this node's missing custody cells. One recovery of a

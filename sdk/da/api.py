@@ -115,9 +115,10 @@ class DaApi:
 
     async def bond(self, amount: int) -> int:
         """Put ``amount`` more units of the signer's balance on hold as its DA node's stake (``bond_extra``); its
-        stake now. A larger stake weighs more in quorums and keeps more of each new blob's columns, and keeps
-        the node in a full node set, where a newcomer evicts the lowest stake. :class:`BondRefused` if the
-        signer runs no DA node, it is leaving, or the amount is 0 or more than it has free."""
+        stake now. A larger stake weighs more in the quorums of blobs submitted from then on, keeps more of their
+        columns, and keeps the node in a full node set, where a newcomer evicts the lowest stake.
+        :class:`BondRefused` if the signer runs no DA node, it is leaving, or the amount is 0 or more than it
+        has free."""
         if self.signer is None:
             raise NoSigner("bonding signs: create the client with the node's account as signer=")
         receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, "bond_extra", {"amount": amount}),

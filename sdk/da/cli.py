@@ -204,8 +204,8 @@ def leave(rpc: str, key: str) -> None:
 @chain_options
 def bond(amount: str, rpc: str, key: str) -> None:
     """Put AMOUNT (500CAIRN, or units) more on hold as the stake of the DA node of --key: it weighs more in
-    quorums, keeps more of new blobs' columns, and stays in a full node set, where a newcomer evicts the
-    lowest stake."""
+    the quorums of blobs submitted from then on, keeps more of their columns, and stays in a full node set,
+    where a newcomer evicts the lowest stake."""
     with user_client(rpc, key, errors=ERRORS) as client:
         stake = client.da.bond(amount_units(client, amount, "AMOUNT"))
         address = client.signer.ss58_address()

@@ -421,7 +421,7 @@ def test_a_bond_or_a_slash_between_two_submissions_gives_the_second_blob_its_own
 
 def test_a_stake_bonded_after_a_blob_was_dealt_does_not_weigh_in_its_quorum(blob):
     """Custody was dealt by the stakes at submission; a node that bonds since must not carry a quorum on the
-    columns its old stake was dealt. It weighs its stake then; a slash since still lowers it."""
+    columns its old stake was dealt. It weighs its stake then (a slash below that would lower it)."""
     commitment = blob[1]
     with new_ext() as ext:
         register(ext)
