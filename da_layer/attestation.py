@@ -22,8 +22,9 @@ bitvectors are laid out, and the bits past ``n`` are zero.
 
 Each member weighs in the quorum (and in the fee's shares) as :func:`quorum_weights` says: its stake now, but
 never more than its stake at submission, which custody was dealt by. A slash since lowers its weight if it
-leaves less than that stake; a bond since does not raise it, or a node that bonded after a blob was dealt could carry a quorum with the
-few columns its old stake was dealt (:mod:`da_layer.custody`'s bound counts stake as custody counted it).
+leaves less than that stake; a bond since does not raise it, or a node that bonded after a blob was dealt
+could carry a quorum with the few columns its old stake was dealt (:mod:`da_layer.custody`'s bound counts
+stake as custody counted it).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Which DA nodes keep which columns of a blob: custody, dealt in proportion to stake, from chain state.
 
 Every blob fixes, when it is submitted, its node set (the registered DA nodes, in registration order), their
-stakes at that block and a custody seed drawn from the parent block's hash (``da_layer.pallet``). From those and the replication ``R`` (the
-pallet's ``CustodyReplication``), anyone computes the same assignment without talking to anyone: each column
-``c`` makes ``R`` independent draws of a node, each with probability proportional to its stake,
+stakes at that block and a custody seed drawn from the parent block's hash (``da_layer.pallet``). From those
+and the replication ``R`` (the pallet's ``CustodyReplication``), anyone computes the same assignment without
+talking to anyone: each column ``c`` makes ``R`` independent draws of a node, each with probability
+proportional to its stake,
 
     draw (c, j), j = 0 .. R-1:  u = blake2_256(DOMAIN_DA_CUSTODY ++ seed ++ u16 LE c ++ u8 j) as a 256-bit
     little-endian integer, mod the total stake; the node whose interval of the stakes laid end to end (in
@@ -35,7 +36,8 @@ nodes that falls short, which no known method does faster than trying sets. At 2
 leave it a chance below 2^-7 even if it could check each seed for free.
 
 With one node, it keeps every column; a node with a small share of the stake may keep none of a blob's (it
-still signs, as keeping its empty share, and is paid pro rata to stake: its expected custody).
+still signs, as keeping its empty share, and is paid pro rata to its quorum weight, its stake: its expected
+custody).
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set_id
 H256, custody_seed H256, signers Vec<u8>, fee u128}`` (``node_set_id``: the key of its ``NodeSet{members
 Vec<AccountId>, stakes Vec<u128>}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node set))``;
-``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the submitter paid); ``Audit{node, blob_id, commitment,
-cell_index u16, deadline u32}``.
+``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the submitter paid);
+``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
 """
 
 from __future__ import annotations
@@ -542,8 +542,8 @@ class DataAvailabilityParams:
     max_nodes: int = 128
     """A 16-byte signer bitfield; an aggregate check of all of them stays under ~20 ms."""
     eviction_margin_perbill: int = 100_000_000
-    """A newcomer to a full node set must stake 10 % more than its lowest stake to evict it: enough that a
-    rival cannot push a node out (and back) by topping its stake by one unit."""
+    """A newcomer to a full node set must stake more than 10 % above its lowest stake to evict it: enough that
+    a rival cannot push a node out (and back) by topping its stake by one unit."""
     max_endpoint_length: int = 256
     """Any ``http(s)://host:port/prefix`` fits; a node record stays a few hundred bytes."""
     retention_period: int = 302_400

@@ -21,15 +21,15 @@ from sdk.chain import AsyncClient, InvalidProof
 from sdk.chain.finality import FinalityProver
 from sdk.da.lanes import for_each
 
-__all__ = ["PALLET", "BlobRecord", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob", "read_custody",
-           "registered_nodes", "leaving_nodes"]
+__all__ = ["PALLET", "BlobRecord", "DaNodeView", "Custody", "member_columns", "read_blob", "read_final_blob",
+           "read_custody", "registered_nodes", "leaving_nodes"]
 
 PALLET = "DataAvailability"
 
 
 @dataclass(frozen=True)
 class BlobRecord:
-    """A retained blob's chain record (the pallet's ``Blob``) with the node set it names in place of its id."""
+    """A retained blob's chain record (the pallet's ``Blob``) with the node set it names resolved."""
 
     submitter: bytes
     commitment: bytes

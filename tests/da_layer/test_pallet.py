@@ -427,7 +427,8 @@ def test_a_stake_bonded_after_a_blob_was_dealt_does_not_weigh_in_its_quorum(blob
         register(ext)
         blob_id = submit(ext, commitment)
         ext.dispatch(Origin.signed(NODES[0]), "DataAvailability", "bond_extra", amount=10 * STAKE)
-        assert_noop(ext, BelowQuorum, attest, ext, blob_id, bitfield([0, 1], 4), aggregate_of(blob_id, commitment, [0, 1]))
+        assert_noop(ext, BelowQuorum, attest, ext, blob_id, bitfield([0, 1], 4),
+                    aggregate_of(blob_id, commitment, [0, 1]))
         later = submit(ext, commitment)  # dealt by the new stake, which counts there
         attest(ext, later, bitfield([0, 1], 4), aggregate_of(later, commitment, [0, 1]))
         assert_has_event(ext, BlobAvailable(later))
