@@ -88,10 +88,12 @@ async def test_a_light_client_and_a_reader_count_garbage_as_bad_cells(da, networ
     assert spoilt and len(spoilt) <= CELLS_PER_BLOB - CELLS_TO_RECOVER
     with serving_garbage([node for node in network.nodes if node.account != keeper.account], ref.blob_id):
         report = await da.sample(ref, samples=CELLS_PER_BLOB)
-        # every cell the keeper does not keep failed (all its custodians asked), every other one verified
+        # the cells the keeper does not keep failed (all their custodians asked), every other one verified; but
+        # for any that an audit of a garbage node repaired meanwhile (a node checks the audited cell, and one
+        # corrupt on disk is rebuilt from the keeper's)
         assert not report.available and report.confidence == 0.0
-        assert set(report.failed) == spoilt
-        assert report.verified == report.samples - len(spoilt)
+        assert report.failed and set(report.failed) <= spoilt
+        assert report.verified == report.samples - len(report.failed)
         assert await da.get(ref) == payload  # rebuilt from the keeper's cells, the others asked of all and refused
 
 
