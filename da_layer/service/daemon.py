@@ -133,8 +133,9 @@ class DaNode:
         self._recovering: dict[bytes, trio.Event] = {}
         """The blobs being recovered, each with the event set when its recovery ends."""
         self._answering: set[int] = set()
-        self._columns: dict[bytes, tuple[tuple[bytes, bytes], tuple[int, ...] | None]] = {}  # see _my_columns
         """The audits being answered (one both read from the chain and heard of is answered once)."""
+        self._columns: dict[bytes, tuple[tuple[bytes, bytes], tuple[int, ...] | None]] = {}
+        """The columns this node keeps of each blob, with what they were dealt from (:meth:`_my_columns`)."""
         self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
 
