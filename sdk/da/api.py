@@ -16,7 +16,7 @@ stop when the client closes; a script that uses this API must therefore guard it
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import anyio
 
@@ -25,7 +25,7 @@ from runtime.keyring import Keypair
 from sdk.chain import AsyncClient
 from sdk.chain.finality import FinalityProver
 from sdk.da.chain import PALLET, leaving_nodes, read_blob, registered_nodes
-from sdk.da.errors import BondRefused, LeaveRefused, NoSigner, UnknownBlob
+from sdk.da.errors import BondRefused, DaError, LeaveRefused, NoSigner, UnknownBlob
 from sdk.da.peers import DaPeers
 from sdk.da.pool import KzgPool
 from sdk.da.read import Reader
@@ -105,13 +105,8 @@ class DaApi:
         it; it keeps the custody of those that do, still audited and slashable, until their retention ends, and
         its stake is released then, at the block returned. Keep its daemon running until that block.
         :class:`LeaveRefused` if the signer runs no DA node or it is leaving already."""
-        if self.signer is None:
-            raise NoSigner("leaving signs: create the client with the node's account as signer=")
-        receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, "deregister", {}), self.signer,
-                                                   wait_for_inclusion=True)
-        if not receipt.is_success:
-            raise LeaveRefused(f"deregister: {receipt.error_message}")
-        return next(e.event.unbonds_at for e in receipt.triggered_events if e.name == "NodeDeregistered")
+        event = await self._operate("deregister", {}, "NodeDeregistered", LeaveRefused, "leaving")
+        return event.unbonds_at
 
     async def bond(self, amount: int) -> int:
         """Put ``amount`` more units of the signer's balance on hold as its DA node's stake (``bond_extra``); its
@@ -119,13 +114,20 @@ class DaApi:
         columns, and keeps the node in a full node set, where a newcomer evicts the lowest stake.
         :class:`BondRefused` if the signer runs no DA node, it is leaving, or the amount is 0 or more than it
         has free."""
+        event = await self._operate("bond_extra", {"amount": amount}, "StakeBonded", BondRefused, "bonding")
+        return event.stake
+
+    async def _operate(self, call: str, params: dict[str, object], event: str, refused: type[DaError],
+                       doing: str) -> Any:
+        """The signer's DA node's ``call``, watched to inclusion; the ``event`` it triggered. ``refused`` if the
+        chain refuses it, :class:`NoSigner` without a signer (``doing`` names the act in that error)."""
         if self.signer is None:
-            raise NoSigner("bonding signs: create the client with the node's account as signer=")
-        receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, "bond_extra", {"amount": amount}),
-                                                   self.signer, wait_for_inclusion=True)
+            raise NoSigner(f"{doing} signs: create the client with the node's account as signer=")
+        receipt = await self.chain.sign_and_submit(self.chain.compose_call(PALLET, call, params), self.signer,
+                                                   wait_for_inclusion=True)
         if not receipt.is_success:
-            raise BondRefused(f"bond_extra: {receipt.error_message}")
-        return next(e.event.stake for e in receipt.triggered_events if e.name == "StakeBonded")
+            raise refused(f"{call}: {receipt.error_message}")
+        return next(e.event for e in receipt.triggered_events if e.name == event)
 
     async def nodes(self) -> list[RegisteredNode]:
         """Every registered DA node: those of the node set in registration order, then those leaving it."""
