@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from runtime.hashing import DOMAIN_DA_ATTESTATION, DOMAIN_DA_REGISTRATION
 
 __all__ = ["MalformedBitfield", "registration_message", "attestation_message", "bitfield", "signers",
-           "quorum_weights"]
+           "quorum_weights", "is_quorum"]
 
 
 def quorum_weights(now: Sequence[int], at_submission: Sequence[int]) -> list[int]:
@@ -43,6 +43,12 @@ def quorum_weights(now: Sequence[int], at_submission: Sequence[int]) -> list[int
     if len(now) != len(at_submission):
         raise ValueError("one stake now and one at submission for each member")
     return [min(current, dealt) for current, dealt in zip(now, at_submission)]
+
+
+def is_quorum(signed: int, total: int) -> bool:
+    """Whether signers weighing ``signed`` of the node set's ``total`` (:func:`quorum_weights`) are more than
+    2/3 of it."""
+    return 3 * signed > 2 * total
 
 
 class MalformedBitfield(ValueError):

@@ -691,8 +691,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise InvalidRegistrationSignature()
         cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
         if evicted is not None:
-            node_set = self._leave(node_set, evicted)
-            self.deposit_event(NodeEvicted(evicted, who, self.block_number() + cfg.retention_period))
+            node_set, unbonds_at = self._leave(node_set, evicted)
+            self.deposit_event(NodeEvicted(evicted, who, unbonds_at))
         past = self.past_records.take(who) or AuditHistory(0, 0)
         self.nodes.insert(who, DaNode(bls_public, endpoint, stake, self.block_number(), past.audits_passed,
                                       past.audits_missed))
@@ -754,7 +754,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         # every member is still registered: a departed node's record outlives the blobs that name it
         members = [self.nodes.get(who) for who in node_set.members]
         weights = attestation.quorum_weights([node.stake for node in members], node_set.stakes)
-        if 3 * sum(weights[i] for i in positions) <= 2 * sum(weights):
+        if not attestation.is_quorum(sum(weights[i] for i in positions), sum(weights)):
             raise BelowQuorum()
         kept = columns_kept(positions, node_set.stakes, blob.custody_seed, self.config.custody_replication)
         if kept < kzg.CELLS_TO_RECOVER:
@@ -804,8 +804,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         node_set = self.node_set.get()
         if who not in node_set:
             raise AlreadyLeaving()
-        self.node_set.put(self._leave(node_set, who))
-        self.deposit_event(NodeDeregistered(who, self.block_number() + self.config.retention_period))
+        remaining, unbonds_at = self._leave(node_set, who)
+        self.node_set.put(remaining)
+        self.deposit_event(NodeDeregistered(who, unbonds_at))
 
     @call(5, weight=lambda w, endpoint: w.update_endpoint())
     def update_endpoint(self, origin: Origin, endpoint: Bytes) -> None:
@@ -846,11 +847,12 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise TooManyNodes()
         return node_set[lowest]
 
-    def _leave(self, node_set: tuple, who: bytes) -> tuple:
+    def _leave(self, node_set: tuple, who: bytes) -> tuple[tuple, int]:
         """Take ``who`` out of ``node_set`` and unbond its stake at the end of the retention period; the node
-        set without it."""
-        self.unbonding.mutate(self.block_number() + self.config.retention_period, lambda leaving: leaving + (who,))
-        return tuple(member for member in node_set if member != who)
+        set without it, and the block its stake is released at."""
+        unbonds_at = self.block_number() + self.config.retention_period
+        self.unbonding.mutate(unbonds_at, lambda leaving: leaving + (who,))
+        return tuple(member for member in node_set if member != who), unbonds_at
 
     def _check_endpoint(self, endpoint: bytes) -> None:
         if not is_http_endpoint(endpoint, self.config.max_endpoint_length):

@@ -28,7 +28,7 @@ from typing import Callable
 import anyio
 
 from da_layer import bls
-from da_layer.attestation import attestation_message, bitfield, quorum_weights
+from da_layer.attestation import attestation_message, bitfield, is_quorum, quorum_weights
 from da_layer.blobs import pack, piece_lengths
 from da_layer.custody import columns_kept
 from da_layer.kzg import CELLS_TO_RECOVER
@@ -156,7 +156,7 @@ class Submitter:
         weights = quorum_weights([node.stake for node in custody.nodes], custody.blob.stakes)  # as the chain weighs
         total = sum(weights)
         signed = sum(weights[position] for position in signatures.signed)
-        if not signatures.signed or 3 * signed <= 2 * total:
+        if not signatures.signed or not is_quorum(signed, total):
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
         kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed, custody.replication)
         if kept < CELLS_TO_RECOVER:  # the chain's TooFewColumns
