@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from compute_pallet.kinds import KIND_IDS
-from compute_pallet.pallets.types import Job, JobStatus, Resources
+from compute_pallet.pallets.types import Job, JobStatus, Resources, SlotStatus
 from devnet.provider import provider_account
 from node.chain_spec import PRESET_PARAMS
 from sdk.client import Client
@@ -27,8 +27,8 @@ from tests.integration.nodes import NodeProcess
 from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
-__all__ = ["ProviderProcess", "Market", "start_market", "start_providers", "submit_job", "wait_judged",
-           "MARKET_PARAMS", "PRICE_CAP"]
+__all__ = ["ProviderProcess", "Market", "start_market", "start_providers", "restart_with", "submit_job",
+           "wait_judged", "slot_statuses", "MARKET_PARAMS", "PRICE_CAP"]
 
 MARKET_PARAMS: dict[str, dict[str, Any]] = {"FileBank": {"default_k": 1, "default_m": 1}}
 """Two storage nodes hold any file the SDK uploads with the defaults (the providers' outputs included)."""
@@ -101,6 +101,14 @@ def start_providers(market: Market, folder: Path, faults: Sequence[str | None], 
     return started
 
 
+def restart_with(market: Market, index: int, fault: str | None) -> None:
+    """Provider ``index`` stopped and started again with ``fault`` (``None``: honest)."""
+    provider = market.providers[index]
+    provider.stop()
+    provider.fault = fault
+    provider.spawn().wait_ready()
+
+
 def start_market(folder: Path, faults: Sequence[str | None] = (None, None), *, storage_nodes: int = 2,
                  params: Mapping[str, Mapping[str, Any]] | None = None, slot_duration_ms: int | None = None
                  ) -> Market:
@@ -140,3 +148,9 @@ def wait_judged(client: Client, job_id: int, timeout: float = JUDGED_TIMEOUT) ->
             return job
         time.sleep(1)
     raise TimeoutError(f"job {job_id} not judged within {timeout} s: {job}")
+
+
+def slot_statuses(market: Market, job: Job) -> dict[int, SlotStatus]:
+    """The job's slot statuses by provider index."""
+    index = {p.account: i for i, p in enumerate(market.providers)}
+    return {index[slot.provider]: slot.status for slot in job.slots}
