@@ -17,8 +17,9 @@ nodes, ``--providers`` providers, no DA nodes), every process on this machine:
   submitted at once: jobs completed per minute, from the first submission to the last verdict.
 - **A federated round.** A one-round task with ``--participants`` listed participants, each training the
   base model on its own shard of the training split in its own thread (``client.fl.participate``): the
-  latency from the task's creation to the new global model, which includes the task's fixed windows
-  (``FL_COMMIT_BLOCKS`` to train and commit, ``FL_DELIVER_BLOCKS`` to deliver).
+  latency from the task's creation to the new global model. The task's windows (``FL_COMMIT_BLOCKS`` to train
+  and commit, ``FL_DELIVER_BLOCKS`` to deliver) close as soon as every listed participant has done its part, so
+  the round takes its participants' time, not the windows'.
 - **Provider CPU outside the job.** The providers' ``/metrics`` around the two training jobs (the providers'
   first, which also pay once-per-process costs), around ``STEADY_JOBS`` more of them, around one larger
   training job (a few seconds: a provider's own work per job is about fixed) and around the small jobs: the workers' own CPU seconds (following the chain, heartbeats, downloads, uploads, transactions)
@@ -65,9 +66,10 @@ WAIT_S = 600.0
 FL_STAKE = 10 * 10**12
 """FederatedLearning's MinStake on the dev presets."""
 FL_COMMIT_BLOCKS = 10
-"""Blocks participants have to train and commit: the round's fixed first part."""
+"""Blocks participants have at most to train and commit (the window closes once all five committed)."""
 FL_DELIVER_BLOCKS = 8
-"""Blocks participants have to upload and deliver their updates (uploaded only once the commit window closed)."""
+"""Blocks participants have at most to upload and deliver their updates (uploaded only once the commit window
+closed; it closes once all five delivered)."""
 FL_REWARD_POOL = 10**15
 FL_PRICE_CAP = DEFAULT_PRICE
 
@@ -271,7 +273,7 @@ def report(f: Figures) -> str:
         f"| small jobs (evaluate, r = 1, {f.small_jobs} submitted at once) | {f.jobs_per_minute:.1f} per minute "
         f"({f.small_jobs_s:.1f} s) | — |\n"
         f"| provider CPU outside the job, small jobs | {share(f.small_cpu)} |\n"
-        f"| one federated round, {f.participants} participants (creation → aggregated model; windows of "
+        f"| one federated round, {f.participants} participants (creation → aggregated model; windows of at most "
         f"{FL_COMMIT_BLOCKS} + {FL_DELIVER_BLOCKS} blocks) | {f.round_s:.1f} s | — |\n"
     )
 

@@ -12,7 +12,11 @@ creator's funds, the pool plus every round's aggregation escrow (its amount fixe
 ``file`` being the id their update will have as their own public file (the providers the chain later picks for the
 aggregation must read it; the SDK computes the id before anything is uploaded), then upload it and deliver (reveal
 the file and salt) within the delivery window, which must cover an upload. An update uploaded while others may still
-commit could be copied by a member that trained nothing. In the block after the delivery window, ``on_initialize``
+commit could be copied by a member that trained nothing. Neither window idles once its work is done: the commit
+window closes in the block in which every member the task may have committed (every listed participant joined,
+or an open task holds ``max_participants``, and each committed), and the delivery window, ``deliver_period``
+from then, closes in the block in which every committed update was delivered once no one can commit any more
+(``CommitWindowClosed``, ``DeliveryWindowClosed``). In the block after the delivery window, ``on_initialize``
 slashes every participant that committed and did not deliver (``no_show_slash`` of its stake, burned), and submits a
 ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and verified like any job, its escrow released from
 the task's funds) over the inputs, in this order:
@@ -81,7 +85,7 @@ from runtime.scale import H256, U8, U32, U64, U128, FixedBytes, Tuple, Vec
 __all__ = ["FederatedLearning", "FederatedLearningConfig", "FederatedLearningParams", "HoldReason", "DEFINITION",
            "TaskCurrency", "TaskCreated", "ParticipantJoined", "UpdateCommitted", "UpdateDelivered",
            "ParticipantSlashed", "RoundAggregating", "RoundAggregated", "ContributorRewarded", "RoundFailed",
-           "RoundStarted", "TaskFinished", "UnknownFile", "FileNotActive", "FileNotReadable", "BadRounds",
+           "RoundStarted", "TaskFinished", "CommitWindowClosed", "DeliveryWindowClosed", "UnknownFile", "FileNotActive", "FileNotReadable", "BadRounds",
            "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow", "ParamsTooLong", "BadRedundancy",
            "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined", "TaskFull", "NotMember", "NotTraining",
            "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted", "DeliveryClosed", "AlreadyDelivered",
@@ -183,6 +187,25 @@ class RoundStarted:
     global_model: FileId
     commit_deadline: BlockNumber
     deliver_deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class CommitWindowClosed:
+    """Every member the task may have committed in ``round``, before its commit period ran out: no one else can
+    commit, and the delivery window runs to ``deliver_deadline`` (``deliver_period`` from this block)."""
+
+    task_id: TaskId
+    round: RoundNumber
+    deliver_deadline: BlockNumber
+
+
+@dataclass(frozen=True)
+class DeliveryWindowClosed:
+    """Every update committed in ``round`` was delivered, and no one can commit any more: the round ends in the
+    next block instead of at the end of its delivery period."""
+
+    task_id: TaskId
+    round: RoundNumber
 
 
 @dataclass(frozen=True)
@@ -392,7 +415,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     CRATE = "pallet_federated_learning"
     HOLD_REASONS = HoldReason
     EVENTS = (TaskCreated, ParticipantJoined, RoundStarted, UpdateCommitted, UpdateDelivered, ParticipantSlashed,
-              RoundAggregating, RoundAggregated, ContributorRewarded, RoundFailed, TaskFinished)
+              RoundAggregating, RoundAggregated, ContributorRewarded, RoundFailed, TaskFinished, CommitWindowClosed,
+              DeliveryWindowClosed)  # (appended: the older events keep their indices)
     ERRORS = (UnknownFile, FileNotActive, FileNotReadable, BadRounds, BadParticipants, BadPeriods, StakeTooLow,
               RewardTooLow, ParamsTooLong, BadRedundancy, InsufficientFunds, UnknownTask, NotListed, AlreadyJoined,
               TaskFull, NotMember, NotTraining, WrongRound, CommitClosed, AlreadyCommitted, NotCommitted,
@@ -475,10 +499,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             cfg.storage.pin(file_id)
         self.next_task_id.put(task_id + 1)
         task = Task(creator, base_model, base_model, rounds, 0, tuple(participants), stake, commit_period,
-                    deliver_period, n, reward_pool // rounds, validation, price_cap, round_budget, redundancy,
+                    deliver_period, 0, 0, reward_pool // rounds, validation, price_cap, round_budget, redundancy,
                     aggregation_params, TaskStatus.Training, None, funds, 0)
         self.deposit_event(TaskCreated(task_id, creator, base_model, rounds, funds))
-        self._start_round(task_id, task, n)
+        self._start_round(task_id, task, n)  # (which sets the round's deadlines)
 
     @call(1, weight=lambda w, task_id: w.join())
     def join(self, origin: Origin, task_id: TaskId) -> None:
@@ -515,6 +539,13 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             raise AlreadyCommitted()
         self.updates.insert((task_id, round), who, Update(commitment, None))
         self.deposit_event(UpdateCommitted(task_id, round, who))
+        task = task.with_(committed=task.committed + 1)
+        if self._everyone_committed(task):
+            n = self.block_number()
+            task = task.with_(commit_deadline=n, deliver_deadline=n + task.deliver_period)
+            self._round_ends_after(task_id, task.deliver_deadline)
+            self.deposit_event(CommitWindowClosed(task_id, round, task.deliver_deadline))
+        self.tasks.insert(task_id, task)
 
     @call(3, weight=lambda w, task_id, round, update, salt: w.deliver_update())
     def deliver_update(self, origin: Origin, task_id: TaskId, round: RoundNumber, update: FileId,
@@ -544,6 +575,13 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self.config.storage.pin(update)
         self.updates.insert((task_id, round), who, Update(committed.commitment, update))
         self.deposit_event(UpdateDelivered(task_id, round, who, update))
+        task = task.with_(delivered=task.delivered + 1)
+        n = self.block_number()
+        if task.delivered == task.committed and (n > task.commit_deadline or self._everyone_committed(task)):
+            task = task.with_(deliver_deadline=n)
+            self._round_ends_after(task_id, n)
+            self.deposit_event(DeliveryWindowClosed(task_id, round))
+        self.tasks.insert(task_id, task)
 
     # --- hooks ----------------------------------------------------------------------------------
 
@@ -565,11 +603,25 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     # --- rounds ---------------------------------------------------------------------------------
 
     def _start_round(self, task_id: int, task: Task, n: int) -> None:
-        task = task.with_(round_started=n, status=TaskStatus.Training, job=None)
+        task = task.with_(commit_deadline=n + task.commit_period,
+                          deliver_deadline=n + task.commit_period + task.deliver_period, committed=0, delivered=0,
+                          status=TaskStatus.Training, job=None)
         self.tasks.insert(task_id, task)
-        DueQueue(self.round_ends, self.round_ends_cursor).push(task.deliver_deadline + 1, task_id)
+        self._round_ends_after(task_id, task.deliver_deadline)
         self.deposit_event(RoundStarted(task_id, task.round, task.global_model, task.commit_deadline,
                                         task.deliver_deadline))
+
+    def _round_ends_after(self, task_id: int, deliver_deadline: int) -> None:
+        """Queue the round's end for the block after its delivery window. A window closed early queues it again,
+        earlier: the entry left at the old block finds the round ended (or a later round whose delivery window
+        also closed by then, which it ends as that round's own entry would)."""
+        DueQueue(self.round_ends, self.round_ends_cursor).push(deliver_deadline + 1, task_id)
+
+    def _everyone_committed(self, task: Task) -> bool:
+        """Whether every member the task may ever have committed in the current round: no one else can join and
+        commit (an open task is full), so the updates may be seen."""
+        most = len(task.participants) or self.config.max_participants
+        return task.members == most and task.committed == most
 
     def _delivered(self, task_id: int, round: int) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """(contributors, their update files, participants that committed and did not deliver)."""

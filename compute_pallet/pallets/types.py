@@ -361,7 +361,12 @@ class Task:
     """What each participant holds while the task runs."""
     commit_period: BlockNumber
     deliver_period: BlockNumber
-    round_started: BlockNumber
+    commit_deadline: BlockNumber
+    """The current round's last block for commitments: ``commit_period`` after the round started, or the block
+    in which every member the task may have committed (no one else can commit: the updates may be seen)."""
+    deliver_deadline: BlockNumber
+    """The current round's last block for deliveries: ``deliver_period`` after the commit window closed, or the
+    block in which every committed update was delivered (the round ends in the next)."""
     round_reward: Balance
     validation: OptionalFile
     price_cap: Balance
@@ -380,14 +385,10 @@ class Task:
     members: Count
     idle_rounds: Count = 0
     """Rounds in a row, up to the last one ended, that gave no new global model (see ``MaxIdleRounds``)."""
-
-    @property
-    def commit_deadline(self) -> int:
-        return self.round_started + self.commit_period
-
-    @property
-    def deliver_deadline(self) -> int:
-        return self.commit_deadline + self.deliver_period
+    committed: Count = 0
+    """Members that committed an update in the current round."""
+    delivered: Count = 0
+    """Members that delivered their committed update in the current round."""
 
     def with_(self, **changes: object) -> "Task":
         return replace(self, **changes)

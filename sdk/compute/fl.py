@@ -232,9 +232,9 @@ class FlApi:
             report(RoundProgress(task_id, round, "missed"))
             return None
         report(RoundProgress(task_id, round, "committed"))
-        await self._block_after(task.commit_deadline - 1)  # no one can commit any more: the update may be seen
+        deliver_deadline = await self._commit_window_end(task_id, task)  # no one can commit: the update may be seen
         report(RoundProgress(task_id, round, "uploading"))
-        uploaded = await self._upload_in_time(update_bytes, manifest_salt, task.deliver_deadline)
+        uploaded = await self._upload_in_time(update_bytes, manifest_salt, deliver_deadline)
         if uploaded is not None and uploaded != update:  # the chain's storing presets changed since
             raise ComputeError(f"task {task_id} round {round}: the update was stored as 0x{uploaded.hex()}, not "
                                f"as 0x{update.hex()} committed to (the chain's storing presets changed)")
@@ -254,6 +254,20 @@ class FlApi:
             return None
         report(RoundProgress(task_id, round, "delivered"))
         return Participation(task_id, round, update, dict(trained.result))
+
+    async def _commit_window_end(self, task_id: TaskId, task: Task) -> int:
+        """Wait until no one can commit in ``task``'s round any more: a best block at or past its commit deadline,
+        read again at each block (the window closes early once every member the task may have committed); the
+        round's delivery deadline as it then stands (``task``'s, already past, if the round is over). A window
+        closing early only ever moves a deadline earlier: the earlier of ``task``'s and the chain's is the one."""
+        async with self.market.chain.subscribe_new_heads() as heads:
+            async for header in heads:
+                current = await self._task(task_id)
+                if current.round != task.round or current.status is not ChainTaskStatus.Training:
+                    return task.deliver_deadline
+                if header.number >= current.commit_deadline:
+                    return min(task.deliver_deadline, current.deliver_deadline)
+        raise AssertionError("a head subscription does not end")
 
     async def _upload_in_time(self, data: bytes, manifest_salt: bytes, deliver_deadline: int) -> FileId | None:
         """Upload the update, public; None if the best chain reached ``deliver_deadline`` first (a delivery

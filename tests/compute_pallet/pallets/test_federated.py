@@ -17,8 +17,10 @@ from compute_pallet.pallets.federated import (
     BadRedundancy,
     BadRounds,
     CommitClosed,
+    CommitWindowClosed,
     CommitmentMismatch,
     ContributorRewarded,
+    DeliveryWindowClosed,
     FederatedLearning,
     FileDeleting,
     FileNotPublic,
@@ -228,6 +230,108 @@ def test_three_participants_two_rounds_one_no_show():
         assert set(rounds[0].contributors) == {P1, P2} and set(rounds[1].contributors) == set(PARTICIPANTS)
         assert fl(ext).model_rounds.get(global2) == (task_id, 1)
         assert job(ext, job1).status is JobStatus.Verified
+
+
+def block(ext) -> int:
+    return ext.pallet(System).number.get()
+
+
+def join_all(ext, task_id: int, members=PARTICIPANTS) -> None:
+    for who in members:
+        ext.dispatch(Origin.signed(who), "FederatedLearning", "join", task_id=task_id)
+
+
+def window_events(ext) -> list:
+    return [e for e in ext.events() if isinstance(e, (CommitWindowClosed, DeliveryWindowClosed))]
+
+
+def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling():
+    """The last commitment a listed task can get closes its commit window in that block, the delivery window then
+    runs its full length from there, and the last delivery closes it: the round ends in the next block, not at
+    the end of windows of 20 and 30 blocks."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, commit_period=20, deliver_period=30)
+        join_all(ext, task_id)
+        updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
+        for who in PARTICIPANTS[:2]:
+            commit_update(ext, task_id, 0, who, updates[who])
+        next_block(ext)
+        assert window_events(ext) == [] and fl(ext).tasks.get(task_id).committed == 2
+        commit_update(ext, task_id, 0, P3, updates[P3])
+        closed = block(ext)
+        assert window_events(ext) == [CommitWindowClosed(task_id, 0, closed + 30)]
+        task = fl(ext).tasks.get(task_id)
+        assert (task.commit_deadline, task.deliver_deadline) == (closed, closed + 30)
+        next_block(ext)
+        assert_noop(ext, CommitClosed, commit_update, ext, task_id, 0, P3, updates[P3])
+        for who in PARTICIPANTS[:2]:
+            deliver(ext, task_id, 0, who, updates[who])
+        next_block(ext)
+        assert window_events(ext) == [] and fl(ext).tasks.get(task_id).delivered == 2
+        deliver(ext, task_id, 0, P3, updates[P3])
+        last = block(ext)
+        assert window_events(ext) == [DeliveryWindowClosed(task_id, 0)]
+        assert fl(ext).tasks.get(task_id).deliver_deadline == last
+        next_block(ext)
+        aggregating = [e for e in ext.events() if isinstance(e, RoundAggregating)]
+        assert [e.task_id for e in aggregating] == [task_id] and not any(
+            isinstance(e, ParticipantSlashed) for e in ext.events())
+
+        job_id = aggregating[0].job_id  # the next round starts with full windows and fresh counts
+        aggregate(ext, job_id, (1, 1, 1), stored_file(ext, slot_providers(ext, job_id)[0], seed=100))
+        until(ext, lambda events: any(isinstance(e, RoundAggregated) for e in events))
+        task = fl(ext).tasks.get(task_id)
+        assert (task.round, task.committed, task.delivered) == (1, 0, 0)
+        assert (task.commit_deadline, task.deliver_deadline) == (block(ext) + 20, block(ext) + 50)
+
+
+def test_windows_stay_open_while_a_member_may_still_commit():
+    """A listed participant that has not joined could still join and commit, and so could anyone while an open task
+    has room: the commit window runs its length, and deliveries made inside it (the chain takes them; the SDK
+    waits) do not close the delivery window. Past the commit deadline, the last committed update delivered closes
+    it. A full open task closes its commit window like a listed one."""
+    ext = new_ext(providers=3, params={"FederatedLearning": {"max_participants": 2}})
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        listed = create(ext, base=base, validation=None, participants=(P1, P2), commit_period=6, deliver_period=30)
+        join_all(ext, listed, PARTICIPANTS[:1])  # P2 has not joined
+        updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
+        commit_update(ext, listed, 0, P1, updates[P1])
+        deliver(ext, listed, 0, P1, updates[P1])
+        assert window_events(ext) == []
+        open_task = create(ext, base=base, validation=None, participants=(), commit_period=6, deliver_period=30)
+        join_all(ext, open_task, PARTICIPANTS[:1])
+        commit_update(ext, open_task, 0, P1, updates[P1])
+        assert window_events(ext) == []
+        join_all(ext, open_task, PARTICIPANTS[1:2])  # now full
+        commit_update(ext, open_task, 0, P2, updates[P2])
+        assert window_events(ext) == [CommitWindowClosed(open_task, 0, block(ext) + 30)]
+
+        task = fl(ext).tasks.get(listed)
+        while block(ext) <= task.commit_deadline:
+            next_block(ext)
+            assert not any(isinstance(e, RoundAggregating) and e.task_id == listed for e in ext.events())
+        task = fl(ext).tasks.get(listed)
+        assert task.deliver_deadline == task.commit_deadline + 30 and task.delivered == 1  # nothing closed it
+
+    ext = new_ext(providers=3)
+    with ext:  # the same listed task whose members deliver only once the commit window ran out
+        base = stored_file(ext, ALICE, seed=1)
+        listed = create(ext, base=base, validation=None, commit_period=6, deliver_period=30)
+        join_all(ext, listed, PARTICIPANTS[:2])
+        updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS[:2])}
+        for who in PARTICIPANTS[:2]:
+            commit_update(ext, listed, 0, who, updates[who])
+        while block(ext) <= fl(ext).tasks.get(listed).commit_deadline:
+            next_block(ext)
+        deliver(ext, listed, 0, P1, updates[P1])
+        assert window_events(ext) == []
+        deliver(ext, listed, 0, P2, updates[P2])
+        assert window_events(ext) == [DeliveryWindowClosed(listed, 0)]
+        next_block(ext)
+        assert any(isinstance(e, RoundAggregating) and e.task_id == listed for e in ext.events())
 
 
 def test_a_round_whose_aggregation_fails_keeps_the_global_model_and_pays_nothing():

@@ -354,15 +354,19 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     base_model = train.run({"dataset": shared["held_out"]}, b'{"epochs":1,"hidden":[8]}', bytes(32)).outputs
     with anyio.fail_after(WAIT_S):
         base = await alice.storage.upload(base_model["model.safetensors"], private=False)
-    created = await cli(market, "fl", "create", "0x" + base.hex(), "--rounds", "1", "--stake",
-                        str(alice.get_constant("FederatedLearning", "MinStake")), "--commit-period", "60",
-                        "--deliver-period", "40", "--reward-pool", str(10**12), "--validation",
-                        "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12), "--aggregation", "aggregation=mean")
-    task = int(created.splitlines()[-1])
+    stake = alice.get_constant("FederatedLearning", "MinStake")
+    created = await cli(market, "fl", "create", "0x" + base.hex(), "--rounds", "1", "--stake", str(stake),
+                        "--commit-period", "60", "--deliver-period", "40", "--reward-pool", str(10**12),
+                        "--validation", "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12),
+                        "--aggregation", "aggregation=mean", "--participant", "//Dave",
+                        "--participant", "//Eve")
+    task = int(created.splitlines()[-1])  # listed: its windows close once both did their part
     async with AsyncClient(market.url, signer="//Ferdie") as ferdie:  # data the model cannot take: nothing staked
+        anyone = await alice.fl.create_task(base, rounds=1, stake=stake, commit_period=60, deliver_period=40,
+                                            reward_pool=10**12, price_cap=2 * 10**12)
         with pytest.raises(InvalidInputs, match="model takes 13 features, dataset has 5"):
-            await ferdie.fl.participate(task, (train_part.X[:, :5], train_part.y))
-        assert await ferdie.compute.market.member_stake(task, ferdie.signer.public) is None
+            await ferdie.fl.participate(anyone, (train_part.X[:, :5], train_part.y))
+        assert await ferdie.compute.market.member_stake(anyone, ferdie.signer.public) is None
     stages: list[tuple[str, int, str]] = []
     done = {}
 
@@ -393,6 +397,8 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert set(round0.contributors) == {_account("//Dave"), _account("//Eve")} and round0.no_shows == ()
     assert len(round0.scores) == 2 and 0 < sum(round0.rewards) <= 10**12
     assert round0.global_out == status.global_model != base
+    record = await alice.query("FederatedLearning", "Tasks", [task])
+    assert record.deliver_deadline < record.commit_deadline + 40  # both delivered: the window closed early
 
     graph = await alice.compute.lineage(status.global_model)
     model, round_node = f"file:0x{status.global_model.hex()}", f"round:{task}/0"
