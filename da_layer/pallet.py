@@ -492,9 +492,10 @@ class DataAvailabilityWeights:
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
         the signers paid a share of the fee (each an account and a hold written); and the columns they keep
-        counted (~2 ms with custody dealt afresh: 1,024 draws of a node by stake)."""
+        counted (~2 ms with custody dealt afresh: 1,024 draws of a node by stake). The proof holds the blob's
+        node set too (48 bytes a member: its account and stake)."""
         return Weight(4_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 5 * READ + 6 * WRITE,
-                      256 + 160 * members)
+                      256 + (160 + 48) * members)
 
     def answer_audit(self) -> Weight:
         return Weight(5_000 * US + 2 * READ + 2 * WRITE, 2_400)
