@@ -66,10 +66,10 @@ WAIT_S = 600.0
 FL_STAKE = 10 * 10**12
 """FederatedLearning's MinStake on the dev presets."""
 FL_COMMIT_BLOCKS = 10
-"""Blocks participants have at most to train and commit (the window closes once all five committed)."""
+"""Blocks participants have at most to train and commit (the window closes once every participant committed)."""
 FL_DELIVER_BLOCKS = 8
 """Blocks participants have at most to upload and deliver their updates (uploaded only once the commit window
-closed; it closes once all five delivered)."""
+closed; it closes once every participant delivered)."""
 FL_REWARD_POOL = 10**15
 FL_PRICE_CAP = DEFAULT_PRICE
 

@@ -13,10 +13,12 @@ creator's funds, the pool plus every round's aggregation escrow (its amount fixe
 aggregation must read it; the SDK computes the id before anything is uploaded), then upload it and deliver (reveal
 the file and salt) within the delivery window, which must cover an upload. An update uploaded while others may still
 commit could be copied by a member that trained nothing. Neither window idles once its work is done: the commit
-window closes in the block in which every member the task may have committed (every listed participant joined,
+window closes in the block in which the last member the task can have commits (every listed participant joined,
 or an open task holds ``max_participants``, and each committed), and the delivery window, ``deliver_period``
-from then, closes in the block in which every committed update was delivered once no one can commit any more
-(``CommitWindowClosed``, ``DeliveryWindowClosed``). In the block after the delivery window, ``on_initialize``
+from then, closes in the block in which the last committed update is delivered once no one can commit any more
+(``CommitWindowClosed``, ``DeliveryWindowClosed``). (Deliveries the chain took while others could still commit,
+which the SDK never sends, close nothing: that window then runs its length.) In the block after the delivery
+window, ``on_initialize``
 slashes every participant that committed and did not deliver (``no_show_slash`` of its stake, burned), and submits a
 ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and verified like any job, its escrow released from
 the task's funds) over the inputs, in this order:
@@ -85,7 +87,8 @@ from runtime.scale import H256, U8, U32, U64, U128, FixedBytes, Tuple, Vec
 __all__ = ["FederatedLearning", "FederatedLearningConfig", "FederatedLearningParams", "HoldReason", "DEFINITION",
            "TaskCurrency", "TaskCreated", "ParticipantJoined", "UpdateCommitted", "UpdateDelivered",
            "ParticipantSlashed", "RoundAggregating", "RoundAggregated", "ContributorRewarded", "RoundFailed",
-           "RoundStarted", "TaskFinished", "CommitWindowClosed", "DeliveryWindowClosed", "UnknownFile", "FileNotActive", "FileNotReadable", "BadRounds",
+           "RoundStarted", "TaskFinished", "CommitWindowClosed", "DeliveryWindowClosed", "UnknownFile", "FileNotActive",
+           "FileNotReadable", "BadRounds",
            "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow", "ParamsTooLong", "BadRedundancy",
            "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined", "TaskFull", "NotMember", "NotTraining",
            "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted", "DeliveryClosed", "AlreadyDelivered",
@@ -540,8 +543,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self.updates.insert((task_id, round), who, Update(commitment, None))
         self.deposit_event(UpdateCommitted(task_id, round, who))
         task = task.with_(committed=task.committed + 1)
-        if self._everyone_committed(task):
-            n = self.block_number()
+        n = self.block_number()
+        if self._everyone_committed(task) and n < task.commit_deadline:
             task = task.with_(commit_deadline=n, deliver_deadline=n + task.deliver_period)
             self._round_ends_after(task_id, task.deliver_deadline)
             self.deposit_event(CommitWindowClosed(task_id, round, task.deliver_deadline))
@@ -577,7 +580,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self.deposit_event(UpdateDelivered(task_id, round, who, update))
         task = task.with_(delivered=task.delivered + 1)
         n = self.block_number()
-        if task.delivered == task.committed and (n > task.commit_deadline or self._everyone_committed(task)):
+        if (task.delivered == task.committed and n < task.deliver_deadline
+                and (n > task.commit_deadline or self._everyone_committed(task))):
             task = task.with_(deliver_deadline=n)
             self._round_ends_after(task_id, n)
             self.deposit_event(DeliveryWindowClosed(task_id, round))
@@ -593,12 +597,15 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             if key is not None:
                 self._settle(key[0], job_id, n)
         now = DueQueue(self.round_ends, self.round_ends_cursor).take(n, self.config.max_round_ends_per_block)
+        ended = 0
         for task_id in now:
             task = self.tasks.get(task_id)
-            # due, or carried over from a block that had more round ends than its bound
+            # due, or carried over from a block that had more round ends than its bound; else an entry a window
+            # closing early left behind
             if task is not None and task.status is TaskStatus.Training and task.deliver_deadline < n:
                 self._end_round(task_id, task, n)
-        return self.config.weights.on_initialize(len(finished), len(now))
+                ended += 1
+        return self.config.weights.on_initialize(len(finished), ended, len(now) - ended)
 
     # --- rounds ---------------------------------------------------------------------------------
 
@@ -613,8 +620,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
 
     def _round_ends_after(self, task_id: int, deliver_deadline: int) -> None:
         """Queue the round's end for the block after its delivery window. A window closed early queues it again,
-        earlier: the entry left at the old block finds the round ended (or a later round whose delivery window
-        also closed by then, which it ends as that round's own entry would)."""
+        earlier: the entry left at the old block (at most two a round) finds the round ended, or a later round that
+        is due anyway (its own end carried over by ``max_round_ends_per_block``), and is charged as a read."""
         DueQueue(self.round_ends, self.round_ends_cursor).push(deliver_deadline + 1, task_id)
 
     def _everyone_committed(self, task: Task) -> bool:

@@ -122,7 +122,7 @@ class FederatedLearningWeightInfo(Protocol):
     def join(self) -> Weight: ...
     def commit_update(self) -> Weight: ...
     def deliver_update(self) -> Weight: ...
-    def on_initialize(self, finished: int, round_ends: int) -> Weight: ...
+    def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight: ...
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,10 @@ class FederatedLearningWeights:
     def deliver_update(self) -> Weight:  # (and the update's pin; the last one queues the round's end earlier)
         return Weight(135 * US + 11 * READ + 6 * WRITE, 400)
 
-    def on_initialize(self, finished: int, round_ends: int) -> Weight:
+    def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight:
+        """``stale``: queued round ends that found nothing to end (a window closed early queued its round again)."""
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
         return Weight(10 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
-                      + self.submit_job.ref_time * round_ends, 0)
+                      + self.submit_job.ref_time * round_ends + stale * (5 * US + READ), 0)

@@ -256,18 +256,35 @@ class FlApi:
         return Participation(task_id, round, update, dict(trained.result))
 
     async def _commit_window_end(self, task_id: TaskId, task: Task) -> int:
-        """Wait until no one can commit in ``task``'s round any more: a best block at or past its commit deadline,
-        read again at each block (the window closes early once every member the task may have committed); the
-        round's delivery deadline as it then stands (``task``'s, already past, if the round is over). A window
-        closing early only ever moves a deadline earlier: the earlier of ``task``'s and the chain's is the one."""
+        """Wait until no one can commit in ``task``'s round any more; the round's delivery deadline then.
+
+        The task is read at each best block: its window has run out at a block at or past its commit deadline, as
+        the round began with it; one that closed early (every member the task may have committed) must also have
+        closed on the finalized chain, since on a fork without the closing block the window is open again until
+        its old deadline, for the last committer to swap its commitment for a copy of an update already uploaded.
+        A window closing early only ever moves a deadline earlier: the earliest seen is the one. A round already
+        over (this member lagged past its delivery window) gives the block reached: past its deadline."""
         async with self.market.chain.subscribe_new_heads() as heads:
             async for header in heads:
-                current = await self._task(task_id)
-                if current.round != task.round or current.status is not ChainTaskStatus.Training:
-                    return task.deliver_deadline
-                if header.number >= current.commit_deadline:
+                current = await self.market.task(task_id, header.hash)
+                if current is None or current.round < task.round:  # (a fork from before the round began)
+                    continue
+                if current.round > task.round or current.status is not ChainTaskStatus.Training:
+                    return header.number
+                if header.number < current.commit_deadline:
+                    continue
+                if current.commit_deadline == task.commit_deadline or await self._closed_when_final(task_id, task):
                     return min(task.deliver_deadline, current.deliver_deadline)
         raise AssertionError("a head subscription does not end")
+
+    async def _closed_when_final(self, task_id: TaskId, task: Task) -> bool:
+        """Whether, at the finalized head, ``task``'s round can take no commitment any more."""
+        chain = self.market.chain
+        final = await chain.get_block_header(await chain.get_chain_finalised_head())
+        current = None if final is None else await self.market.task(task_id, final.hash)
+        if current is None or current.round != task.round:  # (finality behind the round's start, or past its end)
+            return current is not None and current.round > task.round
+        return current.status is not ChainTaskStatus.Training or current.commit_deadline <= final.number
 
     async def _upload_in_time(self, data: bytes, manifest_salt: bytes, deliver_deadline: int) -> FileId | None:
         """Upload the update, public; None if the best chain reached ``deliver_deadline`` first (a delivery

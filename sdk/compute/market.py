@@ -124,8 +124,8 @@ class Market:
 
     # --- federated learning ------------------------------------------------------------------------
 
-    async def task(self, task_id: int) -> Task | None:
-        return await self.chain.query("FederatedLearning", "Tasks", [task_id])
+    async def task(self, task_id: int, at: bytes | None = None) -> Task | None:
+        return await self.chain.query("FederatedLearning", "Tasks", [task_id], block_hash=at)
 
     async def member_stake(self, task_id: int, account: bytes) -> int | None:
         """The stake ``account`` holds for the task (``None``: not a member, or the task ended)."""

@@ -253,6 +253,7 @@ def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling(
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         task_id = create(ext, base=base, validation=None, commit_period=20, deliver_period=30)
+        first_end = fl(ext).tasks.get(task_id).deliver_deadline + 1  # as the round began
         join_all(ext, task_id)
         updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
         for who in PARTICIPANTS[:2]:
@@ -285,6 +286,30 @@ def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling(
         task = fl(ext).tasks.get(task_id)
         assert (task.round, task.committed, task.delivered) == (1, 0, 0)
         assert (task.commit_deadline, task.deliver_deadline) == (block(ext) + 20, block(ext) + 50)
+        while block(ext) <= first_end:  # round 0's queued ends, left at its old deadlines, end nothing
+            next_block(ext)
+            assert fl(ext).tasks.get(task_id) == task
+
+
+def test_a_member_that_committed_and_does_not_deliver_is_slashed_when_the_shortened_window_ends():
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, commit_period=20, deliver_period=6)
+        join_all(ext, task_id)
+        updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
+        for who in PARTICIPANTS:
+            commit_update(ext, task_id, 0, who, updates[who])
+        closed = block(ext)
+        next_block(ext)
+        for who in PARTICIPANTS[:2]:
+            deliver(ext, task_id, 0, who, updates[who])
+        while block(ext) < closed + 6:
+            next_block(ext)
+            assert window_events(ext) == [] and not any(isinstance(e, RoundAggregating) for e in ext.events())
+        next_block(ext)
+        assert ParticipantSlashed(task_id, 0, P3, STAKE // 10) in ext.events()
+        assert any(isinstance(e, RoundAggregating) for e in ext.events())
 
 
 def test_windows_stay_open_while_a_member_may_still_commit():

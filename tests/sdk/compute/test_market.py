@@ -355,6 +355,7 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     with anyio.fail_after(WAIT_S):
         base = await alice.storage.upload(base_model["model.safetensors"], private=False)
     stake = alice.get_constant("FederatedLearning", "MinStake")
+    before = (await alice.get_block_header()).number
     created = await cli(market, "fl", "create", "0x" + base.hex(), "--rounds", "1", "--stake", str(stake),
                         "--commit-period", "60", "--deliver-period", "40", "--reward-pool", str(10**12),
                         "--validation", "0x" + shared["public"].hex(), "--price-cap", str(2 * 10**12),
@@ -397,8 +398,8 @@ async def test_a_federated_round_trains_on_local_data_and_traces_every_update(al
     assert set(round0.contributors) == {_account("//Dave"), _account("//Eve")} and round0.no_shows == ()
     assert len(round0.scores) == 2 and 0 < sum(round0.rewards) <= 10**12
     assert round0.global_out == status.global_model != base
-    record = await alice.query("FederatedLearning", "Tasks", [task])
-    assert record.deliver_deadline < record.commit_deadline + 40  # both delivered: the window closed early
+    record = await alice.query("FederatedLearning", "Tasks", [task])  # both committed, then both delivered:
+    assert record.commit_deadline < before + 60 and record.deliver_deadline < record.commit_deadline + 40  # early
 
     graph = await alice.compute.lineage(status.global_model)
     model, round_node = f"file:0x{status.global_model.hex()}", f"round:{task}/0"
@@ -436,7 +437,7 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
             while (await dave.get_block_header()).number <= closed.commit_deadline:
                 await anyio.sleep(0.25)
             stored = await dave.storage.ls()
-            for record in (closed, dataclasses.replace(closed, commit_period=closed.commit_period + 1000)):
+            for record in (closed, dataclasses.replace(closed, commit_deadline=closed.commit_deadline + 1000)):
                 stages: list[str] = []
                 assert await dave.fl._contribute(task, record, local, b'{"epochs":1}',
                                                  lambda report: stages.append(report.stage)) is None
@@ -523,7 +524,7 @@ async def test_an_upload_that_outlasts_the_delivery_window_is_reported_late_and_
         with anyio.fail_after(WAIT_S):
             task, record = await _one_round_joined(alice, dave, shared, commit_period=40)
             stages: list[str] = []
-            assert await dave.fl._contribute(task, dataclasses.replace(record, deliver_period=0),
+            assert await dave.fl._contribute(task, dataclasses.replace(record, deliver_deadline=record.commit_deadline),
                                              datasets.split("wine")[0], b'{"epochs":1}',
                                              lambda report: stages.append(report.stage)) is None
             assert stages == ["training", "committed", "uploading", "late"]
