@@ -16,9 +16,9 @@ commit could be copied by a member that trained nothing. Neither window idles on
 window closes in the block in which the last member the task can have commits (every listed participant joined,
 or an open task holds ``max_participants``, and each committed), and the delivery window, ``deliver_period``
 from then, closes in the block in which the last committed update is delivered once no one can commit any more
-(``CommitWindowClosed``, ``DeliveryWindowClosed``). (Deliveries the chain took while others could still commit,
-which the SDK never sends, close nothing: that window then runs its length.) In the block after the delivery
-window, ``on_initialize``
+(``CommitWindowClosed``, ``DeliveryWindowClosed``); a commit window that ran out with no update committed, or
+every committed one delivered already (the chain takes deliveries while others may still commit; the SDK never
+sends one), ends the round in the next block. In the block after the delivery window, ``on_initialize``
 slashes every participant that committed and did not deliver (``no_show_slash`` of its stake, burned), and submits a
 ``fedavg`` job to ComputeJobs on the creator's behalf (redundant and verified like any job, its escrow released from
 the task's funds) over the inputs, in this order:
@@ -580,8 +580,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         self.deposit_event(UpdateDelivered(task_id, round, who, update))
         task = task.with_(delivered=task.delivered + 1)
         n = self.block_number()
-        if (task.delivered == task.committed and n < task.deliver_deadline
-                and (n > task.commit_deadline or self._everyone_committed(task))):
+        if n < task.deliver_deadline and self._nothing_to_wait_for(task, n):
             task = task.with_(deliver_deadline=n)
             self._round_ends_after(task_id, n)
             self.deposit_event(DeliveryWindowClosed(task_id, round))
@@ -600,9 +599,10 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
         ended = 0
         for task_id in now:
             task = self.tasks.get(task_id)
-            # due, or carried over from a block that had more round ends than its bound; else an entry a window
-            # closing early left behind
-            if task is not None and task.status is TaskStatus.Training and task.deliver_deadline < n:
+            # due (or carried over from a block that had more round ends than its bound), or a commit window that
+            # ran out leaving nothing to deliver; else an entry a window closing early left behind
+            if task is not None and task.status is TaskStatus.Training and (task.deliver_deadline < n
+                                                                           or self._nothing_to_wait_for(task, n)):
                 self._end_round(task_id, task, n)
                 ended += 1
         return self.config.weights.on_initialize(len(finished), ended, len(now) - ended)
@@ -614,15 +614,20 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                           deliver_deadline=n + task.commit_period + task.deliver_period, committed=0, delivered=0,
                           status=TaskStatus.Training, job=None)
         self.tasks.insert(task_id, task)
+        self._round_ends_after(task_id, task.commit_deadline)  # if nothing is left to deliver by then
         self._round_ends_after(task_id, task.deliver_deadline)
         self.deposit_event(RoundStarted(task_id, task.round, task.global_model, task.commit_deadline,
                                         task.deliver_deadline))
 
-    def _round_ends_after(self, task_id: int, deliver_deadline: int) -> None:
-        """Queue the round's end for the block after its delivery window. A window closed early queues it again,
-        earlier: the entry left at the old block (at most two a round) finds the round ended, or a later round that
-        is due anyway (its own end carried over by ``max_round_ends_per_block``), and is charged as a read."""
-        DueQueue(self.round_ends, self.round_ends_cursor).push(deliver_deadline + 1, task_id)
+    def _round_ends_after(self, task_id: int, deadline: int) -> None:
+        """Queue a look at the round for the block after ``deadline``: its commit window's, where it ends if nothing
+        is left to deliver, and its delivery window's, queued again earlier when a window closes early. An entry
+        that finds nothing to end (the round went on or ended; at most four a round) is charged as a read."""
+        DueQueue(self.round_ends, self.round_ends_cursor).push(deadline + 1, task_id)
+
+    def _nothing_to_wait_for(self, task: Task, n: int) -> bool:
+        """Whether, from block ``n`` on, no member can commit and no committed update is left to deliver."""
+        return task.delivered == task.committed and (n > task.commit_deadline or self._everyone_committed(task))
 
     def _everyone_committed(self, task: Task) -> bool:
         """Whether every member the task may ever have committed in the current round: no one else can join and

@@ -135,7 +135,7 @@ class FederatedLearningWeights:
     """Settling a round looks at up to this many agreeing providers' model files (two reads each)."""
 
     def create_task(self, participants: int) -> Weight:
-        return Weight(390 * US + 8 * READ + 7 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
+        return Weight(390 * US + 9 * READ + 8 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
 
     def join(self) -> Weight:
         return Weight(150 * US + 3 * READ + 4 * WRITE, 300)
@@ -149,7 +149,7 @@ class FederatedLearningWeights:
     def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight:
         """``stale``: queued round ends that found nothing to end (a window closed early queued its round again)."""
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
-        per_round = 100 * US + 4 * READ + 6 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
+        per_round = 100 * US + 5 * READ + 7 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
         return Weight(10 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends + stale * (5 * US + READ), 0)

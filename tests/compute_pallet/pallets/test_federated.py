@@ -248,12 +248,12 @@ def window_events(ext) -> list:
 def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling():
     """The last commitment a listed task can get closes its commit window in that block, the delivery window then
     runs its full length from there, and the last delivery closes it: the round ends in the next block, not at
-    the end of windows of 20 and 30 blocks."""
+    the end of windows of 40 and 30 blocks."""
     ext = new_ext(providers=3)
     with ext:
         base = stored_file(ext, ALICE, seed=1)
-        task_id = create(ext, base=base, validation=None, commit_period=20, deliver_period=30)
-        first_end = fl(ext).tasks.get(task_id).deliver_deadline + 1  # as the round began
+        task_id = create(ext, base=base, validation=None, commit_period=40, deliver_period=30)
+        first_look = fl(ext).tasks.get(task_id).commit_deadline + 1  # queued as the round began
         join_all(ext, task_id)
         updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
         for who in PARTICIPANTS[:2]:
@@ -285,10 +285,24 @@ def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling(
         until(ext, lambda events: any(isinstance(e, RoundAggregated) for e in events))
         task = fl(ext).tasks.get(task_id)
         assert (task.round, task.committed, task.delivered) == (1, 0, 0)
-        assert (task.commit_deadline, task.deliver_deadline) == (block(ext) + 20, block(ext) + 50)
-        while block(ext) <= first_end:  # round 0's queued ends, left at its old deadlines, end nothing
+        assert (task.commit_deadline, task.deliver_deadline) == (block(ext) + 40, block(ext) + 70)
+        assert first_look < task.commit_deadline
+        while block(ext) < task.commit_deadline:  # round 0's queued looks, left at its old deadlines, end nothing
             next_block(ext)
             assert fl(ext).tasks.get(task_id) == task
+
+
+def test_a_round_nobody_committed_to_ends_with_its_commit_window():
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, commit_period=5, deliver_period=40)
+        join_all(ext, task_id)
+        commit_deadline = fl(ext).tasks.get(task_id).commit_deadline
+        seen = until(ext, lambda events: any(isinstance(e, RoundFailed) for e in events))
+        assert block(ext) == commit_deadline + 1 and RoundFailed(task_id, 0) in seen
+        task = fl(ext).tasks.get(task_id)
+        assert task.round == 1 and task.commit_deadline == block(ext) + 5
 
 
 def test_a_member_that_committed_and_does_not_deliver_is_slashed_when_the_shortened_window_ends():
@@ -335,11 +349,12 @@ def test_windows_stay_open_while_a_member_may_still_commit():
         assert window_events(ext) == [CommitWindowClosed(open_task, 0, block(ext) + 30)]
 
         task = fl(ext).tasks.get(listed)
-        while block(ext) <= task.commit_deadline:
+        while block(ext) < task.commit_deadline:
             next_block(ext)
             assert not any(isinstance(e, RoundAggregating) and e.task_id == listed for e in ext.events())
-        task = fl(ext).tasks.get(listed)
-        assert task.deliver_deadline == task.commit_deadline + 30 and task.delivered == 1  # nothing closed it
+        assert fl(ext).tasks.get(listed) == task  # nothing closed
+        next_block(ext)  # the commit window ran out with its one committed update delivered: the round ends
+        assert any(isinstance(e, RoundAggregating) and e.task_id == listed for e in ext.events())
 
     ext = new_ext(providers=3)
     with ext:  # the same listed task whose members deliver only once the commit window ran out
