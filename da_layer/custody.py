@@ -2,9 +2,9 @@
 
 Every blob fixes, when it is submitted, its node set (the registered DA nodes, in registration order), their
 stakes at that block and a custody seed drawn from the parent block's hash (``da_layer.pallet``). From those
-and the replication ``R`` (the pallet's ``CustodyReplication``), anyone computes the same assignment without
-talking to anyone: each column ``c`` makes ``R`` independent draws of a node, each with probability
-proportional to its stake,
+and the replication ``R`` (the pallet's ``CustodyReplication`` then, which the blob's node set records), anyone
+computes the same assignment without talking to anyone: each column ``c`` makes ``R`` independent draws of a
+node, each with probability proportional to its stake,
 
     draw (c, j), j = 0 .. R-1:  u = blake2_256(DOMAIN_DA_CUSTODY ++ seed ++ u16 LE c ++ u8 j) as a 256-bit
     little-endian integer, mod the total stake; the node whose interval of the stakes laid end to end (in

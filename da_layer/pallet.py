@@ -75,7 +75,7 @@ from runtime.frame.storage import StorageMap, StorageValue
 from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, DOMAIN_DA_NODE_SET, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, Balance, BlockNumber, Bytes, Hash, Weight, is_http_endpoint
-from runtime.scale import BYTES, H256, U16, U32, U64, U128, CEnum, FixedBytes, Vec, scale_struct
+from runtime.scale import BYTES, H256, U8, U16, U32, U64, U128, CEnum, FixedBytes, Vec, scale_struct
 from runtime.weights import READ, US, WRITE
 
 __all__ = [
@@ -187,6 +187,9 @@ class NodeSet:
     stakes: Annotated[tuple, Vec(U128), "Vec<Balance>"]
     """Their stakes then, in the same order: custody is dealt in proportion to them, and stays so while slashes
     and bonds change stakes; each member's weight in the quorum and the fee is at most its stake here."""
+    replication: Annotated[int, U8, "u8"]
+    """``CustodyReplication`` then, the custody draws per column: a runtime upgrade that changes it deals the
+    blobs submitted after it anew and leaves the custody of those already retained as their nodes were given it."""
 
 
 @scale_struct("pallet_data_availability::Audit", params=[("AccountId", ACCOUNT_ID)])
@@ -637,7 +640,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         Constant("AttestationDeadline", U32, lambda c: c.attestation_deadline,
                  "Blocks after submission by which a blob must be attested."),
         Constant("CustodyReplication", U32, lambda c: c.custody_replication,
-                 "Custody draws per column, each a node by stake (up to that many custodians)."),
+                 "Custody draws per column, each a node by stake (up to that many custodians), for the blobs "
+                 "submitted from now on (each blob's node set records its own)."),
         Constant("MaxNodes", U32, lambda c: c.max_nodes, "The most DA nodes in the node set."),
         Constant("EvictionMargin", U32, lambda c: c.eviction_margin_perbill,
                  "Parts per billion above the lowest stake a newcomer to a full node set must stake to evict it."),
@@ -757,7 +761,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         weights = attestation.quorum_weights([node.stake for node in members], node_set.stakes)
         if not attestation.is_quorum(sum(weights[i] for i in positions), sum(weights)):
             raise BelowQuorum()
-        kept = columns_kept(positions, node_set.stakes, blob.custody_seed, self.config.custody_replication)
+        kept = columns_kept(positions, node_set.stakes, blob.custody_seed, node_set.replication)
         if kept < kzg.CELLS_TO_RECOVER:
             raise TooFewColumns()
         message = attestation.attestation_message(self._genesis_hash(), blob_id, blob.commitment)
@@ -929,7 +933,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
     def _use_node_set(self, members: tuple) -> bytes:
         """The id of the node set of ``members`` at their stakes now, stored if no retained blob names it yet,
         and counted as named once more."""
-        node_set = NodeSet(members, tuple(self.nodes.get(who).stake for who in members))
+        node_set = NodeSet(members, tuple(self.nodes.get(who).stake for who in members),
+                           self.config.custody_replication)
         node_set_id = node_set_id_of(node_set)
         uses = self.node_set_uses.get(node_set_id)
         if uses == 0:
@@ -993,7 +998,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             return None
         node_set = self.node_sets.get(blob.node_set_id)
         attesters = frozenset(attestation.signers(blob.signers, len(node_set.members)))
-        dealt = assignment(node_set.stakes, blob.custody_seed, cfg.custody_replication)
+        dealt = assignment(node_set.stakes, blob.custody_seed, node_set.replication)
         # an attested blob's signers keep at least CELLS_TO_RECOVER columns, so there is a pair to draw
         pairs = [(column, keeper) for column, keepers in enumerate(dealt) for keeper in keepers if keeper in attesters]
         column, node_index = pairs[pick_pair % len(pairs)]

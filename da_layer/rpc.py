@@ -96,13 +96,13 @@ def da_blob(runtime: RuntimeBase, args: list) -> dict | None:
     if blob is None:
         return None
     stakes = {who: node.stake for who, node in da.nodes.items()}
-    node_set, replication = da.node_sets.get(blob.node_set_id), da.config.custody_replication
+    node_set = da.node_sets.get(blob.node_set_id)
     members = node_set.members
     return _blob_json(da, blob_id, blob, node_set, stakes) | {
         "nodeSet": [account(who) for who in members],
         "signerAccounts": [account(members[i]) for i in _signed(blob, members)],
         "custodians": [[account(members[i]) for i in custodians(column, node_set.stakes, blob.custody_seed,
-                                                                replication)]
+                                                                node_set.replication)]
                        for column in range(CELLS_PER_BLOB)],
     }
 

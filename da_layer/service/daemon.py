@@ -136,7 +136,6 @@ class DaNode:
         """The audits being answered (one both read from the chain and heard of is answered once)."""
         self._columns: dict[bytes, tuple[tuple[bytes, bytes], tuple[int, ...] | None]] = {}
         """The columns this node keeps of each blob, with what they were dealt from (:meth:`_my_columns`)."""
-        self._replication: int = client.get_constant(PALLET, "CustodyReplication")
         self.port: int | None = None
 
     @property
@@ -333,8 +332,7 @@ class DaNode:
         dealt_from = (blob.custody_seed, blob.node_set_id)
         known = self._columns.get(blob_id)
         if known is None or known[0] != dealt_from:
-            known = self._columns[blob_id] = (dealt_from, member_columns(blob, self._account.public,
-                                                                         self._replication))
+            known = self._columns[blob_id] = (dealt_from, member_columns(blob, self._account.public))
         return known[1]
 
     async def _drop(self, blob_id: bytes) -> None:

@@ -1,8 +1,8 @@
 """What the DA clients read from the chain: a blob, its node set's endpoints and keys, and its custody.
 
 A blob's node set, their stakes and its custody seed are fixed when it is submitted (``da_layer.pallet``),
-so who keeps which column is computed here from them and the pallet's ``CustodyReplication``
-(``da_layer.custody``), the same way the runtime computes it for audits. The chain keeps a node set once for
+so who keeps which column is computed here from them and the custody draws per column its node set records
+(``CustodyReplication`` then; ``da_layer.custody``), the same way the runtime computes it for audits. The chain keeps a node set once for
 all the blobs that name it (``NodeSets``); :func:`read_blob` reads both and returns them as one
 :class:`BlobRecord`. A light client reads them proven (``verified=True``: read proofs,
 :meth:`AsyncClient.verified_query`, against a header whose GRANDPA justification it checked itself,
@@ -41,6 +41,8 @@ class BlobRecord:
     """The DA nodes when it was submitted: custody and the signer bitfield index into this list."""
     stakes: tuple[int, ...]
     """Their stakes then, which custody is dealt by."""
+    replication: int
+    """The custody draws per column it was dealt with (the pallet's ``CustodyReplication`` then)."""
     node_set_id: bytes
     """The hash naming that node set with its stakes (:func:`da_layer.pallet.node_set_id_of`)."""
     custody_seed: bytes
@@ -55,7 +57,8 @@ class BlobRecord:
             raise InvalidProof(f"the node set served for id 0x{blob.node_set_id.hex()} hashes to another id")
         shared = {field.name: getattr(blob, field.name) for field in fields(cls) if hasattr(blob, field.name)
                   and field.name != "node_set"}
-        return cls(**shared, node_set=tuple(node_set.members), stakes=tuple(node_set.stakes))
+        return cls(**shared, node_set=tuple(node_set.members), stakes=tuple(node_set.stakes),
+                   replication=node_set.replication)
 
 
 @dataclass(frozen=True)
@@ -78,24 +81,25 @@ class Custody:
     blob_id: bytes
     blob: BlobRecord
     nodes: tuple[DaNodeView, ...]
-    replication: int
 
     def columns_of(self, position: int) -> tuple[int, ...]:
-        return custody_columns(position, self.blob.stakes, self.blob.custody_seed, replication=self.replication)
+        blob = self.blob
+        return custody_columns(position, blob.stakes, blob.custody_seed, replication=blob.replication)
 
     def custodians_of(self, column: int) -> tuple[DaNodeView, ...]:
-        return tuple(self.nodes[i] for i in custodians(column, self.blob.stakes, self.blob.custody_seed,
-                                                        self.replication))
+        blob = self.blob
+        return tuple(self.nodes[i] for i in custodians(column, blob.stakes, blob.custody_seed, blob.replication))
 
     def position_of(self, account: bytes) -> int | None:
         return next((node.position for node in self.nodes if node.account == account), None)
 
 
-def member_columns(blob: BlobRecord, account: bytes, replication: int) -> tuple[int, ...] | None:
+def member_columns(blob: BlobRecord, account: bytes) -> tuple[int, ...] | None:
     """The columns ``account`` keeps of ``blob`` (``None`` if it is not in the blob's node set)."""
     if account not in blob.node_set:
         return None
-    return custody_columns(blob.node_set.index(account), blob.stakes, blob.custody_seed, replication=replication)
+    return custody_columns(blob.node_set.index(account), blob.stakes, blob.custody_seed,
+                           replication=blob.replication)
 
 
 async def read_blob(client: AsyncClient, blob_id: bytes, *, verified: bool = False,
@@ -156,7 +160,7 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: BlobRecord, *,
     views = [DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),
                         None if info is None else info.bls_public, 0 if info is None else info.stake)
              for position, (account, info) in enumerate(zip(blob.node_set, infos))]
-    return Custody(blob_id, blob, tuple(views), client.get_constant(PALLET, "CustodyReplication"))
+    return Custody(blob_id, blob, tuple(views))
 
 
 async def leaving_nodes(client: AsyncClient) -> dict[bytes, int]:

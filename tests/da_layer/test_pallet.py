@@ -373,7 +373,7 @@ def test_blobs_submitted_under_one_node_set_share_one_record_of_it_until_the_las
         first, second = submit(ext, commitment), submit(ext, commitment)
         shared = da(ext).blobs.get(first).node_set_id
         assert da(ext).blobs.get(second).node_set_id == shared
-        assert shared == node_set_id_of(NodeSet(tuple(NODES[:3]), (STAKE,) * 3))
+        assert shared == node_set_id_of(NodeSet(tuple(NODES[:3]), (STAKE,) * 3, PARAMS["custody_replication"]))
         assert da(ext).node_set_uses.get(shared) == 2
         run_to_block(ext, 2)
         ext.dispatch(Origin.signed(NODES[3]), "DataAvailability", "register", **registration(3))
@@ -647,6 +647,25 @@ def test_an_attester_keeping_no_column_of_a_blob_is_never_audited_for_it(blob):
             run_to_block(ext, n)
             audits += started_audits(ext)
         assert len(audits) == 8 and all(audit.node != NODES[0] for audit in audits)
+
+
+def test_a_retained_blob_keeps_the_custody_it_was_dealt_when_an_upgrade_changes_the_replication(blob):
+    """The node set records ``CustodyReplication`` as the blob was submitted: a runtime upgrade that changes it
+    re-deals nothing its nodes were given, so audits still ask each attester for cells of its own columns."""
+    with new_ext() as ext:
+        blob_id = available_blob(ext, blob[1], [0, 1, 2, 3])
+        node_set, seed = node_set_of(ext, blob_id), da(ext).blobs.get(blob_id).custody_seed
+        assert node_set.replication == 2
+        da(ext).config = replace(da(ext).config, custody_replication=1)  # (as a runtime upgrade would)
+        audits = []
+        for n in range(2, 17):
+            run_to_block(ext, n)
+            audits += started_audits(ext)
+        assert audits and da(ext).config.custody_replication == 1
+        dealt = {r: [custody_columns(node_set.members.index(a.node), node_set.stakes, seed, replication=r)
+                     for a in audits] for r in (1, 2)}
+        assert all(a.cell_index in columns for a, columns in zip(audits, dealt[2]))
+        assert any(a.cell_index not in columns for a, columns in zip(audits, dealt[1]))  # (R = 1 would differ)
 
 
 def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):

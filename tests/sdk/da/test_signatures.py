@@ -17,7 +17,7 @@ NODES = tuple(DaNodeView(i, bytes([i]) * 32, f"http://da-{i}", bls.public_key(se
               for i, secret in enumerate(SECRETS))
 CUSTODY = Custody(BLOB_ID, BlobRecord(b"\x01" * 32, COMMITMENT, 10, 0, 1, BlobStatus.Pending,
                                       tuple(node.account for node in NODES), tuple(node.stake for node in NODES),
-                                      bytes(32), bytes(32), b"", 0), NODES, 2)
+                                      2, bytes(32), bytes(32), b"", 0), NODES)
 MESSAGE = attestation_message(GENESIS, BLOB_ID, COMMITMENT)
 
 
