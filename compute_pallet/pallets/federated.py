@@ -41,7 +41,9 @@ After the last round, what is left of the creator's funds and every participant'
 after ``max_idle_rounds`` rounds in a row that gave no new global model: no update delivered, fewer than the
 aggregation needs (a ``trimmed_mean`` needs 2 × ``trim`` + 2: no job is paid for then), or an aggregation
 refused or failed (a task nobody takes part in, or that one member keeps alive with junk updates fedavg
-refuses, no longer holds the funds, and pays for aggregations, for the rest of its rounds, up to years).
+refuses, no longer holds the funds, and pays for aggregations, for the rest of its rounds, up to years). A round
+no one commits to ends with its commit window, so a task no one takes part in ends ``max_idle_rounds`` commit
+windows after it began.
 
 ``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
 ``max_participants`` participants); the rest wait a block.
@@ -128,7 +130,8 @@ class FederatedLearningParams:
     aggregation_memory_mib: int = 2_048
     """Memory an aggregation asks for: every update of a round in memory at once."""
     max_round_ends_per_block: int = 8
-    """Round ends handled per block (each reads every participant and submits a job)."""
+    """Queued looks at rounds handled per block (each that ends a round reads every participant and submits a job;
+    a round queues two, and one more for each window that closes early)."""
     max_idle_rounds: int = 3
     """Rounds in a row that give no new global model after which a task ends early, its funds and stakes
     released: listed participants get three rounds to join and deliver, and a task its members abandoned (or
@@ -450,7 +453,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
                            docs="The task and round each running aggregation job belongs to.")
     model_rounds = StorageMap(H256, ROUND_KEY, docs="The task and round that produced each global model.")
     round_ends = StorageMap(U32, Vec(U64), hasher=Hasher.Twox64Concat, default=(),
-                            docs="Tasks whose delivery window ended at the block before each block.")
+                            docs="Tasks to look at in each block: their commit or delivery window ended in the "
+                                 "block before, where the round may end.")
     round_ends_cursor = StorageValue(U32, docs="The oldest block of `RoundEnds` that may still hold tasks.")
 
     # --- calls ----------------------------------------------------------------------------------

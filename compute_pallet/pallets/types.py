@@ -366,7 +366,8 @@ class Task:
     in which every member the task may have committed (no one else can commit: the updates may be seen)."""
     deliver_deadline: BlockNumber
     """The current round's last block for deliveries: ``deliver_period`` after the commit window closed, or the
-    block in which every committed update was delivered (the round ends in the next)."""
+    block in which every committed update was delivered (the round ends in the next). A round whose commit window
+    ran out with nothing to deliver ends in the block after it, and keeps this as it was."""
     round_reward: Balance
     validation: OptionalFile
     price_cap: Balance

@@ -147,7 +147,8 @@ class FederatedLearningWeights:
         return Weight(135 * US + 11 * READ + 6 * WRITE, 400)
 
     def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight:
-        """``stale``: queued round ends that found nothing to end (a window closed early queued its round again)."""
+        """``stale``: queued looks that ended no round (a commit window's, with updates still to deliver, or one
+        left at a deadline a window closing early moved)."""
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 5 * READ + 7 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked

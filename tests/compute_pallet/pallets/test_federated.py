@@ -253,7 +253,8 @@ def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling(
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         task_id = create(ext, base=base, validation=None, commit_period=40, deliver_period=30)
-        first_look = fl(ext).tasks.get(task_id).commit_deadline + 1  # queued as the round began
+        began = fl(ext).tasks.get(task_id)
+        first_looks = [began.commit_deadline + 1, began.deliver_deadline + 1]  # queued as the round began
         join_all(ext, task_id)
         updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS)}
         for who in PARTICIPANTS[:2]:
@@ -286,10 +287,35 @@ def test_a_round_whose_every_member_committed_and_delivered_ends_without_idling(
         task = fl(ext).tasks.get(task_id)
         assert (task.round, task.committed, task.delivered) == (1, 0, 0)
         assert (task.commit_deadline, task.deliver_deadline) == (block(ext) + 40, block(ext) + 70)
-        assert first_look < task.commit_deadline
-        while block(ext) < task.commit_deadline:  # round 0's queued looks, left at its old deadlines, end nothing
+        commit_update(ext, task_id, 1, P1, updates[P1])  # (the round then lasts to its delivery deadline)
+        task = fl(ext).tasks.get(task_id)
+        assert first_looks[0] < task.commit_deadline < first_looks[1] < task.deliver_deadline
+        while block(ext) <= first_looks[1]:  # round 0's queued looks, left at its old deadlines, end nothing
             next_block(ext)
             assert fl(ext).tasks.get(task_id) == task
+
+
+def test_a_delivery_in_the_last_block_anyone_may_commit_in_closes_nothing():
+    """The last block of the commit window still takes commitments: a delivery made in it, even of every update
+    committed so far, leaves the delivery window open for a member committing later in that block."""
+    ext = new_ext(providers=3)
+    with ext:
+        base = stored_file(ext, ALICE, seed=1)
+        task_id = create(ext, base=base, validation=None, commit_period=4, deliver_period=10)
+        join_all(ext, task_id, PARTICIPANTS[:2])
+        updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(PARTICIPANTS[:2])}
+        commit_update(ext, task_id, 0, P1, updates[P1])
+        while block(ext) < fl(ext).tasks.get(task_id).commit_deadline:
+            next_block(ext)
+        deliver(ext, task_id, 0, P1, updates[P1])
+        commit_update(ext, task_id, 0, P2, updates[P2])
+        assert window_events(ext) == []
+        next_block(ext)
+        deliver(ext, task_id, 0, P2, updates[P2])
+        assert window_events(ext) == [DeliveryWindowClosed(task_id, 0)]
+        next_block(ext)
+        assert any(isinstance(e, RoundAggregating) for e in ext.events())
+        assert not any(isinstance(e, ParticipantSlashed) for e in ext.events())
 
 
 def test_a_round_nobody_committed_to_ends_with_its_commit_window():
@@ -534,15 +560,26 @@ def test_an_aggregation_that_needs_longer_than_the_configured_deadline_gets_what
             record.submitted_at + 5
 
 
-def test_round_ends_past_the_per_block_bound_are_ended_a_block_later():
-    """Two tasks whose rounds close in the same block, one round end a block: the second carries over."""
+@pytest.mark.parametrize("walks_away", [False, True], ids=["nobody-commits", "a-member-commits-and-walks-away"])
+def test_round_ends_past_the_per_block_bound_are_ended_a_block_later(walks_away: bool):
+    """Two tasks whose rounds close in the same block, one round end a block: the second carries over. Nobody
+    committing, they close with their commit windows; a member committing to each and never delivering, with
+    their delivery windows (their commit windows' looks then end nothing, and take the bound too)."""
     ext = new_ext(providers=3, params={"FederatedLearning": {"max_round_ends_per_block": 1}})
     with ext:
         base = stored_file(ext, ALICE, seed=1)
         tasks = [create(ext, base=base, validation=None, participants=(), rounds=1) for _ in range(2)]
-        seen = until(ext, lambda events: sum(isinstance(e, TaskFinished) for e in events) == 1)
-        seen += until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
-        assert sorted(e.task_id for e in seen if isinstance(e, TaskFinished)) == tasks  # nobody delivered
+        if walks_away:
+            for task_id in tasks:
+                ext.dispatch(Origin.signed(BOB), "FederatedLearning", "join", task_id=task_id)
+                commit_update(ext, task_id, 0, BOB, base)
+        task = fl(ext).tasks.get(tasks[0])
+        closes = task.deliver_deadline if walks_away else task.commit_deadline
+        ended = {}
+        for _ in range(2):
+            seen = until(ext, lambda events: any(isinstance(e, TaskFinished) for e in events))
+            ended |= {e.task_id: block(ext) for e in seen if isinstance(e, TaskFinished)}
+        assert ended == {tasks[0]: closes + 1, tasks[1]: closes + 2}
         assert held(ext, HoldReason.TaskFunds, ALICE) == 0
         assert not ext.pallet(FileBank).pins.contains(base)  # both tasks let go of their model
 

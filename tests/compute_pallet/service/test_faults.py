@@ -1,6 +1,6 @@
 """Misbehaving and crashing providers against a real chain: a wrong result is slashed, a copied reveal is
-refused, a provider killed mid-job resumes from its journal and is paid, and a slashed provider started again tops
-its stake back up. (The scenarios that wait out a commit deadline are in ``test_commit_deadline.py``, on a
+refused, a slashed provider started again tops its stake back up, and a provider killed mid-job resumes from its
+journal and is paid. (The scenarios that wait out a commit deadline are in ``test_commit_deadline.py``, on a
 chain of shorter commit windows.)
 
 About two minutes of waiting for phase deadlines (the suite runs files side by side). One market serves the
@@ -117,6 +117,18 @@ def test_a_copied_reveal_is_refused_and_the_copier_is_a_no_show(market, alice, d
                60, "the copier logs its refused reveal")
 
 
+def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
+    """Every scenario above slashed ``//Provider2``; started again, it holds its ``--stake`` once more."""
+    provider = market.providers[2]
+    with Client(market.url) as client:
+        configured = 2 * client.get_constant("ComputeProviders", "MinStake")
+        assert client.query("ComputeProviders", "Providers", [provider.account]).stake < configured
+        restart_with(market, 2, None)
+        assert client.query("ComputeProviders", "Providers", [provider.account]).stake == configured
+    topped_up = [line for line in provider.log_tail().splitlines() if "stake topped up from" in line]
+    assert topped_up and topped_up[-1].endswith(f" CAIRN to {Token('CAIRN', 12).format(configured)}"), topped_up
+
+
 def test_a_provider_killed_after_committing_reveals_from_its_journal(market, alice, dataset):
     restart_with(market, 2, None)
     first, paused = market.providers[0], market.providers[1]
@@ -139,15 +151,3 @@ def test_a_provider_killed_after_committing_reveals_from_its_journal(market, ali
     assert slot_statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Paid}
     # forgotten once the verdict is final and its unadopted copies deleted: a few blocks after the best chain's
     wait_until(lambda: first.journaled_jobs() == [], 60, "the restarted provider to forget the judged job")
-
-
-def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
-    """Every scenario above slashed ``//Provider2``; started again, it holds its ``--stake`` once more."""
-    provider = market.providers[2]
-    with Client(market.url) as client:
-        configured = 2 * client.get_constant("ComputeProviders", "MinStake")
-        assert client.query("ComputeProviders", "Providers", [provider.account]).stake < configured
-        restart_with(market, 2, None)
-        assert client.query("ComputeProviders", "Providers", [provider.account]).stake == configured
-    topped_up = [line for line in provider.log_tail().splitlines() if "stake topped up from" in line]
-    assert topped_up and topped_up[-1].endswith(f" CAIRN to {Token('CAIRN', 12).format(configured)}"), topped_up

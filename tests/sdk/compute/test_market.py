@@ -416,7 +416,7 @@ async def test_a_task_over_a_file_that_is_no_model_is_not_joined(alice, market, 
     out before a participant stakes anything, as the task's fault (not its data's)."""
     receipt = await alice.compute.market.submit("FederatedLearning", "create_task", {
         "base_model": shared["public"], "rounds": 1, "participants": (),
-        "stake": alice.get_constant("FederatedLearning", "MinStake"), "commit_period": 20, "deliver_period": 5,
+        "stake": alice.get_constant("FederatedLearning", "MinStake"), "commit_period": 60, "deliver_period": 5,
         "reward_pool": 10**12, "validation": None, "price_cap": 10**12, "redundancy": 2, "aggregation_params": b"{}"})
     task = next(e.event.task_id for e in receipt.triggered_events if e.name == "TaskCreated")
     async with AsyncClient(market.url, signer="//Ferdie") as ferdie:
@@ -433,7 +433,10 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
     local = datasets.split("wine")[0]
     async with AsyncClient(market.url, signer="//Dave") as dave:
         with anyio.fail_after(WAIT_S):
-            task, closed = await _one_round_joined(alice, dave, shared, commit_period=3)
+            task, closed = await _one_round_joined(alice, dave, shared, commit_period=10)
+            await alice.fl.join(task)  # Alice's commitment keeps the round open past its commit window
+            await alice.compute.market.submit("FederatedLearning", "commit_update", {
+                "task_id": task, "round": 0, "commitment": bytes(32)})
             while (await dave.get_block_header()).number <= closed.commit_deadline:
                 await anyio.sleep(0.25)
             stored = await dave.storage.ls()
@@ -443,6 +446,7 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
                                                  lambda report: stages.append(report.stage)) is None
                 assert stages == ["training", "missed"]
                 assert await dave.storage.ls() == stored
+            assert (await dave.query("FederatedLearning", "Tasks", [task])).status.name == "Training"  # (CommitClosed)
 
 
 async def test_wait_grants_a_provider_without_a_grant_and_result_refuses_outputs_not_run(alice, market, shared,
