@@ -158,7 +158,8 @@ class Submitter:
         signed = sum(weights[position] for position in signatures.signed)
         if not signatures.signed or not is_quorum(signed, total):
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
-        kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed, custody.replication)
+        kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed,
+                           custody.blob.replication)
         if kept < CELLS_TO_RECOVER:  # the chain's TooFewColumns
             raise NoQuorum(custody.blob_id, signed, total, signatures.refusals, columns=kept)
         positions = sorted(signatures.signed)
