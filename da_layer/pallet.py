@@ -18,7 +18,8 @@ The chain holds what lets anyone judge a blob's availability without its bytes:
   so no account pays for a blob nobody could attest or audit), its payload length (at most one blob's
   usable bytes, :mod:`da_layer.blobs`) and a namespace, and holds a fee of ``fee_per_byte`` per byte until
   the blob's verdict (see *Attestations*). It fixes the blob's node set (the members of ``NodeSet`` with their
-  stakes at that block, kept once in ``NodeSets`` for every blob naming them, until the last is pruned) and
+  stakes at that block and ``custody_replication``, kept once in ``NodeSets`` for every blob naming them, until
+  the last is pruned) and
   its custody seed ``blake2_256(DOMAIN_DA_CUSTODY ++ parent hash ++ blob_id)``, which the submitter cannot
   choose (only try many: :mod:`da_layer.custody`); from them :mod:`da_layer.custody` deals the columns in
   proportion to stake.
@@ -52,7 +53,7 @@ registered_at u32, audits_passed u32, audits_missed u32}``; ``AuditHistory{audit
 u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set_id
 H256, custody_seed H256, signers Vec<u8>, fee u128}`` (``node_set_id``: the key of its ``NodeSet{members
-Vec<AccountId>, stakes Vec<u128>}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node set))``;
+Vec<AccountId>, stakes Vec<u128>, replication u8}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node set))``;
 ``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the submitter paid);
 ``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
 """

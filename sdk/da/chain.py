@@ -44,7 +44,7 @@ class BlobRecord:
     replication: int
     """The custody draws per column it was dealt with (the pallet's ``CustodyReplication`` then)."""
     node_set_id: bytes
-    """The hash naming that node set with its stakes (:func:`da_layer.pallet.node_set_id_of`)."""
+    """The hash naming that node set with its stakes and replication (:func:`da_layer.pallet.node_set_id_of`)."""
     custody_seed: bytes
     signers: bytes
     fee: int

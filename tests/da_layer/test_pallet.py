@@ -667,6 +667,18 @@ def test_a_retained_blob_keeps_the_custody_it_was_dealt_when_an_upgrade_changes_
         assert all(a.cell_index in columns for a, columns in zip(audits, dealt[2]))
         assert any(a.cell_index not in columns for a, columns in zip(audits, dealt[1]))  # (R = 1 would differ)
 
+    commitment = blob[1]
+    with new_ext(custody_replication=1) as ext:  # and attest counts the columns its signers were dealt
+        register(ext)
+        blob_id = submit(ext, commitment)
+        record, node_set = da(ext).blobs.get(blob_id), node_set_of(ext, blob_id)
+        da(ext).config = replace(da(ext).config, custody_replication=8)
+        for who in NODES[1:4]:  # node 0 alone holds the quorum now (as in the test above)
+            da(ext).nodes.mutate(who, lambda node: replace(node, stake=STAKE // 10))
+        assert columns_kept([0], node_set.stakes, record.custody_seed, 1) < CELLS_TO_RECOVER
+        assert columns_kept([0], node_set.stakes, record.custody_seed, 8) >= CELLS_TO_RECOVER
+        assert_noop(ext, TooFewColumns, attest, ext, blob_id, bitfield([0], 4), aggregate_of(blob_id, commitment, [0]))
+
 
 def test_a_valid_answer_passes_and_bad_answers_change_nothing(blob):
     _, commitment, cells, proofs = blob
