@@ -28,7 +28,7 @@ from tests.storage_node.service.chain import start_storage_chain, ws_url
 from tests.storage_node.service.cluster import StorageNodeProcess, start_cluster
 
 __all__ = ["ProviderProcess", "Market", "start_market", "start_providers", "restart_with", "submit_job",
-           "wait_judged", "slot_statuses", "MARKET_PARAMS", "PRICE_CAP"]
+           "wait_judged", "slot_statuses", "MARKET_PARAMS", "PRICE_CAP", "SMALL_TRAIN"]
 
 MARKET_PARAMS: dict[str, dict[str, Any]] = {"FileBank": {"default_k": 1, "default_m": 1}}
 """Two storage nodes hold any file the SDK uploads with the defaults (the providers' outputs included)."""
@@ -36,6 +36,8 @@ START_TIMEOUT = 90.0
 PRICE_CAP = 2 * 10**12
 """What the tests' jobs pay each provider at most (providers ask 1 token by default)."""
 JUDGED_TIMEOUT = 240.0
+SMALL_TRAIN = b'{"epochs": 3, "hidden": [16]}'
+"""A ``train`` job's params that run in about a second: the fault scenarios are about the market, not the job."""
 
 
 @dataclass

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from compute_pallet import datasets
 from compute_pallet.pallets.types import JobStatus, SlotStatus
 from sdk.cli import main
-from sdk.client import Client
 from tests.compute_pallet.service.network import (
+    SMALL_TRAIN,
     Market,
     restart_with,
     slot_statuses,
@@ -34,7 +34,6 @@ from tests.integration.nodes import wait_until
 pytestmark = pytest.mark.long(2.5)  # minutes, about: started early (tests/conftest.py)
 
 PARAMS = {"ComputeJobs": {"commit_period": 20, "reveal_period": 15}}
-JOB = b'{"epochs": 3, "hidden": [16]}'
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +48,12 @@ def market(folder) -> Market:
     market.stop()
 
 
-@pytest.fixture(scope="module")
-def alice(market):
-    with Client(market.url, signer="//Alice") as client:
-        yield client
-
-
 def test_providers_never_granted_a_private_input_are_paid_not_slashed(market, alice):
     """The submitter (through the chain client, which grants nothing) withholds its private dataset: every
     assigned provider is refused the download until its commit deadline, gives the job up, and the chain pays
     it for the slot instead of slashing it; the job fails."""
     private = alice.storage.upload(datasets.split("digits")[0], private=True)
-    job_id = submit_job(alice, "train", [private], JOB, redundancy=3)
+    job_id = submit_job(alice, "train", [private], SMALL_TRAIN, redundancy=3)
     assigned = [slot.provider for slot in alice.query("ComputeJobs", "Jobs", [job_id]).slots]
     stakes = {who: alice.query("ComputeProviders", "Providers", [who]).stake for who in assigned}
     job = wait_judged(alice, job_id)
@@ -80,7 +73,7 @@ def test_a_no_show_is_slashed_and_replaced(market, folder, alice):
     dataset = alice.storage.upload(datasets.split("digits")[0], private=False)
     restart_with(market, 2, "no-show")
     no_shows = alice.query("ComputeProviders", "Providers", [market.providers[2].account]).no_shows
-    job_id = submit_job(alice, "train", [dataset], JOB, redundancy=3)
+    job_id = submit_job(alice, "train", [dataset], SMALL_TRAIN, redundancy=3)
     start_providers(market, folder, [None])  # the only provider left to replace the no-show
     job = wait_judged(alice, job_id)  # a commit window, then the replacement's
     assert job.status is JobStatus.Verified

@@ -30,6 +30,7 @@ from runtime.keyring import Keypair
 from sdk.account import Token
 from sdk.client import AsyncClient, Client
 from tests.compute_pallet.service.network import (
+    SMALL_TRAIN,
     Market,
     restart_with,
     slot_statuses,
@@ -43,7 +44,6 @@ from tests.integration.nodes import wait_until
 pytestmark = pytest.mark.long(2.2)  # minutes, about: started early (tests/conftest.py)
 
 PARAMS = {"ComputeJobs": {"commit_period": 60, "reveal_period": 15}}
-JOB = b'{"epochs": 3, "hidden": [16]}'
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +66,12 @@ def market(folder) -> Market:
 
 
 @pytest.fixture(scope="module")
-def alice(market):
-    with Client(market.url, signer="//Alice") as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
 def dataset(alice) -> bytes:
     return alice.storage.upload(datasets.split("digits")[0], private=False)
 
 
 def test_a_wrong_result_is_outvoted_and_slashed(market, alice, dataset):
-    job = wait_judged(alice, submit_job(alice, "train", [dataset], JOB, redundancy=3))
+    job = wait_judged(alice, submit_job(alice, "train", [dataset], SMALL_TRAIN, redundancy=3))
     assert job.status is JobStatus.Verified
     assert slot_statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.Slashed}
     assert alice.query("ComputeProviders", "Providers", [market.providers[2].account]).disputes_lost == 1
@@ -90,7 +84,7 @@ def test_a_reveal_the_chain_has_although_its_inclusion_went_unreported_is_not_gi
                                                                                           tmp_path):
     """A reveal whose inclusion the connection lost is sent again and refused: the worker checks the slot, and
     only a reveal that is not its own there is a failure."""
-    job_id = submit_job(alice, "train", [dataset], JOB)
+    job_id = submit_job(alice, "train", [dataset], SMALL_TRAIN)
     job = wait_judged(alice, job_id)
     provider = market.provider_of(job.slots[0].provider)
     revealed = job.slots[0].reveal.digest
@@ -109,7 +103,7 @@ def test_a_reveal_the_chain_has_although_its_inclusion_went_unreported_is_not_gi
 
 def test_a_copied_reveal_is_refused_and_the_copier_is_a_no_show(market, alice, dataset):
     restart_with(market, 2, "copy")
-    job = wait_judged(alice, submit_job(alice, "train", [dataset], JOB, redundancy=3))
+    job = wait_judged(alice, submit_job(alice, "train", [dataset], SMALL_TRAIN, redundancy=3))
     assert job.status is JobStatus.Verified
     assert slot_statuses(market, job) == {0: SlotStatus.Paid, 1: SlotStatus.Paid, 2: SlotStatus.NoShow}
     copier = market.providers[2]  # its worker logs the refusal after the inclusion wait, maybe after the verdict
@@ -134,7 +128,7 @@ def test_a_provider_killed_after_committing_reveals_from_its_journal(market, ali
     first, paused = market.providers[0], market.providers[1]
     paused.kill(signal.SIGSTOP)  # holds the reveal phase back until the killed provider is back
     try:
-        job_id = submit_job(alice, "train", [dataset], JOB, redundancy=3)
+        job_id = submit_job(alice, "train", [dataset], SMALL_TRAIN, redundancy=3)
         journal = Journal(first.base_path / "jobs")
 
         def committed() -> bool:
