@@ -53,9 +53,9 @@ registered_at u32, audits_passed u32, audits_missed u32}``; ``AuditHistory{audit
 u32}``; ``Blob{submitter AccountId, commitment [u8;48],
 length u32, namespace u32, submitted_at u32, status BlobStatus(Pending|Available|Unavailable), node_set_id
 H256, custody_seed H256, signers Vec<u8>, fee u128}`` (``node_set_id``: the key of its ``NodeSet{members
-Vec<AccountId>, stakes Vec<u128>, replication u8}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++ SCALE(node set))``;
-``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the submitter paid);
-``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
+Vec<AccountId>, stakes Vec<u128>, replication u8}`` in ``NodeSets``, ``blake2_256(DOMAIN_DA_NODE_SET ++
+SCALE(node set))``; ``signers``: the bitfield of the accepted attestation, empty until then; ``fee``: what the
+submitter paid); ``Audit{node, blob_id, commitment, cell_index u16, deadline u32}``.
 """
 
 from __future__ import annotations

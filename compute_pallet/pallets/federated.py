@@ -45,8 +45,8 @@ refuses, no longer holds the funds, and pays for aggregations, for the rest of i
 no one commits to ends with its commit window, so a task no one takes part in ends ``max_idle_rounds`` commit
 windows after it began.
 
-``on_initialize`` is bounded: at most ``max_round_ends_per_block`` round ends per block (each touching at most
-``max_participants`` participants); the rest wait a block.
+``on_initialize`` is bounded: at most ``max_round_ends_per_block`` queued looks at rounds per block (each that
+ends a round touching at most ``max_participants`` participants); the rest wait a block.
 """
 
 from __future__ import annotations
@@ -90,11 +90,10 @@ __all__ = ["FederatedLearning", "FederatedLearningConfig", "FederatedLearningPar
            "TaskCurrency", "TaskCreated", "ParticipantJoined", "UpdateCommitted", "UpdateDelivered",
            "ParticipantSlashed", "RoundAggregating", "RoundAggregated", "ContributorRewarded", "RoundFailed",
            "RoundStarted", "TaskFinished", "CommitWindowClosed", "DeliveryWindowClosed", "UnknownFile", "FileNotActive",
-           "FileNotReadable", "BadRounds",
-           "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow", "ParamsTooLong", "BadRedundancy",
-           "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined", "TaskFull", "NotMember", "NotTraining",
-           "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted", "DeliveryClosed", "AlreadyDelivered",
-           "CommitmentMismatch", "UpdateNotOwned", "InvalidParams"]
+           "FileNotReadable", "BadRounds", "BadParticipants", "BadPeriods", "StakeTooLow", "RewardTooLow",
+           "ParamsTooLong", "BadRedundancy", "InsufficientFunds", "UnknownTask", "NotListed", "AlreadyJoined",
+           "TaskFull", "NotMember", "NotTraining", "WrongRound", "CommitClosed", "AlreadyCommitted", "NotCommitted",
+           "DeliveryClosed", "AlreadyDelivered", "CommitmentMismatch", "UpdateNotOwned", "InvalidParams"]
 
 
 class HoldReason(enum.IntEnum):

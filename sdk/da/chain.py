@@ -2,9 +2,9 @@
 
 A blob's node set, their stakes and its custody seed are fixed when it is submitted (``da_layer.pallet``),
 so who keeps which column is computed here from them and the custody draws per column its node set records
-(``CustodyReplication`` then; ``da_layer.custody``), the same way the runtime computes it for audits. The chain keeps a node set once for
-all the blobs that name it (``NodeSets``); :func:`read_blob` reads both and returns them as one
-:class:`BlobRecord`. A light client reads them proven (``verified=True``: read proofs,
+(``CustodyReplication`` then; ``da_layer.custody``), the same way the runtime computes it for audits. The chain
+keeps a node set once for all the blobs that name it (``NodeSets``); :func:`read_blob` reads both and returns them
+as one :class:`BlobRecord`. A light client reads them proven (``verified=True``: read proofs,
 :meth:`AsyncClient.verified_query`, against a header whose GRANDPA justification it checked itself,
 :mod:`sdk.chain.finality`); the daemon and the submitter read the best block, where a blob just submitted
 already is.
