@@ -42,8 +42,8 @@ after ``max_idle_rounds`` rounds in a row that gave no new global model: no upda
 aggregation needs (a ``trimmed_mean`` needs 2 × ``trim`` + 2: no job is paid for then), or an aggregation
 refused or failed (a task nobody takes part in, or that one member keeps alive with junk updates fedavg
 refuses, no longer holds the funds, and pays for aggregations, for the rest of its rounds, up to years). A round
-no one commits to ends with its commit window, so a task no one takes part in ends ``max_idle_rounds`` commit
-windows after it began.
+no one commits to ends with its commit window, so a task no one takes part in ends after ``max_idle_rounds``
+commit windows (after its rounds', if fewer).
 
 ``on_initialize`` is bounded: at most ``max_round_ends_per_block`` queued looks at rounds per block (each that
 ends a round touching at most ``max_participants`` participants); the rest wait a block.
@@ -592,7 +592,8 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
     # --- hooks ----------------------------------------------------------------------------------
 
     def on_initialize(self, n: int) -> Weight:
-        """Settle the rounds whose aggregation ended, then end the rounds whose delivery window closed."""
+        """Settle the rounds whose aggregation ended, then end the rounds whose delivery window closed, or whose
+        commit window did with nothing left to deliver."""
         finished = self.config.market.take_finished()
         for job_id in finished:
             key = self.job_tasks.take(job_id)

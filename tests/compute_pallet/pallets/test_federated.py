@@ -564,7 +564,7 @@ def test_an_aggregation_that_needs_longer_than_the_configured_deadline_gets_what
 def test_round_ends_past_the_per_block_bound_are_ended_a_block_later(walks_away: bool):
     """Two tasks whose rounds close in the same block, one round end a block: the second carries over. Nobody
     committing, they close with their commit windows; a member committing to each and never delivering, with
-    their delivery windows (their commit windows' looks then end nothing, and take the bound too)."""
+    their delivery windows (their commit windows' looks then end nothing)."""
     ext = new_ext(providers=3, params={"FederatedLearning": {"max_round_ends_per_block": 1}})
     with ext:
         base = stored_file(ext, ALICE, seed=1)

@@ -112,7 +112,8 @@ def test_a_copied_reveal_is_refused_and_the_copier_is_a_no_show(market, alice, d
 
 
 def test_a_slashed_provider_tops_its_stake_up_when_it_starts_again(market):
-    """Every scenario above slashed ``//Provider2``; started again, it holds its ``--stake`` once more."""
+    """The copy scenario above left ``//Provider2`` slashed (its copied reveal refused, its slot unrevealed; the
+    restart into it had topped the wrong result's slash up); started again, it holds its ``--stake`` once more."""
     provider = market.providers[2]
     with Client(market.url) as client:
         configured = 2 * client.get_constant("ComputeProviders", "MinStake")

@@ -433,7 +433,7 @@ async def test_an_update_too_late_for_the_commit_window_is_not_left_stored(alice
     local = datasets.split("wine")[0]
     async with AsyncClient(market.url, signer="//Dave") as dave:
         with anyio.fail_after(WAIT_S):
-            task, closed = await _one_round_joined(alice, dave, shared, commit_period=10)
+            task, closed = await _one_round_joined(alice, dave, shared, commit_period=20)
             await alice.fl.join(task)  # Alice's commitment keeps the round open past its commit window
             await alice.compute.market.submit("FederatedLearning", "commit_update", {
                 "task_id": task, "round": 0, "commitment": bytes(32)})

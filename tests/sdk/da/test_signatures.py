@@ -1,13 +1,22 @@
 """The submitter counts only signatures that verify against their nodes' registered keys: all of them at once
-as one aggregate, then, when that fails, one by one (a forged or garbage answer becomes a refusal)."""
+as one aggregate, then, when that fails, one by one (a forged or garbage answer becomes a refusal); and it posts
+no attestation whose signers keep too few of the columns the blob was dealt."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import anyio
+import pytest
+
 from da_layer import bls
 from da_layer.attestation import attestation_message
+from da_layer.custody import columns_kept
+from da_layer.kzg import CELLS_TO_RECOVER
 from da_layer.pallet import BlobStatus
 from sdk.da.chain import BlobRecord, Custody, DaNodeView
-from sdk.da.submit import Signatures, drop_forged
+from sdk.da.errors import NoQuorum
+from sdk.da.submit import Signatures, Submitter, drop_forged
 
 GENESIS = bytes(range(32))
 BLOB_ID = b"\x42" * 32
@@ -40,3 +49,16 @@ def test_nothing_signed_is_nothing_to_check():
     result = Signatures()
     drop_forged(CUSTODY, result, GENESIS)
     assert result.signed == {} and result.refusals == {}
+
+
+def test_the_column_pre_check_counts_the_draws_the_blob_was_dealt_with():
+    """Node 0 alone holds the quorum now (its peers' stakes fell since the blob was submitted). At the one draw a
+    column the blob was dealt with it keeps about a quarter of the columns, too few to rebuild it: the submitter
+    refuses to post the attestation (at the chain's eight draws now, it would keep nearly all of them)."""
+    record = replace(CUSTODY.blob, replication=1)
+    nodes = tuple(replace(node, stake=100 if node.position == 0 else 10) for node in NODES)
+    assert columns_kept([0], record.stakes, record.custody_seed, 1) < CELLS_TO_RECOVER
+    assert columns_kept([0], record.stakes, record.custody_seed, 8) >= CELLS_TO_RECOVER
+    submitter = Submitter(None, None, None, None, None)  # (refused before any of them is used)
+    with pytest.raises(NoQuorum, match="keep [0-9]+ columns, at least half"):
+        anyio.run(submitter.attest, Custody(BLOB_ID, record, nodes), Signatures({0: bls.sign(SECRETS[0], MESSAGE)}))
