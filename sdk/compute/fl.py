@@ -261,9 +261,11 @@ class FlApi:
         The task is read at each best block: its window has run out at a block at or past its commit deadline, as
         the round began with it; one that closed early (every member the task may have committed) must also have
         closed on the finalized chain, since on a fork without the closing block the window is open again until
-        its old deadline, for the last committer to swap its commitment for a copy of an update already uploaded.
-        A window closing early only ever moves a deadline earlier: the earliest seen is the one. A round already
-        over (this member lagged past its delivery window) gives the block reached: past its deadline."""
+        its old deadline, for the last committer to swap its commitment for a copy of an update already uploaded
+        (but no later than that old deadline: a finality stalled since must not hold the upload past the window
+        that would have closed by then on any fork). A window closing early only ever moves a deadline earlier:
+        the earliest seen is the one. A round already over (this member lagged past its delivery window) gives the
+        block reached: past its deadline."""
         async with self.market.chain.subscribe_new_heads() as heads:
             async for header in heads:
                 current = await self.market.task(task_id, header.hash)
@@ -273,7 +275,7 @@ class FlApi:
                     return header.number
                 if header.number < current.commit_deadline:
                     continue
-                if current.commit_deadline == task.commit_deadline or await self._closed_when_final(task_id, task):
+                if header.number >= task.commit_deadline or await self._closed_when_final(task_id, task):
                     return min(task.deliver_deadline, current.deliver_deadline)
         raise AssertionError("a head subscription does not end")
 
