@@ -47,6 +47,8 @@ from sdk.da.wire import Cell
 __all__ = ["Submitter", "Signatures", "drop_forged"]
 
 RETRYABLE = frozenset({"UnknownBlob", "ChainUnavailable", "Unreachable"})
+QUORUM_REFUSALS = frozenset({"BelowQuorum", "TooFewColumns"})
+"""The chain's refusals of an attestation whose signers are too few: :class:`NoQuorum`, as from the check first."""
 """A node's answers that may change in a moment: it has not seen the including block yet, or is restarting."""
 
 
@@ -153,15 +155,7 @@ class Submitter:
     async def attest(self, custody: Custody, signatures: Signatures) -> None:
         """Post the aggregate of ``signatures``; raises :class:`NoQuorum` without posting when the signers
         hold 2/3 of the stake or less, :class:`NotAvailable` if the chain does not mark the blob available."""
-        weights = quorum_weights([node.stake for node in custody.nodes], custody.blob.stakes)  # as the chain weighs
-        total = sum(weights)
-        signed = sum(weights[position] for position in signatures.signed)
-        if not signatures.signed or not is_quorum(signed, total):
-            raise NoQuorum(custody.blob_id, signed, total, signatures.refusals)
-        kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed,
-                           custody.blob.replication)
-        if kept < CELLS_TO_RECOVER:  # the chain's TooFewColumns
-            raise NoQuorum(custody.blob_id, signed, total, signatures.refusals, columns=kept)
+        _ensure_quorum(custody, signatures, signatures.refusals)
         positions = sorted(signatures.signed)
         call = self._client.compose_call(PALLET, "attest", {
             "blob_id": custody.blob_id,
@@ -172,6 +166,13 @@ class Submitter:
             failure = receipt.error_message
             if failure is not None and failure.pallet == PALLET and failure.name == "AlreadyAvailable":
                 return  # anyone may attest: a copy of this aggregate taken from the pool (or our own, resent) won
+            if failure is not None and failure.pallet == PALLET and failure.name in QUORUM_REFUSALS:
+                # a signer's stake fell (slashed) between the registrations read and the block: the chain's
+                # verdict, in the figures of the registrations now
+                now = await read_custody(self._client, custody.blob_id, custody.blob)
+                refusals = {**signatures.refusals, "the chain": f"attest refused: {failure.name}"}
+                _ensure_quorum(now, signatures, refusals)
+                raise NoQuorum(custody.blob_id, *_signed_stake(now, signatures), refusals)
             raise SubmissionRefused(f"attest: {failure}")
         if not any(e.pallet == PALLET and e.name == "BlobAvailable" for e in receipt.triggered_events):
             raise NotAvailable(f"blob 0x{custody.blob_id.hex()}: attested, but the chain did not mark it available")
@@ -183,6 +184,23 @@ class Submitter:
             return await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
         except ExtrinsicDropped:
             return await self._client.sign_and_submit(call, self._signer, wait_for_inclusion=True)
+
+
+def _signed_stake(custody: Custody, signatures: Signatures) -> tuple[int, int]:
+    """The quorum weight of the signers and of the whole node set, as the chain weighs them."""
+    weights = quorum_weights([node.stake for node in custody.nodes], custody.blob.stakes)
+    return sum(weights[position] for position in signatures.signed), sum(weights)
+
+
+def _ensure_quorum(custody: Custody, signatures: Signatures, refusals: dict[str, str]) -> None:
+    """:class:`NoQuorum` unless the signers hold more than 2/3 of the node set's stake (the chain's
+    ``BelowQuorum``) and keep at least half the columns between them (its ``TooFewColumns``)."""
+    signed, total = _signed_stake(custody, signatures)
+    if not signatures.signed or not is_quorum(signed, total):
+        raise NoQuorum(custody.blob_id, signed, total, refusals)
+    kept = columns_kept(signatures.signed, custody.blob.stakes, custody.blob.custody_seed, custody.blob.replication)
+    if kept < CELLS_TO_RECOVER:
+        raise NoQuorum(custody.blob_id, signed, total, refusals, columns=kept)
 
 
 def drop_forged(custody: Custody, result: Signatures, genesis_hash: bytes) -> None:

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,25 @@ async def test_an_attestation_another_account_landed_first_is_a_success(da, netw
         await bob.da.submitter.attest(custody, signatures)
     await submitter.attest(custody, signatures)  # AlreadyAvailable: the blob is available, as it wanted
     assert (await da.status(custody.blob_id)).status == "Available"
+
+
+async def test_an_attestation_the_chain_finds_below_quorum_is_no_quorum(da, network):
+    """The submitter weighs the signers with the registrations it read; when the chain weighs them otherwise (a
+    signer slashed before the attestation's block) and refuses it, the submission fails with NoQuorum, in the
+    chain's figures, not as a refused transaction. Here the submitter's reading is made stale the other way: the
+    nodes that did not sign read as holding nothing, so half the nodes seem to be all of the stake."""
+    submitter = da.submitter
+    encoded = await submitter.encode(pack(os.urandom(4000))[0])
+    custody = await submitter.post(encoded.commitment, 4000, 0)
+    signatures = await submitter.distribute(custody, lambda position: [
+        encoded.cells[c] for c in custody.columns_of(position)])
+    half = len(custody.nodes) // 2
+    signatures.signed = {position: signature for position, signature in signatures.signed.items() if position < half}
+    stale = replace(custody, nodes=tuple(node if node.position < half else replace(node, stake=0)
+                                         for node in custody.nodes))
+    with pytest.raises(NoQuorum, match=f"stake signed, more than 2/3 are needed.*the chain: attest refused: BelowQuorum"):
+        await submitter.attest(stale, signatures)
+    assert (await da.status(custody.blob_id)).status == "Pending"
 
 
 async def test_a_node_given_cells_with_bad_proofs_refuses_to_sign_and_keeps_nothing(da, network):
