@@ -60,6 +60,7 @@ submitter paid); ``Audit{node, blob_id, commitment, cell_index u16, deadline u32
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -468,6 +469,7 @@ class DataAvailabilityWeightInfo(Protocol):
                       released: int) -> Weight: ...
 
 
+@dataclass(frozen=True)
 class DataAvailabilityWeights:
     """From ``benchmarks/da_pallet_weights.py`` on the 2-core reference VM (medians, whole dispatch): register
     1.8 ms with one POP check (1.3 ms); with the registration signature's check too, 1.95 ms in a faster hour
@@ -481,24 +483,32 @@ class DataAvailabilityWeights:
     Since custody is dealt by stake (spec 167; an hour whose BLS checks ran ~1.16x the reference's): register
     3.3 ms, 3.5 ms into a full set of 100 with an eviction; submit_blob 1.9 ms (the node set's stakes read and
     hashed); attest 4.0 ms with 4 signers and 11.7 ms with 100, custody dealt afresh in each (~2 ms); 15 audits
-    started in 19 ms (~1.3 ms each, a blob's custody dealt afresh for most)."""
+    started in 19 ms (~1.3 ms each, a blob's custody dealt afresh for most).
+
+    Sized for the configured ``max_nodes`` and ``custody_replication``: dealing a blob's custody is a draw of a
+    node by stake per column and replica (1.0-1.6 µs each measured alone, 128 columns; ~2 ms at 8 draws a column
+    within those dispatches), charged at 2 µs a draw. A node set dealt with more draws a column before an
+    upgrade that lowered ``CustodyReplication`` costs more than charged, until its blobs' retention ends."""
+
+    max_nodes: int = 128
+    custody_replication: int = 8
 
     def register(self) -> Weight:
-        """With a full node set (sized for the default ``max_nodes``, 128): every member's record read (~160
-        bytes of proof each), and the evicted node's unbonding written."""
-        return Weight(3_000 * US + (5 + 128) * READ + 8 * WRITE, 512 + 128 * 160)  # and its past record taken
+        """With a full node set: every member's record read (~160 bytes of proof each), and the evicted node's
+        unbonding written."""
+        return Weight(3_000 * US + (5 + self.max_nodes) * READ + 8 * WRITE,
+                      512 + self.max_nodes * 160)  # and its past record taken
 
     def submit_blob(self) -> Weight:
-        """Every member's stake read (sized for the default ``max_nodes``, 128) into a node set, hashed (~30 µs)
-        and stored if no retained blob names it yet."""
-        return Weight(1_150 * US + (4 + 128) * READ + 7 * WRITE, 512 + 128 * 160)
+        """Every member's stake read into a node set, hashed (~30 µs) and stored if no retained blob names it yet."""
+        return Weight(1_150 * US + (4 + self.max_nodes) * READ + 7 * WRITE, 512 + self.max_nodes * 160)
 
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
         the signers paid a share of the fee (each an account and a hold written); and the columns they keep
-        counted (~2 ms with custody dealt afresh: 1,024 draws of a node by stake). The proof holds the blob's
-        node set too (48 bytes a member: its account and stake)."""
-        return Weight(4_000 * US + members * (75 * US + 2 * READ + 2 * WRITE) + 5 * READ + 6 * WRITE,
+        counted, custody dealt afresh. The proof holds the blob's node set too (48 bytes a member: its account
+        and stake)."""
+        return Weight(2_000 * US + self._deal() + members * (75 * US + 2 * READ + 2 * WRITE) + 5 * READ + 6 * WRITE,
                       256 + (160 + 48) * members)
 
     def answer_audit(self) -> Weight:
@@ -523,7 +533,11 @@ class DataAvailabilityWeights:
         # a pruned blob also lowers its node set's count (removing the set with the last); an audit started
         # reads the blob's node set and deals its custody afresh
         return Weight(10 * US + 5 * READ + (2 * deadlines + 2 * pruned + audits_closed) * per_item
-                      + released * release + audits_started * (2_200 * US + READ), 0)
+                      + released * release + audits_started * (200 * US + self._deal() + READ), 0)
+
+    def _deal(self) -> int:
+        """A blob's custody dealt: a draw of a node by stake for every column and replica."""
+        return kzg.CELLS_PER_BLOB * self.custody_replication * 2 * US
 
 
 @dataclass(frozen=True)
@@ -1028,5 +1042,10 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert cfg.slash_perbill < PERBILL, "a slashed node keeps some stake: custody deals by stake"
 
 
-DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=DataAvailabilityWeights(),
-                              params=DataAvailabilityParams, rpc=DA_RPC)
+def _da_config(config_type: type, params: DataAvailabilityParams, weights: None, wired: dict) -> DataAvailabilityConfig:
+    weights = DataAvailabilityWeights(params.max_nodes, params.custody_replication)
+    return DataAvailabilityConfig(weights=weights, **wired, **dataclasses.asdict(params))
+
+
+DEFINITION = PalletDefinition(pallet=DataAvailability, config=DataAvailabilityConfig, weights=None,
+                              params=DataAvailabilityParams, build_config=_da_config, rpc=DA_RPC)

@@ -76,6 +76,7 @@ from runtime.pallets import balances
 from runtime.pallets.balances import Balances, BalancesGenesis, InsufficientBalance
 from runtime.pallets.system import System
 from runtime.primitives import Digest, Pays
+from runtime.weights import READ, US
 
 SUBMITTER = bytes([1]) * 32
 NODES = [bytes([i]) * 32 for i in range(2, 7)]  # five accounts; tests register four unless they need the fifth
@@ -547,6 +548,22 @@ def test_pending_blob_becomes_unavailable_at_its_deadline(blob):
         assert da(ext).blobs.get(blob_id).status is BlobStatus.Unavailable
         assert_noop(ext, DeadlinePassed, attest, ext, blob_id, bitfield([0, 1, 2, 3], 4),
                     aggregate_of(blob_id, commitment, [0, 1, 2, 3]))
+
+
+def test_weights_charge_the_configured_node_set_and_custody_draws():
+    """Reading the node set is a read per member it can have, dealing a blob's custody (attest, an audit started)
+    a draw of a node by stake per column and replica: the weights charge the chain's configuration, not the
+    dev preset's."""
+    narrow = da(new_ext()).config.weights
+    wide = da(new_ext(custody_replication=16, max_nodes=8)).config.weights
+    assert (narrow.max_nodes, narrow.custody_replication, wide.max_nodes, wide.custody_replication) == (4, 2, 8, 16)
+    draws = kzg.CELLS_PER_BLOB * (16 - 2)
+    assert wide.attest(8).ref_time - narrow.attest(8).ref_time == draws * 2 * US
+    assert (wide.on_initialize(0, 0, 0, 3, 0).ref_time - narrow.on_initialize(0, 0, 0, 3, 0).ref_time
+            == 3 * draws * 2 * US)
+    assert wide.register().ref_time - narrow.register().ref_time == 4 * READ
+    assert wide.submit_blob().ref_time - narrow.submit_blob().ref_time == 4 * READ
+    assert wide.register().proof_size - narrow.register().proof_size == 4 * 160
 
 
 # --- fees -----------------------------------------------------------------------------------------------
