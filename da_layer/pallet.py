@@ -515,16 +515,16 @@ class DataAvailabilityWeights:
         return Weight(5_000 * US + 2 * READ + 2 * WRITE, 2_400)
 
     def deregister(self) -> Weight:
-        """Rewrites ``NodeSet``: sized for the default ``max_nodes`` (128)."""
-        return Weight(200 * US + 3 * READ + 2 * WRITE, 4_096)
+        """Rewrites ``NodeSet`` (32 bytes a member)."""
+        return Weight(200 * US + 3 * READ + 2 * WRITE, self.max_nodes * 32)
 
     def update_endpoint(self) -> Weight:
         """One node record read and written (as ``deregister`` without ``NodeSet``)."""
         return Weight(100 * US + READ + WRITE, 512)
 
     def bond_extra(self) -> Weight:
-        """The node and ``NodeSet`` read (sized for the default ``max_nodes``), the hold written."""
-        return Weight(150 * US + 4 * READ + 3 * WRITE, 8_192)
+        """The node and ``NodeSet`` read (64 bytes of proof a member), the hold written."""
+        return Weight(150 * US + 4 * READ + 3 * WRITE, self.max_nodes * 64)
 
     def on_initialize(self, deadlines: int, audits_closed: int, pruned: int, audits_started: int,
                       released: int) -> Weight:
@@ -1042,7 +1042,9 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         assert cfg.slash_perbill < PERBILL, "a slashed node keeps some stake: custody deals by stake"
 
 
-def _da_config(config_type: type, params: DataAvailabilityParams, weights: None, wired: dict) -> DataAvailabilityConfig:
+def _da_config(config_type: type, params: DataAvailabilityParams, weights: None,
+               wired: dict) -> DataAvailabilityConfig:
+    # the weights charge the node set and the custody draws this chain is configured with
     weights = DataAvailabilityWeights(params.max_nodes, params.custody_replication)
     return DataAvailabilityConfig(weights=weights, **wired, **dataclasses.asdict(params))
 

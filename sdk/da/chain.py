@@ -140,13 +140,15 @@ async def read_final_blob(client: AsyncClient, finality: FinalityProver, blob_id
     return None
 
 
-async def read_custody(client: AsyncClient, blob_id: bytes, blob: BlobRecord, *, proven_at: bytes | None = None) -> Custody:
-    """The custody of ``blob`` (read with :func:`read_blob`): its node set with their current registrations.
+async def read_custody(client: AsyncClient, blob_id: bytes, blob: BlobRecord, *, proven_at: bytes | None = None,
+                       at: bytes | None = None) -> Custody:
+    """The custody of ``blob`` (read with :func:`read_blob`): its node set with their registrations at block ``at``
+    (the best block if None).
 
     A light client reads the registrations ``proven_at`` the finalized block it read the blob at (one read
     proof for them all): every cell fetched is checked against the proven commitment, but an endpoint says
     whom to ask, and a lying RPC node pointing every custodian at a server of the submitter's would have
-    sampling succeed for a blob its staked custodians were never given. Unproven (the best block) otherwise."""
+    sampling succeed for a blob its staked custodians were never given. Unproven otherwise."""
     accounts = [[account] for account in blob.node_set]
     if proven_at is not None:
         infos: list[DaNode | None] = await client.verified_query_many(PALLET, "Nodes", accounts, proven_at)
@@ -154,7 +156,7 @@ async def read_custody(client: AsyncClient, blob_id: bytes, blob: BlobRecord, *,
         infos = [None] * len(accounts)
 
         async def read(position: int) -> None:
-            infos[position] = await client.query(PALLET, "Nodes", accounts[position])
+            infos[position] = await client.query(PALLET, "Nodes", accounts[position], block_hash=at)
 
         await for_each(len(infos), len(infos), read)  # (a chain error raised as itself, not in an exception group)
     views = [DaNodeView(position, account, None if info is None else _endpoint(info.endpoint),

@@ -47,8 +47,6 @@ from sdk.da.wire import Cell
 __all__ = ["Submitter", "Signatures", "drop_forged"]
 
 RETRYABLE = frozenset({"UnknownBlob", "ChainUnavailable", "Unreachable"})
-QUORUM_REFUSALS = frozenset({"BelowQuorum", "TooFewColumns"})
-"""The chain's refusals of an attestation whose signers are too few: :class:`NoQuorum`, as from the check first."""
 """A node's answers that may change in a moment: it has not seen the including block yet, or is restarting."""
 
 
@@ -166,13 +164,12 @@ class Submitter:
             failure = receipt.error_message
             if failure is not None and failure.pallet == PALLET and failure.name == "AlreadyAvailable":
                 return  # anyone may attest: a copy of this aggregate taken from the pool (or our own, resent) won
-            if failure is not None and failure.pallet == PALLET and failure.name in QUORUM_REFUSALS:
+            if failure is not None and failure.pallet == PALLET and failure.name == "BelowQuorum":
                 # a signer's stake fell (slashed) between the registrations read and the block: the chain's
-                # verdict, in the figures of the registrations now
-                now = await read_custody(self._client, custody.blob_id, custody.blob)
-                refusals = {**signatures.refusals, "the chain": f"attest refused: {failure.name}"}
-                _ensure_quorum(now, signatures, refusals)
-                raise NoQuorum(custody.blob_id, *_signed_stake(now, signatures), refusals)
+                # verdict, in the figures of the registrations at that block (TooFewColumns cannot come here: the
+                # columns kept follow the signers and what the blob recorded, which the check above counted)
+                then = await read_custody(self._client, custody.blob_id, custody.blob, at=receipt.block_hash)
+                _ensure_quorum(then, signatures, {**signatures.refusals, "the chain": "attest refused: BelowQuorum"})
             raise SubmissionRefused(f"attest: {failure}")
         if not any(e.pallet == PALLET and e.name == "BlobAvailable" for e in receipt.triggered_events):
             raise NotAvailable(f"blob 0x{custody.blob_id.hex()}: attested, but the chain did not mark it available")

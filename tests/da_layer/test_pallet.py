@@ -564,6 +564,8 @@ def test_weights_charge_the_configured_node_set_and_custody_draws():
     assert wide.register().ref_time - narrow.register().ref_time == 4 * READ
     assert wide.submit_blob().ref_time - narrow.submit_blob().ref_time == 4 * READ
     assert wide.register().proof_size - narrow.register().proof_size == 4 * 160
+    assert wide.deregister().proof_size == 2 * narrow.deregister().proof_size
+    assert wide.bond_extra().proof_size == 2 * narrow.bond_extra().proof_size
 
 
 # --- fees -----------------------------------------------------------------------------------------------

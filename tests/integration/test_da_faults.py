@@ -26,6 +26,7 @@ import pytest
 import trio
 
 from da_layer import kzg
+from da_layer.attestation import quorum_weights
 from da_layer.blobs import pack
 from sdk.chain import AsyncClient
 from sdk.client import AsyncClient as SdkClient
@@ -98,8 +99,12 @@ async def test_an_attestation_the_chain_finds_below_quorum_is_no_quorum(da, netw
     signatures.signed = {position: signature for position, signature in signatures.signed.items() if position < half}
     stale = replace(custody, nodes=tuple(node if node.position < half else replace(node, stake=0)
                                          for node in custody.nodes))
-    with pytest.raises(NoQuorum, match=f"stake signed, more than 2/3 are needed.*the chain: attest refused: BelowQuorum"):
+    with pytest.raises(NoQuorum) as refused:
         await submitter.attest(stale, signatures)
+    weights = quorum_weights([node.stake for node in custody.nodes], custody.blob.stakes)
+    signed, total = sum(weights[:half]), sum(weights)
+    assert f"nodes with {signed} of {total} stake signed, more than 2/3" in str(refused.value)
+    assert refused.value.refusals["the chain"] == "attest refused: BelowQuorum"
     assert (await da.status(custody.blob_id)).status == "Pending"
 
 
