@@ -1220,10 +1220,17 @@ class FileBank(Pallet[FileBankConfig]):
 
     def _copy_not_needed(self, file_id: bytes, info: FileInfo, segment: int) -> bool:
         """Whether the segment can do without a leaving node's copy of one of its fragments: it keeps k healthy
-        fragments without it, or could not be rebuilt even with it. Else the copy waits for a node to move it
-        to: it is what makes the segment whole again."""
-        healthy = sum(self.confirmed.get(file_id, segment))  # (the leaving node's fragment is under repair)
-        return healthy >= info.k or healthy + 1 < info.k
+        fragments without it, or could not be rebuilt even with every copy leaving nodes still hold of its
+        fragments under repair (this one among them: two leavers' copies may be what makes k). Else the copy waits
+        for a node to move it to: it is what makes the segment whole again."""
+        flags = self.confirmed.get(file_id, segment)  # (the leaving node's fragment is under repair)
+        healthy = sum(flags)
+        if healthy >= info.k:
+            return True
+        leaving = sum(1 for fragment, holder in enumerate(self.placements.get(file_id, segment))
+                      if not flags[fragment] and self._holds(holder, (file_id, segment, fragment))
+                      and not self._is_active(holder))
+        return healthy + leaving < info.k
 
     def _order_exit_repairs(self, n: int, budget: int, placer: Callable[[], _Placer]) -> int:
         """Order repairs of leaving nodes' fragments, from their last slot down; returns how many were
@@ -1426,7 +1433,8 @@ class FileBank(Pallet[FileBankConfig]):
 
 
 def _file_bank_config(config_type: type, params: FileBankParams, weights: None, wired: dict) -> FileBankConfig:
-    return FileBankConfig(weights=FileBankWeights(wired["nodes"].max_nodes()), **wired, **dataclasses.asdict(params))
+    weights = FileBankWeights(wired["nodes"].max_nodes(), params.max_fragments)
+    return FileBankConfig(weights=weights, **wired, **dataclasses.asdict(params))
 
 
 DEFINITION = PalletDefinition(pallet=FileBank, config=FileBankConfig, weights=None, params=FileBankParams,

@@ -286,3 +286,21 @@ def test_a_fragment_is_not_released_while_challenged_needed_to_rebuild_its_segme
             bank.challenged.remove(*key)
             run_to(ext, ordered_at + 40)
             assert not bank.fragments_of.contains(leaver, (stored.file_id, 0, 0))
+
+
+def test_two_leaving_nodes_whose_copies_together_make_k_are_both_kept():
+    """Two fragments of a k = 3 segment lost, two of the three left on leaving nodes: with either copy alone the
+    segment is below k, with both it is rebuilt. Each leaver counted only its own copy and was let go of it,
+    and the segment was lost; both copies are kept now. A third lost fragment makes them useless: both go."""
+    for lost, kept in (((2, 3), True), ((2, 3, 4), False)):
+        ext = new_ext(nodes=5, params=NO_AUDITS)
+        with ext:
+            stored, bank, _ = wide_file(ext, 1000)  # one segment on all five nodes
+            holders = bank.placements.get(stored.file_id, 0)
+            for fragment in lost:
+                bank.confirmed.mutate(stored.file_id, 0, lambda flags, f=fragment: flags[:f] + (False,) + flags[f + 1:])
+            for leaver in holders[:2]:
+                ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+            run_to(ext, next_block(ext) + 30)
+            held = [bank.fragments_of.contains(holders[f], (stored.file_id, 0, f)) for f in (0, 1)]
+            assert held == [kept, kept], lost
