@@ -10,6 +10,7 @@ from runtime.frame.pallet import BadOrigin, Origin
 from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop
 from runtime.pallets.system import System
 from runtime.primitives import Digest
+from runtime.weights import READ
 from storage_node.chunks import ChunkProof
 from storage_node.pallets.file_bank import (
     AlreadyConfirmed,
@@ -570,6 +571,8 @@ def test_a_proof_that_does_not_verify_slashes_and_orders_a_repair():
         assert order.repairer not in bank(ext).placements.get(stored.file_id, challenge.segment)
         assert status(ext, stored) is FileStatus.Degraded
         assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Degraded))
+        weights = bank(ext).config.weights  # the repairer was drawn from every node: the answer paid for reading them
+        assert weights.submit_proof(2).ref_time > weights.max_nodes * READ
 
 
 def test_a_missed_audit_slashes_and_orders_a_repair_at_the_deadline():
