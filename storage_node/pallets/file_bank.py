@@ -48,8 +48,10 @@ back to it. A repairer copies a fragment straight from its node when that node s
 node's, checked against its root like any), else rebuilds it from k others. A leaving node's fragment still
 unrepaired ``exit_patience`` blocks after its order (no spare node, or one that cannot be rebuilt and is not
 served) is let go of at its order's next deadline (``FragmentReleased``), unless under a challenge or unless
-its copy is what the segment needs to keep k: the order stays open and the fragment unhealthy, but the exit
-no longer waits for it, so nobody can hold a node's stake for ever with a file that cannot be rebuilt.
+its copy is what the segment needs to keep k (with the healthy fragments and the copies other leaving nodes
+hold, confirmed and not failed since): the order stays open and the fragment unhealthy, but the exit no longer
+waits for it, so nobody can hold a node's stake for ever with a file that cannot be rebuilt. A copy the segment
+needs holds its node until a node joins to move it to.
 
 **Expiry.** The declare fee pays for ``prepaid_periods`` audit periods (``FileInfo.paid_until``). Anyone may
 ``renew`` a file, paying the same fee per period for more, up to ``max_paid_periods`` ahead; a file whose
@@ -1211,26 +1213,33 @@ class FileBank(Pallet[FileBankConfig]):
         holder = self.placements.get(file_id, segment)[fragment]
         if (n - order.created_at >= self.config.exit_patience and self._holds(holder, key)
                 and not self._is_active(holder) and not self.challenged.get(file_id, (segment, fragment))
-                and self._copy_not_needed(file_id, info, segment)):
+                and self._copy_not_needed(file_id, info, segment, fragment)):
             self.deposit_event(FragmentReleased(file_id, segment, fragment, holder))
             self._remove_fragment(holder, key, info.fragment_size_of(segment))  # its last one ends its exit
         repairer = self._pick_repairer(file_id, info, segment, fragment, order.repairer, placer(), n)
         self._open_order(file_id, segment, fragment,
                          RepairOrder(repairer, order.created_at, n + self.config.repair_deadline, order.reason))
 
-    def _copy_not_needed(self, file_id: bytes, info: FileInfo, segment: int) -> bool:
-        """Whether the segment can do without a leaving node's copy of one of its fragments: it keeps k healthy
-        fragments without it, or could not be rebuilt even with every copy leaving nodes still hold of its
-        fragments under repair (this one among them: two leavers' copies may be what makes k). Else the copy waits
-        for a node to move it to: it is what makes the segment whole again."""
+    def _copy_not_needed(self, file_id: bytes, info: FileInfo, segment: int, fragment: int) -> bool:
+        """Whether the segment can do without a leaving node's copy of ``fragment``: without it, the healthy
+        fragments and the copies other leaving nodes still hold keep k, or even with it they do not. Else the
+        copy waits for a node to move it to: it is what makes the segment whole again. Copies count only under
+        an exit's order (``NodeExit``): one that failed an audit, or was never confirmed, may not be there."""
         flags = self.confirmed.get(file_id, segment)  # (the leaving node's fragment is under repair)
         healthy = sum(flags)
         if healthy >= info.k:
             return True
-        leaving = sum(1 for fragment, holder in enumerate(self.placements.get(file_id, segment))
-                      if not flags[fragment] and self._holds(holder, (file_id, segment, fragment))
-                      and not self._is_active(holder))
-        return healthy + leaving < info.k
+        copies = {f for f, holder in enumerate(self.placements.get(file_id, segment))
+                  if not flags[f] and self._exit_copy(holder, (file_id, segment, f))}
+        return healthy + len(copies - {fragment}) >= info.k or healthy + len(copies) < info.k
+
+    def _exit_copy(self, holder: bytes, key: FragmentKey) -> bool:
+        """Whether ``holder``, leaving, still holds fragment ``key`` as it confirmed it, and an exit's order
+        is what stands open on it."""
+        file_id, segment, fragment = key
+        order = self.repair_orders.get(file_id, (segment, fragment))
+        return (order is not None and order.reason is RepairReason.NodeExit and self._holds(holder, key)
+                and not self._is_active(holder))
 
     def _order_exit_repairs(self, n: int, budget: int, placer: Callable[[], _Placer]) -> int:
         """Order repairs of leaving nodes' fragments, from their last slot down; returns how many were

@@ -77,8 +77,8 @@ class FileBankWeights:
     max_nodes: int
     """Placement and audit rounds read every node: their weight assumes the most there may be."""
     max_fragments: int
-    """A leaving node's fragment let go of reads every fragment of its segment under repair (its node, whether
-    it holds it): the copies leaving nodes still hold may be what the segment needs to be rebuilt."""
+    """A leaving node's fragment let go of reads every fragment of its segment under repair (its order, its node,
+    whether it holds it): the copies leaving nodes still hold may be what the segment needs to be rebuilt."""
 
     def declare(self, segments: int, width: int) -> Weight:
         per_fragment = 25 * US + 3 * READ + 4 * WRITE + TREE_ADD  # its node's live status read when it is drawn
@@ -112,7 +112,7 @@ class FileBankWeights:
     def on_initialize(self, read_nodes: bool, draws: int, expiries: int, reaped: int) -> Weight:
         """``draws``: the fragments an audit drew (a challenge issued for some); ``expiries``: deadlines handled,
         any of which may move a fragment (a reassignment, a release)."""
-        copies = READ + self.max_fragments * (2 * READ + US)  # a leaving node's copy needed or not
+        copies = READ + self.max_fragments * (3 * READ + US)  # a leaving node's copy needed or not
         return Weight(10 * US + 4 * READ + 4 * QUEUE_CURSOR + read_nodes * self.max_nodes * READ
                       + draws * (30 * US + AUDIT_DRAW + 5 * WRITE)
                       + expiries * (40 * US + 27 * READ + 13 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE + copies)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from runtime.frame.pallet import BadOrigin, Origin
@@ -288,19 +290,29 @@ def test_a_fragment_is_not_released_while_challenged_needed_to_rebuild_its_segme
             assert not bank.fragments_of.contains(leaver, (stored.file_id, 0, 0))
 
 
-def test_two_leaving_nodes_whose_copies_together_make_k_are_both_kept():
-    """Two fragments of a k = 3 segment lost, two of the three left on leaving nodes: with either copy alone the
-    segment is below k, with both it is rebuilt. Each leaver counted only its own copy and was let go of it,
-    and the segment was lost; both copies are kept now. A third lost fragment makes them useless: both go."""
-    for lost, kept in (((2, 3), True), ((2, 3, 4), False)):
-        ext = new_ext(nodes=5, params=NO_AUDITS)
-        with ext:
-            stored, bank, _ = wide_file(ext, 1000)  # one segment on all five nodes
-            holders = bank.placements.get(stored.file_id, 0)
-            for fragment in lost:
-                bank.confirmed.mutate(stored.file_id, 0, lambda flags, f=fragment: flags[:f] + (False,) + flags[f + 1:])
-            for leaver in holders[:2]:
-                ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
-            run_to(ext, next_block(ext) + 30)
-            held = [bank.fragments_of.contains(holders[f], (stored.file_id, 0, f)) for f in (0, 1)]
-            assert held == [kept, kept], lost
+@pytest.mark.parametrize("lost, failed, kept", [
+    ((2, 3), (), 2),      # with either copy alone the segment is below k = 3, with both it is rebuilt: both kept
+    ((2,), (), 1),        # the healthy two and either copy make k: one is let go of, the other kept
+    ((2, 3, 4), (), 0),   # even with both it is below k: both let go of
+    ((2, 3), (1,), 0),    # one copy failed an audit: it may not be there, and the other alone is too few
+])
+def test_leaving_nodes_are_let_go_of_every_copy_but_those_the_segment_needs_to_keep_k(lost, failed, kept):
+    """Two leaving nodes of a one-segment file as wide as the network (no spare node) wait out their patience.
+    Each counted only its own copy: two whose copies together made k were both let go of, and the segment was
+    lost. The copies counted are those confirmed and under an exit's order, not one that failed an audit."""
+    ext = new_ext(nodes=5, params=NO_AUDITS)
+    with ext:
+        stored, bank, _ = wide_file(ext, 1000)
+        holders = bank.placements.get(stored.file_id, 0)
+        for fragment in lost:
+            bank.confirmed.mutate(stored.file_id, 0, lambda flags, f=fragment: flags[:f] + (False,) + flags[f + 1:])
+        for leaver in holders[:2]:
+            ext.dispatch(Origin.signed(leaver), "StorageNodes", "exit")
+        next_block(ext)
+        for fragment in failed:  # as _punish leaves an exit's order after a failed audit
+            order = bank.repair_orders.get(stored.file_id, (0, fragment))
+            assert order.reason is RepairReason.NodeExit
+            bank.repair_orders.insert(stored.file_id, (0, fragment), replace(order, reason=RepairReason.AuditFailed))
+        run_to(ext, ext.pallet(System).number.get() + 30)
+        held = [bank.fragments_of.contains(holders[f], (stored.file_id, 0, f)) for f in (0, 1)]
+        assert sum(held) == kept, held
