@@ -6,8 +6,14 @@ Each is the storage reads and writes the call does (``READ``/``WRITE``) plus its
 dispatches, each on a fresh mock with 6 providers and 6 storage nodes, in µs per whole dispatch:
 
     ComputeProviders.register 433, heartbeat 64, add_stake 180; ComputeJobs.submit 978 (r = 2, one input), commit 179,
-    reveal 1,143 (the last of r = 2: it judges the job, pays both and refunds);
-    FederatedLearning.create_task 491, commit_update 211, deliver_update 188.
+    reveal 1,143 (the last of r = 2: it judges the job, pays both and refunds).
+
+FederatedLearning again since its windows close early (spec 171; medians of 30-60 in three runs within minutes,
+between which the VM's speed varied up to 2x; the weights charge the slowest): create_task 580-850 (open or listed,
+up to 12 participants), join 229-267 (405-443 for a runtime's first, which builds its codecs), commit_update
+180-387 (the last, closing the window, as much), deliver_update 210-444, on_initialize 36-119 in a block with
+nothing due, 944-1,422 / 1,353-2,050 where a round of 3 / 12 updates ends and its job is submitted, 533-1,119 where
+one is settled.
 
 Each weight charges at least its figure, with the assignment and verdict terms at their bounds
 (``MaxProviders`` providers read, ``max_slots`` slots settled). A job's record (its slots inline) is read and
@@ -135,16 +141,16 @@ class FederatedLearningWeights:
     """Settling a round looks at up to this many agreeing providers' model files (two reads each)."""
 
     def create_task(self, participants: int) -> Weight:
-        return Weight(390 * US + 9 * READ + 8 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
+        return Weight(680 * US + 9 * READ + 8 * WRITE + participants * US, 800 + 32 * participants)  # and 2 pins
 
     def join(self) -> Weight:
-        return Weight(150 * US + 3 * READ + 4 * WRITE, 300)
+        return Weight(230 * US + 3 * READ + 4 * WRITE, 300)
 
     def commit_update(self) -> Weight:  # (and the task's counts; the last one queues the round's end earlier)
-        return Weight(170 * US + 4 * READ + 5 * WRITE, 300)
+        return Weight(330 * US + 4 * READ + 5 * WRITE, 300)
 
     def deliver_update(self) -> Weight:  # (and the update's pin; the last one queues the round's end earlier)
-        return Weight(135 * US + 11 * READ + 6 * WRITE, 400)
+        return Weight(290 * US + 11 * READ + 6 * WRITE, 400)
 
     def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight:
         """``stale``: queued looks that ended no round (a commit window's, with updates still to deliver, or one
@@ -152,5 +158,5 @@ class FederatedLearningWeights:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 5 * READ + 7 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
-        return Weight(10 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
+        return Weight(80 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends + stale * (5 * US + READ), 0)
