@@ -32,7 +32,9 @@ fragments it confirmed and still holds, not those it was assigned and has not co
 repair (``Proven``). In a network of more holders than ``challenges_per_audit`` a pass pays for as many
 rounds as there are holders per challenge (``Challenge.rounds_ppm``), so rewards match fees in expectation.
 A passing answer pays no transaction fee. A proof that does not verify, or none by the deadline, counts as a
-miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders the fragment repaired.
+miss in ``StorageNodes`` (slash, and a forced exit after repeated misses) and orders the fragment repaired
+(a failed answer's order names its repairer from the next block on: drawing one reads every node, which that
+block's ``on_initialize`` pays for once, where ``submit_proof``'s weight would charge it to every answer).
 A fragment under repair is not drawn, except a leaving node's (its exit's orders): it is audited on what it
 confirmed until the repairs move it, once at most for each fragment it fails.
 
@@ -890,7 +892,9 @@ class FileBank(Pallet[FileBankConfig]):
             self.deposit_event(AuditPassed(challenge_id, who, reward))
             return FEE_WAIVED  # proving storage is the node's duty: it must not cost more than it earns
         self.deposit_event(AuditFailed(challenge_id, who))
-        self._punish(challenge, info, RepairReason.AuditFailed, self._placer())
+        # the repairer is drawn at the next block's start (placement reads every node: a cost on_initialize's
+        # weight carries once a block, where this call's would charge it to every answer, passes included)
+        self._punish(challenge, info, RepairReason.AuditFailed, None)
         return None
 
     @call(4, weight=lambda w, file_id, segment, fragment: w.confirm_repair())
@@ -1081,7 +1085,7 @@ class FileBank(Pallet[FileBankConfig]):
         return (info.declared_at < drawn_at and challenge.fragment < len(placement)
                 and placement[challenge.fragment] == challenge.node)
 
-    def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer) -> None:
+    def _punish(self, challenge: Challenge, info: FileInfo, reason: RepairReason, placer: _Placer | None) -> None:
         self.config.nodes.record_miss(challenge.node)
         key = (challenge.segment, challenge.fragment)
         order = self.repair_orders.get(challenge.file_id, key)
@@ -1152,13 +1156,18 @@ class FileBank(Pallet[FileBankConfig]):
             self._confirm_queue().push(due, *((file_id, s) for s in segments))
 
     def _order_repair(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, reason: RepairReason,
-                      placer: _Placer) -> FileInfo:
-        """Open a repair order for a fragment (the fragment stops counting as healthy)."""
+                      placer: _Placer | None) -> FileInfo:
+        """Open a repair order for a fragment (the fragment stops counting as healthy). Without a ``placer`` the
+        order names no repairer and is due at once: the next block's ``on_initialize`` draws one."""
         if self.repair_orders.contains(file_id, (segment, fragment)):
             return info
         n = self.block_number()
-        repairer = self._pick_repairer(file_id, info, segment, fragment, None, placer, n)
-        self._open_order(file_id, segment, fragment, RepairOrder(repairer, n, n + self.config.repair_deadline, reason))
+        if placer is None:
+            order = RepairOrder(None, n, n, reason)
+        else:
+            repairer = self._pick_repairer(file_id, info, segment, fragment, None, placer, n)
+            order = RepairOrder(repairer, n, n + self.config.repair_deadline, reason)
+        self._open_order(file_id, segment, fragment, order)
         return self._set_confirmed(file_id, info, segment, [fragment], False)
 
     def _pick_repairer(self, file_id: bytes, info: FileInfo, segment: int, fragment: int, previous: bytes | None,

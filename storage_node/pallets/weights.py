@@ -100,10 +100,8 @@ class FileBankWeights:
         return Weight(40 * US + 4 * READ + 5 * WRITE, 500)  # the file, the payer's balance, the pool, the queue
 
     def submit_proof(self, proofs: int) -> Weight:
-        # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it; a
-        # failure orders the fragment rebuilt by a node placement draws from all of them (read as declare reads them)
-        return Weight(220 * US + 24 * READ + 7 * WRITE + proofs * PROOF_VERIFY + self.max_nodes * (READ + 2 * US),
-                      1_000 + 17_000 * proofs)
+        # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
+        return Weight(220 * US + 24 * READ + 7 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
         # and whether it is challenged; the fragment leaves one node's tree for another's

@@ -10,7 +10,6 @@ from runtime.frame.pallet import BadOrigin, Origin
 from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop
 from runtime.pallets.system import System
 from runtime.primitives import Digest
-from runtime.weights import READ
 from storage_node.chunks import ChunkProof
 from storage_node.pallets.file_bank import (
     AlreadyConfirmed,
@@ -517,6 +516,7 @@ def test_a_pass_pays_only_for_fragments_confirmed_and_not_under_repair():
                                      good[1]))
         size = bank(ext).files.get(stored.file_id).fragment_size_of(failed.segment)
         assert bank(ext).proven.get(failed.node) == proven[failed.node] - size  # its fragment is under repair
+        next_block(ext)  # (its repairer is drawn)
         (order,) = events_of(ext, RepairOrdered)
         repairer_before = bank(ext).proven.get(order.repairer)
         ext.dispatch(Origin.signed(order.repairer), "FileBank", "confirm_repair", file_id=stored.file_id,
@@ -566,13 +566,20 @@ def test_a_proof_that_does_not_verify_slashes_and_orders_a_repair():
         assert (node.stake, node.audits_missed, node.consecutive_misses) == (STAKE - STAKE // 10, 1, 1)
         assert ext.pallet(StorageNodes).slashed_pool.get() == STAKE // 10
         (order,) = events_of(ext, RepairOrdered)
-        assert (order.segment, order.fragment, order.reason) == (
-            challenge.segment, challenge.fragment, RepairReason.AuditFailed)
-        assert order.repairer not in bank(ext).placements.get(stored.file_id, challenge.segment)
+        assert (order.segment, order.fragment, order.reason, order.repairer) == (
+            challenge.segment, challenge.fragment, RepairReason.AuditFailed, None)
         assert status(ext, stored) is FileStatus.Degraded
         assert_has_event(ext, FileStatusChanged(stored.file_id, FileStatus.Degraded))
-        weights = bank(ext).config.weights  # the repairer was drawn from every node: the answer paid for reading them
-        assert weights.submit_proof(2).ref_time > weights.max_nodes * READ
+        # its repairer is drawn at the next block's start, where reading every node is charged once a block
+        ordered_at = ext.pallet(System).number.get()
+        next_block(ext)
+        (order,) = events_of(ext, RepairOrdered)
+        assert (order.segment, order.fragment, order.reason) == (
+            challenge.segment, challenge.fragment, RepairReason.AuditFailed)
+        assert order.repairer is not None
+        assert order.repairer not in bank(ext).placements.get(stored.file_id, challenge.segment)
+        record = bank(ext).repair_orders.get(stored.file_id, (challenge.segment, challenge.fragment))
+        assert (record.repairer, record.created_at) == (order.repairer, ordered_at)
 
 
 def test_a_missed_audit_slashes_and_orders_a_repair_at_the_deadline():
