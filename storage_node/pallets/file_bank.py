@@ -995,7 +995,7 @@ class FileBank(Pallet[FileBankConfig]):
                 handle(item, n, lazy_placer)
         used = sum(counts) + self._order_exit_repairs(n, budget - sum(counts), lazy_placer)
         reaped = self._reap(self.config.max_reaped_per_block)
-        return self.config.weights.on_initialize(bool(placer) or audited, draws, used, reaped)
+        return self.config.weights.on_initialize(bool(placer), audited, draws, used, reaped)
 
     def _challenge_queue(self) -> DueQueue:
         return DueQueue(self.challenge_expiries, self.challenge_expiries_cursor)

@@ -69,7 +69,7 @@ class FileBankWeightInfo(Protocol):
     def renew(self) -> Weight: ...
     def submit_proof(self, proofs: int) -> Weight: ...
     def confirm_repair(self) -> Weight: ...
-    def on_initialize(self, read_nodes: bool, draws: int, expiries: int, reaped: int) -> Weight: ...
+    def on_initialize(self, placed: bool, audited: bool, draws: int, expiries: int, reaped: int) -> Weight: ...
 
 
 @dataclass(frozen=True)
@@ -107,11 +107,14 @@ class FileBankWeights:
         # and whether it is challenged; the fragment leaves one node's tree for another's
         return Weight(60 * US + 11 * READ + 12 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE, 1_500)
 
-    def on_initialize(self, read_nodes: bool, draws: int, expiries: int, reaped: int) -> Weight:
-        """``draws``: the fragments an audit drew (a challenge issued for some); ``expiries``: deadlines handled,
-        any of which may move a fragment (a reassignment, a release)."""
+    def on_initialize(self, placed: bool, audited: bool, draws: int, expiries: int, reaped: int) -> Weight:
+        """``placed``: a node was drawn for a fragment (every node read, as ``declare`` reads them); ``audited``:
+        an audit round began (every node and its fragment count read); ``draws``: the fragments it drew (a
+        challenge issued for some); ``expiries``: deadlines handled, any of which may move a fragment (a
+        reassignment, a release)."""
         copies = READ + self.max_fragments * (3 * READ + US)  # a leaving node's copy needed or not
-        return Weight(10 * US + 4 * READ + 4 * QUEUE_CURSOR + read_nodes * self.max_nodes * READ
+        return Weight(10 * US + 4 * READ + 4 * QUEUE_CURSOR + placed * self.max_nodes * (READ + 2 * US)
+                      + audited * self.max_nodes * (2 * READ + US)
                       + draws * (30 * US + AUDIT_DRAW + 5 * WRITE)
                       + expiries * (40 * US + 27 * READ + 13 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE + copies)
                       + reaped * (10 * US + 3 * READ + 4 * WRITE + EXIT_FINISHED + TREE_REMOVE), 0)
