@@ -418,7 +418,8 @@ class AuditMissed:
 
 @dataclass(frozen=True)
 class RepairOrdered(_FragmentEvent):
-    """A fragment is to be rebuilt by ``repairer`` (``None``: no node is eligible yet; retried later)."""
+    """A fragment is to be rebuilt by ``repairer`` (``None``: no node is eligible yet, retried later; or, for a
+    failed proof, one is drawn at the next block's start)."""
 
     repairer: Annotated[bytes | None, Option(ACCOUNT_ID), "Option<AccountId>"]
     reason: Annotated[RepairReason, REPAIR_REASON, "RepairReason"]
@@ -978,7 +979,7 @@ class FileBank(Pallet[FileBankConfig]):
             return placer[0]
 
         audited = n % self.config.audit_period == 0
-        draws = self._audit(n, lazy_placer) if audited else 0
+        draws = self._audit(n) if audited else 0
         handlers = ((self._challenge_queue(), self._challenge_expired),
                     (self._confirm_queue(), self._confirmation_due),
                     (self._repair_queue(), self._repair_due),
@@ -1011,7 +1012,7 @@ class FileBank(Pallet[FileBankConfig]):
 
     # --- audits ---------------------------------------------------------------------------------
 
-    def _audit(self, n: int, placer: Callable[[], _Placer]) -> int:
+    def _audit(self, n: int) -> int:
         """Draw this round's challenges from the parent block's hash; returns how many fragments it drew."""
         cfg = self.config
         seed = challenge_seed(self._parent_hash(n), n)
@@ -1441,6 +1442,8 @@ class FileBank(Pallet[FileBankConfig]):
         cfg = self.config
         assert cfg.audit_period > 0 and cfg.proof_deadline > 0, "audits need a period and a deadline"
         assert cfg.confirm_deadline > 0 and cfg.repair_deadline > 0
+        assert cfg.exit_patience > cfg.repair_deadline, \
+            "a leaving node's fragment waits out at least one repairer's deadline before it is let go of"
         assert cfg.upload_timeout >= cfg.confirm_deadline, "an upload gets one confirm deadline at least"
         assert 1 <= cfg.default_k and 1 <= cfg.default_m and cfg.default_k + cfg.default_m <= cfg.max_fragments
         assert cfg.chunk_size > 0 and cfg.segment_size > 0 and cfg.chunks_per_challenge > 0

@@ -232,7 +232,8 @@ class RepairOrder:
     stores it and calls ``confirm_repair`` by ``deadline``; otherwise another node is picked."""
 
     repairer: Annotated[bytes | None, Option(ACCOUNT_ID), "Option<AccountId>"]
-    """``None`` while no node is eligible (all hold the segment or lack room); re-picked at the deadline."""
+    """``None`` while no node is eligible (all hold the segment or lack room), re-picked at the deadline; or not
+    drawn yet (a failed proof's order, drawn at the next block's start)."""
     created_at: BlockNumber
     deadline: BlockNumber
     reason: Annotated[RepairReason, REPAIR_REASON, "RepairReason"]

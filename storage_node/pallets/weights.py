@@ -100,15 +100,16 @@ class FileBankWeights:
         return Weight(40 * US + 4 * READ + 5 * WRITE, 500)  # the file, the payer's balance, the pool, the queue
 
     def submit_proof(self, proofs: int) -> Weight:
-        # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it
-        return Weight(220 * US + 24 * READ + 7 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
+        # the challenge, the placement, the file, its segment root, the node's record; a pass pays and writes it; a
+        # failure writes twice as much (the miss and the slash recorded, the fragment's order opened and queued)
+        return Weight(220 * US + 24 * READ + 14 * WRITE + proofs * PROOF_VERIFY, 1_000 + 17_000 * proofs)
 
     def confirm_repair(self) -> Weight:
         # and whether it is challenged; the fragment leaves one node's tree for another's
         return Weight(60 * US + 11 * READ + 12 * WRITE + EXIT_FINISHED + TREE_ADD + TREE_REMOVE, 1_500)
 
     def on_initialize(self, placed: bool, audited: bool, draws: int, expiries: int, reaped: int) -> Weight:
-        """``placed``: a node was drawn for a fragment (every node read, as ``declare`` reads them); ``audited``:
+        """``placed``: the nodes were read to draw one for a fragment (as ``declare`` reads them); ``audited``:
         an audit round began (every node and its fragment count read); ``draws``: the fragments it drew (a
         challenge issued for some); ``expiries``: deadlines handled, any of which may move a fragment (a
         reassignment, a release)."""

@@ -580,6 +580,7 @@ def test_a_proof_that_does_not_verify_slashes_and_orders_a_repair():
         assert order.repairer not in bank(ext).placements.get(stored.file_id, challenge.segment)
         record = bank(ext).repair_orders.get(stored.file_id, (challenge.segment, challenge.fragment))
         assert (record.repairer, record.created_at) == (order.repairer, ordered_at)
+        assert record.deadline == ordered_at + 1 + bank(ext).config.repair_deadline  # its whole window, from the draw
 
 
 def test_a_missed_audit_slashes_and_orders_a_repair_at_the_deadline():
