@@ -2,12 +2,14 @@
 
 Dispatches real calls on the pallet tests' mock runtime (``tests/compute_pallet/pallets/mock.py``: System,
 Balances, the storage pallets and the three compute pallets, 6 providers and 6 storage nodes) and times each
-from dispatch to return, or a pallet's ``on_initialize`` alone at the start of a block; every sample on a fresh
+from dispatch to return, or a pallet's ``on_initialize`` alone at the start of a block, on the thread's CPU
+clock (``time.thread_time``: the time the VM's vCPU was taken away does not count); every sample on a fresh
 mock, set up to the moment before the call (a job submitted and committed to, a task joined, ...). The weight
 charged is the call's ``dispatch_info`` (or what the hook returned), whole: its CPython time and its reads and
 writes at ``runtime.weights``'s prices, which the mock does not pay (its storage is a dict).
 
-The whole table is measured ``--runs`` times, since this VM's speed varies up to 2x between minutes; a weight
+The whole table is measured ``--runs`` times, since this VM's speed varies up to 2x between minutes (in CPU time
+too: its host's other tenants share caches and clocks); a weight
 covers its call when the slowest run's median is at most what it charges. ``compute_pallet/pallets/weights.py``
 is set from these figures. Appends the table to ``benchmarks/RESULTS.md``.
 
@@ -59,9 +61,9 @@ def fresh() -> TestExternalities:
 def dispatched(ext: TestExternalities, who: bytes, pallet: str, name: str, **args: object) -> Sample:
     charged = ext.runtime.dispatch_info(ext.runtime.call(pallet, name, **args)).weight.ref_time / US
     gc.collect()
-    started = time.perf_counter()
+    started = time.thread_time()
     ext.dispatch(Origin.signed(who), pallet, name, **args)
-    return (time.perf_counter() - started) * 1e6, charged
+    return (time.thread_time() - started) * 1e6, charged
 
 
 def next_block(ext: TestExternalities, timed: type[Pallet] | None = None) -> Sample | None:
@@ -73,9 +75,9 @@ def next_block(ext: TestExternalities, timed: type[Pallet] | None = None) -> Sam
     for pallet in ext.runtime.pallets.values():
         if timed is not None and isinstance(pallet, timed):
             gc.collect()
-            started = time.perf_counter()
+            started = time.thread_time()
             weight = pallet.on_initialize(n)
-            sample = ((time.perf_counter() - started) * 1e6, weight.ref_time / US)
+            sample = ((time.thread_time() - started) * 1e6, weight.ref_time / US)
         else:
             pallet.on_initialize(n)
     return sample

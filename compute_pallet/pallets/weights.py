@@ -1,24 +1,20 @@
 """Weights of the compute pallets' calls and hooks, in the units of :mod:`runtime.weights`.
 
-Each is the storage reads and writes the call does (``READ``/``WRITE``) plus its CPython time, measured on the
-2-core reference VM (shared with other work, so the figures are upper-ish) with ``time.perf_counter`` around
-``ext.dispatch`` on the pallet tests' mock runtime (``tests/compute_pallet/pallets/mock.py``), median of 30
-dispatches, each on a fresh mock with 6 providers and 6 storage nodes, in µs per whole dispatch:
+Each is the storage reads and writes the call does (``READ``/``WRITE``) plus its CPython time, measured by
+``benchmarks/compute_pallet_weights.py`` (each call on a fresh mock runtime of the pallet tests, 6 providers and 6
+storage nodes, on the thread's CPU clock; ``benchmarks/RESULTS.md``, "Compute pallet weights", 2026-12-07). This
+VM's speed varies up to 2x between minutes, in CPU time too, so each figure below is the range of the medians of
+three runs, and a weight charges at least the slower end (the reads and writes, which the mock does not pay, come
+on top). In µs per whole dispatch:
 
-    ComputeProviders.register 433, heartbeat 64, add_stake 180; ComputeJobs.submit 978 (r = 2, one input), commit 179,
-    reveal 1,143 (the last of r = 2: it judges the job, pays both and refunds).
-
-Again on spec 171 (medians of 60 in two runs, the VM's speed varying up to 1.6x between them; the weights charge the
-slower): ComputeProviders.register 148-268, update 226-362, heartbeat 55-99, add_stake 178-300; ComputeJobs.submit
-645-975 (r = 1 or 2, one input) and 1,010-1,294 (16 inputs), commit 195-235, reveal 241-817, on_initialize 40-91 in
-a block with nothing due and 577-591 where a no-show is slashed and replaced.
-
-FederatedLearning again since its windows close early (spec 171; medians of 30-60 in three runs within minutes,
-between which the VM's speed varied up to 2x; the weights charge the slowest): create_task 580-850 (open or listed,
-up to 12 participants), join 229-267 (405-443 for a runtime's first, which builds its codecs), commit_update
-180-387 (the last, closing the window, as much), deliver_update 210-444, on_initialize 36-119 in a block with
-nothing due, 944-1,422 / 1,353-2,050 where a round of 3 / 12 updates ends and its job is submitted, 533-1,119 where
-one is settled.
+    ComputeProviders.register 209-358, update 288-387, heartbeat 87-145, add_stake 225-455;
+    ComputeJobs.submit 734-955 (r = 2, one input) and 1,043-1,327 (16 inputs), commit 190-347, reveal 315-412
+    (the first of r = 2) and 744-1,447 (the last: it judges the job, pays both and refunds), on_initialize 65-78
+    in a block with nothing due and 596-707 where a no-show is slashed and replaced;
+    FederatedLearning.create_task 385-540 (3 listed) and 369-776 (12 and a validation set), join 110-271 (more for
+    a runtime's first: it builds its codecs), commit_update 189-557 (the last, closing the window, as much),
+    deliver_update 209-471, on_initialize 48-103 in a block with nothing due, 1,201-1,295 / 1,433-1,898 where a
+    round of 3 / 12 updates ends and its job is submitted, 768-807 where one is settled.
 
 Each weight charges at least its figure, with the assignment and verdict terms at their bounds
 (``MaxProviders`` providers read, ``max_slots`` slots settled). A job's record (its slots inline) is read and
@@ -61,19 +57,19 @@ class ComputeProvidersWeights:
         return Weight(320 * US + 6 * READ + 7 * WRITE, 600)  # and its past record taken
 
     def update(self) -> Weight:
-        return Weight(350 * US + READ + WRITE, 500)
+        return Weight(370 * US + READ + WRITE, 500)
 
     def heartbeat(self) -> Weight:
-        return Weight(60 * US + 2 * READ + 2 * WRITE, 200)
+        return Weight(110 * US + 2 * READ + 2 * WRITE, 200)
 
     def deregister(self) -> Weight:
         return Weight(150 * US + 3 * READ + 5 * WRITE, 300)  # and its history kept
 
     def add_stake(self) -> Weight:
-        return Weight(250 * US + 3 * READ + 3 * WRITE, 100)
+        return Weight(400 * US + 3 * READ + 3 * WRITE, 100)
 
     def stay(self) -> Weight:
-        return Weight(60 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
+        return Weight(110 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
         # the stale list, and the queue's cursor read and written
@@ -115,7 +111,7 @@ class ComputeJobsWeights:
                       + self._assignment(), 800 + 32 * inputs)
 
     def commit(self) -> Weight:
-        return Weight(200 * US + 2 * READ + 2 * WRITE, 400)
+        return Weight(310 * US + 2 * READ + 2 * WRITE, 400)
 
     def reveal(self, outputs: int) -> Weight:
         # the last reveal judges the job (paying or slashing every slot) or opens a dispute (an assignment)
@@ -152,10 +148,10 @@ class FederatedLearningWeights:
         return Weight(230 * US + 3 * READ + 4 * WRITE, 300)
 
     def commit_update(self) -> Weight:  # (and the task's counts; the last one queues the round's end earlier)
-        return Weight(330 * US + 4 * READ + 5 * WRITE, 300)
+        return Weight(470 * US + 4 * READ + 5 * WRITE, 300)
 
     def deliver_update(self) -> Weight:  # (and the update's pin; the last one queues the round's end earlier)
-        return Weight(290 * US + 11 * READ + 6 * WRITE, 400)
+        return Weight(320 * US + 11 * READ + 6 * WRITE, 400)
 
     def on_initialize(self, finished: int, round_ends: int, stale: int) -> Weight:
         """``stale``: queued looks that ended no round (a commit window's, with updates still to deliver, or one
