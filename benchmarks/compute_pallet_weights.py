@@ -13,7 +13,7 @@ too: its host's other tenants share caches and clocks); a weight
 covers its call when the slowest run's median is at most what it charges. ``compute_pallet/pallets/weights.py``
 is set from these figures. Appends the table to ``benchmarks/RESULTS.md``.
 
-    python benchmarks/compute_pallet_weights.py [--repeat 40] [--runs 2] [--no-record]
+    python benchmarks/compute_pallet_weights.py [--repeat 40] [--runs 3] [--no-record]
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def report(figures: dict[str, tuple[list[float], float]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=40, help="fresh setups per scenario and run")
-    parser.add_argument("--runs", type=int, default=2, help="times the whole table is measured")
+    parser.add_argument("--runs", type=int, default=3, help="times the whole table is measured")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to RESULTS.md")
     args = parser.parse_args()
     table = report(measure(args.repeat, args.runs))
