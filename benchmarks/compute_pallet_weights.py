@@ -33,7 +33,7 @@ from compute_pallet.kinds import KIND_IDS  # noqa: E402
 from compute_pallet.pallets.federated import CommitWindowClosed, DeliveryWindowClosed, FederatedLearning  # noqa: E402
 from compute_pallet.pallets.federated import RoundAggregated, RoundAggregating  # noqa: E402
 from compute_pallet.pallets.jobs import ComputeJobs  # noqa: E402
-from compute_pallet.pallets.providers import ProviderSlashed  # noqa: E402
+from compute_pallet.pallets.providers import ComputeProviders, ProviderSlashed, ProviderStale  # noqa: E402
 from compute_pallet.pallets.types import JobStatus, Offer  # noqa: E402
 from runtime.frame.pallet import Origin, Pallet  # noqa: E402
 from runtime.frame.testing import TestExternalities  # noqa: E402
@@ -108,6 +108,22 @@ def heartbeat() -> Sample:
 def add_stake() -> Sample:
     with (ext := fresh()):
         return dispatched(ext, PROVIDERS[0], "ComputeProviders", "add_stake", amount=1_000)
+
+
+def providers_idle() -> Sample:
+    with (ext := fresh()):
+        return next_block(ext, ComputeProviders)
+
+
+def provider_stale() -> Sample:
+    """The block in which an assigned provider's heartbeat check finds it silent: queued as stale."""
+    with (ext := fresh()):
+        submitted(ext)
+        for _ in range(ext.pallet(ComputeProviders).config.heartbeat_timeout + 5):
+            result = next_block(ext, ComputeProviders)
+            if any(isinstance(e, ProviderStale) for e in ext.events()):
+                return result
+        raise AssertionError("no provider went stale")
 
 
 # --- ComputeJobs ----------------------------------------------------------------------------------------
@@ -315,6 +331,8 @@ SCENARIOS: tuple[tuple[str, Callable[[], Sample]], ...] = (
     ("ComputeProviders.update", update),
     ("ComputeProviders.heartbeat", heartbeat),
     ("ComputeProviders.add_stake", add_stake),
+    ("ComputeProviders.on_initialize, nothing due", providers_idle),
+    ("ComputeProviders.on_initialize, a provider gone stale", provider_stale),
     ("ComputeJobs.submit, r = 2, one input", submit_job(2, 1)),
     ("ComputeJobs.submit, r = 2, 16 inputs (fedavg)", submit_job(2, 16)),
     ("ComputeJobs.commit, the first of r = 2", commit_result(False)),

@@ -7,7 +7,9 @@ VM's speed varies up to 2x between minutes, in CPU time too, so each figure belo
 three runs, and a weight charges at least the slower end (the reads and writes, which the mock does not pay, come
 on top). In µs per whole dispatch:
 
-    ComputeProviders.register 209-358, update 288-387, heartbeat 87-145, add_stake 225-455;
+    ComputeProviders.register 209-358, update 288-387, heartbeat 87-145, add_stake 225-455, on_initialize 49-135 in
+    a block with nothing due and 227-367 where six providers' heartbeats are checked and two go stale (runs of 20;
+    the hooks of the three pallets in a block with nothing due took up to 101 / 135 / 142 µs in those runs);
     ComputeJobs.submit 734-955 (r = 2, one input) and 1,043-1,327 (16 inputs), commit 190-347, reveal 315-412
     (the first of r = 2) and 744-1,447 (the last: it judges the job, pays both and refunds), on_initialize 65-78
     in a block with nothing due and 596-707 where a no-show is slashed and replaced;
@@ -72,8 +74,10 @@ class ComputeProvidersWeights:
         return Weight(110 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
-        # the stale list, and the queue's cursor read and written
-        return Weight(5 * US + 2 * READ + WRITE + checked * (10 * US + READ) + stale * (10 * US + WRITE), 0)
+        # the stale list, and the queue's cursor read and written; each check reads the provider and its due block,
+        # and schedules its next check or removes it
+        per_check = 15 * US + 2 * READ + 2 * WRITE
+        return Weight(110 * US + 2 * READ + WRITE + checked * per_check + stale * (10 * US + WRITE), 0)
 
 
 class ComputeJobsWeightInfo(Protocol):
@@ -121,7 +125,7 @@ class ComputeJobsWeights:
     def on_initialize(self, stale: int, expiries: int) -> Weight:
         input_checks = self.max_slots * self.max_inputs * (5 * US + 3 * READ)  # the file, its grant, its owner
         per_job = 120 * US + 4 * READ + 4 * WRITE + self._verdict() + self._assignment() + input_checks
-        return Weight(60 * US + 4 * READ + WRITE + per_job * (stale + expiries), 0)  # (+ the queue's cursor)
+        return Weight(80 * US + 4 * READ + WRITE + per_job * (stale + expiries), 0)  # (+ the queue's cursor)
 
 
 class FederatedLearningWeightInfo(Protocol):
@@ -159,5 +163,5 @@ class FederatedLearningWeights:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 5 * READ + 7 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
-        return Weight(80 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
+        return Weight(100 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends + stale * (5 * US + READ), 0)
