@@ -44,7 +44,9 @@ from runtime.weights import US  # noqa: E402
 from tests.compute_pallet.pallets.mock import (  # noqa: E402
     ALICE, CAP, FEDAVG, HARDWARE, HONEST, PARTICIPANTS, PROVIDERS, RESOURCES, STAKE, commit, default_output, job,
     new_ext, output_file, reveal, salt_of, slot_providers, stored_file, submit)
-from tests.compute_pallet.pallets.test_federated import AGGREGATION, VALIDATED, aggregate, create, fl, salt  # noqa: E402
+from tests.compute_pallet.pallets.test_federated import (  # noqa: E402
+    AGGREGATION, VALIDATED, aggregate, create, deliver, fl, join_all, salt)
+from tests.compute_pallet.pallets.test_federated import commit_update as commit_member_update  # noqa: E402
 from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
 Sample = tuple[float, float]
@@ -220,9 +222,14 @@ def create_task(listed: int, validation: bool) -> Callable[[], Sample]:
 def task(ext: TestExternalities, members: int, *, joined: int) -> tuple[int, tuple[bytes, ...]]:
     listed = participants(ext, members)
     task_id = create(ext, base=stored_file(ext, ALICE, seed=1), validation=None, participants=listed)
-    for who in listed[:joined]:
-        ext.dispatch(Origin.signed(who), "FederatedLearning", "join", task_id=task_id)
+    join_all(ext, task_id, listed[:joined])
     return task_id, listed
+
+
+def with_updates(ext: TestExternalities, members: int) -> tuple[int, tuple[bytes, ...], dict[bytes, bytes]]:
+    """A task every member joined, each member's update stored."""
+    task_id, listed = task(ext, members, joined=members)
+    return task_id, listed, {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(listed)}
 
 
 def join() -> Sample:
@@ -236,10 +243,9 @@ def commit_update(members: int, last: bool) -> Callable[[], Sample]:
     """The first member's commitment, or the last's (which closes the commit window early)."""
     def sample() -> Sample:
         with (ext := fresh()):
-            task_id, listed = task(ext, members, joined=members)
-            updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(listed)}
+            task_id, listed, updates = with_updates(ext, members)
             for who in listed[:-1] if last else ():
-                _commit_update(ext, task_id, who, updates[who])
+                commit_member_update(ext, task_id, 0, who, updates[who])
             who = listed[-1]
             result = dispatched(ext, who, "FederatedLearning", "commit_update", task_id=task_id, round=0,
                                 commitment=update_commitment(task_id, 0, who, updates[who], salt(who, 0)))
@@ -248,16 +254,10 @@ def commit_update(members: int, last: bool) -> Callable[[], Sample]:
     return sample
 
 
-def _commit_update(ext: TestExternalities, task_id: int, who: bytes, update: bytes) -> None:
-    ext.dispatch(Origin.signed(who), "FederatedLearning", "commit_update", task_id=task_id, round=0,
-                 commitment=update_commitment(task_id, 0, who, update, salt(who, 0)))
-
-
 def committed(ext: TestExternalities, members: int) -> tuple[int, tuple[bytes, ...], dict[bytes, bytes]]:
-    task_id, listed = task(ext, members, joined=members)
-    updates = {who: stored_file(ext, who, seed=20 + i) for i, who in enumerate(listed)}
+    task_id, listed, updates = with_updates(ext, members)
     for who in listed:
-        _commit_update(ext, task_id, who, updates[who])
+        commit_member_update(ext, task_id, 0, who, updates[who])
     return task_id, listed, updates
 
 
@@ -267,18 +267,13 @@ def deliver_update(members: int, last: bool) -> Callable[[], Sample]:
         with (ext := fresh()):
             task_id, listed, updates = committed(ext, members)
             for who in listed[:-1] if last else ():
-                _deliver(ext, task_id, who, updates[who])
+                deliver(ext, task_id, 0, who, updates[who])
             who = listed[-1]
             result = dispatched(ext, who, "FederatedLearning", "deliver_update", task_id=task_id, round=0,
                                 update=updates[who], salt=salt(who, 0))
             assert any(isinstance(e, DeliveryWindowClosed) for e in ext.events()) == last
             return result
     return sample
-
-
-def _deliver(ext: TestExternalities, task_id: int, who: bytes, update: bytes) -> None:
-    ext.dispatch(Origin.signed(who), "FederatedLearning", "deliver_update", task_id=task_id, round=0, update=update,
-                 salt=salt(who, 0))
 
 
 def federated_idle() -> Sample:
@@ -291,7 +286,7 @@ def stale_look() -> Sample:
     """The commit deadline's look of a round with an update still to deliver: it ends nothing."""
     with (ext := fresh()):
         task_id, listed = task(ext, 3, joined=3)
-        _commit_update(ext, task_id, listed[0], stored_file(ext, listed[0], seed=20))
+        commit_member_update(ext, task_id, 0, listed[0], stored_file(ext, listed[0], seed=20))
         while ext.pallet(System).number.get() < fl(ext).tasks.get(task_id).commit_deadline:
             next_block(ext)
         return next_block(ext, FederatedLearning)
@@ -303,7 +298,7 @@ def round_end(members: int) -> Callable[[], Sample]:
         with (ext := fresh()):
             task_id, listed, updates = committed(ext, members)
             for who in listed:
-                _deliver(ext, task_id, who, updates[who])
+                deliver(ext, task_id, 0, who, updates[who])
             result = next_block(ext, FederatedLearning)
             assert any(isinstance(e, RoundAggregating) for e in ext.events())
             return result
@@ -315,7 +310,7 @@ def settle() -> Sample:
     with (ext := fresh()):
         task_id, listed, updates = committed(ext, 3)
         for who in listed:
-            _deliver(ext, task_id, who, updates[who])
+            deliver(ext, task_id, 0, who, updates[who])
         next_block(ext)
         job_id = next(e.job_id for e in ext.events() if isinstance(e, RoundAggregating))
         aggregate(ext, job_id, (1, 2, 3), stored_file(ext, slot_providers(ext, job_id)[0], seed=100))
