@@ -7,9 +7,9 @@ VM's speed varies up to 2x between minutes, in CPU time too, so each figure belo
 three runs, and a weight charges at least the slower end (the reads and writes, which the mock does not pay, come
 on top). In µs per whole dispatch:
 
-    ComputeProviders.register 209-358, update 288-387, heartbeat 87-145, add_stake 225-455, on_initialize 49-135 in
-    a block with nothing due and 227-367 where six providers' heartbeats are checked and two go stale (runs of 20;
-    the hooks of the three pallets in a block with nothing due took up to 101 / 135 / 142 µs in those runs);
+    ComputeProviders.register 209-358, update 288-387, heartbeat 87-145, add_stake 225-455, on_initialize 69-117 in
+    a block with nothing due and 310-380 where six providers' heartbeats are checked and two go stale (the entry of
+    23:29:14, in a slower hour that put heartbeat, submit and commit over their charges);
     ComputeJobs.submit 734-955 (r = 2, one input) and 1,043-1,327 (16 inputs), commit 190-347, reveal 315-412
     (the first of r = 2) and 744-1,447 (the last: it judges the job, pays both and refunds), on_initialize 65-78
     in a block with nothing due and 596-707 where a no-show is slashed and replaced;
