@@ -15,7 +15,6 @@ exception is a bug in the runtime: the block is rejected (:class:`InvalidBlock`)
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -182,10 +181,13 @@ class BlockBuilder:
             post = runtime.dispatch(xt.call, Origin.signed(who))
         except DispatchError as exc:
             error, post = runtime.dispatch_error(exc), None
-        if post is not None:
-            info = dataclasses.replace(info, pays_fee=post.pays_fee)
-        paid = runtime.transaction_payment.settle(who, fee, xt.tip, info.pays_fee)
-        return ApplyOutcome(error, info, paid)
+        # post-dispatch effects: the weight the call did not use goes back to the block, the fee it no longer
+        # owes to the signer (``PostDispatchInfo``)
+        actual = info if post is None else post.corrected(info)
+        runtime.system.reclaim_weight(info.weight - actual.weight, info.class_)
+        owed = runtime.transaction_payment.compute_fee(xt.length, actual, xt.tip)
+        paid = runtime.transaction_payment.settle(who, fee, min(owed, fee), xt.tip)
+        return ApplyOutcome(error, actual, paid)
 
     def _apply_inherent(self, xt: Extrinsic, info: DispatchInfo) -> ApplyOutcome:
         runtime = self.runtime
@@ -194,11 +196,12 @@ class BlockBuilder:
         if self._signed_seen:
             raise InvalidTransaction(InvalidKind.Call, detail="inherents must come before signed extrinsics")
         try:
-            runtime.dispatch(xt.call, Origin.none())
+            post = runtime.dispatch(xt.call, Origin.none())
         except DispatchError as exc:
             raise InvalidTransaction(InvalidKind.BadMandatory, detail=str(exc)) from None
-        runtime.system.register_extra_weight(info.weight, DispatchClass.Mandatory)
-        return ApplyOutcome(None, info, 0)
+        actual = info if post is None else post.corrected(info)
+        runtime.system.register_extra_weight(actual.weight, DispatchClass.Mandatory)
+        return ApplyOutcome(None, actual, 0)
 
     # --- finalization ---------------------------------------------------------------------------
 

@@ -59,6 +59,14 @@ class Weight:
     def __add__(self, other: "Weight") -> "Weight":
         return Weight(self.ref_time + other.ref_time, self.proof_size + other.proof_size)
 
+    def __sub__(self, other: "Weight") -> "Weight":
+        """Saturating at zero, as Substrate's ``saturating_sub``: weights are never negative."""
+        return Weight(max(self.ref_time - other.ref_time, 0), max(self.proof_size - other.proof_size, 0))
+
+    def min(self, other: "Weight") -> "Weight":
+        """Each component's smaller value (Substrate's ``Weight::min``)."""
+        return Weight(min(self.ref_time, other.ref_time), min(self.proof_size, other.proof_size))
+
     def all_lte(self, other: "Weight") -> bool:
         return self.ref_time <= other.ref_time and self.proof_size <= other.proof_size
 

@@ -36,6 +36,7 @@ from runtime.primitives import (
     ArithmeticError,
     DispatchClass,
     DispatchErrors,
+    DispatchInfo,
     Pays,
     PhaseKind,
     TokenError,
@@ -202,15 +203,31 @@ class CallSpec:
 
 @dataclass(frozen=True)
 class PostDispatchInfo:
-    """What a call may return to correct its dispatch info once it ran (FRAME's ``DispatchResultWithPostInfo``):
-    ``Pays.No`` waives its fee, all but the tip going back to the signer. For calls that are the protocol's
-    own business when they succeed (an audit answer that proved storage), so that doing one's duty costs
-    nothing while a failed or spurious call still pays."""
+    """What a call may return to correct its dispatch info once it ran (FRAME's ``DispatchResultWithPostInfo``).
 
+    ``actual_weight``: the weight the call used, when its declared weight had to assume the worst its arguments
+    allow before it ran (every registered node read, where there may be up to ``max_nodes``). The executive gives
+    the difference back, as Substrate's ``CheckWeight`` and ``ChargeTransactionPayment`` do after dispatch: to the
+    block (more transactions fit) and, as the fee it no longer owes, to the signer. It is capped at the declared
+    weight: a call can never be charged more than it was admitted for. A call that fails pays its declared
+    weight (it returned nothing).
+
+    ``pays_fee``: ``Pays.No`` waives the fee, all but the tip going back to the signer. For calls that are the
+    protocol's own business when they succeed (an audit answer that proved storage), so that doing one's duty
+    costs nothing while a failed or spurious call still pays."""
+
+    actual_weight: Weight | None = None
     pays_fee: Pays = Pays.Yes
 
+    def corrected(self, info: DispatchInfo) -> DispatchInfo:
+        """``info`` as the call turned out: its weight lowered to the actual one, its fee waived if either side
+        waived it (FRAME's ``calc_actual_weight`` and ``pays_fee``)."""
+        weight = info.weight if self.actual_weight is None else info.weight.min(self.actual_weight)
+        pays = Pays.No if Pays.No in (info.pays_fee, self.pays_fee) else Pays.Yes
+        return DispatchInfo(weight, info.class_, pays)
 
-FEE_WAIVED = PostDispatchInfo(Pays.No)
+
+FEE_WAIVED = PostDispatchInfo(pays_fee=Pays.No)
 
 
 def call(index: int, *, weight: Callable[..., Weight] | Weight, dispatch_class: DispatchClass = DispatchClass.Normal,

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from runtime.frame.composition import PalletSlot, RuntimeGenesis, RuntimeParams
 from runtime.frame.construct import RuntimeBase
 from runtime.frame.overlay import Overlay
-from runtime.frame.pallet import Origin, Pallet
+from runtime.frame.pallet import Origin, Pallet, PostDispatchInfo
 from runtime.pallets import system
 from runtime.pallets.system import System
 from runtime.primitives import Digest
@@ -86,9 +86,10 @@ class TestExternalities:
     def call(self, pallet: str, name: str, **args: Any) -> Any:
         return self.runtime.call(pallet, name, **args)
 
-    def dispatch(self, origin: Origin, pallet: str, name: str, **args: Any) -> None:
-        """Dispatch ``pallet.name(**args)`` as ``origin`` in its own transactional layer, as a block would."""
-        self.runtime.dispatch(self.runtime.call(pallet, name, **args), origin)
+    def dispatch(self, origin: Origin, pallet: str, name: str, **args: Any) -> PostDispatchInfo | None:
+        """Dispatch ``pallet.name(**args)`` as ``origin`` in its own transactional layer, as a block would;
+        returns what the call said of itself once it ran (its actual weight, a waived fee), if anything."""
+        return self.runtime.dispatch(self.runtime.call(pallet, name, **args), origin)
 
     def events(self) -> list:
         """The pallet events deposited in the current block, oldest first."""

@@ -137,6 +137,12 @@ class PerDispatchClassWeight:
         parts[cls] = parts[cls] + weight
         return PerDispatchClassWeight(*parts)
 
+    def reduce(self, cls: DispatchClass, weight: Weight) -> "PerDispatchClassWeight":
+        """``weight`` taken off the class's total (saturating at zero)."""
+        parts = [self.normal, self.operational, self.mandatory]
+        parts[cls] = parts[cls] - weight
+        return PerDispatchClassWeight(*parts)
+
     def total(self) -> Weight:
         return self.normal + self.operational + self.mandatory
 
@@ -339,6 +345,11 @@ class System(Pallet[SystemConfig]):
 
     def register_extra_weight(self, weight: Weight, cls: DispatchClass) -> None:
         self.block_weight.put(self.block_weight.get().add(cls, weight))
+
+    def reclaim_weight(self, unused: Weight, cls: DispatchClass) -> None:
+        """Give back weight registered for an extrinsic that it did not use (``CheckWeight::post_dispatch``)."""
+        if unused != Weight.ZERO:
+            self.block_weight.put(self.block_weight.get().reduce(cls, unused))
 
     def normal_weight_used(self) -> Weight:
         """Weight used by normal extrinsics so far in this block (what the fee multiplier follows)."""

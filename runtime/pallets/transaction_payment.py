@@ -149,11 +149,11 @@ class TransactionPayment(Pallet[TransactionPaymentConfig]):
         if fee:
             self.config.currency.withdraw(who, fee)
 
-    def settle(self, who: bytes, fee: int, tip: int, pays: Pays) -> int:
-        """The post-dispatch half: a call that waived its fee after running (``Pays.No``) gets all of the
-        ``fee`` charged but the tip back; the rest goes to the fee handler. Weights are not refunded. Returns
-        the fee paid."""
-        paid = fee if pays is Pays.Yes else min(tip, fee)
+    def settle(self, who: bytes, fee: int, paid: int, tip: int) -> int:
+        """The post-dispatch half: of the ``fee`` charged, the signer gets back what the call turned out not to
+        owe (its fee at its actual weight, or all but the tip if it waived its fee: ``PostDispatchInfo``), and
+        ``paid`` goes to the fee handler. Returns ``paid``."""
+        assert 0 <= paid <= fee, (paid, fee)
         if fee > paid:
             self.config.currency.deposit(who, fee - paid)
         if paid:

@@ -583,6 +583,7 @@ class _Placer:
 
     def __init__(self, nodes: list[tuple[bytes, NodeInfo]], parent_hash: bytes,
                  still_active: Callable[[bytes], bool]) -> None:
+        self.nodes_read = len(nodes)
         active = [(who, node) for who, node in nodes if node.status is NodeStatus.Active]
         self.candidates = Candidates.of((who, node.stake * node.reputation_permill()) for who, node in active)
         self.free = {who: node.free_capacity() for who, node in active}
@@ -600,6 +601,14 @@ class _Placer:
 
 def _label(segment: int, fragment: int, block: int = 0) -> bytes:
     return segment.to_bytes(4, "little") + fragment.to_bytes(2, "little") + block.to_bytes(4, "little")
+
+
+@dataclass(frozen=True)
+class _Declared:
+    """A declared file's id and, for its call's actual weight, ``(segments, k + m, registered nodes read)``."""
+
+    file_id: bytes
+    shape: tuple[int, int, int]
 
 
 def _declare_shape(manifest: bytes) -> tuple[int, int]:
@@ -712,20 +721,23 @@ class FileBank(Pallet[FileBankConfig]):
     # --- calls ----------------------------------------------------------------------------------
 
     @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest)))
-    def declare(self, origin: Origin, manifest: Bytes) -> None:
+    def declare(self, origin: Origin, manifest: Bytes) -> PostDispatchInfo:
         """Declare a file by its SCALE manifest: pay its fee, hold its deposit, place its fragments."""
-        self._declare(ensure_signed(origin), manifest)
+        declared = self._declare(ensure_signed(origin), manifest)
+        return PostDispatchInfo(actual_weight=self.config.weights.declare(*declared.shape))
 
     @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest)))
-    def declare_embargoed(self, origin: Origin, manifest: Bytes) -> None:
+    def declare_embargoed(self, origin: Origin, manifest: Bytes) -> PostDispatchInfo:
         """:meth:`declare` a file under embargo: its nodes serve it to its owner and its repairers only, public or
         not, until a pallet releases it (ComputeJobs does when the job naming it ends). A provider uploads a public
         job output so during the commit phase: readable then, it let a co-assigned provider that had not
         committed yet copy the result rather than run the job."""
-        self.embargoed.insert(self._declare(ensure_signed(origin), manifest), ())
+        declared = self._declare(ensure_signed(origin), manifest)
+        self.embargoed.insert(declared.file_id, ())
+        return PostDispatchInfo(actual_weight=self.config.weights.declare_embargoed(*declared.shape))
 
-    def _declare(self, owner: bytes, manifest: bytes) -> bytes:
-        """The checks and effects of a declaration; returns the file's id."""
+    def _declare(self, owner: bytes, manifest: bytes) -> _Declared:
+        """The checks and effects of a declaration."""
         cfg = self.config
         try:
             parsed = Manifest.decode(manifest)
@@ -752,9 +764,10 @@ class FileBank(Pallet[FileBankConfig]):
                    + cfg.deposit_per_byte * stored)
         if not cfg.currency.can_withdraw(owner, fee + deposit):
             raise InsufficientFunds()
-        placer = self._placer()
+        placer = self._placer() if info.segment_count else None
         placements = []
         for segment in range(info.segment_count):
+            assert placer is not None
             chosen: list[bytes] = []
             for fragment in range(info.width):
                 node = placer.pick(file_id, _label(segment, fragment), chosen, info.fragment_size_of(segment))
@@ -783,7 +796,7 @@ class FileBank(Pallet[FileBankConfig]):
             self._await_confirmations(file_id, range(len(placements)), n + cfg.confirm_deadline)
         else:
             self.deposit_event(FileActivated(file_id))
-        return file_id
+        return _Declared(file_id, (info.segment_count, info.width, 0 if placer is None else placer.nodes_read))
 
     @call(1, weight=lambda w, file_id, fragments: w.confirm(len(fragments)))
     def confirm(self, origin: Origin, file_id: FileId, fragments: FragmentList) -> None:

@@ -62,8 +62,8 @@ class StorageNodesWeights:
 
 
 class FileBankWeightInfo(Protocol):
-    def declare(self, segments: int, width: int) -> Weight: ...
-    def declare_embargoed(self, segments: int, width: int) -> Weight: ...
+    def declare(self, segments: int, width: int, nodes: int | None = None) -> Weight: ...
+    def declare_embargoed(self, segments: int, width: int, nodes: int | None = None) -> Weight: ...
     def confirm(self, fragments: int) -> Weight: ...
     def delete(self) -> Weight: ...
     def renew(self) -> Weight: ...
@@ -80,14 +80,17 @@ class FileBankWeights:
     """A leaving node's fragment let go of reads every fragment of its segment under repair (its order, its node,
     whether it holds it): the copies leaving nodes still hold may be what the segment needs to be rebuilt."""
 
-    def declare(self, segments: int, width: int) -> Weight:
+    def declare(self, segments: int, width: int, nodes: int | None = None) -> Weight:
+        """``nodes``: the registered nodes read to place the fragments; before the call runs, the most there may
+        be (``max_nodes``), and it returns its weight for the nodes it read (none for an empty file)."""
+        nodes = self.max_nodes if nodes is None else nodes
         per_fragment = 25 * US + 3 * READ + 4 * WRITE + TREE_ADD  # its node's live status read when it is drawn
         per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline
-        return Weight(100 * US + 7 * READ + 6 * WRITE + self.max_nodes * (READ + 2 * US) + segments * per_segment,
+        return Weight(100 * US + 7 * READ + 6 * WRITE + nodes * (READ + 2 * US) + segments * per_segment,
                       1_000 + segments * (100 + 40 * width))
 
-    def declare_embargoed(self, segments: int, width: int) -> Weight:
-        return self.declare(segments, width) + Weight(WRITE, 0)  # the embargo
+    def declare_embargoed(self, segments: int, width: int, nodes: int | None = None) -> Weight:
+        return self.declare(segments, width, nodes) + Weight(WRITE, 0)  # the embargo
 
     def confirm(self, fragments: int) -> Weight:
         # the node's status, the file; each fragment's placement and flags

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.frame.composition import PalletSlot
-from runtime.frame.pallet import Origin
+from runtime.frame.pallet import Origin, PostDispatchInfo
 from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop, new_test_ext
 from runtime.pallets import transaction_payment, validator_set
 from runtime.pallets.system import System
@@ -61,7 +61,7 @@ def test_a_pallet_runs_over_system_and_mocks_only():
         fee = payment.compute_fee(50, info, tip=5)
         assert fee == 100 + 2 * 50 + 5
         payment.charge(WHO, fee, 5)
-        assert payment.settle(WHO, fee, 5, Pays.Yes) == fee
+        assert payment.settle(WHO, fee, fee, 5) == fee
         assert_last_event(ext, TransactionFeePaid(WHO, fee, 5))
         assert payment.next_fee_multiplier.get() == ONE
     assert currency.withdrawn == [(WHO, fee)] and fees.handled == [(fee - 5, 5)]
@@ -75,7 +75,8 @@ def test_a_fee_waived_after_dispatch_comes_back_but_the_tip():
         payment = ext.pallet(TransactionPayment)
         fee = payment.compute_fee(50, info, tip=5)
         payment.charge(WHO, fee, 5)
-        assert payment.settle(WHO, fee, 5, Pays.No) == 5
+        waived = DispatchInfo(info.weight, info.class_, Pays.No)
+        assert payment.settle(WHO, fee, payment.compute_fee(50, waived, tip=5), 5) == 5
         assert_last_event(ext, TransactionFeePaid(WHO, 5, 5))
     assert currency.balance == 1_000 - 5 and fees.handled == [(0, 5)]
 
@@ -119,3 +120,17 @@ def test_storage_outside_the_ext_is_a_clear_error_and_exts_do_not_share_state():
     with first, second:
         assert first.pallet(ValidatorSet).authorities() == (bytes([1]) * 32,)
         assert second.pallet(ValidatorSet).authorities() == (bytes([2]) * 32,)
+
+
+def test_a_call_corrects_its_dispatch_info_down_never_up():
+    """FRAME's ``calc_actual_weight`` and ``pays_fee``: an actual weight lowers each component to at most what
+    was declared (a call is never charged more than it was admitted for), and either side's ``Pays.No`` waives."""
+    info = DispatchInfo(Weight(100, 50), DispatchClass.Normal, Pays.Yes)
+    assert PostDispatchInfo().corrected(info) == info
+    assert PostDispatchInfo(actual_weight=Weight(40, 80)).corrected(info) == DispatchInfo(
+        Weight(40, 50), DispatchClass.Normal, Pays.Yes)
+    assert PostDispatchInfo(actual_weight=Weight(400, 10)).corrected(info).weight == Weight(100, 10)
+    assert PostDispatchInfo(pays_fee=Pays.No).corrected(info).pays_fee is Pays.No
+    waived = DispatchInfo(info.weight, info.class_, Pays.No)
+    assert PostDispatchInfo(pays_fee=Pays.Yes).corrected(waived).pays_fee is Pays.No
+    assert Weight(10, 5) - Weight(4, 9) == Weight(6, 0)  # what a block gives back saturates at zero

@@ -164,6 +164,22 @@ def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_node
         assert used == stored_bytes
 
 
+def test_a_declaration_weighs_the_nodes_it_read_not_the_most_there_may_be():
+    """Its declared weight assumes ``max_nodes`` (16 here) registered nodes; once it ran it says it read 6, and an
+    empty file none (it places nothing)."""
+    ext = new_ext(nodes=6)
+    with ext:
+        weights = bank(ext).config.weights
+        for embargoed, size, nodes_read in ((False, 3000, 6), (True, 3000, 6), (False, 0, 0)):
+            stored = make_file(ALICE, size, seed=size + embargoed)
+            call = "declare_embargoed" if embargoed else "declare"
+            post = ext.dispatch(Origin.signed(ALICE), "FileBank", call, manifest=stored.manifest.encode())
+            shape = (stored.manifest.segment_count(), 5)
+            weigh = weights.declare_embargoed if embargoed else weights.declare
+            assert post.actual_weight == weigh(*shape, nodes_read)
+            assert post.actual_weight.ref_time < weigh(*shape).ref_time == weigh(*shape, 16).ref_time
+
+
 def test_an_empty_file_is_active_at_once_and_still_holds_the_deposit_for_its_record():
     ext = new_ext()
     with ext:

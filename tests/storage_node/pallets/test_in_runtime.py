@@ -5,6 +5,8 @@ proofs pass."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 from runtime.pallets.balances import Balances
 from runtime.pallets.system import ExtrinsicSuccess
@@ -77,3 +79,42 @@ def test_declare_confirm_and_audit_through_real_blocks():
                                          proofs=proofs_for(stored, c.segment, c.fragment, c.chunk_indices))])
     (outcome,) = result.outcomes
     assert outcome.error is not None and outcome.fee > 0 and outcome.info.pays_fee is Pays.Yes
+
+
+def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_rest():
+    """``declare`` is admitted at the weight of ``max_nodes`` registered nodes; with six registered, the block keeps
+    the weight it used, its success event says so, and the signer pays the fee of that weight: the rest of what
+    was withheld comes back. A declaration the chain refuses pays its declared weight."""
+    chain = new_chain("dev")
+    with at(chain) as runtime:
+        stake = runtime.pallet(StorageNodes).config.min_stake
+        bank = runtime.pallet(FileBank).config
+    chain.produce_block([sign(chain, key, "StorageNodes", "register", nonce=0, endpoint=f"http://n{i}".encode(),
+                              capacity=1 << 30, stake=stake) for i, key in enumerate(KEYS)])
+    stored = make_file(ALICE.public, 100_000, segment_size=bank.segment_size, chunk_size=bank.chunk_size)
+    declaration = sign(chain, ALICE, "FileBank", "declare", nonce=1, manifest=stored.manifest.encode())
+    again = sign(chain, ALICE, "FileBank", "declare", nonce=2, manifest=stored.manifest.encode())
+    shape = (stored.manifest.segment_count(), stored.manifest.fragment_count)
+    used = bank.weights.declare(*shape, len(KEYS))
+    with at(chain) as runtime:  # the fees at this block's multiplier (its end moves the next one's)
+        admitted = runtime.dispatch_info(runtime.call("FileBank", "declare", manifest=stored.manifest.encode()))
+        before = runtime.pallet(Balances).free_balance(ALICE.public)
+        withheld = runtime.transaction_payment.compute_fee(len(declaration), admitted, 0)
+        owed = runtime.transaction_payment.compute_fee(len(declaration), dataclasses.replace(admitted, weight=used), 0)
+    assert admitted.weight == bank.weights.declare(*shape) and used.ref_time < admitted.weight.ref_time
+    result = chain.produce_block([declaration, again])
+    declared, refused = result.outcomes
+    assert declared.error is None and refused.error is not None  # FileExists
+    assert declared.info == dataclasses.replace(admitted, weight=used) and refused.info == admitted
+    assert declared.fee == owed < withheld == refused.fee
+    with at(chain) as runtime:
+        deposit, fee = runtime.pallet(FileBank).files.get(stored.file_id).deposit, bank.fee_per_byte_period
+        paid_for_storage = fee * runtime.pallet(FileBank).files.get(stored.file_id).stored_bytes() * bank.prepaid_periods
+        assert runtime.pallet(Balances).free_balance(ALICE.public) == (
+            before - declared.fee - refused.fee - deposit - paid_for_storage)
+        timestamp = runtime.system.block_weight.get().mandatory
+        assert runtime.system.block_weight.get().normal == used + admitted.weight
+        assert timestamp.ref_time > 0
+    successes = [e.dispatch_info for e in events_at(chain) if isinstance(e, ExtrinsicSuccess)]
+    assert declared.info in successes
+    assert [e.actual_fee for e in events_at(chain) if isinstance(e, TransactionFeePaid)] == [declared.fee, refused.fee]
