@@ -458,8 +458,8 @@ class ChainHashes(Protocol):
 
 
 class DataAvailabilityWeightInfo(Protocol):
-    def register(self) -> Weight: ...
-    def submit_blob(self) -> Weight: ...
+    def register(self, members: int | None = None) -> Weight: ...
+    def submit_blob(self, members: int | None = None) -> Weight: ...
     def attest(self, members: int) -> Weight: ...
     def answer_audit(self) -> Weight: ...
     def deregister(self) -> Weight: ...
@@ -493,15 +493,18 @@ class DataAvailabilityWeights:
     max_nodes: int = 128
     custody_replication: int = 8
 
-    def register(self) -> Weight:
+    def register(self, members: int | None = None) -> Weight:
         """With a full node set: every member's record read (~160 bytes of proof each), and the evicted node's
-        unbonding written."""
-        return Weight(3_000 * US + (5 + self.max_nodes) * READ + 8 * WRITE,
-                      512 + self.max_nodes * 160)  # and its past record taken
+        unbonding written. ``members``: the node set's; before the call runs, the most there may be
+        (``max_nodes``), and it returns its weight for the set it found."""
+        members = self.max_nodes if members is None else members
+        return Weight(3_000 * US + (5 + members) * READ + 8 * WRITE, 512 + members * 160)  # and its past record taken
 
-    def submit_blob(self) -> Weight:
-        """Every member's stake read into a node set, hashed (~30 µs) and stored if no retained blob names it yet."""
-        return Weight(1_150 * US + (4 + self.max_nodes) * READ + 7 * WRITE, 512 + self.max_nodes * 160)
+    def submit_blob(self, members: int | None = None) -> Weight:
+        """Every member's stake read into a node set, hashed (~30 µs) and stored if no retained blob names it yet.
+        ``members`` as for :meth:`register`."""
+        members = self.max_nodes if members is None else members
+        return Weight(1_150 * US + (4 + members) * READ + 7 * WRITE, 512 + members * 160)
 
     def attest(self, members: int) -> Weight:
         """``members``: the signer bitfield's bits, a bound on the node set whose stakes are summed and on
@@ -689,7 +692,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
 
     @call(0, weight=lambda w, bls_public, proof_of_possession, registration_signature, endpoint, stake: w.register())
     def register(self, origin: Origin, bls_public: BlsPublic, proof_of_possession: BlsSignature,
-                 registration_signature: BlsSignature, endpoint: Bytes, stake: Balance) -> None:
+                 registration_signature: BlsSignature, endpoint: Bytes, stake: Balance) -> PostDispatchInfo:
         """Become a DA node: hold ``stake``, register the BLS key proven by ``proof_of_possession`` and bound to
         this account by ``registration_signature`` (the key's, over this chain's registration message for this
         account), serve cells at ``endpoint``; with the audit record it left with, if it was a node before."""
@@ -701,7 +704,8 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
             raise StakeTooLow()
         self._check_endpoint(endpoint)
         node_set = self.node_set.get()
-        evicted = self._evictee(node_set, stake) if len(node_set) >= cfg.max_nodes else None
+        members = len(node_set)  # each one's record read to find the evictee of a full set
+        evicted = self._evictee(node_set, stake) if members >= cfg.max_nodes else None
         if self.node_of_key.contains(bls_public):
             raise BlsKeyInUse()
         if not bls.pop_verify(bls_public, proof_of_possession):
@@ -719,10 +723,11 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.node_of_key.insert(bls_public, who)
         self.node_set.put(node_set + (who,))
         self.deposit_event(NodeRegistered(who, bls_public, endpoint, stake))
+        return PostDispatchInfo(actual_weight=cfg.weights.register(members))
 
     @call(1, weight=lambda w, commitment, length, namespace: w.submit_blob())
     def submit_blob(self, origin: Origin, commitment: Commitment, length: Annotated[int, U32, "u32"],
-                    namespace: Namespace) -> None:
+                    namespace: Namespace) -> PostDispatchInfo:
         """Record a blob of ``length`` payload bytes committed to by ``commitment``, paying ``FeePerByte``
         per byte; its custodians are fixed here (see the module docstring)."""
         submitter = ensure_signed(origin)
@@ -752,6 +757,7 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         self.deadlines.mutate(deadline, lambda ids: ids + (blob_id,))
         self.expiries.mutate(now + cfg.retention_period, lambda ids: ids + (blob_id,))
         self.deposit_event(BlobSubmitted(blob_id, submitter, commitment, length, namespace))
+        return PostDispatchInfo(actual_weight=cfg.weights.submit_blob(len(node_set)))
 
     @call(2, weight=lambda w, blob_id, signers, aggregate: w.attest(8 * len(signers)))
     def attest(self, origin: Origin, blob_id: Hash, signers: Bytes, aggregate: BlsSignature) -> None:

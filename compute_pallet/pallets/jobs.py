@@ -98,7 +98,7 @@ from compute_pallet.pallets.types import (
 from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.due import DueQueue
-from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, call, ensure_signed
+from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.hashing import DOMAIN_COMPUTE_ASSIGNMENT, DOMAIN_COMPUTE_SEED, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
@@ -125,6 +125,7 @@ class ProviderRegistry(Protocol):
     """What ComputeJobs needs of ``ComputeProviders``."""
 
     def max_providers(self) -> int: ...
+    def registered_count(self) -> int: ...
     def all_providers(self) -> list[tuple[bytes, ProviderInfo]]: ...
     def provider(self, who: bytes) -> ProviderInfo | None: ...
     def is_fresh(self, info: ProviderInfo, n: int) -> bool: ...
@@ -478,12 +479,14 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
     @call(0, weight=lambda w, kind, inputs, params, resources, price_cap, deadline, redundancy:
           _submit_weight(w, inputs, redundancy))
     def submit(self, origin: Origin, kind: KindId, inputs: FileIds, params: Bytes, resources: Resources,
-               price_cap: Balance, deadline: BlockNumber, redundancy: Round) -> None:
+               price_cap: Balance, deadline: BlockNumber, redundancy: Round) -> PostDispatchInfo:
         """Submit a job of ``kind`` over ``inputs``: hold ``price_cap`` × (``redundancy`` + ``DisputeExtra``)
         and assign ``redundancy`` providers, to be verified by block ``deadline``."""
         who = ensure_signed(origin)
         self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy, parent=None,
                         watched=False)
+        registered = self.config.providers.registered_count()
+        return PostDispatchInfo(actual_weight=self.config.weights.submit(len(inputs), redundancy, registered))
 
     @call(1, weight=lambda w, job_id, commitment: w.commit())
     def commit(self, origin: Origin, job_id: JobId, commitment: Digest) -> None:

@@ -81,7 +81,7 @@ class ComputeProvidersWeights:
 
 
 class ComputeJobsWeightInfo(Protocol):
-    def submit(self, inputs: int, redundancy: int) -> Weight: ...
+    def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight: ...
     def commit(self) -> Weight: ...
     def reveal(self, outputs: int) -> Weight: ...
     def on_initialize(self, stale: int, expiries: int) -> Weight: ...
@@ -98,8 +98,9 @@ class ComputeJobsWeights:
     max_outputs: int
     """A verdict locks each of the adopted reveal's outputs."""
 
-    def _assignment(self) -> int:
-        return self.max_providers * (2 * READ + 3 * US)  # each provider, and for a private input its key
+    def _assignment(self, providers: int | None = None) -> int:
+        """Each provider read (``providers``, else the most there may be), and for a private input its key."""
+        return (self.max_providers if providers is None else providers) * (2 * READ + 3 * US)
 
     def _verdict(self) -> int:
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
@@ -109,10 +110,13 @@ class ComputeJobsWeights:
         return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * (5 * READ + WRITE))
                 + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
 
-    def submit(self, inputs: int, redundancy: int) -> Weight:
+    def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight:
+        """``providers``: the registered providers read to assign the job; before the call runs, the most there
+        may be (``max_providers``), and it returns its weight for those registered (and a read of their count)."""
         per_input = 15 * US + 8 * READ + WRITE  # file, grants, up to four segments' placements; its pin
+        counted = 0 if providers is None else READ
         return Weight(500 * US + 6 * READ + 8 * WRITE + inputs * per_input + redundancy * (20 * US + 2 * WRITE)
-                      + self._assignment(), 800 + 32 * inputs)
+                      + self._assignment(providers) + counted, 800 + 32 * inputs)
 
     def commit(self) -> Weight:
         return Weight(310 * US + 2 * READ + 2 * WRITE, 400)

@@ -568,6 +568,23 @@ def test_weights_charge_the_configured_node_set_and_custody_draws():
     assert wide.bond_extra().proof_size == 2 * narrow.bond_extra().proof_size
 
 
+def test_registering_and_submitting_pay_for_the_node_set_found_not_the_largest_allowed(blob):
+    """``register`` and ``submit_blob`` are admitted at the weight of a full node set (``max_nodes``); once they
+    ran they say how large the set they read was."""
+    with new_ext(max_nodes=8) as ext:
+        weights = da(ext).config.weights
+        for i in range(3):
+            post = ext.dispatch(Origin.signed(NODES[i]), "DataAvailability", "register", bls_public=PUBLICS[i],
+                                proof_of_possession=bls.pop_prove(SECRETS[i]),
+                                registration_signature=registration_signature(i), endpoint=f"http://da-{i}".encode(),
+                                stake=STAKE)
+            assert post.actual_weight == weights.register(i) and post.actual_weight.ref_time < weights.register().ref_time
+        post = ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "submit_blob", commitment=blob[1],
+                            length=5000, namespace=7)
+        assert post.actual_weight == weights.submit_blob(3)
+        assert weights.submit_blob().ref_time - post.actual_weight.ref_time == 5 * READ
+
+
 # --- fees -----------------------------------------------------------------------------------------------
 
 

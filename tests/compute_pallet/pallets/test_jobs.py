@@ -65,6 +65,7 @@ from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
 from runtime.pallets.system import System
+from runtime.weights import READ, US
 from storage_node.pallets.access import StorageAccess
 from storage_node.pallets.file_bank import DeletionPending, FileBank, FileDeleted, FileDeletionDeferred, FileLocked
 from storage_node.pallets.file_bank import HoldReason as FileHold
@@ -77,6 +78,7 @@ from .mock import (
     HONEST,
     PRICE,
     PROVIDERS,
+    RESOURCES,
     STAKE,
     TRAIN,
     WRONG,
@@ -93,8 +95,8 @@ from .mock import (
     next_block,
     output_file,
     providers_pallet,
-    register_provider,
     referees,
+    register_provider,
     reveal,
     run_to,
     salt_of,
@@ -143,6 +145,20 @@ def test_submit_holds_escrow_and_assigns_distinct_eligible_providers():
         assert record.commit_window == 5 + 1
         assert_has_event(ext, JobAssigned(job_id, 0, tuple(assigned), n + 6))
         assert all(providers_pallet(ext).providers.get(who).active_jobs == 1 for who in assigned)
+
+
+def test_a_submission_pays_for_the_providers_registered_not_the_most_there_may_be():
+    """``submit`` is admitted at the weight of ``max_providers`` (16 here) read to assign it; once it ran it says
+    it read the 3 registered (and their count)."""
+    ext = new_ext(providers=3)
+    with ext:
+        dataset = stored_file(ext, ALICE)
+        weights = jobs_pallet(ext).config.weights
+        post = ext.dispatch(Origin.signed(ALICE), "ComputeJobs", "submit", kind=TRAIN, inputs=(dataset,),
+                            params=b'{"hidden": [16]}', resources=RESOURCES, price_cap=CAP,
+                            deadline=ext.pallet(System).number.get() + 100, redundancy=2)
+        assert post.actual_weight == weights.submit(1, 2, 3)
+        assert weights.submit(1, 2).ref_time - post.actual_weight.ref_time == 13 * (2 * READ + 3 * US) - READ
 
 
 LONG_RUN = b'{"hidden": [256], "epochs": 1000}'
