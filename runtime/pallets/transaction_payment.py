@@ -18,7 +18,7 @@ from typing import Annotated, Any, Protocol
 from runtime.extrinsic import Extrinsic, decode_extrinsic
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.overlay import Overlay
-from runtime.frame.pallet import Constant, Pallet
+from runtime.frame.pallet import Constant, DispatchError, Pallet
 from runtime.frame.storage import StorageValue
 from runtime.primitives import AccountId, Balance, DispatchClass, DispatchInfo, Pays, Weight
 from runtime.scale import U8, U32, U128, Option, ScaleDecodeError, scale_struct
@@ -155,7 +155,10 @@ class TransactionPayment(Pallet[TransactionPaymentConfig]):
         ``paid`` goes to the fee handler. Returns ``paid``."""
         assert 0 <= paid <= fee, (paid, fee)
         if fee > paid:
-            self.config.currency.deposit(who, fee - paid)
+            try:
+                self.config.currency.deposit(who, fee - paid)
+            except DispatchError:  # the call reaped the signer, and the refund cannot recreate it: forfeited (FRAME)
+                paid = fee
         if paid:
             self.config.fee_handler.handle_fee(paid - min(tip, paid), min(tip, paid))
         self.deposit_event(TransactionFeePaid(who, paid, tip))

@@ -12,7 +12,8 @@ segment (8 MiB), chunk (16 KiB) and challenge (4 chunks) sizes, k = 3, m = 2, 6 
   25 µs per proof, plus reads/writes (``benchmarks/storage_audit_cost.py``).
 - ``declare``: 0.9 ms for one segment, 37 ms for 128 (a 1 GiB file), 190 ms for 512 (4 GiB): ~0.3-0.37 ms
   per segment of 5 fragments (a weighted pick and four index writes per fragment, three writes and an event
-  per segment). Charged ~0.5 ms per segment at k + m = 5, plus one read per possible node (``MaxNodes``).
+  per segment). Charged ~0.5 ms per segment at k + m = 5, plus one read per registered node: admitted for the
+  most there may be (``MaxNodes``), charged for those the declaration read.
 """
 
 from __future__ import annotations

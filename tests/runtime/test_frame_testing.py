@@ -8,6 +8,7 @@ from runtime.frame.composition import PalletSlot
 from runtime.frame.pallet import Origin, PostDispatchInfo
 from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop, new_test_ext
 from runtime.pallets import transaction_payment, validator_set
+from runtime.pallets.balances import ExistentialDeposit
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import ONE, TransactionFeePaid, TransactionPayment
 from runtime.pallets.validator_set import EmptyValidatorSet, NewValidatorsQueued, ValidatorSet, ValidatorSetGenesis
@@ -79,6 +80,26 @@ def test_a_fee_waived_after_dispatch_comes_back_but_the_tip():
         assert payment.settle(WHO, fee, payment.compute_fee(50, waived, tip=5), 5) == 5
         assert_last_event(ext, TransactionFeePaid(WHO, 5, 5))
     assert currency.balance == 1_000 - 5 and fees.handled == [(0, 5)]
+
+
+class ReapedCurrency(MockCurrency):
+    """An account the call emptied and reaped: a refund below the existential deposit cannot recreate it."""
+
+    def deposit(self, who: bytes, amount: int) -> None:
+        raise ExistentialDeposit()
+
+
+def test_a_refund_the_signer_can_no_longer_receive_is_forfeited_not_an_error():
+    currency, fees = ReapedCurrency(1_000), MockFees()
+    ext = payment_ext(currency, fees)
+    info = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
+    with ext:
+        payment = ext.pallet(TransactionPayment)
+        fee = payment.compute_fee(50, info, tip=5)
+        payment.charge(WHO, fee, 5)
+        assert payment.settle(WHO, fee, 5, 5) == fee
+        assert_last_event(ext, TransactionFeePaid(WHO, fee, 5))
+    assert currency.balance == 1_000 - fee and fees.handled == [(fee - 5, 5)]
 
 
 def test_genesis_params_and_dispatch_with_the_real_dependency():

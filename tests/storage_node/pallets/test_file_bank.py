@@ -165,12 +165,17 @@ def test_declare_takes_fee_and_deposit_and_places_every_segment_on_distinct_node
 
 
 def test_a_declaration_weighs_the_nodes_it_read_not_the_most_there_may_be():
-    """Its declared weight assumes ``max_nodes`` (16 here) registered nodes; once it ran it says it read 6, and an
-    empty file none (it places nothing)."""
-    ext = new_ext(nodes=6)
+    """Its declared weight assumes ``max_nodes`` (16 here) registered nodes; once it ran it says it read the 7
+    registered, a leaving one too (its record is read, and passed over), and for an empty file none (it places
+    nothing)."""
+    ext = new_ext(nodes=7)
     with ext:
         weights = bank(ext).config.weights
-        for embargoed, size, nodes_read in ((False, 3000, 6), (True, 3000, 6), (False, 0, 0)):
+        first = declare(ext, ALICE, 3000, seed=99)
+        leaving = bank(ext).placements.get(first.file_id, 0)[0]
+        ext.dispatch(Origin.signed(leaving), "StorageNodes", "exit")
+        assert ext.pallet(StorageNodes).nodes.get(leaving).status is NodeStatus.Exiting
+        for embargoed, size, nodes_read in ((False, 3000, 7), (True, 3000, 7), (False, 0, 0)):
             stored = make_file(ALICE, size, seed=size + embargoed)
             call = "declare_embargoed" if embargoed else "declare"
             post = ext.dispatch(Origin.signed(ALICE), "FileBank", call, manifest=stored.manifest.encode())

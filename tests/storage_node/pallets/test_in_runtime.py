@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from runtime.executive import execute_block
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 from runtime.pallets.balances import Balances
 from runtime.pallets.system import ExtrinsicSuccess
 from runtime.pallets.transaction_payment import TransactionFeePaid
 from runtime.primitives import Pays
-from storage_node.pallets.file_bank import AuditPassed, Challenged, FileActivated, FileBank, FileDeclared
+from storage_node.pallets.file_bank import (AuditPassed, Challenged, FileActivated, FileBank, FileDeclared, FileExists,
+                                            NotEnoughNodes)
 from storage_node.pallets.nodes import StorageNodes
 from tests.runtime.frame_helpers import at, events_at, new_chain
 from tests.runtime.helpers import sign
@@ -84,7 +86,8 @@ def test_declare_confirm_and_audit_through_real_blocks():
 def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_rest():
     """``declare`` is admitted at the weight of ``max_nodes`` registered nodes; with six registered, the block keeps
     the weight it used, its success event says so, and the signer pays the fee of that weight: the rest of what
-    was withheld comes back. A declaration the chain refuses pays its declared weight."""
+    was withheld comes back. A declaration the chain refuses pays its declared weight, whether it was refused
+    before reading the nodes (a duplicate) or after (7 fragments a segment for 6 nodes). The block imports."""
     chain = new_chain("dev")
     with at(chain) as runtime:
         stake = runtime.pallet(StorageNodes).config.min_stake
@@ -92,29 +95,37 @@ def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_r
     chain.produce_block([sign(chain, key, "StorageNodes", "register", nonce=0, endpoint=f"http://n{i}".encode(),
                               capacity=1 << 30, stake=stake) for i, key in enumerate(KEYS)])
     stored = make_file(ALICE.public, 100_000, segment_size=bank.segment_size, chunk_size=bank.chunk_size)
-    declaration = sign(chain, ALICE, "FileBank", "declare", nonce=1, manifest=stored.manifest.encode())
-    again = sign(chain, ALICE, "FileBank", "declare", nonce=2, manifest=stored.manifest.encode())
-    shape = (stored.manifest.segment_count(), stored.manifest.fragment_count)
-    used = bank.weights.declare(*shape, len(KEYS))
+    too_wide = make_file(ALICE.public, 100_000, seed=1, k=4, m=3, segment_size=bank.segment_size,
+                         chunk_size=bank.chunk_size)
+    manifests = [stored.manifest.encode(), stored.manifest.encode(), too_wide.manifest.encode()]
+    extrinsics = [sign(chain, ALICE, "FileBank", "declare", nonce=1 + i, manifest=m) for i, m in enumerate(manifests)]
+    used = bank.weights.declare(stored.manifest.segment_count(), 5, len(KEYS))
+    parent_state = chain.best_state
     with at(chain) as runtime:  # the fees at this block's multiplier (its end moves the next one's)
-        admitted = runtime.dispatch_info(runtime.call("FileBank", "declare", manifest=stored.manifest.encode()))
+        admitted = [runtime.dispatch_info(runtime.call("FileBank", "declare", manifest=m)) for m in manifests]
         before = runtime.pallet(Balances).free_balance(ALICE.public)
-        withheld = runtime.transaction_payment.compute_fee(len(declaration), admitted, 0)
-        owed = runtime.transaction_payment.compute_fee(len(declaration), dataclasses.replace(admitted, weight=used), 0)
-    assert admitted.weight == bank.weights.declare(*shape) and used.ref_time < admitted.weight.ref_time
-    result = chain.produce_block([declaration, again])
-    declared, refused = result.outcomes
-    assert declared.error is None and refused.error is not None  # FileExists
-    assert declared.info == dataclasses.replace(admitted, weight=used) and refused.info == admitted
-    assert declared.fee == owed < withheld == refused.fee
+        withheld = [runtime.transaction_payment.compute_fee(len(xt), info, 0) for xt, info in zip(extrinsics, admitted)]
+        charged = dataclasses.replace(admitted[0], weight=used)
+        owed = runtime.transaction_payment.compute_fee(len(extrinsics[0]), charged, 0)
+    assert admitted[0].weight == bank.weights.declare(stored.manifest.segment_count(), 5)
+    assert used.ref_time < admitted[0].weight.ref_time
+    result = chain.produce_block(extrinsics)
+    declared, duplicate, unplaced = result.outcomes
+    assert declared.error is None
+    assert [outcome.error.value.error[0] for outcome in (duplicate, unplaced)] == [
+        FileBank.ERRORS.index(FileExists), FileBank.ERRORS.index(NotEnoughNodes)]
+    assert declared.info == dataclasses.replace(admitted[0], weight=used)
+    assert (duplicate.info, unplaced.info) == (admitted[1], admitted[2])
+    assert declared.fee == owed < withheld[0] and [duplicate.fee, unplaced.fee] == withheld[1:]
     with at(chain) as runtime:
-        deposit, fee = runtime.pallet(FileBank).files.get(stored.file_id).deposit, bank.fee_per_byte_period
-        paid_for_storage = fee * runtime.pallet(FileBank).files.get(stored.file_id).stored_bytes() * bank.prepaid_periods
-        assert runtime.pallet(Balances).free_balance(ALICE.public) == (
-            before - declared.fee - refused.fee - deposit - paid_for_storage)
-        timestamp = runtime.system.block_weight.get().mandatory
-        assert runtime.system.block_weight.get().normal == used + admitted.weight
-        assert timestamp.ref_time > 0
+        info = runtime.pallet(FileBank).files.get(stored.file_id)
+        deposit, paid_for_storage = info.deposit, bank.fee_per_byte_period * info.stored_bytes() * bank.prepaid_periods
+        fees = declared.fee + duplicate.fee + unplaced.fee
+        assert runtime.pallet(Balances).free_balance(ALICE.public) == before - fees - deposit - paid_for_storage
+        assert runtime.system.block_weight.get().normal == used + admitted[1].weight + admitted[2].weight
     successes = [e.dispatch_info for e in events_at(chain) if isinstance(e, ExtrinsicSuccess)]
     assert declared.info in successes
-    assert [e.actual_fee for e in events_at(chain) if isinstance(e, TransactionFeePaid)] == [declared.fee, refused.fee]
+    assert [e.actual_fee for e in events_at(chain) if isinstance(e, TransactionFeePaid)] == [
+        declared.fee, duplicate.fee, unplaced.fee]
+    block = chain.blocks[chain.best_hash]
+    assert execute_block(chain.runtime, parent_state, block).root == block.header.state_root
