@@ -506,7 +506,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     @call(2, weight=lambda w, job_id, digest, salt, outputs, scores: w.reveal(len(outputs)))
     def reveal(self, origin: Origin, job_id: JobId, digest: Digest, salt: Salt, outputs: FileIds,
-               scores: Scores) -> None:
+               scores: Scores) -> PostDispatchInfo:
         """Open the signer's commitment: the result ``digest``, its ``salt``, the ``outputs`` it uploaded
         (its own files) and the integer ``scores`` its result carries."""
         who = ensure_signed(origin)
@@ -532,8 +532,10 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             if not facts.active or facts.deleting:
                 raise OutputNotStored()
         self.deposit_event(ResultRevealed(job_id, who, digest))
-        self._advance(job_id, job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores)),
-                      self.block_number())
+        revealed = job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores))
+        judges = not self._any(revealed, SlotStatus.Committed)  # the last reveal: _advance judges the job
+        self._advance(job_id, revealed, self.block_number())
+        return PostDispatchInfo(actual_weight=cfg.weights.reveal(len(outputs), judges))
 
     # --- JobMarket: submission (the call above, and FederatedLearning) ----------------------------
 

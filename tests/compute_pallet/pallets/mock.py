@@ -26,7 +26,7 @@ from compute_pallet.pallets.jobs import ComputeJobs
 from compute_pallet.pallets.providers import ComputeProviders
 from compute_pallet.pallets.types import Hardware, Job, JobStatus, Offer, Resources, SlotStatus
 from runtime.cairn import COMPOSITION
-from runtime.frame.pallet import Origin
+from runtime.frame.pallet import Origin, PostDispatchInfo
 from runtime.frame.testing import TestExternalities, new_test_ext
 from runtime.hashing import blake2_256
 from runtime.pallets.balances import Balances, BalancesGenesis
@@ -180,9 +180,10 @@ def commit(ext: TestExternalities, job_id: int, who: bytes, digest: bytes) -> No
 
 
 def reveal(ext: TestExternalities, job_id: int, who: bytes, digest: bytes, *, scores: tuple[int, ...] = (),
-           outputs: tuple[bytes, ...] | None = None) -> None:
-    ext.dispatch(Origin.signed(who), "ComputeJobs", "reveal", job_id=job_id, digest=digest, salt=salt_of(who),
-                 outputs=outputs if outputs is not None else (default_output(who),), scores=scores)
+           outputs: tuple[bytes, ...] | None = None) -> PostDispatchInfo | None:
+    return ext.dispatch(Origin.signed(who), "ComputeJobs", "reveal", job_id=job_id, digest=digest,
+                        salt=salt_of(who), outputs=outputs if outputs is not None else (default_output(who),),
+                        scores=scores)
 
 
 def heartbeat_all(ext: TestExternalities, accounts: tuple[bytes, ...]) -> None:

@@ -161,6 +161,22 @@ def test_a_submission_pays_for_the_providers_registered_not_the_most_there_may_b
         assert weights.submit(1, 2).ref_time - post.actual_weight.ref_time == 13 * (2 * READ + 3 * US) - READ
 
 
+def test_only_the_last_reveal_pays_for_a_verdict():
+    """Any reveal is admitted as the one that judges the job; a reveal that leaves another to come says it did not."""
+    ext = new_ext(providers=3)
+    with ext:
+        job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),), redundancy=2)
+        for who in slot_providers(ext, job_id):
+            commit(ext, job_id, who, HONEST)
+        weights = jobs_pallet(ext).config.weights
+        first, last = slot_providers(ext, job_id, SlotStatus.Committed)
+        assert reveal(ext, job_id, first, HONEST).actual_weight == weights.reveal(1, judges=False)
+        assert job(ext, job_id).status is JobStatus.Revealing
+        assert reveal(ext, job_id, last, HONEST).actual_weight == weights.reveal(1)
+        assert job(ext, job_id).status is JobStatus.Verified
+        assert weights.reveal(1, judges=False).ref_time < weights.reveal(1).ref_time
+
+
 LONG_RUN = b'{"hidden": [256], "epochs": 1000}'
 """train's estimate over the mock's 3,000-byte dataset: 15 s, 8 blocks of 2 s (longer than the commit period,
 short of the storage mock's audits making the dataset unreadable)."""
