@@ -21,10 +21,11 @@ on top). In µs per whole dispatch:
 Each weight charges at least its figure, with the assignment and verdict terms at their bounds
 (``MaxProviders`` providers read, ``max_slots`` slots settled) when a call is admitted. Once it ran, ``submit``
 charges for the providers registered and a ``reveal`` that was not the last for no verdict (their actual weight,
-``PostDispatchInfo``), so their fixed parts must cover their figures alone: ``submit``'s, which the bound had
-covered, is raised to 1,300 µs (1,000-1,657 measured with 6 providers in the unrecorded runs of 2026-12-08, the
-slower one 1.6x the other throughout). A job's record (its slots inline) is read and written whole by every call
-on it.
+``PostDispatchInfo``), so their fixed parts must cover their figures alone, which the bounds had covered:
+``submit``'s is raised to 1,300 µs (1,000-1,657 measured with 6 providers in the unrecorded runs of 2026-12-08,
+the slower one 1.6x the other throughout), ``reveal``'s to 500 µs (the first of r = 2: 315-504 in the recorded
+runs). The last reveal opens a dispute, if any, without drawing its referees (the next block's hook does), so it
+charges no assignment. A job's record (its slots inline) is read and written whole by every call on it.
 """
 
 from __future__ import annotations
@@ -126,10 +127,11 @@ class ComputeJobsWeights:
         return Weight(310 * US + 2 * READ + 2 * WRITE, 400)
 
     def reveal(self, outputs: int, judges: bool = True) -> Weight:
-        """``judges``: the last reveal judges the job (paying or slashing every slot) or opens a dispute (an
-        assignment); before it ran, any reveal may be the last, and one that was not says so."""
-        judging = self._verdict() + self._assignment() if judges else 0
-        return Weight(100 * US + 3 * READ + 3 * WRITE + outputs * (10 * US + 3 * READ + WRITE) + judging,
+        """``judges``: the last reveal judges the job, paying or slashing every slot (a dispute it opens has its
+        referees drawn by the next block's ``on_initialize``, which charges that); before it ran, any reveal may
+        be the last, and one that was not says so."""
+        judging = self._verdict() if judges else 0
+        return Weight(500 * US + 3 * READ + 3 * WRITE + outputs * (10 * US + 3 * READ + WRITE) + judging,
                       600 + 32 * outputs)
 
     def on_initialize(self, stale: int, expiries: int) -> Weight:
