@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from runtime.frame.composition import PalletSlot
 from runtime.frame.pallet import Origin, PostDispatchInfo
-from runtime.frame.testing import assert_has_event, assert_last_event, assert_noop, new_test_ext
+from runtime.frame.testing import (TestExternalities, assert_has_event, assert_last_event, assert_noop,
+                                   new_test_ext)
 from runtime.pallets import transaction_payment, validator_set
 from runtime.pallets.balances import ExistentialDeposit
 from runtime.pallets.system import System
@@ -52,16 +56,25 @@ def payment_ext(currency: MockCurrency, fees: MockFees):
     )
 
 
-def test_a_pallet_runs_over_system_and_mocks_only():
-    currency, fees = MockCurrency(1_000), MockFees()
+INFO = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
+
+
+@contextmanager
+def charged(currency: MockCurrency, fees: MockFees) -> Iterator[tuple[TestExternalities, TransactionPayment, int]]:
+    """Inside a payment ext: the fee of a 50-byte call of ``INFO`` with a tip of 5, charged to ``WHO``."""
     ext = payment_ext(currency, fees)
-    assert sorted(ext.runtime.by_name) == ["System", "TransactionPayment"]
-    info = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
     with ext:
         payment = ext.pallet(TransactionPayment)
-        fee = payment.compute_fee(50, info, tip=5)
-        assert fee == 100 + 2 * 50 + 5
+        fee = payment.compute_fee(50, INFO, tip=5)
         payment.charge(WHO, fee, 5)
+        yield ext, payment, fee
+
+
+def test_a_pallet_runs_over_system_and_mocks_only():
+    currency, fees = MockCurrency(1_000), MockFees()
+    with charged(currency, fees) as (ext, payment, fee):
+        assert sorted(ext.runtime.by_name) == ["System", "TransactionPayment"]
+        assert fee == 100 + 2 * 50 + 5
         assert payment.settle(WHO, fee, fee, 5) == fee
         assert_last_event(ext, TransactionFeePaid(WHO, fee, 5))
         assert payment.next_fee_multiplier.get() == ONE
@@ -70,13 +83,8 @@ def test_a_pallet_runs_over_system_and_mocks_only():
 
 def test_a_fee_waived_after_dispatch_comes_back_but_the_tip():
     currency, fees = MockCurrency(1_000), MockFees()
-    ext = payment_ext(currency, fees)
-    info = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
-    with ext:
-        payment = ext.pallet(TransactionPayment)
-        fee = payment.compute_fee(50, info, tip=5)
-        payment.charge(WHO, fee, 5)
-        waived = DispatchInfo(info.weight, info.class_, Pays.No)
+    with charged(currency, fees) as (ext, payment, fee):
+        waived = DispatchInfo(INFO.weight, INFO.class_, Pays.No)
         assert payment.settle(WHO, fee, payment.compute_fee(50, waived, tip=5), 5) == 5
         assert_last_event(ext, TransactionFeePaid(WHO, 5, 5))
     assert currency.balance == 1_000 - 5 and fees.handled == [(0, 5)]
@@ -91,12 +99,7 @@ class ReapedCurrency(MockCurrency):
 
 def test_a_refund_the_signer_can_no_longer_receive_is_forfeited_not_an_error():
     currency, fees = ReapedCurrency(1_000), MockFees()
-    ext = payment_ext(currency, fees)
-    info = DispatchInfo(Weight(10**6, 0), DispatchClass.Normal, Pays.Yes)
-    with ext:
-        payment = ext.pallet(TransactionPayment)
-        fee = payment.compute_fee(50, info, tip=5)
-        payment.charge(WHO, fee, 5)
+    with charged(currency, fees) as (ext, payment, fee):
         assert payment.settle(WHO, fee, 5, 5) == fee
         assert_last_event(ext, TransactionFeePaid(WHO, fee, 5))
     assert currency.balance == 1_000 - fee and fees.handled == [(fee - 5, 5)]
