@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 
 from runtime.keyring import Keypair
@@ -33,7 +33,8 @@ from storage_node.manifest import Manifest, ManifestError
 if TYPE_CHECKING:  # the pallets' record types, decoded by the runtime's codecs
     from storage_node.pallets.types import FileInfo, NodeInfo
 
-__all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "endpoint", "file_event"]
+__all__ = ["Ledger", "StoredFile", "FileEvent", "CodeDefaults", "Declared", "endpoint", "file_event",
+           "what_declaring_did"]
 
 PROOF_KEYS = 512
 """Storage keys per read proof: a file's segment roots are proven a few hundred at a time."""
@@ -318,6 +319,31 @@ def _failure(what: str, arguments: dict[str, Any], failure: DispatchFailure | No
 def endpoint(info: NodeInfo) -> str:
     """A node's registered HTTP endpoint, as text."""
     return bytes(info.endpoint).decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a declaration's own events say of its file."""
+
+    placements: list[list[bytes]]
+    """Per segment, the node of each fragment (``FragmentsAssigned``); empty unless every segment's was there."""
+    activated: bool
+    """Active at once (``FileActivated``: an empty file has nothing to confirm)."""
+
+
+def what_declaring_did(events: Iterable[ChainEvent], file_id: bytes, segment_count: int) -> Declared:
+    """:class:`Declared` from the events of the extrinsic that declared ``file_id`` (its receipt's)."""
+    placed: dict[int, list[bytes]] = {}
+    activated = False
+    for event in events:
+        if event.pallet != "FileBank" or getattr(event.event, "file_id", None) != file_id:
+            continue
+        if event.name == "FragmentsAssigned" and 0 <= event.event.segment < segment_count:
+            placed[event.event.segment] = list(event.event.nodes)
+        elif event.name == "FileActivated":
+            activated = True
+    complete = len(placed) == segment_count
+    return Declared([placed[segment] for segment in range(segment_count)] if complete else [], activated)
 
 
 def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:

@@ -9,13 +9,17 @@ import threading
 
 import pytest
 
+from runtime.primitives import PhaseKind
+from sdk.chain import ChainEvent
 from sdk.chain.errors import BadArgument
+from sdk.storage.ledger import what_declaring_did
 from sdk.storage.segments import InconsistentSegment, SegmentCodec
 from storage_node.chunks import fragment_root, segment_root
 from sdk.storage.source import Source
 from sdk.storage.wire import BadFragment, check_fragment_body, encode_body_prefix
 from storage_node.crypto import DecryptionError, new_data_key
 from storage_node.manifest import Manifest
+from storage_node.pallets.file_bank import FileActivated, FileDeclared, FragmentsAssigned
 
 SEGMENT = 10_000
 CHUNK = 256
@@ -239,3 +243,23 @@ def test_sources_read_any_segment(tmp_path):
             assert bytes(source.read(12_345, 10_000)) == data[12_345:22_345]
             assert bytes(source.read(45_000, 10_000)) == data[45_000:]
             assert bytes(source.read(0, 0)) == b""
+
+
+def _event(event: object) -> ChainEvent:
+    return ChainEvent("FileBank", type(event).__name__, event, PhaseKind.ApplyExtrinsic(1))
+
+
+def test_a_declarations_events_give_its_placements_only_when_they_name_every_segment():
+    """What an upload takes from its declaration's receipt instead of reading the chain: each segment's nodes, from
+    events about this file only; a declaration whose events miss a segment gives none (the upload reads them)."""
+    mine, other = bytes([1]) * 32, bytes([2]) * 32
+    nodes = [tuple(bytes([16 + 5 * segment + j]) * 32 for j in range(5)) for segment in range(2)]
+    events = [_event(FileDeclared(mine, mine, 3000)), _event(FragmentsAssigned(other, 0, nodes[1])),
+              _event(FragmentsAssigned(mine, 1, nodes[1])), _event(FragmentsAssigned(mine, 0, nodes[0]))]
+    declared = what_declaring_did(events, mine, 2)
+    assert declared.placements == [list(nodes[0]), list(nodes[1])] and not declared.activated
+    assert what_declaring_did(events[:3], mine, 2).placements == []  # segment 0's event missing
+    assert what_declaring_did(events, mine, 3).placements == []  # the manifest says 3 segments
+    empty = what_declaring_did([_event(FileDeclared(mine, mine, 0)), _event(FileActivated(mine))], mine, 0)
+    assert empty.placements == [] and empty.activated
+    assert not what_declaring_did([_event(FileActivated(other))], mine, 0).activated
