@@ -336,7 +336,7 @@ def what_declaring_did(events: Iterable[ChainEvent], file_id: bytes, segment_cou
     placed: dict[int, list[bytes]] = {}
     activated = False
     for event in events:
-        if event.pallet != "FileBank" or getattr(event.event, "file_id", None) != file_id:
+        if not _about_file(event, file_id):
             continue
         if event.name == "FragmentsAssigned" and 0 <= event.event.segment < segment_count:
             placed[event.event.segment] = list(event.event.nodes)
@@ -348,7 +348,7 @@ def what_declaring_did(events: Iterable[ChainEvent], file_id: bytes, segment_cou
 
 def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:
     """``event`` as an upload of ``file_id`` sees it, or ``None`` if it is about something else."""
-    if event.pallet != "FileBank" or getattr(event.event, "file_id", None) != file_id:
+    if not _about_file(event, file_id):
         return None
     if event.name in ("FileActivated", "UploadAbandoned"):
         return FileEvent(event.name)
@@ -358,6 +358,11 @@ def file_event(event: ChainEvent, file_id: bytes) -> FileEvent | None:
     if event.name == "RepairOrdered":
         return FileEvent("RepairOrdered", fields["segment"], fields["fragment"])
     return None
+
+
+def _about_file(event: ChainEvent, file_id: bytes) -> bool:
+    """Whether ``event`` is one of ``FileBank``'s about ``file_id`` (every such event names it)."""
+    return event.pallet == "FileBank" and getattr(event.event, "file_id", None) == file_id
 
 
 def _manifest(file_id: bytes, info: FileInfo, roots: Sequence[Hash32 | None]) -> Manifest:
