@@ -693,7 +693,7 @@ class FederatedLearning(Pallet[FederatedLearningConfig]):
             job_id = cfg.market.submit_job(task.creator, KIND_IDS["fedavg"], inputs, task.aggregation_params,
                                            resources, task.price_cap, n + max(cfg.aggregation_deadline, needs.duration),
                                            task.redundancy, parent=task.global_model, watched=True,
-                                           held=frozenset(inputs))
+                                           held=frozenset(inputs)).job_id
         except (DispatchError, KindRefusesParams):
             overlay.rollback_transaction()
             return None

@@ -94,6 +94,15 @@ class JobNeeds:
     windows and reveal periods), at most ``MaxJobDuration``."""
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """A job :meth:`JobMarket.submit_job` submitted."""
+
+    job_id: int
+    providers_read: int
+    """The provider records read to assign its first round (what its weight depends on)."""
+
+
 class JobMarket(Protocol):
     def escrow_for(self, price_cap: int, redundancy: int) -> int:
         """What a job with this cap and redundancy holds from its submitter."""
@@ -111,7 +120,7 @@ class JobMarket(Protocol):
 
     def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
                    resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
-                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> int:
+                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> Submitted:
         """Submit a job as ``submitter`` would (same checks, same ``DispatchError``\\s, nothing written on
         error); a ``watched`` job's id is queued for :meth:`take_finished` once it is verified or failed.
         ``held``: inputs the caller keeps pinned, which the job may read even if their owner deleted them

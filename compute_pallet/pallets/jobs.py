@@ -77,7 +77,7 @@ from typing import Annotated, Protocol
 from compute_pallet.commitment import SALT_LENGTH, commitment
 from compute_pallet.kinds import KIND_IDS, InvalidInputs as KindRefusesInputs, InvalidParams as KindRefusesParams
 from compute_pallet.kinds import Resources as KindResources, estimate, validate_params
-from compute_pallet.pallets.interfaces import BlockHashes, BlockTime, JobNeeds, StorageInfo
+from compute_pallet.pallets.interfaces import BlockHashes, BlockTime, JobNeeds, StorageInfo, Submitted
 from compute_pallet.pallets.rpc import JOBS_RPC
 from compute_pallet.pallets.types import (
     Accounts,
@@ -125,7 +125,6 @@ class ProviderRegistry(Protocol):
     """What ComputeJobs needs of ``ComputeProviders``."""
 
     def max_providers(self) -> int: ...
-    def registered_count(self) -> int: ...
     def all_providers(self) -> list[tuple[bytes, ProviderInfo]]: ...
     def provider(self, who: bytes) -> ProviderInfo | None: ...
     def is_fresh(self, info: ProviderInfo, n: int) -> bool: ...
@@ -483,10 +482,10 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         """Submit a job of ``kind`` over ``inputs``: hold ``price_cap`` × (``redundancy`` + ``DisputeExtra``)
         and assign ``redundancy`` providers, to be verified by block ``deadline``."""
         who = ensure_signed(origin)
-        self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy, parent=None,
-                        watched=False)
-        registered = self.config.providers.registered_count()
-        return PostDispatchInfo(actual_weight=self.config.weights.submit(len(inputs), redundancy, registered))
+        submitted = self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy,
+                                    parent=None, watched=False)
+        weight = self.config.weights.submit(len(inputs), redundancy, submitted.providers_read)
+        return PostDispatchInfo(actual_weight=weight)
 
     @call(1, weight=lambda w, job_id, commitment: w.commit())
     def commit(self, origin: Origin, job_id: JobId, commitment: Digest) -> None:
@@ -541,8 +540,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     def submit_job(self, submitter: bytes, kind: int, inputs: tuple[bytes, ...], params: bytes,
                    resources: Resources, price_cap: int, deadline: int, redundancy: int, *,
-                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> int:
-        """Check a job, hold its escrow, assign its first round; returns its id. Checks everything first.
+                   parent: bytes | None, watched: bool, held: frozenset[bytes] = frozenset()) -> Submitted:
+        """Check a job, hold its escrow, assign its first round (see :class:`Submitted`). Checks everything first.
         ``held``: inputs the caller keeps pinned (see ``JobMarket.submit_job``)."""
         cfg = self.config
         n = self.block_number()
@@ -589,7 +588,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         job = Job(submitter, kind, tuple(inputs), params, resources, price_cap, deadline, redundancy,
                   cfg.dispute_extra, escrow, seed, JobStatus.Committing, 0, n + window, window, n, parent, (), (), None,
                   escrow, 0)
-        picks = self._pick(job_id, job, redundancy, n)
+        picks, providers_read = self._pick(job_id, job, redundancy, n)
         if len(picks) < redundancy:
             raise NotEnoughProviders()
         # EFFECTS
@@ -601,7 +600,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
             self.watched.insert(job_id, ())
         self.deposit_event(JobSubmitted(job_id, submitter, kind, escrow, deadline))
         self._store(job_id, self._add_slots(job_id, job, picks, n))
-        return job_id
+        return Submitted(job_id, providers_read)
 
     def needs(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> JobNeeds:
         cfg = self.config
@@ -673,10 +672,11 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
 
     # --- the life of a job ----------------------------------------------------------------------
 
-    def _pick(self, job_id: int, job: Job, count: int, n: int) -> list[tuple[bytes, int]]:
-        """Up to ``count`` eligible providers not yet holding a slot of ``job``, with their prices. A job with a
-        private input takes only providers it can be granted to (with an encryption key registered): one that
-        cannot would sit out its slot paid, and fail the job for everyone."""
+    def _pick(self, job_id: int, job: Job, count: int, n: int) -> tuple[list[tuple[bytes, int]], int]:
+        """Up to ``count`` eligible providers not yet holding a slot of ``job``, with their prices, and how many
+        provider records it read to find them. A job with a private input takes only providers it can be granted
+        to (with an encryption key registered): one that cannot would sit out its slot paid, and fail the job for
+        everyone."""
         cfg = self.config
         excluded = {slot.provider for slot in job.slots}
         holders: set[bytes] = set()
@@ -685,7 +685,8 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         private = any((facts := cfg.storage.file_facts(file_id)) is not None and not facts.public
                       for file_id in job.inputs)
         prices, weighted = {}, []
-        for who, info in cfg.providers.all_providers():
+        providers = cfg.providers.all_providers()
+        for who, info in providers:
             price = info.price_of(job.kind)
             if (who in excluded or price is None or price > job.price_cap or not info.hardware.fits(job.resources)
                     or not cfg.providers.can_take(info, n) or (private and not cfg.storage.may_be_granted(who))):
@@ -702,7 +703,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 break
             excluded.add(who)
             chosen.append((who, prices[who]))
-        return chosen
+        return chosen, len(providers)
 
     def _add_slots(self, job_id: int, job: Job, picks: list[tuple[bytes, int]], n: int) -> Job:
         """Give ``picks`` slots of the job's current round, due a commit window from now."""
@@ -769,7 +770,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         if missing <= 0:
             return job
         if n + job.commit_window + cfg.reveal_period <= job.deadline and len(job.slots) + missing <= cfg.max_slots:
-            picks = self._pick(job_id, job, missing, n)
+            picks, _ = self._pick(job_id, job, missing, n)
             if len(picks) == missing:
                 return self._add_slots(job_id, job, picks, n)
         return self._fail(job_id, job)
@@ -807,7 +808,7 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         in a block whose draw picks its own accomplice to agree with it against the honest provider."""
         if n + job.commit_window + self.config.reveal_period > job.deadline:
             return self._fail(job_id, job)  # opened late (a backlog of phase ends): no time left for it
-        picks = self._pick(job_id, job, job.dispute_extra, n)
+        picks, _ = self._pick(job_id, job, job.dispute_extra, n)
         if len(picks) < job.dispute_extra:
             return self._fail(job_id, job)
         self.deposit_event(DisputeOpened(job_id, tuple(who for who, _ in picks)))

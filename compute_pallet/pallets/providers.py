@@ -435,9 +435,6 @@ class ComputeProviders(Pallet[ComputeProvidersConfig]):
     def max_providers(self) -> int:
         return self.config.max_providers
 
-    def registered_count(self) -> int:
-        return self.provider_count.get()
-
     def provider(self, who: bytes) -> ProviderInfo | None:
         return self.providers.get(who)
 

@@ -122,11 +122,10 @@ class ComputeJobsWeights:
 
     def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight:
         """``providers``: the registered providers read to assign the job; before the call runs, the most there
-        may be (``max_providers``), and it returns its weight for those registered (and a read of their count)."""
+        may be (``max_providers``), and it returns its weight for those it read."""
         per_input = 15 * US + 8 * READ + WRITE  # file, grants, up to four segments' placements; its pin
-        counted = 0 if providers is None else READ
         return Weight(1_300 * US + 6 * READ + 8 * WRITE + inputs * per_input + redundancy * (20 * US + 2 * WRITE)
-                      + self._assignment(providers) + counted, 800 + 32 * inputs)
+                      + self._assignment(providers), 800 + 32 * inputs)
 
     def commit(self) -> Weight:
         return Weight(550 * US + 2 * READ + 2 * WRITE, 400)
