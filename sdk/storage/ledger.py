@@ -293,9 +293,9 @@ class Ledger:
 
     async def submit(self, calls: Sequence[tuple[str, str, dict[str, Any]]], *,
                      finalized: bool = False) -> list[ExtrinsicReceipt]:
-        """Sign ``calls`` (pallet, call, arguments) with consecutive nonces, submit them together (one block
-        holds them all, in order) and wait for their inclusion (or finality, as :meth:`file` reads); the first
-        that failed raises."""
+        """Sign ``calls`` (pallet, call, arguments) with consecutive nonces, submit them together (included in
+        order, usually in one block, though a full block can leave the rest to the next) and wait for their
+        inclusion (or finality, as :meth:`file` reads); the first that failed raises."""
         receipts = await self.chain.sign_and_submit_all([self.chain.compose_call(*call) for call in calls],
                                                         self.signer, wait_for_inclusion=True,
                                                         wait_for_finalization=finalized)

@@ -7,15 +7,19 @@ import io
 import os
 import threading
 
+import anyio
 import pytest
 
+from runtime.keyring import Keypair
 from runtime.primitives import PhaseKind
-from sdk.chain import ChainEvent
+from sdk.chain import ChainEvent, ExtrinsicReceipt
 from sdk.chain.errors import BadArgument
-from sdk.storage.ledger import what_declaring_did
+from sdk.storage.ledger import Ledger, what_declaring_did
 from sdk.storage.segments import InconsistentSegment, SegmentCodec
 from storage_node.chunks import fragment_root, segment_root
 from sdk.storage.source import Source
+from sdk.storage.transfer import TransferConfig, no_progress
+from sdk.storage.upload import _Upload
 from sdk.storage.wire import BadFragment, check_fragment_body, encode_body_prefix
 from storage_node.crypto import DecryptionError, new_data_key
 from storage_node.manifest import Manifest
@@ -263,3 +267,45 @@ def test_a_declarations_events_give_its_placements_only_when_they_name_every_seg
     empty = what_declaring_did([_event(FileDeclared(mine, mine, 0)), _event(FileActivated(mine))], mine, 0)
     assert empty.placements == [] and empty.activated
     assert not what_declaring_did([_event(FileActivated(other))], mine, 0).activated
+
+
+class _BatchAcrossBlocks:
+    """What an upload's declaration needs of a :class:`Ledger`, whose batch lands one extrinsic a block: each
+    receipt its own block, only the declaration's carrying the file's events."""
+
+    grant_call = staticmethod(Ledger.grant_call)
+
+    def __init__(self, events: list[ChainEvent]) -> None:
+        self.signer = Keypair.from_uri("//Alice")
+        self.events = events
+        self.submitted: list[str] = []
+
+    async def key_registration(self) -> list[tuple[str, str, dict]]:
+        return [("StorageAccess", "register_key", {"key": bytes(32)})]
+
+    async def submit(self, calls: list[tuple[str, str, dict]]) -> list[ExtrinsicReceipt]:
+        self.submitted = [name for _, name, _ in calls]
+        return [ExtrinsicReceipt(bytes([i]) * 32, bytes([0xB0 + i]) * 32, 10 + i, 0, False,
+                                 tuple(self.events) if pallet == "FileBank" else (), True)
+                for i, (pallet, _, _) in enumerate(calls)]
+
+
+@pytest.mark.parametrize("size", [3000, 0])
+def test_a_declaration_batched_with_a_key_and_a_grant_reads_its_own_receipt(size):
+    """A signer's first private upload sends its key registration, the declaration and its own grant together;
+    they need not land in one block. The upload's placements, activation and the block it reads the file at are
+    the declaration's, not the first or last receipt's."""
+    signer = Keypair.from_uri("//Alice").public
+    draft = Manifest(1, signer, bytes(16), size, 2048, 3, 2, 256, True, ())
+    file_id, segments = draft.file_id(), draft.segment_count()
+    nodes = [tuple(bytes([16 + 5 * segment + j]) * 32 for j in range(5)) for segment in range(segments)]
+    events = [_event(FileDeclared(file_id, signer, size)),
+              *(_event(FragmentsAssigned(file_id, segment, nodes[segment])) for segment in range(segments)),
+              *([_event(FileActivated(file_id))] if size == 0 else [])]
+    ledger = _BatchAcrossBlocks(events)
+    upload = _Upload(ledger, Source(b""), draft, new_data_key(), TransferConfig(), no_progress)  # type: ignore[arg-type]
+
+    block = anyio.run(upload._declare, new_data_key(), (), False)
+    assert ledger.submitted == ["register_key", "declare", "grant"]
+    assert block == bytes([0xB1]) * 32
+    assert upload.placements == [list(n) for n in nodes] and upload.activated.is_set() == (size == 0)
