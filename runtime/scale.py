@@ -19,6 +19,7 @@ per block. Tests check these codecs byte for byte against ``scalecodec``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 import typing
 from typing import Any, Callable, Iterable, Sequence
@@ -537,10 +538,15 @@ def codec_of(obj: Any) -> Codec:
     raise TypeError(f"{obj!r} has no SCALE codec")
 
 
-def dataclass_fields(cls: type) -> list[FieldSpec]:
+@functools.cache
+def dataclass_fields(cls: type) -> tuple[FieldSpec, ...]:
     """The SCALE fields of a dataclass, from its ``Annotated`` hints; docs from ``#:``-less docstrings are
     not recoverable at runtime, so field docs come from ``cls.FIELD_DOCS`` when present, and metadata
-    names that are Python keywords from ``cls.WIRE_NAMES`` (``{"class_": "class"}``)."""
+    names that are Python keywords from ``cls.WIRE_NAMES`` (``{"class_": "class"}``).
+
+    Kept per class for the process: resolving the hints costs ~50 µs a class (``typing.get_type_hints``
+    compiles every string annotation), which each new runtime's codecs and every SDK event's ``attributes``
+    paid again. A class whose hints name one not defined yet raises and is resolved on a later call."""
     hints = typing.get_type_hints(cls, include_extras=True)
     docs = getattr(cls, "FIELD_DOCS", {})
     wire_names = getattr(cls, "WIRE_NAMES", {})
@@ -548,7 +554,7 @@ def dataclass_fields(cls: type) -> list[FieldSpec]:
     for f in dataclasses.fields(cls):
         codec, type_name = _annotated_codec(hints[f.name], f"{cls.__name__}.{f.name}")
         out.append(FieldSpec(f.name, codec, type_name, tuple(docs.get(f.name, ())), wire_names.get(f.name, f.name)))
-    return out
+    return tuple(out)
 
 
 def _docs_of(obj: Any) -> tuple[str, ...]:
@@ -603,14 +609,11 @@ class Struct(Codec):
         self.unnamed = unnamed
         self.params = tuple(params)
         self.docs = _docs_of(cls)
-        self._fields: list[FieldSpec] | None = None
         self._layout: _Layout | None = None
 
     @property
-    def fields(self) -> list[FieldSpec]:
-        if self._fields is None:  # resolved lazily: hints may name classes defined later
-            self._fields = dataclass_fields(self.cls)
-        return self._fields
+    def fields(self) -> tuple[FieldSpec, ...]:
+        return dataclass_fields(self.cls)  # resolved lazily: hints may name classes defined later
 
     @property
     def layout(self) -> _Layout:
@@ -695,14 +698,10 @@ class Enum(Codec):
                 raise TypeError(f"{cls!r} must be a dataclass")
             self.by_index[index] = cls
             self.index_of[cls] = index
-        self._fields: dict[type, list[FieldSpec]] = {}
         self._layouts: dict[type, tuple[bytes, _Layout]] = {}
 
-    def fields_of(self, cls: type) -> list[FieldSpec]:
-        fields = self._fields.get(cls)
-        if fields is None:
-            fields = self._fields[cls] = dataclass_fields(cls)
-        return fields
+    def fields_of(self, cls: type) -> tuple[FieldSpec, ...]:
+        return dataclass_fields(cls)
 
     def _layout(self, cls: type) -> tuple[bytes, _Layout]:
         """(index byte, field layout) of a variant class, built on first use."""

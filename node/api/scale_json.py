@@ -13,6 +13,7 @@ may show up to 100 × 100 items, which the block's own bytes paid for).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any, Union
 
 from runtime.frame.construct import Call, RuntimeBase, RuntimeReason
@@ -112,7 +113,7 @@ class ScaleJson:
         name = reason.reason.name if isinstance(reason.reason, enum.Enum) else str(reason.reason)
         return f"{pallet.NAME if pallet is not None else reason.pallet_index}.{name}"
 
-    def _fields(self, specs: list[FieldSpec], instance: Any) -> dict[str, Json]:
+    def _fields(self, specs: Sequence[FieldSpec], instance: Any) -> dict[str, Json]:
         return {f.wire_name: self.value(f.codec, getattr(instance, f.name)) for f in specs}
 
     def _items(self, codec: Vec | Tuple, values: tuple) -> list[Json]:
