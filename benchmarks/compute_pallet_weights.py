@@ -43,8 +43,8 @@ from runtime.pallets.system import System  # noqa: E402
 from runtime.primitives import Digest  # noqa: E402
 from runtime.weights import US  # noqa: E402
 from tests.compute_pallet.pallets.mock import (  # noqa: E402
-    ALICE, CAP, FEDAVG, HARDWARE, HONEST, PARTICIPANTS, PROVIDERS, RESOURCES, STAKE, commit, default_output, job,
-    new_ext, output_file, reveal, salt_of, slot_providers, stored_file, submit)
+    ALICE, CAP, FEDAVG, HARDWARE, HONEST, PARTICIPANTS, PROVIDERS, RESOURCES, STAKE, WRONG, commit, default_output,
+    job, new_ext, output_file, referees, reveal, salt_of, slot_providers, stored_file, submit)
 from tests.compute_pallet.pallets.test_federated import (  # noqa: E402
     AGGREGATION, VALIDATED, aggregate, create, deliver, fl, join_all, salt)
 from tests.compute_pallet.pallets.test_federated import commit_update as commit_member_update  # noqa: E402
@@ -179,6 +179,25 @@ def reveal_result(last: bool) -> Callable[[], Sample]:
             assert (job(ext, job_id).status is JobStatus.Verified) == last
             return result
     return sample
+
+
+def referee_reveal() -> Sample:
+    """The referee's reveal in a dispute of a job of r = 2, one of whose providers lied: it judges three slots,
+    pays two and slashes one."""
+    with (ext := fresh()):
+        job_id = submitted(ext)
+        honest, liar = slot_providers(ext, job_id)
+        for who, digest in ((honest, HONEST), (liar, WRONG)):
+            commit(ext, job_id, who, digest)
+        for who, digest in ((honest, HONEST), (liar, WRONG)):
+            reveal(ext, job_id, who, digest)
+        (referee,) = referees(ext, job_id)
+        commit(ext, job_id, referee, HONEST)
+        result = dispatched(ext, referee, "ComputeJobs", "reveal", job_id=job_id, digest=HONEST,
+                            salt=salt_of(referee), outputs=(default_output(referee),), scores=())
+        assert job(ext, job_id).status is JobStatus.Verified
+        assert any(isinstance(e, ProviderSlashed) and e.provider == liar for e in ext.events())
+        return result
 
 
 def jobs_idle() -> Sample:
@@ -337,6 +356,7 @@ SCENARIOS: tuple[tuple[str, Callable[[], Sample]], ...] = (
     ("ComputeJobs.commit, the last (reveals start)", commit_result(True)),
     ("ComputeJobs.reveal, the first of r = 2", reveal_result(False)),
     ("ComputeJobs.reveal, the last (judges, pays)", reveal_result(True)),
+    ("ComputeJobs.reveal, a dispute's referee (judges 3 slots, slashes 1)", referee_reveal),
     ("ComputeJobs.on_initialize, nothing due", jobs_idle),
     ("ComputeJobs.on_initialize, a no-show replaced", no_show),
     ("FederatedLearning.create_task, 3 listed", create_task(3, False)),

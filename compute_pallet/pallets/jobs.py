@@ -95,7 +95,7 @@ from compute_pallet.pallets.types import (
     Slot,
     SlotStatus,
 )
-from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights
+from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights, Judged
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.due import DueQueue
 from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed
@@ -534,7 +534,9 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         revealed = job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores))
         judges = not self._any(revealed, SlotStatus.Committed)  # the last reveal: _advance judges the job
         self._advance(job_id, revealed, self.block_number())
-        return PostDispatchInfo(actual_weight=cfg.weights.reveal(len(outputs), judges))
+        judged = Judged(len(revealed.slots), len(revealed.inputs),
+                        max(len(slot.reveal.outputs) for slot in revealed.slots if slot.reveal is not None))
+        return PostDispatchInfo(actual_weight=cfg.weights.reveal(len(outputs), judges, judged))
 
     # --- JobMarket: submission (the call above, and FederatedLearning) ----------------------------
 

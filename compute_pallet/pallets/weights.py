@@ -42,7 +42,7 @@ from runtime.primitives import Weight
 from runtime.weights import READ, US, WRITE
 
 __all__ = ["ComputeProvidersWeightInfo", "ComputeProvidersWeights", "ComputeJobsWeightInfo", "ComputeJobsWeights",
-           "FederatedLearningWeightInfo", "FederatedLearningWeights"]
+           "FederatedLearningWeightInfo", "FederatedLearningWeights", "Judged"]
 
 UNPIN = 20 * US + 5 * READ + 7 * WRITE
 """Ending a use of a file (``StorageInfo.unpin``): its pin count, and the file's deletion if its owner deleted
@@ -90,10 +90,19 @@ class ComputeProvidersWeights:
         return Weight(120 * US + 2 * READ + WRITE + checked * per_check + stale * (10 * US + WRITE), 0)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """What a verdict went over: the job's slots and inputs, and the most outputs any of its reveals named."""
+
+    slots: int
+    inputs: int
+    outputs: int
+
+
 class ComputeJobsWeightInfo(Protocol):
     def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight: ...
     def commit(self) -> Weight: ...
-    def reveal(self, outputs: int, judges: bool = True) -> Weight: ...
+    def reveal(self, outputs: int, judges: bool = True, judged: Judged | None = None) -> Weight: ...
     def on_initialize(self, stale: int, expiries: int) -> Weight: ...
 
 
@@ -112,13 +121,17 @@ class ComputeJobsWeights:
         """Each provider read (``providers``, else the most there may be), and for a private input its key."""
         return (self.max_providers if providers is None else providers) * (2 * READ + 3 * US)
 
-    def _verdict(self) -> int:
+    def _verdict(self, judged: Judged | None = None) -> int:
+        """A verdict over ``judged``, else over the largest job there may be."""
+        if judged is None:
+            judged = Judged(self.max_slots, self.max_inputs, self.max_outputs)
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
         # balance move, an event, its outputs' files checked (their content compared, and adopted only if all
         # are usable and the submitter may read them: the file and its grant; its embargo ended); each input
         # unpinned; each adopted output locked (the file read, the lock written) and its lineage written
-        return (self.max_slots * (30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + self.max_outputs * (5 * READ + WRITE))
-                + self.max_inputs * UNPIN + self.max_outputs * (5 * US + 2 * READ + 2 * WRITE))
+        per_slot = 30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + judged.outputs * (5 * READ + WRITE)
+        return (judged.slots * per_slot + judged.inputs * UNPIN
+                + judged.outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight:
         """``providers``: the registered providers read to assign the job; before the call runs, the most there
@@ -130,11 +143,11 @@ class ComputeJobsWeights:
     def commit(self) -> Weight:
         return Weight(550 * US + 2 * READ + 2 * WRITE, 400)
 
-    def reveal(self, outputs: int, judges: bool = True) -> Weight:
+    def reveal(self, outputs: int, judges: bool = True, judged: Judged | None = None) -> Weight:
         """``judges``: the last reveal judges the job, paying or slashing every slot (a dispute it opens has its
         referees drawn by the next block's ``on_initialize``, which charges that); before it ran, any reveal may
-        be the last, and one that was not says so."""
-        judging = self._verdict() if judges else 0
+        be the last, over the largest job there may be, and it says whether it was, and over what (``judged``)."""
+        judging = self._verdict(judged) if judges else 0
         return Weight(500 * US + 3 * READ + 3 * WRITE + outputs * (10 * US + 3 * READ + WRITE) + judging,
                       600 + 32 * outputs)
 

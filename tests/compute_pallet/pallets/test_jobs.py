@@ -61,6 +61,7 @@ from compute_pallet.pallets.types import (
     SlashReason,
     SlotStatus,
 )
+from compute_pallet.pallets.weights import Judged
 from runtime.frame.pallet import Origin
 from runtime.frame.testing import assert_has_event, assert_noop
 from runtime.hashing import blake2_256
@@ -161,8 +162,10 @@ def test_a_submission_pays_for_the_providers_registered_not_the_most_there_may_b
         assert weights.submit(1, 2).ref_time - post.actual_weight.ref_time == 13 * (2 * READ + 3 * US)
 
 
-def test_only_the_last_reveal_pays_for_a_verdict():
-    """Any reveal is admitted as the one that judges the job; a reveal that leaves another to come says it did not."""
+def test_only_the_last_reveal_pays_for_a_verdict_and_for_the_job_it_judged():
+    """Any reveal is admitted as the one that judges the largest job there may be (``max_slots`` slots, each with
+    ``max_outputs`` outputs, over ``max_inputs`` inputs); a reveal that leaves another to come says it did not, and
+    the last one says what it judged: two slots of one output over one input."""
     ext = new_ext(providers=3)
     with ext:
         job_id = submit(ext, ALICE, inputs=(stored_file(ext, ALICE),), redundancy=2)
@@ -172,9 +175,10 @@ def test_only_the_last_reveal_pays_for_a_verdict():
         first, last = slot_providers(ext, job_id, SlotStatus.Committed)
         assert reveal(ext, job_id, first, HONEST).actual_weight == weights.reveal(1, judges=False)
         assert job(ext, job_id).status is JobStatus.Revealing
-        assert reveal(ext, job_id, last, HONEST).actual_weight == weights.reveal(1)
+        judged = reveal(ext, job_id, last, HONEST).actual_weight
         assert job(ext, job_id).status is JobStatus.Verified
-        assert weights.reveal(1, judges=False).ref_time < weights.reveal(1).ref_time
+        assert judged == weights.reveal(1, judged=Judged(slots=2, inputs=1, outputs=1))
+        assert weights.reveal(1, judges=False).ref_time < judged.ref_time < weights.reveal(1).ref_time
 
 
 LONG_RUN = b'{"hidden": [256], "epochs": 1000}'
