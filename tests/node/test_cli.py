@@ -164,7 +164,9 @@ def test_ports_0_are_reported_in_endpoints_json_and_the_log(tmp_path):
         ports = doc["ports"]
         assert doc["pid"] == process.pid and doc["peer_id"].startswith("12D3KooW")
         assert set(ports) == {"p2p", "rpc", "prometheus"} and 0 not in ports.values()
-        assert rpc(ports["rpc"], "system_health")["isSyncing"] is False
+        # its first answer may wait for the rest of its start-up, which took over 15 s once with the suite's
+        # four workers on two cores
+        assert rpc(ports["rpc"], "system_health", timeout=60)["isSyncing"] is False
         with socket.create_connection(("127.0.0.1", ports["prometheus"]), timeout=5) as conn:
             conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             reply = conn.makefile("rb")
