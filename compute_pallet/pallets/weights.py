@@ -25,12 +25,18 @@ ComputeJobs.commit 584; FederatedLearning.create_task 870 (12 listed), join 361,
 
 Each weight charges at least its figure, with the assignment and verdict terms at their bounds
 (``MaxProviders`` providers read, ``max_slots`` slots settled) when a call is admitted. Once it ran, ``submit``
-charges for the providers registered and a ``reveal`` that was not the last for no verdict (their actual weight,
-``PostDispatchInfo``), so their fixed parts must cover their figures alone, which the bounds had covered:
-``submit``'s is raised to 1,300 µs (1,000-1,657 measured with 6 providers in the unrecorded runs of 2026-12-08,
-the slower one 1.6x the other throughout), ``reveal``'s to 500 µs (the first of r = 2: 315-504 in the recorded
-runs). The last reveal opens a dispute, if any, without drawing its referees (the next block's hook does), so it
-charges no assignment. A job's record (its slots inline) is read and written whole by every call on it.
+charges for the providers its draw read, a ``reveal`` that was not the last for no verdict, and the last for the
+job it judged (its slots, inputs and outputs: :class:`Judged`), their actual weight (``PostDispatchInfo``); so
+their fixed parts and the verdict's terms must cover their figures alone, which the bounds had covered: ``submit``'s
+fixed part is raised to 1,300 µs (1,000-1,657 measured with 6 providers in the unrecorded runs of 2026-12-08, the
+slower one 1.6x the other throughout), ``reveal``'s to 500 µs (the first of r = 2: 315-504 in the recorded runs),
+and the verdict's to 150 µs and 100 µs a slot (the last reveal of r = 2 603-630 µs and a dispute's referee, 3 slots
+judged and one slashed, 689-851, in quiet unrecorded runs of 2026-12-08 03:55; a slower hour takes up to 1.6x). The
+figures before that date were inflated by a cold start each fresh mock paid (every dataclass's SCALE fields
+resolved again: ``runtime.scale.dataclass_fields``, cached per process since), several hundred µs for a call depositing
+several kinds of event; they were kept. The last reveal opens a dispute, if any, without drawing its referees (the
+next block's hook does), so it charges no assignment. A job's record (its slots inline) is read and written whole
+by every call on it.
 """
 
 from __future__ import annotations
@@ -125,12 +131,14 @@ class ComputeJobsWeights:
         """A verdict over ``judged``, else over the largest job there may be."""
         if judged is None:
             judged = Judged(self.max_slots, self.max_inputs, self.max_outputs)
+        # the job: its escrow's rest released (the hold and the account), its verdict's event, a watched job's
+        # mark taken and queued as finished, or a dispute's phase end queued;
         # each slot: a provider record read and written (and the provider deregistered if it was leaving), a
-        # balance move, an event, its outputs' files checked (their content compared, and adopted only if all
-        # are usable and the submitter may read them: the file and its grant; its embargo ended); each input
-        # unpinned; each adopted output locked (the file read, the lock written) and its lineage written
-        per_slot = 30 * US + 3 * READ + 4 * WRITE + LAST_SLOT + judged.outputs * (5 * READ + WRITE)
-        return (judged.slots * per_slot + judged.inputs * UNPIN
+        # balance move or a slash, an event, its outputs' files checked (their content compared, and adopted only
+        # if all are usable and the submitter may read them: the file and its grant; its embargo ended); each
+        # input unpinned; each adopted output locked (the file read, the lock written) and its lineage written
+        per_slot = 100 * US + 3 * READ + 4 * WRITE + LAST_SLOT + judged.outputs * (5 * READ + WRITE)
+        return (150 * US + 4 * READ + 4 * WRITE + judged.slots * per_slot + judged.inputs * UNPIN
                 + judged.outputs * (5 * US + 2 * READ + 2 * WRITE))
 
     def submit(self, inputs: int, redundancy: int, providers: int | None = None) -> Weight:
