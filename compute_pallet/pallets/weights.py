@@ -21,7 +21,9 @@ on top). In µs per whole dispatch:
 The recorded run of 2026-12-08 came in a slower hour (1.3-1.6x those figures for most calls), as did the entry of
 23:29:14 before it; the weights below now cover the slowest medians of both: ComputeProviders.update 529,
 heartbeat 210 (and ``stay``, the same work), add_stake 567, on_initialize with nothing due 147;
-ComputeJobs.commit 584; FederatedLearning.create_task 870 (12 listed), join 361, deliver_update 662.
+ComputeJobs.commit 584; FederatedLearning.create_task 870 (12 listed), join 361, deliver_update 662. The entry
+of 2026-12-08T03:50:14, its first run as slow, put heartbeat at 226 and FederatedLearning.on_initialize with nothing
+due at 146, now covered too.
 
 Each weight charges at least its figure, with the assignment and verdict terms at their bounds
 (``MaxProviders`` providers read, ``max_slots`` slots settled) when a call is admitted. Once it ran, ``submit``
@@ -78,7 +80,7 @@ class ComputeProvidersWeights:
         return Weight(510 * US + READ + WRITE, 500)
 
     def heartbeat(self) -> Weight:
-        return Weight(175 * US + 2 * READ + 2 * WRITE, 200)
+        return Weight(190 * US + 2 * READ + 2 * WRITE, 200)
 
     def deregister(self) -> Weight:
         return Weight(150 * US + 3 * READ + 5 * WRITE, 300)  # and its history kept
@@ -87,7 +89,7 @@ class ComputeProvidersWeights:
         return Weight(510 * US + 3 * READ + 3 * WRITE, 100)
 
     def stay(self) -> Weight:
-        return Weight(175 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
+        return Weight(190 * US + READ + 2 * WRITE, 200)  # as heartbeat: one record read and written
 
     def on_initialize(self, checked: int, stale: int) -> Weight:
         # the stale list, and the queue's cursor read and written; each check reads the provider and its due block,
@@ -200,5 +202,5 @@ class FederatedLearningWeights:
         per_member = 30 * US + 3 * READ + 3 * WRITE + UNPIN
         per_round = 100 * US + 5 * READ + 7 * WRITE + 3 * UNPIN + self.max_participants * per_member  # the task's pins
         per_settle = self.max_redundancy * 2 * READ + READ + WRITE  # and the adopted model locked
-        return Weight(100 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
+        return Weight(110 * US + 4 * READ + WRITE + per_round * (finished + round_ends) + per_settle * finished
                       + self.submit_job.ref_time * round_ends + stale * (5 * US + READ), 0)
