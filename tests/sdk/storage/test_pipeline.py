@@ -303,7 +303,8 @@ def test_a_declaration_batched_with_a_key_and_a_grant_reads_its_own_receipt(size
               *(_event(FragmentsAssigned(file_id, segment, nodes[segment])) for segment in range(segments)),
               *([_event(FileActivated(file_id))] if size == 0 else [])]
     ledger = _BatchAcrossBlocks(events)
-    upload = _Upload(ledger, Source(b""), draft, new_data_key(), TransferConfig(), no_progress)  # type: ignore[arg-type]
+    upload = _Upload(ledger, Source(b""), draft, new_data_key(), TransferConfig(),  # type: ignore[arg-type]
+                     no_progress)
 
     block = anyio.run(upload._declare, new_data_key(), (), False)
     assert ledger.submitted == ["register_key", "declare", "grant"]
