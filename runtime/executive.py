@@ -32,7 +32,7 @@ from runtime.extrinsic import (
     signing_payload,
 )
 from runtime.frame.overlay import Overlay
-from runtime.frame.pallet import DispatchError, Origin
+from runtime.frame.pallet import DispatchError, Origin, PostDispatchInfo
 from runtime.primitives import (
     Digest,
     DigestItemKind,
@@ -180,7 +180,8 @@ class BlockBuilder:
         try:
             post = runtime.dispatch(xt.call, Origin.signed(who))
         except DispatchError as exc:
-            error, post = runtime.dispatch_error(exc), None
+            error = runtime.dispatch_error(exc)
+            post = None if exc.actual_weight is None else PostDispatchInfo(actual_weight=exc.actual_weight)
         # post-dispatch effects: the weight the call did not use goes back to the block, the fee it no longer
         # owes to the signer (``PostDispatchInfo``)
         actual = info if post is None else post.corrected(info)

@@ -98,7 +98,8 @@ from compute_pallet.pallets.types import (
 from compute_pallet.pallets.weights import ComputeJobsWeightInfo, ComputeJobsWeights, Judged
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.due import DueQueue
-from runtime.frame.pallet import Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed
+from runtime.frame.pallet import (
+    Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed, refusals_weigh)
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.hashing import DOMAIN_COMPUTE_ASSIGNMENT, DOMAIN_COMPUTE_SEED, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
@@ -482,9 +483,11 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         """Submit a job of ``kind`` over ``inputs``: hold ``price_cap`` × (``redundancy`` + ``DisputeExtra``)
         and assign ``redundancy`` providers, to be verified by block ``deadline``."""
         who = ensure_signed(origin)
-        submitted = self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy,
-                                    parent=None, watched=False)
-        weight = self.config.weights.submit(len(inputs), redundancy, submitted.providers_read)
+        weights = self.config.weights
+        with refusals_weigh(lambda: weights.submit(len(inputs), redundancy, 0)):  # before the draw read providers
+            submitted = self.submit_job(who, kind, inputs, params, resources, price_cap, deadline, redundancy,
+                                        parent=None, watched=False)
+        weight = weights.submit(len(inputs), redundancy, submitted.providers_read)
         return PostDispatchInfo(actual_weight=weight)
 
     @call(1, weight=lambda w, job_id, commitment: w.commit())
@@ -591,10 +594,11 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                   cfg.dispute_extra, escrow, seed, JobStatus.Committing, 0, n + window, window, n, parent, (), (), None,
                   escrow, 0)
         picks, providers_read = self._pick(job_id, job, redundancy, n)
-        if len(picks) < redundancy:
-            raise NotEnoughProviders()
-        # EFFECTS
-        cfg.currency.hold(HoldReason.JobEscrow, submitter, escrow)
+        with refusals_weigh(lambda: cfg.weights.submit(len(inputs), redundancy, providers_read)):
+            if len(picks) < redundancy:
+                raise NotEnoughProviders()
+            # EFFECTS
+            cfg.currency.hold(HoldReason.JobEscrow, submitter, escrow)
         for file_id in inputs:
             cfg.storage.pin(file_id)
         self.next_job_id.put(job_id + 1)

@@ -61,6 +61,7 @@ __all__ = [
     "CallSpec",
     "PostDispatchInfo",
     "FEE_WAIVED",
+    "refusals_weigh",
     "CallArg",
     "Constant",
     "Pallet",
@@ -77,9 +78,32 @@ class DispatchError(Exception):
     the framework's own subclasses below map to Substrate's other ``DispatchError`` variants."""
 
     system_variant: ClassVar[Any] = None
+    actual_weight: Weight | None = None
+    """The weight the call used before it failed, where it can say (see :meth:`with_actual_weight`)."""
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or (type(self).__doc__ or type(self).__name__).strip().splitlines()[0])
+
+    def with_actual_weight(self, weight: Weight) -> DispatchError:
+        """This error, saying the call used ``weight`` before it failed (FRAME's ``DispatchErrorWithPostInfo``):
+        a call admitted at the worst its arguments allow that is refused before the costly part (a declaration
+        refused before reading the storage nodes) is charged for what it did, as a call that succeeds is
+        (:class:`PostDispatchInfo`), and never more than it was admitted for. It cannot waive its fee: a refused
+        call pays."""
+        self.actual_weight = weight
+        return self
+
+
+@contextmanager
+def refusals_weigh(weight: Callable[[], Weight]) -> Iterator[None]:
+    """A :class:`DispatchError` raised in the block that does not say its weight says ``weight()`` (computed only
+    then)."""
+    try:
+        yield
+    except DispatchError as error:
+        if error.actual_weight is None:
+            error.with_actual_weight(weight())
+        raise
 
 
 class BadOrigin(DispatchError):
@@ -210,7 +234,7 @@ class PostDispatchInfo:
     the difference back, as Substrate's ``CheckWeight`` and ``ChargeTransactionPayment`` do after dispatch: to the
     block (more transactions fit) and, as the fee it no longer owes, to the signer. It is capped at the declared
     weight: a call can never be charged more than it was admitted for. A call that fails pays its declared
-    weight (it returned nothing).
+    weight, unless its error says what it used (:meth:`DispatchError.with_actual_weight`).
 
     ``pays_fee``: ``Pays.No`` waives the fee, all but the tip going back to the signer. For calls that are the
     protocol's own business when they succeed (an audit answer that proved storage), so that doing one's duty

@@ -92,7 +92,7 @@ from typing import Annotated, Callable, Container, Iterable, Protocol
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.due import DueQueue
 from runtime.frame.pallet import (
-    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
+    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed, refusals_weigh)
 from runtime.frame.storage import Hasher, StorageDoubleMap, StorageMap, StorageValue
 from runtime.pallets.balances_types import HoldCurrency
 from runtime.primitives import ACCOUNT_ID, AccountId, BlockNumber, Bytes, Weight
@@ -723,7 +723,7 @@ class FileBank(Pallet[FileBankConfig]):
     @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest)))
     def declare(self, origin: Origin, manifest: Bytes) -> PostDispatchInfo:
         """Declare a file by its SCALE manifest: pay its fee, hold its deposit, place its fragments."""
-        declared = self._declare(ensure_signed(origin), manifest)
+        declared = self._declare(ensure_signed(origin), manifest, self.config.weights.declare)
         return PostDispatchInfo(actual_weight=self.config.weights.declare(*declared.shape))
 
     @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest)))
@@ -732,54 +732,58 @@ class FileBank(Pallet[FileBankConfig]):
         not, until a pallet releases it (ComputeJobs does when the job naming it ends). A provider uploads a public
         job output so during the commit phase: readable then, it let a co-assigned provider that had not
         committed yet copy the result rather than run the job."""
-        declared = self._declare(ensure_signed(origin), manifest)
+        declared = self._declare(ensure_signed(origin), manifest, self.config.weights.declare_embargoed)
         self.embargoed.insert(declared.file_id, ())
         return PostDispatchInfo(actual_weight=self.config.weights.declare_embargoed(*declared.shape))
 
-    def _declare(self, owner: bytes, manifest: bytes) -> _Declared:
-        """The checks and effects of a declaration."""
+    def _declare(self, owner: bytes, manifest: bytes, weight_of: Callable[[int, int, int], Weight]) -> _Declared:
+        """The checks and effects of a declaration. A refusal says what it used (``weight_of(segments, k + m,
+        nodes read)``, its call's weight): no node record read before the placing, every one from then on."""
         cfg = self.config
-        try:
-            parsed = Manifest.decode(manifest)
-        except ManifestError as exc:
-            raise BadManifest(str(exc)) from None
-        if parsed.owner != owner:
-            raise NotFileOwner()
-        if parsed.segment_size != cfg.segment_size:
-            raise WrongSegmentSize()
-        if parsed.chunk_size != cfg.chunk_size:
-            raise WrongChunkSize()
-        if parsed.fragment_count > cfg.max_fragments:
-            raise TooManyFragments()
-        if parsed.segment_count() > cfg.max_segments:
-            raise TooManySegments()
-        file_id = parsed.file_id()
-        if self.files.contains(file_id) or self.reaping.contains(file_id) or self.retired.contains(file_id):
-            raise FileExists()
-        n = self.block_number()
-        info = file_info_from(parsed, declared_at=n, deposit=0)
-        stored = info.stored_bytes()
-        fee = cfg.fee_per_byte_period * stored * cfg.prepaid_periods
-        deposit = (cfg.deposit_per_file + cfg.deposit_per_fragment * info.segment_count * info.width
-                   + cfg.deposit_per_byte * stored)
-        if not cfg.currency.can_withdraw(owner, fee + deposit):
-            raise InsufficientFunds()
+        with refusals_weigh(lambda: weight_of(*_declare_shape(manifest), 0)):
+            try:
+                parsed = Manifest.decode(manifest)
+            except ManifestError as exc:
+                raise BadManifest(str(exc)) from None
+            if parsed.owner != owner:
+                raise NotFileOwner()
+            if parsed.segment_size != cfg.segment_size:
+                raise WrongSegmentSize()
+            if parsed.chunk_size != cfg.chunk_size:
+                raise WrongChunkSize()
+            if parsed.fragment_count > cfg.max_fragments:
+                raise TooManyFragments()
+            if parsed.segment_count() > cfg.max_segments:
+                raise TooManySegments()
+            file_id = parsed.file_id()
+            if self.files.contains(file_id) or self.reaping.contains(file_id) or self.retired.contains(file_id):
+                raise FileExists()
+            n = self.block_number()
+            info = file_info_from(parsed, declared_at=n, deposit=0)
+            stored = info.stored_bytes()
+            fee = cfg.fee_per_byte_period * stored * cfg.prepaid_periods
+            deposit = (cfg.deposit_per_file + cfg.deposit_per_fragment * info.segment_count * info.width
+                       + cfg.deposit_per_byte * stored)
+            if not cfg.currency.can_withdraw(owner, fee + deposit):
+                raise InsufficientFunds()
         placer = self._placer() if info.segment_count else None
-        placements = []
-        for segment in range(info.segment_count):
-            assert placer is not None
-            chosen: list[bytes] = []
-            for fragment in range(info.width):
-                node = placer.pick(file_id, _label(segment, fragment), chosen, info.fragment_size_of(segment))
-                if node is None:
-                    raise NotEnoughNodes()
-                chosen.append(node)
-            placements.append(tuple(chosen))
-        # EFFECTS
-        if fee:
-            cfg.currency.withdraw(owner, fee)
-            self.reward_pool.put(self.reward_pool.get() + fee)
-        cfg.currency.hold(HoldReason.FileDeposit, owner, deposit)
+        shape = (info.segment_count, info.width, 0 if placer is None else placer.nodes_read)
+        with refusals_weigh(lambda: weight_of(*shape)):
+            placements = []
+            for segment in range(info.segment_count):
+                assert placer is not None
+                chosen: list[bytes] = []
+                for fragment in range(info.width):
+                    node = placer.pick(file_id, _label(segment, fragment), chosen, info.fragment_size_of(segment))
+                    if node is None:
+                        raise NotEnoughNodes()
+                    chosen.append(node)
+                placements.append(tuple(chosen))
+            # EFFECTS
+            if fee:
+                cfg.currency.withdraw(owner, fee)
+                self.reward_pool.put(self.reward_pool.get() + fee)
+            cfg.currency.hold(HoldReason.FileDeposit, owner, deposit)
         paid_until = n + cfg.prepaid_periods * cfg.audit_period
         self.files.insert(file_id, info.with_(deposit=deposit, paid_until=paid_until))
         self._expire_at(file_id, paid_until)
@@ -796,7 +800,7 @@ class FileBank(Pallet[FileBankConfig]):
             self._await_confirmations(file_id, range(len(placements)), n + cfg.confirm_deadline)
         else:
             self.deposit_event(FileActivated(file_id))
-        return _Declared(file_id, (info.segment_count, info.width, 0 if placer is None else placer.nodes_read))
+        return _Declared(file_id, shape)
 
     @call(1, weight=lambda w, file_id, fragments: w.confirm(len(fragments)))
     def confirm(self, origin: Origin, file_id: FileId, fragments: FragmentList) -> None:

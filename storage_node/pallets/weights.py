@@ -83,7 +83,8 @@ class FileBankWeights:
 
     def declare(self, segments: int, width: int, nodes: int | None = None) -> Weight:
         """``nodes``: the registered nodes read to place the fragments; before the call runs, the most there may
-        be (``max_nodes``), and it returns its weight for the nodes it read (none for an empty file)."""
+        be (``max_nodes``), and it returns its weight for the nodes it read (none for an empty file, or for a
+        declaration refused before placing)."""
         nodes = self.max_nodes if nodes is None else nodes
         per_fragment = 25 * US + 3 * READ + 4 * WRITE + TREE_ADD  # its node's live status read when it is drawn
         per_segment = 20 * US + READ + 4 * WRITE + width * per_fragment  # its root, placement, flags, deadline

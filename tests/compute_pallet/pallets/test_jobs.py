@@ -162,6 +162,23 @@ def test_a_submission_pays_for_the_providers_registered_not_the_most_there_may_b
         assert weights.submit(1, 2).ref_time - post.actual_weight.ref_time == 13 * (2 * READ + 3 * US)
 
 
+def test_a_refused_submission_pays_for_the_providers_it_read():
+    """A submission refused before the draw (an unknown kind) read no provider; one the draw could not fill (r = 4
+    of 3 providers) read all three. Each says so, and is charged that instead of ``max_providers`` (16)."""
+    ext = new_ext(providers=3)
+    with ext:
+        weights = jobs_pallet(ext).config.weights
+        args = dict(inputs=(stored_file(ext, ALICE),), params=b'{"hidden": [16]}', resources=RESOURCES,
+                    price_cap=CAP, deadline=ext.pallet(System).number.get() + 100)
+        with pytest.raises(UnknownKind) as early:
+            ext.dispatch(Origin.signed(ALICE), "ComputeJobs", "submit", kind=9, redundancy=2, **args)
+        assert early.value.actual_weight == weights.submit(1, 2, 0)
+        with pytest.raises(NotEnoughProviders) as drawn:
+            ext.dispatch(Origin.signed(ALICE), "ComputeJobs", "submit", kind=TRAIN, redundancy=4, **args)
+        assert drawn.value.actual_weight == weights.submit(1, 4, 3)
+        assert drawn.value.actual_weight.ref_time < weights.submit(1, 4).ref_time
+
+
 def test_only_the_last_reveal_pays_for_a_verdict_and_for_the_job_it_judged():
     """Any reveal is admitted as the one that judges the largest job there may be (``max_slots`` slots, each with
     ``max_outputs`` outputs, over ``max_inputs`` inputs); a reveal that leaves another to come says it did not, and

@@ -10,7 +10,7 @@ import dataclasses
 from runtime.executive import execute_block
 from runtime.keyring import DEV_ACCOUNTS, Keypair
 from runtime.pallets.balances import Balances
-from runtime.pallets.system import ExtrinsicSuccess
+from runtime.pallets.system import ExtrinsicFailed, ExtrinsicSuccess
 from runtime.pallets.transaction_payment import TransactionFeePaid
 from runtime.primitives import Pays
 from storage_node.pallets.file_bank import (AuditPassed, Challenged, FileActivated, FileBank, FileDeclared, FileExists,
@@ -86,8 +86,9 @@ def test_declare_confirm_and_audit_through_real_blocks():
 def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_rest():
     """``declare`` is admitted at the weight of ``max_nodes`` registered nodes; with six registered, the block keeps
     the weight it used, its success event says so, and the signer pays the fee of that weight: the rest of what
-    was withheld comes back. A declaration the chain refuses pays its declared weight, whether it was refused
-    before reading the nodes (a duplicate) or after (7 fragments a segment for 6 nodes). The block imports."""
+    was withheld comes back. A declaration the chain refuses pays for what it read too: none of the nodes if it
+    was refused before placing (a duplicate), all six if while placing (7 fragments a segment for 6 nodes). The
+    block imports."""
     chain = new_chain("dev")
     with at(chain) as runtime:
         stake = runtime.pallet(StorageNodes).config.min_stake
@@ -100,13 +101,15 @@ def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_r
     manifests = [stored.manifest.encode(), stored.manifest.encode(), too_wide.manifest.encode()]
     extrinsics = [sign(chain, ALICE, "FileBank", "declare", nonce=1 + i, manifest=m) for i, m in enumerate(manifests)]
     used = bank.weights.declare(stored.manifest.segment_count(), 5, len(KEYS))
+    refused = [bank.weights.declare(stored.manifest.segment_count(), 5, 0),
+               bank.weights.declare(too_wide.manifest.segment_count(), 7, len(KEYS))]
     parent_state = chain.best_state
     with at(chain) as runtime:  # the fees at this block's multiplier (its end moves the next one's)
         admitted = [runtime.dispatch_info(runtime.call("FileBank", "declare", manifest=m)) for m in manifests]
         before = runtime.pallet(Balances).free_balance(ALICE.public)
         withheld = [runtime.transaction_payment.compute_fee(len(xt), info, 0) for xt, info in zip(extrinsics, admitted)]
-        charged = dataclasses.replace(admitted[0], weight=used)
-        owed = runtime.transaction_payment.compute_fee(len(extrinsics[0]), charged, 0)
+        charged = [dataclasses.replace(info, weight=weight) for info, weight in zip(admitted, [used, *refused])]
+        owed = [runtime.transaction_payment.compute_fee(len(xt), info, 0) for xt, info in zip(extrinsics, charged)]
     assert admitted[0].weight == bank.weights.declare(stored.manifest.segment_count(), 5)
     assert used.ref_time < admitted[0].weight.ref_time
     result = chain.produce_block(extrinsics)
@@ -114,17 +117,18 @@ def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_r
     assert declared.error is None
     assert [outcome.error.value.error[0] for outcome in (duplicate, unplaced)] == [
         FileBank.ERRORS.index(FileExists), FileBank.ERRORS.index(NotEnoughNodes)]
-    assert declared.info == dataclasses.replace(admitted[0], weight=used)
-    assert (duplicate.info, unplaced.info) == (admitted[1], admitted[2])
-    assert declared.fee == owed < withheld[0] and [duplicate.fee, unplaced.fee] == withheld[1:]
+    assert [declared.info, duplicate.info, unplaced.info] == charged
+    assert [declared.fee, duplicate.fee, unplaced.fee] == owed
+    assert all(fee < quoted for fee, quoted in zip(owed, withheld)) and refused[0].ref_time < refused[1].ref_time
     with at(chain) as runtime:
         info = runtime.pallet(FileBank).files.get(stored.file_id)
         deposit, paid_for_storage = info.deposit, bank.fee_per_byte_period * info.stored_bytes() * bank.prepaid_periods
         fees = declared.fee + duplicate.fee + unplaced.fee
         assert runtime.pallet(Balances).free_balance(ALICE.public) == before - fees - deposit - paid_for_storage
-        assert runtime.system.block_weight.get().normal == used + admitted[1].weight + admitted[2].weight
+        assert runtime.system.block_weight.get().normal == used + refused[0] + refused[1]
     successes = [e.dispatch_info for e in events_at(chain) if isinstance(e, ExtrinsicSuccess)]
     assert declared.info in successes
+    assert [e.dispatch_info for e in events_at(chain) if isinstance(e, ExtrinsicFailed)] == charged[1:]
     assert [e.actual_fee for e in events_at(chain) if isinstance(e, TransactionFeePaid)] == [
         declared.fee, duplicate.fee, unplaced.fee]
     block = chain.blocks[chain.best_hash]
