@@ -81,9 +81,10 @@ class DevChain:
         self.nonces[key.public] += 1
         return raw
 
-    def block(self, *extrinsics: bytes, measured: dict[int, str] | None = None) -> None:
-        """Produce a block of ``extrinsics``, every one of which must succeed; ``measured`` names, by position, the
-        extrinsics whose charge is recorded (with the situation they were in)."""
+    def block(self, *extrinsics: bytes, measured: dict[int, str] | None = None, refused: int | None = None) -> None:
+        """Produce a block of ``extrinsics``, every one of which must succeed but the one at position ``refused``,
+        which must fail; ``measured`` names, by position, the extrinsics whose charge is recorded (with the
+        situation they were in)."""
         measured = measured or {}
         runtime = self.chain.runtime
         calls = {i: decode_extrinsic(extrinsics[i], runtime.call_codec).call for i in measured}
@@ -91,10 +92,11 @@ class DevChain:
             admitted = {i: runtime.dispatch_info(call) for i, call in calls.items()}
             quoted = {i: runtime.transaction_payment.compute_fee(len(extrinsics[i]), admitted[i], 0) for i in measured}
         result = self.chain.produce_block(list(extrinsics))
-        errors = [outcome if isinstance(outcome, Exception) else outcome.error for outcome in result.outcomes
-                  if isinstance(outcome, Exception) or outcome.error is not None]  # left out, or failed
-        if errors:
-            raise RuntimeError(f"an extrinsic failed: {errors}")
+        errors = {i: outcome if isinstance(outcome, Exception) else outcome.error
+                  for i, outcome in enumerate(result.outcomes)
+                  if isinstance(outcome, Exception) or outcome.error is not None}  # left out, or failed
+        if set(errors) != ({refused} if refused is not None else set()) or isinstance(errors.get(refused), Exception):
+            raise RuntimeError(f"extrinsics failed: {errors}, where only number {refused} was to be refused")
         for i, situation in measured.items():
             outcome, call = result.outcomes[i], calls[i]
             self.charges.append(Charge(f"{call.pallet}.{call.name}", situation, admitted[i].weight.ref_time / US,
@@ -135,6 +137,8 @@ def run() -> list[Charge]:
               *(signed(key, "FileBank", "declare", manifest=outputs[key.public].manifest.encode())
                 for key in PROVIDERS),
               measured={0: "1 MB (one segment), 6 storage nodes registered"})
+    dev.block(signed(ALICE, "FileBank", "declare", manifest=dataset.manifest.encode()),
+              measured={0: "refused: the file exists (before reading a node)"}, refused=0)
     by_key = {key.public: key for key in KEYS}
     stored = (dataset, *outputs.values())
     with at(chain) as runtime:
