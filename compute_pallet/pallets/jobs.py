@@ -599,13 +599,13 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
                 raise NotEnoughProviders()
             # EFFECTS
             cfg.currency.hold(HoldReason.JobEscrow, submitter, escrow)
-        for file_id in inputs:
-            cfg.storage.pin(file_id)
-        self.next_job_id.put(job_id + 1)
-        if watched:
-            self.watched.insert(job_id, ())
-        self.deposit_event(JobSubmitted(job_id, submitter, kind, escrow, deadline))
-        self._store(job_id, self._add_slots(job_id, job, picks, n))
+            for file_id in inputs:
+                cfg.storage.pin(file_id)
+            self.next_job_id.put(job_id + 1)
+            if watched:
+                self.watched.insert(job_id, ())
+            self.deposit_event(JobSubmitted(job_id, submitter, kind, escrow, deadline))
+            self._store(job_id, self._add_slots(job_id, job, picks, n))
         return Submitted(job_id, providers_read)
 
     def needs(self, kind: int, params: bytes, inputs: tuple[bytes, ...]) -> JobNeeds:

@@ -720,13 +720,14 @@ class FileBank(Pallet[FileBankConfig]):
 
     # --- calls ----------------------------------------------------------------------------------
 
-    @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest)))
+    @call(0, weight=lambda w, manifest: w.declare(*_declare_shape(manifest), manifest_bytes=len(manifest)))
     def declare(self, origin: Origin, manifest: Bytes) -> PostDispatchInfo:
         """Declare a file by its SCALE manifest: pay its fee, hold its deposit, place its fragments."""
         declared = self._declare(ensure_signed(origin), manifest, self.config.weights.declare)
-        return PostDispatchInfo(actual_weight=self.config.weights.declare(*declared.shape))
+        return PostDispatchInfo(actual_weight=self.config.weights.declare(*declared.shape,
+                                                                          manifest_bytes=len(manifest)))
 
-    @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest)))
+    @call(6, weight=lambda w, manifest: w.declare_embargoed(*_declare_shape(manifest), manifest_bytes=len(manifest)))
     def declare_embargoed(self, origin: Origin, manifest: Bytes) -> PostDispatchInfo:
         """:meth:`declare` a file under embargo: its nodes serve it to its owner and its repairers only, public or
         not, until a pallet releases it (ComputeJobs does when the job naming it ends). A provider uploads a public
@@ -734,17 +735,20 @@ class FileBank(Pallet[FileBankConfig]):
         committed yet copy the result rather than run the job."""
         declared = self._declare(ensure_signed(origin), manifest, self.config.weights.declare_embargoed)
         self.embargoed.insert(declared.file_id, ())
-        return PostDispatchInfo(actual_weight=self.config.weights.declare_embargoed(*declared.shape))
+        return PostDispatchInfo(actual_weight=self.config.weights.declare_embargoed(*declared.shape,
+                                                                                    manifest_bytes=len(manifest)))
 
-    def _declare(self, owner: bytes, manifest: bytes, weight_of: Callable[[int, int, int], Weight]) -> _Declared:
+    def _declare(self, owner: bytes, manifest: bytes, weight_of: Callable[..., Weight]) -> _Declared:
         """The checks and effects of a declaration. A refusal says what it used (``weight_of(segments, k + m,
-        nodes read)``, its call's weight): no node record read before the placing, every one from then on."""
+        nodes read, manifest_bytes=...)``, its call's weight): a manifest that does not decode, only its decoding;
+        no node record read before the placing, every one from then on."""
         cfg = self.config
-        with refusals_weigh(lambda: weight_of(*_declare_shape(manifest), 0)):
-            try:
-                parsed = Manifest.decode(manifest)
-            except ManifestError as exc:
-                raise BadManifest(str(exc)) from None
+        length = len(manifest)
+        try:
+            parsed = Manifest.decode(manifest)
+        except ManifestError as exc:
+            raise BadManifest(str(exc)).with_actual_weight(weight_of(0, 0, 0, manifest_bytes=length)) from None
+        with refusals_weigh(lambda: weight_of(parsed.segment_count(), parsed.fragment_count, 0, manifest_bytes=length)):
             if parsed.owner != owner:
                 raise NotFileOwner()
             if parsed.segment_size != cfg.segment_size:
@@ -768,7 +772,7 @@ class FileBank(Pallet[FileBankConfig]):
                 raise InsufficientFunds()
         placer = self._placer() if info.segment_count else None
         shape = (info.segment_count, info.width, 0 if placer is None else placer.nodes_read)
-        with refusals_weigh(lambda: weight_of(*shape)):
+        with refusals_weigh(lambda: weight_of(*shape, manifest_bytes=length)):
             placements = []
             for segment in range(info.segment_count):
                 assert placer is not None

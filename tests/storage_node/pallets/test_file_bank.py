@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 
@@ -178,9 +179,11 @@ def test_a_declaration_weighs_the_nodes_it_read_not_the_most_there_may_be():
         for embargoed, size, nodes_read in ((False, 3000, 7), (True, 3000, 7), (False, 0, 0)):
             stored = make_file(ALICE, size, seed=size + embargoed)
             call = "declare_embargoed" if embargoed else "declare"
-            post = ext.dispatch(Origin.signed(ALICE), "FileBank", call, manifest=stored.manifest.encode())
+            manifest = stored.manifest.encode()
+            post = ext.dispatch(Origin.signed(ALICE), "FileBank", call, manifest=manifest)
             shape = (stored.manifest.segment_count(), 5)
-            weigh = weights.declare_embargoed if embargoed else weights.declare
+            weigh = functools.partial(weights.declare_embargoed if embargoed else weights.declare,
+                                      manifest_bytes=len(manifest))
             assert post.actual_weight == weigh(*shape, nodes_read)
             assert post.actual_weight.ref_time < weigh(*shape).ref_time == weigh(*shape, 16).ref_time
 
@@ -244,6 +247,26 @@ def test_declare_refuses_bad_manifests_and_changes_nothing(who, manifest, error)
     origin = Origin.none() if who is None else Origin.signed(who)
     with ext:
         assert_noop(ext, error, ext.dispatch, origin, "FileBank", "declare", manifest=manifest(stored))
+
+
+@pytest.mark.parametrize("call", ["declare", "declare_embargoed"])
+def test_a_refused_declaration_says_what_it_used(call):
+    """A manifest that does not decode used its decoding; one refused before the placing read no node record;
+    one refused while placing (7 fragments a segment for 6 nodes) read all six. The call was admitted at
+    ``max_nodes`` records read."""
+    ext = new_ext()
+    stored = make_file(ALICE, 3000)
+    segments = stored.manifest.segment_count()
+    refusals = [(b"\x01garbage", BadManifest, (0, 0), 0),  # (segments, k + m), nodes read
+                (lying(stored, k=10, m=7), TooManyFragments, (segments, 17), 0),
+                (lying(stored, k=4, m=3), NotEnoughNodes, (segments, 7), 6)]
+    with ext:
+        weigh = getattr(bank(ext).config.weights, call)
+        for manifest, error, shape, nodes in refusals:
+            with pytest.raises(error) as refused:
+                ext.dispatch(Origin.signed(ALICE), "FileBank", call, manifest=manifest)
+            assert refused.value.actual_weight == weigh(*shape, nodes, manifest_bytes=len(manifest))
+            assert refused.value.actual_weight.ref_time < weigh(*shape, manifest_bytes=len(manifest)).ref_time
 
 
 def test_declare_refuses_a_duplicate_and_too_many_segments():

@@ -100,9 +100,10 @@ def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_r
                          chunk_size=bank.chunk_size)
     manifests = [stored.manifest.encode(), stored.manifest.encode(), too_wide.manifest.encode()]
     extrinsics = [sign(chain, ALICE, "FileBank", "declare", nonce=1 + i, manifest=m) for i, m in enumerate(manifests)]
-    used = bank.weights.declare(stored.manifest.segment_count(), 5, len(KEYS))
-    refused = [bank.weights.declare(stored.manifest.segment_count(), 5, 0),
-               bank.weights.declare(too_wide.manifest.segment_count(), 7, len(KEYS))]
+    lengths = [len(m) for m in manifests]
+    used = bank.weights.declare(stored.manifest.segment_count(), 5, len(KEYS), manifest_bytes=lengths[0])
+    refused = [bank.weights.declare(stored.manifest.segment_count(), 5, 0, manifest_bytes=lengths[1]),
+               bank.weights.declare(too_wide.manifest.segment_count(), 7, len(KEYS), manifest_bytes=lengths[2])]
     parent_state = chain.best_state
     with at(chain) as runtime:  # the fees at this block's multiplier (its end moves the next one's)
         admitted = [runtime.dispatch_info(runtime.call("FileBank", "declare", manifest=m)) for m in manifests]
@@ -110,7 +111,7 @@ def test_a_declaration_pays_for_the_nodes_it_read_and_gives_the_block_back_the_r
         withheld = [runtime.transaction_payment.compute_fee(len(xt), info, 0) for xt, info in zip(extrinsics, admitted)]
         charged = [dataclasses.replace(info, weight=weight) for info, weight in zip(admitted, [used, *refused])]
         owed = [runtime.transaction_payment.compute_fee(len(xt), info, 0) for xt, info in zip(extrinsics, charged)]
-    assert admitted[0].weight == bank.weights.declare(stored.manifest.segment_count(), 5)
+    assert admitted[0].weight == bank.weights.declare(stored.manifest.segment_count(), 5, manifest_bytes=lengths[0])
     assert used.ref_time < admitted[0].weight.ref_time
     result = chain.produce_block(extrinsics)
     declared, duplicate, unplaced = result.outcomes
