@@ -72,7 +72,7 @@ from da_layer.custody import assignment, columns_kept
 from da_layer.rpc import DA_RPC
 from runtime.frame.composition import PalletDefinition
 from runtime.frame.pallet import (
-    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed)
+    FEE_WAIVED, Constant, DispatchError, Origin, Pallet, PostDispatchInfo, call, ensure_signed, refusals_weigh)
 from runtime.frame.storage import StorageMap, StorageValue
 from runtime.hashing import DOMAIN_DA_AUDIT, DOMAIN_DA_BLOB, DOMAIN_DA_CUSTODY, DOMAIN_DA_NODE_SET, blake2_256
 from runtime.pallets.balances_types import HoldCurrency
@@ -698,22 +698,24 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         account), serve cells at ``endpoint``; with the audit record it left with, if it was a node before."""
         who = ensure_signed(origin)
         cfg = self.config
-        if self.nodes.contains(who):
-            raise AlreadyRegistered()
-        if stake < cfg.min_stake:
-            raise StakeTooLow()
-        self._check_endpoint(endpoint)
+        with refusals_weigh(lambda: cfg.weights.register(0)):  # refused before reading the node set
+            if self.nodes.contains(who):
+                raise AlreadyRegistered()
+            if stake < cfg.min_stake:
+                raise StakeTooLow()
+            self._check_endpoint(endpoint)
         node_set = self.node_set.get()
         members = len(node_set)  # each one's record read to find the evictee of a full set
-        evicted = self._evictee(node_set, stake) if members >= cfg.max_nodes else None
-        if self.node_of_key.contains(bls_public):
-            raise BlsKeyInUse()
-        if not bls.pop_verify(bls_public, proof_of_possession):
-            raise InvalidProofOfPossession()
-        message = attestation.registration_message(self._genesis_hash(), who, bls_public)
-        if not bls.verify(bls_public, message, registration_signature):
-            raise InvalidRegistrationSignature()
-        cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
+        with refusals_weigh(lambda: cfg.weights.register(members)):
+            evicted = self._evictee(node_set, stake) if members >= cfg.max_nodes else None
+            if self.node_of_key.contains(bls_public):
+                raise BlsKeyInUse()
+            if not bls.pop_verify(bls_public, proof_of_possession):
+                raise InvalidProofOfPossession()
+            message = attestation.registration_message(self._genesis_hash(), who, bls_public)
+            if not bls.verify(bls_public, message, registration_signature):
+                raise InvalidRegistrationSignature()
+            cfg.currency.hold(DataAvailabilityHoldReason.NodeStake, who, stake)
         if evicted is not None:
             node_set, unbonds_at = self._leave(node_set, evicted)
             self.deposit_event(NodeEvicted(evicted, who, unbonds_at))
@@ -732,21 +734,23 @@ class DataAvailability(Pallet[DataAvailabilityConfig]):
         per byte; its custodians are fixed here (see the module docstring)."""
         submitter = ensure_signed(origin)
         cfg = self.config
-        if length == 0:
-            raise ZeroLength()
-        if length > cfg.max_blob_length:
-            raise BlobTooLarge()
-        if not bls.is_g1_point(commitment):
-            raise InvalidCommitment()
+        with refusals_weigh(lambda: cfg.weights.submit_blob(0)):  # refused before reading the node set
+            if length == 0:
+                raise ZeroLength()
+            if length > cfg.max_blob_length:
+                raise BlobTooLarge()
+            if not bls.is_g1_point(commitment):
+                raise InvalidCommitment()
         node_set = self.node_set.get()
-        if not node_set:
-            raise NoDaNodes()
-        now = self.block_number()
-        deadline = now + cfg.attestation_deadline
-        if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
-            raise TooManyBlobs()
-        fee = cfg.fee_per_byte * length
-        cfg.currency.hold(DataAvailabilityHoldReason.BlobFee, submitter, fee)
+        with refusals_weigh(lambda: cfg.weights.submit_blob(len(node_set))):
+            if not node_set:
+                raise NoDaNodes()
+            now = self.block_number()
+            deadline = now + cfg.attestation_deadline
+            if len(self.deadlines.get(deadline)) >= cfg.max_blobs_per_block:
+                raise TooManyBlobs()
+            fee = cfg.fee_per_byte * length
+            cfg.currency.hold(DataAvailabilityHoldReason.BlobFee, submitter, fee)
         count = self.blob_count.get()
         blob_id = blob_id_of(submitter, commitment, now, count)
         seed = custody_seed_of(self._parent_hash(), blob_id)

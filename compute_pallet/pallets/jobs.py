@@ -513,26 +513,27 @@ class ComputeJobs(Pallet[ComputeJobsConfig]):
         (its own files) and the integer ``scores`` its result carries."""
         who = ensure_signed(origin)
         cfg = self.config
-        job = self._job(job_id)
-        if job.status is not JobStatus.Revealing or self.block_number() > job.phase_deadline:
-            raise NotRevealPhase()
-        index = self._slot_of(job, who, SlotStatus.Committed)
-        if index is None:
-            raise NotCommitted()
-        if not 0 < len(outputs) <= cfg.max_outputs:
-            raise BadOutputs()
-        if len(scores) > cfg.max_scores:
-            raise TooManyScores()
-        if commitment(job_id, who, digest, salt) != job.slots[index].commitment:
-            raise CommitmentMismatch()
-        for file_id in outputs:
-            facts = cfg.storage.file_facts(file_id)
-            if facts is None:
+        with refusals_weigh(lambda: cfg.weights.reveal(len(outputs), judges=False)):  # refused before judging
+            job = self._job(job_id)
+            if job.status is not JobStatus.Revealing or self.block_number() > job.phase_deadline:
+                raise NotRevealPhase()
+            index = self._slot_of(job, who, SlotStatus.Committed)
+            if index is None:
+                raise NotCommitted()
+            if not 0 < len(outputs) <= cfg.max_outputs:
                 raise BadOutputs()
-            if facts.owner != who:
-                raise OutputNotOwned()
-            if not facts.active or facts.deleting:
-                raise OutputNotStored()
+            if len(scores) > cfg.max_scores:
+                raise TooManyScores()
+            if commitment(job_id, who, digest, salt) != job.slots[index].commitment:
+                raise CommitmentMismatch()
+            for file_id in outputs:
+                facts = cfg.storage.file_facts(file_id)
+                if facts is None:
+                    raise BadOutputs()
+                if facts.owner != who:
+                    raise OutputNotOwned()
+                if not facts.active or facts.deleting:
+                    raise OutputNotStored()
         self.deposit_event(ResultRevealed(job_id, who, digest))
         revealed = job.with_slot(index, status=SlotStatus.Revealed, reveal=Reveal(digest, outputs, scores))
         judges = not self._any(revealed, SlotStatus.Committed)  # the last reveal: _advance judges the job

@@ -200,9 +200,14 @@ def registration(i: int, **changes: object) -> dict:
         "empty-endpoint", "long-endpoint", "non-utf8-endpoint", "endpoint-with-space",
         "key-in-use", "duplicate-account"])
 def test_register_refusals_change_nothing(who, args, error):
+    """And each says what it used: a refusal before reading the node set (of one member here) read no member."""
     with new_ext() as ext:
         register(ext, 1)
         assert_noop(ext, error, ext.dispatch, Origin.signed(who), "DataAvailability", "register", **args)
+        with pytest.raises(error) as refused:
+            ext.dispatch(Origin.signed(who), "DataAvailability", "register", **args)
+        members_read = 0 if error in (AlreadyRegistered, StakeTooLow, InvalidEndpoint) else 1
+        assert refused.value.actual_weight == da(ext).config.weights.register(members_read)
 
 
 def test_register_refuses_past_max_nodes_unless_it_outstakes_the_lowest_by_the_margin():
@@ -584,6 +589,15 @@ def test_registering_and_submitting_pay_for_the_node_set_found_not_the_largest_a
                             length=5000, namespace=7)
         assert post.actual_weight == weights.submit_blob(3)
         assert weights.submit_blob().ref_time - post.actual_weight.ref_time == 5 * READ
+        # refused before reading the node set, none of it; after, all of it
+        submit = dict(commitment=blob[1], length=5000, namespace=7)
+        with pytest.raises(ZeroLength) as early:
+            ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "submit_blob", **{**submit, "length": 0})
+        assert early.value.actual_weight == weights.submit_blob(0)
+        ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "submit_blob", **submit)  # the block's second
+        with pytest.raises(TooManyBlobs) as late:
+            ext.dispatch(Origin.signed(SUBMITTER), "DataAvailability", "submit_blob", **submit)
+        assert late.value.actual_weight == weights.submit_blob(3)
 
 
 # --- fees -----------------------------------------------------------------------------------------------

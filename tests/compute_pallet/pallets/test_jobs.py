@@ -190,6 +190,10 @@ def test_only_the_last_reveal_pays_for_a_verdict_and_for_the_job_it_judged():
             commit(ext, job_id, who, HONEST)
         weights = jobs_pallet(ext).config.weights
         first, last = slot_providers(ext, job_id, SlotStatus.Committed)
+        outsider = next(who for who in PROVIDERS if who not in (first, last))
+        with pytest.raises(NotCommitted) as refused:  # refused before judging anything
+            reveal(ext, job_id, outsider, HONEST)
+        assert refused.value.actual_weight == weights.reveal(1, judges=False)
         assert reveal(ext, job_id, first, HONEST).actual_weight == weights.reveal(1, judges=False)
         assert job(ext, job_id).status is JobStatus.Revealing
         judged = reveal(ext, job_id, last, HONEST).actual_weight
