@@ -45,7 +45,7 @@ from runtime.weights import US  # noqa: E402
 from storage_node.pallets.file_bank import FileBank  # noqa: E402
 from storage_node.pallets.nodes import StorageNodes  # noqa: E402
 from tests.runtime.frame_helpers import at, new_chain  # noqa: E402
-from tests.runtime.helpers import sign  # noqa: E402
+from tests.runtime.helpers import NonceSigner  # noqa: E402
 from tests.storage_node.pallets.mock import make_file  # noqa: E402
 from results import record  # noqa: E402  (a sibling: the script's folder is on the path)
 
@@ -73,13 +73,8 @@ class DevChain:
 
     def __init__(self) -> None:
         self.chain: LocalChain = new_chain("dev")
-        self.nonces = {key.public: 0 for key in KEYS}
+        self.signed = NonceSigner(self.chain)
         self.charges: list[Charge] = []
-
-    def signed(self, key: Keypair, pallet: str, name: str, **args: object) -> bytes:
-        raw = sign(self.chain, key, pallet, name, nonce=self.nonces[key.public], **args)
-        self.nonces[key.public] += 1
-        return raw
 
     def block(self, *extrinsics: bytes, measured: dict[int, str] | None = None, refused: int | None = None) -> None:
         """Produce a block of ``extrinsics``, every one of which must succeed but the one at position ``refused``,

@@ -19,6 +19,20 @@ def sign(chain: LocalChain, signer: Keypair, pallet: str, name: str, *, nonce: i
     return encode_signed(call_bytes, signer.public, signer.scheme, signer.sign(payload), era, nonce, tip)
 
 
+class NonceSigner:
+    """Signs extrinsics on ``chain`` for any number of keys, each with its next nonce (from 0: keys that have sent
+    nothing yet), as a wallet does when several of its transactions go into one block."""
+
+    def __init__(self, chain: LocalChain) -> None:
+        self.chain = chain
+        self.nonces: dict[bytes, int] = {}
+
+    def __call__(self, key: Keypair, pallet: str, name: str, **args) -> bytes:
+        nonce = self.nonces.get(key.public, 0)
+        self.nonces[key.public] = nonce + 1
+        return sign(self.chain, key, pallet, name, nonce=nonce, **args)
+
+
 def account(chain: LocalChain, who: bytes, at: bytes | None = None):
     state = chain.states[at or chain.best_hash]
     with chain.runtime.executing(Overlay(state)):

@@ -15,7 +15,7 @@ from runtime.keyring import DEV_ACCOUNTS, Keypair
 from storage_node.pallets.file_bank import FileBank
 from storage_node.pallets.nodes import StorageNodes
 from tests.runtime.frame_helpers import at, events_at, new_chain
-from tests.runtime.helpers import sign
+from tests.runtime.helpers import NonceSigner
 from tests.storage_node.pallets.mock import make_file
 
 KEYS = [Keypair.from_uri(f"//{name}") for name in DEV_ACCOUNTS[:6]]
@@ -26,13 +26,8 @@ DIGEST = blake2_256(b"result")
 
 def test_a_job_through_real_blocks_is_verified_and_paid():
     chain = new_chain("dev")
-    nonces = {key.public: 0 for key in KEYS}
+    signed = NonceSigner(chain)
     by_key = {key.public: key for key in KEYS}
-
-    def signed(key: Keypair, pallet: str, name: str, **args) -> bytes:
-        raw = sign(chain, key, pallet, name, nonce=nonces[key.public], **args)
-        nonces[key.public] += 1
-        return raw
 
     def block(*extrinsics: bytes) -> None:
         result = chain.produce_block(list(extrinsics))

@@ -17,7 +17,7 @@ from storage_node.pallets.file_bank import (AuditPassed, Challenged, FileActivat
                                             NotEnoughNodes)
 from storage_node.pallets.nodes import StorageNodes
 from tests.runtime.frame_helpers import at, events_at, new_chain
-from tests.runtime.helpers import sign
+from tests.runtime.helpers import NonceSigner, sign
 
 from .mock import make_file, proofs_for
 
@@ -27,12 +27,7 @@ ALICE = KEYS[0]
 
 def test_declare_confirm_and_audit_through_real_blocks():
     chain = new_chain("dev")
-    nonces = {key.public: 0 for key in KEYS}
-
-    def signed(key: Keypair, pallet: str, name: str, **args) -> bytes:
-        raw = sign(chain, key, pallet, name, nonce=nonces[key.public], **args)
-        nonces[key.public] += 1
-        return raw
+    signed = NonceSigner(chain)
 
     with at(chain) as runtime:
         stake = runtime.pallet(StorageNodes).config.min_stake
